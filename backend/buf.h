@@ -1,0 +1,39 @@
+/*
+ * buf.h - growable byte buffer with a hard size cap.
+ *
+ * Every buffer filled from the network or the store is an ocb_buf with a
+ * cap: appending past it fails with -EFBIG and leaves the buffer as it was.
+ * The data is always followed by a NUL byte (not counted in len) so text
+ * parsers can use it directly.
+ */
+#ifndef OCB_BUF_H
+#define OCB_BUF_H
+
+#include <stddef.h>
+
+struct ocb_buf {
+	char *data;	/* NULL until the first append */
+	size_t len;
+	size_t cap;	/* allocated bytes, excluding the NUL */
+	size_t max;	/* hard cap on len */
+};
+
+/* Initialise an empty buffer that may grow to at most max bytes. */
+void ocb_buf_init(struct ocb_buf *b, size_t max);
+/* Append n bytes: 0, -EFBIG past the cap, -ENOMEM. */
+int ocb_buf_append(struct ocb_buf *b, const void *p, size_t n);
+/* Append formatted text: 0, -EFBIG, -ENOMEM. */
+int ocb_buf_printf(struct ocb_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Make room for at least n more bytes: 0, -EFBIG, -ENOMEM. */
+int ocb_buf_reserve(struct ocb_buf *b, size_t n);
+/* Forget the contents, keep the allocation. */
+void ocb_buf_reset(struct ocb_buf *b);
+/* Free the contents; the buffer is empty and reusable afterwards. */
+void ocb_buf_release(struct ocb_buf *b);
+/* Same, zeroing the memory first (for buffers that held secrets). */
+void ocb_buf_release_secret(struct ocb_buf *b);
+/* Hand the data to the caller (free() it); *len gets the length. */
+char *ocb_buf_detach(struct ocb_buf *b, size_t *len);
+
+#endif
