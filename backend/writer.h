@@ -1,0 +1,44 @@
+/*
+ * writer.h - streaming writer of one object over any store.
+ *
+ * Bytes written are buffered into parts.  If the whole object fits in one
+ * part it is stored with a single put at commit; otherwise a multipart
+ * upload is created when the first part is full and parts are uploaded in
+ * the background, at most max_inflight at a time (write() blocks when that
+ * many are pending), so memory stays at (max_inflight + 1) * part_size.
+ * Nothing is visible under the key before ocb_writer_commit() succeeds.
+ */
+#ifndef OCB_WRITER_H
+#define OCB_WRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+struct ocb_writer;
+
+struct ocb_writer_opts {
+	size_t part_size;	/* 0: 8 MiB; at least 5 MiB for S3 */
+	int max_inflight;	/* 0: 2 parts uploading at once */
+};
+
+/* Returns 0 or a negative errno; s must outlive the writer. */
+int ocb_writer_new(struct ocb_store *s, const char *key,
+		   const struct ocb_put_opts *put,
+		   const struct ocb_writer_opts *wo, struct ocb_writer **out);
+
+/* Append n bytes.  After the first error every call returns it. */
+int ocb_writer_write(struct ocb_writer *w, const void *p, size_t n);
+
+/* Bytes written so far (the object offset of the next byte). */
+uint64_t ocb_writer_offset(const struct ocb_writer *w);
+
+/* Upload what remains and make the object visible.  0 or negative errno;
+ * on error nothing is visible and the upload is aborted. */
+int ocb_writer_commit(struct ocb_writer *w);
+
+/* Free; an uncommitted upload is aborted (nothing partial stays). */
+void ocb_writer_free(struct ocb_writer *w);
+
+#endif
