@@ -1,0 +1,190 @@
+/*
+ * archive.h - reading and writing ocb backups (one object per backup).
+ *
+ * The one implementation of the on-store format (docs/FORMAT.md), shared
+ * by the mount (fs/), `ocb backup`, `ocb restore`, `ocb verify`, `ocb cat`.
+ *
+ * A backup holds a POSIX pax tar stream cut into frames of a fixed
+ * uncompressed size; frame i covers stream bytes [i * frame_size,
+ * (i + 1) * frame_size).  Each frame is zstd-compressed and sealed with
+ * AES-256-GCM (or only checksummed for key provider "none").  The catalog
+ * at the end describes every entry, with the stream offset of its data.
+ */
+#ifndef OCB_ARCHIVE_H
+#define OCB_ARCHIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "store.h"
+
+struct ocb_keyprov;	/* keys.h */
+struct ocb_archive;	/* an opened backup: catalog in memory */
+
+enum ocb_entry_type {
+	OCB_ENTRY_FILE = 1,
+	OCB_ENTRY_DIR,
+	OCB_ENTRY_SYMLINK,
+	OCB_ENTRY_CHR,
+	OCB_ENTRY_BLK,
+	OCB_ENTRY_FIFO,
+	OCB_ENTRY_SOCK,
+};
+
+#define OCB_ROOT 0u	/* entry index of the backup's root directory */
+
+/* One catalog entry.  Strings point into the archive's memory and live as
+ * long as the struct ocb_archive. */
+struct ocb_entry {
+	uint32_t parent;	/* index of the parent directory (root: 0) */
+	uint32_t type;		/* enum ocb_entry_type */
+	uint32_t mode;		/* full st_mode, type bits included */
+	uint32_t uid, gid;
+	int64_t mtime;		/* seconds */
+	uint32_t mtime_nsec;
+	uint32_t nlink;
+	uint32_t ino;		/* hardlinks share it: the index of the first
+				 * entry of the link set (else own index) */
+	uint64_t size;		/* file content bytes; symlink: target length */
+	uint64_t data_off;	/* stream offset of the content (files) */
+	uint32_t first_child;	/* directories: children are the entries
+				 * [first_child, first_child + nchildren),
+				 * sorted by name (strcmp) */
+	uint32_t nchildren;
+	uint32_t xattr_first;	/* xattrs: [xattr_first, +nxattrs) */
+	uint32_t nxattrs;
+	const char *name;	/* base name ("" for the root) */
+	const char *target;	/* symlink target, else NULL */
+	uint8_t sha256[32];	/* of the content (files) */
+};
+
+struct ocb_xattr {
+	const char *name;
+	const void *value;
+	size_t len;
+};
+
+/* Facts about a backup (header + catalog). */
+struct ocb_archive_info {
+	uint32_t format_version;
+	char name[256];		/* backup name, e.g. openclaw-aws-backup-2026-...Z */
+	char instance[128];
+	char host[256];
+	char label[128];
+	char key_provider[32];	/* "none", "keyfile", "passphrase", "kms" */
+	int64_t created;	/* seconds since the epoch */
+	uint64_t entries;
+	uint64_t stream_size;	/* bytes of the plaintext tar stream */
+	uint64_t object_size;	/* bytes stored */
+	uint32_t frame_size;	/* uncompressed bytes per frame */
+	uint32_t nframes;
+};
+
+/*
+ * Open the backup stored at key: one suffix Range read for the trailer and
+ * one for the catalog (fewer when the store caches).  kp unwraps the data
+ * key (may be NULL for provider "none"; kept by reference, must outlive the
+ * archive).  Errors: store errors, -EBADMSG for a damaged or tampered
+ * object (logged with what failed), -ENOKEY when kp cannot unwrap the key,
+ * -EPROTO for an unknown format version.
+ */
+int ocb_archive_open(struct ocb_store *s, const char *key,
+		     struct ocb_keyprov *kp, struct ocb_archive **out);
+void ocb_archive_free(struct ocb_archive *a);
+
+const struct ocb_archive_info *ocb_archive_info(const struct ocb_archive *a);
+/* Number of entries; valid indexes are [0, count). */
+uint32_t ocb_archive_count(const struct ocb_archive *a);
+const struct ocb_entry *ocb_archive_entry(const struct ocb_archive *a,
+					  uint32_t idx);
+const struct ocb_xattr *ocb_archive_xattr(const struct ocb_archive *a,
+					  uint32_t xidx);
+/* Child of directory dir named name: 0 and *idx, or -ENOENT/-ENOTDIR.
+ * Binary search, no I/O. */
+int ocb_archive_lookup(const struct ocb_archive *a, uint32_t dir,
+		       const char *name, uint32_t *idx);
+/* Entry at a relative path ("a/b/c", "" = root): 0 or -ENOENT. */
+int ocb_archive_resolve(const struct ocb_archive *a, const char *path,
+			uint32_t *idx);
+/* Relative path of idx into buf: length, or -ENAMETOOLONG. */
+ssize_t ocb_archive_path(const struct ocb_archive *a, uint32_t idx,
+			 char *buf, size_t size);
+
+/* Receives one verified, decompressed frame (len == frame_size except for
+ * the last frame).  0 to go on, negative errno to stop. */
+typedef int (*ocb_frame_fn)(void *arg, uint32_t frame, const void *data,
+			    size_t len);
+/*
+ * Fetch frames [first, first + n) with ONE range request, verify each
+ * (tag, position, backup binding) and decompress it, then call cb for each
+ * in order.  A frame failing verification stops with -EBADMSG and a log
+ * line naming the backup and the frame; no byte of it reaches cb.
+ * Thread-safe (many reads in parallel on one archive).
+ */
+int ocb_archive_read_frames(struct ocb_archive *a, uint32_t first,
+			    uint32_t n, ocb_frame_fn cb, void *arg);
+
+/* Read file content of entry idx (uncached; for tools): count or errno. */
+ssize_t ocb_archive_pread(struct ocb_archive *a, uint32_t idx, void *buf,
+			  size_t len, uint64_t off);
+
+/* Stream the whole decrypted tar stream to sink (`ocb cat`). */
+int ocb_archive_cat(struct ocb_archive *a, ocb_sink_fn sink, void *arg);
+
+/* ---- writing ------------------------------------------------------------ */
+
+struct ocb_backup_progress {
+	uint64_t files_done, files_total;	/* total 0 while unknown */
+	uint64_t bytes_done, bytes_total;
+	uint64_t bytes_stored;
+	uint64_t warnings;
+};
+
+typedef void (*ocb_progress_fn)(void *arg,
+				const struct ocb_backup_progress *p);
+
+struct ocb_backup_opts {
+	const char *const *sources;	/* absolute paths; each becomes a
+					 * top-level directory of the backup
+					 * named by its base name */
+	size_t nsources;
+	const char *const *excludes;	/* fnmatch globs on base names and
+					 * relative paths */
+	size_t nexcludes;
+	const char *const *skip;	/* absolute paths never entered (the
+					 * mountpoint, the cache dir) */
+	size_t nskip;
+	const char *prefix;		/* key prefix: "<prefix>/<name>.ocb" */
+	const char *instance;
+	const char *label;		/* NULL or validated [A-Za-z0-9._-] */
+	struct ocb_keyprov *kp;
+	const struct ocb_put_opts *put;	/* SSE etc.; may be NULL */
+	int zstd_level;			/* 0: 3 */
+	ocb_progress_fn progress;	/* may be NULL; called often */
+	void *progress_arg;
+	const volatile int *cancel;	/* when *cancel becomes non-zero the
+					 * backup stops: -ECANCELED, nothing
+					 * left in the store */
+};
+
+struct ocb_backup_result {
+	char name[256];		/* backup name */
+	char key[OCB_KEY_MAX];	/* object key */
+	uint64_t entries;
+	uint64_t bytes_in;	/* source bytes read */
+	uint64_t bytes_stored;	/* object size */
+	uint64_t warnings;	/* files that changed, vanished, unreadable */
+	double seconds;
+};
+
+/*
+ * Take a backup: walk the sources, write the pax stream through frames,
+ * compression and encryption into a streaming writer; the object becomes
+ * visible only when complete.  Memory is bounded whatever the size.
+ * Returns 0 (res filled; res->warnings may be non-zero) or negative errno.
+ */
+int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
+		   struct ocb_backup_result *res);
+
+#endif
