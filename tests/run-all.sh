@@ -1,0 +1,38 @@
+#!/bin/bash
+# The whole test suite, from a clean clone on Debian 12 (run as root, or
+# with sudo available): installs what is missing, builds the normal and the
+# sanitizer (ASan + UBSan) builds, runs the C unit tests on both, then the
+# pytest suite (real FUSE mounts, real Ceph RGW started by the fixtures)
+# against the sanitizer build.  Ends with pytest's summary line.
+#
+#   tests/run-all.sh [pytest arguments...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash packaging/deps.sh --test
+
+setup() {	# setup DIR [meson options...]
+	local dir=$1; shift
+	if [ -f "$dir/build.ninja" ]; then
+		meson setup --reconfigure "$dir" "$@" >/dev/null
+	else
+		meson setup "$dir" "$@" >/dev/null
+	fi
+	ninja -C "$dir" >/dev/null
+}
+
+echo "== build (release, -Werror)"
+setup build --buildtype=release
+echo "== build (ASan + UBSan)"
+setup build-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+
+echo "== C unit tests"
+meson test -C build --suite unit --print-errorlogs
+meson test -C build-asan --suite unit --print-errorlogs
+
+echo "== pytest (sanitizer build, real mount, real RGW)"
+export OCB_BUILD_DIR=$PWD/build-asan
+exec /usr/bin/python3 -m pytest tests -p no:cacheprovider -rfE "$@"
