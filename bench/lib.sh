@@ -1,0 +1,70 @@
+# bench/lib.sh - shared by the benchmark scripts: build, RGW, timing.
+# Source it; it sets TOP, OCB, OCBFS, RESULTS and starts RGW unless
+# OCB_TEST_ENDPOINT names a running one.
+set -euo pipefail
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$TOP"
+bash packaging/deps.sh --test
+if [ ! -f build/build.ninja ]; then
+	meson setup build --buildtype=release >/dev/null
+fi
+ninja -C build >/dev/null
+OCB=$TOP/build/tools/ocb
+OCBFS=$TOP/build/fs/ocbfs
+RESULTS=$TOP/bench/results
+mkdir -p "$RESULTS"
+AWS=/usr/bin/aws
+
+export AWS_ACCESS_KEY_ID=${OCB_TEST_ACCESS_KEY:-access}
+export AWS_SECRET_ACCESS_KEY=${OCB_TEST_SECRET_KEY:-secret}
+export AWS_DEFAULT_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true
+
+BENCH_TMP=$(mktemp -d /var/tmp/ocb-bench-XXXXXX)
+bench_cleanup() {
+	[ -n "${RGW_DIR:-}" ] && bash "$TOP/tests/ceph-down.sh" "$RGW_DIR" >/dev/null 2>&1
+	rm -rf "$BENCH_TMP"
+}
+trap bench_cleanup EXIT
+
+if [ -n "${OCB_TEST_ENDPOINT:-}" ]; then
+	ENDPOINT=$OCB_TEST_ENDPOINT
+else
+	RGW_DIR=$BENCH_TMP/rgw
+	PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	MONPORT=$((PORT + 1)) bash "$TOP/tests/ceph-up.sh" "$RGW_DIR" "$PORT" >/dev/null
+	ENDPOINT=http://127.0.0.1:$PORT
+fi
+
+awsc() { "$AWS" --endpoint-url "$ENDPOINT" "$@"; }
+
+# seconds elapsed running "$@" (stdout/stderr discarded)
+timeit() {
+	local t0 t1
+	t0=$(date +%s.%N)
+	"$@" >/dev/null 2>&1
+	t1=$(date +%s.%N)
+	echo "$t1 - $t0" | bc -l
+}
+
+# peak RSS in KiB of "$@"
+peak_rss_kib() {
+	/usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1
+}
+
+mbps() { echo "scale=1; $1 / 1000000 / $2" | bc -l; }
+
+# write a config for bucket $1 into $2 (mode 0600), extra JSON fields in $3
+bench_config() {
+	local bucket=$1 path=$2 extra=${3:-}
+	umask 077
+	cat > "$path" <<JSON
+{
+  "instanceId": "bench",
+  "region": "us-east-1",
+  "s3": { "bucket": "$bucket", "endpoint": "$ENDPOINT" }${extra:+,
+  $extra}
+}
+JSON
+	umask 022
+}
