@@ -1,0 +1,466 @@
+/*
+ * retry_store.c - retry transient store failures, count everything.
+ */
+#include "retry_store.h"
+#include "buf.h"
+#include "log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+struct rstore {
+	struct ocb_store *inner;
+	struct ocb_retry_opts o;
+	atomic_uint_fast64_t requests, retries, failures, bytes_in, bytes_out;
+};
+
+int ocb_retry_is_transient(int err)
+{
+	switch (err) {
+	case -EAGAIN:
+	case -ETIMEDOUT:
+	case -ECONNRESET:
+	case -ECONNREFUSED:
+	case -EHOSTUNREACH:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+unsigned ocb_retry_delay_ms(int attempt, unsigned base_ms, unsigned cap_ms,
+			    uint32_t rnd)
+{
+	uint64_t ceiling = base_ms;
+	int i;
+
+	for (i = 1; i < attempt && ceiling < cap_ms; i++)
+		ceiling *= 2;
+	if (ceiling > cap_ms)
+		ceiling = cap_ms;
+	return (unsigned)(((uint64_t)rnd * (ceiling + 1)) >> 32);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* one attempt's bookkeeping */
+struct attempt {
+	struct rstore *r;
+	int n;			/* attempts made */
+	uint64_t deadline;
+	const char *what;
+	const char *key;
+};
+
+static void attempt_init(struct attempt *a, struct rstore *r,
+			 const char *what, const char *key)
+{
+	a->r = r;
+	a->n = 0;
+	a->deadline = now_ms() + r->o.deadline_ms;
+	a->what = what;
+	a->key = key;
+}
+
+/*
+ * After a failed attempt with err: sleep and return 1 to try again, or
+ * return 0 when err is final.
+ */
+static int attempt_again(struct attempt *a, int err)
+{
+	unsigned delay;
+	uint32_t rnd = 0;
+	char esc[256];
+
+	a->n++;
+	if (!ocb_retry_is_transient(err) || a->n >= a->r->o.max_attempts)
+		return 0;
+	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+		rnd = (uint32_t)now_ms() * 2654435761u;
+	delay = ocb_retry_delay_ms(a->n, a->r->o.base_ms, a->r->o.cap_ms, rnd);
+	if (now_ms() + delay >= a->deadline)
+		return 0;
+	atomic_fetch_add(&a->r->retries, 1);
+	ocb_debug("%s %s: %s, retry %d in %u ms", a->what,
+		  ocb_log_escape(esc, sizeof(esc), a->key ? a->key : ""),
+		  ocb_store_strerror(err), a->n, delay);
+	if (delay) {
+		struct timespec ts = { delay / 1000, (long)(delay % 1000) * 1000000L };
+
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+	atomic_fetch_add(&a->r->requests, 1);
+	return 1;
+}
+
+static int attempt_final(struct attempt *a, int err)
+{
+	if (err < 0) {
+		atomic_fetch_add(&a->r->failures, 1);
+		if (ocb_retry_is_transient(err) && a->n > 1) {
+			char esc[256];
+
+			ocb_warn("%s %s: %s after %d attempts", a->what,
+				 ocb_log_escape(esc, sizeof(esc),
+						a->key ? a->key : ""),
+				 ocb_store_strerror(err), a->n);
+		}
+		if (err == -EAGAIN || err == -ECONNRESET)
+			return -EIO;
+	}
+	return err;
+}
+
+/* ---- get: resume where the previous attempt stopped ----------------------- */
+
+struct resume {
+	struct rstore *r;
+	ocb_sink_fn sink;
+	void *arg;
+	uint64_t delivered;
+	int sink_err;		/* the caller's sink said stop */
+};
+
+static int resume_sink(void *arg, const void *data, size_t len)
+{
+	struct resume *rs = arg;
+	int r = rs->sink(rs->arg, data, len);
+
+	if (r < 0) {
+		rs->sink_err = r;
+		return r;
+	}
+	rs->delivered += len;
+	atomic_fetch_add(&rs->r->bytes_in, len);
+	return 0;
+}
+
+static int rstore_get(struct ocb_store *s, const struct ocb_get_req *req,
+		      ocb_sink_fn sink, void *arg, struct ocb_obj_head *head)
+{
+	struct rstore *r = s->priv;
+	struct resume rs = { .r = r, .sink = sink, .arg = arg };
+	struct ocb_obj_head h = { 0 }, first = { 0 };
+	struct ocb_get_req cur = *req;
+	char etag[OCB_ETAG_MAX] = "";
+	int have_first = 0, err;
+	struct attempt a;
+
+	attempt_init(&a, r, "GET", req->key);
+	atomic_fetch_add(&r->requests, 1);
+	for (;;) {
+		err = r->inner->ops->get(r->inner, &cur, resume_sink, &rs, &h);
+		if (!have_first && (h.etag[0] || h.size)) {
+			/* the first attempt's head is the caller's */
+			first = h;
+			memset(&h, 0, sizeof(h));
+			have_first = 1;
+			snprintf(etag, sizeof(etag), "%s", first.etag);
+		} else {
+			ocb_obj_head_release(&h);
+			memset(&h, 0, sizeof(h));
+		}
+		if (err == 0 || rs.sink_err)
+			break;
+		if (!attempt_again(&a, err))
+			break;
+		if (rs.delivered) {
+			/* resume after the bytes the sink already has */
+			if (!have_first)
+				break;
+			if (req->suffix) {
+				uint64_t start = req->len >= first.size ?
+					0 : first.size - req->len;
+
+				cur.suffix = 0;
+				cur.off = start + rs.delivered;
+				cur.len = req->len >= first.size ?
+					first.size - rs.delivered :
+					req->len - rs.delivered;
+			} else {
+				cur.off = req->off + rs.delivered;
+				cur.len = req->len == OCB_TO_END ? OCB_TO_END :
+					req->len - rs.delivered;
+			}
+			cur.if_match = etag[0] ? etag : req->if_match;
+		}
+	}
+	if (head && have_first)
+		*head = first;
+	else
+		ocb_obj_head_release(&first);
+	if (rs.sink_err)
+		return rs.sink_err;
+	return attempt_final(&a, err);
+}
+
+/* ---- the other hooks: plain retries ----------------------------------------- */
+
+#define RETRY(a, call) do { \
+	atomic_fetch_add(&(a)->r->requests, 1); \
+	do { err = (call); } while (err < 0 && attempt_again((a), err)); \
+} while (0)
+
+static int rstore_head(struct ocb_store *s, const char *key,
+		       struct ocb_obj_head *out)
+{
+	struct rstore *r = s->priv;
+	struct attempt a;
+	int err;
+
+	attempt_init(&a, r, "HEAD", key);
+	RETRY(&a, r->inner->ops->head(r->inner, key, out));
+	return attempt_final(&a, err);
+}
+
+struct count_src {
+	struct rstore *r;
+	ocb_source_fn src;
+	void *arg;
+};
+
+static ssize_t count_src_fn(void *arg, uint64_t off, void *buf, size_t len)
+{
+	struct count_src *c = arg;
+	ssize_t n = c->src(c->arg, off, buf, len);
+
+	if (n > 0)
+		atomic_fetch_add(&c->r->bytes_out, (uint64_t)n);
+	return n;
+}
+
+static int rstore_put(struct ocb_store *s, const char *key, uint64_t size,
+		      ocb_source_fn src, void *arg,
+		      const struct ocb_put_opts *opts)
+{
+	struct rstore *r = s->priv;
+	struct count_src c = { r, src, arg };
+	struct attempt a;
+	int err;
+
+	attempt_init(&a, r, "PUT", key);
+	RETRY(&a, r->inner->ops->put(r->inner, key, size, count_src_fn, &c, opts));
+	/* a retried conditional create may find its own first attempt */
+	return attempt_final(&a, err);
+}
+
+static int rstore_mpu_create(struct ocb_store *s, const char *key,
+			     const struct ocb_put_opts *opts, char **upload_id)
+{
+	struct rstore *r = s->priv;
+	struct attempt a;
+	int err;
+
+	attempt_init(&a, r, "CreateMultipartUpload", key);
+	RETRY(&a, r->inner->ops->mpu_create(r->inner, key, opts, upload_id));
+	return attempt_final(&a, err);
+}
+
+static int rstore_mpu_part(struct ocb_store *s, const char *key,
+			   const char *upload_id, int no, const void *data,
+			   size_t len, char etag[OCB_ETAG_MAX])
+{
+	struct rstore *r = s->priv;
+	struct attempt a;
+	int err;
+
+	attempt_init(&a, r, "UploadPart", key);
+	RETRY(&a, r->inner->ops->mpu_part(r->inner, key, upload_id, no, data,
+					  len, etag));
+	if (err == 0)
+		atomic_fetch_add(&r->bytes_out, len);
+	return attempt_final(&a, err);
+}
+
+static int rstore_mpu_complete(struct ocb_store *s, const char *key,
+			       const char *upload_id,
+			       const struct ocb_part *parts, size_t nparts)
+{
+	struct rstore *r = s->priv;
+	struct attempt a;
+	int err;
+
+	attempt_init(&a, r, "CompleteMultipartUpload", key);
+	RETRY(&a, r->inner->ops->mpu_complete(r->inner, key, upload_id, parts,
+					      nparts));
+	return attempt_final(&a, err);
+}
+
+static int rstore_mpu_abort(struct ocb_store *s, const char *key,
+			    const char *upload_id)
+{
+	struct rstore *r = s->priv;
+	struct attempt a;
+	int err;
+
+	attempt_init(&a, r, "AbortMultipartUpload", key);
+	RETRY(&a, r->inner->ops->mpu_abort(r->inner, key, upload_id));
+	return attempt_final(&a, err);
+}
+
+/*
+ * Listing callbacks are not idempotent for the caller, so a list is retried
+ * only while nothing has been delivered; after that it resumes with
+ * start_after = the last key delivered.
+ */
+struct list_resume {
+	ocb_list_fn cb;
+	void *arg;
+	char last[OCB_KEY_MAX + 1];
+	int cb_err;
+};
+
+static int list_resume_fn(void *arg, const struct ocb_list_entry *e)
+{
+	struct list_resume *lr = arg;
+	int r = lr->cb(lr->arg, e);
+
+	if (r < 0) {
+		lr->cb_err = r;
+		return r;
+	}
+	snprintf(lr->last, sizeof(lr->last), "%s", e->key);
+	return 0;
+}
+
+static int rstore_list(struct ocb_store *s, const char *prefix,
+		       const char *delimiter, const char *start_after,
+		       ocb_list_fn cb, void *arg)
+{
+	struct rstore *r = s->priv;
+	struct list_resume lr = { .cb = cb, .arg = arg };
+	struct attempt a;
+	int err;
+
+	attempt_init(&a, r, "LIST", prefix);
+	atomic_fetch_add(&r->requests, 1);
+	do {
+		err = r->inner->ops->list(r->inner, prefix, delimiter,
+					  lr.last[0] ? lr.last : start_after,
+					  list_resume_fn, &lr);
+	} while (err < 0 && !lr.cb_err && attempt_again(&a, err));
+	if (lr.cb_err)
+		return lr.cb_err;
+	return attempt_final(&a, err);
+}
+
+static int rstore_mpu_list(struct ocb_store *s, const char *prefix,
+			   ocb_upload_fn cb, void *arg)
+{
+	struct rstore *r = s->priv;
+	struct attempt a;
+	int err;
+
+	/* callers of mpu_list only abort uploads: seeing one twice is fine */
+	attempt_init(&a, r, "ListMultipartUploads", prefix);
+	RETRY(&a, r->inner->ops->mpu_list(r->inner, prefix, cb, arg));
+	return attempt_final(&a, err);
+}
+
+static int rstore_del(struct ocb_store *s, const char *key)
+{
+	struct rstore *r = s->priv;
+	struct attempt a;
+	int err;
+
+	attempt_init(&a, r, "DELETE", key);
+	RETRY(&a, r->inner->ops->del(r->inner, key));
+	return attempt_final(&a, err);
+}
+
+static int rstore_del_many(struct ocb_store *s, const char *const *keys,
+			   size_t n)
+{
+	struct rstore *r = s->priv;
+	struct attempt a;
+	int err;
+
+	attempt_init(&a, r, "DeleteObjects", n ? keys[0] : "");
+	RETRY(&a, r->inner->ops->del_many(r->inner, keys, n));
+	return attempt_final(&a, err);
+}
+
+static void rstore_stats(struct ocb_store *s, struct ocb_buf *out)
+{
+	struct rstore *r = s->priv;
+
+	ocb_buf_printf(out,
+		       "store_operations %" PRIuFAST64 "\n"
+		       "store_retries %" PRIuFAST64 "\n"
+		       "store_failures %" PRIuFAST64 "\n"
+		       "store_bytes_in %" PRIuFAST64 "\n"
+		       "store_bytes_out %" PRIuFAST64 "\n",
+		       atomic_load(&r->requests), atomic_load(&r->retries),
+		       atomic_load(&r->failures), atomic_load(&r->bytes_in),
+		       atomic_load(&r->bytes_out));
+	r->inner->ops->stats(r->inner, out);
+}
+
+static void rstore_destroy(struct ocb_store *s)
+{
+	struct rstore *r = s->priv;
+
+	ocb_store_free(r->inner);
+	free(r);
+	free(s);
+}
+
+static const struct ocb_store_ops rstore_ops = {
+	.name = "retry",
+	.get = rstore_get,
+	.head = rstore_head,
+	.put = rstore_put,
+	.mpu_create = rstore_mpu_create,
+	.mpu_part = rstore_mpu_part,
+	.mpu_complete = rstore_mpu_complete,
+	.mpu_abort = rstore_mpu_abort,
+	.mpu_list = rstore_mpu_list,
+	.list = rstore_list,
+	.del = rstore_del,
+	.del_many = rstore_del_many,
+	.stats = rstore_stats,
+	.destroy = rstore_destroy,
+};
+
+int ocb_retry_store_new(struct ocb_store *inner,
+			const struct ocb_retry_opts *o, struct ocb_store **out)
+{
+	struct ocb_store *s = calloc(1, sizeof(*s));
+	struct rstore *r = calloc(1, sizeof(*r));
+
+	if (!s || !r) {
+		free(s);
+		free(r);
+		ocb_store_free(inner);
+		return -ENOMEM;
+	}
+	r->inner = inner;
+	if (o)
+		r->o = *o;
+	if (r->o.max_attempts <= 0)
+		r->o.max_attempts = 6;
+	if (!r->o.base_ms)
+		r->o.base_ms = 100;
+	if (!r->o.cap_ms)
+		r->o.cap_ms = 5000;
+	if (!r->o.deadline_ms)
+		r->o.deadline_ms = 60000;
+	s->ops = &rstore_ops;
+	s->priv = r;
+	snprintf(s->desc, sizeof(s->desc), "%s", inner->desc);
+	*out = s;
+	return 0;
+}

@@ -1,0 +1,40 @@
+/*
+ * retry_store.h - the retry layer: a store that wraps an inner store and
+ * retries its transient failures (the list in store.h: -EAGAIN,
+ * -ETIMEDOUT, -ECONNRESET, -ECONNREFUSED, -EHOSTUNREACH) with capped
+ * exponential backoff and full jitter, within a deadline per operation.
+ * Never retries anything else.  An interrupted get resumes where it
+ * stopped (If-Match the first attempt's etag), so its sink never sees a
+ * byte twice.  After the last attempt -EAGAIN and -ECONNRESET become -EIO.
+ * Counts requests, retries, failures and bytes for the stats hook.
+ */
+#ifndef OCB_RETRY_STORE_H
+#define OCB_RETRY_STORE_H
+
+#include <stdint.h>
+
+#include "store.h"
+
+struct ocb_retry_opts {
+	int max_attempts;	/* 0: 6 */
+	unsigned base_ms;	/* 0: 100 */
+	unsigned cap_ms;	/* 0: 5000 */
+	unsigned deadline_ms;	/* per operation, 0: 60000 */
+};
+
+/* Wrap inner (owned from now on, also on failure). */
+int ocb_retry_store_new(struct ocb_store *inner,
+			const struct ocb_retry_opts *o, struct ocb_store **out);
+
+/* Is err one of the transient errors worth another attempt? */
+int ocb_retry_is_transient(int err);
+
+/*
+ * Delay before attempt number attempt (1 = the first retry): a uniformly
+ * random value in [0, min(cap, base * 2^(attempt-1))] ("full jitter"),
+ * where rnd is a uniformly random 32-bit value.
+ */
+unsigned ocb_retry_delay_ms(int attempt, unsigned base_ms, unsigned cap_ms,
+			    uint32_t rnd);
+
+#endif

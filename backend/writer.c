@@ -1,0 +1,360 @@
+/*
+ * writer.c - streaming writer: single put or multipart, bounded memory.
+ *
+ * The caller fills one part buffer; a full buffer becomes a job that one of
+ * max_inflight worker threads uploads while the caller fills the next.  So
+ * compression (the caller) and upload overlap, and memory is at most
+ * (max_inflight + 1) part buffers.
+ */
+#include "writer.h"
+#include "log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MiB (1024 * 1024)
+#define MAX_PARTS 10000
+
+struct job {
+	struct job *next;
+	int no;
+	char *data;
+	size_t len;
+};
+
+struct ocb_writer {
+	struct ocb_store *s;
+	char *key;
+	struct ocb_put_opts put;
+	size_t part_size;
+	int max_inflight;
+
+	char *cur;		/* the part being filled */
+	size_t cur_len;
+	size_t cur_cap;
+	uint64_t offset;
+	int next_no;
+	char *upload_id;	/* set once multipart started */
+	int committed;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct job *queue, **queue_tail;
+	int queued;		/* jobs queued or uploading */
+	char **spare;		/* recycled buffers */
+	int nspare;
+	struct ocb_part *parts;	/* indexed by no - 1 */
+	int err;		/* first error, sticky */
+	int stopping;
+	pthread_t *threads;
+	int nthreads;
+};
+
+static void set_err(struct ocb_writer *w, int err)
+{
+	pthread_mutex_lock(&w->lock);
+	if (!w->err)
+		w->err = err;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static int get_err(struct ocb_writer *w)
+{
+	int err;
+
+	pthread_mutex_lock(&w->lock);
+	err = w->err;
+	pthread_mutex_unlock(&w->lock);
+	return err;
+}
+
+static void *worker(void *arg)
+{
+	struct ocb_writer *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		struct job *j;
+		char etag[OCB_ETAG_MAX];
+		int r;
+
+		while (!w->queue && !w->stopping)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (!w->queue)
+			break;
+		j = w->queue;
+		w->queue = j->next;
+		if (!w->queue)
+			w->queue_tail = &w->queue;
+		pthread_mutex_unlock(&w->lock);
+
+		r = w->err ? w->err :
+			w->s->ops->mpu_part(w->s, w->key, w->upload_id, j->no,
+					    j->data, j->len, etag);
+
+		pthread_mutex_lock(&w->lock);
+		if (r < 0 && !w->err)
+			w->err = r;
+		if (r == 0) {
+			w->parts[j->no - 1].no = j->no;
+			memcpy(w->parts[j->no - 1].etag, etag, sizeof(etag));
+		}
+		if (w->nspare < w->max_inflight + 1)
+			w->spare[w->nspare++] = j->data;
+		else
+			free(j->data);
+		free(j);
+		w->queued--;
+		pthread_cond_broadcast(&w->cond);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+int ocb_writer_new(struct ocb_store *s, const char *key,
+		   const struct ocb_put_opts *put,
+		   const struct ocb_writer_opts *wo, struct ocb_writer **out)
+{
+	struct ocb_writer *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return -ENOMEM;
+	w->s = s;
+	w->key = strdup(key);
+	if (put)
+		w->put = *put;
+	w->part_size = wo && wo->part_size ? wo->part_size : 8 * MiB;
+	if (w->part_size < 5 * MiB && strcmp(s->ops->name, "file") != 0)
+		w->part_size = 5 * MiB;
+	w->max_inflight = wo && wo->max_inflight > 0 ? wo->max_inflight : 2;
+	w->next_no = 1;
+	w->queue_tail = &w->queue;
+	w->spare = calloc((size_t)w->max_inflight + 1, sizeof(char *));
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	if (!w->key || !w->spare) {
+		ocb_writer_free(w);
+		return -ENOMEM;
+	}
+	*out = w;
+	return 0;
+}
+
+static int start_multipart(struct ocb_writer *w)
+{
+	int i, r;
+
+	w->parts = calloc(MAX_PARTS, sizeof(*w->parts));
+	w->threads = calloc((size_t)w->max_inflight, sizeof(pthread_t));
+	if (!w->parts || !w->threads)
+		return -ENOMEM;
+	r = w->s->ops->mpu_create(w->s, w->key, &w->put, &w->upload_id);
+	if (r < 0)
+		return r;
+	for (i = 0; i < w->max_inflight; i++) {
+		if (pthread_create(&w->threads[i], NULL, worker, w) != 0)
+			return -EAGAIN;
+		w->nthreads++;
+	}
+	return 0;
+}
+
+/* hand the current buffer to the workers; waits while too many queued */
+static int submit_part(struct ocb_writer *w)
+{
+	struct job *j;
+	int r;
+
+	if (!w->upload_id) {
+		r = start_multipart(w);
+		if (r < 0)
+			return r;
+	}
+	if (w->next_no > MAX_PARTS)
+		return -EFBIG;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->no = w->next_no++;
+	j->data = w->cur;
+	j->len = w->cur_len;
+	w->cur = NULL;
+	w->cur_len = 0;
+
+	pthread_mutex_lock(&w->lock);
+	while (w->queued >= w->max_inflight && !w->err)
+		pthread_cond_wait(&w->cond, &w->lock);
+	r = w->err;
+	if (r) {
+		pthread_mutex_unlock(&w->lock);
+		free(j->data);
+		free(j);
+		return r;
+	}
+	*w->queue_tail = j;
+	w->queue_tail = &j->next;
+	w->queued++;
+	if (w->nspare) {
+		w->cur = w->spare[--w->nspare];
+	}
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+
+	/* past 1000 parts, grow parts so that 10000 reach far enough */
+	if (j->no % 1000 == 0 && w->part_size < 512 * MiB) {
+		w->part_size *= 2;
+		free(w->cur);	/* recycled buffers are the old size */
+		w->cur = NULL;
+		w->cur_cap = 0;
+	}
+	return 0;
+}
+
+int ocb_writer_write(struct ocb_writer *w, const void *p, size_t n)
+{
+	const char *c = p;
+	int r = get_err(w);
+
+	if (r)
+		return r;
+	if (w->committed)
+		return -EINVAL;
+	while (n) {
+		size_t room;
+
+		if (!w->cur) {
+			w->cur = malloc(w->part_size);
+			if (!w->cur) {
+				set_err(w, -ENOMEM);
+				return -ENOMEM;
+			}
+			w->cur_cap = w->part_size;
+		} else if (w->cur_cap < w->part_size) {
+			w->cur_cap = w->part_size;	/* spare: same size */
+		}
+		room = w->part_size - w->cur_len;
+		if (room > n)
+			room = n;
+		memcpy(w->cur + w->cur_len, c, room);
+		w->cur_len += room;
+		w->offset += room;
+		c += room;
+		n -= room;
+		if (w->cur_len == w->part_size) {
+			r = submit_part(w);
+			if (r < 0) {
+				set_err(w, r);
+				return r;
+			}
+		}
+	}
+	return 0;
+}
+
+uint64_t ocb_writer_offset(const struct ocb_writer *w)
+{
+	return w->offset;
+}
+
+static void stop_workers(struct ocb_writer *w)
+{
+	int i;
+
+	pthread_mutex_lock(&w->lock);
+	w->stopping = 1;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	for (i = 0; i < w->nthreads; i++)
+		pthread_join(w->threads[i], NULL);
+	w->nthreads = 0;
+}
+
+static void abort_upload(struct ocb_writer *w)
+{
+	char esc[256];
+	int r;
+
+	if (!w->upload_id || w->committed)
+		return;
+	r = w->s->ops->mpu_abort(w->s, w->key, w->upload_id);
+	if (r < 0)
+		ocb_warn("could not abort the upload of %s (%s); `ocb prune` "
+			 "removes it later",
+			 ocb_log_escape(esc, sizeof(esc), w->key),
+			 ocb_store_strerror(r));
+	free(w->upload_id);
+	w->upload_id = NULL;
+}
+
+int ocb_writer_commit(struct ocb_writer *w)
+{
+	int r = get_err(w);
+
+	if (r)
+		goto fail;
+	if (w->committed)
+		return -EINVAL;
+	if (!w->upload_id) {
+		r = ocb_store_put_mem(w->s, w->key, w->cur ? w->cur : "",
+				      w->cur_len, &w->put);
+		if (r < 0)
+			goto fail;
+		w->committed = 1;
+		return 0;
+	}
+	if (w->cur_len) {
+		r = submit_part(w);
+		if (r < 0)
+			goto fail;
+	}
+	pthread_mutex_lock(&w->lock);
+	while (w->queued && !w->err)
+		pthread_cond_wait(&w->cond, &w->lock);
+	r = w->err;
+	pthread_mutex_unlock(&w->lock);
+	if (r)
+		goto fail;
+	stop_workers(w);
+	r = w->s->ops->mpu_complete(w->s, w->key, w->upload_id, w->parts,
+				    (size_t)(w->next_no - 1));
+	if (r < 0)
+		goto fail;
+	w->committed = 1;
+	return 0;
+fail:
+	set_err(w, r);
+	stop_workers(w);
+	abort_upload(w);
+	return r;
+}
+
+void ocb_writer_free(struct ocb_writer *w)
+{
+	struct job *j;
+
+	if (!w)
+		return;
+	if (!w->committed && !w->err)
+		set_err(w, -ECANCELED);
+	stop_workers(w);
+	abort_upload(w);
+	while ((j = w->queue) != NULL) {
+		w->queue = j->next;
+		free(j->data);
+		free(j);
+	}
+	while (w->nspare)
+		free(w->spare[--w->nspare]);
+	free(w->spare);
+	free(w->cur);
+	free(w->parts);
+	free(w->threads);
+	free(w->upload_id);
+	free(w->key);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	free(w);
+}
