@@ -561,6 +561,8 @@ static int read_sorted(int rootfd, const char *rel, struct name_ent **out,
 	DIR *d;
 	int fd, r = 0;
 
+	*out = NULL;
+	*nout = 0;
 	fd = openat(rootfd, *rel ? rel : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT || errno == ENOTDIR ? 0 : fs_err();
@@ -647,7 +649,7 @@ static int dir_has_objects(int rootfd, const char *rel)
 			found = 1;
 			break;
 		}
-		snprintf(sub, sizeof(sub), "%s%s", rel, v[i].sortkey);
+		snprintf(sub, sizeof(sub), "%s/%s", rel, v[i].sortkey);
 		sub[strlen(sub) - 1] = '\0';
 		found = dir_has_objects(rootfd, sub);
 	}

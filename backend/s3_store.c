@@ -1,0 +1,1186 @@
+/*
+ * s3_store.c - the S3 store over libcurl with its built-in SigV4.
+ *
+ * One function, s3_perform(), runs every request: it takes a handle from
+ * the pool, builds URL and headers, signs through CURLOPT_AWS_SIGV4, and
+ * maps the outcome to the store error convention in s3_map_error().  The
+ * libcurl 7.88 rules that signatures depend on:
+ *  - x-amz-content-sha256 is always sent by us (curl would sign the hash
+ *    of an empty body otherwise);
+ *  - the query string is already canonical (s3_url_query);
+ *  - keys are percent-encoded in the path, '/' kept;
+ *  - no empty "Name:" headers (they are signed, then dropped);
+ *  - PUT always has a Content-Length (INFILESIZE_LARGE).
+ */
+#include "s3_store.h"
+#include "buf.h"
+#include "creds.h"
+#include "log.h"
+#include "s3_url.h"
+#include "s3_xml.h"
+
+#include <curl/curl.h>
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#define EMPTY_SHA256 \
+	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define ERR_BODY_MAX (64 * 1024)
+#define HASHED_PUT_MAX (64ull * 1024 * 1024)	/* larger: UNSIGNED-PAYLOAD */
+#define DELETE_BATCH 1000
+
+enum s3_kind { K_GET, K_HEAD, K_PUT, K_LIST, K_DELETE, K_MPU, K_NKINDS };
+static const char *const kind_names[K_NKINDS] = {
+	"get", "head", "put", "list", "delete", "multipart",
+};
+
+struct s3 {
+	char *bucket;
+	char *region;
+	char *scheme_host;	/* "http://127.0.0.1:7480" */
+	int path_style;
+	int insecure;
+	long connect_ms;
+	long stall_ms;
+	char sigv4[128];
+	struct ocb_creds *creds;
+
+	pthread_mutex_t pool_lock;
+	CURL **pool;
+	int npool;
+	int max_handles;
+
+	atomic_uint_fast64_t requests[K_NKINDS];
+	atomic_uint_fast64_t errors, bytes_in, bytes_out;
+};
+
+/* one request, as s3_perform() takes it */
+struct s3_req {
+	enum s3_kind kind;
+	const char *method;	/* "GET", "HEAD", "PUT", "POST", "DELETE" */
+	const char *key;	/* NULL: the bucket itself */
+	const char *query;	/* canonical, or NULL */
+	struct curl_slist *headers;	/* extra, signed */
+	/* request body: memory, or a positional source */
+	const void *body;
+	size_t body_len;
+	ocb_source_fn src;
+	void *src_arg;
+	uint64_t src_size;
+	const char *payload_hash;	/* NULL: hash of the memory body */
+	int precondition_is_create;	/* 412 means EEXIST (else ESTALE) */
+	/* response */
+	ocb_sink_fn sink;	/* 2xx body of a GET */
+	void *sink_arg;
+	struct ocb_buf *out;	/* 2xx body (XML); capped */
+	struct ocb_obj_head *head;
+	/* filled by s3_perform */
+	long status;
+	char date[64];
+};
+
+/* per-transfer state for the callbacks */
+struct xfer {
+	struct s3 *s3;
+	struct s3_req *req;
+	CURL *c;
+	long status;
+	int status_known;
+	long hdr_status;	/* from the status line, while headers arrive */
+	struct ocb_buf err_body;
+	int cb_err;		/* a sink/source/cap error */
+	uint64_t src_off;
+	char request_id[128];
+};
+
+/* ---- errors: the one place HTTP and curl meet errno -------------------------- */
+
+static int s3_map_error(CURLcode cc, long status, const char *code,
+			int precondition_is_create)
+{
+	if (cc != CURLE_OK) {
+		switch (cc) {
+		case CURLE_OPERATION_TIMEDOUT:
+			return -ETIMEDOUT;
+		case CURLE_COULDNT_CONNECT:
+			return -ECONNREFUSED;
+		case CURLE_COULDNT_RESOLVE_HOST:
+		case CURLE_COULDNT_RESOLVE_PROXY:
+			return -EHOSTUNREACH;
+		case CURLE_SEND_ERROR:
+		case CURLE_RECV_ERROR:
+		case CURLE_PARTIAL_FILE:
+		case CURLE_GOT_NOTHING:
+		case CURLE_HTTP2:
+		case CURLE_HTTP2_STREAM:
+			return -ECONNRESET;
+		case CURLE_PEER_FAILED_VERIFICATION:
+		case CURLE_SSL_CONNECT_ERROR:
+		case CURLE_SSL_CERTPROBLEM:
+		case CURLE_SSL_CACERT_BADFILE:
+			return -EPROTO;
+		case CURLE_OUT_OF_MEMORY:
+			return -ENOMEM;
+		default:
+			return -EIO;
+		}
+	}
+	if (status >= 200 && status < 300)
+		return 0;
+	if (code && (!strcmp(code, "SlowDown") ||
+		     !strcmp(code, "RequestTimeout") ||
+		     !strcmp(code, "InternalError") ||
+		     !strcmp(code, "ServiceUnavailable")))
+		return -EAGAIN;
+	if (code && (!strcmp(code, "NoSuchBucket") ||
+		     !strcmp(code, "NoSuchKey") ||
+		     !strcmp(code, "NoSuchUpload")))
+		return -ENOENT;
+	if (code && !strcmp(code, "RequestTimeTooSkewed"))
+		return -EACCES;
+	switch (status) {
+	case 301: case 307:
+		return -EINVAL;	/* wrong region or endpoint */
+	case 401: case 403:
+		return -EACCES;
+	case 404:
+		return -ENOENT;
+	case 409:
+		return -EEXIST;
+	case 412:
+		return precondition_is_create ? -EEXIST : -ESTALE;
+	case 416:
+		return -ERANGE;
+	case 429:
+		return -EAGAIN;
+	default:
+		if (status >= 500)
+			return -EAGAIN;
+		return -EINVAL;
+	}
+}
+
+/* ---- curl callbacks ---------------------------------------------------------- */
+
+static void header_value(const char *p, size_t n, char *out, size_t size)
+{
+	while (n && (*p == ' ' || *p == '\t')) {
+		p++;
+		n--;
+	}
+	while (n && (p[n - 1] == '\r' || p[n - 1] == '\n' || p[n - 1] == ' '))
+		n--;
+	if (n >= 2 && p[0] == '"' && p[n - 1] == '"') {
+		p++;
+		n -= 2;
+	}
+	if (n >= size)
+		n = size - 1;
+	memcpy(out, p, n);
+	out[n] = '\0';
+}
+
+static int hdr_is(const char *line, size_t n, const char *name, size_t *vlen,
+		  const char **val)
+{
+	size_t l = strlen(name);
+
+	if (n <= l || line[l] != ':' || strncasecmp(line, name, l) != 0)
+		return 0;
+	*val = line + l + 1;
+	*vlen = n - l - 1;
+	return 1;
+}
+
+static size_t on_header(char *line, size_t size, size_t nitems, void *arg)
+{
+	struct xfer *x = arg;
+	struct ocb_obj_head *h = x->req->head;
+	size_t n = size * nitems, vl;
+	const char *v;
+	char val[1200];
+
+	if (n > 5 && strncmp(line, "HTTP/", 5) == 0) {
+		/* a new response (after 100-continue): forget the old one */
+		const char *sp = memchr(line, ' ', n);
+
+		x->status_known = 0;
+		x->hdr_status = sp ? strtol(sp + 1, NULL, 10) : 0;
+		if (h) {
+			ocb_meta_release(&h->meta);
+			memset(h, 0, sizeof(*h));
+		}
+		return n;
+	}
+	if (hdr_is(line, n, "x-amz-request-id", &vl, &v)) {
+		header_value(v, vl, x->request_id, sizeof(x->request_id));
+	} else if (hdr_is(line, n, "date", &vl, &v)) {
+		header_value(v, vl, x->req->date, sizeof(x->req->date));
+	}
+	if (!h)
+		return n;
+	if (hdr_is(line, n, "content-length", &vl, &v)) {
+		header_value(v, vl, val, sizeof(val));
+		if (x->hdr_status == 200)	/* 206: Content-Range has it */
+			h->size = strtoull(val, NULL, 10);
+	} else if (hdr_is(line, n, "content-range", &vl, &v)) {
+		char *slash;
+
+		header_value(v, vl, val, sizeof(val));
+		slash = strrchr(val, '/');
+		if (slash && slash[1] != '*')
+			h->size = strtoull(slash + 1, NULL, 10);
+	} else if (hdr_is(line, n, "etag", &vl, &v)) {
+		header_value(v, vl, h->etag, sizeof(h->etag));
+	} else if (hdr_is(line, n, "last-modified", &vl, &v)) {
+		header_value(v, vl, val, sizeof(val));
+		h->mtime = (int64_t)curl_getdate(val, NULL);
+	} else if (n > 11 && strncasecmp(line, "x-amz-meta-", 11) == 0) {
+		const char *colon = memchr(line, ':', n);
+		char name[129];
+		size_t nl;
+
+		if (!colon)
+			return n;
+		nl = (size_t)(colon - line) - 11;
+		if (nl == 0 || nl >= sizeof(name))
+			return n;
+		for (size_t i = 0; i < nl; i++)
+			name[i] = (char)tolower((unsigned char)line[11 + i]);
+		name[nl] = '\0';
+		header_value(colon + 1, n - (size_t)(colon + 1 - line), val,
+			     sizeof(val));
+		ocb_meta_set(&h->meta, name, val);	/* over the cap: dropped */
+	}
+	return n;
+}
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer *x = arg;
+	size_t n = size * nmemb;
+	int r;
+
+	if (!x->status_known) {
+		curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &x->status);
+		x->status_known = 1;
+	}
+	atomic_fetch_add(&x->s3->bytes_in, n);
+	if (x->status < 200 || x->status >= 300) {
+		/* error body: keep the first 64 KiB for the message */
+		ocb_buf_append(&x->err_body, p, n);
+		return n;
+	}
+	if (x->req->sink) {
+		r = x->req->sink(x->req->sink_arg, p, n);
+	} else if (x->req->out) {
+		r = ocb_buf_append(x->req->out, p, n);
+	} else {
+		return n;
+	}
+	if (r < 0) {
+		x->cb_err = r;
+		return CURL_WRITEFUNC_ERROR;
+	}
+	return n;
+}
+
+static size_t on_read(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer *x = arg;
+	struct s3_req *q = x->req;
+	size_t want = size * nmemb;
+	uint64_t total = q->src ? q->src_size : q->body_len;
+	ssize_t n;
+
+	if (x->src_off >= total)
+		return 0;
+	if (want > total - x->src_off)
+		want = (size_t)(total - x->src_off);
+	if (q->src) {
+		n = q->src(q->src_arg, x->src_off, p, want);
+		if (n <= 0) {
+			x->cb_err = n < 0 ? (int)n : -EINVAL;
+			return CURL_READFUNC_ABORT;
+		}
+	} else {
+		memcpy(p, (const char *)q->body + x->src_off, want);
+		n = (ssize_t)want;
+	}
+	x->src_off += (uint64_t)n;
+	atomic_fetch_add(&x->s3->bytes_out, (uint64_t)n);
+	return (size_t)n;
+}
+
+static int on_seek(void *arg, curl_off_t off, int origin)
+{
+	struct xfer *x = arg;
+
+	if (origin != SEEK_SET || off < 0)
+		return CURL_SEEKFUNC_CANTSEEK;
+	x->src_off = (uint64_t)off;
+	return CURL_SEEKFUNC_OK;
+}
+
+/* ---- handles ------------------------------------------------------------------- */
+
+static CURL *handle_get(struct s3 *s3)
+{
+	CURL *c = NULL;
+
+	pthread_mutex_lock(&s3->pool_lock);
+	if (s3->npool)
+		c = s3->pool[--s3->npool];
+	pthread_mutex_unlock(&s3->pool_lock);
+	if (c) {
+		curl_easy_reset(c);	/* keeps the connection cache */
+		return c;
+	}
+	return curl_easy_init();
+}
+
+static void handle_put(struct s3 *s3, CURL *c)
+{
+	pthread_mutex_lock(&s3->pool_lock);
+	if (s3->npool < s3->max_handles) {
+		s3->pool[s3->npool++] = c;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&s3->pool_lock);
+	if (c)
+		curl_easy_cleanup(c);
+}
+
+/* ---- the request ---------------------------------------------------------------- */
+
+static int build_url(struct s3 *s3, const char *key, const char *query,
+		     struct ocb_buf *url)
+{
+	const char *host = strstr(s3->scheme_host, "://") + 3;
+	int r;
+
+	if (s3->path_style) {
+		r = ocb_buf_printf(url, "%s/", s3->scheme_host);
+		if (r == 0)
+			r = s3_url_encode(url, s3->bucket, 0);
+		if (r == 0 && key)
+			r = ocb_buf_append(url, "/", 1);
+	} else {
+		r = ocb_buf_printf(url, "%.*s%s.%s/",
+				   (int)(host - s3->scheme_host),
+				   s3->scheme_host, s3->bucket, host);
+	}
+	if (r == 0 && key)
+		r = s3_url_encode(url, key, 1);
+	if (r == 0 && query && *query)
+		r = ocb_buf_printf(url, "?%s", query);
+	return r;
+}
+
+static void hex(const unsigned char *d, size_t n, char *out)
+{
+	static const char h[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = h[d[i] >> 4];
+		out[2 * i + 1] = h[d[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static void log_failure(struct s3_req *q, struct xfer *x, CURLcode cc,
+			const struct s3_xml_error *e, int err)
+{
+	char k[256], m[256];
+	enum ocb_log_level lvl = err == -ENOENT || err == -EEXIST ||
+		err == -ESTALE || err == -ERANGE ? OCB_LOG_DEBUG : OCB_LOG_INFO;
+
+	ocb_log_escape(k, sizeof(k), q->key ? q->key : "");
+	if (cc != CURLE_OK) {
+		ocb_log(lvl, "S3 %s %s: %s", q->method, k, curl_easy_strerror(cc));
+		return;
+	}
+	ocb_log_escape(m, sizeof(m), e->message);
+	ocb_log(lvl, "S3 %s %s: HTTP %ld %s%s%s (request id %s)", q->method, k,
+		x->status, e->code[0] ? e->code : "", m[0] ? ": " : "", m,
+		x->request_id[0] ? x->request_id : "none");
+	if (!strcmp(e->code, "NoSuchBucket"))
+		ocb_err("S3: no such bucket");
+	else if (!strcmp(e->code, "SignatureDoesNotMatch"))
+		ocb_err("S3: signature does not match (wrong secret key?)");
+	else if (!strcmp(e->code, "InvalidAccessKeyId"))
+		ocb_err("S3: the access key id is not known to the server");
+	else if (!strcmp(e->code, "RequestTimeTooSkewed"))
+		ocb_err("S3: the local clock is too far from the server's");
+}
+
+static int s3_perform(struct s3 *s3, struct s3_req *q)
+{
+	struct ocb_creds_value cv;
+	struct xfer x = { .s3 = s3, .req = q };
+	struct curl_slist *h = NULL, *it;
+	struct ocb_buf url;
+	struct s3_xml_error e = { 0 };
+	char line[4200], hash[65];
+	CURLcode cc;
+	CURL *c;
+	int r;
+
+	atomic_fetch_add(&s3->requests[q->kind], 1);
+	r = ocb_creds_get(s3->creds, &cv);
+	if (r < 0)
+		return r;
+	ocb_buf_init(&url, 8192);
+	ocb_buf_init(&x.err_body, ERR_BODY_MAX);
+	c = handle_get(s3);
+	if (!c) {
+		r = -ENOMEM;
+		goto out;
+	}
+	x.c = c;
+	r = build_url(s3, q->key, q->query, &url);
+	if (r < 0)
+		goto out;
+
+	/* payload hash: signed by curl as the header value we give */
+	if (q->payload_hash) {
+		snprintf(hash, sizeof(hash), "%s", q->payload_hash);
+	} else if (q->body) {
+		unsigned char d[SHA256_DIGEST_LENGTH];
+
+		SHA256(q->body, q->body_len, d);
+		hex(d, sizeof(d), hash);
+	} else {
+		snprintf(hash, sizeof(hash), "%s", EMPTY_SHA256);
+	}
+	snprintf(line, sizeof(line), "x-amz-content-sha256: %s", hash);
+	h = curl_slist_append(h, line);
+	if (cv.session_token[0]) {
+		snprintf(line, sizeof(line), "x-amz-security-token: %s",
+			 cv.session_token);
+		h = curl_slist_append(h, line);
+	}
+	for (it = q->headers; it; it = it->next)
+		h = curl_slist_append(h, it->data);
+	if (!h) {
+		r = -ENOMEM;
+		goto out;
+	}
+
+	curl_easy_setopt(c, CURLOPT_URL, url.data);
+	curl_easy_setopt(c, CURLOPT_AWS_SIGV4, s3->sigv4);
+	curl_easy_setopt(c, CURLOPT_USERNAME, cv.access_key);
+	curl_easy_setopt(c, CURLOPT_PASSWORD, cv.secret_key);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, s3->connect_ms);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
+			 (s3->stall_ms + 999) / 1000);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "169.254.169.254");
+	if (s3->insecure) {
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+
+	if (!strcmp(q->method, "HEAD")) {
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	} else if (!strcmp(q->method, "PUT")) {
+		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(c, CURLOPT_READDATA, &x);
+		curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, on_seek);
+		curl_easy_setopt(c, CURLOPT_SEEKDATA, &x);
+		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
+				 (curl_off_t)(q->src ? q->src_size : q->body_len));
+	} else if (!strcmp(q->method, "POST")) {
+		curl_easy_setopt(c, CURLOPT_POST, 1L);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, q->body ? q->body : "");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+				 (curl_off_t)q->body_len);
+	} else if (strcmp(q->method, "GET") != 0) {
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, q->method);
+	}
+
+	cc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &x.status);
+	q->status = x.status;
+	if (x.cb_err) {
+		r = x.cb_err;
+		goto out;
+	}
+	if (cc == CURLE_OK && (x.status < 200 || x.status >= 300))
+		s3_xml_parse_error(x.err_body.data, x.err_body.len, &e);
+	r = s3_map_error(cc, x.status, e.code[0] ? e.code : NULL,
+			 q->precondition_is_create);
+	if (r < 0) {
+		atomic_fetch_add(&s3->errors, 1);
+		log_failure(q, &x, cc, &e, r);
+		/* a dead connection must not go back into the pool */
+		if (cc != CURLE_OK) {
+			curl_easy_cleanup(c);
+			c = NULL;
+		}
+	}
+out:
+	ocb_creds_value_clear(&cv);
+	curl_slist_free_all(h);
+	if (c)
+		handle_put(s3, c);
+	ocb_buf_release(&url);
+	ocb_buf_release(&x.err_body);
+	return r;
+}
+
+/* ---- hooks ---------------------------------------------------------------------- */
+
+static int s3_get(struct ocb_store *s, const struct ocb_get_req *g,
+		  ocb_sink_fn sink, void *arg, struct ocb_obj_head *head)
+{
+	struct s3 *s3 = s->priv;
+	struct ocb_obj_head tmp = { 0 };
+	struct s3_req q = {
+		.kind = K_GET, .method = "GET", .key = g->key,
+		.sink = sink, .sink_arg = arg, .head = head ? head : &tmp,
+	};
+	char line[OCB_ETAG_MAX + 32];
+	int r;
+
+	if (g->suffix) {
+		if (g->len == 0)
+			return 0;
+		snprintf(line, sizeof(line), "Range: bytes=-%" PRIu64, g->len);
+		q.headers = curl_slist_append(q.headers, line);
+	} else if (g->off || g->len != OCB_TO_END) {
+		if (g->len == 0)
+			return 0;
+		if (g->len == OCB_TO_END || g->len > UINT64_MAX - g->off)
+			snprintf(line, sizeof(line), "Range: bytes=%" PRIu64 "-",
+				 g->off);
+		else
+			snprintf(line, sizeof(line),
+				 "Range: bytes=%" PRIu64 "-%" PRIu64, g->off,
+				 g->off + g->len - 1);
+		q.headers = curl_slist_append(q.headers, line);
+	}
+	if (g->if_match) {
+		snprintf(line, sizeof(line), "If-Match: \"%s\"", g->if_match);
+		q.headers = curl_slist_append(q.headers, line);
+	}
+	r = s3_perform(s3, &q);
+	curl_slist_free_all(q.headers);
+	/* off 0 of an empty object: RGW and AWS answer 416 */
+	if (r == -ERANGE && !g->suffix && g->off == 0 && q.head->size == 0)
+		r = 0;
+	ocb_obj_head_release(&tmp);
+	return r;
+}
+
+static int s3_head(struct ocb_store *s, const char *key,
+		   struct ocb_obj_head *out)
+{
+	struct ocb_obj_head h = { 0 };
+	struct s3_req q = { .kind = K_HEAD, .method = "HEAD", .key = key,
+			    .head = &h };
+	int r = s3_perform(s->priv, &q);
+
+	if (r < 0) {
+		ocb_obj_head_release(&h);
+		return r;
+	}
+	*out = h;
+	return 0;
+}
+
+/* headers of a put / create-multipart: metadata, type, SSE */
+static struct curl_slist *put_headers(const struct ocb_put_opts *o,
+				      int with_condition)
+{
+	struct curl_slist *h = NULL;
+	char line[OCB_META_VALUE_MAX + 200];
+	size_t i;
+
+	snprintf(line, sizeof(line), "Content-Type: %s",
+		 o && o->content_type ? o->content_type :
+		 "application/octet-stream");
+	h = curl_slist_append(h, line);
+	if (!o)
+		return h;
+	for (i = 0; o->meta && i < o->meta->n; i++) {
+		snprintf(line, sizeof(line), "x-amz-meta-%s: %s",
+			 o->meta->kv[i].name, o->meta->kv[i].value);
+		h = curl_slist_append(h, line);
+	}
+	if (with_condition && o->if_none_match)
+		h = curl_slist_append(h, "If-None-Match: *");
+	if (o->sse) {
+		snprintf(line, sizeof(line), "x-amz-server-side-encryption: %s",
+			 o->sse);
+		h = curl_slist_append(h, line);
+		if (o->sse_kms_key_id) {
+			snprintf(line, sizeof(line),
+				 "x-amz-server-side-encryption-aws-kms-key-id: %s",
+				 o->sse_kms_key_id);
+			h = curl_slist_append(h, line);
+		}
+	}
+	return h;
+}
+
+static int hash_source(ocb_source_fn src, void *arg, uint64_t size,
+		       char out[65])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char d[SHA256_DIGEST_LENGTH];
+	char *chunk = malloc(256 * 1024);
+	uint64_t off = 0;
+	int r = 0;
+
+	if (!ctx || !chunk || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+		r = -ENOMEM;
+		goto out;
+	}
+	while (off < size) {
+		size_t want = size - off > 256 * 1024 ? 256 * 1024 :
+			(size_t)(size - off);
+		ssize_t n = src(arg, off, chunk, want);
+
+		if (n <= 0) {
+			r = n < 0 ? (int)n : -EINVAL;
+			goto out;
+		}
+		EVP_DigestUpdate(ctx, chunk, (size_t)n);
+		off += (uint64_t)n;
+	}
+	EVP_DigestFinal_ex(ctx, d, NULL);
+	hex(d, sizeof(d), out);
+out:
+	free(chunk);
+	EVP_MD_CTX_free(ctx);
+	return r;
+}
+
+static int s3_put(struct ocb_store *s, const char *key, uint64_t size,
+		  ocb_source_fn src, void *arg, const struct ocb_put_opts *opts)
+{
+	struct s3_req q = {
+		.kind = K_PUT, .method = "PUT", .key = key, .src = src,
+		.src_arg = arg, .src_size = size,
+		.precondition_is_create = 1,
+	};
+	char hash[65];
+	int r;
+
+	if (size <= HASHED_PUT_MAX) {
+		r = hash_source(src, arg, size, hash);
+		if (r < 0)
+			return r;
+		q.payload_hash = hash;
+	} else {
+		q.payload_hash = "UNSIGNED-PAYLOAD";
+	}
+	q.headers = put_headers(opts, 1);
+	if (!q.headers)
+		return -ENOMEM;
+	r = s3_perform(s->priv, &q);
+	curl_slist_free_all(q.headers);
+	return r;
+}
+
+static int s3_mpu_create(struct ocb_store *s, const char *key,
+			 const struct ocb_put_opts *opts, char **upload_id)
+{
+	struct ocb_buf out;
+	struct s3_req q = { .kind = K_MPU, .method = "POST", .key = key,
+			    .query = "uploads=", .out = &out };
+	int r;
+
+	ocb_buf_init(&out, S3_XML_MAX);
+	q.headers = put_headers(opts, 0);
+	r = s3_perform(s->priv, &q);
+	if (r == 0)
+		r = s3_xml_parse_upload_id(out.data, out.len, upload_id);
+	curl_slist_free_all(q.headers);
+	ocb_buf_release(&out);
+	return r;
+}
+
+static int s3_mpu_part(struct ocb_store *s, const char *key,
+		       const char *upload_id, int no, const void *data,
+		       size_t len, char etag[OCB_ETAG_MAX])
+{
+	struct ocb_obj_head h = { 0 };
+	struct ocb_buf qs;
+	struct s3_url_param p[2] = {
+		{ "partNumber", NULL }, { "uploadId", upload_id },
+	};
+	char nbuf[16];
+	struct s3_req q = { .kind = K_MPU, .method = "PUT", .key = key,
+			    .body = data, .body_len = len, .head = &h };
+	int r;
+
+	snprintf(nbuf, sizeof(nbuf), "%d", no);
+	p[0].value = nbuf;
+	ocb_buf_init(&qs, 4096);
+	r = s3_url_query(&qs, p, 2);
+	if (r == 0) {
+		q.query = qs.data;
+		r = s3_perform(s->priv, &q);
+	}
+	if (r == 0 && !h.etag[0])
+		r = -EPROTO;
+	if (r == 0)
+		memcpy(etag, h.etag, OCB_ETAG_MAX);
+	ocb_obj_head_release(&h);
+	ocb_buf_release(&qs);
+	return r;
+}
+
+static int s3_mpu_complete(struct ocb_store *s, const char *key,
+			   const char *upload_id,
+			   const struct ocb_part *parts, size_t nparts)
+{
+	struct ocb_buf body, out, qs;
+	struct s3_url_param p[1] = { { "uploadId", upload_id } };
+	struct s3_req q = { .kind = K_MPU, .method = "POST", .key = key,
+			    .out = &out };
+	struct s3_xml_error e;
+	size_t i;
+	int r;
+
+	ocb_buf_init(&body, 1024 + nparts * 128);
+	ocb_buf_init(&out, S3_XML_MAX);
+	ocb_buf_init(&qs, 4096);
+	r = ocb_buf_printf(&body, "<CompleteMultipartUpload>");
+	for (i = 0; i < nparts && r == 0; i++)
+		r = ocb_buf_printf(&body,
+				   "<Part><PartNumber>%d</PartNumber>"
+				   "<ETag>\"%s\"</ETag></Part>",
+				   parts[i].no, parts[i].etag);
+	if (r == 0)
+		r = ocb_buf_printf(&body, "</CompleteMultipartUpload>");
+	if (r == 0)
+		r = s3_url_query(&qs, p, 1);
+	if (r < 0)
+		goto out;
+	q.query = qs.data;
+	q.body = body.data;
+	q.body_len = body.len;
+	q.headers = curl_slist_append(NULL, "Content-Type: application/xml");
+	r = s3_perform(s->priv, &q);
+	curl_slist_free_all(q.headers);
+	/* a 200 can still carry an error (AWS: "InternalError" mid-way) */
+	if (r == 0 && s3_xml_complete_failed(out.data, out.len, &e) > 0) {
+		ocb_info("S3 CompleteMultipartUpload: %s", e.code);
+		r = s3_map_error(CURLE_OK, 500, e.code, 0);
+	}
+out:
+	ocb_buf_release(&body);
+	ocb_buf_release(&out);
+	ocb_buf_release(&qs);
+	return r;
+}
+
+static int s3_mpu_abort(struct ocb_store *s, const char *key,
+			const char *upload_id)
+{
+	struct ocb_buf qs;
+	struct s3_url_param p[1] = { { "uploadId", upload_id } };
+	struct s3_req q = { .kind = K_MPU, .method = "DELETE", .key = key };
+	int r;
+
+	ocb_buf_init(&qs, 4096);
+	r = s3_url_query(&qs, p, 1);
+	if (r == 0) {
+		q.query = qs.data;
+		r = s3_perform(s->priv, &q);
+	}
+	ocb_buf_release(&qs);
+	/* already gone (RGW says NoSuchKey after an abort): fine */
+	return r == -ENOENT ? 0 : r;
+}
+
+static int s3_mpu_list(struct ocb_store *s, const char *prefix,
+		       ocb_upload_fn cb, void *arg)
+{
+	char *key_marker = NULL, *id_marker = NULL;
+	int r;
+
+	for (;;) {
+		struct s3_url_param p[4];
+		struct ocb_buf qs, out;
+		struct s3_xml_uploads u = { 0 };
+		struct s3_req q = { .kind = K_LIST, .method = "GET" };
+		size_t n = 0, i;
+
+		p[n++] = (struct s3_url_param){ "uploads", NULL };
+		if (prefix && *prefix)
+			p[n++] = (struct s3_url_param){ "prefix", prefix };
+		if (key_marker)
+			p[n++] = (struct s3_url_param){ "key-marker", key_marker };
+		if (id_marker)
+			p[n++] = (struct s3_url_param){ "upload-id-marker", id_marker };
+		ocb_buf_init(&qs, 8192);
+		ocb_buf_init(&out, S3_XML_MAX);
+		r = s3_url_query(&qs, p, n);
+		if (r == 0) {
+			q.query = qs.data;
+			q.out = &out;
+			r = s3_perform(s->priv, &q);
+		}
+		if (r == 0)
+			r = s3_xml_parse_uploads(out.data, out.len, &u);
+		for (i = 0; r == 0 && i < u.n; i++)
+			r = cb(arg, u.u[i].key, u.u[i].upload_id,
+			       u.u[i].initiated);
+		ocb_buf_release(&qs);
+		ocb_buf_release(&out);
+		free(key_marker);
+		free(id_marker);
+		key_marker = id_marker = NULL;
+		if (r == 0 && u.truncated && u.next_key) {
+			key_marker = u.next_key;
+			id_marker = u.next_upload_id;
+			u.next_key = u.next_upload_id = NULL;
+		}
+		s3_xml_uploads_release(&u);
+		if (r < 0 || !key_marker)
+			break;
+	}
+	free(key_marker);
+	free(id_marker);
+	return r;
+}
+
+static int s3_list(struct ocb_store *s, const char *prefix,
+		   const char *delimiter, const char *start_after,
+		   ocb_list_fn cb, void *arg)
+{
+	char *token = NULL;
+	int r;
+
+	for (;;) {
+		struct s3_url_param p[5];
+		struct ocb_buf qs, out;
+		struct s3_xml_list l = { 0 };
+		struct s3_req q = { .kind = K_LIST, .method = "GET" };
+		size_t n = 0, i;
+
+		p[n++] = (struct s3_url_param){ "list-type", "2" };
+		if (prefix && *prefix)
+			p[n++] = (struct s3_url_param){ "prefix", prefix };
+		if (delimiter && *delimiter)
+			p[n++] = (struct s3_url_param){ "delimiter", delimiter };
+		if (token)
+			p[n++] = (struct s3_url_param){ "continuation-token", token };
+		else if (start_after && *start_after)
+			p[n++] = (struct s3_url_param){ "start-after", start_after };
+		ocb_buf_init(&qs, 8192);
+		ocb_buf_init(&out, S3_XML_MAX);
+		r = s3_url_query(&qs, p, n);
+		if (r == 0) {
+			q.query = qs.data;
+			q.out = &out;
+			r = s3_perform(s->priv, &q);
+		}
+		if (r == 0)
+			r = s3_xml_parse_list(out.data, out.len, &l);
+		for (i = 0; r == 0 && i < l.n; i++)
+			r = cb(arg, &l.e[i]);
+		ocb_buf_release(&qs);
+		ocb_buf_release(&out);
+		free(token);
+		token = NULL;
+		if (r == 0 && l.truncated) {
+			token = l.next_token;
+			l.next_token = NULL;
+		}
+		s3_xml_list_release(&l);
+		if (r < 0 || !token)
+			break;
+	}
+	free(token);
+	return r;
+}
+
+static int s3_del(struct ocb_store *s, const char *key)
+{
+	struct s3_req q = { .kind = K_DELETE, .method = "DELETE", .key = key };
+	int r = s3_perform(s->priv, &q);
+
+	return r == -ENOENT ? 0 : r;
+}
+
+static int xml_escape(struct ocb_buf *b, const char *s)
+{
+	int r = 0;
+
+	for (; *s && r == 0; s++) {
+		switch (*s) {
+		case '&': r = ocb_buf_append(b, "&amp;", 5); break;
+		case '<': r = ocb_buf_append(b, "&lt;", 4); break;
+		case '>': r = ocb_buf_append(b, "&gt;", 4); break;
+		case '"': r = ocb_buf_append(b, "&quot;", 6); break;
+		case '\'': r = ocb_buf_append(b, "&apos;", 6); break;
+		default: r = ocb_buf_append(b, s, 1);
+		}
+	}
+	return r;
+}
+
+static int s3_del_batch(struct ocb_store *s, const char *const *keys, size_t n)
+{
+	struct ocb_buf body, out;
+	struct s3_req q = { .kind = K_DELETE, .method = "POST",
+			    .query = "delete=", .out = &out };
+	unsigned char md5[16];
+	char b64[32], line[64];
+	struct s3_xml_error e;
+	size_t i, nerr = 0;
+	int r;
+
+	ocb_buf_init(&body, (size_t)n * 3200 + 256);
+	ocb_buf_init(&out, S3_XML_MAX);
+	r = ocb_buf_printf(&body, "<Delete><Quiet>true</Quiet>");
+	for (i = 0; i < n && r == 0; i++) {
+		r = ocb_buf_printf(&body, "<Object><Key>");
+		if (r == 0)
+			r = xml_escape(&body, keys[i]);
+		if (r == 0)
+			r = ocb_buf_printf(&body, "</Key></Object>");
+	}
+	if (r == 0)
+		r = ocb_buf_printf(&body, "</Delete>");
+	if (r < 0)
+		goto out;
+	EVP_Digest(body.data, body.len, md5, NULL, EVP_md5(), NULL);
+	EVP_EncodeBlock((unsigned char *)b64, md5, sizeof(md5));
+	snprintf(line, sizeof(line), "Content-MD5: %s", b64);
+	q.headers = curl_slist_append(NULL, "Content-Type: application/xml");
+	q.headers = curl_slist_append(q.headers, line);
+	q.body = body.data;
+	q.body_len = body.len;
+	r = s3_perform(s->priv, &q);
+	curl_slist_free_all(q.headers);
+	if (r == 0 && s3_xml_parse_delete(out.data, out.len, &nerr, &e) == 0 &&
+	    nerr) {
+		char esc[256];
+
+		ocb_warn("S3 DeleteObjects: %zu keys not deleted, first: %s %s",
+			 nerr, e.code, ocb_log_escape(esc, sizeof(esc), e.message));
+		r = s3_map_error(CURLE_OK, 500, e.code, 0);
+		if (r == -ENOENT)
+			r = 0;
+	}
+out:
+	ocb_buf_release(&body);
+	ocb_buf_release(&out);
+	return r;
+}
+
+static int s3_del_many(struct ocb_store *s, const char *const *keys, size_t n)
+{
+	size_t i;
+	int r = 0;
+
+	for (i = 0; i < n && r == 0; i += DELETE_BATCH)
+		r = s3_del_batch(s, keys + i,
+				 n - i > DELETE_BATCH ? DELETE_BATCH : n - i);
+	return r;
+}
+
+static void s3_stats(struct ocb_store *s, struct ocb_buf *out)
+{
+	struct s3 *s3 = s->priv;
+	int k;
+
+	for (k = 0; k < K_NKINDS; k++)
+		ocb_buf_printf(out, "s3_requests_%s %" PRIuFAST64 "\n",
+			       kind_names[k], atomic_load(&s3->requests[k]));
+	ocb_buf_printf(out,
+		       "s3_errors %" PRIuFAST64 "\n"
+		       "s3_bytes_in %" PRIuFAST64 "\n"
+		       "s3_bytes_out %" PRIuFAST64 "\n",
+		       atomic_load(&s3->errors), atomic_load(&s3->bytes_in),
+		       atomic_load(&s3->bytes_out));
+}
+
+static void s3_destroy(struct ocb_store *s)
+{
+	struct s3 *s3 = s->priv;
+
+	while (s3->npool)
+		curl_easy_cleanup(s3->pool[--s3->npool]);
+	free(s3->pool);
+	pthread_mutex_destroy(&s3->pool_lock);
+	ocb_creds_free(s3->creds);
+	free(s3->bucket);
+	free(s3->region);
+	free(s3->scheme_host);
+	free(s3);
+	free(s);
+}
+
+static const struct ocb_store_ops s3_ops = {
+	.name = "s3",
+	.get = s3_get,
+	.head = s3_head,
+	.put = s3_put,
+	.mpu_create = s3_mpu_create,
+	.mpu_part = s3_mpu_part,
+	.mpu_complete = s3_mpu_complete,
+	.mpu_abort = s3_mpu_abort,
+	.mpu_list = s3_mpu_list,
+	.list = s3_list,
+	.del = s3_del,
+	.del_many = s3_del_many,
+	.stats = s3_stats,
+	.destroy = s3_destroy,
+};
+
+/* "http(s)://host[:port][/]" → scheme_host without a trailing '/' */
+static int parse_endpoint(const char *ep, char **scheme_host, char *host,
+			  size_t hostsize)
+{
+	const char *h, *end;
+	size_t n;
+
+	if (strncmp(ep, "http://", 7) && strncmp(ep, "https://", 8))
+		return -EINVAL;
+	h = strstr(ep, "://") + 3;
+	end = h + strcspn(h, "/?#");
+	if (end == h || (*end && strcmp(end, "/") != 0))
+		return -EINVAL;	/* a path in the endpoint is not supported */
+	*scheme_host = strndup(ep, (size_t)(end - ep));
+	if (!*scheme_host)
+		return -ENOMEM;
+	/* host without the port; IPv6 literals keep their brackets */
+	if (*h == '[') {
+		const char *rb = strchr(h, ']');
+
+		n = rb && rb < end ? (size_t)(rb - h) + 1 : (size_t)(end - h);
+	} else {
+		const char *colon = memchr(h, ':', (size_t)(end - h));
+
+		n = colon ? (size_t)(colon - h) : (size_t)(end - h);
+	}
+	if (n >= hostsize)
+		return -EINVAL;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	return 0;
+}
+
+int ocb_s3_store_new(const struct ocb_s3_opts *o, struct ocb_creds *creds,
+		     struct ocb_store **out)
+{
+	struct ocb_store *s = calloc(1, sizeof(*s));
+	struct s3 *s3 = calloc(1, sizeof(*s3));
+	char host[256], def[300], esc[256];
+	const char *ep;
+	int r = -ENOMEM;
+
+	if (!s || !s3)
+		goto fail;
+	if (!o->bucket || !*o->bucket || strchr(o->bucket, '/')) {
+		ocb_err("S3: a bucket name is required (no '/')");
+		r = -EINVAL;
+		goto fail;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	s3->bucket = strdup(o->bucket);
+	s3->region = strdup(o->region && *o->region ? o->region : "us-east-1");
+	if (!s3->bucket || !s3->region)
+		goto fail;
+	snprintf(def, sizeof(def), "https://s3.%s.amazonaws.com", s3->region);
+	ep = o->endpoint && *o->endpoint ? o->endpoint : def;
+	r = parse_endpoint(ep, &s3->scheme_host, host, sizeof(host));
+	if (r < 0) {
+		ocb_err("S3: bad endpoint %s (expected http(s)://host[:port])",
+			ocb_log_escape(esc, sizeof(esc), ep));
+		goto fail;
+	}
+	switch (o->addressing) {
+	case OCB_S3_ADDR_PATH:
+		s3->path_style = 1;
+		break;
+	case OCB_S3_ADDR_VHOST:
+		s3->path_style = 0;
+		break;
+	default:
+		/* as AWS tools: IPs and localhost cannot take a bucket label;
+		 * dotted bucket names break TLS wildcard certificates */
+		s3->path_style = s3_url_host_is_ip(host) ||
+			strchr(s3->bucket, '.') != NULL;
+	}
+	s3->insecure = o->insecure_tls;
+	if (s3->insecure && !strncmp(ep, "https", 5))
+		ocb_warn("TLS certificate verification is OFF for %s",
+			 ocb_log_escape(esc, sizeof(esc), ep));
+	s3->connect_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 5000;
+	s3->stall_ms = o->stall_timeout_ms > 0 ? o->stall_timeout_ms : 30000;
+	s3->max_handles = o->max_handles > 0 ? o->max_handles : 16;
+	s3->pool = calloc((size_t)s3->max_handles, sizeof(CURL *));
+	if (!s3->pool) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	snprintf(s3->sigv4, sizeof(s3->sigv4), "aws:amz:%s:s3", s3->region);
+	pthread_mutex_init(&s3->pool_lock, NULL);
+	s3->creds = creds;
+	s->ops = &s3_ops;
+	s->priv = s3;
+	snprintf(s->desc, sizeof(s->desc), "s3://%.200s", s3->bucket);
+	*out = s;
+	return 0;
+fail:
+	if (s3) {
+		free(s3->bucket);
+		free(s3->region);
+		free(s3->scheme_host);
+		free(s3->pool);
+	}
+	free(s3);
+	free(s);
+	ocb_creds_free(creds);
+	return r;
+}
+
+int ocb_s3_create_bucket(struct ocb_store *s)
+{
+	struct s3 *s3 = s->priv;
+	struct ocb_buf body;
+	struct s3_req q = { .kind = K_PUT, .method = "PUT" };
+	int r;
+
+	if (strcmp(s->ops->name, "s3") != 0)
+		return -EINVAL;
+	ocb_buf_init(&body, 1024);
+	if (strcmp(s3->region, "us-east-1") != 0)
+		ocb_buf_printf(&body,
+			       "<CreateBucketConfiguration><LocationConstraint>"
+			       "%s</LocationConstraint></CreateBucketConfiguration>",
+			       s3->region);
+	q.body = body.data ? body.data : "";
+	q.body_len = body.len;
+	r = s3_perform(s3, &q);
+	ocb_buf_release(&body);
+	/* BucketAlreadyOwnedByYou is a 409: the bucket is there and ours */
+	return r == -EEXIST ? 0 : r;
+}
