@@ -411,6 +411,18 @@ int main(int argc, char **argv)
 	if (argc > 3 && !strcmp(argv[1], "--multipart-mib")) {
 		mib = atol(argv[2]);
 		a = 3;
+	} else if (argc > 2 && !strcmp(argv[1], "--probe")) {
+		struct ocb_obj_head h = { 0 };
+		int r;
+
+		s = open_url(argv[2]);
+		if (!s)
+			return 2;
+		r = s->ops->head(s, "probe", &h);
+		ocb_obj_head_release(&h);
+		ocb_store_free(s);
+		printf("probe: %s\n", ocb_store_strerror(r));
+		return r == 0 || r == -ENOENT ? 0 : 1;
 	}
 	if (a >= argc) {
 		fprintf(stderr, "usage: store_check [--multipart-mib N] URL\n");
