@@ -1,0 +1,77 @@
+/*
+ * config.h - the configuration file (JSON), also the old
+ * openclaw-aws-backup tool's backup-config.json, read unchanged.
+ *
+ * Found as: the path given, else $OCB_CONFIG, else ~/.config/ocb/config.json,
+ * else /etc/ocb/config.json, else built-in defaults (a local-directory
+ * store under ~/.local/share/ocb/store, source ~/.openclaw).
+ * A file readable or writable by group or others, or owned by another
+ * user, is refused.  Unknown fields and wrong types are errors naming the
+ * field and the file.  Every field is documented in docs/ocb-config.5.md.
+ */
+#ifndef OCB_CONFIG_H
+#define OCB_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "s3_store.h"
+
+struct ocb_config {
+	char *path;		/* the file read; NULL: built-in defaults */
+	char *instance_id;	/* instanceId; default local-<hostname> */
+	char *region;		/* resolved: config, env, profile, us-east-1 */
+	char *backup_frequency;	/* backupFrequency, informational */
+
+	/* where backups live */
+	char *store_url;	/* "s3://bucket" or "file:///dir" */
+	char *bucket;		/* s3.bucket, NULL for a file store */
+	char *prefix;		/* s3.prefix: "<root>/instance-<id>" */
+	char *root;		/* the prefix's parent ("" if none) */
+	char *endpoint;		/* resolved endpoint, NULL: AWS default */
+	enum ocb_s3_addressing addressing;
+	char *profile;		/* s3.profile (AWS profile name) or NULL */
+	int insecure_tls;
+	char *sse;		/* server-side encryption on upload, or NULL */
+	char *sse_kms_key_id;
+	unsigned timeout_ms;	/* s3.timeout: a stalled request fails after it */
+	unsigned deadline_ms;	/* s3.retryDeadline: retries give up after it */
+
+	/* encryption of backups (envelope encryption, docs/FORMAT.md) */
+	int enc_enabled;	/* encryption.enabled (old tool) */
+	char *enc_method;	/* encryption.method: kms, gpg, none (old tool) */
+	char *kms_key_alias;	/* encryption.kmsKeyAlias */
+	char *key_provider;	/* none, keyfile, passphrase, kms */
+	char *key_file;		/* encryption.keyFile */
+	char *passphrase_file;	/* encryption.passphraseFile or NULL */
+	char *kms_key_id;	/* encryption.kmsKeyId or NULL */
+
+	/* retention */
+	int keep;		/* retention.keep; 0: keep all */
+	int auto_clean;		/* retention.autoClean */
+
+	/* what to back up */
+	char **sources;		/* absolute paths, ~ expanded */
+	size_t nsources;
+	char **excludes;	/* fnmatch globs */
+	size_t nexcludes;
+
+	/* cache and mount */
+	char *cache_dir;
+	uint64_t cache_size;	/* bytes of encrypted data cached on disk */
+	uint64_t ram_cache;	/* bytes of decrypted frames in RAM */
+	unsigned refresh;	/* seconds between listings in the mount */
+};
+
+/*
+ * Load the configuration (path NULL: the search order above).  Returns 0,
+ * -ENOENT when an explicitly named file does not exist, -EACCES for unsafe
+ * permissions, -EINVAL for a bad file (the reason is logged).
+ */
+int ocb_config_load(const char *path, struct ocb_config **out);
+void ocb_config_free(struct ocb_config *c);
+
+/* Parse size strings "123", "64K", "256M", "2G", "1T": 0 or -EINVAL. */
+int ocb_config_parse_size(const char *s, uint64_t *out);
+
+#endif
