@@ -1,0 +1,91 @@
+/*
+ * cmd_key.c - `ocb key generate`: a new random 32-byte master key file.
+ */
+#include "cmd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+
+static const char usage[] =
+	"usage: ocb key generate [PATH]\n"
+	"\n"
+	"Write a new random 256-bit master key (mode 0600) to PATH (default:\n"
+	"the config's encryption.keyFile, ~/.config/ocb/key).  Never overwrites\n"
+	"an existing file.  Keep a copy somewhere safe: backups made with a key\n"
+	"cannot be read without it.\n";
+
+static int mkdir_parents(const char *path)
+{
+	char tmp[4096], *p;
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (p = strchr(tmp + 1, '/'); p; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return 0;
+}
+
+static int key_exec(struct ocb_ctx *ctx, int argc, char **argv)
+{
+	unsigned char key[32];
+	const char *path;
+	int fd, r;
+
+	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("%s", usage);
+		return 0;
+	}
+	if (argc < 2 || argc > 3 || strcmp(argv[1], "generate"))
+		return ocb_usage(&ocb_cmd_key);
+	if (argc == 3) {
+		path = argv[2];
+	} else {
+		r = ocb_ctx_config(ctx);
+		if (r)
+			return r;
+		path = ctx->cfg->key_file;
+	}
+	r = mkdir_parents(path);
+	if (r < 0)
+		return ocb_fail(r, "%s", path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		if (errno == EEXIST) {
+			fprintf(stderr, "ocb: %s exists; not overwriting a key\n",
+				path);
+			return OCB_EXIT_FAIL;
+		}
+		return ocb_fail(-errno, "%s", path);
+	}
+	r = getrandom(key, sizeof(key), 0) == (ssize_t)sizeof(key) ? 0 : -EIO;
+	if (r == 0 && write(fd, key, sizeof(key)) != (ssize_t)sizeof(key))
+		r = -errno ? -errno : -EIO;
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	OPENSSL_cleanse(key, sizeof(key));
+	close(fd);
+	if (r < 0) {
+		unlink(path);
+		return ocb_fail(r, "%s", path);
+	}
+	if (!ctx->quiet)
+		printf("%s\n", path);
+	return 0;
+}
+
+const struct ocb_cmd ocb_cmd_key = {
+	.name = "key",
+	.summary = "generate a master key file",
+	.usage = usage,
+	.exec = key_exec,
+};

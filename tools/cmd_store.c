@@ -1,0 +1,249 @@
+/*
+ * cmd_store.c - `ocb store`: low-level object operations, for operators
+ * and tests.  Bytes go through the same store stack as everything else.
+ */
+#include "cmd.h"
+#include "log.h"
+#include "writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char usage[] =
+	"usage: ocb store [--store URL] ls [-r] [PREFIX]\n"
+	"       ocb store [--store URL] get KEY [FILE|-]\n"
+	"       ocb store [--store URL] put FILE|- KEY\n"
+	"       ocb store [--store URL] head KEY\n"
+	"       ocb store [--store URL] rm KEY...\n"
+	"\n"
+	"Low-level access to the objects of the configured store (or URL:\n"
+	"s3://BUCKET, file:///DIR).  ls lists one level below PREFIX (-r: all\n"
+	"keys); get writes to FILE or stdout; put streams FILE or stdin with\n"
+	"bounded memory (multipart above 8 MiB).\n";
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n) {
+		ssize_t w = write(fd, c, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int fd_sink(void *arg, const void *data, size_t len)
+{
+	if (ocb_interrupted)
+		return -ECANCELED;
+	return write_all(*(int *)arg, data, len);
+}
+
+static int ls_fn(void *arg, const struct ocb_list_entry *e)
+{
+	char t[32] = "";
+
+	if (e->is_prefix) {
+		printf("%29s %s\n", "PRE", e->key);
+	} else {
+		time_t mt = (time_t)e->mtime;
+		struct tm tm;
+
+		gmtime_r(&mt, &tm);
+		strftime(t, sizeof(t), "%Y-%m-%d %H:%M:%S", &tm);
+		printf("%s %10" PRIu64 " %s\n", t, e->size, e->key);
+	}
+	return ocb_interrupted ? -ECANCELED : 0;
+}
+
+static int do_ls(struct ocb_store *s, int argc, char **argv)
+{
+	int recursive = 0, r;
+	const char *prefix = "";
+
+	if (argc > 1 && !strcmp(argv[1], "-r")) {
+		recursive = 1;
+		argc--;
+		argv++;
+	}
+	if (argc > 2)
+		return -EINVAL;
+	if (argc == 2)
+		prefix = argv[1];
+	r = s->ops->list(s, prefix, recursive ? NULL : "/", NULL, ls_fn, NULL);
+	return r < 0 ? ocb_fail(r, "list %s", prefix) : 0;
+}
+
+static int do_get(struct ocb_store *s, int argc, char **argv)
+{
+	struct ocb_get_req g = { .len = OCB_TO_END };
+	const char *out = argc > 2 ? argv[2] : "-";
+	char tmp[4096];
+	int fd = STDOUT_FILENO, r;
+
+	if (argc < 2 || argc > 3)
+		return -EINVAL;
+	g.key = argv[1];
+	if (strcmp(out, "-")) {
+		if (!strcmp(out, "/dev/null")) {
+			snprintf(tmp, sizeof(tmp), "%s", out);
+			fd = open(out, O_WRONLY | O_CLOEXEC);
+		} else {
+			/* write beside the target, rename when complete */
+			snprintf(tmp, sizeof(tmp), "%s.ocb-part", out);
+			fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+				  0644);
+		}
+		if (fd < 0)
+			return ocb_fail(-errno, "%s", out);
+	}
+	r = s->ops->get(s, &g, fd_sink, &fd, NULL);
+	if (fd != STDOUT_FILENO) {
+		if (r == 0 && strcmp(out, "/dev/null") && fsync(fd) < 0)
+			r = -errno;
+		close(fd);
+		if (strcmp(out, "/dev/null")) {
+			if (r == 0 && rename(tmp, out) < 0)
+				r = -errno;
+			if (r < 0)
+				unlink(tmp);
+		}
+	}
+	return r < 0 ? ocb_fail(r, "get %s", g.key) : 0;
+}
+
+static int do_put(struct ocb_store *s, int argc, char **argv)
+{
+	struct ocb_writer *w = NULL;
+	char *buf = NULL;
+	int fd = STDIN_FILENO, r;
+
+	if (argc != 3)
+		return -EINVAL;
+	if (strcmp(argv[1], "-")) {
+		fd = open(argv[1], O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return ocb_fail(-errno, "%s", argv[1]);
+	}
+	buf = malloc(1 << 20);
+	r = buf ? ocb_writer_new(s, argv[2], NULL, NULL, &w) : -ENOMEM;
+	while (r == 0) {
+		ssize_t n = read(fd, buf, 1 << 20);
+
+		if (n < 0 && errno == EINTR && !ocb_interrupted)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		if (ocb_interrupted) {
+			r = -ECANCELED;
+			break;
+		}
+		if (n == 0) {
+			r = ocb_writer_commit(w);
+			break;
+		}
+		r = ocb_writer_write(w, buf, (size_t)n);
+	}
+	ocb_writer_free(w);
+	free(buf);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	return r < 0 ? ocb_fail(r, "put %s", argv[2]) : 0;
+}
+
+static int do_head(struct ocb_store *s, int argc, char **argv)
+{
+	struct ocb_obj_head h = { 0 };
+	size_t i;
+	int r;
+
+	if (argc != 2)
+		return -EINVAL;
+	r = s->ops->head(s, argv[1], &h);
+	if (r < 0)
+		return ocb_fail(r, "head %s", argv[1]);
+	printf("size %" PRIu64 "\netag %s\nmtime %" PRId64 "\n", h.size, h.etag,
+	       h.mtime);
+	for (i = 0; i < h.meta.n; i++)
+		printf("meta %s %s\n", h.meta.kv[i].name, h.meta.kv[i].value);
+	ocb_obj_head_release(&h);
+	return 0;
+}
+
+static int do_rm(struct ocb_store *s, int argc, char **argv)
+{
+	int i, r;
+
+	if (argc < 2)
+		return -EINVAL;
+	for (i = 1; i < argc; i++) {
+		r = s->ops->del(s, argv[i]);
+		if (r < 0)
+			return ocb_fail(r, "rm %s", argv[i]);
+	}
+	return 0;
+}
+
+static int store_exec(struct ocb_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "store", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *url = NULL;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': url = optarg; break;
+		case 'h': printf("%s", usage); return 0;
+		default: return ocb_usage(&ocb_cmd_store);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		return ocb_usage(&ocb_cmd_store);
+	if (strcmp(argv[0], "ls") && strcmp(argv[0], "get") &&
+	    strcmp(argv[0], "put") && strcmp(argv[0], "head") &&
+	    strcmp(argv[0], "rm"))
+		return ocb_usage(&ocb_cmd_store);
+	r = ocb_ctx_store(ctx, url);
+	if (r)
+		return r;
+	if (!strcmp(argv[0], "ls"))
+		r = do_ls(ctx->store, argc, argv);
+	else if (!strcmp(argv[0], "get"))
+		r = do_get(ctx->store, argc, argv);
+	else if (!strcmp(argv[0], "put"))
+		r = do_put(ctx->store, argc, argv);
+	else if (!strcmp(argv[0], "head"))
+		r = do_head(ctx->store, argc, argv);
+	else
+		r = do_rm(ctx->store, argc, argv);
+	return r == -EINVAL ? ocb_usage(&ocb_cmd_store) : r;
+}
+
+const struct ocb_cmd ocb_cmd_store = {
+	.name = "store",
+	.summary = "low-level object operations (ls, get, put, head, rm)",
+	.usage = usage,
+	.exec = store_exec,
+};

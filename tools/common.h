@@ -1,0 +1,56 @@
+/*
+ * common.h - what every `ocb` subcommand shares: the context (config,
+ * store), exit codes, and the one translation from errno to exit code.
+ */
+#ifndef OCB_TOOLS_COMMON_H
+#define OCB_TOOLS_COMMON_H
+
+#include <signal.h>
+
+#include "config.h"
+#include "store.h"
+
+/* Exit codes of `ocb` (documented in docs/ocb.1.md). */
+enum ocb_exit {
+	OCB_EXIT_OK = 0,
+	OCB_EXIT_FAIL = 1,		/* other failure */
+	OCB_EXIT_USAGE = 2,		/* bad command line */
+	OCB_EXIT_CONFIG = 3,		/* bad or unsafe config or key file */
+	OCB_EXIT_ACCESS = 4,		/* credentials missing or refused */
+	OCB_EXIT_NOTFOUND = 5,		/* no such backup, object or bucket */
+	OCB_EXIT_NETWORK = 6,		/* store unreachable, timeouts */
+	OCB_EXIT_DAMAGED = 7,		/* data failed verification */
+	OCB_EXIT_WARNINGS = 8,		/* done, with warnings */
+	OCB_EXIT_INTERRUPTED = 130,	/* SIGINT/SIGTERM */
+};
+
+struct ocb_ctx {
+	const char *config_path;	/* --config, or NULL */
+	struct ocb_config *cfg;		/* after ocb_ctx_config() */
+	struct ocb_store *store;	/* after ocb_ctx_store() */
+	int verbose;
+	int quiet;
+};
+
+/* The exit code for a negative errno. */
+int ocb_exit_code(int err);
+
+/* Print "ocb: <what>: <reason>" for err and return its exit code. */
+int ocb_fail(int err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Load the config into ctx->cfg: 0, or an exit code (message printed). */
+int ocb_ctx_config(struct ocb_ctx *ctx);
+/* Open ctx->store (url NULL: the configured store): 0 or an exit code. */
+int ocb_ctx_store(struct ocb_ctx *ctx, const char *url);
+void ocb_ctx_release(struct ocb_ctx *ctx);
+
+/* Set by SIGINT/SIGTERM once ocb_signals_install() ran. */
+extern volatile int ocb_interrupted;
+void ocb_signals_install(void);
+
+/* Print usage of cmd to stderr; return OCB_EXIT_USAGE. */
+struct ocb_cmd;
+int ocb_usage(const struct ocb_cmd *cmd);
+
+#endif
