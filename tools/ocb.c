@@ -13,6 +13,9 @@
 #include <sys/prctl.h>
 
 static const struct ocb_cmd *const commands[] = {
+	&ocb_cmd_backup,
+	&ocb_cmd_list,
+	&ocb_cmd_cat,
 	&ocb_cmd_store,
 	&ocb_cmd_key,
 	&ocb_cmd_doctor,

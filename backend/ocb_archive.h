@@ -1,5 +1,5 @@
 /*
- * archive.h - reading and writing ocb backups (one object per backup).
+ * ocb_archive.h - reading and writing ocb backups (one object per backup).
  *
  * The one implementation of the on-store format (docs/FORMAT.md), shared
  * by the mount (fs/), `ocb backup`, `ocb restore`, `ocb verify`, `ocb cat`.
@@ -10,8 +10,8 @@
  * AES-256-GCM (or only checksummed for key provider "none").  The catalog
  * at the end describes every entry, with the stream offset of its data.
  */
-#ifndef OCB_ARCHIVE_H
-#define OCB_ARCHIVE_H
+#ifndef OCB_OCB_ARCHIVE_H
+#define OCB_OCB_ARCHIVE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -110,6 +110,14 @@ int ocb_archive_resolve(const struct ocb_archive *a, const char *path,
 /* Relative path of idx into buf: length, or -ENAMETOOLONG. */
 ssize_t ocb_archive_path(const struct ocb_archive *a, uint32_t idx,
 			 char *buf, size_t size);
+
+/* Sources: the top-level directory entry and original absolute path of
+ * source i, for restoring to the original place. */
+uint32_t ocb_archive_nsources(const struct ocb_archive *a);
+int ocb_archive_source(const struct ocb_archive *a, uint32_t i,
+		       uint32_t *entry, const char **path);
+/* The backup's random 16-byte id. */
+const uint8_t *ocb_archive_backup_id(const struct ocb_archive *a);
 
 /* Receives one verified, decompressed frame (len == frame_size except for
  * the last frame).  0 to go on, negative errno to stop. */

@@ -1,0 +1,465 @@
+/*
+ * archive_read.c - open a backup (trailer, key, catalog) and read frames.
+ *
+ * Opening costs one suffix read, which usually holds the trailer, the
+ * header copy and the whole catalog; a large catalog costs one more read.
+ */
+#include "ocb_archive.h"
+#include "buf.h"
+#include "catalog.h"
+#include "crypto.h"
+#include "format.h"
+#include "frame.h"
+#include "keys.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#define OPEN_SUFFIX (256 * 1024)
+#define READ_FRAMES_MAX 64	/* frames per range request */
+
+struct ocb_archive {
+	struct ocb_store *s;
+	char *key;
+	char etag[OCB_ETAG_MAX];
+	struct ocb_header hdr;
+	struct ocb_trailer tr;
+	uint8_t *dk;
+	struct ocb_catalog *cat;
+	struct ocb_archive_info info;
+};
+
+static void log_damage(const struct ocb_archive *a, const char *key,
+		       const char *what)
+{
+	char esc[512];
+
+	ocb_err("backup %s: %s", ocb_log_escape(esc, sizeof(esc), a ? a->key : key),
+		what);
+}
+
+int ocb_archive_open(struct ocb_store *s, const char *key,
+		     struct ocb_keyprov *kp, struct ocb_archive **out)
+{
+	struct ocb_archive *a = calloc(1, sizeof(*a));
+	uint8_t *suf = malloc(OPEN_SUFFIX), *sealed = NULL, *plain = NULL;
+	uint8_t tbuf[OCB_TRAILER_SIZE], hbuf[OCB_HEADER_SIZE];
+	uint64_t objsize = 0, suf_start;
+	struct ocb_get_req g = { .key = key, .len = OPEN_SUFFIX, .suffix = 1 };
+	struct ocb_obj_head h = { 0 };
+	struct { size_t len; } m = { 0 };
+	int r;
+
+	if (!a || !suf) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	a->s = s;
+	a->key = strdup(key);
+	if (!a->key) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	{
+		struct ocb_buf b;
+
+		ocb_buf_init(&b, OPEN_SUFFIX);
+		r = s->ops->get(s, &g, (ocb_sink_fn)ocb_buf_append, &b, &h);
+		if (r == 0) {
+			memcpy(suf, b.data ? b.data : "", b.len);
+			m.len = b.len;
+		}
+		ocb_buf_release(&b);
+	}
+	objsize = h.size;
+	snprintf(a->etag, sizeof(a->etag), "%s", h.etag);
+	ocb_obj_head_release(&h);
+	if (r < 0)
+		goto fail;
+	if (m.len < OCB_TRAILER_SIZE + OCB_HEADER_SIZE || objsize < m.len) {
+		log_damage(a, key, "too short to be a backup (truncated?)");
+		r = -EBADMSG;
+		goto fail;
+	}
+	suf_start = objsize - m.len;
+	memcpy(tbuf, suf + m.len - OCB_TRAILER_SIZE, OCB_TRAILER_SIZE);
+	r = ocb_trailer_decode(tbuf, objsize, &a->tr);
+	if (r < 0) {
+		log_damage(a, key, r == -EPROTO ? "unknown format version" :
+			   "trailer damaged or object truncated");
+		goto fail;
+	}
+	memcpy(hbuf, suf + (a->tr.header_off - suf_start), OCB_HEADER_SIZE);
+	r = ocb_header_decode(hbuf, &a->hdr);
+	if (r < 0) {
+		log_damage(a, key, "header damaged");
+		goto fail;
+	}
+	r = ocb_keyprov_unwrap(kp, a->hdr.backup_id, &a->hdr.key, &a->dk);
+	if (r < 0)
+		goto fail;
+	/* the catalog: in the suffix already, or one more range read */
+	sealed = malloc(a->tr.catalog_len);
+	if (!sealed) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	if (a->tr.catalog_off >= suf_start) {
+		memcpy(sealed, suf + (a->tr.catalog_off - suf_start),
+		       a->tr.catalog_len);
+	} else {
+		struct ocb_get_req c = { .key = key, .off = a->tr.catalog_off,
+					 .len = a->tr.catalog_len,
+					 .if_match = a->etag[0] ? a->etag : NULL };
+		struct ocb_buf b;
+
+		ocb_buf_init(&b, a->tr.catalog_len);
+		r = s->ops->get(s, &c, (ocb_sink_fn)ocb_buf_append, &b, NULL);
+		if (r == 0 && b.len != a->tr.catalog_len)
+			r = -EBADMSG;
+		if (r == 0)
+			memcpy(sealed, b.data, b.len);
+		ocb_buf_release(&b);
+		if (r < 0)
+			goto fail;
+	}
+	r = ocb_catalog_open(a->dk, a->hdr.backup_id, tbuf, hbuf, sealed,
+			     a->tr.catalog_len, a->tr.catalog_plain_len, &plain);
+	if (r < 0) {
+		log_damage(a, key, "catalog failed verification (damaged, "
+			   "tampered with, or not this key)");
+		goto fail;
+	}
+	r = ocb_catalog_decode(plain, a->tr.catalog_plain_len, &a->cat);
+	plain = NULL;
+	if (r < 0) {
+		log_damage(a, key, "catalog is malformed");
+		goto fail;
+	}
+	if (a->cat->nf != a->tr.nframes ||
+	    a->cat->stream_size != a->tr.stream_size ||
+	    a->cat->frame_size != a->hdr.frame_size ||
+	    (a->cat->nf ? a->cat->f[a->cat->nf - 1].off +
+	     a->cat->f[a->cat->nf - 1].sealed_len :
+	     (uint64_t)OCB_HEADER_SIZE) != a->tr.catalog_off) {
+		log_damage(a, key, "catalog does not match the trailer");
+		r = -EBADMSG;
+		goto fail;
+	}
+	a->info.format_version = a->hdr.version;
+	snprintf(a->info.name, sizeof(a->info.name), "%s", a->cat->name);
+	snprintf(a->info.instance, sizeof(a->info.instance), "%s",
+		 a->cat->instance);
+	snprintf(a->info.host, sizeof(a->info.host), "%s", a->cat->host);
+	snprintf(a->info.label, sizeof(a->info.label), "%s", a->cat->label);
+	snprintf(a->info.key_provider, sizeof(a->info.key_provider), "%s",
+		 ocb_key_type_name(a->hdr.key.type));
+	a->info.created = a->cat->created;
+	a->info.entries = a->cat->n;
+	a->info.stream_size = a->cat->stream_size;
+	a->info.object_size = objsize;
+	a->info.frame_size = a->cat->frame_size;
+	a->info.nframes = a->cat->nf;
+	free(sealed);
+	free(suf);
+	*out = a;
+	return 0;
+fail:
+	free(plain);
+	free(sealed);
+	free(suf);
+	ocb_archive_free(a);
+	return r;
+}
+
+void ocb_archive_free(struct ocb_archive *a)
+{
+	if (!a)
+		return;
+	ocb_catalog_free(a->cat);
+	ocb_crypto_key_free(a->dk);
+	free(a->key);
+	free(a);
+}
+
+const struct ocb_archive_info *ocb_archive_info(const struct ocb_archive *a)
+{
+	return &a->info;
+}
+
+uint32_t ocb_archive_count(const struct ocb_archive *a)
+{
+	return a->cat->n;
+}
+
+const struct ocb_entry *ocb_archive_entry(const struct ocb_archive *a,
+					  uint32_t idx)
+{
+	return idx < a->cat->n ? &a->cat->e[idx] : NULL;
+}
+
+const struct ocb_xattr *ocb_archive_xattr(const struct ocb_archive *a,
+					  uint32_t xidx)
+{
+	return xidx < a->cat->nx ? &a->cat->x[xidx] : NULL;
+}
+
+uint32_t ocb_archive_nsources(const struct ocb_archive *a)
+{
+	return a->cat->nsrc;
+}
+
+int ocb_archive_source(const struct ocb_archive *a, uint32_t i,
+		       uint32_t *entry, const char **path)
+{
+	if (i >= a->cat->nsrc)
+		return -ENOENT;
+	*entry = a->cat->src[i].entry;
+	*path = a->cat->src[i].path;
+	return 0;
+}
+
+int ocb_archive_lookup(const struct ocb_archive *a, uint32_t dir,
+		       const char *name, uint32_t *idx)
+{
+	const struct ocb_entry *d = ocb_archive_entry(a, dir);
+	uint32_t lo, hi;
+
+	if (!d)
+		return -ENOENT;
+	if (d->type != OCB_ENTRY_DIR)
+		return -ENOTDIR;
+	lo = d->first_child;
+	hi = d->first_child + d->nchildren;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(name, a->cat->e[mid].name);
+
+		if (c == 0) {
+			*idx = mid;
+			return 0;
+		}
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return -ENOENT;
+}
+
+int ocb_archive_resolve(const struct ocb_archive *a, const char *path,
+			uint32_t *idx)
+{
+	char name[OCB_NAME_MAX + 1];
+	uint32_t cur = OCB_ROOT;
+
+	while (*path) {
+		size_t n = strcspn(path, "/");
+		int r;
+
+		if (n == 0) {
+			path++;
+			continue;
+		}
+		if (n > OCB_NAME_MAX)
+			return -ENOENT;
+		memcpy(name, path, n);
+		name[n] = '\0';
+		r = ocb_archive_lookup(a, cur, name, &cur);
+		if (r < 0)
+			return r;
+		path += n;
+	}
+	*idx = cur;
+	return 0;
+}
+
+ssize_t ocb_archive_path(const struct ocb_archive *a, uint32_t idx, char *buf,
+			 size_t size)
+{
+	size_t len = 0, pos;
+	uint32_t i;
+
+	if (idx >= a->cat->n)
+		return -ENOENT;
+	/* parents always have smaller indexes (validated): this ends */
+	for (i = idx; i != OCB_ROOT; i = a->cat->e[i].parent)
+		len += strlen(a->cat->e[i].name) + 1;
+	if (len)
+		len--;
+	if (len + 1 > size)
+		return -ENAMETOOLONG;
+	buf[len] = '\0';
+	pos = len;
+	for (i = idx; i != OCB_ROOT; i = a->cat->e[i].parent) {
+		size_t n = strlen(a->cat->e[i].name);
+
+		pos -= n;
+		memcpy(buf + pos, a->cat->e[i].name, n);
+		if (pos)
+			buf[--pos] = '/';
+	}
+	return (ssize_t)len;
+}
+
+/* ---- frames --------------------------------------------------------------------- */
+
+int ocb_archive_read_frames(struct ocb_archive *a, uint32_t first,
+			    uint32_t n, ocb_frame_fn cb, void *arg)
+{
+	const struct ocb_frame_rec *f;
+	struct ocb_buf b;
+	uint8_t *out = NULL;
+	ZSTD_DCtx *dctx = NULL;
+	uint64_t start, end;
+	uint32_t i;
+	int r;
+
+	if (n == 0)
+		return 0;
+	if (first >= a->cat->nf || n > a->cat->nf - first)
+		return -EINVAL;
+	f = a->cat->f;
+	start = f[first].off;
+	end = f[first + n - 1].off + f[first + n - 1].sealed_len;
+	ocb_buf_init(&b, end - start);
+	{
+		struct ocb_get_req g = { .key = a->key, .off = start,
+					 .len = end - start,
+					 .if_match = a->etag[0] ? a->etag : NULL };
+
+		r = a->s->ops->get(a->s, &g, (ocb_sink_fn)ocb_buf_append, &b,
+				   NULL);
+	}
+	if (r == -ESTALE) {
+		log_damage(a, NULL, "the object changed since it was opened");
+		goto out;
+	}
+	if (r < 0)
+		goto out;
+	if (b.len != end - start) {
+		r = -EBADMSG;
+		log_damage(a, NULL, "short frame read");
+		goto out;
+	}
+	out = malloc(a->cat->frame_size);
+	dctx = ZSTD_createDCtx();
+	if (!out || !dctx) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = first; i < first + n; i++) {
+		r = ocb_frame_open(a->dk, a->hdr.backup_id, i, dctx,
+				   b.data + (f[i].off - start), f[i].sealed_len,
+				   f[i].plain_len, f[i].flags, out);
+		if (r < 0) {
+			char msg[96];
+
+			snprintf(msg, sizeof(msg), "frame %u failed verification "
+				 "(damaged or tampered with)", i);
+			log_damage(a, NULL, msg);
+			r = -EBADMSG;
+			goto out;
+		}
+		r = cb(arg, i, out, f[i].plain_len);
+		if (r < 0)
+			goto out;
+	}
+out:
+	ZSTD_freeDCtx(dctx);
+	free(out);
+	ocb_buf_release(&b);
+	return r;
+}
+
+struct pread_ctx {
+	uint64_t want_start;	/* stream offsets */
+	uint64_t want_end;
+	uint32_t frame_size;
+	uint8_t *buf;
+};
+
+static int pread_cb(void *arg, uint32_t frame, const void *data, size_t len)
+{
+	struct pread_ctx *p = arg;
+	uint64_t fstart = (uint64_t)frame * p->frame_size;
+	uint64_t s = p->want_start > fstart ? p->want_start : fstart;
+	uint64_t e = p->want_end < fstart + len ? p->want_end : fstart + len;
+
+	if (s < e)
+		memcpy(p->buf + (s - p->want_start),
+		       (const uint8_t *)data + (s - fstart), e - s);
+	return 0;
+}
+
+ssize_t ocb_archive_pread(struct ocb_archive *a, uint32_t idx, void *buf,
+			  size_t len, uint64_t off)
+{
+	const struct ocb_entry *e = ocb_archive_entry(a, idx);
+	struct pread_ctx p;
+	uint32_t first, last;
+	int r;
+
+	if (!e)
+		return -ENOENT;
+	if (e->type != OCB_ENTRY_FILE)
+		return -EISDIR;
+	if (off >= e->size)
+		return 0;
+	if (len > e->size - off)
+		len = (size_t)(e->size - off);
+	if (len == 0)
+		return 0;
+	p.want_start = e->data_off + off;
+	p.want_end = p.want_start + len;
+	p.frame_size = a->cat->frame_size;
+	p.buf = buf;
+	first = (uint32_t)(p.want_start / p.frame_size);
+	last = (uint32_t)((p.want_end - 1) / p.frame_size);
+	while (first <= last) {
+		uint32_t n = last - first + 1;
+
+		if (n > READ_FRAMES_MAX)
+			n = READ_FRAMES_MAX;
+		r = ocb_archive_read_frames(a, first, n, pread_cb, &p);
+		if (r < 0)
+			return r;
+		first += n;
+	}
+	return (ssize_t)len;
+}
+
+struct cat_ctx {
+	ocb_sink_fn sink;
+	void *arg;
+};
+
+static int cat_cb(void *arg, uint32_t frame, const void *data, size_t len)
+{
+	struct cat_ctx *c = arg;
+
+	return c->sink(c->arg, data, len);
+}
+
+int ocb_archive_cat(struct ocb_archive *a, ocb_sink_fn sink, void *arg)
+{
+	struct cat_ctx c = { sink, arg };
+	uint32_t i;
+	int r = 0;
+
+	for (i = 0; i < a->cat->nf && r == 0; i += 8) {
+		uint32_t n = a->cat->nf - i > 8 ? 8 : a->cat->nf - i;
+
+		r = ocb_archive_read_frames(a, i, n, cat_cb, &c);
+	}
+	return r;
+}
+
+const uint8_t *ocb_archive_backup_id(const struct ocb_archive *a)
+{
+	return a->hdr.backup_id;
+}

@@ -1,0 +1,805 @@
+/*
+ * archive_write.c - take a backup: walk the sources, write a pax stream
+ * with libarchive, cut it into frames, compress and seal each, stream the
+ * result into one object; append the catalog, header copy and trailer.
+ *
+ * Memory stays bounded: one frame buffer, one sealed-frame buffer, the
+ * writer's part buffers, and the catalog (compact records).
+ */
+#include "ocb_archive.h"
+#include "buf.h"
+#include "catalog.h"
+#include "crypto.h"
+#include "format.h"
+#include "frame.h"
+#include "keys.h"
+#include "log.h"
+#include "writer.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/evp.h>
+#include <zstd.h>
+
+#define READ_CHUNK (256 * 1024)
+
+struct link_slot {
+	dev_t dev;
+	ino_t ino;
+	uint32_t seq;
+	char *path;
+};
+
+struct bk {
+	const struct ocb_backup_opts *o;
+	struct ocb_backup_result *res;
+	struct ocb_writer *w;
+	struct ocb_catb *cat;
+	struct archive *ar;		/* the pax writer */
+	struct archive *disk;		/* metadata reader */
+	uint8_t *dk;			/* data key */
+	struct ocb_header hdr;
+	int level;
+
+	/* framing */
+	uint8_t *frame;			/* plaintext being filled */
+	size_t frame_len;
+	uint8_t *sealed;
+	ZSTD_CCtx *cctx;
+	uint64_t stream_off;		/* bytes of tar stream so far */
+	uint32_t nframes;
+	uint64_t obj_off;		/* bytes of the object so far */
+	int err;			/* first error inside a callback */
+
+	/* walking */
+	struct link_slot *links;
+	size_t nlinks, caplinks;
+	struct stat *skip;
+	size_t nskip;
+	char *readbuf;
+	struct ocb_backup_progress prog;
+	struct timespec last_progress;
+};
+
+/* ---- frames ------------------------------------------------------------------ */
+
+static int flush_frame(struct bk *b)
+{
+	struct ocb_frame_rec f = { .off = b->obj_off };
+	size_t sealed_len;
+	uint32_t flags;
+	int r;
+
+	if (b->frame_len == 0)
+		return 0;
+	r = ocb_frame_seal(b->dk, b->hdr.backup_id, b->nframes, b->cctx,
+			   b->level, b->frame, b->frame_len, b->sealed,
+			   &sealed_len, &flags);
+	if (r < 0)
+		return r;
+	r = ocb_writer_write(b->w, b->sealed, sealed_len);
+	if (r < 0)
+		return r;
+	f.sealed_len = (uint32_t)sealed_len;
+	f.plain_len = (uint32_t)b->frame_len;
+	f.flags = flags;
+	r = ocb_catb_add_frame(b->cat, &f);
+	if (r < 0)
+		return r;
+	b->obj_off += sealed_len;
+	b->prog.bytes_stored = b->obj_off;
+	b->nframes++;
+	b->frame_len = 0;
+	return 0;
+}
+
+/* libarchive's output: the plaintext tar stream */
+static la_ssize_t stream_write(struct archive *a, void *arg, const void *p,
+			       size_t n)
+{
+	struct bk *b = arg;
+	const uint8_t *c = p;
+	size_t left = n;
+
+	if (b->err)
+		return -1;
+	while (left) {
+		size_t room = OCB_FRAME_SIZE - b->frame_len;
+
+		if (room > left)
+			room = left;
+		memcpy(b->frame + b->frame_len, c, room);
+		b->frame_len += room;
+		c += room;
+		left -= room;
+		b->stream_off += room;
+		if (b->frame_len == OCB_FRAME_SIZE) {
+			int r = flush_frame(b);
+
+			if (r < 0) {
+				b->err = r;
+				archive_set_error(a, -r, "%s", ocb_store_strerror(r));
+				return -1;
+			}
+		}
+	}
+	return (la_ssize_t)n;
+}
+
+/* ---- helpers ----------------------------------------------------------------- */
+
+static void warn(struct bk *b, const char *path, const char *what)
+{
+	char esc[512];
+
+	b->prog.warnings++;
+	ocb_warn("%s: %s", ocb_log_escape(esc, sizeof(esc), path), what);
+}
+
+static void progress(struct bk *b, int force)
+{
+	struct timespec now;
+
+	if (!b->o->progress)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!force && now.tv_sec == b->last_progress.tv_sec &&
+	    now.tv_nsec - b->last_progress.tv_nsec < 200000000L)
+		return;
+	b->last_progress = now;
+	b->o->progress(b->o->progress_arg, &b->prog);
+}
+
+static int cancelled(struct bk *b)
+{
+	return b->o->cancel && *b->o->cancel;
+}
+
+static int ar_err(struct bk *b, const char *what)
+{
+	char esc[512];
+
+	if (b->err)
+		return b->err;
+	ocb_err("archive %s: %s", what,
+		ocb_log_escape(esc, sizeof(esc), archive_error_string(b->ar)));
+	return -EIO;
+}
+
+static int excluded(struct bk *b, const char *name, const char *rel)
+{
+	size_t i;
+
+	for (i = 0; i < b->o->nexcludes; i++)
+		if (fnmatch(b->o->excludes[i], name, 0) == 0 ||
+		    fnmatch(b->o->excludes[i], rel, FNM_PATHNAME) == 0)
+			return 1;
+	return 0;
+}
+
+static int skipped(struct bk *b, const struct stat *st)
+{
+	size_t i;
+
+	for (i = 0; i < b->nskip; i++)
+		if (b->skip[i].st_dev == st->st_dev &&
+		    b->skip[i].st_ino == st->st_ino)
+			return 1;
+	return 0;
+}
+
+static struct link_slot *link_find(struct bk *b, const struct stat *st)
+{
+	size_t i;
+
+	if (!b->caplinks)
+		return NULL;
+	for (i = (st->st_ino * 2654435761u) % b->caplinks; b->links[i].path;
+	     i = (i + 1) % b->caplinks)
+		if (b->links[i].dev == st->st_dev && b->links[i].ino == st->st_ino)
+			return &b->links[i];
+	return NULL;
+}
+
+static int link_add(struct bk *b, const struct stat *st, uint32_t seq,
+		    const char *path)
+{
+	size_t i;
+
+	if (b->nlinks * 2 >= b->caplinks) {
+		struct link_slot *old = b->links;
+		size_t oldcap = b->caplinks;
+
+		b->caplinks = oldcap ? oldcap * 2 : 256;
+		b->links = calloc(b->caplinks, sizeof(*b->links));
+		if (!b->links)
+			return -ENOMEM;
+		b->nlinks = 0;
+		for (i = 0; i < oldcap; i++)
+			if (old[i].path) {
+				struct stat s2 = { .st_dev = old[i].dev,
+						   .st_ino = old[i].ino };
+				size_t j;
+
+				for (j = (s2.st_ino * 2654435761u) % b->caplinks;
+				     b->links[j].path; j = (j + 1) % b->caplinks)
+					;
+				b->links[j] = old[i];
+				b->nlinks++;
+			}
+		free(old);
+	}
+	for (i = (st->st_ino * 2654435761u) % b->caplinks; b->links[i].path;
+	     i = (i + 1) % b->caplinks)
+		;
+	b->links[i].dev = st->st_dev;
+	b->links[i].ino = st->st_ino;
+	b->links[i].seq = seq;
+	b->links[i].path = strdup(path);
+	if (!b->links[i].path)
+		return -ENOMEM;
+	b->nlinks++;
+	return 0;
+}
+
+static uint32_t entry_type(mode_t m)
+{
+	switch (m & S_IFMT) {
+	case S_IFREG: return OCB_ENTRY_FILE;
+	case S_IFDIR: return OCB_ENTRY_DIR;
+	case S_IFLNK: return OCB_ENTRY_SYMLINK;
+	case S_IFCHR: return OCB_ENTRY_CHR;
+	case S_IFBLK: return OCB_ENTRY_BLK;
+	case S_IFIFO: return OCB_ENTRY_FIFO;
+	default: return OCB_ENTRY_SOCK;
+	}
+}
+
+/* write a file's content: exactly size bytes, whatever happens to it */
+static int write_content(struct bk *b, int fd, const char *path,
+			 uint64_t size, uint8_t sha[32])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	uint64_t done = 0;
+	int short_read = 0, r = 0;
+
+	if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+		EVP_MD_CTX_free(md);
+		return -ENOMEM;
+	}
+	while (done < size) {
+		size_t want = size - done > READ_CHUNK ? READ_CHUNK :
+			(size_t)(size - done);
+		ssize_t n = 0;
+
+		if (!short_read && fd >= 0) {
+			n = read(fd, b->readbuf, want);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				warn(b, path, "read error; rest stored as zeros");
+				short_read = 1;
+				n = 0;
+			} else if (n == 0) {
+				warn(b, path, "file shrank while being read; "
+				     "padded with zeros");
+				short_read = 1;
+			}
+		}
+		if (n == 0) {	/* pad, as GNU tar does */
+			n = (ssize_t)want;
+			memset(b->readbuf, 0, want);
+		}
+		EVP_DigestUpdate(md, b->readbuf, (size_t)n);
+		if (archive_write_data(b->ar, b->readbuf, (size_t)n) != n) {
+			r = ar_err(b, "write");
+			break;
+		}
+		done += (uint64_t)n;
+		b->prog.bytes_done += (uint64_t)n;
+		b->res->bytes_in += (uint64_t)n;
+		if (cancelled(b)) {
+			r = -ECANCELED;
+			break;
+		}
+		progress(b, 0);
+	}
+	EVP_DigestFinal_ex(md, sha, NULL);
+	EVP_MD_CTX_free(md);
+	return r;
+}
+
+/* ---- one entry ------------------------------------------------------------- */
+
+static int walk(struct bk *b, int dirfd, const char *name, const char *apath,
+		const char *rel, uint32_t parent, uint32_t *seq_out);
+
+/* name: in dirfd; cname: the name in the catalog; rel: path in the tar */
+static int add_entry(struct bk *b, int dirfd, const char *name,
+		     const char *cname, const char *apath, const char *rel,
+		     uint32_t parent, const struct stat *st, uint32_t *seq_out)
+{
+	struct archive_entry *ae = archive_entry_new();
+	struct ocb_catb_entry ce = { .parent = parent, .name = cname,
+				     .link_to = OCB_NOLINK };
+	const char **xn = NULL;
+	const void **xv = NULL;
+	size_t *xl = NULL, nx = 0, i;
+	uint8_t sha[32] = { 0 };
+	struct link_slot *ls = NULL;
+	int fd = -1, r = 0;
+	uint32_t seq;
+
+	if (!ae)
+		return -ENOMEM;
+	if (S_ISREG(st->st_mode)) {
+		fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+			    O_NOATIME);
+		if (fd < 0 && errno == EPERM)
+			fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			warn(b, apath, "cannot open; skipped");
+			archive_entry_free(ae);
+			return 0;
+		}
+	}
+	archive_entry_copy_sourcepath(ae, apath);
+	if (archive_read_disk_entry_from_file(b->disk, ae, fd, st) != ARCHIVE_OK)
+		warn(b, apath, archive_error_string(b->disk) ?
+		     archive_error_string(b->disk) : "metadata incomplete");
+	archive_entry_copy_pathname(ae, rel);
+	archive_entry_sparse_clear(ae);
+	/* ACLs and file flags are not restored by ocb; keep the stream plain */
+	archive_entry_acl_clear(ae);
+	archive_entry_set_fflags(ae, 0, 0);
+
+	ce.type = entry_type(st->st_mode);
+	ce.mode = st->st_mode;
+	ce.uid = st->st_uid;
+	ce.gid = st->st_gid;
+	ce.mtime = st->st_mtim.tv_sec;
+	ce.mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
+	if (S_ISLNK(st->st_mode))
+		ce.target = archive_entry_symlink(ae);
+	if (S_ISLNK(st->st_mode) && (!ce.target || !*ce.target)) {
+		warn(b, apath, "unreadable symlink; skipped");
+		goto out;
+	}
+	nx = (size_t)archive_entry_xattr_reset(ae);
+	if (nx) {
+		xn = calloc(nx, sizeof(*xn));
+		xv = calloc(nx, sizeof(*xv));
+		xl = calloc(nx, sizeof(*xl));
+		if (!xn || !xv || !xl) {
+			r = -ENOMEM;
+			goto out;
+		}
+		for (i = 0; i < nx; i++)
+			archive_entry_xattr_next(ae, &xn[i], &xv[i], &xl[i]);
+		ce.nxattrs = nx;
+		ce.xnames = xn;
+		ce.xvalues = xv;
+		ce.xlens = xl;
+	}
+	if (S_ISREG(st->st_mode) && st->st_nlink > 1 &&
+	    (ls = link_find(b, st)) != NULL) {
+		archive_entry_copy_hardlink(ae, ls->path);
+		archive_entry_set_size(ae, 0);
+		ce.link_to = ls->seq;
+	} else if (S_ISREG(st->st_mode)) {
+		archive_entry_set_size(ae, st->st_size);
+		ce.size = (uint64_t)st->st_size;
+	} else {
+		archive_entry_set_size(ae, 0);
+	}
+	if (archive_write_header(b->ar, ae) != ARCHIVE_OK) {
+		r = ar_err(b, "header");
+		goto out;
+	}
+	ce.data_off = b->stream_off;
+	r = ocb_catb_add(b->cat, &ce, &seq);
+	if (r < 0)
+		goto out;
+	b->res->entries++;
+	b->prog.files_done++;
+	if (S_ISREG(st->st_mode) && !ls) {
+		struct stat after;
+
+		if (st->st_nlink > 1) {
+			r = link_add(b, st, seq, rel);
+			if (r < 0)
+				goto out;
+		}
+		r = write_content(b, fd, apath, (uint64_t)st->st_size, sha);
+		if (r < 0)
+			goto out;
+		ocb_catb_set_content(b->cat, seq, (uint64_t)st->st_size, sha);
+		if (fstat(fd, &after) == 0 &&
+		    (after.st_size != st->st_size ||
+		     after.st_mtim.tv_sec != st->st_mtim.tv_sec ||
+		     after.st_mtim.tv_nsec != st->st_mtim.tv_nsec))
+			warn(b, apath, "file changed while being read");
+	}
+	if (archive_write_finish_entry(b->ar) != ARCHIVE_OK) {
+		r = ar_err(b, "finish");
+		goto out;
+	}
+	if (seq_out)
+		*seq_out = seq;
+	if (S_ISDIR(st->st_mode))
+		r = walk(b, dirfd, name, apath, rel, seq, NULL);
+out:
+	free(xn);
+	free(xv);
+	free(xl);
+	if (fd >= 0)
+		close(fd);
+	archive_entry_free(ae);
+	return r;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* the children of directory name (in dirfd), in name order */
+static int walk(struct bk *b, int dirfd, const char *name, const char *apath,
+		const char *rel, uint32_t parent, uint32_t *seq_out)
+{
+	char **names = NULL;
+	size_t n = 0, cap = 0, i;
+	struct dirent *de;
+	DIR *d;
+	int fd, r = 0;
+
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		warn(b, apath, "cannot open directory; its contents are skipped");
+		return 0;
+	}
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (n == cap) {
+			char **nn = realloc(names, (cap = cap ? cap * 2 : 64) *
+					    sizeof(*names));
+
+			if (!nn) {
+				r = -ENOMEM;
+				goto out;
+			}
+			names = nn;
+		}
+		names[n] = strdup(de->d_name);
+		if (!names[n]) {
+			r = -ENOMEM;
+			goto out;
+		}
+		n++;
+	}
+	qsort(names, n, sizeof(*names), name_cmp);
+	for (i = 0; i < n && r == 0; i++) {
+		char capath[PATH_MAX], crel[PATH_MAX];
+		struct stat st;
+
+		if (snprintf(capath, sizeof(capath), "%s/%s", apath, names[i]) >=
+		    (int)sizeof(capath) ||
+		    snprintf(crel, sizeof(crel), "%s/%s", rel, names[i]) >=
+		    (int)sizeof(crel)) {
+			warn(b, apath, "path too long; entry skipped");
+			continue;
+		}
+		if (excluded(b, names[i], crel))
+			continue;
+		if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno != ENOENT)
+				warn(b, capath, "cannot stat; skipped");
+			continue;	/* vanished: not an error */
+		}
+		if (skipped(b, &st))
+			continue;
+		if (S_ISSOCK(st.st_mode))
+			continue;	/* sockets cannot be restored */
+		r = add_entry(b, fd, names[i], names[i], capath, crel,
+			      parent, &st, NULL);
+		if (r == 0 && cancelled(b))
+			r = -ECANCELED;
+	}
+out:
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	closedir(d);
+	(void)seq_out;
+	return r;
+}
+
+/* top-level name of a source: base name without leading dots, unique */
+static void top_name(struct ocb_catb *cat, const char *src, char *out,
+		     size_t size, char **used, size_t nused)
+{
+	const char *base = strrchr(src, '/');
+	size_t i, k;
+
+	base = base ? base + 1 : src;
+	while (*base == '.')
+		base++;
+	if (!*base)
+		base = "source";
+	snprintf(out, size, "%s", base);
+	for (k = 2;; k++) {
+		for (i = 0; i < nused; i++)
+			if (!strcmp(used[i], out))
+				break;
+		if (i == nused)
+			return;
+		snprintf(out, size, "%s-%zu", base, k);
+	}
+	(void)cat;
+}
+
+/* ---- the backup ----------------------------------------------------------- */
+
+static void backup_name(const struct ocb_backup_opts *o, time_t now, char *out,
+			size_t size)
+{
+	struct tm tm;
+	char ts[32];
+
+	gmtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H-%M-%SZ", &tm);
+	if (o->label && *o->label)
+		snprintf(out, size, "openclaw-aws-backup-%s-%s", ts, o->label);
+	else
+		snprintf(out, size, "openclaw-aws-backup-%s", ts);
+}
+
+static int finish(struct bk *b, const char *name, const char *host)
+{
+	struct ocb_catb_info info = {
+		.name = name, .instance = b->o->instance, .host = host,
+		.label = b->o->label, .key_provider =
+			ocb_key_type_name(ocb_keyprov_type(b->o->kp)),
+		.created = b->hdr.created, .frame_size = OCB_FRAME_SIZE,
+		.stream_size = b->stream_off,
+	};
+	struct ocb_trailer t = { .version = OCB_FORMAT_VERSION };
+	uint8_t hbuf[OCB_HEADER_SIZE], tbuf[OCB_TRAILER_SIZE];
+	uint8_t *blob = NULL, *z = NULL;
+	size_t blen, zlen;
+	int r;
+
+	r = flush_frame(b);
+	if (r < 0)
+		return r;
+	r = ocb_catb_encode(b->cat, &info, &blob, &blen);
+	if (r < 0)
+		return r;
+	r = ocb_catalog_compress(blob, blen, b->level, &z, &zlen);
+	if (r < 0)
+		goto out;
+	t.catalog_off = b->obj_off;
+	t.catalog_len = zlen + OCB_TAG_LEN;
+	t.catalog_plain_len = blen;
+	t.header_off = b->obj_off + t.catalog_len;
+	t.stream_size = b->stream_off;
+	t.nframes = b->nframes;
+	ocb_trailer_encode(&t, tbuf);
+	ocb_header_encode(&b->hdr, hbuf);
+	r = ocb_catalog_seal_compressed(b->dk, b->hdr.backup_id, tbuf, hbuf, z,
+					zlen);
+	if (r == 0)
+		r = ocb_writer_write(b->w, z, t.catalog_len);
+	if (r == 0)
+		r = ocb_writer_write(b->w, hbuf, sizeof(hbuf));
+	if (r == 0)
+		r = ocb_writer_write(b->w, tbuf, sizeof(tbuf));
+	b->obj_off += t.catalog_len + sizeof(hbuf) + sizeof(tbuf);
+out:
+	free(blob);
+	free(z);
+	return r;
+}
+
+int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
+		   struct ocb_backup_result *res)
+{
+	struct bk b = { .o = o, .res = res };
+	struct ocb_backup_result rr = { 0 };
+	struct ocb_key_block blk;
+	struct ocb_meta meta = { 0 };
+	struct ocb_put_opts put = { .content_type = "application/x-ocb-backup",
+				    .meta = &meta, .if_none_match = 1 };
+	char host[256] = "", name[256], key[OCB_KEY_MAX], num[32];
+	char **used = NULL;
+	uint8_t hbuf[OCB_HEADER_SIZE];
+	struct timespec t0, t1;
+	size_t i;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	b.res = &rr;
+	b.level = o->zstd_level > 0 ? o->zstd_level : 3;
+	gethostname(host, sizeof(host) - 1);
+	b.hdr.version = OCB_FORMAT_VERSION;
+	b.hdr.frame_size = OCB_FRAME_SIZE;
+	b.hdr.created = time(NULL);
+	backup_name(o, (time_t)b.hdr.created, name, sizeof(name));
+	if (snprintf(key, sizeof(key), "%s/%s.ocb", o->prefix, name) >=
+	    (int)sizeof(key))
+		return -ENAMETOOLONG;
+	r = ocb_crypto_random(b.hdr.backup_id, sizeof(b.hdr.backup_id));
+	if (r < 0)
+		return r;
+	r = ocb_keyprov_wrap(o->kp, b.hdr.backup_id, &b.dk, &blk);
+	if (r < 0) {
+		if (r == -EOPNOTSUPP)
+			ocb_err("key provider %s is not available in this build",
+				ocb_key_type_name(ocb_keyprov_type(o->kp)));
+		return r;
+	}
+	b.hdr.key = blk;
+
+	/* skip paths, compared by device and inode */
+	b.skip = calloc(o->nskip + 1, sizeof(*b.skip));
+	for (i = 0; b.skip && i < o->nskip; i++)
+		if (stat(o->skip[i], &b.skip[b.nskip]) == 0)
+			b.nskip++;
+	b.frame = malloc(OCB_FRAME_SIZE);
+	b.sealed = malloc(ocb_frame_bound(OCB_FRAME_SIZE));
+	b.readbuf = malloc(READ_CHUNK);
+	b.cctx = ZSTD_createCCtx();
+	used = calloc(o->nsources + 1, sizeof(*used));
+	r = ocb_catb_new(&b.cat);
+	if (r == 0 && (!b.skip || !b.frame || !b.sealed || !b.readbuf ||
+		       !b.cctx || !used))
+		r = -ENOMEM;
+	if (r < 0)
+		goto out;
+	ocb_catb_root(b.cat, 0755, b.hdr.created);
+
+	/* metadata for `ocb list` without a GET */
+	snprintf(num, sizeof(num), "%d", OCB_FORMAT_VERSION);
+	ocb_meta_set(&meta, "ocb-format", num);
+	snprintf(num, sizeof(num), "%" PRId64, b.hdr.created);
+	ocb_meta_set(&meta, "created", num);
+	ocb_meta_set(&meta, "instance", o->instance ? o->instance : "");
+	ocb_meta_set(&meta, "host", host);
+	ocb_meta_set(&meta, "key-provider",
+		     ocb_key_type_name(ocb_keyprov_type(o->kp)));
+	if (o->label)
+		ocb_meta_set(&meta, "label", o->label);
+	if (o->put) {
+		put.sse = o->put->sse;
+		put.sse_kms_key_id = o->put->sse_kms_key_id;
+	}
+	/* entries and size are only known at the end: the catalog has them;
+	 * for list, the object size stands in for the size */
+
+	r = ocb_writer_new(s, key, &put, NULL, &b.w);
+	if (r < 0)
+		goto out;
+	ocb_header_encode(&b.hdr, hbuf);
+	r = ocb_writer_write(b.w, hbuf, sizeof(hbuf));
+	if (r < 0)
+		goto out;
+	b.obj_off = sizeof(hbuf);
+
+	b.disk = archive_read_disk_new();
+	b.ar = archive_write_new();
+	if (!b.disk || !b.ar) {
+		r = -ENOMEM;
+		goto out;
+	}
+	archive_read_disk_set_standard_lookup(b.disk);
+	archive_write_set_format_pax_restricted(b.ar);
+	archive_write_set_bytes_per_block(b.ar, 0);
+	if (archive_write_open2(b.ar, &b, NULL, stream_write, NULL, NULL) !=
+	    ARCHIVE_OK) {
+		r = ar_err(&b, "open");
+		goto out;
+	}
+
+	for (i = 0; i < o->nsources && r == 0; i++) {
+		char top[256];
+		struct stat st;
+		char *dir = strdup(o->sources[i]), *slash;
+		uint32_t seq = 0;
+		int pfd;
+
+		if (!dir) {
+			r = -ENOMEM;
+			break;
+		}
+		if (lstat(o->sources[i], &st) < 0) {
+			warn(&b, o->sources[i], "source does not exist; skipped");
+			free(dir);
+			continue;
+		}
+		top_name(b.cat, o->sources[i], top, sizeof(top), used, i);
+		used[i] = strdup(top);
+		slash = strrchr(dir, '/');
+		if (slash == dir)
+			slash[1] = '\0';
+		else if (slash)
+			*slash = '\0';
+		pfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		free(dir);
+		if (pfd < 0) {
+			warn(&b, o->sources[i], "cannot open its parent; skipped");
+			continue;
+		}
+		{
+			/* the top-level entry is named top, not the base name */
+			const char *base = strrchr(o->sources[i], '/');
+
+			base = base && base[1] ? base + 1 : o->sources[i];
+			r = add_entry(&b, pfd, base, top, o->sources[i], top, 0,
+				      &st, &seq);
+		}
+		close(pfd);
+		if (r == 0)
+			r = ocb_catb_add_source(b.cat, seq, o->sources[i]);
+	}
+	if (r == 0 && archive_write_close(b.ar) != ARCHIVE_OK)
+		r = ar_err(&b, "close");
+	if (r == 0 && cancelled(&b))
+		r = -ECANCELED;
+	if (r == 0)
+		r = finish(&b, name, host);
+	if (r == 0)
+		r = ocb_writer_commit(b.w);
+	if (r == 0) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		snprintf(rr.name, sizeof(rr.name), "%s", name);
+		snprintf(rr.key, sizeof(rr.key), "%s", key);
+		rr.bytes_stored = b.obj_off;
+		rr.warnings = b.prog.warnings;
+		rr.seconds = (double)(t1.tv_sec - t0.tv_sec) +
+			(double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		progress(&b, 1);
+		*res = rr;
+	}
+out:
+	if (b.ar) {
+		if (r < 0)
+			archive_write_fail(b.ar);
+		archive_write_free(b.ar);
+	}
+	if (b.disk)
+		archive_read_free(b.disk);
+	ocb_writer_free(b.w);	/* aborts an uncommitted upload */
+	ocb_catb_free(b.cat);
+	ocb_crypto_key_free(b.dk);
+	ZSTD_freeCCtx(b.cctx);
+	free(b.frame);
+	free(b.sealed);
+	free(b.readbuf);
+	free(b.skip);
+	for (i = 0; used && i < o->nsources; i++)
+		free(used[i]);
+	free(used);
+	for (i = 0; i < b.caplinks; i++)
+		free(b.links[i].path);
+	free(b.links);
+	ocb_meta_release(&meta);
+	return r;
+}

@@ -1,0 +1,210 @@
+/*
+ * backups.c - listing the backups of an instance prefix.
+ */
+#include "backups.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct collect {
+	const char *prefix;
+	size_t plen;
+	struct ocb_backup_ref *v;
+	size_t n, cap;
+};
+
+static int ends_with(const char *s, const char *suf)
+{
+	size_t n = strlen(s), m = strlen(suf);
+
+	return n > m && strcmp(s + n - m, suf) == 0;
+}
+
+static int collect_fn(void *arg, const struct ocb_list_entry *e)
+{
+	struct collect *c = arg;
+	const char *base = e->key + c->plen;
+	struct ocb_backup_ref *r;
+	enum ocb_backup_kind kind;
+	size_t blen;
+
+	if (e->is_prefix || strchr(base, '/'))
+		return 0;
+	if (ends_with(base, ".ocb"))
+		kind = OCB_BACKUP_NATIVE;
+	else if (ends_with(base, ".tar.gz"))
+		kind = OCB_BACKUP_LEGACY;
+	else
+		return 0;
+	blen = strlen(base) - (kind == OCB_BACKUP_NATIVE ? 4 : 7);
+	if (blen == 0 || blen >= sizeof(r->name) || base[0] == '.')
+		return 0;
+	if (c->n == c->cap) {
+		struct ocb_backup_ref *nv;
+
+		c->cap = c->cap ? c->cap * 2 : 32;
+		nv = realloc(c->v, c->cap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		c->v = nv;
+	}
+	r = &c->v[c->n++];
+	memset(r, 0, sizeof(*r));
+	memcpy(r->name, base, blen);
+	snprintf(r->key, sizeof(r->key), "%s", e->key);
+	r->kind = kind;
+	r->size = e->size;
+	r->mtime = e->mtime;
+	return 0;
+}
+
+static int ref_cmp(const void *a, const void *b)
+{
+	const struct ocb_backup_ref *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	return c ? c : (int)x->kind - (int)y->kind;
+}
+
+int ocb_backups_list(struct ocb_store *s, const char *prefix,
+		     struct ocb_backup_ref **out, size_t *n)
+{
+	char p[OCB_KEY_MAX];
+	struct collect c = { 0 };
+	int r;
+
+	snprintf(p, sizeof(p), "%s%s", prefix, *prefix ? "/" : "");
+	c.prefix = p;
+	c.plen = strlen(p);
+	r = s->ops->list(s, p, "/", NULL, collect_fn, &c);
+	if (r < 0) {
+		free(c.v);
+		return r;
+	}
+	if (c.n > 1)
+		qsort(c.v, c.n, sizeof(*c.v), ref_cmp);
+	*out = c.v;
+	*n = c.n;
+	return 0;
+}
+
+struct inst {
+	size_t plen;
+	char **v;
+	size_t n, cap;
+};
+
+static int inst_fn(void *arg, const struct ocb_list_entry *e)
+{
+	struct inst *c = arg;
+	size_t len;
+
+	if (!e->is_prefix)
+		return 0;
+	if (c->n + 1 >= c->cap) {
+		char **nv;
+
+		c->cap = c->cap ? c->cap * 2 : 16;
+		nv = realloc(c->v, c->cap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		c->v = nv;
+	}
+	len = strlen(e->key);
+	c->v[c->n] = strndup(e->key, len - 1);
+	if (!c->v[c->n])
+		return -ENOMEM;
+	c->v[++c->n] = NULL;
+	return 0;
+}
+
+int ocb_backups_instances(struct ocb_store *s, const char *root, char ***out,
+			  size_t *n)
+{
+	char p[OCB_KEY_MAX];
+	struct inst c = { 0 };
+	int r;
+
+	snprintf(p, sizeof(p), "%s%s", root, *root ? "/" : "");
+	c.plen = strlen(p);
+	r = s->ops->list(s, p, "/", NULL, inst_fn, &c);
+	if (r < 0) {
+		ocb_backups_instances_free(c.v, c.n);
+		return r;
+	}
+	if (!c.v) {
+		c.v = calloc(1, sizeof(char *));
+		if (!c.v)
+			return -ENOMEM;
+	}
+	*out = c.v;
+	*n = c.n;
+	return 0;
+}
+
+void ocb_backups_instances_free(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+int ocb_backups_find(struct ocb_store *s, const char *prefix,
+		     const char *spec, struct ocb_backup_ref *out)
+{
+	struct ocb_backup_ref *v = NULL;
+	size_t n = 0, i, plen = strlen(prefix);
+	char esc[256];
+	int r;
+
+	r = ocb_backups_list(s, prefix, &v, &n);
+	if (r < 0)
+		return r;
+	r = -ENOENT;
+	if (!strcmp(spec, "latest")) {
+		if (n) {
+			*out = v[n - 1];
+			r = 0;
+		}
+	} else {
+		/* a full key under the prefix counts as its base name */
+		if (!strncmp(spec, prefix, plen) && spec[plen] == '/')
+			spec += plen + 1;
+		for (i = n; i-- > 0;) {
+			const char *ext = v[i].kind == OCB_BACKUP_NATIVE ?
+				".ocb" : ".tar.gz";
+			size_t nl = strlen(v[i].name);
+
+			if (!strcmp(spec, v[i].name) ||
+			    (!strncmp(spec, v[i].name, nl) &&
+			     !strcmp(spec + nl, ext))) {
+				*out = v[i];
+				r = 0;
+				break;
+			}
+		}
+	}
+	if (r == -ENOENT)
+		ocb_err("no backup %s under %s", ocb_log_escape(esc, sizeof(esc),
+			spec), prefix);
+	free(v);
+	return r;
+}
+
+int ocb_backups_label_ok(const char *label)
+{
+	size_t i, n = strlen(label);
+
+	if (n == 0 || n > 64)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)label[i]) && !strchr("._-", label[i]))
+			return 0;
+	return label[0] != '.';
+}

@@ -1,0 +1,48 @@
+/*
+ * backups.h - the backups of one instance prefix, as a sorted list:
+ * native "<name>.ocb" objects and the old tool's "<name>.tar.gz" objects.
+ * Names sort by time, so the last one is the newest.
+ */
+#ifndef OCB_BACKUPS_H
+#define OCB_BACKUPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+enum ocb_backup_kind {
+	OCB_BACKUP_NATIVE = 1,	/* .ocb */
+	OCB_BACKUP_LEGACY,	/* .tar.gz of openclaw-aws-backup */
+};
+
+struct ocb_backup_ref {
+	char name[256];		/* without the extension */
+	char key[OCB_KEY_MAX];
+	enum ocb_backup_kind kind;
+	uint64_t size;
+	int64_t mtime;
+};
+
+/* All backups directly under prefix ("<prefix>/<name>.ocb"), sorted by
+ * name: *out malloc'ed (free()), *n entries.  0 or negative errno. */
+int ocb_backups_list(struct ocb_store *s, const char *prefix,
+		     struct ocb_backup_ref **out, size_t *n);
+
+/* The instance prefixes under root ("<root>/<x>/"): *out is an array of
+ * malloc'ed strings without the trailing '/', NULL-terminated. */
+int ocb_backups_instances(struct ocb_store *s, const char *root, char ***out,
+			  size_t *n);
+void ocb_backups_instances_free(char **v, size_t n);
+
+/*
+ * Resolve spec to one backup of prefix: "latest", a name, a name with its
+ * extension, or a full key.  0 and *out, or -ENOENT (message logged).
+ */
+int ocb_backups_find(struct ocb_store *s, const char *prefix,
+		     const char *spec, struct ocb_backup_ref *out);
+
+/* Is name a valid label ([A-Za-z0-9._-], 1 to 64 characters)? */
+int ocb_backups_label_ok(const char *label);
+
+#endif

@@ -1,0 +1,106 @@
+/*
+ * catalog.h - the catalog of a backup: building it while writing, and
+ * decoding + validating it (hostile input) when reading.  Layout in
+ * docs/FORMAT.md.
+ *
+ * Order: entry 0 is the root directory; the children of every directory
+ * are contiguous, sorted by name, and come after their parent
+ * (breadth-first), so a lookup is a binary search and a listing a slice.
+ */
+#ifndef OCB_CATALOG_H
+#define OCB_CATALOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ocb_archive.h"
+
+#define OCB_CATALOG_MAGIC "OCBCAT01"
+#define OCB_CATALOG_MAX_ENTRIES 50000000u
+#define OCB_NAME_MAX 255
+#define OCB_TARGET_MAX 4095
+#define OCB_XATTR_VALUE_MAX 65536
+#define OCB_NOLINK UINT32_MAX
+
+struct ocb_frame_rec {
+	uint64_t off;		/* object offset of the sealed frame */
+	uint32_t sealed_len;
+	uint32_t plain_len;
+	uint32_t flags;
+};
+
+struct ocb_source_rec {
+	uint32_t entry;		/* top-level directory of this source */
+	const char *path;	/* original absolute path */
+};
+
+/* decoded, validated catalog */
+struct ocb_catalog {
+	struct ocb_entry *e;
+	uint32_t n;
+	struct ocb_xattr *x;
+	uint32_t nx;
+	struct ocb_frame_rec *f;
+	uint32_t nf;
+	struct ocb_source_rec *src;
+	uint32_t nsrc;
+	uint64_t stream_size;
+	int64_t created;
+	uint32_t frame_size;
+	const char *name, *instance, *host, *label, *key_provider;
+	uint8_t *blob;		/* strings and xattr values point into it */
+};
+
+/* Decode blob (taken over: freed with the catalog, also on failure).
+ * Returns 0 or -EBADMSG (the reason is logged at debug level). */
+int ocb_catalog_decode(uint8_t *blob, size_t len, struct ocb_catalog **out);
+void ocb_catalog_free(struct ocb_catalog *c);
+
+/* ---- building ------------------------------------------------------------ */
+
+struct ocb_catb;
+
+/* what the writer knows about one entry */
+struct ocb_catb_entry {
+	uint32_t parent;	/* seq of the parent directory (root: 0) */
+	const char *name;	/* base name */
+	uint32_t type, mode, uid, gid;
+	int64_t mtime;
+	uint32_t mtime_nsec;
+	uint64_t size;
+	uint64_t data_off;
+	const uint8_t *sha256;	/* NULL: zeros */
+	const char *target;	/* symlink target or NULL */
+	uint32_t link_to;	/* hardlink: seq of the first entry, else OCB_NOLINK */
+	size_t nxattrs;
+	const char *const *xnames;
+	const void *const *xvalues;
+	const size_t *xlens;
+};
+
+/* A builder holding the root directory (seq 0). */
+int ocb_catb_new(struct ocb_catb **out);
+void ocb_catb_free(struct ocb_catb *b);
+/* Set the root directory's attributes. */
+void ocb_catb_root(struct ocb_catb *b, uint32_t mode, int64_t mtime);
+/* Add an entry; *seq receives its number (for children and links). */
+int ocb_catb_add(struct ocb_catb *b, const struct ocb_catb_entry *e,
+		 uint32_t *seq);
+/* Update content facts of a file entry after its data was written. */
+void ocb_catb_set_content(struct ocb_catb *b, uint32_t seq, uint64_t size,
+			  const uint8_t sha256[32]);
+int ocb_catb_add_source(struct ocb_catb *b, uint32_t seq, const char *path);
+int ocb_catb_add_frame(struct ocb_catb *b, const struct ocb_frame_rec *f);
+uint32_t ocb_catb_nentries(const struct ocb_catb *b);
+
+struct ocb_catb_info {
+	const char *name, *instance, *host, *label, *key_provider;
+	int64_t created;
+	uint32_t frame_size;
+	uint64_t stream_size;
+};
+/* Sort, number and encode: *blob malloc'ed. */
+int ocb_catb_encode(struct ocb_catb *b, const struct ocb_catb_info *info,
+		    uint8_t **blob, size_t *len);
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * keys.h - key providers: how a backup's data key is wrapped and unwrapped.
+ *
+ * Every backup has its own random 256-bit data key.  The provider wraps it
+ * into the backup's header and unwraps it when the backup is read:
+ *   none        no secret: the data key is fixed and public, so frames are
+ *               only checksummed (tamper-evident against accidents, not
+ *               against an attacker); marked "none" everywhere.
+ *   keyfile     AES-256-GCM under a 32-byte master key file (mode 0600).
+ *   passphrase  AES-256-GCM under scrypt(passphrase, salt); the scrypt
+ *               parameters and salt are stored in the header.
+ *   kms         AWS KMS GenerateDataKey/Decrypt (not in this build yet:
+ *               -EOPNOTSUPP).
+ * The wrapping is bound to the backup id, so a wrapped key cannot be moved
+ * to another backup.
+ */
+#ifndef OCB_KEYS_H
+#define OCB_KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto.h"
+
+enum ocb_key_type {
+	OCB_KEY_NONE = 0,
+	OCB_KEY_KEYFILE = 1,
+	OCB_KEY_PASSPHRASE = 2,
+	OCB_KEY_KMS = 3,
+};
+
+#define OCB_WRAPPED_MAX 400
+
+/* what a header stores about the wrapped key */
+struct ocb_key_block {
+	uint8_t type;			/* enum ocb_key_type */
+	uint8_t salt[16];		/* passphrase */
+	uint8_t log2_n, r, p;		/* passphrase: scrypt parameters */
+	uint16_t wrapped_len;
+	uint8_t wrapped[OCB_WRAPPED_MAX];
+};
+
+struct ocb_keyprov;
+
+/* The provider "none". */
+int ocb_keyprov_none_new(struct ocb_keyprov **out);
+/* A 32-byte master key from path; refused (-EACCES) unless only the owner
+ * can read it; -ENOENT (message says `ocb key generate`). */
+int ocb_keyprov_keyfile_new(const char *path, struct ocb_keyprov **out);
+/* A passphrase (copied; the caller clears its own copy). */
+int ocb_keyprov_passphrase_new(const char *pass, size_t len,
+			       struct ocb_keyprov **out);
+void ocb_keyprov_free(struct ocb_keyprov *kp);
+
+enum ocb_key_type ocb_keyprov_type(const struct ocb_keyprov *kp);
+const char *ocb_key_type_name(enum ocb_key_type t);
+
+/* A fresh data key (from ocb_crypto_key_new) wrapped into blk, bound to
+ * backup_id: 0 or negative errno. */
+int ocb_keyprov_wrap(struct ocb_keyprov *kp, const uint8_t backup_id[16],
+		     uint8_t **data_key, struct ocb_key_block *blk);
+
+/* Unwrap blk into *data_key (ocb_crypto_key_free it): 0, -ENOKEY for the
+ * wrong key/passphrase or a provider mismatch (logged). */
+int ocb_keyprov_unwrap(struct ocb_keyprov *kp, const uint8_t backup_id[16],
+		       const struct ocb_key_block *blk, uint8_t **data_key);
+
+#endif

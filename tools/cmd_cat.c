@@ -1,0 +1,82 @@
+/*
+ * cmd_cat.c - `ocb cat`: the decrypted tar stream of a backup on stdout,
+ * so standard tools work: `ocb cat latest | tar -t`.
+ */
+#include "cmd.h"
+#include "backups.h"
+#include "keys.h"
+#include "ocb_archive.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+	"usage: ocb cat BACKUP|latest\n"
+	"\n"
+	"Write the backup's verified, decrypted tar stream (POSIX pax) to\n"
+	"stdout.  Every frame is verified before a byte of it is written.\n";
+
+static int out_sink(void *arg, const void *data, size_t len)
+{
+	const char *p = data;
+
+	(void)arg;
+	if (ocb_interrupted)
+		return -ECANCELED;
+	while (len) {
+		ssize_t n = write(STDOUT_FILENO, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int cat_exec(struct ocb_ctx *ctx, int argc, char **argv)
+{
+	struct ocb_backup_ref ref;
+	struct ocb_keyprov *kp = NULL;
+	struct ocb_archive *a = NULL;
+	int r;
+
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("%s", usage);
+		return 0;
+	}
+	if (argc != 2)
+		return ocb_usage(&ocb_cmd_cat);
+	r = ocb_ctx_store(ctx, NULL);
+	if (r)
+		return r;
+	r = ocb_backups_find(ctx->store, ctx->cfg->prefix, argv[1], &ref);
+	if (r < 0)
+		return ocb_exit_code(r);
+	if (ref.kind != OCB_BACKUP_NATIVE) {
+		fprintf(stderr, "ocb: %s is an old-tool .tar.gz backup: "
+			"use `ocb store get %s - | gzip -d`\n", ref.name, ref.key);
+		return OCB_EXIT_FAIL;
+	}
+	r = ocb_ctx_keyprov(ctx, &kp);
+	if (r)
+		return r;
+	r = ocb_archive_open(ctx->store, ref.key, kp, &a);
+	if (r == 0)
+		r = ocb_archive_cat(a, out_sink, NULL);
+	ocb_archive_free(a);
+	ocb_keyprov_free(kp);
+	return r < 0 ? ocb_fail(r, "cat %s", ref.name) : 0;
+}
+
+const struct ocb_cmd ocb_cmd_cat = {
+	.name = "cat",
+	.summary = "write a backup's tar stream to stdout",
+	.usage = usage,
+	.exec = cat_exec,
+};

@@ -1,0 +1,155 @@
+/*
+ * cmd_list.c - `ocb list`: the backups, from the listing and object
+ * metadata only (no GET).
+ */
+#include "cmd.h"
+#include "backups.h"
+#include "log.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char usage[] =
+	"usage: ocb list [--all] [--json]\n"
+	"\n"
+	"List the backups of the configured instance (--all: of every instance\n"
+	"under the same root), native (.ocb) and old-tool (.tar.gz) alike:\n"
+	"name, time, size, kind, encryption, label.\n";
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", *s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
+		       int *first)
+{
+	struct ocb_store *s = ctx->store;
+	struct ocb_backup_ref *v = NULL;
+	size_t n = 0, i;
+	int r;
+
+	r = ocb_backups_list(s, prefix, &v, &n);
+	if (r < 0)
+		return ocb_fail(r, "list %s", prefix);
+	for (i = 0; i < n; i++) {
+		struct ocb_obj_head h = { 0 };
+		const char *enc = "-", *label = "", *inst = prefix;
+		char when[32] = "-", size[32];
+		time_t t = (time_t)v[i].mtime;
+		struct tm tm;
+
+		if (s->ops->head(s, v[i].key, &h) == 0) {
+			const char *c = ocb_meta_get(&h.meta, "created");
+
+			if (c)
+				t = (time_t)strtoll(c, NULL, 10);
+			if (v[i].kind == OCB_BACKUP_NATIVE) {
+				enc = ocb_meta_get(&h.meta, "key-provider");
+				enc = enc ? enc : "?";
+			} else {
+				enc = ocb_meta_get(&h.meta, "encryption-method");
+				if (!enc || !strcmp(enc, "none"))
+					enc = ocb_meta_get(&h.meta, "encrypted") &&
+					      !strcmp(ocb_meta_get(&h.meta,
+						      "encrypted"), "true") ?
+					      "sse" : "none";
+			}
+			label = ocb_meta_get(&h.meta, "label");
+			label = label ? label : "";
+			if (ocb_meta_get(&h.meta, "instance"))
+				inst = ocb_meta_get(&h.meta, "instance");
+		}
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		if (json) {
+			printf("%s{\"name\": ", *first ? "" : ",\n ");
+			json_str(v[i].name);
+			printf(", \"key\": ");
+			json_str(v[i].key);
+			printf(", \"created\": \"%s\", \"size\": %" PRIu64
+			       ", \"kind\": \"%s\", \"encryption\": ", when,
+			       v[i].size, v[i].kind == OCB_BACKUP_NATIVE ?
+			       "ocb" : "tar.gz");
+			json_str(enc);
+			printf(", \"label\": ");
+			json_str(label);
+			printf(", \"instance\": ");
+			json_str(inst);
+			printf("}");
+			*first = 0;
+		} else {
+			printf("%-50s %s %10s %-6s %-10s %s\n", v[i].name, when,
+			       ocb_human_size(v[i].size, size, sizeof(size)),
+			       v[i].kind == OCB_BACKUP_NATIVE ? "ocb" : "tar.gz",
+			       enc, label);
+		}
+		ocb_obj_head_release(&h);
+	}
+	free(v);
+	return 0;
+}
+
+static int list_exec(struct ocb_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int all = 0, json = 0, first = 1, c, r;
+
+	while ((c = getopt_long(argc, argv, "ah", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a': all = 1; break;
+		case 'j': json = 1; break;
+		case 'h': printf("%s", usage); return 0;
+		default: return ocb_usage(&ocb_cmd_list);
+		}
+	}
+	if (optind != argc)
+		return ocb_usage(&ocb_cmd_list);
+	r = ocb_ctx_store(ctx, NULL);
+	if (r)
+		return r;
+	if (json)
+		printf("[");
+	if (all) {
+		char **inst = NULL;
+		size_t n = 0, i;
+
+		r = ocb_backups_instances(ctx->store, ctx->cfg->root, &inst, &n);
+		if (r < 0)
+			return ocb_fail(r, "list %s", ctx->cfg->root);
+		for (i = 0; i < n && r == 0; i++)
+			r = list_prefix(ctx, inst[i], json, &first);
+		ocb_backups_instances_free(inst, n);
+	} else {
+		r = list_prefix(ctx, ctx->cfg->prefix, json, &first);
+	}
+	if (json)
+		printf("]\n");
+	return r;
+}
+
+const struct ocb_cmd ocb_cmd_list = {
+	.name = "list",
+	.summary = "list backups (native and old-tool)",
+	.usage = usage,
+	.exec = list_exec,
+};
