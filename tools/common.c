@@ -128,111 +128,21 @@ int ocb_usage(const struct ocb_cmd *cmd)
 
 /* ---- keys ------------------------------------------------------------------ */
 
-#include "keys.h"
+#include "keys_config.h"
 
-#include <fcntl.h>
 #include <stdlib.h>
-#include <sys/stat.h>
-#include <termios.h>
-#include <unistd.h>
-#include <openssl/crypto.h>
-
-static int read_pass_fd(int fd, char *buf, size_t size, size_t *len)
-{
-	size_t n = 0;
-
-	while (n + 1 < size) {
-		ssize_t r = read(fd, buf + n, size - 1 - n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
-	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		n--;
-	buf[n] = '\0';
-	*len = n;
-	return n ? 0 : -EINVAL;
-}
-
-static int prompt_pass(char *buf, size_t size, size_t *len)
-{
-	struct termios old, quiet;
-	int fd = open("/dev/tty", O_RDWR | O_CLOEXEC), r;
-
-	if (fd < 0)
-		return -ENOKEY;
-	if (write(fd, "ocb passphrase: ", 16) < 0) {
-		close(fd);
-		return -EIO;
-	}
-	tcgetattr(fd, &old);
-	quiet = old;
-	quiet.c_lflag &= ~(tcflag_t)ECHO;
-	tcsetattr(fd, TCSAFLUSH, &quiet);
-	r = read_pass_fd(fd, buf, size, len);
-	tcsetattr(fd, TCSAFLUSH, &old);
-	if (write(fd, "\n", 1) < 0)
-		r = r ? r : -EIO;
-	close(fd);
-	return r;
-}
+#include <string.h>
 
 int ocb_ctx_keyprov(struct ocb_ctx *ctx, struct ocb_keyprov **out)
 {
-	const char *kp;
 	int r = ocb_ctx_config(ctx);
 
 	if (r)
 		return r;
-	kp = ctx->cfg->key_provider;
-	if (!strcmp(kp, "none")) {
-		r = ocb_keyprov_none_new(out);
-	} else if (!strcmp(kp, "keyfile")) {
-		r = ocb_keyprov_keyfile_new(ctx->cfg->key_file, out);
-		if (r == -EACCES || r == -EINVAL || r == -ENOENT)
-			return OCB_EXIT_CONFIG;
-	} else if (!strcmp(kp, "passphrase")) {
-		char pass[1025];
-		size_t len = 0;
-		const char *fdenv = getenv("OCB_PASSPHRASE_FD");
-
-		if (fdenv) {
-			r = read_pass_fd(atoi(fdenv), pass, sizeof(pass), &len);
-		} else if (ctx->cfg->passphrase_file) {
-			int fd = open(ctx->cfg->passphrase_file,
-				      O_RDONLY | O_CLOEXEC);
-			struct stat st;
-
-			r = fd < 0 ? -errno : 0;
-			if (r == 0 && fstat(fd, &st) == 0 && (st.st_mode & 077)) {
-				fprintf(stderr, "ocb: passphrase file %s is "
-					"accessible by others: chmod 600 it\n",
-					ctx->cfg->passphrase_file);
-				r = -EACCES;
-			}
-			if (r == 0)
-				r = read_pass_fd(fd, pass, sizeof(pass), &len);
-			if (fd >= 0)
-				close(fd);
-		} else {
-			r = prompt_pass(pass, sizeof(pass), &len);
-		}
-		if (r == 0)
-			r = ocb_keyprov_passphrase_new(pass, len, out);
-		OPENSSL_cleanse(pass, sizeof(pass));
-		if (r < 0)
-			return ocb_fail(r, "passphrase (set OCB_PASSPHRASE_FD, "
-					"encryption.passphraseFile, or run on a "
-					"terminal)");
-	} else {
-		fprintf(stderr, "ocb: key provider %s is not available in this "
-			"build (use keyfile, passphrase or none)\n", kp);
+	r = ocb_keyprov_from_config(ctx->cfg, 1, out);
+	if (r == -EACCES || r == -EINVAL || r == -ENOENT || r == -EOPNOTSUPP)
 		return OCB_EXIT_CONFIG;
-	}
-	return r < 0 ? ocb_fail(r, "key provider %s", kp) : 0;
+	return r < 0 ? ocb_fail(r, "key provider %s", ctx->cfg->key_provider) : 0;
 }
 
 int ocb_skip_paths(const struct ocb_config *cfg, char ***out, size_t *n)

@@ -1,0 +1,113 @@
+/*
+ * keys_config.c - configuration → key provider, passphrase sources.
+ */
+#include "keys_config.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+
+#define PASS_MAX 1024
+
+static int read_pass_fd(int fd, char *buf, size_t size, size_t *len)
+{
+	size_t n = 0;
+
+	while (n + 1 < size) {
+		ssize_t r = read(fd, buf + n, size - 1 - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	*len = n;
+	return n ? 0 : -ENOKEY;
+}
+
+static int prompt_pass(char *buf, size_t size, size_t *len)
+{
+	struct termios old, quiet;
+	int fd = open("/dev/tty", O_RDWR | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -ENOKEY;
+	if (write(fd, "ocb passphrase: ", 16) < 0) {
+		close(fd);
+		return -EIO;
+	}
+	tcgetattr(fd, &old);
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)ECHO;
+	tcsetattr(fd, TCSAFLUSH, &quiet);
+	r = read_pass_fd(fd, buf, size, len);
+	tcsetattr(fd, TCSAFLUSH, &old);
+	if (write(fd, "\n", 1) < 0 && r == 0)
+		r = -EIO;
+	close(fd);
+	return r;
+}
+
+static int passphrase(const struct ocb_config *cfg, int interactive,
+		      struct ocb_keyprov **out)
+{
+	const char *fdenv = secure_getenv("OCB_PASSPHRASE_FD");
+	char pass[PASS_MAX + 1];
+	size_t len = 0;
+	int r;
+
+	if (fdenv) {
+		r = read_pass_fd(atoi(fdenv), pass, sizeof(pass), &len);
+	} else if (cfg->passphrase_file) {
+		int fd = open(cfg->passphrase_file, O_RDONLY | O_CLOEXEC);
+		struct stat st;
+
+		r = fd < 0 ? -errno : 0;
+		if (r == 0 && fstat(fd, &st) == 0 && (st.st_mode & 077)) {
+			ocb_err("passphrase file %s is accessible by others: "
+				"chmod 600 it", cfg->passphrase_file);
+			r = -EACCES;
+		}
+		if (r == 0)
+			r = read_pass_fd(fd, pass, sizeof(pass), &len);
+		if (fd >= 0)
+			close(fd);
+	} else if (interactive) {
+		r = prompt_pass(pass, sizeof(pass), &len);
+	} else {
+		r = -ENOKEY;
+	}
+	if (r == 0)
+		r = ocb_keyprov_passphrase_new(pass, len, out);
+	else if (r == -ENOKEY)
+		ocb_err("no passphrase: set OCB_PASSPHRASE_FD, "
+			"encryption.passphraseFile, or run on a terminal");
+	OPENSSL_cleanse(pass, sizeof(pass));
+	return r;
+}
+
+int ocb_keyprov_from_config(const struct ocb_config *cfg, int interactive,
+			    struct ocb_keyprov **out)
+{
+	const char *kp = cfg->key_provider;
+
+	if (!strcmp(kp, "none"))
+		return ocb_keyprov_none_new(out);
+	if (!strcmp(kp, "keyfile"))
+		return ocb_keyprov_keyfile_new(cfg->key_file, out);
+	if (!strcmp(kp, "passphrase"))
+		return passphrase(cfg, interactive, out);
+	ocb_err("key provider %s is not available in this build (use keyfile, "
+		"passphrase or none)", kp);
+	return -EOPNOTSUPP;
+}

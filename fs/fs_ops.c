@@ -1,0 +1,772 @@
+/*
+ * fs_ops.c - the libfuse low-level operations of ocbfs.
+ *
+ * Everything below the mountpoint is read-only (EROFS).  Backups are
+ * immutable, so entries and attributes inside them are cached by the
+ * kernel for an hour and file pages are kept across opens; the listing
+ * levels (root, instances) change and get one second.
+ * Errors become replies in one place: reply_err().
+ */
+#include "fs_ops.h"
+#include "buf.h"
+#include "crypto.h"
+#include "frame_cache.h"
+#include "fs_tree.h"
+#include "log.h"
+#include "ocb_archive.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TTL_BACKUP 3600.0
+#define TTL_LISTING 1.0
+#define READ_MAX (4u << 20)
+
+struct fh {
+	int is_stats;
+	uint32_t slot, entry;
+	struct ocb_archive *a;
+	uint64_t aid;
+	struct ocb_read_state rs;
+	pthread_mutex_t lock;	/* rs */
+	struct ocb_buf stats;
+};
+
+static struct fs_ctx *ctx_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* the one translation of errors into replies */
+static void reply_err(fuse_req_t req, int err)
+{
+	int e = err < 0 ? -err : err;
+
+	switch (e) {
+	case EBADMSG:		/* verification failed: never wrong bytes */
+	case EPROTO:
+	case ECONNRESET:
+	case ECONNREFUSED:
+	case EHOSTUNREACH:
+	case EAGAIN:
+	case EFBIG:
+		e = EIO;
+		break;
+	case ENOKEY:
+		e = EACCES;
+		break;
+	default:
+		break;
+	}
+	fuse_reply_err(req, e);
+}
+
+static void attr_dir(struct fs_ctx *c, struct stat *st, uint64_t ino,
+		     mode_t perm)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_mode = S_IFDIR | perm;
+	st->st_nlink = 2;
+	st->st_uid = c->uid;
+	st->st_gid = c->gid;
+	st->st_mtime = fs_tree_mtime(c->tree);
+	if (!st->st_mtime)
+		st->st_mtime = c->started;
+	st->st_ctime = st->st_atime = st->st_mtime;
+	st->st_blksize = 4096;
+}
+
+static void attr_entry(struct fs_ctx *c, const struct ocb_entry *e,
+		       uint32_t slot, uint32_t idx, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = fs_tree_backup_ino(slot, e->ino);
+	st->st_mode = e->mode;
+	st->st_nlink = e->nlink ? e->nlink : 1;
+	st->st_uid = idx == OCB_ROOT ? c->uid : e->uid;
+	st->st_gid = idx == OCB_ROOT ? c->gid : e->gid;
+	st->st_size = (off_t)e->size;
+	st->st_blocks = (blkcnt_t)((e->size + 511) / 512);
+	st->st_blksize = 1 << 20;
+	st->st_mtim.tv_sec = e->mtime;
+	st->st_mtim.tv_nsec = e->mtime_nsec;
+	st->st_ctim = st->st_mtim;
+	st->st_atim = st->st_mtim;
+	if (e->type == OCB_ENTRY_CHR || e->type == OCB_ENTRY_BLK)
+		st->st_rdev = 0;
+}
+
+static void attr_link(struct fs_ctx *c, struct stat *st, uint64_t ino,
+		      size_t len)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_mode = S_IFLNK | 0777;
+	st->st_nlink = 1;
+	st->st_uid = c->uid;
+	st->st_gid = c->gid;
+	st->st_size = (off_t)len;
+	st->st_mtime = fs_tree_mtime(c->tree);
+}
+
+/* attributes of any inode, and how long the kernel may keep them */
+static int get_attr(struct fs_ctx *c, uint64_t ino, struct stat *st,
+		    double *ttl)
+{
+	uint32_t slot = 0, entry = 0;
+	char target[512];
+	int r;
+
+	*ttl = TTL_LISTING;
+	switch (fs_tree_node(ino, &slot, &entry)) {
+	case FS_NODE_ROOT:
+		attr_dir(c, st, ino, 0555);
+		return 0;
+	case FS_NODE_CTL:
+		attr_dir(c, st, ino, 0500);
+		return 0;
+	case FS_NODE_STATS:
+		attr_dir(c, st, ino, 0);
+		st->st_mode = S_IFREG | 0400;
+		st->st_nlink = 1;
+		return 0;
+	case FS_NODE_INST:
+		attr_dir(c, st, ino, 0555);
+		return 0;
+	case FS_NODE_LATEST:
+	case FS_NODE_INST_LATEST:
+		r = fs_tree_readlink(c->tree, ino, target, sizeof(target));
+		if (r < 0)
+			return r;
+		attr_link(c, st, ino, strlen(target));
+		return 0;
+	case FS_NODE_BACKUP: {
+		struct ocb_archive *a;
+		uint64_t aid;
+
+		if (entry == OCB_ROOT) {
+			/* a backup's own directory: from the listing, no I/O */
+			struct ocb_backup_ref ref;
+
+			r = fs_tree_backup_ref(c->tree, slot, &ref);
+			if (r < 0)
+				return r;
+			attr_dir(c, st, ino, 0555);
+			st->st_mtime = st->st_ctime = st->st_atime = ref.mtime;
+			*ttl = TTL_BACKUP;
+			return 0;
+		}
+		r = fs_tree_archive_get(c->tree, slot, &a, &aid);
+		if (r < 0)
+			return r;
+		if (entry >= ocb_archive_count(a)) {
+			r = -ENOENT;
+		} else {
+			attr_entry(c, ocb_archive_entry(a, entry), slot, entry, st);
+			*ttl = TTL_BACKUP;
+		}
+		fs_tree_archive_put(c->tree, slot);
+		return r;
+	}
+	default:
+		return -ENOENT;
+	}
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct fs_ctx *c = userdata;
+
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	conn->max_readahead = 1 << 20;
+	c->init_done(c);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs_ctx *c = ctx_of(req);
+	struct fuse_entry_param e;
+	uint32_t slot = 0, entry = 0;
+	uint64_t ino = 0;
+	int r;
+
+	memset(&e, 0, sizeof(e));
+	switch (fs_tree_node(parent, &slot, &entry)) {
+	case FS_NODE_ROOT:
+		r = fs_tree_lookup_root(c->tree, name, &ino);
+		break;
+	case FS_NODE_CTL:
+		r = strcmp(name, "stats") ? -ENOENT : 0;
+		ino = FS_INO_STATS;
+		break;
+	case FS_NODE_INST:
+		r = fs_tree_lookup_inst(c->tree, slot, name, &ino);
+		break;
+	case FS_NODE_BACKUP: {
+		struct ocb_archive *a;
+		uint64_t aid;
+		uint32_t child;
+
+		r = fs_tree_archive_get(c->tree, slot, &a, &aid);
+		if (r < 0)
+			break;
+		r = ocb_archive_lookup(a, entry, name, &child);
+		if (r == 0) {
+			attr_entry(c, ocb_archive_entry(a, child), slot, child,
+				   &e.attr);
+			e.ino = e.attr.st_ino;
+			e.attr_timeout = e.entry_timeout = TTL_BACKUP;
+		}
+		fs_tree_archive_put(c->tree, slot);
+		if (r < 0)
+			break;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	default:
+		r = -ENOTDIR;
+	}
+	if (r == 0)
+		r = get_attr(c, ino, &e.attr, &e.attr_timeout);
+	if (r < 0) {
+		if (r == -ENOENT) {
+			/* a negative entry, cached briefly */
+			e.ino = 0;
+			e.entry_timeout = TTL_LISTING;
+			fuse_reply_entry(req, &e);
+			return;
+		}
+		reply_err(req, r);
+		return;
+	}
+	e.ino = ino;
+	e.entry_timeout = e.attr_timeout;
+	fuse_reply_entry(req, &e);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct stat st;
+	double ttl;
+	int r = get_attr(ctx_of(req), ino, &st, &ttl);
+
+	if (r < 0)
+		reply_err(req, r);
+	else
+		fuse_reply_attr(req, &st, ttl);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs_ctx *c = ctx_of(req);
+	uint32_t slot = 0, entry = 0;
+	char target[512];
+	int r;
+
+	if (fs_tree_node(ino, &slot, &entry) == FS_NODE_BACKUP) {
+		struct ocb_archive *a;
+		const struct ocb_entry *e;
+		uint64_t aid;
+
+		r = fs_tree_archive_get(c->tree, slot, &a, &aid);
+		if (r < 0) {
+			reply_err(req, r);
+			return;
+		}
+		e = ocb_archive_entry(a, entry);
+		if (e && e->target)
+			fuse_reply_readlink(req, e->target);
+		else
+			reply_err(req, -EINVAL);
+		fs_tree_archive_put(c->tree, slot);
+		return;
+	}
+	r = fs_tree_readlink(c->tree, ino, target, sizeof(target));
+	if (r < 0)
+		reply_err(req, r);
+	else
+		fuse_reply_readlink(req, target);
+}
+
+/* ---- directories --------------------------------------------------------------- */
+
+struct dirbuf {
+	fuse_req_t req;
+	struct fs_ctx *c;
+	char *buf;
+	size_t size, pos;
+	int plus;
+};
+
+static int dir_add(void *arg, const char *name, uint64_t ino, mode_t type,
+		   off_t next)
+{
+	struct dirbuf *d = arg;
+	size_t need;
+
+	if (d->plus) {
+		struct fuse_entry_param e;
+
+		memset(&e, 0, sizeof(e));
+		if (get_attr(d->c, ino, &e.attr, &e.attr_timeout) < 0) {
+			e.attr.st_ino = ino;
+			e.attr.st_mode = type;
+		} else {
+			e.ino = ino;
+			e.entry_timeout = e.attr_timeout;
+		}
+		need = fuse_add_direntry_plus(d->req, d->buf + d->pos,
+					      d->size - d->pos, name, &e, next);
+	} else {
+		struct stat st = { .st_ino = ino, .st_mode = type };
+
+		need = fuse_add_direntry(d->req, d->buf + d->pos,
+					 d->size - d->pos, name, &st, next);
+	}
+	if (need > d->size - d->pos)
+		return 1;	/* full: the kernel asks again from next */
+	d->pos += need;
+	return 0;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       int plus)
+{
+	struct fs_ctx *c = ctx_of(req);
+	struct dirbuf d = { .req = req, .c = c, .size = size, .plus = plus };
+	uint32_t slot = 0, entry = 0;
+	int r = 0;
+
+	if (size > (1u << 20))
+		size = d.size = 1u << 20;
+	d.buf = malloc(size);
+	if (!d.buf) {
+		reply_err(req, -ENOMEM);
+		return;
+	}
+	switch (fs_tree_node(ino, &slot, &entry)) {
+	case FS_NODE_ROOT:
+		r = fs_tree_list_root(c->tree, off, dir_add, &d);
+		break;
+	case FS_NODE_CTL:
+		if (off == 0)
+			dir_add(&d, "stats", FS_INO_STATS, S_IFREG, 1);
+		break;
+	case FS_NODE_INST:
+		r = fs_tree_list_inst(c->tree, slot, off, dir_add, &d);
+		break;
+	case FS_NODE_BACKUP: {
+		struct ocb_archive *a;
+		const struct ocb_entry *dir;
+		uint64_t aid;
+		uint32_t k;
+
+		r = fs_tree_archive_get(c->tree, slot, &a, &aid);
+		if (r < 0)
+			break;
+		dir = ocb_archive_entry(a, entry);
+		if (!dir || dir->type != OCB_ENTRY_DIR) {
+			r = -ENOTDIR;
+		} else {
+			for (k = (uint32_t)off; k < dir->nchildren; k++) {
+				uint32_t ci = dir->first_child + k;
+				const struct ocb_entry *ce = ocb_archive_entry(a, ci);
+				int full;
+
+				if (plus) {
+					struct fuse_entry_param e;
+					size_t need;
+
+					memset(&e, 0, sizeof(e));
+					attr_entry(c, ce, slot, ci, &e.attr);
+					e.ino = e.attr.st_ino;
+					e.attr_timeout = e.entry_timeout =
+						TTL_BACKUP;
+					need = fuse_add_direntry_plus(req,
+						d.buf + d.pos, d.size - d.pos,
+						ce->name, &e, (off_t)k + 1);
+					full = need > d.size - d.pos;
+					if (!full)
+						d.pos += need;
+				} else {
+					struct stat st = {
+						.st_ino = fs_tree_backup_ino(slot, ce->ino),
+						.st_mode = ce->mode,
+					};
+					size_t need = fuse_add_direntry(req,
+						d.buf + d.pos, d.size - d.pos,
+						ce->name, &st, (off_t)k + 1);
+
+					full = need > d.size - d.pos;
+					if (!full)
+						d.pos += need;
+				}
+				if (full)
+					break;
+			}
+		}
+		fs_tree_archive_put(c->tree, slot);
+		break;
+	}
+	default:
+		r = -ENOTDIR;
+	}
+	if (r < 0)
+		reply_err(req, r);
+	else
+		fuse_reply_buf(req, d.buf, d.pos);
+	free(d.buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, 0);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			   off_t off, struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, 1);
+}
+
+/* ---- files --------------------------------------------------------------------- */
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_ctx *c = ctx_of(req);
+	uint32_t slot = 0, entry = 0;
+	enum fs_node k = fs_tree_node(ino, &slot, &entry);
+	struct fh *h;
+	int r;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		reply_err(req, -EROFS);
+		return;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		reply_err(req, -ENOMEM);
+		return;
+	}
+	pthread_mutex_init(&h->lock, NULL);
+	if (k == FS_NODE_STATS) {
+		h->is_stats = 1;
+		ocb_buf_init(&h->stats, 1 << 20);
+		c->stats(c, &h->stats);
+		fi->direct_io = 1;
+		fi->fh = (uintptr_t)h;
+		fuse_reply_open(req, fi);
+		return;
+	}
+	if (k != FS_NODE_BACKUP) {
+		free(h);
+		reply_err(req, -EISDIR);
+		return;
+	}
+	r = fs_tree_archive_get(c->tree, slot, &h->a, &h->aid);
+	if (r < 0) {
+		free(h);
+		reply_err(req, r);
+		return;
+	}
+	if (!ocb_archive_entry(h->a, entry) ||
+	    ocb_archive_entry(h->a, entry)->type != OCB_ENTRY_FILE) {
+		fs_tree_archive_put(c->tree, slot);
+		free(h);
+		reply_err(req, -EISDIR);
+		return;
+	}
+	h->slot = slot;
+	h->entry = entry;
+	fi->keep_cache = 1;
+	fi->fh = (uintptr_t)h;
+	fuse_reply_open(req, fi);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct fs_ctx *c = ctx_of(req);
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	struct ocb_read_state rs;
+	char *buf;
+	ssize_t n;
+
+	if (h->is_stats) {
+		size_t len = h->stats.len;
+
+		if ((size_t)off >= len)
+			fuse_reply_buf(req, NULL, 0);
+		else
+			fuse_reply_buf(req, h->stats.data + off,
+				       len - (size_t)off < size ?
+				       len - (size_t)off : size);
+		return;
+	}
+	if (size > READ_MAX)
+		size = READ_MAX;
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		reply_err(req, -ENOMEM);
+		return;
+	}
+	/* the sequence state is per open file; reads of one file may run in
+	 * parallel, so take a copy and put back what the read learnt */
+	pthread_mutex_lock(&h->lock);
+	rs = h->rs;
+	pthread_mutex_unlock(&h->lock);
+	n = ocb_frame_cache_pread(c->fc, h->a, h->aid, h->entry, buf, size,
+				  (uint64_t)off, &rs);
+	pthread_mutex_lock(&h->lock);
+	h->rs = rs;
+	pthread_mutex_unlock(&h->lock);
+	if (n < 0)
+		reply_err(req, (int)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct fs_ctx *c = ctx_of(req);
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+
+	if (h->is_stats)
+		ocb_buf_release(&h->stats);
+	else
+		fs_tree_archive_put(c->tree, h->slot);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+	fuse_reply_err(req, 0);
+}
+
+/* ---- extended attributes ---------------------------------------------------------- */
+
+/* build the xattr list of ino into names/values (callback per pair) */
+typedef int (*xattr_fn)(void *arg, const char *name, const void *value,
+			size_t len);
+
+static int each_xattr(struct fs_ctx *c, fuse_ino_t ino, xattr_fn cb, void *arg)
+{
+	uint32_t slot = 0, entry = 0;
+	struct ocb_archive *a;
+	const struct ocb_entry *e;
+	uint64_t aid;
+	uint32_t i;
+	int r;
+
+	if (fs_tree_node(ino, &slot, &entry) != FS_NODE_BACKUP)
+		return 0;
+	r = fs_tree_archive_get(c->tree, slot, &a, &aid);
+	if (r < 0)
+		return r;
+	e = ocb_archive_entry(a, entry);
+	for (i = 0; e && i < e->nxattrs && r == 0; i++) {
+		const struct ocb_xattr *x = ocb_archive_xattr(a, e->xattr_first + i);
+
+		r = cb(arg, x->name, x->value, x->len);
+	}
+	if (r == 0 && e && e->type == OCB_ENTRY_FILE) {
+		char hex[65];
+
+		ocb_crypto_hex(e->sha256, 32, hex);
+		r = cb(arg, "user.ocb.sha256", hex, 64);
+	}
+	if (r == 0 && entry == OCB_ROOT) {
+		const struct ocb_archive_info *in = ocb_archive_info(a);
+		char v[64];
+
+		snprintf(v, sizeof(v), "%" PRId64, in->created);
+		r = cb(arg, "user.ocb.created", v, strlen(v));
+		if (r == 0)
+			r = cb(arg, "user.ocb.host", in->host, strlen(in->host));
+		if (r == 0)
+			r = cb(arg, "user.ocb.instance", in->instance,
+			       strlen(in->instance));
+		if (r == 0)
+			r = cb(arg, "user.ocb.key_provider", in->key_provider,
+			       strlen(in->key_provider));
+		if (r == 0)
+			r = cb(arg, "user.ocb.encryption",
+			       strcmp(in->key_provider, "none") ?
+			       "aes-256-gcm" : "none",
+			       strcmp(in->key_provider, "none") ? 11 : 4);
+		snprintf(v, sizeof(v), "%u", in->format_version);
+		if (r == 0)
+			r = cb(arg, "user.ocb.format_version", v, strlen(v));
+		if (r == 0)
+			r = cb(arg, "user.ocb.label", in->label, strlen(in->label));
+	}
+	fs_tree_archive_put(c->tree, slot);
+	return r;
+}
+
+struct xget {
+	const char *name;
+	struct ocb_buf *out;
+	int found;
+};
+
+static int xget_fn(void *arg, const char *name, const void *value, size_t len)
+{
+	struct xget *g = arg;
+
+	if (strcmp(name, g->name))
+		return 0;
+	g->found = 1;
+	return ocb_buf_append(g->out, value, len);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	struct ocb_buf b;
+	struct xget g = { .name = name, .out = &b };
+	int r;
+
+	ocb_buf_init(&b, 1 << 20);
+	r = each_xattr(ctx_of(req), ino, xget_fn, &g);
+	if (r < 0)
+		reply_err(req, r);
+	else if (!g.found)
+		fuse_reply_err(req, ENODATA);
+	else if (size == 0)
+		fuse_reply_xattr(req, b.len);
+	else if (size < b.len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, b.data ? b.data : "", b.len);
+	ocb_buf_release(&b);
+}
+
+static int xlist_fn(void *arg, const char *name, const void *value, size_t len)
+{
+	return ocb_buf_append(arg, name, strlen(name) + 1);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct ocb_buf b;
+	int r;
+
+	ocb_buf_init(&b, 1 << 20);
+	r = each_xattr(ctx_of(req), ino, xlist_fn, &b);
+	if (r < 0)
+		reply_err(req, r);
+	else if (size == 0)
+		fuse_reply_xattr(req, b.len);
+	else if (size < b.len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, b.data ? b.data : "", b.len);
+	ocb_buf_release(&b);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs st;
+
+	memset(&st, 0, sizeof(st));
+	st.f_bsize = 4096;
+	st.f_frsize = 4096;
+	st.f_namemax = 255;
+	st.f_flag = ST_RDONLY;
+	fuse_reply_statfs(req, &st);
+}
+
+/* ---- everything that would change something: read-only ------------------------------ */
+
+static void rofs_mkdir(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m)
+{
+	reply_err(req, -EROFS);
+}
+
+static void rofs_mknod(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m,
+		       dev_t d)
+{
+	reply_err(req, -EROFS);
+}
+
+static void rofs_name(fuse_req_t req, fuse_ino_t p, const char *n)
+{
+	reply_err(req, -EROFS);
+}
+
+static void rofs_symlink(fuse_req_t req, const char *l, fuse_ino_t p,
+			 const char *n)
+{
+	reply_err(req, -EROFS);
+}
+
+static void rofs_rename(fuse_req_t req, fuse_ino_t p, const char *n,
+			fuse_ino_t np, const char *nn, unsigned int f)
+{
+	reply_err(req, -EROFS);
+}
+
+static void rofs_link(fuse_req_t req, fuse_ino_t i, fuse_ino_t np,
+		      const char *nn)
+{
+	reply_err(req, -EROFS);
+}
+
+static void rofs_setattr(fuse_req_t req, fuse_ino_t i, struct stat *a, int s,
+			 struct fuse_file_info *fi)
+{
+	reply_err(req, -EROFS);
+}
+
+static void rofs_create(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m,
+			struct fuse_file_info *fi)
+{
+	reply_err(req, -EROFS);
+}
+
+static void rofs_setxattr(fuse_req_t req, fuse_ino_t i, const char *n,
+			  const char *v, size_t s, int f)
+{
+	reply_err(req, -EROFS);
+}
+
+static void rofs_removexattr(fuse_req_t req, fuse_ino_t i, const char *n)
+{
+	reply_err(req, -EROFS);
+}
+
+const struct fuse_lowlevel_ops fs_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.getattr = op_getattr,
+	.readlink = op_readlink,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.open = op_open,
+	.read = op_read,
+	.release = op_release,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.statfs = op_statfs,
+	.mkdir = rofs_mkdir,
+	.mknod = rofs_mknod,
+	.unlink = rofs_name,
+	.rmdir = rofs_name,
+	.symlink = rofs_symlink,
+	.rename = rofs_rename,
+	.link = rofs_link,
+	.setattr = rofs_setattr,
+	.create = rofs_create,
+	.setxattr = rofs_setxattr,
+	.removexattr = rofs_removexattr,
+};

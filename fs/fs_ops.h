@@ -1,0 +1,30 @@
+/*
+ * fs_ops.h - the FUSE operations and the state they share.
+ */
+#ifndef OCB_FS_OPS_H
+#define OCB_FS_OPS_H
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+#include <time.h>
+
+struct fs_tree;
+struct ocb_frame_cache;
+struct ocb_buf;
+
+struct fs_ctx {
+	struct fs_tree *tree;
+	struct ocb_frame_cache *fc;
+	uid_t uid;			/* owner of the mount */
+	gid_t gid;
+	time_t started;
+	/* fill the stats file */
+	void (*stats)(struct fs_ctx *c, struct ocb_buf *out);
+	/* called once the kernel connection is up */
+	void (*init_done)(struct fs_ctx *c);
+	void *priv;			/* the daemon's own state */
+};
+
+extern const struct fuse_lowlevel_ops fs_ops;
+
+#endif

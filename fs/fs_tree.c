@@ -1,0 +1,610 @@
+/*
+ * fs_tree.c - instances and backups as the mount shows them; lazily
+ * opened archives with a bound on how many stay open unused.
+ *
+ * The listing is replaced wholesale under a write lock by the refresher;
+ * readers take the read lock only for name lookups and listings, never
+ * across I/O.  Each backup slot has its own mutex for opening its archive.
+ */
+#include "fs_tree.h"
+#include "buf.h"
+#include "log.h"
+#include "ocb_archive.h"
+#include "store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+struct inst {
+	char *prefix;		/* "<root>/instance-x" */
+	char *name;		/* shown name: "x" */
+	int gone;
+};
+
+struct bslot {
+	struct ocb_backup_ref ref;
+	uint32_t inst;
+	int gone;
+	pthread_mutex_t lock;	/* opening/closing the archive */
+	struct ocb_archive *a;
+	uint64_t aid;
+	unsigned users;		/* gets without puts */
+	uint64_t last_used;
+};
+
+struct fs_tree {
+	struct fs_tree_opts o;
+	pthread_rwlock_t lock;	/* the arrays below (not the archives) */
+	struct inst *inst;
+	uint32_t ninst;
+	struct bslot **b;	/* stable pointers: slots never move */
+	uint32_t nb, capb;
+	int64_t newest;
+
+	pthread_mutex_t open_lock;	/* LRU bookkeeping of open archives */
+	unsigned nopen;
+	uint64_t clock;
+	atomic_uint_fast64_t next_aid;
+	atomic_uint_fast64_t opens, open_failures, refreshes, refresh_failures;
+
+	pthread_t thread;
+	int running;
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+	int stopping;
+};
+
+/* ---- inode numbers ----------------------------------------------------------- */
+
+enum fs_node fs_tree_node(uint64_t ino, uint32_t *slot, uint32_t *entry)
+{
+	if (ino == FS_INO_ROOT)
+		return FS_NODE_ROOT;
+	if (ino == FS_INO_LATEST)
+		return FS_NODE_LATEST;
+	if (ino == FS_INO_CTL)
+		return FS_NODE_CTL;
+	if (ino == FS_INO_STATS)
+		return FS_NODE_STATS;
+	if (ino >= FS_INO_INST && ino < FS_INO_INST_END) {
+		*slot = (uint32_t)((ino - FS_INO_INST) / 2);
+		return (ino - FS_INO_INST) % 2 ? FS_NODE_INST_LATEST :
+			FS_NODE_INST;
+	}
+	if (ino >> 32) {
+		*slot = (uint32_t)(ino >> 32) - 1;
+		*entry = (uint32_t)(ino & 0xffffffffu) - 1;
+		return FS_NODE_BACKUP;
+	}
+	return FS_NODE_NONE;
+}
+
+uint64_t fs_tree_backup_ino(uint32_t slot, uint32_t entry)
+{
+	return ((uint64_t)slot + 1) << 32 | ((uint64_t)entry + 1);
+}
+
+/* ---- listing ---------------------------------------------------------------- */
+
+static const char *shown_name(const char *prefix)
+{
+	const char *base = strrchr(prefix, '/');
+
+	base = base ? base + 1 : prefix;
+	if (!strncmp(base, "instance-", 9) && base[9])
+		base += 9;
+	return base;
+}
+
+/* find or add an instance slot (write lock held) */
+static int inst_slot(struct fs_tree *t, const char *prefix, uint32_t *slot)
+{
+	struct inst *ni;
+	uint32_t i;
+
+	for (i = 0; i < t->ninst; i++)
+		if (!strcmp(t->inst[i].prefix, prefix)) {
+			t->inst[i].gone = 0;
+			*slot = i;
+			return 0;
+		}
+	if ((uint64_t)FS_INO_INST + 2ull * (t->ninst + 1) >= FS_INO_INST_END)
+		return -ENOSPC;
+	ni = realloc(t->inst, (t->ninst + 1) * sizeof(*ni));
+	if (!ni)
+		return -ENOMEM;
+	t->inst = ni;
+	ni[t->ninst].prefix = strdup(prefix);
+	ni[t->ninst].name = strdup(shown_name(prefix));
+	ni[t->ninst].gone = 0;
+	if (!ni[t->ninst].prefix || !ni[t->ninst].name)
+		return -ENOMEM;
+	*slot = t->ninst++;
+	return 0;
+}
+
+static int backup_slot(struct fs_tree *t, uint32_t inst,
+		       const struct ocb_backup_ref *ref)
+{
+	struct bslot *b;
+	uint32_t i;
+
+	for (i = 0; i < t->nb; i++)
+		if (t->b[i]->inst == inst && !strcmp(t->b[i]->ref.key, ref->key)) {
+			t->b[i]->gone = 0;
+			return 0;
+		}
+	if (t->nb == t->capb) {
+		struct bslot **nb;
+
+		if (t->capb >= 0x7fffffffu / 2)
+			return -ENOSPC;
+		t->capb = t->capb ? t->capb * 2 : 64;
+		nb = realloc(t->b, t->capb * sizeof(*nb));
+		if (!nb)
+			return -ENOMEM;
+		t->b = nb;
+	}
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->ref = *ref;
+	b->inst = inst;
+	pthread_mutex_init(&b->lock, NULL);
+	t->b[t->nb++] = b;
+	return 0;
+}
+
+int fs_tree_refresh(struct fs_tree *t)
+{
+	char **prefixes = NULL;
+	size_t np = 0, i, j;
+	struct ocb_backup_ref **refs = NULL;
+	size_t *nrefs = NULL;
+	int r;
+
+	atomic_fetch_add(&t->refreshes, 1);
+	/* all I/O first, without the lock */
+	r = ocb_backups_instances(t->o.store, t->o.root, &prefixes, &np);
+	if (r < 0)
+		goto out;
+	refs = calloc(np + 1, sizeof(*refs));
+	nrefs = calloc(np + 1, sizeof(*nrefs));
+	if (!refs || !nrefs) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < np && r == 0; i++)
+		r = ocb_backups_list(t->o.store, prefixes[i], &refs[i], &nrefs[i]);
+	if (r < 0)
+		goto out;
+
+	pthread_rwlock_wrlock(&t->lock);
+	for (i = 0; i < t->ninst; i++)
+		t->inst[i].gone = 1;
+	for (i = 0; i < t->nb; i++)
+		t->b[i]->gone = 1;
+	t->newest = 0;
+	for (i = 0; i < np && r == 0; i++) {
+		uint32_t slot;
+
+		r = inst_slot(t, prefixes[i], &slot);
+		for (j = 0; r == 0 && j < nrefs[i]; j++) {
+			r = backup_slot(t, slot, &refs[i][j]);
+			if (refs[i][j].mtime > t->newest)
+				t->newest = refs[i][j].mtime;
+		}
+	}
+	pthread_rwlock_unlock(&t->lock);
+out:
+	if (r < 0) {
+		atomic_fetch_add(&t->refresh_failures, 1);
+		ocb_warn("listing %s failed: %s (keeping the previous listing)",
+			 t->o.store->desc, ocb_store_strerror(r));
+	}
+	for (i = 0; refs && i < np; i++)
+		free(refs[i]);
+	free(refs);
+	free(nrefs);
+	ocb_backups_instances_free(prefixes, np);
+	return r;
+}
+
+static void *refresher(void *arg)
+{
+	struct fs_tree *t = arg;
+
+	pthread_mutex_lock(&t->stop_lock);
+	while (!t->stopping) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += t->o.refresh;
+		pthread_cond_timedwait(&t->stop_cond, &t->stop_lock, &ts);
+		if (t->stopping)
+			break;
+		pthread_mutex_unlock(&t->stop_lock);
+		fs_tree_refresh(t);
+		pthread_mutex_lock(&t->stop_lock);
+	}
+	pthread_mutex_unlock(&t->stop_lock);
+	return NULL;
+}
+
+int fs_tree_start(struct fs_tree *t)
+{
+	if (t->o.refresh == 0 || t->running)
+		return 0;
+	if (pthread_create(&t->thread, NULL, refresher, t) != 0)
+		return -EAGAIN;
+	t->running = 1;
+	return 0;
+}
+
+void fs_tree_stop(struct fs_tree *t)
+{
+	if (!t->running)
+		return;
+	pthread_mutex_lock(&t->stop_lock);
+	t->stopping = 1;
+	pthread_cond_broadcast(&t->stop_cond);
+	pthread_mutex_unlock(&t->stop_lock);
+	pthread_join(t->thread, NULL);
+	t->running = 0;
+}
+
+int fs_tree_new(const struct fs_tree_opts *o, struct fs_tree **out)
+{
+	struct fs_tree *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	t->o = *o;
+	if (!t->o.max_open)
+		t->o.max_open = 16;
+	pthread_rwlock_init(&t->lock, NULL);
+	pthread_mutex_init(&t->open_lock, NULL);
+	pthread_mutex_init(&t->stop_lock, NULL);
+	pthread_cond_init(&t->stop_cond, NULL);
+	atomic_init(&t->next_aid, 1);
+	fs_tree_refresh(t);
+	*out = t;
+	return 0;
+}
+
+void fs_tree_free(struct fs_tree *t)
+{
+	uint32_t i;
+
+	if (!t)
+		return;
+	fs_tree_stop(t);
+	for (i = 0; i < t->nb; i++) {
+		ocb_archive_free(t->b[i]->a);
+		pthread_mutex_destroy(&t->b[i]->lock);
+		free(t->b[i]);
+	}
+	free(t->b);
+	for (i = 0; i < t->ninst; i++) {
+		free(t->inst[i].prefix);
+		free(t->inst[i].name);
+	}
+	free(t->inst);
+	pthread_rwlock_destroy(&t->lock);
+	pthread_mutex_destroy(&t->open_lock);
+	free(t);
+}
+
+/* ---- lookups and listings -------------------------------------------------------- */
+
+/* the newest live backup of instance slot, or -1 (read lock held) */
+static int64_t latest_of(struct fs_tree *t, uint32_t inst)
+{
+	int64_t best = -1;
+	uint32_t i;
+
+	for (i = 0; i < t->nb; i++)
+		if (t->b[i]->inst == inst && !t->b[i]->gone &&
+		    (best < 0 || strcmp(t->b[i]->ref.name,
+					t->b[best]->ref.name) > 0))
+			best = i;
+	return best;
+}
+
+static int64_t configured_inst(struct fs_tree *t)
+{
+	uint32_t i;
+
+	for (i = 0; i < t->ninst; i++)
+		if (!t->inst[i].gone && t->o.prefix &&
+		    !strcmp(t->inst[i].prefix, t->o.prefix))
+			return i;
+	return -1;
+}
+
+int fs_tree_lookup_root(struct fs_tree *t, const char *name, uint64_t *ino)
+{
+	uint32_t i;
+	int r = -ENOENT;
+
+	if (!strcmp(name, ".ocbfs")) {
+		*ino = FS_INO_CTL;
+		return 0;
+	}
+	pthread_rwlock_rdlock(&t->lock);
+	if (!strcmp(name, "latest")) {
+		int64_t ci = configured_inst(t);
+
+		if (ci >= 0 && latest_of(t, (uint32_t)ci) >= 0) {
+			*ino = FS_INO_LATEST;
+			r = 0;
+		}
+	} else {
+		for (i = 0; i < t->ninst; i++)
+			if (!t->inst[i].gone && !strcmp(t->inst[i].name, name)) {
+				*ino = FS_INO_INST + 2ull * i;
+				r = 0;
+				break;
+			}
+	}
+	pthread_rwlock_unlock(&t->lock);
+	return r;
+}
+
+int fs_tree_lookup_inst(struct fs_tree *t, uint32_t slot, const char *name,
+			uint64_t *ino)
+{
+	uint32_t i;
+	int r = -ENOENT;
+
+	pthread_rwlock_rdlock(&t->lock);
+	if (slot >= t->ninst || t->inst[slot].gone) {
+		r = -ENOENT;
+	} else if (!strcmp(name, "latest")) {
+		if (latest_of(t, slot) >= 0) {
+			*ino = FS_INO_INST + 2ull * slot + 1;
+			r = 0;
+		}
+	} else {
+		for (i = 0; i < t->nb; i++)
+			if (t->b[i]->inst == slot && !t->b[i]->gone &&
+			    !strcmp(t->b[i]->ref.name, name)) {
+				*ino = fs_tree_backup_ino(i, 0);
+				r = 0;
+				break;
+			}
+	}
+	pthread_rwlock_unlock(&t->lock);
+	return r;
+}
+
+int fs_tree_list_root(struct fs_tree *t, off_t off, fs_tree_dir_fn cb,
+		      void *arg)
+{
+	off_t k = 0;
+	uint32_t i;
+	int64_t ci;
+
+	pthread_rwlock_rdlock(&t->lock);
+	ci = configured_inst(t);
+	for (i = 0; i < t->ninst; i++) {
+		if (t->inst[i].gone)
+			continue;
+		if (k++ >= off && cb(arg, t->inst[i].name, FS_INO_INST + 2ull * i,
+				     S_IFDIR, k))
+			goto out;
+	}
+	if (ci >= 0 && latest_of(t, (uint32_t)ci) >= 0 &&
+	    k++ >= off && cb(arg, "latest", FS_INO_LATEST, S_IFLNK, k))
+		goto out;
+	if (k++ >= off)
+		cb(arg, ".ocbfs", FS_INO_CTL, S_IFDIR, k);
+out:
+	pthread_rwlock_unlock(&t->lock);
+	return 0;
+}
+
+int fs_tree_list_inst(struct fs_tree *t, uint32_t slot, off_t off,
+		      fs_tree_dir_fn cb, void *arg)
+{
+	off_t k = 0;
+	uint32_t i;
+	int r = 0;
+
+	pthread_rwlock_rdlock(&t->lock);
+	if (slot >= t->ninst) {
+		r = -ENOENT;
+		goto out;
+	}
+	for (i = 0; i < t->nb; i++) {
+		if (t->b[i]->inst != slot || t->b[i]->gone)
+			continue;
+		if (k++ >= off && cb(arg, t->b[i]->ref.name,
+				     fs_tree_backup_ino(i, 0), S_IFDIR, k))
+			goto out;
+	}
+	if (latest_of(t, slot) >= 0 && k++ >= off)
+		cb(arg, "latest", FS_INO_INST + 2ull * slot + 1, S_IFLNK, k);
+out:
+	pthread_rwlock_unlock(&t->lock);
+	return r;
+}
+
+int fs_tree_readlink(struct fs_tree *t, uint64_t ino, char *buf, size_t size)
+{
+	uint32_t slot = 0, e;
+	enum fs_node k = fs_tree_node(ino, &slot, &e);
+	int64_t ci, b;
+	int r = -ENOENT;
+
+	pthread_rwlock_rdlock(&t->lock);
+	if (k == FS_NODE_LATEST) {
+		ci = configured_inst(t);
+		if (ci >= 0 && latest_of(t, (uint32_t)ci) >= 0) {
+			snprintf(buf, size, "%s/latest", t->inst[ci].name);
+			r = 0;
+		}
+	} else if (k == FS_NODE_INST_LATEST && slot < t->ninst) {
+		b = latest_of(t, slot);
+		if (b >= 0) {
+			snprintf(buf, size, "%s", t->b[b]->ref.name);
+			r = 0;
+		}
+	} else {
+		r = -EINVAL;
+	}
+	pthread_rwlock_unlock(&t->lock);
+	return r;
+}
+
+int fs_tree_backup_ref(struct fs_tree *t, uint32_t slot,
+		       struct ocb_backup_ref *out)
+{
+	int r = -ENOENT;
+
+	pthread_rwlock_rdlock(&t->lock);
+	if (slot < t->nb) {
+		*out = t->b[slot]->ref;
+		r = 0;
+	}
+	pthread_rwlock_unlock(&t->lock);
+	return r;
+}
+
+int64_t fs_tree_mtime(struct fs_tree *t)
+{
+	int64_t m;
+
+	pthread_rwlock_rdlock(&t->lock);
+	m = t->newest;
+	pthread_rwlock_unlock(&t->lock);
+	return m;
+}
+
+/* ---- archives ------------------------------------------------------------------- */
+
+/* close unused archives beyond the bound, least recently used first */
+static void close_unused(struct fs_tree *t)
+{
+	for (;;) {
+		struct bslot *victim = NULL;
+		uint32_t i, n;
+
+		pthread_mutex_lock(&t->open_lock);
+		if (t->nopen <= t->o.max_open) {
+			pthread_mutex_unlock(&t->open_lock);
+			return;
+		}
+		pthread_rwlock_rdlock(&t->lock);
+		n = t->nb;
+		for (i = 0; i < n; i++) {
+			struct bslot *b = t->b[i];
+
+			if (b->a && b->users == 0 &&
+			    (!victim || b->last_used < victim->last_used))
+				victim = b;
+		}
+		pthread_rwlock_unlock(&t->lock);
+		if (!victim) {
+			pthread_mutex_unlock(&t->open_lock);
+			return;
+		}
+		/* lock order: slot lock, then open_lock */
+		pthread_mutex_unlock(&t->open_lock);
+		pthread_mutex_lock(&victim->lock);
+		pthread_mutex_lock(&t->open_lock);
+		if (victim->a && victim->users == 0) {
+			ocb_archive_free(victim->a);
+			victim->a = NULL;
+			t->nopen--;
+		}
+		pthread_mutex_unlock(&t->open_lock);
+		pthread_mutex_unlock(&victim->lock);
+	}
+}
+
+int fs_tree_archive_get(struct fs_tree *t, uint32_t slot,
+			struct ocb_archive **a, uint64_t *aid)
+{
+	struct bslot *b;
+	int r = 0;
+
+	pthread_rwlock_rdlock(&t->lock);
+	b = slot < t->nb ? t->b[slot] : NULL;
+	pthread_rwlock_unlock(&t->lock);
+	if (!b)
+		return -ENOENT;
+	if (b->ref.kind != OCB_BACKUP_NATIVE)
+		return -EIO;
+	pthread_mutex_lock(&b->lock);
+	if (!b->a) {
+		r = ocb_archive_open(t->o.store, b->ref.key, t->o.kp, &b->a);
+		atomic_fetch_add(&t->opens, 1);
+		if (r < 0) {
+			atomic_fetch_add(&t->open_failures, 1);
+			b->a = NULL;
+		} else {
+			b->aid = atomic_fetch_add(&t->next_aid, 1);
+			pthread_mutex_lock(&t->open_lock);
+			t->nopen++;
+			pthread_mutex_unlock(&t->open_lock);
+		}
+	}
+	if (r == 0) {
+		pthread_mutex_lock(&t->open_lock);
+		b->users++;
+		b->last_used = ++t->clock;
+		pthread_mutex_unlock(&t->open_lock);
+		*a = b->a;
+		*aid = b->aid;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return r;
+}
+
+void fs_tree_archive_put(struct fs_tree *t, uint32_t slot)
+{
+	struct bslot *b;
+	int over;
+
+	pthread_rwlock_rdlock(&t->lock);
+	b = slot < t->nb ? t->b[slot] : NULL;
+	pthread_rwlock_unlock(&t->lock);
+	if (!b)
+		return;
+	pthread_mutex_lock(&t->open_lock);
+	b->users--;
+	over = t->nopen > t->o.max_open;
+	pthread_mutex_unlock(&t->open_lock);
+	if (over)
+		close_unused(t);
+}
+
+void fs_tree_stats(struct fs_tree *t, struct ocb_buf *out)
+{
+	uint32_t i, live = 0;
+
+	pthread_rwlock_rdlock(&t->lock);
+	for (i = 0; i < t->nb; i++)
+		live += !t->b[i]->gone;
+	ocb_buf_printf(out, "backups %u\ninstances %u\n", live, t->ninst);
+	pthread_rwlock_unlock(&t->lock);
+	pthread_mutex_lock(&t->open_lock);
+	ocb_buf_printf(out, "archives_open %u\n", t->nopen);
+	pthread_mutex_unlock(&t->open_lock);
+	ocb_buf_printf(out,
+		       "archive_opens %" PRIuFAST64 "\n"
+		       "archive_open_failures %" PRIuFAST64 "\n"
+		       "listings %" PRIuFAST64 "\n"
+		       "listing_failures %" PRIuFAST64 "\n",
+		       atomic_load(&t->opens), atomic_load(&t->open_failures),
+		       atomic_load(&t->refreshes),
+		       atomic_load(&t->refresh_failures));
+}

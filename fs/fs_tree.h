@@ -1,0 +1,99 @@
+/*
+ * fs_tree.h - the namespace of the mount: instances, their backups, and
+ * the opened archives behind backup directories; inode numbers.
+ *
+ * Inode numbers are stable for the life of the mount: instances and
+ * backups get a slot when first listed and keep it.  Inside a backup,
+ * the inode of entry e of backup slot b is ((b + 1) << 32) | (e.ino + 1),
+ * so hardlinks share one.
+ */
+#ifndef OCB_FS_TREE_H
+#define OCB_FS_TREE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "backups.h"
+
+struct ocb_store;
+struct ocb_keyprov;
+struct ocb_archive;
+struct ocb_buf;
+struct fs_tree;
+
+#define FS_INO_ROOT 1ull
+#define FS_INO_LATEST 2ull	/* /latest */
+#define FS_INO_CTL 3ull		/* /.ocbfs */
+#define FS_INO_STATS 4ull	/* /.ocbfs/stats */
+#define FS_INO_INST 0x1000ull	/* + 2 * slot: instance dir; + 1: its latest */
+#define FS_INO_INST_END 0x80000000ull
+
+struct fs_tree_opts {
+	struct ocb_store *store;	/* not owned */
+	struct ocb_keyprov *kp;		/* not owned */
+	const char *root;		/* "<root>" holding instance prefixes */
+	const char *prefix;		/* the configured instance's prefix */
+	unsigned refresh;		/* seconds between listings */
+	unsigned max_open;		/* archives kept open when unused */
+};
+
+enum fs_node {
+	FS_NODE_NONE,
+	FS_NODE_ROOT, FS_NODE_LATEST, FS_NODE_CTL, FS_NODE_STATS,
+	FS_NODE_INST, FS_NODE_INST_LATEST, FS_NODE_BACKUP,
+};
+
+/* Does the first listing (errors are logged; the tree starts empty). */
+int fs_tree_new(const struct fs_tree_opts *o, struct fs_tree **out);
+void fs_tree_free(struct fs_tree *t);
+
+/* List instances and backups again; starts/stops the background thread. */
+int fs_tree_refresh(struct fs_tree *t);
+int fs_tree_start(struct fs_tree *t);
+void fs_tree_stop(struct fs_tree *t);
+
+/* What kind of node ino is; for FS_NODE_INST(_LATEST) *slot = instance
+ * slot, for FS_NODE_BACKUP *slot = backup slot and *entry = entry index
+ * (the backup's directory itself is entry 0). */
+enum fs_node fs_tree_node(uint64_t ino, uint32_t *slot, uint32_t *entry);
+uint64_t fs_tree_backup_ino(uint32_t slot, uint32_t entry);
+
+/* Name → ino in the root (instances, "latest", ".ocbfs"): 0 or -ENOENT. */
+int fs_tree_lookup_root(struct fs_tree *t, const char *name, uint64_t *ino);
+/* Name → ino in instance slot (backups, "latest"). */
+int fs_tree_lookup_inst(struct fs_tree *t, uint32_t slot, const char *name,
+			uint64_t *ino);
+
+/* Directory listings as (name, ino, is_dir/link) through a callback;
+ * returning non-zero from cb stops.  off counts entries. */
+typedef int (*fs_tree_dir_fn)(void *arg, const char *name, uint64_t ino,
+			      mode_t type, off_t next);
+int fs_tree_list_root(struct fs_tree *t, off_t off, fs_tree_dir_fn cb,
+		      void *arg);
+int fs_tree_list_inst(struct fs_tree *t, uint32_t slot, off_t off,
+		      fs_tree_dir_fn cb, void *arg);
+
+/* Symlink targets: "latest" links.  0 or -ENOENT when there is none. */
+int fs_tree_readlink(struct fs_tree *t, uint64_t ino, char *buf, size_t size);
+
+/* Facts about a backup slot (name, instance, kind, size, mtime). */
+int fs_tree_backup_ref(struct fs_tree *t, uint32_t slot,
+		       struct ocb_backup_ref *out);
+/* The mtime to show for root and instance dirs (newest backup). */
+int64_t fs_tree_mtime(struct fs_tree *t);
+
+/*
+ * The opened archive of backup slot (opening it on first use: one or two
+ * range reads).  Every successful get must be paired with a put.  *aid is
+ * the archive's frame-cache id.  Errors: store errors, -EBADMSG, -ENOKEY,
+ * -EIO for an old-tool backup (not browsable in this version).
+ */
+int fs_tree_archive_get(struct fs_tree *t, uint32_t slot,
+			struct ocb_archive **a, uint64_t *aid);
+void fs_tree_archive_put(struct fs_tree *t, uint32_t slot);
+
+/* Counter lines for the stats file. */
+void fs_tree_stats(struct fs_tree *t, struct ocb_buf *out);
+
+#endif
