@@ -175,7 +175,7 @@ static int ar_err(struct bk *b, const char *what)
 		return b->err;
 	ocb_err("archive %s: %s", what,
 		ocb_log_escape(esc, sizeof(esc), archive_error_string(b->ar)));
-	return -EIO;
+	return -EINVAL;
 }
 
 static int excluded(struct bk *b, const char *name, const char *rel)
@@ -710,7 +710,9 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 		goto out;
 	}
 	archive_read_disk_set_standard_lookup(b.disk);
-	archive_write_set_format_pax_restricted(b.ar);
+	archive_write_set_format_pax(b.ar);
+	/* names are bytes: never convert them through the locale */
+	archive_write_set_format_option(b.ar, "pax", "hdrcharset", "BINARY");
 	archive_write_set_bytes_per_block(b.ar, 0);
 	if (archive_write_open2(b.ar, &b, NULL, stream_write, NULL, NULL) !=
 	    ARCHIVE_OK) {

@@ -636,6 +636,15 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct xget g = { .name = name, .out = &b };
 	int r;
 
+	uint32_t slot = 0, entry = 0;
+
+	/* a backup's own directory has only user.ocb.*: answer without
+	 * opening the archive (ls asks every directory for ACLs) */
+	if (fs_tree_node(ino, &slot, &entry) == FS_NODE_BACKUP &&
+	    entry == OCB_ROOT && strncmp(name, "user.ocb.", 9) != 0) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
 	ocb_buf_init(&b, 1 << 20);
 	r = each_xattr(ctx_of(req), ino, xget_fn, &g);
 	if (r < 0)
