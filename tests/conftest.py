@@ -4,7 +4,8 @@ ocb and ocbfs binaries.
 The RGW is started once per test session by tests/ceph-up.sh and always
 stopped at the end.  Set OCB_TEST_ENDPOINT=http://host:port to use a
 server that is already running instead (access/secret as below unless
-OCB_TEST_ACCESS_KEY / OCB_TEST_SECRET_KEY say otherwise).
+OCB_TEST_ACCESS_KEY / OCB_TEST_SECRET_KEY say otherwise; OCB_TEST_RGW_DIR
+names its ceph-up.sh directory, for tests that stop the server).
 
 OCB_BUILD_DIR names the meson build directory whose binaries are tested
 (default: build/ at the top of the tree).
@@ -86,7 +87,8 @@ def rgw():
     ext = os.environ.get("OCB_TEST_ENDPOINT")
     if ext:
         yield Rgw(ext, os.environ.get("OCB_TEST_ACCESS_KEY", "access"),
-                  os.environ.get("OCB_TEST_SECRET_KEY", "secret"))
+                  os.environ.get("OCB_TEST_SECRET_KEY", "secret"),
+                  os.environ.get("OCB_TEST_RGW_DIR"))
         return
     # bluestore needs a real disk (O_DIRECT), not tmpfs
     workdir = tempfile.mkdtemp(prefix="ocb-rgw-", dir="/var/tmp")

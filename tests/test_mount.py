@@ -1,0 +1,238 @@
+"""ocbfs through the real kernel mount: browsing, reading, caching,
+read-only enforcement, refresh, failures."""
+import errno
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from conftest import Ocb, build_path, wait_for, write_config
+from treeutil import make_tree, assert_same_tree
+
+OCBFS = build_path("fs", "ocbfs")
+
+
+class Mount:
+    def __init__(self, config, env, tmp_path, opts=()):
+        self.path = str(tmp_path / ("mnt-%d" % random.randrange(1 << 30)))
+        os.makedirs(self.path)
+        self.log = open(str(tmp_path / "ocbfs.log"), "ab")
+        self.proc = subprocess.Popen(
+            [OCBFS, "-f", "-o", "config=" + config, *opts, self.path],
+            env=env, stdout=self.log, stderr=self.log)
+        wait_for(lambda: os.path.ismount(self.path) or self.proc.poll() is not None,
+                 30, "the mount")
+        assert self.proc.poll() is None, "ocbfs exited early"
+
+    def stats(self):
+        with open(os.path.join(self.path, ".ocbfs", "stats")) as f:
+            return {k: int(v) for k, v in (l.split() for l in f)}
+
+    def unmount(self):
+        if self.proc.poll() is None:
+            subprocess.run(["fusermount3", "-u", self.path], check=True)
+        rc = self.proc.wait(timeout=30)
+        self.log.close()
+        assert rc == 0, "ocbfs exited with %d" % rc
+        assert not os.path.ismount(self.path)
+
+
+@pytest.fixture
+def mounted(tmp_path):
+    mounts = []
+
+    def mount(config, env, opts=()):
+        m = Mount(config, env, tmp_path, opts)
+        mounts.append(m)
+        return m
+    yield mount
+    for m in mounts:
+        m.unmount()
+    # the daemon must not leave a process behind
+    for m in mounts:
+        assert m.proc.poll() is not None
+
+
+@pytest.fixture
+def backed_up(tmp_path, rgw, bucket, s3_config, ocb):
+    src = make_tree(str(tmp_path / "src"))
+    o = Ocb(config=s3_config, env=ocb.env)
+    res = json.loads(o("backup", "--json").stdout)
+    return src, o, res
+
+
+def test_browse_and_compare_everything(backed_up, mounted):
+    src, o, res = backed_up
+    m = mounted(o.config, o.env)
+    top = os.listdir(m.path)
+    assert "i-test" in top and "latest" in top   # prefix instance-i-test
+    inst = os.path.join(m.path, "i-test")
+    assert sorted(os.listdir(inst)) == sorted([res["name"], "latest"])
+    assert os.readlink(os.path.join(inst, "latest")) == res["name"]
+    assert os.readlink(os.path.join(m.path, "latest")) == "i-test/latest"
+    tree = os.path.join(m.path, "latest", "src")
+    assert_same_tree(src, tree)
+    # per-file hash and backup metadata as xattrs
+    sha = os.getxattr(os.path.join(tree, "openclaw.json"), "user.ocb.sha256").decode()
+    import hashlib
+    assert sha == hashlib.sha256(open(os.path.join(src, "openclaw.json"), "rb").read()).hexdigest()
+    bdir = os.path.join(inst, res["name"])
+    assert os.getxattr(bdir, "user.ocb.instance") == b"i-test"
+    assert os.getxattr(bdir, "user.ocb.key_provider") == b"keyfile"
+
+
+def test_cp_a_subtree(backed_up, mounted, tmp_path):
+    src, o, res = backed_up
+    m = mounted(o.config, o.env)
+    out = tmp_path / "copy"
+    subprocess.run(["cp", "-a", "--preserve=all",
+                    os.path.join(m.path, "latest", "src", "workspace"), str(out)], check=True)
+    assert_same_tree(os.path.join(src, "workspace"), str(out))
+
+
+def test_random_and_concurrent_reads(backed_up, mounted):
+    src, o, res = backed_up
+    m = mounted(o.config, o.env)
+    rnd = random.Random(7)
+    names = ["workspace/big.bin", "workspace/text.log", "workspace/sparse.img"]
+    data = {n: open(os.path.join(src, n), "rb").read() for n in names}
+
+    def reader(seed):
+        r = random.Random(seed)
+        for _ in range(60):
+            n = r.choice(names)
+            size = len(data[n])
+            off = r.randrange(size)
+            ln = r.choice([1, 100, 4096, 70000, 1 << 20])
+            with open(os.path.join(m.path, "latest", "src", n), "rb") as f:
+                f.seek(off)
+                assert f.read(ln) == data[n][off:off + ln], (n, off, ln)
+        return True
+    with ThreadPoolExecutor(8) as ex:
+        assert all(ex.map(reader, range(8)))
+    # processes too, reading whole files
+    procs = [subprocess.Popen(["cmp", os.path.join(src, n),
+                               os.path.join(m.path, "latest", "src", n)])
+             for n in names for _ in range(2)]
+    assert all(p.wait() == 0 for p in procs)
+    del rnd
+
+
+def test_small_file_read_costs_few_requests(backed_up, mounted):
+    src, o, res = backed_up
+    m = mounted(o.config, o.env)
+    p = os.path.join(m.path, "latest", "src", "openclaw.json")
+    os.stat(p)                          # opens the catalog
+    before = m.stats()
+    with open(p, "rb") as f:
+        assert f.read() == open(os.path.join(src, "openclaw.json"), "rb").read()
+    after = m.stats()
+    assert after["s3_requests_get"] - before["s3_requests_get"] <= 2
+
+
+def test_writes_are_refused_with_erofs(backed_up, mounted):
+    src, o, res = backed_up
+    m = mounted(o.config, o.env)
+    tree = os.path.join(m.path, "latest", "src")
+    checks = [
+        lambda: open(os.path.join(tree, "new"), "w"),
+        lambda: open(os.path.join(tree, "openclaw.json"), "r+"),
+        lambda: os.mkdir(os.path.join(tree, "d")),
+        lambda: os.unlink(os.path.join(tree, "openclaw.json")),
+        lambda: os.rename(os.path.join(tree, "openclaw.json"), os.path.join(tree, "x")),
+        lambda: os.chmod(os.path.join(tree, "openclaw.json"), 0o777),
+        lambda: os.symlink("x", os.path.join(tree, "l")),
+        lambda: os.setxattr(os.path.join(tree, "openclaw.json"), "user.x", b"1"),
+        lambda: os.mkdir(os.path.join(m.path, "newdir")),
+    ]
+    for c in checks:
+        with pytest.raises(OSError) as e:
+            c()
+        assert e.value.errno == errno.EROFS
+
+
+def test_new_backup_appears_after_refresh(backed_up, mounted):
+    src, o, res = backed_up
+    m = mounted(o.config, o.env, opts=("-o", "refresh=1"))
+    inst = os.path.join(m.path, "i-test")
+    with open(os.path.join(src, "openclaw.json"), "w") as f:
+        f.write("changed\n")
+    res2 = json.loads(o("backup", "--label", "second", "--json").stdout)
+    wait_for(lambda: res2["name"] in os.listdir(inst), 20, "the new backup to appear")
+    wait_for(lambda: os.readlink(os.path.join(inst, "latest")) == res2["name"], 20,
+             "latest to move")
+    with open(os.path.join(inst, res2["name"], "src", "openclaw.json")) as f:
+        assert f.read() == "changed\n"
+    with open(os.path.join(inst, res["name"], "src", "openclaw.json")) as f:
+        assert f.read() != "changed\n"
+
+
+def test_stats_and_remount(backed_up, mounted):
+    src, o, res = backed_up
+    m = mounted(o.config, o.env)
+    subprocess.run(["find", m.path + "/latest/"], check=True, capture_output=True)
+    s = m.stats()
+    assert s["archive_opens"] == 1 and s["backups"] == 1
+    assert s["s3_requests_get"] >= 1 and "cache_frame_hits" in s
+    before = s["s3_requests_get"]
+    subprocess.run(["ls", "-lR", m.path + "/latest/"], check=True, capture_output=True)
+    assert m.stats()["s3_requests_get"] == before   # ls, stat, find: no more requests
+
+
+def test_tampered_frame_gives_eio_and_the_rest_reads(tmp_path, file_config, ocb_local, mounted):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+    (src / "b.txt").write_text("still fine\n")
+    o = Ocb(config=file_config, env=ocb_local.env)
+    o("backup")
+    key = json.loads(o("list", "--json").stdout)[0]["key"]
+    obj = tmp_path / "store" / key
+    with open(obj, "r+b") as f:        # inside the second frame of a.bin
+        f.seek(512 + (1024 * 1024 + 16) + 5000)
+        b = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([b[0] ^ 0xff]))
+    m = mounted(file_config, o.env)
+    tree = os.path.join(m.path, "latest", "src")
+    with open(os.path.join(tree, "a.bin"), "rb") as f:
+        with pytest.raises(OSError) as e:
+            f.read()
+        assert e.value.errno == errno.EIO
+    with open(os.path.join(tree, "b.txt")) as f:
+        assert f.read() == "still fine\n"
+    good = open(src / "a.bin", "rb").read()
+    with open(os.path.join(tree, "a.bin"), "rb") as f:
+        assert f.read(4096) == good[:4096]    # frames before the damage read fine
+
+
+def test_server_down_then_back(backed_up, mounted, rgw):
+    src, o, res = backed_up
+    cfg = json.load(open(o.config))
+    cfg["s3"]["timeout"] = 3
+    cfg["s3"]["retryDeadline"] = 5
+    short = write_config(os.path.join(os.path.dirname(o.config), "short.json"), cfg)
+    m = mounted(short, o.env)
+    tree = os.path.join(m.path, "latest", "src")
+    os.stat(os.path.join(tree, "openclaw.json"))        # catalog in memory
+    pid = rgw.radosgw_pid()
+    os.kill(pid, signal.SIGSTOP)                         # the server stops answering
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(OSError) as e:
+            with open(os.path.join(tree, "workspace", "big.bin"), "rb") as f:
+                f.read()
+        assert e.value.errno in (errno.EIO, errno.ETIMEDOUT)
+        assert time.monotonic() - t0 < 60
+        assert os.listdir(tree)                          # browsing still works
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    with open(os.path.join(tree, "workspace", "big.bin"), "rb") as f:
+        assert f.read() == open(os.path.join(src, "workspace", "big.bin"), "rb").read()
