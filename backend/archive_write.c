@@ -495,7 +495,8 @@ static int walk(struct bk *b, int dirfd, const char *name, const char *apath,
 		}
 		n++;
 	}
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), name_cmp);
 	for (i = 0; i < n && r == 0; i++) {
 		char capath[PATH_MAX], crel[PATH_MAX];
 		struct stat st;

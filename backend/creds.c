@@ -391,11 +391,17 @@ static int resolve(struct ocb_creds *c)
 		      env("AWS_SESSION_TOKEN"), "env");
 	if (r == -ENOKEY && !env("AWS_ACCESS_KEY_ID"))
 		r = from_profile(c->profile, &v);
-	if (r == -ENOKEY)
+	if (r == -ENOKEY) {
 		r = from_imds(&v, &expires);
+		if (r < 0 && r != -ENOKEY) {
+			/* not on EC2, or no role: nothing more to try */
+			ocb_debug("instance metadata: %s", strerror(-r));
+			r = -ENOKEY;
+		}
+	}
 	if (r < 0) {
 		ocb_creds_value_clear(&v);
-		if (r == -ENOKEY || r == -ETIMEDOUT || r == -ENOENT) {
+		if (r == -ENOKEY) {
 			ocb_err("no AWS credentials: looked in the environment "
 				"(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), in "
 				"~/.aws/credentials and ~/.aws/config (profile "

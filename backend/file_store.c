@@ -610,7 +610,8 @@ static int read_sorted(int rootfd, const char *rel, struct name_ent **out,
 		free(v);
 		return r;
 	}
-	qsort(v, n, sizeof(*v), name_cmp);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), name_cmp);
 	*out = v;
 	*nout = n;
 	return 0;

@@ -138,7 +138,8 @@ int s3_xml_parse_list(const char *xml, size_t len, struct s3_xml_list *out)
 		}
 		e->etag = t ? t : strdup("");
 	}
-	qsort(l.e, l.n, sizeof(*l.e), entry_cmp);
+	if (l.n > 1)
+		qsort(l.e, l.n, sizeof(*l.e), entry_cmp);
 	t = child_text(root, "IsTruncated");
 	l.truncated = t && strcmp(t, "true") == 0;
 	free(t);

@@ -28,6 +28,7 @@ setup build-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=fal
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}
 
 echo "== C unit tests"
 meson test -C build --suite unit --print-errorlogs
