@@ -1,0 +1,88 @@
+#!/bin/bash
+# bench/mount.sh [ENTRIES] [BIG_MIB] - the read path through the real mount
+# against RGW: listing a large backup cold and warm (vs the same find on a
+# local copy), time to first byte and requests for small cold reads, cold
+# and warm sequential read of a large file (vs curl of the raw object),
+# read amplification, daemon peak RSS.  Table on stdout, raw numbers in
+# bench/results/mount.tsv.
+source "$(dirname "$0")/lib.sh"
+ENTRIES=${1:-200000}
+BIG=${2:-1024}
+B=bench-mount-$$
+awsc s3api create-bucket --bucket "$B" >/dev/null
+"$OCB" key generate "$BENCH_TMP/key" >/dev/null
+KEYCFG="\"encryption\": {\"keyProvider\": \"keyfile\", \"keyFile\": \"$BENCH_TMP/key\"}"
+python3 "$TOP/bench/gentree.py" "$BENCH_TMP/many" --entries "$ENTRIES"
+mkdir -p "$BENCH_TMP/big"
+python3 "$TOP/bench/gentree.py" "$BENCH_TMP/big" --scale 5 --big-file "$BIG"
+bench_config "$B" "$BENCH_TMP/many.json" "\"instanceId\": \"many\", \"sources\": [\"$BENCH_TMP/many\"], $KEYCFG"
+bench_config "$B" "$BENCH_TMP/big.json" "\"instanceId\": \"big\", \"sources\": [\"$BENCH_TMP/big\"], $KEYCFG"
+"$OCB" --config "$BENCH_TMP/many.json" backup >/dev/null
+"$OCB" --config "$BENCH_TMP/big.json" backup >/dev/null
+MNT=$BENCH_TMP/mnt
+mkdir -p "$MNT"
+
+mount_fs() {
+	"$OCBFS" -f -o config="$1" "$MNT" 2>>"$BENCH_TMP/ocbfs.log" &
+	FSPID=$!
+	for _ in $(seq 1 200); do mountpoint -q "$MNT" && return; sleep 0.05; done
+	echo "mount failed" >&2; exit 1
+}
+umount_fs() { fusermount3 -u "$MNT"; wait "$FSPID"; }
+stat_of() { awk -v k="$1" '$1 == k { print $2 }' "$MNT/.ocbfs/stats"; }
+hwm() { awk '/VmHWM/ { print $2 }' "/proc/$FSPID/status"; }
+
+{
+printf 'measure\tvalue\tunit\tnote\n'
+
+# --- listing a large backup ---------------------------------------------------
+mount_fs "$BENCH_TMP/many.json"
+t_cold=$(timeit find "$MNT/many/latest/")
+t_warm=$(timeit find "$MNT/many/latest/")
+t_lsr=$(timeit ls -lR "$MNT/many/latest/")
+t_local=$(timeit find "$BENCH_TMP/many")
+req_list=$(stat_of s3_requests_get)
+n=$(find "$MNT/many/latest/" | wc -l)
+printf 'find_cold\t%.3f\ts\t%s entries, catalog fetched (%s GETs)\n' "$t_cold" "$n" "$req_list"
+printf 'find_warm\t%.3f\ts\tlocal disk find: %.3f s\n' "$t_warm" "$t_local"
+printf 'ls_lR_warm\t%.3f\ts\t\n' "$t_lsr"
+
+# --- small cold reads ------------------------------------------------------------
+files=$(cd "$MNT/many/latest" && find . -type f | awk 'NR % 4001 == 1' | head -40)
+lat=()
+g0=$(stat_of s3_requests_get)
+for f in $files; do
+	stat "$MNT/many/latest/$f" >/dev/null
+	s=$(date +%s%N)
+	head -c 4096 "$MNT/many/latest/$f" >/dev/null
+	e=$(date +%s%N)
+	lat+=($(( (e - s) / 1000 )))
+done
+g1=$(stat_of s3_requests_get)
+nf=$(echo $files | wc -w)
+med=$(printf '%s\n' "${lat[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+printf 'small_read_ttfb_median\t%s\tus\t%s cold 4 KiB reads, each in another frame\n' "$med" "$nf"
+printf 'small_read_requests\t%s\tper read\t\n' "$(echo "scale=2; ($g1 - $g0) / $nf" | bc)"
+printf 'daemon_peak_rss_many\t%s\tKiB\tafter listing %s entries\n' "$(hwm)" "$n"
+umount_fs
+
+# --- large sequential read ---------------------------------------------------------
+mount_fs "$BENCH_TMP/big.json"
+F=$MNT/big/latest/big/big.bin
+size=$(stat -c %s "$F")
+b0=$(stat_of s3_bytes_in)
+t_seq=$(timeit dd if="$F" of=/dev/null bs=1M)
+b1=$(stat_of s3_bytes_in)
+t_re=$(timeit dd if="$F" of=/dev/null bs=1M)
+key=$("$OCB" --config "$BENCH_TMP/big.json" list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["key"])')
+osize=$(awsc s3api head-object --bucket "$B" --key "$key" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ContentLength"])')
+t_curl=$(timeit curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+	-H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
+	-o /dev/null "$ENDPOINT/$B/$key")
+printf 'seq_read_cold\t%s\tMB/s\t%s MiB file, %.2f s\n' "$(mbps "$size" "$t_seq")" "$((size >> 20))" "$t_seq"
+printf 'curl_raw_object\t%s\tMB/s\t%s bytes stored, %.2f s (same data: %s MB/s of file bytes)\n' "$(mbps "$osize" "$t_curl")" "$osize" "$t_curl" "$(mbps "$size" "$t_curl")"
+printf 'seq_read_warm\t%s\tMB/s\tpage cache (keep_cache)\n' "$(mbps "$size" "$t_re")"
+printf 'read_amplification_seq\t%s\tfetched/read\t\n' "$(echo "scale=3; ($b1 - $b0) / $size" | bc)"
+printf 'daemon_peak_rss_big\t%s\tKiB\tram_cache 256 MiB\n' "$(hwm)"
+umount_fs
+} | tee "$RESULTS/mount.tsv" | column -t -s $'\t'
