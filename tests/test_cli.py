@@ -129,3 +129,38 @@ def test_missing_credentials_exit_4(tmp_path, rgw, bucket, s3_config):
     p = Ocb(config=s3_config, env=env)("store", "ls", check=False)
     assert p.returncode == 4
     assert "no AWS credentials" in p.stderr
+
+
+def test_virtual_host_addressing(tmp_path, rgw, bucket, ocb):
+    # RGW answers <bucket>.localhost (rgw dns name = localhost); curl maps
+    # every *.localhost name to the loopback address
+    port = rgw.endpoint.rsplit(":", 1)[1]
+    cfg = write_config(tmp_path / "vh.json", {
+        "instanceId": "i-vh", "s3": {"bucket": bucket, "addressing": "virtual",
+                                     "endpoint": "http://localhost:%s" % port}})
+    o = Ocb(config=cfg, env=ocb.env)
+    (tmp_path / "f").write_bytes(b"virtual host\n")
+    o("store", "put", str(tmp_path / "f"), "vh/obj")
+    assert o("store", "get", "vh/obj", "-").stdout == "virtual host\n"
+    got = rgw.aws("s3api", "get-object", "--bucket", bucket, "--key", "vh/obj",
+                  str(tmp_path / "g"))
+    assert (tmp_path / "g").read_bytes() == b"virtual host\n"
+
+
+def test_profile_credentials_and_endpoint(tmp_path, rgw, bucket):
+    (tmp_path / "aws").mkdir()
+    (tmp_path / "aws" / "credentials").write_text(
+        "[other]\naws_access_key_id = nope\naws_secret_access_key = nope\n\n"
+        "[bench]\naws_access_key_id = %s\naws_secret_access_key = %s\n"
+        % (rgw.access_key, rgw.secret_key))
+    (tmp_path / "aws" / "config").write_text(
+        "[profile bench]\nregion = us-east-1\ns3 =\n    endpoint_url = %s\n" % rgw.endpoint)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "aws" / "credentials"),
+               AWS_CONFIG_FILE=str(tmp_path / "aws" / "config"),
+               AWS_PROFILE="bench", AWS_EC2_METADATA_DISABLED="true")
+    cfg = write_config(tmp_path / "p.json", {"instanceId": "i-p", "s3": {"bucket": bucket},
+                                                    "encryption": {"keyProvider": "none"}})
+    p = Ocb(config=cfg, env=env)("doctor")
+    assert "credentials from profile:bench" in p.stdout
+    assert rgw.endpoint in p.stdout and "FAILED" not in p.stdout
