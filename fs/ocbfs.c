@@ -8,6 +8,7 @@
  */
 #include "fs_ops.h"
 #include "buf.h"
+#include "cache_store.h"
 #include "config.h"
 #include "frame_cache.h"
 #include "fs_tree.h"
@@ -69,7 +70,8 @@ static void usage(const char *prog)
 	       "                         ~/.config/ocb/config.json, /etc/ocb/config.json)\n"
 	       "    -o instance=ID       the instance whose backups `latest` shows\n"
 	       "    -o ram_cache=SIZE    decrypted frames kept in RAM (default 256M)\n"
-	       "    -o cache_dir=DIR     on-disk cache directory (encrypted bytes)\n"
+	       "    -o cache_dir=DIR     on-disk cache of encrypted bytes (default\n"
+	       "                         ~/.cache/ocbfs; cache_size=0 turns it off)\n"
 	       "    -o cache_size=SIZE   on-disk cache bound (default 2G)\n"
 	       "    -o refresh=SECONDS   how often new backups are looked for (30)\n"
 	       "    -o allow_other       let other users in (then default_permissions\n"
@@ -207,6 +209,23 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ocbfs: cannot open store %s: %s\n",
 			cfg->store_url, ocb_store_strerror(r));
 		goto out;
+	}
+	{
+		const char *cdir = o.cache_dir ? o.cache_dir : cfg->cache_dir;
+		uint64_t csize = cfg->cache_size;
+
+		if (o.cache_size && ocb_config_parse_size(o.cache_size, &csize) < 0) {
+			fprintf(stderr, "ocbfs: bad cache_size %s\n", o.cache_size);
+			rc = 2;
+			goto out;
+		}
+		if (cdir && *cdir && csize) {
+			r = ocb_cache_store_new(d.store, cdir, csize, &d.store);
+			if (r < 0) {
+				d.store = NULL;
+				goto out;
+			}
+		}
 	}
 	r = ocb_frame_cache_new(ram, &d.ctx.fc);
 	if (r < 0)

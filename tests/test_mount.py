@@ -236,3 +236,47 @@ def test_server_down_then_back(backed_up, mounted, rgw):
         os.kill(pid, signal.SIGCONT)
     with open(os.path.join(tree, "workspace", "big.bin"), "rb") as f:
         assert f.read() == open(os.path.join(src, "workspace", "big.bin"), "rb").read()
+
+
+def test_remount_reuses_the_disk_cache(backed_up, mounted):
+    src, o, res = backed_up
+    m = mounted(o.config, o.env)
+    big = os.path.join("latest", "src", "workspace", "big.bin")
+    subprocess.run(["ls", "-lR", os.path.join(m.path, "latest/")], check=True,
+                   capture_output=True)
+    with open(os.path.join(m.path, big), "rb") as f:
+        first = f.read()
+    m.unmount()
+    m2 = mounted(o.config, o.env)
+    subprocess.run(["ls", "-lR", os.path.join(m2.path, "latest/")], check=True,
+                   capture_output=True)
+    with open(os.path.join(m2.path, big), "rb") as f:
+        assert f.read() == first
+    s = m2.stats()
+    assert s["s3_requests_get"] == 0, s          # catalog and frames from disk
+    assert s["disk_cache_hits"] > 0
+    # what the cache holds is ciphertext: no plaintext of the file in it
+    cache = json.load(open(o.config))["cache"]["dir"]
+    needle = open(os.path.join(src, "workspace", "text.log"), "rb").read(64)
+    for dirpath, _, files in os.walk(cache):
+        for f in files:
+            assert needle not in open(os.path.join(dirpath, f), "rb").read()
+
+
+def test_full_cache_disk_keeps_serving(backed_up, mounted, tmp_path):
+    src, o, res = backed_up
+    small = tmp_path / "tinycache"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], check=True)
+    try:
+        cfg = json.load(open(o.config))
+        cfg["cache"]["dir"] = str(small)
+        c2 = write_config(tmp_path / "tiny.json", cfg)
+        m = mounted(c2, o.env)
+        p = os.path.join(m.path, "latest", "src", "workspace", "big.bin")
+        with open(p, "rb") as f:
+            assert f.read() == open(os.path.join(src, "workspace", "big.bin"), "rb").read()
+        assert m.stats()["disk_cache_write_failed"] == 1
+        m.unmount()
+    finally:
+        subprocess.run(["umount", "-l", str(small)])
