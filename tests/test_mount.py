@@ -280,3 +280,26 @@ def test_full_cache_disk_keeps_serving(backed_up, mounted, tmp_path):
         m.unmount()
     finally:
         subprocess.run(["umount", "-l", str(small)])
+
+
+def test_mount_helper_for_fstab(tmp_path, file_config, ocb_local):
+    """mount.ocbfs translates mount(8)/fstab arguments; the daemon detaches."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f.txt").write_text("via fstab\n")
+    o = Ocb(config=file_config, env=ocb_local.env)
+    o("backup")
+    mnt = tmp_path / "fstab-mnt"
+    mnt.mkdir()
+    helper = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "fs", "mount.ocbfs")
+    env = dict(o.env, PATH=os.path.dirname(OCBFS) + ":" + o.env.get("PATH", ""))
+    subprocess.run(["sh", helper, "ocbfs", str(mnt), "-o",
+                    "config=%s,_netdev,nofail" % file_config], check=True, env=env)
+    try:
+        assert os.path.ismount(mnt)
+        with open(mnt / "i-test" / "latest" / "src" / "f.txt") as f:
+            assert f.read() == "via fstab\n"
+    finally:
+        subprocess.run(["fusermount3", "-u", str(mnt)], check=True)
+    assert not os.path.ismount(mnt)
