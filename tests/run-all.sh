@@ -34,6 +34,20 @@ echo "== C unit tests"
 meson test -C build --suite unit --print-errorlogs
 meson test -C build-asan --suite unit --print-errorlogs
 
+echo "== fuzz targets (libFuzzer, ASan + UBSan, ${OCB_FUZZ_SECONDS:=20} s each)"
+CC=clang setup build-fuzz --buildtype=debug -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
+seeds=$(mktemp -d)
+OCB_FUZZ_SEED_DIR=$seeds build-asan/tests/test_format >/dev/null 2>&1
+for t in catalog trailer s3xml; do
+	mkdir -p "$seeds/$t"
+	[ "$t" = catalog ] && cp "$seeds/catalog-seed" "$seeds/$t/"
+	build-fuzz/tests/fuzz/fuzz_$t -max_total_time="$OCB_FUZZ_SECONDS" \
+		-print_final_stats=1 "$seeds/$t" 2>&1 |
+		awk -v t="$t" '/number_of_executed_units/ { print "fuzz_" t ": " $2 " executions, no crash" }
+			/ERROR|SUMMARY/ { print; bad = 1 } END { exit bad }'
+done
+rm -rf "$seeds"
+
 echo "== pytest (sanitizer build, real mount, real RGW)"
 export OCB_BUILD_DIR=$PWD/build-asan
 exec /usr/bin/python3 -m pytest tests -p no:cacheprovider -rfE "$@"
