@@ -32,9 +32,28 @@ struct fent {
 	struct fent *lprev, *lnext;	/* LRU, READY entries only */
 };
 
+struct ra_job {
+	struct ra_job *next;
+	struct ocb_archive *a;
+	uint64_t aid;
+	uint32_t first, n;
+};
+
+#define RA_WORKERS 2
+#define RA_RUN 4		/* frames per read-ahead request */
+#define RA_QUEUE_MAX 16
+
 struct ocb_frame_cache {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	/* read-ahead: jobs fetched by worker threads */
+	struct ra_job *jobs;
+	unsigned njobs;
+	uint64_t running_aid[RA_WORKERS];
+	pthread_t workers[RA_WORKERS];
+	int nworkers;
+	int stopping;
+	pthread_cond_t job_cond;
 	struct fent *table[NBUCKETS];
 	struct fent lru;		/* sentinel: lnext = most recent */
 	size_t bytes, max;
@@ -55,9 +74,86 @@ int ocb_frame_cache_new(size_t ram_bytes, struct ocb_frame_cache **out)
 		return -ENOMEM;
 	pthread_mutex_init(&fc->lock, NULL);
 	pthread_cond_init(&fc->cond, NULL);
+	pthread_cond_init(&fc->job_cond, NULL);
 	fc->lru.lnext = fc->lru.lprev = &fc->lru;
 	fc->max = ram_bytes < (8u << 20) ? (8u << 20) : ram_bytes;
 	*out = fc;
+	return 0;
+}
+
+static int fetch_run(struct ocb_frame_cache *fc, struct ocb_archive *a,
+		     uint64_t aid, uint32_t first, uint32_t n);
+
+struct worker_arg {
+	struct ocb_frame_cache *fc;
+	int slot;
+};
+
+static void *ra_worker(void *arg)
+{
+	struct ocb_frame_cache *fc = ((struct worker_arg *)arg)->fc;
+	int slot = ((struct worker_arg *)arg)->slot;
+
+	free(arg);
+	pthread_mutex_lock(&fc->lock);
+	for (;;) {
+		struct ra_job *j;
+
+		while (!fc->jobs && !fc->stopping)
+			pthread_cond_wait(&fc->job_cond, &fc->lock);
+		if (!fc->jobs)
+			break;
+		j = fc->jobs;
+		fc->jobs = j->next;
+		fc->njobs--;
+		fc->running_aid[slot] = j->aid;
+		pthread_mutex_unlock(&fc->lock);
+		fetch_run(fc, j->a, j->aid, j->first, j->n);
+		free(j);
+		pthread_mutex_lock(&fc->lock);
+		fc->running_aid[slot] = 0;
+		pthread_cond_broadcast(&fc->cond);
+	}
+	pthread_mutex_unlock(&fc->lock);
+	return NULL;
+}
+
+/* queue a read-ahead run (lock held); 0, or -EBUSY when the queue is full */
+static int ra_queue(struct ocb_frame_cache *fc, struct ocb_archive *a,
+		    uint64_t aid, uint32_t first, uint32_t n)
+{
+	struct ra_job *j, **pp;
+
+	if (fc->stopping || fc->njobs >= RA_QUEUE_MAX)
+		return -EBUSY;
+	while (fc->nworkers < RA_WORKERS) {
+		struct worker_arg *wa = malloc(sizeof(*wa));
+
+		if (!wa)
+			return -EBUSY;
+		wa->fc = fc;
+		wa->slot = fc->nworkers;
+		if (pthread_create(&fc->workers[fc->nworkers], NULL, ra_worker,
+				   wa) != 0) {
+			free(wa);
+			if (!fc->nworkers)
+				return -EBUSY;
+			break;
+		}
+		fc->nworkers++;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -EBUSY;
+	j->a = a;
+	j->aid = aid;
+	j->first = first;
+	j->n = n;
+	for (pp = &fc->jobs; *pp; pp = &(*pp)->next)
+		;
+	*pp = j;
+	fc->njobs++;
+	pthread_cond_signal(&fc->job_cond);
 	return 0;
 }
 
@@ -129,6 +225,18 @@ void ocb_frame_cache_free(struct ocb_frame_cache *fc)
 
 	if (!fc)
 		return;
+	pthread_mutex_lock(&fc->lock);
+	fc->stopping = 1;
+	while (fc->jobs) {
+		struct ra_job *j = fc->jobs;
+
+		fc->jobs = j->next;
+		free(j);
+	}
+	pthread_cond_broadcast(&fc->job_cond);
+	pthread_mutex_unlock(&fc->lock);
+	for (i = 0; i < (size_t)fc->nworkers; i++)
+		pthread_join(fc->workers[i], NULL);
 	for (i = 0; i < NBUCKETS; i++) {
 		while (fc->table[i]) {
 			struct fent *e = fc->table[i];
@@ -306,14 +414,27 @@ ssize_t ocb_frame_cache_pread(struct ocb_frame_cache *fc,
 		}
 		pthread_mutex_unlock(&fc->lock);
 
-		/* fetch our claims, adjacent frames in one request each */
+		/* fetch our claims, adjacent frames in one request each;
+		 * runs past what this read needs go to the read-ahead workers,
+		 * so several requests are in flight and decoding runs on both
+		 * cores while this read is answered */
 		for (i = 0; i < nowned;) {
 			uint32_t j = i + 1;
-			int fr;
+			int fr, queued = 0;
 
 			while (j < nowned && owned[j] == owned[j - 1] + 1 &&
-			       j - i < RUN_MAX)
+			       j - i < (owned[i] > f1 ? RA_RUN : RUN_MAX) &&
+			       (owned[j] > f1) == (owned[i] > f1))
 				j++;
+			if (owned[i] > f1) {
+				pthread_mutex_lock(&fc->lock);
+				queued = ra_queue(fc, a, aid, owned[i], j - i) == 0;
+				pthread_mutex_unlock(&fc->lock);
+			}
+			if (queued) {
+				i = j;
+				continue;
+			}
 			fr = fetch_run(fc, a, aid, owned[i], j - i);
 			if (fr < 0 && owned[i] <= f1 && r == 0)
 				r = fr;
@@ -339,9 +460,38 @@ ssize_t ocb_frame_cache_pread(struct ocb_frame_cache *fc,
 
 void ocb_frame_cache_forget(struct ocb_frame_cache *fc, uint64_t aid)
 {
+	struct ra_job **pp;
 	size_t i;
+	int busy;
 
 	pthread_mutex_lock(&fc->lock);
+	for (pp = &fc->jobs; *pp;) {
+		struct ra_job *j = *pp;
+
+		if (j->aid == aid) {
+			uint32_t k;
+
+			*pp = j->next;
+			fc->njobs--;
+			for (k = j->first; k < j->first + j->n; k++) {
+				struct fent *e = find(fc, aid, k);
+
+				if (e && e->state == LOADING)
+					drop(fc, e);
+			}
+			free(j);
+		} else {
+			pp = &j->next;
+		}
+	}
+	pthread_cond_broadcast(&fc->cond);
+	do {	/* a worker may still be reading from this archive */
+		busy = 0;
+		for (i = 0; i < RA_WORKERS; i++)
+			busy |= fc->running_aid[i] == aid;
+		if (busy)
+			pthread_cond_wait(&fc->cond, &fc->lock);
+	} while (busy);
 	for (i = 0; i < NBUCKETS; i++) {
 		struct fent *e = fc->table[i], *next;
 

@@ -39,7 +39,8 @@ ssize_t ocb_frame_cache_pread(struct ocb_frame_cache *fc,
 			      uint32_t idx, void *buf, size_t len,
 			      uint64_t off, struct ocb_read_state *rs);
 
-/* Drop every frame of archive aid (before the archive is freed). */
+/* Drop every frame of archive aid and wait for read-ahead still using it:
+ * call before the archive is freed. */
 void ocb_frame_cache_forget(struct ocb_frame_cache *fc, uint64_t aid);
 
 /* "name value\n" counter lines. */

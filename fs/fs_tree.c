@@ -521,6 +521,8 @@ static void close_unused(struct fs_tree *t)
 		pthread_mutex_lock(&victim->lock);
 		pthread_mutex_lock(&t->open_lock);
 		if (victim->a && victim->users == 0) {
+			if (t->o.on_close)
+				t->o.on_close(t->o.on_close_arg, victim->aid);
 			ocb_archive_free(victim->a);
 			victim->a = NULL;
 			t->nopen--;

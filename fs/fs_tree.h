@@ -36,6 +36,9 @@ struct fs_tree_opts {
 	const char *prefix;		/* the configured instance's prefix */
 	unsigned refresh;		/* seconds between listings */
 	unsigned max_open;		/* archives kept open when unused */
+	/* called before an archive is freed (frame-cache id) */
+	void (*on_close)(void *arg, uint64_t aid);
+	void *on_close_arg;
 };
 
 enum fs_node {

@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -132,6 +133,11 @@ static void on_init(struct fs_ctx *c)
 		pthread_detach(t);
 }
 
+static void forget_frames(void *arg, uint64_t aid)
+{
+	ocb_frame_cache_forget(arg, aid);
+}
+
 static void syslog_sink(void *arg, enum ocb_log_level level, const char *line)
 {
 	static const int pri[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
@@ -155,6 +161,9 @@ int main(int argc, char **argv)
 	int r, rc = 1;
 
 	prctl(PR_SET_DUMPABLE, 0);	/* keys live in this process */
+	/* many FUSE threads: without a cap each gets its own malloc arena,
+	 * and freed frame buffers stay resident per arena */
+	mallopt(M_ARENA_MAX, 2);
 	ocb_log_set_prog("ocbfs");
 	if (fuse_opt_parse(&args, &o, opt_spec, NULL) < 0)
 		return 2;
@@ -235,6 +244,8 @@ int main(int argc, char **argv)
 	to.root = cfg->root;
 	to.prefix = prefix ? prefix : cfg->prefix;
 	to.refresh = o.refresh >= 0 ? (unsigned)o.refresh : cfg->refresh;
+	to.on_close = forget_frames;
+	to.on_close_arg = d.ctx.fc;
 	r = fs_tree_new(&to, &d.ctx.tree);
 	if (r < 0)
 		goto out;
@@ -286,8 +297,9 @@ out_signals:
 out:
 	if (se)
 		fuse_session_destroy(se);
-	fs_tree_free(d.ctx.tree);
+	/* read-ahead workers use archives: stop them before the tree goes */
 	ocb_frame_cache_free(d.ctx.fc);
+	fs_tree_free(d.ctx.tree);
 	ocb_store_free(d.store);
 	ocb_keyprov_free(kp);
 	ocb_config_free(cfg);

@@ -156,19 +156,26 @@ def test_tampering_is_detected(tmp_path, file_config, ocb_local, where):
     assert len(p.stdout) < len(good)
 
 
-def test_kill_during_upload_leaves_nothing(tmp_path, rgw, bucket, s3_config, ocb):
-    src = tmp_path / "src"
-    src.mkdir()
-    for i in range(6):
-        (src / ("blob%d" % i)).write_bytes(os.urandom(40 * 1024 * 1024))
-    o = Ocb(config=s3_config, env=ocb.env)
-    proc = subprocess.Popen([o.bin, "--config", s3_config, "backup"], env=ocb.env,
+def backup_until_upload_starts(rgw, bucket, config, ocb):
+    """Start `ocb backup`; return once its multipart upload exists."""
+    proc = subprocess.Popen([ocb.bin, "--config", config, "backup"], env=ocb.env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def upload_started():
         p = rgw.aws("s3api", "list-multipart-uploads", "--bucket", bucket, check=False)
         return b"UploadId" in p.stdout or proc.poll() is not None
     wait_for(upload_started, 60, "a multipart upload to start", interval=0.02)
+    assert proc.poll() is None, "the backup ended before it could be interrupted"
+    return proc
+
+
+def test_kill_during_upload_leaves_nothing(tmp_path, rgw, bucket, s3_config, ocb):
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(6):
+        (src / ("blob%d" % i)).write_bytes(os.urandom(40 * 1024 * 1024))
+    o = Ocb(config=s3_config, env=ocb.env)
+    proc = backup_until_upload_starts(rgw, bucket, s3_config, ocb)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert json.loads(o("list", "--json").stdout) == []
@@ -181,13 +188,7 @@ def test_interrupted_backup_aborts_its_upload(tmp_path, rgw, bucket, s3_config, 
     src.mkdir()
     for i in range(6):
         (src / ("blob%d" % i)).write_bytes(os.urandom(40 * 1024 * 1024))
-    proc = subprocess.Popen([ocb.bin, "--config", s3_config, "backup"], env=ocb.env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    def upload_started():
-        p = rgw.aws("s3api", "list-multipart-uploads", "--bucket", bucket, check=False)
-        return b"UploadId" in p.stdout or proc.poll() is not None
-    wait_for(upload_started, 60, "a multipart upload to start", interval=0.02)
+    proc = backup_until_upload_starts(rgw, bucket, s3_config, ocb)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 130
     p = rgw.aws("s3api", "list-multipart-uploads", "--bucket", bucket)

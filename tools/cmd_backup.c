@@ -50,20 +50,6 @@ static void show_progress(void *arg, const struct ocb_backup_progress *p)
 		secs > 0 ? (double)p->bytes_done / 1e6 / secs : 0.0);
 }
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
 static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -131,9 +117,9 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		return ocb_fail(r, "backup to %s", ctx->store->desc);
 	if (json) {
 		printf("{\"name\": ");
-		json_str(res.name);
+		ocb_json_str(res.name);
 		printf(", \"key\": ");
-		json_str(res.key);
+		ocb_json_str(res.key);
 		printf(", \"entries\": %" PRIu64 ", \"bytes_in\": %" PRIu64
 		       ", \"bytes_stored\": %" PRIu64 ", \"seconds\": %.3f"
 		       ", \"warnings\": %" PRIu64 "}\n", res.entries,

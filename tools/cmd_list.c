@@ -21,20 +21,6 @@ static const char usage[] =
 	"under the same root), native (.ocb) and old-tool (.tar.gz) alike:\n"
 	"name, time, size, kind, encryption, label.\n";
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
 static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 		       int *first)
 {
@@ -78,18 +64,18 @@ static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		if (json) {
 			printf("%s{\"name\": ", *first ? "" : ",\n ");
-			json_str(v[i].name);
+			ocb_json_str(v[i].name);
 			printf(", \"key\": ");
-			json_str(v[i].key);
+			ocb_json_str(v[i].key);
 			printf(", \"created\": \"%s\", \"size\": %" PRIu64
 			       ", \"kind\": \"%s\", \"encryption\": ", when,
 			       v[i].size, v[i].kind == OCB_BACKUP_NATIVE ?
 			       "ocb" : "tar.gz");
-			json_str(enc);
+			ocb_json_str(enc);
 			printf(", \"label\": ");
-			json_str(label);
+			ocb_json_str(label);
 			printf(", \"instance\": ");
-			json_str(inst);
+			ocb_json_str(inst);
 			printf("}");
 			*first = 0;
 		} else {

@@ -199,3 +199,17 @@ const char *ocb_human_size(uint64_t n, char *buf, size_t size)
 	snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
 	return buf;
 }
+
+void ocb_json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", *s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}

@@ -67,5 +67,8 @@ int ocb_ctx_keyprov(struct ocb_ctx *ctx, struct ocb_keyprov **out);
 int ocb_skip_paths(const struct ocb_config *cfg, char ***out, size_t *n);
 void ocb_skip_paths_free(char **v, size_t n);
 
+/* Print s as a JSON string (quoted, escaped) on stdout. */
+void ocb_json_str(const char *s);
+
 /* Human size "12.3 MiB" into buf. */
 const char *ocb_human_size(uint64_t n, char *buf, size_t size);
