@@ -387,9 +387,20 @@ ssize_t ocb_frame_cache_pread(struct ocb_frame_cache *fc,
 		return -ENOMEM;
 
 	for (attempt = 0; attempt < 3; attempt++) {
-		/* claim what is missing: needed frames and read-ahead */
+		/* claim what is missing: needed frames and read-ahead; read
+		 * ahead only once enough is missing to make a worthwhile
+		 * request, so each read-ahead fetch moves several frames */
 		nowned = 0;
 		pthread_mutex_lock(&fc->lock);
+		if (ra_end > f1) {
+			uint32_t missing = 0;
+
+			for (i = f1 + 1; i <= ra_end; i++)
+				missing += find(fc, aid, i) == NULL;
+			if (missing < (window / 2 < RA_RUN ? window / 2 : RA_RUN) &&
+			    i <= fl)
+				ra_end = f1;
+		}
 		for (i = f0; i <= ra_end; i++) {
 			struct fent *x = find(fc, aid, i);
 
