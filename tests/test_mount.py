@@ -40,7 +40,9 @@ class Mount:
             subprocess.run(["fusermount3", "-u", self.path], check=True)
         rc = self.proc.wait(timeout=30)
         self.log.close()
-        assert rc == 0, "ocbfs exited with %d" % rc
+        log = open(self.log.name, "rb").read().decode(errors="replace")
+        assert "runtime error" not in log and "Sanitizer" not in log, log
+        assert rc == 0, "ocbfs exited with %d:\n%s" % (rc, log[-3000:])
         assert not os.path.ismount(self.path)
 
 
