@@ -291,7 +291,8 @@ int main(int argc, char **argv)
 	}
 	fs_tree_stop(d.ctx.tree);
 	fuse_session_unmount(se);
-	rc = r == 0 ? 0 : 1;
+	/* a positive value is the signal that ended the loop: a clean stop */
+	rc = r < 0 ? 1 : 0;
 out_signals:
 	fuse_remove_signal_handlers(se);
 out:

@@ -76,6 +76,13 @@ class Rgw:
                                                           p.stderr.decode(errors="replace")))
         return p
 
+    def restart_radosgw(self):
+        """Start radosgw again after a test killed it; wait until it answers."""
+        conf = os.path.join(self.workdir, "ceph.conf")
+        subprocess.run(["radosgw", "-c", conf, "-n", "client.rgw.a"], check=True)
+        wait_for(lambda: self.aws("s3api", "list-buckets", check=False).returncode == 0,
+                 60, "radosgw to answer again", interval=0.2)
+
     def radosgw_pid(self):
         """pid of the radosgw process (for tests that stop the server)."""
         with open(os.path.join(self.workdir, "run", "client.rgw.a.pid")) as f:

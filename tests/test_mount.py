@@ -220,12 +220,14 @@ def test_server_down_then_back(backed_up, mounted, rgw):
     cfg = json.load(open(o.config))
     cfg["s3"]["timeout"] = 3
     cfg["s3"]["retryDeadline"] = 5
+    cfg["cache"]["size"] = 0                             # every read goes to S3
     short = write_config(os.path.join(os.path.dirname(o.config), "short.json"), cfg)
     m = mounted(short, o.env)
     tree = os.path.join(m.path, "latest", "src")
     os.stat(os.path.join(tree, "openclaw.json"))        # catalog in memory
     pid = rgw.radosgw_pid()
-    os.kill(pid, signal.SIGSTOP)                         # the server stops answering
+    os.kill(pid, signal.SIGKILL)                         # the server dies
+    wait_for(lambda: not os.path.exists("/proc/%d" % pid), 30, "radosgw to die")
     try:
         t0 = time.monotonic()
         with pytest.raises(OSError) as e:
@@ -235,9 +237,21 @@ def test_server_down_then_back(backed_up, mounted, rgw):
         assert time.monotonic() - t0 < 60
         assert os.listdir(tree)                          # browsing still works
     finally:
-        os.kill(pid, signal.SIGCONT)
+        rgw.restart_radosgw()
+    # the mount recovers by itself
     with open(os.path.join(tree, "workspace", "big.bin"), "rb") as f:
         assert f.read() == open(os.path.join(src, "workspace", "big.bin"), "rb").read()
+
+
+def test_sigterm_unmounts_cleanly(backed_up, tmp_path):
+    src, o, res = backed_up
+    m = Mount(o.config, o.env, tmp_path)
+    with open(os.path.join(m.path, "latest", "src", "openclaw.json"), "rb") as f:
+        f.read()
+    m.proc.send_signal(signal.SIGTERM)
+    assert m.proc.wait(timeout=30) == 0
+    m.log.close()
+    wait_for(lambda: not os.path.ismount(m.path), 10, "the mount to go away")
 
 
 def test_remount_reuses_the_disk_cache(backed_up, mounted):
