@@ -650,7 +650,11 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 	r = ocb_crypto_random(b.hdr.backup_id, sizeof(b.hdr.backup_id));
 	if (r < 0)
 		return r;
-	r = ocb_keyprov_wrap(o->kp, b.hdr.backup_id, &b.dk, &blk);
+	{
+		struct ocb_key_ctx kc = { .name = name, .instance = o->instance };
+
+		r = ocb_keyprov_wrap(o->kp, b.hdr.backup_id, &kc, &b.dk, &blk);
+	}
 	if (r < 0) {
 		if (r == -EOPNOTSUPP)
 			ocb_err("key provider %s is not available in this build",

@@ -59,6 +59,7 @@ static const struct field {
 	{ "encryption.keyFile", T_STR },
 	{ "encryption.passphraseFile", T_STR },
 	{ "encryption.kmsKeyId", T_STR },
+	{ "encryption.kmsEndpoint", T_STR },
 	{ "sources", T_STRARRAY },
 	{ "excludes", T_STRARRAY },
 	{ "cache", T_OBJ },
@@ -446,6 +447,12 @@ static int fill(struct ocb_config *c, const cJSON *root, const char *file)
 	c->kms_key_alias = dup_or(get_str(root, "encryption", "kmsKeyAlias"), NULL);
 	c->kms_key_id = dup_or(get_str(root, "encryption", "kmsKeyId"),
 			       c->kms_key_alias);
+	v = get_str(root, "encryption", "kmsEndpoint");
+	if (!v)
+		v = secure_getenv("AWS_ENDPOINT_URL_KMS");
+	if (!v || !*v)
+		v = secure_getenv("AWS_ENDPOINT_URL");
+	c->kms_endpoint = v && *v ? strdup(v) : NULL;
 	v = get_str(root, "encryption", "keyProvider");
 	if (!v) {
 		if (!c->enc_enabled)
@@ -678,6 +685,7 @@ void ocb_config_free(struct ocb_config *c)
 	free(c->key_file);
 	free(c->passphrase_file);
 	free(c->kms_key_id);
+	free(c->kms_endpoint);
 	free_array(c->sources, c->nsources);
 	free_array(c->excludes, c->nexcludes);
 	free(c->cache_dir);

@@ -45,6 +45,8 @@ struct ocb_config {
 	char *key_file;		/* encryption.keyFile */
 	char *passphrase_file;	/* encryption.passphraseFile or NULL */
 	char *kms_key_id;	/* encryption.kmsKeyId or NULL */
+	char *kms_endpoint;	/* encryption.kmsEndpoint, AWS_ENDPOINT_URL_KMS,
+				 * AWS_ENDPOINT_URL, or NULL: AWS */
 
 	/* retention */
 	int keep;		/* retention.keep; 0: keep all */

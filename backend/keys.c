@@ -2,6 +2,8 @@
  * keys.c - key providers: none, key file, passphrase (scrypt).
  */
 #include "keys.h"
+#include "creds.h"
+#include "kms.h"
 #include "log.h"
 
 #include <errno.h>
@@ -26,6 +28,8 @@ struct ocb_keyprov {
 	uint8_t *master;	/* keyfile: the master key */
 	char *pass;		/* passphrase */
 	size_t passlen;
+	struct ocb_kms kms;	/* kms: strings owned */
+	struct ocb_creds *creds;
 };
 
 static const uint8_t none_key[OCB_KEY_LEN];	/* public, all zero */
@@ -136,10 +140,40 @@ int ocb_keyprov_passphrase_new(const char *pass, size_t len,
 	return 0;
 }
 
+int ocb_keyprov_kms_new(const char *endpoint, const char *region,
+			const char *key_id, int insecure_tls,
+			struct ocb_creds *creds, struct ocb_keyprov **out)
+{
+	struct ocb_keyprov *kp = calloc(1, sizeof(*kp));
+
+	if (!kp) {
+		ocb_creds_free(creds);
+		return -ENOMEM;
+	}
+	kp->type = OCB_KEY_KMS;
+	kp->creds = creds;
+	kp->kms.creds = creds;
+	kp->kms.insecure_tls = insecure_tls;
+	kp->kms.endpoint = endpoint ? strdup(endpoint) : NULL;
+	kp->kms.region = strdup(region ? region : "us-east-1");
+	kp->kms.key_id = key_id ? strdup(key_id) : NULL;
+	if (!kp->kms.region || (endpoint && !kp->kms.endpoint) ||
+	    (key_id && !kp->kms.key_id)) {
+		ocb_keyprov_free(kp);
+		return -ENOMEM;
+	}
+	*out = kp;
+	return 0;
+}
+
 void ocb_keyprov_free(struct ocb_keyprov *kp)
 {
 	if (!kp)
 		return;
+	free((char *)kp->kms.endpoint);
+	free((char *)kp->kms.region);
+	free((char *)kp->kms.key_id);
+	ocb_creds_free(kp->creds);
 	ocb_crypto_key_free(kp->master);
 	if (kp->pass) {
 		OPENSSL_cleanse(kp->pass, kp->passlen);
@@ -191,6 +225,71 @@ static int kek(struct ocb_keyprov *kp, const struct ocb_key_block *blk,
 	return ok ? 0 : -EIO;
 }
 
+/* KMS: wrapped = name_len (1) name instance_len (1) instance blob */
+static int kms_wrap(struct ocb_keyprov *kp, const uint8_t backup_id[16],
+		    const struct ocb_key_ctx *ctx, uint8_t *dk,
+		    struct ocb_key_block *blk)
+{
+	const char *name = ctx && ctx->name ? ctx->name : "";
+	const char *inst = ctx && ctx->instance ? ctx->instance : "";
+	size_t nl = strlen(name), il = strlen(inst), bl = 0;
+	uint8_t blob[OCB_KMS_BLOB_MAX];
+	char idhex[33];
+	const char *names[] = { "ocb:backup-id", "ocb:name", "ocb:instance" };
+	const char *values[] = { idhex, name, inst };
+	struct ocb_kms_ctx kc = { 3, names, values };
+	int r;
+
+	if (nl > 255 || il > 255)
+		return -ENAMETOOLONG;
+	ocb_crypto_hex(backup_id, 16, idhex);
+	r = ocb_kms_generate(&kp->kms, &kc, dk, blob, &bl);
+	if (r < 0)
+		return r;
+	if (2 + nl + il + bl > OCB_WRAPPED_MAX) {
+		ocb_err("KMS ciphertext blob too large (%zu bytes)", bl);
+		return -EFBIG;
+	}
+	blk->wrapped[0] = (uint8_t)nl;
+	memcpy(blk->wrapped + 1, name, nl);
+	blk->wrapped[1 + nl] = (uint8_t)il;
+	memcpy(blk->wrapped + 2 + nl, inst, il);
+	memcpy(blk->wrapped + 2 + nl + il, blob, bl);
+	blk->wrapped_len = (uint16_t)(2 + nl + il + bl);
+	return 0;
+}
+
+static int kms_unwrap(struct ocb_keyprov *kp, const uint8_t backup_id[16],
+		      const struct ocb_key_block *blk, uint8_t *dk)
+{
+	char name[256], inst[256], idhex[33];
+	const char *names[] = { "ocb:backup-id", "ocb:name", "ocb:instance" };
+	const char *values[] = { idhex, name, inst };
+	struct ocb_kms_ctx kc = { 3, names, values };
+	size_t nl, il, w = blk->wrapped_len;
+	int r;
+
+	if (w < 3)
+		return -EBADMSG;
+	nl = blk->wrapped[0];
+	if (1 + nl + 1 > w)
+		return -EBADMSG;
+	il = blk->wrapped[1 + nl];
+	if (2 + nl + il >= w)
+		return -EBADMSG;
+	memcpy(name, blk->wrapped + 1, nl);
+	name[nl] = '\0';
+	memcpy(inst, blk->wrapped + 2 + nl, il);
+	inst[il] = '\0';
+	ocb_crypto_hex(backup_id, 16, idhex);
+	r = ocb_kms_decrypt(&kp->kms, &kc, blk->wrapped + 2 + nl + il,
+			    w - 2 - nl - il, dk);
+	if (r == -ENOKEY)
+		ocb_err("KMS refused to decrypt the backup's data key (other "
+			"key, or the backup's context does not match)");
+	return r;
+}
+
 static void wrap_aad(const uint8_t backup_id[16], uint8_t type, uint8_t *aad)
 {
 	memcpy(aad, "ocb-dk1", 8);	/* 7 chars + NUL */
@@ -199,7 +298,8 @@ static void wrap_aad(const uint8_t backup_id[16], uint8_t type, uint8_t *aad)
 }
 
 int ocb_keyprov_wrap(struct ocb_keyprov *kp, const uint8_t backup_id[16],
-		     uint8_t **data_key, struct ocb_key_block *blk)
+		     const struct ocb_key_ctx *ctx, uint8_t **data_key,
+		     struct ocb_key_block *blk)
 {
 	uint8_t *dk = ocb_crypto_key_new(), *k = NULL, aad[25];
 	int r;
@@ -214,8 +314,11 @@ int ocb_keyprov_wrap(struct ocb_keyprov *kp, const uint8_t backup_id[16],
 		return 0;
 	}
 	if (kp->type == OCB_KEY_KMS) {
-		r = -EOPNOTSUPP;
-		goto fail;
+		r = kms_wrap(kp, backup_id, ctx, dk, blk);
+		if (r < 0)
+			goto fail;
+		*data_key = dk;
+		return 0;
 	}
 	r = ocb_crypto_random(dk, OCB_KEY_LEN);
 	if (r < 0)
@@ -275,8 +378,18 @@ int ocb_keyprov_unwrap(struct ocb_keyprov *kp, const uint8_t backup_id[16],
 			ocb_key_type_name(blk->type), ocb_key_type_name(have));
 		return -ENOKEY;
 	}
-	if (blk->type == OCB_KEY_KMS)
-		return -EOPNOTSUPP;
+	if (blk->type == OCB_KEY_KMS) {
+		dk = ocb_crypto_key_new();
+		if (!dk)
+			return -ENOMEM;
+		r = kms_unwrap(kp, backup_id, blk, dk);
+		if (r < 0) {
+			ocb_crypto_key_free(dk);
+			return r;
+		}
+		*data_key = dk;
+		return 0;
+	}
 	if (blk->wrapped_len != OCB_NONCE_LEN + OCB_KEY_LEN + OCB_TAG_LEN)
 		return -EBADMSG;
 	dk = ocb_crypto_key_new();

@@ -9,8 +9,9 @@
  *   keyfile     AES-256-GCM under a 32-byte master key file (mode 0600).
  *   passphrase  AES-256-GCM under scrypt(passphrase, salt); the scrypt
  *               parameters and salt are stored in the header.
- *   kms         AWS KMS GenerateDataKey/Decrypt (not in this build yet:
- *               -EOPNOTSUPP).
+ *   kms         AWS KMS GenerateDataKey/Decrypt; the encryption context
+ *               binds the backup id, name and instance, which are kept
+ *               beside KMS's ciphertext blob in the header.
  * The wrapping is bound to the backup id, so a wrapped key cannot be moved
  * to another backup.
  */
@@ -41,6 +42,13 @@ struct ocb_key_block {
 };
 
 struct ocb_keyprov;
+struct ocb_creds;
+
+/* what a wrapped key is bound to besides the backup id (KMS context) */
+struct ocb_key_ctx {
+	const char *name;	/* backup name */
+	const char *instance;
+};
 
 /* The provider "none". */
 int ocb_keyprov_none_new(struct ocb_keyprov **out);
@@ -50,15 +58,21 @@ int ocb_keyprov_keyfile_new(const char *path, struct ocb_keyprov **out);
 /* A passphrase (copied; the caller clears its own copy). */
 int ocb_keyprov_passphrase_new(const char *pass, size_t len,
 			       struct ocb_keyprov **out);
+/* AWS KMS with key_id (id, ARN or alias); endpoint NULL for AWS's.
+ * Takes ownership of creds (also on failure). */
+int ocb_keyprov_kms_new(const char *endpoint, const char *region,
+			const char *key_id, int insecure_tls,
+			struct ocb_creds *creds, struct ocb_keyprov **out);
 void ocb_keyprov_free(struct ocb_keyprov *kp);
 
 enum ocb_key_type ocb_keyprov_type(const struct ocb_keyprov *kp);
 const char *ocb_key_type_name(enum ocb_key_type t);
 
 /* A fresh data key (from ocb_crypto_key_new) wrapped into blk, bound to
- * backup_id: 0 or negative errno. */
+ * backup_id (and, for KMS, ctx): 0 or negative errno. */
 int ocb_keyprov_wrap(struct ocb_keyprov *kp, const uint8_t backup_id[16],
-		     uint8_t **data_key, struct ocb_key_block *blk);
+		     const struct ocb_key_ctx *ctx, uint8_t **data_key,
+		     struct ocb_key_block *blk);
 
 /* Unwrap blk into *data_key (ocb_crypto_key_free it): 0, -ENOKEY for the
  * wrong key/passphrase or a provider mismatch (logged). */

@@ -2,6 +2,7 @@
  * keys_config.c - configuration → key provider, passphrase sources.
  */
 #include "keys_config.h"
+#include "creds.h"
 #include "log.h"
 
 #include <errno.h>
@@ -107,7 +108,22 @@ int ocb_keyprov_from_config(const struct ocb_config *cfg, int interactive,
 		return ocb_keyprov_keyfile_new(cfg->key_file, out);
 	if (!strcmp(kp, "passphrase"))
 		return passphrase(cfg, interactive, out);
-	ocb_err("key provider %s is not available in this build (use keyfile, "
-		"passphrase or none)", kp);
-	return -EOPNOTSUPP;
+	if (!strcmp(kp, "kms")) {
+		struct ocb_creds *c;
+		int r;
+
+		if (!cfg->kms_key_id) {
+			ocb_err("key provider kms needs encryption.kmsKeyId (or "
+				"the old tool's encryption.kmsKeyAlias)");
+			return -EINVAL;
+		}
+		r = ocb_creds_new(cfg->profile, &c);
+		if (r < 0)
+			return r;
+		return ocb_keyprov_kms_new(cfg->kms_endpoint, cfg->region,
+					   cfg->kms_key_id, cfg->insecure_tls,
+					   c, out);
+	}
+	ocb_err("unknown key provider %s", kp);
+	return -EINVAL;
 }

@@ -220,7 +220,7 @@ static void test_keys(void)
 	CHECK_INT(write(fd, key, 32), 32);
 	close(fd);
 	CHECK_INT(ocb_keyprov_keyfile_new(path, &kp), 0);
-	CHECK_INT(ocb_keyprov_wrap(kp, id1, &dk, &blk), 0);
+	CHECK_INT(ocb_keyprov_wrap(kp, id1, NULL, &dk, &blk), 0);
 	CHECK_INT(ocb_keyprov_unwrap(kp, id1, &blk, &dk2), 0);
 	CHECK(dk && dk2 && memcmp(dk, dk2, 32) == 0);
 	ocb_crypto_key_free(dk2);
@@ -232,7 +232,7 @@ static void test_keys(void)
 	CHECK_INT(ocb_keyprov_unwrap(pp, id1, &blk, &dk2), -ENOKEY);	/* mismatch */
 	ocb_crypto_key_free(dk);
 	dk = NULL;
-	CHECK_INT(ocb_keyprov_wrap(pp, id1, &dk, &blk), 0);
+	CHECK_INT(ocb_keyprov_wrap(pp, id1, NULL, &dk, &blk), 0);
 	CHECK_INT(blk.log2_n, 15);
 	CHECK_INT(ocb_keyprov_unwrap(pp, id1, &blk, &dk2), 0);
 	CHECK(dk2 && memcmp(dk, dk2, 32) == 0);

@@ -1,0 +1,233 @@
+/*
+ * kms.c - AWS KMS GenerateDataKey / Decrypt (JSON 1.1 protocol).
+ */
+#include "kms.h"
+#include "buf.h"
+#include "creds.h"
+#include "log.h"
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#define KMS_BODY_MAX (64 * 1024)
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+	return ocb_buf_append(arg, p, size * n) < 0 ? 0 : size * n;
+}
+
+static int map_error(long status, const cJSON *resp)
+{
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(resp, "__type");
+	const char *type = cJSON_IsString(t) ? t->valuestring : "";
+	const char *hash = strrchr(type, '#');
+
+	if (hash)
+		type = hash + 1;
+	ocb_info("KMS: HTTP %ld %s", status, type);
+	if (!strcmp(type, "InvalidCiphertextException") ||
+	    !strcmp(type, "IncorrectKeyException"))
+		return -ENOKEY;
+	if (!strcmp(type, "NotFoundException"))
+		return -ENOENT;
+	if (!strcmp(type, "ThrottlingException") ||
+	    !strcmp(type, "KMSInternalException") || status >= 500)
+		return -EAGAIN;
+	if (!strcmp(type, "AccessDeniedException") ||
+	    !strcmp(type, "InvalidSignatureException") ||
+	    !strcmp(type, "UnrecognizedClientException") ||
+	    !strcmp(type, "DisabledException") || status == 403)
+		return -EACCES;
+	return -EINVAL;
+}
+
+/* one KMS call: target "GenerateDataKey" or "Decrypt" */
+static int kms_call(const struct ocb_kms *k, const char *target, cJSON *req,
+		    cJSON **out)
+{
+	struct ocb_creds_value cv;
+	struct curl_slist *h = NULL;
+	struct ocb_buf body;
+	char url[512], sig[128], line[4200], *json = NULL;
+	long status = 0;
+	CURLcode cc;
+	CURL *c;
+	int r;
+
+	r = ocb_creds_get(k->creds, &cv);
+	if (r < 0)
+		return r;
+	ocb_buf_init(&body, KMS_BODY_MAX);
+	c = curl_easy_init();
+	json = cJSON_PrintUnformatted(req);
+	if (!c || !json) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (k->endpoint)
+		snprintf(url, sizeof(url), "%s/", k->endpoint);
+	else
+		snprintf(url, sizeof(url), "https://kms.%s.amazonaws.com/", k->region);
+	snprintf(sig, sizeof(sig), "aws:amz:%s:kms", k->region);
+	h = curl_slist_append(h, "Content-Type: application/x-amz-json-1.1");
+	snprintf(line, sizeof(line), "X-Amz-Target: TrentService.%s", target);
+	h = curl_slist_append(h, line);
+	if (cv.session_token[0]) {
+		snprintf(line, sizeof(line), "x-amz-security-token: %s",
+			 cv.session_token);
+		h = curl_slist_append(h, line);
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_AWS_SIGV4, sig);
+	curl_easy_setopt(c, CURLOPT_USERNAME, cv.access_key);
+	curl_easy_setopt(c, CURLOPT_PASSWORD, cv.secret_key);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	/* curl signs the hash of these POST fields itself */
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+	if (k->insecure_tls) {
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	cc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	if (cc != CURLE_OK) {
+		ocb_warn("KMS %s: %s", target, curl_easy_strerror(cc));
+		r = cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT :
+			cc == CURLE_COULDNT_CONNECT ? -ECONNREFUSED : -EIO;
+		goto out;
+	}
+	*out = cJSON_ParseWithLength(body.data ? body.data : "", body.len);
+	if (!*out) {
+		r = status == 200 ? -EPROTO : map_error(status, NULL);
+		goto out;
+	}
+	if (status != 200) {
+		r = map_error(status, *out);
+		cJSON_Delete(*out);
+		*out = NULL;
+		goto out;
+	}
+	r = 0;
+out:
+	ocb_creds_value_clear(&cv);
+	curl_slist_free_all(h);
+	if (c)
+		curl_easy_cleanup(c);
+	free(json);
+	ocb_buf_release_secret(&body);
+	return r;
+}
+
+static cJSON *request(const struct ocb_kms_ctx *ctx)
+{
+	cJSON *req = cJSON_CreateObject(), *ec;
+	size_t i;
+
+	ec = cJSON_AddObjectToObject(req, "EncryptionContext");
+	for (i = 0; ec && i < ctx->n; i++)
+		cJSON_AddStringToObject(ec, ctx->names[i], ctx->values[i]);
+	return req;
+}
+
+/* base64 field of resp into out (at most max bytes): length or -EPROTO */
+static int b64_field(const cJSON *resp, const char *name, uint8_t *out,
+		     size_t max)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(resp, name);
+	size_t len, pad = 0;
+	uint8_t *tmp;
+	int n;
+
+	if (!cJSON_IsString(v))
+		return -EPROTO;
+	len = strlen(v->valuestring);
+	if (len == 0 || len % 4 || len / 4 * 3 > max + 2)
+		return -EPROTO;
+	tmp = malloc(len / 4 * 3 + 1);
+	if (!tmp)
+		return -ENOMEM;
+	n = EVP_DecodeBlock(tmp, (const unsigned char *)v->valuestring, (int)len);
+	if (v->valuestring[len - 1] == '=')
+		pad++;
+	if (v->valuestring[len - 2] == '=')
+		pad++;
+	if (n < 0 || (size_t)n - pad > max) {
+		OPENSSL_cleanse(tmp, len / 4 * 3 + 1);
+		free(tmp);
+		return -EPROTO;
+	}
+	memcpy(out, tmp, (size_t)n - pad);
+	OPENSSL_cleanse(tmp, len / 4 * 3 + 1);
+	free(tmp);
+	return n - (int)pad;
+}
+
+int ocb_kms_generate(const struct ocb_kms *k, const struct ocb_kms_ctx *ctx,
+		     uint8_t dk[32], uint8_t *blob, size_t *bloblen)
+{
+	cJSON *req = request(ctx), *resp = NULL;
+	int r, n;
+
+	cJSON_AddStringToObject(req, "KeyId", k->key_id ? k->key_id : "");
+	cJSON_AddStringToObject(req, "KeySpec", "AES_256");
+	r = kms_call(k, "GenerateDataKey", req, &resp);
+	cJSON_Delete(req);
+	if (r < 0)
+		return r;
+	n = b64_field(resp, "Plaintext", dk, 32);
+	r = n == 32 ? 0 : -EPROTO;
+	if (r == 0) {
+		n = b64_field(resp, "CiphertextBlob", blob, OCB_KMS_BLOB_MAX);
+		if (n <= 0)
+			r = -EPROTO;
+		else
+			*bloblen = (size_t)n;
+	}
+	/* the response held the plaintext key */
+	{
+		cJSON *p = cJSON_GetObjectItemCaseSensitive(resp, "Plaintext");
+
+		if (cJSON_IsString(p))
+			OPENSSL_cleanse(p->valuestring, strlen(p->valuestring));
+	}
+	cJSON_Delete(resp);
+	return r;
+}
+
+int ocb_kms_decrypt(const struct ocb_kms *k, const struct ocb_kms_ctx *ctx,
+		    const uint8_t *blob, size_t bloblen, uint8_t dk[32])
+{
+	cJSON *req = request(ctx), *resp = NULL, *p;
+	char *b64 = malloc(bloblen / 3 * 4 + 8);
+	int r, n;
+
+	if (!b64) {
+		cJSON_Delete(req);
+		return -ENOMEM;
+	}
+	EVP_EncodeBlock((unsigned char *)b64, blob, (int)bloblen);
+	cJSON_AddStringToObject(req, "CiphertextBlob", b64);
+	free(b64);
+	r = kms_call(k, "Decrypt", req, &resp);
+	cJSON_Delete(req);
+	if (r < 0)
+		return r;
+	n = b64_field(resp, "Plaintext", dk, 32);
+	r = n == 32 ? 0 : -EPROTO;
+	p = cJSON_GetObjectItemCaseSensitive(resp, "Plaintext");
+	if (cJSON_IsString(p))
+		OPENSSL_cleanse(p->valuestring, strlen(p->valuestring));
+	cJSON_Delete(resp);
+	return r;
+}

@@ -1,0 +1,44 @@
+/*
+ * kms.h - the two AWS KMS calls envelope encryption needs, over HTTPS with
+ * libcurl's SigV4 (service "kms") and cJSON: GenerateDataKey and Decrypt.
+ * The encryption context is passed through as given; KMS refuses to
+ * decrypt unless the same context is presented.
+ */
+#ifndef OCB_KMS_H
+#define OCB_KMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ocb_creds;
+
+struct ocb_kms {
+	const char *endpoint;	/* NULL: https://kms.<region>.amazonaws.com */
+	const char *region;
+	const char *key_id;	/* key id, ARN or alias/... */
+	int insecure_tls;
+	struct ocb_creds *creds;	/* not owned */
+};
+
+/* context: n name/value pairs */
+struct ocb_kms_ctx {
+	size_t n;
+	const char *const *names;
+	const char *const *values;
+};
+
+#define OCB_KMS_BLOB_MAX 1024
+
+/*
+ * A new 32-byte data key: plaintext into dk, KMS's ciphertext blob into
+ * blob (*bloblen bytes).  0, -EACCES (denied, bad signature), -ENOENT
+ * (no such key), -EAGAIN/-ETIMEDOUT/... (network), -EPROTO.
+ */
+int ocb_kms_generate(const struct ocb_kms *k, const struct ocb_kms_ctx *ctx,
+		     uint8_t dk[32], uint8_t *blob, size_t *bloblen);
+
+/* The data key of blob: 0, or -ENOKEY (wrong context, other key), ... */
+int ocb_kms_decrypt(const struct ocb_kms *k, const struct ocb_kms_ctx *ctx,
+		    const uint8_t *blob, size_t bloblen, uint8_t dk[32]);
+
+#endif

@@ -1,0 +1,103 @@
+"""A small AWS KMS test server for the tests: GenerateDataKey and Decrypt
+over the JSON 1.1 protocol, on loopback.
+
+Every request's SigV4 signature is checked with botocore's implementation
+(independent of ocb's, which is libcurl's), against the known secret;
+requests that fail get 400 InvalidSignatureException as KMS answers.  Data
+keys are kept in memory; Decrypt insists on the same encryption context.
+"""
+import base64
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+KEY_IDS = ("alias/ocb-test", "1234abcd-12ab-34cd-56ef-1234567890ab")
+
+
+class KmsServer:
+    def __init__(self, access_key, secret_key, region="us-east-1"):
+        self.access_key, self.secret_key, self.region = access_key, secret_key, region
+        self.keys = {}                  # blob -> (plaintext, context, key id)
+        self.verified = 0
+        self.rejected = 0
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(n) if n < 1 << 20 else b""
+                status, out = server.handle(self, body)
+                data = json.dumps(out).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def signature_ok(self, req, body):
+        auth = req.headers.get("Authorization", "")
+        if not auth.startswith("AWS4-HMAC-SHA256 "):
+            return False
+        parts = dict(p.strip().split("=", 1) for p in auth[len("AWS4-HMAC-SHA256 "):].split(","))
+        cred = parts["Credential"].split("/")
+        if cred[0] != self.access_key or cred[2] != self.region or cred[3] != "kms":
+            return False
+        signed = parts["SignedHeaders"].split(";")
+        headers = {h: req.headers[h] for h in signed if h in req.headers}
+        aws_req = AWSRequest(method="POST", url=self.endpoint + req.path, data=body,
+                             headers=headers)
+        aws_req.context["timestamp"] = req.headers["X-Amz-Date"]
+        signer = SigV4Auth(Credentials(self.access_key, self.secret_key), "kms", self.region)
+        canonical = signer.canonical_request(aws_req)
+        expected = signer.signature(signer.string_to_sign(aws_req, canonical), aws_req)
+        return expected == parts["Signature"]
+
+    def handle(self, req, body):
+        if not self.signature_ok(req, body):
+            with self.lock:
+                self.rejected += 1
+            return 400, {"__type": "InvalidSignatureException", "message": "bad signature"}
+        with self.lock:
+            self.verified += 1
+        target = req.headers.get("X-Amz-Target", "")
+        try:
+            q = json.loads(body)
+        except ValueError:
+            return 400, {"__type": "SerializationException"}
+        ctx = q.get("EncryptionContext", {})
+        if target == "TrentService.GenerateDataKey":
+            if q.get("KeyId") not in KEY_IDS:
+                return 400, {"__type": "NotFoundException", "message": "no such key"}
+            plain = os.urandom(32)
+            blob = b"ocb-test-kms" + os.urandom(172)
+            with self.lock:
+                self.keys[blob] = (plain, ctx, q["KeyId"])
+            return 200, {"CiphertextBlob": base64.b64encode(blob).decode(),
+                         "Plaintext": base64.b64encode(plain).decode(),
+                         "KeyId": q["KeyId"]}
+        if target == "TrentService.Decrypt":
+            blob = base64.b64decode(q.get("CiphertextBlob", ""))
+            with self.lock:
+                k = self.keys.get(blob)
+            if not k or k[1] != ctx:
+                return 400, {"__type": "InvalidCiphertextException"}
+            return 200, {"Plaintext": base64.b64encode(k[0]).decode(), "KeyId": k[2]}
+        return 400, {"__type": "UnknownOperationException"}
