@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import tarfile
+import threading
 import time
 
 import pytest
@@ -235,3 +236,35 @@ def test_kms_errors_are_clear(tmp_path, rgw, bucket, s3_config, ocb, kms):
     o = Ocb(config=kms_config(tmp_path, s3_config, kms), env=env)
     p = o("backup", check=False)
     assert p.returncode == 4 and kms.rejected >= 1
+
+
+def test_file_changing_during_backup(tmp_path, file_config, ocb_local):
+    """A file that grows while it is read: the backup completes with a
+    warning (exit 8) and stores a consistent entry (the size first seen)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    grow = src / "growing.log"
+    grow.write_bytes(os.urandom(64 * 1024 * 1024))
+    stop = threading.Event()
+
+    def writer():
+        with open(grow, "ab") as f:
+            while not stop.is_set():
+                f.write(b"x" * 4096)
+                f.flush()
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        o = Ocb(config=file_config, env=ocb_local.env)
+        p = o("backup", "--json", check=False)
+    finally:
+        stop.set()
+        t.join()
+    assert p.returncode == 8, p.stderr
+    assert "changed while being read" in p.stderr
+    assert json.loads(p.stdout)["warnings"] >= 1
+    out = tmp_path / "out"
+    extract(o, out)
+    got = (out / "src" / "growing.log").read_bytes()
+    assert got == grow.read_bytes()[:len(got)]        # a prefix of the file
+    assert len(got) >= 64 * 1024 * 1024
