@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct collect {
 	const char *prefix;
@@ -207,4 +208,66 @@ int ocb_backups_label_ok(const char *label)
 		if (!isalnum((unsigned char)label[i]) && !strchr("._-", label[i]))
 			return 0;
 	return label[0] != '.';
+}
+
+struct stale {
+	struct ocb_store *s;
+	int64_t before;
+	int aborted;
+	char (*keys)[OCB_KEY_MAX];
+	char (*ids)[512];
+	size_t n, cap;
+};
+
+static int stale_fn(void *arg, const char *key, const char *id, int64_t initiated)
+{
+	struct stale *st = arg;
+
+	if (initiated > st->before || !ends_with(key, ".ocb") ||
+	    strlen(key) >= OCB_KEY_MAX || strlen(id) >= 512)
+		return 0;
+	if (st->n == st->cap) {
+		size_t nc = st->cap ? st->cap * 2 : 8;
+		void *nk = realloc(st->keys, nc * sizeof(*st->keys));
+		void *ni;
+
+		if (!nk)
+			return -ENOMEM;
+		st->keys = nk;
+		ni = realloc(st->ids, nc * sizeof(*st->ids));
+		if (!ni)
+			return -ENOMEM;
+		st->ids = ni;
+		st->cap = nc;
+	}
+	snprintf(st->keys[st->n], OCB_KEY_MAX, "%s", key);
+	snprintf(st->ids[st->n], 512, "%s", id);
+	st->n++;
+	return 0;
+}
+
+int ocb_backups_abort_stale(struct ocb_store *s, const char *prefix,
+			    int64_t max_age)
+{
+	struct stale st = { .s = s, .before = (int64_t)time(NULL) - max_age };
+	char p[OCB_KEY_MAX];
+	size_t i;
+	int r;
+
+	snprintf(p, sizeof(p), "%s%s", prefix, *prefix ? "/" : "");
+	/* collect first: aborting while paging would shift the pages */
+	r = s->ops->mpu_list(s, p, stale_fn, &st);
+	for (i = 0; r == 0 && i < st.n; i++) {
+		char esc[256];
+
+		r = s->ops->mpu_abort(s, st.keys[i], st.ids[i]);
+		if (r == 0) {
+			st.aborted++;
+			ocb_info("aborted the unfinished upload of %s",
+				 ocb_log_escape(esc, sizeof(esc), st.keys[i]));
+		}
+	}
+	free(st.keys);
+	free(st.ids);
+	return r < 0 ? r : st.aborted;
 }

@@ -42,6 +42,14 @@ void ocb_backups_instances_free(char **v, size_t n);
 int ocb_backups_find(struct ocb_store *s, const char *prefix,
 		     const char *spec, struct ocb_backup_ref *out);
 
+/*
+ * Abort unfinished multipart uploads of backups under prefix that were
+ * started more than max_age seconds ago (left by a killed backup).  Returns
+ * the number aborted, or a negative errno.
+ */
+int ocb_backups_abort_stale(struct ocb_store *s, const char *prefix,
+			    int64_t max_age);
+
 /* Is name a valid label ([A-Za-z0-9._-], 1 to 64 characters)? */
 int ocb_backups_label_ok(const char *label);
 

@@ -73,6 +73,7 @@ static const struct field {
 	{ "retention.keepMonthly", T_INT },
 	{ "retention.keepYearly", T_INT },
 	{ "retention.keepWithin", T_STR },
+	{ "retention.staleUploadHours", T_INT },
 	{ "hooks", T_ANY },
 	{ "roles", T_ANY },
 	{ "group", T_ANY },
@@ -483,6 +484,8 @@ static int fill(struct ocb_config *c, const cJSON *root, const char *file)
 	a = get(root, "retention", "keep");
 	c->keep = cJSON_IsNumber(a) ? (int)a->valuedouble : 0;
 	c->auto_clean = get_bool(root, "retention", "autoClean", 0);
+	a = get(root, "retention", "staleUploadHours");
+	c->stale_upload_age = (cJSON_IsNumber(a) ? (int64_t)a->valuedouble : 24) * 3600;
 
 	a = get(root, NULL, "sources");
 	if (a) {

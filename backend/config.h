@@ -51,6 +51,7 @@ struct ocb_config {
 	/* retention */
 	int keep;		/* retention.keep; 0: keep all */
 	int auto_clean;		/* retention.autoClean */
+	int64_t stale_upload_age;	/* retention.staleUploadHours, seconds */
 
 	/* what to back up */
 	char **sources;		/* absolute paths, ~ expanded */

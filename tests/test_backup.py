@@ -180,7 +180,13 @@ def test_kill_during_upload_leaves_nothing(tmp_path, rgw, bucket, s3_config, ocb
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert json.loads(o("list", "--json").stdout) == []
+    # the next backup succeeds, and cleans up the killed one's upload
+    cfg = json.load(open(s3_config))
+    cfg["retention"] = {"staleUploadHours": 0}
+    o = Ocb(config=write_config(tmp_path / "stale.json", cfg), env=ocb.env)
     res = json.loads(o("backup", "--json").stdout)
+    p = rgw.aws("s3api", "list-multipart-uploads", "--bucket", bucket)
+    assert b"UploadId" not in p.stdout
     assert [b["name"] for b in json.loads(o("list", "--json").stdout)] == [res["name"]]
 
 

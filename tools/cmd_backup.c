@@ -89,6 +89,12 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	r = ocb_ctx_keyprov(ctx, &kp);
 	if (r)
 		return r;
+	/* uploads left by a killed backup: clean them up first */
+	r = ocb_backups_abort_stale(ctx->store, ctx->cfg->prefix,
+				    ctx->cfg->stale_upload_age);
+	if (r > 0 && !ctx->quiet)
+		fprintf(stderr, "ocb: aborted %d unfinished upload%s left by an "
+			"earlier backup\n", r, r > 1 ? "s" : "");
 	ocb_skip_paths(ctx->cfg, &skip, &nskip);
 	put.sse = ctx->cfg->sse;
 	put.sse_kms_key_id = ctx->cfg->sse_kms_key_id;
