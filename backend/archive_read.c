@@ -14,6 +14,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,6 +328,8 @@ int ocb_archive_read_frames(struct ocb_archive *a, uint32_t first,
 	start = f[first].off;
 	end = f[first + n - 1].off + f[first + n - 1].sealed_len;
 	ocb_buf_init(&b, end - start);
+	if (ocb_buf_reserve(&b, end - start) < 0)	/* one allocation, no regrowth */
+		return -ENOMEM;
 	{
 		struct ocb_get_req g = { .key = a->key, .off = start,
 					 .len = end - start,
@@ -433,29 +436,124 @@ ssize_t ocb_archive_pread(struct ocb_archive *a, uint32_t idx, void *buf,
 	return (ssize_t)len;
 }
 
-struct cat_ctx {
-	ocb_sink_fn sink;
-	void *arg;
+/*
+ * ocb cat / full restore: two threads fetch and decode batches of frames
+ * ahead (each batch one range request) while the caller's sink consumes
+ * them in order, so download, decryption, decompression and the consumer
+ * overlap on both cores.  Memory: CAT_SLOTS batches.
+ */
+#define CAT_BATCH 8		/* frames per request */
+#define CAT_SLOTS 4
+#define CAT_WORKERS 2
+
+struct cat_slot {
+	uint8_t *data;
+	size_t len;
+	int err;
+	int state;		/* 0 free, 1 filling, 2 ready */
+	uint32_t batch;
 };
 
-static int cat_cb(void *arg, uint32_t frame, const void *data, size_t len)
-{
-	struct cat_ctx *c = arg;
+struct cat_pipe {
+	struct ocb_archive *a;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct cat_slot slot[CAT_SLOTS];
+	uint32_t nbatches;
+	int stop;
+	int worker;		/* next worker id */
+};
 
-	return c->sink(c->arg, data, len);
+static int slot_fill(void *arg, uint32_t frame, const void *data, size_t len)
+{
+	struct cat_slot *sl = arg;
+
+	memcpy(sl->data + sl->len, data, len);
+	sl->len += len;
+	return 0;
+}
+
+static void *cat_worker(void *arg)
+{
+	struct cat_pipe *p = arg;
+	uint32_t b, id;
+
+	pthread_mutex_lock(&p->lock);
+	id = (uint32_t)p->worker++;
+	pthread_mutex_unlock(&p->lock);
+	for (b = id; b < p->nbatches; b += CAT_WORKERS) {
+		struct cat_slot *sl = &p->slot[b % CAT_SLOTS];
+		uint32_t first = b * CAT_BATCH, n;
+		int r;
+
+		pthread_mutex_lock(&p->lock);
+		while (sl->state != 0 && !p->stop)
+			pthread_cond_wait(&p->cond, &p->lock);
+		if (p->stop) {
+			pthread_mutex_unlock(&p->lock);
+			break;
+		}
+		sl->state = 1;
+		sl->len = 0;
+		sl->batch = b;
+		pthread_mutex_unlock(&p->lock);
+		n = p->a->cat->nf - first < CAT_BATCH ? p->a->cat->nf - first :
+			CAT_BATCH;
+		r = ocb_archive_read_frames(p->a, first, n, slot_fill, sl);
+		pthread_mutex_lock(&p->lock);
+		sl->err = r;
+		sl->state = 2;
+		pthread_cond_broadcast(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+	}
+	return NULL;
 }
 
 int ocb_archive_cat(struct ocb_archive *a, ocb_sink_fn sink, void *arg)
 {
-	struct cat_ctx c = { sink, arg };
-	uint32_t i;
-	int r = 0;
+	struct cat_pipe p = { .a = a };
+	pthread_t th[CAT_WORKERS];
+	int nth = 0, i, r = 0;
+	uint32_t b;
 
-	for (i = 0; i < a->cat->nf && r == 0; i += 8) {
-		uint32_t n = a->cat->nf - i > 8 ? 8 : a->cat->nf - i;
-
-		r = ocb_archive_read_frames(a, i, n, cat_cb, &c);
+	p.nbatches = (a->cat->nf + CAT_BATCH - 1) / CAT_BATCH;
+	pthread_mutex_init(&p.lock, NULL);
+	pthread_cond_init(&p.cond, NULL);
+	for (i = 0; i < CAT_SLOTS; i++) {
+		p.slot[i].data = malloc((size_t)CAT_BATCH * a->cat->frame_size);
+		if (!p.slot[i].data)
+			r = -ENOMEM;
 	}
+	for (i = 0; r == 0 && i < CAT_WORKERS; i++)
+		if (pthread_create(&th[nth], NULL, cat_worker, &p) == 0)
+			nth++;
+	if (r == 0 && nth < CAT_WORKERS)
+		r = -EAGAIN;
+	for (b = 0; r == 0 && b < p.nbatches; b++) {
+		struct cat_slot *sl = &p.slot[b % CAT_SLOTS];
+
+		pthread_mutex_lock(&p.lock);
+		while (!(sl->state == 2 && sl->batch == b))
+			pthread_cond_wait(&p.cond, &p.lock);
+		pthread_mutex_unlock(&p.lock);
+		r = sl->err;
+		if (r == 0 && sl->len)
+			r = sink(arg, sl->data, sl->len);
+		pthread_mutex_lock(&p.lock);
+		sl->state = 0;
+		pthread_cond_broadcast(&p.cond);
+		pthread_mutex_unlock(&p.lock);
+	}
+	pthread_mutex_lock(&p.lock);
+	p.stop = 1;
+	pthread_cond_broadcast(&p.cond);
+	pthread_mutex_unlock(&p.lock);
+	for (i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < CAT_SLOTS; i++)
+		free(p.slot[i].data);
+	pthread_mutex_destroy(&p.lock);
+	pthread_cond_destroy(&p.cond);
 	return r;
 }
 

@@ -376,6 +376,7 @@ static int cstore_get(struct ocb_store *s, const struct ocb_get_req *g,
 		a.off = start;
 		a.len = ((g->off + g->len + BLOCK - 1) / BLOCK) * BLOCK - start;
 		ocb_buf_init(&b, a.len);
+		ocb_buf_reserve(&b, a.len);
 		atomic_fetch_add(&c->misses, 1);
 		r = c->inner->ops->get(c->inner, &a, collect, &b, &h);
 		if (r == 0) {
@@ -434,6 +435,7 @@ static int cstore_get(struct ocb_store *s, const struct ocb_get_req *g,
 		a.off = bs;
 		a.len = (j * BLOCK < m.size ? j * BLOCK : m.size) - bs;
 		ocb_buf_init(&b, a.len);
+		ocb_buf_reserve(&b, a.len);
 		atomic_fetch_add(&c->misses, 1);
 		r = c->inner->ops->get(c->inner, &a, collect, &b, NULL);
 		if (r == 0 && b.len != a.len)

@@ -164,6 +164,10 @@ int main(int argc, char **argv)
 	/* many FUSE threads: without a cap each gets its own malloc arena,
 	 * and freed frame buffers stay resident per arena */
 	mallopt(M_ARENA_MAX, 2);
+	/* frame-sized buffers come and go all the time: keep them in the
+	 * heap instead of mapping (and zero-filling) fresh pages each time */
+	mallopt(M_MMAP_THRESHOLD, 4 << 20);
+	mallopt(M_TRIM_THRESHOLD, 16 << 20);
 	ocb_log_set_prog("ocbfs");
 	if (fuse_opt_parse(&args, &o, opt_spec, NULL) < 0)
 		return 2;
