@@ -60,7 +60,6 @@ bench_config() {
 	umask 077
 	cat > "$path" <<JSON
 {
-  "instanceId": "bench",
   "region": "us-east-1",
   "s3": { "bucket": "$bucket", "endpoint": "$ENDPOINT" }${extra:+,
   $extra}
