@@ -2,9 +2,24 @@
  * frame_cache.c - decrypted frames in RAM, LRU by bytes, with in-flight
  * de-duplication and sequential read-ahead.
  *
- * One mutex guards the table and the LRU list; it is never held across a
- * fetch.  A reader that needs a frame someone else is fetching waits on
- * the condition variable.
+ * Locking: one mutex guards the hash table, the LRU list and the counters.
+ * It is held only for table work, never across a fetch and never across
+ * the copy of frame bytes to the caller: a reader pins the entries it
+ * needs (refs), and a pinned entry is neither evicted nor freed, and its
+ * data, once READY, never changes.  The critical sections are a few hash
+ * look-ups each, so one lock does not limit a 2-core machine; sharding
+ * would make the global byte bound approximate for no measurable gain.
+ *
+ * A frame being fetched is an entry in state LOADING; others needing it
+ * wait on the condition variable (bounded by WAIT_MAX) instead of fetching
+ * it again.  A fetch that fails unhashes its LOADING entries and marks them
+ * FAILED with the error, so waiters return it and nothing is cached.
+ *
+ * Read-ahead: frames past the read are claimed (LOADING) by the reader and
+ * fetched by a small pool of workers, several requests in flight, so the
+ * next frames are decoded on the other core while this read is answered.
+ * Unconsumed read-ahead frames may hold at most half the cache, and pinned
+ * frames are never evicted, so read-ahead cannot push out what is read.
  */
 #include "frame_cache.h"
 #include "buf.h"
@@ -15,17 +30,31 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define NBUCKETS 4096
 #define RA_MAX 16		/* read-ahead window cap, in frames */
 #define RUN_MAX 32		/* frames per range request */
+#define RA_WORKERS 2
+#define RA_RUN 4		/* frames per read-ahead request */
+#define RA_QUEUE_MAX 16
+#define SEQ_SLACK_MIN (128u << 10)	/* see seq_window() */
+#define SEQ_SLACK_MAX (2u << 20)
+#define WAIT_MAX 120		/* seconds a reader waits for another's fetch */
+#define RAM_MIN (8u << 20)
 
-enum { LOADING, READY };
+enum { LOADING, READY, FAILED };
 
 struct fent {
 	uint64_t aid;
 	uint32_t frame;
+	uint64_t fetch;		/* LOADING: the claim that fetches it */
 	int state;
+	int err;		/* FAILED: the fetch's error */
+	int refs;		/* readers holding it: not evicted or freed */
+	int hashed;		/* in the table (else freed by the last ref) */
+	int ra;			/* read ahead and not read yet */
+	uint32_t ra_charge;	/* what it adds to ra_bytes while ra */
 	uint8_t *data;
 	uint32_t len;
 	struct fent *hnext;
@@ -35,30 +64,26 @@ struct fent {
 struct ra_job {
 	struct ra_job *next;
 	struct ocb_archive *a;
-	uint64_t aid;
+	uint64_t aid, fetch;
 	uint32_t first, n;
 };
 
-#define RA_WORKERS 2
-#define RA_RUN 4		/* frames per read-ahead request */
-#define RA_QUEUE_MAX 16
-
 struct ocb_frame_cache {
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	/* read-ahead: jobs fetched by worker threads */
+	pthread_cond_t cond;		/* a frame changed state; a job ended */
+	pthread_cond_t job_cond;	/* a job was queued; stopping */
 	struct ra_job *jobs;
 	unsigned njobs;
 	uint64_t running_aid[RA_WORKERS];
 	pthread_t workers[RA_WORKERS];
 	int nworkers;
 	int stopping;
-	pthread_cond_t job_cond;
 	struct fent *table[NBUCKETS];
 	struct fent lru;		/* sentinel: lnext = most recent */
-	size_t bytes, max;
+	size_t bytes, max, ra_bytes;
 	uint64_t hits, misses, fetched, readahead, requests, waits, evicted;
-	uint64_t failures;
+	uint64_t failures, decoded, ra_unused_evicted, timeouts;
+	uint64_t next_fetch;	/* claim ids */
 };
 
 static size_t bucket(uint64_t aid, uint32_t frame)
@@ -69,93 +94,23 @@ static size_t bucket(uint64_t aid, uint32_t frame)
 int ocb_frame_cache_new(size_t ram_bytes, struct ocb_frame_cache **out)
 {
 	struct ocb_frame_cache *fc = calloc(1, sizeof(*fc));
+	pthread_condattr_t ca;
 
 	if (!fc)
 		return -ENOMEM;
 	pthread_mutex_init(&fc->lock, NULL);
-	pthread_cond_init(&fc->cond, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&fc->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&fc->job_cond, NULL);
 	fc->lru.lnext = fc->lru.lprev = &fc->lru;
-	fc->max = ram_bytes < (8u << 20) ? (8u << 20) : ram_bytes;
+	fc->max = ram_bytes < RAM_MIN ? RAM_MIN : ram_bytes;
 	*out = fc;
 	return 0;
 }
 
-static int fetch_run(struct ocb_frame_cache *fc, struct ocb_archive *a,
-		     uint64_t aid, uint32_t first, uint32_t n);
-
-struct worker_arg {
-	struct ocb_frame_cache *fc;
-	int slot;
-};
-
-static void *ra_worker(void *arg)
-{
-	struct ocb_frame_cache *fc = ((struct worker_arg *)arg)->fc;
-	int slot = ((struct worker_arg *)arg)->slot;
-
-	free(arg);
-	pthread_mutex_lock(&fc->lock);
-	for (;;) {
-		struct ra_job *j;
-
-		while (!fc->jobs && !fc->stopping)
-			pthread_cond_wait(&fc->job_cond, &fc->lock);
-		if (!fc->jobs)
-			break;
-		j = fc->jobs;
-		fc->jobs = j->next;
-		fc->njobs--;
-		fc->running_aid[slot] = j->aid;
-		pthread_mutex_unlock(&fc->lock);
-		fetch_run(fc, j->a, j->aid, j->first, j->n);
-		free(j);
-		pthread_mutex_lock(&fc->lock);
-		fc->running_aid[slot] = 0;
-		pthread_cond_broadcast(&fc->cond);
-	}
-	pthread_mutex_unlock(&fc->lock);
-	return NULL;
-}
-
-/* queue a read-ahead run (lock held); 0, or -EBUSY when the queue is full */
-static int ra_queue(struct ocb_frame_cache *fc, struct ocb_archive *a,
-		    uint64_t aid, uint32_t first, uint32_t n)
-{
-	struct ra_job *j, **pp;
-
-	if (fc->stopping || fc->njobs >= RA_QUEUE_MAX)
-		return -EBUSY;
-	while (fc->nworkers < RA_WORKERS) {
-		struct worker_arg *wa = malloc(sizeof(*wa));
-
-		if (!wa)
-			return -EBUSY;
-		wa->fc = fc;
-		wa->slot = fc->nworkers;
-		if (pthread_create(&fc->workers[fc->nworkers], NULL, ra_worker,
-				   wa) != 0) {
-			free(wa);
-			if (!fc->nworkers)
-				return -EBUSY;
-			break;
-		}
-		fc->nworkers++;
-	}
-	j = calloc(1, sizeof(*j));
-	if (!j)
-		return -EBUSY;
-	j->a = a;
-	j->aid = aid;
-	j->first = first;
-	j->n = n;
-	for (pp = &fc->jobs; *pp; pp = &(*pp)->next)
-		;
-	*pp = j;
-	fc->njobs++;
-	pthread_cond_signal(&fc->job_cond);
-	return 0;
-}
+/* ---- table and LRU (lock held) ------------------------------------------ */
 
 static void lru_unlink(struct fent *e)
 {
@@ -185,6 +140,23 @@ static struct fent *find(struct ocb_frame_cache *fc, uint64_t aid,
 	return NULL;
 }
 
+static struct fent *add_loading(struct ocb_frame_cache *fc, uint64_t aid,
+				uint32_t frame, uint64_t fetch)
+{
+	struct fent *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return NULL;
+	x->aid = aid;
+	x->frame = frame;
+	x->state = LOADING;
+	x->fetch = fetch;
+	x->hashed = 1;
+	x->hnext = fc->table[bucket(aid, frame)];
+	fc->table[bucket(aid, frame)] = x;
+	return x;
+}
+
 static void unhash(struct ocb_frame_cache *fc, struct fent *e)
 {
 	struct fent **pp = &fc->table[bucket(e->aid, e->frame)];
@@ -193,19 +165,45 @@ static void unhash(struct ocb_frame_cache *fc, struct fent *e)
 		pp = &(*pp)->hnext;
 	if (*pp)
 		*pp = e->hnext;
+	e->hnext = NULL;
+	e->hashed = 0;
 }
 
+static void entry_free(struct fent *e)
+{
+	free(e->data);
+	free(e);
+}
+
+/* e is no longer unconsumed read-ahead */
+static void ra_clear(struct ocb_frame_cache *fc, struct fent *e)
+{
+	if (e->ra) {
+		fc->ra_bytes -= e->ra_charge;
+		e->ra = 0;
+	}
+}
+
+/* take e out of the cache; freed now, or by its last reader */
 static void drop(struct ocb_frame_cache *fc, struct fent *e)
 {
 	unhash(fc, e);
 	lru_unlink(e);
 	if (e->state == READY)
 		fc->bytes -= e->len;
-	free(e->data);
-	free(e);
+	ra_clear(fc, e);
+	if (e->refs == 0)
+		entry_free(e);
 }
 
-/* evict least recently used unreferenced frames down to the bound */
+static void unref(struct ocb_frame_cache *fc, struct fent *e)
+{
+	(void)fc;
+	if (--e->refs == 0 && !e->hashed)
+		entry_free(e);
+}
+
+/* evict least recently used unpinned frames down to the bound */
 static void evict(struct ocb_frame_cache *fc)
 {
 	struct fent *e = fc->lru.lprev;
@@ -213,10 +211,164 @@ static void evict(struct ocb_frame_cache *fc)
 	while (fc->bytes > fc->max && e != &fc->lru) {
 		struct fent *prev = e->lprev;
 
-		drop(fc, e);
-		fc->evicted++;
+		if (e->refs == 0) {
+			if (e->ra)
+				fc->ra_unused_evicted++;
+			drop(fc, e);
+			fc->evicted++;
+		}
 		e = prev;
 	}
+}
+
+/* ---- fetching ----------------------------------------------------------- */
+
+struct fill {
+	struct ocb_frame_cache *fc;
+	uint64_t aid, fetch;
+};
+
+/* a fetched frame: copy it into its LOADING entry, make it READY */
+static int fill_cb(void *arg, uint32_t frame, const void *data, size_t len)
+{
+	struct fill *f = arg;
+	struct ocb_frame_cache *fc = f->fc;
+	uint8_t *copy = malloc(len ? len : 1);
+	struct fent *e;
+
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, data, len);
+	pthread_mutex_lock(&fc->lock);
+	fc->decoded += len;
+	e = find(fc, f->aid, frame);
+	if (e && e->state == LOADING && e->fetch == f->fetch) {
+		e->data = copy;
+		e->len = (uint32_t)len;
+		e->state = READY;
+		fc->bytes += len;
+		if (e->refs)
+			ra_clear(fc, e);	/* a reader wants it already */
+		if (e->ra) {
+			fc->ra_bytes += len - e->ra_charge;
+			e->ra_charge = (uint32_t)len;
+		}
+		fc->fetched++;
+		lru_push(fc, e);
+		copy = NULL;
+		evict(fc);
+	}
+	pthread_cond_broadcast(&fc->cond);
+	pthread_mutex_unlock(&fc->lock);
+	free(copy);
+	return 0;
+}
+
+/* fetch frames [first, first + n), all claimed LOADING by claim "fetch"
+ * (the entries are looked up again: a frame filled may have been evicted
+ * since, and claimed anew by someone else, whose entry is not ours) */
+static int fetch_run(struct ocb_frame_cache *fc, struct ocb_archive *a,
+		     uint64_t aid, uint64_t fetch, uint32_t first, uint32_t n)
+{
+	struct fill f = { fc, aid, fetch };
+	uint32_t i;
+	int r;
+
+	r = ocb_archive_read_frames(a, first, n, fill_cb, &f);
+	pthread_mutex_lock(&fc->lock);
+	fc->requests++;
+	/* whatever is still LOADING failed: waiters get the error */
+	for (i = first; i < first + n; i++) {
+		struct fent *e = find(fc, aid, i);
+
+		if (e && e->state == LOADING && e->fetch == fetch) {
+			if (r == 0)
+				r = -EIO;	/* fewer frames than asked */
+			e->state = FAILED;
+			e->err = r;
+			drop(fc, e);
+		}
+	}
+	if (r < 0)
+		fc->failures++;
+	evict(fc);
+	pthread_cond_broadcast(&fc->cond);
+	pthread_mutex_unlock(&fc->lock);
+	return r;
+}
+
+struct worker_arg {
+	struct ocb_frame_cache *fc;
+	int slot;
+};
+
+static void *ra_worker(void *arg)
+{
+	struct ocb_frame_cache *fc = ((struct worker_arg *)arg)->fc;
+	int slot = ((struct worker_arg *)arg)->slot;
+
+	free(arg);
+	pthread_mutex_lock(&fc->lock);
+	for (;;) {
+		struct ra_job *j;
+
+		while (!fc->jobs && !fc->stopping)
+			pthread_cond_wait(&fc->job_cond, &fc->lock);
+		if (!fc->jobs)
+			break;
+		j = fc->jobs;
+		fc->jobs = j->next;
+		fc->njobs--;
+		fc->running_aid[slot] = j->aid;
+		pthread_mutex_unlock(&fc->lock);
+		fetch_run(fc, j->a, j->aid, j->fetch, j->first, j->n);
+		free(j);
+		pthread_mutex_lock(&fc->lock);
+		fc->running_aid[slot] = 0;
+		pthread_cond_broadcast(&fc->cond);
+	}
+	pthread_mutex_unlock(&fc->lock);
+	return NULL;
+}
+
+/* queue a read-ahead run (lock held); 0, or -EBUSY when it cannot be */
+static int ra_queue(struct ocb_frame_cache *fc, struct ocb_archive *a,
+		    uint64_t aid, uint64_t fetch, uint32_t first, uint32_t n)
+{
+	struct ra_job *j, **pp;
+
+	if (fc->stopping || fc->njobs >= RA_QUEUE_MAX)
+		return -EBUSY;
+	while (fc->nworkers < RA_WORKERS) {
+		struct worker_arg *wa = malloc(sizeof(*wa));
+
+		if (!wa)
+			return -EBUSY;
+		wa->fc = fc;
+		wa->slot = fc->nworkers;
+		if (pthread_create(&fc->workers[fc->nworkers], NULL, ra_worker,
+				   wa) != 0) {
+			free(wa);
+			if (!fc->nworkers)
+				return -EBUSY;
+			break;
+		}
+		fc->nworkers++;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -EBUSY;
+	j->a = a;
+	j->aid = aid;
+	j->fetch = fetch;
+	j->first = first;
+	j->n = n;
+	for (pp = &fc->jobs; *pp; pp = &(*pp)->next)
+		;
+	*pp = j;
+	fc->njobs++;
+	pthread_cond_signal(&fc->job_cond);
+	return 0;
 }
 
 void ocb_frame_cache_free(struct ocb_frame_cache *fc)
@@ -242,108 +394,151 @@ void ocb_frame_cache_free(struct ocb_frame_cache *fc)
 			struct fent *e = fc->table[i];
 
 			fc->table[i] = e->hnext;
-			free(e->data);
-			free(e);
+			entry_free(e);
 		}
 	}
 	pthread_mutex_destroy(&fc->lock);
 	pthread_cond_destroy(&fc->cond);
+	pthread_cond_destroy(&fc->job_cond);
 	free(fc);
 }
 
-struct fill {
-	struct ocb_frame_cache *fc;
-	uint64_t aid;
-};
+/* ---- reading ------------------------------------------------------------ */
 
-/* a fetched frame: copy it into its LOADING entry, make it READY */
-static int fill_cb(void *arg, uint32_t frame, const void *data, size_t len)
+/*
+ * Sequential detection.  FUSE runs reads of one file on several threads,
+ * so the kernel's read-ahead requests arrive slightly out of order: a read
+ * counts as sequential when it starts near where the last one ended (a
+ * slack of two read lengths, 128 KiB to 2 MiB).  Each sequential read
+ * doubles the window (1, 2, 4 ... RA_MAX frames); any other read resets it.
+ */
+static uint32_t seq_window(struct ocb_read_state *rs, uint64_t off,
+			   size_t len)
 {
-	struct fill *f = arg;
-	uint8_t *copy = malloc(len ? len : 1);
-	struct fent *e;
+	uint64_t slack = (uint64_t)len * 2;
 
-	if (!copy)
-		return -ENOMEM;
-	memcpy(copy, data, len);
-	pthread_mutex_lock(&f->fc->lock);
-	e = find(f->fc, f->aid, frame);
-	if (e && e->state == LOADING) {
-		e->data = copy;
-		e->len = (uint32_t)len;
-		e->state = READY;
-		f->fc->bytes += len;
-		f->fc->fetched++;
-		lru_push(f->fc, e);
-		copy = NULL;
+	if (!rs)
+		return 0;
+	if (slack < SEQ_SLACK_MIN)
+		slack = SEQ_SLACK_MIN;
+	if (slack > SEQ_SLACK_MAX)
+		slack = SEQ_SLACK_MAX;
+	if (rs->next_off == 0 || off + slack < rs->next_off ||
+	    off > rs->next_off + slack) {
+		rs->window = 0;
+		rs->next_off = off + len;
+		return 0;
 	}
-	pthread_cond_broadcast(&f->fc->cond);
-	pthread_mutex_unlock(&f->fc->lock);
-	free(copy);
+	rs->window = rs->window ? (rs->window * 2 > RA_MAX ? RA_MAX :
+				   rs->window * 2) : 1;
+	if (off + len > rs->next_off)
+		rs->next_off = off + len;
+	return rs->window;
+}
+
+/* wait until e is no longer LOADING (lock held): 0, or -ETIMEDOUT */
+static int wait_ready(struct ocb_frame_cache *fc, struct fent *e)
+{
+	struct timespec dl;
+	int counted = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += WAIT_MAX;
+	while (e->state == LOADING) {
+		if (!counted++)
+			fc->waits++;
+		if (pthread_cond_timedwait(&fc->cond, &fc->lock, &dl) ==
+		    ETIMEDOUT && e->state == LOADING) {
+			fc->timeouts++;
+			return -ETIMEDOUT;
+		}
+	}
 	return 0;
 }
 
-/* fetch frames [first, first + n), all marked LOADING by us */
-static int fetch_run(struct ocb_frame_cache *fc, struct ocb_archive *a,
-		     uint64_t aid, uint32_t first, uint32_t n)
+/* claim missing frames of [f0, ra_end] as LOADING (lock held), pin the
+ * needed ones [f0, f1] into pin[]; our claims go to owned[] */
+static int claim(struct ocb_frame_cache *fc, uint64_t aid, uint32_t fsz,
+		 uint32_t f0, uint32_t f1, uint32_t ra_end, struct fent **pin,
+		 uint32_t *owned, uint32_t *nowned, uint64_t *fetch)
 {
-	struct fill f = { fc, aid };
 	uint32_t i;
-	int r;
 
-	r = ocb_archive_read_frames(a, first, n, fill_cb, &f);
-	pthread_mutex_lock(&fc->lock);
-	fc->requests++;
-	/* whatever is still LOADING failed: remove it, wake the waiters */
-	for (i = first; i < first + n; i++) {
-		struct fent *e = find(fc, aid, i);
+	*nowned = 0;
+	*fetch = ++fc->next_fetch;
+	for (i = f0; i <= ra_end; i++) {
+		struct fent *x = find(fc, aid, i);
 
-		if (e && e->state == LOADING) {
-			if (r == 0)
-				r = -EIO;
-			drop(fc, e);
+		if (x) {
+			if (i <= f1) {
+				if (x->state == READY)
+					fc->hits++;
+				x->refs++;
+				pin[i - f0] = x;
+			}
+			continue;
+		}
+		x = add_loading(fc, aid, i, *fetch);
+		if (!x && i > f1)
+			break;
+		if (!x) {
+			/* give up our claims: nobody will fetch them */
+			for (i = 0; i < *nowned; i++) {
+				x = find(fc, aid, owned[i]);
+				x->state = FAILED;
+				x->err = -ENOMEM;
+				drop(fc, x);
+			}
+			*nowned = 0;
+			pthread_cond_broadcast(&fc->cond);
+			return -ENOMEM;
+		}
+		owned[(*nowned)++] = i;
+		if (i <= f1) {
+			fc->misses++;
+			x->refs++;
+			pin[i - f0] = x;
+		} else {
+			/* charged from the claim on, so that read-ahead
+			 * still in flight counts against its share */
+			fc->readahead++;
+			x->ra = 1;
+			x->ra_charge = fsz;
+			fc->ra_bytes += fsz;
 		}
 	}
-	if (r < 0)
-		fc->failures++;
-	evict(fc);
-	pthread_cond_broadcast(&fc->cond);
-	pthread_mutex_unlock(&fc->lock);
-	return r;
+	return 0;
 }
 
-/* copy [pos, end) of the stream from cached frames f0..f1 into o; the lock
- * is held; waits for frames others are fetching.  Returns bytes copied,
- * or -EAGAIN when a frame vanished (its fetch failed, or it was evicted). */
-static ssize_t copy_out(struct ocb_frame_cache *fc, uint64_t aid,
-			uint64_t fsz, uint64_t pos, uint64_t end, uint8_t *o)
+/* fetch our claims, adjacent frames in one request each; runs past what
+ * this read needs go to the workers when they can take them */
+static int fetch_claims(struct ocb_frame_cache *fc, struct ocb_archive *a,
+			uint64_t aid, uint64_t fetch, uint32_t f1,
+			const uint32_t *owned, uint32_t nowned)
 {
-	uint64_t start = pos;
+	uint32_t i, j;
+	int r = 0;
 
-	while (pos < end) {
-		uint32_t i = (uint32_t)(pos / fsz);
-		uint64_t fstart = (uint64_t)i * fsz, stop;
-		struct fent *x;
+	for (i = 0; i < nowned; i = j) {
+		int ra = owned[i] > f1, fr, queued = 0;
 
-		for (;;) {
-			x = find(fc, aid, i);
-			if (!x || x->state == READY)
-				break;
-			fc->waits++;
-			pthread_cond_wait(&fc->cond, &fc->lock);
+		for (j = i + 1; j < nowned && owned[j] == owned[j - 1] + 1 &&
+		     j - i < (ra ? RA_RUN : RUN_MAX) &&
+		     (owned[j] > f1) == ra; j++)
+			;
+		if (ra) {
+			pthread_mutex_lock(&fc->lock);
+			queued = ra_queue(fc, a, aid, fetch, owned[i],
+					  j - i) == 0;
+			pthread_mutex_unlock(&fc->lock);
+			if (queued)
+				continue;
 		}
-		if (!x)
-			return -EAGAIN;
-		stop = end < fstart + x->len ? end : fstart + x->len;
-		if (stop <= pos)
-			return -EIO;	/* frame shorter than the catalog says */
-		memcpy(o, x->data + (pos - fstart), stop - pos);
-		o += stop - pos;
-		pos = stop;
-		lru_unlink(x);
-		lru_push(fc, x);
+		fr = fetch_run(fc, a, aid, fetch, owned[i], j - i);
+		if (fr < 0 && !ra && r == 0)
+			r = fr;
 	}
-	return (ssize_t)(pos - start);
+	return r;
 }
 
 ssize_t ocb_frame_cache_pread(struct ocb_frame_cache *fc,
@@ -353,10 +548,11 @@ ssize_t ocb_frame_cache_pread(struct ocb_frame_cache *fc,
 {
 	const struct ocb_entry *e = ocb_archive_entry(a, idx);
 	const struct ocb_archive_info *info = ocb_archive_info(a);
-	uint64_t fsz, s, end;
-	uint32_t f0, f1, fl, ra_end, i, window, *owned = NULL, nowned = 0;
+	uint64_t fsz, s, end, pos;
+	uint32_t f0, f1, fl, ra_end, i, window, nowned = 0, *owned = NULL;
+	uint64_t fetch = 0;
+	struct fent **pin = NULL;
 	int attempt, r = 0;
-	ssize_t n = 0;
 
 	if (!e || e->type != OCB_ENTRY_FILE)
 		return -EISDIR;
@@ -370,103 +566,102 @@ ssize_t ocb_frame_cache_pread(struct ocb_frame_cache *fc,
 	f0 = (uint32_t)(s / fsz);
 	f1 = (uint32_t)((end - 1) / fsz);
 	fl = (uint32_t)((e->data_off + e->size - 1) / fsz);	/* file's last */
-
-	/* sequential: grow the window; anything else: no read-ahead */
-	if (rs && off == rs->next_off && off != 0)
-		window = rs->window ? (rs->window * 2 > RA_MAX ? RA_MAX :
-				       rs->window * 2) : 2;
-	else
-		window = 0;
-	if (rs) {
-		rs->window = window;
-		rs->next_off = off + len;
-	}
+	window = seq_window(rs, off, len);
 	ra_end = f1 + window > fl ? fl : f1 + window;
 	owned = calloc((size_t)(ra_end - f0) + 1, sizeof(*owned));
-	if (!owned)
-		return -ENOMEM;
+	pin = calloc((size_t)(f1 - f0) + 1, sizeof(*pin));
+	if (!owned || !pin) {
+		r = -ENOMEM;
+		goto out;
+	}
 
-	for (attempt = 0; attempt < 3; attempt++) {
-		/* claim what is missing: needed frames and read-ahead; read
-		 * ahead only once enough is missing to make a worthwhile
-		 * request, so each read-ahead fetch moves several frames */
-		nowned = 0;
+	for (attempt = 0; attempt < 2; attempt++) {
+		int failed = 0;
+
 		pthread_mutex_lock(&fc->lock);
 		if (ra_end > f1) {
-			uint32_t missing = 0;
+			/* read ahead only when enough is missing to make a
+			 * worthwhile request, and within its share */
+			uint64_t room = fc->max / 2 > fc->ra_bytes ?
+				(fc->max / 2 - fc->ra_bytes) / fsz : 0;
+			uint32_t missing = 0, want;
 
-			for (i = f1 + 1; i <= ra_end; i++)
-				missing += find(fc, aid, i) == NULL;
-			if (missing < (window / 2 < RA_RUN ? window / 2 : RA_RUN) &&
-			    i <= fl)
+			for (i = f1 + 1; i <= ra_end; i++) {
+				if (find(fc, aid, i))
+					continue;
+				if (missing == room)
+					break;
+				missing++;
+			}
+			ra_end = i - 1;
+			want = window / 2 < RA_RUN ? window / 2 : RA_RUN;
+			if (missing == 0 || (missing < want && ra_end < fl))
 				ra_end = f1;
 		}
-		for (i = f0; i <= ra_end; i++) {
-			struct fent *x = find(fc, aid, i);
-
-			if (x) {
-				if (i <= f1 && x->state == READY)
-					fc->hits++;
-				continue;
-			}
-			x = calloc(1, sizeof(*x));
-			if (!x)
-				break;
-			x->aid = aid;
-			x->frame = i;
-			x->state = LOADING;
-			x->hnext = fc->table[bucket(aid, i)];
-			fc->table[bucket(aid, i)] = x;
-			owned[nowned++] = i;
-			if (i <= f1)
-				fc->misses++;
-			else
-				fc->readahead++;
-		}
+		r = claim(fc, aid, (uint32_t)fsz, f0, f1, ra_end, pin, owned,
+			  &nowned, &fetch);
 		pthread_mutex_unlock(&fc->lock);
+		if (r == 0)
+			r = fetch_claims(fc, a, aid, fetch, f1, owned, nowned);
 
-		/* fetch our claims, adjacent frames in one request each;
-		 * runs past what this read needs go to the read-ahead workers,
-		 * so several requests are in flight and decoding runs on both
-		 * cores while this read is answered */
-		for (i = 0; i < nowned;) {
-			uint32_t j = i + 1;
-			int fr, queued = 0;
-
-			while (j < nowned && owned[j] == owned[j - 1] + 1 &&
-			       j - i < (owned[i] > f1 ? RA_RUN : RUN_MAX) &&
-			       (owned[j] > f1) == (owned[i] > f1))
-				j++;
-			if (owned[i] > f1) {
-				pthread_mutex_lock(&fc->lock);
-				queued = ra_queue(fc, a, aid, owned[i], j - i) == 0;
-				pthread_mutex_unlock(&fc->lock);
-			}
-			if (queued) {
-				i = j;
-				continue;
-			}
-			fr = fetch_run(fc, a, aid, owned[i], j - i);
-			if (fr < 0 && owned[i] <= f1 && r == 0)
-				r = fr;
-			i = j;
-		}
-		if (r < 0)
-			break;
+		/* wait for every needed frame; pinned, they stay */
 		pthread_mutex_lock(&fc->lock);
-		n = copy_out(fc, aid, fsz, s, end, buf);
+		for (i = 0; r == 0 && i <= f1 - f0 && pin[i]; i++) {
+			r = wait_ready(fc, pin[i]);
+			if (r == 0 && pin[i]->state == FAILED)
+				failed = pin[i]->err;
+		}
 		pthread_mutex_unlock(&fc->lock);
-		if (n != -EAGAIN)
+		if (r < 0 || !failed)
 			break;
-		window = 0;	/* evicted under pressure: fetch just what we need */
+		/* someone else's fetch failed (maybe read-ahead, maybe
+		 * transient): unpin and fetch it ourselves, once */
+		r = failed;
+		pthread_mutex_lock(&fc->lock);
+		for (i = 0; i <= f1 - f0 && pin[i]; i++) {
+			unref(fc, pin[i]);
+			pin[i] = NULL;
+		}
+		pthread_mutex_unlock(&fc->lock);
+		window = 0;
 		ra_end = f1;
 	}
-	free(owned);
 	if (r < 0)
-		return r;
-	if (n == -EAGAIN)
-		return -EIO;
-	return n < 0 ? n : (ssize_t)len;
+		goto out;
+
+	/* copy out of the pinned frames, without the lock */
+	for (pos = s; pos < end;) {
+		struct fent *x = pin[(pos / fsz) - f0];
+		uint64_t fstart = (pos / fsz) * fsz;
+		uint64_t stop = end < fstart + x->len ? end : fstart + x->len;
+
+		if (stop <= pos) {
+			r = -EIO;	/* frame shorter than the catalog says */
+			goto out;
+		}
+		memcpy((uint8_t *)buf + (pos - s), x->data + (pos - fstart),
+		       stop - pos);
+		pos = stop;
+	}
+out:
+	if (pin) {
+		pthread_mutex_lock(&fc->lock);
+		for (i = 0; i <= f1 - f0 && pin[i]; i++) {
+			struct fent *x = pin[i];
+
+			ra_clear(fc, x);
+			if (x->hashed && x->state == READY) {
+				lru_unlink(x);
+				lru_push(fc, x);
+			}
+			unref(fc, x);
+		}
+		evict(fc);
+		pthread_mutex_unlock(&fc->lock);
+	}
+	free(pin);
+	free(owned);
+	return r < 0 ? r : (ssize_t)len;
 }
 
 void ocb_frame_cache_forget(struct ocb_frame_cache *fc, uint64_t aid)
@@ -487,8 +682,12 @@ void ocb_frame_cache_forget(struct ocb_frame_cache *fc, uint64_t aid)
 			for (k = j->first; k < j->first + j->n; k++) {
 				struct fent *e = find(fc, aid, k);
 
-				if (e && e->state == LOADING)
+				if (e && e->state == LOADING &&
+				    e->fetch == j->fetch) {
+					e->state = FAILED;
+					e->err = -ECANCELED;
 					drop(fc, e);
+				}
 			}
 			free(j);
 		} else {
@@ -521,16 +720,21 @@ void ocb_frame_cache_stats(struct ocb_frame_cache *fc, struct ocb_buf *out)
 	ocb_buf_printf(out,
 		       "cache_ram_bytes %zu\n"
 		       "cache_ram_limit %zu\n"
+		       "cache_ram_readahead_bytes %zu\n"
 		       "cache_frame_hits %" PRIu64 "\n"
 		       "cache_frame_misses %" PRIu64 "\n"
 		       "cache_frames_fetched %" PRIu64 "\n"
 		       "cache_frames_readahead %" PRIu64 "\n"
 		       "cache_fetch_requests %" PRIu64 "\n"
+		       "cache_bytes_decoded %" PRIu64 "\n"
 		       "cache_waits %" PRIu64 "\n"
+		       "cache_wait_timeouts %" PRIu64 "\n"
 		       "cache_evictions %" PRIu64 "\n"
+		       "cache_readahead_unused_evicted %" PRIu64 "\n"
 		       "cache_fetch_failures %" PRIu64 "\n",
-		       fc->bytes, fc->max, fc->hits, fc->misses, fc->fetched,
-		       fc->readahead, fc->requests, fc->waits, fc->evicted,
-		       fc->failures);
+		       fc->bytes, fc->max, fc->ra_bytes, fc->hits, fc->misses,
+		       fc->fetched, fc->readahead, fc->requests, fc->decoded,
+		       fc->waits, fc->timeouts, fc->evicted,
+		       fc->ra_unused_evicted, fc->failures);
 	pthread_mutex_unlock(&fc->lock);
 }

@@ -2,11 +2,20 @@
  * frame_cache.h - the mount's RAM cache of decrypted frames, with
  * read-ahead for sequential readers.
  *
- * Frames are keyed by (archive id, frame index), bounded by bytes (LRU).
- * A frame being fetched is an entry in state "loading" that other readers
- * wait for, so reads that arrive out of order (kernel read-ahead) never
- * fetch a frame twice.  Missing adjacent frames are fetched with one range
- * request.  No lock is held while fetching.
+ * Frames are keyed by (archive id, frame index), bounded by bytes (LRU;
+ * at least 8 MiB).  A frame being fetched is an entry in state "loading"
+ * that other readers wait for (at most 120 s), so reads that arrive out of
+ * order (kernel read-ahead) never fetch a frame twice.  Missing adjacent
+ * frames are fetched with one range request.  No lock is held while
+ * fetching or copying.  Every function may be called from many threads.
+ *
+ * Read-ahead: a read that continues where the previous read of the same
+ * ocb_read_state ended (give or take the reordering of parallel FUSE
+ * reads) doubles the window, 1, 2, 4 ... 16 frames past the read; two
+ * worker threads fetch it in runs of several frames, in parallel with the
+ * reader.  Any other read resets the window: random reads never read
+ * ahead.  Unread read-ahead holds at most half the cache, and frames a
+ * reader is copying are never evicted.
  */
 #ifndef OCB_FRAME_CACHE_H
 #define OCB_FRAME_CACHE_H
@@ -30,9 +39,12 @@ void ocb_frame_cache_free(struct ocb_frame_cache *fc);
 
 /*
  * Read len bytes at off of file entry idx of archive a, whose cache id is
- * aid (unique per opened archive, never reused).  Returns the byte count
- * (short only at end of file) or a negative errno (-EBADMSG: a frame
- * failed verification; nothing of it was cached or returned).
+ * aid (unique per opened archive, never reused; not 0).  rs may be NULL (no
+ * read-ahead).  Returns the byte count (short only at end of file) or a
+ * negative errno: -EBADMSG a frame failed verification (nothing of it was
+ * cached or returned; the next read tries the store again), -EISDIR not a
+ * file, -ETIMEDOUT another reader's fetch of a needed frame took too long,
+ * store errors.
  */
 ssize_t ocb_frame_cache_pread(struct ocb_frame_cache *fc,
 			      struct ocb_archive *a, uint64_t aid,
@@ -43,7 +55,13 @@ ssize_t ocb_frame_cache_pread(struct ocb_frame_cache *fc,
  * call before the archive is freed. */
 void ocb_frame_cache_forget(struct ocb_frame_cache *fc, uint64_t aid);
 
-/* "name value\n" counter lines. */
+/* "name value\n" counter lines: cache_ram_bytes, cache_ram_limit,
+ * cache_ram_readahead_bytes (fetched ahead, not read yet), cache_frame_hits,
+ * cache_frame_misses (needed frames not cached nor in flight),
+ * cache_frames_fetched, cache_frames_readahead (claimed for read-ahead),
+ * cache_fetch_requests (range requests), cache_bytes_decoded, cache_waits
+ * (reads that waited for another's fetch), cache_wait_timeouts,
+ * cache_evictions, cache_readahead_unused_evicted, cache_fetch_failures. */
 void ocb_frame_cache_stats(struct ocb_frame_cache *fc, struct ocb_buf *out);
 
 #endif
