@@ -29,6 +29,8 @@
 #define READ_MAX (4u << 20)
 
 struct fh {
+	struct fh *prev, *next;	/* open handles, freed at exit if the
+				 * kernel never sent their release */
 	int is_stats;
 	uint32_t slot, entry;
 	struct ocb_archive *a;
@@ -41,6 +43,51 @@ struct fh {
 static struct fs_ctx *ctx_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
+}
+
+static void fh_track(struct fs_ctx *c, struct fh *h)
+{
+	pthread_mutex_lock(&c->fh_lock);
+	h->next = c->open_fh;
+	h->prev = NULL;
+	if (c->open_fh)
+		((struct fh *)c->open_fh)->prev = h;
+	c->open_fh = h;
+	pthread_mutex_unlock(&c->fh_lock);
+}
+
+static void fh_untrack(struct fs_ctx *c, struct fh *h)
+{
+	pthread_mutex_lock(&c->fh_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		c->open_fh = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&c->fh_lock);
+}
+
+static void fh_free(struct fs_ctx *c, struct fh *h)
+{
+	if (h->is_stats)
+		ocb_buf_release(&h->stats);
+	else
+		fs_tree_archive_put(c->tree, h->slot);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+static void op_destroy(void *userdata)
+{
+	struct fs_ctx *c = userdata;
+
+	while (c->open_fh) {
+		struct fh *h = c->open_fh;
+
+		fh_untrack(c, h);
+		fh_free(c, h);
+	}
 }
 
 /* the one translation of errors into replies */
@@ -481,6 +528,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		c->stats(c, &h->stats);
 		fi->direct_io = 1;
 		fi->fh = (uintptr_t)h;
+		fh_track(c, h);
 		fuse_reply_open(req, fi);
 		return;
 	}
@@ -506,6 +554,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	h->entry = entry;
 	fi->keep_cache = 1;
 	fi->fh = (uintptr_t)h;
+	fh_track(c, h);
 	fuse_reply_open(req, fi);
 }
 
@@ -559,12 +608,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	struct fs_ctx *c = ctx_of(req);
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 
-	if (h->is_stats)
-		ocb_buf_release(&h->stats);
-	else
-		fs_tree_archive_put(c->tree, h->slot);
-	pthread_mutex_destroy(&h->lock);
-	free(h);
+	fh_untrack(c, h);
+	fh_free(c, h);
 	fuse_reply_err(req, 0);
 }
 
@@ -775,6 +820,7 @@ static void rofs_removexattr(fuse_req_t req, fuse_ino_t i, const char *n)
 
 const struct fuse_lowlevel_ops fs_ops = {
 	.init = op_init,
+	.destroy = op_destroy,
 	.lookup = op_lookup,
 	.getattr = op_getattr,
 	.readlink = op_readlink,

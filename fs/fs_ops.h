@@ -6,6 +6,7 @@
 
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
+#include <pthread.h>
 #include <time.h>
 
 struct fs_tree;
@@ -23,6 +24,8 @@ struct fs_ctx {
 	/* called once the kernel connection is up */
 	void (*init_done)(struct fs_ctx *c);
 	void *priv;			/* the daemon's own state */
+	void *open_fh;			/* open file handles (fs_ops.c) */
+	pthread_mutex_t fh_lock;	/* guards open_fh */
 };
 
 extern const struct fuse_lowlevel_ops fs_ops;

@@ -19,6 +19,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -136,6 +138,31 @@ static void on_init(struct fs_ctx *c)
 static void forget_frames(void *arg, uint64_t aid)
 {
 	ocb_frame_cache_forget(arg, aid);
+}
+
+/* a stop asked for by a signal is a clean stop, whatever the loop's
+ * worker threads report while the device goes away */
+static struct fuse_session *stop_se;
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+	stop_signal = sig;
+	if (stop_se)
+		fuse_session_exit(stop_se);
+}
+
+static void install_stop_signals(struct fuse_session *se)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	stop_se = se;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 }
 
 static void syslog_sink(void *arg, enum ocb_log_level level, const char *line)
@@ -259,6 +286,7 @@ int main(int argc, char **argv)
 	d.ctx.stats = daemon_stats;
 	d.ctx.init_done = on_init;
 	d.ctx.priv = &d;
+	pthread_mutex_init(&d.ctx.fh_lock, NULL);
 	d.mountpoint = cl.mountpoint;
 
 	fuse_opt_add_arg(&args, "-ofsname=ocbfs");
@@ -273,6 +301,7 @@ int main(int argc, char **argv)
 		goto out;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out;
+	install_stop_signals(se);
 	if (fuse_session_mount(se, cl.mountpoint) != 0)
 		goto out_signals;
 	fuse_daemonize(cl.foreground);
@@ -287,16 +316,18 @@ int main(int argc, char **argv)
 		struct fuse_loop_config *lc = fuse_loop_cfg_create();
 
 		fuse_loop_cfg_set_clone_fd(lc, cl.clone_fd);
-		fuse_loop_cfg_set_max_threads(lc, cl.max_threads ?
+		fuse_loop_cfg_set_max_threads(lc, cl.max_threads &&
+					      cl.max_threads <= 1000 ?
 					      cl.max_threads : 16);
-		fuse_loop_cfg_set_idle_threads(lc, cl.max_idle_threads);
+		if (cl.max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(lc, cl.max_idle_threads);
 		r = fuse_session_loop_mt(se, lc);
 		fuse_loop_cfg_destroy(lc);
 	}
 	fs_tree_stop(d.ctx.tree);
 	fuse_session_unmount(se);
 	/* a positive value is the signal that ended the loop: a clean stop */
-	rc = r < 0 ? 1 : 0;
+	rc = r < 0 && !stop_signal ? 1 : 0;
 out_signals:
 	fuse_remove_signal_handlers(se);
 out:

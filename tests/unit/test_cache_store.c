@@ -1,0 +1,653 @@
+/* Unit tests: the disk cache layer over a local-directory store, seen
+ * through a layer that counts the requests reaching the store.  Separate
+ * cache layers on one directory stand for separate processes (and one test
+ * uses a real second process). */
+#include "t.h"
+#include "buf.h"
+#include "cache_store.h"
+#include "crypto.h"
+#include "file_store.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MiB (1u << 20)
+
+/* ---- the counting layer -------------------------------------------------- */
+
+struct cnt {
+	struct ocb_store *inner;
+	atomic_int_fast64_t gets, heads, lists;
+};
+
+#define CNT(s) ((struct cnt *)(s)->priv)
+#define IN(s) (CNT(s)->inner)
+
+static int c_get(struct ocb_store *s, const struct ocb_get_req *g,
+		 ocb_sink_fn sink, void *arg, struct ocb_obj_head *head)
+{
+	atomic_fetch_add(&CNT(s)->gets, 1);
+	return IN(s)->ops->get(IN(s), g, sink, arg, head);
+}
+
+static int c_head(struct ocb_store *s, const char *key, struct ocb_obj_head *o)
+{
+	atomic_fetch_add(&CNT(s)->heads, 1);
+	return IN(s)->ops->head(IN(s), key, o);
+}
+
+static int c_put(struct ocb_store *s, const char *key, uint64_t size,
+		 ocb_source_fn src, void *arg, const struct ocb_put_opts *o)
+{
+	return IN(s)->ops->put(IN(s), key, size, src, arg, o);
+}
+
+static int c_list(struct ocb_store *s, const char *prefix, const char *delim,
+		  const char *after, ocb_list_fn cb, void *arg)
+{
+	atomic_fetch_add(&CNT(s)->lists, 1);
+	return IN(s)->ops->list(IN(s), prefix, delim, after, cb, arg);
+}
+
+static int c_del(struct ocb_store *s, const char *key)
+{
+	return IN(s)->ops->del(IN(s), key);
+}
+
+static void c_stats(struct ocb_store *s, struct ocb_buf *out)
+{
+	ocb_buf_printf(out, "test_gets %" PRIdFAST64 "\n",
+		       atomic_load(&CNT(s)->gets));
+}
+
+static void c_destroy(struct ocb_store *s)
+{
+	ocb_store_free(IN(s));
+	free(s->priv);
+	free(s);
+}
+
+#include <stdatomic.h>
+
+static const struct ocb_store_ops c_ops = {
+	.name = "count",
+	.get = c_get,
+	.head = c_head,
+	.put = c_put,
+	.list = c_list,
+	.del = c_del,
+	.stats = c_stats,
+	.destroy = c_destroy,
+};
+
+static char root[64];		/* the local store */
+
+/* a new counting layer over the local store; *cp observes it */
+static struct ocb_store *counted(struct cnt **cp)
+{
+	struct ocb_store *s = calloc(1, sizeof(*s));
+	struct cnt *c = calloc(1, sizeof(*c));
+
+	if (ocb_file_store_new(root, &c->inner) < 0)
+		abort();
+	s->ops = &c_ops;
+	s->priv = c;
+	*cp = c;
+	return s;
+}
+
+/* a "process": cache layer on dir over a fresh counting layer */
+static struct ocb_store *cached(const char *dir, uint64_t max, struct cnt **cp)
+{
+	struct ocb_store *s = NULL;
+
+	CHECK_INT(ocb_cache_store_new(counted(cp), dir, max, &s), 0);
+	return s;
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static uint8_t byte_at(uint64_t i, unsigned ver)
+{
+	uint64_t x = (i / 8 + 1) * 0x9E3779B97F4A7C15ull + ver;
+
+	x ^= x >> 29;
+	return (uint8_t)(x >> (8 * (i % 8)));
+}
+
+static void put_object(struct ocb_store *s, const char *key, size_t n,
+		       unsigned ver)
+{
+	uint8_t *p = malloc(n ? n : 1);
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = byte_at(i, ver);
+	CHECK_INT(ocb_store_put_mem(s, key, p, n, NULL), 0);
+	free(p);
+}
+
+static int same(const uint8_t *p, uint64_t off, size_t n, unsigned ver)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] != byte_at(off + i, ver))
+			return 0;
+	return 1;
+}
+
+/* read [off, off+len) and compare with version ver: 1 if right */
+static int read_ok(struct ocb_store *s, const char *key, uint64_t off,
+		   size_t len, uint64_t size, unsigned ver)
+{
+	uint8_t *buf = malloc(len ? len : 1);
+	size_t want = off + len > size ? (size_t)(size - off) : len;
+	ssize_t n = ocb_store_read(s, key, off, len, buf);
+	int ok = n == (ssize_t)want && same(buf, off, want, ver);
+
+	if (!ok)
+		fprintf(stderr, "read %s [%" PRIu64 ", +%zu): %zd\n", key, off,
+			len, n);
+	free(buf);
+	return ok;
+}
+
+static int suffix_ok(struct ocb_store *s, const char *key, size_t len,
+		     uint64_t size, unsigned ver)
+{
+	uint8_t *buf = malloc(len);
+	uint64_t objsize = 0;
+	size_t want = len < size ? len : (size_t)size;
+	ssize_t n = ocb_store_read_suffix(s, key, len, buf, &objsize);
+	int ok = n == (ssize_t)want && objsize == size &&
+		same(buf, size - want, want, ver);
+
+	if (!ok)
+		fprintf(stderr, "suffix %s %zu: %zd size %" PRIu64 "\n", key,
+			len, n, objsize);
+	free(buf);
+	return ok;
+}
+
+static uint64_t stat_of(struct ocb_store *s, const char *name)
+{
+	struct ocb_buf b;
+	uint64_t v = UINT64_MAX;
+	size_t n = strlen(name);
+	char *p;
+
+	ocb_buf_init(&b, 1 << 16);
+	s->ops->stats(s, &b);
+	for (p = b.data; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (strncmp(p, name, n) == 0 && p[n] == ' ')
+			v = strtoull(p + n + 1, NULL, 10);
+	ocb_buf_release(&b);
+	return v;
+}
+
+static int nop_list(void *arg, const struct ocb_list_entry *e)
+{
+	(void)e;
+	++*(int *)arg;
+	return 0;
+}
+
+static int list_all(struct ocb_store *s, const char *prefix)
+{
+	int n = 0;
+
+	CHECK_INT(s->ops->list(s, prefix, NULL, NULL, nop_list, &n), 0);
+	return n;
+}
+
+static uint64_t du_total;
+
+static int du_fn(const char *path, const struct stat *st, int flag,
+		 struct FTW *ftw)
+{
+	(void)path;
+	(void)ftw;
+	if (flag == FTW_F)
+		du_total += (uint64_t)st->st_size;
+	return 0;
+}
+
+static uint64_t du(const char *dir)
+{
+	du_total = 0;
+	nftw(dir, du_fn, 16, FTW_PHYS);
+	return du_total;
+}
+
+static int rm_fn(const char *path, const struct stat *st, int flag,
+		 struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void rm_rf(const char *path)
+{
+	nftw(path, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void new_dir(char *out, size_t size, const char *name)
+{
+	snprintf(out, size, "/tmp/ocb-cs-%s-XXXXXX", name);
+	if (!mkdtemp(out))
+		abort();
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+#define SIZE_A (5 * MiB + 512 * 1024 + 123)
+
+/* a second process opening the same object makes no request at all */
+static void test_remount(void)
+{
+	char dir[64];
+	struct ocb_store *s;
+	struct cnt *c;
+	struct stat st;
+	const char *k = "p/instance-x/a.ocb";
+	uint64_t ranges[][2] = { { 0, 4096 }, { 1000000, 100000 },
+				 { 3 * MiB - 5, 10 }, { 4 * MiB, 2 * MiB } };
+	size_t i;
+	int ok;
+
+	new_dir(dir, sizeof(dir), "remount");
+	rm_rf(dir);	/* created by the layer, 0700 */
+	s = cached(dir, 64 * MiB, &c);
+	CHECK(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700);
+	put_object(s, k, SIZE_A, 1);
+	put_object(s, "p/instance-x/other.json", 3000, 1);
+
+	/* process 1: the open (suffix) and some ranges */
+	CHECK(suffix_ok(s, k, 256 * 1024, SIZE_A, 1));
+	CHECK_INT(atomic_load(&c->gets), 1);
+	for (i = 0, ok = 1; i < 4; i++)
+		ok &= read_ok(s, k, ranges[i][0], ranges[i][1], SIZE_A, 1);
+	CHECK(ok);
+	/* again: all from disk */
+	c->gets = 0;
+	CHECK(suffix_ok(s, k, 256 * 1024, SIZE_A, 1));
+	for (i = 0, ok = 1; i < 4; i++)
+		ok &= read_ok(s, k, ranges[i][0], ranges[i][1], SIZE_A, 1);
+	CHECK(ok);
+	CHECK_INT(atomic_load(&c->gets), 0);
+	CHECK(stat_of(s, "disk_cache_hits") > 0);
+	/* not an immutable object: always from the store */
+	CHECK(read_ok(s, "p/instance-x/other.json", 0, 100, 3000, 1));
+	CHECK(read_ok(s, "p/instance-x/other.json", 0, 100, 3000, 1));
+	CHECK_INT(atomic_load(&c->gets), 2);
+	ocb_store_free(s);
+
+	/* process 2 lists (as the mount does), then opens: zero requests */
+	s = cached(dir, 64 * MiB, &c);
+	CHECK_INT(list_all(s, "p/"), 2);
+	CHECK(suffix_ok(s, k, 256 * 1024, SIZE_A, 1));
+	for (i = 0, ok = 1; i < 4; i++)
+		ok &= read_ok(s, k, ranges[i][0], ranges[i][1], SIZE_A, 1);
+	CHECK(ok);
+	/* a suffix read of another length: turned into blocks, all cached */
+	CHECK(suffix_ok(s, k, 100 * 1024, SIZE_A, 1));
+	CHECK_INT(atomic_load(&c->gets), 0);
+	CHECK_INT(atomic_load(&c->heads), 0);
+	CHECK_INT(stat_of(s, "disk_cache_misses"), 0);
+	CHECK(stat_of(s, "disk_cache_bytes_served") >= 256 * 1024 + 2 * MiB);
+	ocb_store_free(s);
+
+	/* process 3 does not list: its first get asks the store (and learns
+	 * the etag from it), the rest come from disk */
+	s = cached(dir, 64 * MiB, &c);
+	CHECK(suffix_ok(s, k, 256 * 1024, SIZE_A, 1));
+	CHECK_INT(atomic_load(&c->gets), 1);
+	for (i = 0, ok = 1; i < 4; i++)
+		ok &= read_ok(s, k, ranges[i][0], ranges[i][1], SIZE_A, 1);
+	CHECK(ok);
+	CHECK_INT(atomic_load(&c->gets), 1);
+	/* a head passing through also tells the etag */
+	ocb_store_free(s);
+	s = cached(dir, 64 * MiB, &c);
+	{
+		struct ocb_obj_head h = { 0 };
+
+		CHECK_INT(s->ops->head(s, k, &h), 0);
+		CHECK_INT(h.size, SIZE_A);
+		ocb_obj_head_release(&h);
+	}
+	CHECK(read_ok(s, k, 1000000, 100000, SIZE_A, 1));
+	CHECK_INT(atomic_load(&c->gets), 0);
+	/* past the end */
+	{
+		uint8_t b[10];
+
+		CHECK_INT(ocb_store_read(s, k, SIZE_A, 10, b), -ERANGE);
+		CHECK_INT(ocb_store_read(s, k, SIZE_A - 3, 10, b), 3);
+	}
+	/* deleting the object drops what is cached of it */
+	CHECK_INT(s->ops->del(s, k), 0);
+	CHECK_INT(du(dir), 0);
+	ocb_store_free(s);
+	rm_rf(dir);
+}
+
+/* the same key re-created with other bytes is never served stale */
+static void test_stale(void)
+{
+	char dir[64];
+	struct ocb_store *s, *s2, *raw;
+	struct cnt *c, *c2, *rc;
+	const char *k = "p/instance-x/b.ocb";
+	char etag1[OCB_ETAG_MAX];
+	struct ocb_obj_head h = { 0 };
+
+	new_dir(dir, sizeof(dir), "stale");
+	raw = counted(&rc);	/* another machine, writing directly */
+	put_object(raw, k, 3 * MiB, 1);
+	s = cached(dir, 64 * MiB, &c);
+	CHECK_INT(list_all(s, "p/"), 1);
+	CHECK(read_ok(s, k, 0, 3 * MiB, 3 * MiB, 1));	/* all cached */
+	CHECK_INT(s->ops->head(s, k, &h), 0);
+	snprintf(etag1, sizeof(etag1), "%s", h.etag);
+	ocb_obj_head_release(&h);
+
+	/* replaced behind our back, another size too */
+	CHECK_INT(raw->ops->del(raw, k), 0);
+	put_object(raw, k, 3 * MiB + 10, 2);
+
+	/* a new process that lists sees the new object */
+	s2 = cached(dir, 64 * MiB, &c2);
+	CHECK_INT(list_all(s2, "p/"), 1);
+	CHECK(read_ok(s2, k, 0, 3 * MiB + 10, 3 * MiB + 10, 2));
+	CHECK(suffix_ok(s2, k, 1000, 3 * MiB + 10, 2));
+	/* and one that does not list, too */
+	ocb_store_free(s2);
+	s2 = cached(dir, 64 * MiB, &c2);
+	CHECK(suffix_ok(s2, k, 1000, 3 * MiB + 10, 2));
+	CHECK(read_ok(s2, k, 0, 3 * MiB + 10, 3 * MiB + 10, 2));
+	/* a reader still holding the old etag is told so */
+	{
+		struct ocb_get_req g = { .key = k, .off = 0, .len = 10,
+					 .if_match = etag1 };
+		struct ocb_buf b;
+
+		ocb_buf_init(&b, 100);
+		CHECK_INT(s2->ops->get(s2, &g, (ocb_sink_fn)ocb_buf_append, &b,
+				       NULL), -ESTALE);
+		ocb_buf_release(&b);
+	}
+	ocb_store_free(s2);
+
+	/* the first process re-lists (the mount's refresh): new bytes */
+	CHECK_INT(list_all(s, "p/"), 1);
+	CHECK(read_ok(s, k, 3 * MiB - 100, 110, 3 * MiB + 10, 2));
+	ocb_store_free(s);
+
+	/* a process that knew the old etag and fetches a block it lacks is
+	 * told -ESTALE by the store, and learns the new object after */
+	s = cached(dir, 64 * MiB, &c);
+	CHECK_INT(list_all(s, "p/"), 1);
+	CHECK_INT(raw->ops->del(raw, k), 0);
+	put_object(raw, k, 6 * MiB, 3);
+	{
+		uint8_t b[100];
+
+		CHECK_INT(ocb_store_read(s, k, 5 * MiB, 100, b), -ESTALE);
+	}
+	CHECK(read_ok(s, k, 5 * MiB, 100, 6 * MiB, 3));
+	CHECK(read_ok(s, k, 0, 100, 6 * MiB, 3));
+	ocb_store_free(s);
+	ocb_store_free(raw);
+	rm_rf(dir);
+}
+
+/* the size bound holds, least recently used go first */
+static void test_eviction(void)
+{
+	char dir[64];
+	struct ocb_store *s;
+	struct cnt *c;
+	const char *k = "p/instance-x/c.ocb";
+	uint64_t off, max = 3 * MiB + MiB / 2;
+	int ok = 1, bounded = 1;
+
+	new_dir(dir, sizeof(dir), "evict");
+	s = cached(dir, max, &c);
+	put_object(s, k, 12 * MiB, 4);
+	CHECK_INT(list_all(s, "p/"), 1);
+	for (off = 0; off < 12 * MiB; off += MiB / 2) {
+		ok &= read_ok(s, k, off, MiB / 2, 12 * MiB, 4);
+		/* the block just read (block 0 kept hot) */
+		ok &= read_ok(s, k, 10, 10, 12 * MiB, 4);
+		bounded &= du(dir) <= max;
+	}
+	CHECK(ok);
+	CHECK(bounded);
+	CHECK(stat_of(s, "disk_cache_evictions") >= 8);
+	CHECK(stat_of(s, "disk_cache_bytes") <= max);
+	/* block 0 was used all along: still there; block 1 long gone */
+	c->gets = 0;
+	CHECK(read_ok(s, k, 100, 1000, 12 * MiB, 4));
+	CHECK_INT(atomic_load(&c->gets), 0);
+	CHECK(read_ok(s, k, MiB + 100, 1000, 12 * MiB, 4));
+	CHECK_INT(atomic_load(&c->gets), 1);
+	ocb_store_free(s);
+	/* a new process over a cache above its (smaller) bound trims it */
+	s = cached(dir, MiB, &c);
+	CHECK(du(dir) <= MiB);
+	ocb_store_free(s);
+	rm_rf(dir);
+}
+
+struct reader {
+	struct ocb_store *s;
+	const char *key;
+	unsigned seed;
+	int ok;
+};
+
+#define SIZE_D (9 * MiB + 77)
+
+static void *reader_thread(void *arg)
+{
+	struct reader *r = arg;
+	int i;
+
+	r->ok = 1;
+	for (i = 0; i < 60; i++) {
+		uint64_t off, len;
+
+		r->seed = r->seed * 1103515245u + 12345u;
+		off = ((uint64_t)r->seed * 131) % SIZE_D;
+		len = 1 + (r->seed >> 3) % (2 * MiB);
+		if (i % 10 == 0)
+			r->ok &= suffix_ok(r->s, r->key, 64 * 1024 + i, SIZE_D, 5);
+		else
+			r->ok &= read_ok(r->s, r->key, off, len, SIZE_D, 5);
+	}
+	return NULL;
+}
+
+/* threads of two layers on one directory, and another process */
+static void test_concurrent(void)
+{
+	char dir[64];
+	struct ocb_store *s[2];
+	struct cnt *c[2];
+	struct reader rd[6];
+	pthread_t t[6];
+	const char *k = "p/instance-x/d.ocb";
+	pid_t pid;
+	int i, status = -1;
+
+	new_dir(dir, sizeof(dir), "conc");
+	s[0] = cached(dir, 6 * MiB, &c[0]);	/* small: evicts meanwhile */
+	put_object(s[0], k, SIZE_D, 5);
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		struct cnt *cc;
+		struct ocb_store *cs = NULL;
+		struct reader r = { NULL, k, 99, 0 };
+
+		if (ocb_cache_store_new(counted(&cc), dir, 6 * MiB, &cs) < 0)
+			_exit(2);
+		r.s = cs;
+		reader_thread(&r);
+		ocb_store_free(cs);
+		_exit(r.ok ? 0 : 1);
+	}
+	s[1] = cached(dir, 6 * MiB, &c[1]);
+	for (i = 0; i < 6; i++) {
+		rd[i] = (struct reader){ s[i % 2], k, (unsigned)i * 7919u + 3, 0 };
+		pthread_create(&t[i], NULL, reader_thread, &rd[i]);
+	}
+	for (i = 0; i < 6; i++) {
+		pthread_join(t[i], NULL);
+		CHECK(rd[i].ok);
+	}
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_INT(stat_of(s[0], "disk_cache_write_errors"), 0);
+	CHECK_INT(stat_of(s[1], "disk_cache_write_errors"), 0);
+	/* no temporary file left behind */
+	{
+		char cmd[160];
+
+		snprintf(cmd, sizeof(cmd),
+			 "test -z \"$(find %s -name '.t*' -print -quit)\"", dir);
+		CHECK_INT(system(cmd), 0);
+	}
+	ocb_store_free(s[0]);
+	ocb_store_free(s[1]);
+	rm_rf(dir);
+}
+
+static int warnings;
+
+static void count_log(void *arg, enum ocb_log_level level, const char *line)
+{
+	(void)arg;
+	(void)line;
+	if (level <= OCB_LOG_WARN)
+		warnings++;
+}
+
+/*
+ * A full cache disk: reads go on from the store, one warning, no partial
+ * file in the cache.  Runs in a child process: there, a small tmpfs in a
+ * private mount namespace gives a real ENOSPC; without the privilege, a
+ * file size limit makes the writes fail instead (EFBIG).
+ */
+static int enospc_child(void)
+{
+	char dir[64];
+	struct ocb_store *s;
+	struct cnt *c;
+	const char *k = "p/instance-x/e.ocb";
+	uint64_t off;
+	int ok = 1, real;
+
+	new_dir(dir, sizeof(dir), "full");
+	real = unshare(CLONE_NEWNS) == 0 &&
+		mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+		mount("tmpfs", dir, "tmpfs", 0, "size=2560k,mode=0700") == 0;
+	if (!real) {
+		struct rlimit rl = { 300 * 1024, 300 * 1024 };
+
+		signal(SIGXFSZ, SIG_IGN);
+		setrlimit(RLIMIT_FSIZE, &rl);
+	}
+	printf("# full disk by %s\n", real ? "a 2.5 MiB tmpfs" :
+	       "a file size limit");
+	ocb_log_set_sink(count_log, NULL);
+	s = cached(dir, 64 * MiB, &c);	/* the bound is not what stops it */
+	{
+		/* the store's own files must not be limited */
+		struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+		struct rlimit keep;
+
+		getrlimit(RLIMIT_FSIZE, &keep);
+		setrlimit(RLIMIT_FSIZE, &rl);
+		put_object(s, k, 8 * MiB, 6);
+		setrlimit(RLIMIT_FSIZE, &keep);
+	}
+	CHECK_INT(list_all(s, "p/"), 1);
+	for (off = 0; off < 8 * MiB; off += MiB)
+		ok &= read_ok(s, k, off + 10, MiB, 8 * MiB, 6);
+	for (off = 0; off < 8 * MiB; off += MiB)	/* again */
+		ok &= read_ok(s, k, off + 10, MiB, 8 * MiB, 6);
+	CHECK(ok);
+	CHECK_INT(stat_of(s, "disk_cache_write_failed"), 1);
+	CHECK(stat_of(s, "disk_cache_write_errors") >= 1);
+	CHECK_INT(warnings, 1);
+	/* what is cached is whole: another layer serves it right */
+	ocb_store_free(s);
+	s = cached(dir, 64 * MiB, &c);
+	CHECK_INT(list_all(s, "p/"), 1);
+	for (off = 0; off < 8 * MiB; off += MiB)
+		ok &= read_ok(s, k, off, MiB, 8 * MiB, 6);
+	CHECK(ok);
+	{
+		char cmd[160];
+
+		snprintf(cmd, sizeof(cmd),
+			 "test -z \"$(find %s -name '.t*' -print -quit)\"", dir);
+		CHECK_INT(system(cmd), 0);
+	}
+	ocb_store_free(s);
+	ocb_log_set_sink(NULL, NULL);
+	if (real)
+		umount2(dir, MNT_DETACH);
+	rm_rf(dir);
+	return T_DONE();
+}
+
+static void test_enospc(void)
+{
+	pid_t pid;
+	int status = -1;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0)
+		_exit(enospc_child());
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+int main(void)
+{
+	int r;
+
+	ocb_log_set_level(OCB_LOG_WARN);
+	snprintf(root, sizeof(root), "/tmp/ocb-cs-store-XXXXXX");
+	if (!mkdtemp(root))
+		return 1;
+	test_enospc();	/* first: forks before any thread exists */
+	test_remount();
+	test_stale();
+	test_eviction();
+	test_concurrent();
+	r = T_DONE();
+	rm_rf(root);
+	return r;
+}
