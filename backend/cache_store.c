@@ -4,12 +4,30 @@
  * Why blocks and not frames: the layer sits below the format and knows
  * only byte ranges; fixed 1 MiB blocks make any range a set of files, and
  * whole blocks are fetched so a later neighbouring read hits.  The suffix
- * read that opens a backup is kept as is, because its start depends on the
- * object's size, which is unknown before the first response.
+ * read that opens a backup is also kept as is (s<len>), because its start
+ * depends on the object's size, unknown to a process that has not seen the
+ * object yet.
+ *
+ * Why the directory is named by key AND etag: an object deleted and
+ * re-created under the same key gets a new etag, so its bytes go to a new
+ * directory and the old version's blocks can never be served for it, even
+ * by another process that still writes blocks of the old version.  What
+ * remains of the old version ages out by eviction.  So the only question
+ * is which etag is current, and it is answered once per process and
+ * object, by what the store said in this process: a LIST (the mount lists
+ * the backups before opening any, so a remount makes no request at all),
+ * a HEAD, or the response to the first GET (which is then a plain fetch:
+ * the cache is not trusted before the store has spoken).
+ *
+ * Files appear whole: written to a temporary name, then renamed.  Readers
+ * open them without locks; a block evicted under a reader stays readable
+ * through its open descriptor.  A block's mtime is its last use (set on
+ * every hit); eviction removes the least recently used down to 90% of the
+ * bound.  Errors writing the cache (a full disk) are logged once and only
+ * stop caching.
  */
 #include "cache_store.h"
 #include "buf.h"
-#include "crypto.h"
 #include "log.h"
 
 #include <dirent.h>
@@ -17,6 +35,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,21 +48,39 @@
 #define BLOCK (1u << 20)
 #define RUN_BLOCKS 8		/* blocks fetched per request at most */
 #define SUFFIX_MAX (4u << 20)	/* larger suffix reads pass through */
+#define VBUCKETS 1024
+#define VMAX 65536		/* remembered objects; then forget all */
+
+/* what the store said of an object in this process */
+struct vent {
+	struct vent *next;
+	uint8_t kh[32];		/* sha256 of the key */
+	uint64_t size;
+	char etag[OCB_ETAG_MAX];
+};
 
 struct cstore {
 	struct ocb_store *inner;
 	char dir[3000];
 	uint64_t max;
+	pthread_mutex_t vlock;
+	struct vent *vtab[VBUCKETS];
+	size_t nv;
 	atomic_uint_fast64_t bytes;	/* estimate of what is on disk */
 	pthread_mutex_t evict_lock;
 	atomic_int write_failed;
 	atomic_uint_fast64_t hits, misses, bytes_disk, bytes_written, evictions;
+	atomic_uint_fast64_t write_errors, learned;
 };
 
-struct meta {
-	uint64_t size;
-	char etag[OCB_ETAG_MAX];
-};
+/* sha256 (the store layer links OpenSSL, not the format's crypto.c) */
+static void sha256(const void *p, size_t n, uint8_t out[32])
+{
+	unsigned int len = 32;
+
+	if (!EVP_Digest(p, n, out, &len, EVP_sha256(), NULL))
+		memset(out, 0, 32);
+}
 
 static int cacheable(const char *key)
 {
@@ -52,48 +89,168 @@ static int cacheable(const char *key)
 	return n > 4 && strcmp(key + n - 4, ".ocb") == 0;
 }
 
-static void obj_dir(struct cstore *c, const char *key, char *out, size_t size)
+/* ---- what the store said: key -> (size, etag) ------------------------------- */
+
+static size_t vbucket(const uint8_t kh[32])
+{
+	return ((size_t)kh[0] << 8 | kh[1]) % VBUCKETS;
+}
+
+static void vtab_clear(struct cstore *c)
+{
+	size_t i;
+
+	for (i = 0; i < VBUCKETS; i++) {
+		while (c->vtab[i]) {
+			struct vent *v = c->vtab[i];
+
+			c->vtab[i] = v->next;
+			free(v);
+		}
+	}
+	c->nv = 0;
+}
+
+static void remember(struct cstore *c, const char *key, uint64_t size,
+		     const char *etag)
+{
+	uint8_t kh[32];
+	struct vent *v;
+
+	if (!etag || !*etag || strlen(etag) >= OCB_ETAG_MAX)
+		return;
+	sha256(key, strlen(key), kh);
+	pthread_mutex_lock(&c->vlock);
+	for (v = c->vtab[vbucket(kh)]; v; v = v->next)
+		if (memcmp(v->kh, kh, 32) == 0)
+			break;
+	if (!v) {
+		if (c->nv >= VMAX)
+			vtab_clear(c);
+		v = calloc(1, sizeof(*v));
+		if (v) {
+			memcpy(v->kh, kh, 32);
+			v->next = c->vtab[vbucket(kh)];
+			c->vtab[vbucket(kh)] = v;
+			c->nv++;
+		}
+	}
+	if (v) {
+		v->size = size;
+		snprintf(v->etag, sizeof(v->etag), "%s", etag);
+	}
+	pthread_mutex_unlock(&c->vlock);
+	atomic_fetch_add(&c->learned, 1);
+}
+
+static void forget(struct cstore *c, const char *key)
+{
+	uint8_t kh[32];
+	struct vent **pp, *v;
+
+	sha256(key, strlen(key), kh);
+	pthread_mutex_lock(&c->vlock);
+	for (pp = &c->vtab[vbucket(kh)]; (v = *pp) != NULL; pp = &v->next) {
+		if (memcmp(v->kh, kh, 32) == 0) {
+			*pp = v->next;
+			free(v);
+			c->nv--;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->vlock);
+}
+
+/* 0 and *size, etag; or -ENOENT when the store has not spoken yet */
+static int lookup(struct cstore *c, const char *key, uint64_t *size,
+		  char etag[OCB_ETAG_MAX])
+{
+	uint8_t kh[32];
+	struct vent *v;
+	int r = -ENOENT;
+
+	sha256(key, strlen(key), kh);
+	pthread_mutex_lock(&c->vlock);
+	for (v = c->vtab[vbucket(kh)]; v; v = v->next) {
+		if (memcmp(v->kh, kh, 32) == 0) {
+			*size = v->size;
+			memcpy(etag, v->etag, OCB_ETAG_MAX);
+			r = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->vlock);
+	return r;
+}
+
+/* DIR/<32 hex of sha256(key "\n" etag)> */
+static void obj_dir(struct cstore *c, const char *key, const char *etag,
+		    char *out, size_t size)
 {
 	uint8_t h[32];
-	char hex[65];
+	char hex[33];
+	struct ocb_buf b;
+	int i;
 
-	ocb_crypto_sha256(key, strlen(key), h);
-	ocb_crypto_hex(h, 16, hex);
+	ocb_buf_init(&b, OCB_KEY_MAX + OCB_ETAG_MAX + 8);
+	ocb_buf_printf(&b, "%s\n%s", key, etag);
+	sha256(b.data ? b.data : "", b.len, h);
+	ocb_buf_release(&b);
+	for (i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", h[i]);
 	snprintf(out, size, "%s/%s", c->dir, hex);
 }
 
 /* ---- files ----------------------------------------------------------------------- */
 
-static int read_file(const char *path, void *buf, size_t len)
+/*
+ * Read [off, off + len) of the cached file path, whose whole size must be
+ * fsize (anything else is not ours: removed).  Marks it recently used.
+ */
+static int read_part(const char *path, uint64_t fsize, uint64_t off,
+		     void *buf, size_t len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
 	size_t got = 0;
 
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != fsize) {
+		close(fd);
+		unlink(path);
+		return -EIO;
+	}
 	while (got < len) {
-		ssize_t n = read(fd, (char *)buf + got, len - got);
+		ssize_t n = pread(fd, (char *)buf + got, len - got,
+				  (off_t)(off + got));
 
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n <= 0)
 			break;
 		got += (size_t)n;
 	}
-	/* a read marks the file recently used, for eviction */
-	futimens(fd, NULL);
+	futimens(fd, NULL);	/* last use, for eviction */
 	close(fd);
 	return got == len ? 0 : -EIO;
 }
 
 static void write_failed(struct cstore *c, const char *path, int err)
 {
-	if (!atomic_exchange(&c->write_failed, 1))
+	atomic_fetch_add(&c->write_errors, 1);
+	if (!atomic_exchange(&c->write_failed, 1)) {
+		char esc[512];
+
 		ocb_warn("disk cache: cannot write %s (%s); serving from the "
-			 "store without caching", path, strerror(-err));
+			 "store without caching what does not fit",
+			 ocb_log_escape(esc, sizeof(esc), path), strerror(-err));
+	}
 }
 
 static void evict(struct cstore *c);
 
-/* write len bytes as path, atomically; failures only stop caching */
+/* write len bytes as dir/name, atomically; failures only stop caching */
 static void write_file(struct cstore *c, const char *dir, const char *name,
 		       const void *p, size_t len)
 {
@@ -110,12 +267,16 @@ static void write_file(struct cstore *c, const char *dir, const char *name,
 		 (unsigned long)pthread_self());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		write_failed(c, tmp, -errno);
+		/* ENOENT: the directory was just evicted; not a failure */
+		if (errno != ENOENT)
+			write_failed(c, tmp, -errno);
 		return;
 	}
 	while (done < len && r == 0) {
 		ssize_t n = write(fd, (const char *)p + done, len - done);
 
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0)
 			r = -errno;
 		else
@@ -127,7 +288,8 @@ static void write_file(struct cstore *c, const char *dir, const char *name,
 		r = -errno;
 	if (r < 0) {
 		unlink(tmp);
-		write_failed(c, path, r);
+		if (r != -ENOENT)
+			write_failed(c, path, r);
 		return;
 	}
 	atomic_fetch_add(&c->bytes_written, len);
@@ -135,35 +297,7 @@ static void write_file(struct cstore *c, const char *dir, const char *name,
 		evict(c);
 }
 
-static int meta_load(const char *dir, struct meta *m)
-{
-	char path[PATH_MAX], buf[OCB_ETAG_MAX + 32];
-	int fd, n;
-
-	snprintf(path, sizeof(path), "%s/meta", dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -ENOENT;
-	n = (int)read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -ENOENT;
-	buf[n] = '\0';
-	if (sscanf(buf, "%" SCNu64 " %79s", &m->size, m->etag) != 2)
-		return -ENOENT;
-	return 0;
-}
-
-static void meta_store(struct cstore *c, const char *dir, const struct meta *m)
-{
-	char buf[OCB_ETAG_MAX + 32];
-	int n = snprintf(buf, sizeof(buf), "%" PRIu64 " %s\n", m->size,
-			 m->etag[0] ? m->etag : "-");
-
-	write_file(c, dir, "meta", buf, (size_t)n);
-}
-
-/* forget an object whose etag changed */
+/* remove a directory of cached files */
 static void purge(const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -182,7 +316,7 @@ static void purge(const char *dir)
 
 struct victim {
 	char path[3600];
-	time_t mtime;
+	struct timespec mtime;
 	off_t size;
 };
 
@@ -190,10 +324,13 @@ static int victim_cmp(const void *a, const void *b)
 {
 	const struct victim *x = a, *y = b;
 
-	return x->mtime < y->mtime ? -1 : x->mtime > y->mtime;
+	if (x->mtime.tv_sec != y->mtime.tv_sec)
+		return x->mtime.tv_sec < y->mtime.tv_sec ? -1 : 1;
+	return x->mtime.tv_nsec < y->mtime.tv_nsec ? -1 :
+		x->mtime.tv_nsec > y->mtime.tv_nsec;
 }
 
-/* scan the cache; drop least recently used blocks down to 90% of max */
+/* scan the cache; drop least recently used files down to 90% of max */
 static void evict(struct cstore *c)
 {
 	struct victim *v = NULL;
@@ -223,21 +360,24 @@ static void evict(struct cstore *c)
 				continue;
 			total += (uint64_t)st.st_size;
 			if (n == cap) {
-				struct victim *nv = realloc(v, (cap = cap ? cap * 2 : 256) *
-							    sizeof(*v));
+				size_t ncap = cap ? cap * 2 : 256;
+				struct victim *nv = realloc(v, ncap * sizeof(*v));
 
 				if (!nv)
 					break;
 				v = nv;
+				cap = ncap;
 			}
 			snprintf(v[n].path, sizeof(v[n].path), "%s/%s", sub,
 				 fe->d_name);
-			v[n].mtime = st.st_mtime;
+			v[n].mtime = st.st_mtim;
 			v[n].size = st.st_size;
 			n++;
 		}
-		if (d)
+		if (d) {
 			closedir(d);
+			rmdir(sub);	/* only if empty */
+		}
 	}
 	if (top)
 		closedir(top);
@@ -256,15 +396,13 @@ static void evict(struct cstore *c)
 
 /* ---- get ---------------------------------------------------------------------------- */
 
-static int deliver(const struct ocb_get_req *g, ocb_sink_fn sink, void *arg,
-		   uint64_t base, const uint8_t *p, size_t len, uint64_t lo,
-		   uint64_t hi)
+/* deliver the part of [base, base + len) inside [lo, hi) */
+static int deliver(ocb_sink_fn sink, void *arg, uint64_t base,
+		   const uint8_t *p, size_t len, uint64_t lo, uint64_t hi)
 {
-	/* the part of [base, base + len) inside [lo, hi) */
 	uint64_t s = lo > base ? lo : base;
 	uint64_t e = hi < base + len ? hi : base + len;
 
-	(void)g;
 	if (s >= e)
 		return 0;
 	return sink(arg, p + (s - base), e - s);
@@ -275,174 +413,137 @@ static int collect(void *arg, const void *p, size_t n)
 	return ocb_buf_append(arg, p, n);
 }
 
-static void fill_head(struct ocb_obj_head *h, const struct meta *m)
+static void fill_head(struct ocb_obj_head *h, uint64_t size, const char *etag)
 {
 	if (!h)
 		return;
-	h->size = m->size;
-	snprintf(h->etag, sizeof(h->etag), "%s", strcmp(m->etag, "-") ?
-		 m->etag : "");
+	h->size = size;
+	snprintf(h->etag, sizeof(h->etag), "%s", etag);
 }
 
-/* store the whole blocks that [base, base + len) covers */
-static void store_blocks(struct cstore *c, const char *dir,
-			 const struct meta *m, uint64_t base, const uint8_t *p,
-			 size_t len)
+/* store the whole blocks that [base, base + len) covers, if not there */
+static void store_blocks(struct cstore *c, const char *dir, uint64_t size,
+			 uint64_t base, const uint8_t *p, size_t len)
 {
 	uint64_t i = (base + BLOCK - 1) / BLOCK;
+	char name[32], path[PATH_MAX];
 
 	for (;; i++) {
 		uint64_t bs = i * BLOCK;
-		uint64_t be = bs + BLOCK < m->size ? bs + BLOCK : m->size;
-		char name[32];
+		uint64_t be = bs + BLOCK < size ? bs + BLOCK : size;
 
-		if (bs >= m->size || be > base + len)
+		if (bs >= size || be > base + len)
 			break;
 		snprintf(name, sizeof(name), "b%" PRIu64, i);
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		if (access(path, F_OK) == 0)
+			continue;
 		write_file(c, dir, name, p + (bs - base), be - bs);
 	}
 }
 
-static int cstore_get(struct ocb_store *s, const struct ocb_get_req *g,
-		      ocb_sink_fn sink, void *arg, struct ocb_obj_head *head)
+/*
+ * The store has not spoken of this object in this process: one plain
+ * request (block-aligned when the range allows), which tells size and
+ * etag; what it brings is cached.
+ */
+static int get_learn(struct cstore *c, const struct ocb_get_req *g,
+		     ocb_sink_fn sink, void *arg, struct ocb_obj_head *head)
 {
-	struct cstore *c = s->priv;
-	char dir[3100], path[PATH_MAX];
-	struct meta m = { 0 };
-	uint64_t lo, hi, i, b0, b1;
-	uint8_t *blk = NULL;
-	int have_meta, r = 0;
+	struct ocb_get_req a = *g;
+	struct ocb_obj_head h = { 0 };
+	struct ocb_buf b;
+	char dir[3100];
+	uint64_t start = 0;
+	int r;
 
-	if (!cacheable(g->key) || (g->suffix && g->len > SUFFIX_MAX))
-		return c->inner->ops->get(c->inner, g, sink, arg, head);
-	obj_dir(c, g->key, dir, sizeof(dir));
-	have_meta = meta_load(dir, &m) == 0;
-	if (have_meta && g->if_match && strcmp(g->if_match, m.etag) != 0) {
-		purge(dir);	/* the object was replaced: start afresh */
-		have_meta = 0;
-	}
-
-	if (g->suffix) {
-		struct ocb_buf b;
-		struct ocb_obj_head h = { 0 };
-		uint64_t n = have_meta ? (g->len < m.size ? g->len : m.size) : 0;
-
-		ocb_buf_init(&b, SUFFIX_MAX);
-		if (have_meta && n) {
-			snprintf(path, sizeof(path), "%s/s%" PRIu64, dir, g->len);
-			if (ocb_buf_reserve(&b, n) == 0 &&
-			    read_file(path, b.data, n) == 0) {
-				atomic_fetch_add(&c->hits, 1);
-				atomic_fetch_add(&c->bytes_disk, n);
-				fill_head(head, &m);
-				r = sink(arg, b.data, n);
-				ocb_buf_release(&b);
-				return r;
-			}
-		}
-		atomic_fetch_add(&c->misses, 1);
-		r = c->inner->ops->get(c->inner, g, collect, &b, &h);
-		if (r == 0) {
-			char name[32];
-
-			m.size = h.size;
-			snprintf(m.etag, sizeof(m.etag), "%s", h.etag[0] ? h.etag : "-");
-			meta_store(c, dir, &m);
-			snprintf(name, sizeof(name), "s%" PRIu64, g->len);
-			write_file(c, dir, name, b.data, b.len);
-			store_blocks(c, dir, &m, m.size - b.len,
-				     (const uint8_t *)b.data, b.len);
-			if (head)
-				*head = h;
-			else
-				ocb_obj_head_release(&h);
-			memset(&h, 0, sizeof(h));
-			r = sink(arg, b.data ? b.data : "", b.len);
-		}
-		ocb_obj_head_release(&h);
-		ocb_buf_release(&b);
-		return r;
-	}
-
-	if (!have_meta) {
-		/* learn the size from the first response: fetch whole blocks */
-		struct ocb_get_req a = *g;
-		struct ocb_buf b;
-		struct ocb_obj_head h = { 0 };
-		uint64_t start = g->off / BLOCK * BLOCK;
-
+	if (!g->suffix) {
 		if (g->len == OCB_TO_END || g->len > (uint64_t)RUN_BLOCKS * BLOCK)
 			return c->inner->ops->get(c->inner, g, sink, arg, head);
+		start = g->off / BLOCK * BLOCK;
 		a.off = start;
-		a.len = ((g->off + g->len + BLOCK - 1) / BLOCK) * BLOCK - start;
-		ocb_buf_init(&b, a.len);
-		ocb_buf_reserve(&b, a.len);
-		atomic_fetch_add(&c->misses, 1);
-		r = c->inner->ops->get(c->inner, &a, collect, &b, &h);
-		if (r == 0) {
-			m.size = h.size;
-			snprintf(m.etag, sizeof(m.etag), "%s", h.etag[0] ? h.etag : "-");
-			meta_store(c, dir, &m);
-			store_blocks(c, dir, &m, start, (const uint8_t *)b.data, b.len);
-			if (head)
-				*head = h;
-			else
-				ocb_obj_head_release(&h);
-			memset(&h, 0, sizeof(h));
-			r = deliver(g, sink, arg, start, (const uint8_t *)b.data,
-				    b.len, g->off, g->off + g->len);
-		}
-		ocb_obj_head_release(&h);
-		ocb_buf_release(&b);
-		return r;
+		a.len = (g->off + g->len + BLOCK - 1) / BLOCK * BLOCK - start;
 	}
+	ocb_buf_init(&b, g->suffix ? SUFFIX_MAX : a.len);
+	atomic_fetch_add(&c->misses, 1);
+	r = c->inner->ops->get(c->inner, &a, collect, &b, &h);
+	if (r < 0)
+		goto out;
+	if (g->suffix) {
+		start = h.size - b.len;
+	} else if (g->off >= h.size && !(g->off == 0 && h.size == 0)) {
+		r = -ERANGE;	/* the block starts inside, the range not */
+		goto out;
+	}
+	if (h.etag[0]) {
+		remember(c, g->key, h.size, h.etag);
+		obj_dir(c, g->key, h.etag, dir, sizeof(dir));
+		store_blocks(c, dir, h.size, start, (const uint8_t *)b.data, b.len);
+		if (g->suffix) {
+			char name[32];
 
-	/* size known: serve block by block, fetching missing runs */
-	lo = g->off;
-	hi = g->len == OCB_TO_END || g->len > m.size - (lo < m.size ? lo : m.size) ?
-		m.size : lo + g->len;
-	if (lo >= m.size)
-		return m.size == 0 && lo == 0 ? 0 : -ERANGE;
-	fill_head(head, &m);
-	blk = malloc(BLOCK);
-	if (!blk)
-		return -ENOMEM;
-	b0 = lo / BLOCK;
-	b1 = (hi - 1) / BLOCK;
-	for (i = b0; i <= b1 && r == 0;) {
-		uint64_t bs = i * BLOCK, be = bs + BLOCK < m.size ? bs + BLOCK : m.size;
-		uint64_t j;
-		struct ocb_get_req a = { .key = g->key,
-					 .if_match = strcmp(m.etag, "-") ? m.etag : NULL };
+			snprintf(name, sizeof(name), "s%" PRIu64, g->len);
+			write_file(c, dir, name, b.data ? b.data : "", b.len);
+		}
+	}
+	if (head) {
+		*head = h;
+		memset(&h, 0, sizeof(h));
+	}
+	r = g->suffix ? sink(arg, b.data ? b.data : "", b.len) :
+		deliver(sink, arg, start, (const uint8_t *)b.data, b.len,
+			g->off, g->off + g->len);
+out:
+	ocb_obj_head_release(&h);
+	ocb_buf_release(&b);
+	return r;
+}
+
+/* [lo, hi) of a known object from its blocks, fetching missing runs */
+static int get_blocks(struct cstore *c, const char *key, uint64_t size,
+		      const char *etag, const char *dir, uint64_t lo,
+		      uint64_t hi, ocb_sink_fn sink, void *arg)
+{
+	char path[PATH_MAX];
+	uint8_t *blk = NULL;
+	uint64_t i, b1 = (hi - 1) / BLOCK;
+	int r = 0;
+
+	for (i = lo / BLOCK; i <= b1 && r == 0;) {
+		uint64_t bs = i * BLOCK, be = bs + BLOCK < size ? bs + BLOCK : size;
+		uint64_t s = lo > bs ? lo : bs, e = hi < be ? hi : be, j;
+		struct ocb_get_req a = { .key = key, .if_match = etag };
 		struct ocb_buf b;
 
+		if (!blk && !(blk = malloc(BLOCK))) {
+			r = -ENOMEM;
+			break;
+		}
 		snprintf(path, sizeof(path), "%s/b%" PRIu64, dir, i);
-		if (read_file(path, blk, be - bs) == 0) {
+		if (read_part(path, be - bs, s - bs, blk, e - s) == 0) {
 			atomic_fetch_add(&c->hits, 1);
-			atomic_fetch_add(&c->bytes_disk, be - bs);
-			r = deliver(g, sink, arg, bs, blk, be - bs, lo, hi);
+			atomic_fetch_add(&c->bytes_disk, e - s);
+			r = sink(arg, blk, e - s);
 			i++;
 			continue;
 		}
 		/* a run of missing blocks, fetched in one request */
 		for (j = i + 1; j <= b1 && j - i < RUN_BLOCKS; j++) {
-			struct stat st;
-
 			snprintf(path, sizeof(path), "%s/b%" PRIu64, dir, j);
-			if (stat(path, &st) == 0)
+			if (access(path, F_OK) == 0)
 				break;
 		}
 		a.off = bs;
-		a.len = (j * BLOCK < m.size ? j * BLOCK : m.size) - bs;
+		a.len = (j * BLOCK < size ? j * BLOCK : size) - bs;
 		ocb_buf_init(&b, a.len);
-		ocb_buf_reserve(&b, a.len);
 		atomic_fetch_add(&c->misses, 1);
 		r = c->inner->ops->get(c->inner, &a, collect, &b, NULL);
 		if (r == 0 && b.len != a.len)
-			r = -ECONNRESET;
+			r = -ECONNRESET;	/* short body */
 		if (r == 0) {
-			store_blocks(c, dir, &m, bs, (const uint8_t *)b.data, b.len);
-			r = deliver(g, sink, arg, bs, (const uint8_t *)b.data, b.len,
+			store_blocks(c, dir, size, bs, (const uint8_t *)b.data,
+				     b.len);
+			r = deliver(sink, arg, bs, (const uint8_t *)b.data, b.len,
 				    lo, hi);
 		}
 		ocb_buf_release(&b);
@@ -452,19 +553,103 @@ static int cstore_get(struct ocb_store *s, const struct ocb_get_req *g,
 	return r;
 }
 
-/* ---- pass-through ---------------------------------------------------------------------- */
+static int cstore_get(struct ocb_store *s, const struct ocb_get_req *g,
+		      ocb_sink_fn sink, void *arg, struct ocb_obj_head *head)
+{
+	struct cstore *c = s->priv;
+	char dir[3100], path[PATH_MAX], etag[OCB_ETAG_MAX];
+	uint64_t size, lo, hi;
+	int r;
+
+	if (!cacheable(g->key) || (g->suffix && g->len > SUFFIX_MAX))
+		return c->inner->ops->get(c->inner, g, sink, arg, head);
+	if (lookup(c, g->key, &size, etag) < 0)
+		return get_learn(c, g, sink, arg, head);
+	if (g->if_match && strcmp(g->if_match, etag) != 0)
+		return -ESTALE;		/* the store said otherwise since */
+	obj_dir(c, g->key, etag, dir, sizeof(dir));
+
+	if (g->suffix) {
+		uint64_t n = g->len < size ? g->len : size;
+
+		snprintf(path, sizeof(path), "%s/s%" PRIu64, dir, g->len);
+		if (n) {
+			uint8_t *p = malloc(n);
+
+			if (p && read_part(path, n, 0, p, n) == 0) {
+				atomic_fetch_add(&c->hits, 1);
+				atomic_fetch_add(&c->bytes_disk, n);
+				fill_head(head, size, etag);
+				r = sink(arg, p, n);
+				free(p);
+				return r;
+			}
+			free(p);
+		}
+		lo = size - n;
+		hi = size;
+	} else {
+		lo = g->off;
+		if (lo >= size)
+			return size == 0 && lo == 0 ? 0 : -ERANGE;
+		hi = g->len == OCB_TO_END || g->len > size - lo ? size :
+			lo + g->len;
+	}
+	fill_head(head, size, etag);
+	if (lo == hi)
+		return 0;
+	r = get_blocks(c, g->key, size, etag, dir, lo, hi, sink, arg);
+	if (r == -ESTALE)
+		forget(c, g->key);	/* replaced: the next get learns anew */
+	return r;
+}
+
+/* ---- pass-through (learning what LIST and HEAD say) ---------------------------------- */
 
 #define INNER(c) (((struct cstore *)(c)->priv)->inner)
 
 static int cstore_head(struct ocb_store *s, const char *key,
 		       struct ocb_obj_head *out)
 {
-	return INNER(s)->ops->head(INNER(s), key, out);
+	struct cstore *c = s->priv;
+	int r = c->inner->ops->head(c->inner, key, out);
+
+	if (r == 0 && cacheable(key))
+		remember(c, key, out->size, out->etag);
+	else if (r == -ENOENT && cacheable(key))
+		forget(c, key);
+	return r;
+}
+
+struct list_arg {
+	struct cstore *c;
+	ocb_list_fn cb;
+	void *arg;
+};
+
+static int list_fn(void *arg, const struct ocb_list_entry *e)
+{
+	struct list_arg *l = arg;
+
+	if (!e->is_prefix && cacheable(e->key))
+		remember(l->c, e->key, e->size, e->etag);
+	return l->cb(l->arg, e);
+}
+
+static int cstore_list(struct ocb_store *s, const char *prefix,
+		       const char *delim, const char *after, ocb_list_fn cb,
+		       void *arg)
+{
+	struct list_arg l = { s->priv, cb, arg };
+
+	return INNER(s)->ops->list(INNER(s), prefix, delim, after, list_fn, &l);
 }
 
 static int cstore_put(struct ocb_store *s, const char *key, uint64_t size,
 		      ocb_source_fn src, void *arg, const struct ocb_put_opts *o)
 {
+	if (cacheable(key))
+		forget(s->priv, key);
 	return INNER(s)->ops->put(INNER(s), key, size, src, arg, o);
 }
 
@@ -484,6 +669,8 @@ static int cstore_mpu_part(struct ocb_store *s, const char *key, const char *id,
 static int cstore_mpu_complete(struct ocb_store *s, const char *key,
 			       const char *id, const struct ocb_part *p, size_t n)
 {
+	if (cacheable(key))
+		forget(s->priv, key);
 	return INNER(s)->ops->mpu_complete(INNER(s), key, id, p, n);
 }
 
@@ -498,22 +685,26 @@ static int cstore_mpu_list(struct ocb_store *s, const char *prefix,
 	return INNER(s)->ops->mpu_list(INNER(s), prefix, cb, arg);
 }
 
-static int cstore_list(struct ocb_store *s, const char *prefix,
-		       const char *delim, const char *after, ocb_list_fn cb,
-		       void *arg)
+/* forget key, and drop its cached bytes if this process knows them */
+static void drop_key(struct cstore *c, const char *key)
 {
-	return INNER(s)->ops->list(INNER(s), prefix, delim, after, cb, arg);
+	char dir[3100], etag[OCB_ETAG_MAX];
+	uint64_t size;
+
+	if (!cacheable(key))
+		return;
+	if (lookup(c, key, &size, etag) == 0) {
+		obj_dir(c, key, etag, dir, sizeof(dir));
+		purge(dir);
+	}
+	forget(c, key);
 }
 
 static int cstore_del(struct ocb_store *s, const char *key)
 {
 	struct cstore *c = s->priv;
-	char dir[3100];
 
-	if (cacheable(key)) {
-		obj_dir(c, key, dir, sizeof(dir));
-		purge(dir);
-	}
+	drop_key(c, key);
 	return c->inner->ops->del(c->inner, key);
 }
 
@@ -521,14 +712,10 @@ static int cstore_del_many(struct ocb_store *s, const char *const *keys,
 			   size_t n)
 {
 	struct cstore *c = s->priv;
-	char dir[3100];
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (cacheable(keys[i])) {
-			obj_dir(c, keys[i], dir, sizeof(dir));
-			purge(dir);
-		}
+		drop_key(c, keys[i]);
 	return c->inner->ops->del_many(c->inner, keys, n);
 }
 
@@ -544,12 +731,15 @@ static void cstore_stats(struct ocb_store *s, struct ocb_buf *out)
 		       "disk_cache_bytes %" PRIuFAST64 "\n"
 		       "disk_cache_limit %" PRIu64 "\n"
 		       "disk_cache_evictions %" PRIuFAST64 "\n"
-		       "disk_cache_write_failed %d\n",
+		       "disk_cache_write_errors %" PRIuFAST64 "\n"
+		       "disk_cache_write_failed %d\n"
+		       "disk_cache_versions_learned %" PRIuFAST64 "\n",
 		       atomic_load(&c->hits), atomic_load(&c->misses),
 		       atomic_load(&c->bytes_disk),
 		       atomic_load(&c->bytes_written), atomic_load(&c->bytes),
 		       c->max, atomic_load(&c->evictions),
-		       atomic_load(&c->write_failed));
+		       atomic_load(&c->write_errors),
+		       atomic_load(&c->write_failed), atomic_load(&c->learned));
 	c->inner->ops->stats(c->inner, out);
 }
 
@@ -558,6 +748,8 @@ static void cstore_destroy(struct ocb_store *s)
 	struct cstore *c = s->priv;
 
 	ocb_store_free(c->inner);
+	vtab_clear(c);
+	pthread_mutex_destroy(&c->vlock);
 	pthread_mutex_destroy(&c->evict_lock);
 	free(c);
 	free(s);
@@ -586,18 +778,16 @@ int ocb_cache_store_new(struct ocb_store *inner, const char *dir,
 	struct ocb_store *s = calloc(1, sizeof(*s));
 	struct cstore *c = calloc(1, sizeof(*c));
 	char tmp[PATH_MAX], *p;
+	struct stat st;
+	int r;
 
 	if (!s || !c) {
-		free(s);
-		free(c);
-		ocb_store_free(inner);
-		return -ENOMEM;
+		r = -ENOMEM;
+		goto fail;
 	}
-	if (strlen(dir) >= sizeof(c->dir)) {
-		free(s);
-		free(c);
-		ocb_store_free(inner);
-		return -ENAMETOOLONG;
+	if (!*dir || strlen(dir) >= sizeof(c->dir)) {
+		r = -ENAMETOOLONG;
+		goto fail;
 	}
 	snprintf(c->dir, sizeof(c->dir), "%s", dir);
 	/* mkdir -p, private */
@@ -608,16 +798,22 @@ int ocb_cache_store_new(struct ocb_store *inner, const char *dir,
 		*p = '/';
 	}
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		int r = -errno;
-
-		ocb_err("cache directory %s: %s", dir, strerror(errno));
-		free(s);
-		free(c);
-		ocb_store_free(inner);
-		return r;
+		r = -errno;
+		goto fail_dir;
 	}
+	if (stat(dir, &st) < 0) {
+		r = -errno;
+		goto fail_dir;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		r = -ENOTDIR;
+		goto fail_dir;
+	}
+	if (st.st_mode & 077)
+		chmod(dir, st.st_mode & 0700);	/* ciphertext, but private */
 	c->inner = inner;
 	c->max = max_bytes ? max_bytes : (2ull << 30);
+	pthread_mutex_init(&c->vlock, NULL);
 	pthread_mutex_init(&c->evict_lock, NULL);
 	s->ops = &cstore_ops;
 	s->priv = c;
@@ -625,4 +821,17 @@ int ocb_cache_store_new(struct ocb_store *inner, const char *dir,
 	evict(c);	/* learn the current size (and trim if over) */
 	*out = s;
 	return 0;
+
+fail_dir:
+	{
+		char esc[512];
+
+		ocb_err("cache directory %s: %s",
+			ocb_log_escape(esc, sizeof(esc), dir), strerror(-r));
+	}
+fail:
+	free(s);
+	free(c);
+	ocb_store_free(inner);
+	return r;
 }

@@ -3,14 +3,30 @@
  *
  * Caches the bytes of backup objects (keys ending in ".ocb", which never
  * change once written) in 1 MiB blocks under a directory, plus the exact
- * suffix reads that open a backup.  What is cached is what the store holds:
- * ciphertext; nothing decrypted reaches the disk.  The cache survives
- * remounts and is shared safely by concurrent processes (files are written
- * to a temporary name and renamed into place).  It is bounded by max_bytes:
- * least recently used blocks go first.  A full disk stops caching (logged
- * once) without failing reads.  Every other operation passes through.
+ * suffix reads (up to 4 MiB) that open a backup.  What is cached is what
+ * the store holds: ciphertext; nothing decrypted reaches the disk.
  *
- * Layout: DIR/<first 32 hex of sha256(key)>/{meta, b<block>, s<length>}.
+ * Staleness: cached bytes are filed under the object's key AND etag, and
+ * are served only once the store has told this process the object's
+ * current etag and size: by a LIST passing through this layer (the mount
+ * lists before it opens: a remount then makes no request at all), a HEAD,
+ * or the first GET of the object (fetched from the store, and cached).
+ * An object deleted and re-created under the same key is never served
+ * from the old bytes.  A get with if_match that differs from the etag the
+ * store last gave gives -ESTALE, as S3 would.  A head served from the
+ * cache (get's head argument) has size and etag only.
+ *
+ * The cache survives remounts and is shared safely by concurrent threads
+ * and processes (files are written to a temporary name and renamed into
+ * place; readers never see partial files).  It is bounded by max_bytes
+ * (0: 2 GiB): least recently used files go first, down to 90%.  A full
+ * disk stops caching (logged once, counted) without failing reads.  Every
+ * other operation passes through.
+ *
+ * Layout: DIR/<first 32 hex of sha256(key "\n" etag)>/{b<block>, s<length>}.
+ * Counters (stats): disk_cache_hits, _misses (requests made for cacheable
+ * keys), _bytes_served, _bytes_written, _bytes, _limit, _evictions,
+ * _write_errors, _write_failed (0/1), _versions_learned; then the inner's.
  */
 #ifndef OCB_CACHE_STORE_H
 #define OCB_CACHE_STORE_H
@@ -19,7 +35,8 @@
 
 #include "store.h"
 
-/* Wrap inner (owned from now on, also on failure); dir is created 0700. */
+/* Wrap inner (owned from now on, also on failure); dir is created 0700
+ * (with its parents).  0, or -ENOTDIR, -ENAMETOOLONG, -ENOMEM, mkdir's. */
 int ocb_cache_store_new(struct ocb_store *inner, const char *dir,
 			uint64_t max_bytes, struct ocb_store **out);
 
