@@ -516,14 +516,20 @@ static int fetch_claims(struct ocb_frame_cache *fc, struct ocb_archive *a,
 			uint64_t aid, uint64_t fetch, uint32_t f1,
 			const uint32_t *owned, uint32_t nowned)
 {
-	uint32_t i, j;
+	uint32_t i, j, nra = 0, ra_run;
 	int r = 0;
 
+	/* read-ahead split so that every worker decodes: RA_RUN frames per
+	 * request at most, fewer when there is less to share */
+	for (i = 0; i < nowned; i++)
+		nra += owned[i] > f1;
+	ra_run = (nra + RA_WORKERS - 1) / RA_WORKERS;
+	ra_run = ra_run < 1 ? 1 : ra_run > RA_RUN ? RA_RUN : ra_run;
 	for (i = 0; i < nowned; i = j) {
 		int ra = owned[i] > f1, fr, queued = 0;
 
 		for (j = i + 1; j < nowned && owned[j] == owned[j - 1] + 1 &&
-		     j - i < (ra ? RA_RUN : RUN_MAX) &&
+		     j - i < (ra ? ra_run : RUN_MAX) &&
 		     (owned[j] > f1) == ra; j++)
 			;
 		if (ra) {
