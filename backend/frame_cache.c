@@ -704,7 +704,7 @@ void ocb_frame_cache_forget(struct ocb_frame_cache *fc, uint64_t aid)
 	do {	/* a worker may still be reading from this archive */
 		busy = 0;
 		for (i = 0; i < RA_WORKERS; i++)
-			busy |= fc->running_aid[i] == aid;
+			busy |= aid && fc->running_aid[i] == aid;
 		if (busy)
 			pthread_cond_wait(&fc->cond, &fc->lock);
 	} while (busy);
