@@ -442,7 +442,7 @@ ssize_t ocb_archive_pread(struct ocb_archive *a, uint32_t idx, void *buf,
  * them in order, so download, decryption, decompression and the consumer
  * overlap on both cores.  Memory: CAT_SLOTS batches.
  */
-#define CAT_BATCH 8		/* frames per request */
+#define CAT_BATCH 4		/* frames per request */
 #define CAT_SLOTS 4
 #define CAT_WORKERS 2
 
