@@ -140,6 +140,19 @@ ssize_t ocb_archive_pread(struct ocb_archive *a, uint32_t idx, void *buf,
 /* Stream the whole decrypted tar stream to sink (`ocb cat`). */
 int ocb_archive_cat(struct ocb_archive *a, ocb_sink_fn sink, void *arg);
 
+/* What ocb_archive_verify() checked. */
+struct ocb_verify_result {
+	uint64_t files;		/* files whose content was hashed */
+	uint64_t bad_files;	/* SHA-256 not as the catalog says */
+	uint64_t bytes;		/* stream bytes read and verified */
+	uint32_t frames;
+	char first_bad[1024];	/* path of the first bad file, or "" */
+};
+
+/* Read every frame (each tag checked) and hash every file against the
+ * catalog.  0, -EBADMSG (res says what), or a store error. */
+int ocb_archive_verify(struct ocb_archive *a, struct ocb_verify_result *res);
+
 /* ---- writing ------------------------------------------------------------ */
 
 struct ocb_backup_progress {

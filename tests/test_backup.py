@@ -274,3 +274,20 @@ def test_file_changing_during_backup(tmp_path, file_config, ocb_local):
     got = (out / "src" / "growing.log").read_bytes()
     assert got == grow.read_bytes()[:len(got)]        # a prefix of the file
     assert len(got) >= 64 * 1024 * 1024
+
+
+def test_verify(tmp_path, file_config, ocb_local):
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=file_config, env=ocb_local.env)
+    o("backup")
+    o("backup", "--label", "second")
+    p = o("verify", "--all")
+    assert p.stdout.count("ok ") == 2
+    assert "files" in p.stdout
+    backups = json.loads(o("list", "--json").stdout)
+    flip(tmp_path / "store" / backups[0]["key"], 512 + 200)
+    p = o("verify", "--all", check=False)
+    assert p.returncode == 7
+    assert "DAMAGED  " + backups[0]["name"] in p.stdout
+    assert "ok       " + backups[1]["name"] in p.stdout
+    assert o("verify", "latest").returncode == 0

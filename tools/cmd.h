@@ -25,5 +25,6 @@ extern const struct ocb_cmd ocb_cmd_key;
 extern const struct ocb_cmd ocb_cmd_backup;
 extern const struct ocb_cmd ocb_cmd_list;
 extern const struct ocb_cmd ocb_cmd_cat;
+extern const struct ocb_cmd ocb_cmd_verify;
 
 #endif
