@@ -578,14 +578,19 @@ int ocb_catalog_decode(uint8_t *blob, size_t len, struct ocb_catalog **out)
 				BAD("entry %u: children not sorted", i);
 		}
 	}
-	/* every child range must be claimed exactly by its own children */
+	/*
+	 * Every entry of a child range must name that directory as its parent,
+	 * so no entry is listed in two directories.  Linear: each entry passes
+	 * this check for one directory only (its parent), and the first entry
+	 * that fails ends the decoding.
+	 */
 	for (i = 0; i < c->n; i++) {
 		const struct ocb_entry *e = &c->e[i];
+		uint32_t k;
 
-		if (e->nchildren &&
-		    (c->e[e->first_child].parent != i ||
-		     c->e[e->first_child + e->nchildren - 1].parent != i))
-			BAD("entry %u: child range mismatch", i);
+		for (k = 0; k < e->nchildren; k++)
+			if (c->e[e->first_child + k].parent != i)
+				BAD("entry %u: child range mismatch", i);
 	}
 	for (i = 0; i < c->nx; i++, p += XAT_LEN) {
 		uint32_t noff = ocb_get32(p), nlen = ocb_get32(p + 4);
@@ -622,7 +627,8 @@ int ocb_catalog_decode(uint8_t *blob, size_t len, struct ocb_catalog **out)
 		c->src[i].entry = ocb_get32(p);
 		c->src[i].path = str_at(strtab, strtab_len, ocb_get32(p + 4),
 					ocb_get32(p + 8));
-		if (c->src[i].entry >= c->n || !c->src[i].path ||
+		if (c->src[i].entry == 0 || c->src[i].entry >= c->n ||
+		    c->e[c->src[i].entry].parent != 0 || !c->src[i].path ||
 		    c->src[i].path[0] != '/')
 			BAD("source %u out of range", i);
 	}

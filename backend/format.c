@@ -101,7 +101,8 @@ int ocb_trailer_decode(const uint8_t in[OCB_TRAILER_SIZE], uint64_t objsize,
 	    x.catalog_len < 16 || x.catalog_off < OCB_HEADER_SIZE ||
 	    x.catalog_off > x.header_off ||
 	    x.catalog_len != x.header_off - x.catalog_off ||
-	    x.catalog_plain_len == 0 || x.catalog_plain_len > OCB_CATALOG_MAX)
+	    x.catalog_plain_len == 0 || x.catalog_plain_len > OCB_CATALOG_MAX ||
+	    x.catalog_len > OCB_SEALED_BOUND(x.catalog_plain_len))
 		return -EBADMSG;
 	*t = x;
 	return 0;

@@ -16,6 +16,10 @@
 #define OCB_FRAME_SIZE (1u << 20)	/* uncompressed bytes per frame */
 #define OCB_FRAME_SIZE_MAX (16u << 20)
 #define OCB_CATALOG_MAX (1024ull << 20)	/* decompressed catalog cap */
+/* Largest sealed catalog for n plaintext bytes: well above zstd's bound
+ * (n + n/256 + at most 64), plus the 16-byte tag.  Until the catalog is
+ * authenticated this is what limits how much a trailer makes a reader fetch. */
+#define OCB_SEALED_BOUND(n) ((n) + ((n) >> 7) + 65536 + 16)
 #define OCB_HEADER_MAGIC "OCBACKUP"
 #define OCB_TRAILER_MAGIC "OCBTRAIL"
 

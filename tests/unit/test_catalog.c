@@ -1,0 +1,368 @@
+/* Unit tests: the catalog decoder against hand-made hostile catalogs, one
+ * rule at a time, and a 200,000-entry catalog (docs/FORMAT.md, "Catalog"). */
+#include "t.h"
+#include "catalog.h"
+#include "format.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* the plaintext layout of FORMAT.md */
+#define HDR 104
+#define ENT 120
+#define XAT 24
+#define FRM 24
+#define E(i) (HDR + (size_t)(i) * ENT)
+
+enum { F_PARENT = 0, F_TYPE = 4, F_MODE = 8, F_INO = 24, F_FIRST = 28,
+       F_NKIDS = 32, F_XFIRST = 36, F_NX = 40, F_NSEC = 44, F_SIZE = 56,
+       F_DOFF = 64, F_NAMEOFF = 72, F_NAMELEN = 76, F_TOFF = 80,
+       F_TLEN = 84 };
+
+/*
+ * root/{a/{xx, yy (hardlink of xx)}, b/{zz}, l -> "a"}, breadth first:
+ *   0 root, 1 a, 2 b, 3 l, 4 xx, 5 yy, 6 zz
+ */
+static uint8_t *blob0;
+static size_t len0;
+
+static int build(void)
+{
+	struct ocb_catb *b;
+	struct ocb_catb_entry e = { .link_to = OCB_NOLINK };
+	struct ocb_frame_rec f = { .off = 512, .sealed_len = 900,
+				   .plain_len = 4096 };
+	struct ocb_catb_info info = { .name = "n", .instance = "i",
+				      .host = "h", .label = "",
+				      .key_provider = "none",
+				      .frame_size = OCB_FRAME_SIZE,
+				      .stream_size = 4096 };
+	const char *xn[] = { "user.k" };
+	const void *xv[] = { "v" };
+	size_t xl[] = { 1 };
+	uint32_t a, bb, xx, s;
+	int r;
+
+	if (ocb_catb_new(&b) < 0)
+		return -1;
+	e.name = "a"; e.type = OCB_ENTRY_DIR; e.mode = S_IFDIR | 0755;
+	r = ocb_catb_add(b, &e, &a);
+	e.name = "b";
+	r |= ocb_catb_add(b, &e, &bb);
+	e.name = "l"; e.type = OCB_ENTRY_SYMLINK; e.mode = S_IFLNK | 0777;
+	e.target = "a";
+	r |= ocb_catb_add(b, &e, &s);
+	e.target = NULL;
+	e.parent = a; e.name = "xx"; e.type = OCB_ENTRY_FILE;
+	e.mode = S_IFREG | 0644; e.size = 10; e.data_off = 512;
+	e.nxattrs = 1; e.xnames = xn; e.xvalues = xv; e.xlens = xl;
+	r |= ocb_catb_add(b, &e, &xx);
+	e.name = "yy"; e.link_to = xx; e.nxattrs = 0; e.size = 0;
+	r |= ocb_catb_add(b, &e, &s);
+	e.parent = bb; e.name = "zz"; e.link_to = OCB_NOLINK; e.size = 3;
+	e.data_off = 2048;
+	r |= ocb_catb_add(b, &e, &s);
+	r |= ocb_catb_add_frame(b, &f);
+	r |= ocb_catb_add_source(b, a, "/home/u/.a");
+	r |= ocb_catb_encode(b, &info, &blob0, &len0);
+	ocb_catb_free(b);
+	return r;
+}
+
+static uint8_t *copy0(void)
+{
+	uint8_t *m = malloc(len0);
+
+	memcpy(m, blob0, len0);
+	return m;
+}
+
+/* decode a copy of the good catalog with u32 field at off set to v */
+static int with32(size_t off, uint32_t v)
+{
+	struct ocb_catalog *c = NULL;
+	uint8_t *m = copy0();
+	int r;
+
+	ocb_put32(m + off, v);
+	r = ocb_catalog_decode(m, len0, &c);
+	ocb_catalog_free(c);
+	return r;
+}
+
+static int with64(size_t off, uint64_t v)
+{
+	struct ocb_catalog *c = NULL;
+	uint8_t *m = copy0();
+	int r;
+
+	ocb_put64(m + off, v);
+	r = ocb_catalog_decode(m, len0, &c);
+	ocb_catalog_free(c);
+	return r;
+}
+
+/* offset of a string's bytes in the blob (strings are unique here) */
+static size_t str_pos(const char *s)
+{
+	size_t n = strlen(s) + 1, i;
+
+	for (i = HDR; i + n <= len0; i++)
+		if (memcmp(blob0 + i, s, n) == 0 && blob0[i - 1] == 0)
+			return i;
+	return 0;
+}
+
+/* decode with the bytes of string s replaced by rep (same length) */
+static int with_name(const char *s, const char *rep, size_t replen)
+{
+	struct ocb_catalog *c = NULL;
+	size_t pos = str_pos(s);
+	uint8_t *m = copy0();
+	int r;
+
+	CHECK(pos != 0);
+	memcpy(m + pos, rep, replen);
+	r = ocb_catalog_decode(m, len0, &c);
+	ocb_catalog_free(c);
+	return r;
+}
+
+static void test_good(void)
+{
+	struct ocb_catalog *c = NULL;
+
+	CHECK_INT(ocb_catalog_decode(copy0(), len0, &c), 0);
+	if (!c)
+		return;
+	CHECK_INT(c->n, 7);
+	CHECK_STR(c->e[1].name, "a");
+	CHECK_STR(c->e[3].target, "a");
+	CHECK_INT(c->e[1].first_child, 4);
+	CHECK_INT(c->e[1].nchildren, 2);
+	CHECK_INT(c->e[2].first_child, 6);
+	CHECK_INT(c->e[5].ino, 4);
+	CHECK_INT(c->e[5].size, 10);
+	CHECK_INT(c->e[4].nlink, 2);
+	CHECK_INT(c->nsrc, 1);
+	CHECK_INT(c->src[0].entry, 1);
+	CHECK_STR(c->src[0].path, "/home/u/.a");
+	CHECK_STR(c->name, "n");
+	ocb_catalog_free(c);
+}
+
+static void test_counts(void)
+{
+	CHECK_INT(with32(8, 0), -EBADMSG);		/* no root */
+	CHECK_INT(with32(8, UINT32_MAX), -EBADMSG);	/* huge counts */
+	CHECK_INT(with32(12, UINT32_MAX), -EBADMSG);
+	CHECK_INT(with32(16, UINT32_MAX), -EBADMSG);
+	CHECK_INT(with32(20, UINT32_MAX), -EBADMSG);
+	CHECK_INT(with32(8, 8), -EBADMSG);		/* sizes do not add up */
+	CHECK_INT(with64(24, UINT64_MAX), -EBADMSG);
+	CHECK_INT(with64(32, UINT64_MAX - 10), -EBADMSG);
+	CHECK_INT(with32(56, 1), -EBADMSG);		/* frame size */
+	CHECK_INT(with32(64, 1000000), -EBADMSG);	/* info string */
+	{
+		struct ocb_catalog *c = NULL;
+		uint8_t *m = copy0();
+
+		CHECK_INT(ocb_catalog_decode(m, HDR - 1, &c), -EBADMSG);
+		m = copy0();
+		m[3] ^= 1;
+		CHECK_INT(ocb_catalog_decode(m, len0, &c), -EBADMSG);
+	}
+}
+
+static void test_names(void)
+{
+	CHECK_INT(with_name("xx", "..", 2), -EBADMSG);
+	CHECK_INT(with_name("xx", "x/", 2), -EBADMSG);
+	CHECK_INT(with_name("xx", "x\0", 2), -EBADMSG);	/* NUL inside */
+	CHECK_INT(with_name("yy", "xx", 2), -EBADMSG);	/* duplicate */
+	CHECK_INT(with_name("yy", "aa", 2), -EBADMSG);	/* unsorted */
+	CHECK_INT(with_name("zz", "..", 2), -EBADMSG);
+	CHECK_INT(with_name("zz", "z.", 2), 0);		/* fine */
+	CHECK_INT(with32(E(4) + F_NAMELEN, 0), -EBADMSG);	/* empty */
+	CHECK_INT(with32(E(4) + F_NAMELEN, 1), -EBADMSG);	/* no NUL at end */
+	CHECK_INT(with32(E(4) + F_NAMEOFF, (uint32_t)len0), -EBADMSG);
+	CHECK_INT(with32(E(4) + F_NAMEOFF, UINT32_MAX - 1), -EBADMSG);
+	CHECK_INT(with32(E(0) + F_NAMELEN, 1), -EBADMSG);	/* root named */
+	/* symlink target */
+	CHECK_INT(with32(E(3) + F_TOFF, UINT32_MAX), -EBADMSG);
+	CHECK_INT(with32(E(3) + F_TLEN, 0), -EBADMSG);
+	CHECK_INT(with32(E(3) + F_TLEN, 5000), -EBADMSG);
+	CHECK_INT(with32(E(4) + F_TOFF, 0), -EBADMSG);	/* target on a file */
+}
+
+static void test_tree(void)
+{
+	struct ocb_catalog *c = NULL;
+	uint8_t *m;
+
+	CHECK_INT(with32(E(1) + F_PARENT, 1), -EBADMSG);	/* own parent */
+	CHECK_INT(with32(E(1) + F_PARENT, 4), -EBADMSG);	/* cycle */
+	CHECK_INT(with32(E(4) + F_PARENT, 99), -EBADMSG);
+	CHECK_INT(with32(E(4) + F_PARENT, 3), -EBADMSG);	/* not a dir */
+	CHECK_INT(with32(E(4) + F_PARENT, 2), -EBADMSG);	/* other dir */
+	CHECK_INT(with32(E(0) + F_PARENT, 1), -EBADMSG);
+	CHECK_INT(with32(E(0) + F_TYPE, OCB_ENTRY_FILE), -EBADMSG);
+	CHECK_INT(with32(E(1) + F_FIRST, 1), -EBADMSG);	/* itself */
+	CHECK_INT(with32(E(1) + F_FIRST, 0), -EBADMSG);
+	CHECK_INT(with32(E(1) + F_FIRST, UINT32_MAX), -EBADMSG);
+	CHECK_INT(with32(E(1) + F_NKIDS, UINT32_MAX), -EBADMSG);
+	CHECK_INT(with32(E(1) + F_NKIDS, 4), -EBADMSG);	/* past the end */
+	CHECK_INT(with32(E(1) + F_NKIDS, 3), -EBADMSG);	/* claims zz */
+	CHECK_INT(with32(E(1) + F_NKIDS, 1), -EBADMSG);	/* loses yy */
+	CHECK_INT(with32(E(4) + F_NKIDS, 1), -EBADMSG);	/* file with kids */
+	/*
+	 * Interleaved child ranges: a = [4, 7) with yy (5) moved to b = [5, 6).
+	 * Every entry lies in its parent's range and every range starts and
+	 * ends with its own children, but a would list b's child.
+	 */
+	m = copy0();
+	ocb_put32(m + E(1) + F_NKIDS, 3);
+	ocb_put32(m + E(2) + F_FIRST, 5);
+	ocb_put32(m + E(5) + F_PARENT, 2);
+	ocb_put32(m + E(6) + F_PARENT, 1);
+	ocb_put32(m + E(5) + F_INO, 5);	/* no longer a hardlink of xx */
+	CHECK_INT(ocb_catalog_decode(m, len0, &c), -EBADMSG);
+	ocb_catalog_free(c);
+}
+
+static void test_entries(void)
+{
+	CHECK_INT(with32(E(4) + F_TYPE, 0), -EBADMSG);
+	CHECK_INT(with32(E(4) + F_TYPE, 8), -EBADMSG);
+	CHECK_INT(with32(E(4) + F_MODE, S_IFDIR | 0644), -EBADMSG);
+	CHECK_INT(with32(E(4) + F_NSEC, 1000000000u), -EBADMSG);
+	CHECK_INT(with64(E(4) + F_SIZE, 4097), -EBADMSG);	/* past stream */
+	CHECK_INT(with64(E(4) + F_DOFF, 4090), -EBADMSG);
+	CHECK_INT(with64(E(4) + F_DOFF, UINT64_MAX - 5), -EBADMSG);
+	CHECK_INT(with64(E(1) + F_SIZE, 1), -EBADMSG);	/* size on a dir */
+	/* hardlinks */
+	CHECK_INT(with32(E(5) + F_INO, 6), -EBADMSG);	/* forward */
+	CHECK_INT(with32(E(5) + F_INO, 1), -EBADMSG);	/* to a directory */
+	CHECK_INT(with64(E(5) + F_SIZE, 11), -EBADMSG);	/* other data */
+	CHECK_INT(with32(E(6) + F_INO, 4), -EBADMSG);
+	CHECK_INT(with32(E(1) + F_INO, 0), -EBADMSG);	/* ino on a dir */
+	/* xattrs */
+	CHECK_INT(with32(E(4) + F_NX, 2), -EBADMSG);
+	CHECK_INT(with32(E(4) + F_XFIRST, 1), -EBADMSG);
+	CHECK_INT(with32(E(4) + F_XFIRST, UINT32_MAX), -EBADMSG);
+	CHECK_INT(with32(E(4) + F_NX, UINT32_MAX), -EBADMSG);
+	{
+		size_t x0 = E(7);
+
+		CHECK_INT(with32(x0 + 4, 0), -EBADMSG);		/* name length */
+		CHECK_INT(with64(x0 + 8, 2), -EBADMSG);		/* value offset */
+		CHECK_INT(with32(x0 + 16, 2), -EBADMSG);	/* value length */
+		CHECK_INT(with32(x0 + 16, UINT32_MAX), -EBADMSG);
+	}
+}
+
+static void test_frames_sources(void)
+{
+	size_t f0 = E(7) + XAT, s0 = f0 + FRM;
+
+	CHECK_INT(with64(f0, 0), -EBADMSG);		/* not at 512 */
+	CHECK_INT(with64(f0, 513), -EBADMSG);
+	CHECK_INT(with32(f0 + 8, 0), -EBADMSG);		/* sealed length */
+	CHECK_INT(with32(f0 + 8, UINT32_MAX), -EBADMSG);
+	CHECK_INT(with32(f0 + 12, 4095), -EBADMSG);	/* does not cover */
+	CHECK_INT(with32(f0 + 12, OCB_FRAME_SIZE + 1), -EBADMSG);
+	CHECK_INT(with64(40, 4095), -EBADMSG);		/* stream size */
+	CHECK_INT(with32(s0, 0), -EBADMSG);		/* source = root */
+	CHECK_INT(with32(s0, 4), -EBADMSG);		/* not top level */
+	CHECK_INT(with32(s0, 7), -EBADMSG);		/* out of range */
+	CHECK_INT(with32(s0, 2), 0);			/* b: fine */
+	CHECK_INT(with32(s0 + 8, 0), -EBADMSG);		/* path "" */
+}
+
+/* 1,000 directories of 200 files: encode, decode, look everything up */
+static void test_large(void)
+{
+	struct ocb_catb *b = NULL;
+	struct ocb_catalog *c = NULL;
+	struct ocb_catb_info info = { .name = "n", .instance = "i",
+				      .host = "h", .label = "",
+				      .key_provider = "none",
+				      .frame_size = OCB_FRAME_SIZE };
+	struct ocb_frame_rec f = { .off = 512, .sealed_len = 100,
+				   .plain_len = 1 };
+	struct ocb_catb_entry e = { .link_to = OCB_NOLINK };
+	struct timespec t0, t1;
+	uint8_t *blob = NULL;
+	size_t len = 0;
+	uint32_t d, i, seq, dseq, bad = 0;
+	char name[64];
+	int r = 0;
+
+	CHECK_INT(ocb_catb_new(&b), 0);
+	/* added in reverse order: the encoder sorts */
+	for (d = 1000; r == 0 && d-- > 0;) {
+		snprintf(name, sizeof(name), "dir-%04u", d);
+		e.parent = 0; e.name = name; e.type = OCB_ENTRY_DIR;
+		e.mode = S_IFDIR | 0755; e.size = 0; e.data_off = 0;
+		r = ocb_catb_add(b, &e, &dseq);
+		for (i = 200; r == 0 && i-- > 0;) {
+			snprintf(name, sizeof(name), "file-%u-%u.md", d, i);
+			e.parent = dseq; e.type = OCB_ENTRY_FILE;
+			e.mode = S_IFREG | 0644;
+			r = ocb_catb_add(b, &e, &seq);
+		}
+	}
+	CHECK_INT(r, 0);
+	info.stream_size = 1;
+	CHECK_INT(ocb_catb_add_frame(b, &f), 0);
+	CHECK_INT(ocb_catb_encode(b, &info, &blob, &len), 0);
+	ocb_catb_free(b);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_INT(ocb_catalog_decode(blob, len, &c), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (!c)
+		return;
+	printf("200,000-entry catalog: %zu bytes, decoded in %.1f ms\n", len,
+	       (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+	       (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	CHECK_INT(c->n, 1 + 1000 + 200000);
+	CHECK_INT(c->e[0].nchildren, 1000);
+	/* every file is where its name says */
+	for (d = 0; d < 1000; d++) {
+		const struct ocb_entry *de = &c->e[1 + d];
+
+		snprintf(name, sizeof(name), "dir-%04u", d);
+		if (strcmp(de->name, name) != 0 || de->nchildren != 200)
+			bad++;
+		for (i = 1; i < de->nchildren; i++)
+			if (strcmp(c->e[de->first_child + i - 1].name,
+				   c->e[de->first_child + i].name) >= 0 ||
+			    c->e[de->first_child + i].parent != 1 + d)
+				bad++;
+	}
+	CHECK_INT(bad, 0);
+	ocb_catalog_free(c);
+}
+
+int main(void)
+{
+	ocb_log_set_level(OCB_LOG_ERR);
+	if (build() != 0) {
+		fprintf(stderr, "cannot build the test catalog\n");
+		return 1;
+	}
+	test_good();
+	test_counts();
+	test_names();
+	test_tree();
+	test_entries();
+	test_frames_sources();
+	test_large();
+	free(blob0);
+	return T_DONE();
+}
