@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "crypto.h"
 #include "frame_cache.h"
+#include "fs_stats.h"
 #include "fs_tree.h"
 #include "log.h"
 #include "ocb_archive.h"
@@ -111,6 +112,7 @@ static void reply_err(fuse_req_t req, int err)
 	default:
 		break;
 	}
+	fs_stats_error(ctx_of(req)->st, e);
 	fuse_reply_err(req, e);
 }
 
@@ -248,6 +250,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	uint64_t ino = 0;
 	int r;
 
+	fs_stats_op(c->st, FS_STATS_LOOKUP);
 	memset(&e, 0, sizeof(e));
 	switch (fs_tree_node(parent, &slot, &entry)) {
 	case FS_NODE_ROOT:
@@ -305,10 +308,13 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
+	struct fs_ctx *c = ctx_of(req);
 	struct stat st;
 	double ttl;
-	int r = get_attr(ctx_of(req), ino, &st, &ttl);
+	int r;
 
+	fs_stats_op(c->st, FS_STATS_GETATTR);
+	r = get_attr(c, ino, &st, &ttl);
 	if (r < 0)
 		reply_err(req, r);
 	else
@@ -322,6 +328,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	char target[512];
 	int r;
 
+	fs_stats_op(c->st, FS_STATS_READLINK);
 	if (fs_tree_node(ino, &slot, &entry) == FS_NODE_BACKUP) {
 		struct ocb_archive *a;
 		const struct ocb_entry *e;
@@ -396,6 +403,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	uint32_t slot = 0, entry = 0;
 	int r = 0;
 
+	fs_stats_op(c->st, FS_STATS_READDIR);
 	if (size > (1u << 20))
 		size = d.size = 1u << 20;
 	d.buf = malloc(size);
@@ -512,6 +520,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fh *h;
 	int r;
 
+	fs_stats_op(c->st, FS_STATS_OPEN);
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
 		reply_err(req, -EROFS);
 		return;
@@ -567,6 +576,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	char *buf;
 	ssize_t n;
 
+	fs_stats_op(c->st, FS_STATS_READ);
 	if (h->is_stats) {
 		size_t len = h->stats.len;
 
@@ -595,10 +605,12 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	pthread_mutex_lock(&h->lock);
 	h->rs = rs;
 	pthread_mutex_unlock(&h->lock);
-	if (n < 0)
+	if (n < 0) {
 		reply_err(req, (int)n);
-	else
+	} else {
+		fs_stats_read_bytes(c->st, (size_t)n);
 		fuse_reply_buf(req, buf, (size_t)n);
+	}
 	free(buf);
 }
 
@@ -696,10 +708,10 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 {
 	struct ocb_buf b;
 	struct xget g = { .name = name, .out = &b };
+	uint32_t slot = 0, entry = 0;
 	int r;
 
-	uint32_t slot = 0, entry = 0;
-
+	fs_stats_op(ctx_of(req)->st, FS_STATS_XATTR);
 	/* only the user.* namespace is shown (security labels and ACLs of
 	 * the source machine mean nothing here); ls asks every file for
 	 * security.selinux and ACLs: answer those without the archive */
@@ -734,6 +746,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct ocb_buf b;
 	int r;
 
+	fs_stats_op(ctx_of(req)->st, FS_STATS_XATTR);
 	ocb_buf_init(&b, 1 << 20);
 	r = each_xattr(ctx_of(req), ino, xlist_fn, &b);
 	if (r < 0)
@@ -761,6 +774,11 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 /* ---- everything that would change something: read-only ------------------------------ */
 
+/*
+ * mkdir is where snapshots will hook in: a later "snapshots/" directory in
+ * the root takes mkdir of a name there as "make a backup now".  Until then
+ * (and everywhere else, always) it is refused like every other change.
+ */
 static void rofs_mkdir(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m)
 {
 	reply_err(req, -EROFS);

@@ -10,12 +10,14 @@
 #include <time.h>
 
 struct fs_tree;
+struct fs_stats;
 struct ocb_frame_cache;
 struct ocb_buf;
 
 struct fs_ctx {
 	struct fs_tree *tree;
 	struct ocb_frame_cache *fc;
+	struct fs_stats *st;		/* request and error counters */
 	uid_t uid;			/* owner of the mount */
 	gid_t gid;
 	time_t started;

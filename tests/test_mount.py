@@ -186,6 +186,17 @@ def test_stats_and_remount(backed_up, mounted):
     before = s["s3_requests_get"]
     subprocess.run(["ls", "-lR", m.path + "/latest/"], check=True, capture_output=True)
     assert m.stats()["s3_requests_get"] == before   # ls, stat, find: no more requests
+    # the daemon's own counters: requests by kind, bytes read, errors by kind
+    p = os.path.join(m.path, "latest", "src", "openclaw.json")
+    size = os.path.getsize(p)
+    s1 = m.stats()
+    with open(p, "rb") as f:
+        f.read()
+    s2 = m.stats()
+    assert s2["fuse_open"] > s1["fuse_open"] and s2["fuse_read"] > s1["fuse_read"]
+    assert s2["fuse_read_bytes"] - s1["fuse_read_bytes"] == size
+    assert s2["fuse_errors"] == 0 and s2["fuse_errors_io"] == 0
+    assert s2["fuse_lookup"] >= 1 and s2["uptime_seconds"] >= 0
 
 
 def test_tampered_frame_gives_eio_and_the_rest_reads(tmp_path, file_config, ocb_local, mounted):
@@ -208,6 +219,7 @@ def test_tampered_frame_gives_eio_and_the_rest_reads(tmp_path, file_config, ocb_
         with pytest.raises(OSError) as e:
             f.read()
         assert e.value.errno == errno.EIO
+    assert m.stats()["fuse_errors_io"] >= 1     # counted where it is replied
     with open(os.path.join(tree, "b.txt")) as f:
         assert f.read() == "still fine\n"
     good = open(src / "a.bin", "rb").read()
@@ -321,3 +333,53 @@ def test_mount_helper_for_fstab(tmp_path, file_config, ocb_local):
     finally:
         subprocess.run(["fusermount3", "-u", str(mnt)], check=True)
     assert not os.path.ismount(mnt)
+
+
+def test_help_version_and_bad_options(tmp_path):
+    """Every option is in --help; bad values are refused before mounting."""
+    p = subprocess.run([OCBFS, "--help"], capture_output=True, text=True)
+    assert p.returncode == 0
+    for opt in ("config=", "instance=", "cache_dir=", "cache_size=", "ram_cache=",
+                "refresh=", "allow_other", "-f", "-d", "--version", "max_threads"):
+        assert opt in p.stdout, opt
+    p = subprocess.run([OCBFS, "--version"], capture_output=True, text=True)
+    assert p.returncode == 0 and p.stdout.startswith("ocbfs ")
+    mnt = tmp_path / "never"
+    mnt.mkdir()
+    for bad, name in (("refresh=-1", "refresh"), ("refresh=10x", "refresh"),
+                      ("ram_cache=lots", "ram_cache"), ("cache_size=-5", "cache_size"),
+                      ("instance=a/b", "instance")):
+        p = subprocess.run([OCBFS, "-f", "-o", bad, str(mnt)], capture_output=True,
+                           text=True, timeout=30)
+        assert p.returncode == 2 and name in p.stderr, (bad, p.stderr)
+        assert not os.path.ismount(mnt)
+    p = subprocess.run([OCBFS, "-f"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and "mountpoint" in p.stderr
+
+
+def test_instance_option_and_command_line_wins(tmp_path, file_config, ocb_local, mounted):
+    """-o instance= chooses what the root `latest` follows; options beat the config."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f.txt").write_text("one\n")
+    o = Ocb(config=file_config, env=ocb_local.env)
+    o("backup")
+    cfg = json.load(open(file_config))
+    cfg["instanceId"] = "other"
+    other = write_config(tmp_path / "other.json", cfg)
+    Ocb(config=other, env=ocb_local.env)("backup")
+
+    m = mounted(file_config, o.env)
+    assert sorted(os.listdir(m.path)) == [".ocbfs", "i-test", "latest", "other"]
+    assert os.readlink(os.path.join(m.path, "latest")) == "i-test/latest"
+    assert "disk_cache_hits" in m.stats()
+
+    m2 = mounted(file_config, o.env, opts=("-o", "instance=other,cache_size=0,refresh=0"))
+    assert os.readlink(os.path.join(m2.path, "latest")) == "other/latest"
+    with open(os.path.join(m2.path, "latest", "src", "f.txt")) as f:
+        assert f.read() == "one\n"
+    assert "disk_cache_hits" not in m2.stats()        # the disk cache is off
+
+    m3 = mounted(file_config, o.env, opts=("-o", "instance=nobody"))
+    assert "latest" not in os.listdir(m3.path)
+    assert not os.path.lexists(os.path.join(m3.path, "latest"))
