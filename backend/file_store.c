@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,13 +26,29 @@
 #include <unistd.h>
 
 #define HIDDEN ".ocb-store"
+#define META_DIR HIDDEN "/meta"
 #define META_MAX (64 * 1024)
 #define IO_CHUNK (256 * 1024)
+#define KEY_LOCKS 64		/* stripes of per-key locks */
+#define PUBLISH_TRIES 8		/* a racing del may prune our parent dirs */
 
 struct fstore {
 	char root[PATH_MAX];
 	int rootfd;
+	/* held while an object and its metadata change together, so that
+	 * two threads writing one key cannot pair one's object with the
+	 * other's metadata; readers never lock */
+	pthread_mutex_t key_lock[KEY_LOCKS];
 };
+
+static pthread_mutex_t *key_lock(struct fstore *f, const char *key)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+
+	for (; *key; key++)
+		h = (h ^ (unsigned char)*key) * 16777619u;
+	return &f->key_lock[h % KEY_LOCKS];
+}
 
 static int fs_err(void)
 {
@@ -81,15 +98,16 @@ static int make_parents(int dirfd, const char *rel)
 	return 0;
 }
 
-/* remove empty parent directories of rel up to (not including) the root */
-static void prune_parents(int dirfd, const char *rel)
+/* remove empty parent directories of rel, keeping the first keep bytes
+ * (0: up to the root; strlen(META_DIR): up to the metadata dir) */
+static void prune_parents(int dirfd, const char *rel, size_t keep)
 {
 	char tmp[PATH_MAX];
 	char *p;
 
 	if (snprintf(tmp, sizeof(tmp), "%s", rel) >= (int)sizeof(tmp))
 		return;
-	while ((p = strrchr(tmp, '/')) != NULL) {
+	while ((p = strrchr(tmp, '/')) != NULL && (size_t)(p - tmp) > keep) {
 		*p = '\0';
 		if (unlinkat(dirfd, tmp, AT_REMOVEDIR) < 0)
 			return;
@@ -120,12 +138,14 @@ static int random_name(char *out, size_t size, const char *prefix)
 
 static int meta_path(const char *key, char *out, size_t size)
 {
-	if (snprintf(out, size, HIDDEN "/meta/%s", key) >= (int)size)
+	if (snprintf(out, size, META_DIR "/%s", key) >= (int)size)
 		return -ENAMETOOLONG;
 	return 0;
 }
 
-static int meta_encode(const struct ocb_put_opts *o, struct ocb_buf *out)
+/* metadata as JSON; etag (NULL: none) names the object it belongs to */
+static int meta_encode(const struct ocb_put_opts *o, const char *etag,
+		       struct ocb_buf *out)
 {
 	cJSON *root = cJSON_CreateObject(), *m;
 	char *s = NULL;
@@ -143,6 +163,8 @@ static int meta_encode(const struct ocb_put_opts *o, struct ocb_buf *out)
 			goto out;
 	if (o && o->content_type &&
 	    !cJSON_AddStringToObject(root, "content_type", o->content_type))
+		goto out;
+	if (etag && !cJSON_AddStringToObject(root, "etag", etag))
 		goto out;
 	s = cJSON_PrintUnformatted(root);
 	if (!s)
@@ -179,11 +201,16 @@ static int read_small_file(int dirfd, const char *rel, struct ocb_buf *out)
 	return r;
 }
 
-static int meta_load(struct fstore *f, const char *key, struct ocb_meta *m)
+/*
+ * Metadata of the object whose etag is etag.  A sidecar written for
+ * another version of the key (a put in progress, a crash) is ignored.
+ */
+static int meta_load(struct fstore *f, const char *key, const char *etag,
+		     struct ocb_meta *m)
 {
 	char path[PATH_MAX];
 	struct ocb_buf b;
-	cJSON *root = NULL, *meta, *it;
+	cJSON *root = NULL, *meta, *it, *tag;
 	int r;
 
 	r = meta_path(key, path, sizeof(path));
@@ -203,6 +230,9 @@ static int meta_load(struct fstore *f, const char *key, struct ocb_meta *m)
 		r = -EPROTO;
 		goto out;
 	}
+	tag = cJSON_GetObjectItemCaseSensitive(root, "etag");
+	if (!cJSON_IsString(tag) || strcmp(tag->valuestring, etag) != 0)
+		goto out;	/* not this version's */
 	cJSON_ArrayForEach(it, meta) {
 		if (cJSON_IsString(it)) {
 			r = ocb_meta_set(m, it->string, it->valuestring);
@@ -240,57 +270,78 @@ static int write_all(int fd, const void *p, size_t n)
 static int tmp_create(struct fstore *f, char *rel, size_t size, int *fd)
 {
 	char name[64];
-	int r;
+	int i, r;
 
 	r = random_name(name, sizeof(name), "t.");
 	if (r < 0)
 		return r;
 	if (snprintf(rel, size, HIDDEN "/tmp/%s", name) >= (int)size)
 		return -ENAMETOOLONG;
-	*fd = openat(f->rootfd, rel, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		     0644);
-	if (*fd < 0 && errno == ENOENT) {
-		r = make_parents(f->rootfd, rel);
-		if (r < 0)
-			return r;
+	for (i = 0; i < PUBLISH_TRIES; i++) {
 		*fd = openat(f->rootfd, rel,
 			     O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (*fd >= 0)
+			return 0;
+		if (errno != ENOENT)
+			return fs_err();
+		r = make_parents(f->rootfd, rel);
+		if (r < 0 && r != -ENOENT)
+			return r;
 	}
-	return *fd < 0 ? fs_err() : 0;
+	return -ENOENT;
 }
 
-static int tmp_finish(int fd)
+/* flush and close fd; st (may be NULL) gets its final stat */
+static int tmp_finish(int fd, struct stat *st)
 {
 	int r = 0;
 
 	if (fsync(fd) < 0)
+		r = fs_err();
+	if (r == 0 && st && fstat(fd, st) < 0)
 		r = fs_err();
 	if (close(fd) < 0 && r == 0)
 		r = fs_err();
 	return r;
 }
 
-/* move tmp into place as key; with excl, fail with -EEXIST if present */
-static int tmp_publish(struct fstore *f, const char *tmp, const char *key,
+/*
+ * Move tmp into place as rel; with excl, link instead, failing with
+ * -EEXIST if rel exists.  A concurrent del may prune the parent
+ * directories between our mkdir and rename: then we make them again.
+ */
+static int tmp_publish(struct fstore *f, const char *tmp, const char *rel,
 		       int excl)
 {
-	int r = make_parents(f->rootfd, key);
+	int i, r;
 
-	if (r < 0)
-		return r;
-	if (excl) {
-		if (linkat(f->rootfd, tmp, f->rootfd, key, 0) < 0)
+	for (i = 0; i < PUBLISH_TRIES; i++) {
+		r = make_parents(f->rootfd, rel);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0)
+			return r;
+		r = excl ? linkat(f->rootfd, tmp, f->rootfd, rel, 0) :
+			renameat(f->rootfd, tmp, f->rootfd, rel);
+		if (r == 0) {
+			if (excl)
+				unlinkat(f->rootfd, tmp, 0);
+			return 0;
+		}
+		if (errno != ENOENT)
 			return fs_err();
-		unlinkat(f->rootfd, tmp, 0);
-		return 0;
 	}
-	if (renameat(f->rootfd, tmp, f->rootfd, key) < 0)
-		return fs_err();
-	return 0;
+	return -ENOENT;
 }
 
-static int meta_store(struct fstore *f, const char *key,
-		      const struct ocb_put_opts *o)
+static int has_meta(const struct ocb_put_opts *o)
+{
+	return o && ((o->meta && o->meta->n) || o->content_type);
+}
+
+/* write the metadata sidecar of key for the version etag */
+static int meta_write(struct fstore *f, const char *key,
+		      const struct ocb_put_opts *o, const char *etag)
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
 	struct ocb_buf b;
@@ -299,13 +350,8 @@ static int meta_store(struct fstore *f, const char *key,
 	r = meta_path(key, path, sizeof(path));
 	if (r < 0)
 		return r;
-	if (!o || ((!o->meta || o->meta->n == 0) && !o->content_type)) {
-		if (unlinkat(f->rootfd, path, 0) < 0 && errno != ENOENT)
-			return fs_err();
-		return 0;
-	}
 	ocb_buf_init(&b, META_MAX);
-	r = meta_encode(o, &b);
+	r = meta_encode(o, etag, &b);
 	if (r < 0)
 		goto out;
 	r = tmp_create(f, tmp, sizeof(tmp), &fd);
@@ -313,7 +359,7 @@ static int meta_store(struct fstore *f, const char *key,
 		goto out;
 	r = write_all(fd, b.data, b.len);
 	if (r == 0)
-		r = tmp_finish(fd);
+		r = tmp_finish(fd, NULL);
 	else
 		close(fd);
 	if (r == 0)
@@ -322,6 +368,54 @@ static int meta_store(struct fstore *f, const char *key,
 		unlinkat(f->rootfd, tmp, 0);
 out:
 	ocb_buf_release(&b);
+	return r;
+}
+
+static void meta_remove(struct fstore *f, const char *key)
+{
+	char path[PATH_MAX];
+
+	if (meta_path(key, path, sizeof(path)) == 0 &&
+	    unlinkat(f->rootfd, path, 0) == 0)
+		prune_parents(f->rootfd, path, strlen(META_DIR));
+}
+
+/*
+ * Make the finished temporary file tmp (version etag) the object key,
+ * with the metadata of o.  The sidecar names the version it belongs to, so
+ * a reader never pairs an object with another version's metadata; at worst
+ * it sees the new object without metadata for a moment.  A plain put
+ * writes the sidecar first; a conditional create only after it won, so
+ * that a loser cannot replace the winner's metadata.
+ */
+static int publish_obj(struct fstore *f, const char *tmp, const char *key,
+		       const struct ocb_put_opts *o, const char *etag)
+{
+	pthread_mutex_t *l = key_lock(f, key);
+	int r;
+
+	pthread_mutex_lock(l);
+	if (o && o->if_none_match) {
+		r = tmp_publish(f, tmp, key, 1);
+		if (r == 0 && has_meta(o)) {
+			r = meta_write(f, key, o, etag);
+			if (r < 0) {	/* all or nothing */
+				unlinkat(f->rootfd, key, 0);
+				prune_parents(f->rootfd, key, 0);
+			}
+		} else if (r == 0) {
+			meta_remove(f, key);
+		}
+	} else if (has_meta(o)) {
+		r = meta_write(f, key, o, etag);
+		if (r == 0)
+			r = tmp_publish(f, tmp, key, 0);
+	} else {
+		r = tmp_publish(f, tmp, key, 0);
+		if (r == 0)
+			meta_remove(f, key);
+	}
+	pthread_mutex_unlock(l);
 	return r;
 }
 
@@ -344,7 +438,7 @@ static int fill_head(struct fstore *f, const char *key, const struct stat *st,
 	h->size = (uint64_t)st->st_size;
 	h->mtime = st->st_mtim.tv_sec;
 	etag_of(st, h->etag);
-	return meta_load(f, key, &h->meta);
+	return meta_load(f, key, h->etag, &h->meta);
 }
 
 static int fstore_head(struct ocb_store *s, const char *key,
@@ -378,6 +472,10 @@ static int fstore_get(struct ocb_store *s, const struct ocb_get_req *req,
 
 	if (!key_ok(req->key))
 		return -EINVAL;
+	if (req->len == 0)
+		return 0;	/* as the S3 store: no request at all */
+	/* the open file is one version: a put renamed over it later does
+	 * not change what this get reads */
 	fd = openat(f->rootfd, req->key, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOTDIR || errno == EISDIR ? -ENOENT : fs_err();
@@ -428,7 +526,7 @@ static int fstore_get(struct ocb_store *s, const struct ocb_get_req *req,
 			r = fs_err();
 			break;
 		}
-		if (n == 0) {	/* shrank under us: cannot happen with rename */
+		if (n == 0) {	/* truncated by someone outside the store */
 			r = -ECONNRESET;
 			break;
 		}
@@ -478,12 +576,13 @@ static int fstore_put(struct ocb_store *s, const char *key, uint64_t size,
 		      const struct ocb_put_opts *opts)
 {
 	struct fstore *f = s->priv;
-	char tmp[PATH_MAX];
+	char tmp[PATH_MAX], etag[OCB_ETAG_MAX];
 	struct stat st;
 	int fd, r;
 
 	if (!key_ok(key))
 		return -EINVAL;
+	/* only saves the copy: the link in publish_obj decides */
 	if (opts && opts->if_none_match && fstatat(f->rootfd, key, &st, 0) == 0)
 		return -EEXIST;
 	r = tmp_create(f, tmp, sizeof(tmp), &fd);
@@ -491,13 +590,13 @@ static int fstore_put(struct ocb_store *s, const char *key, uint64_t size,
 		return r;
 	r = copy_source(fd, size, src, arg);
 	if (r == 0)
-		r = tmp_finish(fd);
+		r = tmp_finish(fd, &st);
 	else
 		close(fd);
-	if (r == 0)
-		r = meta_store(f, key, opts);
-	if (r == 0)
-		r = tmp_publish(f, tmp, key, opts && opts->if_none_match);
+	if (r == 0) {
+		etag_of(&st, etag);
+		r = publish_obj(f, tmp, key, opts, etag);
+	}
 	if (r < 0)
 		unlinkat(f->rootfd, tmp, 0);
 	return r;
@@ -506,22 +605,21 @@ static int fstore_put(struct ocb_store *s, const char *key, uint64_t size,
 static int fstore_del(struct ocb_store *s, const char *key)
 {
 	struct fstore *f = s->priv;
-	char mpath[PATH_MAX];
+	pthread_mutex_t *l;
+	int r = 0;
 
 	if (!key_ok(key))
 		return -EINVAL;
-	if (unlinkat(f->rootfd, key, 0) < 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
-			return 0;
-		if (errno == EISDIR)
-			return 0;	/* a "directory" is no object */
-		return fs_err();
+	l = key_lock(f, key);
+	pthread_mutex_lock(l);
+	if (unlinkat(f->rootfd, key, 0) == 0) {
+		prune_parents(f->rootfd, key, 0);
+		meta_remove(f, key);
+	} else if (errno != ENOENT && errno != ENOTDIR && errno != EISDIR) {
+		r = fs_err();	/* (a directory is no object) */
 	}
-	prune_parents(f->rootfd, key);
-	if (meta_path(key, mpath, sizeof(mpath)) == 0 &&
-	    unlinkat(f->rootfd, mpath, 0) == 0)
-		prune_parents(f->rootfd, mpath);
-	return 0;
+	pthread_mutex_unlock(l);
+	return r;
 }
 
 static int fstore_del_many(struct ocb_store *s, const char *const *keys,
@@ -686,6 +784,10 @@ static int walk_dir(struct walk *w, const char *dir)
 		if (v[i].is_dir) {
 			const char *rest;
 
+			/* every key below sorts before start_after */
+			if (w->start_after && strcmp(key, w->start_after) < 0 &&
+			    strncmp(key, w->start_after, klen) != 0)
+				continue;
 			if (klen < w->plen) {	/* prefix goes deeper */
 				r = walk_dir(w, key);
 				if (r < 0)
@@ -756,6 +858,8 @@ static int fstore_list(struct ocb_store *s, const char *prefix,
 
 /* ---- multipart ------------------------------------------------------------- */
 
+#define UPLOADS HIDDEN "/uploads"
+
 static int upload_dir(const char *id, char *out, size_t size)
 {
 	size_t i;
@@ -765,13 +869,15 @@ static int upload_dir(const char *id, char *out, size_t size)
 		      (id[i] >= 'a' && id[i] <= 'f') || id[i] == '.' ||
 		      id[i] == 'u'))
 			return -ENOENT;	/* not one of ours */
-	if (i == 0 || snprintf(out, size, HIDDEN "/uploads/%s", id) >= (int)size)
+	if (i == 0 || snprintf(out, size, UPLOADS "/%s", id) >= (int)size)
 		return -ENOENT;
 	return 0;
 }
 
+/* write a whole file at rel (whose directory must exist), atomically;
+ * st (may be NULL) gets the stat of the new file */
 static int write_file_at(struct fstore *f, const char *rel, const void *p,
-			 size_t n)
+			 size_t n, struct stat *st)
 {
 	char tmp[PATH_MAX];
 	int fd, r;
@@ -781,7 +887,7 @@ static int write_file_at(struct fstore *f, const char *rel, const void *p,
 		return r;
 	r = write_all(fd, p, n);
 	if (r == 0)
-		r = tmp_finish(fd);
+		r = tmp_finish(fd, st);
 	else
 		close(fd);
 	if (r == 0 && renameat(f->rootfd, tmp, f->rootfd, rel) < 0)
@@ -791,6 +897,38 @@ static int write_file_at(struct fstore *f, const char *rel, const void *p,
 	return r;
 }
 
+/*
+ * Remove an upload directory.  It is first renamed into tmp/, atomically,
+ * so that a part arriving meanwhile finds no upload (-ENOENT) instead of
+ * leaving a part in a half-removed directory.
+ */
+static void remove_upload(struct fstore *f, const char *dir)
+{
+	char trash[PATH_MAX], name[64];
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	if (random_name(name, sizeof(name), "d.") < 0 ||
+	    snprintf(trash, sizeof(trash), HIDDEN "/tmp/%s", name) >=
+	    (int)sizeof(trash) ||
+	    renameat(f->rootfd, dir, f->rootfd, trash) < 0)
+		return;
+	fd = openat(f->rootfd, trash, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			unlinkat(fd, de->d_name, 0);
+	closedir(d);
+	unlinkat(f->rootfd, trash, AT_REMOVEDIR);
+}
+
 static int fstore_mpu_create(struct ocb_store *s, const char *key,
 			     const struct ocb_put_opts *opts, char **upload_id)
 {
@@ -798,7 +936,7 @@ static int fstore_mpu_create(struct ocb_store *s, const char *key,
 	char id[64], dir[PATH_MAX], path[PATH_MAX + 16];
 	struct ocb_buf b;
 	cJSON *root = NULL;
-	char *txt = NULL;
+	char *txt = NULL, *copy = NULL;
 	int r;
 
 	if (!key_ok(key))
@@ -812,30 +950,30 @@ static int fstore_mpu_create(struct ocb_store *s, const char *key,
 	if (r < 0)
 		return r;
 	ocb_buf_init(&b, META_MAX);
-	r = meta_encode(opts, &b);
+	r = meta_encode(opts, NULL, &b);
 	if (r < 0)
 		goto out;
+	r = -ENOMEM;
 	root = cJSON_Parse(b.data);
 	if (!root || !cJSON_AddStringToObject(root, "key", key) ||
 	    !cJSON_AddNumberToObject(root, "initiated", (double)time(NULL)) ||
 	    !cJSON_AddBoolToObject(root, "if_none_match",
-				   opts && opts->if_none_match)) {
-		r = -ENOMEM;
+				   opts && opts->if_none_match))
 		goto out;
-	}
 	txt = cJSON_PrintUnformatted(root);
-	if (!txt) {
-		r = -ENOMEM;
+	copy = strdup(id);
+	if (!txt || !copy)
 		goto out;
-	}
 	snprintf(path, sizeof(path), "%s/info", dir);
-	r = write_file_at(f, path, txt, strlen(txt));
-	if (r < 0)
-		goto out;
-	*upload_id = strdup(id);
-	if (!*upload_id)
-		r = -ENOMEM;
+	r = write_file_at(f, path, txt, strlen(txt), NULL);
 out:
+	if (r == 0) {
+		*upload_id = copy;
+		copy = NULL;
+	} else {
+		remove_upload(f, dir);
+	}
+	free(copy);
 	free(txt);
 	cJSON_Delete(root);
 	ocb_buf_release(&b);
@@ -872,41 +1010,60 @@ static int fstore_mpu_part(struct ocb_store *s, const char *key,
 	struct stat st;
 	int r;
 
+	(void)key;
 	if (no < 1 || no > 10000)
 		return -EINVAL;
 	r = upload_dir(upload_id, dir, sizeof(dir));
 	if (r < 0)
 		return r;
-	if (fstatat(f->rootfd, dir, &st, 0) < 0)
-		return -ENOENT;
 	snprintf(path, sizeof(path), "%s/part-%05d", dir, no);
-	r = write_file_at(f, path, data, len);
+	/* a part uploaded again replaces the earlier one, as in S3 */
+	r = write_file_at(f, path, data, len, &st);
+	if (r == -ENOTDIR)
+		r = -ENOENT;
 	if (r < 0)
 		return r;
-	if (fstatat(f->rootfd, path, &st, 0) < 0)
-		return fs_err();
 	etag_of(&st, etag);
 	return 0;
 }
 
-static void remove_upload(struct fstore *f, const char *dir)
+/* append part file rel to fd, checking it is the version etag */
+static int append_part(struct fstore *f, int fd, const char *rel,
+		       const char *etag, char *chunk)
 {
-	int fd = openat(f->rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	struct dirent *de;
-	DIR *d;
+	char have[OCB_ETAG_MAX];
+	struct stat st;
+	int pfd, r = 0;
 
-	if (fd < 0)
-		return;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return;
+	pfd = openat(f->rootfd, rel, O_RDONLY | O_CLOEXEC);
+	if (pfd < 0)
+		return -EINVAL;	/* S3: InvalidPart */
+	if (fstat(pfd, &st) < 0) {
+		r = fs_err();
+		goto out;
 	}
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
-			unlinkat(fd, de->d_name, 0);
-	closedir(d);
-	unlinkat(f->rootfd, dir, AT_REMOVEDIR);
+	etag_of(&st, have);
+	if (strcmp(have, etag) != 0) {
+		r = -EINVAL;	/* InvalidPart: not the part named */
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(pfd, chunk, IO_CHUNK);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n < 0)
+				r = fs_err();
+			break;
+		}
+		r = write_all(fd, chunk, (size_t)n);
+		if (r < 0)
+			break;
+	}
+out:
+	close(pfd);
+	return r;
 }
 
 static int fstore_mpu_complete(struct ocb_store *s, const char *key,
@@ -915,10 +1072,12 @@ static int fstore_mpu_complete(struct ocb_store *s, const char *key,
 {
 	struct fstore *f = s->priv;
 	char dir[PATH_MAX], path[PATH_MAX + 16], tmp[PATH_MAX];
+	char etag[OCB_ETAG_MAX];
 	struct ocb_put_opts po = { 0 };
 	struct ocb_meta meta = { 0 };
 	cJSON *info = NULL, *m, *it, *ct;
 	char *chunk = NULL;
+	struct stat st;
 	size_t i;
 	int fd = -1, r;
 
@@ -929,14 +1088,19 @@ static int fstore_mpu_complete(struct ocb_store *s, const char *key,
 	if (r < 0)
 		return r;
 	it = cJSON_GetObjectItemCaseSensitive(info, "key");
-	if (!cJSON_IsString(it) || strcmp(it->valuestring, key) != 0) {
+	if (!cJSON_IsString(it) || strcmp(it->valuestring, key) != 0 ||
+	    nparts == 0) {
 		r = -EINVAL;
 		goto out;
 	}
 	m = cJSON_GetObjectItemCaseSensitive(info, "meta");
-	cJSON_ArrayForEach(it, m)
-		if (cJSON_IsString(it))
-			ocb_meta_set(&meta, it->string, it->valuestring);
+	cJSON_ArrayForEach(it, m) {
+		if (!cJSON_IsString(it))
+			continue;
+		r = ocb_meta_set(&meta, it->string, it->valuestring);
+		if (r < 0)
+			goto out;
+	}
 	ct = cJSON_GetObjectItemCaseSensitive(info, "content_type");
 	po.meta = &meta;
 	po.content_type = cJSON_IsString(ct) ? ct->valuestring : NULL;
@@ -951,40 +1115,21 @@ static int fstore_mpu_complete(struct ocb_store *s, const char *key,
 	if (r < 0)
 		goto out;
 	for (i = 0; i < nparts && r == 0; i++) {
-		int pfd;
-
 		if (i > 0 && parts[i].no <= parts[i - 1].no) {
-			r = -EINVAL;
+			r = -EINVAL;	/* S3: InvalidPartOrder */
 			break;
 		}
 		snprintf(path, sizeof(path), "%s/part-%05d", dir, parts[i].no);
-		pfd = openat(f->rootfd, path, O_RDONLY | O_CLOEXEC);
-		if (pfd < 0) {
-			r = -EINVAL;	/* S3: InvalidPart */
-			break;
-		}
-		for (;;) {
-			ssize_t n = read(pfd, chunk, IO_CHUNK);
-
-			if (n <= 0) {
-				if (n < 0)
-					r = fs_err();
-				break;
-			}
-			r = write_all(fd, chunk, (size_t)n);
-			if (r < 0)
-				break;
-		}
-		close(pfd);
+		r = append_part(f, fd, path, parts[i].etag, chunk);
 	}
 	if (r == 0)
-		r = tmp_finish(fd);
+		r = tmp_finish(fd, &st);
 	else
 		close(fd);
-	if (r == 0)
-		r = meta_store(f, key, &po);
-	if (r == 0)
-		r = tmp_publish(f, tmp, key, po.if_none_match);
+	if (r == 0) {
+		etag_of(&st, etag);
+		r = publish_obj(f, tmp, key, &po, etag);
+	}
 	if (r < 0)
 		unlinkat(f->rootfd, tmp, 0);
 	else
@@ -1002,6 +1147,7 @@ static int fstore_mpu_abort(struct ocb_store *s, const char *key,
 	struct fstore *f = s->priv;
 	char dir[PATH_MAX];
 
+	(void)key;
 	if (upload_dir(upload_id, dir, sizeof(dir)) < 0)
 		return 0;
 	remove_upload(f, dir);
@@ -1016,7 +1162,7 @@ static int fstore_mpu_list(struct ocb_store *s, const char *prefix,
 	size_t n, i;
 	int r;
 
-	r = read_sorted(f->rootfd, HIDDEN "/uploads", &v, &n);
+	r = read_sorted(f->rootfd, UPLOADS, &v, &n);
 	if (r < 0)
 		return r;
 	for (i = 0; i < n && r == 0; i++) {
@@ -1051,7 +1197,10 @@ static void fstore_stats(struct ocb_store *s, struct ocb_buf *out)
 static void fstore_destroy(struct ocb_store *s)
 {
 	struct fstore *f = s->priv;
+	int i;
 
+	for (i = 0; i < KEY_LOCKS; i++)
+		pthread_mutex_destroy(&f->key_lock[i]);
 	close(f->rootfd);
 	free(f);
 	free(s);
@@ -1080,10 +1229,10 @@ int ocb_file_store_new(const char *root, struct ocb_store **out)
 	struct fstore *f = NULL;
 	struct stat st;
 	char esc[256];
+	int i, r;
 
 	if (stat(root, &st) < 0) {
-		int r = fs_err();
-
+		r = fs_err();
 		ocb_err("store directory %s: %s",
 			ocb_log_escape(esc, sizeof(esc), root), strerror(-r));
 		return r;
@@ -1095,25 +1244,30 @@ int ocb_file_store_new(const char *root, struct ocb_store **out)
 	}
 	s = calloc(1, sizeof(*s));
 	f = calloc(1, sizeof(*f));
-	if (!s || !f)
-		goto nomem;
-	if (!realpath(root, f->root))
-		goto nomem;
+	if (!s || !f) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	if (!realpath(root, f->root)) {
+		r = fs_err();
+		goto fail;
+	}
 	f->rootfd = open(f->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (f->rootfd < 0) {
-		int r = fs_err();
-
-		free(s);
-		free(f);
-		return r;
+		r = fs_err();
+		ocb_err("store directory %s: %s",
+			ocb_log_escape(esc, sizeof(esc), root), strerror(-r));
+		goto fail;
 	}
+	for (i = 0; i < KEY_LOCKS; i++)
+		pthread_mutex_init(&f->key_lock[i], NULL);
 	s->ops = &fstore_ops;
 	s->priv = f;
 	snprintf(s->desc, sizeof(s->desc), "file://%.240s", f->root);
 	*out = s;
 	return 0;
-nomem:
+fail:
 	free(s);
 	free(f);
-	return -ENOMEM;
+	return r;
 }

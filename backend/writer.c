@@ -4,7 +4,16 @@
  * The caller fills one part buffer; a full buffer becomes a job that one of
  * max_inflight worker threads uploads while the caller fills the next.  So
  * compression (the caller) and upload overlap, and memory is at most
- * (max_inflight + 1) part buffers.
+ * (max_inflight + 1) part buffers: a buffer is the one being filled, a job
+ * (queued or uploading, at most max_inflight), or a spare kept for reuse.
+ *
+ * A full buffer is handed over only when the next byte arrives, so an
+ * object of exactly one part is still a single put.
+ *
+ * S3 allows 10000 parts, all but the last at least 5 MiB.  The total size
+ * is not known in advance, so the part size doubles after every 1000 parts
+ * (up to 512 MiB): 8 MiB parts reach about 2.5 TB.  Buffers of the old
+ * size are freed, never reused for the new size.
  */
 #include "writer.h"
 #include "log.h"
@@ -14,23 +23,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MiB (1024 * 1024)
+#define MiB ((size_t)1024 * 1024)
 #define MAX_PARTS 10000
+#define GROW_EVERY 1000
+#define PART_SIZE_MAX (512 * MiB)
 
 struct job {
 	struct job *next;
 	int no;
 	char *data;
 	size_t len;
+	size_t cap;		/* allocated size of data */
 };
 
 struct ocb_writer {
 	struct ocb_store *s;
 	char *key;
 	struct ocb_put_opts put;
-	size_t part_size;
 	int max_inflight;
 
+	/* used by the caller's thread only */
 	char *cur;		/* the part being filled */
 	size_t cur_len;
 	size_t cur_cap;
@@ -38,18 +50,20 @@ struct ocb_writer {
 	int next_no;
 	char *upload_id;	/* set once multipart started */
 	int committed;
+	pthread_t *threads;
+	int nthreads;
 
+	/* shared with the workers, under lock */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	size_t part_size;	/* written by the caller under lock */
 	struct job *queue, **queue_tail;
 	int queued;		/* jobs queued or uploading */
-	char **spare;		/* recycled buffers */
+	char **spare;		/* recycled buffers of part_size bytes */
 	int nspare;
 	struct ocb_part *parts;	/* indexed by no - 1 */
 	int err;		/* first error, sticky */
 	int stopping;
-	pthread_t *threads;
-	int nthreads;
 };
 
 static void set_err(struct ocb_writer *w, int err)
@@ -71,6 +85,15 @@ static int get_err(struct ocb_writer *w)
 	return err;
 }
 
+/* with lock held: keep a finished job's buffer for reuse, or free it */
+static void recycle(struct ocb_writer *w, char *data, size_t cap)
+{
+	if (cap == w->part_size && w->nspare < w->max_inflight + 1)
+		w->spare[w->nspare++] = data;
+	else
+		free(data);
+}
+
 static void *worker(void *arg)
 {
 	struct ocb_writer *w = arg;
@@ -89,11 +112,12 @@ static void *worker(void *arg)
 		w->queue = j->next;
 		if (!w->queue)
 			w->queue_tail = &w->queue;
+		r = w->err;	/* after an error, only drain the queue */
 		pthread_mutex_unlock(&w->lock);
 
-		r = w->err ? w->err :
-			w->s->ops->mpu_part(w->s, w->key, w->upload_id, j->no,
-					    j->data, j->len, etag);
+		if (r == 0)
+			r = w->s->ops->mpu_part(w->s, w->key, w->upload_id,
+						j->no, j->data, j->len, etag);
 
 		pthread_mutex_lock(&w->lock);
 		if (r < 0 && !w->err)
@@ -102,10 +126,7 @@ static void *worker(void *arg)
 			w->parts[j->no - 1].no = j->no;
 			memcpy(w->parts[j->no - 1].etag, etag, sizeof(etag));
 		}
-		if (w->nspare < w->max_inflight + 1)
-			w->spare[w->nspare++] = j->data;
-		else
-			free(j->data);
+		recycle(w, j->data, j->cap);
 		free(j);
 		w->queued--;
 		pthread_cond_broadcast(&w->cond);
@@ -118,17 +139,20 @@ int ocb_writer_new(struct ocb_store *s, const char *key,
 		   const struct ocb_put_opts *put,
 		   const struct ocb_writer_opts *wo, struct ocb_writer **out)
 {
-	struct ocb_writer *w = calloc(1, sizeof(*w));
+	struct ocb_writer *w;
 
+	if (!s || !key || !*key)
+		return -EINVAL;
+	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
 	w->s = s;
 	w->key = strdup(key);
 	if (put)
 		w->put = *put;
+	/* the caller's part size is taken as given: S3 refuses parts under
+	 * 5 MiB at complete, the local store takes any size (tests) */
 	w->part_size = wo && wo->part_size ? wo->part_size : 8 * MiB;
-	if (w->part_size < 5 * MiB && strcmp(s->ops->name, "file") != 0)
-		w->part_size = 5 * MiB;
 	w->max_inflight = wo && wo->max_inflight > 0 ? wo->max_inflight : 2;
 	w->next_no = 1;
 	w->queue_tail = &w->queue;
@@ -181,8 +205,10 @@ static int submit_part(struct ocb_writer *w)
 	j->no = w->next_no++;
 	j->data = w->cur;
 	j->len = w->cur_len;
+	j->cap = w->cur_cap;
 	w->cur = NULL;
 	w->cur_len = 0;
+	w->cur_cap = 0;
 
 	pthread_mutex_lock(&w->lock);
 	while (w->queued >= w->max_inflight && !w->err)
@@ -197,66 +223,19 @@ static int submit_part(struct ocb_writer *w)
 	*w->queue_tail = j;
 	w->queue_tail = &j->next;
 	w->queued++;
+	if (j->no % GROW_EVERY == 0 && w->part_size < PART_SIZE_MAX) {
+		/* 10000 parts of this size might not be enough */
+		w->part_size *= 2;
+		while (w->nspare)
+			free(w->spare[--w->nspare]);
+	}
 	if (w->nspare) {
 		w->cur = w->spare[--w->nspare];
+		w->cur_cap = w->part_size;
 	}
 	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
-
-	/* past 1000 parts, grow parts so that 10000 reach far enough */
-	if (j->no % 1000 == 0 && w->part_size < 512 * MiB) {
-		w->part_size *= 2;
-		free(w->cur);	/* recycled buffers are the old size */
-		w->cur = NULL;
-		w->cur_cap = 0;
-	}
 	return 0;
-}
-
-int ocb_writer_write(struct ocb_writer *w, const void *p, size_t n)
-{
-	const char *c = p;
-	int r = get_err(w);
-
-	if (r)
-		return r;
-	if (w->committed)
-		return -EINVAL;
-	while (n) {
-		size_t room;
-
-		if (!w->cur) {
-			w->cur = malloc(w->part_size);
-			if (!w->cur) {
-				set_err(w, -ENOMEM);
-				return -ENOMEM;
-			}
-			w->cur_cap = w->part_size;
-		} else if (w->cur_cap < w->part_size) {
-			w->cur_cap = w->part_size;	/* spare: same size */
-		}
-		room = w->part_size - w->cur_len;
-		if (room > n)
-			room = n;
-		memcpy(w->cur + w->cur_len, c, room);
-		w->cur_len += room;
-		w->offset += room;
-		c += room;
-		n -= room;
-		if (w->cur_len == w->part_size) {
-			r = submit_part(w);
-			if (r < 0) {
-				set_err(w, r);
-				return r;
-			}
-		}
-	}
-	return 0;
-}
-
-uint64_t ocb_writer_offset(const struct ocb_writer *w)
-{
-	return w->offset;
 }
 
 static void stop_workers(struct ocb_writer *w)
@@ -289,12 +268,63 @@ static void abort_upload(struct ocb_writer *w)
 	w->upload_id = NULL;
 }
 
+/* after an error: stop, abort, and return the first error */
+static int give_up(struct ocb_writer *w, int err)
+{
+	set_err(w, err);
+	stop_workers(w);
+	abort_upload(w);
+	return get_err(w);
+}
+
+int ocb_writer_write(struct ocb_writer *w, const void *p, size_t n)
+{
+	const char *c = p;
+	int r = get_err(w);
+
+	if (r)
+		return give_up(w, r);
+	if (w->committed)
+		return -EINVAL;
+	while (n) {
+		size_t room;
+
+		if (w->cur && w->cur_len == w->cur_cap) {
+			/* full, and more bytes follow: not a single put */
+			r = submit_part(w);
+			if (r < 0)
+				return give_up(w, r);
+		}
+		if (!w->cur) {
+			/* part_size changes only in this thread */
+			w->cur = malloc(w->part_size);
+			if (!w->cur)
+				return give_up(w, -ENOMEM);
+			w->cur_cap = w->part_size;
+		}
+		room = w->cur_cap - w->cur_len;
+		if (room > n)
+			room = n;
+		memcpy(w->cur + w->cur_len, c, room);
+		w->cur_len += room;
+		w->offset += room;
+		c += room;
+		n -= room;
+	}
+	return 0;
+}
+
+uint64_t ocb_writer_offset(const struct ocb_writer *w)
+{
+	return w->offset;
+}
+
 int ocb_writer_commit(struct ocb_writer *w)
 {
 	int r = get_err(w);
 
 	if (r)
-		goto fail;
+		return give_up(w, r);
 	if (w->committed)
 		return -EINVAL;
 	if (!w->upload_id) {
@@ -325,10 +355,7 @@ int ocb_writer_commit(struct ocb_writer *w)
 	w->committed = 1;
 	return 0;
 fail:
-	set_err(w, r);
-	stop_workers(w);
-	abort_upload(w);
-	return r;
+	return give_up(w, r);
 }
 
 void ocb_writer_free(struct ocb_writer *w)
@@ -337,7 +364,7 @@ void ocb_writer_free(struct ocb_writer *w)
 
 	if (!w)
 		return;
-	if (!w->committed && !w->err)
+	if (!w->committed)
 		set_err(w, -ECANCELED);
 	stop_workers(w);
 	abort_upload(w);
