@@ -467,8 +467,21 @@ int ocb_catalog_decode(uint8_t *blob, size_t len, struct ocb_catalog **out)
 	if (need != len)
 		BAD("sizes do not add up (%llu != %zu)",
 		    (unsigned long long)need, len);
-	strtab = blob + len - xdata_len - strtab_len;
-	xdata = blob + len - xdata_len;
+	/*
+	 * Only the strings and xattr values stay referenced once the records
+	 * are decoded into c->e: keep a copy of those and drop the blob, so
+	 * an open catalog costs its decoded entries plus its strings.
+	 */
+	c->blob = malloc(strtab_len + xdata_len ? strtab_len + xdata_len : 1);
+	if (!c->blob) {
+		free(blob);
+		ocb_catalog_free(c);
+		return -ENOMEM;
+	}
+	memcpy(c->blob, blob + len - xdata_len - strtab_len,
+	       strtab_len + xdata_len);
+	strtab = c->blob;
+	xdata = c->blob + strtab_len;
 	{
 		const char **dst[5] = { &c->name, &c->instance, &c->host,
 					&c->label, &c->key_provider };
@@ -632,9 +645,12 @@ int ocb_catalog_decode(uint8_t *blob, size_t len, struct ocb_catalog **out)
 		    c->src[i].path[0] != '/')
 			BAD("source %u out of range", i);
 	}
+	free(blob);
 	*out = c;
 	return 0;
 bad:
+	if (c->blob != blob)
+		free(blob);
 	ocb_catalog_free(c);
 	return -EBADMSG;
 }

@@ -48,10 +48,11 @@ struct ocb_catalog {
 	int64_t created;
 	uint32_t frame_size;
 	const char *name, *instance, *host, *label, *key_provider;
-	uint8_t *blob;		/* strings and xattr values point into it */
+	uint8_t *blob;		/* the string table and xattr values */
 };
 
-/* Decode blob (taken over: freed with the catalog, also on failure).
+/* Decode blob (taken over: freed, also on failure; the catalog keeps only
+ * a copy of its strings).
  * Returns 0 or -EBADMSG (the reason is logged at debug level). */
 int ocb_catalog_decode(uint8_t *blob, size_t len, struct ocb_catalog **out);
 void ocb_catalog_free(struct ocb_catalog *c);
