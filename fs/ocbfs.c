@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -86,29 +87,80 @@ static void forget_frames(void *arg, uint64_t aid)
 	ocb_frame_cache_forget(arg, aid);
 }
 
-/* a stop asked for by a signal is a clean stop, whatever the loop's
- * worker threads report while the device goes away */
-static struct fuse_session *stop_se;
-static volatile sig_atomic_t stop_signal;
+/*
+ * Stopping on SIGTERM, SIGINT, SIGHUP without a signal handler (and so
+ * without the global state a handler needs): the signals are blocked in
+ * every thread from the start of main(), and one thread takes them with
+ * sigwait().  It marks the session exited, then looks up a name that
+ * cannot be cached in the mount: the worker serving that request sees the
+ * exit and wakes the loop.  A stop by signal is a clean stop (status 0)
+ * whatever the workers report while the device goes away.
+ */
+struct stopper {
+	struct fuse_session *se;
+	const char *mountpoint;
+	sigset_t set;
+	pthread_t thread;
+	int started;
+	atomic_int signal;	/* the signal that stopped the mount, or 0 */
+	atomic_int done;	/* the loop has returned: just leave */
+};
 
-static void on_stop_signal(int sig)
+static void stop_signals(sigset_t *set)
 {
-	stop_signal = sig;
-	if (stop_se)
-		fuse_session_exit(stop_se);
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
 }
 
-static void install_stop_signals(struct fuse_session *se)
+static void *stopper_main(void *arg)
 {
-	struct sigaction sa;
+	struct stopper *s = arg;
+	char path[PATH_MAX];
+	struct timespec ts;
+	struct stat st;
+	int sig;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop_signal;
-	sigemptyset(&sa.sa_mask);
-	stop_se = se;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	while (sigwait(&s->set, &sig) != 0)
+		;
+	if (atomic_load(&s->done))
+		return NULL;
+	atomic_store(&s->signal, sig);
+	fuse_session_exit(s->se);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(path, sizeof(path), "%s/.ocbfs-stop-%ld-%ld", s->mountpoint,
+		 (long)ts.tv_sec, ts.tv_nsec);
+	/* answered ENOENT by a worker, which then leaves its loop; if the
+	 * loop is already gone, the unmount in main() ends the wait */
+	stat(path, &st);
+	return NULL;
+}
+
+/* after daemonising: threads do not survive the fork */
+static int stopper_start(struct stopper *s, struct fuse_session *se,
+			 const char *mountpoint)
+{
+	s->se = se;
+	s->mountpoint = mountpoint;
+	stop_signals(&s->set);
+	atomic_init(&s->signal, 0);
+	atomic_init(&s->done, 0);
+	if (pthread_create(&s->thread, NULL, stopper_main, s) != 0)
+		return -EAGAIN;
+	s->started = 1;
+	return 0;
+}
+
+/* once the loop has returned and the mount is gone */
+static void stopper_stop(struct stopper *s)
+{
+	if (!s->started)
+		return;
+	atomic_store(&s->done, 1);
+	pthread_kill(s->thread, SIGTERM);	/* taken by its sigwait */
+	pthread_join(s->thread, NULL);
+	s->started = 0;
 }
 
 static void syslog_sink(void *arg, enum ocb_log_level level, const char *line)
@@ -130,9 +182,15 @@ int main(int argc, char **argv)
 	struct ocb_keyprov *kp = NULL;
 	struct fuse_session *se = NULL;
 	struct fs_tree_opts to = { 0 };
+	struct stopper stop = { 0 };
+	sigset_t sigs;
 	int r, rc = 2;
 
 	prctl(PR_SET_DUMPABLE, 0);	/* keys live in this process */
+	/* before any thread exists, so that every thread inherits it */
+	stop_signals(&sigs);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	/* many FUSE threads: without a cap each gets its own malloc arena,
 	 * and freed frame buffers stay resident per arena */
 	mallopt(M_ARENA_MAX, 2);
@@ -209,16 +267,16 @@ int main(int argc, char **argv)
 	se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &d.ctx);
 	if (!se)
 		goto out;
-	if (fuse_set_signal_handlers(se) != 0)
-		goto out;
-	install_stop_signals(se);
 	if (fuse_session_mount(se, cl.mountpoint) != 0)
-		goto out_signals;
-	fuse_daemonize(cl.foreground);
+		goto out;
+	if (fuse_daemonize(cl.foreground) != 0)
+		goto out_unmount;
 	if (!cl.foreground) {
 		openlog("ocbfs", LOG_PID, LOG_DAEMON);
 		ocb_log_set_sink(syslog_sink, NULL);
 	}
+	if (stopper_start(&stop, se, cl.mountpoint) < 0)
+		goto out_unmount;
 	fs_tree_start(d.ctx.tree);
 	if (cl.singlethread) {
 		r = fuse_session_loop(se);
@@ -235,11 +293,10 @@ int main(int argc, char **argv)
 		fuse_loop_cfg_destroy(lc);
 	}
 	fs_tree_stop(d.ctx.tree);
+	rc = r < 0 && !atomic_load(&stop.signal) ? 1 : 0;
+out_unmount:
 	fuse_session_unmount(se);
-	/* a positive value is the signal that ended the loop: a clean stop */
-	rc = r < 0 && !stop_signal ? 1 : 0;
-out_signals:
-	fuse_remove_signal_handlers(se);
+	stopper_stop(&stop);
 out:
 	if (se)
 		fuse_session_destroy(se);

@@ -255,12 +255,13 @@ def test_server_down_then_back(backed_up, mounted, rgw):
         assert f.read() == open(os.path.join(src, "workspace", "big.bin"), "rb").read()
 
 
-def test_sigterm_unmounts_cleanly(backed_up, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_signal_unmounts_cleanly(backed_up, tmp_path, sig):
     src, o, res = backed_up
     m = Mount(o.config, o.env, tmp_path)
     with open(os.path.join(m.path, "latest", "src", "openclaw.json"), "rb") as f:
         f.read()
-    m.proc.send_signal(signal.SIGTERM)
+    m.proc.send_signal(sig)
     rc = m.proc.wait(timeout=30)
     m.log.close()
     log = open(m.log.name, "rb").read().decode(errors="replace")
