@@ -87,7 +87,9 @@ static int attempt_again(struct attempt *a, int err)
 	a->n++;
 	if (!ocb_retry_is_transient(err) || a->n >= a->r->o.max_attempts)
 		return 0;
-	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+	if (a->r->o.random)
+		rnd = a->r->o.random(a->r->o.random_arg);
+	else if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
 		rnd = (uint32_t)now_ms() * 2654435761u;
 	delay = ocb_retry_delay_ms(a->n, a->r->o.base_ms, a->r->o.cap_ms, rnd);
 	if (now_ms() + delay >= a->deadline)
@@ -398,11 +400,11 @@ static void rstore_stats(struct ocb_store *s, struct ocb_buf *out)
 	struct rstore *r = s->priv;
 
 	ocb_buf_printf(out,
-		       "store_operations %" PRIuFAST64 "\n"
-		       "store_retries %" PRIuFAST64 "\n"
-		       "store_failures %" PRIuFAST64 "\n"
-		       "store_bytes_in %" PRIuFAST64 "\n"
-		       "store_bytes_out %" PRIuFAST64 "\n",
+		       "retry_requests %" PRIuFAST64 "\n"
+		       "retry_retries %" PRIuFAST64 "\n"
+		       "retry_failures %" PRIuFAST64 "\n"
+		       "retry_bytes_in %" PRIuFAST64 "\n"
+		       "retry_bytes_out %" PRIuFAST64 "\n",
 		       atomic_load(&r->requests), atomic_load(&r->retries),
 		       atomic_load(&r->failures), atomic_load(&r->bytes_in),
 		       atomic_load(&r->bytes_out));

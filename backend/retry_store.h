@@ -6,7 +6,9 @@
  * Never retries anything else.  An interrupted get resumes where it
  * stopped (If-Match the first attempt's etag), so its sink never sees a
  * byte twice.  After the last attempt -EAGAIN and -ECONNRESET become -EIO.
- * Counts requests, retries, failures and bytes for the stats hook.
+ * Counts requests (attempts), retries, failures and bytes for the stats
+ * hook: lines "retry_requests N", "retry_retries N", "retry_failures N",
+ * "retry_bytes_in N", "retry_bytes_out N", then the inner store's lines.
  */
 #ifndef OCB_RETRY_STORE_H
 #define OCB_RETRY_STORE_H
@@ -20,6 +22,10 @@ struct ocb_retry_opts {
 	unsigned base_ms;	/* 0: 100 */
 	unsigned cap_ms;	/* 0: 5000 */
 	unsigned deadline_ms;	/* per operation, 0: 60000 */
+	/* uniformly random 32-bit values for the jitter (tests make it
+	 * predictable); NULL: getrandom(2).  Called from any thread. */
+	uint32_t (*random)(void *arg);
+	void *random_arg;
 };
 
 /* Wrap inner (owned from now on, also on failure). */
