@@ -20,7 +20,7 @@
 
 #define CONFIG_MAX (1024 * 1024)
 
-enum ftype { T_STR, T_BOOL, T_INT, T_SIZE, T_STRARRAY, T_OBJ, T_ANY };
+enum ftype { T_STR, T_BOOL, T_INT, T_SIZE, T_STRARRAY, T_OBJ, T_STRMAP, T_ANY };
 
 /* every field a config file may hold: "a.b" names a field of object a */
 static const struct field {
@@ -74,7 +74,7 @@ static const struct field {
 	{ "retention.keepYearly", T_INT },
 	{ "retention.keepWithin", T_STR },
 	{ "retention.staleUploadHours", T_INT },
-	{ "hooks", T_ANY },
+	{ "hooks", T_STRMAP },
 	{ "roles", T_ANY },
 	{ "group", T_ANY },
 	{ "role", T_STR },
@@ -103,6 +103,7 @@ static const char *type_name(enum ftype t)
 	case T_SIZE: return "a size (number of bytes, or a string like \"2G\")";
 	case T_STRARRAY: return "an array of strings";
 	case T_OBJ: return "an object";
+	case T_STRMAP: return "an object of strings";
 	default: return "a value";
 	}
 }
@@ -128,6 +129,13 @@ static int type_ok(const cJSON *v, enum ftype t)
 				return 0;
 		return 1;
 	case T_OBJ: return cJSON_IsObject(v);
+	case T_STRMAP:
+		if (!cJSON_IsObject(v))
+			return 0;
+		cJSON_ArrayForEach(it, v)
+			if (!cJSON_IsString(it))
+				return 0;
+		return 1;
 	default: return 1;
 	}
 }
@@ -282,13 +290,15 @@ static char *dup_or(const char *v, const char *def)
 }
 
 /* endpoint: config, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, profile */
-static char *resolve_endpoint(const char *cfg, const char *profile)
+static char *resolve_endpoint(const char *cfg, const char *profile,
+			      unsigned *from_env)
 {
 	const char *e;
 	char *v = NULL;
 
 	if (cfg && *cfg)
 		return strdup(cfg);
+	*from_env |= OCB_CONFIG_FROM_ENV_ENDPOINT;
 	e = secure_getenv("AWS_ENDPOINT_URL_S3");
 	if (e && *e)
 		return strdup(e);
@@ -300,13 +310,15 @@ static char *resolve_endpoint(const char *cfg, const char *profile)
 	return NULL;
 }
 
-static char *resolve_region(const char *cfg, const char *profile)
+static char *resolve_region(const char *cfg, const char *profile,
+			    unsigned *from_env)
 {
 	const char *e;
 	char *v = NULL;
 
 	if (cfg && *cfg)
 		return strdup(cfg);
+	*from_env |= OCB_CONFIG_FROM_ENV_REGION;
 	e = secure_getenv("AWS_REGION");
 	if (e && *e)
 		return strdup(e);
@@ -362,8 +374,10 @@ static int fill(struct ocb_config *c, const cJSON *root, const char *file)
 	c->profile = dup_or(get_str(root, "s3", "profile"), NULL);
 	v = get_str(root, "s3", "region");
 	c->region = resolve_region(get_str(root, NULL, "region") ?
-				   get_str(root, NULL, "region") : v, c->profile);
-	c->endpoint = resolve_endpoint(get_str(root, "s3", "endpoint"), c->profile);
+				   get_str(root, NULL, "region") : v, c->profile,
+				   &c->from_env);
+	c->endpoint = resolve_endpoint(get_str(root, "s3", "endpoint"), c->profile,
+				       &c->from_env);
 	c->bucket = dup_or(get_str(root, "s3", "bucket"), NULL);
 	v = get_str(root, "s3", "addressing");
 	if (!v || !strcmp(v, "auto")) {
@@ -438,9 +452,9 @@ static int fill(struct ocb_config *c, const cJSON *root, const char *file)
 		ocb_err("config %s: field s3.prefix must not be empty", file);
 		return -EINVAL;
 	}
-	slash = strrchr(c->prefix, '/');
-	c->root = slash ? strndup(c->prefix, (size_t)(slash - c->prefix)) :
-		strdup("");
+	r = ocb_config_prefix_root(c->prefix, &c->root);
+	if (r < 0)
+		return r;
 
 	/* encryption */
 	c->enc_enabled = get_bool(root, "encryption", "enabled", 1);
@@ -449,6 +463,8 @@ static int fill(struct ocb_config *c, const cJSON *root, const char *file)
 	c->kms_key_id = dup_or(get_str(root, "encryption", "kmsKeyId"),
 			       c->kms_key_alias);
 	v = get_str(root, "encryption", "kmsEndpoint");
+	if (!v)
+		c->from_env |= OCB_CONFIG_FROM_ENV_KMS_ENDPOINT;
 	if (!v)
 		v = secure_getenv("AWS_ENDPOINT_URL_KMS");
 	if (!v || !*v)
@@ -639,6 +655,11 @@ int ocb_config_load(const char *path, struct ocb_config **out)
 		r = validate(root, "", found);
 		if (r < 0)
 			goto out;
+		c->doc_json = cJSON_PrintUnformatted(root);
+		if (!c->doc_json) {
+			r = -ENOMEM;
+			goto out;
+		}
 		c->path = found;
 		found = NULL;
 	} else {
@@ -692,5 +713,291 @@ void ocb_config_free(struct ocb_config *c)
 	free_array(c->sources, c->nsources);
 	free_array(c->excludes, c->nexcludes);
 	free(c->cache_dir);
+	if (c->doc_json)
+		cJSON_free(c->doc_json);
 	free(c);
+}
+
+/* ---- instance prefixes ---------------------------------------------------- */
+
+int ocb_config_prefix_root(const char *prefix, char **out)
+{
+	const char *p, *cut = NULL;
+	char *r;
+
+	if (strncmp(prefix, "instance-", 9) == 0)
+		cut = prefix;
+	for (p = strstr(prefix, "/instance-"); p; p = strstr(p + 1, "/instance-"))
+		cut = p;
+	if (!cut)
+		cut = strrchr(prefix, '/');
+	r = cut ? strndup(prefix, (size_t)(cut - prefix)) : strdup("");
+	if (!r)
+		return -ENOMEM;
+	*out = r;
+	return 0;
+}
+
+int ocb_config_instance_prefix(const char *root, const char *instance_id,
+			       char **out)
+{
+	char *r;
+
+	if (!*instance_id || strchr(instance_id, '/'))
+		return -EINVAL;
+	if (asprintf(&r, "%s%sinstance-%s", root, *root ? "/" : "",
+		     instance_id) < 0)
+		return -ENOMEM;
+	*out = r;
+	return 0;
+}
+
+/* ---- fields kept as read -------------------------------------------------- */
+
+int ocb_config_extra(const struct ocb_config *c, const char *name, char **out)
+{
+	const cJSON *v = NULL;
+	cJSON *doc;
+	char obj[64];
+	const char *dot = strchr(name, '.');
+	char *text;
+
+	if (!c->doc_json)
+		return -ENOENT;
+	doc = cJSON_Parse(c->doc_json);
+	if (!doc)
+		return -ENOMEM;
+	if (dot && (size_t)(dot - name) < sizeof(obj)) {
+		snprintf(obj, sizeof(obj), "%.*s", (int)(dot - name), name);
+		v = get(doc, obj, dot + 1);
+	} else if (!dot) {
+		v = get(doc, NULL, name);
+	}
+	text = v ? cJSON_PrintUnformatted(v) : NULL;
+	cJSON_Delete(doc);
+	if (!v)
+		return -ENOENT;
+	if (!text)
+		return -ENOMEM;
+	/* cJSON allocates with malloc unless hooks say otherwise; copy to be
+	 * sure the caller's free() matches */
+	*out = strdup(text);
+	cJSON_free(text);
+	return *out ? 0 : -ENOMEM;
+}
+
+/* ---- writing -------------------------------------------------------------- */
+
+/* obj.name = v (v NULL: remove obj.name); v is owned from now on */
+static int put_item(cJSON *obj, const char *name, cJSON *v, int want)
+{
+	if (!want) {
+		cJSON_DeleteItemFromObjectCaseSensitive(obj, name);
+		return 0;
+	}
+	if (!v)
+		return -ENOMEM;
+	if (cJSON_GetObjectItemCaseSensitive(obj, name) ?
+	    cJSON_ReplaceItemInObjectCaseSensitive(obj, name, v) :
+	    cJSON_AddItemToObject(obj, name, v))
+		return 0;
+	cJSON_Delete(v);
+	return -ENOMEM;
+}
+
+static int put_str(cJSON *obj, const char *name, const char *v)
+{
+	return put_item(obj, name, v ? cJSON_CreateString(v) : NULL, v != NULL);
+}
+
+static int put_num(cJSON *obj, const char *name, double v)
+{
+	return put_item(obj, name, cJSON_CreateNumber(v), 1);
+}
+
+static int put_bool(cJSON *obj, const char *name, int v)
+{
+	return put_item(obj, name, cJSON_CreateBool(v), 1);
+}
+
+static int put_array(cJSON *obj, const char *name, char **v, size_t n)
+{
+	cJSON *a = cJSON_CreateArray();
+	size_t i;
+
+	for (i = 0; a && i < n; i++) {
+		cJSON *s = cJSON_CreateString(v[i]);
+
+		if (!s || !cJSON_AddItemToArray(a, s)) {
+			cJSON_Delete(s);
+			cJSON_Delete(a);
+			return -ENOMEM;
+		}
+	}
+	return put_item(obj, name, a, 1);
+}
+
+/* the sub-object name of root, created when missing */
+static cJSON *sub(cJSON *root, const char *name)
+{
+	cJSON *o = cJSON_GetObjectItemCaseSensitive(root, name);
+
+	if (cJSON_IsObject(o))
+		return o;
+	o = cJSON_CreateObject();
+	if (o && put_item(root, name, o, 1) < 0)
+		return NULL;
+	return o;
+}
+
+static const char *addressing_name(enum ocb_s3_addressing a)
+{
+	return a == OCB_S3_ADDR_PATH ? "path" :
+		a == OCB_S3_ADDR_VHOST ? "virtual" : "auto";
+}
+
+static int doc_fill(cJSON *root, const struct ocb_config *c)
+{
+	cJSON *s3 = sub(root, "s3"), *enc = sub(root, "encryption"),
+	      *ret = sub(root, "retention"), *cache = sub(root, "cache"),
+	      *mnt = sub(root, "mount");
+	int r = 0;
+
+	if (!s3 || !enc || !ret || !cache || !mnt)
+		return -ENOMEM;
+	r |= put_str(root, "instanceId", c->instance_id);
+	r |= put_str(root, "region", c->from_env & OCB_CONFIG_FROM_ENV_REGION ?
+		     NULL : c->region);
+	if (c->from_env & OCB_CONFIG_FROM_ENV_REGION)
+		r |= put_str(s3, "region", NULL);
+	r |= put_str(root, "backupFrequency", c->backup_frequency);
+	r |= put_str(root, "store", c->store_url);
+	r |= put_array(root, "sources", c->sources, c->nsources);
+	r |= put_array(root, "excludes", c->excludes, c->nexcludes);
+
+	r |= put_str(s3, "bucket", c->bucket);
+	r |= put_str(s3, "prefix", c->prefix);
+	r |= put_str(s3, "endpoint", c->from_env & OCB_CONFIG_FROM_ENV_ENDPOINT ?
+		     NULL : c->endpoint);
+	r |= put_str(s3, "addressing", addressing_name(c->addressing));
+	r |= put_str(s3, "profile", c->profile);
+	r |= put_bool(s3, "insecureTls", c->insecure_tls);
+	r |= put_str(s3, "sse", c->sse);
+	r |= put_str(s3, "sseKmsKeyId", c->sse_kms_key_id);
+	r |= put_num(s3, "timeout", c->timeout_ms / 1000);
+	r |= put_num(s3, "retryDeadline", c->deadline_ms / 1000);
+
+	r |= put_bool(enc, "enabled", c->enc_enabled);
+	r |= put_str(enc, "method", c->enc_method);
+	r |= put_str(enc, "kmsKeyAlias", c->kms_key_alias);
+	r |= put_str(enc, "keyProvider", c->key_provider);
+	r |= put_str(enc, "keyFile", c->key_file);
+	r |= put_str(enc, "passphraseFile", c->passphrase_file);
+	r |= put_str(enc, "kmsKeyId", c->kms_key_id);
+	r |= put_str(enc, "kmsEndpoint",
+		     c->from_env & OCB_CONFIG_FROM_ENV_KMS_ENDPOINT ?
+		     NULL : c->kms_endpoint);
+
+	r |= put_num(ret, "keep", c->keep);
+	r |= put_bool(ret, "autoClean", c->auto_clean);
+	r |= put_num(ret, "staleUploadHours", (double)(c->stale_upload_age / 3600));
+
+	r |= put_str(cache, "dir", c->cache_dir);
+	r |= put_num(cache, "size", (double)c->cache_size);
+	r |= put_num(cache, "ram", (double)c->ram_cache);
+	r |= put_num(mnt, "refresh", c->refresh);
+	return r ? -ENOMEM : 0;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* the directory part of path ("." when none), created 0700 if missing */
+static int parent_dir(const char *path, char **out)
+{
+	const char *slash = strrchr(path, '/');
+	char *d = slash == path ? strdup("/") :
+		slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
+
+	if (!d)
+		return -ENOMEM;
+	if (mkdir(d, 0700) < 0 && errno != EEXIST) {
+		int r = -errno;
+
+		free(d);
+		return r;
+	}
+	*out = d;
+	return 0;
+}
+
+int ocb_config_write(const struct ocb_config *c, const char *path)
+{
+	cJSON *root = NULL;
+	char *text = NULL, *tmp = NULL, *dir = NULL;
+	int fd = -1, dfd, r;
+
+	root = c->doc_json ? cJSON_Parse(c->doc_json) : cJSON_CreateObject();
+	r = root ? doc_fill(root, c) : -ENOMEM;
+	if (r < 0)
+		goto out;
+	text = cJSON_Print(root);
+	r = text ? parent_dir(path, &dir) : -ENOMEM;
+	if (r < 0)
+		goto out;
+	if (asprintf(&tmp, "%s.tmp-XXXXXX", path) < 0) {
+		tmp = NULL;
+		r = -ENOMEM;
+		goto out;
+	}
+	fd = mkostemp(tmp, O_CLOEXEC);	/* mode 0600 */
+	if (fd < 0) {
+		r = -errno;
+		free(tmp);
+		tmp = NULL;
+		goto out;
+	}
+	r = fchmod(fd, 0600) < 0 ? -errno : 0;
+	if (r == 0)
+		r = write_all(fd, text, strlen(text));
+	if (r == 0)
+		r = write_all(fd, "\n", 1);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	fd = -1;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		goto out;
+	free(tmp);
+	tmp = NULL;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+out:
+	if (tmp) {
+		unlink(tmp);
+		free(tmp);
+	}
+	if (text)
+		cJSON_free(text);
+	cJSON_Delete(root);
+	free(dir);
+	return r;
 }

@@ -64,7 +64,20 @@ struct ocb_config {
 	uint64_t cache_size;	/* bytes of encrypted data cached on disk */
 	uint64_t ram_cache;	/* bytes of decrypted frames in RAM */
 	unsigned refresh;	/* seconds between listings in the mount */
+
+	/* OCB_CONFIG_FROM_ENV_* bits: values resolved from the environment,
+	 * the AWS profile or a built-in default rather than from the file;
+	 * ocb_config_write() leaves them out */
+	unsigned from_env;
+	/* the file as read (compact JSON text), NULL for built-in defaults;
+	 * ocb_config_extra() and ocb_config_write() keep the fields ocb
+	 * accepts without interpreting (version, createdAt, hooks, roles...) */
+	char *doc_json;
 };
+
+#define OCB_CONFIG_FROM_ENV_REGION	0x1u
+#define OCB_CONFIG_FROM_ENV_ENDPOINT	0x2u
+#define OCB_CONFIG_FROM_ENV_KMS_ENDPOINT 0x4u
 
 /*
  * Load the configuration (path NULL: the search order above).  Returns 0,
@@ -73,6 +86,37 @@ struct ocb_config {
  */
 int ocb_config_load(const char *path, struct ocb_config **out);
 void ocb_config_free(struct ocb_config *c);
+
+/*
+ * Write c to path as JSON, mode 0600, atomically (a temporary file in the
+ * same directory, fsync, rename; the directory is created, mode 0700, when
+ * missing).  Every setting of c is written except those marked in
+ * c->from_env; fields of c->doc_json that ocb does not interpret are kept.
+ * ocb_config_load() of the result gives the same settings.  0 or -errno.
+ */
+int ocb_config_write(const struct ocb_config *c, const char *path);
+
+/*
+ * The JSON text (malloc'ed) of a field as the file holds it ("name" or
+ * "object.name"); meant for the fields ocb accepts without interpreting:
+ * "hooks", "roles", "group", "role", "version", "createdAt",
+ * "retention.keepDaily"...  0, or -ENOENT when absent (or no file).
+ */
+int ocb_config_extra(const struct ocb_config *c, const char *name, char **out);
+
+/*
+ * Instance prefixes.  An instance's backups live under
+ * "<root>/instance-<id>" (just "instance-<id>" when root is "").
+ * ocb_config_prefix_root(): the root of a prefix, the part before its last
+ * "/instance-" (the old tool's layout, "openclaw-aws-backups/instance-ID"
+ * → "openclaw-aws-backups"); a prefix starting "instance-" has root "";
+ * any other prefix's root is its parent ("a/b" → "a", "a" → "").
+ * Both return 0 and a malloc'ed *out, or -ENOMEM; instance_prefix returns
+ * -EINVAL for an id that is empty or holds a '/'.
+ */
+int ocb_config_prefix_root(const char *prefix, char **out);
+int ocb_config_instance_prefix(const char *root, const char *instance_id,
+			       char **out);
 
 /* Parse size strings "123", "64K", "256M", "2G", "1T": 0 or -EINVAL. */
 int ocb_config_parse_size(const char *s, uint64_t *out);

@@ -11,13 +11,29 @@
 #include <unistd.h>
 
 static char dir[] = "/tmp/ocb-config-XXXXXX";
+static char last_err[1024];
+
+/* keep the last error line, to check what the user is told */
+static void sink(void *arg, enum ocb_log_level level, const char *line)
+{
+	(void)arg;
+	if (level == OCB_LOG_ERR)
+		snprintf(last_err, sizeof(last_err), "%s", line);
+}
+
+static int err_has(const char *s)
+{
+	return strstr(last_err, s) != NULL;
+}
 
 static const char *write_cfg(const char *name, const char *text, mode_t mode)
 {
-	static char path[256];
+	static char paths[4][256];
+	static int next;
+	char *path = paths[next++ % 4];	/* several may be live at once */
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(path, sizeof(paths[0]), "%s/%s", dir, name);
 	f = fopen(path, "w");
 	fputs(text, f);
 	fclose(f);
@@ -56,6 +72,7 @@ static void test_old_tool_file(void)
 	CHECK_INT(c->auto_clean, 1);
 	CHECK_INT(c->nsources, 1);
 	ocb_config_free(c);
+	c = NULL;
 }
 
 static void test_defaults_and_expansion(void)
@@ -84,11 +101,13 @@ static void test_defaults_and_expansion(void)
 	CHECK_INT(c->refresh, 30);
 	CHECK(c->nexcludes > 0);
 	ocb_config_free(c);
+	c = NULL;
 	setenv("AWS_ENDPOINT_URL_S3", "http://s3.local:1", 1);
 	CHECK_INT(ocb_config_load(p, &c), 0);
 	if (c)
 		CHECK_STR(c->endpoint, "http://s3.local:1");
 	ocb_config_free(c);
+	c = NULL;
 	unsetenv("AWS_ENDPOINT_URL_S3");
 	unsetenv("AWS_ENDPOINT_URL");
 }
@@ -116,6 +135,342 @@ static void test_bad_files(void)
 	CHECK(c == NULL);
 }
 
+static void test_messages(void)
+{
+	struct ocb_config *c = NULL;
+	const char *p;
+
+	p = write_cfg("msg1.json", "{\"s3\": {\"bucket\": 7}}", 0600);
+	CHECK_INT(ocb_config_load(p, &c), -EINVAL);
+	CHECK(err_has("field s3.bucket: expected a string"));
+	CHECK(err_has(p));
+	p = write_cfg("msg2.json", "{\"version\": 2, \"colour\": \"red\"}", 0600);
+	CHECK_INT(ocb_config_load(p, &c), -EINVAL);
+	CHECK(err_has("unknown field colour"));
+	p = write_cfg("msg3.json", "{\"hooks\": [\"a\"]}", 0600);
+	CHECK_INT(ocb_config_load(p, &c), -EINVAL);
+	CHECK(err_has("field hooks: expected an object of strings"));
+	p = write_cfg("msg4.json", "{\"cache\": {\"ram\": \"lots\"}}", 0600);
+	CHECK_INT(ocb_config_load(p, &c), -EINVAL);
+	CHECK(err_has("cache.ram"));
+	p = write_cfg("msg5.json", "{\n\"a\": 1,\n\"b\": }\n", 0600);
+	CHECK_INT(ocb_config_load(p, &c), -EINVAL);
+	CHECK(err_has("not valid JSON (near line 3)"));
+	p = write_cfg("msg6.json", "{}", 0640);
+	CHECK_INT(ocb_config_load(p, &c), -EACCES);
+	CHECK(err_has("chmod 600"));
+	CHECK(c == NULL);
+}
+
+static void test_owner(void)
+{
+	struct ocb_config *c = NULL;
+	const char *p = write_cfg("owner.json", "{\"instanceId\": \"o\"}", 0600);
+
+	if (geteuid() != 0) {
+		printf("test_owner: skipped (needs root to give a file away)\n");
+		return;
+	}
+	/* root reads its own file */
+	CHECK_INT(ocb_config_load(p, &c), 0);
+	ocb_config_free(c);
+	c = NULL;
+	CHECK_INT(chown(p, 4242, 4242), 0);
+	CHECK_INT(ocb_config_load(p, &c), -EACCES);
+	CHECK(err_has("owned by uid 4242"));
+	CHECK(c == NULL);
+}
+
+static void test_prefixes(void)
+{
+	struct ocb_config *c = NULL;
+	char *s = NULL;
+	const char *p;
+
+	CHECK_INT(ocb_config_prefix_root("openclaw-aws-backups/instance-i-1", &s), 0);
+	CHECK_STR(s, "openclaw-aws-backups");
+	free(s);
+	CHECK_INT(ocb_config_prefix_root("a/b/instance-x/instance-y", &s), 0);
+	CHECK_STR(s, "a/b/instance-x");
+	free(s);
+	CHECK_INT(ocb_config_prefix_root("instance-x", &s), 0);
+	CHECK_STR(s, "");
+	free(s);
+	CHECK_INT(ocb_config_prefix_root("team/backups", &s), 0);
+	CHECK_STR(s, "team");
+	free(s);
+	CHECK_INT(ocb_config_prefix_root("flat", &s), 0);
+	CHECK_STR(s, "");
+	free(s);
+	CHECK_INT(ocb_config_instance_prefix("root/x", "i-9", &s), 0);
+	CHECK_STR(s, "root/x/instance-i-9");
+	free(s);
+	CHECK_INT(ocb_config_instance_prefix("", "i-9", &s), 0);
+	CHECK_STR(s, "instance-i-9");
+	free(s);
+	s = NULL;
+	CHECK_INT(ocb_config_instance_prefix("r", "a/b", &s), -EINVAL);
+	CHECK_INT(ocb_config_instance_prefix("r", "", &s), -EINVAL);
+	CHECK(s == NULL);
+
+	p = write_cfg("pfx.json", "{\"instanceId\": \"i-7\", \"s3\": "
+		      "{\"bucket\": \"b\", \"prefix\": \"/fleet/eu/instance-i-7/\"}}",
+		      0600);
+	CHECK_INT(ocb_config_load(p, &c), 0);
+	if (!c)
+		return;
+	CHECK_STR(c->prefix, "fleet/eu/instance-i-7");
+	CHECK_STR(c->root, "fleet/eu");
+	CHECK_STR(c->store_url, "s3://b");
+	CHECK_INT(ocb_config_instance_prefix(c->root, c->instance_id, &s), 0);
+	CHECK_STR(s, c->prefix);
+	free(s);
+	ocb_config_free(c);
+	c = NULL;
+}
+
+static void test_region_and_endpoint(void)
+{
+	struct ocb_config *c = NULL;
+	const char *p, *aws;
+	char awsdir[300];
+
+	unsetenv("AWS_REGION");
+	unsetenv("AWS_DEFAULT_REGION");
+	unsetenv("AWS_ENDPOINT_URL");
+	unsetenv("AWS_ENDPOINT_URL_S3");
+	unsetenv("AWS_PROFILE");
+	snprintf(awsdir, sizeof(awsdir), "%s/nonexistent-aws-config", dir);
+	setenv("AWS_CONFIG_FILE", awsdir, 1);
+	p = write_cfg("reg.json", "{\"instanceId\": \"r\"}", 0600);
+	CHECK_INT(ocb_config_load(p, &c), 0);
+	if (c) {
+		CHECK_STR(c->region, "us-east-1");
+		CHECK(c->endpoint == NULL);
+		CHECK(c->from_env & OCB_CONFIG_FROM_ENV_REGION);
+		CHECK(c->from_env & OCB_CONFIG_FROM_ENV_ENDPOINT);
+	}
+	ocb_config_free(c);
+	c = NULL;
+
+	/* the profile's region and endpoint_url (also in its "s3 =" part) */
+	aws = write_cfg("aws-config", "[default]\nregion = eu-north-1\n\n"
+			"[profile lab]\nregion = ap-south-2\ns3 =\n"
+			"    endpoint_url = http://rgw.lab:7480\n", 0600);
+	setenv("AWS_CONFIG_FILE", aws, 1);
+	CHECK_INT(ocb_config_load(p, &c), 0);
+	if (c)
+		CHECK_STR(c->region, "eu-north-1");
+	ocb_config_free(c);
+	c = NULL;
+	p = write_cfg("prof.json", "{\"instanceId\": \"r\", \"s3\": "
+		      "{\"profile\": \"lab\"}}", 0600);
+	CHECK_INT(ocb_config_load(p, &c), 0);
+	if (c) {
+		CHECK_STR(c->region, "ap-south-2");
+		CHECK_STR(c->endpoint, "http://rgw.lab:7480");
+	}
+	ocb_config_free(c);
+	c = NULL;
+
+	/* environment beats the profile, the file beats the environment */
+	setenv("AWS_DEFAULT_REGION", "sa-east-1", 1);
+	setenv("AWS_ENDPOINT_URL", "http://generic:1", 1);
+	CHECK_INT(ocb_config_load(p, &c), 0);
+	if (c) {
+		CHECK_STR(c->region, "sa-east-1");
+		CHECK_STR(c->endpoint, "http://generic:1");
+	}
+	ocb_config_free(c);
+	c = NULL;
+	setenv("AWS_REGION", "ca-central-1", 1);
+	setenv("AWS_ENDPOINT_URL_S3", "http://s3only:2", 1);
+	CHECK_INT(ocb_config_load(p, &c), 0);
+	if (c) {
+		CHECK_STR(c->region, "ca-central-1");
+		CHECK_STR(c->endpoint, "http://s3only:2");
+	}
+	ocb_config_free(c);
+	c = NULL;
+	p = write_cfg("own.json", "{\"region\": \"me-south-1\", \"s3\": "
+		      "{\"profile\": \"lab\", \"endpoint\": \"https://mine\"}}", 0600);
+	CHECK_INT(ocb_config_load(p, &c), 0);
+	if (c) {
+		CHECK_STR(c->region, "me-south-1");
+		CHECK_STR(c->endpoint, "https://mine");
+		CHECK_INT(c->from_env & (OCB_CONFIG_FROM_ENV_REGION |
+					 OCB_CONFIG_FROM_ENV_ENDPOINT), 0);
+	}
+	ocb_config_free(c);
+	c = NULL;
+	unsetenv("AWS_REGION");
+	unsetenv("AWS_DEFAULT_REGION");
+	unsetenv("AWS_ENDPOINT_URL");
+	unsetenv("AWS_ENDPOINT_URL_S3");
+	unsetenv("AWS_CONFIG_FILE");
+}
+
+static void test_search_order(void)
+{
+	struct ocb_config *c = NULL;
+	char home[300], path[400];
+	const char *p;
+
+	snprintf(home, sizeof(home), "%s/home", dir);
+	snprintf(path, sizeof(path), "%s/.config", home);
+	mkdir(home, 0700);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/.config/ocb", home);
+	mkdir(path, 0700);
+	setenv("HOME", home, 1);
+	unsetenv("OCB_CONFIG");
+	if (access("/etc/ocb/config.json", F_OK) != 0) {
+		CHECK_INT(ocb_config_load(NULL, &c), 0);
+		if (c) {
+			CHECK(c->path == NULL);
+			CHECK(c->doc_json == NULL);
+			CHECK(!strncmp(c->store_url, "file:///", 8));
+			CHECK(strstr(c->store_url, "/home/.local/share/ocb/store") != NULL);
+			CHECK_INT(c->nsources, 1);
+			CHECK(strstr(c->sources[0], "/home/.openclaw") != NULL);
+		}
+		ocb_config_free(c);
+		c = NULL;
+	}
+	snprintf(path, sizeof(path), "%s/.config/ocb/config.json", home);
+	p = write_cfg("home/.config/ocb/config.json", "{\"instanceId\": \"home\"}",
+		      0600);
+	CHECK_INT(ocb_config_load(NULL, &c), 0);
+	if (c) {
+		CHECK_STR(c->path, path);
+		CHECK_STR(c->instance_id, "home");
+	}
+	ocb_config_free(c);
+	c = NULL;
+	p = write_cfg("env.json", "{\"instanceId\": \"env\"}", 0600);
+	setenv("OCB_CONFIG", p, 1);
+	CHECK_INT(ocb_config_load(NULL, &c), 0);
+	if (c)
+		CHECK_STR(c->instance_id, "env");
+	ocb_config_free(c);
+	c = NULL;
+	/* an explicit path beats $OCB_CONFIG */
+	CHECK_INT(ocb_config_load(path, &c), 0);
+	if (c)
+		CHECK_STR(c->instance_id, "home");
+	ocb_config_free(c);
+	c = NULL;
+	/* $OCB_CONFIG naming a missing file is an error, not the defaults */
+	setenv("OCB_CONFIG", "/nonexistent/ocb.json", 1);
+	c = NULL;
+	CHECK_INT(ocb_config_load(NULL, &c), -ENOENT);
+	CHECK(c == NULL);
+	unsetenv("OCB_CONFIG");
+	setenv("HOME", "/home/agent", 1);
+}
+
+static void test_write_roundtrip(void)
+{
+	struct ocb_config *a = NULL, *b = NULL;
+	char out[300], *x = NULL;
+	struct stat st;
+	const char *p;
+
+	setenv("AWS_ENDPOINT_URL", "http://from-env:9", 1);
+	p = write_cfg("rt.json",
+		"{ \"instanceId\": \"i-rt\", \"region\": \"eu-west-3\",\n"
+		"  \"backupFrequency\": \"hourly\", \"version\": \"2.1\",\n"
+		"  \"createdAt\": \"2026-02-20T00:00:00.000Z\",\n"
+		"  \"s3\": { \"bucket\": \"bk\", \"addressing\": \"path\",\n"
+		"          \"prefix\": \"root/instance-i-rt\" },\n"
+		"  \"encryption\": { \"enabled\": true, \"method\": \"gpg\",\n"
+		"                  \"keyFile\": \"~/k\" },\n"
+		"  \"retention\": { \"keep\": 7, \"keepDaily\": 3 },\n"
+		"  \"hooks\": { \"preBackup\": \"echo pre\" },\n"
+		"  \"roles\": [ \"writer\", { \"x\": 1 } ], \"group\": \"g1\",\n"
+		"  \"cache\": { \"size\": \"1G\", \"ram\": 1048576 },\n"
+		"  \"mount\": { \"refresh\": 5 }, \"sources\": [\"/srv/a\"] }\n", 0600);
+	CHECK_INT(ocb_config_load(p, &a), 0);
+	if (!a)
+		return;
+	CHECK_STR(a->endpoint, "http://from-env:9");
+	CHECK_INT(ocb_config_extra(a, "hooks", &x), 0);
+	CHECK_STR(x, "{\"preBackup\":\"echo pre\"}");
+	free(x);
+	CHECK_INT(ocb_config_extra(a, "retention.keepDaily", &x), 0);
+	CHECK_STR(x, "3");
+	free(x);
+	x = NULL;
+	CHECK_INT(ocb_config_extra(a, "retention.keepWeekly", &x), -ENOENT);
+	CHECK_INT(ocb_config_extra(a, "nope", &x), -ENOENT);
+	CHECK(x == NULL);
+
+	snprintf(out, sizeof(out), "%s/newdir/config.json", dir);
+	CHECK_INT(ocb_config_write(a, out), 0);
+	CHECK_INT(stat(out, &st), 0);
+	CHECK_INT(st.st_mode & 0777, 0600);
+	/* the endpoint came from the environment: not pinned in the file */
+	unsetenv("AWS_ENDPOINT_URL");
+	CHECK_INT(ocb_config_load(out, &b), 0);
+	if (b) {
+		CHECK(b->endpoint == NULL);
+		CHECK_STR(b->instance_id, a->instance_id);
+		CHECK_STR(b->region, "eu-west-3");
+		CHECK_STR(b->backup_frequency, "hourly");
+		CHECK_STR(b->store_url, a->store_url);
+		CHECK_STR(b->bucket, "bk");
+		CHECK_STR(b->prefix, a->prefix);
+		CHECK_STR(b->root, "root");
+		CHECK_INT(b->addressing, OCB_S3_ADDR_PATH);
+		CHECK_STR(b->enc_method, "gpg");
+		CHECK_STR(b->key_provider, a->key_provider);
+		CHECK_STR(b->key_file, "/home/agent/k");
+		CHECK_INT(b->keep, 7);
+		CHECK_INT(b->cache_size, 1ull << 30);
+		CHECK_INT(b->ram_cache, 1048576);
+		CHECK_INT(b->refresh, 5);
+		CHECK_INT(b->timeout_ms, a->timeout_ms);
+		CHECK_INT(b->deadline_ms, a->deadline_ms);
+		CHECK_INT(b->stale_upload_age, a->stale_upload_age);
+		CHECK_INT(b->nsources, 1);
+		CHECK_STR(b->sources[0], "/srv/a");
+		CHECK_INT(b->nexcludes, a->nexcludes);
+		CHECK_INT(ocb_config_extra(b, "version", &x), 0);
+		CHECK_STR(x, "\"2.1\"");
+		free(x);
+		CHECK_INT(ocb_config_extra(b, "roles", &x), 0);
+		CHECK_STR(x, "[\"writer\",{\"x\":1}]");
+		free(x);
+		CHECK_INT(ocb_config_extra(b, "retention.keepDaily", &x), 0);
+		CHECK_STR(x, "3");
+		free(x);
+	}
+	ocb_config_free(b);
+	b = NULL;
+	/* overwriting keeps the mode and leaves no temporary file behind */
+	CHECK_INT(chmod(out, 0600), 0);
+	CHECK_INT(ocb_config_write(a, out), 0);
+	CHECK_INT(ocb_config_load(out, &b), 0);
+	ocb_config_free(b);
+	snprintf(out, sizeof(out), "%s/newdir", dir);
+	{
+		char cmd[400];
+		FILE *f;
+		int n = 0;
+
+		snprintf(cmd, sizeof(cmd), "ls -A %s", out);
+		f = popen(cmd, "r");
+		while (f && fgets(cmd, sizeof(cmd), f))
+			n++;
+		if (f)
+			pclose(f);
+		CHECK_INT(n, 1);
+	}
+	/* unwritable place: an error, nothing written */
+	CHECK_INT(ocb_config_write(a, "/proc/ocb-config-test/config.json") < 0, 1);
+	ocb_config_free(a);
+}
+
 static void test_sizes(void)
 {
 	uint64_t v = 0;
@@ -136,11 +491,18 @@ static void test_sizes(void)
 int main(void)
 {
 	ocb_log_set_level(OCB_LOG_ERR);
+	ocb_log_set_sink(sink, NULL);
 	if (!mkdtemp(dir))
 		return 1;
 	test_old_tool_file();
 	test_defaults_and_expansion();
 	test_bad_files();
+	test_messages();
+	test_owner();
+	test_prefixes();
+	test_region_and_endpoint();
+	test_search_order();
+	test_write_roundtrip();
 	test_sizes();
 	return T_DONE();
 }
