@@ -348,6 +348,9 @@ int ocb_writer_commit(struct ocb_writer *w)
 	if (r)
 		goto fail;
 	stop_workers(w);
+	/* every part is stored: the buffers are not needed any more */
+	while (w->nspare)
+		free(w->spare[--w->nspare]);
 	r = w->s->ops->mpu_complete(w->s, w->key, w->upload_id, w->parts,
 				    (size_t)(w->next_no - 1));
 	if (r < 0)
