@@ -379,6 +379,16 @@ out:
 	return r;
 }
 
+int ocb_archive_frame(const struct ocb_archive *a, uint32_t i, uint64_t *off,
+		      uint32_t *sealed_len)
+{
+	if (i >= a->cat->nf)
+		return -EINVAL;
+	*off = a->cat->f[i].off;
+	*sealed_len = a->cat->f[i].sealed_len;
+	return 0;
+}
+
 struct pread_ctx {
 	uint64_t want_start;	/* stream offsets */
 	uint64_t want_end;

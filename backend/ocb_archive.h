@@ -133,6 +133,11 @@ typedef int (*ocb_frame_fn)(void *arg, uint32_t frame, const void *data,
 int ocb_archive_read_frames(struct ocb_archive *a, uint32_t first,
 			    uint32_t n, ocb_frame_fn cb, void *arg);
 
+/* Where sealed frame i lies in the object (for `ocb verify` and tests):
+ * 0, or -EINVAL when i >= nframes. */
+int ocb_archive_frame(const struct ocb_archive *a, uint32_t i, uint64_t *off,
+		      uint32_t *sealed_len);
+
 /* Read file content of entry idx (uncached; for tools): count or errno. */
 ssize_t ocb_archive_pread(struct ocb_archive *a, uint32_t idx, void *buf,
 			  size_t len, uint64_t off);
