@@ -36,6 +36,7 @@ struct bslot {
 	struct ocb_archive *a;
 	uint64_t aid;
 	unsigned users;		/* gets without puts */
+	uint64_t cost;		/* catalog entries while open */
 	uint64_t last_used;
 };
 
@@ -50,6 +51,7 @@ struct fs_tree {
 
 	pthread_mutex_t open_lock;	/* LRU bookkeeping of open archives */
 	unsigned nopen;
+	uint64_t open_entries;	/* sum of the open archives' costs */
 	uint64_t clock;
 	atomic_uint_fast64_t next_aid;
 	atomic_uint_fast64_t opens, open_failures, refreshes, refresh_failures;
@@ -269,6 +271,8 @@ int fs_tree_new(const struct fs_tree_opts *o, struct fs_tree **out)
 	t->o = *o;
 	if (!t->o.max_open)
 		t->o.max_open = 16;
+	if (!t->o.max_entries)
+		t->o.max_entries = 1u << 20;
 	pthread_rwlock_init(&t->lock, NULL);
 	pthread_mutex_init(&t->open_lock, NULL);
 	pthread_mutex_init(&t->stop_lock, NULL);
@@ -490,7 +494,14 @@ int64_t fs_tree_mtime(struct fs_tree *t)
 
 /* ---- archives ------------------------------------------------------------------- */
 
-/* close unused archives beyond the bound, least recently used first */
+/* over the bound on open archives (open_lock held) */
+static int over_bound(const struct fs_tree *t)
+{
+	return t->nopen > t->o.max_open || t->open_entries > t->o.max_entries;
+}
+
+/* close unused archives beyond the bound, least recently used first; an
+ * archive in use stays open even when it alone is over the bound */
 static void close_unused(struct fs_tree *t)
 {
 	for (;;) {
@@ -498,7 +509,7 @@ static void close_unused(struct fs_tree *t)
 		uint32_t i, n;
 
 		pthread_mutex_lock(&t->open_lock);
-		if (t->nopen <= t->o.max_open) {
+		if (!over_bound(t)) {
 			pthread_mutex_unlock(&t->open_lock);
 			return;
 		}
@@ -526,6 +537,8 @@ static void close_unused(struct fs_tree *t)
 			ocb_archive_free(victim->a);
 			victim->a = NULL;
 			t->nopen--;
+			t->open_entries -= victim->cost;
+			victim->cost = 0;
 		}
 		pthread_mutex_unlock(&t->open_lock);
 		pthread_mutex_unlock(&victim->lock);
@@ -554,8 +567,10 @@ int fs_tree_archive_get(struct fs_tree *t, uint32_t slot,
 			b->a = NULL;
 		} else {
 			b->aid = atomic_fetch_add(&t->next_aid, 1);
+			b->cost = ocb_archive_count(b->a);
 			pthread_mutex_lock(&t->open_lock);
 			t->nopen++;
+			t->open_entries += b->cost;
 			pthread_mutex_unlock(&t->open_lock);
 		}
 	}
@@ -583,7 +598,7 @@ void fs_tree_archive_put(struct fs_tree *t, uint32_t slot)
 		return;
 	pthread_mutex_lock(&t->open_lock);
 	b->users--;
-	over = t->nopen > t->o.max_open;
+	over = over_bound(t);
 	pthread_mutex_unlock(&t->open_lock);
 	if (over)
 		close_unused(t);
@@ -599,7 +614,8 @@ void fs_tree_stats(struct fs_tree *t, struct ocb_buf *out)
 	ocb_buf_printf(out, "backups %u\ninstances %u\n", live, t->ninst);
 	pthread_rwlock_unlock(&t->lock);
 	pthread_mutex_lock(&t->open_lock);
-	ocb_buf_printf(out, "archives_open %u\n", t->nopen);
+	ocb_buf_printf(out, "archives_open %u\narchive_entries_open %" PRIu64
+		       "\n", t->nopen, t->open_entries);
 	pthread_mutex_unlock(&t->open_lock);
 	ocb_buf_printf(out,
 		       "archive_opens %" PRIuFAST64 "\n"

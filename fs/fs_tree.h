@@ -35,7 +35,10 @@ struct fs_tree_opts {
 	const char *root;		/* "<root>" holding instance prefixes */
 	const char *prefix;		/* the configured instance's prefix */
 	unsigned refresh;		/* seconds between listings */
-	unsigned max_open;		/* archives kept open when unused */
+	unsigned max_open;		/* archives kept open when unused
+					 * (0: 16) */
+	uint64_t max_entries;		/* and their catalogs' entries in
+					 * total, a bound on memory (0: 1M) */
 	/* called before an archive is freed (frame-cache id) */
 	void (*on_close)(void *arg, uint64_t aid);
 	void *on_close_arg;

@@ -304,6 +304,70 @@ static void test_no_latest(struct fx *x)
 	fs_tree_free(t);
 }
 
+/* the memory bound: catalog entries of open archives in total */
+static void test_entry_bound(struct fx *x)
+{
+	struct fs_tree_opts o = { 0 };
+	struct fs_tree *t = NULL;
+	struct ocb_archive *a;
+	uint64_t aid, ino;
+	uint32_t sb, sc, inst, e;
+	struct ocb_buf st;
+	char name[300];
+
+	o.store = x->s;
+	o.kp = x->kp;
+	o.root = "top";
+	o.max_open = 100;
+	o.on_close = on_close;
+	o.on_close_arg = x;
+	o.max_entries = 1;		/* smaller than any catalog */
+	x->closes = 0;
+	CHECK_INT(fs_tree_new(&o, &t), 0);
+	CHECK_INT(fs_tree_lookup_root(t, "b", &ino), 0);
+	fs_tree_node(ino, &inst, &e);
+	CHECK_INT(fs_tree_lookup_inst(t, inst, "latest", &ino), 0);
+	CHECK_INT(fs_tree_readlink(t, ino, name, sizeof(name)), 0);
+	CHECK_INT(fs_tree_lookup_inst(t, inst, name, &ino), 0);
+	fs_tree_node(ino, &sb, &e);
+	CHECK_INT(fs_tree_lookup_root(t, "c", &ino), 0);
+	fs_tree_node(ino, &inst, &e);
+	CHECK_INT(fs_tree_lookup_inst(t, inst, "latest", &ino), 0);
+	CHECK_INT(fs_tree_readlink(t, ino, name, sizeof(name)), 0);
+	CHECK_INT(fs_tree_lookup_inst(t, inst, name, &ino), 0);
+	fs_tree_node(ino, &sc, &e);
+
+	/* in use, an archive stays open over the bound */
+	CHECK_INT(fs_tree_archive_get(t, sb, &a, &aid), 0);
+	CHECK_INT(fs_tree_archive_get(t, sc, &a, &aid), 0);
+	CHECK_INT(x->closes, 0);
+	fs_tree_archive_put(t, sb);
+	CHECK_INT(x->closes, 1);	/* b unused: closed */
+	fs_tree_archive_put(t, sc);
+	CHECK_INT(x->closes, 2);
+	ocb_buf_init(&st, 1 << 16);
+	fs_tree_stats(t, &st);
+	CHECK(strstr(st.data, "archives_open 0\n") != NULL);
+	CHECK(strstr(st.data, "archive_entries_open 0\n") != NULL);
+	ocb_buf_release(&st);
+	fs_tree_free(t);
+
+	/* a bound that fits: both stay open */
+	o.max_entries = 0;
+	x->closes = 0;
+	CHECK_INT(fs_tree_new(&o, &t), 0);
+	CHECK_INT(fs_tree_archive_get(t, sb, &a, &aid), 0);
+	fs_tree_archive_put(t, sb);
+	CHECK_INT(fs_tree_archive_get(t, sc, &a, &aid), 0);
+	fs_tree_archive_put(t, sc);
+	CHECK_INT(x->closes, 0);
+	ocb_buf_init(&st, 1 << 16);
+	fs_tree_stats(t, &st);
+	CHECK(strstr(st.data, "archives_open 2\n") != NULL);
+	ocb_buf_release(&st);
+	fs_tree_free(t);
+}
+
 int main(void)
 {
 	struct fx x;
@@ -315,6 +379,7 @@ int main(void)
 	}
 	test_tree(&x);
 	test_no_latest(&x);
+	test_entry_bound(&x);
 	fx_close(&x);
 	return T_DONE();
 }
