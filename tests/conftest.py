@@ -76,6 +76,19 @@ class Rgw:
                                                           p.stderr.decode(errors="replace")))
         return p
 
+    def uploads(self, bucket):
+        """Keys of unfinished multipart uploads (in-process botocore: fast
+        enough to poll while an upload runs)."""
+        if not hasattr(self, "_s3"):
+            import botocore.session
+            from botocore.config import Config
+            self._s3 = botocore.session.get_session().create_client(
+                "s3", endpoint_url=self.endpoint, region_name=self.region,
+                aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
+                config=Config(s3={"addressing_style": "path"}))
+        r = self._s3.list_multipart_uploads(Bucket=bucket)
+        return [u["Key"] for u in r.get("Uploads", [])]
+
     def restart_radosgw(self):
         """Start radosgw again after a test killed it; wait until it answers."""
         conf = os.path.join(self.workdir, "ceph.conf")

@@ -16,6 +16,7 @@ static const struct ocb_cmd *const commands[] = {
 	&ocb_cmd_backup,
 	&ocb_cmd_list,
 	&ocb_cmd_cat,
+	&ocb_cmd_restore,
 	&ocb_cmd_verify,
 	&ocb_cmd_store,
 	&ocb_cmd_key,

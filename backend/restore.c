@@ -1,0 +1,278 @@
+/*
+ * restore.c - write a backup (or part of it) back to disk.
+ *
+ * The verified tar stream (ocb_archive_cat) is fed through a pipe to
+ * libarchive's reader, and each selected entry is written with
+ * archive_write_disk and its secure-extract flags (no absolute paths, no
+ * "..", no writing through symlinks), hashing file content on the way and
+ * checking it against the catalog.  Memory stays bounded: the stream is
+ * never held whole.
+ */
+#include "restore.h"
+#include "log.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/evp.h>
+
+struct feeder {
+	struct ocb_archive *a;
+	int fd;
+	int err;
+};
+
+static int pipe_sink(void *arg, const void *data, size_t len)
+{
+	struct feeder *f = arg;
+	const char *p = data;
+
+	while (len) {
+		ssize_t n = write(f->fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void *feed(void *arg)
+{
+	struct feeder *f = arg;
+
+	f->err = ocb_archive_cat(f->a, pipe_sink, f);
+	close(f->fd);	/* the reader sees the end (or a short stream) */
+	return NULL;
+}
+
+/* is rel selected by the filters (a path or anything below it)? */
+static int selected(const struct ocb_restore_opts *o, const char *rel)
+{
+	size_t i;
+
+	if (!o->npaths)
+		return 1;
+	for (i = 0; i < o->npaths; i++) {
+		const char *p = o->paths[i];
+		size_t n = strlen(p);
+
+		while (n && p[n - 1] == '/')
+			n--;
+		if (!strncmp(rel, p, n) && (rel[n] == '\0' || rel[n] == '/'))
+			return 1;
+		/* parents of a selected path are created as needed */
+	}
+	return 0;
+}
+
+static int ar_fail(struct archive *ar, const char *what, const char *path)
+{
+	char esc[512], esc2[512];
+
+	ocb_err("restore %s: %s: %s", ocb_log_escape(esc, sizeof(esc), path),
+		what, ocb_log_escape(esc2, sizeof(esc2),
+				     archive_error_string(ar) ?
+				     archive_error_string(ar) : "failed"));
+	return -EIO;
+}
+
+int ocb_restore_run(struct ocb_archive *a, const struct ocb_restore_opts *o,
+		    struct ocb_restore_result *res)
+{
+	struct feeder f = { .a = a };
+	struct archive *in = NULL, *out = NULL;
+	struct archive_entry *ae;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	char *buf = malloc(256 * 1024);
+	int fds[2] = { -1, -1 }, started = 0, flags, r = 0, ar;
+	pthread_t th;
+
+	memset(res, 0, sizeof(*res));
+	if (!md || !buf || pipe2(fds, O_CLOEXEC) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
+	f.fd = fds[1];
+	if (pthread_create(&th, NULL, feed, &f) != 0) {
+		r = -EAGAIN;
+		goto out;
+	}
+	started = 1;
+	fds[1] = -1;	/* the feeder closes it */
+	in = archive_read_new();
+	out = archive_write_disk_new();
+	if (!in || !out) {
+		r = -ENOMEM;
+		goto out;
+	}
+	archive_read_support_format_tar(in);
+	archive_read_set_options(in, "hdrcharset=BINARY");
+	if (archive_read_open_fd(in, fds[0], 64 * 1024) != ARCHIVE_OK) {
+		r = ar_fail(in, "open", o->target);
+		goto out;
+	}
+	flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM |
+		ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+		ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_UNLINK;
+	if (geteuid() == 0)
+		flags |= ARCHIVE_EXTRACT_OWNER;
+	archive_write_disk_set_options(out, flags);
+	archive_write_disk_set_standard_lookup(out);
+
+	while ((ar = archive_read_next_header(in, &ae)) == ARCHIVE_OK) {
+		char rel[4096], dest[8192];
+		uint32_t idx;
+		const struct ocb_entry *e;
+		int is_file, from_catalog = 0;
+
+		if (!archive_entry_pathname(ae) ||
+		    snprintf(rel, sizeof(rel), "%s", archive_entry_pathname(ae)) >=
+		    (int)sizeof(rel)) {
+			r = -EBADMSG;
+			break;
+		}
+
+		if (ocb_interrupted_flag(o)) {
+			r = -ECANCELED;
+			break;
+		}
+		/* the destination is target + a path whose every component the
+		 * validated catalog knows (no "..", ".", empty or absolute
+		 * parts), so nothing can land outside target; libarchive's
+		 * secure flags refuse writing through symlinks on top */
+		if (rel[0] == '/' || ocb_archive_resolve(a, rel, &idx) < 0 ||
+		    (archive_entry_hardlink(ae) &&
+		     (archive_entry_hardlink(ae)[0] == '/' ||
+		      ocb_archive_resolve(a, archive_entry_hardlink(ae), &idx) < 0)) ||
+		    ocb_archive_resolve(a, rel, &idx) < 0) {
+			r = -EBADMSG;	/* stream and catalog disagree */
+			ocb_err("restore: the stream names an entry the catalog "
+				"does not have");
+			break;
+		}
+		if (!selected(o, rel)) {
+			archive_read_data_skip(in);
+			continue;
+		}
+		e = ocb_archive_entry(a, idx);
+		if (snprintf(dest, sizeof(dest), "%s/%s", o->target, rel) >=
+		    (int)sizeof(dest)) {
+			r = -ENAMETOOLONG;
+			break;
+		}
+		archive_entry_copy_pathname(ae, dest);
+		if (archive_entry_hardlink(ae)) {
+			char hl[8192];
+
+			if (selected(o, archive_entry_hardlink(ae))) {
+				snprintf(hl, sizeof(hl), "%s/%s", o->target,
+					 archive_entry_hardlink(ae));
+				archive_entry_copy_hardlink(ae, hl);
+			} else {
+				/* its first link was not selected: write it as
+				 * a file, content read from the catalog's range */
+				archive_entry_set_hardlink(ae, NULL);
+				archive_entry_set_size(ae, (la_int64_t)e->size);
+				from_catalog = 1;
+			}
+		}
+		if (archive_write_header(out, ae) < ARCHIVE_WARN) {
+			r = ar_fail(out, "create", rel);
+			break;
+		}
+		is_file = e->type == OCB_ENTRY_FILE && !archive_entry_hardlink(ae);
+		if (is_file)
+			EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+		for (uint64_t off = 0; from_catalog && off < e->size;) {
+			ssize_t n = ocb_archive_pread(a, idx, buf, 256 * 1024, off);
+
+			if (n <= 0) {
+				r = n < 0 ? (int)n : -EIO;
+				break;
+			}
+			EVP_DigestUpdate(md, buf, (size_t)n);
+			if (archive_write_data(out, buf, (size_t)n) != n) {
+				r = ar_fail(out, "write", rel);
+				break;
+			}
+			off += (uint64_t)n;
+			res->bytes += (uint64_t)n;
+		}
+		for (; r == 0;) {
+			la_ssize_t n = archive_read_data(in, buf, 256 * 1024);
+
+			if (n < 0) {
+				r = f.err ? f.err : ar_fail(in, "read", rel);
+				break;
+			}
+			if (n == 0)
+				break;
+			if (is_file)
+				EVP_DigestUpdate(md, buf, (size_t)n);
+			if (archive_write_data(out, buf, (size_t)n) != n) {
+				r = ar_fail(out, "write", rel);
+				if (archive_errno(out) == ENOSPC)
+					r = -ENOSPC;
+				break;
+			}
+			res->bytes += (uint64_t)n;
+		}
+		if (r < 0)
+			break;
+		if (archive_write_finish_entry(out) < ARCHIVE_WARN) {
+			r = ar_fail(out, "finish", rel);
+			break;
+		}
+		res->entries++;
+		if (is_file) {
+			uint8_t h[32];
+
+			EVP_DigestFinal_ex(md, h, NULL);
+			res->files++;
+			if (memcmp(h, e->sha256, 32) != 0) {
+				char esc[512];
+
+				ocb_err("restore %s: content does not match the "
+					"catalog's SHA-256",
+					ocb_log_escape(esc, sizeof(esc), rel));
+				res->bad_files++;
+			}
+		}
+	}
+	if (r == 0 && ar != ARCHIVE_EOF)
+		r = f.err ? f.err : ar_fail(in, "read", o->target);
+	if (r == 0 && archive_write_close(out) != ARCHIVE_OK)
+		r = ar_fail(out, "close", o->target);	/* directory times */
+	if (r == 0 && res->bad_files)
+		r = -EBADMSG;
+out:
+	if (in) {
+		archive_read_close(in);
+		archive_read_free(in);
+	}
+	if (fds[0] >= 0)
+		close(fds[0]);	/* unblocks the feeder if we stopped early */
+	if (started) {
+		pthread_join(th, NULL);
+		if (r == 0 && f.err && f.err != -EPIPE)
+			r = f.err;
+	}
+	if (fds[1] >= 0)
+		close(fds[1]);
+	if (out)
+		archive_write_free(out);
+	EVP_MD_CTX_free(md);
+	free(buf);
+	return r;
+}

@@ -1,0 +1,41 @@
+/*
+ * restore.h - write a backup (or some of its paths) to a directory, with
+ * libarchive's secure extraction, checking every file's SHA-256 against
+ * the catalog as it is written.
+ */
+#ifndef OCB_RESTORE_H
+#define OCB_RESTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ocb_archive.h"
+
+struct ocb_restore_opts {
+	const char *target;		/* existing directory to write into */
+	const char *const *paths;	/* backup-relative paths to restore
+					 * (with what is below them); none:
+					 * everything */
+	size_t npaths;
+	const volatile int *cancel;	/* non-zero: stop, -ECANCELED */
+};
+
+struct ocb_restore_result {
+	uint64_t entries;
+	uint64_t files;
+	uint64_t bytes;
+	uint64_t bad_files;	/* content not matching the catalog */
+};
+
+/* 0; -EBADMSG (damaged backup or a hash mismatch: res->bad_files),
+ * -ENOSPC, -ECANCELED, store errors.  A failed restore may leave some
+ * entries written under target. */
+int ocb_restore_run(struct ocb_archive *a, const struct ocb_restore_opts *o,
+		    struct ocb_restore_result *res);
+
+static inline int ocb_interrupted_flag(const struct ocb_restore_opts *o)
+{
+	return o->cancel && *o->cancel;
+}
+
+#endif
