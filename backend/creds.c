@@ -17,12 +17,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <openssl/crypto.h>
 
 #define IMDS_DEFAULT "http://169.254.169.254"
 #define IMDS_BODY_MAX (16 * 1024)
 #define INI_MAX (1024 * 1024)
+#define REFRESH_BEFORE 300	/* seconds before expiry */
+#define REFRESH_RETRY 10	/* seconds between failed refreshes */
 
 struct ocb_creds {
 	pthread_mutex_t lock;
@@ -31,6 +34,7 @@ struct ocb_creds {
 	int resolved;		/* source chosen */
 	struct ocb_creds_value v;
 	time_t expires;		/* 0: never (env, profile, static) */
+	time_t last_refresh;	/* last attempt to refresh from IMDS */
 };
 
 void ocb_creds_value_clear(struct ocb_creds_value *v)
@@ -103,7 +107,8 @@ static char *trim(char *s)
 /*
  * Look up key in section of an INI file.  Nested sub-sections ("s3 =" with
  * indented lines below) are matched as "s3.endpoint_url".  Returns 0 with
- * *out malloc'ed, -ENOENT when absent.
+ * *out malloc'ed, -ENOENT when absent.  key NULL: 0 when the section
+ * exists (out unused).
  */
 static int ini_lookup(const char *path, const char *section, const char *key,
 		      char **out)
@@ -149,6 +154,10 @@ static int ini_lookup(const char *path, const char *section, const char *key,
 			*end = '\0';
 			in = strcmp(trim(t + 1), section) == 0;
 			sub[0] = '\0';
+			if (in && !key) {	/* only asked whether it exists */
+				r = 0;
+				break;
+			}
 			continue;
 		}
 		if (!in || !(eq = strchr(t, '=')))
@@ -176,6 +185,15 @@ static int ini_lookup(const char *path, const char *section, const char *key,
 	return r;
 }
 
+/* the config file names sections "[profile NAME]", except "[default]" */
+static void config_section(const char *name, char *out, size_t size)
+{
+	if (strcmp(name, "default") == 0)
+		snprintf(out, size, "default");
+	else
+		snprintf(out, size, "profile %s", name);
+}
+
 int ocb_aws_config_value(const char *profile, const char *key, char **out)
 {
 	const char *name = profile_name(profile);
@@ -183,21 +201,33 @@ int ocb_aws_config_value(const char *profile, const char *key, char **out)
 	char section[300];
 	int r;
 
-	if (strcmp(name, "default") == 0)
-		snprintf(section, sizeof(section), "default");
-	else
-		snprintf(section, sizeof(section), "profile %s", name);
+	config_section(name, section, sizeof(section));
 	r = ini_lookup(path, section, key, out);
-	if (r == -ENOENT && strcmp(key, "endpoint_url") != 0) {
-		free(path);
-		return r;
-	}
-	if (r == -ENOENT)	/* service-specific: s3 = / endpoint_url = */
+	if (r == -ENOENT && strcmp(key, "endpoint_url") == 0)
+		/* service-specific: "s3 =" then "  endpoint_url = ..." */
 		r = ini_lookup(path, section, "s3.endpoint_url", out);
 	free(path);
 	return r;
 }
 
+/* Does the profile exist in either file? */
+static int profile_exists(const char *name)
+{
+	char *cpath = default_path("AWS_SHARED_CREDENTIALS_FILE", "credentials");
+	char *fpath = default_path("AWS_CONFIG_FILE", "config");
+	char section[300];
+	int found;
+
+	config_section(name, section, sizeof(section));
+	found = ini_lookup(cpath, name, NULL, NULL) == 0 ||
+		ini_lookup(fpath, section, NULL, NULL) == 0;
+	free(cpath);
+	free(fpath);
+	return found;
+}
+
+/* Keys of the profile: 0, -ENOKEY (profile without keys), -ENOENT (no
+ * such profile), -EINVAL. */
 static int from_profile(const char *profile, struct ocb_creds_value *v)
 {
 	const char *name = profile_name(profile);
@@ -211,7 +241,11 @@ static int from_profile(const char *profile, struct ocb_creds_value *v)
 	if (!ak || !sk) {
 		/* keys may also live in the config file */
 		free(ak);
+		if (sk)
+			OPENSSL_cleanse(sk, strlen(sk));
 		free(sk);
+		if (tok)
+			OPENSSL_cleanse(tok, strlen(tok));
 		free(tok);
 		ak = sk = tok = NULL;
 		ocb_aws_config_value(profile, "aws_access_key_id", &ak);
@@ -220,6 +254,8 @@ static int from_profile(const char *profile, struct ocb_creds_value *v)
 	}
 	snprintf(source, sizeof(source), "profile:%.30s", name);
 	r = set_value(v, ak, sk, tok, source);
+	if (r == -ENOKEY && !profile_exists(name))
+		r = -ENOENT;
 	if (sk)
 		OPENSSL_cleanse(sk, strlen(sk));
 	if (tok)
@@ -280,12 +316,23 @@ static int imds_request(const char *url, const char *token, int put,
 	return 0;
 }
 
+/* IAM role names: [A-Za-z0-9+=,.@_-]{1,64}; anything else is not put
+ * into a URL */
+static int role_name_ok(const char *s)
+{
+	size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			  "0123456789+=,.@_-");
+
+	return n > 0 && n <= 64 && s[n] == '\0';
+}
+
 static int from_imds(struct ocb_creds_value *v, time_t *expires)
 {
 	const char *base = env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
 	struct ocb_buf tok, role, body;
 	char url[512];
 	cJSON *j = NULL, *ak, *sk, *st, *exp;
+	size_t baselen;
 	int r;
 
 	if (env("AWS_EC2_METADATA_DISABLED") &&
@@ -293,24 +340,35 @@ static int from_imds(struct ocb_creds_value *v, time_t *expires)
 		return -ENOKEY;
 	if (!base)
 		base = IMDS_DEFAULT;
+	baselen = strlen(base);
+	while (baselen && base[baselen - 1] == '/')
+		baselen--;
+	if (baselen > 256)
+		return -EINVAL;
 	ocb_buf_init(&tok, IMDS_BODY_MAX);
 	ocb_buf_init(&role, IMDS_BODY_MAX);
 	ocb_buf_init(&body, IMDS_BODY_MAX);
-	snprintf(url, sizeof(url), "%s/latest/api/token", base);
+	snprintf(url, sizeof(url), "%.*s/latest/api/token", (int)baselen,
+		 base);
 	r = imds_request(url, NULL, 1, &tok);
 	if (r < 0)
 		goto out;
-	snprintf(url, sizeof(url), "%s/latest/meta-data/iam/security-credentials/",
-		 base);
+	snprintf(url, sizeof(url),
+		 "%.*s/latest/meta-data/iam/security-credentials/",
+		 (int)baselen, base);
 	r = imds_request(url, tok.data, 0, &role);
 	if (r < 0 || !role.data || !*role.data) {
 		r = r < 0 ? r : -ENOKEY;
 		goto out;
 	}
 	*strchrnul(role.data, '\n') = '\0';
+	if (!role_name_ok(role.data)) {
+		r = -EPROTO;
+		goto out;
+	}
 	snprintf(url, sizeof(url),
-		 "%s/latest/meta-data/iam/security-credentials/%.200s", base,
-		 role.data);
+		 "%.*s/latest/meta-data/iam/security-credentials/%s",
+		 (int)baselen, base, role.data);
 	r = imds_request(url, tok.data, 0, &body);
 	if (r < 0)
 		goto out;
@@ -387,10 +445,23 @@ static int resolve(struct ocb_creds *c)
 	time_t expires = 0;
 	int r;
 
+	/* as AWS's tools: the environment counts only with both keys */
 	r = set_value(&v, env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"),
 		      env("AWS_SESSION_TOKEN"), "env");
-	if (r == -ENOKEY && !env("AWS_ACCESS_KEY_ID"))
+	if (r == -ENOKEY && (env("AWS_ACCESS_KEY_ID") ||
+			     env("AWS_SECRET_ACCESS_KEY")))
+		ocb_warn("only one of AWS_ACCESS_KEY_ID and "
+			 "AWS_SECRET_ACCESS_KEY is set: ignored");
+	if (r == -ENOKEY)
 		r = from_profile(c->profile, &v);
+	if (r == -ENOENT && strcmp(profile_name(c->profile), "default") != 0) {
+		/* a profile asked for by name must exist (as for aws) */
+		ocb_err("AWS profile %.64s not found in ~/.aws/credentials or "
+			"~/.aws/config", profile_name(c->profile));
+		return -ENOKEY;
+	}
+	if (r == -ENOENT)
+		r = -ENOKEY;
 	if (r == -ENOKEY) {
 		r = from_imds(&v, &expires);
 		if (r < 0 && r != -ENOKEY) {
@@ -415,18 +486,56 @@ static int resolve(struct ocb_creds *c)
 	c->v = v;
 	ocb_creds_value_clear(&v);
 	c->expires = expires;
+	c->last_refresh = time(NULL);
 	c->resolved = 1;
 	ocb_debug("AWS credentials from %s", c->v.source);
 	return 0;
 }
 
+/*
+ * Instance-role credentials again, before they expire.  A failed refresh
+ * keeps the current credentials while they are valid (warned, tried again
+ * at most every REFRESH_RETRY seconds); once they have expired the IMDS
+ * error is returned.
+ */
+static int refresh(struct ocb_creds *c, time_t now)
+{
+	struct ocb_creds_value v = { 0 };
+	time_t expires = 0;
+	int r;
+
+	if (now < c->expires && now - c->last_refresh < REFRESH_RETRY)
+		return 0;
+	c->last_refresh = now;
+	r = from_imds(&v, &expires);
+	if (r == 0) {
+		ocb_creds_value_clear(&c->v);
+		c->v = v;
+		c->expires = expires;
+		ocb_debug("AWS credentials refreshed from %s", c->v.source);
+	} else if (now < c->expires) {
+		ocb_warn("instance role credentials: refresh failed (%s); the "
+			 "current ones expire in %lld s", strerror(-r),
+			 (long long)(c->expires - now));
+		r = 0;
+	} else {
+		ocb_err("instance role credentials expired and could not be "
+			"refreshed: %s", strerror(-r));
+	}
+	ocb_creds_value_clear(&v);
+	return r;
+}
+
 int ocb_creds_get(struct ocb_creds *c, struct ocb_creds_value *out)
 {
+	time_t now = time(NULL);
 	int r = 0;
 
 	pthread_mutex_lock(&c->lock);
-	if (!c->resolved || (c->expires && time(NULL) > c->expires - 300))
+	if (!c->resolved)
 		r = resolve(c);
+	else if (c->expires && now > c->expires - REFRESH_BEFORE)
+		r = refresh(c, now);
 	if (r == 0)
 		*out = c->v;
 	pthread_mutex_unlock(&c->lock);

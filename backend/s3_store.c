@@ -3,7 +3,7 @@
  *
  * One function, s3_perform(), runs every request: it takes a handle from
  * the pool, builds URL and headers, signs through CURLOPT_AWS_SIGV4, and
- * maps the outcome to the store error convention in s3_map_error().  The
+ * maps the outcome to the store error convention in ocb_s3_map_error().  The
  * libcurl 7.88 rules that signatures depend on:
  *  - x-amz-content-sha256 is always sent by us (curl would sign the hash
  *    of an empty body otherwise);
@@ -35,7 +35,14 @@
 #define EMPTY_SHA256 \
 	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define ERR_BODY_MAX (64 * 1024)
-#define HASHED_PUT_MAX (64ull * 1024 * 1024)	/* larger: UNSIGNED-PAYLOAD */
+/*
+ * A put's x-amz-content-sha256: up to this size the positional source is
+ * read once to hash it and again to send it (the signature then covers the
+ * body, as for parts and POSTs); larger puts, which the writer normally
+ * sends as multipart uploads anyway, are sent as UNSIGNED-PAYLOAD so that
+ * the source is read once.
+ */
+#define HASHED_PUT_MAX (64ull * 1024 * 1024)
 #define DELETE_BATCH 1000
 
 enum s3_kind { K_GET, K_HEAD, K_PUT, K_LIST, K_DELETE, K_MPU, K_NKINDS };
@@ -85,6 +92,7 @@ struct s3_req {
 	struct ocb_obj_head *head;
 	/* filled by s3_perform */
 	long status;
+	char code[64];		/* S3 error code of a failure, or "" */
 	char date[64];
 };
 
@@ -104,68 +112,96 @@ struct xfer {
 
 /* ---- errors: the one place HTTP and curl meet errno -------------------------- */
 
-static int s3_map_error(CURLcode cc, long status, const char *code,
-			int precondition_is_create)
+/* S3 error codes whose meaning does not follow from the status alone */
+static const struct {
+	const char *code;
+	int err;
+} code_errors[] = {
+	{ "SlowDown", -EAGAIN },		/* 503 */
+	{ "ServiceUnavailable", -EAGAIN },
+	{ "InternalError", -EAGAIN },		/* also inside a 200 */
+	{ "RequestTimeout", -EAGAIN },		/* a 400 that is transient */
+	{ "OperationAborted", -EAGAIN },	/* 409: a conflicting request */
+	{ "NoSuchBucket", -ENOENT },
+	{ "NoSuchKey", -ENOENT },
+	{ "NoSuchUpload", -ENOENT },
+	{ "AccessDenied", -EACCES },
+	{ "SignatureDoesNotMatch", -EACCES },
+	{ "InvalidAccessKeyId", -EACCES },
+	{ "RequestTimeTooSkewed", -EACCES },	/* 403: the local clock */
+	{ "ExpiredToken", -EACCES },		/* 400 */
+	{ "InvalidToken", -EACCES },		/* 400 */
+	{ "TokenRefreshRequired", -EACCES },	/* 400 */
+	{ "InvalidRange", -ERANGE },
+	{ "BucketAlreadyExists", -EEXIST },
+	{ "BucketAlreadyOwnedByYou", -EEXIST },
+};
+
+static int curl_error(int cc)
 {
-	if (cc != CURLE_OK) {
-		switch (cc) {
-		case CURLE_OPERATION_TIMEDOUT:
-			return -ETIMEDOUT;
-		case CURLE_COULDNT_CONNECT:
-			return -ECONNREFUSED;
-		case CURLE_COULDNT_RESOLVE_HOST:
-		case CURLE_COULDNT_RESOLVE_PROXY:
-			return -EHOSTUNREACH;
-		case CURLE_SEND_ERROR:
-		case CURLE_RECV_ERROR:
-		case CURLE_PARTIAL_FILE:
-		case CURLE_GOT_NOTHING:
-		case CURLE_HTTP2:
-		case CURLE_HTTP2_STREAM:
-			return -ECONNRESET;
-		case CURLE_PEER_FAILED_VERIFICATION:
-		case CURLE_SSL_CONNECT_ERROR:
-		case CURLE_SSL_CERTPROBLEM:
-		case CURLE_SSL_CACERT_BADFILE:
-			return -EPROTO;
-		case CURLE_OUT_OF_MEMORY:
-			return -ENOMEM;
-		default:
-			return -EIO;
-		}
+	switch (cc) {
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_COULDNT_CONNECT:
+		return -ECONNREFUSED;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		return -EHOSTUNREACH;
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_PARTIAL_FILE:	/* fewer bytes than Content-Length */
+	case CURLE_GOT_NOTHING:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return -ECONNRESET;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		return -EPROTO;
+	case CURLE_OUT_OF_MEMORY:
+		return -ENOMEM;
+	default:
+		return -EIO;
 	}
+}
+
+int ocb_s3_map_error(int cc, long status, const char *code,
+		     int precondition_is_create)
+{
+	size_t i;
+
+	if (cc != CURLE_OK)
+		return curl_error(cc);
 	if (status >= 200 && status < 300)
 		return 0;
-	if (code && (!strcmp(code, "SlowDown") ||
-		     !strcmp(code, "RequestTimeout") ||
-		     !strcmp(code, "InternalError") ||
-		     !strcmp(code, "ServiceUnavailable")))
-		return -EAGAIN;
-	if (code && (!strcmp(code, "NoSuchBucket") ||
-		     !strcmp(code, "NoSuchKey") ||
-		     !strcmp(code, "NoSuchUpload")))
-		return -ENOENT;
-	if (code && !strcmp(code, "RequestTimeTooSkewed"))
-		return -EACCES;
+	if (status == 412)	/* the code is always PreconditionFailed */
+		return precondition_is_create ? -EEXIST : -ESTALE;
+	for (i = 0; code && i < sizeof(code_errors) / sizeof(code_errors[0]);
+	     i++)
+		if (strcmp(code, code_errors[i].code) == 0)
+			return code_errors[i].err;
 	switch (status) {
-	case 301: case 307:
-		return -EINVAL;	/* wrong region or endpoint */
+	case 301: case 307: case 400:
+		return -EINVAL;	/* wrong region or endpoint; malformed */
 	case 401: case 403:
 		return -EACCES;
 	case 404:
 		return -ENOENT;
 	case 409:
 		return -EEXIST;
-	case 412:
-		return precondition_is_create ? -EEXIST : -ESTALE;
 	case 416:
 		return -ERANGE;
 	case 429:
 		return -EAGAIN;
+	case 501:
+		return -EINVAL;	/* NotImplemented: retrying will not help */
 	default:
 		if (status >= 500)
 			return -EAGAIN;
-		return -EINVAL;
+		return status ? -EINVAL : -EPROTO;
 	}
 }
 
@@ -398,30 +434,58 @@ static void hex(const unsigned char *d, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+/* a line a user can act on, for the failures that have an obvious cause */
+static void log_hint(struct s3 *s3, long status, const char *code)
+{
+	char b[128];
+
+	if (!strcmp(code, "NoSuchBucket"))
+		ocb_err("S3: no such bucket: %s",
+			ocb_log_escape(b, sizeof(b), s3->bucket));
+	else if (!strcmp(code, "SignatureDoesNotMatch"))
+		ocb_err("S3: signature does not match (wrong secret key?)");
+	else if (!strcmp(code, "InvalidAccessKeyId"))
+		ocb_err("S3: the access key id is not known to the server");
+	else if (!strcmp(code, "RequestTimeTooSkewed"))
+		ocb_err("S3: the local clock is too far from the server's");
+	else if (!strcmp(code, "ExpiredToken"))
+		ocb_err("S3: the session token has expired");
+	else if (!strcmp(code, "AuthorizationHeaderMalformed") ||
+		 !strcmp(code, "PermanentRedirect") || status == 301 ||
+		 status == 307)
+		ocb_err("S3: bucket %s is not served by this endpoint and "
+			"region (%s): check the region",
+			ocb_log_escape(b, sizeof(b), s3->bucket), s3->region);
+}
+
+/*
+ * Expected answers (missing key, failed condition, range past the end) at
+ * debug; transient ones, which the retry layer retries and reports, at
+ * info; the rest at warn.  Everything from the server is escaped.
+ */
 static void log_failure(struct s3_req *q, struct xfer *x, CURLcode cc,
 			const struct s3_xml_error *e, int err)
 {
-	char k[256], m[256];
-	enum ocb_log_level lvl = err == -ENOENT || err == -EEXIST ||
-		err == -ESTALE || err == -ERANGE ? OCB_LOG_DEBUG : OCB_LOG_INFO;
+	char k[256], m[256], code[80], id[140];
+	enum ocb_log_level lvl = OCB_LOG_WARN;
 
+	if (err == -ENOENT || err == -EEXIST || err == -ESTALE ||
+	    err == -ERANGE)
+		lvl = OCB_LOG_DEBUG;
+	else if (err == -EAGAIN || err == -ETIMEDOUT || err == -ECONNRESET ||
+		 err == -ECONNREFUSED || err == -EHOSTUNREACH)
+		lvl = OCB_LOG_INFO;
 	ocb_log_escape(k, sizeof(k), q->key ? q->key : "");
 	if (cc != CURLE_OK) {
 		ocb_log(lvl, "S3 %s %s: %s", q->method, k, curl_easy_strerror(cc));
 		return;
 	}
 	ocb_log_escape(m, sizeof(m), e->message);
+	ocb_log_escape(code, sizeof(code), e->code);
+	ocb_log_escape(id, sizeof(id), x->request_id);
 	ocb_log(lvl, "S3 %s %s: HTTP %ld %s%s%s (request id %s)", q->method, k,
-		x->status, e->code[0] ? e->code : "", m[0] ? ": " : "", m,
-		x->request_id[0] ? x->request_id : "none");
-	if (!strcmp(e->code, "NoSuchBucket"))
-		ocb_err("S3: no such bucket");
-	else if (!strcmp(e->code, "SignatureDoesNotMatch"))
-		ocb_err("S3: signature does not match (wrong secret key?)");
-	else if (!strcmp(e->code, "InvalidAccessKeyId"))
-		ocb_err("S3: the access key id is not known to the server");
-	else if (!strcmp(e->code, "RequestTimeTooSkewed"))
-		ocb_err("S3: the local clock is too far from the server's");
+		x->status, code, m[0] ? ": " : "", m, id[0] ? id : "none");
+	log_hint(x->s3, x->status, e->code);
 }
 
 static int s3_perform(struct s3 *s3, struct s3_req *q)
@@ -521,13 +585,15 @@ static int s3_perform(struct s3 *s3, struct s3_req *q)
 	cc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &x.status);
 	q->status = x.status;
+	q->code[0] = '\0';
 	if (x.cb_err) {
 		r = x.cb_err;
 		goto out;
 	}
 	if (cc == CURLE_OK && (x.status < 200 || x.status >= 300))
 		s3_xml_parse_error(x.err_body.data, x.err_body.len, &e);
-	r = s3_map_error(cc, x.status, e.code[0] ? e.code : NULL,
+	snprintf(q->code, sizeof(q->code), "%s", e.code);
+	r = ocb_s3_map_error(cc, x.status, e.code[0] ? e.code : NULL,
 			 q->precondition_is_create);
 	if (r < 0) {
 		atomic_fetch_add(&s3->errors, 1);
@@ -787,8 +853,13 @@ static int s3_mpu_complete(struct ocb_store *s, const char *key,
 	curl_slist_free_all(q.headers);
 	/* a 200 can still carry an error (AWS: "InternalError" mid-way) */
 	if (r == 0 && s3_xml_complete_failed(out.data, out.len, &e) > 0) {
-		ocb_info("S3 CompleteMultipartUpload: %s", e.code);
-		r = s3_map_error(CURLE_OK, 500, e.code, 0);
+		char code[80], id[140];
+
+		ocb_info("S3 CompleteMultipartUpload: HTTP 200 with error %s "
+			 "(request id %s)",
+			 ocb_log_escape(code, sizeof(code), e.code),
+			 ocb_log_escape(id, sizeof(id), e.request_id));
+		r = ocb_s3_map_error(CURLE_OK, 500, e.code, 0);
 	}
 out:
 	ocb_buf_release(&body);
@@ -955,7 +1026,8 @@ static int s3_del_batch(struct ocb_store *s, const char *const *keys, size_t n)
 	size_t i, nerr = 0;
 	int r;
 
-	ocb_buf_init(&body, (size_t)n * 3200 + 256);
+	/* a key of 1024 bytes of '&' escapes to 5120 */
+	ocb_buf_init(&body, (size_t)n * (OCB_KEY_MAX * 5 + 40) + 256);
 	ocb_buf_init(&out, S3_XML_MAX);
 	r = ocb_buf_printf(&body, "<Delete><Quiet>true</Quiet>");
 	for (i = 0; i < n && r == 0; i++) {
@@ -978,15 +1050,15 @@ static int s3_del_batch(struct ocb_store *s, const char *const *keys, size_t n)
 	q.body_len = body.len;
 	r = s3_perform(s->priv, &q);
 	curl_slist_free_all(q.headers);
+	/* per-key failures come in a 200; NoSuchKey is not one of them */
 	if (r == 0 && s3_xml_parse_delete(out.data, out.len, &nerr, &e) == 0 &&
 	    nerr) {
-		char esc[256];
+		char esc[256], code[80];
 
 		ocb_warn("S3 DeleteObjects: %zu keys not deleted, first: %s %s",
-			 nerr, e.code, ocb_log_escape(esc, sizeof(esc), e.message));
-		r = s3_map_error(CURLE_OK, 500, e.code, 0);
-		if (r == -ENOENT)
-			r = 0;
+			 nerr, ocb_log_escape(code, sizeof(code), e.code),
+			 ocb_log_escape(esc, sizeof(esc), e.message));
+		r = ocb_s3_map_error(CURLE_OK, 500, e.code, 0);
 	}
 out:
 	ocb_buf_release(&body);
@@ -1167,6 +1239,7 @@ int ocb_s3_create_bucket(struct ocb_store *s)
 	struct s3 *s3 = s->priv;
 	struct ocb_buf body;
 	struct s3_req q = { .kind = K_PUT, .method = "PUT" };
+	char esc[128];
 	int r;
 
 	if (strcmp(s->ops->name, "s3") != 0)
@@ -1181,6 +1254,12 @@ int ocb_s3_create_bucket(struct ocb_store *s)
 	q.body_len = body.len;
 	r = s3_perform(s3, &q);
 	ocb_buf_release(&body);
-	/* BucketAlreadyOwnedByYou is a 409: the bucket is there and ours */
-	return r == -EEXIST ? 0 : r;
+	/* a 409 BucketAlreadyOwnedByYou (AWS outside us-east-1; RGW and
+	 * us-east-1 answer 200): the bucket is there and ours */
+	if (r == -EEXIST && strcmp(q.code, "BucketAlreadyOwnedByYou") == 0)
+		return 0;
+	if (r == -EEXIST)
+		ocb_err("S3: bucket name %s is taken by another account",
+			ocb_log_escape(esc, sizeof(esc), s3->bucket));
+	return r;
 }

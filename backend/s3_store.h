@@ -41,7 +41,23 @@ struct ocb_s3_opts {
 int ocb_s3_store_new(const struct ocb_s3_opts *opts, struct ocb_creds *creds,
 		     struct ocb_store **out);
 
-/* Create the bucket (0 also if it exists and is ours). */
+/*
+ * Create the bucket, with a LocationConstraint unless the region is
+ * us-east-1.  Returns 0 also when it exists and is ours
+ * (BucketAlreadyOwnedByYou), -EEXIST when someone else owns the name,
+ * -EINVAL when s is not an S3 store.
+ */
 int ocb_s3_create_bucket(struct ocb_store *s);
+
+/*
+ * The store's one mapping from a request's outcome to store.h's error
+ * convention, exposed for tests.  curl_code is the CURLcode of the
+ * transfer (0: the exchange completed), status the HTTP status, code the
+ * S3 error code from the response body (NULL or "" when none), and
+ * precondition_is_create says whether a 412 answers If-None-Match: *
+ * (-EEXIST) or If-Match (-ESTALE).  Returns 0 for a 2xx.
+ */
+int ocb_s3_map_error(int curl_code, long status, const char *code,
+		     int precondition_is_create);
 
 #endif

@@ -14,13 +14,26 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+/*
+ * S3 never sends a DOCTYPE.  A document with one is refused outright: the
+ * tree keeps entity references unexpanded (no XML_PARSE_NOENT), but
+ * reading an element's text would expand them ("billion laughs"), and
+ * external ones are never fetched (XML_PARSE_NONET).
+ */
 static xmlDocPtr parse(const char *xml, size_t len)
 {
+	xmlDocPtr doc;
+
 	if (!xml || len == 0 || len > S3_XML_MAX)
 		return NULL;
-	return xmlReadMemory(xml, (int)len, "s3.xml", NULL,
-			     XML_PARSE_NONET | XML_PARSE_NOBLANKS |
-			     XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	doc = xmlReadMemory(xml, (int)len, "s3.xml", NULL,
+			    XML_PARSE_NONET | XML_PARSE_NOBLANKS |
+			    XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (doc && (doc->intSubset || doc->extSubset)) {
+		xmlFreeDoc(doc);
+		return NULL;
+	}
+	return doc;
 }
 
 static int is(xmlNodePtr n, const char *name)
@@ -321,7 +334,13 @@ int s3_xml_parse_delete(const char *xml, size_t len, size_t *nerrors,
 		return -EPROTO;
 	}
 	for (n = root->children; n; n = n->next) {
+		char code[64];
+
 		if (!is(n, "Error"))
+			continue;
+		/* a key that is already gone counts as deleted */
+		copy_text(n, "Code", code, sizeof(code));
+		if (strcmp(code, "NoSuchKey") == 0)
 			continue;
 		if (ne == 0) {
 			fill_error(n, err);

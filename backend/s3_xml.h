@@ -57,7 +57,8 @@ int s3_xml_parse_uploads(const char *xml, size_t len,
 			 struct s3_xml_uploads *out);
 void s3_xml_uploads_release(struct s3_xml_uploads *u);
 
-/* DeleteResult: number of <Error> elements; first one into *err. */
+/* DeleteResult: number of <Error> elements other than NoSuchKey (a key
+ * already gone is deleted); the first of them into *err. */
 int s3_xml_parse_delete(const char *xml, size_t len, size_t *nerrors,
 			struct s3_xml_error *err);
 
