@@ -331,9 +331,31 @@ def test_mount_helper_for_fstab(tmp_path, file_config, ocb_local):
         assert os.path.ismount(mnt)
         with open(mnt / "i-test" / "latest" / "src" / "f.txt") as f:
             assert f.read() == "via fstab\n"
+        daemons = processes_with_arg(str(mnt))
+        assert len(daemons) == 1                  # detached, one process
     finally:
         subprocess.run(["fusermount3", "-u", str(mnt)], check=True)
     assert not os.path.ismount(mnt)
+    # the detached daemon exits by itself once unmounted
+    wait_for(lambda: not processes_with_arg(str(mnt)), 30, "the daemon to exit")
+
+
+def processes_with_arg(arg):
+    """pids of live processes with arg among their command-line arguments."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                argv = f.read().split(b"\0")
+            with open("/proc/%s/stat" % d) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if arg.encode() in argv and state != "Z":
+            pids.append(int(d))
+    return pids
 
 
 def test_help_version_and_bad_options(tmp_path):
@@ -384,3 +406,28 @@ def test_instance_option_and_command_line_wins(tmp_path, file_config, ocb_local,
     m3 = mounted(file_config, o.env, opts=("-o", "instance=nobody"))
     assert "latest" not in os.listdir(m3.path)
     assert not os.path.lexists(os.path.join(m3.path, "latest"))
+
+
+def test_daemon_stops_on_sigterm(tmp_path, file_config, ocb_local):
+    """Without -f ocbfs detaches; SIGTERM to the daemon unmounts and ends it."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f.txt").write_text("daemon\n")
+    o = Ocb(config=file_config, env=ocb_local.env)
+    o("backup")
+    mnt = tmp_path / "daemon-mnt"
+    mnt.mkdir()
+    p = subprocess.run([OCBFS, "-o", "config=" + file_config, str(mnt)],
+                       env=o.env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    try:
+        assert os.path.ismount(mnt)
+        with open(mnt / "i-test" / "latest" / "src" / "f.txt") as f:
+            assert f.read() == "daemon\n"
+        (pid,) = processes_with_arg(str(mnt))
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not processes_with_arg(str(mnt)), 30, "the daemon to exit")
+        assert not os.path.ismount(mnt)
+    finally:
+        if os.path.ismount(mnt):
+            subprocess.run(["fusermount3", "-u", str(mnt)])
