@@ -20,9 +20,9 @@ OCBFS = build_path("fs", "ocbfs")
 
 
 class Mount:
-    def __init__(self, config, env, tmp_path, opts=()):
-        self.path = str(tmp_path / ("mnt-%d" % random.randrange(1 << 30)))
-        os.makedirs(self.path)
+    def __init__(self, config, env, tmp_path, opts=(), path=None):
+        self.path = path or str(tmp_path / ("mnt-%d" % random.randrange(1 << 30)))
+        os.makedirs(self.path, exist_ok=True)
         self.log = open(str(tmp_path / "ocbfs.log"), "ab")
         self.proc = subprocess.Popen(
             [OCBFS, "-f", "-o", "config=" + config, *opts, self.path],
@@ -431,3 +431,42 @@ def test_daemon_stops_on_sigterm(tmp_path, file_config, ocb_local):
     finally:
         if os.path.ismount(mnt):
             subprocess.run(["fusermount3", "-u", str(mnt)])
+
+
+def as_nobody(*cmd):
+    """Run cmd as the unprivileged user nobody; returns the CompletedProcess."""
+    def drop():
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+    return subprocess.run(list(cmd), preexec_fn=drop, capture_output=True, timeout=60)
+
+
+def test_allow_other_enforces_backed_up_modes(tmp_path, file_config, ocb_local):
+    """Other users get in only with allow_other, and then only where the
+    backed-up modes let them (default_permissions)."""
+    import tempfile
+    src = make_tree(str(tmp_path / "src"), big=1000)
+    o = Ocb(config=file_config, env=ocb_local.env)
+    o("backup")
+    top = tempfile.mkdtemp(prefix="ocbfs-ao-", dir="/tmp")
+    os.chmod(top, 0o755)
+    try:
+        for opts, other_in in (((), False), (("-o", "allow_other"), True)):
+            m = Mount(file_config, o.env, tmp_path, opts, path=os.path.join(top, "m"))
+            try:
+                tree = os.path.join(m.path, "latest", "src")
+                with open(os.path.join(tree, "credentials", "token"), "rb") as f:
+                    assert f.read() == b"secret\n"          # the owner (root)
+                pub = as_nobody("cat", os.path.join(tree, "openclaw.json"))
+                priv = as_nobody("cat", os.path.join(tree, "credentials", "token"))
+                if other_in:
+                    assert pub.returncode == 0, pub.stderr
+                    assert pub.stdout == open(os.path.join(src, "openclaw.json"), "rb").read()
+                    assert priv.returncode != 0 and b"Permission denied" in priv.stderr
+                else:
+                    assert pub.returncode != 0 and priv.returncode != 0
+            finally:
+                m.unmount()
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
