@@ -247,15 +247,46 @@ static int fault_mpu_list(struct ocb_store *s, const char *prefix,
 	     f->inner->ops->mpu_list(f->inner, prefix, cb, arg));
 }
 
+struct list_cut {
+	ocb_list_fn cb;
+	void *arg;
+	uint64_t left;
+	int err;
+	int hit;
+};
+
+static int list_cut_fn(void *arg, const struct ocb_list_entry *e)
+{
+	struct list_cut *c = arg;
+
+	if (c->left == 0) {
+		c->hit = 1;
+		return c->err;
+	}
+	c->left--;
+	return c->cb(c->arg, e);
+}
+
 static int fault_list(struct ocb_store *s, const char *prefix,
 		      const char *delimiter, const char *start_after,
 		      ocb_list_fn cb, void *arg)
 {
 	struct fault *f = s->priv;
+	struct verdict v = enter(f, OCB_FAULT_LIST);
+	struct list_cut c = { cb, arg, v.cut_after, v.err, 0 };
+	int r;
 
-	PASS(OCB_FAULT_LIST,
-	     f->inner->ops->list(f->inner, prefix, delimiter, start_after, cb,
-				 arg));
+	if (v.err && !v.late)
+		return leave(f, OCB_FAULT_LIST, v.err);
+	if (!v.err)
+		return leave(f, OCB_FAULT_LIST,
+			     f->inner->ops->list(f->inner, prefix, delimiter,
+						 start_after, cb, arg));
+	r = f->inner->ops->list(f->inner, prefix, delimiter, start_after,
+				list_cut_fn, &c);
+	if (c.hit || r == 0)
+		r = v.err;
+	return leave(f, OCB_FAULT_LIST, r);
 }
 
 static int fault_del(struct ocb_store *s, const char *key)

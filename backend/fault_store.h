@@ -39,8 +39,9 @@ struct ocb_fault_rule {
 	int count;		/* then fail this many (-1: every later call) */
 	int err;		/* with this negative errno */
 	int late;		/* fail after the inner store did the work; for
-				 * a get: after cut_after bytes reached the sink */
-	uint64_t cut_after;	/* get with late: bytes delivered before err */
+				 * a get: after cut_after bytes reached the sink,
+				 * for a list: after cut_after entries */
+	uint64_t cut_after;	/* get or list with late: delivered before err */
 	unsigned delay_ms;	/* every call of the op waits this long first */
 };
 

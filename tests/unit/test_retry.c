@@ -1,27 +1,37 @@
-/* Unit tests: the retry policy, and the retry layer over a store that
- * fails on purpose (resumed gets never duplicate bytes). */
+/* Unit tests: the retry policy, and the retry layer over the local store
+ * behind the fault layer (resumed gets never duplicate bytes, puts re-read
+ * their source, only transient errors are retried, deadlines hold). */
 #include "t.h"
 #include "buf.h"
+#include "fault_store.h"
 #include "file_store.h"
 #include "log.h"
 #include "retry_store.h"
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static void test_policy(void)
 {
-	int a;
+	uint32_t x = 12345;
+	int a, i, ok = 1;
 
 	CHECK(ocb_retry_is_transient(-EAGAIN));
 	CHECK(ocb_retry_is_transient(-ETIMEDOUT));
 	CHECK(ocb_retry_is_transient(-ECONNRESET));
 	CHECK(ocb_retry_is_transient(-ECONNREFUSED));
+	CHECK(ocb_retry_is_transient(-EHOSTUNREACH));
 	CHECK(!ocb_retry_is_transient(-EACCES));
 	CHECK(!ocb_retry_is_transient(-ENOENT));
 	CHECK(!ocb_retry_is_transient(-EINVAL));
 	CHECK(!ocb_retry_is_transient(-ESTALE));
+	CHECK(!ocb_retry_is_transient(-EEXIST));
+	CHECK(!ocb_retry_is_transient(-ERANGE));
+	CHECK(!ocb_retry_is_transient(-EIO));
+	CHECK(!ocb_retry_is_transient(0));
 	for (a = 1; a < 20; a++) {
 		unsigned ceiling = 100u << (a - 1 < 10 ? a - 1 : 10);
 
@@ -31,137 +41,357 @@ static void test_policy(void)
 		CHECK_INT(ocb_retry_delay_ms(a, 100, 5000, UINT32_MAX), ceiling);
 		CHECK(ocb_retry_delay_ms(a, 100, 5000, 0x80000000u) <= ceiling / 2 + 1);
 	}
+	/* full jitter: any random value stays within [0, ceiling] */
+	for (a = 1; a < 40; a++)
+		for (i = 0; i < 1000; i++) {
+			uint64_t ceiling = (uint64_t)250 << (a - 1 < 30 ? a - 1 : 30);
+
+			x = x * 1664525u + 1013904223u;
+			if (ceiling > 3000)
+				ceiling = 3000;
+			if (ocb_retry_delay_ms(a, 250, 3000, x) > ceiling)
+				ok = 0;
+		}
+	CHECK(ok);
+	/* huge attempt numbers do not overflow; base above cap is capped */
+	CHECK_INT(ocb_retry_delay_ms(100000, 100, 5000, UINT32_MAX), 5000);
+	CHECK_INT(ocb_retry_delay_ms(1, 9000, 5000, UINT32_MAX), 5000);
 }
 
-/* a store layer that fails the first n gets after delivering k bytes */
-struct flaky {
-	struct ocb_store *inner;
-	int fail_gets;
-	size_t cut_after;
-	int fail_err;
+/* ---- the layer --------------------------------------------------------------- */
+
+static char root[] = "/tmp/ocb-retry-XXXXXX";
+static char data[100000];
+
+struct stack {
+	struct ocb_store *file;	/* bottom, owned by fault */
+	struct ocb_store *fault;	/* owned by retry */
+	struct ocb_store *retry;	/* the top */
+};
+
+static uint32_t rnd_zero(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+static uint32_t rnd_max(void *arg)
+{
+	(void)arg;
+	return UINT32_MAX;
+}
+
+static int stack_new(struct stack *k, const struct ocb_retry_opts *o)
+{
+	struct ocb_retry_opts fast = { .random = rnd_zero };
+
+	memset(k, 0, sizeof(*k));
+	if (ocb_file_store_new(root, &k->file) < 0 ||
+	    ocb_fault_store_new(k->file, &k->fault) < 0 ||
+	    ocb_retry_store_new(k->fault, o ? o : &fast, &k->retry) < 0)
+		return -1;
+	return 0;
+}
+
+#define CALLS(op) ocb_fault_calls(k.fault, OCB_FAULT_##op)
+
+struct sink {
+	struct ocb_buf b;
+	struct stack *k;	/* replace the object after the first chunk */
 	int calls;
+	int fail;		/* return this from the sink */
 };
 
-struct cut {
-	ocb_sink_fn sink;
-	void *arg;
-	size_t left;
-};
-
-static int cut_sink(void *arg, const void *p, size_t n)
+static int sink_fn(void *arg, const void *p, size_t n)
 {
-	struct cut *c = arg;
+	struct sink *s = arg;
 
-	if (n > c->left) {
-		if (c->left)
-			c->sink(c->arg, p, c->left);
-		c->left = 0;
-		return -ECONNRESET;
+	if (s->fail)
+		return s->fail;
+	if (s->calls++ == 0 && s->k) {
+		/* the object changes between the attempts */
+		if (ocb_store_put_mem(s->k->file, "obj", "new", 3, NULL) < 0)
+			return -EIO;
 	}
-	c->left -= n;
-	return c->sink(c->arg, p, n);
+	return ocb_buf_append(&s->b, p, n);
 }
 
-static int flaky_get(struct ocb_store *s, const struct ocb_get_req *g,
-		     ocb_sink_fn sink, void *arg, struct ocb_obj_head *h)
+static int get(struct stack *k, const struct ocb_get_req *g, struct sink *s,
+	       struct ocb_obj_head *h)
 {
-	struct flaky *f = s->priv;
-
-	f->calls++;
-	if (f->fail_gets > 0) {
-		struct cut c = { sink, arg, f->cut_after };
-		int r;
-
-		f->fail_gets--;
-		if (f->fail_err)
-			return f->fail_err;
-		r = f->inner->ops->get(f->inner, g, cut_sink, &c, h);
-		return r ? r : -ECONNRESET;
-	}
-	return f->inner->ops->get(f->inner, g, sink, arg, h);
+	ocb_buf_reset(&s->b);
+	return k->retry->ops->get(k->retry, g, sink_fn, s, h);
 }
-
-static int flaky_head(struct ocb_store *s, const char *k, struct ocb_obj_head *h)
-{
-	struct flaky *f = s->priv;
-
-	return f->inner->ops->head(f->inner, k, h);
-}
-
-static void flaky_stats(struct ocb_store *s, struct ocb_buf *b)
-{
-}
-
-static void flaky_destroy(struct ocb_store *s)
-{
-	struct flaky *f = s->priv;
-
-	ocb_store_free(f->inner);
-	free(s);
-}
-
-static const struct ocb_store_ops flaky_ops = {
-	.name = "flaky", .get = flaky_get, .head = flaky_head,
-	.stats = flaky_stats, .destroy = flaky_destroy,
-};
 
 static void test_resume(void)
 {
-	char dir[] = "/tmp/ocb-retry-XXXXXX";
-	struct ocb_store *fs, *r;
-	struct ocb_store flaky_store = { .ops = &flaky_ops };
-	struct flaky f = { 0 };
-	struct ocb_retry_opts o = { .base_ms = 1, .cap_ms = 2 };
-	struct ocb_buf b;
-	char data[100000];
+	struct stack k;
+	struct ocb_fault_rule cut = { .count = 2, .err = -ECONNRESET,
+				      .late = 1, .cut_after = 30000 };
+	struct ocb_get_req whole = { .key = "obj", .len = OCB_TO_END };
+	struct ocb_get_req range = { .key = "obj", .off = 1000, .len = 50000 };
+	struct ocb_get_req suffix = { .key = "obj", .len = 40000, .suffix = 1 };
+	struct ocb_obj_head h = { 0 }, ref = { 0 };
+	struct sink s = { 0 };
+
+	if (stack_new(&k, NULL) < 0)
+		return;
+	ocb_buf_init(&s.b, 1 << 20);
+	CHECK_INT(ocb_store_put_mem(k.retry, "obj", data, sizeof(data), NULL), 0);
+	CHECK_INT(k.retry->ops->head(k.retry, "obj", &ref), 0);
+
+	/* two cuts mid-body: the caller sees every byte exactly once, and the
+	 * head of the first attempt */
+	CHECK_INT(ocb_fault_set(k.fault, OCB_FAULT_GET, &cut), 0);
+	CHECK_INT(get(&k, &whole, &s, &h), 0);
+	CHECK_INT(s.b.len, sizeof(data));
+	CHECK(s.b.len == sizeof(data) && !memcmp(s.b.data, data, sizeof(data)));
+	CHECK_INT(CALLS(GET), 3);
+	CHECK_STR(h.etag, ref.etag);
+	CHECK_INT(h.size, sizeof(data));
+	ocb_obj_head_release(&h);
+
+	/* a range, cut twice after 7000 bytes */
+	cut.cut_after = 7000;
+	CHECK_INT(ocb_fault_set(k.fault, OCB_FAULT_GET, &cut), 0);
+	CHECK_INT(get(&k, &range, &s, NULL), 0);
+	CHECK(s.b.len == 50000 && !memcmp(s.b.data, data + 1000, 50000));
+	CHECK_INT(CALLS(GET), 6);
+
+	/* a suffix, cut once */
+	cut.count = 1;
+	cut.cut_after = 5000;
+	CHECK_INT(ocb_fault_set(k.fault, OCB_FAULT_GET, &cut), 0);
+	CHECK_INT(get(&k, &suffix, &s, NULL), 0);
+	CHECK(s.b.len == 40000 &&
+	      !memcmp(s.b.data, data + sizeof(data) - 40000, 40000));
+	CHECK_INT(CALLS(GET), 8);
+
+	/* cut before any byte: a plain retry */
+	cut.cut_after = 0;
+	CHECK_INT(ocb_fault_set(k.fault, OCB_FAULT_GET, &cut), 0);
+	CHECK_INT(get(&k, &whole, &s, NULL), 0);
+	CHECK_INT(s.b.len, sizeof(data));
+
+	/* the caller's sink says stop: no retry, its value */
+	s.fail = -ECANCELED;
+	CHECK_INT(get(&k, &whole, &s, NULL), -ECANCELED);
+	CHECK_INT(CALLS(GET), 11);
+	s.fail = 0;
+
+	/* the object changed between attempts: the resumed get is refused
+	 * (If-Match) instead of mixing two versions */
+	cut.cut_after = 1000;
+	CHECK_INT(ocb_fault_set(k.fault, OCB_FAULT_GET, &cut), 0);
+	s.k = &k;
+	s.calls = 0;
+	CHECK_INT(get(&k, &whole, &s, NULL), -ESTALE);
+	CHECK(s.b.len <= 1000);
+	s.k = NULL;
+
+	ocb_obj_head_release(&ref);
+	ocb_buf_release(&s.b);
+	ocb_store_free(k.retry);
+}
+
+static void test_final_errors(void)
+{
+	static const struct {
+		int err, attempts, result;
+	} cases[] = {
+		{ -EACCES, 1, -EACCES },
+		{ -ENOENT, 1, -ENOENT },
+		{ -EINVAL, 1, -EINVAL },
+		{ -ESTALE, 1, -ESTALE },
+		{ -EAGAIN, 6, -EIO },
+		{ -ECONNRESET, 6, -EIO },
+		{ -ETIMEDOUT, 6, -ETIMEDOUT },
+		{ -ECONNREFUSED, 6, -ECONNREFUSED },
+		{ -EHOSTUNREACH, 6, -EHOSTUNREACH },
+	};
+	struct ocb_obj_head h = { 0 };
+	struct stack k;
 	size_t i;
 
-	for (i = 0; i < sizeof(data); i++)
-		data[i] = (char)(i * 7);
-	if (!mkdtemp(dir) || ocb_file_store_new(dir, &fs) < 0)
+	if (stack_new(&k, NULL) < 0)
 		return;
-	CHECK_INT(ocb_store_put_mem(fs, "obj", data, sizeof(data), NULL), 0);
-	f.inner = fs;
-	flaky_store.priv = &f;
-	/* the retry layer owns its inner store: give it a copy on the heap */
-	{
-		struct ocb_store *heap = malloc(sizeof(*heap));
+	for (i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		int64_t before = CALLS(HEAD);
 
-		*heap = flaky_store;
-		CHECK_INT(ocb_retry_store_new(heap, &o, &r), 0);
+		CHECK_INT(ocb_fault_fail(k.fault, OCB_FAULT_HEAD, 100,
+					 cases[i].err), 0);
+		CHECK_INT(k.retry->ops->head(k.retry, "obj", &h),
+			  cases[i].result);
+		CHECK_INT(CALLS(HEAD) - before, cases[i].attempts);
 	}
-	/* two cuts mid-body: the caller sees every byte exactly once */
-	f.fail_gets = 2;
-	f.cut_after = 30000;
+	/* transient then fine */
+	CHECK_INT(ocb_fault_fail(k.fault, OCB_FAULT_HEAD, 2, -EAGAIN), 0);
+	CHECK_INT(k.retry->ops->head(k.retry, "obj", &h), 0);
+	ocb_obj_head_release(&h);
+	/* deletes, lists and the rest go through the same rule */
+	CHECK_INT(ocb_fault_fail(k.fault, OCB_FAULT_DEL, 3, -EHOSTUNREACH), 0);
+	CHECK_INT(k.retry->ops->del(k.retry, "nothing"), 0);
+	CHECK_INT(CALLS(DEL), 4);
+	CHECK_INT(ocb_fault_fail(k.fault, OCB_FAULT_DEL, 1, -EACCES), 0);
+	CHECK_INT(k.retry->ops->del(k.retry, "nothing"), -EACCES);
+	CHECK_INT(CALLS(DEL), 5);
+	ocb_store_free(k.retry);
+
+	/* fewer attempts when asked */
+	{
+		struct ocb_retry_opts o = { .max_attempts = 3,
+					    .random = rnd_zero };
+
+		if (stack_new(&k, &o) < 0)
+			return;
+		CHECK_INT(ocb_fault_fail(k.fault, OCB_FAULT_HEAD, -1, -EAGAIN), 0);
+		CHECK_INT(k.retry->ops->head(k.retry, "obj", &h), -EIO);
+		CHECK_INT(CALLS(HEAD), 3);
+		ocb_store_free(k.retry);
+	}
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void test_deadline(void)
+{
+	/* delays 100, 200, 400 ms (the top of the jitter): the second retry
+	 * would end past the 250 ms deadline, so it is not made */
+	struct ocb_retry_opts o = { .base_ms = 100, .cap_ms = 1000,
+				    .deadline_ms = 250, .random = rnd_max };
+	struct ocb_obj_head h = { 0 };
+	struct stack k;
+	uint64_t t0, spent;
+
+	if (stack_new(&k, &o) < 0)
+		return;
+	CHECK_INT(ocb_fault_fail(k.fault, OCB_FAULT_HEAD, -1, -ETIMEDOUT), 0);
+	t0 = now_ms();
+	CHECK_INT(k.retry->ops->head(k.retry, "obj", &h), -ETIMEDOUT);
+	spent = now_ms() - t0;
+	CHECK_INT(CALLS(HEAD), 2);
+	CHECK(spent >= 100 && spent < 250);
+	ocb_store_free(k.retry);
+}
+
+struct src {
+	const char *p;
+	size_t len;
+	int zero_reads;		/* calls at offset 0 */
+};
+
+static ssize_t src_fn(void *arg, uint64_t off, void *buf, size_t len)
+{
+	struct src *s = arg;
+	size_t n = s->len - off < len ? s->len - off : len;
+
+	if (off == 0)
+		s->zero_reads++;
+	memcpy(buf, s->p + off, n);
+	return (ssize_t)n;
+}
+
+static int count_entry(void *arg, const struct ocb_list_entry *e)
+{
+	int *seen = arg;
+	int i = atoi(e->key + 5);	/* "list/NNN" */
+
+	if (i >= 0 && i < 50)
+		seen[i]++;
+	return 0;
+}
+
+static void test_writes_and_lists(void)
+{
+	struct ocb_fault_rule lost = { .count = 1, .err = -ECONNRESET,
+				       .late = 1 };
+	struct src src = { data, sizeof(data), 0 };
+	struct ocb_buf b, stats;
+	struct ocb_part part = { .no = 1 };
+	struct stack k;
+	char *id = NULL, back[1000];
+	int seen[50] = { 0 }, i, once = 1;
+
+	if (stack_new(&k, NULL) < 0)
+		return;
+	/* a put whose response was lost: sent again from its source */
+	CHECK_INT(ocb_fault_set(k.fault, OCB_FAULT_PUT, &lost), 0);
+	CHECK_INT(k.retry->ops->put(k.retry, "put", sizeof(data), src_fn, &src,
+				    NULL), 0);
+	CHECK_INT(src.zero_reads, 2);
+	CHECK_INT(CALLS(PUT), 2);
 	ocb_buf_init(&b, 1 << 20);
-	CHECK_INT(ocb_store_get_buf(r, "obj", &b, NULL), 0);
-	CHECK_INT(b.len, sizeof(data));
-	CHECK(b.len == sizeof(data) && memcmp(b.data, data, sizeof(data)) == 0);
-	CHECK_INT(f.calls, 3);
+	CHECK_INT(ocb_store_get_buf(k.retry, "put", &b, NULL), 0);
+	CHECK(b.len == sizeof(data) && !memcmp(b.data, data, sizeof(data)));
 	ocb_buf_release(&b);
-	/* a 4xx-class error is final at once */
-	f.calls = 0;
-	f.fail_gets = 5;
-	f.fail_err = -EACCES;
-	ocb_buf_init(&b, 1 << 20);
-	CHECK_INT(ocb_store_get_buf(r, "obj", &b, NULL), -EACCES);
-	CHECK_INT(f.calls, 1);
-	ocb_buf_release(&b);
-	/* transient forever: exhausted, reported as EIO */
-	f.calls = 0;
-	f.fail_gets = 100;
-	f.fail_err = -EAGAIN;
-	ocb_buf_init(&b, 1 << 20);
-	CHECK_INT(ocb_store_get_buf(r, "obj", &b, NULL), -EIO);
-	CHECK_INT(f.calls, 6);
-	ocb_buf_release(&b);
-	ocb_store_free(r);
+
+	/* a part retried from its buffer */
+	CHECK_INT(k.retry->ops->mpu_create(k.retry, "mpu", NULL, &id), 0);
+	CHECK_INT(ocb_fault_fail(k.fault, OCB_FAULT_MPU_PART, 2, -EAGAIN), 0);
+	CHECK_INT(k.retry->ops->mpu_part(k.retry, "mpu", id, 1, data, 1000,
+					 part.etag), 0);
+	CHECK_INT(CALLS(MPU_PART), 3);
+	CHECK_INT(k.retry->ops->mpu_complete(k.retry, "mpu", id, &part, 1), 0);
+	CHECK_INT(ocb_store_read(k.retry, "mpu", 0, sizeof(back), back), 1000);
+	CHECK(!memcmp(back, data, sizeof(back)));
+	free(id);
+
+	/* a listing cut after 20 entries resumes after the last one */
+	for (i = 0; i < 50; i++) {
+		char key[32];
+
+		snprintf(key, sizeof(key), "list/%03d", i);
+		CHECK_INT(ocb_store_put_mem(k.retry, key, "x", 1, NULL), 0);
+	}
+	lost.err = -ETIMEDOUT;
+	lost.cut_after = 20;
+	CHECK_INT(ocb_fault_set(k.fault, OCB_FAULT_LIST, &lost), 0);
+	CHECK_INT(k.retry->ops->list(k.retry, "list/", NULL, NULL, count_entry,
+				     seen), 0);
+	CHECK_INT(CALLS(LIST), 2);
+	for (i = 0; i < 50; i++)
+		if (seen[i] != 1)
+			once = 0;
+	CHECK(once);
+
+	/* counters: this layer's, then the inner layers' */
+	ocb_buf_init(&stats, 4096);
+	k.retry->ops->stats(k.retry, &stats);
+	CHECK(stats.data && strstr(stats.data, "retry_requests "));
+	CHECK(stats.data && strstr(stats.data, "retry_retries 4\n"));
+	CHECK(stats.data && strstr(stats.data, "retry_failures 0\n"));
+	CHECK(stats.data && strstr(stats.data, "retry_bytes_in "));
+	CHECK(stats.data && strstr(stats.data, "retry_bytes_out "));
+	CHECK(stats.data && strstr(stats.data, "fault_calls_put 52\n"));
+	ocb_buf_release(&stats);
+	ocb_store_free(k.retry);
 }
 
 int main(void)
 {
+	char cmd[600];
+	size_t i;
+
 	ocb_log_set_level(OCB_LOG_ERR);
+	for (i = 0; i < sizeof(data); i++)
+		data[i] = (char)(i * 7 + i / 251);
+	if (!mkdtemp(root)) {
+		perror("mkdtemp");
+		return 1;
+	}
 	test_policy();
 	test_resume();
+	test_final_errors();
+	test_deadline();
+	test_writes_and_lists();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", root);
 	return T_DONE();
 }
