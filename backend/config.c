@@ -401,9 +401,14 @@ static int fill(struct ocb_config *c, const cJSON *root, const char *file)
 
 	/* store: explicit URL, else the bucket, else the local default */
 	if ((v = get_str(root, NULL, "store")) != NULL) {
-		if (strncmp(v, "s3://", 5) && strncmp(v, "file://", 7)) {
+		size_t n = strncmp(v, "s3://", 5) ? 0 : strcspn(v + 5, "/");
+
+		if (strncmp(v, "s3://", 5) == 0 ?
+		    n == 0 || (v[5 + n] == '/' && v[6 + n] != '\0') :
+		    strncmp(v, "file:///", 8) && strncmp(v, "file://~/", 9)) {
 			ocb_err("config %s: field store: expected s3://BUCKET or "
-				"file:///DIR", file);
+				"file:///ABSOLUTE/DIR (the key prefix is s3.prefix)",
+				file);
 			return -EINVAL;
 		}
 		if (!strncmp(v, "file://~", 8)) {
@@ -412,6 +417,8 @@ static int fill(struct ocb_config *c, const cJSON *root, const char *file)
 			if (e && asprintf(&c->store_url, "file://%s", e) < 0)
 				c->store_url = NULL;
 			free(e);
+		} else if (n) {
+			c->store_url = strndup(v, 5 + n);	/* no trailing '/' */
 		} else {
 			c->store_url = strdup(v);
 		}

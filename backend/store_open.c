@@ -1,5 +1,8 @@
 /*
  * store_open.c - configuration → store stack.
+ *
+ * The stack is the S3 store (or the local-directory store) wrapped by the
+ * retry layer.  The cache layer is the mount's business and added there.
  */
 #include "store_open.h"
 #include "creds.h"
@@ -11,18 +14,50 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
-int ocb_store_open_url(const char *url, const struct ocb_config *cfg,
-		       struct ocb_store **out)
+/* mkdir -p path, mode 0700 for what is created */
+static int mkdirs(const char *path)
 {
-	struct ocb_store *s = NULL;
-	char esc[256];
+	char *p = strdup(path), *s;
+	int r = 0;
+
+	if (!p)
+		return -ENOMEM;
+	for (s = strchr(p + 1, '/'); ; s = strchr(s + 1, '/')) {
+		if (s)
+			*s = '\0';
+		if (*p && mkdir(p, 0700) < 0 && errno != EEXIST) {
+			r = -errno;
+			break;
+		}
+		if (!s)
+			break;
+		*s = '/';
+	}
+	free(p);
+	return r;
+}
+
+static int open_s3(const char *url, const struct ocb_config *cfg,
+		   struct ocb_store **out)
+{
+	const char *b = url + 5;
+	size_t n = strcspn(b, "/");
+	struct ocb_creds *c = NULL;
+	char *bucket, esc[256];
 	int r;
 
-	if (strncmp(url, "file://", 7) == 0) {
-		r = ocb_file_store_new(url + 7, &s);
-	} else if (strncmp(url, "s3://", 5) == 0) {
-		char *bucket = strndup(url + 5, strcspn(url + 5, "/"));
+	if (n == 0 || (b[n] == '/' && b[n + 1] != '\0')) {
+		ocb_err("store %s: expected s3://BUCKET (the key prefix is "
+			"s3.prefix)", ocb_log_escape(esc, sizeof(esc), url));
+		return -EINVAL;
+	}
+	bucket = strndup(b, n);
+	if (!bucket)
+		return -ENOMEM;
+	r = ocb_creds_new(cfg->profile, &c);
+	if (r == 0) {
 		struct ocb_s3_opts o = {
 			.bucket = bucket,
 			.region = cfg->region,
@@ -31,11 +66,30 @@ int ocb_store_open_url(const char *url, const struct ocb_config *cfg,
 			.insecure_tls = cfg->insecure_tls,
 			.stall_timeout_ms = cfg->timeout_ms,
 		};
-		struct ocb_creds *c = NULL;
-		r = bucket ? ocb_creds_new(cfg->profile, &c) : -ENOMEM;
-		if (r == 0)
-			r = ocb_s3_store_new(&o, c, &s);
-		free(bucket);
+
+		r = ocb_s3_store_new(&o, c, out);	/* owns c from now on */
+	}
+	free(bucket);
+	return r;
+}
+
+int ocb_store_open_url(const char *url, const struct ocb_config *cfg,
+		       struct ocb_store **out)
+{
+	struct ocb_retry_opts ro = { .deadline_ms = cfg->deadline_ms };
+	struct ocb_store *s = NULL;
+	char esc[256];
+	int r;
+
+	if (strncmp(url, "file://", 7) == 0) {
+		if (url[7] != '/') {
+			ocb_err("store %s: expected file:///ABSOLUTE/DIR",
+				ocb_log_escape(esc, sizeof(esc), url));
+			return -EINVAL;
+		}
+		r = ocb_file_store_new(url + 7, &s);
+	} else if (strncmp(url, "s3://", 5) == 0) {
+		r = open_s3(url, cfg, &s);
 	} else {
 		ocb_err("unknown store %s (expected s3://BUCKET or file:///DIR)",
 			ocb_log_escape(esc, sizeof(esc), url));
@@ -43,11 +97,7 @@ int ocb_store_open_url(const char *url, const struct ocb_config *cfg,
 	}
 	if (r < 0)
 		return r;
-	{
-		struct ocb_retry_opts ro = { .deadline_ms = cfg->deadline_ms };
-
-		r = ocb_retry_store_new(s, &ro, &s);
-	}
+	r = ocb_retry_store_new(s, &ro, &s);	/* owns s, also on failure */
 	if (r < 0)
 		return r;
 	*out = s;
@@ -56,5 +106,16 @@ int ocb_store_open_url(const char *url, const struct ocb_config *cfg,
 
 int ocb_store_open(const struct ocb_config *cfg, struct ocb_store **out)
 {
+	/* the built-in default store is created on first use; a configured
+	 * directory is not (an unmounted disk must not become a new store) */
+	if (!cfg->path && strncmp(cfg->store_url, "file:///", 8) == 0) {
+		int r = mkdirs(cfg->store_url + 7);
+
+		if (r < 0) {
+			ocb_err("store directory %s: %s", cfg->store_url + 7,
+				strerror(-r));
+			return r;
+		}
+	}
 	return ocb_store_open_url(cfg->store_url, cfg, out);
 }

@@ -164,3 +164,139 @@ def test_profile_credentials_and_endpoint(tmp_path, rgw, bucket):
     p = Ocb(config=cfg, env=env)("doctor")
     assert "credentials from profile:bench" in p.stdout
     assert rgw.endpoint in p.stdout and "FAILED" not in p.stdout
+
+
+def test_help_for_every_command(ocb_local):
+    top = ocb_local("--help").stdout
+    assert "Exit codes" in top and "--config PATH" in top
+    for cmd in ("store", "doctor", "key"):
+        h = ocb_local(cmd, "--help").stdout
+        assert h.startswith("usage: ocb " + cmd)
+        assert ocb_local("help", cmd).stdout == h
+    p = ocb_local("help", "no-such-command", check=False)
+    assert p.returncode == 2 and "unknown command" in p.stderr
+    p = ocb_local("--no-such-option", check=False)
+    assert p.returncode == 2
+    p = ocb_local("--config", check=False)        # missing argument
+    assert p.returncode == 2
+
+
+def test_store_usage_errors(tmp_path, file_config, ocb_local):
+    o = Ocb(config=file_config, env=ocb_local.env)
+    for args in (["store"], ["store", "get"], ["store", "put", "onlyone"],
+                 ["store", "head"], ["store", "rm"], ["store", "-r", "get", "k"],
+                 ["store", "ls", "a", "b"], ["store", "--bogus", "ls"]):
+        p = o(*args, check=False)
+        assert p.returncode == 2, args
+        assert "usage: ocb store" in p.stderr
+    # a malformed --store URL is a usage error, explained once
+    for url in ("s3://bucket/some/path", "ftp://x", "file://relative"):
+        p = o("store", "--store", url, "ls", check=False)
+        assert p.returncode == 2, url
+        assert url in p.stderr
+
+
+def test_store_options_and_override(tmp_path, file_config, ocb_local):
+    o = Ocb(config=file_config, env=ocb_local.env)
+    other = tmp_path / "other"
+    other.mkdir()
+    url = "file://" + str(other)
+    data = os.urandom(9_500_000)                  # more than one 8 MiB part
+    o("store", "put", "-", "in/stdin", "--store", url, input=data, text=False)
+    assert (other / "in" / "stdin").read_bytes() == data
+    assert not (tmp_path / "store" / "in").exists()
+    assert "in/stdin" in o("store", "--store", url, "ls", "--recursive").stdout
+    assert "in/stdin" in o("store", "ls", "in/", "-r", "--store", url).stdout
+    assert "in/stdin" not in o("store", "--store", url, "ls").stdout
+    # a failed get leaves no file behind, a good one replaces it whole
+    out = tmp_path / "got"
+    p = o("store", "--store", url, "get", "in/missing", str(out), check=False)
+    assert p.returncode == 5 and not out.exists()
+    assert not list(tmp_path.glob("got*"))
+    o("store", "--store", url, "get", "in/stdin", str(out))
+    assert out.read_bytes() == data
+    o("store", "--store", url, "rm", "in/stdin")
+    assert o("store", "--store", url, "ls", "-r").stdout == ""
+    # a missing store directory: not found, not created
+    p = o("store", "--store", "file://" + str(tmp_path / "nope"), "ls", check=False)
+    assert p.returncode == 5 and not (tmp_path / "nope").exists()
+
+
+def test_store_ls_escapes_control_characters(tmp_path, file_config, ocb_local):
+    o = Ocb(config=file_config, env=ocb_local.env)
+    (tmp_path / "f").write_bytes(b"x")
+    o("store", "put", str(tmp_path / "f"), "evil\x1b]0;title\x07key")
+    out = o("store", "ls").stdout
+    assert "\x1b" not in out and "\x07" not in out
+    assert "evil\\x1b]0;title\\x07key" in out
+
+
+def test_config_bad_store_url_exit_3(tmp_path, ocb_local):
+    cfg = write_config(tmp_path / "c.json", {"store": "s3://bucket/path"})
+    p = ocb_local("--config", cfg, "store", "ls", check=False)
+    assert p.returncode == 3 and "field store" in p.stderr and cfg in p.stderr
+
+
+def test_config_from_environment_and_missing_file(tmp_path, file_config, ocb_local):
+    env = dict(ocb_local.env, OCB_CONFIG=file_config)
+    assert "file://" in Ocb(env=env)("doctor").stdout
+    env["OCB_CONFIG"] = str(tmp_path / "missing.json")
+    p = Ocb(env=env)("store", "ls", check=False)
+    assert p.returncode == 3 and "missing.json" in p.stderr
+
+
+def test_defaults_key_generate_and_doctor(tmp_path, ocb_local):
+    """No config file at all: the built-in local store; doctor asks for a
+    key, ocb key generate makes one, then doctor passes."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in ocb_local.env.items() if not k.startswith(("AWS_", "OCB_"))}
+    env.update(HOME=str(home))
+    o = Ocb(env=env)
+    p = o("doctor", check=False)
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert "built-in defaults" in p.stdout
+    assert "ocb key generate" in p.stdout
+    assert (home / ".local" / "share" / "ocb" / "store").is_dir()
+    key = home / ".config" / "ocb" / "key"
+    assert o("key", "generate").stdout.strip() == str(key)
+    st = os.stat(key)
+    assert st.st_size == 32 and (st.st_mode & 0o777) == 0o600
+    first = key.read_bytes()
+    p = o("key", "generate", check=False)        # never overwrites
+    assert p.returncode == 1 and "exists" in p.stderr
+    assert key.read_bytes() == first
+    p = o("doctor")
+    assert "FAILED" not in p.stdout and p.stdout.count("ok") >= 4
+    # an explicit path, a different key
+    o("key", "generate", str(tmp_path / "k2"))
+    assert (tmp_path / "k2").read_bytes() != first
+    assert o("key", "frobnicate", check=False).returncode == 2
+
+
+def test_doctor_local_store_missing_directory(tmp_path, keyfile, ocb_local):
+    cfg = write_config(tmp_path / "c.json", {
+        "store": "file://" + str(tmp_path / "not-there"),
+        "encryption": {"keyProvider": "keyfile", "keyFile": keyfile}})
+    p = Ocb(config=cfg, env=ocb_local.env)("doctor", check=False)
+    assert p.returncode == 5
+    assert "FAILED" in p.stdout and "mkdir" in p.stdout
+    assert not (tmp_path / "not-there").exists()
+
+
+def test_doctor_key_file_too_open(tmp_path, file_config, keyfile, ocb_local):
+    os.chmod(keyfile, 0o644)
+    p = Ocb(config=file_config, env=ocb_local.env)("doctor", check=False)
+    assert p.returncode == 3 and "chmod 600" in p.stdout
+
+
+def test_doctor_never_prints_the_secret(tmp_path, rgw, bucket, s3_config, ocb):
+    p = Ocb(config=s3_config, env=ocb.env)("-vv", "doctor")
+    assert "clock skew" in p.stdout and "credentials from env" in p.stdout
+    # a distinctive (wrong) secret, debug logging on: not in any output
+    secret = "Zq9xDoctorSecretValue4711"
+    env = dict(ocb.env, AWS_SECRET_ACCESS_KEY=secret)
+    p = Ocb(config=s3_config, env=env)("-vv", "doctor", check=False)
+    assert p.returncode == 4
+    assert secret not in p.stdout + p.stderr
+    assert secret[:6] not in p.stdout + p.stderr

@@ -1,54 +1,87 @@
 /*
  * cmd_doctor.c - `ocb doctor`: check config, credentials, endpoint, clock
  * and bucket access, and say how to fix what is wrong.
+ *
+ * The clock check needs the server's Date header, which the store
+ * interface does not expose: a plain unsigned curl HEAD of the endpoint
+ * gives it (any answer, even 403, carries a Date), and tells at the same
+ * time whether the endpoint is reachable at all.
  */
 #include "cmd.h"
 #include "creds.h"
 #include "log.h"
+#include "store_open.h"
 
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#define SKEW_MAX 300	/* seconds; SigV4 refuses requests 15 min off, AWS
+			 * warns at 5: be strict */
+
 static const char usage[] =
 	"usage: ocb doctor\n"
 	"\n"
-	"Checks the configuration, credentials, endpoint reachability, clock\n"
-	"skew against the server, bucket access (put, get and delete of a small\n"
-	"probe object under the instance prefix) and the key file.  Prints one\n"
-	"line per check; exits non-zero with the code of the first failure.\n";
+	"Checks, one line each (ok or FAILED with how to fix it):\n"
+	"  config       which file was read (or the built-in defaults), parsed,\n"
+	"               mode 0600 and owned by you\n"
+	"  credentials  for S3: which source (environment, profile, instance\n"
+	"               role); secrets are never printed\n"
+	"  endpoint     reachable, with the server's clock within 5 minutes\n"
+	"               of ours (signed requests fail otherwise)\n"
+	"  store        put, get, head and delete of a small probe object under\n"
+	"               the instance prefix (for a local store: the directory\n"
+	"               exists and is writable)\n"
+	"  key          the key file exists, is 32 bytes and mode 0600\n"
+	"Exits 0 when every check passes, else with the exit code of the first\n"
+	"failure (3 config, 4 credentials or access, 5 bucket missing,\n"
+	"6 network).\n";
 
-static int first_fail;
+struct doctor {
+	int first_fail;		/* exit code of the first failed check */
+};
 
-static void report(int ok, int code, const char *what, const char *fix)
+static void report(struct doctor *d, int ok, int code, const char *what,
+		   const char *fix)
 {
-	printf("%-8s %s%s%s\n", ok ? "ok" : "FAILED", what,
-	       !ok && fix ? "\n         fix: " : "", !ok && fix ? fix : "");
-	if (!ok && !first_fail)
-		first_fail = code;
+	printf("%-8s %s\n", ok ? "ok" : "FAILED", what);
+	if (!ok && fix)
+		printf("         fix: %s\n", fix);
+	fflush(stdout);
+	if (!ok && !d->first_fail)
+		d->first_fail = code ? code : OCB_EXIT_FAIL;
 }
 
 static size_t date_header(char *line, size_t size, size_t n, void *arg)
 {
-	if (size * n > 5 && !strncasecmp(line, "date:", 5)) {
-		char *d = arg;
+	size_t len = size * n;
 
-		snprintf(d, 64, "%.*s", (int)(size * n - 5), line + 5);
+	if (len > 5 && !strncasecmp(line, "date:", 5)) {
+		char *d = arg;
+		int l = (int)(len - 5);
+
+		/* header lines end in CRLF; curl_getdate ignores the rest */
+		snprintf(d, 64, "%.*s", l > 63 ? 63 : l, line + 5);
 	}
-	return size * n;
+	return len;
 }
 
 /* reachability and clock skew with a plain unsigned request */
-static void check_endpoint(const struct ocb_config *cfg)
+static void check_endpoint(struct doctor *d, const struct ocb_config *cfg)
 {
-	char url[512], date[64] = "", msg[600];
+	char url[512], date[64] = "", msg[700];
 	CURL *c = curl_easy_init();
 	CURLcode cc;
 
+	if (!c) {
+		report(d, 0, OCB_EXIT_FAIL, "endpoint: out of memory", NULL);
+		return;
+	}
 	if (cfg->endpoint)
 		snprintf(url, sizeof(url), "%s/", cfg->endpoint);
 	else
@@ -59,86 +92,176 @@ static void check_endpoint(const struct ocb_config *cfg)
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, date_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, (void *)date);
-	if (cfg->insecure_tls)
+	if (cfg->insecure_tls) {
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
 	cc = curl_easy_perform(c);
 	curl_easy_cleanup(c);
 	if (cc != CURLE_OK) {
 		snprintf(msg, sizeof(msg), "endpoint %s: %s", url,
 			 curl_easy_strerror(cc));
-		report(0, OCB_EXIT_NETWORK, msg,
-		       "check s3.endpoint / AWS_ENDPOINT_URL and the network");
+		report(d, 0, OCB_EXIT_NETWORK, msg,
+		       cc == CURLE_PEER_FAILED_VERIFICATION ?
+		       "the server's TLS certificate is not trusted: install "
+		       "its CA, or set s3.insecureTls (not on the Internet)" :
+		       "check s3.endpoint (or AWS_ENDPOINT_URL_S3, "
+		       "AWS_ENDPOINT_URL, the profile's endpoint_url), that the "
+		       "server runs, and the network");
 		return;
 	}
 	snprintf(msg, sizeof(msg), "endpoint %s answers", url);
-	report(1, 0, msg, NULL);
+	report(d, 1, 0, msg, NULL);
 	if (date[0]) {
 		time_t server = curl_getdate(date, NULL);
 		long skew = server > 0 ? (long)(time(NULL) - server) : 0;
 
 		snprintf(msg, sizeof(msg), "clock skew %+ld s against the server",
 			 skew);
-		report(skew < 300 && skew > -300, OCB_EXIT_ACCESS, msg,
-		       "set the clock (e.g. enable NTP): requests signed more "
-		       "than 5 minutes off are refused");
+		report(d, server > 0 && skew < SKEW_MAX && skew > -SKEW_MAX,
+		       OCB_EXIT_ACCESS, msg,
+		       "set the clock (e.g. enable NTP: timedatectl "
+		       "set-ntp true); requests signed more than a few minutes "
+		       "off are refused");
+	} else {
+		report(d, 1, 0, "clock skew not checked (no Date header)", NULL);
 	}
 }
 
-static void check_key(const struct ocb_config *cfg)
+static void check_config(struct doctor *d, struct ocb_ctx *ctx, int r)
 {
+	char msg[700];
 	struct stat st;
-	char msg[600];
 
-	if (strcmp(cfg->key_provider, "keyfile") != 0) {
-		snprintf(msg, sizeof(msg), "key provider %s", cfg->key_provider);
-		report(1, 0, msg, NULL);
+	if (r) {
+		report(d, 0, r, "config could not be used",
+		       "see the message above");
 		return;
 	}
-	if (stat(cfg->key_file, &st) < 0) {
-		snprintf(msg, sizeof(msg), "key file %s: %s", cfg->key_file,
-			 strerror(errno));
-		report(0, OCB_EXIT_CONFIG, msg, "create one: ocb key generate");
+	if (!ctx->cfg->path) {
+		report(d, 1, 0, "config: none found, built-in defaults (a local "
+		       "store under ~/.local/share/ocb/store)", NULL);
 		return;
 	}
-	snprintf(msg, sizeof(msg), "key file %s (mode %03o, %lld bytes)",
-		 cfg->key_file, st.st_mode & 0777, (long long)st.st_size);
-	report(!(st.st_mode & 077) && st.st_size == 32, OCB_EXIT_CONFIG, msg,
-	       "the key file must be 32 bytes and mode 0600 (chmod 600)");
+	if (stat(ctx->cfg->path, &st) == 0)
+		snprintf(msg, sizeof(msg), "config %s (mode %03o, owner uid %u)",
+			 ctx->cfg->path, st.st_mode & 0777, st.st_uid);
+	else
+		snprintf(msg, sizeof(msg), "config %s", ctx->cfg->path);
+	report(d, 1, 0, msg, NULL);
 }
 
-static void check_store(struct ocb_ctx *ctx)
+/* 0 when credentials were found */
+static int check_creds(struct doctor *d, const struct ocb_config *cfg)
 {
-	struct ocb_store *s = ctx->store;
-	char key[1200], msg[1400], buf[64];
-	struct ocb_obj_head h = { 0 };
+	struct ocb_creds_value v;
+	struct ocb_creds *cr = NULL;
+	char msg[700];
 	int r;
 
-	snprintf(key, sizeof(key), "%s/.ocb-doctor-%ld", ctx->cfg->prefix,
-		 (long)getpid());
+	r = ocb_creds_new(cfg->profile, &cr);
+	if (r == 0)
+		r = ocb_creds_get(cr, &v);
+	ocb_creds_free(cr);
+	if (r == 0) {
+		/* the access key id is not secret; its first 4 characters
+		 * tell which key it is without printing it */
+		snprintf(msg, sizeof(msg), "credentials from %s (access key %.4s...)",
+			 v.source, v.access_key);
+		ocb_creds_value_clear(&v);
+		report(d, 1, 0, msg, NULL);
+		return 0;
+	}
+	snprintf(msg, sizeof(msg), "credentials: %s", r == -ENOKEY ?
+		 "none found" : ocb_store_strerror(r));
+	report(d, 0, OCB_EXIT_ACCESS, msg,
+	       "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile in "
+	       "~/.aws/credentials (s3.profile or AWS_PROFILE), or an "
+	       "instance role");
+	return r;
+}
+
+static void check_store(struct doctor *d, struct ocb_ctx *ctx)
+{
+	const struct ocb_config *cfg = ctx->cfg;
+	struct ocb_obj_head h = { 0 };
+	char key[1200], msg[1600], buf[64];
+	struct ocb_store *s;
+	const char *fix;
+	int r, local = !strncmp(cfg->store_url, "file://", 7);
+
+	r = ocb_store_open(cfg, &ctx->store);
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), "store %s: %s", cfg->store_url,
+			 ocb_store_strerror(r));
+		report(d, 0, ocb_exit_code(r), msg, local ?
+		       "create the directory (mkdir -p), or fix store in the "
+		       "config" : "fix store / s3.bucket in the config");
+		return;
+	}
+	s = ctx->store;
+	snprintf(key, sizeof(key), "%s/.ocb-doctor-%ld-%ld", cfg->prefix,
+		 (long)getpid(), (long)time(NULL));
 	r = ocb_store_put_mem(s, key, "ocb doctor probe\n", 17, NULL);
 	if (r == 0)
-		r = ocb_store_read(s, key, 0, sizeof(buf), buf) == 17 ? 0 : -EIO;
+		r = ocb_store_read(s, key, 0, sizeof(buf), buf) == 17 &&
+			!memcmp(buf, "ocb doctor probe\n", 17) ? 0 : -EIO;
 	if (r == 0)
 		r = s->ops->head(s, key, &h);
 	ocb_obj_head_release(&h);
 	if (r == 0)
 		r = s->ops->del(s, key);
-	snprintf(msg, sizeof(msg), "put, get and delete in %s under %s%s%s",
-		 s->desc, ctx->cfg->prefix, r ? ": " : "",
+	else
+		s->ops->del(s, key);	/* best effort: leave nothing */
+	snprintf(msg, sizeof(msg), "put, get, head and delete in %s under %s%s%s",
+		 s->desc, cfg->prefix, r ? ": " : "",
 		 r ? ocb_store_strerror(r) : "");
-	report(r == 0, ocb_exit_code(r), msg,
-	       r == -ENOENT ? "create the bucket (ocb setup, or aws s3 mb)" :
-	       r == -EACCES ? "check the credentials and the bucket policy" :
-	       "check the endpoint and that the server runs");
+	if (local)
+		fix = "make the store directory writable by you";
+	else if (r == -ENOENT)
+		fix = "create the bucket (aws s3 mb s3://BUCKET) or fix s3.bucket";
+	else if (r == -EACCES)
+		fix = "check the secret key, the clock, and the bucket policy "
+		      "(s3:PutObject, s3:GetObject, s3:DeleteObject, "
+		      "s3:ListBucket on the prefix)";
+	else
+		fix = "check the endpoint and that the server runs";
+	report(d, r == 0, ocb_exit_code(r), msg, fix);
+}
+
+static void check_key(struct doctor *d, const struct ocb_config *cfg)
+{
+	struct stat st;
+	char msg[700];
+
+	if (strcmp(cfg->key_provider, "keyfile") != 0) {
+		snprintf(msg, sizeof(msg), "key provider %s", cfg->key_provider);
+		report(d, 1, 0, msg, NULL);
+		return;
+	}
+	if (stat(cfg->key_file, &st) < 0) {
+		snprintf(msg, sizeof(msg), "key file %s: %s", cfg->key_file,
+			 strerror(errno));
+		report(d, 0, OCB_EXIT_CONFIG, msg,
+		       errno == ENOENT ? "create one: ocb key generate" :
+		       "make it readable by you");
+		return;
+	}
+	snprintf(msg, sizeof(msg), "key file %s (mode %03o, %lld bytes)",
+		 cfg->key_file, st.st_mode & 0777, (long long)st.st_size);
+	report(d, !(st.st_mode & 077) && st.st_size == 32 &&
+	       st.st_uid == geteuid(), OCB_EXIT_CONFIG, msg,
+	       "the key file must be yours, 32 bytes and mode 0600 "
+	       "(chmod 600)");
 }
 
 static int doctor_exec(struct ocb_ctx *ctx, int argc, char **argv)
 {
-	struct ocb_creds_value v;
-	struct ocb_creds *cr;
-	char msg[600];
+	struct doctor d = { 0 };
+	char msg[1400];
 	int r;
 
 	if (argc > 1) {
@@ -148,46 +271,23 @@ static int doctor_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		}
 		return ocb_usage(&ocb_cmd_doctor);
 	}
-	first_fail = 0;
 	r = ocb_ctx_config(ctx);
-	snprintf(msg, sizeof(msg), "config %s", ctx->cfg && ctx->cfg->path ?
-		 ctx->cfg->path : ctx->cfg ? "(built-in defaults)" :
-		 "could not be loaded");
-	report(r == 0, r, msg, "see the message above");
+	check_config(&d, ctx, r);
 	if (r)
-		return r;
+		return d.first_fail;
 	snprintf(msg, sizeof(msg), "store %s, instance %s, prefix %s",
 		 ctx->cfg->store_url, ctx->cfg->instance_id, ctx->cfg->prefix);
-	report(1, 0, msg, NULL);
+	report(&d, 1, 0, msg, NULL);
 	if (!strncmp(ctx->cfg->store_url, "s3://", 5)) {
-		r = ocb_creds_new(ctx->cfg->profile, &cr);
-		if (r == 0) {
-			r = ocb_creds_get(cr, &v);
-			if (r == 0) {
-				snprintf(msg, sizeof(msg),
-					 "credentials from %s (access key %.4s...)",
-					 v.source, v.access_key);
-				ocb_creds_value_clear(&v);
-			}
-			ocb_creds_free(cr);
-		}
-		if (r < 0)
-			snprintf(msg, sizeof(msg), "credentials: none found");
-		report(r == 0, OCB_EXIT_ACCESS, msg,
-		       "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile "
-		       "in ~/.aws/credentials, or an instance role");
-		if (r < 0)
-			return first_fail;
-		check_endpoint(ctx->cfg);
-		if (first_fail)
-			return first_fail;
+		if (check_creds(&d, ctx->cfg) < 0)
+			return d.first_fail;
+		check_endpoint(&d, ctx->cfg);
+		if (d.first_fail)
+			return d.first_fail;
 	}
-	r = ocb_ctx_store(ctx, NULL);
-	if (r)
-		return r;
-	check_store(ctx);
-	check_key(ctx->cfg);
-	return first_fail;
+	check_store(&d, ctx);
+	check_key(&d, ctx->cfg);
+	return d.first_fail;
 }
 
 const struct ocb_cmd ocb_cmd_doctor = {

@@ -17,16 +17,22 @@
 #include <unistd.h>
 
 static const char usage[] =
-	"usage: ocb store [--store URL] ls [-r] [PREFIX]\n"
+	"usage: ocb store [--store URL] ls [-r|--recursive] [PREFIX]\n"
 	"       ocb store [--store URL] get KEY [FILE|-]\n"
 	"       ocb store [--store URL] put FILE|- KEY\n"
 	"       ocb store [--store URL] head KEY\n"
 	"       ocb store [--store URL] rm KEY...\n"
 	"\n"
-	"Low-level access to the objects of the configured store (or URL:\n"
-	"s3://BUCKET, file:///DIR).  ls lists one level below PREFIX (-r: all\n"
-	"keys); get writes to FILE or stdout; put streams FILE or stdin with\n"
-	"bounded memory (multipart above 8 MiB).\n";
+	"Low-level access to the objects of the configured store.\n"
+	"  --store URL      use this store instead (s3://BUCKET, file:///DIR);\n"
+	"                   endpoint, region and credentials as configured\n"
+	"  -r, --recursive  ls: every key below PREFIX, not one level\n"
+	"ls prints \"DATE TIME SIZE KEY\" per object and \"PRE PREFIX/\" per common\n"
+	"prefix (control characters, backslashes and invalid UTF-8 in keys as\n"
+	"\\xNN); get writes KEY to FILE (complete or not at all) or stdout;\n"
+	"put streams FILE or stdin with bounded memory (multipart above 8 MiB);\n"
+	"head prints size, etag, mtime and metadata.  Options may also follow\n"
+	"the operation; \"--\" ends them (for keys starting with '-').\n";
 
 static int write_all(int fd, const void *p, size_t n)
 {
@@ -55,31 +61,29 @@ static int fd_sink(void *arg, const void *data, size_t len)
 
 static int ls_fn(void *arg, const struct ocb_list_entry *e)
 {
-	char t[32] = "";
+	char t[32] = "", key[OCB_KEY_MAX * 4 + 8];
 
+	(void)arg;
+	/* keys come from the store: never let them drive the terminal */
+	ocb_log_escape(key, sizeof(key), e->key);
 	if (e->is_prefix) {
-		printf("%29s %s\n", "PRE", e->key);
+		printf("%29s %s\n", "PRE", key);
 	} else {
 		time_t mt = (time_t)e->mtime;
 		struct tm tm;
 
 		gmtime_r(&mt, &tm);
 		strftime(t, sizeof(t), "%Y-%m-%d %H:%M:%S", &tm);
-		printf("%s %10" PRIu64 " %s\n", t, e->size, e->key);
+		printf("%s %10" PRIu64 " %s\n", t, e->size, key);
 	}
 	return ocb_interrupted ? -ECANCELED : 0;
 }
 
-static int do_ls(struct ocb_store *s, int argc, char **argv)
+static int do_ls(struct ocb_store *s, int argc, char **argv, int recursive)
 {
-	int recursive = 0, r;
 	const char *prefix = "";
+	int r;
 
-	if (argc > 1 && !strcmp(argv[1], "-r")) {
-		recursive = 1;
-		argc--;
-		argv++;
-	}
 	if (argc > 2)
 		return -EINVAL;
 	if (argc == 2)
@@ -170,6 +174,7 @@ static int do_put(struct ocb_store *s, int argc, char **argv)
 static int do_head(struct ocb_store *s, int argc, char **argv)
 {
 	struct ocb_obj_head h = { 0 };
+	char a[OCB_META_VALUE_MAX * 4 + 8], b[OCB_META_VALUE_MAX * 4 + 8];
 	size_t i;
 	int r;
 
@@ -178,10 +183,12 @@ static int do_head(struct ocb_store *s, int argc, char **argv)
 	r = s->ops->head(s, argv[1], &h);
 	if (r < 0)
 		return ocb_fail(r, "head %s", argv[1]);
-	printf("size %" PRIu64 "\netag %s\nmtime %" PRId64 "\n", h.size, h.etag,
-	       h.mtime);
+	printf("size %" PRIu64 "\netag %s\nmtime %" PRId64 "\n", h.size,
+	       ocb_log_escape(a, sizeof(a), h.etag), h.mtime);
 	for (i = 0; i < h.meta.n; i++)
-		printf("meta %s %s\n", h.meta.kv[i].name, h.meta.kv[i].value);
+		printf("meta %s %s\n",
+		       ocb_log_escape(a, sizeof(a), h.meta.kv[i].name),
+		       ocb_log_escape(b, sizeof(b), h.meta.kv[i].value));
 	ocb_obj_head_release(&h);
 	return 0;
 }
@@ -204,22 +211,25 @@ static int store_exec(struct ocb_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "store", required_argument, NULL, 's' },
+		{ "recursive", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *url = NULL;
-	int c, r;
+	int c, r, recursive = 0;
 
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	/* options anywhere ("ocb store ls -r x" and "ocb store -r ls x") */
+	while ((c = getopt_long(argc, argv, "rh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': url = optarg; break;
+		case 'r': recursive = 1; break;
 		case 'h': printf("%s", usage); return 0;
 		default: return ocb_usage(&ocb_cmd_store);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 1)
+	if (argc < 1 || (recursive && strcmp(argv[0], "ls")))
 		return ocb_usage(&ocb_cmd_store);
 	if (strcmp(argv[0], "ls") && strcmp(argv[0], "get") &&
 	    strcmp(argv[0], "put") && strcmp(argv[0], "head") &&
@@ -229,7 +239,7 @@ static int store_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	if (r)
 		return r;
 	if (!strcmp(argv[0], "ls"))
-		r = do_ls(ctx->store, argc, argv);
+		r = do_ls(ctx->store, argc, argv, recursive);
 	else if (!strcmp(argv[0], "get"))
 		r = do_get(ctx->store, argc, argv);
 	else if (!strcmp(argv[0], "put"))

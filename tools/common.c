@@ -24,13 +24,18 @@ int ocb_exit_code(int err)
 	case EPERM:
 	case ENOKEY:
 	case EKEYREJECTED:
+	case EKEYEXPIRED:
 		return OCB_EXIT_ACCESS;
 	case ENOENT:
 		return OCB_EXIT_NOTFOUND;
 	case ETIMEDOUT:
 	case ECONNREFUSED:
 	case ECONNRESET:
+	case ECONNABORTED:
 	case EHOSTUNREACH:
+	case EHOSTDOWN:
+	case ENETUNREACH:
+	case ENETDOWN:
 	case EAGAIN:
 	case EIO:
 		return OCB_EXIT_NETWORK;
@@ -87,6 +92,9 @@ int ocb_ctx_store(struct ocb_ctx *ctx, const char *url)
 		return 0;
 	r = url ? ocb_store_open_url(url, ctx->cfg, &ctx->store) :
 		ocb_store_open(ctx->cfg, &ctx->store);
+	/* a malformed URL is already explained: --store is a usage error */
+	if (r == -EINVAL)
+		return url ? OCB_EXIT_USAGE : OCB_EXIT_CONFIG;
 	if (r < 0)
 		return ocb_fail(r, "cannot open store %s", url ? url :
 				ctx->cfg->store_url);

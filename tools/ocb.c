@@ -96,11 +96,17 @@ int main(int argc, char **argv)
 		return OCB_EXIT_USAGE;
 	}
 	if (strcmp(argv[optind], "help") == 0) {
-		if (optind + 1 < argc && (cmd = find(argv[optind + 1]))) {
-			printf("%s", cmd->usage);
+		if (optind + 1 >= argc) {
+			help(stdout);
 			return 0;
 		}
-		help(stdout);
+		cmd = find(argv[optind + 1]);
+		if (!cmd) {
+			fprintf(stderr, "ocb: help: unknown command '%s' (see ocb "
+				"--help)\n", argv[optind + 1]);
+			return OCB_EXIT_USAGE;
+		}
+		printf("%s", cmd->usage);
 		return 0;
 	}
 	cmd = find(argv[optind]);

@@ -131,6 +131,14 @@ static void test_bad_files(void)
 	CHECK_INT(ocb_config_load(write_cfg("kp.json", "{\"encryption\": "
 					    "{\"keyProvider\": \"rot13\"}}", 0600), &c),
 		  -EINVAL);
+	CHECK_INT(ocb_config_load(write_cfg("st1.json", "{\"store\": \"s3://b/p\"}",
+					    0600), &c), -EINVAL);
+	CHECK_INT(ocb_config_load(write_cfg("st2.json", "{\"store\": \"s3://\"}",
+					    0600), &c), -EINVAL);
+	CHECK_INT(ocb_config_load(write_cfg("st3.json", "{\"store\": \"file://rel\"}",
+					    0600), &c), -EINVAL);
+	CHECK_INT(ocb_config_load(write_cfg("st4.json", "{\"store\": \"ftp://x\"}",
+					    0600), &c), -EINVAL);
 	CHECK_INT(ocb_config_load("/nonexistent/config.json", &c), -ENOENT);
 	CHECK(c == NULL);
 }
@@ -222,6 +230,28 @@ static void test_prefixes(void)
 	CHECK_STR(c->prefix, "fleet/eu/instance-i-7");
 	CHECK_STR(c->root, "fleet/eu");
 	CHECK_STR(c->store_url, "s3://b");
+	CHECK_INT(ocb_config_instance_prefix(c->root, c->instance_id, &s), 0);
+	CHECK_STR(s, c->prefix);
+	free(s);
+	ocb_config_free(c);
+	c = NULL;
+	/* an explicit store URL: its bucket, the trailing '/' dropped; ~ */
+	p = write_cfg("st5.json", "{\"instanceId\": \"i-7\", \"store\": "
+		      "\"s3://other/\"}", 0600);
+	CHECK_INT(ocb_config_load(p, &c), 0);
+	if (!c)
+		return;
+	CHECK_STR(c->store_url, "s3://other");
+	CHECK_STR(c->bucket, "other");
+	ocb_config_free(c);
+	c = NULL;
+	p = write_cfg("st6.json", "{\"store\": \"file://~/bk\"}", 0600);
+	CHECK_INT(ocb_config_load(p, &c), 0);
+	if (!c)
+		return;
+	CHECK_STR(c->store_url, "file:///home/agent/bk");
+	CHECK(c->bucket == NULL);
+	CHECK(!strncmp(c->instance_id, "local-", 6));
 	CHECK_INT(ocb_config_instance_prefix(c->root, c->instance_id, &s), 0);
 	CHECK_STR(s, c->prefix);
 	free(s);
