@@ -556,6 +556,9 @@ int fs_tree_archive_get(struct fs_tree *t, uint32_t slot,
 	pthread_rwlock_unlock(&t->lock);
 	if (!b)
 		return -ENOENT;
+	/* the hook for a second kind: old-tool .tar.gz backups are listed
+	 * (name, size, mtime from the listing) but need their own reader
+	 * behind the same entry/lookup/read calls before they browse */
 	if (b->ref.kind != OCB_BACKUP_NATIVE)
 		return -EIO;
 	pthread_mutex_lock(&b->lock);

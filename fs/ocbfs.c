@@ -42,6 +42,8 @@ struct daemon {
 	struct fs_ctx ctx;
 	struct ocb_store *store;
 	char *mountpoint;
+	pthread_t tune;		/* read-ahead tuning, joined at exit */
+	int tune_started;
 };
 
 static void daemon_stats(struct fs_ctx *c, struct ocb_buf *out)
@@ -76,10 +78,9 @@ static void *tune_readahead(void *arg)
 static void on_init(struct fs_ctx *c)
 {
 	struct daemon *d = c->priv;
-	pthread_t t;
 
-	if (pthread_create(&t, NULL, tune_readahead, d) == 0)
-		pthread_detach(t);
+	if (pthread_create(&d->tune, NULL, tune_readahead, d) == 0)
+		d->tune_started = 1;
 }
 
 static void forget_frames(void *arg, uint64_t aid)
@@ -297,6 +298,9 @@ int main(int argc, char **argv)
 out_unmount:
 	fuse_session_unmount(se);
 	stopper_stop(&stop);
+	/* the loop's workers are joined: tune_started is settled */
+	if (d.tune_started)
+		pthread_join(d.tune, NULL);
 out:
 	if (se)
 		fuse_session_destroy(se);

@@ -470,3 +470,16 @@ def test_allow_other_enforces_backed_up_modes(tmp_path, file_config, ocb_local):
                 m.unmount()
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+def test_kernel_read_ahead_raised(tmp_path, file_config, ocb_local, mounted):
+    """After mounting, the mount's bdi read-ahead is raised to 1 MiB."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("x")
+    o = Ocb(config=file_config, env=ocb_local.env)
+    o("backup")
+    m = mounted(file_config, o.env)
+    st = os.stat(m.path)
+    ra = "/sys/class/bdi/%d:%d/read_ahead_kb" % (os.major(st.st_dev), os.minor(st.st_dev))
+    wait_for(lambda: open(ra).read().strip() == "1024", 10, "read_ahead_kb to be 1024")
