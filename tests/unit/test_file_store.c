@@ -349,8 +349,8 @@ static void test_race(struct ocb_store *s)
 struct atom {
 	struct ocb_store *s;
 	atomic_int done;
-	int bad;
-	int reads;
+	atomic_int bad;		/* both readers count here */
+	atomic_int reads;
 };
 
 static void *atom_writer(void *arg)
