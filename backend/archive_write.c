@@ -404,7 +404,8 @@ static int add_entry(struct bk *b, int dirfd, const char *name,
 	} else {
 		archive_entry_set_size(ae, 0);
 	}
-	if (archive_write_header(b->ar, ae) != ARCHIVE_OK) {
+	/* ARCHIVE_WARN: a name kept as bytes (above) */
+	if (archive_write_header(b->ar, ae) < ARCHIVE_WARN) {
 		r = ar_err(b, "header");
 		goto out;
 	}
@@ -584,22 +585,24 @@ static int finish(struct bk *b, const char *name, const char *host)
 	};
 	struct ocb_trailer t = { .version = OCB_FORMAT_VERSION };
 	uint8_t hbuf[OCB_HEADER_SIZE], tbuf[OCB_TRAILER_SIZE];
-	uint8_t *blob = NULL, *z = NULL;
-	size_t blen, zlen;
+	uint8_t *z = NULL;
+	uint64_t plain_len = 0;
+	size_t zlen = 0;
 	int r;
 
 	r = flush_frame(b);
 	if (r < 0)
 		return r;
-	r = ocb_catb_encode(b->cat, &info, &blob, &blen);
+	/* compressed while encoded; the builder is not needed afterwards */
+	r = ocb_catb_encode_zstd(b->cat, &info, b->level, OCB_TAG_LEN, &z,
+				 &zlen, &plain_len);
+	ocb_catb_free(b->cat);
+	b->cat = NULL;
 	if (r < 0)
 		return r;
-	r = ocb_catalog_compress(blob, blen, b->level, &z, &zlen);
-	if (r < 0)
-		goto out;
 	t.catalog_off = b->obj_off;
 	t.catalog_len = zlen + OCB_TAG_LEN;
-	t.catalog_plain_len = blen;
+	t.catalog_plain_len = plain_len;
 	t.header_off = b->obj_off + t.catalog_len;
 	t.stream_size = b->stream_off;
 	t.nframes = b->nframes;
@@ -614,8 +617,6 @@ static int finish(struct bk *b, const char *name, const char *host)
 	if (r == 0)
 		r = ocb_writer_write(b->w, tbuf, sizeof(tbuf));
 	b->obj_off += t.catalog_len + sizeof(hbuf) + sizeof(tbuf);
-out:
-	free(blob);
 	free(z);
 	return r;
 }
@@ -716,8 +717,13 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 	}
 	archive_read_disk_set_standard_lookup(b.disk);
 	archive_write_set_format_pax(b.ar);
-	/* names are bytes: never convert them through the locale */
-	archive_write_set_format_option(b.ar, "pax", "hdrcharset", "BINARY");
+	/*
+	 * Names are kept as bytes.  libarchive writes a name it cannot
+	 * convert to UTF-8 through the locale (any non-ASCII name in the C
+	 * locale) unconverted, with hdrcharset=BINARY in that entry's pax
+	 * header only; setting hdrcharset for the whole stream would put the
+	 * keyword, unknown to GNU tar, on every entry.
+	 */
 	archive_write_set_bytes_per_block(b.ar, 0);
 	if (archive_write_open2(b.ar, &b, NULL, stream_write, NULL, NULL) !=
 	    ARCHIVE_OK) {

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <zstd.h>
 
 #define HDR_LEN 104
 #define ENT_LEN 120
@@ -235,16 +236,58 @@ static int child_cmp(const void *a, const void *bb, void *arg)
 	return strcmp(na, nb);
 }
 
-int ocb_catb_encode(struct ocb_catb *b, const struct ocb_catb_info *info,
-		    uint8_t **blob, size_t *len)
+/*
+ * The encoder writes the plaintext through a small staging buffer into a
+ * sink (a growing buffer, or a zstd stream), so a large catalog is never
+ * held twice in memory while it is written.
+ */
+struct emit {
+	int (*sink)(void *arg, const void *p, size_t n);
+	void *arg;
+	size_t len;
+	int err;
+	uint8_t buf[64 * 1024];
+};
+
+static void emit_flush(struct emit *em)
+{
+	if (em->len && !em->err)
+		em->err = em->sink(em->arg, em->buf, em->len);
+	em->len = 0;
+}
+
+/* n (<= sizeof(buf)) zeroed bytes to fill in */
+static uint8_t *emit_room(struct emit *em, size_t n)
+{
+	uint8_t *p;
+
+	if (em->len + n > sizeof(em->buf))
+		emit_flush(em);
+	p = em->buf + em->len;
+	memset(p, 0, n);
+	em->len += n;
+	return p;
+}
+
+static void emit_bytes(struct emit *em, const void *data, size_t n)
+{
+	emit_flush(em);
+	if (n && !em->err)
+		em->err = em->sink(em->arg, data, n);
+}
+
+static int catb_emit(struct ocb_catb *b, const struct ocb_catb_info *info,
+		     int (*sink)(void *arg, const void *p, size_t n),
+		     void *arg, uint64_t *total_out)
 {
 	uint32_t *start = NULL, *kids = NULL, *order = NULL, *newidx = NULL;
 	uint32_t *fill = NULL, *nlink = NULL, n = b->n, i, head, tail;
 	uint32_t info_off[5], info_len[5];
 	const char *istr[5] = { info->name, info->instance, info->host,
 				info->label, info->key_provider };
-	size_t total;
-	uint8_t *out = NULL, *p;
+	uint64_t total;
+	struct emit *em = NULL;
+	uint8_t *p;
 	int r = -ENOMEM;
 
 	for (i = 0; i < 5; i++) {
@@ -256,14 +299,19 @@ int ocb_catb_encode(struct ocb_catb *b, const struct ocb_catb_info *info,
 			return r;
 	}
 	r = -ENOMEM;
+	em = malloc(sizeof(*em));
 	start = calloc((size_t)n + 1, sizeof(*start));
 	kids = calloc(n ? n : 1, sizeof(*kids));
 	fill = calloc((size_t)n + 1, sizeof(*fill));
 	order = calloc(n, sizeof(*order));
 	newidx = calloc(n, sizeof(*newidx));
 	nlink = calloc(n, sizeof(*nlink));
-	if (!start || !kids || !fill || !order || !newidx || !nlink)
+	if (!em || !start || !kids || !fill || !order || !newidx || !nlink)
 		goto out;
+	em->sink = sink;
+	em->arg = arg;
+	em->len = 0;
+	em->err = 0;
 	/* children lists (CSR) */
 	for (i = 1; i < n; i++)
 		start[b->r[i].parent + 1]++;
@@ -314,34 +362,38 @@ int ocb_catb_encode(struct ocb_catb *b, const struct ocb_catb_info *info,
 			nlink[x->parent]++;
 	}
 
-	total = HDR_LEN + (size_t)n * ENT_LEN + (size_t)b->nx * XAT_LEN +
-		(size_t)b->nf * FRM_LEN + (size_t)b->ns * SRC_LEN + b->str.len +
-		b->xdata.len;
-	out = calloc(1, total);
-	if (!out)
+	total = HDR_LEN + (uint64_t)n * ENT_LEN + (uint64_t)b->nx * XAT_LEN +
+		(uint64_t)b->nf * FRM_LEN + (uint64_t)b->ns * SRC_LEN +
+		b->str.len + b->xdata.len;
+	if (total > OCB_CATALOG_MAX) {
+		r = -EFBIG;
 		goto out;
-	memcpy(out, OCB_CATALOG_MAGIC, 8);
-	ocb_put32(out + 8, n);
-	ocb_put32(out + 12, b->nx);
-	ocb_put32(out + 16, b->nf);
-	ocb_put32(out + 20, b->ns);
-	ocb_put64(out + 24, b->str.len);
-	ocb_put64(out + 32, b->xdata.len);
-	ocb_put64(out + 40, info->stream_size);
-	ocb_put64(out + 48, (uint64_t)info->created);
-	ocb_put32(out + 56, info->frame_size);
-	for (i = 0; i < 5; i++) {
-		ocb_put32(out + 64 + 8 * i, info_off[i]);
-		ocb_put32(out + 68 + 8 * i, info_len[i]);
 	}
-	p = out + HDR_LEN;
-	for (i = 0; i < n; i++, p += ENT_LEN) {
+	if (total_out)
+		*total_out = total;
+	p = emit_room(em, HDR_LEN);
+	memcpy(p, OCB_CATALOG_MAGIC, 8);
+	ocb_put32(p + 8, n);
+	ocb_put32(p + 12, b->nx);
+	ocb_put32(p + 16, b->nf);
+	ocb_put32(p + 20, b->ns);
+	ocb_put64(p + 24, b->str.len);
+	ocb_put64(p + 32, b->xdata.len);
+	ocb_put64(p + 40, info->stream_size);
+	ocb_put64(p + 48, (uint64_t)info->created);
+	ocb_put32(p + 56, info->frame_size);
+	for (i = 0; i < 5; i++) {
+		ocb_put32(p + 64 + 8 * i, info_off[i]);
+		ocb_put32(p + 68 + 8 * i, info_len[i]);
+	}
+	for (i = 0; i < n; i++) {
 		uint32_t s = order[i];
 		const struct brec *x = &b->r[s];
 		const struct brec *data = x->link_to != OCB_NOLINK ?
 			&b->r[x->link_to] : x;
 		uint32_t nl;
 
+		p = emit_room(em, ENT_LEN);
 		if (x->type == OCB_ENTRY_DIR)
 			nl = 2 + nlink[s];
 		else if (x->link_to != OCB_NOLINK)
@@ -372,34 +424,32 @@ int ocb_catb_encode(struct ocb_catb *b, const struct ocb_catb_info *info,
 		ocb_put32(p + 84, x->target_len);
 		memcpy(p + 88, data->sha, 32);
 	}
-	for (i = 0; i < b->nx; i++, p += XAT_LEN) {
+	for (i = 0; i < b->nx; i++) {
+		p = emit_room(em, XAT_LEN);
 		ocb_put32(p, b->x[i].name_off);
 		ocb_put32(p + 4, b->x[i].name_len);
 		ocb_put64(p + 8, b->x[i].value_off);
 		ocb_put32(p + 16, b->x[i].value_len);
 	}
-	for (i = 0; i < b->nf; i++, p += FRM_LEN) {
+	for (i = 0; i < b->nf; i++) {
+		p = emit_room(em, FRM_LEN);
 		ocb_put64(p, b->f[i].off);
 		ocb_put32(p + 8, b->f[i].sealed_len);
 		ocb_put32(p + 12, b->f[i].plain_len);
 		ocb_put32(p + 16, b->f[i].flags);
 	}
-	for (i = 0; i < b->ns; i++, p += SRC_LEN) {
+	for (i = 0; i < b->ns; i++) {
+		p = emit_room(em, SRC_LEN);
 		ocb_put32(p, newidx[b->s[i].seq]);
 		ocb_put32(p + 4, b->s[i].path_off);
 		ocb_put32(p + 8, b->s[i].path_len);
 	}
-	if (b->str.len)
-		memcpy(p, b->str.data, b->str.len);
-	p += b->str.len;
-	if (b->xdata.len)
-		memcpy(p, b->xdata.data, b->xdata.len);
-	*blob = out;
-	*len = total;
-	out = NULL;
-	r = 0;
+	emit_bytes(em, b->str.data, b->str.len);
+	emit_bytes(em, b->xdata.data, b->xdata.len);
+	emit_flush(em);
+	r = em->err;
 out:
-	free(out);
+	free(em);
 	free(start);
 	free(kids);
 	free(fill);
@@ -407,6 +457,110 @@ out:
 	free(newidx);
 	free(nlink);
 	return r;
+}
+
+static int buf_sink(void *arg, const void *p, size_t n)
+{
+	return ocb_buf_append(arg, p, n);
+}
+
+int ocb_catb_encode(struct ocb_catb *b, const struct ocb_catb_info *info,
+		    uint8_t **blob, size_t *len)
+{
+	struct ocb_buf out;
+	int r;
+
+	ocb_buf_init(&out, OCB_CATALOG_MAX);
+	r = catb_emit(b, info, buf_sink, &out, NULL);
+	if (r < 0) {
+		ocb_buf_release(&out);
+		return r;
+	}
+	*blob = (uint8_t *)ocb_buf_detach(&out, len);
+	return 0;
+}
+
+struct zsink {
+	ZSTD_CCtx *cctx;
+	struct ocb_buf *out;
+	const uint64_t *total;	/* known before the first byte comes */
+	int started;
+};
+
+/* compress what comes in, growing out as the compressed bytes need */
+static int zstd_sink(void *arg, const void *p, size_t n)
+{
+	struct zsink *z = arg;
+	ZSTD_inBuffer in = { p, n, 0 };
+
+	/* the content size goes into the zstd frame header: readers check
+	 * it against the trailer before decompressing */
+	if (!z->started &&
+	    ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(z->cctx, *z->total)))
+		return -EIO;
+	z->started = 1;
+	while (in.pos < in.size) {
+		ZSTD_outBuffer o;
+		size_t rc;
+		int r = ocb_buf_reserve(z->out, 128 * 1024);
+
+		if (r < 0)
+			return r;
+		o.dst = z->out->data;
+		o.size = z->out->cap;
+		o.pos = z->out->len;
+		rc = ZSTD_compressStream2(z->cctx, &o, &in, ZSTD_e_continue);
+		z->out->len = o.pos;
+		if (ZSTD_isError(rc))
+			return -EIO;
+	}
+	return 0;
+}
+
+int ocb_catb_encode_zstd(struct ocb_catb *b, const struct ocb_catb_info *info,
+			 int level, size_t room, uint8_t **z, size_t *zlen,
+			 uint64_t *plain_len)
+{
+	struct ocb_buf out;
+	uint64_t total = 0;
+	struct zsink zs = { .out = &out, .total = &total };
+	size_t rc = 1;
+	int r = 0;
+
+	ocb_buf_init(&out, OCB_SEALED_BOUND(OCB_CATALOG_MAX) + room);
+	zs.cctx = ZSTD_createCCtx();
+	if (!zs.cctx)
+		return -ENOMEM;
+	if (ZSTD_isError(ZSTD_CCtx_setParameter(zs.cctx,
+						ZSTD_c_compressionLevel, level)))
+		r = -EINVAL;
+	if (r == 0)
+		r = catb_emit(b, info, zstd_sink, &zs, &total);
+	while (r == 0 && rc != 0) {
+		ZSTD_inBuffer in = { NULL, 0, 0 };
+		ZSTD_outBuffer o;
+
+		r = ocb_buf_reserve(&out, 128 * 1024);
+		if (r < 0)
+			break;
+		o.dst = out.data;
+		o.size = out.cap;
+		o.pos = out.len;
+		rc = ZSTD_compressStream2(zs.cctx, &o, &in, ZSTD_e_end);
+		out.len = o.pos;
+		if (ZSTD_isError(rc))
+			r = -EIO;
+	}
+	ZSTD_freeCCtx(zs.cctx);
+	if (r == 0)
+		r = ocb_buf_reserve(&out, room);
+	if (r < 0) {
+		ocb_buf_release(&out);
+		return r;
+	}
+	*plain_len = total;
+	*z = (uint8_t *)ocb_buf_detach(&out, zlen);
+	return 0;
 }
 
 /* ---- decoding ---------------------------------------------------------------- */

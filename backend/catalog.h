@@ -100,8 +100,16 @@ struct ocb_catb_info {
 	uint32_t frame_size;
 	uint64_t stream_size;
 };
-/* Sort, number and encode: *blob malloc'ed. */
+/* Sort, number and encode: *blob malloc'ed.  0, -EFBIG past
+ * OCB_CATALOG_MAX, -ENOMEM. */
 int ocb_catb_encode(struct ocb_catb *b, const struct ocb_catb_info *info,
 		    uint8_t **blob, size_t *len);
+/* The same, compressed as it is encoded into one zstd frame (content size
+ * recorded), so the plaintext is never held whole: *z malloc'ed with room
+ * spare bytes after its *zlen (for the seal's tag); *plain_len gets the
+ * plaintext length. */
+int ocb_catb_encode_zstd(struct ocb_catb *b, const struct ocb_catb_info *info,
+			 int level, size_t room, uint8_t **z, size_t *zlen,
+			 uint64_t *plain_len);
 
 #endif
