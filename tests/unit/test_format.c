@@ -108,6 +108,21 @@ static void test_header_trailer(void)
 	t.catalog_plain_len = OCB_CATALOG_MAX + 1;	/* absurd size */
 	ocb_trailer_encode(&t, tb);
 	CHECK_INT(ocb_trailer_decode(tb, objsize, &t2), -EBADMSG);
+	/* a sealed catalog far larger than its plaintext could compress to:
+	 * a damaged trailer must not make a reader fetch the whole object */
+	t.catalog_plain_len = 2000;
+	t.catalog_off = 512;
+	t.header_off = 100ull << 30;
+	t.catalog_len = t.header_off - t.catalog_off;
+	ocb_trailer_encode(&t, tb);
+	CHECK_INT(ocb_trailer_decode(tb, t.header_off + 576, &t2), -EBADMSG);
+	t.catalog_plain_len = 1ull << 30;
+	ocb_trailer_encode(&t, tb);
+	CHECK_INT(ocb_trailer_decode(tb, t.header_off + 576, &t2), -EBADMSG);
+	t.catalog_len = 400;
+	t.catalog_off = t.header_off - 400;
+	ocb_trailer_encode(&t, tb);
+	CHECK_INT(ocb_trailer_decode(tb, t.header_off + 576, &t2), 0);
 }
 
 /* a small catalog: root/a/{x, y -> x (hardlink)}, root/l -> a (symlink) */
