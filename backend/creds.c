@@ -35,6 +35,7 @@ struct ocb_creds {
 	struct ocb_creds_value v;
 	time_t expires;		/* 0: never (env, profile, static) */
 	time_t last_refresh;	/* last attempt to refresh from IMDS */
+	int told;		/* "no credentials" already logged */
 };
 
 void ocb_creds_value_clear(struct ocb_creds_value *v)
@@ -456,8 +457,10 @@ static int resolve(struct ocb_creds *c)
 		r = from_profile(c->profile, &v);
 	if (r == -ENOENT && strcmp(profile_name(c->profile), "default") != 0) {
 		/* a profile asked for by name must exist (as for aws) */
-		ocb_err("AWS profile %.64s not found in ~/.aws/credentials or "
+		ocb_log(c->told ? OCB_LOG_DEBUG : OCB_LOG_ERR,
+			"AWS profile %.64s not found in ~/.aws/credentials or "
 			"~/.aws/config", profile_name(c->profile));
+		c->told = 1;
 		return -ENOKEY;
 	}
 	if (r == -ENOENT)
@@ -473,11 +476,14 @@ static int resolve(struct ocb_creds *c)
 	if (r < 0) {
 		ocb_creds_value_clear(&v);
 		if (r == -ENOKEY) {
-			ocb_err("no AWS credentials: looked in the environment "
+			/* said once; later calls look again, quietly */
+			ocb_log(c->told ? OCB_LOG_DEBUG : OCB_LOG_ERR,
+				"no AWS credentials: looked in the environment "
 				"(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), in "
 				"~/.aws/credentials and ~/.aws/config (profile "
 				"%.64s), and at the EC2 instance metadata service",
 				profile_name(c->profile));
+			c->told = 1;
 			return -ENOKEY;
 		}
 		return r;

@@ -164,14 +164,27 @@ static int rstore_get(struct ocb_store *s, const struct ocb_get_req *req,
 	attempt_init(&a, r, "GET", req->key);
 	atomic_fetch_add(&r->requests, 1);
 	for (;;) {
-		err = r->inner->ops->get(r->inner, &cur, resume_sink, &rs, &h);
-		if (!have_first && (h.etag[0] || h.size)) {
+		/* until an attempt has named the object, attempts fill the
+		 * caller's head themselves: it is there before the first sink
+		 * call, as store.h promises */
+		struct ocb_obj_head *hp = head && !have_first ? head : &h;
+
+		if (hp == head && a.n > 0) {
+			ocb_obj_head_release(head);
+			memset(head, 0, sizeof(*head));
+		}
+		err = r->inner->ops->get(r->inner, &cur, resume_sink, &rs, hp);
+		if (!have_first && (hp->etag[0] || hp->size)) {
 			/* the first attempt's head is the caller's */
-			first = h;
-			memset(&h, 0, sizeof(h));
+			if (hp == &h) {
+				first = h;
+				memset(&h, 0, sizeof(h));
+			} else {
+				first.size = head->size;
+			}
 			have_first = 1;
-			snprintf(etag, sizeof(etag), "%s", first.etag);
-		} else {
+			snprintf(etag, sizeof(etag), "%s", hp->etag);
+		} else if (hp == &h) {
 			ocb_obj_head_release(&h);
 			memset(&h, 0, sizeof(h));
 		}
@@ -200,9 +213,7 @@ static int rstore_get(struct ocb_store *s, const struct ocb_get_req *req,
 			cur.if_match = etag[0] ? etag : req->if_match;
 		}
 	}
-	if (head && have_first)
-		*head = first;
-	else
+	if (!head)
 		ocb_obj_head_release(&first);
 	if (rs.sink_err)
 		return rs.sink_err;

@@ -23,35 +23,51 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 static int failed, checked;
 
+/* one line per check: "ok" or "FAIL", the condition, then the values */
 #define CHECK(cond, ...) do { \
+	int c_ok = (cond); \
 	checked++; \
-	if (!(cond)) { \
+	if (!c_ok) \
 		failed++; \
-		printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-		printf(__VA_ARGS__); \
-		printf("\n"); \
-	} \
+	printf("%s %s:%d: %s: ", c_ok ? "ok  " : "FAIL", __FILE__, __LINE__, \
+	       #cond); \
+	printf(__VA_ARGS__); \
+	printf("\n"); \
 } while (0)
 
-static struct ocb_store *open_url(const char *url)
+/*
+ * Open the store url names.  raw: without the retry layer (to see each
+ * request's own error).  *s3 (may be NULL) gets the S3 store itself, or
+ * NULL for other stores.
+ */
+static struct ocb_store *open_url(const char *url, int raw,
+				  struct ocb_store **s3)
 {
 	struct ocb_store *s = NULL;
 	int r;
 
+	if (s3)
+		*s3 = NULL;
 	if (strncmp(url, "file://", 7) == 0) {
 		r = ocb_file_store_new(url + 7, &s);
 	} else if (strncmp(url, "s3://", 5) == 0) {
+		const char *stall = getenv("OCB_TEST_STALL_MS");
 		struct ocb_s3_opts o = { .bucket = url + 5,
 					 .endpoint = getenv("OCB_TEST_ENDPOINT"),
 					 .stall_timeout_ms = 10000 };
 		struct ocb_creds *c;
 
+		if (stall)
+			o.stall_timeout_ms = atol(stall);
 		r = ocb_creds_new(NULL, &c);
 		if (r == 0)
 			r = ocb_s3_store_new(&o, c, &s);
+		if (r == 0 && s3)
+			*s3 = s;
 	} else {
 		r = -EINVAL;
 	}
@@ -60,7 +76,7 @@ static struct ocb_store *open_url(const char *url)
 			ocb_store_strerror(r));
 		return NULL;
 	}
-	if (ocb_retry_store_new(s, NULL, &s) < 0)
+	if (!raw && ocb_retry_store_new(s, NULL, &s) < 0)
 		return NULL;
 	return s;
 }
@@ -245,11 +261,11 @@ static void check_pagination(struct ocb_store *s)
 	size_t i;
 	int r = 0;
 
-	for (i = 0; i < 1100 && r == 0; i++) {
+	for (i = 0; i < 1100; i++)
 		if (asprintf(&keys[i], "p/k%05zu", i) < 0)
 			abort();
+	for (i = 0; i < 1100 && r == 0; i++)
 		r = put_str(s, keys[i], "x");
-	}
 	CHECK(r == 0, "put 1100: %d", r);
 	r = s->ops->list(s, "p/", NULL, NULL, collect_fn, &c);
 	CHECK(r == 0 && c.n == 1100, "list 1100 (pages): %d n=%zu", r, c.n);
@@ -372,6 +388,187 @@ static void check_writer(struct ocb_store *s)
 	s->ops->del(s, "w/big");
 }
 
+/* a sink that checks the head is filled before the first byte */
+struct head_sink {
+	struct ocb_obj_head *head;
+	int calls;
+	int head_first;		/* size and etag known at the first call */
+	size_t bytes;
+	int stop;		/* return -ECANCELED at the first call */
+};
+
+static int head_sink_fn(void *arg, const void *data, size_t len)
+{
+	struct head_sink *hs = arg;
+
+	(void)data;
+	if (hs->calls++ == 0)
+		hs->head_first = hs->head->size > 0 && hs->head->etag[0];
+	hs->bytes += len;
+	return hs->stop ? -ECANCELED : 0;
+}
+
+static void check_get_details(struct ocb_store *s)
+{
+	size_t size = 4 * 1024 * 1024 + 3;
+	char *data = malloc(size), etag[OCB_ETAG_MAX];
+	struct ocb_obj_head h = { 0 };
+	struct head_sink hs = { .head = &h };
+	struct ocb_get_req g = { .key = "g/obj", .off = 1000, .len = 5000 };
+	size_t i;
+	int r;
+
+	for (i = 0; i < size; i++)
+		data[i] = (char)(i * 7 + i / 4096);
+	r = ocb_store_put_mem(s, "g/obj", data, size, NULL);
+	CHECK(r == 0, "put 4 MiB: %d", r);
+
+	/* a range: head has the whole object's size before any byte */
+	r = s->ops->get(s, &g, head_sink_fn, &hs, &h);
+	CHECK(r == 0 && hs.bytes == 5000, "range get: %d bytes %zu", r, hs.bytes);
+	CHECK(hs.head_first, "head filled before the first sink call");
+	CHECK(h.size == size, "head size of a range: %" PRIu64, h.size);
+	snprintf(etag, sizeof(etag), "%s", h.etag);
+	ocb_obj_head_release(&h);
+
+	/* resume with the etag: If-Match that holds */
+	memset(&hs, 0, sizeof(hs));
+	hs.head = &h;
+	g.off = size - 10;
+	g.len = OCB_TO_END;
+	g.if_match = etag;
+	r = s->ops->get(s, &g, head_sink_fn, &hs, &h);
+	CHECK(r == 0 && hs.bytes == 10, "if-match that holds: %d bytes %zu", r,
+	      hs.bytes);
+	CHECK(!strcmp(h.etag, etag), "same etag: %s %s", h.etag, etag);
+	ocb_obj_head_release(&h);
+
+	/* a sink error stops the transfer and is returned */
+	memset(&hs, 0, sizeof(hs));
+	hs.head = &h;
+	hs.stop = 1;
+	g.off = 0;
+	g.if_match = NULL;
+	r = s->ops->get(s, &g, head_sink_fn, &hs, &h);
+	CHECK(r == -ECANCELED && hs.calls == 1, "sink error: %d after %d calls",
+	      r, hs.calls);
+	ocb_obj_head_release(&h);
+
+	/* the object changed: the old etag no longer matches */
+	r = ocb_store_put_mem(s, "g/obj", "changed", 7, NULL);
+	CHECK(r == 0, "overwrite: %d", r);
+	memset(&hs, 0, sizeof(hs));
+	hs.head = &h;
+	g.if_match = etag;
+	r = s->ops->get(s, &g, head_sink_fn, &hs, &h);
+	CHECK(r == -ESTALE && hs.calls == 0, "if-match after overwrite: %d", r);
+	ocb_obj_head_release(&h);
+	s->ops->del(s, "g/obj");
+	free(data);
+}
+
+/* keys that need every kind of encoding, read back byte-exact (not empty
+ * path segments such as "a//b": S3 takes them, the file store does not) */
+static void check_odd_keys(struct ocb_store *s)
+{
+	const char *keys[] = {
+		"k/sp ace", "k/plus+sign", "k/pct%2Fx", "k/q?x=1&y#z",
+		"k/tilde~-_.", "k/\xe2\x82\xac euro",
+		"k/(p)*!'$,;:@", "k/ lead", "k/trail ", "k/\xe6\x97\xa5\xe6\x9c\xac",
+		"k/<xml>&amp;\"q\"",
+	};
+	size_t i, n = sizeof(keys) / sizeof(keys[0]), found = 0;
+	struct collect c = { 0 };
+	int r;
+
+	for (i = 0; i < n; i++) {
+		char buf[64];
+		ssize_t got;
+		struct ocb_obj_head h = { 0 };
+
+		r = put_str(s, keys[i], keys[i]);
+		CHECK(r == 0, "put odd key %zu: %d", i, r);
+		r = s->ops->head(s, keys[i], &h);
+		CHECK(r == 0 && h.size == strlen(keys[i]), "head odd key %zu: %d",
+		      i, r);
+		ocb_obj_head_release(&h);
+		got = ocb_store_read(s, keys[i], 0, sizeof(buf), buf);
+		CHECK(got == (ssize_t)strlen(keys[i]) &&
+		      !memcmp(buf, keys[i], (size_t)got), "get odd key %zu: %zd",
+		      i, got);
+	}
+	r = s->ops->list(s, "k/", NULL, NULL, collect_fn, &c);
+	for (i = 0; i < c.n; i++) {
+		size_t j;
+
+		for (j = 0; j < n; j++)
+			if (!strcmp(c.keys[i], keys[j]))
+				found++;
+	}
+	CHECK(r == 0 && c.n == n && found == n, "list odd keys: %d n=%zu found %zu",
+	      r, c.n, found);
+	collect_release(&c);
+	r = s->ops->list(s, "k/", NULL, "k/sp ace", collect_fn, &c);
+	CHECK(r == 0 && c.n >= 1 && strcmp(c.keys[0], "k/sp ace") > 0,
+	      "start-after an odd key: %d n=%zu", r, c.n);
+	collect_release(&c);
+	r = s->ops->del_many(s, keys, n);
+	CHECK(r == 0, "del_many odd keys: %d", r);
+	r = s->ops->list(s, "k/", NULL, NULL, collect_fn, &c);
+	CHECK(r == 0 && c.n == 0, "odd keys gone: n=%zu", c.n);
+	collect_release(&c);
+}
+
+static void check_errors(struct ocb_store *s, struct ocb_store *s3)
+{
+	const char *missing[] = { "e/none1", "e/none2" };
+	struct ocb_part part = { .no = 1, .etag = "0123" };
+	char etag[OCB_ETAG_MAX], *id = NULL;
+	struct ocb_buf st;
+	int r;
+
+	r = s->ops->mpu_part(s, "e/obj", "no-such-upload", 1, "x", 1, etag);
+	CHECK(r == -ENOENT, "part of a missing upload: %d", r);
+	/* AWS and the file store: NoSuchUpload; RGW answers 500 "completion
+	 * already in progress" (retried, then -EIO) */
+	r = s->ops->mpu_complete(s, "e/obj", "no-such-upload", &part, 1);
+	CHECK(r == -ENOENT || (s3 && r == -EIO),
+	      "complete of a missing upload: %d", r);
+	r = s->ops->mpu_abort(s, "e/obj", "no-such-upload");
+	CHECK(r == 0, "abort of a missing upload: %d", r);
+	r = s->ops->del_many(s, missing, 2);
+	CHECK(r == 0, "del_many of missing keys: %d", r);
+	r = s->ops->del_many(s, missing, 0);
+	CHECK(r == 0, "del_many of nothing: %d", r);
+
+	/* completing with a wrong part etag fails and leaves nothing */
+	r = s->ops->mpu_create(s, "e/obj", NULL, &id);
+	CHECK(r == 0, "mpu create: %d", r);
+	if (r == 0) {
+		r = s->ops->mpu_part(s, "e/obj", id, 1, "x", 1, etag);
+		CHECK(r == 0, "part: %d", r);
+		r = s->ops->mpu_complete(s, "e/obj", id, &part, 1);
+		CHECK(r == -EINVAL, "complete with a wrong etag: %d", r);
+		r = s->ops->mpu_abort(s, "e/obj", id);
+		CHECK(r == 0, "abort: %d", r);
+		free(id);
+	}
+
+	ocb_buf_init(&st, 1 << 16);
+	s->ops->stats(s, &st);
+	if (s3) {
+		r = ocb_s3_create_bucket(s3);
+		CHECK(r == 0, "create the bucket again (ours): %d", r);
+		CHECK(st.data && strstr(st.data, "s3_requests_get ") &&
+		      strstr(st.data, "s3_bytes_in ") &&
+		      strstr(st.data, "s3_errors "), "stats: %s",
+		      st.data ? "lines missing" : "none");
+	} else {
+		CHECK(st.data != NULL, "stats: %s", "none");
+	}
+	ocb_buf_release(&st);
+}
+
 /* stream N MiB through the writer from a generated source; print RSS */
 static int multipart_stream(struct ocb_store *s, long mib)
 {
@@ -412,15 +609,64 @@ static int multipart_stream(struct ocb_store *s, long mib)
 	return r;
 }
 
+/* --creds: which source the chain picks (never prints the secret) */
+static int show_creds(void)
+{
+	struct ocb_creds *c;
+	struct ocb_creds_value v;
+	int r = ocb_creds_new(NULL, &c);
+
+	if (r == 0)
+		r = ocb_creds_get(c, &v);
+	if (r == 0) {
+		printf("source %s access_key %s token %s\n", v.source,
+		       v.access_key, v.session_token[0] ? "yes" : "no");
+		ocb_creds_value_clear(&v);
+	} else {
+		printf("creds: %s\n", ocb_store_strerror(r));
+	}
+	ocb_creds_free(c);
+	return r == 0 ? 0 : 1;
+}
+
+/* --get KEY URL: one GET without retries; the mapped error and time */
+static int get_once(const char *key, const char *url)
+{
+	struct ocb_store *s = open_url(url, 1, NULL);
+	struct ocb_obj_head h = { 0 };
+	struct timespec t0, t1;
+	struct ocb_buf b;
+	int r;
+
+	if (!s)
+		return 2;
+	ocb_buf_init(&b, 64 << 20);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = ocb_store_get_buf(s, key, &b, &h);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf("get: %d (%s) bytes %zu size %" PRIu64 " etag %s seconds %.1f\n",
+	       r, ocb_store_strerror(r), b.len, h.size, h.etag,
+	       (double)(t1.tv_sec - t0.tv_sec) +
+	       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	ocb_obj_head_release(&h);
+	ocb_buf_release(&b);
+	ocb_store_free(s);
+	return r == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
-	struct ocb_store *s;
+	struct ocb_store *s, *s3;
 	long mib = 0;
 	int a = 1;
 
 	ocb_log_set_prog("store_check");
 	if (getenv("OCB_DEBUG"))
 		ocb_log_set_level(OCB_LOG_DEBUG);
+	if (argc > 1 && !strcmp(argv[1], "--creds"))
+		return show_creds();
+	if (argc > 3 && !strcmp(argv[1], "--get"))
+		return get_once(argv[2], argv[3]);
 	if (argc > 3 && !strcmp(argv[1], "--multipart-mib")) {
 		mib = atol(argv[2]);
 		a = 3;
@@ -428,7 +674,7 @@ int main(int argc, char **argv)
 		struct ocb_obj_head h = { 0 };
 		int r;
 
-		s = open_url(argv[2]);
+		s = open_url(argv[2], 0, NULL);
 		if (!s)
 			return 2;
 		r = s->ops->head(s, "probe", &h);
@@ -438,19 +684,23 @@ int main(int argc, char **argv)
 		return r == 0 || r == -ENOENT ? 0 : 1;
 	}
 	if (a >= argc) {
-		fprintf(stderr, "usage: store_check [--multipart-mib N] URL\n");
+		fprintf(stderr, "usage: store_check [--multipart-mib N] URL\n"
+			"       store_check --probe URL | --get KEY URL | --creds\n");
 		return 2;
 	}
-	s = open_url(argv[a]);
+	s = open_url(argv[a], 0, &s3);
 	if (!s)
 		return 2;
 	if (mib) {
 		multipart_stream(s, mib);
 	} else {
 		check_basic(s);
+		check_get_details(s);
+		check_odd_keys(s);
 		check_list(s);
 		check_pagination(s);
 		check_multipart(s);
+		check_errors(s, s3);
 		check_writer(s);
 	}
 	ocb_store_free(s);
