@@ -68,8 +68,15 @@ static int key_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		return ocb_fail(-errno, "%s", path);
 	}
 	r = getrandom(key, sizeof(key), 0) == (ssize_t)sizeof(key) ? 0 : -EIO;
-	if (r == 0 && write(fd, key, sizeof(key)) != (ssize_t)sizeof(key))
-		r = -errno ? -errno : -EIO;
+	if (r == 0) {
+		ssize_t w = write(fd, key, sizeof(key));
+
+		/* a short write to a regular file means the disk is full */
+		if (w < 0)
+			r = -errno;
+		else if (w != (ssize_t)sizeof(key))
+			r = -ENOSPC;
+	}
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
 	OPENSSL_cleanse(key, sizeof(key));
