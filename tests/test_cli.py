@@ -272,6 +272,9 @@ def test_defaults_key_generate_and_doctor(tmp_path, ocb_local):
     o("key", "generate", str(tmp_path / "k2"))
     assert (tmp_path / "k2").read_bytes() != first
     assert o("key", "frobnicate", check=False).returncode == 2
+    assert o("key", "generate", "-x", check=False).returncode == 2
+    assert o("key", "generate", "--help").stdout.startswith("usage: ocb key")
+    assert not os.path.exists("--help") and not os.path.exists("-x")
 
 
 def test_doctor_local_store_missing_directory(tmp_path, keyfile, ocb_local):

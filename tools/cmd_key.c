@@ -41,11 +41,15 @@ static int key_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	const char *path;
 	int fd, r;
 
-	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		printf("%s", usage);
-		return 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("%s", usage);
+			return 0;
+		}
 	}
-	if (argc < 2 || argc > 3 || strcmp(argv[1], "generate"))
+	/* a PATH starting with '-' is a mistyped option, not a file name */
+	if (argc < 2 || argc > 3 || strcmp(argv[1], "generate") ||
+	    (argc == 3 && argv[2][0] == '-'))
 		return ocb_usage(&ocb_cmd_key);
 	if (argc == 3) {
 		path = argv[2];
