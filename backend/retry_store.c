@@ -175,7 +175,9 @@ static int rstore_get(struct ocb_store *s, const struct ocb_get_req *req,
 		}
 		err = r->inner->ops->get(r->inner, &cur, resume_sink, &rs, hp);
 		if (!have_first && (hp->etag[0] || hp->size)) {
-			/* the first attempt's head is the caller's */
+			/* the first attempt's head is the caller's; its etag
+			 * pins the version for resumed attempts */
+			snprintf(etag, sizeof(etag), "%s", hp->etag);
 			if (hp == &h) {
 				first = h;
 				memset(&h, 0, sizeof(h));
@@ -183,7 +185,6 @@ static int rstore_get(struct ocb_store *s, const struct ocb_get_req *req,
 				first.size = head->size;
 			}
 			have_first = 1;
-			snprintf(etag, sizeof(etag), "%s", hp->etag);
 		} else if (hp == &h) {
 			ocb_obj_head_release(&h);
 			memset(&h, 0, sizeof(h));

@@ -100,6 +100,8 @@ struct sink {
 	struct stack *k;	/* replace the object after the first chunk */
 	int calls;
 	int fail;		/* return this from the sink */
+	struct ocb_obj_head *head;	/* the caller's head ... */
+	int head_ready;		/* ... was filled before the first byte */
 };
 
 static int sink_fn(void *arg, const void *p, size_t n)
@@ -108,6 +110,8 @@ static int sink_fn(void *arg, const void *p, size_t n)
 
 	if (s->fail)
 		return s->fail;
+	if (s->calls == 0 && s->head)
+		s->head_ready = s->head->etag[0] && s->head->size;
 	if (s->calls++ == 0 && s->k) {
 		/* the object changes between the attempts */
 		if (ocb_store_put_mem(s->k->file, "obj", "new", 3, NULL) < 0)
@@ -143,7 +147,10 @@ static void test_resume(void)
 	/* two cuts mid-body: the caller sees every byte exactly once, and the
 	 * head of the first attempt */
 	CHECK_INT(ocb_fault_set(k.fault, OCB_FAULT_GET, &cut), 0);
+	s.head = &h;
 	CHECK_INT(get(&k, &whole, &s, &h), 0);
+	CHECK(s.head_ready);
+	s.head = NULL;
 	CHECK_INT(s.b.len, sizeof(data));
 	CHECK(s.b.len == sizeof(data) && !memcmp(s.b.data, data, sizeof(data)));
 	CHECK_INT(CALLS(GET), 3);
