@@ -563,15 +563,19 @@ int fs_tree_archive_get(struct fs_tree *t, uint32_t slot,
 		return -EIO;
 	pthread_mutex_lock(&b->lock);
 	if (!b->a) {
-		r = ocb_archive_open(t->o.store, b->ref.key, t->o.kp, &b->a);
+		struct ocb_archive *na = NULL;
+
+		/* b->a changes under both b->lock and open_lock: the LRU scan
+		 * reads it under open_lock alone */
+		r = ocb_archive_open(t->o.store, b->ref.key, t->o.kp, &na);
 		atomic_fetch_add(&t->opens, 1);
 		if (r < 0) {
 			atomic_fetch_add(&t->open_failures, 1);
-			b->a = NULL;
 		} else {
 			b->aid = atomic_fetch_add(&t->next_aid, 1);
-			b->cost = ocb_archive_count(b->a);
 			pthread_mutex_lock(&t->open_lock);
+			b->a = na;
+			b->cost = ocb_archive_count(na);
 			t->nopen++;
 			t->open_entries += b->cost;
 			pthread_mutex_unlock(&t->open_lock);

@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -368,6 +370,84 @@ static void test_entry_bound(struct fx *x)
 	fs_tree_free(t);
 }
 
+/* many threads getting and putting archives over a tight bound while
+ * listings are redone: every get sees a whole archive, nothing leaks */
+struct hammer {
+	struct fs_tree *t;
+	uint32_t slots[4];
+	int nslots;
+	int bad;
+};
+
+static void *hammer_main(void *arg)
+{
+	struct hammer *h = arg;
+	unsigned seed = (unsigned)(uintptr_t)&seed;
+	int i;
+
+	for (i = 0; i < 300; i++) {
+		uint32_t slot = h->slots[rand_r(&seed) % h->nslots];
+		struct ocb_archive *a;
+		uint64_t aid;
+		uint32_t idx;
+
+		if (fs_tree_archive_get(h->t, slot, &a, &aid) < 0) {
+			__atomic_add_fetch(&h->bad, 1, __ATOMIC_RELAXED);
+			continue;
+		}
+		if (ocb_archive_count(a) < 2 || ocb_archive_lookup(a, 0,
+		    strrchr(ocb_archive_entry(a, 1)->name, '/') ?
+		    strrchr(ocb_archive_entry(a, 1)->name, '/') + 1 :
+		    ocb_archive_entry(a, 1)->name, &idx) < 0)
+			__atomic_add_fetch(&h->bad, 1, __ATOMIC_RELAXED);
+		fs_tree_archive_put(h->t, slot);
+	}
+	return NULL;
+}
+
+static void *refresh_main(void *arg)
+{
+	struct hammer *h = arg;
+	int i;
+
+	for (i = 0; i < 20; i++)
+		fs_tree_refresh(h->t);
+	return NULL;
+}
+
+static void test_concurrent(struct fx *x)
+{
+	struct fs_tree_opts o = { 0 };
+	struct hammer h = { 0 };
+	pthread_t th[9];
+	const char *names[] = { "a", "b", "c" };
+	uint64_t ino;
+	uint32_t inst, e;
+	char name[300];
+	int i;
+
+	o.store = x->s;
+	o.kp = x->kp;
+	o.root = "top";
+	o.max_open = 1;
+	CHECK_INT(fs_tree_new(&o, &h.t), 0);
+	for (i = 0; i < 3; i++) {
+		CHECK_INT(fs_tree_lookup_root(h.t, names[i], &ino), 0);
+		fs_tree_node(ino, &inst, &e);
+		CHECK_INT(fs_tree_lookup_inst(h.t, inst, "latest", &ino), 0);
+		CHECK_INT(fs_tree_readlink(h.t, ino, name, sizeof(name)), 0);
+		CHECK_INT(fs_tree_lookup_inst(h.t, inst, name, &ino), 0);
+		fs_tree_node(ino, &h.slots[h.nslots++], &e);
+	}
+	for (i = 0; i < 8; i++)
+		CHECK_INT(pthread_create(&th[i], NULL, hammer_main, &h), 0);
+	CHECK_INT(pthread_create(&th[8], NULL, refresh_main, &h), 0);
+	for (i = 0; i < 9; i++)
+		pthread_join(th[i], NULL);
+	CHECK_INT(h.bad, 0);
+	fs_tree_free(h.t);
+}
+
 int main(void)
 {
 	struct fx x;
@@ -380,6 +460,7 @@ int main(void)
 	test_tree(&x);
 	test_no_latest(&x);
 	test_entry_bound(&x);
+	test_concurrent(&x);
 	fx_close(&x);
 	return T_DONE();
 }
