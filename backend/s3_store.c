@@ -482,7 +482,9 @@ static void log_failure(struct s3_req *q, struct xfer *x, CURLcode cc,
 	}
 	ocb_log_escape(m, sizeof(m), e->message);
 	ocb_log_escape(code, sizeof(code), e->code);
-	ocb_log_escape(id, sizeof(id), x->request_id);
+	/* the x-amz-request-id header, else the body's <RequestId> */
+	ocb_log_escape(id, sizeof(id),
+		       x->request_id[0] ? x->request_id : e->request_id);
 	ocb_log(lvl, "S3 %s %s: HTTP %ld %s%s%s (request id %s)", q->method, k,
 		x->status, code, m[0] ? ": " : "", m, id[0] ? id : "none");
 	log_hint(x->s3, x->status, e->code);

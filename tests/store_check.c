@@ -4,6 +4,10 @@
  *   store_check file:///DIR
  *   store_check s3://BUCKET      (endpoint $OCB_TEST_ENDPOINT, keys from env)
  *   store_check --multipart-mib N s3://BUCKET   (streamed upload, peak RSS)
+ *   store_check --put KEY FILE URL     (through the writer)
+ *   store_check --get KEY URL [OUT]    (one GET, no retries: the raw error)
+ *   store_check --probe URL            (HEAD with retries)
+ *   store_check --creds                (which credential source is used)
  *
  * Every store implementation must pass the same checks (S3 semantics).
  * Prints one line per check; exits 1 if any failed.
@@ -629,27 +633,90 @@ static int show_creds(void)
 	return r == 0 ? 0 : 1;
 }
 
-/* --get KEY URL: one GET without retries; the mapped error and time */
-static int get_once(const char *key, const char *url)
+/* sink into a FILE */
+static int file_sink(void *arg, const void *data, size_t len)
+{
+	return fwrite(data, 1, len, arg) == len ? 0 : -EIO;
+}
+
+/*
+ * --get KEY URL [OUT]: one GET without retries; prints the mapped error,
+ * the head and the time; the bytes go to OUT when given.
+ */
+static int get_once(const char *key, const char *url, const char *outpath)
 {
 	struct ocb_store *s = open_url(url, 1, NULL);
+	struct ocb_get_req g = { .key = key, .len = OCB_TO_END };
 	struct ocb_obj_head h = { 0 };
 	struct timespec t0, t1;
+	const char *meta;
 	struct ocb_buf b;
+	FILE *out = NULL;
 	int r;
 
 	if (!s)
 		return 2;
 	ocb_buf_init(&b, 64 << 20);
+	if (outpath && !(out = fopen(outpath, "w"))) {
+		perror(outpath);
+		ocb_store_free(s);
+		return 2;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	r = ocb_store_get_buf(s, key, &b, &h);
+	if (out)
+		r = s->ops->get(s, &g, file_sink, out, &h);
+	else
+		r = ocb_store_get_buf(s, key, &b, &h);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	printf("get: %d (%s) bytes %zu size %" PRIu64 " etag %s seconds %.1f\n",
-	       r, ocb_store_strerror(r), b.len, h.size, h.etag,
+	meta = ocb_meta_get(&h.meta, "origin");
+	printf("get: %d (%s) bytes %zu size %" PRIu64 " etag %s origin %s "
+	       "seconds %.1f\n", r, ocb_store_strerror(r), b.len, h.size,
+	       h.etag, meta ? meta : "-",
 	       (double)(t1.tv_sec - t0.tv_sec) +
 	       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	if (out && fclose(out) != 0 && r == 0)
+		r = -EIO;
 	ocb_obj_head_release(&h);
 	ocb_buf_release(&b);
+	ocb_store_free(s);
+	return r == 0 ? 0 : 1;
+}
+
+/* --put KEY FILE URL: FILE through the writer (multipart past 5 MiB),
+ * with the metadata origin=store_check */
+static int put_file(const char *key, const char *path, const char *url)
+{
+	struct ocb_store *s = open_url(url, 0, NULL);
+	struct ocb_writer_opts wo = { .part_size = 5 * 1024 * 1024 };
+	struct ocb_meta m = { 0 };
+	struct ocb_put_opts po = { .meta = &m };
+	struct ocb_writer *w = NULL;
+	char *chunk = malloc(1 << 20);
+	FILE *f = fopen(path, "r");
+	size_t n;
+	int r;
+
+	if (!s || !f || !chunk) {
+		fprintf(stderr, "store_check: cannot open %s or the store\n", path);
+		r = -EINVAL;
+		goto out;
+	}
+	r = ocb_meta_set(&m, "origin", "store_check");
+	if (r == 0)
+		r = ocb_writer_new(s, key, &po, &wo, &w);
+	while (r == 0 && (n = fread(chunk, 1, 1 << 20, f)) > 0)
+		r = ocb_writer_write(w, chunk, n);
+	if (r == 0 && ferror(f))
+		r = -EIO;
+	if (r == 0)
+		r = ocb_writer_commit(w);
+	printf("put: %d (%s)\n", r, ocb_store_strerror(r));
+out:
+	ocb_writer_free(w);
+	ocb_meta_release(&m);
+	if (f)
+		fclose(f);
+	free(chunk);
 	ocb_store_free(s);
 	return r == 0 ? 0 : 1;
 }
@@ -666,7 +733,9 @@ int main(int argc, char **argv)
 	if (argc > 1 && !strcmp(argv[1], "--creds"))
 		return show_creds();
 	if (argc > 3 && !strcmp(argv[1], "--get"))
-		return get_once(argv[2], argv[3]);
+		return get_once(argv[2], argv[3], argc > 4 ? argv[4] : NULL);
+	if (argc > 4 && !strcmp(argv[1], "--put"))
+		return put_file(argv[2], argv[3], argv[4]);
 	if (argc > 3 && !strcmp(argv[1], "--multipart-mib")) {
 		mib = atol(argv[2]);
 		a = 3;
@@ -685,7 +754,8 @@ int main(int argc, char **argv)
 	}
 	if (a >= argc) {
 		fprintf(stderr, "usage: store_check [--multipart-mib N] URL\n"
-			"       store_check --probe URL | --get KEY URL | --creds\n");
+			"       store_check --probe URL | --get KEY URL [OUT] | "
+			"--put KEY FILE URL | --creds\n");
 		return 2;
 	}
 	s = open_url(argv[a], 0, &s3);
