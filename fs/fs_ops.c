@@ -763,10 +763,16 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct statvfs st;
+	uint64_t backups, bytes;
 
+	/* df shows what the store holds: stored bytes as used blocks, none
+	 * free; backups as files */
+	fs_tree_totals(ctx_of(req)->tree, &backups, &bytes);
 	memset(&st, 0, sizeof(st));
 	st.f_bsize = 4096;
 	st.f_frsize = 4096;
+	st.f_blocks = (bytes + 4095) / 4096;
+	st.f_files = backups;
 	st.f_namemax = 255;
 	st.f_flag = ST_RDONLY;
 	fuse_reply_statfs(req, &st);

@@ -492,6 +492,22 @@ int64_t fs_tree_mtime(struct fs_tree *t)
 	return m;
 }
 
+void fs_tree_totals(struct fs_tree *t, uint64_t *backups, uint64_t *bytes)
+{
+	uint64_t n = 0, sum = 0;
+	uint32_t i;
+
+	pthread_rwlock_rdlock(&t->lock);
+	for (i = 0; i < t->nb; i++)
+		if (!t->b[i]->gone) {
+			n++;
+			sum += t->b[i]->ref.size;
+		}
+	pthread_rwlock_unlock(&t->lock);
+	*backups = n;
+	*bytes = sum;
+}
+
 /* ---- archives ------------------------------------------------------------------- */
 
 /* over the bound on open archives (open_lock held) */

@@ -88,6 +88,8 @@ int fs_tree_backup_ref(struct fs_tree *t, uint32_t slot,
 		       struct ocb_backup_ref *out);
 /* The mtime to show for root and instance dirs (newest backup). */
 int64_t fs_tree_mtime(struct fs_tree *t);
+/* Listed backups and their stored bytes in total (for statfs). */
+void fs_tree_totals(struct fs_tree *t, uint64_t *backups, uint64_t *bytes);
 
 /*
  * The opened archive of backup slot (opening it on first use: one or two

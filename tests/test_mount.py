@@ -483,3 +483,19 @@ def test_kernel_read_ahead_raised(tmp_path, file_config, ocb_local, mounted):
     st = os.stat(m.path)
     ra = "/sys/class/bdi/%d:%d/read_ahead_kb" % (os.major(st.st_dev), os.minor(st.st_dev))
     wait_for(lambda: open(ra).read().strip() == "1024", 10, "read_ahead_kb to be 1024")
+
+
+def test_statfs_shows_the_store(tmp_path, file_config, ocb_local, mounted):
+    """df: stored bytes as used blocks, nothing free, backups as files, read-only."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "r.bin").write_bytes(os.urandom(2_000_000))
+    o = Ocb(config=file_config, env=ocb_local.env)
+    o("backup")
+    o("backup", "--label", "two")
+    stored = sum(e["size"] for e in json.loads(o("list", "--json").stdout))
+    m = mounted(file_config, o.env)
+    st = os.statvfs(m.path)
+    assert st.f_files == 2 and st.f_bfree == 0 and st.f_bavail == 0
+    assert abs(st.f_blocks * st.f_frsize - stored) < 4096 * 2
+    assert st.f_flag & os.ST_RDONLY

@@ -269,6 +269,13 @@ static void test_tree(struct fx *x)
 	memset(&l, 0, sizeof(l));
 	CHECK_INT(fs_tree_list_root(t, 0, collect, &l), 0);
 	CHECK_STR(l.text, "a:d b:d c:d latest:l .ocbfs:d");
+	{
+		uint64_t n, bytes;
+
+		fs_tree_totals(t, &n, &bytes);
+		CHECK_INT(n, 4);
+		CHECK(bytes >= a1.bytes_stored + a2.bytes_stored);
+	}
 
 	/* a deleted backup goes from the listing */
 	CHECK_INT(x->s->ops->del(x->s, a1.key), 0);
