@@ -5,7 +5,9 @@
  * immutable, so entries and attributes inside them are cached by the
  * kernel for an hour and file pages are kept across opens; the listing
  * levels (root, instances) change and get one second.
- * Errors become replies in one place: reply_err().
+ * Errors become replies in one place: reply_err(), which also counts them
+ * (fs_stats).  ENODATA and ERANGE of the xattr protocol are answers, not
+ * errors, and go straight out.
  */
 #include "fs_ops.h"
 #include "buf.h"
