@@ -90,6 +90,7 @@ struct s3_req {
 	void *sink_arg;
 	struct ocb_buf *out;	/* 2xx body (XML); capped */
 	struct ocb_obj_head *head;
+	const struct ocb_get_req *range;	/* a GET's range, or NULL */
 	/* filled by s3_perform */
 	long status;
 	char code[64];		/* S3 error code of a failure, or "" */
@@ -300,6 +301,19 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *arg)
 	return n;
 }
 
+/* May a 200 (the whole object) answer this request's Range? */
+static int whole_object_wanted(const struct s3_req *q)
+{
+	uint64_t size = q->head ? q->head->size : 0;
+
+	if (!q->range)
+		return 1;
+	if (q->range->suffix)
+		return q->range->len >= size;
+	return q->range->off == 0 &&
+	       (q->range->len == OCB_TO_END || q->range->len >= size);
+}
+
 static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 {
 	struct xfer *x = arg;
@@ -309,6 +323,12 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 	if (!x->status_known) {
 		curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &x->status);
 		x->status_known = 1;
+		if (x->status == 200 && !whole_object_wanted(x->req)) {
+			/* the Range was ignored (a proxy?): these bytes are
+			 * not the ones asked for */
+			x->cb_err = -EPROTO;
+			return CURL_WRITEFUNC_ERROR;
+		}
 	}
 	atomic_fetch_add(&x->s3->bytes_in, n);
 	if (x->status < 200 || x->status >= 300) {
@@ -618,6 +638,9 @@ out:
 
 /* ---- hooks ---------------------------------------------------------------------- */
 
+static int s3_head(struct ocb_store *s, const char *key,
+		   struct ocb_obj_head *out);
+
 static int s3_get(struct ocb_store *s, const struct ocb_get_req *g,
 		  ocb_sink_fn sink, void *arg, struct ocb_obj_head *head)
 {
@@ -635,6 +658,7 @@ static int s3_get(struct ocb_store *s, const struct ocb_get_req *g,
 			return 0;
 		snprintf(line, sizeof(line), "Range: bytes=-%" PRIu64, g->len);
 		q.headers = curl_slist_append(q.headers, line);
+		q.range = g;
 	} else if (g->off || g->len != OCB_TO_END) {
 		if (g->len == 0)
 			return 0;
@@ -646,6 +670,7 @@ static int s3_get(struct ocb_store *s, const struct ocb_get_req *g,
 				 "Range: bytes=%" PRIu64 "-%" PRIu64, g->off,
 				 g->off + g->len - 1);
 		q.headers = curl_slist_append(q.headers, line);
+		q.range = g;
 	}
 	if (g->if_match) {
 		snprintf(line, sizeof(line), "If-Match: \"%s\"", g->if_match);
@@ -653,10 +678,27 @@ static int s3_get(struct ocb_store *s, const struct ocb_get_req *g,
 	}
 	r = s3_perform(s3, &q);
 	curl_slist_free_all(q.headers);
-	/* off 0 of an empty object: RGW and AWS answer 416 */
-	if (r == -ERANGE && !g->suffix && g->off == 0 && q.head->size == 0)
-		r = 0;
 	ocb_obj_head_release(&tmp);
+	/*
+	 * A range from 0, or any suffix, is unsatisfiable (416) only for an
+	 * empty object, where store.h wants an empty read.  The 416 names no
+	 * version, so a HEAD does.
+	 */
+	if (r == -ERANGE && (g->suffix || g->off == 0)) {
+		struct ocb_obj_head eh = { 0 };
+
+		r = s3_head(s, g->key, &eh);
+		if (r == 0 && eh.size != 0)
+			r = -EAGAIN;	/* written meanwhile: try again */
+		if (r == 0 && g->if_match && strcmp(eh.etag, g->if_match) != 0)
+			r = -ESTALE;
+		if (r == 0 && head) {
+			ocb_obj_head_release(head);
+			*head = eh;
+		} else {
+			ocb_obj_head_release(&eh);
+		}
+	}
 	return r;
 }
 

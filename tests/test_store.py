@@ -245,6 +245,12 @@ class BadS3Handler(http.server.BaseHTTPRequestHandler):
                        b"m" * (1 << 20) + b"</Message></Error>")
         elif key == "notxml":                # a proxy's page
             self.error(502, b"<html><body>Bad Gateway</body></html>")
+        elif key == "norange":               # Range ignored: the whole object
+            body = b"0123456789"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
         elif key == "longetag":              # header values are capped
             body = b"hello"
             self.send_response(200)
@@ -292,6 +298,10 @@ def test_misbehaving_server_errors_are_mapped():
         assert "get: -%d " % errno.EAGAIN in p.stdout, p.stdout + p.stderr
         p, _ = get_raw(url, "missing")
         assert "get: -%d " % errno.ENOENT in p.stdout, p.stdout + p.stderr
+        p, _ = get_raw(url, "norange", {"OCB_TEST_RANGE": "4:3"})
+        assert "get: -%d " % errno.EPROTO in p.stdout, p.stdout + p.stderr
+        p, _ = get_raw(url, "norange", {"OCB_TEST_RANGE": "0:100"})
+        assert "get: 0 " in p.stdout and "bytes 10 " in p.stdout, p.stdout
         p, _ = get_raw(url, "longetag")
         assert p.returncode == 0, p.stdout + p.stderr
         etag = p.stdout.split(" etag ")[1].split()[0]
