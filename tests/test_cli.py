@@ -220,6 +220,7 @@ def test_store_options_and_override(tmp_path, file_config, ocb_local):
     # a missing store directory: not found, not created
     p = o("store", "--store", "file://" + str(tmp_path / "nope"), "ls", check=False)
     assert p.returncode == 5 and not (tmp_path / "nope").exists()
+    assert "no such directory" in p.stderr
 
 
 def test_store_ls_escapes_control_characters(tmp_path, file_config, ocb_local):

@@ -95,6 +95,11 @@ int ocb_ctx_store(struct ocb_ctx *ctx, const char *url)
 	/* a malformed URL is already explained: --store is a usage error */
 	if (r == -EINVAL)
 		return url ? OCB_EXIT_USAGE : OCB_EXIT_CONFIG;
+	if (r == -ENOENT && !strncmp(url ? url : ctx->cfg->store_url, "file:", 5)) {
+		fprintf(stderr, "ocb: cannot open store %s: no such directory\n",
+			url ? url : ctx->cfg->store_url);
+		return OCB_EXIT_NOTFOUND;
+	}
 	if (r < 0)
 		return ocb_fail(r, "cannot open store %s", url ? url :
 				ctx->cfg->store_url);
