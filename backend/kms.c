@@ -25,7 +25,8 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 static int map_error(long status, const cJSON *resp)
 {
 	const cJSON *t = cJSON_GetObjectItemCaseSensitive(resp, "__type");
-	const char *type = cJSON_IsString(t) ? t->valuestring : "";
+	const char *type = cJSON_IsString(t) && t->valuestring ?
+		t->valuestring : "";
 	const char *hash = strrchr(type, '#');
 
 	if (hash)
