@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
@@ -418,6 +419,17 @@ static void handle_put(struct s3 *s3, CURL *c)
 
 /* ---- the request ---------------------------------------------------------------- */
 
+/* append one header line: 0 or -ENOMEM (the list is kept either way) */
+static int add_header(struct curl_slist **h, const char *line)
+{
+	struct curl_slist *n = curl_slist_append(*h, line);
+
+	if (!n)
+		return -ENOMEM;
+	*h = n;
+	return 0;
+}
+
 static int build_url(struct s3 *s3, const char *key, const char *query,
 		     struct ocb_buf *url)
 {
@@ -550,18 +562,17 @@ static int s3_perform(struct s3 *s3, struct s3_req *q)
 		snprintf(hash, sizeof(hash), "%s", EMPTY_SHA256);
 	}
 	snprintf(line, sizeof(line), "x-amz-content-sha256: %s", hash);
-	h = curl_slist_append(h, line);
-	if (cv.session_token[0]) {
+	r = add_header(&h, line);
+	if (r == 0 && cv.session_token[0]) {
 		snprintf(line, sizeof(line), "x-amz-security-token: %s",
 			 cv.session_token);
-		h = curl_slist_append(h, line);
+		r = add_header(&h, line);
+		OPENSSL_cleanse(line, sizeof(line));
 	}
-	for (it = q->headers; it; it = it->next)
-		h = curl_slist_append(h, it->data);
-	if (!h) {
-		r = -ENOMEM;
+	for (it = q->headers; r == 0 && it; it = it->next)
+		r = add_header(&h, it->data);
+	if (r < 0)
 		goto out;
-	}
 
 	curl_easy_setopt(c, CURLOPT_URL, url.data);
 	curl_easy_setopt(c, CURLOPT_AWS_SIGV4, s3->sigv4);
@@ -628,6 +639,8 @@ static int s3_perform(struct s3 *s3, struct s3_req *q)
 	}
 out:
 	ocb_creds_value_clear(&cv);
+	for (it = h; it; it = it->next)	/* one holds the session token */
+		OPENSSL_cleanse(it->data, strlen(it->data));
 	curl_slist_free_all(h);
 	if (c)
 		handle_put(s3, c);
@@ -651,13 +664,13 @@ static int s3_get(struct ocb_store *s, const struct ocb_get_req *g,
 		.sink = sink, .sink_arg = arg, .head = head ? head : &tmp,
 	};
 	char line[OCB_ETAG_MAX + 32];
-	int r;
+	int r = 0;
 
 	if (g->suffix) {
 		if (g->len == 0)
 			return 0;
 		snprintf(line, sizeof(line), "Range: bytes=-%" PRIu64, g->len);
-		q.headers = curl_slist_append(q.headers, line);
+		r = add_header(&q.headers, line);
 		q.range = g;
 	} else if (g->off || g->len != OCB_TO_END) {
 		if (g->len == 0)
@@ -669,14 +682,15 @@ static int s3_get(struct ocb_store *s, const struct ocb_get_req *g,
 			snprintf(line, sizeof(line),
 				 "Range: bytes=%" PRIu64 "-%" PRIu64, g->off,
 				 g->off + g->len - 1);
-		q.headers = curl_slist_append(q.headers, line);
+		r = add_header(&q.headers, line);
 		q.range = g;
 	}
-	if (g->if_match) {
+	if (r == 0 && g->if_match) {
 		snprintf(line, sizeof(line), "If-Match: \"%s\"", g->if_match);
-		q.headers = curl_slist_append(q.headers, line);
+		r = add_header(&q.headers, line);
 	}
-	r = s3_perform(s3, &q);
+	if (r == 0)
+		r = s3_perform(s3, &q);
 	curl_slist_free_all(q.headers);
 	ocb_obj_head_release(&tmp);
 	/*
@@ -718,39 +732,78 @@ static int s3_head(struct ocb_store *s, const char *key,
 	return 0;
 }
 
-/* headers of a put / create-multipart: metadata, type, SSE */
-static struct curl_slist *put_headers(const struct ocb_put_opts *o,
-				      int with_condition)
+/*
+ * A value that can go into a header as it is: printable ASCII, not empty
+ * (curl drops an empty header after signing it), no CR/LF (injection).
+ */
+static int header_value_ok(const char *v)
+{
+	const unsigned char *p = (const unsigned char *)v;
+
+	if (!*p)
+		return 0;
+	for (; *p; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* headers of a put / create-multipart: metadata, type, condition, SSE;
+ * -EINVAL for a value that cannot be sent */
+static int put_headers(const struct ocb_put_opts *o, int with_condition,
+		       struct curl_slist **out)
 {
 	struct curl_slist *h = NULL;
 	char line[OCB_META_VALUE_MAX + 200];
+	const char *type = o && o->content_type ? o->content_type :
+		"application/octet-stream";
 	size_t i;
+	int r = -EINVAL;
 
-	snprintf(line, sizeof(line), "Content-Type: %s",
-		 o && o->content_type ? o->content_type :
-		 "application/octet-stream");
-	h = curl_slist_append(h, line);
-	if (!o)
-		return h;
-	for (i = 0; o->meta && i < o->meta->n; i++) {
+	if (!header_value_ok(type))
+		goto out;
+	snprintf(line, sizeof(line), "Content-Type: %s", type);
+	r = add_header(&h, line);
+	for (i = 0; r == 0 && o && o->meta && i < o->meta->n; i++) {
+		if (!header_value_ok(o->meta->kv[i].value)) {
+			char esc[64];
+
+			ocb_err("S3: metadata %s: the value must be printable "
+				"ASCII and not empty",
+				ocb_log_escape(esc, sizeof(esc),
+					       o->meta->kv[i].name));
+			r = -EINVAL;
+			break;
+		}
 		snprintf(line, sizeof(line), "x-amz-meta-%s: %s",
 			 o->meta->kv[i].name, o->meta->kv[i].value);
-		h = curl_slist_append(h, line);
+		r = add_header(&h, line);
 	}
-	if (with_condition && o->if_none_match)
-		h = curl_slist_append(h, "If-None-Match: *");
-	if (o->sse) {
+	if (r == 0 && o && with_condition && o->if_none_match)
+		r = add_header(&h, "If-None-Match: *");
+	if (r == 0 && o && o->sse) {
+		if (!header_value_ok(o->sse) ||
+		    (o->sse_kms_key_id && !header_value_ok(o->sse_kms_key_id))) {
+			r = -EINVAL;
+			goto out;
+		}
 		snprintf(line, sizeof(line), "x-amz-server-side-encryption: %s",
 			 o->sse);
-		h = curl_slist_append(h, line);
-		if (o->sse_kms_key_id) {
+		r = add_header(&h, line);
+		if (r == 0 && o->sse_kms_key_id) {
 			snprintf(line, sizeof(line),
 				 "x-amz-server-side-encryption-aws-kms-key-id: %s",
 				 o->sse_kms_key_id);
-			h = curl_slist_append(h, line);
+			r = add_header(&h, line);
 		}
 	}
-	return h;
+out:
+	if (r < 0) {
+		curl_slist_free_all(h);
+		return r;
+	}
+	*out = h;
+	return 0;
 }
 
 static int hash_source(ocb_source_fn src, void *arg, uint64_t size,
@@ -805,9 +858,9 @@ static int s3_put(struct ocb_store *s, const char *key, uint64_t size,
 	} else {
 		q.payload_hash = "UNSIGNED-PAYLOAD";
 	}
-	q.headers = put_headers(opts, 1);
-	if (!q.headers)
-		return -ENOMEM;
+	r = put_headers(opts, 1, &q.headers);
+	if (r < 0)
+		return r;
 	r = s3_perform(s->priv, &q);
 	curl_slist_free_all(q.headers);
 	return r;
@@ -821,8 +874,10 @@ static int s3_mpu_create(struct ocb_store *s, const char *key,
 			    .query = "uploads=", .out = &out };
 	int r;
 
+	r = put_headers(opts, 0, &q.headers);
+	if (r < 0)
+		return r;
 	ocb_buf_init(&out, S3_XML_MAX);
-	q.headers = put_headers(opts, 0);
 	r = s3_perform(s->priv, &q);
 	if (r == 0)
 		r = s3_xml_parse_upload_id(out.data, out.len, upload_id);
@@ -892,8 +947,9 @@ static int s3_mpu_complete(struct ocb_store *s, const char *key,
 	q.query = qs.data;
 	q.body = body.data;
 	q.body_len = body.len;
-	q.headers = curl_slist_append(NULL, "Content-Type: application/xml");
-	r = s3_perform(s->priv, &q);
+	r = add_header(&q.headers, "Content-Type: application/xml");
+	if (r == 0)
+		r = s3_perform(s->priv, &q);
 	curl_slist_free_all(q.headers);
 	/* a 200 can still carry an error (AWS: "InternalError" mid-way) */
 	if (r == 0 && s3_xml_complete_failed(out.data, out.len, &e) > 0) {
@@ -1088,11 +1144,13 @@ static int s3_del_batch(struct ocb_store *s, const char *const *keys, size_t n)
 	EVP_Digest(body.data, body.len, md5, NULL, EVP_md5(), NULL);
 	EVP_EncodeBlock((unsigned char *)b64, md5, sizeof(md5));
 	snprintf(line, sizeof(line), "Content-MD5: %s", b64);
-	q.headers = curl_slist_append(NULL, "Content-Type: application/xml");
-	q.headers = curl_slist_append(q.headers, line);
+	r = add_header(&q.headers, "Content-Type: application/xml");
+	if (r == 0)
+		r = add_header(&q.headers, line);
 	q.body = body.data;
 	q.body_len = body.len;
-	r = s3_perform(s->priv, &q);
+	if (r == 0)
+		r = s3_perform(s->priv, &q);
 	curl_slist_free_all(q.headers);
 	/* per-key failures come in a 200; NoSuchKey is not one of them */
 	if (r == 0 && s3_xml_parse_delete(out.data, out.len, &nerr, &e) == 0 &&
@@ -1241,9 +1299,12 @@ int ocb_s3_store_new(const struct ocb_s3_opts *o, struct ocb_creds *creds,
 		break;
 	default:
 		/* as AWS tools: IPs and localhost cannot take a bucket label;
-		 * dotted bucket names break TLS wildcard certificates */
+		 * dotted names break TLS wildcard certificates, and names
+		 * that are no DNS label (upper case, '_') cannot be one */
 		s3->path_style = s3_url_host_is_ip(host) ||
-			strchr(s3->bucket, '.') != NULL;
+			strchr(s3->bucket, '.') != NULL ||
+			s3->bucket[strspn(s3->bucket,
+					  "abcdefghijklmnopqrstuvwxyz0123456789-")];
 	}
 	s3->insecure = o->insecure_tls;
 	if (s3->insecure && !strncmp(ep, "https", 5))

@@ -14,7 +14,9 @@
 struct ocb_creds;
 
 enum ocb_s3_addressing {
-	OCB_S3_ADDR_AUTO = 0,	/* path-style for IP/localhost endpoints, else vhost */
+	/* path-style for IP/localhost endpoints and for bucket names that
+	 * are no single DNS label (dots, upper case, '_'), else vhost */
+	OCB_S3_ADDR_AUTO = 0,
 	OCB_S3_ADDR_PATH,
 	OCB_S3_ADDR_VHOST,
 };

@@ -571,6 +571,19 @@ static void check_errors(struct ocb_store *s, struct ocb_store *s3)
 	ocb_buf_init(&st, 1 << 16);
 	s->ops->stats(s, &st);
 	if (s3) {
+		/* header values: no CR/LF smuggled into the request */
+		struct ocb_meta m = { 0 };
+		struct ocb_put_opts po = { .meta = &m };
+		struct ocb_obj_head h = { 0 };
+
+		ocb_meta_set(&m, "bad", "a\r\nx-amz-meta-evil: 1");
+		r = ocb_store_put_mem(s, "e/meta", "x", 1, &po);
+		CHECK(r == -EINVAL, "metadata with CR/LF: %d", r);
+		r = s->ops->head(s, "e/meta", &h);
+		CHECK(r == -ENOENT, "nothing stored: %d", r);
+		ocb_obj_head_release(&h);
+		ocb_meta_release(&m);
+
 		r = ocb_s3_create_bucket(s3);
 		CHECK(r == 0, "create the bucket again (ours): %d", r);
 		CHECK(st.data && strstr(st.data, "s3_requests_get ") &&
