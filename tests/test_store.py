@@ -69,6 +69,15 @@ def test_missing_bucket_is_a_clear_error(rgw):
     assert "no such bucket" in p.stderr
 
 
+def test_create_bucket(rgw):
+    name = "cb-" + os.urandom(6).hex()
+    for _ in range(2):                      # the second time: it is ours
+        p = run_check(["--create-bucket", "s3://" + name], s3_env(rgw))
+        assert p.returncode == 0, p.stdout + p.stderr
+    rgw.aws("s3api", "head-bucket", "--bucket", name)
+    rgw.aws("s3api", "delete-bucket", "--bucket", name)
+
+
 def test_server_down_fails_in_bounded_time(rgw):
     with socket.socket() as s:      # a port nobody listens on
         s.bind(("127.0.0.1", 0))
