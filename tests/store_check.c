@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -482,6 +483,68 @@ static void check_get_details(struct ocb_store *s)
 	free(data);
 }
 
+struct thread_arg {
+	struct ocb_store *s;
+	const char *data;
+	size_t size;
+	int id, bad;
+};
+
+static void *reader(void *arg)
+{
+	struct thread_arg *t = arg;
+	char buf[4096];
+	int i;
+
+	for (i = 0; i < 50; i++) {
+		size_t off = ((size_t)t->id * 7919 + (size_t)i * 104729) %
+			(t->size - sizeof(buf));
+		char key[32];
+		ssize_t n;
+
+		n = ocb_store_read(t->s, "t/obj", off, sizeof(buf), buf);
+		if (n != (ssize_t)sizeof(buf) ||
+		    memcmp(buf, t->data + off, sizeof(buf)) != 0)
+			t->bad++;
+		snprintf(key, sizeof(key), "t/w%d-%d", t->id, i % 5);
+		if (ocb_store_put_mem(t->s, key, buf, 100, NULL) < 0)
+			t->bad++;
+	}
+	return NULL;
+}
+
+/* many threads on one store: the handle pool shares connections */
+static void check_threads(struct ocb_store *s)
+{
+	size_t size = 1 << 20, i;
+	char *data = malloc(size);
+	struct thread_arg t[8];
+	pthread_t th[8];
+	struct collect c = { 0 };
+	int r, bad = 0;
+
+	for (i = 0; i < size; i++)
+		data[i] = (char)(i * 31 + i / 977);
+	r = ocb_store_put_mem(s, "t/obj", data, size, NULL);
+	CHECK(r == 0, "put for threads: %d", r);
+	for (i = 0; i < 8; i++) {
+		t[i] = (struct thread_arg){ .s = s, .data = data, .size = size,
+					    .id = (int)i };
+		pthread_create(&th[i], NULL, reader, &t[i]);
+	}
+	for (i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		bad += t[i].bad;
+	}
+	CHECK(bad == 0, "8 threads x 50 reads and puts: %d bad", bad);
+	r = s->ops->list(s, "t/", NULL, NULL, collect_fn, &c);
+	CHECK(r == 0 && c.n == 41, "objects from the threads: n=%zu", c.n);
+	if (r == 0)
+		s->ops->del_many(s, (const char *const *)c.keys, c.n);
+	collect_release(&c);
+	free(data);
+}
+
 /* keys that need every kind of encoding, read back byte-exact (not empty
  * path segments such as "a//b": S3 takes them, the file store does not) */
 static void check_odd_keys(struct ocb_store *s)
@@ -810,6 +873,7 @@ int main(int argc, char **argv)
 		check_basic(s);
 		check_get_details(s);
 		check_odd_keys(s);
+		check_threads(s);
 		check_list(s);
 		check_pagination(s);
 		check_multipart(s);

@@ -112,8 +112,8 @@ static void test_error(void)
 		"4442587FB7D0A2F9</RequestId><HostId>abc=</HostId></Error>";
 	static const char long_msg_head[] = "<Error><Code>X</Code><Message>";
 	static const char long_msg_tail[] = "</Message></Error>";
+	static char big[sizeof(long_msg_head) + 5000 + sizeof(long_msg_tail)];
 	struct s3_xml_error e;
-	char *big;
 
 	CHECK_INT(s3_xml_parse_error(rgw_nokey, LEN(rgw_nokey), &e), 0);
 	CHECK_STR(e.code, "NoSuchKey");
@@ -124,14 +124,12 @@ static void test_error(void)
 	CHECK_STR(e.message, "Access Denied");
 	CHECK_STR(e.request_id, "4442587FB7D0A2F9");
 	/* fields are truncated to their buffers, never overflow */
-	big = malloc(LEN(long_msg_head) + 5000 + LEN(long_msg_tail) + 1);
 	memcpy(big, long_msg_head, LEN(long_msg_head));
 	memset(big + LEN(long_msg_head), 'm', 5000);
 	memcpy(big + LEN(long_msg_head) + 5000, long_msg_tail,
 	       LEN(long_msg_tail) + 1);
 	CHECK_INT(s3_xml_parse_error(big, strlen(big), &e), 0);
 	CHECK_INT(strlen(e.message), sizeof(e.message) - 1);
-	free(big);
 	/* not an error document; no body at all (HEAD) */
 	CHECK_INT(s3_xml_parse_error(rgw_list_delim, LEN(rgw_list_delim), &e),
 		  -EPROTO);
