@@ -69,6 +69,7 @@ struct s3 {
 
 	atomic_uint_fast64_t requests[K_NKINDS];
 	atomic_uint_fast64_t errors, bytes_in, bytes_out;
+	atomic_uint_fast64_t connects;	/* new connections (the rest reused) */
 };
 
 /* one request, as s3_perform() takes it */
@@ -616,6 +617,12 @@ static int s3_perform(struct s3 *s3, struct s3_req *q)
 	}
 
 	cc = curl_easy_perform(c);
+	{
+		long nc = 0;
+
+		curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &nc);
+		atomic_fetch_add(&s3->connects, (uint64_t)(nc > 0 ? nc : 0));
+	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &x.status);
 	q->status = x.status;
 	q->code[0] = '\0';
@@ -1188,9 +1195,11 @@ static void s3_stats(struct ocb_store *s, struct ocb_buf *out)
 		ocb_buf_printf(out, "s3_requests_%s %" PRIuFAST64 "\n",
 			       kind_names[k], atomic_load(&s3->requests[k]));
 	ocb_buf_printf(out,
+		       "s3_connects %" PRIuFAST64 "\n"
 		       "s3_errors %" PRIuFAST64 "\n"
 		       "s3_bytes_in %" PRIuFAST64 "\n"
 		       "s3_bytes_out %" PRIuFAST64 "\n",
+		       atomic_load(&s3->connects),
 		       atomic_load(&s3->errors), atomic_load(&s3->bytes_in),
 		       atomic_load(&s3->bytes_out));
 }

@@ -8,7 +8,7 @@
  *   store_check --get KEY URL [OUT]    (one GET, no retries: the raw error;
  *                                       $OCB_TEST_RANGE="OFF:LEN" for a range)
  *   store_check --probe URL            (HEAD with retries)
- *   store_check --creds                (which credential source is used)
+ *   store_check --creds [N]            (the credential source, N lookups)
  *   store_check --create-bucket s3://BUCKET
  *
  * Every store implementation must pass the same checks (S3 semantics).
@@ -658,6 +658,22 @@ static void check_errors(struct ocb_store *s, struct ocb_store *s3)
 		      strstr(st.data, "s3_bytes_in ") &&
 		      strstr(st.data, "s3_errors "), "stats: %s",
 		      st.data ? "lines missing" : "none");
+		{
+			/* the pool keeps connections: far fewer than requests */
+			unsigned long long v, reqs = 0, conns = ~0ull;
+			char *line, *save = NULL;
+
+			for (line = strtok_r(st.data, "\n", &save); line;
+			     line = strtok_r(NULL, "\n", &save)) {
+				if (sscanf(line, "s3_requests_%*s %llu", &v) == 1)
+					reqs += v;
+				if (sscanf(line, "s3_connects %llu", &v) == 1)
+					conns = v;
+			}
+			CHECK(reqs > 1000 && conns <= reqs / 20,
+			      "connections reused: %llu for %llu requests",
+			      conns, reqs);
+		}
 	} else {
 		CHECK(st.data != NULL, "stats: %s", "none");
 	}
@@ -704,22 +720,23 @@ static int multipart_stream(struct ocb_store *s, long mib)
 	return r;
 }
 
-/* --creds: which source the chain picks (never prints the secret) */
-static int show_creds(void)
+/* --creds [N]: which source the chain picks, asked N times of one
+ * provider (never prints the secret) */
+static int show_creds(int times)
 {
 	struct ocb_creds *c;
 	struct ocb_creds_value v;
-	int r = ocb_creds_new(NULL, &c);
+	int r = ocb_creds_new(NULL, &c), i;
 
-	if (r == 0)
+	for (i = 0; r == 0 && i < times; i++) {
 		r = ocb_creds_get(c, &v);
-	if (r == 0) {
-		printf("source %s access_key %s token %s\n", v.source,
-		       v.access_key, v.session_token[0] ? "yes" : "no");
+		if (r == 0)
+			printf("source %s access_key %s token %s\n", v.source,
+			       v.access_key, v.session_token[0] ? "yes" : "no");
 		ocb_creds_value_clear(&v);
-	} else {
-		printf("creds: %s\n", ocb_store_strerror(r));
 	}
+	if (r < 0)
+		printf("creds: %s\n", ocb_store_strerror(r));
 	ocb_creds_free(c);
 	return r == 0 ? 0 : 1;
 }
@@ -827,7 +844,7 @@ int main(int argc, char **argv)
 	if (getenv("OCB_DEBUG"))
 		ocb_log_set_level(OCB_LOG_DEBUG);
 	if (argc > 1 && !strcmp(argv[1], "--creds"))
-		return show_creds();
+		return show_creds(argc > 2 ? atoi(argv[2]) : 1);
 	if (argc > 3 && !strcmp(argv[1], "--get"))
 		return get_once(argv[2], argv[3], argc > 4 ? argv[4] : NULL);
 	if (argc > 4 && !strcmp(argv[1], "--put"))

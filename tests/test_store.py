@@ -134,6 +134,8 @@ def test_written_by_aws_read_by_ocb(rgw, bucket, tmp_path):
 class ImdsHandler(http.server.BaseHTTPRequestHandler):
     TOKEN = "imds-token-123"
     seen = []
+    expires_in = 6 * 3600       # seconds from now in the credentials
+    answers = 1000              # credential documents served, then 500
 
     def log_message(self, *args):
         pass
@@ -159,7 +161,11 @@ class ImdsHandler(http.server.BaseHTTPRequestHandler):
         if self.path == base:
             return self.reply(200, b"ocb-role\n")
         if self.path == base + "ocb-role":
-            exp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 6 * 3600))
+            if ImdsHandler.answers <= 0:
+                return self.reply(500)
+            ImdsHandler.answers -= 1
+            exp = time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                time.gmtime(time.time() + self.expires_in))
             return self.reply(200, json.dumps({
                 "Code": "Success", "Type": "AWS-HMAC", "AccessKeyId": "ASIAIMDSTEST",
                 "SecretAccessKey": "imds-secret", "Token": "imds-session-token",
@@ -199,6 +205,41 @@ def test_instance_role_credentials_through_imdsv2(tmp_path):
     assert ImdsHandler.seen[0][:2] == ("PUT", "/latest/api/token")
     assert all(s[2] == ImdsHandler.TOKEN for s in ImdsHandler.seen[1:])
     assert len(ImdsHandler.seen) == 3
+
+
+def test_instance_role_credentials_refreshed_before_expiry(tmp_path):
+    env = no_creds_env(tmp_path)
+    try:
+        with http_server(ImdsHandler) as url:
+            env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = url
+            # valid for 10 more minutes: used as they are
+            ImdsHandler.seen, ImdsHandler.expires_in = [], 600
+            p = run_check(["--creds", "3"], env, timeout=30)
+            assert p.returncode == 0, p.stdout + p.stderr
+            assert len(ImdsHandler.seen) == 3
+            # expired: fetched again at each use
+            ImdsHandler.seen, ImdsHandler.expires_in = [], -60
+            p = run_check(["--creds", "3"], env, timeout=30)
+            assert p.returncode == 0, p.stdout + p.stderr
+            assert p.stdout.count("source imds") == 3
+            assert len(ImdsHandler.seen) == 9
+            # within 5 minutes of expiry, the service failing: the valid
+            # keys are used, refreshes are not tried at every use
+            ImdsHandler.seen, ImdsHandler.expires_in = [], 60
+            ImdsHandler.answers = 1
+            p = run_check(["--creds", "3"], env, timeout=30)
+            assert p.returncode == 0, p.stdout + p.stderr
+            assert p.stdout.count("source imds") == 3
+            assert len(ImdsHandler.seen) == 3
+            # expired, and the service fails: an error, not stale keys
+            ImdsHandler.seen, ImdsHandler.expires_in = [], -60
+            ImdsHandler.answers = 1
+            p = run_check(["--creds", "2"], env, timeout=30)
+            assert p.returncode != 0
+            assert p.stdout.count("source imds") == 1
+            assert "could not be refreshed" in p.stderr
+    finally:
+        ImdsHandler.expires_in, ImdsHandler.answers = 6 * 3600, 1000
 
 
 def test_imds_disabled_or_absent_fails_fast(tmp_path):
