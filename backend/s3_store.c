@@ -78,6 +78,10 @@ struct s3_req {
 	const char *method;	/* "GET", "HEAD", "PUT", "POST", "DELETE" */
 	const char *key;	/* NULL: the bucket itself */
 	const char *query;	/* canonical, or NULL */
+	/* parameters s3_perform() adds to the query in canonical form
+	 * (sorted in place); with query, they come after it */
+	struct s3_url_param *params;
+	size_t nparams;
 	struct curl_slist *headers;	/* extra, signed */
 	/* request body: memory, or a positional source */
 	const void *body;
@@ -432,6 +436,7 @@ static int add_header(struct curl_slist **h, const char *line)
 }
 
 static int build_url(struct s3 *s3, const char *key, const char *query,
+		     struct s3_url_param *params, size_t nparams,
 		     struct ocb_buf *url)
 {
 	const char *host = strstr(s3->scheme_host, "://") + 3;
@@ -452,6 +457,11 @@ static int build_url(struct s3 *s3, const char *key, const char *query,
 		r = s3_url_encode(url, key, 1);
 	if (r == 0 && query && *query)
 		r = ocb_buf_printf(url, "?%s", query);
+	if (r == 0 && nparams) {
+		r = ocb_buf_append(url, query && *query ? "&" : "?", 1);
+		if (r == 0)
+			r = s3_url_query(url, params, nparams);
+	}
 	return r;
 }
 
@@ -547,7 +557,7 @@ static int s3_perform(struct s3 *s3, struct s3_req *q)
 		goto out;
 	}
 	x.c = c;
-	r = build_url(s3, q->key, q->query, &url);
+	r = build_url(s3, q->key, q->query, q->params, q->nparams, &url);
 	if (r < 0)
 		goto out;
 
@@ -898,29 +908,22 @@ static int s3_mpu_part(struct ocb_store *s, const char *key,
 		       size_t len, char etag[OCB_ETAG_MAX])
 {
 	struct ocb_obj_head h = { 0 };
-	struct ocb_buf qs;
-	struct s3_url_param p[2] = {
-		{ "partNumber", NULL }, { "uploadId", upload_id },
-	};
 	char nbuf[16];
+	struct s3_url_param p[2] = {
+		{ "partNumber", nbuf }, { "uploadId", upload_id },
+	};
 	struct s3_req q = { .kind = K_MPU, .method = "PUT", .key = key,
+			    .params = p, .nparams = 2,
 			    .body = data, .body_len = len, .head = &h };
 	int r;
 
 	snprintf(nbuf, sizeof(nbuf), "%d", no);
-	p[0].value = nbuf;
-	ocb_buf_init(&qs, 4096);
-	r = s3_url_query(&qs, p, 2);
-	if (r == 0) {
-		q.query = qs.data;
-		r = s3_perform(s->priv, &q);
-	}
+	r = s3_perform(s->priv, &q);
 	if (r == 0 && !h.etag[0])
 		r = -EPROTO;
 	if (r == 0)
 		memcpy(etag, h.etag, OCB_ETAG_MAX);
 	ocb_obj_head_release(&h);
-	ocb_buf_release(&qs);
 	return r;
 }
 
@@ -928,17 +931,16 @@ static int s3_mpu_complete(struct ocb_store *s, const char *key,
 			   const char *upload_id,
 			   const struct ocb_part *parts, size_t nparts)
 {
-	struct ocb_buf body, out, qs;
+	struct ocb_buf body, out;
 	struct s3_url_param p[1] = { { "uploadId", upload_id } };
 	struct s3_req q = { .kind = K_MPU, .method = "POST", .key = key,
-			    .out = &out };
+			    .params = p, .nparams = 1, .out = &out };
 	struct s3_xml_error e;
 	size_t i;
 	int r;
 
 	ocb_buf_init(&body, 1024 + nparts * 128);
 	ocb_buf_init(&out, S3_XML_MAX);
-	ocb_buf_init(&qs, 4096);
 	r = ocb_buf_printf(&body, "<CompleteMultipartUpload>");
 	for (i = 0; i < nparts && r == 0; i++)
 		r = ocb_buf_printf(&body,
@@ -947,11 +949,8 @@ static int s3_mpu_complete(struct ocb_store *s, const char *key,
 				   parts[i].no, parts[i].etag);
 	if (r == 0)
 		r = ocb_buf_printf(&body, "</CompleteMultipartUpload>");
-	if (r == 0)
-		r = s3_url_query(&qs, p, 1);
 	if (r < 0)
 		goto out;
-	q.query = qs.data;
 	q.body = body.data;
 	q.body_len = body.len;
 	r = add_header(&q.headers, "Content-Type: application/xml");
@@ -971,25 +970,17 @@ static int s3_mpu_complete(struct ocb_store *s, const char *key,
 out:
 	ocb_buf_release(&body);
 	ocb_buf_release(&out);
-	ocb_buf_release(&qs);
 	return r;
 }
 
 static int s3_mpu_abort(struct ocb_store *s, const char *key,
 			const char *upload_id)
 {
-	struct ocb_buf qs;
 	struct s3_url_param p[1] = { { "uploadId", upload_id } };
-	struct s3_req q = { .kind = K_MPU, .method = "DELETE", .key = key };
-	int r;
+	struct s3_req q = { .kind = K_MPU, .method = "DELETE", .key = key,
+			    .params = p, .nparams = 1 };
+	int r = s3_perform(s->priv, &q);
 
-	ocb_buf_init(&qs, 4096);
-	r = s3_url_query(&qs, p, 1);
-	if (r == 0) {
-		q.query = qs.data;
-		r = s3_perform(s->priv, &q);
-	}
-	ocb_buf_release(&qs);
 	/* already gone (RGW says NoSuchKey after an abort): fine */
 	return r == -ENOENT ? 0 : r;
 }
@@ -1002,7 +993,7 @@ static int s3_mpu_list(struct ocb_store *s, const char *prefix,
 
 	for (;;) {
 		struct s3_url_param p[4];
-		struct ocb_buf qs, out;
+		struct ocb_buf out;
 		struct s3_xml_uploads u = { 0 };
 		struct s3_req q = { .kind = K_LIST, .method = "GET" };
 		size_t n = 0, i;
@@ -1014,20 +1005,16 @@ static int s3_mpu_list(struct ocb_store *s, const char *prefix,
 			p[n++] = (struct s3_url_param){ "key-marker", key_marker };
 		if (id_marker)
 			p[n++] = (struct s3_url_param){ "upload-id-marker", id_marker };
-		ocb_buf_init(&qs, 8192);
 		ocb_buf_init(&out, S3_XML_MAX);
-		r = s3_url_query(&qs, p, n);
-		if (r == 0) {
-			q.query = qs.data;
-			q.out = &out;
-			r = s3_perform(s->priv, &q);
-		}
+		q.params = p;
+		q.nparams = n;
+		q.out = &out;
+		r = s3_perform(s->priv, &q);
 		if (r == 0)
 			r = s3_xml_parse_uploads(out.data, out.len, &u);
 		for (i = 0; r == 0 && i < u.n; i++)
 			r = cb(arg, u.u[i].key, u.u[i].upload_id,
 			       u.u[i].initiated);
-		ocb_buf_release(&qs);
 		ocb_buf_release(&out);
 		free(key_marker);
 		free(id_marker);
@@ -1055,7 +1042,7 @@ static int s3_list(struct ocb_store *s, const char *prefix,
 
 	for (;;) {
 		struct s3_url_param p[5];
-		struct ocb_buf qs, out;
+		struct ocb_buf out;
 		struct s3_xml_list l = { 0 };
 		struct s3_req q = { .kind = K_LIST, .method = "GET" };
 		size_t n = 0, i;
@@ -1069,19 +1056,15 @@ static int s3_list(struct ocb_store *s, const char *prefix,
 			p[n++] = (struct s3_url_param){ "continuation-token", token };
 		else if (start_after && *start_after)
 			p[n++] = (struct s3_url_param){ "start-after", start_after };
-		ocb_buf_init(&qs, 8192);
 		ocb_buf_init(&out, S3_XML_MAX);
-		r = s3_url_query(&qs, p, n);
-		if (r == 0) {
-			q.query = qs.data;
-			q.out = &out;
-			r = s3_perform(s->priv, &q);
-		}
+		q.params = p;
+		q.nparams = n;
+		q.out = &out;
+		r = s3_perform(s->priv, &q);
 		if (r == 0)
 			r = s3_xml_parse_list(out.data, out.len, &l);
 		for (i = 0; r == 0 && i < l.n; i++)
 			r = cb(arg, &l.e[i]);
-		ocb_buf_release(&qs);
 		ocb_buf_release(&out);
 		free(token);
 		token = NULL;

@@ -65,6 +65,16 @@ static char *child_text(xmlNodePtr n, const char *name)
 	return s;
 }
 
+/* is the named child's text "true"? */
+static int child_true(xmlNodePtr n, const char *name)
+{
+	char *t = child_text(n, name);
+	int v = t && strcmp(t, "true") == 0;
+
+	free(t);
+	return v;
+}
+
 static void copy_text(xmlNodePtr n, const char *name, char *out, size_t size)
 {
 	char *t = child_text(n, name);
@@ -153,9 +163,7 @@ int s3_xml_parse_list(const char *xml, size_t len, struct s3_xml_list *out)
 	}
 	if (l.n > 1)
 		qsort(l.e, l.n, sizeof(*l.e), entry_cmp);
-	t = child_text(root, "IsTruncated");
-	l.truncated = t && strcmp(t, "true") == 0;
-	free(t);
+	l.truncated = child_true(root, "IsTruncated");
 	l.next_token = child_text(root, "NextContinuationToken");
 	if (l.truncated && !l.next_token)
 		goto out;
@@ -290,9 +298,7 @@ int s3_xml_parse_uploads(const char *xml, size_t len,
 		if (!x->key || !x->upload_id)
 			goto out;
 	}
-	t = child_text(root, "IsTruncated");
-	u.truncated = t && strcmp(t, "true") == 0;
-	free(t);
+	u.truncated = child_true(root, "IsTruncated");
 	u.next_key = child_text(root, "NextKeyMarker");
 	u.next_upload_id = child_text(root, "NextUploadIdMarker");
 	*out = u;
