@@ -580,14 +580,23 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	fs_stats_op(c->st, FS_STATS_READ);
 	if (h->is_stats) {
-		size_t len = h->stats.len;
+		/* reply from a copy: once the kernel has the reply, the reader
+		 * may close and the release free h->stats while this thread is
+		 * still returning from the write to /dev/fuse */
+		size_t len = h->stats.len, part = 0;
+		char *copy;
 
-		if ((size_t)off >= len)
-			fuse_reply_buf(req, NULL, 0);
-		else
-			fuse_reply_buf(req, h->stats.data + off,
-				       len - (size_t)off < size ?
-				       len - (size_t)off : size);
+		if ((size_t)off < len)
+			part = len - (size_t)off < size ? len - (size_t)off : size;
+		copy = malloc(part ? part : 1);
+		if (!copy) {
+			reply_err(req, -ENOMEM);
+			return;
+		}
+		if (part)
+			memcpy(copy, h->stats.data + off, part);
+		fuse_reply_buf(req, copy, part);
+		free(copy);
 		return;
 	}
 	if (size > READ_MAX)
