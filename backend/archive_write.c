@@ -146,6 +146,8 @@ static void warn(struct bk *b, const char *path, const char *what)
 
 	b->prog.warnings++;
 	ocb_warn("%s: %s", ocb_log_escape(esc, sizeof(esc), path), what);
+	if (b->o->warning)
+		b->o->warning(b->o->warning_arg, path, what);
 }
 
 static void progress(struct bk *b, int force)
@@ -558,6 +560,75 @@ static void top_name(struct ocb_catb *cat, const char *src, char *out,
 	(void)cat;
 }
 
+/* ---- totals, for progress ---------------------------------------------------- */
+
+static void count_entry(struct bk *b, int dirfd, const char *name,
+			const char *rel, const struct stat *st, unsigned depth);
+
+/* the same choices as walk(), without reading anything but metadata */
+static void count_dir(struct bk *b, int fd, const char *rel, unsigned depth)
+{
+	DIR *d = fdopendir(fd);
+	struct dirent *de;
+
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL && !cancelled(b)) {
+		char crel[PATH_MAX];
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (snprintf(crel, sizeof(crel), "%s/%s", rel, de->d_name) >=
+		    (int)sizeof(crel) || excluded(b, de->d_name, crel) ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    skipped(b, &st) || S_ISSOCK(st.st_mode))
+			continue;
+		count_entry(b, dirfd(d), de->d_name, crel, &st, depth);
+	}
+	closedir(d);
+}
+
+static void count_entry(struct bk *b, int dirfd, const char *name,
+			const char *rel, const struct stat *st, unsigned depth)
+{
+	int fd;
+
+	b->prog.files_total++;
+	if (S_ISREG(st->st_mode))
+		b->prog.bytes_total += (uint64_t)st->st_size;
+	if (!S_ISDIR(st->st_mode) || depth >= PATH_MAX / 2)
+		return;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+	if (fd >= 0)
+		count_dir(b, fd, rel, depth + 1);
+}
+
+static void count_sources(struct bk *b)
+{
+	char **used = calloc(b->o->nsources + 1, sizeof(*used));
+	size_t i;
+
+	for (i = 0; used && i < b->o->nsources && !cancelled(b); i++) {
+		char top[256];
+		struct stat st;
+
+		top_name(b->cat, b->o->sources[i], top, sizeof(top), used, i);
+		used[i] = strdup(top);
+		if (!used[i])
+			break;
+		if (lstat(b->o->sources[i], &st) == 0)
+			count_entry(b, AT_FDCWD, b->o->sources[i], top, &st, 0);
+	}
+	for (i = 0; used && i < b->o->nsources; i++)
+		free(used[i]);
+	free(used);
+	progress(b, 1);
+}
+
 /* ---- the backup ----------------------------------------------------------- */
 
 static void backup_name(const struct ocb_backup_opts *o, time_t now, char *out,
@@ -681,6 +752,8 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 	if (r < 0)
 		goto out;
 	ocb_catb_root(b.cat, 0755, b.hdr.created);
+	if (o->count_first)
+		count_sources(&b);
 
 	/* metadata for `ocb list` without a GET */
 	snprintf(num, sizeof(num), "%d", OCB_FORMAT_VERSION);

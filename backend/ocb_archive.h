@@ -161,7 +161,8 @@ int ocb_archive_verify(struct ocb_archive *a, struct ocb_verify_result *res);
 /* ---- writing ------------------------------------------------------------ */
 
 struct ocb_backup_progress {
-	uint64_t files_done, files_total;	/* total 0 while unknown */
+	uint64_t files_done, files_total;	/* entries; total 0 while
+						 * unknown (see count_first) */
 	uint64_t bytes_done, bytes_total;
 	uint64_t bytes_stored;
 	uint64_t warnings;
@@ -192,6 +193,12 @@ struct ocb_backup_opts {
 	const volatile int *cancel;	/* when *cancel becomes non-zero the
 					 * backup stops: -ECANCELED, nothing
 					 * left in the store */
+	int count_first;		/* walk the sources once before, for
+					 * files_total and bytes_total */
+	/* each warning (a file changed, vanished, unreadable) besides the
+	 * log line; may be NULL */
+	void (*warning)(void *arg, const char *path, const char *what);
+	void *warning_arg;
 };
 
 struct ocb_backup_result {

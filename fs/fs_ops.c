@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "crypto.h"
 #include "frame_cache.h"
+#include "fs_snap.h"
 #include "fs_stats.h"
 #include "fs_tree.h"
 #include "log.h"
@@ -34,7 +35,11 @@
 struct fh {
 	struct fh *prev, *next;	/* open handles, freed at exit if the
 				 * kernel never sent their release */
-	int is_stats;
+	int is_stats;		/* content in stats: .ocbfs/stats and the
+				 * files of snapshots/<entry>/ */
+	int is_wait;		/* snapshots/<entry>/wait: stats filled by
+				 * the first read, once the backup ended */
+	uint32_t wait_id;
 	uint32_t slot, entry;
 	struct ocb_archive *a;
 	uint64_t aid;
@@ -167,6 +172,36 @@ static void attr_link(struct fs_ctx *c, struct stat *st, uint64_t ino,
 	st->st_mtime = fs_tree_mtime(c->tree);
 }
 
+/* snapshots/<entry> and its files: they change, so the kernel keeps
+ * nothing (ttl 0, direct I/O) */
+static int snap_attr(struct fs_ctx *c, uint64_t ino, uint32_t id,
+		     uint32_t f, struct stat *st, double *ttl)
+{
+	struct ocb_buf b;
+	time_t started;
+	int r;
+
+	if (!c->snap)
+		return -ENOENT;
+	r = fs_snap_stat(c->snap, id, f, &started);
+	if (r < 0)
+		return r;
+	*ttl = 0;
+	attr_dir(c, st, ino, 0555);
+	if (f != FS_SNAP_DIR) {
+		ocb_buf_init(&b, 1 << 20);
+		if (f != FS_SNAP_WAIT)
+			fs_snap_render(c->snap, id, f, &b);
+		st->st_mode = f == FS_SNAP_BACKUP ? S_IFLNK | 0777 :
+			S_IFREG | 0444;
+		st->st_nlink = 1;
+		st->st_size = (off_t)b.len;
+		ocb_buf_release(&b);
+	}
+	st->st_mtime = st->st_ctime = st->st_atime = started;
+	return 0;
+}
+
 /* attributes of any inode, and how long the kernel may keep them */
 static int get_attr(struct fs_ctx *c, uint64_t ino, struct stat *st,
 		    double *ttl)
@@ -226,6 +261,14 @@ static int get_attr(struct fs_ctx *c, uint64_t ino, struct stat *st,
 		fs_tree_archive_put(c->tree, slot);
 		return r;
 	}
+	case FS_NODE_SNAPS:
+		if (!c->snap)
+			return -ENOENT;
+		attr_dir(c, st, ino, 0755);
+		*ttl = 0;
+		return 0;
+	case FS_NODE_SNAP:
+		return snap_attr(c, ino, slot, entry, st, ttl);
 	default:
 		return -ENOENT;
 	}
@@ -242,6 +285,29 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	conn->max_readahead = 1 << 20;
 	c->init_done(c);
+}
+
+static int snap_lookup(struct fs_ctx *c, uint64_t parent, const char *name,
+		       uint64_t *ino)
+{
+	uint32_t id = 0, f = 0;
+	int r = -ENOENT;
+
+	if (!c->snap)
+		return -ENOENT;
+	if (fs_tree_node(parent, &id, &f) == FS_NODE_SNAPS) {
+		r = fs_snap_lookup(c->snap, name, &id);
+		*ino = r == 0 ? fs_tree_snap_ino(id, FS_SNAP_DIR) : 0;
+		return *ino ? 0 : -ENOENT;
+	}
+	if (f != FS_SNAP_DIR)
+		return -ENOTDIR;
+	for (f = FS_SNAP_DIR + 1; f < FS_SNAP_NFILES; f++)
+		if (!strcmp(name, fs_snap_file_name(f))) {
+			*ino = fs_tree_snap_ino(id, f);
+			r = 0;
+		}
+	return r;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -264,6 +330,14 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		break;
 	case FS_NODE_INST:
 		r = fs_tree_lookup_inst(c->tree, slot, name, &ino);
+		break;
+	case FS_NODE_SNAPS:
+	case FS_NODE_SNAP:
+		r = snap_lookup(c, parent, name, &ino);
+		if (r < 0) {	/* entries come and go: no negative entry */
+			reply_err(req, r);
+			return;
+		}
 		break;
 	case FS_NODE_BACKUP: {
 		struct ocb_archive *a;
@@ -349,6 +423,18 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		fs_tree_archive_put(c->tree, slot);
 		return;
 	}
+	if (fs_tree_node(ino, &slot, &entry) == FS_NODE_SNAP && c->snap) {
+		struct ocb_buf b;
+
+		ocb_buf_init(&b, sizeof(target));
+		r = fs_snap_render(c->snap, slot, entry, &b);
+		if (r == 0 && ocb_buf_append(&b, "", 1) == 0)
+			fuse_reply_readlink(req, b.data);
+		else
+			reply_err(req, r < 0 ? r : -EINVAL);
+		ocb_buf_release(&b);
+		return;
+	}
 	r = fs_tree_readlink(c->tree, ino, target, sizeof(target));
 	if (r < 0)
 		reply_err(req, r);
@@ -397,6 +483,12 @@ static int dir_add(void *arg, const char *name, uint64_t ino, mode_t type,
 	return 0;
 }
 
+static int snap_dir_add(void *arg, const char *name, uint32_t id, off_t next)
+{
+	return dir_add(arg, name, fs_tree_snap_ino(id, FS_SNAP_DIR), S_IFDIR,
+		       next);
+}
+
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       int plus)
 {
@@ -424,6 +516,26 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	case FS_NODE_INST:
 		r = fs_tree_list_inst(c->tree, slot, off, dir_add, &d);
 		break;
+	case FS_NODE_SNAPS:
+		if (c->snap)
+			fs_snap_list(c->snap, off, snap_dir_add, &d);
+		break;
+	case FS_NODE_SNAP: {
+		time_t t;
+		uint32_t f;
+
+		if (!c->snap || fs_snap_stat(c->snap, slot, FS_SNAP_DIR, &t) < 0) {
+			r = -ENOENT;
+			break;
+		}
+		for (f = (uint32_t)off + 1; f < FS_SNAP_NFILES; f++)
+			if (fs_snap_stat(c->snap, slot, f, &t) == 0 &&
+			    dir_add(&d, fs_snap_file_name(f),
+				    fs_tree_snap_ino(slot, f), f == FS_SNAP_BACKUP ?
+				    S_IFLNK : S_IFREG, (off_t)f))
+				break;
+		break;
+	}
 	case FS_NODE_BACKUP: {
 		struct ocb_archive *a;
 		const struct ocb_entry *dir;
@@ -543,6 +655,30 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_open(req, fi);
 		return;
 	}
+	if (k == FS_NODE_SNAP && c->snap && entry != FS_SNAP_DIR &&
+	    entry != FS_SNAP_BACKUP) {
+		h->is_stats = 1;
+		ocb_buf_init(&h->stats, 1 << 20);
+		if (entry == FS_SNAP_WAIT) {
+			time_t t;
+
+			h->is_wait = 1;
+			h->wait_id = slot;
+			r = fs_snap_stat(c->snap, slot, FS_SNAP_DIR, &t);
+		} else {
+			r = fs_snap_render(c->snap, slot, entry, &h->stats);
+		}
+		if (r < 0) {
+			fh_free(c, h);
+			reply_err(req, r);
+			return;
+		}
+		fi->direct_io = 1;
+		fi->fh = (uintptr_t)h;
+		fh_track(c, h);
+		fuse_reply_open(req, fi);
+		return;
+	}
 	if (k != FS_NODE_BACKUP) {
 		free(h);
 		reply_err(req, -EISDIR);
@@ -569,6 +705,35 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
+struct wait_intr {
+	struct fs_snap *snap;
+	int flag;
+};
+
+static void wait_interrupted(fuse_req_t req, void *arg)
+{
+	struct wait_intr *wi = arg;
+
+	fs_snap_interrupt(wi->snap, &wi->flag);
+}
+
+/* the first read of snapshots/<entry>/wait blocks until the backup ends
+ * (or the reader is interrupted: EINTR), then has the final status */
+static int wait_read(fuse_req_t req, struct fs_ctx *c, struct fh *h)
+{
+	struct wait_intr wi = { .snap = c->snap };
+	int r = 0;
+
+	pthread_mutex_lock(&h->lock);
+	if (!h->stats.len) {
+		fuse_req_interrupt_func(req, wait_interrupted, &wi);
+		r = fs_snap_wait(c->snap, h->wait_id, &wi.flag, &h->stats);
+		fuse_req_interrupt_func(req, NULL, NULL);
+	}
+	pthread_mutex_unlock(&h->lock);
+	return r;
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -579,6 +744,14 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	ssize_t n;
 
 	fs_stats_op(c->st, FS_STATS_READ);
+	if (h->is_wait) {
+		int r = wait_read(req, c, h);
+
+		if (r < 0) {
+			reply_err(req, r);
+			return;
+		}
+	}
 	if (h->is_stats) {
 		/* reply from a copy: once the kernel has the reply, the reader
 		 * may close and the release free h->stats while this thread is
@@ -796,11 +969,6 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
  * the root takes mkdir of a name there as "make a backup now".  Until then
  * (and everywhere else, always) it is refused like every other change.
  */
-static void rofs_mkdir(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m)
-{
-	reply_err(req, -EROFS);
-}
-
 static void rofs_mknod(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m,
 		       dev_t d)
 {
@@ -810,6 +978,58 @@ static void rofs_mknod(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m,
 static void rofs_name(fuse_req_t req, fuse_ino_t p, const char *n)
 {
 	reply_err(req, -EROFS);
+}
+
+/* ---- snapshots/: mkdir starts a backup, rmdir forgets or cancels one ---------- */
+
+/* Only the mount's owner and root start or cancel backups. */
+static int snap_control(fuse_req_t req, fuse_ino_t parent)
+{
+	struct fs_ctx *c = ctx_of(req);
+	const struct fuse_ctx *who = fuse_req_ctx(req);
+	uint32_t slot = 0, entry = 0;
+
+	if (!c->snap || fs_tree_node(parent, &slot, &entry) != FS_NODE_SNAPS)
+		return -EROFS;
+	if (who->uid != 0 && who->uid != c->uid)
+		return -EACCES;
+	return 0;
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode)
+{
+	struct fs_ctx *c = ctx_of(req);
+	struct fuse_entry_param e;
+	uint32_t id = 0;
+	int r;
+
+	memset(&e, 0, sizeof(e));
+	r = snap_control(req, parent);
+	if (r == 0)
+		r = fs_snap_start(c->snap, name, &id);
+	if (r == 0) {
+		e.ino = fs_tree_snap_ino(id, FS_SNAP_DIR);
+		r = get_attr(c, e.ino, &e.attr, &e.attr_timeout);
+	}
+	if (r < 0) {
+		reply_err(req, r);
+		return;
+	}
+	fuse_reply_entry(req, &e);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs_ctx *c = ctx_of(req);
+	int r = snap_control(req, parent);
+
+	if (r == 0)
+		r = fs_snap_remove(c->snap, name);
+	if (r < 0)
+		reply_err(req, r);
+	else
+		fuse_reply_err(req, 0);
 }
 
 static void rofs_symlink(fuse_req_t req, const char *l, fuse_ino_t p,
@@ -868,10 +1088,10 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,
 	.statfs = op_statfs,
-	.mkdir = rofs_mkdir,
+	.mkdir = op_mkdir,
 	.mknod = rofs_mknod,
 	.unlink = rofs_name,
-	.rmdir = rofs_name,
+	.rmdir = op_rmdir,
 	.symlink = rofs_symlink,
 	.rename = rofs_rename,
 	.link = rofs_link,

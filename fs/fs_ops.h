@@ -10,6 +10,7 @@
 #include <time.h>
 
 struct fs_tree;
+struct fs_snap;
 struct fs_stats;
 struct ocb_frame_cache;
 struct ocb_buf;
@@ -18,6 +19,7 @@ struct fs_ctx {
 	struct fs_tree *tree;
 	struct ocb_frame_cache *fc;
 	struct fs_stats *st;		/* request and error counters */
+	struct fs_snap *snap;		/* snapshots/, or NULL when off */
 	uid_t uid;			/* owner of the mount */
 	gid_t gid;
 	time_t started;

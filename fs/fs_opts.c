@@ -28,6 +28,8 @@ static const struct fuse_opt opt_spec[] = {
 	OPT_STR("cache_size=%s", cache_size),
 	OPT_STR("ram_cache=%s", ram_cache),
 	OPT_STR("refresh=%s", refresh),
+	OPT_STR("snapshot_keep=%s", snapshot_keep),
+	OPT_FLAG("nosnapshots", no_snapshots),
 	OPT_FLAG("allow_other", allow_other),
 	OPT_FLAG("-h", show_help),
 	OPT_FLAG("--help", show_help),
@@ -54,6 +56,7 @@ void fs_opts_release(struct fs_opts *o)
 	free(o->cache_size);
 	free(o->ram_cache);
 	free(o->refresh);
+	free(o->snapshot_keep);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -68,6 +71,8 @@ void fs_opts_usage(const char *prog)
 	       "    MOUNTPOINT/<instance>/latest         -> its newest backup\n"
 	       "    MOUNTPOINT/latest                    -> <instance>/latest\n"
 	       "    MOUNTPOINT/.ocbfs/stats              runtime counters\n"
+	       "    mkdir MOUNTPOINT/snapshots/now       take a backup now (also\n"
+	       "                                         snapshots/LABEL)\n"
 	       "\n"
 	       "ocbfs options (defaults from the configuration file; the\n"
 	       "command line wins):\n"
@@ -83,6 +88,10 @@ void fs_opts_usage(const char *prog)
 	       "                         default 2G; 0 turns the disk cache off)\n"
 	       "    -o refresh=SECONDS   how often new backups are looked for (config\n"
 	       "                         mount.refresh, default 30; 0: never)\n"
+	       "    -o snapshot_keep=SECONDS  how long finished snapshots/ entries\n"
+	       "                         stay listed (default 86400)\n"
+	       "    -o nosnapshots       no snapshots/ directory; the mount is then\n"
+	       "                         flagged read-only\n"
 	       "    -o allow_other       let other users in (then default_permissions\n"
 	       "                         enforces the backed-up modes)\n"
 	       "    -f                   stay in the foreground (log to stderr;\n"
@@ -92,7 +101,8 @@ void fs_opts_usage(const char *prog)
 	       "    -V, --version        print the version\n"
 	       "SIZE: a number of bytes with an optional K, M, G or T suffix.\n"
 	       "\n"
-	       "Everything is read-only (writes fail with EROFS).  Unmount with\n"
+	       "Everything but mkdir and rmdir in snapshots/ is read-only (writes\n"
+	       "fail with EROFS).  Unmount with\n"
 	       "fusermount3 -u MOUNTPOINT, or stop ocbfs with SIGTERM.\n"
 	       "\n"
 	       "libfuse options:\n", prog);
@@ -161,6 +171,13 @@ int fs_opts_settings(const struct fs_opts *o, const struct ocb_config *cfg,
 		r = bad("refresh", o->refresh);
 		goto out;
 	}
+	s.snapshots = !o->no_snapshots;
+	s.snapshot_keep = 86400;
+	if (o->snapshot_keep && parse_seconds(o->snapshot_keep,
+					      &s.snapshot_keep) < 0) {
+		r = bad("snapshot_keep", o->snapshot_keep);
+		goto out;
+	}
 	if (o->instance) {
 		const char *id = o->instance;
 		const char *root = cfg->root ? cfg->root : "";
@@ -209,7 +226,7 @@ int fs_opts_mount_args(const struct fs_opts *o, struct fuse_args *args)
 {
 	if (fuse_opt_add_arg(args, "-ofsname=ocbfs") ||
 	    fuse_opt_add_arg(args, "-osubtype=ocbfs") ||
-	    fuse_opt_add_arg(args, "-oro"))
+	    (o->no_snapshots && fuse_opt_add_arg(args, "-oro")))
 		return -ENOMEM;
 	if (o->allow_other &&
 	    (fuse_opt_add_arg(args, "-oallow_other") ||

@@ -19,6 +19,8 @@ struct fs_opts {
 	char *cache_size;	/* cache_size=SIZE */
 	char *ram_cache;	/* ram_cache=SIZE */
 	char *refresh;		/* refresh=SECONDS */
+	char *snapshot_keep;	/* snapshot_keep=SECONDS */
+	int no_snapshots;	/* nosnapshots */
 	int allow_other;
 	int show_help;		/* -h, --help */
 	int show_version;	/* -V, --version */
@@ -44,6 +46,8 @@ struct fs_settings {
 	uint64_t cache_size;	/* bytes; 0: no disk cache */
 	uint64_t ram_cache;	/* bytes of decrypted frames */
 	unsigned refresh;	/* seconds between listings; 0: never */
+	int snapshots;		/* the snapshots/ control directory */
+	unsigned snapshot_keep;	/* seconds finished entries stay listed */
 };
 
 #define FS_REFRESH_MAX (7u * 24 * 3600)
@@ -59,8 +63,9 @@ void fs_settings_release(struct fs_settings *s);
 
 /*
  * Append the mount options ocbfs always uses to args: fsname, subtype,
- * ro, and allow_other together with default_permissions (the backed-up
- * modes are then enforced by the kernel).  0 or -ENOMEM.
+ * ro (unless snapshots/ takes mkdir), and allow_other together with
+ * default_permissions (the backed-up modes are then enforced by the
+ * kernel).  0 or -ENOMEM.
  */
 int fs_opts_mount_args(const struct fs_opts *o, struct fuse_args *args);
 

@@ -75,6 +75,13 @@ enum fs_node fs_tree_node(uint64_t ino, uint32_t *slot, uint32_t *entry)
 		return FS_NODE_CTL;
 	if (ino == FS_INO_STATS)
 		return FS_NODE_STATS;
+	if (ino == FS_INO_SNAPS)
+		return FS_NODE_SNAPS;
+	if (ino >= FS_INO_SNAP && ino < FS_INO_SNAP_END) {
+		*slot = (uint32_t)((ino - FS_INO_SNAP) / 8);
+		*entry = (uint32_t)((ino - FS_INO_SNAP) % 8);
+		return FS_NODE_SNAP;
+	}
 	if (ino >= FS_INO_INST && ino < FS_INO_INST_END) {
 		*slot = (uint32_t)((ino - FS_INO_INST) / 2);
 		return (ino - FS_INO_INST) % 2 ? FS_NODE_INST_LATEST :
@@ -93,9 +100,16 @@ uint64_t fs_tree_backup_ino(uint32_t slot, uint32_t entry)
 	return ((uint64_t)slot + 1) << 32 | ((uint64_t)entry + 1);
 }
 
+uint64_t fs_tree_snap_ino(uint32_t id, uint32_t file)
+{
+	uint64_t ino = FS_INO_SNAP + 8ull * id + file;
+
+	return ino < FS_INO_SNAP_END ? ino : 0;
+}
+
 /* ---- listing ---------------------------------------------------------------- */
 
-static const char *shown_name(const char *prefix)
+const char *fs_tree_inst_name(const char *prefix)
 {
 	const char *base = strrchr(prefix, '/');
 
@@ -124,7 +138,7 @@ static int inst_slot(struct fs_tree *t, const char *prefix, uint32_t *slot)
 		return -ENOMEM;
 	t->inst = ni;
 	ni[t->ninst].prefix = strdup(prefix);
-	ni[t->ninst].name = strdup(shown_name(prefix));
+	ni[t->ninst].name = strdup(fs_tree_inst_name(prefix));
 	ni[t->ninst].gone = 0;
 	if (!ni[t->ninst].prefix || !ni[t->ninst].name)
 		return -ENOMEM;
@@ -342,6 +356,10 @@ int fs_tree_lookup_root(struct fs_tree *t, const char *name, uint64_t *ino)
 		*ino = FS_INO_CTL;
 		return 0;
 	}
+	if (t->o.snapshots && !strcmp(name, "snapshots")) {
+		*ino = FS_INO_SNAPS;
+		return 0;
+	}
 	pthread_rwlock_rdlock(&t->lock);
 	if (!strcmp(name, "latest")) {
 		int64_t ci = configured_inst(t);
@@ -408,8 +426,10 @@ int fs_tree_list_root(struct fs_tree *t, off_t off, fs_tree_dir_fn cb,
 	if (ci >= 0 && latest_of(t, (uint32_t)ci) >= 0 &&
 	    k++ >= off && cb(arg, "latest", FS_INO_LATEST, S_IFLNK, k))
 		goto out;
-	if (k++ >= off)
-		cb(arg, ".ocbfs", FS_INO_CTL, S_IFDIR, k);
+	if (k++ >= off && cb(arg, ".ocbfs", FS_INO_CTL, S_IFDIR, k))
+		goto out;
+	if (t->o.snapshots && k++ >= off)
+		cb(arg, "snapshots", FS_INO_SNAPS, S_IFDIR, k);
 out:
 	pthread_rwlock_unlock(&t->lock);
 	return 0;

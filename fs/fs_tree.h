@@ -26,8 +26,11 @@ struct fs_tree;
 #define FS_INO_LATEST 2ull	/* /latest */
 #define FS_INO_CTL 3ull		/* /.ocbfs */
 #define FS_INO_STATS 4ull	/* /.ocbfs/stats */
+#define FS_INO_SNAPS 5ull	/* /snapshots */
 #define FS_INO_INST 0x1000ull	/* + 2 * slot: instance dir; + 1: its latest */
 #define FS_INO_INST_END 0x80000000ull
+#define FS_INO_SNAP FS_INO_INST_END	/* + 8 * id + file: snapshots/<entry> */
+#define FS_INO_SNAP_END 0x100000000ull
 
 struct fs_tree_opts {
 	struct ocb_store *store;	/* not owned */
@@ -42,12 +45,14 @@ struct fs_tree_opts {
 	/* called before an archive is freed (frame-cache id) */
 	void (*on_close)(void *arg, uint64_t aid);
 	void *on_close_arg;
+	int snapshots;			/* list /snapshots in the root */
 };
 
 enum fs_node {
 	FS_NODE_NONE,
 	FS_NODE_ROOT, FS_NODE_LATEST, FS_NODE_CTL, FS_NODE_STATS,
 	FS_NODE_INST, FS_NODE_INST_LATEST, FS_NODE_BACKUP,
+	FS_NODE_SNAPS, FS_NODE_SNAP,
 };
 
 /* Does the first listing (errors are logged; the tree starts empty). */
@@ -61,9 +66,16 @@ void fs_tree_stop(struct fs_tree *t);
 
 /* What kind of node ino is; for FS_NODE_INST(_LATEST) *slot = instance
  * slot, for FS_NODE_BACKUP *slot = backup slot and *entry = entry index
- * (the backup's directory itself is entry 0). */
+ * (the backup's directory itself is entry 0), for FS_NODE_SNAP *slot =
+ * the snapshot entry's id and *entry its file (enum fs_snap_file). */
 enum fs_node fs_tree_node(uint64_t ino, uint32_t *slot, uint32_t *entry);
 uint64_t fs_tree_backup_ino(uint32_t slot, uint32_t entry);
+/* 0 when id is beyond the range of snapshot inodes */
+uint64_t fs_tree_snap_ino(uint32_t id, uint32_t file);
+
+/* The directory name an instance prefix shows as ("<root>/instance-x"
+ * shows as "x"); points into prefix. */
+const char *fs_tree_inst_name(const char *prefix);
 
 /* Name → ino in the root (instances, "latest", ".ocbfs"): 0 or -ENOENT. */
 int fs_tree_lookup_root(struct fs_tree *t, const char *name, uint64_t *ino);

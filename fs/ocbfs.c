@@ -14,6 +14,7 @@
 #include "config.h"
 #include "frame_cache.h"
 #include "fs_opts.h"
+#include "fs_snap.h"
 #include "fs_stats.h"
 #include "fs_tree.h"
 #include "keys.h"
@@ -42,6 +43,11 @@ struct daemon {
 	struct fs_ctx ctx;
 	struct ocb_store *store;
 	char *mountpoint;
+	/* kernel notifications from the snapshot thread, until the session
+	 * goes away */
+	pthread_mutex_t notify_lock;
+	struct fuse_session *se;	/* NULL once stopping */
+	const char *snap_prefix;	/* where snapshots store backups */
 	pthread_t tune;		/* read-ahead tuning, joined at exit */
 	int tune_started;
 };
@@ -81,6 +87,30 @@ static void on_init(struct fs_ctx *c)
 
 	if (pthread_create(&d->tune, NULL, tune_readahead, d) == 0)
 		d->tune_started = 1;
+}
+
+/* a snapshot stored a new backup: list again, so that it shows at once,
+ * and have the kernel drop what it keeps of the changed names */
+static void new_backup(void *arg)
+{
+	struct daemon *d = arg;
+	const char *inst = NULL;
+	uint64_t ino;
+
+	fs_tree_refresh(d->ctx.tree);
+	pthread_mutex_lock(&d->notify_lock);
+	if (d->se) {
+		fuse_lowlevel_notify_inval_entry(d->se, FS_INO_ROOT, "latest", 6);
+		fuse_lowlevel_notify_inval_inode(d->se, FS_INO_LATEST, 0, 0);
+		if (d->snap_prefix)
+			inst = fs_tree_inst_name(d->snap_prefix);
+		if (inst && fs_tree_lookup_root(d->ctx.tree, inst, &ino) == 0) {
+			fuse_lowlevel_notify_inval_inode(d->se, ino, 0, 0);
+			fuse_lowlevel_notify_inval_entry(d->se, ino, "latest", 6);
+			fuse_lowlevel_notify_inval_inode(d->se, ino + 1, 0, 0);
+		}
+	}
+	pthread_mutex_unlock(&d->notify_lock);
 }
 
 static void forget_frames(void *arg, uint64_t aid)
@@ -253,8 +283,25 @@ int main(int argc, char **argv)
 	to.refresh = set.refresh;
 	to.on_close = forget_frames;
 	to.on_close_arg = d.ctx.fc;
+	to.snapshots = set.snapshots;
 	if (fs_tree_new(&to, &d.ctx.tree) < 0)
 		goto out;
+	pthread_mutex_init(&d.notify_lock, NULL);
+	if (set.snapshots) {
+		struct fs_snap_opts so = {
+			.store = d.store,
+			.cfg = cfg,
+			.kp = kp,
+			.inst_name = fs_tree_inst_name(cfg->prefix ? cfg->prefix : ""),
+			.keep = set.snapshot_keep,
+			.on_new_backup = new_backup,
+			.on_new_backup_arg = &d,
+		};
+
+		d.snap_prefix = cfg->prefix;
+		if (fs_snap_new(&so, &d.ctx.snap) < 0)
+			goto out;
+	}
 	d.ctx.uid = getuid();
 	d.ctx.gid = getgid();
 	d.ctx.started = time(NULL);
@@ -268,6 +315,7 @@ int main(int argc, char **argv)
 	se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &d.ctx);
 	if (!se)
 		goto out;
+	d.se = se;
 	if (fuse_session_mount(se, cl.mountpoint) != 0)
 		goto out;
 	if (fuse_daemonize(cl.foreground) != 0)
@@ -296,6 +344,9 @@ int main(int argc, char **argv)
 	fs_tree_stop(d.ctx.tree);
 	rc = r < 0 && !atomic_load(&stop.signal) ? 1 : 0;
 out_unmount:
+	pthread_mutex_lock(&d.notify_lock);
+	d.se = NULL;
+	pthread_mutex_unlock(&d.notify_lock);
 	fuse_session_unmount(se);
 	stopper_stop(&stop);
 	/* the loop's workers are joined: tune_started is settled */
@@ -304,6 +355,9 @@ out_unmount:
 out:
 	if (se)
 		fuse_session_destroy(se);
+	/* a running snapshot is cancelled (its upload aborted); requests it
+	 * had in flight on the mount failed when the session closed */
+	fs_snap_free(d.ctx.snap);
 	/* read-ahead workers use archives: stop them before the tree goes */
 	ocb_frame_cache_free(d.ctx.fc);
 	fs_tree_free(d.ctx.tree);

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "ocb_archive.h"
 #include "backups.h"
+#include "backup_job.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -44,8 +45,10 @@ static void show_progress(void *arg, const struct ocb_backup_progress *p)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	secs = (double)(now.tv_sec - pr->t0.tv_sec) +
 	       (double)(now.tv_nsec - pr->t0.tv_nsec) / 1e9;
-	fprintf(stderr, "\r%" PRIu64 " files, %s read, %s stored, %.1f MB/s   ",
-		p->files_done, ocb_human_size(p->bytes_done, a, sizeof(a)),
+	fprintf(stderr, "\r%" PRIu64 " of %" PRIu64 " entries, %s read (%d%%), "
+		"%s stored, %.1f MB/s   ", p->files_done, p->files_total,
+		ocb_human_size(p->bytes_done, a, sizeof(a)),
+		p->bytes_total ? (int)(100 * p->bytes_done / p->bytes_total) : 0,
 		ocb_human_size(p->bytes_stored, b, sizeof(b)),
 		secs > 0 ? (double)p->bytes_done / 1e6 / secs : 0.0);
 }
@@ -58,13 +61,10 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct ocb_backup_opts o = { 0 };
+	struct ocb_backup_job j = { 0 };
 	struct ocb_backup_result res = { 0 };
-	struct ocb_put_opts put = { 0 };
 	struct ocb_keyprov *kp = NULL;
 	struct prog pr = { 0 };
-	char **skip = NULL;
-	size_t nskip = 0;
 	const char *label = NULL;
 	int json = 0, c, r;
 
@@ -89,35 +89,20 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	r = ocb_ctx_keyprov(ctx, &kp);
 	if (r)
 		return r;
-	/* uploads left by a killed backup: clean them up first */
-	r = ocb_backups_abort_stale(ctx->store, ctx->cfg->prefix,
-				    ctx->cfg->stale_upload_age);
-	if (r > 0 && !ctx->quiet)
-		fprintf(stderr, "ocb: aborted %d unfinished upload%s left by an "
-			"earlier backup\n", r, r > 1 ? "s" : "");
-	ocb_skip_paths(ctx->cfg, &skip, &nskip);
-	put.sse = ctx->cfg->sse;
-	put.sse_kms_key_id = ctx->cfg->sse_kms_key_id;
-	o.sources = (const char *const *)ctx->cfg->sources;
-	o.nsources = ctx->cfg->nsources;
-	o.excludes = (const char *const *)ctx->cfg->excludes;
-	o.nexcludes = ctx->cfg->nexcludes;
-	o.skip = (const char *const *)skip;
-	o.nskip = nskip;
-	o.prefix = ctx->cfg->prefix;
-	o.instance = ctx->cfg->instance_id;
-	o.label = label;
-	o.kp = kp;
-	o.put = &put;
-	o.cancel = &ocb_interrupted;
 	pr.tty = isatty(STDERR_FILENO) && !ctx->quiet;
 	clock_gettime(CLOCK_MONOTONIC, &pr.t0);
-	o.progress = show_progress;
-	o.progress_arg = &pr;
-	r = ocb_backup_run(ctx->store, &o, &res);
+	j.label = label;
+	j.cancel = &ocb_interrupted;
+	j.progress = show_progress;
+	j.progress_arg = &pr;
+	j.count_first = pr.tty;
+	r = ocb_backup_job_run(ctx->store, ctx->cfg, kp, &j, &res);
 	if (pr.tty)
 		fprintf(stderr, "\n");
-	ocb_skip_paths_free(skip, nskip);
+	if (j.stale_aborted && !ctx->quiet)
+		fprintf(stderr, "ocb: aborted %d unfinished upload%s left by an "
+			"earlier backup\n", j.stale_aborted,
+			j.stale_aborted > 1 ? "s" : "");
 	ocb_keyprov_free(kp);
 	if (r < 0)
 		return ocb_fail(r, "backup to %s", ctx->store->desc);

@@ -158,47 +158,6 @@ int ocb_ctx_keyprov(struct ocb_ctx *ctx, struct ocb_keyprov **out)
 	return r < 0 ? ocb_fail(r, "key provider %s", ctx->cfg->key_provider) : 0;
 }
 
-int ocb_skip_paths(const struct ocb_config *cfg, char ***out, size_t *n)
-{
-	char **v = calloc(64, sizeof(char *)), line[8192];
-	size_t k = 0;
-	FILE *f;
-
-	if (!v)
-		return -ENOMEM;
-	if (cfg->cache_dir)
-		v[k++] = strdup(cfg->cache_dir);
-	f = fopen("/proc/self/mountinfo", "re");
-	while (f && k < 63 && fgets(line, sizeof(line), f)) {
-		/* id parent maj:min root mountpoint opts ... - fstype source */
-		char *mp, *dash, *save = NULL;
-		int i;
-
-		dash = strstr(line, " - ");
-		if (!dash || strncmp(dash + 3, "fuse.ocbfs ", 11) != 0)
-			continue;
-		mp = strtok_r(line, " ", &save);
-		for (i = 0; i < 4 && mp; i++)
-			mp = strtok_r(NULL, " ", &save);
-		if (mp)
-			v[k++] = strdup(mp);
-	}
-	if (f)
-		fclose(f);
-	*out = v;
-	*n = k;
-	return 0;
-}
-
-void ocb_skip_paths_free(char **v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; v && i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 const char *ocb_human_size(uint64_t n, char *buf, size_t size)
 {
 	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };

@@ -55,20 +55,15 @@ void ocb_signals_install(void);
 struct ocb_cmd;
 int ocb_usage(const struct ocb_cmd *cmd);
 
-#endif
-
 struct ocb_keyprov;
 /* The key provider the config names (passphrase: $OCB_PASSPHRASE_FD, the
  * config's passphraseFile, or a prompt on the terminal): 0 or exit code. */
 int ocb_ctx_keyprov(struct ocb_ctx *ctx, struct ocb_keyprov **out);
-
-/* Mountpoints of running ocbfs daemons (from /proc/self/mountinfo), plus
- * the cache directory: paths a backup must never enter. */
-int ocb_skip_paths(const struct ocb_config *cfg, char ***out, size_t *n);
-void ocb_skip_paths_free(char **v, size_t n);
 
 /* Print s as a JSON string (quoted, escaped) on stdout. */
 void ocb_json_str(const char *s);
 
 /* Human size "12.3 MiB" into buf. */
 const char *ocb_human_size(uint64_t n, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * backup_job.c - the config turned into one backup (backup_job.h).
+ */
+#include "backup_job.h"
+#include "backups.h"
+#include "config.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SKIP_MAX 64
+
+/* mountpoints of ocbfs daemons (from /proc/self/mountinfo) and the cache
+ * directory: paths a backup never enters.  *n paths, malloc'ed. */
+static int skip_paths(const struct ocb_config *cfg, char **v, size_t *n)
+{
+	char line[8192];
+	size_t k = 0;
+	FILE *f;
+
+	if (cfg->cache_dir && !(v[k++] = strdup(cfg->cache_dir)))
+		return -ENOMEM;
+	f = fopen("/proc/self/mountinfo", "re");
+	while (f && k < SKIP_MAX && fgets(line, sizeof(line), f)) {
+		/* id parent maj:min root mountpoint opts ... - fstype source */
+		char *mp, *dash, *save = NULL;
+		int i;
+
+		dash = strstr(line, " - ");
+		if (!dash || strncmp(dash + 3, "fuse.ocbfs ", 11) != 0)
+			continue;
+		mp = strtok_r(line, " ", &save);
+		for (i = 0; i < 4 && mp; i++)
+			mp = strtok_r(NULL, " ", &save);
+		if (mp && !(v[k++] = strdup(mp)))
+			break;
+	}
+	if (f)
+		fclose(f);
+	*n = k;
+	return k && !v[k - 1] ? -ENOMEM : 0;
+}
+
+int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
+		       struct ocb_keyprov *kp, struct ocb_backup_job *j,
+		       struct ocb_backup_result *res)
+{
+	struct ocb_backup_opts o = { 0 };
+	struct ocb_put_opts put = { 0 };
+	char *skip[SKIP_MAX + 1] = { 0 };
+	size_t nskip = 0, i;
+	int r;
+
+	r = skip_paths(cfg, skip, &nskip);
+	if (r < 0)
+		goto out;
+	r = ocb_backups_abort_stale(s, cfg->prefix, cfg->stale_upload_age);
+	j->stale_aborted = r > 0 ? r : 0;
+	put.sse = cfg->sse;
+	put.sse_kms_key_id = cfg->sse_kms_key_id;
+	o.sources = (const char *const *)cfg->sources;
+	o.nsources = cfg->nsources;
+	o.excludes = (const char *const *)cfg->excludes;
+	o.nexcludes = cfg->nexcludes;
+	o.skip = (const char *const *)skip;
+	o.nskip = nskip;
+	o.prefix = cfg->prefix;
+	o.instance = cfg->instance_id;
+	o.label = j->label;
+	o.kp = kp;
+	o.put = &put;
+	o.count_first = j->count_first;
+	o.progress = j->progress;
+	o.progress_arg = j->progress_arg;
+	o.warning = j->warning;
+	o.warning_arg = j->warning_arg;
+	o.cancel = j->cancel;
+	r = ocb_backup_run(s, &o, res);
+out:
+	for (i = 0; i < nskip; i++)
+		free(skip[i]);
+	return r;
+}

@@ -1,0 +1,37 @@
+/*
+ * backup_job.h - a backup of what the config names, taken the same way by
+ * `ocb backup` and by the mount's snapshots/ directory: the config turned
+ * into backup options (sources, excludes, SSE, prefix, instance), ocbfs
+ * mountpoints and the cache directory kept out, and uploads left by a
+ * killed backup aborted first.
+ */
+#ifndef OCB_BACKUP_JOB_H
+#define OCB_BACKUP_JOB_H
+
+#include "ocb_archive.h"
+
+struct ocb_config;
+struct ocb_keyprov;
+
+struct ocb_backup_job {
+	const char *label;		/* NULL or checked with
+					 * ocb_backups_label_ok() */
+	int count_first;		/* totals for progress (one more walk) */
+	ocb_progress_fn progress;	/* may be NULL */
+	void *progress_arg;
+	void (*warning)(void *arg, const char *path, const char *what);
+	void *warning_arg;
+	const volatile int *cancel;	/* may be NULL */
+	int stale_aborted;		/* out: unfinished uploads of earlier
+					 * backups aborted before starting */
+};
+
+/*
+ * Take the backup: 0 (res filled; res->warnings may be non-zero) or a
+ * negative errno as ocb_backup_run() returns it.
+ */
+int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
+		       struct ocb_keyprov *kp, struct ocb_backup_job *j,
+		       struct ocb_backup_result *res);
+
+#endif
