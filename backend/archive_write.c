@@ -715,10 +715,27 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 	b.hdr.version = OCB_FORMAT_VERSION;
 	b.hdr.frame_size = OCB_FRAME_SIZE;
 	b.hdr.created = time(NULL);
-	backup_name(o, (time_t)b.hdr.created, name, sizeof(name));
-	if (snprintf(key, sizeof(key), "%s/%s.ocb", o->prefix, name) >=
-	    (int)sizeof(key))
-		return -ENAMETOOLONG;
+	/* names have one-second steps: a backup taken in the same second as
+	 * an earlier one takes the next free second (the final conditional
+	 * create still refuses a name taken meanwhile) */
+	for (i = 0;; i++) {
+		struct ocb_obj_head h;
+
+		backup_name(o, (time_t)b.hdr.created, name, sizeof(name));
+		if (snprintf(key, sizeof(key), "%s/%s.ocb", o->prefix, name) >=
+		    (int)sizeof(key))
+			return -ENAMETOOLONG;
+		memset(&h, 0, sizeof(h));
+		r = s->ops->head(s, key, &h);
+		ocb_obj_head_release(&h);
+		if (r == -ENOENT)
+			break;
+		if (r < 0)
+			return r;
+		if (i == 60)
+			return -EEXIST;
+		b.hdr.created++;
+	}
 	r = ocb_crypto_random(b.hdr.backup_id, sizeof(b.hdr.backup_id));
 	if (r < 0)
 		return r;

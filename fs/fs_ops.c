@@ -37,9 +37,11 @@ struct fh {
 				 * kernel never sent their release */
 	int is_stats;		/* content in stats: .ocbfs/stats and the
 				 * files of snapshots/<entry>/ */
+	int is_snap;		/* a file of snapshots/<entry>/: rendered
+				 * again by each read at offset 0 */
 	int is_wait;		/* snapshots/<entry>/wait: stats filled by
 				 * the first read, once the backup ended */
-	uint32_t wait_id;
+	uint32_t snap_id, snap_file;
 	uint32_t slot, entry;
 	struct ocb_archive *a;
 	uint64_t aid;
@@ -659,11 +661,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	    entry != FS_SNAP_BACKUP) {
 		h->is_stats = 1;
 		ocb_buf_init(&h->stats, 1 << 20);
+		h->is_snap = 1;
+		h->snap_id = slot;
+		h->snap_file = entry;
 		if (entry == FS_SNAP_WAIT) {
 			time_t t;
 
 			h->is_wait = 1;
-			h->wait_id = slot;
 			r = fs_snap_stat(c->snap, slot, FS_SNAP_DIR, &t);
 		} else {
 			r = fs_snap_render(c->snap, slot, entry, &h->stats);
@@ -717,18 +721,25 @@ static void wait_interrupted(fuse_req_t req, void *arg)
 	fs_snap_interrupt(wi->snap, &wi->flag);
 }
 
-/* the first read of snapshots/<entry>/wait blocks until the backup ends
- * (or the reader is interrupted: EINTR), then has the final status */
-static int wait_read(fuse_req_t req, struct fs_ctx *c, struct fh *h)
+/*
+ * Files of snapshots/<entry>/: a read at offset 0 renders the file again,
+ * so an open file can be read over and over as the backup goes on.  The
+ * first read of `wait` blocks until the backup ends (or the reader is
+ * interrupted: EINTR), then has the final status.
+ */
+static int snap_read(fuse_req_t req, struct fs_ctx *c, struct fh *h)
 {
 	struct wait_intr wi = { .snap = c->snap };
 	int r = 0;
 
 	pthread_mutex_lock(&h->lock);
-	if (!h->stats.len) {
+	if (h->is_wait && !h->stats.len) {
 		fuse_req_interrupt_func(req, wait_interrupted, &wi);
-		r = fs_snap_wait(c->snap, h->wait_id, &wi.flag, &h->stats);
+		r = fs_snap_wait(c->snap, h->snap_id, &wi.flag, &h->stats);
 		fuse_req_interrupt_func(req, NULL, NULL);
+	} else if (!h->is_wait) {
+		ocb_buf_reset(&h->stats);
+		r = fs_snap_render(c->snap, h->snap_id, h->snap_file, &h->stats);
 	}
 	pthread_mutex_unlock(&h->lock);
 	return r;
@@ -744,8 +755,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	ssize_t n;
 
 	fs_stats_op(c->st, FS_STATS_READ);
-	if (h->is_wait) {
-		int r = wait_read(req, c, h);
+	if (h->is_wait || (h->is_snap && off == 0)) {
+		int r = snap_read(req, c, h);
 
 		if (r < 0) {
 			reply_err(req, r);

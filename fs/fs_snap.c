@@ -149,6 +149,14 @@ static struct snap *by_name(struct fs_snap *s, const char *name, size_t *at)
 	return NULL;
 }
 
+/* what status shows: a running backup being cancelled says so */
+static const char *state_word(const struct fs_snap *s, const struct snap *e)
+{
+	if (e->state == SNAP_RUNNING && s->cancel)
+		return "cancelling";
+	return state_name[e->state];
+}
+
 /* ---- the backup thread -------------------------------------------------------- */
 
 static void on_progress(void *arg, const struct ocb_backup_progress *p)
@@ -414,7 +422,8 @@ int fs_snap_stat(struct fs_snap *s, uint32_t id, enum fs_snap_file f,
 	return r;
 }
 
-static void render_progress(const struct snap *e, struct ocb_buf *out)
+static void render_progress(const struct fs_snap *s, const struct snap *e,
+			    struct ocb_buf *out)
 {
 	const struct ocb_backup_progress *p = &e->prog;
 	struct timespec now;
@@ -426,7 +435,7 @@ static void render_progress(const struct snap *e, struct ocb_buf *out)
 			(double)(now.tv_nsec - e->t0.tv_nsec) / 1e9;
 	}
 	rate = secs > 0 ? (double)p->bytes_done / secs : 0;
-	ocb_buf_printf(out, "state %s\n", state_name[e->state]);
+	ocb_buf_printf(out, "state %s\n", state_word(s, e));
 	ocb_buf_printf(out, "entries_done %" PRIu64 "\nentries_total %" PRIu64
 		       "\n", p->files_done, p->files_total);
 	ocb_buf_printf(out, "bytes_done %" PRIu64 "\nbytes_total %" PRIu64
@@ -458,10 +467,10 @@ int fs_snap_render(struct fs_snap *s, uint32_t id, enum fs_snap_file f,
 	}
 	switch (f) {
 	case FS_SNAP_STATUS:
-		ocb_buf_printf(out, "%s\n", state_name[e->state]);
+		ocb_buf_printf(out, "%s\n", state_word(s, e));
 		break;
 	case FS_SNAP_PROGRESS:
-		render_progress(e, out);
+		render_progress(s, e, out);
 		break;
 	case FS_SNAP_LOG:
 		ocb_buf_append(out, e->log.data, e->log.len);

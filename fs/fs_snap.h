@@ -25,7 +25,8 @@ struct fs_snap;
 /* the files of an entry's directory, in listing order */
 enum fs_snap_file {
 	FS_SNAP_DIR = 0,	/* the entry's directory itself */
-	FS_SNAP_STATUS,		/* running | done | failed | cancelled */
+	FS_SNAP_STATUS,		/* running | cancelling | done | failed |
+				 * cancelled */
 	FS_SNAP_PROGRESS,	/* "key value" lines: entries, bytes, rate, ETA */
 	FS_SNAP_LOG,		/* start, warnings, the result or the error */
 	FS_SNAP_WAIT,		/* read blocks until the end, gives the status */

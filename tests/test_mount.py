@@ -38,7 +38,12 @@ class Mount:
     def unmount(self):
         if self.proc.poll() is None:
             subprocess.run(["fusermount3", "-u", self.path], check=True)
-        rc = self.proc.wait(timeout=30)
+        self.finish()
+
+    def finish(self):
+        """Wait for the daemon to exit (once unmounted): status 0, no
+        sanitizer report."""
+        rc = self.proc.wait(timeout=60)
         self.log.close()
         log = open(self.log.name, "rb").read().decode(errors="replace")
         assert "runtime error" not in log and "Sanitizer" not in log, log
