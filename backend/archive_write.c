@@ -715,40 +715,41 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 	b.hdr.version = OCB_FORMAT_VERSION;
 	b.hdr.frame_size = OCB_FRAME_SIZE;
 	b.hdr.created = time(NULL);
+	r = ocb_crypto_random(b.hdr.backup_id, sizeof(b.hdr.backup_id));
+	if (r < 0)
+		return r;
 	/* names have one-second steps: a backup taken in the same second as
 	 * an earlier one takes the next free second (the final conditional
-	 * create still refuses a name taken meanwhile) */
+	 * create still refuses a name taken meanwhile).  The data key is
+	 * bound to the name, so it is wrapped again for a new one. */
 	for (i = 0;; i++) {
+		struct ocb_key_ctx kc = { .name = name, .instance = o->instance };
 		struct ocb_obj_head h;
 
 		backup_name(o, (time_t)b.hdr.created, name, sizeof(name));
 		if (snprintf(key, sizeof(key), "%s/%s.ocb", o->prefix, name) >=
 		    (int)sizeof(key))
 			return -ENAMETOOLONG;
+		r = ocb_keyprov_wrap(o->kp, b.hdr.backup_id, &kc, &b.dk, &blk);
+		if (r < 0) {
+			if (r == -EOPNOTSUPP)
+				ocb_err("key provider %s is not available in "
+					"this build", ocb_key_type_name(
+					ocb_keyprov_type(o->kp)));
+			return r;
+		}
 		memset(&h, 0, sizeof(h));
 		r = s->ops->head(s, key, &h);
 		ocb_obj_head_release(&h);
 		if (r == -ENOENT)
 			break;
+		ocb_crypto_key_free(b.dk);
+		b.dk = NULL;
 		if (r < 0)
 			return r;
 		if (i == 60)
 			return -EEXIST;
 		b.hdr.created++;
-	}
-	r = ocb_crypto_random(b.hdr.backup_id, sizeof(b.hdr.backup_id));
-	if (r < 0)
-		return r;
-	{
-		struct ocb_key_ctx kc = { .name = name, .instance = o->instance };
-
-		r = ocb_keyprov_wrap(o->kp, b.hdr.backup_id, &kc, &b.dk, &blk);
-	}
-	if (r < 0) {
-		if (r == -EOPNOTSUPP)
-			ocb_err("key provider %s is not available in this build",
-				ocb_key_type_name(ocb_keyprov_type(o->kp)));
-		return r;
 	}
 	b.hdr.key = blk;
 

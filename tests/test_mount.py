@@ -398,7 +398,7 @@ def test_instance_option_and_command_line_wins(tmp_path, file_config, ocb_local,
     Ocb(config=other, env=ocb_local.env)("backup")
 
     m = mounted(file_config, o.env)
-    assert sorted(os.listdir(m.path)) == [".ocbfs", "i-test", "latest", "other"]
+    assert sorted(os.listdir(m.path)) == [".ocbfs", "i-test", "latest", "other", "snapshots"]
     assert os.readlink(os.path.join(m.path, "latest")) == "i-test/latest"
     assert "disk_cache_hits" in m.stats()
 
@@ -491,7 +491,7 @@ def test_kernel_read_ahead_raised(tmp_path, file_config, ocb_local, mounted):
 
 
 def test_statfs_shows_the_store(tmp_path, file_config, ocb_local, mounted):
-    """df: stored bytes as used blocks, nothing free, backups as files, read-only."""
+    """df: stored bytes as used blocks, nothing free, backups as files."""
     src = tmp_path / "src"
     src.mkdir()
     (src / "r.bin").write_bytes(os.urandom(2_000_000))
@@ -503,4 +503,9 @@ def test_statfs_shows_the_store(tmp_path, file_config, ocb_local, mounted):
     st = os.statvfs(m.path)
     assert st.f_files == 2 and st.f_bfree == 0 and st.f_bavail == 0
     assert abs(st.f_blocks * st.f_frsize - stored) < 4096 * 2
-    assert st.f_flag & os.ST_RDONLY
+    # snapshots/ takes mkdir, so the mount is not flagged read-only ...
+    assert not st.f_flag & os.ST_RDONLY
+    # ... unless it is turned off
+    ro = mounted(file_config, o.env, opts=("-o", "nosnapshots"))
+    assert os.statvfs(ro.path).f_flag & os.ST_RDONLY
+    assert "snapshots" not in os.listdir(ro.path)
