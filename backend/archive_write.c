@@ -645,6 +645,27 @@ static void backup_name(const struct ocb_backup_opts *o, time_t now, char *out,
 		snprintf(out, size, "openclaw-aws-backup-%s", ts);
 }
 
+static int any_key(void *arg, const struct ocb_list_entry *e)
+{
+	*(int *)arg = 1;
+	return -EEXIST;		/* one is enough: stop */
+}
+
+/* 1 when a backup of prefix has the time t in its name, 0 if none, or a
+ * negative errno */
+static int time_taken(struct ocb_store *s, const char *prefix, time_t t)
+{
+	struct ocb_backup_opts none = { 0 };
+	char name[256], p[OCB_KEY_MAX];
+	int found = 0, r;
+
+	backup_name(&none, t, name, sizeof(name));
+	if (snprintf(p, sizeof(p), "%s/%s", prefix, name) >= (int)sizeof(p))
+		return -ENAMETOOLONG;
+	r = s->ops->list(s, p, "/", NULL, any_key, &found);
+	return found ? 1 : r;
+}
+
 static int finish(struct bk *b, const char *name, const char *host)
 {
 	struct ocb_catb_info info = {
@@ -719,12 +740,12 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 	if (r < 0)
 		return r;
 	/* names have one-second steps: a backup taken in the same second as
-	 * an earlier one takes the next free second (the final conditional
-	 * create still refuses a name taken meanwhile).  The data key is
-	 * bound to the name, so it is wrapped again for a new one. */
+	 * an earlier one, labelled or not, takes the next free second, so
+	 * that names order backups by time (the final conditional create
+	 * still refuses a name taken meanwhile).  The data key is bound to
+	 * the name, so it is wrapped again for a new one. */
 	for (i = 0;; i++) {
 		struct ocb_key_ctx kc = { .name = name, .instance = o->instance };
-		struct ocb_obj_head h;
 
 		backup_name(o, (time_t)b.hdr.created, name, sizeof(name));
 		if (snprintf(key, sizeof(key), "%s/%s.ocb", o->prefix, name) >=
@@ -738,10 +759,8 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 					ocb_keyprov_type(o->kp)));
 			return r;
 		}
-		memset(&h, 0, sizeof(h));
-		r = s->ops->head(s, key, &h);
-		ocb_obj_head_release(&h);
-		if (r == -ENOENT)
+		r = time_taken(s, o->prefix, (time_t)b.hdr.created);
+		if (r == 0)
 			break;
 		ocb_crypto_key_free(b.dk);
 		b.dk = NULL;
