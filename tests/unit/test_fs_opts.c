@@ -58,7 +58,7 @@ static void test_parse(void)
 	CHECK_STR(cl.mountpoint, "/mnt");
 	CHECK_INT(cl.foreground, 1);
 	CHECK_INT(fs_opts_mount_args(&o, &args), 0);
-	CHECK(has_arg(&args, "-oro"));
+	CHECK(!has_arg(&args, "-oro"));		/* snapshots/ takes mkdir */
 	CHECK(has_arg(&args, "-ofsname=ocbfs"));
 	CHECK(has_arg(&args, "-osubtype=ocbfs"));
 	CHECK(has_arg(&args, "-oallow_other"));
@@ -90,8 +90,20 @@ static void test_flags(void)
 	CHECK_INT(fs_opts_mount_args(&o, &a3), 0);
 	CHECK(!has_arg(&a3, "-oallow_other"));
 	CHECK(!has_arg(&a3, "-odefault_permissions"));
-	CHECK(has_arg(&a3, "-oro"));
+	CHECK(!has_arg(&a3, "-oro"));
 	fs_opts_release(&o);
+	/* without snapshots/ the mount is flagged read-only */
+	{
+		char *argv4[] = { "ocbfs", "-o", "nosnapshots", "/mnt", NULL };
+		struct fuse_args a4 = FUSE_ARGS_INIT(4, argv4);
+
+		CHECK_INT(fs_opts_parse(&a4, &o), 0);
+		CHECK_INT(o.no_snapshots, 1);
+		CHECK_INT(fs_opts_mount_args(&o, &a4), 0);
+		CHECK(has_arg(&a4, "-oro"));
+		fs_opts_release(&o);
+		fuse_opt_free_args(&a4);
+	}
 	fuse_opt_free_args(&a1);
 	fuse_opt_free_args(&a2);
 	fuse_opt_free_args(&a3);
