@@ -21,6 +21,8 @@ static const char *const op_names[OCB_FAULT_NOPS] = {
 
 struct op_state {
 	struct ocb_fault_rule rule;
+	int hold;		/* calls wait in enter() while set */
+	int64_t held;		/* calls waiting now */
 	int64_t calls;
 	int64_t active;
 	int64_t max_active;
@@ -29,6 +31,7 @@ struct op_state {
 struct fault {
 	struct ocb_store *inner;
 	pthread_mutex_t lock;
+	pthread_cond_t gate;	/* a hold was lifted, or a call arrived */
 	struct op_state op[OCB_FAULT_NOPS];
 };
 
@@ -75,6 +78,13 @@ static struct verdict enter(struct fault *f, enum ocb_fault_op op)
 		v.cut_after = o->rule.cut_after;
 	}
 	delay = o->rule.delay_ms;
+	if (o->hold) {
+		o->held++;
+		pthread_cond_broadcast(&f->gate);
+		while (o->hold)
+			pthread_cond_wait(&f->gate, &f->lock);
+		o->held--;
+	}
 	pthread_mutex_unlock(&f->lock);
 	if (delay)
 		sleep_ms(delay);
@@ -323,6 +333,7 @@ static void fault_destroy(struct ocb_store *s)
 	struct fault *f = s->priv;
 
 	ocb_store_free(f->inner);
+	pthread_cond_destroy(&f->gate);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 	free(s);
@@ -358,6 +369,7 @@ int ocb_fault_store_new(struct ocb_store *inner, struct ocb_store **out)
 	}
 	f->inner = inner;
 	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->gate, NULL);
 	s->ops = &fault_ops;
 	s->priv = f;
 	memcpy(s->desc, inner->desc, sizeof(s->desc));
@@ -411,4 +423,30 @@ int64_t ocb_fault_max_active(struct ocb_store *s, enum ocb_fault_op op)
 	n = f->op[op].max_active;
 	pthread_mutex_unlock(&f->lock);
 	return n;
+}
+
+int ocb_fault_hold(struct ocb_store *s, enum ocb_fault_op op, int on)
+{
+	struct fault *f = fault_of(s);
+
+	if (!f || op >= OCB_FAULT_NOPS)
+		return -EINVAL;
+	pthread_mutex_lock(&f->lock);
+	f->op[op].hold = on;
+	pthread_cond_broadcast(&f->gate);
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+int ocb_fault_wait_held(struct ocb_store *s, enum ocb_fault_op op, int n)
+{
+	struct fault *f = fault_of(s);
+
+	if (!f || op >= OCB_FAULT_NOPS)
+		return -EINVAL;
+	pthread_mutex_lock(&f->lock);
+	while (f->op[op].held < n)
+		pthread_cond_wait(&f->gate, &f->lock);
+	pthread_mutex_unlock(&f->lock);
+	return 0;
 }

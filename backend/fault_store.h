@@ -6,7 +6,8 @@
  * before they reach the inner store or after it did the work (a lost
  * response), cut a get after some bytes, or delay every call.  Calls are
  * counted, and so is the largest number of calls of one operation running
- * at once.  Deterministic: rules count calls, never time.
+ * at once.  Calls of an operation can also be held at a gate until the
+ * test lets them go.  Deterministic: rules count calls, never time.
  *
  * The control functions take the fault layer itself (the pointer that
  * ocb_fault_store_new() returned, even when another layer now owns it) and
@@ -58,6 +59,11 @@ int ocb_fault_fail(struct ocb_store *s, enum ocb_fault_op op, int n, int err);
 /* Calls of op so far (failed ones included), or a negative errno. */
 int64_t ocb_fault_calls(struct ocb_store *s, enum ocb_fault_op op);
 
+/* Hold (on != 0) or let go (0) every call of op: held calls wait before
+ * reaching the inner store until the hold is lifted.  0 or -EINVAL. */
+int ocb_fault_hold(struct ocb_store *s, enum ocb_fault_op op, int on);
+/* Block until at least n calls of op are being held.  0 or -EINVAL. */
+int ocb_fault_wait_held(struct ocb_store *s, enum ocb_fault_op op, int n);
 /* Most calls of op that were running at the same time, or negative errno. */
 int64_t ocb_fault_max_active(struct ocb_store *s, enum ocb_fault_op op);
 

@@ -232,10 +232,11 @@ static void *backup_main(void *arg)
 		log_line(e, "failed: %s (store %s); nothing was stored",
 			 ocb_store_strerror(r), s->o.store->desc);
 	}
+	ocb_info("snapshot %s: %s", e->name, state_name[e->state]);
+	/* from here on e may be expired or removed at any time */
 	s->running = NULL;
 	pthread_cond_broadcast(&s->changed);
 	pthread_mutex_unlock(&s->lock);
-	ocb_info("snapshot %s: %s", e->name, state_name[e->state]);
 	return NULL;
 }
 
