@@ -327,36 +327,72 @@ static int role_name_ok(const char *s)
 	return n > 0 && n <= 64 && s[n] == '\0';
 }
 
-static int from_imds(struct ocb_creds_value *v, time_t *expires)
+/* the IMDS base URL without trailing '/': its length, -ENOKEY when IMDS is
+ * disabled, -EINVAL for an unusable endpoint */
+static int imds_base(const char **base)
 {
-	const char *base = env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
-	struct ocb_buf tok, role, body;
-	char url[512];
-	cJSON *j = NULL, *ak, *sk, *st, *exp;
-	size_t baselen;
-	int r;
+	size_t len;
 
 	if (env("AWS_EC2_METADATA_DISABLED") &&
 	    strcasecmp(env("AWS_EC2_METADATA_DISABLED"), "true") == 0)
 		return -ENOKEY;
-	if (!base)
-		base = IMDS_DEFAULT;
-	baselen = strlen(base);
-	while (baselen && base[baselen - 1] == '/')
-		baselen--;
-	if (baselen > 256)
-		return -EINVAL;
+	*base = env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+	if (!*base)
+		*base = IMDS_DEFAULT;
+	len = strlen(*base);
+	while (len && (*base)[len - 1] == '/')
+		len--;
+	return len > 256 ? -EINVAL : (int)len;
+}
+
+int ocb_imds_get(const char *path, char *out, size_t size)
+{
+	struct ocb_buf tok, body;
+	const char *base;
+	char url[512];
+	int baselen = imds_base(&base), r;
+
+	if (baselen < 0)
+		return baselen;
+	ocb_buf_init(&tok, IMDS_BODY_MAX);
+	ocb_buf_init(&body, IMDS_BODY_MAX);
+	snprintf(url, sizeof(url), "%.*s/latest/api/token", baselen, base);
+	r = imds_request(url, NULL, 1, &tok);
+	if (r == 0 && (!tok.data || strlen(path) > 200))
+		r = -EPROTO;
+	if (r == 0) {
+		snprintf(url, sizeof(url), "%.*s/latest/%s", baselen, base, path);
+		r = imds_request(url, tok.data, 0, &body);
+	}
+	if (r == 0 && (!body.data || body.len >= size))
+		r = -EPROTO;
+	if (r == 0)
+		snprintf(out, size, "%.*s", (int)body.len, body.data);
+	ocb_buf_release_secret(&tok);
+	ocb_buf_release(&body);
+	return r;
+}
+
+static int from_imds(struct ocb_creds_value *v, time_t *expires)
+{
+	const char *base;
+	struct ocb_buf tok, role, body;
+	char url[512];
+	cJSON *j = NULL, *ak, *sk, *st, *exp;
+	int baselen = imds_base(&base), r;
+
+	if (baselen < 0)
+		return baselen;
 	ocb_buf_init(&tok, IMDS_BODY_MAX);
 	ocb_buf_init(&role, IMDS_BODY_MAX);
 	ocb_buf_init(&body, IMDS_BODY_MAX);
-	snprintf(url, sizeof(url), "%.*s/latest/api/token", (int)baselen,
-		 base);
+	snprintf(url, sizeof(url), "%.*s/latest/api/token", baselen, base);
 	r = imds_request(url, NULL, 1, &tok);
 	if (r < 0)
 		goto out;
 	snprintf(url, sizeof(url),
 		 "%.*s/latest/meta-data/iam/security-credentials/",
-		 (int)baselen, base);
+		 baselen, base);
 	r = imds_request(url, tok.data, 0, &role);
 	if (r < 0 || !role.data || !*role.data) {
 		r = r < 0 ? r : -ENOKEY;
@@ -369,7 +405,7 @@ static int from_imds(struct ocb_creds_value *v, time_t *expires)
 	}
 	snprintf(url, sizeof(url),
 		 "%.*s/latest/meta-data/iam/security-credentials/%s",
-		 (int)baselen, base, role.data);
+		 baselen, base, role.data);
 	r = imds_request(url, tok.data, 0, &body);
 	if (r < 0)
 		goto out;

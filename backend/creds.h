@@ -11,6 +11,7 @@
 #ifndef OCB_CREDS_H
 #define OCB_CREDS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct ocb_creds;
@@ -51,5 +52,13 @@ void ocb_creds_free(struct ocb_creds *c);
  * *out is malloc'ed.  Returns 0 or -ENOENT.
  */
 int ocb_aws_config_value(const char *profile, const char *key, char **out);
+
+/*
+ * One value of the EC2 instance metadata through IMDSv2 (a token, then the
+ * GET of "latest/<path>", e.g. "meta-data/instance-id") into out.  Short
+ * timeouts: off EC2 it fails within about a second.  0, -ENOKEY when
+ * AWS_EC2_METADATA_DISABLED is true, -ETIMEDOUT, -ENOENT, -EPROTO.
+ */
+int ocb_imds_get(const char *path, char *out, size_t size);
 
 #endif

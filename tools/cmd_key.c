@@ -4,14 +4,9 @@
 #include "cmd.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <openssl/crypto.h>
 
 static const char usage[] =
 	"usage: ocb key generate [PATH]\n"
@@ -21,25 +16,10 @@ static const char usage[] =
 	"an existing file.  Keep a copy somewhere safe: backups made with a key\n"
 	"cannot be read without it.\n";
 
-static int mkdir_parents(const char *path)
-{
-	char tmp[4096], *p;
-
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (p = strchr(tmp + 1, '/'); p; p = strchr(p + 1, '/')) {
-		*p = '\0';
-		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	return 0;
-}
-
 static int key_exec(struct ocb_ctx *ctx, int argc, char **argv)
 {
-	unsigned char key[32];
 	const char *path;
-	int fd, r;
+	int r;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -59,36 +39,13 @@ static int key_exec(struct ocb_ctx *ctx, int argc, char **argv)
 			return r;
 		path = ctx->cfg->key_file;
 	}
-	r = mkdir_parents(path);
+	r = ocb_key_file_generate(path);
+	if (r == -EEXIST) {
+		fprintf(stderr, "ocb: %s exists; not overwriting a key\n", path);
+		return OCB_EXIT_FAIL;
+	}
 	if (r < 0)
 		return ocb_fail(r, "%s", path);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		if (errno == EEXIST) {
-			fprintf(stderr, "ocb: %s exists; not overwriting a key\n",
-				path);
-			return OCB_EXIT_FAIL;
-		}
-		return ocb_fail(-errno, "%s", path);
-	}
-	r = getrandom(key, sizeof(key), 0) == (ssize_t)sizeof(key) ? 0 : -EIO;
-	if (r == 0) {
-		ssize_t w = write(fd, key, sizeof(key));
-
-		/* a short write to a regular file means the disk is full */
-		if (w < 0)
-			r = -errno;
-		else if (w != (ssize_t)sizeof(key))
-			r = -ENOSPC;
-	}
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	OPENSSL_cleanse(key, sizeof(key));
-	close(fd);
-	if (r < 0) {
-		unlink(path);
-		return ocb_fail(r, "%s", path);
-	}
 	if (!ctx->quiet)
 		printf("%s\n", path);
 	return 0;

@@ -10,6 +10,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
 
 /* the one place that turns an errno into an exit code */
 int ocb_exit_code(int err)
@@ -145,6 +150,11 @@ int ocb_usage(const struct ocb_cmd *cmd)
 
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
 
 int ocb_ctx_keyprov(struct ocb_ctx *ctx, struct ocb_keyprov **out)
 {
@@ -184,4 +194,48 @@ void ocb_json_str(const char *s)
 			putchar(*s);
 	}
 	putchar('"');
+}
+
+static int mkdir_parents(const char *path)
+{
+	char tmp[4096], *p;
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (p = strchr(tmp + 1, '/'); p; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return 0;
+}
+
+int ocb_key_file_generate(const char *path)
+{
+	unsigned char key[32];
+	int fd, r;
+
+	r = mkdir_parents(path);
+	if (r < 0)
+		return r;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	r = getrandom(key, sizeof(key), 0) == (ssize_t)sizeof(key) ? 0 : -EIO;
+	if (r == 0) {
+		ssize_t w = write(fd, key, sizeof(key));
+
+		/* a short write to a regular file means the disk is full */
+		if (w < 0)
+			r = -errno;
+		else if (w != (ssize_t)sizeof(key))
+			r = -ENOSPC;
+	}
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	OPENSSL_cleanse(key, sizeof(key));
+	close(fd);
+	if (r < 0)
+		unlink(path);
+	return r;
 }

@@ -66,4 +66,8 @@ void ocb_json_str(const char *s);
 /* Human size "12.3 MiB" into buf. */
 const char *ocb_human_size(uint64_t n, char *buf, size_t size);
 
+/* A new random 32-byte master key at path (mode 0600, parents 0700);
+ * never overwrites: 0, -EEXIST, or -errno (nothing left on failure). */
+int ocb_key_file_generate(const char *path);
+
 #endif
