@@ -1331,6 +1331,23 @@ fail:
 	return r;
 }
 
+int ocb_s3_enable_versioning(struct ocb_store *s)
+{
+	static const char body[] =
+		"<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/"
+		"2006-03-01/\"><Status>Enabled</Status></VersioningConfiguration>";
+	struct s3 *s3 = s->priv;
+	struct s3_url_param p[1] = { { "versioning", NULL } };
+	struct s3_req q = { .kind = K_PUT, .method = "PUT", .params = p,
+			    .nparams = 1 };
+
+	if (strcmp(s->ops->name, "s3") != 0)
+		return -EINVAL;
+	q.body = body;
+	q.body_len = sizeof(body) - 1;
+	return s3_perform(s3, &q);
+}
+
 int ocb_s3_create_bucket(struct ocb_store *s)
 {
 	struct s3 *s3 = s->priv;

@@ -51,6 +51,10 @@ int ocb_s3_store_new(const struct ocb_s3_opts *opts, struct ocb_creds *creds,
  */
 int ocb_s3_create_bucket(struct ocb_store *s);
 
+/* Turn on versioning of the bucket (PutBucketVersioning).  0, -EINVAL
+ * when s is not an S3 store, or the request's error. */
+int ocb_s3_enable_versioning(struct ocb_store *s);
+
 /*
  * The store's one mapping from a request's outcome to store.h's error
  * convention, exposed for tests.  curl_code is the CURLcode of the

@@ -78,6 +78,21 @@ int ocb_store_open_url(const char *url, const struct ocb_config *cfg,
 {
 	struct ocb_retry_opts ro = { .deadline_ms = cfg->deadline_ms };
 	struct ocb_store *s = NULL;
+	int r = ocb_store_open_bare(url, cfg, &s);
+
+	if (r < 0)
+		return r;
+	r = ocb_retry_store_new(s, &ro, &s);	/* owns s, also on failure */
+	if (r < 0)
+		return r;
+	*out = s;
+	return 0;
+}
+
+int ocb_store_open_bare(const char *url, const struct ocb_config *cfg,
+			struct ocb_store **out)
+{
+	struct ocb_store *s = NULL;
 	char esc[256];
 	int r;
 
@@ -95,9 +110,6 @@ int ocb_store_open_url(const char *url, const struct ocb_config *cfg,
 			ocb_log_escape(esc, sizeof(esc), url));
 		return -EINVAL;
 	}
-	if (r < 0)
-		return r;
-	r = ocb_retry_store_new(s, &ro, &s);	/* owns s, also on failure */
 	if (r < 0)
 		return r;
 	*out = s;

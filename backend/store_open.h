@@ -22,4 +22,9 @@ int ocb_store_open(const struct ocb_config *cfg, struct ocb_store **out);
 int ocb_store_open_url(const char *url, const struct ocb_config *cfg,
 		       struct ocb_store **out);
 
+/* The same store without the retry layer: for one-off requests that are
+ * not in the store interface (bucket creation, versioning). */
+int ocb_store_open_bare(const char *url, const struct ocb_config *cfg,
+			struct ocb_store **out);
+
 #endif

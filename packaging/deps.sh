@@ -9,7 +9,7 @@ build_pkgs=(meson ninja-build pkg-config gcc libc6-dev libfuse3-dev fuse3
 	libxml2-dev zlib1g-dev)
 test_pkgs=(python3 python3-pytest python3-botocore awscli ceph-mon ceph-osd
 	radosgw ceph-common curl attr time clang libclang-rt-14-dev pigz gnupg
-	sqlite3 util-linux procps psmisc bc bsdextrautils)
+	sqlite3 util-linux procps psmisc bc bsdextrautils cron)
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = --test ] && want+=("${test_pkgs[@]}")

@@ -27,5 +27,6 @@ extern const struct ocb_cmd ocb_cmd_list;
 extern const struct ocb_cmd ocb_cmd_cat;
 extern const struct ocb_cmd ocb_cmd_verify;
 extern const struct ocb_cmd ocb_cmd_restore;
+extern const struct ocb_cmd ocb_cmd_setup;
 
 #endif

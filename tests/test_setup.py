@@ -1,0 +1,199 @@
+"""ocb setup: non-interactive and through a pseudo-terminal, against the
+real RGW; import of the old tool's config; the schedule it installs."""
+import json
+import os
+import pty
+import select
+import stat
+import subprocess
+import uuid
+
+import pytest
+
+from conftest import Ocb, build_path
+from test_cli import old_tool_config
+
+MARK = "# ocb-backup"
+
+
+@pytest.fixture
+def home(tmp_path):
+    h = tmp_path / "home"
+    (h / ".openclaw" / "workspace").mkdir(parents=True)
+    (h / ".openclaw" / "openclaw.json").write_text('{"agent": "x"}\n')
+    (h / ".openclaw" / "workspace" / "MEMORY.md").write_text("remember\n")
+    return h
+
+
+@pytest.fixture
+def env(rgw, home):
+    e = rgw.env()
+    e["HOME"] = str(home)
+    e.pop("OCB_CONFIG", None)
+    return e
+
+
+@pytest.fixture
+def crontab():
+    """root's crontab as it was; the test's line is taken out afterwards."""
+    before = subprocess.run(["crontab", "-l"], capture_output=True, text=True).stdout
+    yield
+    now = subprocess.run(["crontab", "-l"], capture_output=True, text=True).stdout
+    kept = "".join(l + "\n" for l in now.splitlines() if MARK not in l)
+    subprocess.run(["crontab", "-"], input=kept, text=True, check=True)
+    assert MARK not in before
+
+
+def new_bucket():
+    return "setup-%s" % uuid.uuid4().hex[:12]
+
+
+def test_setup_non_interactive(rgw, home, env, crontab):
+    bucket = new_bucket()
+    env = dict(env, OCB_SCHEDULER="cron")
+    p = Ocb(env=env)("setup", "--yes", "--store", "s3://" + bucket,
+                     "--endpoint", rgw.endpoint, "--instance", "agent-1",
+                     "--role", "worker", "--keep", "12", "--versioning")
+    out = p.stdout
+    cfg_path = home / ".config" / "ocb" / "config.json"
+    key_path = home / ".config" / "ocb" / "key"
+    # config and key file, private
+    assert stat.S_IMODE(os.stat(cfg_path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(key_path).st_mode) == 0o600 and os.path.getsize(key_path) == 32
+    cfg = json.load(open(cfg_path))
+    assert cfg["s3"] == {"bucket": bucket, "endpoint": rgw.endpoint}
+    assert cfg["instanceId"] == "agent-1" and cfg["role"] == "worker"
+    assert cfg["backupFrequency"] == "weekly" and cfg["retention"]["keep"] == 12
+    assert cfg["encryption"] == {"keyProvider": "keyfile", "keyFile": str(key_path)}
+    assert cfg["sources"] == [str(home / ".openclaw")]
+    # the bucket exists, with versioning; the probes passed; nothing left
+    rgw.aws("s3api", "head-bucket", "--bucket", bucket)
+    v = json.loads(rgw.aws("s3api", "get-bucket-versioning", "--bucket", bucket).stdout)
+    assert v["Status"] == "Enabled"
+    assert "ok       put, get, head and delete" in out and "test: a backup" in out
+    listed = json.loads(rgw.aws("s3api", "list-objects-v2", "--bucket", bucket).stdout or b"{}")
+    assert listed.get("KeyCount", 0) == 0
+    # the schedule: weekly, with this config
+    tab = subprocess.run(["crontab", "-l"], capture_output=True, text=True).stdout
+    line = [l for l in tab.splitlines() if MARK in l]
+    assert len(line) == 1 and line[0].startswith("0 0 * * 0 ")
+    assert "--config %s" % cfg_path in line[0] and line[0].split()[5] == build_path("tools", "ocb")
+    # and it works: a backup with the new config (found through $HOME)
+    o = Ocb(env=env)
+    o("backup")
+    assert len(json.loads(o("list", "--json").stdout)) == 1
+    # a second setup refuses to overwrite; --force replaces, one cron line
+    p = o("setup", "--yes", "--store", "s3://" + bucket, "--endpoint", rgw.endpoint,
+          check=False)
+    assert p.returncode == 3 and "--force" in p.stderr
+    o("setup", "--yes", "--force", "--store", "s3://" + bucket, "--endpoint", rgw.endpoint,
+      "--instance", "agent-1", "--no-test")
+    tab = subprocess.run(["crontab", "-l"], capture_output=True, text=True).stdout
+    assert len([l for l in tab.splitlines() if MARK in l]) == 1
+    assert [l for l in tab.splitlines() if MARK in l][0].startswith("0 0 * * * ")  # manager: daily
+
+
+def test_setup_interactive_through_a_terminal(rgw, home, env):
+    bucket = new_bucket()
+    answers = [
+        "s3://" + bucket,       # store
+        rgw.endpoint,           # endpoint
+        "",                     # region: default
+        "laptop-7",             # instance
+        "",                     # key provider: keyfile
+        "",                     # key file: default
+        str(home / "state"),    # directory to back up
+        "librarian",            # role
+        "manual",               # schedule
+        "5",                    # keep
+    ]
+    (home / "state").mkdir()
+    (home / "state" / "notes.md").write_text("n\n")
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(build_path("tools", "ocb"), ["ocb", "setup"], env)
+    out = b""
+    prompts = 0
+    while True:
+        r, _, _ = select.select([fd], [], [], 120)
+        assert r, "setup stopped answering:\n" + out.decode(errors="replace")
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+        # answer each prompt ("...]: ") once
+        while out.count(b"]: ") > prompts:
+            os.write(fd, answers[prompts].encode() + b"\n")
+            prompts += 1
+    _, status = os.waitpid(pid, 0)
+    text = out.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert prompts == len(answers)
+    assert "Instance id [" in text and "Schedule (hourly, daily, weekly, manual) [daily]" in text
+    cfg = json.load(open(home / ".config" / "ocb" / "config.json"))
+    assert cfg["instanceId"] == "laptop-7" and cfg["role"] == "librarian"
+    assert cfg["backupFrequency"] == "manual" and cfg["retention"]["keep"] == 5
+    assert cfg["sources"] == [str(home / "state")]
+    assert "ready: instance laptop-7, manual backups, keeping 5" in text
+
+
+def test_setup_imports_the_old_config(tmp_path, rgw, home, env):
+    bucket = new_bucket()
+    old = old_tool_config(bucket)
+    old["backupFrequency"] = "Weekly (Sunday midnight)"
+    old["retention"]["keep"] = 7
+    path = tmp_path / "backup-config.json"
+    path.write_text(json.dumps(old))
+    cfg_path = tmp_path / "new.json"
+    Ocb(env=env)("--config", str(cfg_path), "setup", "--yes", "--import", str(path),
+                 "--endpoint", rgw.endpoint, "--no-schedule")
+    cfg = json.load(open(cfg_path))
+    # the old settings carried over, its own fields kept
+    assert cfg["instanceId"] == "i-0123456789abcdef0"
+    assert cfg["s3"]["bucket"] == bucket
+    assert cfg["s3"]["prefix"] == "openclaw-aws-backups/instance-i-0123456789abcdef0"
+    assert cfg["retention"] == {"keep": 7, "autoClean": True}
+    assert cfg["backupFrequency"] == "weekly"
+    assert cfg["encryption"]["keyProvider"] == "none"        # it was off
+    assert cfg["version"] == "2.0" and cfg["createdAt"] == "2026-02-20T00:00:00.000Z"
+    # and the result is usable
+    o = Ocb(config=str(cfg_path), env=env)
+    o("backup")
+    key = json.loads(o("list", "--json").stdout)[0]["key"]
+    assert key.startswith("openclaw-aws-backups/instance-i-0123456789abcdef0/")
+
+
+def test_print_schedule(tmp_path, env):
+    cfg = str(tmp_path / "c.json")
+    o = Ocb(env=dict(env, OCB_SCHEDULER="systemd"))
+    p = o("--config", cfg, "setup", "--yes", "--print-schedule", "--role", "manager")
+    units = p.stdout
+    assert "OnCalendar=daily" in units and "MemoryMax=256M" in units
+    assert "ExecStart=%s --config %s --quiet backup" % (build_path("tools", "ocb"), cfg) in units
+    assert not os.path.exists(cfg)                     # nothing written
+    # the units are valid for systemd
+    unitdir = tmp_path / "units"
+    unitdir.mkdir()
+    svc, timer = units.split("# ocb-backup.timer\n")
+    (unitdir / "ocb-backup.service").write_text(svc.split("# ocb-backup.service\n")[1])
+    (unitdir / "ocb-backup.timer").write_text(timer)
+    v = subprocess.run(["systemd-analyze", "verify", str(unitdir / "ocb-backup.timer"),
+                        str(unitdir / "ocb-backup.service")], capture_output=True, text=True)
+    assert "ocb-backup" not in v.stderr, v.stderr
+    o = Ocb(env=dict(env, OCB_SCHEDULER="cron"))
+    p = o("--config", cfg, "setup", "--yes", "--print-schedule", "--role", "worker")
+    assert p.stdout.splitlines()[1].startswith("0 0 * * 0 ")
+
+
+def test_setup_errors(tmp_path, env):
+    o = Ocb(env=env)
+    cfg = str(tmp_path / "c.json")
+    for args, code in ((["--schedule", "sometimes"], 2), (["--store", "ftp://x"], 2),
+                       (["--key-provider", "rot13"], 2), (["--keep", "-1"], 2),
+                       (["--import", str(tmp_path / "missing.json")], 5)):
+        p = o("--config", cfg, "setup", "--yes", "--no-test", *args, check=False)
+        assert p.returncode == code, (args, p.stderr)
+        assert not os.path.exists(cfg)
