@@ -5,8 +5,10 @@
 #ifndef OCB_T_H
 #define OCB_T_H
 
+#include <ftw.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int t_failed, t_checked;
 
@@ -39,6 +41,22 @@ static int t_failed, t_checked;
 			t_b ? t_b : "(null)"); \
 	} \
 } while (0)
+
+static int t_rm_fn(const char *path, const struct stat *st, int flag,
+		   struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* rm -rf path (a test's temporary directory); "" does nothing */
+__attribute__((unused)) static void t_rm_rf(const char *path)
+{
+	if (*path)
+		nftw(path, t_rm_fn, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 #define T_DONE() (printf("%d checks, %d failed\n", t_checked, t_failed), \
 		  t_failed ? 1 : 0)

@@ -233,20 +233,6 @@ static uint64_t du(const char *dir)
 	return du_total;
 }
 
-static int rm_fn(const char *path, const struct stat *st, int flag,
-		 struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_rf(const char *path)
-{
-	nftw(path, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static void new_dir(char *out, size_t size, const char *name)
 {
 	snprintf(out, size, "/tmp/ocb-cs-%s-XXXXXX", name);
@@ -272,7 +258,7 @@ static void test_remount(void)
 	int ok;
 
 	new_dir(dir, sizeof(dir), "remount");
-	rm_rf(dir);	/* created by the layer, 0700 */
+	t_rm_rf(dir);	/* created by the layer, 0700 */
 	s = cached(dir, 64 * MiB, &c);
 	CHECK(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700);
 	put_object(s, k, SIZE_A, 1);
@@ -345,7 +331,7 @@ static void test_remount(void)
 	CHECK_INT(s->ops->del(s, k), 0);
 	CHECK_INT(du(dir), 0);
 	ocb_store_free(s);
-	rm_rf(dir);
+	t_rm_rf(dir);
 }
 
 /* the same key re-created with other bytes is never served stale */
@@ -418,7 +404,7 @@ static void test_stale(void)
 	CHECK(read_ok(s, k, 0, 100, 6 * MiB, 3));
 	ocb_store_free(s);
 	ocb_store_free(raw);
-	rm_rf(dir);
+	t_rm_rf(dir);
 }
 
 /* the size bound holds, least recently used go first */
@@ -456,7 +442,7 @@ static void test_eviction(void)
 	s = cached(dir, MiB, &c);
 	CHECK(du(dir) <= MiB);
 	ocb_store_free(s);
-	rm_rf(dir);
+	t_rm_rf(dir);
 }
 
 struct reader {
@@ -540,7 +526,7 @@ static void test_concurrent(void)
 	}
 	ocb_store_free(s[0]);
 	ocb_store_free(s[1]);
-	rm_rf(dir);
+	t_rm_rf(dir);
 }
 
 static int warnings;
@@ -613,7 +599,7 @@ static int enospc_child(void)
 	ocb_log_set_sink(NULL, NULL);
 	if (real)
 		umount2(dir, MNT_DETACH);
-	rm_rf(dir);
+	t_rm_rf(dir);
 	return t_failed ? 1 : 0;	/* the messages went to stderr */
 }
 
@@ -644,6 +630,6 @@ int main(void)
 	test_eviction();
 	test_concurrent();
 	r = T_DONE();
-	rm_rf(root);
+	t_rm_rf(root);
 	return r;
 }

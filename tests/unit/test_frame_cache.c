@@ -172,21 +172,6 @@ struct fx {
 	char store[64], src[64];
 };
 
-static int rm_fn(const char *path, const struct stat *st, int flag,
-		 struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_rf(const char *path)
-{
-	if (*path)
-		nftw(path, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static int fx_open(struct fx *x)
 {
 	char *src = x->src, path[128], kpath[128];
@@ -253,8 +238,8 @@ static void fx_close(struct fx *x)
 	ocb_archive_free(x->a);
 	ocb_store_free(x->s);
 	ocb_keyprov_free(x->kp);
-	rm_rf(x->src);
-	rm_rf(x->store);
+	t_rm_rf(x->src);
+	t_rm_rf(x->store);
 }
 
 static uint64_t stat_of(struct ocb_frame_cache *fc, const char *name)

@@ -32,15 +32,6 @@ struct fx {
 	int new_backups;
 };
 
-static int rm_fn(const char *path, const struct stat *st, int flag,
-		 struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void on_new(void *arg)
 {
 	((struct fx *)arg)->new_backups++;
@@ -91,7 +82,7 @@ static void fx_close(struct fx *x)
 	ocb_store_free(x->fault);
 	ocb_keyprov_free(x->kp);
 	ocb_config_free(x->cfg);
-	nftw(x->dir, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
+	t_rm_rf(x->dir);
 }
 
 static char *render(struct fx *x, uint32_t id, enum fs_snap_file f,

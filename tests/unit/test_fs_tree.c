@@ -30,21 +30,6 @@ struct fx {
 	unsigned closes;
 };
 
-static int rm_fn(const char *path, const struct stat *st, int flag,
-		 struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_rf(const char *path)
-{
-	if (*path)
-		nftw(path, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static int fx_open(struct fx *x)
 {
 	char path[128], kpath[128];
@@ -76,8 +61,8 @@ static void fx_close(struct fx *x)
 {
 	ocb_store_free(x->s);
 	ocb_keyprov_free(x->kp);
-	rm_rf(x->src);
-	rm_rf(x->store);
+	t_rm_rf(x->src);
+	t_rm_rf(x->store);
 }
 
 static int backup(struct fx *x, const char *inst, const char *label,
