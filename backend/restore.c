@@ -208,6 +208,8 @@ int ocb_restore_run(struct ocb_archive *a, const struct ocb_restore_opts *o,
 			}
 			off += (uint64_t)n;
 			res->bytes += (uint64_t)n;
+			if (o->progress)
+				o->progress(o->progress_arg, res);
 		}
 		for (; r == 0;) {
 			la_ssize_t n = archive_read_data(in, buf, 256 * 1024);
@@ -227,6 +229,8 @@ int ocb_restore_run(struct ocb_archive *a, const struct ocb_restore_opts *o,
 				break;
 			}
 			res->bytes += (uint64_t)n;
+			if (o->progress)
+				o->progress(o->progress_arg, res);
 		}
 		if (r < 0)
 			break;
@@ -235,6 +239,8 @@ int ocb_restore_run(struct ocb_archive *a, const struct ocb_restore_opts *o,
 			break;
 		}
 		res->entries++;
+		if (o->progress)
+			o->progress(o->progress_arg, res);
 		if (is_file) {
 			uint8_t h[32];
 
@@ -275,4 +281,37 @@ out:
 	EVP_MD_CTX_free(md);
 	free(buf);
 	return r;
+}
+
+static void add_totals(struct ocb_archive *a, uint32_t idx,
+		       struct ocb_restore_result *t)
+{
+	const struct ocb_entry *e = ocb_archive_entry(a, idx);
+	uint32_t k;
+
+	t->entries++;
+	if (e->type == OCB_ENTRY_FILE) {
+		t->files++;
+		t->bytes += e->size;
+	}
+	for (k = 0; e->type == OCB_ENTRY_DIR && k < e->nchildren; k++)
+		add_totals(a, e->first_child + k, t);
+}
+
+void ocb_restore_totals(struct ocb_archive *a, const char *const *paths,
+			size_t npaths, struct ocb_restore_result *out)
+{
+	const struct ocb_entry *root = ocb_archive_entry(a, OCB_ROOT);
+	uint32_t idx, k;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	if (!npaths) {
+		for (k = 0; k < root->nchildren; k++)
+			add_totals(a, root->first_child + k, out);
+		return;
+	}
+	for (i = 0; i < npaths; i++)
+		if (ocb_archive_resolve(a, paths[i], &idx) == 0)
+			add_totals(a, idx, out);
 }

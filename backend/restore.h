@@ -11,6 +11,13 @@
 
 #include "ocb_archive.h"
 
+struct ocb_restore_result {
+	uint64_t entries;
+	uint64_t files;
+	uint64_t bytes;
+	uint64_t bad_files;	/* content not matching the catalog */
+};
+
 struct ocb_restore_opts {
 	const char *target;		/* existing directory to write into */
 	const char *const *paths;	/* backup-relative paths to restore
@@ -18,14 +25,17 @@ struct ocb_restore_opts {
 					 * everything */
 	size_t npaths;
 	const volatile int *cancel;	/* non-zero: stop, -ECANCELED */
+	/* called after each entry and each chunk written (often: the
+	 * callee throttles); may be NULL */
+	void (*progress)(void *arg, const struct ocb_restore_result *sofar);
+	void *progress_arg;
 };
 
-struct ocb_restore_result {
-	uint64_t entries;
-	uint64_t files;
-	uint64_t bytes;
-	uint64_t bad_files;	/* content not matching the catalog */
-};
+
+/* What restoring paths (none: everything) would write: entries, regular
+ * files and their bytes, from the catalog alone. */
+void ocb_restore_totals(struct ocb_archive *a, const char *const *paths,
+			size_t npaths, struct ocb_restore_result *out);
 
 /* 0; -EBADMSG (damaged backup or a hash mismatch: res->bad_files),
  * -ENOSPC, -ECANCELED, store errors.  A failed restore may leave some

@@ -321,6 +321,49 @@ def test_restore_full_selective_and_in_place(tmp_path, rgw, bucket, s3_config, o
     assert open(tmp_path / safety[0] / "openclaw.json").read() == "broken by an upgrade\n"
 
 
+def test_restore_dry_run_and_json(tmp_path, file_config, ocb_local):
+    src = make_tree(str(tmp_path / "src"))
+    o = Ocb(config=file_config, env=ocb_local.env)
+    name = json.loads(o("backup", "--json").stdout)["name"]
+    # change the original: one file edited, one added, one removed
+    with open(os.path.join(src, "openclaw.json"), "a") as f:
+        f.write("edited\n")
+    os.mkdir(os.path.join(src, "extra"))
+    open(os.path.join(src, "extra", "new.txt"), "w").close()
+    os.remove(os.path.join(src, "workspace", "memory", "2026-11-01.md"))
+    before = sorted(os.listdir(tmp_path))
+    p = o("restore", "latest", "--dry-run")
+    lines = p.stdout.splitlines()
+    assert "changed src/openclaw.json (size)" in lines
+    assert "deleted src/extra" in lines and "deleted src/extra/new.txt" in lines
+    assert "new     src/workspace/memory/2026-11-01.md" in lines
+    assert lines[-1].endswith("1 new, 1 changed, 2 deleted, %d unchanged (nothing written)"
+                              % (int(lines[-1].split(", ")[3].split()[0])))
+    # nothing was written or moved
+    assert sorted(os.listdir(tmp_path)) == before
+    assert open(os.path.join(src, "openclaw.json")).read().endswith("edited\n")
+    j = json.loads(o("restore", "latest", "--dry-run", "--json").stdout)
+    assert j["backup"] == name and j["dry_run"] is True
+    assert (j["new"], j["changed"], j["deleted"]) == (1, 1, 2)
+    assert {"change": "changed", "path": "src/openclaw.json", "why": "size"} in j["changes"]
+    # against a target, for some paths
+    p = o("restore", "latest", "--target", str(tmp_path / "t"), "--dry-run",
+          "src/workspace/memory")
+    assert p.stdout.splitlines()[0] == "new     src/workspace/memory"
+    assert not os.path.exists(tmp_path / "t")
+    # a path the backup does not have: exit 5, nothing written
+    p = o("restore", "latest", "--target", str(tmp_path / "t"), "no/such", check=False)
+    assert p.returncode == 5 and "no/such is not in" in p.stderr
+    assert not os.path.exists(tmp_path / "t")
+    # the real restore, with a JSON summary
+    j = json.loads(o("restore", "latest", "--target", str(tmp_path / "t"), "--json").stdout)
+    assert j["backup"] == name and j["verified"] is True and j["files"] > 30
+    assert j["target"] == str(tmp_path / "t") and j["bytes"] >= 3_000_000
+    j = json.loads(o("restore", "latest", "--json").stdout)
+    assert j["target"] is None
+    assert json.loads(o("restore", "latest", "--dry-run", "--json").stdout)["changes"] == []
+
+
 def test_restore_killed_leaves_the_original(tmp_path, rgw, bucket, s3_config, ocb):
     src = tmp_path / "src"
     src.mkdir()

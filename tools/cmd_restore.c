@@ -7,6 +7,7 @@
 #include "log.h"
 #include "ocb_archive.h"
 #include "restore.h"
+#include "restore_plan.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -19,7 +20,8 @@
 #include <unistd.h>
 
 static const char usage[] =
-	"usage: ocb restore BACKUP|latest [--target DIR] [PATH...]\n"
+	"usage: ocb restore BACKUP|latest [--target DIR] [--dry-run] [--json]\n"
+	"                   [PATH...]\n"
 	"\n"
 	"Without --target: every source of the backup goes back to where it\n"
 	"was backed up from (e.g. ~/.openclaw).  It is first written beside\n"
@@ -33,7 +35,82 @@ static const char usage[] =
 	"restore just those, with what is below them.\n"
 	"\n"
 	"Every file's SHA-256 is checked against the catalog while writing;\n"
-	"entries that would escape the target are refused.\n";
+	"entries that would escape the target are refused.\n"
+	"\n"
+	"  --dry-run  write nothing; list what would change in the target (or\n"
+	"             the original location): new, changed (and why), deleted\n"
+	"  --json     print a JSON summary (with --dry-run: every change)\n";
+
+struct run {
+	struct ocb_ctx *ctx;
+	int json, tty;
+	struct ocb_restore_result total;	/* what the restore writes */
+	struct timespec t0, last;
+	int nchanges;			/* --dry-run --json: printed so far */
+	const char *base;		/* --dry-run: the compared subtree,
+					 * relative to the backup */
+};
+
+static double since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) +
+		(double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* a progress line on a terminal, five times a second at most */
+static void show_progress(void *arg, const struct ocb_restore_result *p)
+{
+	struct run *ru = arg;
+	struct timespec now;
+	char a[32], b[32];
+	double secs;
+
+	if (!ru->tty)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec == ru->last.tv_sec &&
+	    now.tv_nsec - ru->last.tv_nsec < 200000000L)
+		return;
+	ru->last = now;
+	secs = since(&ru->t0);
+	fprintf(stderr, "\r%" PRIu64 " of %" PRIu64 " entries, %s of %s (%d%%), "
+		"%.1f MB/s   ", p->entries, ru->total.entries,
+		ocb_human_size(p->bytes, a, sizeof(a)),
+		ocb_human_size(ru->total.bytes, b, sizeof(b)),
+		ru->total.bytes ? (int)(100 * p->bytes / ru->total.bytes) : 100,
+		secs > 0 ? (double)p->bytes / 1e6 / secs : 0.0);
+}
+
+static int print_change(void *arg, enum ocb_change what, const char *path,
+			const char *why)
+{
+	static const char *const word[] = { "", "new", "changed", "deleted" };
+	struct run *ru = arg;
+	char esc[4096], full[8192];
+
+	/* paths as the backup names them, as PATH arguments take them */
+	snprintf(full, sizeof(full), "%s%s%s", ru->base,
+		 *ru->base && *path ? "/" : "", path);
+	path = full;
+	if (ru->json) {
+		printf("%s\n    {\"change\": \"%s\", \"path\": ",
+		       ru->nchanges++ ? "," : "", word[what]);
+		ocb_json_str(path);
+		if (why) {
+			printf(", \"why\": ");
+			ocb_json_str(why);
+		}
+		printf("}");
+	} else {
+		printf("%-8s%s%s%s%s\n", word[what],
+		       ocb_log_escape(esc, sizeof(esc), *path ? path : "."),
+		       why ? " (" : "", why ? why : "", why ? ")" : "");
+	}
+	return 0;
+}
 
 static int empty_or_new(const char *dir)
 {
@@ -48,22 +125,60 @@ static int empty_or_new(const char *dir)
 	return -ENOTEMPTY;
 }
 
-static int restore_to(struct ocb_ctx *ctx, struct ocb_archive *a,
+static int restore_to(struct run *ru, struct ocb_archive *a,
 		      const char *target, const char *const *paths,
 		      size_t npaths, struct ocb_restore_result *res)
 {
 	struct ocb_restore_opts ro = { .target = target, .paths = paths,
 				       .npaths = npaths,
-				       .cancel = &ocb_interrupted };
+				       .cancel = &ocb_interrupted,
+				       .progress = show_progress,
+				       .progress_arg = ru };
 
-	(void)ctx;
 	return ocb_restore_run(a, &ro, res);
 }
 
+/* --dry-run: each restored subtree against what is on disk */
+static int dry_run(struct run *ru, struct ocb_archive *a, const char *target,
+		   const char *const *paths, size_t npaths,
+		   struct ocb_plan_counts *sum)
+{
+	uint32_t i, n = target ? (npaths ? (uint32_t)npaths : 1) :
+		ocb_archive_nsources(a);
+	int r = 0;
+
+	memset(sum, 0, sizeof(*sum));
+	for (i = 0; i < n && r == 0; i++) {
+		struct ocb_plan_counts c;
+		char disk[8192];
+		const char *orig;
+		uint32_t idx = OCB_ROOT;
+
+		if (!target) {
+			ocb_archive_source(a, i, &idx, &orig);
+			snprintf(disk, sizeof(disk), "%s", orig);
+		} else if (npaths) {
+			ocb_archive_resolve(a, paths[i], &idx);	/* checked */
+			snprintf(disk, sizeof(disk), "%s/%s", target, paths[i]);
+		} else {
+			snprintf(disk, sizeof(disk), "%s", target);
+		}
+		ru->base = target ? (npaths ? paths[i] : "") :
+			ocb_archive_entry(a, idx)->name;
+		r = ocb_restore_plan(a, idx, disk, print_change, ru, &c);
+		sum->same += c.same;
+		sum->added += c.added;
+		sum->changed += c.changed;
+		sum->deleted += c.deleted;
+	}
+	return r;
+}
+
 /* every source back to its original place, swapped in atomically */
-static int restore_in_place(struct ocb_ctx *ctx, struct ocb_archive *a,
+static int restore_in_place(struct run *ru, struct ocb_archive *a,
 			    struct ocb_restore_result *total)
 {
+	struct ocb_ctx *ctx = ru->ctx;
 	uint32_t i, n = ocb_archive_nsources(a);
 	char ts[32];
 	time_t now = time(NULL);
@@ -86,7 +201,7 @@ static int restore_in_place(struct ocb_ctx *ctx, struct ocb_archive *a,
 		snprintf(safety, sizeof(safety), "%s.pre-restore-%s", orig, ts);
 		if (mkdir(stage, 0700) < 0)
 			return ocb_fail(-errno, "%s", stage);
-		r = restore_to(ctx, a, stage, &top, 1, &res);
+		r = restore_to(ru, a, stage, &top, 1, &res);
 		total->entries += res.entries;
 		total->files += res.files;
 		total->bytes += res.bytes;
@@ -105,7 +220,7 @@ static int restore_in_place(struct ocb_ctx *ctx, struct ocb_archive *a,
 			return ocb_fail(e, "rename %s", staged);
 		}
 		rmdir(stage);
-		if (!ctx->quiet)
+		if (!ctx->quiet && !ru->json)
 			printf("restored %s%s%s\n", orig,
 			       access(safety, F_OK) == 0 ? "; the previous state is in " : "",
 			       access(safety, F_OK) == 0 ? safety : "");
@@ -117,19 +232,26 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "target", required_argument, NULL, 't' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ocb_restore_result res = { 0 };
+	struct run ru = { .ctx = ctx };
 	struct ocb_backup_ref ref;
 	struct ocb_keyprov *kp = NULL;
 	struct ocb_archive *a = NULL;
 	const char *target = NULL;
-	int c, r;
+	const char *const *paths;
+	size_t npaths;
+	int c, r, dry = 0;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hn", opts, NULL)) != -1) {
 		switch (c) {
 		case 't': target = optarg; break;
+		case 'n': dry = 1; break;
+		case 'j': ru.json = 1; break;
 		case 'h': printf("%s", usage); return 0;
 		default: return ocb_usage(&ocb_cmd_restore);
 		}
@@ -141,6 +263,8 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 			"(the original location is only replaced whole)\n");
 		return OCB_EXIT_USAGE;
 	}
+	paths = (const char *const *)argv + optind + 1;
+	npaths = (size_t)(argc - optind - 1);
 	r = ocb_ctx_store(ctx, NULL);
 	if (r)
 		return r;
@@ -160,20 +284,72 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		ocb_keyprov_free(kp);
 		return ocb_fail(r, "open %s", ref.name);
 	}
-	if (target) {
+	for (size_t i = 0; i < npaths; i++) {
+		uint32_t idx;
+
+		if (ocb_archive_resolve(a, paths[i], &idx) < 0) {
+			char esc[1024];
+
+			fprintf(stderr, "ocb: %s is not in %s (paths are relative "
+				"to the backup, e.g. openclaw/workspace)\n",
+				ocb_log_escape(esc, sizeof(esc), paths[i]),
+				ref.name);
+			ocb_archive_free(a);
+			ocb_keyprov_free(kp);
+			return OCB_EXIT_NOTFOUND;
+		}
+	}
+	ru.tty = isatty(STDERR_FILENO) && !ctx->quiet;
+	clock_gettime(CLOCK_MONOTONIC, &ru.t0);
+	ocb_restore_totals(a, paths, npaths, &ru.total);
+	if (dry) {
+		struct ocb_plan_counts n;
+
+		if (ru.json) {
+			printf("{\"backup\": ");
+			ocb_json_str(ref.name);
+			printf(", \"dry_run\": true, \"changes\": [");
+		}
+		r = dry_run(&ru, a, target, paths, npaths, &n);
+		if (r < 0) {
+			r = ocb_fail(r, "compare %s", ref.name);
+		} else if (ru.json) {
+			printf("%s], \"new\": %" PRIu64 ", \"changed\": %" PRIu64
+			       ", \"deleted\": %" PRIu64 ", \"unchanged\": %"
+			       PRIu64 "}\n", ru.nchanges ? "\n  " : "", n.added,
+			       n.changed, n.deleted, n.same);
+		} else if (!ctx->quiet) {
+			printf("%s: %" PRIu64 " new, %" PRIu64 " changed, %"
+			       PRIu64 " deleted, %" PRIu64 " unchanged (nothing "
+			       "written)\n", ref.name, n.added, n.changed,
+			       n.deleted, n.same);
+		}
+	} else if (target) {
 		r = empty_or_new(target);
 		if (r < 0) {
 			r = ocb_fail(r, "target %s must be new or empty", target);
 		} else {
-			r = restore_to(ctx, a, target,
-				       (const char *const *)argv + optind + 1,
-				       (size_t)(argc - optind - 1), &res);
+			r = restore_to(&ru, a, target, paths, npaths, &res);
 			r = r < 0 ? ocb_fail(r, "restore %s", ref.name) : 0;
 		}
 	} else {
-		r = restore_in_place(ctx, a, &res);
+		r = restore_in_place(&ru, a, &res);
 	}
-	if (r == 0 && !ctx->quiet) {
+	if (ru.tty && !dry)
+		fprintf(stderr, "\n");
+	if (r == 0 && !dry && ru.json) {
+		printf("{\"backup\": ");
+		ocb_json_str(ref.name);
+		printf(", \"target\": ");
+		if (target)
+			ocb_json_str(target);
+		else
+			printf("null");
+		printf(", \"entries\": %" PRIu64 ", \"files\": %" PRIu64
+		       ", \"bytes\": %" PRIu64 ", \"seconds\": %.3f, "
+		       "\"verified\": true}\n", res.entries, res.files, res.bytes,
+		       since(&ru.t0));
+	} else if (r == 0 && !dry && !ctx->quiet) {
 		char sz[32];
 
 		printf("%s: %" PRIu64 " entries, %" PRIu64 " files (%s), every "
