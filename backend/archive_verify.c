@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 struct span {
 	uint64_t off, end;
@@ -126,5 +127,80 @@ int ocb_archive_verify(struct ocb_archive *a, struct ocb_verify_result *res)
 out:
 	EVP_MD_CTX_free(v.md);
 	free(v.s);
+	return r;
+}
+
+/* ---- a sample: some files, read through their own frames --------------------- */
+
+#define SAMPLE_CHUNK (1u << 20)
+
+static int hash_file(struct ocb_archive *a, uint32_t idx, uint8_t *buf,
+		     EVP_MD_CTX *md, struct ocb_verify_result *res)
+{
+	const struct ocb_entry *e = ocb_archive_entry(a, idx);
+	uint64_t off = 0;
+
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	while (off < e->size) {
+		ssize_t n = ocb_archive_pread(a, idx, buf, SAMPLE_CHUNK, off);
+
+		if (n <= 0)
+			return n < 0 ? (int)n : -EBADMSG;
+		EVP_DigestUpdate(md, buf, (size_t)n);
+		off += (uint64_t)n;
+		res->bytes += (uint64_t)n;
+	}
+	return 0;
+}
+
+int ocb_archive_verify_sample(struct ocb_archive *a, unsigned percent,
+			      struct ocb_verify_result *res)
+{
+	uint32_t i, n = ocb_archive_count(a), nfiles = 0, last = 0;
+	uint8_t *buf = malloc(SAMPLE_CHUNK);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	struct vstate v = { .a = a, .res = res };
+	int r = 0;
+
+	memset(res, 0, sizeof(*res));
+	if (!buf || !md) {
+		r = -ENOMEM;
+		goto out;
+	}
+	v.md = md;
+	for (i = 0; i < n && r == 0; i++) {
+		const struct ocb_entry *e = ocb_archive_entry(a, i);
+		uint32_t pick;
+
+		if (e->type != OCB_ENTRY_FILE || e->ino != i)
+			continue;
+		nfiles++;
+		last = i;
+		if (RAND_bytes((unsigned char *)&pick, sizeof(pick)) != 1) {
+			r = -EIO;
+			break;
+		}
+		if (pick % 100 >= percent)
+			continue;
+		r = hash_file(a, i, buf, md, res);
+		if (r == 0) {
+			v.hashing = 1;
+			file_done(&v, i);
+		}
+	}
+	/* never an empty sample of a backup that has files */
+	if (r == 0 && nfiles && !res->files) {
+		r = hash_file(a, last, buf, md, res);
+		if (r == 0) {
+			v.hashing = 1;
+			file_done(&v, last);
+		}
+	}
+	res->frames = ocb_archive_info(a)->nframes;
+	if (r == 0 && res->bad_files)
+		r = -EBADMSG;
+out:
+	EVP_MD_CTX_free(md);
+	free(buf);
 	return r;
 }

@@ -158,6 +158,13 @@ struct ocb_verify_result {
  * catalog.  0, -EBADMSG (res says what), or a store error. */
 int ocb_archive_verify(struct ocb_archive *a, struct ocb_verify_result *res);
 
+/* A spot check: each file is picked with probability percent/100 (at
+ * least one file), read through only the frames holding it (each tag
+ * checked) and hashed.  res->frames is the backup's frame count, not the
+ * number read.  0, -EBADMSG, or a store error. */
+int ocb_archive_verify_sample(struct ocb_archive *a, unsigned percent,
+			      struct ocb_verify_result *res);
+
 /* ---- writing ------------------------------------------------------------ */
 
 struct ocb_backup_progress {

@@ -271,7 +271,10 @@ out:
 		close(fds[0]);	/* unblocks the feeder if we stopped early */
 	if (started) {
 		pthread_join(th, NULL);
-		if (r == 0 && f.err && f.err != -EPIPE)
+		/* a damaged frame ends the stream early: the reader then
+		 * fails on a short or garbled stream, but the cause is the
+		 * frame */
+		if ((r == 0 || r == -EIO) && f.err && f.err != -EPIPE)
 			r = f.err;
 	}
 	if (fds[1] >= 0)

@@ -292,6 +292,31 @@ def test_verify(tmp_path, file_config, ocb_local):
     assert o("verify", "latest").returncode == 0
 
 
+def test_verify_sample_and_restore_test(tmp_path, file_config, ocb_local):
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=file_config, env=ocb_local.env)
+    o("backup")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = dict(o.env, TMPDIR=str(tmp))
+    p = o("verify", "--sample", "10%", "latest")
+    assert p.stdout.startswith("ok ") and "sample of " in p.stdout
+    p = o("verify", "--restore-test", "latest", env=env)
+    assert "all as the catalog says; removed" in p.stdout
+    assert os.listdir(tmp) == []                       # cleaned up
+    for bad in ("0", "101", "5x", "-3"):
+        assert o("verify", "--sample", bad, "latest", check=False).returncode == 2
+    # damage inside a file's frame: the whole sample finds it, and so
+    # does the restore test (which cleans up all the same)
+    key = json.loads(o("list", "--json").stdout)[0]["key"]
+    flip(tmp_path / "store" / key, 512 + 200)
+    p = o("verify", "--sample", "100%", "latest", check=False)
+    assert p.returncode == 7 and "DAMAGED" in p.stdout
+    p = o("verify", "--restore-test", "latest", env=env, check=False)
+    assert p.returncode == 7 and "DAMAGED" in p.stdout
+    assert os.listdir(tmp) == []
+
+
 def test_restore_full_selective_and_in_place(tmp_path, rgw, bucket, s3_config, ocb):
     src = make_tree(str(tmp_path / "src"))
     o = Ocb(config=s3_config, env=ocb.env)

@@ -6,6 +6,8 @@
 #include "keys.h"
 #include "log.h"
 #include "ocb_archive.h"
+#include "restore.h"
+#include "restore_plan.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -13,31 +15,131 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
+#include <unistd.h>
 
 static const char usage[] =
-	"usage: ocb verify BACKUP|latest|--all\n"
+	"usage: ocb verify [--sample N%] [--restore-test] BACKUP|latest|--all\n"
 	"\n"
 	"Read every frame of the backup (checking each one's authentication\n"
 	"tag), the catalog, and hash every file against the SHA-256 the catalog\n"
 	"records.  Prints one line per backup; exit 7 if any is damaged.\n"
-	"Old-tool .tar.gz backups are skipped (not verifiable here yet).\n";
+	"Old-tool .tar.gz backups are skipped (not verifiable here yet).\n"
+	"\n"
+	"  --sample N%     a spot check: about N% of the files, each read\n"
+	"                  through only the frames that hold it\n"
+	"  --restore-test  restore the backup into a temporary directory (under\n"
+	"                  $TMPDIR, else /tmp), compare what is on disk with the\n"
+	"                  catalog, and remove it: the disaster-recovery drill\n";
+
+struct vopts {
+	unsigned sample;	/* percent; 0: everything */
+	int restore_test;
+};
+
+static int rm_fn(const char *path, const struct stat *st, int flag,
+		 struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int count_change(void *arg, enum ocb_change what, const char *path,
+			const char *why)
+{
+	char esc[1024];
+
+	(void)arg;
+	fprintf(stderr, "ocb: restore test: %s %s%s%s%s\n",
+		what == OCB_CHANGE_NEW ? "missing" :
+		what == OCB_CHANGE_DELETED ? "unexpected" : "different",
+		ocb_log_escape(esc, sizeof(esc), path), why ? " (" : "",
+		why ? why : "", why ? ")" : "");
+	return 0;
+}
+
+/* restore into a fresh temporary directory, compare, remove */
+static int restore_test(struct ocb_archive *a, struct ocb_restore_result *res,
+			uint64_t *diffs)
+{
+	const struct ocb_entry *root = ocb_archive_entry(a, OCB_ROOT);
+	const char *tmp = getenv("TMPDIR");
+	struct ocb_restore_opts ro = { .cancel = &ocb_interrupted };
+	char dir[4096];
+	uint32_t k;
+	int r;
+
+	*diffs = 0;
+	snprintf(dir, sizeof(dir), "%s/ocb-restore-test-XXXXXX",
+		 tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir))
+		return -errno;
+	ro.target = dir;
+	r = ocb_restore_run(a, &ro, res);
+	for (k = 0; r == 0 && k < root->nchildren; k++) {
+		const struct ocb_entry *top = ocb_archive_entry(a,
+			root->first_child + k);
+		struct ocb_plan_counts c;
+		char path[8192];
+
+		snprintf(path, sizeof(path), "%s/%s", dir, top->name);
+		r = ocb_restore_plan(a, root->first_child + k, path,
+				     count_change, NULL, &c);
+		*diffs += c.added + c.changed + c.deleted;
+	}
+	nftw(dir, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
+	if (r == 0 && *diffs)
+		r = -EBADMSG;
+	return r;
+}
 
 static int verify_one(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
-		      const struct ocb_backup_ref *ref)
+		      const struct ocb_backup_ref *ref, const struct vopts *vo)
 {
 	struct ocb_verify_result res;
 	struct ocb_archive *a = NULL;
 	char sz[32];
 	int r;
 
+	memset(&res, 0, sizeof(res));
 	if (ref->kind != OCB_BACKUP_NATIVE) {
 		printf("skipped  %s (old-tool .tar.gz)\n", ref->name);
 		return 0;
 	}
 	r = ocb_archive_open(ctx->store, ref->key, kp, &a);
+	if (r == 0 && vo->restore_test) {
+		struct ocb_restore_result rr;
+		uint64_t diffs = 0;
+
+		r = restore_test(a, &rr, &diffs);
+		ocb_archive_free(a);
+		if (r == 0) {
+			printf("ok       %s: restored %" PRIu64 " entries, %"
+			       PRIu64 " files (%s) into a temporary directory, "
+			       "all as the catalog says; removed\n", ref->name,
+			       rr.entries, rr.files,
+			       ocb_human_size(rr.bytes, sz, sizeof(sz)));
+			return 0;
+		}
+		printf("%s  %s: restore test %s\n", r == -EBADMSG ?
+		       "DAMAGED" : "FAILED ", ref->name, diffs ?
+		       "found differences (listed above)" : r == -EBADMSG ?
+		       "failed verification (see the message above)" :
+		       ocb_store_strerror(r));
+		return r;
+	}
 	if (r == 0)
-		r = ocb_archive_verify(a, &res);
+		r = vo->sample ? ocb_archive_verify_sample(a, vo->sample, &res) :
+			ocb_archive_verify(a, &res);
 	ocb_archive_free(a);
+	if (r == 0 && vo->sample) {
+		printf("ok       %s: sample of %" PRIu64 " files (%s), %u%%\n",
+		       ref->name, res.files,
+		       ocb_human_size(res.bytes, sz, sizeof(sz)), vo->sample);
+		return 0;
+	}
 	if (r == 0) {
 		printf("ok       %s: %" PRIu64 " files, %u frames, %s\n",
 		       ref->name, res.files, res.frames,
@@ -60,15 +162,32 @@ static int verify_exec(struct ocb_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "all", no_argument, NULL, 'a' },
+		{ "sample", required_argument, NULL, 's' },
+		{ "restore-test", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ocb_keyprov *kp = NULL;
+	struct vopts vo = { 0 };
 	int all = 0, c, r, worst = 0;
 
 	while ((c = getopt_long(argc, argv, "ah", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a': all = 1; break;
+		case 'r': vo.restore_test = 1; break;
+		case 's': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (*optarg < '0' || *optarg > '9' ||
+			    (*end && strcmp(end, "%")) || v < 1 || v > 100) {
+				fprintf(stderr, "ocb: --sample takes a percentage "
+					"from 1 to 100, e.g. --sample 5%%\n");
+				return OCB_EXIT_USAGE;
+			}
+			vo.sample = (unsigned)v;
+			break;
+		}
 		case 'h': printf("%s", usage); return 0;
 		default: return ocb_usage(&ocb_cmd_verify);
 		}
@@ -91,7 +210,7 @@ static int verify_exec(struct ocb_ctx *ctx, int argc, char **argv)
 			return ocb_fail(r, "list %s", ctx->cfg->prefix);
 		}
 		for (i = 0; i < n && !ocb_interrupted; i++) {
-			r = verify_one(ctx, kp, &v[i]);
+			r = verify_one(ctx, kp, &v[i], &vo);
 			if (r < 0 && (!worst || r == -EBADMSG))
 				worst = r;
 		}
@@ -101,7 +220,7 @@ static int verify_exec(struct ocb_ctx *ctx, int argc, char **argv)
 
 		r = ocb_backups_find(ctx->store, ctx->cfg->prefix, argv[optind],
 				     &ref);
-		worst = r < 0 ? r : verify_one(ctx, kp, &ref);
+		worst = r < 0 ? r : verify_one(ctx, kp, &ref, &vo);
 	}
 	ocb_keyprov_free(kp);
 	return ocb_exit_code(worst);
