@@ -469,6 +469,7 @@ struct cat_pipe {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct cat_slot slot[CAT_SLOTS];
+	uint32_t first, end;		/* frames [first, end) */
 	uint32_t nbatches;
 	int stop;
 	int worker;		/* next worker id */
@@ -493,7 +494,7 @@ static void *cat_worker(void *arg)
 	pthread_mutex_unlock(&p->lock);
 	for (b = id; b < p->nbatches; b += CAT_WORKERS) {
 		struct cat_slot *sl = &p->slot[b % CAT_SLOTS];
-		uint32_t first = b * CAT_BATCH, n;
+		uint32_t first = p->first + b * CAT_BATCH, n;
 		int r;
 
 		pthread_mutex_lock(&p->lock);
@@ -507,8 +508,7 @@ static void *cat_worker(void *arg)
 		sl->len = 0;
 		sl->batch = b;
 		pthread_mutex_unlock(&p->lock);
-		n = p->a->cat->nf - first < CAT_BATCH ? p->a->cat->nf - first :
-			CAT_BATCH;
+		n = p->end - first < CAT_BATCH ? p->end - first : CAT_BATCH;
 		r = ocb_archive_read_frames(p->a, first, n, slot_fill, sl);
 		pthread_mutex_lock(&p->lock);
 		sl->err = r;
@@ -519,14 +519,23 @@ static void *cat_worker(void *arg)
 	return NULL;
 }
 
-int ocb_archive_cat(struct ocb_archive *a, ocb_sink_fn sink, void *arg)
+int ocb_archive_cat_range(struct ocb_archive *a, uint64_t off, uint64_t len,
+			  ocb_sink_fn sink, void *arg)
 {
 	struct cat_pipe p = { .a = a };
+	uint64_t fs = a->cat->frame_size, end = off + len, stream;
 	pthread_t th[CAT_WORKERS];
 	int nth = 0, i, r = 0;
 	uint32_t b;
 
-	p.nbatches = (a->cat->nf + CAT_BATCH - 1) / CAT_BATCH;
+	stream = ocb_archive_info(a)->stream_size;
+	if (off > stream || len > stream - off)
+		return -EINVAL;
+	if (!len)
+		return 0;
+	p.first = (uint32_t)(off / fs);
+	p.end = (uint32_t)((end + fs - 1) / fs);
+	p.nbatches = (p.end - p.first + CAT_BATCH - 1) / CAT_BATCH;
 	pthread_mutex_init(&p.lock, NULL);
 	pthread_cond_init(&p.cond, NULL);
 	for (i = 0; i < CAT_SLOTS; i++) {
@@ -541,14 +550,22 @@ int ocb_archive_cat(struct ocb_archive *a, ocb_sink_fn sink, void *arg)
 		r = -EAGAIN;
 	for (b = 0; r == 0 && b < p.nbatches; b++) {
 		struct cat_slot *sl = &p.slot[b % CAT_SLOTS];
+		/* stream bytes [s0, s0 + len) of the batch, trimmed to
+		 * [off, end) */
+		uint64_t s0 = ((uint64_t)p.first + (uint64_t)b * CAT_BATCH) * fs;
 
 		pthread_mutex_lock(&p.lock);
 		while (!(sl->state == 2 && sl->batch == b))
 			pthread_cond_wait(&p.cond, &p.lock);
 		pthread_mutex_unlock(&p.lock);
 		r = sl->err;
-		if (r == 0 && sl->len)
-			r = sink(arg, sl->data, sl->len);
+		if (r == 0 && sl->len) {
+			uint64_t from = off > s0 ? off - s0 : 0;
+			uint64_t to = end < s0 + sl->len ? end - s0 : sl->len;
+
+			if (to > from)
+				r = sink(arg, sl->data + from, (size_t)(to - from));
+		}
 		pthread_mutex_lock(&p.lock);
 		sl->state = 0;
 		pthread_cond_broadcast(&p.cond);
@@ -565,6 +582,12 @@ int ocb_archive_cat(struct ocb_archive *a, ocb_sink_fn sink, void *arg)
 	pthread_mutex_destroy(&p.lock);
 	pthread_cond_destroy(&p.cond);
 	return r;
+}
+
+int ocb_archive_cat(struct ocb_archive *a, ocb_sink_fn sink, void *arg)
+{
+	return ocb_archive_cat_range(a, 0, ocb_archive_info(a)->stream_size,
+				     sink, arg);
 }
 
 const uint8_t *ocb_archive_backup_id(const struct ocb_archive *a)

@@ -144,6 +144,10 @@ ssize_t ocb_archive_pread(struct ocb_archive *a, uint32_t idx, void *buf,
 
 /* Stream the whole decrypted tar stream to sink (`ocb cat`). */
 int ocb_archive_cat(struct ocb_archive *a, ocb_sink_fn sink, void *arg);
+/* Stream bytes [off, off + len) of it, fetching only the frames that hold
+ * them (selective restore).  -EINVAL beyond the stream's end. */
+int ocb_archive_cat_range(struct ocb_archive *a, uint64_t off, uint64_t len,
+			  ocb_sink_fn sink, void *arg);
 
 /* What ocb_archive_verify() checked. */
 struct ocb_verify_result {

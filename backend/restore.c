@@ -1,7 +1,8 @@
 /*
  * restore.c - write a backup (or part of it) back to disk.
  *
- * The verified tar stream (ocb_archive_cat) is fed through a pipe to
+ * The verified tar stream (ocb_archive_cat; for some paths only the runs
+ * of it that hold them) is fed through a pipe to
  * libarchive's reader, and each selected entry is written with
  * archive_write_disk and its secure-extract flags (no absolute paths, no
  * "..", no writing through symlinks), hashing file content on the way and
@@ -22,10 +23,16 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 
+struct range {
+	uint64_t off, end;
+};
+
 struct feeder {
 	struct ocb_archive *a;
 	int fd;
 	int err;
+	struct range *r;	/* NULL: the whole stream */
+	size_t nr;
 };
 
 static int pipe_sink(void *arg, const void *data, size_t len)
@@ -50,10 +57,132 @@ static int pipe_sink(void *arg, const void *data, size_t len)
 static void *feed(void *arg)
 {
 	struct feeder *f = arg;
+	static const char eof[1024];	/* the tar end: two zero blocks */
+	size_t i;
 
-	f->err = ocb_archive_cat(f->a, pipe_sink, f);
+	if (!f->r) {
+		f->err = ocb_archive_cat(f->a, pipe_sink, f);
+	} else {
+		for (i = 0; i < f->nr && !f->err; i++)
+			f->err = ocb_archive_cat_range(f->a, f->r[i].off,
+						       f->r[i].end - f->r[i].off,
+						       pipe_sink, f);
+		if (!f->err)
+			f->err = pipe_sink(f, eof, sizeof(eof));
+	}
 	close(f->fd);	/* the reader sees the end (or a short stream) */
 	return NULL;
+}
+
+/*
+ * Where the selected subtrees lie in the tar stream.  The writer puts a
+ * directory's entries right after it, so a subtree is one contiguous run:
+ * from the end of the entry before it in the stream (where its own
+ * headers start) to the end of its last entry's padded data.  Entries in
+ * stream order are entries sorted by data_off; only a first link of a
+ * regular file has data in the stream.
+ */
+struct spot {
+	uint64_t off;		/* data_off */
+	uint64_t end;		/* end of its 512-byte padded data */
+};
+
+static int spot_cmp(const void *x, const void *y)
+{
+	const struct spot *a = x, *b = y;
+
+	return a->off < b->off ? -1 : a->off > b->off;
+}
+
+static int range_cmp(const void *x, const void *y)
+{
+	const struct range *a = x, *b = y;
+
+	return a->off < b->off ? -1 : a->off > b->off;
+}
+
+/* the largest data_off in the subtree of idx */
+static uint64_t last_off(struct ocb_archive *a, uint32_t idx)
+{
+	const struct ocb_entry *e = ocb_archive_entry(a, idx);
+	uint64_t m = e->data_off;
+	uint32_t k;
+
+	for (k = 0; e->type == OCB_ENTRY_DIR && k < e->nchildren; k++) {
+		uint64_t c = last_off(a, e->first_child + k);
+
+		if (c > m)
+			m = c;
+	}
+	return m;
+}
+
+/* the index in sorted spots of the entry whose data_off is off */
+static size_t spot_at(const struct spot *v, size_t n, uint64_t off)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (v[mid].off < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int subtree_ranges(struct ocb_archive *a, const char *const *paths,
+			  size_t npaths, struct range **out, size_t *nout)
+{
+	uint32_t i, n = ocb_archive_count(a);
+	struct spot *v = calloc(n ? n : 1, sizeof(*v));
+	struct range *r = calloc(npaths ? npaths : 1, sizeof(*r));
+	size_t nv = 0, nr = 0, k;
+
+	if (!v || !r) {
+		free(v);
+		free(r);
+		return -ENOMEM;
+	}
+	for (i = 1; i < n; i++) {	/* the root is not in the stream */
+		const struct ocb_entry *e = ocb_archive_entry(a, i);
+		uint64_t size = e->type == OCB_ENTRY_FILE && e->ino == i ?
+			e->size : 0;
+
+		v[nv].off = e->data_off;
+		v[nv].end = e->data_off + (size + 511) / 512 * 512;
+		nv++;
+	}
+	qsort(v, nv, sizeof(*v), spot_cmp);
+	for (k = 0; k < npaths; k++) {
+		uint32_t idx;
+		size_t at;
+
+		if (ocb_archive_resolve(a, paths[k], &idx) < 0 || idx == OCB_ROOT)
+			continue;	/* not there: nothing to restore */
+		at = spot_at(v, nv, ocb_archive_entry(a, idx)->data_off);
+		r[nr].off = at ? v[at - 1].end : 0;
+		at = spot_at(v, nv, last_off(a, idx));
+		r[nr].end = at < nv ? v[at].end : 0;
+		if (r[nr].end > r[nr].off)
+			nr++;
+	}
+	free(v);
+	/* sorted, nested or overlapping runs merged */
+	qsort(r, nr, sizeof(*r), range_cmp);
+	for (k = 0, i = 0; k < nr; k++) {
+		if (i && r[k].off <= r[i - 1].end) {
+			if (r[k].end > r[i - 1].end)
+				r[i - 1].end = r[k].end;
+		} else {
+			r[i++] = r[k];
+		}
+	}
+	*out = r;
+	*nout = i;
+	return 0;
 }
 
 /* is rel selected by the filters (a path or anything below it)? */
@@ -102,6 +231,12 @@ int ocb_restore_run(struct ocb_archive *a, const struct ocb_restore_opts *o,
 	if (!md || !buf || pipe2(fds, O_CLOEXEC) < 0) {
 		r = -ENOMEM;
 		goto out;
+	}
+	/* some paths: only their part of the stream is fetched */
+	if (o->npaths) {
+		r = subtree_ranges(a, o->paths, o->npaths, &f.r, &f.nr);
+		if (r < 0)
+			goto out;
 	}
 	f.fd = fds[1];
 	if (pthread_create(&th, NULL, feed, &f) != 0) {
@@ -283,6 +418,7 @@ out:
 		archive_write_free(out);
 	EVP_MD_CTX_free(md);
 	free(buf);
+	free(f.r);
 	return r;
 }
 

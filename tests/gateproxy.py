@@ -45,6 +45,7 @@ class GateProxy:
         self.failing = False
         self.socks = set()
         self.requests = []          # request lines seen, for assertions
+        self.bytes_down = 0         # bytes from the server to the clients
         threading.Thread(target=self._accept, daemon=True).start()
 
     def hold(self, match):
@@ -112,6 +113,9 @@ class GateProxy:
                     self.gate.wait()
                 if self.failing:
                     raise OSError("failing")
+                if not from_client:
+                    with self.lock:
+                        self.bytes_down += len(data)
                 dst.sendall(data)
         except OSError:
             _reset(src)

@@ -389,6 +389,47 @@ def test_restore_dry_run_and_json(tmp_path, file_config, ocb_local):
     assert json.loads(o("restore", "latest", "--dry-run", "--json").stdout)["changes"] == []
 
 
+def test_selective_restore_fetches_only_its_frames(tmp_path, rgw, bucket, keyfile, ocb):
+    from gateproxy import GateProxy
+    src = make_tree(str(tmp_path / "src"))
+    with open(os.path.join(src, "aaa-big.bin"), "wb") as f:   # first in the stream
+        f.write(os.urandom(24 << 20))
+    with open(os.path.join(src, "zzz-big.bin"), "wb") as f:   # last
+        f.write(os.urandom(24 << 20))
+    proxy = GateProxy(rgw.endpoint)
+    try:
+        cfg = write_config(tmp_path / "proxied.json", {
+            "instanceId": "i-test", "region": rgw.region,
+            "s3": {"bucket": bucket, "endpoint": proxy.endpoint},
+            "encryption": {"keyProvider": "keyfile", "keyFile": keyfile},
+            "sources": [src], "cache": {"dir": ""}})
+        o = Ocb(config=cfg, env=ocb.env)
+        o("backup")
+        stored = json.loads(o("list", "--json").stdout)[0]["size"]
+        before = proxy.bytes_down
+        o("restore", "latest", "--target", str(tmp_path / "one"),
+          "src/openclaw.json", "src/workspace/memory")
+        fetched = proxy.bytes_down - before
+        assert fetched < 4 << 20 and fetched < stored / 10, (fetched, stored)
+        got = sorted(os.path.relpath(os.path.join(d, f), tmp_path / "one")
+                     for d, _, fs in os.walk(tmp_path / "one") for f in fs)
+        want = sorted(["src/openclaw.json"] + ["src/workspace/memory/" + f for f in
+                                               os.listdir(os.path.join(src, "workspace/memory"))])
+        assert got == want
+        for f in want:      # (a hardlink to a file not selected: one link)
+            assert open(tmp_path / "one" / f, "rb").read() == \
+                open(os.path.join(tmp_path, f), "rb").read()
+        # the big file at the end: its own frames, not the one at the start
+        before = proxy.bytes_down
+        o("restore", "latest", "--target", str(tmp_path / "big"), "src/zzz-big.bin")
+        fetched = proxy.bytes_down - before
+        assert (24 << 20) < fetched < (27 << 20), fetched
+        assert open(tmp_path / "big" / "src" / "zzz-big.bin", "rb").read() == \
+            open(os.path.join(src, "zzz-big.bin"), "rb").read()
+    finally:
+        proxy.close()
+
+
 def test_restore_killed_leaves_the_original(tmp_path, rgw, bucket, s3_config, ocb):
     src = tmp_path / "src"
     src.mkdir()
