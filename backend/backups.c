@@ -271,3 +271,78 @@ int ocb_backups_abort_stale(struct ocb_store *s, const char *prefix,
 	free(st.ids);
 	return r < 0 ? r : st.aborted;
 }
+
+/* ---- pins ----------------------------------------------------------------- */
+
+static int pin_key(const char *prefix, const char *name, char *out,
+		   size_t size)
+{
+	if (!*name || strchr(name, '/') || name[0] == '.')
+		return -EINVAL;
+	return snprintf(out, size, "%s%s.pins/%s", prefix, *prefix ? "/" : "",
+			name) >= (int)size ? -ENAMETOOLONG : 0;
+}
+
+int ocb_backups_pin(struct ocb_store *s, const char *prefix, const char *name,
+		    int on)
+{
+	char key[OCB_KEY_MAX];
+	int r = pin_key(prefix, name, key, sizeof(key));
+
+	if (r < 0)
+		return r;
+	return on ? ocb_store_put_mem(s, key, "", 0, NULL) :
+		s->ops->del(s, key);
+}
+
+struct pins {
+	size_t plen;
+	char **v;
+	size_t n, cap;
+};
+
+static int pin_fn(void *arg, const struct ocb_list_entry *e)
+{
+	struct pins *c = arg;
+
+	if (e->is_prefix || strlen(e->key) <= c->plen)
+		return 0;
+	if (c->n + 1 >= c->cap) {
+		char **nv;
+
+		c->cap = c->cap ? c->cap * 2 : 16;
+		nv = realloc(c->v, c->cap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		c->v = nv;
+	}
+	c->v[c->n] = strdup(e->key + c->plen);
+	if (!c->v[c->n])
+		return -ENOMEM;
+	c->v[++c->n] = NULL;
+	return 0;
+}
+
+int ocb_backups_pins(struct ocb_store *s, const char *prefix, char ***out,
+		     size_t *n)
+{
+	char p[OCB_KEY_MAX];
+	struct pins c = { 0 };
+	int r;
+
+	snprintf(p, sizeof(p), "%s%s.pins/", prefix, *prefix ? "/" : "");
+	c.plen = strlen(p);
+	r = s->ops->list(s, p, "/", NULL, pin_fn, &c);
+	if (r == 0 && !c.v) {
+		c.v = calloc(1, sizeof(*c.v));
+		if (!c.v)
+			r = -ENOMEM;
+	}
+	if (r < 0) {
+		ocb_backups_instances_free(c.v, c.n);
+		return r;
+	}
+	*out = c.v;
+	*n = c.n;
+	return 0;
+}

@@ -50,6 +50,18 @@ int ocb_backups_find(struct ocb_store *s, const char *prefix,
 int ocb_backups_abort_stale(struct ocb_store *s, const char *prefix,
 			    int64_t max_age);
 
+/*
+ * Pins keep a backup whatever the retention policy: an empty marker object
+ * "<prefix>/.pins/<name>" (any client sees it; works for old-tool backups
+ * too).  Pinning twice or unpinning an unpinned backup succeeds.
+ */
+int ocb_backups_pin(struct ocb_store *s, const char *prefix, const char *name,
+		    int on);
+/* The pinned names: *out NULL-terminated, free with
+ * ocb_backups_instances_free(). */
+int ocb_backups_pins(struct ocb_store *s, const char *prefix, char ***out,
+		     size_t *n);
+
 /* Is name a valid label ([A-Za-z0-9._-], 1 to 64 characters)? */
 int ocb_backups_label_ok(const char *label);
 

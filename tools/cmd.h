@@ -28,5 +28,7 @@ extern const struct ocb_cmd ocb_cmd_cat;
 extern const struct ocb_cmd ocb_cmd_verify;
 extern const struct ocb_cmd ocb_cmd_restore;
 extern const struct ocb_cmd ocb_cmd_setup;
+extern const struct ocb_cmd ocb_cmd_prune;
+extern const struct ocb_cmd ocb_cmd_pin;
 
 #endif

@@ -124,6 +124,12 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		       ocb_human_size(res.bytes_stored, b, sizeof(b)),
 		       res.seconds, res.warnings ? ", with warnings" : "");
 	}
+	if (ctx->cfg->auto_clean) {
+		/* retention.autoClean: the old tool's cleanup after a backup */
+		r = ocb_prune_configured(ctx);
+		if (r)
+			return r;
+	}
 	return res.warnings ? OCB_EXIT_WARNINGS : 0;
 }
 

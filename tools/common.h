@@ -70,4 +70,8 @@ const char *ocb_human_size(uint64_t n, char *buf, size_t size);
  * never overwrites: 0, -EEXIST, or -errno (nothing left on failure). */
 int ocb_key_file_generate(const char *path);
 
+/* retention.autoClean: prune with the configured policy (nothing when
+ * the config sets no rule).  An exit code. */
+int ocb_prune_configured(struct ocb_ctx *ctx);
+
 #endif

@@ -18,6 +18,8 @@ static const struct ocb_cmd *const commands[] = {
 	&ocb_cmd_cat,
 	&ocb_cmd_restore,
 	&ocb_cmd_setup,
+	&ocb_cmd_prune,
+	&ocb_cmd_pin,
 	&ocb_cmd_verify,
 	&ocb_cmd_store,
 	&ocb_cmd_key,

@@ -1,0 +1,50 @@
+/*
+ * retention.h - which backups a retention policy keeps: a pure function
+ * of names, times and flags (no I/O), so that every plan can be checked
+ * against a table of dates.
+ *
+ * Policies, as restic's `forget --keep-*`: the newest N; the newest of
+ * each of the last N days, ISO weeks, months, years that have backups;
+ * everything within a duration of the newest backup (not of now: a
+ * machine that stopped backing up keeps its last ones).  A backup is kept when any rule keeps
+ * it.  Whatever the policy, the newest backup, labelled backups and pinned
+ * ones are kept; an empty policy keeps everything.  Times are UTC.
+ */
+#ifndef OCB_RETENTION_H
+#define OCB_RETENTION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ocb_ret_policy {
+	int last;			/* keep the newest N */
+	int daily, weekly, monthly, yearly;
+	int64_t within;			/* seconds; 0: no such rule */
+};
+
+struct ocb_ret_item {
+	const char *name;
+	int64_t time;			/* seconds since the epoch (UTC) */
+	int labelled, pinned;
+	/* out */
+	int keep;
+	char why[160];			/* the rules that keep it, ", "-joined */
+};
+
+/* Does the policy say anything?  (An empty one keeps everything.) */
+int ocb_ret_policy_empty(const struct ocb_ret_policy *p);
+
+/* Decide keep/why for every item (in any order).  0 or -ENOMEM. */
+int ocb_retention_plan(struct ocb_ret_item *v, size_t n,
+		       const struct ocb_ret_policy *p);
+
+/* "30d", "12h", "2w", "6m" (months of 30 days), "1y" (365 days), "90"
+ * (seconds would be a trap: a bare number is days): 0 or -EINVAL. */
+int ocb_retention_duration(const char *s, int64_t *out);
+
+/* The time a backup name carries (native "...-2026-11-23T00-00-00Z[-label]"
+ * or the old tool's "...-2026-11-23T00-00-00"): 0 or -EINVAL.  *labelled
+ * is set when a label follows the time. */
+int ocb_retention_name_time(const char *name, int64_t *t, int *labelled);
+
+#endif

@@ -1,0 +1,203 @@
+/*
+ * test_retention.c - retention plans against tables of dates: each policy,
+ * week numbers across a year end, months of different lengths, ties in
+ * one second, labels, pins, the newest, an empty policy; durations and
+ * the times in backup names.
+ */
+#include "t.h"
+#include "retention.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAXN 64
+
+/* names from "YYYY-MM-DDTHH-MM-SS[Z][-label]" tails */
+struct table {
+	const char *tail;
+	int pinned;
+	int keep;		/* expected */
+};
+
+static void run(const char *what, struct table *t, size_t n,
+		const struct ocb_ret_policy *p)
+{
+	struct ocb_ret_item v[MAXN];
+	char names[MAXN][96];
+	size_t i;
+
+	memset(v, 0, sizeof(v));
+	for (i = 0; i < n; i++) {
+		snprintf(names[i], sizeof(names[i]), "openclaw-aws-backup-%s",
+			 t[i].tail);
+		v[i].name = names[i];
+		CHECK_INT(ocb_retention_name_time(names[i], &v[i].time,
+						  &v[i].labelled), 0);
+		v[i].pinned = t[i].pinned;
+	}
+	CHECK_INT(ocb_retention_plan(v, n, p), 0);
+	for (i = 0; i < n; i++)
+		if (v[i].keep != t[i].keep) {
+			t_failed++;
+			fprintf(stderr, "%s: %s: keep %d, expected %d (%s)\n",
+				what, names[i], v[i].keep, t[i].keep, v[i].why);
+		}
+	t_checked++;
+}
+
+static void test_last(void)
+{
+	struct table t[] = {
+		{ "2026-11-01T00-00-00Z", 0, 0 },
+		{ "2026-11-02T00-00-00Z", 0, 0 },
+		{ "2026-11-03T00-00-00Z", 0, 1 },
+		{ "2026-11-04T00-00-00Z", 0, 1 },
+		{ "2026-11-05T00-00-00Z", 0, 1 },
+	};
+	struct ocb_ret_policy p = { .last = 3 };
+
+	run("last", t, 5, &p);
+}
+
+static void test_daily(void)
+{
+	/* two a day on some days: the newest of each of the newest 3 days */
+	struct table t[] = {
+		{ "2026-11-01T10-00-00Z", 0, 0 },
+		{ "2026-11-02T08-00-00Z", 0, 0 },
+		{ "2026-11-02T20-00-00Z", 0, 1 },
+		{ "2026-11-04T01-00-00Z", 0, 0 },
+		{ "2026-11-04T23-59-59Z", 0, 1 },
+		{ "2026-11-05T00-00-00Z", 0, 1 },
+	};
+	struct ocb_ret_policy p = { .daily = 3 };
+
+	run("daily", t, 6, &p);
+}
+
+static void test_weekly_across_the_year_end(void)
+{
+	/* ISO weeks: 2026-12-28 (Mon) .. 2027-01-03 (Sun) is 2026-W53;
+	 * 2027-01-04 starts 2027-W01 */
+	struct table t[] = {
+		{ "2026-12-20T12-00-00Z", 0, 0 },	/* 2026-W51 */
+		{ "2026-12-27T12-00-00Z", 0, 1 },	/* 2026-W52, newest */
+		{ "2026-12-28T12-00-00Z", 0, 0 },	/* 2026-W53 */
+		{ "2027-01-03T12-00-00Z", 0, 1 },	/* 2026-W53, newest */
+		{ "2027-01-04T12-00-00Z", 0, 1 },	/* 2027-W01 */
+	};
+	struct ocb_ret_policy p = { .weekly = 3 };
+
+	run("weekly", t, 5, &p);
+}
+
+static void test_monthly_and_yearly(void)
+{
+	struct table t[] = {
+		{ "2025-06-30T00-00-00Z", 0, 1 },	/* yearly 2025 */
+		{ "2026-01-31T00-00-00Z", 0, 0 },
+		{ "2026-02-28T23-00-00Z", 0, 1 },	/* monthly 2026-02 */
+		{ "2026-03-01T00-00-00Z", 0, 0 },
+		{ "2026-03-31T23-59-59Z", 0, 1 },	/* monthly 2026-03 */
+		{ "2026-04-30T00-00-00Z", 0, 1 },	/* monthly, yearly 2026 */
+	};
+	struct ocb_ret_policy p = { .monthly = 3, .yearly = 2 };
+
+	run("monthly+yearly", t, 6, &p);
+}
+
+static void test_within_labels_pins(void)
+{
+	struct table t[] = {
+		{ "2026-10-01T00-00-00Z-before-upgrade", 0, 1 },	/* label */
+		{ "2026-10-02T00-00-00Z", 1, 1 },			/* pin */
+		{ "2026-10-03T00-00-00Z", 0, 0 },
+		{ "2026-11-20T00-00-00Z", 0, 0 },	/* 10 days + 1 s before */
+		{ "2026-11-20T00-00-01Z", 0, 1 },	/* exactly 10 days */
+		{ "2026-11-30T00-00-01Z", 0, 1 },	/* newest */
+	};
+	struct ocb_ret_policy p = { .within = 10 * 86400 };
+
+	run("within", t, 6, &p);
+}
+
+static void test_old_tool_names_and_ties(void)
+{
+	/* old names have no Z; two backups in one second: by name */
+	struct table t[] = {
+		{ "2026-11-01T00-00-00", 0, 0 },
+		{ "2026-11-02T00-00-00", 0, 1 },
+		{ "2026-11-02T00-00-00Z", 0, 1 },
+	};
+	struct ocb_ret_policy p = { .last = 2 };
+
+	run("old+ties", t, 3, &p);
+}
+
+static void test_empty_policy_and_newest(void)
+{
+	struct table all[] = {
+		{ "2026-11-01T00-00-00Z", 0, 1 },
+		{ "2026-11-02T00-00-00Z", 0, 1 },
+	};
+	struct table one[] = {
+		{ "2026-11-01T00-00-00Z", 0, 0 },
+		{ "2026-11-02T00-00-00Z", 0, 1 },	/* newest, always */
+	};
+	struct ocb_ret_policy none = { 0 };
+	struct ocb_ret_policy tiny = { .within = 3600 };
+
+	CHECK(ocb_ret_policy_empty(&none));
+	run("empty", all, 2, &none);
+	run("newest", one, 2, &tiny);
+	CHECK_INT(ocb_retention_plan(NULL, 0, &tiny), 0);
+}
+
+static void test_parsing(void)
+{
+	int64_t d = 0, t = 0;
+	int lab = -1;
+
+	CHECK_INT(ocb_retention_duration("30d", &d), 0);
+	CHECK(d == 30 * 86400);
+	CHECK_INT(ocb_retention_duration("12h", &d), 0);
+	CHECK(d == 12 * 3600);
+	CHECK_INT(ocb_retention_duration("2w", &d), 0);
+	CHECK(d == 14 * 86400);
+	CHECK_INT(ocb_retention_duration("1y", &d), 0);
+	CHECK(d == 365 * 86400);
+	CHECK_INT(ocb_retention_duration("7", &d), 0);
+	CHECK(d == 7 * 86400);
+	CHECK_INT(ocb_retention_duration("", &d), -EINVAL);
+	CHECK_INT(ocb_retention_duration("-1d", &d), -EINVAL);
+	CHECK_INT(ocb_retention_duration("0d", &d), -EINVAL);
+	CHECK_INT(ocb_retention_duration("3dd", &d), -EINVAL);
+	CHECK_INT(ocb_retention_duration("5x", &d), -EINVAL);
+	CHECK_INT(ocb_retention_name_time(
+		"openclaw-aws-backup-2026-11-23T01-02-03Z", &t, &lab), 0);
+	CHECK(t == 1795395723 && lab == 0);
+	CHECK_INT(ocb_retention_name_time(
+		"openclaw-aws-backup-2026-11-23T01-02-03Z-x", &t, &lab), 0);
+	CHECK(lab == 1);
+	CHECK_INT(ocb_retention_name_time(
+		"openclaw-aws-backup-2026-11-23T01-02-03", &t, &lab), 0);
+	CHECK(t == 1795395723 && lab == 0);
+	CHECK_INT(ocb_retention_name_time("other-2026", &t, &lab), -EINVAL);
+	CHECK_INT(ocb_retention_name_time(
+		"openclaw-aws-backup-2026-11-23", &t, &lab), -EINVAL);
+}
+
+int main(void)
+{
+	test_last();
+	test_daily();
+	test_weekly_across_the_year_end();
+	test_monthly_and_yearly();
+	test_within_labels_pins();
+	test_old_tool_names_and_ties();
+	test_empty_policy_and_newest();
+	test_parsing();
+	return T_DONE();
+}

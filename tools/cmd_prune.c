@@ -1,0 +1,357 @@
+/*
+ * cmd_prune.c - `ocb prune`: delete the backups a retention policy does
+ * not keep (retention.h), and `ocb pin`: keep one whatever the policy.
+ */
+#include "cmd.h"
+#include "backups.h"
+#include "log.h"
+#include "retention.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+	"usage: ocb prune [--dry-run] [--json] [--keep-last N] [--keep-daily N]\n"
+	"                 [--keep-weekly N] [--keep-monthly N] [--keep-yearly N]\n"
+	"                 [--keep-within DURATION]\n"
+	"\n"
+	"Delete the backups of this instance (native and old-tool alike) that\n"
+	"no rule keeps.  The rules come from the options, else from the\n"
+	"config (retention.keep, keepDaily, keepWeekly, keepMonthly,\n"
+	"keepYearly, keepWithin).  --keep-daily N keeps the newest backup of\n"
+	"each of the newest N days that have backups (weekly: ISO weeks).\n"
+	"--keep-within 30d keeps those less than 30 days older than the newest\n"
+	"(h, d, w, m = 30 days, y = 365 days).  The newest backup, labelled\n"
+	"backups and pinned ones (`ocb pin`) are always kept; with no rule at\n"
+	"all nothing is deleted.  Unfinished uploads older than\n"
+	"retention.staleUploadHours are aborted.\n"
+	"\n"
+	"  --dry-run  print the plan (each backup, kept or not, and why)\n"
+	"  --json     print the plan or the result as JSON\n";
+
+static const char pin_usage[] =
+	"usage: ocb pin BACKUP | ocb pin --remove BACKUP | ocb pin --list\n"
+	"\n"
+	"A pinned backup is kept by `ocb prune` whatever the policy.  The pin\n"
+	"is a small marker object <prefix>/.pins/<name> in the store, seen by\n"
+	"every client.\n";
+
+static int int_extra(const struct ocb_config *cfg, const char *name, int *out)
+{
+	char *v = NULL;
+
+	if (ocb_config_extra(cfg, name, &v) < 0)
+		return 0;
+	*out = atoi(v);
+	free(v);
+	return 0;
+}
+
+/* the configured policy (retention.*) */
+static int config_policy(const struct ocb_config *cfg, struct ocb_ret_policy *p)
+{
+	char *v = NULL;
+	int r = 0;
+
+	memset(p, 0, sizeof(*p));
+	p->last = cfg->keep;
+	int_extra(cfg, "retention.keepDaily", &p->daily);
+	int_extra(cfg, "retention.keepWeekly", &p->weekly);
+	int_extra(cfg, "retention.keepMonthly", &p->monthly);
+	int_extra(cfg, "retention.keepYearly", &p->yearly);
+	if (ocb_config_extra(cfg, "retention.keepWithin", &v) == 0) {
+		size_t n = strlen(v);
+
+		/* the JSON text of a string: drop the quotes */
+		if (n >= 2 && v[0] == '"')
+			v[n - 1] = '\0';
+		r = ocb_retention_duration(v[0] == '"' ? v + 1 : v, &p->within);
+		if (r < 0)
+			fprintf(stderr, "ocb: retention.keepWithin %s: use e.g. "
+				"\"30d\", \"12h\", \"2w\"\n", v);
+		free(v);
+	}
+	return r;
+}
+
+struct plan {
+	struct ocb_backup_ref *refs;
+	struct ocb_ret_item *items;
+	size_t n;
+	int aborted;
+};
+
+static void plan_free(struct plan *pl)
+{
+	free(pl->refs);
+	free(pl->items);
+}
+
+/* list, pins, plan: 0 or negative errno */
+static int make_plan(struct ocb_ctx *ctx, const struct ocb_ret_policy *p,
+		     struct plan *pl)
+{
+	char **pins = NULL;
+	size_t npins = 0, i, k;
+	int r;
+
+	memset(pl, 0, sizeof(*pl));
+	r = ocb_backups_list(ctx->store, ctx->cfg->prefix, &pl->refs, &pl->n);
+	if (r == 0)
+		r = ocb_backups_pins(ctx->store, ctx->cfg->prefix, &pins, &npins);
+	if (r < 0)
+		return r;
+	pl->items = calloc(pl->n ? pl->n : 1, sizeof(*pl->items));
+	if (!pl->items) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < pl->n; i++) {
+		struct ocb_ret_item *it = &pl->items[i];
+
+		it->name = pl->refs[i].name;
+		if (ocb_retention_name_time(it->name, &it->time,
+					    &it->labelled) < 0) {
+			/* a name ocb did not make: never deleted */
+			it->time = pl->refs[i].mtime;
+			it->labelled = 1;
+		}
+		for (k = 0; k < npins; k++)
+			if (!strcmp(pins[k], it->name))
+				it->pinned = 1;
+	}
+	r = ocb_retention_plan(pl->items, pl->n, p);
+out:
+	ocb_backups_instances_free(pins, npins);
+	return r;
+}
+
+static void print_plan(const struct plan *pl, int dry, int json,
+		       const int *deleted)
+{
+	size_t i;
+	int first = 1;
+
+	if (json) {
+		printf("{\"dry_run\": %s, \"aborted_uploads\": %d, \"backups\": [",
+		       dry ? "true" : "false", pl->aborted);
+		for (i = 0; i < pl->n; i++) {
+			printf("%s\n  {\"name\": ", first ? "" : ",");
+			first = 0;
+			ocb_json_str(pl->items[i].name);
+			printf(", \"keep\": %s, \"why\": ",
+			       pl->items[i].keep ? "true" : "false");
+			ocb_json_str(pl->items[i].why);
+			if (!dry)
+				printf(", \"deleted\": %s",
+				       deleted[i] ? "true" : "false");
+			printf("}");
+		}
+		printf("%s]}\n", pl->n ? "\n" : "");
+		return;
+	}
+	for (i = 0; i < pl->n; i++) {
+		if (pl->items[i].keep)
+			printf("keep    %s (%s)\n", pl->items[i].name,
+			       pl->items[i].why);
+		else
+			printf("%-8s%s\n", dry ? "delete" :
+			       deleted[i] ? "deleted" : "FAILED",
+			       pl->items[i].name);
+	}
+}
+
+/* auto: after a backup (retention.autoClean): only deletions are told,
+ * on stderr, so that the backup's own output stays as it is */
+static int prune(struct ocb_ctx *ctx, const struct ocb_ret_policy *p, int dry,
+		 int json, int autoclean)
+{
+	struct plan pl;
+	int *deleted = NULL, r, worst = 0;
+	size_t i, ndel = 0, nkeep = 0;
+
+	r = make_plan(ctx, p, &pl);
+	if (r < 0) {
+		plan_free(&pl);
+		return ocb_fail(r, "list %s", ctx->cfg->prefix);
+	}
+	deleted = calloc(pl.n ? pl.n : 1, sizeof(*deleted));
+	if (!deleted) {
+		plan_free(&pl);
+		return ocb_fail(-ENOMEM, "prune");
+	}
+	if (!dry) {
+		/* uploads left by killed backups, then the plan's deletions */
+		r = ocb_backups_abort_stale(ctx->store, ctx->cfg->prefix,
+					    ctx->cfg->stale_upload_age);
+		pl.aborted = r > 0 ? r : 0;
+		for (i = 0; i < pl.n && !ocb_interrupted; i++) {
+			if (pl.items[i].keep)
+				continue;
+			r = ctx->store->ops->del(ctx->store, pl.refs[i].key);
+			if (r < 0) {
+				ocb_err("delete %s: %s", pl.refs[i].name,
+					ocb_store_strerror(r));
+				if (!worst)
+					worst = r;
+			} else {
+				deleted[i] = 1;
+				if (autoclean && !ctx->quiet)
+					fprintf(stderr, "ocb: retention: deleted "
+						"%s\n", pl.refs[i].name);
+			}
+		}
+	}
+	for (i = 0; i < pl.n; i++) {
+		nkeep += pl.items[i].keep;
+		ndel += dry ? !pl.items[i].keep : (size_t)deleted[i];
+	}
+	if (!autoclean && (!ctx->quiet || json))
+		print_plan(&pl, dry, json, deleted);
+	if (!autoclean && !json && !ctx->quiet)
+		printf("%zu kept, %zu %s%s\n", nkeep, ndel,
+		       dry ? "to delete (dry run: nothing deleted)" : "deleted",
+		       ocb_ret_policy_empty(p) ? "; no retention rule is set, "
+		       "so everything is kept" : "");
+	free(deleted);
+	plan_free(&pl);
+	if (ocb_interrupted)
+		return OCB_EXIT_INTERRUPTED;
+	return worst ? ocb_exit_code(worst) : 0;
+}
+
+int ocb_prune_configured(struct ocb_ctx *ctx)
+{
+	struct ocb_ret_policy p;
+
+	if (config_policy(ctx->cfg, &p) < 0)
+		return OCB_EXIT_CONFIG;
+	if (ocb_ret_policy_empty(&p))
+		return 0;
+	return prune(ctx, &p, 0, 0, 1);
+}
+
+static int count_arg(const char *opt, const char *v, int *out)
+{
+	char *end;
+	long n = strtol(v, &end, 10);
+
+	if (*v < '0' || *v > '9' || *end || n > 100000) {
+		fprintf(stderr, "ocb: %s takes a count (0 or more)\n", opt);
+		return -EINVAL;
+	}
+	*out = (int)n;
+	return 0;
+}
+
+static int prune_exec(struct ocb_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "keep-last", required_argument, NULL, 'l' },
+		{ "keep-daily", required_argument, NULL, 'd' },
+		{ "keep-weekly", required_argument, NULL, 'w' },
+		{ "keep-monthly", required_argument, NULL, 'm' },
+		{ "keep-yearly", required_argument, NULL, 'y' },
+		{ "keep-within", required_argument, NULL, 'W' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ocb_ret_policy p = { 0 };
+	int dry = 0, json = 0, given = 0, c, r;
+
+	while ((c = getopt_long(argc, argv, "hn", opts, NULL)) != -1) {
+		r = 0;
+		switch (c) {
+		case 'n': dry = 1; break;
+		case 'j': json = 1; break;
+		case 'l': r = count_arg("--keep-last", optarg, &p.last); break;
+		case 'd': r = count_arg("--keep-daily", optarg, &p.daily); break;
+		case 'w': r = count_arg("--keep-weekly", optarg, &p.weekly); break;
+		case 'm': r = count_arg("--keep-monthly", optarg, &p.monthly); break;
+		case 'y': r = count_arg("--keep-yearly", optarg, &p.yearly); break;
+		case 'W':
+			r = ocb_retention_duration(optarg, &p.within);
+			if (r < 0)
+				fprintf(stderr, "ocb: --keep-within %s: use e.g. "
+					"30d, 12h, 2w, 6m, 1y\n", optarg);
+			break;
+		case 'h': printf("%s", usage); return 0;
+		default: return ocb_usage(&ocb_cmd_prune);
+		}
+		if (r < 0)
+			return OCB_EXIT_USAGE;
+		if (c != 'n' && c != 'j')
+			given = 1;
+	}
+	if (optind != argc)
+		return ocb_usage(&ocb_cmd_prune);
+	r = ocb_ctx_store(ctx, NULL);
+	if (r)
+		return r;
+	if (!given && config_policy(ctx->cfg, &p) < 0)
+		return OCB_EXIT_CONFIG;
+	return prune(ctx, &p, dry, json, 0);
+}
+
+static int pin_exec(struct ocb_ctx *ctx, int argc, char **argv)
+{
+	struct ocb_backup_ref ref;
+	int remove = 0, list = 0, r, i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("%s", pin_usage);
+			return 0;
+		}
+	}
+	if (argc == 2 && !strcmp(argv[1], "--list"))
+		list = 1;
+	else if (argc == 3 && !strcmp(argv[1], "--remove"))
+		remove = 1;
+	else if (argc != 2 || argv[1][0] == '-')
+		return ocb_usage(&ocb_cmd_pin);
+	r = ocb_ctx_store(ctx, NULL);
+	if (r)
+		return r;
+	if (list) {
+		char **v = NULL;
+		size_t n = 0, k;
+
+		r = ocb_backups_pins(ctx->store, ctx->cfg->prefix, &v, &n);
+		if (r < 0)
+			return ocb_fail(r, "list pins");
+		for (k = 0; k < n; k++)
+			printf("%s\n", v[k]);
+		ocb_backups_instances_free(v, n);
+		return 0;
+	}
+	r = ocb_backups_find(ctx->store, ctx->cfg->prefix, argv[argc - 1], &ref);
+	if (r < 0)
+		return ocb_exit_code(r);
+	r = ocb_backups_pin(ctx->store, ctx->cfg->prefix, ref.name, !remove);
+	if (r < 0)
+		return ocb_fail(r, "%s %s", remove ? "unpin" : "pin", ref.name);
+	if (!ctx->quiet)
+		printf("%s %s\n", remove ? "unpinned" : "pinned", ref.name);
+	return 0;
+}
+
+const struct ocb_cmd ocb_cmd_prune = {
+	.name = "prune",
+	.summary = "delete backups a retention policy does not keep",
+	.usage = usage,
+	.exec = prune_exec,
+};
+
+const struct ocb_cmd ocb_cmd_pin = {
+	.name = "pin",
+	.summary = "keep a backup whatever the retention policy",
+	.usage = pin_usage,
+	.exec = pin_exec,
+};
