@@ -86,8 +86,11 @@ static void ask(int tty, const char *q, char *val, size_t size)
 		return;
 	n = strcspn(line, "\r\n");
 	line[n] = '\0';
-	if (n)
-		snprintf(val, size, "%s", line);
+	if (n >= size)
+		fprintf(stderr, "ocb: too long (at most %zu characters); keeping "
+			"%s\n", size - 1, val);
+	else if (n)
+		memcpy(val, line, n + 1);
 }
 
 static const char *role_schedule(const char *role)
