@@ -430,6 +430,30 @@ def test_selective_restore_fetches_only_its_frames(tmp_path, rgw, bucket, keyfil
         proxy.close()
 
 
+def test_restore_never_writes_through_symlinks(tmp_path, file_config, ocb_local):
+    """Symlinks in a backup pointing out of it (absolute, and up with
+    "..") are restored as symlinks: nothing outside the target is touched,
+    and a backed-up directory holding them comes back the same."""
+    src = tmp_path / "src"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("outside\n")
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "abs").symlink_to(outside)
+    (src / "d" / "up").symlink_to("../../outside/keep.txt")
+    (src / "d" / "f.txt").write_text("inside\n")
+    o = Ocb(config=file_config, env=ocb_local.env)
+    o("backup")
+    before = {p: open(p, "rb").read() for p in (outside / "keep.txt",)}
+    o("restore", "latest", "--target", str(tmp_path / "t"))
+    o("restore", "latest")                             # in place, swapped
+    assert os.readlink(tmp_path / "t" / "src" / "d" / "abs") == str(outside)
+    assert os.readlink(tmp_path / "t" / "src" / "d" / "up") == "../../outside/keep.txt"
+    assert sorted(os.listdir(outside)) == ["keep.txt"]
+    assert {p: open(p, "rb").read() for p in before} == before
+    assert_same_tree(str(src), str(tmp_path / "t" / "src"))
+
+
 def test_restore_killed_leaves_the_original(tmp_path, rgw, bucket, s3_config, ocb):
     src = tmp_path / "src"
     src.mkdir()
