@@ -621,11 +621,68 @@ static char *find_path(void)
 	return NULL;
 }
 
+/* text (len bytes) as the config file `name`: into c; the reason of a
+ * failure is logged */
+static int parse(struct ocb_config *c, const char *text, size_t len,
+		 const char *name)
+{
+	cJSON *root = cJSON_ParseWithLength(text, len);
+	int r;
+
+	if (!root) {
+		const char *at = cJSON_GetErrorPtr();
+		long line = 1;
+
+		for (const char *p = text; p && at && p < at && p < text + len; p++)
+			line += *p == '\n';
+		ocb_err("config %s: not valid JSON (near line %ld)", name, line);
+		return -EINVAL;
+	}
+	if (!cJSON_IsObject(root)) {
+		ocb_err("config %s: expected a JSON object", name);
+		r = -EINVAL;
+		goto out;
+	}
+	r = validate(root, "", name);
+	if (r < 0)
+		goto out;
+	c->doc_json = cJSON_PrintUnformatted(root);
+	if (!c->doc_json) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = fill(c, root, name);
+out:
+	cJSON_Delete(root);
+	return r;
+}
+
+int ocb_config_parse(const char *text, size_t len, const char *name,
+		     struct ocb_config **out)
+{
+	struct ocb_config *c = calloc(1, sizeof(*c));
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	if (len > CONFIG_MAX) {
+		ocb_err("config %s: larger than %d bytes", name, CONFIG_MAX);
+		r = -EFBIG;
+	} else {
+		r = parse(c, text, len, name);
+	}
+	if (r < 0) {
+		ocb_config_free(c);
+		return r;
+	}
+	*out = c;
+	return 0;
+}
+
 int ocb_config_load(const char *path, struct ocb_config **out)
 {
 	struct ocb_config *c = calloc(1, sizeof(*c));
 	struct ocb_buf b;
-	cJSON *root = NULL;
 	char *found = NULL;
 	int r;
 
@@ -642,39 +699,16 @@ int ocb_config_load(const char *path, struct ocb_config **out)
 				ocb_err("config %s: %s", found, strerror(-r));
 			goto out;
 		}
-		root = cJSON_ParseWithLength(b.data ? b.data : "", b.len);
-		if (!root) {
-			const char *at = cJSON_GetErrorPtr();
-			long line = 1;
-
-			for (const char *p = b.data; p && at && p < at; p++)
-				line += *p == '\n';
-			ocb_err("config %s: not valid JSON (near line %ld)", found,
-				line);
-			r = -EINVAL;
-			goto out;
-		}
-		if (!cJSON_IsObject(root)) {
-			ocb_err("config %s: expected a JSON object", found);
-			r = -EINVAL;
-			goto out;
-		}
-		r = validate(root, "", found);
-		if (r < 0)
-			goto out;
-		c->doc_json = cJSON_PrintUnformatted(root);
-		if (!c->doc_json) {
-			r = -ENOMEM;
-			goto out;
-		}
 		c->path = found;
 		found = NULL;
+		r = parse(c, b.data ? b.data : "", b.len, c->path);
 	} else {
-		root = cJSON_CreateObject();
+		cJSON *root = cJSON_CreateObject();
+
+		r = root ? fill(c, root, "(built-in defaults)") : -ENOMEM;
+		cJSON_Delete(root);
 	}
-	r = fill(c, root, c->path ? c->path : "(built-in defaults)");
 out:
-	cJSON_Delete(root);
 	ocb_buf_release(&b);
 	free(found);
 	if (r < 0) {

@@ -85,6 +85,10 @@ struct ocb_config {
  * permissions, -EINVAL for a bad file (the reason is logged).
  */
 int ocb_config_load(const char *path, struct ocb_config **out);
+/* The same from memory (name is for messages; no permission check, no
+ * file): for tests and the fuzz target.  0, -EINVAL, -EFBIG, -ENOMEM. */
+int ocb_config_parse(const char *text, size_t len, const char *name,
+		     struct ocb_config **out);
 void ocb_config_free(struct ocb_config *c);
 
 /*

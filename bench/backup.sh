@@ -26,7 +26,7 @@ run_case() {	# label dir
 	out=$( { /usr/bin/time -f "%e %M" "$OCB" --config "$cfg" restore latest --target "$BENCH_TMP/restore" >/dev/null; } 2>&1 | tail -1)
 	t_r=${out% *}; rss_r=${out#* }
 	# one small file out of the backup: only its frames are fetched
-	one=$(cd "$(dirname "$dir")" && find "$(basename "$dir")" -type f -size -8k | sort | head -1)
+	one=$(cd "$(dirname "$dir")" && find "$(basename "$dir")" -type f -size -8k | sort | awk "NR == 1")
 	rm -rf "$BENCH_TMP/restore"
 	t_1=$(timeit "$OCB" --config "$cfg" restore latest --target "$BENCH_TMP/restore" "$one")
 	rm -rf "$BENCH_TMP/restore"; mkdir -p "$BENCH_TMP/restore"

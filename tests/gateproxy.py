@@ -7,7 +7,8 @@ to stall or fail at a chosen moment.
   `held` is set once such a request is waiting, so a test knows where the
   client is without sleeping;
 - fail(): every connection, open or new, is reset (RST), as when the
-  server's host goes away; heal() forwards again.
+  server's host goes away, and held requests are dropped unsent;
+  heal() forwards again.
 
 Requests are not parsed beyond the request line of each client chunk that
 starts one: the clients never pipeline, so a new request always starts a
@@ -43,6 +44,8 @@ class GateProxy:
         self.held = threading.Event()
         self.match = None
         self.failing = False
+        self.epoch = 0              # fail() counts: a held request from
+                                    # before a fail() is dropped, never sent
         self.socks = set()
         self.requests = []          # request lines seen, for assertions
         self.bytes_down = 0         # bytes from the server to the clients
@@ -62,6 +65,7 @@ class GateProxy:
     def fail(self):
         with self.lock:
             self.failing = True
+            self.epoch += 1
             socks, self.socks = self.socks, set()
         for s in socks:
             _reset(s)
@@ -109,8 +113,11 @@ class GateProxy:
                         self.requests.append(line.decode(errors="replace"))
                         holding = self.match is not None and self.match in line
                 if holding:
+                    epoch = self.epoch
                     self.held.set()
                     self.gate.wait()
+                    if self.epoch != epoch:
+                        raise OSError("dropped by fail()")
                 if self.failing:
                     raise OSError("failing")
                 if not from_client:

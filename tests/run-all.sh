@@ -38,7 +38,7 @@ echo "== fuzz targets (libFuzzer, ASan + UBSan, ${OCB_FUZZ_SECONDS:=20} s each)"
 CC=clang setup build-fuzz --buildtype=debug -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
 seeds=$(mktemp -d)
 OCB_FUZZ_SEED_DIR=$seeds build-asan/tests/test_format >/dev/null 2>&1
-for t in catalog trailer s3xml; do
+for t in catalog trailer s3xml config; do
 	mkdir -p "$seeds/$t"
 	[ "$t" = catalog ] && cp "$seeds/catalog-seed" "$seeds/$t/"
 	build-fuzz/tests/fuzz/fuzz_$t -max_total_time="$OCB_FUZZ_SECONDS" \
