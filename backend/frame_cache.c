@@ -81,6 +81,7 @@ struct ocb_frame_cache {
 	struct fent *table[NBUCKETS];
 	struct fent lru;		/* sentinel: lnext = most recent */
 	size_t bytes, max, ra_bytes;
+	size_t peak;		/* most bytes held at once (after eviction) */
 	uint64_t hits, misses, fetched, readahead, requests, waits, evicted;
 	uint64_t failures, decoded, ra_unused_evicted, timeouts;
 	uint64_t next_fetch;	/* claim ids */
@@ -257,6 +258,8 @@ static int fill_cb(void *arg, uint32_t frame, const void *data, size_t len)
 		lru_push(fc, e);
 		copy = NULL;
 		evict(fc);
+		if (fc->bytes > fc->peak)
+			fc->peak = fc->bytes;
 	}
 	pthread_cond_broadcast(&fc->cond);
 	pthread_mutex_unlock(&fc->lock);
@@ -726,6 +729,7 @@ void ocb_frame_cache_stats(struct ocb_frame_cache *fc, struct ocb_buf *out)
 	ocb_buf_printf(out,
 		       "cache_ram_bytes %zu\n"
 		       "cache_ram_limit %zu\n"
+		       "cache_ram_peak_bytes %zu\n"
 		       "cache_ram_readahead_bytes %zu\n"
 		       "cache_frame_hits %" PRIu64 "\n"
 		       "cache_frame_misses %" PRIu64 "\n"
@@ -738,7 +742,8 @@ void ocb_frame_cache_stats(struct ocb_frame_cache *fc, struct ocb_buf *out)
 		       "cache_evictions %" PRIu64 "\n"
 		       "cache_readahead_unused_evicted %" PRIu64 "\n"
 		       "cache_fetch_failures %" PRIu64 "\n",
-		       fc->bytes, fc->max, fc->ra_bytes, fc->hits, fc->misses,
+		       fc->bytes, fc->max, fc->peak, fc->ra_bytes, fc->hits,
+		       fc->misses,
 		       fc->fetched, fc->readahead, fc->requests, fc->decoded,
 		       fc->waits, fc->timeouts, fc->evicted,
 		       fc->ra_unused_evicted, fc->failures);

@@ -56,6 +56,8 @@ ssize_t ocb_frame_cache_pread(struct ocb_frame_cache *fc,
 void ocb_frame_cache_forget(struct ocb_frame_cache *fc, uint64_t aid);
 
 /* "name value\n" counter lines: cache_ram_bytes, cache_ram_limit,
+ * cache_ram_peak_bytes (most held at once: frames in use by readers are
+ * not evicted, so it may pass the limit by those),
  * cache_ram_readahead_bytes (fetched ahead, not read yet), cache_frame_hits,
  * cache_frame_misses (needed frames not cached nor in flight),
  * cache_frames_fetched, cache_frames_readahead (claimed for read-ahead),

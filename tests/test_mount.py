@@ -132,6 +132,42 @@ def test_random_and_concurrent_reads(backed_up, mounted):
     del rnd
 
 
+READER = r"""
+import os, random, sys
+path, src, seed, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+names = ["workspace/big.bin", "workspace/text.log", "workspace/sparse.img", "openclaw.json"]
+r = random.Random(seed)
+for _ in range(n):
+    name = r.choice(names)
+    size = os.path.getsize(os.path.join(src, name))
+    off, ln = r.randrange(size), r.choice([1, 4096, 100000, 1 << 20])
+    with open(os.path.join(path, name), "rb") as f, open(os.path.join(src, name), "rb") as g:
+        f.seek(off)
+        g.seek(off)
+        if f.read(ln) != g.read(ln):
+            sys.exit("wrong bytes: %s at %d+%d" % (name, off, ln))
+"""
+
+
+def test_sixteen_readers_with_a_small_ram_cache(backed_up, mounted):
+    """16 processes read at random offsets through the smallest frame
+    cache (8 MiB: smaller values are raised to it): every byte right, no
+    error, and the cache stays within its bound plus the frames the
+    readers hold at that moment."""
+    src, o, res = backed_up
+    m = mounted(o.config, o.env, opts=("-o", "ram_cache=1M"))
+    tree = os.path.join(m.path, "latest", "src")
+    procs = [subprocess.Popen(["/usr/bin/python3", "-c", READER, tree, src, str(i), "40"],
+                              stderr=subprocess.PIPE) for i in range(16)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err.decode()
+    s = m.stats()
+    assert s["fuse_errors"] == 0 and s["cache_evictions"] > 0
+    assert s["cache_ram_limit"] == 8 << 20
+    assert s["cache_ram_peak_bytes"] <= (8 << 20) + 16 * (2 << 20), s["cache_ram_peak_bytes"]
+
+
 def test_small_file_read_costs_few_requests(backed_up, mounted):
     src, o, res = backed_up
     m = mounted(o.config, o.env)
