@@ -1,5 +1,6 @@
 """A TCP proxy between ocb/ocbfs and the real RGW, for tests that need S3
-to stall or fail at a chosen moment.
+to stall or fail at a chosen moment, or to misbehave the way networks and
+servers do.
 
 - forwarding (the default): bytes pass both ways untouched;
 - hold(match): the first client request whose request line contains
@@ -9,6 +10,17 @@ to stall or fail at a chosen moment.
 - fail(): every connection, open or new, is reset (RST), as when the
   server's host goes away, and held requests are dropped unsent;
   heal() forwards again.
+- inject(kind, match, count, arg, every): per-request faults, for the
+  next `count` requests (-1: all) whose request line contains `match`
+  (None: any), every `every`-th of them:
+    "status"     answer arg (503, 500, 429...) with an S3 error body
+                 ourselves and close; the server never sees the request
+    "reset"      reset the connection instead of forwarding the request
+    "truncate"   forward; pass arg bytes of the response, then close
+                 (a body shorter than its Content-Length)
+    "cut"        forward; pass arg bytes of the response, then reset
+    "stall"      accept the request and never answer
+  `injected` counts the faults applied by kind; clear() removes them.
 
 Requests are not parsed beyond the request line of each client chunk that
 starts one: the clients never pipeline, so a new request always starts a
@@ -22,8 +34,18 @@ METHODS = (b"GET ", b"PUT ", b"POST ", b"HEAD ", b"DELETE ")
 
 
 def _reset(sock):
+    """RST the connection.  The shutdown wakes a pump thread blocked in
+    recv() on it (a bare close() would not, and nothing would be sent
+    until that recv returned)."""
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
         sock.close()
     except OSError:
         pass
@@ -49,7 +71,34 @@ class GateProxy:
         self.socks = set()
         self.requests = []          # request lines seen, for assertions
         self.bytes_down = 0         # bytes from the server to the clients
+        self.faults = []
+        self.injected = {}
+        self.stalled = threading.Event()    # set by close(): stalls end
         threading.Thread(target=self._accept, daemon=True).start()
+
+    def inject(self, kind, match=None, count=1, arg=None, every=1):
+        assert kind in ("status", "reset", "truncate", "cut", "stall")
+        with self.lock:
+            self.faults.append({"kind": kind, "match": match, "count": count,
+                                "arg": arg, "every": every, "seen": 0})
+
+    def clear(self):
+        with self.lock:
+            self.faults = []
+
+    def _take(self, line):
+        """the fault for this request, if one applies (lock held)"""
+        for f in self.faults:
+            if f["count"] == 0 or (f["match"] is not None and f["match"] not in line):
+                continue
+            f["seen"] += 1
+            if f["seen"] % f["every"]:
+                continue
+            if f["count"] > 0:
+                f["count"] -= 1
+            self.injected[f["kind"]] = self.injected.get(f["kind"], 0) + 1
+            return f
+        return None
 
     def hold(self, match):
         with self.lock:
@@ -77,6 +126,7 @@ class GateProxy:
 
     def close(self):
         self.release()
+        self.stalled.set()
         self.sock.close()
         self.fail()
 
@@ -96,10 +146,20 @@ class GateProxy:
                 continue
             with self.lock:
                 self.socks.update((c, s))
-            threading.Thread(target=self._pump, args=(c, s, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(s, c, False), daemon=True).start()
+            conn = {"limit": None}      # the response fault of this connection
+            threading.Thread(target=self._pump, args=(c, s, True, conn), daemon=True).start()
+            threading.Thread(target=self._pump, args=(s, c, False, conn), daemon=True).start()
 
-    def _pump(self, src, dst, from_client):
+    def _answer(self, client, status):
+        body = (b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>%s</Code>"
+                b"<Message>injected</Message></Error>" %
+                {503: b"SlowDown", 500: b"InternalError", 429: b"SlowDown"}.get(
+                    status, b"InternalError"))
+        client.sendall(b"HTTP/1.1 %d Injected\r\nContent-Type: application/xml\r\n"
+                       b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
+                       % (status, len(body), body))
+
+    def _pump(self, src, dst, from_client, conn):
         holding = False
         try:
             while True:
@@ -112,6 +172,29 @@ class GateProxy:
                     with self.lock:
                         self.requests.append(line.decode(errors="replace"))
                         holding = self.match is not None and self.match in line
+                        fault = self._take(line)
+                    if fault and fault["kind"] == "status":
+                        self._answer(src, fault["arg"] or 503)
+                        src.shutdown(socket.SHUT_RDWR)
+                        raise OSError("answered")
+                    if fault and fault["kind"] == "reset":
+                        raise OSError("reset")
+                    if fault and fault["kind"] == "stall":
+                        self.stalled.wait()
+                        raise OSError("stalled")
+                    conn["limit"] = (fault["kind"], fault["arg"] or 0) if fault else None
+                if not from_client and conn["limit"]:
+                    kind, left = conn["limit"]
+                    if len(data) >= left:
+                        dst.sendall(data[:left])
+                        with self.lock:
+                            self.bytes_down += left
+                        if kind == "truncate":
+                            dst.shutdown(socket.SHUT_RDWR)
+                            src.shutdown(socket.SHUT_RDWR)
+                            return
+                        raise OSError("cut")
+                    conn["limit"] = (kind, left - len(data))
                 if holding:
                     epoch = self.epoch
                     self.held.set()

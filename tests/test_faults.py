@@ -1,0 +1,109 @@
+"""Faults between ocb/ocbfs and the real RGW, injected by the proxy per
+request: error statuses (503 SlowDown, 500, 429), connections reset,
+response bodies cut or truncated, requests stalled forever.  Transient
+faults are retried and the result is right to the byte; persistent ones
+end in a clear error within the configured bound, leave nothing partial,
+and the mount lives through them."""
+import errno
+import json
+import os
+
+import pytest
+
+from conftest import Ocb, write_config
+from gateproxy import GateProxy
+from test_mount import mounted  # noqa: F401 (fixture)
+from treeutil import make_tree, assert_same_tree
+
+
+def objects(rgw, bucket):
+    out = rgw.aws("s3api", "list-objects-v2", "--bucket", bucket).stdout
+    return sorted(o["Key"] for o in json.loads(out or b"{}").get("Contents", []))
+
+
+@pytest.fixture
+def proxy(rgw):
+    p = GateProxy(rgw.endpoint)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def setup(tmp_path, rgw, bucket, keyfile, proxy, ocb):
+    src = make_tree(str(tmp_path / "src"))
+    with open(os.path.join(src, "big.bin"), "wb") as f:     # multipart: 3 parts
+        f.write(os.urandom(20 << 20))
+    cfg = write_config(tmp_path / "c.json", {
+        "instanceId": "i-test", "region": rgw.region,
+        "s3": {"bucket": bucket, "endpoint": proxy.endpoint, "timeout": 4,
+               "retryDeadline": 12},
+        "encryption": {"keyProvider": "keyfile", "keyFile": keyfile},
+        "sources": [src], "cache": {"dir": ""}})
+    return src, Ocb(config=cfg, env=ocb.env)
+
+
+def test_transient_faults_backup_verify_restore(setup, proxy, rgw, bucket, tmp_path):
+    src, o = setup
+    proxy.inject("status", b"partNumber=", count=2, arg=503)
+    proxy.inject("reset", b"?uploads=", count=1)
+    proxy.inject("status", b".ocb?uploadId=", count=1, arg=500)
+    proxy.inject("status", b"PUT /", count=1, arg=429)
+    o("backup")
+    assert proxy.injected == {"status": 4, "reset": 1}
+    assert rgw.uploads(bucket) == []
+    proxy.clear()
+    # reading it back through cut and truncated bodies, errors and resets
+    proxy.inject("cut", b"GET /", count=3, arg=300000, every=2)
+    proxy.inject("truncate", b"GET /", count=3, arg=70000, every=3)
+    proxy.inject("status", b"GET /", count=2, arg=503, every=5)
+    proxy.inject("reset", b"GET /", count=2, every=7)
+    o("verify", "latest")
+    o("restore", "latest", "--target", str(tmp_path / "out"))
+    assert_same_tree(src, str(tmp_path / "out" / "src"))
+    assert sum(proxy.injected.values()) >= 1 + 4 + 5
+
+
+def test_persistent_errors_fail_clearly_and_leave_nothing(setup, proxy, rgw, bucket):
+    src, o = setup
+    o("backup")
+    before = objects(rgw, bucket)
+    proxy.inject("status", b"partNumber=", count=-1, arg=503)
+    p = o("backup", check=False)
+    assert p.returncode == 6, p.stderr                  # network / server trouble
+    assert "SlowDown" in p.stderr or "unavailable" in p.stderr or "busy" in p.stderr, p.stderr
+    proxy.clear()
+    assert objects(rgw, bucket) == before               # nothing partial
+    assert rgw.uploads(bucket) == []                    # the upload was aborted
+    o("verify", "--all")                                # the earlier one intact
+
+
+def test_mount_reads_right_through_faults(setup, proxy, mounted):
+    src, o = setup
+    o("backup")
+    m = mounted(o.config, o.env)
+    tree = os.path.join(m.path, "latest", "src")
+    proxy.inject("cut", b"GET /", count=4, arg=200000, every=2)
+    proxy.inject("truncate", b"GET /", count=4, arg=40000, every=3)
+    proxy.inject("status", b"GET /", count=3, arg=503, every=4)
+    proxy.inject("reset", b"GET /", count=3, every=5)
+    assert_same_tree(src, tree)                         # every byte compared
+    s = m.stats()
+    assert s["fuse_errors"] == 0 and s["retry_retries"] > 0
+    assert sum(proxy.injected.values()) >= 6
+
+
+def test_stalled_server_times_out_within_bound_then_recovers(setup, proxy, mounted):
+    src, o = setup
+    o("backup")
+    m = mounted(o.config, o.env)
+    tree = os.path.join(m.path, "latest", "src")
+    assert open(os.path.join(tree, "openclaw.json"), "rb").read()   # catalog in memory
+    proxy.inject("stall", b"GET /", count=-1)
+    with pytest.raises(OSError) as e:
+        open(os.path.join(tree, "big.bin"), "rb").read()
+    # after s3.timeout per attempt, within s3.retryDeadline
+    assert e.value.errno == errno.ETIMEDOUT
+    assert os.listdir(tree)                             # the mount is alive
+    proxy.clear()
+    assert open(os.path.join(tree, "big.bin"), "rb").read() == \
+        open(os.path.join(src, "big.bin"), "rb").read()
