@@ -336,7 +336,13 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	case FS_NODE_SNAPS:
 	case FS_NODE_SNAP:
 		r = snap_lookup(c, parent, name, &ino);
-		if (r < 0) {	/* entries come and go: no negative entry */
+		if (r == -ENOENT) {
+			/* an answer, not an error; entries come and go, so
+			 * no negative entry for the kernel to keep */
+			fuse_reply_err(req, ENOENT);
+			return;
+		}
+		if (r < 0) {
 			reply_err(req, r);
 			return;
 		}

@@ -454,6 +454,33 @@ def test_restore_never_writes_through_symlinks(tmp_path, file_config, ocb_local)
     assert_same_tree(str(src), str(tmp_path / "t" / "src"))
 
 
+def test_restore_onto_a_full_disk(tmp_path, file_config, ocb_local):
+    """A disk that fills up during a restore: a clear error, the original
+    untouched, and the half-written copy removed (not left filling it)."""
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(small)], check=True)
+    try:
+        src = small / "src"
+        src.mkdir()
+        (src / "a.bin").write_bytes(os.urandom(5 << 20))
+        (src / "note.txt").write_text("keep me\n")
+        cfg = json.load(open(file_config))
+        cfg["sources"] = [str(src)]
+        o = Ocb(config=write_config(tmp_path / "small.json", cfg), env=ocb_local.env)
+        o("backup")
+        (src / "note.txt").write_text("newer\n")
+        p = o("restore", "latest", check=False)          # needs 5 MiB more: no room
+        assert p.returncode != 0 and "No space left on device" in p.stderr, p.stderr
+        assert "left as it was" in p.stderr
+        assert sorted(os.listdir(small)) == ["src"]       # no partial copy beside it
+        assert (src / "note.txt").read_text() == "newer\n"
+        p = o("restore", "latest", "--target", str(small / "t"), check=False)
+        assert p.returncode != 0 and "No space left on device" in p.stderr
+    finally:
+        subprocess.run(["umount", "-l", str(small)])
+
+
 def test_restore_killed_leaves_the_original(tmp_path, rgw, bucket, s3_config, ocb):
     src = tmp_path / "src"
     src.mkdir()

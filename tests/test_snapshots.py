@@ -261,3 +261,24 @@ def test_snapshot_never_includes_the_mount_or_the_cache(tmp_path, file_config, o
         assert "mnt" not in top and "cache" not in top
     finally:
         m.unmount()
+
+
+def test_repeated_snapshots_and_prune(setup, mounted, rgw, bucket):
+    """a small soak: snapshots taken and forgotten in a row while the
+    mount serves reads, pruned as they go; everything stays whole"""
+    src, o, first = setup
+    m = mounted(o.config, o.env)
+    snaps = os.path.join(m.path, "snapshots")
+    for i in range(5):
+        snap = os.path.join(snaps, "s%d" % i)
+        os.mkdir(snap)
+        assert read(os.path.join(m.path, "latest", "src", "openclaw.json"))
+        assert read(os.path.join(snap, "wait")) == "done\n"
+        os.rmdir(snap)
+        o("prune", "--keep-last", "2")
+    assert os.listdir(snaps) == []
+    left = json.loads(o("list", "--json").stdout)
+    # the five are labelled (s0..s4): kept; the unlabelled first one goes
+    assert sorted(b["label"] for b in left) == ["s0", "s1", "s2", "s3", "s4"]
+    o("verify", "--all")
+    assert m.stats()["fuse_errors"] == 0

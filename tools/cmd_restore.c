@@ -207,8 +207,11 @@ static int restore_in_place(struct run *ru, struct ocb_archive *a,
 		total->bytes += res.bytes;
 		total->bad_files += res.bad_files;
 		if (r < 0) {
-			fprintf(stderr, "ocb: %s left as it was; the partial "
-				"restore is in %s\n", orig, stage);
+			/* useless half-written, and maybe what filled the
+			 * disk: removed */
+			ocb_rm_rf(stage);
+			fprintf(stderr, "ocb: %s left as it was (the partial "
+				"restore beside it was removed)\n", orig);
 			return ocb_fail(r, "restore %s", orig);
 		}
 		if (lstat(orig, &st) == 0 && rename(orig, safety) < 0)

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <ftw.h>
 #include <unistd.h>
 
 static const char usage[] =
@@ -36,15 +35,6 @@ struct vopts {
 	unsigned sample;	/* percent; 0: everything */
 	int restore_test;
 };
-
-static int rm_fn(const char *path, const struct stat *st, int flag,
-		 struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static int count_change(void *arg, enum ocb_change what, const char *path,
 			const char *why)
@@ -89,7 +79,7 @@ static int restore_test(struct ocb_archive *a, struct ocb_restore_result *res,
 				     count_change, NULL, &c);
 		*diffs += c.added + c.changed + c.deleted;
 	}
-	nftw(dir, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
+	ocb_rm_rf(dir);
 	if (r == 0 && *diffs)
 		r = -EBADMSG;
 	return r;

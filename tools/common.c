@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -238,4 +239,18 @@ int ocb_key_file_generate(const char *path)
 	if (r < 0)
 		unlink(path);
 	return r;
+}
+
+static int rm_fn(const char *path, const struct stat *st, int flag,
+		 struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+void ocb_rm_rf(const char *path)
+{
+	nftw(path, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -74,4 +74,7 @@ int ocb_key_file_generate(const char *path);
  * the config sets no rule).  An exit code. */
 int ocb_prune_configured(struct ocb_ctx *ctx);
 
+/* rm -rf path (never following symlinks): a directory ocb made itself. */
+void ocb_rm_rf(const char *path);
+
 #endif
