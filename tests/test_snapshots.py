@@ -170,9 +170,11 @@ def test_rmdir_cancels_a_running_backup(setup, mounted, proxy, rgw, bucket):
     assert e.value.errno == errno.ENOENT
     os.close(fd)
     assert os.listdir(os.path.join(m.path, "snapshots")) == []
-    # nothing left: no new object, no unfinished upload
+    # nothing left: no new object, no unfinished upload (awscli agrees)
     assert objects(rgw, bucket) == before
     assert rgw.uploads(bucket) == []
+    out = rgw.aws("s3api", "list-multipart-uploads", "--bucket", bucket).stdout
+    assert not json.loads(out or b"{}").get("Uploads")
     assert sorted(os.listdir(os.path.join(m.path, "i-test"))) == sorted([first, "latest"])
 
 
