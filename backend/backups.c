@@ -93,19 +93,15 @@ int ocb_backups_list(struct ocb_store *s, const char *prefix,
 	return 0;
 }
 
+/* a NULL-terminated list of names collected from a listing */
 struct inst {
 	size_t plen;
 	char **v;
 	size_t n, cap;
 };
 
-static int inst_fn(void *arg, const struct ocb_list_entry *e)
+static int inst_add(struct inst *c, const char *s, size_t len)
 {
-	struct inst *c = arg;
-	size_t len;
-
-	if (!e->is_prefix)
-		return 0;
 	if (c->n + 1 >= c->cap) {
 		char **nv;
 
@@ -115,12 +111,19 @@ static int inst_fn(void *arg, const struct ocb_list_entry *e)
 			return -ENOMEM;
 		c->v = nv;
 	}
-	len = strlen(e->key);
-	c->v[c->n] = strndup(e->key, len - 1);
+	c->v[c->n] = strndup(s, len);
 	if (!c->v[c->n])
 		return -ENOMEM;
 	c->v[++c->n] = NULL;
 	return 0;
+}
+
+/* common prefixes: full key without its trailing '/' */
+static int inst_fn(void *arg, const struct ocb_list_entry *e)
+{
+	if (!e->is_prefix)
+		return 0;
+	return inst_add(arg, e->key, strlen(e->key) - 1);
 }
 
 int ocb_backups_instances(struct ocb_store *s, const char *root, char ***out,
@@ -295,39 +298,21 @@ int ocb_backups_pin(struct ocb_store *s, const char *prefix, const char *name,
 		s->ops->del(s, key);
 }
 
-struct pins {
-	size_t plen;
-	char **v;
-	size_t n, cap;
-};
-
+/* objects: the name after the prefix */
 static int pin_fn(void *arg, const struct ocb_list_entry *e)
 {
-	struct pins *c = arg;
+	struct inst *c = arg;
 
 	if (e->is_prefix || strlen(e->key) <= c->plen)
 		return 0;
-	if (c->n + 1 >= c->cap) {
-		char **nv;
-
-		c->cap = c->cap ? c->cap * 2 : 16;
-		nv = realloc(c->v, c->cap * sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
-		c->v = nv;
-	}
-	c->v[c->n] = strdup(e->key + c->plen);
-	if (!c->v[c->n])
-		return -ENOMEM;
-	c->v[++c->n] = NULL;
-	return 0;
+	return inst_add(c, e->key + c->plen, strlen(e->key + c->plen));
 }
 
 int ocb_backups_pins(struct ocb_store *s, const char *prefix, char ***out,
 		     size_t *n)
 {
 	char p[OCB_KEY_MAX];
-	struct pins c = { 0 };
+	struct inst c = { 0 };
 	int r;
 
 	snprintf(p, sizeof(p), "%s%s.pins/", prefix, *prefix ? "/" : "");

@@ -13,7 +13,6 @@ OCB_BUILD_DIR names the meson build directory whose binaries are tested
 import itertools
 import json
 import os
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -216,6 +215,22 @@ def ocb_local():
     """ocb runner for tests that need no S3 server."""
     env = dict(os.environ, AWS_EC2_METADATA_DISABLED="true")
     return Ocb(env=env)
+
+
+def objects(rgw, bucket):
+    """every key in bucket, by awscli"""
+    out = rgw.aws("s3api", "list-objects-v2", "--bucket", bucket).stdout
+    return sorted(o["Key"] for o in json.loads(out or b"{}").get("Contents", []))
+
+
+@pytest.fixture
+def proxy(rgw):
+    """a TCP proxy in front of RGW that can hold, fail and misbehave
+    (gateproxy.py); point a config's s3.endpoint at proxy.endpoint"""
+    from gateproxy import GateProxy
+    p = GateProxy(rgw.endpoint)
+    yield p
+    p.close()
 
 
 def build_path(*parts):

@@ -4,9 +4,7 @@ import json
 import os
 import signal
 import subprocess
-import tarfile
 import threading
-import time
 
 import pytest
 

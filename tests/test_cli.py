@@ -142,8 +142,8 @@ def test_virtual_host_addressing(tmp_path, rgw, bucket, ocb):
     (tmp_path / "f").write_bytes(b"virtual host\n")
     o("store", "put", str(tmp_path / "f"), "vh/obj")
     assert o("store", "get", "vh/obj", "-").stdout == "virtual host\n"
-    got = rgw.aws("s3api", "get-object", "--bucket", bucket, "--key", "vh/obj",
-                  str(tmp_path / "g"))
+    rgw.aws("s3api", "get-object", "--bucket", bucket, "--key", "vh/obj",
+            str(tmp_path / "g"))
     assert (tmp_path / "g").read_bytes() == b"virtual host\n"
 
 

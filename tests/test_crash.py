@@ -11,24 +11,11 @@ import subprocess
 
 import pytest
 
-from conftest import Ocb, write_config
-from gateproxy import GateProxy
+from conftest import Ocb, write_config, objects
 from test_mount import Mount
 from treeutil import make_tree
 
 PFX = "openclaw-aws-backups/instance-i-test/"
-
-
-def objects(rgw, bucket):
-    out = rgw.aws("s3api", "list-objects-v2", "--bucket", bucket).stdout
-    return sorted(o["Key"] for o in json.loads(out or b"{}").get("Contents", []))
-
-
-@pytest.fixture
-def proxy(rgw):
-    p = GateProxy(rgw.endpoint)
-    yield p
-    p.close()
 
 
 @pytest.fixture

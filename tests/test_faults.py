@@ -5,27 +5,13 @@ faults are retried and the result is right to the byte; persistent ones
 end in a clear error within the configured bound, leave nothing partial,
 and the mount lives through them."""
 import errno
-import json
 import os
 
 import pytest
 
-from conftest import Ocb, write_config
-from gateproxy import GateProxy
+from conftest import Ocb, write_config, objects
 from test_mount import mounted  # noqa: F401 (fixture)
 from treeutil import make_tree, assert_same_tree
-
-
-def objects(rgw, bucket):
-    out = rgw.aws("s3api", "list-objects-v2", "--bucket", bucket).stdout
-    return sorted(o["Key"] for o in json.loads(out or b"{}").get("Contents", []))
-
-
-@pytest.fixture
-def proxy(rgw):
-    p = GateProxy(rgw.endpoint)
-    yield p
-    p.close()
 
 
 @pytest.fixture

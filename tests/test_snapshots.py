@@ -12,15 +12,9 @@ import threading
 
 import pytest
 
-from conftest import Ocb, wait_for, write_config
-from gateproxy import GateProxy
+from conftest import Ocb, wait_for, write_config, objects
 from test_mount import Mount, mounted  # noqa: F401 (fixture)
 from treeutil import make_tree, assert_same_tree
-
-
-def objects(rgw, bucket):
-    out = rgw.aws("s3api", "list-objects-v2", "--bucket", bucket).stdout
-    return sorted(o["Key"] for o in json.loads(out or b"{}").get("Contents", []))
 
 
 def read(path):
@@ -30,13 +24,6 @@ def read(path):
 
 def progress(snap):
     return dict(l.split(" ", 1) for l in read(os.path.join(snap, "progress")).splitlines())
-
-
-@pytest.fixture
-def proxy(rgw):
-    p = GateProxy(rgw.endpoint)
-    yield p
-    p.close()
 
 
 @pytest.fixture
