@@ -178,6 +178,8 @@ static int backup_slot(struct fs_tree *t, uint32_t inst,
 	return 0;
 }
 
+static void close_unused(struct fs_tree *t);
+
 int fs_tree_refresh(struct fs_tree *t)
 {
 	char **prefixes = NULL;
@@ -219,6 +221,8 @@ int fs_tree_refresh(struct fs_tree *t)
 		}
 	}
 	pthread_rwlock_unlock(&t->lock);
+	/* memory of backups that went away goes with them */
+	close_unused(t);
 out:
 	if (r < 0) {
 		atomic_fetch_add(&t->refresh_failures, 1);
@@ -536,29 +540,33 @@ static int over_bound(const struct fs_tree *t)
 	return t->nopen > t->o.max_open || t->open_entries > t->o.max_entries;
 }
 
-/* close unused archives beyond the bound, least recently used first; an
+/* close unused archives of backups no longer listed (deleted, pruned),
+ * then unused ones beyond the bound, least recently used first; an
  * archive in use stays open even when it alone is over the bound */
 static void close_unused(struct fs_tree *t)
 {
 	for (;;) {
-		struct bslot *victim = NULL;
+		struct bslot *victim = NULL, *gone = NULL;
 		uint32_t i, n;
 
 		pthread_mutex_lock(&t->open_lock);
-		if (!over_bound(t)) {
-			pthread_mutex_unlock(&t->open_lock);
-			return;
-		}
 		pthread_rwlock_rdlock(&t->lock);
 		n = t->nb;
 		for (i = 0; i < n; i++) {
 			struct bslot *b = t->b[i];
 
-			if (b->a && b->users == 0 &&
-			    (!victim || b->last_used < victim->last_used))
+			if (!b->a || b->users != 0)
+				continue;
+			if (b->gone)
+				gone = b;
+			if (!victim || b->last_used < victim->last_used)
 				victim = b;
 		}
 		pthread_rwlock_unlock(&t->lock);
+		if (gone)
+			victim = gone;
+		else if (!over_bound(t))
+			victim = NULL;
 		if (!victim) {
 			pthread_mutex_unlock(&t->open_lock);
 			return;

@@ -167,6 +167,25 @@ def test_sixteen_readers_with_a_small_ram_cache(backed_up, mounted):
     assert s["cache_ram_peak_bytes"] <= (8 << 20) + 16 * (2 << 20), s["cache_ram_peak_bytes"]
 
 
+def test_deleted_backups_release_their_memory(backed_up, mounted):
+    """a backup pruned away while mounted: its catalog and frames are let
+    go at the next listing, not kept until the LRU bound"""
+    src, o, res = backed_up
+    o("backup", "--label", "two")
+    o("backup", "--label", "three")
+    m = mounted(o.config, o.env, opts=("-o", "refresh=1"))
+    inst = os.path.join(m.path, "i-test")
+    names = sorted(n for n in os.listdir(inst) if n != "latest")
+    assert len(names) == 3
+    for n in names:
+        assert open(os.path.join(inst, n, "src", "openclaw.json"), "rb").read()
+    assert m.stats()["archives_open"] == 3
+    for n in names[1:]:
+        o("store", "rm", "openclaw-aws-backups/instance-i-test/%s.ocb" % n)
+    wait_for(lambda: m.stats()["archives_open"] == 1, 30, "the gone archives to close")
+    assert sorted(n for n in os.listdir(inst) if n != "latest") == names[:1]
+
+
 def test_small_file_read_costs_few_requests(backed_up, mounted):
     src, o, res = backed_up
     m = mounted(o.config, o.env)
