@@ -803,6 +803,10 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 		     ocb_key_type_name(ocb_keyprov_type(o->kp)));
 	if (o->label)
 		ocb_meta_set(&meta, "label", o->label);
+	if (o->group)
+		ocb_meta_set(&meta, "group", o->group);
+	if (o->role)
+		ocb_meta_set(&meta, "role", o->role);
 	if (o->put) {
 		put.sse = o->put->sse;
 		put.sse_kms_key_id = o->put->sse_kms_key_id;

@@ -70,6 +70,8 @@ int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
 	o.prefix = cfg->prefix;
 	o.instance = cfg->instance_id;
 	o.label = j->label;
+	o.group = j->group;
+	o.role = j->role;
 	o.kp = kp;
 	o.put = &put;
 	o.count_first = j->count_first;

@@ -16,6 +16,8 @@ struct ocb_keyprov;
 struct ocb_backup_job {
 	const char *label;		/* NULL or checked with
 					 * ocb_backups_label_ok() */
+	const char *group, *role;	/* NULL, or a group backup's id (also
+					 * checked) and this agent's role */
 	int count_first;		/* totals for progress (one more walk) */
 	ocb_progress_fn progress;	/* may be NULL */
 	void *progress_arg;

@@ -118,10 +118,14 @@ static int inst_add(struct inst *c, const char *s, size_t len)
 	return 0;
 }
 
-/* common prefixes: full key without its trailing '/' */
+/* common prefixes: full key without its trailing '/'; names starting
+ * with '.' (".manifests") are ocb's own, not instances */
 static int inst_fn(void *arg, const struct ocb_list_entry *e)
 {
-	if (!e->is_prefix)
+	struct inst *c = arg;
+
+	if (!e->is_prefix || strlen(e->key) <= c->plen ||
+	    e->key[c->plen] == '.')
 		return 0;
 	return inst_add(arg, e->key, strlen(e->key) - 1);
 }

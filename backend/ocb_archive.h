@@ -196,6 +196,9 @@ struct ocb_backup_opts {
 	const char *prefix;		/* key prefix: "<prefix>/<name>.ocb" */
 	const char *instance;
 	const char *label;		/* NULL or validated [A-Za-z0-9._-] */
+	const char *group;		/* NULL, or the group backup this one
+					 * belongs to (validated like a label) */
+	const char *role;		/* NULL, or the agent's role in it */
 	struct ocb_keyprov *kp;
 	const struct ocb_put_opts *put;	/* SSE etc.; may be NULL */
 	int zstd_level;			/* 0: 3 */

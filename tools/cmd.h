@@ -30,5 +30,6 @@ extern const struct ocb_cmd ocb_cmd_restore;
 extern const struct ocb_cmd ocb_cmd_setup;
 extern const struct ocb_cmd ocb_cmd_prune;
 extern const struct ocb_cmd ocb_cmd_pin;
+extern const struct ocb_cmd ocb_cmd_group;
 
 #endif

@@ -7,8 +7,10 @@
 #include "ocb_archive.h"
 #include "backups.h"
 #include "backup_job.h"
+#include "group.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -17,7 +19,7 @@
 #include <unistd.h>
 
 static const char usage[] =
-	"usage: ocb backup [--label LABEL] [--json]\n"
+	"usage: ocb backup [--label LABEL] [--group ID [--role ROLE]] [--json]\n"
 	"\n"
 	"Back up the configured sources (default ~/.openclaw) into one new\n"
 	"backup object <prefix>/openclaw-aws-backup-<time>[-LABEL].ocb.\n"
@@ -26,6 +28,9 @@ static const char usage[] =
 	"unreadable files, are reported as warnings (exit code 8).\n"
 	"\n"
 	"  --label LABEL  name suffix ([A-Za-z0-9._-], up to 64 characters)\n"
+	"  --group ID     this backup is this agent's part of group backup ID\n"
+	"                 (see `ocb group`); ROLE: manager, librarian,\n"
+	"                 access-service, worker (default: the config's role)\n"
 	"  --json         print a JSON summary on stdout\n";
 
 struct prog {
@@ -57,6 +62,8 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "label", required_argument, NULL, 'l' },
+		{ "group", required_argument, NULL, 'g' },
+		{ "role", required_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -65,12 +72,15 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	struct ocb_backup_result res = { 0 };
 	struct ocb_keyprov *kp = NULL;
 	struct prog pr = { 0 };
-	const char *label = NULL;
+	const char *label = NULL, *group = NULL, *role = NULL;
+	char *cfg_role = NULL;
 	int json = 0, c, r;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l': label = optarg; break;
+		case 'g': group = optarg; break;
+		case 'r': role = optarg; break;
 		case 'j': json = 1; break;
 		case 'h': printf("%s", usage); return 0;
 		default: return ocb_usage(&ocb_cmd_backup);
@@ -83,15 +93,39 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 			"A-Z a-z 0-9 . _ -\n", label);
 		return OCB_EXIT_USAGE;
 	}
+	if (group && !ocb_backups_label_ok(group)) {
+		fprintf(stderr, "ocb: bad group id '%s': use 1-64 characters of "
+			"A-Z a-z 0-9 . _ -\n", group);
+		return OCB_EXIT_USAGE;
+	}
+	if (role && !ocb_group_role_ok(role)) {
+		fprintf(stderr, "ocb: bad role '%s': use manager, librarian, "
+			"access-service, worker or ephemeral\n", role);
+		return OCB_EXIT_USAGE;
+	}
 	r = ocb_ctx_store(ctx, NULL);
 	if (r)
 		return r;
+	if (group && !role && ocb_config_extra(ctx->cfg, "role", &cfg_role) == 0) {
+		/* the JSON text of a string: drop the quotes */
+		size_t n = strlen(cfg_role);
+
+		if (n >= 2 && cfg_role[0] == '"') {
+			memmove(cfg_role, cfg_role + 1, n - 2);
+			cfg_role[n - 2] = '\0';
+		}
+		role = ocb_group_role_ok(cfg_role) ? cfg_role : NULL;
+	}
 	r = ocb_ctx_keyprov(ctx, &kp);
-	if (r)
+	if (r) {
+		free(cfg_role);
 		return r;
+	}
 	pr.tty = isatty(STDERR_FILENO) && !ctx->quiet;
 	clock_gettime(CLOCK_MONOTONIC, &pr.t0);
 	j.label = label;
+	j.group = group;
+	j.role = group ? (role ? role : "worker") : NULL;
 	j.cancel = &ocb_interrupted;
 	j.progress = show_progress;
 	j.progress_arg = &pr;
@@ -104,6 +138,7 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 			"earlier backup\n", j.stale_aborted,
 			j.stale_aborted > 1 ? "s" : "");
 	ocb_keyprov_free(kp);
+	free(cfg_role);
 	if (r < 0)
 		return ocb_fail(r, "backup to %s", ctx->store->desc);
 	if (json) {

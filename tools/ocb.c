@@ -20,6 +20,7 @@ static const struct ocb_cmd *const commands[] = {
 	&ocb_cmd_setup,
 	&ocb_cmd_prune,
 	&ocb_cmd_pin,
+	&ocb_cmd_group,
 	&ocb_cmd_verify,
 	&ocb_cmd_store,
 	&ocb_cmd_key,
