@@ -78,3 +78,45 @@ def test_missing_agent_makes_the_group_incomplete(fleet):
     assert mgr("group", "show", "nope", check=False).returncode == 5
     assert mgr("group", "finalize", "bad id", check=False).returncode == 2
     assert mgr("backup", "--group", "g3", "--role", "boss", check=False).returncode == 2
+
+
+def test_state_hooks(tmp_path, file_config, ocb_local):
+    """preBackup writes the agent's state into the source before the
+    backup (and can veto it), postBackup learns the name, postRestore
+    validates a restore: its failure fails the restore, the previous
+    state kept aside."""
+    src = make_tree(str(tmp_path / "src"))
+    log = tmp_path / "hooks.log"
+    cfg = json.load(open(file_config))
+    cfg["hooks"] = {
+        "preBackup": "printf '{\"tasks\": 3}' > %s/state.json; echo pre >> %s" % (src, log),
+        "postBackup": "echo \"post $OCB_BACKUP $OCB_INSTANCE\" >> %s" % log,
+        "postRestore": "test -f \"$OCB_PATH/state.json\" && ! test -e \"$OCB_PATH/poison\"",
+    }
+    o = Ocb(config=write_config(tmp_path / "hooks.json", cfg), env=ocb_local.env)
+    name = json.loads(o("backup", "--json").stdout)["name"]     # stdout stays JSON
+    assert log.read_text().splitlines() == ["pre", "post %s i-test" % name]
+    assert json.load(open(os.path.join(src, "state.json"))) == {"tasks": 3}
+    o("restore", "latest", "--target", str(tmp_path / "t"))
+    assert json.load(open(tmp_path / "t" / "src" / "state.json")) == {"tasks": 3}
+    # a restore the hook rejects: failed, previous state kept aside
+    open(os.path.join(src, "poison"), "w").close()
+    o2 = Ocb(config=write_config(tmp_path / "poison.json", dict(
+        cfg, hooks=dict(cfg["hooks"], postRestore="! test -e \"$OCB_PATH/extra\""))),
+        env=ocb_local.env)
+    os.mkdir(os.path.join(src, "extra"))       # not in the backup: gone after restore
+    p = o2("restore", "latest", check=False)
+    assert p.returncode == 0                    # the hook found no "extra": fine
+    o3 = Ocb(config=write_config(tmp_path / "reject.json", dict(
+        cfg, hooks=dict(cfg["hooks"], postRestore="exit 3"))), env=ocb_local.env)
+    p = o3("restore", "latest", check=False)
+    assert p.returncode == 1 and "postRestore hook" in p.stderr
+    kept = [d for d in os.listdir(tmp_path) if d.startswith("src.pre-restore-")]
+    assert kept and "the previous state is kept in" in p.stderr
+    # a failing preBackup vetoes the backup
+    o4 = Ocb(config=write_config(tmp_path / "veto.json", dict(
+        cfg, hooks={"preBackup": "exit 1"})), env=ocb_local.env)
+    before = len(json.loads(o("list", "--json").stdout))
+    p = o4("backup", check=False)
+    assert p.returncode == 1 and "no backup taken" in p.stderr
+    assert len(json.loads(o("list", "--json").stdout)) == before

@@ -8,6 +8,7 @@
 #include "backups.h"
 #include "backup_job.h"
 #include "group.h"
+#include "hooks.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -121,6 +122,15 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		free(cfg_role);
 		return r;
 	}
+	/* hooks.preBackup: e.g. the agent writing its state down first */
+	r = ocb_hook_run(ctx->cfg, "preBackup", NULL, NULL, OCB_HOOK_TIMEOUT);
+	if (r) {
+		fprintf(stderr, "ocb: no backup taken (the preBackup hook "
+			"failed)\n");
+		ocb_keyprov_free(kp);
+		free(cfg_role);
+		return OCB_EXIT_FAIL;
+	}
 	pr.tty = isatty(STDERR_FILENO) && !ctx->quiet;
 	clock_gettime(CLOCK_MONOTONIC, &pr.t0);
 	j.label = label;
@@ -158,6 +168,12 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		       ocb_human_size(res.bytes_in, a, sizeof(a)),
 		       ocb_human_size(res.bytes_stored, b, sizeof(b)),
 		       res.seconds, res.warnings ? ", with warnings" : "");
+	}
+	if (ocb_hook_run(ctx->cfg, "postBackup", res.name, NULL,
+			 OCB_HOOK_TIMEOUT)) {
+		fprintf(stderr, "ocb: backup %s is stored, but the postBackup "
+			"hook failed\n", res.name);
+		return OCB_EXIT_WARNINGS;
 	}
 	if (ctx->cfg->auto_clean) {
 		/* retention.autoClean: the old tool's cleanup after a backup */

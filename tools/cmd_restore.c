@@ -8,6 +8,7 @@
 #include "ocb_archive.h"
 #include "restore.h"
 #include "restore_plan.h"
+#include "hooks.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -196,11 +197,24 @@ static int restore_in_place(struct run *ru, struct ocb_archive *a,
 
 		ocb_archive_source(a, i, &entry, &orig);
 		top = ocb_archive_entry(a, entry)->name;
-		snprintf(stage, sizeof(stage), "%s.ocb-restore-%s", orig, ts);
+		/* names free now (a restore in the same second takes -2...) */
+		for (int k = 1;; k++) {
+			char sfx[16] = "";
+
+			if (k > 1)
+				snprintf(sfx, sizeof(sfx), "-%d", k);
+			snprintf(stage, sizeof(stage), "%s.ocb-restore-%s%s", orig,
+				 ts, sfx);
+			snprintf(safety, sizeof(safety), "%s.pre-restore-%s%s",
+				 orig, ts, sfx);
+			if (lstat(safety, &st) < 0 && mkdir(stage, 0700) == 0)
+				break;
+			if (errno != EEXIST && access(safety, F_OK) < 0)
+				return ocb_fail(-errno, "%s", stage);
+			if (k == 100)
+				return ocb_fail(-EEXIST, "%s", stage);
+		}
 		snprintf(staged, sizeof(staged), "%s/%s", stage, top);
-		snprintf(safety, sizeof(safety), "%s.pre-restore-%s", orig, ts);
-		if (mkdir(stage, 0700) < 0)
-			return ocb_fail(-errno, "%s", stage);
 		r = restore_to(ru, a, stage, &top, 1, &res);
 		total->entries += res.entries;
 		total->files += res.files;
@@ -227,6 +241,15 @@ static int restore_in_place(struct run *ru, struct ocb_archive *a,
 			printf("restored %s%s%s\n", orig,
 			       access(safety, F_OK) == 0 ? "; the previous state is in " : "",
 			       access(safety, F_OK) == 0 ? safety : "");
+		/* hooks.postRestore validates the result: a failure fails the
+		 * restore; the previous state stays where it was put aside */
+		if (ocb_hook_run(ctx->cfg, "postRestore", NULL, orig,
+				 OCB_HOOK_TIMEOUT)) {
+			fprintf(stderr, "ocb: the postRestore hook rejected %s; "
+				"the previous state is kept in %s\n", orig,
+				access(safety, F_OK) == 0 ? safety : "(none)");
+			return OCB_EXIT_FAIL;
+		}
 	}
 	return 0;
 }
