@@ -16,8 +16,11 @@ static const struct {
 	{ "manager", 0 },
 	{ "librarian", 1 },
 	{ "access-service", 1 },
+	{ "access", 1 },
 	{ "worker", 2 },
+	{ "worker-stateful", 2 },
 	{ "ephemeral", 3 },
+	{ "worker-ephemeral", 3 },
 };
 
 int ocb_group_role_ok(const char *role)

@@ -13,7 +13,8 @@
 #include "backups.h"
 #include "store.h"
 
-/* Known roles: manager, librarian, access-service, worker, ephemeral. */
+/* Known roles: manager, librarian, access-service (or access), worker
+ * (or worker-stateful), ephemeral (or worker-ephemeral). */
 int ocb_group_role_ok(const char *role);
 /* Restore order: 0 manager (CRITICAL), 1 librarian and access-service
  * (HIGH), 2 worker (MEDIUM), 3 ephemeral and anything else (LOW). */

@@ -52,9 +52,9 @@ static const char usage[] =
 	"\n"
 	"  --import PATH     start from an old openclaw-aws-backup\n"
 	"                    backup-config.json (its fields are kept)\n"
-	"  --role ROLE       manager, librarian (daily), worker (weekly),\n"
-	"                    ephemeral (manual), access (weekly): sets the\n"
-	"                    default schedule\n"
+	"  --role ROLE       manager, librarian (daily), worker-stateful or\n"
+	"                    worker, access-service (weekly), worker-ephemeral\n"
+	"                    (manual): sets the default schedule\n"
 	"  --keep N          keep the newest N backups (default 30)\n"
 	"  --versioning      enable bucket versioning when creating it\n"
 	"  --force           overwrite an existing config\n"
@@ -95,9 +95,10 @@ static void ask(int tty, const char *q, char *val, size_t size)
 
 static const char *role_schedule(const char *role)
 {
-	if (!strcmp(role, "worker") || !strcmp(role, "access"))
+	if (!strcmp(role, "worker") || !strcmp(role, "worker-stateful") ||
+	    !strcmp(role, "access") || !strcmp(role, "access-service"))
 		return "weekly";
-	if (!strcmp(role, "ephemeral"))
+	if (!strcmp(role, "ephemeral") || !strcmp(role, "worker-ephemeral"))
 		return "manual";
 	return "daily";		/* manager, librarian, and anything else */
 }
@@ -540,7 +541,8 @@ static int setup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	}
 	for (i = 0; i < given.nexcludes; i++)
 		add_item(an.excludes, &an.nexcludes, given.excludes[i]);
-	ask(tty, "Agent role (manager, librarian, worker, ephemeral, access)",
+	ask(tty, "Agent role (manager, librarian, worker-stateful, "
+	    "worker-ephemeral, access-service)",
 	    an.role, sizeof(an.role));
 	if (!an.schedule[0])
 		snprintf(an.schedule, sizeof(an.schedule), "%s",
