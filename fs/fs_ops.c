@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "crypto.h"
 #include "frame_cache.h"
+#include "fs_groups.h"
 #include "fs_snap.h"
 #include "fs_stats.h"
 #include "fs_tree.h"
@@ -204,6 +205,35 @@ static int snap_attr(struct fs_ctx *c, uint64_t ino, uint32_t id,
 	return 0;
 }
 
+/* groups/<id>/: the directory, manifest.json, one link per agent */
+static int group_attr(struct fs_ctx *c, uint64_t ino, uint32_t slot,
+		      uint32_t m, struct stat *st)
+{
+	char target[512];
+	struct ocb_buf b;
+
+	if (!c->groups || fs_groups_exists(c->groups, slot, m) < 0)
+		return -ENOENT;
+	if (m == 0) {
+		attr_dir(c, st, ino, 0555);
+		return 0;
+	}
+	if (m == 1) {
+		ocb_buf_init(&b, 1 << 20);
+		fs_groups_manifest(c->groups, slot, &b);
+		attr_dir(c, st, ino, 0);
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+		st->st_size = (off_t)b.len;
+		ocb_buf_release(&b);
+		return 0;
+	}
+	if (fs_groups_readlink(c->groups, slot, m, target, sizeof(target)) < 0)
+		return -ENOENT;
+	attr_link(c, st, ino, strlen(target));
+	return 0;
+}
+
 /* attributes of any inode, and how long the kernel may keep them */
 static int get_attr(struct fs_ctx *c, uint64_t ino, struct stat *st,
 		    double *ttl)
@@ -271,6 +301,13 @@ static int get_attr(struct fs_ctx *c, uint64_t ino, struct stat *st,
 		return 0;
 	case FS_NODE_SNAP:
 		return snap_attr(c, ino, slot, entry, st, ttl);
+	case FS_NODE_GROUPS:
+		if (!c->groups)
+			return -ENOENT;
+		attr_dir(c, st, ino, 0555);
+		return 0;
+	case FS_NODE_GROUP:
+		return group_attr(c, ino, slot, entry, st);
 	default:
 		return -ENOENT;
 	}
@@ -333,6 +370,20 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	case FS_NODE_INST:
 		r = fs_tree_lookup_inst(c->tree, slot, name, &ino);
 		break;
+	case FS_NODE_GROUPS:
+		r = c->groups ? fs_groups_lookup(c->groups, name, &slot) : -ENOENT;
+		ino = r == 0 ? fs_tree_group_ino(slot, 0) : 0;
+		break;
+	case FS_NODE_GROUP: {
+		uint32_t m = 0;
+
+		r = entry != 0 ? -ENOTDIR : c->groups ?
+			fs_groups_lookup_in(c->groups, slot, name, &m) : -ENOENT;
+		ino = r == 0 ? fs_tree_group_ino(slot, m) : 0;
+		if (r == 0 && !ino)
+			r = -ENOENT;
+		break;
+	}
 	case FS_NODE_SNAPS:
 	case FS_NODE_SNAP:
 		r = snap_lookup(c, parent, name, &ino);
@@ -431,6 +482,15 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		fs_tree_archive_put(c->tree, slot);
 		return;
 	}
+	if (fs_tree_node(ino, &slot, &entry) == FS_NODE_GROUP && c->groups) {
+		r = fs_groups_readlink(c->groups, slot, entry, target,
+				       sizeof(target));
+		if (r < 0)
+			reply_err(req, r);
+		else
+			fuse_reply_readlink(req, target);
+		return;
+	}
 	if (fs_tree_node(ino, &slot, &entry) == FS_NODE_SNAP && c->snap) {
 		struct ocb_buf b;
 
@@ -491,6 +551,17 @@ static int dir_add(void *arg, const char *name, uint64_t ino, mode_t type,
 	return 0;
 }
 
+static int group_dir_add(void *arg, const char *name, uint32_t slot,
+			 uint32_t m, off_t next)
+{
+	uint64_t ino = fs_tree_group_ino(slot, m);
+
+	if (!ino)
+		return 0;
+	return dir_add(arg, name, ino, m == 0 ? S_IFDIR : m == 1 ? S_IFREG :
+		       S_IFLNK, next);
+}
+
 static int snap_dir_add(void *arg, const char *name, uint32_t id, off_t next)
 {
 	return dir_add(arg, name, fs_tree_snap_ino(id, FS_SNAP_DIR), S_IFDIR,
@@ -527,6 +598,17 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	case FS_NODE_SNAPS:
 		if (c->snap)
 			fs_snap_list(c->snap, off, snap_dir_add, &d);
+		break;
+	case FS_NODE_GROUPS:
+		if (c->groups)
+			fs_groups_list(c->groups, off, group_dir_add, &d);
+		break;
+	case FS_NODE_GROUP:
+		if (!c->groups || entry != 0 ||
+		    fs_groups_exists(c->groups, slot, 0) < 0)
+			r = -ENOENT;
+		else
+			fs_groups_list_in(c->groups, slot, off, group_dir_add, &d);
 		break;
 	case FS_NODE_SNAP: {
 		time_t t;
@@ -657,6 +739,21 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		h->is_stats = 1;
 		ocb_buf_init(&h->stats, 1 << 20);
 		c->stats(c, &h->stats);
+		fi->direct_io = 1;
+		fi->fh = (uintptr_t)h;
+		fh_track(c, h);
+		fuse_reply_open(req, fi);
+		return;
+	}
+	if (k == FS_NODE_GROUP && c->groups && entry == 1) {
+		h->is_stats = 1;
+		ocb_buf_init(&h->stats, 1 << 20);
+		r = fs_groups_manifest(c->groups, slot, &h->stats);
+		if (r < 0) {
+			fh_free(c, h);
+			reply_err(req, r);
+			return;
+		}
 		fi->direct_io = 1;
 		fi->fh = (uintptr_t)h;
 		fh_track(c, h);

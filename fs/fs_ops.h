@@ -11,6 +11,7 @@
 
 struct fs_tree;
 struct fs_snap;
+struct fs_groups;
 struct fs_stats;
 struct ocb_frame_cache;
 struct ocb_buf;
@@ -20,6 +21,7 @@ struct fs_ctx {
 	struct ocb_frame_cache *fc;
 	struct fs_stats *st;		/* request and error counters */
 	struct fs_snap *snap;		/* snapshots/, or NULL when off */
+	struct fs_groups *groups;	/* groups/, or NULL when off */
 	uid_t uid;			/* owner of the mount */
 	gid_t gid;
 	time_t started;

@@ -77,6 +77,13 @@ enum fs_node fs_tree_node(uint64_t ino, uint32_t *slot, uint32_t *entry)
 		return FS_NODE_STATS;
 	if (ino == FS_INO_SNAPS)
 		return FS_NODE_SNAPS;
+	if (ino == FS_INO_GROUPS)
+		return FS_NODE_GROUPS;
+	if (ino >= FS_INO_GROUP && ino < FS_INO_GROUP_END) {
+		*slot = (uint32_t)((ino - FS_INO_GROUP) / 1024);
+		*entry = (uint32_t)((ino - FS_INO_GROUP) % 1024);
+		return FS_NODE_GROUP;
+	}
 	if (ino >= FS_INO_SNAP && ino < FS_INO_SNAP_END) {
 		*slot = (uint32_t)((ino - FS_INO_SNAP) / 8);
 		*entry = (uint32_t)((ino - FS_INO_SNAP) % 8);
@@ -98,6 +105,13 @@ enum fs_node fs_tree_node(uint64_t ino, uint32_t *slot, uint32_t *entry)
 uint64_t fs_tree_backup_ino(uint32_t slot, uint32_t entry)
 {
 	return ((uint64_t)slot + 1) << 32 | ((uint64_t)entry + 1);
+}
+
+uint64_t fs_tree_group_ino(uint32_t slot, uint32_t m)
+{
+	uint64_t ino = FS_INO_GROUP + 1024ull * slot + m;
+
+	return m < 1024 && ino < FS_INO_GROUP_END ? ino : 0;
 }
 
 uint64_t fs_tree_snap_ino(uint32_t id, uint32_t file)
@@ -223,6 +237,8 @@ int fs_tree_refresh(struct fs_tree *t)
 	pthread_rwlock_unlock(&t->lock);
 	/* memory of backups that went away goes with them */
 	close_unused(t);
+	if (t->o.on_refresh)
+		t->o.on_refresh(t->o.on_refresh_arg);
 out:
 	if (r < 0) {
 		atomic_fetch_add(&t->refresh_failures, 1);
@@ -364,6 +380,10 @@ int fs_tree_lookup_root(struct fs_tree *t, const char *name, uint64_t *ino)
 		*ino = FS_INO_SNAPS;
 		return 0;
 	}
+	if (t->o.groups && !strcmp(name, "groups")) {
+		*ino = FS_INO_GROUPS;
+		return 0;
+	}
 	pthread_rwlock_rdlock(&t->lock);
 	if (!strcmp(name, "latest")) {
 		int64_t ci = configured_inst(t);
@@ -431,6 +451,9 @@ int fs_tree_list_root(struct fs_tree *t, off_t off, fs_tree_dir_fn cb,
 	    k++ >= off && cb(arg, "latest", FS_INO_LATEST, S_IFLNK, k))
 		goto out;
 	if (k++ >= off && cb(arg, ".ocbfs", FS_INO_CTL, S_IFDIR, k))
+		goto out;
+	if (t->o.groups && k++ >= off && cb(arg, "groups", FS_INO_GROUPS,
+					    S_IFDIR, k))
 		goto out;
 	if (t->o.snapshots && k++ >= off)
 		cb(arg, "snapshots", FS_INO_SNAPS, S_IFDIR, k);

@@ -27,10 +27,13 @@ struct fs_tree;
 #define FS_INO_CTL 3ull		/* /.ocbfs */
 #define FS_INO_STATS 4ull	/* /.ocbfs/stats */
 #define FS_INO_SNAPS 5ull	/* /snapshots */
+#define FS_INO_GROUPS 6ull	/* /groups */
 #define FS_INO_INST 0x1000ull	/* + 2 * slot: instance dir; + 1: its latest */
 #define FS_INO_INST_END 0x80000000ull
 #define FS_INO_SNAP FS_INO_INST_END	/* + 8 * id + file: snapshots/<entry> */
-#define FS_INO_SNAP_END 0x100000000ull
+#define FS_INO_SNAP_END 0xC0000000ull
+#define FS_INO_GROUP FS_INO_SNAP_END	/* + 1024 * slot + m: groups/<id> */
+#define FS_INO_GROUP_END 0x100000000ull
 
 struct fs_tree_opts {
 	struct ocb_store *store;	/* not owned */
@@ -46,13 +49,17 @@ struct fs_tree_opts {
 	void (*on_close)(void *arg, uint64_t aid);
 	void *on_close_arg;
 	int snapshots;			/* list /snapshots in the root */
+	int groups;			/* list /groups in the root */
+	/* after each listing (from the refresh thread): the groups */
+	void (*on_refresh)(void *arg);
+	void *on_refresh_arg;
 };
 
 enum fs_node {
 	FS_NODE_NONE,
 	FS_NODE_ROOT, FS_NODE_LATEST, FS_NODE_CTL, FS_NODE_STATS,
 	FS_NODE_INST, FS_NODE_INST_LATEST, FS_NODE_BACKUP,
-	FS_NODE_SNAPS, FS_NODE_SNAP,
+	FS_NODE_SNAPS, FS_NODE_SNAP, FS_NODE_GROUPS, FS_NODE_GROUP,
 };
 
 /* Does the first listing (errors are logged; the tree starts empty). */
@@ -72,6 +79,9 @@ enum fs_node fs_tree_node(uint64_t ino, uint32_t *slot, uint32_t *entry);
 uint64_t fs_tree_backup_ino(uint32_t slot, uint32_t entry);
 /* 0 when id is beyond the range of snapshot inodes */
 uint64_t fs_tree_snap_ino(uint32_t id, uint32_t file);
+/* groups/<id> (m 0), its manifest.json (1) and agent links (2 + k);
+ * FS_NODE_GROUP gives *slot and *entry = m.  0 when out of range. */
+uint64_t fs_tree_group_ino(uint32_t slot, uint32_t m);
 
 /* The directory name an instance prefix shows as ("<root>/instance-x"
  * shows as "x"); points into prefix. */

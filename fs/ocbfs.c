@@ -14,6 +14,7 @@
 #include "config.h"
 #include "frame_cache.h"
 #include "fs_opts.h"
+#include "fs_groups.h"
 #include "fs_snap.h"
 #include "fs_stats.h"
 #include "fs_tree.h"
@@ -111,6 +112,11 @@ static void new_backup(void *arg)
 		}
 	}
 	pthread_mutex_unlock(&d->notify_lock);
+}
+
+static void refresh_groups(void *arg)
+{
+	fs_groups_refresh(arg);
 }
 
 static void forget_frames(void *arg, uint64_t aid)
@@ -284,6 +290,11 @@ int main(int argc, char **argv)
 	to.on_close = forget_frames;
 	to.on_close_arg = d.ctx.fc;
 	to.snapshots = set.snapshots;
+	if (fs_groups_new(d.store, cfg->root, &d.ctx.groups) < 0)
+		goto out;
+	to.groups = 1;
+	to.on_refresh = refresh_groups;
+	to.on_refresh_arg = d.ctx.groups;
 	if (fs_tree_new(&to, &d.ctx.tree) < 0)
 		goto out;
 	pthread_mutex_init(&d.notify_lock, NULL);
@@ -361,6 +372,7 @@ out:
 	/* read-ahead workers use archives: stop them before the tree goes */
 	ocb_frame_cache_free(d.ctx.fc);
 	fs_tree_free(d.ctx.tree);
+	fs_groups_free(d.ctx.groups);
 	fs_stats_free(d.ctx.st);
 	ocb_store_free(d.store);
 	ocb_keyprov_free(kp);

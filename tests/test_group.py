@@ -9,7 +9,7 @@ import pytest
 
 from conftest import Ocb, write_config
 from test_mount import mounted  # noqa: F401 (fixture)
-from treeutil import make_tree
+from treeutil import make_tree, assert_same_tree
 
 AGENTS = [("mgr", "manager"), ("w1", "worker"), ("lib", "librarian")]
 
@@ -58,10 +58,20 @@ def test_group_backup_manifest_and_restore_order(fleet, tmp_path, mounted):
     mgr("group", "restore", "g1")
     assert open(os.path.join(src, "openclaw.json")).read() != "broken\n"
     assert any(d.startswith("state.pre-restore-") for d in os.listdir(os.path.dirname(src)))
-    # the manifests are not an instance, in listings or in the mount
+    # the manifests are not an instance, in listings or in the mount;
+    # groups/ shows each group: its manifest and a link per agent
     assert "g1" in mgr("group", "list").stdout
     mt = mounted(mgr.config, mgr.env)
-    assert sorted(os.listdir(mt.path)) == [".ocbfs", "latest", "lib", "mgr", "snapshots", "w1"]
+    assert sorted(os.listdir(mt.path)) == [".ocbfs", "groups", "latest", "lib", "mgr",
+                                           "snapshots", "w1"]
+    g = os.path.join(mt.path, "groups", "g1")
+    assert os.listdir(os.path.join(mt.path, "groups")) == ["g1"]
+    assert sorted(os.listdir(g)) == ["lib", "manifest.json", "mgr", "w1"]
+    assert json.load(open(os.path.join(g, "manifest.json"))) == m
+    for inst in ("mgr", "lib", "w1"):
+        assert os.readlink(os.path.join(g, inst)) == "../../%s/%s" % (inst, names[inst])
+    # a fleet's state at one moment, browsed through the links
+    assert_same_tree(fleet["w1"][0], os.path.join(g, "w1", "state"))
 
 
 def test_missing_agent_makes_the_group_incomplete(fleet):

@@ -452,7 +452,8 @@ def test_instance_option_and_command_line_wins(tmp_path, file_config, ocb_local,
     Ocb(config=other, env=ocb_local.env)("backup")
 
     m = mounted(file_config, o.env)
-    assert sorted(os.listdir(m.path)) == [".ocbfs", "i-test", "latest", "other", "snapshots"]
+    assert sorted(os.listdir(m.path)) == [".ocbfs", "groups", "i-test", "latest", "other",
+                                          "snapshots"]
     assert os.readlink(os.path.join(m.path, "latest")) == "i-test/latest"
     assert "disk_cache_hits" in m.stats()
 

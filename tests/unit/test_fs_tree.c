@@ -134,15 +134,24 @@ static void test_inode_numbers(void)
 	CHECK(slot == 0 && entry == 0xfffffffeu);
 	/* no backup inode collides with the fixed ones or instances */
 	CHECK(fs_tree_backup_ino(0, 0) >= FS_INO_INST_END);
-	CHECK_INT(fs_tree_node(6, &slot, &entry), FS_NODE_NONE);
+	CHECK_INT(fs_tree_node(7, &slot, &entry), FS_NODE_NONE);
 	/* snapshots/ and its entries: between instances and backups */
 	CHECK_INT(fs_tree_node(FS_INO_SNAPS, &slot, &entry), FS_NODE_SNAPS);
 	CHECK_INT(fs_tree_node(fs_tree_snap_ino(7, 3), &slot, &entry),
 		  FS_NODE_SNAP);
 	CHECK(slot == 7 && entry == 3);
 	CHECK(fs_tree_snap_ino(0, 0) >= FS_INO_INST_END);
-	CHECK(fs_tree_snap_ino((1u << 28) - 1, 7) < fs_tree_backup_ino(0, 0));
-	CHECK(fs_tree_snap_ino(1u << 28, 0) == 0);
+	CHECK(fs_tree_snap_ino((1u << 27) - 1, 7) != 0);
+	CHECK(fs_tree_snap_ino((1u << 27) - 1, 7) < FS_INO_GROUP);
+	CHECK(fs_tree_snap_ino(1u << 27, 0) == 0);
+	/* groups/: after the snapshots, before the backups */
+	CHECK_INT(fs_tree_node(FS_INO_GROUPS, &slot, &entry), FS_NODE_GROUPS);
+	CHECK_INT(fs_tree_node(fs_tree_group_ino(9, 5), &slot, &entry),
+		  FS_NODE_GROUP);
+	CHECK(slot == 9 && entry == 5);
+	CHECK(fs_tree_group_ino((1u << 20) - 1, 1023) < fs_tree_backup_ino(0, 0));
+	CHECK(fs_tree_group_ino(1u << 20, 0) == 0);
+	CHECK(fs_tree_group_ino(0, 1024) == 0);
 }
 
 static void test_tree(struct fx *x)
