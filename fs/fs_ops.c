@@ -716,6 +716,22 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 
 /* ---- files --------------------------------------------------------------------- */
 
+/* the end of opening a file whose content is text in h->stats (the stats
+ * file, manifests, snapshot files): direct I/O, nothing cached */
+static void open_text(fuse_req_t req, struct fs_ctx *c, struct fh *h,
+		      struct fuse_file_info *fi, int r)
+{
+	if (r < 0) {
+		fh_free(c, h);
+		reply_err(req, r);
+		return;
+	}
+	fi->direct_io = 1;
+	fi->fh = (uintptr_t)h;
+	fh_track(c, h);
+	fuse_reply_open(req, fi);
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_ctx *c = ctx_of(req);
@@ -739,25 +755,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		h->is_stats = 1;
 		ocb_buf_init(&h->stats, 1 << 20);
 		c->stats(c, &h->stats);
-		fi->direct_io = 1;
-		fi->fh = (uintptr_t)h;
-		fh_track(c, h);
-		fuse_reply_open(req, fi);
+		open_text(req, c, h, fi, 0);
 		return;
 	}
 	if (k == FS_NODE_GROUP && c->groups && entry == 1) {
 		h->is_stats = 1;
 		ocb_buf_init(&h->stats, 1 << 20);
 		r = fs_groups_manifest(c->groups, slot, &h->stats);
-		if (r < 0) {
-			fh_free(c, h);
-			reply_err(req, r);
-			return;
-		}
-		fi->direct_io = 1;
-		fi->fh = (uintptr_t)h;
-		fh_track(c, h);
-		fuse_reply_open(req, fi);
+		open_text(req, c, h, fi, r);
 		return;
 	}
 	if (k == FS_NODE_SNAP && c->snap && entry != FS_SNAP_DIR &&
@@ -775,15 +780,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		} else {
 			r = fs_snap_render(c->snap, slot, entry, &h->stats);
 		}
-		if (r < 0) {
-			fh_free(c, h);
-			reply_err(req, r);
-			return;
-		}
-		fi->direct_io = 1;
-		fi->fh = (uintptr_t)h;
-		fh_track(c, h);
-		fuse_reply_open(req, fi);
+		open_text(req, c, h, fi, r);
 		return;
 	}
 	if (k != FS_NODE_BACKUP) {
