@@ -11,6 +11,7 @@
 #include "format.h"
 #include "frame.h"
 #include "keys.h"
+#include "legacy.h"
 #include "log.h"
 
 #include <errno.h>
@@ -30,9 +31,69 @@ struct ocb_archive {
 	struct ocb_header hdr;
 	struct ocb_trailer tr;
 	uint8_t *dk;
-	struct ocb_catalog *cat;
+	struct ocb_catalog *cat;	/* NULL: a streamed old backup */
+	struct ocb_legacy *lg;		/* an old-tool .tar.gz, else NULL */
 	struct ocb_archive_info info;
 };
+
+static int is_tar_gz(const char *key)
+{
+	size_t n = strlen(key);
+
+	return n > 7 && !strcmp(key + n - 7, ".tar.gz");
+}
+
+int ocb_archive_open_legacy(struct ocb_store *s, const char *key,
+			    const struct ocb_legacy_opts *o,
+			    struct ocb_archive **out)
+{
+	struct ocb_archive *a = calloc(1, sizeof(*a));
+	const struct ocb_legacy_info *li;
+	int r;
+
+	if (!a)
+		return -ENOMEM;
+	a->s = s;
+	a->key = strdup(key);
+	r = a->key ? ocb_legacy_open(s, key, o, &a->lg,
+				     o->index ? &a->cat : NULL) : -ENOMEM;
+	if (r < 0) {
+		ocb_archive_free(a);
+		return r;
+	}
+	li = ocb_legacy_info(a->lg);
+	a->info.format_version = 0;
+	snprintf(a->info.name, sizeof(a->info.name), "%s", li->name);
+	snprintf(a->info.instance, sizeof(a->info.instance), "%s",
+		 li->instance);
+	snprintf(a->info.key_provider, sizeof(a->info.key_provider), "%s",
+		 li->encryption);
+	a->info.created = li->created;
+	a->info.object_size = li->object_size;
+	if (a->cat) {
+		a->info.entries = a->cat->n;
+		a->info.stream_size = a->cat->stream_size;
+		a->info.frame_size = a->cat->frame_size;
+		a->info.nframes = a->cat->nf;
+	}
+	*out = a;
+	return 0;
+}
+
+int ocb_archive_is_legacy(const struct ocb_archive *a)
+{
+	return a->lg != NULL;
+}
+
+int ocb_archive_map_path(const struct ocb_archive *a, const char *path,
+			 char *out, size_t size)
+{
+	if (a->lg)
+		return ocb_legacy_map_path(a->info.name, path, out, size);
+	if (snprintf(out, size, "%s", path) >= (int)size)
+		return -EINVAL;
+	return 0;
+}
 
 static void log_damage(const struct ocb_archive *a, const char *key,
 		       const char *what)
@@ -55,6 +116,13 @@ int ocb_archive_open(struct ocb_store *s, const char *key,
 	struct { size_t len; } m = { 0 };
 	int r;
 
+	if (is_tar_gz(key)) {
+		struct ocb_legacy_opts lo = { .index = 1 };
+
+		free(a);
+		free(suf);
+		return ocb_archive_open_legacy(s, key, &lo, out);
+	}
 	if (!a || !suf) {
 		r = -ENOMEM;
 		goto fail;
@@ -182,6 +250,7 @@ void ocb_archive_free(struct ocb_archive *a)
 	if (!a)
 		return;
 	ocb_catalog_free(a->cat);
+	ocb_legacy_free(a->lg);
 	ocb_crypto_key_free(a->dk);
 	free(a->key);
 	free(a);
@@ -194,30 +263,30 @@ const struct ocb_archive_info *ocb_archive_info(const struct ocb_archive *a)
 
 uint32_t ocb_archive_count(const struct ocb_archive *a)
 {
-	return a->cat->n;
+	return a->cat ? a->cat->n : 0;
 }
 
 const struct ocb_entry *ocb_archive_entry(const struct ocb_archive *a,
 					  uint32_t idx)
 {
-	return idx < a->cat->n ? &a->cat->e[idx] : NULL;
+	return a->cat && idx < a->cat->n ? &a->cat->e[idx] : NULL;
 }
 
 const struct ocb_xattr *ocb_archive_xattr(const struct ocb_archive *a,
 					  uint32_t xidx)
 {
-	return xidx < a->cat->nx ? &a->cat->x[xidx] : NULL;
+	return a->cat && xidx < a->cat->nx ? &a->cat->x[xidx] : NULL;
 }
 
 uint32_t ocb_archive_nsources(const struct ocb_archive *a)
 {
-	return a->cat->nsrc;
+	return a->cat ? a->cat->nsrc : 0;
 }
 
 int ocb_archive_source(const struct ocb_archive *a, uint32_t i,
 		       uint32_t *entry, const char **path)
 {
-	if (i >= a->cat->nsrc)
+	if (i >= ocb_archive_nsources(a))
 		return -ENOENT;
 	*entry = a->cat->src[i].entry;
 	*path = a->cat->src[i].path;
@@ -285,7 +354,7 @@ ssize_t ocb_archive_path(const struct ocb_archive *a, uint32_t idx, char *buf,
 	size_t len = 0, pos;
 	uint32_t i;
 
-	if (idx >= a->cat->n)
+	if (idx >= ocb_archive_count(a))
 		return -ENOENT;
 	/* parents always have smaller indexes (validated): this ends */
 	for (i = idx; i != OCB_ROOT; i = a->cat->e[i].parent)
@@ -309,6 +378,60 @@ ssize_t ocb_archive_path(const struct ocb_archive *a, uint32_t idx, char *buf,
 
 /* ---- frames --------------------------------------------------------------------- */
 
+/* an old backup's frames are frame_size cuts of its tar stream, read with
+ * one range request from the nearest restart point */
+struct lframes {
+	ocb_frame_fn cb;
+	void *arg;
+	uint32_t frame;
+	uint8_t *buf;
+	size_t len, fs;
+};
+
+static int lframes_sink(void *arg, const void *data, size_t len)
+{
+	struct lframes *l = arg;
+	const uint8_t *p = data;
+	int r;
+
+	while (len) {
+		size_t k = l->fs - l->len < len ? l->fs - l->len : len;
+
+		memcpy(l->buf + l->len, p, k);
+		l->len += k;
+		p += k;
+		len -= k;
+		if (l->len == l->fs) {
+			r = l->cb(l->arg, l->frame++, l->buf, l->len);
+			l->len = 0;
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static int legacy_frames(struct ocb_archive *a, uint32_t first, uint32_t n,
+			 ocb_frame_fn cb, void *arg)
+{
+	struct lframes l = { .cb = cb, .arg = arg, .frame = first,
+			     .fs = a->cat->frame_size };
+	uint64_t off = (uint64_t)first * l.fs;
+	uint64_t end = (uint64_t)(first + n) * l.fs;
+	int r;
+
+	if (end > a->cat->stream_size)
+		end = a->cat->stream_size;
+	l.buf = malloc(l.fs);
+	if (!l.buf)
+		return -ENOMEM;
+	r = ocb_legacy_read(a->lg, off, end - off, lframes_sink, &l);
+	if (r == 0 && l.len)
+		r = cb(arg, l.frame, l.buf, l.len);
+	free(l.buf);
+	return r;
+}
+
 int ocb_archive_read_frames(struct ocb_archive *a, uint32_t first,
 			    uint32_t n, ocb_frame_fn cb, void *arg)
 {
@@ -322,8 +445,10 @@ int ocb_archive_read_frames(struct ocb_archive *a, uint32_t first,
 
 	if (n == 0)
 		return 0;
-	if (first >= a->cat->nf || n > a->cat->nf - first)
+	if (!a->cat || first >= a->cat->nf || n > a->cat->nf - first)
 		return -EINVAL;
+	if (a->lg)
+		return legacy_frames(a, first, n, cb, arg);
 	f = a->cat->f;
 	start = f[first].off;
 	end = f[first + n - 1].off + f[first + n - 1].sealed_len;
@@ -382,7 +507,7 @@ out:
 int ocb_archive_frame(const struct ocb_archive *a, uint32_t i, uint64_t *off,
 		      uint32_t *sealed_len)
 {
-	if (i >= a->cat->nf)
+	if (a->lg || i >= a->cat->nf)
 		return -EINVAL;
 	*off = a->cat->f[i].off;
 	*sealed_len = a->cat->f[i].sealed_len;
@@ -523,11 +648,14 @@ int ocb_archive_cat_range(struct ocb_archive *a, uint64_t off, uint64_t len,
 			  ocb_sink_fn sink, void *arg)
 {
 	struct cat_pipe p = { .a = a };
-	uint64_t fs = a->cat->frame_size, end = off + len, stream;
+	uint64_t fs, end = off + len, stream;
 	pthread_t th[CAT_WORKERS];
 	int nth = 0, i, r = 0;
 	uint32_t b;
 
+	if (a->lg)	/* one range request; -EINVAL when not indexed */
+		return ocb_legacy_read(a->lg, off, len, sink, arg);
+	fs = a->cat->frame_size;
 	stream = ocb_archive_info(a)->stream_size;
 	if (off > stream || len > stream - off)
 		return -EINVAL;
@@ -586,6 +714,8 @@ int ocb_archive_cat_range(struct ocb_archive *a, uint64_t off, uint64_t len,
 
 int ocb_archive_cat(struct ocb_archive *a, ocb_sink_fn sink, void *arg)
 {
+	if (a->lg)
+		return ocb_legacy_cat(a->lg, sink, arg);
 	return ocb_archive_cat_range(a, 0, ocb_archive_info(a)->stream_size,
 				     sink, arg);
 }

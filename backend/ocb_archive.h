@@ -93,6 +93,24 @@ int ocb_archive_open(struct ocb_store *s, const char *key,
 		     struct ocb_keyprov *kp, struct ocb_archive **out);
 void ocb_archive_free(struct ocb_archive *a);
 
+/*
+ * An old-tool "<name>.tar.gz" (legacy.h says how it is read).
+ * ocb_archive_open() opens one with an index built in memory; this gives
+ * the choices: with o->index 0 the archive is streamed only (ocb_archive_cat
+ * works, it has no entries, and reading ranges gives -EINVAL).  The
+ * info's format_version is 0, key_provider "none", "sse-kms" or "gpg".
+ */
+struct ocb_legacy_opts;
+int ocb_archive_open_legacy(struct ocb_store *s, const char *key,
+			    const struct ocb_legacy_opts *o,
+			    struct ocb_archive **out);
+int ocb_archive_is_legacy(const struct ocb_archive *a);
+/* The catalog path of a tar member path of this backup (old backups:
+ * without "./" and the top directory; native: as is).  0 and out ("" is
+ * the root), or -EINVAL for a path never to be restored. */
+int ocb_archive_map_path(const struct ocb_archive *a, const char *path,
+			 char *out, size_t size);
+
 const struct ocb_archive_info *ocb_archive_info(const struct ocb_archive *a);
 /* Number of entries; valid indexes are [0, count). */
 uint32_t ocb_archive_count(const struct ocb_archive *a);

@@ -225,6 +225,7 @@ int ocb_restore_run(struct ocb_archive *a, const struct ocb_restore_opts *o,
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	char *buf = malloc(256 * 1024);
 	int fds[2] = { -1, -1 }, started = 0, flags, r = 0, ar;
+	int legacy = ocb_archive_is_legacy(a);
 	pthread_t th;
 
 	memset(res, 0, sizeof(*res));
@@ -232,8 +233,9 @@ int ocb_restore_run(struct ocb_archive *a, const struct ocb_restore_opts *o,
 		r = -ENOMEM;
 		goto out;
 	}
-	/* some paths: only their part of the stream is fetched */
-	if (o->npaths) {
+	/* some paths: only their part of the stream is fetched (old backups
+	 * are streamed whole: a gzip stream reads from its start) */
+	if (o->npaths && !legacy) {
 		r = subtree_ranges(a, o->paths, o->npaths, &f.r, &f.nr);
 		if (r < 0)
 			goto out;
@@ -266,31 +268,48 @@ int ocb_restore_run(struct ocb_archive *a, const struct ocb_restore_opts *o,
 	archive_write_disk_set_standard_lookup(out);
 
 	while ((ar = archive_read_next_header(in, &ae)) == ARCHIVE_OK) {
-		char rel[4096], dest[8192];
-		uint32_t idx;
-		const struct ocb_entry *e;
+		char rel[4096], hlrel[4096], dest[8192], esc[512];
+		const char *hl = archive_entry_hardlink(ae);
+		uint32_t idx = 0;
+		const struct ocb_entry *e = NULL;
 		int is_file, from_catalog = 0;
-
-		if (!archive_entry_pathname(ae) ||
-		    snprintf(rel, sizeof(rel), "%s", archive_entry_pathname(ae)) >=
-		    (int)sizeof(rel)) {
-			r = -EBADMSG;
-			break;
-		}
 
 		if (ocb_interrupted_flag(o)) {
 			r = -ECANCELED;
 			break;
 		}
+		if (!archive_entry_pathname(ae) ||
+		    ocb_archive_map_path(a, archive_entry_pathname(ae), rel,
+					 sizeof(rel)) < 0 ||
+		    (hl && ocb_archive_map_path(a, hl, hlrel,
+						sizeof(hlrel)) < 0)) {
+			if (!legacy) {
+				r = -EBADMSG;
+				break;
+			}
+			ocb_warn("restore: member %s skipped (unsafe path)",
+				 ocb_log_escape(esc, sizeof(esc),
+				 archive_entry_pathname(ae) ?
+				 archive_entry_pathname(ae) : "(none)"));
+			archive_read_data_skip(in);
+			continue;
+		}
+		/* an old backup's top directory is the target itself */
+		if (legacy && (!*rel || (hl && !*hlrel))) {
+			archive_read_data_skip(in);
+			continue;
+		}
 		/* the destination is target + a path whose every component the
 		 * validated catalog knows (no "..", ".", empty or absolute
 		 * parts), so nothing can land outside target; libarchive's
-		 * secure flags refuse writing through symlinks on top */
-		if (rel[0] == '/' || ocb_archive_resolve(a, rel, &idx) < 0 ||
-		    (archive_entry_hardlink(ae) &&
-		     (archive_entry_hardlink(ae)[0] == '/' ||
-		      ocb_archive_resolve(a, archive_entry_hardlink(ae), &idx) < 0)) ||
-		    ocb_archive_resolve(a, rel, &idx) < 0) {
+		 * secure flags refuse writing through symlinks on top.  Old
+		 * backups have no catalog to agree with: their paths were
+		 * cleaned by ocb_archive_map_path, and the same flags apply */
+		if (!legacy &&
+		    (rel[0] == '/' || ocb_archive_resolve(a, rel, &idx) < 0 ||
+		     (hl && (hlrel[0] == '/' ||
+			     ocb_archive_resolve(a, hlrel, &idx) < 0)) ||
+		     ocb_archive_resolve(a, rel, &idx) < 0)) {
 			r = -EBADMSG;	/* stream and catalog disagree */
 			ocb_err("restore: the stream names an entry the catalog "
 				"does not have");
@@ -300,20 +319,27 @@ int ocb_restore_run(struct ocb_archive *a, const struct ocb_restore_opts *o,
 			archive_read_data_skip(in);
 			continue;
 		}
-		e = ocb_archive_entry(a, idx);
+		e = legacy ? NULL : ocb_archive_entry(a, idx);
 		if (snprintf(dest, sizeof(dest), "%s/%s", o->target, rel) >=
 		    (int)sizeof(dest)) {
 			r = -ENAMETOOLONG;
 			break;
 		}
 		archive_entry_copy_pathname(ae, dest);
-		if (archive_entry_hardlink(ae)) {
-			char hl[8192];
+		if (hl) {
+			char hlp[8192];
 
-			if (selected(o, archive_entry_hardlink(ae))) {
-				snprintf(hl, sizeof(hl), "%s/%s", o->target,
-					 archive_entry_hardlink(ae));
-				archive_entry_copy_hardlink(ae, hl);
+			if (selected(o, hlrel)) {
+				snprintf(hlp, sizeof(hlp), "%s/%s", o->target,
+					 hlrel);
+				archive_entry_copy_hardlink(ae, hlp);
+			} else if (legacy) {
+				ocb_warn("restore: %s skipped: a hardlink to %s, "
+					 "which was not selected",
+					 ocb_log_escape(esc, sizeof(esc), rel),
+					 hlrel);
+				archive_read_data_skip(in);
+				continue;
 			} else {
 				/* its first link was not selected: write it as
 				 * a file, content read from the catalog's range */
@@ -326,7 +352,9 @@ int ocb_restore_run(struct ocb_archive *a, const struct ocb_restore_opts *o,
 			r = ar_fail(out, "create", rel);
 			break;
 		}
-		is_file = e->type == OCB_ENTRY_FILE && !archive_entry_hardlink(ae);
+		is_file = !archive_entry_hardlink(ae) &&
+			(legacy ? archive_entry_filetype(ae) == AE_IFREG :
+			 e->type == OCB_ENTRY_FILE);
 		if (is_file)
 			EVP_DigestInit_ex(md, EVP_sha256(), NULL);
 		for (uint64_t off = 0; from_catalog && off < e->size;) {
@@ -381,9 +409,9 @@ int ocb_restore_run(struct ocb_archive *a, const struct ocb_restore_opts *o,
 
 			EVP_DigestFinal_ex(md, h, NULL);
 			res->files++;
-			if (memcmp(h, e->sha256, 32) != 0) {
-				char esc[512];
-
+			/* old backups have no hashes: gzip's CRC checked
+			 * the stream */
+			if (!legacy && memcmp(h, e->sha256, 32) != 0) {
 				ocb_err("restore %s: content does not match the "
 					"catalog's SHA-256",
 					ocb_log_escape(esc, sizeof(esc), rel));
@@ -445,6 +473,8 @@ void ocb_restore_totals(struct ocb_archive *a, const char *const *paths,
 	size_t i;
 
 	memset(out, 0, sizeof(*out));
+	if (!root)	/* a streamed old backup: no catalog to count */
+		return;
 	if (!npaths) {
 		for (k = 0; k < root->nchildren; k++)
 			add_totals(a, root->first_child + k, out);

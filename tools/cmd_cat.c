@@ -58,15 +58,10 @@ static int cat_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	r = ocb_backups_find(ctx->store, ctx->cfg->prefix, argv[1], &ref);
 	if (r < 0)
 		return ocb_exit_code(r);
-	if (ref.kind != OCB_BACKUP_NATIVE) {
-		fprintf(stderr, "ocb: %s is an old-tool .tar.gz backup: "
-			"use `ocb store get %s - | gzip -d`\n", ref.name, ref.key);
-		return OCB_EXIT_FAIL;
-	}
 	r = ocb_ctx_keyprov(ctx, &kp);
 	if (r)
 		return r;
-	r = ocb_archive_open(ctx->store, ref.key, kp, &a);
+	r = ocb_ctx_open_backup(ctx, &ref, kp, OCB_OPEN_STREAM, &a);
 	if (r == 0)
 		r = ocb_archive_cat(a, out_sink, NULL);
 	ocb_archive_free(a);

@@ -271,7 +271,7 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	const char *target = NULL;
 	const char *const *paths;
 	size_t npaths;
-	int c, r, dry = 0;
+	int c, r, dry = 0, legacy;
 
 	while ((c = getopt_long(argc, argv, "hn", opts, NULL)) != -1) {
 		switch (c) {
@@ -297,20 +297,25 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	r = ocb_backups_find(ctx->store, ctx->cfg->prefix, argv[optind], &ref);
 	if (r < 0)
 		return ocb_exit_code(r);
-	if (ref.kind != OCB_BACKUP_NATIVE) {
-		fprintf(stderr, "ocb: %s is an old-tool .tar.gz backup: not "
-			"restorable by this version\n", ref.name);
-		return OCB_EXIT_FAIL;
+	legacy = ref.kind != OCB_BACKUP_NATIVE;
+	if (legacy && !target) {
+		fprintf(stderr, "ocb: %s is an old-tool backup: restore it with "
+			"--target DIR (it holds openclaw-config/ and "
+			"workspace/), or `ocb migrate` it first\n", ref.name);
+		return OCB_EXIT_USAGE;
 	}
-	r = ocb_ctx_keyprov(ctx, &kp);
+	r = legacy ? 0 : ocb_ctx_keyprov(ctx, &kp);
 	if (r)
 		return r;
-	r = ocb_archive_open(ctx->store, ref.key, kp, &a);
+	/* an old backup is streamed once, as the old tool did; only a dry
+	 * run needs its index (its listing) */
+	r = ocb_ctx_open_backup(ctx, &ref, kp, legacy && !dry ?
+				OCB_OPEN_STREAM : OCB_OPEN_INDEX, &a);
 	if (r < 0) {
 		ocb_keyprov_free(kp);
 		return ocb_fail(r, "open %s", ref.name);
 	}
-	for (size_t i = 0; i < npaths; i++) {
+	for (size_t i = 0; i < npaths && ocb_archive_count(a); i++) {
 		uint32_t idx;
 
 		if (ocb_archive_resolve(a, paths[i], &idx) < 0) {
@@ -357,6 +362,14 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		} else {
 			r = restore_to(&ru, a, target, paths, npaths, &res);
 			r = r < 0 ? ocb_fail(r, "restore %s", ref.name) : 0;
+			/* an old backup streamed has no listing to check the
+			 * paths against first */
+			if (r == 0 && legacy && npaths && res.entries == 0) {
+				fprintf(stderr, "ocb: none of the paths is in %s "
+					"(paths are relative to the backup, e.g. "
+					"openclaw-config/agents)\n", ref.name);
+				r = OCB_EXIT_NOTFOUND;
+			}
 		}
 	} else {
 		r = restore_in_place(&ru, a, &res);
@@ -378,10 +391,11 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	} else if (r == 0 && !dry && !ctx->quiet) {
 		char sz[32];
 
-		printf("%s: %" PRIu64 " entries, %" PRIu64 " files (%s), every "
-		       "file checked against its SHA-256\n", ref.name,
-		       res.entries, res.files,
-		       ocb_human_size(res.bytes, sz, sizeof(sz)));
+		printf("%s: %" PRIu64 " entries, %" PRIu64 " files (%s), %s\n",
+		       ref.name, res.entries, res.files,
+		       ocb_human_size(res.bytes, sz, sizeof(sz)), legacy ?
+		       "gzip CRC checked (old backups carry no hashes)" :
+		       "every file checked against its SHA-256");
 	}
 	ocb_archive_free(a);
 	ocb_keyprov_free(kp);

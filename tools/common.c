@@ -2,6 +2,9 @@
  * common.c - context, exit codes, signals for the `ocb` subcommands.
  */
 #include "common.h"
+#include "backups.h"
+#include "legacy.h"
+#include "ocb_archive.h"
 #include "cmd.h"
 #include "log.h"
 #include "store_open.h"
@@ -253,4 +256,19 @@ static int rm_fn(const char *path, const struct stat *st, int flag,
 void ocb_rm_rf(const char *path)
 {
 	nftw(path, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int ocb_ctx_open_backup(struct ocb_ctx *ctx, const struct ocb_backup_ref *ref,
+			struct ocb_keyprov *kp, enum ocb_open_how how,
+			struct ocb_archive **a)
+{
+	struct ocb_legacy_opts lo = {
+		.index = how != OCB_OPEN_STREAM,
+		.cache_dir = how == OCB_OPEN_INDEX ? ctx->cfg->cache_dir : NULL,
+		.gpg = 1,
+	};
+
+	if (ref->kind == OCB_BACKUP_NATIVE)
+		return ocb_archive_open(ctx->store, ref->key, kp, a);
+	return ocb_archive_open_legacy(ctx->store, ref->key, &lo, a);
 }

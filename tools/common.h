@@ -60,6 +60,20 @@ struct ocb_keyprov;
  * config's passphraseFile, or a prompt on the terminal): 0 or exit code. */
 int ocb_ctx_keyprov(struct ocb_ctx *ctx, struct ocb_keyprov **out);
 
+struct ocb_backup_ref;
+struct ocb_archive;
+enum ocb_open_how {
+	OCB_OPEN_INDEX,		/* browse: old backups' index from the cache */
+	OCB_OPEN_CHECK,		/* old backups' index built afresh (verify) */
+	OCB_OPEN_STREAM,	/* streamed only (restore, cat): old backups
+				 * read once, front to back */
+};
+/* Open a backup, native or old-tool (GPG ones through the gpg program):
+ * 0 or a negative errno. */
+int ocb_ctx_open_backup(struct ocb_ctx *ctx, const struct ocb_backup_ref *ref,
+			struct ocb_keyprov *kp, enum ocb_open_how how,
+			struct ocb_archive **a);
+
 /* Print s as a JSON string (quoted, escaped) on stdout. */
 void ocb_json_str(const char *s);
 

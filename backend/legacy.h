@@ -1,0 +1,89 @@
+/*
+ * legacy.h - the old tool's backups: "<prefix>/<name>.tar.gz", a gzip'ed
+ * tar of "<name>/openclaw-config/..." and "<name>/workspace/...", as
+ * `tar -czf` (or pigz, or GNU tar with other options) wrote it.
+ *
+ * Two ways in:
+ *  - streamed (restore, verify, cat, migrate): the object is read once,
+ *    front to back, gzip CRCs checked; nothing is built.
+ *  - indexed (the mount, restore --dry-run): one streaming pass builds a
+ *    catalog of every entry (with the stream offset of its data) and zran
+ *    restart points (zran.h); later reads are range requests from the
+ *    nearest point.  The index is cached on disk, sealed with AES-256-GCM
+ *    under a random key kept beside it (see docs/FORMAT.md, "Old-tool
+ *    backups"), keyed by object key and ETag: a remount reads no byte of
+ *    the object to list it.
+ *
+ * Paths: leading "/" and "./" are dropped and the top directory "<name>/"
+ * is stripped, so a backup shows openclaw-config/ and workspace/ at its
+ * root.  ".." components make an entry invalid (skipped with a warning).
+ *
+ * GPG: an object the old tool encrypted with gpg (metadata
+ * encryption-method gpg, or OpenPGP data where gzip was expected) is read
+ * through the `gpg --decrypt` program, front to back, and only when the
+ * caller allows it (the tools; never the mount): streamed, or indexed for
+ * its listing (never cached; ranges give -ENOKEY).  Otherwise opening it
+ * fails with -ENOKEY and a message pointing at `ocb restore`.
+ */
+#ifndef OCB_LEGACY_H
+#define OCB_LEGACY_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+struct ocb_catalog;
+struct ocb_legacy;
+
+struct ocb_legacy_opts {
+	int index;			/* build (or load) the index */
+	const char *cache_dir;		/* NULL: the index is not cached */
+	int gpg;			/* may stream through `gpg --decrypt` */
+	uint64_t span;			/* restart point spacing; 0: 4 MiB */
+	atomic_uint_fast64_t *bytes_indexed;	/* NULL, or counts compressed
+						 * bytes as they are indexed */
+};
+
+/* Facts from the object's metadata and name. */
+struct ocb_legacy_info {
+	char name[256];			/* object base name without .tar.gz */
+	char instance[128];		/* metadata instance-id, or "" */
+	char encryption[32];		/* "none", "sse-kms", "gpg" */
+	int64_t created;		/* from the name, else metadata, else
+					 * Last-Modified */
+	uint64_t object_size;
+	uint64_t stream_size;		/* tar bytes (indexed only) */
+	uint32_t npoints;		/* restart points (indexed only) */
+	int from_cache;			/* the index came from the disk cache */
+};
+
+/*
+ * Open key.  With o->index: *cat receives the catalog (built or loaded).
+ * Errors: store errors; -EBADMSG corrupt or truncated gzip or tar (logged
+ * with what and where); -ENOKEY a GPG-encrypted backup that may not be
+ * streamed; -EOPNOTSUPP an index was asked of a backup with GNU sparse
+ * members (it can still be restored).
+ */
+int ocb_legacy_open(struct ocb_store *s, const char *key,
+		    const struct ocb_legacy_opts *o, struct ocb_legacy **out,
+		    struct ocb_catalog **cat);
+void ocb_legacy_free(struct ocb_legacy *lg);
+const struct ocb_legacy_info *ocb_legacy_info(const struct ocb_legacy *lg);
+
+/* Tar stream bytes [off, off + len) to sink, with one range request
+ * (indexed only; -EINVAL otherwise or past the end). */
+int ocb_legacy_read(struct ocb_legacy *lg, uint64_t off, uint64_t len,
+		    ocb_sink_fn sink, void *arg);
+/* The whole tar stream to sink, front to back, every gzip CRC checked. */
+int ocb_legacy_cat(struct ocb_legacy *lg, ocb_sink_fn sink, void *arg);
+
+/*
+ * The catalog path of a tar member path of backup name: 0 and out ("" is
+ * the backup's root), or -EINVAL (".." or too long: never restored).
+ */
+int ocb_legacy_map_path(const char *name, const char *path, char *out,
+			size_t size);
+
+#endif
