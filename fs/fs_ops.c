@@ -947,7 +947,9 @@ static int each_xattr(struct fs_ctx *c, fuse_ino_t ino, xattr_fn cb, void *arg)
 		if (strncmp(x->name, "user.", 5) == 0)
 			r = cb(arg, x->name, x->value, x->len);
 	}
-	if (r == 0 && e && e->type == OCB_ENTRY_FILE) {
+	/* old backups carry no hashes */
+	if (r == 0 && e && e->type == OCB_ENTRY_FILE &&
+	    !ocb_archive_is_legacy(a)) {
 		char hex[65];
 
 		ocb_crypto_hex(e->sha256, 32, hex);

@@ -7,6 +7,7 @@
  * across I/O.  Each backup slot has its own mutex for opening its archive.
  */
 #include "fs_tree.h"
+#include "legacy.h"
 #include "buf.h"
 #include "log.h"
 #include "ocb_archive.h"
@@ -55,6 +56,7 @@ struct fs_tree {
 	uint64_t clock;
 	atomic_uint_fast64_t next_aid;
 	atomic_uint_fast64_t opens, open_failures, refreshes, refresh_failures;
+	atomic_uint_fast64_t legacy_built, legacy_bytes;
 
 	pthread_t thread;
 	int running;
@@ -623,18 +625,31 @@ int fs_tree_archive_get(struct fs_tree *t, uint32_t slot,
 	pthread_rwlock_unlock(&t->lock);
 	if (!b)
 		return -ENOENT;
-	/* the hook for a second kind: old-tool .tar.gz backups are listed
-	 * (name, size, mtime from the listing) but need their own reader
-	 * behind the same entry/lookup/read calls before they browse */
-	if (b->ref.kind != OCB_BACKUP_NATIVE)
-		return -EIO;
 	pthread_mutex_lock(&b->lock);
 	if (!b->a) {
 		struct ocb_archive *na = NULL;
 
 		/* b->a changes under both b->lock and open_lock: the LRU scan
 		 * reads it under open_lock alone */
-		r = ocb_archive_open(t->o.store, b->ref.key, t->o.kp, &na);
+		if (b->ref.kind == OCB_BACKUP_NATIVE) {
+			r = ocb_archive_open(t->o.store, b->ref.key, t->o.kp,
+					     &na);
+		} else {
+			/* the first open of an old backup streams it once to
+			 * index it (only this backup's lookups wait: the slot
+			 * lock); the index is cached for the next mount */
+			struct ocb_legacy_opts lo = {
+				.index = 1, .cache_dir = t->o.cache_dir,
+				.bytes_indexed = &t->legacy_bytes,
+			};
+
+			r = ocb_archive_open_legacy(t->o.legacy_store ?
+						    t->o.legacy_store :
+						    t->o.store, b->ref.key, &lo,
+						    &na);
+			if (r == 0)
+				atomic_fetch_add(&t->legacy_built, 1);
+		}
 		atomic_fetch_add(&t->opens, 1);
 		if (r < 0) {
 			atomic_fetch_add(&t->open_failures, 1);
@@ -695,8 +710,12 @@ void fs_tree_stats(struct fs_tree *t, struct ocb_buf *out)
 		       "archive_opens %" PRIuFAST64 "\n"
 		       "archive_open_failures %" PRIuFAST64 "\n"
 		       "listings %" PRIuFAST64 "\n"
-		       "listing_failures %" PRIuFAST64 "\n",
+		       "listing_failures %" PRIuFAST64 "\n"
+		       "legacy_indexes_opened %" PRIuFAST64 "\n"
+		       "legacy_bytes_indexed %" PRIuFAST64 "\n",
 		       atomic_load(&t->opens), atomic_load(&t->open_failures),
 		       atomic_load(&t->refreshes),
-		       atomic_load(&t->refresh_failures));
+		       atomic_load(&t->refresh_failures),
+		       atomic_load(&t->legacy_built),
+		       atomic_load(&t->legacy_bytes));
 }

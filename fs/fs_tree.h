@@ -38,6 +38,11 @@ struct fs_tree;
 struct fs_tree_opts {
 	struct ocb_store *store;	/* not owned */
 	struct ocb_keyprov *kp;		/* not owned */
+	/* old-tool .tar.gz backups are read through this store, below the
+	 * disk cache (their bytes are not encrypted: no block of them may
+	 * reach the disk); NULL: store */
+	struct ocb_store *legacy_store;
+	const char *cache_dir;		/* their indexes (sealed); may be NULL */
 	const char *root;		/* "<root>" holding instance prefixes */
 	const char *prefix;		/* the configured instance's prefix */
 	unsigned refresh;		/* seconds between listings */

@@ -271,6 +271,8 @@ int main(int argc, char **argv)
 			cfg->store_url, ocb_store_strerror(r));
 		goto out;
 	}
+	to.legacy_store = d.store;	/* below the disk cache */
+	to.cache_dir = set.cache_dir;
 	if (set.cache_dir) {
 		r = ocb_cache_store_new(d.store, set.cache_dir, set.cache_size,
 					&d.store);
