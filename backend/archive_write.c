@@ -735,7 +735,7 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 	gethostname(host, sizeof(host) - 1);
 	b.hdr.version = OCB_FORMAT_VERSION;
 	b.hdr.frame_size = OCB_FRAME_SIZE;
-	b.hdr.created = time(NULL);
+	b.hdr.created = o->created ? o->created : time(NULL);
 	r = ocb_crypto_random(b.hdr.backup_id, sizeof(b.hdr.backup_id));
 	if (r < 0)
 		return r;
@@ -884,7 +884,8 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 		}
 		close(pfd);
 		if (r == 0)
-			r = ocb_catb_add_source(b.cat, seq, o->sources[i]);
+			r = ocb_catb_add_source(b.cat, seq, o->source_paths ?
+						o->source_paths[i] : o->sources[i]);
 	}
 	if (r == 0 && archive_write_close(b.ar) != ARCHIVE_OK)
 		r = ar_err(&b, "close");

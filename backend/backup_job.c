@@ -80,6 +80,14 @@ int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
 	o.warning = j->warning;
 	o.warning_arg = j->warning_arg;
 	o.cancel = j->cancel;
+	if (j->sources) {
+		o.sources = j->sources;
+		o.nsources = j->nsources;
+		o.source_paths = j->source_paths;
+		o.excludes = NULL;
+		o.nexcludes = 0;
+		o.created = j->created;
+	}
 	r = ocb_backup_run(s, &o, res);
 out:
 	for (i = 0; i < nskip; i++)

@@ -24,6 +24,12 @@ struct ocb_backup_job {
 	void (*warning)(void *arg, const char *path, const char *what);
 	void *warning_arg;
 	const volatile int *cancel;	/* may be NULL */
+	/* `ocb migrate`: these directories instead of the config's sources,
+	 * without excludes, recorded as source_paths, dated created */
+	const char *const *sources;	/* NULL: the config's */
+	size_t nsources;
+	const char *const *source_paths;
+	int64_t created;
 	int stale_aborted;		/* out: unfinished uploads of earlier
 					 * backups aborted before starting */
 };

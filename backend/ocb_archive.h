@@ -231,6 +231,9 @@ struct ocb_backup_opts {
 	 * log line; may be NULL */
 	void (*warning)(void *arg, const char *path, const char *what);
 	void *warning_arg;
+	/* where each source is restored to in place (NULL: the sources) */
+	const char *const *source_paths;
+	int64_t created;		/* the backup's time; 0: now */
 };
 
 struct ocb_backup_result {

@@ -31,5 +31,6 @@ extern const struct ocb_cmd ocb_cmd_setup;
 extern const struct ocb_cmd ocb_cmd_prune;
 extern const struct ocb_cmd ocb_cmd_pin;
 extern const struct ocb_cmd ocb_cmd_group;
+extern const struct ocb_cmd ocb_cmd_migrate;
 
 #endif

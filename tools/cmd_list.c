@@ -4,6 +4,7 @@
  */
 #include "cmd.h"
 #include "backups.h"
+#include "retention.h"
 #include "log.h"
 
 #include <errno.h>
@@ -42,8 +43,14 @@ static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 		if (s->ops->head(s, v[i].key, &h) == 0) {
 			const char *c = ocb_meta_get(&h.meta, "created");
 
+			int64_t nt;
+			int lab;
+
 			if (c)
 				t = (time_t)strtoll(c, NULL, 10);
+			/* old backups: the time their name carries */
+			else if (ocb_retention_name_time(v[i].name, &nt, &lab) == 0)
+				t = (time_t)nt;
 			if (v[i].kind == OCB_BACKUP_NATIVE) {
 				enc = ocb_meta_get(&h.meta, "key-provider");
 				enc = enc ? enc : "?";

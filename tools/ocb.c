@@ -17,6 +17,7 @@ static const struct ocb_cmd *const commands[] = {
 	&ocb_cmd_list,
 	&ocb_cmd_cat,
 	&ocb_cmd_restore,
+	&ocb_cmd_migrate,
 	&ocb_cmd_setup,
 	&ocb_cmd_prune,
 	&ocb_cmd_pin,
