@@ -39,6 +39,8 @@ struct bslot {
 	unsigned users;		/* gets without puts */
 	uint64_t cost;		/* catalog entries while open */
 	uint64_t last_used;
+	int bad;		/* an old backup that cannot be opened
+				 * (damaged, GPG, sparse): this errno */
 };
 
 struct fs_tree {
@@ -626,7 +628,11 @@ int fs_tree_archive_get(struct fs_tree *t, uint32_t slot,
 	if (!b)
 		return -ENOENT;
 	pthread_mutex_lock(&b->lock);
-	if (!b->a) {
+	if (b->bad) {
+		/* backups are immutable: a damaged old one is not streamed
+		 * whole again at each access */
+		r = b->bad;
+	} else if (!b->a) {
 		struct ocb_archive *na = NULL;
 
 		/* b->a changes under both b->lock and open_lock: the LRU scan
@@ -651,6 +657,9 @@ int fs_tree_archive_get(struct fs_tree *t, uint32_t slot,
 				atomic_fetch_add(&t->legacy_built, 1);
 		}
 		atomic_fetch_add(&t->opens, 1);
+		if (b->ref.kind != OCB_BACKUP_NATIVE &&
+		    (r == -EBADMSG || r == -ENOKEY || r == -EOPNOTSUPP))
+			b->bad = r;
 		if (r < 0) {
 			atomic_fetch_add(&t->open_failures, 1);
 		} else {
