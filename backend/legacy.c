@@ -626,7 +626,8 @@ bad:
 			snprintf(msg, sizeof(msg), "%s: the backup is damaged",
 				 ocb_zran_build_error(sc.b));
 		else
-			snprintf(msg, sizeof(msg), "not a valid tar stream (%s)",
+			snprintf(msg, sizeof(msg), "not a valid tar stream (%s): "
+				 "the backup is damaged",
 				 ar && archive_error_string(ar) ?
 				 archive_error_string(ar) : "unreadable");
 		log_bad(lg, msg);

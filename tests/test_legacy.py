@@ -1,0 +1,296 @@
+"""The old tool's .tar.gz backups, made exactly as it made them (tar -czf of
+<name>/openclaw-config + <name>/workspace, uploaded by awscli with its
+metadata, with and without SSE-KMS), read through the real mount and the
+real tools against RGW: browse, random reads, damaged objects, restore,
+verify, prune with native backups, migrate, GPG."""
+import json
+import os
+import random
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import Ocb, objects
+from test_mount import mounted  # noqa: F401  (the fixture)
+from treeutil import assert_same_tree, make_tree
+
+PREFIX = "openclaw-aws-backups/instance-i-test"
+
+
+def words_file(path, size):
+    """compressible but not trivial: random words"""
+    rnd = random.Random(path)
+    words = [b"agent", b"memory", b"tool", b"session", b"{\"id\":", b"skill", b"\n"]
+    out = bytearray()
+    while len(out) < size:
+        out += rnd.choice(words) + b" " + str(rnd.randrange(10 ** 6)).encode()
+    with open(path, "wb") as f:
+        f.write(bytes(out[:size]))
+
+
+def old_layout(work, name, xattrs=False):
+    """the directory the old tool tarred: <name>/openclaw-config and
+    <name>/workspace, times in whole seconds (gnu tar keeps no more)"""
+    top = os.path.join(work, name)
+    make_tree(os.path.join(top, "openclaw-config"), big=1_000_000)
+    os.makedirs(os.path.join(top, "workspace", "memory"))
+    words_file(os.path.join(top, "workspace", "agent.sqlite"), 10_000_000)
+    with open(os.path.join(top, "workspace", "memory", "today.md"), "w") as f:
+        f.write("what the agent remembered\n")
+    for d, dirs, files in os.walk(top):
+        for n in dirs + files:
+            p = os.path.join(d, n)
+            if not xattrs and not os.path.islink(p):
+                for k in os.listxattr(p):
+                    os.removexattr(p, k)
+            st = os.lstat(p)
+            os.utime(p, (int(st.st_mtime), int(st.st_mtime)), follow_symlinks=False)
+    return top
+
+
+def make_old(rgw, bucket, work, name, how="tar", sse=False, gpg_home=None):
+    """tar -czf as the old tool did (or pigz, or several gzip members),
+    uploaded with its metadata; returns the local tree and the file"""
+    top = old_layout(work, name, xattrs=(how == "tar-xattrs"))
+    out = os.path.join(work, name + ".tar.gz")
+    if how == "tar":
+        subprocess.run(["tar", "-czf", out, "-C", work, name], check=True)
+    elif how == "tar-xattrs":
+        subprocess.run(["tar", "--format=posix", "--xattrs", "-czf", out, "-C", work, name],
+                       check=True)
+    elif how == "pigz":
+        subprocess.run("tar -cf - -C %s %s | pigz -p 2 -b 256 > %s" % (work, name, out),
+                       shell=True, check=True)
+    elif how == "members":
+        # three gzip members of one tar stream, concatenated
+        tar = subprocess.run(["tar", "-cf", "-", "-C", work, name], check=True,
+                             capture_output=True).stdout
+        third = len(tar) // 3
+        with open(out, "wb") as f:
+            for part in (tar[:third], tar[third:2 * third], tar[2 * third:]):
+                f.write(subprocess.run(["gzip", "-c"], input=part, check=True,
+                                       capture_output=True).stdout)
+    method = "gpg" if gpg_home else ("kms" if sse else "none")
+    if gpg_home:
+        subprocess.run(["gpg", "--batch", "--yes", "-e", "-r", "ocb-test@example.com",
+                        "-o", out + ".gpg", out], check=True,
+                       env=dict(os.environ, GNUPGHOME=gpg_home))
+        os.replace(out + ".gpg", out)
+    ts = name[len("openclaw-aws-backup-"):]
+    args = ["s3api", "put-object", "--bucket", bucket, "--key",
+            "%s/%s.tar.gz" % (PREFIX, name), "--body", out, "--metadata",
+            "backup-version=2.0,instance-id=i-test,timestamp=%s,encrypted=%s,"
+            "encryption-method=%s" % (ts, "true" if method != "none" else "false", method)]
+    if sse:
+        args += ["--server-side-encryption", "aws:kms", "--ssekms-key-id",
+                 "alias/openclaw-backup"]
+    rgw.aws(*args)
+    return top, out
+
+
+@pytest.fixture
+def o(s3_config, ocb):
+    return Ocb(config=s3_config, env=ocb.env)
+
+
+def test_old_backups_browse_and_read(tmp_path, rgw, bucket, o, mounted):
+    work = str(tmp_path / "work")
+    os.makedirs(work)
+    made = {}
+    for i, (how, sse) in enumerate([("tar", False), ("tar-xattrs", True),
+                                    ("pigz", False), ("members", False)]):
+        name = "openclaw-aws-backup-2026-11-2%dT10-00-00" % i
+        made[name] = make_old(rgw, bucket, work, name, how, sse)[0]
+    head = json.loads(rgw.aws("s3api", "head-object", "--bucket", bucket, "--key",
+                              PREFIX + "/openclaw-aws-backup-2026-11-21T10-00-00.tar.gz").stdout)
+    assert head["ServerSideEncryption"] == "aws:kms"     # stored encrypted by RGW
+
+    listed = o("list").stdout
+    for name in made:
+        assert name in listed and "tar.gz" in listed
+
+    m = mounted(o.config, o.env)
+    inst = os.path.join(m.path, "i-test")
+    assert sorted(n for n in os.listdir(inst) if n != "latest") == sorted(made)
+    for name, top in made.items():
+        # the top directory <name>/ is the backup's root
+        assert sorted(os.listdir(os.path.join(inst, name))) == ["openclaw-config", "workspace"]
+        assert_same_tree(os.path.join(inst, name), top)
+    st = m.stats()
+    assert st["legacy_indexes_opened"] == 4
+    total = sum(os.path.getsize(os.path.join(work, n + ".tar.gz")) for n in made)
+    assert st["legacy_bytes_indexed"] == total    # each object streamed once
+
+    # random reads at random offsets, against the source
+    rnd = random.Random(7)
+    for name, top in made.items():
+        rel = "workspace/agent.sqlite"
+        want = open(os.path.join(top, rel), "rb").read()
+        with open(os.path.join(inst, name, rel), "rb") as f:
+            for _ in range(40):
+                off = rnd.randrange(len(want))
+                n = rnd.randrange(1, 600_000)
+                f.seek(off)
+                assert f.read(n) == want[off:off + n]
+    # one small file after indexing: about one restart interval fetched
+    m.unmount()
+    m2 = mounted(o.config, o.env)
+    name = "openclaw-aws-backup-2026-11-20T10-00-00"
+    os.listdir(os.path.join(m2.path, "i-test", name))      # index from the disk cache
+    s0 = m2.stats()
+    assert s0["legacy_bytes_indexed"] == 0
+    with open(os.path.join(m2.path, "i-test", name, "workspace/memory/today.md")) as f:
+        assert f.read() == "what the agent remembered\n"
+    s1 = m2.stats()
+    assert s1["retry_requests"] - s0["retry_requests"] == 1
+    assert s1["retry_bytes_in"] - s0["retry_bytes_in"] <= (4 << 20) + (1 << 20)
+    # no byte of an old backup reached the disk cache (it is not encrypted)
+    cache = str(tmp_path / "cache")
+    for d, _, files in os.walk(cache):
+        for n in files:
+            with open(os.path.join(d, n), "rb") as f:
+                assert b"what the agent remembered" not in f.read()
+
+
+def test_damaged_old_backups(tmp_path, rgw, bucket, o, mounted):
+    work = str(tmp_path / "work")
+    os.makedirs(work)
+    good = "openclaw-aws-backup-2026-11-20T10-00-00"
+    top, _ = make_old(rgw, bucket, work, good)
+    for name, cut in (("openclaw-aws-backup-2026-11-21T10-00-00", "truncate"),
+                      ("openclaw-aws-backup-2026-11-22T10-00-00", "corrupt")):
+        _, path = make_old(rgw, bucket, work, name)
+        data = bytearray(open(path, "rb").read())
+        if cut == "truncate":
+            data = data[:len(data) * 2 // 3]
+        else:
+            for k in range(64):
+                data[len(data) // 2 + k] ^= 0x5A
+        with open(path, "wb") as f:
+            f.write(data)
+        rgw.aws("s3api", "put-object", "--bucket", bucket, "--key",
+                "%s/%s.tar.gz" % (PREFIX, name), "--body", path)
+
+    m = mounted(o.config, o.env)
+    inst = os.path.join(m.path, "i-test")
+    for name, cut in (("openclaw-aws-backup-2026-11-21T10-00-00", "truncate"),
+                      ("openclaw-aws-backup-2026-11-22T10-00-00", "corrupt")):
+        with pytest.raises(OSError) as e:
+            os.listdir(os.path.join(inst, name))
+        assert e.value.errno == 5          # EIO, for that backup only
+        with pytest.raises(OSError):       # not streamed again: still EIO
+            os.listdir(os.path.join(inst, name))
+        p = o("verify", name, check=False)
+        assert p.returncode == 7 and "DAMAGED" in p.stdout
+        assert "damaged" in p.stderr
+        if cut == "truncate":
+            assert "truncated" in p.stderr
+        r = o("restore", name, "--target", str(tmp_path / ("r-" + name)), check=False)
+        assert r.returncode != 0 and "damaged" in r.stderr
+    assert m.stats()["legacy_indexes_opened"] == 0
+    # the good one still browses; the mount is alive
+    assert_same_tree(os.path.join(inst, good), top)
+
+
+def test_restore_verify_cat_old_backup(tmp_path, rgw, bucket, o):
+    work = str(tmp_path / "work")
+    os.makedirs(work)
+    name = "openclaw-aws-backup-2026-11-20T10-00-00"
+    top, _ = make_old(rgw, bucket, work, name, "tar", sse=True)
+    tgt = tmp_path / "full"
+    out = o("restore", name, "--target", str(tgt)).stdout
+    assert "gzip CRC checked" in out
+    assert_same_tree(str(tgt), top)
+    sel = tmp_path / "sel"
+    o("restore", name, "--target", str(sel), "workspace/memory")
+    assert os.listdir(sel) == ["workspace"]
+    assert_same_tree(str(sel / "workspace" / "memory"), os.path.join(top, "workspace", "memory"))
+    p = o("restore", name, "--target", str(tmp_path / "none"), "no/such", check=False)
+    assert p.returncode == 5
+    p = o("restore", name, check=False)             # in place: needs --target
+    assert p.returncode == 2 and "--target" in p.stderr
+    # a dry run compares the index with the disk
+    os.remove(str(tgt / "workspace" / "memory" / "today.md"))
+    dry = o("restore", "--dry-run", name, "--target", str(tgt)).stdout
+    assert "new     workspace/memory/today.md" in dry
+    assert "ok" in o("verify", name).stdout
+    names = subprocess.run("%s --config %s cat %s | tar -tf -" % (o.bin, o.config, name),
+                           shell=True, env=o.env, capture_output=True, text=True, check=True)
+    assert name + "/workspace/memory/today.md" in names.stdout.splitlines()
+
+
+def test_prune_counts_old_and_native_together(tmp_path, rgw, bucket, o):
+    work = str(tmp_path / "work")
+    os.makedirs(work)
+    olds = ["openclaw-aws-backup-2026-11-0%dT10-00-00" % d for d in (1, 2, 3)]
+    for n in olds:
+        make_old(rgw, bucket, work, n)
+    os.makedirs(tmp_path / "src")
+    with open(tmp_path / "src" / "f", "w") as f:
+        f.write("native\n")
+    native = json.loads(o("backup", "--json").stdout)["name"]
+    plan = o("prune", "--keep-last", "2", "--dry-run").stdout
+    assert plan.count("delete  ") == 2 and "2 to delete" in plan, plan
+    o("prune", "--keep-last", "2")
+    keys = objects(rgw, bucket)
+    assert "%s/%s.tar.gz" % (PREFIX, olds[2]) in keys
+    assert "%s/%s.ocb" % (PREFIX, native) in keys
+    assert not any(olds[0] in k or olds[1] in k for k in keys)
+
+
+def test_migrate(tmp_path, rgw, bucket, o):
+    work = str(tmp_path / "work")
+    os.makedirs(work)
+    name = "openclaw-aws-backup-2026-11-20T10-00-00"
+    top, _ = make_old(rgw, bucket, work, name, "pigz")
+    out = o("migrate", "--all").stdout
+    assert "migrated %s -> %sZ" % (name, name) in out and "verified" in out
+    keys = objects(rgw, bucket)
+    assert "%s/%s.tar.gz" % (PREFIX, name) in keys     # kept without --delete-original
+    assert "%s/%sZ.ocb" % (PREFIX, name) in keys
+    lst = json.loads(o("list", "--json").stdout)
+    new = [b for b in lst if b["name"] == name + "Z"][0]
+    assert new["created"] == "2026-11-20T10:00:00Z"     # the original time
+    assert "skipped" in o("migrate", name).stdout
+    out = o("migrate", "--all", "--delete-original").stdout
+    assert "deleted" in out
+    assert "%s/%s.tar.gz" % (PREFIX, name) not in objects(rgw, bucket)
+    assert "ok" in o("verify", name + "Z").stdout
+    tgt = tmp_path / "back"
+    o("restore", name + "Z", "--target", str(tgt))
+    assert_same_tree(str(tgt), top)
+    p = o("migrate", name + "Z", check=False)
+    assert p.returncode == 2
+
+
+def test_gpg_old_backup(tmp_path, rgw, bucket, o, mounted):
+    home = str(tmp_path / "gnupg")
+    os.makedirs(home, mode=0o700)
+    env = dict(os.environ, GNUPGHOME=home)
+    subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key",
+                    "ocb test <ocb-test@example.com>", "default", "default", "never"],
+                   check=True, env=env, capture_output=True)
+    work = str(tmp_path / "work")
+    os.makedirs(work)
+    name = "openclaw-aws-backup-2026-11-20T10-00-00"
+    top, _ = make_old(rgw, bucket, work, name, gpg_home=home)
+    assert "gpg" in o("list").stdout
+    m = mounted(o.config, o.env)
+    with pytest.raises(PermissionError):
+        os.listdir(os.path.join(m.path, "i-test", name))
+    m.unmount()
+    log = open(str(tmp_path / "ocbfs.log")).read()
+    assert "encrypted with GPG" in log and "ocb restore" in log
+    genv = dict(o.env, GNUPGHOME=home)
+    tgt = tmp_path / "r"
+    o("restore", name, "--target", str(tgt), env=genv)
+    assert_same_tree(str(tgt), top)
+    assert "ok" in o("verify", name, env=genv).stdout
+    # without the key: a clear error, nothing left behind
+    empty = str(tmp_path / "nokeys")
+    os.makedirs(empty, mode=0o700)
+    p = o("restore", name, "--target", str(tmp_path / "r2"), check=False,
+          env=dict(o.env, GNUPGHOME=empty))
+    assert p.returncode != 0 and "gpg could not decrypt" in p.stderr
+    shutil.rmtree(empty)
