@@ -32,7 +32,9 @@
 #define PIPE_CHUNK (1u << 20)
 #define INDEX_FILE_MAX (1u << 30)
 #define INDEX_MAGIC "OCBLIDX1"
-#define FRAME (1u << 20)	/* virtual frame of the catalog's table */
+/* the catalog's (virtual) frames are the restart span: a frame read
+ * starts at most one deflate block before the frame */
+#define FRAME OCB_ZRAN_SPAN_DEFAULT
 
 struct ocb_legacy {
 	struct ocb_store *s;
@@ -551,7 +553,7 @@ static int build_index(struct ocb_legacy *lg, const struct ocb_legacy_opts *o,
 		r = -ENOMEM;
 		goto out;
 	}
-	r = ocb_zran_build_new(o->span, source_read, &src, &sc.b);
+	r = ocb_zran_build_new(FRAME, source_read, &src, &sc.b);
 	if (r < 0)
 		goto out;
 	r = ocb_catb_new(&sc.cb);

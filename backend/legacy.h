@@ -41,7 +41,6 @@ struct ocb_legacy_opts {
 	int index;			/* build (or load) the index */
 	const char *cache_dir;		/* NULL: the index is not cached */
 	int gpg;			/* may stream through `gpg --decrypt` */
-	uint64_t span;			/* restart point spacing; 0: 4 MiB */
 	atomic_uint_fast64_t *bytes_indexed;	/* NULL, or counts compressed
 						 * bytes as they are indexed */
 };

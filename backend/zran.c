@@ -3,7 +3,8 @@
  *
  * A point is (out, in, bits): output offset, offset of the first whole
  * compressed byte after the block boundary, and how many bits of the byte
- * before it belong to the next block.  A window point also keeps the
+ * before it belong to the next block.  Points sit at the last boundary at
+ * or before each multiple of the span (see boundary()).  A window point also keeps the
  * 32 KiB (or less, near the start of a member) of output before it, which
  * zlib hands out through inflateGetDictionary(); it is stored compressed
  * with zstd.  A member point sits on a gzip header and needs no window.
@@ -22,10 +23,15 @@
 #define WINDOW 32768u
 #define OUTBUF (256u * 1024)
 #define MAX_POINTS (1u << 24)
-#define ENC_MAGIC "OCBZRAN1"
+#define ENC_MAGIC "OCBZRAN2"
+#define REC 42
 
 struct point {
 	uint64_t out, in;
+	uint64_t cover_out, cover_in;	/* the boundary after it that passed
+					 * the multiple of span it serves:
+					 * output up to cover_out needs input
+					 * up to cover_in only */
 	uint8_t bits;		/* window points: 0..7 */
 	uint8_t member;		/* 1: a gzip header starts at in */
 	uint32_t wlen;		/* window bytes (uncompressed) */
@@ -110,7 +116,10 @@ struct ocb_zran_build {
 	size_t inlen;
 	int in_eof;
 	uint64_t totin, totout;	/* consumed / produced */
-	uint64_t last;		/* out of the last point */
+	uint64_t mark;		/* the next multiple of span to cover */
+	struct point cand;	/* the latest boundary (cand_ok), kept until */
+	int cand_ok;		/* a later one passes the mark */
+	uint8_t *cwin;		/* its window */
 	int state;		/* 0 in a member, 1 between members, 2 done */
 	struct ocb_zran *z;
 	uint8_t *out;
@@ -131,7 +140,8 @@ int ocb_zran_build_new(uint64_t span, ocb_zran_src_fn src, void *arg,
 	b->z = calloc(1, sizeof(*b->z));
 	b->out = malloc(OUTBUF);
 	b->win = malloc(WINDOW);
-	if (!b->z || !b->out || !b->win ||
+	b->cwin = malloc(WINDOW);
+	if (!b->z || !b->out || !b->win || !b->cwin ||
 	    inflateInit2(&b->s, 15 + 16) != Z_OK) {
 		ocb_zran_build_free(b);
 		return -ENOMEM;
@@ -151,6 +161,7 @@ void ocb_zran_build_free(struct ocb_zran_build *b)
 	ocb_zran_free(b->z);
 	free(b->out);
 	free(b->win);
+	free(b->cwin);
 	free(b);
 }
 
@@ -162,6 +173,44 @@ const char *ocb_zran_build_error(const struct ocb_zran_build *b)
 uint64_t ocb_zran_build_in(const struct ocb_zran_build *b)
 {
 	return b->totin;
+}
+
+/*
+ * A restart point is possible here (pt; its window in win, wlen bytes).
+ * Points go at the last boundary at or before each multiple of span, so
+ * a read of whole span-sized pieces starts at most one deflate block
+ * early: each boundary is kept as a candidate until a later one passes the
+ * next multiple; then the candidate becomes a point.
+ */
+static int boundary(struct ocb_zran_build *b, struct point pt,
+		    const uint8_t *win)
+{
+	const struct point *last = b->z->n ? &b->z->p[b->z->n - 1] : NULL;
+	int r = 0;
+
+	if (pt.out >= b->mark) {
+		if (pt.out == b->mark || !b->cand_ok) {
+			pt.cover_out = pt.out;
+			pt.cover_in = pt.in;
+			if (!last || (pt.out > last->out && pt.in > last->in))
+				r = add_point(b->z, &pt, win);
+			b->cand_ok = 0;
+			b->mark = (pt.out / b->span + 1) * b->span;
+			return r;
+		}
+		b->cand.cover_out = pt.out;
+		b->cand.cover_in = pt.in;
+		if (!last || (b->cand.out > last->out && b->cand.in > last->in))
+			r = add_point(b->z, &b->cand, b->cwin);
+		b->mark = (pt.out / b->span + 1) * b->span;
+		if (r < 0)
+			return r;
+	}
+	b->cand = pt;
+	b->cand_ok = 1;
+	if (pt.wlen)
+		memcpy(b->cwin, win, pt.wlen);
+	return 0;
 }
 
 /* more input into b->in: 1, 0 at its end, negative errno */
@@ -219,14 +268,13 @@ static ssize_t next_member(struct ocb_zran_build *b)
 	}
 	if (b->totin && inflateReset2(&b->s, 15 + 16) != Z_OK)
 		return -ENOMEM;
-	if (b->totout == 0 || b->totout - b->last >= b->span) {
+	{
 		struct point pt = { .out = b->totout, .in = b->totin,
 				    .member = 1 };
 
-		r = add_point(b->z, &pt, NULL);
+		r = boundary(b, pt, NULL);
 		if (r < 0)
 			return r;
-		b->last = b->totout;
 	}
 	b->state = 0;
 	return 1;
@@ -279,10 +327,10 @@ ssize_t ocb_zran_build_read(struct ocb_zran_build *b, const void **data)
 				    "corrupt gzip data");
 		if (zr == Z_MEM_ERROR)
 			return -ENOMEM;
-		/* at a block boundary (not after the last block) far enough
-		 * from the last point: a window point */
+		/* at a block boundary (not after the last block, nor right
+		 * after the header): a window point may go here */
 		if ((b->s.data_type & 128) && !(b->s.data_type & 64) &&
-		    b->totout - b->last >= b->span) {
+		    b->s.total_out) {
 			struct point pt = { .out = b->totout, .in = b->totin,
 					    .bits = (uint8_t)(b->s.data_type & 7) };
 			uInt wl = WINDOW;
@@ -290,10 +338,9 @@ ssize_t ocb_zran_build_read(struct ocb_zran_build *b, const void **data)
 			if (inflateGetDictionary(&b->s, b->win, &wl) != Z_OK)
 				return -EIO;
 			pt.wlen = wl;
-			r = add_point(b->z, &pt, b->win);
+			r = boundary(b, pt, b->win);
 			if (r < 0)
 				return r;
-			b->last = b->totout;
 		}
 		if (produced == OUTBUF)
 			break;
@@ -401,11 +448,16 @@ int ocb_zran_reader_new(const struct ocb_zran *z, uint64_t off, uint64_t len,
 	*in_off = rd->p->in - (rd->need_prime ? 1 : 0);
 	*in_end = z->in_size;
 	i = (uint32_t)(rd->p - z->p);
-	for (; i < z->n; i++)
+	for (; i < z->n; i++) {
 		if (z->p[i].out >= rd->end) {
 			*in_end = z->p[i].in;
 			break;
 		}
+		if (z->p[i].cover_out >= rd->end) {
+			*in_end = z->p[i].cover_in;
+			break;
+		}
+	}
 	*out = rd;
 	return 0;
 }
@@ -513,9 +565,9 @@ int ocb_zran_reader_feed(struct ocb_zran_reader *rd, const void *in,
 }
 
 /* ---- serialisation -------------------------------------------------------
- * "OCBZRAN1", u64 out_size, u64 in_size, u32 n, then per point: u64 out,
- * u64 in, u8 bits, u8 member, u32 wlen, u32 zlen, zlen bytes.  Little
- * endian. */
+ * "OCBZRAN2", u64 out_size, u64 in_size, u32 n, then per point: u64 out,
+ * u64 in, u8 bits, u8 member, u32 wlen, u32 zlen, u64 cover_out, u64
+ * cover_in, zlen bytes.  Little endian. */
 
 static void put64(uint8_t *p, uint64_t v)
 {
@@ -548,7 +600,7 @@ int ocb_zran_encode(const struct ocb_zran *z, struct ocb_buf *out)
 	r = ocb_buf_append(out, h, sizeof(h));
 	for (i = 0; r == 0 && i < z->n; i++) {
 		const struct point *p = &z->p[i];
-		uint8_t e[26];
+		uint8_t e[REC];
 
 		put64(e, p->out);
 		put64(e + 8, p->in);
@@ -556,6 +608,8 @@ int ocb_zran_encode(const struct ocb_zran *z, struct ocb_buf *out)
 		e[17] = p->member;
 		memcpy(e + 18, &p->wlen, 4);
 		memcpy(e + 22, &p->zlen, 4);
+		put64(e + 26, p->cover_out);
+		put64(e + 34, p->cover_in);
 		r = ocb_buf_append(out, e, sizeof(e));
 		if (r == 0 && p->zlen)
 			r = ocb_buf_append(out, p->w, p->zlen);
@@ -579,13 +633,13 @@ int ocb_zran_decode(const void *data, size_t len, struct ocb_zran **out)
 	n = (uint32_t)p[24] | (uint32_t)p[25] << 8 | (uint32_t)p[26] << 16 |
 	    (uint32_t)p[27] << 24;
 	p += 28;
-	if (n == 0 || n > MAX_POINTS || n > (size_t)(end - p) / 26)
+	if (n == 0 || n > MAX_POINTS || n > (size_t)(end - p) / REC)
 		goto bad;
 	for (i = 0; i < n; i++) {
 		struct point pt;
 		uint8_t *w = NULL;
 
-		if (end - p < 26)
+		if (end - p < REC)
 			goto bad;
 		pt.out = get64(p);
 		pt.in = get64(p + 8);
@@ -593,11 +647,15 @@ int ocb_zran_decode(const void *data, size_t len, struct ocb_zran **out)
 		pt.member = p[17];
 		memcpy(&pt.wlen, p + 18, 4);
 		memcpy(&pt.zlen, p + 22, 4);
-		p += 26;
+		pt.cover_out = get64(p + 26);
+		pt.cover_in = get64(p + 34);
+		p += REC;
 		/* points ascend within the sizes; window points have a
 		 * window, member points none */
 		if (pt.bits > 7 || pt.member > 1 || pt.wlen > WINDOW ||
 		    pt.out > z->out_size || pt.in > z->in_size ||
+		    pt.cover_out < pt.out || pt.cover_in < pt.in ||
+		    pt.cover_out > z->out_size || pt.cover_in > z->in_size ||
 		    (i && (pt.out <= z->p[i - 1].out ||
 			   pt.in <= z->p[i - 1].in)) ||
 		    (i == 0 && (pt.out || pt.in || !pt.member)) ||

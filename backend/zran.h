@@ -5,12 +5,13 @@
  * needs the bit position of a deflate block boundary and the 32 KiB of
  * output before it (the window back-references may reach).  Building the
  * index decompresses the whole stream once (every member's CRC and length
- * checked) and keeps such a restart point about every `span` bytes of
- * output; the start of a member is a restart point that needs no window.
- * Reading bytes [off, off + len) then starts at the nearest point at or
- * before off and needs only the compressed bytes up to the next point at
- * or after off + len: one range request of about one span plus the bytes
- * wanted.
+ * checked) and keeps such a restart point at the last block boundary at
+ * or before each multiple of `span` bytes of output; the start of a member
+ * is a restart point that needs no window.  Reading bytes [off, off + len)
+ * then starts at the nearest point at or before off and needs only the
+ * compressed bytes up to the next point at or after off + len: one range
+ * request of at most about one span plus the bytes wanted, and for reads
+ * of whole span-aligned pieces, one deflate block more than those.
  *
  * Streams of several members (pigz, concatenated files) are one stream.
  * Bytes after the last member that are not a gzip member are ignored with

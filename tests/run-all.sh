@@ -38,9 +38,13 @@ echo "== fuzz targets (libFuzzer, ASan + UBSan, ${OCB_FUZZ_SECONDS:=20} s each)"
 CC=clang setup build-fuzz --buildtype=debug -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
 seeds=$(mktemp -d)
 OCB_FUZZ_SEED_DIR=$seeds build-asan/tests/test_format >/dev/null 2>&1
-for t in catalog trailer s3xml config; do
+for t in catalog trailer s3xml config gzip; do
 	mkdir -p "$seeds/$t"
 	[ "$t" = catalog ] && cp "$seeds/catalog-seed" "$seeds/$t/"
+	if [ "$t" = gzip ]; then	# one member, and two concatenated
+		seq 1 3000 | gzip -c > "$seeds/$t/one.gz"
+		{ seq 1 900 | gzip -c; seq 5 700 | gzip -1 -c; } > "$seeds/$t/two.gz"
+	fi
 	build-fuzz/tests/fuzz/fuzz_$t -max_total_time="$OCB_FUZZ_SECONDS" \
 		-print_final_stats=1 "$seeds/$t" 2>&1 |
 		awk -v t="$t" '/number_of_executed_units/ { print "fuzz_" t ": " $2 " executions, no crash" }

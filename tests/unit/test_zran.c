@@ -174,6 +174,16 @@ int main(void)
 		CHECK_INT(ocb_zran_in_size(zr), zn);
 		CHECK(ocb_zran_npoints(zr) >= 8);
 		check_random_reads(zr, z, plain);
+		/* a whole aligned span: from at most one deflate block before
+		 * it to about its end (this data compresses about 3:1) */
+		for (uint64_t k = 0; k + 1 < PLAIN >> 20; k++) {
+			struct ocb_buf out;
+
+			ocb_buf_init(&out, 2u << 20);
+			CHECK_INT(extract(zr, z, k << 20, 1u << 20, &out, &f), 0);
+			CHECK(f < (1u << 20) / 2);
+			ocb_buf_release(&out);
+		}
 
 		/* through its bytes and back */
 		ocb_buf_init(&enc, 64u << 20);
