@@ -256,18 +256,6 @@ static int link_add(struct bk *b, const struct stat *st, uint32_t seq,
 	return 0;
 }
 
-static uint32_t entry_type(mode_t m)
-{
-	switch (m & S_IFMT) {
-	case S_IFREG: return OCB_ENTRY_FILE;
-	case S_IFDIR: return OCB_ENTRY_DIR;
-	case S_IFLNK: return OCB_ENTRY_SYMLINK;
-	case S_IFCHR: return OCB_ENTRY_CHR;
-	case S_IFBLK: return OCB_ENTRY_BLK;
-	case S_IFIFO: return OCB_ENTRY_FIFO;
-	default: return OCB_ENTRY_SOCK;
-	}
-}
 
 /* write a file's content: exactly size bytes, whatever happens to it */
 static int write_content(struct bk *b, int fd, const char *path,
@@ -367,7 +355,7 @@ static int add_entry(struct bk *b, int dirfd, const char *name,
 	archive_entry_acl_clear(ae);
 	archive_entry_set_fflags(ae, 0, 0);
 
-	ce.type = entry_type(st->st_mode);
+	ce.type = ocb_catalog_entry_type(st->st_mode);
 	ce.mode = st->st_mode;
 	ce.uid = st->st_uid;
 	ce.gid = st->st_gid;

@@ -565,6 +565,20 @@ int ocb_catb_encode_zstd(struct ocb_catb *b, const struct ocb_catb_info *info,
 
 /* ---- decoding ---------------------------------------------------------------- */
 
+uint32_t ocb_catalog_entry_type(unsigned int mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG: return OCB_ENTRY_FILE;
+	case S_IFDIR: return OCB_ENTRY_DIR;
+	case S_IFLNK: return OCB_ENTRY_SYMLINK;
+	case S_IFCHR: return OCB_ENTRY_CHR;
+	case S_IFBLK: return OCB_ENTRY_BLK;
+	case S_IFIFO: return OCB_ENTRY_FIFO;
+	case S_IFSOCK: return OCB_ENTRY_SOCK;
+	}
+	return 0;
+}
+
 #define BAD(...) do { ocb_debug("catalog: " __VA_ARGS__); goto bad; } while (0)
 
 /* a string of the table: in range, NUL-terminated right at len */

@@ -51,6 +51,9 @@ struct ocb_catalog {
 	uint8_t *blob;		/* the string table and xattr values */
 };
 
+/* The entry type of an st_mode (type bits), 0 for none known. */
+uint32_t ocb_catalog_entry_type(unsigned int mode);
+
 /* Decode blob (taken over: freed, also on failure; the catalog keeps only
  * a copy of its strings).
  * Returns 0 or -EBADMSG (the reason is logged at debug level). */

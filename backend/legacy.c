@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "catalog.h"
 #include "crypto.h"
+#include "fdio.h"
 #include "format.h"
 #include "log.h"
 #include "retention.h"
@@ -127,20 +128,8 @@ struct source {
 static int feed_sink(void *arg, const void *data, size_t len)
 {
 	struct feed *f = arg;
-	const char *p = data;
 
-	while (len) {
-		ssize_t n = write(f->fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return ocb_fdio_write_all(f->fd, data, len);
 }
 
 static void *feed_main(void *arg)
@@ -395,20 +384,6 @@ static int parent_seq(struct scan *sc, char *path, uint32_t *seq)
 	return r < 0 ? r : remember(sc, path, *seq, 1);
 }
 
-static uint32_t entry_type(mode_t m)
-{
-	switch (m & S_IFMT) {
-	case S_IFREG: return OCB_ENTRY_FILE;
-	case S_IFDIR: return OCB_ENTRY_DIR;
-	case S_IFLNK: return OCB_ENTRY_SYMLINK;
-	case S_IFCHR: return OCB_ENTRY_CHR;
-	case S_IFBLK: return OCB_ENTRY_BLK;
-	case S_IFIFO: return OCB_ENTRY_FIFO;
-	case S_IFSOCK: return OCB_ENTRY_SOCK;
-	}
-	return 0;
-}
-
 static int add_member(struct scan *sc, struct archive *ar,
 		      struct archive_entry *ae, const struct ocb_legacy *lg)
 {
@@ -440,7 +415,8 @@ static int add_member(struct scan *sc, struct archive *ar,
 			sc->name, ocb_log_escape(esc, sizeof(esc), rel));
 		return -EOPNOTSUPP;
 	}
-	e.type = hl ? OCB_ENTRY_FILE : entry_type(archive_entry_filetype(ae));
+	e.type = hl ? OCB_ENTRY_FILE :
+		ocb_catalog_entry_type(archive_entry_filetype(ae));
 	if (!e.type) {
 		ocb_warn("old backup %s: member %s of unknown type skipped",
 			 sc->name, ocb_log_escape(esc, sizeof(esc), rel));

@@ -10,6 +10,7 @@
  * never held whole.
  */
 #include "restore.h"
+#include "fdio.h"
 #include "log.h"
 
 #include <archive.h>
@@ -38,20 +39,8 @@ struct feeder {
 static int pipe_sink(void *arg, const void *data, size_t len)
 {
 	struct feeder *f = arg;
-	const char *p = data;
 
-	while (len) {
-		ssize_t n = write(f->fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return ocb_fdio_write_all(f->fd, data, len);
 }
 
 static void *feed(void *arg)

@@ -3,6 +3,7 @@
  * so standard tools work: `ocb cat latest | tar -t`.
  */
 #include "cmd.h"
+#include "fdio.h"
 #include "backups.h"
 #include "keys.h"
 #include "ocb_archive.h"
@@ -16,27 +17,15 @@ static const char usage[] =
 	"usage: ocb cat BACKUP|latest\n"
 	"\n"
 	"Write the backup's verified, decrypted tar stream (POSIX pax) to\n"
-	"stdout.  Every frame is verified before a byte of it is written.\n";
+	"stdout.  Every frame is verified before a byte of it is written.\n"
+	"An old-tool .tar.gz backup: its tar stream, gzip CRCs checked.\n";
 
 static int out_sink(void *arg, const void *data, size_t len)
 {
-	const char *p = data;
-
 	(void)arg;
 	if (ocb_interrupted)
 		return -ECANCELED;
-	while (len) {
-		ssize_t n = write(STDOUT_FILENO, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return ocb_fdio_write_all(STDOUT_FILENO, data, len);
 }
 
 static int cat_exec(struct ocb_ctx *ctx, int argc, char **argv)

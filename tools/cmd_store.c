@@ -3,6 +3,7 @@
  * and tests.  Bytes go through the same store stack as everything else.
  */
 #include "cmd.h"
+#include "fdio.h"
 #include "log.h"
 #include "writer.h"
 
@@ -34,29 +35,11 @@ static const char usage[] =
 	"head prints size, etag, mtime and metadata.  Options may also follow\n"
 	"the operation; \"--\" ends them (for keys starting with '-').\n";
 
-static int write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n) {
-		ssize_t w = write(fd, c, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int fd_sink(void *arg, const void *data, size_t len)
 {
 	if (ocb_interrupted)
 		return -ECANCELED;
-	return write_all(*(int *)arg, data, len);
+	return ocb_fdio_write_all(*(int *)arg, data, len);
 }
 
 static int ls_fn(void *arg, const struct ocb_list_entry *e)

@@ -1,0 +1,13 @@
+/*
+ * fdio.h - writing whole buffers to file descriptors (pipes, stdout).
+ */
+#ifndef OCB_FDIO_H
+#define OCB_FDIO_H
+
+#include <stddef.h>
+
+/* Write all len bytes of p to fd, retrying short writes and EINTR:
+ * 0 or -errno (-EPIPE when the reader went away). */
+int ocb_fdio_write_all(int fd, const void *p, size_t len);
+
+#endif
