@@ -18,7 +18,8 @@ setup() {	# setup DIR [meson options...]
 	else
 		meson setup "$dir" "$@" >/dev/null
 	fi
-	ninja -C "$dir" >/dev/null
+	# quiet unless it fails: then the compiler's messages are shown
+	ninja -C "$dir" > "$dir/build-output.log" 2>&1 || { cat "$dir/build-output.log"; return 1; }
 }
 
 echo "== build (release, -Werror)"
