@@ -69,6 +69,7 @@ struct bk {
 	struct stat *skip;
 	size_t nskip;
 	char *readbuf;
+	char **tops;			/* top-level names of the sources */
 	struct ocb_backup_progress prog;
 	struct timespec last_progress;
 };
@@ -524,28 +525,81 @@ out:
 	return r;
 }
 
-/* top-level name of a source: base name without leading dots, unique */
-static void top_name(struct ocb_catb *cat, const char *src, char *out,
-		     size_t size, char **used, size_t nused)
+/*
+ * The top-level names of the sources: each base name without leading dots,
+ * made unique in the order of the sources ("name-2"...).  They follow from
+ * the list alone, not from which sources exist, so a source keeps its name
+ * when another one is missing.  *out: nsources malloc'ed names.
+ */
+static int top_names(const char *const *src, size_t n, char ***out)
 {
-	const char *base = strrchr(src, '/');
-	size_t i, k;
+	char **v = calloc(n + 1, sizeof(*v));
+	size_t i, j, k;
 
-	base = base ? base + 1 : src;
-	while (*base == '.')
-		base++;
-	if (!*base)
-		base = "source";
-	snprintf(out, size, "%s", base);
-	for (k = 2;; k++) {
-		for (i = 0; i < nused; i++)
-			if (!strcmp(used[i], out))
+	for (i = 0; v && i < n; i++) {
+		const char *base = strrchr(src[i], '/');
+		char name[256];
+
+		base = base && base[1] ? base + 1 : src[i];
+		while (*base == '.')
+			base++;
+		if (!*base || *base == '/')
+			base = "source";
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(base, "/"),
+			 base);
+		for (k = 2;; k++) {
+			for (j = 0; j < i && strcmp(v[j], name); j++)
+				;
+			if (j == i)
 				break;
-		if (i == nused)
-			return;
-		snprintf(out, size, "%s-%zu", base, k);
+			snprintf(name, sizeof(name), "%.*s-%zu",
+				 (int)strcspn(base, "/"), base, k);
+		}
+		if (!(v[i] = strdup(name)))
+			break;
 	}
-	(void)cat;
+	if (v && i < n) {
+		while (i-- > 0)
+			free(v[i]);
+		free(v);
+		v = NULL;
+	}
+	*out = v;
+	return v ? 0 : -ENOMEM;
+}
+
+static void top_names_free(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/*
+ * The path inside the backup of a file below one of the sources
+ * ("<top>/<rest>"), for the state-snapshot metadata: 0, or -ENOENT when
+ * path is under none of them.
+ */
+static int backup_path(const struct ocb_backup_opts *o, char *const *tops,
+		       const char *path, char *out, size_t size)
+{
+	size_t i;
+
+	for (i = 0; i < o->nsources; i++) {
+		size_t n = strlen(o->sources[i]);
+
+		while (n > 1 && o->sources[i][n - 1] == '/')
+			n--;
+		if (strncmp(path, o->sources[i], n) || path[n] != '/' ||
+		    !path[n + 1])
+			continue;
+		if (snprintf(out, size, "%s%s", tops[i], path + n) >= (int)size)
+			return -ENAMETOOLONG;
+		return 0;
+	}
+	return -ENOENT;
 }
 
 /* ---- totals, for progress ---------------------------------------------------- */
@@ -597,23 +651,15 @@ static void count_entry(struct bk *b, int dirfd, const char *name,
 
 static void count_sources(struct bk *b)
 {
-	char **used = calloc(b->o->nsources + 1, sizeof(*used));
 	size_t i;
 
-	for (i = 0; used && i < b->o->nsources && !cancelled(b); i++) {
-		char top[256];
+	for (i = 0; i < b->o->nsources && !cancelled(b); i++) {
 		struct stat st;
 
-		top_name(b->cat, b->o->sources[i], top, sizeof(top), used, i);
-		used[i] = strdup(top);
-		if (!used[i])
-			break;
 		if (lstat(b->o->sources[i], &st) == 0)
-			count_entry(b, AT_FDCWD, b->o->sources[i], top, &st, 0);
+			count_entry(b, AT_FDCWD, b->o->sources[i], b->tops[i],
+				    &st, 0);
 	}
-	for (i = 0; used && i < b->o->nsources; i++)
-		free(used[i]);
-	free(used);
 	progress(b, 1);
 }
 
@@ -711,7 +757,6 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 	struct ocb_put_opts put = { .content_type = "application/x-ocb-backup",
 				    .meta = &meta, .if_none_match = 1 };
 	char host[256] = "", name[256], key[OCB_KEY_MAX], num[32];
-	char **used = NULL;
 	uint8_t hbuf[OCB_HEADER_SIZE];
 	struct timespec t0, t1;
 	size_t i;
@@ -769,10 +814,11 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 	b.sealed = malloc(ocb_frame_bound(OCB_FRAME_SIZE));
 	b.readbuf = malloc(READ_CHUNK);
 	b.cctx = ZSTD_createCCtx();
-	used = calloc(o->nsources + 1, sizeof(*used));
-	r = ocb_catb_new(&b.cat);
+	r = top_names(o->sources, o->nsources, &b.tops);
+	if (r == 0)
+		r = ocb_catb_new(&b.cat);
 	if (r == 0 && (!b.skip || !b.frame || !b.sealed || !b.readbuf ||
-		       !b.cctx || !used))
+		       !b.cctx))
 		r = -ENOMEM;
 	if (r < 0)
 		goto out;
@@ -795,6 +841,16 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 		ocb_meta_set(&meta, "group", o->group);
 	if (o->role)
 		ocb_meta_set(&meta, "role", o->role);
+	if (o->state_snapshot) {
+		char sp[1024];
+
+		if (backup_path(o, b.tops, o->state_snapshot, sp,
+				sizeof(sp)) == 0)
+			ocb_meta_set(&meta, "state-snapshot", sp);
+		else
+			warn(&b, o->state_snapshot, "state snapshot is not "
+			     "inside a source; not recorded");
+	}
 	if (o->put) {
 		put.sse = o->put->sse;
 		put.sse_kms_key_id = o->put->sse_kms_key_id;
@@ -849,8 +905,7 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 			free(dir);
 			continue;
 		}
-		top_name(b.cat, o->sources[i], top, sizeof(top), used, i);
-		used[i] = strdup(top);
+		snprintf(top, sizeof(top), "%s", b.tops[i]);
 		slash = strrchr(dir, '/');
 		if (slash == dir)
 			slash[1] = '\0';
@@ -910,9 +965,7 @@ out:
 	free(b.sealed);
 	free(b.readbuf);
 	free(b.skip);
-	for (i = 0; used && i < o->nsources; i++)
-		free(used[i]);
-	free(used);
+	top_names_free(b.tops, o->nsources);
 	for (i = 0; i < b.caplinks; i++)
 		free(b.links[i].path);
 	free(b.links);

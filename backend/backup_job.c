@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SKIP_MAX 64
 
@@ -72,6 +73,14 @@ int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
 	o.label = j->label;
 	o.group = j->group;
 	o.role = j->role;
+	/* recorded when the file is there (the preBackup hook wrote it) */
+	o.state_snapshot = j->state_snapshot ? j->state_snapshot :
+		cfg->state_snapshot;
+	if (o.state_snapshot && access(o.state_snapshot, F_OK) != 0) {
+		ocb_warn("state snapshot %s does not exist: not recorded",
+			 o.state_snapshot);
+		o.state_snapshot = NULL;
+	}
 	o.kp = kp;
 	o.put = &put;
 	o.count_first = j->count_first;

@@ -18,6 +18,7 @@ struct ocb_backup_job {
 					 * ocb_backups_label_ok() */
 	const char *group, *role;	/* NULL, or a group backup's id (also
 					 * checked) and this agent's role */
+	const char *state_snapshot;	/* NULL: the config's stateSnapshot */
 	int count_first;		/* totals for progress (one more walk) */
 	ocb_progress_fn progress;	/* may be NULL */
 	void *progress_arg;

@@ -76,8 +76,14 @@ static const struct field {
 	{ "retention.staleUploadHours", T_INT },
 	{ "hooks", T_STRMAP },
 	{ "roles", T_ANY },
-	{ "group", T_ANY },
+	{ "group", T_OBJ },
+	{ "group.members", T_STRARRAY },
+	{ "group.timeout", T_INT },
+	{ "group.project", T_STR },
+	{ "group.answerRequests", T_BOOL },
+	{ "group.priorities", T_STRMAP },
 	{ "role", T_STR },
+	{ "stateSnapshot", T_STR },
 };
 
 static const char *const default_excludes[] = {
@@ -551,6 +557,16 @@ static int fill(struct ocb_config *c, const cJSON *root, const char *file)
 		return r;
 	a = get(root, "mount", "refresh");
 	c->refresh = cJSON_IsNumber(a) ? (unsigned)a->valuedouble : 30;
+	if (get_str(root, NULL, "stateSnapshot")) {
+		c->state_snapshot = expand(get_str(root, NULL, "stateSnapshot"));
+		if (c->state_snapshot && c->state_snapshot[0] != '/') {
+			ocb_err("config %s: stateSnapshot: %.200s is not an "
+				"absolute path", file, c->state_snapshot);
+			return -EINVAL;
+		}
+		if (!c->state_snapshot)
+			return -ENOMEM;
+	}
 	if (!c->region || !c->key_provider || !c->key_file || !c->cache_dir ||
 	    !c->root)
 		return -ENOMEM;
@@ -754,6 +770,7 @@ void ocb_config_free(struct ocb_config *c)
 	free_array(c->sources, c->nsources);
 	free_array(c->excludes, c->nexcludes);
 	free(c->cache_dir);
+	free(c->state_snapshot);
 	if (c->doc_json)
 		cJSON_free(c->doc_json);
 	free(c);
@@ -915,6 +932,7 @@ static int doc_fill(cJSON *root, const struct ocb_config *c)
 	r |= put_str(root, "store", c->store_url);
 	r |= put_array(root, "sources", c->sources, c->nsources);
 	r |= put_array(root, "excludes", c->excludes, c->nexcludes);
+	r |= put_str(root, "stateSnapshot", c->state_snapshot);
 
 	r |= put_str(s3, "bucket", c->bucket);
 	r |= put_str(s3, "prefix", c->prefix);

@@ -58,6 +58,8 @@ struct ocb_config {
 	size_t nsources;
 	char **excludes;	/* fnmatch globs */
 	size_t nexcludes;
+	char *state_snapshot;	/* stateSnapshot: a file below a source that
+				 * the preBackup hook writes, or NULL */
 
 	/* cache and mount */
 	char *cache_dir;
@@ -103,7 +105,7 @@ int ocb_config_write(const struct ocb_config *c, const char *path);
 /*
  * The JSON text (malloc'ed) of a field as the file holds it ("name" or
  * "object.name"); meant for the fields ocb accepts without interpreting:
- * "hooks", "roles", "group", "role", "version", "createdAt",
+ * "hooks", "roles", "group.members", "role", "version", "createdAt",
  * "retention.keepDaily"...  0, or -ENOENT when absent (or no file).
  */
 int ocb_config_extra(const struct ocb_config *c, const char *name, char **out);

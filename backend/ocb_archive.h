@@ -217,6 +217,10 @@ struct ocb_backup_opts {
 	const char *group;		/* NULL, or the group backup this one
 					 * belongs to (validated like a label) */
 	const char *role;		/* NULL, or the agent's role in it */
+	const char *state_snapshot;	/* NULL, or an absolute path below a
+					 * source: recorded (as its path in
+					 * the backup) in the metadata
+					 * "state-snapshot" */
 	struct ocb_keyprov *kp;
 	const struct ocb_put_opts *put;	/* SSE etc.; may be NULL */
 	int zstd_level;			/* 0: 3 */

@@ -12,6 +12,9 @@
 #include "backup_job.h"
 #include "backups.h"
 #include "buf.h"
+#include "config.h"
+#include "group.h"
+#include "hooks.h"
 #include "log.h"
 #include "store.h"
 
@@ -25,16 +28,28 @@
 #define LOG_MAX (64u << 10)	/* of an entry's log; later lines dropped */
 #define WAITERS_MAX 8		/* blocked readers of `wait` files */
 
-enum snap_state { SNAP_RUNNING, SNAP_DONE, SNAP_FAILED, SNAP_CANCELLED };
+enum snap_state { SNAP_RUNNING, SNAP_DONE, SNAP_FAILED, SNAP_CANCELLED,
+		  SNAP_INCOMPLETE };
 
 static const char *const state_name[] = {
-	"running", "done", "failed", "cancelled",
+	"running", "done", "failed", "cancelled", "incomplete",
 };
+
+enum snap_kind {
+	SNAP_PLAIN,		/* snapshots/now, snapshots/<label> */
+	SNAP_COORDINATE,	/* snapshots/group-<id>: request, own part,
+				 * wait for the others, manifest */
+	SNAP_ANSWER,		/* this agent's part of a requested group */
+};
+
+#define GROUP_PREFIX "group-"
 
 struct snap {
 	uint32_t id;
 	char name[72];
 	int labelled;			/* name is the label ("now" is not) */
+	enum snap_kind kind;
+	char group[72];			/* the group id, for group entries */
 	enum snap_state state;
 	time_t started, ended;
 	struct timespec t0;		/* monotonic start, for the rate */
@@ -42,7 +57,7 @@ struct snap {
 	struct ocb_backup_progress prog;
 	struct ocb_buf log;
 	int log_full;
-	char backup[256];		/* the new backup's name, once done */
+	char backup[512];		/* link target below the root, once done */
 	unsigned pins;			/* readers of `wait` blocked on it: it
 					 * is neither expired nor freed under
 					 * them */
@@ -181,23 +196,112 @@ static void on_warning(void *arg, const char *path, const char *what)
 	pthread_mutex_unlock(&s->lock);
 }
 
+static void on_hook_line(void *arg, const char *event, const char *line)
+{
+	struct fs_snap *s = arg;
+	char esc[OCB_HOOK_LINE_MAX * 4 + 1];
+
+	ocb_log_escape(esc, sizeof(esc), line);
+	pthread_mutex_lock(&s->lock);
+	if (s->running)
+		log_line(s->running, "%s: %s", event, esc);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void log_running(struct fs_snap *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void log_running(struct fs_snap *s, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&s->lock);
+	if (s->running)
+		log_line(s->running, "%s", line);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* the other agents' parts, then the manifest: 1 complete, 0 not, errno */
+static int coordinate(struct fs_snap *s, const char *id)
+{
+	const struct ocb_group_settings *gs = s->o.gs;
+	struct ocb_group_finalize f = { 0 };
+	int r;
+
+	f.root = s->o.cfg->root;
+	f.id = id;
+	f.project = gs && gs->project[0] ? gs->project : NULL;
+	f.finalizer = s->o.cfg->instance_id;
+	f.store_desc = s->o.store->desc;
+	f.expect = gs ? (const char *const *)gs->members : NULL;
+	f.nexpect = gs ? gs->nmembers : 0;
+	f.expect_all = !f.nexpect;
+	f.timeout = gs ? gs->timeout : OCB_GROUP_TIMEOUT;
+	f.cancel = &s->cancel;
+	log_running(s, "waiting up to %u s for the other agents (%s)",
+		    f.timeout, f.expect_all ? "every instance under the root" :
+		    "group.members");
+	r = ocb_group_finalize(s->o.store, &f);
+	if (r < 0)
+		return r;
+	if (s->cancel) {
+		log_running(s, "cancelled while waiting: manifest written as "
+			    "it stood");
+	}
+	log_running(s, "manifest: %zu agent%s, %s%s%s", f.nagents,
+		    f.nagents == 1 ? "" : "s",
+		    f.complete ? "complete" : "incomplete",
+		    f.missing[0] ? "; missing: " : "", f.missing);
+	r = ocb_group_request_remove(s->o.store, f.root, id);
+	if (r < 0)
+		log_running(s, "warning: the request was not removed: %s",
+			    ocb_store_strerror(r));
+	return f.complete;
+}
+
 static void *backup_main(void *arg)
 {
 	struct fs_snap *s = arg;
 	struct ocb_backup_result res = { 0 };
 	struct ocb_backup_job j = { 0 };
+	const struct ocb_group_settings *gs = s->o.gs;
 	struct snap *e;
 	struct timespec t1;
-	char label[72] = "";
-	int r;
+	char label[72] = "", group[72] = "";
+	enum snap_kind kind;
+	int r, complete = 1, hook_failed = 0;
 
 	pthread_mutex_lock(&s->lock);
 	e = s->running;
 	if (e->labelled)
 		snprintf(label, sizeof(label), "%s", e->name);
+	snprintf(group, sizeof(group), "%s", e->group);
+	kind = e->kind;
 	pthread_mutex_unlock(&s->lock);
 
+	if (kind == SNAP_COORDINATE) {
+		/* the other agents' mounts see it at their next refresh */
+		r = ocb_group_request(s->o.store, s->o.cfg->root, group,
+				      s->o.cfg->instance_id,
+				      OCB_GROUP_REQUEST_TTL);
+		if (r < 0)
+			goto done;
+		log_running(s, "requested group backup %s of the fleet", group);
+	}
+	/* the same hooks as `ocb backup` */
+	r = ocb_hook_run(s->o.cfg, "preBackup", NULL, NULL, OCB_HOOK_TIMEOUT,
+			 on_hook_line, s);
+	if (r) {
+		hook_failed = 1;
+		goto done;
+	}
 	j.label = label[0] ? label : NULL;
+	j.group = group[0] ? group : NULL;
+	j.role = !group[0] ? NULL : gs && gs->role[0] ? gs->role : "worker";
 	j.count_first = 1;
 	j.progress = on_progress;
 	j.progress_arg = s;
@@ -207,7 +311,29 @@ static void *backup_main(void *arg)
 	r = ocb_backup_job_run(s->o.store, s->o.cfg, s->o.kp, &j, &res);
 	if (r == 0 && s->o.on_new_backup)
 		s->o.on_new_backup(s->o.on_new_backup_arg);
+	if (r == 0 && ocb_hook_run(s->o.cfg, "postBackup", res.name, NULL,
+				   OCB_HOOK_TIMEOUT, on_hook_line, s))
+		log_running(s, "warning: the backup is stored, but the "
+			    "postBackup hook failed");
+	if (r == 0 && group[0]) {
+		int a = ocb_group_ack(s->o.store, s->o.cfg->root, group,
+				      s->o.cfg->instance_id);
 
+		if (a < 0)
+			log_running(s, "warning: the group request was not "
+				    "acknowledged: %s", ocb_store_strerror(a));
+	}
+	if (r == 0 && kind == SNAP_COORDINATE) {
+		int c = coordinate(s, group);
+
+		if (c < 0)
+			log_running(s, "the manifest was not written: %s",
+				    ocb_store_strerror(c));
+		complete = c == 1;
+		if (c >= 0 && s->o.on_new_backup)	/* groups/<id> shows */
+			s->o.on_new_backup(s->o.on_new_backup_arg);
+	}
+done:
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	pthread_mutex_lock(&s->lock);
 	e->ended = time(NULL);
@@ -216,10 +342,18 @@ static void *backup_main(void *arg)
 	if (j.stale_aborted)
 		log_line(e, "aborted %d unfinished upload(s) of earlier backups",
 			 j.stale_aborted);
-	if (r == 0) {
-		e->state = SNAP_DONE;
+	if (hook_failed) {
+		e->state = SNAP_FAILED;
+		log_line(e, "failed: the preBackup hook failed; no backup taken");
+	} else if (r == 0) {
+		e->state = complete ? SNAP_DONE : SNAP_INCOMPLETE;
 		e->prog.bytes_stored = res.bytes_stored;
-		snprintf(e->backup, sizeof(e->backup), "%s", res.name);
+		if (kind == SNAP_COORDINATE)
+			snprintf(e->backup, sizeof(e->backup), "../groups/%s",
+				 group);
+		else
+			snprintf(e->backup, sizeof(e->backup), "%s/%s",
+				 s->o.inst_name, res.name);
 		log_line(e, "done: %s, %" PRIu64 " entries, %" PRIu64
 			 " bytes read, %" PRIu64 " bytes stored, %.1f s%s",
 			 res.name, res.entries, res.bytes_in, res.bytes_stored,
@@ -273,14 +407,13 @@ void fs_snap_free(struct fs_snap *s)
 	free(s);
 }
 
-int fs_snap_start(struct fs_snap *s, const char *name, uint32_t *id)
+static int start(struct fs_snap *s, const char *name, enum snap_kind kind,
+		 const char *group, uint32_t *id)
 {
 	struct snap *e = NULL, **nv;
 	char ts[32];
 	int r = 0;
 
-	if (strcmp(name, "now") != 0 && !ocb_backups_label_ok(name))
-		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
 	expire(s);
 	if (by_name(s, name, NULL)) {
@@ -304,7 +437,10 @@ int fs_snap_start(struct fs_snap *s, const char *name, uint32_t *id)
 	s->v = nv;
 	e->id = s->next_id++;
 	snprintf(e->name, sizeof(e->name), "%s", name);
-	e->labelled = strcmp(name, "now") != 0;
+	e->labelled = kind == SNAP_PLAIN && strcmp(name, "now") != 0;
+	e->kind = kind;
+	if (group)
+		snprintf(e->group, sizeof(e->group), "%s", group);
 	e->state = SNAP_RUNNING;
 	e->started = time(NULL);
 	clock_gettime(CLOCK_MONOTONIC, &e->t0);
@@ -322,12 +458,54 @@ int fs_snap_start(struct fs_snap *s, const char *name, uint32_t *id)
 	}
 	s->joinable = 1;
 	s->v[s->n++] = e;
-	*id = e->id;
+	if (id)
+		*id = e->id;
 	e = NULL;
 out:
 	pthread_mutex_unlock(&s->lock);
 	free(e);
 	return r;
+}
+
+int fs_snap_start(struct fs_snap *s, const char *name, uint32_t *id)
+{
+	size_t gl = strlen(GROUP_PREFIX);
+
+	if (!strncmp(name, GROUP_PREFIX, gl)) {
+		if (!ocb_backups_label_ok(name + gl) ||
+		    strlen(name) >= sizeof(((struct snap *)0)->name))
+			return -EINVAL;
+		return start(s, name, SNAP_COORDINATE, name + gl, id);
+	}
+	if (strcmp(name, "now") != 0 && !ocb_backups_label_ok(name))
+		return -EINVAL;
+	return start(s, name, SNAP_PLAIN, NULL, id);
+}
+
+static int answer_one(void *arg, const char *group)
+{
+	struct fs_snap *s = arg;
+	char name[sizeof(((struct snap *)0)->name)];
+	int r;
+
+	if (snprintf(name, sizeof(name), GROUP_PREFIX "%s", group) >=
+	    (int)sizeof(name))
+		return 0;
+	r = start(s, name, SNAP_ANSWER, group, NULL);
+	if (r == 0)
+		ocb_info("group backup %s requested through the store: started",
+			 group);
+	/* -EEXIST: answered already (or failed; retried once it expires);
+	 * -EBUSY: a backup runs, the next refresh tries again */
+	return r == -EBUSY;		/* one at a time: stop */
+}
+
+int fs_snap_answer_requests(struct fs_snap *s)
+{
+	if (s->o.gs && !s->o.gs->answer_requests)
+		return 0;
+	return ocb_group_pending(s->o.store, s->o.cfg->root,
+				 s->o.cfg->instance_id, answer_one, s);
 }
 
 int fs_snap_remove(struct fs_snap *s, const char *name)
@@ -480,8 +658,7 @@ int fs_snap_render(struct fs_snap *s, uint32_t id, enum fs_snap_file f,
 		if (!e->backup[0])
 			r = -ENOENT;
 		else
-			ocb_buf_printf(out, "../../%s/%s", s->o.inst_name,
-				       e->backup);
+			ocb_buf_printf(out, "../../%s", e->backup);
 		break;
 	default:
 		r = -EINVAL;

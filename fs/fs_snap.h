@@ -20,17 +20,20 @@ struct ocb_store;
 struct ocb_config;
 struct ocb_keyprov;
 struct ocb_buf;
+struct ocb_group_settings;
 struct fs_snap;
 
 /* the files of an entry's directory, in listing order */
 enum fs_snap_file {
 	FS_SNAP_DIR = 0,	/* the entry's directory itself */
 	FS_SNAP_STATUS,		/* running | cancelling | done | failed |
-				 * cancelled */
+				 * cancelled | incomplete (a group backup
+				 * some agent missed) */
 	FS_SNAP_PROGRESS,	/* "key value" lines: entries, bytes, rate, ETA */
 	FS_SNAP_LOG,		/* start, warnings, the result or the error */
 	FS_SNAP_WAIT,		/* read blocks until the end, gives the status */
-	FS_SNAP_BACKUP,		/* symlink to the new backup, once done */
+	FS_SNAP_BACKUP,		/* symlink to the new backup (a group's:
+				 * to groups/<id>), once done */
 	FS_SNAP_NFILES,
 };
 
@@ -40,6 +43,8 @@ struct fs_snap_opts {
 	struct ocb_keyprov *kp;
 	const char *inst_name;		/* the instance's directory in the
 					 * mount, for the backup symlink */
+	const struct ocb_group_settings *gs;	/* role, members, timeout;
+					 * may be NULL */
 	unsigned keep;			/* seconds a finished entry stays */
 	/* a new backup is stored: called from the backup's thread before
 	 * the entry shows "done" (refresh the listing there) */
@@ -52,11 +57,22 @@ int fs_snap_new(const struct fs_snap_opts *o, struct fs_snap **out);
 void fs_snap_free(struct fs_snap *s);
 
 /*
- * Start a backup named "now" (no label) or by its label.  0 and *id, or
- * -EINVAL (name not [A-Za-z0-9._-]{1,64}), -EEXIST (an entry has that
- * name), -EBUSY (a backup is running), -ENOMEM, -EAGAIN (no thread).
+ * Start a backup named "now" (no label) or by its label; "group-<id>"
+ * starts a coordinated group backup: the request object for the fleet
+ * (group.h), this agent's tagged backup, a wait of up to group.timeout
+ * for the other agents' parts, then the manifest (status done, or
+ * incomplete with the missing agents in the log).  0 and *id, or -EINVAL
+ * (name not [A-Za-z0-9._-]{1,64}), -EEXIST (an entry has that name),
+ * -EBUSY (a backup is running), -ENOMEM, -EAGAIN (no thread).
  */
 int fs_snap_start(struct fs_snap *s, const char *name, uint32_t *id);
+/*
+ * Answer the group requests pending for this instance (unless
+ * group.answerRequests is false): the first is started as entry
+ * "group-<id>", this agent's tagged backup, acknowledged once stored.
+ * Called at each refresh of the listing.  0 or a store error.
+ */
+int fs_snap_answer_requests(struct fs_snap *s);
 /* Forget a finished entry; a running one is cancelled first (returns once
  * the backup has stopped and its upload is aborted).  0 or -ENOENT. */
 int fs_snap_remove(struct fs_snap *s, const char *name);

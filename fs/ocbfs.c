@@ -20,6 +20,7 @@
 #include "fs_tree.h"
 #include "keys.h"
 #include "keys_config.h"
+#include "group.h"
 #include "log.h"
 #include "store_open.h"
 
@@ -114,9 +115,19 @@ static void new_backup(void *arg)
 	pthread_mutex_unlock(&d->notify_lock);
 }
 
-static void refresh_groups(void *arg)
+/* after each listing: groups/, and the group backups the fleet asks of
+ * this agent through the store */
+static void on_refresh(void *arg)
 {
-	fs_groups_refresh(arg);
+	struct daemon *d = arg;
+	int r;
+
+	fs_groups_refresh(d->ctx.groups);
+	if (d->ctx.snap) {
+		r = fs_snap_answer_requests(d->ctx.snap);
+		if (r < 0)
+			ocb_warn("group requests: %s", ocb_store_strerror(r));
+	}
 }
 
 static void forget_frames(void *arg, uint64_t aid)
@@ -220,6 +231,7 @@ int main(int argc, char **argv)
 	struct fuse_session *se = NULL;
 	struct fs_tree_opts to = { 0 };
 	struct stopper stop = { 0 };
+	struct ocb_group_settings gs = { 0 };
 	sigset_t sigs;
 	int r, rc = 2;
 
@@ -295,8 +307,12 @@ int main(int argc, char **argv)
 	if (fs_groups_new(d.store, cfg->root, &d.ctx.groups) < 0)
 		goto out;
 	to.groups = 1;
-	to.on_refresh = refresh_groups;
-	to.on_refresh_arg = d.ctx.groups;
+	to.on_refresh = on_refresh;
+	to.on_refresh_arg = &d;
+	if (ocb_group_settings_load(cfg, &gs) < 0) {
+		rc = 3;
+		goto out;
+	}
 	if (fs_tree_new(&to, &d.ctx.tree) < 0)
 		goto out;
 	pthread_mutex_init(&d.notify_lock, NULL);
@@ -307,6 +323,7 @@ int main(int argc, char **argv)
 			.kp = kp,
 			.inst_name = fs_tree_inst_name(cfg->prefix ? cfg->prefix : ""),
 			.keep = set.snapshot_keep,
+			.gs = &gs,
 			.on_new_backup = new_backup,
 			.on_new_backup_arg = &d,
 		};
@@ -378,6 +395,7 @@ out:
 	fs_stats_free(d.ctx.st);
 	ocb_store_free(d.store);
 	ocb_keyprov_free(kp);
+	ocb_group_settings_release(&gs);
 	ocb_config_free(cfg);
 	fs_settings_release(&set);
 	fs_opts_release(&o);

@@ -74,7 +74,7 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	struct ocb_keyprov *kp = NULL;
 	struct prog pr = { 0 };
 	const char *label = NULL, *group = NULL, *role = NULL;
-	char *cfg_role = NULL;
+	struct ocb_group_settings gs;
 	int json = 0, c, r;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -107,29 +107,22 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	r = ocb_ctx_store(ctx, NULL);
 	if (r)
 		return r;
-	if (group && !role && ocb_config_extra(ctx->cfg, "role", &cfg_role) == 0) {
-		/* the JSON text of a string: drop the quotes */
-		size_t n = strlen(cfg_role);
-
-		if (n >= 2 && cfg_role[0] == '"') {
-			memmove(cfg_role, cfg_role + 1, n - 2);
-			cfg_role[n - 2] = '\0';
-		}
-		role = ocb_group_role_ok(cfg_role) ? cfg_role : NULL;
-	}
+	r = ocb_group_settings_load(ctx->cfg, &gs);
+	if (r < 0)
+		return ocb_fail(r, "config");
+	if (group && !role && gs.role[0])
+		role = gs.role;		/* the config's role */
 	r = ocb_ctx_keyprov(ctx, &kp);
-	if (r) {
-		free(cfg_role);
-		return r;
-	}
+	if (r)
+		goto out;
 	/* hooks.preBackup: e.g. the agent writing its state down first */
-	r = ocb_hook_run(ctx->cfg, "preBackup", NULL, NULL, OCB_HOOK_TIMEOUT);
+	r = ocb_hook_run(ctx->cfg, "preBackup", NULL, NULL, OCB_HOOK_TIMEOUT,
+			 NULL, NULL);
 	if (r) {
 		fprintf(stderr, "ocb: no backup taken (the preBackup hook "
 			"failed)\n");
-		ocb_keyprov_free(kp);
-		free(cfg_role);
-		return OCB_EXIT_FAIL;
+		r = OCB_EXIT_FAIL;
+		goto out;
 	}
 	pr.tty = isatty(STDERR_FILENO) && !ctx->quiet;
 	clock_gettime(CLOCK_MONOTONIC, &pr.t0);
@@ -148,9 +141,19 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 			"earlier backup\n", j.stale_aborted,
 			j.stale_aborted > 1 ? "s" : "");
 	ocb_keyprov_free(kp);
-	free(cfg_role);
-	if (r < 0)
-		return ocb_fail(r, "backup to %s", ctx->store->desc);
+	kp = NULL;
+	if (r < 0) {
+		r = ocb_fail(r, "backup to %s", ctx->store->desc);
+		goto out;
+	}
+	if (group) {	/* a request for this group, if any, is answered */
+		int a = ocb_group_ack(ctx->store, ctx->cfg->root, group,
+				      ctx->cfg->instance_id);
+
+		if (a < 0)
+			ocb_warn("group %s: could not acknowledge its request: "
+				 "%s", group, ocb_store_strerror(a));
+	}
 	if (json) {
 		printf("{\"name\": ");
 		ocb_json_str(res.name);
@@ -170,18 +173,24 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		       res.seconds, res.warnings ? ", with warnings" : "");
 	}
 	if (ocb_hook_run(ctx->cfg, "postBackup", res.name, NULL,
-			 OCB_HOOK_TIMEOUT)) {
+			 OCB_HOOK_TIMEOUT, NULL, NULL)) {
 		fprintf(stderr, "ocb: backup %s is stored, but the postBackup "
 			"hook failed\n", res.name);
-		return OCB_EXIT_WARNINGS;
+		r = OCB_EXIT_WARNINGS;
+		goto out;
 	}
+	r = res.warnings ? OCB_EXIT_WARNINGS : 0;
 	if (ctx->cfg->auto_clean) {
 		/* retention.autoClean: the old tool's cleanup after a backup */
-		r = ocb_prune_configured(ctx);
-		if (r)
-			return r;
+		int p = ocb_prune_configured(ctx);
+
+		if (p)
+			r = p;
 	}
-	return res.warnings ? OCB_EXIT_WARNINGS : 0;
+out:
+	ocb_keyprov_free(kp);
+	ocb_group_settings_release(&gs);
+	return r;
 }
 
 const struct ocb_cmd ocb_cmd_backup = {

@@ -2,7 +2,7 @@
  * cmd_group.c - `ocb group`: group backups of a fleet of agents.
  *
  *   finalize ID [--expect INSTANCE]... [--timeout SECONDS] [--project NAME]
- *   list | show ID | restore ID [--dry-run]
+ *   request ID | list | show ID | restore ID [--agent INSTANCE] [--dry-run]
  *
  * Each agent joins a group with `ocb backup --group ID --role ROLE`; the
  * manager's `finalize` collects the tagged backups into the manifest.
@@ -27,125 +27,58 @@
 static const char usage[] =
 	"usage: ocb group finalize ID [--expect INSTANCE]... [--timeout SECONDS]\n"
 	"                 [--project NAME]\n"
+	"       ocb group request ID [--timeout SECONDS]\n"
 	"       ocb group list\n"
 	"       ocb group show ID\n"
-	"       ocb group restore ID [--dry-run]\n"
+	"       ocb group restore ID [--agent INSTANCE] [--dry-run]\n"
 	"\n"
 	"A group backup links one backup per agent of a fleet under one id.\n"
-	"Each agent takes its part with `ocb backup --group ID --role ROLE`;\n"
+	"Each agent takes its part with `ocb backup --group ID --role ROLE`,\n"
+	"or its running ocbfs does when asked through the bucket: `request`\n"
+	"writes <root>/.requests/ID.json (open for --timeout seconds, default\n"
+	"3600), which every mount of the fleet answers at its next refresh.\n"
 	"`finalize` (on the manager) finds the tagged backups of every instance\n"
-	"under the same root and writes the manifest <root>/.manifests/ID.json.\n"
-	"With --expect, it waits up to --timeout seconds (default 0) for those\n"
-	"instances; any still missing are listed and the group is marked\n"
-	"incomplete (exit 1).  `restore` prints the order: manager first, then\n"
-	"librarian and access service, then workers; it restores the agent of\n"
-	"this machine in place (as `ocb restore`) and prints the command to\n"
-	"run on each other one.\n";
-
-static void iso(time_t t, char *buf, size_t size)
-{
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static int expected_missing(const struct ocb_group_member *v, size_t n,
-			    char **expect, size_t nexpect)
-{
-	size_t i, k;
-	int missing = 0;
-
-	for (i = 0; i < nexpect; i++) {
-		for (k = 0; k < n && strcmp(v[k].instance, expect[i]); k++)
-			;
-		missing += k == n;
-	}
-	return missing;
-}
+	"under the same root and writes the manifest <root>/.manifests/ID.json,\n"
+	"then closes the request.  It waits up to --timeout seconds (default 0)\n"
+	"for the instances of --expect (default: the config's group.members);\n"
+	"any still missing are listed and the group is marked incomplete\n"
+	"(exit 1).  `restore` prints the order (manager CRITICAL, librarian and\n"
+	"access service HIGH, workers MEDIUM; group.priorities overrides), then\n"
+	"restores the agents of this machine in place (as `ocb restore`) and\n"
+	"prints the command to run on each other one.  --agent: just that one.\n";
 
 static int finalize(struct ocb_ctx *ctx, const char *id, char **expect,
 		    size_t nexpect, long timeout, const char *project)
 {
-	struct ocb_group_member *v = NULL;
-	time_t start = time(NULL);
-	cJSON *doc = NULL, *agents, *co, *miss;
-	char ts[32], key[OCB_KEY_MAX], *text = NULL;
-	size_t n = 0, i, k;
-	int r, missing;
+	struct ocb_group_settings gs;
+	struct ocb_group_finalize f = { 0 };
+	int r = ocb_group_settings_load(ctx->cfg, &gs);
 
-	for (;;) {
-		free(v);
-		v = NULL;
-		r = ocb_group_collect(ctx->store, ctx->cfg->root, id, 20, &v, &n);
-		if (r < 0)
-			return ocb_fail(r, "collect group %s", id);
-		missing = expected_missing(v, n, expect, nexpect);
-		if (!missing || time(NULL) - start >= timeout || ocb_interrupted)
-			break;
-		sleep(2);	/* the other agents' backups are still coming */
-	}
-	doc = cJSON_CreateObject();
-	iso(start, ts, sizeof(ts));
-	cJSON_AddNumberToObject(doc, "format", 1);
-	cJSON_AddStringToObject(doc, "backup_id", id);
-	cJSON_AddStringToObject(doc, "project", project ? project : "");
-	cJSON_AddStringToObject(doc, "timestamp", ts);
-	cJSON_AddStringToObject(doc, "backup_type", "multi-agent");
-	cJSON_AddStringToObject(doc, "status", missing || !n ? "incomplete" :
-				"complete");
-	agents = cJSON_AddArrayToObject(doc, "agents");
-	for (i = 0; i < n; i++) {
-		cJSON *a = cJSON_CreateObject();
-		char path[OCB_KEY_MAX + 300];
-
-		snprintf(path, sizeof(path), "%s/%s", ctx->store->desc,
-			 v[i].ref.key);
-		cJSON_AddStringToObject(a, "id", v[i].instance);
-		cJSON_AddStringToObject(a, "type", v[i].role);
-		cJSON_AddStringToObject(a, "instance", v[i].instance);
-		cJSON_AddStringToObject(a, "backup", v[i].ref.name);
-		cJSON_AddStringToObject(a, "backup_path", path);
-		cJSON_AddNullToObject(a, "state_snapshot");
-		cJSON_AddStringToObject(a, "status", "ok");
-		cJSON_AddItemToArray(agents, a);
-	}
-	miss = cJSON_AddArrayToObject(doc, "missing");
-	for (i = 0; i < nexpect; i++) {
-		for (k = 0; k < n && strcmp(v[k].instance, expect[i]); k++)
-			;
-		if (k == n)
-			cJSON_AddItemToArray(miss, cJSON_CreateString(expect[i]));
-	}
-	co = cJSON_AddObjectToObject(doc, "coordination");
-	cJSON_AddStringToObject(co, "manager_id", ctx->cfg->instance_id);
-	cJSON_AddStringToObject(co, "initiated_by", ctx->cfg->instance_id);
-	iso(time(NULL), ts, sizeof(ts));
-	cJSON_AddStringToObject(co, "completion_time", ts);
-	text = cJSON_Print(doc);
-	r = text ? ocb_group_manifest_key(ctx->cfg->root, id, key, sizeof(key)) :
-		-ENOMEM;
-	if (r == 0)	/* one PUT: readers see no manifest or the whole one */
-		r = ocb_store_put_mem(ctx->store, key, text, strlen(text), NULL);
+	if (r < 0)
+		return ocb_fail(r, "config");
+	f.root = ctx->cfg->root;
+	f.id = id;
+	f.project = project ? project : gs.project;
+	f.finalizer = ctx->cfg->instance_id;
+	f.store_desc = ctx->store->desc;
+	/* --expect, else group.members; with neither, only what is there */
+	f.expect = (const char *const *)(nexpect ? expect : gs.members);
+	f.nexpect = nexpect ? nexpect : gs.nmembers;
+	f.timeout = (unsigned)timeout;
+	f.cancel = &ocb_interrupted;
+	r = ocb_group_finalize(ctx->store, &f);
 	if (r < 0) {
-		r = ocb_fail(r, "write the manifest of %s", id);
+		r = ocb_fail(r, "finalize group %s", id);
 	} else {
-		printf("%s: %zu agent%s, %s", id, n, n == 1 ? "" : "s",
-		       missing || !n ? "INCOMPLETE" : "complete");
-		for (i = 0, k = 0; i < nexpect; i++) {
-			size_t j;
-
-			for (j = 0; j < n && strcmp(v[j].instance, expect[i]); j++)
-				;
-			if (j == n)
-				printf("%s%s", k++ ? ", " : "; missing: ", expect[i]);
-		}
-		printf("\n");
-		r = missing || !n ? OCB_EXIT_FAIL : 0;
+		printf("%s: %zu agent%s, %s%s%s\n", id, f.nagents,
+		       f.nagents == 1 ? "" : "s",
+		       f.complete ? "complete" : "INCOMPLETE",
+		       f.missing[0] ? "; missing: " : "", f.missing);
+		r = f.complete ? 0 : OCB_EXIT_FAIL;
+		/* the group is settled: the request, if any, is closed */
+		ocb_group_request_remove(ctx->store, ctx->cfg->root, id);
 	}
-	free(text);
-	cJSON_Delete(doc);
-	free(v);
+	ocb_group_settings_release(&gs);
 	return r;
 }
 
@@ -244,54 +177,80 @@ static int list_groups(struct ocb_ctx *ctx)
 	return 0;
 }
 
+struct ranked {
+	const cJSON *a;
+	int rank;
+};
+
 static int cmp_rank(const void *x, const void *y)
 {
-	const cJSON *a = *(cJSON *const *)x, *b = *(cJSON *const *)y;
-	int ra = ocb_group_role_rank(jstr(a, "type"));
-	int rb = ocb_group_role_rank(jstr(b, "type"));
+	const struct ranked *a = x, *b = y;
 
-	return ra != rb ? ra - rb : strcmp(jstr(a, "instance"), jstr(b, "instance"));
+	return a->rank != b->rank ? a->rank - b->rank :
+		strcmp(jstr(a->a, "instance"), jstr(b->a, "instance"));
 }
 
-static int restore_group(struct ocb_ctx *ctx, const char *id, int dry)
+static int restore_group(struct ocb_ctx *ctx, const char *id,
+			 const char *agent, int dry)
 {
-	cJSON *m = NULL, *agents, *a, **v;
-	int n, i, r, rc = 0;
+	struct ocb_group_settings gs;
+	struct ranked *v;
+	cJSON *m = NULL, *agents, *a;
+	int n, i, r, rc = 0, found = 0;
 
+	r = ocb_group_settings_load(ctx->cfg, &gs);
+	if (r < 0)
+		return ocb_fail(r, "config");
 	r = load_manifest(ctx, id, &m);
-	if (r)
+	if (r) {
+		ocb_group_settings_release(&gs);
 		return r;
+	}
 	agents = cJSON_GetObjectItemCaseSensitive(m, "agents");
 	n = cJSON_GetArraySize(agents);
 	v = calloc((size_t)(n > 0 ? n : 1), sizeof(*v));
 	if (!v) {
 		cJSON_Delete(m);
+		ocb_group_settings_release(&gs);
 		return ocb_fail(-ENOMEM, "restore");
 	}
 	i = 0;
-	cJSON_ArrayForEach(a, agents)
-		v[i++] = a;
+	cJSON_ArrayForEach(a, agents) {
+		v[i].a = a;
+		v[i++].rank = ocb_group_rank(&gs, jstr(a, "type"));
+	}
 	qsort(v, (size_t)n, sizeof(*v), cmp_rank);
 	printf("group %s (%s): restore order\n", id, jstr(m, "status"));
 	for (i = 0; i < n; i++) {
-		int rank = ocb_group_role_rank(jstr(v[i], "type"));
-		int here = !strcmp(jstr(v[i], "instance"), ctx->cfg->instance_id);
+		const char *inst = jstr(v[i].a, "instance");
+		int here = !strcmp(inst, ctx->cfg->instance_id);
 
+		if (agent && strcmp(agent, inst))
+			continue;
+		found = 1;
 		printf("%d. %-14s %-8s %s  %s: ocb restore %s\n", i + 1,
-		       jstr(v[i], "type"), ocb_group_rank_name(rank),
-		       jstr(v[i], "instance"), here ? "this machine" :
-		       "run there", jstr(v[i], "backup"));
+		       jstr(v[i].a, "type"), ocb_group_rank_name(v[i].rank),
+		       inst, here ? "this machine" : "run there",
+		       jstr(v[i].a, "backup"));
+	}
+	if (agent && !found) {
+		fprintf(stderr, "ocb: group %s has no agent %s\n", id, agent);
+		rc = OCB_EXIT_NOTFOUND;
 	}
 	for (i = 0; !dry && i < n && rc == 0; i++) {
-		char *argv[] = { "restore", (char *)jstr(v[i], "backup"), NULL };
+		char *argv[] = { "restore", (char *)jstr(v[i].a, "backup"),
+				 NULL };
+		const char *inst = jstr(v[i].a, "instance");
 
-		if (strcmp(jstr(v[i], "instance"), ctx->cfg->instance_id) != 0)
+		if (strcmp(inst, ctx->cfg->instance_id) != 0 ||
+		    (agent && strcmp(agent, inst)))
 			continue;
 		optind = 1;
 		rc = ocb_cmd_restore.exec(ctx, 2, argv);
 	}
 	free(v);
 	cJSON_Delete(m);
+	ocb_group_settings_release(&gs);
 	return rc;
 }
 
@@ -302,11 +261,12 @@ static int group_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "project", required_argument, NULL, 'p' },
 		{ "dry-run", no_argument, NULL, 'n' },
+		{ "agent", required_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *expect[EXPECT_MAX];
-	const char *op, *project = NULL;
+	const char *op, *project = NULL, *agent = NULL;
 	size_t nexpect = 0;
 	long timeout = 0;
 	int dry = 0, c, r;
@@ -329,6 +289,7 @@ static int group_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		}
 		case 'p': project = optarg; break;
 		case 'n': dry = 1; break;
+		case 'a': agent = optarg; break;
 		case 'h': printf("%s", usage); return 0;
 		default: return ocb_usage(&ocb_cmd_group);
 		}
@@ -367,7 +328,17 @@ static int group_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(op, "restore"))
-		return restore_group(ctx, argv[optind + 1], dry);
+		return restore_group(ctx, argv[optind + 1], agent, dry);
+	if (!strcmp(op, "request")) {
+		r = ocb_group_request(ctx->store, ctx->cfg->root,
+				      argv[optind + 1], ctx->cfg->instance_id,
+				      timeout ? timeout : OCB_GROUP_REQUEST_TTL);
+		if (r < 0)
+			return ocb_fail(r, "request group %s", argv[optind + 1]);
+		if (!ctx->quiet)
+			printf("requested group backup %s\n", argv[optind + 1]);
+		return 0;
+	}
 	return ocb_usage(&ocb_cmd_group);
 }
 

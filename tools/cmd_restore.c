@@ -244,7 +244,7 @@ static int restore_in_place(struct run *ru, struct ocb_archive *a,
 		/* hooks.postRestore validates the result: a failure fails the
 		 * restore; the previous state stays where it was put aside */
 		if (ocb_hook_run(ctx->cfg, "postRestore", NULL, orig,
-				 OCB_HOOK_TIMEOUT)) {
+				 OCB_HOOK_TIMEOUT, NULL, NULL)) {
 			fprintf(stderr, "ocb: the postRestore hook rejected %s; "
 				"the previous state is kept in %s\n", orig,
 				access(safety, F_OK) == 0 ? safety : "(none)");

@@ -158,6 +158,15 @@ static void test_messages(void)
 	p = write_cfg("msg3.json", "{\"hooks\": [\"a\"]}", 0600);
 	CHECK_INT(ocb_config_load(p, &c), -EINVAL);
 	CHECK(err_has("field hooks: expected an object of strings"));
+	p = write_cfg("msg3g.json", "{\"group\": {\"members\": \"w1\"}}", 0600);
+	CHECK_INT(ocb_config_load(p, &c), -EINVAL);
+	CHECK(err_has("field group.members: expected an array of strings"));
+	p = write_cfg("msg3h.json", "{\"group\": {\"size\": 3}}", 0600);
+	CHECK_INT(ocb_config_load(p, &c), -EINVAL);
+	CHECK(err_has("unknown field group.size"));
+	p = write_cfg("msg3s.json", "{\"stateSnapshot\": \"rel/x.json\"}", 0600);
+	CHECK_INT(ocb_config_load(p, &c), -EINVAL);
+	CHECK(err_has("stateSnapshot: rel/x.json is not an absolute path"));
 	p = write_cfg("msg4.json", "{\"cache\": {\"ram\": \"lots\"}}", 0600);
 	CHECK_INT(ocb_config_load(p, &c), -EINVAL);
 	CHECK(err_has("cache.ram"));
@@ -417,7 +426,8 @@ static void test_write_roundtrip(void)
 		"                  \"keyFile\": \"~/k\" },\n"
 		"  \"retention\": { \"keep\": 7, \"keepDaily\": 3 },\n"
 		"  \"hooks\": { \"preBackup\": \"echo pre\" },\n"
-		"  \"roles\": [ \"writer\", { \"x\": 1 } ], \"group\": \"g1\",\n"
+		"  \"roles\": [ \"writer\", { \"x\": 1 } ], \"group\": {\n"
+		"    \"members\": [\"i-rt\", \"w1\"], \"timeout\": 9 },\n"
 		"  \"cache\": { \"size\": \"1G\", \"ram\": 1048576 },\n"
 		"  \"mount\": { \"refresh\": 5 }, \"sources\": [\"/srv/a\"] }\n", 0600);
 	CHECK_INT(ocb_config_load(p, &a), 0);
@@ -426,6 +436,9 @@ static void test_write_roundtrip(void)
 	CHECK_STR(a->endpoint, "http://from-env:9");
 	CHECK_INT(ocb_config_extra(a, "hooks", &x), 0);
 	CHECK_STR(x, "{\"preBackup\":\"echo pre\"}");
+	free(x);
+	CHECK_INT(ocb_config_extra(a, "group.members", &x), 0);
+	CHECK_STR(x, "[\"i-rt\",\"w1\"]");
 	free(x);
 	CHECK_INT(ocb_config_extra(a, "retention.keepDaily", &x), 0);
 	CHECK_STR(x, "3");
@@ -470,6 +483,9 @@ static void test_write_roundtrip(void)
 		free(x);
 		CHECK_INT(ocb_config_extra(b, "roles", &x), 0);
 		CHECK_STR(x, "[\"writer\",{\"x\":1}]");
+		free(x);
+		CHECK_INT(ocb_config_extra(b, "group.timeout", &x), 0);
+		CHECK_STR(x, "9");
 		free(x);
 		CHECK_INT(ocb_config_extra(b, "retention.keepDaily", &x), 0);
 		CHECK_STR(x, "3");
