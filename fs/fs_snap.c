@@ -349,7 +349,7 @@ done:
 		e->state = complete ? SNAP_DONE : SNAP_INCOMPLETE;
 		e->prog.bytes_stored = res.bytes_stored;
 		if (kind == SNAP_COORDINATE)
-			snprintf(e->backup, sizeof(e->backup), "../groups/%s",
+			snprintf(e->backup, sizeof(e->backup), "groups/%s",
 				 group);
 		else
 			snprintf(e->backup, sizeof(e->backup), "%s/%s",

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from conftest import Ocb, write_config
+from conftest import Ocb, objects, wait_for, write_config
 from test_mount import mounted  # noqa: F401 (fixture)
 from treeutil import make_tree, assert_same_tree
 
@@ -130,3 +130,164 @@ def test_state_hooks(tmp_path, file_config, ocb_local):
     p = o4("backup", check=False)
     assert p.returncode == 1 and "no backup taken" in p.stderr
     assert len(json.loads(o("list", "--json").stdout)) == before
+
+
+# ---- coordinated group backups through the store and the mounts ----------
+
+def fleet_configs(tmp_path, rgw, bucket, keyfile, group, extra=None):
+    """configs of the three agents (each its own cache); the manager's
+    preBackup hook writes its state down, recorded as its state snapshot"""
+    out = {}
+    for inst, role in AGENTS:
+        src = make_tree(str(tmp_path / inst / "state"))
+        cfg = {"instanceId": inst, "region": rgw.region, "role": role,
+               "s3": {"bucket": bucket, "endpoint": rgw.endpoint},
+               "encryption": {"keyProvider": "keyfile", "keyFile": keyfile},
+               "sources": [src], "cache": {"dir": str(tmp_path / inst / "cache")},
+               "group": group}
+        if role == "manager":
+            cfg["stateSnapshot"] = os.path.join(src, "agent-state.json")
+            cfg["hooks"] = {"preBackup": "printf '{\"tasks\": 3}' > %s; echo wrote state"
+                            % cfg["stateSnapshot"]}
+        cfg.update(extra or {})
+        out[inst] = (src, write_config(tmp_path / (inst + ".json"), cfg))
+    return out
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def request_keys(rgw, bucket):
+    return [k for k in objects(rgw, bucket) if "/.requests/" in k]
+
+
+def test_mkdir_group_requests_the_fleet_and_writes_the_manifest(
+        tmp_path, rgw, bucket, keyfile, ocb, mounted):
+    cfgs = fleet_configs(tmp_path, rgw, bucket, keyfile,
+                         {"members": ["mgr", "lib", "w1"], "timeout": 120,
+                          "project": "demo"})
+    # the other agents' daemons look at the store every second
+    others = {i: mounted(cfgs[i][1], ocb.env, ("-o", "refresh=1")) for i in ("lib", "w1")}
+    mgr = mounted(cfgs["mgr"][1], ocb.env)
+    snap = os.path.join(mgr.path, "snapshots", "group-g5")
+    os.mkdir(snap)
+    assert read(os.path.join(snap, "wait")) == "done\n"   # blocks until the manifest
+    log = read(os.path.join(snap, "log"))
+    assert "requested group backup g5" in log and "preBackup: wrote state" in log
+    assert "manifest: 3 agents, complete" in log
+    o = Ocb(config=cfgs["mgr"][1], env=ocb.env)
+    m = json.loads(o("group", "show", "g5").stdout)
+    assert m["status"] == "complete" and m["missing"] == [] and m["project"] == "demo"
+    assert m["coordination"]["initiated_by"] == "mgr"
+    assert m["coordination"]["manager_id"] == "mgr"
+    agents = {a["instance"]: a for a in m["agents"]}
+    assert sorted(agents) == ["lib", "mgr", "w1"]
+    assert {i: a["type"] for i, a in agents.items()} == dict(AGENTS)
+    assert agents["mgr"]["state_snapshot"] == "state/agent-state.json"
+    assert agents["w1"]["state_snapshot"] is None
+    # each other agent took its own part, answering the request
+    for inst, mt in others.items():
+        part = os.path.join(mt.path, "snapshots", "group-g5")
+        assert read(os.path.join(part, "wait")) == "done\n"
+        assert os.readlink(os.path.join(part, "backup")) == "../../%s/%s" % (
+            inst, agents[inst]["backup"])
+    # the request is closed; the group is browsable from the manager's mount
+    assert request_keys(rgw, bucket) == []
+    assert os.readlink(os.path.join(snap, "backup")) == "../../groups/g5"
+    g = os.path.join(snap, "backup")
+    assert sorted(os.listdir(g)) == ["lib", "manifest.json", "mgr", "w1"]
+    assert json.loads(read(os.path.join(g, "mgr", "state", "agent-state.json"))) == {"tasks": 3}
+    assert_same_tree(cfgs["w1"][0], os.path.join(g, "w1", "state"))
+
+
+def test_group_with_an_agent_down_is_incomplete(tmp_path, rgw, bucket, keyfile, ocb, mounted):
+    cfgs = fleet_configs(tmp_path, rgw, bucket, keyfile,
+                         {"members": ["mgr", "lib", "w1"], "timeout": 3})
+    mounted(cfgs["lib"][1], ocb.env, ("-o", "refresh=1"))     # w1 is down
+    mgr = mounted(cfgs["mgr"][1], ocb.env)
+    snap = os.path.join(mgr.path, "snapshots", "group-g6")
+    os.mkdir(snap)
+    assert read(os.path.join(snap, "wait")) == "incomplete\n"
+    assert read(os.path.join(snap, "status")) == "incomplete\n"
+    assert "manifest: 2 agents, incomplete; missing: w1" in read(os.path.join(snap, "log"))
+    o = Ocb(config=cfgs["mgr"][1], env=ocb.env)
+    m = json.loads(o("group", "show", "g6").stdout)
+    assert m["status"] == "incomplete" and m["missing"] == ["w1"]
+    assert sorted(a["instance"] for a in m["agents"]) == ["lib", "mgr"]
+    assert request_keys(rgw, bucket) == []     # closed, so w1 will not answer late
+    # an agent whose mount answers no requests takes no part
+    cfg = json.load(open(cfgs["w1"][1]))
+    cfg["group"]["answerRequests"] = False
+    w1 = mounted(write_config(tmp_path / "w1-quiet.json", cfg), ocb.env, ("-o", "refresh=1"))
+    o("group", "request", "g8")
+    assert "g8.json" in [k.rsplit("/", 1)[1] for k in request_keys(rgw, bucket)]
+    n0 = w1.stats()["listings"]
+    # two listings later, one full refresh has seen the request
+    wait_for(lambda: w1.stats()["listings"] >= n0 + 2, 30, "two listings of w1")
+    assert os.listdir(os.path.join(w1.path, "snapshots")) == []
+
+
+def test_request_from_the_command_line_answered_by_the_mounts(
+        tmp_path, rgw, bucket, keyfile, ocb, mounted):
+    cfgs = fleet_configs(tmp_path, rgw, bucket, keyfile, {"members": ["mgr", "lib", "w1"]})
+    mounts = {i: mounted(cfgs[i][1], ocb.env, ("-o", "refresh=1")) for i in ("lib", "w1")}
+    o = Ocb(config=cfgs["mgr"][1], env=ocb.env)
+    assert o("group", "request", "g7").stdout == "requested group backup g7\n"
+    o("group", "request", "g7")                # once: a second request is the same
+    o("backup", "--group", "g7")               # the manager's own part (acknowledged)
+    p = o("group", "finalize", "g7", "--timeout", "120")   # members from the config
+    assert p.stdout == "g7: 3 agents, complete\n"
+    for inst, mt in mounts.items():
+        assert read(os.path.join(mt.path, "snapshots", "group-g7", "wait")) == "done\n"
+    assert request_keys(rgw, bucket) == []
+
+
+def test_priorities_from_the_config_and_one_agent(fleet, tmp_path, rgw):
+    for inst, (src, o, role) in fleet.items():
+        o("backup", "--group", "g9")
+    mgr = fleet["mgr"][1]
+    mgr("group", "finalize", "g9")
+    cfg = json.load(open(mgr.config))
+    cfg["group"] = {"priorities": {"worker": "CRITICAL", "manager": "HIGH"}}
+    o = Ocb(config=write_config(tmp_path / "prio.json", cfg), env=mgr.env)
+    lines = o("group", "restore", "g9", "--dry-run").stdout.splitlines()[1:]
+    assert [(l.split()[1], l.split()[2]) for l in lines] == [
+        ("worker", "CRITICAL"), ("librarian", "HIGH"), ("manager", "HIGH")]
+    lines = o("group", "restore", "g9", "--agent", "lib", "--dry-run").stdout.splitlines()[1:]
+    assert len(lines) == 1 and "lib  run there: ocb restore " in lines[0]
+    assert o("group", "restore", "g9", "--agent", "nobody", check=False).returncode == 5
+    # a priority that is not one
+    cfg["group"] = {"priorities": {"worker": "URGENT"}}
+    bad = Ocb(config=write_config(tmp_path / "bad.json", cfg), env=mgr.env)
+    p = bad("group", "restore", "g9", "--dry-run", check=False)
+    assert p.returncode == 3 and "group.priorities: use CRITICAL, HIGH, MEDIUM or LOW" in p.stderr
+
+
+def test_hooks_run_around_a_snapshot_of_the_mount(tmp_path, rgw, bucket, keyfile, ocb, mounted):
+    src = make_tree(str(tmp_path / "src"))
+    base = {"instanceId": "i-hk", "region": rgw.region,
+            "s3": {"bucket": bucket, "endpoint": rgw.endpoint},
+            "encryption": {"keyProvider": "keyfile", "keyFile": keyfile},
+            "sources": [src], "cache": {"dir": ""}}
+    cfg = dict(base, hooks={"preBackup": "echo saving; echo to-stderr >&2",
+                            "postBackup": "echo \"stored $OCB_BACKUP\""})
+    m = mounted(write_config(tmp_path / "hk.json", cfg), ocb.env)
+    snap = os.path.join(m.path, "snapshots", "now")
+    os.mkdir(snap)
+    assert read(os.path.join(snap, "wait")) == "done\n"
+    name = os.readlink(os.path.join(snap, "backup")).rsplit("/", 1)[1]
+    log = read(os.path.join(snap, "log")).splitlines()
+    assert "preBackup: saving" in log and "preBackup: to-stderr" in log
+    assert "postBackup: stored " + name in log
+    # a failing preBackup: no backup
+    m2 = mounted(write_config(tmp_path / "veto.json", dict(
+        base, hooks={"preBackup": "echo not now; exit 4"})), ocb.env)
+    before = objects(rgw, bucket)
+    snap = os.path.join(m2.path, "snapshots", "now")
+    os.mkdir(snap)
+    assert read(os.path.join(snap, "wait")) == "failed\n"
+    log = read(os.path.join(snap, "log"))
+    assert "preBackup: not now" in log and "the preBackup hook failed" in log
+    assert objects(rgw, bucket) == before

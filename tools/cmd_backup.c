@@ -107,9 +107,9 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	r = ocb_ctx_store(ctx, NULL);
 	if (r)
 		return r;
-	r = ocb_group_settings_load(ctx->cfg, &gs);
-	if (r < 0)
-		return ocb_fail(r, "config");
+	r = ocb_ctx_group(ctx, &gs);
+	if (r)
+		return r;
 	if (group && !role && gs.role[0])
 		role = gs.role;		/* the config's role */
 	r = ocb_ctx_keyprov(ctx, &kp);

@@ -52,10 +52,11 @@ static int finalize(struct ocb_ctx *ctx, const char *id, char **expect,
 {
 	struct ocb_group_settings gs;
 	struct ocb_group_finalize f = { 0 };
-	int r = ocb_group_settings_load(ctx->cfg, &gs);
+	int r = ocb_ctx_group(ctx, &gs);
 
-	if (r < 0)
-		return ocb_fail(r, "config");
+	if (r)
+
+		return r;
 	f.root = ctx->cfg->root;
 	f.id = id;
 	f.project = project ? project : gs.project;
@@ -198,9 +199,9 @@ static int restore_group(struct ocb_ctx *ctx, const char *id,
 	cJSON *m = NULL, *agents, *a;
 	int n, i, r, rc = 0, found = 0;
 
-	r = ocb_group_settings_load(ctx->cfg, &gs);
-	if (r < 0)
-		return ocb_fail(r, "config");
+	r = ocb_ctx_group(ctx, &gs);
+	if (r)
+		return r;
 	r = load_manifest(ctx, id, &m);
 	if (r) {
 		ocb_group_settings_release(&gs);

@@ -2,6 +2,7 @@
  * common.c - context, exit codes, signals for the `ocb` subcommands.
  */
 #include "common.h"
+#include "group.h"
 #include "backups.h"
 #include "legacy.h"
 #include "ocb_archive.h"
@@ -159,6 +160,15 @@ int ocb_usage(const struct ocb_cmd *cmd)
 #include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
+
+int ocb_ctx_group(struct ocb_ctx *ctx, struct ocb_group_settings *gs)
+{
+	int r = ocb_group_settings_load(ctx->cfg, gs);
+
+	if (r == -ENOMEM)
+		return ocb_fail(r, "config");
+	return r < 0 ? OCB_EXIT_CONFIG : 0;	/* the reason is logged */
+}
 
 int ocb_ctx_keyprov(struct ocb_ctx *ctx, struct ocb_keyprov **out)
 {

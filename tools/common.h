@@ -59,6 +59,9 @@ struct ocb_keyprov;
 /* The key provider the config names (passphrase: $OCB_PASSPHRASE_FD, the
  * config's passphraseFile, or a prompt on the terminal): 0 or exit code. */
 int ocb_ctx_keyprov(struct ocb_ctx *ctx, struct ocb_keyprov **out);
+/* The config's group settings (release them): 0 or an exit code. */
+struct ocb_group_settings;
+int ocb_ctx_group(struct ocb_ctx *ctx, struct ocb_group_settings *gs);
 
 struct ocb_backup_ref;
 struct ocb_archive;
