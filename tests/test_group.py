@@ -291,3 +291,22 @@ def test_hooks_run_around_a_snapshot_of_the_mount(tmp_path, rgw, bucket, keyfile
     log = read(os.path.join(snap, "log"))
     assert "preBackup: not now" in log and "the preBackup hook failed" in log
     assert objects(rgw, bucket) == before
+
+
+def test_group_restore_rejected_by_post_restore_keeps_the_safety_copy(fleet, tmp_path):
+    for inst, (src, o, role) in fleet.items():
+        o("backup", "--group", "g10")
+    mgr = fleet["mgr"][1]
+    mgr("group", "finalize", "g10")
+    src = fleet["mgr"][0]
+    with open(os.path.join(src, "openclaw.json"), "w") as f:
+        f.write("current\n")
+    cfg = json.load(open(mgr.config))
+    cfg["hooks"] = {"postRestore": "echo validating; exit 3"}
+    o = Ocb(config=write_config(tmp_path / "reject.json", cfg), env=mgr.env)
+    p = o("group", "restore", "g10", check=False)
+    assert p.returncode == 1 and "postRestore hook rejected" in p.stderr
+    assert "validating" in p.stderr
+    kept = [d for d in os.listdir(os.path.dirname(src)) if d.startswith("state.pre-restore-")]
+    assert len(kept) == 1
+    assert open(os.path.join(os.path.dirname(src), kept[0], "openclaw.json")).read() == "current\n"
