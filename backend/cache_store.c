@@ -27,6 +27,7 @@
  * stop caching.
  */
 #include "cache_store.h"
+#include "fdio.h"
 #include "buf.h"
 #include "log.h"
 
@@ -255,7 +256,6 @@ static void write_file(struct cstore *c, const char *dir, const char *name,
 		       const void *p, size_t len)
 {
 	char tmp[PATH_MAX], path[PATH_MAX];
-	size_t done = 0;
 	int fd, r = 0;
 
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
@@ -272,16 +272,7 @@ static void write_file(struct cstore *c, const char *dir, const char *name,
 			write_failed(c, tmp, -errno);
 		return;
 	}
-	while (done < len && r == 0) {
-		ssize_t n = write(fd, (const char *)p + done, len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			r = -errno;
-		else
-			done += (size_t)n;
-	}
+	r = ocb_fdio_write_all(fd, p, len);
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
 	if (r == 0 && rename(tmp, path) < 0)

@@ -4,6 +4,7 @@
  * AWS's own tools do.
  */
 #include "config.h"
+#include "fdio.h"
 #include "buf.h"
 #include "creds.h"
 #include "log.h"
@@ -968,21 +969,6 @@ static int doc_fill(cJSON *root, const struct ocb_config *c)
 	return r ? -ENOMEM : 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* the directory part of path ("." when none), created 0700 if missing */
 static int parent_dir(const char *path, char **out)
 {
@@ -1030,9 +1016,9 @@ int ocb_config_write(const struct ocb_config *c, const char *path)
 	}
 	r = fchmod(fd, 0600) < 0 ? -errno : 0;
 	if (r == 0)
-		r = write_all(fd, text, strlen(text));
+		r = ocb_fdio_write_all(fd, text, strlen(text));
 	if (r == 0)
-		r = write_all(fd, "\n", 1);
+		r = ocb_fdio_write_all(fd, "\n", 1);
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)

@@ -7,6 +7,7 @@
  * why temporary files live under root and never in /tmp.
  */
 #include "file_store.h"
+#include "fdio.h"
 #include "buf.h"
 #include "log.h"
 
@@ -248,24 +249,6 @@ out:
 
 /* ---- temporary files ----------------------------------------------------- */
 
-static int write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n) {
-		ssize_t w = write(fd, c, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return fs_err();
-		}
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* create a temp file under .ocb-store/tmp; *fd open for writing */
 static int tmp_create(struct fstore *f, char *rel, size_t size, int *fd)
 {
@@ -357,7 +340,7 @@ static int meta_write(struct fstore *f, const char *key,
 	r = tmp_create(f, tmp, sizeof(tmp), &fd);
 	if (r < 0)
 		goto out;
-	r = write_all(fd, b.data, b.len);
+	r = ocb_fdio_write_all(fd, b.data, b.len);
 	if (r == 0)
 		r = tmp_finish(fd, NULL);
 	else
@@ -562,7 +545,7 @@ static int copy_source(int fd, uint64_t size, ocb_source_fn src, void *arg)
 			r = -EINVAL;	/* source shorter than announced */
 			break;
 		}
-		r = write_all(fd, chunk, (size_t)n);
+		r = ocb_fdio_write_all(fd, chunk, (size_t)n);
 		if (r < 0)
 			break;
 		off += (uint64_t)n;
@@ -885,7 +868,7 @@ static int write_file_at(struct fstore *f, const char *rel, const void *p,
 	r = tmp_create(f, tmp, sizeof(tmp), &fd);
 	if (r < 0)
 		return r;
-	r = write_all(fd, p, n);
+	r = ocb_fdio_write_all(fd, p, n);
 	if (r == 0)
 		r = tmp_finish(fd, st);
 	else
@@ -1057,7 +1040,7 @@ static int append_part(struct fstore *f, int fd, const char *rel,
 				r = fs_err();
 			break;
 		}
-		r = write_all(fd, chunk, (size_t)n);
+		r = ocb_fdio_write_all(fd, chunk, (size_t)n);
 		if (r < 0)
 			break;
 	}
