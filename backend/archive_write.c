@@ -540,20 +540,18 @@ static int top_names(const char *const *src, size_t n, char ***out)
 		const char *base = strrchr(src[i], '/');
 		char name[256];
 
-		base = base && base[1] ? base + 1 : src[i];
+		base = base ? base + 1 : src[i];
 		while (*base == '.')
 			base++;
-		if (!*base || *base == '/')
+		if (!*base)
 			base = "source";
-		snprintf(name, sizeof(name), "%.*s", (int)strcspn(base, "/"),
-			 base);
+		snprintf(name, sizeof(name), "%s", base);
 		for (k = 2;; k++) {
 			for (j = 0; j < i && strcmp(v[j], name); j++)
 				;
 			if (j == i)
 				break;
-			snprintf(name, sizeof(name), "%.*s-%zu",
-				 (int)strcspn(base, "/"), base, k);
+			snprintf(name, sizeof(name), "%s-%zu", base, k);
 		}
 		if (!(v[i] = strdup(name)))
 			break;

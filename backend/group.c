@@ -348,7 +348,8 @@ struct pend {
 	int stop;
 };
 
-/* one listed request: open, not expired, not acked by this instance? */
+/* one listed request: not acked by this instance, open, not expired?
+ * (the ack is looked at first: answered requests cost one HEAD) */
 static int pend_one(void *arg, const struct ocb_list_entry *le)
 {
 	struct pend *p = arg;
@@ -370,21 +371,6 @@ static int pend_one(void *arg, const struct ocb_list_entry *le)
 	id[n - 5] = '\0';
 	if (!ocb_backups_label_ok(id))
 		return 0;	/* not a name this protocol writes */
-	ocb_buf_init(&b, REQUEST_MAX);
-	r = ocb_store_get_buf(p->s, le->key, &b, NULL);
-	if (r == 0 && (o = cJSON_ParseWithLength(b.data ? b.data : "", b.len)))
-		exp = cJSON_GetObjectItemCaseSensitive(o, "expires");
-	else
-		exp = NULL;
-	ocb_buf_release(&b);
-	if (r == -ENOENT || r == -EFBIG || !cJSON_IsNumber(exp) ||
-	    exp->valuedouble < (double)time(NULL)) {
-		cJSON_Delete(o);
-		return 0;	/* gone, malformed or expired: not pending */
-	}
-	cJSON_Delete(o);
-	if (r < 0)
-		return r;
 	r = request_key(p->root, id, p->instance, key, sizeof(key));
 	if (r == 0)
 		r = p->s->ops->head(p->s, key, &h);
@@ -393,8 +379,19 @@ static int pend_one(void *arg, const struct ocb_list_entry *le)
 		return 0;	/* acked */
 	if (r != -ENOENT)
 		return r;
-	p->stop = p->cb(p->arg, id) != 0;
-	return 0;
+	ocb_buf_init(&b, REQUEST_MAX);
+	r = ocb_store_get_buf(p->s, le->key, &b, NULL);
+	if (r == 0 && (o = cJSON_ParseWithLength(b.data ? b.data : "", b.len)))
+		exp = cJSON_GetObjectItemCaseSensitive(o, "expires");
+	else
+		exp = NULL;
+	ocb_buf_release(&b);
+	if (r == 0 && cJSON_IsNumber(exp) &&
+	    exp->valuedouble >= (double)time(NULL))
+		p->stop = p->cb(p->arg, id) != 0;
+	cJSON_Delete(o);
+	/* gone, too large, malformed or expired: not pending */
+	return r == -ENOENT || r == -EFBIG ? 0 : r;
 }
 
 int ocb_group_pending(struct ocb_store *s, const char *root,
@@ -582,15 +579,13 @@ int ocb_group_finalize(struct ocb_store *s, struct ocb_group_finalize *f)
 	f->nagents = 0;
 	f->complete = 0;
 	f->missing[0] = '\0';
+	r = expected(s, f, &exp, &nexp);	/* the fleet as it is now */
+	if (r < 0)
+		goto out;
 	for (;;) {
 		free(v);
 		v = NULL;
 		r = ocb_group_collect(s, f->root, f->id, 20, &v, &n);
-		if (r == 0) {
-			ocb_backups_instances_free(exp, nexp);
-			exp = NULL;
-			r = expected(s, f, &exp, &nexp);
-		}
 		if (r < 0)
 			goto out;
 		for (i = 0, missing = 0; i < nexp; i++)

@@ -184,30 +184,7 @@ static void on_progress(void *arg, const struct ocb_backup_progress *p)
 	pthread_mutex_unlock(&s->lock);
 }
 
-static void on_warning(void *arg, const char *path, const char *what)
-{
-	struct fs_snap *s = arg;
-	char esc[512];
-
-	ocb_log_escape(esc, sizeof(esc), path);
-	pthread_mutex_lock(&s->lock);
-	if (s->running)
-		log_line(s->running, "warning: %s: %s", esc, what);
-	pthread_mutex_unlock(&s->lock);
-}
-
-static void on_hook_line(void *arg, const char *event, const char *line)
-{
-	struct fs_snap *s = arg;
-	char esc[OCB_HOOK_LINE_MAX * 4 + 1];
-
-	ocb_log_escape(esc, sizeof(esc), line);
-	pthread_mutex_lock(&s->lock);
-	if (s->running)
-		log_line(s->running, "%s: %s", event, esc);
-	pthread_mutex_unlock(&s->lock);
-}
-
+/* a line in the running entry's log (none when it has ended) */
 static void log_running(struct fs_snap *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -223,6 +200,22 @@ static void log_running(struct fs_snap *s, const char *fmt, ...)
 	if (s->running)
 		log_line(s->running, "%s", line);
 	pthread_mutex_unlock(&s->lock);
+}
+
+static void on_warning(void *arg, const char *path, const char *what)
+{
+	char esc[512];
+
+	ocb_log_escape(esc, sizeof(esc), path);
+	log_running(arg, "warning: %s: %s", esc, what);
+}
+
+static void on_hook_line(void *arg, const char *event, const char *line)
+{
+	char esc[OCB_HOOK_LINE_MAX * 4 + 1];
+
+	ocb_log_escape(esc, sizeof(esc), line);
+	log_running(arg, "%s: %s", event, esc);
 }
 
 /* the other agents' parts, then the manifest: 1 complete, 0 not, errno */
@@ -248,10 +241,9 @@ static int coordinate(struct fs_snap *s, const char *id)
 	r = ocb_group_finalize(s->o.store, &f);
 	if (r < 0)
 		return r;
-	if (s->cancel) {
+	if (s->cancel)
 		log_running(s, "cancelled while waiting: manifest written as "
 			    "it stood");
-	}
 	log_running(s, "manifest: %zu agent%s, %s%s%s", f.nagents,
 		    f.nagents == 1 ? "" : "s",
 		    f.complete ? "complete" : "incomplete",
@@ -502,7 +494,14 @@ static int answer_one(void *arg, const char *group)
 
 int fs_snap_answer_requests(struct fs_snap *s)
 {
+	int busy;
+
 	if (s->o.gs && !s->o.gs->answer_requests)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	busy = s->running != NULL;
+	pthread_mutex_unlock(&s->lock);
+	if (busy)		/* no request could start now: no listing */
 		return 0;
 	return ocb_group_pending(s->o.store, s->o.cfg->root,
 				 s->o.cfg->instance_id, answer_one, s);
