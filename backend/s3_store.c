@@ -114,6 +114,9 @@ struct xfer {
 	struct ocb_buf err_body;
 	int cb_err;		/* a sink/source/cap error */
 	uint64_t src_off;
+	uint64_t body_len;	/* 2xx body bytes received */
+	uint64_t want_len;	/* what the headers announce, if has_want */
+	int has_want;
 	char request_id[128];
 };
 
@@ -268,6 +271,20 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *arg)
 		header_value(v, vl, x->request_id, sizeof(x->request_id));
 	} else if (hdr_is(line, n, "date", &vl, &v)) {
 		header_value(v, vl, x->req->date, sizeof(x->req->date));
+	} else if (x->hdr_status == 200 &&
+		   hdr_is(line, n, "content-length", &vl, &v)) {
+		header_value(v, vl, val, sizeof(val));
+		x->want_len = strtoull(val, NULL, 10);
+		x->has_want = 1;
+	} else if (x->hdr_status == 206 &&
+		   hdr_is(line, n, "content-range", &vl, &v)) {
+		unsigned long long a, b;
+
+		header_value(v, vl, val, sizeof(val));
+		if (sscanf(val, "bytes %llu-%llu/", &a, &b) == 2 && b >= a) {
+			x->want_len = b - a + 1;
+			x->has_want = 1;
+		}
 	}
 	if (!h)
 		return n;
@@ -342,6 +359,7 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 		ocb_buf_append(&x->err_body, p, n);
 		return n;
 	}
+	x->body_len += n;
 	if (x->req->sink) {
 		r = x->req->sink(x->req->sink_arg, p, n);
 	} else if (x->req->out) {
@@ -645,6 +663,18 @@ static int s3_perform(struct s3 *s3, struct s3_req *q)
 	snprintf(q->code, sizeof(q->code), "%s", e.code);
 	r = ocb_s3_map_error(cc, x.status, e.code[0] ? e.code : NULL,
 			 q->precondition_is_create);
+	/* a body shorter or longer than its headers say (a wrong
+	 * Content-Length from a proxy, a connection mixed up): the bytes the
+	 * sink has are a prefix at best, so this is a broken transfer, which
+	 * the retry layer resumes after them */
+	if (r == 0 && q->kind == K_GET && x.has_want && x.body_len != x.want_len) {
+		ocb_log(OCB_LOG_INFO, "S3 GET: a body of %" PRIu64 " bytes, "
+			"%" PRIu64 " announced", x.body_len, x.want_len);
+		r = -ECONNRESET;
+		atomic_fetch_add(&s3->errors, 1);
+		curl_easy_cleanup(c);
+		c = NULL;
+	}
 	if (r < 0) {
 		atomic_fetch_add(&s3->errors, 1);
 		log_failure(q, &x, cc, &e, r);

@@ -3,13 +3,18 @@ to stall or fail at a chosen moment, or to misbehave the way networks and
 servers do.
 
 - forwarding (the default): bytes pass both ways untouched;
-- hold(match): the first client request whose request line contains
-  `match` (and every client byte after it) waits until release();
+- hold(match, nth): the nth client request (1: the first) whose request
+  line contains `match` (None: any) waits, and every client byte after
+  it, until release();
   `held` is set once such a request is waiting, so a test knows where the
   client is without sleeping;
 - fail(): every connection, open or new, is reset (RST), as when the
   server's host goes away, and held requests are dropped unsent;
   heal() forwards again.
+- blackhole(): the server as a host that is gone without a word: every
+  connection, open or new, is accepted and never answered, and nothing
+  the clients send is passed on; heal() ends it (the frozen connections
+  are then reset, as a host coming back does).
 - inject(kind, match, count, arg, every): per-request faults, for the
   next `count` requests (-1: all) whose request line contains `match`
   (None: any), every `every`-th of them:
@@ -20,6 +25,13 @@ servers do.
                  (a body shorter than its Content-Length)
     "cut"        forward; pass arg bytes of the response, then reset
     "stall"      accept the request and never answer
+    "drop"       close the connection, without a reset and without an
+                 answer (an empty reply)
+    "length"     forward; the response's Content-Length is off by arg
+                 bytes: more than the body (then the connection is closed
+                 after the body, the client waits for bytes never sent)
+                 or fewer (the rest of the body runs into the next
+                 response on that connection)
   `injected` counts the faults applied by kind; clear() removes them.
 
 Requests are not parsed beyond the request line of each client chunk that
@@ -65,7 +77,9 @@ class GateProxy:
         self.gate.set()
         self.held = threading.Event()
         self.match = None
+        self.nth = 1
         self.failing = False
+        self.dark = None            # set by blackhole(): what heal() sets
         self.epoch = 0              # fail() counts: a held request from
                                     # before a fail() is dropped, never sent
         self.socks = set()
@@ -77,7 +91,8 @@ class GateProxy:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def inject(self, kind, match=None, count=1, arg=None, every=1):
-        assert kind in ("status", "reset", "truncate", "cut", "stall")
+        assert kind in ("status", "reset", "truncate", "cut", "stall", "drop",
+                        "length")
         with self.lock:
             self.faults.append({"kind": kind, "match": match, "count": count,
                                 "arg": arg, "every": every, "seen": 0})
@@ -100,11 +115,19 @@ class GateProxy:
             return f
         return None
 
-    def hold(self, match):
+    def hold(self, match, nth=1):
         with self.lock:
             self.match = match
+            self.nth = nth
             self.held.clear()
             self.gate.clear()
+
+    def _holds(self, line):
+        """does this request wait at the gate? (lock held)"""
+        if self.gate.is_set() or (self.match is not None and self.match not in line):
+            return False
+        self.nth -= 1
+        return self.nth <= 0
 
     def release(self):
         with self.lock:
@@ -123,10 +146,20 @@ class GateProxy:
     def heal(self):
         with self.lock:
             self.failing = False
+            frozen, self.dark = self.dark, None
+        if frozen:          # the frozen connections are reset
+            frozen.set()
+
+    def blackhole(self):
+        with self.lock:
+            if not self.dark:
+                self.dark = threading.Event()
 
     def close(self):
         self.release()
         self.stalled.set()
+        if self.dark:
+            self.dark.set()
         self.sock.close()
         self.fail()
 
@@ -139,6 +172,12 @@ class GateProxy:
             if self.failing:
                 _reset(c)
                 continue
+            dark = self.dark
+            if dark:                    # accepted, never answered
+                with self.lock:
+                    self.socks.add(c)
+                threading.Thread(target=self._silent, args=(c, dark), daemon=True).start()
+                continue
             try:
                 s = socket.create_connection(self.target)
             except OSError:
@@ -149,6 +188,36 @@ class GateProxy:
             conn = {"limit": None}      # the response fault of this connection
             threading.Thread(target=self._pump, args=(c, s, True, conn), daemon=True).start()
             threading.Thread(target=self._pump, args=(s, c, False, conn), daemon=True).start()
+
+    def _silent(self, client, dark):
+        """a connection to the blackhole: read and drop until heal()"""
+        client.settimeout(0.2)
+        while not dark.is_set():
+            try:
+                if not client.recv(1 << 16):
+                    break
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+        _reset(client)
+
+    def _length(self, data, delta):
+        """the response head with its Content-Length off by delta, and the
+        bytes the client may have (head and real body), or None when the
+        head is not in this chunk"""
+        head, sep, _ = data.partition(b"\r\n\r\n")
+        if not sep:
+            return None
+        lines = head.split(b"\r\n")
+        for i, l in enumerate(lines):
+            k, _, v = l.partition(b":")
+            if k.strip().lower() == b"content-length":
+                n = int(v)
+                lines[i] = b"Content-Length: %d" % max(0, n + delta)
+                new = b"\r\n".join(lines) + sep
+                return data.replace(head + sep, new, 1), len(new) + n
+        return None
 
     def _answer(self, client, status):
         body = (b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>%s</Code>"
@@ -171,7 +240,7 @@ class GateProxy:
                     line = data.split(b"\r\n", 1)[0]
                     with self.lock:
                         self.requests.append(line.decode(errors="replace"))
-                        holding = self.match is not None and self.match in line
+                        holding = self._holds(line)
                         fault = self._take(line)
                     if fault and fault["kind"] == "status":
                         self._answer(src, fault["arg"] or 503)
@@ -182,7 +251,21 @@ class GateProxy:
                     if fault and fault["kind"] == "stall":
                         self.stalled.wait()
                         raise OSError("stalled")
+                    if fault and fault["kind"] == "drop":
+                        src.shutdown(socket.SHUT_RDWR)
+                        dst.shutdown(socket.SHUT_RDWR)
+                        return
                     conn["limit"] = (fault["kind"], fault["arg"] or 0) if fault else None
+                dark = self.dark
+                if dark:                            # frozen until heal()
+                    dark.wait()
+                    raise OSError("blackhole")
+                if not from_client and conn["limit"] and conn["limit"][0] == "length":
+                    got = self._length(data, conn["limit"][1])
+                    if got:
+                        data, total = got
+                    # more announced than sent: the body ends early
+                    conn["limit"] = ("truncate", total) if got and conn["limit"][1] > 0 else None
                 if not from_client and conn["limit"]:
                     kind, left = conn["limit"]
                     if len(data) >= left:

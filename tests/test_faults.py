@@ -93,3 +93,52 @@ def test_stalled_server_times_out_within_bound_then_recovers(setup, proxy, mount
     proxy.clear()
     assert open(os.path.join(tree, "big.bin"), "rb").read() == \
         open(os.path.join(src, "big.bin"), "rb").read()
+
+
+def test_wrong_lengths_and_dropped_requests_never_give_a_wrong_byte(
+        setup, proxy, mounted, tmp_path):
+    src, o = setup
+    proxy.inject("drop", b"PUT /", count=2, every=2)   # empty replies
+    o("backup")
+    assert proxy.injected == {"drop": 2}
+    proxy.clear()
+    # bodies that claim more, or fewer, bytes than they carry
+    proxy.inject("length", b"GET /", count=3, arg=-1000, every=3)
+    proxy.inject("length", b"GET /", count=3, arg=5000, every=4)
+    proxy.inject("drop", b"GET /", count=3, every=5)
+    o("verify", "latest")
+    o("restore", "latest", "--target", str(tmp_path / "out"))
+    assert_same_tree(src, str(tmp_path / "out" / "src"))
+    m = mounted(o.config, o.env)
+    assert_same_tree(src, os.path.join(m.path, "latest", "src"))
+    assert m.stats()["fuse_errors"] == 0
+    assert proxy.injected["length"] >= 4 and proxy.injected["drop"] >= 3 + 2
+
+
+def test_blackholed_server_fails_within_bound_then_recovers(
+        setup, proxy, mounted, rgw, bucket):
+    """A server gone without a word (connections accepted, never
+    answered): each operation ends within s3.retryDeadline with a clear
+    error, nothing is written, the mount lives on and heals by itself."""
+    src, o = setup
+    o("backup")
+    before = objects(rgw, bucket)
+    m = mounted(o.config, o.env)
+    tree = os.path.join(m.path, "latest", "src")
+    assert open(os.path.join(tree, "openclaw.json"), "rb").read()   # catalog in memory
+    proxy.blackhole()
+    p = o("backup", check=False)
+    assert p.returncode == 6 and "timed out" in p.stderr, p.stderr
+    p = o("list", check=False)
+    assert p.returncode == 6 and "timed out" in p.stderr, p.stderr
+    with pytest.raises(OSError) as e:
+        open(os.path.join(tree, "big.bin"), "rb").read()
+    assert e.value.errno == errno.ETIMEDOUT
+    assert os.listdir(tree)                             # the mount is alive
+    proxy.heal()
+    assert open(os.path.join(tree, "big.bin"), "rb").read() == \
+        open(os.path.join(src, "big.bin"), "rb").read()
+    assert objects(rgw, bucket) == before               # nothing half-written
+    assert rgw.uploads(bucket) == []
+    o("backup")
+    o("verify", "--all")
