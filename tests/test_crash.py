@@ -1,17 +1,18 @@
 """kill -9 at chosen points of the S3 conversation: of `ocb backup`, of
-the mount during `snapshots/now`, of `ocb prune`.  The points are
+the mount during `snapshots/now`, of `ocb restore`, of `ocb prune`.  The points are
 requests held by a proxy in front of the real RGW, so each test kills the
 process exactly there, every run.  Afterwards the store holds only
 complete backups (`ocb verify --all` passes), the next backup cleans up
 what the killed one left, and nothing else is lost."""
 import json
 import os
+import random
 import signal
 import subprocess
 
 import pytest
 
-from conftest import Ocb, write_config, objects
+from conftest import Ocb, write_config, objects, wait_for
 from test_mount import Mount
 from treeutil import make_tree
 
@@ -120,6 +121,132 @@ def test_prune_killed(setup, proxy, rgw, bucket):
     assert 5 <= len(left) <= 6
     o("verify", "--all")
     # run again: the plan is finished
+    o("prune", "--keep-last", "2")
+    assert len(json.loads(o("list", "--json").stdout)) == 2
+    o("verify", "--all")
+
+
+# ---- kill -9 at random points: the nth request, n drawn at random ----
+# OCB_LONG=1 runs many more rounds; OCB_SEED replays one run.
+ROUNDS = int(os.environ.get("OCB_CRASH_ROUNDS", 40 if os.environ.get("OCB_LONG") else 4))
+
+
+def rounds(name):
+    seed = int(os.environ.get("OCB_SEED", random.randrange(1 << 30)))
+    print("%s: OCB_SEED=%d, %d rounds" % (name, seed, ROUNDS))   # shown on failure
+    return random.Random(seed), range(ROUNDS)
+
+
+def kill_at(proxy, nth, argv, env, match=None):
+    """run argv, kill -9 it at its nth request (matching match), which
+    never reaches the server; True if it was killed, False if it finished
+    before that request"""
+    proxy.hold(match, nth)
+    p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: proxy.held.is_set() or p.poll() is not None, 300,
+                 "request %d or the end" % nth, interval=0.01)
+        killed = proxy.held.is_set()
+        if killed:
+            p.send_signal(signal.SIGKILL)
+    finally:
+        p.wait()
+    cut(proxy)
+    return killed
+
+
+def requests_of(proxy, fn, match=None):
+    n = len(proxy.requests)
+    fn()
+    return sum(1 for r in proxy.requests[n:] if match is None or match.decode() in r)
+
+
+def test_backup_killed_at_random_requests(setup, proxy, rgw, bucket):
+    src, o, clean = setup
+    total = requests_of(proxy, lambda: o("backup"))
+    rnd, rs = rounds("backup")
+    n, kills = 2, 0
+    for _ in rs:
+        nth = rnd.randint(1, total)
+        if kill_at(proxy, nth, [o.bin, "--config", o.config, "backup"], o.env):
+            kills += 1
+        else:
+            n += 1
+        assert len(json.loads(o("list", "--json").stdout)) == n
+        assert all(k.endswith(".ocb") for k in objects(rgw, bucket))
+    assert kills
+    o("verify", "--all")
+    all_complete(o, clean, rgw, bucket, n)
+
+
+def test_daemon_killed_at_random_points_of_snapshots(setup, proxy, rgw, bucket, tmp_path):
+    src, o, clean = setup
+    rnd, rs = rounds("snapshots/now")
+    for i in rs:
+        m = Mount(o.config, o.env, tmp_path)
+        proxy.hold(b"PUT /", rnd.randint(1, 4))           # a part, or the upload
+        os.mkdir(os.path.join(m.path, "snapshots", "now"))
+        wait_for(proxy.held.is_set, 120, "the snapshot's upload")
+        m.proc.send_signal(signal.SIGKILL)
+        m.proc.wait()
+        m.log.close()
+        subprocess.run(["fusermount3", "-uz", m.path], check=True)
+        cut(proxy)
+        assert len(json.loads(o("list", "--json").stdout)) == 1
+    all_complete(o, clean, rgw, bucket, 1)
+
+
+def test_restore_killed_at_random_points(setup, proxy, tmp_path):
+    """the original at the restore's place is as it was or wholly the
+    backup, never a mix; the partial copies are cleaned up by the next
+    restore"""
+    src, o, clean = setup
+    from treeutil import snapshot
+    backed = snapshot(src)
+    with open(os.path.join(src, "after-backup.txt"), "w") as f:
+        f.write("newer than the backup\n")
+    os.remove(os.path.join(src, "openclaw.json"))
+    newer = snapshot(src)
+    total = requests_of(proxy, lambda: o("restore", "latest", "--target",
+                                         str(tmp_path / "ref")), b"GET /")
+    rnd, rs = rounds("restore")
+    kills = 0
+    for _ in rs:
+        nth = rnd.randint(1, total)
+        killed = kill_at(proxy, nth, [o.bin, "--config", o.config, "restore", "latest"],
+                         o.env, b"GET /")
+        kills += killed
+        now = snapshot(src)
+        assert now == (newer if killed else backed)
+        if not killed:                                    # put the newer one back
+            subprocess.run(["rm", "-rf", src], check=True)
+            old = [d for d in os.listdir(tmp_path) if d.startswith("src.pre-restore-")]
+            os.rename(str(tmp_path / sorted(old)[-1]), src)
+            assert snapshot(src) == newer
+    assert kills
+    o("restore", "latest")
+    assert snapshot(src) == backed
+    assert not [d for d in os.listdir(tmp_path) if ".ocb-restore-" in d]
+
+
+def test_prune_killed_at_random_deletions(setup, proxy, rgw, bucket):
+    src, o, clean = setup
+    key = json.loads(o("list", "--json").stdout)[0]["key"]
+    rnd, rs = rounds("prune")
+    day = 0
+    for _ in rs:
+        while len(json.loads(o("list", "--json").stdout)) < 6:
+            day += 1
+            rgw.aws("s3api", "copy-object", "--bucket", bucket, "--copy-source",
+                    "%s/%s" % (bucket, key), "--key",
+                    PFX + "openclaw-aws-backup-2026-%02d-%02dT00-00-00Z.ocb"
+                    % (1 + day // 28, 1 + day % 28))
+        kill_at(proxy, rnd.randint(1, 4),
+                [o.bin, "--config", o.config, "prune", "--keep-last", "2"], o.env,
+                b"DELETE /")
+        left = json.loads(o("list", "--json").stdout)
+        assert 2 <= len(left) <= 6 and key in [b["key"] for b in left]
+        o("verify", "--all")
     o("prune", "--keep-last", "2")
     assert len(json.loads(o("list", "--json").stdout)) == 2
     o("verify", "--all")

@@ -10,12 +10,15 @@
 #include "restore_plan.h"
 #include "hooks.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,7 +32,8 @@ static const char usage[] =
 	"the original and checked, then the original is renamed to\n"
 	"<path>.pre-restore-<time> and the restored copy renamed into place, so\n"
 	"there is never a moment without a usable directory, and an\n"
-	"interrupted restore leaves the original as it was.\n"
+	"interrupted restore leaves the original as it was (the next restore\n"
+	"removes the partial copy it left).\n"
 	"\n"
 	"With --target DIR (new or empty): the backup's tree is written under\n"
 	"DIR; PATHs (relative to the backup, e.g. openclaw/workspace/MEMORY.md)\n"
@@ -175,11 +179,141 @@ static int dry_run(struct run *ru, struct ocb_archive *a, const char *target,
 	return r;
 }
 
-/* every source back to its original place, swapped in atomically */
+/*
+ * A restore in place writes into <orig>.ocb-restore-<time>, holding an
+ * flock on it until the copy is swapped in.  One that was killed left its
+ * partial copy unlocked: removed here, so that no run of kills fills the
+ * disk.  A copy still locked belongs to a restore that is running.
+ */
+static int stage_lock(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+static void remove_stale_stages(const char *orig)
+{
+	char parent[4096], pfx[4096], path[8192];
+	const char *slash = strrchr(orig, '/');
+	struct dirent *de;
+	size_t plen;
+	DIR *d;
+
+	if (slash)
+		snprintf(parent, sizeof(parent), "%.*s",
+			 (int)(slash - orig ? slash - orig : 1), orig);
+	else
+		snprintf(parent, sizeof(parent), ".");
+	snprintf(pfx, sizeof(pfx), "%s.ocb-restore-", slash ? slash + 1 : orig);
+	plen = strlen(pfx);
+	d = opendir(parent);
+	if (!d)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		int fd;
+
+		if (strncmp(de->d_name, pfx, plen) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", parent, de->d_name);
+		fd = stage_lock(path);
+		if (fd < 0)
+			continue;
+		ocb_rm_rf(path);
+		close(fd);
+		fprintf(stderr, "ocb: removed %s, the partial copy of an "
+			"interrupted restore\n", path);
+	}
+	closedir(d);
+}
+
+/* one source back to its original place, swapped in atomically */
+static int restore_source(struct run *ru, struct ocb_archive *a, uint32_t i,
+			  const char *ts, struct ocb_restore_result *total)
+{
+	struct ocb_ctx *ctx = ru->ctx;
+	struct ocb_restore_result res;
+	const char *orig, *top;
+	char stage[4096], staged[4200], safety[4200];
+	uint32_t entry;
+	struct stat st;
+	int r, lock;
+
+	ocb_archive_source(a, i, &entry, &orig);
+	top = ocb_archive_entry(a, entry)->name;
+	remove_stale_stages(orig);
+	/* names free now (a restore in the same second takes -2...) */
+	for (int k = 1;; k++) {
+		char sfx[16] = "";
+
+		if (k > 1)
+			snprintf(sfx, sizeof(sfx), "-%d", k);
+		snprintf(stage, sizeof(stage), "%s.ocb-restore-%s%s", orig, ts,
+			 sfx);
+		snprintf(safety, sizeof(safety), "%s.pre-restore-%s%s", orig,
+			 ts, sfx);
+		if (lstat(safety, &st) < 0 && mkdir(stage, 0700) == 0)
+			break;
+		if (errno != EEXIST && access(safety, F_OK) < 0)
+			return ocb_fail(-errno, "%s", stage);
+		if (k == 100)
+			return ocb_fail(-EEXIST, "%s", stage);
+	}
+	lock = stage_lock(stage);
+	snprintf(staged, sizeof(staged), "%s/%s", stage, top);
+	r = restore_to(ru, a, stage, &top, 1, &res);
+	total->entries += res.entries;
+	total->files += res.files;
+	total->bytes += res.bytes;
+	total->bad_files += res.bad_files;
+	if (r < 0) {
+		/* useless half-written, and maybe what filled the disk:
+		 * removed */
+		ocb_rm_rf(stage);
+		fprintf(stderr, "ocb: %s left as it was (the partial restore "
+			"beside it was removed)\n", orig);
+		r = ocb_fail(r, "restore %s", orig);
+		goto out;
+	}
+	if (lstat(orig, &st) == 0 && rename(orig, safety) < 0) {
+		r = ocb_fail(-errno, "rename %s", orig);
+		goto out;
+	}
+	if (rename(staged, orig) < 0) {
+		int e = -errno;
+
+		rename(safety, orig);	/* put the original back */
+		r = ocb_fail(e, "rename %s", staged);
+		goto out;
+	}
+	rmdir(stage);
+	if (!ctx->quiet && !ru->json)
+		printf("restored %s%s%s\n", orig,
+		       access(safety, F_OK) == 0 ? "; the previous state is in " : "",
+		       access(safety, F_OK) == 0 ? safety : "");
+	/* hooks.postRestore validates the result: a failure fails the
+	 * restore; the previous state stays where it was put aside */
+	if (ocb_hook_run(ctx->cfg, "postRestore", NULL, orig, OCB_HOOK_TIMEOUT,
+			 NULL, NULL)) {
+		fprintf(stderr, "ocb: the postRestore hook rejected %s; the "
+			"previous state is kept in %s\n", orig,
+			access(safety, F_OK) == 0 ? safety : "(none)");
+		r = OCB_EXIT_FAIL;
+	}
+out:
+	if (lock >= 0)
+		close(lock);
+	return r;
+}
+
+/* every source back to its original place */
 static int restore_in_place(struct run *ru, struct ocb_archive *a,
 			    struct ocb_restore_result *total)
 {
-	struct ocb_ctx *ctx = ru->ctx;
 	uint32_t i, n = ocb_archive_nsources(a);
 	char ts[32];
 	time_t now = time(NULL);
@@ -188,70 +322,9 @@ static int restore_in_place(struct run *ru, struct ocb_archive *a,
 
 	gmtime_r(&now, &tm);
 	strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
-	for (i = 0; i < n && r == 0; i++) {
-		struct ocb_restore_result res;
-		const char *orig, *top;
-		char stage[4096], staged[4200], safety[4200];
-		uint32_t entry;
-		struct stat st;
-
-		ocb_archive_source(a, i, &entry, &orig);
-		top = ocb_archive_entry(a, entry)->name;
-		/* names free now (a restore in the same second takes -2...) */
-		for (int k = 1;; k++) {
-			char sfx[16] = "";
-
-			if (k > 1)
-				snprintf(sfx, sizeof(sfx), "-%d", k);
-			snprintf(stage, sizeof(stage), "%s.ocb-restore-%s%s", orig,
-				 ts, sfx);
-			snprintf(safety, sizeof(safety), "%s.pre-restore-%s%s",
-				 orig, ts, sfx);
-			if (lstat(safety, &st) < 0 && mkdir(stage, 0700) == 0)
-				break;
-			if (errno != EEXIST && access(safety, F_OK) < 0)
-				return ocb_fail(-errno, "%s", stage);
-			if (k == 100)
-				return ocb_fail(-EEXIST, "%s", stage);
-		}
-		snprintf(staged, sizeof(staged), "%s/%s", stage, top);
-		r = restore_to(ru, a, stage, &top, 1, &res);
-		total->entries += res.entries;
-		total->files += res.files;
-		total->bytes += res.bytes;
-		total->bad_files += res.bad_files;
-		if (r < 0) {
-			/* useless half-written, and maybe what filled the
-			 * disk: removed */
-			ocb_rm_rf(stage);
-			fprintf(stderr, "ocb: %s left as it was (the partial "
-				"restore beside it was removed)\n", orig);
-			return ocb_fail(r, "restore %s", orig);
-		}
-		if (lstat(orig, &st) == 0 && rename(orig, safety) < 0)
-			return ocb_fail(-errno, "rename %s", orig);
-		if (rename(staged, orig) < 0) {
-			int e = -errno;
-
-			rename(safety, orig);	/* put the original back */
-			return ocb_fail(e, "rename %s", staged);
-		}
-		rmdir(stage);
-		if (!ctx->quiet && !ru->json)
-			printf("restored %s%s%s\n", orig,
-			       access(safety, F_OK) == 0 ? "; the previous state is in " : "",
-			       access(safety, F_OK) == 0 ? safety : "");
-		/* hooks.postRestore validates the result: a failure fails the
-		 * restore; the previous state stays where it was put aside */
-		if (ocb_hook_run(ctx->cfg, "postRestore", NULL, orig,
-				 OCB_HOOK_TIMEOUT, NULL, NULL)) {
-			fprintf(stderr, "ocb: the postRestore hook rejected %s; "
-				"the previous state is kept in %s\n", orig,
-				access(safety, F_OK) == 0 ? safety : "(none)");
-			return OCB_EXIT_FAIL;
-		}
-	}
-	return 0;
+	for (i = 0; i < n && r == 0; i++)
+		r = restore_source(ru, a, i, ts, total);
+	return r;
 }
 
 static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
