@@ -35,23 +35,28 @@ echo "== C unit tests"
 meson test -C build --suite unit --print-errorlogs
 meson test -C build-asan --suite unit --print-errorlogs
 
+# OCB_LONG=1: the long variants (fuzzing 10 minutes a target, many more
+# crash rounds in tests/test_crash.py, a longer soak)
+if [ -n "${OCB_LONG:-}" ]; then
+	: "${OCB_FUZZ_SECONDS:=600}"
+	export OCB_LONG
+fi
 echo "== fuzz targets (libFuzzer, ASan + UBSan, ${OCB_FUZZ_SECONDS:=20} s each)"
 CC=clang setup build-fuzz --buildtype=debug -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
-seeds=$(mktemp -d)
-OCB_FUZZ_SEED_DIR=$seeds build-asan/tests/test_format >/dev/null 2>&1
-for t in catalog trailer s3xml config gzip; do
-	mkdir -p "$seeds/$t"
-	[ "$t" = catalog ] && cp "$seeds/catalog-seed" "$seeds/$t/"
-	if [ "$t" = gzip ]; then	# one member, and two concatenated
-		seq 1 3000 | gzip -c > "$seeds/$t/one.gz"
-		{ seq 1 900 | gzip -c; seq 5 700 | gzip -1 -c; } > "$seeds/$t/two.gz"
-	fi
+corpus=$(mktemp -d)
+crashes=$PWD/build-fuzz/crashes
+mkdir -p "$crashes"
+for t in catalog trailer header sealed s3xml config gzip; do
+	# new inputs go to a scratch corpus; tests/fuzz/inputs/$t seeds it
+	mkdir -p "$corpus/$t"
 	build-fuzz/tests/fuzz/fuzz_$t -max_total_time="$OCB_FUZZ_SECONDS" \
-		-print_final_stats=1 "$seeds/$t" 2>&1 |
+		-print_final_stats=1 -artifact_prefix="$crashes/$t-" \
+		"$corpus/$t" "tests/fuzz/inputs/$t" 2>&1 |
 		awk -v t="$t" '/number_of_executed_units/ { print "fuzz_" t ": " $2 " executions, no crash" }
-			/ERROR|SUMMARY/ { print; bad = 1 } END { exit bad }'
+			/ERROR|SUMMARY/ { print; bad = 1 } END { exit bad }' ||
+		{ echo "crash input in $crashes: copy it to tests/fuzz/inputs/$t/ with the fix"; exit 1; }
 done
-rm -rf "$seeds"
+rm -rf "$corpus"
 
 echo "== pytest (sanitizer build, real mount, real RGW)"
 export OCB_BUILD_DIR=$PWD/build-asan

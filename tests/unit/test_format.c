@@ -168,17 +168,6 @@ static void test_catalog(void)
 	int rejected = 0, accepted = 0;
 
 	CHECK_INT(build(&blob, &len), 0);
-	if (getenv("OCB_FUZZ_SEED_DIR")) {	/* a valid catalog to start fuzzing from */
-		char p[512];
-		FILE *f;
-
-		snprintf(p, sizeof(p), "%s/catalog-seed", getenv("OCB_FUZZ_SEED_DIR"));
-		f = fopen(p, "w");
-		if (f) {
-			fwrite(blob, 1, len, f);
-			fclose(f);
-		}
-	}
 	m = malloc(len);
 	memcpy(m, blob, len);
 	CHECK_INT(ocb_catalog_decode(m, len, &c), 0);
