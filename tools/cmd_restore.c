@@ -206,7 +206,7 @@ static void remove_stale_stages(const char *orig)
 
 	if (slash)
 		snprintf(parent, sizeof(parent), "%.*s",
-			 (int)(slash - orig ? slash - orig : 1), orig);
+			 (int)(slash > orig ? slash - orig : 1), orig);
 	else
 		snprintf(parent, sizeof(parent), ".");
 	snprintf(pfx, sizeof(pfx), "%s.ocb-restore-", slash ? slash + 1 : orig);
