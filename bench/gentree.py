@@ -94,7 +94,7 @@ def main():
         return
     mb = a.scale * 1000 * 1000
     n_small = max(100, a.scale * 100)            # 200 MB -> 20,000 files
-    small_files(root, rng, n_small, mb // 5)
+    small_files(root, rng, n_small, mb // 2)     # 200 MB -> ~100 MB of them
     node_modules(root, rng, max(50, a.scale * 10))
     sqlite_db(os.path.join(root, "agents", "main", "sessions.sqlite"), rng, mb // 4)
     write(os.path.join(root, "agents", "main", "blob.bin"), random_bytes(rng, mb // 5))

@@ -3,8 +3,9 @@
 # against RGW: listing a large backup cold and warm (vs the same find on a
 # local copy), time to first byte and requests for small cold reads, cold
 # and warm sequential read of a large file (vs curl of the raw object),
-# read amplification, daemon peak RSS.  Table on stdout, raw numbers in
-# bench/results/mount.tsv.
+# read amplification, daemon peak RSS; then 100 backups mounted and all
+# browsed, with the daemon's peak RSS against its RAM cache setting.  Table
+# on stdout, raw numbers in bench/results/mount.tsv.
 source "$(dirname "$0")/lib.sh"
 ENTRIES=${1:-200000}
 BIG=${2:-1024}
@@ -51,6 +52,7 @@ printf 'ls_lR_warm\t%.3f\ts\t\n' "$t_lsr"
 files=$(cd "$MNT/many/latest" && find . -type f | awk 'NR % 4001 == 1' | head -40)
 lat=()
 g0=$(stat_of s3_requests_get)
+i0=$(stat_of s3_bytes_in)
 for f in $files; do
 	stat "$MNT/many/latest/$f" >/dev/null
 	s=$(date +%s%N)
@@ -59,10 +61,12 @@ for f in $files; do
 	lat+=($(( (e - s) / 1000 )))
 done
 g1=$(stat_of s3_requests_get)
+i1=$(stat_of s3_bytes_in)
 nf=$(echo $files | wc -w)
 med=$(printf '%s\n' "${lat[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
 printf 'small_read_ttfb_median\t%s\tus\t%s cold 4 KiB reads, each in another frame\n' "$med" "$nf"
 printf 'small_read_requests\t%s\tper read\t\n' "$(echo "scale=2; ($g1 - $g0) / $nf" | bc)"
+printf 'read_amplification_small\t%s\tfetched/read\tone compressed frame per 4 KiB read\n' "$(echo "scale=1; ($i1 - $i0) / ($nf * 4096)" | bc)"
 printf 'daemon_peak_rss_many\t%s\tKiB\tafter listing %s entries\n' "$(hwm)" "$n"
 umount_fs
 
@@ -84,5 +88,26 @@ printf 'curl_raw_object\t%s\tMB/s\t%s bytes stored, %.2f s (same data: %s MB/s o
 printf 'seq_read_warm\t%s\tMB/s\tpage cache (keep_cache)\n' "$(mbps "$size" "$t_re")"
 printf 'read_amplification_seq\t%s\tfetched/read\t\n' "$(echo "scale=3; ($b1 - $b0) / $size" | bc)"
 printf 'daemon_peak_rss_big\t%s\tKiB\tram_cache 256 MiB\n' "$(hwm)"
+umount_fs
+
+# --- 100 backups mounted and browsed --------------------------------------------------
+# four instances of 25 (names are one second apart: 100 in a row from one
+# instance would run a minute and more ahead of the clock)
+python3 "$TOP/bench/gentree.py" "$BENCH_TMP/small" --scale 5 >/dev/null
+for a in 1 2 3 4; do
+	bench_config "$B" "$BENCH_TMP/h$a.json" "\"instanceId\": \"agent$a\", \"sources\": [\"$BENCH_TMP/small\"], $KEYCFG, \"cache\": {\"dir\": \"$BENCH_TMP/cache100\", \"ram\": \"64M\"}"
+done
+for i in $(seq 1 25); do
+	for a in 1 2 3 4; do
+		echo "$a.$i" > "$BENCH_TMP/small/round.txt"	# each backup a little different
+		"$OCB" --config "$BENCH_TMP/h$a.json" -q backup >/dev/null
+	done
+done
+mount_fs "$BENCH_TMP/h1.json"
+nb=$(for a in 1 2 3 4; do ls "$MNT/agent$a"; done | grep -vc '^latest$')
+ne=$(find "$MNT"/agent[1-4]/ | wc -l)
+find "$MNT"/agent[1-4]/ -name round.txt | xargs cat > /dev/null
+find "$MNT"/agent[1-4]/ -name '*.md' | awk 'NR % 50 == 1' | xargs cat > /dev/null
+printf 'daemon_peak_rss_100_backups\t%s\tKiB\t%s backups, %s entries browsed, files read; ram_cache 64 MiB (target < 64 + 64 MiB)\n' "$(hwm)" "$nb" "$ne"
 umount_fs
 } | tee "$RESULTS/mount.tsv" | column -t -s $'\t'

@@ -230,6 +230,8 @@ def proxy(rgw):
     from gateproxy import GateProxy
     p = GateProxy(rgw.endpoint)
     yield p
+    # for the record (pytest -s): what this test's clients lived through
+    print("proxy: %d requests, faults injected %s" % (len(p.requests), p.injected))
     p.close()
 
 
