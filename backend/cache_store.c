@@ -19,6 +19,11 @@
  * a HEAD, or the response to the first GET (which is then a plain fetch:
  * the cache is not trusted before the store has spoken).
  *
+ * A block is fetched once per process: a thread that needs a block another
+ * thread is fetching waits for that request and reads the block from disk
+ * (parallel read-ahead asks for adjacent ranges, which share their edge
+ * blocks; without this each edge block was fetched twice).
+ *
  * Files appear whole: written to a temporary name, then renamed.  Readers
  * open them without locks; a block evicted under a reader stays readable
  * through its open descriptor.  A block's mtime is its last use (set on
@@ -51,6 +56,7 @@
 #define SUFFIX_MAX (4u << 20)	/* larger suffix reads pass through */
 #define VBUCKETS 1024
 #define VMAX 65536		/* remembered objects; then forget all */
+#define DIRECT_ALIGN 4096	/* O_DIRECT writes: buffer and length */
 
 /* what the store said of an object in this process */
 struct vent {
@@ -58,6 +64,13 @@ struct vent {
 	uint8_t kh[32];		/* sha256 of the key */
 	uint64_t size;
 	char etag[OCB_ETAG_MAX];
+};
+
+/* a run of blocks [first, end) of the object in dir being fetched */
+struct flight {
+	struct flight *next;
+	const char *dir;
+	uint64_t first, end;
 };
 
 struct cstore {
@@ -69,9 +82,12 @@ struct cstore {
 	size_t nv;
 	atomic_uint_fast64_t bytes;	/* estimate of what is on disk */
 	pthread_mutex_t evict_lock;
+	pthread_mutex_t flock;		/* flights */
+	pthread_cond_t fcond;		/* a flight ended */
+	struct flight *flights;
 	atomic_int write_failed;
 	atomic_uint_fast64_t hits, misses, bytes_disk, bytes_written, evictions;
-	atomic_uint_fast64_t write_errors, learned;
+	atomic_uint_fast64_t write_errors, learned, flight_waits;
 };
 
 /* sha256 (the store layer links OpenSSL, not the format's crypto.c) */
@@ -265,7 +281,15 @@ static void write_file(struct cstore *c, const char *dir, const char *name,
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	snprintf(tmp, sizeof(tmp), "%s/.t%ld.%lx", dir, (long)getpid(),
 		 (unsigned long)pthread_self());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* whole aligned blocks skip the page cache: the bytes are already in
+	 * the frame cache, and copying them into the page cache cost more
+	 * than the fetch (measured: half the cold sequential read rate) */
+	fd = -1;
+	if ((uintptr_t)p % DIRECT_ALIGN == 0 && len % DIRECT_ALIGN == 0)
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+			  O_DIRECT, 0600);	/* EINVAL where unsupported */
+	if (fd < 0)
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		/* ENOENT: the directory was just evicted; not a failure */
 		if (errno != ENOENT)
@@ -490,6 +514,120 @@ out:
 	return r;
 }
 
+/* a fetch's bytes, placed so that its whole blocks are aligned for
+ * O_DIRECT, whatever offset it starts at */
+struct abuf {
+	uint8_t *raw, *p;
+	size_t len, cap;
+};
+
+static int abuf_alloc(struct abuf *b, uint64_t off, size_t len)
+{
+	size_t skew = (size_t)(off % DIRECT_ALIGN);
+
+	memset(b, 0, sizeof(*b));
+	if (posix_memalign((void **)&b->raw, DIRECT_ALIGN, skew + len + 1))
+		return -ENOMEM;
+	b->p = b->raw + skew;
+	b->cap = len;
+	return 0;
+}
+
+static int abuf_append(void *arg, const void *p, size_t n)
+{
+	struct abuf *b = arg;
+
+	if (n > b->cap - b->len)
+		return -EIO;	/* more than was asked for */
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+/* ---- blocks in flight ---------------------------------------------------------------- */
+
+static struct flight *flight_find(struct cstore *c, const char *dir,
+				  uint64_t i)
+{
+	struct flight *f;
+
+	for (f = c->flights; f; f = f->next)
+		if (i >= f->first && i < f->end && strcmp(f->dir, dir) == 0)
+			return f;
+	return NULL;
+}
+
+/* is another thread fetching block i? with wait: then wait until its
+ * request ends (bounded: the inner store bounds every request) */
+static int flight_busy(struct cstore *c, const char *dir, uint64_t i,
+		       int wait)
+{
+	struct flight *f, *g;
+
+	pthread_mutex_lock(&c->flock);
+	f = flight_find(c, dir, i);
+	if (f && wait) {
+		atomic_fetch_add(&c->flight_waits, 1);
+		for (;;) {
+			for (g = c->flights; g && g != f; g = g->next)
+				;
+			if (!g)
+				break;
+			pthread_cond_wait(&c->fcond, &c->flock);
+		}
+	}
+	pthread_mutex_unlock(&c->flock);
+	return f != NULL;
+}
+
+static int block_cached(const char *dir, uint64_t i)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/b%" PRIu64, dir, i);
+	return access(path, F_OK) == 0;
+}
+
+/*
+ * Claim blocks [i, *end) as ours, cut at the first one in flight or
+ * cached; end the claim with flight_end() (also an empty one).  A fetcher
+ * writes its blocks before it ends its flight, and both are looked at
+ * here under the lock, so no whole block is fetched twice in a process.
+ */
+static void flight_claim(struct cstore *c, struct flight *f, const char *dir,
+			 uint64_t i, uint64_t *end)
+{
+	uint64_t j;
+
+	pthread_mutex_lock(&c->flock);
+	for (j = i; j < *end && !flight_find(c, dir, j) &&
+	     !block_cached(dir, j); j++)
+		;
+	*end = j;
+	f->dir = dir;
+	f->first = i;
+	f->end = j;
+	f->next = NULL;
+	if (j > i) {	/* an empty claim is not listed */
+		f->next = c->flights;
+		c->flights = f;
+	}
+	pthread_mutex_unlock(&c->flock);
+}
+
+static void flight_end(struct cstore *c, struct flight *f)
+{
+	struct flight **pp;
+
+	pthread_mutex_lock(&c->flock);
+	for (pp = &c->flights; *pp && *pp != f; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = f->next;
+	pthread_cond_broadcast(&c->fcond);
+	pthread_mutex_unlock(&c->flock);
+}
+
 /* [lo, hi) of a known object from its blocks, fetching missing runs */
 static int get_blocks(struct cstore *c, const char *key, uint64_t size,
 		      const char *etag, const char *dir, uint64_t lo,
@@ -498,13 +636,14 @@ static int get_blocks(struct cstore *c, const char *key, uint64_t size,
 	char path[PATH_MAX];
 	uint8_t *blk = NULL;
 	uint64_t i, b1 = (hi - 1) / BLOCK;
-	int r = 0;
+	int r = 0, waited = 0, part;
 
 	for (i = lo / BLOCK; i <= b1 && r == 0;) {
 		uint64_t bs = i * BLOCK, be = bs + BLOCK < size ? bs + BLOCK : size;
 		uint64_t s = lo > bs ? lo : bs, e = hi < be ? hi : be, j;
 		struct ocb_get_req a = { .key = key, .if_match = etag };
-		struct ocb_buf b;
+		struct flight fl;
+		struct abuf b = { 0 };
 
 		if (!blk && !(blk = malloc(BLOCK))) {
 			r = -ENOMEM;
@@ -516,28 +655,46 @@ static int get_blocks(struct cstore *c, const char *key, uint64_t size,
 			atomic_fetch_add(&c->bytes_disk, e - s);
 			r = sink(arg, blk, e - s);
 			i++;
+			waited = 0;
 			continue;
 		}
-		/* a run of missing blocks, fetched in one request */
-		for (j = i + 1; j <= b1 && j - i < RUN_BLOCKS; j++) {
-			snprintf(path, sizeof(path), "%s/b%" PRIu64, dir, j);
-			if (access(path, F_OK) == 0)
-				break;
+		/*
+		 * Another thread is fetching it.  When this read needs
+		 * nothing past it, wait for that and look again (once).
+		 * Else fetch just our part of it, uncached, with the rest of
+		 * our run: parallel read-ahead asks for adjacent ranges that
+		 * share their edge blocks, and waiting there would serialise
+		 * the requests (measured: a third of the sequential rate).
+		 */
+		part = 0;
+		if (!waited && i == b1 && flight_busy(c, dir, i, 1)) {
+			waited = 1;
+			continue;
 		}
-		a.off = bs;
-		a.len = (j * BLOCK < size ? j * BLOCK : size) - bs;
-		ocb_buf_init(&b, a.len);
+		waited = 0;
+		if (flight_busy(c, dir, i, 0))
+			part = 1;
+		/* a run of missing blocks, fetched in one request */
+		j = b1 + 1 - i < RUN_BLOCKS ? b1 + 1 : i + RUN_BLOCKS;
+		flight_claim(c, &fl, dir, i + part, &j);
+		if (j == i)
+			continue;	/* claimed by another since: look again */
+		a.off = part ? s : bs;
+		a.len = (j == i + 1 && part ? e :
+			 j * BLOCK < size ? j * BLOCK : size) - a.off;
 		atomic_fetch_add(&c->misses, 1);
-		r = c->inner->ops->get(c->inner, &a, collect, &b, NULL);
+		r = abuf_alloc(&b, a.off, a.len);
+		if (r == 0)
+			r = c->inner->ops->get(c->inner, &a, abuf_append, &b,
+					       NULL);
 		if (r == 0 && b.len != a.len)
 			r = -ECONNRESET;	/* short body */
-		if (r == 0) {
-			store_blocks(c, dir, size, bs, (const uint8_t *)b.data,
-				     b.len);
-			r = deliver(sink, arg, bs, (const uint8_t *)b.data, b.len,
-				    lo, hi);
-		}
-		ocb_buf_release(&b);
+		if (r == 0)
+			store_blocks(c, dir, size, a.off, b.p, b.len);
+		flight_end(c, &fl);
+		if (r == 0)
+			r = deliver(sink, arg, a.off, b.p, b.len, lo, hi);
+		free(b.raw);
 		i = j;
 	}
 	free(blk);
@@ -724,13 +881,15 @@ static void cstore_stats(struct ocb_store *s, struct ocb_buf *out)
 		       "disk_cache_evictions %" PRIuFAST64 "\n"
 		       "disk_cache_write_errors %" PRIuFAST64 "\n"
 		       "disk_cache_write_failed %d\n"
-		       "disk_cache_versions_learned %" PRIuFAST64 "\n",
+		       "disk_cache_versions_learned %" PRIuFAST64 "\n"
+		       "disk_cache_flight_waits %" PRIuFAST64 "\n",
 		       atomic_load(&c->hits), atomic_load(&c->misses),
 		       atomic_load(&c->bytes_disk),
 		       atomic_load(&c->bytes_written), atomic_load(&c->bytes),
 		       c->max, atomic_load(&c->evictions),
 		       atomic_load(&c->write_errors),
-		       atomic_load(&c->write_failed), atomic_load(&c->learned));
+		       atomic_load(&c->write_failed), atomic_load(&c->learned),
+		       atomic_load(&c->flight_waits));
 	c->inner->ops->stats(c->inner, out);
 }
 
@@ -742,6 +901,8 @@ static void cstore_destroy(struct ocb_store *s)
 	vtab_clear(c);
 	pthread_mutex_destroy(&c->vlock);
 	pthread_mutex_destroy(&c->evict_lock);
+	pthread_mutex_destroy(&c->flock);
+	pthread_cond_destroy(&c->fcond);
 	free(c);
 	free(s);
 }
@@ -806,6 +967,8 @@ int ocb_cache_store_new(struct ocb_store *inner, const char *dir,
 	c->max = max_bytes ? max_bytes : (2ull << 30);
 	pthread_mutex_init(&c->vlock, NULL);
 	pthread_mutex_init(&c->evict_lock, NULL);
+	pthread_mutex_init(&c->flock, NULL);
+	pthread_cond_init(&c->fcond, NULL);
 	s->ops = &cstore_ops;
 	s->priv = c;
 	snprintf(s->desc, sizeof(s->desc), "%s", inner->desc);

@@ -26,7 +26,9 @@
  * Layout: DIR/<first 32 hex of sha256(key "\n" etag)>/{b<block>, s<length>}.
  * Counters (stats): disk_cache_hits, _misses (requests made for cacheable
  * keys), _bytes_served, _bytes_written, _bytes, _limit, _evictions,
- * _write_errors, _write_failed (0/1), _versions_learned; then the inner's.
+ * _write_errors, _write_failed (0/1), _versions_learned, _flight_waits
+ * (reads that waited for a block another thread was fetching); then the
+ * inner's.
  */
 #ifndef OCB_CACHE_STORE_H
 #define OCB_CACHE_STORE_H

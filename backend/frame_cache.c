@@ -36,7 +36,7 @@
 #define RA_MAX 16		/* read-ahead window cap, in frames */
 #define RUN_MAX 32		/* frames per range request */
 #define RA_WORKERS 2
-#define RA_RUN 4		/* frames per read-ahead request */
+#define RA_RUN 8		/* frames per read-ahead request */
 #define RA_QUEUE_MAX 16
 #define SEQ_SLACK_MIN (128u << 10)	/* see seq_window() */
 #define SEQ_SLACK_MAX (2u << 20)
@@ -526,7 +526,7 @@ static int fetch_claims(struct ocb_frame_cache *fc, struct ocb_archive *a,
 	 * request at most, fewer when there is less to share */
 	for (i = 0; i < nowned; i++)
 		nra += owned[i] > f1;
-	ra_run = (nra + RA_WORKERS - 1) / RA_WORKERS;
+	ra_run = nra >= RA_RUN ? RA_RUN : (nra + RA_WORKERS - 1) / RA_WORKERS;
 	ra_run = ra_run < 1 ? 1 : ra_run > RA_RUN ? RA_RUN : ra_run;
 	for (i = 0; i < nowned; i = j) {
 		int ra = owned[i] > f1, fr, queued = 0;

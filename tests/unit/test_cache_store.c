@@ -32,17 +32,33 @@
 
 struct cnt {
 	struct ocb_store *inner;
-	atomic_int_fast64_t gets, heads, lists;
+	atomic_int_fast64_t gets, heads, lists, bytes;
 };
 
 #define CNT(s) ((struct cnt *)(s)->priv)
 #define IN(s) (CNT(s)->inner)
 
+struct csink {
+	struct cnt *c;
+	ocb_sink_fn sink;
+	void *arg;
+};
+
+static int c_sink(void *arg, const void *p, size_t n)
+{
+	struct csink *k = arg;
+
+	atomic_fetch_add(&k->c->bytes, (int_fast64_t)n);
+	return k->sink(k->arg, p, n);
+}
+
 static int c_get(struct ocb_store *s, const struct ocb_get_req *g,
 		 ocb_sink_fn sink, void *arg, struct ocb_obj_head *head)
 {
+	struct csink k = { CNT(s), sink, arg };
+
 	atomic_fetch_add(&CNT(s)->gets, 1);
-	return IN(s)->ops->get(IN(s), g, sink, arg, head);
+	return IN(s)->ops->get(IN(s), g, c_sink, &k, head);
 }
 
 static int c_head(struct ocb_store *s, const char *key, struct ocb_obj_head *o)
@@ -529,6 +545,70 @@ static void test_concurrent(void)
 	t_rm_rf(dir);
 }
 
+/*
+ * Threads reading adjacent ranges that do not start on block boundaries
+ * (as the mount's parallel read-ahead does) share their edge blocks: every
+ * byte right, no block fetched whole twice (what a thread finds another
+ * fetching, it fetches only its part of), and all of it cached after.
+ */
+#define ADJ_RUN (MiB + 300 * 1024)	/* the length of each range */
+#define ADJ_N 12
+
+struct adj {
+	struct ocb_store *s;
+	const char *key;
+	uint64_t off;
+	int ok;
+};
+
+static void *adj_thread(void *arg)
+{
+	struct adj *a = arg;
+
+	a->ok = read_ok(a->s, a->key, a->off, ADJ_RUN, (uint64_t)ADJ_N * ADJ_RUN,
+			8);
+	return NULL;
+}
+
+static void test_adjacent(void)
+{
+	char dir[64];
+	const char *k = "p/adj/a.ocb";
+	const uint64_t size = (uint64_t)ADJ_N * ADJ_RUN;
+	struct ocb_store *s;
+	struct cnt *c;
+	struct adj a[ADJ_N];
+	pthread_t t[ADJ_N];
+	int round, i;
+
+	for (round = 0; round < 20; round++) {
+		new_dir(dir, sizeof(dir), "adj");
+		s = cached(dir, 256 * MiB, &c);
+		if (round == 0)
+			put_object(s, k, size, 8);
+		CHECK_INT(list_all(s, "p/adj/"), 1);	/* learns the etag */
+		atomic_store(&c->bytes, 0);
+		for (i = 0; i < ADJ_N; i++) {
+			a[i] = (struct adj){ s, k, (uint64_t)i * ADJ_RUN, 0 };
+			pthread_create(&t[i], NULL, adj_thread, &a[i]);
+		}
+		for (i = 0; i < ADJ_N; i++) {
+			pthread_join(t[i], NULL);
+			CHECK(a[i].ok);
+		}
+		/* whole blocks once, plus per range at most a part of one
+		 * that it found in flight */
+		CHECK(atomic_load(&c->bytes) <=
+		      (int_fast64_t)((size + MiB - 1) / MiB * MiB +
+				     ADJ_N * MiB));
+		atomic_store(&c->gets, 0);
+		CHECK(read_ok(s, k, 0, (size_t)size, size, 8));
+		CHECK_INT(atomic_load(&c->gets), 0);
+		ocb_store_free(s);
+		t_rm_rf(dir);
+	}
+}
+
 static int warnings;
 
 static void count_log(void *arg, enum ocb_log_level level, const char *line)
@@ -629,6 +709,7 @@ int main(void)
 	test_stale();
 	test_eviction();
 	test_concurrent();
+	test_adjacent();
 	r = T_DONE();
 	t_rm_rf(root);
 	return r;
