@@ -19,10 +19,12 @@
  * a HEAD, or the response to the first GET (which is then a plain fetch:
  * the cache is not trusted before the store has spoken).
  *
- * A block is fetched once per process: a thread that needs a block another
- * thread is fetching waits for that request and reads the block from disk
- * (parallel read-ahead asks for adjacent ranges, which share their edge
- * blocks; without this each edge block was fetched twice).
+ * A whole block is fetched once per process: a thread that needs a block
+ * another thread has in flight fetches only its part of it, uncached, or
+ * waits when it needs nothing more (parallel read-ahead asks for adjacent
+ * ranges, which share their edge blocks; each was fetched twice before).
+ * Fetched bytes go to the reader first and to the disk after, written
+ * behind by one thread, whole blocks with O_DIRECT.
  *
  * Files appear whole: written to a temporary name, then renamed.  Readers
  * open them without locks; a block evicted under a reader stays readable
@@ -57,6 +59,7 @@
 #define VBUCKETS 1024
 #define VMAX 65536		/* remembered objects; then forget all */
 #define DIRECT_ALIGN 4096	/* O_DIRECT writes: buffer and length */
+#define WQ_MAX (16u << 20)	/* fetched bytes queued for the disk */
 
 /* what the store said of an object in this process */
 struct vent {
@@ -66,12 +69,7 @@ struct vent {
 	char etag[OCB_ETAG_MAX];
 };
 
-/* a run of blocks [first, end) of the object in dir being fetched */
-struct flight {
-	struct flight *next;
-	const char *dir;
-	uint64_t first, end;
-};
+struct flight;
 
 struct cstore {
 	struct ocb_store *inner;
@@ -82,9 +80,15 @@ struct cstore {
 	size_t nv;
 	atomic_uint_fast64_t bytes;	/* estimate of what is on disk */
 	pthread_mutex_t evict_lock;
-	pthread_mutex_t flock;		/* flights */
+	pthread_mutex_t flock;		/* flights and the write queue */
 	pthread_cond_t fcond;		/* a flight ended */
+	pthread_cond_t wcond;		/* queued; stopping */
 	struct flight *flights;
+	struct flight *wq;		/* to write, in order */
+	size_t wq_bytes;
+	uint64_t next_flight;
+	pthread_t writer;
+	int writer_started, stopping;
 	atomic_int write_failed;
 	atomic_uint_fast64_t hits, misses, bytes_disk, bytes_written, evictions;
 	atomic_uint_fast64_t write_errors, learned, flight_waits;
@@ -544,7 +548,26 @@ static int abuf_append(void *arg, const void *p, size_t n)
 	return 0;
 }
 
-/* ---- blocks in flight ---------------------------------------------------------------- */
+/* ---- blocks in flight, written behind ------------------------------------------------ */
+
+/*
+ * A flight is a run of whole blocks one thread fetched or is fetching, from
+ * its claim until they are on disk.  Its bytes go to the caller first and
+ * to the disk after, by the writer thread (at most WQ_MAX bytes queued;
+ * past that the fetcher writes them itself), so a cold read does not wait
+ * for the disk.
+ */
+struct flight {
+	struct flight *next;	/* c->flights */
+	struct flight *qnext;	/* c->wq */
+	uint64_t id;
+	uint64_t first, end;	/* blocks */
+	uint64_t size;		/* the object's */
+	uint64_t off;		/* of p[0] in the object */
+	uint8_t *raw, *p;	/* the fetched bytes, once fetched */
+	size_t len;
+	char dir[];
+};
 
 static struct flight *flight_find(struct cstore *c, const char *dir,
 				  uint64_t i)
@@ -557,19 +580,21 @@ static struct flight *flight_find(struct cstore *c, const char *dir,
 	return NULL;
 }
 
-/* is another thread fetching block i? with wait: then wait until its
- * request ends (bounded: the inner store bounds every request) */
+/* is block i in flight? with wait: then wait until that flight has ended
+ * (bounded: the inner store bounds every request, the disk every write) */
 static int flight_busy(struct cstore *c, const char *dir, uint64_t i,
 		       int wait)
 {
 	struct flight *f, *g;
+	uint64_t id;
 
 	pthread_mutex_lock(&c->flock);
 	f = flight_find(c, dir, i);
 	if (f && wait) {
 		atomic_fetch_add(&c->flight_waits, 1);
+		id = f->id;
 		for (;;) {
-			for (g = c->flights; g && g != f; g = g->next)
+			for (g = c->flights; g && g->id != id; g = g->next)
 				;
 			if (!g)
 				break;
@@ -589,14 +614,17 @@ static int block_cached(const char *dir, uint64_t i)
 }
 
 /*
- * Claim blocks [i, *end) as ours, cut at the first one in flight or
- * cached; end the claim with flight_end() (also an empty one).  A fetcher
- * writes its blocks before it ends its flight, and both are looked at
- * here under the lock, so no whole block is fetched twice in a process.
+ * Claim blocks [i, *end) of the object in dir (size bytes), cut at the
+ * first one in flight or cached: a new flight, or NULL when nothing is
+ * claimed (or no memory).  A flight ends only once its blocks are on disk
+ * (or failed to be), and both are looked at here under the lock, so no
+ * whole block is fetched twice in a process.
  */
-static void flight_claim(struct cstore *c, struct flight *f, const char *dir,
-			 uint64_t i, uint64_t *end)
+static struct flight *flight_claim(struct cstore *c, const char *dir,
+				   uint64_t size, uint64_t i, uint64_t *end)
 {
+	size_t dl = strlen(dir) + 1;
+	struct flight *f = calloc(1, sizeof(*f) + dl);
 	uint64_t j;
 
 	pthread_mutex_lock(&c->flock);
@@ -604,21 +632,28 @@ static void flight_claim(struct cstore *c, struct flight *f, const char *dir,
 	     !block_cached(dir, j); j++)
 		;
 	*end = j;
-	f->dir = dir;
-	f->first = i;
-	f->end = j;
-	f->next = NULL;
-	if (j > i) {	/* an empty claim is not listed */
+	if (f && j > i) {
+		memcpy(f->dir, dir, dl);
+		f->id = ++c->next_flight;
+		f->first = i;
+		f->end = j;
+		f->size = size;
 		f->next = c->flights;
 		c->flights = f;
+	} else {
+		free(f);
+		f = NULL;
 	}
 	pthread_mutex_unlock(&c->flock);
+	return f;
 }
 
 static void flight_end(struct cstore *c, struct flight *f)
 {
 	struct flight **pp;
 
+	if (!f)
+		return;
 	pthread_mutex_lock(&c->flock);
 	for (pp = &c->flights; *pp && *pp != f; pp = &(*pp)->next)
 		;
@@ -626,6 +661,94 @@ static void flight_end(struct cstore *c, struct flight *f)
 		*pp = f->next;
 	pthread_cond_broadcast(&c->fcond);
 	pthread_mutex_unlock(&c->flock);
+	free(f->raw);
+	free(f);
+}
+
+static void flight_write(struct cstore *c, struct flight *f)
+{
+	if (f->raw)
+		store_blocks(c, f->dir, f->size, f->off, f->p, f->len);
+	flight_end(c, f);
+}
+
+static void *writer_main(void *arg)
+{
+	struct cstore *c = arg;
+
+	pthread_mutex_lock(&c->flock);
+	for (;;) {
+		struct flight *f = c->wq;
+
+		if (!f) {
+			if (c->stopping)
+				break;
+			pthread_cond_wait(&c->wcond, &c->flock);
+			continue;
+		}
+		c->wq = f->qnext;
+		c->wq_bytes -= f->len;
+		pthread_mutex_unlock(&c->flock);
+		flight_write(c, f);
+		pthread_mutex_lock(&c->flock);
+	}
+	pthread_mutex_unlock(&c->flock);
+	return NULL;
+}
+
+/* [s, e) of block i from a flight whose bytes have arrived, into out:
+ * 1, or 0 when there is none */
+static int flight_copy(struct cstore *c, const char *dir, uint64_t i,
+		       uint64_t s, uint64_t e, uint8_t *out)
+{
+	struct flight *f;
+	int r = 0;
+
+	pthread_mutex_lock(&c->flock);
+	f = flight_find(c, dir, i);
+	if (f && f->raw && s >= f->off && e <= f->off + f->len) {
+		memcpy(out, f->p + (s - f->off), e - s);
+		r = 1;
+	}
+	pthread_mutex_unlock(&c->flock);
+	return r;
+}
+
+/* f's fetch ended, with its bytes in b when it succeeded (taken): write
+ * its blocks and end it, queued for the writer (readers copy from it
+ * meanwhile), or now when the queue is full or there is no writer */
+static void flight_done(struct cstore *c, struct flight *f, struct abuf *b,
+			uint64_t off)
+{
+	struct flight **pp;
+	int queued = 0;
+
+	if (!f)
+		return;
+	pthread_mutex_lock(&c->flock);
+	if (b->raw && b->len == b->cap) {
+		f->raw = b->raw;
+		f->p = b->p;
+		f->len = b->len;
+		f->off = off;
+		b->raw = NULL;
+	}
+	if (f->raw && !c->stopping && c->wq_bytes + f->len <= WQ_MAX) {
+		if (!c->writer_started &&
+		    pthread_create(&c->writer, NULL, writer_main, c) == 0)
+			c->writer_started = 1;
+		if (c->writer_started) {
+			for (pp = &c->wq; *pp; pp = &(*pp)->qnext)
+				;
+			*pp = f;
+			c->wq_bytes += f->len;
+			pthread_cond_signal(&c->wcond);
+			queued = 1;
+		}
+	}
+	pthread_mutex_unlock(&c->flock);
+	if (!queued)
+		flight_write(c, f);
 }
 
 /* [lo, hi) of a known object from its blocks, fetching missing runs */
@@ -642,7 +765,7 @@ static int get_blocks(struct cstore *c, const char *key, uint64_t size,
 		uint64_t bs = i * BLOCK, be = bs + BLOCK < size ? bs + BLOCK : size;
 		uint64_t s = lo > bs ? lo : bs, e = hi < be ? hi : be, j;
 		struct ocb_get_req a = { .key = key, .if_match = etag };
-		struct flight fl;
+		struct flight *fl;
 		struct abuf b = { 0 };
 
 		if (!blk && !(blk = malloc(BLOCK))) {
@@ -658,8 +781,15 @@ static int get_blocks(struct cstore *c, const char *key, uint64_t size,
 			waited = 0;
 			continue;
 		}
+		if (flight_copy(c, dir, i, s, e, blk)) {	/* on its way to disk */
+			atomic_fetch_add(&c->hits, 1);
+			r = sink(arg, blk, e - s);
+			i++;
+			waited = 0;
+			continue;
+		}
 		/*
-		 * Another thread is fetching it.  When this read needs
+		 * Another thread has it in flight.  When this read needs
 		 * nothing past it, wait for that and look again (once).
 		 * Else fetch just our part of it, uncached, with the rest of
 		 * our run: parallel read-ahead asks for adjacent ranges that
@@ -676,7 +806,7 @@ static int get_blocks(struct cstore *c, const char *key, uint64_t size,
 			part = 1;
 		/* a run of missing blocks, fetched in one request */
 		j = b1 + 1 - i < RUN_BLOCKS ? b1 + 1 : i + RUN_BLOCKS;
-		flight_claim(c, &fl, dir, i + part, &j);
+		fl = flight_claim(c, dir, size, i + part, &j);
 		if (j == i)
 			continue;	/* claimed by another since: look again */
 		a.off = part ? s : bs;
@@ -690,10 +820,8 @@ static int get_blocks(struct cstore *c, const char *key, uint64_t size,
 		if (r == 0 && b.len != a.len)
 			r = -ECONNRESET;	/* short body */
 		if (r == 0)
-			store_blocks(c, dir, size, a.off, b.p, b.len);
-		flight_end(c, &fl);
-		if (r == 0)
 			r = deliver(sink, arg, a.off, b.p, b.len, lo, hi);
+		flight_done(c, fl, &b, a.off);
 		free(b.raw);
 		i = j;
 	}
@@ -897,12 +1025,20 @@ static void cstore_destroy(struct ocb_store *s)
 {
 	struct cstore *c = s->priv;
 
+	pthread_mutex_lock(&c->flock);	/* the writer drains its queue */
+	c->stopping = 1;
+	pthread_cond_broadcast(&c->wcond);
+	pthread_mutex_unlock(&c->flock);
+	if (c->writer_started)
+		pthread_join(c->writer, NULL);
+
 	ocb_store_free(c->inner);
 	vtab_clear(c);
 	pthread_mutex_destroy(&c->vlock);
 	pthread_mutex_destroy(&c->evict_lock);
 	pthread_mutex_destroy(&c->flock);
 	pthread_cond_destroy(&c->fcond);
+	pthread_cond_destroy(&c->wcond);
 	free(c);
 	free(s);
 }
@@ -969,6 +1105,7 @@ int ocb_cache_store_new(struct ocb_store *inner, const char *dir,
 	pthread_mutex_init(&c->evict_lock, NULL);
 	pthread_mutex_init(&c->flock, NULL);
 	pthread_cond_init(&c->fcond, NULL);
+	pthread_cond_init(&c->wcond, NULL);
 	s->ops = &cstore_ops;
 	s->priv = c;
 	snprintf(s->desc, sizeof(s->desc), "%s", inner->desc);

@@ -522,8 +522,9 @@ static int fetch_claims(struct ocb_frame_cache *fc, struct ocb_archive *a,
 	uint32_t i, j, nra = 0, ra_run;
 	int r = 0;
 
-	/* read-ahead split so that every worker decodes: RA_RUN frames per
-	 * request at most, fewer when there is less to share */
+	/* read-ahead in requests of RA_RUN frames (fewer, split between the
+	 * workers, while the window is small): larger requests fetch fewer
+	 * edge blocks twice in the disk cache below */
 	for (i = 0; i < nowned; i++)
 		nra += owned[i] > f1;
 	ra_run = nra >= RA_RUN ? RA_RUN : (nra + RA_WORKERS - 1) / RA_WORKERS;

@@ -7,7 +7,8 @@ Default (--scale 200): ~20,000 small JSON/Markdown/log files in a workspace
 and memory layout, a node_modules-like tree of small JS files, a SQLite
 database of about a quarter of the size, and some incompressible binary.
 --big-file adds one file of that many MiB (half compressible, half random).
---entries N instead makes a tree of N small entries (for listing benchmarks).
+--entries N instead makes a tree of N small entries (for listing benchmarks),
+one in 1000 of them a 4 KiB file.
 """
 import argparse
 import os
@@ -90,7 +91,10 @@ def main():
         per_dir = 100
         for i in range(a.entries):
             d = os.path.join(root, "d%03d" % (i // (per_dir * per_dir)), "e%03d" % ((i // per_dir) % per_dir))
-            write(os.path.join(d, "f%06d.json" % i), b'{"i": %d}\n' % i)
+            body = b'{"i": %d}\n' % i
+            if i % 1000 == 0:       # one in 1000 is a 4 KiB file, for cold reads
+                body = (b'{"i": %d, "pad": "' % i).ljust(4094, b"x") + b'"}'
+            write(os.path.join(d, "f%06d.json" % i), body)
         return
     mb = a.scale * 1000 * 1000
     n_small = max(100, a.scale * 100)            # 200 MB -> 20,000 files

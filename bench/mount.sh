@@ -13,11 +13,14 @@ B=bench-mount-$$
 awsc s3api create-bucket --bucket "$B" >/dev/null
 "$OCB" key generate "$BENCH_TMP/key" >/dev/null
 KEYCFG="\"encryption\": {\"keyProvider\": \"keyfile\", \"keyFile\": \"$BENCH_TMP/key\"}"
+CACHECFG="\"cache\": {\"dir\": \"$BENCH_TMP/cache\"}"	# not the user's
 python3 "$TOP/bench/gentree.py" "$BENCH_TMP/many" --entries "$ENTRIES"
 mkdir -p "$BENCH_TMP/big"
 python3 "$TOP/bench/gentree.py" "$BENCH_TMP/big" --scale 5 --big-file "$BIG"
-bench_config "$B" "$BENCH_TMP/many.json" "\"instanceId\": \"many\", \"sources\": [\"$BENCH_TMP/many\"], $KEYCFG"
-bench_config "$B" "$BENCH_TMP/big.json" "\"instanceId\": \"big\", \"sources\": [\"$BENCH_TMP/big\"], $KEYCFG"
+bench_config "$B" "$BENCH_TMP/many.json" "\"instanceId\": \"many\", \"sources\": [\"$BENCH_TMP/many\"], $KEYCFG, $CACHECFG"
+bench_config "$B" "$BENCH_TMP/many-nocache.json" "\"instanceId\": \"many\", \"sources\": [\"$BENCH_TMP/many\"], $KEYCFG, \"cache\": {\"dir\": \"\"}"
+bench_config "$B" "$BENCH_TMP/big.json" "\"instanceId\": \"big\", \"sources\": [\"$BENCH_TMP/big\"], $KEYCFG, $CACHECFG"
+bench_config "$B" "$BENCH_TMP/big-nocache.json" "\"instanceId\": \"big\", \"sources\": [\"$BENCH_TMP/big\"], $KEYCFG, \"cache\": {\"dir\": \"\"}"
 "$OCB" --config "$BENCH_TMP/many.json" backup >/dev/null
 "$OCB" --config "$BENCH_TMP/big.json" backup >/dev/null
 MNT=$BENCH_TMP/mnt
@@ -48,32 +51,42 @@ printf 'find_cold\t%.3f\ts\t%s entries, catalog fetched (%s GETs)\n' "$t_cold" "
 printf 'find_warm\t%.3f\ts\tlocal disk find: %.3f s\n' "$t_warm" "$t_local"
 printf 'ls_lR_warm\t%.3f\ts\t\n' "$t_lsr"
 
-# --- small cold reads ------------------------------------------------------------
-files=$(cd "$MNT/many/latest" && find . -type f | awk 'NR % 4001 == 1' | head -40)
-lat=()
-g0=$(stat_of s3_requests_get)
-i0=$(stat_of s3_bytes_in)
-for f in $files; do
-	stat "$MNT/many/latest/$f" >/dev/null
-	s=$(date +%s%N)
-	head -c 4096 "$MNT/many/latest/$f" >/dev/null
-	e=$(date +%s%N)
-	lat+=($(( (e - s) / 1000 )))
-done
-g1=$(stat_of s3_requests_get)
-i1=$(stat_of s3_bytes_in)
-nf=$(echo $files | wc -w)
-med=$(printf '%s\n' "${lat[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-printf 'small_read_ttfb_median\t%s\tus\t%s cold 4 KiB reads, each in another frame\n' "$med" "$nf"
-printf 'small_read_requests\t%s\tper read\t\n' "$(echo "scale=2; ($g1 - $g0) / $nf" | bc)"
-printf 'read_amplification_small\t%s\tfetched/read\tone compressed frame per 4 KiB read\n' "$(echo "scale=1; ($i1 - $i0) / ($nf * 4096)" | bc)"
+# --- small cold reads -------------------------------------------------------------
+# 4 KiB files, each in another frame; first with the disk cache (its 1 MiB
+# blocks may hold several compressed frames of this tree, so some reads
+# find theirs on disk), then without it (every read goes to the store)
+small_reads() {	# label
+	local files f s e g0 g1 i0 i1 nf med lat=()
+	files=$(cd "$MNT/many/latest" && find . -type f -name 'f*000.json' | sort | awk 'NR % 5 == 1' | head -40)
+	g0=$(stat_of s3_requests_get)
+	i0=$(stat_of s3_bytes_in)
+	for f in $files; do
+		stat "$MNT/many/latest/$f" >/dev/null
+		s=$(date +%s%N)
+		head -c 4096 "$MNT/many/latest/$f" >/dev/null
+		e=$(date +%s%N)
+		lat+=($(( (e - s) / 1000 )))
+	done
+	g1=$(stat_of s3_requests_get)
+	i1=$(stat_of s3_bytes_in)
+	nf=$(echo $files | wc -w)
+	med=$(printf '%s\n' "${lat[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+	printf 'small_read_ttfb_median_%s\t%s\tus\t%s cold reads of a 4 KiB file (open to last byte, head -c)\n' "$1" "$med" "$nf"
+	printf 'small_read_requests_%s\t%s\tper read\tafter the catalog\n' "$1" "$(echo "scale=2; ($g1 - $g0) / $nf" | bc)"
+	printf 'read_amplification_small_%s\t%s\tfetched/read\t\n' "$1" "$(echo "scale=1; ($i1 - $i0) / ($nf * 4096)" | bc)"
+}
+small_reads disk_cache
 printf 'daemon_peak_rss_many\t%s\tKiB\tafter listing %s entries\n' "$(hwm)" "$n"
+umount_fs
+mount_fs "$BENCH_TMP/many-nocache.json"
+small_reads no_disk_cache
 umount_fs
 
 # --- large sequential read ---------------------------------------------------------
 mount_fs "$BENCH_TMP/big.json"
 F=$MNT/big/latest/big/big.bin
 size=$(stat -c %s "$F")
+sync	# the trees and backups just written are not written back meanwhile
 b0=$(stat_of s3_bytes_in)
 t_seq=$(timeit dd if="$F" of=/dev/null bs=1M)
 b1=$(stat_of s3_bytes_in)
@@ -88,6 +101,12 @@ printf 'curl_raw_object\t%s\tMB/s\t%s bytes stored, %.2f s (same data: %s MB/s o
 printf 'seq_read_warm\t%s\tMB/s\tpage cache (keep_cache)\n' "$(mbps "$size" "$t_re")"
 printf 'read_amplification_seq\t%s\tfetched/read\t\n' "$(echo "scale=3; ($b1 - $b0) / $size" | bc)"
 printf 'daemon_peak_rss_big\t%s\tKiB\tram_cache 256 MiB\n' "$(hwm)"
+umount_fs
+mount_fs "$BENCH_TMP/big-nocache.json"
+b0=$(stat_of s3_bytes_in)
+t_seq=$(timeit dd if="$F" of=/dev/null bs=1M)
+b1=$(stat_of s3_bytes_in)
+printf 'seq_read_cold_no_disk_cache\t%s\tMB/s\t%.2f s, %s fetched/read\n' "$(mbps "$size" "$t_seq")" "$t_seq" "$(echo "scale=3; ($b1 - $b0) / $size" | bc)"
 umount_fs
 
 # --- 100 backups mounted and browsed --------------------------------------------------
