@@ -28,7 +28,9 @@ cat > "$BENCH_TMP/reader.py" <<'PY'
 import os, random, sys, time
 tree, src, seed, secs = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 files = [os.path.relpath(os.path.join(d, f), src) for d, _, fs in os.walk(src) for f in fs]
-files = [f for f in files if os.path.getsize(os.path.join(src, f)) > 0]
+# files the backup has (the default excludes leave node_modules out)
+files = [f for f in files if os.path.getsize(os.path.join(src, f)) > 0 and
+         os.path.exists(os.path.join(tree, f))]
 rnd = random.Random(seed)
 done = errors = wrong = 0
 end = time.monotonic() + secs
@@ -42,22 +44,26 @@ while time.monotonic() < end:
     try:
         with open(os.path.join(tree, f), "rb") as b:
             b.seek(off); got = b.read(n)
-    except OSError:
+    except OSError as e:
         errors += 1
+        print("error: %s at %d: %s" % (f, off, e), file=sys.stderr)
         continue
-    wrong += got != want
+    if got != want:
+        wrong += 1
+        print("wrong: %s at %d, %d bytes: got %d" % (f, off, n, len(got)), file=sys.stderr)
     done += len(got)
 print(done, errors, wrong)
 PY
+rm -f "$RESULTS/readers.errors"
 t0=$(date +%s.%N)
 readers=()
 for i in $(seq 1 "$READERS"); do
-	python3 "$BENCH_TMP/reader.py" "$tree" "$BENCH_TMP/agent" "$i" "$SECS" > "$BENCH_TMP/r$i" &
+	python3 "$BENCH_TMP/reader.py" "$tree" "$BENCH_TMP/agent" "$i" "$SECS" > "$BENCH_TMP/out.$i" 2>> "$RESULTS/readers.errors" &
 	readers+=($!)
 done
 wait "${readers[@]}"
 t1=$(date +%s.%N)
-read -r bytes errors wrong < <(cat "$BENCH_TMP"/r* | awk '{ b += $1; e += $2; w += $3 } END { print b, e, w }')
+read -r bytes errors wrong < <(cat "$BENCH_TMP"/out.* | awk '{ b += $1; e += $2; w += $3 } END { print b, e, w }')
 st() { awk -v k="$1" '$1 == k { print $2 }' "$mnt/.ocbfs/stats"; }
 {
 printf 'measure\tvalue\tunit\tnote\n'
