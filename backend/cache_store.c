@@ -88,7 +88,7 @@ struct cstore {
 	size_t wq_bytes;
 	uint64_t next_flight;
 	pthread_t writer;
-	int writer_started, stopping;
+	int writer_started, stopping, wq_writing;
 	atomic_int write_failed;
 	atomic_uint_fast64_t hits, misses, bytes_disk, bytes_written, evictions;
 	atomic_uint_fast64_t write_errors, learned, flight_waits;
@@ -688,9 +688,12 @@ static void *writer_main(void *arg)
 		}
 		c->wq = f->qnext;
 		c->wq_bytes -= f->len;
+		c->wq_writing = 1;
 		pthread_mutex_unlock(&c->flock);
 		flight_write(c, f);
 		pthread_mutex_lock(&c->flock);
+		c->wq_writing = 0;
+		pthread_cond_broadcast(&c->fcond);
 	}
 	pthread_mutex_unlock(&c->flock);
 	return NULL;
@@ -712,6 +715,15 @@ static int flight_copy(struct cstore *c, const char *dir, uint64_t i,
 	}
 	pthread_mutex_unlock(&c->flock);
 	return r;
+}
+
+/* wait until what is queued for the disk is written */
+static void wq_drain(struct cstore *c)
+{
+	pthread_mutex_lock(&c->flock);
+	while (c->wq || c->wq_writing)
+		pthread_cond_wait(&c->fcond, &c->flock);
+	pthread_mutex_unlock(&c->flock);
 }
 
 /* f's fetch ended, with its bytes in b when it succeeded (taken): write
@@ -998,6 +1010,8 @@ static int cstore_del_many(struct ocb_store *s, const char *const *keys,
 static void cstore_stats(struct ocb_store *s, struct ocb_buf *out)
 {
 	struct cstore *c = s->priv;
+
+	wq_drain(c);	/* settled counters: at most WQ_MAX bytes to write */
 
 	ocb_buf_printf(out,
 		       "disk_cache_hits %" PRIuFAST64 "\n"

@@ -28,7 +28,9 @@
  * keys), _bytes_served, _bytes_written, _bytes, _limit, _evictions,
  * _write_errors, _write_failed (0/1), _versions_learned, _flight_waits
  * (reads that waited for a block another thread was fetching); then the
- * inner's.
+ * inner's.  Fetched bytes are written to disk behind the reader (at most
+ * 16 MiB queued); stats first waits for them, so its counters are settled,
+ * and destroy writes them all.
  */
 #ifndef OCB_CACHE_STORE_H
 #define OCB_CACHE_STORE_H
