@@ -6,6 +6,7 @@
 #include "buf.h"
 #include "cache_store.h"
 #include "crypto.h"
+#include "fault_store.h"
 #include "file_store.h"
 #include "log.h"
 
@@ -610,6 +611,93 @@ static void test_adjacent(void)
 	}
 }
 
+/*
+ * Deterministic, with a gate in a fault layer below the cache: a read
+ * whose block is in flight elsewhere goes on without it (fetching its part)
+ * while that fetch is held; a read needing only that block waits, and
+ * takes over when the fetch fails.
+ */
+struct gated {
+	struct ocb_store *s;
+	uint64_t off;
+	size_t len;
+	ssize_t n;
+	uint8_t *buf;
+};
+
+static void *gated_read(void *arg)
+{
+	struct gated *g = arg;
+
+	g->buf = malloc(g->len);
+	g->n = ocb_store_read(g->s, "p/gate/g.ocb", g->off, g->len, g->buf);
+	return NULL;
+}
+
+#define SIZE_G (4 * MiB + 777)
+
+static void test_in_flight(void)
+{
+	char dir[64];
+	struct ocb_store *fs = NULL, *s = NULL;
+	struct cnt *c;
+	struct gated t1 = { 0 }, t2 = { 0 };
+	pthread_t p1, p2;
+
+	new_dir(dir, sizeof(dir), "gate");
+	CHECK_INT(ocb_fault_store_new(counted(&c), &fs), 0);
+	CHECK_INT(ocb_cache_store_new(fs, dir, 64 * MiB, &s), 0);
+	put_object(s, "p/gate/g.ocb", SIZE_G, 9);
+	CHECK_INT(list_all(s, "p/gate/"), 1);
+
+	/* 1: t1 fetches blocks 1-2 and is held; t2, wanting 1 to 3, does
+	 * not wait for t1: its own request (its part of block 1) is held
+	 * beside t1's */
+	CHECK_INT(ocb_fault_hold(fs, OCB_FAULT_GET, 1), 0);
+	t1 = (struct gated){ s, MiB + 10, 2 * MiB - 20, 0, NULL };
+	pthread_create(&p1, NULL, gated_read, &t1);
+	CHECK_INT(ocb_fault_wait_held(fs, OCB_FAULT_GET, 1), 0);
+	t2 = (struct gated){ s, MiB + 500, 2 * MiB + 20, 0, NULL };
+	pthread_create(&p2, NULL, gated_read, &t2);
+	CHECK_INT(ocb_fault_wait_held(fs, OCB_FAULT_GET, 2), 0);
+	CHECK_INT(ocb_fault_hold(fs, OCB_FAULT_GET, 0), 0);
+	pthread_join(p2, NULL);
+	CHECK(t2.n == (ssize_t)t2.len && same(t2.buf, t2.off, t2.len, 9));
+	pthread_join(p1, NULL);
+	CHECK(t1.n == (ssize_t)t1.len && same(t1.buf, t1.off, t1.len, 9));
+	free(t1.buf);
+	free(t2.buf);
+	/* blocks 1-3 were fetched whole, and are all on disk */
+	CHECK_INT(stat_of(s, "disk_cache_flight_waits"), 0);
+	atomic_store(&c->gets, 0);
+	CHECK(read_ok(s, "p/gate/g.ocb", MiB, 3 * MiB, SIZE_G, 9));
+	CHECK_INT(atomic_load(&c->gets), 0);
+
+	/* 2: t1's fetch of block 0 fails while t2, needing only block 0,
+	 * waits for it: t1 gets the error, t2 fetches it itself */
+	CHECK_INT(ocb_fault_fail(fs, OCB_FAULT_GET, 1, -EIO), 0);
+	CHECK_INT(ocb_fault_hold(fs, OCB_FAULT_GET, 1), 0);
+	t1 = (struct gated){ s, 100, 1000, 0, NULL };
+	pthread_create(&p1, NULL, gated_read, &t1);
+	CHECK_INT(ocb_fault_wait_held(fs, OCB_FAULT_GET, 1), 0);
+	t2 = (struct gated){ s, 5000, 1000, 0, NULL };
+	pthread_create(&p2, NULL, gated_read, &t2);
+	/* stats returns once t2 waits (the count and the wait are under
+	 * one lock, which the stats call takes after them) */
+	while (stat_of(s, "disk_cache_flight_waits") < 1)
+		sched_yield();
+	CHECK_INT(ocb_fault_hold(fs, OCB_FAULT_GET, 0), 0);
+	pthread_join(p1, NULL);
+	pthread_join(p2, NULL);
+	CHECK_INT(t1.n, -EIO);
+	CHECK(t2.n == 1000 && same(t2.buf, 5000, 1000, 9));
+	free(t1.buf);
+	free(t2.buf);
+	CHECK(read_ok(s, "p/gate/g.ocb", 0, SIZE_G, SIZE_G, 9));
+	ocb_store_free(s);
+	t_rm_rf(dir);
+}
+
 static int warnings;
 
 static void count_log(void *arg, enum ocb_log_level level, const char *line)
@@ -711,6 +799,7 @@ int main(void)
 	test_eviction();
 	test_concurrent();
 	test_adjacent();
+	test_in_flight();
 	r = T_DONE();
 	t_rm_rf(root);
 	return r;
