@@ -322,12 +322,6 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* attributes with every listing: ls -l and find -size make no
 	 * lookups (measured: 3-4x faster ls -lR, the common browse) */
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
-	/* the kernel then keeps "no ACL" per inode instead of asking for
-	 * system.posix_acl_* at every ls -l (measured: 3 getxattr requests
-	 * per entry to 1 on a warm ls -lR); the modes are already enforced by
-	 * default_permissions, and backups carry no ACL xattrs */
-	if (conn->capable & FUSE_CAP_POSIX_ACL)
-		conn->want |= FUSE_CAP_POSIX_ACL;
 	conn->max_readahead = 1 << 20;
 	c->init_done(c);
 }
@@ -1015,12 +1009,18 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	int r;
 
 	fs_stats_op(ctx_of(req)->st, FS_STATS_XATTR);
-	/* only the user.* namespace is shown (security labels and ACLs of
-	 * the source machine mean nothing here); ls asks every file for
-	 * security.selinux and ACLs: answer those without the archive */
-	if (strncmp(name, "user.", 5) != 0 ||
-	    (fs_tree_node(ino, &slot, &entry) == FS_NODE_BACKUP &&
-	     entry == OCB_ROOT && strncmp(name, "user.ocb.", 9) != 0)) {
+	/* only the user.* namespace exists here (security labels and ACLs
+	 * of the source machine mean nothing): the others are "not
+	 * supported".  ls -l asks every file for security.selinux and its
+	 * ACLs, and stops asking on a device that does not support them:
+	 * measured, ls -lR of 200,000 entries from 10 s to ~1.4 s.  (The
+	 * kernel does not enforce ACLs here: no FUSE_CAP_POSIX_ACL.) */
+	if (strncmp(name, "user.", 5) != 0) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	if (fs_tree_node(ino, &slot, &entry) == FS_NODE_BACKUP &&
+	    entry == OCB_ROOT && strncmp(name, "user.ocb.", 9) != 0) {
 		fuse_reply_err(req, ENODATA);
 		return;
 	}

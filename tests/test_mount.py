@@ -94,6 +94,28 @@ def test_browse_and_compare_everything(backed_up, mounted):
     assert os.getxattr(bdir, "user.ocb.key_provider") == b"keyfile"
 
 
+def test_xattr_namespaces_and_ls_l(backed_up, mounted):
+    """Only user.* exists: security labels and ACLs are 'not supported',
+    so ls -l stops asking for them after the first file (one FUSE round
+    trip per entry and name otherwise)."""
+    src, o, res = backed_up
+    m = mounted(o.config, o.env)
+    f = os.path.join(m.path, "latest", "src", "openclaw.json")
+    for name in ("security.selinux", "system.posix_acl_access", "trusted.x"):
+        with pytest.raises(OSError) as e:
+            os.getxattr(f, name)
+        assert e.value.errno == errno.EOPNOTSUPP, name
+    with pytest.raises(OSError) as e:
+        os.getxattr(f, "user.nope")
+    assert e.value.errno == errno.ENODATA
+    before = m.stats()["fuse_xattr"]
+    out = subprocess.run(["ls", "-lR", os.path.join(m.path, "latest", "src")],
+                         check=True, capture_output=True, text=True).stdout
+    entries = sum(1 for _ in os.walk(src)) + sum(len(fs) for _, _, fs in os.walk(src))
+    assert out.count("\n") > entries            # it did list them all
+    assert m.stats()["fuse_xattr"] - before <= 8  # not per entry
+
+
 def test_cp_a_subtree(backed_up, mounted, tmp_path):
     src, o, res = backed_up
     m = mounted(o.config, o.env)
