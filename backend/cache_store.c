@@ -91,7 +91,7 @@ struct cstore {
 	int writer_started, stopping, wq_writing;
 	atomic_int write_failed;
 	atomic_uint_fast64_t hits, misses, bytes_disk, bytes_written, evictions;
-	atomic_uint_fast64_t write_errors, learned, flight_waits;
+	atomic_uint_fast64_t write_errors, learned, flight_waits, writes_inline;
 };
 
 /* sha256 (the store layer links OpenSSL, not the format's crypto.c) */
@@ -759,8 +759,11 @@ static void flight_done(struct cstore *c, struct flight *f, struct abuf *b,
 		}
 	}
 	pthread_mutex_unlock(&c->flock);
-	if (!queued)
+	if (!queued) {
+		if (f->raw)
+			atomic_fetch_add(&c->writes_inline, 1);
 		flight_write(c, f);
+	}
 }
 
 /* [lo, hi) of a known object from its blocks, fetching missing runs */
@@ -1024,14 +1027,16 @@ static void cstore_stats(struct ocb_store *s, struct ocb_buf *out)
 		       "disk_cache_write_errors %" PRIuFAST64 "\n"
 		       "disk_cache_write_failed %d\n"
 		       "disk_cache_versions_learned %" PRIuFAST64 "\n"
-		       "disk_cache_flight_waits %" PRIuFAST64 "\n",
+		       "disk_cache_flight_waits %" PRIuFAST64 "\n"
+		       "disk_cache_writes_inline %" PRIuFAST64 "\n",
 		       atomic_load(&c->hits), atomic_load(&c->misses),
 		       atomic_load(&c->bytes_disk),
 		       atomic_load(&c->bytes_written), atomic_load(&c->bytes),
 		       c->max, atomic_load(&c->evictions),
 		       atomic_load(&c->write_errors),
 		       atomic_load(&c->write_failed), atomic_load(&c->learned),
-		       atomic_load(&c->flight_waits));
+		       atomic_load(&c->flight_waits),
+		       atomic_load(&c->writes_inline));
 	c->inner->ops->stats(c->inner, out);
 }
 

@@ -27,7 +27,8 @@
  * Counters (stats): disk_cache_hits, _misses (requests made for cacheable
  * keys), _bytes_served, _bytes_written, _bytes, _limit, _evictions,
  * _write_errors, _write_failed (0/1), _versions_learned, _flight_waits
- * (reads that waited for a block another thread was fetching); then the
+ * (reads that waited for a block another thread was fetching),
+ * _writes_inline (fetches written by the reader: the queue was full); then the
  * inner's.  Fetched bytes are written to disk behind the reader (at most
  * 16 MiB queued); stats first waits for them, so its counters are settled,
  * and destroy writes them all.

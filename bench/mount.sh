@@ -96,7 +96,7 @@ osize=$(awsc s3api head-object --bucket "$B" --key "$key" | python3 -c 'import j
 t_curl=$(timeit curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
 	-H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
 	-o /dev/null "$ENDPOINT/$B/$key")
-printf 'seq_read_cold\t%s\tMB/s\t%s MiB file, %.2f s\n' "$(mbps "$size" "$t_seq")" "$((size >> 20))" "$t_seq"
+printf 'seq_read_cold\t%s\tMB/s\t%s MiB file, %.2f s; disk cache: %s requests, %s written by the reader (queue full)\n' "$(mbps "$size" "$t_seq")" "$((size >> 20))" "$t_seq" "$(stat_of disk_cache_misses)" "$(stat_of disk_cache_writes_inline)"
 printf 'curl_raw_object\t%s\tMB/s\t%s bytes stored, %.2f s (same data: %s MB/s of file bytes)\n' "$(mbps "$osize" "$t_curl")" "$osize" "$t_curl" "$(mbps "$size" "$t_curl")"
 printf 'seq_read_warm\t%s\tMB/s\tpage cache (keep_cache)\n' "$(mbps "$size" "$t_re")"
 printf 'read_amplification_seq\t%s\tfetched/read\t\n' "$(echo "scale=3; ($b1 - $b0) / $size" | bc)"
