@@ -440,12 +440,20 @@ static void fill_head(struct ocb_obj_head *h, uint64_t size, const char *etag)
 	snprintf(h->etag, sizeof(h->etag), "%s", etag);
 }
 
+static int block_cached(const char *dir, uint64_t i)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/b%" PRIu64, dir, i);
+	return access(path, F_OK) == 0;
+}
+
 /* store the whole blocks that [base, base + len) covers, if not there */
 static void store_blocks(struct cstore *c, const char *dir, uint64_t size,
 			 uint64_t base, const uint8_t *p, size_t len)
 {
 	uint64_t i = (base + BLOCK - 1) / BLOCK;
-	char name[32], path[PATH_MAX];
+	char name[32];
 
 	for (;; i++) {
 		uint64_t bs = i * BLOCK;
@@ -453,10 +461,9 @@ static void store_blocks(struct cstore *c, const char *dir, uint64_t size,
 
 		if (bs >= size || be > base + len)
 			break;
-		snprintf(name, sizeof(name), "b%" PRIu64, i);
-		snprintf(path, sizeof(path), "%s/%s", dir, name);
-		if (access(path, F_OK) == 0)
+		if (block_cached(dir, i))
 			continue;
+		snprintf(name, sizeof(name), "b%" PRIu64, i);
 		write_file(c, dir, name, p + (bs - base), be - bs);
 	}
 }
@@ -603,14 +610,6 @@ static int flight_busy(struct cstore *c, const char *dir, uint64_t i,
 	}
 	pthread_mutex_unlock(&c->flock);
 	return f != NULL;
-}
-
-static int block_cached(const char *dir, uint64_t i)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/b%" PRIu64, dir, i);
-	return access(path, F_OK) == 0;
 }
 
 /*
@@ -811,14 +810,12 @@ static int get_blocks(struct cstore *c, const char *key, uint64_t size,
 		 * share their edge blocks, and waiting there would serialise
 		 * the requests (measured: a third of the sequential rate).
 		 */
-		part = 0;
 		if (!waited && i == b1 && flight_busy(c, dir, i, 1)) {
 			waited = 1;
 			continue;
 		}
 		waited = 0;
-		if (flight_busy(c, dir, i, 0))
-			part = 1;
+		part = flight_busy(c, dir, i, 0);
 		/* a run of missing blocks, fetched in one request */
 		j = b1 + 1 - i < RUN_BLOCKS ? b1 + 1 : i + RUN_BLOCKS;
 		fl = flight_claim(c, dir, size, i + part, &j);
