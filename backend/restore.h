@@ -1,7 +1,8 @@
 /*
- * restore.h - write a backup (or some of its paths) to a directory, with
- * libarchive's secure extraction, checking every file's SHA-256 against
- * the catalog as it is written.
+ * restore.h - write a backup (or some of its paths) to a directory,
+ * relative to one descriptor and never through a symlink (restore_disk.h),
+ * checking every file's SHA-256 against the catalog before it is put in
+ * place.
  */
 #ifndef OCB_RESTORE_H
 #define OCB_RESTORE_H
@@ -15,7 +16,17 @@ struct ocb_restore_result {
 	uint64_t entries;
 	uint64_t files;
 	uint64_t bytes;
-	uint64_t bad_files;	/* content not matching the catalog */
+	uint64_t bad_files;	/* content not matching the catalog (not
+				 * written) */
+	uint64_t skipped;	/* entries or metadata left out (listed
+				 * as warnings): unsafe paths, device
+				 * nodes, setuid bits, xattrs */
+};
+
+enum {
+	/* restore device nodes, setuid/setgid bits and xattrs outside
+	 * user.* (native backups only: never from old-tool archives) */
+	OCB_RESTORE_SPECIAL = 1,
 };
 
 struct ocb_restore_opts {
@@ -24,6 +35,7 @@ struct ocb_restore_opts {
 					 * (with what is below them); none:
 					 * everything */
 	size_t npaths;
+	unsigned flags;			/* OCB_RESTORE_* */
 	const volatile int *cancel;	/* non-zero: stop, -ECANCELED */
 	/* called after each entry and each chunk written (often: the
 	 * callee throttles); may be NULL */

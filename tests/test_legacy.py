@@ -34,6 +34,9 @@ def old_layout(work, name, xattrs=False):
     <name>/workspace, times in whole seconds (gnu tar keeps no more)"""
     top = os.path.join(work, name)
     make_tree(os.path.join(top, "openclaw-config"), big=1_000_000)
+    # no fifo: an old archive's special files are never restored
+    # (test_restore_safety.py)
+    os.remove(os.path.join(top, "openclaw-config", "workspace", "fifo"))
     os.makedirs(os.path.join(top, "workspace", "memory"))
     words_file(os.path.join(top, "workspace", "agent.sqlite"), 10_000_000)
     with open(os.path.join(top, "workspace", "memory", "today.md"), "w") as f:

@@ -25,7 +25,7 @@
 
 static const char usage[] =
 	"usage: ocb restore BACKUP|latest [--target DIR] [--dry-run] [--json]\n"
-	"                   [PATH...]\n"
+	"                   [--keep-special] [PATH...]\n"
 	"\n"
 	"Without --target: every source of the backup goes back to where it\n"
 	"was backed up from (e.g. ~/.openclaw).  It is first written beside\n"
@@ -39,16 +39,25 @@ static const char usage[] =
 	"DIR; PATHs (relative to the backup, e.g. openclaw/workspace/MEMORY.md)\n"
 	"restore just those, with what is below them.\n"
 	"\n"
-	"Every file's SHA-256 is checked against the catalog while writing;\n"
-	"entries that would escape the target are refused.\n"
+	"Every file's SHA-256 is checked against the catalog before the file\n"
+	"is put in place.  Everything is created below the target without\n"
+	"following a symlink: entries that would escape it (\"..\", absolute\n"
+	"paths, paths through a symlink) are refused.  Device nodes,\n"
+	"setuid/setgid bits and xattrs outside user.* are left out and listed\n"
+	"(exit 8), and always for old-tool backups (they are not\n"
+	"authenticated).\n"
 	"\n"
 	"  --dry-run  write nothing; list what would change in the target (or\n"
 	"             the original location): new, changed (and why), deleted\n"
-	"  --json     print a JSON summary (with --dry-run: every change)\n";
+	"  --json     print a JSON summary (with --dry-run: every change)\n"
+	"  --keep-special  restore them too from a native backup (setuid and\n"
+	"             setgid bits only on files of the user restoring, or when\n"
+	"             root restores owners)\n";
 
 struct run {
 	struct ocb_ctx *ctx;
 	int json, tty;
+	unsigned flags;			/* OCB_RESTORE_* */
 	struct ocb_restore_result total;	/* what the restore writes */
 	struct timespec t0, last;
 	int nchanges;			/* --dry-run --json: printed so far */
@@ -135,7 +144,7 @@ static int restore_to(struct run *ru, struct ocb_archive *a,
 		      size_t npaths, struct ocb_restore_result *res)
 {
 	struct ocb_restore_opts ro = { .target = target, .paths = paths,
-				       .npaths = npaths,
+				       .npaths = npaths, .flags = ru->flags,
 				       .cancel = &ocb_interrupted,
 				       .progress = show_progress,
 				       .progress_arg = ru };
@@ -270,6 +279,7 @@ static int restore_source(struct run *ru, struct ocb_archive *a, uint32_t i,
 	total->files += res.files;
 	total->bytes += res.bytes;
 	total->bad_files += res.bad_files;
+	total->skipped += res.skipped;
 	if (r < 0) {
 		/* useless half-written, and maybe what filled the disk:
 		 * removed */
@@ -310,6 +320,58 @@ out:
 	return r;
 }
 
+/* the same path, trailing slashes aside */
+static int same_path(const char *x, const char *y)
+{
+	size_t n = strlen(x), m = strlen(y);
+
+	while (n > 1 && x[n - 1] == '/')
+		n--;
+	while (m > 1 && y[m - 1] == '/')
+		m--;
+	return n == m && !memcmp(x, y, n);
+}
+
+/*
+ * In place, a backup goes only where the config says sources live, and
+ * only as directories: the catalog's absolute paths are the backup's word,
+ * and whoever can write the bucket could otherwise choose any file on this
+ * machine.  OCB_EXIT_USAGE (with --target it can be restored anywhere).
+ */
+static int check_in_place(const struct ocb_config *cfg, struct ocb_archive *a,
+			  const char *name)
+{
+	uint32_t i, n = ocb_archive_nsources(a);
+	char esc[1024];
+
+	for (i = 0; i < n; i++) {
+		const char *orig;
+		uint32_t entry;
+		size_t k;
+
+		ocb_archive_source(a, i, &entry, &orig);
+		for (k = 0; k < cfg->nsources; k++)
+			if (same_path(orig, cfg->sources[k]))
+				break;
+		if (k == cfg->nsources) {
+			fprintf(stderr, "ocb: %s was backed up from %s, which is "
+				"not one of the configured sources: refused in "
+				"place (restore it with --target DIR)\n", name,
+				ocb_log_escape(esc, sizeof(esc), orig));
+			return OCB_EXIT_USAGE;
+		}
+		if (orig[0] != '/' ||
+		    ocb_archive_entry(a, entry)->type != OCB_ENTRY_DIR) {
+			fprintf(stderr, "ocb: %s holds %s as something else than "
+				"a directory: refused in place (restore it with "
+				"--target DIR)\n", name,
+				ocb_log_escape(esc, sizeof(esc), orig));
+			return OCB_EXIT_USAGE;
+		}
+	}
+	return 0;
+}
+
 /* every source back to its original place */
 static int restore_in_place(struct run *ru, struct ocb_archive *a,
 			    struct ocb_restore_result *total)
@@ -333,6 +395,7 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		{ "target", required_argument, NULL, 't' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "keep-special", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -351,6 +414,7 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		case 't': target = optarg; break;
 		case 'n': dry = 1; break;
 		case 'j': ru.json = 1; break;
+		case 'S': ru.flags |= OCB_RESTORE_SPECIAL; break;
 		case 'h': printf("%s", usage); return 0;
 		default: return ocb_usage(&ocb_cmd_restore);
 		}
@@ -401,6 +465,14 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 			ocb_archive_free(a);
 			ocb_keyprov_free(kp);
 			return OCB_EXIT_NOTFOUND;
+		}
+	}
+	if (!target && !legacy) {
+		r = check_in_place(ctx->cfg, a, ref.name);
+		if (r) {
+			ocb_archive_free(a);
+			ocb_keyprov_free(kp);
+			return r;
 		}
 	}
 	ru.tty = isatty(STDERR_FILENO) && !ctx->quiet;
@@ -458,9 +530,9 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		else
 			printf("null");
 		printf(", \"entries\": %" PRIu64 ", \"files\": %" PRIu64
-		       ", \"bytes\": %" PRIu64 ", \"seconds\": %.3f, "
-		       "\"verified\": true}\n", res.entries, res.files, res.bytes,
-		       since(&ru.t0));
+		       ", \"bytes\": %" PRIu64 ", \"skipped\": %" PRIu64
+		       ", \"seconds\": %.3f, \"verified\": true}\n", res.entries,
+		       res.files, res.bytes, res.skipped, since(&ru.t0));
 	} else if (r == 0 && !dry && !ctx->quiet) {
 		char sz[32];
 
@@ -469,6 +541,11 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		       ocb_human_size(res.bytes, sz, sizeof(sz)), legacy ?
 		       "gzip CRC checked (old backups carry no hashes)" :
 		       "every file checked against its SHA-256");
+	}
+	if (r == 0 && !dry && res.skipped) {
+		fprintf(stderr, "ocb: %" PRIu64 " entries or attributes were left "
+			"out (listed above)\n", res.skipped);
+		r = OCB_EXIT_WARNINGS;
 	}
 	ocb_archive_free(a);
 	ocb_keyprov_free(kp);

@@ -1,0 +1,280 @@
+"""Restores that touch nothing but their destination (issue 18): the
+user's own symlinks on the way to it are kept, nothing is created through
+a symlink or outside the destination, and hostile metadata from an
+unauthenticated old-tool archive (device nodes, fifos, setuid bits,
+security/trusted xattrs) never reaches the disk.  Local-directory store;
+the old-tool archives are built here with Python's tarfile (the old tool
+made plain `tar -czf` archives; see test_legacy.py)."""
+import io
+import json
+import os
+import stat
+import tarfile
+
+from conftest import Ocb, write_config
+from treeutil import make_tree, assert_same_tree
+
+PREFIX = "openclaw-aws-backups/instance-i-test"
+
+
+def small_tree(src):
+    os.makedirs(os.path.join(src, "workspace", "memory"))
+    with open(os.path.join(src, "openclaw.json"), "w") as f:
+        f.write('{"agent": "a"}\n')
+    with open(os.path.join(src, "workspace", "memory", "today.md"), "w") as f:
+        f.write("remembered\n")
+    return src
+
+
+def config_with(tmp_path, file_config, **kw):
+    cfg = json.load(open(file_config))
+    cfg.update(kw)
+    return write_config(tmp_path / "c2.json", cfg)
+
+
+def put_old(tmp_path, name, members):
+    """an old-tool style .tar.gz (top directory `name`) in the local store;
+    members: (TarInfo, bytes or None)"""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as t:
+        top = tarfile.TarInfo(name)
+        top.type, top.mode = tarfile.DIRTYPE, 0o755
+        t.addfile(top)
+        for ti, data in members:
+            if not ti.name.startswith("/") and not ti.name.startswith(".."):
+                ti.name = name + "/" + ti.name
+            t.addfile(ti, io.BytesIO(data) if data is not None else None)
+    d = tmp_path / "store" / PREFIX
+    d.mkdir(parents=True, exist_ok=True)
+    (d / (name + ".tar.gz")).write_bytes(buf.getvalue())
+
+
+def member(name, type_=tarfile.REGTYPE, data=None, mode=0o644, **kw):
+    ti = tarfile.TarInfo(name)
+    ti.type, ti.mode = type_, mode
+    if data is not None:
+        ti.size = len(data)
+    for k, v in kw.items():
+        setattr(ti, k, v)
+    return ti, data
+
+
+def test_target_through_a_symlink_keeps_the_link(tmp_path, file_config, ocb_local):
+    src = make_tree(str(tmp_path / "src"))
+    o = Ocb(config=file_config, env=ocb_local.env)
+    o("backup")
+    (tmp_path / "real").mkdir()
+    (tmp_path / "linkdir").symlink_to(tmp_path / "real")
+    o("restore", "latest", "--target", str(tmp_path / "linkdir" / "t"))
+    assert os.path.islink(tmp_path / "linkdir")
+    assert_same_tree(src, str(tmp_path / "real" / "t" / "src"))
+    # a selection too (its parents are created below the link)
+    o("restore", "latest", "--target", str(tmp_path / "linkdir" / "s"),
+      "src/workspace/memory")
+    assert os.path.islink(tmp_path / "linkdir")
+    mem = os.path.join(src, "workspace", "memory")
+    got = tmp_path / "real" / "s" / "src" / "workspace" / "memory"
+    assert sorted(os.listdir(got)) == sorted(os.listdir(mem))
+    for n in os.listdir(mem):     # (one has a hardlink outside the selection)
+        assert open(got / n, "rb").read() == open(os.path.join(mem, n), "rb").read()
+
+
+def test_in_place_under_a_symlinked_home(tmp_path, file_config, ocb_local):
+    (tmp_path / "realhome").mkdir()
+    (tmp_path / "home").symlink_to(tmp_path / "realhome")
+    src = small_tree(str(tmp_path / "home" / "src"))
+    o = Ocb(config=config_with(tmp_path, file_config, sources=[src]), env=ocb_local.env)
+    o("backup")
+    with open(os.path.join(src, "openclaw.json"), "w") as f:
+        f.write("broken\n")
+    o("restore", "latest")
+    assert os.path.islink(tmp_path / "home")
+    assert open(os.path.join(src, "openclaw.json")).read() == '{"agent": "a"}\n'
+    aside = [n for n in os.listdir(tmp_path / "realhome") if ".pre-restore-" in n]
+    assert len(aside) == 1
+
+
+def test_migrate_with_a_symlinked_cache_dir(tmp_path, file_config, ocb_local):
+    (tmp_path / "realcache").mkdir()
+    (tmp_path / "cachelink").symlink_to(tmp_path / "realcache")
+    name = "openclaw-aws-backup-2026-11-20T10-00-00"
+    put_old(tmp_path, name, [
+        member("openclaw-config", tarfile.DIRTYPE, mode=0o755),
+        member("openclaw-config/openclaw.json", data=b"{}\n"),
+        member("workspace", tarfile.DIRTYPE, mode=0o755),
+        member("workspace/MEMORY.md", data=b"old memory\n")])
+    o = Ocb(config=config_with(tmp_path, file_config,
+                               cache={"dir": str(tmp_path / "cachelink")}),
+            env=ocb_local.env)
+    o("migrate", name)
+    assert os.path.islink(tmp_path / "cachelink")
+    assert os.listdir(tmp_path / "realcache") is not None
+
+
+def test_old_archive_paths_that_escape_are_refused(tmp_path, file_config, ocb_local):
+    """'..', absolute paths, and a path through a symlink the archive
+    itself made: refused and listed, nothing written outside the target,
+    the archive's symlink kept as a symlink."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    name = "openclaw-aws-backup-2026-11-21T10-00-00"
+    put_old(tmp_path, name, [
+        member("workspace", tarfile.DIRTYPE, mode=0o755),
+        member("workspace/esc", tarfile.SYMTYPE, linkname=str(outside)),
+        member("workspace/esc/evil.txt", data=b"through the link\n"),
+        member("workspace/rel", tarfile.SYMTYPE, linkname="../../outside"),
+        member("workspace/rel/evil2.txt", data=b"through the link\n"),
+        member("../escaped.txt", data=b"up\n"),
+        member(str(tmp_path / "outside" / "abs.txt"), data=b"absolute\n"),
+        member("workspace/fine.txt", data=b"fine\n")])
+    o = Ocb(config=file_config, env=ocb_local.env)
+    t = tmp_path / "t"
+    p = o("restore", name, "--target", str(t), check=False)
+    assert p.returncode == 8, p.stderr
+    assert "through a symlink" in p.stderr and "unsafe path" in p.stderr
+    assert os.listdir(outside) == []
+    assert not (tmp_path / "escaped.txt").exists()
+    assert os.readlink(t / "workspace" / "esc") == str(outside)
+    assert os.readlink(t / "workspace" / "rel") == "../../outside"
+    assert (t / "workspace" / "fine.txt").read_text() == "fine\n"
+    assert sorted(os.listdir(t / "workspace")) == ["esc", "fine.txt", "rel"]
+
+
+def test_old_archive_hostile_metadata_is_left_out(tmp_path, file_config, ocb_local):
+    """Even as root: no device node, no fifo, no setuid/setgid bit, no
+    xattr outside user.* from an unauthenticated old-tool archive."""
+    assert os.geteuid() == 0
+    name = "openclaw-aws-backup-2026-11-22T10-00-00"
+    xa = {"SCHILY.xattr.security.capability": "\x01\x00\x00\x02",
+          "SCHILY.xattr.trusted.evil": "x", "SCHILY.xattr.user.note": "kept"}
+    put_old(tmp_path, name, [
+        member("workspace", tarfile.DIRTYPE, mode=0o755),
+        member("workspace/null", tarfile.CHRTYPE, mode=0o666, devmajor=1, devminor=3),
+        member("workspace/disk", tarfile.BLKTYPE, mode=0o660, devmajor=8, devminor=0),
+        member("workspace/pipe", tarfile.FIFOTYPE, mode=0o644),
+        member("workspace/suid", data=b"#!/bin/sh\n", mode=0o4755, uid=0, gid=0),
+        member("workspace/sgid", data=b"#!/bin/sh\n", mode=0o2755, uid=0, gid=0),
+        member("workspace/caps", data=b"x\n", mode=0o755, pax_headers=xa)])
+    o = Ocb(config=file_config, env=ocb_local.env)
+    t = tmp_path / "t"
+    p = o("restore", name, "--target", str(t), "--keep-special", check=False)
+    assert p.returncode == 8, p.stderr
+    for what in ("device node", "fifo", "setuid/setgid", "security.capability",
+                 "trusted.evil"):
+        assert what in p.stderr, (what, p.stderr)
+    assert sorted(os.listdir(t / "workspace")) == ["caps", "sgid", "suid"]
+    assert stat.S_IMODE(os.stat(t / "workspace" / "suid").st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(t / "workspace" / "sgid").st_mode) == 0o755
+    assert os.listxattr(t / "workspace" / "caps") == ["user.note"]
+    assert os.getxattr(t / "workspace" / "caps", "user.note") == b"kept"
+
+
+def test_native_special_metadata_only_when_asked(tmp_path, file_config, ocb_local):
+    src = small_tree(str(tmp_path / "src"))
+    suid = os.path.join(src, "tool")
+    with open(suid, "w") as f:
+        f.write("#!/bin/sh\n")
+    os.chmod(suid, 0o4755)
+    os.mkfifo(os.path.join(src, "pipe"))
+    os.setxattr(suid, "trusted.note", b"t")
+    os.setxattr(suid, "user.note", b"u")
+    o = Ocb(config=file_config, env=ocb_local.env)
+    o("backup")
+    p = o("restore", "latest", "--target", str(tmp_path / "a"), check=False)
+    assert p.returncode == 8 and "setuid/setgid" in p.stderr and "trusted.note" in p.stderr
+    got = tmp_path / "a" / "src"
+    assert stat.S_IMODE(os.stat(got / "tool").st_mode) == 0o755
+    assert os.listxattr(got / "tool") == ["user.note"]
+    assert stat.S_ISFIFO(os.lstat(got / "pipe").st_mode)      # authenticated: kept
+    o("restore", "latest", "--target", str(tmp_path / "b"), "--keep-special")
+    got = tmp_path / "b" / "src"
+    assert stat.S_IMODE(os.stat(got / "tool").st_mode) == 0o4755
+    assert sorted(os.listxattr(got / "tool")) == ["trusted.note", "user.note"]
+
+
+def test_selective_restore_of_hardlinks(tmp_path, file_config, ocb_local):
+    """Any selection restores every file in it with its content, whichever
+    link of a hardlink set it names; links inside the selection stay links;
+    the dry run and the restore agree (issue 21)."""
+    src = tmp_path / "src"
+    for d in ("d1", "d2", "d3"):
+        (src / d).mkdir(parents=True)
+    (src / "d1" / "a").write_bytes(b"linked content\n" * 1000)
+    os.link(src / "d1" / "a", src / "d2" / "b")
+    os.link(src / "d1" / "a", src / "d2" / "c")
+    (src / "d3" / "x").write_text("inside\n")
+    os.link(src / "d3" / "x", src / "d3" / "y")
+    (src / "z.txt").write_text("after\n")
+    o = Ocb(config=file_config, env=ocb_local.env)
+    o("backup")
+    want = (src / "d1" / "a").read_bytes()
+    for n, (sel, files) in enumerate([
+            (["src/d2/b"], ["d2/b"]),
+            (["src/d2"], ["d2/b", "d2/c"]),
+            (["src/d2/c", "src/z.txt"], ["d2/c", "z.txt"]),
+            (["src/d1", "src/d2"], ["d1/a", "d2/b", "d2/c"]),
+            (["src/d3"], ["d3/x", "d3/y"])]):
+        t = tmp_path / ("t%d" % n)
+        dry = o("restore", "latest", "--target", str(t), "--dry-run", *sel).stdout
+        for f in files:
+            assert "new     src/" + f in dry.splitlines(), (f, dry)
+        p = o("restore", "latest", "--target", str(t), "--json", *sel)
+        assert json.loads(p.stdout)["files"] + 0 >= 1
+        got = sorted(os.path.relpath(os.path.join(d, f), t / "src")
+                     for d, _, fs in os.walk(t / "src") for f in fs)
+        assert got == sorted(files), (sel, got)
+        for f in files:
+            assert (t / "src" / f).read_bytes() == (src / f).read_bytes()
+        inodes = {os.stat(t / "src" / f).st_ino for f in files
+                  if (t / "src" / f).read_bytes() == want}
+        assert len(inodes) <= 1, (sel, "links inside the selection stay links")
+        if sel == ["src/d3"]:
+            assert os.stat(t / "src/d3/x").st_ino == os.stat(t / "src/d3/y").st_ino
+
+
+def test_in_place_only_to_configured_sources(tmp_path, file_config, ocb_local):
+    """A backup written with the project's own writer (same store, same
+    key, as a bucket writer with the key could) whose catalog names a
+    source this config does not have, or a plain file as a source: an
+    in-place restore refuses it (exit 2) and writes nothing."""
+    victim = small_tree(str(tmp_path / "src"))
+    o = Ocb(config=file_config, env=ocb_local.env)
+    o("backup")
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "authorized_keys").write_text("ssh-ed25519 AAAA attacker\n")
+    forger = Ocb(config=config_with(tmp_path, file_config, sources=[str(other)]),
+                 env=ocb_local.env)
+    forger("backup", "--label", "forged")
+    before = (other / "authorized_keys").read_text()
+    (other / "authorized_keys").write_text("mine\n")
+    p = o("restore", "latest", check=False)
+    assert p.returncode == 2, p.stderr
+    assert "not one of the configured sources" in p.stderr and "--target" in p.stderr
+    assert (other / "authorized_keys").read_text() == "mine\n"
+    assert sorted(os.listdir(tmp_path)).count("elsewhere") == 1
+    assert not [n for n in os.listdir(tmp_path) if "restore-" in n]
+    # the same backup to a target is fine
+    o("restore", "latest", "--target", str(tmp_path / "t"))
+    assert (tmp_path / "t" / "elsewhere" / "authorized_keys").read_text() == before
+    # the genuine backup still goes back in place
+    with open(os.path.join(victim, "openclaw.json"), "w") as f:
+        f.write("broken\n")
+    names = [b["name"] for b in json.loads(o("list", "--json").stdout)]
+    genuine = [n for n in names if "forged" not in n][0]
+    o("restore", genuine)
+    assert open(os.path.join(victim, "openclaw.json")).read() == '{"agent": "a"}\n'
+
+
+def test_in_place_refuses_a_file_as_source(tmp_path, file_config, ocb_local):
+    """Even a configured source is restored in place only as a directory
+    (a backup whose top entry is a file could otherwise replace it)."""
+    target = tmp_path / "cron-job"
+    target.write_text("original\n")
+    o = Ocb(config=config_with(tmp_path, file_config, sources=[str(target)]),
+            env=ocb_local.env)
+    o("backup")
+    target.write_text("current\n")
+    p = o("restore", "latest", check=False)
+    assert p.returncode == 2 and "something else than a directory" in p.stderr
+    assert target.read_text() == "current\n"
