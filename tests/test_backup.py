@@ -475,6 +475,9 @@ def test_restore_onto_a_full_disk(tmp_path, file_config, ocb_local):
         assert (src / "note.txt").read_text() == "newer\n"
         p = o("restore", "latest", "--target", str(small / "t"), check=False)
         assert p.returncode != 0 and "No space left on device" in p.stderr
+        # the partial tree and the target it made are removed
+        assert "partial restore in" in p.stderr
+        assert sorted(os.listdir(small)) == ["src"]
     finally:
         subprocess.run(["umount", "-l", str(small)])
 

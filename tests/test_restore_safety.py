@@ -8,10 +8,13 @@ made plain `tar -czf` archives; see test_legacy.py)."""
 import io
 import json
 import os
+import signal
 import stat
+import subprocess
 import tarfile
+import threading
 
-from conftest import Ocb, write_config
+from conftest import Ocb, write_config, wait_for
 from treeutil import make_tree, assert_same_tree
 
 PREFIX = "openclaw-aws-backups/instance-i-test"
@@ -278,3 +281,132 @@ def test_in_place_refuses_a_file_as_source(tmp_path, file_config, ocb_local):
     p = o("restore", "latest", check=False)
     assert p.returncode == 2 and "something else than a directory" in p.stderr
     assert target.read_text() == "current\n"
+
+
+def test_in_place_refused_while_in_use(tmp_path, file_config, ocb_local):
+    """A process holding a file open under the source: the restore names
+    it and refuses; --force proceeds; a preRestore hook that stops the
+    process lets the restore through (issue 16)."""
+    src = small_tree(str(tmp_path / "src"))
+    o = Ocb(config=file_config, env=ocb_local.env)
+    o("backup")
+    holder = subprocess.Popen(["python3", "-c", "import sys,time\n"
+                               "f=open(sys.argv[1],'a'); print('ok', flush=True)\n"
+                               "sys.stdin.read()",
+                               os.path.join(src, "openclaw.json")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline() == b"ok\n"
+        p = o("restore", "latest", check=False)
+        assert p.returncode == 1 and "pid %d (python3)" % holder.pid in p.stderr, p.stderr
+        assert not [n for n in os.listdir(tmp_path) if "restore-" in n]
+        p = o("restore", "latest", "--force")
+        assert [n for n in os.listdir(tmp_path) if ".pre-restore-" in n]
+        # its file is now in the set-aside copy, not in the source
+        o("restore", "latest")
+    finally:
+        holder.kill()
+        holder.wait()
+    # a process with its working directory in the source, stopped by the hook
+    sleeper = subprocess.Popen(["sleep", "600"], cwd=src)
+    try:
+        assert o("restore", "latest", check=False).returncode == 1
+        cfg = json.load(open(file_config))
+        # kill is asynchronous: the hook waits for the process to be gone
+        cfg["hooks"] = {"preRestore": "kill %d; while kill -0 %d 2>/dev/null; do "
+                        "sleep 0.05; done" % (sleeper.pid, sleeper.pid)}
+        sleeper_reaper = threading.Thread(target=sleeper.wait)   # (reaps it)
+        sleeper_reaper.start()
+        o2 = Ocb(config=write_config(tmp_path / "hooked.json", cfg), env=ocb_local.env)
+        o2("restore", "latest")
+        sleeper_reaper.join()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_selective_in_place(tmp_path, file_config, ocb_local):
+    """`ocb restore latest src/workspace/memory`: that path back where it
+    came from, the previous version set aside beside it; missing
+    directories above it come back with the recorded modes."""
+    import shutil
+    src = small_tree(str(tmp_path / "src"))
+    os.chmod(os.path.join(src, "workspace"), 0o750)
+    os.chmod(os.path.join(src, "workspace", "memory"), 0o700)
+    o = Ocb(config=file_config, env=ocb_local.env)
+    o("backup")
+    mem = os.path.join(src, "workspace", "memory")
+    with open(os.path.join(mem, "today.md"), "w") as f:
+        f.write("overwritten\n")
+    with open(os.path.join(src, "openclaw.json"), "w") as f:
+        f.write("edited, not restored\n")
+    o("restore", "latest", "src/workspace/memory")
+    assert open(os.path.join(mem, "today.md")).read() == "remembered\n"
+    assert open(os.path.join(src, "openclaw.json")).read() == "edited, not restored\n"
+    aside = [n for n in os.listdir(os.path.join(src, "workspace")) if ".pre-restore-" in n]
+    assert len(aside) == 1
+    assert not [n for n in os.listdir(os.path.join(src, "workspace")) if "ocb-restore" in n]
+    shutil.rmtree(os.path.join(src, "workspace"))
+    o("restore", "latest", "src/workspace/memory")
+    assert stat.S_IMODE(os.stat(os.path.join(src, "workspace")).st_mode) == 0o750
+    assert stat.S_IMODE(os.stat(mem).st_mode) == 0o700
+    assert open(os.path.join(mem, "today.md")).read() == "remembered\n"
+
+
+def test_nested_sources_leave_no_copy_inside(tmp_path, file_config, ocb_local):
+    """Sources nested in each other (as a migrated old backup's
+    openclaw-config/ and workspace/): in place, no .pre-restore-* is left
+    inside the restored tree (issue 17)."""
+    src = small_tree(str(tmp_path / "src"))
+    ws = os.path.join(src, "workspace")
+    o = Ocb(config=config_with(tmp_path, file_config, sources=[src, ws]),
+            env=ocb_local.env)
+    o("backup")
+    with open(os.path.join(ws, "memory", "today.md"), "w") as f:
+        f.write("changed\n")
+    o("restore", "latest")
+    assert sorted(os.listdir(src)) == ["openclaw.json", "workspace"]
+    assert sorted(os.listdir(ws)) == ["memory"]
+    assert open(os.path.join(ws, "memory", "today.md")).read() == "remembered\n"
+    aside = [n for n in os.listdir(tmp_path) if n.startswith("src.pre-restore-")]
+    assert len(aside) == 1
+    assert open(tmp_path / aside[0] / "workspace" / "memory" / "today.md").read() == "changed\n"
+
+
+def test_target_restore_killed_then_rerun(tmp_path, file_config, ocb_local):
+    """A --target restore killed halfway leaves no file under its final
+    name whose bytes are not the backup's (files are put in place only
+    once checked), marks the target incomplete, and the rerun starts over
+    without a manual rm (issue 22)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        (src / ("blob%d" % i)).write_bytes(os.urandom(48 << 20))
+    (src / "small.txt").write_text("small\n")
+    o = Ocb(config=file_config, env=ocb_local.env)
+    o("backup")
+    t = tmp_path / "t"
+    proc = subprocess.Popen([o.bin, "--config", file_config, "restore", "latest",
+                             "--target", str(t)], env=o.env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def partial():
+        d = t / "src"
+        return proc.poll() is not None or (
+            d.is_dir() and any(n.startswith(".ocb-part-") and
+                               os.path.getsize(d / n) > (1 << 20)
+                               for n in os.listdir(d)))
+    wait_for(partial, 120, "the restore to be writing a file", interval=0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (t / ".ocb-restore-incomplete").exists()
+    for n in os.listdir(t / "src"):
+        if not n.startswith(".ocb-part-"):
+            assert (t / "src" / n).read_bytes() == (src / n).read_bytes(), n
+    p = o("restore", "latest", "--target", str(t))
+    assert "interrupted restore: starting over" in p.stderr
+    assert sorted(os.listdir(t)) == ["src"]
+    assert_same_tree(str(src), str(t / "src"))
+    # a target that is not empty and not marked is still refused
+    assert o("restore", "latest", "--target", str(t), check=False).returncode != 0
+

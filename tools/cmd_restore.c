@@ -8,6 +8,7 @@
 #include "ocb_archive.h"
 #include "restore.h"
 #include "restore_plan.h"
+#include "restore_busy.h"
 #include "hooks.h"
 
 #include <dirent.h>
@@ -25,7 +26,7 @@
 
 static const char usage[] =
 	"usage: ocb restore BACKUP|latest [--target DIR] [--dry-run] [--json]\n"
-	"                   [--keep-special] [PATH...]\n"
+	"                   [--keep-special] [--force] [PATH...]\n"
 	"\n"
 	"Without --target: every source of the backup goes back to where it\n"
 	"was backed up from (e.g. ~/.openclaw).  It is first written beside\n"
@@ -35,9 +36,16 @@ static const char usage[] =
 	"interrupted restore leaves the original as it was (the next restore\n"
 	"removes the partial copy it left).\n"
 	"\n"
-	"With --target DIR (new or empty): the backup's tree is written under\n"
-	"DIR; PATHs (relative to the backup, e.g. openclaw/workspace/MEMORY.md)\n"
-	"restore just those, with what is below them.\n"
+	"With --target DIR (new or empty, or holding an interrupted restore,\n"
+	"which is cleared): the backup's tree is written under DIR; a failed\n"
+	"restore removes what it wrote.  PATHs (relative to the backup, e.g. openclaw/workspace/memory)\n"
+	"restore just those, with what is below them: under DIR, or in place,\n"
+	"each the same way as a whole source.\n"
+	"\n"
+	"In place, only sources the config names are restored, as directories;\n"
+	"the preRestore hook runs first (it may stop the application), then a\n"
+	"restore is refused while a process has files or its working directory\n"
+	"under the path (they are named), unless --force.\n"
 	"\n"
 	"Every file's SHA-256 is checked against the catalog before the file\n"
 	"is put in place.  Everything is created below the target without\n"
@@ -50,6 +58,7 @@ static const char usage[] =
 	"  --dry-run  write nothing; list what would change in the target (or\n"
 	"             the original location): new, changed (and why), deleted\n"
 	"  --json     print a JSON summary (with --dry-run: every change)\n"
+	"  --force    restore in place even while processes use the path\n"
 	"  --keep-special  restore them too from a native backup (setuid and\n"
 	"             setgid bits only on files of the user restoring, or when\n"
 	"             root restores owners)\n";
@@ -58,6 +67,7 @@ struct run {
 	struct ocb_ctx *ctx;
 	int json, tty;
 	unsigned flags;			/* OCB_RESTORE_* */
+	int force;			/* --force: even if in use */
 	struct ocb_restore_result total;	/* what the restore writes */
 	struct timespec t0, last;
 	int nchanges;			/* --dry-run --json: printed so far */
@@ -126,17 +136,79 @@ static int print_change(void *arg, enum ocb_change what, const char *path,
 	return 0;
 }
 
-static int empty_or_new(const char *dir)
-{
-	struct stat st;
+/*
+ * A --target restore marks its target with this file while it runs: a
+ * failed one removes what it wrote, one that was killed leaves the mark,
+ * and the next restore to the same target starts over.
+ */
+#define INCOMPLETE ".ocb-restore-incomplete"
 
-	if (stat(dir, &st) < 0)
-		return mkdir(dir, 0700) < 0 ? -errno : 0;
-	if (!S_ISDIR(st.st_mode))
+/* everything in dir (not dir itself; symlinks not followed) */
+static void clear_dir(const char *dir)
+{
+	char path[8192];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		ocb_rm_rf(path);
+	}
+	closedir(d);
+}
+
+/* dir new (created: *made), empty, or holding an interrupted restore
+ * (cleared); then marked incomplete */
+static int empty_or_new(const char *dir, int *made)
+{
+	char mark[8192];
+	struct stat st;
+	int fd;
+
+	*made = 0;
+	snprintf(mark, sizeof(mark), "%s/" INCOMPLETE, dir);
+	if (stat(dir, &st) < 0) {
+		if (mkdir(dir, 0700) < 0)
+			return -errno;
+		*made = 1;
+	} else if (!S_ISDIR(st.st_mode)) {
 		return -ENOTDIR;
-	if (rmdir(dir) == 0)	/* empty: recreate it */
-		return mkdir(dir, st.st_mode & 07777) < 0 ? -errno : 0;
-	return -ENOTEMPTY;
+	} else if (lstat(mark, &st) == 0 && S_ISREG(st.st_mode)) {
+		fprintf(stderr, "ocb: %s holds an interrupted restore: "
+			"starting over\n", dir);
+		clear_dir(dir);
+	} else if (rmdir(dir) == 0) {	/* empty: recreate it */
+		if (mkdir(dir, st.st_mode & 07777) < 0)
+			return -errno;
+	} else {
+		return -ENOTEMPTY;
+	}
+	fd = open(mark, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+/* the restore to dir is over: unmark it, or remove what it wrote */
+static void target_done(const char *dir, int made, int ok)
+{
+	char mark[8192];
+
+	snprintf(mark, sizeof(mark), "%s/" INCOMPLETE, dir);
+	if (ok) {
+		unlink(mark);
+		return;
+	}
+	clear_dir(dir);
+	if (made)
+		rmdir(dir);
+	fprintf(stderr, "ocb: the partial restore in %s was removed\n", dir);
 }
 
 static int restore_to(struct run *ru, struct ocb_archive *a,
@@ -207,7 +279,7 @@ static int stage_lock(const char *dir)
 
 static void remove_stale_stages(const char *orig)
 {
-	char parent[4096], pfx[4096], path[8192];
+	char parent[4096], pfx[4200], path[8400];
 	const char *slash = strrchr(orig, '/');
 	struct dirent *de;
 	size_t plen;
@@ -240,20 +312,50 @@ static void remove_stale_stages(const char *orig)
 	closedir(d);
 }
 
-/* one source back to its original place, swapped in atomically */
-static int restore_source(struct run *ru, struct ocb_archive *a, uint32_t i,
+/*
+ * The directories above orig that are missing, with the modes the backup
+ * recorded for them (orig is the disk path of the backup path bpath).
+ */
+static int make_parents(struct ocb_archive *a, const char *orig,
+			const char *bpath)
+{
+	char b[4096], d[4096];
+	const char *ob = strrchr(orig, '/'), *bb = strrchr(bpath, '/');
+	struct stat st;
+	uint32_t idx;
+
+	if (!ob || !bb || ob == orig)
+		return 0;
+	snprintf(d, sizeof(d), "%.*s", (int)(ob - orig), orig);
+	snprintf(b, sizeof(b), "%.*s", (int)(bb - bpath), bpath);
+	if (lstat(d, &st) == 0 || ocb_archive_resolve(a, b, &idx) < 0)
+		return 0;
+	if (make_parents(a, d, b) < 0 || mkdir(d, 0700) < 0 ||
+	    chmod(d, ocb_archive_entry(a, idx)->mode & 0777) < 0)
+		return -errno;
+	return 0;
+}
+
+/*
+ * The backup path bpath back to the disk path orig, swapped in atomically.
+ * nested: orig lies inside a source restored just before; what it
+ * replaces came from this same backup, so no copy of it is kept (it would
+ * be left inside the restored tree).
+ */
+static int restore_source(struct run *ru, struct ocb_archive *a,
+			  const char *bpath, const char *orig, int nested,
 			  const char *ts, struct ocb_restore_result *total)
 {
 	struct ocb_ctx *ctx = ru->ctx;
 	struct ocb_restore_result res;
-	const char *orig, *top;
-	char stage[4096], staged[4200], safety[4200];
-	uint32_t entry;
+	const char *top = bpath;
+	char stage[4200], staged[8400], safety[4200];
 	struct stat st;
 	int r, lock;
 
-	ocb_archive_source(a, i, &entry, &orig);
-	top = ocb_archive_entry(a, entry)->name;
+	r = make_parents(a, orig, bpath);
+	if (r < 0)
+		return ocb_fail(r, "create the directories above %s", orig);
 	remove_stale_stages(orig);
 	/* names free now (a restore in the same second takes -2...) */
 	for (int k = 1;; k++) {
@@ -300,7 +402,9 @@ static int restore_source(struct run *ru, struct ocb_archive *a, uint32_t i,
 		r = ocb_fail(e, "rename %s", staged);
 		goto out;
 	}
-	rmdir(stage);
+	ocb_rm_rf(stage);	/* the empty directories above a selection */
+	if (nested)
+		ocb_rm_rf(safety);
 	if (!ctx->quiet && !ru->json)
 		printf("restored %s%s%s\n", orig,
 		       access(safety, F_OK) == 0 ? "; the previous state is in " : "",
@@ -372,20 +476,122 @@ static int check_in_place(const struct ocb_config *cfg, struct ocb_archive *a,
 	return 0;
 }
 
-/* every source back to its original place */
-static int restore_in_place(struct run *ru, struct ocb_archive *a,
-			    struct ocb_restore_result *total)
+static void print_busy(void *arg, pid_t pid, const char *comm)
+{
+	char esc[128];
+
+	(void)arg;
+	fprintf(stderr, "ocb:   pid %d (%s)\n", (int)pid,
+		ocb_log_escape(esc, sizeof(esc), comm));
+}
+
+/* hooks.preRestore (it may stop the application), then no process may
+ * use orig unless --force */
+static int ready_to_replace(struct run *ru, const char *orig)
+{
+	char esc[1024];
+	int n;
+
+	if (ocb_hook_run(ru->ctx->cfg, "preRestore", NULL, orig,
+			 OCB_HOOK_TIMEOUT, NULL, NULL)) {
+		fprintf(stderr, "ocb: the preRestore hook failed: %s not "
+			"restored\n", ocb_log_escape(esc, sizeof(esc), orig));
+		return OCB_EXIT_FAIL;
+	}
+	if (ru->force)
+		return 0;
+	n = ocb_restore_busy(orig, print_busy, ru);
+	if (n > 0) {
+		fprintf(stderr, "ocb: %s is in use by the processes above: "
+			"stop them (a preRestore hook can) or use --force\n",
+			ocb_log_escape(esc, sizeof(esc), orig));
+		return OCB_EXIT_FAIL;
+	}
+	return 0;
+}
+
+/* the disk path of the backup path p (a source, or below one) */
+static int disk_path_of(struct ocb_archive *a, const char *p, char *out,
+			size_t size, int *nested)
 {
 	uint32_t i, n = ocb_archive_nsources(a);
+	size_t tl = strcspn(p, "/");
+
+	for (i = 0; i < n; i++) {
+		const char *orig;
+		uint32_t entry;
+
+		ocb_archive_source(a, i, &entry, &orig);
+		if (strlen(ocb_archive_entry(a, entry)->name) != tl ||
+		    strncmp(ocb_archive_entry(a, entry)->name, p, tl))
+			continue;
+		*nested = 0;
+		for (uint32_t j = 0; j < n; j++) {	/* inside another? */
+			const char *o2;
+			uint32_t e2;
+			size_t l2;
+
+			ocb_archive_source(a, j, &e2, &o2);
+			l2 = strlen(o2);
+			if (j != i && !strncmp(orig, o2, l2) && orig[l2] == '/' &&
+			    !p[tl])
+				*nested = 1;
+		}
+		return snprintf(out, size, "%s%s", orig, p + tl) >= (int)size ?
+			-ENAMETOOLONG : 0;
+	}
+	return -ENOENT;
+}
+
+/* by the length of their disk paths: a source before those inside it */
+static int len_cmp(const void *x, const void *y)
+{
+	size_t a = strlen(*(char *const *)x), b = strlen(*(char *const *)y);
+
+	return (a > b) - (a < b);
+}
+
+/* every source (or the paths given) back to its original place */
+static int restore_in_place(struct run *ru, struct ocb_archive *a,
+			    const char *const *paths, size_t npaths,
+			    struct ocb_restore_result *total)
+{
+	uint32_t i, n = npaths ? (uint32_t)npaths : ocb_archive_nsources(a);
+	const char **bp = calloc(n ? n : 1, sizeof(*bp));
 	char ts[32];
 	time_t now = time(NULL);
 	struct tm tm;
 	int r = 0;
 
+	if (!bp)
+		return ocb_fail(-ENOMEM, "restore");
+	for (i = 0; i < n; i++) {
+		uint32_t entry;
+		const char *orig;
+
+		if (npaths) {
+			bp[i] = paths[i];
+		} else {
+			ocb_archive_source(a, i, &entry, &orig);
+			bp[i] = ocb_archive_entry(a, entry)->name;
+		}
+	}
+	qsort(bp, n, sizeof(*bp), len_cmp);
 	gmtime_r(&now, &tm);
 	strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
-	for (i = 0; i < n && r == 0; i++)
-		r = restore_source(ru, a, i, ts, total);
+	for (i = 0; i < n && r == 0; i++) {
+		char orig[4096];
+		int nested = 0;
+
+		r = disk_path_of(a, bp[i], orig, sizeof(orig), &nested);
+		if (r < 0)
+			r = ocb_fail(r, "%s: no source holds it", bp[i]);
+		else
+			r = ready_to_replace(ru, orig);
+		if (r == 0)
+			r = restore_source(ru, a, bp[i], orig, nested, ts, total);
+	}
+	free(bp);
 	return r;
 }
 
@@ -396,6 +602,7 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "keep-special", no_argument, NULL, 'S' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -415,17 +622,13 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		case 'n': dry = 1; break;
 		case 'j': ru.json = 1; break;
 		case 'S': ru.flags |= OCB_RESTORE_SPECIAL; break;
+		case 'f': ru.force = 1; break;
 		case 'h': printf("%s", usage); return 0;
 		default: return ocb_usage(&ocb_cmd_restore);
 		}
 	}
 	if (optind >= argc)
 		return ocb_usage(&ocb_cmd_restore);
-	if (!target && optind + 1 < argc) {
-		fprintf(stderr, "ocb: restoring single paths needs --target DIR "
-			"(the original location is only replaced whole)\n");
-		return OCB_EXIT_USAGE;
-	}
 	paths = (const char *const *)argv + optind + 1;
 	npaths = (size_t)(argc - optind - 1);
 	r = ocb_ctx_store(ctx, NULL);
@@ -501,11 +704,14 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 			       n.deleted, n.same);
 		}
 	} else if (target) {
-		r = empty_or_new(target);
+		int made;
+
+		r = empty_or_new(target, &made);
 		if (r < 0) {
 			r = ocb_fail(r, "target %s must be new or empty", target);
 		} else {
 			r = restore_to(&ru, a, target, paths, npaths, &res);
+			target_done(target, made, r == 0);
 			r = r < 0 ? ocb_fail(r, "restore %s", ref.name) : 0;
 			/* an old backup streamed has no listing to check the
 			 * paths against first */
@@ -517,7 +723,7 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 			}
 		}
 	} else {
-		r = restore_in_place(&ru, a, &res);
+		r = restore_in_place(&ru, a, paths, npaths, &res);
 	}
 	if (ru.tty && !dry)
 		fprintf(stderr, "\n");
