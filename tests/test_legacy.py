@@ -211,7 +211,7 @@ def test_restore_verify_cat_old_backup(tmp_path, rgw, bucket, o):
     assert_same_tree(str(sel / "workspace" / "memory"), os.path.join(top, "workspace", "memory"))
     p = o("restore", name, "--target", str(tmp_path / "none"), "no/such", check=False)
     assert p.returncode == 5
-    p = o("restore", name, check=False)             # in place: needs --target
+    p = o("restore", name, "workspace/memory", check=False)  # in place: whole only
     assert p.returncode == 2 and "--target" in p.stderr
     # a dry run compares the index with the disk
     os.remove(str(tgt / "workspace" / "memory" / "today.md"))

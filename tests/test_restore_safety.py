@@ -410,3 +410,42 @@ def test_target_restore_killed_then_rerun(tmp_path, file_config, ocb_local):
     # a target that is not empty and not marked is still refused
     assert o("restore", "latest", "--target", str(t), check=False).returncode != 0
 
+
+
+def test_old_backup_in_place_as_the_old_tool_did(tmp_path, file_config, ocb_local):
+    """An old-tool .tar.gz restored in place (issue 17): openclaw-config/
+    becomes the state directory, the current openclaw.json is kept when the
+    backup has none, workspace/ (the second copy) becomes its workspace,
+    the previous state is set aside beside it and nothing of the kind is
+    left inside."""
+    state = tmp_path / "home" / ".openclaw"
+    (state / "workspace").mkdir(parents=True)
+    (state / "openclaw.json").write_text('{"current": true}\n')
+    (state / "workspace" / "MEMORY.md").write_text("current memory\n")
+    (state / "extra.txt").write_text("not in the backup\n")
+    name = "openclaw-aws-backup-2026-11-23T10-00-00"
+    put_old(tmp_path, name, [
+        member("openclaw-config", tarfile.DIRTYPE, mode=0o700),
+        member("openclaw-config/agents", tarfile.DIRTYPE, mode=0o755),
+        member("openclaw-config/agents/a.json", data=b'{"id": "a"}\n'),
+        member("openclaw-config/workspace", tarfile.DIRTYPE, mode=0o755),
+        member("openclaw-config/workspace/MEMORY.md", data=b"first copy\n"),
+        member("workspace", tarfile.DIRTYPE, mode=0o755),
+        member("workspace/MEMORY.md", data=b"old memory\n"),
+        member("workspace/notes.md", data=b"notes\n")])
+    o = Ocb(config=config_with(tmp_path, file_config, sources=[str(state)]),
+            env=ocb_local.env)
+    p = o("restore", name)
+    assert "previous state is in" in p.stdout
+    assert (state / "openclaw.json").read_text() == '{"current": true}\n'
+    assert (state / "agents" / "a.json").read_text() == '{"id": "a"}\n'
+    assert (state / "workspace" / "MEMORY.md").read_text() == "old memory\n"
+    assert sorted(os.listdir(state)) == ["agents", "openclaw.json", "workspace"]
+    assert sorted(os.listdir(state / "workspace")) == ["MEMORY.md", "notes.md"]
+    assert stat.S_IMODE(os.stat(state).st_mode) == 0o700
+    aside = [n for n in os.listdir(tmp_path / "home") if n != ".openclaw"]
+    assert len(aside) == 1 and aside[0].startswith(".openclaw.pre-restore-")
+    assert (tmp_path / "home" / aside[0] / "extra.txt").exists()
+    # a selection or a dry run in place: refused, use --target
+    p = o("restore", name, "workspace", check=False)
+    assert p.returncode == 2 and "--target" in p.stderr

@@ -10,6 +10,7 @@
 #include "restore_plan.h"
 #include "restore_busy.h"
 #include "hooks.h"
+#include "fdio.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -38,14 +39,20 @@ static const char usage[] =
 	"\n"
 	"With --target DIR (new or empty, or holding an interrupted restore,\n"
 	"which is cleared): the backup's tree is written under DIR; a failed\n"
-	"restore removes what it wrote.  PATHs (relative to the backup, e.g. openclaw/workspace/memory)\n"
+	"restore removes what it wrote.\n"
+	"\n"
+	"PATHs (relative to the backup, e.g. openclaw/workspace/memory)\n"
 	"restore just those, with what is below them: under DIR, or in place,\n"
 	"each the same way as a whole source.\n"
 	"\n"
 	"In place, only sources the config names are restored, as directories;\n"
 	"the preRestore hook runs first (it may stop the application), then a\n"
 	"restore is refused while a process has files or its working directory\n"
-	"under the path (they are named), unless --force.\n"
+	"under the path (they are named), unless --force.  An old-tool\n"
+	"backup goes in place whole, as the old tool restored it:\n"
+	"openclaw-config/ to the state directory (the one source, or the one\n"
+	"named .openclaw; the current openclaw.json kept if it has none),\n"
+	"workspace/ to its workspace/.\n"
 	"\n"
 	"Every file's SHA-256 is checked against the catalog before the file\n"
 	"is put in place.  Everything is created below the target without\n"
@@ -336,8 +343,72 @@ static int make_parents(struct ocb_archive *a, const char *orig,
 	return 0;
 }
 
+/* a copy of the regular file from (not followed) as to */
+static int copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	struct stat st;
+	int in = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), out = -1, r = 0;
+	ssize_t n;
+
+	if (in < 0 || fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
+		r = in < 0 ? -errno : -EINVAL;
+		goto done;
+	}
+	out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		   st.st_mode & 0777);
+	if (out < 0) {
+		r = -errno;
+		goto done;
+	}
+	while (r == 0 && (n = read(in, buf, sizeof(buf))) != 0)
+		r = n < 0 ? -errno : ocb_fdio_write_all(out, buf, (size_t)n);
+	if (r == 0 && fchmod(out, st.st_mode & 0777) < 0)
+		r = -errno;
+done:
+	if (out >= 0 && close(out) < 0 && r == 0)
+		r = -errno;
+	if (in >= 0)
+		close(in);
+	return r;
+}
+
 /*
- * The backup path bpath back to the disk path orig, swapped in atomically.
+ * An old-tool backup unpacked in stage as the old tool's restore put it
+ * back: openclaw-config/ becomes the state directory orig, with the
+ * current openclaw.json kept when the backup has none, and workspace/ (its
+ * second copy of the workspace) replaces openclaw-config/workspace, all
+ * before the one swap.
+ */
+static int old_layout(const char *stage, const char *cfgdir, const char *orig)
+{
+	char ws[8500], dst[8500], cur[8500];
+	struct stat st;
+
+	if (lstat(cfgdir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "ocb: the old backup holds no openclaw-config/ "
+			"directory\n");
+		return -EBADMSG;
+	}
+	snprintf(dst, sizeof(dst), "%s/openclaw.json", cfgdir);
+	snprintf(cur, sizeof(cur), "%s/openclaw.json", orig);
+	if (lstat(dst, &st) < 0 && lstat(cur, &st) == 0 && S_ISREG(st.st_mode)) {
+		int r = copy_file(cur, dst);
+
+		if (r < 0)
+			return r;
+	}
+	snprintf(ws, sizeof(ws), "%s/workspace", stage);
+	snprintf(dst, sizeof(dst), "%s/workspace", cfgdir);
+	if (lstat(ws, &st) < 0 || !S_ISDIR(st.st_mode))
+		return 0;
+	ocb_rm_rf(dst);
+	return rename(ws, dst) < 0 ? -errno : 0;
+}
+
+/*
+ * The backup path bpath back to the disk path orig, swapped in atomically
+ * (bpath NULL: an old-tool backup, whole, to the state directory orig).
  * nested: orig lies inside a source restored just before; what it
  * replaces came from this same backup, so no copy of it is kept (it would
  * be left inside the restored tree).
@@ -353,7 +424,7 @@ static int restore_source(struct run *ru, struct ocb_archive *a,
 	struct stat st;
 	int r, lock;
 
-	r = make_parents(a, orig, bpath);
+	r = bpath ? make_parents(a, orig, bpath) : 0;
 	if (r < 0)
 		return ocb_fail(r, "create the directories above %s", orig);
 	remove_stale_stages(orig);
@@ -375,8 +446,11 @@ static int restore_source(struct run *ru, struct ocb_archive *a,
 			return ocb_fail(-EEXIST, "%s", stage);
 	}
 	lock = stage_lock(stage);
-	snprintf(staged, sizeof(staged), "%s/%s", stage, top);
-	r = restore_to(ru, a, stage, &top, 1, &res);
+	snprintf(staged, sizeof(staged), "%s/%s", stage,
+		 top ? top : "openclaw-config");
+	r = restore_to(ru, a, stage, top ? &top : NULL, top ? 1 : 0, &res);
+	if (r == 0 && !top)
+		r = old_layout(stage, staged, orig);
 	total->entries += res.entries;
 	total->files += res.files;
 	total->bytes += res.bytes;
@@ -595,6 +669,41 @@ static int restore_in_place(struct run *ru, struct ocb_archive *a,
 	return r;
 }
 
+/* where an old-tool backup goes in place: the one configured source, or
+ * the one named .openclaw; NULL: none */
+static const char *state_dir(const struct ocb_config *cfg)
+{
+	const char *found = NULL;
+	size_t i;
+
+	if (cfg->nsources == 1)
+		return cfg->sources[0];
+	for (i = 0; i < cfg->nsources; i++) {
+		const char *b = strrchr(cfg->sources[i], '/');
+
+		if (b && !strcmp(b + 1, ".openclaw")) {
+			if (found)
+				return NULL;
+			found = cfg->sources[i];
+		}
+	}
+	return found;
+}
+
+static int restore_old_in_place(struct run *ru, struct ocb_archive *a,
+				const char *dir, struct ocb_restore_result *res)
+{
+	char ts[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	int r;
+
+	gmtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
+	r = ready_to_replace(ru, dir);
+	return r ? r : restore_source(ru, a, NULL, dir, 0, ts, res);
+}
+
 static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -638,10 +747,13 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	if (r < 0)
 		return ocb_exit_code(r);
 	legacy = ref.kind != OCB_BACKUP_NATIVE;
-	if (legacy && !target) {
-		fprintf(stderr, "ocb: %s is an old-tool backup: restore it with "
-			"--target DIR (it holds openclaw-config/ and "
-			"workspace/), or `ocb migrate` it first\n", ref.name);
+	if (legacy && !target && (npaths || dry || !state_dir(ctx->cfg))) {
+		fprintf(stderr, "ocb: %s is an old-tool backup: in place it is "
+			"restored whole (no PATHs, no --dry-run) to the state "
+			"directory, the one configured source (or the one named "
+			".openclaw); else restore it with --target DIR (it holds "
+			"openclaw-config/ and workspace/), or `ocb migrate` it "
+			"first\n", ref.name);
 		return OCB_EXIT_USAGE;
 	}
 	r = legacy ? 0 : ocb_ctx_keyprov(ctx, &kp);
@@ -722,6 +834,8 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 				r = OCB_EXIT_NOTFOUND;
 			}
 		}
+	} else if (legacy) {
+		r = restore_old_in_place(&ru, a, state_dir(ctx->cfg), &res);
 	} else {
 		r = restore_in_place(&ru, a, paths, npaths, &res);
 	}
