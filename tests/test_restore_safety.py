@@ -340,6 +340,9 @@ def test_selective_in_place(tmp_path, file_config, ocb_local):
         f.write("overwritten\n")
     with open(os.path.join(src, "openclaw.json"), "w") as f:
         f.write("edited, not restored\n")
+    dry = o("restore", "latest", "--dry-run", "src/workspace/memory").stdout
+    assert "changed src/workspace/memory/today.md (size)" in dry.splitlines()
+    assert "openclaw.json" not in dry and "0 new, 1 changed, 0 deleted" in dry
     o("restore", "latest", "src/workspace/memory")
     assert open(os.path.join(mem, "today.md")).read() == "remembered\n"
     assert open(os.path.join(src, "openclaw.json")).read() == "edited, not restored\n"

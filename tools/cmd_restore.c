@@ -231,12 +231,15 @@ static int restore_to(struct run *ru, struct ocb_archive *a,
 	return ocb_restore_run(a, &ro, res);
 }
 
+static int disk_path_of(struct ocb_archive *a, const char *p, char *out,
+			size_t size, int *nested);
+
 /* --dry-run: each restored subtree against what is on disk */
 static int dry_run(struct run *ru, struct ocb_archive *a, const char *target,
 		   const char *const *paths, size_t npaths,
 		   struct ocb_plan_counts *sum)
 {
-	uint32_t i, n = target ? (npaths ? (uint32_t)npaths : 1) :
+	uint32_t i, n = npaths ? (uint32_t)npaths : target ? 1 :
 		ocb_archive_nsources(a);
 	int r = 0;
 
@@ -246,8 +249,14 @@ static int dry_run(struct run *ru, struct ocb_archive *a, const char *target,
 		char disk[8192];
 		const char *orig;
 		uint32_t idx = OCB_ROOT;
+		int nested;
 
-		if (!target) {
+		if (!target && npaths) {	/* PATHs in place */
+			ocb_archive_resolve(a, paths[i], &idx);	/* checked */
+			r = disk_path_of(a, paths[i], disk, sizeof(disk), &nested);
+			if (r < 0)
+				break;
+		} else if (!target) {
 			ocb_archive_source(a, i, &idx, &orig);
 			snprintf(disk, sizeof(disk), "%s", orig);
 		} else if (npaths) {
@@ -256,7 +265,7 @@ static int dry_run(struct run *ru, struct ocb_archive *a, const char *target,
 		} else {
 			snprintf(disk, sizeof(disk), "%s", target);
 		}
-		ru->base = target ? (npaths ? paths[i] : "") :
+		ru->base = npaths ? paths[i] : target ? "" :
 			ocb_archive_entry(a, idx)->name;
 		r = ocb_restore_plan(a, idx, disk, print_change, ru, &c);
 		sum->same += c.same;
