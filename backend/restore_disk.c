@@ -127,25 +127,24 @@ static int remember_dir(struct ocb_rdisk *d, const char *rel, mode_t mode,
 }
 
 /*
- * A new descriptor for the directory rel[0..n) (n == 0: the root),
- * creating missing components when create is set.  Never follows a
- * symlink: -ELOOP when a component is one (or is not a directory).
+ * The descriptor of the directory rel[0..n) (n == 0: the root), creating
+ * missing components when create is set; borrowed (the last one is
+ * cached: entries come directory by directory), valid until the next
+ * call.  Never follows a symlink: -ELOOP when a component is one (or is
+ * not a directory).
  */
 static int open_dir(struct ocb_rdisk *d, const char *rel, size_t n, int create)
 {
 	char path[PATH_MAX];
 	char *comp, *save = NULL;
-	int cur, r;
+	int cur = d->root, r;
 
 	if (n == 0)
-		return fcntl(d->root, F_DUPFD_CLOEXEC, 0);
+		return d->root;
 	if (d->cfd >= 0 && strlen(d->cpath) == n && !memcmp(d->cpath, rel, n))
-		return fcntl(d->cfd, F_DUPFD_CLOEXEC, 0);
+		return d->cfd;
 	memcpy(path, rel, n);
 	path[n] = '\0';
-	cur = fcntl(d->root, F_DUPFD_CLOEXEC, 0);
-	if (cur < 0)
-		return -errno;
 	for (comp = strtok_r(path, "/", &save); comp;
 	     comp = strtok_r(NULL, "/", &save)) {
 		int next = openat(cur, comp, O_RDONLY | O_DIRECTORY |
@@ -168,19 +167,21 @@ static int open_dir(struct ocb_rdisk *d, const char *rel, size_t n, int create)
 			r = errno == ENOTDIR || errno == ELOOP ? -ELOOP : -errno;
 			goto fail;
 		}
-		close(cur);
+		if (cur != d->root)
+			close(cur);
 		cur = next;
 		if (save && *save)
 			save[-1] = '/';	/* strtok_r cut here: mend path */
 	}
 	if (d->cfd >= 0)
 		close(d->cfd);
-	d->cfd = fcntl(cur, F_DUPFD_CLOEXEC, 0);
+	d->cfd = cur;
 	memcpy(d->cpath, rel, n);
 	d->cpath[n] = '\0';
 	return cur;
 fail:
-	close(cur);
+	if (cur != d->root)
+		close(cur);
 	return r;
 }
 
@@ -257,14 +258,16 @@ static int make_tmp(struct ocb_rdisk *d, int pfd,
 	return -EEXIST;
 }
 
-/* the temporary name into place (a no-op rename of two links of one file
- * leaves the temporary: removed) */
+/* the temporary name into place */
 static int put_in_place(struct ocb_rdisk *d, int pfd, const char *base)
 {
-	int r = renameat(pfd, d->tmp, pfd, base) < 0 ? -errno : 0;
+	if (renameat(pfd, d->tmp, pfd, base) < 0) {
+		int r = -errno;
 
-	unlinkat(pfd, d->tmp, 0);
-	return r;
+		unlinkat(pfd, d->tmp, 0);
+		return r;
+	}
+	return 0;
 }
 
 int ocb_rdisk_mkdir(struct ocb_rdisk *d, const char *rel,
@@ -291,7 +294,6 @@ int ocb_rdisk_mkdir(struct ocb_rdisk *d, const char *rel,
 out:
 	if (fd >= 0)
 		close(fd);
-	close(pfd);
 	return r;
 }
 
@@ -314,7 +316,6 @@ int ocb_rdisk_file_begin(struct ocb_rdisk *d, const char *rel)
 	if (pfd < 0)
 		return pfd;
 	r = make_tmp(d, pfd, mk_file, &fd);
-	close(pfd);
 	return r < 0 ? r : fd;
 }
 
@@ -335,7 +336,6 @@ int ocb_rdisk_file_end(struct ocb_rdisk *d, int fd, const char *rel,
 		r = put_in_place(d, pfd, base);
 	else
 		unlinkat(pfd, d->tmp, 0);
-	close(pfd);
 	return r;
 }
 
@@ -374,7 +374,6 @@ int ocb_rdisk_symlink(struct ocb_rdisk *d, const char *rel,
 	r = make_tmp(d, pfd, mk_symlink, (void *)target);
 	if (r == 0)
 		r = finish_link(d, pfd, base, m);
-	close(pfd);
 	return r;
 }
 
@@ -399,15 +398,20 @@ int ocb_rdisk_hardlink(struct ocb_rdisk *d, const char *rel, const char *to)
 	f.fd = parent_of(d, to, &f.base);
 	if (f.fd < 0)
 		return f.fd;
+	f.fd = fcntl(f.fd, F_DUPFD_CLOEXEC, 0);	/* the next call replaces it */
+	if (f.fd < 0)
+		return -errno;
 	pfd = parent_of(d, rel, &base);
 	if (pfd < 0) {
 		close(f.fd);
 		return pfd;
 	}
 	r = make_tmp(d, pfd, mk_link, &f);
-	if (r == 0)
+	if (r == 0) {
 		r = put_in_place(d, pfd, base);
-	close(pfd);
+		/* two links of one file already: rename did nothing */
+		unlinkat(pfd, d->tmp, 0);
+	}
 	close(f.fd);
 	return r;
 }
@@ -445,7 +449,6 @@ int ocb_rdisk_special(struct ocb_rdisk *d, const char *rel,
 	}
 	if (r == 0)
 		r = finish_link(d, pfd, base, m);
-	close(pfd);
 	return r;
 }
 
@@ -487,7 +490,6 @@ int ocb_rdisk_finish(struct ocb_rdisk *d)
 		set_times(ts, &mm);
 		if (m->mtime != NO_TIME && futimens(fd, ts) < 0 && !r)
 			r = -errno;
-		close(fd);
 	}
 	return r;
 }
