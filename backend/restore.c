@@ -204,6 +204,8 @@ static int selected(const struct ocb_restore_opts *o, const char *rel)
 	return 0;
 }
 
+/* the tar stream does not decode: damage, never a store error (the
+ * feeder's own error, if it had one, is reported instead) */
 static int ar_fail(struct archive *ar, const char *what, const char *path)
 {
 	char esc[512], esc2[512];
@@ -212,7 +214,7 @@ static int ar_fail(struct archive *ar, const char *what, const char *path)
 		what, ocb_log_escape(esc2, sizeof(esc2),
 				     archive_error_string(ar) ?
 				     archive_error_string(ar) : "failed"));
-	return -EIO;
+	return -EBADMSG;
 }
 
 static int disk_fail(int r, const char *what, const char *rel)
@@ -719,7 +721,7 @@ out:
 		/* a damaged frame ends the stream early: the reader then
 		 * fails on a short or garbled stream, but the cause is the
 		 * frame */
-		if ((r == 0 || r == -EIO) && f.err && f.err != -EPIPE)
+		if ((r == 0 || r == -EBADMSG) && f.err && f.err != -EPIPE)
 			r = f.err;
 	}
 	if (fds[1] >= 0)

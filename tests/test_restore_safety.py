@@ -452,3 +452,17 @@ def test_old_backup_in_place_as_the_old_tool_did(tmp_path, file_config, ocb_loca
     # a selection or a dry run in place: refused, use --target
     p = o("restore", name, "workspace", check=False)
     assert p.returncode == 2 and "--target" in p.stderr
+
+
+def test_undecodable_stream_is_damage_not_network(tmp_path, file_config, ocb_local):
+    """An old backup that is valid gzip but not a tar stream: 'damaged'
+    (exit 7), never reported as the store being unreachable (exit 6)."""
+    import gzip
+    name = "openclaw-aws-backup-2026-11-24T10-00-00"
+    d = tmp_path / "store" / PREFIX
+    d.mkdir(parents=True)
+    (d / (name + ".tar.gz")).write_bytes(gzip.compress(os.urandom(64 << 10)))
+    o = Ocb(config=file_config, env=ocb_local.env)
+    p = o("restore", name, "--target", str(tmp_path / "t"), check=False)
+    assert p.returncode == 7, (p.returncode, p.stderr)
+    assert not (tmp_path / "t").exists()
