@@ -560,6 +560,17 @@ static int write_entry(struct run *ru, struct archive_entry *ae,
 			ocb_log_escape(esc, sizeof(esc), rel));
 		ru->res->skipped++;
 		r = ru->legacy ? 1 : -EBADMSG;
+	} else if (ru->legacy && (r == -EPERM || r == -ENOENT || r == -EEXIST ||
+				  r == -EISDIR || r == -ENOTEMPTY ||
+				  r == -EINVAL)) {
+		/* an old archive's entry that cannot be made as it says (a
+		 * hardlink to a directory or to nothing, a file over a
+		 * directory): left out, the rest restored */
+		char w[64];
+
+		snprintf(w, sizeof(w), "unusable entry (%s)", strerror(-r));
+		skip_note(ru, rel, w);
+		r = 1;
 	} else if (r < 0 && r != -ECANCELED && r != -EBADMSG &&
 		   archive_entry_filetype(ae) != AE_IFREG) {
 		r = disk_fail(r, "create", rel);

@@ -466,3 +466,24 @@ def test_undecodable_stream_is_damage_not_network(tmp_path, file_config, ocb_loc
     p = o("restore", name, "--target", str(tmp_path / "t"), check=False)
     assert p.returncode == 7, (p.returncode, p.stderr)
     assert not (tmp_path / "t").exists()
+
+
+def test_old_archive_unusable_entries_are_left_out(tmp_path, file_config, ocb_local):
+    """Entries of an old archive that cannot be made as they say (a
+    hardlink to a directory, a hardlink to nothing, a file over a
+    directory) are left out and listed; the rest is restored."""
+    name = "openclaw-aws-backup-2026-11-25T10-00-00"
+    put_old(tmp_path, name, [
+        member("workspace", tarfile.DIRTYPE, mode=0o755),
+        member("workspace/sub", tarfile.DIRTYPE, mode=0o755),
+        member("workspace/hl-dir", tarfile.LNKTYPE, linkname=name + "/workspace/sub"),
+        member("workspace/hl-none", tarfile.LNKTYPE, linkname=name + "/workspace/nothing"),
+        member("workspace/sub", data=b"a file over the directory\n"),
+        member("workspace/ok.txt", data=b"ok\n")])
+    o = Ocb(config=file_config, env=ocb_local.env)
+    t = tmp_path / "t"
+    p = o("restore", name, "--target", str(t), check=False)
+    assert p.returncode == 8, p.stderr
+    assert p.stderr.count("unusable entry") == 3, p.stderr
+    assert sorted(os.listdir(t / "workspace")) == ["ok.txt", "sub"]
+    assert (t / "workspace" / "sub").is_dir()
