@@ -71,6 +71,12 @@ def test_target_through_a_symlink_keeps_the_link(tmp_path, file_config, ocb_loca
     o("restore", "latest", "--target", str(tmp_path / "linkdir" / "t"))
     assert os.path.islink(tmp_path / "linkdir")
     assert_same_tree(src, str(tmp_path / "real" / "t" / "src"))
+    # the target itself a symlink to an empty directory: kept
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "tlink").symlink_to(tmp_path / "empty")
+    o("restore", "latest", "--target", str(tmp_path / "tlink"))
+    assert os.path.islink(tmp_path / "tlink")
+    assert_same_tree(src, str(tmp_path / "empty" / "src"))
     # a selection too (its parents are created below the link)
     o("restore", "latest", "--target", str(tmp_path / "linkdir" / "s"),
       "src/workspace/memory")

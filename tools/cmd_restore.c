@@ -168,6 +168,20 @@ static void clear_dir(const char *dir)
 	closedir(d);
 }
 
+static int is_empty(const char *dir)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while (!n && (de = readdir(d)) != NULL)
+		n = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	closedir(d);
+	return !n;
+}
+
 /* dir new (created: *made), empty, or holding an interrupted restore
  * (cleared); then marked incomplete */
 static int empty_or_new(const char *dir, int *made)
@@ -188,10 +202,7 @@ static int empty_or_new(const char *dir, int *made)
 		fprintf(stderr, "ocb: %s holds an interrupted restore: "
 			"starting over\n", dir);
 		clear_dir(dir);
-	} else if (rmdir(dir) == 0) {	/* empty: recreate it */
-		if (mkdir(dir, st.st_mode & 07777) < 0)
-			return -errno;
-	} else {
+	} else if (!is_empty(dir)) {	/* (a symlink to one is kept) */
 		return -ENOTEMPTY;
 	}
 	fd = open(mark, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
