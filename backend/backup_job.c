@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SKIP_MAX 64
@@ -89,6 +90,9 @@ int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
 	o.warning = j->warning;
 	o.warning_arg = j->warning_arg;
 	o.cancel = j->cancel;
+	o.tmp_dir = cfg->cache_dir;
+	if (o.tmp_dir)
+		mkdir(o.tmp_dir, 0700);	/* where SQLite snapshots are spooled */
 	if (j->sources) {
 		o.sources = j->sources;
 		o.nsources = j->nsources;

@@ -238,6 +238,10 @@ struct ocb_backup_opts {
 	/* where each source is restored to in place (NULL: the sources) */
 	const char *const *source_paths;
 	int64_t created;		/* the backup's time; 0: now */
+	const char *tmp_dir;		/* NULL, or where SQLite snapshots and
+					 * copies of files changing while read
+					 * are spooled (the cache directory);
+					 * NULL: every file is read in place */
 };
 
 struct ocb_backup_result {
@@ -247,6 +251,10 @@ struct ocb_backup_result {
 	uint64_t bytes_in;	/* source bytes read */
 	uint64_t bytes_stored;	/* object size */
 	uint64_t warnings;	/* files that changed, vanished, unreadable */
+	uint64_t snapshots;	/* SQLite databases stored as snapshots */
+	uint64_t torn;		/* files stored while they changed */
+	uint64_t fell_back;	/* databases that could not be snapshotted,
+				 * copied raw */
 	double seconds;
 };
 

@@ -25,8 +25,13 @@ static const char usage[] =
 	"Back up the configured sources (default ~/.openclaw) into one new\n"
 	"backup object <prefix>/openclaw-aws-backup-<time>[-LABEL].ocb.\n"
 	"The backup appears only when complete; an interrupted backup leaves\n"
-	"nothing behind.  Files that change or vanish while being read, and\n"
-	"unreadable files, are reported as warnings (exit code 8).\n"
+	"nothing behind.  SQLite databases (found by their header) are stored\n"
+	"as snapshots taken with SQLite's online backup, without their -wal,\n"
+	"-shm and -journal files.  A file modified in the last seconds is read\n"
+	"again until it holds still (a few attempts).  Files that change or\n"
+	"vanish while being read, databases that could not be snapshotted\n"
+	"(copied raw), and unreadable files are reported as warnings: the\n"
+	"backup is stored and the exit code is 8.\n"
 	"\n"
 	"  --label LABEL  name suffix ([A-Za-z0-9._-], up to 64 characters)\n"
 	"  --group ID     this backup is this agent's part of group backup ID\n"
@@ -161,8 +166,11 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		ocb_json_str(res.key);
 		printf(", \"entries\": %" PRIu64 ", \"bytes_in\": %" PRIu64
 		       ", \"bytes_stored\": %" PRIu64 ", \"seconds\": %.3f"
-		       ", \"warnings\": %" PRIu64 "}\n", res.entries,
-		       res.bytes_in, res.bytes_stored, res.seconds, res.warnings);
+		       ", \"warnings\": %" PRIu64 ", \"sqlite_snapshots\": %"
+		       PRIu64 ", \"changed_while_read\": %" PRIu64
+		       ", \"sqlite_copied_raw\": %" PRIu64 "}\n", res.entries,
+		       res.bytes_in, res.bytes_stored, res.seconds, res.warnings,
+		       res.snapshots, res.torn, res.fell_back);
 	} else if (!ctx->quiet) {
 		char a[32], b[32];
 
