@@ -84,6 +84,8 @@ struct bk {
 	char **tops;			/* top-level names of the sources */
 	struct ocb_backup_progress prog;
 	struct timespec last_progress;
+	ocb_plan_fn plan;		/* a dry run: what each entry would be */
+	void *plan_arg;
 };
 
 /* ---- frames ------------------------------------------------------------------ */
@@ -209,14 +211,15 @@ static int ar_err(struct bk *b, const char *what)
 	return -EINVAL;
 }
 
-static int excluded(struct bk *b, const char *name, const char *rel)
+/* 1 + the index of the first exclude matching, or 0 */
+static size_t excluded(struct bk *b, const char *name, const char *rel)
 {
 	size_t i;
 
 	for (i = 0; i < b->o->nexcludes; i++)
 		if (fnmatch(b->o->excludes[i], name, 0) == 0 ||
 		    fnmatch(b->o->excludes[i], rel, FNM_PATHNAME) == 0)
-			return 1;
+			return i + 1;
 	return 0;
 }
 
@@ -870,6 +873,50 @@ static int backup_path(const struct ocb_backup_opts *o, char *const *tops,
 static void count_entry(struct bk *b, int dirfd, const char *name,
 			const char *rel, const struct stat *st, unsigned depth);
 
+/* name (in dirfd) is a regular file holding a SQLite database */
+static int is_db_at(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+			O_NONBLOCK), db;
+
+	if (fd < 0)
+		return 0;
+	db = ocb_sqlite_snap_is_db(fd);
+	close(fd);
+	return db;
+}
+
+/* a dry run: name (in dirfd) is a -wal, -shm or -journal of a database
+ * that will be snapshotted */
+static int plan_sidecar(struct bk *b, int dirfd, const char *name)
+{
+	char base[NAME_MAX + 1];
+	size_t n;
+
+	if (!b->plan || !b->o->tmp_dir || !ocb_sqlite_snap_sidecar(name, &n) ||
+	    n >= sizeof(base))
+		return 0;
+	memcpy(base, name, n);
+	base[n] = '\0';
+	return is_db_at(dirfd, base);
+}
+
+static void plan_entry(struct bk *b, int dirfd, const char *name,
+		       const char *rel, const struct stat *st)
+{
+	const char *what = "special file";
+
+	if (S_ISDIR(st->st_mode))
+		what = "directory";
+	else if (S_ISLNK(st->st_mode))
+		what = "symlink";
+	else if (S_ISREG(st->st_mode))
+		what = b->o->tmp_dir && is_db_at(dirfd, name) ?
+			"SQLite database, stored as a snapshot" : "file";
+	b->plan(b->plan_arg, rel, what, S_ISREG(st->st_mode) ?
+		(uint64_t)st->st_size : 0);
+}
+
 /* the same choices as walk(), without reading anything but metadata */
 static void count_dir(struct bk *b, int fd, const char *rel, unsigned depth)
 {
@@ -881,16 +928,30 @@ static void count_dir(struct bk *b, int fd, const char *rel, unsigned depth)
 		return;
 	}
 	while ((de = readdir(d)) != NULL && !cancelled(b)) {
-		char crel[PATH_MAX];
+		char crel[PATH_MAX], why[PATH_MAX + 32];
 		struct stat st;
+		size_t ex;
 
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    snprintf(crel, sizeof(crel), "%s/%s", rel, de->d_name) >=
+		    (int)sizeof(crel))
 			continue;
-		if (snprintf(crel, sizeof(crel), "%s/%s", rel, de->d_name) >=
-		    (int)sizeof(crel) || excluded(b, de->d_name, crel) ||
-		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		ex = excluded(b, de->d_name, crel);
+		if (ex && b->plan) {
+			snprintf(why, sizeof(why), "excluded by \"%s\"",
+				 b->o->excludes[ex - 1]);
+			b->plan(b->plan_arg, crel, why, 0);
+		}
+		if (ex || fstatat(dirfd(d), de->d_name, &st,
+				  AT_SYMLINK_NOFOLLOW) < 0 ||
 		    skipped(b, &st) || S_ISSOCK(st.st_mode))
 			continue;
+		if (plan_sidecar(b, dirfd(d), de->d_name)) {
+			b->plan(b->plan_arg, crel, "not stored: the -wal, -shm "
+				"or -journal of a database stored as a "
+				"snapshot", 0);
+			continue;
+		}
 		count_entry(b, dirfd(d), de->d_name, crel, &st, depth);
 	}
 	closedir(d);
@@ -904,6 +965,8 @@ static void count_entry(struct bk *b, int dirfd, const char *name,
 	b->prog.files_total++;
 	if (S_ISREG(st->st_mode))
 		b->prog.bytes_total += (uint64_t)st->st_size;
+	if (b->plan)
+		plan_entry(b, dirfd, name, rel, st);
 	if (!S_ISDIR(st->st_mode) || depth >= PATH_MAX / 2)
 		return;
 	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
@@ -922,8 +985,44 @@ static void count_sources(struct bk *b)
 		if (lstat(b->o->sources[i], &st) == 0)
 			count_entry(b, AT_FDCWD, b->o->sources[i], b->tops[i],
 				    &st, 0);
+		else if (b->plan)
+			b->plan(b->plan_arg, b->o->sources[i], "source does "
+				"not exist; skipped", 0);
 	}
 	progress(b, 1);
+}
+
+/* the skip paths, by device and inode */
+static int skip_init(struct bk *b)
+{
+	size_t i;
+
+	b->skip = calloc(b->o->nskip + 1, sizeof(*b->skip));
+	if (!b->skip)
+		return -ENOMEM;
+	for (i = 0; i < b->o->nskip; i++)
+		if (stat(b->o->skip[i], &b->skip[b->nskip]) == 0)
+			b->nskip++;
+	return 0;
+}
+
+int ocb_backup_plan(const struct ocb_backup_opts *o, ocb_plan_fn fn,
+		    void *arg, struct ocb_backup_result *res)
+{
+	struct bk b = { .o = o, .res = res, .plan = fn, .plan_arg = arg };
+	int r;
+
+	r = skip_init(&b);
+	if (r == 0)
+		r = top_names(o->sources, o->nsources, &b.tops);
+	if (r == 0) {
+		count_sources(&b);
+		res->entries = b.prog.files_total;
+		res->bytes_in = b.prog.bytes_total;
+	}
+	free(b.skip);
+	top_names_free(b.tops, o->nsources);
+	return r;
 }
 
 /* ---- the backup ----------------------------------------------------------- */
@@ -1068,11 +1167,7 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 	}
 	b.hdr.key = blk;
 
-	/* skip paths, compared by device and inode */
-	b.skip = calloc(o->nskip + 1, sizeof(*b.skip));
-	for (i = 0; b.skip && i < o->nskip; i++)
-		if (stat(o->skip[i], &b.skip[b.nskip]) == 0)
-			b.nskip++;
+	skip_init(&b);		/* !b.skip: -ENOMEM below */
 	b.frame = malloc(OCB_FRAME_SIZE);
 	b.sealed = malloc(ocb_frame_bound(OCB_FRAME_SIZE));
 	b.readbuf = malloc(READ_CHUNK);

@@ -59,8 +59,11 @@ int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
 	r = skip_paths(cfg, skip, &nskip);
 	if (r < 0)
 		goto out;
-	r = ocb_backups_abort_stale(s, cfg->prefix, cfg->stale_upload_age);
-	j->stale_aborted = r > 0 ? r : 0;
+	if (!j->plan) {
+		r = ocb_backups_abort_stale(s, cfg->prefix,
+					    cfg->stale_upload_age);
+		j->stale_aborted = r > 0 ? r : 0;
+	}
 	put.sse = cfg->sse;
 	put.sse_kms_key_id = cfg->sse_kms_key_id;
 	o.sources = (const char *const *)cfg->sources;
@@ -91,7 +94,7 @@ int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
 	o.warning_arg = j->warning_arg;
 	o.cancel = j->cancel;
 	o.tmp_dir = cfg->cache_dir;
-	if (o.tmp_dir)
+	if (o.tmp_dir && !j->plan)
 		mkdir(o.tmp_dir, 0700);	/* where SQLite snapshots are spooled */
 	if (j->sources) {
 		o.sources = j->sources;
@@ -101,7 +104,8 @@ int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
 		o.nexcludes = 0;
 		o.created = j->created;
 	}
-	r = ocb_backup_run(s, &o, res);
+	r = j->plan ? ocb_backup_plan(&o, j->plan, j->plan_arg, res) :
+		ocb_backup_run(s, &o, res);
 out:
 	for (i = 0; i < nskip; i++)
 		free(skip[i]);

@@ -258,6 +258,20 @@ struct ocb_backup_result {
 	double seconds;
 };
 
+/* a dry run's report of one entry: its path in the backup, what it would
+ * be ("file", "directory", "SQLite database, stored as a snapshot",
+ * "excluded by \"<glob>\"", ...) and its size */
+typedef void (*ocb_plan_fn)(void *arg, const char *path, const char *what,
+			    uint64_t size);
+
+/*
+ * What a backup with o would hold, reading metadata and file headers only
+ * (no store): fn for each entry, res->entries and res->bytes_in the
+ * totals.  0 or a negative errno.
+ */
+int ocb_backup_plan(const struct ocb_backup_opts *o, ocb_plan_fn fn,
+		    void *arg, struct ocb_backup_result *res);
+
 /*
  * Take a backup: walk the sources, write the pax stream through frames,
  * compression and encryption into a streaming writer; the object becomes

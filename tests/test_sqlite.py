@@ -198,3 +198,47 @@ def test_own_xattrs_are_not_stored(tmp_path, s3_config, ocb, mounted):
     out = tmp_path / "out"
     o("restore", name, "--target", str(out))
     assert sorted(x for x in os.listxattr(out / "src" / "b.txt")) == ["user.mine"]
+
+
+def test_dry_run_says_what_would_be_stored(tmp_path, file_config, ocb_local):
+    """`ocb backup --dry-run` on a tree shaped like OpenClaw's state
+    directory (2026.9: state/openclaw.sqlite in WAL mode, plugin-skills/,
+    tmp/, cache/, workspace/): each entry and why; nothing stored."""
+    src = tmp_path / "src"
+    for d in ("state", "plugin-skills", "tmp", "cache", "workspace/tmp",
+              "extensions/x/node_modules"):
+        (src / d).mkdir(parents=True)
+    db = sqlite3.connect(str(src / "state" / "openclaw.sqlite"))
+    db.execute("PRAGMA journal_mode=wal")
+    db.execute("CREATE TABLE t (n)")
+    db.execute("INSERT INTO t VALUES (1)")
+    db.commit()                       # open: -wal and -shm exist
+    (src / "cache" / "c.bin").write_bytes(b"c" * 100)
+    (src / "workspace" / "tmp" / "notes.md").write_text("kept\n")
+    o = Ocb(config=file_config, env=ocb_local.env)
+    try:
+        out = json.loads(o("backup", "--dry-run", "--json").stdout)
+        what = {e["path"]: e["what"] for e in out["entries"]}
+        assert what["src/state/openclaw.sqlite"] == "SQLite database, stored as a snapshot"
+        assert what["src/state/openclaw.sqlite-wal"].startswith("not stored: ")
+        assert what["src/state/openclaw.sqlite-shm"].startswith("not stored: ")
+        assert what["src/plugin-skills"] == 'excluded by "*/plugin-skills"'
+        assert what["src/tmp"] == 'excluded by "*/tmp"'
+        assert what["src/extensions/x/node_modules"] == 'excluded by "node_modules"'
+        assert what["src/cache/c.bin"] == "file"
+        assert what["src/workspace/tmp/notes.md"] == "file"
+        assert out["count"] == sum(1 for w in what.values()
+                                   if not w.startswith(("excluded", "not stored")))
+        text = o("backup", "--dry-run").stdout
+        assert "src/state/openclaw.sqlite\tSQLite database, stored as a snapshot" in text
+        assert os.listdir(tmp_path / "store") == []
+        # "excludes": [] turns every default off
+        cfg = json.load(open(file_config))
+        cfg["excludes"] = []
+        from conftest import write_config
+        o2 = Ocb(config=write_config(tmp_path / "noex.json", cfg), env=ocb_local.env)
+        what = {e["path"]: e["what"] for e in
+                json.loads(o2("backup", "--dry-run", "--json").stdout)["entries"]}
+        assert what["src/tmp"] == "directory" and what["src/plugin-skills"] == "directory"
+    finally:
+        db.close()

@@ -21,6 +21,7 @@
 
 static const char usage[] =
 	"usage: ocb backup [--label LABEL] [--group ID [--role ROLE]] [--json]\n"
+	"       ocb backup --dry-run [--json]\n"
 	"\n"
 	"Back up the configured sources (default ~/.openclaw) into one new\n"
 	"backup object <prefix>/openclaw-aws-backup-<time>[-LABEL].ocb.\n"
@@ -37,6 +38,10 @@ static const char usage[] =
 	"  --group ID     this backup is this agent's part of group backup ID\n"
 	"                 (see `ocb group`); ROLE: manager, librarian,\n"
 	"                 access-service, worker (default: the config's role)\n"
+	"  --dry-run      only print what would be backed up: each entry with\n"
+	"                 what it is (file, SQLite database stored as a\n"
+	"                 snapshot, sidecar not stored, excluded by which\n"
+	"                 glob); nothing is read but metadata and file headers\n"
 	"  --json         print a JSON summary on stdout\n";
 
 struct prog {
@@ -64,6 +69,56 @@ static void show_progress(void *arg, const struct ocb_backup_progress *p)
 		secs > 0 ? (double)p->bytes_done / 1e6 / secs : 0.0);
 }
 
+struct plan_out {
+	int json, first;
+};
+
+static void plan_line(void *arg, const char *path, const char *what,
+		      uint64_t size)
+{
+	struct plan_out *po = arg;
+
+	if (!po->json) {
+		if (size)
+			printf("%s\t%s, %" PRIu64 " bytes\n", path, what, size);
+		else
+			printf("%s\t%s\n", path, what);
+		return;
+	}
+	printf("%s\n  {\"path\": ", po->first ? "" : ",");
+	po->first = 0;
+	ocb_json_str(path);
+	printf(", \"what\": ");
+	ocb_json_str(what);
+	printf(", \"size\": %" PRIu64 "}", size);
+}
+
+/* ocb backup --dry-run: the config's sources walked, nothing stored */
+static int backup_plan(struct ocb_ctx *ctx, int json)
+{
+	struct plan_out po = { .json = json, .first = 1 };
+	struct ocb_backup_job j = { .plan = plan_line, .plan_arg = &po };
+	struct ocb_backup_result res = { 0 };
+	char a[32];
+	int r;
+
+	r = ocb_ctx_config(ctx);
+	if (r)
+		return r;
+	if (json)
+		printf("{\"entries\": [");
+	r = ocb_backup_job_run(NULL, ctx->cfg, NULL, &j, &res);
+	if (r < 0)
+		return ocb_fail(r, "dry run");
+	if (json)
+		printf("\n], \"count\": %" PRIu64 ", \"bytes\": %" PRIu64 "}\n",
+		       res.entries, res.bytes_in);
+	else
+		printf("%" PRIu64 " entries, %s would be read\n", res.entries,
+		       ocb_human_size(res.bytes_in, a, sizeof(a)));
+	return 0;
+}
+
 static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -71,6 +126,7 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		{ "group", required_argument, NULL, 'g' },
 		{ "role", required_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "dry-run", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -80,10 +136,11 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	struct prog pr = { 0 };
 	const char *label = NULL, *group = NULL, *role = NULL;
 	struct ocb_group_settings gs;
-	int json = 0, c, r;
+	int json = 0, dry = 0, c, r;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'n': dry = 1; break;
 		case 'l': label = optarg; break;
 		case 'g': group = optarg; break;
 		case 'r': role = optarg; break;
@@ -92,8 +149,10 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		default: return ocb_usage(&ocb_cmd_backup);
 		}
 	}
-	if (optind != argc)
+	if (optind != argc || (dry && (label || group || role)))
 		return ocb_usage(&ocb_cmd_backup);
+	if (dry)
+		return backup_plan(ctx, json);
 	if (label && !ocb_backups_label_ok(label)) {
 		fprintf(stderr, "ocb: bad label '%s': use 1-64 characters of "
 			"A-Z a-z 0-9 . _ -\n", label);
