@@ -982,6 +982,13 @@ static void count_sources(struct bk *b)
 	for (i = 0; i < b->o->nsources && !cancelled(b); i++) {
 		struct stat st;
 
+		if (b->plan) {
+			char what[300];
+
+			snprintf(what, sizeof(what), "source, stored as %s",
+				 b->tops[i]);
+			b->plan(b->plan_arg, b->o->sources[i], what, 0);
+		}
 		if (lstat(b->o->sources[i], &st) == 0)
 			count_entry(b, AT_FDCWD, b->o->sources[i], b->tops[i],
 				    &st, 0);

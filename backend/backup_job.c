@@ -5,6 +5,7 @@
 #include "backups.h"
 #include "config.h"
 #include "log.h"
+#include "openclaw.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -53,7 +54,8 @@ int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
 	struct ocb_backup_opts o = { 0 };
 	struct ocb_put_opts put = { 0 };
 	char *skip[SKIP_MAX + 1] = { 0 };
-	size_t nskip = 0, i;
+	char **oc = NULL;		/* openclaw's own list */
+	size_t nskip = 0, noc = 0, i;
 	int r;
 
 	r = skip_paths(cfg, skip, &nskip);
@@ -96,6 +98,16 @@ int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
 	o.tmp_dir = cfg->cache_dir;
 	if (o.tmp_dir && !j->plan)
 		mkdir(o.tmp_dir, 0700);	/* where SQLite snapshots are spooled */
+	j->from_openclaw = 0;
+	if (!j->sources && cfg->sources_default &&
+	    ocb_openclaw_sources(&oc, &noc) == 0) {
+		o.sources = (const char *const *)oc;
+		o.nsources = noc;
+		j->from_openclaw = 1;
+		for (i = 0; i < noc; i++)
+			ocb_info("source (from openclaw backup create "
+				 "--dry-run): %s", oc[i]);
+	}
 	if (j->sources) {
 		o.sources = j->sources;
 		o.nsources = j->nsources;
@@ -107,6 +119,7 @@ int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
 	r = j->plan ? ocb_backup_plan(&o, j->plan, j->plan_arg, res) :
 		ocb_backup_run(s, &o, res);
 out:
+	ocb_openclaw_free(oc, noc);
 	for (i = 0; i < nskip; i++)
 		free(skip[i]);
 	return r;

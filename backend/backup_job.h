@@ -34,6 +34,9 @@ struct ocb_backup_job {
 	ocb_plan_fn plan;		/* a dry run (ocb_backup_plan()): no
 					 * store is touched */
 	void *plan_arg;
+	int from_openclaw;		/* out: the sources are what `openclaw
+					 * backup create --dry-run` named (the
+					 * config names none) */
 	int stale_aborted;		/* out: unfinished uploads of earlier
 					 * backups aborted before starting */
 };

@@ -528,6 +528,8 @@ static int fill(struct ocb_config *c, const cJSON *root, const char *file)
 		cJSON *def = cJSON_CreateStringArray(
 			(const char *const[]){ "~/.openclaw" }, 1);
 
+		c->sources_default = 1;
+
 		r = def ? str_array(def, &c->sources, &c->nsources, 1) : -ENOMEM;
 		cJSON_Delete(def);
 	}

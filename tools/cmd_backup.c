@@ -110,9 +110,13 @@ static int backup_plan(struct ocb_ctx *ctx, int json)
 	r = ocb_backup_job_run(NULL, ctx->cfg, NULL, &j, &res);
 	if (r < 0)
 		return ocb_fail(r, "dry run");
+	if (j.from_openclaw && !json)
+		printf("(sources: what `openclaw backup create --dry-run "
+		       "--json` names)\n");
 	if (json)
-		printf("\n], \"count\": %" PRIu64 ", \"bytes\": %" PRIu64 "}\n",
-		       res.entries, res.bytes_in);
+		printf("\n], \"count\": %" PRIu64 ", \"bytes\": %" PRIu64
+		       ", \"sources_from_openclaw\": %s}\n", res.entries,
+		       res.bytes_in, j.from_openclaw ? "true" : "false");
 	else
 		printf("%" PRIu64 " entries, %s would be read\n", res.entries,
 		       ocb_human_size(res.bytes_in, a, sizeof(a)));
