@@ -6,13 +6,17 @@ Node >= 24.16; Debian 12's is older, so Node 24 comes from the npm package
 A genuine state is created non-interactively (`openclaw onboard` with a
 fake key, `openclaw agents add` with a workspace outside ~/.openclaw); with
 no "sources" in the config, ocb backs up what `openclaw backup create
---dry-run --json` names; the state is wiped and restored, and OpenClaw
-reports the same config and agents as before."""
+--dry-run --json` names, while its gateway runs (its databases are live,
+in WAL mode); the gateway is stopped, the state wiped and restored, and
+OpenClaw reports the same agents, config and doctor findings as before."""
 import json
 import os
+import re
 import shutil
+import signal
 import sqlite3
 import subprocess
+import threading
 
 import pytest
 
@@ -69,9 +73,6 @@ def test_real_openclaw_backed_up_and_restored(tmp_path, openclaw_path, rgw, buck
     ext = tmp_path / "ext"
     oc("agents", "add", "helper", "--non-interactive", "--workspace", str(ext / "helper-ws"),
        "--agent-dir", str(ext / "helper-agent"), "--json")
-    agents = json.loads(oc("agents", "list", "--json"))
-    config = oc("config", "get", "agents")
-    findings = doctor()
     state_db = home / ".openclaw" / "state" / "openclaw.sqlite"
     with open(state_db, "rb") as f:
         assert f.read(16) == b"SQLite format 3\0"
@@ -90,8 +91,40 @@ def test_real_openclaw_backed_up_and_restored(tmp_path, openclaw_path, rgw, buck
     assert what[str(ext / "helper-ws")].startswith("source, stored as ")
     assert what["openclaw/state/openclaw.sqlite"] == "SQLite database, stored as a snapshot"
 
-    res = json.loads(o("backup", "--json").stdout)
-    assert res["warnings"] == 0 and res["sqlite_snapshots"] >= 1
+    # back up while its gateway runs (writing to its databases)
+    from conftest import free_port
+    gw = subprocess.Popen(["openclaw", "gateway", "run", "--port", str(free_port()),
+                           "--allow-unconfigured"], env=env, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          start_new_session=True)
+    try:
+        seen = []
+        for line in gw.stdout:        # until it says "[gateway] ready"
+            line = re.sub(r"\x1b\[[0-9;]*m", "", line)
+            seen.append(line)
+            if re.search(r"\[gateway\] ready$", line.strip()):
+                break
+        assert gw.poll() is None, "".join(seen)
+        threading.Thread(target=gw.stdout.read, daemon=True).start()
+        assert os.path.exists(str(state_db) + "-wal")    # live, in WAL mode
+        p = o("backup", "--json", check=False)
+        assert p.returncode in (0, 8), p.stderr
+        res = json.loads(p.stdout)
+        # its files may change while read (exit 8, named); its databases
+        # are snapshots, never copied raw
+        assert res["sqlite_snapshots"] >= 1 and res["sqlite_copied_raw"] == 0, p.stderr
+    finally:
+        os.killpg(gw.pid, signal.SIGTERM)
+        try:
+            gw.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(gw.pid, signal.SIGKILL)
+            gw.wait()
+    # what it reports of the state backed up (its gateway moved secrets out
+    # of openclaw.json and set up jobs when it started, before the backup)
+    agents = json.loads(oc("agents", "list", "--json"))
+    config = oc("config", "get", "agents")
+    findings = doctor()
 
     shutil.rmtree(home / ".openclaw")
     shutil.rmtree(ext / "helper-ws")
