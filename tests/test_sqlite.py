@@ -228,7 +228,8 @@ def test_dry_run_says_what_would_be_stored(tmp_path, file_config, ocb_local):
         assert what["src/cache/c.bin"] == "file"
         assert what["src/workspace/tmp/notes.md"] == "file"
         assert out["count"] == sum(1 for w in what.values()
-                                   if not w.startswith(("excluded", "not stored")))
+                                   if not w.startswith(("excluded", "not stored", "source")))
+        assert what[str(src)] == "source, stored as src"
         text = o("backup", "--dry-run").stdout
         assert "src/state/openclaw.sqlite\tSQLite database, stored as a snapshot" in text
         assert os.listdir(tmp_path / "store") == []
