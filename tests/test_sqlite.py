@@ -243,3 +243,35 @@ def test_dry_run_says_what_would_be_stored(tmp_path, file_config, ocb_local):
         assert what["src/tmp"] == "directory" and what["src/plugin-skills"] == "directory"
     finally:
         db.close()
+
+
+def test_spool_file_of_a_killed_backup_is_removed_by_the_next(tmp_path, s3_config, ocb):
+    """kill -9 of `ocb backup` while it snapshots a database leaves its
+    temporary copy in the cache directory; the next backup removes it."""
+    from conftest import wait_for
+    src = tmp_path / "src"
+    src.mkdir()
+    db = sqlite3.connect(str(src / "big.sqlite"), isolation_level=None)
+    db.execute("PRAGMA journal_mode=wal")
+    db.execute("CREATE TABLE t (n INTEGER PRIMARY KEY, pad BLOB)")
+    db.execute("BEGIN")
+    for _ in range(40_000):                       # about 160 MB
+        db.execute("INSERT INTO t (pad) VALUES (randomblob(4000))")
+    db.execute("COMMIT")
+    db.close()
+    cache = tmp_path / "cache"
+    o = Ocb(config=s3_config, env=ocb.env)
+    p = subprocess.Popen([o.bin, "--config", o.config, "backup"], env=o.env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: cache.exists() and any(f.startswith("ocb-spool-")
+                                                for f in os.listdir(cache)),
+                 120, "a spool file")
+    finally:
+        p.kill()
+        p.wait()
+    left = [f for f in os.listdir(cache) if f.startswith("ocb-spool-")]
+    assert left and os.stat(cache / left[0]).st_mode & 0o777 == 0o600
+    res = json.loads(o("backup", "--json").stdout)
+    assert res["sqlite_snapshots"] == 1
+    assert not any(f.startswith("ocb-spool-") for f in os.listdir(cache))
