@@ -11,9 +11,12 @@
 #include "catalog.h"
 #include "crypto.h"
 #include "format.h"
+#include "fdio.h"
 #include "frame.h"
 #include "keys.h"
 #include "log.h"
+#include "spool.h"
+#include "sqlite_snap.h"
 #include "writer.h"
 
 #include <archive.h>
@@ -34,6 +37,15 @@
 #include <zstd.h>
 
 #define READ_CHUNK (256 * 1024)
+#define HOT_SECONDS 2		/* a file modified this recently is copied
+				 * aside until it holds still */
+#define HOT_ATTEMPTS 4		/* reads of a changing file */
+#define HOT_MAX (256ull << 20)	/* larger ones are read in place */
+
+/* how an entry was captured; the bits format v2 records per entry */
+#define ENTRY_SNAPSHOT	0x1u	/* a SQLite database, by online backup */
+#define ENTRY_TORN	0x2u	/* changed while it was read */
+#define ENTRY_FELL_BACK	0x4u	/* a database copied raw: no snapshot */
 
 struct link_slot {
 	dev_t dev;
@@ -72,6 +84,8 @@ struct bk {
 	char **tops;			/* top-level names of the sources */
 	struct ocb_backup_progress prog;
 	struct timespec last_progress;
+	ocb_plan_fn plan;		/* a dry run: what each entry would be */
+	void *plan_arg;
 };
 
 /* ---- frames ------------------------------------------------------------------ */
@@ -151,6 +165,22 @@ static void warn(struct bk *b, const char *path, const char *what)
 		b->o->warning(b->o->warning_arg, path, what);
 }
 
+/*
+ * Record how entry seq was captured.  Counted in the result (the command
+ * line and snapshots/ report them); TODO(format v2): also recorded in the
+ * catalog entry, for list, verify and the mount's xattrs.
+ */
+static void entry_flags(struct bk *b, uint32_t seq, unsigned flags)
+{
+	(void)seq;
+	if (flags & ENTRY_SNAPSHOT)
+		b->res->snapshots++;
+	if (flags & ENTRY_TORN)
+		b->res->torn++;
+	if (flags & ENTRY_FELL_BACK)
+		b->res->fell_back++;
+}
+
 static void progress(struct bk *b, int force)
 {
 	struct timespec now;
@@ -181,14 +211,15 @@ static int ar_err(struct bk *b, const char *what)
 	return -EINVAL;
 }
 
-static int excluded(struct bk *b, const char *name, const char *rel)
+/* 1 + the index of the first exclude matching, or 0 */
+static size_t excluded(struct bk *b, const char *name, const char *rel)
 {
 	size_t i;
 
 	for (i = 0; i < b->o->nexcludes; i++)
 		if (fnmatch(b->o->excludes[i], name, 0) == 0 ||
 		    fnmatch(b->o->excludes[i], rel, FNM_PATHNAME) == 0)
-			return 1;
+			return i + 1;
 	return 0;
 }
 
@@ -312,6 +343,192 @@ static int write_content(struct bk *b, int fd, const char *path,
 	return r;
 }
 
+/* ---- consistent content ------------------------------------------------------ */
+
+static int same_version(const struct stat *a, const struct stat *b)
+{
+	return a->st_size == b->st_size && a->st_ino == b->st_ino &&
+		a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+		a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+		a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+		a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* copy fd into the spool file to (truncated first): 0 and *len, 1 when the
+ * file grew past HOT_MAX, or a negative errno */
+static int copy_into(struct bk *b, int fd, int to, uint64_t *len)
+{
+	uint64_t off = 0;
+
+	if (ftruncate(to, 0) < 0 || lseek(to, 0, SEEK_SET) < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n = pread(fd, b->readbuf, READ_CHUNK, (off_t)off);
+		int r;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		r = ocb_fdio_write_all(to, b->readbuf, (size_t)n);
+		if (r < 0)
+			return r;
+		off += (uint64_t)n;
+		if (off > HOT_MAX)
+			return 1;
+		if (cancelled(b))
+			return -ECANCELED;
+	}
+	*len = off;
+	return lseek(to, 0, SEEK_SET) < 0 ? -errno : 0;
+}
+
+/*
+ * A file modified in the last seconds: copied aside and read again (a few
+ * bounded attempts) until one read saw it hold still.  0 with *cfd, st
+ * updated and *flags (ENTRY_TORN when it never held still), or 1: read it
+ * in place after all; or a negative errno (cancelled).
+ */
+static int capture_hot(struct bk *b, int fd, const char *apath,
+		       struct stat *st, int *cfd, unsigned *flags)
+{
+	struct stat s0, s1;
+	uint64_t len = 0;
+	int to, i, r = 1;
+
+	if (ocb_spool_new(b->o->tmp_dir, &to, NULL, 0) < 0)
+		return 1;
+	for (i = 0; i < HOT_ATTEMPTS; i++) {
+		if (fstat(fd, &s0) < 0)
+			break;
+		r = copy_into(b, fd, to, &len);
+		if (r != 0 || fstat(fd, &s1) < 0)
+			break;
+		if (same_version(&s0, &s1) && (uint64_t)s1.st_size == len)
+			break;
+	}
+	if (r < 0 && r != -ECANCELED) {
+		r = 1;		/* the cache directory is full: in place */
+	} else if (r == 0) {
+		if (i == HOT_ATTEMPTS) {
+			char what[128];
+
+			snprintf(what, sizeof(what), "file changed while being "
+				 "read (%d attempts); stored as last read",
+				 HOT_ATTEMPTS);
+			warn(b, apath, what);
+			*flags |= ENTRY_TORN;
+		}
+		*st = s1;
+		st->st_size = (off_t)len;
+		*cfd = to;
+		return 0;
+	}
+	close(to);
+	return r;
+}
+
+/*
+ * What to store for the regular file open as fd: *cfd stays -1 (read fd in
+ * place) or is a spool file holding a SQLite snapshot or a copy of a file
+ * that was changing.  st: its metadata, size updated to the content's.
+ * 0, or -ECANCELED.
+ */
+static int capture(struct bk *b, int fd, const char *apath, struct stat *st,
+		   int *cfd, unsigned *flags)
+{
+	struct timespec now;
+	char why[256];
+	int r;
+
+	*cfd = -1;
+	if (!b->o->tmp_dir)
+		return 0;
+	if (ocb_sqlite_snap_is_db(fd)) {
+		struct stat sst;
+
+		r = ocb_sqlite_snap_take(apath, b->o->tmp_dir, b->o->cancel,
+					 cfd, why, sizeof(why));
+		if (r == -ECANCELED)
+			return r;
+		if (r == 0 && fstat(*cfd, &sst) == 0) {
+			st->st_size = sst.st_size;
+			*flags |= ENTRY_SNAPSHOT;
+			return 0;
+		}
+		if (*cfd >= 0)
+			close(*cfd);
+		*cfd = -1;
+		{
+			char what[400];
+
+			snprintf(what, sizeof(what), "SQLite database not "
+				 "snapshotted (%s); copied raw", why);
+			warn(b, apath, what);
+		}
+		*flags |= ENTRY_FELL_BACK;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	if ((uint64_t)st->st_size > HOT_MAX ||
+	    (now.tv_sec - st->st_mtim.tv_sec > HOT_SECONDS &&
+	     now.tv_sec - st->st_ctim.tv_sec > HOT_SECONDS))
+		return 0;
+	r = capture_hot(b, fd, apath, st, cfd, flags);
+	return r < 0 ? r : 0;
+}
+
+/* the user.ocb.* attributes the mount shows are ocbfs's own, not the
+ * file's (cp -a from the mount copies them): never stored */
+static int drop_own_xattrs(struct archive_entry *ae)
+{
+	const char **n, *name;
+	const void **v, *value;
+	size_t *l, len, nx, k = 0, i;
+	int own = 0, r = 0;
+
+	nx = (size_t)archive_entry_xattr_reset(ae);
+	while (archive_entry_xattr_next(ae, &name, &value, &len) == ARCHIVE_OK)
+		own |= strncmp(name, "user.ocb.", 9) == 0;
+	if (!own)
+		return 0;
+	n = calloc(nx, sizeof(*n));
+	v = calloc(nx, sizeof(*v));
+	l = calloc(nx, sizeof(*l));
+	if (!n || !v || !l) {
+		r = -ENOMEM;
+		goto out;
+	}
+	archive_entry_xattr_reset(ae);
+	while (archive_entry_xattr_next(ae, &name, &value, &len) == ARCHIVE_OK) {
+		if (strncmp(name, "user.ocb.", 9) == 0)
+			continue;
+		n[k] = strdup(name);
+		v[k] = malloc(len ? len : 1);
+		if (!n[k] || !v[k]) {
+			free((void *)n[k]);
+			free((void *)v[k]);
+			r = -ENOMEM;
+			goto out;
+		}
+		memcpy((void *)v[k], value, len);
+		l[k++] = len;
+	}
+	archive_entry_xattr_clear(ae);
+	for (i = 0; i < k; i++)
+		archive_entry_xattr_add_entry(ae, n[i], v[i], l[i]);
+out:
+	for (i = 0; i < k; i++) {
+		free((void *)n[i]);
+		free((void *)v[i]);
+	}
+	free(n);
+	free(v);
+	free(l);
+	return r;
+}
+
 /* ---- one entry ------------------------------------------------------------- */
 
 static int walk(struct bk *b, int dirfd, const char *name, const char *apath,
@@ -320,8 +537,12 @@ static int walk(struct bk *b, int dirfd, const char *name, const char *apath,
 /* name: in dirfd; cname: the name in the catalog; rel: path in the tar */
 static int add_entry(struct bk *b, int dirfd, const char *name,
 		     const char *cname, const char *apath, const char *rel,
-		     uint32_t parent, const struct stat *st, uint32_t *seq_out)
+		     uint32_t parent, const struct stat *lst, uint32_t *seq_out,
+		     int *snapshotted)
 {
+	struct stat cst = *lst, *st = &cst;	/* size: the content's */
+	unsigned flags = 0;
+	int cfd = -1;
 	struct archive_entry *ae = archive_entry_new();
 	struct ocb_catb_entry ce = { .parent = parent, .name = cname,
 				     .link_to = OCB_NOLINK };
@@ -345,11 +566,21 @@ static int add_entry(struct bk *b, int dirfd, const char *name,
 			archive_entry_free(ae);
 			return 0;
 		}
+		if (lst->st_nlink < 2 || !link_find(b, lst)) {
+			r = capture(b, fd, apath, &cst, &cfd, &flags);
+			if (r < 0)
+				goto out;
+			if (snapshotted)
+				*snapshotted = !!(flags & ENTRY_SNAPSHOT);
+		}
 	}
 	archive_entry_copy_sourcepath(ae, apath);
 	if (archive_read_disk_entry_from_file(b->disk, ae, fd, st) != ARCHIVE_OK)
 		warn(b, apath, archive_error_string(b->disk) ?
 		     archive_error_string(b->disk) : "metadata incomplete");
+	r = drop_own_xattrs(ae);
+	if (r < 0)
+		goto out;
 	archive_entry_copy_pathname(ae, rel);
 	archive_entry_sparse_clear(ae);
 	/* ACLs and file flags are not restored by ocb; keep the stream plain */
@@ -414,15 +645,19 @@ static int add_entry(struct bk *b, int dirfd, const char *name,
 			if (r < 0)
 				goto out;
 		}
-		r = write_content(b, fd, apath, (uint64_t)st->st_size, sha);
+		r = write_content(b, cfd >= 0 ? cfd : fd, apath,
+				  (uint64_t)st->st_size, sha);
 		if (r < 0)
 			goto out;
 		ocb_catb_set_content(b->cat, seq, (uint64_t)st->st_size, sha);
-		if (fstat(fd, &after) == 0 &&
+		if (cfd < 0 && fstat(fd, &after) == 0 &&
 		    (after.st_size != st->st_size ||
 		     after.st_mtim.tv_sec != st->st_mtim.tv_sec ||
-		     after.st_mtim.tv_nsec != st->st_mtim.tv_nsec))
+		     after.st_mtim.tv_nsec != st->st_mtim.tv_nsec)) {
 			warn(b, apath, "file changed while being read");
+			flags |= ENTRY_TORN;
+		}
+		entry_flags(b, seq, flags);
 	}
 	if (archive_write_finish_entry(b->ar) != ARCHIVE_OK) {
 		r = ar_err(b, "finish");
@@ -438,6 +673,8 @@ out:
 	free(xl);
 	if (fd >= 0)
 		close(fd);
+	if (cfd >= 0)
+		close(cfd);
 	archive_entry_free(ae);
 	return r;
 }
@@ -448,9 +685,25 @@ static int name_cmp(const void *a, const void *b)
 }
 
 /* the children of directory name (in dirfd), in name order */
+/* names[0..i) holds the database whose sidecar names[i] is, snapshotted */
+static int sidecar_of_snapshot(char **names, const unsigned char *snap,
+			       size_t i)
+{
+	size_t base, j;
+
+	if (!ocb_sqlite_snap_sidecar(names[i], &base))
+		return 0;
+	for (j = i; j-- > 0;)	/* the database sorts before its sidecars */
+		if (strlen(names[j]) == base &&
+		    strncmp(names[j], names[i], base) == 0)
+			return snap[j];
+	return 0;
+}
+
 static int walk(struct bk *b, int dirfd, const char *name, const char *apath,
 		const char *rel, uint32_t parent, uint32_t *seq_out)
 {
+	unsigned char *snap = NULL;	/* by name: snapshotted databases */
 	char **names = NULL;
 	size_t n = 0, cap = 0, i;
 	struct dirent *de;
@@ -489,6 +742,11 @@ static int walk(struct bk *b, int dirfd, const char *name, const char *apath,
 	}
 	if (n > 1)
 		qsort(names, n, sizeof(*names), name_cmp);
+	snap = calloc(n + 1, 1);
+	if (!snap) {
+		r = -ENOMEM;
+		goto out;
+	}
 	for (i = 0; i < n && r == 0; i++) {
 		char capath[PATH_MAX], crel[PATH_MAX];
 		struct stat st;
@@ -511,8 +769,17 @@ static int walk(struct bk *b, int dirfd, const char *name, const char *apath,
 			continue;
 		if (S_ISSOCK(st.st_mode))
 			continue;	/* sockets cannot be restored */
-		r = add_entry(b, fd, names[i], names[i], capath, crel,
-			      parent, &st, NULL);
+		/* the snapshot holds what its -wal had; a -journal or -shm
+		 * of it would only confuse SQLite after a restore */
+		if (sidecar_of_snapshot(names, snap, i))
+			continue;
+		{
+			int sn = 0;
+
+			r = add_entry(b, fd, names[i], names[i], capath, crel,
+				      parent, &st, NULL, &sn);
+			snap[i] = (unsigned char)sn;
+		}
 		if (r == 0 && cancelled(b))
 			r = -ECANCELED;
 	}
@@ -520,6 +787,7 @@ out:
 	for (i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
+	free(snap);
 	closedir(d);
 	(void)seq_out;
 	return r;
@@ -605,6 +873,50 @@ static int backup_path(const struct ocb_backup_opts *o, char *const *tops,
 static void count_entry(struct bk *b, int dirfd, const char *name,
 			const char *rel, const struct stat *st, unsigned depth);
 
+/* name (in dirfd) is a regular file holding a SQLite database */
+static int is_db_at(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+			O_NONBLOCK), db;
+
+	if (fd < 0)
+		return 0;
+	db = ocb_sqlite_snap_is_db(fd);
+	close(fd);
+	return db;
+}
+
+/* a dry run: name (in dirfd) is a -wal, -shm or -journal of a database
+ * that will be snapshotted */
+static int plan_sidecar(struct bk *b, int dirfd, const char *name)
+{
+	char base[NAME_MAX + 1];
+	size_t n;
+
+	if (!b->plan || !b->o->tmp_dir || !ocb_sqlite_snap_sidecar(name, &n) ||
+	    n >= sizeof(base))
+		return 0;
+	memcpy(base, name, n);
+	base[n] = '\0';
+	return is_db_at(dirfd, base);
+}
+
+static void plan_entry(struct bk *b, int dirfd, const char *name,
+		       const char *rel, const struct stat *st)
+{
+	const char *what = "special file";
+
+	if (S_ISDIR(st->st_mode))
+		what = "directory";
+	else if (S_ISLNK(st->st_mode))
+		what = "symlink";
+	else if (S_ISREG(st->st_mode))
+		what = b->o->tmp_dir && is_db_at(dirfd, name) ?
+			"SQLite database, stored as a snapshot" : "file";
+	b->plan(b->plan_arg, rel, what, S_ISREG(st->st_mode) ?
+		(uint64_t)st->st_size : 0);
+}
+
 /* the same choices as walk(), without reading anything but metadata */
 static void count_dir(struct bk *b, int fd, const char *rel, unsigned depth)
 {
@@ -616,16 +928,30 @@ static void count_dir(struct bk *b, int fd, const char *rel, unsigned depth)
 		return;
 	}
 	while ((de = readdir(d)) != NULL && !cancelled(b)) {
-		char crel[PATH_MAX];
+		char crel[PATH_MAX], why[PATH_MAX + 32];
 		struct stat st;
+		size_t ex;
 
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    snprintf(crel, sizeof(crel), "%s/%s", rel, de->d_name) >=
+		    (int)sizeof(crel))
 			continue;
-		if (snprintf(crel, sizeof(crel), "%s/%s", rel, de->d_name) >=
-		    (int)sizeof(crel) || excluded(b, de->d_name, crel) ||
-		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		ex = excluded(b, de->d_name, crel);
+		if (ex && b->plan) {
+			snprintf(why, sizeof(why), "excluded by \"%s\"",
+				 b->o->excludes[ex - 1]);
+			b->plan(b->plan_arg, crel, why, 0);
+		}
+		if (ex || fstatat(dirfd(d), de->d_name, &st,
+				  AT_SYMLINK_NOFOLLOW) < 0 ||
 		    skipped(b, &st) || S_ISSOCK(st.st_mode))
 			continue;
+		if (plan_sidecar(b, dirfd(d), de->d_name)) {
+			b->plan(b->plan_arg, crel, "not stored: the -wal, -shm "
+				"or -journal of a database stored as a "
+				"snapshot", 0);
+			continue;
+		}
 		count_entry(b, dirfd(d), de->d_name, crel, &st, depth);
 	}
 	closedir(d);
@@ -639,6 +965,8 @@ static void count_entry(struct bk *b, int dirfd, const char *name,
 	b->prog.files_total++;
 	if (S_ISREG(st->st_mode))
 		b->prog.bytes_total += (uint64_t)st->st_size;
+	if (b->plan)
+		plan_entry(b, dirfd, name, rel, st);
 	if (!S_ISDIR(st->st_mode) || depth >= PATH_MAX / 2)
 		return;
 	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
@@ -654,11 +982,54 @@ static void count_sources(struct bk *b)
 	for (i = 0; i < b->o->nsources && !cancelled(b); i++) {
 		struct stat st;
 
+		if (b->plan) {
+			char what[300];
+
+			snprintf(what, sizeof(what), "source, stored as %s",
+				 b->tops[i]);
+			b->plan(b->plan_arg, b->o->sources[i], what, 0);
+		}
 		if (lstat(b->o->sources[i], &st) == 0)
 			count_entry(b, AT_FDCWD, b->o->sources[i], b->tops[i],
 				    &st, 0);
+		else if (b->plan)
+			b->plan(b->plan_arg, b->o->sources[i], "source does "
+				"not exist; skipped", 0);
 	}
 	progress(b, 1);
+}
+
+/* the skip paths, by device and inode */
+static int skip_init(struct bk *b)
+{
+	size_t i;
+
+	b->skip = calloc(b->o->nskip + 1, sizeof(*b->skip));
+	if (!b->skip)
+		return -ENOMEM;
+	for (i = 0; i < b->o->nskip; i++)
+		if (stat(b->o->skip[i], &b->skip[b->nskip]) == 0)
+			b->nskip++;
+	return 0;
+}
+
+int ocb_backup_plan(const struct ocb_backup_opts *o, ocb_plan_fn fn,
+		    void *arg, struct ocb_backup_result *res)
+{
+	struct bk b = { .o = o, .res = res, .plan = fn, .plan_arg = arg };
+	int r;
+
+	r = skip_init(&b);
+	if (r == 0)
+		r = top_names(o->sources, o->nsources, &b.tops);
+	if (r == 0) {
+		count_sources(&b);
+		res->entries = b.prog.files_total;
+		res->bytes_in = b.prog.bytes_total;
+	}
+	free(b.skip);
+	top_names_free(b.tops, o->nsources);
+	return r;
 }
 
 /* ---- the backup ----------------------------------------------------------- */
@@ -803,11 +1174,7 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 	}
 	b.hdr.key = blk;
 
-	/* skip paths, compared by device and inode */
-	b.skip = calloc(o->nskip + 1, sizeof(*b.skip));
-	for (i = 0; b.skip && i < o->nskip; i++)
-		if (stat(o->skip[i], &b.skip[b.nskip]) == 0)
-			b.nskip++;
+	skip_init(&b);		/* !b.skip: -ENOMEM below */
 	b.frame = malloc(OCB_FRAME_SIZE);
 	b.sealed = malloc(ocb_frame_bound(OCB_FRAME_SIZE));
 	b.readbuf = malloc(READ_CHUNK);
@@ -821,6 +1188,8 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 	if (r < 0)
 		goto out;
 	ocb_catb_root(b.cat, 0755, b.hdr.created);
+	if (o->tmp_dir)		/* spool files of a killed backup */
+		ocb_spool_sweep(o->tmp_dir);
 	if (o->count_first)
 		count_sources(&b);
 
@@ -921,7 +1290,7 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 
 			base = base && base[1] ? base + 1 : o->sources[i];
 			r = add_entry(&b, pfd, base, top, o->sources[i], top, 0,
-				      &st, &seq);
+				      &st, &seq, NULL);
 		}
 		close(pfd);
 		if (r == 0)

@@ -5,11 +5,13 @@
 #include "backups.h"
 #include "config.h"
 #include "log.h"
+#include "openclaw.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SKIP_MAX 64
@@ -52,14 +54,18 @@ int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
 	struct ocb_backup_opts o = { 0 };
 	struct ocb_put_opts put = { 0 };
 	char *skip[SKIP_MAX + 1] = { 0 };
-	size_t nskip = 0, i;
+	char **oc = NULL;		/* openclaw's own list */
+	size_t nskip = 0, noc = 0, i;
 	int r;
 
 	r = skip_paths(cfg, skip, &nskip);
 	if (r < 0)
 		goto out;
-	r = ocb_backups_abort_stale(s, cfg->prefix, cfg->stale_upload_age);
-	j->stale_aborted = r > 0 ? r : 0;
+	if (!j->plan) {
+		r = ocb_backups_abort_stale(s, cfg->prefix,
+					    cfg->stale_upload_age);
+		j->stale_aborted = r > 0 ? r : 0;
+	}
 	put.sse = cfg->sse;
 	put.sse_kms_key_id = cfg->sse_kms_key_id;
 	o.sources = (const char *const *)cfg->sources;
@@ -89,6 +95,19 @@ int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
 	o.warning = j->warning;
 	o.warning_arg = j->warning_arg;
 	o.cancel = j->cancel;
+	o.tmp_dir = cfg->cache_dir;
+	if (o.tmp_dir && !j->plan)
+		mkdir(o.tmp_dir, 0700);	/* where SQLite snapshots are spooled */
+	j->from_openclaw = 0;
+	if (!j->sources && cfg->sources_default &&
+	    ocb_openclaw_sources(&oc, &noc) == 0) {
+		o.sources = (const char *const *)oc;
+		o.nsources = noc;
+		j->from_openclaw = 1;
+		for (i = 0; i < noc; i++)
+			ocb_info("source (from openclaw backup create "
+				 "--dry-run): %s", oc[i]);
+	}
 	if (j->sources) {
 		o.sources = j->sources;
 		o.nsources = j->nsources;
@@ -97,8 +116,10 @@ int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
 		o.nexcludes = 0;
 		o.created = j->created;
 	}
-	r = ocb_backup_run(s, &o, res);
+	r = j->plan ? ocb_backup_plan(&o, j->plan, j->plan_arg, res) :
+		ocb_backup_run(s, &o, res);
 out:
+	ocb_openclaw_free(oc, noc);
 	for (i = 0; i < nskip; i++)
 		free(skip[i]);
 	return r;

@@ -87,8 +87,12 @@ static const struct field {
 	{ "stateSnapshot", T_STR },
 };
 
+/* ocb-config(5) gives each one's reason; the last two are what
+ * `openclaw backup create` leaves out of its state directory as
+ * regenerable (a top-level source's "<top>/tmp", not any "tmp") */
 static const char *const default_excludes[] = {
 	"node_modules", ".cache", "*.tmp", "*.swp", ".DS_Store",
+	"*/plugin-skills", "*/tmp",
 };
 
 static const struct field *field_find(const char *name)
@@ -523,6 +527,8 @@ static int fill(struct ocb_config *c, const cJSON *root, const char *file)
 	} else {
 		cJSON *def = cJSON_CreateStringArray(
 			(const char *const[]){ "~/.openclaw" }, 1);
+
+		c->sources_default = 1;
 
 		r = def ? str_array(def, &c->sources, &c->nsources, 1) : -ENOMEM;
 		cJSON_Delete(def);

@@ -56,6 +56,8 @@ struct ocb_config {
 	/* what to back up */
 	char **sources;		/* absolute paths, ~ expanded */
 	size_t nsources;
+	int sources_default;	/* the config names none: ~/.openclaw, or
+				 * what `openclaw` reports (openclaw.h) */
 	char **excludes;	/* fnmatch globs */
 	size_t nexcludes;
 	char *state_snapshot;	/* stateSnapshot: a file below a source that

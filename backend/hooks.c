@@ -129,24 +129,20 @@ static int lines_read(struct lines *l, int fd)
 	return n == 0;
 }
 
-int ocb_hook_run(const struct ocb_config *cfg, const char *event,
-		 const char *name, const char *path, unsigned timeout,
-		 ocb_hook_out_fn out, void *out_arg)
+/*
+ * Run file with argv and env, its output line by line to l, killed after
+ * timeout seconds: 0 (exit 0), 1 (non-zero exit or a signal), -ETIMEDOUT,
+ * or -errno; failures are logged as what's.
+ */
+static int run(const char *file, char *const argv[], char **env,
+	       unsigned timeout, struct lines *l, const char *what)
 {
-	char *cmd = command(cfg, event), **env = NULL;
-	struct lines l = { .event = event, .out = out, .arg = out_arg };
-	char *argv[] = { "sh", "-c", cmd, NULL };
 	struct timespec t0, now;
 	int status = 0, r = 0, p[2] = { -1, -1 }, eof = 0;
 	pid_t pid = -1;
 
-	if (!cmd)
-		return 0;
-	env = child_env(cfg, event, name, path);
-	if (!env || pipe2(p, O_CLOEXEC) < 0) {
-		r = env ? -errno : -ENOMEM;
-		goto out;
-	}
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
 	pid = fork();
 	if (pid < 0) {
 		r = -errno;
@@ -160,7 +156,7 @@ int ocb_hook_run(const struct ocb_config *cfg, const char *event,
 			dup2(devnull, STDIN_FILENO);
 		dup2(p[1], STDOUT_FILENO);
 		dup2(p[1], STDERR_FILENO);
-		execve("/bin/sh", argv, env);
+		execve(file, argv, env);
 		_exit(127);
 	}
 	close(p[1]);
@@ -171,7 +167,7 @@ int ocb_hook_run(const struct ocb_config *cfg, const char *event,
 		pid_t w;
 
 		if (!eof && poll(&pf, 1, 50) > 0)
-			eof = lines_read(&l, p[0]);
+			eof = lines_read(l, p[0]);
 		else if (eof)
 			poll(NULL, 0, 20);	/* output closed: the exit is near */
 		w = waitpid(pid, &status, WNOHANG);
@@ -185,7 +181,7 @@ int ocb_hook_run(const struct ocb_config *cfg, const char *event,
 		if (now.tv_sec - t0.tv_sec >= (time_t)timeout) {
 			kill(-pid, SIGKILL);
 			waitpid(pid, &status, 0);
-			ocb_err("hook %s did not finish in %u s: killed", event,
+			ocb_err("%s did not finish in %u s: killed", what,
 				timeout);
 			r = -ETIMEDOUT;
 			goto out;
@@ -196,10 +192,10 @@ int ocb_hook_run(const struct ocb_config *cfg, const char *event,
 
 		if (poll(&pf, 1, 0) <= 0)
 			break;
-		eof = lines_read(&l, p[0]);
+		eof = lines_read(l, p[0]);
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		ocb_err("hook %s failed (%s %d)", event,
+		ocb_err("%s failed (%s %d)", what,
 			WIFEXITED(status) ? "exit status" : "signal",
 			WIFEXITED(status) ? WEXITSTATUS(status) :
 			WTERMSIG(status));
@@ -210,7 +206,35 @@ out:
 		close(p[0]);
 	if (p[1] >= 0)
 		close(p[1]);
+	return r;
+}
+
+int ocb_hook_run(const struct ocb_config *cfg, const char *event,
+		 const char *name, const char *path, unsigned timeout,
+		 ocb_hook_out_fn out, void *out_arg)
+{
+	char *cmd = command(cfg, event), **env = NULL;
+	struct lines l = { .event = event, .out = out, .arg = out_arg };
+	char *argv[] = { "sh", "-c", cmd, NULL };
+	char what[80];
+	int r;
+
+	if (!cmd)
+		return 0;
+	env = child_env(cfg, event, name, path);
+	snprintf(what, sizeof(what), "hook %s", event);
+	r = env ? run("/bin/sh", argv, env, timeout, &l, what) : -ENOMEM;
 	child_env_free(env);
 	free(cmd);
 	return r;
+}
+
+int ocb_hook_exec(const char *file, char *const argv[], unsigned timeout,
+		  ocb_hook_out_fn out, void *out_arg)
+{
+	struct lines l = { .event = argv[0], .out = out, .arg = out_arg };
+	char what[300];
+
+	snprintf(what, sizeof(what), "%s", file);
+	return run(file, argv, environ, timeout, &l, what);
 }

@@ -30,4 +30,12 @@ int ocb_hook_run(const struct ocb_config *cfg, const char *event,
 		 const char *name, const char *path, unsigned timeout,
 		 ocb_hook_out_fn out, void *out_arg);
 
+/*
+ * Run the program file (an absolute path) with argv in ocb's own
+ * environment, the same way: its output (stdout and stderr) line by line
+ * to out (event: argv[0]), killed after timeout seconds.  Same returns.
+ */
+int ocb_hook_exec(const char *file, char *const argv[], unsigned timeout,
+		  ocb_hook_out_fn out, void *out_arg);
+
 #endif

@@ -238,6 +238,10 @@ struct ocb_backup_opts {
 	/* where each source is restored to in place (NULL: the sources) */
 	const char *const *source_paths;
 	int64_t created;		/* the backup's time; 0: now */
+	const char *tmp_dir;		/* NULL, or where SQLite snapshots and
+					 * copies of files changing while read
+					 * are spooled (the cache directory);
+					 * NULL: every file is read in place */
 };
 
 struct ocb_backup_result {
@@ -247,8 +251,26 @@ struct ocb_backup_result {
 	uint64_t bytes_in;	/* source bytes read */
 	uint64_t bytes_stored;	/* object size */
 	uint64_t warnings;	/* files that changed, vanished, unreadable */
+	uint64_t snapshots;	/* SQLite databases stored as snapshots */
+	uint64_t torn;		/* files stored while they changed */
+	uint64_t fell_back;	/* databases that could not be snapshotted,
+				 * copied raw */
 	double seconds;
 };
+
+/* a dry run's report of one entry: its path in the backup, what it would
+ * be ("file", "directory", "SQLite database, stored as a snapshot",
+ * "excluded by \"<glob>\"", ...) and its size */
+typedef void (*ocb_plan_fn)(void *arg, const char *path, const char *what,
+			    uint64_t size);
+
+/*
+ * What a backup with o would hold, reading metadata and file headers only
+ * (no store): fn for each entry, res->entries and res->bytes_in the
+ * totals.  0 or a negative errno.
+ */
+int ocb_backup_plan(const struct ocb_backup_opts *o, ocb_plan_fn fn,
+		    void *arg, struct ocb_backup_result *res);
 
 /*
  * Take a backup: walk the sources, write the pax stream through frames,

@@ -29,10 +29,11 @@
 #define WAITERS_MAX 8		/* blocked readers of `wait` files */
 
 enum snap_state { SNAP_RUNNING, SNAP_DONE, SNAP_FAILED, SNAP_CANCELLED,
-		  SNAP_INCOMPLETE };
+		  SNAP_INCOMPLETE, SNAP_WARNINGS };
 
 static const char *const state_name[] = {
 	"running", "done", "failed", "cancelled", "incomplete",
+	"done-with-warnings",	/* stored; `ocb backup` exits 8 */
 };
 
 enum snap_kind {
@@ -338,7 +339,8 @@ done:
 		e->state = SNAP_FAILED;
 		log_line(e, "failed: the preBackup hook failed; no backup taken");
 	} else if (r == 0) {
-		e->state = complete ? SNAP_DONE : SNAP_INCOMPLETE;
+		e->state = !complete ? SNAP_INCOMPLETE :
+			res.warnings ? SNAP_WARNINGS : SNAP_DONE;
 		e->prog.bytes_stored = res.bytes_stored;
 		if (kind == SNAP_COORDINATE)
 			snprintf(e->backup, sizeof(e->backup), "groups/%s",
@@ -350,6 +352,10 @@ done:
 			 " bytes read, %" PRIu64 " bytes stored, %.1f s%s",
 			 res.name, res.entries, res.bytes_in, res.bytes_stored,
 			 res.seconds, res.warnings ? ", with warnings" : "");
+		log_line(e, "SQLite snapshots %" PRIu64 ", changed while read %"
+			 PRIu64 ", databases copied raw %" PRIu64 ", warnings %"
+			 PRIu64, res.snapshots, res.torn, res.fell_back,
+			 res.warnings);
 	} else if (r == -ECANCELED) {
 		e->state = SNAP_CANCELLED;
 		log_line(e, "cancelled: nothing was stored");

@@ -21,17 +21,27 @@
 
 static const char usage[] =
 	"usage: ocb backup [--label LABEL] [--group ID [--role ROLE]] [--json]\n"
+	"       ocb backup --dry-run [--json]\n"
 	"\n"
 	"Back up the configured sources (default ~/.openclaw) into one new\n"
 	"backup object <prefix>/openclaw-aws-backup-<time>[-LABEL].ocb.\n"
 	"The backup appears only when complete; an interrupted backup leaves\n"
-	"nothing behind.  Files that change or vanish while being read, and\n"
-	"unreadable files, are reported as warnings (exit code 8).\n"
+	"nothing behind.  SQLite databases (found by their header) are stored\n"
+	"as snapshots taken with SQLite's online backup, without their -wal,\n"
+	"-shm and -journal files.  A file modified in the last seconds is read\n"
+	"again until it holds still (a few attempts).  Files that change or\n"
+	"vanish while being read, databases that could not be snapshotted\n"
+	"(copied raw), and unreadable files are reported as warnings: the\n"
+	"backup is stored and the exit code is 8.\n"
 	"\n"
 	"  --label LABEL  name suffix ([A-Za-z0-9._-], up to 64 characters)\n"
 	"  --group ID     this backup is this agent's part of group backup ID\n"
 	"                 (see `ocb group`); ROLE: manager, librarian,\n"
 	"                 access-service, worker (default: the config's role)\n"
+	"  --dry-run      only print what would be backed up: each entry with\n"
+	"                 what it is (file, SQLite database stored as a\n"
+	"                 snapshot, sidecar not stored, excluded by which\n"
+	"                 glob); nothing is read but metadata and file headers\n"
 	"  --json         print a JSON summary on stdout\n";
 
 struct prog {
@@ -59,6 +69,60 @@ static void show_progress(void *arg, const struct ocb_backup_progress *p)
 		secs > 0 ? (double)p->bytes_done / 1e6 / secs : 0.0);
 }
 
+struct plan_out {
+	int json, first;
+};
+
+static void plan_line(void *arg, const char *path, const char *what,
+		      uint64_t size)
+{
+	struct plan_out *po = arg;
+
+	if (!po->json) {
+		if (size)
+			printf("%s\t%s, %" PRIu64 " bytes\n", path, what, size);
+		else
+			printf("%s\t%s\n", path, what);
+		return;
+	}
+	printf("%s\n  {\"path\": ", po->first ? "" : ",");
+	po->first = 0;
+	ocb_json_str(path);
+	printf(", \"what\": ");
+	ocb_json_str(what);
+	printf(", \"size\": %" PRIu64 "}", size);
+}
+
+/* ocb backup --dry-run: the config's sources walked, nothing stored */
+static int backup_plan(struct ocb_ctx *ctx, int json)
+{
+	struct plan_out po = { .json = json, .first = 1 };
+	struct ocb_backup_job j = { .plan = plan_line, .plan_arg = &po };
+	struct ocb_backup_result res = { 0 };
+	char a[32];
+	int r;
+
+	r = ocb_ctx_config(ctx);
+	if (r)
+		return r;
+	if (json)
+		printf("{\"entries\": [");
+	r = ocb_backup_job_run(NULL, ctx->cfg, NULL, &j, &res);
+	if (r < 0)
+		return ocb_fail(r, "dry run");
+	if (j.from_openclaw && !json)
+		printf("(sources: what `openclaw backup create --dry-run "
+		       "--json` names)\n");
+	if (json)
+		printf("\n], \"count\": %" PRIu64 ", \"bytes\": %" PRIu64
+		       ", \"sources_from_openclaw\": %s}\n", res.entries,
+		       res.bytes_in, j.from_openclaw ? "true" : "false");
+	else
+		printf("%" PRIu64 " entries, %s would be read\n", res.entries,
+		       ocb_human_size(res.bytes_in, a, sizeof(a)));
+	return 0;
+}
+
 static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -66,6 +130,7 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		{ "group", required_argument, NULL, 'g' },
 		{ "role", required_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "dry-run", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -75,10 +140,11 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	struct prog pr = { 0 };
 	const char *label = NULL, *group = NULL, *role = NULL;
 	struct ocb_group_settings gs;
-	int json = 0, c, r;
+	int json = 0, dry = 0, c, r;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'n': dry = 1; break;
 		case 'l': label = optarg; break;
 		case 'g': group = optarg; break;
 		case 'r': role = optarg; break;
@@ -87,8 +153,10 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		default: return ocb_usage(&ocb_cmd_backup);
 		}
 	}
-	if (optind != argc)
+	if (optind != argc || (dry && (label || group || role)))
 		return ocb_usage(&ocb_cmd_backup);
+	if (dry)
+		return backup_plan(ctx, json);
 	if (label && !ocb_backups_label_ok(label)) {
 		fprintf(stderr, "ocb: bad label '%s': use 1-64 characters of "
 			"A-Z a-z 0-9 . _ -\n", label);
@@ -161,8 +229,11 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		ocb_json_str(res.key);
 		printf(", \"entries\": %" PRIu64 ", \"bytes_in\": %" PRIu64
 		       ", \"bytes_stored\": %" PRIu64 ", \"seconds\": %.3f"
-		       ", \"warnings\": %" PRIu64 "}\n", res.entries,
-		       res.bytes_in, res.bytes_stored, res.seconds, res.warnings);
+		       ", \"warnings\": %" PRIu64 ", \"sqlite_snapshots\": %"
+		       PRIu64 ", \"changed_while_read\": %" PRIu64
+		       ", \"sqlite_copied_raw\": %" PRIu64 "}\n", res.entries,
+		       res.bytes_in, res.bytes_stored, res.seconds, res.warnings,
+		       res.snapshots, res.torn, res.fell_back);
 	} else if (!ctx->quiet) {
 		char a[32], b[32];
 

@@ -10,6 +10,7 @@
 #include "cmd.h"
 #include "creds.h"
 #include "log.h"
+#include "openclaw.h"
 #include "store_open.h"
 
 #include <curl/curl.h>
@@ -30,6 +31,9 @@ static const char usage[] =
 	"Checks, one line each (ok or FAILED with how to fix it):\n"
 	"  config       which file was read (or the built-in defaults), parsed,\n"
 	"               mode 0600 and owned by you\n"
+	"  sources      what a backup takes: the config's sources, or without\n"
+	"               any, what `openclaw backup create --dry-run` names\n"
+	"               (else ~/.openclaw)\n"
 	"  credentials  for S3: which source (environment, profile, instance\n"
 	"               role); secrets are never printed\n"
 	"  endpoint     reachable, with the server's clock within 5 minutes\n"
@@ -258,6 +262,35 @@ static void check_key(struct doctor *d, const struct ocb_config *cfg)
 	       "(chmod 600)");
 }
 
+/* what a backup takes: the config's sources, or OpenClaw's own list */
+static void check_sources(struct doctor *d, const struct ocb_config *cfg)
+{
+	char msg[1400], **oc = NULL;
+	const char *from = "the config";
+	char *const *v = cfg->sources;
+	size_t n = cfg->nsources, i, len;
+	int r = 0;
+
+	if (cfg->sources_default) {
+		r = ocb_openclaw_sources(&oc, &n);
+		if (r == 0) {
+			v = oc;
+			from = "openclaw backup create --dry-run";
+		} else {
+			n = cfg->nsources;
+			from = r == -ENOENT ? "the default; no openclaw command "
+				"on PATH" : "the default; openclaw's dry run failed";
+		}
+	}
+	len = (size_t)snprintf(msg, sizeof(msg), "sources (%s):", from);
+	for (i = 0; i < n && len < sizeof(msg); i++)
+		len += (size_t)snprintf(msg + len, sizeof(msg) - len, " %s",
+					v[i]);
+	report(d, 1, 0, msg, NULL);
+	if (oc)
+		ocb_openclaw_free(oc, n);
+}
+
 static int doctor_exec(struct ocb_ctx *ctx, int argc, char **argv)
 {
 	struct doctor d = { 0 };
@@ -278,6 +311,7 @@ static int doctor_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	snprintf(msg, sizeof(msg), "store %s, instance %s, prefix %s",
 		 ctx->cfg->store_url, ctx->cfg->instance_id, ctx->cfg->prefix);
 	report(&d, 1, 0, msg, NULL);
+	check_sources(&d, ctx->cfg);
 	if (!strncmp(ctx->cfg->store_url, "s3://", 5)) {
 		if (check_creds(&d, ctx->cfg) < 0)
 			return d.first_fail;

@@ -1,0 +1,277 @@
+"""Live SQLite databases and files changing while a backup reads them:
+a real writer process (Python's sqlite3, i.e. the system libsqlite3)
+commits continuously, with checkpoints, while `ocb backup` and `mkdir
+snapshots/<label>` run against the real RGW; every stored database is
+restored and opened through the mount, checked with PRAGMA integrity_check
+and must hold a committed prefix of the rows."""
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import Ocb
+from test_mount import Mount, mounted  # noqa: F401 (fixture)
+
+WRITER = textwrap.dedent("""
+    import sqlite3, sys
+    path, mode = sys.argv[1], sys.argv[2]
+    db = sqlite3.connect(path, isolation_level=None, timeout=60)
+    db.execute("PRAGMA journal_mode=" + mode)
+    db.execute("PRAGMA wal_autocheckpoint=50")     # checkpoints happen
+    db.execute("CREATE TABLE IF NOT EXISTS t (n INTEGER PRIMARY KEY, pad BLOB)")
+    n = db.execute("SELECT coalesce(max(n), 0) FROM t").fetchone()[0]
+    print("ready", flush=True)
+    while True:
+        n += 1
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO t VALUES (?, randomblob(3000))", (n,))
+        if n % 7 == 0:        # updates and deletes move pages around
+            db.execute("UPDATE t SET pad = randomblob(500) WHERE n = ?", (n - 3,))
+        db.execute("COMMIT")
+""")
+
+REWRITER = textwrap.dedent("""
+    import os, random, sys
+    path = sys.argv[1]
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    os.write(fd, os.urandom(32 << 20))     # reading it takes many clock ticks
+    print("ready", flush=True)
+    while True:                           # and it changes all the time
+        os.pwrite(fd, os.urandom(4096), random.randrange(0, 32 << 20, 4096))
+""")
+
+
+class Writer:
+    def __init__(self, script, *args):
+        self.p = subprocess.Popen([sys.executable, "-c", script, *args],
+                                  stdout=subprocess.PIPE, text=True)
+        assert self.p.stdout.readline() == "ready\n"
+
+    def stop(self):
+        self.p.kill()
+        self.p.wait()
+
+
+def check_db(path, uri=False):
+    """integrity_check ok and rows 1..k for some k >= 1: a committed state"""
+    db = sqlite3.connect(path, uri=uri)
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        ns = [r[0] for r in db.execute("SELECT n FROM t ORDER BY n")]
+    finally:
+        db.close()
+    assert ns and ns == list(range(1, len(ns) + 1))
+    return len(ns)
+
+
+@pytest.fixture
+def live(tmp_path, rgw, s3_config, ocb):
+    src = tmp_path / "src"
+    (src / "state").mkdir(parents=True)
+    (src / "agents" / "main").mkdir(parents=True)
+    wal = Writer(WRITER, str(src / "state" / "openclaw.sqlite"), "wal")
+    # named like no database: found by its header
+    journal = Writer(WRITER, str(src / "agents" / "main" / "store.data"), "delete")
+    (src / "openclaw.json").write_text('{"gateway": {}}\n')
+    yield src, Ocb(config=s3_config, env=ocb.env)
+    wal.stop()
+    journal.stop()
+
+
+def stored_names(root):
+    return sorted(os.path.relpath(os.path.join(d, f), root)
+                  for d, _, fs in os.walk(root) for f in fs)
+
+
+def test_live_databases_are_snapshotted(live, tmp_path, mounted):
+    src, o = live
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    # a spool file left by a backup killed with -9: removed by the next run
+    (cache / "ocb-spool-0badf00d").write_bytes(b"x" * 4096)
+    names = []
+    for i in range(3):
+        res = json.loads(o("backup", "--json").stdout)
+        assert res["warnings"] == 0 and res["sqlite_snapshots"] == 2, res
+        names.append(res["name"])
+    assert not any(f.startswith("ocb-spool-") for f in os.listdir(cache))
+
+    m = mounted(o.config, o.env)
+    snaps = os.path.join(m.path, "snapshots")
+    for i in range(2):
+        os.mkdir(os.path.join(snaps, "live%d" % i))
+        with open(os.path.join(snaps, "live%d" % i, "wait")) as f:
+            assert f.read() == "done\n"
+        with open(os.path.join(snaps, "live%d" % i, "log")) as f:
+            assert "SQLite snapshots 2, changed while read 0" in f.read()
+        names.append(os.path.basename(os.readlink(os.path.join(snaps, "live%d" % i, "backup"))))
+    assert not any(f.startswith("ocb-spool-") for f in os.listdir(cache))
+
+    inst = os.path.join(m.path, "i-test")
+    for k, name in enumerate(names):
+        tree = os.path.join(inst, name, "src")
+        # the sidecars of the snapshotted databases are not stored
+        assert stored_names(tree) == ["agents/main/store.data", "openclaw.json",
+                                      "state/openclaw.sqlite"]
+        # opened where it is, through the mount
+        for db in ("state/openclaw.sqlite", "agents/main/store.data"):
+            assert check_db("file:%s?immutable=1" % os.path.join(tree, db), uri=True) > 0
+        # and restored
+        out = tmp_path / ("restored%d" % k)
+        o("restore", name, "--target", str(out))
+        for db in ("state/openclaw.sqlite", "agents/main/store.data"):
+            assert check_db(str(out / "src" / db)) > 0
+        assert sorted(f for f in os.listdir(out / "src" / "state")) == ["openclaw.sqlite"]
+
+
+def test_database_that_cannot_be_snapshotted_is_copied_raw_with_a_warning(tmp_path, s3_config, ocb):
+    src = tmp_path / "src"
+    src.mkdir()
+    # a SQLite header, then garbage: SQLite refuses it
+    (src / "broken.db").write_bytes(b"SQLite format 3\0" + b"\xff" * 8000)
+    os.utime(src / "broken.db", (1_600_000_000, 1_600_000_000))
+    o = Ocb(config=s3_config, env=ocb.env)
+    p = o("backup", "--json", check=False)
+    assert p.returncode == 8, p.stderr
+    res = json.loads(p.stdout)
+    assert res["sqlite_copied_raw"] == 1 and res["sqlite_snapshots"] == 0
+    assert "broken.db: SQLite database not snapshotted (" in p.stderr
+    assert "copied raw" in p.stderr
+    o("restore", "latest", "--target", str(tmp_path / "out"))
+    assert (tmp_path / "out" / "src" / "broken.db").read_bytes() == \
+        (src / "broken.db").read_bytes()
+
+
+def test_file_that_never_holds_still_is_recorded(tmp_path, s3_config, ocb, mounted):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "quiet.txt").write_text("quiet\n")
+    w = Writer(REWRITER, str(src / "busy.bin"))
+    try:
+        o = Ocb(config=s3_config, env=ocb.env)
+        p = o("backup", "--json", check=False)
+        assert p.returncode == 8, p.stderr
+        res = json.loads(p.stdout)
+        assert res["changed_while_read"] == 1 and res["warnings"] >= 1
+        assert "busy.bin: file changed while being read (4 attempts)" in p.stderr
+        m = mounted(o.config, o.env)
+        snap = os.path.join(m.path, "snapshots", "busy")
+        os.mkdir(snap)
+        with open(os.path.join(snap, "wait")) as f:
+            assert f.read() == "done-with-warnings\n"
+        with open(os.path.join(snap, "status")) as f:
+            assert f.read() == "done-with-warnings\n"
+        with open(os.path.join(snap, "log")) as f:
+            log = f.read()
+        assert "busy.bin: file changed while being read (4 attempts)" in log
+        assert os.path.islink(os.path.join(snap, "backup"))
+    finally:
+        w.stop()
+
+
+def test_own_xattrs_are_not_stored(tmp_path, s3_config, ocb, mounted):
+    src = tmp_path / "src"
+    src.mkdir()
+    o = Ocb(config=s3_config, env=ocb.env)
+    (src / "a.txt").write_text("hello\n")
+    o("backup")
+    m = mounted(o.config, o.env)
+    # cp -a out of the mount copies ocbfs's attributes onto the source
+    subprocess.run(["cp", "-a", os.path.join(m.path, "latest", "src", "a.txt"),
+                    str(src / "b.txt")], check=True)
+    assert "user.ocb.sha256" in os.listxattr(src / "b.txt")
+    os.setxattr(src / "b.txt", "user.mine", b"kept")
+    (src / "b.txt").write_text("changed\n")     # its old sha256 is now wrong
+    os.utime(src / "b.txt", (1_600_000_000, 1_600_000_000))
+    name = json.loads(o("backup", "--json").stdout)["name"]
+    m.unmount()
+    m = mounted(o.config, o.env)
+    f = os.path.join(m.path, "i-test", name, "src", "b.txt")
+    import hashlib
+    assert os.getxattr(f, "user.ocb.sha256").decode() == \
+        hashlib.sha256(b"changed\n").hexdigest()
+    assert os.getxattr(f, "user.mine") == b"kept"
+    out = tmp_path / "out"
+    o("restore", name, "--target", str(out))
+    assert sorted(x for x in os.listxattr(out / "src" / "b.txt")) == ["user.mine"]
+
+
+def test_dry_run_says_what_would_be_stored(tmp_path, file_config, ocb_local):
+    """`ocb backup --dry-run` on a tree shaped like OpenClaw's state
+    directory (2026.9: state/openclaw.sqlite in WAL mode, plugin-skills/,
+    tmp/, cache/, workspace/): each entry and why; nothing stored."""
+    src = tmp_path / "src"
+    for d in ("state", "plugin-skills", "tmp", "cache", "workspace/tmp",
+              "extensions/x/node_modules"):
+        (src / d).mkdir(parents=True)
+    db = sqlite3.connect(str(src / "state" / "openclaw.sqlite"))
+    db.execute("PRAGMA journal_mode=wal")
+    db.execute("CREATE TABLE t (n)")
+    db.execute("INSERT INTO t VALUES (1)")
+    db.commit()                       # open: -wal and -shm exist
+    (src / "cache" / "c.bin").write_bytes(b"c" * 100)
+    (src / "workspace" / "tmp" / "notes.md").write_text("kept\n")
+    o = Ocb(config=file_config, env=ocb_local.env)
+    try:
+        out = json.loads(o("backup", "--dry-run", "--json").stdout)
+        what = {e["path"]: e["what"] for e in out["entries"]}
+        assert what["src/state/openclaw.sqlite"] == "SQLite database, stored as a snapshot"
+        assert what["src/state/openclaw.sqlite-wal"].startswith("not stored: ")
+        assert what["src/state/openclaw.sqlite-shm"].startswith("not stored: ")
+        assert what["src/plugin-skills"] == 'excluded by "*/plugin-skills"'
+        assert what["src/tmp"] == 'excluded by "*/tmp"'
+        assert what["src/extensions/x/node_modules"] == 'excluded by "node_modules"'
+        assert what["src/cache/c.bin"] == "file"
+        assert what["src/workspace/tmp/notes.md"] == "file"
+        assert out["count"] == sum(1 for w in what.values()
+                                   if not w.startswith(("excluded", "not stored", "source")))
+        assert what[str(src)] == "source, stored as src"
+        text = o("backup", "--dry-run").stdout
+        assert "src/state/openclaw.sqlite\tSQLite database, stored as a snapshot" in text
+        assert os.listdir(tmp_path / "store") == []
+        # "excludes": [] turns every default off
+        cfg = json.load(open(file_config))
+        cfg["excludes"] = []
+        from conftest import write_config
+        o2 = Ocb(config=write_config(tmp_path / "noex.json", cfg), env=ocb_local.env)
+        what = {e["path"]: e["what"] for e in
+                json.loads(o2("backup", "--dry-run", "--json").stdout)["entries"]}
+        assert what["src/tmp"] == "directory" and what["src/plugin-skills"] == "directory"
+    finally:
+        db.close()
+
+
+def test_spool_file_of_a_killed_backup_is_removed_by_the_next(tmp_path, s3_config, ocb):
+    """kill -9 of `ocb backup` while it snapshots a database leaves its
+    temporary copy in the cache directory; the next backup removes it."""
+    from conftest import wait_for
+    src = tmp_path / "src"
+    src.mkdir()
+    db = sqlite3.connect(str(src / "big.sqlite"), isolation_level=None)
+    db.execute("PRAGMA journal_mode=wal")
+    db.execute("CREATE TABLE t (n INTEGER PRIMARY KEY, pad BLOB)")
+    db.execute("BEGIN")
+    for _ in range(40_000):                       # about 160 MB
+        db.execute("INSERT INTO t (pad) VALUES (randomblob(4000))")
+    db.execute("COMMIT")
+    db.close()
+    cache = tmp_path / "cache"
+    o = Ocb(config=s3_config, env=ocb.env)
+    p = subprocess.Popen([o.bin, "--config", o.config, "backup"], env=o.env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: cache.exists() and any(f.startswith("ocb-spool-")
+                                                for f in os.listdir(cache)),
+                 120, "a spool file")
+    finally:
+        p.kill()
+        p.wait()
+    left = [f for f in os.listdir(cache) if f.startswith("ocb-spool-")]
+    assert left and os.stat(cache / left[0]).st_mode & 0o777 == 0o600
+    res = json.loads(o("backup", "--json").stdout)
+    assert res["sqlite_snapshots"] == 1
+    assert not any(f.startswith("ocb-spool-") for f in os.listdir(cache))
