@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from conftest import Ocb, write_config, wait_for
+from conftest import BOTH_SERVERS, Ocb, write_config, wait_for
 from treeutil import make_tree, assert_same_tree
 
 
@@ -39,6 +39,7 @@ def config_for(tmp_path, base, provider, keyfile):
     return write_config(tmp_path / ("c-%s.json" % provider), cfg)
 
 
+@BOTH_SERVERS
 @pytest.mark.parametrize("provider", ["keyfile", "passphrase", "none"])
 def test_roundtrip_rgw(tmp_path, rgw, bucket, s3_config, ocb, keyfile, provider):
     src = make_tree(str(tmp_path / "src"))
@@ -315,6 +316,7 @@ def test_verify_sample_and_restore_test(tmp_path, file_config, ocb_local):
     assert os.listdir(tmp) == []
 
 
+@BOTH_SERVERS
 def test_restore_full_selective_and_in_place(tmp_path, rgw, bucket, s3_config, ocb):
     src = make_tree(str(tmp_path / "src"))
     o = Ocb(config=s3_config, env=ocb.env)
