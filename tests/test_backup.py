@@ -233,9 +233,22 @@ def test_roundtrip_kms(tmp_path, rgw, bucket, s3_config, ocb, kms):
 def test_kms_errors_are_clear(tmp_path, rgw, bucket, s3_config, ocb, kms):
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "f").write_text("x")
-    o = Ocb(config=kms_config(tmp_path, s3_config, kms, key_id="alias/missing"), env=ocb.env)
-    p = o("backup", check=False)
-    assert p.returncode == 5          # no such KMS key
+    # a missing or disabled key: KMS's answer named, with the key, exit 9
+    # (not 5, the store's "not found"); ocb doctor makes the same calls
+    for key, answer in (("alias/missing", "NotFoundException: no such key"),
+                        ("alias/ocb-disabled", "DisabledException")):
+        o = Ocb(config=kms_config(tmp_path, s3_config, kms, key_id=key), env=ocb.env)
+        p = o("backup", check=False)
+        assert p.returncode == 9, p.stderr
+        assert "KMS GenerateDataKey with key %s: %s" % (key, answer) in p.stderr
+        assert "KMS key is missing, disabled" in p.stderr
+        assert "no such object or bucket" not in p.stderr
+        p = o("doctor", check=False)
+        assert p.returncode == 9
+        assert "FAILED   KMS key %s: GenerateDataKey and Decrypt: the key is missing" % key in p.stdout
+    o = Ocb(config=kms_config(tmp_path, s3_config, kms), env=ocb.env)
+    p = o("doctor")
+    assert "ok       KMS key alias/ocb-test: GenerateDataKey and Decrypt round trip" in p.stdout
     env = dict(ocb.env, AWS_SECRET_ACCESS_KEY="wrong")
     o = Ocb(config=kms_config(tmp_path, s3_config, kms), env=env)
     p = o("backup", check=False)
