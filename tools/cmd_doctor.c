@@ -236,13 +236,23 @@ static void check_create(struct doctor *d, struct ocb_store *s,
 		report(d, 1, 0, msg, NULL);
 		return;
 	}
+	if (r == 0) {
+		/* a warning, not a failure: RGW does this on a versioned
+		 * bucket, where the replaced object stays as an older
+		 * version */
+		printf("%-8s create-only writes: the server ignored "
+		       "If-None-Match: * and replaced an existing object\n"
+		       "         note: on a versioned bucket the replaced "
+		       "object stays as an older version; otherwise two "
+		       "writers of one instance in the same second could "
+		       "replace one another (see docs/FORMAT.md)\n",
+		       "WARNING");
+		fflush(stdout);
+		return;
+	}
 	snprintf(msg, sizeof(msg), "create-only writes: %s",
-		 r == 0 ? "the server ignores If-None-Match: * and replaced "
-		 "an existing object" : ocb_store_strerror(r));
-	report(d, 0, r == 0 ? OCB_EXIT_FAIL : ocb_exit_code(r), msg,
-	       r == 0 ? "use a server that refuses conditional PUTs it does "
-	       "not implement (501) or honours them (412); two backups in "
-	       "the same second could otherwise replace one another" :
+		 ocb_store_strerror(r));
+	report(d, 0, ocb_exit_code(r), msg,
 	       "check the endpoint and that the server runs");
 }
 
