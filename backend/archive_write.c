@@ -1242,6 +1242,14 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 	}
 	archive_read_disk_set_standard_lookup(b.disk);
 	archive_write_set_format_pax(b.ar);
+	/* extended attributes only as SCHILY.xattr.*, which GNU tar and
+	 * libarchive both read (libarchive's own LIBARCHIVE.xattr.* copy
+	 * made `tar -x --xattrs` warn on every file that has one) */
+	if (archive_write_set_format_option(b.ar, "pax", "xattrheader",
+					    "SCHILY") != ARCHIVE_OK) {
+		r = ar_err(&b, "xattrheader");
+		goto out;
+	}
 	/*
 	 * Names are kept as bytes.  libarchive writes a name it cannot
 	 * convert to UTF-8 through the locale (any non-ASCII name in the C

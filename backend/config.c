@@ -803,6 +803,20 @@ int ocb_config_prefix_root(const char *prefix, char **out)
 	return 0;
 }
 
+void ocb_config_prefix_instance(const char *prefix, size_t len, char *out,
+				size_t size)
+{
+	const char *p = memrchr(prefix, '/', len);
+
+	p = p ? p + 1 : prefix;
+	len -= (size_t)(p - prefix);
+	if (len > 9 && strncmp(p, "instance-", 9) == 0) {
+		p += 9;
+		len -= 9;
+	}
+	snprintf(out, size, "%.*s", (int)len, p);
+}
+
 int ocb_config_instance_prefix(const char *root, const char *instance_id,
 			       char **out)
 {

@@ -123,6 +123,11 @@ int ocb_config_extra(const struct ocb_config *c, const char *name, char **out);
  * -EINVAL for an id that is empty or holds a '/'.
  */
 int ocb_config_prefix_root(const char *prefix, char **out);
+/* The instance id of the prefix made of the first len bytes of prefix: its
+ * last component without "instance-" ("openclaw-aws-backups/instance-x1"
+ * → "x1"), copied into out (truncated to size). */
+void ocb_config_prefix_instance(const char *prefix, size_t len, char *out,
+				size_t size);
 int ocb_config_instance_prefix(const char *root, const char *instance_id,
 			       char **out);
 

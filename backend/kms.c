@@ -22,30 +22,54 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 	return ocb_buf_append(arg, p, size * n) < 0 ? 0 : size * n;
 }
 
-static int map_error(long status, const cJSON *resp)
+/*
+ * KMS's answer to a failed call, named (the exception and its message,
+ * with the key) at error level unless it is transient: -EKEYREVOKED for a
+ * key that is missing, disabled or pending deletion (exit code 9, not the
+ * store's "not found"), -EACCES for refused credentials or policy, -ENOKEY
+ * for a blob of another key or context, -EAGAIN for throttling and 5xx.
+ */
+static int map_error(const struct ocb_kms *k, const char *target,
+		     long status, const cJSON *resp)
 {
 	const cJSON *t = cJSON_GetObjectItemCaseSensitive(resp, "__type");
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(resp, "message");
 	const char *type = cJSON_IsString(t) && t->valuestring ?
 		t->valuestring : "";
 	const char *hash = strrchr(type, '#');
+	char ty[80], msg[300], key[300];
+	int r;
 
+	if (!cJSON_IsString(m))
+		m = cJSON_GetObjectItemCaseSensitive(resp, "Message");
 	if (hash)
 		type = hash + 1;
-	ocb_info("KMS: HTTP %ld %s", status, type);
 	if (!strcmp(type, "InvalidCiphertextException") ||
 	    !strcmp(type, "IncorrectKeyException"))
-		return -ENOKEY;
-	if (!strcmp(type, "NotFoundException"))
-		return -ENOENT;
-	if (!strcmp(type, "ThrottlingException") ||
-	    !strcmp(type, "KMSInternalException") || status >= 500)
-		return -EAGAIN;
-	if (!strcmp(type, "AccessDeniedException") ||
-	    !strcmp(type, "InvalidSignatureException") ||
-	    !strcmp(type, "UnrecognizedClientException") ||
-	    !strcmp(type, "DisabledException") || status == 403)
-		return -EACCES;
-	return -EINVAL;
+		r = -ENOKEY;
+	else if (!strcmp(type, "NotFoundException") ||
+		 !strcmp(type, "DisabledException") ||
+		 !strcmp(type, "KMSInvalidStateException") ||
+		 !strcmp(type, "KeyUnavailableException"))
+		r = -EKEYREVOKED;
+	else if (!strcmp(type, "ThrottlingException") ||
+		 !strcmp(type, "KMSInternalException") || status >= 500)
+		r = -EAGAIN;
+	else if (!strcmp(type, "AccessDeniedException") ||
+		 !strcmp(type, "InvalidSignatureException") ||
+		 !strcmp(type, "UnrecognizedClientException") ||
+		 status == 401 || status == 403)
+		r = -EACCES;
+	else
+		r = -EINVAL;
+	ocb_log(r == -EAGAIN ? OCB_LOG_INFO : OCB_LOG_ERR,
+		"KMS %s with key %s: %s%s%s (HTTP %ld)", target,
+		ocb_log_escape(key, sizeof(key), k->key_id),
+		type[0] ? ocb_log_escape(ty, sizeof(ty), type) : "error",
+		cJSON_IsString(m) && m->valuestring ? ": " : "",
+		cJSON_IsString(m) && m->valuestring ?
+		ocb_log_escape(msg, sizeof(msg), m->valuestring) : "", status);
+	return r;
 }
 
 /* one KMS call: target "GenerateDataKey" or "Decrypt" */
@@ -110,11 +134,12 @@ static int kms_call(const struct ocb_kms *k, const char *target, cJSON *req,
 	}
 	*out = cJSON_ParseWithLength(body.data ? body.data : "", body.len);
 	if (!*out) {
-		r = status == 200 ? -EPROTO : map_error(status, NULL);
+		r = status == 200 ? -EPROTO :
+			map_error(k, target, status, NULL);
 		goto out;
 	}
 	if (status != 200) {
-		r = map_error(status, *out);
+		r = map_error(k, target, status, *out);
 		cJSON_Delete(*out);
 		*out = NULL;
 		goto out;

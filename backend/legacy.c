@@ -10,6 +10,7 @@
 #include "legacy.h"
 #include "buf.h"
 #include "catalog.h"
+#include "config.h"
 #include "crypto.h"
 #include "fdio.h"
 #include "format.h"
@@ -879,8 +880,14 @@ int ocb_legacy_open(struct ocb_store *s, const char *key,
 	snprintf(lg->etag, sizeof(lg->etag), "%s", h.etag);
 	lg->info.object_size = h.size;
 	lg->info.created = h.mtime;
-	if ((m = ocb_meta_get(&h.meta, "instance-id")))
+	/* the same instance id as a native backup's: the old tool's
+	 * instance-id metadata, else the one its prefix names */
+	if ((m = ocb_meta_get(&h.meta, "instance-id")) && *m)
 		snprintf(lg->info.instance, sizeof(lg->info.instance), "%s", m);
+	else
+		ocb_config_prefix_instance(key, (size_t)(base - key) -
+					   (base > key), lg->info.instance,
+					   sizeof(lg->info.instance));
 	if (ocb_retention_name_time(lg->info.name, &lg->info.created,
 				    &labelled) < 0 &&
 	    (m = ocb_meta_get(&h.meta, "timestamp"))) {

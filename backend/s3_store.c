@@ -44,7 +44,10 @@
  * the source is read once.
  */
 #define HASHED_PUT_MAX (64ull * 1024 * 1024)
-#define DELETE_BATCH 1000
+/* keys per DeleteObjects request: AWS takes 1000, but Swift's s3api deletes
+ * them two at a time before it answers anything, and 1000 take longer than
+ * the stall timeout there */
+#define DELETE_BATCH 200
 
 enum s3_kind { K_GET, K_HEAD, K_PUT, K_LIST, K_DELETE, K_MPU, K_NKINDS };
 static const char *const kind_names[K_NKINDS] = {
@@ -70,7 +73,13 @@ struct s3 {
 	atomic_uint_fast64_t requests[K_NKINDS];
 	atomic_uint_fast64_t errors, bytes_in, bytes_out;
 	atomic_uint_fast64_t connects;	/* new connections (the rest reused) */
+	/* does the server honour If-None-Match: * on PUT?  learnt from the
+	 * first conditional put: COND_UNKNOWN, then COND_NATIVE or
+	 * COND_EMULATED (it answered 501 NotImplemented) */
+	atomic_int cond_put;
 };
+
+enum { COND_UNKNOWN, COND_NATIVE, COND_EMULATED };
 
 /* one request, as s3_perform() takes it */
 struct s3_req {
@@ -91,6 +100,7 @@ struct s3_req {
 	uint64_t src_size;
 	const char *payload_hash;	/* NULL: hash of the memory body */
 	int precondition_is_create;	/* 412 means EEXIST (else ESTALE) */
+	int probe;		/* a 501 is expected, not worth a warning */
 	/* response */
 	ocb_sink_fn sink;	/* 2xx body of a GET */
 	void *sink_arg;
@@ -531,12 +541,22 @@ static void log_failure(struct s3_req *q, struct xfer *x, CURLcode cc,
 	enum ocb_log_level lvl = OCB_LOG_WARN;
 
 	if (err == -ENOENT || err == -EEXIST || err == -ESTALE ||
-	    err == -ERANGE)
+	    err == -ERANGE || (q->probe && x->status == 501))
 		lvl = OCB_LOG_DEBUG;
 	else if (err == -EAGAIN || err == -ETIMEDOUT || err == -ECONNRESET ||
 		 err == -ECONNREFUSED || err == -EHOSTUNREACH)
 		lvl = OCB_LOG_INFO;
-	ocb_log_escape(k, sizeof(k), q->key ? q->key : "");
+	/* a request on the bucket itself (list, multi-delete) names the
+	 * bucket and what was asked, never an empty key */
+	if (q->key) {
+		ocb_log_escape(k, sizeof(k), q->key);
+	} else {
+		char bk[128];
+
+		snprintf(k, sizeof(k), "bucket %s (%s)",
+			 ocb_log_escape(bk, sizeof(bk), x->s3->bucket),
+			 kind_names[q->kind]);
+	}
 	if (cc != CURLE_OK) {
 		ocb_log(lvl, "S3 %s %s: %s", q->method, k, curl_easy_strerror(cc));
 		return;
@@ -886,30 +906,113 @@ out:
 	return r;
 }
 
-static int s3_put(struct ocb_store *s, const char *key, uint64_t size,
-		  ocb_source_fn src, void *arg, const struct ocb_put_opts *opts)
+/* one PUT; with_condition sends the opts' If-None-Match; etag (or NULL)
+ * receives the stored object's ETag */
+static int put_once(struct ocb_store *s, const char *key, uint64_t size,
+		    ocb_source_fn src, void *arg,
+		    const struct ocb_put_opts *opts, int with_condition,
+		    char etag[OCB_ETAG_MAX], struct s3_req *q)
 {
-	struct s3_req q = {
-		.kind = K_PUT, .method = "PUT", .key = key, .src = src,
-		.src_arg = arg, .src_size = size,
-		.precondition_is_create = 1,
-	};
+	struct ocb_obj_head h = { 0 };
 	char hash[65];
 	int r;
 
+	*q = (struct s3_req){
+		.kind = K_PUT, .method = "PUT", .key = key, .src = src,
+		.src_arg = arg, .src_size = size,
+		.precondition_is_create = 1, .head = &h,
+		.probe = with_condition && opts && opts->if_none_match &&
+			atomic_load(&((struct s3 *)s->priv)->cond_put) ==
+			COND_UNKNOWN,
+	};
 	if (size <= HASHED_PUT_MAX) {
 		r = hash_source(src, arg, size, hash);
 		if (r < 0)
 			return r;
-		q.payload_hash = hash;
+		q->payload_hash = hash;
 	} else {
-		q.payload_hash = "UNSIGNED-PAYLOAD";
+		q->payload_hash = "UNSIGNED-PAYLOAD";
 	}
-	r = put_headers(opts, 1, &q.headers);
+	r = put_headers(opts, with_condition, &q->headers);
 	if (r < 0)
 		return r;
-	r = s3_perform(s->priv, &q);
-	curl_slist_free_all(q.headers);
+	r = s3_perform(s->priv, q);
+	curl_slist_free_all(q->headers);
+	q->headers = NULL;
+	q->head = NULL;
+	if (r == 0 && etag)
+		memcpy(etag, h.etag, OCB_ETAG_MAX);
+	ocb_obj_head_release(&h);
+	return r;
+}
+
+/*
+ * Create-only put on a server without conditional PUTs (docs/FORMAT.md,
+ * "Create-only writes"): HEAD first (-EEXIST if the key is there), put,
+ * then HEAD again: an ETag other than ours means another writer's put
+ * replaced ours after our HEAD, so this one lost the name (-EEXIST).
+ * The remaining race: a writer whose HEAD came before our put and whose
+ * put comes after our second HEAD replaces ours unseen.
+ */
+static int put_emulated(struct ocb_store *s, const char *key, uint64_t size,
+			ocb_source_fn src, void *arg,
+			const struct ocb_put_opts *opts)
+{
+	struct ocb_obj_head h = { 0 };
+	char mine[OCB_ETAG_MAX] = "";
+	struct s3_req q;
+	int r;
+
+	r = s3_head(s, key, &h);
+	ocb_obj_head_release(&h);
+	if (r == 0)
+		return -EEXIST;
+	if (r != -ENOENT)
+		return r;
+	r = put_once(s, key, size, src, arg, opts, 0, mine, &q);
+	if (r < 0 || !mine[0])
+		return r;	/* no ETag to compare: the HEAD was all */
+	memset(&h, 0, sizeof(h));
+	r = s3_head(s, key, &h);
+	if (r == 0 && strcmp(h.etag, mine) != 0) {
+		char k[256];
+
+		ocb_info("S3 PUT %s: replaced by another writer at once; "
+			 "this one lost the name",
+			 ocb_log_escape(k, sizeof(k), key));
+		r = -EEXIST;
+	}
+	ocb_obj_head_release(&h);
+	return r;
+}
+
+/* the server's answer to a PUT with If-None-Match: * that means "not
+ * supported" (Swift's s3api: 501 NotImplemented) */
+static int cond_unsupported(const struct s3_req *q)
+{
+	return q->status == 501 || !strcmp(q->code, "NotImplemented");
+}
+
+static int s3_put(struct ocb_store *s, const char *key, uint64_t size,
+		  ocb_source_fn src, void *arg, const struct ocb_put_opts *opts)
+{
+	struct s3 *s3 = s->priv;
+	int create = opts && opts->if_none_match, r;
+	struct s3_req q;
+
+	if (create && atomic_load(&s3->cond_put) == COND_EMULATED)
+		return put_emulated(s, key, size, src, arg, opts);
+	r = put_once(s, key, size, src, arg, opts, 1, NULL, &q);
+	if (create && r == -EINVAL && cond_unsupported(&q)) {
+		ocb_info("S3: %s does not support conditional PUTs (HTTP %ld "
+			 "%s); create-only writes are emulated with HEAD "
+			 "before and after the PUT", s->desc, q.status,
+			 q.code[0] ? q.code : "");
+		atomic_store(&s3->cond_put, COND_EMULATED);
+		return put_emulated(s, key, size, src, arg, opts);
+	}
+	if (create && (r == 0 || r == -EEXIST))
+		atomic_store(&s3->cond_put, COND_NATIVE);
 	return r;
 }
 
@@ -1211,10 +1314,14 @@ static void s3_stats(struct ocb_store *s, struct ocb_buf *out)
 		       "s3_connects %" PRIuFAST64 "\n"
 		       "s3_errors %" PRIuFAST64 "\n"
 		       "s3_bytes_in %" PRIuFAST64 "\n"
-		       "s3_bytes_out %" PRIuFAST64 "\n",
+		       "s3_bytes_out %" PRIuFAST64 "\n"
+		       "s3_conditional_put_native %d\n"
+		       "s3_conditional_put_emulated %d\n",
 		       atomic_load(&s3->connects),
 		       atomic_load(&s3->errors), atomic_load(&s3->bytes_in),
-		       atomic_load(&s3->bytes_out));
+		       atomic_load(&s3->bytes_out),
+		       atomic_load(&s3->cond_put) == COND_NATIVE,
+		       atomic_load(&s3->cond_put) == COND_EMULATED);
 }
 
 static void s3_destroy(struct ocb_store *s)

@@ -351,6 +351,21 @@ int ocb_writer_commit(struct ocb_writer *w)
 	/* every part is stored: the buffers are not needed any more */
 	while (w->nspare)
 		free(w->spare[--w->nspare]);
+	/* create-only: completion is unconditional on most servers, so a
+	 * key that appeared meanwhile is refused here (docs/FORMAT.md,
+	 * "Create-only writes") */
+	if (w->put.if_none_match) {
+		struct ocb_obj_head h = { 0 };
+
+		r = w->s->ops->head(w->s, w->key, &h);
+		ocb_obj_head_release(&h);
+		if (r == 0)
+			r = -EEXIST;
+		else if (r == -ENOENT)
+			r = 0;
+		if (r < 0)
+			goto fail;
+	}
 	r = w->s->ops->mpu_complete(w->s, w->key, w->upload_id, w->parts,
 				    (size_t)(w->next_no - 1));
 	if (r < 0)

@@ -8,7 +8,8 @@ build_pkgs=(meson ninja-build pkg-config gcc libc6-dev libfuse3-dev fuse3
 	libcurl4-openssl-dev libssl-dev libarchive-dev libcjson-dev libzstd-dev
 	libxml2-dev zlib1g-dev libsqlite3-dev lowdown)
 test_pkgs=(python3 python3-pytest python3-botocore awscli ceph-mon ceph-osd
-	radosgw ceph-common curl attr time clang libclang-rt-14-dev pigz gnupg
+	radosgw ceph-common swift swift-proxy swift-account swift-container
+	swift-object memcached curl attr time clang libclang-rt-14-dev pigz gnupg
 	sqlite3 util-linux procps psmisc bc bsdextrautils cron debhelper dpkg-dev man-db)
 
 want=("${build_pkgs[@]}")

@@ -1,8 +1,10 @@
-"""Shared pytest fixtures: the real S3 server (Ceph RGW), buckets, the
-ocb and ocbfs binaries.
+"""Shared pytest fixtures: the real S3 servers (Ceph RGW; OpenStack Swift's
+s3api), buckets, the ocb and ocbfs binaries.
 
 The RGW is started once per test session by tests/ceph-up.sh and always
-stopped at the end.  Set OCB_TEST_ENDPOINT=http://host:port to use a
+stopped at the end.  Tests marked with BOTH_SERVERS run once against RGW and
+once against Swift (tests/swift-up.sh, started on first use, stopped at the
+end): their `rgw` fixture is then the server named by the parameter.  Set OCB_TEST_ENDPOINT=http://host:port to use a
 server that is already running instead (access/secret as below unless
 OCB_TEST_ACCESS_KEY / OCB_TEST_SECRET_KEY say otherwise; OCB_TEST_RGW_DIR
 names its ceph-up.sh directory, for tests that stop the server).
@@ -52,6 +54,7 @@ class Rgw:
         self.secret_key = secret_key
         self.region = REGION
         self.workdir = workdir
+        self.kind = "rgw"
 
     def env(self, base=None):
         """Environment with this server's credentials (for ocb and aws)."""
@@ -102,7 +105,37 @@ class Rgw:
 
 
 @pytest.fixture(scope="session")
-def rgw():
+def rgw(request):
+    """The S3 server of a test: RGW, or Swift for BOTH_SERVERS' "swift"."""
+    name = getattr(request, "param", "rgw")
+    return request.getfixturevalue("ceph_rgw" if name == "rgw" else "swift_s3")
+
+
+# run a test against both servers (its `rgw` fixture is then either)
+BOTH_SERVERS = pytest.mark.parametrize("rgw", ["rgw", "swift"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def swift_s3():
+    """OpenStack Swift with s3api and tempauth (Debian's swift packages),
+    private on free ports; access keys of tempauth users hold a colon."""
+    workdir = tempfile.mkdtemp(prefix="ocb-swift-", dir="/var/tmp")
+    port = free_port()
+    up = subprocess.run(["bash", os.path.join(TOP, "tests", "swift-up.sh"), workdir, str(port)],
+                        capture_output=True, text=True)
+    if up.returncode != 0:
+        subprocess.run(["bash", os.path.join(TOP, "tests", "swift-down.sh"), workdir])
+        raise RuntimeError("Swift did not start:\n" + up.stdout + up.stderr)
+    try:
+        srv = Rgw("http://127.0.0.1:%d" % port, "test:tester", "testing", workdir)
+        srv.kind = "swift"
+        yield srv
+    finally:
+        subprocess.run(["bash", os.path.join(TOP, "tests", "swift-down.sh"), workdir])
+
+
+@pytest.fixture(scope="session")
+def ceph_rgw():
     ext = os.environ.get("OCB_TEST_ENDPOINT")
     if ext:
         yield Rgw(ext, os.environ.get("OCB_TEST_ACCESS_KEY", "access"),

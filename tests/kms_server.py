@@ -17,6 +17,9 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 KEY_IDS = ("alias/ocb-test", "1234abcd-12ab-34cd-56ef-1234567890ab")
+# a key that exists but is disabled: KMS answers DisabledException (the
+# error list of GenerateDataKey in the AWS KMS API reference)
+DISABLED = "alias/ocb-disabled"
 
 
 class KmsServer:
@@ -84,6 +87,9 @@ class KmsServer:
             return 400, {"__type": "SerializationException"}
         ctx = q.get("EncryptionContext", {})
         if target == "TrentService.GenerateDataKey":
+            if q.get("KeyId") == DISABLED:
+                return 400, {"__type": "DisabledException",
+                             "message": "%s is disabled." % DISABLED}
             if q.get("KeyId") not in KEY_IDS:
                 return 400, {"__type": "NotFoundException", "message": "no such key"}
             plain = os.urandom(32)

@@ -156,8 +156,13 @@ static void check_basic(struct ocb_store *s)
 	po.if_none_match = 1;
 	r = ocb_store_put_mem(s, "basic/obj", "x", 1, &po);
 	CHECK(r == -EEXIST, "conditional create over existing: %d", r);
+	n = ocb_store_read(s, "basic/obj", 0, 10, buf);
+	CHECK(n == 10 && !memcmp(buf, "0123456789", 10),
+	      "a refused create leaves the object: %zd", n);
 	r = ocb_store_put_mem(s, "basic/new", "x", 1, &po);
 	CHECK(r == 0, "conditional create: %d", r);
+	r = ocb_store_put_mem(s, "basic/new", "y", 1, &po);
+	CHECK(r == -EEXIST, "conditional create, second time: %d", r);
 
 	{
 		struct ocb_get_req g = { .key = "basic/obj", .len = OCB_TO_END,
@@ -658,6 +663,19 @@ static void check_errors(struct ocb_store *s, struct ocb_store *s3)
 		      strstr(st.data, "s3_bytes_in ") &&
 		      strstr(st.data, "s3_errors "), "stats: %s",
 		      st.data ? "lines missing" : "none");
+		{
+			const char *cn = st.data ? strstr(st.data,
+				"s3_conditional_put_native 1\n") : NULL;
+			const char *ce = st.data ? strstr(st.data,
+				"s3_conditional_put_emulated 1\n") : NULL;
+
+			/* for the test to tell a native from an emulated
+			 * create-only put */
+			printf("conditional put: %s\n", cn ? "native" :
+			       ce ? "emulated" : "unknown");
+			CHECK(!cn != !ce, "conditional put mode: %s",
+			      cn || ce ? "both" : "unknown");
+		}
 		{
 			/* the pool keeps connections: far fewer than requests */
 			unsigned long long v, reqs = 0, conns = ~0ull;

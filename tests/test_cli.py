@@ -6,7 +6,7 @@ import socket
 import subprocess
 import time
 
-from conftest import Ocb, write_config
+from conftest import BOTH_SERVERS, Ocb, write_config
 
 
 def test_help_and_version(ocb_local):
@@ -105,12 +105,23 @@ def test_store_cross_check_with_awscli(tmp_path, rgw, bucket, s3_config, ocb):
     assert o("store", "get", "x/stdin", "-", text=False).stdout == data[:3000]
 
 
+@BOTH_SERVERS
 def test_doctor_passes_and_fails_clearly(tmp_path, rgw, bucket, s3_config, ocb, keyfile):
     p = Ocb(config=s3_config, env=ocb.env)("doctor")
     assert p.stdout.count("ok") >= 6 and "FAILED" not in p.stdout
+    # RGW honours If-None-Match: *; Swift answers 501 and ocb emulates it
+    if rgw.kind == "swift":
+        assert "ok       create-only writes: emulated (the server answered 501" in p.stdout
+    else:
+        assert "ok       create-only writes: native (If-None-Match: * answered 412)" in p.stdout
     env = dict(ocb.env, AWS_SECRET_ACCESS_KEY="wrong")
     p = Ocb(config=s3_config, env=env)("doctor", check=False)
     assert p.returncode == 4 and "FAILED" in p.stdout
+    # a refused listing names the bucket, never an empty key
+    p = Ocb(config=s3_config, env=env)("list", check=False)
+    assert p.returncode == 4
+    assert "S3 GET bucket %s (list): HTTP 403" % bucket in p.stderr
+    assert "S3 GET :" not in p.stderr
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

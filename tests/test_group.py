@@ -1,5 +1,6 @@
 """Group backups of a fleet: three simulated agents (three instance ids,
-three source trees, one bucket on RGW) each tag their backup; the
+three source trees, one bucket on RGW, and on Swift for the tests
+marked BOTH_SERVERS) each tag their backup; the
 manager finalizes the manifest; a missing agent makes it incomplete; the
 restore order follows the roles; the manager restores its own part."""
 import json
@@ -7,7 +8,7 @@ import os
 
 import pytest
 
-from conftest import Ocb, objects, wait_for, write_config
+from conftest import BOTH_SERVERS, Ocb, objects, wait_for, write_config
 from test_mount import mounted  # noqa: F401 (fixture)
 from treeutil import make_tree, assert_same_tree
 
@@ -28,6 +29,7 @@ def fleet(tmp_path, rgw, bucket, keyfile, ocb):
     return out
 
 
+@BOTH_SERVERS
 def test_group_backup_manifest_and_restore_order(fleet, tmp_path, mounted):
     names = {}
     for inst, (src, o, role) in fleet.items():
@@ -163,6 +165,7 @@ def request_keys(rgw, bucket):
     return [k for k in objects(rgw, bucket) if "/.requests/" in k]
 
 
+@BOTH_SERVERS
 def test_mkdir_group_requests_the_fleet_and_writes_the_manifest(
         tmp_path, rgw, bucket, keyfile, ocb, mounted):
     cfgs = fleet_configs(tmp_path, rgw, bucket, keyfile,
@@ -229,6 +232,7 @@ def test_group_with_an_agent_down_is_incomplete(tmp_path, rgw, bucket, keyfile, 
     assert os.listdir(os.path.join(w1.path, "snapshots")) == []
 
 
+@BOTH_SERVERS
 def test_request_from_the_command_line_answered_by_the_mounts(
         tmp_path, rgw, bucket, keyfile, ocb, mounted):
     cfgs = fleet_configs(tmp_path, rgw, bucket, keyfile, {"members": ["mgr", "lib", "w1"]})

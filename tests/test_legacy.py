@@ -297,3 +297,31 @@ def test_gpg_old_backup(tmp_path, rgw, bucket, o, mounted):
           env=dict(o.env, GNUPGHOME=empty))
     assert p.returncode != 0 and "gpg could not decrypt" in p.stderr
     shutil.rmtree(empty)
+
+
+def test_old_backups_have_the_instance_of_native_ones(tmp_path, rgw, bucket, o, mounted):
+    """one notion of instance: an old-tool backup without instance-id
+    metadata takes the id its prefix names, in list --json, list --all
+    and the mount's user.ocb.instance, as a native backup does"""
+    work = tmp_path / "work"
+    (work / "openclaw-aws-backup-2026-11-20T10-00-00" / "workspace").mkdir(parents=True)
+    (work / "openclaw-aws-backup-2026-11-20T10-00-00" / "workspace" / "f").write_text("x\n")
+    tgz = str(tmp_path / "old.tar.gz")
+    subprocess.run(["tar", "-czf", tgz, "-C", str(work),
+                    "openclaw-aws-backup-2026-11-20T10-00-00"], check=True)
+    rgw.aws("s3api", "put-object", "--bucket", bucket, "--key",
+            PREFIX + "/openclaw-aws-backup-2026-11-20T10-00-00.tar.gz", "--body", tgz)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "g").write_text("y\n")
+    o("backup")
+    listed = json.loads(o("list", "--json").stdout)
+    assert len(listed) == 2 and {b["instance"] for b in listed} == {"i-test"}
+    assert {b["kind"] for b in listed} == {"ocb", "tar.gz"}
+    rows = o("list", "--all").stdout.splitlines()
+    assert len(rows) == 2 and all(r.split()[0] == "i-test" for r in rows)
+    m = mounted(o.config, o.env)
+    inst = os.path.join(m.path, "i-test")
+    for name in os.listdir(inst):
+        if name != "latest":
+            assert os.getxattr(os.path.join(inst, name), "user.ocb.instance") == b"i-test"

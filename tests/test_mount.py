@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import Ocb, build_path, wait_for, write_config
+from conftest import BOTH_SERVERS, Ocb, build_path, wait_for, write_config
 from treeutil import make_tree, assert_same_tree
 
 OCBFS = build_path("fs", "ocbfs")
@@ -74,6 +74,7 @@ def backed_up(tmp_path, rgw, bucket, s3_config, ocb):
     return src, o, res
 
 
+@BOTH_SERVERS
 def test_browse_and_compare_everything(backed_up, mounted):
     src, o, res = backed_up
     m = mounted(o.config, o.env)

@@ -2,7 +2,10 @@
 every other test here proves less than it claims."""
 import subprocess
 
+from conftest import BOTH_SERVERS
 
+
+@BOTH_SERVERS
 def test_rgw_roundtrip_with_independent_client(rgw, bucket, tmp_path):
     src = tmp_path / "obj"
     src.write_bytes(b"hello rgw\n" * 1000)
@@ -12,6 +15,7 @@ def test_rgw_roundtrip_with_independent_client(rgw, bucket, tmp_path):
     assert out.read_bytes() == src.read_bytes()
 
 
+@BOTH_SERVERS
 def test_rgw_rejects_wrong_secret(rgw, bucket):
     env = rgw.env()
     env["AWS_SECRET_ACCESS_KEY"] = "wrong"

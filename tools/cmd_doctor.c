@@ -9,11 +9,16 @@
  */
 #include "cmd.h"
 #include "creds.h"
+#include "crypto.h"
+#include "keys.h"
+#include "keys_config.h"
 #include "log.h"
 #include "openclaw.h"
+#include "buf.h"
 #include "store_open.h"
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,10 +46,14 @@ static const char usage[] =
 	"  store        put, get, head and delete of a small probe object under\n"
 	"               the instance prefix (for a local store: the directory\n"
 	"               exists and is writable)\n"
-	"  key          the key file exists, is 32 bytes and mode 0600\n"
+	"  create-only  a create-only put of the existing probe object is\n"
+	"               refused: native (If-None-Match: *) or emulated (the\n"
+	"               server answered 501; see docs/FORMAT.md)\n"
+	"  key          the key file exists, is 32 bytes and mode 0600; for\n"
+	"               kms: a GenerateDataKey and Decrypt round trip\n"
 	"Exits 0 when every check passes, else with the exit code of the first\n"
 	"failure (3 config, 4 credentials or access, 5 bucket missing,\n"
-	"6 network).\n";
+	"6 network, 9 KMS key missing or disabled).\n";
 
 struct doctor {
 	int first_fail;		/* exit code of the first failed check */
@@ -188,6 +197,69 @@ static int check_creds(struct doctor *d, const struct ocb_config *cfg)
 	return r;
 }
 
+/* how the store layers did create-only puts: the s3 stats lines */
+static const char *cond_put_mode(struct ocb_store *s)
+{
+	static const char *const modes[] = { "native", "emulated" };
+	struct ocb_buf st;
+	const char *m = NULL;
+	char line[64];
+	size_t i;
+
+	ocb_buf_init(&st, 1 << 16);
+	s->ops->stats(s, &st);
+	for (i = 0; st.data && i < 2; i++) {
+		snprintf(line, sizeof(line), "s3_conditional_put_%s 1\n",
+			 modes[i]);
+		if (strstr(st.data, line))
+			m = modes[i];
+	}
+	ocb_buf_release(&st);
+	return m;
+}
+
+/* a create-only put of the existing key must be refused */
+static void check_create(struct doctor *d, struct ocb_store *s,
+			 const char *key)
+{
+	struct ocb_put_opts po = { .if_none_match = 1 };
+	const char *mode;
+	char msg[600];
+	int r;
+
+	r = ocb_store_put_mem(s, key, "ocb doctor probe 2\n", 19, &po);
+	mode = cond_put_mode(s);
+	if (r == -EEXIST) {
+		snprintf(msg, sizeof(msg), "create-only writes: %s",
+			 !mode ? "refused over an existing object" :
+			 !strcmp(mode, "native") ?
+			 "native (If-None-Match: * answered 412)" :
+			 "emulated (the server answered 501 to If-None-Match: "
+			 "*): HEAD before and after each PUT, see "
+			 "docs/FORMAT.md");
+		report(d, 1, 0, msg, NULL);
+		return;
+	}
+	if (r == 0) {
+		/* a warning, not a failure: RGW does this on a versioned
+		 * bucket, where the replaced object stays as an older
+		 * version */
+		printf("%-8s create-only writes: the server ignored "
+		       "If-None-Match: * and replaced an existing object\n"
+		       "         note: on a versioned bucket the replaced "
+		       "object stays as an older version; otherwise two "
+		       "writers of one instance in the same second could "
+		       "replace one another (see docs/FORMAT.md)\n",
+		       "WARNING");
+		fflush(stdout);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "create-only writes: %s",
+		 ocb_store_strerror(r));
+	report(d, 0, ocb_exit_code(r), msg,
+	       "check the endpoint and that the server runs");
+}
+
 static void check_store(struct doctor *d, struct ocb_ctx *ctx)
 {
 	const struct ocb_config *cfg = ctx->cfg;
@@ -234,13 +306,62 @@ static void check_store(struct doctor *d, struct ocb_ctx *ctx)
 	else
 		fix = "check the endpoint and that the server runs";
 	report(d, r == 0, ocb_exit_code(r), msg, fix);
+	if (r == 0) {	/* again, for the create-only probe */
+		r = ocb_store_put_mem(s, key, "ocb doctor probe\n", 17, NULL);
+		if (r == 0)
+			check_create(d, s, key);
+		s->ops->del(s, key);
+	}
 }
 
-static void check_key(struct doctor *d, const struct ocb_config *cfg)
+/* KMS: a real GenerateDataKey, then Decrypt of its blob */
+static void check_kms(struct doctor *d, struct ocb_ctx *ctx)
 {
+	const struct ocb_config *cfg = ctx->cfg;
+	struct ocb_key_ctx kc = { .name = ".ocb-doctor",
+				  .instance = cfg->instance_id };
+	struct ocb_keyprov *kp = NULL;
+	struct ocb_key_block blk;
+	uint8_t id[16], *dk = NULL, *back = NULL;
+	char msg[900];
+	int r;
+
+	r = ocb_keyprov_from_config(cfg, 1, &kp);
+	if (r == 0)
+		r = ocb_crypto_random(id, sizeof(id));
+	if (r == 0)
+		r = ocb_keyprov_wrap(kp, id, &kc, &dk, &blk);
+	if (r == 0)
+		r = ocb_keyprov_unwrap(kp, id, &blk, &back);
+	if (r == 0 && CRYPTO_memcmp(dk, back, 32) != 0)
+		r = -ENOKEY;
+	ocb_crypto_key_free(dk);
+	ocb_crypto_key_free(back);
+	ocb_keyprov_free(kp);
+	snprintf(msg, sizeof(msg), "KMS key %s: GenerateDataKey and Decrypt%s%s",
+		 cfg->kms_key_id ? cfg->kms_key_id :
+		 cfg->kms_key_alias ? cfg->kms_key_alias : "(none)",
+		 r ? ": " : " round trip",
+		 r == -EKEYREVOKED ? "the key is missing, disabled or pending "
+		 "deletion" : r ? ocb_store_strerror(r) : "");
+	report(d, r == 0, ocb_exit_code(r), msg,
+	       r == -EKEYREVOKED ? "fix encryption.kmsKeyId (a key id, ARN or "
+	       "alias/NAME of an enabled key in this region)" :
+	       r == -EACCES ? "allow kms:GenerateDataKey and kms:Decrypt on "
+	       "the key to these credentials" :
+	       "check the KMS endpoint and region");
+}
+
+static void check_key(struct doctor *d, struct ocb_ctx *ctx)
+{
+	const struct ocb_config *cfg = ctx->cfg;
 	struct stat st;
 	char msg[700];
 
+	if (!strcmp(cfg->key_provider, "kms")) {
+		check_kms(d, ctx);
+		return;
+	}
 	if (strcmp(cfg->key_provider, "keyfile") != 0) {
 		snprintf(msg, sizeof(msg), "key provider %s", cfg->key_provider);
 		report(d, 1, 0, msg, NULL);
@@ -320,7 +441,7 @@ static int doctor_exec(struct ocb_ctx *ctx, int argc, char **argv)
 			return d.first_fail;
 	}
 	check_store(&d, ctx);
-	check_key(&d, ctx->cfg);
+	check_key(&d, ctx);
 	return d.first_fail;
 }
 

@@ -4,6 +4,7 @@
  */
 #include "cmd.h"
 #include "backups.h"
+#include "config.h"
 #include "retention.h"
 #include "log.h"
 
@@ -20,28 +21,32 @@ static const char usage[] =
 	"\n"
 	"List the backups of the configured instance (--all: of every instance\n"
 	"under the same root), native (.ocb) and old-tool (.tar.gz) alike:\n"
-	"name, time, size, kind, encryption, label.\n";
+	"name, time, size, kind, encryption, label; with --all the instance\n"
+	"first.\n";
 
 static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
-		       int *first)
+		       int all, int *first)
 {
 	struct ocb_store *s = ctx->store;
 	struct ocb_backup_ref *v = NULL;
 	size_t n = 0, i;
+	char pinst[256];
 	int r;
 
+	/* the instance its prefix names, unless the backup says */
+	ocb_config_prefix_instance(prefix, strlen(prefix), pinst, sizeof(pinst));
 	r = ocb_backups_list(s, prefix, &v, &n);
 	if (r < 0)
 		return ocb_fail(r, "list %s", prefix);
 	for (i = 0; i < n; i++) {
 		struct ocb_obj_head h = { 0 };
-		const char *enc = "-", *label = "", *inst = prefix;
+		const char *enc = "-", *label = "", *inst = pinst;
 		char when[32] = "-", size[32];
 		time_t t = (time_t)v[i].mtime;
 		struct tm tm;
 
 		if (s->ops->head(s, v[i].key, &h) == 0) {
-			const char *c = ocb_meta_get(&h.meta, "created");
+			const char *c = ocb_meta_get(&h.meta, "created"), *m;
 
 			int64_t nt;
 			int lab;
@@ -64,8 +69,11 @@ static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 			}
 			label = ocb_meta_get(&h.meta, "label");
 			label = label ? label : "";
-			if (ocb_meta_get(&h.meta, "instance"))
-				inst = ocb_meta_get(&h.meta, "instance");
+			m = ocb_meta_get(&h.meta, v[i].kind ==
+					 OCB_BACKUP_NATIVE ? "instance" :
+					 "instance-id");
+			if (m && *m)
+				inst = m;
 		}
 		gmtime_r(&t, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -86,6 +94,8 @@ static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 			printf("}");
 			*first = 0;
 		} else {
+			if (all)
+				printf("%-20s ", inst);
 			printf("%-50s %s %10s %-6s %-10s %s\n", v[i].name, when,
 			       ocb_human_size(v[i].size, size, sizeof(size)),
 			       v[i].kind == OCB_BACKUP_NATIVE ? "ocb" : "tar.gz",
@@ -130,10 +140,10 @@ static int list_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		if (r < 0)
 			return ocb_fail(r, "list %s", ctx->cfg->root);
 		for (i = 0; i < n && r == 0; i++)
-			r = list_prefix(ctx, inst[i], json, &first);
+			r = list_prefix(ctx, inst[i], json, 1, &first);
 		ocb_backups_instances_free(inst, n);
 	} else {
-		r = list_prefix(ctx, ctx->cfg->prefix, json, &first);
+		r = list_prefix(ctx, ctx->cfg->prefix, json, 0, &first);
 	}
 	if (json)
 		printf("]\n");

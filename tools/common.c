@@ -51,6 +51,8 @@ int ocb_exit_code(int err)
 		return OCB_EXIT_NETWORK;
 	case EBADMSG:
 		return OCB_EXIT_DAMAGED;
+	case EKEYREVOKED:
+		return OCB_EXIT_KMS;
 	case ECANCELED:
 	case EINTR:
 		return OCB_EXIT_INTERRUPTED;
@@ -71,6 +73,8 @@ int ocb_fail(int err, const char *fmt, ...)
 	switch (-err) {
 	case EBADMSG: why = "data damaged or tampered with (verification failed)"; break;
 	case ENOKEY: why = "no usable key or credentials"; break;
+	case EKEYREVOKED: why = "the KMS key is missing, disabled or pending "
+		"deletion (KMS's answer is above)"; break;
 	case ECANCELED: why = "interrupted"; break;
 	default: why = ocb_store_strerror(err);
 	}

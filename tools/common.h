@@ -23,6 +23,7 @@ enum ocb_exit {
 	OCB_EXIT_NETWORK = 6,		/* store unreachable, timeouts */
 	OCB_EXIT_DAMAGED = 7,		/* data failed verification */
 	OCB_EXIT_WARNINGS = 8,		/* done, with warnings */
+	OCB_EXIT_KMS = 9,		/* KMS key missing or disabled */
 	OCB_EXIT_INTERRUPTED = 130,	/* SIGINT/SIGTERM */
 };
 
