@@ -7,6 +7,7 @@
  * gives it (any answer, even 403, carries a Date), and tells at the same
  * time whether the endpoint is reachable at all.
  */
+#include "buf.h"
 #include "cmd.h"
 #include "creds.h"
 #include "crypto.h"
@@ -14,7 +15,6 @@
 #include "keys_config.h"
 #include "log.h"
 #include "openclaw.h"
-#include "buf.h"
 #include "store_open.h"
 
 #include <curl/curl.h>
