@@ -36,7 +36,8 @@ int ocb_backups_instances(struct ocb_store *s, const char *root, char ***out,
 void ocb_backups_instances_free(char **v, size_t n);
 
 /*
- * Resolve spec to one backup of prefix: "latest", a name, a name with its
+ * Resolve spec to one backup of prefix: "latest" (the newest native backup,
+ * an old-tool one only when there is none), a name, a name with its
  * extension, or a full key.  0 and *out, or -ENOENT (message logged).
  */
 int ocb_backups_find(struct ocb_store *s, const char *prefix,

@@ -365,6 +365,21 @@ int ocb_keyprov_unwrap(struct ocb_keyprov *kp, const uint8_t backup_id[16],
 	enum ocb_key_type have = kp ? kp->type : OCB_KEY_NONE;
 	int r;
 
+	/* the provider is compared before anything is unwrapped: a header
+	 * saying "none" under another configured provider is a backup anyone
+	 * with write access to the store could have made (a downgrade) */
+	if (blk->type != have && blk->type == OCB_KEY_NONE) {
+		ocb_err("refused: this backup's header says key provider none "
+			"(unauthenticated: anyone who can write the store can "
+			"make one), but %s is configured; it may be forged",
+			ocb_key_type_name(have));
+		return -EBADMSG;
+	}
+	if (blk->type != have) {
+		ocb_err("this backup's key provider is %s, but %s is configured",
+			ocb_key_type_name(blk->type), ocb_key_type_name(have));
+		return -ENOKEY;
+	}
 	if (blk->type == OCB_KEY_NONE) {
 		dk = ocb_crypto_key_new();
 		if (!dk)
@@ -372,11 +387,6 @@ int ocb_keyprov_unwrap(struct ocb_keyprov *kp, const uint8_t backup_id[16],
 		memcpy(dk, none_key, OCB_KEY_LEN);
 		*data_key = dk;
 		return 0;
-	}
-	if (blk->type != have) {
-		ocb_err("this backup's key provider is %s, but %s is configured",
-			ocb_key_type_name(blk->type), ocb_key_type_name(have));
-		return -ENOKEY;
 	}
 	if (blk->type == OCB_KEY_KMS) {
 		dk = ocb_crypto_key_new();

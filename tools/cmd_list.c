@@ -39,6 +39,7 @@ static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 		char when[32] = "-", size[32];
 		time_t t = (time_t)v[i].mtime;
 		struct tm tm;
+		int refused;
 
 		if (s->ops->head(s, v[i].key, &h) == 0) {
 			const char *c = ocb_meta_get(&h.meta, "created");
@@ -67,6 +68,11 @@ static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 			if (ocb_meta_get(&h.meta, "instance"))
 				inst = ocb_meta_get(&h.meta, "instance");
 		}
+		/* a hint from unauthenticated metadata: opening the backup is
+		 * what refuses it (ocb_keyprov_unwrap) */
+		refused = v[i].kind == OCB_BACKUP_NATIVE &&
+			  !strcmp(enc, "none") && ctx->cfg->key_provider &&
+			  strcmp(ctx->cfg->key_provider, "none");
 		gmtime_r(&t, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		if (json) {
@@ -83,13 +89,18 @@ static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 			ocb_json_str(label);
 			printf(", \"instance\": ");
 			ocb_json_str(inst);
+			if (refused)
+				printf(", \"refused\": \"key provider none, "
+				       "%s configured\"", ctx->cfg->key_provider);
 			printf("}");
 			*first = 0;
 		} else {
-			printf("%-50s %s %10s %-6s %-10s %s\n", v[i].name, when,
-			       ocb_human_size(v[i].size, size, sizeof(size)),
+			printf("%-50s %s %10s %-6s %-10s %s%s%s\n", v[i].name,
+			       when, ocb_human_size(v[i].size, size, sizeof(size)),
 			       v[i].kind == OCB_BACKUP_NATIVE ? "ocb" : "tar.gz",
-			       enc, label);
+			       enc, label, refused ? (*label ? " " : "") : "",
+			       refused ? "REFUSED (key provider none, another "
+			       "is configured)" : "");
 		}
 		ocb_obj_head_release(&h);
 	}

@@ -1,0 +1,80 @@
+"""Hostile objects in the store: whoever can write the bucket (another
+agent, a CI job with a stolen key) builds each attack with the real tools
+against a local store, and each one must fail safely: refused with its
+reason and exit code, never becoming `latest`, never restored."""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import Ocb, wait_for, write_config
+from test_mount import Mount, mounted  # noqa: F401 (fixture)
+from treeutil import make_tree
+
+PREFIX = "openclaw-aws-backups/instance-i-test"
+
+
+def attacker(tmp_path, file_config, provider="none"):
+    """The attacker's config: the victim's store and instance, its own
+    (public) key provider and its own sources."""
+    cfg = json.load(open(file_config))
+    cfg["encryption"] = {"keyProvider": provider}
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    (evil / "authorized_keys").write_text("ssh-ed25519 AAAA attacker\n")
+    cfg["sources"] = [str(evil)]
+    cfg["cache"] = {"dir": str(tmp_path / "evil-cache")}
+    return write_config(tmp_path / "evil.json", cfg)
+
+
+def test_provider_downgrade_is_refused(tmp_path, file_config, ocb_local, mounted):
+    """A backup whose header says key provider `none`, made by someone who
+    can write the store, under a config that names keyfile: refused before
+    any unwrap (exit 7), `verify` says DAMAGED, `latest` stays on the
+    genuine backup in the mount, a restore never writes the forged files."""
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=file_config, env=ocb_local.env)
+    good = json.loads(o("backup", "--json").stdout)["name"]
+    evil = Ocb(config=attacker(tmp_path, file_config), env=ocb_local.env)
+    forged = json.loads(evil("backup", "--json").stdout)["name"]
+    assert forged > good
+
+    listed = {b["name"]: b for b in json.loads(o("list", "--json").stdout)}
+    assert "refused" in listed[forged] and "refused" not in listed[good]
+    assert "REFUSED" in [l for l in o("list").stdout.splitlines() if forged in l][0]
+
+    p = o("verify", forged, check=False)
+    assert p.returncode == 7, p.stdout + p.stderr
+    assert "DAMAGED" in p.stdout and "key provider none" in p.stderr
+    p = o("verify", "--all", check=False)
+    assert p.returncode == 7 and ("ok       %s" % good) in p.stdout
+
+    dest = tmp_path / "restored"
+    p = o("restore", forged, "--target", str(dest), check=False)
+    assert p.returncode == 7 and "forged" in p.stderr
+    assert not (dest / "evil" / "authorized_keys").exists()
+    p = o("cat", "latest", check=False, text=False)
+    assert p.returncode == 7 and not p.stdout
+
+    m = mounted(file_config, o.env)
+    inst = os.path.join(m.path, "i-test")
+    assert sorted(os.listdir(inst)) == sorted([good, forged, "latest"])
+    assert os.readlink(os.path.join(inst, "latest")) == good
+    assert os.path.isdir(os.path.join(m.path, "latest", "src"))
+    with pytest.raises(OSError):
+        os.listdir(os.path.join(inst, forged))
+    before = m.stats()["archive_opens"]
+    for _ in range(3):
+        with pytest.raises(OSError):
+            os.listdir(os.path.join(inst, forged))
+    assert m.stats()["archive_opens"] == before   # the failure is remembered
+
+
+def test_none_still_reads_under_none(tmp_path, file_config, ocb_local):
+    """A config that says `none` reads its own `none` backups."""
+    evil = Ocb(config=attacker(tmp_path, file_config), env=ocb_local.env)
+    name = json.loads(evil("backup", "--json").stdout)["name"]
+    p = evil("verify", name)
+    assert "ok" in p.stdout
