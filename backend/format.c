@@ -35,7 +35,8 @@ int ocb_header_decode(const uint8_t in[OCB_HEADER_SIZE], struct ocb_header *h)
 		return -EBADMSG;
 	memset(&x, 0, sizeof(x));
 	x.version = ocb_get32(in + 8);
-	if (x.version != OCB_FORMAT_VERSION)
+	if (x.version < OCB_FORMAT_VERSION_MIN ||
+	    x.version > OCB_FORMAT_VERSION)
 		return -EPROTO;
 	if (ocb_get32(in + 12) != OCB_HEADER_SIZE)
 		return -EBADMSG;
@@ -84,7 +85,8 @@ int ocb_trailer_decode(const uint8_t in[OCB_TRAILER_SIZE], uint64_t objsize,
 	if (memcmp(in, OCB_TRAILER_MAGIC, 8) != 0)
 		return -EBADMSG;
 	x.version = ocb_get32(in + 8);
-	if (x.version != OCB_FORMAT_VERSION)
+	if (x.version < OCB_FORMAT_VERSION_MIN ||
+	    x.version > OCB_FORMAT_VERSION)
 		return -EPROTO;
 	x.flags = ocb_get32(in + 12);
 	x.catalog_off = ocb_get64(in + 16);

@@ -10,7 +10,8 @@
 
 #include "keys.h"
 
-#define OCB_FORMAT_VERSION 1
+#define OCB_FORMAT_VERSION 2	/* written; 1 is still read */
+#define OCB_FORMAT_VERSION_MIN 1
 #define OCB_HEADER_SIZE 512
 #define OCB_TRAILER_SIZE 64
 #define OCB_FRAME_SIZE (1u << 20)	/* uncompressed bytes per frame */

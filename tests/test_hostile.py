@@ -78,3 +78,70 @@ def test_none_still_reads_under_none(tmp_path, file_config, ocb_local):
     name = json.loads(evil("backup", "--json").stdout)["name"]
     p = evil("verify", name)
     assert "ok" in p.stdout
+
+
+def obj_path(tmp_path, name, prefix=PREFIX):
+    return tmp_path / "store" / prefix / (name + ".ocb")
+
+
+def plant(tmp_path, src_name, dst_key):
+    """Copy a stored backup to another key, as a bucket writer can (the
+    file store keeps its metadata beside it: copied too)."""
+    store = tmp_path / "store"
+    for base in (store, store / ".ocb-store" / "meta"):
+        s = base / PREFIX / (src_name + ".ocb")
+        if s.exists():
+            d = base / dst_key
+            d.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(s, d)
+
+
+def test_rollback_and_relabelling_are_refused(tmp_path, file_config, ocb_local):
+    """Format 2 binds the name, the prefix and the time: an old backup
+    copied under a newer name does not become `latest`, a copy into
+    another instance's prefix is refused there."""
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=file_config, env=ocb_local.env)
+    old = json.loads(o("backup", "--json").stdout)["name"]
+    newer = "openclaw-aws-backup-2098-01-01T00-00-00Z"
+    plant(tmp_path, old, PREFIX + "/" + newer + ".ocb")
+    p = o("verify", newer, check=False)
+    assert p.returncode == 7 and "rolled back" in p.stderr, p.stderr
+    assert "says it is %s/%s.ocb" % (PREFIX, old) in p.stderr
+    p = o("restore", "latest", "--target", str(tmp_path / "r"), check=False)
+    assert p.returncode == 7
+
+    other = "openclaw-aws-backups/instance-i-other"
+    plant(tmp_path, old, other + "/" + old + ".ocb")
+    cfg = json.load(open(file_config))
+    cfg["instanceId"] = "i-other"
+    ob = Ocb(config=write_config(tmp_path / "other.json", cfg), env=ocb_local.env)
+    p = ob("verify", old, check=False)
+    assert p.returncode == 7 and "another instance" in p.stderr
+    # the genuine one still verifies, as format 2
+    p = o("verify", old)
+    assert "format 1" not in p.stdout
+
+
+FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "format-v1")
+
+
+def test_format1_backup_stays_readable(tmp_path, ocb_local):
+    """A backup written by ocb in format 1 (tests/fixtures/format-v1) is
+    read, verified and restored, and said to be unbound."""
+    shutil.copytree(os.path.join(FIXTURE, "store"), tmp_path / "store")
+    key = tmp_path / "master.key"
+    shutil.copyfile(os.path.join(FIXTURE, "master.key"), key)
+    os.chmod(key, 0o600)
+    cfg = write_config(tmp_path / "c.json", {
+        "instanceId": "i-v1", "store": "file://" + str(tmp_path / "store"),
+        "encryption": {"keyProvider": "keyfile", "keyFile": str(key)},
+        "sources": [str(tmp_path / "src")],
+        "cache": {"dir": str(tmp_path / "cache")}})
+    o = Ocb(config=cfg, env=ocb_local.env)
+    p = o("verify", "latest")
+    assert p.stdout.startswith("ok") and "format 1" in p.stdout
+    o("restore", "latest", "--target", str(tmp_path / "r"))
+    assert (tmp_path / "r" / "src" / "a.txt").read_text() == "hello v1\n"
+    assert (tmp_path / "r" / "src" / "sub" / "b.txt").read_text() == "nested\n"
+    assert os.readlink(tmp_path / "r" / "src" / "link") == "a.txt"

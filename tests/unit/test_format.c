@@ -90,7 +90,7 @@ static void test_header_trailer(void)
 	hb[0] ^= 1;
 	CHECK_INT(ocb_header_decode(hb, &h2), -EBADMSG);
 	hb[0] ^= 1;
-	hb[8] = 2;
+	hb[8] = 3;
 	CHECK_INT(ocb_header_decode(hb, &h2), -EPROTO);	/* future version */
 	hb[8] = 1;
 	hb[38] = 0xff;
