@@ -145,3 +145,24 @@ def test_format1_backup_stays_readable(tmp_path, ocb_local):
     assert (tmp_path / "r" / "src" / "a.txt").read_text() == "hello v1\n"
     assert (tmp_path / "r" / "src" / "sub" / "b.txt").read_text() == "nested\n"
     assert os.readlink(tmp_path / "r" / "src" / "link") == "a.txt"
+
+
+def test_retention_ignores_future_and_planted_names(tmp_path, file_config, ocb_local):
+    """A future-dated copy of a backup and a planted old-tool `.tar.gz`
+    with a later date are not "newest": `--keep-last` and `--keep-within`
+    keep the genuine newest backups, and the future-dated one is kept
+    (its date is not acted upon), not counted."""
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=file_config, env=ocb_local.env)
+    names = [json.loads(o("backup", "--json").stdout)["name"] for i in range(2)]
+    future = "openclaw-aws-backup-2099-01-01T00-00-00Z"
+    plant(tmp_path, names[0], PREFIX + "/" + future + ".ocb")
+    tgz = tmp_path / "store" / PREFIX / "openclaw-aws-backup-2098-01-01T00-00-00.tar.gz"
+    subprocess.run(["tar", "-czf", str(tgz), "-C", str(tmp_path), "src"], check=True)
+    for pol in (["--keep-last", "1"], ["--keep-within", "1h"]):
+        p = o("prune", "--dry-run", "--json", *pol)
+        plan = {b["name"]: b for b in json.loads(p.stdout)["backups"]}
+        assert plan[names[1]]["keep"] and "newest" in plan[names[1]]["why"], plan
+        assert plan[future]["keep"] and plan[future]["why"] == "future-dated"
+        assert "dated in the future" in p.stderr
+        assert plan[names[0]]["keep"] == (pol[0] == "--keep-within")
