@@ -104,7 +104,9 @@ int ocb_trailer_decode(const uint8_t in[OCB_TRAILER_SIZE], uint64_t objsize,
 	    x.catalog_off > x.header_off ||
 	    x.catalog_len != x.header_off - x.catalog_off ||
 	    x.catalog_plain_len == 0 || x.catalog_plain_len > OCB_CATALOG_MAX ||
-	    x.catalog_len > OCB_SEALED_BOUND(x.catalog_plain_len))
+	    x.catalog_len > OCB_SEALED_BOUND(x.catalog_plain_len) ||
+	    x.catalog_plain_len > x.catalog_len * OCB_CATALOG_RATIO +
+				  OCB_CATALOG_SLACK)
 		return -EBADMSG;
 	*t = x;
 	return 0;

@@ -17,8 +17,12 @@
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 
-/* scrypt cost: N = 2^15, r = 8, p = 1 (about 32 MiB and 0.1 s) */
-#define SCRYPT_LOG2_N 15
+/* scrypt cost written: N = 2^17, r = 8, p = 1 (128 MiB, about 0.3 s: the
+ * current recommendation for scrypt).  Read: only what ocb has written
+ * (N = 2^15 before format 2), so that an unauthenticated header cannot
+ * make an open cost gigabytes and seconds. */
+#define SCRYPT_LOG2_N 17
+#define SCRYPT_LOG2_N_MIN 15
 #define SCRYPT_R 8
 #define SCRYPT_P 1
 #define PASS_MAX 1024
@@ -200,9 +204,13 @@ static int kek(struct ocb_keyprov *kp, const struct ocb_key_block *blk,
 		memcpy(out, kp->master, OCB_KEY_LEN);
 		return 0;
 	}
-	if (blk->log2_n < 10 || blk->log2_n > 22 || blk->r == 0 ||
-	    blk->r > 32 || blk->p == 0 || blk->p > 16)
-		return -EBADMSG;	/* refuse absurd (hostile) costs */
+	if (blk->log2_n < SCRYPT_LOG2_N_MIN || blk->log2_n > SCRYPT_LOG2_N ||
+	    blk->r != SCRYPT_R || blk->p != SCRYPT_P) {
+		ocb_err("refused: the backup's header asks for scrypt "
+			"parameters ocb never writes (log2 N %u, r %u, p %u)",
+			blk->log2_n, blk->r, blk->p);
+		return -EBADMSG;	/* refuse hostile costs */
+	}
 	n = 1ull << blk->log2_n;
 	r = blk->r;
 	par = blk->p;

@@ -166,3 +166,48 @@ def test_retention_ignores_future_and_planted_names(tmp_path, file_config, ocb_l
         assert plan[future]["keep"] and plan[future]["why"] == "future-dated"
         assert "dated in the future" in p.stderr
         assert plan[names[0]]["keep"] == (pol[0] == "--keep-within")
+
+
+def patch(path, off, data):
+    """Overwrite bytes of a stored object in place (off < 0: from the end)."""
+    with open(path, "r+b") as f:
+        f.seek(off, os.SEEK_END if off < 0 else os.SEEK_SET)
+        f.write(data)
+
+
+def test_hostile_scrypt_parameters_cost_nothing(tmp_path, file_config, ocb_local):
+    """A passphrase backup whose header asks for scrypt N = 2^22, r = 32
+    (4 GiB and tens of seconds per open) is refused before scrypt runs."""
+    make_tree(str(tmp_path / "src"))
+    cfg = json.load(open(file_config))
+    pf = tmp_path / "pass"
+    pf.write_text("correct horse battery staple\n")
+    os.chmod(pf, 0o600)
+    cfg["encryption"] = {"keyProvider": "passphrase", "passphraseFile": str(pf)}
+    o = Ocb(config=write_config(tmp_path / "pp.json", cfg), env=ocb_local.env)
+    name = json.loads(o("backup", "--json").stdout)["name"]
+    o("verify", name)
+    path = obj_path(tmp_path, name)
+    for off in (56, -576 + 56):
+        patch(path, off, bytes([22, 32, 1]))
+    import time
+    t0 = time.monotonic()
+    p = o("verify", name, check=False)
+    assert p.returncode == 7 and "scrypt parameters" in p.stderr, p.stderr
+    assert time.monotonic() - t0 < 10
+
+
+def test_catalog_bomb_is_refused_before_allocation(tmp_path, file_config, ocb_local):
+    """A trailer claiming 1 GiB of catalog for a few hundred sealed bytes
+    (a catalog bomb) is refused before anything is allocated or
+    decompressed; the reader's peak memory stays small."""
+    import resource
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=file_config, env=ocb_local.env)
+    name = json.loads(o("backup", "--json").stdout)["name"]
+    patch(obj_path(tmp_path, name), -64 + 32, (1 << 30).to_bytes(8, "little"))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    p = o("verify", name, check=False)
+    assert p.returncode == 7 and "trailer" in p.stderr, p.stderr
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    assert peak < 512 * 1024, (before, peak)          # KiB: not 1 GiB
