@@ -211,3 +211,29 @@ def test_catalog_bomb_is_refused_before_allocation(tmp_path, file_config, ocb_lo
     assert p.returncode == 7 and "trailer" in p.stderr, p.stderr
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     assert peak < 512 * 1024, (before, peak)          # KiB: not 1 GiB
+
+
+def test_entry_bomb_old_backup_is_not_indexed(tmp_path, file_config, ocb_local, mounted):
+    """An old-tool archive of 60,000 identical empty members (a few hundred
+    KB gzip'd: an index would cost ~30 MB) is not indexed: the mount and
+    `restore --dry-run` say why, and the mount does not try again."""
+    import io
+    import tarfile
+    name = "openclaw-aws-backup-2026-01-01T00-00-00"
+    tgz = tmp_path / "store" / PREFIX / (name + ".tar.gz")
+    tgz.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(str(tgz), "w:gz") as t:
+        for i in range(60000):
+            ti = tarfile.TarInfo("%s/workspace/%d" % (name, i))
+            t.addfile(ti, io.BytesIO(b""))
+    assert tgz.stat().st_size < 2 << 20
+    o = Ocb(config=file_config, env=ocb_local.env)
+    p = o("restore", name, "--dry-run", "--target", str(tmp_path / "r"), check=False)
+    assert p.returncode != 0 and "not browsed" in p.stderr, p.stderr
+    m = mounted(file_config, o.env)
+    d = os.path.join(m.path, "i-test", name)
+    for _ in range(3):
+        with pytest.raises(OSError):
+            os.listdir(d)
+    assert m.stats()["legacy_indexes_opened"] == 0
+    assert m.stats()["archive_opens"] == 1        # remembered, not retried
