@@ -200,7 +200,25 @@ int ocb_archive_open(struct ocb_store *s, const char *key,
 		log_damage(a, key, "header damaged");
 		goto fail;
 	}
-	r = ocb_keyprov_unwrap(kp, a->hdr.backup_id, &a->hdr.key, &a->dk);
+	{
+		/* the name the object is stored under, for KMS's context */
+		const char *base = strrchr(key, '/');
+		char name[256];
+		size_t bl;
+
+		base = base ? base + 1 : key;
+		bl = strlen(base);
+		if (bl > 4 && bl - 4 < sizeof(name) &&
+		    !strcmp(base + bl - 4, ".ocb")) {
+			memcpy(name, base, bl - 4);
+			name[bl - 4] = '\0';
+		} else {
+			name[0] = '\0';
+		}
+		r = ocb_keyprov_unwrap_named(kp, a->hdr.backup_id,
+					     name[0] ? name : NULL,
+					     &a->hdr.key, &a->dk);
+	}
 	if (r < 0)
 		goto fail;
 	/* the catalog: in the suffix already, or one more range read */

@@ -268,7 +268,8 @@ static int kms_wrap(struct ocb_keyprov *kp, const uint8_t backup_id[16],
 }
 
 static int kms_unwrap(struct ocb_keyprov *kp, const uint8_t backup_id[16],
-		      const struct ocb_key_block *blk, uint8_t *dk)
+		      const char *expect, const struct ocb_key_block *blk,
+		      uint8_t *dk)
 {
 	char name[256], inst[256], idhex[33];
 	const char *names[] = { "ocb:backup-id", "ocb:name", "ocb:instance" };
@@ -289,6 +290,15 @@ static int kms_unwrap(struct ocb_keyprov *kp, const uint8_t backup_id[16],
 	name[nl] = '\0';
 	memcpy(inst, blk->wrapped + 2 + nl, il);
 	inst[il] = '\0';
+	if (expect && strcmp(name, expect) != 0) {
+		char e1[300], e2[300];
+
+		ocb_err("refused: the backup's key was made for the name %s, "
+			"not %s (renamed or rolled back?)",
+			ocb_log_escape(e1, sizeof(e1), name),
+			ocb_log_escape(e2, sizeof(e2), expect));
+		return -EBADMSG;
+	}
 	ocb_crypto_hex(backup_id, 16, idhex);
 	r = ocb_kms_decrypt(&kp->kms, &kc, blk->wrapped + 2 + nl + il,
 			    w - 2 - nl - il, dk);
@@ -369,6 +379,14 @@ fail:
 int ocb_keyprov_unwrap(struct ocb_keyprov *kp, const uint8_t backup_id[16],
 		       const struct ocb_key_block *blk, uint8_t **data_key)
 {
+	return ocb_keyprov_unwrap_named(kp, backup_id, NULL, blk, data_key);
+}
+
+int ocb_keyprov_unwrap_named(struct ocb_keyprov *kp,
+			     const uint8_t backup_id[16], const char *name,
+			     const struct ocb_key_block *blk,
+			     uint8_t **data_key)
+{
 	uint8_t *dk, *k = NULL, aad[25];
 	enum ocb_key_type have = kp ? kp->type : OCB_KEY_NONE;
 	int r;
@@ -400,7 +418,7 @@ int ocb_keyprov_unwrap(struct ocb_keyprov *kp, const uint8_t backup_id[16],
 		dk = ocb_crypto_key_new();
 		if (!dk)
 			return -ENOMEM;
-		r = kms_unwrap(kp, backup_id, blk, dk);
+		r = kms_unwrap(kp, backup_id, name, blk, dk);
 		if (r < 0) {
 			ocb_crypto_key_free(dk);
 			return r;

@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from conftest import Ocb, wait_for, write_config
+from test_backup import kms, kms_config  # noqa: F401 (fixture)
 from test_mount import Mount, mounted  # noqa: F401 (fixture)
 from treeutil import make_tree
 
@@ -237,3 +238,19 @@ def test_entry_bomb_old_backup_is_not_indexed(tmp_path, file_config, ocb_local, 
             os.listdir(d)
     assert m.stats()["legacy_indexes_opened"] == 0
     assert m.stats()["archive_opens"] == 1        # remembered, not retried
+
+
+def test_kms_backup_renamed_is_refused_before_kms(tmp_path, file_config, ocb, kms):
+    """KMS: a backup copied under a newer name is refused before KMS is
+    asked (the name its key was made for is not the one it is stored
+    under); Decrypt carries the KeyId (the test KMS checks it, as AWS)."""
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=kms_config(tmp_path, file_config, kms), env=ocb.env)
+    name = json.loads(o("backup", "--json").stdout)["name"]
+    o("verify", name)
+    decrypts = kms.verified
+    newer = "openclaw-aws-backup-2097-01-01T00-00-00Z"
+    plant(tmp_path, name, PREFIX + "/" + newer + ".ocb")
+    p = o("verify", newer, check=False)
+    assert p.returncode == 7 and "made for the name" in p.stderr, p.stderr
+    assert kms.verified == decrypts
