@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -74,9 +75,14 @@ static int passphrase(const struct ocb_config *cfg, int interactive,
 		struct stat st;
 
 		r = fd < 0 ? -errno : 0;
-		if (r == 0 && fstat(fd, &st) == 0 && (st.st_mode & 077)) {
-			ocb_err("passphrase file %s is accessible by others: "
-				"chmod 600 it", cfg->passphrase_file);
+		if (r == 0 && fstat(fd, &st) == 0 &&
+		    ((st.st_mode & 077) ||
+		     (st.st_uid != geteuid() && st.st_uid != 0))) {
+			/* the same rule as for key files: another user could
+			 * have written the passphrase of their choice */
+			ocb_err("passphrase file %s is accessible by others or "
+				"not yours (nor root's): chmod 600 it, owned by "
+				"you", cfg->passphrase_file);
 			r = -EACCES;
 		}
 		if (r == 0)
@@ -97,6 +103,27 @@ static int passphrase(const struct ocb_config *cfg, int interactive,
 	return r;
 }
 
+/* Is url plain http to another machine?  (A KMS reply carries the data
+ * key in plaintext: only https, or http to this machine, e.g. a local
+ * test KMS or a tunnel.) */
+static int http_off_host(const char *url)
+{
+	static const char *const local[] = { "127.", "localhost:",
+					     "localhost/", "[::1]" };
+	const char *h;
+	size_t i;
+
+	if (strncasecmp(url, "http://", 7) != 0)
+		return 0;
+	h = url + 7;
+	if (!strcmp(h, "localhost"))
+		return 0;
+	for (i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+		if (!strncmp(h, local[i], strlen(local[i])))
+			return 0;
+	return 1;
+}
+
 int ocb_keyprov_from_config(const struct ocb_config *cfg, int interactive,
 			    struct ocb_keyprov **out)
 {
@@ -115,6 +142,12 @@ int ocb_keyprov_from_config(const struct ocb_config *cfg, int interactive,
 		if (!cfg->kms_key_id) {
 			ocb_err("key provider kms needs encryption.kmsKeyId (or "
 				"the old tool's encryption.kmsKeyAlias)");
+			return -EINVAL;
+		}
+		if (cfg->kms_endpoint && http_off_host(cfg->kms_endpoint)) {
+			ocb_err("KMS endpoint %s is plain http to another "
+				"machine: a KMS reply carries the data key, use "
+				"https", cfg->kms_endpoint);
 			return -EINVAL;
 		}
 		r = ocb_creds_new(cfg->profile, &c);

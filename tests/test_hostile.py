@@ -254,3 +254,34 @@ def test_kms_backup_renamed_is_refused_before_kms(tmp_path, file_config, ocb, km
     p = o("verify", newer, check=False)
     assert p.returncode == 7 and "made for the name" in p.stderr, p.stderr
     assert kms.verified == decrypts
+
+
+def test_lesser_items(tmp_path, file_config, ocb_local):
+    """Names with terminal escapes are printed escaped by `ocb list`; a
+    passphrase file owned by another user is refused; a KMS endpoint in
+    plain http to another machine is refused."""
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=file_config, env=ocb_local.env)
+    name = json.loads(o("backup", "--json").stdout)["name"]
+    evil = "openclaw-aws-backup-2026-01-02T00-00-00Z-\x1b]0;pwned\x07\x1b[2J"
+    plant(tmp_path, name, PREFIX + "/" + evil + ".ocb")
+    out = o("list").stdout
+    assert "\x1b" not in out and "\x07" not in out and "pwned" in out
+    assert json.loads(o("list", "--json").stdout)      # JSON still parses
+
+    cfg = json.load(open(file_config))
+    pf = tmp_path / "pass"
+    pf.write_text("correct horse battery staple\n")
+    os.chmod(pf, 0o600)
+    if os.geteuid() == 0:
+        os.chown(pf, 65534, 65534)                     # nobody's
+        cfg["encryption"] = {"keyProvider": "passphrase", "passphraseFile": str(pf)}
+        pp = Ocb(config=write_config(tmp_path / "pp.json", cfg), env=ocb_local.env)
+        p = pp("verify", "latest", check=False)
+        assert p.returncode != 0 and "not yours" in p.stderr, p.stderr
+
+    cfg["encryption"] = {"keyProvider": "kms", "kmsKeyId": "alias/x",
+                         "kmsEndpoint": "http://192.0.2.1:9"}
+    k = Ocb(config=write_config(tmp_path / "k.json", cfg), env=ocb_local.env)
+    p = k("verify", "latest", check=False, timeout=60)
+    assert p.returncode != 0 and "plain http" in p.stderr, p.stderr

@@ -95,10 +95,17 @@ static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 			printf("}");
 			*first = 0;
 		} else {
-			printf("%-50s %s %10s %-6s %-10s %s%s%s\n", v[i].name,
-			       when, ocb_human_size(v[i].size, size, sizeof(size)),
+			char en[1024], el[512], ee[64];
+
+			/* names, labels and metadata come from the store:
+			 * never raw control characters on a terminal */
+			printf("%-50s %s %10s %-6s %-10s %s%s%s\n",
+			       ocb_log_escape(en, sizeof(en), v[i].name), when,
+			       ocb_human_size(v[i].size, size, sizeof(size)),
 			       v[i].kind == OCB_BACKUP_NATIVE ? "ocb" : "tar.gz",
-			       enc, label, refused ? (*label ? " " : "") : "",
+			       ocb_log_escape(ee, sizeof(ee), enc),
+			       ocb_log_escape(el, sizeof(el), label),
+			       refused ? (*label ? " " : "") : "",
 			       refused ? "REFUSED (key provider none, another "
 			       "is configured)" : "");
 		}
