@@ -187,6 +187,8 @@ int ocb_backups_find(struct ocb_store *s, const char *prefix,
 			*out = v[n - 1];
 			r = 0;
 		}
+		if (r == 0)
+			out->latest = 1;
 	} else {
 		/* a full key under the prefix counts as its base name */
 		if (!strncmp(spec, prefix, plen) && spec[plen] == '/')

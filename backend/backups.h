@@ -22,6 +22,7 @@ struct ocb_backup_ref {
 	enum ocb_backup_kind kind;
 	uint64_t size;
 	int64_t mtime;
+	int latest;		/* found as "latest" by ocb_backups_find */
 };
 
 /* All backups directly under prefix ("<prefix>/<name>.ocb"), sorted by

@@ -285,3 +285,21 @@ def test_lesser_items(tmp_path, file_config, ocb_local):
     k = Ocb(config=write_config(tmp_path / "k.json", cfg), env=ocb_local.env)
     p = k("verify", "latest", check=False, timeout=60)
     assert p.returncode != 0 and "plain http" in p.stderr, p.stderr
+
+
+def test_latest_going_back_in_time_is_said_loudly(tmp_path, file_config, ocb_local):
+    """Each client keeps the newest authenticated backup it has seen; when
+    `latest` is older (the newer ones deleted by someone who can write the
+    bucket), restore, cat and verify warn."""
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=file_config, env=ocb_local.env)
+    old = json.loads(o("backup", "--json").stdout)["name"]
+    new = json.loads(o("backup", "--json").stdout)["name"]
+    p = o("verify", "latest")
+    assert "WARNING" not in p.stderr
+    os.unlink(obj_path(tmp_path, new))
+    p = o("verify", "latest")
+    assert "WARNING: latest is %s, older than %s" % (old, new) in p.stderr, p.stderr
+    p = o("restore", "latest", "--target", str(tmp_path / "r"))
+    assert "rolled back" in p.stderr
+    assert "WARNING" not in o("verify", old).stderr   # asked for by name

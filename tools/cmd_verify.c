@@ -114,7 +114,7 @@ static int verify_one(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 		       "the message above)" : ocb_store_strerror(r));
 		return r;
 	}
-	r = ocb_archive_open(ctx->store, ref->key, kp, &a);
+	r = ocb_ctx_open_backup(ctx, ref, kp, OCB_OPEN_CHECK, &a);
 	/* format 1 authenticates the name, not the prefix or the time */
 	legacy = r == 0 && !ocb_archive_info(a)->bound ?
 		 " (format 1: prefix and time not authenticated)" : "";
