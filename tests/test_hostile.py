@@ -303,3 +303,19 @@ def test_latest_going_back_in_time_is_said_loudly(tmp_path, file_config, ocb_loc
     p = o("restore", "latest", "--target", str(tmp_path / "r"))
     assert "rolled back" in p.stderr
     assert "WARNING" not in o("verify", old).stderr   # asked for by name
+
+
+def test_migrate_all_skips_planted_old_backups(tmp_path, file_config, ocb_local):
+    """`ocb migrate --all` does not turn an old-tool `.tar.gz` dated after
+    the instance's first native backup (planted: the old tool was no longer
+    in use) into a sealed native backup; naming it still works."""
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=file_config, env=ocb_local.env)
+    o("backup")
+    name = "openclaw-aws-backup-2099-01-01T00-00-00"
+    tgz = obj_path(tmp_path, name).with_suffix("").with_suffix("")
+    tgz = tgz.parent / (name + ".tar.gz")
+    subprocess.run(["tar", "-czf", str(tgz), "-C", str(tmp_path), "src"], check=True)
+    p = o("migrate", "--all")
+    assert "skipped by --all" in p.stderr and name in p.stderr
+    assert len(json.loads(o("list", "--json").stdout)) == 2
