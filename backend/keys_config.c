@@ -4,12 +4,12 @@
 #include "keys_config.h"
 #include "creds.h"
 #include "log.h"
+#include "s3_url.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -103,27 +103,6 @@ static int passphrase(const struct ocb_config *cfg, int interactive,
 	return r;
 }
 
-/* Is url plain http to another machine?  (A KMS reply carries the data
- * key in plaintext: only https, or http to this machine, e.g. a local
- * test KMS or a tunnel.) */
-static int http_off_host(const char *url)
-{
-	static const char *const local[] = { "127.", "localhost:",
-					     "localhost/", "[::1]" };
-	const char *h;
-	size_t i;
-
-	if (strncasecmp(url, "http://", 7) != 0)
-		return 0;
-	h = url + 7;
-	if (!strcmp(h, "localhost"))
-		return 0;
-	for (i = 0; i < sizeof(local) / sizeof(local[0]); i++)
-		if (!strncmp(h, local[i], strlen(local[i])))
-			return 0;
-	return 1;
-}
-
 int ocb_keyprov_from_config(const struct ocb_config *cfg, int interactive,
 			    struct ocb_keyprov **out)
 {
@@ -144,7 +123,7 @@ int ocb_keyprov_from_config(const struct ocb_config *cfg, int interactive,
 				"the old tool's encryption.kmsKeyAlias)");
 			return -EINVAL;
 		}
-		if (cfg->kms_endpoint && http_off_host(cfg->kms_endpoint)) {
+		if (cfg->kms_endpoint && s3_url_http_off_host(cfg->kms_endpoint)) {
 			ocb_err("KMS endpoint %s is plain http to another "
 				"machine: a KMS reply carries the data key, use "
 				"https", cfg->kms_endpoint);
