@@ -319,3 +319,20 @@ def test_migrate_all_skips_planted_old_backups(tmp_path, file_config, ocb_local)
     p = o("migrate", "--all")
     assert "skipped by --all" in p.stderr and name in p.stderr
     assert len(json.loads(o("list", "--json").stdout)) == 2
+
+
+def test_snapshot_files_are_the_owners_only(tmp_path, file_config, ocb_local, mounted):
+    """snapshots/ is 0700, a snapshot 0500 and its files 0400 (their log
+    holds hook output), so allow_other does not show them to others."""
+    import stat
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=file_config, env=ocb_local.env)
+    m = mounted(file_config, o.env)
+    snaps = os.path.join(m.path, "snapshots")
+    assert stat.S_IMODE(os.stat(snaps).st_mode) == 0o700
+    os.mkdir(os.path.join(snaps, "now"))
+    snap = os.path.join(snaps, "now")
+    assert open(os.path.join(snap, "wait")).read() == "done\n"
+    assert stat.S_IMODE(os.stat(snap).st_mode) == 0o500
+    for f in ("log", "status", "progress", "wait"):
+        assert stat.S_IMODE(os.stat(os.path.join(snap, f)).st_mode) == 0o400
