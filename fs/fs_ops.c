@@ -979,6 +979,11 @@ static int each_xattr(struct fs_ctx *c, fuse_ino_t ino, xattr_fn cb, void *arg)
 		snprintf(v, sizeof(v), "%u", in->format_version);
 		if (r == 0)
 			r = cb(arg, "user.ocb.format_version", v, strlen(v));
+		/* format 2 authenticates where the backup belongs (name,
+		 * prefix, time); format 1 and old-tool backups do not */
+		if (r == 0)
+			r = cb(arg, "user.ocb.bound", in->bound ? "yes" : "no",
+			       in->bound ? 3 : 2);
 		if (r == 0)
 			r = cb(arg, "user.ocb.label", in->label, strlen(in->label));
 	}

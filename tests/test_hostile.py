@@ -64,6 +64,7 @@ def test_provider_downgrade_is_refused(tmp_path, file_config, ocb_local, mounted
     assert sorted(os.listdir(inst)) == sorted([good, forged, "latest"])
     assert os.readlink(os.path.join(inst, "latest")) == good
     assert os.path.isdir(os.path.join(m.path, "latest", "src"))
+    assert os.getxattr(os.path.join(inst, good), "user.ocb.bound") == b"yes"
     with pytest.raises(OSError):
         os.listdir(os.path.join(inst, forged))
     before = m.stats()["archive_opens"]
