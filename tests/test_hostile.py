@@ -337,3 +337,23 @@ def test_snapshot_files_are_the_owners_only(tmp_path, file_config, ocb_local, mo
     assert stat.S_IMODE(os.stat(snap).st_mode) == 0o500
     for f in ("log", "status", "progress", "wait"):
         assert stat.S_IMODE(os.stat(os.path.join(snap, f)).st_mode) == 0o400
+
+
+def test_downgrade_and_rollback_on_rgw(tmp_path, rgw, bucket, s3_config, ocb):
+    """The same attacks on the real S3 server: a forged `none` backup and a
+    genuine one copied (server-side) under a newer name are refused; the
+    genuine backup stays `latest` for restore."""
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=s3_config, env=ocb.env)
+    good = json.loads(o("backup", "--json").stdout)
+    evil = Ocb(config=attacker(tmp_path, s3_config), env=ocb.env)
+    forged = json.loads(evil("backup", "--json").stdout)["name"]
+    p = o("verify", forged, check=False)
+    assert p.returncode == 7 and "key provider none" in p.stderr
+    newer = "openclaw-aws-backup-2096-01-01T00-00-00Z"
+    rgw.aws("s3api", "copy-object", "--bucket", bucket, "--copy-source",
+            "%s/%s" % (bucket, good["key"]), "--key", PREFIX + "/" + newer + ".ocb")
+    p = o("verify", newer, check=False)
+    assert p.returncode == 7 and "rolled back" in p.stderr
+    p = o("verify", "--all", check=False)
+    assert p.returncode == 7 and ("ok       %s" % good["name"]) in p.stdout
