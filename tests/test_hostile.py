@@ -357,3 +357,23 @@ def test_downgrade_and_rollback_on_rgw(tmp_path, rgw, bucket, s3_config, ocb):
     assert p.returncode == 7 and "rolled back" in p.stderr
     p = o("verify", "--all", check=False)
     assert p.returncode == 7 and ("ok       %s" % good["name"]) in p.stdout
+
+
+def test_planted_group_request_is_not_answered_by_default(tmp_path, file_config, ocb_local,
+                                                          mounted):
+    """A group request is an object anyone who can write the bucket can
+    put there; a mount answers requests only when `group.answerRequests`
+    is true, so by default a planted one starts no backup and no hook."""
+    make_tree(str(tmp_path / "src"))
+    cfg = json.load(open(file_config))
+    marker = tmp_path / "hook-ran"
+    cfg["hooks"] = {"preBackup": "touch %s" % marker}
+    o = Ocb(config=write_config(tmp_path / "h.json", cfg), env=ocb_local.env)
+    evil = Ocb(config=attacker(tmp_path, file_config), env=ocb_local.env)
+    evil("group", "request", "pwn")
+    m = mounted(o.config, o.env, ("-o", "refresh=1"))
+    n0 = m.stats()["listings"]
+    wait_for(lambda: m.stats()["listings"] >= n0 + 2, 30, "two listings")
+    assert os.listdir(os.path.join(m.path, "snapshots")) == []
+    assert not marker.exists()
+    assert len(json.loads(o("list", "--json").stdout)) == 0
