@@ -13,6 +13,7 @@
 #include "keys.h"
 #include "legacy.h"
 #include "log.h"
+#include "retention.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -104,6 +105,37 @@ static void log_damage(const struct ocb_archive *a, const char *key,
 		what);
 }
 
+/*
+ * What the authenticated content says against where the object lies: its
+ * name (formats 1 and 2), and in format 2 its prefix (so its instance) and
+ * its creation time, which its name carries too.  A backup copied under a
+ * newer name or into another instance's prefix fails here.
+ */
+static int check_binding(const struct ocb_archive *a, const char *key)
+{
+	const struct ocb_catalog *c = a->cat;
+	const char *slash = strrchr(key, '/');
+	const char *base = slash ? slash + 1 : key;
+	size_t plen = slash ? (size_t)(slash - key) : 0;
+	size_t nl = strlen(c->name);
+	int64_t nt;
+	int lab;
+
+	if (c->version != a->hdr.version || a->tr.version != a->hdr.version)
+		return -EBADMSG;
+	if (strncmp(base, c->name, nl) != 0 || strcmp(base + nl, ".ocb") != 0)
+		return -EBADMSG;
+	if (c->version < 2)
+		return 0;
+	if (strlen(c->prefix) != plen || strncmp(key, c->prefix, plen) != 0)
+		return -EBADMSG;
+	if (c->created != a->hdr.created ||
+	    (ocb_retention_name_time(c->name, &nt, &lab) == 0 &&
+	     nt != c->created))
+		return -EBADMSG;
+	return 0;
+}
+
 int ocb_archive_open(struct ocb_store *s, const char *key,
 		     struct ocb_keyprov *kp, struct ocb_archive **out)
 {
@@ -168,7 +200,25 @@ int ocb_archive_open(struct ocb_store *s, const char *key,
 		log_damage(a, key, "header damaged");
 		goto fail;
 	}
-	r = ocb_keyprov_unwrap(kp, a->hdr.backup_id, &a->hdr.key, &a->dk);
+	{
+		/* the name the object is stored under, for KMS's context */
+		const char *base = strrchr(key, '/');
+		char name[256];
+		size_t bl;
+
+		base = base ? base + 1 : key;
+		bl = strlen(base);
+		if (bl > 4 && bl - 4 < sizeof(name) &&
+		    !strcmp(base + bl - 4, ".ocb")) {
+			memcpy(name, base, bl - 4);
+			name[bl - 4] = '\0';
+		} else {
+			name[0] = '\0';
+		}
+		r = ocb_keyprov_unwrap_named(kp, a->hdr.backup_id,
+					     name[0] ? name : NULL,
+					     &a->hdr.key, &a->dk);
+	}
 	if (r < 0)
 		goto fail;
 	/* the catalog: in the suffix already, or one more range read */
@@ -219,7 +269,22 @@ int ocb_archive_open(struct ocb_store *s, const char *key,
 		r = -EBADMSG;
 		goto fail;
 	}
+	r = check_binding(a, key);
+	if (r < 0) {
+		char esc[256], pesc[512];
+
+		log_damage(a, key, "its authenticated name, prefix, format or "
+			   "time is not where it is stored (renamed, copied "
+			   "from another instance, or rolled back)");
+		ocb_err("  the backup says it is %s/%s.ocb",
+			a->cat->version >= 2 ? ocb_log_escape(pesc,
+			sizeof(pesc), a->cat->prefix) : "...",
+			ocb_log_escape(esc, sizeof(esc), a->cat->name));
+		goto fail;
+	}
 	a->info.format_version = a->hdr.version;
+	a->info.bound = a->cat->version >= 2;
+	a->info.warnings = a->cat->warnings;
 	snprintf(a->info.name, sizeof(a->info.name), "%s", a->cat->name);
 	snprintf(a->info.instance, sizeof(a->info.instance), "%s",
 		 a->cat->instance);

@@ -1075,6 +1075,7 @@ static int finish(struct bk *b, const char *name, const char *host)
 		.name = name, .instance = b->o->instance, .host = host,
 		.label = b->o->label, .key_provider =
 			ocb_key_type_name(ocb_keyprov_type(b->o->kp)),
+		.prefix = b->o->prefix,
 		.created = b->hdr.created, .frame_size = OCB_FRAME_SIZE,
 		.stream_size = b->stream_off,
 	};

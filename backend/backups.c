@@ -176,10 +176,19 @@ int ocb_backups_find(struct ocb_store *s, const char *prefix,
 		return r;
 	r = -ENOENT;
 	if (!strcmp(spec, "latest")) {
-		if (n) {
+		/* an old-tool backup is unauthenticated (its time is only its
+		 * name): latest only when there is no native backup */
+		for (i = n; r && i-- > 0;)
+			if (v[i].kind == OCB_BACKUP_NATIVE) {
+				*out = v[i];
+				r = 0;
+			}
+		if (r && n) {
 			*out = v[n - 1];
 			r = 0;
 		}
+		if (r == 0)
+			out->latest = 1;
 	} else {
 		/* a full key under the prefix counts as its base name */
 		if (!strncmp(spec, prefix, plen) && spec[plen] == '/')

@@ -22,6 +22,7 @@ struct ocb_backup_ref {
 	enum ocb_backup_kind kind;
 	uint64_t size;
 	int64_t mtime;
+	int latest;		/* found as "latest" by ocb_backups_find */
 };
 
 /* All backups directly under prefix ("<prefix>/<name>.ocb"), sorted by
@@ -36,7 +37,8 @@ int ocb_backups_instances(struct ocb_store *s, const char *root, char ***out,
 void ocb_backups_instances_free(char **v, size_t n);
 
 /*
- * Resolve spec to one backup of prefix: "latest", a name, a name with its
+ * Resolve spec to one backup of prefix: "latest" (the newest native backup,
+ * an old-tool one only when there is none), a name, a name with its
  * extension, or a full key.  0 and *out, or -ENOENT (message logged).
  */
 int ocb_backups_find(struct ocb_store *s, const char *prefix,

@@ -16,8 +16,12 @@
 #include <sys/stat.h>
 #include <zstd.h>
 
-#define HDR_LEN 104
-#define ENT_LEN 120
+#define HDR_LEN_V1 104
+#define ENT_LEN_V1 120
+#define HDR_LEN 112		/* version 2 */
+#define ENT_LEN 128
+#define NINFO_V1 5
+#define NINFO 6
 #define XAT_LEN 24
 #define FRM_LEN 24
 #define SRC_LEN 16
@@ -29,6 +33,7 @@
 struct brec {
 	uint32_t parent, type, mode, uid, gid, mtime_nsec, link_to;
 	uint32_t name_off, target_off, target_len, xattr_first, nxattrs;
+	uint32_t flags;
 	int64_t mtime;
 	uint64_t size, data_off;
 	uint8_t sha[32];
@@ -188,6 +193,11 @@ int ocb_catb_add(struct ocb_catb *b, const struct ocb_catb_entry *e,
 	return 0;
 }
 
+void ocb_catb_set_flags(struct ocb_catb *b, uint32_t seq, uint32_t flags)
+{
+	b->r[seq].flags = flags;
+}
+
 void ocb_catb_set_content(struct ocb_catb *b, uint32_t seq, uint64_t size,
 			  const uint8_t sha256[32])
 {
@@ -282,15 +292,16 @@ static int catb_emit(struct ocb_catb *b, const struct ocb_catb_info *info,
 {
 	uint32_t *start = NULL, *kids = NULL, *order = NULL, *newidx = NULL;
 	uint32_t *fill = NULL, *nlink = NULL, n = b->n, i, head, tail;
-	uint32_t info_off[5], info_len[5];
-	const char *istr[5] = { info->name, info->instance, info->host,
-				info->label, info->key_provider };
+	uint32_t info_off[NINFO], info_len[NINFO];
+	const char *istr[NINFO] = { info->name, info->instance, info->host,
+				    info->label, info->key_provider,
+				    info->prefix };
 	uint64_t total;
 	struct emit *em = NULL;
 	uint8_t *p;
 	int r = -ENOMEM;
 
-	for (i = 0; i < 5; i++) {
+	for (i = 0; i < NINFO; i++) {
 		const char *s = istr[i] ? istr[i] : "";
 
 		info_len[i] = (uint32_t)strlen(s);
@@ -382,7 +393,8 @@ static int catb_emit(struct ocb_catb *b, const struct ocb_catb_info *info,
 	ocb_put64(p + 40, info->stream_size);
 	ocb_put64(p + 48, (uint64_t)info->created);
 	ocb_put32(p + 56, info->frame_size);
-	for (i = 0; i < 5; i++) {
+	ocb_put32(p + 60, info->warnings);
+	for (i = 0; i < NINFO; i++) {
 		ocb_put32(p + 64 + 8 * i, info_off[i]);
 		ocb_put32(p + 68 + 8 * i, info_len[i]);
 	}
@@ -423,6 +435,7 @@ static int catb_emit(struct ocb_catb *b, const struct ocb_catb_info *info,
 		ocb_put32(p + 80, x->target_off);
 		ocb_put32(p + 84, x->target_len);
 		memcpy(p + 88, data->sha, 32);
+		ocb_put32(p + 120, x->flags);
 	}
 	for (i = 0; i < b->nx; i++) {
 		p = emit_room(em, XAT_LEN);
@@ -606,15 +619,28 @@ int ocb_catalog_decode(uint8_t *blob, size_t len, struct ocb_catalog **out)
 	struct ocb_catalog *c = calloc(1, sizeof(*c));
 	uint64_t strtab_len, xdata_len, need, sum = 0, expect_off;
 	const uint8_t *p, *strtab, *xdata;
-	uint32_t i;
+	uint32_t i, hdr_len, ent_len, ninfo;
 
 	if (!c) {
 		free(blob);
 		return -ENOMEM;
 	}
 	c->blob = blob;
-	if (len < HDR_LEN || memcmp(blob, OCB_CATALOG_MAGIC, 8) != 0)
+	if (len >= HDR_LEN && memcmp(blob, OCB_CATALOG_MAGIC, 8) == 0) {
+		c->version = 2;
+		hdr_len = HDR_LEN;
+		ent_len = ENT_LEN;
+		ninfo = NINFO;
+		c->warnings = ocb_get32(blob + 60);
+	} else if (len >= HDR_LEN_V1 &&
+		   memcmp(blob, OCB_CATALOG_MAGIC_V1, 8) == 0) {
+		c->version = 1;
+		hdr_len = HDR_LEN_V1;
+		ent_len = ENT_LEN_V1;
+		ninfo = NINFO_V1;
+	} else {
 		BAD("bad magic");
+	}
 	c->n = ocb_get32(blob + 8);
 	c->nx = ocb_get32(blob + 12);
 	c->nf = ocb_get32(blob + 16);
@@ -629,7 +655,7 @@ int ocb_catalog_decode(uint8_t *blob, size_t len, struct ocb_catalog **out)
 	    c->nsrc > 4096 || strtab_len > len || xdata_len > len ||
 	    c->frame_size < 4096 || c->frame_size > OCB_FRAME_SIZE_MAX)
 		BAD("counts out of range");
-	need = HDR_LEN + (uint64_t)c->n * ENT_LEN + (uint64_t)c->nx * XAT_LEN +
+	need = hdr_len + (uint64_t)c->n * ent_len + (uint64_t)c->nx * XAT_LEN +
 	       (uint64_t)c->nf * FRM_LEN + (uint64_t)c->nsrc * SRC_LEN +
 	       strtab_len + xdata_len;
 	if (need != len)
@@ -651,10 +677,12 @@ int ocb_catalog_decode(uint8_t *blob, size_t len, struct ocb_catalog **out)
 	strtab = c->blob;
 	xdata = c->blob + strtab_len;
 	{
-		const char **dst[5] = { &c->name, &c->instance, &c->host,
-					&c->label, &c->key_provider };
+		const char **dst[NINFO] = { &c->name, &c->instance, &c->host,
+					    &c->label, &c->key_provider,
+					    &c->prefix };
 
-		for (i = 0; i < 5; i++) {
+		c->prefix = "";
+		for (i = 0; i < ninfo; i++) {
 			*dst[i] = str_at(strtab, strtab_len,
 					 ocb_get32(blob + 64 + 8 * i),
 					 ocb_get32(blob + 68 + 8 * i));
@@ -670,8 +698,8 @@ int ocb_catalog_decode(uint8_t *blob, size_t len, struct ocb_catalog **out)
 		ocb_catalog_free(c);
 		return -ENOMEM;
 	}
-	p = blob + HDR_LEN;
-	for (i = 0; i < c->n; i++, p += ENT_LEN) {
+	p = blob + hdr_len;
+	for (i = 0; i < c->n; i++, p += ent_len) {
 		struct ocb_entry *e = &c->e[i];
 		uint32_t name_off = ocb_get32(p + 72), name_len = ocb_get32(p + 76);
 		uint32_t toff = ocb_get32(p + 80), tlen = ocb_get32(p + 84);
@@ -692,6 +720,11 @@ int ocb_catalog_decode(uint8_t *blob, size_t len, struct ocb_catalog **out)
 		e->size = ocb_get64(p + 56);
 		e->data_off = ocb_get64(p + 64);
 		memcpy(e->sha256, p + 88, 32);
+		if (c->version >= 2) {
+			e->flags = ocb_get32(p + 120);
+			if (e->flags & ~OCB_ENTRY_FLAGS_KNOWN)
+				BAD("entry %u: unknown flags", i);
+		}
 		e->name = str_at(strtab, strtab_len, name_off, name_len);
 		if (!e->name)
 			BAD("entry %u: name out of range", i);

@@ -15,7 +15,8 @@
 
 #include "ocb_archive.h"
 
-#define OCB_CATALOG_MAGIC "OCBCAT01"
+#define OCB_CATALOG_MAGIC "OCBCAT02"
+#define OCB_CATALOG_MAGIC_V1 "OCBCAT01"
 #define OCB_CATALOG_MAX_ENTRIES 50000000u
 #define OCB_NAME_MAX 255
 #define OCB_TARGET_MAX 4095
@@ -48,6 +49,9 @@ struct ocb_catalog {
 	int64_t created;
 	uint32_t frame_size;
 	const char *name, *instance, *host, *label, *key_provider;
+	const char *prefix;	/* format 2: the key's prefix; else "" */
+	uint32_t version;	/* 1 or 2, from the magic */
+	uint32_t warnings;	/* format 2; else 0 */
 	uint8_t *blob;		/* the string table and xattr values */
 };
 
@@ -93,14 +97,18 @@ int ocb_catb_add(struct ocb_catb *b, const struct ocb_catb_entry *e,
 /* Update content facts of a file entry after its data was written. */
 void ocb_catb_set_content(struct ocb_catb *b, uint32_t seq, uint64_t size,
 			  const uint8_t sha256[32]);
+/* Set the capture flags (OCB_ENTRY_*) of an entry. */
+void ocb_catb_set_flags(struct ocb_catb *b, uint32_t seq, uint32_t flags);
 int ocb_catb_add_source(struct ocb_catb *b, uint32_t seq, const char *path);
 int ocb_catb_add_frame(struct ocb_catb *b, const struct ocb_frame_rec *f);
 uint32_t ocb_catb_nentries(const struct ocb_catb *b);
 
 struct ocb_catb_info {
 	const char *name, *instance, *host, *label, *key_provider;
+	const char *prefix;	/* where the object is stored: "<prefix>/<name>.ocb" */
 	int64_t created;
 	uint32_t frame_size;
+	uint32_t warnings;	/* entries captured with a warning */
 	uint64_t stream_size;
 };
 /* Sort, number and encode: *blob malloc'ed.  0, -EFBIG past

@@ -35,7 +35,8 @@ int ocb_header_decode(const uint8_t in[OCB_HEADER_SIZE], struct ocb_header *h)
 		return -EBADMSG;
 	memset(&x, 0, sizeof(x));
 	x.version = ocb_get32(in + 8);
-	if (x.version != OCB_FORMAT_VERSION)
+	if (x.version < OCB_FORMAT_VERSION_MIN ||
+	    x.version > OCB_FORMAT_VERSION)
 		return -EPROTO;
 	if (ocb_get32(in + 12) != OCB_HEADER_SIZE)
 		return -EBADMSG;
@@ -84,7 +85,8 @@ int ocb_trailer_decode(const uint8_t in[OCB_TRAILER_SIZE], uint64_t objsize,
 	if (memcmp(in, OCB_TRAILER_MAGIC, 8) != 0)
 		return -EBADMSG;
 	x.version = ocb_get32(in + 8);
-	if (x.version != OCB_FORMAT_VERSION)
+	if (x.version < OCB_FORMAT_VERSION_MIN ||
+	    x.version > OCB_FORMAT_VERSION)
 		return -EPROTO;
 	x.flags = ocb_get32(in + 12);
 	x.catalog_off = ocb_get64(in + 16);
@@ -102,7 +104,9 @@ int ocb_trailer_decode(const uint8_t in[OCB_TRAILER_SIZE], uint64_t objsize,
 	    x.catalog_off > x.header_off ||
 	    x.catalog_len != x.header_off - x.catalog_off ||
 	    x.catalog_plain_len == 0 || x.catalog_plain_len > OCB_CATALOG_MAX ||
-	    x.catalog_len > OCB_SEALED_BOUND(x.catalog_plain_len))
+	    x.catalog_len > OCB_SEALED_BOUND(x.catalog_plain_len) ||
+	    x.catalog_plain_len > x.catalog_len * OCB_CATALOG_RATIO +
+				  OCB_CATALOG_SLACK)
 		return -EBADMSG;
 	*t = x;
 	return 0;

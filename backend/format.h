@@ -10,12 +10,18 @@
 
 #include "keys.h"
 
-#define OCB_FORMAT_VERSION 1
+#define OCB_FORMAT_VERSION 2	/* written; 1 is still read */
+#define OCB_FORMAT_VERSION_MIN 1
 #define OCB_HEADER_SIZE 512
 #define OCB_TRAILER_SIZE 64
 #define OCB_FRAME_SIZE (1u << 20)	/* uncompressed bytes per frame */
 #define OCB_FRAME_SIZE_MAX (16u << 20)
 #define OCB_CATALOG_MAX (1024ull << 20)	/* decompressed catalog cap */
+/* and relative to its sealed size: a real catalog compresses far less
+ * than 1:1024 (every entry has its own indexes and name offset), a
+ * hostile one ("catalog bomb") would ask for memory far beyond its size */
+#define OCB_CATALOG_RATIO 1024u
+#define OCB_CATALOG_SLACK (1ull << 20)
 /* Largest sealed catalog for n plaintext bytes: well above zstd's bound
  * (n + n/256 + at most 64), plus the 16-byte tag.  Until the catalog is
  * authenticated this is what limits how much a trailer makes a reader fetch. */

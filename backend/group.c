@@ -155,7 +155,10 @@ int ocb_group_settings_load(const struct ocb_config *cfg,
 
 	memset(gs, 0, sizeof(*gs));
 	gs->timeout = OCB_GROUP_TIMEOUT;
-	gs->answer_requests = 1;
+	/* requests are objects anyone who can write the bucket can put there
+	 * (they start this agent's backup and its hooks): answering them is
+	 * opted into */
+	gs->answer_requests = 0;
 	r = extra(cfg, "role", &role);
 	if (r == 0 && cJSON_IsString(role)) {
 		if (!ocb_group_role_ok(role->valuestring))

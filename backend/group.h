@@ -37,7 +37,7 @@ struct ocb_group_settings {
 	size_t nmembers;
 	unsigned timeout;		/* group.timeout */
 	char project[128];		/* group.project */
-	int answer_requests;		/* group.answerRequests (default 1) */
+	int answer_requests;		/* group.answerRequests (default 0) */
 	struct { char role[32]; int rank; } prio[OCB_GROUP_PRIO_MAX];
 	size_t nprio;			/* group.priorities overrides */
 };

@@ -17,8 +17,12 @@
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 
-/* scrypt cost: N = 2^15, r = 8, p = 1 (about 32 MiB and 0.1 s) */
-#define SCRYPT_LOG2_N 15
+/* scrypt cost written: N = 2^17, r = 8, p = 1 (128 MiB, about 0.3 s: the
+ * current recommendation for scrypt).  Read: only what ocb has written
+ * (N = 2^15 before format 2), so that an unauthenticated header cannot
+ * make an open cost gigabytes and seconds. */
+#define SCRYPT_LOG2_N 17
+#define SCRYPT_LOG2_N_MIN 15
 #define SCRYPT_R 8
 #define SCRYPT_P 1
 #define PASS_MAX 1024
@@ -200,9 +204,13 @@ static int kek(struct ocb_keyprov *kp, const struct ocb_key_block *blk,
 		memcpy(out, kp->master, OCB_KEY_LEN);
 		return 0;
 	}
-	if (blk->log2_n < 10 || blk->log2_n > 22 || blk->r == 0 ||
-	    blk->r > 32 || blk->p == 0 || blk->p > 16)
-		return -EBADMSG;	/* refuse absurd (hostile) costs */
+	if (blk->log2_n < SCRYPT_LOG2_N_MIN || blk->log2_n > SCRYPT_LOG2_N ||
+	    blk->r != SCRYPT_R || blk->p != SCRYPT_P) {
+		ocb_err("refused: the backup's header asks for scrypt "
+			"parameters ocb never writes (log2 N %u, r %u, p %u)",
+			blk->log2_n, blk->r, blk->p);
+		return -EBADMSG;	/* refuse hostile costs */
+	}
 	n = 1ull << blk->log2_n;
 	r = blk->r;
 	par = blk->p;
@@ -260,7 +268,8 @@ static int kms_wrap(struct ocb_keyprov *kp, const uint8_t backup_id[16],
 }
 
 static int kms_unwrap(struct ocb_keyprov *kp, const uint8_t backup_id[16],
-		      const struct ocb_key_block *blk, uint8_t *dk)
+		      const char *expect, const struct ocb_key_block *blk,
+		      uint8_t *dk)
 {
 	char name[256], inst[256], idhex[33];
 	const char *names[] = { "ocb:backup-id", "ocb:name", "ocb:instance" };
@@ -281,6 +290,15 @@ static int kms_unwrap(struct ocb_keyprov *kp, const uint8_t backup_id[16],
 	name[nl] = '\0';
 	memcpy(inst, blk->wrapped + 2 + nl, il);
 	inst[il] = '\0';
+	if (expect && strcmp(name, expect) != 0) {
+		char e1[300], e2[300];
+
+		ocb_err("refused: the backup's key was made for the name %s, "
+			"not %s (renamed or rolled back?)",
+			ocb_log_escape(e1, sizeof(e1), name),
+			ocb_log_escape(e2, sizeof(e2), expect));
+		return -EBADMSG;
+	}
 	ocb_crypto_hex(backup_id, 16, idhex);
 	r = ocb_kms_decrypt(&kp->kms, &kc, blk->wrapped + 2 + nl + il,
 			    w - 2 - nl - il, dk);
@@ -361,10 +379,33 @@ fail:
 int ocb_keyprov_unwrap(struct ocb_keyprov *kp, const uint8_t backup_id[16],
 		       const struct ocb_key_block *blk, uint8_t **data_key)
 {
+	return ocb_keyprov_unwrap_named(kp, backup_id, NULL, blk, data_key);
+}
+
+int ocb_keyprov_unwrap_named(struct ocb_keyprov *kp,
+			     const uint8_t backup_id[16], const char *name,
+			     const struct ocb_key_block *blk,
+			     uint8_t **data_key)
+{
 	uint8_t *dk, *k = NULL, aad[25];
 	enum ocb_key_type have = kp ? kp->type : OCB_KEY_NONE;
 	int r;
 
+	/* the provider is compared before anything is unwrapped: a header
+	 * saying "none" under another configured provider is a backup anyone
+	 * with write access to the store could have made (a downgrade) */
+	if (blk->type != have && blk->type == OCB_KEY_NONE) {
+		ocb_err("refused: this backup's header says key provider none "
+			"(unauthenticated: anyone who can write the store can "
+			"make one), but %s is configured; it may be forged",
+			ocb_key_type_name(have));
+		return -EBADMSG;
+	}
+	if (blk->type != have) {
+		ocb_err("this backup's key provider is %s, but %s is configured",
+			ocb_key_type_name(blk->type), ocb_key_type_name(have));
+		return -ENOKEY;
+	}
 	if (blk->type == OCB_KEY_NONE) {
 		dk = ocb_crypto_key_new();
 		if (!dk)
@@ -373,16 +414,11 @@ int ocb_keyprov_unwrap(struct ocb_keyprov *kp, const uint8_t backup_id[16],
 		*data_key = dk;
 		return 0;
 	}
-	if (blk->type != have) {
-		ocb_err("this backup's key provider is %s, but %s is configured",
-			ocb_key_type_name(blk->type), ocb_key_type_name(have));
-		return -ENOKEY;
-	}
 	if (blk->type == OCB_KEY_KMS) {
 		dk = ocb_crypto_key_new();
 		if (!dk)
 			return -ENOMEM;
-		r = kms_unwrap(kp, backup_id, blk, dk);
+		r = kms_unwrap(kp, backup_id, name, blk, dk);
 		if (r < 0) {
 			ocb_crypto_key_free(dk);
 			return r;

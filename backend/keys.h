@@ -75,8 +75,18 @@ int ocb_keyprov_wrap(struct ocb_keyprov *kp, const uint8_t backup_id[16],
 		     struct ocb_key_block *blk);
 
 /* Unwrap blk into *data_key (ocb_crypto_key_free it): 0, -ENOKEY for the
- * wrong key/passphrase or a provider mismatch (logged). */
+ * wrong key/passphrase or a provider mismatch (logged), -EBADMSG when blk
+ * says "none" but kp is another provider (an unauthenticated backup is
+ * never accepted under a configured key: checked before any unwrap). */
 int ocb_keyprov_unwrap(struct ocb_keyprov *kp, const uint8_t backup_id[16],
 		       const struct ocb_key_block *blk, uint8_t **data_key);
+/* The same for the object named name (its key's base name without
+ * ".ocb"): a KMS key whose recorded name is another is refused (-EBADMSG)
+ * and KMS is asked with the expected name in the encryption context, not
+ * the one the (not yet authenticated) header carries. */
+int ocb_keyprov_unwrap_named(struct ocb_keyprov *kp,
+			     const uint8_t backup_id[16], const char *name,
+			     const struct ocb_key_block *blk,
+			     uint8_t **data_key);
 
 #endif

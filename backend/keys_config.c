@@ -4,6 +4,7 @@
 #include "keys_config.h"
 #include "creds.h"
 #include "log.h"
+#include "s3_url.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -74,9 +75,14 @@ static int passphrase(const struct ocb_config *cfg, int interactive,
 		struct stat st;
 
 		r = fd < 0 ? -errno : 0;
-		if (r == 0 && fstat(fd, &st) == 0 && (st.st_mode & 077)) {
-			ocb_err("passphrase file %s is accessible by others: "
-				"chmod 600 it", cfg->passphrase_file);
+		if (r == 0 && fstat(fd, &st) == 0 &&
+		    ((st.st_mode & 077) ||
+		     (st.st_uid != geteuid() && st.st_uid != 0))) {
+			/* the same rule as for key files: another user could
+			 * have written the passphrase of their choice */
+			ocb_err("passphrase file %s is accessible by others or "
+				"not yours (nor root's): chmod 600 it, owned by "
+				"you", cfg->passphrase_file);
 			r = -EACCES;
 		}
 		if (r == 0)
@@ -115,6 +121,12 @@ int ocb_keyprov_from_config(const struct ocb_config *cfg, int interactive,
 		if (!cfg->kms_key_id) {
 			ocb_err("key provider kms needs encryption.kmsKeyId (or "
 				"the old tool's encryption.kmsKeyAlias)");
+			return -EINVAL;
+		}
+		if (cfg->kms_endpoint && s3_url_http_off_host(cfg->kms_endpoint)) {
+			ocb_err("KMS endpoint %s is plain http to another "
+				"machine: a KMS reply carries the data key, use "
+				"https", cfg->kms_endpoint);
 			return -EINVAL;
 		}
 		r = ocb_creds_new(cfg->profile, &c);

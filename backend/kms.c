@@ -245,6 +245,10 @@ int ocb_kms_decrypt(const struct ocb_kms *k, const struct ocb_kms_ctx *ctx,
 	EVP_EncodeBlock((unsigned char *)b64, blob, (int)bloblen);
 	cJSON_AddStringToObject(req, "CiphertextBlob", b64);
 	free(b64);
+	/* with KeyId, KMS refuses a blob made under another key (a bucket
+	 * writer's own key, whose Decrypt the caller may also be allowed) */
+	if (k->key_id && *k->key_id)
+		cJSON_AddStringToObject(req, "KeyId", k->key_id);
 	r = kms_call(k, "Decrypt", req, &resp);
 	cJSON_Delete(req);
 	if (r < 0)

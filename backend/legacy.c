@@ -33,6 +33,15 @@
 
 #define PIPE_CHUNK (1u << 20)
 #define INDEX_FILE_MAX (1u << 30)
+/* An index costs about 500 bytes of memory per entry while it is built.
+ * A genuine old backup spends well over 16 compressed bytes per member (a
+ * tar header of its own name and times); a hostile one of identical empty
+ * members spends a few.  So entries are bounded by the object's size, and
+ * absolutely: past that the backup is not browsed (it still restores,
+ * streamed). */
+#define INDEX_ENTRIES_BASE 10000u
+#define INDEX_BYTES_PER_ENTRY 16u
+#define INDEX_ENTRIES_MAX 2000000u
 #define INDEX_MAGIC "OCBLIDX1"
 /* the catalog's (virtual) frames are the restart span: a frame read
  * starts at most one deflate block before the frame */
@@ -519,8 +528,12 @@ static int build_index(struct ocb_legacy *lg, const struct ocb_legacy_opts *o,
 	const void *d;
 	ssize_t n;
 	int r, ar_r;
-	uint64_t nf, i;
+	uint64_t nf, i, max_entries;
 
+	max_entries = INDEX_ENTRIES_BASE +
+		      lg->info.object_size / INDEX_BYTES_PER_ENTRY;
+	if (max_entries > INDEX_ENTRIES_MAX)
+		max_entries = INDEX_ENTRIES_MAX;
 	r = source_start(&src, lg, o->bytes_indexed);
 	if (r < 0)
 		goto out;
@@ -550,6 +563,14 @@ static int build_index(struct ocb_legacy *lg, const struct ocb_legacy_opts *o,
 	}
 	while ((ar_r = archive_read_next_header(ar, &ae)) == ARCHIVE_OK ||
 	       ar_r == ARCHIVE_WARN) {
+		if (ocb_catb_nentries(sc.cb) >= max_entries) {
+			ocb_err("old backup %s: more than %" PRIu64 " entries for "
+				"%" PRIu64 " bytes: not browsed (a memory bound); "
+				"`ocb restore` restores it", sc.name, max_entries,
+				lg->info.object_size);
+			r = -EOPNOTSUPP;
+			goto out;
+		}
 		r = add_member(&sc, ar, ae, lg);
 		if (r < 0)
 			goto out;

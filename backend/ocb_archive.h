@@ -57,7 +57,14 @@ struct ocb_entry {
 	const char *name;	/* base name ("" for the root) */
 	const char *target;	/* symlink target, else NULL */
 	uint8_t sha256[32];	/* of the content (files) */
+	uint32_t flags;		/* OCB_ENTRY_* flags (format 2; else 0) */
 };
+
+/* how an entry was captured (format 2) */
+#define OCB_ENTRY_SQLITE_SNAPSHOT 0x1u	/* SQLite online-backup snapshot */
+#define OCB_ENTRY_TORN 0x2u		/* the file changed while read */
+#define OCB_ENTRY_SQLITE_RAW 0x4u	/* snapshot failed: raw copy */
+#define OCB_ENTRY_FLAGS_KNOWN 0x7u
 
 struct ocb_xattr {
 	const char *name;
@@ -74,6 +81,11 @@ struct ocb_archive_info {
 	char label[128];
 	char key_provider[32];	/* "none", "keyfile", "passphrase", "kms" */
 	int64_t created;	/* seconds since the epoch */
+	/* format 2 binds the name, the key's prefix and the creation time
+	 * into the authenticated catalog (checked when opened); format 1
+	 * binds the name only: "unbound" */
+	int bound;
+	uint32_t warnings;	/* entries captured with a warning (format 2) */
 	uint64_t entries;
 	uint64_t stream_size;	/* bytes of the plaintext tar stream */
 	uint64_t object_size;	/* bytes stored */

@@ -29,6 +29,8 @@ static int newest_first(const void *x, const void *y)
 	const struct ocb_ret_item *a = *(struct ocb_ret_item *const *)x;
 	const struct ocb_ret_item *b = *(struct ocb_ret_item *const *)y;
 
+	if (a->untrusted != b->untrusted)
+		return a->untrusted ? 1 : -1;
 	if (a->time != b->time)
 		return a->time > b->time ? -1 : 1;
 	return strcmp(b->name, a->name);	/* same second: by name */
@@ -75,7 +77,7 @@ int ocb_retention_plan(struct ocb_ret_item *v, size_t n,
 	for (i = 0; i < n; i++)
 		s[i] = &v[i];
 	qsort(s, n, sizeof(*s), newest_first);
-	add_why(s[0], "newest");
+	add_why(s[0], s[0]->untrusted ? "newest (none trusted)" : "newest");
 	for (i = 0; i < n; i++) {
 		char why[64];
 
@@ -83,11 +85,14 @@ int ocb_retention_plan(struct ocb_ret_item *v, size_t n,
 			add_why(s[i], "pinned");
 		if (s[i]->labelled)
 			add_why(s[i], "labelled");
+		if (s[i]->future)
+			add_why(s[i], "future-dated");
 		if (p->last > 0 && i < (size_t)p->last) {
 			snprintf(why, sizeof(why), "last %d", p->last);
 			add_why(s[i], why);
 		}
-		if (p->within > 0 && s[i]->time >= s[0]->time - p->within) {
+		if (p->within > 0 && !s[i]->untrusted &&
+		    s[i]->time >= s[0]->time - p->within) {
 			char d[32];
 
 			if (p->within % 86400 == 0)

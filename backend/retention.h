@@ -26,6 +26,14 @@ struct ocb_ret_item {
 	const char *name;
 	int64_t time;			/* seconds since the epoch (UTC) */
 	int labelled, pinned;
+	/* not trusted to order backups: an old-tool backup (unauthenticated,
+	 * its time only its name) or a time in the future.  Ranked after
+	 * every trusted backup, so it is never "newest", never the anchor of
+	 * "within" and takes a "last"/period slot only after all trusted
+	 * ones; it may still be kept by a rule, and is never deleted in
+	 * favour of a trusted one. */
+	int untrusted;
+	int future;	/* dated ahead of the clock: untrusted, and kept */
 	/* out */
 	int keep;
 	char why[160];			/* the rules that keep it, ", "-joined */
@@ -34,7 +42,9 @@ struct ocb_ret_item {
 /* Does the policy say anything?  (An empty one keeps everything.) */
 int ocb_ret_policy_empty(const struct ocb_ret_policy *p);
 
-/* Decide keep/why for every item (in any order).  0 or -ENOMEM. */
+/* Decide keep/why for every item (in any order).  0 or -ENOMEM.  A
+ * future-dated item is kept ("future-dated"): such a time is not acted
+ * upon either way. */
 int ocb_retention_plan(struct ocb_ret_item *v, size_t n,
 		       const struct ocb_ret_policy *p);
 
@@ -46,5 +56,9 @@ int ocb_retention_duration(const char *s, int64_t *out);
  * or the old tool's "...-2026-11-23T00-00-00"): 0 or -EINVAL.  *labelled
  * is set when a label follows the time. */
 int ocb_retention_name_time(const char *name, int64_t *t, int *labelled);
+
+/* How far ahead of the local clock a backup's time may be and still be
+ * trusted (clock skew between agents). */
+#define OCB_RET_FUTURE_SKEW 3600
 
 #endif

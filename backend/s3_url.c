@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static int unreserved(unsigned char c)
 {
@@ -110,4 +111,25 @@ int s3_url_host_is_ip(const char *host)
 	}
 	return inet_pton(AF_INET, host, addr) == 1 ||
 	       inet_pton(AF_INET6, host, addr) == 1;
+}
+
+int s3_url_http_off_host(const char *url)
+{
+	char host[256];
+	struct in_addr a;
+	size_t n;
+
+	if (strncasecmp(url, "http://", 7) != 0)
+		return 0;
+	url += 7;
+	n = url[0] == '[' ? strcspn(url, "]") + 1 : strcspn(url, ":/");
+	if (n >= sizeof(host))
+		return 1;
+	memcpy(host, url, n);
+	host[n] = '\0';
+	if (!strcasecmp(host, "localhost") || !strcmp(host, "[::1]"))
+		return 0;
+	/* 127.0.0.0/8 */
+	return !(inet_pton(AF_INET, host, &a) == 1 &&
+		 (ntohl(a.s_addr) >> 24) == 127);
 }

@@ -25,6 +25,11 @@ struct s3_url_param {
 /* Sorts params in place; appends the query (without '?') to out. */
 int s3_url_query(struct ocb_buf *out, struct s3_url_param *params, size_t n);
 
+/* Is url plain http to another machine (not 127.x, localhost, [::1])?
+ * Requests and replies to it travel in clear: refused for KMS (a reply
+ * carries a data key), warned about for S3. */
+int s3_url_http_off_host(const char *url);
+
 /* Decode %XX escapes in place (for encoding-type=url listings): 0 or -EINVAL. */
 int s3_url_decode(char *s);
 

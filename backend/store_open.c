@@ -10,6 +10,7 @@
 #include "log.h"
 #include "retry_store.h"
 #include "s3_store.h"
+#include "s3_url.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -56,6 +57,12 @@ static int open_s3(const char *url, const struct ocb_config *cfg,
 	bucket = strndup(b, n);
 	if (!bucket)
 		return -ENOMEM;
+	if (cfg->endpoint && s3_url_http_off_host(cfg->endpoint))
+		ocb_warn("WARNING: S3 endpoint %s is plain http to another "
+			 "machine: requests, credentials' signatures and "
+			 "metadata travel in clear (backups stay encrypted); "
+			 "use https", ocb_log_escape(esc, sizeof(esc),
+						     cfg->endpoint));
 	r = ocb_creds_new(cfg->profile, &c);
 	if (r == 0) {
 		struct ocb_s3_opts o = {

@@ -190,13 +190,15 @@ static int snap_attr(struct fs_ctx *c, uint64_t ino, uint32_t id,
 	if (r < 0)
 		return r;
 	*ttl = 0;
-	attr_dir(c, st, ino, 0555);
+	/* the owner's only, also under allow_other: a snapshot's log holds
+	 * hook output, which may hold secrets */
+	attr_dir(c, st, ino, 0500);
 	if (f != FS_SNAP_DIR) {
 		ocb_buf_init(&b, 1 << 20);
 		if (f != FS_SNAP_WAIT)
 			fs_snap_render(c->snap, id, f, &b);
 		st->st_mode = f == FS_SNAP_BACKUP ? S_IFLNK | 0777 :
-			S_IFREG | 0444;
+			S_IFREG | 0400;
 		st->st_nlink = 1;
 		st->st_size = (off_t)b.len;
 		ocb_buf_release(&b);
@@ -296,7 +298,7 @@ static int get_attr(struct fs_ctx *c, uint64_t ino, struct stat *st,
 	case FS_NODE_SNAPS:
 		if (!c->snap)
 			return -ENOENT;
-		attr_dir(c, st, ino, 0755);
+		attr_dir(c, st, ino, 0700);
 		*ttl = 0;
 		return 0;
 	case FS_NODE_SNAP:
@@ -977,6 +979,11 @@ static int each_xattr(struct fs_ctx *c, fuse_ino_t ino, xattr_fn cb, void *arg)
 		snprintf(v, sizeof(v), "%u", in->format_version);
 		if (r == 0)
 			r = cb(arg, "user.ocb.format_version", v, strlen(v));
+		/* format 2 authenticates where the backup belongs (name,
+		 * prefix, time); format 1 and old-tool backups do not */
+		if (r == 0)
+			r = cb(arg, "user.ocb.bound", in->bound ? "yes" : "no",
+			       in->bound ? 3 : 2);
 		if (r == 0)
 			r = cb(arg, "user.ocb.label", in->label, strlen(in->label));
 	}

@@ -39,8 +39,8 @@ struct bslot {
 	unsigned users;		/* gets without puts */
 	uint64_t cost;		/* catalog entries while open */
 	uint64_t last_used;
-	int bad;		/* an old backup that cannot be opened
-				 * (damaged, GPG, sparse): this errno */
+	int bad;		/* a backup that cannot be opened (damaged,
+				 * refused, GPG, sparse): this errno */
 };
 
 struct fs_tree {
@@ -197,6 +197,8 @@ static int backup_slot(struct fs_tree *t, uint32_t inst,
 }
 
 static void close_unused(struct fs_tree *t);
+static void check_latest(struct fs_tree *t);
+static int64_t configured_inst(struct fs_tree *t);
 
 int fs_tree_refresh(struct fs_tree *t)
 {
@@ -241,6 +243,7 @@ int fs_tree_refresh(struct fs_tree *t)
 	pthread_rwlock_unlock(&t->lock);
 	/* memory of backups that went away goes with them */
 	close_unused(t);
+	check_latest(t);
 	if (t->o.on_refresh)
 		t->o.on_refresh(t->o.on_refresh_arg);
 out:
@@ -346,18 +349,66 @@ void fs_tree_free(struct fs_tree *t)
 
 /* ---- lookups and listings -------------------------------------------------------- */
 
-/* the newest live backup of instance slot, or -1 (read lock held) */
+/* backups are immutable: a failure to open one that is not the network's
+ * is remembered, so that each ls does not pay for it again */
+static int open_failure_kept(int r)
+{
+	return r == -EBADMSG || r == -ENOKEY || r == -EOPNOTSUPP ||
+	       r == -EPROTO;
+}
+
+/* the newest live backup of instance slot, or -1 (read lock held): one
+ * that failed to open (damaged, forged) never is; an old-tool backup
+ * (unauthenticated, its time only a name) only when there is no native one */
 static int64_t latest_of(struct fs_tree *t, uint32_t inst)
 {
 	int64_t best = -1;
 	uint32_t i;
+	int native, best_native = 0;
 
-	for (i = 0; i < t->nb; i++)
-		if (t->b[i]->inst == inst && !t->b[i]->gone &&
-		    (best < 0 || strcmp(t->b[i]->ref.name,
-					t->b[best]->ref.name) > 0))
+	for (i = 0; i < t->nb; i++) {
+		if (t->b[i]->inst != inst || t->b[i]->gone || t->b[i]->bad)
+			continue;
+		native = t->b[i]->ref.kind == OCB_BACKUP_NATIVE;
+		if (best < 0 || native > best_native ||
+		    (native == best_native &&
+		     strcmp(t->b[i]->ref.name, t->b[best]->ref.name) > 0)) {
 			best = i;
+			best_native = native;
+		}
+	}
 	return best;
+}
+
+/* `latest` of the configured instance is opened once it is new, so that
+ * a backup that fails (damaged, or refused: see ocb_keyprov_unwrap) is
+ * remembered as bad and `latest` moves to the newest one that opens (other
+ * instances' `latest` moves once a use of it has failed) */
+static void check_latest(struct fs_tree *t)
+{
+	struct ocb_archive *a;
+	uint64_t aid;
+	uint32_t tries;
+	int64_t i, s;
+	int r;
+
+	if (!t->o.check_latest)
+		return;
+	for (tries = 0; tries < 64; tries++) {
+		pthread_rwlock_rdlock(&t->lock);
+		i = configured_inst(t);
+		s = i >= 0 ? latest_of(t, (uint32_t)i) : -1;
+		if (s >= 0 && t->b[s]->ref.kind != OCB_BACKUP_NATIVE)
+			s = -1;	/* old backups are indexed on use */
+		pthread_rwlock_unlock(&t->lock);
+		if (s < 0)
+			break;
+		r = fs_tree_archive_get(t, (uint32_t)s, &a, &aid);
+		if (r == 0)
+			fs_tree_archive_put(t, (uint32_t)s);
+		if (r == 0 || !open_failure_kept(r))
+			break;
+	}
 }
 
 static int64_t configured_inst(struct fs_tree *t)
@@ -657,8 +708,7 @@ int fs_tree_archive_get(struct fs_tree *t, uint32_t slot,
 				atomic_fetch_add(&t->legacy_built, 1);
 		}
 		atomic_fetch_add(&t->opens, 1);
-		if (b->ref.kind != OCB_BACKUP_NATIVE &&
-		    (r == -EBADMSG || r == -ENOKEY || r == -EOPNOTSUPP))
+		if (open_failure_kept(r))
 			b->bad = r;
 		if (r < 0) {
 			atomic_fetch_add(&t->open_failures, 1);

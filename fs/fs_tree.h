@@ -55,6 +55,9 @@ struct fs_tree_opts {
 	void *on_close_arg;
 	int snapshots;			/* list /snapshots in the root */
 	int groups;			/* list /groups in the root */
+	/* open the configured instance's newest backup after each listing,
+	 * so that one that fails (damaged, refused) is never `latest` */
+	int check_latest;
 	/* after each listing (from the refresh thread): the groups */
 	void (*on_refresh)(void *arg);
 	void *on_refresh_arg;

@@ -300,6 +300,7 @@ int main(int argc, char **argv)
 	to.kp = kp;
 	to.root = cfg->root;
 	to.prefix = set.prefix;
+	to.check_latest = 1;
 	to.refresh = set.refresh;
 	to.on_close = forget_frames;
 	to.on_close_arg = d.ctx.fc;

@@ -105,5 +105,7 @@ class KmsServer:
                 k = self.keys.get(blob)
             if not k or k[1] != ctx:
                 return 400, {"__type": "InvalidCiphertextException"}
+            if q.get("KeyId") != k[2]:      # as AWS: KeyId must name the blob's key
+                return 400, {"__type": "IncorrectKeyException"}
             return 200, {"Plaintext": base64.b64encode(k[0]).decode(), "KeyId": k[2]}
         return 400, {"__type": "UnknownOperationException"}

@@ -140,6 +140,8 @@ def fleet_configs(tmp_path, rgw, bucket, keyfile, group, extra=None):
     """configs of the three agents (each its own cache); the manager's
     preBackup hook writes its state down, recorded as its state snapshot"""
     out = {}
+    # these agents answer the fleet's requests (opted into)
+    group = dict(group, answerRequests=group.get("answerRequests", True))
     for inst, role in AGENTS:
         src = make_tree(str(tmp_path / inst / "state"))
         cfg = {"instanceId": inst, "region": rgw.region, "role": role,

@@ -50,7 +50,9 @@ def test_prune_plan_then_delete(history, rgw, bucket):
     plan = {l.split()[1]: l for l in p.stdout.splitlines() if l.startswith(("keep", "delete"))}
     keep = sorted(n for n, l in plan.items() if l.startswith("keep"))
     assert keep == sorted([
-        "openclaw-aws-backup-2026-10-25T00-00-00",            # monthly 2026-10
+        # monthly 2026-10: the native one; the old-tool backup of the
+        # 25th is unauthenticated and ranks after every native backup
+        "openclaw-aws-backup-2026-10-20T03-00-00Z",
         "openclaw-aws-backup-2026-11-02T03-00-00Z",           # daily
         "openclaw-aws-backup-2026-11-03T03-00-00Z-before-upgrade",  # labelled, daily
         "openclaw-aws-backup-2026-11-04T03-00-00Z",           # newest, daily, monthly

@@ -9,6 +9,8 @@
 #include "backup_job.h"
 #include "group.h"
 #include "hooks.h"
+#include "highwater.h"
+#include "retention.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -213,6 +215,15 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	if (r < 0) {
 		r = ocb_fail(r, "backup to %s", ctx->store->desc);
 		goto out;
+	}
+	{
+		int64_t t;
+		int lab;
+
+		/* this machine's own backup: the newest it has seen */
+		if (ocb_retention_name_time(res.name, &t, &lab) == 0)
+			ocb_highwater_note(ctx->cfg->cache_dir, ctx->cfg->prefix,
+					   t, res.name);
 	}
 	if (group) {	/* a request for this group, if any, is answered */
 		int a = ocb_group_ack(ctx->store, ctx->cfg->root, group,

@@ -44,6 +44,7 @@ static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 		char when[32] = "-", size[32];
 		time_t t = (time_t)v[i].mtime;
 		struct tm tm;
+		int refused;
 
 		if (s->ops->head(s, v[i].key, &h) == 0) {
 			const char *c = ocb_meta_get(&h.meta, "created"), *m;
@@ -75,6 +76,11 @@ static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 			if (m && *m)
 				inst = m;
 		}
+		/* a hint from unauthenticated metadata: opening the backup is
+		 * what refuses it (ocb_keyprov_unwrap) */
+		refused = v[i].kind == OCB_BACKUP_NATIVE &&
+			  !strcmp(enc, "none") && ctx->cfg->key_provider &&
+			  strcmp(ctx->cfg->key_provider, "none");
 		gmtime_r(&t, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		if (json) {
@@ -91,15 +97,27 @@ static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 			ocb_json_str(label);
 			printf(", \"instance\": ");
 			ocb_json_str(inst);
+			if (refused)
+				printf(", \"refused\": \"key provider none, "
+				       "%s configured\"", ctx->cfg->key_provider);
 			printf("}");
 			*first = 0;
 		} else {
+			char en[1024], el[512], ee[64];
+
+			/* names, labels and metadata come from the store:
+			 * never raw control characters on a terminal */
 			if (all)
-				printf("%-20s ", inst);
-			printf("%-50s %s %10s %-6s %-10s %s\n", v[i].name, when,
+				printf("%-20s ", ocb_log_escape(ee, sizeof(ee), inst));
+			printf("%-50s %s %10s %-6s %-10s %s%s%s\n",
+			       ocb_log_escape(en, sizeof(en), v[i].name), when,
 			       ocb_human_size(v[i].size, size, sizeof(size)),
 			       v[i].kind == OCB_BACKUP_NATIVE ? "ocb" : "tar.gz",
-			       enc, label);
+			       ocb_log_escape(ee, sizeof(ee), enc),
+			       ocb_log_escape(el, sizeof(el), label),
+			       refused ? (*label ? " " : "") : "",
+			       refused ? "REFUSED (key provider none, another "
+			       "is configured)" : "");
 		}
 		ocb_obj_head_release(&h);
 	}

@@ -12,6 +12,7 @@
  * is deleted again.
  */
 #include "cmd.h"
+#include "retention.h"
 #include "backup_job.h"
 #include "backups.h"
 #include "config.h"
@@ -28,8 +29,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* is a native backup of time t the migration of an old-tool one (dated
+ * by its time)? */
+static int is_migration(const struct ocb_backup_ref *v, size_t n, int64_t t)
+{
+	int64_t lt;
+	size_t i;
+	int lab;
+
+	for (i = 0; i < n; i++)
+		if (v[i].kind == OCB_BACKUP_LEGACY &&
+		    ocb_retention_name_time(v[i].name, &lt, &lab) == 0 &&
+		    lt == t)
+			return 1;
+	return 0;
+}
 
 static const char usage[] =
 	"usage: ocb migrate [--delete-original] BACKUP... | --all\n"
@@ -45,7 +63,8 @@ static const char usage[] =
 	"~/.openclaw) and its workspace/.  A backup already migrated is\n"
 	"skipped.\n"
 	"\n"
-	"  --all              every old backup of this instance\n"
+	"  --all              every old backup of this instance dated before\n"
+	"                     its first native backup (a later one is named)\n"
 	"  --delete-original  delete each old backup once its new one is\n"
 	"                     verified (never before)\n";
 
@@ -268,11 +287,36 @@ static int migrate_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	if (all) {
-		for (i = 0; i < n && r == 0 && !ocb_interrupted; i++)
-			if (v[i].kind == OCB_BACKUP_LEGACY) {
-				r = migrate_one(&m, &v[i], v, n);
-				done++;
+		/* an old-tool backup is unauthenticated: --all takes only
+		 * those dated before this instance's first native backup (the
+		 * old tool was in use then) and not in the future; a later one
+		 * may have been planted by whoever can write the bucket, and
+		 * is migrated only when named */
+		int64_t first_native = INT64_MAX, t, now = (int64_t)time(NULL);
+		int lab;
+
+		for (i = 0; i < n; i++)
+			if (v[i].kind == OCB_BACKUP_NATIVE &&
+			    ocb_retention_name_time(v[i].name, &t, &lab) == 0 &&
+			    t < first_native && !is_migration(v, n, t))
+				first_native = t;
+		for (i = 0; i < n && r == 0 && !ocb_interrupted; i++) {
+			char esc[300];
+
+			if (v[i].kind != OCB_BACKUP_LEGACY)
+				continue;
+			if (ocb_retention_name_time(v[i].name, &t, &lab) < 0 ||
+			    t >= first_native || t > now + OCB_RET_FUTURE_SKEW) {
+				fprintf(stderr, "ocb: %s is dated after this "
+					"instance's first native backup (or in "
+					"the future): skipped by --all; name it "
+					"to migrate it\n", ocb_log_escape(esc,
+					sizeof(esc), v[i].name));
+				continue;
 			}
+			r = migrate_one(&m, &v[i], v, n);
+			done++;
+		}
 		if (r == 0 && !done)
 			printf("no old-tool backups under %s\n", ctx->cfg->prefix);
 		goto out;

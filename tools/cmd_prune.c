@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char usage[] =
 	"usage: ocb prune [--dry-run] [--json] [--keep-last N] [--keep-daily N]\n"
@@ -97,6 +98,7 @@ static int make_plan(struct ocb_ctx *ctx, const struct ocb_ret_policy *p,
 {
 	char **pins = NULL;
 	size_t npins = 0, i, k;
+	int64_t now = (int64_t)time(NULL);
 	int r;
 
 	memset(pl, 0, sizeof(*pl));
@@ -123,6 +125,18 @@ static int make_plan(struct ocb_ctx *ctx, const struct ocb_ret_policy *p,
 		for (k = 0; k < npins; k++)
 			if (!strcmp(pins[k], it->name))
 				it->pinned = 1;
+		/* a future time or an old-tool backup never counts as newest
+		 * nor towards a rule ahead of a native one (retention.h) */
+		it->future = it->time > now + OCB_RET_FUTURE_SKEW;
+		it->untrusted = pl->refs[i].kind != OCB_BACKUP_NATIVE ||
+				it->future;
+		if (it->future) {
+			char esc[300];
+
+			ocb_warn("backup %s is dated in the future: not counted "
+				 "as newest, and kept", ocb_log_escape(esc,
+				 sizeof(esc), it->name));
+		}
 	}
 	r = ocb_retention_plan(pl->items, pl->n, p);
 out:

@@ -91,6 +91,7 @@ static int verify_one(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 {
 	struct ocb_verify_result res;
 	struct ocb_archive *a = NULL;
+	const char *legacy;
 	char sz[32];
 	int r;
 
@@ -113,7 +114,10 @@ static int verify_one(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 		       "the message above)" : ocb_store_strerror(r));
 		return r;
 	}
-	r = ocb_archive_open(ctx->store, ref->key, kp, &a);
+	r = ocb_ctx_open_backup(ctx, ref, kp, OCB_OPEN_CHECK, &a);
+	/* format 1 authenticates the name, not the prefix or the time */
+	legacy = r == 0 && !ocb_archive_info(a)->bound ?
+		 " (format 1: prefix and time not authenticated)" : "";
 	if (r == 0 && vo->restore_test) {
 		struct ocb_restore_result rr;
 		uint64_t diffs = 0;
@@ -146,9 +150,9 @@ static int verify_one(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 		return 0;
 	}
 	if (r == 0) {
-		printf("ok       %s: %" PRIu64 " files, %u frames, %s\n",
+		printf("ok       %s: %" PRIu64 " files, %u frames, %s%s\n",
 		       ref->name, res.files, res.frames,
-		       ocb_human_size(res.bytes, sz, sizeof(sz)));
+		       ocb_human_size(res.bytes, sz, sizeof(sz)), legacy);
 		return 0;
 	}
 	if (r == -EBADMSG && res.bad_files)

@@ -21,6 +21,8 @@
 #include <unistd.h>
 #include <openssl/crypto.h>
 
+#include "highwater.h"
+
 /* the one place that turns an errno into an exit code */
 int ocb_exit_code(int err)
 {
@@ -272,6 +274,26 @@ void ocb_rm_rf(const char *path)
 	nftw(path, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* the newest authenticated backup seen here: `latest` older than it means
+ * newer backups went away (deleted, or the store rolled back) */
+static void highwater(struct ocb_ctx *ctx, const struct ocb_backup_ref *ref,
+		      const struct ocb_archive_info *in)
+{
+	char seen[256], e1[300], e2[300];
+	int64_t t;
+
+	if (ocb_highwater_get(ctx->cfg->cache_dir, ctx->cfg->prefix, &t, seen,
+			      sizeof(seen)) == 0 && ref->latest &&
+	    in->created < t)
+		fprintf(stderr, "ocb: WARNING: latest is %s, older than %s, "
+			"which this machine has seen: newer backups were "
+			"deleted or the store was rolled back\n",
+			ocb_log_escape(e1, sizeof(e1), ref->name),
+			ocb_log_escape(e2, sizeof(e2), seen));
+	ocb_highwater_note(ctx->cfg->cache_dir, ctx->cfg->prefix, in->created,
+			   in->name);
+}
+
 int ocb_ctx_open_backup(struct ocb_ctx *ctx, const struct ocb_backup_ref *ref,
 			struct ocb_keyprov *kp, enum ocb_open_how how,
 			struct ocb_archive **a)
@@ -282,7 +304,12 @@ int ocb_ctx_open_backup(struct ocb_ctx *ctx, const struct ocb_backup_ref *ref,
 		.gpg = 1,
 	};
 
-	if (ref->kind == OCB_BACKUP_NATIVE)
-		return ocb_archive_open(ctx->store, ref->key, kp, a);
+	if (ref->kind == OCB_BACKUP_NATIVE) {
+		int r = ocb_archive_open(ctx->store, ref->key, kp, a);
+
+		if (r == 0)
+			highwater(ctx, ref, ocb_archive_info(*a));
+		return r;
+	}
 	return ocb_archive_open_legacy(ctx->store, ref->key, &lo, a);
 }

@@ -15,6 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ocb_log_set_level(OCB_LOG_ERR);
 	memcpy(blob, data, size);
 	if (ocb_catalog_decode(blob, size, &c) == 0) {
+		(void)strlen(c->prefix);
 		/* walk what was accepted: every index must be usable */
 		for (uint32_t i = 0; i < c->n; i++) {
 			const struct ocb_entry *e = &c->e[i];

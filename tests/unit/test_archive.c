@@ -557,8 +557,9 @@ static int equal_frames(struct ocb_archive *a, uint64_t *off, uint32_t *len)
 static void test_tamper(struct ocb_store *s, struct ocb_keyprov *kp,
 			const char *key, const struct ocb_buf *good)
 {
-	char path[PATH_MAX];
-	const char *bad = "backups/instance-t/tampered.ocb";
+	char path[PATH_MAX], other[PATH_MAX];
+	/* tampered in place: a copy elsewhere fails for its place alone */
+	const char *bad = key;
 	struct ocb_keyprov *wrong = NULL, *none = NULL;
 	struct ocb_archive *a = NULL;
 	uint8_t *obj, *m;
@@ -637,6 +638,7 @@ static void test_tamper(struct ocb_store *s, struct ocb_keyprov *kp,
 	CHECK_INT(damaged(s, kp, bad, good), -EBADMSG);
 	write_object(bad, m, 0);
 	CHECK(damaged(s, kp, bad, good) < 0);
+	write_object(key, obj, len);	/* the intact object again */
 	/* the wrong key, the wrong provider, no object */
 	CHECK_INT(ocb_keyprov_keyfile_new(otherkey, &wrong), 0);
 	CHECK_INT(damaged(s, wrong, key, good), -ENOKEY);
@@ -644,6 +646,20 @@ static void test_tamper(struct ocb_store *s, struct ocb_keyprov *kp,
 	CHECK_INT(damaged(s, none, key, good), -ENOKEY);
 	CHECK_INT(damaged(s, kp, "backups/instance-t/missing.ocb", good),
 		  -ENOENT);
+	/* format 2 binds the name and the prefix: the intact object under a
+	 * newer name, or in another instance's prefix, is refused */
+	CHECK_INT(damaged(s, kp, key, good), 0);
+	write_object("backups/instance-t/openclaw-aws-backup-2099-01-01T00-00-00Z.ocb",
+		     obj, len);
+	CHECK_INT(damaged(s, kp, "backups/instance-t/openclaw-aws-backup-"
+			  "2099-01-01T00-00-00Z.ocb", good), -EBADMSG);
+	PATHF(path, "%s/backups/instance-u", storedir);
+	mkdir(path, 0755);
+	PATHF(other, "backups/instance-u/%s", strrchr(key, '/') + 1);
+	write_object(other, obj, len);
+	CHECK_INT(damaged(s, kp, other, good), -EBADMSG);
+	s->ops->del(s, other);
+	s->ops->del(s, "backups/instance-t/openclaw-aws-backup-2099-01-01T00-00-00Z.ocb");
 	ocb_keyprov_free(wrong);
 	ocb_keyprov_free(none);
 	free(m);
@@ -778,7 +794,7 @@ int main(void)
 		struct ocb_obj_head h = { 0 };
 
 		CHECK_INT(s->ops->head(s, k1, &h), 0);
-		CHECK_STR(ocb_meta_get(&h.meta, "ocb-format"), "1");
+		CHECK_STR(ocb_meta_get(&h.meta, "ocb-format"), "2");
 		CHECK_STR(ocb_meta_get(&h.meta, "key-provider"), "keyfile");
 		CHECK_STR(ocb_meta_get(&h.meta, "instance"), "t");
 		CHECK_INT(h.size, res.bytes_stored);

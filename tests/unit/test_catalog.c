@@ -13,8 +13,8 @@
 #include <time.h>
 
 /* the plaintext layout of FORMAT.md */
-#define HDR 104
-#define ENT 120
+#define HDR 112
+#define ENT 128
 #define XAT 24
 #define FRM 24
 #define E(i) (HDR + (size_t)(i) * ENT)
@@ -40,6 +40,8 @@ static int build(void)
 	struct ocb_catb_info info = { .name = "n", .instance = "i",
 				      .host = "h", .label = "",
 				      .key_provider = "none",
+				      .prefix = "p/instance-i",
+				      .warnings = 2,
 				      .frame_size = OCB_FRAME_SIZE,
 				      .stream_size = 4096 };
 	const char *xn[] = { "user.k" };
@@ -62,11 +64,14 @@ static int build(void)
 	e.mode = S_IFREG | 0644; e.size = 10; e.data_off = 512;
 	e.nxattrs = 1; e.xnames = xn; e.xvalues = xv; e.xlens = xl;
 	r |= ocb_catb_add(b, &e, &xx);
+	ocb_catb_set_flags(b, xx, OCB_ENTRY_TORN);
 	e.name = "yy"; e.link_to = xx; e.nxattrs = 0; e.size = 0;
 	r |= ocb_catb_add(b, &e, &s);
 	e.parent = bb; e.name = "zz"; e.link_to = OCB_NOLINK; e.size = 3;
 	e.data_off = 2048;
 	r |= ocb_catb_add(b, &e, &s);
+	ocb_catb_set_flags(b, s, OCB_ENTRY_SQLITE_SNAPSHOT |
+			   OCB_ENTRY_SQLITE_RAW);
 	r |= ocb_catb_add_frame(b, &f);
 	r |= ocb_catb_add_source(b, a, "/home/u/.a");
 	r |= ocb_catb_encode(b, &info, &blob0, &len0);
@@ -349,6 +354,52 @@ static void test_large(void)
 	ocb_catalog_free(c);
 }
 
+/* format 2: the prefix, the warning count and the entries' flags; the
+ * same catalog in the format 1 layout (104-byte header, five strings,
+ * 120-byte entries) still decodes, with no prefix, flags or warnings */
+static void test_versions(void)
+{
+	struct ocb_catalog *c = NULL;
+	uint8_t *m = copy0(), *v1, *q;
+	size_t tail, i, n;
+
+	CHECK_INT(ocb_catalog_decode(m, len0, &c), 0);
+	if (c) {
+		CHECK_INT(c->version, 2);
+		CHECK_STR(c->prefix, "p/instance-i");
+		CHECK_INT(c->warnings, 2);
+		CHECK_INT(c->e[4].flags, OCB_ENTRY_TORN);
+		CHECK_INT(c->e[6].flags, OCB_ENTRY_SQLITE_SNAPSHOT |
+			  OCB_ENTRY_SQLITE_RAW);
+		CHECK_INT(c->e[0].flags | c->e[1].flags | c->e[5].flags, 0);
+	}
+	ocb_catalog_free(c);
+	c = NULL;
+	CHECK_INT(with32(E(4) + 120, 0x8), -EBADMSG);	/* unknown flag */
+	CHECK_INT(with32(E(4) + 120, OCB_ENTRY_FLAGS_KNOWN), 0);
+
+	n = ocb_get32(blob0 + 8);
+	tail = len0 - E(n);
+	v1 = malloc(len0);
+	memcpy(v1, blob0, 104);
+	memcpy(v1, "OCBCAT01", 8);
+	ocb_put32(v1 + 60, 0);
+	q = v1 + 104;
+	for (i = 0; i < n; i++, q += 120)
+		memcpy(q, blob0 + E(i), 120);
+	memcpy(q, blob0 + E(n), tail);
+	CHECK_INT(ocb_catalog_decode(v1, (size_t)(q - v1) + tail, &c), 0);
+	if (c) {
+		CHECK_INT(c->version, 1);
+		CHECK_STR(c->prefix, "");
+		CHECK_STR(c->name, "n");
+		CHECK_INT(c->warnings, 0);
+		CHECK_INT(c->e[4].flags, 0);
+		CHECK_INT(c->n, 7);
+	}
+	ocb_catalog_free(c);
+}
+
 int main(void)
 {
 	ocb_log_set_level(OCB_LOG_ERR);
@@ -363,6 +414,7 @@ int main(void)
 	test_entries();
 	test_frames_sources();
 	test_large();
+	test_versions();
 	free(blob0);
 	return T_DONE();
 }

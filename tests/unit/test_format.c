@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -90,7 +91,7 @@ static void test_header_trailer(void)
 	hb[0] ^= 1;
 	CHECK_INT(ocb_header_decode(hb, &h2), -EBADMSG);
 	hb[0] ^= 1;
-	hb[8] = 2;
+	hb[8] = 3;
 	CHECK_INT(ocb_header_decode(hb, &h2), -EPROTO);	/* future version */
 	hb[8] = 1;
 	hb[38] = 0xff;
@@ -122,7 +123,14 @@ static void test_header_trailer(void)
 	t.catalog_len = 400;
 	t.catalog_off = t.header_off - 400;
 	ocb_trailer_encode(&t, tb);
+	/* a catalog bomb: 400 sealed bytes cannot be 1 GiB of catalog */
+	CHECK_INT(ocb_trailer_decode(tb, t.header_off + 576, &t2), -EBADMSG);
+	t.catalog_plain_len = 400ull * OCB_CATALOG_RATIO + OCB_CATALOG_SLACK;
+	ocb_trailer_encode(&t, tb);
 	CHECK_INT(ocb_trailer_decode(tb, t.header_off + 576, &t2), 0);
+	t.catalog_plain_len++;
+	ocb_trailer_encode(&t, tb);
+	CHECK_INT(ocb_trailer_decode(tb, t.header_off + 576, &t2), -EBADMSG);
 }
 
 /* a small catalog: root/a/{x, y -> x (hardlink)}, root/l -> a (symlink) */
@@ -237,10 +245,34 @@ static void test_keys(void)
 	ocb_crypto_key_free(dk);
 	dk = NULL;
 	CHECK_INT(ocb_keyprov_wrap(pp, id1, NULL, &dk, &blk), 0);
-	CHECK_INT(blk.log2_n, 15);
+	CHECK_INT(blk.log2_n, 17);
 	CHECK_INT(ocb_keyprov_unwrap(pp, id1, &blk, &dk2), 0);
 	CHECK(dk2 && memcmp(dk, dk2, 32) == 0);
 	ocb_crypto_key_free(dk2);
+	dk2 = NULL;
+	{
+		/* costs ocb never writes are refused before any scrypt run;
+		 * so is a header saying "none" under a configured key */
+		struct ocb_key_block hostile = blk;
+		struct timespec t0, t1;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		hostile.log2_n = 22;
+		CHECK_INT(ocb_keyprov_unwrap(pp, id1, &hostile, &dk2), -EBADMSG);
+		hostile.log2_n = 17;
+		hostile.r = 32;
+		CHECK_INT(ocb_keyprov_unwrap(pp, id1, &hostile, &dk2), -EBADMSG);
+		hostile.r = 8;
+		hostile.p = 16;
+		CHECK_INT(ocb_keyprov_unwrap(pp, id1, &hostile, &dk2), -EBADMSG);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		CHECK(t1.tv_sec - t0.tv_sec < 2);
+		hostile = blk;
+		hostile.type = OCB_KEY_NONE;
+		CHECK_INT(ocb_keyprov_unwrap(pp, id1, &hostile, &dk2), -EBADMSG);
+		CHECK_INT(ocb_keyprov_unwrap(kp, id1, &hostile, &dk2), -EBADMSG);
+		CHECK(dk2 == NULL);
+	}
 	ocb_crypto_key_free(dk);
 	ocb_keyprov_free(kp);
 	ocb_keyprov_free(pp);

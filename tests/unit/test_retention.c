@@ -189,6 +189,43 @@ static void test_parsing(void)
 		"openclaw-aws-backup-2026-11-23", &t, &lab), -EINVAL);
 }
 
+/* untrusted items (a planted old-tool name, a future date) are never
+ * "newest", never the anchor of "within" and never take a "last" slot
+ * ahead of a native backup: the genuine backups are kept */
+static void test_untrusted(void)
+{
+	const char *tails[] = {
+		"2026-11-01T00-00-00Z", "2026-11-02T00-00-00Z",
+		"2026-11-03T00-00-00Z",
+		"2027-01-01T00-00-00",		/* old-tool name, newer */
+		"2099-01-01T00-00-00Z",		/* future-dated native */
+	};
+	struct ocb_ret_item v[5];
+	char names[5][96];
+	struct ocb_ret_policy p = { .last = 2, .within = 86400 };
+	size_t i;
+
+	memset(v, 0, sizeof(v));
+	for (i = 0; i < 5; i++) {
+		snprintf(names[i], sizeof(names[i]), "openclaw-aws-backup-%s",
+			 tails[i]);
+		v[i].name = names[i];
+		CHECK_INT(ocb_retention_name_time(names[i], &v[i].time,
+						  &v[i].labelled), 0);
+	}
+	v[3].untrusted = 1;
+	v[4].untrusted = v[4].future = 1;
+	CHECK_INT(ocb_retention_plan(v, 5, &p), 0);
+	CHECK_INT(v[0].keep, 0);
+	CHECK_INT(v[1].keep, 1);
+	CHECK_INT(v[2].keep, 1);
+	CHECK(strstr(v[2].why, "newest") != NULL);
+	CHECK(strstr(v[1].why, "within") != NULL);	/* anchored on [2] */
+	CHECK_INT(v[3].keep, 0);	/* past the 2 trusted, "last" is full */
+	CHECK_INT(v[4].keep, 1);
+	CHECK_STR(v[4].why, "future-dated");
+}
+
 int main(void)
 {
 	test_last();
@@ -199,5 +236,6 @@ int main(void)
 	test_old_tool_names_and_ties();
 	test_empty_policy_and_newest();
 	test_parsing();
+	test_untrusted();
 	return T_DONE();
 }

@@ -119,8 +119,23 @@ static void test_hosts(void)
 	CHECK(!s3_url_host_is_ip(""));
 }
 
+/* plain http to another machine: refused for KMS, warned about for S3 */
+static void test_http_off_host(void)
+{
+	CHECK_INT(s3_url_http_off_host("https://kms.us-east-1.amazonaws.com"), 0);
+	CHECK_INT(s3_url_http_off_host("http://127.0.0.1:8000"), 0);
+	CHECK_INT(s3_url_http_off_host("http://localhost"), 0);
+	CHECK_INT(s3_url_http_off_host("http://localhost:80/x"), 0);
+	CHECK_INT(s3_url_http_off_host("http://[::1]:80"), 0);
+	CHECK_INT(s3_url_http_off_host("HTTP://10.0.0.5:8000"), 1);
+	CHECK_INT(s3_url_http_off_host("http://localhost.evil.example"), 1);
+	CHECK_INT(s3_url_http_off_host("http://127.0.0.1.evil.example"), 1);
+	CHECK_INT(s3_url_http_off_host("http://127.3.0.1/"), 0);
+}
+
 int main(void)
 {
+	test_http_off_host();
 	test_keys();
 	test_query();
 	test_decode();

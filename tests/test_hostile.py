@@ -1,0 +1,379 @@
+"""Hostile objects in the store: whoever can write the bucket (another
+agent, a CI job with a stolen key) builds each attack with the real tools
+against a local store, and each one must fail safely: refused with its
+reason and exit code, never becoming `latest`, never restored."""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import Ocb, wait_for, write_config
+from test_backup import kms, kms_config  # noqa: F401 (fixture)
+from test_mount import Mount, mounted  # noqa: F401 (fixture)
+from treeutil import make_tree
+
+PREFIX = "openclaw-aws-backups/instance-i-test"
+
+
+def attacker(tmp_path, file_config, provider="none"):
+    """The attacker's config: the victim's store and instance, its own
+    (public) key provider and its own sources."""
+    cfg = json.load(open(file_config))
+    cfg["encryption"] = {"keyProvider": provider}
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    (evil / "authorized_keys").write_text("ssh-ed25519 AAAA attacker\n")
+    cfg["sources"] = [str(evil)]
+    cfg["cache"] = {"dir": str(tmp_path / "evil-cache")}
+    return write_config(tmp_path / "evil.json", cfg)
+
+
+def test_provider_downgrade_is_refused(tmp_path, file_config, ocb_local, mounted):
+    """A backup whose header says key provider `none`, made by someone who
+    can write the store, under a config that names keyfile: refused before
+    any unwrap (exit 7), `verify` says DAMAGED, `latest` stays on the
+    genuine backup in the mount, a restore never writes the forged files."""
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=file_config, env=ocb_local.env)
+    good = json.loads(o("backup", "--json").stdout)["name"]
+    evil = Ocb(config=attacker(tmp_path, file_config), env=ocb_local.env)
+    forged = json.loads(evil("backup", "--json").stdout)["name"]
+    assert forged > good
+
+    listed = {b["name"]: b for b in json.loads(o("list", "--json").stdout)}
+    assert "refused" in listed[forged] and "refused" not in listed[good]
+    assert "REFUSED" in [l for l in o("list").stdout.splitlines() if forged in l][0]
+
+    p = o("verify", forged, check=False)
+    assert p.returncode == 7, p.stdout + p.stderr
+    assert "DAMAGED" in p.stdout and "key provider none" in p.stderr
+    p = o("verify", "--all", check=False)
+    assert p.returncode == 7 and ("ok       %s" % good) in p.stdout
+
+    dest = tmp_path / "restored"
+    p = o("restore", forged, "--target", str(dest), check=False)
+    assert p.returncode == 7 and "forged" in p.stderr
+    assert not (dest / "evil" / "authorized_keys").exists()
+    p = o("cat", "latest", check=False, text=False)
+    assert p.returncode == 7 and not p.stdout
+
+    m = mounted(file_config, o.env)
+    inst = os.path.join(m.path, "i-test")
+    assert sorted(os.listdir(inst)) == sorted([good, forged, "latest"])
+    assert os.readlink(os.path.join(inst, "latest")) == good
+    assert os.path.isdir(os.path.join(m.path, "latest", "src"))
+    assert os.getxattr(os.path.join(inst, good), "user.ocb.bound") == b"yes"
+    with pytest.raises(OSError):
+        os.listdir(os.path.join(inst, forged))
+    before = m.stats()["archive_opens"]
+    for _ in range(3):
+        with pytest.raises(OSError):
+            os.listdir(os.path.join(inst, forged))
+    assert m.stats()["archive_opens"] == before   # the failure is remembered
+
+
+def test_none_still_reads_under_none(tmp_path, file_config, ocb_local):
+    """A config that says `none` reads its own `none` backups."""
+    evil = Ocb(config=attacker(tmp_path, file_config), env=ocb_local.env)
+    name = json.loads(evil("backup", "--json").stdout)["name"]
+    p = evil("verify", name)
+    assert "ok" in p.stdout
+
+
+def obj_path(tmp_path, name, prefix=PREFIX):
+    return tmp_path / "store" / prefix / (name + ".ocb")
+
+
+def plant(tmp_path, src_name, dst_key):
+    """Copy a stored backup to another key, as a bucket writer can (the
+    file store keeps its metadata beside it: copied too)."""
+    store = tmp_path / "store"
+    for base in (store, store / ".ocb-store" / "meta"):
+        s = base / PREFIX / (src_name + ".ocb")
+        if s.exists():
+            d = base / dst_key
+            d.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(s, d)
+
+
+def test_rollback_and_relabelling_are_refused(tmp_path, file_config, ocb_local):
+    """Format 2 binds the name, the prefix and the time: an old backup
+    copied under a newer name does not become `latest`, a copy into
+    another instance's prefix is refused there."""
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=file_config, env=ocb_local.env)
+    old = json.loads(o("backup", "--json").stdout)["name"]
+    newer = "openclaw-aws-backup-2098-01-01T00-00-00Z"
+    plant(tmp_path, old, PREFIX + "/" + newer + ".ocb")
+    p = o("verify", newer, check=False)
+    assert p.returncode == 7 and "rolled back" in p.stderr, p.stderr
+    assert "says it is %s/%s.ocb" % (PREFIX, old) in p.stderr
+    p = o("restore", "latest", "--target", str(tmp_path / "r"), check=False)
+    assert p.returncode == 7
+
+    other = "openclaw-aws-backups/instance-i-other"
+    plant(tmp_path, old, other + "/" + old + ".ocb")
+    cfg = json.load(open(file_config))
+    cfg["instanceId"] = "i-other"
+    ob = Ocb(config=write_config(tmp_path / "other.json", cfg), env=ocb_local.env)
+    p = ob("verify", old, check=False)
+    assert p.returncode == 7 and "another instance" in p.stderr
+    # the genuine one still verifies, as format 2
+    p = o("verify", old)
+    assert "format 1" not in p.stdout
+
+
+FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "format-v1")
+
+
+def test_format1_backup_stays_readable(tmp_path, ocb_local):
+    """A backup written by ocb in format 1 (tests/fixtures/format-v1) is
+    read, verified and restored, and said to be unbound."""
+    shutil.copytree(os.path.join(FIXTURE, "store"), tmp_path / "store")
+    key = tmp_path / "master.key"
+    shutil.copyfile(os.path.join(FIXTURE, "master.key"), key)
+    os.chmod(key, 0o600)
+    cfg = write_config(tmp_path / "c.json", {
+        "instanceId": "i-v1", "store": "file://" + str(tmp_path / "store"),
+        "encryption": {"keyProvider": "keyfile", "keyFile": str(key)},
+        "sources": [str(tmp_path / "src")],
+        "cache": {"dir": str(tmp_path / "cache")}})
+    o = Ocb(config=cfg, env=ocb_local.env)
+    p = o("verify", "latest")
+    assert p.stdout.startswith("ok") and "format 1" in p.stdout
+    o("restore", "latest", "--target", str(tmp_path / "r"))
+    assert (tmp_path / "r" / "src" / "a.txt").read_text() == "hello v1\n"
+    assert (tmp_path / "r" / "src" / "sub" / "b.txt").read_text() == "nested\n"
+    assert os.readlink(tmp_path / "r" / "src" / "link") == "a.txt"
+
+
+def test_retention_ignores_future_and_planted_names(tmp_path, file_config, ocb_local):
+    """A future-dated copy of a backup and a planted old-tool `.tar.gz`
+    with a later date are not "newest": `--keep-last` and `--keep-within`
+    keep the genuine newest backups, and the future-dated one is kept
+    (its date is not acted upon), not counted."""
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=file_config, env=ocb_local.env)
+    names = [json.loads(o("backup", "--json").stdout)["name"] for i in range(2)]
+    future = "openclaw-aws-backup-2099-01-01T00-00-00Z"
+    plant(tmp_path, names[0], PREFIX + "/" + future + ".ocb")
+    tgz = tmp_path / "store" / PREFIX / "openclaw-aws-backup-2098-01-01T00-00-00.tar.gz"
+    subprocess.run(["tar", "-czf", str(tgz), "-C", str(tmp_path), "src"], check=True)
+    for pol in (["--keep-last", "1"], ["--keep-within", "1h"]):
+        p = o("prune", "--dry-run", "--json", *pol)
+        plan = {b["name"]: b for b in json.loads(p.stdout)["backups"]}
+        assert plan[names[1]]["keep"] and "newest" in plan[names[1]]["why"], plan
+        assert plan[future]["keep"] and plan[future]["why"] == "future-dated"
+        assert "dated in the future" in p.stderr
+        assert plan[names[0]]["keep"] == (pol[0] == "--keep-within")
+
+
+def patch(path, off, data):
+    """Overwrite bytes of a stored object in place (off < 0: from the end)."""
+    with open(path, "r+b") as f:
+        f.seek(off, os.SEEK_END if off < 0 else os.SEEK_SET)
+        f.write(data)
+
+
+def test_hostile_scrypt_parameters_cost_nothing(tmp_path, file_config, ocb_local):
+    """A passphrase backup whose header asks for scrypt N = 2^22, r = 32
+    (4 GiB and tens of seconds per open) is refused before scrypt runs."""
+    make_tree(str(tmp_path / "src"))
+    cfg = json.load(open(file_config))
+    pf = tmp_path / "pass"
+    pf.write_text("correct horse battery staple\n")
+    os.chmod(pf, 0o600)
+    cfg["encryption"] = {"keyProvider": "passphrase", "passphraseFile": str(pf)}
+    o = Ocb(config=write_config(tmp_path / "pp.json", cfg), env=ocb_local.env)
+    name = json.loads(o("backup", "--json").stdout)["name"]
+    o("verify", name)
+    path = obj_path(tmp_path, name)
+    for off in (56, -576 + 56):
+        patch(path, off, bytes([22, 32, 1]))
+    import time
+    t0 = time.monotonic()
+    p = o("verify", name, check=False)
+    assert p.returncode == 7 and "scrypt parameters" in p.stderr, p.stderr
+    assert time.monotonic() - t0 < 10
+
+
+def test_catalog_bomb_is_refused_before_allocation(tmp_path, file_config, ocb_local):
+    """A trailer claiming 1 GiB of catalog for a few hundred sealed bytes
+    (a catalog bomb) is refused before anything is allocated or
+    decompressed; the reader's peak memory stays small."""
+    import resource
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=file_config, env=ocb_local.env)
+    name = json.loads(o("backup", "--json").stdout)["name"]
+    patch(obj_path(tmp_path, name), -64 + 32, (1 << 30).to_bytes(8, "little"))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    p = o("verify", name, check=False)
+    assert p.returncode == 7 and "trailer" in p.stderr, p.stderr
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    assert peak < 512 * 1024, (before, peak)          # KiB: not 1 GiB
+
+
+def test_entry_bomb_old_backup_is_not_indexed(tmp_path, file_config, ocb_local, mounted):
+    """An old-tool archive of 60,000 identical empty members (a few hundred
+    KB gzip'd: an index would cost ~30 MB) is not indexed: the mount and
+    `restore --dry-run` say why, and the mount does not try again."""
+    import io
+    import tarfile
+    name = "openclaw-aws-backup-2026-01-01T00-00-00"
+    tgz = tmp_path / "store" / PREFIX / (name + ".tar.gz")
+    tgz.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(str(tgz), "w:gz") as t:
+        for i in range(60000):
+            ti = tarfile.TarInfo("%s/workspace/%d" % (name, i))
+            t.addfile(ti, io.BytesIO(b""))
+    assert tgz.stat().st_size < 2 << 20
+    o = Ocb(config=file_config, env=ocb_local.env)
+    p = o("restore", name, "--dry-run", "--target", str(tmp_path / "r"), check=False)
+    assert p.returncode != 0 and "not browsed" in p.stderr, p.stderr
+    m = mounted(file_config, o.env)
+    d = os.path.join(m.path, "i-test", name)
+    for _ in range(3):
+        with pytest.raises(OSError):
+            os.listdir(d)
+    assert m.stats()["legacy_indexes_opened"] == 0
+    assert m.stats()["archive_opens"] == 1        # remembered, not retried
+
+
+def test_kms_backup_renamed_is_refused_before_kms(tmp_path, file_config, ocb, kms):
+    """KMS: a backup copied under a newer name is refused before KMS is
+    asked (the name its key was made for is not the one it is stored
+    under); Decrypt carries the KeyId (the test KMS checks it, as AWS)."""
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=kms_config(tmp_path, file_config, kms), env=ocb.env)
+    name = json.loads(o("backup", "--json").stdout)["name"]
+    o("verify", name)
+    decrypts = kms.verified
+    newer = "openclaw-aws-backup-2097-01-01T00-00-00Z"
+    plant(tmp_path, name, PREFIX + "/" + newer + ".ocb")
+    p = o("verify", newer, check=False)
+    assert p.returncode == 7 and "made for the name" in p.stderr, p.stderr
+    assert kms.verified == decrypts
+
+
+def test_lesser_items(tmp_path, file_config, ocb_local):
+    """Names with terminal escapes are printed escaped by `ocb list`; a
+    passphrase file owned by another user is refused; a KMS endpoint in
+    plain http to another machine is refused."""
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=file_config, env=ocb_local.env)
+    name = json.loads(o("backup", "--json").stdout)["name"]
+    evil = "openclaw-aws-backup-2026-01-02T00-00-00Z-\x1b]0;pwned\x07\x1b[2J"
+    plant(tmp_path, name, PREFIX + "/" + evil + ".ocb")
+    out = o("list").stdout
+    assert "\x1b" not in out and "\x07" not in out and "pwned" in out
+    assert json.loads(o("list", "--json").stdout)      # JSON still parses
+
+    cfg = json.load(open(file_config))
+    pf = tmp_path / "pass"
+    pf.write_text("correct horse battery staple\n")
+    os.chmod(pf, 0o600)
+    if os.geteuid() == 0:
+        os.chown(pf, 65534, 65534)                     # nobody's
+        cfg["encryption"] = {"keyProvider": "passphrase", "passphraseFile": str(pf)}
+        pp = Ocb(config=write_config(tmp_path / "pp.json", cfg), env=ocb_local.env)
+        p = pp("verify", "latest", check=False)
+        assert p.returncode != 0 and "not yours" in p.stderr, p.stderr
+
+    cfg["encryption"] = {"keyProvider": "kms", "kmsKeyId": "alias/x",
+                         "kmsEndpoint": "http://192.0.2.1:9"}
+    k = Ocb(config=write_config(tmp_path / "k.json", cfg), env=ocb_local.env)
+    p = k("verify", "latest", check=False, timeout=60)
+    assert p.returncode != 0 and "plain http" in p.stderr, p.stderr
+
+
+def test_latest_going_back_in_time_is_said_loudly(tmp_path, file_config, ocb_local):
+    """Each client keeps the newest authenticated backup it has seen; when
+    `latest` is older (the newer ones deleted by someone who can write the
+    bucket), restore, cat and verify warn."""
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=file_config, env=ocb_local.env)
+    old = json.loads(o("backup", "--json").stdout)["name"]
+    new = json.loads(o("backup", "--json").stdout)["name"]
+    p = o("verify", "latest")
+    assert "WARNING" not in p.stderr
+    os.unlink(obj_path(tmp_path, new))
+    p = o("verify", "latest")
+    assert "WARNING: latest is %s, older than %s" % (old, new) in p.stderr, p.stderr
+    p = o("restore", "latest", "--target", str(tmp_path / "r"))
+    assert "rolled back" in p.stderr
+    assert "WARNING" not in o("verify", old).stderr   # asked for by name
+
+
+def test_migrate_all_skips_planted_old_backups(tmp_path, file_config, ocb_local):
+    """`ocb migrate --all` does not turn an old-tool `.tar.gz` dated after
+    the instance's first native backup (planted: the old tool was no longer
+    in use) into a sealed native backup; naming it still works."""
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=file_config, env=ocb_local.env)
+    o("backup")
+    name = "openclaw-aws-backup-2099-01-01T00-00-00"
+    tgz = obj_path(tmp_path, name).with_suffix("").with_suffix("")
+    tgz = tgz.parent / (name + ".tar.gz")
+    subprocess.run(["tar", "-czf", str(tgz), "-C", str(tmp_path), "src"], check=True)
+    p = o("migrate", "--all")
+    assert "skipped by --all" in p.stderr and name in p.stderr
+    assert len(json.loads(o("list", "--json").stdout)) == 2
+
+
+def test_snapshot_files_are_the_owners_only(tmp_path, file_config, ocb_local, mounted):
+    """snapshots/ is 0700, a snapshot 0500 and its files 0400 (their log
+    holds hook output), so allow_other does not show them to others."""
+    import stat
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=file_config, env=ocb_local.env)
+    m = mounted(file_config, o.env)
+    snaps = os.path.join(m.path, "snapshots")
+    assert stat.S_IMODE(os.stat(snaps).st_mode) == 0o700
+    os.mkdir(os.path.join(snaps, "now"))
+    snap = os.path.join(snaps, "now")
+    assert open(os.path.join(snap, "wait")).read() == "done\n"
+    assert stat.S_IMODE(os.stat(snap).st_mode) == 0o500
+    for f in ("log", "status", "progress", "wait"):
+        assert stat.S_IMODE(os.stat(os.path.join(snap, f)).st_mode) == 0o400
+
+
+def test_downgrade_and_rollback_on_rgw(tmp_path, rgw, bucket, s3_config, ocb):
+    """The same attacks on the real S3 server: a forged `none` backup and a
+    genuine one copied (server-side) under a newer name are refused; the
+    genuine backup stays `latest` for restore."""
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=s3_config, env=ocb.env)
+    good = json.loads(o("backup", "--json").stdout)
+    evil = Ocb(config=attacker(tmp_path, s3_config), env=ocb.env)
+    forged = json.loads(evil("backup", "--json").stdout)["name"]
+    p = o("verify", forged, check=False)
+    assert p.returncode == 7 and "key provider none" in p.stderr
+    newer = "openclaw-aws-backup-2096-01-01T00-00-00Z"
+    rgw.aws("s3api", "copy-object", "--bucket", bucket, "--copy-source",
+            "%s/%s" % (bucket, good["key"]), "--key", PREFIX + "/" + newer + ".ocb")
+    p = o("verify", newer, check=False)
+    assert p.returncode == 7 and "rolled back" in p.stderr
+    p = o("verify", "--all", check=False)
+    assert p.returncode == 7 and ("ok       %s" % good["name"]) in p.stdout
+
+
+def test_planted_group_request_is_not_answered_by_default(tmp_path, file_config, ocb_local,
+                                                          mounted):
+    """A group request is an object anyone who can write the bucket can
+    put there; a mount answers requests only when `group.answerRequests`
+    is true, so by default a planted one starts no backup and no hook."""
+    make_tree(str(tmp_path / "src"))
+    cfg = json.load(open(file_config))
+    marker = tmp_path / "hook-ran"
+    cfg["hooks"] = {"preBackup": "touch %s" % marker}
+    o = Ocb(config=write_config(tmp_path / "h.json", cfg), env=ocb_local.env)
+    evil = Ocb(config=attacker(tmp_path, file_config), env=ocb_local.env)
+    evil("group", "request", "pwn")
+    m = mounted(o.config, o.env, ("-o", "refresh=1"))
+    n0 = m.stats()["listings"]
+    wait_for(lambda: m.stats()["listings"] >= n0 + 2, 30, "two listings")
+    assert os.listdir(os.path.join(m.path, "snapshots")) == []
+    assert not marker.exists()
+    assert len(json.loads(o("list", "--json").stdout)) == 0
