@@ -1388,6 +1388,16 @@ int ocb_s3_create_bucket(struct ocb_store *s)
 
 	if (strcmp(s->ops->name, "s3") != 0)
 		return -EINVAL;
+	/* there and reachable: nothing to create (a CreateBucket of an
+	 * existing bucket is refused by servers whose zones do not match
+	 * the LocationConstraint, such as RGW) */
+	{
+		struct s3_req h = { .kind = K_HEAD, .method = "HEAD" };
+
+		r = s3_perform(s3, &h);
+		if (r != -ENOENT)
+			return r;
+	}
 	ocb_buf_init(&body, 1024);
 	if (strcmp(s3->region, "us-east-1") != 0)
 		ocb_buf_printf(&body,

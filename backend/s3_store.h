@@ -44,8 +44,9 @@ int ocb_s3_store_new(const struct ocb_s3_opts *opts, struct ocb_creds *creds,
 		     struct ocb_store **out);
 
 /*
- * Create the bucket, with a LocationConstraint unless the region is
- * us-east-1.  Returns 0 also when it exists and is ours
+ * Create the bucket when a HEAD of it says it is missing, with a
+ * LocationConstraint unless the region is us-east-1.  Returns 0 also when
+ * it exists and is ours
  * (BucketAlreadyOwnedByYou), -EEXIST when someone else owns the name,
  * -EINVAL when s is not an S3 store.
  */

@@ -132,7 +132,7 @@ def test_setup_interactive_through_a_terminal(rgw, home, env):
     text = out.decode(errors="replace")
     assert os.waitstatus_to_exitcode(status) == 0, text
     assert prompts == len(answers)
-    assert "Instance id [" in text and "Schedule (hourly, daily, weekly, manual) [daily]" in text
+    assert "Instance id [" in text and "Schedule (hourly, 6h, daily, weekly, custom, manual) [daily]" in text
     cfg = json.load(open(home / ".config" / "ocb" / "config.json"))
     assert cfg["instanceId"] == "laptop-7" and cfg["role"] == "librarian"
     assert cfg["backupFrequency"] == "manual" and cfg["retention"]["keep"] == 5
@@ -143,7 +143,7 @@ def test_setup_interactive_through_a_terminal(rgw, home, env):
 def test_setup_imports_the_old_config(tmp_path, rgw, home, env):
     bucket = new_bucket()
     old = old_tool_config(bucket)
-    old["backupFrequency"] = "Weekly (Sunday midnight)"
+    old["backupFrequency"] = "weekly"
     old["retention"]["keep"] = 7
     path = tmp_path / "backup-config.json"
     path.write_text(json.dumps(old))
@@ -156,9 +156,10 @@ def test_setup_imports_the_old_config(tmp_path, rgw, home, env):
     assert cfg["s3"]["bucket"] == bucket
     assert cfg["s3"]["prefix"] == "openclaw-aws-backups/instance-i-0123456789abcdef0"
     assert cfg["retention"] == {"keep": 7, "autoClean": True}
+    assert cfg["memoryProtection"] == old["memoryProtection"]
     assert cfg["backupFrequency"] == "weekly"
     assert cfg["encryption"]["keyProvider"] == "none"        # it was off
-    assert cfg["version"] == "2.0" and cfg["createdAt"] == "2026-02-20T00:00:00.000Z"
+    assert cfg["encryption"]["gpgRecipient"] is None         # its fields kept
     # and the result is usable
     o = Ocb(config=str(cfg_path), env=env)
     o("backup")

@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -29,7 +30,8 @@ static const char usage[] =
 	"\n"
 	"Checks, one line each (ok or FAILED with how to fix it):\n"
 	"  config       which file was read (or the built-in defaults), parsed,\n"
-	"               mode 0600 and owned by you\n"
+	"               not writable by others and owned by you (a note when\n"
+	"               others can read it)\n"
 	"  credentials  for S3: which source (environment, profile, instance\n"
 	"               role); secrets are never printed\n"
 	"  endpoint     reachable, with the server's clock within 5 minutes\n"
@@ -131,10 +133,32 @@ static void check_endpoint(struct doctor *d, const struct ocb_config *cfg)
 	}
 }
 
+/* what ocb does with the old tool's settings it keeps but does not act on */
+static void note_old_fields(const struct ocb_config *cfg)
+{
+	char *v = NULL;
+
+	if (ocb_config_extra(cfg, "memoryProtection.enabled", &v) == 0 &&
+	    !strcmp(v, "true"))
+		printf("note     memoryProtection: kept, not acted on: ocb leaves "
+		       "the agent's service, its swap and its memory limits as "
+		       "they are; ocb's own backup service runs with "
+		       "MemoryMax=256M\n");
+	free(v);
+	v = NULL;
+	if (cfg->enc_enabled && cfg->enc_method &&
+	    !strcmp(cfg->enc_method, "gpg") &&
+	    ocb_config_extra(cfg, "encryption.keyProvider", &v) < 0)
+		printf("note     encryption.method gpg: the old tool never "
+		       "applied it (its backups are plain gzip); ocb encrypts "
+		       "new backups with the key file %s\n", cfg->key_file);
+	free(v);
+}
+
 static void check_config(struct doctor *d, struct ocb_ctx *ctx, int r)
 {
 	char msg[700];
-	struct stat st;
+	struct stat st = { 0 };
 
 	if (r) {
 		report(d, 0, r, "config could not be used",
@@ -152,6 +176,11 @@ static void check_config(struct doctor *d, struct ocb_ctx *ctx, int r)
 	else
 		snprintf(msg, sizeof(msg), "config %s", ctx->cfg->path);
 	report(d, 1, 0, msg, NULL);
+	if (S_ISREG(st.st_mode) && (st.st_mode & 044))
+		printf("note     config %s is readable by group or others: it "
+		       "holds no secrets, but chmod 600 keeps bucket and key "
+		       "names private\n", ctx->cfg->path);
+	note_old_fields(ctx->cfg);
 }
 
 /* 0 when credentials were found */
