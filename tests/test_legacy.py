@@ -49,7 +49,7 @@ def old_layout(work, name, xattrs=False):
     return top
 
 
-def make_old(rgw, bucket, work, name, how="tar", sse=False, gpg_home=None):
+def make_old(rgw, bucket, work, name, how="tar", sse=False, gpg_home=None, tag=None):
     """tar -czf as the old tool did (or pigz, or several gzip members),
     uploaded with its metadata; returns the local tree and the file"""
     top = old_layout(work, name, xattrs=(how == "tar-xattrs"))
@@ -71,7 +71,7 @@ def make_old(rgw, bucket, work, name, how="tar", sse=False, gpg_home=None):
             for part in (tar[:third], tar[third:2 * third], tar[2 * third:]):
                 f.write(subprocess.run(["gzip", "-c"], input=part, check=True,
                                        capture_output=True).stdout)
-    method = "gpg" if gpg_home else ("kms" if sse else "none")
+    method = tag or ("gpg" if gpg_home else ("kms" if sse else "none"))
     if gpg_home:
         subprocess.run(["gpg", "--batch", "--yes", "-e", "-r", "ocb-test@example.com",
                         "-o", out + ".gpg", out], check=True,
@@ -294,3 +294,40 @@ def test_gpg_old_backup(tmp_path, rgw, bucket, o, mounted):
           env=dict(o.env, GNUPGHOME=empty))
     assert p.returncode != 0 and "gpg could not decrypt" in p.stderr
     shutil.rmtree(empty)
+
+
+def test_gpg_tagged_plain_gzip_is_read_by_its_bytes(tmp_path, rgw, bucket, o, mounted):
+    # the old tool with method gpg: a plain gzip tar tagged
+    # encryption-method gpg (FACTS of openclaw-aws-backup 2.0.0)
+    work = str(tmp_path / "work")
+    os.makedirs(work)
+    name = "openclaw-aws-backup-2026-11-22T10-00-00"
+    top, out = make_old(rgw, bucket, work, name, tag="gpg")
+    head = json.loads(rgw.aws("s3api", "head-object", "--bucket", bucket, "--key",
+                              "%s/%s.tar.gz" % (PREFIX, name)).stdout)
+    assert head["Metadata"]["encryption-method"] == "gpg"
+    assert open(out, "rb").read(2) == b"\x1f\x8b"
+    p = o("list")
+    assert name in p.stdout and "none (tagged gpg)" in p.stdout
+    # no gpg anywhere: an empty GNUPGHOME
+    nokeys = str(tmp_path / "nokeys")
+    os.makedirs(nokeys, mode=0o700)
+    env = dict(o.env, GNUPGHOME=nokeys)
+    m = mounted(o.config, env)
+    assert_same_tree(os.path.join(m.path, "i-test", name), top)
+    m.unmount()
+    o("restore", name, "--target", str(tmp_path / "r"), env=env)
+    assert_same_tree(str(tmp_path / "r"), top)
+    p = o("verify", name, env=env)
+    assert "ok" in p.stdout
+    tar = o("cat", name, text=False, env=env).stdout
+    want = subprocess.run(["gzip", "-dc", out], check=True, capture_output=True).stdout
+    assert tar == want
+    p = o("restore", name, "--target", str(tmp_path / "r2"), env=env)
+    assert "never encrypted" in p.stderr
+    # and it migrates like any other
+    out = o("migrate", name, env=env).stdout
+    assert "migrated %s -> %sZ" % (name, name) in out and "verified" in out
+    tgt = tmp_path / "m"
+    o("restore", name + "Z", "--target", str(tgt), env=env)
+    assert_same_tree(str(tgt), top)
