@@ -609,6 +609,8 @@ static int s3_perform(struct s3 *s3, struct s3_req *q)
 	curl_easy_setopt(c, CURLOPT_PASSWORD, cv.secret_key);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	/* bucket access logs and the provider's support see who asked */
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "ocb/" OCB_VERSION);
 	curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, s3->connect_ms);

@@ -331,3 +331,22 @@ def test_gpg_tagged_plain_gzip_is_read_by_its_bytes(tmp_path, rgw, bucket, o, mo
     tgt = tmp_path / "m"
     o("restore", name + "Z", "--target", str(tgt), env=env)
     assert_same_tree(str(tgt), top)
+
+
+def test_migrate_on_a_fresh_machine(tmp_path, rgw, bucket, s3_config, ocb):
+    # no ~/.cache yet: migrate makes the directories it needs
+    cfg = json.load(open(s3_config))
+    cfg["cache"]["dir"] = str(tmp_path / "fresh-home" / ".cache" / "ocbfs")
+    path = str(tmp_path / "fresh.json")
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        json.dump(cfg, f)
+    o = Ocb(config=path, env=ocb.env)
+    work = str(tmp_path / "work")
+    os.makedirs(work)
+    name = "openclaw-aws-backup-2026-11-23T10-00-00"
+    top, _ = make_old(rgw, bucket, work, name)
+    assert not os.path.exists(tmp_path / "fresh-home")
+    out = o("migrate", name).stdout
+    assert "migrated %s -> %sZ" % (name, name) in out
+    o("restore", name + "Z", "--target", str(tmp_path / "r"))
+    assert_same_tree(str(tmp_path / "r"), top)
