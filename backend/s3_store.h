@@ -56,6 +56,23 @@ int ocb_s3_create_bucket(struct ocb_store *s);
  * when s is not an S3 store, or the request's error. */
 int ocb_s3_enable_versioning(struct ocb_store *s);
 
+/* 1 when the bucket's versioning is on (Enabled), 0 when off or
+ * suspended, or the request's error. */
+int ocb_s3_versioning(struct ocb_store *s);
+
+/* 1 when the bucket has a lifecycle configuration, 0 when none, or the
+ * request's error. */
+int ocb_s3_lifecycle_exists(struct ocb_store *s);
+
+/*
+ * Set the bucket's lifecycle configuration (it replaces any: call it only
+ * when ocb_s3_lifecycle_exists() says none) to one rule for keys under
+ * prefix: noncurrent versions expire after days, incomplete multipart
+ * uploads are aborted after 7 days (what the old tool's setup set).
+ */
+int ocb_s3_set_noncurrent_expiry(struct ocb_store *s, const char *prefix,
+				 int days);
+
 /*
  * The store's one mapping from a request's outcome to store.h's error
  * convention, exposed for tests.  curl_code is the CURLcode of the

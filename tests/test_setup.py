@@ -198,3 +198,37 @@ def test_setup_errors(tmp_path, env):
         p = o("--config", cfg, "setup", "--yes", "--no-test", *args, check=False)
         assert p.returncode == code, (args, p.stderr)
         assert not os.path.exists(cfg)
+
+
+def test_versioning_gets_a_lifecycle_rule(tmp_path, rgw, home, env):
+    bucket = new_bucket()
+    cfg = str(tmp_path / "v.json")
+    p = Ocb(env=env)("--config", cfg, "setup", "--yes", "--store", "s3://" + bucket,
+                     "--endpoint", rgw.endpoint, "--instance", "agent-v", "--keep", "12",
+                     "--versioning", "--no-test", "--no-schedule")
+    assert "noncurrent versions under openclaw-aws-backups/instance-agent-v/ expire " \
+           "after 12 days" in p.stdout
+    lc = json.loads(rgw.aws("s3api", "get-bucket-lifecycle-configuration",
+                            "--bucket", bucket).stdout)["Rules"]
+    assert len(lc) == 1 and lc[0]["Status"] == "Enabled"
+    assert lc[0]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 12
+    assert lc[0]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 7
+    assert lc[0]["Filter"]["Prefix"] == "openclaw-aws-backups/instance-agent-v/"
+    assert "bucket versioning on, with a lifecycle" in Ocb(config=cfg, env=env)("doctor").stdout
+    # versioning on and no rule (set by hand): doctor warns, does not fail
+    rgw.aws("s3api", "delete-bucket-lifecycle", "--bucket", bucket)
+    p = Ocb(config=cfg, env=env)("doctor")
+    assert "versioning is on without a lifecycle rule" in p.stdout
+    assert "FAILED" not in p.stdout
+    # an existing configuration is never replaced
+    rgw.aws("s3api", "put-bucket-lifecycle-configuration", "--bucket", bucket,
+            "--lifecycle-configuration", json.dumps({"Rules": [{
+                "ID": "mine", "Status": "Enabled", "Filter": {"Prefix": "other/"},
+                "Expiration": {"Days": 3}}]}))
+    p = Ocb(env=env)("--config", cfg, "setup", "--yes", "--force", "--store",
+                     "s3://" + bucket, "--endpoint", rgw.endpoint, "--instance", "agent-v",
+                     "--no-test", "--no-schedule")
+    assert "keeping its lifecycle configuration" in p.stdout
+    lc = json.loads(rgw.aws("s3api", "get-bucket-lifecycle-configuration",
+                            "--bucket", bucket).stdout)["Rules"]
+    assert [r["ID"] for r in lc] == ["mine"]

@@ -10,6 +10,7 @@
 #include "cmd.h"
 #include "creds.h"
 #include "log.h"
+#include "s3_store.h"
 #include "store_open.h"
 
 #include <curl/curl.h>
@@ -261,6 +262,30 @@ static void check_store(struct doctor *d, struct ocb_ctx *ctx)
 	report(d, r == 0, ocb_exit_code(r), msg, fix);
 }
 
+/* versioning on without a lifecycle configuration: pruned backups stay
+ * as noncurrent versions forever (a warning, not a failure) */
+static void check_versions(const struct ocb_config *cfg)
+{
+	struct ocb_store *bare = NULL;
+	int v, lc = 1;
+
+	if (ocb_store_open_bare(cfg->store_url, cfg, &bare) < 0)
+		return;
+	v = ocb_s3_versioning(bare);
+	if (v > 0)
+		lc = ocb_s3_lifecycle_exists(bare);
+	ocb_store_free(bare);
+	if (v > 0 && lc == 0)
+		printf("warning  bucket versioning is on without a lifecycle "
+		       "rule: pruned backups stay as noncurrent versions "
+		       "forever\n         fix: a rule expiring noncurrent "
+		       "versions (NoncurrentVersionExpiration), e.g. ocb setup "
+		       "--force sets one\n");
+	else if (v > 0)
+		printf("ok       bucket versioning on, with a lifecycle "
+		       "configuration\n");
+}
+
 static void check_key(struct doctor *d, const struct ocb_config *cfg)
 {
 	struct stat st;
@@ -315,6 +340,8 @@ static int doctor_exec(struct ocb_ctx *ctx, int argc, char **argv)
 			return d.first_fail;
 	}
 	check_store(&d, ctx);
+	if (!d.first_fail && !strncmp(ctx->cfg->store_url, "s3://", 5))
+		check_versions(ctx->cfg);
 	check_key(&d, ctx->cfg);
 	return d.first_fail;
 }

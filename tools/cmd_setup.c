@@ -377,6 +377,42 @@ out:
 	return r;
 }
 
+/* ---- versioned buckets ------------------------------------------------------- */
+
+/*
+ * With versioning on (turned on now, or found on), pruned backups live on
+ * as noncurrent versions: without a lifecycle configuration, set one that
+ * expires them after keep days (30 when keeping all) and aborts stale
+ * uploads, as the old tool's setup did; an existing one is left alone.
+ * *on tells whether versioning is on.
+ */
+static int versions_expire(struct ocb_store *bare, const char *prefix,
+			   int keep, int *on)
+{
+	char p[OCB_KEY_MAX];
+	int r = ocb_s3_versioning(bare);
+
+	if (r <= 0)
+		return r == -EPROTO ? 0 : r;
+	*on = 1;
+	r = ocb_s3_lifecycle_exists(bare);
+	if (r > 0) {
+		printf("bucket: versioning on, keeping its lifecycle "
+		       "configuration (check that it expires noncurrent "
+		       "versions)\n");
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	snprintf(p, sizeof(p), "%s/", prefix);
+	r = ocb_s3_set_noncurrent_expiry(bare, p, keep > 0 ? keep : 30);
+	if (r == 0)
+		printf("bucket: lifecycle rule: noncurrent versions under %s "
+		       "expire after %d days, unfinished uploads after 7\n", p,
+		       keep > 0 ? keep : 30);
+	return r;
+}
+
 /* ---- the command ------------------------------------------------------------ */
 
 static int add_item(char **v, size_t *n, const char *s)
@@ -647,6 +683,9 @@ static int setup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 			r = ocb_s3_create_bucket(bare);
 		if (r == 0 && versioning)
 			r = ocb_s3_enable_versioning(bare);
+		if (r == 0)
+			r = versions_expire(bare, probe.cfg->prefix, an.keep,
+					    &versioning);
 		ocb_store_free(bare);
 		if (r < 0) {
 			rc = ocb_fail(r, "bucket %s", probe.cfg->bucket);
