@@ -81,8 +81,8 @@ int ocb_retention_plan(struct ocb_ret_item *v, size_t n,
 
 		if (s[i]->pinned)
 			add_why(s[i], "pinned");
-		if (s[i]->labelled)
-			add_why(s[i], "labelled");
+		if (s[i]->foreign)
+			add_why(s[i], "name not made by ocb");
 		if (p->last > 0 && i < (size_t)p->last) {
 			snprintf(why, sizeof(why), "last %d", p->last);
 			add_why(s[i], why);
