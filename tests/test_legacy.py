@@ -350,3 +350,42 @@ def test_migrate_on_a_fresh_machine(tmp_path, rgw, bucket, s3_config, ocb):
     assert "migrated %s -> %sZ" % (name, name) in out
     o("restore", name + "Z", "--target", str(tmp_path / "r"))
     assert_same_tree(str(tmp_path / "r"), top)
+
+
+def test_the_way_back_to_the_old_layout(tmp_path, rgw, bucket, s3_config, ocb):
+    """README's recipe, run as written (bash, tar, awscli): an ocb backup
+    turned into the old tool's .tar.gz layout and upload"""
+    src = tmp_path / "home" / ".openclaw"
+    make_tree(str(src / "workspace"))
+    (src / "openclaw.json").write_text('{"agent": "x"}\n')
+    for d, dirs, files in os.walk(src):     # tar -czf keeps no xattrs
+        for n in dirs + files:
+            p = os.path.join(d, n)
+            if not os.path.islink(p):
+                for k in os.listxattr(p):
+                    os.removexattr(p, k)
+    cfg = json.load(open(s3_config))
+    cfg["sources"] = [str(src)]
+    path = str(tmp_path / "back.json")
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        json.dump(cfg, f)
+    o = Ocb(config=path, env=ocb.env)
+    o("backup")
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+    recipe = readme.split("layout from `ocb cat`", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    recipe = (recipe.replace("/tmp/back", str(tmp_path / "back"))
+              .replace("s3://BUCKET/", "s3://%s/" % bucket).replace("instance-ID", "instance-i-test")
+              .replace("instance-id=ID", "instance-id=i-test"))
+    env = dict(ocb.env, PATH=os.path.dirname(o.bin) + ":" + ocb.env["PATH"],
+               OCB_CONFIG=path, AWS_ENDPOINT_URL=rgw.endpoint)
+    subprocess.run(["bash", "-euo", "pipefail", "-c", recipe], env=env, check=True)
+    olds = [k for k in objects(rgw, bucket) if k.endswith(".tar.gz")]
+    assert len(olds) == 1
+    # the old layout: <name>/openclaw-config (all of ~/.openclaw) and
+    # <name>/workspace (the workspace again)
+    name = olds[0].rsplit("/", 1)[1][:-len(".tar.gz")]
+    tgt = tmp_path / "r"
+    o("restore", name, "--target", str(tgt))
+    # (gnu tar keeps whole seconds: content, modes, links compared)
+    assert_same_tree(str(tgt / "openclaw-config"), str(src), mtimes=False)
+    assert_same_tree(str(tgt / "workspace"), str(src / "workspace"), mtimes=False)
