@@ -54,3 +54,16 @@ def test_every_request_says_ocb(tmp_path, rgw, bucket, proxy, keyfile, ocb):
     o("restore", "latest", "--target", str(tmp_path / "out"))
     version = o("--version").stdout.split()[1]
     assert proxy.user_agents and set(proxy.user_agents) == {"ocb/" + version}
+
+
+def test_doctor_names_the_denied_actions(tmp_path, rgw, bucket, proxy, keyfile, ocb):
+    o = Ocb(config=proxied_config(tmp_path, bucket, proxy, keyfile), env=ocb.env)
+    p = o("doctor")
+    assert "warning" not in p.stdout and "FAILED" not in p.stdout
+    proxy.inject("denied", match=b"&uploads= HTTP", count=-1,
+                 arg="s3:ListBucketMultipartUploads")
+    proxy.inject("denied", match=b"uploadId=", count=-1, arg="s3:AbortMultipartUpload")
+    p = o("doctor")                                # warnings: exit 0
+    assert "warning  s3:ListBucketMultipartUploads is denied" in p.stdout
+    assert "warning  s3:AbortMultipartUpload is denied" in p.stdout
+    assert "FAILED" not in p.stdout

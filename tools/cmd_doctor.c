@@ -40,6 +40,10 @@ static const char usage[] =
 	"  store        put, get, head and delete of a small probe object under\n"
 	"               the instance prefix (for a local store: the directory\n"
 	"               exists and is writable)\n"
+	"  uploads      for S3: listing and aborting multipart uploads is\n"
+	"               allowed (a warning naming the permission otherwise)\n"
+	"  versioning   for S3: a warning when versioning is on without a\n"
+	"               lifecycle rule\n"
 	"  key          the key file exists, is 32 bytes and mode 0600\n"
 	"Exits 0 when every check passes, else with the exit code of the first\n"
 	"failure (3 config, 4 credentials or access, 5 bucket missing,\n"
@@ -286,6 +290,42 @@ static void check_versions(const struct ocb_config *cfg)
 		       "configuration\n");
 }
 
+static int count_upload(void *arg, const char *key, const char *id,
+			int64_t initiated)
+{
+	(void)key;
+	(void)id;
+	(void)initiated;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/*
+ * The permissions the stale-upload cleanup needs, which the old tool's IAM
+ * policy lacks: listing uploads, and aborting one (an upload id that does
+ * not exist: "no such upload" when allowed).  Denied: a warning naming the
+ * action (backups still work, without the cleanup).
+ */
+static void check_uploads(struct ocb_store *s, const char *prefix)
+{
+	char key[1200];
+	int n = 0, r;
+
+	snprintf(key, sizeof(key), "%s/", prefix);
+	r = s->ops->mpu_list(s, key, count_upload, &n);
+	if (r == -EACCES)
+		printf("warning  s3:ListBucketMultipartUploads is denied: uploads "
+		       "left by killed backups are not cleaned up\n"
+		       "         fix: allow it on the bucket (docs/iam/)\n");
+	snprintf(key, sizeof(key), "%s/.ocb-doctor-abort", prefix);
+	r = s->ops->mpu_abort(s, key, "ocb-doctor-no-such-upload");
+	if (r == -EACCES)
+		printf("warning  s3:AbortMultipartUpload is denied: uploads "
+		       "left by killed backups are not cleaned up\n"
+		       "         fix: allow it on the bucket's objects "
+		       "(docs/iam/)\n");
+}
+
 static void check_key(struct doctor *d, const struct ocb_config *cfg)
 {
 	struct stat st;
@@ -340,8 +380,10 @@ static int doctor_exec(struct ocb_ctx *ctx, int argc, char **argv)
 			return d.first_fail;
 	}
 	check_store(&d, ctx);
-	if (!d.first_fail && !strncmp(ctx->cfg->store_url, "s3://", 5))
+	if (!d.first_fail && !strncmp(ctx->cfg->store_url, "s3://", 5)) {
+		check_uploads(ctx->store, ctx->cfg->prefix);
 		check_versions(ctx->cfg);
+	}
 	check_key(&d, ctx->cfg);
 	return d.first_fail;
 }
