@@ -154,9 +154,12 @@ static int cron_calendar(const char *expr, char *out, size_t size)
 			expr);
 		return r;
 	}
-	snprintf(out, size, "%s%s*-%s-%s %s:%s:00",
-		 strcmp(f[4], "*") ? c[4] : "", strcmp(f[4], "*") ? " " : "",
-		 c[3], c[2], c[1], c[0]);
+	if (snprintf(out, size, "%s%s*-%s-%s %s:%s:00",
+		     strcmp(f[4], "*") ? c[4] : "", strcmp(f[4], "*") ? " " : "",
+		     c[3], c[2], c[1], c[0]) >= (int)size) {
+		ocb_err("cron expression '%s' is too long", expr);
+		return -EINVAL;
+	}
 	return 0;
 }
 
