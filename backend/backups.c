@@ -273,6 +273,10 @@ int ocb_backups_abort_stale(struct ocb_store *s, const char *prefix,
 	snprintf(p, sizeof(p), "%s%s", prefix, *prefix ? "/" : "");
 	/* collect first: aborting while paging would shift the pages */
 	r = s->ops->mpu_list(s, p, stale_fn, &st);
+	if (r == -EACCES)
+		ocb_warn("unfinished uploads of killed backups are not cleaned "
+			 "up: listing them is denied; allow s3:ListBucketMultipart"
+			 "Uploads on the bucket (see docs/iam/)");
 	for (i = 0; r == 0 && i < st.n; i++) {
 		char esc[256];
 
@@ -280,6 +284,11 @@ int ocb_backups_abort_stale(struct ocb_store *s, const char *prefix,
 		if (r == 0) {
 			st.aborted++;
 			ocb_info("aborted the unfinished upload of %s",
+				 ocb_log_escape(esc, sizeof(esc), st.keys[i]));
+		} else if (r == -EACCES) {
+			ocb_warn("the unfinished upload of %s is not cleaned up: "
+				 "aborting it is denied; allow s3:AbortMultipart"
+				 "Upload on the bucket's objects (see docs/iam/)",
 				 ocb_log_escape(esc, sizeof(esc), st.keys[i]));
 		}
 	}

@@ -32,6 +32,7 @@ static const struct field {
 	{ "instanceId", T_STR },
 	{ "region", T_STR },
 	{ "backupFrequency", T_STR },
+	{ "customCron", T_STR },
 	{ "version", T_ANY },
 	{ "createdAt", T_ANY },
 	{ "updatedAt", T_ANY },
@@ -43,6 +44,14 @@ static const struct field {
 	{ "encryption.enabled", T_BOOL },
 	{ "encryption.method", T_STR },
 	{ "encryption.kmsKeyAlias", T_STR },
+	{ "encryption.gpgRecipient", T_STR },
+	/* setup's swap and systemd limits for the agent's own service: kept,
+	 * not acted on (docs/ocb-config.5.md) */
+	{ "memoryProtection", T_OBJ },
+	{ "memoryProtection.enabled", T_BOOL },
+	{ "memoryProtection.swap", T_STR },
+	{ "memoryProtection.memoryMax", T_STR },
+	{ "memoryProtection.memoryHigh", T_STR },
 	{ "retention", T_OBJ },
 	{ "retention.keep", T_INT },
 	{ "retention.autoClean", T_BOOL },
@@ -168,6 +177,8 @@ static int validate(const cJSON *obj, const char *prefix, const char *file)
 				ocb_log_escape(esc, sizeof(esc), name));
 			return -EINVAL;
 		}
+		if (cJSON_IsNull(it))
+			continue;	/* null: not set (the old tool writes it) */
 		if (!type_ok(it, f->type)) {
 			ocb_err("config %s: field %s: expected %s", file, name,
 				type_name(f->type));
@@ -580,7 +591,9 @@ static int fill(struct ocb_config *c, const cJSON *root, const char *file)
 	return 0;
 }
 
-/* refuse files others can read or change */
+/* refuse files others can change (they could redirect the backups) or that
+ * belong to someone else; readable by others is accepted: credentials never
+ * live in the file (the old tool writes it 0644; `ocb doctor` notes it) */
 static int check_perms(int fd, const char *path)
 {
 	struct stat st;
@@ -592,8 +605,8 @@ static int check_perms(int fd, const char *path)
 			"refusing it", path, st.st_uid, geteuid());
 		return -EACCES;
 	}
-	if (st.st_mode & 077) {
-		ocb_err("config %s is accessible by group or others (mode %03o): "
+	if (st.st_mode & 022) {
+		ocb_err("config %s is writable by group or others (mode %03o): "
 			"refusing it; fix with: chmod 600 %s", path,
 			st.st_mode & 0777, path);
 		return -EACCES;

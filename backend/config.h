@@ -5,9 +5,10 @@
  * Found as: the path given, else $OCB_CONFIG, else ~/.config/ocb/config.json,
  * else /etc/ocb/config.json, else built-in defaults (a local-directory
  * store under ~/.local/share/ocb/store, source ~/.openclaw).
- * A file readable or writable by group or others, or owned by another
- * user, is refused.  Unknown fields and wrong types are errors naming the
- * field and the file.  Every field is documented in docs/ocb-config.5.md.
+ * A file writable by group or others, or owned by another user, is
+ * refused (one they can only read is accepted: it holds no secrets).
+ * Unknown fields and wrong types are errors naming the field and the file;
+ * null means "not set", as the old tool writes it.  Every field is documented in docs/ocb-config.5.md.
  */
 #ifndef OCB_CONFIG_H
 #define OCB_CONFIG_H

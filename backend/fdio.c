@@ -4,6 +4,9 @@
 #include "fdio.h"
 
 #include <errno.h>
+#include <sys/stat.h>
+#include <string.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 int ocb_fdio_write_all(int fd, const void *p, size_t len)
@@ -22,4 +25,27 @@ int ocb_fdio_write_all(int fd, const void *p, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+/* mkdir -p path, mode 0700 for what is created */
+int ocb_fdio_mkdirs(const char *path)
+{
+	char *p = strdup(path), *s;
+	int r = 0;
+
+	if (!p)
+		return -ENOMEM;
+	for (s = strchr(p + 1, '/'); ; s = strchr(s + 1, '/')) {
+		if (s)
+			*s = '\0';
+		if (*p && mkdir(p, 0700) < 0 && errno != EEXIST) {
+			r = -errno;
+			break;
+		}
+		if (!s)
+			break;
+		*s = '/';
+	}
+	free(p);
+	return r;
 }

@@ -1,5 +1,6 @@
 /*
- * fdio.h - writing whole buffers to file descriptors (pipes, stdout).
+ * fdio.h - writing whole buffers to file descriptors (pipes, stdout), and
+ * making the directories they go to.
  */
 #ifndef OCB_FDIO_H
 #define OCB_FDIO_H
@@ -9,5 +10,8 @@
 /* Write all len bytes of p to fd, retrying short writes and EINTR:
  * 0 or -errno (-EPIPE when the reader went away). */
 int ocb_fdio_write_all(int fd, const void *p, size_t len);
+
+/* mkdir -p path, mode 0700 for what is created: 0 or -errno */
+int ocb_fdio_mkdirs(const char *path);
 
 #endif

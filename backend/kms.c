@@ -116,6 +116,8 @@ static int kms_call(const struct ocb_kms *k, const char *target, cJSON *req,
 	/* curl signs the hash of these POST fields itself */
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	/* bucket access logs and the provider's support see who asked */
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "ocb/" OCB_VERSION);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);

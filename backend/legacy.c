@@ -917,16 +917,23 @@ int ocb_legacy_open(struct ocb_store *s, const char *key,
 		if (strptime(m, "%Y-%m-%dT%H:%M:%S", &tm))
 			lg->info.created = timegm(&tm);
 	}
+	/* the bytes decide, not the tag: the old tool tagged backups
+	 * "encryption-method: gpg" and uploaded them as plain gzip */
 	m = ocb_meta_get(&h.meta, "encryption-method");
-	lg->gpg = m && !strcmp(m, "gpg");
-	if (!lg->gpg) {
-		r = looks_gpg(lg);
-		if (r < 0)
-			goto fail;
-		lg->gpg = r;
+	r = looks_gpg(lg);
+	if (r < 0)
+		goto fail;
+	lg->gpg = r;
+	if (!lg->gpg && m && !strcmp(m, "gpg")) {
+		char esc[512];
+
+		ocb_warn("old backup %s is tagged encryption-method gpg but is "
+			 "plain gzip: the old tool never encrypted it",
+			 ocb_log_escape(esc, sizeof(esc), key));
 	}
 	snprintf(lg->info.encryption, sizeof(lg->info.encryption), "%s",
-		 lg->gpg ? "gpg" : (m && !strcmp(m, "kms")) ||
+		 lg->gpg ? "gpg" : m && !strcmp(m, "gpg") ? "none (tagged gpg)" :
+		 (m && !strcmp(m, "kms")) ||
 		 ocb_meta_get(&h.meta, "x-amz-server-side-encryption") ?
 		 "sse-kms" : "none");
 	ocb_obj_head_release(&h);

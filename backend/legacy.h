@@ -18,8 +18,10 @@
  * is stripped, so a backup shows openclaw-config/ and workspace/ at its
  * root.  ".." components make an entry invalid (skipped with a warning).
  *
- * GPG: an object the old tool encrypted with gpg (metadata
- * encryption-method gpg, or OpenPGP data where gzip was expected) is read
+ * GPG: decided by the object's first bytes, never by its metadata (the
+ * old tool tagged plain gzip "encryption-method: gpg": such an object is
+ * read like any other, its encryption shown as "none (tagged gpg)").  An
+ * object holding OpenPGP data (or ASCII armour) where gzip was expected is read
  * through the `gpg --decrypt` program, front to back, and only when the
  * caller allows it (the tools; never the mount): streamed, or indexed for
  * its listing (never cached; ranges give -ENOKEY).  Otherwise opening it

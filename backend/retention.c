@@ -83,8 +83,8 @@ int ocb_retention_plan(struct ocb_ret_item *v, size_t n,
 
 		if (s[i]->pinned)
 			add_why(s[i], "pinned");
-		if (s[i]->labelled)
-			add_why(s[i], "labelled");
+		if (s[i]->foreign)
+			add_why(s[i], "name not made by ocb");
 		if (s[i]->future)
 			add_why(s[i], "future-dated");
 		if (p->last > 0 && i < (size_t)p->last) {

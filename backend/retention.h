@@ -7,8 +7,9 @@
  * each of the last N days, ISO weeks, months, years that have backups;
  * everything within a duration of the newest backup (not of now: a
  * machine that stopped backing up keeps its last ones).  A backup is kept when any rule keeps
- * it.  Whatever the policy, the newest backup, labelled backups and pinned
- * ones are kept; an empty policy keeps everything.  Times are UTC.
+ * it.  Whatever the policy, the newest backup, pinned ones and names ocb
+ * did not make are kept; a labelled backup counts like any other (pin it to
+ * keep it).  An empty policy keeps everything.  Times are UTC.
  */
 #ifndef OCB_RETENTION_H
 #define OCB_RETENTION_H
@@ -25,7 +26,9 @@ struct ocb_ret_policy {
 struct ocb_ret_item {
 	const char *name;
 	int64_t time;			/* seconds since the epoch (UTC) */
-	int labelled, pinned;
+	int labelled;			/* shown, counted like any other */
+	int pinned;
+	int foreign;			/* a name ocb did not make: kept */
 	/* not trusted to order backups: an old-tool backup (unauthenticated,
 	 * its time only its name) or a time in the future.  Ranked after
 	 * every trusted backup, so it is never "newest", never the anchor of

@@ -629,6 +629,8 @@ static int s3_perform(struct s3 *s3, struct s3_req *q)
 	curl_easy_setopt(c, CURLOPT_PASSWORD, cv.secret_key);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	/* bucket access logs and the provider's support see who asked */
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "ocb/" OCB_VERSION);
 	curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, s3->connect_ms);
@@ -1238,13 +1240,26 @@ static int xml_escape(struct ocb_buf *b, const char *s)
 	return r;
 }
 
+/* Content-Type and Content-MD5 (S3 requires it of Delete and lifecycle
+ * bodies) of an XML request body */
+static int xml_body_headers(struct curl_slist **h, const struct ocb_buf *body)
+{
+	unsigned char md5[16];
+	char b64[32], line[64];
+	int r;
+
+	EVP_Digest(body->data, body->len, md5, NULL, EVP_md5(), NULL);
+	EVP_EncodeBlock((unsigned char *)b64, md5, sizeof(md5));
+	snprintf(line, sizeof(line), "Content-MD5: %s", b64);
+	r = add_header(h, "Content-Type: application/xml");
+	return r ? r : add_header(h, line);
+}
+
 static int s3_del_batch(struct ocb_store *s, const char *const *keys, size_t n)
 {
 	struct ocb_buf body, out;
 	struct s3_req q = { .kind = K_DELETE, .method = "POST",
 			    .query = "delete=", .out = &out };
-	unsigned char md5[16];
-	char b64[32], line[64];
 	struct s3_xml_error e;
 	size_t i, nerr = 0;
 	int r;
@@ -1264,12 +1279,7 @@ static int s3_del_batch(struct ocb_store *s, const char *const *keys, size_t n)
 		r = ocb_buf_printf(&body, "</Delete>");
 	if (r < 0)
 		goto out;
-	EVP_Digest(body.data, body.len, md5, NULL, EVP_md5(), NULL);
-	EVP_EncodeBlock((unsigned char *)b64, md5, sizeof(md5));
-	snprintf(line, sizeof(line), "Content-MD5: %s", b64);
-	r = add_header(&q.headers, "Content-Type: application/xml");
-	if (r == 0)
-		r = add_header(&q.headers, line);
+	r = xml_body_headers(&q.headers, &body);
 	q.body = body.data;
 	q.body_len = body.len;
 	if (r == 0)
@@ -1495,6 +1505,16 @@ int ocb_s3_create_bucket(struct ocb_store *s)
 
 	if (strcmp(s->ops->name, "s3") != 0)
 		return -EINVAL;
+	/* there and reachable: nothing to create (a CreateBucket of an
+	 * existing bucket is refused by servers whose zones do not match
+	 * the LocationConstraint, such as RGW) */
+	{
+		struct s3_req h = { .kind = K_HEAD, .method = "HEAD" };
+
+		r = s3_perform(s3, &h);
+		if (r != -ENOENT)
+			return r;
+	}
 	ocb_buf_init(&body, 1024);
 	if (strcmp(s3->region, "us-east-1") != 0)
 		ocb_buf_printf(&body,
@@ -1512,5 +1532,89 @@ int ocb_s3_create_bucket(struct ocb_store *s)
 	if (r == -EEXIST)
 		ocb_err("S3: bucket name %s is taken by another account",
 			ocb_log_escape(esc, sizeof(esc), s3->bucket));
+	return r;
+}
+
+/* GET of a bucket subresource ("versioning", "lifecycle"): its XML body
+ * into out (capped), *code the S3 error code of a failure */
+static int bucket_get(struct ocb_store *s, const char *what,
+		      struct ocb_buf *out, char *code, size_t code_size)
+{
+	struct s3_url_param p[1] = { { what, NULL } };
+	struct s3_req q = { .kind = K_GET, .method = "GET", .params = p,
+			    .nparams = 1, .out = out };
+	int r;
+
+	if (strcmp(s->ops->name, "s3") != 0)
+		return -EINVAL;
+	r = s3_perform(s->priv, &q);
+	snprintf(code, code_size, "%s", q.code);
+	return r;
+}
+
+int ocb_s3_versioning(struct ocb_store *s)
+{
+	struct ocb_buf out;
+	char code[64];
+	int r;
+
+	ocb_buf_init(&out, S3_XML_MAX);
+	r = bucket_get(s, "versioning", &out, code, sizeof(code));
+	if (r == 0)
+		r = s3_xml_versioning_enabled(out.data, out.len);
+	ocb_buf_release(&out);
+	return r;
+}
+
+int ocb_s3_lifecycle_exists(struct ocb_store *s)
+{
+	struct ocb_buf out;
+	char code[64];
+	int r;
+
+	ocb_buf_init(&out, S3_XML_MAX);
+	r = bucket_get(s, "lifecycle", &out, code, sizeof(code));
+	ocb_buf_release(&out);
+	/* NoSuchLifecycleConfiguration is a 404 */
+	if (r == -ENOENT || !strcmp(code, "NoSuchLifecycleConfiguration"))
+		return 0;
+	return r < 0 ? r : 1;
+}
+
+int ocb_s3_set_noncurrent_expiry(struct ocb_store *s, const char *prefix,
+				 int days)
+{
+	struct s3 *s3 = s->priv;
+	struct s3_url_param p[1] = { { "lifecycle", NULL } };
+	struct s3_req q = { .kind = K_PUT, .method = "PUT", .params = p,
+			    .nparams = 1 };
+	struct ocb_buf body;
+	int r;
+
+	if (strcmp(s->ops->name, "s3") != 0 || days < 1)
+		return -EINVAL;
+	ocb_buf_init(&body, 4096);
+	r = ocb_buf_printf(&body, "<LifecycleConfiguration xmlns=\"http://s3."
+			   "amazonaws.com/doc/2006-03-01/\"><Rule><ID>ocb-old-"
+			   "versions</ID><Filter><Prefix>");
+	if (r == 0)
+		r = xml_escape(&body, prefix);
+	if (r == 0)
+		r = ocb_buf_printf(&body, "</Prefix></Filter><Status>Enabled"
+				   "</Status><NoncurrentVersionExpiration>"
+				   "<NoncurrentDays>%d</NoncurrentDays>"
+				   "</NoncurrentVersionExpiration>"
+				   "<AbortIncompleteMultipartUpload>"
+				   "<DaysAfterInitiation>7</DaysAfterInitiation>"
+				   "</AbortIncompleteMultipartUpload></Rule>"
+				   "</LifecycleConfiguration>", days);
+	if (r == 0)
+		r = xml_body_headers(&q.headers, &body);
+	q.body = body.data;
+	q.body_len = body.len;
+	if (r == 0)
+		r = s3_perform(s3, &q);
+	curl_slist_free_all(q.headers);
+	ocb_buf_release(&body);
 	return r;
 }

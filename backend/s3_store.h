@@ -44,8 +44,9 @@ int ocb_s3_store_new(const struct ocb_s3_opts *opts, struct ocb_creds *creds,
 		     struct ocb_store **out);
 
 /*
- * Create the bucket, with a LocationConstraint unless the region is
- * us-east-1.  Returns 0 also when it exists and is ours
+ * Create the bucket when a HEAD of it says it is missing, with a
+ * LocationConstraint unless the region is us-east-1.  Returns 0 also when
+ * it exists and is ours
  * (BucketAlreadyOwnedByYou), -EEXIST when someone else owns the name,
  * -EINVAL when s is not an S3 store.
  */
@@ -54,6 +55,23 @@ int ocb_s3_create_bucket(struct ocb_store *s);
 /* Turn on versioning of the bucket (PutBucketVersioning).  0, -EINVAL
  * when s is not an S3 store, or the request's error. */
 int ocb_s3_enable_versioning(struct ocb_store *s);
+
+/* 1 when the bucket's versioning is on (Enabled), 0 when off or
+ * suspended, or the request's error. */
+int ocb_s3_versioning(struct ocb_store *s);
+
+/* 1 when the bucket has a lifecycle configuration, 0 when none, or the
+ * request's error. */
+int ocb_s3_lifecycle_exists(struct ocb_store *s);
+
+/*
+ * Set the bucket's lifecycle configuration (it replaces any: call it only
+ * when ocb_s3_lifecycle_exists() says none) to one rule for keys under
+ * prefix: noncurrent versions expire after days, incomplete multipart
+ * uploads are aborted after 7 days (what the old tool's setup set).
+ */
+int ocb_s3_set_noncurrent_expiry(struct ocb_store *s, const char *prefix,
+				 int days);
 
 /*
  * The store's one mapping from a request's outcome to store.h's error

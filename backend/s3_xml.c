@@ -361,3 +361,24 @@ int s3_xml_parse_delete(const char *xml, size_t len, size_t *nerrors,
 	*nerrors = ne;
 	return 0;
 }
+
+int s3_xml_versioning_enabled(const char *xml, size_t len)
+{
+	xmlDocPtr doc = parse(xml, len);
+	xmlNodePtr root;
+	char *st;
+	int r;
+
+	if (!doc)
+		return -EPROTO;
+	root = xmlDocGetRootElement(doc);
+	if (!root || !is(root, "VersioningConfiguration")) {
+		xmlFreeDoc(doc);
+		return -EPROTO;
+	}
+	st = child_text(root, "Status");
+	r = st && !strcmp(st, "Enabled");
+	free(st);
+	xmlFreeDoc(doc);
+	return r;
+}

@@ -65,4 +65,8 @@ int s3_xml_parse_delete(const char *xml, size_t len, size_t *nerrors,
 /* ISO 8601 "2026-11-24T09:00:00.000Z" → seconds; -1 when malformed. */
 int64_t s3_xml_parse_time(const char *s);
 
+/* 1 when a GetBucketVersioning answer says Enabled, 0 otherwise, -EPROTO
+ * for a body that is not one */
+int s3_xml_versioning_enabled(const char *xml, size_t len);
+
 #endif

@@ -5,6 +5,7 @@
  * retry layer.  The cache layer is the mount's business and added there.
  */
 #include "store_open.h"
+#include "fdio.h"
 #include "creds.h"
 #include "file_store.h"
 #include "log.h"
@@ -16,29 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-/* mkdir -p path, mode 0700 for what is created */
-static int mkdirs(const char *path)
-{
-	char *p = strdup(path), *s;
-	int r = 0;
-
-	if (!p)
-		return -ENOMEM;
-	for (s = strchr(p + 1, '/'); ; s = strchr(s + 1, '/')) {
-		if (s)
-			*s = '\0';
-		if (*p && mkdir(p, 0700) < 0 && errno != EEXIST) {
-			r = -errno;
-			break;
-		}
-		if (!s)
-			break;
-		*s = '/';
-	}
-	free(p);
-	return r;
-}
 
 static int open_s3(const char *url, const struct ocb_config *cfg,
 		   struct ocb_store **out)
@@ -128,7 +106,7 @@ int ocb_store_open(const struct ocb_config *cfg, struct ocb_store **out)
 	/* the built-in default store is created on first use; a configured
 	 * directory is not (an unmounted disk must not become a new store) */
 	if (!cfg->path && strncmp(cfg->store_url, "file:///", 8) == 0) {
-		int r = mkdirs(cfg->store_url + 7);
+		int r = ocb_fdio_mkdirs(cfg->store_url + 7);
 
 		if (r < 0) {
 			ocb_err("store directory %s: %s", cfg->store_url + 7,

@@ -84,6 +84,7 @@ class GateProxy:
                                     # before a fail() is dropped, never sent
         self.socks = set()
         self.requests = []          # request lines seen, for assertions
+        self.user_agents = []       # their User-Agent headers
         self.bytes_down = 0         # bytes from the server to the clients
         self.faults = []
         self.injected = {}
@@ -92,7 +93,7 @@ class GateProxy:
 
     def inject(self, kind, match=None, count=1, arg=None, every=1):
         assert kind in ("status", "reset", "truncate", "cut", "stall", "drop",
-                        "length")
+                        "length", "denied")
         with self.lock:
             self.faults.append({"kind": kind, "match": match, "count": count,
                                 "arg": arg, "every": every, "seen": 0})
@@ -228,6 +229,21 @@ class GateProxy:
                        b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
                        % (status, len(body), body))
 
+    def _denied(self, client, action):
+        """S3's answer to a request an IAM policy does not allow, as AWS
+        sends it (403 AccessDenied; since 2023 the message names the
+        action: "... is not authorized to perform: s3:ACTION on resource:
+        ... because no identity-based policy allows the s3:ACTION action")"""
+        body = (b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied"
+                b"</Code><Message>User: arn:aws:sts::123456789012:assumed-role/openclaw-"
+                b"backup/i-0123456789abcdef0 is not authorized to perform: %s on resource: "
+                b"\"arn:aws:s3:::bucket\" because no identity-based policy allows the %s "
+                b"action</Message><RequestId>7Q8ZJ2K4XG9V3M1N</RequestId><HostId>h0st"
+                b"</HostId></Error>" % (action.encode(), action.encode()))
+        client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\n"
+                       b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
+                       % (len(body), body))
+
     def _pump(self, src, dst, from_client, conn):
         holding = False
         try:
@@ -238,12 +254,20 @@ class GateProxy:
                     return
                 if from_client and data.startswith(METHODS):
                     line = data.split(b"\r\n", 1)[0]
+                    head = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]
+                    ua = [h.split(b":", 1)[1].strip().decode(errors="replace")
+                          for h in head if h.lower().startswith(b"user-agent:")]
                     with self.lock:
                         self.requests.append(line.decode(errors="replace"))
+                        self.user_agents.append(ua[0] if ua else None)
                         holding = self._holds(line)
                         fault = self._take(line)
                     if fault and fault["kind"] == "status":
                         self._answer(src, fault["arg"] or 503)
+                        src.shutdown(socket.SHUT_RDWR)
+                        raise OSError("answered")
+                    if fault and fault["kind"] == "denied":
+                        self._denied(src, fault["arg"])
                         src.shutdown(socket.SHUT_RDWR)
                         raise OSError("answered")
                     if fault and fault["kind"] == "reset":

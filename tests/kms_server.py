@@ -16,7 +16,9 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-KEY_IDS = ("alias/ocb-test", "1234abcd-12ab-34cd-56ef-1234567890ab")
+KEY_IDS = ("alias/ocb-test", "1234abcd-12ab-34cd-56ef-1234567890ab",
+           # the old tool's alias (tests/data/old-tool)
+           "alias/openclaw-aws-backup-i-0123456789abcdef0")
 # a key that exists but is disabled: KMS answers DisabledException (the
 # error list of GenerateDataKey in the AWS KMS API reference)
 DISABLED = "alias/ocb-disabled"

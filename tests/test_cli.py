@@ -6,7 +6,7 @@ import socket
 import subprocess
 import time
 
-from conftest import BOTH_SERVERS, Ocb, write_config
+from conftest import BOTH_SERVERS, Ocb, TOP, write_config
 
 
 def test_help_and_version(ocb_local):
@@ -25,12 +25,12 @@ def test_usage_errors_exit_2(ocb_local):
     assert ocb_local("backup", "--label", "bad/label", check=False).returncode == 2
 
 
-def test_config_with_loose_mode_refused(tmp_path, ocb_local):
+def test_config_writable_by_others_refused(tmp_path, ocb_local):
     cfg = write_config(tmp_path / "c.json", {"instanceId": "x"})
-    os.chmod(cfg, 0o644)
+    os.chmod(cfg, 0o664)
     p = ocb_local("--config", cfg, "list", check=False)
     assert p.returncode == 3
-    assert "chmod 600" in p.stderr
+    assert "writable by group or others" in p.stderr and "chmod 600" in p.stderr
 
 
 def test_config_unknown_field_and_wrong_type(tmp_path, ocb_local):
@@ -47,17 +47,13 @@ def test_config_unknown_field_and_wrong_type(tmp_path, ocb_local):
 
 
 def old_tool_config(bucket, endpoint=None):
-    """backup-config.json exactly as openclaw-aws-backup writes it."""
-    cfg = {
-        "instanceId": "i-0123456789abcdef0",
-        "region": "us-east-1",
-        "backupFrequency": "daily",
-        "s3": {"bucket": bucket, "prefix": "openclaw-aws-backups/instance-i-0123456789abcdef0"},
-        "encryption": {"enabled": False, "method": "none"},
-        "retention": {"keep": 30, "autoClean": True},
-        "version": "2.0",
-        "createdAt": "2026-02-20T00:00:00.000Z",
-    }
+    """backup-config.json as openclaw-aws-backup's setup wizard writes it
+    (tests/data/old-tool, see its README), for a given bucket."""
+    with open(os.path.join(TOP, "tests", "data", "old-tool",
+                           "backup-config.none-manual.json")) as f:
+        cfg = json.load(f)
+    cfg["s3"]["bucket"] = bucket
+    cfg["region"] = "us-east-1"
     return cfg
 
 

@@ -52,7 +52,7 @@ def old_layout(work, name, xattrs=False):
     return top
 
 
-def make_old(rgw, bucket, work, name, how="tar", sse=False, gpg_home=None):
+def make_old(rgw, bucket, work, name, how="tar", sse=False, gpg_home=None, tag=None):
     """tar -czf as the old tool did (or pigz, or several gzip members),
     uploaded with its metadata; returns the local tree and the file"""
     top = old_layout(work, name, xattrs=(how == "tar-xattrs"))
@@ -74,7 +74,7 @@ def make_old(rgw, bucket, work, name, how="tar", sse=False, gpg_home=None):
             for part in (tar[:third], tar[third:2 * third], tar[2 * third:]):
                 f.write(subprocess.run(["gzip", "-c"], input=part, check=True,
                                        capture_output=True).stdout)
-    method = "gpg" if gpg_home else ("kms" if sse else "none")
+    method = tag or ("gpg" if gpg_home else ("kms" if sse else "none"))
     if gpg_home:
         subprocess.run(["gpg", "--batch", "--yes", "-e", "-r", "ocb-test@example.com",
                         "-o", out + ".gpg", out], check=True,
@@ -325,3 +325,98 @@ def test_old_backups_have_the_instance_of_native_ones(tmp_path, rgw, bucket, o, 
     for name in os.listdir(inst):
         if name != "latest":
             assert os.getxattr(os.path.join(inst, name), "user.ocb.instance") == b"i-test"
+
+
+def test_gpg_tagged_plain_gzip_is_read_by_its_bytes(tmp_path, rgw, bucket, o, mounted):
+    # the old tool with method gpg: a plain gzip tar tagged
+    # encryption-method gpg (FACTS of openclaw-aws-backup 2.0.0)
+    work = str(tmp_path / "work")
+    os.makedirs(work)
+    name = "openclaw-aws-backup-2026-11-22T10-00-00"
+    top, out = make_old(rgw, bucket, work, name, tag="gpg")
+    head = json.loads(rgw.aws("s3api", "head-object", "--bucket", bucket, "--key",
+                              "%s/%s.tar.gz" % (PREFIX, name)).stdout)
+    assert head["Metadata"]["encryption-method"] == "gpg"
+    assert open(out, "rb").read(2) == b"\x1f\x8b"
+    p = o("list")
+    assert name in p.stdout and "none (tagged gpg)" in p.stdout
+    # no gpg anywhere: an empty GNUPGHOME
+    nokeys = str(tmp_path / "nokeys")
+    os.makedirs(nokeys, mode=0o700)
+    env = dict(o.env, GNUPGHOME=nokeys)
+    m = mounted(o.config, env)
+    assert_same_tree(os.path.join(m.path, "i-test", name), top)
+    m.unmount()
+    o("restore", name, "--target", str(tmp_path / "r"), env=env)
+    assert_same_tree(str(tmp_path / "r"), top)
+    p = o("verify", name, env=env)
+    assert "ok" in p.stdout
+    tar = o("cat", name, text=False, env=env).stdout
+    want = subprocess.run(["gzip", "-dc", out], check=True, capture_output=True).stdout
+    assert tar == want
+    p = o("restore", name, "--target", str(tmp_path / "r2"), env=env)
+    assert "never encrypted" in p.stderr
+    # and it migrates like any other
+    out = o("migrate", name, env=env).stdout
+    assert "migrated %s -> %sZ" % (name, name) in out and "verified" in out
+    tgt = tmp_path / "m"
+    o("restore", name + "Z", "--target", str(tgt), env=env)
+    assert_same_tree(str(tgt), top)
+
+
+def test_migrate_on_a_fresh_machine(tmp_path, rgw, bucket, s3_config, ocb):
+    # no ~/.cache yet: migrate makes the directories it needs
+    cfg = json.load(open(s3_config))
+    cfg["cache"]["dir"] = str(tmp_path / "fresh-home" / ".cache" / "ocbfs")
+    path = str(tmp_path / "fresh.json")
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        json.dump(cfg, f)
+    o = Ocb(config=path, env=ocb.env)
+    work = str(tmp_path / "work")
+    os.makedirs(work)
+    name = "openclaw-aws-backup-2026-11-23T10-00-00"
+    top, _ = make_old(rgw, bucket, work, name)
+    assert not os.path.exists(tmp_path / "fresh-home")
+    out = o("migrate", name).stdout
+    assert "migrated %s -> %sZ" % (name, name) in out
+    o("restore", name + "Z", "--target", str(tmp_path / "r"))
+    assert_same_tree(str(tmp_path / "r"), top)
+
+
+def test_the_way_back_to_the_old_layout(tmp_path, rgw, bucket, s3_config, ocb):
+    """README's recipe, run as written (bash, tar, awscli): an ocb backup
+    turned into the old tool's .tar.gz layout and upload"""
+    src = tmp_path / "home" / ".openclaw"
+    make_tree(str(src / "workspace"))
+    (src / "openclaw.json").write_text('{"agent": "x"}\n')
+    for d, dirs, files in os.walk(src):     # tar -czf keeps no xattrs
+        for n in dirs + files:
+            p = os.path.join(d, n)
+            if not os.path.islink(p):
+                for k in os.listxattr(p):
+                    os.removexattr(p, k)
+    cfg = json.load(open(s3_config))
+    cfg["sources"] = [str(src)]
+    path = str(tmp_path / "back.json")
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        json.dump(cfg, f)
+    o = Ocb(config=path, env=ocb.env)
+    o("backup")
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+    recipe = readme.split("layout from `ocb cat`", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    recipe = (recipe.replace("/tmp/back", str(tmp_path / "back"))
+              .replace("s3://BUCKET/", "s3://%s/" % bucket).replace("instance-ID", "instance-i-test")
+              .replace("instance-id=ID", "instance-id=i-test"))
+    env = dict(ocb.env, PATH=os.path.dirname(o.bin) + ":" + ocb.env["PATH"],
+               OCB_CONFIG=path, AWS_ENDPOINT_URL=rgw.endpoint)
+    subprocess.run(["bash", "-euo", "pipefail", "-c", recipe], env=env, check=True)
+    olds = [k for k in objects(rgw, bucket) if k.endswith(".tar.gz")]
+    assert len(olds) == 1
+    # the old layout: <name>/openclaw-config (all of ~/.openclaw) and
+    # <name>/workspace (the workspace again)
+    name = olds[0].rsplit("/", 1)[1][:-len(".tar.gz")]
+    tgt = tmp_path / "r"
+    o("restore", name, "--target", str(tgt))
+    # (gnu tar keeps whole seconds: content, modes, links compared)
+    assert_same_tree(str(tgt / "openclaw-config"), str(src), mtimes=False)
+    assert_same_tree(str(tgt / "workspace"), str(src / "workspace"), mtimes=False)

@@ -54,12 +54,13 @@ def test_prune_plan_then_delete(history, rgw, bucket):
         # 25th is unauthenticated and ranks after every native backup
         "openclaw-aws-backup-2026-10-20T03-00-00Z",
         "openclaw-aws-backup-2026-11-02T03-00-00Z",           # daily
-        "openclaw-aws-backup-2026-11-03T03-00-00Z-before-upgrade",  # labelled, daily
+        "openclaw-aws-backup-2026-11-03T03-00-00Z-before-upgrade",  # daily (labelled)
         "openclaw-aws-backup-2026-11-04T03-00-00Z",           # newest, daily, monthly
     ])
     assert "(newest, daily 2026-11-04, monthly 2026-11)" in \
         plan["openclaw-aws-backup-2026-11-04T03-00-00Z"]
-    assert "labelled" in plan["openclaw-aws-backup-2026-11-03T03-00-00Z-before-upgrade"]
+    assert "(daily 2026-11-03) [labelled]" in \
+        plan["openclaw-aws-backup-2026-11-03T03-00-00Z-before-upgrade"]
     assert names_in(rgw, bucket) == before                 # dry run: nothing gone
     # the real run deletes exactly the rest, old-tool ones included
     j = json.loads(o("prune", "--keep-daily", "3", "--keep-monthly", "2", "--json").stdout)
@@ -74,20 +75,27 @@ def test_pins_labels_and_the_newest(history, rgw, bucket):
     o("pin", "openclaw-aws-backup-2026-08-01T00-00-00")      # an old-tool one
     assert o("pin", "--list").stdout.split() == ["openclaw-aws-backup-2026-08-01T00-00-00"]
     assert o("pin", "no-such-backup", check=False).returncode == 5
-    # keep-within 1h of the newest: only it, the label and the pin stay
+    o("pin", "openclaw-aws-backup-2026-11-03T03-00-00Z-before-upgrade")
+    # keep-within 1h of the newest: only it and the pins stay; a label
+    # alone keeps nothing (the dry run says so)
+    p = o("prune", "--dry-run", "--keep-within", "1h")
+    assert "delete  openclaw-aws-backup-2026-11-02T03-00-00Z\n" in p.stdout
+    assert "(pinned) [labelled]" in p.stdout
     o("prune", "--keep-within", "1h")
     assert names_in(rgw, bucket) == sorted([
         "openclaw-aws-backup-2026-08-01T00-00-00.tar.gz",
         "openclaw-aws-backup-2026-11-03T03-00-00Z-before-upgrade.ocb",
         "openclaw-aws-backup-2026-11-04T03-00-00Z.ocb"])
     o("pin", "--remove", "openclaw-aws-backup-2026-08-01T00-00-00")
+    o("pin", "--remove", "openclaw-aws-backup-2026-11-03T03-00-00Z-before-upgrade")
     assert o("pin", "--list").stdout == ""
+    p = o("prune", "--dry-run", "--keep-last", "1")
+    assert "delete  openclaw-aws-backup-2026-11-03T03-00-00Z-before-upgrade " \
+        "[labelled: pin it to keep it]" in p.stdout
     o("prune", "--keep-last", "1")
-    assert names_in(rgw, bucket) == sorted([
-        "openclaw-aws-backup-2026-11-03T03-00-00Z-before-upgrade.ocb",
-        "openclaw-aws-backup-2026-11-04T03-00-00Z.ocb"])
+    assert names_in(rgw, bucket) == ["openclaw-aws-backup-2026-11-04T03-00-00Z.ocb"]
     # the pin markers are not backups: the listing and the mount ignore them
-    assert len(json.loads(o("list", "--json").stdout)) == 2
+    assert len(json.loads(o("list", "--json").stdout)) == 1
 
 
 def test_no_rule_keeps_everything_and_bad_rules(history, rgw, bucket):
@@ -125,13 +133,18 @@ def test_auto_clean_after_backup_on_the_local_store(tmp_path, file_config, ocb_l
         r = o("backup", "--label", label, "--json")
         names.append(json.loads(r.stdout)["name"])   # stdout stays pure JSON
     listed = [b["name"] for b in json.loads(o("list", "--json").stdout)]
-    # labelled backups are always kept, so all three stay ...
-    assert listed == names
-    # ... unlabelled ones go beyond the newest two
-    for _ in range(3):
-        o("backup")
+    # labelled backups count like any other: the newest two stay
+    assert listed == names[1:]
+    # a pinned one stays whatever comes after it
+    o("pin", names[1])
+    r = o("backup", "--label", "four", "--json")
     listed = [b["name"] for b in json.loads(o("list", "--json").stdout)]
-    assert len(listed) == 5 and names[0] in listed
+    # the newest two by the time in their names (backups started in a
+    # second already taken are named one second later), and the pinned one
+    cand = names[1:] + [json.loads(r.stdout)["name"]]
+    newest = sorted(cand, key=lambda n: n.split("backup-")[1][:20])[-2:]
+    assert sorted(listed) == sorted(set(newest) | {names[1]})
+    o("pin", "--remove", names[1])
     assert "retention: deleted" in o("backup").stderr
     o("pin", "latest")
     assert os.path.exists(tmp_path / "store" / "openclaw-aws-backups" / "instance-i-test" /

@@ -134,7 +134,7 @@ def test_setup_interactive_through_a_terminal(rgw, home, env):
     text = out.decode(errors="replace")
     assert os.waitstatus_to_exitcode(status) == 0, text
     assert prompts == len(answers)
-    assert "Instance id [" in text and "Schedule (hourly, daily, weekly, manual) [daily]" in text
+    assert "Instance id [" in text and "Schedule (hourly, 6h, daily, weekly, custom, manual) [daily]" in text
     cfg = json.load(open(home / ".config" / "ocb" / "config.json"))
     assert cfg["instanceId"] == "laptop-7" and cfg["role"] == "librarian"
     assert cfg["backupFrequency"] == "manual" and cfg["retention"]["keep"] == 5
@@ -145,7 +145,7 @@ def test_setup_interactive_through_a_terminal(rgw, home, env):
 def test_setup_imports_the_old_config(tmp_path, rgw, home, env):
     bucket = new_bucket()
     old = old_tool_config(bucket)
-    old["backupFrequency"] = "Weekly (Sunday midnight)"
+    old["backupFrequency"] = "weekly"
     old["retention"]["keep"] = 7
     path = tmp_path / "backup-config.json"
     path.write_text(json.dumps(old))
@@ -158,9 +158,10 @@ def test_setup_imports_the_old_config(tmp_path, rgw, home, env):
     assert cfg["s3"]["bucket"] == bucket
     assert cfg["s3"]["prefix"] == "openclaw-aws-backups/instance-i-0123456789abcdef0"
     assert cfg["retention"] == {"keep": 7, "autoClean": True}
+    assert cfg["memoryProtection"] == old["memoryProtection"]
     assert cfg["backupFrequency"] == "weekly"
     assert cfg["encryption"]["keyProvider"] == "none"        # it was off
-    assert cfg["version"] == "2.0" and cfg["createdAt"] == "2026-02-20T00:00:00.000Z"
+    assert cfg["encryption"]["gpgRecipient"] is None         # its fields kept
     # and the result is usable
     o = Ocb(config=str(cfg_path), env=env)
     o("backup")
@@ -199,3 +200,37 @@ def test_setup_errors(tmp_path, env):
         p = o("--config", cfg, "setup", "--yes", "--no-test", *args, check=False)
         assert p.returncode == code, (args, p.stderr)
         assert not os.path.exists(cfg)
+
+
+def test_versioning_gets_a_lifecycle_rule(tmp_path, rgw, home, env):
+    bucket = new_bucket()
+    cfg = str(tmp_path / "v.json")
+    p = Ocb(env=env)("--config", cfg, "setup", "--yes", "--store", "s3://" + bucket,
+                     "--endpoint", rgw.endpoint, "--instance", "agent-v", "--keep", "12",
+                     "--versioning", "--no-test", "--no-schedule")
+    assert "noncurrent versions under openclaw-aws-backups/instance-agent-v/ expire " \
+           "after 12 days" in p.stdout
+    lc = json.loads(rgw.aws("s3api", "get-bucket-lifecycle-configuration",
+                            "--bucket", bucket).stdout)["Rules"]
+    assert len(lc) == 1 and lc[0]["Status"] == "Enabled"
+    assert lc[0]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 12
+    assert lc[0]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 7
+    assert lc[0]["Filter"]["Prefix"] == "openclaw-aws-backups/instance-agent-v/"
+    assert "bucket versioning on, with a lifecycle" in Ocb(config=cfg, env=env)("doctor").stdout
+    # versioning on and no rule (set by hand): doctor warns, does not fail
+    rgw.aws("s3api", "delete-bucket-lifecycle", "--bucket", bucket)
+    p = Ocb(config=cfg, env=env)("doctor")
+    assert "versioning is on without a lifecycle rule" in p.stdout
+    assert "FAILED" not in p.stdout
+    # an existing configuration is never replaced
+    rgw.aws("s3api", "put-bucket-lifecycle-configuration", "--bucket", bucket,
+            "--lifecycle-configuration", json.dumps({"Rules": [{
+                "ID": "mine", "Status": "Enabled", "Filter": {"Prefix": "other/"},
+                "Expiration": {"Days": 3}}]}))
+    p = Ocb(env=env)("--config", cfg, "setup", "--yes", "--force", "--store",
+                     "s3://" + bucket, "--endpoint", rgw.endpoint, "--instance", "agent-v",
+                     "--no-test", "--no-schedule")
+    assert "keeping its lifecycle configuration" in p.stdout
+    lc = json.loads(rgw.aws("s3api", "get-bucket-lifecycle-configuration",
+                            "--bucket", bucket).stdout)["Rules"]
+    assert [r["ID"] for r in lc] == ["mine"]

@@ -15,12 +15,14 @@
 #include "keys_config.h"
 #include "log.h"
 #include "openclaw.h"
+#include "s3_store.h"
 #include "store_open.h"
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -35,7 +37,8 @@ static const char usage[] =
 	"\n"
 	"Checks, one line each (ok or FAILED with how to fix it):\n"
 	"  config       which file was read (or the built-in defaults), parsed,\n"
-	"               mode 0600 and owned by you\n"
+	"               not writable by others and owned by you (a note when\n"
+	"               others can read it)\n"
 	"  sources      what a backup takes: the config's sources, or without\n"
 	"               any, what `openclaw backup create --dry-run` names\n"
 	"               (else ~/.openclaw)\n"
@@ -49,6 +52,10 @@ static const char usage[] =
 	"  create-only  a create-only put of the existing probe object is\n"
 	"               refused: native (If-None-Match: *) or emulated (the\n"
 	"               server answered 501; see docs/FORMAT.md)\n"
+	"  uploads      for S3: listing and aborting multipart uploads is\n"
+	"               allowed (a warning naming the permission otherwise)\n"
+	"  versioning   for S3: a warning when versioning is on without a\n"
+	"               lifecycle rule\n"
 	"  key          the key file exists, is 32 bytes and mode 0600; for\n"
 	"               kms: a GenerateDataKey and Decrypt round trip\n"
 	"Exits 0 when every check passes, else with the exit code of the first\n"
@@ -144,10 +151,32 @@ static void check_endpoint(struct doctor *d, const struct ocb_config *cfg)
 	}
 }
 
+/* what ocb does with the old tool's settings it keeps but does not act on */
+static void note_old_fields(const struct ocb_config *cfg)
+{
+	char *v = NULL;
+
+	if (ocb_config_extra(cfg, "memoryProtection.enabled", &v) == 0 &&
+	    !strcmp(v, "true"))
+		printf("note     memoryProtection: kept, not acted on: ocb leaves "
+		       "the agent's service, its swap and its memory limits as "
+		       "they are; ocb's own backup service runs with "
+		       "MemoryMax=256M\n");
+	free(v);
+	v = NULL;
+	if (cfg->enc_enabled && cfg->enc_method &&
+	    !strcmp(cfg->enc_method, "gpg") &&
+	    ocb_config_extra(cfg, "encryption.keyProvider", &v) < 0)
+		printf("note     encryption.method gpg: the old tool never "
+		       "applied it (its backups are plain gzip); ocb encrypts "
+		       "new backups with the key file %s\n", cfg->key_file);
+	free(v);
+}
+
 static void check_config(struct doctor *d, struct ocb_ctx *ctx, int r)
 {
 	char msg[700];
-	struct stat st;
+	struct stat st = { 0 };
 
 	if (r) {
 		report(d, 0, r, "config could not be used",
@@ -165,6 +194,11 @@ static void check_config(struct doctor *d, struct ocb_ctx *ctx, int r)
 	else
 		snprintf(msg, sizeof(msg), "config %s", ctx->cfg->path);
 	report(d, 1, 0, msg, NULL);
+	if (S_ISREG(st.st_mode) && (st.st_mode & 044))
+		printf("note     config %s is readable by group or others: it "
+		       "holds no secrets, but chmod 600 keeps bucket and key "
+		       "names private\n", ctx->cfg->path);
+	note_old_fields(ctx->cfg);
 }
 
 /* 0 when credentials were found */
@@ -314,6 +348,66 @@ static void check_store(struct doctor *d, struct ocb_ctx *ctx)
 	}
 }
 
+/* versioning on without a lifecycle configuration: pruned backups stay
+ * as noncurrent versions forever (a warning, not a failure) */
+static void check_versions(const struct ocb_config *cfg)
+{
+	struct ocb_store *bare = NULL;
+	int v, lc = 1;
+
+	if (ocb_store_open_bare(cfg->store_url, cfg, &bare) < 0)
+		return;
+	v = ocb_s3_versioning(bare);
+	if (v > 0)
+		lc = ocb_s3_lifecycle_exists(bare);
+	ocb_store_free(bare);
+	if (v > 0 && lc == 0)
+		printf("warning  bucket versioning is on without a lifecycle "
+		       "rule: pruned backups stay as noncurrent versions "
+		       "forever\n         fix: a rule expiring noncurrent "
+		       "versions (NoncurrentVersionExpiration), e.g. ocb setup "
+		       "--force sets one\n");
+	else if (v > 0)
+		printf("ok       bucket versioning on, with a lifecycle "
+		       "configuration\n");
+}
+
+static int count_upload(void *arg, const char *key, const char *id,
+			int64_t initiated)
+{
+	(void)key;
+	(void)id;
+	(void)initiated;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/*
+ * The permissions the stale-upload cleanup needs, which the old tool's IAM
+ * policy lacks: listing uploads, and aborting one (an upload id that does
+ * not exist: "no such upload" when allowed).  Denied: a warning naming the
+ * action (backups still work, without the cleanup).
+ */
+static void check_uploads(struct ocb_store *s, const char *prefix)
+{
+	char key[1200];
+	int n = 0, r;
+
+	snprintf(key, sizeof(key), "%s/", prefix);
+	r = s->ops->mpu_list(s, key, count_upload, &n);
+	if (r == -EACCES)
+		printf("warning  s3:ListBucketMultipartUploads is denied: uploads "
+		       "left by killed backups are not cleaned up\n"
+		       "         fix: allow it on the bucket (docs/iam/)\n");
+	snprintf(key, sizeof(key), "%s/.ocb-doctor-abort", prefix);
+	r = s->ops->mpu_abort(s, key, "ocb-doctor-no-such-upload");
+	if (r == -EACCES)
+		printf("warning  s3:AbortMultipartUpload is denied: uploads "
+		       "left by killed backups are not cleaned up\n"
+		       "         fix: allow it on the bucket's objects "
+		       "(docs/iam/)\n");
+}
+
 /* KMS: a real GenerateDataKey, then Decrypt of its blob */
 static void check_kms(struct doctor *d, struct ocb_ctx *ctx)
 {
@@ -441,6 +535,10 @@ static int doctor_exec(struct ocb_ctx *ctx, int argc, char **argv)
 			return d.first_fail;
 	}
 	check_store(&d, ctx);
+	if (!d.first_fail && !strncmp(ctx->cfg->store_url, "s3://", 5)) {
+		check_uploads(ctx->store, ctx->cfg->prefix);
+		check_versions(ctx->cfg);
+	}
 	check_key(&d, ctx);
 	return d.first_fail;
 }

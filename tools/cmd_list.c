@@ -61,8 +61,16 @@ static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 				enc = ocb_meta_get(&h.meta, "key-provider");
 				enc = enc ? enc : "?";
 			} else {
+				unsigned char magic[2] = { 0 };
+
 				enc = ocb_meta_get(&h.meta, "encryption-method");
-				if (!enc || !strcmp(enc, "none"))
+				/* the bytes, not the tag: the old tool's "gpg"
+				 * backups are plain gzip */
+				if (enc && !strcmp(enc, "gpg") &&
+				    ocb_store_read(s, v[i].key, 0, 2, magic) == 2 &&
+				    magic[0] == 0x1f && magic[1] == 0x8b)
+					enc = "none (tagged gpg)";
+				else if (!enc || !strcmp(enc, "none"))
 					enc = ocb_meta_get(&h.meta, "encrypted") &&
 					      !strcmp(ocb_meta_get(&h.meta,
 						      "encrypted"), "true") ?

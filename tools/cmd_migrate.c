@@ -12,6 +12,7 @@
  * is deleted again.
  */
 #include "cmd.h"
+#include "fdio.h"
 #include "retention.h"
 #include "backup_job.h"
 #include "backups.h"
@@ -196,7 +197,7 @@ static int migrate_one(struct mig *m, const struct ocb_backup_ref *ref,
 	if (r < 0)
 		return ocb_fail(r, "open %s", ref->name);
 	created = ocb_archive_info(a)->created;
-	mkdir(ctx->cfg->cache_dir, 0700);
+	ocb_fdio_mkdirs(ctx->cfg->cache_dir);	/* a fresh machine has none */
 	snprintf(tmp, sizeof(tmp), "%s/migrate-XXXXXX", ctx->cfg->cache_dir);
 	if (!mkdtemp(tmp)) {
 		r = ocb_fail(-errno, "temporary directory in %s",

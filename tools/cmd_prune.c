@@ -26,8 +26,10 @@ static const char usage[] =
 	"keepYearly, keepWithin).  --keep-daily N keeps the newest backup of\n"
 	"each of the newest N days that have backups (weekly: ISO weeks).\n"
 	"--keep-within 30d keeps those less than 30 days older than the newest\n"
-	"(h, d, w, m = 30 days, y = 365 days).  The newest backup, labelled\n"
-	"backups and pinned ones (`ocb pin`) are always kept; with no rule at\n"
+	"(h, d, w, m = 30 days, y = 365 days).  The newest backup, pinned\n"
+	"ones (`ocb pin`) and names ocb did not make are always kept; a\n"
+	"labelled backup (--label, or mkdir snapshots/LABEL in the mount)\n"
+	"counts like any other: pin it to keep it.  With no rule at\n"
 	"all nothing is deleted.  Unfinished uploads older than\n"
 	"retention.staleUploadHours are aborted.\n"
 	"\n"
@@ -120,7 +122,7 @@ static int make_plan(struct ocb_ctx *ctx, const struct ocb_ret_policy *p,
 					    &it->labelled) < 0) {
 			/* a name ocb did not make: never deleted */
 			it->time = pl->refs[i].mtime;
-			it->labelled = 1;
+			it->foreign = 1;
 		}
 		for (k = 0; k < npins; k++)
 			if (!strcmp(pins[k], it->name))
@@ -157,8 +159,9 @@ static void print_plan(const struct plan *pl, int dry, int json,
 			printf("%s\n  {\"name\": ", first ? "" : ",");
 			first = 0;
 			ocb_json_str(pl->items[i].name);
-			printf(", \"keep\": %s, \"why\": ",
-			       pl->items[i].keep ? "true" : "false");
+			printf(", \"keep\": %s, \"labelled\": %s, \"why\": ",
+			       pl->items[i].keep ? "true" : "false",
+			       pl->items[i].labelled ? "true" : "false");
 			ocb_json_str(pl->items[i].why);
 			if (!dry)
 				printf(", \"deleted\": %s",
@@ -170,12 +173,15 @@ static void print_plan(const struct plan *pl, int dry, int json,
 	}
 	for (i = 0; i < pl->n; i++) {
 		if (pl->items[i].keep)
-			printf("keep    %s (%s)\n", pl->items[i].name,
-			       pl->items[i].why);
+			printf("keep    %s (%s)%s\n", pl->items[i].name,
+			       pl->items[i].why,
+			       pl->items[i].labelled ? " [labelled]" : "");
 		else
-			printf("%-8s%s\n", dry ? "delete" :
+			printf("%-8s%s%s\n", dry ? "delete" :
 			       deleted[i] ? "deleted" : "FAILED",
-			       pl->items[i].name);
+			       pl->items[i].name,
+			       pl->items[i].labelled ? " [labelled: pin it to "
+			       "keep it]" : "");
 	}
 }
 

@@ -39,7 +39,8 @@ static const char usage[] =
 	"                 [--instance ID] [--key-provider keyfile|passphrase|kms|none]\n"
 	"                 [--key-file PATH] [--passphrase-file PATH] [--kms-key-id ID]\n"
 	"                 [--source PATH]... [--exclude GLOB]... [--role ROLE]\n"
-	"                 [--schedule hourly|daily|weekly|manual] [--keep N]\n"
+	"                 [--schedule hourly|6h|daily|weekly|manual]\n"
+	"                 [--schedule custom --cron 'M H DOM MON DOW'] [--keep N]\n"
 	"                 [--versioning] [--force] [--no-test] [--no-schedule]\n"
 	"                 [--print-schedule]\n"
 	"\n"
@@ -51,10 +52,14 @@ static const char usage[] =
 	"--yes takes the options and defaults without asking.\n"
 	"\n"
 	"  --import PATH     start from an old openclaw-aws-backup\n"
-	"                    backup-config.json (its fields are kept)\n"
+	"                    backup-config.json (its fields and its schedule\n"
+	"                    are kept; the region, when it has none, is the\n"
+	"                    instance's)\n"
 	"  --role ROLE       manager, librarian (daily), worker-stateful or\n"
 	"                    worker, access-service (weekly), worker-ephemeral\n"
-	"                    (manual): sets the default schedule\n"
+	"                    (manual): sets the default schedule; asked for on\n"
+	"                    a terminal, else none is written\n"
+	"  --cron EXPR       the schedule custom: a 5-field cron expression\n"
 	"  --keep N          keep the newest N backups (default 30)\n"
 	"  --versioning      enable bucket versioning when creating it\n"
 	"  --force           overwrite an existing config\n"
@@ -65,6 +70,7 @@ struct answers {
 	char store[PATH_MAX], bucket[256], endpoint[512], region[64];
 	char prefix[512], instance[128], provider[16], key_file[PATH_MAX];
 	char pass_file[PATH_MAX], kms_key[256], role[32], schedule[16];
+	char cron[128];
 	char *sources[LIST_MAX], *excludes[LIST_MAX];
 	size_t nsources, nexcludes;
 	int keep;
@@ -115,6 +121,21 @@ static void default_instance(char *out, size_t size)
 	snprintf(out, size, "local-%s", *host ? host : "host");
 }
 
+/* the region when none is given: the environment, else the instance's
+ * (IMDSv2), else us-east-1 */
+static void default_region(char *out, size_t size)
+{
+	const char *e = getenv("AWS_REGION");
+
+	if (!e || !*e)
+		e = getenv("AWS_DEFAULT_REGION");
+	if (e && *e)
+		snprintf(out, size, "%s", e);
+	else if (ocb_imds_get("meta-data/placement/region", out, size) < 0 ||
+		 !*out)
+		snprintf(out, size, "us-east-1");
+}
+
 static char *json_str(const cJSON *o, const char *a, const char *b)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, a);
@@ -141,6 +162,16 @@ static void from_import(struct answers *an, const cJSON *doc)
 		snprintf(an->instance, sizeof(an->instance), "%s", v);
 	if (cJSON_IsNumber(keep))
 		an->keep = keep->valueint;
+	if ((v = json_str(doc, "customCron", NULL)))
+		snprintf(an->cron, sizeof(an->cron), "%s", v);
+	if ((v = json_str(doc, "role", NULL)))
+		snprintf(an->role, sizeof(an->role), "%s", v);
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(doc, "memoryProtection"),
+		    "enabled")))
+		printf("memoryProtection: kept in the config, not acted on: ocb "
+		       "leaves the agent's service, swap and memory limits as "
+		       "they are\n");
 	/* the old tool's encryption: off, or KMS with a key alias (gpg
 	 * backups stay readable through `ocb restore`; new ones use a key
 	 * file) */
@@ -155,7 +186,11 @@ static void from_import(struct answers *an, const cJSON *doc)
 			snprintf(an->kms_key, sizeof(an->kms_key), "%s", v);
 	}
 	if ((v = json_str(doc, "backupFrequency", NULL))) {
-		if (strstr(v, "eekly"))
+		struct ocb_sched known = { .schedule = v };
+
+		if (!strcmp(v, "custom") || !ocb_sched_check(&known))
+			snprintf(an->schedule, sizeof(an->schedule), "%s", v);
+		else if (strstr(v, "eekly"))
 			snprintf(an->schedule, sizeof(an->schedule), "weekly");
 		else if (strstr(v, "ourly"))
 			snprintf(an->schedule, sizeof(an->schedule), "hourly");
@@ -230,6 +265,8 @@ static void build(cJSON *doc, const struct answers *an)
 	set_str(doc, "instanceId", an->instance);
 	set_str(doc, "role", an->role);
 	set_str(doc, "backupFrequency", an->schedule);
+	set_str(doc, "customCron", !strcmp(an->schedule, "custom") ?
+		an->cron : NULL);
 	set_str(doc, "region", an->region);
 	set_str(doc, "store", s3_store ? NULL : an->store);
 	s3 = obj(doc, "s3");
@@ -340,6 +377,42 @@ out:
 	return r;
 }
 
+/* ---- versioned buckets ------------------------------------------------------- */
+
+/*
+ * With versioning on (turned on now, or found on), pruned backups live on
+ * as noncurrent versions: without a lifecycle configuration, set one that
+ * expires them after keep days (30 when keeping all) and aborts stale
+ * uploads, as the old tool's setup did; an existing one is left alone.
+ * *on tells whether versioning is on.
+ */
+static int versions_expire(struct ocb_store *bare, const char *prefix,
+			   int keep, int *on)
+{
+	char p[OCB_KEY_MAX];
+	int r = ocb_s3_versioning(bare);
+
+	if (r <= 0)
+		return r == -EPROTO ? 0 : r;
+	*on = 1;
+	r = ocb_s3_lifecycle_exists(bare);
+	if (r > 0) {
+		printf("bucket: versioning on, keeping its lifecycle "
+		       "configuration (check that it expires noncurrent "
+		       "versions)\n");
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	snprintf(p, sizeof(p), "%s/", prefix);
+	r = ocb_s3_set_noncurrent_expiry(bare, p, keep > 0 ? keep : 30);
+	if (r == 0)
+		printf("bucket: lifecycle rule: noncurrent versions under %s "
+		       "expire after %d days, unfinished uploads after 7\n", p,
+		       keep > 0 ? keep : 30);
+	return r;
+}
+
 /* ---- the command ------------------------------------------------------------ */
 
 static int add_item(char **v, size_t *n, const char *s)
@@ -358,7 +431,7 @@ static int setup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	enum { O_IMPORT = 256, O_STORE, O_BUCKET, O_ENDPOINT, O_REGION,
 	       O_PREFIX, O_INSTANCE, O_PROVIDER, O_KEYFILE, O_PASSFILE,
 	       O_KMSKEY, O_SOURCE, O_EXCLUDE, O_ROLE, O_SCHEDULE, O_KEEP,
-	       O_VERSIONING, O_FORCE, O_NOTEST, O_NOSCHED, O_PRINT };
+	       O_VERSIONING, O_FORCE, O_NOTEST, O_NOSCHED, O_PRINT, O_CRON };
 	static const struct option opts[] = {
 		{ "yes", no_argument, NULL, 'y' },
 		{ "import", required_argument, NULL, O_IMPORT },
@@ -376,6 +449,7 @@ static int setup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		{ "exclude", required_argument, NULL, O_EXCLUDE },
 		{ "role", required_argument, NULL, O_ROLE },
 		{ "schedule", required_argument, NULL, O_SCHEDULE },
+		{ "cron", required_argument, NULL, O_CRON },
 		{ "keep", required_argument, NULL, O_KEEP },
 		{ "versioning", no_argument, NULL, O_VERSIONING },
 		{ "force", no_argument, NULL, O_FORCE },
@@ -415,6 +489,7 @@ static int setup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		GIVE(O_KMSKEY, kms_key);
 		GIVE(O_ROLE, role);
 		GIVE(O_SCHEDULE, schedule);
+		GIVE(O_CRON, cron);
 #undef GIVE
 		case O_SOURCE:
 			if (add_item(given.sources, &given.nsources, optarg) < 0)
@@ -467,7 +542,6 @@ static int setup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	snprintf(an.provider, sizeof(an.provider), "keyfile");
 	snprintf(an.key_file, sizeof(an.key_file), "%s/.config/ocb/key",
 		 home ? home : "");
-	snprintf(an.role, sizeof(an.role), "manager");
 	if (import) {
 		r = read_file(import, &text);
 		if (r < 0)
@@ -487,14 +561,11 @@ static int setup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	if (!an.instance[0])
 		default_instance(an.instance, sizeof(an.instance));
 	if (!an.region[0])
-		snprintf(an.region, sizeof(an.region), "%s",
-			 getenv("AWS_REGION") ? getenv("AWS_REGION") :
-			 getenv("AWS_DEFAULT_REGION") ?
-			 getenv("AWS_DEFAULT_REGION") : "us-east-1");
+		default_region(an.region, sizeof(an.region));
 #define TAKE(f) if (given.f[0]) snprintf(an.f, sizeof(an.f), "%s", given.f)
 	TAKE(store); TAKE(bucket); TAKE(endpoint); TAKE(region); TAKE(prefix);
 	TAKE(instance); TAKE(provider); TAKE(key_file); TAKE(pass_file);
-	TAKE(kms_key); TAKE(role); TAKE(schedule);
+	TAKE(kms_key); TAKE(role); TAKE(schedule); TAKE(cron);
 #undef TAKE
 	if (given.keep >= 0)
 		an.keep = given.keep;
@@ -547,17 +618,18 @@ static int setup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	if (!an.schedule[0])
 		snprintf(an.schedule, sizeof(an.schedule), "%s",
 			 role_schedule(an.role));
-	ask(tty, "Schedule (hourly, daily, weekly, manual)", an.schedule,
-	    sizeof(an.schedule));
+	ask(tty, "Schedule (hourly, 6h, daily, weekly, custom, manual)",
+	    an.schedule, sizeof(an.schedule));
+	if (!strcmp(an.schedule, "custom"))
+		ask(tty, "Cron expression (M H DOM MON DOW)", an.cron,
+		    sizeof(an.cron));
 	snprintf(keep, sizeof(keep), "%d", an.keep);
 	ask(tty, "Backups to keep (0: all)", keep, sizeof(keep));
 	an.keep = atoi(keep);
-	if (ocb_sched_kind(an.schedule) < 0) {
-		fprintf(stderr, "ocb: schedule %s: use hourly, daily, weekly or "
-			"manual\n", an.schedule);
-		goto out_usage;
-	}
 	sch.schedule = an.schedule;
+	sch.cron = an.cron;
+	if (ocb_sched_check(&sch) < 0)
+		goto out_usage;
 	sch.config = cfgpath;
 	if (print) {
 		r = ocb_sched_print(&sch, stdout);
@@ -611,6 +683,9 @@ static int setup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 			r = ocb_s3_create_bucket(bare);
 		if (r == 0 && versioning)
 			r = ocb_s3_enable_versioning(bare);
+		if (r == 0)
+			r = versions_expire(bare, probe.cfg->prefix, an.keep,
+					    &versioning);
 		ocb_store_free(bare);
 		if (r < 0) {
 			rc = ocb_fail(r, "bucket %s", probe.cfg->bucket);

@@ -9,14 +9,21 @@
 #include <stdio.h>
 
 struct ocb_sched {
-	const char *schedule;	/* hourly, daily, weekly, manual */
+	const char *schedule;	/* hourly, 6h, daily, weekly, custom, manual
+				 * (the old tool's backupFrequency values) */
+	const char *cron;	/* custom: a 5-field cron expression */
 	const char *config;	/* the config file the backups use */
 };
 
-/* 0..3 for hourly, daily, weekly, manual; -EINVAL for anything else */
-int ocb_sched_kind(const char *schedule);
+/*
+ * 0 when s->schedule is one of the above (custom with a valid 5-field
+ * s->cron), -EINVAL otherwise (logged).
+ */
+int ocb_sched_check(const struct ocb_sched *s);
 
-/* What ocb_sched_install() would install, to f.  0 or negative errno. */
+/* What ocb_sched_install() would install, to f.  0 or negative errno
+ * (-EINVAL, logged, for a custom schedule systemd cannot express: then
+ * OCB_SCHEDULER=cron installs it as given). */
 int ocb_sched_print(const struct ocb_sched *s, FILE *f);
 
 /* Install it (units written and the timer enabled, or the crontab line

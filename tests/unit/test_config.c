@@ -116,7 +116,23 @@ static void test_bad_files(void)
 {
 	struct ocb_config *c = NULL;
 
-	CHECK_INT(ocb_config_load(write_cfg("loose.json", "{}", 0644), &c), -EACCES);
+	CHECK_INT(ocb_config_load(write_cfg("loose.json", "{}", 0664), &c), -EACCES);
+	CHECK_INT(ocb_config_load(write_cfg("others.json", "{}", 0602), &c), -EACCES);
+	/* readable by others (the old tool's 0644): accepted */
+	CHECK_INT(ocb_config_load(write_cfg("read.json", "{}", 0644), &c), 0);
+	ocb_config_free(c);
+	c = NULL;
+	/* the old tool's nulls and its own fields; typos still named */
+	CHECK_INT(ocb_config_load(write_cfg("nulls.json", "{\"encryption\": "
+		"{\"enabled\": false, \"method\": null, \"kmsKeyAlias\": null, "
+		"\"gpgRecipient\": null}, \"customCron\": null, "
+		"\"memoryProtection\": {\"enabled\": true, \"swap\": \"2G\", "
+		"\"memoryMax\": \"1200M\", \"memoryHigh\": \"1000M\"}}", 0600), &c), 0);
+	CHECK(c && c->enc_method == NULL && !strcmp(c->key_provider, "none"));
+	ocb_config_free(c);
+	c = NULL;
+	CHECK_INT(ocb_config_load(write_cfg("typo.json", "{\"memoryProtection\": "
+					    "{\"swapp\": null}}", 0600), &c), -EINVAL);
 	CHECK_INT(ocb_config_load(write_cfg("unk.json", "{\"s3\": {\"bukket\": \"b\"}}",
 					    0600), &c), -EINVAL);
 	CHECK_INT(ocb_config_load(write_cfg("type.json", "{\"retention\": "
@@ -173,8 +189,9 @@ static void test_messages(void)
 	p = write_cfg("msg5.json", "{\n\"a\": 1,\n\"b\": }\n", 0600);
 	CHECK_INT(ocb_config_load(p, &c), -EINVAL);
 	CHECK(err_has("not valid JSON (near line 3)"));
-	p = write_cfg("msg6.json", "{}", 0640);
+	p = write_cfg("msg6.json", "{}", 0660);
 	CHECK_INT(ocb_config_load(p, &c), -EACCES);
+	CHECK(err_has("writable by group or others"));
 	CHECK(err_has("chmod 600"));
 	CHECK(c == NULL);
 }

@@ -111,7 +111,7 @@ static void test_monthly_and_yearly(void)
 static void test_within_labels_pins(void)
 {
 	struct table t[] = {
-		{ "2026-10-01T00-00-00Z-before-upgrade", 0, 1 },	/* label */
+		{ "2026-10-01T00-00-00Z-before-upgrade", 0, 0 },	/* label: counted */
 		{ "2026-10-02T00-00-00Z", 1, 1 },			/* pin */
 		{ "2026-10-03T00-00-00Z", 0, 0 },
 		{ "2026-11-20T00-00-00Z", 0, 0 },	/* 10 days + 1 s before */

@@ -1,0 +1,69 @@
+"""The old tool's IAM policy (tests/data/old-tool/README.md for its source:
+no s3:ListBucketMultipartUploads, no s3:AbortMultipartUpload), as S3 denies
+it: the proxy answers those requests with AWS's AccessDenied body.  ocb
+goes on and names the missing permission.  And every request says who
+sent it (User-Agent ocb/<version>)."""
+import json
+import os
+
+from conftest import Ocb, write_config
+
+
+def proxied_config(tmp_path, bucket, proxy, keyfile, **extra):
+    (tmp_path / "src").mkdir(exist_ok=True)
+    (tmp_path / "src" / "f").write_text("hello\n")
+    cfg = {"instanceId": "i-iam", "region": "us-east-1",
+           "s3": {"bucket": bucket, "endpoint": proxy.endpoint},
+           "encryption": {"keyProvider": "keyfile", "keyFile": keyfile},
+           "sources": [str(tmp_path / "src")],
+           "cache": {"dir": str(tmp_path / "cache")}}
+    cfg.update(extra)
+    return write_config(tmp_path / "iam.json", cfg)
+
+
+def test_backup_without_list_uploads_permission(tmp_path, rgw, bucket, proxy, keyfile, ocb):
+    o = Ocb(config=proxied_config(tmp_path, bucket, proxy, keyfile), env=ocb.env)
+    proxy.inject("denied", match=b"&uploads= HTTP", count=-1,
+                 arg="s3:ListBucketMultipartUploads")
+    p = o("backup", "--json")
+    assert json.loads(p.stdout)["key"].endswith(".ocb")
+    assert "s3:ListBucketMultipartUploads" in p.stderr and "docs/iam/" in p.stderr
+    assert proxy.injected.get("denied", 0) >= 1
+    assert len(json.loads(o("list", "--json").stdout)) == 1
+
+
+def test_backup_without_abort_permission(tmp_path, rgw, bucket, proxy, keyfile, ocb):
+    cfg = proxied_config(tmp_path, bucket, proxy, keyfile,
+                         retention={"staleUploadHours": 0})
+    key = "openclaw-aws-backups/instance-i-iam/openclaw-aws-backup-2026-01-01T00-00-00Z.ocb"
+    rgw.aws("s3api", "create-multipart-upload", "--bucket", bucket, "--key", key)
+    o = Ocb(config=cfg, env=ocb.env)
+    proxy.inject("denied", match=b"uploadId=", count=-1, arg="s3:AbortMultipartUpload")
+    p = o("backup")
+    assert "s3:AbortMultipartUpload" in p.stderr
+    assert rgw.uploads(bucket) == [key]            # left, as the policy says
+    proxy.clear()
+    p = o("backup")
+    assert rgw.uploads(bucket) == []               # allowed again: cleaned up
+
+
+def test_every_request_says_ocb(tmp_path, rgw, bucket, proxy, keyfile, ocb):
+    o = Ocb(config=proxied_config(tmp_path, bucket, proxy, keyfile), env=ocb.env)
+    o("backup")
+    o("list")
+    o("restore", "latest", "--target", str(tmp_path / "out"))
+    version = o("--version").stdout.split()[1]
+    assert proxy.user_agents and set(proxy.user_agents) == {"ocb/" + version}
+
+
+def test_doctor_names_the_denied_actions(tmp_path, rgw, bucket, proxy, keyfile, ocb):
+    o = Ocb(config=proxied_config(tmp_path, bucket, proxy, keyfile), env=ocb.env)
+    p = o("doctor")
+    assert "warning" not in p.stdout and "FAILED" not in p.stdout
+    proxy.inject("denied", match=b"&uploads= HTTP", count=-1,
+                 arg="s3:ListBucketMultipartUploads")
+    proxy.inject("denied", match=b"uploadId=", count=-1, arg="s3:AbortMultipartUpload")
+    p = o("doctor")                                # warnings: exit 0
+    assert "warning  s3:ListBucketMultipartUploads is denied" in p.stdout
+    assert "warning  s3:AbortMultipartUpload is denied" in p.stdout
+    assert "FAILED" not in p.stdout
