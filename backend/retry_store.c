@@ -85,7 +85,8 @@ static int attempt_again(struct attempt *a, int err)
 	char esc[256];
 
 	a->n++;
-	if (!ocb_retry_is_transient(err) || a->n >= a->r->o.max_attempts)
+	if (!ocb_retry_is_transient(err) ||
+	    (a->r->o.max_attempts > 0 && a->n >= a->r->o.max_attempts))
 		return 0;
 	if (a->r->o.random)
 		rnd = a->r->o.random(a->r->o.random_arg);
@@ -464,8 +465,6 @@ int ocb_retry_store_new(struct ocb_store *inner,
 	r->inner = inner;
 	if (o)
 		r->o = *o;
-	if (r->o.max_attempts <= 0)
-		r->o.max_attempts = 6;
 	if (!r->o.base_ms)
 		r->o.base_ms = 100;
 	if (!r->o.cap_ms)
