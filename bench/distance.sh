@@ -7,7 +7,8 @@
 # read of a BIG_MIB file through the mount, with and without the disk
 # cache (file MB/s, network MB/s, GETs, requests in flight: mean and peak),
 # raw curl GET of the same object, first byte of a small file from a fresh
-# mount (time, round trips, GETs, bytes fetched), daemon peak RSS.  Table
+# mount (time, round trips, GETs, bytes fetched), daemon peak RSS, and
+# eight sequential readers at once (throughput, peak RSS).  Table
 # on stdout, raw numbers in bench/results/distance.tsv (TAG=name: distance-name.tsv).
 source "$(dirname "$0")/lib.sh"
 BIG=${1:-300}
@@ -75,14 +76,21 @@ shape() {	# label delay_ms rate
 	printf 'curl_raw_object_%s\t%s\tMB/s\t%s bytes stored, %.2f s, one GET\n' "$label" "$(mbps "$osize" "$t")" "$osize" "$t"
 
 	# first byte of a small file from a fresh mount (listing included)
-	mount_fs "\"cache\": {\"dir\": \"$BENCH_TMP/cache-$label-fb\"}"
-	proxy_zero
-	t=$(timeit head -c 1 "$MNT/$S")
-	read -r bytes gets mean peak <<< "$(proxy_stats)"
-	printf 'first_byte_small_%s\t%.1f\tms\t%s-byte file, fresh mount: %s GETs, %s bytes fetched%s\n' "$label" \
-		"$(echo "$t * 1000" | bc -l)" "$ssize" "$gets" "$bytes" \
-		"$( [ "$d" != 0 ] && printf ', %.1f round trips of %s ms' "$(echo "$t * 1000 / $d" | bc -l)" "$d")"
-	umount_fs
+	# (the requests the mount makes on start count: zeroed before it)
+	for cache in disk nodisk; do
+		proxy_zero
+		if [ $cache = disk ]; then
+			mount_fs "\"cache\": {\"dir\": \"$BENCH_TMP/cache-$label-fb\"}"
+		else
+			mount_fs "\"cache\": {\"dir\": \"\"}"
+		fi
+		t=$(timeit head -c 1 "$MNT/$S")
+		read -r bytes gets mean peak <<< "$(proxy_stats)"
+		printf 'first_byte_small_%s_%s\t%.1f\tms\t%s-byte file, head -c 1 on a fresh mount; from the mount on: %s GETs, %s bytes fetched%s\n' "$cache" "$label" \
+			"$(echo "$t * 1000" | bc -l)" "$ssize" "$gets" "$bytes" \
+			"$( [ "$d" != 0 ] && printf '; the read took %.1f round trips of %s ms' "$(echo "$t * 1000 / $d" | bc -l)" "$d")"
+		umount_fs
+	done
 
 	# cold sequential read, disk cache on and off, ram cache 256 MiB
 	for cache in disk nodisk; do
@@ -100,6 +108,25 @@ shape() {	# label delay_ms rate
 			"$cache" "$label" "$(mbps "$size" "$t")" "$((size >> 20))" "$t" "$(mbps "$bytes" "$t")" "$gets" "$mean" "$peak" "$(hwm)"
 		umount_fs
 	done
+
+	# eight readers at once, each sequential through its eighth of the
+	# file: the memory bound under parallel read-ahead
+	mount_fs "\"cache\": {\"dir\": \"\", \"ram\": \"256M\"}"
+	stat "$MNT/$F" >/dev/null
+	proxy_zero
+	local slice=$(( (size >> 20) / 8 + 1 )) t0 t1 pids=()
+	t0=$(date +%s.%N)
+	for i in 0 1 2 3 4 5 6 7; do
+		dd if="$MNT/$F" of=/dev/null bs=1M skip=$((i * slice)) count=$slice 2>/dev/null &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	t1=$(date +%s.%N)
+	t=$(echo "$t1 - $t0" | bc -l)
+	read -r bytes gets mean peak <<< "$(proxy_stats)"
+	printf 'parallel_8_readers_%s\t%s\tMB/s\t8 sequential readers of an eighth each, %.2f s; network %s MB/s, in flight mean %s peak %s; peak RSS %s KiB (ram_cache 256 MiB, bound 256 + 64 MiB)\n' \
+		"$label" "$(mbps "$size" "$t")" "$t" "$(mbps "$bytes" "$t")" "$mean" "$peak" "$(hwm)"
+	umount_fs
 	proxy_down
 }
 
