@@ -316,6 +316,37 @@ static int fetch_run(struct ocb_frame_cache *fc, struct ocb_archive *a,
 	return r;
 }
 
+/* the queued read-ahead jobs of archive aid end unrun, their frames
+ * FAILED with err (lock held) */
+static void drop_jobs(struct ocb_frame_cache *fc, uint64_t aid, int err)
+{
+	struct ra_job **pp;
+
+	for (pp = &fc->jobs; *pp;) {
+		struct ra_job *j = *pp;
+
+		if (j->aid == aid) {
+			uint32_t k;
+
+			*pp = j->next;
+			fc->njobs--;
+			for (k = j->first; k < j->first + j->n; k++) {
+				struct fent *e = find(fc, aid, k);
+
+				if (e && e->state == LOADING &&
+				    e->fetch == j->fetch) {
+					loaded(fc, e, FAILED);
+					e->err = err;
+					drop(fc, e);
+				}
+			}
+			free(j);
+		} else {
+			pp = &j->next;
+		}
+	}
+}
+
 struct worker_arg {
 	struct ocb_frame_cache *fc;
 	int slot;
@@ -325,6 +356,7 @@ static void *ra_worker(void *arg)
 {
 	struct ocb_frame_cache *fc = ((struct worker_arg *)arg)->fc;
 	int slot = ((struct worker_arg *)arg)->slot;
+	int r;
 
 	free(arg);
 	pthread_mutex_lock(&fc->lock);
@@ -340,9 +372,14 @@ static void *ra_worker(void *arg)
 		fc->njobs--;
 		fc->running_aid[slot] = j->aid;
 		pthread_mutex_unlock(&fc->lock);
-		fetch_run(fc, j->a, j->aid, j->fetch, j->first, j->n);
-		free(j);
+		r = fetch_run(fc, j->a, j->aid, j->fetch, j->first, j->n);
 		pthread_mutex_lock(&fc->lock);
+		/* the store failed past its retries: the jobs queued behind
+		 * would each wait as long again, so a reader needing their
+		 * frames gets the error now, within the documented bound */
+		if (r < 0 && r != -ECANCELED && r != -ENOMEM && r != -EBADMSG)
+			drop_jobs(fc, j->aid, r);
+		free(j);
 		fc->running_aid[slot] = 0;
 		pthread_cond_broadcast(&fc->cond);
 	}
@@ -638,10 +675,16 @@ ssize_t ocb_frame_cache_pread(struct ocb_frame_cache *fc,
 				failed = pin[i]->err;
 		}
 		pthread_mutex_unlock(&fc->lock);
-		if (r < 0 || !failed)
+		/* a fetch that failed for the store (its retries spent until
+		 * the deadline) or for the data is this read's answer too:
+		 * fetching again would double the documented wait */
+		if (r < 0 || !failed ||
+		    (failed != -ECANCELED && failed != -ENOMEM)) {
+			r = r < 0 ? r : failed;
 			break;
-		/* someone else's fetch failed (maybe read-ahead, maybe
-		 * transient): unpin and fetch it ourselves, once */
+		}
+		/* someone else's fetch was cancelled or lacked memory:
+		 * unpin and fetch it ourselves, once */
 		r = failed;
 		pthread_mutex_lock(&fc->lock);
 		for (i = 0; i <= f1 - f0 && pin[i]; i++) {
@@ -692,34 +735,11 @@ out:
 
 void ocb_frame_cache_forget(struct ocb_frame_cache *fc, uint64_t aid)
 {
-	struct ra_job **pp;
 	size_t i;
 	int busy;
 
 	pthread_mutex_lock(&fc->lock);
-	for (pp = &fc->jobs; *pp;) {
-		struct ra_job *j = *pp;
-
-		if (j->aid == aid) {
-			uint32_t k;
-
-			*pp = j->next;
-			fc->njobs--;
-			for (k = j->first; k < j->first + j->n; k++) {
-				struct fent *e = find(fc, aid, k);
-
-				if (e && e->state == LOADING &&
-				    e->fetch == j->fetch) {
-					loaded(fc, e, FAILED);
-					e->err = -ECANCELED;
-					drop(fc, e);
-				}
-			}
-			free(j);
-		} else {
-			pp = &j->next;
-		}
-	}
+	drop_jobs(fc, aid, -ECANCELED);
 	pthread_cond_broadcast(&fc->cond);
 	do {	/* a worker may still be reading from this archive */
 		busy = 0;

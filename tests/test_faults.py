@@ -134,9 +134,13 @@ def test_blackholed_server_fails_within_bound_then_recovers(
     assert p.returncode == 6 and "timed out" in p.stderr, p.stderr
     p = o("list", check=False)
     assert p.returncode == 6 and "timed out" in p.stderr, p.stderr
+    t0 = time.monotonic()
     with pytest.raises(OSError) as e:
         open(os.path.join(tree, "big.bin"), "rb").read()
+    spent = time.monotonic() - t0
     assert e.value.errno == errno.ETIMEDOUT
+    # the documented bound: retryDeadline + timeout + min(5 s, timeout)
+    assert spent <= 12 + 4 + 4 + 2, spent
     assert os.listdir(tree)                             # the mount is alive
     proxy.heal()
     assert open(os.path.join(tree, "big.bin"), "rb").read() == \

@@ -296,6 +296,7 @@ static void test_by_time(void)
 	struct ocb_obj_head h = { 0 };
 	struct stack k;
 	uint64_t t0, spent;
+	int64_t before;
 
 	if (stack_new(&k, &o) < 0)
 		return;
@@ -305,6 +306,21 @@ static void test_by_time(void)
 	spent = now_ms() - t0;
 	CHECK(CALLS(HEAD) > 10);
 	CHECK(spent >= 280 && spent < 300 + 100);
+	/* unreachable for a whole deadline already: one attempt only
+	 * (the time since the first failing operation began is the rule) */
+	while (now_ms() - t0 < 320) {
+		struct timespec ts = { 0, 5000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	before = CALLS(HEAD);
+	t0 = now_ms();
+	CHECK_INT(k.retry->ops->head(k.retry, "obj", &h), -ECONNREFUSED);
+	CHECK_INT(CALLS(HEAD) - before, 1);
+	CHECK(now_ms() - t0 < 100);
+	/* until one reaches the store; then outages are waited out again */
+	CHECK_INT(ocb_fault_set(k.fault, OCB_FAULT_HEAD, NULL), 0);
+	CHECK_INT(k.retry->ops->head(k.retry, "absent", &h), -ENOENT);
 	CHECK_INT(ocb_fault_fail(k.fault, OCB_FAULT_HEAD, 12, -ECONNREFUSED), 0);
 	CHECK_INT(k.retry->ops->head(k.retry, "absent", &h), -ENOENT);
 	ocb_store_free(k.retry);
