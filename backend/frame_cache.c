@@ -16,8 +16,11 @@
  * FAILED with the error, so waiters return it and nothing is cached.
  *
  * Read-ahead: frames past the read are claimed (LOADING) by the reader and
- * fetched by a small pool of workers, several requests in flight, so the
- * next frames are decoded on the other core while this read is answered.
+ * fetched by a pool of up to RA_WORKERS workers, as many requests in
+ * flight (each on its own connection), so that a store at a distance is
+ * read at several connections' rate and the next frames are decoded on
+ * the other core while this read is answered.  Frames being fetched count
+ * against the bound like cached ones (their buffers are memory too).
  * Unconsumed read-ahead frames may hold at most half the cache, and pinned
  * frames are never evicted, so read-ahead cannot push out what is read.
  */
@@ -33,11 +36,11 @@
 #include <time.h>
 
 #define NBUCKETS 4096
-#define RA_MAX 16		/* read-ahead window cap, in frames */
+#define RA_MAX 64		/* read-ahead window cap, in frames */
 #define RUN_MAX 32		/* frames per range request */
-#define RA_WORKERS 2
+#define RA_WORKERS 8		/* read-ahead requests in flight, at most */
 #define RA_RUN 8		/* frames per read-ahead request */
-#define RA_QUEUE_MAX 16
+#define RA_QUEUE_MAX 32
 #define SEQ_SLACK_MIN (128u << 10)	/* see seq_window() */
 #define SEQ_SLACK_MAX (2u << 20)
 #define WAIT_MAX 120		/* seconds a reader waits for another's fetch */
@@ -55,6 +58,7 @@ struct fent {
 	int hashed;		/* in the table (else freed by the last ref) */
 	int ra;			/* read ahead and not read yet */
 	uint32_t ra_charge;	/* what it adds to ra_bytes while ra */
+	uint32_t load_charge;	/* what it adds to loading while LOADING */
 	uint8_t *data;
 	uint32_t len;
 	struct fent *hnext;
@@ -81,6 +85,7 @@ struct ocb_frame_cache {
 	struct fent *table[NBUCKETS];
 	struct fent lru;		/* sentinel: lnext = most recent */
 	size_t bytes, max, ra_bytes;
+	size_t loading;		/* frames being fetched: their buffers */
 	size_t peak;		/* most bytes held at once (after eviction) */
 	uint64_t hits, misses, fetched, readahead, requests, waits, evicted;
 	uint64_t failures, decoded, ra_unused_evicted, timeouts;
@@ -142,7 +147,7 @@ static struct fent *find(struct ocb_frame_cache *fc, uint64_t aid,
 }
 
 static struct fent *add_loading(struct ocb_frame_cache *fc, uint64_t aid,
-				uint32_t frame, uint64_t fetch)
+				uint32_t frame, uint64_t fetch, uint32_t fsz)
 {
 	struct fent *x = calloc(1, sizeof(*x));
 
@@ -151,6 +156,8 @@ static struct fent *add_loading(struct ocb_frame_cache *fc, uint64_t aid,
 	x->aid = aid;
 	x->frame = frame;
 	x->state = LOADING;
+	x->load_charge = fsz;
+	fc->loading += fsz;
 	x->fetch = fetch;
 	x->hashed = 1;
 	x->hnext = fc->table[bucket(aid, frame)];
@@ -174,6 +181,14 @@ static void entry_free(struct fent *e)
 {
 	free(e->data);
 	free(e);
+}
+
+/* e leaves LOADING for state (READY or FAILED) */
+static void loaded(struct ocb_frame_cache *fc, struct fent *e, int state)
+{
+	fc->loading -= e->load_charge;
+	e->load_charge = 0;
+	e->state = state;
 }
 
 /* e is no longer unconsumed read-ahead */
@@ -204,12 +219,13 @@ static void unref(struct ocb_frame_cache *fc, struct fent *e)
 		entry_free(e);
 }
 
-/* evict least recently used unpinned frames down to the bound */
+/* evict least recently used unpinned frames down to the bound, which
+ * counts the frames being fetched too: their buffers are memory as well */
 static void evict(struct ocb_frame_cache *fc)
 {
 	struct fent *e = fc->lru.lprev;
 
-	while (fc->bytes > fc->max && e != &fc->lru) {
+	while (fc->bytes + fc->loading > fc->max && e != &fc->lru) {
 		struct fent *prev = e->lprev;
 
 		if (e->refs == 0) {
@@ -246,7 +262,7 @@ static int fill_cb(void *arg, uint32_t frame, const void *data, size_t len)
 	if (e && e->state == LOADING && e->fetch == f->fetch) {
 		e->data = copy;
 		e->len = (uint32_t)len;
-		e->state = READY;
+		loaded(fc, e, READY);
 		fc->bytes += len;
 		if (e->refs)
 			ra_clear(fc, e);	/* a reader wants it already */
@@ -287,7 +303,7 @@ static int fetch_run(struct ocb_frame_cache *fc, struct ocb_archive *a,
 		if (e && e->state == LOADING && e->fetch == fetch) {
 			if (r == 0)
 				r = -EIO;	/* fewer frames than asked */
-			e->state = FAILED;
+			loaded(fc, e, FAILED);
 			e->err = r;
 			drop(fc, e);
 		}
@@ -300,6 +316,37 @@ static int fetch_run(struct ocb_frame_cache *fc, struct ocb_archive *a,
 	return r;
 }
 
+/* the queued read-ahead jobs of archive aid end unrun, their frames
+ * FAILED with err (lock held) */
+static void drop_jobs(struct ocb_frame_cache *fc, uint64_t aid, int err)
+{
+	struct ra_job **pp;
+
+	for (pp = &fc->jobs; *pp;) {
+		struct ra_job *j = *pp;
+
+		if (j->aid == aid) {
+			uint32_t k;
+
+			*pp = j->next;
+			fc->njobs--;
+			for (k = j->first; k < j->first + j->n; k++) {
+				struct fent *e = find(fc, aid, k);
+
+				if (e && e->state == LOADING &&
+				    e->fetch == j->fetch) {
+					loaded(fc, e, FAILED);
+					e->err = err;
+					drop(fc, e);
+				}
+			}
+			free(j);
+		} else {
+			pp = &j->next;
+		}
+	}
+}
+
 struct worker_arg {
 	struct ocb_frame_cache *fc;
 	int slot;
@@ -309,6 +356,7 @@ static void *ra_worker(void *arg)
 {
 	struct ocb_frame_cache *fc = ((struct worker_arg *)arg)->fc;
 	int slot = ((struct worker_arg *)arg)->slot;
+	int r;
 
 	free(arg);
 	pthread_mutex_lock(&fc->lock);
@@ -324,9 +372,14 @@ static void *ra_worker(void *arg)
 		fc->njobs--;
 		fc->running_aid[slot] = j->aid;
 		pthread_mutex_unlock(&fc->lock);
-		fetch_run(fc, j->a, j->aid, j->fetch, j->first, j->n);
-		free(j);
+		r = fetch_run(fc, j->a, j->aid, j->fetch, j->first, j->n);
 		pthread_mutex_lock(&fc->lock);
+		/* the store failed past its retries: the jobs queued behind
+		 * would each wait as long again, so a reader needing their
+		 * frames gets the error now, within the documented bound */
+		if (r < 0 && r != -ECANCELED && r != -ENOMEM && r != -EBADMSG)
+			drop_jobs(fc, j->aid, r);
+		free(j);
 		fc->running_aid[slot] = 0;
 		pthread_cond_broadcast(&fc->cond);
 	}
@@ -481,14 +534,14 @@ static int claim(struct ocb_frame_cache *fc, uint64_t aid, uint32_t fsz,
 			}
 			continue;
 		}
-		x = add_loading(fc, aid, i, *fetch);
+		x = add_loading(fc, aid, i, *fetch, fsz);
 		if (!x && i > f1)
 			break;
 		if (!x) {
 			/* give up our claims: nobody will fetch them */
 			for (i = 0; i < *nowned; i++) {
 				x = find(fc, aid, owned[i]);
-				x->state = FAILED;
+				loaded(fc, x, FAILED);
 				x->err = -ENOMEM;
 				drop(fc, x);
 			}
@@ -622,10 +675,16 @@ ssize_t ocb_frame_cache_pread(struct ocb_frame_cache *fc,
 				failed = pin[i]->err;
 		}
 		pthread_mutex_unlock(&fc->lock);
-		if (r < 0 || !failed)
+		/* a fetch that failed for the store (its retries spent until
+		 * the deadline) or for the data is this read's answer too:
+		 * fetching again would double the documented wait */
+		if (r < 0 || !failed ||
+		    (failed != -ECANCELED && failed != -ENOMEM)) {
+			r = r < 0 ? r : failed;
 			break;
-		/* someone else's fetch failed (maybe read-ahead, maybe
-		 * transient): unpin and fetch it ourselves, once */
+		}
+		/* someone else's fetch was cancelled or lacked memory:
+		 * unpin and fetch it ourselves, once */
 		r = failed;
 		pthread_mutex_lock(&fc->lock);
 		for (i = 0; i <= f1 - f0 && pin[i]; i++) {
@@ -676,34 +735,11 @@ out:
 
 void ocb_frame_cache_forget(struct ocb_frame_cache *fc, uint64_t aid)
 {
-	struct ra_job **pp;
 	size_t i;
 	int busy;
 
 	pthread_mutex_lock(&fc->lock);
-	for (pp = &fc->jobs; *pp;) {
-		struct ra_job *j = *pp;
-
-		if (j->aid == aid) {
-			uint32_t k;
-
-			*pp = j->next;
-			fc->njobs--;
-			for (k = j->first; k < j->first + j->n; k++) {
-				struct fent *e = find(fc, aid, k);
-
-				if (e && e->state == LOADING &&
-				    e->fetch == j->fetch) {
-					e->state = FAILED;
-					e->err = -ECANCELED;
-					drop(fc, e);
-				}
-			}
-			free(j);
-		} else {
-			pp = &j->next;
-		}
-	}
+	drop_jobs(fc, aid, -ECANCELED);
 	pthread_cond_broadcast(&fc->cond);
 	do {	/* a worker may still be reading from this archive */
 		busy = 0;

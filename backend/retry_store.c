@@ -18,6 +18,9 @@ struct rstore {
 	struct ocb_store *inner;
 	struct ocb_retry_opts o;
 	atomic_uint_fast64_t requests, retries, failures, bytes_in, bytes_out;
+	/* the start (ms) of the first operation that failed for good in
+	 * the current outage; 0: the last operation reached the store */
+	atomic_uint_fast64_t outage_since;
 };
 
 int ocb_retry_is_transient(int err)
@@ -59,7 +62,8 @@ static uint64_t now_ms(void)
 struct attempt {
 	struct rstore *r;
 	int n;			/* attempts made */
-	uint64_t deadline;
+	uint64_t start, deadline;
+	int probe;		/* one attempt only: see attempt_init() */
 	const char *what;
 	const char *key;
 };
@@ -67,9 +71,17 @@ struct attempt {
 static void attempt_init(struct attempt *a, struct rstore *r,
 			 const char *what, const char *key)
 {
+	uint64_t since = atomic_load(&r->outage_since);
+
 	a->r = r;
 	a->n = 0;
-	a->deadline = now_ms() + r->o.deadline_ms;
+	a->start = now_ms();
+	a->deadline = a->start + r->o.deadline_ms;
+	/* the store has been unreachable for a whole deadline already: a
+	 * single attempt, until one reaches it.  A read through the mount
+	 * that the kernel asks again after an error then fails at once
+	 * instead of waiting out another deadline. */
+	a->probe = since && a->start - since >= r->o.deadline_ms;
 	a->what = what;
 	a->key = key;
 }
@@ -85,7 +97,8 @@ static int attempt_again(struct attempt *a, int err)
 	char esc[256];
 
 	a->n++;
-	if (!ocb_retry_is_transient(err) || a->n >= a->r->o.max_attempts)
+	if (!ocb_retry_is_transient(err) || a->probe ||
+	    (a->r->o.max_attempts > 0 && a->n >= a->r->o.max_attempts))
 		return 0;
 	if (a->r->o.random)
 		rnd = a->r->o.random(a->r->o.random_arg);
@@ -110,6 +123,14 @@ static int attempt_again(struct attempt *a, int err)
 
 static int attempt_final(struct attempt *a, int err)
 {
+	if (err < 0 && ocb_retry_is_transient(err)) {
+		uint_fast64_t none = 0;
+
+		atomic_compare_exchange_strong(&a->r->outage_since, &none,
+					       a->start ? a->start : 1);
+	} else {
+		atomic_store(&a->r->outage_since, 0);
+	}
 	if (err < 0) {
 		atomic_fetch_add(&a->r->failures, 1);
 		if (ocb_retry_is_transient(err) && a->n > 1) {
@@ -464,8 +485,6 @@ int ocb_retry_store_new(struct ocb_store *inner,
 	r->inner = inner;
 	if (o)
 		r->o = *o;
-	if (r->o.max_attempts <= 0)
-		r->o.max_attempts = 6;
 	if (!r->o.base_ms)
 		r->o.base_ms = 100;
 	if (!r->o.cap_ms)

@@ -2,7 +2,10 @@
  * retry_store.h - the retry layer: a store that wraps an inner store and
  * retries its transient failures (the list in store.h: -EAGAIN,
  * -ETIMEDOUT, -ECONNRESET, -ECONNREFUSED, -EHOSTUNREACH) with capped
- * exponential backoff and full jitter, within a deadline per operation.
+ * exponential backoff and full jitter, within a deadline per operation:
+ * the policy is by time, for refused connections as for silent ones (an
+ * attempt is started only if its delay ends before the deadline; an
+ * attempt itself ends within the inner store's timeouts).
  * Never retries anything else.  An interrupted get resumes where it
  * stopped (If-Match the first attempt's etag), so its sink never sees a
  * byte twice.  After the last attempt -EAGAIN and -ECONNRESET become -EIO.
@@ -18,7 +21,7 @@
 #include "store.h"
 
 struct ocb_retry_opts {
-	int max_attempts;	/* 0: 6 */
+	int max_attempts;	/* 0: no limit but the deadline */
 	unsigned base_ms;	/* 0: 100 */
 	unsigned cap_ms;	/* 0: 5000 */
 	unsigned deadline_ms;	/* per operation, 0: 60000 */

@@ -1449,8 +1449,10 @@ int ocb_s3_store_new(const struct ocb_s3_opts *o, struct ocb_creds *creds,
 	if (s3->insecure && !strncmp(ep, "https", 5))
 		ocb_warn("TLS certificate verification is OFF for %s",
 			 ocb_log_escape(esc, sizeof(esc), ep));
-	s3->connect_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 5000;
 	s3->stall_ms = o->stall_timeout_ms > 0 ? o->stall_timeout_ms : 30000;
+	/* a connection is not waited for longer than a stalled transfer */
+	s3->connect_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms :
+		s3->stall_ms < 5000 ? s3->stall_ms : 5000;
 	s3->max_handles = o->max_handles > 0 ? o->max_handles : 16;
 	s3->pool = calloc((size_t)s3->max_handles, sizeof(CURL *));
 	if (!s3->pool) {

@@ -28,7 +28,7 @@ struct ocb_s3_opts {
 	const char *endpoint;
 	enum ocb_s3_addressing addressing;
 	int insecure_tls;	/* 1: do not verify TLS certificates (warns) */
-	long connect_timeout_ms;	/* 0: 5000 */
+	long connect_timeout_ms;	/* 0: 5000, or stall_timeout_ms if less */
 	/* a transfer making less than 1 KiB/s progress for this long is
 	 * aborted with -ETIMEDOUT; 0: 30000 */
 	long stall_timeout_ms;

@@ -34,13 +34,34 @@ servers do.
                  response on that connection)
   `injected` counts the faults applied by kind; clear() removes them.
 
+- shape(delay, rate): the network between client and server as a
+  distant one: every new connection (its handshake) and every request
+  waits `delay` seconds before it reaches the server (one round trip),
+  and each connection's responses flow at most `rate` bytes/s (a single
+  S3 connection is limited like this; clients fill a link only with
+  several in flight).  shape(0, None) is loopback again.
+- refuse(): the server's port is closed: new connections are refused
+  (ECONNREFUSED), open ones are reset; heal() listens again on the same
+  port.
+- `inflight` is the number of requests sent and not yet fully answered;
+  `inflight_peak` its peak and inflight_mean() its time-weighted mean
+  since the last stats_reset(), for benchmarks.
+
+Run as a program (`python3 gateproxy.py ENDPOINT --delay-ms 30
+--rate-mbps 40 --port-file F --stats-file S`), it forwards with that
+shape until SIGTERM, then writes its counters as JSON to S.
+
 Requests are not parsed beyond the request line of each client chunk that
 starts one: the clients never pipeline, so a new request always starts a
 chunk.
 """
+import json
+import signal
 import socket
 import struct
+import sys
 import threading
+import time
 
 METHODS = (b"GET ", b"PUT ", b"POST ", b"HEAD ", b"DELETE ")
 
@@ -67,11 +88,16 @@ class GateProxy:
     def __init__(self, endpoint):
         host, port = endpoint.split("//", 1)[1].rsplit(":", 1)
         self.target = (host, int(port))
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.endpoint = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.sock = self._listen(0)
+        self.port = self.sock.getsockname()[1]
+        self.endpoint = "http://127.0.0.1:%d" % self.port
+        self.delay = 0.0            # shape(): seconds per round trip
+        self.rate = None            # shape(): bytes/s per connection
+        self.refusing = False
+        self.inflight = 0
+        self.inflight_peak = 0
+        self.t0 = self.t_last = time.monotonic()
+        self.area = 0.0
         self.lock = threading.Lock()
         self.gate = threading.Event()
         self.gate.set()
@@ -89,7 +115,54 @@ class GateProxy:
         self.faults = []
         self.injected = {}
         self.stalled = threading.Event()    # set by close(): stalls end
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.closed = False
+        threading.Thread(target=self._accept, args=(self.sock,), daemon=True).start()
+
+    @staticmethod
+    def _listen(port):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        s.listen(128)
+        return s
+
+    def shape(self, delay=0.0, rate=None):
+        """delay: seconds added per round trip; rate: bytes/s per connection"""
+        with self.lock:
+            self.delay = float(delay)
+            self.rate = float(rate) if rate else None
+
+    def refuse(self):
+        with self.lock:
+            self.refusing = True
+            sock, self.sock = self.sock, None
+        if sock:
+            _reset(sock)
+        self.fail()
+        with self.lock:
+            self.failing = False
+
+    def stats_reset(self):
+        with self.lock:
+            self.t0 = self.t_last = time.monotonic()
+            self.area = 0.0
+            self.inflight_peak = self.inflight
+            self.bytes_down = 0
+            self.requests = []
+
+    def _inflight(self, d):
+        """lock held: count a request starting (+1) or answered (-1)"""
+        now = time.monotonic()
+        self.area += self.inflight * (now - self.t_last)
+        self.t_last = now
+        self.inflight += d
+        self.inflight_peak = max(self.inflight_peak, self.inflight)
+
+    def inflight_mean(self):
+        with self.lock:
+            self._inflight(0)
+            t = self.t_last - self.t0
+            return self.area / t if t > 0 else 0.0
 
     def inject(self, kind, match=None, count=1, arg=None, every=1):
         assert kind in ("status", "reset", "truncate", "cut", "stall", "drop",
@@ -148,6 +221,11 @@ class GateProxy:
         with self.lock:
             self.failing = False
             frozen, self.dark = self.dark, None
+            if self.refusing and not self.closed:
+                self.refusing = False
+                self.sock = self._listen(self.port)
+                threading.Thread(target=self._accept, args=(self.sock,),
+                                 daemon=True).start()
         if frozen:          # the frozen connections are reset
             frozen.set()
 
@@ -159,15 +237,19 @@ class GateProxy:
     def close(self):
         self.release()
         self.stalled.set()
+        with self.lock:
+            self.closed = True
+            sock, self.sock = self.sock, None
         if self.dark:
             self.dark.set()
-        self.sock.close()
+        if sock:
+            sock.close()
         self.fail()
 
-    def _accept(self):
+    def _accept(self, lsock):
         while True:
             try:
-                c, _ = self.sock.accept()
+                c, _ = lsock.accept()
             except OSError:
                 return
             if self.failing:
@@ -179,16 +261,67 @@ class GateProxy:
                     self.socks.add(c)
                 threading.Thread(target=self._silent, args=(c, dark), daemon=True).start()
                 continue
-            try:
-                s = socket.create_connection(self.target)
-            except OSError:
-                _reset(c)
-                continue
-            with self.lock:
-                self.socks.update((c, s))
-            conn = {"limit": None}      # the response fault of this connection
-            threading.Thread(target=self._pump, args=(c, s, True, conn), daemon=True).start()
-            threading.Thread(target=self._pump, args=(s, c, False, conn), daemon=True).start()
+            threading.Thread(target=self._connect, args=(c,), daemon=True).start()
+
+    def _connect(self, c):
+        if self.delay:
+            time.sleep(self.delay)      # the handshake's round trip
+        try:
+            s = socket.create_connection(self.target)
+        except OSError:
+            _reset(c)
+            return
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.lock:
+            self.socks.update((c, s))
+        # the response fault, and the request being answered
+        conn = {"limit": None, "open": False, "left": None, "head": False}
+        threading.Thread(target=self._pump, args=(c, s, True, conn), daemon=True).start()
+        threading.Thread(target=self._pump, args=(s, c, False, conn), daemon=True).start()
+
+    def _answered(self, conn):
+        with self.lock:
+            if conn["open"]:
+                conn["open"] = False
+                self._inflight(-1)
+
+    def _received(self, conn, data):
+        """count response bytes; the request is answered once its head
+        and Content-Length bytes of body have passed"""
+        if not conn["open"]:
+            return
+        if conn["left"] is None:
+            head, sep, _ = data.partition(b"\r\n\r\n")
+            if not sep:
+                return
+            n = 0
+            for l in head.split(b"\r\n")[1:]:
+                k, _, v = l.partition(b":")
+                if k.strip().lower() == b"content-length":
+                    n = int(v)
+            status = head[9:12]
+            if conn["head"] or status in (b"204", b"304"):
+                n = 0
+            conn["left"] = len(head) + len(sep) + n
+        conn["left"] -= len(data)
+        if conn["left"] <= 0:
+            self._answered(conn)
+
+    def _paced(self, dst, data, pace):
+        """send data no faster than the connection's rate"""
+        rate = self.rate
+        if not rate:
+            dst.sendall(data)
+            return
+        for i in range(0, len(data), 16384):
+            dst.sendall(data[i:i + 16384])
+            pace[1] += len(data[i:i + 16384])
+            ahead = pace[0] + pace[1] / rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+            elif ahead < -0.05:         # idle: the budget does not pile up
+                pace[0], pace[1] = time.monotonic(), 0
 
     def _silent(self, client, dark):
         """a connection to the blackhole: read and drop until heal()"""
@@ -246,6 +379,7 @@ class GateProxy:
 
     def _pump(self, src, dst, from_client, conn):
         holding = False
+        pace = [time.monotonic(), 0]    # start, bytes sent since
         try:
             while True:
                 data = src.recv(1 << 16)
@@ -257,7 +391,15 @@ class GateProxy:
                     head = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]
                     ua = [h.split(b":", 1)[1].strip().decode(errors="replace")
                           for h in head if h.lower().startswith(b"user-agent:")]
+                    self._answered(conn)        # never pipelined
+                    if self.delay:
+                        time.sleep(self.delay)  # one round trip
                     with self.lock:
+                        if not conn["open"]:
+                            conn["open"] = True
+                            conn["left"] = None
+                            conn["head"] = line.startswith(b"HEAD ")
+                            self._inflight(1)
                         self.requests.append(line.decode(errors="replace"))
                         self.user_agents.append(ua[0] if ua else None)
                         holding = self._holds(line)
@@ -313,7 +455,53 @@ class GateProxy:
                 if not from_client:
                     with self.lock:
                         self.bytes_down += len(data)
+                    self._paced(dst, data, pace)
+                    self._received(conn, data)
+                    continue
                 dst.sendall(data)
         except OSError:
             _reset(src)
             _reset(dst)
+        finally:
+            self._answered(conn)
+
+
+def main():
+    import argparse
+    ap = argparse.ArgumentParser(description="a shaped TCP proxy to an S3 endpoint")
+    ap.add_argument("endpoint")
+    ap.add_argument("--delay-ms", type=float, default=0)
+    ap.add_argument("--rate-mbps", type=float, default=0, help="MB/s per connection, 0: no cap")
+    ap.add_argument("--port-file", required=True)
+    ap.add_argument("--stats-file", required=True)
+    a = ap.parse_args()
+    p = GateProxy(a.endpoint)
+    p.shape(a.delay_ms / 1000, a.rate_mbps * 1e6 if a.rate_mbps else None)
+    done = threading.Event()
+
+    def stats(*_):
+        with open(a.stats_file, "w") as f:
+            json.dump({"bytes_down": p.bytes_down, "requests": len(p.requests),
+                       "gets": sum(r.startswith("GET ") for r in p.requests),
+                       "inflight_peak": p.inflight_peak,
+                       "inflight_mean": round(p.inflight_mean(), 2)}, f)
+
+    def reset(*_):
+        p.stats_reset()
+
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGUSR1, stats)
+    signal.signal(signal.SIGUSR2, reset)
+    with open(a.port_file + ".tmp", "w") as f:
+        f.write("%d\n" % p.port)
+    import os
+    os.rename(a.port_file + ".tmp", a.port_file)
+    while not done.wait(1):
+        pass
+    stats()
+    p.close()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

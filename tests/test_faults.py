@@ -5,7 +5,10 @@ faults are retried and the result is right to the byte; persistent ones
 end in a clear error within the configured bound, leave nothing partial,
 and the mount lives through them."""
 import errno
+import json
 import os
+import threading
+import time
 
 import pytest
 
@@ -131,9 +134,13 @@ def test_blackholed_server_fails_within_bound_then_recovers(
     assert p.returncode == 6 and "timed out" in p.stderr, p.stderr
     p = o("list", check=False)
     assert p.returncode == 6 and "timed out" in p.stderr, p.stderr
+    t0 = time.monotonic()
     with pytest.raises(OSError) as e:
         open(os.path.join(tree, "big.bin"), "rb").read()
+    spent = time.monotonic() - t0
     assert e.value.errno == errno.ETIMEDOUT
+    # the documented bound: retryDeadline + timeout + min(5 s, timeout)
+    assert spent <= 12 + 4 + 4 + 2, spent
     assert os.listdir(tree)                             # the mount is alive
     proxy.heal()
     assert open(os.path.join(tree, "big.bin"), "rb").read() == \
@@ -142,3 +149,64 @@ def test_blackholed_server_fails_within_bound_then_recovers(
     assert rgw.uploads(bucket) == []
     o("backup")
     o("verify", "--all")
+
+
+def test_refused_connections_are_retried_by_time(setup, proxy, mounted, tmp_path):
+    """The server refusing connections (its port closed) for 15 s, less
+    than s3.retryDeadline: a restore, a cold listing and a sequential read
+    through the mount all wait it out and give every byte right.  Refusing
+    for longer than the deadline: a clear error (exit 6, EIO) at the
+    documented bound (ocb-config(5), "Retries"), no hang."""
+    src, o = setup
+    o("backup")
+    with open(o.config) as f:
+        cfg = json.load(f)
+    cfg["s3"]["retryDeadline"] = 40
+    patient = Ocb(config=write_config(tmp_path / "patient.json", cfg), env=o.env)
+    m = mounted(patient.config, patient.env)
+    assert "latest" in os.listdir(m.path)                   # the backups listed
+    tree = os.path.join(m.path, "latest", "src")
+    out = {}
+
+    def read_big():
+        try:
+            with open(os.path.join(tree, "big.bin"), "rb") as f:
+                out["big"] = f.read()
+        except OSError as e:
+            out["big"] = e
+
+    proxy.refuse()
+    heal = threading.Timer(15, proxy.heal)      # the outage, not a wait for sync
+    heal.start()
+    t0 = time.monotonic()
+    reader = threading.Thread(target=read_big)
+    reader.start()                              # catalog and data: cold
+    p = patient("list", check=False)
+    assert p.returncode == 0, p.stderr
+    patient("restore", "latest", "--target", str(tmp_path / "out"))
+    reader.join(120)
+    heal.join()
+    assert time.monotonic() - t0 >= 14
+    assert out["big"] == open(os.path.join(src, "big.bin"), "rb").read()
+    assert_same_tree(src, str(tmp_path / "out" / "src"))
+
+    # longer than s3.retryDeadline (12 s, s3.timeout 4 s): bound 12 + 4 + 4
+    proxy.refuse()
+    try:
+        t0 = time.monotonic()
+        p = o("list", check=False)
+        spent = time.monotonic() - t0
+        assert p.returncode == 6, p.stderr
+        assert "refused" in p.stderr, p.stderr
+        assert 12 - 5 <= spent <= 12 + 4 + 4 + 2, spent
+        m2 = mounted(o.config, o.env)
+        t0 = time.monotonic()
+        with pytest.raises(OSError) as e:
+            os.listdir(os.path.join(m2.path, "latest"))
+        spent = time.monotonic() - t0
+        assert e.value.errno in (errno.EIO, errno.ENOENT, errno.ECONNREFUSED), e.value
+        assert spent <= 12 + 4 + 4 + 2, spent
+        assert os.path.isdir(m2.path)                   # the mount is alive
+    finally:
+        proxy.heal()
+    o("list")                                           # and heals

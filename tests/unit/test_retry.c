@@ -83,7 +83,7 @@ static uint32_t rnd_max(void *arg)
 
 static int stack_new(struct stack *k, const struct ocb_retry_opts *o)
 {
-	struct ocb_retry_opts fast = { .random = rnd_zero };
+	struct ocb_retry_opts fast = { .max_attempts = 6, .random = rnd_zero };
 
 	memset(k, 0, sizeof(*k));
 	if (ocb_file_store_new(root, &k->file) < 0 ||
@@ -287,6 +287,45 @@ static void test_deadline(void)
 	ocb_store_free(k.retry);
 }
 
+static void test_by_time(void)
+{
+	/* no count: a refused connection is retried until the deadline,
+	 * a server refusing for a while is waited for */
+	struct ocb_retry_opts o = { .base_ms = 5, .cap_ms = 20,
+				    .deadline_ms = 300, .random = rnd_max };
+	struct ocb_obj_head h = { 0 };
+	struct stack k;
+	uint64_t t0, spent;
+	int64_t before;
+
+	if (stack_new(&k, &o) < 0)
+		return;
+	CHECK_INT(ocb_fault_fail(k.fault, OCB_FAULT_HEAD, -1, -ECONNREFUSED), 0);
+	t0 = now_ms();
+	CHECK_INT(k.retry->ops->head(k.retry, "obj", &h), -ECONNREFUSED);
+	spent = now_ms() - t0;
+	CHECK(CALLS(HEAD) > 10);
+	CHECK(spent >= 280 && spent < 300 + 100);
+	/* unreachable for a whole deadline already: one attempt only
+	 * (the time since the first failing operation began is the rule) */
+	while (now_ms() - t0 < 320) {
+		struct timespec ts = { 0, 5000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	before = CALLS(HEAD);
+	t0 = now_ms();
+	CHECK_INT(k.retry->ops->head(k.retry, "obj", &h), -ECONNREFUSED);
+	CHECK_INT(CALLS(HEAD) - before, 1);
+	CHECK(now_ms() - t0 < 100);
+	/* until one reaches the store; then outages are waited out again */
+	CHECK_INT(ocb_fault_set(k.fault, OCB_FAULT_HEAD, NULL), 0);
+	CHECK_INT(k.retry->ops->head(k.retry, "absent", &h), -ENOENT);
+	CHECK_INT(ocb_fault_fail(k.fault, OCB_FAULT_HEAD, 12, -ECONNREFUSED), 0);
+	CHECK_INT(k.retry->ops->head(k.retry, "absent", &h), -ENOENT);
+	ocb_store_free(k.retry);
+}
+
 struct src {
 	const char *p;
 	size_t len;
@@ -396,6 +435,7 @@ int main(void)
 	test_resume();
 	test_final_errors();
 	test_deadline();
+	test_by_time();
 	test_writes_and_lists();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
 	if (system(cmd) != 0)

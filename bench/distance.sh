@@ -1,0 +1,137 @@
+#!/bin/bash
+# bench/distance.sh [BIG_MIB] - the read path at network distance: the
+# same backup read through a proxy (tests/gateproxy.py) that adds nothing
+# (0 ms) and then one that adds 30 ms per round trip (each new connection
+# and each request) and caps every connection at 40 MB/s, as a single S3
+# connection from a nearby instance is limited.  For each: cold sequential
+# read of a BIG_MIB file through the mount, with and without the disk
+# cache (file MB/s, network MB/s, GETs, requests in flight: mean and peak),
+# raw curl GET of the same object, first byte of a small file from a fresh
+# mount (time, round trips, GETs, bytes fetched), daemon peak RSS, and
+# eight sequential readers at once (throughput, peak RSS).  Table
+# on stdout, raw numbers in bench/results/distance.tsv (TAG=name: distance-name.tsv).
+source "$(dirname "$0")/lib.sh"
+BIG=${1:-300}
+RTT_MS=${RTT_MS:-30}
+RATE=${RATE:-40}
+B=bench-distance-$$
+awsc s3api create-bucket --bucket "$B" >/dev/null
+"$OCB" key generate "$BENCH_TMP/key" >/dev/null
+KEYCFG="\"encryption\": {\"keyProvider\": \"keyfile\", \"keyFile\": \"$BENCH_TMP/key\"}"
+mkdir -p "$BENCH_TMP/src"
+python3 "$TOP/bench/gentree.py" "$BENCH_TMP/src" --scale 5 --big-file "$BIG" >/dev/null
+SMALL=$(cd "$BENCH_TMP/src" && find . -type f -size -16k | sort | head -1)
+bench_config "$B" "$BENCH_TMP/direct.json" "\"instanceId\": \"far\", \"sources\": [\"$BENCH_TMP/src\"], $KEYCFG"
+"$OCB" --config "$BENCH_TMP/direct.json" backup >/dev/null
+key=$("$OCB" --config "$BENCH_TMP/direct.json" list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["key"])')
+F=far/latest/src/big.bin
+S=far/latest/src/${SMALL#./}
+MNT=$BENCH_TMP/mnt
+mkdir -p "$MNT"
+PROXY_PID=
+
+proxy_up() {	# delay_ms rate_MBps
+	rm -f "$BENCH_TMP/port" "$BENCH_TMP/stats"
+	python3 "$TOP/tests/gateproxy.py" "$ENDPOINT" --delay-ms "$1" --rate-mbps "$2" \
+		--port-file "$BENCH_TMP/port" --stats-file "$BENCH_TMP/stats" &
+	PROXY_PID=$!
+	for _ in $(seq 1 100); do [ -f "$BENCH_TMP/port" ] && break; sleep 0.05; done
+	PEP=http://127.0.0.1:$(cat "$BENCH_TMP/port")
+}
+proxy_down() {
+	kill "$PROXY_PID"; wait "$PROXY_PID" || true; PROXY_PID=
+}
+proxy_stats() {	# the counters since the last proxy_zero, as "bytes gets mean peak"
+	rm -f "$BENCH_TMP/stats"
+	kill -USR1 "$PROXY_PID"
+	for _ in $(seq 1 100); do [ -s "$BENCH_TMP/stats" ] && break; sleep 0.02; done
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["bytes_down"], d["gets"], d["inflight_mean"], d["inflight_peak"])' "$BENCH_TMP/stats"
+}
+proxy_zero() { kill -USR2 "$PROXY_PID"; sleep 0.1; }
+mount_fs() {	# extra config JSON
+	bench_config "$B" "$BENCH_TMP/m.json" "\"instanceId\": \"far\", \"sources\": [\"$BENCH_TMP/src\"], $KEYCFG, $1"
+	sed -i "s|\"endpoint\": \"$ENDPOINT\"|\"endpoint\": \"$PEP\"|" "$BENCH_TMP/m.json"
+	"$OCBFS" -f -o config="$BENCH_TMP/m.json" "$MNT" 2>>"$BENCH_TMP/ocbfs.log" &
+	FSPID=$!
+	for _ in $(seq 1 200); do mountpoint -q "$MNT" && return; sleep 0.05; done
+	echo "mount failed" >&2; exit 1
+}
+umount_fs() { fusermount3 -u "$MNT"; wait "$FSPID"; }
+hwm() { awk '/VmHWM/ { print $2 }' "/proc/$FSPID/status"; }
+trap 'set +e; [ -n "$PROXY_PID" ] && kill "$PROXY_PID"; mountpoint -q "$MNT" && fusermount3 -u "$MNT"; bench_cleanup' EXIT
+
+size=$(stat -c %s "$BENCH_TMP/src/big.bin")
+ssize=$(stat -c %s "$BENCH_TMP/src/$SMALL")
+osize=$(awsc s3api head-object --bucket "$B" --key "$key" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ContentLength"])')
+sync
+
+shape() {	# label delay_ms rate
+	local label=$1 d=$2 r=$3 t st bytes gets mean peak cache
+	proxy_up "$d" "$r"
+	# raw object, one connection
+	proxy_zero
+	t=$(timeit curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+		-H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
+		-o /dev/null "$PEP/$B/$key")
+	printf 'curl_raw_object_%s\t%s\tMB/s\t%s bytes stored, %.2f s, one GET\n' "$label" "$(mbps "$osize" "$t")" "$osize" "$t"
+
+	# first byte of a small file from a fresh mount (listing included)
+	# (the requests the mount makes on start count: zeroed before it)
+	for cache in disk nodisk; do
+		proxy_zero
+		if [ $cache = disk ]; then
+			mount_fs "\"cache\": {\"dir\": \"$BENCH_TMP/cache-$label-fb\"}"
+		else
+			mount_fs "\"cache\": {\"dir\": \"\"}"
+		fi
+		t=$(timeit head -c 1 "$MNT/$S")
+		read -r bytes gets mean peak <<< "$(proxy_stats)"
+		printf 'first_byte_small_%s_%s\t%.1f\tms\t%s-byte file, head -c 1 on a fresh mount; from the mount on: %s GETs, %s bytes fetched%s\n' "$cache" "$label" \
+			"$(echo "$t * 1000" | bc -l)" "$ssize" "$gets" "$bytes" \
+			"$( [ "$d" != 0 ] && printf '; the read took %.1f round trips of %s ms' "$(echo "$t * 1000 / $d" | bc -l)" "$d")"
+		umount_fs
+	done
+
+	# cold sequential read, disk cache on and off, ram cache 256 MiB
+	for cache in disk nodisk; do
+		if [ $cache = disk ]; then
+			mount_fs "\"cache\": {\"dir\": \"$BENCH_TMP/cache-$label\", \"ram\": \"256M\"}"
+		else
+			mount_fs "\"cache\": {\"dir\": \"\", \"ram\": \"256M\"}"
+		fi
+		stat "$MNT/$F" >/dev/null
+		proxy_zero
+		t=$(timeit dd if="$MNT/$F" of=/dev/null bs=1M)
+		read -r bytes gets mean peak <<< "$(proxy_stats)"
+		cmp -s "$MNT/$F" "$BENCH_TMP/src/big.bin" || { echo "big.bin differs" >&2; exit 1; }
+		printf 'seq_read_cold_%s_%s\t%s\tMB/s\t%s MiB file in %.2f s; network %s MB/s, %s GETs, in flight mean %s peak %s; peak RSS %s KiB (ram_cache 256 MiB)\n' \
+			"$cache" "$label" "$(mbps "$size" "$t")" "$((size >> 20))" "$t" "$(mbps "$bytes" "$t")" "$gets" "$mean" "$peak" "$(hwm)"
+		umount_fs
+	done
+
+	# eight readers at once, each sequential through its eighth of the
+	# file: the memory bound under parallel read-ahead
+	mount_fs "\"cache\": {\"dir\": \"\", \"ram\": \"256M\"}"
+	stat "$MNT/$F" >/dev/null
+	proxy_zero
+	local slice=$(( (size >> 20) / 8 + 1 )) t0 t1 pids=()
+	t0=$(date +%s.%N)
+	for i in 0 1 2 3 4 5 6 7; do
+		dd if="$MNT/$F" of=/dev/null bs=1M skip=$((i * slice)) count=$slice 2>/dev/null &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	t1=$(date +%s.%N)
+	t=$(echo "$t1 - $t0" | bc -l)
+	read -r bytes gets mean peak <<< "$(proxy_stats)"
+	printf 'parallel_8_readers_%s\t%s\tMB/s\t8 sequential readers of an eighth each, %.2f s; network %s MB/s, in flight mean %s peak %s; peak RSS %s KiB (ram_cache 256 MiB, bound 256 + 64 MiB)\n' \
+		"$label" "$(mbps "$size" "$t")" "$t" "$(mbps "$bytes" "$t")" "$mean" "$peak" "$(hwm)"
+	umount_fs
+	proxy_down
+}
+
+{
+printf 'measure\tvalue\tunit\tnote\n'
+shape 0ms 0 0
+shape "${RTT_MS}ms_${RATE}MBps" "$RTT_MS" "$RATE"
+} | tee "$RESULTS/distance${TAG:+-$TAG}.tsv" | column -t -s $'\t'
