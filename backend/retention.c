@@ -63,19 +63,34 @@ int ocb_retention_plan(struct ocb_ret_item *v, size_t n,
 		       const struct ocb_ret_policy *p)
 {
 	struct ocb_ret_item **s;
-	size_t i;
+	size_t i, all = n;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < all; i++) {
 		v[i].keep = 0;
 		v[i].why[0] = '\0';
 	}
-	if (!n)
+	if (!all)
 		return 0;
-	s = malloc(n * sizeof(*s));
+	s = malloc(all * sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	for (i = 0; i < n; i++)
-		s[i] = &v[i];
+	for (i = 0, n = 0; i < all; i++) {
+		if (!v[i].refused) {
+			s[n++] = &v[i];
+			continue;
+		}
+		/* not ranked: it takes no one's place */
+		if (v[i].pinned)
+			add_why(&v[i], "pinned");
+		if (!p->delete_refused)
+			add_why(&v[i], "refused");
+		if (ocb_ret_policy_empty(p))
+			add_why(&v[i], "no policy");
+	}
+	if (!n) {
+		free(s);
+		return 0;
+	}
 	qsort(s, n, sizeof(*s), newest_first);
 	add_why(s[0], s[0]->untrusted ? "newest (none trusted)" : "newest");
 	for (i = 0; i < n; i++) {

@@ -21,6 +21,7 @@ struct ocb_ret_policy {
 	int last;			/* keep the newest N */
 	int daily, weekly, monthly, yearly;
 	int64_t within;			/* seconds; 0: no such rule */
+	int delete_refused;		/* refused items are deleted, not kept */
 };
 
 struct ocb_ret_item {
@@ -37,6 +38,10 @@ struct ocb_ret_item {
 	 * favour of a trusted one. */
 	int untrusted;
 	int future;	/* dated ahead of the clock: untrusted, and kept */
+	/* failed to open (does not authenticate under this config): never
+	 * ranked, so never counted as newest or towards any rule; kept
+	 * ("refused") unless the policy says delete_refused */
+	int refused;
 	/* out */
 	int keep;
 	char why[160];			/* the rules that keep it, ", "-joined */

@@ -377,3 +377,99 @@ def test_planted_group_request_is_not_answered_by_default(tmp_path, file_config,
     assert os.listdir(os.path.join(m.path, "snapshots")) == []
     assert not marker.exists()
     assert len(json.loads(o("list", "--json").stdout)) == 0
+
+
+def refused_plan(o, *args):
+    p = o("prune", "--dry-run", "--json", *args, check=False)
+    assert p.returncode == 8, p.stdout + p.stderr      # done, with warnings
+    return {b["name"]: b for b in json.loads(p.stdout)["backups"]}, p.stderr
+
+
+def test_prune_counts_only_backups_that_open(tmp_path, file_config, ocb_local):
+    """`ocb prune` opens what a rule would count: a forged `none` backup,
+    one sealed with another key and a genuine one copied under a newer
+    (current, not future) name all fail to open, so none of them is
+    newest or takes a `--keep-last` slot; they are kept and listed as
+    refused; `--delete-refused` deletes them, never a genuine one, and
+    not at all when nothing opens (a wrong key, not a forgery)."""
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=file_config, env=ocb_local.env)
+    good = [json.loads(o("backup", "--json").stdout)["name"] for _ in range(2)]
+    evil_cfg = attacker(tmp_path, file_config)
+    forged = json.loads(Ocb(config=evil_cfg,
+                            env=ocb_local.env)("backup", "--json").stdout)["name"]
+    cfg = json.load(open(evil_cfg))
+    key = tmp_path / "evil.key"
+    key.write_bytes(os.urandom(32))
+    os.chmod(key, 0o600)
+    cfg["encryption"] = {"keyProvider": "keyfile", "keyFile": str(key)}
+    cfg["cache"] = {"dir": str(tmp_path / "evil-cache2")}
+    other = Ocb(config=write_config(tmp_path / "evil2.json", cfg), env=ocb_local.env)
+    otherkey = json.loads(other("backup", "--json").stdout)["name"]
+    import time
+    t = time.gmtime(time.time() + 1800)          # ahead, within the skew
+    copy = time.strftime("openclaw-aws-backup-%Y-%m-%dT%H-%M-%SZ", t)
+    plant(tmp_path, good[0], PREFIX + "/" + copy + ".ocb")
+    hostile = [forged, otherkey, copy]
+    assert all(h > good[1] for h in hostile)
+
+    plan, err = refused_plan(o, "--keep-last", "2")
+    for h in hostile:
+        assert plan[h]["keep"] and plan[h]["why"] == "refused", plan[h]
+        assert "refused" in plan[h] and ("%s refused" % h) in err
+    assert "newest" in plan[good[1]]["why"] and "last 2" in plan[good[0]]["why"]
+    assert "3 backups refused" in err and "--delete-refused" in err
+    plan, _ = refused_plan(o, "--keep-within", "1h")
+    assert "newest" in plan[good[1]]["why"] and plan[good[0]]["keep"]
+
+    p = o("prune", "--keep-last", "2", check=False)
+    assert p.returncode == 8
+    assert all(obj_path(tmp_path, n).exists() for n in good + hostile)
+    text = o("prune", "--dry-run", "--keep-last", "2", check=False).stdout
+    assert "keep    %s (refused) [refused: failed authentication" % forged in text
+
+    # nothing opens under a wrong key: nothing refused is deleted
+    wrong = json.load(open(file_config))
+    wk = tmp_path / "wrong.key"
+    wk.write_bytes(os.urandom(32))
+    os.chmod(wk, 0o600)
+    wrong["encryption"] = {"keyProvider": "keyfile", "keyFile": str(wk)}
+    w = Ocb(config=write_config(tmp_path / "wrong.json", wrong), env=ocb_local.env)
+    p = w("prune", "--keep-last", "1", "--delete-refused", check=False)
+    assert p.returncode == 8 and "no backup opened" in p.stderr, p.stderr
+    assert all(obj_path(tmp_path, n).exists() for n in good + hostile)
+
+    p = o("prune", "--keep-last", "2", "--delete-refused", "--json")
+    gone = sorted(b["name"] for b in json.loads(p.stdout)["backups"] if b["deleted"])
+    assert gone == sorted(hostile)
+    assert all(obj_path(tmp_path, n).exists() for n in good)
+    assert o("prune", "--keep-last", "2").returncode == 0
+
+
+def test_prune_counts_only_backups_that_open_on_rgw(tmp_path, rgw, bucket, s3_config, ocb):
+    """The same on the real S3 server: a forged `none` backup and a
+    genuine one copied (server-side) under a newer, current name take no
+    `--keep-last` slot; the genuine ones all stay."""
+    import time
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=s3_config, env=ocb.env)
+    good = [json.loads(o("backup", "--json").stdout) for _ in range(2)]
+    forged = json.loads(Ocb(config=attacker(tmp_path, s3_config),
+                            env=ocb.env)("backup", "--json").stdout)["name"]
+    copy = time.strftime("openclaw-aws-backup-%Y-%m-%dT%H-%M-%SZ",
+                         time.gmtime(time.time() + 1800))
+    rgw.aws("s3api", "copy-object", "--bucket", bucket, "--copy-source",
+            "%s/%s" % (bucket, good[0]["key"]), "--key", PREFIX + "/" + copy + ".ocb")
+
+    def stored():
+        out = rgw.aws("s3api", "list-objects-v2", "--bucket", bucket, "--prefix",
+                      PREFIX + "/").stdout
+        return sorted(c["Key"].rsplit("/", 1)[1][:-4]
+                      for c in json.loads(out)["Contents"] if c["Key"].endswith(".ocb"))
+
+    everything = sorted([g["name"] for g in good] + [forged, copy])
+    p = o("prune", "--keep-last", "2", check=False)
+    assert p.returncode == 8 and "2 backups refused" in p.stderr, p.stdout + p.stderr
+    assert stored() == everything
+    o("prune", "--keep-last", "2", "--delete-refused")
+    assert stored() == sorted(g["name"] for g in good)

@@ -4,6 +4,7 @@ newest, old-tool backups counted with native ones, stale uploads,
 retention.autoClean."""
 import json
 import os
+import subprocess
 
 import pytest
 
@@ -21,24 +22,40 @@ def names_in(rgw, bucket):
 
 @pytest.fixture
 def history(tmp_path, rgw, bucket, s3_config, ocb):
-    """One real backup copied to dated names, plus old-tool .tar.gz
-    objects, as a bucket looks after months of use."""
-    make_tree(str(tmp_path / "src"))
+    """Genuine native backups of past dates, plus old-tool .tar.gz
+    objects, as a bucket looks after months of use.  Prune opens what it
+    counts (a copy under another name is refused), so each native backup
+    is made by `ocb migrate` of an old-tool backup of that date (it keeps
+    the time and a label that follows it)."""
     o = Ocb(config=s3_config, env=ocb.env)
-    key = json.loads(o("backup", "--json").stdout)["key"]
     dates = ["2026-09-15T03-00-00Z", "2026-10-01T03-00-00Z", "2026-10-20T03-00-00Z",
              "2026-11-01T03-00-00Z", "2026-11-01T15-00-00Z", "2026-11-02T03-00-00Z",
              "2026-11-03T03-00-00Z-before-upgrade", "2026-11-04T03-00-00Z"]
+    work = tmp_path / "work"
+    olds = []
     for d in dates:
-        rgw.aws("s3api", "copy-object", "--bucket", bucket, "--copy-source",
-                "%s/%s" % (bucket, key), "--key", PFX + "openclaw-aws-backup-%s.ocb" % d)
+        name = "openclaw-aws-backup-" + d.replace("Z", "", 1)
+        top = work / name / "openclaw-config"
+        top.mkdir(parents=True)
+        (top / "openclaw.json").write_text("{}\n")
+        tgz = work / (name + ".tar.gz")
+        subprocess.run(["tar", "-czf", str(tgz), "-C", str(work), name], check=True)
+        rgw.aws("s3api", "put-object", "--bucket", bucket, "--body", str(tgz),
+                "--key", PFX + name + ".tar.gz",
+                "--metadata", "backup-version=2.0,instance-id=i-test")
+        olds.append(name)
+    out = o("migrate", "--delete-original", *olds, timeout=600).stdout
+    assert out.count("verified") == len(dates), out
     old = tmp_path / "old.tar.gz"
     old.write_bytes(b"\x1f\x8b old tool")
     for d in ["2026-08-01T00-00-00", "2026-10-25T00-00-00"]:
         rgw.aws("s3api", "put-object", "--bucket", bucket, "--body", str(old),
                 "--key", PFX + "openclaw-aws-backup-%s.tar.gz" % d,
                 "--metadata", "backup-version=2.0,instance-id=i-test")
-    rgw.aws("s3api", "delete-object", "--bucket", bucket, "--key", key)
+    assert names_in(rgw, bucket) == sorted(
+        ["openclaw-aws-backup-%s.ocb" % d for d in dates] +
+        ["openclaw-aws-backup-%s.tar.gz" % d for d in ["2026-08-01T00-00-00",
+                                                      "2026-10-25T00-00-00"]])
     return o
 
 

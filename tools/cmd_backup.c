@@ -210,8 +210,6 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		fprintf(stderr, "ocb: aborted %d unfinished upload%s left by an "
 			"earlier backup\n", j.stale_aborted,
 			j.stale_aborted > 1 ? "s" : "");
-	ocb_keyprov_free(kp);
-	kp = NULL;
 	if (r < 0) {
 		r = ocb_fail(r, "backup to %s", ctx->store->desc);
 		goto out;
@@ -264,7 +262,7 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	r = res.warnings ? OCB_EXIT_WARNINGS : 0;
 	if (ctx->cfg->auto_clean) {
 		/* retention.autoClean: the old tool's cleanup after a backup */
-		int p = ocb_prune_configured(ctx);
+		int p = ocb_prune_configured(ctx, kp);
 
 		if (p)
 			r = p;

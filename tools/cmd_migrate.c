@@ -50,6 +50,27 @@ static int is_migration(const struct ocb_backup_ref *v, size_t n, int64_t t)
 	return 0;
 }
 
+/* The native name of an old one: "Z" after its time, and its label, if
+ * a valid one follows the time ("...T03-00-00-before-upgrade" becomes
+ * "...T03-00-00Z-before-upgrade"), kept as the new backup's label, which
+ * is returned (else NULL). */
+static const char *native_name(const char *old, char *out, size_t size)
+{
+	static const char pre[] = "openclaw-aws-backup-";
+	size_t t = sizeof(pre) - 1 + 19;	/* YYYY-MM-DDTHH-MM-SS */
+	int64_t when;
+	int lab;
+
+	if (ocb_retention_name_time(old, &when, &lab) == 0 && lab &&
+	    strlen(old) > t + 1 && old[t] == '-' &&
+	    ocb_backups_label_ok(old + t + 1)) {
+		snprintf(out, size, "%.*sZ%s", (int)t, old, old + t);
+		return old + t + 1;
+	}
+	snprintf(out, size, "%sZ", old);
+	return NULL;
+}
+
 static const char usage[] =
 	"usage: ocb migrate [--delete-original] BACKUP... | --all\n"
 	"\n"
@@ -188,7 +209,7 @@ static int migrate_one(struct mig *m, const struct ocb_backup_ref *ref,
 
 	/* migrated before: a native backup of the same time (name + "Z");
 	 * its original goes only once it verifies against the old one */
-	snprintf(native, sizeof(native), "%sZ", ref->name);
+	j.label = native_name(ref->name, native, sizeof(native));
 	for (i = 0; i < nall; i++)
 		if (all[i].kind == OCB_BACKUP_NATIVE &&
 		    !strcmp(all[i].name, native))

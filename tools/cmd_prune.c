@@ -4,7 +4,9 @@
  */
 #include "cmd.h"
 #include "backups.h"
+#include "keys.h"
 #include "log.h"
+#include "ocb_archive.h"
 #include "retention.h"
 
 #include <errno.h>
@@ -18,7 +20,7 @@
 static const char usage[] =
 	"usage: ocb prune [--dry-run] [--json] [--keep-last N] [--keep-daily N]\n"
 	"                 [--keep-weekly N] [--keep-monthly N] [--keep-yearly N]\n"
-	"                 [--keep-within DURATION]\n"
+	"                 [--keep-within DURATION] [--delete-refused]\n"
 	"\n"
 	"Delete the backups of this instance (native and old-tool alike) that\n"
 	"no rule keeps.  The rules come from the options, else from the\n"
@@ -33,8 +35,16 @@ static const char usage[] =
 	"all nothing is deleted.  Unfinished uploads older than\n"
 	"retention.staleUploadHours are aborted.\n"
 	"\n"
-	"  --dry-run  print the plan (each backup, kept or not, and why)\n"
-	"  --json     print the plan or the result as JSON\n";
+	"Names are not trusted: each native backup a rule would count is\n"
+	"opened first (its catalog authenticated with the configured key).\n"
+	"One that does not open (forged, renamed, damaged, another key) is\n"
+	"refused: never counted, so it never makes a genuine backup go, and\n"
+	"kept unless --delete-refused.\n"
+	"\n"
+	"  --dry-run         print the plan (each backup, kept or not, and why)\n"
+	"  --json            print the plan or the result as JSON\n"
+	"  --delete-refused  delete refused backups too (only when at least one\n"
+	"                    backup opened: else the key is likely wrong)\n";
 
 static const char pin_usage[] =
 	"usage: ocb pin BACKUP | ocb pin --remove BACKUP | ocb pin --list\n"
@@ -84,7 +94,9 @@ static int config_policy(const struct ocb_config *cfg, struct ocb_ret_policy *p)
 struct plan {
 	struct ocb_backup_ref *refs;
 	struct ocb_ret_item *items;
-	size_t n;
+	const char **refused;	/* why each refused item is, else NULL */
+	unsigned char *opened;	/* authenticated by an open */
+	size_t n, nopened, nrefused;
 	int aborted;
 };
 
@@ -92,11 +104,66 @@ static void plan_free(struct plan *pl)
 {
 	free(pl->refs);
 	free(pl->items);
+	free(pl->refused);
+	free(pl->opened);
 }
 
-/* list, pins, plan: 0 or negative errno */
-static int make_plan(struct ocb_ctx *ctx, const struct ocb_ret_policy *p,
-		     struct plan *pl)
+/* An open that failed for the backup itself (it does not authenticate
+ * under this config), not for the store, the network or KMS's answer:
+ * what it was refused for, else NULL. */
+static const char *refusal(int err)
+{
+	switch (-err) {
+	case EBADMSG: return "failed authentication: forged, renamed or damaged";
+	case ENOKEY:
+	case EKEYREJECTED: return "its key does not unwrap with the configured one";
+	case EPROTO: return "unknown format";
+	default: return NULL;
+	}
+}
+
+/* Open every native backup the plan counts and has not opened yet: 1 when
+ * one was refused (plan again), 0 when all opened, or a negative errno
+ * (the store, the network: nothing is decided then). */
+static int authenticate_counted(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
+				struct plan *pl)
+{
+	size_t i;
+	int again = 0, r;
+
+	for (i = 0; i < pl->n && !ocb_interrupted; i++) {
+		struct ocb_ret_item *it = &pl->items[i];
+		struct ocb_archive *a = NULL;
+		char esc[300];
+
+		if (!it->keep || it->refused || pl->opened[i] || it->future ||
+		    it->foreign || pl->refs[i].kind != OCB_BACKUP_NATIVE)
+			continue;
+		r = ocb_ctx_open_backup(ctx, &pl->refs[i], kp, OCB_OPEN_INDEX,
+					&a);
+		ocb_archive_free(a);
+		if (r == 0) {
+			pl->opened[i] = 1;
+			pl->nopened++;
+			continue;
+		}
+		pl->refused[i] = refusal(r);
+		if (!pl->refused[i])
+			return r;
+		it->refused = 1;
+		pl->nrefused++;
+		again = 1;
+		ocb_warn("backup %s refused (%s): not counted by any rule",
+			 ocb_log_escape(esc, sizeof(esc), it->name),
+			 pl->refused[i]);
+	}
+	return ocb_interrupted ? -ECANCELED : again;
+}
+
+/* list, pins, plan, and the plan again until every native backup it
+ * counts has opened: 0 or negative errno */
+static int make_plan(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
+		     struct ocb_ret_policy *p, struct plan *pl)
 {
 	char **pins = NULL;
 	size_t npins = 0, i, k;
@@ -110,7 +177,9 @@ static int make_plan(struct ocb_ctx *ctx, const struct ocb_ret_policy *p,
 	if (r < 0)
 		return r;
 	pl->items = calloc(pl->n ? pl->n : 1, sizeof(*pl->items));
-	if (!pl->items) {
+	pl->refused = calloc(pl->n ? pl->n : 1, sizeof(*pl->refused));
+	pl->opened = calloc(pl->n ? pl->n : 1, sizeof(*pl->opened));
+	if (!pl->items || !pl->refused || !pl->opened) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -140,7 +209,19 @@ static int make_plan(struct ocb_ctx *ctx, const struct ocb_ret_policy *p,
 				 sizeof(esc), it->name));
 		}
 	}
-	r = ocb_retention_plan(pl->items, pl->n, p);
+	/* an empty policy keeps everything: nothing to authenticate */
+	do
+		r = ocb_retention_plan(pl->items, pl->n, p);
+	while (r == 0 && !ocb_ret_policy_empty(p) &&
+	       (r = authenticate_counted(ctx, kp, pl)) > 0);
+	if (r == 0 && p->delete_refused && pl->nrefused && !pl->nopened) {
+		/* nothing opened: the key is more likely wrong than every
+		 * backup forged */
+		ocb_warn("no backup opened with the configured key: refused "
+			 "backups are kept despite --delete-refused");
+		p->delete_refused = 0;
+		r = ocb_retention_plan(pl->items, pl->n, p);
+	}
 out:
 	ocb_backups_instances_free(pins, npins);
 	return r;
@@ -163,6 +244,10 @@ static void print_plan(const struct plan *pl, int dry, int json,
 			       pl->items[i].keep ? "true" : "false",
 			       pl->items[i].labelled ? "true" : "false");
 			ocb_json_str(pl->items[i].why);
+			if (pl->refused[i]) {
+				printf(", \"refused\": ");
+				ocb_json_str(pl->refused[i]);
+			}
 			if (!dry)
 				printf(", \"deleted\": %s",
 				       deleted[i] ? "true" : "false");
@@ -172,29 +257,34 @@ static void print_plan(const struct plan *pl, int dry, int json,
 		return;
 	}
 	for (i = 0; i < pl->n; i++) {
+		char esc[1024], why[256] = "";
+
+		/* names come from the store: escaped on a terminal */
+		ocb_log_escape(esc, sizeof(esc), pl->items[i].name);
+		if (pl->refused[i])
+			snprintf(why, sizeof(why), " [refused: %s]",
+				 pl->refused[i]);
 		if (pl->items[i].keep)
-			printf("keep    %s (%s)%s\n", pl->items[i].name,
-			       pl->items[i].why,
-			       pl->items[i].labelled ? " [labelled]" : "");
+			printf("keep    %s (%s)%s%s\n", esc, pl->items[i].why,
+			       pl->items[i].labelled ? " [labelled]" : "", why);
 		else
-			printf("%-8s%s%s\n", dry ? "delete" :
-			       deleted[i] ? "deleted" : "FAILED",
-			       pl->items[i].name,
+			printf("%-8s%s%s%s\n", dry ? "delete" :
+			       deleted[i] ? "deleted" : "FAILED", esc,
 			       pl->items[i].labelled ? " [labelled: pin it to "
-			       "keep it]" : "");
+			       "keep it]" : "", why);
 	}
 }
 
 /* auto: after a backup (retention.autoClean): only deletions are told,
  * on stderr, so that the backup's own output stays as it is */
-static int prune(struct ocb_ctx *ctx, const struct ocb_ret_policy *p, int dry,
-		 int json, int autoclean)
+static int prune(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
+		 struct ocb_ret_policy *p, int dry, int json, int autoclean)
 {
 	struct plan pl;
 	int *deleted = NULL, r, worst = 0;
 	size_t i, ndel = 0, nkeep = 0;
 
-	r = make_plan(ctx, p, &pl);
+	r = make_plan(ctx, kp, p, &pl);
 	if (r < 0) {
 		plan_free(&pl);
 		return ocb_fail(r, "list %s", ctx->cfg->prefix);
@@ -237,14 +327,22 @@ static int prune(struct ocb_ctx *ctx, const struct ocb_ret_policy *p, int dry,
 		       dry ? "to delete (dry run: nothing deleted)" : "deleted",
 		       ocb_ret_policy_empty(p) ? "; no retention rule is set, "
 		       "so everything is kept" : "");
+	if (pl.nrefused && !ctx->quiet)
+		fprintf(stderr, "ocb: %zu backup%s refused (not counted by any "
+			"rule)%s\n", pl.nrefused, pl.nrefused > 1 ? "s" : "",
+			p->delete_refused ? "" : ", kept: --delete-refused "
+			"deletes them");
 	free(deleted);
 	plan_free(&pl);
 	if (ocb_interrupted)
 		return OCB_EXIT_INTERRUPTED;
-	return worst ? ocb_exit_code(worst) : 0;
+	if (worst)
+		return ocb_exit_code(worst);
+	/* refused backups left in the store: done, with warnings */
+	return pl.nrefused && !p->delete_refused ? OCB_EXIT_WARNINGS : 0;
 }
 
-int ocb_prune_configured(struct ocb_ctx *ctx)
+int ocb_prune_configured(struct ocb_ctx *ctx, struct ocb_keyprov *kp)
 {
 	struct ocb_ret_policy p;
 
@@ -252,7 +350,7 @@ int ocb_prune_configured(struct ocb_ctx *ctx)
 		return OCB_EXIT_CONFIG;
 	if (ocb_ret_policy_empty(&p))
 		return 0;
-	return prune(ctx, &p, 0, 0, 1);
+	return prune(ctx, kp, &p, 0, 0, 1);
 }
 
 static int count_arg(const char *opt, const char *v, int *out)
@@ -279,17 +377,20 @@ static int prune_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		{ "keep-monthly", required_argument, NULL, 'm' },
 		{ "keep-yearly", required_argument, NULL, 'y' },
 		{ "keep-within", required_argument, NULL, 'W' },
+		{ "delete-refused", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ocb_ret_policy p = { 0 };
-	int dry = 0, json = 0, given = 0, c, r;
+	struct ocb_keyprov *kp = NULL;
+	int dry = 0, json = 0, given = 0, delref = 0, c, r;
 
 	while ((c = getopt_long(argc, argv, "hn", opts, NULL)) != -1) {
 		r = 0;
 		switch (c) {
 		case 'n': dry = 1; break;
 		case 'j': json = 1; break;
+		case 'R': delref = 1; break;
 		case 'l': r = count_arg("--keep-last", optarg, &p.last); break;
 		case 'd': r = count_arg("--keep-daily", optarg, &p.daily); break;
 		case 'w': r = count_arg("--keep-weekly", optarg, &p.weekly); break;
@@ -306,7 +407,7 @@ static int prune_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		}
 		if (r < 0)
 			return OCB_EXIT_USAGE;
-		if (c != 'n' && c != 'j')
+		if (c != 'n' && c != 'j' && c != 'R')
 			given = 1;
 	}
 	if (optind != argc)
@@ -316,7 +417,16 @@ static int prune_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		return r;
 	if (!given && config_policy(ctx->cfg, &p) < 0)
 		return OCB_EXIT_CONFIG;
-	return prune(ctx, &p, dry, json, 0);
+	p.delete_refused = delref;
+	/* the key authenticates what the rules count */
+	if (!ocb_ret_policy_empty(&p)) {
+		r = ocb_ctx_keyprov(ctx, &kp);
+		if (r)
+			return r;
+	}
+	r = prune(ctx, kp, &p, dry, json, 0);
+	ocb_keyprov_free(kp);
+	return r;
 }
 
 static int pin_exec(struct ocb_ctx *ctx, int argc, char **argv)

@@ -189,6 +189,22 @@ static void test_parsing(void)
 		"openclaw-aws-backup-2026-11-23", &t, &lab), -EINVAL);
 }
 
+/* items named openclaw-aws-backup-<tail>, times from their names */
+static void items_of(struct ocb_ret_item *v, char (*names)[96],
+		     const char *const *tails, size_t n)
+{
+	size_t i;
+
+	memset(v, 0, n * sizeof(*v));
+	for (i = 0; i < n; i++) {
+		snprintf(names[i], sizeof(names[i]), "openclaw-aws-backup-%s",
+			 tails[i]);
+		v[i].name = names[i];
+		CHECK_INT(ocb_retention_name_time(names[i], &v[i].time,
+						  &v[i].labelled), 0);
+	}
+}
+
 /* untrusted items (a planted old-tool name, a future date) are never
  * "newest", never the anchor of "within" and never take a "last" slot
  * ahead of a native backup: the genuine backups are kept */
@@ -203,16 +219,8 @@ static void test_untrusted(void)
 	struct ocb_ret_item v[5];
 	char names[5][96];
 	struct ocb_ret_policy p = { .last = 2, .within = 86400 };
-	size_t i;
 
-	memset(v, 0, sizeof(v));
-	for (i = 0; i < 5; i++) {
-		snprintf(names[i], sizeof(names[i]), "openclaw-aws-backup-%s",
-			 tails[i]);
-		v[i].name = names[i];
-		CHECK_INT(ocb_retention_name_time(names[i], &v[i].time,
-						  &v[i].labelled), 0);
-	}
+	items_of(v, names, tails, 5);
 	v[3].untrusted = 1;
 	v[4].untrusted = v[4].future = 1;
 	CHECK_INT(ocb_retention_plan(v, 5, &p), 0);
@@ -226,6 +234,37 @@ static void test_untrusted(void)
 	CHECK_STR(v[4].why, "future-dated");
 }
 
+/* a refused item (it failed to open) takes no one's place: the genuine
+ * ones are counted as if it were not there; it is kept unless the policy
+ * deletes refused ones */
+static void test_refused(void)
+{
+	const char *tails[] = {
+		"2026-11-01T00-00-00Z", "2026-11-02T00-00-00Z",
+		"2026-11-03T00-00-00Z",		/* forged: refused */
+	};
+	struct ocb_ret_item v[3];
+	char names[3][96];
+	struct ocb_ret_policy p = { .last = 2, .within = 3600 };
+
+	items_of(v, names, tails, 3);
+	v[2].refused = 1;
+	CHECK_INT(ocb_retention_plan(v, 3, &p), 0);
+	CHECK_INT(v[0].keep, 1);
+	CHECK_INT(v[1].keep, 1);
+	CHECK(strstr(v[1].why, "newest") != NULL);
+	CHECK(strstr(v[1].why, "within") != NULL);	/* anchored on [1] */
+	CHECK(strstr(v[0].why, "last 2") != NULL);
+	CHECK_STR(v[2].why, "refused");
+	p.delete_refused = 1;
+	CHECK_INT(ocb_retention_plan(v, 3, &p), 0);
+	CHECK_INT(v[2].keep, 0);
+	CHECK_INT(v[0].keep, 1);
+	v[0].refused = v[1].refused = 1;	/* none opens */
+	CHECK_INT(ocb_retention_plan(v, 3, &p), 0);
+	CHECK_INT(v[0].keep + v[1].keep + v[2].keep, 0);
+}
+
 int main(void)
 {
 	test_last();
@@ -237,5 +276,6 @@ int main(void)
 	test_empty_policy_and_newest();
 	test_parsing();
 	test_untrusted();
+	test_refused();
 	return T_DONE();
 }
