@@ -136,6 +136,51 @@ static int check_binding(const struct ocb_archive *a, const char *key)
 	return 0;
 }
 
+const char *ocb_archive_strerror(int err)
+{
+	switch (-err) {
+	case EBADMSG:
+		return "refused: it fails authentication (forged, key provider "
+		       "none under another, renamed, rolled back, copied from "
+		       "another instance, or damaged)";
+	case ENOKEY:
+	case EKEYREJECTED:
+		return "refused: its data key does not unwrap with the "
+		       "configured key";
+	case EKEYREVOKED:
+		return "the KMS key is missing, disabled or pending deletion";
+	case EPROTO:
+		return "unknown format version (made by a newer ocb?)";
+	case EOPNOTSUPP:
+		return "not browsable (an old-tool backup too large to index, "
+		       "or encrypted in a way this reader cannot open)";
+	default:
+		return ocb_store_strerror(err);
+	}
+}
+
+/* The value of the root's xattr name (authenticated with the catalog)
+ * into buf as a string ("" when absent; cut at a NUL or at size). */
+static void root_xattr(const struct ocb_catalog *c, const char *name,
+		       char *buf, size_t size)
+{
+	const struct ocb_entry *root = &c->e[OCB_ROOT];
+	uint32_t i;
+
+	buf[0] = '\0';
+	for (i = 0; i < root->nxattrs; i++) {
+		const struct ocb_xattr *x = &c->x[root->xattr_first + i];
+
+		if (!strcmp(x->name, name)) {
+			size_t n = x->len < size - 1 ? x->len : size - 1;
+
+			memcpy(buf, x->value, n);
+			buf[n] = '\0';
+			return;
+		}
+	}
+}
+
 int ocb_archive_open(struct ocb_store *s, const char *key,
 		     struct ocb_keyprov *kp, struct ocb_archive **out)
 {
@@ -290,6 +335,9 @@ int ocb_archive_open(struct ocb_store *s, const char *key,
 		 a->cat->instance);
 	snprintf(a->info.host, sizeof(a->info.host), "%s", a->cat->host);
 	snprintf(a->info.label, sizeof(a->info.label), "%s", a->cat->label);
+	root_xattr(a->cat, OCB_XATTR_GROUP, a->info.group,
+		   sizeof(a->info.group));
+	root_xattr(a->cat, OCB_XATTR_ROLE, a->info.role, sizeof(a->info.role));
 	snprintf(a->info.key_provider, sizeof(a->info.key_provider), "%s",
 		 ocb_key_type_name(a->hdr.key.type));
 	a->info.created = a->cat->created;

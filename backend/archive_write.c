@@ -1189,6 +1189,16 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 	if (r < 0)
 		goto out;
 	ocb_catb_root(b.cat, 0755, b.hdr.created);
+	/* the group and role authenticated with the catalog: metadata alone
+	 * is anyone's word (docs/FORMAT.md) */
+	if (o->group)
+		r = ocb_catb_root_xattr(b.cat, OCB_XATTR_GROUP, o->group,
+					strlen(o->group));
+	if (r == 0 && o->group && o->role)
+		r = ocb_catb_root_xattr(b.cat, OCB_XATTR_ROLE, o->role,
+					strlen(o->role));
+	if (r < 0)
+		goto out;
 	if (o->tmp_dir)		/* spool files of a killed backup */
 		ocb_spool_sweep(o->tmp_dir);
 	if (o->count_first)

@@ -135,6 +135,33 @@ void ocb_catb_root(struct ocb_catb *b, uint32_t mode, int64_t mtime)
 	b->r[0].mtime = mtime;
 }
 
+int ocb_catb_root_xattr(struct ocb_catb *b, const char *name,
+			const void *value, size_t len)
+{
+	struct bxat *x;
+	int err;
+
+	/* the root's xattrs are one run: before any other entry's */
+	if (b->nx != b->r[0].xattr_first + b->r[0].nxattrs || len > 65536)
+		return -EINVAL;
+	err = grow((void **)&b->x, &b->capx, b->nx, sizeof(*b->x));
+	if (err < 0)
+		return err;
+	x = &b->x[b->nx];
+	x->name_len = (uint32_t)strlen(name);
+	err = add_str(b, name, x->name_len, &x->name_off);
+	if (err < 0)
+		return err;
+	x->value_off = b->xdata.len;
+	x->value_len = (uint32_t)len;
+	err = ocb_buf_append(&b->xdata, value, len);
+	if (err < 0)
+		return err;
+	b->nx++;
+	b->r[0].nxattrs++;
+	return 0;
+}
+
 int ocb_catb_add(struct ocb_catb *b, const struct ocb_catb_entry *e,
 		 uint32_t *seq)
 {

@@ -94,6 +94,11 @@ void ocb_catb_root(struct ocb_catb *b, uint32_t mode, int64_t mtime);
 /* Add an entry; *seq receives its number (for children and links). */
 int ocb_catb_add(struct ocb_catb *b, const struct ocb_catb_entry *e,
 		 uint32_t *seq);
+/* An xattr of the root directory (what the backup says of itself: the
+ * group it belongs to, format 2): only before any other entry has
+ * xattrs.  0, -EINVAL, -ENOMEM, -EFBIG. */
+int ocb_catb_root_xattr(struct ocb_catb *b, const char *name,
+			const void *value, size_t len);
 /* Update content facts of a file entry after its data was written. */
 void ocb_catb_set_content(struct ocb_catb *b, uint32_t seq, uint64_t size,
 			  const uint8_t sha256[32]);

@@ -72,6 +72,10 @@ struct ocb_xattr {
 	size_t len;
 };
 
+/* Root-directory xattrs a backup carries about itself (format 2) */
+#define OCB_XATTR_GROUP "user.ocb.group"
+#define OCB_XATTR_ROLE "user.ocb.role"
+
 /* Facts about a backup (header + catalog). */
 struct ocb_archive_info {
 	uint32_t format_version;
@@ -86,6 +90,10 @@ struct ocb_archive_info {
 	 * binds the name only: "unbound" */
 	int bound;
 	uint32_t warnings;	/* entries captured with a warning (format 2) */
+	char group[128];	/* the group backup it belongs to, as its
+				 * catalog says (root xattr user.ocb.group);
+				 * "" for none */
+	char role[32];		/* its role in that group (user.ocb.role) */
 	uint64_t entries;
 	uint64_t stream_size;	/* bytes of the plaintext tar stream */
 	uint64_t object_size;	/* bytes stored */
@@ -104,6 +112,9 @@ struct ocb_archive_info {
 int ocb_archive_open(struct ocb_store *s, const char *key,
 		     struct ocb_keyprov *kp, struct ocb_archive **out);
 void ocb_archive_free(struct ocb_archive *a);
+/* Why ocb_archive_open() failed with err, in words for users (the
+ * mount's user.ocb.error, `ocb list --open`); the log has the details. */
+const char *ocb_archive_strerror(int err);
 
 /*
  * An old-tool "<name>.tar.gz" (legacy.h says how it is read).

@@ -940,6 +940,12 @@ static int each_xattr(struct fs_ctx *c, fuse_ino_t ino, xattr_fn cb, void *arg)
 	if (fs_tree_node(ino, &slot, &entry) != FS_NODE_BACKUP)
 		return 0;
 	r = fs_tree_archive_get(c->tree, slot, &a, &aid);
+	if (r < 0 && entry == OCB_ROOT) {
+		/* the directory of a backup that does not open says why */
+		const char *why = ocb_archive_strerror(r);
+
+		return cb(arg, "user.ocb.error", why, strlen(why));
+	}
 	if (r < 0)
 		return r;
 	e = ocb_archive_entry(a, entry);

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import Ocb, wait_for, write_config
 from test_backup import kms, kms_config  # noqa: F401 (fixture)
+from test_group import fleet  # noqa: F401 (fixture)
 from test_mount import Mount, mounted  # noqa: F401 (fixture)
 from treeutil import make_tree
 
@@ -72,6 +73,13 @@ def test_provider_downgrade_is_refused(tmp_path, file_config, ocb_local, mounted
         with pytest.raises(OSError):
             os.listdir(os.path.join(inst, forged))
     assert m.stats()["archive_opens"] == before   # the failure is remembered
+    why = os.getxattr(os.path.join(inst, forged), "user.ocb.error").decode()
+    assert why.startswith("refused: it fails authentication"), why
+    assert "user.ocb.error" in os.listxattr(os.path.join(inst, forged))
+    assert "user.ocb.error" not in os.listxattr(os.path.join(inst, good))
+    opened = {b["name"]: b for b in json.loads(o("list", "--open", "--json").stdout)}
+    assert opened[forged]["refused"].startswith("refused: it fails authentication")
+    assert "refused" not in opened[good]
 
 
 def test_none_still_reads_under_none(tmp_path, file_config, ocb_local):
@@ -473,3 +481,71 @@ def test_prune_counts_only_backups_that_open_on_rgw(tmp_path, rgw, bucket, s3_co
     assert stored() == everything
     o("prune", "--keep-last", "2", "--delete-refused")
     assert stored() == sorted(g["name"] for g in good)
+
+
+def test_group_restore_takes_only_the_groups_own_backup(fleet, tmp_path, rgw, bucket,
+                                                        mounted):
+    """A group's manifest (and the object metadata it was collected from)
+    is anyone's word: the catalog of a group backup says its group and
+    role (shown by the mount as user.ocb.group / user.ocb.role). A
+    manifest rewritten to send this agent back to an older backup of its
+    own, outside the group, is refused by `ocb group restore` (exit 7),
+    nothing restored."""
+    src, mgr, _ = fleet["mgr"]
+    old = json.loads(mgr("backup", "--json").stdout)["name"]
+    for inst, (_, o, _) in fleet.items():
+        o("backup", "--group", "g1")
+    mgr("group", "finalize", "g1")
+    m = json.loads(mgr("group", "show", "g1").stdout)
+    mine = [a for a in m["agents"] if a["instance"] == "mgr"][0]
+    mt = mounted(mgr.config, mgr.env)
+    d = os.path.join(mt.path, "mgr", mine["backup"])
+    assert os.getxattr(d, "user.ocb.group") == b"g1"
+    assert os.getxattr(d, "user.ocb.role") == b"manager"
+    with pytest.raises(OSError):
+        os.getxattr(os.path.join(mt.path, "mgr", old), "user.ocb.group")
+
+    mine["backup"] = old
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(m))
+    rgw.aws("s3api", "put-object", "--bucket", bucket, "--key",
+            "openclaw-aws-backups/.manifests/g1.json", "--body", str(forged))
+    with open(os.path.join(src, "openclaw.json"), "w") as f:
+        f.write("current\n")
+    p = mgr("group", "restore", "g1", check=False)
+    assert p.returncode == 7, p.stdout + p.stderr
+    assert "is not a backup of group g1" in p.stderr
+    assert open(os.path.join(src, "openclaw.json")).read() == "current\n"
+    assert not any(x.startswith("state.pre-restore-")
+                   for x in os.listdir(os.path.dirname(src)))
+
+
+def test_mount_says_why_a_backup_is_refused_on_rgw(tmp_path, rgw, bucket, s3_config, ocb,
+                                                    mounted):
+    """Through the mount on the real S3 server: a forged `none` backup and
+    a genuine one copied (server-side) under a newer name are EIO to
+    browse, never `latest`, and their directories say why
+    (user.ocb.error)."""
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=s3_config, env=ocb.env)
+    good = json.loads(o("backup", "--json").stdout)
+    forged = json.loads(Ocb(config=attacker(tmp_path, s3_config),
+                            env=ocb.env)("backup", "--json").stdout)["name"]
+    newer = "openclaw-aws-backup-2095-01-01T00-00-00Z"
+    rgw.aws("s3api", "copy-object", "--bucket", bucket, "--copy-source",
+            "%s/%s" % (bucket, good["key"]), "--key", PREFIX + "/" + newer + ".ocb")
+    m = mounted(s3_config, o.env)
+    inst = os.path.join(m.path, "i-test")
+    assert sorted(os.listdir(inst)) == sorted([good["name"], forged, newer, "latest"])
+    for bad in (forged, newer):
+        with pytest.raises(OSError):
+            os.listdir(os.path.join(inst, bad))
+        why = os.getxattr(os.path.join(inst, bad), "user.ocb.error").decode()
+        assert why.startswith("refused: it fails authentication"), why
+    assert os.readlink(os.path.join(inst, "latest")) == good["name"]
+    assert os.path.isdir(os.path.join(m.path, "latest", "src"))
+    out = o("list", "--open").stdout
+    for bad in (forged, newer):
+        line = [l for l in out.splitlines() if bad in l][0]
+        assert "REFUSED (refused: it fails authentication" in line, line
+    assert "REFUSED" not in [l for l in out.splitlines() if good["name"] in l][0]

@@ -239,15 +239,15 @@ static int restore_group(struct ocb_ctx *ctx, const char *id,
 		rc = OCB_EXIT_NOTFOUND;
 	}
 	for (i = 0; !dry && i < n && rc == 0; i++) {
-		char *argv[] = { "restore", (char *)jstr(v[i].a, "backup"),
-				 NULL };
+		char *argv[] = { "restore", "--group", (char *)id,
+				 (char *)jstr(v[i].a, "backup"), NULL };
 		const char *inst = jstr(v[i].a, "instance");
 
 		if (strcmp(inst, ctx->cfg->instance_id) != 0 ||
 		    (agent && strcmp(agent, inst)))
 			continue;
 		optind = 1;
-		rc = ocb_cmd_restore.exec(ctx, 2, argv);
+		rc = ocb_cmd_restore.exec(ctx, 4, argv);
 	}
 	free(v);
 	cJSON_Delete(m);

@@ -27,7 +27,7 @@
 
 static const char usage[] =
 	"usage: ocb restore BACKUP|latest [--target DIR] [--dry-run] [--json]\n"
-	"                   [--keep-special] [--force] [PATH...]\n"
+	"                   [--keep-special] [--force] [--group ID] [PATH...]\n"
 	"\n"
 	"Without --target: every source of the backup goes back to where it\n"
 	"was backed up from (e.g. ~/.openclaw).  It is first written beside\n"
@@ -68,7 +68,9 @@ static const char usage[] =
 	"  --force    restore in place even while processes use the path\n"
 	"  --keep-special  restore them too from a native backup (setuid and\n"
 	"             setgid bits only on files of the user restoring, or when\n"
-	"             root restores owners)\n";
+	"             root restores owners)\n"
+	"  --group ID refuse (exit 7) unless the backup's authenticated catalog\n"
+	"             says it belongs to group ID (`ocb group restore` uses it)\n";
 
 struct run {
 	struct ocb_ctx *ctx;
@@ -732,6 +734,7 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "keep-special", no_argument, NULL, 'S' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "group", required_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -740,7 +743,7 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	struct ocb_backup_ref ref;
 	struct ocb_keyprov *kp = NULL;
 	struct ocb_archive *a = NULL;
-	const char *target = NULL;
+	const char *target = NULL, *group = NULL;
 	const char *const *paths;
 	size_t npaths;
 	int c, r, dry = 0, legacy;
@@ -752,6 +755,7 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		case 'j': ru.json = 1; break;
 		case 'S': ru.flags |= OCB_RESTORE_SPECIAL; break;
 		case 'f': ru.force = 1; break;
+		case 'g': group = optarg; break;
 		case 'h': printf("%s", usage); return 0;
 		default: return ocb_usage(&ocb_cmd_restore);
 		}
@@ -786,6 +790,22 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	if (r < 0) {
 		ocb_keyprov_free(kp);
 		return ocb_fail(r, "open %s", ref.name);
+	}
+	/* a group's manifest and an object's metadata are anyone's word:
+	 * the catalog says which group a backup belongs to */
+	if (group && strcmp(ocb_archive_info(a)->group, group) != 0) {
+		char e1[300], e2[300];
+
+		fprintf(stderr, "ocb: refused: %s is not a backup of group %s "
+			"(its authenticated catalog says %s): the group's "
+			"manifest or the object's metadata may be forged\n",
+			ocb_log_escape(e1, sizeof(e1), ref.name),
+			ocb_log_escape(e2, sizeof(e2), group),
+			*ocb_archive_info(a)->group ? ocb_archive_info(a)->group :
+			"none");
+		ocb_archive_free(a);
+		ocb_keyprov_free(kp);
+		return OCB_EXIT_DAMAGED;
 	}
 	for (size_t i = 0; i < npaths && ocb_archive_count(a); i++) {
 		uint32_t idx;
