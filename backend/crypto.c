@@ -79,10 +79,21 @@ void ocb_crypto_sha256(const void *p, size_t len, uint8_t out[32])
 	SHA256(p, len, out);
 }
 
+int ocb_crypto_secure_heap_init(void)
+{
+	int r = CRYPTO_secure_malloc_init(64 * 1024, OCB_KEY_LEN);
+
+	return r == 1 ? 0 : r == 2 ? 1 : -ENOMEM;
+}
+
 uint8_t *ocb_crypto_key_new(void)
 {
 	uint8_t *k = OPENSSL_secure_zalloc(OCB_KEY_LEN);
 
+	if (k && CRYPTO_secure_allocated(k))
+		return k;	/* locked, not dumped, between guard pages */
+	/* the secure heap is full or was not started (then OpenSSL gave
+	 * ordinary memory): lock the key's page ourselves */
 	if (!k)
 		k = calloc(1, OCB_KEY_LEN);
 	if (k) {

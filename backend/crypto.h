@@ -35,7 +35,14 @@ int ocb_crypto_random(void *buf, size_t len);
 
 void ocb_crypto_sha256(const void *p, size_t len, uint8_t out[32]);
 
-/* A 32-byte key in locked (mlock'ed, not dumped) memory where possible. */
+/* Start OpenSSL's secure heap (64 KiB: 2048 keys): locked in memory,
+ * left out of core dumps, between guard pages.  Once per process, before
+ * any key is made and before threads (a fork does not keep the lock).
+ * 0, 1 when made but not locked (RLIMIT_MEMLOCK), or -ENOMEM. */
+int ocb_crypto_secure_heap_init(void);
+
+/* A 32-byte key in the secure heap, else (not started, or full) in
+ * mlock'ed, not dumped ordinary memory where possible. */
 uint8_t *ocb_crypto_key_new(void);
 /* Zero and free a key from ocb_crypto_key_new(). NULL-safe. */
 void ocb_crypto_key_free(uint8_t *key);

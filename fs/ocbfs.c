@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "cache_store.h"
 #include "config.h"
+#include "crypto.h"
 #include "frame_cache.h"
 #include "fs_opts.h"
 #include "fs_groups.h"
@@ -236,6 +237,10 @@ int main(int argc, char **argv)
 	int r, rc = 2;
 
 	prctl(PR_SET_DUMPABLE, 0);	/* keys live in this process */
+	/* in OpenSSL's locked secure heap, best effort (a mount that
+	 * daemonises itself, without -f, loses the lock in the fork) */
+	if (ocb_crypto_secure_heap_init() != 0)
+		ocb_debug("secure heap not locked: keys are mlock'ed one by one");
 	/* before any thread exists, so that every thread inherits it */
 	stop_signals(&sigs);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);

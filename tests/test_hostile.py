@@ -549,3 +549,17 @@ def test_mount_says_why_a_backup_is_refused_on_rgw(tmp_path, rgw, bucket, s3_con
         line = [l for l in out.splitlines() if bad in l][0]
         assert "REFUSED (refused: it fails authentication" in line, line
     assert "REFUSED" not in [l for l in out.splitlines() if good["name"] in l][0]
+
+
+def test_keys_live_in_the_locked_secure_heap(tmp_path, file_config, ocb_local, mounted):
+    """The mount starts OpenSSL's secure heap (64 KiB, locked in memory,
+    out of core dumps) before it reads the key file: the process has at
+    least that much locked memory, and reads still work."""
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=file_config, env=ocb_local.env)
+    o("backup")
+    m = mounted(file_config, o.env)
+    assert os.path.isdir(os.path.join(m.path, "latest", "src"))
+    status = open("/proc/%d/status" % m.proc.pid).read()
+    locked = int([l for l in status.splitlines() if l.startswith("VmLck:")][0].split()[1])
+    assert locked >= 64, status                    # kB

@@ -4,6 +4,7 @@
  */
 #include "cmd.h"
 #include "common.h"
+#include "crypto.h"
 #include "log.h"
 
 #include <getopt.h>
@@ -82,6 +83,9 @@ int main(int argc, char **argv)
 
 	/* no core dumps: memory may hold keys */
 	prctl(PR_SET_DUMPABLE, 0);
+	/* keys in OpenSSL's locked secure heap (else mlock'ed where they
+	 * lie): best effort, as ocb_crypto_key_new() falls back */
+	ocb_crypto_secure_heap_init();
 	ocb_log_set_prog("ocb");
 	while ((c = getopt_long(argc, argv, "+vqh", opts, NULL)) != -1) {
 		switch (c) {
