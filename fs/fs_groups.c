@@ -340,3 +340,19 @@ int fs_groups_readlink(struct fs_groups *g, uint32_t slot, uint32_t m,
 	pthread_rwlock_unlock(&g->lock);
 	return r;
 }
+
+int fs_groups_member(struct fs_groups *g, uint32_t slot, uint32_t m,
+		     char id[72], char instance[128], char backup[256])
+{
+	int r = -ENOENT;
+
+	pthread_rwlock_rdlock(&g->lock);
+	if (slot < g->n && !g->v[slot].gone && m >= 2 && m - 2 < g->v[slot].nm) {
+		snprintf(id, 72, "%s", g->v[slot].id);
+		snprintf(instance, 128, "%s", g->v[slot].m[m - 2].instance);
+		snprintf(backup, 256, "%s", g->v[slot].m[m - 2].backup);
+		r = 0;
+	}
+	pthread_rwlock_unlock(&g->lock);
+	return r;
+}

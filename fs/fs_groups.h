@@ -43,5 +43,9 @@ void fs_groups_list_in(struct fs_groups *g, uint32_t slot, off_t off,
 int fs_groups_manifest(struct fs_groups *g, uint32_t slot, struct ocb_buf *out);
 int fs_groups_readlink(struct fs_groups *g, uint32_t slot, uint32_t m,
 		       char *buf, size_t size);
+/* The group id of slot and what its manifest says of agent m (2 + k):
+ * its instance and backup name.  0 or -ENOENT. */
+int fs_groups_member(struct fs_groups *g, uint32_t slot, uint32_t m,
+		     char id[72], char instance[128], char backup[256]);
 
 #endif

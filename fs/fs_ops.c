@@ -458,6 +458,39 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_attr(req, &st, ttl);
 }
 
+/*
+ * A link of groups/ID/ follows the manifest, anyone's word: when the
+ * backup it names opens here and its catalog names another group (or
+ * none), the link is EIO, as a backup that does not open.  One that does
+ * not open (another agent's key) or is not listed keeps its link.
+ */
+static int group_link_check(struct fs_ctx *c, uint32_t gslot, uint32_t m)
+{
+	char id[72], inst[128], backup[256], e1[300], e2[300];
+	uint32_t islot = 0, bslot = 0, ent = 0;
+	uint64_t iino, bino, aid;
+	struct ocb_archive *a;
+	int r;
+
+	if (fs_groups_member(c->groups, gslot, m, id, inst, backup) < 0)
+		return -ENOENT;
+	if (fs_tree_lookup_root(c->tree, inst, &iino) < 0 ||
+	    fs_tree_node(iino, &islot, &ent) != FS_NODE_INST ||
+	    fs_tree_lookup_inst(c->tree, islot, backup, &bino) < 0 ||
+	    fs_tree_node(bino, &bslot, &ent) != FS_NODE_BACKUP)
+		return 0;
+	if (fs_tree_archive_get(c->tree, bslot, &a, &aid) < 0)
+		return 0;	/* its directory says why (user.ocb.error) */
+	r = strcmp(ocb_archive_info(a)->group, id) ? -EIO : 0;
+	fs_tree_archive_put(c->tree, bslot);
+	if (r < 0)
+		ocb_warn("group %s: %s is not a backup of this group (its "
+			 "catalog says otherwise): the manifest may be forged",
+			 ocb_log_escape(e1, sizeof(e1), id),
+			 ocb_log_escape(e2, sizeof(e2), backup));
+	return r;
+}
+
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs_ctx *c = ctx_of(req);
@@ -487,6 +520,8 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	if (fs_tree_node(ino, &slot, &entry) == FS_NODE_GROUP && c->groups) {
 		r = fs_groups_readlink(c->groups, slot, entry, target,
 				       sizeof(target));
+		if (r == 0)
+			r = group_link_check(c, slot, entry);
 		if (r < 0)
 			reply_err(req, r);
 		else

@@ -2,6 +2,7 @@
 agent, a CI job with a stolen key) builds each attack with the real tools
 against a local store, and each one must fail safely: refused with its
 reason and exit code, never becoming `latest`, never restored."""
+import errno
 import json
 import os
 import shutil
@@ -518,6 +519,13 @@ def test_group_restore_takes_only_the_groups_own_backup(fleet, tmp_path, rgw, bu
     assert open(os.path.join(src, "openclaw.json")).read() == "current\n"
     assert not any(x.startswith("state.pre-restore-")
                    for x in os.listdir(os.path.dirname(src)))
+    # the mount's groups/ links: the lying one is EIO, the others stand
+    g = os.path.join(mounted(mgr.config, mgr.env).path, "groups", "g1")
+    with pytest.raises(OSError) as e:
+        os.readlink(os.path.join(g, "mgr"))
+    assert e.value.errno == errno.EIO
+    for inst in ("w1", "lib"):
+        assert os.readlink(os.path.join(g, inst)).startswith("../../%s/" % inst)
 
 
 def test_mount_says_why_a_backup_is_refused_on_rgw(tmp_path, rgw, bucket, s3_config, ocb,
