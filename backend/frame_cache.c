@@ -467,9 +467,13 @@ void ocb_frame_cache_free(struct ocb_frame_cache *fc)
  * counts as sequential when it starts near where the last one ended (a
  * slack of two read lengths, 128 KiB to 2 MiB).  Each sequential read
  * doubles the window (1, 2, 4 ... RA_MAX frames); any other read resets it.
+ * The caller serialises steps of one state (fs_ops: under the file's lock,
+ * before the read blocks): a copy taken by parallel reads and put back
+ * after them would lose steps and move next_off backwards, and the next
+ * read would then look random and reset the window.
  */
-static uint32_t seq_window(struct ocb_read_state *rs, uint64_t off,
-			   size_t len)
+uint32_t ocb_read_state_step(struct ocb_read_state *rs, uint64_t off,
+			     size_t len)
 {
 	uint64_t slack = (uint64_t)len * 2;
 
@@ -609,10 +613,20 @@ ssize_t ocb_frame_cache_pread(struct ocb_frame_cache *fc,
 			      uint32_t idx, void *buf, size_t len,
 			      uint64_t off, struct ocb_read_state *rs)
 {
+	return ocb_frame_cache_pread_ahead(fc, a, aid, idx, buf, len, off,
+					   rs ? ocb_read_state_step(rs, off, len)
+					      : 0);
+}
+
+ssize_t ocb_frame_cache_pread_ahead(struct ocb_frame_cache *fc,
+				    struct ocb_archive *a, uint64_t aid,
+				    uint32_t idx, void *buf, size_t len,
+				    uint64_t off, uint32_t window)
+{
 	const struct ocb_entry *e = ocb_archive_entry(a, idx);
 	const struct ocb_archive_info *info = ocb_archive_info(a);
 	uint64_t fsz, s, end, pos;
-	uint32_t f0, f1, fl, ra_end, i, window, nowned = 0, *owned = NULL;
+	uint32_t f0, f1, fl, ra_end, i, nowned = 0, *owned = NULL;
 	uint64_t fetch = 0;
 	struct fent **pin = NULL;
 	int attempt, r = 0;
@@ -629,7 +643,6 @@ ssize_t ocb_frame_cache_pread(struct ocb_frame_cache *fc,
 	f0 = (uint32_t)(s / fsz);
 	f1 = (uint32_t)((end - 1) / fsz);
 	fl = (uint32_t)((e->data_off + e->size - 1) / fsz);	/* file's last */
-	window = seq_window(rs, off, len);
 	ra_end = f1 + window > fl ? fl : f1 + window;
 	owned = calloc((size_t)(ra_end - f0) + 1, sizeof(*owned));
 	pin = calloc((size_t)(f1 - f0) + 1, sizeof(*pin));

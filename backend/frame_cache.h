@@ -34,6 +34,12 @@ struct ocb_read_state {
 	uint32_t window;	/* read-ahead in frames, 0 = none yet */
 };
 
+/* Account a read of len bytes at off to rs: the read-ahead window in
+ * frames it earns (0 for a read that does not continue the stream).  The
+ * caller serialises the steps of one state; the read itself need not be. */
+uint32_t ocb_read_state_step(struct ocb_read_state *rs, uint64_t off,
+			     size_t len);
+
 int ocb_frame_cache_new(size_t ram_bytes, struct ocb_frame_cache **out);
 void ocb_frame_cache_free(struct ocb_frame_cache *fc);
 
@@ -50,6 +56,14 @@ ssize_t ocb_frame_cache_pread(struct ocb_frame_cache *fc,
 			      struct ocb_archive *a, uint64_t aid,
 			      uint32_t idx, void *buf, size_t len,
 			      uint64_t off, struct ocb_read_state *rs);
+
+/* As ocb_frame_cache_pread, with the window from ocb_read_state_step
+ * taken by the caller (under its own lock, before a read that may block:
+ * reads of one file run in parallel). */
+ssize_t ocb_frame_cache_pread_ahead(struct ocb_frame_cache *fc,
+				    struct ocb_archive *a, uint64_t aid,
+				    uint32_t idx, void *buf, size_t len,
+				    uint64_t off, uint32_t window);
 
 /* Drop every frame of archive aid and wait for read-ahead still using it:
  * call before the archive is freed. */

@@ -330,6 +330,30 @@ static void test_bytes(struct fx *x)
 	free(buf);
 }
 
+/* the kernel's read-ahead of one file arrives as parallel requests a
+ * little out of order: stepped in arrival order, each keeps the stream
+ * (the window grows, never resets), and a jump elsewhere resets it */
+static void test_step(void)
+{
+	struct ocb_read_state rs = { 0 };
+	const uint64_t k = 128 << 10;
+	uint64_t offs[] = { 0, k, 3 * k, 2 * k, 5 * k, 4 * k, 6 * k, 8 * k,
+			    7 * k, 9 * k };
+	uint32_t w, last = 0;
+	size_t i;
+
+	CHECK_INT(ocb_read_state_step(NULL, 0, k), 0);
+	CHECK_INT(ocb_read_state_step(&rs, offs[0], k), 0);
+	for (i = 1; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		w = ocb_read_state_step(&rs, offs[i], k);
+		CHECK(w >= last && w > 0);
+		last = w;
+	}
+	CHECK(last >= 64);
+	CHECK_INT(ocb_read_state_step(&rs, 500 * k, k), 0);	/* random */
+	CHECK_INT(ocb_read_state_step(&rs, 501 * k, k), 1);
+}
+
 static void test_out_of_order(struct fx *x)
 {
 	struct ocb_frame_cache *fc = NULL;
@@ -652,6 +676,7 @@ int main(void)
 		CHECK(!"fixture: backup and open");
 		return T_DONE();
 	}
+	test_step();
 	test_bytes(&x);
 	test_out_of_order(&x);
 	test_inflight(&x);
