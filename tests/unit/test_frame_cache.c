@@ -349,7 +349,11 @@ static void test_step(void)
 		CHECK(w >= last && w > 0);
 		last = w;
 	}
-	CHECK(last >= 64);
+	CHECK(last >= 32);	/* the overtaken requests keep it */
+	/* a request overtaken by several others keeps the window */
+	CHECK_INT(ocb_read_state_step(&rs, 2 * k, k), last);
+	CHECK_INT(ocb_read_state_step(&rs, 10 * k, k), last * 2 > 256 ? 256 :
+		  last * 2);
 	CHECK_INT(ocb_read_state_step(&rs, 500 * k, k), 0);	/* random */
 	CHECK_INT(ocb_read_state_step(&rs, 501 * k, k), 1);
 }
@@ -461,7 +465,9 @@ static void test_sequential(struct fx *x)
 		last = rs.window;
 	}
 	CHECK(ok);
-	CHECK_INT(nw, 7);	/* 1, 2, 4, 8, 16, 32, 64 */
+	/* 1, 2, 4, 8, 16, 32, 64 ... (the cache uses at most eight
+	 * requests' worth: 64 frames while the link is near) */
+	CHECK(nw >= 7);
 	CHECK_INT(windows[0], 1);
 	CHECK_INT(windows[1], 2);
 	CHECK_INT(windows[6], 64);
