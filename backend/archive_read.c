@@ -645,10 +645,15 @@ ssize_t ocb_archive_pread(struct ocb_archive *a, uint32_t idx, void *buf,
  * carries twice the bandwidth-delay product of one connection as this
  * pipeline's own requests measured it (link_est.h; CAT_BATCH_MIN frames
  * until then), so that at a distance the requests in flight fill the
- * link, and near the store batches stay small.  Memory: CAT_SLOTS batches
+ * link, and near the store batches stay small.  Near the store (requests
+ * answered within CAT_FAR_US) only CAT_NEAR_WORKERS work: decoding is then
+ * the bound, and more threads only take the consumer's CPU (measured on
+ * two cores: 315 -> 235 MB/s at 0 ms with six).  Memory: CAT_SLOTS batches
  * of at most CAT_BYTES / CAT_SLOTS of frames.
  */
 #define CAT_WORKERS 6
+#define CAT_NEAR_WORKERS 2	/* all that work while the store is near */
+#define CAT_FAR_US 20000	/* a request this slow: the store is far */
 #define CAT_SLOTS (CAT_WORKERS + 2)
 #define CAT_BATCH_MIN 4		/* frames per request, at least */
 #define CAT_BYTES (64u << 20)	/* decoded frames held, at most */
@@ -660,6 +665,7 @@ struct cat_slot {
 	int state;		/* 0 free, 1 filling, 2 ready */
 	uint64_t turn;		/* the batch number it holds or waits for */
 	uint32_t first, n;	/* its frames */
+	uint64_t t_first;	/* its first frame decoded: the fetch's end */
 };
 
 struct cat_pipe {
@@ -673,6 +679,7 @@ struct cat_pipe {
 	uint32_t batch_max;
 	uint64_t unit;			/* mean sealed frame size */
 	int stop;
+	int nworkers;			/* started so far: worker ids */
 };
 
 static int slot_fill(void *arg, uint32_t frame, const void *data, size_t len)
@@ -680,6 +687,8 @@ static int slot_fill(void *arg, uint32_t frame, const void *data, size_t len)
 	struct cat_slot *sl = arg;
 
 	(void)frame;
+	if (!sl->t_first)
+		sl->t_first = ocb_link_est_now_us();
 	memcpy(sl->data + sl->len, data, len);
 	sl->len += len;
 	return 0;
@@ -705,7 +714,19 @@ static void *cat_worker(void *arg)
 	struct cat_pipe *p = arg;
 	const struct ocb_frame_rec *f = p->a->cat->f;
 
+	uint64_t rtt = 0, rate;
+
 	pthread_mutex_lock(&p->lock);
+	if (p->nworkers++ >= CAT_NEAR_WORKERS) {
+		/* needed only far from the store: wait for a measurement */
+		while (!p->stop && p->next < p->end &&
+		       (ocb_link_est_get(p->link, &rtt, &rate), rtt == 0))
+			pthread_cond_wait(&p->cond, &p->lock);
+		if (rtt < CAT_FAR_US) {
+			pthread_mutex_unlock(&p->lock);
+			return NULL;
+		}
+	}
 	for (;;) {
 		uint32_t first, n;
 		int64_t b = cat_take(p, &first, &n);
@@ -724,6 +745,7 @@ static void *cat_worker(void *arg)
 		sl->len = 0;
 		sl->first = first;
 		sl->n = n;
+		sl->t_first = 0;
 		pthread_mutex_unlock(&p->lock);
 		t0 = ocb_link_est_now_us();
 		r = ocb_archive_read_frames(p->a, first, n, slot_fill, sl);
@@ -731,7 +753,7 @@ static void *cat_worker(void *arg)
 			ocb_link_est_sample(p->link, f[first + n - 1].off +
 					    f[first + n - 1].sealed_len -
 					    f[first].off,
-					    ocb_link_est_now_us() - t0);
+					    sl->t_first - t0);
 		pthread_mutex_lock(&p->lock);
 		sl->err = r;
 		sl->state = 2;
