@@ -12,6 +12,7 @@
 #include "frame.h"
 #include "keys.h"
 #include "legacy.h"
+#include "link_est.h"
 #include "log.h"
 #include "retention.h"
 
@@ -685,75 +686,128 @@ ssize_t ocb_archive_pread(struct ocb_archive *a, uint32_t idx, void *buf,
 }
 
 /*
- * ocb cat / full restore: two threads fetch and decode batches of frames
- * ahead (each batch one range request) while the caller's sink consumes
- * them in order, so download, decryption, decompression and the consumer
- * overlap on both cores.  Memory: CAT_SLOTS batches.
+ * ocb cat / verify / full restore: CAT_WORKERS threads fetch and decode
+ * batches of frames ahead (each batch one range request, each worker on
+ * its own connection) while the caller's sink consumes them in order, so
+ * download, decryption, decompression and the consumer overlap.  A batch
+ * carries twice the bandwidth-delay product of one connection as this
+ * pipeline's own requests measured it (link_est.h; CAT_BATCH_MIN frames
+ * until then), so that at a distance the requests in flight fill the
+ * link, and near the store batches stay small.  Near the store (requests
+ * answered within CAT_FAR_US) only CAT_NEAR_WORKERS work: decoding is then
+ * the bound, and more threads only take the consumer's CPU (measured on
+ * two cores: 315 -> 235 MB/s at 0 ms with six).  Memory: CAT_SLOTS batches
+ * of at most CAT_BYTES / CAT_SLOTS of frames.
  */
-#define CAT_BATCH 4		/* frames per request */
-#define CAT_SLOTS 4
-#define CAT_WORKERS 2
+#define CAT_WORKERS 6
+#define CAT_NEAR_WORKERS 2	/* all that work while the store is near */
+#define CAT_FAR_US 20000	/* a request this slow: the store is far */
+#define CAT_SLOTS (CAT_WORKERS + 2)
+#define CAT_BATCH_MIN 4		/* frames per request, at least */
+#define CAT_BYTES (64u << 20)	/* decoded frames held, at most */
 
 struct cat_slot {
 	uint8_t *data;
 	size_t len;
 	int err;
 	int state;		/* 0 free, 1 filling, 2 ready */
-	uint32_t batch;
+	uint64_t turn;		/* the batch number it holds or waits for */
+	uint32_t first, n;	/* its frames */
+	uint64_t t_first;	/* its first frame decoded: the fetch's end */
 };
 
 struct cat_pipe {
 	struct ocb_archive *a;
+	struct ocb_link_est *link;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct cat_slot slot[CAT_SLOTS];
-	uint32_t first, end;		/* frames [first, end) */
-	uint32_t nbatches;
+	uint32_t next, end;		/* frames [next, end) not taken yet */
+	uint64_t nbatches;		/* batches taken */
+	uint32_t batch_max;
+	uint64_t unit;			/* mean sealed frame size */
 	int stop;
-	int worker;		/* next worker id */
+	int nworkers;			/* started so far: worker ids */
 };
 
 static int slot_fill(void *arg, uint32_t frame, const void *data, size_t len)
 {
 	struct cat_slot *sl = arg;
 
+	(void)frame;
+	if (!sl->t_first)
+		sl->t_first = ocb_link_est_now_us();
 	memcpy(sl->data + sl->len, data, len);
 	sl->len += len;
 	return 0;
 }
 
+/* take the next batch (lock held): its number, or -1 when none is left */
+static int64_t cat_take(struct cat_pipe *p, uint32_t *first, uint32_t *n)
+{
+	uint32_t want;
+
+	if (p->stop || p->next >= p->end)
+		return -1;
+	want = ocb_link_est_units(p->link, p->unit, CAT_BATCH_MIN,
+				  p->batch_max);
+	*first = p->next;
+	*n = p->end - p->next < want ? p->end - p->next : want;
+	p->next += *n;
+	return (int64_t)p->nbatches++;
+}
+
 static void *cat_worker(void *arg)
 {
 	struct cat_pipe *p = arg;
-	uint32_t b, id;
+	const struct ocb_frame_rec *f = p->a->cat->f;
+
+	uint64_t rtt = 0, rate;
 
 	pthread_mutex_lock(&p->lock);
-	id = (uint32_t)p->worker++;
-	pthread_mutex_unlock(&p->lock);
-	for (b = id; b < p->nbatches; b += CAT_WORKERS) {
-		struct cat_slot *sl = &p->slot[b % CAT_SLOTS];
-		uint32_t first = p->first + b * CAT_BATCH, n;
+	if (p->nworkers++ >= CAT_NEAR_WORKERS) {
+		/* needed only far from the store: wait for a measurement */
+		while (!p->stop && p->next < p->end &&
+		       (ocb_link_est_get(p->link, &rtt, &rate), rtt == 0))
+			pthread_cond_wait(&p->cond, &p->lock);
+		if (rtt < CAT_FAR_US) {
+			pthread_mutex_unlock(&p->lock);
+			return NULL;
+		}
+	}
+	for (;;) {
+		uint32_t first, n;
+		int64_t b = cat_take(p, &first, &n);
+		struct cat_slot *sl;
+		uint64_t t0;
 		int r;
 
-		pthread_mutex_lock(&p->lock);
-		while (sl->state != 0 && !p->stop)
-			pthread_cond_wait(&p->cond, &p->lock);
-		if (p->stop) {
-			pthread_mutex_unlock(&p->lock);
+		if (b < 0)
 			break;
-		}
+		sl = &p->slot[b % CAT_SLOTS];
+		while ((sl->turn != (uint64_t)b || sl->state != 0) && !p->stop)
+			pthread_cond_wait(&p->cond, &p->lock);
+		if (p->stop)
+			break;
 		sl->state = 1;
 		sl->len = 0;
-		sl->batch = b;
+		sl->first = first;
+		sl->n = n;
+		sl->t_first = 0;
 		pthread_mutex_unlock(&p->lock);
-		n = p->end - first < CAT_BATCH ? p->end - first : CAT_BATCH;
+		t0 = ocb_link_est_now_us();
 		r = ocb_archive_read_frames(p->a, first, n, slot_fill, sl);
+		if (r == 0)
+			ocb_link_est_sample(p->link, f[first + n - 1].off +
+					    f[first + n - 1].sealed_len -
+					    f[first].off,
+					    sl->t_first - t0);
 		pthread_mutex_lock(&p->lock);
 		sl->err = r;
 		sl->state = 2;
 		pthread_cond_broadcast(&p->cond);
-		pthread_mutex_unlock(&p->lock);
 	}
+	pthread_mutex_unlock(&p->lock);
 	return NULL;
 }
 
@@ -761,10 +815,10 @@ int ocb_archive_cat_range(struct ocb_archive *a, uint64_t off, uint64_t len,
 			  ocb_sink_fn sink, void *arg)
 {
 	struct cat_pipe p = { .a = a };
-	uint64_t fs, end = off + len, stream;
+	uint64_t fs, end = off + len, stream, b;
 	pthread_t th[CAT_WORKERS];
 	int nth = 0, i, r = 0;
-	uint32_t b;
+	uint32_t done;
 
 	if (a->lg)	/* one range request; -EINVAL when not indexed */
 		return ocb_legacy_read(a->lg, off, len, sink, arg);
@@ -774,31 +828,42 @@ int ocb_archive_cat_range(struct ocb_archive *a, uint64_t off, uint64_t len,
 		return -EINVAL;
 	if (!len)
 		return 0;
-	p.first = (uint32_t)(off / fs);
+	p.next = (uint32_t)(off / fs);
 	p.end = (uint32_t)((end + fs - 1) / fs);
-	p.nbatches = (p.end - p.first + CAT_BATCH - 1) / CAT_BATCH;
+	p.unit = (a->cat->f[p.end - 1].off + a->cat->f[p.end - 1].sealed_len -
+		  a->cat->f[p.next].off) / (p.end - p.next);
+	p.batch_max = (uint32_t)(CAT_BYTES / CAT_SLOTS / fs);
+	if (p.batch_max < CAT_BATCH_MIN)
+		p.batch_max = CAT_BATCH_MIN;
+	done = p.next;	/* the consumer's: workers move p.next */
+	if (ocb_link_est_new(&p.link) < 0)
+		return -ENOMEM;
 	pthread_mutex_init(&p.lock, NULL);
 	pthread_cond_init(&p.cond, NULL);
 	for (i = 0; i < CAT_SLOTS; i++) {
-		p.slot[i].data = malloc((size_t)CAT_BATCH * a->cat->frame_size);
+		p.slot[i].turn = (uint64_t)i;
+		/* pages are touched only as far as batches fill them */
+		p.slot[i].data = malloc((size_t)p.batch_max * fs);
 		if (!p.slot[i].data)
 			r = -ENOMEM;
 	}
 	for (i = 0; r == 0 && i < CAT_WORKERS; i++)
 		if (pthread_create(&th[nth], NULL, cat_worker, &p) == 0)
 			nth++;
-	if (r == 0 && nth < CAT_WORKERS)
+	if (r == 0 && nth == 0)
 		r = -EAGAIN;
-	for (b = 0; r == 0 && b < p.nbatches; b++) {
+	for (b = 0; r == 0 && done < p.end; b++) {
 		struct cat_slot *sl = &p.slot[b % CAT_SLOTS];
-		/* stream bytes [s0, s0 + len) of the batch, trimmed to
-		 * [off, end) */
-		uint64_t s0 = ((uint64_t)p.first + (uint64_t)b * CAT_BATCH) * fs;
+		uint64_t s0;
 
 		pthread_mutex_lock(&p.lock);
-		while (!(sl->state == 2 && sl->batch == b))
+		while (!(sl->state == 2 && sl->turn == b))
 			pthread_cond_wait(&p.cond, &p.lock);
 		pthread_mutex_unlock(&p.lock);
+		/* stream bytes [s0, s0 + len) of the batch, trimmed to
+		 * [off, end) */
+		s0 = (uint64_t)sl->first * fs;
+		done = sl->first + sl->n;
 		r = sl->err;
 		if (r == 0 && sl->len) {
 			uint64_t from = off > s0 ? off - s0 : 0;
@@ -809,6 +874,7 @@ int ocb_archive_cat_range(struct ocb_archive *a, uint64_t off, uint64_t len,
 		}
 		pthread_mutex_lock(&p.lock);
 		sl->state = 0;
+		sl->turn += CAT_SLOTS;
 		pthread_cond_broadcast(&p.cond);
 		pthread_mutex_unlock(&p.lock);
 	}
@@ -822,6 +888,7 @@ int ocb_archive_cat_range(struct ocb_archive *a, uint64_t off, uint64_t len,
 		free(p.slot[i].data);
 	pthread_mutex_destroy(&p.lock);
 	pthread_cond_destroy(&p.cond);
+	ocb_link_est_free(p.link);
 	return r;
 }
 

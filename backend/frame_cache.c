@@ -23,9 +23,16 @@
  * against the bound like cached ones (their buffers are memory too).
  * Unconsumed read-ahead frames may hold at most half the cache, and pinned
  * frames are never evicted, so read-ahead cannot push out what is read.
+ *
+ * Sizing: each range request is timed (link_est.h).  A read-ahead request
+ * carries twice the measured bandwidth-delay product of one connection
+ * (at least RA_RUN frames, at most RUN_MAX), and a stream's window is
+ * RA_WORKERS such requests, so that with every worker busy the link is
+ * full whatever its distance, within the cache's share.
  */
 #include "frame_cache.h"
 #include "buf.h"
+#include "link_est.h"
 #include "ocb_archive.h"
 
 #include <errno.h>
@@ -36,13 +43,14 @@
 #include <time.h>
 
 #define NBUCKETS 4096
-#define RA_MAX 64		/* read-ahead window cap, in frames */
+#define RA_MAX 256		/* read-ahead window cap, in frames */
 #define RUN_MAX 32		/* frames per range request */
 #define RA_WORKERS 8		/* read-ahead requests in flight, at most */
-#define RA_RUN 8		/* frames per read-ahead request */
+#define RA_RUN 8		/* frames per read-ahead request, at least */
 #define RA_QUEUE_MAX 32
 #define SEQ_SLACK_MIN (128u << 10)	/* see seq_window() */
 #define SEQ_SLACK_MAX (2u << 20)
+#define SEQ_BACK (4u << 20)	/* see ocb_read_state_step() */
 #define WAIT_MAX 120		/* seconds a reader waits for another's fetch */
 #define RAM_MIN (8u << 20)
 
@@ -90,6 +98,8 @@ struct ocb_frame_cache {
 	uint64_t hits, misses, fetched, readahead, requests, waits, evicted;
 	uint64_t failures, decoded, ra_unused_evicted, timeouts;
 	uint64_t next_fetch;	/* claim ids */
+	struct ocb_link_est *link;	/* the store link, from our requests */
+	uint64_t wire_bytes, wire_frames;	/* sealed sizes fetched */
 };
 
 static size_t bucket(uint64_t aid, uint32_t frame)
@@ -112,6 +122,10 @@ int ocb_frame_cache_new(size_t ram_bytes, struct ocb_frame_cache **out)
 	pthread_cond_init(&fc->job_cond, NULL);
 	fc->lru.lnext = fc->lru.lprev = &fc->lru;
 	fc->max = ram_bytes < RAM_MIN ? RAM_MIN : ram_bytes;
+	if (ocb_link_est_new(&fc->link) < 0) {
+		ocb_frame_cache_free(fc);
+		return -ENOMEM;
+	}
 	*out = fc;
 	return 0;
 }
@@ -243,6 +257,7 @@ static void evict(struct ocb_frame_cache *fc)
 struct fill {
 	struct ocb_frame_cache *fc;
 	uint64_t aid, fetch;
+	uint64_t t_first;	/* the first frame decoded: the fetch's end */
 };
 
 /* a fetched frame: copy it into its LOADING entry, make it READY */
@@ -251,6 +266,9 @@ static int fill_cb(void *arg, uint32_t frame, const void *data, size_t len)
 	struct fill *f = arg;
 	struct ocb_frame_cache *fc = f->fc;
 	uint8_t *copy = malloc(len ? len : 1);
+
+	if (!f->t_first)
+		f->t_first = ocb_link_est_now_us();
 	struct fent *e;
 
 	if (!copy)
@@ -289,13 +307,29 @@ static int fill_cb(void *arg, uint32_t frame, const void *data, size_t len)
 static int fetch_run(struct ocb_frame_cache *fc, struct ocb_archive *a,
 		     uint64_t aid, uint64_t fetch, uint32_t first, uint32_t n)
 {
-	struct fill f = { fc, aid, fetch };
+	struct fill f = { fc, aid, fetch, 0 };
+	uint64_t t0 = ocb_link_est_now_us(), wire = 0;
 	uint32_t i;
 	int r;
 
 	r = ocb_archive_read_frames(a, first, n, fill_cb, &f);
+	if (r == 0) {
+		for (i = first; i < first + n; i++) {
+			uint64_t o;
+			uint32_t sl;
+
+			wire += ocb_archive_frame(a, i, &o, &sl) == 0 ? sl :
+				ocb_archive_info(a)->frame_size;
+		}
+		/* the link's time, not the decoding of all but one frame */
+		ocb_link_est_sample(fc->link, wire, f.t_first - t0);
+	}
 	pthread_mutex_lock(&fc->lock);
 	fc->requests++;
+	if (r == 0) {
+		fc->wire_bytes += wire;
+		fc->wire_frames += n;
+	}
 	/* whatever is still LOADING failed: waiters get the error */
 	for (i = first; i < first + n; i++) {
 		struct fent *e = find(fc, aid, i);
@@ -453,6 +487,7 @@ void ocb_frame_cache_free(struct ocb_frame_cache *fc)
 			entry_free(e);
 		}
 	}
+	ocb_link_est_free(fc->link);
 	pthread_mutex_destroy(&fc->lock);
 	pthread_cond_destroy(&fc->cond);
 	pthread_cond_destroy(&fc->job_cond);
@@ -463,13 +498,21 @@ void ocb_frame_cache_free(struct ocb_frame_cache *fc)
 
 /*
  * Sequential detection.  FUSE runs reads of one file on several threads,
- * so the kernel's read-ahead requests arrive slightly out of order: a read
- * counts as sequential when it starts near where the last one ended (a
- * slack of two read lengths, 128 KiB to 2 MiB).  Each sequential read
- * doubles the window (1, 2, 4 ... RA_MAX frames); any other read resets it.
+ * so the kernel's read-ahead requests arrive out of order: a read counts
+ * as sequential when it starts near where the last one ended (a slack of
+ * two read lengths, 128 KiB to 2 MiB), and each such read doubles the
+ * window (1, 2, 4 ... RA_MAX frames; a read uses at most RA_WORKERS
+ * requests' worth of it).  A read that ends up to SEQ_BACK behind the
+ * stream is one of the kernel's requests overtaken by the next: it keeps
+ * the window as it is (resetting there made a fast reader lose its
+ * read-ahead several times per second).  Any other read resets it.
+ * The caller serialises steps of one state (fs_ops: under the file's lock,
+ * before the read blocks): a copy taken by parallel reads and put back
+ * after them would lose steps and move next_off backwards, and the next
+ * read would then look random and reset the window.
  */
-static uint32_t seq_window(struct ocb_read_state *rs, uint64_t off,
-			   size_t len)
+uint32_t ocb_read_state_step(struct ocb_read_state *rs, uint64_t off,
+			     size_t len)
 {
 	uint64_t slack = (uint64_t)len * 2;
 
@@ -479,6 +522,9 @@ static uint32_t seq_window(struct ocb_read_state *rs, uint64_t off,
 		slack = SEQ_SLACK_MIN;
 	if (slack > SEQ_SLACK_MAX)
 		slack = SEQ_SLACK_MAX;
+	if (rs->next_off && off + len <= rs->next_off &&
+	    off + SEQ_BACK >= rs->next_off)
+		return rs->window;	/* overtaken: the stream goes on */
 	if (rs->next_off == 0 || off + slack < rs->next_off ||
 	    off > rs->next_off + slack) {
 		rs->window = 0;
@@ -490,6 +536,15 @@ static uint32_t seq_window(struct ocb_read_state *rs, uint64_t off,
 	if (off + len > rs->next_off)
 		rs->next_off = off + len;
 	return rs->window;
+}
+
+/* frames per read-ahead request: twice the link's bandwidth-delay
+ * product in frames as they travel (lock held) */
+static uint32_t ra_run(struct ocb_frame_cache *fc)
+{
+	uint64_t unit = fc->wire_frames ? fc->wire_bytes / fc->wire_frames : 0;
+
+	return ocb_link_est_units(fc->link, unit, RA_RUN, RUN_MAX);
 }
 
 /* wait until e is no longer LOADING (lock held): 0, or -ETIMEDOUT */
@@ -570,18 +625,18 @@ static int claim(struct ocb_frame_cache *fc, uint64_t aid, uint32_t fsz,
  * this read needs go to the workers when they can take them */
 static int fetch_claims(struct ocb_frame_cache *fc, struct ocb_archive *a,
 			uint64_t aid, uint64_t fetch, uint32_t f1,
-			const uint32_t *owned, uint32_t nowned)
+			const uint32_t *owned, uint32_t nowned, uint32_t run)
 {
 	uint32_t i, j, nra = 0, ra_run;
 	int r = 0;
 
-	/* read-ahead in requests of RA_RUN frames (fewer, split between the
+	/* read-ahead in requests of run frames (fewer, split between the
 	 * workers, while the window is small): larger requests fetch fewer
 	 * edge blocks twice in the disk cache below */
 	for (i = 0; i < nowned; i++)
 		nra += owned[i] > f1;
-	ra_run = nra >= RA_RUN ? RA_RUN : (nra + RA_WORKERS - 1) / RA_WORKERS;
-	ra_run = ra_run < 1 ? 1 : ra_run > RA_RUN ? RA_RUN : ra_run;
+	ra_run = nra >= run ? run : (nra + RA_WORKERS - 1) / RA_WORKERS;
+	ra_run = ra_run < 1 ? 1 : ra_run > run ? run : ra_run;
 	for (i = 0; i < nowned; i = j) {
 		int ra = owned[i] > f1, fr, queued = 0;
 
@@ -609,10 +664,20 @@ ssize_t ocb_frame_cache_pread(struct ocb_frame_cache *fc,
 			      uint32_t idx, void *buf, size_t len,
 			      uint64_t off, struct ocb_read_state *rs)
 {
+	return ocb_frame_cache_pread_ahead(fc, a, aid, idx, buf, len, off,
+					   rs ? ocb_read_state_step(rs, off, len)
+					      : 0);
+}
+
+ssize_t ocb_frame_cache_pread_ahead(struct ocb_frame_cache *fc,
+				    struct ocb_archive *a, uint64_t aid,
+				    uint32_t idx, void *buf, size_t len,
+				    uint64_t off, uint32_t window)
+{
 	const struct ocb_entry *e = ocb_archive_entry(a, idx);
 	const struct ocb_archive_info *info = ocb_archive_info(a);
 	uint64_t fsz, s, end, pos;
-	uint32_t f0, f1, fl, ra_end, i, window, nowned = 0, *owned = NULL;
+	uint32_t f0, f1, fl, ra_end, i, nowned = 0, *owned = NULL, run;
 	uint64_t fetch = 0;
 	struct fent **pin = NULL;
 	int attempt, r = 0;
@@ -629,7 +694,11 @@ ssize_t ocb_frame_cache_pread(struct ocb_frame_cache *fc,
 	f0 = (uint32_t)(s / fsz);
 	f1 = (uint32_t)((end - 1) / fsz);
 	fl = (uint32_t)((e->data_off + e->size - 1) / fsz);	/* file's last */
-	window = seq_window(rs, off, len);
+	pthread_mutex_lock(&fc->lock);
+	run = ra_run(fc);
+	pthread_mutex_unlock(&fc->lock);
+	if (window > run * RA_WORKERS)
+		window = run * RA_WORKERS;
 	ra_end = f1 + window > fl ? fl : f1 + window;
 	owned = calloc((size_t)(ra_end - f0) + 1, sizeof(*owned));
 	pin = calloc((size_t)(f1 - f0) + 1, sizeof(*pin));
@@ -657,7 +726,7 @@ ssize_t ocb_frame_cache_pread(struct ocb_frame_cache *fc,
 				missing++;
 			}
 			ra_end = i - 1;
-			want = window / 2 < RA_RUN ? window / 2 : RA_RUN;
+			want = window / 2 < run ? window / 2 : run;
 			if (missing == 0 || (missing < want && ra_end < fl))
 				ra_end = f1;
 		}
@@ -665,7 +734,8 @@ ssize_t ocb_frame_cache_pread(struct ocb_frame_cache *fc,
 			  &nowned, &fetch);
 		pthread_mutex_unlock(&fc->lock);
 		if (r == 0)
-			r = fetch_claims(fc, a, aid, fetch, f1, owned, nowned);
+			r = fetch_claims(fc, a, aid, fetch, f1, owned, nowned,
+					 run);
 
 		/* wait for every needed frame; pinned, they stay */
 		pthread_mutex_lock(&fc->lock);
@@ -762,7 +832,12 @@ void ocb_frame_cache_forget(struct ocb_frame_cache *fc, uint64_t aid)
 
 void ocb_frame_cache_stats(struct ocb_frame_cache *fc, struct ocb_buf *out)
 {
+	uint64_t rtt, rate;
+	uint32_t run;
+
+	ocb_link_est_get(fc->link, &rtt, &rate);
 	pthread_mutex_lock(&fc->lock);
+	run = ra_run(fc);
 	ocb_buf_printf(out,
 		       "cache_ram_bytes %zu\n"
 		       "cache_ram_limit %zu\n"
@@ -778,11 +853,14 @@ void ocb_frame_cache_stats(struct ocb_frame_cache *fc, struct ocb_buf *out)
 		       "cache_wait_timeouts %" PRIu64 "\n"
 		       "cache_evictions %" PRIu64 "\n"
 		       "cache_readahead_unused_evicted %" PRIu64 "\n"
-		       "cache_fetch_failures %" PRIu64 "\n",
+		       "cache_fetch_failures %" PRIu64 "\n"
+		       "cache_link_rtt_us %" PRIu64 "\n"
+		       "cache_link_bytes_per_s %" PRIu64 "\n"
+		       "cache_readahead_run_frames %u\n",
 		       fc->bytes, fc->max, fc->peak, fc->ra_bytes, fc->hits,
 		       fc->misses,
 		       fc->fetched, fc->readahead, fc->requests, fc->decoded,
 		       fc->waits, fc->timeouts, fc->evicted,
-		       fc->ra_unused_evicted, fc->failures);
+		       fc->ra_unused_evicted, fc->failures, rtt, rate, run);
 	pthread_mutex_unlock(&fc->lock);
 }

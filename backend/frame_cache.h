@@ -11,11 +11,13 @@
  *
  * Read-ahead: a read that continues where the previous read of the same
  * ocb_read_state ended (give or take the reordering of parallel FUSE
- * reads) doubles the window, 1, 2, 4 ... 16 frames past the read; two
- * worker threads fetch it in runs of several frames, in parallel with the
- * reader.  Any other read resets the window: random reads never read
- * ahead.  Unread read-ahead holds at most half the cache, and frames a
- * reader is copying are never evicted.
+ * reads) doubles the window, 1, 2, 4 ... frames past the read, up to eight
+ * requests' worth; eight worker threads fetch it in parallel with the
+ * reader, each request on its own connection and sized from the measured
+ * round-trip time and per-connection throughput (twice their product, at
+ * least 8 frames).  Any other read resets the window: random reads never
+ * read ahead.  Unread read-ahead holds at most half the cache, and frames
+ * a reader is copying are never evicted.
  */
 #ifndef OCB_FRAME_CACHE_H
 #define OCB_FRAME_CACHE_H
@@ -34,6 +36,12 @@ struct ocb_read_state {
 	uint32_t window;	/* read-ahead in frames, 0 = none yet */
 };
 
+/* Account a read of len bytes at off to rs: the read-ahead window in
+ * frames it earns (0 for a read that does not continue the stream).  The
+ * caller serialises the steps of one state; the read itself need not be. */
+uint32_t ocb_read_state_step(struct ocb_read_state *rs, uint64_t off,
+			     size_t len);
+
 int ocb_frame_cache_new(size_t ram_bytes, struct ocb_frame_cache **out);
 void ocb_frame_cache_free(struct ocb_frame_cache *fc);
 
@@ -51,6 +59,14 @@ ssize_t ocb_frame_cache_pread(struct ocb_frame_cache *fc,
 			      uint32_t idx, void *buf, size_t len,
 			      uint64_t off, struct ocb_read_state *rs);
 
+/* As ocb_frame_cache_pread, with the window from ocb_read_state_step
+ * taken by the caller (under its own lock, before a read that may block:
+ * reads of one file run in parallel). */
+ssize_t ocb_frame_cache_pread_ahead(struct ocb_frame_cache *fc,
+				    struct ocb_archive *a, uint64_t aid,
+				    uint32_t idx, void *buf, size_t len,
+				    uint64_t off, uint32_t window);
+
 /* Drop every frame of archive aid and wait for read-ahead still using it:
  * call before the archive is freed. */
 void ocb_frame_cache_forget(struct ocb_frame_cache *fc, uint64_t aid);
@@ -63,7 +79,10 @@ void ocb_frame_cache_forget(struct ocb_frame_cache *fc, uint64_t aid);
  * cache_frames_fetched, cache_frames_readahead (claimed for read-ahead),
  * cache_fetch_requests (range requests), cache_bytes_decoded, cache_waits
  * (reads that waited for another's fetch), cache_wait_timeouts,
- * cache_evictions, cache_readahead_unused_evicted, cache_fetch_failures. */
+ * cache_evictions, cache_readahead_unused_evicted, cache_fetch_failures,
+ * cache_link_rtt_us and cache_link_bytes_per_s (the link as measured, 0
+ * until known), cache_readahead_run_frames (frames per read-ahead
+ * request). */
 void ocb_frame_cache_stats(struct ocb_frame_cache *fc, struct ocb_buf *out);
 
 #endif

@@ -8,7 +8,8 @@
 # cache (file MB/s, network MB/s, GETs, requests in flight: mean and peak),
 # raw curl GET of the same object, first byte of a small file from a fresh
 # mount (time, round trips, GETs, bytes fetched), daemon peak RSS, and
-# eight sequential readers at once (throughput, peak RSS).  Table
+# eight sequential readers at once (throughput, peak RSS).  The bench
+# fails when the daemon's peak RSS passes ram_cache + 64 MiB.  Table
 # on stdout, raw numbers in bench/results/distance.tsv (TAG=name: distance-name.tsv).
 source "$(dirname "$0")/lib.sh"
 BIG=${1:-300}
@@ -20,7 +21,7 @@ awsc s3api create-bucket --bucket "$B" >/dev/null
 KEYCFG="\"encryption\": {\"keyProvider\": \"keyfile\", \"keyFile\": \"$BENCH_TMP/key\"}"
 mkdir -p "$BENCH_TMP/src"
 python3 "$TOP/bench/gentree.py" "$BENCH_TMP/src" --scale 5 --big-file "$BIG" >/dev/null
-SMALL=$(cd "$BENCH_TMP/src" && find . -type f -size -16k | sort | head -1)
+SMALL=$(cd "$BENCH_TMP/src" && find . -type f -size -16k | sort | sed -n 1p)	# (head would end sort with SIGPIPE: pipefail)
 bench_config "$B" "$BENCH_TMP/direct.json" "\"instanceId\": \"far\", \"sources\": [\"$BENCH_TMP/src\"], $KEYCFG"
 "$OCB" --config "$BENCH_TMP/direct.json" backup >/dev/null
 key=$("$OCB" --config "$BENCH_TMP/direct.json" list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["key"])')
@@ -56,8 +57,25 @@ mount_fs() {	# extra config JSON
 	for _ in $(seq 1 200); do mountpoint -q "$MNT" && return; sleep 0.05; done
 	echo "mount failed" >&2; exit 1
 }
+# the frame cache's view of the read just made: frames the reader found
+# ready (hit) or had to wait for (waits: read-ahead too late), the link it
+# measured and the read-ahead request size it chose
+cache_stats() {
+	awk '{ v[$1] = $2 } END { printf "reader: %d hits, %d misses, %d waits; link: rtt %.1f ms, %.1f MB/s per connection, read-ahead %d frames per request", v["cache_frame_hits"], v["cache_frame_misses"], v["cache_waits"], v["cache_link_rtt_us"] / 1000, v["cache_link_bytes_per_s"] / 1e6, v["cache_readahead_run_frames"] }' "$MNT/.ocbfs/stats"
+}
 umount_fs() { fusermount3 -u "$MNT"; wait "$FSPID"; }
 hwm() { awk '/VmHWM/ { print $2 }' "/proc/$FSPID/status"; }
+# the daemon's peak RSS must stay within ram_cache (256 MiB) + 64 MiB
+# during any read pattern, read-ahead included: the bench fails otherwise
+RSS_BOUND_KIB=$(( (256 + 64) * 1024 ))
+rss_check() {	# what
+	local k
+	k=$(hwm)
+	if [ "$k" -gt "$RSS_BOUND_KIB" ]; then
+		echo "peak RSS $k KiB during $1 exceeds ram_cache + 64 MiB ($RSS_BOUND_KIB KiB)" >&2
+		exit 1
+	fi
+}
 trap 'set +e; [ -n "$PROXY_PID" ] && kill "$PROXY_PID"; mountpoint -q "$MNT" && fusermount3 -u "$MNT"; bench_cleanup' EXIT
 
 size=$(stat -c %s "$BENCH_TMP/src/big.bin")
@@ -66,7 +84,7 @@ osize=$(awsc s3api head-object --bucket "$B" --key "$key" | python3 -c 'import j
 sync
 
 shape() {	# label delay_ms rate
-	local label=$1 d=$2 r=$3 t st bytes gets mean peak cache
+	local label=$1 d=$2 r=$3 t t0 st bytes gets mean peak cache cst
 	proxy_up "$d" "$r"
 	# raw object, one connection
 	proxy_zero
@@ -74,6 +92,18 @@ shape() {	# label delay_ms rate
 		-H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
 		-o /dev/null "$PEP/$B/$key")
 	printf 'curl_raw_object_%s\t%s\tMB/s\t%s bytes stored, %.2f s, one GET\n' "$label" "$(mbps "$osize" "$t")" "$osize" "$t"
+
+	# ocb cat of the whole backup (the pipeline restore and verify use):
+	# stream MB/s, network MB/s, requests in flight
+	bench_config "$B" "$BENCH_TMP/c.json" "\"instanceId\": \"far\", \"sources\": [\"$BENCH_TMP/src\"], $KEYCFG, \"cache\": {\"dir\": \"\"}"
+	sed -i "s|\"endpoint\": \"$ENDPOINT\"|\"endpoint\": \"$PEP\"|" "$BENCH_TMP/c.json"
+	proxy_zero
+	t0=$(date +%s.%N)
+	st=$("$OCB" --config "$BENCH_TMP/c.json" cat latest | wc -c)
+	t=$(echo "$(date +%s.%N) - $t0" | bc -l)
+	read -r bytes gets mean peak <<< "$(proxy_stats)"
+	printf 'ocb_cat_%s\t%s\tMB/s\t%s-byte tar stream in %.2f s; network %s MB/s, %s GETs, in flight mean %s peak %s\n' \
+		"$label" "$(mbps "$st" "$t")" "$st" "$t" "$(mbps "$bytes" "$t")" "$gets" "$mean" "$peak"
 
 	# first byte of a small file from a fresh mount (listing included)
 	# (the requests the mount makes on start count: zeroed before it)
@@ -101,11 +131,22 @@ shape() {	# label delay_ms rate
 		fi
 		stat "$MNT/$F" >/dev/null
 		proxy_zero
+		# PERF_OUT=file: a CPU profile of the daemon during the cold
+		# read without the disk cache at distance (perf report -i file)
+		local perf_pid=
+		if [ -n "${PERF_OUT:-}" ] && [ $cache = nodisk ] && [ "$d" != 0 ]; then
+			perf record -q -F 999 -g -p "$FSPID" -o "$PERF_OUT" >/dev/null 2>&1 &
+			perf_pid=$!
+			sleep 0.5
+		fi
 		t=$(timeit dd if="$MNT/$F" of=/dev/null bs=1M)
+		[ -n "$perf_pid" ] && { kill -INT "$perf_pid"; wait "$perf_pid" || true; }
 		read -r bytes gets mean peak <<< "$(proxy_stats)"
+		cst=$(cache_stats)
 		cmp -s "$MNT/$F" "$BENCH_TMP/src/big.bin" || { echo "big.bin differs" >&2; exit 1; }
-		printf 'seq_read_cold_%s_%s\t%s\tMB/s\t%s MiB file in %.2f s; network %s MB/s, %s GETs, in flight mean %s peak %s; peak RSS %s KiB (ram_cache 256 MiB)\n' \
-			"$cache" "$label" "$(mbps "$size" "$t")" "$((size >> 20))" "$t" "$(mbps "$bytes" "$t")" "$gets" "$mean" "$peak" "$(hwm)"
+		printf 'seq_read_cold_%s_%s\t%s\tMB/s\t%s MiB file in %.2f s; network %s MB/s, %s GETs, in flight mean %s peak %s; %s; peak RSS %s KiB (ram_cache 256 MiB)\n' \
+			"$cache" "$label" "$(mbps "$size" "$t")" "$((size >> 20))" "$t" "$(mbps "$bytes" "$t")" "$gets" "$mean" "$peak" "$cst" "$(hwm)"
+		rss_check "seq_read_cold_${cache}_$label"
 		umount_fs
 	done
 
@@ -126,6 +167,7 @@ shape() {	# label delay_ms rate
 	read -r bytes gets mean peak <<< "$(proxy_stats)"
 	printf 'parallel_8_readers_%s\t%s\tMB/s\t8 sequential readers of an eighth each, %.2f s; network %s MB/s, in flight mean %s peak %s; peak RSS %s KiB (ram_cache 256 MiB, bound 256 + 64 MiB)\n' \
 		"$label" "$(mbps "$size" "$t")" "$t" "$(mbps "$bytes" "$t")" "$mean" "$peak" "$(hwm)"
+	rss_check "parallel_8_readers_$label"
 	umount_fs
 	proxy_down
 }

@@ -5,12 +5,13 @@ set -euo pipefail
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$TOP"
 bash packaging/deps.sh --test
-if [ ! -f build/build.ninja ]; then
-	meson setup build --buildtype=release >/dev/null
+BUILD=${OCB_BENCH_BUILD:-build}	# a release build directory under TOP
+if [ ! -f "$BUILD/build.ninja" ]; then
+	meson setup "$BUILD" --buildtype=release >/dev/null
 fi
-ninja -C build >/dev/null
-OCB=$TOP/build/tools/ocb
-OCBFS=$TOP/build/fs/ocbfs
+ninja -C "$BUILD" >/dev/null
+OCB=$TOP/$BUILD/tools/ocb
+OCBFS=$TOP/$BUILD/fs/ocbfs
 RESULTS=$TOP/bench/results
 mkdir -p "$RESULTS"
 AWS=/usr/bin/aws

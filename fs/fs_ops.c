@@ -887,7 +887,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct fs_ctx *c = ctx_of(req);
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
-	struct ocb_read_state rs;
+	uint32_t window;
 	char *buf;
 	ssize_t n;
 
@@ -927,16 +927,15 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		reply_err(req, -ENOMEM);
 		return;
 	}
-	/* the sequence state is per open file; reads of one file may run in
-	 * parallel, so take a copy and put back what the read learnt */
+	/* the sequence state is per open file and reads of one file run in
+	 * parallel: step it before this read blocks, so that the kernel's
+	 * concurrent read-ahead requests each see the others (a copy put
+	 * back after the read lost steps and reset the window) */
 	pthread_mutex_lock(&h->lock);
-	rs = h->rs;
+	window = ocb_read_state_step(&h->rs, (uint64_t)off, size);
 	pthread_mutex_unlock(&h->lock);
-	n = ocb_frame_cache_pread(c->fc, h->a, h->aid, h->entry, buf, size,
-				  (uint64_t)off, &rs);
-	pthread_mutex_lock(&h->lock);
-	h->rs = rs;
-	pthread_mutex_unlock(&h->lock);
+	n = ocb_frame_cache_pread_ahead(c->fc, h->a, h->aid, h->entry, buf,
+					size, (uint64_t)off, window);
 	if (n < 0) {
 		reply_err(req, (int)n);
 	} else {

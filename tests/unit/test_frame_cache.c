@@ -330,6 +330,34 @@ static void test_bytes(struct fx *x)
 	free(buf);
 }
 
+/* the kernel's read-ahead of one file arrives as parallel requests a
+ * little out of order: stepped in arrival order, each keeps the stream
+ * (the window grows, never resets), and a jump elsewhere resets it */
+static void test_step(void)
+{
+	struct ocb_read_state rs = { 0 };
+	const uint64_t k = 128 << 10;
+	uint64_t offs[] = { 0, k, 3 * k, 2 * k, 5 * k, 4 * k, 6 * k, 8 * k,
+			    7 * k, 9 * k };
+	uint32_t w, last = 0;
+	size_t i;
+
+	CHECK_INT(ocb_read_state_step(NULL, 0, k), 0);
+	CHECK_INT(ocb_read_state_step(&rs, offs[0], k), 0);
+	for (i = 1; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		w = ocb_read_state_step(&rs, offs[i], k);
+		CHECK(w >= last && w > 0);
+		last = w;
+	}
+	CHECK(last >= 32);	/* the overtaken requests keep it */
+	/* a request overtaken by several others keeps the window */
+	CHECK_INT(ocb_read_state_step(&rs, 2 * k, k), last);
+	CHECK_INT(ocb_read_state_step(&rs, 10 * k, k), last * 2 > 256 ? 256 :
+		  last * 2);
+	CHECK_INT(ocb_read_state_step(&rs, 500 * k, k), 0);	/* random */
+	CHECK_INT(ocb_read_state_step(&rs, 501 * k, k), 1);
+}
+
 static void test_out_of_order(struct fx *x)
 {
 	struct ocb_frame_cache *fc = NULL;
@@ -437,7 +465,9 @@ static void test_sequential(struct fx *x)
 		last = rs.window;
 	}
 	CHECK(ok);
-	CHECK_INT(nw, 7);	/* 1, 2, 4, 8, 16, 32, 64 */
+	/* 1, 2, 4, 8, 16, 32, 64 ... (the cache uses at most eight
+	 * requests' worth: 64 frames while the link is near) */
+	CHECK(nw >= 7);
 	CHECK_INT(windows[0], 1);
 	CHECK_INT(windows[1], 2);
 	CHECK_INT(windows[6], 64);
@@ -652,6 +682,7 @@ int main(void)
 		CHECK(!"fixture: backup and open");
 		return T_DONE();
 	}
+	test_step();
 	test_bytes(&x);
 	test_out_of_order(&x);
 	test_inflight(&x);
