@@ -16,6 +16,7 @@
 #include "log.h"
 #include "openclaw.h"
 #include "s3_store.h"
+#include "sse_default.h"
 #include "store_open.h"
 
 #include <curl/curl.h>
@@ -56,6 +57,10 @@ static const char usage[] =
 	"               allowed (a warning naming the permission otherwise)\n"
 	"  versioning   for S3: a warning when versioning is on without a\n"
 	"               lifecycle rule\n"
+	"  sse          for SSE-KMS with a key (s3.sse aws:kms) and a libcurl\n"
+	"               older than 8.10, which cannot sign the key id header:\n"
+	"               whether the bucket's default encryption is that key\n"
+	"               (a warning otherwise)\n"
 	"  key          the key file exists, is 32 bytes and mode 0600; for\n"
 	"               kms: a GenerateDataKey and Decrypt round trip\n"
 	"Exits 0 when every check passes, else with the exit code of the first\n"
@@ -372,6 +377,20 @@ static void check_versions(const struct ocb_config *cfg)
 		       "configuration\n");
 }
 
+/* SSE-KMS with a key that the running libcurl cannot sign: the bucket's
+ * default encryption must carry it (a warning when it does not) */
+static void check_sse(const struct ocb_config *cfg)
+{
+	char msg[2048];
+	enum ocb_sse_default_state st =
+		ocb_sse_default_check(cfg, 0, msg, sizeof(msg));
+
+	if (st == OCB_SSE_DEFAULT_OK)
+		printf("ok       %s\n", msg);
+	else if (st != OCB_SSE_DEFAULT_NOT_NEEDED)
+		printf("warning  %s\n", msg);
+}
+
 static int count_upload(void *arg, const char *key, const char *id,
 			int64_t initiated)
 {
@@ -538,6 +557,7 @@ static int doctor_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	if (!d.first_fail && !strncmp(ctx->cfg->store_url, "s3://", 5)) {
 		check_uploads(ctx->store, ctx->cfg->prefix);
 		check_versions(ctx->cfg);
+		check_sse(ctx->cfg);
 	}
 	check_key(&d, ctx);
 	return d.first_fail;

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "ocb_archive.h"
 #include "s3_store.h"
+#include "sse_default.h"
 #include "schedule.h"
 #include "store_open.h"
 
@@ -386,6 +387,20 @@ out:
  * uploads, as the old tool's setup did; an existing one is left alone.
  * *on tells whether versioning is on.
  */
+/* SSE-KMS with a key the running libcurl cannot sign: the bucket's default
+ * encryption set to it when the bucket has none */
+static void sse_default(const struct ocb_config *cfg)
+{
+	char msg[2048];
+	enum ocb_sse_default_state st =
+		ocb_sse_default_check(cfg, 1, msg, sizeof(msg));
+
+	if (st == OCB_SSE_DEFAULT_OK)
+		printf("bucket: %s\n", msg);
+	else if (st != OCB_SSE_DEFAULT_NOT_NEEDED)
+		printf("bucket: WARNING: %s\n", msg);
+}
+
 static int versions_expire(struct ocb_store *bare, const char *prefix,
 			   int keep, int *on)
 {
@@ -693,6 +708,7 @@ static int setup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		}
 		printf("bucket: %s ready%s\n", probe.cfg->bucket,
 		       versioning ? ", versioning on" : "");
+		sse_default(probe.cfg);
 	}
 
 	/* the same probes as `ocb doctor` */
