@@ -76,7 +76,7 @@ int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
 
 		if (st != OCB_SSE_DEFAULT_NOT_NEEDED &&
 		    st != OCB_SSE_DEFAULT_OK)
-			ocb_warn("WARNING: %s", msg);
+			ocb_warn("%s", msg);
 	}
 	o.sources = (const char *const *)cfg->sources;
 	o.nsources = cfg->nsources;

@@ -234,3 +234,39 @@ def test_custom_schedule_as_systemd_timer(tmp_path, rgw):
                      "--schedule", "custom", "--cron", "every day", "--print-schedule",
                      check=False)
     assert p.returncode == 2 and "5-field cron expression" in p.stderr
+
+
+def test_old_role_denies_direct_kms(tmp_path, rgw, kms):
+    """The old tool's role allows KMS only through S3 (kms:ViaService):
+    ocb's own GenerateDataKey and Decrypt are refused as AWS KMS refuses
+    them (tests/kms_server.py says where the error comes from); backup,
+    restore and doctor name the denied action and the statement to add."""
+    name = "backup-config.kms-daily.json"
+    home, cfg = old_home(tmp_path, name)
+    ensure_bucket(rgw, json.loads(open(cfg).read())["s3"]["bucket"])
+    o = Ocb(config=cfg, env=old_env(rgw, home, kms))
+    res = json.loads(o("backup", "--json").stdout)     # allowed: a backup to restore
+
+    kms.deny = {"GenerateDataKey", "Decrypt"}
+    p = o("backup", check=False)
+    assert p.returncode == 4, p.stderr
+    assert "AccessDeniedException" in p.stderr
+    assert "kms:GenerateDataKey is denied to these credentials" in p.stderr
+    assert "kms:ViaService" in p.stderr and "docs/iam/ocb-kms-policy.json" in p.stderr
+    d = o("doctor", check=False)
+    assert d.returncode == 4
+    assert "FAILED   KMS key alias/openclaw-aws-backup-i-0123456789abcdef0: " \
+           "GenerateDataKey and Decrypt: kms:GenerateDataKey is denied" in d.stdout
+    assert "fix: add to the role the statement of docs/iam/ocb-kms-policy.json" in d.stdout
+
+    kms.deny = {"Decrypt"}
+    d = o("doctor", check=False)
+    assert "Decrypt: kms:Decrypt is denied" in d.stdout and d.returncode == 4
+    p = o("restore", res["name"], "--target", str(tmp_path / "out"), check=False)
+    assert p.returncode == 4, p.stderr
+    assert "kms:Decrypt is denied to these credentials" in p.stderr
+    assert kms.denied >= 4
+
+    kms.deny = set()                                   # the statement added
+    o("restore", res["name"], "--target", str(tmp_path / "out"))
+    assert (tmp_path / "out" / "openclaw" / "workspace" / "MEMORY.md").read_text() == "remember\n"

@@ -70,7 +70,7 @@ def test_setup_non_interactive(rgw, home, env, crontab):
     rgw.aws("s3api", "head-bucket", "--bucket", bucket)
     v = json.loads(rgw.aws("s3api", "get-bucket-versioning", "--bucket", bucket).stdout)
     assert v["Status"] == "Enabled"
-    assert "ok       put, get, head and delete" in out and "test: a backup" in out
+    assert "ok       put, get, head, list and delete" in out and "test: a backup" in out
     # RGW ignores If-None-Match: * on a versioned bucket: said, not fatal
     assert "WARNING  create-only writes: the server ignored If-None-Match: *" in out
     listed = json.loads(rgw.aws("s3api", "list-objects-v2", "--bucket", bucket).stdout or b"{}")

@@ -13,6 +13,7 @@
 #include "crypto.h"
 #include "keys.h"
 #include "keys_config.h"
+#include "kms.h"
 #include "log.h"
 #include "openclaw.h"
 #include "s3_store.h"
@@ -47,9 +48,10 @@ static const char usage[] =
 	"               role); secrets are never printed\n"
 	"  endpoint     reachable, with the server's clock within 5 minutes\n"
 	"               of ours (signed requests fail otherwise)\n"
-	"  store        put, get, head and delete of a small probe object under\n"
-	"               the instance prefix (for a local store: the directory\n"
-	"               exists and is writable)\n"
+	"  store        put, get, head, list and delete of a small probe object\n"
+	"               under the instance prefix, naming the denied action\n"
+	"               (s3:PutObject, GetObject, ListBucket, DeleteObject);\n"
+	"               for a local store: the directory exists and is writable\n"
 	"  create-only  a create-only put of the existing probe object is\n"
 	"               refused: native (If-None-Match: *) or emulated (the\n"
 	"               server answered 501; see docs/FORMAT.md)\n"
@@ -62,7 +64,8 @@ static const char usage[] =
 	"               whether the bucket's default encryption is that key\n"
 	"               (a warning otherwise)\n"
 	"  key          the key file exists, is 32 bytes and mode 0600; for\n"
-	"               kms: a GenerateDataKey and Decrypt round trip\n"
+	"               kms: a GenerateDataKey and Decrypt round trip, naming\n"
+	"               the denied one (kms:ViaService policies deny both)\n"
 	"Exits 0 when every check passes, else with the exit code of the first\n"
 	"failure (3 config, 4 credentials or access, 5 bucket missing,\n"
 	"6 network, 9 KMS key missing or disabled).\n";
@@ -299,14 +302,21 @@ static void check_create(struct doctor *d, struct ocb_store *s,
 	       "check the endpoint and that the server runs");
 }
 
+static int count_entry(void *arg, const struct ocb_list_entry *e)
+{
+	(void)e;
+	(*(int *)arg)++;
+	return 0;
+}
+
 static void check_store(struct doctor *d, struct ocb_ctx *ctx)
 {
 	const struct ocb_config *cfg = ctx->cfg;
 	struct ocb_obj_head h = { 0 };
 	char key[1200], msg[1600], buf[64];
 	struct ocb_store *s;
-	const char *fix;
-	int r, local = !strncmp(cfg->store_url, "file://", 7);
+	const char *fix, *step;
+	int r, n = 0, local = !strncmp(cfg->store_url, "file://", 7);
 
 	r = ocb_store_open(cfg, &ctx->store);
 	if (r < 0) {
@@ -320,19 +330,35 @@ static void check_store(struct doctor *d, struct ocb_ctx *ctx)
 	s = ctx->store;
 	snprintf(key, sizeof(key), "%s/.ocb-doctor-%ld-%ld", cfg->prefix,
 		 (long)getpid(), (long)time(NULL));
+	step = "s3:PutObject";
 	r = ocb_store_put_mem(s, key, "ocb doctor probe\n", 17, NULL);
-	if (r == 0)
-		r = ocb_store_read(s, key, 0, sizeof(buf), buf) == 17 &&
+	if (r == 0) {
+		ssize_t got;
+
+		step = "s3:GetObject";
+		got = ocb_store_read(s, key, 0, sizeof(buf), buf);
+		r = got < 0 ? (int)got : got == 17 &&
 			!memcmp(buf, "ocb doctor probe\n", 17) ? 0 : -EIO;
+	}
 	if (r == 0)
 		r = s->ops->head(s, key, &h);
 	ocb_obj_head_release(&h);
-	if (r == 0)
+	if (r == 0) {
+		step = "s3:ListBucket";
+		r = s->ops->list(s, key, NULL, NULL, count_entry, &n);
+		if (r == 0 && n != 1)
+			r = -EIO;
+	}
+	if (r == 0) {
+		step = "s3:DeleteObject";
 		r = s->ops->del(s, key);
-	else
+	} else {
 		s->ops->del(s, key);	/* best effort: leave nothing */
-	snprintf(msg, sizeof(msg), "put, get, head and delete in %s under %s%s%s",
-		 s->desc, cfg->prefix, r ? ": " : "",
+	}
+	snprintf(msg, sizeof(msg), "put, get, head, list and delete in %s under "
+		 "%s%s%s%s%s", s->desc, cfg->prefix, r ? ": " : "",
+		 r == -EACCES && !local ? step : "",
+		 r == -EACCES && !local ? " is denied: " : "",
 		 r ? ocb_store_strerror(r) : "");
 	if (local)
 		fix = "make the store directory writable by you";
@@ -439,30 +465,37 @@ static void check_kms(struct doctor *d, struct ocb_ctx *ctx)
 	char msg[900];
 	int r;
 
+	const char *step = "kms:GenerateDataKey";
+
 	r = ocb_keyprov_from_config(cfg, 1, &kp);
 	if (r == 0)
 		r = ocb_crypto_random(id, sizeof(id));
 	if (r == 0)
 		r = ocb_keyprov_wrap(kp, id, &kc, &dk, &blk);
-	if (r == 0)
+	if (r == 0) {
+		step = "kms:Decrypt";
 		r = ocb_keyprov_unwrap(kp, id, &blk, &back);
+	}
 	if (r == 0 && CRYPTO_memcmp(dk, back, 32) != 0)
 		r = -ENOKEY;
 	ocb_crypto_key_free(dk);
 	ocb_crypto_key_free(back);
 	ocb_keyprov_free(kp);
-	snprintf(msg, sizeof(msg), "KMS key %s: GenerateDataKey and Decrypt%s%s",
+	snprintf(msg, sizeof(msg), "KMS key %s: GenerateDataKey and Decrypt%s%s%s",
 		 cfg->kms_key_id ? cfg->kms_key_id :
 		 cfg->kms_key_alias ? cfg->kms_key_alias : "(none)",
 		 r ? ": " : " round trip",
 		 r == -EKEYREVOKED ? "the key is missing, disabled or pending "
-		 "deletion" : r ? ocb_store_strerror(r) : "");
+		 "deletion" : r == -EPERM ? step : r ? ocb_store_strerror(r) : "",
+		 r == -EPERM ? " is denied (a policy allowing KMS only "
+		 "through S3, kms:ViaService, as the old tool's, does not "
+		 "allow ocb's own calls)" : "");
 	report(d, r == 0, ocb_exit_code(r), msg,
 	       r == -EKEYREVOKED ? "fix encryption.kmsKeyId (a key id, ARN or "
 	       "alias/NAME of an enabled key in this region)" :
-	       r == -EACCES ? "allow kms:GenerateDataKey and kms:Decrypt on "
-	       "the key to these credentials" :
-	       "check the KMS endpoint and region");
+	       r == -EPERM ? "add to the role " OCB_KMS_POLICY_FIX :
+	       r == -EACCES ? "check the credentials (KMS refused the "
+	       "signature)" : "check the KMS endpoint and region");
 }
 
 static void check_key(struct doctor *d, struct ocb_ctx *ctx)
