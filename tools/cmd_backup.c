@@ -264,7 +264,7 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	r = res.warnings ? OCB_EXIT_WARNINGS : 0;
 	if (ctx->cfg->auto_clean) {
 		/* retention.autoClean: the old tool's cleanup after a backup */
-		int p = ocb_prune_configured(ctx);
+		int p = ocb_prune_configured(ctx, res.name);
 
 		if (p)
 			r = p;

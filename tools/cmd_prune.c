@@ -96,7 +96,7 @@ static void plan_free(struct plan *pl)
 
 /* list, pins, plan: 0 or negative errno */
 static int make_plan(struct ocb_ctx *ctx, const struct ocb_ret_policy *p,
-		     struct plan *pl)
+		     const char *just_taken, struct plan *pl)
 {
 	char **pins = NULL;
 	size_t npins = 0, i, k;
@@ -127,6 +127,7 @@ static int make_plan(struct ocb_ctx *ctx, const struct ocb_ret_policy *p,
 		for (k = 0; k < npins; k++)
 			if (!strcmp(pins[k], it->name))
 				it->pinned = 1;
+		it->just_taken = just_taken && !strcmp(just_taken, it->name);
 		/* a future time or an old-tool backup never counts as newest
 		 * nor towards a rule ahead of a native one (retention.h) */
 		it->future = it->time > now + OCB_RET_FUTURE_SKEW;
@@ -188,13 +189,13 @@ static void print_plan(const struct plan *pl, int dry, int json,
 /* auto: after a backup (retention.autoClean): only deletions are told,
  * on stderr, so that the backup's own output stays as it is */
 static int prune(struct ocb_ctx *ctx, const struct ocb_ret_policy *p, int dry,
-		 int json, int autoclean)
+		 int json, int autoclean, const char *just_taken)
 {
 	struct plan pl;
 	int *deleted = NULL, r, worst = 0;
 	size_t i, ndel = 0, nkeep = 0;
 
-	r = make_plan(ctx, p, &pl);
+	r = make_plan(ctx, p, just_taken, &pl);
 	if (r < 0) {
 		plan_free(&pl);
 		return ocb_fail(r, "list %s", ctx->cfg->prefix);
@@ -244,7 +245,7 @@ static int prune(struct ocb_ctx *ctx, const struct ocb_ret_policy *p, int dry,
 	return worst ? ocb_exit_code(worst) : 0;
 }
 
-int ocb_prune_configured(struct ocb_ctx *ctx)
+int ocb_prune_configured(struct ocb_ctx *ctx, const char *just_taken)
 {
 	struct ocb_ret_policy p;
 
@@ -252,7 +253,7 @@ int ocb_prune_configured(struct ocb_ctx *ctx)
 		return OCB_EXIT_CONFIG;
 	if (ocb_ret_policy_empty(&p))
 		return 0;
-	return prune(ctx, &p, 0, 0, 1);
+	return prune(ctx, &p, 0, 0, 1, just_taken);
 }
 
 static int count_arg(const char *opt, const char *v, int *out)
@@ -316,7 +317,7 @@ static int prune_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		return r;
 	if (!given && config_policy(ctx->cfg, &p) < 0)
 		return OCB_EXIT_CONFIG;
-	return prune(ctx, &p, dry, json, 0);
+	return prune(ctx, &p, dry, json, 0, NULL);
 }
 
 static int pin_exec(struct ocb_ctx *ctx, int argc, char **argv)

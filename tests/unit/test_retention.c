@@ -192,6 +192,22 @@ static void test_parsing(void)
 /* untrusted items (a planted old-tool name, a future date) are never
  * "newest", never the anchor of "within" and never take a "last" slot
  * ahead of a native backup: the genuine backups are kept */
+/* items named by tails, their times from their names */
+static void fill(struct ocb_ret_item *v, char (*names)[96],
+		 const char *const *tails, size_t n)
+{
+	size_t i;
+
+	memset(v, 0, n * sizeof(*v));
+	for (i = 0; i < n; i++) {
+		snprintf(names[i], sizeof(names[i]), "openclaw-aws-backup-%s",
+			 tails[i]);
+		v[i].name = names[i];
+		CHECK_INT(ocb_retention_name_time(names[i], &v[i].time,
+						  &v[i].labelled), 0);
+	}
+}
+
 static void test_untrusted(void)
 {
 	const char *tails[] = {
@@ -203,16 +219,8 @@ static void test_untrusted(void)
 	struct ocb_ret_item v[5];
 	char names[5][96];
 	struct ocb_ret_policy p = { .last = 2, .within = 86400 };
-	size_t i;
 
-	memset(v, 0, sizeof(v));
-	for (i = 0; i < 5; i++) {
-		snprintf(names[i], sizeof(names[i]), "openclaw-aws-backup-%s",
-			 tails[i]);
-		v[i].name = names[i];
-		CHECK_INT(ocb_retention_name_time(names[i], &v[i].time,
-						  &v[i].labelled), 0);
-	}
+	fill(v, names, tails, 5);
 	v[3].untrusted = 1;
 	v[4].untrusted = v[4].future = 1;
 	CHECK_INT(ocb_retention_plan(v, 5, &p), 0);
@@ -226,6 +234,27 @@ static void test_untrusted(void)
 	CHECK_STR(v[4].why, "future-dated");
 }
 
+/* the backup just taken is kept although two newer names exist (a clock
+ * stepped back, or a backup named later finished first) */
+static void test_just_taken(void)
+{
+	const char *tails[] = {
+		"2026-11-03T00-00-00Z", "2026-11-03T00-00-01Z",
+		"2026-11-03T00-00-02Z",
+	};
+	struct ocb_ret_item v[3];
+	char names[3][96];
+	struct ocb_ret_policy p = { .last = 1 };
+
+	fill(v, names, tails, 3);
+	v[0].just_taken = 1;
+	CHECK_INT(ocb_retention_plan(v, 3, &p), 0);
+	CHECK_INT(v[0].keep, 1);
+	CHECK_STR(v[0].why, "just taken");
+	CHECK_INT(v[1].keep, 0);
+	CHECK_INT(v[2].keep, 1);
+}
+
 int main(void)
 {
 	test_last();
@@ -237,5 +266,6 @@ int main(void)
 	test_empty_policy_and_newest();
 	test_parsing();
 	test_untrusted();
+	test_just_taken();
 	return T_DONE();
 }
