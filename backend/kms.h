@@ -30,9 +30,10 @@ struct ocb_kms_ctx {
 #define OCB_KMS_BLOB_MAX 1024
 
 /* what to allow for the key provider kms (docs/iam/ocb-kms-policy.json,
- * installed in /usr/share/doc/ocbfs/iam/) */
+ * which the package installs in /usr/share/doc/ocbfs/iam/) */
 #define OCB_KMS_POLICY_FIX \
-	"the statement of docs/iam/ocb-kms-policy.json, in short {\"Effect\": " \
+	"the statement of docs/iam/ocb-kms-policy.json (installed in " \
+	"/usr/share/doc/ocbfs/iam/), in short {\"Effect\": " \
 	"\"Allow\", \"Action\": [\"kms:GenerateDataKey\", " \
 	"\"kms:Decrypt\"], \"Resource\": \"arn:aws:kms:REGION:ACCOUNT_ID:" \
 	"key/KEY_ID\"} (no kms:ViaService condition)"
