@@ -5,6 +5,7 @@ import ctypes
 import ctypes.util
 import json
 import os
+import random
 import shutil
 import subprocess
 
@@ -270,3 +271,33 @@ def test_old_role_denies_direct_kms(tmp_path, rgw, kms):
     kms.deny = set()                                   # the statement added
     o("restore", res["name"], "--target", str(tmp_path / "out"))
     assert (tmp_path / "out" / "openclaw" / "workspace" / "MEMORY.md").read_text() == "remember\n"
+
+
+def test_old_bucket_migrates_on_a_fresh_machine(tmp_path, rgw, kms):
+    """The old tool's bucket with a backup in each of its encryption states
+    (plain, SSE-KMS, tagged gpg but plain gzip), migrated and restored with
+    its KMS config unchanged on a machine with no ~/.cache yet."""
+    from test_legacy import make_old
+    from treeutil import assert_same_tree
+    name = "backup-config.kms-6h.json"
+    home, cfg = old_home(tmp_path, name)
+    bucket = json.loads(open(cfg).read())["s3"]["bucket"]
+    ensure_bucket(rgw, bucket)
+    o = Ocb(config=cfg, env=old_env(rgw, home, kms))
+    work = tmp_path / "work"
+    work.mkdir()
+    # distinct names in this shared bucket: a random day of 2025
+    day = "2025-%02d-%02d" % (random.randrange(1, 13), random.randrange(1, 29))
+    made = {}
+    for i, (sse, tag) in enumerate([(False, None), (True, None), (False, "gpg")]):
+        n = "openclaw-aws-backup-%sT0%d-%02d-%02d" % (day, i, random.randrange(60),
+                                                      random.randrange(60))
+        made[n] = make_old(rgw, bucket, str(work), n, sse=sse, tag=tag, prefix=PREFIX)[0]
+    assert not (home / ".cache").exists()
+    for n, top in made.items():
+        out = o("migrate", n).stdout
+        assert "migrated %s -> %sZ" % (n, n) in out and "verified" in out
+        assert "ok" in o("verify", n + "Z").stdout
+        tgt = tmp_path / ("r-" + n)
+        o("restore", n + "Z", "--target", str(tgt))
+        assert_same_tree(str(tgt), top)
