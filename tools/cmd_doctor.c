@@ -392,7 +392,13 @@ static void check_versions(const struct ocb_config *cfg)
 	if (v > 0)
 		lc = ocb_s3_lifecycle_exists(bare);
 	ocb_store_free(bare);
-	if (v > 0 && lc == 0)
+	if (v == -EACCES || lc == -EACCES)
+		printf("warning  s3:%s is denied: whether pruned backups stay "
+		       "as noncurrent versions cannot be checked\n"
+		       "         fix: allow it on the bucket (docs/iam/)\n",
+		       v == -EACCES ? "GetBucketVersioning" :
+		       "GetLifecycleConfiguration");
+	else if (v > 0 && lc == 0)
 		printf("warning  bucket versioning is on without a lifecycle "
 		       "rule: pruned backups stay as noncurrent versions "
 		       "forever\n         fix: a rule expiring noncurrent "
