@@ -6,6 +6,7 @@
 #include "config.h"
 #include "log.h"
 #include "openclaw.h"
+#include "sse_default.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -68,6 +69,15 @@ int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
 	}
 	put.sse = cfg->sse;
 	put.sse_kms_key_id = cfg->sse_kms_key_id;
+	if (!j->plan) {
+		char msg[2048];
+		enum ocb_sse_default_state st =
+			ocb_sse_default_check(cfg, 0, msg, sizeof(msg));
+
+		if (st != OCB_SSE_DEFAULT_NOT_NEEDED &&
+		    st != OCB_SSE_DEFAULT_OK)
+			ocb_warn("%s", msg);
+	}
 	o.sources = (const char *const *)cfg->sources;
 	o.nsources = cfg->nsources;
 	o.excludes = (const char *const *)cfg->excludes;

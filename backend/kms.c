@@ -26,7 +26,8 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
  * KMS's answer to a failed call, named (the exception and its message,
  * with the key) at error level unless it is transient: -EKEYREVOKED for a
  * key that is missing, disabled or pending deletion (exit code 9, not the
- * store's "not found"), -EACCES for refused credentials or policy, -ENOKEY
+ * store's "not found"), -EPERM when the policy refuses the call
+ * (AccessDeniedException), -EACCES for refused credentials, -ENOKEY
  * for a blob of another key or context, -EAGAIN for throttling and 5xx.
  */
 static int map_error(const struct ocb_kms *k, const char *target,
@@ -55,8 +56,9 @@ static int map_error(const struct ocb_kms *k, const char *target,
 	else if (!strcmp(type, "ThrottlingException") ||
 		 !strcmp(type, "KMSInternalException") || status >= 500)
 		r = -EAGAIN;
-	else if (!strcmp(type, "AccessDeniedException") ||
-		 !strcmp(type, "InvalidSignatureException") ||
+	else if (!strcmp(type, "AccessDeniedException"))
+		r = -EPERM;
+	else if (!strcmp(type, "InvalidSignatureException") ||
 		 !strcmp(type, "UnrecognizedClientException") ||
 		 status == 401 || status == 403)
 		r = -EACCES;
@@ -69,6 +71,14 @@ static int map_error(const struct ocb_kms *k, const char *target,
 		cJSON_IsString(m) && m->valuestring ? ": " : "",
 		cJSON_IsString(m) && m->valuestring ?
 		ocb_log_escape(msg, sizeof(msg), m->valuestring) : "", status);
+	/* the policy refused the call itself (not the signature): the old
+	 * tool's role allows KMS only with kms:ViaService = S3 */
+	if (r == -EPERM)
+		ocb_err("kms:%s is denied to these credentials: key provider "
+			"kms calls KMS itself, which a policy allowing KMS only "
+			"through S3 (kms:ViaService, as the old tool's) does not "
+			"cover. Fix: add to the role %s", target,
+			OCB_KMS_POLICY_FIX);
 	return r;
 }
 

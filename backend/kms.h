@@ -29,9 +29,19 @@ struct ocb_kms_ctx {
 
 #define OCB_KMS_BLOB_MAX 1024
 
+/* what to allow for the key provider kms (docs/iam/ocb-kms-policy.json,
+ * which the package installs in /usr/share/doc/ocbfs/iam/) */
+#define OCB_KMS_POLICY_FIX \
+	"the statement of docs/iam/ocb-kms-policy.json (installed in " \
+	"/usr/share/doc/ocbfs/iam/), in short {\"Effect\": " \
+	"\"Allow\", \"Action\": [\"kms:GenerateDataKey\", " \
+	"\"kms:Decrypt\"], \"Resource\": \"arn:aws:kms:REGION:ACCOUNT_ID:" \
+	"key/KEY_ID\"} (no kms:ViaService condition)"
+
 /*
  * A new 32-byte data key: plaintext into dk, KMS's ciphertext blob into
- * blob (*bloblen bytes).  0, -EACCES (denied, bad signature), -ENOENT
+ * blob (*bloblen bytes).  0, -EPERM (the policy denies the call: KMS's
+ * AccessDeniedException), -EACCES (bad signature or credentials), -ENOENT
  * (no such key), -EAGAIN/-ETIMEDOUT/... (network), -EPROTO.
  */
 int ocb_kms_generate(const struct ocb_kms *k, const struct ocb_kms_ctx *ctx,

@@ -102,6 +102,8 @@ int ocb_retention_plan(struct ocb_ret_item *v, size_t n,
 			add_why(s[i], "name not made by ocb");
 		if (s[i]->future)
 			add_why(s[i], "future-dated");
+		if (s[i]->just_taken)
+			add_why(s[i], "just taken");
 		if (p->last > 0 && i < (size_t)p->last) {
 			snprintf(why, sizeof(why), "last %d", p->last);
 			add_why(s[i], why);

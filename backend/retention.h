@@ -7,8 +7,8 @@
  * each of the last N days, ISO weeks, months, years that have backups;
  * everything within a duration of the newest backup (not of now: a
  * machine that stopped backing up keeps its last ones).  A backup is kept when any rule keeps
- * it.  Whatever the policy, the newest backup, pinned ones and names ocb
- * did not make are kept; a labelled backup counts like any other (pin it to
+ * it.  Whatever the policy, the newest backup, the one just taken, pinned
+ * ones and names ocb did not make are kept; a labelled backup counts like any other (pin it to
  * keep it).  An empty policy keeps everything.  Times are UTC.
  */
 #ifndef OCB_RETENTION_H
@@ -42,6 +42,10 @@ struct ocb_ret_item {
 	 * ranked, so never counted as newest or towards any rule; kept
 	 * ("refused") unless the policy says delete_refused */
 	int refused;
+	/* the backup this run has just taken (auto-clean): kept whatever
+	 * its name says (a clock stepped back, a backup named later that
+	 * finished first) */
+	int just_taken;
 	/* out */
 	int keep;
 	char why[160];			/* the rules that keep it, ", "-joined */

@@ -817,6 +817,17 @@ static int header_value_ok(const char *v)
 	return 1;
 }
 
+int ocb_s3_sse_key_signable(void)
+{
+	/* libcurl before 8.10.0 sorts the canonical headers as whole
+	 * "name:value" lines, which puts x-amz-server-side-encryption-aws-
+	 * kms-key-id before x-amz-server-side-encryption ('-' < ':'): S3
+	 * sorts by name and answers SignatureDoesNotMatch (curl commit
+	 * cf3e3d93d1, "aws_sigv4: fix canon order for headers with same
+	 * prefix") */
+	return curl_version_info(CURLVERSION_NOW)->version_num >= 0x080a00;
+}
+
 /* headers of a put / create-multipart: metadata, type, condition, SSE;
  * -EINVAL for a value that cannot be sent */
 static int put_headers(const struct ocb_put_opts *o, int with_condition,
@@ -850,7 +861,12 @@ static int put_headers(const struct ocb_put_opts *o, int with_condition,
 	}
 	if (r == 0 && o && with_condition && o->if_none_match)
 		r = add_header(&h, "If-None-Match: *");
-	if (r == 0 && o && o->sse) {
+	if (r == 0 && o && o->sse && o->sse_kms_key_id &&
+	    !ocb_s3_sse_key_signable()) {
+		/* the key comes from the bucket's default encryption: sent
+		 * alone, x-amz-server-side-encryption: aws:kms would mean
+		 * AWS's own aws/s3 key (RGW refuses it) */
+	} else if (r == 0 && o && o->sse) {
 		if (!header_value_ok(o->sse) ||
 		    (o->sse_kms_key_id && !header_value_ok(o->sse_kms_key_id))) {
 			r = -EINVAL;
@@ -1583,13 +1599,67 @@ int ocb_s3_lifecycle_exists(struct ocb_store *s)
 	return r < 0 ? r : 1;
 }
 
+/* PUT of a bucket subresource's XML configuration (with Content-MD5,
+ * which S3 requires of lifecycle and encryption); frees body */
+static int bucket_put_xml(struct ocb_store *s, const char *what,
+			  struct ocb_buf *body, int r)
+{
+	struct s3_url_param p[1] = { { what, NULL } };
+	struct s3_req q = { .kind = K_PUT, .method = "PUT", .params = p,
+			    .nparams = 1 };
+
+	if (r == 0)
+		r = xml_body_headers(&q.headers, body);
+	q.body = body->data;
+	q.body_len = body->len;
+	if (r == 0)
+		r = s3_perform(s->priv, &q);
+	curl_slist_free_all(q.headers);
+	ocb_buf_release(body);
+	return r;
+}
+
+int ocb_s3_kms_default(struct ocb_store *s, char *key, size_t size)
+{
+	struct ocb_buf out;
+	char code[64];
+	int r;
+
+	ocb_buf_init(&out, S3_XML_MAX);
+	r = bucket_get(s, "encryption", &out, code, sizeof(code));
+	if (r == 0)
+		r = s3_xml_kms_default(out.data, out.len, key, size);
+	ocb_buf_release(&out);
+	if (r == -ENOENT ||
+	    !strcmp(code, "ServerSideEncryptionConfigurationNotFoundError"))
+		return 0;
+	return r;
+}
+
+int ocb_s3_set_kms_default(struct ocb_store *s, const char *key)
+{
+	struct ocb_buf body;
+	int r;
+
+	if (strcmp(s->ops->name, "s3") != 0)
+		return -EINVAL;
+	ocb_buf_init(&body, 4096);
+	r = ocb_buf_printf(&body, "<ServerSideEncryptionConfiguration xmlns=\""
+			   "http://s3.amazonaws.com/doc/2006-03-01/\"><Rule>"
+			   "<ApplyServerSideEncryptionByDefault><SSEAlgorithm>"
+			   "aws:kms</SSEAlgorithm><KMSMasterKeyID>");
+	if (r == 0)
+		r = xml_escape(&body, key);
+	if (r == 0)
+		r = ocb_buf_printf(&body, "</KMSMasterKeyID></ApplyServerSide"
+				   "EncryptionByDefault></Rule></ServerSide"
+				   "EncryptionConfiguration>");
+	return bucket_put_xml(s, "encryption", &body, r);
+}
+
 int ocb_s3_set_noncurrent_expiry(struct ocb_store *s, const char *prefix,
 				 int days)
 {
-	struct s3 *s3 = s->priv;
-	struct s3_url_param p[1] = { { "lifecycle", NULL } };
-	struct s3_req q = { .kind = K_PUT, .method = "PUT", .params = p,
-			    .nparams = 1 };
 	struct ocb_buf body;
 	int r;
 
@@ -1610,13 +1680,5 @@ int ocb_s3_set_noncurrent_expiry(struct ocb_store *s, const char *prefix,
 				   "<DaysAfterInitiation>7</DaysAfterInitiation>"
 				   "</AbortIncompleteMultipartUpload></Rule>"
 				   "</LifecycleConfiguration>", days);
-	if (r == 0)
-		r = xml_body_headers(&q.headers, &body);
-	q.body = body.data;
-	q.body_len = body.len;
-	if (r == 0)
-		r = s3_perform(s3, &q);
-	curl_slist_free_all(q.headers);
-	ocb_buf_release(&body);
-	return r;
+	return bucket_put_xml(s, "lifecycle", &body, r);
 }

@@ -74,6 +74,25 @@ int ocb_s3_set_noncurrent_expiry(struct ocb_store *s, const char *prefix,
 				 int days);
 
 /*
+ * 1 when the running libcurl signs a request carrying both
+ * x-amz-server-side-encryption and x-amz-server-side-encryption-aws-kms-
+ * key-id correctly (8.10.0 and later).  With an older one a put with
+ * sse "aws:kms" and a key id sends neither header: the key must then be
+ * the bucket's default encryption (ocb_s3_set_kms_default()).
+ */
+int ocb_s3_sse_key_signable(void);
+
+/* 1 when the bucket's default encryption is SSE-KMS (its key id, "" for
+ * the provider's own key, into key), 0 when it has none or another, or
+ * the request's error (-EACCES when GetEncryptionConfiguration is
+ * denied). */
+int ocb_s3_kms_default(struct ocb_store *s, char *key, size_t size);
+
+/* Set the bucket's default encryption to SSE-KMS with key
+ * (PutBucketEncryption; it replaces any).  0 or the request's error. */
+int ocb_s3_set_kms_default(struct ocb_store *s, const char *key);
+
+/*
  * The store's one mapping from a request's outcome to store.h's error
  * convention, exposed for tests.  curl_code is the CURLcode of the
  * transfer (0: the exchange completed), status the HTTP status, code the

@@ -382,3 +382,35 @@ int s3_xml_versioning_enabled(const char *xml, size_t len)
 	xmlFreeDoc(doc);
 	return r;
 }
+
+int s3_xml_kms_default(const char *xml, size_t len, char *key, size_t size)
+{
+	xmlDocPtr doc = parse(xml, len);
+	xmlNodePtr root, rule, def;
+	int r = 0;
+
+	if (!doc)
+		return -EPROTO;
+	root = xmlDocGetRootElement(doc);
+	if (!root || !is(root, "ServerSideEncryptionConfiguration")) {
+		xmlFreeDoc(doc);
+		return -EPROTO;
+	}
+	for (rule = root->children; rule && r == 0; rule = rule->next) {
+		char *alg;
+
+		if (!is(rule, "Rule"))
+			continue;
+		def = child(rule, "ApplyServerSideEncryptionByDefault");
+		if (!def)
+			continue;
+		alg = child_text(def, "SSEAlgorithm");
+		if (alg && !strcmp(alg, "aws:kms")) {
+			copy_text(def, "KMSMasterKeyID", key, size);
+			r = 1;
+		}
+		free(alg);
+	}
+	xmlFreeDoc(doc);
+	return r;
+}

@@ -69,4 +69,9 @@ int64_t s3_xml_parse_time(const char *s);
  * for a body that is not one */
 int s3_xml_versioning_enabled(const char *xml, size_t len);
 
+/* GetBucketEncryption: 1 when a rule's default is SSE-KMS (its
+ * KMSMasterKeyID, "" when none, into key), 0 when no rule is, -EPROTO for
+ * a body that is not one */
+int s3_xml_kms_default(const char *xml, size_t len, char *key, size_t size);
+
 #endif

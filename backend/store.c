@@ -169,6 +169,7 @@ const char *ocb_store_strerror(int err)
 	case 0: return "success";
 	case ENOENT: return "no such object or bucket";
 	case EACCES: return "access denied (check credentials and bucket policy)";
+	case EPERM: return "denied by the credentials' policy";
 	case EEXIST: return "object already exists";
 	case ESTALE: return "object changed during the operation";
 	case ERANGE: return "range outside the object";

@@ -1,6 +1,16 @@
 """A small AWS KMS test server for the tests: GenerateDataKey and Decrypt
 over the JSON 1.1 protocol, on loopback.
 
+With deny (a set of operations, e.g. {"GenerateDataKey", "Decrypt"}) it
+answers those as AWS KMS does for a caller whose IAM policy allows KMS only
+with the condition kms:ViaService = s3.<region>.amazonaws.com (the old
+tool's policy) and calls KMS directly: HTTP 400 with __type
+AccessDeniedException (AWS KMS API Reference, "Common Errors" and each
+operation's Errors list) and the message form of IAM's implicit denial
+("User: <arn> is not authorized to perform: <action> on resource: <arn>
+because no identity-based policy allows the <action> action", IAM User
+Guide, "Troubleshoot access denied error messages").
+
 Every request's SigV4 signature is checked with botocore's implementation
 (independent of ocb's, which is libcurl's), against the known secret;
 requests that fail get 400 InvalidSignatureException as KMS answers.  Data
@@ -29,6 +39,8 @@ class KmsServer:
         self.access_key, self.secret_key, self.region = access_key, secret_key, region
         self.keys = {}                  # blob -> (plaintext, context, key id)
         self.verified = 0
+        self.deny = set()               # operations denied by the policy
+        self.denied = 0
         self.rejected = 0
         self.lock = threading.Lock()
         server = self
@@ -88,6 +100,18 @@ class KmsServer:
         except ValueError:
             return 400, {"__type": "SerializationException"}
         ctx = q.get("EncryptionContext", {})
+        op = target.split(".")[-1]
+        if op in self.deny:
+            with self.lock:
+                self.denied += 1
+            action = "kms:" + op
+            return 400, {"__type": "AccessDeniedException",
+                         "message": "User: arn:aws:sts::111122223333:assumed-role/"
+                         "openclaw-backup-role/i-0123456789abcdef0 is not authorized "
+                         "to perform: %s on resource: arn:aws:kms:%s:111122223333:key/"
+                         "1234abcd-12ab-34cd-56ef-1234567890ab because no "
+                         "identity-based policy allows the %s action"
+                         % (action, self.region, action)}
         if target == "TrentService.GenerateDataKey":
             if q.get("KeyId") == DISABLED:
                 return 400, {"__type": "DisabledException",

@@ -67,3 +67,18 @@ def test_doctor_names_the_denied_actions(tmp_path, rgw, bucket, proxy, keyfile, 
     assert "warning  s3:ListBucketMultipartUploads is denied" in p.stdout
     assert "warning  s3:AbortMultipartUpload is denied" in p.stdout
     assert "FAILED" not in p.stdout
+
+
+def test_doctor_names_the_denied_object_action(tmp_path, rgw, bucket, proxy, keyfile, ocb):
+    """each S3 action of the store probe, denied alone, is named"""
+    o = Ocb(config=proxied_config(tmp_path, bucket, proxy, keyfile), env=ocb.env)
+    for match, action in ((b"PUT /%s/openclaw" % bucket.encode(), "s3:PutObject"),
+                          (b"GET /%s/openclaw" % bucket.encode(), "s3:GetObject"),
+                          (b"list-type=2", "s3:ListBucket"),
+                          (b"DELETE /%s/openclaw" % bucket.encode(), "s3:DeleteObject")):
+        proxy.clear()
+        proxy.inject("denied", match=match, count=-1, arg=action)
+        p = o("doctor", check=False)
+        assert p.returncode == 4, (action, p.stdout, p.stderr)
+        assert "FAILED   put, get, head, list and delete in" in p.stdout
+        assert ": %s is denied: access denied" % action in p.stdout, p.stdout

@@ -52,7 +52,8 @@ def old_layout(work, name, xattrs=False):
     return top
 
 
-def make_old(rgw, bucket, work, name, how="tar", sse=False, gpg_home=None, tag=None):
+def make_old(rgw, bucket, work, name, how="tar", sse=False, gpg_home=None, tag=None,
+             prefix=PREFIX):
     """tar -czf as the old tool did (or pigz, or several gzip members),
     uploaded with its metadata; returns the local tree and the file"""
     top = old_layout(work, name, xattrs=(how == "tar-xattrs"))
@@ -82,7 +83,7 @@ def make_old(rgw, bucket, work, name, how="tar", sse=False, gpg_home=None, tag=N
         os.replace(out + ".gpg", out)
     ts = name[len("openclaw-aws-backup-"):]
     args = ["s3api", "put-object", "--bucket", bucket, "--key",
-            "%s/%s.tar.gz" % (PREFIX, name), "--body", out, "--metadata",
+            "%s/%s.tar.gz" % (prefix, name), "--body", out, "--metadata",
             "backup-version=2.0,instance-id=i-test,timestamp=%s,encrypted=%s,"
             "encryption-method=%s" % (ts, "true" if method != "none" else "false", method)]
     if sse:
@@ -389,7 +390,7 @@ def test_the_way_back_to_the_old_layout(tmp_path, rgw, bucket, s3_config, ocb):
     src = tmp_path / "home" / ".openclaw"
     make_tree(str(src / "workspace"))
     # no fifo: an old archive's special files are never restored
-    # (test_restore_safety.py)
+    # (test_restore_safety.py), and the way back is checked by a restore
     os.remove(str(src / "workspace" / "workspace" / "fifo"))
     (src / "openclaw.json").write_text('{"agent": "x"}\n')
     for d, dirs, files in os.walk(src):     # tar -czf keeps no xattrs

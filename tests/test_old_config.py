@@ -1,8 +1,11 @@
 """The old tool's real configuration files (tests/data/old-tool, byte for
 byte what its setup wizard writes, mode 0644), used unchanged by every
 command against the real RGW, and imported by `ocb setup --import`."""
+import ctypes
+import ctypes.util
 import json
 import os
+import random
 import shutil
 import subprocess
 
@@ -59,6 +62,45 @@ def ensure_bucket(rgw, name):
         rgw.aws("s3api", "create-bucket", "--bucket", name)
 
 
+def libcurl_version():
+    """the libcurl ocb runs with (the shared library's own version)"""
+    lib = ctypes.CDLL(ctypes.util.find_library("curl"))
+    lib.curl_version.restype = ctypes.c_char_p
+    v = lib.curl_version().decode().split()[0].split("/")[1]
+    return tuple(int(x) for x in v.split(".")[:3])
+
+
+def check_sse_kms(rgw, bucket, key, old, doctor, backup_err):
+    """The old tool's SSE-KMS with its key: both headers from a libcurl
+    that signs them right (8.10 and later), else the bucket's default
+    encryption carries the key, and where the server has none (Ceph RGW
+    before Quincy answers GetBucketEncryption with a listing) doctor and
+    backup say the objects are stored without SSE-KMS."""
+    want = old["encryption"]["kmsKeyAlias"]
+    head = json.loads(rgw.aws("s3api", "head-object", "--bucket", bucket,
+                              "--key", key).stdout)
+    if libcurl_version() >= (8, 10, 0):
+        assert head.get("ServerSideEncryption") == "aws:kms"
+        assert head.get("SSEKMSKeyId") == want
+        assert "SSE-KMS" not in doctor and "SSE-KMS" not in backup_err
+        return
+    enc = rgw.aws("s3api", "get-bucket-encryption", "--bucket", bucket, check=False)
+    rules = (json.loads(enc.stdout).get("ServerSideEncryptionConfiguration", {})
+             .get("Rules", []) if enc.returncode == 0 else [])
+    if rules:
+        d = rules[0]["ApplyServerSideEncryptionByDefault"]
+        assert (d["SSEAlgorithm"], d.get("KMSMasterKeyID")) == ("aws:kms", want)
+        assert head.get("ServerSideEncryption") == "aws:kms"
+        assert head.get("SSEKMSKeyId") == want
+        assert ("ok       SSE-KMS with %s by the bucket's default" % want) in doctor
+        return
+    # this RGW (Pacific) stores the object without SSE: said, not hidden
+    assert "ServerSideEncryption" not in head
+    for out in (doctor, backup_err):
+        assert "the server has no bucket default encryption" in out, out
+        assert "stored without SSE-KMS %s" % want in out
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_old_config_works_unchanged(tmp_path, rgw, kms, name):
     home, cfg = old_home(tmp_path, name)
@@ -74,14 +116,11 @@ def test_old_config_works_unchanged(tmp_path, rgw, kms, name):
     assert "readable by group or others" in p.stdout          # the 0644 note
     if "memoryProtection\": {\n    \"enabled\": true" in before.decode():
         assert "memoryProtection: kept, not acted on" in p.stdout
-    if "kms" in name:
-        # every read command works; a backup's upload with the old tool's
-        # SSE-KMS headers is refused by the server (signature of the two
-        # x-amz-server-side-encryption* headers): not yet fixed
-        o("list")
-        return
-    res = json.loads(o("backup", "--json").stdout)
+    bp = o("backup", "--json")
+    res = json.loads(bp.stdout)
     assert res["key"].startswith(PREFIX + "/")
+    if "kms" in name:
+        check_sse_kms(rgw, bucket, res["key"], json.loads(before), p.stdout, bp.stderr)
     assert res["name"] in o("list").stdout
     o("restore", res["name"], "--target", str(tmp_path / "out"))
     assert (tmp_path / "out" / "openclaw" / "workspace" / "MEMORY.md").read_text() == "remember\n"
@@ -128,9 +167,9 @@ EXPECT = {
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_import_keeps_the_settings(tmp_path, rgw, name):
+def test_import_keeps_the_settings(tmp_path, rgw, kms, name):
     home, old = old_home(tmp_path, name)
-    env = old_env(rgw, home)
+    env = old_env(rgw, home, kms)    # setup's doctor asks KMS for a key
     env["OCB_SCHEDULER"] = "cron"
     new = str(tmp_path / "new.json")
     p = Ocb(env=env)("--config", new, "setup", "--yes", "--import", old,
@@ -196,3 +235,69 @@ def test_custom_schedule_as_systemd_timer(tmp_path, rgw):
                      "--schedule", "custom", "--cron", "every day", "--print-schedule",
                      check=False)
     assert p.returncode == 2 and "5-field cron expression" in p.stderr
+
+
+def test_old_role_denies_direct_kms(tmp_path, rgw, kms):
+    """The old tool's role allows KMS only through S3 (kms:ViaService):
+    ocb's own GenerateDataKey and Decrypt are refused as AWS KMS refuses
+    them (tests/kms_server.py says where the error comes from); backup,
+    restore and doctor name the denied action and the statement to add."""
+    name = "backup-config.kms-daily.json"
+    home, cfg = old_home(tmp_path, name)
+    ensure_bucket(rgw, json.loads(open(cfg).read())["s3"]["bucket"])
+    o = Ocb(config=cfg, env=old_env(rgw, home, kms))
+    res = json.loads(o("backup", "--json").stdout)     # allowed: a backup to restore
+
+    kms.deny = {"GenerateDataKey", "Decrypt"}
+    p = o("backup", check=False)
+    assert p.returncode == 4, p.stderr
+    assert "AccessDeniedException" in p.stderr
+    assert "kms:GenerateDataKey is denied to these credentials" in p.stderr
+    assert "kms:ViaService" in p.stderr and "docs/iam/ocb-kms-policy.json" in p.stderr
+    d = o("doctor", check=False)
+    assert d.returncode == 4
+    assert "FAILED   KMS key alias/openclaw-aws-backup-i-0123456789abcdef0: " \
+           "GenerateDataKey and Decrypt: kms:GenerateDataKey is denied" in d.stdout
+    assert "fix: add to the role the statement of docs/iam/ocb-kms-policy.json" in d.stdout
+
+    kms.deny = {"Decrypt"}
+    d = o("doctor", check=False)
+    assert "Decrypt: kms:Decrypt is denied" in d.stdout and d.returncode == 4
+    p = o("restore", res["name"], "--target", str(tmp_path / "out"), check=False)
+    assert p.returncode == 4, p.stderr
+    assert "kms:Decrypt is denied to these credentials" in p.stderr
+    assert kms.denied >= 4
+
+    kms.deny = set()                                   # the statement added
+    o("restore", res["name"], "--target", str(tmp_path / "out"))
+    assert (tmp_path / "out" / "openclaw" / "workspace" / "MEMORY.md").read_text() == "remember\n"
+
+
+def test_old_bucket_migrates_on_a_fresh_machine(tmp_path, rgw, kms):
+    """The old tool's bucket with a backup in each of its encryption states
+    (plain, SSE-KMS, tagged gpg but plain gzip), migrated and restored with
+    its KMS config unchanged on a machine with no ~/.cache yet."""
+    from test_legacy import make_old
+    from treeutil import assert_same_tree
+    name = "backup-config.kms-6h.json"
+    home, cfg = old_home(tmp_path, name)
+    bucket = json.loads(open(cfg).read())["s3"]["bucket"]
+    ensure_bucket(rgw, bucket)
+    o = Ocb(config=cfg, env=old_env(rgw, home, kms))
+    work = tmp_path / "work"
+    work.mkdir()
+    # distinct names in this shared bucket: a random day of 2025
+    day = "2025-%02d-%02d" % (random.randrange(1, 13), random.randrange(1, 29))
+    made = {}
+    for i, (sse, tag) in enumerate([(False, None), (True, None), (False, "gpg")]):
+        n = "openclaw-aws-backup-%sT0%d-%02d-%02d" % (day, i, random.randrange(60),
+                                                      random.randrange(60))
+        made[n] = make_old(rgw, bucket, str(work), n, sse=sse, tag=tag, prefix=PREFIX)[0]
+    assert not (home / ".cache").exists()
+    for n, top in made.items():
+        out = o("migrate", n).stdout
+        assert "migrated %s -> %sZ" % (n, n) in out and "verified" in out
+        assert "ok" in o("verify", n + "Z").stdout
+        tgt = tmp_path / ("r-" + n)
+        o("restore", n + "Z", "--target", str(tgt))
+        assert_same_tree(str(tgt), top)

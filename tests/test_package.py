@@ -21,6 +21,7 @@ def installed(tmp_path):
     yield
     subprocess.run(["dpkg", "-r", "ocbfs"], check=True, capture_output=True)
     assert not os.path.exists("/usr/bin/ocb")
+    assert not os.path.exists("/usr/share/doc/ocbfs/iam/ocb-kms-policy.json")
 
 
 def test_package_installs_and_runs(installed, tmp_path, keyfile):
@@ -34,6 +35,13 @@ def test_package_installs_and_runs(installed, tmp_path, keyfile):
     for page in ("ocb", "ocbfs", "ocb-setup", "ocb-restore"):
         subprocess.run(["man", "-w", page], check=True, capture_output=True)
     subprocess.run(["man", "-w", "5", "ocb-config"], check=True, capture_output=True)
+    # the IAM policies the messages of doctor, backup and setup point to
+    iam = "/usr/share/doc/ocbfs/iam/"
+    for pol in ("ocb-backup-policy.json", "ocb-restore-policy.json", "ocb-kms-policy.json"):
+        doc = json.load(open(iam + pol))
+        assert doc["Version"] == "2012-10-17" and doc["Statement"]
+        assert doc == json.load(open(os.path.join(TOP, "docs", "iam", pol)))
+    assert os.path.exists(iam + "README.md") or os.path.exists(iam + "README.md.gz")
     for unit in ("ocbfs@.service", "ocb-backup.service", "ocb-backup.timer",
                  "ocb-prune.timer"):
         text = open("/lib/systemd/system/" + unit).read()

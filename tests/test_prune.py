@@ -5,6 +5,7 @@ retention.autoClean."""
 import json
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -166,3 +167,36 @@ def test_auto_clean_after_backup_on_the_local_store(tmp_path, file_config, ocb_l
     o("pin", "latest")
     assert os.path.exists(tmp_path / "store" / "openclaw-aws-backups" / "instance-i-test" /
                           ".pins" / o("pin", "--list").stdout.strip())
+
+
+def test_auto_clean_keeps_the_backup_just_taken(tmp_path, file_config, ocb_local):
+    """Names carry the second a backup started, one later when that second
+    is taken: the backup just taken can be older by name than others (a
+    clock stepped back, a backup named later that finished first).  The
+    auto-clean right after it keeps it anyway."""
+    make_tree(str(tmp_path / "src"))
+    cfg = json.load(open(file_config))
+    o = Ocb(config=write_config(tmp_path / "plain.json", cfg), env=ocb_local.env)
+    first = json.loads(o("backup", "--json").stdout)
+    store = tmp_path / "store" / "openclaw-aws-backups" / "instance-i-test"
+    data = (store / (first["name"] + ".ocb")).read_bytes()
+
+    def name_at(t):
+        return "openclaw-aws-backup-" + time.strftime("%Y-%m-%dT%H-%M-%SZ", time.gmtime(t))
+
+    now = int(time.time())
+    taken = [name_at(t) for t in range(now, now + 30)]      # every second of the next 30
+    ahead = name_at(now + 600)                              # a clock 10 minutes ahead
+    for n in taken + [ahead]:
+        (store / (n + ".ocb")).write_bytes(data)
+    cfg["retention"] = {"keep": 1, "autoClean": True}
+    o = Ocb(config=write_config(tmp_path / "auto.json", cfg), env=ocb_local.env)
+    r = o("backup", "--json")
+    just = json.loads(r.stdout)["name"]
+    # started in a taken second: named after the last taken one
+    assert just == name_at(now + 30), just
+    assert "retention: deleted" in r.stderr
+    listed = [b["name"] for b in json.loads(o("list", "--json").stdout)]
+    assert sorted(listed) == sorted([just, ahead])          # not the just-taken one deleted
+    plan = json.loads(o("prune", "--dry-run", "--json").stdout)
+    assert {b["name"]: b["keep"] for b in plan["backups"]}[ahead] is True

@@ -70,7 +70,7 @@ def test_setup_non_interactive(rgw, home, env, crontab):
     rgw.aws("s3api", "head-bucket", "--bucket", bucket)
     v = json.loads(rgw.aws("s3api", "get-bucket-versioning", "--bucket", bucket).stdout)
     assert v["Status"] == "Enabled"
-    assert "ok       put, get, head and delete" in out and "test: a backup" in out
+    assert "ok       put, get, head, list and delete" in out and "test: a backup" in out
     # RGW ignores If-None-Match: * on a versioned bucket: said, not fatal
     assert "WARNING  create-only writes: the server ignored If-None-Match: *" in out
     listed = json.loads(rgw.aws("s3api", "list-objects-v2", "--bucket", bucket).stdout or b"{}")
@@ -234,3 +234,40 @@ def test_versioning_gets_a_lifecycle_rule(tmp_path, rgw, home, env):
     lc = json.loads(rgw.aws("s3api", "get-bucket-lifecycle-configuration",
                             "--bucket", bucket).stdout)["Rules"]
     assert [r["ID"] for r in lc] == ["mine"]
+
+
+def test_bucket_settings_denied_by_the_old_policy(tmp_path, rgw, home, env, proxy):
+    """The old tool's policy allows no bucket configuration requests
+    (tests/data/old-tool): on a versioned bucket setup warns naming each
+    denied action, and goes on; the proxy answers them with S3's
+    AccessDenied body."""
+    bucket = new_bucket()
+    rgw.aws("s3api", "create-bucket", "--bucket", bucket)
+    rgw.aws("s3api", "put-bucket-versioning", "--bucket", bucket,
+            "--versioning-configuration", "Status=Enabled")
+    cfg = str(tmp_path / "d.json")
+
+    def setup(*extra):
+        return Ocb(env=env)("--config", cfg, "setup", "--yes", "--force", "--store",
+                            "s3://" + bucket, "--endpoint", proxy.endpoint, "--instance",
+                            "agent-d", "--no-test", "--no-schedule", *extra, check=False)
+
+    for match, action in ((b"?versioning", "GetBucketVersioning"),
+                          (b"GET /%s?lifecycle" % bucket.encode(), "GetLifecycleConfiguration"),
+                          (b"PUT /%s?lifecycle" % bucket.encode(), "PutLifecycleConfiguration")):
+        proxy.clear()
+        proxy.inject("denied", match=match, count=-1, arg="s3:" + action)
+        p = setup()
+        assert p.returncode == 0, (action, p.stdout, p.stderr)
+        assert "bucket: WARNING: s3:%s is denied" % action in p.stdout, p.stdout
+        assert "fix: allow s3:%s on the bucket (docs/iam/)" % action in p.stdout
+    assert rgw.aws("s3api", "get-bucket-lifecycle-configuration", "--bucket", bucket,
+                   check=False).returncode != 0          # nothing was set
+    proxy.clear()
+    proxy.inject("denied", match=b"?versioning", count=-1, arg="s3:GetBucketVersioning")
+    d = Ocb(config=cfg, env=env)("doctor")            # a warning: exit 0
+    assert "warning  s3:GetBucketVersioning is denied" in d.stdout
+    proxy.clear()
+    proxy.inject("denied", match=b"?versioning", count=-1, arg="s3:PutBucketVersioning")
+    p = setup("--versioning")
+    assert p.returncode == 4 and "s3:PutBucketVersioning is denied" in p.stderr

@@ -262,7 +262,7 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	r = res.warnings ? OCB_EXIT_WARNINGS : 0;
 	if (ctx->cfg->auto_clean) {
 		/* retention.autoClean: the old tool's cleanup after a backup */
-		int p = ocb_prune_configured(ctx, kp);
+		int p = ocb_prune_configured(ctx, kp, res.name);
 
 		if (p)
 			r = p;

@@ -13,9 +13,11 @@
 #include "crypto.h"
 #include "keys.h"
 #include "keys_config.h"
+#include "kms.h"
 #include "log.h"
 #include "openclaw.h"
 #include "s3_store.h"
+#include "sse_default.h"
 #include "store_open.h"
 
 #include <curl/curl.h>
@@ -46,9 +48,10 @@ static const char usage[] =
 	"               role); secrets are never printed\n"
 	"  endpoint     reachable, with the server's clock within 5 minutes\n"
 	"               of ours (signed requests fail otherwise)\n"
-	"  store        put, get, head and delete of a small probe object under\n"
-	"               the instance prefix (for a local store: the directory\n"
-	"               exists and is writable)\n"
+	"  store        put, get, head, list and delete of a small probe object\n"
+	"               under the instance prefix, naming the denied action\n"
+	"               (s3:PutObject, GetObject, ListBucket, DeleteObject);\n"
+	"               for a local store: the directory exists and is writable\n"
 	"  create-only  a create-only put of the existing probe object is\n"
 	"               refused: native (If-None-Match: *) or emulated (the\n"
 	"               server answered 501; see docs/FORMAT.md)\n"
@@ -56,8 +59,13 @@ static const char usage[] =
 	"               allowed (a warning naming the permission otherwise)\n"
 	"  versioning   for S3: a warning when versioning is on without a\n"
 	"               lifecycle rule\n"
+	"  sse          for SSE-KMS with a key (s3.sse aws:kms) and a libcurl\n"
+	"               older than 8.10, which cannot sign the key id header:\n"
+	"               whether the bucket's default encryption is that key\n"
+	"               (a warning otherwise)\n"
 	"  key          the key file exists, is 32 bytes and mode 0600; for\n"
-	"               kms: a GenerateDataKey and Decrypt round trip\n"
+	"               kms: a GenerateDataKey and Decrypt round trip, naming\n"
+	"               the denied one (kms:ViaService policies deny both)\n"
 	"Exits 0 when every check passes, else with the exit code of the first\n"
 	"failure (3 config, 4 credentials or access, 5 bucket missing,\n"
 	"6 network, 9 KMS key missing or disabled).\n";
@@ -294,14 +302,21 @@ static void check_create(struct doctor *d, struct ocb_store *s,
 	       "check the endpoint and that the server runs");
 }
 
+static int count_entry(void *arg, const struct ocb_list_entry *e)
+{
+	(void)e;
+	(*(int *)arg)++;
+	return 0;
+}
+
 static void check_store(struct doctor *d, struct ocb_ctx *ctx)
 {
 	const struct ocb_config *cfg = ctx->cfg;
 	struct ocb_obj_head h = { 0 };
 	char key[1200], msg[1600], buf[64];
 	struct ocb_store *s;
-	const char *fix;
-	int r, local = !strncmp(cfg->store_url, "file://", 7);
+	const char *fix, *step;
+	int r, n = 0, local = !strncmp(cfg->store_url, "file://", 7);
 
 	r = ocb_store_open(cfg, &ctx->store);
 	if (r < 0) {
@@ -315,19 +330,35 @@ static void check_store(struct doctor *d, struct ocb_ctx *ctx)
 	s = ctx->store;
 	snprintf(key, sizeof(key), "%s/.ocb-doctor-%ld-%ld", cfg->prefix,
 		 (long)getpid(), (long)time(NULL));
+	step = "s3:PutObject";
 	r = ocb_store_put_mem(s, key, "ocb doctor probe\n", 17, NULL);
-	if (r == 0)
-		r = ocb_store_read(s, key, 0, sizeof(buf), buf) == 17 &&
+	if (r == 0) {
+		ssize_t got;
+
+		step = "s3:GetObject";
+		got = ocb_store_read(s, key, 0, sizeof(buf), buf);
+		r = got < 0 ? (int)got : got == 17 &&
 			!memcmp(buf, "ocb doctor probe\n", 17) ? 0 : -EIO;
+	}
 	if (r == 0)
 		r = s->ops->head(s, key, &h);
 	ocb_obj_head_release(&h);
-	if (r == 0)
+	if (r == 0) {
+		step = "s3:ListBucket";
+		r = s->ops->list(s, key, NULL, NULL, count_entry, &n);
+		if (r == 0 && n != 1)
+			r = -EIO;
+	}
+	if (r == 0) {
+		step = "s3:DeleteObject";
 		r = s->ops->del(s, key);
-	else
+	} else {
 		s->ops->del(s, key);	/* best effort: leave nothing */
-	snprintf(msg, sizeof(msg), "put, get, head and delete in %s under %s%s%s",
-		 s->desc, cfg->prefix, r ? ": " : "",
+	}
+	snprintf(msg, sizeof(msg), "put, get, head, list and delete in %s under "
+		 "%s%s%s%s%s", s->desc, cfg->prefix, r ? ": " : "",
+		 r == -EACCES && !local ? step : "",
+		 r == -EACCES && !local ? " is denied: " : "",
 		 r ? ocb_store_strerror(r) : "");
 	if (local)
 		fix = "make the store directory writable by you";
@@ -361,7 +392,13 @@ static void check_versions(const struct ocb_config *cfg)
 	if (v > 0)
 		lc = ocb_s3_lifecycle_exists(bare);
 	ocb_store_free(bare);
-	if (v > 0 && lc == 0)
+	if (v == -EACCES || lc == -EACCES)
+		printf("warning  s3:%s is denied: whether pruned backups stay "
+		       "as noncurrent versions cannot be checked\n"
+		       "         fix: allow it on the bucket (docs/iam/)\n",
+		       v == -EACCES ? "GetBucketVersioning" :
+		       "GetLifecycleConfiguration");
+	else if (v > 0 && lc == 0)
 		printf("warning  bucket versioning is on without a lifecycle "
 		       "rule: pruned backups stay as noncurrent versions "
 		       "forever\n         fix: a rule expiring noncurrent "
@@ -370,6 +407,20 @@ static void check_versions(const struct ocb_config *cfg)
 	else if (v > 0)
 		printf("ok       bucket versioning on, with a lifecycle "
 		       "configuration\n");
+}
+
+/* SSE-KMS with a key that the running libcurl cannot sign: the bucket's
+ * default encryption must carry it (a warning when it does not) */
+static void check_sse(const struct ocb_config *cfg)
+{
+	char msg[2048];
+	enum ocb_sse_default_state st =
+		ocb_sse_default_check(cfg, 0, msg, sizeof(msg));
+
+	if (st == OCB_SSE_DEFAULT_OK)
+		printf("ok       %s\n", msg);
+	else if (st != OCB_SSE_DEFAULT_NOT_NEEDED)
+		printf("warning  %s\n", msg);
 }
 
 static int count_upload(void *arg, const char *key, const char *id,
@@ -420,30 +471,37 @@ static void check_kms(struct doctor *d, struct ocb_ctx *ctx)
 	char msg[900];
 	int r;
 
+	const char *step = "kms:GenerateDataKey";
+
 	r = ocb_keyprov_from_config(cfg, 1, &kp);
 	if (r == 0)
 		r = ocb_crypto_random(id, sizeof(id));
 	if (r == 0)
 		r = ocb_keyprov_wrap(kp, id, &kc, &dk, &blk);
-	if (r == 0)
+	if (r == 0) {
+		step = "kms:Decrypt";
 		r = ocb_keyprov_unwrap(kp, id, &blk, &back);
+	}
 	if (r == 0 && CRYPTO_memcmp(dk, back, 32) != 0)
 		r = -ENOKEY;
 	ocb_crypto_key_free(dk);
 	ocb_crypto_key_free(back);
 	ocb_keyprov_free(kp);
-	snprintf(msg, sizeof(msg), "KMS key %s: GenerateDataKey and Decrypt%s%s",
+	snprintf(msg, sizeof(msg), "KMS key %s: GenerateDataKey and Decrypt%s%s%s",
 		 cfg->kms_key_id ? cfg->kms_key_id :
 		 cfg->kms_key_alias ? cfg->kms_key_alias : "(none)",
 		 r ? ": " : " round trip",
 		 r == -EKEYREVOKED ? "the key is missing, disabled or pending "
-		 "deletion" : r ? ocb_store_strerror(r) : "");
+		 "deletion" : r == -EPERM ? step : r ? ocb_store_strerror(r) : "",
+		 r == -EPERM ? " is denied (a policy allowing KMS only "
+		 "through S3, kms:ViaService, as the old tool's, does not "
+		 "allow ocb's own calls)" : "");
 	report(d, r == 0, ocb_exit_code(r), msg,
 	       r == -EKEYREVOKED ? "fix encryption.kmsKeyId (a key id, ARN or "
 	       "alias/NAME of an enabled key in this region)" :
-	       r == -EACCES ? "allow kms:GenerateDataKey and kms:Decrypt on "
-	       "the key to these credentials" :
-	       "check the KMS endpoint and region");
+	       r == -EPERM ? "add to the role " OCB_KMS_POLICY_FIX :
+	       r == -EACCES ? "check the credentials (KMS refused the "
+	       "signature)" : "check the KMS endpoint and region");
 }
 
 static void check_key(struct doctor *d, struct ocb_ctx *ctx)
@@ -538,6 +596,7 @@ static int doctor_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	if (!d.first_fail && !strncmp(ctx->cfg->store_url, "s3://", 5)) {
 		check_uploads(ctx->store, ctx->cfg->prefix);
 		check_versions(ctx->cfg);
+		check_sse(ctx->cfg);
 	}
 	check_key(&d, ctx);
 	return d.first_fail;

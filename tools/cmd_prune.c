@@ -163,7 +163,8 @@ static int authenticate_counted(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 /* list, pins, plan, and the plan again until every native backup it
  * counts has opened: 0 or negative errno */
 static int make_plan(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
-		     struct ocb_ret_policy *p, struct plan *pl)
+		     struct ocb_ret_policy *p, const char *just_taken,
+		     struct plan *pl)
 {
 	char **pins = NULL;
 	size_t npins = 0, i, k;
@@ -196,6 +197,7 @@ static int make_plan(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 		for (k = 0; k < npins; k++)
 			if (!strcmp(pins[k], it->name))
 				it->pinned = 1;
+		it->just_taken = just_taken && !strcmp(just_taken, it->name);
 		/* a future time or an old-tool backup never counts as newest
 		 * nor towards a rule ahead of a native one (retention.h) */
 		it->future = it->time > now + OCB_RET_FUTURE_SKEW;
@@ -278,13 +280,14 @@ static void print_plan(const struct plan *pl, int dry, int json,
 /* auto: after a backup (retention.autoClean): only deletions are told,
  * on stderr, so that the backup's own output stays as it is */
 static int prune(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
-		 struct ocb_ret_policy *p, int dry, int json, int autoclean)
+		 struct ocb_ret_policy *p, int dry, int json, int autoclean,
+		 const char *just_taken)
 {
 	struct plan pl;
 	int *deleted = NULL, r, worst = 0;
 	size_t i, ndel = 0, nkeep = 0;
 
-	r = make_plan(ctx, kp, p, &pl);
+	r = make_plan(ctx, kp, p, just_taken, &pl);
 	if (r < 0) {
 		plan_free(&pl);
 		return ocb_fail(r, "list %s", ctx->cfg->prefix);
@@ -342,7 +345,8 @@ static int prune(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 	return pl.nrefused && !p->delete_refused ? OCB_EXIT_WARNINGS : 0;
 }
 
-int ocb_prune_configured(struct ocb_ctx *ctx, struct ocb_keyprov *kp)
+int ocb_prune_configured(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
+			 const char *just_taken)
 {
 	struct ocb_ret_policy p;
 
@@ -350,7 +354,7 @@ int ocb_prune_configured(struct ocb_ctx *ctx, struct ocb_keyprov *kp)
 		return OCB_EXIT_CONFIG;
 	if (ocb_ret_policy_empty(&p))
 		return 0;
-	return prune(ctx, kp, &p, 0, 0, 1);
+	return prune(ctx, kp, &p, 0, 0, 1, just_taken);
 }
 
 static int count_arg(const char *opt, const char *v, int *out)
@@ -424,7 +428,7 @@ static int prune_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		if (r)
 			return r;
 	}
-	r = prune(ctx, kp, &p, dry, json, 0);
+	r = prune(ctx, kp, &p, dry, json, 0, NULL);
 	ocb_keyprov_free(kp);
 	return r;
 }

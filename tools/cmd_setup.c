@@ -16,6 +16,7 @@
 #include "log.h"
 #include "ocb_archive.h"
 #include "s3_store.h"
+#include "sse_default.h"
 #include "schedule.h"
 #include "store_open.h"
 
@@ -386,12 +387,41 @@ out:
  * uploads, as the old tool's setup did; an existing one is left alone.
  * *on tells whether versioning is on.
  */
+/* SSE-KMS with a key the running libcurl cannot sign: the bucket's default
+ * encryption set to it when the bucket has none */
+static void sse_default(const struct ocb_config *cfg)
+{
+	char msg[2048];
+	enum ocb_sse_default_state st =
+		ocb_sse_default_check(cfg, 1, msg, sizeof(msg));
+
+	if (st == OCB_SSE_DEFAULT_OK)
+		printf("bucket: %s\n", msg);
+	else if (st != OCB_SSE_DEFAULT_NOT_NEEDED)
+		printf("bucket: WARNING: %s\n", msg);
+}
+
+/* a bucket request the credentials' policy denies (the old tool's allows
+ * none of these): a warning naming the action, and setup goes on */
+static int denied(const char *action, const char *consequence)
+{
+	printf("bucket: WARNING: s3:%s is denied: %s\n"
+	       "         fix: allow s3:%s on the bucket (docs/iam/)\n",
+	       action, consequence, action);
+	return 0;
+}
+
 static int versions_expire(struct ocb_store *bare, const char *prefix,
 			   int keep, int *on)
 {
 	char p[OCB_KEY_MAX];
 	int r = ocb_s3_versioning(bare);
 
+	if (r == -EACCES)
+		return denied("GetBucketVersioning", "whether versioning is "
+			      "on is not known; if it is, pruned backups stay "
+			      "as noncurrent versions unless a lifecycle rule "
+			      "expires them");
 	if (r <= 0)
 		return r == -EPROTO ? 0 : r;
 	*on = 1;
@@ -402,10 +432,18 @@ static int versions_expire(struct ocb_store *bare, const char *prefix,
 		       "versions)\n");
 		return 0;
 	}
+	if (r == -EACCES)
+		return denied("GetLifecycleConfiguration", "versioning is on "
+			      "and no lifecycle rule was checked or set: "
+			      "pruned backups may stay as noncurrent versions");
 	if (r < 0)
 		return r;
 	snprintf(p, sizeof(p), "%s/", prefix);
 	r = ocb_s3_set_noncurrent_expiry(bare, p, keep > 0 ? keep : 30);
+	if (r == -EACCES)
+		return denied("PutLifecycleConfiguration", "versioning is on "
+			      "without a lifecycle rule: pruned backups stay "
+			      "as noncurrent versions");
 	if (r == 0)
 		printf("bucket: lifecycle rule: noncurrent versions under %s "
 		       "expire after %d days, unfinished uploads after 7\n", p,
@@ -681,8 +719,14 @@ static int setup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		r = ocb_store_open_bare(probe.cfg->store_url, probe.cfg, &bare);
 		if (r == 0)
 			r = ocb_s3_create_bucket(bare);
-		if (r == 0 && versioning)
+		if (r == 0 && versioning) {
 			r = ocb_s3_enable_versioning(bare);
+			if (r == -EACCES)
+				fprintf(stderr, "ocb: s3:PutBucketVersioning is "
+					"denied: allow it on the bucket "
+					"(docs/iam/), or leave out "
+					"--versioning\n");
+		}
 		if (r == 0)
 			r = versions_expire(bare, probe.cfg->prefix, an.keep,
 					    &versioning);
@@ -693,6 +737,7 @@ static int setup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		}
 		printf("bucket: %s ready%s\n", probe.cfg->bucket,
 		       versioning ? ", versioning on" : "");
+		sse_default(probe.cfg);
 	}
 
 	/* the same probes as `ocb doctor` */

@@ -89,9 +89,11 @@ const char *ocb_human_size(uint64_t n, char *buf, size_t size);
 int ocb_key_file_generate(const char *path);
 
 /* retention.autoClean: prune with the configured policy (nothing when
- * the config sets no rule), kp authenticating what it counts.  An exit
+ * the config sets no rule), kp authenticating what it counts, keeping the
+ * backup just_taken (its name, or NULL) whatever its name's time.  An exit
  * code. */
-int ocb_prune_configured(struct ocb_ctx *ctx, struct ocb_keyprov *kp);
+int ocb_prune_configured(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
+			 const char *just_taken);
 
 /* rm -rf path (never following symlinks): a directory ocb made itself. */
 void ocb_rm_rf(const char *path);

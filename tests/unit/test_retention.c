@@ -265,6 +265,27 @@ static void test_refused(void)
 	CHECK_INT(v[0].keep + v[1].keep + v[2].keep, 0);
 }
 
+/* the backup just taken is kept although two newer names exist (a clock
+ * stepped back, or a backup named later finished first) */
+static void test_just_taken(void)
+{
+	const char *tails[] = {
+		"2026-11-03T00-00-00Z", "2026-11-03T00-00-01Z",
+		"2026-11-03T00-00-02Z",
+	};
+	struct ocb_ret_item v[3];
+	char names[3][96];
+	struct ocb_ret_policy p = { .last = 1 };
+
+	items_of(v, names, tails, 3);
+	v[0].just_taken = 1;
+	CHECK_INT(ocb_retention_plan(v, 3, &p), 0);
+	CHECK_INT(v[0].keep, 1);
+	CHECK_STR(v[0].why, "just taken");
+	CHECK_INT(v[1].keep, 0);
+	CHECK_INT(v[2].keep, 1);
+}
+
 int main(void)
 {
 	test_last();
@@ -277,5 +298,6 @@ int main(void)
 	test_parsing();
 	test_untrusted();
 	test_refused();
+	test_just_taken();
 	return T_DONE();
 }

@@ -241,6 +241,41 @@ static void test_delete(void)
 	CHECK_INT(s3_xml_parse_delete("<Other/>", 8, &ne, &e), -EPROTO);
 }
 
+/* GetBucketEncryption answers in the shape of AWS's API reference
+ * (GetBucketEncryption, "Response Syntax"), and what Ceph RGW Pacific
+ * answers instead (it does not know ?encryption: a listing) */
+static void test_kms_default(void)
+{
+	static const char kms[] =
+		"<ServerSideEncryptionConfiguration " NS "><Rule>"
+		"<ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms"
+		"</SSEAlgorithm><KMSMasterKeyID>alias/k</KMSMasterKeyID>"
+		"</ApplyServerSideEncryptionByDefault><BucketKeyEnabled>false"
+		"</BucketKeyEnabled></Rule></ServerSideEncryptionConfiguration>";
+	static const char aws_s3_key[] =
+		"<ServerSideEncryptionConfiguration><Rule>"
+		"<ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms"
+		"</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule>"
+		"</ServerSideEncryptionConfiguration>";
+	static const char sse_s3[] =
+		"<ServerSideEncryptionConfiguration " NS "><Rule>"
+		"<ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256"
+		"</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule>"
+		"</ServerSideEncryptionConfiguration>";
+	static const char listing[] =
+		"<ListBucketResult " NS "><Name>b</Name></ListBucketResult>";
+	char key[64] = "x";
+
+	CHECK_INT(s3_xml_kms_default(kms, LEN(kms), key, sizeof(key)), 1);
+	CHECK_STR(key, "alias/k");
+	CHECK_INT(s3_xml_kms_default(aws_s3_key, LEN(aws_s3_key), key,
+				     sizeof(key)), 1);
+	CHECK_STR(key, "");
+	CHECK_INT(s3_xml_kms_default(sse_s3, LEN(sse_s3), key, sizeof(key)), 0);
+	CHECK_INT(s3_xml_kms_default(listing, LEN(listing), key, sizeof(key)),
+		  -EPROTO);
+}
+
 static void test_malformed(void)
 {
 	struct s3_xml_list l = { 0 };
@@ -386,6 +421,7 @@ int main(void)
 	test_error();
 	test_multipart();
 	test_delete();
+	test_kms_default();
 	test_malformed();
 	test_error_mapping();
 	return T_DONE();
