@@ -42,10 +42,10 @@
 #define HOT_ATTEMPTS 4		/* reads of a changing file */
 #define HOT_MAX (256ull << 20)	/* larger ones are read in place */
 
-/* how an entry was captured; the bits format v2 records per entry */
-#define ENTRY_SNAPSHOT	0x1u	/* a SQLite database, by online backup */
-#define ENTRY_TORN	0x2u	/* changed while it was read */
-#define ENTRY_FELL_BACK	0x4u	/* a database copied raw: no snapshot */
+/* how an entry was captured: the bits the catalog records per entry */
+#define ENTRY_SNAPSHOT	OCB_ENTRY_SQLITE_SNAPSHOT
+#define ENTRY_TORN	OCB_ENTRY_TORN
+#define ENTRY_FELL_BACK	OCB_ENTRY_SQLITE_RAW
 
 struct link_slot {
 	dev_t dev;
@@ -166,13 +166,13 @@ static void warn(struct bk *b, const char *path, const char *what)
 }
 
 /*
- * Record how entry seq was captured.  Counted in the result (the command
- * line and snapshots/ report them); TODO(format v2): also recorded in the
- * catalog entry, for list, verify and the mount's xattrs.
+ * Record how entry seq was captured: in its catalog entry (for verify and
+ * the mount's xattrs) and counted in the result (the command line and
+ * snapshots/ report them).
  */
 static void entry_flags(struct bk *b, uint32_t seq, unsigned flags)
 {
-	(void)seq;
+	ocb_catb_set_flags(b->cat, seq, flags);
 	if (flags & ENTRY_SNAPSHOT)
 		b->res->snapshots++;
 	if (flags & ENTRY_TORN)
@@ -1078,6 +1078,8 @@ static int finish(struct bk *b, const char *name, const char *host)
 		.prefix = b->o->prefix,
 		.created = b->hdr.created, .frame_size = OCB_FRAME_SIZE,
 		.stream_size = b->stream_off,
+		.warnings = b->prog.warnings > UINT32_MAX ? UINT32_MAX :
+			(uint32_t)b->prog.warnings,
 	};
 	struct ocb_trailer t = { .version = OCB_FORMAT_VERSION };
 	uint8_t hbuf[OCB_HEADER_SIZE], tbuf[OCB_TRAILER_SIZE];
@@ -1310,6 +1312,13 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 		r = ar_err(&b, "close");
 	if (r == 0 && cancelled(&b))
 		r = -ECANCELED;
+	if (r == 0) {
+		/* a hint for `ocb list`: stored when the object is one put
+		 * (the metadata of a multipart upload was sent when it was
+		 * created, before the count was known); the catalog has it */
+		snprintf(num, sizeof(num), "%" PRIu64, b.prog.warnings);
+		r = ocb_meta_set(&meta, "warnings", num);
+	}
 	if (r == 0)
 		r = finish(&b, name, host);
 	if (r == 0)

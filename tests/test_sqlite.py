@@ -112,8 +112,17 @@ def test_live_databases_are_snapshotted(live, tmp_path, mounted):
     assert not any(f.startswith("ocb-spool-") for f in os.listdir(cache))
 
     inst = os.path.join(m.path, "i-test")
+    listed = {b["name"]: b for b in json.loads(o("list", "--json").stdout)}
     for k, name in enumerate(names):
         tree = os.path.join(inst, name, "src")
+        # recorded in the catalog: the backup clean, the databases snapshots
+        assert os.getxattr(os.path.join(inst, name), "user.ocb.warnings") == b"0"
+        assert listed[name]["warnings"] in (0, None)     # None: stored in parts
+        for db in ("state/openclaw.sqlite", "agents/main/store.data"):
+            assert os.getxattr(os.path.join(tree, db), "user.ocb.snapshot") == b"sqlite"
+            assert os.getxattr(os.path.join(tree, db), "user.ocb.flags") == b"1"
+            assert "user.ocb.warning" not in os.listxattr(os.path.join(tree, db))
+        assert "user.ocb.flags" not in os.listxattr(os.path.join(tree, "openclaw.json"))
         # the sidecars of the snapshotted databases are not stored
         assert stored_names(tree) == ["agents/main/store.data", "openclaw.json",
                                       "state/openclaw.sqlite"]
@@ -144,6 +153,19 @@ def test_database_that_cannot_be_snapshotted_is_copied_raw_with_a_warning(tmp_pa
     o("restore", "latest", "--target", str(tmp_path / "out"))
     assert (tmp_path / "out" / "src" / "broken.db").read_bytes() == \
         (src / "broken.db").read_bytes()
+    # the warning stays with the backup: list (a hint in the metadata of a
+    # backup stored by one put) and verify (from the catalog)
+    [b] = json.loads(o("list", "--json").stdout)
+    assert b["warnings"] == 1 and b["name"] == res["name"]
+    assert o("list").stdout.rstrip("\n").endswith("WARNINGS 1")
+    v = o("verify", "latest", check=False)
+    assert v.returncode == 8, v.stdout + v.stderr
+    assert v.stdout.splitlines() == [
+        v.stdout.splitlines()[0],
+        "warning  %s: src/broken.db: SQLite snapshot failed, copied raw" % res["name"]]
+    assert v.stdout.startswith("ok       " + res["name"])
+    # damage still wins over warnings
+    assert o("verify", "--all", check=False).returncode == 8
 
 
 def test_file_that_never_holds_still_is_recorded(tmp_path, s3_config, ocb, mounted):
@@ -158,7 +180,23 @@ def test_file_that_never_holds_still_is_recorded(tmp_path, s3_config, ocb, mount
         res = json.loads(p.stdout)
         assert res["changed_while_read"] == 1 and res["warnings"] >= 1
         assert "busy.bin: file changed while being read (4 attempts)" in p.stderr
+        # recorded with the backup: verify reports it apart from damage
+        v = o("verify", res["name"], check=False)
+        assert v.returncode == 8, v.stdout + v.stderr
+        assert v.stdout.startswith("ok       " + res["name"])
+        assert "warning  %s: src/busy.bin: changed while read\n" % res["name"] in v.stdout
+        # the count in the metadata is a hint for a backup stored by one put;
+        # this one (32 MiB of random bytes) went up in parts: only the
+        # catalog has it
+        [b] = json.loads(o("list", "--json").stdout)
+        assert b["warnings"] is None
         m = mounted(o.config, o.env)
+        top = os.path.join(m.path, "i-test", res["name"])
+        assert os.getxattr(top, "user.ocb.warnings") == b"1"
+        assert os.getxattr(os.path.join(top, "src", "busy.bin"), "user.ocb.warning") == \
+            b"changed while read"
+        assert os.getxattr(os.path.join(top, "src", "busy.bin"), "user.ocb.flags") == b"2"
+        assert "user.ocb.flags" not in os.listxattr(os.path.join(top, "src", "quiet.txt"))
         snap = os.path.join(m.path, "snapshots", "busy")
         os.mkdir(snap)
         with open(os.path.join(snap, "wait")) as f:
