@@ -37,10 +37,10 @@
 #include <zstd.h>
 
 #define READ_CHUNK (256 * 1024)
-#define HOT_SECONDS 2		/* a file modified this recently is copied
-				 * aside until it holds still */
 #define HOT_ATTEMPTS 4		/* reads of a changing file */
-#define HOT_MAX (256ull << 20)	/* larger ones are read in place */
+#define HOT_MAX (256ull << 20)	/* files up to this size are copied aside
+				 * until one read saw them hold still;
+				 * larger ones are read in place */
 
 /* how an entry was captured: the bits the catalog records per entry */
 #define ENTRY_SNAPSHOT	OCB_ENTRY_SQLITE_SNAPSHOT
@@ -386,8 +386,9 @@ static int copy_into(struct bk *b, int fd, int to, uint64_t *len)
 }
 
 /*
- * A file modified in the last seconds: copied aside and read again (a few
- * bounded attempts) until one read saw it hold still.  0 with *cfd, st
+ * A file up to HOT_MAX: copied aside and read again (a few bounded
+ * attempts) until one read saw it hold still, whether it was being
+ * written before the backup reached it or started changing while read.  0 with *cfd, st
  * updated and *flags (ENTRY_TORN when it never held still), or 1: read it
  * in place after all; or a negative errno (cancelled).
  */
@@ -439,7 +440,6 @@ static int capture_hot(struct bk *b, int fd, const char *apath,
 static int capture(struct bk *b, int fd, const char *apath, struct stat *st,
 		   int *cfd, unsigned *flags)
 {
-	struct timespec now;
 	char why[256];
 	int r;
 
@@ -470,10 +470,10 @@ static int capture(struct bk *b, int fd, const char *apath, struct stat *st,
 		}
 		*flags |= ENTRY_FELL_BACK;
 	}
-	clock_gettime(CLOCK_REALTIME, &now);
-	if ((uint64_t)st->st_size > HOT_MAX ||
-	    (now.tv_sec - st->st_mtim.tv_sec > HOT_SECONDS &&
-	     now.tv_sec - st->st_ctim.tv_sec > HOT_SECONDS))
+	/* an old mtime does not say a writer will not start now: every
+	 * file that fits is copied aside (a spool file unlinked at once:
+	 * its pages seldom reach the disk) */
+	if ((uint64_t)st->st_size > HOT_MAX)
 		return 0;
 	r = capture_hot(b, fd, apath, st, cfd, flags);
 	return r < 0 ? r : 0;

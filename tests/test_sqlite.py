@@ -313,3 +313,63 @@ def test_spool_file_of_a_killed_backup_is_removed_by_the_next(tmp_path, s3_confi
     res = json.loads(o("backup", "--json").stdout)
     assert res["sqlite_snapshots"] == 1
     assert not any(f.startswith("ocb-spool-") for f in os.listdir(cache))
+
+
+# waits until the backup (pid argv[1]) has the file argv[2] open and has
+# read argv[3] bytes more since (/proc/PID/io rchar: the tree holds only
+# this file), then changes one block of it once and prints its new SHA-256
+MIDREAD = textwrap.dedent("""
+    import hashlib, os, sys, time
+    pid, path, after = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    def rchar():
+        with open("/proc/%d/io" % pid) as f:
+            return int(dict(l.split(": ") for l in f.read().splitlines())["rchar"])
+    def has_open():
+        d = "/proc/%d/fd" % pid
+        for n in os.listdir(d):
+            try:
+                if os.readlink(os.path.join(d, n)) == path:
+                    return True
+            except OSError:
+                pass
+        return False
+    deadline = time.monotonic() + 300
+    while not has_open():
+        assert time.monotonic() < deadline
+    start = rchar()
+    while rchar() - start < after:
+        assert time.monotonic() < deadline
+    fd = os.open(path, os.O_WRONLY)
+    os.pwrite(fd, b"changed!" * 512, 100 << 20)
+    os.close(fd)
+    with open(path, "rb") as f:
+        print(hashlib.sha256(f.read()).hexdigest(), flush=True)
+""")
+
+
+def test_file_that_starts_changing_while_read_is_read_again(tmp_path, s3_config, ocb):
+    """A file last modified long ago that a writer changes while the backup
+    reads it: read again, stored as it is after the change, no warning."""
+    import hashlib
+    src = tmp_path / "src"
+    src.mkdir()
+    big = src / "big.bin"
+    with open(big, "wb") as f:
+        for _ in range(200):                          # 200 MiB, under 256 MiB
+            f.write(os.urandom(1 << 20))
+    os.utime(big, (1_600_000_000, 1_600_000_000))      # quiet for years
+    o = Ocb(config=s3_config, env=ocb.env)
+    p = subprocess.Popen([o.bin, "--config", o.config, "backup", "--json"], env=o.env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    w = subprocess.run([sys.executable, "-c", MIDREAD, str(p.pid), str(big),
+                        str(60 << 20)], capture_output=True, text=True, timeout=600)
+    out, err = p.communicate(timeout=600)
+    assert w.returncode == 0, w.stderr
+    assert p.returncode == 0, err
+    res = json.loads(out)
+    assert res["warnings"] == 0 and res["changed_while_read"] == 0, res
+    assert "changed while being read" not in err
+    o("restore", res["name"], "--target", str(tmp_path / "out"))
+    with open(tmp_path / "out" / "src" / "big.bin", "rb") as f:
+        assert hashlib.sha256(f.read()).hexdigest() == w.stdout.strip()
+    assert o("verify", res["name"]).returncode == 0
