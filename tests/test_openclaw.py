@@ -91,7 +91,7 @@ def test_real_openclaw_backed_up_and_restored(tmp_path, openclaw_path, rgw, buck
     assert what[str(ext / "helper-ws")].startswith("source, stored as ")
     assert what["openclaw/state/openclaw.sqlite"] == "SQLite database, stored as a snapshot"
     out = o("doctor").stdout
-    assert "sources (openclaw backup create --dry-run): " in out
+    assert "sources (from openclaw backup create --dry-run): " in out
     assert str(ext / "helper-ws") in out and str(home / ".openclaw") in out
 
     # back up while its gateway runs (writing to its databases)
