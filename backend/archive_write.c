@@ -37,15 +37,15 @@
 #include <zstd.h>
 
 #define READ_CHUNK (256 * 1024)
-#define HOT_SECONDS 2		/* a file modified this recently is copied
-				 * aside until it holds still */
 #define HOT_ATTEMPTS 4		/* reads of a changing file */
-#define HOT_MAX (256ull << 20)	/* larger ones are read in place */
+#define HOT_MAX (256ull << 20)	/* files up to this size are copied aside
+				 * until one read saw them hold still;
+				 * larger ones are read in place */
 
-/* how an entry was captured; the bits format v2 records per entry */
-#define ENTRY_SNAPSHOT	0x1u	/* a SQLite database, by online backup */
-#define ENTRY_TORN	0x2u	/* changed while it was read */
-#define ENTRY_FELL_BACK	0x4u	/* a database copied raw: no snapshot */
+/* how an entry was captured: the bits the catalog records per entry */
+#define ENTRY_SNAPSHOT	OCB_ENTRY_SQLITE_SNAPSHOT
+#define ENTRY_TORN	OCB_ENTRY_TORN
+#define ENTRY_FELL_BACK	OCB_ENTRY_SQLITE_RAW
 
 struct link_slot {
 	dev_t dev;
@@ -166,13 +166,13 @@ static void warn(struct bk *b, const char *path, const char *what)
 }
 
 /*
- * Record how entry seq was captured.  Counted in the result (the command
- * line and snapshots/ report them); TODO(format v2): also recorded in the
- * catalog entry, for list, verify and the mount's xattrs.
+ * Record how entry seq was captured: in its catalog entry (for verify and
+ * the mount's xattrs) and counted in the result (the command line and
+ * snapshots/ report them).
  */
 static void entry_flags(struct bk *b, uint32_t seq, unsigned flags)
 {
-	(void)seq;
+	ocb_catb_set_flags(b->cat, seq, flags);
 	if (flags & ENTRY_SNAPSHOT)
 		b->res->snapshots++;
 	if (flags & ENTRY_TORN)
@@ -386,8 +386,9 @@ static int copy_into(struct bk *b, int fd, int to, uint64_t *len)
 }
 
 /*
- * A file modified in the last seconds: copied aside and read again (a few
- * bounded attempts) until one read saw it hold still.  0 with *cfd, st
+ * A file up to HOT_MAX: copied aside and read again (a few bounded
+ * attempts) until one read saw it hold still, whether it was being
+ * written before the backup reached it or started changing while read.  0 with *cfd, st
  * updated and *flags (ENTRY_TORN when it never held still), or 1: read it
  * in place after all; or a negative errno (cancelled).
  */
@@ -439,7 +440,6 @@ static int capture_hot(struct bk *b, int fd, const char *apath,
 static int capture(struct bk *b, int fd, const char *apath, struct stat *st,
 		   int *cfd, unsigned *flags)
 {
-	struct timespec now;
 	char why[256];
 	int r;
 
@@ -470,10 +470,10 @@ static int capture(struct bk *b, int fd, const char *apath, struct stat *st,
 		}
 		*flags |= ENTRY_FELL_BACK;
 	}
-	clock_gettime(CLOCK_REALTIME, &now);
-	if ((uint64_t)st->st_size > HOT_MAX ||
-	    (now.tv_sec - st->st_mtim.tv_sec > HOT_SECONDS &&
-	     now.tv_sec - st->st_ctim.tv_sec > HOT_SECONDS))
+	/* an old mtime does not say a writer will not start now: every
+	 * file that fits is copied aside (a spool file unlinked at once:
+	 * its pages seldom reach the disk) */
+	if ((uint64_t)st->st_size > HOT_MAX)
 		return 0;
 	r = capture_hot(b, fd, apath, st, cfd, flags);
 	return r < 0 ? r : 0;
@@ -1078,6 +1078,8 @@ static int finish(struct bk *b, const char *name, const char *host)
 		.prefix = b->o->prefix,
 		.created = b->hdr.created, .frame_size = OCB_FRAME_SIZE,
 		.stream_size = b->stream_off,
+		.warnings = b->prog.warnings > UINT32_MAX ? UINT32_MAX :
+			(uint32_t)b->prog.warnings,
 	};
 	struct ocb_trailer t = { .version = OCB_FORMAT_VERSION };
 	uint8_t hbuf[OCB_HEADER_SIZE], tbuf[OCB_TRAILER_SIZE];
@@ -1320,6 +1322,13 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 		r = ar_err(&b, "close");
 	if (r == 0 && cancelled(&b))
 		r = -ECANCELED;
+	if (r == 0) {
+		/* a hint for `ocb list`: stored when the object is one put
+		 * (the metadata of a multipart upload was sent when it was
+		 * created, before the count was known); the catalog has it */
+		snprintf(num, sizeof(num), "%" PRIu64, b.prog.warnings);
+		r = ocb_meta_set(&meta, "warnings", num);
+	}
 	if (r == 0)
 		r = finish(&b, name, host);
 	if (r == 0)

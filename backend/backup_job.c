@@ -109,14 +109,19 @@ int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
 	if (o.tmp_dir && !j->plan)
 		mkdir(o.tmp_dir, 0700);	/* where SQLite snapshots are spooled */
 	j->from_openclaw = 0;
-	if (!j->sources && cfg->sources_default &&
-	    ocb_openclaw_sources(&oc, &noc) == 0) {
+	j->sources_from = "the config";
+	if (!j->sources && cfg->sources_default && cfg->nsources == 1) {
+		r = ocb_openclaw_resolve(cfg->sources[0], &oc, &noc,
+					 &j->sources_from);
+		if (r < 0)
+			goto out;
 		o.sources = (const char *const *)oc;
 		o.nsources = noc;
-		j->from_openclaw = 1;
+		j->from_openclaw = !strcmp(j->sources_from,
+					   OCB_OPENCLAW_FROM_COMMAND);
 		for (i = 0; i < noc; i++)
-			ocb_info("source (from openclaw backup create "
-				 "--dry-run): %s", oc[i]);
+			ocb_info("source (from %s): %s", j->sources_from,
+				 oc[i]);
 	}
 	if (j->sources) {
 		o.sources = j->sources;

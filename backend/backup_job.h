@@ -37,6 +37,9 @@ struct ocb_backup_job {
 	int from_openclaw;		/* out: the sources are what `openclaw
 					 * backup create --dry-run` named (the
 					 * config names none) */
+	const char *sources_from;	/* out: where the sources came from
+					 * (static): "the config", or
+					 * ocb_openclaw_resolve()'s */
 	int stale_aborted;		/* out: unfinished uploads of earlier
 					 * backups aborted before starting */
 };

@@ -239,6 +239,11 @@ static char *expand(const char *p)
 	return out;
 }
 
+char *ocb_config_expand_home(const char *p)
+{
+	return expand(p);
+}
+
 int ocb_config_parse_size(const char *s, uint64_t *out)
 {
 	char *end;

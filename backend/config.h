@@ -135,4 +135,8 @@ int ocb_config_instance_prefix(const char *root, const char *instance_id,
 /* Parse size strings "123", "64K", "256M", "2G", "1T": 0 or -EINVAL. */
 int ocb_config_parse_size(const char *s, uint64_t *out);
 
+/* "~/x" → "$HOME/x", others copied: malloc'ed, NULL when out of memory
+ * (p NULL gives NULL) */
+char *ocb_config_expand_home(const char *p);
+
 #endif

@@ -119,6 +119,20 @@ int ocb_openclaw_sources(char ***out, size_t *n)
 	return r;
 }
 
+int ocb_openclaw_resolve(const char *state_dir, char ***out, size_t *n,
+			 const char **from)
+{
+	int r = ocb_openclaw_sources(out, n);
+
+	if (r == 0) {
+		*from = OCB_OPENCLAW_FROM_COMMAND;
+		return 0;
+	}
+	*from = r == -ENOENT ? "its openclaw.json; no openclaw command on "
+		"PATH" : "its openclaw.json; openclaw's dry run failed";
+	return ocb_openclaw_config_sources(state_dir, out, n);
+}
+
 void ocb_openclaw_free(char **v, size_t n)
 {
 	size_t i;

@@ -22,6 +22,26 @@
  */
 int ocb_openclaw_sources(char ***out, size_t *n);
 
+/*
+ * Without the command: the state directory state_dir, then what its
+ * openclaw.json (and the files it "$include"s) names outside it that
+ * exists: the included files, agents' workspaces and agent directories.
+ * 0 and *out (*n >= 1), or -ENOMEM; a config that cannot be read is
+ * logged and gives the state directory alone.
+ */
+int ocb_openclaw_config_sources(const char *state_dir, char ***out,
+				size_t *n);
+
+/*
+ * The sources of a backup whose config names none: the command's list,
+ * else the config file's.  0, *out, *n and *from (what they came from, for
+ * messages: OCB_OPENCLAW_FROM_COMMAND, or a phrase naming openclaw.json
+ * and why), or -ENOMEM.
+ */
+#define OCB_OPENCLAW_FROM_COMMAND "openclaw backup create --dry-run"
+int ocb_openclaw_resolve(const char *state_dir, char ***out, size_t *n,
+			 const char **from);
+
 void ocb_openclaw_free(char **v, size_t n);
 
 #endif

@@ -23,7 +23,10 @@ struct ocb_writer_opts {
 	int max_inflight;	/* 0: 2 parts uploading at once */
 };
 
-/* Returns 0 or a negative errno; s must outlive the writer. */
+/* Returns 0 or a negative errno; s must outlive the writer.  put is
+ * copied, put->meta kept by reference: it is read when the multipart
+ * upload is created, or at commit for a single put, so a change made
+ * before then is stored with the object. */
 int ocb_writer_new(struct ocb_store *s, const char *key,
 		   const struct ocb_put_opts *put,
 		   const struct ocb_writer_opts *wo, struct ocb_writer **out);

@@ -962,6 +962,32 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 typedef int (*xattr_fn)(void *arg, const char *name, const void *value,
 			size_t len);
 
+/* how the backup captured an entry (docs/FORMAT.md): the flags as a
+ * number, and in words */
+static int entry_flag_xattrs(uint32_t flags, xattr_fn cb, void *arg)
+{
+	const char *snap = NULL, *warn = NULL;
+	char v[16];
+	int r;
+
+	snprintf(v, sizeof(v), "%" PRIu32, flags);
+	r = cb(arg, "user.ocb.flags", v, strlen(v));
+	if (flags & OCB_ENTRY_SQLITE_SNAPSHOT)
+		snap = "sqlite";
+	if (flags & OCB_ENTRY_SQLITE_RAW) {
+		snap = "failed";
+		warn = "SQLite snapshot failed, copied raw";
+	}
+	if (flags & OCB_ENTRY_TORN)
+		warn = warn ? "SQLite snapshot failed, copied raw; changed "
+			"while read" : "changed while read";
+	if (r == 0 && snap)
+		r = cb(arg, "user.ocb.snapshot", snap, strlen(snap));
+	if (r == 0 && warn)
+		r = cb(arg, "user.ocb.warning", warn, strlen(warn));
+	return r;
+}
+
 static int each_xattr(struct fs_ctx *c, fuse_ino_t ino, xattr_fn cb, void *arg)
 {
 	uint32_t slot = 0, entry = 0;
@@ -997,6 +1023,8 @@ static int each_xattr(struct fs_ctx *c, fuse_ino_t ino, xattr_fn cb, void *arg)
 		ocb_crypto_hex(e->sha256, 32, hex);
 		r = cb(arg, "user.ocb.sha256", hex, 64);
 	}
+	if (r == 0 && e && e->flags)
+		r = entry_flag_xattrs(e->flags, cb, arg);
 	if (r == 0 && entry == OCB_ROOT) {
 		const struct ocb_archive_info *in = ocb_archive_info(a);
 		char v[64];
@@ -1026,6 +1054,9 @@ static int each_xattr(struct fs_ctx *c, fuse_ino_t ino, xattr_fn cb, void *arg)
 			       in->bound ? 3 : 2);
 		if (r == 0)
 			r = cb(arg, "user.ocb.label", in->label, strlen(in->label));
+		snprintf(v, sizeof(v), "%u", in->warnings);
+		if (r == 0)
+			r = cb(arg, "user.ocb.warnings", v, strlen(v));
 	}
 	fs_tree_archive_put(c->tree, slot);
 	return r;

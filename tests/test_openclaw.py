@@ -21,6 +21,7 @@ import threading
 import pytest
 
 from conftest import Ocb, write_config
+from test_mount import mounted  # noqa: F401 (fixture)
 
 OPENCLAW = "2026.9.6"
 NODE = "24.22.3"
@@ -49,7 +50,23 @@ def openclaw_path():
     return install()
 
 
-def test_real_openclaw_backed_up_and_restored(tmp_path, openclaw_path, rgw, bucket, keyfile, ocb):
+def auth_store(path):
+    """the auth profiles (API keys) OpenClaw 2026.9.6 keeps in its state
+    database: config_machine_state, key 'authProfiles.store' (found by
+    looking for the onboarding key in a real state, before and after its
+    gateway ran)"""
+    db = sqlite3.connect(path, uri=path.startswith("file:"))
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        [(v,)] = db.execute("SELECT value_json FROM config_machine_state "
+                            "WHERE state_key = 'authProfiles.store'").fetchall()
+        return json.loads(v)["profiles"]
+    finally:
+        db.close()
+
+
+def test_real_openclaw_backed_up_and_restored(tmp_path, openclaw_path, rgw, bucket, keyfile, ocb,
+                                              mounted):
     home = tmp_path / "home"
     home.mkdir()
     env = dict(ocb.env, HOME=str(home), PATH=openclaw_path + ":" + os.environ["PATH"])
@@ -91,7 +108,7 @@ def test_real_openclaw_backed_up_and_restored(tmp_path, openclaw_path, rgw, buck
     assert what[str(ext / "helper-ws")].startswith("source, stored as ")
     assert what["openclaw/state/openclaw.sqlite"] == "SQLite database, stored as a snapshot"
     out = o("doctor").stdout
-    assert "sources (openclaw backup create --dry-run): " in out
+    assert "sources (from openclaw backup create --dry-run): " in out
     assert str(ext / "helper-ws") in out and str(home / ".openclaw") in out
 
     # back up while its gateway runs (writing to its databases)
@@ -116,6 +133,21 @@ def test_real_openclaw_backed_up_and_restored(tmp_path, openclaw_path, rgw, buck
         # its files may change while read (exit 8, named); its databases
         # are snapshots, never copied raw
         assert res["sqlite_snapshots"] >= 1 and res["sqlite_copied_raw"] == 0, p.stderr
+        # and through the mount, the gateway still running
+        m = mounted(o.config, env)
+        now = os.path.join(m.path, "snapshots", "now")
+        os.mkdir(now)
+        with open(os.path.join(now, "wait")) as f:
+            state = f.read()
+        with open(os.path.join(now, "log")) as f:
+            log = f.read()
+        assert state in ("done\n", "done-with-warnings\n"), log
+        assert "databases copied raw 0" in log, log
+        snap_name = os.path.basename(os.readlink(os.path.join(now, "backup")))
+        # the live database as the mount shows it: sound, with the key
+        through = auth_store("file:%s?immutable=1" % os.path.join(
+            m.path, "i-test", snap_name, "openclaw", "state", "openclaw.sqlite"))
+        m.unmount()
     finally:
         os.killpg(gw.pid, signal.SIGTERM)
         try:
@@ -128,13 +160,27 @@ def test_real_openclaw_backed_up_and_restored(tmp_path, openclaw_path, rgw, buck
     agents = json.loads(oc("agents", "list", "--json"))
     config = oc("config", "get", "agents")
     findings = doctor()
+    # the main agent's API key, stored in its SQLite state (its -wal too)
+    keys = auth_store(str(state_db))
+    assert keys["anthropic:default"]["key"] == "sk-ant-test-not-a-key"
+    assert through == keys
 
-    shutil.rmtree(home / ".openclaw")
-    shutil.rmtree(ext / "helper-ws")
+    # its state wiped but for its config, which names the helper's
+    # workspace: an in-place restore goes only where this machine's
+    # OpenClaw config says its state lives
+    for d in (home / ".openclaw", ext / "helper-ws"):
+        for n in os.listdir(d):
+            if n != "openclaw.json":
+                p = d / n
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+    assert not state_db.exists()
+    # latest: the one mkdir snapshots/now took
+    assert max(b["name"] for b in json.loads(o("list", "--json").stdout)) == snap_name
     o("restore", "latest")
-    db = sqlite3.connect(str(state_db))
-    assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-    db.close()
+    assert auth_store(str(state_db)) == keys
+    # the one `ocb backup` took holds it too
+    o("restore", res["name"], "--target", str(tmp_path / "first"))
+    assert auth_store(str(tmp_path / "first" / "openclaw" / "state" / "openclaw.sqlite")) == keys
     assert os.path.isdir(ext / "helper-ws")
     assert json.loads(oc("agents", "list", "--json")) == agents
     assert oc("config", "get", "agents") == config

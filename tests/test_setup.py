@@ -65,7 +65,10 @@ def test_setup_non_interactive(rgw, home, env, crontab):
     assert cfg["instanceId"] == "agent-1" and cfg["role"] == "worker"
     assert cfg["backupFrequency"] == "weekly" and cfg["retention"]["keep"] == 12
     assert cfg["encryption"] == {"keyProvider": "keyfile", "keyFile": str(key_path)}
-    assert cfg["sources"] == [str(home / ".openclaw")]
+    # the default is not written: a backup takes what OpenClaw backs up
+    assert "sources" not in cfg
+    assert "sources (from its openclaw.json; no openclaw command on PATH): %s\n" % (
+        home / ".openclaw") in out
     # the bucket exists, with versioning; the probes passed; nothing left
     rgw.aws("s3api", "head-bucket", "--bucket", bucket)
     v = json.loads(rgw.aws("s3api", "get-bucket-versioning", "--bucket", bucket).stdout)
@@ -271,3 +274,90 @@ def test_bucket_settings_denied_by_the_old_policy(tmp_path, rgw, home, env, prox
     proxy.inject("denied", match=b"?versioning", count=-1, arg="s3:PutBucketVersioning")
     p = setup("--versioning")
     assert p.returncode == 4 and "s3:PutBucketVersioning is denied" in p.stderr
+
+
+# The shape of openclaw.json as OpenClaw 2026.9.6 (npm) writes it: taken
+# from the file `openclaw onboard --non-interactive --accept-risk
+# --auth-choice apiKey ... --skip-daemon` followed by `openclaw agents add
+# helper --workspace EXT/helper-ws --agent-dir EXT/helper-agent` wrote
+# (tests/test_openclaw.py runs those), with the token replaced.  The
+# "$include"s follow its docs (docs/gateway/configuration/common-tasks.md
+# in the package: relative to the including file, a file or an array,
+# JSON5; files outside the config's directory through
+# OPENCLAW_INCLUDE_ROOTS).
+def real_shaped_openclaw_json(home, ext):
+    oc = str(home / ".openclaw")
+    return {
+        "agents": {
+            "defaults": {
+                "workspace": oc + "/workspace",
+                "model": {"primary": "anthropic/claude-opus-5"},
+                "models": {"anthropic/claude-opus-5": {}},
+                "systemAgent": {"agentId": "main"},
+                "heartbeat": {"agentId": "main"},
+            },
+            "ownership": "explicit",
+            "entries": {
+                "main": {"name": "main", "workspace": oc + "/workspace",
+                         "agentDir": oc + "/agents/main/agent",
+                         "identity": {"name": "main"}},
+                "helper": {"name": "helper", "workspace": str(ext / "helper-ws"),
+                           "agentDir": str(ext / "helper-agent"),
+                           "identity": {"name": "helper"}},
+            },
+        },
+        "plugins": {"$include": str(ext / "shared" / "plugins.json5")},
+        "broadcast": {"$include": ["./clients/a.json5"]},
+        "meta": {"lastTouchedVersion": "2026.9.6"},
+        "gateway": {"mode": "local", "auth": {"mode": "token", "token": "x" * 48},
+                    "port": 18789, "bind": "loopback", "tailscale": {"mode": "off"}},
+        "auth": {"profiles": {"anthropic:default": {"provider": "anthropic",
+                                                    "mode": "api_key"}}},
+    }
+
+
+def test_sources_from_openclaw_json_without_the_command(tmp_path, rgw, home, env):
+    """No `openclaw` on PATH: the sources are ~/.openclaw and what its
+    openclaw.json (and the files it includes) names outside it that exists;
+    setup, doctor and backup --dry-run all show that list."""
+    ext = tmp_path / "ext"
+    for d in ("helper-ws", "helper-agent", "shared"):
+        (ext / d).mkdir(parents=True)
+    (ext / "helper-ws" / "MEMORY.md").write_text("helper remembers\n")
+    (ext / "shared" / "plugins.json5").write_text(
+        '// shared by the fleet\n{"entries": {"anthropic": {"enabled": true}},\n'
+        ' "$include": "./more.json5"}\n')
+    (ext / "shared" / "more.json5").write_text(
+        '{"agents": {"entries": {"ops": {"workspace": "%s"}}}}\n' % (ext / "ops-ws"))
+    (ext / "ops-ws").mkdir()
+    (home / ".openclaw" / "clients").mkdir()
+    (home / ".openclaw" / "clients" / "a.json5").write_text('{"channel": "x"}\n')
+    (home / ".openclaw" / "openclaw.json").write_text(
+        json.dumps(real_shaped_openclaw_json(home, ext), indent=2) + "\n")
+    bucket = new_bucket()
+    p = Ocb(env=env)("setup", "--yes", "--store", "s3://" + bucket, "--endpoint",
+                     rgw.endpoint, "--instance", "agent-2", "--no-schedule")
+    want = [str(home / ".openclaw"), str(ext / "helper-ws"), str(ext / "helper-agent"),
+            str(ext / "shared" / "plugins.json5"), str(ext / "shared" / "more.json5"),
+            str(ext / "ops-ws")]
+    line = "sources (from its openclaw.json; no openclaw command on PATH): %s\n" % \
+        " ".join(want)
+    assert line in p.stdout, p.stdout
+    o = Ocb(env=env)
+    assert line in o("doctor").stdout
+    plan = json.loads(o("backup", "--dry-run", "--json").stdout)
+    assert plan["sources_from"] == "its openclaw.json; no openclaw command on PATH"
+    assert plan["sources_from_openclaw"] is False
+    what = {e["path"]: e["what"] for e in plan["entries"]}
+    for w in want:
+        assert what[w].startswith("source, stored as "), what
+    assert what["helper-ws/MEMORY.md"] == "file"
+    # an openclaw.json ocb cannot read (JSON5 keys unquoted): said, and the
+    # state directory alone
+    (home / ".openclaw" / "openclaw.json").write_text("{agents: {}}\n")
+    d = o("backup", "--dry-run", check=False)
+    assert d.returncode == 0, d.stderr
+    assert "(sources from its openclaw.json; no openclaw command on PATH)" in d.stdout
+    assert "not JSON that ocb can read" in d.stderr
+    assert [e["path"] for e in json.loads(o("backup", "--dry-run", "--json").stdout)["entries"]
+            if e["what"].startswith("source")] == [str(home / ".openclaw")]

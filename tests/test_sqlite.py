@@ -112,8 +112,17 @@ def test_live_databases_are_snapshotted(live, tmp_path, mounted):
     assert not any(f.startswith("ocb-spool-") for f in os.listdir(cache))
 
     inst = os.path.join(m.path, "i-test")
+    listed = {b["name"]: b for b in json.loads(o("list", "--json").stdout)}
     for k, name in enumerate(names):
         tree = os.path.join(inst, name, "src")
+        # recorded in the catalog: the backup clean, the databases snapshots
+        assert os.getxattr(os.path.join(inst, name), "user.ocb.warnings") == b"0"
+        assert listed[name]["warnings"] in (0, None)     # None: stored in parts
+        for db in ("state/openclaw.sqlite", "agents/main/store.data"):
+            assert os.getxattr(os.path.join(tree, db), "user.ocb.snapshot") == b"sqlite"
+            assert os.getxattr(os.path.join(tree, db), "user.ocb.flags") == b"1"
+            assert "user.ocb.warning" not in os.listxattr(os.path.join(tree, db))
+        assert "user.ocb.flags" not in os.listxattr(os.path.join(tree, "openclaw.json"))
         # the sidecars of the snapshotted databases are not stored
         assert stored_names(tree) == ["agents/main/store.data", "openclaw.json",
                                       "state/openclaw.sqlite"]
@@ -144,6 +153,19 @@ def test_database_that_cannot_be_snapshotted_is_copied_raw_with_a_warning(tmp_pa
     o("restore", "latest", "--target", str(tmp_path / "out"))
     assert (tmp_path / "out" / "src" / "broken.db").read_bytes() == \
         (src / "broken.db").read_bytes()
+    # the warning stays with the backup: list (a hint in the metadata of a
+    # backup stored by one put) and verify (from the catalog)
+    [b] = json.loads(o("list", "--json").stdout)
+    assert b["warnings"] == 1 and b["name"] == res["name"]
+    assert o("list").stdout.rstrip("\n").endswith("WARNINGS 1")
+    v = o("verify", "latest", check=False)
+    assert v.returncode == 8, v.stdout + v.stderr
+    assert v.stdout.splitlines() == [
+        v.stdout.splitlines()[0],
+        "warning  %s: src/broken.db: SQLite snapshot failed, copied raw" % res["name"]]
+    assert v.stdout.startswith("ok       " + res["name"])
+    # damage still wins over warnings
+    assert o("verify", "--all", check=False).returncode == 8
 
 
 def test_file_that_never_holds_still_is_recorded(tmp_path, s3_config, ocb, mounted):
@@ -158,7 +180,23 @@ def test_file_that_never_holds_still_is_recorded(tmp_path, s3_config, ocb, mount
         res = json.loads(p.stdout)
         assert res["changed_while_read"] == 1 and res["warnings"] >= 1
         assert "busy.bin: file changed while being read (4 attempts)" in p.stderr
+        # recorded with the backup: verify reports it apart from damage
+        v = o("verify", res["name"], check=False)
+        assert v.returncode == 8, v.stdout + v.stderr
+        assert v.stdout.startswith("ok       " + res["name"])
+        assert "warning  %s: src/busy.bin: changed while read\n" % res["name"] in v.stdout
+        # the count in the metadata is a hint for a backup stored by one put;
+        # this one (32 MiB of random bytes) went up in parts: only the
+        # catalog has it
+        [b] = json.loads(o("list", "--json").stdout)
+        assert b["warnings"] is None
         m = mounted(o.config, o.env)
+        top = os.path.join(m.path, "i-test", res["name"])
+        assert os.getxattr(top, "user.ocb.warnings") == b"1"
+        assert os.getxattr(os.path.join(top, "src", "busy.bin"), "user.ocb.warning") == \
+            b"changed while read"
+        assert os.getxattr(os.path.join(top, "src", "busy.bin"), "user.ocb.flags") == b"2"
+        assert "user.ocb.flags" not in os.listxattr(os.path.join(top, "src", "quiet.txt"))
         snap = os.path.join(m.path, "snapshots", "busy")
         os.mkdir(snap)
         with open(os.path.join(snap, "wait")) as f:
@@ -275,3 +313,63 @@ def test_spool_file_of_a_killed_backup_is_removed_by_the_next(tmp_path, s3_confi
     res = json.loads(o("backup", "--json").stdout)
     assert res["sqlite_snapshots"] == 1
     assert not any(f.startswith("ocb-spool-") for f in os.listdir(cache))
+
+
+# waits until the backup (pid argv[1]) has the file argv[2] open and has
+# read argv[3] bytes more since (/proc/PID/io rchar: the tree holds only
+# this file), then changes one block of it once and prints its new SHA-256
+MIDREAD = textwrap.dedent("""
+    import hashlib, os, sys, time
+    pid, path, after = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    def rchar():
+        with open("/proc/%d/io" % pid) as f:
+            return int(dict(l.split(": ") for l in f.read().splitlines())["rchar"])
+    def has_open():
+        d = "/proc/%d/fd" % pid
+        for n in os.listdir(d):
+            try:
+                if os.readlink(os.path.join(d, n)) == path:
+                    return True
+            except OSError:
+                pass
+        return False
+    deadline = time.monotonic() + 300
+    while not has_open():
+        assert time.monotonic() < deadline
+    start = rchar()
+    while rchar() - start < after:
+        assert time.monotonic() < deadline
+    fd = os.open(path, os.O_WRONLY)
+    os.pwrite(fd, b"changed!" * 512, 100 << 20)
+    os.close(fd)
+    with open(path, "rb") as f:
+        print(hashlib.sha256(f.read()).hexdigest(), flush=True)
+""")
+
+
+def test_file_that_starts_changing_while_read_is_read_again(tmp_path, s3_config, ocb):
+    """A file last modified long ago that a writer changes while the backup
+    reads it: read again, stored as it is after the change, no warning."""
+    import hashlib
+    src = tmp_path / "src"
+    src.mkdir()
+    big = src / "big.bin"
+    with open(big, "wb") as f:
+        for _ in range(200):                          # 200 MiB, under 256 MiB
+            f.write(os.urandom(1 << 20))
+    os.utime(big, (1_600_000_000, 1_600_000_000))      # quiet for years
+    o = Ocb(config=s3_config, env=ocb.env)
+    p = subprocess.Popen([o.bin, "--config", o.config, "backup", "--json"], env=o.env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    w = subprocess.run([sys.executable, "-c", MIDREAD, str(p.pid), str(big),
+                        str(60 << 20)], capture_output=True, text=True, timeout=600)
+    out, err = p.communicate(timeout=600)
+    assert w.returncode == 0, w.stderr
+    assert p.returncode == 0, err
+    res = json.loads(out)
+    assert res["warnings"] == 0 and res["changed_while_read"] == 0, res
+    assert "changed while being read" not in err
+    o("restore", res["name"], "--target", str(tmp_path / "out"))
+    with open(tmp_path / "out" / "src" / "big.bin", "rb") as f:
+        assert hashlib.sha256(f.read()).hexdigest() == w.stdout.strip()
+    assert o("verify", res["name"]).returncode == 0

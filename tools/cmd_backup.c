@@ -112,13 +112,16 @@ static int backup_plan(struct ocb_ctx *ctx, int json)
 	r = ocb_backup_job_run(NULL, ctx->cfg, NULL, &j, &res);
 	if (r < 0)
 		return ocb_fail(r, "dry run");
-	if (j.from_openclaw && !json)
-		printf("(sources: what `openclaw backup create --dry-run "
-		       "--json` names)\n");
-	if (json)
+	if (!json)
+		printf("(sources from %s)\n", j.sources_from);
+	if (json) {
 		printf("\n], \"count\": %" PRIu64 ", \"bytes\": %" PRIu64
-		       ", \"sources_from_openclaw\": %s}\n", res.entries,
-		       res.bytes_in, j.from_openclaw ? "true" : "false");
+		       ", \"sources_from_openclaw\": %s, \"sources_from\": ",
+		       res.entries, res.bytes_in,
+		       j.from_openclaw ? "true" : "false");
+		ocb_json_str(j.sources_from);
+		printf("}\n");
+	}
 	else
 		printf("%" PRIu64 " entries, %s would be read\n", res.entries,
 		       ocb_human_size(res.bytes_in, a, sizeof(a)));

@@ -538,30 +538,10 @@ static void check_key(struct doctor *d, struct ocb_ctx *ctx)
 /* what a backup takes: the config's sources, or OpenClaw's own list */
 static void check_sources(struct doctor *d, const struct ocb_config *cfg)
 {
-	char msg[1400], **oc = NULL;
-	const char *from = "the config";
-	char *const *v = cfg->sources;
-	size_t n = cfg->nsources, i, len;
-	int r = 0;
+	char msg[1400];
 
-	if (cfg->sources_default) {
-		r = ocb_openclaw_sources(&oc, &n);
-		if (r == 0) {
-			v = oc;
-			from = "openclaw backup create --dry-run";
-		} else {
-			n = cfg->nsources;
-			from = r == -ENOENT ? "the default; no openclaw command "
-				"on PATH" : "the default; openclaw's dry run failed";
-		}
-	}
-	len = (size_t)snprintf(msg, sizeof(msg), "sources (%s):", from);
-	for (i = 0; i < n && len < sizeof(msg); i++)
-		len += (size_t)snprintf(msg + len, sizeof(msg) - len, " %s",
-					v[i]);
+	ocb_sources_describe(cfg, msg, sizeof(msg));
 	report(d, 1, 0, msg, NULL);
-	if (oc)
-		ocb_openclaw_free(oc, n);
 }
 
 static int doctor_exec(struct ocb_ctx *ctx, int argc, char **argv)

@@ -23,11 +23,25 @@ static const char usage[] =
 	"\n"
 	"List the backups of the configured instance (--all: of every instance\n"
 	"under the same root), native (.ocb) and old-tool (.tar.gz) alike:\n"
-	"name, time, size, kind, encryption, label; with --all the instance\n"
-	"first.  From the listing and object metadata only, which anyone who\n"
-	"can write the bucket can forge; --open opens each native backup\n"
+	"name, time, size, kind, encryption, label, and WARNINGS N when the\n"
+	"backup was taken with warnings; with --all the instance first.\n"
+	"From the listing and object metadata only, which anyone who can\n"
+	"write the bucket can forge; --open opens each native backup\n"
 	"(its catalog authenticated with the configured key: two small range\n"
 	"reads each) and marks those that do not open REFUSED, with why.\n";
+
+/* the "warnings" metadata of a backup: 1 and *n when it is a plain
+ * count, else 0 (unknown) */
+static int warnings_hint(const struct ocb_meta *m, uint64_t *n)
+{
+	const char *w = ocb_meta_get(m, "warnings");
+
+	if (!w || !*w || strlen(w) > 10 ||
+	    strspn(w, "0123456789") != strlen(w))
+		return 0;
+	*n = strtoull(w, NULL, 10);
+	return 1;
+}
 
 static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 		       int all, struct ocb_keyprov *kp, int *first)
@@ -50,7 +64,8 @@ static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 		time_t t = (time_t)v[i].mtime;
 		struct tm tm;
 		char why[256];
-		int refused;
+		uint64_t nwarn = 0;
+		int refused, known = 0;
 
 		if (s->ops->head(s, v[i].key, &h) == 0) {
 			const char *c = ocb_meta_get(&h.meta, "created"), *m;
@@ -82,6 +97,10 @@ static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 						      "encrypted"), "true") ?
 					      "sse" : "none";
 			}
+			/* known only for a backup stored by one put (see
+			 * the man page); the catalog always has it */
+			if (v[i].kind == OCB_BACKUP_NATIVE)
+				known = warnings_hint(&h.meta, &nwarn);
 			label = ocb_meta_get(&h.meta, "label");
 			label = label ? label : "";
 			m = ocb_meta_get(&h.meta, v[i].kind ==
@@ -127,6 +146,10 @@ static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 				printf(", \"refused\": ");
 				ocb_json_str(why);
 			}
+			if (known)
+				printf(", \"warnings\": %" PRIu64, nwarn);
+			else
+				printf(", \"warnings\": null");
 			printf("}");
 			*first = 0;
 		} else {
@@ -136,7 +159,7 @@ static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 			 * never raw control characters on a terminal */
 			if (all)
 				printf("%-20s ", ocb_log_escape(ee, sizeof(ee), inst));
-			printf("%-50s %s %10s %-6s %-10s %s%s%s%s%s\n",
+			printf("%-50s %s %10s %-6s %-10s %s%s%s%s%s",
 			       ocb_log_escape(en, sizeof(en), v[i].name), when,
 			       ocb_human_size(v[i].size, size, sizeof(size)),
 			       v[i].kind == OCB_BACKUP_NATIVE ? "ocb" : "tar.gz",
@@ -145,6 +168,10 @@ static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 			       refused ? (*label ? " " : "") : "",
 			       refused ? "REFUSED (" : "", refused ? why : "",
 			       refused ? ")" : "");
+			if (nwarn)
+				printf("%sWARNINGS %" PRIu64, *label || refused ?
+				       " " : "", nwarn);
+			printf("\n");
 		}
 		ocb_obj_head_release(&h);
 	}

@@ -11,6 +11,7 @@
 #include "restore_busy.h"
 #include "hooks.h"
 #include "fdio.h"
+#include "openclaw.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -532,44 +533,59 @@ static int same_path(const char *x, const char *y)
 	return n == m && !memcmp(x, y, n);
 }
 
+static int in_list(const char *p, char *const *v, size_t n)
+{
+	size_t k;
+
+	for (k = 0; k < n; k++)
+		if (same_path(p, v[k]))
+			return 1;
+	return 0;
+}
+
 /*
  * In place, a backup goes only where the config says sources live, and
  * only as directories: the catalog's absolute paths are the backup's word,
  * and whoever can write the bucket could otherwise choose any file on this
- * machine.  OCB_EXIT_USAGE (with --target it can be restored anywhere).
+ * machine.  A config that names no sources takes OpenClaw's own list
+ * (openclaw.h) as this machine's OpenClaw names it now, never the
+ * backup's.  OCB_EXIT_USAGE (with --target it can be restored anywhere).
  */
 static int check_in_place(const struct ocb_config *cfg, struct ocb_archive *a,
 			  const char *name)
 {
 	uint32_t i, n = ocb_archive_nsources(a);
-	char esc[1024];
+	char esc[1024], **oc = NULL;
+	const char *from;
+	size_t noc = 0;
+	int r = 0;
 
-	for (i = 0; i < n; i++) {
+	if (cfg->sources_default && cfg->nsources == 1 &&
+	    ocb_openclaw_resolve(cfg->sources[0], &oc, &noc, &from) < 0)
+		return ocb_fail(-ENOMEM, "sources");
+	for (i = 0; i < n && r == 0; i++) {
 		const char *orig;
 		uint32_t entry;
-		size_t k;
 
 		ocb_archive_source(a, i, &entry, &orig);
-		for (k = 0; k < cfg->nsources; k++)
-			if (same_path(orig, cfg->sources[k]))
-				break;
-		if (k == cfg->nsources) {
+		if (!in_list(orig, cfg->sources, cfg->nsources) &&
+		    !in_list(orig, oc, noc)) {
 			fprintf(stderr, "ocb: %s was backed up from %s, which is "
 				"not one of the configured sources: refused in "
 				"place (restore it with --target DIR)\n", name,
 				ocb_log_escape(esc, sizeof(esc), orig));
-			return OCB_EXIT_USAGE;
-		}
-		if (orig[0] != '/' ||
-		    ocb_archive_entry(a, entry)->type != OCB_ENTRY_DIR) {
+			r = OCB_EXIT_USAGE;
+		} else if (orig[0] != '/' ||
+			   ocb_archive_entry(a, entry)->type != OCB_ENTRY_DIR) {
 			fprintf(stderr, "ocb: %s holds %s as something else than "
 				"a directory: refused in place (restore it with "
 				"--target DIR)\n", name,
 				ocb_log_escape(esc, sizeof(esc), orig));
-			return OCB_EXIT_USAGE;
+			r = OCB_EXIT_USAGE;
 		}
 	}
-	return 0;
+	ocb_openclaw_free(oc, noc);
+	return r;
 }
 
 static void print_busy(void *arg, pid_t pid, const char *comm)

@@ -287,7 +287,10 @@ static void build(cJSON *doc, const struct answers *an)
 	ret = obj(doc, "retention");
 	cJSON_DeleteItemFromObjectCaseSensitive(ret, "keep");
 	cJSON_AddNumberToObject(ret, "keep", an->keep);
-	set_list(doc, "sources", (char **)an->sources, an->nsources);
+	if (an->nsources)
+		set_list(doc, "sources", (char **)an->sources, an->nsources);
+	else
+		cJSON_DeleteItemFromObjectCaseSensitive(doc, "sources");
 	if (an->nexcludes)
 		set_list(doc, "excludes", (char **)an->excludes, an->nexcludes);
 }
@@ -642,11 +645,15 @@ static int setup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	for (i = 0; i < given.nsources; i++)
 		add_item(an.sources, &an.nsources, given.sources[i]);
 	if (!an.nsources) {
-		char s[PATH_MAX];
+		char s[PATH_MAX], def[PATH_MAX];
 
-		snprintf(s, sizeof(s), "%s/.openclaw", home ? home : "");
+		snprintf(def, sizeof(def), "%s/.openclaw", home ? home : "");
+		snprintf(s, sizeof(s), "%s", def);
 		ask(tty, "Directory to back up", s, sizeof(s));
-		add_item(an.sources, &an.nsources, s);
+		/* the default is not written: the config then takes what
+		 * OpenClaw itself backs up (with what lies outside it) */
+		if (strcmp(s, def) != 0)
+			add_item(an.sources, &an.nsources, s);
 	}
 	for (i = 0; i < given.nexcludes; i++)
 		add_item(an.excludes, &an.nexcludes, given.excludes[i]);
@@ -693,6 +700,12 @@ static int setup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	rc = ocb_ctx_config(&probe);
 	if (rc)
 		goto out;
+	{
+		char msg[1400];
+
+		ocb_sources_describe(probe.cfg, msg, sizeof(msg));
+		printf("%s\n", msg);
+	}
 
 	/* the key */
 	if (!strcmp(an.provider, "keyfile")) {

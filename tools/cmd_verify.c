@@ -23,6 +23,9 @@ static const char usage[] =
 	"Read every frame of the backup (checking each one's authentication\n"
 	"tag), the catalog, and hash every file against the SHA-256 the catalog\n"
 	"records.  Prints one line per backup; exit 7 if any is damaged.\n"
+	"Entries the backup recorded as captured with a warning (a file that\n"
+	"changed while it was read, a SQLite database copied raw) follow on\n"
+	"\"warning\" lines: exit 8 when nothing is damaged but some are.\n"
 	"Old-tool .tar.gz backups have no hashes: they are read whole, every\n"
 	"gzip CRC and the tar structure checked (GPG ones through gpg).\n"
 	"\n"
@@ -86,6 +89,46 @@ static int restore_test(struct ocb_archive *a, struct ocb_restore_result *res,
 	return r;
 }
 
+/*
+ * The entries a backup recorded as captured with a warning, one line
+ * each, and the warnings that left no entry (files skipped): the backup
+ * is what it says it is, but not all of it is what the source held.
+ * Returns how many lines it printed.
+ */
+static uint64_t report_warnings(struct ocb_archive *a, const char *name)
+{
+	const struct ocb_archive_info *in = ocb_archive_info(a);
+	uint32_t i, n = ocb_archive_count(a);
+	uint64_t k = 0;
+	char path[4096], esc[1024];
+
+	for (i = 0; i < n; i++) {
+		const struct ocb_entry *e = ocb_archive_entry(a, i);
+
+		if (!(e->flags & (OCB_ENTRY_TORN | OCB_ENTRY_SQLITE_RAW)))
+			continue;
+		if (ocb_archive_path(a, i, path, sizeof(path)) < 0)
+			snprintf(path, sizeof(path), "?");
+		printf("warning  %s: %s: %s%s%s\n", name,
+		       ocb_log_escape(esc, sizeof(esc), path),
+		       e->flags & OCB_ENTRY_SQLITE_RAW ? "SQLite snapshot "
+		       "failed, copied raw" : "",
+		       (e->flags & OCB_ENTRY_SQLITE_RAW) &&
+		       (e->flags & OCB_ENTRY_TORN) ? "; " : "",
+		       e->flags & OCB_ENTRY_TORN ? "changed while read" : "");
+		/* a warning for each of the two flags (docs/FORMAT.md) */
+		k += !!(e->flags & OCB_ENTRY_TORN) +
+		     !!(e->flags & OCB_ENTRY_SQLITE_RAW);
+	}
+	if (in->warnings > k) {
+		printf("warning  %s: %" PRIu64 " more warning%s when it was "
+		       "taken (files skipped or their metadata incomplete)\n",
+		       name, in->warnings - k, in->warnings - k > 1 ? "s" : "");
+		k = in->warnings;
+	}
+	return k;
+}
+
 static int verify_one(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 		      const struct ocb_backup_ref *ref, const struct vopts *vo)
 {
@@ -123,15 +166,17 @@ static int verify_one(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 		uint64_t diffs = 0;
 
 		r = restore_test(a, &rr, &diffs);
-		ocb_archive_free(a);
 		if (r == 0) {
 			printf("ok       %s: restored %" PRIu64 " entries, %"
 			       PRIu64 " files (%s) into a temporary directory, "
 			       "all as the catalog says; removed\n", ref->name,
 			       rr.entries, rr.files,
 			       ocb_human_size(rr.bytes, sz, sizeof(sz)));
-			return 0;
+			r = report_warnings(a, ref->name) ? 1 : 0;
+			ocb_archive_free(a);
+			return r;
 		}
+		ocb_archive_free(a);
 		printf("%s  %s: restore test %s\n", r == -EBADMSG ?
 		       "DAMAGED" : "FAILED ", ref->name, diffs ?
 		       "found differences (listed above)" : r == -EBADMSG ?
@@ -142,19 +187,21 @@ static int verify_one(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 	if (r == 0)
 		r = vo->sample ? ocb_archive_verify_sample(a, vo->sample, &res) :
 			ocb_archive_verify(a, &res);
-	ocb_archive_free(a);
-	if (r == 0 && vo->sample) {
-		printf("ok       %s: sample of %" PRIu64 " files (%s), %u%%\n",
-		       ref->name, res.files,
-		       ocb_human_size(res.bytes, sz, sizeof(sz)), vo->sample);
-		return 0;
-	}
 	if (r == 0) {
-		printf("ok       %s: %" PRIu64 " files, %u frames, %s%s\n",
-		       ref->name, res.files, res.frames,
-		       ocb_human_size(res.bytes, sz, sizeof(sz)), legacy);
-		return 0;
+		if (vo->sample)
+			printf("ok       %s: sample of %" PRIu64 " files (%s), "
+			       "%u%%\n", ref->name, res.files,
+			       ocb_human_size(res.bytes, sz, sizeof(sz)),
+			       vo->sample);
+		else
+			printf("ok       %s: %" PRIu64 " files, %u frames, %s%s\n",
+			       ref->name, res.files, res.frames,
+			       ocb_human_size(res.bytes, sz, sizeof(sz)), legacy);
+		r = report_warnings(a, ref->name) ? 1 : 0;
+		ocb_archive_free(a);
+		return r;
 	}
+	ocb_archive_free(a);
 	if (r == -EBADMSG && res.bad_files)
 		printf("DAMAGED  %s: %" PRIu64 " of %" PRIu64 " files do not "
 		       "match their hash; first: %s\n", ref->name,
@@ -178,7 +225,7 @@ static int verify_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	};
 	struct ocb_keyprov *kp = NULL;
 	struct vopts vo = { 0 };
-	int all = 0, c, r, worst = 0;
+	int all = 0, c, r, worst = 0, warned = 0;
 
 	while ((c = getopt_long(argc, argv, "ah", opts, NULL)) != -1) {
 		switch (c) {
@@ -222,6 +269,7 @@ static int verify_exec(struct ocb_ctx *ctx, int argc, char **argv)
 			r = verify_one(ctx, kp, &v[i], &vo);
 			if (r < 0 && (!worst || r == -EBADMSG))
 				worst = r;
+			warned |= r > 0;
 		}
 		free(v);
 	} else {
@@ -230,8 +278,14 @@ static int verify_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		r = ocb_backups_find(ctx->store, ctx->cfg->prefix, argv[optind],
 				     &ref);
 		worst = r < 0 ? r : verify_one(ctx, kp, &ref, &vo);
+		warned = worst > 0;
+		worst = worst > 0 ? 0 : worst;
 	}
 	ocb_keyprov_free(kp);
+	/* damage and failures first; a sound backup taken with warnings
+	 * is 8 */
+	if (!worst && warned && !ocb_interrupted)
+		return OCB_EXIT_WARNINGS;
 	return ocb_exit_code(worst);
 }
 

@@ -22,6 +22,7 @@
 #include <openssl/crypto.h>
 
 #include "highwater.h"
+#include "openclaw.h"
 
 /* the one place that turns an errno into an exit code */
 int ocb_exit_code(int err)
@@ -312,4 +313,27 @@ int ocb_ctx_open_backup(struct ocb_ctx *ctx, const struct ocb_backup_ref *ref,
 		return r;
 	}
 	return ocb_archive_open_legacy(ctx->store, ref->key, &lo, a);
+}
+
+void ocb_sources_describe(const struct ocb_config *cfg, char *msg,
+			  size_t size)
+{
+	char **oc = NULL;
+	const char *from = "the config";
+	char *const *v = cfg->sources;
+	size_t n = cfg->nsources, i, len;
+
+	if (cfg->sources_default && cfg->nsources == 1) {
+		if (ocb_openclaw_resolve(cfg->sources[0], &oc, &n, &from) == 0) {
+			v = oc;
+		} else {
+			n = cfg->nsources;
+			from = "the default";
+		}
+	}
+	len = (size_t)snprintf(msg, size, "sources (from %s):", from);
+	for (i = 0; i < n && len < size; i++)
+		len += (size_t)snprintf(msg + len, size - len, " %s", v[i]);
+	if (oc)
+		ocb_openclaw_free(oc, n);
 }

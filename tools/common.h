@@ -44,6 +44,10 @@ int ocb_fail(int err, const char *fmt, ...)
 
 /* Load the config into ctx->cfg: 0, or an exit code (message printed). */
 int ocb_ctx_config(struct ocb_ctx *ctx);
+/* "sources (from WHERE): PATH...": what a backup with cfg takes (the
+ * config's sources, else OpenClaw's own list), cut to size */
+void ocb_sources_describe(const struct ocb_config *cfg, char *msg,
+			  size_t size);
 /* Open ctx->store (url NULL: the configured store): 0 or an exit code. */
 int ocb_ctx_store(struct ocb_ctx *ctx, const char *url);
 void ocb_ctx_release(struct ocb_ctx *ctx);
