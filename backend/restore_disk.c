@@ -510,7 +510,8 @@ int ocb_rdisk_finish(struct ocb_rdisk *d)
 	size_t i;
 	int r = 0;
 
-	qsort(d->dirs, d->ndirs, sizeof(*d->dirs), dir_cmp);
+	if (d->ndirs)
+		qsort(d->dirs, d->ndirs, sizeof(*d->dirs), dir_cmp);
 	for (i = 0; i < d->ndirs; i++) {
 		struct dirmeta *m = &d->dirs[i];
 		struct ocb_rdisk_meta mm = { .mode = m->mode, .uid = d->euid,
