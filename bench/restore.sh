@@ -7,7 +7,8 @@
 # (gentree.py --scale SCALE, ~20,000 small files, a database and a
 # binary) and a many-file tree (gentree.py --entries ENTRIES) with a
 # BIG_MIB MiB file beside it.  Each restore is compared with its source
-# (diff -r).  Table on stdout, raw numbers in
+# (diff -r); through the proxy, the GETs and requests in flight (mean,
+# peak) are counted.  Table on stdout, raw numbers in
 # bench/results/restore.tsv (TAG=name: restore-name.tsv).  OCB_BEFORE=path
 # also measures another ocb binary (a build from before a change) on the
 # same backup, each run beside the others: the machine's load changes.
@@ -34,6 +35,13 @@ proxy_up() {	# delay_ms rate_MBps; sets PEP
 	PEP=http://127.0.0.1:$(cat "$BENCH_TMP/port")
 }
 proxy_down() { kill "$PROXY_PID"; wait "$PROXY_PID" || true; PROXY_PID=; }
+proxy_zero() { kill -USR2 "$PROXY_PID"; sleep 0.1; }
+proxy_stats() {	# since the last proxy_zero: "GETs mean peak" requests in flight
+	rm -f "$BENCH_TMP/stats"
+	kill -USR1 "$PROXY_PID"
+	for _ in $(seq 1 100); do [ -s "$BENCH_TMP/stats" ] && break; sleep 0.02; done
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["gets"], d["inflight_mean"], d["inflight_peak"])' "$BENCH_TMP/stats"
+}
 
 # "seconds peak_rss_KiB" of "$@"
 run() {
@@ -67,6 +75,7 @@ one_set() {	# name dir
 		chmod 600 "$BENCH_TMP/cfg.json"
 		for tool in $TOOLS; do
 			rm -rf "$BENCH_TMP/out"; sync
+			[ "$d" = 0 ] || proxy_zero
 			if [ $tool != restic ]; then
 				bin=$OCB; [ $tool = ocb ] || bin=$OCB_BEFORE
 				read -r t rss <<< "$(run "$bin" --config "$BENCH_TMP/cfg.json" restore latest --target "$BENCH_TMP/out")"
@@ -76,7 +85,9 @@ one_set() {	# name dir
 				got=$BENCH_TMP/out$dir
 			fi
 			same "$dir" "$got" || { echo "$tool restore of $name differs" >&2; cat "$BENCH_TMP/err" >&2; exit 1; }
-			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$label" "$tool" "$files" "$bytes" "$t" "$(mbps "$bytes" "$t")" "$rss"
+			inflight="- - -"; [ "$d" = 0 ] || inflight=$(proxy_stats)
+			read -r gets mean peak <<< "$inflight"
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$label" "$tool" "$files" "$bytes" "$t" "$(mbps "$bytes" "$t")" "$rss" "$gets" "$mean" "$peak"
 		done
 		[ "$d" = 0 ] || proxy_down
 	done
@@ -92,7 +103,7 @@ with open(sys.argv[1], "wb") as f:
         f.write(os.urandom(1 << 19) + (b"restore bench " * 37450)[:1 << 19])
 PY
 {
-	printf 'set\tnetwork\ttool\tentries\tbytes\tseconds\tMB/s\tpeak_rss_KiB\n'
+	printf 'set\tnetwork\ttool\tentries\tbytes\tseconds\tMB/s\tpeak_rss_KiB\tGETs\tin_flight_mean\tin_flight_peak\n'
 	one_set agent "$BENCH_TMP/agent"
 	one_set many "$BENCH_TMP/many"
 } | tee "$RESULTS/restore${TAG:+-$TAG}.tsv" | column -t -s $'\t'
