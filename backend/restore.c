@@ -7,10 +7,17 @@
  * target by restore_disk.c (fd-relative, never through a symlink), file
  * content hashed on the way and put in place only when it matches the
  * catalog.  Memory stays bounded: the stream is never held whole.
+ *
+ * Small files of a native backup are read whole from the stream and
+ * handed to worker threads (restore_pool.c) that hash, write and rename
+ * them while this thread goes on parsing: a tree of many small files is
+ * restored at the pace of the stream, not of one file's system calls
+ * after another's.  Larger files are written here, as they arrive.
  */
 #include "restore.h"
 #include "fdio.h"
 #include "restore_disk.h"
+#include "restore_pool.h"
 #include "log.h"
 
 #include <archive.h>
@@ -249,9 +256,15 @@ struct run {
 	 * for each hardlink set (by its ino) the first link written + 1 */
 	uint8_t *done;
 	uint32_t *first;
+	struct ocb_rpool *pool;	/* small files (native backups) */
 };
 
 #define BUFSZ (256 * 1024)
+/* files up to POOL_FILE bytes go to POOL_WORKERS threads, with at most
+ * POOL_BYTES of content queued */
+#define POOL_FILE (1024 * 1024)
+#define POOL_BYTES (16 * 1024 * 1024)
+#define POOL_WORKERS 4
 
 /* an entry's metadata from its tar header (xattr arrays owned by x) */
 struct xattrs {
@@ -408,6 +421,47 @@ static int write_file(struct run *ru, const char *rel,
 }
 
 /*
+ * A small regular file of a native backup: its content read whole from
+ * the stream and queued for the workers (counted as written: a mismatch
+ * is taken back at the end).
+ */
+static int queue_file(struct run *ru, const char *rel,
+		      const struct ocb_rdisk_meta *m, uint64_t size,
+		      const uint8_t *sha)
+{
+	char *data = malloc(size ? (size_t)size : 1);
+	size_t got = 0;
+	int r;
+
+	if (!data)
+		return -ENOMEM;
+	while (got < size) {
+		ssize_t n = archive_read_data(ru->in, data + got,
+					      (size_t)size - got);
+
+		if (n <= 0) {
+			free(data);
+			return n < 0 && ru->f->err ? ru->f->err :
+				ar_fail(ru->in, "read", rel);
+		}
+		got += (size_t)n;
+	}
+	note_dropped_metadata(ru, rel, m);
+	r = ocb_rpool_put(ru->pool, rel, m, sha, data, got);
+	if (r == 0) {
+		ru->res->bytes += got;
+		ru->res->files++;
+	}
+	return r;
+}
+
+/* every queued file written (before a hardlink to one, and at the end) */
+static int pool_drain(struct run *ru)
+{
+	return ru->pool ? ocb_rpool_drain(ru->pool) : 0;
+}
+
+/*
  * The directories above each selected path, with the modes and times the
  * backup recorded (the stream of a subtree does not hold them).
  */
@@ -452,7 +506,10 @@ static int write_link_or_copy(struct run *ru, uint32_t idx, const char *rel,
 {
 	const struct ocb_entry *e = ocb_archive_entry(ru->a, idx);
 	char to[4096];
+	int r = pool_drain(ru);
 
+	if (r < 0)
+		return r;
 	if (ru->first && ru->first[e->ino]) {
 		if (ocb_archive_path(ru->a, ru->first[e->ino] - 1, to,
 				     sizeof(to)) < 0)
@@ -504,7 +561,9 @@ static int write_entry(struct run *ru, struct archive_entry *ae,
 	if (r < 0)
 		goto out;
 	if (hlrel && selected(ru->o, hlrel)) {
-		r = ocb_rdisk_hardlink(ru->disk, rel, hlrel);
+		r = pool_drain(ru);
+		if (r == 0)
+			r = ocb_rdisk_hardlink(ru->disk, rel, hlrel);
 	} else if (hlrel && ru->legacy) {
 		char esc[512], esc2[512];
 
@@ -527,8 +586,15 @@ static int write_entry(struct run *ru, struct archive_entry *ae,
 				-EINVAL;
 			break;
 		case AE_IFREG:
-			r = write_file(ru, rel, &m, 0, 0,
-				       e ? e->sha256 : NULL);
+			if (ru->pool && archive_entry_size_is_set(ae) &&
+			    archive_entry_size(ae) >= 0 &&
+			    archive_entry_size(ae) <= POOL_FILE)
+				r = queue_file(ru, rel, &m,
+					       (uint64_t)archive_entry_size(ae),
+					       e ? e->sha256 : NULL);
+			else
+				r = write_file(ru, rel, &m, 0, 0,
+					       e ? e->sha256 : NULL);
 			break;
 		case AE_IFIFO:
 			if (ru->legacy) {
@@ -624,6 +690,11 @@ int ocb_restore_run(struct ocb_archive *a, const struct ocb_restore_opts *o,
 			goto out;
 		}
 	}
+	if (!ru.legacy) {
+		r = ocb_rpool_new(ru.disk, POOL_WORKERS, POOL_BYTES, &ru.pool);
+		if (r < 0)
+			goto out;
+	}
 	f.fd = fds[1];
 	if (pthread_create(&th, NULL, feed, &f) != 0) {
 		r = -EAGAIN;
@@ -707,6 +778,14 @@ int ocb_restore_run(struct ocb_archive *a, const struct ocb_restore_opts *o,
 	}
 	if (r == 0 && ar != ARCHIVE_EOF)
 		r = f.err ? f.err : ar_fail(ru.in, "read", o->target);
+	if (ru.pool) {
+		int e = ocb_rpool_drain(ru.pool);
+		uint64_t bad = ocb_rpool_bad(ru.pool);
+
+		r = r ? r : e;
+		res->files -= bad;
+		res->bad_files += bad;
+	}
 	for (size_t i = 0; r == 0 && ru.done && i < o->npaths; i++) {
 		uint32_t idx;
 
@@ -721,6 +800,7 @@ int ocb_restore_run(struct ocb_archive *a, const struct ocb_restore_opts *o,
 	if (r == 0 && res->bad_files)
 		r = -EBADMSG;
 out:
+	ocb_rpool_free(ru.pool);	/* what is queued after a failure: dropped */
 	if (ru.in) {
 		archive_read_close(ru.in);
 		archive_read_free(ru.in);

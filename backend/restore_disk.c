@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,13 +36,16 @@ struct dirmeta {
 };
 
 struct ocb_rdisk {
+	struct ocb_rdisk *owner;	/* itself, or what it was cloned from */
 	int root;
 	unsigned flags;
 	uid_t euid;
 	char cpath[PATH_MAX];	/* the cached parent directory */
 	int cfd;		/* its descriptor, or -1 */
 	char tmp[32];		/* the file being written */
-	unsigned long seq;
+	/* the owner's only, shared by its clones: */
+	pthread_mutex_t lock;	/* dirs */
+	unsigned long seq;	/* temporary names (atomic) */
 	struct dirmeta *dirs;
 	size_t ndirs, cap;
 };
@@ -59,10 +63,33 @@ int ocb_rdisk_open(const char *dir, unsigned flags, struct ocb_rdisk **out)
 		free(d);
 		return e;
 	}
+	d->owner = d;
 	d->flags = flags;
 	d->euid = geteuid();
 	d->cfd = -1;
+	pthread_mutex_init(&d->lock, NULL);
 	*out = d;
+	return 0;
+}
+
+int ocb_rdisk_clone(struct ocb_rdisk *d, struct ocb_rdisk **out)
+{
+	struct ocb_rdisk *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->root = fcntl(d->root, F_DUPFD_CLOEXEC, 0);
+	if (c->root < 0) {
+		int e = -errno;
+
+		free(c);
+		return e;
+	}
+	c->owner = d->owner;
+	c->flags = d->flags;
+	c->euid = d->euid;
+	c->cfd = -1;
+	*out = c;
 	return 0;
 }
 
@@ -75,9 +102,12 @@ void ocb_rdisk_free(struct ocb_rdisk *d)
 	if (d->cfd >= 0)
 		close(d->cfd);
 	close(d->root);
-	for (i = 0; i < d->ndirs; i++)
-		free(d->dirs[i].rel);
-	free(d->dirs);
+	if (d->owner == d) {
+		for (i = 0; i < d->ndirs; i++)
+			free(d->dirs[i].rel);
+		free(d->dirs);
+		pthread_mutex_destroy(&d->lock);
+	}
 	free(d);
 }
 
@@ -102,28 +132,38 @@ static int rel_ok(const char *rel)
 	}
 }
 
+/* recorded in the owner (clones included) */
 static int remember_dir(struct ocb_rdisk *d, const char *rel, mode_t mode,
 			int64_t mtime, uint32_t nsec)
 {
 	struct dirmeta *m;
+	int r = 0;
 
+	d = d->owner;
+	pthread_mutex_lock(&d->lock);
 	if (d->ndirs == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 64;
 		struct dirmeta *n = realloc(d->dirs, cap * sizeof(*n));
 
-		if (!n)
-			return -ENOMEM;
+		if (!n) {
+			r = -ENOMEM;
+			goto out;
+		}
 		d->dirs = n;
 		d->cap = cap;
 	}
 	m = &d->dirs[d->ndirs];
-	if (!(m->rel = strdup(rel)))
-		return -ENOMEM;
+	if (!(m->rel = strdup(rel))) {
+		r = -ENOMEM;
+		goto out;
+	}
 	m->seq = d->ndirs++;
 	m->mode = mode;
 	m->mtime = mtime;
 	m->mtime_nsec = nsec;
-	return 0;
+out:
+	pthread_mutex_unlock(&d->lock);
+	return r;
 }
 
 /*
@@ -250,7 +290,9 @@ static int make_tmp(struct ocb_rdisk *d, int pfd,
 	for (int tries = 0; tries < 1000; tries++) {
 		int r;
 
-		snprintf(d->tmp, sizeof(d->tmp), ".ocb-part-%lu", d->seq++);
+		snprintf(d->tmp, sizeof(d->tmp), ".ocb-part-%lu",
+			 __atomic_fetch_add(&d->owner->seq, 1,
+					    __ATOMIC_RELAXED));
 		r = mk(pfd, d->tmp, arg);
 		if (r != -EEXIST)
 			return r;
@@ -468,7 +510,8 @@ int ocb_rdisk_finish(struct ocb_rdisk *d)
 	size_t i;
 	int r = 0;
 
-	qsort(d->dirs, d->ndirs, sizeof(*d->dirs), dir_cmp);
+	if (d->ndirs)
+		qsort(d->dirs, d->ndirs, sizeof(*d->dirs), dir_cmp);
 	for (i = 0; i < d->ndirs; i++) {
 		struct dirmeta *m = &d->dirs[i];
 		struct ocb_rdisk_meta mm = { .mode = m->mode, .uid = d->euid,

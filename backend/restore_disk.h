@@ -43,6 +43,12 @@ struct ocb_rdisk_meta {
 /* Open dir (an existing directory; the user's path, symlinks in it are
  * followed once, here) as the root of a restore.  0 or negative errno. */
 int ocb_rdisk_open(const char *dir, unsigned flags, struct ocb_rdisk **out);
+/* Another handle on the root of d, for another thread: entries may be
+ * created through d and its clones at once (not the same entry twice;
+ * a hardlink only to an entry already committed).  Directory records go
+ * to d, whose ocb_rdisk_finish covers them; free the clones first. */
+int ocb_rdisk_clone(struct ocb_rdisk *d, struct ocb_rdisk **out);
+/* (d, or a clone) */
 void ocb_rdisk_free(struct ocb_rdisk *d);
 
 /* The entries below take rel, a path relative to the root with no

@@ -10,7 +10,8 @@ build_pkgs=(meson ninja-build pkg-config gcc libc6-dev libfuse3-dev fuse3
 test_pkgs=(python3 python3-pytest python3-botocore awscli ceph-mon ceph-osd
 	radosgw ceph-common swift swift-proxy swift-account swift-container
 	swift-object memcached curl attr time clang libclang-rt-14-dev pigz gnupg
-	sqlite3 util-linux procps psmisc bc bsdextrautils cron debhelper dpkg-dev man-db)
+	sqlite3 util-linux procps psmisc bc bsdextrautils cron debhelper dpkg-dev man-db
+	restic)
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = --test ] && want+=("${test_pkgs[@]}")

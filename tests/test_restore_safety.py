@@ -8,6 +8,7 @@ made plain `tar -czf` archives; see test_legacy.py)."""
 import io
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -455,9 +456,69 @@ def test_old_backup_in_place_as_the_old_tool_did(tmp_path, file_config, ocb_loca
     aside = [n for n in os.listdir(tmp_path / "home") if n != ".openclaw"]
     assert len(aside) == 1 and aside[0].startswith(".openclaw.pre-restore-")
     assert (tmp_path / "home" / aside[0] / "extra.txt").exists()
-    # a selection or a dry run in place: refused, use --target
-    p = o("restore", name, "workspace", check=False)
-    assert p.returncode == 2 and "--target" in p.stderr
+
+
+def test_old_backup_paths_and_dry_run_in_place(tmp_path, file_config, ocb_local):
+    """Some paths of an old-tool backup in place: openclaw-config/... goes
+    into the state directory and workspace/... into its workspace, each set
+    aside and swapped in like a native selection, the rest untouched; a
+    dry run lists the changes where the restore would make them and
+    writes nothing; other paths are refused (exit 2), a path the backup
+    does not hold is not found (exit 5)."""
+    state = tmp_path / "home" / ".openclaw"
+    (state / "workspace" / "memory").mkdir(parents=True)
+    (state / "agents").mkdir()
+    (state / "openclaw.json").write_text('{"current": true}\n')
+    (state / "agents" / "a.json").write_text('{"id": "changed"}\n')
+    (state / "workspace" / "memory" / "today.md").write_text("current\n")
+    (state / "workspace" / "keep.md").write_text("untouched\n")
+    name = "openclaw-aws-backup-2026-11-23T10-00-00"
+    put_old(tmp_path, name, [
+        member("openclaw-config", tarfile.DIRTYPE, mode=0o700),
+        member("openclaw-config/openclaw.json", data=b'{"old": true}\n', mode=0o600),
+        member("openclaw-config/agents", tarfile.DIRTYPE, mode=0o755),
+        member("openclaw-config/agents/a.json", data=b'{"id": "a"}\n'),
+        member("openclaw-config/agents/b.json", data=b'{"id": "b"}\n'),
+        member("workspace", tarfile.DIRTYPE, mode=0o755),
+        member("workspace/memory", tarfile.DIRTYPE, mode=0o755),
+        member("workspace/memory/today.md", data=b"old memory\n"),
+        member("workspace/keep.md", data=b"old keep\n")])
+    o = Ocb(config=config_with(tmp_path, file_config, sources=[str(state)]),
+            env=ocb_local.env)
+    before = sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / "home").rglob("*"))
+    p = o("restore", "--dry-run", name, "openclaw-config/agents", "workspace/memory")
+    assert re.search(r"^changed +openclaw-config/agents/a.json", p.stdout, re.M), p.stdout
+    assert re.search(r"^new +openclaw-config/agents/b.json", p.stdout, re.M)
+    assert re.search(r"^changed +workspace/memory/today.md", p.stdout, re.M)
+    assert "keep.md" not in p.stdout and "openclaw.json" not in p.stdout
+    assert "1 new, 2 changed, 0 deleted" in p.stdout, p.stdout
+    j = json.loads(o("restore", "--dry-run", "--json", name).stdout)
+    changes = {c["path"]: c["change"] for c in j["changes"]}
+    assert changes["openclaw-config/agents/b.json"] == "new"
+    assert changes["openclaw-config/agents/a.json"] == "changed"
+    assert changes["workspace/keep.md"] == "changed"
+    after = sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / "home").rglob("*"))
+    assert after == before and (state / "agents" / "a.json").read_text() == '{"id": "changed"}\n'
+
+    p = o("restore", name, "openclaw-config/agents", "workspace/memory/")
+    assert (state / "agents" / "a.json").read_text() == '{"id": "a"}\n'
+    assert (state / "agents" / "b.json").read_text() == '{"id": "b"}\n'
+    assert (state / "workspace" / "memory" / "today.md").read_text() == "old memory\n"
+    assert (state / "workspace" / "keep.md").read_text() == "untouched\n"
+    assert (state / "openclaw.json").read_text() == '{"current": true}\n'
+    aside = sorted(n for n in os.listdir(state) if ".pre-restore-" in n)
+    assert len(aside) == 1 and aside[0].startswith("agents.pre-restore-")
+    assert (state / aside[0] / "a.json").read_text() == '{"id": "changed"}\n'
+    waside = [n for n in os.listdir(state / "workspace") if ".pre-restore-" in n]
+    assert len(waside) == 1 and waside[0].startswith("memory.pre-restore-")
+    assert not [n for n in os.listdir(state) if ".ocb-restore-" in n]
+
+    for bad in ("../etc", "openclaw-config/../../x", "other"):
+        p = o("restore", name, bad, check=False)
+        assert p.returncode == 2 and "openclaw-config" in p.stderr, (bad, p.stderr)
+    p = o("restore", name, "workspace/none", check=False)
+    assert p.returncode == 5 and "not in the backup" in p.stderr, p.stderr
+    assert not [n for n in os.listdir(state / "workspace") if ".ocb-restore-" in n]
 
 
 def test_undecodable_stream_is_damage_not_network(tmp_path, file_config, ocb_local):

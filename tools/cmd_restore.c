@@ -50,10 +50,10 @@ static const char usage[] =
 	"the preRestore hook runs first (it may stop the application), then a\n"
 	"restore is refused while a process has files or its working directory\n"
 	"under the path (they are named), unless --force.  An old-tool\n"
-	"backup goes in place whole, as the old tool restored it:\n"
-	"openclaw-config/ to the state directory (the one source, or the one\n"
-	"named .openclaw; the current openclaw.json kept if it has none),\n"
-	"workspace/ to its workspace/.\n"
+	"backup goes in place as the old tool restored it: openclaw-config/\n"
+	"to the state directory (the one source, or the one named .openclaw;\n"
+	"the current openclaw.json kept if it has none), workspace/ to its\n"
+	"workspace/; PATHs in place start with openclaw-config or workspace.\n"
 	"\n"
 	"Every file's SHA-256 is checked against the catalog before the file\n"
 	"is put in place.  Everything is created below the target without\n"
@@ -83,6 +83,8 @@ struct run {
 	int nchanges;			/* --dry-run --json: printed so far */
 	const char *base;		/* --dry-run: the compared subtree,
 					 * relative to the backup */
+	const char *old_state;		/* an old-tool backup in place: the
+					 * state directory */
 };
 
 static double since(const struct timespec *t0)
@@ -247,17 +249,27 @@ static int restore_to(struct run *ru, struct ocb_archive *a,
 
 static int disk_path_of(struct ocb_archive *a, const char *p, char *out,
 			size_t size, int *nested);
+static int old_disk_path(const char *state, const char *p, char *out,
+			 size_t size);
 
 /* --dry-run: each restored subtree against what is on disk */
 static int dry_run(struct run *ru, struct ocb_archive *a, const char *target,
 		   const char *const *paths, size_t npaths,
 		   struct ocb_plan_counts *sum)
 {
+	/* an old backup whole in place: its two trees where its restore
+	 * puts them */
+	static const char *const old_whole[] = { "openclaw-config",
+						 "workspace" };
 	uint32_t i, n = npaths ? (uint32_t)npaths : target ? 1 :
-		ocb_archive_nsources(a);
+		ru->old_state ? 2 : ocb_archive_nsources(a);
 	int r = 0;
 
 	memset(sum, 0, sizeof(*sum));
+	if (ru->old_state && !npaths) {
+		paths = old_whole;
+		npaths = 2;
+	}
 	for (i = 0; i < n && r == 0; i++) {
 		struct ocb_plan_counts c;
 		char disk[8192];
@@ -265,7 +277,14 @@ static int dry_run(struct run *ru, struct ocb_archive *a, const char *target,
 		uint32_t idx = OCB_ROOT;
 		int nested;
 
-		if (!target && npaths) {	/* PATHs in place */
+		if (ru->old_state) {
+			if (ocb_archive_resolve(a, paths[i], &idx) < 0)
+				continue;	/* no workspace/ */
+			r = old_disk_path(ru->old_state, paths[i], disk,
+					  sizeof(disk));
+			if (r < 0)
+				break;
+		} else if (!target && npaths) {	/* PATHs in place */
 			ocb_archive_resolve(a, paths[i], &idx);	/* checked */
 			r = disk_path_of(a, paths[i], disk, sizeof(disk), &nested);
 			if (r < 0)
@@ -472,7 +491,15 @@ static int restore_source(struct run *ru, struct ocb_archive *a,
 	snprintf(staged, sizeof(staged), "%s/%s", stage,
 		 top ? top : "openclaw-config");
 	r = restore_to(ru, a, stage, top ? &top : NULL, top ? 1 : 0, &res);
-	if (r == 0 && !top)
+	if (r == 0 && ru->old_state && top && res.entries == 0) {
+		/* an old backup streamed: no listing checked it before */
+		fprintf(stderr, "ocb: %s is not in the backup\n", top);
+		ocb_rm_rf(stage);
+		r = OCB_EXIT_NOTFOUND;
+		goto out;
+	}
+	if (r == 0 && (!top || (ru->old_state &&
+				!strcmp(top, "openclaw-config"))))
 		r = old_layout(stage, staged, orig);
 	total->entries += res.entries;
 	total->files += res.files;
@@ -728,18 +755,97 @@ static const char *state_dir(const struct ocb_config *cfg)
 	return found;
 }
 
+/*
+ * Where a path of an old-tool backup goes in place: openclaw-config/...
+ * into the state directory, workspace/... into its workspace/, as the old
+ * restore put them.  -EINVAL: another path, or one with an empty, "." or
+ * ".." component.
+ */
+static int old_disk_path(const char *state, const char *p, char *out,
+			 size_t size)
+{
+	static const struct {
+		const char *top, *under;
+	} map[] = { { "openclaw-config", "" }, { "workspace", "/workspace" } };
+	char clean[4096];
+	size_t n = strlen(p), k;
+	const char *c;
+
+	while (n > 1 && p[n - 1] == '/')
+		n--;
+	if (n >= sizeof(clean))
+		return -ENAMETOOLONG;
+	memcpy(clean, p, n);
+	clean[n] = '\0';
+	for (c = clean; *c; c += strcspn(c, "/") + (c[strcspn(c, "/")] != 0)) {
+		size_t l = strcspn(c, "/");
+
+		if (l == 0 || (l == 1 && c[0] == '.') ||
+		    (l == 2 && c[0] == '.' && c[1] == '.'))
+			return -EINVAL;
+	}
+	for (k = 0; k < sizeof(map) / sizeof(map[0]); k++) {
+		size_t tl = strlen(map[k].top);
+
+		if (strncmp(clean, map[k].top, tl) ||
+		    (clean[tl] && clean[tl] != '/'))
+			continue;
+		return snprintf(out, size, "%s%s%s", state, map[k].under,
+				clean + tl) >= (int)size ? -ENAMETOOLONG : 0;
+	}
+	return -EINVAL;
+}
+
+/* the missing directories between the state directory and orig's
+ * parent (an old backup streamed has no listing to give their modes:
+ * 0700) */
+static int old_parents(const char *state, const char *orig)
+{
+	char d[4096];
+	size_t n = strlen(state);
+
+	if (snprintf(d, sizeof(d), "%s", orig) >= (int)sizeof(d) ||
+	    strlen(d) < n)
+		return -ENAMETOOLONG;
+	for (char *s = d + n; (s = strchr(s, '/')) != NULL; *s++ = '/') {
+		*s = '\0';	/* the state directory, then each below it */
+		if (mkdir(d, 0700) < 0 && errno != EEXIST)
+			return -errno;
+	}
+	return 0;
+}
+
+/* an old-tool backup back to the state directory dir: whole, or the
+ * paths given, each swapped in like a native one */
 static int restore_old_in_place(struct run *ru, struct ocb_archive *a,
-				const char *dir, struct ocb_restore_result *res)
+				const char *dir, const char *const *paths,
+				size_t npaths, struct ocb_restore_result *res)
 {
 	char ts[32];
 	time_t now = time(NULL);
 	struct tm tm;
+	size_t i;
 	int r;
 
 	gmtime_r(&now, &tm);
 	strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
-	r = ready_to_replace(ru, dir);
-	return r ? r : restore_source(ru, a, NULL, dir, 0, ts, res);
+	if (!npaths) {
+		r = ready_to_replace(ru, dir);
+		return r ? r : restore_source(ru, a, NULL, dir, 0, ts, res);
+	}
+	for (i = 0, r = 0; i < npaths && r == 0; i++) {
+		char orig[4096];
+
+		r = old_disk_path(dir, paths[i], orig, sizeof(orig));
+		if (r == 0)
+			r = old_parents(dir, orig);
+		if (r < 0)
+			return ocb_fail(r, "%s", paths[i]);
+		r = ready_to_replace(ru, orig);
+		if (r == 0)
+			r = restore_source(ru, a, paths[i], orig, 0, ts, res);
+	}
+	return r;
 }
 
 static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
@@ -787,14 +893,27 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	if (r < 0)
 		return ocb_exit_code(r);
 	legacy = ref.kind != OCB_BACKUP_NATIVE;
-	if (legacy && !target && (npaths || dry || !state_dir(ctx->cfg))) {
+	if (legacy && !target && !state_dir(ctx->cfg)) {
 		fprintf(stderr, "ocb: %s is an old-tool backup: in place it is "
-			"restored whole (no PATHs, no --dry-run) to the state "
-			"directory, the one configured source (or the one named "
-			".openclaw); else restore it with --target DIR (it holds "
-			"openclaw-config/ and workspace/), or `ocb migrate` it "
-			"first\n", ref.name);
+			"restored to the state directory, the one configured "
+			"source (or the one named .openclaw); else restore it "
+			"with --target DIR (it holds openclaw-config/ and "
+			"workspace/), or `ocb migrate` it first\n", ref.name);
 		return OCB_EXIT_USAGE;
+	}
+	if (legacy && !target) {
+		char tmp[4096];
+
+		ru.old_state = state_dir(ctx->cfg);
+		for (size_t i = 0; i < npaths; i++)
+			if (old_disk_path(ru.old_state, paths[i], tmp,
+					  sizeof(tmp)) < 0) {
+				fprintf(stderr, "ocb: %s: in place, the paths of "
+					"an old-tool backup are openclaw-config"
+					"[/...] (the state directory) or "
+					"workspace[/...]\n", paths[i]);
+				return OCB_EXIT_USAGE;
+			}
 	}
 	r = legacy ? 0 : ocb_ctx_keyprov(ctx, &kp);
 	if (r)
@@ -891,7 +1010,8 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 			}
 		}
 	} else if (legacy) {
-		r = restore_old_in_place(&ru, a, state_dir(ctx->cfg), &res);
+		r = restore_old_in_place(&ru, a, ru.old_state, paths, npaths,
+					 &res);
 	} else {
 		r = restore_in_place(&ru, a, paths, npaths, &res);
 	}
