@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import Ocb, objects
+from conftest import BOTH_SERVERS, Ocb, objects
 from test_mount import mounted  # noqa: F401  (the fixture)
 from treeutil import assert_same_tree, make_tree
 
@@ -196,11 +196,13 @@ def test_damaged_old_backups(tmp_path, rgw, bucket, o, mounted):
     assert_same_tree(os.path.join(inst, good), top)
 
 
+@BOTH_SERVERS
 def test_restore_verify_cat_old_backup(tmp_path, rgw, bucket, o):
     work = str(tmp_path / "work")
     os.makedirs(work)
     name = "openclaw-aws-backup-2026-11-20T10-00-00"
-    top, _ = make_old(rgw, bucket, work, name, "tar", sse=True)
+    # Swift's s3api has no SSE-KMS: the object is stored as sent there
+    top, _ = make_old(rgw, bucket, work, name, "tar", sse=(rgw.kind == "rgw"))
     tgt = tmp_path / "full"
     out = o("restore", name, "--target", str(tgt)).stdout
     assert "gzip CRC checked" in out
@@ -242,6 +244,7 @@ def test_prune_counts_old_and_native_together(tmp_path, rgw, bucket, o):
     assert not any(olds[0] in k or olds[1] in k for k in keys)
 
 
+@BOTH_SERVERS
 def test_migrate(tmp_path, rgw, bucket, o):
     work = str(tmp_path / "work")
     os.makedirs(work)
@@ -299,6 +302,7 @@ def test_gpg_old_backup(tmp_path, rgw, bucket, o, mounted):
     shutil.rmtree(empty)
 
 
+@BOTH_SERVERS
 def test_old_backups_have_the_instance_of_native_ones(tmp_path, rgw, bucket, o, mounted):
     """one notion of instance: an old-tool backup without instance-id
     metadata takes the id its prefix names, in list --json, list --all

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from conftest import Ocb, write_config
+from conftest import BOTH_SERVERS, Ocb, write_config
 from treeutil import make_tree
 
 PFX = "openclaw-aws-backups/instance-i-test/"
@@ -29,19 +29,19 @@ def history(tmp_path, rgw, bucket, s3_config, ocb):
     dates = ["2026-09-15T03-00-00Z", "2026-10-01T03-00-00Z", "2026-10-20T03-00-00Z",
              "2026-11-01T03-00-00Z", "2026-11-01T15-00-00Z", "2026-11-02T03-00-00Z",
              "2026-11-03T03-00-00Z-before-upgrade", "2026-11-04T03-00-00Z"]
+    s3 = rgw.client()
     for d in dates:
-        rgw.aws("s3api", "copy-object", "--bucket", bucket, "--copy-source",
-                "%s/%s" % (bucket, key), "--key", PFX + "openclaw-aws-backup-%s.ocb" % d)
-    old = tmp_path / "old.tar.gz"
-    old.write_bytes(b"\x1f\x8b old tool")
+        s3.copy_object(Bucket=bucket, CopySource={"Bucket": bucket, "Key": key},
+                       Key=PFX + "openclaw-aws-backup-%s.ocb" % d)
     for d in ["2026-08-01T00-00-00", "2026-10-25T00-00-00"]:
-        rgw.aws("s3api", "put-object", "--bucket", bucket, "--body", str(old),
-                "--key", PFX + "openclaw-aws-backup-%s.tar.gz" % d,
-                "--metadata", "backup-version=2.0,instance-id=i-test")
-    rgw.aws("s3api", "delete-object", "--bucket", bucket, "--key", key)
+        s3.put_object(Bucket=bucket, Body=b"\x1f\x8b old tool",
+                      Key=PFX + "openclaw-aws-backup-%s.tar.gz" % d,
+                      Metadata={"backup-version": "2.0", "instance-id": "i-test"})
+    s3.delete_object(Bucket=bucket, Key=key)
     return o
 
 
+@BOTH_SERVERS
 def test_prune_plan_then_delete(history, rgw, bucket):
     o = history
     before = names_in(rgw, bucket)
@@ -109,6 +109,7 @@ def test_no_rule_keeps_everything_and_bad_rules(history, rgw, bucket):
         assert o("prune", *args, check=False).returncode == 2
 
 
+@BOTH_SERVERS
 def test_stale_upload_aborted(history, rgw, bucket, tmp_path):
     o = history
     key = PFX + "openclaw-aws-backup-2026-11-05T00-00-00Z.ocb"
