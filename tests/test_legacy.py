@@ -52,6 +52,15 @@ def old_layout(work, name, xattrs=False):
     return top
 
 
+def make_old_file(work, name):
+    """tar -czf of the old layout, as the old tool made it: the tree and
+    the file"""
+    top = old_layout(work, name)
+    out = os.path.join(work, name + ".tar.gz")
+    subprocess.run(["tar", "-czf", out, "-C", work, name], check=True)
+    return top, out
+
+
 def make_old(rgw, bucket, work, name, how="tar", sse=False, gpg_home=None, tag=None):
     """tar -czf as the old tool did (or pigz, or several gzip members),
     uploaded with its metadata; returns the local tree and the file"""
@@ -392,6 +401,9 @@ def test_the_way_back_to_the_old_layout(tmp_path, rgw, bucket, s3_config, ocb):
     turned into the old tool's .tar.gz layout and upload"""
     src = tmp_path / "home" / ".openclaw"
     make_tree(str(src / "workspace"))
+    # no fifo: an old archive's special files are never restored
+    # (test_restore_safety.py)
+    os.remove(str(src / "workspace" / "workspace" / "fifo"))
     (src / "openclaw.json").write_text('{"agent": "x"}\n')
     for d, dirs, files in os.walk(src):     # tar -czf keeps no xattrs
         for n in dirs + files:
@@ -424,3 +436,39 @@ def test_the_way_back_to_the_old_layout(tmp_path, rgw, bucket, s3_config, ocb):
     # (gnu tar keeps whole seconds: content, modes, links compared)
     assert_same_tree(str(tgt / "openclaw-config"), str(src), mtimes=False)
     assert_same_tree(str(tgt / "workspace"), str(src / "workspace"), mtimes=False)
+
+
+def test_decode_errors_are_damage_in_every_command(tmp_path, file_config, ocb_local):
+    """an old backup that is gzip but no tar, and one cut short: every
+    command that decodes it says damaged (exit 7), once, never that the
+    store is unreachable (6); cat streams the gzip's bytes as they are"""
+    o = Ocb(config=file_config, env=ocb_local.env)
+    notar = tmp_path / "notar.tar.gz"
+    notar.write_bytes(subprocess.run(["gzip", "-c"], input=os.urandom(300_000),
+                                     capture_output=True, check=True).stdout)
+    work = str(tmp_path / "work")
+    os.makedirs(work)
+    _, good = make_old_file(work, "openclaw-aws-backup-2026-11-02T10-00-00")
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(open(good, "rb").read()[:os.path.getsize(good) * 2 // 3])
+    for name, path in (("openclaw-aws-backup-2026-11-01T10-00-00", notar),
+                       ("openclaw-aws-backup-2026-11-02T10-00-00", cut)):
+        o("store", "put", str(path), "%s/%s.tar.gz" % (PREFIX, name))
+    for name in ("openclaw-aws-backup-2026-11-01T10-00-00",
+                 "openclaw-aws-backup-2026-11-02T10-00-00"):
+        runs = [("verify", name), ("restore", name, "--target", str(tmp_path / "r")),
+                ("migrate", name)]
+        if name.endswith("02T10-00-00"):
+            runs.append(("cat", name))
+        for args in runs:
+            p = o(*args, check=False, text=False)
+            err = p.stderr.decode()
+            assert p.returncode == 7, "%s: %d\n%s" % (args, p.returncode, err)
+            assert "damaged" in err and "unreachable" not in err and "retries" not in err
+            lines = err.splitlines()
+            assert len(lines) == len(set(lines)), err
+        assert not os.path.exists(tmp_path / "r")
+    # gzip that is no tar: cat is a byte stream, and gives the bytes
+    p = o("cat", "openclaw-aws-backup-2026-11-01T10-00-00", text=False)
+    assert p.stdout == subprocess.run(["gzip", "-dc", str(notar)], capture_output=True,
+                                      check=True).stdout
