@@ -6,6 +6,7 @@
 #include "config.h"
 #include "log.h"
 #include "openclaw.h"
+#include "retry_store.h"
 #include "sse_default.h"
 
 #include <errno.h>
@@ -66,6 +67,12 @@ int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
 		r = ocb_backups_abort_stale(s, cfg->prefix,
 					    cfg->stale_upload_age);
 		j->stale_aborted = r > 0 ? r : 0;
+		/* no bucket, or no server: the backup would fail the same
+		 * way at its first request (and say so a second time);
+		 * anything else (denied, not supported) is only the
+		 * cleanup's */
+		if (r == -ENOENT || r == -EIO || ocb_retry_is_transient(r))
+			goto out;
 	}
 	put.sse = cfg->sse;
 	put.sse_kms_key_id = cfg->sse_kms_key_id;

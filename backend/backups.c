@@ -172,8 +172,12 @@ int ocb_backups_find(struct ocb_store *s, const char *prefix,
 	int r;
 
 	r = ocb_backups_list(s, prefix, &v, &n);
-	if (r < 0)
+	if (r < 0) {
+		/* the command's one line for it: what failed, and why */
+		ocb_err("list %s: %s", ocb_log_escape(esc, sizeof(esc), prefix),
+			ocb_store_strerror(r));
 		return r;
+	}
 	r = -ENOENT;
 	if (!strcmp(spec, "latest")) {
 		/* an old-tool backup is unauthenticated (its time is only its

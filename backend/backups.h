@@ -39,7 +39,8 @@ void ocb_backups_instances_free(char **v, size_t n);
 /*
  * Resolve spec to one backup of prefix: "latest" (the newest native backup,
  * an old-tool one only when there is none), a name, a name with its
- * extension, or a full key.  0 and *out, or -ENOENT (message logged).
+ * extension, or a full key.  0 and *out, or -ENOENT, or the listing's
+ * error (a message logged for each).
  */
 int ocb_backups_find(struct ocb_store *s, const char *prefix,
 		     const char *spec, struct ocb_backup_ref *out);

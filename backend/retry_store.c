@@ -90,6 +90,15 @@ static void attempt_init(struct attempt *a, struct rstore *r,
  * After a failed attempt with err: sleep and return 1 to try again, or
  * return 0 when err is final.
  */
+/* the key or prefix a message names: never empty (a listing of the
+ * whole bucket has the empty prefix) */
+static const char *key_name(const struct attempt *a, char *esc, size_t size)
+{
+	if (!a->key || !*a->key)
+		return "(the whole bucket)";
+	return ocb_log_escape(esc, size, a->key);
+}
+
 static int attempt_again(struct attempt *a, int err)
 {
 	unsigned delay;
@@ -109,7 +118,7 @@ static int attempt_again(struct attempt *a, int err)
 		return 0;
 	atomic_fetch_add(&a->r->retries, 1);
 	ocb_debug("%s %s: %s, retry %d in %u ms", a->what,
-		  ocb_log_escape(esc, sizeof(esc), a->key ? a->key : ""),
+		  key_name(a, esc, sizeof(esc)),
 		  ocb_store_strerror(err), a->n, delay);
 	if (delay) {
 		struct timespec ts = { delay / 1000, (long)(delay % 1000) * 1000000L };
@@ -137,8 +146,7 @@ static int attempt_final(struct attempt *a, int err)
 			char esc[256];
 
 			ocb_warn("%s %s: %s after %d attempts", a->what,
-				 ocb_log_escape(esc, sizeof(esc),
-						a->key ? a->key : ""),
+				 key_name(a, esc, sizeof(esc)),
 				 ocb_store_strerror(err), a->n);
 		}
 		if (err == -EAGAIN || err == -ECONNRESET)

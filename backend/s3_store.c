@@ -77,6 +77,9 @@ struct s3 {
 	 * first conditional put: COND_UNKNOWN, then COND_NATIVE or
 	 * COND_EMULATED (it answered 501 NotImplemented) */
 	atomic_int cond_put;
+	/* the hints log_hint() gave (a bit each): each is said once, however
+	 * many requests fail for the same cause */
+	atomic_uint hints_said;
 };
 
 enum { COND_UNKNOWN, COND_NATIVE, COND_EMULATED };
@@ -101,6 +104,8 @@ struct s3_req {
 	const char *payload_hash;	/* NULL: hash of the memory body */
 	int precondition_is_create;	/* 412 means EEXIST (else ESTALE) */
 	int probe;		/* a 501 is expected, not worth a warning */
+	const char *what;	/* names a bucket request in messages
+				 * (default: its kind) */
 	/* response */
 	ocb_sink_fn sink;	/* 2xx body of a GET */
 	void *sink_arg;
@@ -505,28 +510,56 @@ static void hex(const unsigned char *d, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-/* a line a user can act on, for the failures that have an obvious cause */
+/* a line a user can act on, for the failures that have an obvious cause;
+ * each once per store (every later request fails for the same cause, and
+ * its own line says so) */
 static void log_hint(struct s3 *s3, long status, const char *code)
 {
+	enum { NO_BUCKET, SIGNATURE, KEY_ID, CLOCK, EXPIRED, REGION, NONE } h;
 	char b[128];
+	unsigned bit;
 
 	if (!strcmp(code, "NoSuchBucket"))
-		ocb_err("S3: no such bucket: %s",
-			ocb_log_escape(b, sizeof(b), s3->bucket));
+		h = NO_BUCKET;
 	else if (!strcmp(code, "SignatureDoesNotMatch"))
-		ocb_err("S3: signature does not match (wrong secret key?)");
+		h = SIGNATURE;
 	else if (!strcmp(code, "InvalidAccessKeyId"))
-		ocb_err("S3: the access key id is not known to the server");
+		h = KEY_ID;
 	else if (!strcmp(code, "RequestTimeTooSkewed"))
-		ocb_err("S3: the local clock is too far from the server's");
+		h = CLOCK;
 	else if (!strcmp(code, "ExpiredToken"))
-		ocb_err("S3: the session token has expired");
+		h = EXPIRED;
 	else if (!strcmp(code, "AuthorizationHeaderMalformed") ||
 		 !strcmp(code, "PermanentRedirect") || status == 301 ||
 		 status == 307)
+		h = REGION;
+	else
+		h = NONE;
+	bit = 1u << h;
+	if (h == NONE || (atomic_fetch_or(&s3->hints_said, bit) & bit))
+		return;
+	switch (h) {
+	case NO_BUCKET:
+		ocb_err("S3: no such bucket: %s",
+			ocb_log_escape(b, sizeof(b), s3->bucket));
+		break;
+	case SIGNATURE:
+		ocb_err("S3: signature does not match (wrong secret key?)");
+		break;
+	case KEY_ID:
+		ocb_err("S3: the access key id is not known to the server");
+		break;
+	case CLOCK:
+		ocb_err("S3: the local clock is too far from the server's");
+		break;
+	case EXPIRED:
+		ocb_err("S3: the session token has expired");
+		break;
+	default:
 		ocb_err("S3: bucket %s is not served by this endpoint and "
 			"region (%s): check the region",
 			ocb_log_escape(b, sizeof(b), s3->bucket), s3->region);
+	}
 }
 
 /*
@@ -555,7 +588,7 @@ static void log_failure(struct s3_req *q, struct xfer *x, CURLcode cc,
 
 		snprintf(k, sizeof(k), "bucket %s (%s)",
 			 ocb_log_escape(bk, sizeof(bk), x->s3->bucket),
-			 kind_names[q->kind]);
+			 q->what ? q->what : kind_names[q->kind]);
 	}
 	if (cc != CURLE_OK) {
 		ocb_log(lvl, "S3 %s %s: %s", q->method, k, curl_easy_strerror(cc));
@@ -1146,7 +1179,8 @@ static int s3_mpu_list(struct ocb_store *s, const char *prefix,
 		struct s3_url_param p[4];
 		struct ocb_buf out;
 		struct s3_xml_uploads u = { 0 };
-		struct s3_req q = { .kind = K_LIST, .method = "GET" };
+		struct s3_req q = { .kind = K_LIST, .method = "GET",
+				    .what = "list uploads" };
 		size_t n = 0, i;
 
 		p[n++] = (struct s3_url_param){ "uploads", NULL };

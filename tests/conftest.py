@@ -78,9 +78,9 @@ class Rgw:
                                                           p.stderr.decode(errors="replace")))
         return p
 
-    def uploads(self, bucket):
-        """Keys of unfinished multipart uploads (in-process botocore: fast
-        enough to poll while an upload runs)."""
+    def client(self):
+        """An in-process botocore S3 client of this server (the library
+        under awscli, without its start-up of a second or more a call)."""
         if not hasattr(self, "_s3"):
             import botocore.session
             from botocore.config import Config
@@ -88,7 +88,12 @@ class Rgw:
                 "s3", endpoint_url=self.endpoint, region_name=self.region,
                 aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
                 config=Config(s3={"addressing_style": "path"}))
-        r = self._s3.list_multipart_uploads(Bucket=bucket)
+        return self._s3
+
+    def uploads(self, bucket):
+        """Keys of unfinished multipart uploads (in-process botocore: fast
+        enough to poll while an upload runs)."""
+        r = self.client().list_multipart_uploads(Bucket=bucket)
         return [u["Key"] for u in r.get("Uploads", [])]
 
     def restart_radosgw(self):

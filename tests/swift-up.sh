@@ -1,8 +1,9 @@
 #!/bin/bash
 # Throwaway single-node OpenStack Swift with its S3 API (s3api middleware,
 # tempauth) on 127.0.0.1: one device, one replica, every server in one
-# process each, nothing outside DIR (swift.conf is read from DIR/etc through
-# swift_dir; the Debian packages' /etc/swift is not used).
+# process each, nothing outside DIR: swift.conf and the rings are read from
+# DIR/etc; the Debian packages' /etc/swift is neither read nor needed (the
+# start-up is tested with an empty /etc/swift).
 # Usage: swift-up.sh DIR [S3_PORT]      Tear down: swift-down.sh DIR
 # S3 credentials: access key "test:tester", secret "testing" (tempauth user).
 # Needs (as root, Debian 12):
@@ -95,9 +96,23 @@ ts "config and rings"
 
 memcached -l 127.0.0.1 -p "$MEMC" -U 0 -u "$(id -un)" -d -P "$D/run/memcached.pid" ||
 	die "memcached"
+# what /usr/bin/swift-NAME-server does, but with DIR/etc/swift.conf: the
+# servers read /etc/swift/swift.conf (hash prefix, storage policies,
+# constraints) before they apply swift_dir, and fail where it is missing
+serve='
+import sys
+from swift.common import utils
+utils.SWIFT_CONF_FILE = sys.argv[1]
+from swift.common.wsgi import run_wsgi
+kw = {}
+if sys.argv[2] == "object":
+    from swift.obj import server
+    kw["global_conf_callback"] = server.global_conf_callback
+sys.exit(run_wsgi(sys.argv[3], sys.argv[2] + "-server", **kw))
+'
 for name in account container object proxy; do
-	setsid "swift-$name-server" "$D/etc/$name-server.conf" \
-		> "$D/log/$name.log" 2>&1 < /dev/null &
+	setsid /usr/bin/python3 -c "$serve" "$D/etc/swift.conf" "$name" \
+		"$D/etc/$name-server.conf" > "$D/log/$name.log" 2>&1 < /dev/null &
 	echo $! > "$D/run/$name.pid"
 done
 for i in $(seq 300); do

@@ -311,3 +311,51 @@ def test_doctor_never_prints_the_secret(tmp_path, rgw, bucket, s3_config, ocb):
     assert p.returncode == 4
     assert secret not in p.stdout + p.stderr
     assert secret[:6] not in p.stdout + p.stderr
+
+
+# one command line each of the commands that talk to the store, in order
+# of their first request; --target is filled in by the test
+FAILING = [["backup"], ["list", "--all"], ["restore", "latest", "--target"],
+           ["cat", "latest"], ["verify", "latest"], ["prune", "--keep-last", "1"],
+           ["migrate", "--all"], ["pin", "latest"], ["store", "ls"], ["doctor"],
+           ["group", "list"]]
+
+
+def said_once(p, what):
+    """each line of a failure's stderr once (request ids aside: every
+    request has its own), none naming an empty key, and something said"""
+    import re
+    lines = [re.sub(r" \(request id [^)]*\)", "", l) for l in p.stderr.splitlines()]
+    twice = sorted(set(l for l in lines if lines.count(l) > 1))
+    assert not twice, "%s: printed more than once: %s\n%s" % (what, twice, p.stderr)
+    assert not re.search(r"(GET|PUT|HEAD|DELETE|LIST|list|get) :", p.stderr), \
+        "%s: a message with an empty key:\n%s" % (what, p.stderr)
+    assert lines or "FAILED" in p.stdout, what
+
+
+def test_each_error_is_printed_once(tmp_path, rgw, bucket, s3_config, ocb):
+    """the failure paths of every store command: a wrong secret (4), a
+    missing bucket (5), nothing listening (6); each says what failed and
+    why once (the cause once per process, however many requests meet it)"""
+    cfg = json.load(open(s3_config))
+    cfg["s3"].update({"timeout": 2, "retryDeadline": 1})
+    cases = []
+    env = dict(ocb.env, AWS_SECRET_ACCESS_KEY="wrong")
+    cases.append(("wrong secret", 4, write_config(tmp_path / "c4.json", cfg), env))
+    cfg5 = json.loads(json.dumps(cfg))
+    cfg5["s3"]["bucket"] = "no-such-" + bucket
+    cases.append(("no bucket", 5, write_config(tmp_path / "c5.json", cfg5), ocb.env))
+    cfg6 = json.loads(json.dumps(cfg))
+    with socket.socket() as s:          # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        cfg6["s3"]["endpoint"] = "http://127.0.0.1:%d" % s.getsockname()[1]
+        cases.append(("refused", 6, write_config(tmp_path / "c6.json", cfg6), ocb.env))
+        for what, code, config, e in cases:
+            o = Ocb(config=config, env=e)
+            for i, args in enumerate(FAILING):
+                if args[-1] == "--target":
+                    args = args + [str(tmp_path / ("t%d" % i))]
+                p = o(*args, check=False, timeout=120)
+                label = "%s, ocb %s" % (what, " ".join(args))
+                assert p.returncode == code, "%s: exit %d\n%s" % (label, p.returncode, p.stderr)
+                said_once(p, label)

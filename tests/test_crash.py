@@ -70,8 +70,16 @@ POINTS = [
 ]
 
 
-@pytest.mark.parametrize("point", POINTS,
-                         ids=["list-uploads", "create", "part1", "part3", "complete"])
+POINT_IDS = ["list-uploads", "create", "part1", "part3", "complete"]
+
+
+# every point on RGW; on Swift (whose multipart uploads are its own SLO
+# segments) the two that leave an upload with parts, or a whole one not
+# yet completed
+@pytest.mark.parametrize("rgw,point", [("rgw", p) for p in POINTS] +
+                         [("swift", POINTS[2]), ("swift", POINTS[4])],
+                         ids=["rgw-" + i for i in POINT_IDS] + ["swift-part1", "swift-complete"],
+                         indirect=["rgw"])
 def test_backup_killed(setup, proxy, rgw, bucket, point):
     src, o, clean = setup
     proxy.hold(point)

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import Ocb, objects
+from conftest import BOTH_SERVERS, Ocb, objects
 from test_mount import mounted  # noqa: F401  (the fixture)
 from treeutil import assert_same_tree, make_tree
 
@@ -50,6 +50,15 @@ def old_layout(work, name, xattrs=False):
             st = os.lstat(p)
             os.utime(p, (int(st.st_mtime), int(st.st_mtime)), follow_symlinks=False)
     return top
+
+
+def make_old_file(work, name):
+    """tar -czf of the old layout, as the old tool made it: the tree and
+    the file"""
+    top = old_layout(work, name)
+    out = os.path.join(work, name + ".tar.gz")
+    subprocess.run(["tar", "-czf", out, "-C", work, name], check=True)
+    return top, out
 
 
 def make_old(rgw, bucket, work, name, how="tar", sse=False, gpg_home=None, tag=None,
@@ -197,11 +206,13 @@ def test_damaged_old_backups(tmp_path, rgw, bucket, o, mounted):
     assert_same_tree(os.path.join(inst, good), top)
 
 
+@BOTH_SERVERS
 def test_restore_verify_cat_old_backup(tmp_path, rgw, bucket, o):
     work = str(tmp_path / "work")
     os.makedirs(work)
     name = "openclaw-aws-backup-2026-11-20T10-00-00"
-    top, _ = make_old(rgw, bucket, work, name, "tar", sse=True)
+    # Swift's s3api has no SSE-KMS: the object is stored as sent there
+    top, _ = make_old(rgw, bucket, work, name, "tar", sse=(rgw.kind == "rgw"))
     tgt = tmp_path / "full"
     out = o("restore", name, "--target", str(tgt)).stdout
     assert "gzip CRC checked" in out
@@ -246,6 +257,7 @@ def test_prune_counts_old_and_native_together(tmp_path, rgw, bucket, o):
     assert not any(olds[0] in k or olds[1] in k for k in keys)
 
 
+@BOTH_SERVERS
 def test_migrate(tmp_path, rgw, bucket, o):
     work = str(tmp_path / "work")
     os.makedirs(work)
@@ -303,6 +315,7 @@ def test_gpg_old_backup(tmp_path, rgw, bucket, o, mounted):
     shutil.rmtree(empty)
 
 
+@BOTH_SERVERS
 def test_old_backups_have_the_instance_of_native_ones(tmp_path, rgw, bucket, o, mounted):
     """one notion of instance: an old-tool backup without instance-id
     metadata takes the id its prefix names, in list --json, list --all
@@ -427,3 +440,39 @@ def test_the_way_back_to_the_old_layout(tmp_path, rgw, bucket, s3_config, ocb):
     # (gnu tar keeps whole seconds: content, modes, links compared)
     assert_same_tree(str(tgt / "openclaw-config"), str(src), mtimes=False)
     assert_same_tree(str(tgt / "workspace"), str(src / "workspace"), mtimes=False)
+
+
+def test_decode_errors_are_damage_in_every_command(tmp_path, file_config, ocb_local):
+    """an old backup that is gzip but no tar, and one cut short: every
+    command that decodes it says damaged (exit 7), once, never that the
+    store is unreachable (6); cat streams the gzip's bytes as they are"""
+    o = Ocb(config=file_config, env=ocb_local.env)
+    notar = tmp_path / "notar.tar.gz"
+    notar.write_bytes(subprocess.run(["gzip", "-c"], input=os.urandom(300_000),
+                                     capture_output=True, check=True).stdout)
+    work = str(tmp_path / "work")
+    os.makedirs(work)
+    _, good = make_old_file(work, "openclaw-aws-backup-2026-11-02T10-00-00")
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(open(good, "rb").read()[:os.path.getsize(good) * 2 // 3])
+    for name, path in (("openclaw-aws-backup-2026-11-01T10-00-00", notar),
+                       ("openclaw-aws-backup-2026-11-02T10-00-00", cut)):
+        o("store", "put", str(path), "%s/%s.tar.gz" % (PREFIX, name))
+    for name in ("openclaw-aws-backup-2026-11-01T10-00-00",
+                 "openclaw-aws-backup-2026-11-02T10-00-00"):
+        runs = [("verify", name), ("restore", name, "--target", str(tmp_path / "r")),
+                ("migrate", name)]
+        if name.endswith("02T10-00-00"):
+            runs.append(("cat", name))
+        for args in runs:
+            p = o(*args, check=False, text=False)
+            err = p.stderr.decode()
+            assert p.returncode == 7, "%s: %d\n%s" % (args, p.returncode, err)
+            assert "damaged" in err and "unreachable" not in err and "retries" not in err
+            lines = err.splitlines()
+            assert len(lines) == len(set(lines)), err
+        assert not os.path.exists(tmp_path / "r")
+    # gzip that is no tar: cat is a byte stream, and gives the bytes
+    p = o("cat", "openclaw-aws-backup-2026-11-01T10-00-00", text=False)
+    assert p.stdout == subprocess.run(["gzip", "-dc", str(notar)], capture_output=True,
+                                      check=True).stdout

@@ -209,6 +209,7 @@ def test_deleted_backups_release_their_memory(backed_up, mounted):
     assert sorted(n for n in os.listdir(inst) if n != "latest") == names[:1]
 
 
+@BOTH_SERVERS
 def test_small_file_read_costs_few_requests(backed_up, mounted):
     src, o, res = backed_up
     m = mounted(o.config, o.env)
@@ -242,6 +243,7 @@ def test_writes_are_refused_with_erofs(backed_up, mounted):
         assert e.value.errno == errno.EROFS
 
 
+@BOTH_SERVERS
 def test_new_backup_appears_after_refresh(backed_up, mounted):
     src, o, res = backed_up
     m = mounted(o.config, o.env, opts=("-o", "refresh=1"))

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import Ocb, write_config
+from conftest import BOTH_SERVERS, Ocb, write_config
 from treeutil import make_tree
 
 PFX = "openclaw-aws-backups/instance-i-test/"
@@ -60,6 +60,7 @@ def history(tmp_path, rgw, bucket, s3_config, ocb):
     return o
 
 
+@BOTH_SERVERS
 def test_prune_plan_then_delete(history, rgw, bucket):
     o = history
     before = names_in(rgw, bucket)
@@ -127,6 +128,7 @@ def test_no_rule_keeps_everything_and_bad_rules(history, rgw, bucket):
         assert o("prune", *args, check=False).returncode == 2
 
 
+@BOTH_SERVERS
 def test_stale_upload_aborted(history, rgw, bucket, tmp_path):
     o = history
     key = PFX + "openclaw-aws-backup-2026-11-05T00-00-00Z.ocb"

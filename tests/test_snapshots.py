@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from conftest import Ocb, wait_for, write_config, objects
+from conftest import BOTH_SERVERS, Ocb, wait_for, write_config, objects
 from test_mount import Mount, mounted  # noqa: F401 (fixture)
 from treeutil import make_tree, assert_same_tree
 
@@ -97,6 +97,7 @@ def test_mkdir_now_backs_up_in_the_background(setup, mounted, proxy, rgw, bucket
     assert objects(rgw, bucket) == after
 
 
+@BOTH_SERVERS
 def test_labelled_snapshot_and_bad_names(setup, mounted):
     src, o, first = setup
     m = mounted(o.config, o.env)

@@ -72,7 +72,8 @@ static int do_ls(struct ocb_store *s, int argc, char **argv, int recursive)
 	if (argc == 2)
 		prefix = argv[1];
 	r = s->ops->list(s, prefix, recursive ? NULL : "/", NULL, ls_fn, NULL);
-	return r < 0 ? ocb_fail(r, "list %s", prefix) : 0;
+	return r < 0 ? ocb_fail(r, "list %s", *prefix ? prefix :
+				"(the whole bucket)") : 0;
 }
 
 static int do_get(struct ocb_store *s, int argc, char **argv)

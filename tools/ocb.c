@@ -54,7 +54,8 @@ static void help(FILE *f)
 		"\n"
 		"Exit codes: 0 ok, 1 failure, 2 usage, 3 config, 4 access denied or\n"
 		"no credentials, 5 not found, 6 network, 7 data damaged, 8 done with\n"
-		"warnings, 130 interrupted.  See ocb(1).\n");
+		"warnings, 9 KMS key missing or disabled, 130 interrupted.  See\n"
+		"ocb(1).\n");
 }
 
 static const struct ocb_cmd *find(const char *name)
