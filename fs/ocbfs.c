@@ -9,6 +9,7 @@
  * frame cache, namespace, session.
  */
 #include "fs_ops.h"
+#include "fs_daemon.h"
 #include "buf.h"
 #include "cache_store.h"
 #include "config.h"
@@ -186,7 +187,7 @@ static void *stopper_main(void *arg)
 	return NULL;
 }
 
-/* after daemonising: threads do not survive the fork */
+/* once mounted (and detached) */
 static int stopper_start(struct stopper *s, struct fuse_session *se,
 			 const char *mountpoint)
 {
@@ -234,13 +235,10 @@ int main(int argc, char **argv)
 	struct stopper stop = { 0 };
 	struct ocb_group_settings gs = { 0 };
 	sigset_t sigs;
+	int detach = -1;
 	int r, rc = 2;
 
 	prctl(PR_SET_DUMPABLE, 0);	/* keys live in this process */
-	/* in OpenSSL's locked secure heap, best effort (a mount that
-	 * daemonises itself, without -f, loses the lock in the fork) */
-	if (ocb_crypto_secure_heap_init() != 0)
-		ocb_debug("secure heap not locked: keys are mlock'ed one by one");
 	/* before any thread exists, so that every thread inherits it */
 	stop_signals(&sigs);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
@@ -272,6 +270,20 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	ocb_log_set_level(cl.debug ? OCB_LOG_DEBUG : OCB_LOG_WARN);
+	/* detach now, while this is the only thread: the caller waits for
+	 * the mount (or its failure) and exits with our status */
+	if (!cl.foreground) {
+		r = fs_daemon_start(&detach);
+		if (r < 0) {
+			fprintf(stderr, "ocbfs: cannot detach: %s\n",
+				strerror(-r));
+			goto out;
+		}
+	}
+	/* in OpenSSL's locked secure heap, best effort; after the fork,
+	 * which would drop the lock */
+	if (ocb_crypto_secure_heap_init() != 0)
+		ocb_debug("secure heap not locked: keys are mlock'ed one by one");
 	rc = 3;
 	if (ocb_config_load(o.config, &cfg) < 0)
 		goto out;
@@ -354,7 +366,7 @@ int main(int argc, char **argv)
 	d.se = se;
 	if (fuse_session_mount(se, cl.mountpoint) != 0)
 		goto out;
-	if (fuse_daemonize(cl.foreground) != 0)
+	if (fs_daemon_ready(&detach) < 0)
 		goto out_unmount;
 	if (!cl.foreground) {
 		openlog("ocbfs", LOG_PID, LOG_DAEMON);
@@ -407,5 +419,6 @@ out:
 	fs_opts_release(&o);
 	free(cl.mountpoint);
 	fuse_opt_free_args(&args);
+	fs_daemon_fail(&detach, rc);	/* when it failed before ready */
 	return rc;
 }
