@@ -65,6 +65,7 @@ static const struct field {
 	{ "s3.sseKmsKeyId", T_STR },
 	{ "s3.timeout", T_INT },
 	{ "s3.retryDeadline", T_INT },
+	{ "s3.refusedDeadline", T_INT },
 	{ "encryption.keyProvider", T_STR },
 	{ "encryption.keyFile", T_STR },
 	{ "encryption.passphraseFile", T_STR },
@@ -425,6 +426,9 @@ static int fill(struct ocb_config *c, const cJSON *root, const char *file)
 	a = get(root, "s3", "retryDeadline");
 	c->deadline_ms = cJSON_IsNumber(a) && a->valuedouble >= 1 ?
 		(unsigned)a->valuedouble * 1000 : 60000;
+	a = get(root, "s3", "refusedDeadline");
+	c->refused_ms = cJSON_IsNumber(a) && a->valuedouble >= 1 ?
+		(unsigned)a->valuedouble * 1000 : 20000;
 
 	/* store: explicit URL, else the bucket, else the local default */
 	if ((v = get_str(root, NULL, "store")) != NULL) {
@@ -984,6 +988,7 @@ static int doc_fill(cJSON *root, const struct ocb_config *c)
 	r |= put_str(s3, "sseKmsKeyId", c->sse_kms_key_id);
 	r |= put_num(s3, "timeout", c->timeout_ms / 1000);
 	r |= put_num(s3, "retryDeadline", c->deadline_ms / 1000);
+	r |= put_num(s3, "refusedDeadline", c->refused_ms / 1000);
 
 	r |= put_bool(enc, "enabled", c->enc_enabled);
 	r |= put_str(enc, "method", c->enc_method);

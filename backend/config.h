@@ -37,6 +37,8 @@ struct ocb_config {
 	char *sse_kms_key_id;
 	unsigned timeout_ms;	/* s3.timeout: a stalled request fails after it */
 	unsigned deadline_ms;	/* s3.retryDeadline: retries give up after it */
+	unsigned refused_ms;	/* s3.refusedDeadline: the same while every
+				 * attempt was refused */
 
 	/* encryption of backups (envelope encryption, docs/FORMAT.md) */
 	int enc_enabled;	/* encryption.enabled (old tool) */

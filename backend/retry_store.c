@@ -21,6 +21,9 @@ struct rstore {
 	/* the start (ms) of the first operation that failed for good in
 	 * the current outage; 0: the last operation reached the store */
 	atomic_uint_fast64_t outage_since;
+	/* how long that operation tried (its deadline; 0 until known):
+	 * after as long, new operations make a single attempt */
+	atomic_uint_fast64_t outage_span;
 };
 
 int ocb_retry_is_transient(int err)
@@ -63,6 +66,7 @@ struct attempt {
 	struct rstore *r;
 	int n;			/* attempts made */
 	uint64_t start, deadline;
+	int refused;		/* every attempt so far was refused */
 	int probe;		/* one attempt only: see attempt_init() */
 	const char *what;
 	const char *key;
@@ -72,24 +76,32 @@ static void attempt_init(struct attempt *a, struct rstore *r,
 			 const char *what, const char *key)
 {
 	uint64_t since = atomic_load(&r->outage_since);
+	uint64_t span = atomic_load(&r->outage_span);
 
 	a->r = r;
 	a->n = 0;
 	a->start = now_ms();
 	a->deadline = a->start + r->o.deadline_ms;
+	a->refused = 1;
 	/* the store has been unreachable for a whole deadline already: a
 	 * single attempt, until one reaches it.  A read through the mount
 	 * that the kernel asks again after an error then fails at once
 	 * instead of waiting out another deadline. */
-	a->probe = since && a->start - since >= r->o.deadline_ms;
+	a->probe = since && a->start - since >= (span ? span : r->o.deadline_ms);
 	a->what = what;
 	a->key = key;
 }
 
-/*
- * After a failed attempt with err: sleep and return 1 to try again, or
- * return 0 when err is final.
- */
+/* the end of the operation's retries: nothing listening (every attempt
+ * refused: a wrong endpoint or port, a server down) is not worth the
+ * whole deadline of a server that is slow or a network that drops */
+static uint64_t attempt_deadline(const struct attempt *a)
+{
+	uint64_t refused = a->start + a->r->o.refused_ms;
+
+	return a->refused && refused < a->deadline ? refused : a->deadline;
+}
+
 /* the key or prefix a message names: never empty (a listing of the
  * whole bucket has the empty prefix) */
 static const char *key_name(const struct attempt *a, char *esc, size_t size)
@@ -99,6 +111,10 @@ static const char *key_name(const struct attempt *a, char *esc, size_t size)
 	return ocb_log_escape(esc, size, a->key);
 }
 
+/*
+ * After a failed attempt with err: sleep and return 1 to try again, or
+ * return 0 when err is final.
+ */
 static int attempt_again(struct attempt *a, int err)
 {
 	unsigned delay;
@@ -106,6 +122,8 @@ static int attempt_again(struct attempt *a, int err)
 	char esc[256];
 
 	a->n++;
+	if (err != -ECONNREFUSED)
+		a->refused = 0;
 	if (!ocb_retry_is_transient(err) || a->probe ||
 	    (a->r->o.max_attempts > 0 && a->n >= a->r->o.max_attempts))
 		return 0;
@@ -114,7 +132,7 @@ static int attempt_again(struct attempt *a, int err)
 	else if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
 		rnd = (uint32_t)now_ms() * 2654435761u;
 	delay = ocb_retry_delay_ms(a->n, a->r->o.base_ms, a->r->o.cap_ms, rnd);
-	if (now_ms() + delay >= a->deadline)
+	if (now_ms() + delay >= attempt_deadline(a))
 		return 0;
 	atomic_fetch_add(&a->r->retries, 1);
 	ocb_debug("%s %s: %s, retry %d in %u ms", a->what,
@@ -135,10 +153,13 @@ static int attempt_final(struct attempt *a, int err)
 	if (err < 0 && ocb_retry_is_transient(err)) {
 		uint_fast64_t none = 0;
 
-		atomic_compare_exchange_strong(&a->r->outage_since, &none,
-					       a->start ? a->start : 1);
+		if (atomic_compare_exchange_strong(&a->r->outage_since, &none,
+						   a->start ? a->start : 1))
+			atomic_store(&a->r->outage_span,
+				     attempt_deadline(a) - a->start);
 	} else {
 		atomic_store(&a->r->outage_since, 0);
+		atomic_store(&a->r->outage_span, 0);
 	}
 	if (err < 0) {
 		atomic_fetch_add(&a->r->failures, 1);
@@ -499,6 +520,8 @@ int ocb_retry_store_new(struct ocb_store *inner,
 		r->o.cap_ms = 5000;
 	if (!r->o.deadline_ms)
 		r->o.deadline_ms = 60000;
+	if (!r->o.refused_ms)
+		r->o.refused_ms = 20000;
 	s->ops = &rstore_ops;
 	s->priv = r;
 	snprintf(s->desc, sizeof(s->desc), "%s", inner->desc);

@@ -3,9 +3,10 @@
  * retries its transient failures (the list in store.h: -EAGAIN,
  * -ETIMEDOUT, -ECONNRESET, -ECONNREFUSED, -EHOSTUNREACH) with capped
  * exponential backoff and full jitter, within a deadline per operation:
- * the policy is by time, for refused connections as for silent ones (an
- * attempt is started only if its delay ends before the deadline; an
- * attempt itself ends within the inner store's timeouts).
+ * the policy is by time (an attempt is started only if its delay ends
+ * before the deadline; an attempt itself ends within the inner store's
+ * timeouts), with a shorter deadline while every attempt of the
+ * operation was refused.
  * Never retries anything else.  An interrupted get resumes where it
  * stopped (If-Match the first attempt's etag), so its sink never sees a
  * byte twice.  After the last attempt -EAGAIN and -ECONNRESET become -EIO.
@@ -25,6 +26,9 @@ struct ocb_retry_opts {
 	unsigned base_ms;	/* 0: 100 */
 	unsigned cap_ms;	/* 0: 5000 */
 	unsigned deadline_ms;	/* per operation, 0: 60000 */
+	/* per operation while every attempt was refused (nothing listens:
+	 * a wrong endpoint, a server down), 0: 20000; at most deadline_ms */
+	unsigned refused_ms;
 	/* uniformly random 32-bit values for the jitter (tests make it
 	 * predictable); NULL: getrandom(2).  Called from any thread. */
 	uint32_t (*random)(void *arg);

@@ -61,7 +61,8 @@ static int open_s3(const char *url, const struct ocb_config *cfg,
 int ocb_store_open_url(const char *url, const struct ocb_config *cfg,
 		       struct ocb_store **out)
 {
-	struct ocb_retry_opts ro = { .deadline_ms = cfg->deadline_ms };
+	struct ocb_retry_opts ro = { .deadline_ms = cfg->deadline_ms,
+				     .refused_ms = cfg->refused_ms };
 	struct ocb_store *s = NULL;
 	int r = ocb_store_open_bare(url, cfg, &s);
 

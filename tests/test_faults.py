@@ -162,6 +162,7 @@ def test_refused_connections_are_retried_by_time(setup, proxy, mounted, tmp_path
     with open(o.config) as f:
         cfg = json.load(f)
     cfg["s3"]["retryDeadline"] = 40
+    cfg["s3"]["refusedDeadline"] = 40       # refused all along, yet waited for
     patient = Ocb(config=write_config(tmp_path / "patient.json", cfg), env=o.env)
     m = mounted(patient.config, patient.env)
     assert "latest" in os.listdir(m.path)                   # the backups listed

@@ -491,6 +491,7 @@ static void test_write_roundtrip(void)
 		CHECK_INT(b->refresh, 5);
 		CHECK_INT(b->timeout_ms, a->timeout_ms);
 		CHECK_INT(b->deadline_ms, a->deadline_ms);
+		CHECK_INT(b->refused_ms, a->refused_ms);
 		CHECK_INT(b->stale_upload_age, a->stale_upload_age);
 		CHECK_INT(b->nsources, 1);
 		CHECK_STR(b->sources[0], "/srv/a");

@@ -287,6 +287,40 @@ static void test_deadline(void)
 	ocb_store_free(k.retry);
 }
 
+/*
+ * A HEAD against a server refusing every connection is retried for
+ * span ms (spent within [span - 20, span + 100), more than min_calls
+ * attempts); once the store has been unreachable for a whole span since
+ * that operation began, the next one makes a single attempt, at once.
+ */
+static void check_refused(struct stack *k, uint64_t span, int64_t min_calls)
+{
+	struct ocb_obj_head h = { 0 };
+	uint64_t t0, spent;
+	int64_t before = ocb_fault_calls(k->fault, OCB_FAULT_HEAD);
+
+	CHECK_INT(ocb_fault_fail(k->fault, OCB_FAULT_HEAD, -1, -ECONNREFUSED), 0);
+	t0 = now_ms();
+	CHECK_INT(k->retry->ops->head(k->retry, "obj", &h), -ECONNREFUSED);
+	spent = now_ms() - t0;
+	CHECK(ocb_fault_calls(k->fault, OCB_FAULT_HEAD) - before > min_calls);
+	CHECK(spent >= span - 20 && spent < span + 100);
+	/* the time since the first failing operation began is the rule */
+	while (now_ms() - t0 < span + 20) {
+		struct timespec ts = { 0, 5000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	before = ocb_fault_calls(k->fault, OCB_FAULT_HEAD);
+	t0 = now_ms();
+	CHECK_INT(k->retry->ops->head(k->retry, "obj", &h), -ECONNREFUSED);
+	CHECK_INT(ocb_fault_calls(k->fault, OCB_FAULT_HEAD) - before, 1);
+	CHECK(now_ms() - t0 < 100);
+	/* until one reaches the store; then outages are waited out again */
+	CHECK_INT(ocb_fault_set(k->fault, OCB_FAULT_HEAD, NULL), 0);
+	CHECK_INT(k->retry->ops->head(k->retry, "absent", &h), -ENOENT);
+}
+
 static void test_by_time(void)
 {
 	/* no count: a refused connection is retried until the deadline,
@@ -295,34 +329,34 @@ static void test_by_time(void)
 				    .deadline_ms = 300, .random = rnd_max };
 	struct ocb_obj_head h = { 0 };
 	struct stack k;
-	uint64_t t0, spent;
-	int64_t before;
 
 	if (stack_new(&k, &o) < 0)
 		return;
-	CHECK_INT(ocb_fault_fail(k.fault, OCB_FAULT_HEAD, -1, -ECONNREFUSED), 0);
-	t0 = now_ms();
-	CHECK_INT(k.retry->ops->head(k.retry, "obj", &h), -ECONNREFUSED);
-	spent = now_ms() - t0;
-	CHECK(CALLS(HEAD) > 10);
-	CHECK(spent >= 280 && spent < 300 + 100);
-	/* unreachable for a whole deadline already: one attempt only
-	 * (the time since the first failing operation began is the rule) */
-	while (now_ms() - t0 < 320) {
-		struct timespec ts = { 0, 5000000 };
-
-		nanosleep(&ts, NULL);
-	}
-	before = CALLS(HEAD);
-	t0 = now_ms();
-	CHECK_INT(k.retry->ops->head(k.retry, "obj", &h), -ECONNREFUSED);
-	CHECK_INT(CALLS(HEAD) - before, 1);
-	CHECK(now_ms() - t0 < 100);
-	/* until one reaches the store; then outages are waited out again */
-	CHECK_INT(ocb_fault_set(k.fault, OCB_FAULT_HEAD, NULL), 0);
-	CHECK_INT(k.retry->ops->head(k.retry, "absent", &h), -ENOENT);
+	check_refused(&k, 300, 10);
 	CHECK_INT(ocb_fault_fail(k.fault, OCB_FAULT_HEAD, 12, -ECONNREFUSED), 0);
 	CHECK_INT(k.retry->ops->head(k.retry, "absent", &h), -ENOENT);
+	ocb_store_free(k.retry);
+}
+
+static void test_refused_deadline(void)
+{
+	/* every attempt refused (nothing listens): retries stop after
+	 * refused_ms; a server that times out keeps the whole deadline */
+	struct ocb_retry_opts o = { .base_ms = 5, .cap_ms = 20,
+				    .deadline_ms = 600, .refused_ms = 150,
+				    .random = rnd_max };
+	struct ocb_obj_head h = { 0 };
+	struct stack k;
+	uint64_t t0, spent;
+
+	if (stack_new(&k, &o) < 0)
+		return;
+	check_refused(&k, 150, 5);
+	CHECK_INT(ocb_fault_fail(k.fault, OCB_FAULT_HEAD, -1, -ETIMEDOUT), 0);
+	t0 = now_ms();
+	CHECK_INT(k.retry->ops->head(k.retry, "obj", &h), -ETIMEDOUT);
+	spent = now_ms() - t0;
+	CHECK(spent >= 560 && spent < 600 + 100);
 	ocb_store_free(k.retry);
 }
 
@@ -436,6 +470,7 @@ int main(void)
 	test_final_errors();
 	test_deadline();
 	test_by_time();
+	test_refused_deadline();
 	test_writes_and_lists();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
 	if (system(cmd) != 0)
