@@ -13,10 +13,9 @@ import subprocess
 import pytest
 
 from conftest import Ocb, write_config, objects, wait_for
+from dated import dated_backups
 from test_mount import Mount
 from treeutil import make_tree
-
-PFX = "openclaw-aws-backups/instance-i-test/"
 
 
 @pytest.fixture
@@ -107,13 +106,10 @@ def test_daemon_killed_during_a_snapshot(setup, proxy, rgw, bucket, tmp_path):
     all_complete(o, clean, rgw, bucket, 1)
 
 
-def test_prune_killed(setup, proxy, rgw, bucket):
+def test_prune_killed(setup, proxy, rgw, bucket, tmp_path):
     src, o, clean = setup
-    key = json.loads(o("list", "--json").stdout)[0]["key"]
-    for d in ("01", "02", "03", "04", "05"):
-        rgw.aws("s3api", "copy-object", "--bucket", bucket, "--copy-source",
-                "%s/%s" % (bucket, key), "--key",
-                PFX + "openclaw-aws-backup-2026-10-%sT00-00-00Z.ocb" % d)
+    dated_backups(o, rgw, bucket, tmp_path / "work",
+                  ["2026-10-%sT00-00-00Z" % d for d in ("01", "02", "03", "04", "05")])
     assert len(json.loads(o("list", "--json").stdout)) == 6
     proxy.hold(b"DELETE /")                     # the first deletion
     p = subprocess.Popen([o.bin, "--config", o.config, "prune", "--keep-last", "2"],
@@ -237,18 +233,17 @@ def test_restore_killed_at_random_points(setup, proxy, tmp_path):
     assert not [d for d in os.listdir(tmp_path) if ".ocb-restore-" in d]
 
 
-def test_prune_killed_at_random_deletions(setup, proxy, rgw, bucket):
+def test_prune_killed_at_random_deletions(setup, proxy, rgw, bucket, tmp_path):
     src, o, clean = setup
     key = json.loads(o("list", "--json").stdout)[0]["key"]
     rnd, rs = rounds("prune")
     day = 0
-    for _ in rs:
-        while len(json.loads(o("list", "--json").stdout)) < 6:
+    for i in rs:
+        dates = []
+        for _ in range(6 - len(json.loads(o("list", "--json").stdout))):
             day += 1
-            rgw.aws("s3api", "copy-object", "--bucket", bucket, "--copy-source",
-                    "%s/%s" % (bucket, key), "--key",
-                    PFX + "openclaw-aws-backup-2026-%02d-%02dT00-00-00Z.ocb"
-                    % (1 + day // 28, 1 + day % 28))
+            dates.append("2026-%02d-%02dT00-00-00Z" % (1 + day // 28, 1 + day % 28))
+        dated_backups(o, rgw, bucket, tmp_path / ("work%d" % i), dates)
         kill_at(proxy, rnd.randint(1, 4),
                 [o.bin, "--config", o.config, "prune", "--keep-last", "2"], o.env,
                 b"DELETE /")

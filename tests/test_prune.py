@@ -4,15 +4,13 @@ newest, old-tool backups counted with native ones, stale uploads,
 retention.autoClean."""
 import json
 import os
-import subprocess
 import time
 
 import pytest
 
 from conftest import BOTH_SERVERS, Ocb, write_config
+from dated import PFX, dated_backups
 from treeutil import make_tree
-
-PFX = "openclaw-aws-backups/instance-i-test/"
 
 
 def names_in(rgw, bucket):
@@ -32,21 +30,7 @@ def history(tmp_path, rgw, bucket, s3_config, ocb):
     dates = ["2026-09-15T03-00-00Z", "2026-10-01T03-00-00Z", "2026-10-20T03-00-00Z",
              "2026-11-01T03-00-00Z", "2026-11-01T15-00-00Z", "2026-11-02T03-00-00Z",
              "2026-11-03T03-00-00Z-before-upgrade", "2026-11-04T03-00-00Z"]
-    work = tmp_path / "work"
-    olds = []
-    for d in dates:
-        name = "openclaw-aws-backup-" + d.replace("Z", "", 1)
-        top = work / name / "openclaw-config"
-        top.mkdir(parents=True)
-        (top / "openclaw.json").write_text("{}\n")
-        tgz = work / (name + ".tar.gz")
-        subprocess.run(["tar", "-czf", str(tgz), "-C", str(work), name], check=True)
-        rgw.aws("s3api", "put-object", "--bucket", bucket, "--body", str(tgz),
-                "--key", PFX + name + ".tar.gz",
-                "--metadata", "backup-version=2.0,instance-id=i-test")
-        olds.append(name)
-    out = o("migrate", "--delete-original", *olds, timeout=600).stdout
-    assert out.count("verified") == len(dates), out
+    dated_backups(o, rgw, bucket, tmp_path / "work", dates)
     old = tmp_path / "old.tar.gz"
     old.write_bytes(b"\x1f\x8b old tool")
     for d in ["2026-08-01T00-00-00", "2026-10-25T00-00-00"]:

@@ -221,15 +221,22 @@ def test_only_the_owner_starts_backups(setup, tmp_path):
 
 
 def owner_only(m):
+    """with allow_other, others may not start a backup, nor list
+    snapshots/ or read a snapshot's log (0700, docs/SECURITY.md); the
+    owner may do all three"""
     snaps = os.path.join(m.path, "snapshots")
     nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-    p = subprocess.run(nobody + ["mkdir", os.path.join(snaps, "now")],
-                       capture_output=True, text=True)
-    assert p.returncode != 0 and "Permission denied" in p.stderr
-    p = subprocess.run(nobody + ["ls", snaps], capture_output=True, text=True)
-    assert p.returncode == 0 and p.stdout == ""        # it may look
-    os.mkdir(os.path.join(snaps, "now"))                 # the owner may start
+
+    def denied(*argv):
+        p = subprocess.run(nobody + list(argv), capture_output=True, text=True)
+        assert p.returncode != 0 and "Permission denied" in p.stderr, p.stderr
+    denied("mkdir", os.path.join(snaps, "now"))
+    denied("ls", snaps)
+    assert os.listdir(snaps) == []                       # the owner may look
+    os.mkdir(os.path.join(snaps, "now"))                 # and start
     assert read(os.path.join(snaps, "now", "wait")) == "done\n"
+    assert os.listdir(snaps) == ["now"]
+    denied("cat", os.path.join(snaps, "now", "log"))
 
 
 def test_snapshot_never_includes_the_mount_or_the_cache(tmp_path, file_config, ocb_local):
