@@ -376,6 +376,9 @@ def test_file_that_starts_changing_while_read_is_read_again(tmp_path, s3_config,
     with open(tmp_path / "out" / "src" / "big.bin", "rb") as f:
         assert hashlib.sha256(f.read()).hexdigest() == w.stdout.strip()
     assert o("verify", res["name"]).returncode == 0
+    o("restore", res["name"], "--target", str(tmp_path / "one"), "src/big.bin")
+    with open(tmp_path / "one" / "src" / "big.bin", "rb") as f:
+        assert hashlib.sha256(f.read()).hexdigest() == w.stdout.strip()
     m = mounted(o.config, o.env)
     with open(os.path.join(m.path, "latest", "src", "big.bin"), "rb") as f:
         assert hashlib.sha256(f.read()).hexdigest() == w.stdout.strip()
