@@ -15,6 +15,7 @@
 #include "frame.h"
 #include "keys.h"
 #include "log.h"
+#include "retention.h"
 #include "spool.h"
 #include "sqlite_snap.h"
 #include "writer.h"
@@ -1116,6 +1117,52 @@ static int any_key(void *arg, const struct ocb_list_entry *e)
 	return -EEXIST;		/* one is enough: stop */
 }
 
+/* The newest backup time named in the minute after now: a backup taken
+ * right after others (they took the next free seconds) is named after
+ * them, also once a prune has freed the earlier seconds.  Only a minute
+ * ahead: a name planted far in the future does not move new names. */
+struct near_names {
+	time_t now, newest;
+};
+
+static int newest_near(void *arg, const struct ocb_list_entry *e)
+{
+	struct near_names *n = arg;
+	const char *base = strrchr(e->key, '/');
+	char name[256];
+	size_t len;
+	int64_t t;
+	int lab;
+
+	base = base ? base + 1 : e->key;
+	len = strlen(base);
+	if (e->is_prefix || len < 5 || len - 4 >= sizeof(name) ||
+	    strcmp(base + len - 4, ".ocb"))
+		return 0;
+	memcpy(name, base, len - 4);
+	name[len - 4] = '\0';
+	if (ocb_retention_name_time(name, &t, &lab) == 0 && t >= n->now &&
+	    t <= n->now + 60 && t > n->newest)
+		n->newest = (time_t)t;
+	return 0;
+}
+
+static int after_near_names(struct ocb_store *s, const char *prefix,
+			    time_t *t)
+{
+	struct near_names n = { .now = *t };
+	char p[OCB_KEY_MAX];
+	int r;
+
+	if (snprintf(p, sizeof(p), "%s/openclaw-aws-backup-", prefix) >=
+	    (int)sizeof(p))
+		return -ENAMETOOLONG;
+	r = s->ops->list(s, p, "/", NULL, newest_near, &n);
+	if (r == 0 && n.newest)
+		*t = n.newest + 1;
+	return r;
+}
+
 /* 1 when a backup of prefix has the time t in its name, 0 if none, or a
  * negative errno */
 static int time_taken(struct ocb_store *s, const char *prefix, time_t t)
@@ -1211,6 +1258,14 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 	 * that names order backups by time (the final conditional create
 	 * still refuses a name taken meanwhile).  The data key is bound to
 	 * the name, so it is wrapped again for a new one. */
+	if (!o->created) {
+		time_t t = (time_t)b.hdr.created;
+
+		r = after_near_names(s, o->prefix, &t);
+		if (r < 0)
+			return r;
+		b.hdr.created = t;
+	}
 	for (i = 0;; i++) {
 		struct ocb_key_ctx kc = { .name = name, .instance = o->instance };
 
