@@ -15,6 +15,7 @@
 #include "frame.h"
 #include "keys.h"
 #include "log.h"
+#include "retention.h"
 #include "spool.h"
 #include "sqlite_snap.h"
 #include "writer.h"
@@ -38,9 +39,10 @@
 
 #define READ_CHUNK (256 * 1024)
 #define HOT_ATTEMPTS 4		/* reads of a changing file */
-#define HOT_MAX (256ull << 20)	/* files up to this size are copied aside
-				 * until one read saw them hold still;
-				 * larger ones are read in place */
+#define SMALL_MAX OCB_FRAME_SIZE /* files up to this size are read into
+				 * memory until one read saw them hold
+				 * still; larger ones are streamed in place
+				 * and stored again when they changed */
 
 /* how an entry was captured: the bits the catalog records per entry */
 #define ENTRY_SNAPSHOT	OCB_ENTRY_SQLITE_SNAPSHOT
@@ -81,6 +83,7 @@ struct bk {
 	struct stat *skip;
 	size_t nskip;
 	char *readbuf;
+	uint8_t *small;			/* a small file's content (SMALL_MAX) */
 	char **tops;			/* top-level names of the sources */
 	struct ocb_backup_progress prog;
 	struct timespec last_progress;
@@ -289,14 +292,22 @@ static int link_add(struct bk *b, const struct stat *st, uint32_t seq,
 }
 
 
-/* write a file's content: exactly size bytes, whatever happens to it */
-static int write_content(struct bk *b, int fd, const char *path,
-			 uint64_t size, uint8_t sha[32])
+/*
+ * Write a file's content: exactly size bytes, whatever happens to it, from
+ * mem when not NULL, else read from fd.  *shortr: 0, or why the rest was
+ * stored as zeros (SHORT_*), for the caller to warn about.
+ */
+#define SHORT_ERROR	1
+#define SHORT_SHRANK	2
+
+static int write_content(struct bk *b, int fd, const uint8_t *mem,
+			 uint64_t size, uint8_t sha[32], int *shortr)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	uint64_t done = 0;
-	int short_read = 0, r = 0;
+	int r = 0;
 
+	*shortr = 0;
 	if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
 		EVP_MD_CTX_free(md);
 		return -ENOMEM;
@@ -304,28 +315,29 @@ static int write_content(struct bk *b, int fd, const char *path,
 	while (done < size) {
 		size_t want = size - done > READ_CHUNK ? READ_CHUNK :
 			(size_t)(size - done);
+		const char *p = b->readbuf;
 		ssize_t n = 0;
 
-		if (!short_read && fd >= 0) {
+		if (mem) {
+			p = (const char *)mem + done;
+			n = (ssize_t)want;
+		} else if (!*shortr && fd >= 0) {
 			n = read(fd, b->readbuf, want);
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0) {
-				warn(b, path, "read error; rest stored as zeros");
-				short_read = 1;
+				*shortr = SHORT_ERROR;
 				n = 0;
 			} else if (n == 0) {
-				warn(b, path, "file shrank while being read; "
-				     "padded with zeros");
-				short_read = 1;
+				*shortr = SHORT_SHRANK;
 			}
 		}
 		if (n == 0) {	/* pad, as GNU tar does */
 			n = (ssize_t)want;
 			memset(b->readbuf, 0, want);
 		}
-		EVP_DigestUpdate(md, b->readbuf, (size_t)n);
-		if (archive_write_data(b->ar, b->readbuf, (size_t)n) != n) {
+		EVP_DigestUpdate(md, p, (size_t)n);
+		if (archive_write_data(b->ar, p, (size_t)n) != n) {
 			r = ar_err(b, "write");
 			break;
 		}
@@ -343,6 +355,23 @@ static int write_content(struct bk *b, int fd, const char *path,
 	return r;
 }
 
+static void warn_short(struct bk *b, const char *path, int shortr)
+{
+	if (shortr == SHORT_ERROR)
+		warn(b, path, "read error; rest stored as zeros");
+	else if (shortr == SHORT_SHRANK)
+		warn(b, path, "file shrank while being read; padded with zeros");
+}
+
+static void warn_torn(struct bk *b, const char *path)
+{
+	char what[128];
+
+	snprintf(what, sizeof(what), "file changed while being read (%d "
+		 "attempts); stored as last read", HOT_ATTEMPTS);
+	warn(b, path, what);
+}
+
 /* ---- consistent content ------------------------------------------------------ */
 
 static int same_version(const struct stat *a, const struct stat *b)
@@ -354,99 +383,127 @@ static int same_version(const struct stat *a, const struct stat *b)
 		a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
-/* copy fd into the spool file to (truncated first): 0 and *len, 1 when the
- * file grew past HOT_MAX, or a negative errno */
-static int copy_into(struct bk *b, int fd, int to, uint64_t *len)
+/* read the whole file into b->small: 0 and *len, 1 when it does not fit
+ * (or cannot be read: read in place, which reports it) */
+static int read_small(struct bk *b, int fd, size_t *len)
 {
-	uint64_t off = 0;
+	size_t got = 0;
+	char extra;
 
-	if (ftruncate(to, 0) < 0 || lseek(to, 0, SEEK_SET) < 0)
-		return -errno;
-	for (;;) {
-		ssize_t n = pread(fd, b->readbuf, READ_CHUNK, (off_t)off);
-		int r;
+	while (got < SMALL_MAX) {
+		ssize_t n = pread(fd, b->small + got, SMALL_MAX - got,
+				  (off_t)got);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
+		if (n <= 0) {
+			if (n < 0)
+				return 1;
 			break;
-		r = ocb_fdio_write_all(to, b->readbuf, (size_t)n);
-		if (r < 0)
-			return r;
-		off += (uint64_t)n;
-		if (off > HOT_MAX)
-			return 1;
-		if (cancelled(b))
-			return -ECANCELED;
+		}
+		got += (size_t)n;
 	}
-	*len = off;
-	return lseek(to, 0, SEEK_SET) < 0 ? -errno : 0;
+	if (got == SMALL_MAX && pread(fd, &extra, 1, (off_t)got) != 0)
+		return 1;
+	*len = got;
+	return 0;
 }
 
 /*
- * A file up to HOT_MAX: copied aside and read again (a few bounded
- * attempts) until one read saw it hold still, whether it was being
- * written before the backup reached it or started changing while read.  0 with *cfd, st
+ * A file up to SMALL_MAX: read into memory again (a few bounded attempts)
+ * until one read saw it hold still, whether it was being written before
+ * the backup reached it or started changing while read.  0 with *len, st
  * updated and *flags (ENTRY_TORN when it never held still), or 1: read it
- * in place after all; or a negative errno (cancelled).
+ * in place after all (it grew).
  */
-static int capture_hot(struct bk *b, int fd, const char *apath,
-		       struct stat *st, int *cfd, unsigned *flags)
+static int capture_small(struct bk *b, int fd, const char *apath,
+			 struct stat *st, size_t *len, unsigned *flags)
 {
 	struct stat s0, s1;
-	uint64_t len = 0;
-	int to, i, r = 1;
+	int i;
 
-	if (ocb_spool_new(b->o->tmp_dir, &to, NULL, 0) < 0)
-		return 1;
 	for (i = 0; i < HOT_ATTEMPTS; i++) {
-		if (fstat(fd, &s0) < 0)
-			break;
-		r = copy_into(b, fd, to, &len);
-		if (r != 0 || fstat(fd, &s1) < 0)
-			break;
-		if (same_version(&s0, &s1) && (uint64_t)s1.st_size == len)
+		if (fstat(fd, &s0) < 0 || (uint64_t)s0.st_size > SMALL_MAX ||
+		    read_small(b, fd, len) != 0 || fstat(fd, &s1) < 0)
+			return 1;
+		if (same_version(&s0, &s1) && (uint64_t)s1.st_size == *len)
 			break;
 	}
-	if (r < 0 && r != -ECANCELED) {
-		r = 1;		/* the cache directory is full: in place */
-	} else if (r == 0) {
-		if (i == HOT_ATTEMPTS) {
-			char what[128];
-
-			snprintf(what, sizeof(what), "file changed while being "
-				 "read (%d attempts); stored as last read",
-				 HOT_ATTEMPTS);
-			warn(b, apath, what);
-			*flags |= ENTRY_TORN;
-		}
-		*st = s1;
-		st->st_size = (off_t)len;
-		*cfd = to;
-		return 0;
+	if (i == HOT_ATTEMPTS) {
+		warn_torn(b, apath);
+		*flags |= ENTRY_TORN;
 	}
-	close(to);
-	return r;
+	*st = s1;
+	st->st_size = (off_t)*len;
+	return 0;
 }
 
 /*
- * What to store for the regular file open as fd: *cfd stays -1 (read fd in
- * place) or is a spool file holding a SQLite snapshot or a copy of a file
- * that was changing.  st: its metadata, size updated to the content's.
- * 0, or -ECANCELED.
+ * The content of a file read in place, whose header (for the version st)
+ * was just written as entry seq: streamed once.  When the file changed
+ * meanwhile it is read again and stored again as a later member of the
+ * stream with the same path, the catalog pointing at that copy (the
+ * earlier one is dead space; `tar -x` keeps the last); after HOT_ATTEMPTS
+ * reads it is kept as last read, with a warning and ENTRY_TORN.
+ */
+static int content_in_place(struct bk *b, struct archive_entry *ae, int fd,
+			    const char *apath, uint32_t seq, struct stat *st,
+			    unsigned *flags)
+{
+	struct stat after;
+	uint8_t sha[32];
+	int i, r, shortr;
+
+	for (i = 1;; i++) {
+		r = write_content(b, fd, NULL, (uint64_t)st->st_size, sha,
+				  &shortr);
+		if (r < 0)
+			return r;
+		if (fstat(fd, &after) < 0 || (same_version(st, &after) &&
+					      shortr != SHORT_SHRANK))
+			break;
+		if (i == HOT_ATTEMPTS) {
+			warn_torn(b, apath);
+			*flags |= ENTRY_TORN;
+			break;
+		}
+		if (archive_write_finish_entry(b->ar) != ARCHIVE_OK)
+			return ar_err(b, "finish");
+		*st = after;
+		archive_entry_set_size(ae, st->st_size);
+		archive_entry_set_mtime(ae, st->st_mtim.tv_sec,
+					st->st_mtim.tv_nsec);
+		archive_entry_set_ctime(ae, st->st_ctim.tv_sec,
+					st->st_ctim.tv_nsec);
+		if (archive_write_header(b->ar, ae) < ARCHIVE_WARN)
+			return ar_err(b, "header");
+		ocb_catb_set_copy(b->cat, seq, b->stream_off,
+				  st->st_mtim.tv_sec,
+				  (uint32_t)st->st_mtim.tv_nsec);
+		if (lseek(fd, 0, SEEK_SET) < 0)
+			return -errno;
+	}
+	warn_short(b, apath, shortr);
+	ocb_catb_set_content(b->cat, seq, (uint64_t)st->st_size, sha);
+	return 0;
+}
+
+/*
+ * What to store for the regular file open as fd: a spool file *cfd holding
+ * a SQLite snapshot, the content in b->small (*small: its length), or
+ * neither (*cfd -1, *small SIZE_MAX: read fd in place).  st: its
+ * metadata, size updated to the content's.  0, or -ECANCELED.
  */
 static int capture(struct bk *b, int fd, const char *apath, struct stat *st,
-		   int *cfd, unsigned *flags)
+		   int *cfd, size_t *small, unsigned *flags)
 {
 	char why[256];
+	struct stat now;
 	int r;
 
 	*cfd = -1;
-	if (!b->o->tmp_dir)
-		return 0;
-	if (ocb_sqlite_snap_is_db(fd)) {
+	*small = SIZE_MAX;
+	if (b->o->tmp_dir && ocb_sqlite_snap_is_db(fd)) {
 		struct stat sst;
 
 		r = ocb_sqlite_snap_take(apath, b->o->tmp_dir, b->o->cancel,
@@ -471,12 +528,16 @@ static int capture(struct bk *b, int fd, const char *apath, struct stat *st,
 		*flags |= ENTRY_FELL_BACK;
 	}
 	/* an old mtime does not say a writer will not start now: every
-	 * file that fits is copied aside (a spool file unlinked at once:
-	 * its pages seldom reach the disk) */
-	if ((uint64_t)st->st_size > HOT_MAX)
+	 * small file is read into memory until it holds still */
+	if ((uint64_t)st->st_size <= SMALL_MAX &&
+	    capture_small(b, fd, apath, st, small, flags) == 0)
 		return 0;
-	r = capture_hot(b, fd, apath, st, cfd, flags);
-	return r < 0 ? r : 0;
+	*small = SIZE_MAX;
+	/* in place: the version its header describes, the one whose
+	 * change content_in_place() looks for */
+	if (fstat(fd, &now) == 0)
+		*st = now;
+	return 0;
 }
 
 /* the user.ocb.* attributes the mount shows are ocbfs's own, not the
@@ -543,6 +604,7 @@ static int add_entry(struct bk *b, int dirfd, const char *name,
 	struct stat cst = *lst, *st = &cst;	/* size: the content's */
 	unsigned flags = 0;
 	int cfd = -1;
+	size_t small = SIZE_MAX;
 	struct archive_entry *ae = archive_entry_new();
 	struct ocb_catb_entry ce = { .parent = parent, .name = cname,
 				     .link_to = OCB_NOLINK };
@@ -567,7 +629,7 @@ static int add_entry(struct bk *b, int dirfd, const char *name,
 			return 0;
 		}
 		if (lst->st_nlink < 2 || !link_find(b, lst)) {
-			r = capture(b, fd, apath, &cst, &cfd, &flags);
+			r = capture(b, fd, apath, &cst, &cfd, &small, &flags);
 			if (r < 0)
 				goto out;
 			if (snapshotted)
@@ -638,24 +700,25 @@ static int add_entry(struct bk *b, int dirfd, const char *name,
 	b->res->entries++;
 	b->prog.files_done++;
 	if (S_ISREG(st->st_mode) && !ls) {
-		struct stat after;
-
 		if (st->st_nlink > 1) {
 			r = link_add(b, st, seq, rel);
 			if (r < 0)
 				goto out;
 		}
-		r = write_content(b, cfd >= 0 ? cfd : fd, apath,
-				  (uint64_t)st->st_size, sha);
-		if (r < 0)
-			goto out;
-		ocb_catb_set_content(b->cat, seq, (uint64_t)st->st_size, sha);
-		if (cfd < 0 && fstat(fd, &after) == 0 &&
-		    (after.st_size != st->st_size ||
-		     after.st_mtim.tv_sec != st->st_mtim.tv_sec ||
-		     after.st_mtim.tv_nsec != st->st_mtim.tv_nsec)) {
-			warn(b, apath, "file changed while being read");
-			flags |= ENTRY_TORN;
+		if (cfd >= 0 || small != SIZE_MAX) {
+			int shortr;
+
+			r = write_content(b, cfd, cfd >= 0 ? NULL : b->small,
+					  (uint64_t)st->st_size, sha, &shortr);
+			if (r < 0)
+				goto out;
+			warn_short(b, apath, shortr);
+			ocb_catb_set_content(b->cat, seq, (uint64_t)st->st_size,
+					     sha);
+		} else {
+			r = content_in_place(b, ae, fd, apath, seq, st, &flags);
+			if (r < 0)
+				goto out;
 		}
 		entry_flags(b, seq, flags);
 	}
@@ -1054,6 +1117,52 @@ static int any_key(void *arg, const struct ocb_list_entry *e)
 	return -EEXIST;		/* one is enough: stop */
 }
 
+/* The newest backup time named in the minute after now: a backup taken
+ * right after others (they took the next free seconds) is named after
+ * them, also once a prune has freed the earlier seconds.  Only a minute
+ * ahead: a name planted far in the future does not move new names. */
+struct near_names {
+	time_t now, newest;
+};
+
+static int newest_near(void *arg, const struct ocb_list_entry *e)
+{
+	struct near_names *n = arg;
+	const char *base = strrchr(e->key, '/');
+	char name[256];
+	size_t len;
+	int64_t t;
+	int lab;
+
+	base = base ? base + 1 : e->key;
+	len = strlen(base);
+	if (e->is_prefix || len < 5 || len - 4 >= sizeof(name) ||
+	    strcmp(base + len - 4, ".ocb"))
+		return 0;
+	memcpy(name, base, len - 4);
+	name[len - 4] = '\0';
+	if (ocb_retention_name_time(name, &t, &lab) == 0 && t >= n->now &&
+	    t <= n->now + 60 && t > n->newest)
+		n->newest = (time_t)t;
+	return 0;
+}
+
+static int after_near_names(struct ocb_store *s, const char *prefix,
+			    time_t *t)
+{
+	struct near_names n = { .now = *t };
+	char p[OCB_KEY_MAX];
+	int r;
+
+	if (snprintf(p, sizeof(p), "%s/openclaw-aws-backup-", prefix) >=
+	    (int)sizeof(p))
+		return -ENAMETOOLONG;
+	r = s->ops->list(s, p, "/", NULL, newest_near, &n);
+	if (r == 0 && n.newest)
+		*t = n.newest + 1;
+	return r;
+}
+
 /* 1 when a backup of prefix has the time t in its name, 0 if none, or a
  * negative errno */
 static int time_taken(struct ocb_store *s, const char *prefix, time_t t)
@@ -1149,6 +1258,14 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 	 * that names order backups by time (the final conditional create
 	 * still refuses a name taken meanwhile).  The data key is bound to
 	 * the name, so it is wrapped again for a new one. */
+	if (!o->created) {
+		time_t t = (time_t)b.hdr.created;
+
+		r = after_near_names(s, o->prefix, &t);
+		if (r < 0)
+			return r;
+		b.hdr.created = t;
+	}
 	for (i = 0;; i++) {
 		struct ocb_key_ctx kc = { .name = name, .instance = o->instance };
 
@@ -1181,11 +1298,12 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 	b.frame = malloc(OCB_FRAME_SIZE);
 	b.sealed = malloc(ocb_frame_bound(OCB_FRAME_SIZE));
 	b.readbuf = malloc(READ_CHUNK);
+	b.small = malloc(SMALL_MAX);
 	b.cctx = ZSTD_createCCtx();
 	r = top_names(o->sources, o->nsources, &b.tops);
 	if (r == 0)
 		r = ocb_catb_new(&b.cat);
-	if (r == 0 && (!b.skip || !b.frame || !b.sealed || !b.readbuf ||
+	if (r == 0 && (!b.skip || !b.frame || !b.sealed || !b.readbuf || !b.small ||
 		       !b.cctx))
 		r = -ENOMEM;
 	if (r < 0)
@@ -1359,6 +1477,7 @@ out:
 	free(b.frame);
 	free(b.sealed);
 	free(b.readbuf);
+	free(b.small);
 	free(b.skip);
 	top_names_free(b.tops, o->nsources);
 	for (i = 0; i < b.caplinks; i++)

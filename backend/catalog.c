@@ -225,6 +225,14 @@ void ocb_catb_set_flags(struct ocb_catb *b, uint32_t seq, uint32_t flags)
 	b->r[seq].flags = flags;
 }
 
+void ocb_catb_set_copy(struct ocb_catb *b, uint32_t seq, uint64_t data_off,
+		       int64_t mtime, uint32_t mtime_nsec)
+{
+	b->r[seq].data_off = data_off;
+	b->r[seq].mtime = mtime;
+	b->r[seq].mtime_nsec = mtime_nsec;
+}
+
 void ocb_catb_set_content(struct ocb_catb *b, uint32_t seq, uint64_t size,
 			  const uint8_t sha256[32])
 {

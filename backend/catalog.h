@@ -102,6 +102,10 @@ int ocb_catb_root_xattr(struct ocb_catb *b, const char *name,
 /* Update content facts of a file entry after its data was written. */
 void ocb_catb_set_content(struct ocb_catb *b, uint32_t seq, uint64_t size,
 			  const uint8_t sha256[32]);
+/* A file stored again later in the stream (it changed while read): its
+ * content now starts at data_off, with this modification time. */
+void ocb_catb_set_copy(struct ocb_catb *b, uint32_t seq, uint64_t data_off,
+		       int64_t mtime, uint32_t mtime_nsec);
 /* Set the capture flags (OCB_ENTRY_*) of an entry. */
 void ocb_catb_set_flags(struct ocb_catb *b, uint32_t seq, uint32_t flags);
 int ocb_catb_add_source(struct ocb_catb *b, uint32_t seq, const char *path);

@@ -191,6 +191,35 @@ static int subtree_ranges(struct ocb_archive *a, const char *const *paths,
 	return 0;
 }
 
+/* the stream offset of byte pos of what f feeds (its ranges one after
+ * the other) */
+static uint64_t fed_offset(const struct feeder *f, uint64_t pos)
+{
+	size_t i;
+
+	for (i = 0; f->r && i < f->nr; i++) {
+		if (pos < f->r[i].end - f->r[i].off)
+			return f->r[i].off + pos;
+		pos -= f->r[i].end - f->r[i].off;
+	}
+	return pos;
+}
+
+/*
+ * An earlier copy of a file that changed while the backup read it and was
+ * stored again later in the stream (docs/FORMAT.md): its data is not where
+ * the catalog's entry idx says.  in: just past the member's header.
+ */
+static int superseded(struct ocb_archive *a, const struct feeder *f,
+		      uint32_t idx, struct archive *in)
+{
+	const struct ocb_entry *e = ocb_archive_entry(a, idx);
+
+	return e->type == OCB_ENTRY_FILE && e->ino == idx &&
+		fed_offset(f, (uint64_t)archive_filter_bytes(in, 0)) !=
+		e->data_off;
+}
+
 /* is rel selected by the filters (a path or anything below it)? */
 static int selected(const struct ocb_restore_opts *o, const char *rel)
 {
@@ -761,7 +790,8 @@ int ocb_restore_run(struct ocb_archive *a, const struct ocb_restore_opts *o,
 				"does not have");
 			break;
 		}
-		if (!selected(o, rel)) {
+		if (!selected(o, rel) ||
+		    (!ru.legacy && !hl && superseded(a, &f, idx, ru.in))) {
 			archive_read_data_skip(ru.in);
 			continue;
 		}
