@@ -45,11 +45,27 @@ static void collect_line(void *arg, const char *event, const char *line)
 		c->full = 1;	/* past OCB_OPENCLAW_OUT_MAX */
 }
 
-/* assets[].sourcePath of its JSON (the first object in text) */
-static int parse(const char *text, char ***out, size_t *n)
+/* a sourcePath to keep: absolute, and for skipped[] one that is missing */
+static const char *source_path(const cJSON *a, int skipped)
+{
+	const cJSON *sp = cJSON_GetObjectItemCaseSensitive(a, "sourcePath");
+	const cJSON *why = cJSON_GetObjectItemCaseSensitive(a, "reason");
+
+	if (!cJSON_IsString(sp) || sp->valuestring[0] != '/' ||
+	    strlen(sp->valuestring) >= PATH_MAX)
+		return NULL;
+	if (skipped && (!cJSON_IsString(why) ||
+			strcmp(why->valuestring, "missing")))
+		return NULL;
+	return sp->valuestring;
+}
+
+/* assets[].sourcePath of its JSON (the first object in text), and with
+ * missing, skipped[].sourcePath of those it found missing */
+static int parse(const char *text, int missing, char ***out, size_t *n)
 {
 	const char *start = strstr(text, "{\n");
-	cJSON *root, *assets, *a;
+	cJSON *root, *assets, *skipped, *a;
 	char **v = NULL;
 	size_t k = 0, cap;
 	int r = -EBADMSG;
@@ -58,7 +74,10 @@ static int parse(const char *text, char ***out, size_t *n)
 		start = strchr(text, '{');
 	root = start ? cJSON_ParseWithOpts(start, NULL, 0) : NULL;
 	assets = cJSON_GetObjectItemCaseSensitive(root, "assets");
-	cap = (size_t)cJSON_GetArraySize(assets);
+	skipped = missing ? cJSON_GetObjectItemCaseSensitive(root, "skipped") :
+		NULL;
+	cap = (size_t)cJSON_GetArraySize(assets) +
+		(size_t)cJSON_GetArraySize(skipped);
 	if (!cJSON_IsArray(assets) || cap == 0)
 		goto out;
 	v = calloc(cap, sizeof(*v));
@@ -66,18 +85,20 @@ static int parse(const char *text, char ***out, size_t *n)
 		r = -ENOMEM;
 		goto out;
 	}
-	cJSON_ArrayForEach(a, assets) {
-		const cJSON *sp = cJSON_GetObjectItemCaseSensitive(a,
-								 "sourcePath");
+	for (int pass = 0; pass < 2; pass++) {
+		const cJSON *list = pass ? skipped : assets;
 
-		if (!cJSON_IsString(sp) || sp->valuestring[0] != '/' ||
-		    strlen(sp->valuestring) >= PATH_MAX)
-			continue;
-		if (!(v[k] = strdup(sp->valuestring))) {
-			r = -ENOMEM;
-			goto out;
+		cJSON_ArrayForEach(a, list) {
+			const char *sp = source_path(a, pass);
+
+			if (!sp || k == cap)
+				continue;
+			if (!(v[k] = strdup(sp))) {
+				r = -ENOMEM;
+				goto out;
+			}
+			k++;
 		}
-		k++;
 	}
 	if (k) {
 		*out = v;
@@ -92,7 +113,8 @@ out:
 	return r;
 }
 
-int ocb_openclaw_sources(char ***out, size_t *n)
+/* its assets (and with missing, the paths it found missing) */
+static int command_sources(int missing, char ***out, size_t *n)
 {
 	char file[PATH_MAX];
 	char *argv[] = { "openclaw", "backup", "create", "--dry-run", "--json",
@@ -108,7 +130,7 @@ int ocb_openclaw_sources(char ***out, size_t *n)
 	if (r > 0)
 		r = -EIO;
 	if (r == 0 && !c.full && c.out.len) {
-		r = parse(c.out.data, out, n);
+		r = parse(c.out.data, missing, out, n);
 		if (r == -EBADMSG)
 			ocb_warn("openclaw backup create --dry-run --json "
 				 "named no paths");
@@ -117,6 +139,11 @@ int ocb_openclaw_sources(char ***out, size_t *n)
 	}
 	ocb_buf_release(&c.out);
 	return r;
+}
+
+int ocb_openclaw_sources(char ***out, size_t *n)
+{
+	return command_sources(0, out, n);
 }
 
 int ocb_openclaw_resolve(const char *state_dir, char ***out, size_t *n,
@@ -131,6 +158,20 @@ int ocb_openclaw_resolve(const char *state_dir, char ***out, size_t *n,
 	*from = r == -ENOENT ? "its openclaw.json; no openclaw command on "
 		"PATH" : "its openclaw.json; openclaw's dry run failed";
 	return ocb_openclaw_config_sources(state_dir, out, n);
+}
+
+int ocb_openclaw_restore_sources(const char *state_dir,
+				 const struct ocb_openclaw_reader *rd,
+				 char ***out, size_t *n, const char **from)
+{
+	int r = rd ? -ENOENT : command_sources(1, out, n);
+
+	if (r == 0) {
+		*from = OCB_OPENCLAW_FROM_COMMAND;
+		return 0;
+	}
+	*from = "its openclaw.json";
+	return ocb_openclaw_config_paths(state_dir, 1, rd, out, n);
 }
 
 void ocb_openclaw_free(char **v, size_t n)

@@ -11,6 +11,14 @@
 
 #include <stddef.h>
 
+/* reads a config file for restore_sources below: 0 and *text (malloc'ed,
+ * NUL-terminated, at most OCB_OPENCLAW_OUT_MAX bytes), 1: read it from
+ * the disk, or a negative errno */
+struct ocb_openclaw_reader {
+	int (*read)(void *arg, const char *path, char **text);
+	void *arg;
+};
+
 #define OCB_OPENCLAW_TIMEOUT 120	/* seconds for its dry run */
 #define OCB_OPENCLAW_OUT_MAX (1u << 20)	/* of its output; more: ignored */
 
@@ -21,6 +29,12 @@
  * or printed nothing usable; logged).
  */
 int ocb_openclaw_sources(char ***out, size_t *n);
+
+/* ocb_openclaw_config_sources() with missing paths kept (missing) and
+ * files read through rd (may be NULL) */
+int ocb_openclaw_config_paths(const char *state_dir, int missing,
+			      const struct ocb_openclaw_reader *rd,
+			      char ***out, size_t *n);
 
 /*
  * Without the command: the state directory state_dir, then what its
@@ -41,6 +55,18 @@ int ocb_openclaw_config_sources(const char *state_dir, char ***out,
 #define OCB_OPENCLAW_FROM_COMMAND "openclaw backup create --dry-run"
 int ocb_openclaw_resolve(const char *state_dir, char ***out, size_t *n,
 			 const char **from);
+
+/*
+ * Where a restore in place may put sources back: as ocb_openclaw_resolve(),
+ * and also the paths the command or the config names that do not exist
+ * (a wiped workspace; the command's "skipped" entries with reason
+ * "missing").  With rd (a dry run: nothing restored yet), the command is
+ * not run and the config files are read through rd, which gives what the
+ * restore would have put there.
+ */
+int ocb_openclaw_restore_sources(const char *state_dir,
+				 const struct ocb_openclaw_reader *rd,
+				 char ***out, size_t *n, const char **from);
 
 void ocb_openclaw_free(char **v, size_t n);
 

@@ -32,6 +32,8 @@ struct paths {
 	char **v;
 	size_t n;
 	const char *state;	/* the state directory: v[0] */
+	int missing;		/* keep paths that do not exist */
+	const struct ocb_openclaw_reader *rd;	/* NULL: read the disk */
 };
 
 /* is p the directory d or below it? */
@@ -57,7 +59,7 @@ static int add(struct paths *ps, char *path)
 		if (inside(path, ps->v[i]))
 			break;
 	if (i < ps->n || path[0] != '/' || ps->n == PATHS_MAX ||
-	    lstat(path, &st) < 0) {
+	    (!ps->missing && lstat(path, &st) < 0)) {
 		free(path);
 		return 0;
 	}
@@ -227,7 +229,9 @@ static int read_config(struct paths *ps, const char *path, int depth)
 	cJSON *root = NULL;
 	int r;
 
-	r = slurp(path, &text);
+	r = ps->rd ? ps->rd->read(ps->rd->arg, path, &text) : 1;
+	if (r > 0)
+		r = slurp(path, &text);
 	if (r < 0) {
 		if (r != -ENOENT)
 			ocb_warn("OpenClaw config %s: %s",
@@ -268,7 +272,14 @@ out:
 int ocb_openclaw_config_sources(const char *state_dir, char ***out,
 				size_t *n)
 {
-	struct paths ps = { .state = state_dir };
+	return ocb_openclaw_config_paths(state_dir, 0, NULL, out, n);
+}
+
+int ocb_openclaw_config_paths(const char *state_dir, int missing,
+			      const struct ocb_openclaw_reader *rd,
+			      char ***out, size_t *n)
+{
+	struct paths ps = { .state = state_dir, .missing = missing, .rd = rd };
 	char *cfg = NULL;
 	int r = -ENOMEM;
 

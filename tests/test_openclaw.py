@@ -165,18 +165,20 @@ def test_real_openclaw_backed_up_and_restored(tmp_path, openclaw_path, rgw, buck
     assert keys["anthropic:default"]["key"] == "sk-ant-test-not-a-key"
     assert through == keys
 
-    # its state wiped but for its config, which names the helper's
-    # workspace: an in-place restore goes only where this machine's
-    # OpenClaw config says its state lives
-    for d in (home / ".openclaw", ext / "helper-ws"):
-        for n in os.listdir(d):
-            if n != "openclaw.json":
-                p = d / n
-                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+    # the disaster: its whole state, config included, and the helper's
+    # workspace and agent directory outside it, wiped.  An in-place restore
+    # goes only where this machine's OpenClaw says its state lives: the
+    # state directory first, then what the restored state names (its own
+    # `openclaw backup create --dry-run` run again)
+    helper = sorted(os.listdir(ext))
+    shutil.rmtree(home / ".openclaw")
+    shutil.rmtree(ext)
     assert not state_db.exists()
     # latest: the one mkdir snapshots/now took
     assert max(b["name"] for b in json.loads(o("list", "--json").stdout)) == snap_name
-    o("restore", "latest")
+    p = o("restore", "latest")
+    assert "restored %s\n" % (ext / "helper-ws") in p.stdout, p.stdout
+    assert sorted(os.listdir(ext)) == helper
     assert auth_store(str(state_db)) == keys
     # the one `ocb backup` took holds it too
     o("restore", res["name"], "--target", str(tmp_path / "first"))

@@ -554,3 +554,87 @@ def test_old_archive_unusable_entries_are_left_out(tmp_path, file_config, ocb_lo
     assert p.stderr.count("unusable entry") == 3, p.stderr
     assert sorted(os.listdir(t / "workspace")) == ["ok.txt", "sub"]
     assert (t / "workspace" / "sub").is_dir()
+
+
+def test_disaster_restore_from_resolved_sources(tmp_path, keyfile, ocb_local):
+    """No "sources" in the config and no `openclaw` command: the sources
+    are ~/.openclaw and what its openclaw.json (shaped as OpenClaw 2026.9.6
+    writes it, test_setup.real_shaped_openclaw_json) names outside it.
+    After a wipe of all of them, config included, `ocb restore latest`
+    restores the state directory, then what the restored openclaw.json
+    names (a workspace, an agent directory, included files, a workspace an
+    included file names), each tree as it was backed up; --dry-run shows
+    the same plan first.  A source the restored config does not name is
+    left out (exit 8), never written."""
+    from test_setup import real_shaped_openclaw_json, write_includes
+    home, ext = tmp_path / "home", tmp_path / "ext"
+    oc = home / ".openclaw"
+    for d in (oc / "workspace" / "memory", oc / "agents" / "main" / "agent",
+              oc / "clients", ext / "helper-ws" / "memory", ext / "helper-agent",
+              ext / "shared"):
+        d.mkdir(parents=True)
+    (oc / "workspace" / "memory" / "today.md").write_text("main remembers\n")
+    (oc / "agents" / "main" / "agent" / "auth.json").write_text('{"k": 1}\n')
+    (oc / "clients" / "a.json5").write_text('{"channel": "x"}\n')
+    (oc / "openclaw.json").write_text(
+        json.dumps(real_shaped_openclaw_json(home, ext), indent=2) + "\n")
+    os.chmod(oc / "openclaw.json", 0o600)
+    (ext / "helper-ws" / "memory" / "MEMORY.md").write_text("helper remembers\n")
+    os.symlink("memory/MEMORY.md", ext / "helper-ws" / "link")
+    (ext / "helper-agent" / "models.json").write_text("{}\n")
+    write_includes(ext)
+    (ext / "ops-ws" / "NOTES.md").write_text("ops\n")
+    store = tmp_path / "store"
+    store.mkdir()
+    cfg = {"instanceId": "i-test", "store": "file://" + str(store),
+           "encryption": {"keyProvider": "keyfile", "keyFile": keyfile},
+           "cache": {"dir": str(tmp_path / "cache")}}
+    path = ":".join(d for d in os.environ["PATH"].split(":")
+                    if not os.path.exists(os.path.join(d, "openclaw")))
+    env = dict(ocb_local.env, HOME=str(home), PATH=path)
+    env.pop("OCB_CONFIG", None)
+    o = Ocb(config=write_config(tmp_path / "config.json", cfg), env=env)
+    o("backup")
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    subprocess.run(["cp", "-a", str(home), str(ref / "home")], check=True)
+    subprocess.run(["cp", "-a", str(ext), str(ref / "ext")], check=True)
+
+    # the disaster: the state, its config and everything outside it gone
+    subprocess.run(["rm", "-rf", str(oc), str(ext)], check=True)
+    p = o("restore", "latest", "--dry-run")
+    # phases: the state; what its openclaw.json names; what plugins.json5
+    # includes (more.json5); the workspace more.json5 names
+    assert p.stdout.count("names after the restore") == 3, p.stdout
+    for d in ("helper-ws", "helper-agent", "ops-ws"):
+        assert re.search(r"^new\s+\S*%s$" % d, p.stdout, re.M), p.stdout
+    assert not oc.exists() and not ext.exists()
+    p = o("restore", "latest")
+    for d in ("helper-ws", "helper-agent", "ops-ws", "shared/plugins.json5",
+              "shared/more.json5"):
+        assert "restored %s\n" % (ext / d) in p.stdout, p.stdout
+    assert_same_tree(str(ref / "home" / ".openclaw"), str(oc))
+    for d in ("helper-ws", "helper-agent", "ops-ws"):
+        assert_same_tree(str(ref / "ext" / d), str(ext / d))
+    # the included files are sources themselves; the directory above them,
+    # which the backup does not hold, is made again (0700)
+    for f in ("plugins.json5", "more.json5"):
+        a, b = ref / "ext" / "shared" / f, ext / "shared" / f
+        assert a.read_bytes() == b.read_bytes()
+        assert os.stat(a).st_mode == os.stat(b).st_mode
+    assert stat.S_IMODE(os.stat(ext / "shared").st_mode) == 0o700
+
+    # a backup (same key) holding a source its own openclaw.json does not
+    # name: the state goes back, the other is left out and never written
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "authorized_keys").write_text("ssh-ed25519 AAAA attacker\n")
+    Ocb(config=write_config(tmp_path / "c2.json", dict(cfg, sources=[str(oc), str(other)])),
+        env=env)("backup", "--label", "forged")
+    subprocess.run(["rm", "-rf", str(oc), str(other)], check=True)
+    for args in (["--dry-run"], []):
+        p = o("restore", "latest", *args, check=False)
+        assert p.returncode == 8, p.stderr
+        assert "left out" in p.stderr and "--target" in p.stderr, p.stderr
+        assert str(other) in p.stderr and not other.exists()
+    assert_same_tree(str(ref / "home" / ".openclaw"), str(oc))

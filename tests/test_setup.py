@@ -316,6 +316,18 @@ def real_shaped_openclaw_json(home, ext):
     }
 
 
+def write_includes(ext):
+    """the files real_shaped_openclaw_json includes outside ~/.openclaw
+    (ext/shared, which exists): one including another, which names a
+    workspace, ext/ops-ws (made here)"""
+    (ext / "shared" / "plugins.json5").write_text(
+        '// shared by the fleet\n{"entries": {"anthropic": {"enabled": true}},\n'
+        ' "$include": "./more.json5"}\n')
+    (ext / "shared" / "more.json5").write_text(
+        '{"agents": {"entries": {"ops": {"workspace": "%s"}}}}\n' % (ext / "ops-ws"))
+    (ext / "ops-ws").mkdir()
+
+
 def test_sources_from_openclaw_json_without_the_command(tmp_path, rgw, home, env):
     """No `openclaw` on PATH: the sources are ~/.openclaw and what its
     openclaw.json (and the files it includes) names outside it that exists;
@@ -324,12 +336,7 @@ def test_sources_from_openclaw_json_without_the_command(tmp_path, rgw, home, env
     for d in ("helper-ws", "helper-agent", "shared"):
         (ext / d).mkdir(parents=True)
     (ext / "helper-ws" / "MEMORY.md").write_text("helper remembers\n")
-    (ext / "shared" / "plugins.json5").write_text(
-        '// shared by the fleet\n{"entries": {"anthropic": {"enabled": true}},\n'
-        ' "$include": "./more.json5"}\n')
-    (ext / "shared" / "more.json5").write_text(
-        '{"agents": {"entries": {"ops": {"workspace": "%s"}}}}\n' % (ext / "ops-ws"))
-    (ext / "ops-ws").mkdir()
+    write_includes(ext)
     (home / ".openclaw" / "clients").mkdir()
     (home / ".openclaw" / "clients" / "a.json5").write_text('{"channel": "x"}\n')
     (home / ".openclaw" / "openclaw.json").write_text(

@@ -47,6 +47,9 @@ static const char usage[] =
 	"each the same way as a whole source.\n"
 	"\n"
 	"In place, only sources the config names are restored, as directories;\n"
+	"with no sources in the config, those OpenClaw names, in phases: the\n"
+	"ones it names now (the state directory), then those the restored\n"
+	"state names, until nothing new; others are left out (exit 8).\n"
 	"the preRestore hook runs first (it may stop the application), then a\n"
 	"restore is refused while a process has files or its working directory\n"
 	"under the path (they are named), unless --force.  An old-tool\n"
@@ -85,6 +88,9 @@ struct run {
 					 * relative to the backup */
 	const char *old_state;		/* an old-tool backup in place: the
 					 * state directory */
+	int resolved;			/* in place, sources resolved from
+					 * OpenClaw (the config names none) */
+	uint64_t left_out;		/* sources not resolved: not restored */
 };
 
 static double since(const struct timespec *t0)
@@ -247,12 +253,28 @@ static int restore_to(struct run *ru, struct ocb_archive *a,
 	return ocb_restore_run(a, &ro, res);
 }
 
-static int disk_path_of(struct ocb_archive *a, const char *p, char *out,
-			size_t size, int *nested);
 static int old_disk_path(const char *state, const char *p, char *out,
 			 size_t size);
 
-/* --dry-run: each restored subtree against what is on disk */
+/* one subtree compared with what is on disk (base: its backup path) */
+static int plan_one(struct run *ru, struct ocb_archive *a, uint32_t idx,
+		    const char *disk, const char *base,
+		    struct ocb_plan_counts *sum)
+{
+	struct ocb_plan_counts c;
+	int r;
+
+	ru->base = base;
+	r = ocb_restore_plan(a, idx, disk, print_change, ru, &c);
+	sum->same += c.same;
+	sum->added += c.added;
+	sum->changed += c.changed;
+	sum->deleted += c.deleted;
+	return r;
+}
+
+/* --dry-run: each restored subtree against what is on disk (native
+ * backups in place: in_place()) */
 static int dry_run(struct run *ru, struct ocb_archive *a, const char *target,
 		   const char *const *paths, size_t npaths,
 		   struct ocb_plan_counts *sum)
@@ -261,21 +283,16 @@ static int dry_run(struct run *ru, struct ocb_archive *a, const char *target,
 	 * puts them */
 	static const char *const old_whole[] = { "openclaw-config",
 						 "workspace" };
-	uint32_t i, n = npaths ? (uint32_t)npaths : target ? 1 :
-		ru->old_state ? 2 : ocb_archive_nsources(a);
+	uint32_t i, n = npaths ? (uint32_t)npaths : target ? 1 : 2;
 	int r = 0;
 
-	memset(sum, 0, sizeof(*sum));
 	if (ru->old_state && !npaths) {
 		paths = old_whole;
 		npaths = 2;
 	}
 	for (i = 0; i < n && r == 0; i++) {
-		struct ocb_plan_counts c;
 		char disk[8192];
-		const char *orig;
 		uint32_t idx = OCB_ROOT;
-		int nested;
 
 		if (ru->old_state) {
 			if (ocb_archive_resolve(a, paths[i], &idx) < 0)
@@ -284,27 +301,13 @@ static int dry_run(struct run *ru, struct ocb_archive *a, const char *target,
 					  sizeof(disk));
 			if (r < 0)
 				break;
-		} else if (!target && npaths) {	/* PATHs in place */
-			ocb_archive_resolve(a, paths[i], &idx);	/* checked */
-			r = disk_path_of(a, paths[i], disk, sizeof(disk), &nested);
-			if (r < 0)
-				break;
-		} else if (!target) {
-			ocb_archive_source(a, i, &idx, &orig);
-			snprintf(disk, sizeof(disk), "%s", orig);
 		} else if (npaths) {
 			ocb_archive_resolve(a, paths[i], &idx);	/* checked */
 			snprintf(disk, sizeof(disk), "%s/%s", target, paths[i]);
 		} else {
 			snprintf(disk, sizeof(disk), "%s", target);
 		}
-		ru->base = npaths ? paths[i] : target ? "" :
-			ocb_archive_entry(a, idx)->name;
-		r = ocb_restore_plan(a, idx, disk, print_change, ru, &c);
-		sum->same += c.same;
-		sum->added += c.added;
-		sum->changed += c.changed;
-		sum->deleted += c.deleted;
+		r = plan_one(ru, a, idx, disk, npaths ? paths[i] : "", sum);
 	}
 	return r;
 }
@@ -570,40 +573,43 @@ static int in_list(const char *p, char *const *v, size_t n)
 	return 0;
 }
 
+/* a source's top entry in place: a directory; with resolved sources also
+ * a regular file (OpenClaw names its "$include" files) */
+static int top_ok(struct ocb_archive *a, uint32_t entry, int resolved)
+{
+	int type = ocb_archive_entry(a, entry)->type;
+
+	return type == OCB_ENTRY_DIR || (resolved && type == OCB_ENTRY_FILE);
+}
+
 /*
  * In place, a backup goes only where the config says sources live, and
  * only as directories: the catalog's absolute paths are the backup's word,
  * and whoever can write the bucket could otherwise choose any file on this
  * machine.  A config that names no sources takes OpenClaw's own list
- * (openclaw.h) as this machine's OpenClaw names it now, never the
- * backup's.  OCB_EXIT_USAGE (with --target it can be restored anywhere).
+ * (openclaw.h) as this machine's OpenClaw names it, never the backup's,
+ * in phases (in_place()): here only the top entries are checked.
+ * OCB_EXIT_USAGE (with --target it can be restored anywhere).
  */
 static int check_in_place(const struct ocb_config *cfg, struct ocb_archive *a,
-			  const char *name)
+			  const char *name, int resolved)
 {
 	uint32_t i, n = ocb_archive_nsources(a);
-	char esc[1024], **oc = NULL;
-	const char *from;
-	size_t noc = 0;
+	char esc[1024];
 	int r = 0;
 
-	if (cfg->sources_default && cfg->nsources == 1 &&
-	    ocb_openclaw_resolve(cfg->sources[0], &oc, &noc, &from) < 0)
-		return ocb_fail(-ENOMEM, "sources");
 	for (i = 0; i < n && r == 0; i++) {
 		const char *orig;
 		uint32_t entry;
 
 		ocb_archive_source(a, i, &entry, &orig);
-		if (!in_list(orig, cfg->sources, cfg->nsources) &&
-		    !in_list(orig, oc, noc)) {
+		if (!resolved && !in_list(orig, cfg->sources, cfg->nsources)) {
 			fprintf(stderr, "ocb: %s was backed up from %s, which is "
 				"not one of the configured sources: refused in "
 				"place (restore it with --target DIR)\n", name,
 				ocb_log_escape(esc, sizeof(esc), orig));
 			r = OCB_EXIT_USAGE;
-		} else if (orig[0] != '/' ||
-			   ocb_archive_entry(a, entry)->type != OCB_ENTRY_DIR) {
+		} else if (orig[0] != '/' || !top_ok(a, entry, resolved)) {
 			fprintf(stderr, "ocb: %s holds %s as something else than "
 				"a directory: refused in place (restore it with "
 				"--target DIR)\n", name,
@@ -611,7 +617,6 @@ static int check_in_place(const struct ocb_config *cfg, struct ocb_archive *a,
 			r = OCB_EXIT_USAGE;
 		}
 	}
-	ocb_openclaw_free(oc, noc);
 	return r;
 }
 
@@ -649,9 +654,14 @@ static int ready_to_replace(struct run *ru, const char *orig)
 	return 0;
 }
 
-/* the disk path of the backup path p (a source, or below one) */
+/*
+ * The disk path of the backup path p (a source, or below one), and the
+ * index of its source.  nested: p is a whole source inside another one
+ * already restored (done[], by source; NULL: all of them are).
+ */
 static int disk_path_of(struct ocb_archive *a, const char *p, char *out,
-			size_t size, int *nested)
+			size_t size, uint32_t *src, const uint8_t *done,
+			int *nested)
 {
 	uint32_t i, n = ocb_archive_nsources(a);
 	size_t tl = strcspn(p, "/");
@@ -665,6 +675,7 @@ static int disk_path_of(struct ocb_archive *a, const char *p, char *out,
 		    strncmp(ocb_archive_entry(a, entry)->name, p, tl))
 			continue;
 		*nested = 0;
+		*src = i;
 		for (uint32_t j = 0; j < n; j++) {	/* inside another? */
 			const char *o2;
 			uint32_t e2;
@@ -673,7 +684,7 @@ static int disk_path_of(struct ocb_archive *a, const char *p, char *out,
 			ocb_archive_source(a, j, &e2, &o2);
 			l2 = strlen(o2);
 			if (j != i && !strncmp(orig, o2, l2) && orig[l2] == '/' &&
-			    !p[tl])
+			    !p[tl] && (!done || done[j]))
 				*nested = 1;
 		}
 		return snprintf(out, size, "%s%s", orig, p + tl) >= (int)size ?
@@ -690,47 +701,218 @@ static int len_cmp(const void *x, const void *y)
 	return (a > b) - (a < b);
 }
 
-/* every source (or the paths given) back to its original place */
-static int restore_in_place(struct run *ru, struct ocb_archive *a,
-			    const char *const *paths, size_t npaths,
-			    struct ocb_restore_result *total)
-{
-	uint32_t i, n = npaths ? (uint32_t)npaths : ocb_archive_nsources(a);
-	const char **bp = calloc(n ? n : 1, sizeof(*bp));
+/* rounds of resolving sources from what was just restored (each one
+ * restores at least one more source) */
+#define PHASES_MAX 8
+
+/* what an in-place restore does, phase by phase */
+struct in_place {
+	struct run *ru;
+	struct ocb_archive *a;
+	const char **bp;	/* backup paths: the sources', or the PATHs */
+	uint32_t n;
+	uint8_t *unit_done;	/* by bp */
+	uint8_t *src_done;	/* by source: restored whole */
+	int dry;
 	char ts[32];
+	struct ocb_restore_result *total;
+	struct ocb_plan_counts *sum;
+};
+
+/*
+ * A dry run's view of a config file: what the restore would have put
+ * there when it lies in a source planned in an earlier phase (from the
+ * backup), else the disk as it is (1).
+ */
+static int planned_read(void *arg, const char *path, char **text)
+{
+	struct in_place *ip = arg;
+	uint32_t i, idx;
+
+	for (i = 0; i < ip->n; i++) {
+		char disk[4096], bpath[8192];
+		const struct ocb_entry *e;
+		uint32_t src;
+		size_t dl;
+		ssize_t got;
+		int nested;
+
+		if (!ip->unit_done[i] ||
+		    disk_path_of(ip->a, ip->bp[i], disk, sizeof(disk), &src,
+				 NULL, &nested) < 0)
+			continue;
+		dl = strlen(disk);
+		if (strncmp(path, disk, dl) || (path[dl] && path[dl] != '/'))
+			continue;
+		snprintf(bpath, sizeof(bpath), "%s%s", ip->bp[i], path + dl);
+		if (ocb_archive_resolve(ip->a, bpath, &idx) < 0)
+			return -ENOENT;	/* the restore removes it */
+		e = ocb_archive_entry(ip->a, idx);
+		if (e->type != OCB_ENTRY_FILE)
+			return -EINVAL;
+		if (e->size > OCB_OPENCLAW_OUT_MAX)
+			return -EFBIG;
+		*text = malloc((size_t)e->size + 1);
+		if (!*text)
+			return -ENOMEM;
+		got = e->size ? ocb_archive_pread(ip->a, idx, *text,
+						  (size_t)e->size, 0) : 0;
+		if (got != (ssize_t)e->size) {
+			free(*text);
+			return got < 0 ? (int)got : -EIO;
+		}
+		(*text)[got] = '\0';
+		return 0;
+	}
+	return 1;
+}
+
+/* unit i restored (or compared, dry) in place */
+static int in_place_unit(struct in_place *ip, uint32_t i)
+{
+	char orig[4096];
+	uint32_t src, idx;
+	int nested = 0, r;
+
+	r = disk_path_of(ip->a, ip->bp[i], orig, sizeof(orig), &src,
+			 ip->src_done, &nested);
+	if (r < 0)
+		return ocb_fail(r, "%s: no source holds it", ip->bp[i]);
+	ip->unit_done[i] = 1;
+	if (!strchr(ip->bp[i], '/'))
+		ip->src_done[src] = 1;
+	if (ip->dry) {
+		ocb_archive_resolve(ip->a, ip->bp[i], &idx);	/* checked */
+		return plan_one(ip->ru, ip->a, idx, orig, ip->bp[i], ip->sum);
+	}
+	/* what a wipe took above a source OpenClaw names (0700) */
+	r = ip->ru->resolved ? ocb_mkdir_parents(orig) : 0;
+	if (r < 0)
+		return ocb_fail(r, "create the directories above %s", orig);
+	r = ready_to_replace(ip->ru, orig);
+	return r ? r : restore_source(ip->ru, ip->a, ip->bp[i], orig, nested,
+				      ip->ts, ip->total);
+}
+
+/* the source of unit i is one this machine names in ok (n of them) */
+static int unit_allowed(struct in_place *ip, uint32_t i, char *const *ok,
+			size_t n)
+{
+	char disk[4096];
+	const char *orig;
+	uint32_t src, entry;
+	int nested;
+
+	if (disk_path_of(ip->a, ip->bp[i], disk, sizeof(disk), &src, NULL,
+			 &nested) < 0)
+		return 1;	/* refused by in_place_unit() */
+	ocb_archive_source(ip->a, src, &entry, &orig);
+	return in_list(orig, ok, n) ||
+		in_list(orig, ip->ru->ctx->cfg->sources,
+			ip->ru->ctx->cfg->nsources);
+}
+
+/*
+ * Sources resolved from OpenClaw: first those this machine names now (the
+ * state directory at least), then those its just-restored config names,
+ * again until nothing new.  What it never names is left out and listed.
+ */
+static int in_place_phases(struct in_place *ip)
+{
+	const struct ocb_config *cfg = ip->ru->ctx->cfg;
+	struct ocb_openclaw_reader rd = { planned_read, ip };
+	int r = 0, phase, any = 1;
+	uint32_t i;
+
+	for (phase = 0; phase < PHASES_MAX && any && r == 0; phase++) {
+		const char *from;
+		char **ok = NULL;
+		size_t nok = 0;
+
+		r = ocb_openclaw_restore_sources(cfg->sources[0],
+						 ip->dry && phase ? &rd : NULL,
+						 &ok, &nok, &from);
+		if (r < 0)
+			return ocb_fail(r, "sources");
+		any = 0;
+		for (i = 0; i < ip->n && r == 0; i++) {
+			if (ip->unit_done[i] || !unit_allowed(ip, i, ok, nok))
+				continue;
+			if (phase && !any && !ip->ru->ctx->quiet &&
+			    !ip->ru->json)
+				printf("%s: sources this machine's OpenClaw "
+				       "names after the restore (from %s):\n",
+				       ip->dry ? "would restore" : "restoring",
+				       ip->dry ? "the backup's openclaw.json" :
+				       from);
+			any = 1;
+			r = in_place_unit(ip, i);
+		}
+		ocb_openclaw_free(ok, nok);
+	}
+	for (i = 0; i < ip->n && r == 0; i++) {
+		char disk[4096], esc[4096], esc2[4096];
+		uint32_t src;
+		int nested;
+
+		if (ip->unit_done[i] ||
+		    disk_path_of(ip->a, ip->bp[i], disk, sizeof(disk), &src,
+				 NULL, &nested) < 0)
+			continue;
+		fprintf(stderr, "ocb: %s (backed up from %s) left out: not a "
+			"source this machine's OpenClaw names, nor its restored "
+			"state (restore it with --target DIR)\n",
+			ocb_log_escape(esc2, sizeof(esc2), ip->bp[i]),
+			ocb_log_escape(esc, sizeof(esc), disk));
+		ip->ru->left_out++;
+	}
+	return r;
+}
+
+/* every source (or the paths given) back to its original place, or with
+ * dry compared with it */
+static int in_place(struct run *ru, struct ocb_archive *a,
+		    const char *const *paths, size_t npaths, int dry,
+		    struct ocb_restore_result *total,
+		    struct ocb_plan_counts *sum)
+{
+	struct in_place ip = { .ru = ru, .a = a, .dry = dry, .total = total,
+			       .sum = sum };
+	uint32_t i, ns = ocb_archive_nsources(a);
 	time_t now = time(NULL);
 	struct tm tm;
 	int r = 0;
 
-	if (!bp)
-		return ocb_fail(-ENOMEM, "restore");
-	for (i = 0; i < n; i++) {
+	ip.n = npaths ? (uint32_t)npaths : ns;
+	ip.bp = calloc(ip.n ? ip.n : 1, sizeof(*ip.bp));
+	ip.unit_done = calloc(ip.n ? ip.n : 1, 1);
+	ip.src_done = calloc(ns ? ns : 1, 1);
+	if (!ip.bp || !ip.unit_done || !ip.src_done) {
+		r = ocb_fail(-ENOMEM, "restore");
+		goto out;
+	}
+	for (i = 0; i < ip.n; i++) {
 		uint32_t entry;
 		const char *orig;
 
 		if (npaths) {
-			bp[i] = paths[i];
+			ip.bp[i] = paths[i];
 		} else {
 			ocb_archive_source(a, i, &entry, &orig);
-			bp[i] = ocb_archive_entry(a, entry)->name;
+			ip.bp[i] = ocb_archive_entry(a, entry)->name;
 		}
 	}
-	qsort(bp, n, sizeof(*bp), len_cmp);
+	qsort(ip.bp, ip.n, sizeof(*ip.bp), len_cmp);
 	gmtime_r(&now, &tm);
-	strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
-	for (i = 0; i < n && r == 0; i++) {
-		char orig[4096];
-		int nested = 0;
-
-		r = disk_path_of(a, bp[i], orig, sizeof(orig), &nested);
-		if (r < 0)
-			r = ocb_fail(r, "%s: no source holds it", bp[i]);
-		else
-			r = ready_to_replace(ru, orig);
-		if (r == 0)
-			r = restore_source(ru, a, bp[i], orig, nested, ts, total);
-	}
-	free(bp);
+	strftime(ip.ts, sizeof(ip.ts), "%Y%m%dT%H%M%SZ", &tm);
+	if (ru->resolved)
+		r = in_place_phases(&ip);
+	for (i = 0; !ru->resolved && i < ip.n && r == 0; i++)
+		r = in_place_unit(&ip, i);
+out:
+	free(ip.bp);
+	free(ip.unit_done);
+	free(ip.src_done);
 	return r;
 }
 
@@ -957,8 +1139,10 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 			return OCB_EXIT_NOTFOUND;
 		}
 	}
+	ru.resolved = !target && !legacy && ctx->cfg->sources_default &&
+		ctx->cfg->nsources == 1;
 	if (!target && !legacy) {
-		r = check_in_place(ctx->cfg, a, ref.name);
+		r = check_in_place(ctx->cfg, a, ref.name, ru.resolved);
 		if (r) {
 			ocb_archive_free(a);
 			ocb_keyprov_free(kp);
@@ -969,16 +1153,20 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &ru.t0);
 	ocb_restore_totals(a, paths, npaths, &ru.total);
 	if (dry) {
-		struct ocb_plan_counts n;
+		struct ocb_plan_counts n = { 0 };
 
 		if (ru.json) {
 			printf("{\"backup\": ");
 			ocb_json_str(ref.name);
 			printf(", \"dry_run\": true, \"changes\": [");
 		}
-		r = dry_run(&ru, a, target, paths, npaths, &n);
+		r = target || legacy ?
+			dry_run(&ru, a, target, paths, npaths, &n) :
+			in_place(&ru, a, paths, npaths, 1, NULL, &n);
 		if (r < 0) {
 			r = ocb_fail(r, "compare %s", ref.name);
+		} else if (r > 0) {
+			/* a failure in_place() reported */
 		} else if (ru.json) {
 			printf("%s], \"new\": %" PRIu64 ", \"changed\": %" PRIu64
 			       ", \"deleted\": %" PRIu64 ", \"unchanged\": %"
@@ -1013,7 +1201,7 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		r = restore_old_in_place(&ru, a, ru.old_state, paths, npaths,
 					 &res);
 	} else {
-		r = restore_in_place(&ru, a, paths, npaths, &res);
+		r = in_place(&ru, a, paths, npaths, 0, &res, NULL);
 	}
 	if (ru.tty && !dry)
 		fprintf(stderr, "\n");
@@ -1041,6 +1229,12 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	if (r == 0 && !dry && res.skipped) {
 		fprintf(stderr, "ocb: %" PRIu64 " entries or attributes were left "
 			"out (listed above)\n", res.skipped);
+		r = OCB_EXIT_WARNINGS;
+	}
+	if (r == 0 && ru.left_out) {
+		fprintf(stderr, "ocb: %" PRIu64 " source%s left out (listed "
+			"above)%s\n", ru.left_out, ru.left_out > 1 ? "s" : "",
+			dry ? "; nothing written" : "");
 		r = OCB_EXIT_WARNINGS;
 	}
 	ocb_archive_free(a);

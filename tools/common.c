@@ -217,7 +217,7 @@ void ocb_json_str(const char *s)
 	putchar('"');
 }
 
-static int mkdir_parents(const char *path)
+int ocb_mkdir_parents(const char *path)
 {
 	char tmp[4096], *p;
 
@@ -236,7 +236,7 @@ int ocb_key_file_generate(const char *path)
 	unsigned char key[32];
 	int fd, r;
 
-	r = mkdir_parents(path);
+	r = ocb_mkdir_parents(path);
 	if (r < 0)
 		return r;
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

@@ -102,4 +102,7 @@ int ocb_prune_configured(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 /* rm -rf path (never following symlinks): a directory ocb made itself. */
 void ocb_rm_rf(const char *path);
 
+/* the missing directories above path (0700): 0 or a negative errno */
+int ocb_mkdir_parents(const char *path);
+
 #endif
