@@ -58,8 +58,12 @@ def old_env(rgw, home, kms=None):
 
 
 def ensure_bucket(rgw, name):
+    """the configs' bucket, with nothing under their prefix: each test's
+    KMS server has its own keys, and a backup left by another test is one
+    the retention after a backup refuses to count (exit 8)"""
     if rgw.aws("s3api", "head-bucket", "--bucket", name, check=False).returncode:
         rgw.aws("s3api", "create-bucket", "--bucket", name)
+    rgw.aws("s3", "rm", "--recursive", "--quiet", "s3://%s/%s/" % (name, PREFIX))
 
 
 def libcurl_version():
