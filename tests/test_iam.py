@@ -5,6 +5,7 @@ goes on and names the missing permission.  And every request says who
 sent it (User-Agent ocb/<version>)."""
 import json
 import os
+import shutil
 
 from conftest import Ocb, write_config
 
@@ -82,3 +83,49 @@ def test_doctor_names_the_denied_object_action(tmp_path, rgw, bucket, proxy, key
         assert p.returncode == 4, (action, p.stdout, p.stderr)
         assert "FAILED   put, get, head, list and delete in" in p.stdout
         assert ": %s is denied: access denied" % action in p.stdout, p.stdout
+
+
+# the old tool's restore policy (iam/restore-policy.json of
+# genedragon/openclaw-aws-backup-skill, see tests/data/old-tool) allows
+# s3:GetObject, s3:GetObjectVersion and s3:ListBucket (its backup policy
+# these and more); requests of other actions, by what their request line
+# holds, and the action AWS names in its denial
+NOT_IN_IT = ((b"PUT ", "s3:PutObject"), (b"POST ", "s3:PutObject"),
+             (b"DELETE ", "s3:DeleteObject"), (b"uploads", "s3:ListBucketMultipartUploads"),
+             (b"?versioning", "s3:GetBucketVersioning"),
+             (b"?lifecycle", "s3:GetLifecycleConfiguration"),
+             (b"?encryption", "s3:GetEncryptionConfiguration"),
+             (b"?location", "s3:GetBucketLocation"), (b"?versions", "s3:ListBucketVersions"))
+
+
+def allowed_by_restore_policy(line):
+    """GET or HEAD of an object (s3:GetObject), or a listing (s3:ListBucket)"""
+    method, target = line.split()[:2]
+    if method in ("GET", "HEAD") and "?" not in target:
+        return True
+    return method == "GET" and "list-type=2" in target
+
+
+def test_list_and_restore_with_the_old_restore_policy(tmp_path, rgw, bucket, proxy,
+                                                      keyfile, ocb):
+    """With only the old tool's restore policy, `ocb list` and `ocb
+    restore` (to a directory and in place) work: every request they make is
+    one the policy allows, and any other is answered as AWS denies it."""
+    cfg = proxied_config(tmp_path, bucket, proxy, keyfile)
+    o = Ocb(config=cfg, env=ocb.env)
+    o("backup")                                    # with the backup role
+    (tmp_path / "src" / "f").write_text("changed\n")
+    shutil.rmtree(tmp_path / "cache")              # a machine that restores
+    proxy.clear()
+    del proxy.requests[:]
+    for match, action in NOT_IN_IT:
+        proxy.inject("denied", match=match, count=-1, arg=action)
+    assert len(json.loads(o("list", "--json").stdout)) == 1
+    o("restore", "latest", "--target", str(tmp_path / "out"))
+    assert (tmp_path / "out" / "src" / "f").read_text() == "hello\n"
+    p = o("restore", "latest")
+    assert "previous state is in" in p.stdout
+    assert (tmp_path / "src" / "f").read_text() == "hello\n"
+    assert proxy.injected.get("denied", 0) == 0, proxy.requests
+    assert proxy.requests and all(allowed_by_restore_policy(r) for r in proxy.requests), \
+        proxy.requests

@@ -29,11 +29,14 @@ def words_file(path, size):
         f.write(bytes(out[:size]))
 
 
-def old_layout(work, name, xattrs=False):
+def old_layout(work, name, xattrs=False, without=()):
     """the directory the old tool tarred: <name>/openclaw-config and
-    <name>/workspace, times in whole seconds (gnu tar keeps no more)"""
+    <name>/workspace, times in whole seconds (gnu tar keeps no more);
+    without: paths under <name>/ left out"""
     top = os.path.join(work, name)
     make_tree(os.path.join(top, "openclaw-config"), big=1_000_000)
+    for rel in without:
+        os.remove(os.path.join(top, rel))
     # no fifo: an old archive's special files are never restored
     # (test_restore_safety.py)
     os.remove(os.path.join(top, "openclaw-config", "workspace", "fifo"))
@@ -62,10 +65,10 @@ def make_old_file(work, name):
 
 
 def make_old(rgw, bucket, work, name, how="tar", sse=False, gpg_home=None, tag=None,
-             prefix=PREFIX):
+             prefix=PREFIX, without=()):
     """tar -czf as the old tool did (or pigz, or several gzip members),
     uploaded with its metadata; returns the local tree and the file"""
-    top = old_layout(work, name, xattrs=(how == "tar-xattrs"))
+    top = old_layout(work, name, xattrs=(how == "tar-xattrs"), without=without)
     out = os.path.join(work, name + ".tar.gz")
     if how == "tar":
         subprocess.run(["tar", "-czf", out, "-C", work, name], check=True)

@@ -36,12 +36,17 @@ def kms(rgw):
     k.close()
 
 
-def old_home(tmp_path, name):
-    """a home with ~/.openclaw and the old config copied with mode 0644"""
-    home = tmp_path / "home"
+def machine(home):
+    """a machine's home as the agent left it: ~/.openclaw, nothing else"""
     (home / ".openclaw" / "workspace").mkdir(parents=True)
     (home / ".openclaw" / "openclaw.json").write_text('{"agent": "x"}\n')
     (home / ".openclaw" / "workspace" / "MEMORY.md").write_text("remember\n")
+    return home
+
+
+def old_home(tmp_path, name):
+    """a home with ~/.openclaw and the old config copied with mode 0644"""
+    home = machine(tmp_path / "home")
     cfg = tmp_path / "backup-config.json"
     shutil.copyfile(os.path.join(DATA, name), cfg)
     os.chmod(cfg, 0o644)
@@ -277,10 +282,48 @@ def test_old_role_denies_direct_kms(tmp_path, rgw, kms):
     assert (tmp_path / "out" / "openclaw" / "workspace" / "MEMORY.md").read_text() == "remember\n"
 
 
+def old_tool_restore(tarball, home, scratch):
+    """What the old tool's restore (bin/backup-restore.js of
+    genedragon/openclaw-aws-backup-skill at f921ee2, restoreFiles) makes
+    of ~/.openclaw, by the commands it runs: `tar -xzf` in a scratch
+    directory, `cp -r` of ~/.openclaw to .pre-restore-<ms> beside it, `mv`
+    aside, `cp -r openclaw-config ~/.openclaw`, the aside openclaw.json
+    copied back when the backup has none, the aside removed, then
+    `rm -rf ~/.openclaw/workspace` and `cp -r workspace` in its place."""
+    os.makedirs(scratch)
+    subprocess.run(["tar", "-xzf", tarball, "-C", scratch], check=True)
+    top = os.path.join(scratch, os.listdir(scratch)[0])
+    state = str(home / ".openclaw")
+    sh = lambda *a: subprocess.run(list(a), check=True)
+    sh("cp", "-r", state, state + ".pre-restore-1")
+    sh("mv", state, state + ".temp-1")
+    sh("cp", "-r", os.path.join(top, "openclaw-config"), state)
+    if not os.path.exists(os.path.join(state, "openclaw.json")):
+        sh("cp", state + ".temp-1/openclaw.json", os.path.join(state, "openclaw.json"))
+    sh("rm", "-rf", state + ".temp-1")
+    sh("rm", "-rf", os.path.join(state, "workspace"))
+    sh("cp", "-r", os.path.join(top, "workspace"), os.path.join(state, "workspace"))
+    return state
+
+
+def same_content(a, b):
+    """the same paths, types, modes, bytes and symlink targets; `cp -r`
+    keeps no mtimes, hard links or xattrs, which ocb restores"""
+    from treeutil import snapshot
+    sa, sb = snapshot(a), snapshot(b)
+    assert sorted(sa) == sorted(sb), set(sa) ^ set(sb)
+    for rel in sa:
+        fa, fb = ({k: v for k, v in f.items() if k not in ("mtime", "nlink", "xattrs")}
+                  for f in (sa[rel], sb[rel]))
+        assert fa == fb, (rel, fa, fb)
+
+
 def test_old_bucket_migrates_on_a_fresh_machine(tmp_path, rgw, kms):
     """The old tool's bucket with a backup in each of its encryption states
     (plain, SSE-KMS, tagged gpg but plain gzip), migrated and restored with
-    its KMS config unchanged on a machine with no ~/.cache yet."""
+    its KMS config unchanged on a machine with no ~/.cache yet; then each
+    old backup and its migrated one restored in place, each on a fresh
+    machine, give the ~/.openclaw the old tool's own restore gave."""
     from test_legacy import make_old
     from treeutil import assert_same_tree
     name = "backup-config.kms-6h.json"
@@ -296,12 +339,37 @@ def test_old_bucket_migrates_on_a_fresh_machine(tmp_path, rgw, kms):
     for i, (sse, tag) in enumerate([(False, None), (True, None), (False, "gpg")]):
         n = "openclaw-aws-backup-%sT0%d-%02d-%02d" % (day, i, random.randrange(60),
                                                       random.randrange(60))
-        made[n] = make_old(rgw, bucket, str(work), n, sse=sse, tag=tag, prefix=PREFIX)[0]
+        # the last one without openclaw.json: the current one is kept
+        made[n] = make_old(rgw, bucket, str(work), n, sse=sse, tag=tag, prefix=PREFIX,
+                           without=("openclaw-config/openclaw.json",) if tag else ())
     assert not (home / ".cache").exists()
-    for n, top in made.items():
+    for n, (top, _) in made.items():
         out = o("migrate", n).stdout
         assert "migrated %s -> %sZ" % (n, n) in out and "verified" in out
         assert "ok" in o("verify", n + "Z").stdout
         tgt = tmp_path / ("r-" + n)
         o("restore", n + "Z", "--target", str(tgt))
         assert_same_tree(str(tgt), top)
+
+    for n, (_, tarball) in made.items():
+        want = old_tool_restore(tarball, machine(tmp_path / ("old-" + n)),
+                                str(tmp_path / ("x-" + n)))
+        for b in (n, n + "Z"):
+            fresh = machine(tmp_path / ("fresh-" + b))
+            p = Ocb(config=cfg, env=old_env(rgw, fresh, kms))("restore", b)
+            assert "previous state is in" in p.stdout, p.stdout
+            state = fresh / ".openclaw"
+            same_content(str(state), want)
+            if b == n:
+                # the old restore's openclaw.json is the backup's or the current one
+                kept = "openclaw.json" not in os.listdir(made[n][0] + "/openclaw-config")
+                assert ((state / "openclaw.json").read_text() == '{"agent": "x"}\n') == kept
+            inside = [os.path.join(d, x) for d, ds, fs in os.walk(state)
+                      for x in ds + fs if ".pre-restore-" in x or ".ocb-restore-" in x]
+            assert not inside, inside
+            aside = [x for x in os.listdir(fresh) if x != ".openclaw"]
+            assert [x for x in aside if not x.startswith(".openclaw.pre-restore-")] \
+                in ([], [".cache"]), aside
+            pre = [x for x in aside if x.startswith(".openclaw.pre-restore-")]
+            assert len(pre) == 1
+            assert (fresh / pre[0] / "workspace" / "MEMORY.md").read_text() == "remember\n"

@@ -57,6 +57,7 @@ static const char usage[] =
 	"to the state directory (the one source, or the one named .openclaw;\n"
 	"the current openclaw.json kept if it has none), workspace/ to its\n"
 	"workspace/; PATHs in place start with openclaw-config or workspace.\n"
+	"So does a migrated one (`ocb migrate`), on any machine.\n"
 	"\n"
 	"Every file's SHA-256 is checked against the catalog before the file\n"
 	"is put in place.  Everything is created below the target without\n"
@@ -86,8 +87,8 @@ struct run {
 	int nchanges;			/* --dry-run --json: printed so far */
 	const char *base;		/* --dry-run: the compared subtree,
 					 * relative to the backup */
-	const char *old_state;		/* an old-tool backup in place: the
-					 * state directory */
+	const char *old_state;		/* an old-tool backup (or a migrated
+					 * one) in place: the state directory */
 	int resolved;			/* in place, sources resolved from
 					 * OpenClaw (the config names none) */
 	uint64_t left_out;		/* sources not resolved: not restored */
@@ -454,7 +455,7 @@ static int old_layout(const char *stage, const char *cfgdir, const char *orig)
 /*
  * The backup path bpath back to the disk path orig, swapped in atomically
  * (bpath NULL: an old-tool backup, whole, to the state directory orig).
- * nested: orig lies inside a source restored just before; what it
+ * nested: orig lies inside a path restored just before; what it
  * replaces came from this same backup, so no copy of it is kept (it would
  * be left inside the restored tree).
  */
@@ -654,14 +655,10 @@ static int ready_to_replace(struct run *ru, const char *orig)
 	return 0;
 }
 
-/*
- * The disk path of the backup path p (a source, or below one), and the
- * index of its source.  nested: p is a whole source inside another one
- * already restored (done[], by source; NULL: all of them are).
- */
+/* the disk path of the backup path p (a source, or below one), and the
+ * index of its source */
 static int disk_path_of(struct ocb_archive *a, const char *p, char *out,
-			size_t size, uint32_t *src, const uint8_t *done,
-			int *nested)
+			size_t size, uint32_t *src)
 {
 	uint32_t i, n = ocb_archive_nsources(a);
 	size_t tl = strcspn(p, "/");
@@ -674,29 +671,25 @@ static int disk_path_of(struct ocb_archive *a, const char *p, char *out,
 		if (strlen(ocb_archive_entry(a, entry)->name) != tl ||
 		    strncmp(ocb_archive_entry(a, entry)->name, p, tl))
 			continue;
-		*nested = 0;
 		*src = i;
-		for (uint32_t j = 0; j < n; j++) {	/* inside another? */
-			const char *o2;
-			uint32_t e2;
-			size_t l2;
-
-			ocb_archive_source(a, j, &e2, &o2);
-			l2 = strlen(o2);
-			if (j != i && !strncmp(orig, o2, l2) && orig[l2] == '/' &&
-			    !p[tl] && (!done || done[j]))
-				*nested = 1;
-		}
 		return snprintf(out, size, "%s%s", orig, p + tl) >= (int)size ?
 			-ENAMETOOLONG : 0;
 	}
 	return -ENOENT;
 }
 
-/* by the length of their disk paths: a source before those inside it */
+/* one backup path restored in place, and where it goes */
+struct unit {
+	const char *bp;		/* the source's, or a PATH */
+	uint32_t src;		/* its source (not for an old layout) */
+	char disk[4096];
+};
+
+/* by the length of their disk paths: a path before those inside it */
 static int len_cmp(const void *x, const void *y)
 {
-	size_t a = strlen(*(char *const *)x), b = strlen(*(char *const *)y);
+	size_t a = strlen(((const struct unit *)x)->disk);
+	size_t b = strlen(((const struct unit *)y)->disk);
 
 	return (a > b) - (a < b);
 }
@@ -709,15 +702,32 @@ static int len_cmp(const void *x, const void *y)
 struct in_place {
 	struct run *ru;
 	struct ocb_archive *a;
-	const char **bp;	/* backup paths: the sources', or the PATHs */
+	struct unit *u;		/* the sources', or the PATHs' */
 	uint32_t n;
-	uint8_t *unit_done;	/* by bp */
-	uint8_t *src_done;	/* by source: restored whole */
+	uint8_t *unit_done;	/* by u: restored in this run */
 	int dry;
 	char ts[32];
 	struct ocb_restore_result *total;
 	struct ocb_plan_counts *sum;
 };
+
+/*
+ * Unit i lies inside another restored before it in this run: what it
+ * replaces came from this same backup.  A path restored alone, or before
+ * the one holding it, is not nested (its previous state is set aside).
+ */
+static int inside_done(const struct in_place *ip, uint32_t i)
+{
+	for (uint32_t j = 0; j < ip->n; j++) {
+		size_t l = strlen(ip->u[j].disk);
+
+		if (j != i && ip->unit_done[j] &&
+		    !strncmp(ip->u[i].disk, ip->u[j].disk, l) &&
+		    ip->u[i].disk[l] == '/')
+			return 1;
+	}
+	return 0;
+}
 
 /*
  * A dry run's view of a config file: what the restore would have put
@@ -730,21 +740,18 @@ static int planned_read(void *arg, const char *path, char **text)
 	uint32_t i, idx;
 
 	for (i = 0; i < ip->n; i++) {
-		char disk[4096], bpath[8192];
+		const char *disk = ip->u[i].disk;
+		char bpath[8192];
 		const struct ocb_entry *e;
-		uint32_t src;
 		size_t dl;
 		ssize_t got;
-		int nested;
 
-		if (!ip->unit_done[i] ||
-		    disk_path_of(ip->a, ip->bp[i], disk, sizeof(disk), &src,
-				 NULL, &nested) < 0)
+		if (!ip->unit_done[i])
 			continue;
 		dl = strlen(disk);
 		if (strncmp(path, disk, dl) || (path[dl] && path[dl] != '/'))
 			continue;
-		snprintf(bpath, sizeof(bpath), "%s%s", ip->bp[i], path + dl);
+		snprintf(bpath, sizeof(bpath), "%s%s", ip->u[i].bp, path + dl);
 		if (ocb_archive_resolve(ip->a, bpath, &idx) < 0)
 			return -ENOENT;	/* the restore removes it */
 		e = ocb_archive_entry(ip->a, idx);
@@ -770,27 +777,21 @@ static int planned_read(void *arg, const char *path, char **text)
 /* unit i restored (or compared, dry) in place */
 static int in_place_unit(struct in_place *ip, uint32_t i)
 {
-	char orig[4096];
-	uint32_t src, idx;
-	int nested = 0, r;
+	const struct unit *u = &ip->u[i];
+	int nested = inside_done(ip, i), r;
+	uint32_t idx;
 
-	r = disk_path_of(ip->a, ip->bp[i], orig, sizeof(orig), &src,
-			 ip->src_done, &nested);
-	if (r < 0)
-		return ocb_fail(r, "%s: no source holds it", ip->bp[i]);
 	ip->unit_done[i] = 1;
-	if (!strchr(ip->bp[i], '/'))
-		ip->src_done[src] = 1;
 	if (ip->dry) {
-		ocb_archive_resolve(ip->a, ip->bp[i], &idx);	/* checked */
-		return plan_one(ip->ru, ip->a, idx, orig, ip->bp[i], ip->sum);
+		ocb_archive_resolve(ip->a, u->bp, &idx);	/* checked */
+		return plan_one(ip->ru, ip->a, idx, u->disk, u->bp, ip->sum);
 	}
 	/* what a wipe took above a source OpenClaw names (0700) */
-	r = ip->ru->resolved ? ocb_mkdir_parents(orig) : 0;
+	r = ip->ru->resolved ? ocb_mkdir_parents(u->disk) : 0;
 	if (r < 0)
-		return ocb_fail(r, "create the directories above %s", orig);
-	r = ready_to_replace(ip->ru, orig);
-	return r ? r : restore_source(ip->ru, ip->a, ip->bp[i], orig, nested,
+		return ocb_fail(r, "create the directories above %s", u->disk);
+	r = ready_to_replace(ip->ru, u->disk);
+	return r ? r : restore_source(ip->ru, ip->a, u->bp, u->disk, nested,
 				      ip->ts, ip->total);
 }
 
@@ -798,15 +799,10 @@ static int in_place_unit(struct in_place *ip, uint32_t i)
 static int unit_allowed(struct in_place *ip, uint32_t i, char *const *ok,
 			size_t n)
 {
-	char disk[4096];
 	const char *orig;
-	uint32_t src, entry;
-	int nested;
+	uint32_t entry;
 
-	if (disk_path_of(ip->a, ip->bp[i], disk, sizeof(disk), &src, NULL,
-			 &nested) < 0)
-		return 1;	/* refused by in_place_unit() */
-	ocb_archive_source(ip->a, src, &entry, &orig);
+	ocb_archive_source(ip->a, ip->u[i].src, &entry, &orig);
 	return in_list(orig, ok, n) ||
 		in_list(orig, ip->ru->ctx->cfg->sources,
 			ip->ru->ctx->cfg->nsources);
@@ -851,26 +847,23 @@ static int in_place_phases(struct in_place *ip)
 		ocb_openclaw_free(ok, nok);
 	}
 	for (i = 0; i < ip->n && r == 0; i++) {
-		char disk[4096], esc[4096], esc2[4096];
-		uint32_t src;
-		int nested;
+		char esc[4096], esc2[4096];
 
-		if (ip->unit_done[i] ||
-		    disk_path_of(ip->a, ip->bp[i], disk, sizeof(disk), &src,
-				 NULL, &nested) < 0)
+		if (ip->unit_done[i])
 			continue;
 		fprintf(stderr, "ocb: %s (backed up from %s) left out: not a "
 			"source this machine's OpenClaw names, nor its restored "
 			"state (restore it with --target DIR)\n",
-			ocb_log_escape(esc2, sizeof(esc2), ip->bp[i]),
-			ocb_log_escape(esc, sizeof(esc), disk));
+			ocb_log_escape(esc2, sizeof(esc2), ip->u[i].bp),
+			ocb_log_escape(esc, sizeof(esc), ip->u[i].disk));
 		ip->ru->left_out++;
 	}
 	return r;
 }
 
 /* every source (or the paths given) back to its original place, or with
- * dry compared with it */
+ * dry compared with it; a migrated old backup's (ru->old_state) where the
+ * old restore put them */
 static int in_place(struct run *ru, struct ocb_archive *a,
 		    const char *const *paths, size_t npaths, int dry,
 		    struct ocb_restore_result *total,
@@ -878,31 +871,40 @@ static int in_place(struct run *ru, struct ocb_archive *a,
 {
 	struct in_place ip = { .ru = ru, .a = a, .dry = dry, .total = total,
 			       .sum = sum };
-	uint32_t i, ns = ocb_archive_nsources(a);
 	time_t now = time(NULL);
 	struct tm tm;
+	uint32_t i;
 	int r = 0;
 
-	ip.n = npaths ? (uint32_t)npaths : ns;
-	ip.bp = calloc(ip.n ? ip.n : 1, sizeof(*ip.bp));
+	ip.n = npaths ? (uint32_t)npaths : ocb_archive_nsources(a);
+	ip.u = calloc(ip.n ? ip.n : 1, sizeof(*ip.u));
 	ip.unit_done = calloc(ip.n ? ip.n : 1, 1);
-	ip.src_done = calloc(ns ? ns : 1, 1);
-	if (!ip.bp || !ip.unit_done || !ip.src_done) {
+	if (!ip.u || !ip.unit_done) {
 		r = ocb_fail(-ENOMEM, "restore");
 		goto out;
 	}
-	for (i = 0; i < ip.n; i++) {
+	for (i = 0; i < ip.n && r == 0; i++) {
+		struct unit *u = &ip.u[i];
 		uint32_t entry;
 		const char *orig;
 
 		if (npaths) {
-			ip.bp[i] = paths[i];
+			u->bp = paths[i];
 		} else {
 			ocb_archive_source(a, i, &entry, &orig);
-			ip.bp[i] = ocb_archive_entry(a, entry)->name;
+			u->bp = ocb_archive_entry(a, entry)->name;
 		}
+		r = ru->old_state ?
+			old_disk_path(ru->old_state, u->bp, u->disk,
+				      sizeof(u->disk)) :
+			disk_path_of(a, u->bp, u->disk, sizeof(u->disk),
+				     &u->src);
+		if (r < 0)
+			r = ocb_fail(r, "%s: no source holds it", u->bp);
 	}
-	qsort(ip.bp, ip.n, sizeof(*ip.bp), len_cmp);
+	if (r)
+		goto out;
+	qsort(ip.u, ip.n, sizeof(*ip.u), len_cmp);
 	gmtime_r(&now, &tm);
 	strftime(ip.ts, sizeof(ip.ts), "%Y%m%dT%H%M%SZ", &tm);
 	if (ru->resolved)
@@ -910,9 +912,8 @@ static int in_place(struct run *ru, struct ocb_archive *a,
 	for (i = 0; !ru->resolved && i < ip.n && r == 0; i++)
 		r = in_place_unit(&ip, i);
 out:
-	free(ip.bp);
+	free(ip.u);
 	free(ip.unit_done);
-	free(ip.src_done);
 	return r;
 }
 
@@ -1030,6 +1031,30 @@ static int restore_old_in_place(struct run *ru, struct ocb_archive *a,
 	return r;
 }
 
+/*
+ * A migrated old-tool backup (`ocb migrate`): its sources, by the
+ * authenticated catalog, are the old backup's openclaw-config/ and maybe
+ * workspace/, nothing else.  In place it goes where the old backup would
+ * (this machine's state directory, not the migrating machine's path).
+ */
+static int migrated_layout(struct ocb_archive *a)
+{
+	uint32_t i, n = ocb_archive_nsources(a), cfg = 0;
+
+	for (i = 0; i < n; i++) {
+		const char *orig, *name;
+		uint32_t entry;
+
+		ocb_archive_source(a, i, &entry, &orig);
+		name = ocb_archive_entry(a, entry)->name;
+		if (!strcmp(name, "openclaw-config"))
+			cfg++;
+		else if (strcmp(name, "workspace"))
+			return 0;
+	}
+	return cfg == 1 && n <= 2;
+}
+
 static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1139,9 +1164,11 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 			return OCB_EXIT_NOTFOUND;
 		}
 	}
-	ru.resolved = !target && !legacy && ctx->cfg->sources_default &&
-		ctx->cfg->nsources == 1;
-	if (!target && !legacy) {
+	if (!target && !legacy && migrated_layout(a))
+		ru.old_state = state_dir(ctx->cfg);
+	ru.resolved = !target && !legacy && !ru.old_state &&
+		ctx->cfg->sources_default && ctx->cfg->nsources == 1;
+	if (!target && !legacy && !ru.old_state) {
 		r = check_in_place(ctx->cfg, a, ref.name, ru.resolved);
 		if (r) {
 			ocb_archive_free(a);
