@@ -366,7 +366,8 @@ def test_selective_in_place(tmp_path, file_config, ocb_local):
 def test_nested_sources_leave_no_copy_inside(tmp_path, file_config, ocb_local):
     """Sources nested in each other (as a migrated old backup's
     openclaw-config/ and workspace/): in place, no .pre-restore-* is left
-    inside the restored tree (issue 17)."""
+    inside the restored tree (issue 17); the inner one restored alone is
+    set aside like any other."""
     src = small_tree(str(tmp_path / "src"))
     ws = os.path.join(src, "workspace")
     o = Ocb(config=config_with(tmp_path, file_config, sources=[src, ws]),
@@ -381,6 +382,14 @@ def test_nested_sources_leave_no_copy_inside(tmp_path, file_config, ocb_local):
     aside = [n for n in os.listdir(tmp_path) if n.startswith("src.pre-restore-")]
     assert len(aside) == 1
     assert open(tmp_path / aside[0] / "workspace" / "memory" / "today.md").read() == "changed\n"
+    # the inner source alone: its previous state is set aside, not dropped
+    with open(os.path.join(ws, "memory", "today.md"), "w") as f:
+        f.write("changed again\n")
+    o("restore", "latest", "workspace")
+    assert open(os.path.join(ws, "memory", "today.md")).read() == "remembered\n"
+    waside = [n for n in os.listdir(src) if n.startswith("workspace.pre-restore-")]
+    assert len(waside) == 1
+    assert open(os.path.join(src, waside[0], "memory", "today.md")).read() == "changed again\n"
 
 
 def test_target_restore_killed_then_rerun(tmp_path, file_config, ocb_local):
