@@ -354,8 +354,20 @@ def test_old_bucket_migrates_on_a_fresh_machine(tmp_path, rgw, kms):
     for n, (_, tarball) in made.items():
         want = old_tool_restore(tarball, machine(tmp_path / ("old-" + n)),
                                 str(tmp_path / ("x-" + n)))
+        plans = []
         for b in (n, n + "Z"):
             fresh = machine(tmp_path / ("fresh-" + b))
+            # a dry run compares the same trees in the same places, and
+            # writes nothing
+            def disk():
+                return sorted((d, sorted(set(ds) - {".cache"}), fs)
+                              for d, ds, fs in os.walk(fresh)
+                              if not d.startswith(str(fresh / ".cache")))
+            before = disk()
+            dry = Ocb(config=cfg, env=old_env(rgw, fresh, kms))(
+                "restore", "--dry-run", b).stdout
+            assert disk() == before
+            plans.append(dry.strip().splitlines()[-1].split(": ", 1)[1])
             p = Ocb(config=cfg, env=old_env(rgw, fresh, kms))("restore", b)
             assert "previous state is in" in p.stdout, p.stdout
             state = fresh / ".openclaw"
@@ -373,3 +385,4 @@ def test_old_bucket_migrates_on_a_fresh_machine(tmp_path, rgw, kms):
             pre = [x for x in aside if x.startswith(".openclaw.pre-restore-")]
             assert len(pre) == 1
             assert (fresh / pre[0] / "workspace" / "MEMORY.md").read_text() == "remember\n"
+        assert plans[0] == plans[1], plans
