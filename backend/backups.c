@@ -243,7 +243,9 @@ static int stale_fn(void *arg, const char *key, const char *id, int64_t initiate
 {
 	struct stale *st = arg;
 
-	if (initiated > st->before || !ends_with(key, ".ocb") ||
+	/* a second of slack: Swift rounds its timestamps up to the next
+	 * second, so an upload started this second can look newer than now */
+	if (initiated > st->before + 1 || !ends_with(key, ".ocb") ||
 	    strlen(key) >= OCB_KEY_MAX || strlen(id) >= 512)
 		return 0;
 	if (st->n == st->cap) {

@@ -257,8 +257,12 @@ def test_kms_errors_are_clear(tmp_path, rgw, bucket, s3_config, ocb, kms):
     assert "ok       KMS key alias/ocb-test: GenerateDataKey and Decrypt round trip" in p.stdout
     env = dict(ocb.env, AWS_SECRET_ACCESS_KEY="wrong")
     o = Ocb(config=kms_config(tmp_path, s3_config, kms), env=env)
+    # a wrong secret: S3 refuses the backup's first request (exit 4)...
     p = o("backup", check=False)
-    assert p.returncode == 4 and kms.rejected >= 1
+    assert p.returncode == 4 and "access denied" in p.stderr, p.stderr
+    # ...and KMS, which checks the signature too, refuses doctor's call
+    p = o("doctor", check=False)
+    assert p.returncode == 4 and kms.rejected >= 1, p.stdout
 
 
 def test_file_changing_during_backup(tmp_path, file_config, ocb_local):

@@ -190,6 +190,10 @@ def test_file_that_never_holds_still_is_recorded(tmp_path, s3_config, ocb, mount
         # catalog has it
         [b] = json.loads(o("list", "--json").stdout)
         assert b["warnings"] is None
+        # list --open reads it from the authenticated catalog
+        [b] = json.loads(o("list", "--json", "--open").stdout)
+        assert b["warnings"] == 1 and "refused" not in b
+        assert o("list", "--open").stdout.rstrip("\n").endswith(" WARNINGS 1")
         m = mounted(o.config, o.env)
         top = os.path.join(m.path, "i-test", res["name"])
         assert os.getxattr(top, "user.ocb.warnings") == b"1"

@@ -28,7 +28,9 @@ static const char usage[] =
 	"From the listing and object metadata only, which anyone who can\n"
 	"write the bucket can forge; --open opens each native backup\n"
 	"(its catalog authenticated with the configured key: two small range\n"
-	"reads each) and marks those that do not open REFUSED, with why.\n";
+	"reads each), marks those that do not open REFUSED, with why, and\n"
+	"takes the warning count from the catalog (metadata has it only for\n"
+	"backups stored by one put).\n";
 
 /* the "warnings" metadata of a backup: 1 and *n when it is a plain
  * count, else 0 (unknown) */
@@ -120,8 +122,12 @@ static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 			struct ocb_archive *a = NULL;
 			int o = ocb_archive_open(s, v[i].key, kp, &a);
 
-			ocb_archive_free(a);
 			refused = o < 0;
+			if (!refused) {	/* the authoritative count */
+				nwarn = ocb_archive_info(a)->warnings;
+				known = 1;
+			}
+			ocb_archive_free(a);
 			if (refused)
 				snprintf(why, sizeof(why), "%s",
 					 ocb_archive_strerror(o));
