@@ -10,8 +10,8 @@
  * (default 1024, the size FUSE asks with read_ahead_kb=1024), warm
  * sequential, and 200 cold 4 KiB reads each in another frame (median and
  * 99th percentile latency).  "name value unit" lines on stdout, then the
- * cache's counters.  Build: cc -O2 -Ibackend bench/readpath.c with the
- * ocb_format, ocb_store and ocb_util libraries (see the top meson.build).
+ * cache's counters.  Build: ninja -C build bench/readpath (not built by
+ * default; bench/meson.build).
  */
 #include "buf.h"
 #include "crypto.h"

@@ -10,7 +10,7 @@
  */
 #include "fs_snap.h"
 #include "backup_job.h"
-#include "backups.h"
+#include "inventory.h"
 #include "buf.h"
 #include "config.h"
 #include "group.h"
@@ -470,12 +470,12 @@ int fs_snap_start(struct fs_snap *s, const char *name, uint32_t *id)
 	size_t gl = strlen(GROUP_PREFIX);
 
 	if (!strncmp(name, GROUP_PREFIX, gl)) {
-		if (!ocb_backups_label_ok(name + gl) ||
+		if (!ocb_inventory_label_ok(name + gl) ||
 		    strlen(name) >= sizeof(((struct snap *)0)->name))
 			return -EINVAL;
 		return start(s, name, SNAP_COORDINATE, name + gl, id);
 	}
-	if (strcmp(name, "now") != 0 && !ocb_backups_label_ok(name))
+	if (strcmp(name, "now") != 0 && !ocb_inventory_label_ok(name))
 		return -EINVAL;
 	return start(s, name, SNAP_PLAIN, NULL, id);
 }

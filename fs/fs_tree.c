@@ -7,7 +7,7 @@
  * across I/O.  Each backup slot has its own mutex for opening its archive.
  */
 #include "fs_tree.h"
-#include "legacy.h"
+#include "oldtool_archive.h"
 #include "buf.h"
 #include "log.h"
 #include "ocb_archive.h"
@@ -210,7 +210,7 @@ int fs_tree_refresh(struct fs_tree *t)
 
 	atomic_fetch_add(&t->refreshes, 1);
 	/* all I/O first, without the lock */
-	r = ocb_backups_instances(t->o.store, t->o.root, &prefixes, &np);
+	r = ocb_inventory_instances(t->o.store, t->o.root, &prefixes, &np);
 	if (r < 0)
 		goto out;
 	refs = calloc(np + 1, sizeof(*refs));
@@ -220,7 +220,7 @@ int fs_tree_refresh(struct fs_tree *t)
 		goto out;
 	}
 	for (i = 0; i < np && r == 0; i++)
-		r = ocb_backups_list(t->o.store, prefixes[i], &refs[i], &nrefs[i]);
+		r = ocb_inventory_list(t->o.store, prefixes[i], &refs[i], &nrefs[i]);
 	if (r < 0)
 		goto out;
 
@@ -256,7 +256,7 @@ out:
 		free(refs[i]);
 	free(refs);
 	free(nrefs);
-	ocb_backups_instances_free(prefixes, np);
+	ocb_inventory_instances_free(prefixes, np);
 	return r;
 }
 
@@ -695,7 +695,7 @@ int fs_tree_archive_get(struct fs_tree *t, uint32_t slot,
 			/* the first open of an old backup streams it once to
 			 * index it (only this backup's lookups wait: the slot
 			 * lock); the index is cached for the next mount */
-			struct ocb_legacy_opts lo = {
+			struct ocb_oldtool_opts lo = {
 				.index = 1, .cache_dir = t->o.cache_dir,
 				.bytes_indexed = &t->legacy_bytes,
 			};

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "backups.h"
+#include "inventory.h"
 
 struct ocb_store;
 struct ocb_keyprov;

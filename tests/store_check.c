@@ -21,7 +21,7 @@
 #include "retry_store.h"
 #include "s3_store.h"
 #include "store.h"
-#include "writer.h"
+#include "multipart.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -363,43 +363,43 @@ static void check_multipart(struct ocb_store *s)
 
 static void check_writer(struct ocb_store *s)
 {
-	struct ocb_writer_opts wo = { .part_size = 5 * 1024 * 1024 };
-	struct ocb_writer *w;
+	struct ocb_multipart_opts wo = { .part_size = 5 * 1024 * 1024 };
+	struct ocb_multipart *w;
 	struct ocb_obj_head h = { 0 };
 	char chunk[65536];
 	int r, i, n = 0;
 
 	/* small: one put */
-	r = ocb_writer_new(s, "w/small", NULL, &wo, &w);
+	r = ocb_multipart_new(s, "w/small", NULL, &wo, &w);
 	CHECK(r == 0, "writer new: %d", r);
-	r = ocb_writer_write(w, "hello", 5);
-	r = r ? r : ocb_writer_commit(w);
+	r = ocb_multipart_write(w, "hello", 5);
+	r = r ? r : ocb_multipart_commit(w);
 	CHECK(r == 0, "small commit: %d", r);
-	ocb_writer_free(w);
+	ocb_multipart_free(w);
 	r = s->ops->head(s, "w/small", &h);
 	CHECK(r == 0 && h.size == 5, "small size");
 	ocb_obj_head_release(&h);
 
 	/* 12 MiB: multipart; freed uncommitted: nothing left */
 	memset(chunk, 'z', sizeof(chunk));
-	r = ocb_writer_new(s, "w/abandoned", NULL, &wo, &w);
+	r = ocb_multipart_new(s, "w/abandoned", NULL, &wo, &w);
 	for (i = 0; i < 192 && r == 0; i++)
-		r = ocb_writer_write(w, chunk, sizeof(chunk));
+		r = ocb_multipart_write(w, chunk, sizeof(chunk));
 	CHECK(r == 0, "writes: %d", r);
-	ocb_writer_free(w);
+	ocb_multipart_free(w);
 	r = s->ops->head(s, "w/abandoned", &h);
 	CHECK(r == -ENOENT, "abandoned writer left an object: %d", r);
 	r = s->ops->mpu_list(s, "w/", count_upload, &n);
 	CHECK(r == 0 && n == 0, "abandoned writer left an upload: %d", n);
 
-	r = ocb_writer_new(s, "w/big", NULL, &wo, &w);
+	r = ocb_multipart_new(s, "w/big", NULL, &wo, &w);
 	for (i = 0; i < 192 && r == 0; i++) {
 		memset(chunk, 'a' + i % 26, sizeof(chunk));
-		r = ocb_writer_write(w, chunk, sizeof(chunk));
+		r = ocb_multipart_write(w, chunk, sizeof(chunk));
 	}
-	r = r ? r : ocb_writer_commit(w);
+	r = r ? r : ocb_multipart_commit(w);
 	CHECK(r == 0, "big commit: %d", r);
-	ocb_writer_free(w);
+	ocb_multipart_free(w);
 	r = s->ops->head(s, "w/big", &h);
 	CHECK(r == 0 && h.size == 192u * 65536, "big size %" PRIu64, h.size);
 	ocb_obj_head_release(&h);
@@ -701,20 +701,20 @@ static void check_errors(struct ocb_store *s, struct ocb_store *s3)
 /* stream N MiB through the writer from a generated source; print RSS */
 static int multipart_stream(struct ocb_store *s, long mib)
 {
-	struct ocb_writer *w;
+	struct ocb_multipart *w;
 	struct ocb_obj_head h = { 0 };
 	struct rusage ru;
 	char *chunk = malloc(1 << 20);
 	long i;
 	int r;
 
-	r = ocb_writer_new(s, "stream/big", NULL, NULL, &w);
+	r = ocb_multipart_new(s, "stream/big", NULL, NULL, &w);
 	for (i = 0; i < mib && r == 0; i++) {
 		memset(chunk, (int)(i & 0xff), 1 << 20);
-		r = ocb_writer_write(w, chunk, 1 << 20);
+		r = ocb_multipart_write(w, chunk, 1 << 20);
 	}
-	r = r ? r : ocb_writer_commit(w);
-	ocb_writer_free(w);
+	r = r ? r : ocb_multipart_commit(w);
+	ocb_multipart_free(w);
 	free(chunk);
 	CHECK(r == 0, "stream commit: %s", ocb_store_strerror(r));
 	r = s->ops->head(s, "stream/big", &h);
@@ -818,10 +818,10 @@ static int get_once(const char *key, const char *url, const char *outpath)
 static int put_file(const char *key, const char *path, const char *url)
 {
 	struct ocb_store *s = open_url(url, 0, NULL);
-	struct ocb_writer_opts wo = { .part_size = 5 * 1024 * 1024 };
+	struct ocb_multipart_opts wo = { .part_size = 5 * 1024 * 1024 };
 	struct ocb_meta m = { 0 };
 	struct ocb_put_opts po = { .meta = &m };
-	struct ocb_writer *w = NULL;
+	struct ocb_multipart *w = NULL;
 	char *chunk = malloc(1 << 20);
 	FILE *f = fopen(path, "r");
 	size_t n;
@@ -834,16 +834,16 @@ static int put_file(const char *key, const char *path, const char *url)
 	}
 	r = ocb_meta_set(&m, "origin", "store_check");
 	if (r == 0)
-		r = ocb_writer_new(s, key, &po, &wo, &w);
+		r = ocb_multipart_new(s, key, &po, &wo, &w);
 	while (r == 0 && (n = fread(chunk, 1, 1 << 20, f)) > 0)
-		r = ocb_writer_write(w, chunk, n);
+		r = ocb_multipart_write(w, chunk, n);
 	if (r == 0 && ferror(f))
 		r = -EIO;
 	if (r == 0)
-		r = ocb_writer_commit(w);
+		r = ocb_multipart_commit(w);
 	printf("put: %d (%s)\n", r, ocb_store_strerror(r));
 out:
-	ocb_writer_free(w);
+	ocb_multipart_free(w);
 	ocb_meta_release(&m);
 	if (f)
 		fclose(f);

@@ -5,12 +5,12 @@
 #include "keys.h"
 #include "log.h"
 #include "ocb_archive.h"
-#include "backups.h"
+#include "inventory.h"
 #include "backup_job.h"
 #include "group.h"
 #include "hooks.h"
 #include "highwater.h"
-#include "retention.h"
+#include "backup_name.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -162,12 +162,12 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		return ocb_usage(&ocb_cmd_backup);
 	if (dry)
 		return backup_plan(ctx, json);
-	if (label && !ocb_backups_label_ok(label)) {
+	if (label && !ocb_inventory_label_ok(label)) {
 		fprintf(stderr, "ocb: bad label '%s': use 1-64 characters of "
 			"A-Z a-z 0-9 . _ -\n", label);
 		return OCB_EXIT_USAGE;
 	}
-	if (group && !ocb_backups_label_ok(group)) {
+	if (group && !ocb_inventory_label_ok(group)) {
 		fprintf(stderr, "ocb: bad group id '%s': use 1-64 characters of "
 			"A-Z a-z 0-9 . _ -\n", group);
 		return OCB_EXIT_USAGE;
@@ -222,7 +222,7 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		int lab;
 
 		/* this machine's own backup: the newest it has seen */
-		if (ocb_retention_name_time(res.name, &t, &lab) == 0)
+		if (ocb_backup_name_time(res.name, &t, &lab) == 0)
 			ocb_highwater_note(ctx->cfg->cache_dir, ctx->cfg->prefix,
 					   t, res.name);
 	}

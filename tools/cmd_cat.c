@@ -3,8 +3,8 @@
  * so standard tools work: `ocb cat latest | tar -t`.
  */
 #include "cmd.h"
-#include "fdio.h"
-#include "backups.h"
+#include "fileio.h"
+#include "inventory.h"
 #include "keys.h"
 #include "ocb_archive.h"
 
@@ -25,7 +25,7 @@ static int out_sink(void *arg, const void *data, size_t len)
 	(void)arg;
 	if (ocb_interrupted)
 		return -ECANCELED;
-	return ocb_fdio_write_all(STDOUT_FILENO, data, len);
+	return ocb_fileio_write_all(STDOUT_FILENO, data, len);
 }
 
 static int cat_exec(struct ocb_ctx *ctx, int argc, char **argv)
@@ -44,7 +44,7 @@ static int cat_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	r = ocb_ctx_store(ctx, NULL);
 	if (r)
 		return r;
-	r = ocb_backups_find(ctx->store, ctx->cfg->prefix, argv[1], &ref);
+	r = ocb_inventory_find(ctx->store, ctx->cfg->prefix, argv[1], &ref);
 	if (r < 0)
 		return ocb_exit_code(r);
 	r = ocb_ctx_keyprov(ctx, &kp);

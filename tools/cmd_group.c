@@ -89,7 +89,7 @@ static int load_manifest(struct ocb_ctx *ctx, const char *id, cJSON **out)
 	struct ocb_buf b;
 	int r;
 
-	if (!ocb_backups_label_ok(id)) {
+	if (!ocb_inventory_label_ok(id)) {
 		fprintf(stderr, "ocb: bad group id '%s'\n", id);
 		return OCB_EXIT_USAGE;
 	}
@@ -301,7 +301,7 @@ static int group_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	if ((!strcmp(op, "list") && optind + 1 != argc) ||
 	    (strcmp(op, "list") && optind + 2 != argc))
 		return ocb_usage(&ocb_cmd_group);
-	if (strcmp(op, "list") && !ocb_backups_label_ok(argv[optind + 1])) {
+	if (strcmp(op, "list") && !ocb_inventory_label_ok(argv[optind + 1])) {
 		fprintf(stderr, "ocb: bad group id '%s': use 1-64 characters of "
 			"A-Z a-z 0-9 . _ -\n", argv[optind + 1]);
 		return OCB_EXIT_USAGE;

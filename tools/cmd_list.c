@@ -3,9 +3,9 @@
  * metadata only (no GET).
  */
 #include "cmd.h"
-#include "backups.h"
+#include "inventory.h"
 #include "config.h"
-#include "retention.h"
+#include "backup_name.h"
 #include "keys.h"
 #include "log.h"
 #include "ocb_archive.h"
@@ -56,7 +56,7 @@ static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 
 	/* the instance its prefix names, unless the backup says */
 	ocb_config_prefix_instance(prefix, strlen(prefix), pinst, sizeof(pinst));
-	r = ocb_backups_list(s, prefix, &v, &n);
+	r = ocb_inventory_list(s, prefix, &v, &n);
 	if (r < 0)
 		return ocb_fail(r, "list %s", prefix);
 	for (i = 0; i < n; i++) {
@@ -78,7 +78,7 @@ static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 			if (c)
 				t = (time_t)strtoll(c, NULL, 10);
 			/* old backups: the time their name carries */
-			else if (ocb_retention_name_time(v[i].name, &nt, &lab) == 0)
+			else if (ocb_backup_name_time(v[i].name, &nt, &lab) == 0)
 				t = (time_t)nt;
 			if (v[i].kind == OCB_BACKUP_NATIVE) {
 				enc = ocb_meta_get(&h.meta, "key-provider");
@@ -219,12 +219,12 @@ static int list_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		char **inst = NULL;
 		size_t n = 0, i;
 
-		r = ocb_backups_instances(ctx->store, ctx->cfg->root, &inst, &n);
+		r = ocb_inventory_instances(ctx->store, ctx->cfg->root, &inst, &n);
 		if (r < 0)
 			return ocb_fail(r, "list %s", ctx->cfg->root);
 		for (i = 0; i < n && r == 0; i++)
 			r = list_prefix(ctx, inst[i], json, 1, kp, &first);
-		ocb_backups_instances_free(inst, n);
+		ocb_inventory_instances_free(inst, n);
 	} else {
 		r = list_prefix(ctx, ctx->cfg->prefix, json, 0, kp, &first);
 	}

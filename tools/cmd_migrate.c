@@ -12,10 +12,11 @@
  * is deleted again.
  */
 #include "cmd.h"
-#include "fdio.h"
+#include "fileio.h"
+#include "backup_name.h"
 #include "retention.h"
 #include "backup_job.h"
-#include "backups.h"
+#include "inventory.h"
 #include "config.h"
 #include "keys.h"
 #include "log.h"
@@ -44,7 +45,7 @@ static int is_migration(const struct ocb_backup_ref *v, size_t n, int64_t t)
 
 	for (i = 0; i < n; i++)
 		if (v[i].kind == OCB_BACKUP_LEGACY &&
-		    ocb_retention_name_time(v[i].name, &lt, &lab) == 0 &&
+		    ocb_backup_name_time(v[i].name, &lt, &lab) == 0 &&
 		    lt == t)
 			return 1;
 	return 0;
@@ -61,9 +62,9 @@ static const char *native_name(const char *old, char *out, size_t size)
 	int64_t when;
 	int lab;
 
-	if (ocb_retention_name_time(old, &when, &lab) == 0 && lab &&
+	if (ocb_backup_name_time(old, &when, &lab) == 0 && lab &&
 	    strlen(old) > t + 1 && old[t] == '-' &&
-	    ocb_backups_label_ok(old + t + 1)) {
+	    ocb_inventory_label_ok(old + t + 1)) {
 		snprintf(out, size, "%.*sZ%s", (int)t, old, old + t);
 		return old + t + 1;
 	}
@@ -218,7 +219,7 @@ static int migrate_one(struct mig *m, const struct ocb_backup_ref *ref,
 	if (r < 0)
 		return ocb_fail(r, "open %s", ref->name);
 	created = ocb_archive_info(a)->created;
-	ocb_fdio_mkdirs(ctx->cfg->cache_dir);	/* a fresh machine has none */
+	ocb_fileio_mkdirs(ctx->cfg->cache_dir);	/* a fresh machine has none */
 	snprintf(tmp, sizeof(tmp), "%s/migrate-XXXXXX", ctx->cfg->cache_dir);
 	if (!mkdtemp(tmp)) {
 		r = ocb_fail(-errno, "temporary directory in %s",
@@ -303,7 +304,7 @@ static int migrate_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	r = ocb_ctx_keyprov(ctx, &m.kp);
 	if (r)
 		return r;
-	r = ocb_backups_list(ctx->store, ctx->cfg->prefix, &v, &n);
+	r = ocb_inventory_list(ctx->store, ctx->cfg->prefix, &v, &n);
 	if (r < 0) {
 		r = ocb_fail(r, "list %s", ctx->cfg->prefix);
 		goto out;
@@ -319,7 +320,7 @@ static int migrate_exec(struct ocb_ctx *ctx, int argc, char **argv)
 
 		for (i = 0; i < n; i++)
 			if (v[i].kind == OCB_BACKUP_NATIVE &&
-			    ocb_retention_name_time(v[i].name, &t, &lab) == 0 &&
+			    ocb_backup_name_time(v[i].name, &t, &lab) == 0 &&
 			    t < first_native && !is_migration(v, n, t))
 				first_native = t;
 		for (i = 0; i < n && r == 0 && !ocb_interrupted; i++) {
@@ -327,7 +328,7 @@ static int migrate_exec(struct ocb_ctx *ctx, int argc, char **argv)
 
 			if (v[i].kind != OCB_BACKUP_LEGACY)
 				continue;
-			if (ocb_retention_name_time(v[i].name, &t, &lab) < 0 ||
+			if (ocb_backup_name_time(v[i].name, &t, &lab) < 0 ||
 			    t >= first_native || t > now + OCB_RET_FUTURE_SKEW) {
 				fprintf(stderr, "ocb: %s is dated after this "
 					"instance's first native backup (or in "
@@ -346,7 +347,7 @@ static int migrate_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	for (; optind < argc && r == 0 && !ocb_interrupted; optind++) {
 		struct ocb_backup_ref ref;
 
-		r = ocb_backups_find(ctx->store, ctx->cfg->prefix, argv[optind],
+		r = ocb_inventory_find(ctx->store, ctx->cfg->prefix, argv[optind],
 				     &ref);
 		if (r < 0) {
 			r = ocb_exit_code(r);

@@ -3,10 +3,11 @@
  * not keep (retention.h), and `ocb pin`: keep one whatever the policy.
  */
 #include "cmd.h"
-#include "backups.h"
+#include "inventory.h"
 #include "keys.h"
 #include "log.h"
 #include "ocb_archive.h"
+#include "backup_name.h"
 #include "retention.h"
 
 #include <errno.h>
@@ -172,9 +173,9 @@ static int make_plan(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 	int r;
 
 	memset(pl, 0, sizeof(*pl));
-	r = ocb_backups_list(ctx->store, ctx->cfg->prefix, &pl->refs, &pl->n);
+	r = ocb_inventory_list(ctx->store, ctx->cfg->prefix, &pl->refs, &pl->n);
 	if (r == 0)
-		r = ocb_backups_pins(ctx->store, ctx->cfg->prefix, &pins, &npins);
+		r = ocb_inventory_pins(ctx->store, ctx->cfg->prefix, &pins, &npins);
 	if (r < 0)
 		return r;
 	pl->items = calloc(pl->n ? pl->n : 1, sizeof(*pl->items));
@@ -188,7 +189,7 @@ static int make_plan(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 		struct ocb_ret_item *it = &pl->items[i];
 
 		it->name = pl->refs[i].name;
-		if (ocb_retention_name_time(it->name, &it->time,
+		if (ocb_backup_name_time(it->name, &it->time,
 					    &it->labelled) < 0) {
 			/* a name ocb did not make: never deleted */
 			it->time = pl->refs[i].mtime;
@@ -225,7 +226,7 @@ static int make_plan(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 		r = ocb_retention_plan(pl->items, pl->n, p);
 	}
 out:
-	ocb_backups_instances_free(pins, npins);
+	ocb_inventory_instances_free(pins, npins);
 	return r;
 }
 
@@ -299,7 +300,7 @@ static int prune(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 	}
 	if (!dry) {
 		/* uploads left by killed backups, then the plan's deletions */
-		r = ocb_backups_abort_stale(ctx->store, ctx->cfg->prefix,
+		r = ocb_inventory_abort_stale(ctx->store, ctx->cfg->prefix,
 					    ctx->cfg->stale_upload_age);
 		pl.aborted = r > 0 ? r : 0;
 		for (i = 0; i < pl.n && !ocb_interrupted; i++) {
@@ -457,18 +458,18 @@ static int pin_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		char **v = NULL;
 		size_t n = 0, k;
 
-		r = ocb_backups_pins(ctx->store, ctx->cfg->prefix, &v, &n);
+		r = ocb_inventory_pins(ctx->store, ctx->cfg->prefix, &v, &n);
 		if (r < 0)
 			return ocb_fail(r, "list pins");
 		for (k = 0; k < n; k++)
 			printf("%s\n", v[k]);
-		ocb_backups_instances_free(v, n);
+		ocb_inventory_instances_free(v, n);
 		return 0;
 	}
-	r = ocb_backups_find(ctx->store, ctx->cfg->prefix, argv[argc - 1], &ref);
+	r = ocb_inventory_find(ctx->store, ctx->cfg->prefix, argv[argc - 1], &ref);
 	if (r < 0)
 		return ocb_exit_code(r);
-	r = ocb_backups_pin(ctx->store, ctx->cfg->prefix, ref.name, !remove);
+	r = ocb_inventory_pin(ctx->store, ctx->cfg->prefix, ref.name, !remove);
 	if (r < 0)
 		return ocb_fail(r, "%s %s", remove ? "unpin" : "pin", ref.name);
 	if (!ctx->quiet)

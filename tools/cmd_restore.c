@@ -2,7 +2,7 @@
  * cmd_restore.c - `ocb restore`: a backup back to disk, whole or in part.
  */
 #include "cmd.h"
-#include "backups.h"
+#include "inventory.h"
 #include "keys.h"
 #include "log.h"
 #include "ocb_archive.h"
@@ -10,7 +10,7 @@
 #include "restore_plan.h"
 #include "restore_busy.h"
 #include "hooks.h"
-#include "fdio.h"
+#include "fileio.h"
 #include "openclaw.h"
 
 #include <dirent.h>
@@ -408,7 +408,7 @@ static int copy_file(const char *from, const char *to)
 		goto done;
 	}
 	while (r == 0 && (n = read(in, buf, sizeof(buf))) != 0)
-		r = n < 0 ? -errno : ocb_fdio_write_all(out, buf, (size_t)n);
+		r = n < 0 ? -errno : ocb_fileio_write_all(out, buf, (size_t)n);
 	if (r == 0 && fchmod(out, st.st_mode & 0777) < 0)
 		r = -errno;
 done:
@@ -1096,7 +1096,7 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	r = ocb_ctx_store(ctx, NULL);
 	if (r)
 		return r;
-	r = ocb_backups_find(ctx->store, ctx->cfg->prefix, argv[optind], &ref);
+	r = ocb_inventory_find(ctx->store, ctx->cfg->prefix, argv[optind], &ref);
 	if (r < 0)
 		return ocb_exit_code(r);
 	legacy = ref.kind != OCB_BACKUP_NATIVE;

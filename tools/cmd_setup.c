@@ -9,7 +9,7 @@
  * cJSON, then loaded back by the one config reader, which validates it.
  */
 #include "cmd.h"
-#include "backups.h"
+#include "inventory.h"
 #include "creds.h"
 #include "keys.h"
 #include "keys_config.h"
@@ -116,7 +116,7 @@ static void default_instance(char *out, size_t size)
 
 	/* on EC2 the instance id, as the old tool did; else local-<host> */
 	if (ocb_imds_get("meta-data/instance-id", out, size) == 0 &&
-	    ocb_backups_label_ok(out))
+	    ocb_inventory_label_ok(out))
 		return;
 	gethostname(host, sizeof(host) - 1);
 	snprintf(out, size, "local-%s", *host ? host : "host");

@@ -3,9 +3,9 @@
  * and tests.  Bytes go through the same store stack as everything else.
  */
 #include "cmd.h"
-#include "fdio.h"
+#include "fileio.h"
 #include "log.h"
-#include "writer.h"
+#include "multipart.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,7 +39,7 @@ static int fd_sink(void *arg, const void *data, size_t len)
 {
 	if (ocb_interrupted)
 		return -ECANCELED;
-	return ocb_fdio_write_all(*(int *)arg, data, len);
+	return ocb_fileio_write_all(*(int *)arg, data, len);
 }
 
 static int ls_fn(void *arg, const struct ocb_list_entry *e)
@@ -116,7 +116,7 @@ static int do_get(struct ocb_store *s, int argc, char **argv)
 
 static int do_put(struct ocb_store *s, int argc, char **argv)
 {
-	struct ocb_writer *w = NULL;
+	struct ocb_multipart *w = NULL;
 	char *buf = NULL;
 	int fd = STDIN_FILENO, r;
 
@@ -128,7 +128,7 @@ static int do_put(struct ocb_store *s, int argc, char **argv)
 			return ocb_fail(-errno, "%s", argv[1]);
 	}
 	buf = malloc(1 << 20);
-	r = buf ? ocb_writer_new(s, argv[2], NULL, NULL, &w) : -ENOMEM;
+	r = buf ? ocb_multipart_new(s, argv[2], NULL, NULL, &w) : -ENOMEM;
 	while (r == 0) {
 		ssize_t n = read(fd, buf, 1 << 20);
 
@@ -143,12 +143,12 @@ static int do_put(struct ocb_store *s, int argc, char **argv)
 			break;
 		}
 		if (n == 0) {
-			r = ocb_writer_commit(w);
+			r = ocb_multipart_commit(w);
 			break;
 		}
-		r = ocb_writer_write(w, buf, (size_t)n);
+		r = ocb_multipart_write(w, buf, (size_t)n);
 	}
-	ocb_writer_free(w);
+	ocb_multipart_free(w);
 	free(buf);
 	if (fd != STDIN_FILENO)
 		close(fd);

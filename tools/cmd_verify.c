@@ -2,7 +2,7 @@
  * cmd_verify.c - `ocb verify`: read whole backups back and check them.
  */
 #include "cmd.h"
-#include "backups.h"
+#include "inventory.h"
 #include "keys.h"
 #include "log.h"
 #include "ocb_archive.h"
@@ -260,7 +260,7 @@ static int verify_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		struct ocb_backup_ref *v = NULL;
 		size_t n = 0, i;
 
-		r = ocb_backups_list(ctx->store, ctx->cfg->prefix, &v, &n);
+		r = ocb_inventory_list(ctx->store, ctx->cfg->prefix, &v, &n);
 		if (r < 0) {
 			ocb_keyprov_free(kp);
 			return ocb_fail(r, "list %s", ctx->cfg->prefix);
@@ -275,7 +275,7 @@ static int verify_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	} else {
 		struct ocb_backup_ref ref;
 
-		r = ocb_backups_find(ctx->store, ctx->cfg->prefix, argv[optind],
+		r = ocb_inventory_find(ctx->store, ctx->cfg->prefix, argv[optind],
 				     &ref);
 		worst = r < 0 ? r : verify_one(ctx, kp, &ref, &vo);
 		warned = worst > 0;

@@ -3,8 +3,8 @@
  */
 #include "common.h"
 #include "group.h"
-#include "backups.h"
-#include "legacy.h"
+#include "inventory.h"
+#include "oldtool_archive.h"
 #include "ocb_archive.h"
 #include "cmd.h"
 #include "log.h"
@@ -299,7 +299,7 @@ int ocb_ctx_open_backup(struct ocb_ctx *ctx, const struct ocb_backup_ref *ref,
 			struct ocb_keyprov *kp, enum ocb_open_how how,
 			struct ocb_archive **a)
 {
-	struct ocb_legacy_opts lo = {
+	struct ocb_oldtool_opts lo = {
 		.index = how != OCB_OPEN_STREAM,
 		.cache_dir = how == OCB_OPEN_INDEX ? ctx->cfg->cache_dir : NULL,
 		.gpg = 1,

@@ -1,5 +1,5 @@
 /* libFuzzer target: every S3 XML response parser. */
-#include "s3_xml.h"
+#include "s3_xml_i.h"
 
 #include <stdlib.h>
 

@@ -5,7 +5,7 @@
  * stream and the catalog inside are all the attacker's. */
 #include "catalog.h"
 #include "crypto.h"
-#include "frame.h"
+#include "frame_i.h"
 #include "log.h"
 
 #include <stdlib.h>

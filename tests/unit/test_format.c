@@ -5,7 +5,7 @@
 #include "crypto.h"
 #include "file_store.h"
 #include "format.h"
-#include "frame.h"
+#include "frame_i.h"
 #include "keys.h"
 #include "log.h"
 #include "ocb_archive.h"

@@ -4,8 +4,8 @@
  * does not match is not written and counted; a path through a symlink
  * stops the pool with -EBADMSG and nothing is written through it. */
 #include "t.h"
-#include "restore_disk.h"
-#include "restore_pool.h"
+#include "restore_disk_i.h"
+#include "restore_pool_i.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -5,6 +5,7 @@
  * the times in backup names.
  */
 #include "t.h"
+#include "backup_name.h"
 #include "retention.h"
 
 #include <errno.h>
@@ -33,7 +34,7 @@ static void run(const char *what, struct table *t, size_t n,
 		snprintf(names[i], sizeof(names[i]), "openclaw-aws-backup-%s",
 			 t[i].tail);
 		v[i].name = names[i];
-		CHECK_INT(ocb_retention_name_time(names[i], &v[i].time,
+		CHECK_INT(ocb_backup_name_time(names[i], &v[i].time,
 						  &v[i].labelled), 0);
 		v[i].pinned = t[i].pinned;
 	}
@@ -175,17 +176,17 @@ static void test_parsing(void)
 	CHECK_INT(ocb_retention_duration("0d", &d), -EINVAL);
 	CHECK_INT(ocb_retention_duration("3dd", &d), -EINVAL);
 	CHECK_INT(ocb_retention_duration("5x", &d), -EINVAL);
-	CHECK_INT(ocb_retention_name_time(
+	CHECK_INT(ocb_backup_name_time(
 		"openclaw-aws-backup-2026-11-23T01-02-03Z", &t, &lab), 0);
 	CHECK(t == 1795395723 && lab == 0);
-	CHECK_INT(ocb_retention_name_time(
+	CHECK_INT(ocb_backup_name_time(
 		"openclaw-aws-backup-2026-11-23T01-02-03Z-x", &t, &lab), 0);
 	CHECK(lab == 1);
-	CHECK_INT(ocb_retention_name_time(
+	CHECK_INT(ocb_backup_name_time(
 		"openclaw-aws-backup-2026-11-23T01-02-03", &t, &lab), 0);
 	CHECK(t == 1795395723 && lab == 0);
-	CHECK_INT(ocb_retention_name_time("other-2026", &t, &lab), -EINVAL);
-	CHECK_INT(ocb_retention_name_time(
+	CHECK_INT(ocb_backup_name_time("other-2026", &t, &lab), -EINVAL);
+	CHECK_INT(ocb_backup_name_time(
 		"openclaw-aws-backup-2026-11-23", &t, &lab), -EINVAL);
 }
 
@@ -200,7 +201,7 @@ static void items_of(struct ocb_ret_item *v, char (*names)[96],
 		snprintf(names[i], sizeof(names[i]), "openclaw-aws-backup-%s",
 			 tails[i]);
 		v[i].name = names[i];
-		CHECK_INT(ocb_retention_name_time(names[i], &v[i].time,
+		CHECK_INT(ocb_backup_name_time(names[i], &v[i].time,
 						  &v[i].labelled), 0);
 	}
 }

@@ -4,7 +4,7 @@
  */
 #include "t.h"
 #include "s3_store.h"
-#include "s3_xml.h"
+#include "s3_xml_i.h"
 
 #include <curl/curl.h>
 #include <errno.h>

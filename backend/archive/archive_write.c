@@ -1,0 +1,1488 @@
+/*
+ * archive_write.c - take a backup: walk the sources, write a pax stream
+ * with libarchive, cut it into frames, compress and seal each, stream the
+ * result into one object; append the catalog, header copy and trailer.
+ *
+ * Memory stays bounded: one frame buffer, one sealed-frame buffer, the
+ * writer's part buffers, and the catalog (compact records).
+ */
+#include "ocb_archive.h"
+#include "buf.h"
+#include "catalog.h"
+#include "crypto.h"
+#include "format.h"
+#include "fileio.h"
+#include "frame_i.h"
+#include "keys.h"
+#include "log.h"
+#include "backup_name.h"
+#include "spool_i.h"
+#include "sqlite_snap.h"
+#include "multipart.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/evp.h>
+#include <zstd.h>
+
+#define READ_CHUNK (256 * 1024)
+#define HOT_ATTEMPTS 4		/* reads of a changing file */
+#define SMALL_MAX OCB_FRAME_SIZE /* files up to this size are read into
+				 * memory until one read saw them hold
+				 * still; larger ones are streamed in place
+				 * and stored again when they changed */
+
+/* how an entry was captured: the bits the catalog records per entry */
+#define ENTRY_SNAPSHOT	OCB_ENTRY_SQLITE_SNAPSHOT
+#define ENTRY_TORN	OCB_ENTRY_TORN
+#define ENTRY_FELL_BACK	OCB_ENTRY_SQLITE_RAW
+
+struct link_slot {
+	dev_t dev;
+	ino_t ino;
+	uint32_t seq;
+	char *path;
+};
+
+struct bk {
+	const struct ocb_backup_opts *o;
+	struct ocb_backup_result *res;
+	struct ocb_multipart *w;
+	struct ocb_catb *cat;
+	struct archive *ar;		/* the pax writer */
+	struct archive *disk;		/* metadata reader */
+	uint8_t *dk;			/* data key */
+	struct ocb_header hdr;
+	int level;
+
+	/* framing */
+	uint8_t *frame;			/* plaintext being filled */
+	size_t frame_len;
+	uint8_t *sealed;
+	ZSTD_CCtx *cctx;
+	uint64_t stream_off;		/* bytes of tar stream so far */
+	uint32_t nframes;
+	uint64_t obj_off;		/* bytes of the object so far */
+	int err;			/* first error inside a callback */
+
+	/* walking */
+	struct link_slot *links;
+	size_t nlinks, caplinks;
+	struct stat *skip;
+	size_t nskip;
+	char *readbuf;
+	uint8_t *small;			/* a small file's content (SMALL_MAX) */
+	char **tops;			/* top-level names of the sources */
+	struct ocb_backup_progress prog;
+	struct timespec last_progress;
+	ocb_plan_fn plan;		/* a dry run: what each entry would be */
+	void *plan_arg;
+};
+
+/* ---- frames ------------------------------------------------------------------ */
+
+static int flush_frame(struct bk *b)
+{
+	struct ocb_frame_rec f = { .off = b->obj_off };
+	size_t sealed_len;
+	uint32_t flags;
+	int r;
+
+	if (b->frame_len == 0)
+		return 0;
+	r = ocb_frame_seal(b->dk, b->hdr.backup_id, b->nframes, b->cctx,
+			   b->level, b->frame, b->frame_len, b->sealed,
+			   &sealed_len, &flags);
+	if (r < 0)
+		return r;
+	r = ocb_multipart_write(b->w, b->sealed, sealed_len);
+	if (r < 0)
+		return r;
+	f.sealed_len = (uint32_t)sealed_len;
+	f.plain_len = (uint32_t)b->frame_len;
+	f.flags = flags;
+	r = ocb_catb_add_frame(b->cat, &f);
+	if (r < 0)
+		return r;
+	b->obj_off += sealed_len;
+	b->prog.bytes_stored = b->obj_off;
+	b->nframes++;
+	b->frame_len = 0;
+	return 0;
+}
+
+/* libarchive's output: the plaintext tar stream */
+static la_ssize_t stream_write(struct archive *a, void *arg, const void *p,
+			       size_t n)
+{
+	struct bk *b = arg;
+	const uint8_t *c = p;
+	size_t left = n;
+
+	if (b->err)
+		return -1;
+	while (left) {
+		size_t room = OCB_FRAME_SIZE - b->frame_len;
+
+		if (room > left)
+			room = left;
+		memcpy(b->frame + b->frame_len, c, room);
+		b->frame_len += room;
+		c += room;
+		left -= room;
+		b->stream_off += room;
+		if (b->frame_len == OCB_FRAME_SIZE) {
+			int r = flush_frame(b);
+
+			if (r < 0) {
+				b->err = r;
+				archive_set_error(a, -r, "%s", ocb_store_strerror(r));
+				return -1;
+			}
+		}
+	}
+	return (la_ssize_t)n;
+}
+
+/* ---- helpers ----------------------------------------------------------------- */
+
+static void warn(struct bk *b, const char *path, const char *what)
+{
+	char esc[512];
+
+	b->prog.warnings++;
+	ocb_warn("%s: %s", ocb_log_escape(esc, sizeof(esc), path), what);
+	if (b->o->warning)
+		b->o->warning(b->o->warning_arg, path, what);
+}
+
+/*
+ * Record how entry seq was captured: in its catalog entry (for verify and
+ * the mount's xattrs) and counted in the result (the command line and
+ * snapshots/ report them).
+ */
+static void entry_flags(struct bk *b, uint32_t seq, unsigned flags)
+{
+	ocb_catb_set_flags(b->cat, seq, flags);
+	if (flags & ENTRY_SNAPSHOT)
+		b->res->snapshots++;
+	if (flags & ENTRY_TORN)
+		b->res->torn++;
+	if (flags & ENTRY_FELL_BACK)
+		b->res->fell_back++;
+}
+
+static void progress(struct bk *b, int force)
+{
+	struct timespec now;
+
+	if (!b->o->progress)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!force && now.tv_sec == b->last_progress.tv_sec &&
+	    now.tv_nsec - b->last_progress.tv_nsec < 200000000L)
+		return;
+	b->last_progress = now;
+	b->o->progress(b->o->progress_arg, &b->prog);
+}
+
+static int cancelled(struct bk *b)
+{
+	return b->o->cancel && *b->o->cancel;
+}
+
+static int ar_err(struct bk *b, const char *what)
+{
+	char esc[512];
+
+	if (b->err)
+		return b->err;
+	ocb_err("archive %s: %s", what,
+		ocb_log_escape(esc, sizeof(esc), archive_error_string(b->ar)));
+	return -EINVAL;
+}
+
+/* 1 + the index of the first exclude matching, or 0 */
+static size_t excluded(struct bk *b, const char *name, const char *rel)
+{
+	size_t i;
+
+	for (i = 0; i < b->o->nexcludes; i++)
+		if (fnmatch(b->o->excludes[i], name, 0) == 0 ||
+		    fnmatch(b->o->excludes[i], rel, FNM_PATHNAME) == 0)
+			return i + 1;
+	return 0;
+}
+
+static int skipped(struct bk *b, const struct stat *st)
+{
+	size_t i;
+
+	for (i = 0; i < b->nskip; i++)
+		if (b->skip[i].st_dev == st->st_dev &&
+		    b->skip[i].st_ino == st->st_ino)
+			return 1;
+	return 0;
+}
+
+static struct link_slot *link_find(struct bk *b, const struct stat *st)
+{
+	size_t i;
+
+	if (!b->caplinks)
+		return NULL;
+	for (i = (st->st_ino * 2654435761u) % b->caplinks; b->links[i].path;
+	     i = (i + 1) % b->caplinks)
+		if (b->links[i].dev == st->st_dev && b->links[i].ino == st->st_ino)
+			return &b->links[i];
+	return NULL;
+}
+
+static int link_add(struct bk *b, const struct stat *st, uint32_t seq,
+		    const char *path)
+{
+	size_t i;
+
+	if (b->nlinks * 2 >= b->caplinks) {
+		struct link_slot *old = b->links;
+		size_t oldcap = b->caplinks;
+
+		b->caplinks = oldcap ? oldcap * 2 : 256;
+		b->links = calloc(b->caplinks, sizeof(*b->links));
+		if (!b->links)
+			return -ENOMEM;
+		b->nlinks = 0;
+		for (i = 0; i < oldcap; i++)
+			if (old[i].path) {
+				struct stat s2 = { .st_dev = old[i].dev,
+						   .st_ino = old[i].ino };
+				size_t j;
+
+				for (j = (s2.st_ino * 2654435761u) % b->caplinks;
+				     b->links[j].path; j = (j + 1) % b->caplinks)
+					;
+				b->links[j] = old[i];
+				b->nlinks++;
+			}
+		free(old);
+	}
+	for (i = (st->st_ino * 2654435761u) % b->caplinks; b->links[i].path;
+	     i = (i + 1) % b->caplinks)
+		;
+	b->links[i].dev = st->st_dev;
+	b->links[i].ino = st->st_ino;
+	b->links[i].seq = seq;
+	b->links[i].path = strdup(path);
+	if (!b->links[i].path)
+		return -ENOMEM;
+	b->nlinks++;
+	return 0;
+}
+
+
+/*
+ * Write a file's content: exactly size bytes, whatever happens to it, from
+ * mem when not NULL, else read from fd.  *shortr: 0, or why the rest was
+ * stored as zeros (SHORT_*), for the caller to warn about.
+ */
+#define SHORT_ERROR	1
+#define SHORT_SHRANK	2
+
+static int write_content(struct bk *b, int fd, const uint8_t *mem,
+			 uint64_t size, uint8_t sha[32], int *shortr)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	uint64_t done = 0;
+	int r = 0;
+
+	*shortr = 0;
+	if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+		EVP_MD_CTX_free(md);
+		return -ENOMEM;
+	}
+	while (done < size) {
+		size_t want = size - done > READ_CHUNK ? READ_CHUNK :
+			(size_t)(size - done);
+		const char *p = b->readbuf;
+		ssize_t n = 0;
+
+		if (mem) {
+			p = (const char *)mem + done;
+			n = (ssize_t)want;
+		} else if (!*shortr && fd >= 0) {
+			n = read(fd, b->readbuf, want);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				*shortr = SHORT_ERROR;
+				n = 0;
+			} else if (n == 0) {
+				*shortr = SHORT_SHRANK;
+			}
+		}
+		if (n == 0) {	/* pad, as GNU tar does */
+			n = (ssize_t)want;
+			memset(b->readbuf, 0, want);
+		}
+		EVP_DigestUpdate(md, p, (size_t)n);
+		if (archive_write_data(b->ar, p, (size_t)n) != n) {
+			r = ar_err(b, "write");
+			break;
+		}
+		done += (uint64_t)n;
+		b->prog.bytes_done += (uint64_t)n;
+		b->res->bytes_in += (uint64_t)n;
+		if (cancelled(b)) {
+			r = -ECANCELED;
+			break;
+		}
+		progress(b, 0);
+	}
+	EVP_DigestFinal_ex(md, sha, NULL);
+	EVP_MD_CTX_free(md);
+	return r;
+}
+
+static void warn_short(struct bk *b, const char *path, int shortr)
+{
+	if (shortr == SHORT_ERROR)
+		warn(b, path, "read error; rest stored as zeros");
+	else if (shortr == SHORT_SHRANK)
+		warn(b, path, "file shrank while being read; padded with zeros");
+}
+
+static void warn_torn(struct bk *b, const char *path)
+{
+	char what[128];
+
+	snprintf(what, sizeof(what), "file changed while being read (%d "
+		 "attempts); stored as last read", HOT_ATTEMPTS);
+	warn(b, path, what);
+}
+
+/* ---- consistent content ------------------------------------------------------ */
+
+static int same_version(const struct stat *a, const struct stat *b)
+{
+	return a->st_size == b->st_size && a->st_ino == b->st_ino &&
+		a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+		a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+		a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+		a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* read the whole file into b->small: 0 and *len, 1 when it does not fit
+ * (or cannot be read: read in place, which reports it) */
+static int read_small(struct bk *b, int fd, size_t *len)
+{
+	size_t got = 0;
+	char extra;
+
+	while (got < SMALL_MAX) {
+		ssize_t n = pread(fd, b->small + got, SMALL_MAX - got,
+				  (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n < 0)
+				return 1;
+			break;
+		}
+		got += (size_t)n;
+	}
+	if (got == SMALL_MAX && pread(fd, &extra, 1, (off_t)got) != 0)
+		return 1;
+	*len = got;
+	return 0;
+}
+
+/*
+ * A file up to SMALL_MAX: read into memory again (a few bounded attempts)
+ * until one read saw it hold still, whether it was being written before
+ * the backup reached it or started changing while read.  0 with *len, st
+ * updated and *flags (ENTRY_TORN when it never held still), or 1: read it
+ * in place after all (it grew).
+ */
+static int capture_small(struct bk *b, int fd, const char *apath,
+			 struct stat *st, size_t *len, unsigned *flags)
+{
+	struct stat s0, s1;
+	int i;
+
+	for (i = 0; i < HOT_ATTEMPTS; i++) {
+		if (fstat(fd, &s0) < 0 || (uint64_t)s0.st_size > SMALL_MAX ||
+		    read_small(b, fd, len) != 0 || fstat(fd, &s1) < 0)
+			return 1;
+		if (same_version(&s0, &s1) && (uint64_t)s1.st_size == *len)
+			break;
+	}
+	if (i == HOT_ATTEMPTS) {
+		warn_torn(b, apath);
+		*flags |= ENTRY_TORN;
+	}
+	*st = s1;
+	st->st_size = (off_t)*len;
+	return 0;
+}
+
+/*
+ * The content of a file read in place, whose header (for the version st)
+ * was just written as entry seq: streamed once.  When the file changed
+ * meanwhile it is read again and stored again as a later member of the
+ * stream with the same path, the catalog pointing at that copy (the
+ * earlier one is dead space; `tar -x` keeps the last); after HOT_ATTEMPTS
+ * reads it is kept as last read, with a warning and ENTRY_TORN.
+ */
+static int content_in_place(struct bk *b, struct archive_entry *ae, int fd,
+			    const char *apath, uint32_t seq, struct stat *st,
+			    unsigned *flags)
+{
+	struct stat after;
+	uint8_t sha[32];
+	int i, r, shortr;
+
+	for (i = 1;; i++) {
+		r = write_content(b, fd, NULL, (uint64_t)st->st_size, sha,
+				  &shortr);
+		if (r < 0)
+			return r;
+		if (fstat(fd, &after) < 0 || (same_version(st, &after) &&
+					      shortr != SHORT_SHRANK))
+			break;
+		if (i == HOT_ATTEMPTS) {
+			warn_torn(b, apath);
+			*flags |= ENTRY_TORN;
+			break;
+		}
+		if (archive_write_finish_entry(b->ar) != ARCHIVE_OK)
+			return ar_err(b, "finish");
+		*st = after;
+		archive_entry_set_size(ae, st->st_size);
+		archive_entry_set_mtime(ae, st->st_mtim.tv_sec,
+					st->st_mtim.tv_nsec);
+		archive_entry_set_ctime(ae, st->st_ctim.tv_sec,
+					st->st_ctim.tv_nsec);
+		if (archive_write_header(b->ar, ae) < ARCHIVE_WARN)
+			return ar_err(b, "header");
+		ocb_catb_set_copy(b->cat, seq, b->stream_off,
+				  st->st_mtim.tv_sec,
+				  (uint32_t)st->st_mtim.tv_nsec);
+		if (lseek(fd, 0, SEEK_SET) < 0)
+			return -errno;
+	}
+	warn_short(b, apath, shortr);
+	ocb_catb_set_content(b->cat, seq, (uint64_t)st->st_size, sha);
+	return 0;
+}
+
+/*
+ * What to store for the regular file open as fd: a spool file *cfd holding
+ * a SQLite snapshot, the content in b->small (*small: its length), or
+ * neither (*cfd -1, *small SIZE_MAX: read fd in place).  st: its
+ * metadata, size updated to the content's.  0, or -ECANCELED.
+ */
+static int capture(struct bk *b, int fd, const char *apath, struct stat *st,
+		   int *cfd, size_t *small, unsigned *flags)
+{
+	char why[256];
+	struct stat now;
+	int r;
+
+	*cfd = -1;
+	*small = SIZE_MAX;
+	if (b->o->tmp_dir && ocb_sqlite_snap_is_db(fd)) {
+		struct stat sst;
+
+		r = ocb_sqlite_snap_take(apath, b->o->tmp_dir, b->o->cancel,
+					 cfd, why, sizeof(why));
+		if (r == -ECANCELED)
+			return r;
+		if (r == 0 && fstat(*cfd, &sst) == 0) {
+			st->st_size = sst.st_size;
+			*flags |= ENTRY_SNAPSHOT;
+			return 0;
+		}
+		if (*cfd >= 0)
+			close(*cfd);
+		*cfd = -1;
+		{
+			char what[400];
+
+			snprintf(what, sizeof(what), "SQLite database not "
+				 "snapshotted (%s); copied raw", why);
+			warn(b, apath, what);
+		}
+		*flags |= ENTRY_FELL_BACK;
+	}
+	/* an old mtime does not say a writer will not start now: every
+	 * small file is read into memory until it holds still */
+	if ((uint64_t)st->st_size <= SMALL_MAX &&
+	    capture_small(b, fd, apath, st, small, flags) == 0)
+		return 0;
+	*small = SIZE_MAX;
+	/* in place: the version its header describes, the one whose
+	 * change content_in_place() looks for */
+	if (fstat(fd, &now) == 0)
+		*st = now;
+	return 0;
+}
+
+/* the user.ocb.* attributes the mount shows are ocbfs's own, not the
+ * file's (cp -a from the mount copies them): never stored */
+static int drop_own_xattrs(struct archive_entry *ae)
+{
+	const char **n, *name;
+	const void **v, *value;
+	size_t *l, len, nx, k = 0, i;
+	int own = 0, r = 0;
+
+	nx = (size_t)archive_entry_xattr_reset(ae);
+	while (archive_entry_xattr_next(ae, &name, &value, &len) == ARCHIVE_OK)
+		own |= strncmp(name, "user.ocb.", 9) == 0;
+	if (!own)
+		return 0;
+	n = calloc(nx, sizeof(*n));
+	v = calloc(nx, sizeof(*v));
+	l = calloc(nx, sizeof(*l));
+	if (!n || !v || !l) {
+		r = -ENOMEM;
+		goto out;
+	}
+	archive_entry_xattr_reset(ae);
+	while (archive_entry_xattr_next(ae, &name, &value, &len) == ARCHIVE_OK) {
+		if (strncmp(name, "user.ocb.", 9) == 0)
+			continue;
+		n[k] = strdup(name);
+		v[k] = malloc(len ? len : 1);
+		if (!n[k] || !v[k]) {
+			free((void *)n[k]);
+			free((void *)v[k]);
+			r = -ENOMEM;
+			goto out;
+		}
+		memcpy((void *)v[k], value, len);
+		l[k++] = len;
+	}
+	archive_entry_xattr_clear(ae);
+	for (i = 0; i < k; i++)
+		archive_entry_xattr_add_entry(ae, n[i], v[i], l[i]);
+out:
+	for (i = 0; i < k; i++) {
+		free((void *)n[i]);
+		free((void *)v[i]);
+	}
+	free(n);
+	free(v);
+	free(l);
+	return r;
+}
+
+/* ---- one entry ------------------------------------------------------------- */
+
+static int walk(struct bk *b, int dirfd, const char *name, const char *apath,
+		const char *rel, uint32_t parent, uint32_t *seq_out);
+
+/* name: in dirfd; cname: the name in the catalog; rel: path in the tar */
+static int add_entry(struct bk *b, int dirfd, const char *name,
+		     const char *cname, const char *apath, const char *rel,
+		     uint32_t parent, const struct stat *lst, uint32_t *seq_out,
+		     int *snapshotted)
+{
+	struct stat cst = *lst, *st = &cst;	/* size: the content's */
+	unsigned flags = 0;
+	int cfd = -1;
+	size_t small = SIZE_MAX;
+	struct archive_entry *ae = archive_entry_new();
+	struct ocb_catb_entry ce = { .parent = parent, .name = cname,
+				     .link_to = OCB_NOLINK };
+	const char **xn = NULL;
+	const void **xv = NULL;
+	size_t *xl = NULL, nx = 0, i;
+	uint8_t sha[32] = { 0 };
+	struct link_slot *ls = NULL;
+	int fd = -1, r = 0;
+	uint32_t seq;
+
+	if (!ae)
+		return -ENOMEM;
+	if (S_ISREG(st->st_mode)) {
+		fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+			    O_NOATIME);
+		if (fd < 0 && errno == EPERM)
+			fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			warn(b, apath, "cannot open; skipped");
+			archive_entry_free(ae);
+			return 0;
+		}
+		if (lst->st_nlink < 2 || !link_find(b, lst)) {
+			r = capture(b, fd, apath, &cst, &cfd, &small, &flags);
+			if (r < 0)
+				goto out;
+			if (snapshotted)
+				*snapshotted = !!(flags & ENTRY_SNAPSHOT);
+		}
+	}
+	archive_entry_copy_sourcepath(ae, apath);
+	if (archive_read_disk_entry_from_file(b->disk, ae, fd, st) != ARCHIVE_OK)
+		warn(b, apath, archive_error_string(b->disk) ?
+		     archive_error_string(b->disk) : "metadata incomplete");
+	r = drop_own_xattrs(ae);
+	if (r < 0)
+		goto out;
+	archive_entry_copy_pathname(ae, rel);
+	archive_entry_sparse_clear(ae);
+	/* ACLs and file flags are not restored by ocb; keep the stream plain */
+	archive_entry_acl_clear(ae);
+	archive_entry_set_fflags(ae, 0, 0);
+
+	ce.type = ocb_catalog_entry_type(st->st_mode);
+	ce.mode = st->st_mode;
+	ce.uid = st->st_uid;
+	ce.gid = st->st_gid;
+	ce.mtime = st->st_mtim.tv_sec;
+	ce.mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
+	if (S_ISLNK(st->st_mode))
+		ce.target = archive_entry_symlink(ae);
+	if (S_ISLNK(st->st_mode) && (!ce.target || !*ce.target)) {
+		warn(b, apath, "unreadable symlink; skipped");
+		goto out;
+	}
+	nx = (size_t)archive_entry_xattr_reset(ae);
+	if (nx) {
+		xn = calloc(nx, sizeof(*xn));
+		xv = calloc(nx, sizeof(*xv));
+		xl = calloc(nx, sizeof(*xl));
+		if (!xn || !xv || !xl) {
+			r = -ENOMEM;
+			goto out;
+		}
+		for (i = 0; i < nx; i++)
+			archive_entry_xattr_next(ae, &xn[i], &xv[i], &xl[i]);
+		ce.nxattrs = nx;
+		ce.xnames = xn;
+		ce.xvalues = xv;
+		ce.xlens = xl;
+	}
+	if (S_ISREG(st->st_mode) && st->st_nlink > 1 &&
+	    (ls = link_find(b, st)) != NULL) {
+		archive_entry_copy_hardlink(ae, ls->path);
+		archive_entry_set_size(ae, 0);
+		ce.link_to = ls->seq;
+	} else if (S_ISREG(st->st_mode)) {
+		archive_entry_set_size(ae, st->st_size);
+		ce.size = (uint64_t)st->st_size;
+	} else {
+		archive_entry_set_size(ae, 0);
+	}
+	/* ARCHIVE_WARN: a name kept as bytes (above) */
+	if (archive_write_header(b->ar, ae) < ARCHIVE_WARN) {
+		r = ar_err(b, "header");
+		goto out;
+	}
+	ce.data_off = b->stream_off;
+	r = ocb_catb_add(b->cat, &ce, &seq);
+	if (r < 0)
+		goto out;
+	b->res->entries++;
+	b->prog.files_done++;
+	if (S_ISREG(st->st_mode) && !ls) {
+		if (st->st_nlink > 1) {
+			r = link_add(b, st, seq, rel);
+			if (r < 0)
+				goto out;
+		}
+		if (cfd >= 0 || small != SIZE_MAX) {
+			int shortr;
+
+			r = write_content(b, cfd, cfd >= 0 ? NULL : b->small,
+					  (uint64_t)st->st_size, sha, &shortr);
+			if (r < 0)
+				goto out;
+			warn_short(b, apath, shortr);
+			ocb_catb_set_content(b->cat, seq, (uint64_t)st->st_size,
+					     sha);
+		} else {
+			r = content_in_place(b, ae, fd, apath, seq, st, &flags);
+			if (r < 0)
+				goto out;
+		}
+		entry_flags(b, seq, flags);
+	}
+	if (archive_write_finish_entry(b->ar) != ARCHIVE_OK) {
+		r = ar_err(b, "finish");
+		goto out;
+	}
+	if (seq_out)
+		*seq_out = seq;
+	if (S_ISDIR(st->st_mode))
+		r = walk(b, dirfd, name, apath, rel, seq, NULL);
+out:
+	free(xn);
+	free(xv);
+	free(xl);
+	if (fd >= 0)
+		close(fd);
+	if (cfd >= 0)
+		close(cfd);
+	archive_entry_free(ae);
+	return r;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* the children of directory name (in dirfd), in name order */
+/* names[0..i) holds the database whose sidecar names[i] is, snapshotted */
+static int sidecar_of_snapshot(char **names, const unsigned char *snap,
+			       size_t i)
+{
+	size_t base, j;
+
+	if (!ocb_sqlite_snap_sidecar(names[i], &base))
+		return 0;
+	for (j = i; j-- > 0;)	/* the database sorts before its sidecars */
+		if (strlen(names[j]) == base &&
+		    strncmp(names[j], names[i], base) == 0)
+			return snap[j];
+	return 0;
+}
+
+static int walk(struct bk *b, int dirfd, const char *name, const char *apath,
+		const char *rel, uint32_t parent, uint32_t *seq_out)
+{
+	unsigned char *snap = NULL;	/* by name: snapshotted databases */
+	char **names = NULL;
+	size_t n = 0, cap = 0, i;
+	struct dirent *de;
+	DIR *d;
+	int fd, r = 0;
+
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		warn(b, apath, "cannot open directory; its contents are skipped");
+		return 0;
+	}
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (n == cap) {
+			char **nn = realloc(names, (cap = cap ? cap * 2 : 64) *
+					    sizeof(*names));
+
+			if (!nn) {
+				r = -ENOMEM;
+				goto out;
+			}
+			names = nn;
+		}
+		names[n] = strdup(de->d_name);
+		if (!names[n]) {
+			r = -ENOMEM;
+			goto out;
+		}
+		n++;
+	}
+	if (n > 1)
+		qsort(names, n, sizeof(*names), name_cmp);
+	snap = calloc(n + 1, 1);
+	if (!snap) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n && r == 0; i++) {
+		char capath[PATH_MAX], crel[PATH_MAX];
+		struct stat st;
+
+		if (snprintf(capath, sizeof(capath), "%s/%s", apath, names[i]) >=
+		    (int)sizeof(capath) ||
+		    snprintf(crel, sizeof(crel), "%s/%s", rel, names[i]) >=
+		    (int)sizeof(crel)) {
+			warn(b, apath, "path too long; entry skipped");
+			continue;
+		}
+		if (excluded(b, names[i], crel))
+			continue;
+		if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno != ENOENT)
+				warn(b, capath, "cannot stat; skipped");
+			continue;	/* vanished: not an error */
+		}
+		if (skipped(b, &st))
+			continue;
+		if (S_ISSOCK(st.st_mode))
+			continue;	/* sockets cannot be restored */
+		/* the snapshot holds what its -wal had; a -journal or -shm
+		 * of it would only confuse SQLite after a restore */
+		if (sidecar_of_snapshot(names, snap, i))
+			continue;
+		{
+			int sn = 0;
+
+			r = add_entry(b, fd, names[i], names[i], capath, crel,
+				      parent, &st, NULL, &sn);
+			snap[i] = (unsigned char)sn;
+		}
+		if (r == 0 && cancelled(b))
+			r = -ECANCELED;
+	}
+out:
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(snap);
+	closedir(d);
+	(void)seq_out;
+	return r;
+}
+
+/*
+ * The top-level names of the sources: each base name without leading dots,
+ * made unique in the order of the sources ("name-2"...).  They follow from
+ * the list alone, not from which sources exist, so a source keeps its name
+ * when another one is missing.  *out: nsources malloc'ed names.
+ */
+static int top_names(const char *const *src, size_t n, char ***out)
+{
+	char **v = calloc(n + 1, sizeof(*v));
+	size_t i, j, k;
+
+	for (i = 0; v && i < n; i++) {
+		const char *base = strrchr(src[i], '/');
+		char name[256];
+
+		base = base ? base + 1 : src[i];
+		while (*base == '.')
+			base++;
+		if (!*base)
+			base = "source";
+		snprintf(name, sizeof(name), "%s", base);
+		for (k = 2;; k++) {
+			for (j = 0; j < i && strcmp(v[j], name); j++)
+				;
+			if (j == i)
+				break;
+			snprintf(name, sizeof(name), "%s-%zu", base, k);
+		}
+		if (!(v[i] = strdup(name)))
+			break;
+	}
+	if (v && i < n) {
+		while (i-- > 0)
+			free(v[i]);
+		free(v);
+		v = NULL;
+	}
+	*out = v;
+	return v ? 0 : -ENOMEM;
+}
+
+static void top_names_free(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/*
+ * The path inside the backup of a file below one of the sources
+ * ("<top>/<rest>"), for the state-snapshot metadata: 0, or -ENOENT when
+ * path is under none of them.
+ */
+static int backup_path(const struct ocb_backup_opts *o, char *const *tops,
+		       const char *path, char *out, size_t size)
+{
+	size_t i;
+
+	for (i = 0; i < o->nsources; i++) {
+		size_t n = strlen(o->sources[i]);
+
+		while (n > 1 && o->sources[i][n - 1] == '/')
+			n--;
+		if (strncmp(path, o->sources[i], n) || path[n] != '/' ||
+		    !path[n + 1])
+			continue;
+		if (snprintf(out, size, "%s%s", tops[i], path + n) >= (int)size)
+			return -ENAMETOOLONG;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* ---- totals, for progress ---------------------------------------------------- */
+
+static void count_entry(struct bk *b, int dirfd, const char *name,
+			const char *rel, const struct stat *st, unsigned depth);
+
+/* name (in dirfd) is a regular file holding a SQLite database */
+static int is_db_at(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+			O_NONBLOCK), db;
+
+	if (fd < 0)
+		return 0;
+	db = ocb_sqlite_snap_is_db(fd);
+	close(fd);
+	return db;
+}
+
+/* a dry run: name (in dirfd) is a -wal, -shm or -journal of a database
+ * that will be snapshotted */
+static int plan_sidecar(struct bk *b, int dirfd, const char *name)
+{
+	char base[NAME_MAX + 1];
+	size_t n;
+
+	if (!b->plan || !b->o->tmp_dir || !ocb_sqlite_snap_sidecar(name, &n) ||
+	    n >= sizeof(base))
+		return 0;
+	memcpy(base, name, n);
+	base[n] = '\0';
+	return is_db_at(dirfd, base);
+}
+
+static void plan_entry(struct bk *b, int dirfd, const char *name,
+		       const char *rel, const struct stat *st)
+{
+	const char *what = "special file";
+
+	if (S_ISDIR(st->st_mode))
+		what = "directory";
+	else if (S_ISLNK(st->st_mode))
+		what = "symlink";
+	else if (S_ISREG(st->st_mode))
+		what = b->o->tmp_dir && is_db_at(dirfd, name) ?
+			"SQLite database, stored as a snapshot" : "file";
+	b->plan(b->plan_arg, rel, what, S_ISREG(st->st_mode) ?
+		(uint64_t)st->st_size : 0);
+}
+
+/* the same choices as walk(), without reading anything but metadata */
+static void count_dir(struct bk *b, int fd, const char *rel, unsigned depth)
+{
+	DIR *d = fdopendir(fd);
+	struct dirent *de;
+
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL && !cancelled(b)) {
+		char crel[PATH_MAX], why[PATH_MAX + 32];
+		struct stat st;
+		size_t ex;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    snprintf(crel, sizeof(crel), "%s/%s", rel, de->d_name) >=
+		    (int)sizeof(crel))
+			continue;
+		ex = excluded(b, de->d_name, crel);
+		if (ex && b->plan) {
+			snprintf(why, sizeof(why), "excluded by \"%s\"",
+				 b->o->excludes[ex - 1]);
+			b->plan(b->plan_arg, crel, why, 0);
+		}
+		if (ex || fstatat(dirfd(d), de->d_name, &st,
+				  AT_SYMLINK_NOFOLLOW) < 0 ||
+		    skipped(b, &st) || S_ISSOCK(st.st_mode))
+			continue;
+		if (plan_sidecar(b, dirfd(d), de->d_name)) {
+			b->plan(b->plan_arg, crel, "not stored: the -wal, -shm "
+				"or -journal of a database stored as a "
+				"snapshot", 0);
+			continue;
+		}
+		count_entry(b, dirfd(d), de->d_name, crel, &st, depth);
+	}
+	closedir(d);
+}
+
+static void count_entry(struct bk *b, int dirfd, const char *name,
+			const char *rel, const struct stat *st, unsigned depth)
+{
+	int fd;
+
+	b->prog.files_total++;
+	if (S_ISREG(st->st_mode))
+		b->prog.bytes_total += (uint64_t)st->st_size;
+	if (b->plan)
+		plan_entry(b, dirfd, name, rel, st);
+	if (!S_ISDIR(st->st_mode) || depth >= PATH_MAX / 2)
+		return;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+	if (fd >= 0)
+		count_dir(b, fd, rel, depth + 1);
+}
+
+static void count_sources(struct bk *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->o->nsources && !cancelled(b); i++) {
+		struct stat st;
+
+		if (b->plan) {
+			char what[300];
+
+			snprintf(what, sizeof(what), "source, stored as %s",
+				 b->tops[i]);
+			b->plan(b->plan_arg, b->o->sources[i], what, 0);
+		}
+		if (lstat(b->o->sources[i], &st) == 0)
+			count_entry(b, AT_FDCWD, b->o->sources[i], b->tops[i],
+				    &st, 0);
+		else if (b->plan)
+			b->plan(b->plan_arg, b->o->sources[i], "source does "
+				"not exist; skipped", 0);
+	}
+	progress(b, 1);
+}
+
+/* the skip paths, by device and inode */
+static int skip_init(struct bk *b)
+{
+	size_t i;
+
+	b->skip = calloc(b->o->nskip + 1, sizeof(*b->skip));
+	if (!b->skip)
+		return -ENOMEM;
+	for (i = 0; i < b->o->nskip; i++)
+		if (stat(b->o->skip[i], &b->skip[b->nskip]) == 0)
+			b->nskip++;
+	return 0;
+}
+
+int ocb_backup_plan(const struct ocb_backup_opts *o, ocb_plan_fn fn,
+		    void *arg, struct ocb_backup_result *res)
+{
+	struct bk b = { .o = o, .res = res, .plan = fn, .plan_arg = arg };
+	int r;
+
+	r = skip_init(&b);
+	if (r == 0)
+		r = top_names(o->sources, o->nsources, &b.tops);
+	if (r == 0) {
+		count_sources(&b);
+		res->entries = b.prog.files_total;
+		res->bytes_in = b.prog.bytes_total;
+	}
+	free(b.skip);
+	top_names_free(b.tops, o->nsources);
+	return r;
+}
+
+/* ---- the backup ----------------------------------------------------------- */
+
+static void backup_name(const struct ocb_backup_opts *o, time_t now, char *out,
+			size_t size)
+{
+	struct tm tm;
+	char ts[32];
+
+	gmtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H-%M-%SZ", &tm);
+	if (o->label && *o->label)
+		snprintf(out, size, "openclaw-aws-backup-%s-%s", ts, o->label);
+	else
+		snprintf(out, size, "openclaw-aws-backup-%s", ts);
+}
+
+static int any_key(void *arg, const struct ocb_list_entry *e)
+{
+	*(int *)arg = 1;
+	return -EEXIST;		/* one is enough: stop */
+}
+
+/* The newest backup time named in the minute after now: a backup taken
+ * right after others (they took the next free seconds) is named after
+ * them, also once a prune has freed the earlier seconds.  Only a minute
+ * ahead: a name planted far in the future does not move new names. */
+struct near_names {
+	time_t now, newest;
+};
+
+static int newest_near(void *arg, const struct ocb_list_entry *e)
+{
+	struct near_names *n = arg;
+	const char *base = strrchr(e->key, '/');
+	char name[256];
+	size_t len;
+	int64_t t;
+	int lab;
+
+	base = base ? base + 1 : e->key;
+	len = strlen(base);
+	if (e->is_prefix || len < 5 || len - 4 >= sizeof(name) ||
+	    strcmp(base + len - 4, ".ocb"))
+		return 0;
+	memcpy(name, base, len - 4);
+	name[len - 4] = '\0';
+	if (ocb_backup_name_time(name, &t, &lab) == 0 && t >= n->now &&
+	    t <= n->now + 60 && t > n->newest)
+		n->newest = (time_t)t;
+	return 0;
+}
+
+static int after_near_names(struct ocb_store *s, const char *prefix,
+			    time_t *t)
+{
+	struct near_names n = { .now = *t };
+	char p[OCB_KEY_MAX];
+	int r;
+
+	if (snprintf(p, sizeof(p), "%s/openclaw-aws-backup-", prefix) >=
+	    (int)sizeof(p))
+		return -ENAMETOOLONG;
+	r = s->ops->list(s, p, "/", NULL, newest_near, &n);
+	if (r == 0 && n.newest)
+		*t = n.newest + 1;
+	return r;
+}
+
+/* 1 when a backup of prefix has the time t in its name, 0 if none, or a
+ * negative errno */
+static int time_taken(struct ocb_store *s, const char *prefix, time_t t)
+{
+	struct ocb_backup_opts none = { 0 };
+	char name[256], p[OCB_KEY_MAX];
+	int found = 0, r;
+
+	backup_name(&none, t, name, sizeof(name));
+	if (snprintf(p, sizeof(p), "%s/%s", prefix, name) >= (int)sizeof(p))
+		return -ENAMETOOLONG;
+	r = s->ops->list(s, p, "/", NULL, any_key, &found);
+	return found ? 1 : r;
+}
+
+static int finish(struct bk *b, const char *name, const char *host)
+{
+	struct ocb_catb_info info = {
+		.name = name, .instance = b->o->instance, .host = host,
+		.label = b->o->label, .key_provider =
+			ocb_key_type_name(ocb_keyprov_type(b->o->kp)),
+		.prefix = b->o->prefix,
+		.created = b->hdr.created, .frame_size = OCB_FRAME_SIZE,
+		.stream_size = b->stream_off,
+		.warnings = b->prog.warnings > UINT32_MAX ? UINT32_MAX :
+			(uint32_t)b->prog.warnings,
+	};
+	struct ocb_trailer t = { .version = OCB_FORMAT_VERSION };
+	uint8_t hbuf[OCB_HEADER_SIZE], tbuf[OCB_TRAILER_SIZE];
+	uint8_t *z = NULL;
+	uint64_t plain_len = 0;
+	size_t zlen = 0;
+	int r;
+
+	r = flush_frame(b);
+	if (r < 0)
+		return r;
+	/* compressed while encoded; the builder is not needed afterwards */
+	r = ocb_catb_encode_zstd(b->cat, &info, b->level, OCB_TAG_LEN, &z,
+				 &zlen, &plain_len);
+	ocb_catb_free(b->cat);
+	b->cat = NULL;
+	if (r < 0)
+		return r;
+	t.catalog_off = b->obj_off;
+	t.catalog_len = zlen + OCB_TAG_LEN;
+	t.catalog_plain_len = plain_len;
+	t.header_off = b->obj_off + t.catalog_len;
+	t.stream_size = b->stream_off;
+	t.nframes = b->nframes;
+	ocb_trailer_encode(&t, tbuf);
+	ocb_header_encode(&b->hdr, hbuf);
+	r = ocb_catalog_seal_compressed(b->dk, b->hdr.backup_id, tbuf, hbuf, z,
+					zlen);
+	if (r == 0)
+		r = ocb_multipart_write(b->w, z, t.catalog_len);
+	if (r == 0)
+		r = ocb_multipart_write(b->w, hbuf, sizeof(hbuf));
+	if (r == 0)
+		r = ocb_multipart_write(b->w, tbuf, sizeof(tbuf));
+	b->obj_off += t.catalog_len + sizeof(hbuf) + sizeof(tbuf);
+	free(z);
+	return r;
+}
+
+int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
+		   struct ocb_backup_result *res)
+{
+	struct bk b = { .o = o, .res = res };
+	struct ocb_backup_result rr = { 0 };
+	struct ocb_key_block blk;
+	struct ocb_meta meta = { 0 };
+	struct ocb_put_opts put = { .content_type = "application/x-ocb-backup",
+				    .meta = &meta, .if_none_match = 1 };
+	char host[256] = "", name[256], key[OCB_KEY_MAX], num[32];
+	uint8_t hbuf[OCB_HEADER_SIZE];
+	struct timespec t0, t1;
+	size_t i;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	b.res = &rr;
+	b.level = o->zstd_level > 0 ? o->zstd_level : 3;
+	gethostname(host, sizeof(host) - 1);
+	b.hdr.version = OCB_FORMAT_VERSION;
+	b.hdr.frame_size = OCB_FRAME_SIZE;
+	b.hdr.created = o->created ? o->created : time(NULL);
+	r = ocb_crypto_random(b.hdr.backup_id, sizeof(b.hdr.backup_id));
+	if (r < 0)
+		return r;
+	/* names have one-second steps: a backup taken in the same second as
+	 * an earlier one, labelled or not, takes the next free second, so
+	 * that names order backups by time (the final conditional create
+	 * still refuses a name taken meanwhile).  The data key is bound to
+	 * the name, so it is wrapped again for a new one. */
+	if (!o->created) {
+		time_t t = (time_t)b.hdr.created;
+
+		r = after_near_names(s, o->prefix, &t);
+		if (r < 0)
+			return r;
+		b.hdr.created = t;
+	}
+	for (i = 0;; i++) {
+		struct ocb_key_ctx kc = { .name = name, .instance = o->instance };
+
+		backup_name(o, (time_t)b.hdr.created, name, sizeof(name));
+		if (snprintf(key, sizeof(key), "%s/%s.ocb", o->prefix, name) >=
+		    (int)sizeof(key))
+			return -ENAMETOOLONG;
+		r = ocb_keyprov_wrap(o->kp, b.hdr.backup_id, &kc, &b.dk, &blk);
+		if (r < 0) {
+			if (r == -EOPNOTSUPP)
+				ocb_err("key provider %s is not available in "
+					"this build", ocb_key_type_name(
+					ocb_keyprov_type(o->kp)));
+			return r;
+		}
+		r = time_taken(s, o->prefix, (time_t)b.hdr.created);
+		if (r == 0)
+			break;
+		ocb_crypto_key_free(b.dk);
+		b.dk = NULL;
+		if (r < 0)
+			return r;
+		if (i == 60)
+			return -EEXIST;
+		b.hdr.created++;
+	}
+	b.hdr.key = blk;
+
+	skip_init(&b);		/* !b.skip: -ENOMEM below */
+	b.frame = malloc(OCB_FRAME_SIZE);
+	b.sealed = malloc(ocb_frame_bound(OCB_FRAME_SIZE));
+	b.readbuf = malloc(READ_CHUNK);
+	b.small = malloc(SMALL_MAX);
+	b.cctx = ZSTD_createCCtx();
+	r = top_names(o->sources, o->nsources, &b.tops);
+	if (r == 0)
+		r = ocb_catb_new(&b.cat);
+	if (r == 0 && (!b.skip || !b.frame || !b.sealed || !b.readbuf || !b.small ||
+		       !b.cctx))
+		r = -ENOMEM;
+	if (r < 0)
+		goto out;
+	ocb_catb_root(b.cat, 0755, b.hdr.created);
+	/* the group and role authenticated with the catalog: metadata alone
+	 * is anyone's word (docs/FORMAT.md) */
+	if (o->group)
+		r = ocb_catb_root_xattr(b.cat, OCB_XATTR_GROUP, o->group,
+					strlen(o->group));
+	if (r == 0 && o->group && o->role)
+		r = ocb_catb_root_xattr(b.cat, OCB_XATTR_ROLE, o->role,
+					strlen(o->role));
+	if (r < 0)
+		goto out;
+	if (o->tmp_dir)		/* spool files of a killed backup */
+		ocb_spool_sweep(o->tmp_dir);
+	if (o->count_first)
+		count_sources(&b);
+
+	/* metadata for `ocb list` without a GET */
+	snprintf(num, sizeof(num), "%d", OCB_FORMAT_VERSION);
+	ocb_meta_set(&meta, "ocb-format", num);
+	snprintf(num, sizeof(num), "%" PRId64, b.hdr.created);
+	ocb_meta_set(&meta, "created", num);
+	ocb_meta_set(&meta, "instance", o->instance ? o->instance : "");
+	ocb_meta_set(&meta, "host", host);
+	ocb_meta_set(&meta, "key-provider",
+		     ocb_key_type_name(ocb_keyprov_type(o->kp)));
+	if (o->label)
+		ocb_meta_set(&meta, "label", o->label);
+	if (o->group)
+		ocb_meta_set(&meta, "group", o->group);
+	if (o->role)
+		ocb_meta_set(&meta, "role", o->role);
+	if (o->state_snapshot) {
+		char sp[1024];
+
+		if (backup_path(o, b.tops, o->state_snapshot, sp,
+				sizeof(sp)) == 0)
+			ocb_meta_set(&meta, "state-snapshot", sp);
+		else
+			warn(&b, o->state_snapshot, "state snapshot is not "
+			     "inside a source; not recorded");
+	}
+	if (o->put) {
+		put.sse = o->put->sse;
+		put.sse_kms_key_id = o->put->sse_kms_key_id;
+	}
+	/* entries and size are only known at the end: the catalog has them;
+	 * for list, the object size stands in for the size */
+
+	r = ocb_multipart_new(s, key, &put, NULL, &b.w);
+	if (r < 0)
+		goto out;
+	ocb_header_encode(&b.hdr, hbuf);
+	r = ocb_multipart_write(b.w, hbuf, sizeof(hbuf));
+	if (r < 0)
+		goto out;
+	b.obj_off = sizeof(hbuf);
+
+	b.disk = archive_read_disk_new();
+	b.ar = archive_write_new();
+	if (!b.disk || !b.ar) {
+		r = -ENOMEM;
+		goto out;
+	}
+	archive_read_disk_set_standard_lookup(b.disk);
+	archive_write_set_format_pax(b.ar);
+	/* extended attributes only as SCHILY.xattr.*, which GNU tar and
+	 * libarchive both read (libarchive's own LIBARCHIVE.xattr.* copy
+	 * made `tar -x --xattrs` warn on every file that has one) */
+	if (archive_write_set_format_option(b.ar, "pax", "xattrheader",
+					    "SCHILY") != ARCHIVE_OK) {
+		r = ar_err(&b, "xattrheader");
+		goto out;
+	}
+	/*
+	 * Names are kept as bytes.  libarchive writes a name it cannot
+	 * convert to UTF-8 through the locale (any non-ASCII name in the C
+	 * locale) unconverted, with hdrcharset=BINARY in that entry's pax
+	 * header only; setting hdrcharset for the whole stream would put the
+	 * keyword, unknown to GNU tar, on every entry.
+	 */
+	archive_write_set_bytes_per_block(b.ar, 0);
+	if (archive_write_open2(b.ar, &b, NULL, stream_write, NULL, NULL) !=
+	    ARCHIVE_OK) {
+		r = ar_err(&b, "open");
+		goto out;
+	}
+
+	for (i = 0; i < o->nsources && r == 0; i++) {
+		char top[256];
+		struct stat st;
+		char *dir = strdup(o->sources[i]), *slash;
+		uint32_t seq = 0;
+		int pfd;
+
+		if (!dir) {
+			r = -ENOMEM;
+			break;
+		}
+		if (lstat(o->sources[i], &st) < 0) {
+			warn(&b, o->sources[i], "source does not exist; skipped");
+			free(dir);
+			continue;
+		}
+		snprintf(top, sizeof(top), "%s", b.tops[i]);
+		slash = strrchr(dir, '/');
+		if (slash == dir)
+			slash[1] = '\0';
+		else if (slash)
+			*slash = '\0';
+		pfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		free(dir);
+		if (pfd < 0) {
+			warn(&b, o->sources[i], "cannot open its parent; skipped");
+			continue;
+		}
+		{
+			/* the top-level entry is named top, not the base name */
+			const char *base = strrchr(o->sources[i], '/');
+
+			base = base && base[1] ? base + 1 : o->sources[i];
+			r = add_entry(&b, pfd, base, top, o->sources[i], top, 0,
+				      &st, &seq, NULL);
+		}
+		close(pfd);
+		if (r == 0)
+			r = ocb_catb_add_source(b.cat, seq, o->source_paths ?
+						o->source_paths[i] : o->sources[i]);
+	}
+	if (r == 0 && archive_write_close(b.ar) != ARCHIVE_OK)
+		r = ar_err(&b, "close");
+	if (r == 0 && cancelled(&b))
+		r = -ECANCELED;
+	if (r == 0) {
+		/* a hint for `ocb list`: stored when the object is one put
+		 * (the metadata of a multipart upload was sent when it was
+		 * created, before the count was known); the catalog has it */
+		snprintf(num, sizeof(num), "%" PRIu64, b.prog.warnings);
+		r = ocb_meta_set(&meta, "warnings", num);
+	}
+	if (r == 0)
+		r = finish(&b, name, host);
+	if (r == 0)
+		r = ocb_multipart_commit(b.w);
+	if (r == 0) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		snprintf(rr.name, sizeof(rr.name), "%s", name);
+		snprintf(rr.key, sizeof(rr.key), "%s", key);
+		rr.bytes_stored = b.obj_off;
+		rr.warnings = b.prog.warnings;
+		rr.seconds = (double)(t1.tv_sec - t0.tv_sec) +
+			(double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		progress(&b, 1);
+		*res = rr;
+	}
+out:
+	if (b.ar) {
+		if (r < 0)
+			archive_write_fail(b.ar);
+		archive_write_free(b.ar);
+	}
+	if (b.disk)
+		archive_read_free(b.disk);
+	ocb_multipart_free(b.w);	/* aborts an uncommitted upload */
+	ocb_catb_free(b.cat);
+	ocb_crypto_key_free(b.dk);
+	ZSTD_freeCCtx(b.cctx);
+	free(b.frame);
+	free(b.sealed);
+	free(b.readbuf);
+	free(b.small);
+	free(b.skip);
+	top_names_free(b.tops, o->nsources);
+	for (i = 0; i < b.caplinks; i++)
+		free(b.links[i].path);
+	free(b.links);
+	ocb_meta_release(&meta);
+	return r;
+}

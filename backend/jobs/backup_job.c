@@ -1,0 +1,148 @@
+/*
+ * backup_job.c - the config turned into one backup (backup_job.h).
+ */
+#include "backup_job.h"
+#include "inventory.h"
+#include "config.h"
+#include "log.h"
+#include "openclaw.h"
+#include "retry_store.h"
+#include "sse_default.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SKIP_MAX 64
+
+/* mountpoints of ocbfs daemons (from /proc/self/mountinfo) and the cache
+ * directory: paths a backup never enters.  *n paths, malloc'ed. */
+static int skip_paths(const struct ocb_config *cfg, char **v, size_t *n)
+{
+	char line[8192];
+	size_t k = 0;
+	FILE *f;
+
+	if (cfg->cache_dir && !(v[k++] = strdup(cfg->cache_dir)))
+		return -ENOMEM;
+	f = fopen("/proc/self/mountinfo", "re");
+	while (f && k < SKIP_MAX && fgets(line, sizeof(line), f)) {
+		/* id parent maj:min root mountpoint opts ... - fstype source */
+		char *mp, *dash, *save = NULL;
+		int i;
+
+		dash = strstr(line, " - ");
+		if (!dash || strncmp(dash + 3, "fuse.ocbfs ", 11) != 0)
+			continue;
+		mp = strtok_r(line, " ", &save);
+		for (i = 0; i < 4 && mp; i++)
+			mp = strtok_r(NULL, " ", &save);
+		if (mp && !(v[k++] = strdup(mp)))
+			break;
+	}
+	if (f)
+		fclose(f);
+	*n = k;
+	return k && !v[k - 1] ? -ENOMEM : 0;
+}
+
+int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
+		       struct ocb_keyprov *kp, struct ocb_backup_job *j,
+		       struct ocb_backup_result *res)
+{
+	struct ocb_backup_opts o = { 0 };
+	struct ocb_put_opts put = { 0 };
+	char *skip[SKIP_MAX + 1] = { 0 };
+	char **oc = NULL;		/* openclaw's own list */
+	size_t nskip = 0, noc = 0, i;
+	int r;
+
+	r = skip_paths(cfg, skip, &nskip);
+	if (r < 0)
+		goto out;
+	if (!j->plan) {
+		r = ocb_inventory_abort_stale(s, cfg->prefix,
+					    cfg->stale_upload_age);
+		j->stale_aborted = r > 0 ? r : 0;
+		/* no bucket, or no server: the backup would fail the same
+		 * way at its first request (and say so a second time);
+		 * anything else (denied, not supported) is only the
+		 * cleanup's */
+		if (r == -ENOENT || r == -EIO || ocb_retry_is_transient(r))
+			goto out;
+	}
+	put.sse = cfg->sse;
+	put.sse_kms_key_id = cfg->sse_kms_key_id;
+	if (!j->plan) {
+		char msg[2048];
+		enum ocb_sse_default_state st =
+			ocb_sse_default_check(cfg, 0, msg, sizeof(msg));
+
+		if (st != OCB_SSE_DEFAULT_NOT_NEEDED &&
+		    st != OCB_SSE_DEFAULT_OK)
+			ocb_warn("%s", msg);
+	}
+	o.sources = (const char *const *)cfg->sources;
+	o.nsources = cfg->nsources;
+	o.excludes = (const char *const *)cfg->excludes;
+	o.nexcludes = cfg->nexcludes;
+	o.skip = (const char *const *)skip;
+	o.nskip = nskip;
+	o.prefix = cfg->prefix;
+	o.instance = cfg->instance_id;
+	o.label = j->label;
+	o.group = j->group;
+	o.role = j->role;
+	/* recorded when the file is there (the preBackup hook wrote it) */
+	o.state_snapshot = j->state_snapshot ? j->state_snapshot :
+		cfg->state_snapshot;
+	if (o.state_snapshot && access(o.state_snapshot, F_OK) != 0) {
+		ocb_warn("state snapshot %s does not exist: not recorded",
+			 o.state_snapshot);
+		o.state_snapshot = NULL;
+	}
+	o.kp = kp;
+	o.put = &put;
+	o.count_first = j->count_first;
+	o.progress = j->progress;
+	o.progress_arg = j->progress_arg;
+	o.warning = j->warning;
+	o.warning_arg = j->warning_arg;
+	o.cancel = j->cancel;
+	o.tmp_dir = cfg->cache_dir;
+	if (o.tmp_dir && !j->plan)
+		mkdir(o.tmp_dir, 0700);	/* where SQLite snapshots are spooled */
+	j->from_openclaw = 0;
+	j->sources_from = "the config";
+	if (!j->sources && cfg->sources_default && cfg->nsources == 1) {
+		r = ocb_openclaw_resolve(cfg->sources[0], &oc, &noc,
+					 &j->sources_from);
+		if (r < 0)
+			goto out;
+		o.sources = (const char *const *)oc;
+		o.nsources = noc;
+		j->from_openclaw = !strcmp(j->sources_from,
+					   OCB_OPENCLAW_FROM_COMMAND);
+		for (i = 0; i < noc; i++)
+			ocb_info("source (from %s): %s", j->sources_from,
+				 oc[i]);
+	}
+	if (j->sources) {
+		o.sources = j->sources;
+		o.nsources = j->nsources;
+		o.source_paths = j->source_paths;
+		o.excludes = NULL;
+		o.nexcludes = 0;
+		o.created = j->created;
+	}
+	r = j->plan ? ocb_backup_plan(&o, j->plan, j->plan_arg, res) :
+		ocb_backup_run(s, &o, res);
+out:
+	ocb_openclaw_free(oc, noc);
+	for (i = 0; i < nskip; i++)
+		free(skip[i]);
+	return r;
+}

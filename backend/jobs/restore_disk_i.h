@@ -1,0 +1,89 @@
+/*
+ * restore_disk_i.h - the disk side of a restore: entries created relative to
+ * one directory descriptor, never through a symlink.
+ *
+ * The destination is opened once (ocb_rdisk_open); every entry is then
+ * created by openat/mkdirat/symlinkat/linkat/renameat, component by
+ * component with O_NOFOLLOW, so no path component supplied by a backup
+ * is ever followed as a symlink, and nothing on the way to the
+ * destination (the user's own symlinks) is replaced or deleted.  Regular
+ * files, symlinks and links are created under a temporary name
+ * (".ocb-part-N") in their directory and renamed into place only when
+ * committed (a file: after its content was checked).  Directory modes
+ * and times are applied at the end (ocb_rdisk_finish), deepest first.
+ */
+#ifndef OCB_RESTORE_DISK_I_H
+#define OCB_RESTORE_DISK_I_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct ocb_rdisk;
+
+enum {
+	OCB_RDISK_OWNER = 1,	/* restore uid/gid (running as root) */
+	OCB_RDISK_SPECIAL = 2,	/* keep setuid/setgid bits, device nodes
+				 * and xattrs outside user.* */
+};
+
+struct ocb_rdisk_meta {
+	mode_t mode;		/* full st_mode */
+	uid_t uid;
+	gid_t gid;
+	int64_t mtime;
+	uint32_t mtime_nsec;
+	dev_t rdev;		/* device nodes */
+	size_t nxattrs;
+	const char *const *xnames;
+	const void *const *xvalues;
+	const size_t *xlens;
+};
+
+/* Open dir (an existing directory; the user's path, symlinks in it are
+ * followed once, here) as the root of a restore.  0 or negative errno. */
+int ocb_rdisk_open(const char *dir, unsigned flags, struct ocb_rdisk **out);
+/* Another handle on the root of d, for another thread: entries may be
+ * created through d and its clones at once (not the same entry twice;
+ * a hardlink only to an entry already committed).  Directory records go
+ * to d, whose ocb_rdisk_finish covers them; free the clones first. */
+int ocb_rdisk_clone(struct ocb_rdisk *d, struct ocb_rdisk **out);
+/* (d, or a clone) */
+void ocb_rdisk_free(struct ocb_rdisk *d);
+
+/* The entries below take rel, a path relative to the root with no
+ * empty, "." or ".." component and no leading '/' (else -EINVAL).
+ * Missing parent directories are created (0700 until finish gives them
+ * the default 0755, or what ocb_rdisk_mkdir later says).  -ELOOP: a
+ * component on the way is a symlink (or not a directory). */
+
+/* A directory (an existing one is kept); mode and time at finish. */
+int ocb_rdisk_mkdir(struct ocb_rdisk *d, const char *rel,
+		    const struct ocb_rdisk_meta *m);
+/* A regular file: returns a descriptor to write its content to (>= 0),
+ * or negative errno.  Then ocb_rdisk_file_end, always. */
+int ocb_rdisk_file_begin(struct ocb_rdisk *d, const char *rel);
+/* ok: apply m and rename the file into place; !ok: remove it.  Closes
+ * fd.  0 or negative errno. */
+int ocb_rdisk_file_end(struct ocb_rdisk *d, int fd, const char *rel,
+		       const struct ocb_rdisk_meta *m, int ok);
+int ocb_rdisk_symlink(struct ocb_rdisk *d, const char *rel,
+		      const char *target, const struct ocb_rdisk_meta *m);
+/* rel as a hard link to the already restored entry to. */
+int ocb_rdisk_hardlink(struct ocb_rdisk *d, const char *rel, const char *to);
+/* A fifo or (with OCB_RDISK_SPECIAL only) a device node. */
+int ocb_rdisk_special(struct ocb_rdisk *d, const char *rel,
+		      const struct ocb_rdisk_meta *m);
+
+/* What a restore keeps of a mode: without OCB_RDISK_SPECIAL, no setuid
+ * or setgid bit; with it, only for files owned by whoever runs the
+ * restore (or by the restored owner when ownership is restored). */
+mode_t ocb_rdisk_mode(const struct ocb_rdisk *d,
+		      const struct ocb_rdisk_meta *m);
+/* Would the xattr name be restored? */
+int ocb_rdisk_xattr_ok(const struct ocb_rdisk *d, const char *name);
+
+/* Directory modes and times, deepest first.  0 or the first error. */
+int ocb_rdisk_finish(struct ocb_rdisk *d);
+
+#endif

@@ -1,0 +1,1144 @@
+/*
+ * cache_store.c - block cache of immutable objects on local disk.
+ *
+ * Why blocks and not frames: the layer sits below the format and knows
+ * only byte ranges; fixed 1 MiB blocks make any range a set of files, and
+ * whole blocks are fetched so a later neighbouring read hits.  The suffix
+ * read that opens a backup is also kept as is (s<len>), because its start
+ * depends on the object's size, unknown to a process that has not seen the
+ * object yet.
+ *
+ * Why the directory is named by key AND etag: an object deleted and
+ * re-created under the same key gets a new etag, so its bytes go to a new
+ * directory and the old version's blocks can never be served for it, even
+ * by another process that still writes blocks of the old version.  What
+ * remains of the old version ages out by eviction.  So the only question
+ * is which etag is current, and it is answered once per process and
+ * object, by what the store said in this process: a LIST (the mount lists
+ * the backups before opening any, so a remount makes no request at all),
+ * a HEAD, or the response to the first GET (which is then a plain fetch:
+ * the cache is not trusted before the store has spoken).
+ *
+ * A whole block is fetched once per process: a thread that needs a block
+ * another thread has in flight fetches only its part of it, uncached, or
+ * waits when it needs nothing more (parallel read-ahead asks for adjacent
+ * ranges, which share their edge blocks; each was fetched twice before).
+ * Fetched bytes go to the reader first and to the disk after, written
+ * behind by one thread, whole blocks with O_DIRECT.
+ *
+ * Files appear whole: written to a temporary name, then renamed.  Readers
+ * open them without locks; a block evicted under a reader stays readable
+ * through its open descriptor.  A block's mtime is its last use (set on
+ * every hit); eviction removes the least recently used down to 90% of the
+ * bound.  Errors writing the cache (a full disk) are logged once and only
+ * stop caching.
+ */
+#include "cache_store.h"
+#include "fileio.h"
+#include "buf.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BLOCK (1u << 20)
+#define RUN_BLOCKS 8		/* blocks fetched per request at most */
+#define SUFFIX_MAX (4u << 20)	/* larger suffix reads pass through */
+#define VBUCKETS 1024
+#define VMAX 65536		/* remembered objects; then forget all */
+#define DIRECT_ALIGN 4096	/* O_DIRECT writes: buffer and length */
+#define WQ_MAX (16u << 20)	/* fetched bytes queued for the disk */
+
+/* what the store said of an object in this process */
+struct vent {
+	struct vent *next;
+	uint8_t kh[32];		/* sha256 of the key */
+	uint64_t size;
+	char etag[OCB_ETAG_MAX];
+};
+
+struct flight;
+
+struct cstore {
+	struct ocb_store *inner;
+	char dir[3000];
+	uint64_t max;
+	pthread_mutex_t vlock;
+	struct vent *vtab[VBUCKETS];
+	size_t nv;
+	atomic_uint_fast64_t bytes;	/* estimate of what is on disk */
+	pthread_mutex_t evict_lock;
+	pthread_mutex_t flock;		/* flights and the write queue */
+	pthread_cond_t fcond;		/* a flight ended */
+	pthread_cond_t wcond;		/* queued; stopping */
+	struct flight *flights;
+	struct flight *wq;		/* to write, in order */
+	size_t wq_bytes;
+	uint64_t next_flight;
+	pthread_t writer;
+	int writer_started, stopping, wq_writing;
+	atomic_int write_failed;
+	atomic_uint_fast64_t hits, misses, bytes_disk, bytes_written, evictions;
+	atomic_uint_fast64_t write_errors, learned, flight_waits, writes_inline;
+};
+
+/* sha256 (the store layer links OpenSSL, not the format's crypto.c) */
+static void sha256(const void *p, size_t n, uint8_t out[32])
+{
+	unsigned int len = 32;
+
+	if (!EVP_Digest(p, n, out, &len, EVP_sha256(), NULL))
+		memset(out, 0, 32);
+}
+
+static int cacheable(const char *key)
+{
+	size_t n = strlen(key);
+
+	return n > 4 && strcmp(key + n - 4, ".ocb") == 0;
+}
+
+/* ---- what the store said: key -> (size, etag) ------------------------------- */
+
+static size_t vbucket(const uint8_t kh[32])
+{
+	return ((size_t)kh[0] << 8 | kh[1]) % VBUCKETS;
+}
+
+static void vtab_clear(struct cstore *c)
+{
+	size_t i;
+
+	for (i = 0; i < VBUCKETS; i++) {
+		while (c->vtab[i]) {
+			struct vent *v = c->vtab[i];
+
+			c->vtab[i] = v->next;
+			free(v);
+		}
+	}
+	c->nv = 0;
+}
+
+static void remember(struct cstore *c, const char *key, uint64_t size,
+		     const char *etag)
+{
+	uint8_t kh[32];
+	struct vent *v;
+
+	if (!etag || !*etag || strlen(etag) >= OCB_ETAG_MAX)
+		return;
+	sha256(key, strlen(key), kh);
+	pthread_mutex_lock(&c->vlock);
+	for (v = c->vtab[vbucket(kh)]; v; v = v->next)
+		if (memcmp(v->kh, kh, 32) == 0)
+			break;
+	if (!v) {
+		if (c->nv >= VMAX)
+			vtab_clear(c);
+		v = calloc(1, sizeof(*v));
+		if (v) {
+			memcpy(v->kh, kh, 32);
+			v->next = c->vtab[vbucket(kh)];
+			c->vtab[vbucket(kh)] = v;
+			c->nv++;
+		}
+	}
+	if (v) {
+		v->size = size;
+		snprintf(v->etag, sizeof(v->etag), "%s", etag);
+	}
+	pthread_mutex_unlock(&c->vlock);
+	atomic_fetch_add(&c->learned, 1);
+}
+
+static void forget(struct cstore *c, const char *key)
+{
+	uint8_t kh[32];
+	struct vent **pp, *v;
+
+	sha256(key, strlen(key), kh);
+	pthread_mutex_lock(&c->vlock);
+	for (pp = &c->vtab[vbucket(kh)]; (v = *pp) != NULL; pp = &v->next) {
+		if (memcmp(v->kh, kh, 32) == 0) {
+			*pp = v->next;
+			free(v);
+			c->nv--;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->vlock);
+}
+
+/* 0 and *size, etag; or -ENOENT when the store has not spoken yet */
+static int lookup(struct cstore *c, const char *key, uint64_t *size,
+		  char etag[OCB_ETAG_MAX])
+{
+	uint8_t kh[32];
+	struct vent *v;
+	int r = -ENOENT;
+
+	sha256(key, strlen(key), kh);
+	pthread_mutex_lock(&c->vlock);
+	for (v = c->vtab[vbucket(kh)]; v; v = v->next) {
+		if (memcmp(v->kh, kh, 32) == 0) {
+			*size = v->size;
+			memcpy(etag, v->etag, OCB_ETAG_MAX);
+			r = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->vlock);
+	return r;
+}
+
+/* DIR/<32 hex of sha256(key "\n" etag)> */
+static void obj_dir(struct cstore *c, const char *key, const char *etag,
+		    char *out, size_t size)
+{
+	uint8_t h[32];
+	char hex[33];
+	struct ocb_buf b;
+	int i;
+
+	ocb_buf_init(&b, OCB_KEY_MAX + OCB_ETAG_MAX + 8);
+	ocb_buf_printf(&b, "%s\n%s", key, etag);
+	sha256(b.data ? b.data : "", b.len, h);
+	ocb_buf_release(&b);
+	for (i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", h[i]);
+	snprintf(out, size, "%s/%s", c->dir, hex);
+}
+
+/* ---- files ----------------------------------------------------------------------- */
+
+/*
+ * Read [off, off + len) of the cached file path, whose whole size must be
+ * fsize (anything else is not ours: removed).  Marks it recently used.
+ */
+static int read_part(const char *path, uint64_t fsize, uint64_t off,
+		     void *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	size_t got = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != fsize) {
+		close(fd);
+		unlink(path);
+		return -EIO;
+	}
+	while (got < len) {
+		ssize_t n = pread(fd, (char *)buf + got, len - got,
+				  (off_t)(off + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	futimens(fd, NULL);	/* last use, for eviction */
+	close(fd);
+	return got == len ? 0 : -EIO;
+}
+
+static void write_failed(struct cstore *c, const char *path, int err)
+{
+	atomic_fetch_add(&c->write_errors, 1);
+	if (!atomic_exchange(&c->write_failed, 1)) {
+		char esc[512];
+
+		ocb_warn("disk cache: cannot write %s (%s); serving from the "
+			 "store without caching what does not fit",
+			 ocb_log_escape(esc, sizeof(esc), path), strerror(-err));
+	}
+}
+
+static void evict(struct cstore *c);
+
+/* write len bytes as dir/name, atomically; failures only stop caching */
+static void write_file(struct cstore *c, const char *dir, const char *name,
+		       const void *p, size_t len)
+{
+	char tmp[PATH_MAX], path[PATH_MAX];
+	int fd, r = 0;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		write_failed(c, dir, -errno);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(tmp, sizeof(tmp), "%s/.t%ld.%lx", dir, (long)getpid(),
+		 (unsigned long)pthread_self());
+	/* whole aligned blocks skip the page cache: the bytes are already in
+	 * the frame cache, and copying them into the page cache cost more
+	 * than the fetch (measured: half the cold sequential read rate) */
+	fd = -1;
+	if ((uintptr_t)p % DIRECT_ALIGN == 0 && len % DIRECT_ALIGN == 0)
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+			  O_DIRECT, 0600);	/* EINVAL where unsupported */
+	if (fd < 0)
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		/* ENOENT: the directory was just evicted; not a failure */
+		if (errno != ENOENT)
+			write_failed(c, tmp, -errno);
+		return;
+	}
+	r = ocb_fileio_write_all(fd, p, len);
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		if (r != -ENOENT)
+			write_failed(c, path, r);
+		return;
+	}
+	atomic_fetch_add(&c->bytes_written, len);
+	if (atomic_fetch_add(&c->bytes, len) + len > c->max)
+		evict(c);
+}
+
+/* remove a directory of cached files */
+static void purge(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.' || de->d_name[1] == 't')
+			unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+	rmdir(dir);
+}
+
+/* ---- eviction --------------------------------------------------------------------- */
+
+struct victim {
+	char path[3600];
+	struct timespec mtime;
+	off_t size;
+};
+
+static int victim_cmp(const void *a, const void *b)
+{
+	const struct victim *x = a, *y = b;
+
+	if (x->mtime.tv_sec != y->mtime.tv_sec)
+		return x->mtime.tv_sec < y->mtime.tv_sec ? -1 : 1;
+	return x->mtime.tv_nsec < y->mtime.tv_nsec ? -1 :
+		x->mtime.tv_nsec > y->mtime.tv_nsec;
+}
+
+/* scan the cache; drop least recently used files down to 90% of max */
+static void evict(struct cstore *c)
+{
+	struct victim *v = NULL;
+	size_t n = 0, cap = 0, i;
+	uint64_t total = 0;
+	DIR *top;
+	struct dirent *de;
+
+	if (pthread_mutex_trylock(&c->evict_lock) != 0)
+		return;		/* someone else is at it */
+	top = opendir(c->dir);
+	while (top && (de = readdir(top)) != NULL) {
+		char sub[3300];
+		struct dirent *fe;
+		DIR *d;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", c->dir, de->d_name);
+		d = opendir(sub);
+		while (d && (fe = readdir(d)) != NULL) {
+			struct stat st;
+
+			if (fe->d_name[0] != 'b' && fe->d_name[0] != 's')
+				continue;
+			if (fstatat(dirfd(d), fe->d_name, &st, 0) < 0)
+				continue;
+			total += (uint64_t)st.st_size;
+			if (n == cap) {
+				size_t ncap = cap ? cap * 2 : 256;
+				struct victim *nv = realloc(v, ncap * sizeof(*v));
+
+				if (!nv)
+					break;
+				v = nv;
+				cap = ncap;
+			}
+			snprintf(v[n].path, sizeof(v[n].path), "%s/%s", sub,
+				 fe->d_name);
+			v[n].mtime = st.st_mtim;
+			v[n].size = st.st_size;
+			n++;
+		}
+		if (d) {
+			closedir(d);
+			rmdir(sub);	/* only if empty */
+		}
+	}
+	if (top)
+		closedir(top);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), victim_cmp);
+	for (i = 0; i < n && total > c->max / 10 * 9; i++) {
+		if (unlink(v[i].path) == 0) {
+			total -= (uint64_t)v[i].size;
+			atomic_fetch_add(&c->evictions, 1);
+		}
+	}
+	atomic_store(&c->bytes, total);
+	free(v);
+	pthread_mutex_unlock(&c->evict_lock);
+}
+
+/* ---- get ---------------------------------------------------------------------------- */
+
+/* deliver the part of [base, base + len) inside [lo, hi) */
+static int deliver(ocb_sink_fn sink, void *arg, uint64_t base,
+		   const uint8_t *p, size_t len, uint64_t lo, uint64_t hi)
+{
+	uint64_t s = lo > base ? lo : base;
+	uint64_t e = hi < base + len ? hi : base + len;
+
+	if (s >= e)
+		return 0;
+	return sink(arg, p + (s - base), e - s);
+}
+
+static int collect(void *arg, const void *p, size_t n)
+{
+	return ocb_buf_append(arg, p, n);
+}
+
+static void fill_head(struct ocb_obj_head *h, uint64_t size, const char *etag)
+{
+	if (!h)
+		return;
+	h->size = size;
+	snprintf(h->etag, sizeof(h->etag), "%s", etag);
+}
+
+static int block_cached(const char *dir, uint64_t i)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/b%" PRIu64, dir, i);
+	return access(path, F_OK) == 0;
+}
+
+/* store the whole blocks that [base, base + len) covers, if not there */
+static void store_blocks(struct cstore *c, const char *dir, uint64_t size,
+			 uint64_t base, const uint8_t *p, size_t len)
+{
+	uint64_t i = (base + BLOCK - 1) / BLOCK;
+	char name[32];
+
+	for (;; i++) {
+		uint64_t bs = i * BLOCK;
+		uint64_t be = bs + BLOCK < size ? bs + BLOCK : size;
+
+		if (bs >= size || be > base + len)
+			break;
+		if (block_cached(dir, i))
+			continue;
+		snprintf(name, sizeof(name), "b%" PRIu64, i);
+		write_file(c, dir, name, p + (bs - base), be - bs);
+	}
+}
+
+/*
+ * The store has not spoken of this object in this process: one plain
+ * request (block-aligned when the range allows), which tells size and
+ * etag; what it brings is cached.
+ */
+static int get_learn(struct cstore *c, const struct ocb_get_req *g,
+		     ocb_sink_fn sink, void *arg, struct ocb_obj_head *head)
+{
+	struct ocb_get_req a = *g;
+	struct ocb_obj_head h = { 0 };
+	struct ocb_buf b;
+	char dir[3100];
+	uint64_t start = 0;
+	int r;
+
+	if (!g->suffix) {
+		if (g->len == OCB_TO_END || g->len > (uint64_t)RUN_BLOCKS * BLOCK)
+			return c->inner->ops->get(c->inner, g, sink, arg, head);
+		start = g->off / BLOCK * BLOCK;
+		a.off = start;
+		a.len = (g->off + g->len + BLOCK - 1) / BLOCK * BLOCK - start;
+	}
+	ocb_buf_init(&b, g->suffix ? SUFFIX_MAX : a.len);
+	atomic_fetch_add(&c->misses, 1);
+	r = c->inner->ops->get(c->inner, &a, collect, &b, &h);
+	if (r < 0)
+		goto out;
+	if (g->suffix) {
+		start = h.size - b.len;
+	} else if (g->off >= h.size && !(g->off == 0 && h.size == 0)) {
+		r = -ERANGE;	/* the block starts inside, the range not */
+		goto out;
+	}
+	if (h.etag[0]) {
+		remember(c, g->key, h.size, h.etag);
+		obj_dir(c, g->key, h.etag, dir, sizeof(dir));
+		store_blocks(c, dir, h.size, start, (const uint8_t *)b.data, b.len);
+		if (g->suffix) {
+			char name[32];
+
+			snprintf(name, sizeof(name), "s%" PRIu64, g->len);
+			write_file(c, dir, name, b.data ? b.data : "", b.len);
+		}
+	}
+	if (head) {
+		*head = h;
+		memset(&h, 0, sizeof(h));
+	}
+	r = g->suffix ? sink(arg, b.data ? b.data : "", b.len) :
+		deliver(sink, arg, start, (const uint8_t *)b.data, b.len,
+			g->off, g->off + g->len);
+out:
+	ocb_obj_head_release(&h);
+	ocb_buf_release(&b);
+	return r;
+}
+
+/* a fetch's bytes, placed so that its whole blocks are aligned for
+ * O_DIRECT, whatever offset it starts at */
+struct abuf {
+	uint8_t *raw, *p;
+	size_t len, cap;
+};
+
+static int abuf_alloc(struct abuf *b, uint64_t off, size_t len)
+{
+	size_t skew = (size_t)(off % DIRECT_ALIGN);
+
+	memset(b, 0, sizeof(*b));
+	if (posix_memalign((void **)&b->raw, DIRECT_ALIGN, skew + len + 1))
+		return -ENOMEM;
+	b->p = b->raw + skew;
+	b->cap = len;
+	return 0;
+}
+
+static int abuf_append(void *arg, const void *p, size_t n)
+{
+	struct abuf *b = arg;
+
+	if (n > b->cap - b->len)
+		return -EIO;	/* more than was asked for */
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+/* ---- blocks in flight, written behind ------------------------------------------------ */
+
+/*
+ * A flight is a run of whole blocks one thread fetched or is fetching, from
+ * its claim until they are on disk.  Its bytes go to the caller first and
+ * to the disk after, by the writer thread (at most WQ_MAX bytes queued;
+ * past that the fetcher writes them itself), so a cold read does not wait
+ * for the disk.
+ */
+struct flight {
+	struct flight *next;	/* c->flights */
+	struct flight *qnext;	/* c->wq */
+	uint64_t id;
+	uint64_t first, end;	/* blocks */
+	uint64_t size;		/* the object's */
+	uint64_t off;		/* of p[0] in the object */
+	uint8_t *raw, *p;	/* the fetched bytes, once fetched */
+	size_t len;
+	char dir[];
+};
+
+static struct flight *flight_find(struct cstore *c, const char *dir,
+				  uint64_t i)
+{
+	struct flight *f;
+
+	for (f = c->flights; f; f = f->next)
+		if (i >= f->first && i < f->end && strcmp(f->dir, dir) == 0)
+			return f;
+	return NULL;
+}
+
+/* is block i in flight? with wait: then wait until that flight has ended
+ * (bounded: the inner store bounds every request, the disk every write) */
+static int flight_busy(struct cstore *c, const char *dir, uint64_t i,
+		       int wait)
+{
+	struct flight *f, *g;
+	uint64_t id;
+
+	pthread_mutex_lock(&c->flock);
+	f = flight_find(c, dir, i);
+	if (f && wait) {
+		atomic_fetch_add(&c->flight_waits, 1);
+		id = f->id;
+		for (;;) {
+			for (g = c->flights; g && g->id != id; g = g->next)
+				;
+			if (!g)
+				break;
+			pthread_cond_wait(&c->fcond, &c->flock);
+		}
+	}
+	pthread_mutex_unlock(&c->flock);
+	return f != NULL;
+}
+
+/*
+ * Claim blocks [i, *end) of the object in dir (size bytes), cut at the
+ * first one in flight or cached: a new flight, or NULL when nothing is
+ * claimed (or no memory).  A flight ends only once its blocks are on disk
+ * (or failed to be), and both are looked at here under the lock, so no
+ * whole block is fetched twice in a process.
+ */
+static struct flight *flight_claim(struct cstore *c, const char *dir,
+				   uint64_t size, uint64_t i, uint64_t *end)
+{
+	size_t dl = strlen(dir) + 1;
+	struct flight *f = calloc(1, sizeof(*f) + dl);
+	uint64_t j;
+
+	pthread_mutex_lock(&c->flock);
+	for (j = i; j < *end && !flight_find(c, dir, j) &&
+	     !block_cached(dir, j); j++)
+		;
+	*end = j;
+	if (f && j > i) {
+		memcpy(f->dir, dir, dl);
+		f->id = ++c->next_flight;
+		f->first = i;
+		f->end = j;
+		f->size = size;
+		f->next = c->flights;
+		c->flights = f;
+	} else {
+		free(f);
+		f = NULL;
+	}
+	pthread_mutex_unlock(&c->flock);
+	return f;
+}
+
+static void flight_end(struct cstore *c, struct flight *f)
+{
+	struct flight **pp;
+
+	if (!f)
+		return;
+	pthread_mutex_lock(&c->flock);
+	for (pp = &c->flights; *pp && *pp != f; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = f->next;
+	pthread_cond_broadcast(&c->fcond);
+	pthread_mutex_unlock(&c->flock);
+	free(f->raw);
+	free(f);
+}
+
+static void flight_write(struct cstore *c, struct flight *f)
+{
+	if (f->raw)
+		store_blocks(c, f->dir, f->size, f->off, f->p, f->len);
+	flight_end(c, f);
+}
+
+static void *writer_main(void *arg)
+{
+	struct cstore *c = arg;
+
+	pthread_mutex_lock(&c->flock);
+	for (;;) {
+		struct flight *f = c->wq;
+
+		if (!f) {
+			if (c->stopping)
+				break;
+			pthread_cond_wait(&c->wcond, &c->flock);
+			continue;
+		}
+		c->wq = f->qnext;
+		c->wq_bytes -= f->len;
+		c->wq_writing = 1;
+		pthread_mutex_unlock(&c->flock);
+		flight_write(c, f);
+		pthread_mutex_lock(&c->flock);
+		c->wq_writing = 0;
+		pthread_cond_broadcast(&c->fcond);
+	}
+	pthread_mutex_unlock(&c->flock);
+	return NULL;
+}
+
+/* [s, e) of block i from a flight whose bytes have arrived, into out:
+ * 1, or 0 when there is none */
+static int flight_copy(struct cstore *c, const char *dir, uint64_t i,
+		       uint64_t s, uint64_t e, uint8_t *out)
+{
+	struct flight *f;
+	int r = 0;
+
+	pthread_mutex_lock(&c->flock);
+	f = flight_find(c, dir, i);
+	if (f && f->raw && s >= f->off && e <= f->off + f->len) {
+		memcpy(out, f->p + (s - f->off), e - s);
+		r = 1;
+	}
+	pthread_mutex_unlock(&c->flock);
+	return r;
+}
+
+/* wait until what is queued for the disk is written */
+static void wq_drain(struct cstore *c)
+{
+	pthread_mutex_lock(&c->flock);
+	while (c->wq || c->wq_writing)
+		pthread_cond_wait(&c->fcond, &c->flock);
+	pthread_mutex_unlock(&c->flock);
+}
+
+/* f's fetch ended, with its bytes in b when it succeeded (taken): write
+ * its blocks and end it, queued for the writer (readers copy from it
+ * meanwhile), or now when the queue is full or there is no writer */
+static void flight_done(struct cstore *c, struct flight *f, struct abuf *b,
+			uint64_t off)
+{
+	struct flight **pp;
+	int queued = 0;
+
+	if (!f)
+		return;
+	pthread_mutex_lock(&c->flock);
+	if (b->raw && b->len == b->cap) {
+		f->raw = b->raw;
+		f->p = b->p;
+		f->len = b->len;
+		f->off = off;
+		b->raw = NULL;
+	}
+	if (f->raw && !c->stopping && c->wq_bytes + f->len <= WQ_MAX) {
+		if (!c->writer_started &&
+		    pthread_create(&c->writer, NULL, writer_main, c) == 0)
+			c->writer_started = 1;
+		if (c->writer_started) {
+			for (pp = &c->wq; *pp; pp = &(*pp)->qnext)
+				;
+			*pp = f;
+			c->wq_bytes += f->len;
+			pthread_cond_signal(&c->wcond);
+			queued = 1;
+		}
+	}
+	pthread_mutex_unlock(&c->flock);
+	if (!queued) {
+		if (f->raw)
+			atomic_fetch_add(&c->writes_inline, 1);
+		flight_write(c, f);
+	}
+}
+
+/* [lo, hi) of a known object from its blocks, fetching missing runs */
+static int get_blocks(struct cstore *c, const char *key, uint64_t size,
+		      const char *etag, const char *dir, uint64_t lo,
+		      uint64_t hi, ocb_sink_fn sink, void *arg)
+{
+	char path[PATH_MAX];
+	uint8_t *blk = NULL;
+	uint64_t i, b1 = (hi - 1) / BLOCK;
+	int r = 0, waited = 0, part;
+
+	for (i = lo / BLOCK; i <= b1 && r == 0;) {
+		uint64_t bs = i * BLOCK, be = bs + BLOCK < size ? bs + BLOCK : size;
+		uint64_t s = lo > bs ? lo : bs, e = hi < be ? hi : be, j;
+		struct ocb_get_req a = { .key = key, .if_match = etag };
+		struct flight *fl;
+		struct abuf b = { 0 };
+
+		if (!blk && !(blk = malloc(BLOCK))) {
+			r = -ENOMEM;
+			break;
+		}
+		snprintf(path, sizeof(path), "%s/b%" PRIu64, dir, i);
+		if (read_part(path, be - bs, s - bs, blk, e - s) == 0) {
+			atomic_fetch_add(&c->hits, 1);
+			atomic_fetch_add(&c->bytes_disk, e - s);
+			r = sink(arg, blk, e - s);
+			i++;
+			waited = 0;
+			continue;
+		}
+		if (flight_copy(c, dir, i, s, e, blk)) {	/* on its way to disk */
+			atomic_fetch_add(&c->hits, 1);
+			r = sink(arg, blk, e - s);
+			i++;
+			waited = 0;
+			continue;
+		}
+		/*
+		 * Another thread has it in flight.  When this read needs
+		 * nothing past it, wait for that and look again (once).
+		 * Else fetch just our part of it, uncached, with the rest of
+		 * our run: parallel read-ahead asks for adjacent ranges that
+		 * share their edge blocks, and waiting there would serialise
+		 * the requests (measured: a third of the sequential rate).
+		 */
+		if (!waited && i == b1 && flight_busy(c, dir, i, 1)) {
+			waited = 1;
+			continue;
+		}
+		waited = 0;
+		part = flight_busy(c, dir, i, 0);
+		/* a run of missing blocks, fetched in one request */
+		j = b1 + 1 - i < RUN_BLOCKS ? b1 + 1 : i + RUN_BLOCKS;
+		fl = flight_claim(c, dir, size, i + part, &j);
+		if (j == i)
+			continue;	/* claimed by another since: look again */
+		a.off = part ? s : bs;
+		a.len = (j == i + 1 && part ? e :
+			 j * BLOCK < size ? j * BLOCK : size) - a.off;
+		atomic_fetch_add(&c->misses, 1);
+		r = abuf_alloc(&b, a.off, a.len);
+		if (r == 0)
+			r = c->inner->ops->get(c->inner, &a, abuf_append, &b,
+					       NULL);
+		if (r == 0 && b.len != a.len)
+			r = -ECONNRESET;	/* short body */
+		if (r == 0)
+			r = deliver(sink, arg, a.off, b.p, b.len, lo, hi);
+		flight_done(c, fl, &b, a.off);
+		free(b.raw);
+		i = j;
+	}
+	free(blk);
+	return r;
+}
+
+static int cstore_get(struct ocb_store *s, const struct ocb_get_req *g,
+		      ocb_sink_fn sink, void *arg, struct ocb_obj_head *head)
+{
+	struct cstore *c = s->priv;
+	char dir[3100], path[PATH_MAX], etag[OCB_ETAG_MAX];
+	uint64_t size, lo, hi;
+	int r;
+
+	if (!cacheable(g->key) || (g->suffix && g->len > SUFFIX_MAX))
+		return c->inner->ops->get(c->inner, g, sink, arg, head);
+	if (lookup(c, g->key, &size, etag) < 0)
+		return get_learn(c, g, sink, arg, head);
+	if (g->if_match && strcmp(g->if_match, etag) != 0)
+		return -ESTALE;		/* the store said otherwise since */
+	obj_dir(c, g->key, etag, dir, sizeof(dir));
+
+	if (g->suffix) {
+		uint64_t n = g->len < size ? g->len : size;
+
+		snprintf(path, sizeof(path), "%s/s%" PRIu64, dir, g->len);
+		if (n) {
+			uint8_t *p = malloc(n);
+
+			if (p && read_part(path, n, 0, p, n) == 0) {
+				atomic_fetch_add(&c->hits, 1);
+				atomic_fetch_add(&c->bytes_disk, n);
+				fill_head(head, size, etag);
+				r = sink(arg, p, n);
+				free(p);
+				return r;
+			}
+			free(p);
+		}
+		lo = size - n;
+		hi = size;
+	} else {
+		lo = g->off;
+		if (lo >= size)
+			return size == 0 && lo == 0 ? 0 : -ERANGE;
+		hi = g->len == OCB_TO_END || g->len > size - lo ? size :
+			lo + g->len;
+	}
+	fill_head(head, size, etag);
+	if (lo == hi)
+		return 0;
+	r = get_blocks(c, g->key, size, etag, dir, lo, hi, sink, arg);
+	if (r == -ESTALE)
+		forget(c, g->key);	/* replaced: the next get learns anew */
+	return r;
+}
+
+/* ---- pass-through (learning what LIST and HEAD say) ---------------------------------- */
+
+#define INNER(c) (((struct cstore *)(c)->priv)->inner)
+
+static int cstore_head(struct ocb_store *s, const char *key,
+		       struct ocb_obj_head *out)
+{
+	struct cstore *c = s->priv;
+	int r = c->inner->ops->head(c->inner, key, out);
+
+	if (r == 0 && cacheable(key))
+		remember(c, key, out->size, out->etag);
+	else if (r == -ENOENT && cacheable(key))
+		forget(c, key);
+	return r;
+}
+
+struct list_arg {
+	struct cstore *c;
+	ocb_list_fn cb;
+	void *arg;
+};
+
+static int list_fn(void *arg, const struct ocb_list_entry *e)
+{
+	struct list_arg *l = arg;
+
+	if (!e->is_prefix && cacheable(e->key))
+		remember(l->c, e->key, e->size, e->etag);
+	return l->cb(l->arg, e);
+}
+
+static int cstore_list(struct ocb_store *s, const char *prefix,
+		       const char *delim, const char *after, ocb_list_fn cb,
+		       void *arg)
+{
+	struct list_arg l = { s->priv, cb, arg };
+
+	return INNER(s)->ops->list(INNER(s), prefix, delim, after, list_fn, &l);
+}
+
+static int cstore_put(struct ocb_store *s, const char *key, uint64_t size,
+		      ocb_source_fn src, void *arg, const struct ocb_put_opts *o)
+{
+	if (cacheable(key))
+		forget(s->priv, key);
+	return INNER(s)->ops->put(INNER(s), key, size, src, arg, o);
+}
+
+static int cstore_mpu_create(struct ocb_store *s, const char *key,
+			     const struct ocb_put_opts *o, char **id)
+{
+	return INNER(s)->ops->mpu_create(INNER(s), key, o, id);
+}
+
+static int cstore_mpu_part(struct ocb_store *s, const char *key, const char *id,
+			   int no, const void *data, size_t len,
+			   char etag[OCB_ETAG_MAX])
+{
+	return INNER(s)->ops->mpu_part(INNER(s), key, id, no, data, len, etag);
+}
+
+static int cstore_mpu_complete(struct ocb_store *s, const char *key,
+			       const char *id, const struct ocb_part *p, size_t n)
+{
+	if (cacheable(key))
+		forget(s->priv, key);
+	return INNER(s)->ops->mpu_complete(INNER(s), key, id, p, n);
+}
+
+static int cstore_mpu_abort(struct ocb_store *s, const char *key, const char *id)
+{
+	return INNER(s)->ops->mpu_abort(INNER(s), key, id);
+}
+
+static int cstore_mpu_list(struct ocb_store *s, const char *prefix,
+			   ocb_upload_fn cb, void *arg)
+{
+	return INNER(s)->ops->mpu_list(INNER(s), prefix, cb, arg);
+}
+
+/* forget key, and drop its cached bytes if this process knows them */
+static void drop_key(struct cstore *c, const char *key)
+{
+	char dir[3100], etag[OCB_ETAG_MAX];
+	uint64_t size;
+
+	if (!cacheable(key))
+		return;
+	if (lookup(c, key, &size, etag) == 0) {
+		obj_dir(c, key, etag, dir, sizeof(dir));
+		purge(dir);
+	}
+	forget(c, key);
+}
+
+static int cstore_del(struct ocb_store *s, const char *key)
+{
+	struct cstore *c = s->priv;
+
+	drop_key(c, key);
+	return c->inner->ops->del(c->inner, key);
+}
+
+static int cstore_del_many(struct ocb_store *s, const char *const *keys,
+			   size_t n)
+{
+	struct cstore *c = s->priv;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		drop_key(c, keys[i]);
+	return c->inner->ops->del_many(c->inner, keys, n);
+}
+
+static void cstore_stats(struct ocb_store *s, struct ocb_buf *out)
+{
+	struct cstore *c = s->priv;
+
+	wq_drain(c);	/* settled counters: at most WQ_MAX bytes to write */
+
+	ocb_buf_printf(out,
+		       "disk_cache_hits %" PRIuFAST64 "\n"
+		       "disk_cache_misses %" PRIuFAST64 "\n"
+		       "disk_cache_bytes_served %" PRIuFAST64 "\n"
+		       "disk_cache_bytes_written %" PRIuFAST64 "\n"
+		       "disk_cache_bytes %" PRIuFAST64 "\n"
+		       "disk_cache_limit %" PRIu64 "\n"
+		       "disk_cache_evictions %" PRIuFAST64 "\n"
+		       "disk_cache_write_errors %" PRIuFAST64 "\n"
+		       "disk_cache_write_failed %d\n"
+		       "disk_cache_versions_learned %" PRIuFAST64 "\n"
+		       "disk_cache_flight_waits %" PRIuFAST64 "\n"
+		       "disk_cache_writes_inline %" PRIuFAST64 "\n",
+		       atomic_load(&c->hits), atomic_load(&c->misses),
+		       atomic_load(&c->bytes_disk),
+		       atomic_load(&c->bytes_written), atomic_load(&c->bytes),
+		       c->max, atomic_load(&c->evictions),
+		       atomic_load(&c->write_errors),
+		       atomic_load(&c->write_failed), atomic_load(&c->learned),
+		       atomic_load(&c->flight_waits),
+		       atomic_load(&c->writes_inline));
+	c->inner->ops->stats(c->inner, out);
+}
+
+static void cstore_destroy(struct ocb_store *s)
+{
+	struct cstore *c = s->priv;
+
+	pthread_mutex_lock(&c->flock);	/* the writer drains its queue */
+	c->stopping = 1;
+	pthread_cond_broadcast(&c->wcond);
+	pthread_mutex_unlock(&c->flock);
+	if (c->writer_started)
+		pthread_join(c->writer, NULL);
+
+	ocb_store_free(c->inner);
+	vtab_clear(c);
+	pthread_mutex_destroy(&c->vlock);
+	pthread_mutex_destroy(&c->evict_lock);
+	pthread_mutex_destroy(&c->flock);
+	pthread_cond_destroy(&c->fcond);
+	pthread_cond_destroy(&c->wcond);
+	free(c);
+	free(s);
+}
+
+static const struct ocb_store_ops cstore_ops = {
+	.name = "cache",
+	.get = cstore_get,
+	.head = cstore_head,
+	.put = cstore_put,
+	.mpu_create = cstore_mpu_create,
+	.mpu_part = cstore_mpu_part,
+	.mpu_complete = cstore_mpu_complete,
+	.mpu_abort = cstore_mpu_abort,
+	.mpu_list = cstore_mpu_list,
+	.list = cstore_list,
+	.del = cstore_del,
+	.del_many = cstore_del_many,
+	.stats = cstore_stats,
+	.destroy = cstore_destroy,
+};
+
+int ocb_cache_store_new(struct ocb_store *inner, const char *dir,
+			uint64_t max_bytes, struct ocb_store **out)
+{
+	struct ocb_store *s = calloc(1, sizeof(*s));
+	struct cstore *c = calloc(1, sizeof(*c));
+	char tmp[PATH_MAX], *p;
+	struct stat st;
+	int r;
+
+	if (!s || !c) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	if (!*dir || strlen(dir) >= sizeof(c->dir)) {
+		r = -ENAMETOOLONG;
+		goto fail;
+	}
+	snprintf(c->dir, sizeof(c->dir), "%s", dir);
+	/* mkdir -p, private */
+	snprintf(tmp, sizeof(tmp), "%s", dir);
+	for (p = strchr(tmp + 1, '/'); p; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		mkdir(tmp, 0700);
+		*p = '/';
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		r = -errno;
+		goto fail_dir;
+	}
+	if (stat(dir, &st) < 0) {
+		r = -errno;
+		goto fail_dir;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		r = -ENOTDIR;
+		goto fail_dir;
+	}
+	if (st.st_mode & 077)
+		chmod(dir, st.st_mode & 0700);	/* ciphertext, but private */
+	c->inner = inner;
+	c->max = max_bytes ? max_bytes : (2ull << 30);
+	pthread_mutex_init(&c->vlock, NULL);
+	pthread_mutex_init(&c->evict_lock, NULL);
+	pthread_mutex_init(&c->flock, NULL);
+	pthread_cond_init(&c->fcond, NULL);
+	pthread_cond_init(&c->wcond, NULL);
+	s->ops = &cstore_ops;
+	s->priv = c;
+	snprintf(s->desc, sizeof(s->desc), "%s", inner->desc);
+	evict(c);	/* learn the current size (and trim if over) */
+	*out = s;
+	return 0;
+
+fail_dir:
+	{
+		char esc[512];
+
+		ocb_err("cache directory %s: %s",
+			ocb_log_escape(esc, sizeof(esc), dir), strerror(-r));
+	}
+fail:
+	free(s);
+	free(c);
+	ocb_store_free(inner);
+	return r;
+}
