@@ -453,6 +453,46 @@ static int old_layout(const char *stage, const char *cfgdir, const char *orig)
 }
 
 /*
+ * The stage directory beside orig that a restore is written into
+ * (created, mode 0700), and the name the original is put aside under,
+ * both free now (a restore in the same second takes -2...).  Each holds
+ * STAGE_MAX bytes.  0 or the exit code (reported).
+ */
+#define STAGE_MAX 4200
+static int make_stage(const char *orig, const char *ts, char *stage,
+		      char *safety)
+{
+	struct stat st;
+
+	for (int k = 1;; k++) {
+		char sfx[16] = "";
+
+		if (k > 1)
+			snprintf(sfx, sizeof(sfx), "-%d", k);
+		snprintf(stage, STAGE_MAX, "%s.ocb-restore-%s%s", orig, ts,
+			 sfx);
+		snprintf(safety, STAGE_MAX, "%s.pre-restore-%s%s", orig,
+			 ts, sfx);
+		if (lstat(safety, &st) < 0 && mkdir(stage, 0700) == 0)
+			return 0;
+		if (errno != EEXIST && access(safety, F_OK) < 0)
+			return ocb_fail(-errno, "%s", stage);
+		if (k == 100)
+			return ocb_fail(-EEXIST, "%s", stage);
+	}
+}
+
+static void add_result(struct ocb_restore_result *total,
+		       const struct ocb_restore_result *res)
+{
+	total->entries += res->entries;
+	total->files += res->files;
+	total->bytes += res->bytes;
+	total->bad_files += res->bad_files;
+	total->skipped += res->skipped;
+}
+
+/*
  * The backup path bpath back to the disk path orig, swapped in atomically
  * (bpath NULL: an old-tool backup, whole, to the state directory orig).
  * nested: orig lies inside a path restored just before; what it
@@ -466,7 +506,7 @@ static int restore_source(struct run *ru, struct ocb_archive *a,
 	struct ocb_ctx *ctx = ru->ctx;
 	struct ocb_restore_result res;
 	const char *top = bpath;
-	char stage[4200], staged[8400], safety[4200];
+	char stage[STAGE_MAX], staged[8400], safety[STAGE_MAX];
 	struct stat st;
 	int r, lock;
 
@@ -474,23 +514,9 @@ static int restore_source(struct run *ru, struct ocb_archive *a,
 	if (r < 0)
 		return ocb_fail(r, "create the directories above %s", orig);
 	remove_stale_stages(orig);
-	/* names free now (a restore in the same second takes -2...) */
-	for (int k = 1;; k++) {
-		char sfx[16] = "";
-
-		if (k > 1)
-			snprintf(sfx, sizeof(sfx), "-%d", k);
-		snprintf(stage, sizeof(stage), "%s.ocb-restore-%s%s", orig, ts,
-			 sfx);
-		snprintf(safety, sizeof(safety), "%s.pre-restore-%s%s", orig,
-			 ts, sfx);
-		if (lstat(safety, &st) < 0 && mkdir(stage, 0700) == 0)
-			break;
-		if (errno != EEXIST && access(safety, F_OK) < 0)
-			return ocb_fail(-errno, "%s", stage);
-		if (k == 100)
-			return ocb_fail(-EEXIST, "%s", stage);
-	}
+	r = make_stage(orig, ts, stage, safety);
+	if (r)
+		return r;
 	lock = stage_lock(stage);
 	snprintf(staged, sizeof(staged), "%s/%s", stage,
 		 top ? top : "openclaw-config");
@@ -505,11 +531,7 @@ static int restore_source(struct run *ru, struct ocb_archive *a,
 	if (r == 0 && (!top || (ru->old_state &&
 				!strcmp(top, "openclaw-config"))))
 		r = old_layout(stage, staged, orig);
-	total->entries += res.entries;
-	total->files += res.files;
-	total->bytes += res.bytes;
-	total->bad_files += res.bad_files;
-	total->skipped += res.skipped;
+	add_result(total, &res);
 	if (r < 0) {
 		/* useless half-written, and maybe what filled the disk:
 		 * removed */
@@ -1055,7 +1077,23 @@ static int migrated_layout(struct ocb_archive *a)
 	return cfg == 1 && n <= 2;
 }
 
-static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
+/* what the command line asks for */
+struct request {
+	const char *target;		/* --target, else NULL: in place */
+	const char *group;		/* --group, else NULL */
+	const char *backup;		/* BACKUP|latest */
+	const char *const *paths;	/* PATHs, npaths of them */
+	size_t npaths;
+	int dry;			/* --dry-run */
+	int legacy;			/* an old-tool backup */
+	struct ocb_backup_ref ref;
+};
+
+#define GO_ON (-1)	/* restore_options(): the options are good */
+
+/* the options into ru and rq: GO_ON, or the exit code to return now */
+static int restore_options(struct run *ru, struct request *rq, int argc,
+			   char **argv)
 {
 	static const struct option opts[] = {
 		{ "target", required_argument, NULL, 't' },
@@ -1067,203 +1105,266 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct ocb_restore_result res = { 0 };
-	struct run ru = { .ctx = ctx };
-	struct ocb_backup_ref ref;
-	struct ocb_keyprov *kp = NULL;
-	struct ocb_archive *a = NULL;
-	const char *target = NULL, *group = NULL;
-	const char *const *paths;
-	size_t npaths;
-	int c, r, dry = 0, legacy;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "hn", opts, NULL)) != -1) {
 		switch (c) {
-		case 't': target = optarg; break;
-		case 'n': dry = 1; break;
-		case 'j': ru.json = 1; break;
-		case 'S': ru.flags |= OCB_RESTORE_SPECIAL; break;
-		case 'f': ru.force = 1; break;
-		case 'g': group = optarg; break;
+		case 't': rq->target = optarg; break;
+		case 'n': rq->dry = 1; break;
+		case 'j': ru->json = 1; break;
+		case 'S': ru->flags |= OCB_RESTORE_SPECIAL; break;
+		case 'f': ru->force = 1; break;
+		case 'g': rq->group = optarg; break;
 		case 'h': printf("%s", usage); return 0;
 		default: return ocb_usage(&ocb_cmd_restore);
 		}
 	}
 	if (optind >= argc)
 		return ocb_usage(&ocb_cmd_restore);
-	paths = (const char *const *)argv + optind + 1;
-	npaths = (size_t)(argc - optind - 1);
-	r = ocb_ctx_store(ctx, NULL);
-	if (r)
-		return r;
-	r = ocb_inventory_find(ctx->store, ctx->cfg->prefix, argv[optind], &ref);
-	if (r < 0)
-		return ocb_exit_code(r);
-	legacy = ref.kind != OCB_BACKUP_NATIVE;
-	if (legacy && !target && !state_dir(ctx->cfg)) {
+	rq->backup = argv[optind];
+	rq->paths = (const char *const *)argv + optind + 1;
+	rq->npaths = (size_t)(argc - optind - 1);
+	return GO_ON;
+}
+
+/* an old-tool backup in place: the state directory it goes to, and
+ * PATHs that name its parts; 0 or the exit code */
+static int check_old_in_place(struct run *ru, const struct request *rq)
+{
+	const struct ocb_config *cfg = ru->ctx->cfg;
+	char tmp[4096];
+
+	if (!state_dir(cfg)) {
 		fprintf(stderr, "ocb: %s is an old-tool backup: in place it is "
 			"restored to the state directory, the one configured "
 			"source (or the one named .openclaw); else restore it "
 			"with --target DIR (it holds openclaw-config/ and "
-			"workspace/), or `ocb migrate` it first\n", ref.name);
+			"workspace/), or `ocb migrate` it first\n", rq->ref.name);
 		return OCB_EXIT_USAGE;
 	}
-	if (legacy && !target) {
-		char tmp[4096];
+	ru->old_state = state_dir(cfg);
+	for (size_t i = 0; i < rq->npaths; i++)
+		if (old_disk_path(ru->old_state, rq->paths[i], tmp,
+				  sizeof(tmp)) < 0) {
+			fprintf(stderr, "ocb: %s: in place, the paths of "
+				"an old-tool backup are openclaw-config"
+				"[/...] (the state directory) or "
+				"workspace[/...]\n", rq->paths[i]);
+			return OCB_EXIT_USAGE;
+		}
+	return 0;
+}
 
-		ru.old_state = state_dir(ctx->cfg);
-		for (size_t i = 0; i < npaths; i++)
-			if (old_disk_path(ru.old_state, paths[i], tmp,
-					  sizeof(tmp)) < 0) {
-				fprintf(stderr, "ocb: %s: in place, the paths of "
-					"an old-tool backup are openclaw-config"
-					"[/...] (the state directory) or "
-					"workspace[/...]\n", paths[i]);
-				return OCB_EXIT_USAGE;
-			}
-	}
-	r = legacy ? 0 : ocb_ctx_keyprov(ctx, &kp);
-	if (r)
-		return r;
-	/* an old backup is streamed once, as the old tool did; only a dry
-	 * run needs its index (its listing) */
-	r = ocb_ctx_open_backup(ctx, &ref, kp, legacy && !dry ?
-				OCB_OPEN_STREAM : OCB_OPEN_INDEX, &a);
-	if (r < 0) {
-		ocb_keyprov_free(kp);
-		return ocb_fail(r, "open %s", ref.name);
-	}
-	/* a group's manifest and an object's metadata are anyone's word:
-	 * the catalog says which group a backup belongs to */
-	if (group && strcmp(ocb_archive_info(a)->group, group) != 0) {
-		char e1[300], e2[300];
+/*
+ * --group: a group's manifest and an object's metadata are anyone's word:
+ * the catalog says which group a backup belongs to.  0 or the exit code.
+ */
+static int check_group(struct ocb_archive *a, const struct request *rq)
+{
+	char e1[300], e2[300];
 
-		fprintf(stderr, "ocb: refused: %s is not a backup of group %s "
-			"(its authenticated catalog says %s): the group's "
-			"manifest or the object's metadata may be forged\n",
-			ocb_log_escape(e1, sizeof(e1), ref.name),
-			ocb_log_escape(e2, sizeof(e2), group),
-			*ocb_archive_info(a)->group ? ocb_archive_info(a)->group :
-			"none");
-		ocb_archive_free(a);
-		ocb_keyprov_free(kp);
-		return OCB_EXIT_DAMAGED;
-	}
-	for (size_t i = 0; i < npaths && ocb_archive_count(a); i++) {
+	if (!rq->group || !strcmp(ocb_archive_info(a)->group, rq->group))
+		return 0;
+	fprintf(stderr, "ocb: refused: %s is not a backup of group %s "
+		"(its authenticated catalog says %s): the group's "
+		"manifest or the object's metadata may be forged\n",
+		ocb_log_escape(e1, sizeof(e1), rq->ref.name),
+		ocb_log_escape(e2, sizeof(e2), rq->group),
+		*ocb_archive_info(a)->group ? ocb_archive_info(a)->group :
+		"none");
+	return OCB_EXIT_DAMAGED;
+}
+
+/* every PATH is in the backup (when its listing is at hand); 0 or the
+ * exit code */
+static int check_paths(struct ocb_archive *a, const struct request *rq)
+{
+	for (size_t i = 0; i < rq->npaths && ocb_archive_count(a); i++) {
 		uint32_t idx;
 
-		if (ocb_archive_resolve(a, paths[i], &idx) < 0) {
+		if (ocb_archive_resolve(a, rq->paths[i], &idx) < 0) {
 			char esc[1024];
 
 			fprintf(stderr, "ocb: %s is not in %s (paths are relative "
 				"to the backup, e.g. openclaw/workspace)\n",
-				ocb_log_escape(esc, sizeof(esc), paths[i]),
-				ref.name);
-			ocb_archive_free(a);
-			ocb_keyprov_free(kp);
+				ocb_log_escape(esc, sizeof(esc), rq->paths[i]),
+				rq->ref.name);
 			return OCB_EXIT_NOTFOUND;
 		}
 	}
-	if (!target && !legacy && migrated_layout(a))
-		ru.old_state = state_dir(ctx->cfg);
-	ru.resolved = !target && !legacy && !ru.old_state &&
-		ctx->cfg->sources_default && ctx->cfg->nsources == 1;
-	if (!target && !legacy && !ru.old_state) {
-		r = check_in_place(ctx->cfg, a, ref.name, ru.resolved);
-		if (r) {
-			ocb_archive_free(a);
-			ocb_keyprov_free(kp);
-			return r;
-		}
-	}
-	ru.tty = isatty(STDERR_FILENO) && !ctx->quiet;
-	clock_gettime(CLOCK_MONOTONIC, &ru.t0);
-	ocb_restore_totals(a, paths, npaths, &ru.total);
-	if (dry) {
-		struct ocb_plan_counts n = { 0 };
+	return 0;
+}
 
-		if (ru.json) {
-			printf("{\"backup\": ");
-			ocb_json_str(ref.name);
-			printf(", \"dry_run\": true, \"changes\": [");
-		}
-		r = target || legacy ?
-			dry_run(&ru, a, target, paths, npaths, &n) :
-			in_place(&ru, a, paths, npaths, 1, NULL, &n);
-		if (r < 0) {
-			r = ocb_fail(r, "compare %s", ref.name);
-		} else if (r > 0) {
-			/* a failure in_place() reported */
-		} else if (ru.json) {
-			printf("%s], \"new\": %" PRIu64 ", \"changed\": %" PRIu64
-			       ", \"deleted\": %" PRIu64 ", \"unchanged\": %"
-			       PRIu64 "}\n", ru.nchanges ? "\n  " : "", n.added,
-			       n.changed, n.deleted, n.same);
-		} else if (!ctx->quiet) {
-			printf("%s: %" PRIu64 " new, %" PRIu64 " changed, %"
-			       PRIu64 " deleted, %" PRIu64 " unchanged (nothing "
-			       "written)\n", ref.name, n.added, n.changed,
-			       n.deleted, n.same);
-		}
-	} else if (target) {
-		int made;
+/* in place, a native backup: where it goes (a migrated one as the old
+ * tool's; sources resolved from OpenClaw), and whether it may; 0 or the
+ * exit code */
+static int plan_in_place(struct run *ru, const struct request *rq,
+			 struct ocb_archive *a)
+{
+	const struct ocb_config *cfg = ru->ctx->cfg;
 
-		r = empty_or_new(target, &made);
-		if (r < 0) {
-			r = ocb_fail(r, "target %s must be new or empty", target);
-		} else {
-			r = restore_to(&ru, a, target, paths, npaths, &res);
-			target_done(target, made, r == 0);
-			r = r < 0 ? ocb_fail(r, "restore %s", ref.name) : 0;
-			/* an old backup streamed has no listing to check the
-			 * paths against first */
-			if (r == 0 && legacy && npaths && res.entries == 0) {
-				fprintf(stderr, "ocb: none of the paths is in %s "
-					"(paths are relative to the backup, e.g. "
-					"openclaw-config/agents)\n", ref.name);
-				r = OCB_EXIT_NOTFOUND;
-			}
-		}
-	} else if (legacy) {
-		r = restore_old_in_place(&ru, a, ru.old_state, paths, npaths,
-					 &res);
-	} else {
-		r = in_place(&ru, a, paths, npaths, 0, &res, NULL);
-	}
-	if (ru.tty && !dry)
-		fprintf(stderr, "\n");
-	if (r == 0 && !dry && ru.json) {
+	if (rq->target || rq->legacy)
+		return 0;
+	if (migrated_layout(a))
+		ru->old_state = state_dir(cfg);
+	ru->resolved = !ru->old_state && cfg->sources_default &&
+		cfg->nsources == 1;
+	return ru->old_state ? 0 :
+		check_in_place(cfg, a, rq->ref.name, ru->resolved);
+}
+
+/* --dry-run: what would change, as text or JSON */
+static int restore_dry_run(struct run *ru, const struct request *rq,
+			   struct ocb_archive *a)
+{
+	struct ocb_plan_counts n = { 0 };
+	int r;
+
+	if (ru->json) {
 		printf("{\"backup\": ");
-		ocb_json_str(ref.name);
+		ocb_json_str(rq->ref.name);
+		printf(", \"dry_run\": true, \"changes\": [");
+	}
+	r = rq->target || rq->legacy ?
+		dry_run(ru, a, rq->target, rq->paths, rq->npaths, &n) :
+		in_place(ru, a, rq->paths, rq->npaths, 1, NULL, &n);
+	if (r < 0) {
+		r = ocb_fail(r, "compare %s", rq->ref.name);
+	} else if (r > 0) {
+		/* a failure in_place() reported */
+	} else if (ru->json) {
+		printf("%s], \"new\": %" PRIu64 ", \"changed\": %" PRIu64
+		       ", \"deleted\": %" PRIu64 ", \"unchanged\": %"
+		       PRIu64 "}\n", ru->nchanges ? "\n  " : "", n.added,
+		       n.changed, n.deleted, n.same);
+	} else if (!ru->ctx->quiet) {
+		printf("%s: %" PRIu64 " new, %" PRIu64 " changed, %"
+		       PRIu64 " deleted, %" PRIu64 " unchanged (nothing "
+		       "written)\n", rq->ref.name, n.added, n.changed,
+		       n.deleted, n.same);
+	}
+	return r;
+}
+
+/* --target DIR: the backup's tree (or the PATHs) under a new or empty
+ * DIR, which a failure leaves as it found it */
+static int restore_to_target(struct run *ru, const struct request *rq,
+			     struct ocb_archive *a,
+			     struct ocb_restore_result *res)
+{
+	int made, r = empty_or_new(rq->target, &made);
+
+	if (r < 0)
+		return ocb_fail(r, "target %s must be new or empty", rq->target);
+	r = restore_to(ru, a, rq->target, rq->paths, rq->npaths, res);
+	target_done(rq->target, made, r == 0);
+	r = r < 0 ? ocb_fail(r, "restore %s", rq->ref.name) : 0;
+	/* an old backup streamed has no listing to check the paths
+	 * against first */
+	if (r == 0 && rq->legacy && rq->npaths && res->entries == 0) {
+		fprintf(stderr, "ocb: none of the paths is in %s (paths are "
+			"relative to the backup, e.g. openclaw-config/agents)\n",
+			rq->ref.name);
+		r = OCB_EXIT_NOTFOUND;
+	}
+	return r;
+}
+
+/* the summary of a restore that wrote (JSON or one line), and the exit
+ * code r becomes when something was left out */
+static int restore_report(struct run *ru, const struct request *rq,
+			  const struct ocb_restore_result *res, int r)
+{
+	if (ru->tty && !rq->dry)
+		fprintf(stderr, "\n");
+	if (r == 0 && !rq->dry && ru->json) {
+		printf("{\"backup\": ");
+		ocb_json_str(rq->ref.name);
 		printf(", \"target\": ");
-		if (target)
-			ocb_json_str(target);
+		if (rq->target)
+			ocb_json_str(rq->target);
 		else
 			printf("null");
 		printf(", \"entries\": %" PRIu64 ", \"files\": %" PRIu64
 		       ", \"bytes\": %" PRIu64 ", \"skipped\": %" PRIu64
-		       ", \"seconds\": %.3f, \"verified\": true}\n", res.entries,
-		       res.files, res.bytes, res.skipped, since(&ru.t0));
-	} else if (r == 0 && !dry && !ctx->quiet) {
+		       ", \"seconds\": %.3f, \"verified\": true}\n", res->entries,
+		       res->files, res->bytes, res->skipped, since(&ru->t0));
+	} else if (r == 0 && !rq->dry && !ru->ctx->quiet) {
 		char sz[32];
 
 		printf("%s: %" PRIu64 " entries, %" PRIu64 " files (%s), %s\n",
-		       ref.name, res.entries, res.files,
-		       ocb_human_size(res.bytes, sz, sizeof(sz)), legacy ?
+		       rq->ref.name, res->entries, res->files,
+		       ocb_human_size(res->bytes, sz, sizeof(sz)), rq->legacy ?
 		       "gzip CRC checked (old backups carry no hashes)" :
 		       "every file checked against its SHA-256");
 	}
-	if (r == 0 && !dry && res.skipped) {
+	if (r == 0 && !rq->dry && res->skipped) {
 		fprintf(stderr, "ocb: %" PRIu64 " entries or attributes were left "
-			"out (listed above)\n", res.skipped);
+			"out (listed above)\n", res->skipped);
 		r = OCB_EXIT_WARNINGS;
 	}
-	if (r == 0 && ru.left_out) {
+	if (r == 0 && ru->left_out) {
 		fprintf(stderr, "ocb: %" PRIu64 " source%s left out (listed "
-			"above)%s\n", ru.left_out, ru.left_out > 1 ? "s" : "",
-			dry ? "; nothing written" : "");
+			"above)%s\n", ru->left_out, ru->left_out > 1 ? "s" : "",
+			rq->dry ? "; nothing written" : "");
 		r = OCB_EXIT_WARNINGS;
 	}
+	return r;
+}
+
+static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
+{
+	struct ocb_restore_result res = { 0 };
+	struct run ru = { .ctx = ctx };
+	struct request rq = { 0 };
+	struct ocb_keyprov *kp = NULL;
+	struct ocb_archive *a = NULL;
+	int r;
+
+	r = restore_options(&ru, &rq, argc, argv);
+	if (r != GO_ON)
+		return r;
+	r = ocb_ctx_store(ctx, NULL);
+	if (r)
+		return r;
+	r = ocb_inventory_find(ctx->store, ctx->cfg->prefix, rq.backup, &rq.ref);
+	if (r < 0)
+		return ocb_exit_code(r);
+	rq.legacy = rq.ref.kind != OCB_BACKUP_NATIVE;
+	r = rq.legacy && !rq.target ? check_old_in_place(&ru, &rq) : 0;
+	if (r == 0 && !rq.legacy)
+		r = ocb_ctx_keyprov(ctx, &kp);
+	if (r)
+		return r;
+	/* an old backup is streamed once, as the old tool did; only a dry
+	 * run needs its index (its listing) */
+	r = ocb_ctx_open_backup(ctx, &rq.ref, kp, rq.legacy && !rq.dry ?
+				OCB_OPEN_STREAM : OCB_OPEN_INDEX, &a);
+	if (r < 0) {
+		ocb_keyprov_free(kp);
+		return ocb_fail(r, "open %s", rq.ref.name);
+	}
+	r = check_group(a, &rq);
+	if (r == 0)
+		r = check_paths(a, &rq);
+	if (r == 0)
+		r = plan_in_place(&ru, &rq, a);
+	if (r)
+		goto out;
+	ru.tty = isatty(STDERR_FILENO) && !ctx->quiet;
+	clock_gettime(CLOCK_MONOTONIC, &ru.t0);
+	ocb_restore_totals(a, rq.paths, rq.npaths, &ru.total);
+	if (rq.dry)
+		r = restore_dry_run(&ru, &rq, a);
+	else if (rq.target)
+		r = restore_to_target(&ru, &rq, a, &res);
+	else if (rq.legacy)
+		r = restore_old_in_place(&ru, a, ru.old_state, rq.paths,
+					 rq.npaths, &res);
+	else
+		r = in_place(&ru, a, rq.paths, rq.npaths, 0, &res, NULL);
+	r = restore_report(&ru, &rq, &res, r);
+out:
 	ocb_archive_free(a);
 	ocb_keyprov_free(kp);
 	return r;
