@@ -16,8 +16,8 @@
 #include "kms.h"
 #include "log.h"
 #include "openclaw.h"
-#include "s3_store.h"
-#include "sse_default.h"
+#include "bucket.h"
+#include "sse_report.h"
 #include "store_open.h"
 
 #include <curl/curl.h>
@@ -388,9 +388,9 @@ static void check_versions(const struct ocb_config *cfg)
 
 	if (ocb_store_open_bare(cfg->store_url, cfg, &bare) < 0)
 		return;
-	v = ocb_s3_versioning(bare);
+	v = ocb_bucket_versioning(bare);
 	if (v > 0)
-		lc = ocb_s3_lifecycle_exists(bare);
+		lc = ocb_bucket_lifecycle_exists(bare);
 	ocb_store_free(bare);
 	if (v == -EACCES || lc == -EACCES)
 		printf("warning  s3:%s is denied: whether pruned backups stay "
@@ -409,19 +409,6 @@ static void check_versions(const struct ocb_config *cfg)
 		       "configuration\n");
 }
 
-/* SSE-KMS with a key that the running libcurl cannot sign: the bucket's
- * default encryption must carry it (a warning when it does not) */
-static void check_sse(const struct ocb_config *cfg)
-{
-	char msg[2048];
-	enum ocb_sse_default_state st =
-		ocb_sse_default_check(cfg, 0, msg, sizeof(msg));
-
-	if (st == OCB_SSE_DEFAULT_OK)
-		printf("ok       %s\n", msg);
-	else if (st != OCB_SSE_DEFAULT_NOT_NEEDED)
-		printf("warning  %s\n", msg);
-}
 
 static int count_upload(void *arg, const char *key, const char *id,
 			int64_t initiated)
@@ -576,7 +563,10 @@ static int doctor_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	if (!d.first_fail && !strncmp(ctx->cfg->store_url, "s3://", 5)) {
 		check_uploads(ctx->store, ctx->cfg->prefix);
 		check_versions(ctx->cfg);
-		check_sse(ctx->cfg);
+		/* SSE-KMS with a key the running libcurl cannot sign:
+		 * the bucket's default encryption must carry it (a
+		 * warning when it does not) */
+		sse_report_print(ctx->cfg, 0, "ok       ", "warning  ");
 	}
 	check_key(&d, ctx);
 	return d.first_fail;

@@ -15,9 +15,9 @@
 #include "keys_config.h"
 #include "log.h"
 #include "ocb_archive.h"
-#include "s3_store.h"
-#include "sse_default.h"
+#include "bucket.h"
 #include "schedule.h"
+#include "sse_report.h"
 #include "store_open.h"
 
 #include <cjson/cJSON.h>
@@ -383,27 +383,6 @@ out:
 
 /* ---- versioned buckets ------------------------------------------------------- */
 
-/*
- * With versioning on (turned on now, or found on), pruned backups live on
- * as noncurrent versions: without a lifecycle configuration, set one that
- * expires them after keep days (30 when keeping all) and aborts stale
- * uploads, as the old tool's setup did; an existing one is left alone.
- * *on tells whether versioning is on.
- */
-/* SSE-KMS with a key the running libcurl cannot sign: the bucket's default
- * encryption set to it when the bucket has none */
-static void sse_default(const struct ocb_config *cfg)
-{
-	char msg[2048];
-	enum ocb_sse_default_state st =
-		ocb_sse_default_check(cfg, 1, msg, sizeof(msg));
-
-	if (st == OCB_SSE_DEFAULT_OK)
-		printf("bucket: %s\n", msg);
-	else if (st != OCB_SSE_DEFAULT_NOT_NEEDED)
-		printf("bucket: WARNING: %s\n", msg);
-}
-
 /* a bucket request the credentials' policy denies (the old tool's allows
  * none of these): a warning naming the action, and setup goes on */
 static int denied(const char *action, const char *consequence)
@@ -414,11 +393,18 @@ static int denied(const char *action, const char *consequence)
 	return 0;
 }
 
+/*
+ * With versioning on (turned on now, or found on), pruned backups live on
+ * as noncurrent versions: without a lifecycle configuration, set one that
+ * expires them after keep days (30 when keeping all) and aborts stale
+ * uploads, as the old tool's setup did; an existing one is left alone.
+ * *on tells whether versioning is on.
+ */
 static int versions_expire(struct ocb_store *bare, const char *prefix,
 			   int keep, int *on)
 {
 	char p[OCB_KEY_MAX];
-	int r = ocb_s3_versioning(bare);
+	int r = ocb_bucket_versioning(bare);
 
 	if (r == -EACCES)
 		return denied("GetBucketVersioning", "whether versioning is "
@@ -428,7 +414,7 @@ static int versions_expire(struct ocb_store *bare, const char *prefix,
 	if (r <= 0)
 		return r == -EPROTO ? 0 : r;
 	*on = 1;
-	r = ocb_s3_lifecycle_exists(bare);
+	r = ocb_bucket_lifecycle_exists(bare);
 	if (r > 0) {
 		printf("bucket: versioning on, keeping its lifecycle "
 		       "configuration (check that it expires noncurrent "
@@ -442,7 +428,7 @@ static int versions_expire(struct ocb_store *bare, const char *prefix,
 	if (r < 0)
 		return r;
 	snprintf(p, sizeof(p), "%s/", prefix);
-	r = ocb_s3_set_noncurrent_expiry(bare, p, keep > 0 ? keep : 30);
+	r = ocb_bucket_expire_noncurrent(bare, p, keep > 0 ? keep : 30);
 	if (r == -EACCES)
 		return denied("PutLifecycleConfiguration", "versioning is on "
 			      "without a lifecycle rule: pruned backups stay "
@@ -467,7 +453,28 @@ static int add_item(char **v, size_t *n, const char *s)
 	return 0;
 }
 
-static int setup_exec(struct ocb_ctx *ctx, int argc, char **argv)
+static void answers_release(struct answers *an)
+{
+	size_t i;
+
+	for (i = 0; i < an->nsources; i++)
+		free(an->sources[i]);
+	for (i = 0; i < an->nexcludes; i++)
+		free(an->excludes[i]);
+}
+
+/* what the options ask for beside the settings */
+struct setup_opts {
+	const char *import;	/* --import PATH */
+	int yes, versioning, force, notest, nosched, print;
+};
+
+#define GO_ON (-1)	/* setup_options(): the options are good */
+
+/* the settings given as options into given, the rest into so: GO_ON, or
+ * the exit code to return now */
+static int setup_options(int argc, char **argv, struct answers *given,
+			 struct setup_opts *so)
 {
 	enum { O_IMPORT = 256, O_STORE, O_BUCKET, O_ENDPOINT, O_REGION,
 	       O_PREFIX, O_INSTANCE, O_PROVIDER, O_KEYFILE, O_PASSFILE,
@@ -500,24 +507,13 @@ static int setup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct answers an = { .keep = 30 };
-	struct answers given = { .keep = -1 };
-	struct ocb_sched sch = { 0 };
-	struct ocb_keyprov *kp = NULL;
-	struct ocb_ctx probe = { 0 };
-	const char *import = NULL, *home = getenv("HOME");
-	char cfgpath[PATH_MAX], keep[16], num[16], *text = NULL, *out = NULL;
-	int yes = 0, versioning = 0, force = 0, notest = 0, nosched = 0;
-	int print = 0, tty, c, r, rc = OCB_EXIT_FAIL;
-	cJSON *doc = NULL;
-	struct stat st;
-	size_t i;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "yh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'y': yes = 1; break;
-		case O_IMPORT: import = optarg; break;
-#define GIVE(o, f) case o: snprintf(given.f, sizeof(given.f), "%s", optarg); break
+		case 'y': so->yes = 1; break;
+		case O_IMPORT: so->import = optarg; break;
+#define GIVE(o, f) case o: snprintf(given->f, sizeof(given->f), "%s", optarg); break
 		GIVE(O_STORE, store);
 		GIVE(O_BUCKET, bucket);
 		GIVE(O_ENDPOINT, endpoint);
@@ -533,11 +529,11 @@ static int setup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		GIVE(O_CRON, cron);
 #undef GIVE
 		case O_SOURCE:
-			if (add_item(given.sources, &given.nsources, optarg) < 0)
+			if (add_item(given->sources, &given->nsources, optarg) < 0)
 				return ocb_usage(&ocb_cmd_setup);
 			break;
 		case O_EXCLUDE:
-			if (add_item(given.excludes, &given.nexcludes, optarg) < 0)
+			if (add_item(given->excludes, &given->nexcludes, optarg) < 0)
 				return ocb_usage(&ocb_cmd_setup);
 			break;
 		case O_KEEP: {
@@ -549,102 +545,132 @@ static int setup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 					"(0 keeps all)\n");
 				return OCB_EXIT_USAGE;
 			}
-			given.keep = (int)v;
+			given->keep = (int)v;
 			break;
 		}
-		case O_VERSIONING: versioning = 1; break;
-		case O_FORCE: force = 1; break;
-		case O_NOTEST: notest = 1; break;
-		case O_NOSCHED: nosched = 1; break;
-		case O_PRINT: print = 1; break;
+		case O_VERSIONING: so->versioning = 1; break;
+		case O_FORCE: so->force = 1; break;
+		case O_NOTEST: so->notest = 1; break;
+		case O_NOSCHED: so->nosched = 1; break;
+		case O_PRINT: so->print = 1; break;
 		case 'h': printf("%s", usage); return 0;
 		default: return ocb_usage(&ocb_cmd_setup);
 		}
 	}
 	if (optind != argc)
 		return ocb_usage(&ocb_cmd_setup);
-	tty = !yes && isatty(STDIN_FILENO);
+	return GO_ON;
+}
 
-	/* where the config goes */
+/* where the config goes: --config, else $OCB_CONFIG, else the default */
+static void config_path(const struct ocb_ctx *ctx, const char *home,
+			char *out, size_t size)
+{
 	if (ctx->config_path)
-		snprintf(cfgpath, sizeof(cfgpath), "%s", ctx->config_path);
+		snprintf(out, size, "%s", ctx->config_path);
 	else if (getenv("OCB_CONFIG"))
-		snprintf(cfgpath, sizeof(cfgpath), "%s", getenv("OCB_CONFIG"));
+		snprintf(out, size, "%s", getenv("OCB_CONFIG"));
 	else
-		snprintf(cfgpath, sizeof(cfgpath), "%s/.config/ocb/config.json",
+		snprintf(out, size, "%s/.config/ocb/config.json",
 			 home ? home : "");
-	if (!print && !force && stat(cfgpath, &st) == 0) {
-		fprintf(stderr, "ocb: %s exists; use --force to replace it (or "
-			"--print-schedule to only see the schedule)\n", cfgpath);
-		return OCB_EXIT_CONFIG;
-	}
+}
 
-	/* defaults, then the old config, then the options */
-	snprintf(an.provider, sizeof(an.provider), "keyfile");
-	snprintf(an.key_file, sizeof(an.key_file), "%s/.config/ocb/key",
+/*
+ * The answers before any question: the defaults, then the old config
+ * (--import, whose document *doc becomes; else an empty one), then the
+ * options.  0 or the exit code.
+ */
+static int start_answers(struct answers *an, const struct answers *given,
+			 const char *import, const char *home, cJSON **doc)
+{
+	char *text = NULL;
+	int r;
+
+	snprintf(an->provider, sizeof(an->provider), "keyfile");
+	snprintf(an->key_file, sizeof(an->key_file), "%s/.config/ocb/key",
 		 home ? home : "");
 	if (import) {
 		r = read_file(import, &text);
 		if (r < 0)
 			return ocb_fail(r, "--import %s", import);
-		doc = cJSON_Parse(text);
+		*doc = cJSON_Parse(text);
 		free(text);
-		if (!cJSON_IsObject(doc)) {
+		if (!cJSON_IsObject(*doc)) {
 			fprintf(stderr, "ocb: --import %s: not a JSON object\n",
 				import);
-			cJSON_Delete(doc);
 			return OCB_EXIT_CONFIG;
 		}
-		from_import(&an, doc);
+		from_import(an, *doc);
 	} else {
-		doc = cJSON_CreateObject();
+		*doc = cJSON_CreateObject();
 	}
-	if (!an.instance[0])
-		default_instance(an.instance, sizeof(an.instance));
-	if (!an.region[0])
-		default_region(an.region, sizeof(an.region));
-#define TAKE(f) if (given.f[0]) snprintf(an.f, sizeof(an.f), "%s", given.f)
+	if (!an->instance[0])
+		default_instance(an->instance, sizeof(an->instance));
+	if (!an->region[0])
+		default_region(an->region, sizeof(an->region));
+#define TAKE(f) if (given->f[0]) snprintf(an->f, sizeof(an->f), "%s", given->f)
 	TAKE(store); TAKE(bucket); TAKE(endpoint); TAKE(region); TAKE(prefix);
 	TAKE(instance); TAKE(provider); TAKE(key_file); TAKE(pass_file);
 	TAKE(kms_key); TAKE(role); TAKE(schedule); TAKE(cron);
 #undef TAKE
-	if (given.keep >= 0)
-		an.keep = given.keep;
+	if (given->keep >= 0)
+		an->keep = given->keep;
+	return 0;
+}
 
-	/* questions */
-	if (!an.store[0])
-		snprintf(an.store, sizeof(an.store), "%s%s", an.bucket[0] ?
+/* the store (and for S3 its endpoint and region): 0 or -EINVAL */
+static int ask_store(int tty, struct answers *an)
+{
+	if (!an->store[0])
+		snprintf(an->store, sizeof(an->store), "%s%s", an->bucket[0] ?
 			 "s3://" : "file://~/.local/share/ocb/store",
-			 an.bucket);
-	ask(tty, "Store (s3://BUCKET or file:///DIR)", an.store, sizeof(an.store));
-	if (!strncmp(an.store, "s3://", 5)) {
-		snprintf(an.bucket, sizeof(an.bucket), "%.*s",
-			 (int)strcspn(an.store + 5, "/"), an.store + 5);
-		ask(tty, "S3 endpoint (empty: AWS)", an.endpoint, sizeof(an.endpoint));
-		ask(tty, "Region", an.region, sizeof(an.region));
-	} else if (strncmp(an.store, "file://", 7) != 0) {
+			 an->bucket);
+	ask(tty, "Store (s3://BUCKET or file:///DIR)", an->store,
+	    sizeof(an->store));
+	if (!strncmp(an->store, "s3://", 5)) {
+		snprintf(an->bucket, sizeof(an->bucket), "%.*s",
+			 (int)strcspn(an->store + 5, "/"), an->store + 5);
+		ask(tty, "S3 endpoint (empty: AWS)", an->endpoint,
+		    sizeof(an->endpoint));
+		ask(tty, "Region", an->region, sizeof(an->region));
+	} else if (strncmp(an->store, "file://", 7) != 0) {
 		fprintf(stderr, "ocb: store %s: use s3://BUCKET or file:///DIR\n",
-			an.store);
-		goto out_usage;
+			an->store);
+		return -EINVAL;
 	}
-	ask(tty, "Instance id", an.instance, sizeof(an.instance));
-	ask(tty, "Key provider (keyfile, passphrase, kms, none)", an.provider,
-	    sizeof(an.provider));
-	if (!strcmp(an.provider, "keyfile"))
-		ask(tty, "Key file", an.key_file, sizeof(an.key_file));
-	else if (!strcmp(an.provider, "kms"))
-		ask(tty, "KMS key id or alias", an.kms_key, sizeof(an.kms_key));
-	else if (!strcmp(an.provider, "passphrase"))
+	return 0;
+}
+
+/* the key provider and what it needs: 0 or -EINVAL */
+static int ask_key(int tty, struct answers *an)
+{
+	ask(tty, "Key provider (keyfile, passphrase, kms, none)", an->provider,
+	    sizeof(an->provider));
+	if (!strcmp(an->provider, "keyfile"))
+		ask(tty, "Key file", an->key_file, sizeof(an->key_file));
+	else if (!strcmp(an->provider, "kms"))
+		ask(tty, "KMS key id or alias", an->kms_key, sizeof(an->kms_key));
+	else if (!strcmp(an->provider, "passphrase"))
 		ask(tty, "Passphrase file (empty: ask at each backup)",
-		    an.pass_file, sizeof(an.pass_file));
-	else if (strcmp(an.provider, "none") != 0) {
+		    an->pass_file, sizeof(an->pass_file));
+	else if (strcmp(an->provider, "none") != 0) {
 		fprintf(stderr, "ocb: key provider %s: use keyfile, "
-			"passphrase, kms or none\n", an.provider);
-		goto out_usage;
+			"passphrase, kms or none\n", an->provider);
+		return -EINVAL;
 	}
-	for (i = 0; i < given.nsources; i++)
-		add_item(an.sources, &an.nsources, given.sources[i]);
-	if (!an.nsources) {
+	return 0;
+}
+
+/* what to back up: the --source options, else the one directory asked
+ * for; and the --exclude options */
+static void ask_sources(int tty, struct answers *an,
+			const struct answers *given, const char *home)
+{
+	size_t i;
+
+	for (i = 0; i < given->nsources; i++)
+		add_item(an->sources, &an->nsources, given->sources[i]);
+	if (!an->nsources) {
 		char s[PATH_MAX], def[PATH_MAX];
 
 		snprintf(def, sizeof(def), "%s/.openclaw", home ? home : "");
@@ -653,157 +679,233 @@ static int setup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		/* the default is not written: the config then takes what
 		 * OpenClaw itself backs up (with what lies outside it) */
 		if (strcmp(s, def) != 0)
-			add_item(an.sources, &an.nsources, s);
+			add_item(an->sources, &an->nsources, s);
 	}
-	for (i = 0; i < given.nexcludes; i++)
-		add_item(an.excludes, &an.nexcludes, given.excludes[i]);
+	for (i = 0; i < given->nexcludes; i++)
+		add_item(an->excludes, &an->nexcludes, given->excludes[i]);
+}
+
+/* the role, the schedule (by default the role's) and how many to keep */
+static void ask_schedule(int tty, struct answers *an)
+{
+	char keep[16];
+
 	ask(tty, "Agent role (manager, librarian, worker-stateful, "
 	    "worker-ephemeral, access-service)",
-	    an.role, sizeof(an.role));
-	if (!an.schedule[0])
-		snprintf(an.schedule, sizeof(an.schedule), "%s",
-			 role_schedule(an.role));
+	    an->role, sizeof(an->role));
+	if (!an->schedule[0])
+		snprintf(an->schedule, sizeof(an->schedule), "%s",
+			 role_schedule(an->role));
 	ask(tty, "Schedule (hourly, 6h, daily, weekly, custom, manual)",
-	    an.schedule, sizeof(an.schedule));
-	if (!strcmp(an.schedule, "custom"))
-		ask(tty, "Cron expression (M H DOM MON DOW)", an.cron,
-		    sizeof(an.cron));
-	snprintf(keep, sizeof(keep), "%d", an.keep);
+	    an->schedule, sizeof(an->schedule));
+	if (!strcmp(an->schedule, "custom"))
+		ask(tty, "Cron expression (M H DOM MON DOW)", an->cron,
+		    sizeof(an->cron));
+	snprintf(keep, sizeof(keep), "%d", an->keep);
 	ask(tty, "Backups to keep (0: all)", keep, sizeof(keep));
-	an.keep = atoi(keep);
+	an->keep = atoi(keep);
+}
+
+/* every question, in order: 0 or -EINVAL (an answer not understood) */
+static int ask_all(int tty, struct answers *an, const struct answers *given,
+		   const char *home)
+{
+	int r = ask_store(tty, an);
+
+	if (r < 0)
+		return r;
+	ask(tty, "Instance id", an->instance, sizeof(an->instance));
+	r = ask_key(tty, an);
+	if (r < 0)
+		return r;
+	ask_sources(tty, an, given, home);
+	ask_schedule(tty, an);
+	return 0;
+}
+
+/* the answers into doc, written to cfgpath: 0 or the exit code */
+static int write_config(cJSON *doc, const struct answers *an,
+			const char *cfgpath)
+{
+	char *out;
+	int r;
+
+	build(doc, an);
+	out = cJSON_Print(doc);
+	if (!out)
+		return ocb_fail(-ENOMEM, "config");
+	r = write_private(cfgpath, out);
+	free(out);
+	if (r < 0)
+		return ocb_fail(r, "writing %s", cfgpath);
+	printf("config: %s (mode 0600)\n", cfgpath);
+	return 0;
+}
+
+/* the key file, generated unless it exists: 0 or the exit code */
+static int setup_key_file(const struct ocb_config *cfg)
+{
+	int r = ocb_key_file_generate(cfg->key_file);
+
+	if (r == 0)
+		printf("key: new key file %s (mode 0600): keep a copy "
+		       "somewhere safe\n", cfg->key_file);
+	else if (r == -EEXIST)
+		printf("key: using the existing key file %s\n", cfg->key_file);
+	else
+		return ocb_fail(r, "key file %s", cfg->key_file);
+	return 0;
+}
+
+/* the bucket, created when missing, its versioning (turned on with
+ * versioning) and lifecycle, and its SSE-KMS default: 0 or the exit code */
+static int setup_bucket(const struct ocb_config *cfg, int versioning,
+			int keep)
+{
+	struct ocb_store *bare = NULL;
+	int r = ocb_store_open_bare(cfg->store_url, cfg, &bare);
+
+	if (r == 0)
+		r = ocb_bucket_create(bare);
+	if (r == 0 && versioning) {
+		r = ocb_bucket_enable_versioning(bare);
+		if (r == -EACCES)
+			fprintf(stderr, "ocb: s3:PutBucketVersioning is "
+				"denied: allow it on the bucket "
+				"(docs/iam/), or leave out "
+				"--versioning\n");
+	}
+	if (r == 0)
+		r = versions_expire(bare, cfg->prefix, keep, &versioning);
+	ocb_store_free(bare);
+	if (r < 0)
+		return ocb_fail(r, "bucket %s", cfg->bucket);
+	printf("bucket: %s ready%s\n", cfg->bucket,
+	       versioning ? ", versioning on" : "");
+	/* SSE-KMS with a key the running libcurl cannot sign: the bucket's
+	 * default encryption set to it when the bucket has none */
+	sse_report_print(cfg, 1, "bucket: ", "bucket: WARNING: ");
+	return 0;
+}
+
+/* the same probes as `ocb doctor`, on the config just written */
+static int run_doctor(const char *cfgpath, int quiet)
+{
+	char *dargv[] = { "doctor", NULL };
+	struct ocb_ctx d = { .config_path = cfgpath, .quiet = quiet };
+	int rc = ocb_cmd_doctor.exec(&d, 1, dargv);
+
+	ocb_ctx_release(&d);
+	return rc;
+}
+
+/* a tiny backup written, read back and deleted: 0 or the exit code */
+static int run_test(struct ocb_ctx *probe)
+{
+	struct ocb_keyprov *kp = NULL;
+	int r, rc = ocb_ctx_keyprov(probe, &kp);
+
+	if (rc)
+		return rc;
+	r = test_roundtrip(probe, kp);
+	ocb_keyprov_free(kp);
+	if (r < 0)
+		return ocb_fail(r, "test backup and restore");
+	printf("test: a backup was written, read back and deleted\n");
+	return 0;
+}
+
+/*
+ * From the config just written: the key, the store (and bucket), the
+ * doctor's probes, the test backup, and the schedule sch installed.
+ * 0 or the exit code.
+ */
+static int setup_apply(struct ocb_ctx *ctx, const struct answers *an,
+		       const struct setup_opts *so, struct ocb_sched *sch)
+{
+	struct ocb_ctx probe = { .config_path = sch->config,
+				 .quiet = ctx->quiet };
+	char msg[1400], num[16];
+	int rc = ocb_ctx_config(&probe);
+
+	if (rc)
+		goto out;
+	ocb_sources_describe(probe.cfg, msg, sizeof(msg));
+	printf("%s\n", msg);
+	if (!strcmp(an->provider, "keyfile")) {
+		rc = setup_key_file(probe.cfg);
+		if (rc)
+			goto out;
+	}
+	rc = ocb_ctx_store(&probe, NULL);
+	if (rc == 0 && probe.cfg->bucket)
+		rc = setup_bucket(probe.cfg, so->versioning, an->keep);
+	if (rc == 0)
+		rc = run_doctor(sch->config, ctx->quiet);
+	if (rc == 0 && !so->notest)
+		rc = run_test(&probe);
+	if (rc)
+		goto out;
+	if (!so->nosched && strcmp(an->schedule, "manual") != 0 &&
+	    ocb_sched_install(sch) < 0) {
+		fprintf(stderr, "ocb: the schedule is not installed "
+			"(see above, and `ocb setup --print-schedule`); "
+			"everything else is set up\n");
+		rc = OCB_EXIT_FAIL;
+		goto out;
+	}
+	snprintf(num, sizeof(num), "%d", an->keep);
+	printf("ready: instance %s, %s backups, keeping %s\n",
+	       probe.cfg->instance_id, an->schedule, an->keep ? num : "all");
+out:
+	ocb_ctx_release(&probe);
+	return rc;
+}
+
+static int setup_exec(struct ocb_ctx *ctx, int argc, char **argv)
+{
+	struct answers an = { .keep = 30 };
+	struct answers given = { .keep = -1 };
+	struct setup_opts so = { 0 };
+	struct ocb_sched sch = { 0 };
+	const char *home = getenv("HOME");
+	char cfgpath[PATH_MAX];
+	cJSON *doc = NULL;
+	struct stat st;
+	int r, rc;
+
+	rc = setup_options(argc, argv, &given, &so);
+	if (rc != GO_ON)
+		goto out;
+	config_path(ctx, home, cfgpath, sizeof(cfgpath));
+	if (!so.print && !so.force && stat(cfgpath, &st) == 0) {
+		fprintf(stderr, "ocb: %s exists; use --force to replace it (or "
+			"--print-schedule to only see the schedule)\n", cfgpath);
+		rc = OCB_EXIT_CONFIG;
+		goto out;
+	}
+	rc = start_answers(&an, &given, so.import, home, &doc);
+	if (rc)
+		goto out;
 	sch.schedule = an.schedule;
 	sch.cron = an.cron;
-	if (ocb_sched_check(&sch) < 0)
-		goto out_usage;
 	sch.config = cfgpath;
-	if (print) {
+	if (ask_all(!so.yes && isatty(STDIN_FILENO), &an, &given, home) < 0 ||
+	    ocb_sched_check(&sch) < 0) {
+		rc = OCB_EXIT_USAGE;
+		goto out;
+	}
+	if (so.print) {
 		r = ocb_sched_print(&sch, stdout);
 		rc = r < 0 ? ocb_fail(r, "schedule") : 0;
 		goto out;
 	}
-
-	/* the config, validated by loading it back */
-	build(doc, &an);
-	out = cJSON_Print(doc);
-	if (!out) {
-		rc = ocb_fail(-ENOMEM, "config");
-		goto out;
-	}
-	r = write_private(cfgpath, out);
-	if (r < 0) {
-		rc = ocb_fail(r, "writing %s", cfgpath);
-		goto out;
-	}
-	printf("config: %s (mode 0600)\n", cfgpath);
-	probe.config_path = cfgpath;
-	probe.quiet = ctx->quiet;
-	rc = ocb_ctx_config(&probe);
-	if (rc)
-		goto out;
-	{
-		char msg[1400];
-
-		ocb_sources_describe(probe.cfg, msg, sizeof(msg));
-		printf("%s\n", msg);
-	}
-
-	/* the key */
-	if (!strcmp(an.provider, "keyfile")) {
-		r = ocb_key_file_generate(probe.cfg->key_file);
-		if (r == 0)
-			printf("key: new key file %s (mode 0600): keep a copy "
-			       "somewhere safe\n", probe.cfg->key_file);
-		else if (r == -EEXIST)
-			printf("key: using the existing key file %s\n",
-			       probe.cfg->key_file);
-		else {
-			rc = ocb_fail(r, "key file %s", probe.cfg->key_file);
-			goto out;
-		}
-	}
-
-	/* the store: the bucket is created when missing */
-	rc = ocb_ctx_store(&probe, NULL);
-	if (rc)
-		goto out;
-	if (probe.cfg->bucket) {
-		struct ocb_store *bare = NULL;
-
-		r = ocb_store_open_bare(probe.cfg->store_url, probe.cfg, &bare);
-		if (r == 0)
-			r = ocb_s3_create_bucket(bare);
-		if (r == 0 && versioning) {
-			r = ocb_s3_enable_versioning(bare);
-			if (r == -EACCES)
-				fprintf(stderr, "ocb: s3:PutBucketVersioning is "
-					"denied: allow it on the bucket "
-					"(docs/iam/), or leave out "
-					"--versioning\n");
-		}
-		if (r == 0)
-			r = versions_expire(bare, probe.cfg->prefix, an.keep,
-					    &versioning);
-		ocb_store_free(bare);
-		if (r < 0) {
-			rc = ocb_fail(r, "bucket %s", probe.cfg->bucket);
-			goto out;
-		}
-		printf("bucket: %s ready%s\n", probe.cfg->bucket,
-		       versioning ? ", versioning on" : "");
-		sse_default(probe.cfg);
-	}
-
-	/* the same probes as `ocb doctor` */
-	{
-		char *dargv[] = { "doctor", NULL };
-		struct ocb_ctx d = { .config_path = cfgpath, .quiet = ctx->quiet };
-
-		rc = ocb_cmd_doctor.exec(&d, 1, dargv);
-		ocb_ctx_release(&d);
-		if (rc)
-			goto out;
-	}
-	if (!notest) {
-		rc = ocb_ctx_keyprov(&probe, &kp);
-		if (rc)
-			goto out;
-		r = test_roundtrip(&probe, kp);
-		if (r < 0) {
-			rc = ocb_fail(r, "test backup and restore");
-			goto out;
-		}
-		printf("test: a backup was written, read back and deleted\n");
-	}
-	if (!nosched && strcmp(an.schedule, "manual") != 0) {
-		r = ocb_sched_install(&sch);
-		if (r < 0) {
-			fprintf(stderr, "ocb: the schedule is not installed "
-				"(see above, and `ocb setup --print-schedule`); "
-				"everything else is set up\n");
-			rc = OCB_EXIT_FAIL;
-			goto out;
-		}
-	}
-	snprintf(num, sizeof(num), "%d", an.keep);
-	printf("ready: instance %s, %s backups, keeping %s\n",
-	       probe.cfg->instance_id, an.schedule,
-	       an.keep ? num : "all");
-	rc = 0;
-	goto out;
-out_usage:
-	rc = OCB_EXIT_USAGE;
+	rc = write_config(doc, &an, cfgpath);
+	if (rc == 0)
+		rc = setup_apply(ctx, &an, &so, &sch);
 out:
-	ocb_keyprov_free(kp);
-	ocb_ctx_release(&probe);
-	for (i = 0; i < an.nsources; i++)
-		free(an.sources[i]);
-	for (i = 0; i < an.nexcludes; i++)
-		free(an.excludes[i]);
-	for (i = 0; i < given.nsources; i++)
-		free(given.sources[i]);
-	for (i = 0; i < given.nexcludes; i++)
-		free(given.excludes[i]);
-	free(out);
+	answers_release(&an);
+	answers_release(&given);
 	cJSON_Delete(doc);
 	return rc;
 }
