@@ -45,6 +45,149 @@ static int warnings_hint(const struct ocb_meta *m, uint64_t *n)
 	return 1;
 }
 
+/* one line of the listing */
+struct row {
+	const char *enc, *label, *inst;	/* borrowed: the head's metadata */
+	time_t t;			/* when it was taken */
+	uint64_t nwarn;			/* warnings, when known */
+	int known;			/* nwarn is known */
+	int refused;			/* it does not open (or would not) */
+	char why[256];			/* why, when refused */
+};
+
+/* an old-tool backup's encryption, by its metadata and first bytes */
+static const char *old_encryption(struct ocb_store *s,
+				  const struct ocb_backup_ref *ref,
+				  const struct ocb_meta *meta)
+{
+	const char *enc = ocb_meta_get(meta, "encryption-method");
+	const char *sse = ocb_meta_get(meta, "encrypted");
+	unsigned char magic[2] = { 0 };
+
+	/* the bytes, not the tag: the old tool's "gpg" backups are plain
+	 * gzip */
+	if (enc && !strcmp(enc, "gpg") &&
+	    ocb_store_read(s, ref->key, 0, 2, magic) == 2 &&
+	    magic[0] == 0x1f && magic[1] == 0x8b)
+		return "none (tagged gpg)";
+	if (!enc || !strcmp(enc, "none"))
+		return sse && !strcmp(sse, "true") ? "sse" : "none";
+	return enc;
+}
+
+/* what the object's metadata says of the backup (anyone's word) */
+static void row_from_meta(struct ocb_store *s, const struct ocb_backup_ref *ref,
+			  const struct ocb_meta *meta, struct row *w)
+{
+	const char *c = ocb_meta_get(meta, "created"), *m;
+	int native = ref->kind == OCB_BACKUP_NATIVE;
+	int64_t nt;
+	int lab;
+
+	if (c)
+		w->t = (time_t)strtoll(c, NULL, 10);
+	/* old backups: the time their name carries */
+	else if (ocb_backup_name_time(ref->name, &nt, &lab) == 0)
+		w->t = (time_t)nt;
+	if (native) {
+		w->enc = ocb_meta_get(meta, "key-provider");
+		w->enc = w->enc ? w->enc : "?";
+		/* known only for a backup stored by one put (see the man
+		 * page); the catalog always has it */
+		w->known = warnings_hint(meta, &w->nwarn);
+	} else {
+		w->enc = old_encryption(s, ref, meta);
+	}
+	w->label = ocb_meta_get(meta, "label");
+	w->label = w->label ? w->label : "";
+	m = ocb_meta_get(meta, native ? "instance" : "instance-id");
+	if (m && *m)
+		w->inst = m;
+}
+
+/* whether a native backup is refused: a hint from unauthenticated
+ * metadata, or with kp (--open) the answer of opening it (what refuses
+ * it: ocb_keyprov_unwrap), which also gives the warning count */
+static void row_refused(struct ocb_ctx *ctx, const struct ocb_backup_ref *ref,
+			struct ocb_keyprov *kp, struct row *w)
+{
+	const struct ocb_config *cfg = ctx->cfg;
+
+	w->refused = ref->kind == OCB_BACKUP_NATIVE &&
+		     !strcmp(w->enc, "none") && cfg->key_provider &&
+		     strcmp(cfg->key_provider, "none");
+	snprintf(w->why, sizeof(w->why), "key provider none, %s configured",
+		 w->refused ? cfg->key_provider : "");
+	if (kp && ref->kind == OCB_BACKUP_NATIVE) {
+		struct ocb_archive *a = NULL;
+		int o = ocb_archive_open(ctx->store, ref->key, kp, &a);
+
+		w->refused = o < 0;
+		if (!w->refused) {	/* the authoritative count */
+			w->nwarn = ocb_archive_info(a)->warnings;
+			w->known = 1;
+		}
+		ocb_archive_free(a);
+		if (w->refused)
+			snprintf(w->why, sizeof(w->why), "%s",
+				 ocb_archive_strerror(o));
+	}
+}
+
+/* the row as one element of the JSON array (after a comma unless
+ * *first) */
+static void print_json(const struct ocb_backup_ref *ref, const struct row *w,
+		       const char *when, int *first)
+{
+	printf("%s{\"name\": ", *first ? "" : ",\n ");
+	ocb_json_str(ref->name);
+	printf(", \"key\": ");
+	ocb_json_str(ref->key);
+	printf(", \"created\": \"%s\", \"size\": %" PRIu64
+	       ", \"kind\": \"%s\", \"encryption\": ", when,
+	       ref->size, ref->kind == OCB_BACKUP_NATIVE ? "ocb" : "tar.gz");
+	ocb_json_str(w->enc);
+	printf(", \"label\": ");
+	ocb_json_str(w->label);
+	printf(", \"instance\": ");
+	ocb_json_str(w->inst);
+	if (w->refused) {
+		printf(", \"refused\": ");
+		ocb_json_str(w->why);
+	}
+	if (w->known)
+		printf(", \"warnings\": %" PRIu64, w->nwarn);
+	else
+		printf(", \"warnings\": null");
+	printf("}");
+	*first = 0;
+}
+
+/* the row as a line of text (the instance first with all) */
+static void print_line(const struct ocb_backup_ref *ref, const struct row *w,
+		       const char *when, int all)
+{
+	char en[1024], el[512], ee[64], size[32];
+
+	/* names, labels and metadata come from the store: never raw
+	 * control characters on a terminal */
+	if (all)
+		printf("%-20s ", ocb_log_escape(ee, sizeof(ee), w->inst));
+	printf("%-50s %s %10s %-6s %-10s %s%s%s%s%s",
+	       ocb_log_escape(en, sizeof(en), ref->name), when,
+	       ocb_human_size(ref->size, size, sizeof(size)),
+	       ref->kind == OCB_BACKUP_NATIVE ? "ocb" : "tar.gz",
+	       ocb_log_escape(ee, sizeof(ee), w->enc),
+	       ocb_log_escape(el, sizeof(el), w->label),
+	       w->refused ? (*w->label ? " " : "") : "",
+	       w->refused ? "REFUSED (" : "", w->refused ? w->why : "",
+	       w->refused ? ")" : "");
+	if (w->nwarn)
+		printf("%sWARNINGS %" PRIu64, *w->label || w->refused ?
+		       " " : "", w->nwarn);
+	printf("\n");
+}
+
 static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 		       int all, struct ocb_keyprov *kp, int *first)
 {
@@ -61,124 +204,20 @@ static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 		return ocb_fail(r, "list %s", prefix);
 	for (i = 0; i < n; i++) {
 		struct ocb_obj_head h = { 0 };
-		const char *enc = "-", *label = "", *inst = pinst;
-		char when[32] = "-", size[32];
-		time_t t = (time_t)v[i].mtime;
+		struct row w = { .enc = "-", .label = "", .inst = pinst,
+				 .t = (time_t)v[i].mtime };
+		char when[32] = "-";
 		struct tm tm;
-		char why[256];
-		uint64_t nwarn = 0;
-		int refused, known = 0;
 
-		if (s->ops->head(s, v[i].key, &h) == 0) {
-			const char *c = ocb_meta_get(&h.meta, "created"), *m;
-
-			int64_t nt;
-			int lab;
-
-			if (c)
-				t = (time_t)strtoll(c, NULL, 10);
-			/* old backups: the time their name carries */
-			else if (ocb_backup_name_time(v[i].name, &nt, &lab) == 0)
-				t = (time_t)nt;
-			if (v[i].kind == OCB_BACKUP_NATIVE) {
-				enc = ocb_meta_get(&h.meta, "key-provider");
-				enc = enc ? enc : "?";
-			} else {
-				unsigned char magic[2] = { 0 };
-
-				enc = ocb_meta_get(&h.meta, "encryption-method");
-				/* the bytes, not the tag: the old tool's "gpg"
-				 * backups are plain gzip */
-				if (enc && !strcmp(enc, "gpg") &&
-				    ocb_store_read(s, v[i].key, 0, 2, magic) == 2 &&
-				    magic[0] == 0x1f && magic[1] == 0x8b)
-					enc = "none (tagged gpg)";
-				else if (!enc || !strcmp(enc, "none"))
-					enc = ocb_meta_get(&h.meta, "encrypted") &&
-					      !strcmp(ocb_meta_get(&h.meta,
-						      "encrypted"), "true") ?
-					      "sse" : "none";
-			}
-			/* known only for a backup stored by one put (see
-			 * the man page); the catalog always has it */
-			if (v[i].kind == OCB_BACKUP_NATIVE)
-				known = warnings_hint(&h.meta, &nwarn);
-			label = ocb_meta_get(&h.meta, "label");
-			label = label ? label : "";
-			m = ocb_meta_get(&h.meta, v[i].kind ==
-					 OCB_BACKUP_NATIVE ? "instance" :
-					 "instance-id");
-			if (m && *m)
-				inst = m;
-		}
-		/* a hint from unauthenticated metadata: opening the backup is
-		 * what refuses it (ocb_keyprov_unwrap) */
-		refused = v[i].kind == OCB_BACKUP_NATIVE &&
-			  !strcmp(enc, "none") && ctx->cfg->key_provider &&
-			  strcmp(ctx->cfg->key_provider, "none");
-		snprintf(why, sizeof(why), "key provider none, %s configured",
-			 refused ? ctx->cfg->key_provider : "");
-		if (kp && v[i].kind == OCB_BACKUP_NATIVE) {
-			struct ocb_archive *a = NULL;
-			int o = ocb_archive_open(s, v[i].key, kp, &a);
-
-			refused = o < 0;
-			if (!refused) {	/* the authoritative count */
-				nwarn = ocb_archive_info(a)->warnings;
-				known = 1;
-			}
-			ocb_archive_free(a);
-			if (refused)
-				snprintf(why, sizeof(why), "%s",
-					 ocb_archive_strerror(o));
-		}
-		gmtime_r(&t, &tm);
+		if (s->ops->head(s, v[i].key, &h) == 0)
+			row_from_meta(s, &v[i], &h.meta, &w);
+		row_refused(ctx, &v[i], kp, &w);
+		gmtime_r(&w.t, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		if (json) {
-			printf("%s{\"name\": ", *first ? "" : ",\n ");
-			ocb_json_str(v[i].name);
-			printf(", \"key\": ");
-			ocb_json_str(v[i].key);
-			printf(", \"created\": \"%s\", \"size\": %" PRIu64
-			       ", \"kind\": \"%s\", \"encryption\": ", when,
-			       v[i].size, v[i].kind == OCB_BACKUP_NATIVE ?
-			       "ocb" : "tar.gz");
-			ocb_json_str(enc);
-			printf(", \"label\": ");
-			ocb_json_str(label);
-			printf(", \"instance\": ");
-			ocb_json_str(inst);
-			if (refused) {
-				printf(", \"refused\": ");
-				ocb_json_str(why);
-			}
-			if (known)
-				printf(", \"warnings\": %" PRIu64, nwarn);
-			else
-				printf(", \"warnings\": null");
-			printf("}");
-			*first = 0;
-		} else {
-			char en[1024], el[512], ee[64];
-
-			/* names, labels and metadata come from the store:
-			 * never raw control characters on a terminal */
-			if (all)
-				printf("%-20s ", ocb_log_escape(ee, sizeof(ee), inst));
-			printf("%-50s %s %10s %-6s %-10s %s%s%s%s%s",
-			       ocb_log_escape(en, sizeof(en), v[i].name), when,
-			       ocb_human_size(v[i].size, size, sizeof(size)),
-			       v[i].kind == OCB_BACKUP_NATIVE ? "ocb" : "tar.gz",
-			       ocb_log_escape(ee, sizeof(ee), enc),
-			       ocb_log_escape(el, sizeof(el), label),
-			       refused ? (*label ? " " : "") : "",
-			       refused ? "REFUSED (" : "", refused ? why : "",
-			       refused ? ")" : "");
-			if (nwarn)
-				printf("%sWARNINGS %" PRIu64, *label || refused ?
-				       " " : "", nwarn);
-			printf("\n");
-		}
+		if (json)
+			print_json(&v[i], &w, when, first);
+		else
+			print_line(&v[i], &w, when, all);
 		ocb_obj_head_release(&h);
 	}
 	free(v);
