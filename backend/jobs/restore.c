@@ -296,47 +296,27 @@ struct run {
 #define POOL_WORKERS 4
 
 /* an entry's metadata from its tar header (xattr arrays owned by x) */
-struct xattrs {
-	const char **names;
-	const void **values;
-	size_t *lens;
-};
-
 static int meta_of(struct archive_entry *ae, struct ocb_rdisk_meta *m,
-		   struct xattrs *x)
+		   struct ocb_rdisk_xattrs *x)
 {
 	size_t n = (size_t)archive_entry_xattr_reset(ae), i;
+	int r;
 
 	memset(m, 0, sizeof(*m));
-	memset(x, 0, sizeof(*x));
 	m->mode = archive_entry_mode(ae);
 	m->uid = (uid_t)archive_entry_uid(ae);
 	m->gid = (gid_t)archive_entry_gid(ae);
 	m->mtime = archive_entry_mtime(ae);
 	m->mtime_nsec = (uint32_t)archive_entry_mtime_nsec(ae);
 	m->rdev = archive_entry_rdev(ae);
-	if (!n)
-		return 0;
-	x->names = calloc(n, sizeof(*x->names));
-	x->values = calloc(n, sizeof(*x->values));
-	x->lens = calloc(n, sizeof(*x->lens));
-	if (!x->names || !x->values || !x->lens)
-		return -ENOMEM;
+	r = ocb_rdisk_xattrs_init(x, n);
+	if (r < 0)
+		return r;
 	for (i = 0; i < n; i++)
 		archive_entry_xattr_next(ae, &x->names[i], &x->values[i],
 					 &x->lens[i]);
-	m->nxattrs = n;
-	m->xnames = x->names;
-	m->xvalues = x->values;
-	m->xlens = x->lens;
+	ocb_rdisk_xattrs_attach(x, m);
 	return 0;
-}
-
-static void xattrs_release(struct xattrs *x)
-{
-	free(x->names);
-	free((void *)x->values);
-	free(x->lens);
 }
 
 /* an entry's metadata from the catalog (for what the stream lacks) */
@@ -584,7 +564,7 @@ static int write_entry(struct run *ru, struct archive_entry *ae,
 	const struct ocb_entry *e = ru->legacy ? NULL :
 		ocb_archive_entry(ru->a, idx);
 	struct ocb_rdisk_meta m;
-	struct xattrs x;
+	struct ocb_rdisk_xattrs x;
 	int r = meta_of(ae, &m, &x);
 
 	if (r < 0)
@@ -676,7 +656,7 @@ static int write_entry(struct run *ru, struct archive_entry *ae,
 			ru->first[e->ino] = idx + 1;
 	}
 out:
-	xattrs_release(&x);
+	ocb_rdisk_xattrs_release(&x);
 	return r;
 }
 

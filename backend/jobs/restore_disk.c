@@ -536,3 +536,60 @@ int ocb_rdisk_finish(struct ocb_rdisk *d)
 	}
 	return r;
 }
+
+int ocb_rdisk_xattrs_init(struct ocb_rdisk_xattrs *x, size_t n)
+{
+	memset(x, 0, sizeof(*x));
+	if (!n)
+		return 0;
+	x->names = calloc(n, sizeof(*x->names));
+	x->values = calloc(n, sizeof(*x->values));
+	x->lens = calloc(n, sizeof(*x->lens));
+	if (!x->names || !x->values || !x->lens)
+		return -ENOMEM;
+	x->n = n;
+	return 0;
+}
+
+int ocb_rdisk_xattrs_copy(struct ocb_rdisk_xattrs *x,
+			  const struct ocb_rdisk_meta *from)
+{
+	int r = ocb_rdisk_xattrs_init(x, from->nxattrs);
+	size_t i;
+
+	x->copies = 1;	/* release frees what was copied */
+	for (i = 0; r == 0 && i < x->n; i++) {
+		void *v = malloc(from->xlens[i] ? from->xlens[i] : 1);
+
+		x->values[i] = v;
+		x->names[i] = strdup(from->xnames[i]);
+		if (!x->names[i] || !v)
+			return -ENOMEM;
+		memcpy(v, from->xvalues[i], from->xlens[i]);
+		x->lens[i] = from->xlens[i];
+	}
+	return r;
+}
+
+void ocb_rdisk_xattrs_attach(const struct ocb_rdisk_xattrs *x,
+			     struct ocb_rdisk_meta *m)
+{
+	m->nxattrs = x->n;
+	m->xnames = x->names;
+	m->xvalues = x->values;
+	m->xlens = x->lens;
+}
+
+void ocb_rdisk_xattrs_release(struct ocb_rdisk_xattrs *x)
+{
+	size_t i;
+
+	for (i = 0; x->copies && i < x->n; i++) {
+		free((void *)x->names[i]);
+		free((void *)x->values[i]);
+	}
+	free(x->names);
+	free((void *)x->values);
+	free(x->lens);
+	memset(x, 0, sizeof(*x));
+}

@@ -40,6 +40,27 @@ struct ocb_rdisk_meta {
 	const size_t *xlens;
 };
 
+/*
+ * The xattr arrays a meta points into, and who owns them: init sizes
+ * them (n zeroed entries) for the caller to fill with borrowed names and
+ * values; copy fills them with copies of another meta's; attach points a
+ * meta at them; release frees the arrays (and the copies).  0 or -ENOMEM;
+ * release also after a failure.
+ */
+struct ocb_rdisk_xattrs {
+	const char **names;
+	const void **values;
+	size_t *lens;
+	size_t n;
+	int copies;		/* names and values are owned copies */
+};
+int ocb_rdisk_xattrs_init(struct ocb_rdisk_xattrs *x, size_t n);
+int ocb_rdisk_xattrs_copy(struct ocb_rdisk_xattrs *x,
+			  const struct ocb_rdisk_meta *from);
+void ocb_rdisk_xattrs_attach(const struct ocb_rdisk_xattrs *x,
+			     struct ocb_rdisk_meta *m);
+void ocb_rdisk_xattrs_release(struct ocb_rdisk_xattrs *x);
+
 /* Open dir (an existing directory; the user's path, symlinks in it are
  * followed once, here) as the root of a restore.  0 or negative errno. */
 int ocb_rdisk_open(const char *dir, unsigned flags, struct ocb_rdisk **out);

@@ -20,9 +20,7 @@ struct job {
 	struct job *next;
 	char *rel;
 	struct ocb_rdisk_meta m;
-	char **xnames;
-	void **xvalues;
-	size_t *xlens;
+	struct ocb_rdisk_xattrs x;	/* m's, copied */
 	uint8_t sha[32];
 	int has_sha;
 	void *data;
@@ -52,19 +50,9 @@ static size_t job_cost(const struct job *j)
 
 static void job_free(struct job *j)
 {
-	size_t i;
-
 	if (!j)
 		return;
-	for (i = 0; i < j->m.nxattrs; i++) {
-		if (j->xnames)
-			free(j->xnames[i]);
-		if (j->xvalues)
-			free(j->xvalues[i]);
-	}
-	free(j->xnames);
-	free(j->xvalues);
-	free(j->xlens);
+	ocb_rdisk_xattrs_release(&j->x);
 	free(j->rel);
 	free(j->data);
 	free(j);
@@ -73,30 +61,11 @@ static void job_free(struct job *j)
 /* m with its xattrs copied into j */
 static int job_meta(struct job *j, const struct ocb_rdisk_meta *m)
 {
-	size_t i, n = m->nxattrs;
+	int r = ocb_rdisk_xattrs_copy(&j->x, m);
 
 	j->m = *m;
-	j->m.nxattrs = 0;
-	if (!n)
-		return 0;
-	j->xnames = calloc(n, sizeof(*j->xnames));
-	j->xvalues = calloc(n, sizeof(*j->xvalues));
-	j->xlens = calloc(n, sizeof(*j->xlens));
-	if (!j->xnames || !j->xvalues || !j->xlens)
-		return -ENOMEM;
-	j->m.nxattrs = n;	/* job_free frees what was copied */
-	for (i = 0; i < n; i++) {
-		j->xnames[i] = strdup(m->xnames[i]);
-		j->xvalues[i] = malloc(m->xlens[i] ? m->xlens[i] : 1);
-		if (!j->xnames[i] || !j->xvalues[i])
-			return -ENOMEM;
-		memcpy(j->xvalues[i], m->xvalues[i], m->xlens[i]);
-		j->xlens[i] = m->xlens[i];
-	}
-	j->m.xnames = (const char *const *)j->xnames;
-	j->m.xvalues = (const void *const *)j->xvalues;
-	j->m.xlens = j->xlens;
-	return 0;
+	ocb_rdisk_xattrs_attach(&j->x, &j->m);
+	return r;
 }
 
 /* one file: 0, 1 (content not matching: not written), or negative errno
