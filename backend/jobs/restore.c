@@ -557,6 +557,81 @@ static int write_missed_links(struct run *ru, uint32_t idx)
 	return r;
 }
 
+/* a stream entry that is not a link to one written before: created by
+ * its type; 1: skipped (data not read) */
+static int write_by_type(struct run *ru, struct archive_entry *ae,
+			 const char *rel, const struct ocb_rdisk_meta *m,
+			 const struct ocb_entry *e)
+{
+	switch (archive_entry_filetype(ae)) {
+	case AE_IFDIR:
+		note_dropped_metadata(ru, rel, m);
+		return ocb_rdisk_mkdir(ru->disk, rel, m);
+	case AE_IFLNK:
+		return archive_entry_symlink(ae) ?
+			ocb_rdisk_symlink(ru->disk, rel,
+					  archive_entry_symlink(ae), m) :
+			-EINVAL;
+	case AE_IFREG:
+		if (ru->pool && archive_entry_size_is_set(ae) &&
+		    archive_entry_size(ae) >= 0 &&
+		    archive_entry_size(ae) <= POOL_FILE)
+			return queue_file(ru, rel, m,
+					  (uint64_t)archive_entry_size(ae),
+					  e ? e->sha256 : NULL);
+		return write_file(ru, rel, m, 0, 0, e ? e->sha256 : NULL);
+	case AE_IFIFO:
+		if (ru->legacy) {
+			skip_note(ru, rel, "fifo");
+			return 1;
+		}
+		return ocb_rdisk_special(ru->disk, rel, m);
+	case AE_IFCHR:
+	case AE_IFBLK:
+		if (ru->legacy || !(ru->o->flags & OCB_RESTORE_SPECIAL)) {
+			skip_note(ru, rel, "device node");
+			return 1;
+		}
+		return ocb_rdisk_special(ru->disk, rel, m);
+	default:
+		skip_note(ru, rel, "entry of unknown type");
+		return 1;
+	}
+}
+
+/*
+ * What a failure to create rel becomes: a path through a symlink is
+ * refused (a damaged native backup, a skipped old-tool entry); an old
+ * archive's entry that cannot be made as it says is left out (1);
+ * others are reported here unless a regular file's write did.
+ */
+static int entry_failed(struct run *ru, struct archive_entry *ae,
+			const char *rel, int r)
+{
+	if (r == -ELOOP) {
+		char esc[512];
+
+		ocb_err("restore %s: refused: a path through a symlink",
+			ocb_log_escape(esc, sizeof(esc), rel));
+		ru->res->skipped++;
+		return ru->legacy ? 1 : -EBADMSG;
+	}
+	if (ru->legacy && (r == -EPERM || r == -ENOENT || r == -EEXIST ||
+			   r == -EISDIR || r == -ENOTEMPTY || r == -EINVAL)) {
+		/* a hardlink to a directory or to nothing, a file over a
+		 * directory: left out, the rest restored */
+		char w[64];
+
+		snprintf(w, sizeof(w), "unusable entry (%s)", strerror(-r));
+		skip_note(ru, rel, w);
+		return 1;
+	}
+	if (r < 0 && r != -ECANCELED && r != -EBADMSG &&
+	    archive_entry_filetype(ae) != AE_IFREG)
+		return disk_fail(r, "create", rel);
+	return r;
+}
+
 /* one selected stream entry to disk; 1: skipped (data not read) */
 static int write_entry(struct run *ru, struct archive_entry *ae,
 		       const char *rel, const char *hlrel, uint32_t idx)
@@ -583,73 +658,9 @@ static int write_entry(struct run *ru, struct archive_entry *ae,
 	} else if (hlrel) {
 		r = write_link_or_copy(ru, idx, rel, &m);
 	} else {
-		switch (archive_entry_filetype(ae)) {
-		case AE_IFDIR:
-			note_dropped_metadata(ru, rel, &m);
-			r = ocb_rdisk_mkdir(ru->disk, rel, &m);
-			break;
-		case AE_IFLNK:
-			r = archive_entry_symlink(ae) ?
-				ocb_rdisk_symlink(ru->disk, rel,
-						  archive_entry_symlink(ae), &m) :
-				-EINVAL;
-			break;
-		case AE_IFREG:
-			if (ru->pool && archive_entry_size_is_set(ae) &&
-			    archive_entry_size(ae) >= 0 &&
-			    archive_entry_size(ae) <= POOL_FILE)
-				r = queue_file(ru, rel, &m,
-					       (uint64_t)archive_entry_size(ae),
-					       e ? e->sha256 : NULL);
-			else
-				r = write_file(ru, rel, &m, 0, 0,
-					       e ? e->sha256 : NULL);
-			break;
-		case AE_IFIFO:
-			if (ru->legacy) {
-				skip_note(ru, rel, "fifo");
-				r = 1;
-			} else {
-				r = ocb_rdisk_special(ru->disk, rel, &m);
-			}
-			break;
-		case AE_IFCHR:
-		case AE_IFBLK:
-			if (ru->legacy ||
-			    !(ru->o->flags & OCB_RESTORE_SPECIAL)) {
-				skip_note(ru, rel, "device node");
-				r = 1;
-			} else {
-				r = ocb_rdisk_special(ru->disk, rel, &m);
-			}
-			break;
-		default:
-			skip_note(ru, rel, "entry of unknown type");
-			r = 1;
-		}
+		r = write_by_type(ru, ae, rel, &m, e);
 	}
-	if (r == -ELOOP) {
-		char esc[512];
-
-		ocb_err("restore %s: refused: a path through a symlink",
-			ocb_log_escape(esc, sizeof(esc), rel));
-		ru->res->skipped++;
-		r = ru->legacy ? 1 : -EBADMSG;
-	} else if (ru->legacy && (r == -EPERM || r == -ENOENT || r == -EEXIST ||
-				  r == -EISDIR || r == -ENOTEMPTY ||
-				  r == -EINVAL)) {
-		/* an old archive's entry that cannot be made as it says (a
-		 * hardlink to a directory or to nothing, a file over a
-		 * directory): left out, the rest restored */
-		char w[64];
-
-		snprintf(w, sizeof(w), "unusable entry (%s)", strerror(-r));
-		skip_note(ru, rel, w);
-		r = 1;
-	} else if (r < 0 && r != -ECANCELED && r != -EBADMSG &&
-		   archive_entry_filetype(ae) != AE_IFREG) {
-		r = disk_fail(r, "create", rel);
-	}
+	r = entry_failed(ru, ae, rel, r);
 	if (r == 0 && e && ru->done) {
 		ru->done[idx] = 1;
 		if (e->type == OCB_ENTRY_FILE && !ru->first[e->ino])
@@ -660,12 +671,166 @@ out:
 	return r;
 }
 
+/* the disk below the target, the part of the stream a selection needs
+ * (and its records), the pool of writers: 0 or negative errno */
+static int run_prepare(struct run *ru)
+{
+	const struct ocb_restore_opts *o = ru->o;
+	int r;
+
+	r = ocb_rdisk_open(o->target, (geteuid() == 0 ? OCB_RDISK_OWNER : 0) |
+			   ((o->flags & OCB_RESTORE_SPECIAL) && !ru->legacy ?
+			    OCB_RDISK_SPECIAL : 0), &ru->disk);
+	if (r < 0)
+		return disk_fail(r, "open", o->target);
+	/* some paths: only their part of the stream is fetched (old backups
+	 * are streamed whole: a gzip stream reads from its start) */
+	if (o->npaths && !ru->legacy) {
+		r = subtree_ranges(ru->a, o->paths, o->npaths, &ru->f->r,
+				   &ru->f->nr);
+		if (r == 0)
+			r = make_ancestors(ru);
+		if (r < 0)
+			return r;
+		ru->done = calloc(ocb_archive_count(ru->a), 1);
+		ru->first = calloc(ocb_archive_count(ru->a),
+				   sizeof(*ru->first));
+		if (!ru->done || !ru->first)
+			return -ENOMEM;
+	}
+	return ru->legacy ? 0 :
+		ocb_rpool_new(ru->disk, POOL_WORKERS, POOL_BYTES, &ru->pool);
+}
+
+/* libarchive's tar reader on the pipe's end fd: 0 or negative errno */
+static int open_reader(struct run *ru, int fd)
+{
+	ru->in = archive_read_new();
+	if (!ru->in)
+		return -ENOMEM;
+	archive_read_support_format_tar(ru->in);
+	archive_read_set_options(ru->in, "hdrcharset=BINARY");
+	if (archive_read_open_fd(ru->in, fd, 64 * 1024) != ARCHIVE_OK)
+		return ar_fail(ru->in, "open", ru->o->target);
+	return 0;
+}
+
+#define REL_MAX 4096
+#define ENTRY_SKIP 1	/* entry_place(): not written, its data skipped */
+
+/*
+ * Where a stream entry goes: its path (and a hardlink's target) relative
+ * to the target into rel and hlrel (REL_MAX bytes each), its catalog
+ * index into *idx.  0: write it; ENTRY_SKIP: not selected, or an old
+ * backup's member that cannot be placed; negative errno: the stream and
+ * the catalog disagree.
+ */
+static int entry_place(struct run *ru, struct archive_entry *ae, char *rel,
+		       char *hlrel, uint32_t *idx)
+{
+	struct ocb_archive *a = ru->a;
+	const char *path = archive_entry_pathname(ae);
+	const char *hl = archive_entry_hardlink(ae);
+	char esc[512];
+
+	if (!path || ocb_archive_map_path(a, path, rel, REL_MAX) < 0 ||
+	    (hl && ocb_archive_map_path(a, hl, hlrel, REL_MAX) < 0)) {
+		if (!ru->legacy)
+			return -EBADMSG;
+		ocb_warn("restore: member %s refused (unsafe path)",
+			 ocb_log_escape(esc, sizeof(esc), path ? path : "(none)"));
+		ru->res->skipped++;
+		return ENTRY_SKIP;
+	}
+	trim_slashes(rel);	/* a directory's "d/" */
+	if (hl)
+		trim_slashes(hlrel);
+	/* an old backup's top directory is the target itself */
+	if (ru->legacy && (!*rel || (hl && !*hlrel)))
+		return ENTRY_SKIP;
+	/* every component of a native entry's path is one the validated
+	 * catalog knows (no "..", ".", empty or absolute parts); old
+	 * backups' paths were cleaned by ocb_archive_map_path; the disk
+	 * side checks again and never follows a symlink below the target */
+	if (!ru->legacy &&
+	    (rel[0] == '/' || (hl && (hlrel[0] == '/' ||
+				      ocb_archive_resolve(a, hlrel, idx) < 0)) ||
+	     ocb_archive_resolve(a, rel, idx) < 0)) {
+		ocb_err("restore: the stream names an entry the catalog does "
+			"not have");
+		return -EBADMSG;	/* stream and catalog disagree */
+	}
+	if (!selected(ru->o, rel) ||
+	    (!ru->legacy && !hl && superseded(a, ru->f, *idx, ru->in)))
+		return ENTRY_SKIP;
+	return 0;
+}
+
+/* every entry of the stream, the selected ones written; *ar: how the
+ * reading ended.  0 or negative errno. */
+static int read_entries(struct run *ru, int *ar)
+{
+	struct archive_entry *ae;
+	int r;
+
+	while ((*ar = archive_read_next_header(ru->in, &ae)) == ARCHIVE_OK) {
+		char rel[REL_MAX], hlrel[REL_MAX];
+		uint32_t idx = 0;
+
+		if (ocb_interrupted_flag(ru->o))
+			return -ECANCELED;
+		r = entry_place(ru, ae, rel, hlrel, &idx);
+		if (r == 0)
+			r = write_entry(ru, ae, rel, archive_entry_hardlink(ae) ?
+					hlrel : NULL, idx);
+		if (r == ENTRY_SKIP) {	/* also write_entry()'s skip */
+			archive_read_data_skip(ru->in);
+			continue;
+		}
+		if (r < 0)
+			return r;
+		ru->res->entries++;
+		progress(ru);
+	}
+	return 0;
+}
+
+/* after the stream (r: how it went): the pool's files, the hardlinks a
+ * selection missed, directory modes and times */
+static int run_finish(struct run *ru, int r)
+{
+	const struct ocb_restore_opts *o = ru->o;
+	struct ocb_restore_result *res = ru->res;
+
+	if (ru->pool) {
+		int e = ocb_rpool_drain(ru->pool);
+		uint64_t bad = ocb_rpool_bad(ru->pool);
+
+		r = r ? r : e;
+		res->files -= bad;
+		res->bad_files += bad;
+	}
+	for (size_t i = 0; r == 0 && ru->done && i < o->npaths; i++) {
+		uint32_t idx;
+
+		if (ocb_archive_resolve(ru->a, o->paths[i], &idx) == 0)
+			r = write_missed_links(ru, idx);
+	}
+	if (r == 0) {
+		r = ocb_rdisk_finish(ru->disk);	/* directory modes, times */
+		if (r < 0)
+			r = disk_fail(r, "directory modes and times", o->target);
+	}
+	if (r == 0 && res->bad_files)
+		r = -EBADMSG;
+	return r;
+}
+
 int ocb_restore_run(struct ocb_archive *a, const struct ocb_restore_opts *o,
 		    struct ocb_restore_result *res)
 {
 	struct feeder f = { .a = a };
 	struct run ru = { .a = a, .o = o, .res = res, .f = &f };
-	struct archive_entry *ae;
 	int fds[2] = { -1, -1 }, started = 0, r = 0, ar = ARCHIVE_OK;
 	pthread_t th;
 
@@ -677,33 +842,9 @@ int ocb_restore_run(struct ocb_archive *a, const struct ocb_restore_opts *o,
 		r = -ENOMEM;
 		goto out;
 	}
-	r = ocb_rdisk_open(o->target, (geteuid() == 0 ? OCB_RDISK_OWNER : 0) |
-			   ((o->flags & OCB_RESTORE_SPECIAL) && !ru.legacy ?
-			    OCB_RDISK_SPECIAL : 0), &ru.disk);
-	if (r < 0) {
-		r = disk_fail(r, "open", o->target);
+	r = run_prepare(&ru);
+	if (r < 0)
 		goto out;
-	}
-	/* some paths: only their part of the stream is fetched (old backups
-	 * are streamed whole: a gzip stream reads from its start) */
-	if (o->npaths && !ru.legacy) {
-		r = subtree_ranges(a, o->paths, o->npaths, &f.r, &f.nr);
-		if (r == 0)
-			r = make_ancestors(&ru);
-		if (r < 0)
-			goto out;
-		ru.done = calloc(ocb_archive_count(a), 1);
-		ru.first = calloc(ocb_archive_count(a), sizeof(*ru.first));
-		if (!ru.done || !ru.first) {
-			r = -ENOMEM;
-			goto out;
-		}
-	}
-	if (!ru.legacy) {
-		r = ocb_rpool_new(ru.disk, POOL_WORKERS, POOL_BYTES, &ru.pool);
-		if (r < 0)
-			goto out;
-	}
 	f.fd = fds[1];
 	if (pthread_create(&th, NULL, feed, &f) != 0) {
 		r = -EAGAIN;
@@ -711,104 +852,13 @@ int ocb_restore_run(struct ocb_archive *a, const struct ocb_restore_opts *o,
 	}
 	started = 1;
 	fds[1] = -1;	/* the feeder closes it */
-	ru.in = archive_read_new();
-	if (!ru.in) {
-		r = -ENOMEM;
+	r = open_reader(&ru, fds[0]);
+	if (r < 0)
 		goto out;
-	}
-	archive_read_support_format_tar(ru.in);
-	archive_read_set_options(ru.in, "hdrcharset=BINARY");
-	if (archive_read_open_fd(ru.in, fds[0], 64 * 1024) != ARCHIVE_OK) {
-		r = ar_fail(ru.in, "open", o->target);
-		goto out;
-	}
-	while ((ar = archive_read_next_header(ru.in, &ae)) == ARCHIVE_OK) {
-		char rel[4096], hlrel[4096], esc[512];
-		const char *hl = archive_entry_hardlink(ae);
-		uint32_t idx = 0;
-
-		if (ocb_interrupted_flag(o)) {
-			r = -ECANCELED;
-			break;
-		}
-		if (!archive_entry_pathname(ae) ||
-		    ocb_archive_map_path(a, archive_entry_pathname(ae), rel,
-					 sizeof(rel)) < 0 ||
-		    (hl && ocb_archive_map_path(a, hl, hlrel,
-						sizeof(hlrel)) < 0)) {
-			if (!ru.legacy) {
-				r = -EBADMSG;
-				break;
-			}
-			ocb_warn("restore: member %s refused (unsafe path)",
-				 ocb_log_escape(esc, sizeof(esc),
-				 archive_entry_pathname(ae) ?
-				 archive_entry_pathname(ae) : "(none)"));
-			res->skipped++;
-			archive_read_data_skip(ru.in);
-			continue;
-		}
-		trim_slashes(rel);	/* a directory's "d/" */
-		if (hl)
-			trim_slashes(hlrel);
-		/* an old backup's top directory is the target itself */
-		if (ru.legacy && (!*rel || (hl && !*hlrel))) {
-			archive_read_data_skip(ru.in);
-			continue;
-		}
-		/* every component of a native entry's path is one the
-		 * validated catalog knows (no "..", ".", empty or absolute
-		 * parts); old backups' paths were cleaned by
-		 * ocb_archive_map_path; the disk side checks again and never
-		 * follows a symlink below the target */
-		if (!ru.legacy &&
-		    (rel[0] == '/' || (hl && (hlrel[0] == '/' ||
-			     ocb_archive_resolve(a, hlrel, &idx) < 0)) ||
-		     ocb_archive_resolve(a, rel, &idx) < 0)) {
-			r = -EBADMSG;	/* stream and catalog disagree */
-			ocb_err("restore: the stream names an entry the catalog "
-				"does not have");
-			break;
-		}
-		if (!selected(o, rel) ||
-		    (!ru.legacy && !hl && superseded(a, &f, idx, ru.in))) {
-			archive_read_data_skip(ru.in);
-			continue;
-		}
-		r = write_entry(&ru, ae, rel, hl ? hlrel : NULL, idx);
-		if (r == 1) {
-			archive_read_data_skip(ru.in);
-			r = 0;
-			continue;
-		}
-		if (r < 0)
-			break;
-		res->entries++;
-		progress(&ru);
-	}
+	r = read_entries(&ru, &ar);
 	if (r == 0 && ar != ARCHIVE_EOF)
 		r = f.err ? f.err : ar_fail(ru.in, "read", o->target);
-	if (ru.pool) {
-		int e = ocb_rpool_drain(ru.pool);
-		uint64_t bad = ocb_rpool_bad(ru.pool);
-
-		r = r ? r : e;
-		res->files -= bad;
-		res->bad_files += bad;
-	}
-	for (size_t i = 0; r == 0 && ru.done && i < o->npaths; i++) {
-		uint32_t idx;
-
-		if (ocb_archive_resolve(a, o->paths[i], &idx) == 0)
-			r = write_missed_links(&ru, idx);
-	}
-	if (r == 0) {
-		r = ocb_rdisk_finish(ru.disk);	/* directory modes, times */
-		if (r < 0)
-			r = disk_fail(r, "directory modes and times", o->target);
-	}
-	if (r == 0 && res->bad_files)
-		r = -EBADMSG;
+	r = run_finish(&ru, r);
 out:
 	ocb_rpool_free(ru.pool);	/* what is queued after a failure: dropped */
 	if (ru.in) {
