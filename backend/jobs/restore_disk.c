@@ -1,6 +1,6 @@
 /*
- * restore_disk.c - fd-relative creation of restored entries
- * (restore_disk_i.h).
+ * restore_disk.c - fd-relative creation of restored entries, and the
+ * xattr arrays of their metadata (restore_disk_i.h).
  *
  * Why not libarchive's archive_write_disk: it walks absolute paths, and
  * with its "secure symlinks" check plus unlink it *deletes* a symlink it
