@@ -1,5 +1,5 @@
 """Shared pytest fixtures: the real S3 servers (Ceph RGW; OpenStack Swift's
-s3api), buckets, the ocb and ocbfs binaries.
+s3api), buckets, the ocb and ocbfs binaries; and the per-test timeouts.
 
 The RGW is started once per test session by tests/ceph-up.sh and always
 stopped at the end.  Tests marked with BOTH_SERVERS run once against RGW and
@@ -12,6 +12,7 @@ names its ceph-up.sh directory, for tests that stop the server).
 OCB_BUILD_DIR names the meson build directory whose binaries are tested
 (default: build/ at the top of the tree).
 """
+import faulthandler
 import itertools
 import json
 import os
@@ -27,6 +28,63 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.abspath(os.environ.get("OCB_BUILD_DIR", os.path.join(TOP, "build")))
 AWS = "/usr/bin/aws"
 REGION = "us-east-1"
+
+
+# Per-test timeouts (pytest-timeout; setup and teardown of the test's
+# fixtures included, so the first test also waits for the servers to
+# start).  The default is far above any test's own time and above the
+# 600 s that each ocb command is given, so that a hung command fails with
+# its own name first; longer tests say so with @pytest.mark.timeout(N).
+# The signal method: the test fails with the traceback of where it waited,
+# its fixtures are torn down (mounts unmounted; the servers at the end)
+# and the run goes on; subprocess.run() kills its child when interrupted.
+# The thread method would end the whole run at the first timeout, leaving
+# servers and mounts behind.  But a signal is not handled while the test
+# is stuck in the kernel (a read of a mount whose daemon hangs), so each
+# test also arms a last resort a while after its timeout: the tracebacks
+# of all threads on stderr, then the whole run ends.
+# --timeout / PYTEST_TIMEOUT / an ini "timeout" override the default.
+TIMEOUT = 900
+LAST_RESORT = 300    # seconds after a test's timeout
+_STDERR = pytest.StashKey()
+
+
+def _no_timeout_given(config, name, env):
+    return config.getoption(name) is None and not config.getini(name) and env not in os.environ
+
+
+@pytest.hookimpl(tryfirst=True)   # before pytest-timeout reads the settings
+def pytest_configure(config):
+    if not config.pluginmanager.hasplugin("timeout"):
+        raise pytest.UsageError("pytest-timeout is needed (packaging/deps.sh --test)")
+    if _no_timeout_given(config, "timeout", "PYTEST_TIMEOUT"):
+        config.option.timeout = TIMEOUT
+    if _no_timeout_given(config, "timeout_method", "PYTEST_TIMEOUT_METHOD"):
+        config.option.timeout_method = "signal"
+    # the real stderr, kept for the last resort's tracebacks: when a test
+    # runs, pytest has fd 2 going to its capture
+    config.stash[_STDERR] = os.fdopen(os.dup(2), "w")
+
+
+def pytest_unconfigure(config):
+    if _STDERR in config.stash:
+        config.stash[_STDERR].close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    c, mark = item.config, item.get_closest_marker("timeout")
+    t = (mark.args[0] if mark and mark.args else mark.kwargs.get("timeout") if mark else None)
+    if t is None:
+        t = c.getoption("timeout") or c.getini("timeout") or os.environ.get("PYTEST_TIMEOUT")
+    t = float(t or 0)
+    if t > 0:
+        faulthandler.dump_traceback_later(t + LAST_RESORT, exit=True, file=c.stash[_STDERR])
+    try:
+        yield
+    finally:
+        if t > 0:
+            faulthandler.cancel_dump_traceback_later()
 
 
 def free_port():

@@ -31,6 +31,8 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_strin
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}
 
+# every unit test has its own timeout (tests/meson.build), wide enough for
+# a machine busy with other work
 echo "== C unit tests"
 meson test -C build --suite unit --print-errorlogs
 meson test -C build-asan --suite unit --print-errorlogs
@@ -58,6 +60,9 @@ for t in catalog trailer header sealed s3xml config gzip; do
 done
 rm -rf "$corpus"
 
+# every test has a timeout (pytest-timeout, set in tests/conftest.py):
+# 15 minutes, longer for the few tests marked with their own; one past it
+# fails with the traceback of where it waited and the run goes on
 echo "== pytest (sanitizer build, real mount, real RGW)"
 export OCB_BUILD_DIR=$PWD/build-asan
 exec /usr/bin/python3 -m pytest tests -p no:cacheprovider -rfE "$@"

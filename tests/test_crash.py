@@ -133,6 +133,9 @@ def test_prune_killed(setup, proxy, rgw, bucket, tmp_path):
 # ---- kill -9 at random points: the nth request, n drawn at random ----
 # OCB_LONG=1 runs many more rounds; OCB_SEED replays one run.
 ROUNDS = int(os.environ.get("OCB_CRASH_ROUNDS", 40 if os.environ.get("OCB_LONG") else 4))
+# the per-test timeout grows with the rounds: 3 minutes for each (a killed
+# run and the checks after it), and 10 for the setup
+ROUNDS_TIMEOUT = pytest.mark.timeout(600 + 180 * ROUNDS)
 
 
 def rounds(name):
@@ -165,6 +168,7 @@ def requests_of(proxy, fn, match=None):
     return sum(1 for r in proxy.requests[n:] if match is None or match.decode() in r)
 
 
+@ROUNDS_TIMEOUT
 def test_backup_killed_at_random_requests(setup, proxy, rgw, bucket):
     src, o, clean = setup
     total = requests_of(proxy, lambda: o("backup"))
@@ -183,6 +187,7 @@ def test_backup_killed_at_random_requests(setup, proxy, rgw, bucket):
     all_complete(o, clean, rgw, bucket, n)
 
 
+@ROUNDS_TIMEOUT
 def test_daemon_killed_at_random_points_of_snapshots(setup, proxy, rgw, bucket, tmp_path):
     src, o, clean = setup
     rnd, rs = rounds("snapshots/now")
@@ -200,6 +205,7 @@ def test_daemon_killed_at_random_points_of_snapshots(setup, proxy, rgw, bucket, 
     all_complete(o, clean, rgw, bucket, 1)
 
 
+@ROUNDS_TIMEOUT
 def test_restore_killed_at_random_points(setup, proxy, tmp_path):
     """the original at the restore's place is as it was or wholly the
     backup, never a mix; the partial copies are cleaned up by the next
@@ -233,6 +239,7 @@ def test_restore_killed_at_random_points(setup, proxy, tmp_path):
     assert not [d for d in os.listdir(tmp_path) if ".ocb-restore-" in d]
 
 
+@ROUNDS_TIMEOUT
 def test_prune_killed_at_random_deletions(setup, proxy, rgw, bucket, tmp_path):
     src, o, clean = setup
     key = json.loads(o("list", "--json").stdout)[0]["key"]

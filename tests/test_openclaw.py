@@ -65,6 +65,9 @@ def auth_store(path):
         db.close()
 
 
+# the first run installs Node and OpenClaw (bounded at 15 + 30 minutes
+# above; about 3 minutes), then about 2 minutes of openclaw commands
+@pytest.mark.timeout(3600)
 def test_real_openclaw_backed_up_and_restored(tmp_path, openclaw_path, rgw, bucket, keyfile, ocb,
                                               mounted):
     home = tmp_path / "home"

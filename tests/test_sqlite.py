@@ -351,6 +351,7 @@ MIDREAD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.timeout(1800)   # 200 MiB backed up, restored twice, verified, mounted, cat
 def test_file_that_starts_changing_while_read_is_read_again(tmp_path, s3_config, ocb,
                                                            mounted):
     """A file last modified long ago that a writer changes while the backup
