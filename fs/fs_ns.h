@@ -76,8 +76,9 @@ struct fs_ns_ops {
 	 * fi's caching flags set; -EISDIR for what is no regular file. */
 	int (*open)(struct fs_ctx *c, const struct fs_ns_node *n,
 		    struct fuse_file_info *fi, struct fs_fh **out);
-	/* Read from handle h (opened by this namespace's open): replies the
-	 * bytes itself and returns 0, or returns the error to reply. */
+	/* Read from handle h (opened by this namespace's open, so a
+	 * namespace with open has read): replies the bytes itself and
+	 * returns 0, or returns the error to reply. */
 	int (*read)(fuse_req_t req, struct fs_ctx *c, struct fs_fh *h,
 		    size_t size, off_t off);
 	/* The value of extended attribute `name` (a user.* one) appended to
