@@ -30,7 +30,7 @@ struct fs_ctx {
 	/* called once the kernel connection is up */
 	void (*init_done)(struct fs_ctx *c);
 	void *priv;			/* the daemon's own state */
-	void *open_fh;			/* open file handles (fs_ops.c) */
+	void *open_fh;			/* open file handles (fs_fh.c) */
 	pthread_mutex_t fh_lock;	/* guards open_fh */
 };
 

@@ -1,7 +1,7 @@
 /*
  * fs_snap.h - the snapshots/ control directory of the mount: `mkdir
  * snapshots/now` (or snapshots/<label>) starts a backup in the daemon, and
- * the entry's files tell how it goes.  No FUSE in here: fs_ops.c maps
+ * the entry's files tell how it goes.  No FUSE in here: fs_ns_snaps.c maps
  * these calls onto requests.
  *
  * At most one backup runs at a time (a second start gets -EBUSY).  Each

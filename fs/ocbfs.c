@@ -4,9 +4,10 @@
  *   ocbfs [-o option,...] [-f] [-d] MOUNTPOINT
  *
  * Options: fs_opts.c; the namespace: fs_tree.c; the FUSE operations:
- * fs_ops.c; counters: fs_stats.c.  This file wires the layers together:
- * config, store stack (S3 or directory, under the disk cache), keys,
- * frame cache, namespace, session.
+ * fs_ops.c, which routes them to the namespaces (fs_ns.h); counters:
+ * fs_stats.c.  This file wires the layers together, in named steps:
+ * command line, config and keys, store stack (S3 or directory, under the
+ * disk cache), frame cache, namespace, session.
  */
 #include "fs_ops.h"
 #include "fs_daemon.h"
@@ -45,6 +46,12 @@
 
 struct daemon {
 	struct fs_ctx ctx;
+	struct fs_opts opts;		/* -o options */
+	struct fuse_cmdline_opts cl;	/* FUSE's own: mountpoint, -f, -d */
+	struct fs_settings set;		/* options and config together */
+	struct ocb_config *cfg;
+	struct ocb_keyprov *kp;
+	struct ocb_group_settings gs;
 	struct ocb_store *store;
 	char *mountpoint;
 	/* kernel notifications from the snapshot thread, until the session
@@ -221,25 +228,12 @@ static void syslog_sink(void *arg, enum ocb_log_level level, const char *line)
 	syslog(pri[level], "%s", line);
 }
 
-int main(int argc, char **argv)
+/* what every thread inherits: set before the first one exists */
+static void process_setup(void)
 {
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct fuse_cmdline_opts cl = { 0 };
-	struct fs_opts o = { 0 };
-	struct fs_settings set = { 0 };
-	struct daemon d = { 0 };
-	struct ocb_config *cfg = NULL;
-	struct ocb_keyprov *kp = NULL;
-	struct fuse_session *se = NULL;
-	struct fs_tree_opts to = { 0 };
-	struct stopper stop = { 0 };
-	struct ocb_group_settings gs = { 0 };
 	sigset_t sigs;
-	int detach = -1;
-	int r, rc = 2;
 
 	prctl(PR_SET_DUMPABLE, 0);	/* keys live in this process */
-	/* before any thread exists, so that every thread inherits it */
 	stop_signals(&sigs);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -251,173 +245,250 @@ int main(int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, 4 << 20);
 	mallopt(M_TRIM_THRESHOLD, 16 << 20);
 	ocb_log_set_prog("ocbfs");
-	if (fs_opts_parse(&args, &o) < 0)
-		goto out;
-	if (o.show_help) {
-		fs_opts_usage(argv[0]);
-		rc = 0;
-		goto out;
+}
+
+#define GO_ON (-1)	/* a step's "no exit status yet: go on" */
+
+/* The command line; detaches unless -f.  GO_ON or the exit status (0
+ * after --help and --version). */
+static int read_command_line(struct daemon *d, struct fuse_args *args,
+			     int *detach)
+{
+	int r;
+
+	if (fs_opts_parse(args, &d->opts) < 0)
+		return 2;
+	if (d->opts.show_help) {
+		fs_opts_usage(args->argv[0]);
+		return 0;
 	}
-	if (o.show_version) {
+	if (d->opts.show_version) {
 		printf("ocbfs %s (libfuse %s)\n", OCB_VERSION, fuse_pkgversion());
-		rc = 0;
-		goto out;
+		return 0;
 	}
-	if (fuse_parse_cmdline(&args, &cl) != 0)
-		goto out;
-	if (!cl.mountpoint) {
+	if (fuse_parse_cmdline(args, &d->cl) != 0)
+		return 2;
+	if (!d->cl.mountpoint) {
 		fprintf(stderr, "ocbfs: no mountpoint (see ocbfs --help)\n");
-		goto out;
+		return 2;
 	}
-	ocb_log_set_level(cl.debug ? OCB_LOG_DEBUG : OCB_LOG_WARN);
+	ocb_log_set_level(d->cl.debug ? OCB_LOG_DEBUG : OCB_LOG_WARN);
 	/* detach now, while this is the only thread: the caller waits for
 	 * the mount (or its failure) and exits with our status */
-	if (!cl.foreground) {
-		r = fs_daemon_start(&detach);
+	if (!d->cl.foreground) {
+		r = fs_daemon_start(detach);
 		if (r < 0) {
 			fprintf(stderr, "ocbfs: cannot detach: %s\n",
 				strerror(-r));
-			goto out;
+			return 2;
 		}
 	}
 	/* in OpenSSL's locked secure heap, best effort; after the fork,
 	 * which would drop the lock */
 	if (ocb_crypto_secure_heap_init() != 0)
 		ocb_debug("secure heap not locked: keys are mlock'ed one by one");
-	rc = 3;
-	if (ocb_config_load(o.config, &cfg) < 0)
-		goto out;
-	rc = 2;
-	if (fs_opts_settings(&o, cfg, &set) < 0)
-		goto out;
-	rc = 3;
-	if (ocb_keyprov_from_config(cfg, cl.foreground, &kp) < 0)
-		goto out;
-	rc = 1;
-	r = ocb_store_open(cfg, &d.store);
+	return GO_ON;
+}
+
+/* config, settings, keys: GO_ON or the exit status */
+static int load_config(struct daemon *d)
+{
+	if (ocb_config_load(d->opts.config, &d->cfg) < 0)
+		return 3;
+	if (fs_opts_settings(&d->opts, d->cfg, &d->set) < 0)
+		return 2;
+	if (ocb_keyprov_from_config(d->cfg, d->cl.foreground, &d->kp) < 0)
+		return 3;
+	return GO_ON;
+}
+
+/* the store (S3 or directory) under the disk cache, the frame cache and
+ * the counters; old-tool backups are read below the disk cache */
+static int open_store_stack(struct daemon *d, struct fs_tree_opts *to)
+{
+	int r = ocb_store_open(d->cfg, &d->store);
+
 	if (r < 0) {
 		fprintf(stderr, "ocbfs: cannot open store %s: %s\n",
-			cfg->store_url, ocb_store_strerror(r));
-		goto out;
+			d->cfg->store_url, ocb_store_strerror(r));
+		return -1;
 	}
-	to.legacy_store = d.store;	/* below the disk cache */
-	to.cache_dir = set.cache_dir;
-	if (set.cache_dir) {
-		r = ocb_cache_store_new(d.store, set.cache_dir, set.cache_size,
-					&d.store);
+	to->legacy_store = d->store;
+	to->cache_dir = d->set.cache_dir;
+	if (d->set.cache_dir) {
+		r = ocb_cache_store_new(d->store, d->set.cache_dir,
+					d->set.cache_size, &d->store);
 		if (r < 0) {
-			d.store = NULL;		/* freed by the failed layer */
-			goto out;
+			d->store = NULL;	/* freed by the failed layer */
+			return -1;
 		}
 	}
-	if (ocb_frame_cache_new(set.ram_cache, &d.ctx.fc) < 0 ||
-	    fs_stats_new(&d.ctx.st) < 0)
-		goto out;
-	to.store = d.store;
-	to.kp = kp;
-	to.root = cfg->root;
-	to.prefix = set.prefix;
-	to.check_latest = 1;
-	to.refresh = set.refresh;
-	to.on_close = forget_frames;
-	to.on_close_arg = d.ctx.fc;
-	to.snapshots = set.snapshots;
-	if (fs_groups_new(d.store, cfg->root, &d.ctx.groups) < 0)
-		goto out;
-	to.groups = 1;
-	to.on_refresh = on_refresh;
-	to.on_refresh_arg = &d;
-	if (ocb_group_settings_load(cfg, &gs) < 0) {
-		rc = 3;
-		goto out;
-	}
-	if (fs_tree_new(&to, &d.ctx.tree) < 0)
-		goto out;
-	pthread_mutex_init(&d.notify_lock, NULL);
-	if (set.snapshots) {
+	if (ocb_frame_cache_new(d->set.ram_cache, &d->ctx.fc) < 0 ||
+	    fs_stats_new(&d->ctx.st) < 0)
+		return -1;
+	return 0;
+}
+
+/* the namespace: the tree of instances and backups, groups/, and
+ * snapshots/ when on.  GO_ON or the exit status. */
+static int open_namespace(struct daemon *d, struct fs_tree_opts *to)
+{
+	to->store = d->store;
+	to->kp = d->kp;
+	to->root = d->cfg->root;
+	to->prefix = d->set.prefix;
+	to->check_latest = 1;
+	to->refresh = d->set.refresh;
+	to->on_close = forget_frames;
+	to->on_close_arg = d->ctx.fc;
+	to->snapshots = d->set.snapshots;
+	if (fs_groups_new(d->store, d->cfg->root, &d->ctx.groups) < 0)
+		return 1;
+	to->groups = 1;
+	to->on_refresh = on_refresh;
+	to->on_refresh_arg = d;
+	if (ocb_group_settings_load(d->cfg, &d->gs) < 0)
+		return 3;
+	if (fs_tree_new(to, &d->ctx.tree) < 0)
+		return 1;
+	pthread_mutex_init(&d->notify_lock, NULL);
+	if (d->set.snapshots) {
 		struct fs_snap_opts so = {
-			.store = d.store,
-			.cfg = cfg,
-			.kp = kp,
-			.inst_name = fs_tree_inst_name(cfg->prefix ? cfg->prefix : ""),
-			.keep = set.snapshot_keep,
-			.gs = &gs,
+			.store = d->store,
+			.cfg = d->cfg,
+			.kp = d->kp,
+			.inst_name = fs_tree_inst_name(d->cfg->prefix ?
+						       d->cfg->prefix : ""),
+			.keep = d->set.snapshot_keep,
+			.gs = &d->gs,
 			.on_new_backup = new_backup,
-			.on_new_backup_arg = &d,
+			.on_new_backup_arg = d,
 		};
 
-		d.snap_prefix = cfg->prefix;
-		if (fs_snap_new(&so, &d.ctx.snap) < 0)
-			goto out;
+		d->snap_prefix = d->cfg->prefix;
+		if (fs_snap_new(&so, &d->ctx.snap) < 0)
+			return 1;
 	}
-	d.ctx.uid = getuid();
-	d.ctx.gid = getgid();
-	d.ctx.started = time(NULL);
-	d.ctx.stats = daemon_stats;
-	d.ctx.init_done = on_init;
-	d.ctx.priv = &d;
-	d.mountpoint = cl.mountpoint;
+	return GO_ON;
+}
 
-	if (fs_opts_mount_args(&o, &args) < 0)
-		goto out;
-	se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &d.ctx);
+/* every layer below the session: GO_ON or the exit status */
+static int open_layers(struct daemon *d)
+{
+	struct fs_tree_opts to = { 0 };
+	int rc = load_config(d);
+
+	if (rc != GO_ON)
+		return rc;
+	if (open_store_stack(d, &to) < 0)
+		return 1;
+	rc = open_namespace(d, &to);
+	if (rc != GO_ON)
+		return rc;
+	d->ctx.uid = getuid();
+	d->ctx.gid = getgid();
+	d->ctx.started = time(NULL);
+	d->ctx.stats = daemon_stats;
+	d->ctx.init_done = on_init;
+	d->ctx.priv = d;
+	d->mountpoint = d->cl.mountpoint;
+	return GO_ON;
+}
+
+/* serve requests until unmounted or stopped: the loop's result */
+static int serve_requests(struct daemon *d, struct fuse_session *se)
+{
+	struct fuse_loop_config *lc;
+	int r;
+
+	if (d->cl.singlethread)
+		return fuse_session_loop(se);
+	lc = fuse_loop_cfg_create();
+	fuse_loop_cfg_set_clone_fd(lc, d->cl.clone_fd);
+	fuse_loop_cfg_set_max_threads(lc, d->cl.max_threads &&
+				      d->cl.max_threads <= 1000 ?
+				      d->cl.max_threads : 16);
+	if (d->cl.max_idle_threads != UINT_MAX)
+		fuse_loop_cfg_set_idle_threads(lc, d->cl.max_idle_threads);
+	r = fuse_session_loop_mt(se, lc);
+	fuse_loop_cfg_destroy(lc);
+	return r;
+}
+
+/* mount, tell the waiting parent, serve, unmount: the exit status */
+static int run_mount(struct daemon *d, struct fuse_args *args, int *detach)
+{
+	struct stopper stop = { 0 };
+	struct fuse_session *se;
+	int r, rc = 1;
+
+	if (fs_opts_mount_args(&d->opts, args) < 0)
+		return 1;
+	se = fuse_session_new(args, &fs_ops, sizeof(fs_ops), &d->ctx);
 	if (!se)
+		return 1;
+	d->se = se;
+	if (fuse_session_mount(se, d->cl.mountpoint) != 0)
 		goto out;
-	d.se = se;
-	if (fuse_session_mount(se, cl.mountpoint) != 0)
-		goto out;
-	if (fs_daemon_ready(&detach) < 0)
+	if (fs_daemon_ready(detach) < 0)
 		goto out_unmount;
-	if (!cl.foreground) {
+	if (!d->cl.foreground) {
 		openlog("ocbfs", LOG_PID, LOG_DAEMON);
 		ocb_log_set_sink(syslog_sink, NULL);
 	}
-	if (stopper_start(&stop, se, cl.mountpoint) < 0)
+	if (stopper_start(&stop, se, d->cl.mountpoint) < 0)
 		goto out_unmount;
-	fs_tree_start(d.ctx.tree);
-	if (cl.singlethread) {
-		r = fuse_session_loop(se);
-	} else {
-		struct fuse_loop_config *lc = fuse_loop_cfg_create();
-
-		fuse_loop_cfg_set_clone_fd(lc, cl.clone_fd);
-		fuse_loop_cfg_set_max_threads(lc, cl.max_threads &&
-					      cl.max_threads <= 1000 ?
-					      cl.max_threads : 16);
-		if (cl.max_idle_threads != UINT_MAX)
-			fuse_loop_cfg_set_idle_threads(lc, cl.max_idle_threads);
-		r = fuse_session_loop_mt(se, lc);
-		fuse_loop_cfg_destroy(lc);
-	}
-	fs_tree_stop(d.ctx.tree);
+	fs_tree_start(d->ctx.tree);
+	r = serve_requests(d, se);
+	fs_tree_stop(d->ctx.tree);
 	rc = r < 0 && !atomic_load(&stop.signal) ? 1 : 0;
 out_unmount:
-	pthread_mutex_lock(&d.notify_lock);
-	d.se = NULL;
-	pthread_mutex_unlock(&d.notify_lock);
+	pthread_mutex_lock(&d->notify_lock);
+	d->se = NULL;
+	pthread_mutex_unlock(&d->notify_lock);
 	fuse_session_unmount(se);
 	stopper_stop(&stop);
 	/* the loop's workers are joined: tune_started is settled */
-	if (d.tune_started)
-		pthread_join(d.tune, NULL);
+	if (d->tune_started)
+		pthread_join(d->tune, NULL);
 out:
-	if (se)
-		fuse_session_destroy(se);
+	fuse_session_destroy(se);
+	return rc;
+}
+
+static void daemon_release(struct daemon *d)
+{
 	/* a running snapshot is cancelled (its upload aborted); requests it
 	 * had in flight on the mount failed when the session closed */
-	fs_snap_free(d.ctx.snap);
+	fs_snap_free(d->ctx.snap);
 	/* read-ahead workers use archives: stop them before the tree goes */
-	ocb_frame_cache_free(d.ctx.fc);
-	fs_tree_free(d.ctx.tree);
-	fs_groups_free(d.ctx.groups);
-	fs_stats_free(d.ctx.st);
-	ocb_store_free(d.store);
-	ocb_keyprov_free(kp);
-	ocb_group_settings_release(&gs);
-	ocb_config_free(cfg);
-	fs_settings_release(&set);
-	fs_opts_release(&o);
-	free(cl.mountpoint);
+	ocb_frame_cache_free(d->ctx.fc);
+	fs_tree_free(d->ctx.tree);
+	fs_groups_free(d->ctx.groups);
+	fs_stats_free(d->ctx.st);
+	ocb_store_free(d->store);
+	ocb_keyprov_free(d->kp);
+	ocb_group_settings_release(&d->gs);
+	ocb_config_free(d->cfg);
+	fs_settings_release(&d->set);
+	fs_opts_release(&d->opts);
+	free(d->cl.mountpoint);
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct daemon d = { 0 };
+	int detach = -1;
+	int rc;
+
+	process_setup();
+	rc = read_command_line(&d, &args, &detach);
+	if (rc == GO_ON)
+		rc = open_layers(&d);
+	if (rc == GO_ON)
+		rc = run_mount(&d, &args, &detach);
+	daemon_release(&d);
 	fuse_opt_free_args(&args);
 	fs_daemon_fail(&detach, rc);	/* when it failed before ready */
 	return rc;

@@ -506,7 +506,7 @@ void ocb_frame_cache_free(struct ocb_frame_cache *fc)
  * stream is one of the kernel's requests overtaken by the next: it keeps
  * the window as it is (resetting there made a fast reader lose its
  * read-ahead several times per second).  Any other read resets it.
- * The caller serialises steps of one state (fs_ops: under the file's lock,
+ * The caller serialises steps of one state (fs_ns_backup.c: under the file's lock,
  * before the read blocks): a copy taken by parallel reads and put back
  * after them would lose steps and move next_off backwards, and the next
  * read would then look random and reset the window.
