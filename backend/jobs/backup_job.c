@@ -53,7 +53,7 @@ int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
 		       struct ocb_keyprov *kp, struct ocb_backup_job *j,
 		       struct ocb_backup_result *res)
 {
-	struct ocb_backup_opts o = { 0 };
+	struct ocb_archive_write_opts o = { 0 };
 	struct ocb_put_opts put = { 0 };
 	char *skip[SKIP_MAX + 1] = { 0 };
 	char **oc = NULL;		/* openclaw's own list */
@@ -138,8 +138,8 @@ int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
 		o.nexcludes = 0;
 		o.created = j->created;
 	}
-	r = j->plan ? ocb_backup_plan(&o, j->plan, j->plan_arg, res) :
-		ocb_backup_run(s, &o, res);
+	r = j->plan ? ocb_archive_write_plan(&o, j->plan, j->plan_arg, res) :
+		ocb_archive_write(s, &o, res);
 out:
 	ocb_openclaw_free(oc, noc);
 	for (i = 0; i < nskip; i++)

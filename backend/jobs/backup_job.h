@@ -31,7 +31,7 @@ struct ocb_backup_job {
 	size_t nsources;
 	const char *const *source_paths;
 	int64_t created;
-	ocb_plan_fn plan;		/* a dry run (ocb_backup_plan()): no
+	ocb_plan_fn plan;		/* a dry run (ocb_archive_write_plan()): no
 					 * store is touched */
 	void *plan_arg;
 	int from_openclaw;		/* out: the sources are what `openclaw
@@ -46,7 +46,7 @@ struct ocb_backup_job {
 
 /*
  * Take the backup (or with j->plan, only say what it would hold): 0 (res filled; res->warnings may be non-zero) or a
- * negative errno as ocb_backup_run() returns it.
+ * negative errno as ocb_archive_write() returns it.
  */
 int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
 		       struct ocb_keyprov *kp, struct ocb_backup_job *j,

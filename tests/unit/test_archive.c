@@ -301,7 +301,7 @@ static int backup(struct ocb_store *s, struct ocb_keyprov *kp,
 	const char *excludes[1] = { "*.tmp" };
 	char skip[PATH_MAX];
 	const char *skips[1] = { skip };
-	struct ocb_backup_opts o = {
+	struct ocb_archive_write_opts o = {
 		.sources = sources, .nsources = 2, .excludes = excludes,
 		.nexcludes = 1, .skip = skips, .nskip = 1,
 		.prefix = "backups/instance-t", .instance = "t", .kp = kp,
@@ -309,7 +309,7 @@ static int backup(struct ocb_store *s, struct ocb_keyprov *kp,
 	};
 
 	PATHF(skip, "%s/mnt", src1);
-	return ocb_backup_run(s, &o, res);
+	return ocb_archive_write(s, &o, res);
 }
 
 static int mem_sink(void *arg, const void *p, size_t n)
@@ -730,14 +730,14 @@ static int cancelled_backup(struct ocb_store *s, struct ocb_keyprov *kp,
 {
 	const char *sources[1] = { src1 };
 	struct canceller c = { .flag = at_start };
-	struct ocb_backup_opts o = {
+	struct ocb_archive_write_opts o = {
 		.sources = sources, .nsources = 1,
 		.prefix = "backups/instance-t", .instance = "t", .kp = kp,
 		.label = label, .cancel = &c.flag,
 		.progress = cancel_progress, .progress_arg = &c,
 	};
 	struct ocb_backup_result res;
-	int r = ocb_backup_run(s, &o, &res);
+	int r = ocb_archive_write(s, &o, &res);
 
 	CHECK(at_start || c.calls > 0);
 	return r;
