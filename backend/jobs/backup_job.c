@@ -1,9 +1,13 @@
 /*
- * backup_job.c - the config turned into one backup (backup_job.h).
+ * backup_job.c - the config turned into one backup, hooks to auto-prune
+ * (backup_job.h).
  */
 #include "backup_job.h"
+#include "backup_name.h"
 #include "inventory.h"
 #include "config.h"
+#include "group.h"
+#include "highwater.h"
 #include "log.h"
 #include "openclaw.h"
 #include "retry_store.h"
@@ -144,5 +148,94 @@ out:
 	ocb_openclaw_free(oc, noc);
 	for (i = 0; i < nskip; i++)
 		free(skip[i]);
+	return r;
+}
+
+/* ---- the whole backup ------------------------------------------------------- */
+
+static const struct ocb_backup_job_report no_report;
+
+/* a stored backup's group request answered, if there is one */
+static void answer_group(struct ocb_store *s, const struct ocb_config *cfg,
+			 struct ocb_backup_job *j)
+{
+	const struct ocb_backup_job_report *rep = j->report;
+	int a;
+
+	if (!j->group)
+		return;
+	a = ocb_group_ack(s, cfg->root, j->group, cfg->instance_id);
+	if (a < 0 && rep->ack_failed)
+		rep->ack_failed(rep->arg, a);
+}
+
+static void post_hook(const struct ocb_config *cfg, struct ocb_backup_job *j,
+		      const struct ocb_backup_result *res)
+{
+	const struct ocb_backup_job_report *rep = j->report;
+
+	if (!ocb_hook_run(cfg, "postBackup", res->name, NULL, OCB_HOOK_TIMEOUT,
+			  rep->hook_line, rep->arg))
+		return;
+	j->post_hook_failed = 1;
+	if (rep->post_hook_failed)
+		rep->post_hook_failed(rep->arg, res);
+}
+
+/* after the stream stored the backup: the mark, the group request, the
+ * postBackup hook, the auto-prune */
+static void after_stored(struct ocb_store *s, const struct ocb_config *cfg,
+			 struct ocb_backup_job *j,
+			 const struct ocb_backup_result *res)
+{
+	const struct ocb_backup_job_report *rep = j->report;
+	int64_t t;
+	int lab;
+
+	/* this machine's own backup: the newest it has seen */
+	if (j->note_highwater &&
+	    ocb_backup_name_time(res->name, &t, &lab) == 0)
+		ocb_highwater_note(cfg->cache_dir, cfg->prefix, t, res->name);
+	if (j->post_hook_first) {
+		post_hook(cfg, j, res);
+		answer_group(s, cfg, j);
+		if (rep->stored)
+			rep->stored(rep->arg, res);
+	} else {
+		answer_group(s, cfg, j);
+		if (rep->stored)
+			rep->stored(rep->arg, res);
+		post_hook(cfg, j, res);
+	}
+	/* retention.autoClean: the old tool's cleanup after a backup */
+	if (!j->post_hook_failed && cfg->auto_clean && rep->auto_prune)
+		j->pruned = rep->auto_prune(rep->arg, res->name);
+}
+
+int ocb_backup_job_take(struct ocb_store *s, const struct ocb_config *cfg,
+			struct ocb_keyprov *kp, struct ocb_backup_job *j,
+			struct ocb_backup_result *res)
+{
+	const struct ocb_backup_job_report *rep;
+	int r;
+
+	if (!j->report)
+		j->report = &no_report;
+	rep = j->report;
+	j->pre_hook_failed = j->post_hook_failed = j->pruned = 0;
+	/* hooks.preBackup: e.g. the agent writing its state down first */
+	r = ocb_hook_run(cfg, "preBackup", NULL, NULL, OCB_HOOK_TIMEOUT,
+			 rep->hook_line, rep->arg);
+	if (r) {
+		j->pre_hook_failed = 1;
+		return r < 0 ? r : -ECHILD;
+	}
+	if (rep->stream_begins)
+		rep->stream_begins(rep->arg);
+	r = ocb_backup_job_run(s, cfg, kp, j, res);
+	if (rep->stream_ended)
+		rep->stream_ended(rep->arg, r);
+	if (r == 0)
+		after_stored(s, cfg, j, res);
 	return r;
 }
