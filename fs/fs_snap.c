@@ -365,7 +365,7 @@ static void *backup_main(void *arg)
 	struct snap *e;
 	char label[72] = "", group[72] = "";
 	enum snap_kind kind;
-	int r, complete = 1;
+	int r = 0, complete = 1;
 
 	pthread_mutex_lock(&s->lock);
 	e = s->running;
@@ -375,7 +375,6 @@ static void *backup_main(void *arg)
 	kind = e->kind;
 	pthread_mutex_unlock(&s->lock);
 
-	r = 0;
 	if (kind == SNAP_COORDINATE) {
 		/* the other agents' mounts see it at their next refresh */
 		r = ocb_group_request(s->o.store, s->o.cfg->root, group,
