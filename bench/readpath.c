@@ -77,7 +77,7 @@ int main(int argc, char **argv)
 	const char *sources[1];
 	struct ocb_store *s = NULL;
 	struct ocb_keyprov *kp = NULL;
-	struct ocb_backup_opts o = { 0 };
+	struct ocb_archive_write_opts o = { 0 };
 	struct ocb_backup_result res;
 	struct ocb_archive *a = NULL;
 	struct ocb_frame_cache *fc = NULL;
@@ -119,7 +119,7 @@ int main(int argc, char **argv)
 	o.instance = "rp";
 	o.kp = kp;
 	t = now();
-	if (ocb_backup_run(s, &o, &res) < 0)
+	if (ocb_archive_write(s, &o, &res) < 0)
 		goto out;
 	printf("backup %.1f MB/s %zu MiB in %.2f s, %llu bytes stored\n",
 	       (double)size / 1e6 / (now() - t), mib, now() - t,

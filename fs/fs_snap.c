@@ -256,17 +256,116 @@ static int coordinate(struct fs_snap *s, const char *id)
 	return f.complete;
 }
 
+static void on_stream_ended(void *arg, int r)
+{
+	struct fs_snap *s = arg;
+
+	if (r == 0 && s->o.on_new_backup)
+		s->o.on_new_backup(s->o.on_new_backup_arg);
+}
+
+static void on_post_hook_failed(void *arg, const struct ocb_backup_result *res)
+{
+	(void)res;
+	log_running(arg, "warning: the backup is stored, but the postBackup "
+		    "hook failed");
+}
+
+static void on_ack_failed(void *arg, int err)
+{
+	log_running(arg, "warning: the group request was not acknowledged: %s",
+		    ocb_store_strerror(err));
+}
+
+/* the backup job, told in the entry: 0 when stored, else a negative
+ * errno (j->pre_hook_failed: the preBackup hook's) */
+static int take_backup(struct fs_snap *s, const char *label,
+		       const char *group, struct ocb_backup_job *j,
+		       struct ocb_backup_result *res)
+{
+	const struct ocb_group_settings *gs = s->o.gs;
+	const struct ocb_backup_job_report report = {
+		.hook_line = on_hook_line,
+		.stream_ended = on_stream_ended,
+		.ack_failed = on_ack_failed,
+		.post_hook_failed = on_post_hook_failed,
+		.arg = s,
+	};
+	int r;
+
+	j->label = label[0] ? label : NULL;
+	j->group = group[0] ? group : NULL;
+	j->role = !group[0] ? NULL : gs && gs->role[0] ? gs->role : "worker";
+	j->count_first = 1;
+	j->progress = on_progress;
+	j->progress_arg = s;
+	j->warning = on_warning;
+	j->warning_arg = s;
+	j->cancel = &s->cancel;
+	j->report = &report;
+	/* the mount's order: the postBackup hook, then the group request;
+	 * no auto-prune */
+	j->post_hook_first = 1;
+	r = ocb_backup_job_take(s->o.store, s->o.cfg, s->o.kp, j, res);
+	j->report = NULL;
+	return r;
+}
+
+/* how it ended, in the entry (lock held) */
+static void record_end(struct fs_snap *s, struct snap *e, int r,
+		       const struct ocb_backup_job *j,
+		       const struct ocb_backup_result *res, int complete)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	e->ended = time(NULL);
+	e->seconds = (double)(t1.tv_sec - e->t0.tv_sec) +
+		(double)(t1.tv_nsec - e->t0.tv_nsec) / 1e9;
+	if (j->stale_aborted)
+		log_line(e, "aborted %d unfinished upload(s) of earlier backups",
+			 j->stale_aborted);
+	if (j->pre_hook_failed) {
+		e->state = SNAP_FAILED;
+		log_line(e, "failed: the preBackup hook failed; no backup taken");
+	} else if (r == 0) {
+		e->state = !complete ? SNAP_INCOMPLETE :
+			res->warnings ? SNAP_WARNINGS : SNAP_DONE;
+		e->prog.bytes_stored = res->bytes_stored;
+		if (e->kind == SNAP_COORDINATE)
+			snprintf(e->backup, sizeof(e->backup), "groups/%s",
+				 e->group);
+		else
+			snprintf(e->backup, sizeof(e->backup), "%s/%s",
+				 s->o.inst_name, res->name);
+		log_line(e, "done: %s, %" PRIu64 " entries, %" PRIu64
+			 " bytes read, %" PRIu64 " bytes stored, %.1f s%s",
+			 res->name, res->entries, res->bytes_in,
+			 res->bytes_stored, res->seconds,
+			 res->warnings ? ", with warnings" : "");
+		log_line(e, "SQLite snapshots %" PRIu64 ", changed while read %"
+			 PRIu64 ", databases copied raw %" PRIu64 ", warnings %"
+			 PRIu64, res->snapshots, res->torn, res->fell_back,
+			 res->warnings);
+	} else if (r == -ECANCELED) {
+		e->state = SNAP_CANCELLED;
+		log_line(e, "cancelled: nothing was stored");
+	} else {
+		e->state = SNAP_FAILED;
+		log_line(e, "failed: %s (store %s); nothing was stored",
+			 ocb_store_strerror(r), s->o.store->desc);
+	}
+}
+
 static void *backup_main(void *arg)
 {
 	struct fs_snap *s = arg;
 	struct ocb_backup_result res = { 0 };
 	struct ocb_backup_job j = { 0 };
-	const struct ocb_group_settings *gs = s->o.gs;
 	struct snap *e;
-	struct timespec t1;
 	char label[72] = "", group[72] = "";
 	enum snap_kind kind;
-	int r, complete = 1, hook_failed = 0;
+	int r = 0, complete = 1;
 
 	pthread_mutex_lock(&s->lock);
 	e = s->running;
@@ -281,41 +380,13 @@ static void *backup_main(void *arg)
 		r = ocb_group_request(s->o.store, s->o.cfg->root, group,
 				      s->o.cfg->instance_id,
 				      OCB_GROUP_REQUEST_TTL);
-		if (r < 0)
-			goto done;
-		log_running(s, "requested group backup %s of the fleet", group);
+		if (r == 0)
+			log_running(s, "requested group backup %s of the fleet",
+				    group);
 	}
-	/* the same hooks as `ocb backup` */
-	r = ocb_hook_run(s->o.cfg, "preBackup", NULL, NULL, OCB_HOOK_TIMEOUT,
-			 on_hook_line, s);
-	if (r) {
-		hook_failed = 1;
-		goto done;
-	}
-	j.label = label[0] ? label : NULL;
-	j.group = group[0] ? group : NULL;
-	j.role = !group[0] ? NULL : gs && gs->role[0] ? gs->role : "worker";
-	j.count_first = 1;
-	j.progress = on_progress;
-	j.progress_arg = s;
-	j.warning = on_warning;
-	j.warning_arg = s;
-	j.cancel = &s->cancel;
-	r = ocb_backup_job_run(s->o.store, s->o.cfg, s->o.kp, &j, &res);
-	if (r == 0 && s->o.on_new_backup)
-		s->o.on_new_backup(s->o.on_new_backup_arg);
-	if (r == 0 && ocb_hook_run(s->o.cfg, "postBackup", res.name, NULL,
-				   OCB_HOOK_TIMEOUT, on_hook_line, s))
-		log_running(s, "warning: the backup is stored, but the "
-			    "postBackup hook failed");
-	if (r == 0 && group[0]) {
-		int a = ocb_group_ack(s->o.store, s->o.cfg->root, group,
-				      s->o.cfg->instance_id);
-
-		if (a < 0)
-			log_running(s, "warning: the group request was not "
-				    "acknowledged: %s", ocb_store_strerror(a));
-	}
+	/* the same job as `ocb backup` */
+	if (r == 0)
+		r = take_backup(s, label, group, &j, &res);
 	if (r == 0 && kind == SNAP_COORDINATE) {
 		int c = coordinate(s, group);
 
@@ -326,44 +397,8 @@ static void *backup_main(void *arg)
 		if (c >= 0 && s->o.on_new_backup)	/* groups/<id> shows */
 			s->o.on_new_backup(s->o.on_new_backup_arg);
 	}
-done:
-	clock_gettime(CLOCK_MONOTONIC, &t1);
 	pthread_mutex_lock(&s->lock);
-	e->ended = time(NULL);
-	e->seconds = (double)(t1.tv_sec - e->t0.tv_sec) +
-		(double)(t1.tv_nsec - e->t0.tv_nsec) / 1e9;
-	if (j.stale_aborted)
-		log_line(e, "aborted %d unfinished upload(s) of earlier backups",
-			 j.stale_aborted);
-	if (hook_failed) {
-		e->state = SNAP_FAILED;
-		log_line(e, "failed: the preBackup hook failed; no backup taken");
-	} else if (r == 0) {
-		e->state = !complete ? SNAP_INCOMPLETE :
-			res.warnings ? SNAP_WARNINGS : SNAP_DONE;
-		e->prog.bytes_stored = res.bytes_stored;
-		if (kind == SNAP_COORDINATE)
-			snprintf(e->backup, sizeof(e->backup), "groups/%s",
-				 group);
-		else
-			snprintf(e->backup, sizeof(e->backup), "%s/%s",
-				 s->o.inst_name, res.name);
-		log_line(e, "done: %s, %" PRIu64 " entries, %" PRIu64
-			 " bytes read, %" PRIu64 " bytes stored, %.1f s%s",
-			 res.name, res.entries, res.bytes_in, res.bytes_stored,
-			 res.seconds, res.warnings ? ", with warnings" : "");
-		log_line(e, "SQLite snapshots %" PRIu64 ", changed while read %"
-			 PRIu64 ", databases copied raw %" PRIu64 ", warnings %"
-			 PRIu64, res.snapshots, res.torn, res.fell_back,
-			 res.warnings);
-	} else if (r == -ECANCELED) {
-		e->state = SNAP_CANCELLED;
-		log_line(e, "cancelled: nothing was stored");
-	} else {
-		e->state = SNAP_FAILED;
-		log_line(e, "failed: %s (store %s); nothing was stored",
-			 ocb_store_strerror(r), s->o.store->desc);
-	}
+	record_end(s, e, r, &j, &res, complete);
 	ocb_info("snapshot %s: %s", e->name, state_name[e->state]);
 	/* from here on e may be expired or removed at any time */
 	s->running = NULL;

@@ -8,9 +8,6 @@
 #include "inventory.h"
 #include "backup_job.h"
 #include "group.h"
-#include "hooks.h"
-#include "highwater.h"
-#include "backup_name.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -128,7 +125,18 @@ static int backup_plan(struct ocb_ctx *ctx, int json)
 	return 0;
 }
 
-static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
+/* `ocb backup`: what it was asked, and how it shows the backup */
+struct backup_cmd {
+	struct ocb_ctx *ctx;
+	struct ocb_keyprov *kp;
+	const char *label, *group, *role;
+	int json;
+	struct prog pr;
+	struct ocb_backup_job j;
+};
+
+/* 0, an exit code, or -1 when --help was printed */
+static int parse_args(struct backup_cmd *bc, int argc, char **argv, int *dry)
 {
 	static const struct option opts[] = {
 		{ "label", required_argument, NULL, 'l' },
@@ -139,139 +147,179 @@ static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct ocb_backup_job j = { 0 };
-	struct ocb_backup_result res = { 0 };
-	struct ocb_keyprov *kp = NULL;
-	struct prog pr = { 0 };
-	const char *label = NULL, *group = NULL, *role = NULL;
-	struct ocb_group_settings gs;
-	int json = 0, dry = 0, c, r;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'n': dry = 1; break;
-		case 'l': label = optarg; break;
-		case 'g': group = optarg; break;
-		case 'r': role = optarg; break;
-		case 'j': json = 1; break;
-		case 'h': printf("%s", usage); return 0;
+		case 'n': *dry = 1; break;
+		case 'l': bc->label = optarg; break;
+		case 'g': bc->group = optarg; break;
+		case 'r': bc->role = optarg; break;
+		case 'j': bc->json = 1; break;
+		case 'h': printf("%s", usage); return -1;
 		default: return ocb_usage(&ocb_cmd_backup);
 		}
 	}
-	if (optind != argc || (dry && (label || group || role)))
+	if (optind != argc || (*dry && (bc->label || bc->group || bc->role)))
 		return ocb_usage(&ocb_cmd_backup);
-	if (dry)
-		return backup_plan(ctx, json);
-	if (label && !ocb_inventory_label_ok(label)) {
+	return 0;
+}
+
+static int check_names(const struct backup_cmd *bc)
+{
+	if (bc->label && !ocb_inventory_label_ok(bc->label)) {
 		fprintf(stderr, "ocb: bad label '%s': use 1-64 characters of "
-			"A-Z a-z 0-9 . _ -\n", label);
+			"A-Z a-z 0-9 . _ -\n", bc->label);
 		return OCB_EXIT_USAGE;
 	}
-	if (group && !ocb_inventory_label_ok(group)) {
+	if (bc->group && !ocb_inventory_label_ok(bc->group)) {
 		fprintf(stderr, "ocb: bad group id '%s': use 1-64 characters of "
-			"A-Z a-z 0-9 . _ -\n", group);
+			"A-Z a-z 0-9 . _ -\n", bc->group);
 		return OCB_EXIT_USAGE;
 	}
-	if (role && !ocb_group_role_ok(role)) {
+	if (bc->role && !ocb_group_role_ok(bc->role)) {
 		fprintf(stderr, "ocb: bad role '%s': use manager, librarian, "
-			"access-service, worker or ephemeral\n", role);
+			"access-service, worker or ephemeral\n", bc->role);
 		return OCB_EXIT_USAGE;
 	}
+	return 0;
+}
+
+static void on_stream_begins(void *arg)
+{
+	struct backup_cmd *bc = arg;
+
+	clock_gettime(CLOCK_MONOTONIC, &bc->pr.t0);
+}
+
+static void on_stream_ended(void *arg, int r)
+{
+	struct backup_cmd *bc = arg;
+	int n = bc->j.stale_aborted;
+
+	(void)r;
+	if (bc->pr.tty)
+		fprintf(stderr, "\n");
+	if (n && !bc->ctx->quiet)
+		fprintf(stderr, "ocb: aborted %d unfinished upload%s left by an "
+			"earlier backup\n", n, n > 1 ? "s" : "");
+}
+
+static void on_ack_failed(void *arg, int err)
+{
+	struct backup_cmd *bc = arg;
+
+	ocb_warn("group %s: could not acknowledge its request: %s", bc->group,
+		 ocb_store_strerror(err));
+}
+
+/* the summary, before the postBackup hook runs */
+static void on_stored(void *arg, const struct ocb_backup_result *res)
+{
+	struct backup_cmd *bc = arg;
+	char a[32], b[32];
+
+	if (bc->json) {
+		printf("{\"name\": ");
+		ocb_json_str(res->name);
+		printf(", \"key\": ");
+		ocb_json_str(res->key);
+		printf(", \"entries\": %" PRIu64 ", \"bytes_in\": %" PRIu64
+		       ", \"bytes_stored\": %" PRIu64 ", \"seconds\": %.3f"
+		       ", \"warnings\": %" PRIu64 ", \"sqlite_snapshots\": %"
+		       PRIu64 ", \"changed_while_read\": %" PRIu64
+		       ", \"sqlite_copied_raw\": %" PRIu64 "}\n", res->entries,
+		       res->bytes_in, res->bytes_stored, res->seconds,
+		       res->warnings, res->snapshots, res->torn, res->fell_back);
+	} else if (!bc->ctx->quiet) {
+		printf("%s: %" PRIu64 " entries, %s read, %s stored, %.1f s%s\n",
+		       res->name, res->entries,
+		       ocb_human_size(res->bytes_in, a, sizeof(a)),
+		       ocb_human_size(res->bytes_stored, b, sizeof(b)),
+		       res->seconds, res->warnings ? ", with warnings" : "");
+	}
+}
+
+static void on_post_hook_failed(void *arg, const struct ocb_backup_result *res)
+{
+	(void)arg;
+	fprintf(stderr, "ocb: backup %s is stored, but the postBackup hook "
+		"failed\n", res->name);
+}
+
+static int on_auto_prune(void *arg, const char *just_taken)
+{
+	struct backup_cmd *bc = arg;
+
+	return ocb_prune_configured(bc->ctx, bc->kp, just_taken);
+}
+
+/* the backup job, told on the terminal: an exit code */
+static int take_backup(struct backup_cmd *bc)
+{
+	const struct ocb_backup_job_report report = {
+		.stream_begins = on_stream_begins,
+		.stream_ended = on_stream_ended,
+		.ack_failed = on_ack_failed,
+		.stored = on_stored,
+		.post_hook_failed = on_post_hook_failed,
+		.auto_prune = on_auto_prune,
+		.arg = bc,
+	};
+	struct ocb_ctx *ctx = bc->ctx;
+	struct ocb_backup_job *j = &bc->j;
+	struct ocb_backup_result res = { 0 };
+	int r;
+
+	bc->pr.tty = isatty(STDERR_FILENO) && !ctx->quiet;
+	j->label = bc->label;
+	j->group = bc->group;
+	j->role = bc->group ? (bc->role ? bc->role : "worker") : NULL;
+	j->cancel = &ocb_interrupted;
+	j->progress = show_progress;
+	j->progress_arg = &bc->pr;
+	j->count_first = bc->pr.tty;
+	j->report = &report;
+	j->note_highwater = 1;
+	r = ocb_backup_job_take(ctx->store, ctx->cfg, bc->kp, j, &res);
+	if (j->pre_hook_failed) {
+		fprintf(stderr, "ocb: no backup taken (the preBackup hook "
+			"failed)\n");
+		return OCB_EXIT_FAIL;
+	}
+	if (r < 0)
+		return ocb_fail(r, "backup to %s", ctx->store->desc);
+	if (j->post_hook_failed)
+		return OCB_EXIT_WARNINGS;
+	return j->pruned ? j->pruned : res.warnings ? OCB_EXIT_WARNINGS : 0;
+}
+
+static int backup_exec(struct ocb_ctx *ctx, int argc, char **argv)
+{
+	struct backup_cmd bc = { .ctx = ctx };
+	struct ocb_group_settings gs;
+	int dry = 0, r;
+
+	r = parse_args(&bc, argc, argv, &dry);
+	if (r)
+		return r < 0 ? 0 : r;
+	if (dry)
+		return backup_plan(ctx, bc.json);
+	r = check_names(&bc);
+	if (r)
+		return r;
 	r = ocb_ctx_store(ctx, NULL);
 	if (r)
 		return r;
 	r = ocb_ctx_group(ctx, &gs);
 	if (r)
 		return r;
-	if (group && !role && gs.role[0])
-		role = gs.role;		/* the config's role */
-	r = ocb_ctx_keyprov(ctx, &kp);
-	if (r)
-		goto out;
-	/* hooks.preBackup: e.g. the agent writing its state down first */
-	r = ocb_hook_run(ctx->cfg, "preBackup", NULL, NULL, OCB_HOOK_TIMEOUT,
-			 NULL, NULL);
-	if (r) {
-		fprintf(stderr, "ocb: no backup taken (the preBackup hook "
-			"failed)\n");
-		r = OCB_EXIT_FAIL;
-		goto out;
-	}
-	pr.tty = isatty(STDERR_FILENO) && !ctx->quiet;
-	clock_gettime(CLOCK_MONOTONIC, &pr.t0);
-	j.label = label;
-	j.group = group;
-	j.role = group ? (role ? role : "worker") : NULL;
-	j.cancel = &ocb_interrupted;
-	j.progress = show_progress;
-	j.progress_arg = &pr;
-	j.count_first = pr.tty;
-	r = ocb_backup_job_run(ctx->store, ctx->cfg, kp, &j, &res);
-	if (pr.tty)
-		fprintf(stderr, "\n");
-	if (j.stale_aborted && !ctx->quiet)
-		fprintf(stderr, "ocb: aborted %d unfinished upload%s left by an "
-			"earlier backup\n", j.stale_aborted,
-			j.stale_aborted > 1 ? "s" : "");
-	if (r < 0) {
-		r = ocb_fail(r, "backup to %s", ctx->store->desc);
-		goto out;
-	}
-	{
-		int64_t t;
-		int lab;
-
-		/* this machine's own backup: the newest it has seen */
-		if (ocb_backup_name_time(res.name, &t, &lab) == 0)
-			ocb_highwater_note(ctx->cfg->cache_dir, ctx->cfg->prefix,
-					   t, res.name);
-	}
-	if (group) {	/* a request for this group, if any, is answered */
-		int a = ocb_group_ack(ctx->store, ctx->cfg->root, group,
-				      ctx->cfg->instance_id);
-
-		if (a < 0)
-			ocb_warn("group %s: could not acknowledge its request: "
-				 "%s", group, ocb_store_strerror(a));
-	}
-	if (json) {
-		printf("{\"name\": ");
-		ocb_json_str(res.name);
-		printf(", \"key\": ");
-		ocb_json_str(res.key);
-		printf(", \"entries\": %" PRIu64 ", \"bytes_in\": %" PRIu64
-		       ", \"bytes_stored\": %" PRIu64 ", \"seconds\": %.3f"
-		       ", \"warnings\": %" PRIu64 ", \"sqlite_snapshots\": %"
-		       PRIu64 ", \"changed_while_read\": %" PRIu64
-		       ", \"sqlite_copied_raw\": %" PRIu64 "}\n", res.entries,
-		       res.bytes_in, res.bytes_stored, res.seconds, res.warnings,
-		       res.snapshots, res.torn, res.fell_back);
-	} else if (!ctx->quiet) {
-		char a[32], b[32];
-
-		printf("%s: %" PRIu64 " entries, %s read, %s stored, %.1f s%s\n",
-		       res.name, res.entries,
-		       ocb_human_size(res.bytes_in, a, sizeof(a)),
-		       ocb_human_size(res.bytes_stored, b, sizeof(b)),
-		       res.seconds, res.warnings ? ", with warnings" : "");
-	}
-	if (ocb_hook_run(ctx->cfg, "postBackup", res.name, NULL,
-			 OCB_HOOK_TIMEOUT, NULL, NULL)) {
-		fprintf(stderr, "ocb: backup %s is stored, but the postBackup "
-			"hook failed\n", res.name);
-		r = OCB_EXIT_WARNINGS;
-		goto out;
-	}
-	r = res.warnings ? OCB_EXIT_WARNINGS : 0;
-	if (ctx->cfg->auto_clean) {
-		/* retention.autoClean: the old tool's cleanup after a backup */
-		int p = ocb_prune_configured(ctx, kp, res.name);
-
-		if (p)
-			r = p;
-	}
-out:
-	ocb_keyprov_free(kp);
+	if (bc.group && !bc.role && gs.role[0])
+		bc.role = gs.role;		/* the config's role */
+	r = ocb_ctx_keyprov(ctx, &bc.kp);
+	if (r == 0)
+		r = take_backup(&bc);
+	ocb_keyprov_free(bc.kp);
 	ocb_group_settings_release(&gs);
 	return r;
 }

@@ -54,42 +54,16 @@ static const char pin_usage[] =
 	"is a small marker object <prefix>/.pins/<name> in the store, seen by\n"
 	"every client.\n";
 
-static int int_extra(const struct ocb_config *cfg, const char *name, int *out)
-{
-	char *v = NULL;
-
-	if (ocb_config_extra(cfg, name, &v) < 0)
-		return 0;
-	*out = atoi(v);
-	free(v);
-	return 0;
-}
-
 /* the configured policy (retention.*) */
-static int config_policy(const struct ocb_config *cfg, struct ocb_ret_policy *p)
+static void config_policy(const struct ocb_config *cfg, struct ocb_ret_policy *p)
 {
-	char *v = NULL;
-	int r = 0;
-
 	memset(p, 0, sizeof(*p));
 	p->last = cfg->keep;
-	int_extra(cfg, "retention.keepDaily", &p->daily);
-	int_extra(cfg, "retention.keepWeekly", &p->weekly);
-	int_extra(cfg, "retention.keepMonthly", &p->monthly);
-	int_extra(cfg, "retention.keepYearly", &p->yearly);
-	if (ocb_config_extra(cfg, "retention.keepWithin", &v) == 0) {
-		size_t n = strlen(v);
-
-		/* the JSON text of a string: drop the quotes */
-		if (n >= 2 && v[0] == '"')
-			v[n - 1] = '\0';
-		r = ocb_retention_duration(v[0] == '"' ? v + 1 : v, &p->within);
-		if (r < 0)
-			fprintf(stderr, "ocb: retention.keepWithin %s: use e.g. "
-				"\"30d\", \"12h\", \"2w\"\n", v);
-		free(v);
-	}
-	return r;
+	p->daily = cfg->keep_daily;
+	p->weekly = cfg->keep_weekly;
+	p->monthly = cfg->keep_monthly;
+	p->yearly = cfg->keep_yearly;
+	p->within = cfg->keep_within;
 }
 
 struct plan {
@@ -351,8 +325,7 @@ int ocb_prune_configured(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 {
 	struct ocb_ret_policy p;
 
-	if (config_policy(ctx->cfg, &p) < 0)
-		return OCB_EXIT_CONFIG;
+	config_policy(ctx->cfg, &p);
 	if (ocb_ret_policy_empty(&p))
 		return 0;
 	return prune(ctx, kp, &p, 0, 0, 1, just_taken);
@@ -402,7 +375,7 @@ static int prune_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		case 'm': r = count_arg("--keep-monthly", optarg, &p.monthly); break;
 		case 'y': r = count_arg("--keep-yearly", optarg, &p.yearly); break;
 		case 'W':
-			r = ocb_retention_duration(optarg, &p.within);
+			r = ocb_config_parse_duration(optarg, &p.within);
 			if (r < 0)
 				fprintf(stderr, "ocb: --keep-within %s: use e.g. "
 					"30d, 12h, 2w, 6m, 1y\n", optarg);
@@ -420,8 +393,8 @@ static int prune_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	r = ocb_ctx_store(ctx, NULL);
 	if (r)
 		return r;
-	if (!given && config_policy(ctx->cfg, &p) < 0)
-		return OCB_EXIT_CONFIG;
+	if (!given)
+		config_policy(ctx->cfg, &p);
 	p.delete_refused = delref;
 	/* the key authenticates what the rules count */
 	if (!ocb_ret_policy_empty(&p)) {

@@ -57,7 +57,7 @@ struct link_slot {
 };
 
 struct bk {
-	const struct ocb_backup_opts *o;
+	const struct ocb_archive_write_opts *o;
 	struct ocb_backup_result *res;
 	struct ocb_multipart *w;
 	struct ocb_catb *cat;
@@ -595,151 +595,207 @@ out:
 static int walk(struct bk *b, int dirfd, const char *name, const char *apath,
 		const char *rel, uint32_t parent, uint32_t *seq_out);
 
+/* one entry being added: the file, its tar header and its catalog record */
+struct entry {
+	const char *apath, *rel;
+	struct stat st;			/* the lstat, with the content's size */
+	int fd;				/* a regular file, else -1 */
+	int cfd;			/* a spooled copy of its content, or -1 */
+	size_t small;			/* != SIZE_MAX: content in b->small */
+	unsigned flags;			/* ENTRY_* */
+	struct archive_entry *ae;
+	struct ocb_catb_entry ce;
+	const char **xn;		/* extended attributes (ce's arrays) */
+	const void **xv;
+	size_t *xl;
+	struct link_slot *ls;		/* a hard link to an earlier entry */
+	uint32_t seq;
+};
+
+/* a regular file opened and its content captured (unless it is a hard link
+ * to an entry already stored): 0, 1 when it is skipped, or a negative
+ * errno */
+static int entry_open(struct bk *b, int dirfd, const char *name,
+		      const struct stat *lst, struct entry *e, int *snapshotted)
+{
+	int r;
+
+	e->fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+		       O_NOATIME);
+	if (e->fd < 0 && errno == EPERM)
+		e->fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (e->fd < 0) {
+		warn(b, e->apath, "cannot open; skipped");
+		return 1;
+	}
+	if (lst->st_nlink >= 2 && link_find(b, lst))
+		return 0;
+	r = capture(b, e->fd, e->apath, &e->st, &e->cfd, &e->small, &e->flags);
+	if (r < 0)
+		return r;
+	if (snapshotted)
+		*snapshotted = !!(e->flags & ENTRY_SNAPSHOT);
+	return 0;
+}
+
+/* the entry's extended attributes into its catalog record */
+static int entry_xattrs(struct entry *e)
+{
+	size_t nx = (size_t)archive_entry_xattr_reset(e->ae), i;
+
+	if (!nx)
+		return 0;
+	e->xn = calloc(nx, sizeof(*e->xn));
+	e->xv = calloc(nx, sizeof(*e->xv));
+	e->xl = calloc(nx, sizeof(*e->xl));
+	if (!e->xn || !e->xv || !e->xl)
+		return -ENOMEM;
+	for (i = 0; i < nx; i++)
+		archive_entry_xattr_next(e->ae, &e->xn[i], &e->xv[i], &e->xl[i]);
+	e->ce.nxattrs = nx;
+	e->ce.xnames = e->xn;
+	e->ce.xvalues = e->xv;
+	e->ce.xlens = e->xl;
+	return 0;
+}
+
+/* the tar header and catalog record from the file's metadata: 0, 1 when
+ * it is skipped, or a negative errno */
+static int entry_describe(struct bk *b, struct entry *e)
+{
+	const struct stat *st = &e->st;
+	int r;
+
+	archive_entry_copy_sourcepath(e->ae, e->apath);
+	if (archive_read_disk_entry_from_file(b->disk, e->ae, e->fd, st) !=
+	    ARCHIVE_OK)
+		warn(b, e->apath, archive_error_string(b->disk) ?
+		     archive_error_string(b->disk) : "metadata incomplete");
+	r = drop_own_xattrs(e->ae);
+	if (r < 0)
+		return r;
+	archive_entry_copy_pathname(e->ae, e->rel);
+	archive_entry_sparse_clear(e->ae);
+	/* ACLs and file flags are not restored by ocb; keep the stream plain */
+	archive_entry_acl_clear(e->ae);
+	archive_entry_set_fflags(e->ae, 0, 0);
+
+	e->ce.type = ocb_catalog_entry_type(st->st_mode);
+	e->ce.mode = st->st_mode;
+	e->ce.uid = st->st_uid;
+	e->ce.gid = st->st_gid;
+	e->ce.mtime = st->st_mtim.tv_sec;
+	e->ce.mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
+	if (S_ISLNK(st->st_mode))
+		e->ce.target = archive_entry_symlink(e->ae);
+	if (S_ISLNK(st->st_mode) && (!e->ce.target || !*e->ce.target)) {
+		warn(b, e->apath, "unreadable symlink; skipped");
+		return 1;
+	}
+	r = entry_xattrs(e);
+	if (r < 0)
+		return r;
+	if (S_ISREG(st->st_mode) && st->st_nlink > 1 &&
+	    (e->ls = link_find(b, st)) != NULL) {
+		archive_entry_copy_hardlink(e->ae, e->ls->path);
+		archive_entry_set_size(e->ae, 0);
+		e->ce.link_to = e->ls->seq;
+	} else if (S_ISREG(st->st_mode)) {
+		archive_entry_set_size(e->ae, st->st_size);
+		e->ce.size = (uint64_t)st->st_size;
+	} else {
+		archive_entry_set_size(e->ae, 0);
+	}
+	return 0;
+}
+
+/* a regular file's content after its header (not a hard link's) */
+static int entry_content(struct bk *b, struct entry *e)
+{
+	const struct stat *st = &e->st;
+	uint8_t sha[32] = { 0 };
+	int r;
+
+	if (st->st_nlink > 1) {
+		r = link_add(b, st, e->seq, e->rel);
+		if (r < 0)
+			return r;
+	}
+	if (e->cfd >= 0 || e->small != SIZE_MAX) {
+		int shortr;
+
+		r = write_content(b, e->cfd, e->cfd >= 0 ? NULL : b->small,
+				  (uint64_t)st->st_size, sha, &shortr);
+		if (r < 0)
+			return r;
+		warn_short(b, e->apath, shortr);
+		ocb_catb_set_content(b->cat, e->seq, (uint64_t)st->st_size, sha);
+	} else {
+		r = content_in_place(b, e->ae, e->fd, e->apath, e->seq,
+				     &e->st, &e->flags);
+		if (r < 0)
+			return r;
+	}
+	entry_flags(b, e->seq, e->flags);
+	return 0;
+}
+
 /* name: in dirfd; cname: the name in the catalog; rel: path in the tar */
 static int add_entry(struct bk *b, int dirfd, const char *name,
 		     const char *cname, const char *apath, const char *rel,
 		     uint32_t parent, const struct stat *lst, uint32_t *seq_out,
 		     int *snapshotted)
 {
-	struct stat cst = *lst, *st = &cst;	/* size: the content's */
-	unsigned flags = 0;
-	int cfd = -1;
-	size_t small = SIZE_MAX;
-	struct archive_entry *ae = archive_entry_new();
-	struct ocb_catb_entry ce = { .parent = parent, .name = cname,
-				     .link_to = OCB_NOLINK };
-	const char **xn = NULL;
-	const void **xv = NULL;
-	size_t *xl = NULL, nx = 0, i;
-	uint8_t sha[32] = { 0 };
-	struct link_slot *ls = NULL;
-	int fd = -1, r = 0;
-	uint32_t seq;
+	struct entry e = {
+		.apath = apath, .rel = rel, .st = *lst, .fd = -1, .cfd = -1,
+		.small = SIZE_MAX, .ae = archive_entry_new(),
+		.ce = { .parent = parent, .name = cname,
+			.link_to = OCB_NOLINK },
+	};
+	int r = 0;
 
-	if (!ae)
+	if (!e.ae)
 		return -ENOMEM;
-	if (S_ISREG(st->st_mode)) {
-		fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
-			    O_NOATIME);
-		if (fd < 0 && errno == EPERM)
-			fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0) {
-			warn(b, apath, "cannot open; skipped");
-			archive_entry_free(ae);
-			return 0;
-		}
-		if (lst->st_nlink < 2 || !link_find(b, lst)) {
-			r = capture(b, fd, apath, &cst, &cfd, &small, &flags);
-			if (r < 0)
-				goto out;
-			if (snapshotted)
-				*snapshotted = !!(flags & ENTRY_SNAPSHOT);
-		}
-	}
-	archive_entry_copy_sourcepath(ae, apath);
-	if (archive_read_disk_entry_from_file(b->disk, ae, fd, st) != ARCHIVE_OK)
-		warn(b, apath, archive_error_string(b->disk) ?
-		     archive_error_string(b->disk) : "metadata incomplete");
-	r = drop_own_xattrs(ae);
-	if (r < 0)
+	if (S_ISREG(e.st.st_mode))
+		r = entry_open(b, dirfd, name, lst, &e, snapshotted);
+	if (r == 0)
+		r = entry_describe(b, &e);
+	if (r != 0)
 		goto out;
-	archive_entry_copy_pathname(ae, rel);
-	archive_entry_sparse_clear(ae);
-	/* ACLs and file flags are not restored by ocb; keep the stream plain */
-	archive_entry_acl_clear(ae);
-	archive_entry_set_fflags(ae, 0, 0);
-
-	ce.type = ocb_catalog_entry_type(st->st_mode);
-	ce.mode = st->st_mode;
-	ce.uid = st->st_uid;
-	ce.gid = st->st_gid;
-	ce.mtime = st->st_mtim.tv_sec;
-	ce.mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
-	if (S_ISLNK(st->st_mode))
-		ce.target = archive_entry_symlink(ae);
-	if (S_ISLNK(st->st_mode) && (!ce.target || !*ce.target)) {
-		warn(b, apath, "unreadable symlink; skipped");
-		goto out;
-	}
-	nx = (size_t)archive_entry_xattr_reset(ae);
-	if (nx) {
-		xn = calloc(nx, sizeof(*xn));
-		xv = calloc(nx, sizeof(*xv));
-		xl = calloc(nx, sizeof(*xl));
-		if (!xn || !xv || !xl) {
-			r = -ENOMEM;
-			goto out;
-		}
-		for (i = 0; i < nx; i++)
-			archive_entry_xattr_next(ae, &xn[i], &xv[i], &xl[i]);
-		ce.nxattrs = nx;
-		ce.xnames = xn;
-		ce.xvalues = xv;
-		ce.xlens = xl;
-	}
-	if (S_ISREG(st->st_mode) && st->st_nlink > 1 &&
-	    (ls = link_find(b, st)) != NULL) {
-		archive_entry_copy_hardlink(ae, ls->path);
-		archive_entry_set_size(ae, 0);
-		ce.link_to = ls->seq;
-	} else if (S_ISREG(st->st_mode)) {
-		archive_entry_set_size(ae, st->st_size);
-		ce.size = (uint64_t)st->st_size;
-	} else {
-		archive_entry_set_size(ae, 0);
-	}
 	/* ARCHIVE_WARN: a name kept as bytes (above) */
-	if (archive_write_header(b->ar, ae) < ARCHIVE_WARN) {
+	if (archive_write_header(b->ar, e.ae) < ARCHIVE_WARN) {
 		r = ar_err(b, "header");
 		goto out;
 	}
-	ce.data_off = b->stream_off;
-	r = ocb_catb_add(b->cat, &ce, &seq);
+	e.ce.data_off = b->stream_off;
+	r = ocb_catb_add(b->cat, &e.ce, &e.seq);
 	if (r < 0)
 		goto out;
 	b->res->entries++;
 	b->prog.files_done++;
-	if (S_ISREG(st->st_mode) && !ls) {
-		if (st->st_nlink > 1) {
-			r = link_add(b, st, seq, rel);
-			if (r < 0)
-				goto out;
-		}
-		if (cfd >= 0 || small != SIZE_MAX) {
-			int shortr;
-
-			r = write_content(b, cfd, cfd >= 0 ? NULL : b->small,
-					  (uint64_t)st->st_size, sha, &shortr);
-			if (r < 0)
-				goto out;
-			warn_short(b, apath, shortr);
-			ocb_catb_set_content(b->cat, seq, (uint64_t)st->st_size,
-					     sha);
-		} else {
-			r = content_in_place(b, ae, fd, apath, seq, st, &flags);
-			if (r < 0)
-				goto out;
-		}
-		entry_flags(b, seq, flags);
+	if (S_ISREG(e.st.st_mode) && !e.ls) {
+		r = entry_content(b, &e);
+		if (r < 0)
+			goto out;
 	}
 	if (archive_write_finish_entry(b->ar) != ARCHIVE_OK) {
 		r = ar_err(b, "finish");
 		goto out;
 	}
 	if (seq_out)
-		*seq_out = seq;
-	if (S_ISDIR(st->st_mode))
-		r = walk(b, dirfd, name, apath, rel, seq, NULL);
+		*seq_out = e.seq;
+	if (S_ISDIR(e.st.st_mode))
+		r = walk(b, dirfd, name, apath, rel, e.seq, NULL);
 out:
-	free(xn);
-	free(xv);
-	free(xl);
-	if (fd >= 0)
-		close(fd);
-	if (cfd >= 0)
-		close(cfd);
-	archive_entry_free(ae);
-	return r;
+	free(e.xn);
+	free(e.xv);
+	free(e.xl);
+	if (e.fd >= 0)
+		close(e.fd);
+	if (e.cfd >= 0)
+		close(e.cfd);
+	archive_entry_free(e.ae);
+	return r > 0 ? 0 : r;
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -911,8 +967,9 @@ static void top_names_free(char **v, size_t n)
  * ("<top>/<rest>"), for the state-snapshot metadata: 0, or -ENOENT when
  * path is under none of them.
  */
-static int backup_path(const struct ocb_backup_opts *o, char *const *tops,
-		       const char *path, char *out, size_t size)
+static int backup_path(const struct ocb_archive_write_opts *o,
+		       char *const *tops, const char *path, char *out,
+		       size_t size)
 {
 	size_t i;
 
@@ -1076,8 +1133,9 @@ static int skip_init(struct bk *b)
 	return 0;
 }
 
-int ocb_backup_plan(const struct ocb_backup_opts *o, ocb_plan_fn fn,
-		    void *arg, struct ocb_backup_result *res)
+int ocb_archive_write_plan(const struct ocb_archive_write_opts *o,
+			   ocb_plan_fn fn, void *arg,
+			   struct ocb_backup_result *res)
 {
 	struct bk b = { .o = o, .res = res, .plan = fn, .plan_arg = arg };
 	int r;
@@ -1095,88 +1153,160 @@ int ocb_backup_plan(const struct ocb_backup_opts *o, ocb_plan_fn fn,
 	return r;
 }
 
-/* ---- the backup ----------------------------------------------------------- */
+/* ---- the backup's name ----------------------------------------------------- */
 
-static void backup_name(const struct ocb_backup_opts *o, time_t now, char *out,
-			size_t size)
+#define NAME_PREFIX "openclaw-aws-backup-"
+#define NAME_STEPS 60		/* seconds a new name moves on, at most */
+/* the seconds a new name may take, from now: after the newest name of
+ * the next minute, then up to NAME_STEPS more */
+#define NAME_WINDOW (2 * NAME_STEPS + 2)
+
+/* a name's time, as names spell it */
+static void name_stamp(time_t t, char *out, size_t size)
 {
 	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, size, "%Y-%m-%dT%H-%M-%SZ", &tm);
+}
+
+static void backup_name(const struct ocb_archive_write_opts *o, time_t now,
+			char *out, size_t size)
+{
 	char ts[32];
 
-	gmtime_r(&now, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H-%M-%SZ", &tm);
+	name_stamp(now, ts, sizeof(ts));
 	if (o->label && *o->label)
-		snprintf(out, size, "openclaw-aws-backup-%s-%s", ts, o->label);
+		snprintf(out, size, NAME_PREFIX "%s-%s", ts, o->label);
 	else
-		snprintf(out, size, "openclaw-aws-backup-%s", ts);
+		snprintf(out, size, NAME_PREFIX "%s", ts);
 }
 
-static int any_key(void *arg, const struct ocb_list_entry *e)
-{
-	*(int *)arg = 1;
-	return -EEXIST;		/* one is enough: stop */
-}
-
-/* The newest backup time named in the minute after now: a backup taken
- * right after others (they took the next free seconds) is named after
- * them, also once a prune has freed the earlier seconds.  Only a minute
- * ahead: a name planted far in the future does not move new names. */
+/* The names near now, from one listing of the prefix.  newest: the newest
+ * backup time named in the minute after now: a backup taken right after
+ * others (they took the next free seconds) is named after them, also once
+ * a prune has freed the earlier seconds.  Only a minute ahead: a name
+ * planted far in the future does not move new names.  taken: the seconds
+ * of the window that some object's name (a backup, labelled or not, or
+ * anything else named so) already starts with. */
 struct near_names {
 	time_t now, newest;
+	size_t plen;			/* of the listed key prefix */
+	unsigned char taken[NAME_WINDOW];
 };
 
-static int newest_near(void *arg, const struct ocb_list_entry *e)
+/* the second a name spells right after NAME_PREFIX: 0, or -1 when it
+ * spells none exactly */
+static int name_second(const char *s, time_t *t)
 {
-	struct near_names *n = arg;
-	const char *base = strrchr(e->key, '/');
+	struct tm tm = { 0 };
+	char back[32];
+
+	if (!strptime(s, "%Y-%m-%dT%H-%M-%SZ", &tm))
+		return -1;
+	*t = timegm(&tm);
+	name_stamp(*t, back, sizeof(back));
+	return strncmp(s, back, strlen(back)) ? -1 : 0;
+}
+
+static void note_newest(struct near_names *n, const char *key)
+{
+	const char *base = strrchr(key, '/');
 	char name[256];
 	size_t len;
 	int64_t t;
 	int lab;
 
-	base = base ? base + 1 : e->key;
+	base = base ? base + 1 : key;
 	len = strlen(base);
-	if (e->is_prefix || len < 5 || len - 4 >= sizeof(name) ||
+	if (len < 5 || len - 4 >= sizeof(name) ||
 	    strcmp(base + len - 4, ".ocb"))
-		return 0;
+		return;
 	memcpy(name, base, len - 4);
 	name[len - 4] = '\0';
 	if (ocb_backup_name_time(name, &t, &lab) == 0 && t >= n->now &&
-	    t <= n->now + 60 && t > n->newest)
+	    t <= n->now + NAME_STEPS && t > n->newest)
 		n->newest = (time_t)t;
+}
+
+static int note_near(void *arg, const struct ocb_list_entry *e)
+{
+	struct near_names *n = arg;
+	time_t t;
+
+	if (!e->is_prefix)
+		note_newest(n, e->key);
+	if (strlen(e->key) > n->plen &&
+	    name_second(e->key + n->plen, &t) == 0 && t >= n->now &&
+	    t - n->now < NAME_WINDOW)
+		n->taken[t - n->now] = 1;
 	return 0;
 }
 
-static int after_near_names(struct ocb_store *s, const char *prefix,
-			    time_t *t)
+/*
+ * Names have one-second steps: a backup taken in the same second as an
+ * earlier one, labelled or not, takes the next free second, so that names
+ * order backups by time (the final conditional create still refuses a
+ * name taken meanwhile).  *t: now in, the backup's time out.  0, -EEXIST
+ * when every second it may take is taken, or a negative errno.
+ */
+static int name_time(struct ocb_store *s, const char *prefix, time_t *t)
 {
 	struct near_names n = { .now = *t };
 	char p[OCB_KEY_MAX];
+	time_t from;
+	int i, r;
+
+	if (snprintf(p, sizeof(p), "%s/" NAME_PREFIX, prefix) >= (int)sizeof(p))
+		return -ENAMETOOLONG;
+	n.plen = strlen(p);
+	r = s->ops->list(s, p, "/", NULL, note_near, &n);
+	if (r < 0)
+		return r;
+	from = n.newest ? n.newest + 1 : n.now;
+	for (i = 0; i <= NAME_STEPS; i++) {
+		if (!n.taken[from - n.now + i]) {
+			*t = from + i;
+			return 0;
+		}
+	}
+	return -EEXIST;
+}
+
+/* the backup's time, name and key, and its data key wrapped for the name
+ * (the data key is bound to it) */
+static int name_backup(struct bk *b, struct ocb_store *s, char *name,
+		       size_t name_size, char *key, size_t key_size)
+{
+	const struct ocb_archive_write_opts *o = b->o;
+	struct ocb_key_ctx kc = { .name = name, .instance = o->instance };
+	struct ocb_key_block blk;
 	int r;
 
-	if (snprintf(p, sizeof(p), "%s/openclaw-aws-backup-", prefix) >=
-	    (int)sizeof(p))
+	b->hdr.created = o->created ? o->created : time(NULL);
+	if (!o->created) {
+		time_t t = (time_t)b->hdr.created;
+
+		r = name_time(s, o->prefix, &t);
+		if (r < 0)
+			return r;
+		b->hdr.created = t;
+	}
+	backup_name(o, (time_t)b->hdr.created, name, name_size);
+	if (snprintf(key, key_size, "%s/%s.ocb", o->prefix, name) >=
+	    (int)key_size)
 		return -ENAMETOOLONG;
-	r = s->ops->list(s, p, "/", NULL, newest_near, &n);
-	if (r == 0 && n.newest)
-		*t = n.newest + 1;
-	return r;
+	r = ocb_keyprov_wrap(o->kp, b->hdr.backup_id, &kc, &b->dk, &blk);
+	if (r == -EOPNOTSUPP)
+		ocb_err("key provider %s is not available in this build",
+			ocb_key_type_name(ocb_keyprov_type(o->kp)));
+	if (r < 0)
+		return r;
+	b->hdr.key = blk;
+	return 0;
 }
 
-/* 1 when a backup of prefix has the time t in its name, 0 if none, or a
- * negative errno */
-static int time_taken(struct ocb_store *s, const char *prefix, time_t t)
-{
-	struct ocb_backup_opts none = { 0 };
-	char name[256], p[OCB_KEY_MAX];
-	int found = 0, r;
-
-	backup_name(&none, t, name, sizeof(name));
-	if (snprintf(p, sizeof(p), "%s/%s", prefix, name) >= (int)sizeof(p))
-		return -ENAMETOOLONG;
-	r = s->ops->list(s, p, "/", NULL, any_key, &found);
-	return found ? 1 : r;
-}
+/* ---- the archive writer's run ------------------------------------------------ */
 
 static int finish(struct bk *b, const char *name, const char *host)
 {
@@ -1228,17 +1358,225 @@ static int finish(struct bk *b, const char *name, const char *host)
 	return r;
 }
 
-int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
-		   struct ocb_backup_result *res)
+/* buffers, the catalog with its root, leftovers of a killed backup swept,
+ * and the totals when asked for */
+static int writer_init(struct bk *b)
+{
+	const struct ocb_archive_write_opts *o = b->o;
+	int r;
+
+	skip_init(b);		/* !b->skip: -ENOMEM below */
+	b->frame = malloc(OCB_FRAME_SIZE);
+	b->sealed = malloc(ocb_frame_bound(OCB_FRAME_SIZE));
+	b->readbuf = malloc(READ_CHUNK);
+	b->small = malloc(SMALL_MAX);
+	b->cctx = ZSTD_createCCtx();
+	r = top_names(o->sources, o->nsources, &b->tops);
+	if (r == 0)
+		r = ocb_catb_new(&b->cat);
+	if (r == 0 && (!b->skip || !b->frame || !b->sealed || !b->readbuf ||
+		       !b->small || !b->cctx))
+		r = -ENOMEM;
+	if (r < 0)
+		return r;
+	ocb_catb_root(b->cat, 0755, b->hdr.created);
+	/* the group and role authenticated with the catalog: metadata alone
+	 * is anyone's word (docs/FORMAT.md) */
+	if (o->group)
+		r = ocb_catb_root_xattr(b->cat, OCB_XATTR_GROUP, o->group,
+					strlen(o->group));
+	if (r == 0 && o->group && o->role)
+		r = ocb_catb_root_xattr(b->cat, OCB_XATTR_ROLE, o->role,
+					strlen(o->role));
+	if (r < 0)
+		return r;
+	if (o->tmp_dir)		/* spool files of a killed backup */
+		ocb_spool_sweep(o->tmp_dir);
+	if (o->count_first)
+		count_sources(b);
+	return 0;
+}
+
+/* metadata for `ocb list` without a GET.  Entries and size are only known
+ * at the end: the catalog has them; for list, the object size stands in
+ * for the size. */
+static void object_meta(struct bk *b, struct ocb_meta *meta, const char *host)
+{
+	const struct ocb_archive_write_opts *o = b->o;
+	char num[32];
+
+	snprintf(num, sizeof(num), "%d", OCB_FORMAT_VERSION);
+	ocb_meta_set(meta, "ocb-format", num);
+	snprintf(num, sizeof(num), "%" PRId64, b->hdr.created);
+	ocb_meta_set(meta, "created", num);
+	ocb_meta_set(meta, "instance", o->instance ? o->instance : "");
+	ocb_meta_set(meta, "host", host);
+	ocb_meta_set(meta, "key-provider",
+		     ocb_key_type_name(ocb_keyprov_type(o->kp)));
+	if (o->label)
+		ocb_meta_set(meta, "label", o->label);
+	if (o->group)
+		ocb_meta_set(meta, "group", o->group);
+	if (o->role)
+		ocb_meta_set(meta, "role", o->role);
+	if (o->state_snapshot) {
+		char sp[1024];
+
+		if (backup_path(o, b->tops, o->state_snapshot, sp,
+				sizeof(sp)) == 0)
+			ocb_meta_set(meta, "state-snapshot", sp);
+		else
+			warn(b, o->state_snapshot, "state snapshot is not "
+			     "inside a source; not recorded");
+	}
+}
+
+/* the upload with the header first, and the pax writer over the frames */
+static int stream_open(struct bk *b, struct ocb_store *s, const char *key,
+		       const struct ocb_put_opts *put)
+{
+	uint8_t hbuf[OCB_HEADER_SIZE];
+	int r;
+
+	r = ocb_multipart_new(s, key, put, NULL, &b->w);
+	if (r < 0)
+		return r;
+	ocb_header_encode(&b->hdr, hbuf);
+	r = ocb_multipart_write(b->w, hbuf, sizeof(hbuf));
+	if (r < 0)
+		return r;
+	b->obj_off = sizeof(hbuf);
+
+	b->disk = archive_read_disk_new();
+	b->ar = archive_write_new();
+	if (!b->disk || !b->ar)
+		return -ENOMEM;
+	archive_read_disk_set_standard_lookup(b->disk);
+	archive_write_set_format_pax(b->ar);
+	/* extended attributes only as SCHILY.xattr.*, which GNU tar and
+	 * libarchive both read (libarchive's own LIBARCHIVE.xattr.* copy
+	 * made `tar -x --xattrs` warn on every file that has one) */
+	if (archive_write_set_format_option(b->ar, "pax", "xattrheader",
+					    "SCHILY") != ARCHIVE_OK)
+		return ar_err(b, "xattrheader");
+	/*
+	 * Names are kept as bytes.  libarchive writes a name it cannot
+	 * convert to UTF-8 through the locale (any non-ASCII name in the C
+	 * locale) unconverted, with hdrcharset=BINARY in that entry's pax
+	 * header only; setting hdrcharset for the whole stream would put the
+	 * keyword, unknown to GNU tar, on every entry.
+	 */
+	archive_write_set_bytes_per_block(b->ar, 0);
+	if (archive_write_open2(b->ar, b, NULL, stream_write, NULL, NULL) !=
+	    ARCHIVE_OK)
+		return ar_err(b, "open");
+	return 0;
+}
+
+/* source i, as the top-level directory b->tops[i] */
+static int write_source(struct bk *b, size_t i)
+{
+	const struct ocb_archive_write_opts *o = b->o;
+	const char *base;
+	char top[256];
+	struct stat st;
+	char *dir = strdup(o->sources[i]), *slash;
+	uint32_t seq = 0;
+	int pfd, r;
+
+	if (!dir)
+		return -ENOMEM;
+	if (lstat(o->sources[i], &st) < 0) {
+		warn(b, o->sources[i], "source does not exist; skipped");
+		free(dir);
+		return 0;
+	}
+	snprintf(top, sizeof(top), "%s", b->tops[i]);
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	pfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	if (pfd < 0) {
+		warn(b, o->sources[i], "cannot open its parent; skipped");
+		return 0;
+	}
+	/* the top-level entry is named top, not the base name */
+	base = strrchr(o->sources[i], '/');
+	base = base && base[1] ? base + 1 : o->sources[i];
+	r = add_entry(b, pfd, base, top, o->sources[i], top, 0, &st, &seq,
+		      NULL);
+	close(pfd);
+	if (r == 0)
+		r = ocb_catb_add_source(b->cat, seq, o->source_paths ?
+					o->source_paths[i] : o->sources[i]);
+	return r;
+}
+
+/* the end of the stream, the catalog, header copy and trailer, and the
+ * upload made visible */
+static int stream_commit(struct bk *b, struct ocb_meta *meta,
+			 const char *name, const char *host)
+{
+	char num[32];
+	int r = 0;
+
+	if (archive_write_close(b->ar) != ARCHIVE_OK)
+		r = ar_err(b, "close");
+	if (r == 0 && cancelled(b))
+		r = -ECANCELED;
+	if (r == 0) {
+		/* a hint for `ocb list`: stored when the object is one put
+		 * (the metadata of a multipart upload was sent when it was
+		 * created, before the count was known); the catalog has it */
+		snprintf(num, sizeof(num), "%" PRIu64, b->prog.warnings);
+		r = ocb_meta_set(meta, "warnings", num);
+	}
+	if (r == 0)
+		r = finish(b, name, host);
+	if (r == 0)
+		r = ocb_multipart_commit(b->w);
+	return r;
+}
+
+static void writer_release(struct bk *b, int failed)
+{
+	size_t i;
+
+	if (b->ar) {
+		if (failed)
+			archive_write_fail(b->ar);
+		archive_write_free(b->ar);
+	}
+	if (b->disk)
+		archive_read_free(b->disk);
+	ocb_multipart_free(b->w);	/* aborts an uncommitted upload */
+	ocb_catb_free(b->cat);
+	ocb_crypto_key_free(b->dk);
+	ZSTD_freeCCtx(b->cctx);
+	free(b->frame);
+	free(b->sealed);
+	free(b->readbuf);
+	free(b->small);
+	free(b->skip);
+	top_names_free(b->tops, b->o->nsources);
+	for (i = 0; i < b->caplinks; i++)
+		free(b->links[i].path);
+	free(b->links);
+}
+
+int ocb_archive_write(struct ocb_store *s,
+		      const struct ocb_archive_write_opts *o,
+		      struct ocb_backup_result *res)
 {
 	struct bk b = { .o = o, .res = res };
 	struct ocb_backup_result rr = { 0 };
-	struct ocb_key_block blk;
 	struct ocb_meta meta = { 0 };
 	struct ocb_put_opts put = { .content_type = "application/x-ocb-backup",
 				    .meta = &meta, .if_none_match = 1 };
-	char host[256] = "", name[256], key[OCB_KEY_MAX], num[32];
-	uint8_t hbuf[OCB_HEADER_SIZE];
+	char host[256] = "", name[256], key[OCB_KEY_MAX];
 	struct timespec t0, t1;
 	size_t i;
 	int r;
@@ -1249,208 +1587,26 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 	gethostname(host, sizeof(host) - 1);
 	b.hdr.version = OCB_FORMAT_VERSION;
 	b.hdr.frame_size = OCB_FRAME_SIZE;
-	b.hdr.created = o->created ? o->created : time(NULL);
 	r = ocb_crypto_random(b.hdr.backup_id, sizeof(b.hdr.backup_id));
-	if (r < 0)
-		return r;
-	/* names have one-second steps: a backup taken in the same second as
-	 * an earlier one, labelled or not, takes the next free second, so
-	 * that names order backups by time (the final conditional create
-	 * still refuses a name taken meanwhile).  The data key is bound to
-	 * the name, so it is wrapped again for a new one. */
-	if (!o->created) {
-		time_t t = (time_t)b.hdr.created;
-
-		r = after_near_names(s, o->prefix, &t);
-		if (r < 0)
-			return r;
-		b.hdr.created = t;
-	}
-	for (i = 0;; i++) {
-		struct ocb_key_ctx kc = { .name = name, .instance = o->instance };
-
-		backup_name(o, (time_t)b.hdr.created, name, sizeof(name));
-		if (snprintf(key, sizeof(key), "%s/%s.ocb", o->prefix, name) >=
-		    (int)sizeof(key))
-			return -ENAMETOOLONG;
-		r = ocb_keyprov_wrap(o->kp, b.hdr.backup_id, &kc, &b.dk, &blk);
-		if (r < 0) {
-			if (r == -EOPNOTSUPP)
-				ocb_err("key provider %s is not available in "
-					"this build", ocb_key_type_name(
-					ocb_keyprov_type(o->kp)));
-			return r;
-		}
-		r = time_taken(s, o->prefix, (time_t)b.hdr.created);
-		if (r == 0)
-			break;
-		ocb_crypto_key_free(b.dk);
-		b.dk = NULL;
-		if (r < 0)
-			return r;
-		if (i == 60)
-			return -EEXIST;
-		b.hdr.created++;
-	}
-	b.hdr.key = blk;
-
-	skip_init(&b);		/* !b.skip: -ENOMEM below */
-	b.frame = malloc(OCB_FRAME_SIZE);
-	b.sealed = malloc(ocb_frame_bound(OCB_FRAME_SIZE));
-	b.readbuf = malloc(READ_CHUNK);
-	b.small = malloc(SMALL_MAX);
-	b.cctx = ZSTD_createCCtx();
-	r = top_names(o->sources, o->nsources, &b.tops);
 	if (r == 0)
-		r = ocb_catb_new(&b.cat);
-	if (r == 0 && (!b.skip || !b.frame || !b.sealed || !b.readbuf || !b.small ||
-		       !b.cctx))
-		r = -ENOMEM;
-	if (r < 0)
-		goto out;
-	ocb_catb_root(b.cat, 0755, b.hdr.created);
-	/* the group and role authenticated with the catalog: metadata alone
-	 * is anyone's word (docs/FORMAT.md) */
-	if (o->group)
-		r = ocb_catb_root_xattr(b.cat, OCB_XATTR_GROUP, o->group,
-					strlen(o->group));
-	if (r == 0 && o->group && o->role)
-		r = ocb_catb_root_xattr(b.cat, OCB_XATTR_ROLE, o->role,
-					strlen(o->role));
-	if (r < 0)
-		goto out;
-	if (o->tmp_dir)		/* spool files of a killed backup */
-		ocb_spool_sweep(o->tmp_dir);
-	if (o->count_first)
-		count_sources(&b);
-
-	/* metadata for `ocb list` without a GET */
-	snprintf(num, sizeof(num), "%d", OCB_FORMAT_VERSION);
-	ocb_meta_set(&meta, "ocb-format", num);
-	snprintf(num, sizeof(num), "%" PRId64, b.hdr.created);
-	ocb_meta_set(&meta, "created", num);
-	ocb_meta_set(&meta, "instance", o->instance ? o->instance : "");
-	ocb_meta_set(&meta, "host", host);
-	ocb_meta_set(&meta, "key-provider",
-		     ocb_key_type_name(ocb_keyprov_type(o->kp)));
-	if (o->label)
-		ocb_meta_set(&meta, "label", o->label);
-	if (o->group)
-		ocb_meta_set(&meta, "group", o->group);
-	if (o->role)
-		ocb_meta_set(&meta, "role", o->role);
-	if (o->state_snapshot) {
-		char sp[1024];
-
-		if (backup_path(o, b.tops, o->state_snapshot, sp,
-				sizeof(sp)) == 0)
-			ocb_meta_set(&meta, "state-snapshot", sp);
-		else
-			warn(&b, o->state_snapshot, "state snapshot is not "
-			     "inside a source; not recorded");
+		r = name_backup(&b, s, name, sizeof(name), key, sizeof(key));
+	if (r < 0) {
+		ocb_crypto_key_free(b.dk);
+		return r;
 	}
+	r = writer_init(&b);
+	if (r < 0)
+		goto out;
+	object_meta(&b, &meta, host);
 	if (o->put) {
 		put.sse = o->put->sse;
 		put.sse_kms_key_id = o->put->sse_kms_key_id;
 	}
-	/* entries and size are only known at the end: the catalog has them;
-	 * for list, the object size stands in for the size */
-
-	r = ocb_multipart_new(s, key, &put, NULL, &b.w);
-	if (r < 0)
-		goto out;
-	ocb_header_encode(&b.hdr, hbuf);
-	r = ocb_multipart_write(b.w, hbuf, sizeof(hbuf));
-	if (r < 0)
-		goto out;
-	b.obj_off = sizeof(hbuf);
-
-	b.disk = archive_read_disk_new();
-	b.ar = archive_write_new();
-	if (!b.disk || !b.ar) {
-		r = -ENOMEM;
-		goto out;
-	}
-	archive_read_disk_set_standard_lookup(b.disk);
-	archive_write_set_format_pax(b.ar);
-	/* extended attributes only as SCHILY.xattr.*, which GNU tar and
-	 * libarchive both read (libarchive's own LIBARCHIVE.xattr.* copy
-	 * made `tar -x --xattrs` warn on every file that has one) */
-	if (archive_write_set_format_option(b.ar, "pax", "xattrheader",
-					    "SCHILY") != ARCHIVE_OK) {
-		r = ar_err(&b, "xattrheader");
-		goto out;
-	}
-	/*
-	 * Names are kept as bytes.  libarchive writes a name it cannot
-	 * convert to UTF-8 through the locale (any non-ASCII name in the C
-	 * locale) unconverted, with hdrcharset=BINARY in that entry's pax
-	 * header only; setting hdrcharset for the whole stream would put the
-	 * keyword, unknown to GNU tar, on every entry.
-	 */
-	archive_write_set_bytes_per_block(b.ar, 0);
-	if (archive_write_open2(b.ar, &b, NULL, stream_write, NULL, NULL) !=
-	    ARCHIVE_OK) {
-		r = ar_err(&b, "open");
-		goto out;
-	}
-
-	for (i = 0; i < o->nsources && r == 0; i++) {
-		char top[256];
-		struct stat st;
-		char *dir = strdup(o->sources[i]), *slash;
-		uint32_t seq = 0;
-		int pfd;
-
-		if (!dir) {
-			r = -ENOMEM;
-			break;
-		}
-		if (lstat(o->sources[i], &st) < 0) {
-			warn(&b, o->sources[i], "source does not exist; skipped");
-			free(dir);
-			continue;
-		}
-		snprintf(top, sizeof(top), "%s", b.tops[i]);
-		slash = strrchr(dir, '/');
-		if (slash == dir)
-			slash[1] = '\0';
-		else if (slash)
-			*slash = '\0';
-		pfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		free(dir);
-		if (pfd < 0) {
-			warn(&b, o->sources[i], "cannot open its parent; skipped");
-			continue;
-		}
-		{
-			/* the top-level entry is named top, not the base name */
-			const char *base = strrchr(o->sources[i], '/');
-
-			base = base && base[1] ? base + 1 : o->sources[i];
-			r = add_entry(&b, pfd, base, top, o->sources[i], top, 0,
-				      &st, &seq, NULL);
-		}
-		close(pfd);
-		if (r == 0)
-			r = ocb_catb_add_source(b.cat, seq, o->source_paths ?
-						o->source_paths[i] : o->sources[i]);
-	}
-	if (r == 0 && archive_write_close(b.ar) != ARCHIVE_OK)
-		r = ar_err(&b, "close");
-	if (r == 0 && cancelled(&b))
-		r = -ECANCELED;
-	if (r == 0) {
-		/* a hint for `ocb list`: stored when the object is one put
-		 * (the metadata of a multipart upload was sent when it was
-		 * created, before the count was known); the catalog has it */
-		snprintf(num, sizeof(num), "%" PRIu64, b.prog.warnings);
-		r = ocb_meta_set(&meta, "warnings", num);
-	}
+	r = stream_open(&b, s, key, &put);
+	for (i = 0; i < o->nsources && r == 0; i++)
+		r = write_source(&b, i);
 	if (r == 0)
-		r = finish(&b, name, host);
-	if (r == 0)
-		r = ocb_multipart_commit(b.w);
+		r = stream_commit(&b, &meta, name, host);
 	if (r == 0) {
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		snprintf(rr.name, sizeof(rr.name), "%s", name);
@@ -1463,26 +1619,7 @@ int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
 		*res = rr;
 	}
 out:
-	if (b.ar) {
-		if (r < 0)
-			archive_write_fail(b.ar);
-		archive_write_free(b.ar);
-	}
-	if (b.disk)
-		archive_read_free(b.disk);
-	ocb_multipart_free(b.w);	/* aborts an uncommitted upload */
-	ocb_catb_free(b.cat);
-	ocb_crypto_key_free(b.dk);
-	ZSTD_freeCCtx(b.cctx);
-	free(b.frame);
-	free(b.sealed);
-	free(b.readbuf);
-	free(b.small);
-	free(b.skip);
-	top_names_free(b.tops, o->nsources);
-	for (i = 0; i < b.caplinks; i++)
-		free(b.links[i].path);
-	free(b.links);
+	writer_release(&b, r < 0);
 	ocb_meta_release(&meta);
 	return r;
 }

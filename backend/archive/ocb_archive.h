@@ -223,7 +223,7 @@ struct ocb_backup_progress {
 typedef void (*ocb_progress_fn)(void *arg,
 				const struct ocb_backup_progress *p);
 
-struct ocb_backup_opts {
+struct ocb_archive_write_opts {
 	const char *const *sources;	/* absolute paths; each becomes a
 					 * top-level directory of the backup
 					 * named by its base name */
@@ -292,8 +292,9 @@ typedef void (*ocb_plan_fn)(void *arg, const char *path, const char *what,
  * (no store): fn for each entry, res->entries and res->bytes_in the
  * totals.  0 or a negative errno.
  */
-int ocb_backup_plan(const struct ocb_backup_opts *o, ocb_plan_fn fn,
-		    void *arg, struct ocb_backup_result *res);
+int ocb_archive_write_plan(const struct ocb_archive_write_opts *o,
+			   ocb_plan_fn fn, void *arg,
+			   struct ocb_backup_result *res);
 
 /*
  * Take a backup: walk the sources, write the pax stream through frames,
@@ -301,7 +302,12 @@ int ocb_backup_plan(const struct ocb_backup_opts *o, ocb_plan_fn fn,
  * visible only when complete.  Memory is bounded whatever the size.
  * Returns 0 (res filled; res->warnings may be non-zero) or negative errno.
  */
-int ocb_backup_run(struct ocb_store *s, const struct ocb_backup_opts *o,
-		   struct ocb_backup_result *res);
+int ocb_archive_write(struct ocb_store *s,
+		      const struct ocb_archive_write_opts *o,
+		      struct ocb_backup_result *res);
+
+/* the former names, for callers not yet moved to the ones above */
+#define ocb_backup_opts ocb_archive_write_opts
+#define ocb_backup_run ocb_archive_write
 
 #endif

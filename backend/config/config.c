@@ -273,6 +273,33 @@ int ocb_config_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+int ocb_config_parse_duration(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+	int64_t unit;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || v <= 0 || v > 100000)
+		return -EINVAL;
+	switch (*end) {
+	case 'h': unit = 3600; break;
+	case '\0':
+	case 'd': unit = 86400; break;
+	case 'w': unit = 7 * 86400; break;
+	case 'm': unit = 30 * 86400; break;
+	case 'y': unit = 365 * 86400; break;
+	default: return -EINVAL;
+	}
+	if (*end && end[1])
+		return -EINVAL;
+	*out = (int64_t)v * unit;
+	return 0;
+}
+
 static int get_size(const cJSON *root, const char *obj, const char *name,
 		    uint64_t def, uint64_t *out, const char *file)
 {
@@ -374,31 +401,44 @@ bad:
 	return -EINVAL;
 }
 
-static int fill(struct ocb_config *c, const cJSON *root, const char *file)
+/* instanceId (default local-<hostname>) and backupFrequency */
+static int read_identity(struct ocb_config *c, const cJSON *root,
+			 const char *file)
 {
-	const char *v, *inst;
+	const char *inst = get_str(root, NULL, "instanceId");
 	char host[256] = "localhost";
-	const cJSON *a;
-	char *slash;
-	int r;
+	char *p;
 
-	inst = get_str(root, NULL, "instanceId");
 	if (!inst) {
 		gethostname(host, sizeof(host) - 1);
 		if (asprintf(&c->instance_id, "local-%s", host) < 0)
 			return -ENOMEM;
-		for (slash = c->instance_id; *slash; slash++)
-			if (!isalnum((unsigned char)*slash) && !strchr("-_.", *slash))
-				*slash = '-';
+		for (p = c->instance_id; *p; p++)
+			if (!isalnum((unsigned char)*p) && !strchr("-_.", *p))
+				*p = '-';
 	} else {
 		c->instance_id = strdup(inst);
 	}
 	if (!c->instance_id)
 		return -ENOMEM;
-	r = check_name("instanceId", c->instance_id, file);
-	if (r < 0)
-		return r;
 	c->backup_frequency = dup_or(get_str(root, NULL, "backupFrequency"), NULL);
+	return check_name("instanceId", c->instance_id, file);
+}
+
+/* seconds (at least 1) of an s3.* field as milliseconds, else def */
+static unsigned get_ms(const cJSON *root, const char *name, unsigned def)
+{
+	const cJSON *a = get(root, "s3", name);
+
+	return cJSON_IsNumber(a) && a->valuedouble >= 1 ?
+		(unsigned)a->valuedouble * 1000 : def;
+}
+
+/* s3.*: the profile, region, endpoint, bucket, addressing, TLS, timeouts */
+static int read_s3(struct ocb_config *c, const cJSON *root, const char *file)
+{
+	const char *v;
+
 	c->profile = dup_or(get_str(root, "s3", "profile"), NULL);
 	v = get_str(root, "s3", "region");
 	c->region = resolve_region(get_str(root, NULL, "region") ?
@@ -420,17 +460,18 @@ static int fill(struct ocb_config *c, const cJSON *root, const char *file)
 		return -EINVAL;
 	}
 	c->insecure_tls = get_bool(root, "s3", "insecureTls", 0);
-	a = get(root, "s3", "timeout");
-	c->timeout_ms = cJSON_IsNumber(a) && a->valuedouble >= 1 ?
-		(unsigned)a->valuedouble * 1000 : 30000;
-	a = get(root, "s3", "retryDeadline");
-	c->deadline_ms = cJSON_IsNumber(a) && a->valuedouble >= 1 ?
-		(unsigned)a->valuedouble * 1000 : 60000;
-	a = get(root, "s3", "refusedDeadline");
-	c->refused_ms = cJSON_IsNumber(a) && a->valuedouble >= 1 ?
-		(unsigned)a->valuedouble * 1000 : 20000;
+	c->timeout_ms = get_ms(root, "timeout", 30000);
+	c->deadline_ms = get_ms(root, "retryDeadline", 60000);
+	c->refused_ms = get_ms(root, "refusedDeadline", 20000);
+	return 0;
+}
 
-	/* store: explicit URL, else the bucket, else the local default */
+/* store: explicit URL, else the bucket, else the local default */
+static int read_store_url(struct ocb_config *c, const cJSON *root,
+			  const char *file)
+{
+	const char *v;
+
 	if ((v = get_str(root, NULL, "store")) != NULL) {
 		size_t n = strncmp(v, "s3://", 5) ? 0 : strcspn(v + 5, "/");
 
@@ -468,6 +509,14 @@ static int fill(struct ocb_config *c, const cJSON *root, const char *file)
 	}
 	if (!c->store_url)
 		return -ENOMEM;
+	return 0;
+}
+
+/* s3.prefix (default openclaw-aws-backups/instance-<id>) and its root */
+static int read_prefix(struct ocb_config *c, const cJSON *root,
+		       const char *file)
+{
+	const char *v;
 
 	v = get_str(root, "s3", "prefix");
 	if (v) {
@@ -490,11 +539,15 @@ static int fill(struct ocb_config *c, const cJSON *root, const char *file)
 		ocb_err("config %s: field s3.prefix must not be empty", file);
 		return -EINVAL;
 	}
-	r = ocb_config_prefix_root(c->prefix, &c->root);
-	if (r < 0)
-		return r;
+	return ocb_config_prefix_root(c->prefix, &c->root);
+}
 
-	/* encryption */
+/* encryption.*, and the SSE of objects uploaded */
+static int read_encryption(struct ocb_config *c, const cJSON *root,
+			   const char *file)
+{
+	const char *v;
+
 	c->enc_enabled = get_bool(root, "encryption", "enabled", 1);
 	c->enc_method = dup_or(get_str(root, "encryption", "method"), NULL);
 	c->kms_key_alias = dup_or(get_str(root, "encryption", "kmsKeyAlias"), NULL);
@@ -535,24 +588,66 @@ static int fill(struct ocb_config *c, const cJSON *root, const char *file)
 	c->sse_kms_key_id = dup_or(get_str(root, "s3", "sseKmsKeyId"),
 				   c->sse ? c->kms_key_alias : NULL);
 
-	a = get(root, "retention", "keep");
-	c->keep = cJSON_IsNumber(a) ? (int)a->valuedouble : 0;
+	return 0;
+}
+
+static int get_int(const cJSON *root, const char *obj, const char *name,
+		   int def)
+{
+	const cJSON *a = get(root, obj, name);
+
+	return cJSON_IsNumber(a) ? (int)a->valuedouble : def;
+}
+
+/* retention.*: what `ocb prune` and retention.autoClean keep */
+static int read_retention(struct ocb_config *c, const cJSON *root,
+			  const char *file)
+{
+	const char *within = get_str(root, "retention", "keepWithin");
+
+	c->keep = get_int(root, "retention", "keep", 0);
+	c->keep_daily = get_int(root, "retention", "keepDaily", 0);
+	c->keep_weekly = get_int(root, "retention", "keepWeekly", 0);
+	c->keep_monthly = get_int(root, "retention", "keepMonthly", 0);
+	c->keep_yearly = get_int(root, "retention", "keepYearly", 0);
 	c->auto_clean = get_bool(root, "retention", "autoClean", 0);
-	a = get(root, "retention", "staleUploadHours");
-	c->stale_upload_age = (cJSON_IsNumber(a) ? (int64_t)a->valuedouble : 24) * 3600;
-
-	a = get(root, NULL, "sources");
-	if (a) {
-		r = str_array(a, &c->sources, &c->nsources, 1);
-	} else {
-		cJSON *def = cJSON_CreateStringArray(
-			(const char *const[]){ "~/.openclaw" }, 1);
-
-		c->sources_default = 1;
-
-		r = def ? str_array(def, &c->sources, &c->nsources, 1) : -ENOMEM;
-		cJSON_Delete(def);
+	c->stale_upload_age = (int64_t)get_int(root, "retention",
+					       "staleUploadHours", 24) * 3600;
+	if (within && ocb_config_parse_duration(within, &c->keep_within) < 0) {
+		ocb_err("config %s: retention.keepWithin \"%.64s\": use e.g. "
+			"\"30d\", \"12h\", \"2w\"", file, within);
+		return -EINVAL;
 	}
+	return 0;
+}
+
+/* a string array field, else the default list */
+static int read_list(const cJSON *root, const char *name,
+		     const char *const *def, size_t ndef, int expand_home,
+		     char ***out, size_t *n)
+{
+	const cJSON *a = get(root, NULL, name);
+	cJSON *d;
+	int r;
+
+	if (a)
+		return str_array(a, out, n, expand_home);
+	d = cJSON_CreateStringArray(def, (int)ndef);
+	r = d ? str_array(d, out, n, expand_home) : -ENOMEM;
+	cJSON_Delete(d);
+	return r;
+}
+
+/* sources (absolute, default ~/.openclaw) and excludes */
+static int read_sources(struct ocb_config *c, const cJSON *root,
+			const char *file)
+{
+	static const char *const default_sources[] = { "~/.openclaw" };
+	int r;
+
+	c->sources_default = !get(root, NULL, "sources");
+	r = read_list(root, "sources", default_sources, 1, 1, &c->sources,
+		      &c->nsources);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < c->nsources; i++) {
@@ -562,18 +657,17 @@ static int fill(struct ocb_config *c, const cJSON *root, const char *file)
 			return -EINVAL;
 		}
 	}
-	a = get(root, NULL, "excludes");
-	if (a) {
-		r = str_array(a, &c->excludes, &c->nexcludes, 0);
-	} else {
-		cJSON *def = cJSON_CreateStringArray(default_excludes,
-			sizeof(default_excludes) / sizeof(default_excludes[0]));
+	return read_list(root, "excludes", default_excludes,
+			 sizeof(default_excludes) / sizeof(default_excludes[0]),
+			 0, &c->excludes, &c->nexcludes);
+}
 
-		r = def ? str_array(def, &c->excludes, &c->nexcludes, 0) : -ENOMEM;
-		cJSON_Delete(def);
-	}
-	if (r < 0)
-		return r;
+/* cache.*, mount.refresh and stateSnapshot */
+static int read_local(struct ocb_config *c, const cJSON *root,
+		      const char *file)
+{
+	const cJSON *a;
+	int r;
 
 	c->cache_dir = expand(get_str(root, "cache", "dir") ?
 			      get_str(root, "cache", "dir") : "~/.cache/ocbfs");
@@ -593,6 +687,27 @@ static int fill(struct ocb_config *c, const cJSON *root, const char *file)
 		}
 		if (!c->state_snapshot)
 			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* The settings of a parsed (and validated) config file, defaults filled
+ * in, one group of fields after the other: 0 or a negative errno (the
+ * reason logged, naming file). */
+static int settings_from_json(struct ocb_config *c, const cJSON *root,
+			      const char *file)
+{
+	int (*const steps[])(struct ocb_config *, const cJSON *, const char *) = {
+		read_identity, read_s3, read_store_url, read_prefix,
+		read_encryption, read_retention, read_sources, read_local,
+	};
+	size_t i;
+	int r;
+
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		r = steps[i](c, root, file);
+		if (r < 0)
+			return r;
 	}
 	if (!c->region || !c->key_provider || !c->key_file || !c->cache_dir ||
 	    !c->root)
@@ -696,7 +811,7 @@ static int parse(struct ocb_config *c, const char *text, size_t len,
 		r = -ENOMEM;
 		goto out;
 	}
-	r = fill(c, root, name);
+	r = settings_from_json(c, root, name);
 out:
 	cJSON_Delete(root);
 	return r;
@@ -750,7 +865,7 @@ int ocb_config_load(const char *path, struct ocb_config **out)
 	} else {
 		cJSON *root = cJSON_CreateObject();
 
-		r = root ? fill(c, root, "(built-in defaults)") : -ENOMEM;
+		r = root ? settings_from_json(c, root, "(built-in defaults)") : -ENOMEM;
 		cJSON_Delete(root);
 	}
 out:

@@ -53,6 +53,11 @@ struct ocb_config {
 
 	/* retention */
 	int keep;		/* retention.keep; 0: keep all */
+	int keep_daily;		/* retention.keepDaily ... keepYearly: the */
+	int keep_weekly;	/* newest of each of the newest N days, ISO */
+	int keep_monthly;	/* weeks, months, years; 0: no such rule */
+	int keep_yearly;
+	int64_t keep_within;	/* retention.keepWithin, seconds; 0: none */
 	int auto_clean;		/* retention.autoClean */
 	int64_t stale_upload_age;	/* retention.staleUploadHours, seconds */
 
@@ -110,8 +115,8 @@ int ocb_config_write(const struct ocb_config *c, const char *path);
 /*
  * The JSON text (malloc'ed) of a field as the file holds it ("name" or
  * "object.name"); meant for the fields ocb accepts without interpreting:
- * "hooks", "roles", "group.members", "role", "version", "createdAt",
- * "retention.keepDaily"...  0, or -ENOENT when absent (or no file).
+ * "hooks", "roles", "group.members", "role", "version", "createdAt"...
+ * 0, or -ENOENT when absent (or no file).
  */
 int ocb_config_extra(const struct ocb_config *c, const char *name, char **out);
 
@@ -136,6 +141,11 @@ int ocb_config_instance_prefix(const char *root, const char *instance_id,
 
 /* Parse size strings "123", "64K", "256M", "2G", "1T": 0 or -EINVAL. */
 int ocb_config_parse_size(const char *s, uint64_t *out);
+
+/* Parse durations "30d", "12h", "2w", "6m" (months of 30 days), "1y" (365
+ * days), "90" (seconds would be a trap: a bare number is days) into
+ * seconds: 0 or -EINVAL. */
+int ocb_config_parse_duration(const char *s, int64_t *out);
 
 /* "~/x" → "$HOME/x", others copied: malloc'ed, NULL when out of memory
  * (p NULL gives NULL) */

@@ -135,30 +135,3 @@ int ocb_retention_plan(struct ocb_ret_item *v, size_t n,
 	free(s);
 	return 0;
 }
-
-int ocb_retention_duration(const char *s, int64_t *out)
-{
-	char *end;
-	long long v;
-	int64_t unit;
-
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || v <= 0 || v > 100000)
-		return -EINVAL;
-	switch (*end) {
-	case 'h': unit = 3600; break;
-	case '\0':
-	case 'd': unit = 86400; break;
-	case 'w': unit = 7 * 86400; break;
-	case 'm': unit = 30 * 86400; break;
-	case 'y': unit = 365 * 86400; break;
-	default: return -EINVAL;
-	}
-	if (*end && end[1])
-		return -EINVAL;
-	*out = (int64_t)v * unit;
-	return 0;
-}

@@ -60,10 +60,6 @@ int ocb_ret_policy_empty(const struct ocb_ret_policy *p);
 int ocb_retention_plan(struct ocb_ret_item *v, size_t n,
 		       const struct ocb_ret_policy *p);
 
-/* "30d", "12h", "2w", "6m" (months of 30 days), "1y" (365 days), "90"
- * (seconds would be a trap: a bare number is days): 0 or -EINVAL. */
-int ocb_retention_duration(const char *s, int64_t *out);
-
 /* How far ahead of the local clock a backup's time may be and still be
  * trusted (clock skew between agents). */
 #define OCB_RET_FUTURE_SKEW 3600

@@ -7,6 +7,7 @@
  * comes out); a cancelled backup leaves nothing behind.
  */
 #include "t.h"
+#include "backup_name.h"
 #include "buf.h"
 #include "crypto.h"
 #include "file_store.h"
@@ -301,7 +302,7 @@ static int backup(struct ocb_store *s, struct ocb_keyprov *kp,
 	const char *excludes[1] = { "*.tmp" };
 	char skip[PATH_MAX];
 	const char *skips[1] = { skip };
-	struct ocb_backup_opts o = {
+	struct ocb_archive_write_opts o = {
 		.sources = sources, .nsources = 2, .excludes = excludes,
 		.nexcludes = 1, .skip = skips, .nskip = 1,
 		.prefix = "backups/instance-t", .instance = "t", .kp = kp,
@@ -309,7 +310,7 @@ static int backup(struct ocb_store *s, struct ocb_keyprov *kp,
 	};
 
 	PATHF(skip, "%s/mnt", src1);
-	return ocb_backup_run(s, &o, res);
+	return ocb_archive_write(s, &o, res);
 }
 
 static int mem_sink(void *arg, const void *p, size_t n)
@@ -730,14 +731,14 @@ static int cancelled_backup(struct ocb_store *s, struct ocb_keyprov *kp,
 {
 	const char *sources[1] = { src1 };
 	struct canceller c = { .flag = at_start };
-	struct ocb_backup_opts o = {
+	struct ocb_archive_write_opts o = {
 		.sources = sources, .nsources = 1,
 		.prefix = "backups/instance-t", .instance = "t", .kp = kp,
 		.label = label, .cancel = &c.flag,
 		.progress = cancel_progress, .progress_arg = &c,
 	};
 	struct ocb_backup_result res;
-	int r = ocb_backup_run(s, &o, &res);
+	int r = ocb_archive_write(s, &o, &res);
 
 	CHECK(at_start || c.calls > 0);
 	return r;
@@ -754,6 +755,56 @@ static int count_uploads(void *arg, const char *key, const char *id,
 {
 	(*(int *)arg)++;
 	return 0;
+}
+
+/* the time a backup's name spells */
+static int64_t name_time(const struct ocb_backup_result *res)
+{
+	int64_t t = -1;
+	int lab;
+
+	CHECK_INT(ocb_backup_name_time(res->name, &t, &lab), 0);
+	return t;
+}
+
+/* names have one-second steps: backups taken one after the other are
+ * named in order, and a second some object's name already spells (any
+ * object, labelled or not) is never taken again */
+static void test_naming(struct ocb_store *s, struct ocb_keyprov *kp)
+{
+	const char *sources[1] = { src2 };
+	struct ocb_archive_write_opts o = {
+		.sources = sources, .nsources = 1, .prefix = "naming/instance-t",
+		.instance = "t", .kp = kp,
+	};
+	struct ocb_backup_result a, b, c;
+	int64_t planted[3];
+	time_t now = time(NULL);
+	char key[OCB_KEY_MAX];
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		time_t t = now + i;
+		struct tm tm;
+		char ts[32];
+
+		gmtime_r(&t, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H-%M-%SZ", &tm);
+		snprintf(key, sizeof(key), "naming/instance-t/"
+			 "openclaw-aws-backup-%s%s", ts, i == 1 ? "-x.ocb" :
+			 ".partial");
+		CHECK_INT(ocb_store_put_mem(s, key, "x", 1, NULL), 0);
+		planted[i] = t;
+	}
+	CHECK_INT(ocb_archive_write(s, &o, &a), 0);
+	for (i = 0; i < 3; i++)
+		CHECK(name_time(&a) != planted[i]);
+	CHECK(name_time(&a) > planted[1]);	/* after the newest backup */
+	CHECK_INT(ocb_archive_write(s, &o, &b), 0);
+	o.label = "l";
+	CHECK_INT(ocb_archive_write(s, &o, &c), 0);
+	CHECK(name_time(&b) > name_time(&a));
+	CHECK(name_time(&c) > name_time(&b));
 }
 
 int main(void)
@@ -822,6 +873,7 @@ int main(void)
 	CHECK_INT(nobj, 2);
 	CHECK_INT(s->ops->mpu_list(s, "backups/", count_uploads, &nup), 0);
 	CHECK_INT(nup, 0);
+	test_naming(s, kp);
 
 	ocb_buf_release(&tar);
 	ocb_keyprov_free(kp);

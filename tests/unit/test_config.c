@@ -552,6 +552,70 @@ static void test_sizes(void)
 	CHECK_INT(ocb_config_parse_size("", &v), -EINVAL);
 }
 
+static void test_durations(void)
+{
+	int64_t d = 0;
+
+	CHECK_INT(ocb_config_parse_duration("30d", &d), 0);
+	CHECK(d == 30 * 86400);
+	CHECK_INT(ocb_config_parse_duration("12h", &d), 0);
+	CHECK(d == 12 * 3600);
+	CHECK_INT(ocb_config_parse_duration("2w", &d), 0);
+	CHECK(d == 14 * 86400);
+	CHECK_INT(ocb_config_parse_duration("1y", &d), 0);
+	CHECK(d == 365 * 86400);
+	CHECK_INT(ocb_config_parse_duration("7", &d), 0);
+	CHECK(d == 7 * 86400);
+	CHECK_INT(ocb_config_parse_duration("", &d), -EINVAL);
+	CHECK_INT(ocb_config_parse_duration("-1d", &d), -EINVAL);
+	CHECK_INT(ocb_config_parse_duration("0d", &d), -EINVAL);
+	CHECK_INT(ocb_config_parse_duration("3dd", &d), -EINVAL);
+	CHECK_INT(ocb_config_parse_duration("5x", &d), -EINVAL);
+}
+
+/* retention.*: every rule in the settings; a bad duration refused */
+static void test_retention(void)
+{
+	struct ocb_config *c = NULL;
+	const char *p;
+
+	p = write_cfg("ret.json", "{\"retention\": {\"keep\": 4, "
+		      "\"keepDaily\": 7, \"keepWeekly\": 5, \"keepMonthly\": 3, "
+		      "\"keepYearly\": 2, \"keepWithin\": \"2w\", "
+		      "\"autoClean\": true, \"staleUploadHours\": 6}}", 0600);
+	CHECK_INT(ocb_config_load(p, &c), 0);
+	if (c) {
+		CHECK_INT(c->keep, 4);
+		CHECK_INT(c->keep_daily, 7);
+		CHECK_INT(c->keep_weekly, 5);
+		CHECK_INT(c->keep_monthly, 3);
+		CHECK_INT(c->keep_yearly, 2);
+		CHECK(c->keep_within == 14 * 86400);
+		CHECK_INT(c->auto_clean, 1);
+		CHECK(c->stale_upload_age == 6 * 3600);
+		ocb_config_free(c);
+		c = NULL;
+	}
+	p = write_cfg("ret0.json", "{}", 0600);
+	CHECK_INT(ocb_config_load(p, &c), 0);
+	if (c) {
+		CHECK_INT(c->keep_daily + c->keep_weekly + c->keep_monthly +
+			  c->keep_yearly, 0);
+		CHECK(c->keep_within == 0 && c->stale_upload_age == 24 * 3600);
+		ocb_config_free(c);
+		c = NULL;
+	}
+	p = write_cfg("ret1.json", "{\"retention\": {\"keepWithin\": \"3q\"}}",
+		      0600);
+	CHECK_INT(ocb_config_load(p, &c), -EINVAL);
+	CHECK(err_has("retention.keepWithin \"3q\": use e.g. \"30d\""));
+	p = write_cfg("ret2.json", "{\"retention\": {\"keepDaily\": -1}}",
+		      0600);
+	CHECK_INT(ocb_config_load(p, &c), -EINVAL);
+	CHECK(err_has("retention.keepDaily"));
+	CHECK(c == NULL);
+}
+
 int main(void)
 {
 	ocb_log_set_level(OCB_LOG_ERR);
@@ -568,5 +632,7 @@ int main(void)
 	test_search_order();
 	test_write_roundtrip();
 	test_sizes();
+	test_durations();
+	test_retention();
 	return T_DONE();
 }

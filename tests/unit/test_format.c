@@ -287,7 +287,7 @@ static void test_backup_roundtrip(void)
 	const char *sources[1];
 	struct ocb_store *s = NULL;
 	struct ocb_keyprov *kp = NULL;
-	struct ocb_backup_opts o = { 0 };
+	struct ocb_archive_write_opts o = { 0 };
 	struct ocb_backup_result res;
 	struct ocb_archive *a = NULL;
 	uint32_t idx;
@@ -311,7 +311,7 @@ static void test_backup_roundtrip(void)
 	o.prefix = "p/instance-t";
 	o.instance = "t";
 	o.kp = kp;
-	CHECK_INT(ocb_backup_run(s, &o, &res), 0);
+	CHECK_INT(ocb_archive_write(s, &o, &res), 0);
 	CHECK_INT(res.entries, 2);
 	CHECK_INT(ocb_archive_open(s, res.key, kp, &a), 0);
 	if (a) {

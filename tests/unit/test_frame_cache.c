@@ -176,7 +176,7 @@ static int fx_open(struct fx *x)
 {
 	char *src = x->src, path[128], kpath[128];
 	const char *sources[1];
-	struct ocb_backup_opts o = { 0 };
+	struct ocb_archive_write_opts o = { 0 };
 	struct ocb_backup_result res;
 	struct ocb_store *fs = NULL;
 	uint8_t key[32], *data;
@@ -217,7 +217,7 @@ static int fx_open(struct fx *x)
 	o.prefix = "p/instance-t";
 	o.instance = "t";
 	o.kp = x->kp;
-	if (ocb_backup_run(fs, &o, &res) < 0) {
+	if (ocb_archive_write(fs, &o, &res) < 0) {
 		ocb_store_free(fs);
 		return -1;
 	}

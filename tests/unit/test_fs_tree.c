@@ -69,7 +69,7 @@ static int backup(struct fx *x, const char *inst, const char *label,
 		  struct ocb_backup_result *res)
 {
 	const char *sources[1] = { x->src };
-	struct ocb_backup_opts o = { 0 };
+	struct ocb_archive_write_opts o = { 0 };
 	char prefix[64];
 
 	snprintf(prefix, sizeof(prefix), "top/instance-%s", inst);
@@ -79,7 +79,7 @@ static int backup(struct fx *x, const char *inst, const char *label,
 	o.instance = inst;
 	o.label = label;
 	o.kp = x->kp;
-	return ocb_backup_run(x->s, &o, res);
+	return ocb_archive_write(x->s, &o, res);
 }
 
 static void on_close(void *arg, uint64_t aid)

@@ -1,8 +1,8 @@
 /*
  * test_retention.c - retention plans against tables of dates: each policy,
  * week numbers across a year end, months of different lengths, ties in
- * one second, labels, pins, the newest, an empty policy; durations and
- * the times in backup names.
+ * one second, labels, pins, the newest, an empty policy; the times in
+ * backup names.
  */
 #include "t.h"
 #include "backup_name.h"
@@ -158,24 +158,9 @@ static void test_empty_policy_and_newest(void)
 
 static void test_parsing(void)
 {
-	int64_t d = 0, t = 0;
+	int64_t t = 0;
 	int lab = -1;
 
-	CHECK_INT(ocb_retention_duration("30d", &d), 0);
-	CHECK(d == 30 * 86400);
-	CHECK_INT(ocb_retention_duration("12h", &d), 0);
-	CHECK(d == 12 * 3600);
-	CHECK_INT(ocb_retention_duration("2w", &d), 0);
-	CHECK(d == 14 * 86400);
-	CHECK_INT(ocb_retention_duration("1y", &d), 0);
-	CHECK(d == 365 * 86400);
-	CHECK_INT(ocb_retention_duration("7", &d), 0);
-	CHECK(d == 7 * 86400);
-	CHECK_INT(ocb_retention_duration("", &d), -EINVAL);
-	CHECK_INT(ocb_retention_duration("-1d", &d), -EINVAL);
-	CHECK_INT(ocb_retention_duration("0d", &d), -EINVAL);
-	CHECK_INT(ocb_retention_duration("3dd", &d), -EINVAL);
-	CHECK_INT(ocb_retention_duration("5x", &d), -EINVAL);
 	CHECK_INT(ocb_backup_name_time(
 		"openclaw-aws-backup-2026-11-23T01-02-03Z", &t, &lab), 0);
 	CHECK(t == 1795395723 && lab == 0);
