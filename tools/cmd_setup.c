@@ -329,7 +329,7 @@ static int write_private(const char *path, const char *text)
 
 static int test_roundtrip(struct ocb_ctx *ctx, struct ocb_keyprov *kp)
 {
-	struct ocb_backup_opts o = { 0 };
+	struct ocb_archive_write_opts o = { 0 };
 	struct ocb_backup_result res = { 0 };
 	struct ocb_archive *a = NULL;
 	char dir[] = "/tmp/ocb-setup-XXXXXX", file[64], prefix[OCB_KEY_MAX];
@@ -357,7 +357,7 @@ static int test_roundtrip(struct ocb_ctx *ctx, struct ocb_keyprov *kp)
 	o.instance = ctx->cfg->instance_id;
 	o.label = "setup-test";
 	o.kp = kp;
-	r = ocb_backup_run(ctx->store, &o, &res);
+	r = ocb_archive_write(ctx->store, &o, &res);
 	if (r < 0)
 		goto out;
 	r = ocb_archive_open(ctx->store, res.key, kp, &a);

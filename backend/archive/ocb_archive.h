@@ -306,8 +306,4 @@ int ocb_archive_write(struct ocb_store *s,
 		      const struct ocb_archive_write_opts *o,
 		      struct ocb_backup_result *res);
 
-/* the former names, for callers not yet moved to the ones above */
-#define ocb_backup_opts ocb_archive_write_opts
-#define ocb_backup_run ocb_archive_write
-
 #endif
