@@ -7,7 +7,7 @@
  * across I/O.  Each backup slot has its own mutex for opening its archive.
  */
 #include "fs_tree.h"
-#include "oldtool_archive.h"
+#include "backup_open.h"
 #include "buf.h"
 #include "log.h"
 #include "ocb_archive.h"
@@ -687,26 +687,20 @@ int fs_tree_archive_get(struct fs_tree *t, uint32_t slot,
 		struct ocb_archive *na = NULL;
 
 		/* b->a changes under both b->lock and open_lock: the LRU scan
-		 * reads it under open_lock alone */
-		if (b->ref.kind == OCB_BACKUP_NATIVE) {
-			r = ocb_archive_open(t->o.store, b->ref.key, t->o.kp,
-					     &na);
-		} else {
-			/* the first open of an old backup streams it once to
-			 * index it (only this backup's lookups wait: the slot
-			 * lock); the index is cached for the next mount */
-			struct ocb_oldtool_opts lo = {
-				.index = 1, .cache_dir = t->o.cache_dir,
-				.bytes_indexed = &t->legacy_bytes,
-			};
+		 * reads it under open_lock alone.  The first open of an old
+		 * backup streams it once to index it (only this backup's
+		 * lookups wait: the slot lock); the index is cached for the
+		 * next mount */
+		struct ocb_backup_open_opts oo = {
+			.kp = t->o.kp,
+			.old = { .index = 1, .cache_dir = t->o.cache_dir,
+				 .bytes_indexed = &t->legacy_bytes },
+			.old_store = t->o.legacy_store,
+		};
 
-			r = ocb_archive_open_legacy(t->o.legacy_store ?
-						    t->o.legacy_store :
-						    t->o.store, b->ref.key, &lo,
-						    &na);
-			if (r == 0)
-				atomic_fetch_add(&t->legacy_built, 1);
-		}
+		r = ocb_backup_open(t->o.store, b->ref.key, &oo, &na);
+		if (r == 0 && ocb_archive_is_legacy(na))
+			atomic_fetch_add(&t->legacy_built, 1);
 		atomic_fetch_add(&t->opens, 1);
 		if (open_failure_kept(r))
 			b->bad = r;
