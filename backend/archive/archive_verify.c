@@ -1,8 +1,10 @@
 /*
- * archive_verify.c - check a whole backup: every frame's tag (by reading
- * the stream through the one reader) and every file's SHA-256 against the
- * catalog.  Files lie in the stream in data-offset order without overlap,
- * so one sequential pass hashes them all.
+ * archive_verify.c - check a whole backup whose catalog holds content
+ * hashes (the verify operation of native backups, archive_ops.h): every
+ * frame's tag (by reading the stream through the one reader) and every
+ * file's SHA-256 against the catalog; and spot checks.  Files lie in the
+ * stream in data-offset order without overlap, so one sequential pass
+ * hashes them all.
  */
 #include "ocb_archive.h"
 #include "archive_ops.h"
