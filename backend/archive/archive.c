@@ -52,6 +52,29 @@ void ocb_archive_free(struct ocb_archive *a)
 	free(a);
 }
 
+const char *ocb_archive_strerror(int err)
+{
+	switch (-err) {
+	case EBADMSG:
+		return "refused: it fails authentication (forged, key provider "
+		       "none under another, renamed, rolled back, copied from "
+		       "another instance, or damaged)";
+	case ENOKEY:
+	case EKEYREJECTED:
+		return "refused: its data key does not unwrap with the "
+		       "configured key";
+	case EKEYREVOKED:
+		return "the KMS key is missing, disabled or pending deletion";
+	case EPROTO:
+		return "unknown format version (made by a newer ocb?)";
+	case EOPNOTSUPP:
+		return "not browsable (an old-tool backup too large to index, "
+		       "or encrypted in a way this reader cannot open)";
+	default:
+		return ocb_store_strerror(err);
+	}
+}
+
 int ocb_archive_is_legacy(const struct ocb_archive *a)
 {
 	return a->ops->old_tool;

@@ -91,29 +91,6 @@ static int check_binding(const struct native_archive *na)
 	return 0;
 }
 
-const char *ocb_archive_strerror(int err)
-{
-	switch (-err) {
-	case EBADMSG:
-		return "refused: it fails authentication (forged, key provider "
-		       "none under another, renamed, rolled back, copied from "
-		       "another instance, or damaged)";
-	case ENOKEY:
-	case EKEYREJECTED:
-		return "refused: its data key does not unwrap with the "
-		       "configured key";
-	case EKEYREVOKED:
-		return "the KMS key is missing, disabled or pending deletion";
-	case EPROTO:
-		return "unknown format version (made by a newer ocb?)";
-	case EOPNOTSUPP:
-		return "not browsable (an old-tool backup too large to index, "
-		       "or encrypted in a way this reader cannot open)";
-	default:
-		return ocb_store_strerror(err);
-	}
-}
-
 /* The value of the root's xattr name (authenticated with the catalog)
  * into buf as a string ("" when absent; cut at a NUL or at size). */
 static void root_xattr(const struct ocb_catalog *c, const char *name,
