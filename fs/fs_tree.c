@@ -7,7 +7,7 @@
  * across I/O.  Each backup slot has its own mutex for opening its archive.
  */
 #include "fs_tree.h"
-#include "oldtool_archive.h"
+#include "backup_open.h"
 #include "buf.h"
 #include "log.h"
 #include "ocb_archive.h"
@@ -29,7 +29,8 @@ struct inst {
 	int gone;
 };
 
-struct bslot {
+/* one backup of the tree, and its archive while open */
+struct backup_slot {
 	struct ocb_backup_ref ref;
 	uint32_t inst;
 	int gone;
@@ -48,7 +49,7 @@ struct fs_tree {
 	pthread_rwlock_t lock;	/* the arrays below (not the archives) */
 	struct inst *inst;
 	uint32_t ninst;
-	struct bslot **b;	/* stable pointers: slots never move */
+	struct backup_slot **b;	/* stable pointers: slots never move */
 	uint32_t nb, capb;
 	int64_t newest;
 
@@ -167,7 +168,7 @@ static int inst_slot(struct fs_tree *t, const char *prefix, uint32_t *slot)
 static int backup_slot(struct fs_tree *t, uint32_t inst,
 		       const struct ocb_backup_ref *ref)
 {
-	struct bslot *b;
+	struct backup_slot *b;
 	uint32_t i;
 
 	for (i = 0; i < t->nb; i++)
@@ -176,7 +177,7 @@ static int backup_slot(struct fs_tree *t, uint32_t inst,
 			return 0;
 		}
 	if (t->nb == t->capb) {
-		struct bslot **nb;
+		struct backup_slot **nb;
 
 		if (t->capb >= 0x7fffffffu / 2)
 			return -ENOSPC;
@@ -624,14 +625,14 @@ static int over_bound(const struct fs_tree *t)
 static void close_unused(struct fs_tree *t)
 {
 	for (;;) {
-		struct bslot *victim = NULL, *gone = NULL;
+		struct backup_slot *victim = NULL, *gone = NULL;
 		uint32_t i, n;
 
 		pthread_mutex_lock(&t->open_lock);
 		pthread_rwlock_rdlock(&t->lock);
 		n = t->nb;
 		for (i = 0; i < n; i++) {
-			struct bslot *b = t->b[i];
+			struct backup_slot *b = t->b[i];
 
 			if (!b->a || b->users != 0)
 				continue;
@@ -670,7 +671,7 @@ static void close_unused(struct fs_tree *t)
 int fs_tree_archive_get(struct fs_tree *t, uint32_t slot,
 			struct ocb_archive **a, uint64_t *aid)
 {
-	struct bslot *b;
+	struct backup_slot *b;
 	int r = 0;
 
 	pthread_rwlock_rdlock(&t->lock);
@@ -687,26 +688,20 @@ int fs_tree_archive_get(struct fs_tree *t, uint32_t slot,
 		struct ocb_archive *na = NULL;
 
 		/* b->a changes under both b->lock and open_lock: the LRU scan
-		 * reads it under open_lock alone */
-		if (b->ref.kind == OCB_BACKUP_NATIVE) {
-			r = ocb_archive_open(t->o.store, b->ref.key, t->o.kp,
-					     &na);
-		} else {
-			/* the first open of an old backup streams it once to
-			 * index it (only this backup's lookups wait: the slot
-			 * lock); the index is cached for the next mount */
-			struct ocb_oldtool_opts lo = {
-				.index = 1, .cache_dir = t->o.cache_dir,
-				.bytes_indexed = &t->legacy_bytes,
-			};
+		 * reads it under open_lock alone.  The first open of an old
+		 * backup streams it once to index it (only this backup's
+		 * lookups wait: the slot lock); the index is cached for the
+		 * next mount */
+		struct ocb_backup_open_opts oo = {
+			.kp = t->o.kp,
+			.old = { .index = 1, .cache_dir = t->o.cache_dir,
+				 .bytes_indexed = &t->legacy_bytes },
+			.old_store = t->o.legacy_store,
+		};
 
-			r = ocb_archive_open_legacy(t->o.legacy_store ?
-						    t->o.legacy_store :
-						    t->o.store, b->ref.key, &lo,
-						    &na);
-			if (r == 0)
-				atomic_fetch_add(&t->legacy_built, 1);
-		}
+		r = ocb_backup_open(t->o.store, b->ref.key, &oo, &na);
+		if (r == 0 && ocb_archive_is_legacy(na))
+			atomic_fetch_add(&t->legacy_built, 1);
 		atomic_fetch_add(&t->opens, 1);
 		if (open_failure_kept(r))
 			b->bad = r;
@@ -736,7 +731,7 @@ int fs_tree_archive_get(struct fs_tree *t, uint32_t slot,
 
 void fs_tree_archive_put(struct fs_tree *t, uint32_t slot)
 {
-	struct bslot *b;
+	struct backup_slot *b;
 	int over;
 
 	pthread_rwlock_rdlock(&t->lock);

@@ -4,7 +4,7 @@
 #include "common.h"
 #include "group.h"
 #include "inventory.h"
-#include "oldtool_archive.h"
+#include "backup_open.h"
 #include "ocb_archive.h"
 #include "cmd.h"
 #include "log.h"
@@ -299,20 +299,18 @@ int ocb_ctx_open_backup(struct ocb_ctx *ctx, const struct ocb_backup_ref *ref,
 			struct ocb_keyprov *kp, enum ocb_open_how how,
 			struct ocb_archive **a)
 {
-	struct ocb_oldtool_opts lo = {
-		.index = how != OCB_OPEN_STREAM,
-		.cache_dir = how == OCB_OPEN_INDEX ? ctx->cfg->cache_dir : NULL,
-		.gpg = 1,
+	struct ocb_backup_open_opts oo = {
+		.kp = kp,
+		.old = { .index = how != OCB_OPEN_STREAM,
+			 .cache_dir = how == OCB_OPEN_INDEX ?
+				      ctx->cfg->cache_dir : NULL,
+			 .gpg = 1 },
 	};
+	int r = ocb_backup_open(ctx->store, ref->key, &oo, a);
 
-	if (ref->kind == OCB_BACKUP_NATIVE) {
-		int r = ocb_archive_open(ctx->store, ref->key, kp, a);
-
-		if (r == 0)
-			highwater(ctx, ref, ocb_archive_info(*a));
-		return r;
-	}
-	return ocb_archive_open_legacy(ctx->store, ref->key, &lo, a);
+	if (r == 0 && !ocb_archive_is_legacy(*a))
+		highwater(ctx, ref, ocb_archive_info(*a));
+	return r;
 }
 
 void ocb_sources_describe(const struct ocb_config *cfg, char *msg,

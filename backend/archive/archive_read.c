@@ -1,17 +1,19 @@
 /*
- * archive_read.c - open a backup (trailer, key, catalog) and read frames.
+ * archive_read.c - native ocb backups (docs/FORMAT.md) behind the archive
+ * interface (archive_ops.h): open one (trailer, key, catalog), read and
+ * verify its frames, stream it with a pipeline of range requests.
  *
  * Opening costs one suffix read, which usually holds the trailer, the
  * header copy and the whole catalog; a large catalog costs one more read.
  */
 #include "ocb_archive.h"
+#include "archive_ops.h"
 #include "buf.h"
 #include "catalog.h"
 #include "crypto.h"
 #include "format.h"
 #include "frame_i.h"
 #include "keys.h"
-#include "oldtool_archive.h"
 #include "link_est.h"
 #include "log.h"
 #include "backup_name.h"
@@ -24,85 +26,36 @@
 #include <zstd.h>
 
 #define OPEN_SUFFIX (256 * 1024)
-#define READ_FRAMES_MAX 64	/* frames per range request */
 
-struct ocb_archive {
+/* the native implementation's state */
+struct native_archive {
 	struct ocb_store *s;
 	char *key;
 	char etag[OCB_ETAG_MAX];
 	struct ocb_header hdr;
 	struct ocb_trailer tr;
-	uint8_t *dk;
-	struct ocb_catalog *cat;	/* NULL: a streamed old backup */
-	struct ocb_oldtool *lg;		/* an old-tool .tar.gz, else NULL */
-	struct ocb_archive_info info;
+	uint8_t *data_key;
+	struct ocb_catalog *cat;
 };
 
-static int is_tar_gz(const char *key)
-{
-	size_t n = strlen(key);
+/* the end of the object as one suffix read: the trailer, the header copy
+ * and usually the whole catalog */
+struct native_suffix {
+	uint8_t *data;
+	size_t len;
+	uint64_t start;		/* object offset of data[0] */
+	uint64_t object_size;
+	uint8_t trailer[OCB_TRAILER_SIZE];
+	uint8_t header[OCB_HEADER_SIZE];
+};
 
-	return n > 7 && !strcmp(key + n - 7, ".tar.gz");
-}
+static const struct ocb_archive_ops native_ops;
 
-int ocb_archive_open_legacy(struct ocb_store *s, const char *key,
-			    const struct ocb_oldtool_opts *o,
-			    struct ocb_archive **out)
-{
-	struct ocb_archive *a = calloc(1, sizeof(*a));
-	const struct ocb_oldtool_info *li;
-	int r;
-
-	if (!a)
-		return -ENOMEM;
-	a->s = s;
-	a->key = strdup(key);
-	r = a->key ? ocb_oldtool_open(s, key, o, &a->lg,
-				     o->index ? &a->cat : NULL) : -ENOMEM;
-	if (r < 0) {
-		ocb_archive_free(a);
-		return r;
-	}
-	li = ocb_oldtool_info(a->lg);
-	a->info.format_version = 0;
-	snprintf(a->info.name, sizeof(a->info.name), "%s", li->name);
-	snprintf(a->info.instance, sizeof(a->info.instance), "%s",
-		 li->instance);
-	snprintf(a->info.key_provider, sizeof(a->info.key_provider), "%s",
-		 li->encryption);
-	a->info.created = li->created;
-	a->info.object_size = li->object_size;
-	if (a->cat) {
-		a->info.entries = a->cat->n;
-		a->info.stream_size = a->cat->stream_size;
-		a->info.frame_size = a->cat->frame_size;
-		a->info.nframes = a->cat->nf;
-	}
-	*out = a;
-	return 0;
-}
-
-int ocb_archive_is_legacy(const struct ocb_archive *a)
-{
-	return a->lg != NULL;
-}
-
-int ocb_archive_map_path(const struct ocb_archive *a, const char *path,
-			 char *out, size_t size)
-{
-	if (a->lg)
-		return ocb_oldtool_map_path(a->info.name, path, out, size);
-	if (snprintf(out, size, "%s", path) >= (int)size)
-		return -EINVAL;
-	return 0;
-}
-
-static void log_damage(const struct ocb_archive *a, const char *key,
-		       const char *what)
+static void log_damage(const struct native_archive *na, const char *what)
 {
 	char esc[512];
 
-	ocb_err("backup %s: %s", ocb_log_escape(esc, sizeof(esc), a ? a->key : key),
+	ocb_err("backup %s: %s", ocb_log_escape(esc, sizeof(esc), na->key),
 		what);
 }
 
@@ -112,9 +65,10 @@ static void log_damage(const struct ocb_archive *a, const char *key,
  * its creation time, which its name carries too.  A backup copied under a
  * newer name or into another instance's prefix fails here.
  */
-static int check_binding(const struct ocb_archive *a, const char *key)
+static int check_binding(const struct native_archive *na)
 {
-	const struct ocb_catalog *c = a->cat;
+	const char *key = na->key;
+	const struct ocb_catalog *c = na->cat;
 	const char *slash = strrchr(key, '/');
 	const char *base = slash ? slash + 1 : key;
 	size_t plen = slash ? (size_t)(slash - key) : 0;
@@ -122,7 +76,7 @@ static int check_binding(const struct ocb_archive *a, const char *key)
 	int64_t nt;
 	int lab;
 
-	if (c->version != a->hdr.version || a->tr.version != a->hdr.version)
+	if (c->version != na->hdr.version || na->tr.version != na->hdr.version)
 		return -EBADMSG;
 	if (strncmp(base, c->name, nl) != 0 || strcmp(base + nl, ".ocb") != 0)
 		return -EBADMSG;
@@ -130,34 +84,11 @@ static int check_binding(const struct ocb_archive *a, const char *key)
 		return 0;
 	if (strlen(c->prefix) != plen || strncmp(key, c->prefix, plen) != 0)
 		return -EBADMSG;
-	if (c->created != a->hdr.created ||
+	if (c->created != na->hdr.created ||
 	    (ocb_backup_name_time(c->name, &nt, &lab) == 0 &&
 	     nt != c->created))
 		return -EBADMSG;
 	return 0;
-}
-
-const char *ocb_archive_strerror(int err)
-{
-	switch (-err) {
-	case EBADMSG:
-		return "refused: it fails authentication (forged, key provider "
-		       "none under another, renamed, rolled back, copied from "
-		       "another instance, or damaged)";
-	case ENOKEY:
-	case EKEYREJECTED:
-		return "refused: its data key does not unwrap with the "
-		       "configured key";
-	case EKEYREVOKED:
-		return "the KMS key is missing, disabled or pending deletion";
-	case EPROTO:
-		return "unknown format version (made by a newer ocb?)";
-	case EOPNOTSUPP:
-		return "not browsable (an old-tool backup too large to index, "
-		       "or encrypted in a way this reader cannot open)";
-	default:
-		return ocb_store_strerror(err);
-	}
 }
 
 /* The value of the root's xattr name (authenticated with the catalog)
@@ -182,373 +113,247 @@ static void root_xattr(const struct ocb_catalog *c, const char *name,
 	}
 }
 
-int ocb_archive_open(struct ocb_store *s, const char *key,
-		     struct ocb_keyprov *kp, struct ocb_archive **out)
+static void native_free(void *impl)
 {
-	struct ocb_archive *a = calloc(1, sizeof(*a));
-	uint8_t *suf = malloc(OPEN_SUFFIX), *sealed = NULL, *plain = NULL;
-	uint8_t tbuf[OCB_TRAILER_SIZE], hbuf[OCB_HEADER_SIZE];
-	uint64_t objsize = 0, suf_start;
-	struct ocb_get_req g = { .key = key, .len = OPEN_SUFFIX, .suffix = 1 };
+	struct native_archive *na = impl;
+
+	if (!na)
+		return;
+	ocb_catalog_free(na->cat);
+	ocb_crypto_key_free(na->data_key);
+	free(na->key);
+	free(na);
+}
+
+/* the object's last OPEN_SUFFIX bytes, its size and ETag */
+static int native_fetch_suffix(struct native_archive *na,
+			       struct native_suffix *sx)
+{
+	struct ocb_get_req g = { .key = na->key, .len = OPEN_SUFFIX,
+				 .suffix = 1 };
 	struct ocb_obj_head h = { 0 };
-	struct { size_t len; } m = { 0 };
+	struct ocb_buf b;
 	int r;
 
-	if (is_tar_gz(key)) {
-		struct ocb_oldtool_opts lo = { .index = 1 };
-
-		free(a);
-		free(suf);
-		return ocb_archive_open_legacy(s, key, &lo, out);
+	ocb_buf_init(&b, OPEN_SUFFIX);
+	r = na->s->ops->get(na->s, &g, (ocb_sink_fn)ocb_buf_append, &b, &h);
+	if (r == 0) {
+		memcpy(sx->data, b.data ? b.data : "", b.len);
+		sx->len = b.len;
 	}
-	if (!a || !suf) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	a->s = s;
-	a->key = strdup(key);
-	if (!a->key) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	{
-		struct ocb_buf b;
-
-		ocb_buf_init(&b, OPEN_SUFFIX);
-		r = s->ops->get(s, &g, (ocb_sink_fn)ocb_buf_append, &b, &h);
-		if (r == 0) {
-			memcpy(suf, b.data ? b.data : "", b.len);
-			m.len = b.len;
-		}
-		ocb_buf_release(&b);
-	}
-	objsize = h.size;
-	snprintf(a->etag, sizeof(a->etag), "%s", h.etag);
+	ocb_buf_release(&b);
+	sx->object_size = h.size;
+	snprintf(na->etag, sizeof(na->etag), "%s", h.etag);
 	ocb_obj_head_release(&h);
-	if (r < 0)
-		goto fail;
-	if (m.len < OCB_TRAILER_SIZE + OCB_HEADER_SIZE || objsize < m.len) {
-		log_damage(a, key, "too short to be a backup (truncated?)");
-		r = -EBADMSG;
-		goto fail;
+	return r;
+}
+
+/* the trailer (at the end of the suffix) and the header copy it points
+ * to, decoded into na */
+static int native_decode_ends(struct native_archive *na,
+			      struct native_suffix *sx)
+{
+	int r;
+
+	if (sx->len < OCB_TRAILER_SIZE + OCB_HEADER_SIZE ||
+	    sx->object_size < sx->len) {
+		log_damage(na, "too short to be a backup (truncated?)");
+		return -EBADMSG;
 	}
-	suf_start = objsize - m.len;
-	memcpy(tbuf, suf + m.len - OCB_TRAILER_SIZE, OCB_TRAILER_SIZE);
-	r = ocb_trailer_decode(tbuf, objsize, &a->tr);
+	sx->start = sx->object_size - sx->len;
+	memcpy(sx->trailer, sx->data + sx->len - OCB_TRAILER_SIZE,
+	       OCB_TRAILER_SIZE);
+	r = ocb_trailer_decode(sx->trailer, sx->object_size, &na->tr);
 	if (r < 0) {
-		log_damage(a, key, r == -EPROTO ? "unknown format version" :
+		log_damage(na, r == -EPROTO ? "unknown format version" :
 			   "trailer damaged or object truncated");
-		goto fail;
+		return r;
 	}
-	memcpy(hbuf, suf + (a->tr.header_off - suf_start), OCB_HEADER_SIZE);
-	r = ocb_header_decode(hbuf, &a->hdr);
-	if (r < 0) {
-		log_damage(a, key, "header damaged");
-		goto fail;
-	}
-	{
-		/* the name the object is stored under, for KMS's context */
-		const char *base = strrchr(key, '/');
-		char name[256];
-		size_t bl;
-
-		base = base ? base + 1 : key;
-		bl = strlen(base);
-		if (bl > 4 && bl - 4 < sizeof(name) &&
-		    !strcmp(base + bl - 4, ".ocb")) {
-			memcpy(name, base, bl - 4);
-			name[bl - 4] = '\0';
-		} else {
-			name[0] = '\0';
-		}
-		r = ocb_keyprov_unwrap_named(kp, a->hdr.backup_id,
-					     name[0] ? name : NULL,
-					     &a->hdr.key, &a->dk);
-	}
+	memcpy(sx->header, sx->data + (na->tr.header_off - sx->start),
+	       OCB_HEADER_SIZE);
+	r = ocb_header_decode(sx->header, &na->hdr);
 	if (r < 0)
-		goto fail;
-	/* the catalog: in the suffix already, or one more range read */
-	sealed = malloc(a->tr.catalog_len);
-	if (!sealed) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	if (a->tr.catalog_off >= suf_start) {
-		memcpy(sealed, suf + (a->tr.catalog_off - suf_start),
-		       a->tr.catalog_len);
+		log_damage(na, "header damaged");
+	return r;
+}
+
+/* the data key, unwrapped by kp with the name the object is stored under
+ * (KMS's context) */
+static int native_unwrap_key(struct native_archive *na,
+			     struct ocb_keyprov *kp)
+{
+	const char *base = strrchr(na->key, '/');
+	char name[256];
+	size_t bl;
+
+	base = base ? base + 1 : na->key;
+	bl = strlen(base);
+	if (bl > 4 && bl - 4 < sizeof(name) && !strcmp(base + bl - 4, ".ocb")) {
+		memcpy(name, base, bl - 4);
+		name[bl - 4] = '\0';
 	} else {
-		struct ocb_get_req c = { .key = key, .off = a->tr.catalog_off,
-					 .len = a->tr.catalog_len,
-					 .if_match = a->etag[0] ? a->etag : NULL };
-		struct ocb_buf b;
+		name[0] = '\0';
+	}
+	return ocb_keyprov_unwrap_named(kp, na->hdr.backup_id,
+					name[0] ? name : NULL, &na->hdr.key,
+					&na->data_key);
+}
 
-		ocb_buf_init(&b, a->tr.catalog_len);
-		r = s->ops->get(s, &c, (ocb_sink_fn)ocb_buf_append, &b, NULL);
-		if (r == 0 && b.len != a->tr.catalog_len)
-			r = -EBADMSG;
-		if (r == 0)
-			memcpy(sealed, b.data, b.len);
-		ocb_buf_release(&b);
-		if (r < 0)
-			goto fail;
+/* the sealed catalog into *out (malloc'ed): in the suffix already, or one
+ * more range read */
+static int native_fetch_catalog(struct native_archive *na,
+				const struct native_suffix *sx, uint8_t **out)
+{
+	struct ocb_get_req c = { .key = na->key, .off = na->tr.catalog_off,
+				 .len = na->tr.catalog_len,
+				 .if_match = na->etag[0] ? na->etag : NULL };
+	uint8_t *sealed = malloc(na->tr.catalog_len);
+	struct ocb_buf b;
+	int r;
+
+	if (!sealed)
+		return -ENOMEM;
+	if (na->tr.catalog_off >= sx->start) {
+		memcpy(sealed, sx->data + (na->tr.catalog_off - sx->start),
+		       na->tr.catalog_len);
+		*out = sealed;
+		return 0;
 	}
-	r = ocb_catalog_open(a->dk, a->hdr.backup_id, tbuf, hbuf, sealed,
-			     a->tr.catalog_len, a->tr.catalog_plain_len, &plain);
-	if (r < 0) {
-		log_damage(a, key, "catalog failed verification (damaged, "
-			   "tampered with, or not this key)");
-		goto fail;
-	}
-	r = ocb_catalog_decode(plain, a->tr.catalog_plain_len, &a->cat);
-	plain = NULL;
-	if (r < 0) {
-		log_damage(a, key, "catalog is malformed");
-		goto fail;
-	}
-	if (a->cat->nf != a->tr.nframes ||
-	    a->cat->stream_size != a->tr.stream_size ||
-	    a->cat->frame_size != a->hdr.frame_size ||
-	    (a->cat->nf ? a->cat->f[a->cat->nf - 1].off +
-	     a->cat->f[a->cat->nf - 1].sealed_len :
-	     (uint64_t)OCB_HEADER_SIZE) != a->tr.catalog_off) {
-		log_damage(a, key, "catalog does not match the trailer");
+	ocb_buf_init(&b, na->tr.catalog_len);
+	r = na->s->ops->get(na->s, &c, (ocb_sink_fn)ocb_buf_append, &b, NULL);
+	if (r == 0 && b.len != na->tr.catalog_len)
 		r = -EBADMSG;
-		goto fail;
-	}
-	r = check_binding(a, key);
+	if (r == 0)
+		memcpy(sealed, b.data, b.len);
+	ocb_buf_release(&b);
 	if (r < 0) {
-		char esc[256], pesc[512];
+		free(sealed);
+		return r;
+	}
+	*out = sealed;
+	return 0;
+}
 
-		log_damage(a, key, "its authenticated name, prefix, format or "
+/* does the catalog describe the frames the trailer points past? */
+static int native_catalog_matches_trailer(const struct native_archive *na)
+{
+	const struct ocb_catalog *c = na->cat;
+	uint64_t frames_end = c->nf ? c->f[c->nf - 1].off +
+			      c->f[c->nf - 1].sealed_len :
+			      (uint64_t)OCB_HEADER_SIZE;
+
+	return c->nf == na->tr.nframes &&
+	       c->stream_size == na->tr.stream_size &&
+	       c->frame_size == na->hdr.frame_size &&
+	       frames_end == na->tr.catalog_off;
+}
+
+/* open, decode and check the sealed catalog against the trailer and the
+ * place the object is stored at */
+static int native_open_catalog(struct native_archive *na,
+			       const struct native_suffix *sx,
+			       uint8_t *sealed)
+{
+	uint8_t *plain = NULL;
+	char esc[256], pesc[512];
+	int r;
+
+	r = ocb_catalog_open(na->data_key, na->hdr.backup_id, sx->trailer,
+			     sx->header, sealed, na->tr.catalog_len,
+			     na->tr.catalog_plain_len, &plain);
+	if (r < 0) {
+		log_damage(na, "catalog failed verification (damaged, "
+			   "tampered with, or not this key)");
+		return r;
+	}
+	r = ocb_catalog_decode(plain, na->tr.catalog_plain_len, &na->cat);
+	if (r < 0) {
+		log_damage(na, "catalog is malformed");
+		return r;
+	}
+	if (!native_catalog_matches_trailer(na)) {
+		log_damage(na, "catalog does not match the trailer");
+		return -EBADMSG;
+	}
+	r = check_binding(na);
+	if (r < 0) {
+		log_damage(na, "its authenticated name, prefix, format or "
 			   "time is not where it is stored (renamed, copied "
 			   "from another instance, or rolled back)");
 		ocb_err("  the backup says it is %s/%s.ocb",
-			a->cat->version >= 2 ? ocb_log_escape(pesc,
-			sizeof(pesc), a->cat->prefix) : "...",
-			ocb_log_escape(esc, sizeof(esc), a->cat->name));
-		goto fail;
+			na->cat->version >= 2 ? ocb_log_escape(pesc,
+			sizeof(pesc), na->cat->prefix) : "...",
+			ocb_log_escape(esc, sizeof(esc), na->cat->name));
 	}
-	a->info.format_version = a->hdr.version;
-	a->info.bound = a->cat->version >= 2;
-	a->info.warnings = a->cat->warnings;
-	snprintf(a->info.name, sizeof(a->info.name), "%s", a->cat->name);
-	snprintf(a->info.instance, sizeof(a->info.instance), "%s",
-		 a->cat->instance);
-	snprintf(a->info.host, sizeof(a->info.host), "%s", a->cat->host);
-	snprintf(a->info.label, sizeof(a->info.label), "%s", a->cat->label);
-	root_xattr(a->cat, OCB_XATTR_GROUP, a->info.group,
-		   sizeof(a->info.group));
-	root_xattr(a->cat, OCB_XATTR_ROLE, a->info.role, sizeof(a->info.role));
-	snprintf(a->info.key_provider, sizeof(a->info.key_provider), "%s",
-		 ocb_key_type_name(a->hdr.key.type));
-	a->info.created = a->cat->created;
-	a->info.entries = a->cat->n;
-	a->info.stream_size = a->cat->stream_size;
-	a->info.object_size = objsize;
-	a->info.frame_size = a->cat->frame_size;
-	a->info.nframes = a->cat->nf;
-	free(sealed);
-	free(suf);
-	*out = a;
-	return 0;
-fail:
-	free(plain);
-	free(sealed);
-	free(suf);
-	ocb_archive_free(a);
 	return r;
 }
 
-void ocb_archive_free(struct ocb_archive *a)
+static void native_fill_info(const struct native_archive *na,
+			     uint64_t object_size, struct ocb_archive_info *in)
 {
-	if (!a)
-		return;
-	ocb_catalog_free(a->cat);
-	ocb_oldtool_free(a->lg);
-	ocb_crypto_key_free(a->dk);
-	free(a->key);
-	free(a);
+	const struct ocb_catalog *c = na->cat;
+
+	memset(in, 0, sizeof(*in));
+	in->format_version = na->hdr.version;
+	in->bound = c->version >= 2;
+	in->warnings = c->warnings;
+	snprintf(in->name, sizeof(in->name), "%s", c->name);
+	snprintf(in->instance, sizeof(in->instance), "%s", c->instance);
+	snprintf(in->host, sizeof(in->host), "%s", c->host);
+	snprintf(in->label, sizeof(in->label), "%s", c->label);
+	root_xattr(c, OCB_XATTR_GROUP, in->group, sizeof(in->group));
+	root_xattr(c, OCB_XATTR_ROLE, in->role, sizeof(in->role));
+	snprintf(in->key_provider, sizeof(in->key_provider), "%s",
+		 ocb_key_type_name(na->hdr.key.type));
+	in->created = c->created;
+	in->entries = c->n;
+	in->stream_size = c->stream_size;
+	in->object_size = object_size;
+	in->frame_size = c->frame_size;
+	in->nframes = c->nf;
 }
 
-const struct ocb_archive_info *ocb_archive_info(const struct ocb_archive *a)
+int ocb_archive_open(struct ocb_store *s, const char *key,
+		     struct ocb_keyprov *kp, struct ocb_archive **out)
 {
-	return &a->info;
-}
-
-uint32_t ocb_archive_count(const struct ocb_archive *a)
-{
-	return a->cat ? a->cat->n : 0;
-}
-
-const struct ocb_entry *ocb_archive_entry(const struct ocb_archive *a,
-					  uint32_t idx)
-{
-	return a->cat && idx < a->cat->n ? &a->cat->e[idx] : NULL;
-}
-
-const struct ocb_xattr *ocb_archive_xattr(const struct ocb_archive *a,
-					  uint32_t xidx)
-{
-	return a->cat && xidx < a->cat->nx ? &a->cat->x[xidx] : NULL;
-}
-
-uint32_t ocb_archive_nsources(const struct ocb_archive *a)
-{
-	return a->cat ? a->cat->nsrc : 0;
-}
-
-int ocb_archive_source(const struct ocb_archive *a, uint32_t i,
-		       uint32_t *entry, const char **path)
-{
-	if (i >= ocb_archive_nsources(a))
-		return -ENOENT;
-	*entry = a->cat->src[i].entry;
-	*path = a->cat->src[i].path;
-	return 0;
-}
-
-int ocb_archive_lookup(const struct ocb_archive *a, uint32_t dir,
-		       const char *name, uint32_t *idx)
-{
-	const struct ocb_entry *d = ocb_archive_entry(a, dir);
-	uint32_t lo, hi;
-
-	if (!d)
-		return -ENOENT;
-	if (d->type != OCB_ENTRY_DIR)
-		return -ENOTDIR;
-	lo = d->first_child;
-	hi = d->first_child + d->nchildren;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(name, a->cat->e[mid].name);
-
-		if (c == 0) {
-			*idx = mid;
-			return 0;
-		}
-		if (c < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return -ENOENT;
-}
-
-int ocb_archive_resolve(const struct ocb_archive *a, const char *path,
-			uint32_t *idx)
-{
-	char name[OCB_NAME_MAX + 1];
-	uint32_t cur = OCB_ROOT;
-
-	while (*path) {
-		size_t n = strcspn(path, "/");
-		int r;
-
-		if (n == 0) {
-			path++;
-			continue;
-		}
-		if (n > OCB_NAME_MAX)
-			return -ENOENT;
-		memcpy(name, path, n);
-		name[n] = '\0';
-		r = ocb_archive_lookup(a, cur, name, &cur);
-		if (r < 0)
-			return r;
-		path += n;
-	}
-	*idx = cur;
-	return 0;
-}
-
-ssize_t ocb_archive_path(const struct ocb_archive *a, uint32_t idx, char *buf,
-			 size_t size)
-{
-	size_t len = 0, pos;
-	uint32_t i;
-
-	if (idx >= ocb_archive_count(a))
-		return -ENOENT;
-	/* parents always have smaller indexes (validated): this ends */
-	for (i = idx; i != OCB_ROOT; i = a->cat->e[i].parent)
-		len += strlen(a->cat->e[i].name) + 1;
-	if (len)
-		len--;
-	if (len + 1 > size)
-		return -ENAMETOOLONG;
-	buf[len] = '\0';
-	pos = len;
-	for (i = idx; i != OCB_ROOT; i = a->cat->e[i].parent) {
-		size_t n = strlen(a->cat->e[i].name);
-
-		pos -= n;
-		memcpy(buf + pos, a->cat->e[i].name, n);
-		if (pos)
-			buf[--pos] = '/';
-	}
-	return (ssize_t)len;
-}
-
-/* ---- frames --------------------------------------------------------------------- */
-
-/* an old backup's frames are frame_size cuts of its tar stream, read with
- * one range request from the nearest restart point */
-struct lframes {
-	ocb_frame_fn cb;
-	void *arg;
-	uint32_t frame;
-	uint8_t *buf;
-	size_t len, fs;
-};
-
-static int lframes_sink(void *arg, const void *data, size_t len)
-{
-	struct lframes *l = arg;
-	const uint8_t *p = data;
+	struct native_archive *na = calloc(1, sizeof(*na));
+	struct native_suffix sx = { .data = malloc(OPEN_SUFFIX) };
+	struct ocb_archive_info info;
+	uint8_t *sealed = NULL;
 	int r;
 
-	while (len) {
-		size_t k = l->fs - l->len < len ? l->fs - l->len : len;
-
-		memcpy(l->buf + l->len, p, k);
-		l->len += k;
-		p += k;
-		len -= k;
-		if (l->len == l->fs) {
-			r = l->cb(l->arg, l->frame++, l->buf, l->len);
-			l->len = 0;
-			if (r < 0)
-				return r;
-		}
+	if (!na || !sx.data || !(na->key = strdup(key))) {
+		r = -ENOMEM;
+		goto out;
 	}
-	return 0;
-}
-
-static int legacy_frames(struct ocb_archive *a, uint32_t first, uint32_t n,
-			 ocb_frame_fn cb, void *arg)
-{
-	struct lframes l = { .cb = cb, .arg = arg, .frame = first,
-			     .fs = a->cat->frame_size };
-	uint64_t off = (uint64_t)first * l.fs;
-	uint64_t end = (uint64_t)(first + n) * l.fs;
-	int r;
-
-	if (end > a->cat->stream_size)
-		end = a->cat->stream_size;
-	l.buf = malloc(l.fs);
-	if (!l.buf)
-		return -ENOMEM;
-	r = ocb_oldtool_read(a->lg, off, end - off, lframes_sink, &l);
-	if (r == 0 && l.len)
-		r = cb(arg, l.frame, l.buf, l.len);
-	free(l.buf);
+	na->s = s;
+	r = native_fetch_suffix(na, &sx);
+	if (r == 0)
+		r = native_decode_ends(na, &sx);
+	if (r == 0)
+		r = native_unwrap_key(na, kp);
+	if (r == 0)
+		r = native_fetch_catalog(na, &sx, &sealed);
+	if (r == 0)
+		r = native_open_catalog(na, &sx, sealed);
+	if (r < 0)
+		goto out;
+	native_fill_info(na, sx.object_size, &info);
+	r = ocb_archive_new(&native_ops, na, na->cat, &info, out);
+	na = NULL;	/* the archive's, also on failure */
+out:
+	native_free(na);
+	free(sealed);
+	free(sx.data);
 	return r;
 }
 
-int ocb_archive_read_frames(struct ocb_archive *a, uint32_t first,
-			    uint32_t n, ocb_frame_fn cb, void *arg)
+/* ---- frames ------------------------------------------------------------- */
+
+static int native_read_frames(struct ocb_archive *a, uint32_t first,
+			      uint32_t n, ocb_frame_fn cb, void *arg)
 {
+	struct native_archive *na = ocb_archive_impl(a);
 	const struct ocb_frame_rec *f;
 	struct ocb_buf b;
 	uint8_t *out = NULL;
@@ -557,45 +362,39 @@ int ocb_archive_read_frames(struct ocb_archive *a, uint32_t first,
 	uint32_t i;
 	int r;
 
-	if (n == 0)
-		return 0;
-	if (!a->cat || first >= a->cat->nf || n > a->cat->nf - first)
-		return -EINVAL;
-	if (a->lg)
-		return legacy_frames(a, first, n, cb, arg);
-	f = a->cat->f;
+	f = na->cat->f;
 	start = f[first].off;
 	end = f[first + n - 1].off + f[first + n - 1].sealed_len;
 	ocb_buf_init(&b, end - start);
 	if (ocb_buf_reserve(&b, end - start) < 0)	/* one allocation, no regrowth */
 		return -ENOMEM;
 	{
-		struct ocb_get_req g = { .key = a->key, .off = start,
+		struct ocb_get_req g = { .key = na->key, .off = start,
 					 .len = end - start,
-					 .if_match = a->etag[0] ? a->etag : NULL };
+					 .if_match = na->etag[0] ? na->etag : NULL };
 
-		r = a->s->ops->get(a->s, &g, (ocb_sink_fn)ocb_buf_append, &b,
-				   NULL);
+		r = na->s->ops->get(na->s, &g, (ocb_sink_fn)ocb_buf_append, &b,
+				     NULL);
 	}
 	if (r == -ESTALE) {
-		log_damage(a, NULL, "the object changed since it was opened");
+		log_damage(na, "the object changed since it was opened");
 		goto out;
 	}
 	if (r < 0)
 		goto out;
 	if (b.len != end - start) {
 		r = -EBADMSG;
-		log_damage(a, NULL, "short frame read");
+		log_damage(na, "short frame read");
 		goto out;
 	}
-	out = malloc(a->cat->frame_size);
+	out = malloc(na->cat->frame_size);
 	dctx = ZSTD_createDCtx();
 	if (!out || !dctx) {
 		r = -ENOMEM;
 		goto out;
 	}
 	for (i = first; i < first + n; i++) {
-		r = ocb_frame_open(a->dk, a->hdr.backup_id, i, dctx,
+		r = ocb_frame_open(na->data_key, na->hdr.backup_id, i, dctx,
 				   b.data + (f[i].off - start), f[i].sealed_len,
 				   f[i].plain_len, f[i].flags, out);
 		if (r < 0) {
@@ -603,7 +402,7 @@ int ocb_archive_read_frames(struct ocb_archive *a, uint32_t first,
 
 			snprintf(msg, sizeof(msg), "frame %u failed verification "
 				 "(damaged or tampered with)", i);
-			log_damage(a, NULL, msg);
+			log_damage(na, msg);
 			r = -EBADMSG;
 			goto out;
 		}
@@ -618,71 +417,16 @@ out:
 	return r;
 }
 
-int ocb_archive_frame(const struct ocb_archive *a, uint32_t i, uint64_t *off,
-		      uint32_t *sealed_len)
+static int native_frame_location(const struct ocb_archive *a, uint32_t i,
+				 uint64_t *off, uint32_t *sealed_len)
 {
-	if (a->lg || i >= a->cat->nf)
+	const struct native_archive *na = ocb_archive_impl(a);
+
+	if (i >= na->cat->nf)
 		return -EINVAL;
-	*off = a->cat->f[i].off;
-	*sealed_len = a->cat->f[i].sealed_len;
+	*off = na->cat->f[i].off;
+	*sealed_len = na->cat->f[i].sealed_len;
 	return 0;
-}
-
-struct pread_ctx {
-	uint64_t want_start;	/* stream offsets */
-	uint64_t want_end;
-	uint32_t frame_size;
-	uint8_t *buf;
-};
-
-static int pread_cb(void *arg, uint32_t frame, const void *data, size_t len)
-{
-	struct pread_ctx *p = arg;
-	uint64_t fstart = (uint64_t)frame * p->frame_size;
-	uint64_t s = p->want_start > fstart ? p->want_start : fstart;
-	uint64_t e = p->want_end < fstart + len ? p->want_end : fstart + len;
-
-	if (s < e)
-		memcpy(p->buf + (s - p->want_start),
-		       (const uint8_t *)data + (s - fstart), e - s);
-	return 0;
-}
-
-ssize_t ocb_archive_pread(struct ocb_archive *a, uint32_t idx, void *buf,
-			  size_t len, uint64_t off)
-{
-	const struct ocb_entry *e = ocb_archive_entry(a, idx);
-	struct pread_ctx p;
-	uint32_t first, last;
-	int r;
-
-	if (!e)
-		return -ENOENT;
-	if (e->type != OCB_ENTRY_FILE)
-		return -EISDIR;
-	if (off >= e->size)
-		return 0;
-	if (len > e->size - off)
-		len = (size_t)(e->size - off);
-	if (len == 0)
-		return 0;
-	p.want_start = e->data_off + off;
-	p.want_end = p.want_start + len;
-	p.frame_size = a->cat->frame_size;
-	p.buf = buf;
-	first = (uint32_t)(p.want_start / p.frame_size);
-	last = (uint32_t)((p.want_end - 1) / p.frame_size);
-	while (first <= last) {
-		uint32_t n = last - first + 1;
-
-		if (n > READ_FRAMES_MAX)
-			n = READ_FRAMES_MAX;
-		r = ocb_archive_read_frames(a, first, n, pread_cb, &p);
-		if (r < 0)
-			return r;
-		first += n;
-	}
-	return (ssize_t)len;
 }
 
 /*
@@ -718,6 +462,7 @@ struct cat_slot {
 
 struct cat_pipe {
 	struct ocb_archive *a;
+	const struct ocb_frame_rec *f;	/* the catalog's frames */
 	struct ocb_link_est *link;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -760,8 +505,7 @@ static int64_t cat_take(struct cat_pipe *p, uint32_t *first, uint32_t *n)
 static void *cat_worker(void *arg)
 {
 	struct cat_pipe *p = arg;
-	const struct ocb_frame_rec *f = p->a->cat->f;
-
+	const struct ocb_frame_rec *f = p->f;
 	uint64_t rtt = 0, rate;
 
 	pthread_mutex_lock(&p->lock);
@@ -811,27 +555,26 @@ static void *cat_worker(void *arg)
 	return NULL;
 }
 
-int ocb_archive_cat_range(struct ocb_archive *a, uint64_t off, uint64_t len,
-			  ocb_sink_fn sink, void *arg)
+static int native_cat_range(struct ocb_archive *a, uint64_t off,
+			    uint64_t len, ocb_sink_fn sink, void *arg)
 {
-	struct cat_pipe p = { .a = a };
+	const struct native_archive *na = ocb_archive_impl(a);
+	struct cat_pipe p = { .a = a, .f = na->cat->f };
 	uint64_t fs, end = off + len, stream, b;
 	pthread_t th[CAT_WORKERS];
 	int nth = 0, i, r = 0;
 	uint32_t done;
 
-	if (a->lg)	/* one range request; -EINVAL when not indexed */
-		return ocb_oldtool_read(a->lg, off, len, sink, arg);
-	fs = a->cat->frame_size;
-	stream = ocb_archive_info(a)->stream_size;
+	fs = na->cat->frame_size;
+	stream = na->cat->stream_size;
 	if (off > stream || len > stream - off)
 		return -EINVAL;
 	if (!len)
 		return 0;
 	p.next = (uint32_t)(off / fs);
 	p.end = (uint32_t)((end + fs - 1) / fs);
-	p.unit = (a->cat->f[p.end - 1].off + a->cat->f[p.end - 1].sealed_len -
-		  a->cat->f[p.next].off) / (p.end - p.next);
+	p.unit = (na->cat->f[p.end - 1].off + na->cat->f[p.end - 1].sealed_len -
+		  na->cat->f[p.next].off) / (p.end - p.next);
 	p.batch_max = (uint32_t)(CAT_BYTES / CAT_SLOTS / fs);
 	if (p.batch_max < CAT_BATCH_MIN)
 		p.batch_max = CAT_BATCH_MIN;
@@ -892,15 +635,36 @@ int ocb_archive_cat_range(struct ocb_archive *a, uint64_t off, uint64_t len,
 	return r;
 }
 
-int ocb_archive_cat(struct ocb_archive *a, ocb_sink_fn sink, void *arg)
+static int native_cat(struct ocb_archive *a, ocb_sink_fn sink, void *arg)
 {
-	if (a->lg)
-		return ocb_oldtool_cat(a->lg, sink, arg);
-	return ocb_archive_cat_range(a, 0, ocb_archive_info(a)->stream_size,
-				     sink, arg);
+	return native_cat_range(a, 0, ocb_archive_info(a)->stream_size, sink,
+				arg);
 }
 
-const uint8_t *ocb_archive_backup_id(const struct ocb_archive *a)
+static int native_map_path(const struct ocb_archive *a, const char *path,
+			   char *out, size_t size)
 {
-	return a->hdr.backup_id;
+	(void)a;
+	if (snprintf(out, size, "%s", path) >= (int)size)
+		return -EINVAL;
+	return 0;
 }
+
+static const uint8_t *native_backup_id(const struct ocb_archive *a)
+{
+	const struct native_archive *na = ocb_archive_impl(a);
+
+	return na->hdr.backup_id;
+}
+
+static const struct ocb_archive_ops native_ops = {
+	.old_tool = 0,
+	.free = native_free,
+	.read_frames = native_read_frames,
+	.frame_location = native_frame_location,
+	.cat_range = native_cat_range,
+	.cat = native_cat,
+	.verify = ocb_archive_verify_hashes,
+	.map_path = native_map_path,
+	.backup_id = native_backup_id,
+};

@@ -1,10 +1,13 @@
 /*
- * archive_verify.c - check a whole backup: every frame's tag (by reading
- * the stream through the one reader) and every file's SHA-256 against the
- * catalog.  Files lie in the stream in data-offset order without overlap,
- * so one sequential pass hashes them all.
+ * archive_verify.c - check a whole backup whose catalog holds content
+ * hashes (the verify operation of native backups, archive_ops.h): every
+ * frame's tag (by reading the stream through the one reader) and every
+ * file's SHA-256 against the catalog; and spot checks.  Files lie in the
+ * stream in data-offset order without overlap, so one sequential pass
+ * hashes them all.
  */
 #include "ocb_archive.h"
+#include "archive_ops.h"
 #include "log.h"
 
 #include <errno.h>
@@ -82,23 +85,14 @@ static int verify_sink(void *arg, const void *data, size_t len)
 	return 0;
 }
 
-int ocb_archive_verify(struct ocb_archive *a, struct ocb_verify_result *res)
+int ocb_archive_verify_hashes(struct ocb_archive *a,
+			      struct ocb_verify_result *res)
 {
 	struct vstate v = { .a = a, .res = res };
 	uint32_t i, n = ocb_archive_count(a);
 	int r;
 
 	memset(res, 0, sizeof(*res));
-	if (ocb_archive_is_legacy(a)) {
-		/* an old backup has no hashes: opening it with its index
-		 * built (not loaded) read it whole, every gzip CRC and the
-		 * tar structure checked */
-		for (i = 0; i < n; i++)
-			res->files += ocb_archive_entry(a, i)->type ==
-				OCB_ENTRY_FILE && ocb_archive_entry(a, i)->ino == i;
-		res->bytes = ocb_archive_info(a)->stream_size;
-		return n ? 0 : -EINVAL;
-	}
 	v.s = calloc(n ? n : 1, sizeof(*v.s));
 	v.md = EVP_MD_CTX_new();
 	if (!v.s || !v.md) {

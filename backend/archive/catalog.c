@@ -321,105 +321,126 @@ static void emit_bytes(struct emit *em, const void *data, size_t n)
 		em->err = em->sink(em->arg, data, n);
 }
 
-static int catb_emit(struct ocb_catb *b, const struct ocb_catb_info *info,
-		     int (*sink)(void *arg, const void *p, size_t n),
-		     void *arg, uint64_t *total_out)
+/*
+ * The order entries are written in, computed before writing: children of
+ * a directory contiguous, sorted by name, numbered breadth-first after
+ * their parent.  Arrays of b->n (children_start: b->n + 1), indexed by
+ * the builder's sequence numbers unless said otherwise.
+ */
+struct catb_layout {
+	uint32_t *children_start;	/* children of s: children[
+					 * children_start[s] ..
+					 * children_start[s + 1]) */
+	uint32_t *children;		/* sorted by name */
+	uint32_t *filled;		/* children placed so far */
+	uint32_t *order;		/* new index -> seq */
+	uint32_t *new_index;		/* seq -> new index */
+	uint32_t *inode;		/* link set (its first seq) -> the new
+					 * index of its member numbered first */
+	uint32_t *links;		/* hardlinks to s, or subdirectories */
+};
+
+static void catb_layout_release(struct catb_layout *l)
 {
-	uint32_t *start = NULL, *kids = NULL, *order = NULL, *newidx = NULL;
-	uint32_t *fill = NULL, *nlink = NULL, n = b->n, i, head, tail;
-	uint32_t info_off[NINFO], info_len[NINFO];
-	const char *istr[NINFO] = { info->name, info->instance, info->host,
-				    info->label, info->key_provider,
-				    info->prefix };
-	uint64_t total;
-	struct emit *em = NULL;
-	uint8_t *p;
-	int r = -ENOMEM;
+	free(l->children_start);
+	free(l->children);
+	free(l->filled);
+	free(l->order);
+	free(l->new_index);
+	free(l->inode);
+	free(l->links);
+}
 
-	for (i = 0; i < NINFO; i++) {
-		const char *s = istr[i] ? istr[i] : "";
+static int catb_layout_alloc(struct catb_layout *l, uint32_t n)
+{
+	l->children_start = calloc((size_t)n + 1, sizeof(uint32_t));
+	l->children = calloc(n ? n : 1, sizeof(uint32_t));
+	l->filled = calloc((size_t)n + 1, sizeof(uint32_t));
+	l->order = calloc(n, sizeof(uint32_t));
+	l->new_index = calloc(n, sizeof(uint32_t));
+	l->inode = calloc(n, sizeof(uint32_t));
+	l->links = calloc(n, sizeof(uint32_t));
+	if (!l->children_start || !l->children || !l->filled || !l->order ||
+	    !l->new_index || !l->inode || !l->links)
+		return -ENOMEM;
+	return 0;
+}
 
-		info_len[i] = (uint32_t)strlen(s);
-		r = add_str(b, s, info_len[i], &info_off[i]);
-		if (r < 0)
-			return r;
-	}
-	r = -ENOMEM;
-	em = malloc(sizeof(*em));
-	start = calloc((size_t)n + 1, sizeof(*start));
-	kids = calloc(n ? n : 1, sizeof(*kids));
-	fill = calloc((size_t)n + 1, sizeof(*fill));
-	order = calloc(n, sizeof(*order));
-	newidx = calloc(n, sizeof(*newidx));
-	nlink = calloc(n, sizeof(*nlink));
-	if (!em || !start || !kids || !fill || !order || !newidx || !nlink)
-		goto out;
-	em->sink = sink;
-	em->arg = arg;
-	em->len = 0;
-	em->err = 0;
-	/* children lists (CSR) */
+/* children lists (CSR), each sorted by name */
+static void catb_layout_children(struct catb_layout *l, struct ocb_catb *b)
+{
+	uint32_t *start = l->children_start, n = b->n, i;
+
 	for (i = 1; i < n; i++)
 		start[b->r[i].parent + 1]++;
 	for (i = 0; i < n; i++)
 		start[i + 1] += start[i];
 	for (i = 1; i < n; i++) {
-		uint32_t p_ = b->r[i].parent;
+		uint32_t parent = b->r[i].parent;
 
-		kids[start[p_] + fill[p_]++] = i;
+		l->children[start[parent] + l->filled[parent]++] = i;
 	}
 	for (i = 0; i < n; i++)
 		if (start[i + 1] - start[i] > 1)
-			qsort_r(kids + start[i], start[i + 1] - start[i],
-				sizeof(*kids), child_cmp, b);
-	/* breadth-first numbering: children contiguous, after the parent */
-	order[0] = 0;
-	newidx[0] = 0;
-	head = 0;
-	tail = 1;
-	while (head < tail) {
-		uint32_t s = order[head++], k;
+			qsort_r(l->children + start[i], start[i + 1] - start[i],
+				sizeof(*l->children), child_cmp, b);
+}
 
-		for (k = start[s]; k < start[s + 1]; k++) {
-			newidx[kids[k]] = tail;
-			order[tail++] = kids[k];
+/* breadth-first numbering: children contiguous, after the parent;
+ * -EINVAL for an entry whose parent was never added */
+static int catb_layout_number(struct catb_layout *l, uint32_t n)
+{
+	uint32_t head = 0, tail = 1;
+
+	l->order[0] = 0;
+	l->new_index[0] = 0;
+	while (head < tail) {
+		uint32_t s = l->order[head++], k;
+
+		for (k = l->children_start[s]; k < l->children_start[s + 1];
+		     k++) {
+			l->new_index[l->children[k]] = tail;
+			l->order[tail++] = l->children[k];
 		}
 	}
-	if (tail != n) {
-		r = -EINVAL;	/* an entry whose parent was never added */
-		goto out;
-	}
-	/* a link set's inode is its member numbered first */
-	for (i = 0; i < n; i++)
-		fill[i] = UINT32_MAX;
-	for (i = 0; i < n; i++) {
-		uint32_t l = b->r[i].link_to != OCB_NOLINK ? b->r[i].link_to : i;
+	return tail == n ? 0 : -EINVAL;
+}
 
-		if (b->r[i].type == OCB_ENTRY_FILE && newidx[i] < fill[l])
-			fill[l] = newidx[i];
+/* a link set's inode is its member numbered first; link counts */
+static void catb_layout_links(struct catb_layout *l,
+			      const struct ocb_catb *b)
+{
+	uint32_t n = b->n, i;
+
+	for (i = 0; i < n; i++)
+		l->inode[i] = UINT32_MAX;
+	for (i = 0; i < n; i++) {
+		uint32_t set = b->r[i].link_to != OCB_NOLINK ?
+			       b->r[i].link_to : i;
+
+		if (b->r[i].type == OCB_ENTRY_FILE &&
+		    l->new_index[i] < l->inode[set])
+			l->inode[set] = l->new_index[i];
 	}
-	/* link counts */
 	for (i = 0; i < n; i++) {
 		const struct brec *x = &b->r[i];
 
 		if (x->link_to != OCB_NOLINK)
-			nlink[x->link_to]++;
+			l->links[x->link_to]++;
 		else if (x->type == OCB_ENTRY_DIR && i)
-			nlink[x->parent]++;
+			l->links[x->parent]++;
 	}
+}
 
-	total = HDR_LEN + (uint64_t)n * ENT_LEN + (uint64_t)b->nx * XAT_LEN +
-		(uint64_t)b->nf * FRM_LEN + (uint64_t)b->ns * SRC_LEN +
-		b->str.len + b->xdata.len;
-	if (total > OCB_CATALOG_MAX) {
-		r = -EFBIG;
-		goto out;
-	}
-	if (total_out)
-		*total_out = total;
-	p = emit_room(em, HDR_LEN);
+static void emit_header(struct emit *em, const struct ocb_catb *b,
+			const struct ocb_catb_info *info,
+			const uint32_t *info_off, const uint32_t *info_len)
+{
+	uint8_t *p = emit_room(em, HDR_LEN);
+	uint32_t i;
+
 	memcpy(p, OCB_CATALOG_MAGIC, 8);
-	ocb_put32(p + 8, n);
+	ocb_put32(p + 8, b->n);
 	ocb_put32(p + 12, b->nx);
 	ocb_put32(p + 16, b->nf);
 	ocb_put32(p + 20, b->ns);
@@ -433,45 +454,59 @@ static int catb_emit(struct ocb_catb *b, const struct ocb_catb_info *info,
 		ocb_put32(p + 64 + 8 * i, info_off[i]);
 		ocb_put32(p + 68 + 8 * i, info_len[i]);
 	}
-	for (i = 0; i < n; i++) {
-		uint32_t s = order[i];
-		const struct brec *x = &b->r[s];
-		const struct brec *data = x->link_to != OCB_NOLINK ?
-			&b->r[x->link_to] : x;
-		uint32_t nl;
+}
 
-		p = emit_room(em, ENT_LEN);
-		if (x->type == OCB_ENTRY_DIR)
-			nl = 2 + nlink[s];
-		else if (x->link_to != OCB_NOLINK)
-			nl = 1 + nlink[x->link_to];
-		else
-			nl = 1 + nlink[s];
-		ocb_put32(p + 0, i ? newidx[x->parent] : 0);
-		ocb_put32(p + 4, x->type);
-		ocb_put32(p + 8, x->mode);
-		ocb_put32(p + 12, x->uid);
-		ocb_put32(p + 16, x->gid);
-		ocb_put32(p + 20, nl);
-		ocb_put32(p + 24, x->type != OCB_ENTRY_FILE ? i :
-			  fill[x->link_to != OCB_NOLINK ? x->link_to : s]);
-		if (x->type == OCB_ENTRY_DIR && start[s + 1] > start[s]) {
-			ocb_put32(p + 28, newidx[kids[start[s]]]);
-			ocb_put32(p + 32, start[s + 1] - start[s]);
-		}
-		ocb_put32(p + 36, x->xattr_first);
-		ocb_put32(p + 40, x->nxattrs);
-		ocb_put32(p + 44, x->mtime_nsec);
-		ocb_put64(p + 48, (uint64_t)x->mtime);
-		ocb_put64(p + 56, data->size);
-		ocb_put64(p + 64, data->data_off);
-		ocb_put32(p + 72, x->name_off);
-		ocb_put32(p + 76, (uint32_t)strlen(b->str.data + x->name_off));
-		ocb_put32(p + 80, x->target_off);
-		ocb_put32(p + 84, x->target_len);
-		memcpy(p + 88, data->sha, 32);
-		ocb_put32(p + 120, x->flags);
+/* the entry numbered i (builder's seq l->order[i]) */
+static void emit_entry(struct emit *em, const struct ocb_catb *b,
+		       const struct catb_layout *l, uint32_t i)
+{
+	uint32_t s = l->order[i], nl;
+	const struct brec *x = &b->r[s];
+	const struct brec *data = x->link_to != OCB_NOLINK ?
+		&b->r[x->link_to] : x;
+	const uint32_t *start = l->children_start;
+	uint8_t *p = emit_room(em, ENT_LEN);
+
+	if (x->type == OCB_ENTRY_DIR)
+		nl = 2 + l->links[s];
+	else if (x->link_to != OCB_NOLINK)
+		nl = 1 + l->links[x->link_to];
+	else
+		nl = 1 + l->links[s];
+	ocb_put32(p + 0, i ? l->new_index[x->parent] : 0);
+	ocb_put32(p + 4, x->type);
+	ocb_put32(p + 8, x->mode);
+	ocb_put32(p + 12, x->uid);
+	ocb_put32(p + 16, x->gid);
+	ocb_put32(p + 20, nl);
+	ocb_put32(p + 24, x->type != OCB_ENTRY_FILE ? i :
+		  l->inode[x->link_to != OCB_NOLINK ? x->link_to : s]);
+	if (x->type == OCB_ENTRY_DIR && start[s + 1] > start[s]) {
+		ocb_put32(p + 28, l->new_index[l->children[start[s]]]);
+		ocb_put32(p + 32, start[s + 1] - start[s]);
 	}
+	ocb_put32(p + 36, x->xattr_first);
+	ocb_put32(p + 40, x->nxattrs);
+	ocb_put32(p + 44, x->mtime_nsec);
+	ocb_put64(p + 48, (uint64_t)x->mtime);
+	ocb_put64(p + 56, data->size);
+	ocb_put64(p + 64, data->data_off);
+	ocb_put32(p + 72, x->name_off);
+	ocb_put32(p + 76, (uint32_t)strlen(b->str.data + x->name_off));
+	ocb_put32(p + 80, x->target_off);
+	ocb_put32(p + 84, x->target_len);
+	memcpy(p + 88, data->sha, 32);
+	ocb_put32(p + 120, x->flags);
+}
+
+/* the xattr, frame and source tables, then the string table and the
+ * xattr values */
+static void emit_tables(struct emit *em, const struct ocb_catb *b,
+			const struct catb_layout *l)
+{
+	uint8_t *p;
+	uint32_t i;
+
 	for (i = 0; i < b->nx; i++) {
 		p = emit_room(em, XAT_LEN);
 		ocb_put32(p, b->x[i].name_off);
@@ -488,22 +523,71 @@ static int catb_emit(struct ocb_catb *b, const struct ocb_catb_info *info,
 	}
 	for (i = 0; i < b->ns; i++) {
 		p = emit_room(em, SRC_LEN);
-		ocb_put32(p, newidx[b->s[i].seq]);
+		ocb_put32(p, l->new_index[b->s[i].seq]);
 		ocb_put32(p + 4, b->s[i].path_off);
 		ocb_put32(p + 8, b->s[i].path_len);
 	}
 	emit_bytes(em, b->str.data, b->str.len);
 	emit_bytes(em, b->xdata.data, b->xdata.len);
+}
+
+/*
+ * Write the catalog's plaintext to sink: lay the entries out, then the
+ * header, entries and tables through a staging buffer.  *total_out (may
+ * be NULL) receives its length.
+ */
+static int catb_write_plain(struct ocb_catb *b,
+			    const struct ocb_catb_info *info,
+			    int (*sink)(void *arg, const void *p, size_t n),
+			    void *arg, uint64_t *total_out)
+{
+	struct catb_layout l = { 0 };
+	uint32_t info_off[NINFO], info_len[NINFO], i;
+	const char *istr[NINFO] = { info->name, info->instance, info->host,
+				    info->label, info->key_provider,
+				    info->prefix };
+	uint64_t total;
+	struct emit *em = NULL;
+	int r;
+
+	for (i = 0; i < NINFO; i++) {
+		const char *s = istr[i] ? istr[i] : "";
+
+		info_len[i] = (uint32_t)strlen(s);
+		r = add_str(b, s, info_len[i], &info_off[i]);
+		if (r < 0)
+			return r;
+	}
+	em = malloc(sizeof(*em));
+	r = catb_layout_alloc(&l, b->n);
+	if (!em)
+		r = -ENOMEM;
+	if (r < 0)
+		goto out;
+	*em = (struct emit){ .sink = sink, .arg = arg };
+	catb_layout_children(&l, b);
+	r = catb_layout_number(&l, b->n);
+	if (r < 0)
+		goto out;
+	catb_layout_links(&l, b);
+	total = HDR_LEN + (uint64_t)b->n * ENT_LEN + (uint64_t)b->nx * XAT_LEN +
+		(uint64_t)b->nf * FRM_LEN + (uint64_t)b->ns * SRC_LEN +
+		b->str.len + b->xdata.len;
+	if (total > OCB_CATALOG_MAX) {
+		r = -EFBIG;
+		goto out;
+	}
+	if (total_out)
+		*total_out = total;
+	emit_header(em, b, info, info_off, info_len);
+	for (i = 0; i < b->n; i++)
+		emit_entry(em, b, &l, i);
+	emit_tables(em, b, &l);
 	emit_flush(em);
 	r = em->err;
 out:
 	free(em);
-	free(start);
-	free(kids);
-	free(fill);
-	free(order);
-	free(newidx);
-	free(nlink);
+	catb_layout_release(&l);
 	return r;
 }
 
@@ -519,7 +603,7 @@ int ocb_catb_encode(struct ocb_catb *b, const struct ocb_catb_info *info,
 	int r;
 
 	ocb_buf_init(&out, OCB_CATALOG_MAX);
-	r = catb_emit(b, info, buf_sink, &out, NULL);
+	r = catb_write_plain(b, info, buf_sink, &out, NULL);
 	if (r < 0) {
 		ocb_buf_release(&out);
 		return r;
@@ -583,7 +667,7 @@ int ocb_catb_encode_zstd(struct ocb_catb *b, const struct ocb_catb_info *info,
 						ZSTD_c_compressionLevel, level)))
 		r = -EINVAL;
 	if (r == 0)
-		r = catb_emit(b, info, zstd_sink, &zs, &total);
+		r = catb_write_plain(b, info, zstd_sink, &zs, &total);
 	while (r == 0 && rc != 0) {
 		ZSTD_inBuffer in = { NULL, 0, 0 };
 		ZSTD_outBuffer o;
@@ -627,7 +711,8 @@ uint32_t ocb_catalog_entry_type(unsigned int mode)
 	return 0;
 }
 
-#define BAD(...) do { ocb_debug("catalog: " __VA_ARGS__); goto bad; } while (0)
+/* log why the catalog is refused (debug level) and refuse it */
+#define BAD(...) do { ocb_debug("catalog: " __VA_ARGS__); return -EBADMSG; } while (0)
 
 /* a string of the table: in range, NUL-terminated right at len */
 static const char *str_at(const uint8_t *strtab, uint64_t strlen_, uint32_t off,
@@ -649,30 +734,34 @@ static int name_ok(const char *s, uint32_t len)
 	return 1;
 }
 
-int ocb_catalog_decode(uint8_t *blob, size_t len, struct ocb_catalog **out)
-{
-	struct ocb_catalog *c = calloc(1, sizeof(*c));
-	uint64_t strtab_len, xdata_len, need, sum = 0, expect_off;
-	const uint8_t *p, *strtab, *xdata;
-	uint32_t i, hdr_len, ent_len, ninfo;
+/* where the decoder is in the blob, and what its header says */
+struct catalog_reader {
+	const uint8_t *blob;
+	size_t len;
+	uint32_t hdr_len, ent_len, ninfo;	/* by version */
+	uint64_t strtab_len, xdata_len;
+	const uint8_t *strtab, *xdata;		/* in c->blob */
+	const uint8_t *p;			/* the next record */
+};
 
-	if (!c) {
-		free(blob);
-		return -ENOMEM;
-	}
-	c->blob = blob;
-	if (len >= HDR_LEN && memcmp(blob, OCB_CATALOG_MAGIC, 8) == 0) {
+/* the magic (so the version), the counts, and sizes that add up */
+static int decode_head(struct ocb_catalog *c, struct catalog_reader *rd)
+{
+	const uint8_t *blob = rd->blob;
+	uint64_t need;
+
+	if (rd->len >= HDR_LEN && memcmp(blob, OCB_CATALOG_MAGIC, 8) == 0) {
 		c->version = 2;
-		hdr_len = HDR_LEN;
-		ent_len = ENT_LEN;
-		ninfo = NINFO;
+		rd->hdr_len = HDR_LEN;
+		rd->ent_len = ENT_LEN;
+		rd->ninfo = NINFO;
 		c->warnings = ocb_get32(blob + 60);
-	} else if (len >= HDR_LEN_V1 &&
+	} else if (rd->len >= HDR_LEN_V1 &&
 		   memcmp(blob, OCB_CATALOG_MAGIC_V1, 8) == 0) {
 		c->version = 1;
-		hdr_len = HDR_LEN_V1;
-		ent_len = ENT_LEN_V1;
-		ninfo = NINFO_V1;
+		rd->hdr_len = HDR_LEN_V1;
+		rd->ent_len = ENT_LEN_V1;
+		rd->ninfo = NINFO_V1;
 	} else {
 		BAD("bad magic");
 	}
@@ -680,188 +769,252 @@ int ocb_catalog_decode(uint8_t *blob, size_t len, struct ocb_catalog **out)
 	c->nx = ocb_get32(blob + 12);
 	c->nf = ocb_get32(blob + 16);
 	c->nsrc = ocb_get32(blob + 20);
-	strtab_len = ocb_get64(blob + 24);
-	xdata_len = ocb_get64(blob + 32);
+	rd->strtab_len = ocb_get64(blob + 24);
+	rd->xdata_len = ocb_get64(blob + 32);
 	c->stream_size = ocb_get64(blob + 40);
 	c->created = (int64_t)ocb_get64(blob + 48);
 	c->frame_size = ocb_get32(blob + 56);
 	if (c->n == 0 || c->n > OCB_CATALOG_MAX_ENTRIES ||
 	    c->nx > OCB_CATALOG_MAX_ENTRIES || c->nf > OCB_CATALOG_MAX_ENTRIES ||
-	    c->nsrc > 4096 || strtab_len > len || xdata_len > len ||
-	    c->frame_size < 4096 || c->frame_size > OCB_FRAME_SIZE_MAX)
+	    c->nsrc > 4096 || rd->strtab_len > rd->len ||
+	    rd->xdata_len > rd->len || c->frame_size < 4096 ||
+	    c->frame_size > OCB_FRAME_SIZE_MAX)
 		BAD("counts out of range");
-	need = hdr_len + (uint64_t)c->n * ent_len + (uint64_t)c->nx * XAT_LEN +
-	       (uint64_t)c->nf * FRM_LEN + (uint64_t)c->nsrc * SRC_LEN +
-	       strtab_len + xdata_len;
-	if (need != len)
+	need = rd->hdr_len + (uint64_t)c->n * rd->ent_len +
+	       (uint64_t)c->nx * XAT_LEN + (uint64_t)c->nf * FRM_LEN +
+	       (uint64_t)c->nsrc * SRC_LEN + rd->strtab_len + rd->xdata_len;
+	if (need != rd->len)
 		BAD("sizes do not add up (%llu != %zu)",
-		    (unsigned long long)need, len);
-	/*
-	 * Only the strings and xattr values stay referenced once the records
-	 * are decoded into c->e: keep a copy of those and drop the blob, so
-	 * an open catalog costs its decoded entries plus its strings.
-	 */
-	c->blob = malloc(strtab_len + xdata_len ? strtab_len + xdata_len : 1);
-	if (!c->blob) {
-		free(blob);
-		ocb_catalog_free(c);
-		return -ENOMEM;
-	}
-	memcpy(c->blob, blob + len - xdata_len - strtab_len,
-	       strtab_len + xdata_len);
-	strtab = c->blob;
-	xdata = c->blob + strtab_len;
-	{
-		const char **dst[NINFO] = { &c->name, &c->instance, &c->host,
-					    &c->label, &c->key_provider,
-					    &c->prefix };
+		    (unsigned long long)need, rd->len);
+	rd->p = blob + rd->hdr_len;
+	return 0;
+}
 
-		c->prefix = "";
-		for (i = 0; i < ninfo; i++) {
-			*dst[i] = str_at(strtab, strtab_len,
-					 ocb_get32(blob + 64 + 8 * i),
-					 ocb_get32(blob + 68 + 8 * i));
-			if (!*dst[i])
-				BAD("info string %u", i);
-		}
+/*
+ * Only the strings and xattr values stay referenced once the records are
+ * decoded into c->e: keep a copy of those (c->blob), so that an open
+ * catalog costs its decoded entries plus its strings.
+ */
+static int keep_strings(struct ocb_catalog *c, struct catalog_reader *rd)
+{
+	uint64_t n = rd->strtab_len + rd->xdata_len;
+
+	c->blob = malloc(n ? n : 1);
+	if (!c->blob)
+		return -ENOMEM;
+	memcpy(c->blob, rd->blob + rd->len - n, n);
+	rd->strtab = c->blob;
+	rd->xdata = c->blob + rd->strtab_len;
+	return 0;
+}
+
+static int decode_info(struct ocb_catalog *c, const struct catalog_reader *rd)
+{
+	const char **dst[NINFO] = { &c->name, &c->instance, &c->host,
+				    &c->label, &c->key_provider, &c->prefix };
+	uint32_t i;
+
+	c->prefix = "";
+	for (i = 0; i < rd->ninfo; i++) {
+		*dst[i] = str_at(rd->strtab, rd->strtab_len,
+				 ocb_get32(rd->blob + 64 + 8 * i),
+				 ocb_get32(rd->blob + 68 + 8 * i));
+		if (!*dst[i])
+			BAD("info string %u", i);
 	}
+	return 0;
+}
+
+static int alloc_tables(struct ocb_catalog *c)
+{
 	c->e = calloc(c->n, sizeof(*c->e));
 	c->x = calloc(c->nx ? c->nx : 1, sizeof(*c->x));
 	c->f = calloc(c->nf ? c->nf : 1, sizeof(*c->f));
 	c->src = calloc(c->nsrc ? c->nsrc : 1, sizeof(*c->src));
-	if (!c->e || !c->x || !c->f || !c->src) {
-		ocb_catalog_free(c);
-		return -ENOMEM;
+	return c->e && c->x && c->f && c->src ? 0 : -ENOMEM;
+}
+
+/* entry i's record p into c->e[i]: its fields, its flags and its name */
+static int read_entry(struct ocb_catalog *c, const struct catalog_reader *rd,
+		      uint32_t i, const uint8_t *p)
+{
+	struct ocb_entry *e = &c->e[i];
+	uint32_t name_off = ocb_get32(p + 72), name_len = ocb_get32(p + 76);
+
+	e->parent = ocb_get32(p);
+	e->type = ocb_get32(p + 4);
+	e->mode = ocb_get32(p + 8);
+	e->uid = ocb_get32(p + 12);
+	e->gid = ocb_get32(p + 16);
+	e->nlink = ocb_get32(p + 20);
+	e->ino = ocb_get32(p + 24);
+	e->first_child = ocb_get32(p + 28);
+	e->nchildren = ocb_get32(p + 32);
+	e->xattr_first = ocb_get32(p + 36);
+	e->nxattrs = ocb_get32(p + 40);
+	e->mtime_nsec = ocb_get32(p + 44);
+	e->mtime = (int64_t)ocb_get64(p + 48);
+	e->size = ocb_get64(p + 56);
+	e->data_off = ocb_get64(p + 64);
+	memcpy(e->sha256, p + 88, 32);
+	if (c->version >= 2) {
+		e->flags = ocb_get32(p + 120);
+		if (e->flags & ~OCB_ENTRY_FLAGS_KNOWN)
+			BAD("entry %u: unknown flags", i);
 	}
-	p = blob + hdr_len;
-	for (i = 0; i < c->n; i++, p += ent_len) {
-		struct ocb_entry *e = &c->e[i];
-		uint32_t name_off = ocb_get32(p + 72), name_len = ocb_get32(p + 76);
-		uint32_t toff = ocb_get32(p + 80), tlen = ocb_get32(p + 84);
+	e->name = str_at(rd->strtab, rd->strtab_len, name_off, name_len);
+	if (!e->name)
+		BAD("entry %u: name out of range", i);
+	if (i == 0 ? name_len != 0 : !name_ok(e->name, name_len))
+		BAD("entry %u: bad name", i);
+	return 0;
+}
 
-		e->parent = ocb_get32(p);
-		e->type = ocb_get32(p + 4);
-		e->mode = ocb_get32(p + 8);
-		e->uid = ocb_get32(p + 12);
-		e->gid = ocb_get32(p + 16);
-		e->nlink = ocb_get32(p + 20);
-		e->ino = ocb_get32(p + 24);
-		e->first_child = ocb_get32(p + 28);
-		e->nchildren = ocb_get32(p + 32);
-		e->xattr_first = ocb_get32(p + 36);
-		e->nxattrs = ocb_get32(p + 40);
-		e->mtime_nsec = ocb_get32(p + 44);
-		e->mtime = (int64_t)ocb_get64(p + 48);
-		e->size = ocb_get64(p + 56);
-		e->data_off = ocb_get64(p + 64);
-		memcpy(e->sha256, p + 88, 32);
-		if (c->version >= 2) {
-			e->flags = ocb_get32(p + 120);
-			if (e->flags & ~OCB_ENTRY_FLAGS_KNOWN)
-				BAD("entry %u: unknown flags", i);
-		}
-		e->name = str_at(strtab, strtab_len, name_off, name_len);
-		if (!e->name)
-			BAD("entry %u: name out of range", i);
-		if (i == 0 ? name_len != 0 : !name_ok(e->name, name_len))
-			BAD("entry %u: bad name", i);
-		if (e->type < OCB_ENTRY_FILE || e->type > OCB_ENTRY_SOCK)
-			BAD("entry %u: bad type", i);
-		if (e->mtime_nsec >= 1000000000u)
-			BAD("entry %u: bad mtime", i);
-		/* the type bits of mode must agree with the type */
-		{
-			static const uint32_t fmt[] = { 0, S_IFREG, S_IFDIR,
-				S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK };
+/* entry i's type against its mode, link target (record p), size and
+ * hardlink */
+static int check_entry_kind(struct ocb_catalog *c,
+			    const struct catalog_reader *rd, uint32_t i,
+			    const uint8_t *p)
+{
+	static const uint32_t fmt[] = { 0, S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR,
+					S_IFBLK, S_IFIFO, S_IFSOCK };
+	struct ocb_entry *e = &c->e[i];
+	uint32_t toff = ocb_get32(p + 80), tlen = ocb_get32(p + 84);
 
-			if ((e->mode & S_IFMT) != fmt[e->type])
-				BAD("entry %u: mode does not match type", i);
-		}
-		if (e->type == OCB_ENTRY_SYMLINK) {
-			if (toff == NO_TARGET || tlen == 0 || tlen > OCB_TARGET_MAX)
-				BAD("entry %u: bad link target", i);
-			e->target = str_at(strtab, strtab_len, toff, tlen);
-			if (!e->target)
-				BAD("entry %u: link target out of range", i);
-			e->size = tlen;
-		} else if (toff != NO_TARGET) {
-			BAD("entry %u: target on a non-link", i);
-		}
-		if (e->type == OCB_ENTRY_FILE) {
-			if (e->size > c->stream_size ||
-			    e->data_off > c->stream_size - e->size)
-				BAD("entry %u: data outside the stream", i);
-			if (e->ino > i || (e->ino < i && c->e[e->ino].ino != e->ino))
-				BAD("entry %u: bad hardlink", i);
-			if (e->ino < i && (c->e[e->ino].type != OCB_ENTRY_FILE ||
-					   c->e[e->ino].size != e->size ||
-					   c->e[e->ino].data_off != e->data_off))
-				BAD("entry %u: hardlink to a different file", i);
-		} else if (e->ino != i || (e->type != OCB_ENTRY_SYMLINK && e->size)) {
-			BAD("entry %u: size or ino on a non-file", i);
-		}
-		if (e->type == OCB_ENTRY_DIR) {
-			if (e->nchildren && (e->first_child <= i ||
-					     e->first_child > c->n ||
-					     e->nchildren > c->n - e->first_child))
-				BAD("entry %u: children out of range", i);
-		} else if (e->nchildren || e->first_child) {
-			BAD("entry %u: children on a non-directory", i);
-		}
-		if (e->xattr_first > c->nx || e->nxattrs > c->nx - e->xattr_first)
-			BAD("entry %u: xattrs out of range", i);
-		if (i == 0) {
-			if (e->parent != 0 || e->type != OCB_ENTRY_DIR)
-				BAD("root is not a directory");
-		} else {
-			const struct ocb_entry *pa;
-
-			if (e->parent >= i)
-				BAD("entry %u: parent after child", i);
-			pa = &c->e[e->parent];
-			if (pa->type != OCB_ENTRY_DIR || i < pa->first_child ||
-			    i >= pa->first_child + pa->nchildren)
-				BAD("entry %u: not among its parent's children", i);
-			if (i > pa->first_child &&
-			    strcmp(c->e[i - 1].name, e->name) >= 0)
-				BAD("entry %u: children not sorted", i);
-		}
+	if (e->type < OCB_ENTRY_FILE || e->type > OCB_ENTRY_SOCK)
+		BAD("entry %u: bad type", i);
+	if (e->mtime_nsec >= 1000000000u)
+		BAD("entry %u: bad mtime", i);
+	/* the type bits of mode must agree with the type */
+	if ((e->mode & S_IFMT) != fmt[e->type])
+		BAD("entry %u: mode does not match type", i);
+	if (e->type == OCB_ENTRY_SYMLINK) {
+		if (toff == NO_TARGET || tlen == 0 || tlen > OCB_TARGET_MAX)
+			BAD("entry %u: bad link target", i);
+		e->target = str_at(rd->strtab, rd->strtab_len, toff, tlen);
+		if (!e->target)
+			BAD("entry %u: link target out of range", i);
+		e->size = tlen;
+	} else if (toff != NO_TARGET) {
+		BAD("entry %u: target on a non-link", i);
 	}
-	/*
-	 * Every entry of a child range must name that directory as its parent,
-	 * so no entry is listed in two directories.  Linear: each entry passes
-	 * this check for one directory only (its parent), and the first entry
-	 * that fails ends the decoding.
-	 */
+	if (e->type == OCB_ENTRY_FILE) {
+		if (e->size > c->stream_size ||
+		    e->data_off > c->stream_size - e->size)
+			BAD("entry %u: data outside the stream", i);
+		if (e->ino > i || (e->ino < i && c->e[e->ino].ino != e->ino))
+			BAD("entry %u: bad hardlink", i);
+		if (e->ino < i && (c->e[e->ino].type != OCB_ENTRY_FILE ||
+				   c->e[e->ino].size != e->size ||
+				   c->e[e->ino].data_off != e->data_off))
+			BAD("entry %u: hardlink to a different file", i);
+	} else if (e->ino != i || (e->type != OCB_ENTRY_SYMLINK && e->size)) {
+		BAD("entry %u: size or ino on a non-file", i);
+	}
+	return 0;
+}
+
+/* entry i's children and xattrs in range, and its place among its
+ * parent's children */
+static int check_entry_place(const struct ocb_catalog *c, uint32_t i)
+{
+	const struct ocb_entry *e = &c->e[i], *pa;
+
+	if (e->type == OCB_ENTRY_DIR) {
+		if (e->nchildren && (e->first_child <= i ||
+				     e->first_child > c->n ||
+				     e->nchildren > c->n - e->first_child))
+			BAD("entry %u: children out of range", i);
+	} else if (e->nchildren || e->first_child) {
+		BAD("entry %u: children on a non-directory", i);
+	}
+	if (e->xattr_first > c->nx || e->nxattrs > c->nx - e->xattr_first)
+		BAD("entry %u: xattrs out of range", i);
+	if (i == 0) {
+		if (e->parent != 0 || e->type != OCB_ENTRY_DIR)
+			BAD("root is not a directory");
+		return 0;
+	}
+	if (e->parent >= i)
+		BAD("entry %u: parent after child", i);
+	pa = &c->e[e->parent];
+	if (pa->type != OCB_ENTRY_DIR || i < pa->first_child ||
+	    i >= pa->first_child + pa->nchildren)
+		BAD("entry %u: not among its parent's children", i);
+	if (i > pa->first_child && strcmp(c->e[i - 1].name, e->name) >= 0)
+		BAD("entry %u: children not sorted", i);
+	return 0;
+}
+
+/*
+ * Every entry of a child range must name that directory as its parent,
+ * so no entry is listed in two directories.  Linear: each entry passes
+ * this check for one directory only (its parent), and the first entry
+ * that fails ends the decoding.
+ */
+static int check_child_ranges(const struct ocb_catalog *c)
+{
+	uint32_t i, k;
+
 	for (i = 0; i < c->n; i++) {
 		const struct ocb_entry *e = &c->e[i];
-		uint32_t k;
 
 		for (k = 0; k < e->nchildren; k++)
 			if (c->e[e->first_child + k].parent != i)
 				BAD("entry %u: child range mismatch", i);
 	}
-	for (i = 0; i < c->nx; i++, p += XAT_LEN) {
+	return 0;
+}
+
+static int decode_entries(struct ocb_catalog *c, struct catalog_reader *rd)
+{
+	uint32_t i;
+	int r = 0;
+
+	for (i = 0; i < c->n && r == 0; i++, rd->p += rd->ent_len) {
+		r = read_entry(c, rd, i, rd->p);
+		if (r == 0)
+			r = check_entry_kind(c, rd, i, rd->p);
+		if (r == 0)
+			r = check_entry_place(c, i);
+	}
+	return r < 0 ? r : check_child_ranges(c);
+}
+
+static int decode_xattrs(struct ocb_catalog *c, struct catalog_reader *rd)
+{
+	uint32_t i;
+
+	for (i = 0; i < c->nx; i++, rd->p += XAT_LEN) {
+		const uint8_t *p = rd->p;
 		uint32_t noff = ocb_get32(p), nlen = ocb_get32(p + 4);
 		uint64_t voff = ocb_get64(p + 8);
 		uint32_t vlen = ocb_get32(p + 16);
 
-		c->x[i].name = str_at(strtab, strtab_len, noff, nlen);
+		c->x[i].name = str_at(rd->strtab, rd->strtab_len, noff, nlen);
 		if (!c->x[i].name || nlen == 0 || nlen > OCB_NAME_MAX ||
-		    vlen > OCB_XATTR_VALUE_MAX || voff > xdata_len ||
-		    vlen > xdata_len - voff)
+		    vlen > OCB_XATTR_VALUE_MAX || voff > rd->xdata_len ||
+		    vlen > rd->xdata_len - voff)
 			BAD("xattr %u out of range", i);
-		c->x[i].value = xdata + voff;
+		c->x[i].value = rd->xdata + voff;
 		c->x[i].len = vlen;
 	}
-	expect_off = OCB_HEADER_SIZE;
-	for (i = 0; i < c->nf; i++, p += FRM_LEN) {
+	return 0;
+}
+
+/* frames follow one another from the header on and cover the stream */
+static int decode_frames(struct ocb_catalog *c, struct catalog_reader *rd)
+{
+	uint64_t expect_off = OCB_HEADER_SIZE, sum = 0;
+	uint32_t i;
+
+	for (i = 0; i < c->nf; i++, rd->p += FRM_LEN) {
 		struct ocb_frame_rec *f = &c->f[i];
 
-		f->off = ocb_get64(p);
-		f->sealed_len = ocb_get32(p + 8);
-		f->plain_len = ocb_get32(p + 12);
-		f->flags = ocb_get32(p + 16);
+		f->off = ocb_get64(rd->p);
+		f->sealed_len = ocb_get32(rd->p + 8);
+		f->plain_len = ocb_get32(rd->p + 12);
+		f->flags = ocb_get32(rd->p + 16);
 		if (f->off != expect_off || f->sealed_len < 16 ||
 		    f->plain_len == 0 || f->plain_len > c->frame_size ||
 		    (i + 1 < c->nf && f->plain_len != c->frame_size) ||
@@ -872,23 +1025,56 @@ int ocb_catalog_decode(uint8_t *blob, size_t len, struct ocb_catalog **out)
 	}
 	if (sum != c->stream_size)
 		BAD("frames do not cover the stream");
-	for (i = 0; i < c->nsrc; i++, p += SRC_LEN) {
-		c->src[i].entry = ocb_get32(p);
-		c->src[i].path = str_at(strtab, strtab_len, ocb_get32(p + 4),
-					ocb_get32(p + 8));
-		if (c->src[i].entry == 0 || c->src[i].entry >= c->n ||
-		    c->e[c->src[i].entry].parent != 0 || !c->src[i].path ||
-		    c->src[i].path[0] != '/')
+	return 0;
+}
+
+static int decode_sources(struct ocb_catalog *c, struct catalog_reader *rd)
+{
+	uint32_t i;
+
+	for (i = 0; i < c->nsrc; i++, rd->p += SRC_LEN) {
+		struct ocb_source_rec *src = &c->src[i];
+
+		src->entry = ocb_get32(rd->p);
+		src->path = str_at(rd->strtab, rd->strtab_len,
+				   ocb_get32(rd->p + 4), ocb_get32(rd->p + 8));
+		if (src->entry == 0 || src->entry >= c->n ||
+		    c->e[src->entry].parent != 0 || !src->path ||
+		    src->path[0] != '/')
 			BAD("source %u out of range", i);
 	}
+	return 0;
+}
+
+int ocb_catalog_decode(uint8_t *blob, size_t len, struct ocb_catalog **out)
+{
+	struct catalog_reader rd = { .blob = blob, .len = len };
+	struct ocb_catalog *c = calloc(1, sizeof(*c));
+	int r = c ? 0 : -ENOMEM;
+
+	if (r == 0)
+		r = decode_head(c, &rd);
+	if (r == 0)
+		r = keep_strings(c, &rd);
+	if (r == 0)
+		r = decode_info(c, &rd);
+	if (r == 0)
+		r = alloc_tables(c);
+	if (r == 0)
+		r = decode_entries(c, &rd);
+	if (r == 0)
+		r = decode_xattrs(c, &rd);
+	if (r == 0)
+		r = decode_frames(c, &rd);
+	if (r == 0)
+		r = decode_sources(c, &rd);
 	free(blob);
+	if (r < 0) {
+		ocb_catalog_free(c);
+		return r;
+	}
 	*out = c;
 	return 0;
-bad:
-	if (c->blob != blob)
-		free(blob);
-	ocb_catalog_free(c);
-	return -EBADMSG;
 }
 
 void ocb_catalog_free(struct ocb_catalog *c)

@@ -4,9 +4,10 @@
  * The one implementation of the on-store format (docs/FORMAT.md), shared
  * by the mount (fs/), `ocb backup`, `ocb restore`, `ocb verify`, `ocb cat`.
  *
- * A backup holds a POSIX pax tar stream cut into frames of a fixed
- * uncompressed size; frame i covers stream bytes [i * frame_size,
- * (i + 1) * frame_size).  Each frame is zstd-compressed and sealed with
+ * Every kind of backup (archive_ops.h: native, old-tool .tar.gz) is read
+ * through struct ocb_archive.  A native backup holds a POSIX pax tar
+ * stream cut into frames of a fixed uncompressed size; frame i covers
+ * stream bytes [i * frame_size, (i + 1) * frame_size).  Each frame is zstd-compressed and sealed with
  * AES-256-GCM (or only checksummed for key provider "none").  The catalog
  * at the end describes every entry, with the stream offset of its data.
  */
@@ -102,31 +103,26 @@ struct ocb_archive_info {
 };
 
 /*
- * Open the backup stored at key: one suffix Range read for the trailer and
- * one for the catalog (fewer when the store caches).  kp unwraps the data
- * key (may be NULL for provider "none"; kept by reference, must outlive the
- * archive).  Errors: store errors, -EBADMSG for a damaged or tampered
- * object (logged with what failed), -ENOKEY when kp cannot unwrap the key,
- * -EPROTO for an unknown format version.
+ * Open the native backup stored at key ("<prefix>/<name>.ocb"; any kind:
+ * ocb_backup_open(), backup_open.h): one suffix Range read for the trailer
+ * and one for the catalog (fewer when the store caches).  kp unwraps the
+ * data key (may be NULL for provider "none"; kept by reference, must
+ * outlive the archive).  Errors: store errors, -EBADMSG for a damaged or
+ * tampered object (logged with what failed), -ENOKEY when kp cannot unwrap
+ * the key, -EPROTO for an unknown format version.
  */
 int ocb_archive_open(struct ocb_store *s, const char *key,
 		     struct ocb_keyprov *kp, struct ocb_archive **out);
+/* Closes a backup of any kind; accepts NULL. */
 void ocb_archive_free(struct ocb_archive *a);
-/* Why ocb_archive_open() failed with err, in words for users (the
- * mount's user.ocb.error, `ocb list --open`); the log has the details. */
+/* Why opening failed with err, in words for users (the mount's
+ * user.ocb.error, `ocb list --open`); the log has the details. */
 const char *ocb_archive_strerror(int err);
 
-/*
- * An old-tool "<name>.tar.gz" (legacy.h says how it is read).
- * ocb_archive_open() opens one with an index built in memory; this gives
- * the choices: with o->index 0 the archive is streamed only (ocb_archive_cat
- * works, it has no entries, and reading ranges gives -EINVAL).  The
- * info's format_version is 0, key_provider "none", "sse-kms" or "gpg".
- */
-struct ocb_oldtool_opts;
-int ocb_archive_open_legacy(struct ocb_store *s, const char *key,
-			    const struct ocb_oldtool_opts *o,
-			    struct ocb_archive **out);
+/* An old-tool "<name>.tar.gz" (oldtool_archive.h says how it is read): no
+ * content hashes; the info's format_version is 0, key_provider "none",
+ * "sse-kms" or "gpg".  Opened to be streamed only, it has no entries
+ * (ocb_archive_cat works, reading ranges gives -EINVAL). */
 int ocb_archive_is_legacy(const struct ocb_archive *a);
 /* The catalog path of a tar member path of this backup (old backups:
  * without "./" and the top directory; native: as is).  0 and out ("" is

@@ -57,26 +57,26 @@ struct ocb_oldtool {
 	struct ocb_oldtool_info info;
 };
 
-const struct ocb_oldtool_info *ocb_oldtool_info(const struct ocb_oldtool *lg)
+const struct ocb_oldtool_info *ocb_oldtool_info(const struct ocb_oldtool *old)
 {
-	return &lg->info;
+	return &old->info;
 }
 
-void ocb_oldtool_free(struct ocb_oldtool *lg)
+void ocb_oldtool_free(struct ocb_oldtool *old)
 {
-	if (!lg)
+	if (!old)
 		return;
-	ocb_gzip_index_free(lg->z);
-	free(lg->key);
-	free(lg);
+	ocb_gzip_index_free(old->z);
+	free(old->key);
+	free(old);
 }
 
-static void log_bad(const struct ocb_oldtool *lg, const char *what)
+static void log_bad(const struct ocb_oldtool *old, const char *what)
 {
 	char esc[512];
 
 	ocb_err("old backup %s: %s",
-		ocb_log_escape(esc, sizeof(esc), lg->key), what);
+		ocb_log_escape(esc, sizeof(esc), old->key), what);
 }
 
 /* ---- paths ------------------------------------------------------------ */
@@ -189,7 +189,7 @@ static int gpg_start(int *in, int *out, pid_t *pid)
 	return 0;
 }
 
-static int source_start(struct source *src, struct ocb_oldtool *lg,
+static int source_start(struct source *src, struct ocb_oldtool *old,
 			atomic_uint_fast64_t *count)
 {
 	int p[2], r;
@@ -201,10 +201,10 @@ static int source_start(struct source *src, struct ocb_oldtool *lg,
 	src->buf = malloc(PIPE_CHUNK);
 	if (!src->buf)
 		return -ENOMEM;
-	src->f.s = lg->s;
-	src->f.key = lg->key;
-	src->f.etag = lg->etag;
-	if (lg->gpg) {
+	src->f.s = old->s;
+	src->f.key = old->key;
+	src->f.etag = old->etag;
+	if (old->gpg) {
 		r = gpg_start(&src->f.fd, &src->rfd, &src->gpg);
 		if (r < 0)
 			return r;
@@ -282,7 +282,7 @@ static ssize_t source_read(void *arg, const void **data)
 
 /* ---- the index: a catalog built from the tar members -------------------- */
 
-struct pent {			/* a path seen, for parents and hardlinks */
+struct seen_path {		/* a path seen, for parents and hardlinks */
 	char *path;
 	uint32_t seq;
 	int dir;
@@ -291,7 +291,7 @@ struct pent {			/* a path seen, for parents and hardlinks */
 struct scan {
 	struct ocb_gzip_index_build *b;
 	struct ocb_catb *cb;
-	struct pent *t;		/* open addressing, cap a power of 2 */
+	struct seen_path *t;		/* open addressing, cap a power of 2 */
 	size_t cap, n;
 	uint64_t pos;		/* tar bytes handed to libarchive */
 	int err;
@@ -308,7 +308,7 @@ static uint64_t hash(const char *s)
 	return h;
 }
 
-static struct pent *find(struct scan *sc, const char *path)
+static struct seen_path *find(struct scan *sc, const char *path)
 {
 	size_t i = hash(path) & (sc->cap - 1);
 
@@ -319,10 +319,10 @@ static struct pent *find(struct scan *sc, const char *path)
 
 static int remember(struct scan *sc, const char *path, uint32_t seq, int dir)
 {
-	struct pent *e;
+	struct seen_path *e;
 
 	if ((sc->n + 1) * 2 > sc->cap) {
-		struct pent *old = sc->t;
+		struct seen_path *prev = sc->t;
 		size_t oc = sc->cap, i;
 
 		sc->cap = oc ? oc * 2 : 1024;
@@ -330,9 +330,9 @@ static int remember(struct scan *sc, const char *path, uint32_t seq, int dir)
 		if (!sc->t)
 			return -ENOMEM;
 		for (i = 0; i < oc; i++)
-			if (old[i].path)
-				*find(sc, old[i].path) = old[i];
-		free(old);
+			if (prev[i].path)
+				*find(sc, prev[i].path) = prev[i];
+		free(prev);
 	}
 	e = find(sc, path);
 	e->path = strdup(path);
@@ -358,7 +358,7 @@ static void scan_release(struct scan *sc)
 static int parent_seq(struct scan *sc, char *path, uint32_t *seq)
 {
 	struct ocb_catb_entry e = { 0 };
-	struct pent *p;
+	struct seen_path *p;
 	char *slash;
 	uint32_t up;
 	int r;
@@ -394,29 +394,26 @@ static int parent_seq(struct scan *sc, char *path, uint32_t *seq)
 	return r < 0 ? r : remember(sc, path, *seq, 1);
 }
 
-static int add_member(struct scan *sc, struct archive *ar,
-		      struct archive_entry *ae, const struct ocb_oldtool *lg)
-{
-	struct ocb_catb_entry e = { .link_to = OCB_NOLINK };
-	const char *xn[64];
-	const void *xv[64];
-	size_t xl[64], nx = 0;
-	char rel[4096], up[4096], esc[512];
-	const char *hl = archive_entry_hardlink(ae), *xname;
-	const void *xval;
-	size_t xlen;
-	uint32_t seq;
-	struct pent *p;
-	char *base;
-	int r;
+/* up to XATTRS_MAX xattrs of a member, as a catalog entry takes them */
+#define XATTRS_MAX 64
+struct member_xattrs {
+	const char *name[XATTRS_MAX];
+	const void *value[XATTRS_MAX];
+	size_t len[XATTRS_MAX];
+};
 
-	if (!archive_entry_pathname(ae) ||
-	    ocb_oldtool_map_path(sc->name, archive_entry_pathname(ae), rel,
-				sizeof(rel)) < 0) {
+/* the catalog path of member ae into rel: 1, or 0 to skip the member
+ * (warned), or -EOPNOTSUPP for a member that makes the backup unbrowsable */
+static int member_path(const struct scan *sc, struct archive_entry *ae,
+		       char *rel, size_t size)
+{
+	const char *path = archive_entry_pathname(ae);
+	char esc[512];
+
+	if (!path || ocb_oldtool_map_path(sc->name, path, rel, size) < 0) {
 		ocb_warn("old backup %s: member %s skipped (unsafe or too long "
 			 "a path)", sc->name, ocb_log_escape(esc, sizeof(esc),
-			 archive_entry_pathname(ae) ?
-			 archive_entry_pathname(ae) : "(none)"));
+			 path ? path : "(none)"));
 		return 0;
 	}
 	if (archive_entry_sparse_count(ae) > 0) {
@@ -425,6 +422,110 @@ static int add_member(struct scan *sc, struct archive *ar,
 			sc->name, ocb_log_escape(esc, sizeof(esc), rel));
 		return -EOPNOTSUPP;
 	}
+	return 1;
+}
+
+/* the parent directory of rel into e->parent (made if missing): 1, or 0
+ * to skip the member (warned), or an error */
+static int member_parent(struct scan *sc, const char *rel,
+			 struct ocb_catb_entry *e)
+{
+	char up[4096], esc[512], *base;
+	int r;
+
+	snprintf(up, sizeof(up), "%s", rel);
+	base = strrchr(up, '/');
+	if (base)
+		*base = '\0';
+	else
+		up[0] = '\0';
+	r = parent_seq(sc, up, &e->parent);
+	if (r < 0) {
+		ocb_warn("old backup %s: %s skipped: its parent is not a "
+			 "directory", sc->name, ocb_log_escape(esc, sizeof(esc),
+			 rel));
+		return r == -ENOTDIR ? 0 : r;
+	}
+	return 1;
+}
+
+/* the member's attributes into e; data_off is where its headers ended */
+static void member_attrs(struct archive *ar, struct archive_entry *ae,
+			 int hardlink, struct ocb_catb_entry *e)
+{
+	e->mode = (uint32_t)archive_entry_mode(ae);
+	if (hardlink)
+		e->mode = S_IFREG | (e->mode & 07777);
+	e->uid = (uint32_t)archive_entry_uid(ae);
+	e->gid = (uint32_t)archive_entry_gid(ae);
+	e->mtime = archive_entry_mtime(ae);
+	e->mtime_nsec = (uint32_t)archive_entry_mtime_nsec(ae);
+	if (e->type == OCB_ENTRY_SYMLINK)
+		e->target = archive_entry_symlink(ae) ?
+			archive_entry_symlink(ae) : "";
+	if (e->type == OCB_ENTRY_FILE && !hardlink) {
+		e->size = (uint64_t)archive_entry_size(ae);
+		/* the member's data starts where its headers ended */
+		e->data_off = (uint64_t)archive_filter_bytes(ar, 0);
+	}
+}
+
+/* the file a hardlink member hl (at rel) points to, into e->link_to: 1,
+ * or 0 to skip the member (warned) */
+static int member_link(struct scan *sc, const char *hl, const char *rel,
+		       struct ocb_catb_entry *e)
+{
+	struct seen_path *p;
+	char target[4096], esc[512];
+
+	if (ocb_oldtool_map_path(sc->name, hl, target, sizeof(target)) < 0 ||
+	    !(p = find(sc, target))->path || p->dir) {
+		ocb_warn("old backup %s: hardlink %s to a missing file "
+			 "skipped", sc->name,
+			 ocb_log_escape(esc, sizeof(esc), rel));
+		return 0;
+	}
+	e->link_to = p->seq;
+	return 1;
+}
+
+/* the member's xattrs (those a catalog can hold) into x and e */
+static void member_xattrs(struct archive_entry *ae, struct member_xattrs *x,
+			  struct ocb_catb_entry *e)
+{
+	const char *xname;
+	const void *xval;
+	size_t xlen, nx = 0;
+
+	archive_entry_xattr_reset(ae);
+	while (nx < XATTRS_MAX &&
+	       archive_entry_xattr_next(ae, &xname, &xval, &xlen) == ARCHIVE_OK)
+		if (xname && *xname && strlen(xname) <= OCB_NAME_MAX &&
+		    xlen <= OCB_XATTR_VALUE_MAX) {
+			x->name[nx] = xname;
+			x->value[nx] = xval;
+			x->len[nx++] = xlen;
+		}
+	e->nxattrs = nx;
+	e->xnames = x->name;
+	e->xvalues = x->value;
+	e->xlens = x->len;
+}
+
+/* one tar member into the catalog (or skipped with a warning) */
+static int add_member(struct scan *sc, struct archive *ar,
+		      struct archive_entry *ae)
+{
+	struct ocb_catb_entry e = { .link_to = OCB_NOLINK };
+	struct member_xattrs x;
+	const char *hl = archive_entry_hardlink(ae);
+	char rel[4096], esc[512];
+	uint32_t seq;
+	int r;
+
+	r = member_path(sc, ae, rel, sizeof(rel));
+	if (r <= 0)
+		return r;
 	e.type = hl ? OCB_ENTRY_FILE :
 		ocb_catalog_entry_type(archive_entry_filetype(ae));
 	if (!e.type) {
@@ -443,60 +544,14 @@ static int add_member(struct scan *sc, struct archive *ar,
 			 sc->name, ocb_log_escape(esc, sizeof(esc), rel));
 		return 0;
 	}
-	snprintf(up, sizeof(up), "%s", rel);
-	base = strrchr(up, '/');
-	if (base)
-		*base = '\0';
-	else
-		up[0] = '\0';
-	r = parent_seq(sc, up, &e.parent);
-	if (r < 0) {
-		ocb_warn("old backup %s: %s skipped: its parent is not a "
-			 "directory", sc->name, ocb_log_escape(esc, sizeof(esc),
-			 rel));
-		return r == -ENOTDIR ? 0 : r;
-	}
+	r = member_parent(sc, rel, &e);
+	if (r <= 0)
+		return r;
 	e.name = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
-	e.mode = (uint32_t)archive_entry_mode(ae);
-	if (hl)
-		e.mode = S_IFREG | (e.mode & 07777);
-	e.uid = (uint32_t)archive_entry_uid(ae);
-	e.gid = (uint32_t)archive_entry_gid(ae);
-	e.mtime = archive_entry_mtime(ae);
-	e.mtime_nsec = (uint32_t)archive_entry_mtime_nsec(ae);
-	if (e.type == OCB_ENTRY_SYMLINK)
-		e.target = archive_entry_symlink(ae) ?
-			archive_entry_symlink(ae) : "";
-	if (e.type == OCB_ENTRY_FILE && !hl) {
-		e.size = (uint64_t)archive_entry_size(ae);
-		/* the member's data starts where its headers ended */
-		e.data_off = (uint64_t)archive_filter_bytes(ar, 0);
-	}
-	if (hl) {
-		char t[4096];
-
-		if (ocb_oldtool_map_path(sc->name, hl, t, sizeof(t)) < 0 ||
-		    !(p = find(sc, t))->path || p->dir) {
-			ocb_warn("old backup %s: hardlink %s to a missing file "
-				 "skipped", sc->name,
-				 ocb_log_escape(esc, sizeof(esc), rel));
-			return 0;
-		}
-		e.link_to = p->seq;
-	}
-	archive_entry_xattr_reset(ae);
-	while (nx < 64 &&
-	       archive_entry_xattr_next(ae, &xname, &xval, &xlen) == ARCHIVE_OK)
-		if (xname && *xname && strlen(xname) <= OCB_NAME_MAX &&
-		    xlen <= OCB_XATTR_VALUE_MAX) {
-			xn[nx] = xname;
-			xv[nx] = xval;
-			xl[nx++] = xlen;
-		}
-	e.nxattrs = nx;
-	e.xnames = xn;
-	e.xvalues = xv;
-	e.xlens = xl;
+	member_attrs(ar, ae, hl != NULL, &e);
+	if (hl && member_link(sc, hl, rel, &e) == 0)
+		return 0;
+	member_xattrs(ae, &x, &e);
 	r = ocb_catb_add(sc->cb, &e, &seq);
 	if (r < 0)
 		return r;
@@ -517,130 +572,162 @@ static la_ssize_t ar_read(struct archive *ar, void *arg, const void **buf)
 	return n;
 }
 
-/* one pass: the catalog blob and the restart points */
-static int build_index(struct ocb_oldtool *lg, const struct ocb_oldtool_opts *o,
-		       uint8_t **blob, size_t *bloblen)
+/* why the tar or gzip stream was refused: the gzip reader's error, else
+ * libarchive's */
+static void log_bad_stream(const struct ocb_oldtool *old,
+			   const struct scan *sc, struct archive *ar)
 {
-	struct scan sc = { .name = lg->info.name, .created = lg->info.created };
-	struct source src;
-	struct archive *ar = NULL;
-	struct archive_entry *ae;
-	const void *d;
-	ssize_t n;
-	int r, ar_r;
-	uint64_t nf, i, max_entries;
+	char msg[300];
 
-	max_entries = INDEX_ENTRIES_BASE +
-		      lg->info.object_size / INDEX_BYTES_PER_ENTRY;
-	if (max_entries > INDEX_ENTRIES_MAX)
-		max_entries = INDEX_ENTRIES_MAX;
-	r = source_start(&src, lg, o->bytes_indexed);
-	if (r < 0)
-		goto out;
-	sc.cap = 1024;
-	sc.t = calloc(sc.cap, sizeof(*sc.t));
-	if (!sc.t) {
-		r = -ENOMEM;
-		goto out;
-	}
-	r = ocb_gzip_index_build_new(FRAME, source_read, &src, &sc.b);
-	if (r < 0)
-		goto out;
-	r = ocb_catb_new(&sc.cb);
-	if (r < 0)
-		goto out;
-	ocb_catb_root(sc.cb, S_IFDIR | 0755, lg->info.created);
-	ar = archive_read_new();
-	if (!ar) {
-		r = -ENOMEM;
-		goto out;
-	}
-	archive_read_support_format_tar(ar);
-	archive_read_set_options(ar, "hdrcharset=BINARY");
-	if (archive_read_open(ar, &sc, NULL, ar_read, NULL) != ARCHIVE_OK) {
-		r = sc.err ? sc.err : -EBADMSG;
-		goto bad;
-	}
+	if (ocb_gzip_index_build_error(sc->b)[0])
+		snprintf(msg, sizeof(msg), "%s: the backup is damaged",
+			 ocb_gzip_index_build_error(sc->b));
+	else
+		snprintf(msg, sizeof(msg), "not a valid tar stream (%s): "
+			 "the backup is damaged",
+			 ar && archive_error_string(ar) ?
+			 archive_error_string(ar) : "unreadable");
+	log_bad(old, msg);
+}
+
+/* a scan reading src, its catalog holding the root */
+static int scan_init(struct scan *sc, struct source *src,
+		     const struct ocb_oldtool *old)
+{
+	int r;
+
+	sc->t = calloc(1024, sizeof(*sc->t));
+	if (!sc->t)
+		return -ENOMEM;
+	sc->cap = 1024;
+	r = ocb_gzip_index_build_new(FRAME, source_read, src, &sc->b);
+	if (r == 0)
+		r = ocb_catb_new(&sc->cb);
+	if (r == 0)
+		ocb_catb_root(sc->cb, S_IFDIR | 0755, old->info.created);
+	return r;
+}
+
+/* every member into the catalog (at most max_entries) */
+static int scan_members(struct scan *sc, struct archive *ar,
+			const struct ocb_oldtool *old, uint64_t max_entries,
+			int *stream_bad)
+{
+	struct archive_entry *ae;
+	int r, ar_r;
+
 	while ((ar_r = archive_read_next_header(ar, &ae)) == ARCHIVE_OK ||
 	       ar_r == ARCHIVE_WARN) {
-		if (ocb_catb_nentries(sc.cb) >= max_entries) {
+		if (ocb_catb_nentries(sc->cb) >= max_entries) {
 			ocb_err("old backup %s: more than %" PRIu64 " entries for "
 				"%" PRIu64 " bytes: not browsed (a memory bound); "
-				"`ocb restore` restores it", sc.name, max_entries,
-				lg->info.object_size);
-			r = -EOPNOTSUPP;
-			goto out;
+				"`ocb restore` restores it", sc->name, max_entries,
+				old->info.object_size);
+			return -EOPNOTSUPP;
 		}
-		r = add_member(&sc, ar, ae, lg);
+		r = add_member(sc, ar, ae);
 		if (r < 0)
-			goto out;
-		if (archive_read_data_skip(ar) != ARCHIVE_OK) {
-			r = sc.err ? sc.err : -EBADMSG;
-			goto bad;
+			return r;
+		if (archive_read_data_skip(ar) != ARCHIVE_OK)
+			break;
+	}
+	if (ar_r != ARCHIVE_EOF) {	/* a bad header, or data not skipped */
+		*stream_bad = 1;
+		return sc->err ? sc->err : -EBADMSG;
+	}
+	return 0;
+}
+
+/* the tar stream through libarchive into the catalog, then the rest of the
+ * gzip stream (its CRCs checked too); a damaged stream is logged */
+static int scan_tar(struct scan *sc, const struct ocb_oldtool *old,
+		    uint64_t max_entries)
+{
+	struct archive *ar = archive_read_new();
+	const void *d;
+	ssize_t n;
+	int r, stream_bad = 0;
+
+	if (!ar)
+		return -ENOMEM;
+	archive_read_support_format_tar(ar);
+	archive_read_set_options(ar, "hdrcharset=BINARY");
+	if (archive_read_open(ar, sc, NULL, ar_read, NULL) != ARCHIVE_OK) {
+		r = sc->err ? sc->err : -EBADMSG;
+		stream_bad = 1;
+	} else {
+		r = scan_members(sc, ar, old, max_entries, &stream_bad);
+	}
+	while (r == 0 && (n = ocb_gzip_index_build_read(sc->b, &d)) != 0) {
+		if (n < 0) {
+			r = (int)n;
+			stream_bad = 1;
+		} else {
+			sc->pos += (uint64_t)n;
 		}
 	}
-	if (ar_r != ARCHIVE_EOF) {
-		r = sc.err ? sc.err : -EBADMSG;
-		goto bad;
-	}
-	/* the rest of the gzip stream: its CRCs checked too */
-	while ((n = ocb_gzip_index_build_read(sc.b, &d)) > 0)
-		sc.pos += (uint64_t)n;
-	if (n < 0) {
-		r = (int)n;
-		goto bad;
-	}
-	r = ocb_gzip_index_build_finish(sc.b, &lg->z);
-	if (r < 0)
-		goto out;
-	/* the frame table describes virtual frames (FRAME-byte cuts of the
-	 * tar stream, stored as they are): the format's reader checks that
-	 * frames cover the stream, the legacy reader never reads them */
-	nf = (sc.pos + FRAME - 1) / FRAME;
+	if (stream_bad && r == -EBADMSG)
+		log_bad_stream(old, sc, ar);
+	archive_read_free(ar);
+	return r;
+}
+
+/* the frame table describes virtual frames (FRAME-byte cuts of the tar
+ * stream, stored as they are): the format's reader checks that frames
+ * cover the stream, the legacy reader never reads them */
+static int scan_add_frames(struct scan *sc)
+{
+	uint64_t nf = (sc->pos + FRAME - 1) / FRAME, i;
+	int r = 0;
+
 	for (i = 0; i < nf && r == 0; i++) {
 		uint32_t len = (uint32_t)(i + 1 < nf ? FRAME :
-					  sc.pos - i * FRAME);
+					  sc->pos - i * FRAME);
 		struct ocb_frame_rec f = { .off = OCB_HEADER_SIZE + i * FRAME,
 					   .sealed_len = len,
 					   .plain_len = len };
 
-		r = ocb_catb_add_frame(sc.cb, &f);
+		r = ocb_catb_add_frame(sc->cb, &f);
 	}
+	return r;
+}
+
+/* one pass: the catalog blob and the restart points */
+static int build_index(struct ocb_oldtool *old, const struct ocb_oldtool_opts *o,
+		       uint8_t **blob, size_t *bloblen)
+{
+	struct scan sc = { .name = old->info.name, .created = old->info.created };
+	struct source src;
+	uint64_t max_entries;
+	int r, e;
+
+	max_entries = INDEX_ENTRIES_BASE +
+		      old->info.object_size / INDEX_BYTES_PER_ENTRY;
+	if (max_entries > INDEX_ENTRIES_MAX)
+		max_entries = INDEX_ENTRIES_MAX;
+	r = source_start(&src, old, o->bytes_indexed);
+	if (r == 0)
+		r = scan_init(&sc, &src, old);
+	if (r == 0)
+		r = scan_tar(&sc, old, max_entries);
+	if (r == 0)
+		r = ocb_gzip_index_build_finish(sc.b, &old->z);
+	if (r == 0)
+		r = scan_add_frames(&sc);
 	if (r == 0) {
 		struct ocb_catb_info ci = {
-			.name = lg->info.name, .instance = lg->info.instance,
+			.name = old->info.name, .instance = old->info.instance,
 			.host = "", .label = "",
-			.key_provider = lg->info.encryption,
-			.created = lg->info.created, .frame_size = FRAME,
+			.key_provider = old->info.encryption,
+			.created = old->info.created, .frame_size = FRAME,
 			.stream_size = sc.pos,
 		};
 
 		r = ocb_catb_encode(sc.cb, &ci, blob, bloblen);
 	}
-	goto out;
-bad:
-	if (r == -EBADMSG) {
-		char msg[300];
-
-		if (ocb_gzip_index_build_error(sc.b)[0])
-			snprintf(msg, sizeof(msg), "%s: the backup is damaged",
-				 ocb_gzip_index_build_error(sc.b));
-		else
-			snprintf(msg, sizeof(msg), "not a valid tar stream (%s): "
-				 "the backup is damaged",
-				 ar && archive_error_string(ar) ?
-				 archive_error_string(ar) : "unreadable");
-		log_bad(lg, msg);
-	}
-out:
-	if (ar)
-		archive_read_free(ar);
-	{
-		int e = src.buf || src.f.started ? source_stop(&src) : 0;
-
-		if (r == 0 && e < 0)
-			r = e;
-	}
+	e = src.buf || src.f.started ? source_stop(&src) : 0;
+	if (r == 0 && e < 0)
+		r = e;
 	ocb_gzip_index_build_free(sc.b);
 	scan_release(&sc);
 	return r;
@@ -648,7 +735,7 @@ out:
 
 /* ---- the index on disk -------------------------------------------------- */
 
-static int cache_paths(const char *dir, const struct ocb_oldtool *lg,
+static int cache_paths(const char *dir, const struct ocb_oldtool *old,
 		       char *keyf, char *idxf, size_t size)
 {
 	struct ocb_buf b;
@@ -656,7 +743,7 @@ static int cache_paths(const char *dir, const struct ocb_oldtool *lg,
 	char hex[65];
 
 	ocb_buf_init(&b, 4096);
-	if (ocb_buf_printf(&b, "%s\n%s", lg->key, lg->etag) < 0) {
+	if (ocb_buf_printf(&b, "%s\n%s", old->key, old->etag) < 0) {
 		ocb_buf_release(&b);
 		return -ENOMEM;
 	}
@@ -733,14 +820,14 @@ static int cache_key(const char *keyf, uint8_t *key)
 	return r;
 }
 
-static void cache_aad(const struct ocb_oldtool *lg, struct ocb_buf *aad)
+static void cache_aad(const struct ocb_oldtool *old, struct ocb_buf *aad)
 {
 	ocb_buf_init(aad, 8192);
-	ocb_buf_printf(aad, "%s\n%s\n%s", INDEX_MAGIC, lg->key, lg->etag);
+	ocb_buf_printf(aad, "%s\n%s\n%s", INDEX_MAGIC, old->key, old->etag);
 }
 
 /* file: magic, nonce, sealed(u64 bloblen, blob, zran), tag */
-static int cache_load(const char *dir, struct ocb_oldtool *lg, uint8_t **blob,
+static int cache_load(const char *dir, struct ocb_oldtool *old, uint8_t **blob,
 		      size_t *bloblen)
 {
 	char keyf[4096], idxf[4096];
@@ -753,7 +840,7 @@ static int cache_load(const char *dir, struct ocb_oldtool *lg, uint8_t **blob,
 
 	if (!key)
 		return -ENOMEM;
-	r = cache_paths(dir, lg, keyf, idxf, sizeof(idxf));
+	r = cache_paths(dir, old, keyf, idxf, sizeof(idxf));
 	if (r == 0)
 		r = read_file(idxf, INDEX_FILE_MAX, &f);
 	if (r < 0) {
@@ -761,7 +848,7 @@ static int cache_load(const char *dir, struct ocb_oldtool *lg, uint8_t **blob,
 		return r;
 	}
 	r = cache_key(keyf, key);
-	cache_aad(lg, &aad);
+	cache_aad(old, &aad);
 	if (r == 0 && (f.len < 8 + OCB_NONCE_LEN + OCB_TAG_LEN + 8 ||
 		       memcmp(f.data, INDEX_MAGIC, 8)))
 		r = -EBADMSG;
@@ -779,7 +866,7 @@ static int cache_load(const char *dir, struct ocb_oldtool *lg, uint8_t **blob,
 			r = -EBADMSG;
 	}
 	if (r == 0)
-		r = ocb_gzip_index_decode(plain + 8 + bl, plen - 8 - bl, &lg->z);
+		r = ocb_gzip_index_decode(plain + 8 + bl, plen - 8 - bl, &old->z);
 	if (r == 0) {
 		*blob = malloc(bl ? bl : 1);
 		if (!*blob)
@@ -800,7 +887,7 @@ static int cache_load(const char *dir, struct ocb_oldtool *lg, uint8_t **blob,
 	return r;
 }
 
-static void cache_store(const char *dir, struct ocb_oldtool *lg,
+static void cache_store(const char *dir, struct ocb_oldtool *old,
 			const uint8_t *blob, size_t bloblen)
 {
 	char keyf[4096], idxf[4096], sub[4100];
@@ -811,8 +898,8 @@ static void cache_store(const char *dir, struct ocb_oldtool *lg,
 	int r;
 
 	ocb_buf_init(&p, (size_t)INDEX_FILE_MAX);
-	cache_aad(lg, &aad);
-	r = key ? cache_paths(dir, lg, keyf, idxf, sizeof(idxf)) : -ENOMEM;
+	cache_aad(old, &aad);
+	r = key ? cache_paths(dir, old, keyf, idxf, sizeof(idxf)) : -ENOMEM;
 	if (r == 0) {
 		snprintf(sub, sizeof(sub), "%s/legacy", dir);
 		mkdir(dir, 0700);
@@ -823,7 +910,7 @@ static void cache_store(const char *dir, struct ocb_oldtool *lg,
 		r = cache_key(keyf, key);
 	if (r == 0 && (r = ocb_buf_append(&p, &bl, 8)) == 0 &&
 	    (r = ocb_buf_append(&p, blob, bloblen)) == 0)
-		r = ocb_gzip_index_encode(lg->z, &p);
+		r = ocb_gzip_index_encode(old->z, &p);
 	if (r == 0) {
 		size_t total = 8 + OCB_NONCE_LEN + p.len + OCB_TAG_LEN;
 
@@ -851,15 +938,15 @@ static void cache_store(const char *dir, struct ocb_oldtool *lg,
 
 /* ---- open --------------------------------------------------------------- */
 
-static int looks_gpg(struct ocb_oldtool *lg)
+static int looks_gpg(struct ocb_oldtool *old)
 {
 	uint8_t b[2] = { 0 };
 	struct ocb_buf buf;
-	struct ocb_get_req g = { .key = lg->key, .off = 0, .len = 2 };
+	struct ocb_get_req g = { .key = old->key, .off = 0, .len = 2 };
 	int r;
 
 	ocb_buf_init(&buf, 2);
-	r = lg->s->ops->get(lg->s, &g, (ocb_sink_fn)ocb_buf_append, &buf, NULL);
+	r = old->s->ops->get(old->s, &g, (ocb_sink_fn)ocb_buf_append, &buf, NULL);
 	if (r == 0 && buf.len == 2)
 		memcpy(b, buf.data, 2);
 	ocb_buf_release(&buf);
@@ -871,118 +958,140 @@ static int looks_gpg(struct ocb_oldtool *lg)
 	return (b[0] & 0x80) || (b[0] == '-' && b[1] == '-');
 }
 
-int ocb_oldtool_open(struct ocb_store *s, const char *key,
-		    const struct ocb_oldtool_opts *o, struct ocb_oldtool **out,
-		    struct ocb_catalog **cat)
+/* facts from the object's name and HEAD: its name, ETag, size, instance
+ * and time */
+static int oldtool_read_head(struct ocb_oldtool *old, struct ocb_obj_head *h)
 {
-	struct ocb_oldtool *lg = calloc(1, sizeof(*lg));
-	struct ocb_obj_head h = { 0 };
-	const char *base = strrchr(key, '/'), *m;
-	uint8_t *blob = NULL;
-	size_t bloblen = 0, bl;
+	const char *key = old->key, *base = strrchr(key, '/'), *m;
+	size_t bl;
 	int r, labelled;
 
-	if (!lg)
-		return -ENOMEM;
-	lg->s = s;
-	lg->key = strdup(key);
-	if (!lg->key) {
-		r = -ENOMEM;
-		goto fail;
-	}
 	base = base ? base + 1 : key;
 	bl = strlen(base);
 	if (bl > 7 && !strcmp(base + bl - 7, ".tar.gz"))
 		bl -= 7;
-	snprintf(lg->info.name, sizeof(lg->info.name), "%.*s", (int)bl, base);
-	r = s->ops->head(s, key, &h);
+	snprintf(old->info.name, sizeof(old->info.name), "%.*s", (int)bl, base);
+	r = old->s->ops->head(old->s, key, h);
 	if (r < 0)
-		goto fail;
-	snprintf(lg->etag, sizeof(lg->etag), "%s", h.etag);
-	lg->info.object_size = h.size;
-	lg->info.created = h.mtime;
+		return r;
+	snprintf(old->etag, sizeof(old->etag), "%s", h->etag);
+	old->info.object_size = h->size;
+	old->info.created = h->mtime;
 	/* the same instance id as a native backup's: the old tool's
 	 * instance-id metadata, else the one its prefix names */
-	if ((m = ocb_meta_get(&h.meta, "instance-id")) && *m)
-		snprintf(lg->info.instance, sizeof(lg->info.instance), "%s", m);
+	if ((m = ocb_meta_get(&h->meta, "instance-id")) && *m)
+		snprintf(old->info.instance, sizeof(old->info.instance), "%s", m);
 	else
 		ocb_config_prefix_instance(key, (size_t)(base - key) -
-					   (base > key), lg->info.instance,
-					   sizeof(lg->info.instance));
-	if (ocb_backup_name_time(lg->info.name, &lg->info.created,
-				    &labelled) < 0 &&
-	    (m = ocb_meta_get(&h.meta, "timestamp"))) {
+					   (base > key), old->info.instance,
+					   sizeof(old->info.instance));
+	if (ocb_backup_name_time(old->info.name, &old->info.created,
+				 &labelled) < 0 &&
+	    (m = ocb_meta_get(&h->meta, "timestamp"))) {
 		struct tm tm = { 0 };
 
 		if (strptime(m, "%Y-%m-%dT%H:%M:%S", &tm))
-			lg->info.created = timegm(&tm);
+			old->info.created = timegm(&tm);
 	}
-	/* the bytes decide, not the tag: the old tool tagged backups
-	 * "encryption-method: gpg" and uploaded them as plain gzip */
-	m = ocb_meta_get(&h.meta, "encryption-method");
-	r = looks_gpg(lg);
-	if (r < 0)
-		goto fail;
-	lg->gpg = r;
-	if (!lg->gpg && m && !strcmp(m, "gpg")) {
-		char esc[512];
+	return 0;
+}
 
+/* GPG or gzip, as the bytes say, not the tag: the old tool tagged backups
+ * "encryption-method: gpg" and uploaded them as plain gzip */
+static int oldtool_detect_encryption(struct ocb_oldtool *old,
+				     const struct ocb_obj_head *h)
+{
+	const char *m = ocb_meta_get(&h->meta, "encryption-method");
+	char esc[512];
+	int r;
+
+	r = looks_gpg(old);
+	if (r < 0)
+		return r;
+	old->gpg = r;
+	if (!old->gpg && m && !strcmp(m, "gpg"))
 		ocb_warn("old backup %s is tagged encryption-method gpg but is "
 			 "plain gzip: the old tool never encrypted it",
-			 ocb_log_escape(esc, sizeof(esc), key));
-	}
-	snprintf(lg->info.encryption, sizeof(lg->info.encryption), "%s",
-		 lg->gpg ? "gpg" : m && !strcmp(m, "gpg") ? "none (tagged gpg)" :
+			 ocb_log_escape(esc, sizeof(esc), old->key));
+	snprintf(old->info.encryption, sizeof(old->info.encryption), "%s",
+		 old->gpg ? "gpg" : m && !strcmp(m, "gpg") ? "none (tagged gpg)" :
 		 (m && !strcmp(m, "kms")) ||
-		 ocb_meta_get(&h.meta, "x-amz-server-side-encryption") ?
+		 ocb_meta_get(&h->meta, "x-amz-server-side-encryption") ?
 		 "sse-kms" : "none");
-	ocb_obj_head_release(&h);
-	if (lg->gpg && !o->gpg) {
-		char esc[512];
+	return 0;
+}
 
+/* the index into *cat: loaded from the cache, else built (and cached) */
+static int oldtool_index(struct ocb_oldtool *old,
+			 const struct ocb_oldtool_opts *o,
+			 struct ocb_catalog **cat)
+{
+	uint8_t *blob = NULL;
+	size_t bloblen = 0;
+	int r;
+
+	/* a GPG backup's index lists it but cannot serve ranges: never
+	 * cached */
+	r = o->cache_dir && !old->gpg ?
+		cache_load(o->cache_dir, old, &blob, &bloblen) : -ENOENT;
+	old->info.from_cache = r == 0;
+	if (r < 0) {
+		r = build_index(old, o, &blob, &bloblen);
+		if (r < 0) {
+			free(blob);
+			return r;
+		}
+		if (o->cache_dir && !old->gpg)
+			cache_store(o->cache_dir, old, blob, bloblen);
+	}
+	r = ocb_catalog_decode(blob, bloblen, cat);
+	if (r < 0) {
+		log_bad(old, "its index does not decode");
+		return r;
+	}
+	old->info.stream_size = ocb_gzip_index_out_size(old->z);
+	old->info.npoints = ocb_gzip_index_npoints(old->z);
+	if ((*cat)->stream_size != old->info.stream_size) {
+		ocb_catalog_free(*cat);
+		*cat = NULL;
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+int ocb_oldtool_open(struct ocb_store *s, const char *key,
+		    const struct ocb_oldtool_opts *o, struct ocb_oldtool **out,
+		    struct ocb_catalog **cat)
+{
+	struct ocb_oldtool *old = calloc(1, sizeof(*old));
+	struct ocb_obj_head h = { 0 };
+	char esc[512];
+	int r;
+
+	if (!old)
+		return -ENOMEM;
+	old->s = s;
+	old->key = strdup(key);
+	r = old->key ? oldtool_read_head(old, &h) : -ENOMEM;
+	if (r == 0)
+		r = oldtool_detect_encryption(old, &h);
+	ocb_obj_head_release(&h);
+	if (r == 0 && old->gpg && !o->gpg) {
 		ocb_err("old backup %s is encrypted with GPG: it cannot be "
 			"browsed; `ocb restore` restores it, decrypting it "
 			"through the gpg program",
 			ocb_log_escape(esc, sizeof(esc), key));
 		r = -ENOKEY;
-		goto fail;
 	}
-	if (o->index) {
-		/* a GPG backup's index lists it but cannot serve ranges:
-		 * never cached */
-		r = o->cache_dir && !lg->gpg ?
-			cache_load(o->cache_dir, lg, &blob, &bloblen) : -ENOENT;
-		lg->info.from_cache = r == 0;
-		if (r < 0) {
-			r = build_index(lg, o, &blob, &bloblen);
-			if (r < 0)
-				goto fail;
-			if (o->cache_dir && !lg->gpg)
-				cache_store(o->cache_dir, lg, blob, bloblen);
-		}
-		r = ocb_catalog_decode(blob, bloblen, cat);
-		blob = NULL;
-		if (r < 0) {
-			log_bad(lg, "its index does not decode");
-			goto fail;
-		}
-		lg->info.stream_size = ocb_gzip_index_out_size(lg->z);
-		lg->info.npoints = ocb_gzip_index_npoints(lg->z);
-		if ((*cat)->stream_size != lg->info.stream_size) {
-			ocb_catalog_free(*cat);
-			*cat = NULL;
-			r = -EBADMSG;
-			goto fail;
-		}
+	if (r == 0 && o->index)
+		r = oldtool_index(old, o, cat);
+	if (r < 0) {
+		ocb_oldtool_free(old);
+		return r;
 	}
-	lg->may_gpg = o->gpg;
-	*out = lg;
+	old->may_gpg = o->gpg;
+	*out = old;
 	return 0;
-fail:
-	ocb_obj_head_release(&h);
-	free(blob);
-	ocb_oldtool_free(lg);
-	return r;
 }
 
 /* ---- reading ---------------------------------------------------------- */
@@ -992,40 +1101,40 @@ static int feed_reader(void *arg, const void *data, size_t len)
 	return ocb_gzip_index_reader_feed(arg, data, len);
 }
 
-int ocb_oldtool_read(struct ocb_oldtool *lg, uint64_t off, uint64_t len,
+int ocb_oldtool_read(struct ocb_oldtool *old, uint64_t off, uint64_t len,
 		    ocb_sink_fn sink, void *arg)
 {
 	struct ocb_gzip_index_reader *rd;
 	uint64_t a, e;
 	int r;
 
-	if (lg->gpg)
+	if (old->gpg)
 		return -ENOKEY;	/* offsets of the decrypted stream */
-	if (!lg->z)
+	if (!old->z)
 		return -EINVAL;
 	if (len == 0)
 		return 0;
-	r = ocb_gzip_index_reader_new(lg->z, off, len, sink, arg, &rd, &a, &e);
+	r = ocb_gzip_index_reader_new(old->z, off, len, sink, arg, &rd, &a, &e);
 	if (r < 0)
 		return r;
 	{
-		struct ocb_get_req g = { .key = lg->key, .off = a,
+		struct ocb_get_req g = { .key = old->key, .off = a,
 					 .len = e - a,
-					 .if_match = lg->etag[0] ? lg->etag : NULL };
+					 .if_match = old->etag[0] ? old->etag : NULL };
 
-		r = lg->s->ops->get(lg->s, &g, feed_reader, rd, NULL);
+		r = old->s->ops->get(old->s, &g, feed_reader, rd, NULL);
 	}
 	if (r == 0)
 		r = ocb_gzip_index_reader_done(rd);
 	if (r == -EBADMSG)
-		log_bad(lg, "corrupt gzip data in a range read");
+		log_bad(old, "corrupt gzip data in a range read");
 	else if (r == -ESTALE)
-		log_bad(lg, "the object changed since it was indexed");
+		log_bad(old, "the object changed since it was indexed");
 	ocb_gzip_index_reader_free(rd);
 	return r;
 }
 
-int ocb_oldtool_cat(struct ocb_oldtool *lg, ocb_sink_fn sink, void *arg)
+int ocb_oldtool_cat(struct ocb_oldtool *old, ocb_sink_fn sink, void *arg)
 {
 	struct ocb_gzip_index_build *b = NULL;
 	struct source src;
@@ -1033,9 +1142,9 @@ int ocb_oldtool_cat(struct ocb_oldtool *lg, ocb_sink_fn sink, void *arg)
 	ssize_t n = 0;
 	int r;
 
-	if (lg->gpg && !lg->may_gpg)
+	if (old->gpg && !old->may_gpg)
 		return -ENOKEY;
-	r = source_start(&src, lg, NULL);
+	r = source_start(&src, old, NULL);
 	if (r == 0)
 		r = ocb_gzip_index_build_new(UINT64_MAX, source_read, &src, &b);
 	while (r == 0 && (n = ocb_gzip_index_build_read(b, &d)) > 0)
@@ -1047,7 +1156,7 @@ int ocb_oldtool_cat(struct ocb_oldtool *lg, ocb_sink_fn sink, void *arg)
 
 			snprintf(msg, sizeof(msg), "%s: the backup is damaged",
 				 ocb_gzip_index_build_error(b));
-			log_bad(lg, msg);
+			log_bad(old, msg);
 		}
 	}
 	{

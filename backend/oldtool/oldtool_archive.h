@@ -70,15 +70,15 @@ struct ocb_oldtool_info {
 int ocb_oldtool_open(struct ocb_store *s, const char *key,
 		    const struct ocb_oldtool_opts *o, struct ocb_oldtool **out,
 		    struct ocb_catalog **cat);
-void ocb_oldtool_free(struct ocb_oldtool *lg);
-const struct ocb_oldtool_info *ocb_oldtool_info(const struct ocb_oldtool *lg);
+void ocb_oldtool_free(struct ocb_oldtool *old);
+const struct ocb_oldtool_info *ocb_oldtool_info(const struct ocb_oldtool *old);
 
 /* Tar stream bytes [off, off + len) to sink, with one range request
  * (indexed only; -EINVAL otherwise or past the end). */
-int ocb_oldtool_read(struct ocb_oldtool *lg, uint64_t off, uint64_t len,
+int ocb_oldtool_read(struct ocb_oldtool *old, uint64_t off, uint64_t len,
 		    ocb_sink_fn sink, void *arg);
 /* The whole tar stream to sink, front to back, every gzip CRC checked. */
-int ocb_oldtool_cat(struct ocb_oldtool *lg, ocb_sink_fn sink, void *arg);
+int ocb_oldtool_cat(struct ocb_oldtool *old, ocb_sink_fn sink, void *arg);
 
 /*
  * The catalog path of a tar member path of backup name: 0 and out ("" is
