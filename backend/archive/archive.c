@@ -35,6 +35,8 @@ int ocb_archive_new(const struct ocb_archive_ops *ops, void *impl,
 	a->impl = impl;
 	a->cat = cat;
 	a->info = *info;
+	if (!a->info.stored_size)	/* every kind before format 3 stores it all */
+		a->info.stored_size = a->info.stream_size;
 	*out = a;
 	return 0;
 }
@@ -89,6 +91,17 @@ int ocb_archive_map_path(const struct ocb_archive *a, const char *path,
 const struct ocb_archive_info *ocb_archive_info(const struct ocb_archive *a)
 {
 	return &a->info;
+}
+
+int ocb_archive_ref(const struct ocb_archive *a, uint32_t i,
+		    const char **name, const uint8_t **id)
+{
+	/* format 3 adds references; no earlier kind has any */
+	(void)a;
+	(void)i;
+	(void)name;
+	(void)id;
+	return -ENOENT;
 }
 
 const uint8_t *ocb_archive_backup_id(const struct ocb_archive *a)

@@ -96,7 +96,17 @@ struct ocb_archive_info {
 				 * "" for none */
 	char role[32];		/* its role in that group (user.ocb.role) */
 	uint64_t entries;
-	uint64_t stream_size;	/* bytes of the plaintext tar stream */
+	uint64_t stream_size;	/* bytes of the plaintext tar stream (format
+				 * 3: the logical stream, as a full backup
+				 * would hold it) */
+	/* format 3 (incremental): what this object stores itself, the
+	 * backup it was built on and how many backups since the last full
+	 * one; earlier formats: stored_size = stream_size, base "" and
+	 * depth 0 (every backup is full) */
+	uint64_t stored_size;	/* plaintext stream bytes in this object */
+	char base[256];		/* name of the backup it builds on, or "" */
+	uint32_t depth;		/* 0: a full backup */
+	uint32_t nrefs;		/* objects it takes bytes from (ocb_archive_ref) */
 	uint64_t object_size;	/* bytes stored */
 	uint32_t frame_size;	/* uncompressed bytes per frame */
 	uint32_t nframes;
@@ -113,6 +123,12 @@ struct ocb_archive_info {
  */
 int ocb_archive_open(struct ocb_store *s, const char *key,
 		     struct ocb_keyprov *kp, struct ocb_archive **out);
+/* Referenced object i of a format-3 backup, i < info->nrefs: the name
+ * of the backup whose object holds bytes this backup reads (its key is
+ * "<prefix>/<name>.ocb", the same prefix) and its backup id (16 bytes).
+ * 0, or -ENOENT past the last. */
+int ocb_archive_ref(const struct ocb_archive *a, uint32_t i,
+		    const char **name, const uint8_t **id);
 /* Closes a backup of any kind; accepts NULL. */
 void ocb_archive_free(struct ocb_archive *a);
 /* Why opening failed with err, in words for users (the mount's
