@@ -32,8 +32,12 @@
  * every hit); eviction removes the least recently used down to 90% of the
  * bound.  Errors writing the cache (a full disk) are logged once and only
  * stop caching.
+ *
+ * A store layer (store_layer.h): the hooks that read or replace objects
+ * are here; the rest of the multipart upload passes through the frame.
  */
 #include "cache_store.h"
+#include "store_layer.h"
 #include "fileio.h"
 #include "buf.h"
 #include "log.h"
@@ -72,7 +76,7 @@ struct vent {
 struct flight;
 
 struct cstore {
-	struct ocb_store *inner;
+	struct ocb_store *inner;	/* the layer's (store_layer.h owns it) */
 	char dir[3000];
 	uint64_t max;
 	pthread_mutex_t vlock;
@@ -892,9 +896,7 @@ static int cstore_get(struct ocb_store *s, const struct ocb_get_req *g,
 	return r;
 }
 
-/* ---- pass-through (learning what LIST and HEAD say) ---------------------------------- */
-
-#define INNER(c) (((struct cstore *)(c)->priv)->inner)
+/* ---- what passes through (learning what LIST and HEAD say) ---------------------- */
 
 static int cstore_head(struct ocb_store *s, const char *key,
 		       struct ocb_obj_head *out)
@@ -928,49 +930,30 @@ static int cstore_list(struct ocb_store *s, const char *prefix,
 		       const char *delim, const char *after, ocb_list_fn cb,
 		       void *arg)
 {
-	struct list_arg l = { s->priv, cb, arg };
+	struct cstore *c = s->priv;
+	struct list_arg l = { c, cb, arg };
 
-	return INNER(s)->ops->list(INNER(s), prefix, delim, after, list_fn, &l);
+	return c->inner->ops->list(c->inner, prefix, delim, after, list_fn, &l);
 }
 
 static int cstore_put(struct ocb_store *s, const char *key, uint64_t size,
 		      ocb_source_fn src, void *arg, const struct ocb_put_opts *o)
 {
+	struct cstore *c = s->priv;
+
 	if (cacheable(key))
-		forget(s->priv, key);
-	return INNER(s)->ops->put(INNER(s), key, size, src, arg, o);
-}
-
-static int cstore_mpu_create(struct ocb_store *s, const char *key,
-			     const struct ocb_put_opts *o, char **id)
-{
-	return INNER(s)->ops->mpu_create(INNER(s), key, o, id);
-}
-
-static int cstore_mpu_part(struct ocb_store *s, const char *key, const char *id,
-			   int no, const void *data, size_t len,
-			   char etag[OCB_ETAG_MAX])
-{
-	return INNER(s)->ops->mpu_part(INNER(s), key, id, no, data, len, etag);
+		forget(c, key);
+	return c->inner->ops->put(c->inner, key, size, src, arg, o);
 }
 
 static int cstore_mpu_complete(struct ocb_store *s, const char *key,
 			       const char *id, const struct ocb_part *p, size_t n)
 {
+	struct cstore *c = s->priv;
+
 	if (cacheable(key))
-		forget(s->priv, key);
-	return INNER(s)->ops->mpu_complete(INNER(s), key, id, p, n);
-}
-
-static int cstore_mpu_abort(struct ocb_store *s, const char *key, const char *id)
-{
-	return INNER(s)->ops->mpu_abort(INNER(s), key, id);
-}
-
-static int cstore_mpu_list(struct ocb_store *s, const char *prefix,
-			   ocb_upload_fn cb, void *arg)
-{
-	return INNER(s)->ops->mpu_list(INNER(s), prefix, cb, arg);
+		forget(c, key);
+	return c->inner->ops->mpu_complete(c->inner, key, id, p, n);
 }
 
 /* forget key, and drop its cached bytes if this process knows them */
@@ -1034,13 +1017,11 @@ static void cstore_stats(struct ocb_store *s, struct ocb_buf *out)
 		       atomic_load(&c->write_failed), atomic_load(&c->learned),
 		       atomic_load(&c->flight_waits),
 		       atomic_load(&c->writes_inline));
-	c->inner->ops->stats(c->inner, out);
 }
 
-static void cstore_destroy(struct ocb_store *s)
+/* the state of c; the frame frees the inner store */
+static void cstore_free(struct cstore *c)
 {
-	struct cstore *c = s->priv;
-
 	pthread_mutex_lock(&c->flock);	/* the writer drains its queue */
 	c->stopping = 1;
 	pthread_cond_broadcast(&c->wcond);
@@ -1048,7 +1029,6 @@ static void cstore_destroy(struct ocb_store *s)
 	if (c->writer_started)
 		pthread_join(c->writer, NULL);
 
-	ocb_store_free(c->inner);
 	vtab_clear(c);
 	pthread_mutex_destroy(&c->vlock);
 	pthread_mutex_destroy(&c->evict_lock);
@@ -1056,36 +1036,38 @@ static void cstore_destroy(struct ocb_store *s)
 	pthread_cond_destroy(&c->fcond);
 	pthread_cond_destroy(&c->wcond);
 	free(c);
-	free(s);
 }
 
-static const struct ocb_store_ops cstore_ops = {
-	.name = "cache",
-	.get = cstore_get,
-	.head = cstore_head,
-	.put = cstore_put,
-	.mpu_create = cstore_mpu_create,
-	.mpu_part = cstore_mpu_part,
-	.mpu_complete = cstore_mpu_complete,
-	.mpu_abort = cstore_mpu_abort,
-	.mpu_list = cstore_mpu_list,
-	.list = cstore_list,
-	.del = cstore_del,
-	.del_many = cstore_del_many,
-	.stats = cstore_stats,
-	.destroy = cstore_destroy,
+static void cstore_destroy(struct ocb_store *s)
+{
+	cstore_free(s->priv);
+}
+
+/* mpu_create, mpu_part, mpu_abort and mpu_list pass through unchanged */
+static const struct ocb_store_layer_ops cstore_ops = {
+	.ops = {
+		.name = "cache",
+		.get = cstore_get,
+		.head = cstore_head,
+		.put = cstore_put,
+		.mpu_complete = cstore_mpu_complete,
+		.list = cstore_list,
+		.del = cstore_del,
+		.del_many = cstore_del_many,
+		.stats = cstore_stats,
+		.destroy = cstore_destroy,
+	},
 };
 
 int ocb_cache_store_new(struct ocb_store *inner, const char *dir,
 			uint64_t max_bytes, struct ocb_store **out)
 {
-	struct ocb_store *s = calloc(1, sizeof(*s));
 	struct cstore *c = calloc(1, sizeof(*c));
 	char tmp[PATH_MAX], *p;
 	struct stat st;
 	int r;
 
-	if (!s || !c) {
+	if (!c) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -1122,11 +1104,12 @@ int ocb_cache_store_new(struct ocb_store *inner, const char *dir,
 	pthread_mutex_init(&c->flock, NULL);
 	pthread_cond_init(&c->fcond, NULL);
 	pthread_cond_init(&c->wcond, NULL);
-	s->ops = &cstore_ops;
-	s->priv = c;
-	snprintf(s->desc, sizeof(s->desc), "%s", inner->desc);
+	r = ocb_store_layer_new(&cstore_ops, c, inner, out);
+	if (r < 0) {
+		cstore_free(c);
+		return r;
+	}
 	evict(c);	/* learn the current size (and trim if over) */
-	*out = s;
 	return 0;
 
 fail_dir:
@@ -1137,7 +1120,6 @@ fail_dir:
 			ocb_log_escape(esc, sizeof(esc), dir), strerror(-r));
 	}
 fail:
-	free(s);
 	free(c);
 	ocb_store_free(inner);
 	return r;

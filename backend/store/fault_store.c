@@ -3,6 +3,8 @@
  *
  * Why rules count calls instead of using probabilities or time: a test
  * must fail the same way on every run, and on a loaded machine too.
+ * A store layer (store_layer.h) with one around hook: every operation
+ * passes the same gate, rule and counters, indexed by its operation.
  */
 #include "fault_store.h"
 #include "buf.h"
@@ -29,7 +31,6 @@ struct op_state {
 };
 
 struct fault {
-	struct ocb_store *inner;
 	pthread_mutex_t lock;
 	pthread_cond_t gate;	/* a hold was lifted, or a call arrived */
 	struct op_state op[OCB_FAULT_NOPS];
@@ -42,11 +43,11 @@ struct verdict {
 	uint64_t cut_after;
 };
 
-static const struct ocb_store_ops fault_ops;
+static const struct ocb_store_layer_ops fault_ops;
 
 static struct fault *fault_of(struct ocb_store *s)
 {
-	return s && s->ops == &fault_ops ? s->priv : NULL;
+	return ocb_store_layer_priv(s, &fault_ops);
 }
 
 static void sleep_ms(unsigned ms)
@@ -99,8 +100,9 @@ static int leave(struct fault *f, enum ocb_fault_op op, int r)
 	return r;
 }
 
-/* ---- get: optionally cut after some bytes --------------------------------- */
+/* ---- late faults: after the inner store did the work ----------------------- */
 
+/* get: cut after some bytes */
 struct cut {
 	ocb_sink_fn sink;
 	void *arg;
@@ -128,135 +130,20 @@ static int cut_sink(void *arg, const void *data, size_t len)
 	return c->sink(c->arg, data, len);
 }
 
-static int fault_get(struct ocb_store *s, const struct ocb_get_req *req,
-		     ocb_sink_fn sink, void *arg, struct ocb_obj_head *head)
+static int cut_get(struct ocb_store *s, struct ocb_store_call *call,
+		   const struct verdict *v)
 {
-	struct fault *f = s->priv;
-	struct verdict v = enter(f, OCB_FAULT_GET);
-	struct cut c = { sink, arg, v.cut_after, v.err, 0 };
+	struct cut c = { call->u.get.sink, call->u.get.arg, v->cut_after,
+			 v->err, 0 };
 	int r;
 
-	if (v.err && !v.late)
-		return leave(f, OCB_FAULT_GET, v.err);
-	if (!v.err)
-		return leave(f, OCB_FAULT_GET,
-			     f->inner->ops->get(f->inner, req, sink, arg, head));
-	r = f->inner->ops->get(f->inner, req, cut_sink, &c, head);
-	if (c.hit || r == 0)
-		r = v.err;
-	return leave(f, OCB_FAULT_GET, r);
+	call->u.get.sink = cut_sink;
+	call->u.get.arg = &c;
+	r = ocb_store_layer_pass(s, call);
+	return c.hit || r == 0 ? v->err : r;
 }
 
-/* ---- the others: fail before or after the inner call ----------------------- */
-
-#define PASS(op, call) do { \
-	struct verdict v = enter(f, (op)); \
-	int r; \
-	if (v.err && !v.late) \
-		return leave(f, (op), v.err); \
-	r = (call); \
-	return leave(f, (op), v.err && r == 0 ? v.err : r); \
-} while (0)
-
-static int fault_head(struct ocb_store *s, const char *key,
-		      struct ocb_obj_head *out)
-{
-	struct fault *f = s->priv;
-	struct ocb_obj_head h = { 0 };
-	struct verdict v = enter(f, OCB_FAULT_HEAD);
-	int r;
-
-	/* output parameters are written only on success, also when late */
-	if (v.err && !v.late)
-		return leave(f, OCB_FAULT_HEAD, v.err);
-	r = f->inner->ops->head(f->inner, key, &h);
-	if (r == 0 && v.err) {
-		ocb_obj_head_release(&h);
-		r = v.err;
-	}
-	if (r == 0)
-		*out = h;
-	return leave(f, OCB_FAULT_HEAD, r);
-}
-
-static int fault_put(struct ocb_store *s, const char *key, uint64_t size,
-		     ocb_source_fn src, void *arg,
-		     const struct ocb_put_opts *opts)
-{
-	struct fault *f = s->priv;
-
-	PASS(OCB_FAULT_PUT,
-	     f->inner->ops->put(f->inner, key, size, src, arg, opts));
-}
-
-static int fault_mpu_create(struct ocb_store *s, const char *key,
-			    const struct ocb_put_opts *opts, char **upload_id)
-{
-	struct fault *f = s->priv;
-	struct verdict v = enter(f, OCB_FAULT_MPU_CREATE);
-	char *id = NULL;
-	int r;
-
-	if (v.err && !v.late)
-		return leave(f, OCB_FAULT_MPU_CREATE, v.err);
-	r = f->inner->ops->mpu_create(f->inner, key, opts, &id);
-	if (r == 0 && v.err) {
-		free(id);	/* lost response: the upload stays behind */
-		r = v.err;
-	}
-	if (r == 0)
-		*upload_id = id;
-	return leave(f, OCB_FAULT_MPU_CREATE, r);
-}
-
-static int fault_mpu_part(struct ocb_store *s, const char *key,
-			  const char *upload_id, int no, const void *data,
-			  size_t len, char etag[OCB_ETAG_MAX])
-{
-	struct fault *f = s->priv;
-	char e[OCB_ETAG_MAX];
-	struct verdict v = enter(f, OCB_FAULT_MPU_PART);
-	int r;
-
-	if (v.err && !v.late)
-		return leave(f, OCB_FAULT_MPU_PART, v.err);
-	r = f->inner->ops->mpu_part(f->inner, key, upload_id, no, data, len, e);
-	if (r == 0 && v.err)
-		r = v.err;
-	if (r == 0)
-		memcpy(etag, e, OCB_ETAG_MAX);
-	return leave(f, OCB_FAULT_MPU_PART, r);
-}
-
-static int fault_mpu_complete(struct ocb_store *s, const char *key,
-			      const char *upload_id,
-			      const struct ocb_part *parts, size_t nparts)
-{
-	struct fault *f = s->priv;
-
-	PASS(OCB_FAULT_MPU_COMPLETE,
-	     f->inner->ops->mpu_complete(f->inner, key, upload_id, parts,
-					 nparts));
-}
-
-static int fault_mpu_abort(struct ocb_store *s, const char *key,
-			   const char *upload_id)
-{
-	struct fault *f = s->priv;
-
-	PASS(OCB_FAULT_MPU_ABORT,
-	     f->inner->ops->mpu_abort(f->inner, key, upload_id));
-}
-
-static int fault_mpu_list(struct ocb_store *s, const char *prefix,
-			  ocb_upload_fn cb, void *arg)
-{
-	struct fault *f = s->priv;
-
-	PASS(OCB_FAULT_MPU_LIST,
-	     f->inner->ops->mpu_list(f->inner, prefix, cb, arg));
-}
-
+/* list: cut after some entries */
 struct list_cut {
 	ocb_list_fn cb;
 	void *arg;
@@ -277,41 +164,86 @@ static int list_cut_fn(void *arg, const struct ocb_list_entry *e)
 	return c->cb(c->arg, e);
 }
 
-static int fault_list(struct ocb_store *s, const char *prefix,
-		      const char *delimiter, const char *start_after,
-		      ocb_list_fn cb, void *arg)
+static int cut_list(struct ocb_store *s, struct ocb_store_call *call,
+		    const struct verdict *v)
+{
+	struct list_cut c = { call->u.list.cb, call->u.list.arg, v->cut_after,
+			      v->err, 0 };
+	int r;
+
+	call->u.list.cb = list_cut_fn;
+	call->u.list.arg = &c;
+	r = ocb_store_layer_pass(s, call);
+	return c.hit || r == 0 ? v->err : r;
+}
+
+/*
+ * The operations with output parameters: those are written only on
+ * success, also when a late fault turns the inner store's success into a
+ * failure (a lost response: an upload created then stays behind).
+ */
+static int guarded(struct ocb_store *s, struct ocb_store_call *c, int err)
+{
+	struct ocb_obj_head h = { 0 }, *head = NULL;
+	char *id = NULL, **upload_id = NULL;
+	char e[OCB_ETAG_MAX], *etag = NULL;
+	int r;
+
+	if (c->op == OCB_STORE_OP_HEAD) {
+		head = c->u.head.out;
+		c->u.head.out = &h;
+	} else if (c->op == OCB_STORE_OP_MPU_CREATE) {
+		upload_id = c->u.mpu_create.upload_id;
+		c->u.mpu_create.upload_id = &id;
+	} else {
+		etag = c->u.mpu_part.etag;
+		c->u.mpu_part.etag = e;
+	}
+	r = ocb_store_layer_pass(s, c);
+	if (r == 0 && err) {
+		ocb_obj_head_release(&h);
+		free(id);
+		r = err;
+	}
+	if (r < 0)
+		return r;
+	if (head)
+		*head = h;
+	else if (upload_id)
+		*upload_id = id;
+	else
+		memcpy(etag, e, OCB_ETAG_MAX);
+	return r;
+}
+
+/* every operation: fail before the inner call, or after it */
+static int fault_around(struct ocb_store *s, struct ocb_store_call *c)
 {
 	struct fault *f = s->priv;
-	struct verdict v = enter(f, OCB_FAULT_LIST);
-	struct list_cut c = { cb, arg, v.cut_after, v.err, 0 };
+	struct verdict v = enter(f, (enum ocb_fault_op)c->op);
 	int r;
 
 	if (v.err && !v.late)
-		return leave(f, OCB_FAULT_LIST, v.err);
-	if (!v.err)
-		return leave(f, OCB_FAULT_LIST,
-			     f->inner->ops->list(f->inner, prefix, delimiter,
-						 start_after, cb, arg));
-	r = f->inner->ops->list(f->inner, prefix, delimiter, start_after,
-				list_cut_fn, &c);
-	if (c.hit || r == 0)
-		r = v.err;
-	return leave(f, OCB_FAULT_LIST, r);
-}
-
-static int fault_del(struct ocb_store *s, const char *key)
-{
-	struct fault *f = s->priv;
-
-	PASS(OCB_FAULT_DEL, f->inner->ops->del(f->inner, key));
-}
-
-static int fault_del_many(struct ocb_store *s, const char *const *keys,
-			  size_t n)
-{
-	struct fault *f = s->priv;
-
-	PASS(OCB_FAULT_DEL_MANY, f->inner->ops->del_many(f->inner, keys, n));
+		return leave(f, (enum ocb_fault_op)c->op, v.err);
+	switch (c->op) {
+	case OCB_STORE_OP_GET:
+		r = v.err ? cut_get(s, c, &v) : ocb_store_layer_pass(s, c);
+		break;
+	case OCB_STORE_OP_LIST:
+		r = v.err ? cut_list(s, c, &v) : ocb_store_layer_pass(s, c);
+		break;
+	case OCB_STORE_OP_HEAD:
+	case OCB_STORE_OP_MPU_CREATE:
+	case OCB_STORE_OP_MPU_PART:
+		r = guarded(s, c, v.err);
+		break;
+	default:
+		r = ocb_store_layer_pass(s, c);
+		if (v.err && r == 0)
+			r = v.err;
+		break;
+	}
+	return leave(f, (enum ocb_fault_op)c->op, r);
 }
 
 static void fault_stats(struct ocb_store *s, struct ocb_buf *out)
@@ -325,56 +257,44 @@ static void fault_stats(struct ocb_store *s, struct ocb_buf *out)
 			ocb_buf_printf(out, "fault_calls_%s %" PRId64 "\n",
 				       op_names[i], f->op[i].calls);
 	pthread_mutex_unlock(&f->lock);
-	f->inner->ops->stats(f->inner, out);
+}
+
+static void fault_free(struct fault *f)
+{
+	pthread_cond_destroy(&f->gate);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
 }
 
 static void fault_destroy(struct ocb_store *s)
 {
-	struct fault *f = s->priv;
-
-	ocb_store_free(f->inner);
-	pthread_cond_destroy(&f->gate);
-	pthread_mutex_destroy(&f->lock);
-	free(f);
-	free(s);
+	fault_free(s->priv);
 }
 
-static const struct ocb_store_ops fault_ops = {
-	.name = "fault",
-	.get = fault_get,
-	.head = fault_head,
-	.put = fault_put,
-	.mpu_create = fault_mpu_create,
-	.mpu_part = fault_mpu_part,
-	.mpu_complete = fault_mpu_complete,
-	.mpu_abort = fault_mpu_abort,
-	.mpu_list = fault_mpu_list,
-	.list = fault_list,
-	.del = fault_del,
-	.del_many = fault_del_many,
-	.stats = fault_stats,
-	.destroy = fault_destroy,
+static const struct ocb_store_layer_ops fault_ops = {
+	.ops = {
+		.name = "fault",
+		.stats = fault_stats,
+		.destroy = fault_destroy,
+	},
+	.around = fault_around,
 };
 
 int ocb_fault_store_new(struct ocb_store *inner, struct ocb_store **out)
 {
-	struct ocb_store *s = calloc(1, sizeof(*s));
 	struct fault *f = calloc(1, sizeof(*f));
+	int r;
 
-	if (!s || !f) {
-		free(s);
-		free(f);
+	if (!f) {
 		ocb_store_free(inner);
 		return -ENOMEM;
 	}
-	f->inner = inner;
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->gate, NULL);
-	s->ops = &fault_ops;
-	s->priv = f;
-	memcpy(s->desc, inner->desc, sizeof(s->desc));
-	*out = s;
-	return 0;
+	r = ocb_store_layer_new(&fault_ops, f, inner, out);
+	if (r < 0)
+		fault_free(f);
+	return r;
 }
 
 int ocb_fault_set(struct ocb_store *s, enum ocb_fault_op op,

@@ -288,6 +288,26 @@ static int tmp_finish(int fd, struct stat *st)
 	return r;
 }
 
+/* A new temporary file named into tmp holding the n bytes at p, synced
+ * (st: its stat, or NULL); on failure nothing is left behind. */
+static int tmp_write(struct fstore *f, char *tmp, size_t size, const void *p,
+		     size_t n, struct stat *st)
+{
+	int fd, r;
+
+	r = tmp_create(f, tmp, size, &fd);
+	if (r < 0)
+		return r;
+	r = ocb_fileio_write_all(fd, p, n);
+	if (r == 0)
+		r = tmp_finish(fd, st);
+	else
+		close(fd);
+	if (r < 0)
+		unlinkat(f->rootfd, tmp, 0);
+	return r;
+}
+
 /*
  * Move tmp into place as rel; with excl, link instead, failing with
  * -EEXIST if rel exists.  A concurrent del may prune the parent
@@ -328,7 +348,7 @@ static int meta_write(struct fstore *f, const char *key,
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
 	struct ocb_buf b;
-	int fd = -1, r;
+	int r;
 
 	r = meta_path(key, path, sizeof(path));
 	if (r < 0)
@@ -337,16 +357,10 @@ static int meta_write(struct fstore *f, const char *key,
 	r = meta_encode(o, etag, &b);
 	if (r < 0)
 		goto out;
-	r = tmp_create(f, tmp, sizeof(tmp), &fd);
+	r = tmp_write(f, tmp, sizeof(tmp), b.data, b.len, NULL);
 	if (r < 0)
 		goto out;
-	r = ocb_fileio_write_all(fd, b.data, b.len);
-	if (r == 0)
-		r = tmp_finish(fd, NULL);
-	else
-		close(fd);
-	if (r == 0)
-		r = tmp_publish(f, tmp, path, 0);
+	r = tmp_publish(f, tmp, path, 0);
 	if (r < 0)
 		unlinkat(f->rootfd, tmp, 0);
 out:
@@ -863,20 +877,15 @@ static int write_file_at(struct fstore *f, const char *rel, const void *p,
 			 size_t n, struct stat *st)
 {
 	char tmp[PATH_MAX];
-	int fd, r;
+	int r;
 
-	r = tmp_create(f, tmp, sizeof(tmp), &fd);
+	r = tmp_write(f, tmp, sizeof(tmp), p, n, st);
 	if (r < 0)
 		return r;
-	r = ocb_fileio_write_all(fd, p, n);
-	if (r == 0)
-		r = tmp_finish(fd, st);
-	else
-		close(fd);
-	if (r == 0 && renameat(f->rootfd, tmp, f->rootfd, rel) < 0)
+	if (renameat(f->rootfd, tmp, f->rootfd, rel) < 0) {
 		r = fs_err();
-	if (r < 0)
 		unlinkat(f->rootfd, tmp, 0);
+	}
 	return r;
 }
 

@@ -1,7 +1,11 @@
 /*
  * retry_store.c - retry transient store failures, count everything.
+ *
+ * A store layer (store_layer.h) with one around hook: every operation is
+ * run by the policy its row of retry_table names.
  */
 #include "retry_store.h"
+#include "store_layer.h"
 #include "buf.h"
 #include "log.h"
 
@@ -15,7 +19,6 @@
 #include <time.h>
 
 struct rstore {
-	struct ocb_store *inner;
 	struct ocb_retry_opts o;
 	atomic_uint_fast64_t requests, retries, failures, bytes_in, bytes_out;
 	/* the start (ms) of the first operation that failed for good in
@@ -176,6 +179,65 @@ static int attempt_final(struct attempt *a, int err)
 	return err;
 }
 
+/* ---- the retry policies ------------------------------------------------------ */
+
+/* Each runs one call with its attempts; a is initialised, the first
+ * request not yet counted. */
+typedef int (*policy_fn)(struct ocb_store *s, struct attempt *a,
+			 struct ocb_store_call *c);
+
+/* the same call again, as long as a transient error allows */
+static int plain(struct ocb_store *s, struct attempt *a,
+		 struct ocb_store_call *c)
+{
+	int err;
+
+	atomic_fetch_add(&a->r->requests, 1);
+	do {
+		err = ocb_store_layer_pass(s, c);
+	} while (err < 0 && attempt_again(a, err));
+	return attempt_final(a, err);
+}
+
+/* put: count the bytes read from the source (again on each attempt) */
+struct count_src {
+	struct rstore *r;
+	ocb_source_fn src;
+	void *arg;
+};
+
+static ssize_t count_src_fn(void *arg, uint64_t off, void *buf, size_t len)
+{
+	struct count_src *c = arg;
+	ssize_t n = c->src(c->arg, off, buf, len);
+
+	if (n > 0)
+		atomic_fetch_add(&c->r->bytes_out, (uint64_t)n);
+	return n;
+}
+
+static int counted_put(struct ocb_store *s, struct attempt *a,
+		       struct ocb_store_call *c)
+{
+	struct count_src cs = { a->r, c->u.put.src, c->u.put.arg };
+
+	c->u.put.src = count_src_fn;
+	c->u.put.arg = &cs;
+	/* a retried conditional create may find its own first attempt */
+	return plain(s, a, c);
+}
+
+/* mpu_part: count the part's bytes once it is stored */
+static int counted_part(struct ocb_store *s, struct attempt *a,
+			struct ocb_store_call *c)
+{
+	int err = plain(s, a, c);
+
+	if (err == 0)
+		atomic_fetch_add(&a->r->bytes_out, c->u.mpu_part.len);
+	return err;
+}
+
 /* ---- get: resume where the previous attempt stopped ----------------------- */
 
 struct resume {
@@ -200,30 +262,51 @@ static int resume_sink(void *arg, const void *data, size_t len)
 	return 0;
 }
 
-static int rstore_get(struct ocb_store *s, const struct ocb_get_req *req,
-		      ocb_sink_fn sink, void *arg, struct ocb_obj_head *head)
+/* the rest of req after the sink got delivered bytes of the object
+ * whose first attempt said its size and etag */
+static void resume_req(struct ocb_get_req *cur, const struct ocb_get_req *req,
+		       uint64_t delivered, uint64_t size, const char *etag)
 {
-	struct rstore *r = s->priv;
-	struct resume rs = { .r = r, .sink = sink, .arg = arg };
+	if (req->suffix) {
+		uint64_t start = req->len >= size ? 0 : size - req->len;
+
+		cur->suffix = 0;
+		cur->off = start + delivered;
+		cur->len = req->len >= size ? size - delivered :
+			req->len - delivered;
+	} else {
+		cur->off = req->off + delivered;
+		cur->len = req->len == OCB_TO_END ? OCB_TO_END :
+			req->len - delivered;
+	}
+	cur->if_match = etag[0] ? etag : req->if_match;
+}
+
+static int resumed_get(struct ocb_store *s, struct attempt *a,
+		       struct ocb_store_call *c)
+{
+	struct ocb_store *inner = ocb_store_layer_inner(s);
+	const struct ocb_get_req *req = c->u.get.req;
+	struct ocb_obj_head *head = c->u.get.head;
+	struct resume rs = { .r = a->r, .sink = c->u.get.sink,
+			     .arg = c->u.get.arg };
 	struct ocb_obj_head h = { 0 }, first = { 0 };
 	struct ocb_get_req cur = *req;
 	char etag[OCB_ETAG_MAX] = "";
 	int have_first = 0, err;
-	struct attempt a;
 
-	attempt_init(&a, r, "GET", req->key);
-	atomic_fetch_add(&r->requests, 1);
+	atomic_fetch_add(&a->r->requests, 1);
 	for (;;) {
 		/* until an attempt has named the object, attempts fill the
 		 * caller's head themselves: it is there before the first sink
 		 * call, as store.h promises */
 		struct ocb_obj_head *hp = head && !have_first ? head : &h;
 
-		if (hp == head && a.n > 0) {
+		if (hp == head && a->n > 0) {
 			ocb_obj_head_release(head);
 			memset(head, 0, sizeof(*head));
 		}
-		err = r->inner->ops->get(r->inner, &cur, resume_sink, &rs, hp);
+		err = inner->ops->get(inner, &cur, resume_sink, &rs, hp);
 		if (!have_first && (hp->etag[0] || hp->size)) {
 			/* the first attempt's head is the caller's; its etag
 			 * pins the version for resumed attempts */
@@ -241,138 +324,20 @@ static int rstore_get(struct ocb_store *s, const struct ocb_get_req *req,
 		}
 		if (err == 0 || rs.sink_err)
 			break;
-		if (!attempt_again(&a, err))
+		if (!attempt_again(a, err))
 			break;
 		if (rs.delivered) {
 			/* resume after the bytes the sink already has */
 			if (!have_first)
 				break;
-			if (req->suffix) {
-				uint64_t start = req->len >= first.size ?
-					0 : first.size - req->len;
-
-				cur.suffix = 0;
-				cur.off = start + rs.delivered;
-				cur.len = req->len >= first.size ?
-					first.size - rs.delivered :
-					req->len - rs.delivered;
-			} else {
-				cur.off = req->off + rs.delivered;
-				cur.len = req->len == OCB_TO_END ? OCB_TO_END :
-					req->len - rs.delivered;
-			}
-			cur.if_match = etag[0] ? etag : req->if_match;
+			resume_req(&cur, req, rs.delivered, first.size, etag);
 		}
 	}
 	if (!head)
 		ocb_obj_head_release(&first);
 	if (rs.sink_err)
 		return rs.sink_err;
-	return attempt_final(&a, err);
-}
-
-/* ---- the other hooks: plain retries ----------------------------------------- */
-
-#define RETRY(a, call) do { \
-	atomic_fetch_add(&(a)->r->requests, 1); \
-	do { err = (call); } while (err < 0 && attempt_again((a), err)); \
-} while (0)
-
-static int rstore_head(struct ocb_store *s, const char *key,
-		       struct ocb_obj_head *out)
-{
-	struct rstore *r = s->priv;
-	struct attempt a;
-	int err;
-
-	attempt_init(&a, r, "HEAD", key);
-	RETRY(&a, r->inner->ops->head(r->inner, key, out));
-	return attempt_final(&a, err);
-}
-
-struct count_src {
-	struct rstore *r;
-	ocb_source_fn src;
-	void *arg;
-};
-
-static ssize_t count_src_fn(void *arg, uint64_t off, void *buf, size_t len)
-{
-	struct count_src *c = arg;
-	ssize_t n = c->src(c->arg, off, buf, len);
-
-	if (n > 0)
-		atomic_fetch_add(&c->r->bytes_out, (uint64_t)n);
-	return n;
-}
-
-static int rstore_put(struct ocb_store *s, const char *key, uint64_t size,
-		      ocb_source_fn src, void *arg,
-		      const struct ocb_put_opts *opts)
-{
-	struct rstore *r = s->priv;
-	struct count_src c = { r, src, arg };
-	struct attempt a;
-	int err;
-
-	attempt_init(&a, r, "PUT", key);
-	RETRY(&a, r->inner->ops->put(r->inner, key, size, count_src_fn, &c, opts));
-	/* a retried conditional create may find its own first attempt */
-	return attempt_final(&a, err);
-}
-
-static int rstore_mpu_create(struct ocb_store *s, const char *key,
-			     const struct ocb_put_opts *opts, char **upload_id)
-{
-	struct rstore *r = s->priv;
-	struct attempt a;
-	int err;
-
-	attempt_init(&a, r, "CreateMultipartUpload", key);
-	RETRY(&a, r->inner->ops->mpu_create(r->inner, key, opts, upload_id));
-	return attempt_final(&a, err);
-}
-
-static int rstore_mpu_part(struct ocb_store *s, const char *key,
-			   const char *upload_id, int no, const void *data,
-			   size_t len, char etag[OCB_ETAG_MAX])
-{
-	struct rstore *r = s->priv;
-	struct attempt a;
-	int err;
-
-	attempt_init(&a, r, "UploadPart", key);
-	RETRY(&a, r->inner->ops->mpu_part(r->inner, key, upload_id, no, data,
-					  len, etag));
-	if (err == 0)
-		atomic_fetch_add(&r->bytes_out, len);
-	return attempt_final(&a, err);
-}
-
-static int rstore_mpu_complete(struct ocb_store *s, const char *key,
-			       const char *upload_id,
-			       const struct ocb_part *parts, size_t nparts)
-{
-	struct rstore *r = s->priv;
-	struct attempt a;
-	int err;
-
-	attempt_init(&a, r, "CompleteMultipartUpload", key);
-	RETRY(&a, r->inner->ops->mpu_complete(r->inner, key, upload_id, parts,
-					      nparts));
-	return attempt_final(&a, err);
-}
-
-static int rstore_mpu_abort(struct ocb_store *s, const char *key,
-			    const char *upload_id)
-{
-	struct rstore *r = s->priv;
-	struct attempt a;
-	int err;
-
-	attempt_init(&a, r, "AbortMultipartUpload", key);
-	RETRY(&a, r->inner->ops->mpu_abort(r->inner, key, upload_id));
-	return attempt_final(&a, err);
+	return attempt_final(a, err);
 }
 
 /*
@@ -400,61 +365,57 @@ static int list_resume_fn(void *arg, const struct ocb_list_entry *e)
 	return 0;
 }
 
-static int rstore_list(struct ocb_store *s, const char *prefix,
-		       const char *delimiter, const char *start_after,
-		       ocb_list_fn cb, void *arg)
+static int resumed_list(struct ocb_store *s, struct attempt *a,
+			struct ocb_store_call *c)
 {
-	struct rstore *r = s->priv;
-	struct list_resume lr = { .cb = cb, .arg = arg };
-	struct attempt a;
+	struct list_resume lr = { .cb = c->u.list.cb, .arg = c->u.list.arg };
+	const char *start_after = c->u.list.start_after;
 	int err;
 
-	attempt_init(&a, r, "LIST", prefix);
-	atomic_fetch_add(&r->requests, 1);
+	c->u.list.cb = list_resume_fn;
+	c->u.list.arg = &lr;
+	atomic_fetch_add(&a->r->requests, 1);
 	do {
-		err = r->inner->ops->list(r->inner, prefix, delimiter,
-					  lr.last[0] ? lr.last : start_after,
-					  list_resume_fn, &lr);
-	} while (err < 0 && !lr.cb_err && attempt_again(&a, err));
+		c->u.list.start_after = lr.last[0] ? lr.last : start_after;
+		err = ocb_store_layer_pass(s, c);
+	} while (err < 0 && !lr.cb_err && attempt_again(a, err));
 	if (lr.cb_err)
 		return lr.cb_err;
-	return attempt_final(&a, err);
+	return attempt_final(a, err);
 }
 
-static int rstore_mpu_list(struct ocb_store *s, const char *prefix,
-			   ocb_upload_fn cb, void *arg)
+/* ---- the table: how each operation is retried ---------------------------------- */
+
+/*
+ * Every operation is safe to repeat: reads and deletes are idempotent, a
+ * put or a part replaces what an earlier attempt stored, a completed
+ * upload makes the same object, and callers of mpu_list only abort
+ * uploads (seeing one twice is fine).  What differs is how an attempt
+ * that already delivered something resumes, and what is counted.
+ */
+static const struct {
+	const char *what;	/* the request, for messages */
+	policy_fn run;
+} retry_table[OCB_STORE_NOPS] = {
+	[OCB_STORE_OP_GET] = { "GET", resumed_get },
+	[OCB_STORE_OP_HEAD] = { "HEAD", plain },
+	[OCB_STORE_OP_PUT] = { "PUT", counted_put },
+	[OCB_STORE_OP_MPU_CREATE] = { "CreateMultipartUpload", plain },
+	[OCB_STORE_OP_MPU_PART] = { "UploadPart", counted_part },
+	[OCB_STORE_OP_MPU_COMPLETE] = { "CompleteMultipartUpload", plain },
+	[OCB_STORE_OP_MPU_ABORT] = { "AbortMultipartUpload", plain },
+	[OCB_STORE_OP_MPU_LIST] = { "ListMultipartUploads", plain },
+	[OCB_STORE_OP_LIST] = { "LIST", resumed_list },
+	[OCB_STORE_OP_DEL] = { "DELETE", plain },
+	[OCB_STORE_OP_DEL_MANY] = { "DeleteObjects", plain },
+};
+
+static int rstore_around(struct ocb_store *s, struct ocb_store_call *c)
 {
-	struct rstore *r = s->priv;
 	struct attempt a;
-	int err;
 
-	/* callers of mpu_list only abort uploads: seeing one twice is fine */
-	attempt_init(&a, r, "ListMultipartUploads", prefix);
-	RETRY(&a, r->inner->ops->mpu_list(r->inner, prefix, cb, arg));
-	return attempt_final(&a, err);
-}
-
-static int rstore_del(struct ocb_store *s, const char *key)
-{
-	struct rstore *r = s->priv;
-	struct attempt a;
-	int err;
-
-	attempt_init(&a, r, "DELETE", key);
-	RETRY(&a, r->inner->ops->del(r->inner, key));
-	return attempt_final(&a, err);
-}
-
-static int rstore_del_many(struct ocb_store *s, const char *const *keys,
-			   size_t n)
-{
-	struct rstore *r = s->priv;
-	struct attempt a;
-	int err;
-
-	attempt_init(&a, r, "DeleteObjects", n ? keys[0] : "");
-	RETRY(&a, r->inner->ops->del_many(r->inner, keys, n));
-	return attempt_final(&a, err);
+	attempt_init(&a, s->priv, retry_table[c->op].what, c->key);
+	return retry_table[c->op].run(s, &a, c);
 }
 
 static void rstore_stats(struct ocb_store *s, struct ocb_buf *out)
@@ -470,48 +431,32 @@ static void rstore_stats(struct ocb_store *s, struct ocb_buf *out)
 		       atomic_load(&r->requests), atomic_load(&r->retries),
 		       atomic_load(&r->failures), atomic_load(&r->bytes_in),
 		       atomic_load(&r->bytes_out));
-	r->inner->ops->stats(r->inner, out);
 }
 
 static void rstore_destroy(struct ocb_store *s)
 {
-	struct rstore *r = s->priv;
-
-	ocb_store_free(r->inner);
-	free(r);
-	free(s);
+	free(s->priv);
 }
 
-static const struct ocb_store_ops rstore_ops = {
-	.name = "retry",
-	.get = rstore_get,
-	.head = rstore_head,
-	.put = rstore_put,
-	.mpu_create = rstore_mpu_create,
-	.mpu_part = rstore_mpu_part,
-	.mpu_complete = rstore_mpu_complete,
-	.mpu_abort = rstore_mpu_abort,
-	.mpu_list = rstore_mpu_list,
-	.list = rstore_list,
-	.del = rstore_del,
-	.del_many = rstore_del_many,
-	.stats = rstore_stats,
-	.destroy = rstore_destroy,
+static const struct ocb_store_layer_ops rstore_ops = {
+	.ops = {
+		.name = "retry",
+		.stats = rstore_stats,
+		.destroy = rstore_destroy,
+	},
+	.around = rstore_around,
 };
 
 int ocb_retry_store_new(struct ocb_store *inner,
 			const struct ocb_retry_opts *o, struct ocb_store **out)
 {
-	struct ocb_store *s = calloc(1, sizeof(*s));
 	struct rstore *r = calloc(1, sizeof(*r));
+	int err;
 
-	if (!s || !r) {
-		free(s);
-		free(r);
+	if (!r) {
 		ocb_store_free(inner);
 		return -ENOMEM;
 	}
-	r->inner = inner;
 	if (o)
 		r->o = *o;
 	if (!r->o.base_ms)
@@ -522,9 +467,8 @@ int ocb_retry_store_new(struct ocb_store *inner,
 		r->o.deadline_ms = 60000;
 	if (!r->o.refused_ms)
 		r->o.refused_ms = 20000;
-	s->ops = &rstore_ops;
-	s->priv = r;
-	snprintf(s->desc, sizeof(s->desc), "%s", inner->desc);
-	*out = s;
-	return 0;
+	err = ocb_store_layer_new(&rstore_ops, r, inner, out);
+	if (err < 0)
+		free(r);
+	return err;
 }

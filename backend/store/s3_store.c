@@ -604,14 +604,148 @@ static void log_failure(struct s3_req *q, struct xfer *x, CURLcode cc,
 	log_hint(x->s3, x->status, e->code);
 }
 
+/* the signed headers of q: payload hash, session token, q's own */
+static int perform_headers(const struct s3_req *q,
+			   const struct ocb_creds_value *cv,
+			   struct curl_slist **h)
+{
+	struct curl_slist *it;
+	char line[4200], hash[65];
+	int r;
+
+	/* payload hash: signed by curl as the header value we give */
+	if (q->payload_hash) {
+		snprintf(hash, sizeof(hash), "%s", q->payload_hash);
+	} else if (q->body) {
+		unsigned char d[SHA256_DIGEST_LENGTH];
+
+		SHA256(q->body, q->body_len, d);
+		hex(d, sizeof(d), hash);
+	} else {
+		snprintf(hash, sizeof(hash), "%s", EMPTY_SHA256);
+	}
+	snprintf(line, sizeof(line), "x-amz-content-sha256: %s", hash);
+	r = add_header(h, line);
+	if (r == 0 && cv->session_token[0]) {
+		snprintf(line, sizeof(line), "x-amz-security-token: %s",
+			 cv->session_token);
+		r = add_header(h, line);
+		OPENSSL_cleanse(line, sizeof(line));
+	}
+	for (it = q->headers; r == 0 && it; it = it->next)
+		r = add_header(h, it->data);
+	return r;
+}
+
+/* what every request sets on its handle: address, signing, timeouts,
+ * callbacks */
+static void perform_setup(struct s3 *s3, CURL *c, const char *url,
+			  const struct ocb_creds_value *cv,
+			  struct curl_slist *h, struct xfer *x)
+{
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_AWS_SIGV4, s3->sigv4);
+	curl_easy_setopt(c, CURLOPT_USERNAME, cv->access_key);
+	curl_easy_setopt(c, CURLOPT_PASSWORD, cv->secret_key);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	/* bucket access logs and the provider's support see who asked */
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "ocb/" OCB_VERSION);
+	curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, s3->connect_ms);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
+			 (s3->stall_ms + 999) / 1000);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "169.254.169.254");
+	if (s3->insecure) {
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+}
+
+/* the method, and the body the method sends */
+static void perform_method(CURL *c, const struct s3_req *q, struct xfer *x)
+{
+	if (!strcmp(q->method, "HEAD")) {
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	} else if (!strcmp(q->method, "PUT")) {
+		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(c, CURLOPT_READDATA, x);
+		curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, on_seek);
+		curl_easy_setopt(c, CURLOPT_SEEKDATA, x);
+		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
+				 (curl_off_t)(q->src ? q->src_size : q->body_len));
+	} else if (!strcmp(q->method, "POST")) {
+		curl_easy_setopt(c, CURLOPT_POST, 1L);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, q->body ? q->body : "");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+				 (curl_off_t)q->body_len);
+	} else if (strcmp(q->method, "GET") != 0) {
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, q->method);
+	}
+}
+
+/*
+ * The outcome of a performed transfer: fills q->status and q->code,
+ * returns 0 or the mapped error.  *c is cleaned up and set to NULL when
+ * the connection must not go back into the pool.
+ */
+static int perform_outcome(struct s3 *s3, struct s3_req *q, struct xfer *x,
+			   CURLcode cc, CURL **c)
+{
+	struct s3_xml_error e = { 0 };
+	long nc = 0;
+	int r;
+
+	curl_easy_getinfo(*c, CURLINFO_NUM_CONNECTS, &nc);
+	atomic_fetch_add(&s3->connects, (uint64_t)(nc > 0 ? nc : 0));
+	curl_easy_getinfo(*c, CURLINFO_RESPONSE_CODE, &x->status);
+	q->status = x->status;
+	q->code[0] = '\0';
+	if (x->cb_err)
+		return x->cb_err;
+	if (cc == CURLE_OK && (x->status < 200 || x->status >= 300))
+		s3_xml_parse_error(x->err_body.data, x->err_body.len, &e);
+	snprintf(q->code, sizeof(q->code), "%s", e.code);
+	r = ocb_s3_map_error(cc, x->status, e.code[0] ? e.code : NULL,
+			     q->precondition_is_create);
+	/* a body shorter or longer than its headers say (a wrong
+	 * Content-Length from a proxy, a connection mixed up): the bytes the
+	 * sink has are a prefix at best, so this is a broken transfer, which
+	 * the retry layer resumes after them */
+	if (r == 0 && q->kind == K_GET && x->has_want &&
+	    x->body_len != x->want_len) {
+		ocb_log(OCB_LOG_INFO, "S3 GET: a body of %" PRIu64 " bytes, "
+			"%" PRIu64 " announced", x->body_len, x->want_len);
+		r = -ECONNRESET;
+		atomic_fetch_add(&s3->errors, 1);
+		curl_easy_cleanup(*c);
+		*c = NULL;
+	}
+	if (r < 0) {
+		atomic_fetch_add(&s3->errors, 1);
+		log_failure(q, x, cc, &e, r);
+		/* a dead connection must not go back into the pool */
+		if (cc != CURLE_OK && *c) {
+			curl_easy_cleanup(*c);
+			*c = NULL;
+		}
+	}
+	return r;
+}
+
 static int s3_perform(struct s3 *s3, struct s3_req *q)
 {
 	struct ocb_creds_value cv;
 	struct xfer x = { .s3 = s3, .req = q };
 	struct curl_slist *h = NULL, *it;
 	struct ocb_buf url;
-	struct s3_xml_error e = { 0 };
-	char line[4200], hash[65];
 	CURLcode cc;
 	CURL *c;
 	int r;
@@ -631,114 +765,13 @@ static int s3_perform(struct s3 *s3, struct s3_req *q)
 	r = build_url(s3, q->key, q->query, q->params, q->nparams, &url);
 	if (r < 0)
 		goto out;
-
-	/* payload hash: signed by curl as the header value we give */
-	if (q->payload_hash) {
-		snprintf(hash, sizeof(hash), "%s", q->payload_hash);
-	} else if (q->body) {
-		unsigned char d[SHA256_DIGEST_LENGTH];
-
-		SHA256(q->body, q->body_len, d);
-		hex(d, sizeof(d), hash);
-	} else {
-		snprintf(hash, sizeof(hash), "%s", EMPTY_SHA256);
-	}
-	snprintf(line, sizeof(line), "x-amz-content-sha256: %s", hash);
-	r = add_header(&h, line);
-	if (r == 0 && cv.session_token[0]) {
-		snprintf(line, sizeof(line), "x-amz-security-token: %s",
-			 cv.session_token);
-		r = add_header(&h, line);
-		OPENSSL_cleanse(line, sizeof(line));
-	}
-	for (it = q->headers; r == 0 && it; it = it->next)
-		r = add_header(&h, it->data);
+	r = perform_headers(q, &cv, &h);
 	if (r < 0)
 		goto out;
-
-	curl_easy_setopt(c, CURLOPT_URL, url.data);
-	curl_easy_setopt(c, CURLOPT_AWS_SIGV4, s3->sigv4);
-	curl_easy_setopt(c, CURLOPT_USERNAME, cv.access_key);
-	curl_easy_setopt(c, CURLOPT_PASSWORD, cv.secret_key);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	/* bucket access logs and the provider's support see who asked */
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "ocb/" OCB_VERSION);
-	curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, s3->connect_ms);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
-			 (s3->stall_ms + 999) / 1000);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "169.254.169.254");
-	if (s3->insecure) {
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-	}
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
-
-	if (!strcmp(q->method, "HEAD")) {
-		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-	} else if (!strcmp(q->method, "PUT")) {
-		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
-		curl_easy_setopt(c, CURLOPT_READDATA, &x);
-		curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, on_seek);
-		curl_easy_setopt(c, CURLOPT_SEEKDATA, &x);
-		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
-				 (curl_off_t)(q->src ? q->src_size : q->body_len));
-	} else if (!strcmp(q->method, "POST")) {
-		curl_easy_setopt(c, CURLOPT_POST, 1L);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, q->body ? q->body : "");
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-				 (curl_off_t)q->body_len);
-	} else if (strcmp(q->method, "GET") != 0) {
-		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, q->method);
-	}
-
+	perform_setup(s3, c, url.data, &cv, h, &x);
+	perform_method(c, q, &x);
 	cc = curl_easy_perform(c);
-	{
-		long nc = 0;
-
-		curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &nc);
-		atomic_fetch_add(&s3->connects, (uint64_t)(nc > 0 ? nc : 0));
-	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &x.status);
-	q->status = x.status;
-	q->code[0] = '\0';
-	if (x.cb_err) {
-		r = x.cb_err;
-		goto out;
-	}
-	if (cc == CURLE_OK && (x.status < 200 || x.status >= 300))
-		s3_xml_parse_error(x.err_body.data, x.err_body.len, &e);
-	snprintf(q->code, sizeof(q->code), "%s", e.code);
-	r = ocb_s3_map_error(cc, x.status, e.code[0] ? e.code : NULL,
-			 q->precondition_is_create);
-	/* a body shorter or longer than its headers say (a wrong
-	 * Content-Length from a proxy, a connection mixed up): the bytes the
-	 * sink has are a prefix at best, so this is a broken transfer, which
-	 * the retry layer resumes after them */
-	if (r == 0 && q->kind == K_GET && x.has_want && x.body_len != x.want_len) {
-		ocb_log(OCB_LOG_INFO, "S3 GET: a body of %" PRIu64 " bytes, "
-			"%" PRIu64 " announced", x.body_len, x.want_len);
-		r = -ECONNRESET;
-		atomic_fetch_add(&s3->errors, 1);
-		curl_easy_cleanup(c);
-		c = NULL;
-	}
-	if (r < 0) {
-		atomic_fetch_add(&s3->errors, 1);
-		log_failure(q, &x, cc, &e, r);
-		/* a dead connection must not go back into the pool */
-		if (cc != CURLE_OK) {
-			curl_easy_cleanup(c);
-			c = NULL;
-		}
-	}
+	r = perform_outcome(s3, q, &x, cc, &c);
 out:
 	ocb_creds_value_clear(&cv);
 	for (it = h; it; it = it->next)	/* one holds the session token */
@@ -1587,50 +1620,58 @@ int ocb_s3_create_bucket(struct ocb_store *s)
 	return r;
 }
 
-/* GET of a bucket subresource ("versioning", "lifecycle"): its XML body
- * into out (capped), *code the S3 error code of a failure */
+/*
+ * GET of a bucket subresource ("versioning", "lifecycle", "encryption"):
+ * its XML body (capped) goes to parse, whose result is returned.  A
+ * failure with the S3 error code absent (NULL: none), or a 404, says the
+ * bucket has no such configuration: 0.
+ */
 static int bucket_get(struct ocb_store *s, const char *what,
-		      struct ocb_buf *out, char *code, size_t code_size)
+		      const char *absent,
+		      int (*parse)(const struct ocb_buf *xml, void *arg),
+		      void *arg)
 {
 	struct s3_url_param p[1] = { { what, NULL } };
+	struct ocb_buf out;
 	struct s3_req q = { .kind = K_GET, .method = "GET", .params = p,
-			    .nparams = 1, .out = out };
+			    .nparams = 1, .out = &out };
 	int r;
 
 	if (strcmp(s->ops->name, "s3") != 0)
 		return -EINVAL;
+	ocb_buf_init(&out, S3_XML_MAX);
 	r = s3_perform(s->priv, &q);
-	snprintf(code, code_size, "%s", q.code);
+	if (r == 0)
+		r = parse(&out, arg);
+	ocb_buf_release(&out);
+	if (absent && (r == -ENOENT || !strcmp(q.code, absent)))
+		return 0;
 	return r;
+}
+
+static int parse_versioning(const struct ocb_buf *xml, void *arg)
+{
+	(void)arg;
+	return s3_xml_versioning_enabled(xml->data, xml->len);
 }
 
 int ocb_s3_versioning(struct ocb_store *s)
 {
-	struct ocb_buf out;
-	char code[64];
-	int r;
+	return bucket_get(s, "versioning", NULL, parse_versioning, NULL);
+}
 
-	ocb_buf_init(&out, S3_XML_MAX);
-	r = bucket_get(s, "versioning", &out, code, sizeof(code));
-	if (r == 0)
-		r = s3_xml_versioning_enabled(out.data, out.len);
-	ocb_buf_release(&out);
-	return r;
+static int parse_exists(const struct ocb_buf *xml, void *arg)
+{
+	(void)xml;
+	(void)arg;
+	return 1;
 }
 
 int ocb_s3_lifecycle_exists(struct ocb_store *s)
 {
-	struct ocb_buf out;
-	char code[64];
-	int r;
-
-	ocb_buf_init(&out, S3_XML_MAX);
-	r = bucket_get(s, "lifecycle", &out, code, sizeof(code));
-	ocb_buf_release(&out);
 	/* NoSuchLifecycleConfiguration is a 404 */
-	if (r == -ENOENT || !strcmp(code, "NoSuchLifecycleConfiguration"))
-		return 0;
-	return r < 0 ? r : 1;
+	return bucket_get(s, "lifecycle", "NoSuchLifecycleConfiguration",
+			  parse_exists, NULL);
 }
 
 /* PUT of a bucket subresource's XML configuration (with Content-MD5,
@@ -1653,21 +1694,25 @@ static int bucket_put_xml(struct ocb_store *s, const char *what,
 	return r;
 }
 
+struct kms_key {
+	char *key;
+	size_t size;
+};
+
+static int parse_kms_default(const struct ocb_buf *xml, void *arg)
+{
+	struct kms_key *k = arg;
+
+	return s3_xml_kms_default(xml->data, xml->len, k->key, k->size);
+}
+
 int ocb_s3_kms_default(struct ocb_store *s, char *key, size_t size)
 {
-	struct ocb_buf out;
-	char code[64];
-	int r;
+	struct kms_key k = { key, size };
 
-	ocb_buf_init(&out, S3_XML_MAX);
-	r = bucket_get(s, "encryption", &out, code, sizeof(code));
-	if (r == 0)
-		r = s3_xml_kms_default(out.data, out.len, key, size);
-	ocb_buf_release(&out);
-	if (r == -ENOENT ||
-	    !strcmp(code, "ServerSideEncryptionConfigurationNotFoundError"))
-		return 0;
-	return r;
+	return bucket_get(s, "encryption",
+			  "ServerSideEncryptionConfigurationNotFoundError",
+			  parse_kms_default, &k);
 }
 
 int ocb_s3_set_kms_default(struct ocb_store *s, const char *key)

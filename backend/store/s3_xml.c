@@ -102,14 +102,57 @@ static int entry_cmp(const void *a, const void *b)
 		      ((const struct ocb_list_entry *)b)->key);
 }
 
+/*
+ * Room for one more element in *arr (n used of *cap, each size bytes):
+ * the capacity doubles from first.  0, -EPROTO past 100000 elements (far
+ * beyond any page the server may send), or -ENOMEM.
+ */
+static int grow(void **arr, size_t *cap, size_t n, size_t first, size_t size)
+{
+	size_t c = *cap ? *cap * 2 : first;
+	void *p;
+
+	if (n < *cap)
+		return 0;
+	if (c > 100000)
+		return -EPROTO;
+	p = realloc(*arr, c * size);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = c;
+	return 0;
+}
+
+/* size, mtime and etag (without quotes; "" when absent) of a Contents */
+static void fill_object(xmlNodePtr n, struct ocb_list_entry *e)
+{
+	char *t;
+
+	t = child_text(n, "Size");
+	e->size = t ? strtoull(t, NULL, 10) : 0;
+	free(t);
+	t = child_text(n, "LastModified");
+	e->mtime = s3_xml_parse_time(t);
+	free(t);
+	t = child_text(n, "ETag");
+	if (t && t[0] == '"') {
+		size_t tl = strlen(t);
+
+		memmove(t, t + 1, tl);
+		if (tl >= 2 && t[tl - 2] == '"')
+			t[tl - 2] = '\0';
+	}
+	e->etag = t ? t : strdup("");
+}
+
 int s3_xml_parse_list(const char *xml, size_t len, struct s3_xml_list *out)
 {
 	xmlDocPtr doc = parse(xml, len);
 	xmlNodePtr root, n;
 	struct s3_xml_list l = { 0 };
 	size_t cap = 0;
-	char *t;
-	int r = -EPROTO;
+	int r = -EPROTO, g;
 
 	if (!doc)
 		return -EPROTO;
@@ -121,18 +164,10 @@ int s3_xml_parse_list(const char *xml, size_t len, struct s3_xml_list *out)
 
 		if (!is(n, "Contents") && !is(n, "CommonPrefixes"))
 			continue;
-		if (l.n == cap) {
-			struct ocb_list_entry *ne;
-
-			cap = cap ? cap * 2 : 64;
-			if (cap > 100000)
-				goto out;	/* far beyond max-keys */
-			ne = realloc(l.e, cap * sizeof(*ne));
-			if (!ne) {
-				r = -ENOMEM;
-				goto out;
-			}
-			l.e = ne;
+		g = grow((void **)&l.e, &cap, l.n, 64, sizeof(*l.e));
+		if (g < 0) {
+			r = g;
+			goto out;
 		}
 		e = &l.e[l.n];
 		memset(e, 0, sizeof(*e));
@@ -145,21 +180,7 @@ int s3_xml_parse_list(const char *xml, size_t len, struct s3_xml_list *out)
 			e->is_prefix = 1;
 			continue;
 		}
-		t = child_text(n, "Size");
-		e->size = t ? strtoull(t, NULL, 10) : 0;
-		free(t);
-		t = child_text(n, "LastModified");
-		e->mtime = s3_xml_parse_time(t);
-		free(t);
-		t = child_text(n, "ETag");
-		if (t && t[0] == '"') {
-			size_t tl = strlen(t);
-
-			memmove(t, t + 1, tl);
-			if (tl >= 2 && t[tl - 2] == '"')
-				t[tl - 2] = '\0';
-		}
-		e->etag = t ? t : strdup("");
+		fill_object(n, e);
 	}
 	if (l.n > 1)
 		qsort(l.e, l.n, sizeof(*l.e), entry_cmp);
@@ -263,7 +284,7 @@ int s3_xml_parse_uploads(const char *xml, size_t len,
 	xmlNodePtr root, n;
 	size_t cap = 0;
 	char *t;
-	int r = -EPROTO;
+	int r = -EPROTO, g;
 
 	if (!doc)
 		return -EPROTO;
@@ -275,18 +296,10 @@ int s3_xml_parse_uploads(const char *xml, size_t len,
 
 		if (!is(n, "Upload"))
 			continue;
-		if (u.n == cap) {
-			struct s3_xml_upload *nu;
-
-			cap = cap ? cap * 2 : 16;
-			if (cap > 100000)
-				goto out;
-			nu = realloc(u.u, cap * sizeof(*nu));
-			if (!nu) {
-				r = -ENOMEM;
-				goto out;
-			}
-			u.u = nu;
+		g = grow((void **)&u.u, &cap, u.n, 16, sizeof(*u.u));
+		if (g < 0) {
+			r = g;
+			goto out;
 		}
 		x = &u.u[u.n];
 		x->key = child_text(n, "Key");

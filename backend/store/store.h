@@ -6,6 +6,12 @@
  * and own it.  Everything above this line (archive reader/writer, mount,
  * tools) sees only this interface.
  *
+ * LAYERS are built on store_layer.h: a layer implements only the hooks it
+ * changes (or one around hook that sees every call, described), and every
+ * other call reaches the inner store unchanged.  Seen from outside, a
+ * layer is a store like any other: its stats are its lines then the inner
+ * store's, and freeing it frees the inner store.
+ *
  * ERROR CONVENTION (whole project): functions return 0 (or a non-negative
  * count) on success and a negative errno on failure.  Output parameters are
  * written only on success unless a hook says otherwise.  For stores:

@@ -1,12 +1,14 @@
 /* Unit tests: the retry policy, and the retry layer over the local store
  * behind the fault layer (resumed gets never duplicate bytes, puts re-read
- * their source, only transient errors are retried, deadlines hold). */
+ * their source, only transient errors are retried, deadlines hold), and the
+ * frame of every layer (what a layer leaves out reaches the inner store). */
 #include "t.h"
 #include "buf.h"
 #include "fault_store.h"
 #include "file_store.h"
 #include "log.h"
 #include "retry_store.h"
+#include "store_layer.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -453,6 +455,107 @@ static void test_writes_and_lists(void)
 	ocb_store_free(k.retry);
 }
 
+/* ---- the frame every layer is built on ---------------------------------------- */
+
+struct seen_calls {
+	int n[OCB_STORE_NOPS];
+	char key[64];
+	int heads;
+};
+
+static int count_around(struct ocb_store *s, struct ocb_store_call *c)
+{
+	struct seen_calls *sc = s->priv;
+
+	sc->n[c->op]++;
+	snprintf(sc->key, sizeof(sc->key), "%s", c->key);
+	return ocb_store_layer_pass(s, c);
+}
+
+static int own_head(struct ocb_store *s, const char *key,
+		    struct ocb_obj_head *out)
+{
+	struct ocb_store *in = ocb_store_layer_inner(s);
+
+	((struct seen_calls *)s->priv)->heads++;
+	return in->ops->head(in, key, out);
+}
+
+static int count_any(void *arg, const struct ocb_list_entry *e)
+{
+	(void)e;
+	++*(int *)arg;
+	return 0;
+}
+
+static const struct ocb_store_layer_ops counting_ops = {
+	.ops = { .name = "counting", .head = own_head },
+	.around = count_around,
+};
+
+static const struct ocb_store_layer_ops bare_ops = {
+	.ops = { .name = "bare" },
+};
+
+static void test_layer_frame(void)
+{
+	struct seen_calls sc = { 0 };
+	struct ocb_store *file, *bare, *top;
+	struct ocb_obj_head h = { 0 };
+	const char *keys[] = { "frame/b", "frame/c" };
+	struct ocb_buf stats;
+	char back[4];
+	int listed = 0;
+
+	if (ocb_file_store_new(root, &file) < 0 ||
+	    ocb_store_layer_new(&bare_ops, NULL, file, &bare) < 0 ||
+	    ocb_store_layer_new(&counting_ops, &sc, bare, &top) < 0) {
+		CHECK(0);
+		return;
+	}
+	CHECK(!strcmp(top->desc, file->desc));
+	CHECK(!strcmp(top->ops->name, "counting"));
+	CHECK(ocb_store_layer_inner(top) == bare);
+	CHECK(ocb_store_layer_priv(top, &counting_ops) == &sc);
+	CHECK(ocb_store_layer_priv(top, &bare_ops) == NULL);
+	CHECK(ocb_store_layer_priv(file, &bare_ops) == NULL);
+	CHECK_INT(ocb_fault_calls(top, OCB_FAULT_GET), -EINVAL);
+
+	/* what the layer leaves out goes through around, then down */
+	CHECK_INT(ocb_store_put_mem(top, "frame/a", "abc", 3, NULL), 0);
+	CHECK_INT(sc.n[OCB_STORE_OP_PUT], 1);
+	CHECK(!strcmp(sc.key, "frame/a"));
+	CHECK_INT(ocb_store_read(top, "frame/a", 1, 2, back), 2);
+	CHECK(!memcmp(back, "bc", 2));
+	CHECK_INT(sc.n[OCB_STORE_OP_GET], 1);
+	/* a hook the layer has is called instead */
+	CHECK_INT(top->ops->head(top, "frame/a", &h), 0);
+	CHECK_INT((int)h.size, 3);
+	ocb_obj_head_release(&h);
+	CHECK_INT(sc.heads, 1);
+	CHECK_INT(sc.n[OCB_STORE_OP_HEAD], 0);
+	CHECK_INT(top->ops->list(top, "frame/", NULL, NULL, count_any,
+				 &listed), 0);
+	CHECK_INT(listed, 1);
+	CHECK_INT(sc.n[OCB_STORE_OP_LIST], 1);
+	CHECK(!strcmp(sc.key, "frame/"));
+	CHECK_INT(ocb_store_put_mem(top, "frame/b", "b", 1, NULL), 0);
+	CHECK_INT(ocb_store_put_mem(top, "frame/c", "c", 1, NULL), 0);
+	CHECK_INT(top->ops->del_many(top, keys, 2), 0);
+	CHECK_INT(sc.n[OCB_STORE_OP_DEL_MANY], 1);
+	CHECK(!strcmp(sc.key, "frame/b"));
+	CHECK_INT(top->ops->del(top, "frame/a"), 0);
+	CHECK_INT(ocb_store_read(file, "frame/a", 0, 1, back), -ENOENT);
+	CHECK_INT(ocb_store_read(file, "frame/b", 0, 1, back), -ENOENT);
+
+	/* no stats of their own: the inner store's lines alone */
+	ocb_buf_init(&stats, 4096);
+	top->ops->stats(top, &stats);
+	CHECK(stats.len == 0 || !strstr(stats.data, "retry_"));
+	ocb_buf_release(&stats);
+	ocb_store_free(top);	/* frees bare and file: LSan checks */
+}
+
 int main(void)
 {
 	char cmd[600];
@@ -472,6 +575,7 @@ int main(void)
 	test_by_time();
 	test_refused_deadline();
 	test_writes_and_lists();
+	test_layer_frame();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", root);
