@@ -845,7 +845,7 @@ int main(void)
 		struct ocb_obj_head h = { 0 };
 
 		CHECK_INT(s->ops->head(s, k1, &h), 0);
-		CHECK_STR(ocb_meta_get(&h.meta, "ocb-format"), "2");
+		CHECK_STR(ocb_meta_get(&h.meta, "ocb-format"), "3");
 		CHECK_STR(ocb_meta_get(&h.meta, "key-provider"), "keyfile");
 		CHECK_STR(ocb_meta_get(&h.meta, "instance"), "t");
 		CHECK_INT(h.size, res.bytes_stored);
