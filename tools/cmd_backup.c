@@ -19,7 +19,8 @@
 #include <unistd.h>
 
 static const char usage[] =
-	"usage: ocb backup [--label LABEL] [--group ID [--role ROLE]] [--json]\n"
+	"usage: ocb backup [--label LABEL] [--group ID [--role ROLE]] [--full]\n"
+	"                  [--json]\n"
 	"       ocb backup --dry-run [--json]\n"
 	"\n"
 	"Back up the configured sources (default ~/.openclaw) into one new\n"
@@ -33,10 +34,19 @@ static const char usage[] =
 	"(copied raw), and unreadable files are reported as warnings: the\n"
 	"backup is stored and the exit code is 8.\n"
 	"\n"
+	"A backup is incremental: it builds on the newest backup, and a file\n"
+	"unchanged since (same size, times, inode, mode, owner) is not read\n"
+	"again but referred to where that backup holds it.  Every backup still\n"
+	"restores on its own.  A full backup is taken with --full, when the\n"
+	"chain since the last full one reaches backup.fullEvery (30), when\n"
+	"that one is older than backup.fullAfterDays (30), or when the newest\n"
+	"backup does not open.\n"
+	"\n"
 	"  --label LABEL  name suffix ([A-Za-z0-9._-], up to 64 characters)\n"
 	"  --group ID     this backup is this agent's part of group backup ID\n"
 	"                 (see `ocb group`); ROLE: manager, librarian,\n"
 	"                 access-service, worker (default: the config's role)\n"
+	"  --full         store every file, building on no other backup\n"
 	"  --dry-run      only print what would be backed up: each entry with\n"
 	"                 what it is (file, SQLite database stored as a\n"
 	"                 snapshot, sidecar not stored, excluded by which\n"
@@ -130,7 +140,7 @@ struct backup_cmd {
 	struct ocb_ctx *ctx;
 	struct ocb_keyprov *kp;
 	const char *label, *group, *role;
-	int json;
+	int json, full;
 	struct prog pr;
 	struct ocb_backup_job j;
 };
@@ -144,6 +154,7 @@ static int parse_args(struct backup_cmd *bc, int argc, char **argv, int *dry)
 		{ "role", required_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "dry-run", no_argument, NULL, 'n' },
+		{ "full", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -156,6 +167,7 @@ static int parse_args(struct backup_cmd *bc, int argc, char **argv, int *dry)
 		case 'g': bc->group = optarg; break;
 		case 'r': bc->role = optarg; break;
 		case 'j': bc->json = 1; break;
+		case 'F': bc->full = 1; break;
 		case 'h': printf("%s", usage); return -1;
 		default: return ocb_usage(&ocb_cmd_backup);
 		}
@@ -228,9 +240,13 @@ static void on_stored(void *arg, const struct ocb_backup_result *res)
 		       ", \"bytes_stored\": %" PRIu64 ", \"seconds\": %.3f"
 		       ", \"warnings\": %" PRIu64 ", \"sqlite_snapshots\": %"
 		       PRIu64 ", \"changed_while_read\": %" PRIu64
-		       ", \"sqlite_copied_raw\": %" PRIu64 "}\n", res->entries,
-		       res->bytes_in, res->bytes_stored, res->seconds,
-		       res->warnings, res->snapshots, res->torn, res->fell_back);
+		       ", \"sqlite_copied_raw\": %" PRIu64 ", \"bytes_new\": %"
+		       PRIu64 ", \"bytes_total\": %" PRIu64 ", \"base\": ",
+		       res->entries, res->bytes_in, res->bytes_stored,
+		       res->seconds, res->warnings, res->snapshots, res->torn,
+		       res->fell_back, res->bytes_new, res->bytes_total);
+		ocb_json_str(res->base);
+		printf("}\n");
 	} else if (!bc->ctx->quiet) {
 		printf("%s: %" PRIu64 " entries, %s read, %s stored, %.1f s%s\n",
 		       res->name, res->entries,
@@ -275,6 +291,7 @@ static int take_backup(struct backup_cmd *bc)
 	j->label = bc->label;
 	j->group = bc->group;
 	j->role = bc->group ? (bc->role ? bc->role : "worker") : NULL;
+	j->full = bc->full;
 	j->cancel = &ocb_interrupted;
 	j->progress = show_progress;
 	j->progress_arg = &bc->pr;

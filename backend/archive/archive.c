@@ -97,11 +97,21 @@ int ocb_archive_ref(const struct ocb_archive *a, uint32_t i,
 		    const char **name, const uint8_t **id)
 {
 	/* format 3 adds references; no earlier kind has any */
-	(void)a;
-	(void)i;
-	(void)name;
-	(void)id;
-	return -ENOENT;
+	if (!a->cat || i >= a->cat->nrefs)
+		return -ENOENT;
+	*name = a->cat->refs[i].name;
+	*id = a->cat->refs[i].id;
+	return 0;
+}
+
+uint64_t ocb_archive_ref_bytes(const struct ocb_archive *a)
+{
+	return a->ops->ref_bytes ? a->ops->ref_bytes(a) : 0;
+}
+
+const struct ocb_catalog *ocb_archive_catalog(const struct ocb_archive *a)
+{
+	return a->cat;
 }
 
 const uint8_t *ocb_archive_backup_id(const struct ocb_archive *a)
@@ -231,7 +241,7 @@ int ocb_archive_read_frames(struct ocb_archive *a, uint32_t first,
 {
 	if (n == 0)
 		return 0;
-	if (!a->cat || first >= a->cat->nf || n > a->cat->nf - first)
+	if (!a->cat || first >= a->cat->nlf || n > a->cat->nlf - first)
 		return -EINVAL;
 	return a->ops->read_frames(a, first, n, cb, arg);
 }

@@ -57,6 +57,9 @@ struct ocb_archive_ops {
 			char *out, size_t size);
 	/* The backup's 16-byte id (zeros when the kind has none). */
 	const uint8_t *(*backup_id)(const struct ocb_archive *a);
+	/* Sealed bytes read so far from other objects (format 3 refs);
+	 * NULL: the kind reads none. */
+	uint64_t (*ref_bytes)(const struct ocb_archive *a);
 };
 
 /*
@@ -71,6 +74,12 @@ int ocb_archive_new(const struct ocb_archive_ops *ops, void *impl,
 		    struct ocb_archive **out);
 /* The implementation's state given to ocb_archive_new(). */
 void *ocb_archive_impl(const struct ocb_archive *a);
+/* Its catalog (NULL: a backup only streamed), for the writer that builds
+ * on it. */
+const struct ocb_catalog *ocb_archive_catalog(const struct ocb_archive *a);
+/* A native backup's 512-byte header as stored: 0, or -EINVAL for another
+ * kind (archive_read.c). */
+int ocb_archive_native_header(const struct ocb_archive *a, uint8_t out[512]);
 
 /* A verify operation for kinds whose catalog holds content hashes: read
  * the whole stream (ops->cat) and hash every file against the catalog. */

@@ -5,6 +5,14 @@
  *
  * Opening costs one suffix read, which usually holds the trailer, the
  * header copy and the whole catalog; a large catalog costs one more read.
+ *
+ * Format 3 (incremental): the tar stream is logical, made of segments of
+ * this object's physical stream and of other objects' ("refs").  Frames
+ * handed to callers are cuts of the logical stream, assembled from the
+ * physical frames of each source, each opened with that source's key and
+ * id, as its own reader would, and checked against the frame records this
+ * catalog holds.  A ref's data key is unwrapped from its copied header
+ * the first time it is needed.
  */
 #include "ocb_archive.h"
 #include "archive_ops.h"
@@ -20,6 +28,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,9 +42,16 @@ struct native_archive {
 	char *key;
 	char etag[OCB_ETAG_MAX];
 	struct ocb_header hdr;
+	uint8_t hdr_raw[OCB_HEADER_SIZE];	/* as stored */
 	struct ocb_trailer tr;
 	uint8_t *data_key;
 	struct ocb_catalog *cat;
+	/* format 3 */
+	struct ocb_keyprov *kp;		/* for the refs' keys */
+	pthread_mutex_t key_lock;
+	int key_lock_init;
+	uint8_t **ref_keys;		/* unwrapped when first needed */
+	_Atomic uint64_t ref_bytes;	/* sealed bytes read from refs */
 };
 
 /* the end of the object as one suffix read: the trailer, the header copy
@@ -119,6 +135,12 @@ static void native_free(void *impl)
 
 	if (!na)
 		return;
+	if (na->ref_keys && na->cat)
+		for (uint32_t i = 0; i < na->cat->nrefs; i++)
+			ocb_crypto_key_free(na->ref_keys[i]);
+	free(na->ref_keys);
+	if (na->key_lock_init)
+		pthread_mutex_destroy(&na->key_lock);
 	ocb_catalog_free(na->cat);
 	ocb_crypto_key_free(na->data_key);
 	free(na->key);
@@ -171,6 +193,7 @@ static int native_decode_ends(struct native_archive *na,
 	}
 	memcpy(sx->header, sx->data + (na->tr.header_off - sx->start),
 	       OCB_HEADER_SIZE);
+	memcpy(na->hdr_raw, sx->header, OCB_HEADER_SIZE);
 	r = ocb_header_decode(sx->header, &na->hdr);
 	if (r < 0)
 		log_damage(na, "header damaged");
@@ -243,9 +266,27 @@ static int native_catalog_matches_trailer(const struct native_archive *na)
 			      (uint64_t)OCB_HEADER_SIZE;
 
 	return c->nf == na->tr.nframes &&
-	       c->stream_size == na->tr.stream_size &&
+	       c->stored_size == na->tr.stream_size &&
 	       c->frame_size == na->hdr.frame_size &&
 	       frames_end == na->tr.catalog_off;
+}
+
+/* format 3: no ref is this object itself; room for the refs' keys */
+static int check_refs(struct native_archive *na)
+{
+	const struct ocb_catalog *c = na->cat;
+	uint32_t i;
+
+	for (i = 0; i < c->nrefs; i++)
+		if (!memcmp(c->refs[i].id, na->hdr.backup_id, 16)) {
+			log_damage(na, "it refers to itself");
+			return -EBADMSG;
+		}
+	na->ref_keys = calloc(c->nrefs ? c->nrefs : 1, sizeof(*na->ref_keys));
+	if (!na->ref_keys || pthread_mutex_init(&na->key_lock, NULL))
+		return -ENOMEM;
+	na->key_lock_init = 1;
+	return 0;
 }
 
 /* open, decode and check the sealed catalog against the trailer and the
@@ -275,6 +316,9 @@ static int native_open_catalog(struct native_archive *na,
 		log_damage(na, "catalog does not match the trailer");
 		return -EBADMSG;
 	}
+	r = check_refs(na);
+	if (r < 0)
+		return r;
 	r = check_binding(na);
 	if (r < 0) {
 		log_damage(na, "its authenticated name, prefix, format or "
@@ -308,9 +352,13 @@ static void native_fill_info(const struct native_archive *na,
 	in->created = c->created;
 	in->entries = c->n;
 	in->stream_size = c->stream_size;
+	in->stored_size = c->stored_size;
+	snprintf(in->base, sizeof(in->base), "%s", c->base ? c->base : "");
+	in->depth = c->depth;
+	in->nrefs = c->nrefs;
 	in->object_size = object_size;
 	in->frame_size = c->frame_size;
-	in->nframes = c->nf;
+	in->nframes = c->nlf;
 }
 
 int ocb_archive_open(struct ocb_store *s, const char *key,
@@ -327,6 +375,7 @@ int ocb_archive_open(struct ocb_store *s, const char *key,
 		goto out;
 	}
 	na->s = s;
+	na->kp = kp;
 	r = native_fetch_suffix(na, &sx);
 	if (r == 0)
 		r = native_decode_ends(na, &sx);
@@ -350,11 +399,85 @@ out:
 
 /* ---- frames ------------------------------------------------------------- */
 
-static int native_read_frames(struct ocb_archive *a, uint32_t first,
-			      uint32_t n, ocb_frame_fn cb, void *arg)
+/* where source src (0: this object, r + 1: ref r) is read from */
+struct source {
+	char key[OCB_KEY_MAX];
+	const char *etag;		/* NULL: not known */
+	const uint8_t *id;
+	const uint8_t *data_key;
+	const struct ocb_frame_rec *f;	/* its frame records */
+	uint32_t nframes, frame_size;
+};
+
+/* ref r's data key, unwrapped from its copied header by the key provider
+ * exactly as opening that backup would (name: its KMS context) */
+static int ref_key(struct native_archive *na, uint32_t r, const uint8_t **out)
 {
-	struct native_archive *na = ocb_archive_impl(a);
-	const struct ocb_frame_rec *f;
+	const struct ocb_ref_rec *ref = &na->cat->refs[r];
+	struct ocb_header h;
+	int err = 0;
+
+	pthread_mutex_lock(&na->key_lock);
+	if (!na->ref_keys[r]) {
+		err = ocb_header_decode(ref->header, &h);	/* validated */
+		if (err == 0)
+			err = ocb_keyprov_unwrap_named(na->kp, ref->id,
+						       ref->name, &h.key,
+						       &na->ref_keys[r]);
+		if (err < 0) {
+			char msg[400], esc[300];
+
+			snprintf(msg, sizeof(msg), "the data key of the backup "
+				 "it refers to, %s, does not unwrap",
+				 ocb_log_escape(esc, sizeof(esc), ref->name));
+			log_damage(na, msg);
+		}
+	}
+	*out = na->ref_keys[r];
+	pthread_mutex_unlock(&na->key_lock);
+	return err;
+}
+
+static int source_get(struct native_archive *na, uint32_t src,
+		      struct source *so)
+{
+	const struct ocb_catalog *c = na->cat;
+	const struct ocb_ref_rec *ref;
+	const char *slash;
+	int r;
+
+	if (src == 0) {
+		snprintf(so->key, sizeof(so->key), "%s", na->key);
+		so->etag = na->etag[0] ? na->etag : NULL;
+		so->id = na->hdr.backup_id;
+		so->data_key = na->data_key;
+		so->f = c->f;
+		so->nframes = c->nf;
+		so->frame_size = c->frame_size;
+		return 0;
+	}
+	ref = &c->refs[src - 1];
+	slash = strrchr(na->key, '/');
+	if (snprintf(so->key, sizeof(so->key), "%.*s%s.ocb",
+		     slash ? (int)(slash - na->key + 1) : 0, na->key,
+		     ref->name) >= (int)sizeof(so->key))
+		return -ENAMETOOLONG;
+	so->etag = NULL;
+	so->id = ref->id;
+	so->f = c->f + ref->first_frame;
+	so->nframes = ref->nframes;
+	so->frame_size = ref->frame_size;
+	r = ref_key(na, src - 1, &so->data_key);
+	return r;
+}
+
+/* physical frames [first, first + n) of source so, with one range
+ * request, each opened (its tag, its source's id and its index) and handed
+ * to cb in order */
+static int source_frames(struct native_archive *na, const struct source *so,
+			 uint32_t first, uint32_t n, ocb_frame_fn cb, void *arg)
+{
+	const struct ocb_frame_rec *f = so->f;
 	struct ocb_buf b;
 	uint8_t *out = NULL;
 	ZSTD_DCtx *dctx = NULL;
@@ -362,22 +485,28 @@ static int native_read_frames(struct ocb_archive *a, uint32_t first,
 	uint32_t i;
 	int r;
 
-	f = na->cat->f;
 	start = f[first].off;
 	end = f[first + n - 1].off + f[first + n - 1].sealed_len;
 	ocb_buf_init(&b, end - start);
 	if (ocb_buf_reserve(&b, end - start) < 0)	/* one allocation, no regrowth */
 		return -ENOMEM;
 	{
-		struct ocb_get_req g = { .key = na->key, .off = start,
+		struct ocb_get_req g = { .key = so->key, .off = start,
 					 .len = end - start,
-					 .if_match = na->etag[0] ? na->etag : NULL };
+					 .if_match = so->etag };
 
 		r = na->s->ops->get(na->s, &g, (ocb_sink_fn)ocb_buf_append, &b,
 				     NULL);
 	}
+	if (so->f != na->cat->f)
+		atomic_fetch_add(&na->ref_bytes, b.len);
 	if (r == -ESTALE) {
 		log_damage(na, "the object changed since it was opened");
+		goto out;
+	}
+	if (r == -ENOENT && so->f != na->cat->f) {
+		log_damage(na, "an object it refers to is gone");
+		r = -EBADMSG;
 		goto out;
 	}
 	if (r < 0)
@@ -387,21 +516,22 @@ static int native_read_frames(struct ocb_archive *a, uint32_t first,
 		log_damage(na, "short frame read");
 		goto out;
 	}
-	out = malloc(na->cat->frame_size);
+	out = malloc(so->frame_size);
 	dctx = ZSTD_createDCtx();
 	if (!out || !dctx) {
 		r = -ENOMEM;
 		goto out;
 	}
 	for (i = first; i < first + n; i++) {
-		r = ocb_frame_open(na->data_key, na->hdr.backup_id, i, dctx,
+		r = ocb_frame_open(so->data_key, so->id, i, dctx,
 				   b.data + (f[i].off - start), f[i].sealed_len,
 				   f[i].plain_len, f[i].flags, out);
 		if (r < 0) {
-			char msg[96];
+			char msg[400], esc[300];
 
-			snprintf(msg, sizeof(msg), "frame %u failed verification "
-				 "(damaged or tampered with)", i);
+			snprintf(msg, sizeof(msg), "frame %u of %s failed "
+				 "verification (damaged or tampered with)", i,
+				 ocb_log_escape(esc, sizeof(esc), so->key));
 			log_damage(na, msg);
 			r = -EBADMSG;
 			goto out;
@@ -415,6 +545,157 @@ out:
 	free(out);
 	ocb_buf_release(&b);
 	return r;
+}
+
+/* a run of segments [s0, s1] of one source whose physical frames follow
+ * each other, copied into logical bytes [lo, hi) at dst */
+struct run {
+	const struct ocb_catalog *c;
+	uint32_t s0, s1;
+	uint64_t lo, hi, fs;	/* fs: the source's frame size */
+	uint8_t *dst;
+};
+
+static int run_copy(void *arg, uint32_t frame, const void *data, size_t len)
+{
+	const struct run *ru = arg;
+	uint64_t p0 = (uint64_t)frame * ru->fs, p1 = p0 + len;
+	uint32_t s;
+
+	for (s = ru->s0; s <= ru->s1; s++) {
+		const struct ocb_segment *g = &ru->c->seg[s];
+		uint64_t a = g->loff > ru->lo ? g->loff : ru->lo;
+		uint64_t e = g->loff + g->len < ru->hi ? g->loff + g->len :
+			     ru->hi;
+		/* physical range of the piece, cut to the frame */
+		uint64_t q0 = g->poff + (a - g->loff), q1 = q0 + (e - a);
+
+		if (q0 < p0)
+			q0 = p0;
+		if (q1 > p1)
+			q1 = p1;
+		if (q0 < q1)
+			memcpy(ru->dst + (g->loff + (q0 - g->poff) - ru->lo),
+			       (const uint8_t *)data + (q0 - p0), q1 - q0);
+	}
+	return 0;
+}
+
+static int run_flush(struct native_archive *na, struct run *ru,
+		     uint32_t src, uint32_t f0, uint32_t f1)
+{
+	struct source so;
+	int r = source_get(na, src, &so);
+
+	if (r < 0)
+		return r;
+	ru->fs = so.frame_size;
+	return source_frames(na, &so, f0, f1 - f0 + 1, run_copy, ru);
+}
+
+/* the physical frames segment g needs of [lo, hi) */
+static void seg_frames(const struct native_archive *na,
+		       const struct ocb_segment *g, uint64_t lo, uint64_t hi,
+		       uint32_t *f0, uint32_t *f1)
+{
+	const struct ocb_catalog *c = na->cat;
+	uint64_t fs = g->source ? c->refs[g->source - 1].frame_size :
+		      c->frame_size;
+	uint64_t a = g->loff > lo ? g->loff : lo;
+	uint64_t e = g->loff + g->len < hi ? g->loff + g->len : hi;
+	uint64_t p = g->poff + (a - g->loff);
+
+	*f0 = (uint32_t)(p / fs);
+	*f1 = (uint32_t)((p + (e - a) - 1) / fs);
+}
+
+/* logical bytes [lo, hi) into dst: each run of segments from one source
+ * whose frames follow each other is one range request */
+static int map_read(struct native_archive *na, uint64_t lo, uint64_t hi,
+		    uint8_t *dst)
+{
+	const struct ocb_catalog *c = na->cat;
+	struct run ru = { .c = c, .lo = lo, .hi = hi, .dst = dst };
+	uint32_t a = 0, b = c->nseg, s, f0 = 0, f1 = 0, g0, g1;
+	int have = 0, r;
+
+	while (b - a > 1) {	/* the last segment starting at or before lo */
+		uint32_t m = a + (b - a) / 2;
+
+		if (c->seg[m].loff <= lo)
+			a = m;
+		else
+			b = m;
+	}
+	for (s = a; s < c->nseg && c->seg[s].loff < hi; s++) {
+		seg_frames(na, &c->seg[s], lo, hi, &g0, &g1);
+		if (have && c->seg[s].source == c->seg[ru.s0].source &&
+		    g0 >= f0 && g0 <= f1 + 1) {
+			ru.s1 = s;
+			if (g1 > f1)
+				f1 = g1;
+			continue;
+		}
+		if (have) {
+			r = run_flush(na, &ru, c->seg[ru.s0].source, f0, f1);
+			if (r < 0)
+				return r;
+		}
+		have = 1;
+		ru.s0 = ru.s1 = s;
+		f0 = g0;
+		f1 = g1;
+	}
+	return have ? run_flush(na, &ru, c->seg[ru.s0].source, f0, f1) : 0;
+}
+
+#define MAP_FRAMES 8	/* logical frames assembled at once */
+
+/* logical frames of a format 3 backup, assembled from segments */
+static int native_read_mapped(struct native_archive *na, uint32_t first,
+			      uint32_t n, ocb_frame_fn cb, void *arg)
+{
+	const struct ocb_catalog *c = na->cat;
+	uint64_t fs = c->frame_size;
+	uint8_t *buf = malloc(MAP_FRAMES * fs);
+	uint32_t i, k, j;
+	int r = buf ? 0 : -ENOMEM;
+
+	for (i = first; r == 0 && i < first + n; i += k) {
+		uint64_t lo = i * fs, hi;
+
+		k = first + n - i < MAP_FRAMES ? first + n - i : MAP_FRAMES;
+		hi = lo + k * fs < c->stream_size ? lo + k * fs : c->stream_size;
+		r = map_read(na, lo, hi, buf);
+		for (j = 0; r == 0 && j < k; j++) {
+			uint64_t s0 = (uint64_t)(i + j) * fs;
+			uint64_t len = hi - s0 < fs ? hi - s0 : fs;
+
+			r = cb(arg, i + j, buf + j * fs, (size_t)len);
+		}
+	}
+	free(buf);
+	return r;
+}
+
+/* the logical stream is this object's physical stream */
+static int identity(const struct ocb_catalog *c)
+{
+	return c->version < 3 || (c->nseg == 1 && c->seg[0].source == 0 &&
+				  c->seg[0].poff == 0 &&
+				  c->stored_size == c->stream_size);
+}
+
+static int native_read_frames(struct ocb_archive *a, uint32_t first,
+			      uint32_t n, ocb_frame_fn cb, void *arg)
+{
+	struct native_archive *na = ocb_archive_impl(a);
+	struct source so;
+
+	if (!identity(na->cat))
+		return native_read_mapped(na, first, n, cb, arg);
+	source_get(na, 0, &so);
+	return source_frames(na, &so, first, n, cb, arg);
 }
 
 static int native_frame_location(const struct ocb_archive *a, uint32_t i,
@@ -657,6 +938,22 @@ static const uint8_t *native_backup_id(const struct ocb_archive *a)
 	return na->hdr.backup_id;
 }
 
+static uint64_t native_ref_bytes(const struct ocb_archive *a)
+{
+	struct native_archive *na = ocb_archive_impl(a);
+
+	return atomic_load(&na->ref_bytes);
+}
+
+int ocb_archive_native_header(const struct ocb_archive *a, uint8_t out[512])
+{
+	if (ocb_archive_is_legacy(a))
+		return -EINVAL;
+	memcpy(out, ((const struct native_archive *)ocb_archive_impl(a))->hdr_raw,
+	       OCB_HEADER_SIZE);
+	return 0;
+}
+
 static const struct ocb_archive_ops native_ops = {
 	.old_tool = 0,
 	.free = native_free,
@@ -667,4 +964,5 @@ static const struct ocb_archive_ops native_ops = {
 	.verify = ocb_archive_verify_hashes,
 	.map_path = native_map_path,
 	.backup_id = native_backup_id,
+	.ref_bytes = native_ref_bytes,
 };

@@ -5,8 +5,16 @@
  *
  * Memory stays bounded: one frame buffer, one sealed-frame buffer, the
  * writer's part buffers, and the catalog (compact records).
+ *
+ * Incremental (format 3): the stream libarchive writes is the logical
+ * stream a full backup would hold.  A file unchanged since the base backup
+ * is not read: its tar header is written, libarchive pads the data it was
+ * not given with zeros when the entry is finished, and the output sink
+ * drops those bytes and records a segment mapping them to the object that
+ * physically holds them (found through the base's own segments).
  */
 #include "ocb_archive.h"
+#include "archive_ops.h"
 #include "buf.h"
 #include "catalog.h"
 #include "crypto.h"
@@ -49,6 +57,11 @@
 #define ENTRY_TORN	OCB_ENTRY_TORN
 #define ENTRY_FELL_BACK	OCB_ENTRY_SQLITE_RAW
 
+#define NAME_PREFIX "openclaw-aws-backup-"
+#define FULL_EVERY 30		/* backup.fullEvery */
+#define FULL_AFTER_DAYS 30	/* backup.fullAfterDays */
+#define SEGMENTS_MAX (1u << 20)	/* past this, unchanged files are stored */
+
 struct link_slot {
 	dev_t dev;
 	ino_t ino;
@@ -72,7 +85,9 @@ struct bk {
 	size_t frame_len;
 	uint8_t *sealed;
 	ZSTD_CCtx *cctx;
-	uint64_t stream_off;		/* bytes of tar stream so far */
+	uint64_t stream_off;		/* bytes of (logical) tar stream so far */
+	uint64_t phys_off;		/* of them, stored in this object */
+	uint64_t drop_from, drop_to;	/* logical bytes referenced, not stored */
 	uint32_t nframes;
 	uint64_t obj_off;		/* bytes of the object so far */
 	int err;			/* first error inside a callback */
@@ -89,6 +104,13 @@ struct bk {
 	struct timespec last_progress;
 	ocb_plan_fn plan;		/* a dry run: what each entry would be */
 	void *plan_arg;
+
+	/* incremental */
+	struct ocb_archive *base;	/* NULL: a full backup */
+	const struct ocb_catalog *bc;	/* its catalog */
+	uint32_t *bref;			/* base source -> our ref + 1 (0: none) */
+	uint32_t depth;
+	int64_t full_created;
 };
 
 /* ---- frames ------------------------------------------------------------------ */
@@ -123,7 +145,31 @@ static int flush_frame(struct bk *b)
 	return 0;
 }
 
-/* libarchive's output: the plaintext tar stream */
+/* n bytes of the stream stored in this object */
+static int stream_store(struct bk *b, const uint8_t *c, size_t n)
+{
+	int r = ocb_catb_add_segment(b->cat, b->stream_off, n, b->phys_off, 0);
+
+	while (r == 0 && n) {
+		size_t room = OCB_FRAME_SIZE - b->frame_len;
+
+		if (room > n)
+			room = n;
+		memcpy(b->frame + b->frame_len, c, room);
+		b->frame_len += room;
+		c += room;
+		n -= room;
+		b->stream_off += room;
+		b->phys_off += room;
+		if (b->frame_len == OCB_FRAME_SIZE)
+			r = flush_frame(b);
+	}
+	return r;
+}
+
+/* libarchive's output: the plaintext tar stream; the bytes of
+ * [drop_from, drop_to) (zeros standing for an unchanged file's data,
+ * referenced) are not stored */
 static la_ssize_t stream_write(struct archive *a, void *arg, const void *p,
 			       size_t n)
 {
@@ -134,24 +180,26 @@ static la_ssize_t stream_write(struct archive *a, void *arg, const void *p,
 	if (b->err)
 		return -1;
 	while (left) {
-		size_t room = OCB_FRAME_SIZE - b->frame_len;
+		size_t k = left;
+		int r = 0;
 
-		if (room > left)
-			room = left;
-		memcpy(b->frame + b->frame_len, c, room);
-		b->frame_len += room;
-		c += room;
-		left -= room;
-		b->stream_off += room;
-		if (b->frame_len == OCB_FRAME_SIZE) {
-			int r = flush_frame(b);
-
-			if (r < 0) {
-				b->err = r;
-				archive_set_error(a, -r, "%s", ocb_store_strerror(r));
-				return -1;
-			}
+		if (b->stream_off >= b->drop_from && b->stream_off < b->drop_to) {
+			if (k > b->drop_to - b->stream_off)
+				k = (size_t)(b->drop_to - b->stream_off);
+			b->stream_off += k;
+		} else {
+			if (b->stream_off < b->drop_from &&
+			    k > b->drop_from - b->stream_off)
+				k = (size_t)(b->drop_from - b->stream_off);
+			r = stream_store(b, c, k);
 		}
+		if (r < 0) {
+			b->err = r;
+			archive_set_error(a, -r, "%s", ocb_store_strerror(r));
+			return -1;
+		}
+		c += k;
+		left -= k;
 	}
 	return (la_ssize_t)n;
 }
@@ -590,6 +638,179 @@ out:
 	return r;
 }
 
+/* ---- building on the base ---------------------------------------------------- */
+
+/* our ref number for source src of the base (0: the base's own object):
+ * refs always name the object that holds the bytes */
+static int base_ref(struct bk *b, uint32_t src, uint32_t *out)
+{
+	const struct ocb_catalog *bc = b->bc;
+	const struct ocb_frame_rec *f;
+	struct ocb_ref_rec rec;
+	uint32_t idx;
+	int r;
+
+	if (b->bref[src]) {
+		*out = b->bref[src] - 1;
+		return 0;
+	}
+	if (src == 0) {
+		memset(&rec, 0, sizeof(rec));
+		memcpy(rec.id, ocb_archive_backup_id(b->base), 16);
+		rec.created = bc->created;
+		rec.name = bc->name;
+		rec.frame_size = bc->frame_size;
+		rec.nframes = bc->nf;
+		rec.stream_size = bc->stored_size;
+		r = ocb_archive_native_header(b->base, rec.header);
+		if (r < 0)
+			return r;
+		f = bc->f;
+	} else {
+		rec = bc->refs[src - 1];
+		f = bc->f + rec.first_frame;
+	}
+	r = ocb_catb_add_ref(b->cat, &rec, f, &idx);
+	if (r < 0)
+		return r;
+	b->bref[src] = idx + 1;
+	*out = idx;
+	return 0;
+}
+
+/* segments for our logical bytes [at, at + len), which are the base's
+ * logical [bl, bl + len): where the base's segments say they lie */
+static int base_segments(struct bk *b, uint64_t at, uint64_t bl,
+			 uint64_t len)
+{
+	const struct ocb_catalog *bc = b->bc;
+	uint32_t lo = 0, hi = bc->nseg, s, ref;
+	int r = 0;
+
+	while (hi - lo > 1) {
+		uint32_t m = lo + (hi - lo) / 2;
+
+		if (bc->seg[m].loff <= bl)
+			lo = m;
+		else
+			hi = m;
+	}
+	for (s = lo; r == 0 && len && s < bc->nseg; s++) {
+		const struct ocb_segment *g = &bc->seg[s];
+		uint64_t k = g->loff + g->len - bl;
+
+		if (k > len)
+			k = len;
+		r = base_ref(b, g->source, &ref);
+		if (r == 0)
+			r = ocb_catb_add_segment(b->cat, at, k,
+						 g->poff + (bl - g->loff),
+						 ref + 1);
+		at += k;
+		bl += k;
+		len -= k;
+	}
+	return r < 0 ? r : len ? -EBADMSG : 0;
+}
+
+/* the base's entry of the regular file rel when the file (st) has not
+ * changed since: same type, size, mtime, ctime, inode, mode, owner, and
+ * captured plainly (not torn, not a SQLite snapshot or its fallback);
+ * else -1 */
+static int64_t base_unchanged(struct bk *b, const char *rel,
+			      const struct stat *st)
+{
+	const struct ocb_entry *e;
+	const struct ocb_entry_stat *x;
+	uint32_t idx;
+
+	if (!b->base || st->st_size <= 0 ||
+	    ocb_catb_nsegments(b->cat) >= SEGMENTS_MAX ||
+	    ocb_archive_resolve(b->base, rel, &idx) < 0)
+		return -1;
+	e = &b->bc->e[idx];
+	x = &b->bc->st[idx];
+	if (e->type != OCB_ENTRY_FILE || e->flags ||
+	    e->size != (uint64_t)st->st_size ||
+	    e->mtime != st->st_mtim.tv_sec ||
+	    e->mtime_nsec != (uint32_t)st->st_mtim.tv_nsec ||
+	    e->mode != st->st_mode || e->uid != st->st_uid ||
+	    e->gid != st->st_gid || x->ino != (uint64_t)st->st_ino ||
+	    x->ctime != st->st_ctim.tv_sec ||
+	    x->ctime_nsec != (uint32_t)st->st_ctim.tv_nsec)
+		return -1;
+	return idx;
+}
+
+/* the newest backup under the prefix */
+struct newest {
+	size_t plen;
+	char key[OCB_KEY_MAX];
+};
+
+static int note_newest_key(void *arg, const struct ocb_list_entry *e)
+{
+	struct newest *n = arg;
+	size_t len = strlen(e->key);
+
+	if (!e->is_prefix && len > n->plen + 4 &&
+	    !strcmp(e->key + len - 4, ".ocb") &&
+	    !strncmp(e->key + n->plen, NAME_PREFIX, strlen(NAME_PREFIX)) &&
+	    strcmp(e->key, n->key) > 0)
+		snprintf(n->key, sizeof(n->key), "%s", e->key);
+	return 0;
+}
+
+/* the base: the newest backup, when it opens with our key and the chain
+ * is not due for a full backup */
+static void choose_base(struct bk *b, struct ocb_store *s)
+{
+	const struct ocb_archive_write_opts *o = b->o;
+	uint32_t every = o->full_every ? o->full_every : FULL_EVERY;
+	uint32_t days = o->full_after_days ? o->full_after_days :
+			FULL_AFTER_DAYS;
+	struct newest n = { 0 };
+	char p[OCB_KEY_MAX], esc[OCB_KEY_MAX];
+	const char *why = NULL;
+	int r;
+
+	b->full_created = b->hdr.created;
+	if (o->full || snprintf(p, sizeof(p), "%s/", o->prefix) >=
+	    (int)sizeof(p))
+		return;
+	n.plen = strlen(p);
+	r = s->ops->list(s, p, "/", NULL, note_newest_key, &n);
+	if (r < 0 || !n.key[0])
+		return;
+	r = ocb_archive_open(s, n.key, o->kp, &b->base);
+	if (r < 0) {
+		ocb_info("a full backup: the newest backup, %s, does not open "
+			 "(%s)", ocb_log_escape(esc, sizeof(esc), n.key),
+			 ocb_archive_strerror(r));
+		b->base = NULL;
+		return;
+	}
+	b->bc = ocb_archive_catalog(b->base);
+	if (b->bc->version < 3)
+		why = "the newest backup is format 2, which does not record "
+		      "what identifies an unchanged file";
+	else if (b->bc->depth + 1 >= every)
+		why = "backup.fullEvery";
+	else if (b->hdr.created - b->bc->full_created > (int64_t)days * 86400)
+		why = "backup.fullAfterDays";
+	else if (!(b->bref = calloc(b->bc->nrefs + 1, sizeof(*b->bref))))
+		why = "out of memory";
+	if (why) {
+		ocb_info("a full backup (%s)", why);
+		ocb_archive_free(b->base);
+		b->base = NULL;
+		b->bc = NULL;
+		return;
+	}
+	b->depth = b->bc->depth + 1;
+	b->full_created = b->bc->full_created;
+}
+
 /* ---- one entry ------------------------------------------------------------- */
 
 static int walk(struct bk *b, int dirfd, const char *name, const char *apath,
@@ -610,6 +831,7 @@ struct entry {
 	size_t *xl;
 	struct link_slot *ls;		/* a hard link to an earlier entry */
 	uint32_t seq;
+	int64_t reuse;			/* unchanged: the base's entry, or -1 */
 };
 
 /* a regular file opened and its content captured (unless it is a hard link
@@ -740,6 +962,29 @@ static int entry_content(struct bk *b, struct entry *e)
 	return 0;
 }
 
+/* an unchanged file: its data referenced where the base has it, and
+ * dropped from what libarchive writes (zeros: archive_write_finish_entry
+ * pads the data it was not given) */
+static int entry_reuse(struct bk *b, struct entry *e)
+{
+	const struct ocb_entry *be = &b->bc->e[e->reuse];
+	int r;
+
+	if (e->st.st_nlink > 1) {
+		r = link_add(b, &e->st, e->seq, e->rel);
+		if (r < 0)
+			return r;
+	}
+	r = base_segments(b, b->stream_off, be->data_off, be->size);
+	if (r < 0)
+		return r;
+	b->drop_from = b->stream_off;
+	b->drop_to = b->stream_off + be->size;
+	ocb_catb_set_content(b->cat, e->seq, be->size, be->sha256);
+	b->prog.bytes_done += be->size;
+	return 0;
+}
+
 /* name: in dirfd; cname: the name in the catalog; rel: path in the tar */
 static int add_entry(struct bk *b, int dirfd, const char *name,
 		     const char *cname, const char *apath, const char *rel,
@@ -751,12 +996,15 @@ static int add_entry(struct bk *b, int dirfd, const char *name,
 		.small = SIZE_MAX, .ae = archive_entry_new(),
 		.ce = { .parent = parent, .name = cname,
 			.link_to = OCB_NOLINK },
+		.reuse = -1,
 	};
 	int r = 0;
 
 	if (!e.ae)
 		return -ENOMEM;
-	if (S_ISREG(e.st.st_mode))
+	if (S_ISREG(e.st.st_mode) && !(lst->st_nlink >= 2 && link_find(b, lst)))
+		e.reuse = base_unchanged(b, rel, lst);
+	if (S_ISREG(e.st.st_mode) && e.reuse < 0)
 		r = entry_open(b, dirfd, name, lst, &e, snapshotted);
 	if (r == 0)
 		r = entry_describe(b, &e);
@@ -774,12 +1022,20 @@ static int add_entry(struct bk *b, int dirfd, const char *name,
 	b->res->entries++;
 	b->prog.files_done++;
 	if (S_ISREG(e.st.st_mode) && !e.ls) {
-		r = entry_content(b, &e);
+		r = e.reuse >= 0 ? entry_reuse(b, &e) : entry_content(b, &e);
 		if (r < 0)
 			goto out;
 	}
+	ocb_catb_set_stat(b->cat, e.seq, (uint64_t)e.st.st_ino,
+			  e.st.st_ctim.tv_sec, (uint32_t)e.st.st_ctim.tv_nsec);
 	if (archive_write_finish_entry(b->ar) != ARCHIVE_OK) {
 		r = ar_err(b, "finish");
+		goto out;
+	}
+	if (b->stream_off < b->drop_to) {	/* libarchive did not pad */
+		ocb_err("archive finish: an unchanged file's data was not "
+			"padded");
+		r = -EIO;
 		goto out;
 	}
 	if (seq_out)
@@ -1155,7 +1411,6 @@ int ocb_archive_write_plan(const struct ocb_archive_write_opts *o,
 
 /* ---- the backup's name ----------------------------------------------------- */
 
-#define NAME_PREFIX "openclaw-aws-backup-"
 #define NAME_STEPS 60		/* seconds a new name moves on, at most */
 /* the seconds a new name may take, from now: after the newest name of
  * the next minute, then up to NAME_STEPS more */
@@ -1316,7 +1571,9 @@ static int finish(struct bk *b, const char *name, const char *host)
 			ocb_key_type_name(ocb_keyprov_type(b->o->kp)),
 		.prefix = b->o->prefix,
 		.created = b->hdr.created, .frame_size = OCB_FRAME_SIZE,
-		.stream_size = b->stream_off,
+		.stream_size = b->stream_off, .stored_size = b->phys_off,
+		.base = b->bc ? b->bc->name : NULL, .depth = b->depth,
+		.full_created = b->full_created,
 		.warnings = b->prog.warnings > UINT32_MAX ? UINT32_MAX :
 			(uint32_t)b->prog.warnings,
 	};
@@ -1341,7 +1598,7 @@ static int finish(struct bk *b, const char *name, const char *host)
 	t.catalog_len = zlen + OCB_TAG_LEN;
 	t.catalog_plain_len = plain_len;
 	t.header_off = b->obj_off + t.catalog_len;
-	t.stream_size = b->stream_off;
+	t.stream_size = b->phys_off;
 	t.nframes = b->nframes;
 	ocb_trailer_encode(&t, tbuf);
 	ocb_header_encode(&b->hdr, hbuf);
@@ -1415,6 +1672,8 @@ static void object_meta(struct bk *b, struct ocb_meta *meta, const char *host)
 		     ocb_key_type_name(ocb_keyprov_type(o->kp)));
 	if (o->label)
 		ocb_meta_set(meta, "label", o->label);
+	if (b->bc)
+		ocb_meta_set(meta, "base", b->bc->name);
 	if (o->group)
 		ocb_meta_set(meta, "group", o->group);
 	if (o->role)
@@ -1533,6 +1792,10 @@ static int stream_commit(struct bk *b, struct ocb_meta *meta,
 		 * created, before the count was known); the catalog has it */
 		snprintf(num, sizeof(num), "%" PRIu64, b->prog.warnings);
 		r = ocb_meta_set(meta, "warnings", num);
+		snprintf(num, sizeof(num), "%" PRIu64, b->phys_off);
+		r |= ocb_meta_set(meta, "new-bytes", num);
+		snprintf(num, sizeof(num), "%" PRIu64, b->stream_off);
+		r |= ocb_meta_set(meta, "total-bytes", num);
 	}
 	if (r == 0)
 		r = finish(b, name, host);
@@ -1554,6 +1817,8 @@ static void writer_release(struct bk *b, int failed)
 		archive_read_free(b->disk);
 	ocb_multipart_free(b->w);	/* aborts an uncommitted upload */
 	ocb_catb_free(b->cat);
+	ocb_archive_free(b->base);
+	free(b->bref);
 	ocb_crypto_key_free(b->dk);
 	ZSTD_freeCCtx(b->cctx);
 	free(b->frame);
@@ -1597,6 +1862,7 @@ int ocb_archive_write(struct ocb_store *s,
 	r = writer_init(&b);
 	if (r < 0)
 		goto out;
+	choose_base(&b, s);
 	object_meta(&b, &meta, host);
 	if (o->put) {
 		put.sse = o->put->sse;
@@ -1612,6 +1878,10 @@ int ocb_archive_write(struct ocb_store *s,
 		snprintf(rr.name, sizeof(rr.name), "%s", name);
 		snprintf(rr.key, sizeof(rr.key), "%s", key);
 		rr.bytes_stored = b.obj_off;
+		rr.bytes_new = b.phys_off;
+		rr.bytes_total = b.stream_off;
+		snprintf(rr.base, sizeof(rr.base), "%s",
+			 b.bc ? b.bc->name : "");
 		rr.warnings = b.prog.warnings;
 		rr.seconds = (double)(t1.tv_sec - t0.tv_sec) +
 			(double)(t1.tv_nsec - t0.tv_nsec) / 1e9;

@@ -6,6 +6,7 @@
  * per-entry allocation, and a directory listing is a slice of the array.
  */
 #include "catalog.h"
+#include "backup_name.h"
 #include "buf.h"
 #include "format.h"
 #include "log.h"
@@ -18,13 +19,19 @@
 
 #define HDR_LEN_V1 104
 #define ENT_LEN_V1 120
-#define HDR_LEN 112		/* version 2 */
+#define HDR_LEN_V2 112
+#define HDR_LEN 168		/* version 3 */
 #define ENT_LEN 128
 #define NINFO_V1 5
 #define NINFO 6
 #define XAT_LEN 24
 #define FRM_LEN 24
 #define SRC_LEN 16
+#define REF_LEN 64
+#define SEG_LEN 32
+#define STAT_LEN 24
+#define BH_LEN 24		/* block-hash record */
+#define SEG_MAX OCB_CATALOG_MAX_ENTRIES
 #define NO_TARGET UINT32_MAX
 #define ARENA_MAX (4ull << 30)
 
@@ -37,6 +44,15 @@ struct brec {
 	int64_t mtime;
 	uint64_t size, data_off;
 	uint8_t sha[32];
+	uint64_t ino;		/* what the writer saw (format 3) */
+	int64_t ctime;
+	uint32_t ctime_nsec;
+};
+
+struct bref {
+	struct ocb_ref_rec rec;	/* name unused: name_off */
+	uint32_t name_off, name_len;
+	struct ocb_frame_rec *f;
 };
 
 struct bxat {
@@ -59,6 +75,11 @@ struct ocb_catb {
 	uint32_t nf, capf;
 	struct bsrc *s;
 	uint32_t ns;
+	struct bref *refs;
+	uint32_t nrefs;
+	uint64_t nref_frames;
+	struct ocb_segment *seg;
+	uint32_t nseg, capseg;
 	struct ocb_buf str;	/* NUL-terminated strings */
 	struct ocb_buf xdata;	/* xattr values */
 };
@@ -124,6 +145,10 @@ void ocb_catb_free(struct ocb_catb *b)
 	free(b->x);
 	free(b->f);
 	free(b->s);
+	for (uint32_t i = 0; i < b->nrefs; i++)
+		free(b->refs[i].f);
+	free(b->refs);
+	free(b->seg);
 	ocb_buf_release(&b->str);
 	ocb_buf_release(&b->xdata);
 	free(b);
@@ -269,6 +294,81 @@ int ocb_catb_add_frame(struct ocb_catb *b, const struct ocb_frame_rec *f)
 uint32_t ocb_catb_nentries(const struct ocb_catb *b)
 {
 	return b->n;
+}
+
+void ocb_catb_set_stat(struct ocb_catb *b, uint32_t seq, uint64_t ino,
+		       int64_t ctime, uint32_t ctime_nsec)
+{
+	b->r[seq].ino = ino;
+	b->r[seq].ctime = ctime;
+	b->r[seq].ctime_nsec = ctime_nsec;
+}
+
+int ocb_catb_add_ref(struct ocb_catb *b, const struct ocb_ref_rec *ref,
+		     const struct ocb_frame_rec *frames, uint32_t *index)
+{
+	struct bref *nr, *x;
+	uint32_t i;
+	int r;
+
+	for (i = 0; i < b->nrefs; i++)
+		if (!memcmp(b->refs[i].rec.id, ref->id, 16)) {
+			*index = i;
+			return 0;
+		}
+	if (b->nrefs >= OCB_CATALOG_MAX_REFS ||
+	    b->nref_frames + ref->nframes > OCB_CATALOG_MAX_ENTRIES)
+		return -EFBIG;
+	nr = realloc(b->refs, (b->nrefs + 1) * sizeof(*b->refs));
+	if (!nr)
+		return -ENOMEM;
+	b->refs = nr;
+	x = &b->refs[b->nrefs];
+	memset(x, 0, sizeof(*x));
+	x->rec = *ref;
+	x->rec.name = NULL;
+	x->f = malloc((ref->nframes ? ref->nframes : 1) * sizeof(*x->f));
+	if (!x->f)
+		return -ENOMEM;
+	memcpy(x->f, frames, ref->nframes * sizeof(*x->f));
+	x->name_len = (uint32_t)strlen(ref->name);
+	r = add_str(b, ref->name, x->name_len, &x->name_off);
+	if (r < 0) {
+		free(x->f);
+		return r;
+	}
+	b->nref_frames += ref->nframes;
+	*index = b->nrefs++;
+	return 0;
+}
+
+int ocb_catb_add_segment(struct ocb_catb *b, uint64_t loff, uint64_t len,
+			 uint64_t poff, uint32_t source)
+{
+	struct ocb_segment *last = b->nseg ? &b->seg[b->nseg - 1] : NULL;
+	int r;
+
+	if (!len)
+		return 0;
+	if (last && last->source == source && last->loff + last->len == loff &&
+	    last->poff + last->len == poff) {
+		last->len += len;
+		return 0;
+	}
+	if (b->nseg >= SEG_MAX)
+		return -EFBIG;
+	r = grow((void **)&b->seg, &b->capseg, b->nseg, sizeof(*b->seg));
+	if (r < 0)
+		return r;
+	b->seg[b->nseg++] = (struct ocb_segment){ .loff = loff, .len = len,
+						  .poff = poff,
+						  .source = source };
+	return 0;
+}
+
+uint32_t ocb_catb_nsegments(const struct ocb_catb *b)
+{
+	return b->nseg;
 }
 
 /* children sort: by name bytes */
@@ -432,28 +532,54 @@ static void catb_layout_links(struct catb_layout *l,
 	}
 }
 
+/* what the encoder adds to the builder for one catalog */
+struct catb_plain {
+	uint32_t version, hdr_len;
+	uint32_t info_off[NINFO], info_len[NINFO];
+	uint32_t base_off, base_len;
+	struct ocb_segment whole;	/* no segments added: source 0 */
+	const struct ocb_segment *seg;
+	uint32_t nseg;
+};
+
 static void emit_header(struct emit *em, const struct ocb_catb *b,
 			const struct ocb_catb_info *info,
-			const uint32_t *info_off, const uint32_t *info_len)
+			const struct catb_plain *cp)
 {
-	uint8_t *p = emit_room(em, HDR_LEN);
+	uint8_t *p = emit_room(em, cp->hdr_len);
+	uint64_t stored = info->stored_size ? info->stored_size :
+			  info->stream_size;
 	uint32_t i;
 
-	memcpy(p, OCB_CATALOG_MAGIC, 8);
+	memcpy(p, cp->version == 2 ? OCB_CATALOG_MAGIC_V2 : OCB_CATALOG_MAGIC,
+	       8);
 	ocb_put32(p + 8, b->n);
 	ocb_put32(p + 12, b->nx);
 	ocb_put32(p + 16, b->nf);
 	ocb_put32(p + 20, b->ns);
 	ocb_put64(p + 24, b->str.len);
 	ocb_put64(p + 32, b->xdata.len);
-	ocb_put64(p + 40, info->stream_size);
+	ocb_put64(p + 40, cp->version == 2 ? info->stream_size : stored);
 	ocb_put64(p + 48, (uint64_t)info->created);
 	ocb_put32(p + 56, info->frame_size);
 	ocb_put32(p + 60, info->warnings);
 	for (i = 0; i < NINFO; i++) {
-		ocb_put32(p + 64 + 8 * i, info_off[i]);
-		ocb_put32(p + 68 + 8 * i, info_len[i]);
+		ocb_put32(p + 64 + 8 * i, cp->info_off[i]);
+		ocb_put32(p + 68 + 8 * i, cp->info_len[i]);
 	}
+	if (cp->version == 2)
+		return;
+	ocb_put64(p + 112, info->stream_size);
+	ocb_put32(p + 120, b->nrefs);
+	ocb_put32(p + 124, cp->nseg);
+	ocb_put32(p + 128, 0);		/* block-hash records: none yet */
+	ocb_put32(p + 132, (uint32_t)b->nref_frames);
+	ocb_put64(p + 136, 0);		/* hash area bytes */
+	ocb_put32(p + 144, cp->base_off);
+	ocb_put32(p + 148, cp->base_len);
+	ocb_put32(p + 152, info->depth);
+	ocb_put64(p + 160, (uint64_t)(info->full_created ?
+				      info->full_created : info->created));
 }
 
 /* the entry numbered i (builder's seq l->order[i]) */
@@ -499,13 +625,22 @@ static void emit_entry(struct emit *em, const struct ocb_catb *b,
 	ocb_put32(p + 120, x->flags);
 }
 
-/* the xattr, frame and source tables, then the string table and the
- * xattr values */
+static void emit_frame(struct emit *em, const struct ocb_frame_rec *f)
+{
+	uint8_t *p = emit_room(em, FRM_LEN);
+
+	ocb_put64(p, f->off);
+	ocb_put32(p + 8, f->sealed_len);
+	ocb_put32(p + 12, f->plain_len);
+	ocb_put32(p + 16, f->flags);
+}
+
+/* the xattr, frame and source tables */
 static void emit_tables(struct emit *em, const struct ocb_catb *b,
 			const struct catb_layout *l)
 {
 	uint8_t *p;
-	uint32_t i;
+	uint32_t i, k;
 
 	for (i = 0; i < b->nx; i++) {
 		p = emit_room(em, XAT_LEN);
@@ -514,21 +649,60 @@ static void emit_tables(struct emit *em, const struct ocb_catb *b,
 		ocb_put64(p + 8, b->x[i].value_off);
 		ocb_put32(p + 16, b->x[i].value_len);
 	}
-	for (i = 0; i < b->nf; i++) {
-		p = emit_room(em, FRM_LEN);
-		ocb_put64(p, b->f[i].off);
-		ocb_put32(p + 8, b->f[i].sealed_len);
-		ocb_put32(p + 12, b->f[i].plain_len);
-		ocb_put32(p + 16, b->f[i].flags);
-	}
+	for (i = 0; i < b->nf; i++)
+		emit_frame(em, &b->f[i]);
+	for (i = 0; i < b->nrefs; i++)
+		for (k = 0; k < b->refs[i].rec.nframes; k++)
+			emit_frame(em, &b->refs[i].f[k]);
 	for (i = 0; i < b->ns; i++) {
 		p = emit_room(em, SRC_LEN);
 		ocb_put32(p, l->new_index[b->s[i].seq]);
 		ocb_put32(p + 4, b->s[i].path_off);
 		ocb_put32(p + 8, b->s[i].path_len);
 	}
-	emit_bytes(em, b->str.data, b->str.len);
-	emit_bytes(em, b->xdata.data, b->xdata.len);
+}
+
+/* format 3: refs, their headers, segments, entry stats (no block-hash
+ * records yet) */
+static void emit_tables_v3(struct emit *em, const struct ocb_catb *b,
+			   const struct catb_layout *l,
+			   const struct catb_plain *cp)
+{
+	uint32_t i, first = b->nf;
+	uint8_t *p;
+
+	for (i = 0; i < b->nrefs; i++) {
+		const struct bref *x = &b->refs[i];
+
+		p = emit_room(em, REF_LEN);
+		memcpy(p, x->rec.id, 16);
+		ocb_put64(p + 16, (uint64_t)x->rec.created);
+		ocb_put32(p + 24, x->name_off);
+		ocb_put32(p + 28, x->name_len);
+		ocb_put32(p + 32, x->rec.frame_size);
+		ocb_put32(p + 36, first);
+		ocb_put32(p + 40, x->rec.nframes);
+		ocb_put64(p + 48, x->rec.stream_size);
+		first += x->rec.nframes;
+	}
+	for (i = 0; i < b->nrefs; i++)
+		memcpy(emit_room(em, OCB_HEADER_SIZE), b->refs[i].rec.header,
+		       OCB_HEADER_SIZE);
+	for (i = 0; i < cp->nseg; i++) {
+		p = emit_room(em, SEG_LEN);
+		ocb_put64(p, cp->seg[i].loff);
+		ocb_put64(p + 8, cp->seg[i].len);
+		ocb_put64(p + 16, cp->seg[i].poff);
+		ocb_put32(p + 24, cp->seg[i].source);
+	}
+	for (i = 0; i < b->n; i++) {
+		const struct brec *x = &b->r[l->order[i]];
+
+		p = emit_room(em, STAT_LEN);
+		ocb_put64(p, x->ino);
+		ocb_put64(p + 8, (uint64_t)x->ctime);
+		ocb_put32(p + 16, x->ctime_nsec);
+	}
 }
 
 /*
@@ -542,21 +716,42 @@ static int catb_write_plain(struct ocb_catb *b,
 			    void *arg, uint64_t *total_out)
 {
 	struct catb_layout l = { 0 };
-	uint32_t info_off[NINFO], info_len[NINFO], i;
+	struct catb_plain cp = { .version = info->version ? info->version :
+				 OCB_CATALOG_VERSION };
 	const char *istr[NINFO] = { info->name, info->instance, info->host,
 				    info->label, info->key_provider,
 				    info->prefix };
+	const char *base = info->base ? info->base : "";
 	uint64_t total;
 	struct emit *em = NULL;
+	uint32_t i;
 	int r;
 
+	if (cp.version != 2 && cp.version != OCB_CATALOG_VERSION)
+		return -EINVAL;
+	if (cp.version == 2 && (b->nrefs || b->nseg))
+		return -EINVAL;
+	cp.hdr_len = cp.version == 2 ? HDR_LEN_V2 : HDR_LEN;
 	for (i = 0; i < NINFO; i++) {
 		const char *s = istr[i] ? istr[i] : "";
 
-		info_len[i] = (uint32_t)strlen(s);
-		r = add_str(b, s, info_len[i], &info_off[i]);
+		cp.info_len[i] = (uint32_t)strlen(s);
+		r = add_str(b, s, cp.info_len[i], &cp.info_off[i]);
 		if (r < 0)
 			return r;
+	}
+	if (cp.version >= 3) {
+		cp.base_len = (uint32_t)strlen(base);
+		r = add_str(b, base, cp.base_len, &cp.base_off);
+		if (r < 0)
+			return r;
+	}
+	cp.seg = b->seg;
+	cp.nseg = b->nseg;
+	if (!b->nseg && info->stream_size) {
+		cp.whole = (struct ocb_segment){ .len = info->stream_size };
+		cp.seg = &cp.whole;
+		cp.nseg = 1;
 	}
 	em = malloc(sizeof(*em));
 	r = catb_layout_alloc(&l, b->n);
@@ -570,19 +765,28 @@ static int catb_write_plain(struct ocb_catb *b,
 	if (r < 0)
 		goto out;
 	catb_layout_links(&l, b);
-	total = HDR_LEN + (uint64_t)b->n * ENT_LEN + (uint64_t)b->nx * XAT_LEN +
-		(uint64_t)b->nf * FRM_LEN + (uint64_t)b->ns * SRC_LEN +
-		b->str.len + b->xdata.len;
+	total = cp.hdr_len + (uint64_t)b->n * ENT_LEN +
+		(uint64_t)b->nx * XAT_LEN +
+		((uint64_t)b->nf + b->nref_frames) * FRM_LEN +
+		(uint64_t)b->ns * SRC_LEN + b->str.len + b->xdata.len;
+	if (cp.version >= 3)
+		total += (uint64_t)b->nrefs * (REF_LEN + OCB_HEADER_SIZE) +
+			 (uint64_t)cp.nseg * SEG_LEN +
+			 (uint64_t)b->n * STAT_LEN;
 	if (total > OCB_CATALOG_MAX) {
 		r = -EFBIG;
 		goto out;
 	}
 	if (total_out)
 		*total_out = total;
-	emit_header(em, b, info, info_off, info_len);
+	emit_header(em, b, info, &cp);
 	for (i = 0; i < b->n; i++)
 		emit_entry(em, b, &l, i);
 	emit_tables(em, b, &l);
+	if (cp.version >= 3)
+		emit_tables_v3(em, b, &l, &cp);
+	emit_bytes(em, b->str.data, b->str.len);
+	emit_bytes(em, b->xdata.data, b->xdata.len);
 	emit_flush(em);
 	r = em->err;
 out:
@@ -725,6 +929,16 @@ static const char *str_at(const uint8_t *strtab, uint64_t strlen_, uint32_t off,
 	return (const char *)strtab + off;
 }
 
+/* a backup name: a file name that carries a backup's time */
+static int backup_name_ok(const char *s)
+{
+	int64_t t;
+	int lab;
+
+	return strlen(s) <= OCB_NAME_MAX && !strchr(s, '/') &&
+	       ocb_backup_name_time(s, &t, &lab) == 0;
+}
+
 static int name_ok(const char *s, uint32_t len)
 {
 	if (len == 0 || len > OCB_NAME_MAX || memchr(s, '/', len))
@@ -740,6 +954,8 @@ struct catalog_reader {
 	size_t len;
 	uint32_t hdr_len, ent_len, ninfo;	/* by version */
 	uint64_t strtab_len, xdata_len;
+	uint32_t nbh, nref_frames;		/* format 3 */
+	uint64_t hash_len;
 	const uint8_t *strtab, *xdata;		/* in c->blob */
 	const uint8_t *p;			/* the next record */
 };
@@ -750,12 +966,15 @@ static int decode_head(struct ocb_catalog *c, struct catalog_reader *rd)
 	const uint8_t *blob = rd->blob;
 	uint64_t need;
 
+	rd->ent_len = ENT_LEN;
+	rd->ninfo = NINFO;
 	if (rd->len >= HDR_LEN && memcmp(blob, OCB_CATALOG_MAGIC, 8) == 0) {
-		c->version = 2;
+		c->version = 3;
 		rd->hdr_len = HDR_LEN;
-		rd->ent_len = ENT_LEN;
-		rd->ninfo = NINFO;
-		c->warnings = ocb_get32(blob + 60);
+	} else if (rd->len >= HDR_LEN_V2 &&
+		   memcmp(blob, OCB_CATALOG_MAGIC_V2, 8) == 0) {
+		c->version = 2;
+		rd->hdr_len = HDR_LEN_V2;
 	} else if (rd->len >= HDR_LEN_V1 &&
 		   memcmp(blob, OCB_CATALOG_MAGIC_V1, 8) == 0) {
 		c->version = 1;
@@ -765,13 +984,15 @@ static int decode_head(struct ocb_catalog *c, struct catalog_reader *rd)
 	} else {
 		BAD("bad magic");
 	}
+	if (c->version >= 2)
+		c->warnings = ocb_get32(blob + 60);
 	c->n = ocb_get32(blob + 8);
 	c->nx = ocb_get32(blob + 12);
 	c->nf = ocb_get32(blob + 16);
 	c->nsrc = ocb_get32(blob + 20);
 	rd->strtab_len = ocb_get64(blob + 24);
 	rd->xdata_len = ocb_get64(blob + 32);
-	c->stream_size = ocb_get64(blob + 40);
+	c->stored_size = c->stream_size = ocb_get64(blob + 40);
 	c->created = (int64_t)ocb_get64(blob + 48);
 	c->frame_size = ocb_get32(blob + 56);
 	if (c->n == 0 || c->n > OCB_CATALOG_MAX_ENTRIES ||
@@ -783,9 +1004,36 @@ static int decode_head(struct ocb_catalog *c, struct catalog_reader *rd)
 	need = rd->hdr_len + (uint64_t)c->n * rd->ent_len +
 	       (uint64_t)c->nx * XAT_LEN + (uint64_t)c->nf * FRM_LEN +
 	       (uint64_t)c->nsrc * SRC_LEN + rd->strtab_len + rd->xdata_len;
+	if (c->version >= 3) {
+		c->stream_size = ocb_get64(blob + 112);
+		c->nrefs = ocb_get32(blob + 120);
+		c->nseg = ocb_get32(blob + 124);
+		rd->nbh = ocb_get32(blob + 128);
+		rd->nref_frames = ocb_get32(blob + 132);
+		rd->hash_len = ocb_get64(blob + 136);
+		c->depth = ocb_get32(blob + 152);
+		c->full_created = (int64_t)ocb_get64(blob + 160);
+		if (c->nrefs > OCB_CATALOG_MAX_REFS ||
+		    c->nseg > SEG_MAX || rd->nbh > OCB_CATALOG_MAX_ENTRIES ||
+		    rd->nref_frames > OCB_CATALOG_MAX_ENTRIES ||
+		    rd->hash_len > rd->len || rd->hash_len % 32 ||
+		    ocb_get32(blob + 156) != 0)
+			BAD("format 3 counts out of range");
+		need += (uint64_t)rd->nref_frames * FRM_LEN +
+			(uint64_t)c->nrefs * (REF_LEN + OCB_HEADER_SIZE) +
+			(uint64_t)c->nseg * SEG_LEN +
+			(uint64_t)c->n * STAT_LEN +
+			(uint64_t)rd->nbh * BH_LEN + rd->hash_len;
+	}
 	if (need != rd->len)
 		BAD("sizes do not add up (%llu != %zu)",
 		    (unsigned long long)need, rd->len);
+	c->nlf = (uint32_t)((c->stream_size + c->frame_size - 1) /
+			    c->frame_size);
+	if (c->version < 3)
+		c->nlf = c->nf;
+	else if (c->stream_size / c->frame_size >= OCB_CATALOG_MAX_ENTRIES)
+		BAD("logical stream too large");
 	rd->p = blob + rd->hdr_len;
 	return 0;
 }
@@ -822,16 +1070,33 @@ static int decode_info(struct ocb_catalog *c, const struct catalog_reader *rd)
 		if (!*dst[i])
 			BAD("info string %u", i);
 	}
+	c->base = "";
+	if (c->version >= 3) {
+		c->base = str_at(rd->strtab, rd->strtab_len,
+				 ocb_get32(rd->blob + 144),
+				 ocb_get32(rd->blob + 148));
+		if (!c->base || (*c->base && !backup_name_ok(c->base)))
+			BAD("base name");
+	}
 	return 0;
 }
 
-static int alloc_tables(struct ocb_catalog *c)
+static int alloc_tables(struct ocb_catalog *c, const struct catalog_reader *rd)
 {
+	size_t nfr = (size_t)c->nf + rd->nref_frames;
+
 	c->e = calloc(c->n, sizeof(*c->e));
 	c->x = calloc(c->nx ? c->nx : 1, sizeof(*c->x));
-	c->f = calloc(c->nf ? c->nf : 1, sizeof(*c->f));
+	c->f = calloc(nfr ? nfr : 1, sizeof(*c->f));
 	c->src = calloc(c->nsrc ? c->nsrc : 1, sizeof(*c->src));
-	return c->e && c->x && c->f && c->src ? 0 : -ENOMEM;
+	if (!c->e || !c->x || !c->f || !c->src)
+		return -ENOMEM;
+	if (c->version < 3)
+		return 0;
+	c->refs = calloc(c->nrefs ? c->nrefs : 1, sizeof(*c->refs));
+	c->seg = calloc(c->nseg ? c->nseg : 1, sizeof(*c->seg));
+	c->st = calloc(c->n, sizeof(*c->st));
+	return c->refs && c->seg && c->st ? 0 : -ENOMEM;
 }
 
 /* entry i's record p into c->e[i]: its fields, its flags and its name */
@@ -1002,30 +1267,43 @@ static int decode_xattrs(struct ocb_catalog *c, struct catalog_reader *rd)
 	return 0;
 }
 
-/* frames follow one another from the header on and cover the stream */
-static int decode_frames(struct ocb_catalog *c, struct catalog_reader *rd)
+/* frame records [first, first + n) follow one another from the header
+ * on, each frame_size plain bytes but the last, and cover size bytes */
+static int check_frames(const struct ocb_frame_rec *f, uint32_t n,
+			uint32_t frame_size, uint64_t size)
 {
 	uint64_t expect_off = OCB_HEADER_SIZE, sum = 0;
 	uint32_t i;
 
-	for (i = 0; i < c->nf; i++, rd->p += FRM_LEN) {
+	for (i = 0; i < n; i++) {
+		if (f[i].off != expect_off || f[i].sealed_len < 16 ||
+		    f[i].plain_len == 0 || f[i].plain_len > frame_size ||
+		    (i + 1 < n && f[i].plain_len != frame_size) ||
+		    f[i].sealed_len > f[i].plain_len + (f[i].plain_len >> 7) +
+		    1024)
+			BAD("frame %u out of range", i);
+		expect_off += f[i].sealed_len;
+		sum += f[i].plain_len;
+	}
+	if (sum != size)
+		BAD("frames do not cover the stream");
+	return 0;
+}
+
+/* this object's frames (checked), then the refs' (checked with them) */
+static int decode_frames(struct ocb_catalog *c, struct catalog_reader *rd)
+{
+	uint64_t i, nfr = (uint64_t)c->nf + rd->nref_frames;
+
+	for (i = 0; i < nfr; i++, rd->p += FRM_LEN) {
 		struct ocb_frame_rec *f = &c->f[i];
 
 		f->off = ocb_get64(rd->p);
 		f->sealed_len = ocb_get32(rd->p + 8);
 		f->plain_len = ocb_get32(rd->p + 12);
 		f->flags = ocb_get32(rd->p + 16);
-		if (f->off != expect_off || f->sealed_len < 16 ||
-		    f->plain_len == 0 || f->plain_len > c->frame_size ||
-		    (i + 1 < c->nf && f->plain_len != c->frame_size) ||
-		    f->sealed_len > f->plain_len + (f->plain_len >> 7) + 1024)
-			BAD("frame %u out of range", i);
-		expect_off += f->sealed_len;
-		sum += f->plain_len;
 	}
-	if (sum != c->stream_size)
-		BAD("frames do not cover the stream");
-	return 0;
+	return check_frames(c->f, c->nf, c->frame_size, c->stored_size);
 }
 
 static int decode_sources(struct ocb_catalog *c, struct catalog_reader *rd)
@@ -1046,6 +1324,124 @@ static int decode_sources(struct ocb_catalog *c, struct catalog_reader *rd)
 	return 0;
 }
 
+/* format 3: the refs, each with its header copy and frames */
+static int decode_refs(struct ocb_catalog *c, struct catalog_reader *rd)
+{
+	const uint8_t *hp = rd->p + (size_t)c->nrefs * REF_LEN;
+	uint64_t first = c->nf;
+	uint32_t i, k;
+
+	for (i = 0; i < c->nrefs; i++, rd->p += REF_LEN) {
+		struct ocb_ref_rec *x = &c->refs[i];
+		struct ocb_header h;
+
+		memcpy(x->id, rd->p, 16);
+		x->created = (int64_t)ocb_get64(rd->p + 16);
+		x->name = str_at(rd->strtab, rd->strtab_len,
+				 ocb_get32(rd->p + 24), ocb_get32(rd->p + 28));
+		x->frame_size = ocb_get32(rd->p + 32);
+		x->first_frame = ocb_get32(rd->p + 36);
+		x->nframes = ocb_get32(rd->p + 40);
+		x->stream_size = ocb_get64(rd->p + 48);
+		memcpy(x->header, hp + (size_t)i * OCB_HEADER_SIZE,
+		       OCB_HEADER_SIZE);
+		if (!x->name || !backup_name_ok(x->name))
+			BAD("ref %u: bad name", i);
+		if (x->frame_size < 4096 || x->frame_size > OCB_FRAME_SIZE_MAX ||
+		    x->first_frame != first ||
+		    x->nframes > c->nf + (uint64_t)rd->nref_frames - first ||
+		    ocb_get32(rd->p + 44) || ocb_get64(rd->p + 56))
+			BAD("ref %u: frames out of range", i);
+		if (check_frames(c->f + first, x->nframes, x->frame_size,
+				 x->stream_size) < 0)
+			BAD("ref %u: frames do not cover its stream", i);
+		first += x->nframes;
+		if (ocb_header_decode(x->header, &h) < 0 ||
+		    memcmp(h.backup_id, x->id, 16) ||
+		    h.frame_size != x->frame_size || h.created != x->created)
+			BAD("ref %u: header is not the ref's", i);
+		for (k = 0; k < i; k++)
+			if (!memcmp(c->refs[k].id, x->id, 16))
+				BAD("ref %u: listed twice", i);
+	}
+	if (first != c->nf + (uint64_t)rd->nref_frames)
+		BAD("ref frames do not add up");
+	rd->p = hp + (size_t)c->nrefs * OCB_HEADER_SIZE;
+	return 0;
+}
+
+/* format 3: segments in order, contiguous, covering the logical stream,
+ * each inside its source's physical stream */
+static int decode_segments(struct ocb_catalog *c, struct catalog_reader *rd)
+{
+	uint64_t at = 0;
+	uint32_t i;
+
+	for (i = 0; i < c->nseg; i++, rd->p += SEG_LEN) {
+		struct ocb_segment *g = &c->seg[i];
+		uint64_t psize;
+
+		g->loff = ocb_get64(rd->p);
+		g->len = ocb_get64(rd->p + 8);
+		g->poff = ocb_get64(rd->p + 16);
+		g->source = ocb_get32(rd->p + 24);
+		if (g->loff != at || g->len == 0 ||
+		    g->len > c->stream_size - at || g->source > c->nrefs ||
+		    ocb_get32(rd->p + 28))
+			BAD("segment %u out of order or range", i);
+		psize = g->source ? c->refs[g->source - 1].stream_size :
+			c->stored_size;
+		if (g->poff > psize || g->len > psize - g->poff)
+			BAD("segment %u outside its source", i);
+		at += g->len;
+	}
+	if (at != c->stream_size)
+		BAD("segments do not cover the stream");
+	return 0;
+}
+
+/* format 3: entry stats; block-hash records (checked, not kept) */
+static int decode_stats(struct ocb_catalog *c, struct catalog_reader *rd)
+{
+	uint64_t nhash = rd->hash_len / 32;
+	uint32_t i;
+
+	for (i = 0; i < c->n; i++, rd->p += STAT_LEN) {
+		c->st[i].ino = ocb_get64(rd->p);
+		c->st[i].ctime = (int64_t)ocb_get64(rd->p + 8);
+		c->st[i].ctime_nsec = ocb_get32(rd->p + 16);
+		if (c->st[i].ctime_nsec >= 1000000000u || ocb_get32(rd->p + 20))
+			BAD("entry %u: bad stat record", i);
+	}
+	for (i = 0; i < rd->nbh; i++, rd->p += BH_LEN) {
+		uint32_t ent = ocb_get32(rd->p), bs = ocb_get32(rd->p + 4);
+		uint64_t fh = ocb_get64(rd->p + 8);
+		uint32_t cnt = ocb_get32(rd->p + 16);
+
+		if (ent >= c->n || c->e[ent].type != OCB_ENTRY_FILE ||
+		    bs < 4096 || bs > OCB_FRAME_SIZE_MAX || (bs & (bs - 1)) ||
+		    cnt != (c->e[ent].size + bs - 1) / bs || fh > nhash ||
+		    cnt > nhash - fh || ocb_get32(rd->p + 20))
+			BAD("block-hash record %u out of range", i);
+	}
+	rd->p += rd->hash_len;
+	return 0;
+}
+
+static int decode_v3(struct ocb_catalog *c, struct catalog_reader *rd)
+{
+	int r;
+
+	if (c->version < 3)
+		return 0;
+	r = decode_refs(c, rd);
+	if (r == 0)
+		r = decode_segments(c, rd);
+	if (r == 0)
+		r = decode_stats(c, rd);
+	return r;
+}
+
 int ocb_catalog_decode(uint8_t *blob, size_t len, struct ocb_catalog **out)
 {
 	struct catalog_reader rd = { .blob = blob, .len = len };
@@ -1059,7 +1455,7 @@ int ocb_catalog_decode(uint8_t *blob, size_t len, struct ocb_catalog **out)
 	if (r == 0)
 		r = decode_info(c, &rd);
 	if (r == 0)
-		r = alloc_tables(c);
+		r = alloc_tables(c, &rd);
 	if (r == 0)
 		r = decode_entries(c, &rd);
 	if (r == 0)
@@ -1068,6 +1464,8 @@ int ocb_catalog_decode(uint8_t *blob, size_t len, struct ocb_catalog **out)
 		r = decode_frames(c, &rd);
 	if (r == 0)
 		r = decode_sources(c, &rd);
+	if (r == 0)
+		r = decode_v3(c, &rd);
 	free(blob);
 	if (r < 0) {
 		ocb_catalog_free(c);
@@ -1085,6 +1483,9 @@ void ocb_catalog_free(struct ocb_catalog *c)
 	free(c->x);
 	free(c->f);
 	free(c->src);
+	free(c->refs);
+	free(c->seg);
+	free(c->st);
 	free(c->blob);
 	free(c);
 }

@@ -15,8 +15,11 @@
 
 #include "ocb_archive.h"
 
-#define OCB_CATALOG_MAGIC "OCBCAT02"
+#define OCB_CATALOG_MAGIC "OCBCAT03"
+#define OCB_CATALOG_MAGIC_V2 "OCBCAT02"
 #define OCB_CATALOG_MAGIC_V1 "OCBCAT01"
+#define OCB_CATALOG_VERSION 3	/* written */
+#define OCB_CATALOG_MAX_REFS 4096u
 #define OCB_CATALOG_MAX_ENTRIES 50000000u
 #define OCB_NAME_MAX 255
 #define OCB_TARGET_MAX 4095
@@ -35,22 +38,63 @@ struct ocb_source_rec {
 	const char *path;	/* original absolute path */
 };
 
+/*
+ * Format 3: an object whose bytes this backup reads (a "ref").  Its frames
+ * are the catalog's frame records [first_frame, first_frame + nframes),
+ * after this object's own; header is its 512-byte header, copied.
+ */
+struct ocb_ref_rec {
+	uint8_t id[16];
+	int64_t created;
+	const char *name;	/* key: "<prefix>/<name>.ocb" */
+	uint32_t frame_size;
+	uint32_t first_frame, nframes;
+	uint64_t stream_size;	/* its physical stream */
+	uint8_t header[512];
+};
+
+/* Format 3: logical bytes [loff, loff + len) are bytes [poff, poff + len)
+ * of the physical stream of source (0: this object; r + 1: ref r). */
+struct ocb_segment {
+	uint64_t loff, len, poff;
+	uint32_t source;
+};
+
+/* Format 3: what the writer compares to call a file unchanged */
+struct ocb_entry_stat {
+	uint64_t ino;
+	int64_t ctime;
+	uint32_t ctime_nsec;
+};
+
 /* decoded, validated catalog */
 struct ocb_catalog {
 	struct ocb_entry *e;
 	uint32_t n;
 	struct ocb_xattr *x;
 	uint32_t nx;
-	struct ocb_frame_rec *f;
-	uint32_t nf;
+	struct ocb_frame_rec *f;	/* own frames, then the refs' */
+	uint32_t nf;			/* own frames (the trailer's count) */
+	uint32_t nlf;			/* logical frames: frame_size cuts
+					 * of the logical stream */
 	struct ocb_source_rec *src;
 	uint32_t nsrc;
-	uint64_t stream_size;
+	uint64_t stream_size;	/* the logical stream */
+	uint64_t stored_size;	/* this object's physical stream (before
+				 * format 3: stream_size) */
+	struct ocb_ref_rec *refs;	/* format 3, else none */
+	uint32_t nrefs;
+	struct ocb_segment *seg;	/* format 3, else none */
+	uint32_t nseg;
+	struct ocb_entry_stat *st;	/* format 3: one per entry, else NULL */
+	const char *base;	/* format 3: the backup built on, or "" */
+	uint32_t depth;		/* format 3: backups since the last full */
+	int64_t full_created;	/* format 3: that full backup's time */
 	int64_t created;
 	uint32_t frame_size;
 	const char *name, *instance, *host, *label, *key_provider;
 	const char *prefix;	/* format 2: the key's prefix; else "" */
-	uint32_t version;	/* 1 or 2, from the magic */
+	uint32_t version;	/* 1, 2 or 3, from the magic */
 	uint32_t warnings;	/* format 2; else 0 */
 	uint8_t *blob;		/* the string table and xattr values */
 };
@@ -112,13 +156,37 @@ int ocb_catb_add_source(struct ocb_catb *b, uint32_t seq, const char *path);
 int ocb_catb_add_frame(struct ocb_catb *b, const struct ocb_frame_rec *f);
 uint32_t ocb_catb_nentries(const struct ocb_catb *b);
 
+/* Format 3.  What the writer saw of entry seq (for the next backup's
+ * "unchanged" test). */
+void ocb_catb_set_stat(struct ocb_catb *b, uint32_t seq, uint64_t ino,
+		       int64_t ctime, uint32_t ctime_nsec);
+/* A referenced object (the record's name and header copied; frames: its
+ * nframes frame records): *index its number (sources count it + 1).  The
+ * same id again gives the index it has.  0, -ENOMEM, -EFBIG past
+ * OCB_CATALOG_MAX_REFS. */
+int ocb_catb_add_ref(struct ocb_catb *b, const struct ocb_ref_rec *ref,
+		     const struct ocb_frame_rec *frames, uint32_t *index);
+/* Logical bytes [loff, loff + len) come from source's physical stream at
+ * poff; segments are added in logical order, and one continuing the
+ * previous in both streams extends it.  With none added, one segment of
+ * source 0 covers the stream.  0, -ENOMEM, -EFBIG. */
+int ocb_catb_add_segment(struct ocb_catb *b, uint64_t loff, uint64_t len,
+			 uint64_t poff, uint32_t source);
+uint32_t ocb_catb_nsegments(const struct ocb_catb *b);
+
 struct ocb_catb_info {
 	const char *name, *instance, *host, *label, *key_provider;
 	const char *prefix;	/* where the object is stored: "<prefix>/<name>.ocb" */
 	int64_t created;
 	uint32_t frame_size;
 	uint32_t warnings;	/* entries captured with a warning */
-	uint64_t stream_size;
+	uint64_t stream_size;	/* the logical stream */
+	/* format 3 */
+	uint64_t stored_size;	/* own physical stream; 0: stream_size */
+	const char *base;	/* NULL or "": a full backup */
+	uint32_t depth;
+	int64_t full_created;	/* 0: created */
+	uint32_t version;	/* 0: OCB_CATALOG_VERSION; 2 for tests */
 };
 /* Sort, number and encode: *blob malloc'ed.  0, -EFBIG past
  * OCB_CATALOG_MAX, -ENOMEM. */

@@ -129,6 +129,9 @@ int ocb_archive_open(struct ocb_store *s, const char *key,
  * 0, or -ENOENT past the last. */
 int ocb_archive_ref(const struct ocb_archive *a, uint32_t i,
 		    const char **name, const uint8_t **id);
+/* Sealed bytes this archive has read from referenced objects so far
+ * (the mount's statistics); 0 for kinds without references. */
+uint64_t ocb_archive_ref_bytes(const struct ocb_archive *a);
 /* Closes a backup of any kind; accepts NULL. */
 void ocb_archive_free(struct ocb_archive *a);
 /* Why opening failed with err, in words for users (the mount's
@@ -277,6 +280,15 @@ struct ocb_archive_write_opts {
 					 * copies of files changing while read
 					 * are spooled (the cache directory);
 					 * NULL: every file is read in place */
+	/* Incremental (format 3): a backup builds on the newest backup of
+	 * the prefix that opens with kp (files unchanged since it are not
+	 * read but referenced where that backup's catalog says their bytes
+	 * are), unless full, or that backup is full_every - 1 backups past
+	 * the last full one, or the last full one is older than
+	 * full_after_days days (0: 30 each) */
+	int full;
+	uint32_t full_every;
+	uint32_t full_after_days;
 };
 
 struct ocb_backup_result {
@@ -285,6 +297,9 @@ struct ocb_backup_result {
 	uint64_t entries;
 	uint64_t bytes_in;	/* source bytes read */
 	uint64_t bytes_stored;	/* object size */
+	uint64_t bytes_new;	/* stream bytes stored in this object */
+	uint64_t bytes_total;	/* stream bytes, as a full backup holds them */
+	char base[256];		/* the backup it builds on, "" for a full one */
 	uint64_t warnings;	/* files that changed, vanished, unreadable */
 	uint64_t snapshots;	/* SQLite databases stored as snapshots */
 	uint64_t torn;		/* files stored while they changed */

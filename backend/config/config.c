@@ -85,6 +85,9 @@ static const struct field {
 	{ "retention.keepYearly", T_INT },
 	{ "retention.keepWithin", T_STR },
 	{ "retention.staleUploadHours", T_INT },
+	{ "backup", T_OBJ },
+	{ "backup.fullEvery", T_INT },
+	{ "backup.fullAfterDays", T_INT },
 	{ "hooks", T_STRMAP },
 	{ "roles", T_ANY },
 	{ "group", T_OBJ },
@@ -613,6 +616,13 @@ static int read_retention(struct ocb_config *c, const cJSON *root,
 	c->auto_clean = get_bool(root, "retention", "autoClean", 0);
 	c->stale_upload_age = (int64_t)get_int(root, "retention",
 					       "staleUploadHours", 24) * 3600;
+	c->full_every = get_int(root, "backup", "fullEvery", 30);
+	c->full_after_days = get_int(root, "backup", "fullAfterDays", 30);
+	if (c->full_every < 1 || c->full_after_days < 1) {
+		ocb_err("config %s: backup.fullEvery and backup.fullAfterDays "
+			"must be at least 1", file);
+		return -EINVAL;
+	}
 	if (within && ocb_config_parse_duration(within, &c->keep_within) < 0) {
 		ocb_err("config %s: retention.keepWithin \"%.64s\": use e.g. "
 			"\"30d\", \"12h\", \"2w\"", file, within);

@@ -60,6 +60,9 @@ struct ocb_config {
 	int64_t keep_within;	/* retention.keepWithin, seconds; 0: none */
 	int auto_clean;		/* retention.autoClean */
 	int64_t stale_upload_age;	/* retention.staleUploadHours, seconds */
+	int full_every;		/* backup.fullEvery: a full backup when the
+				 * chain since the last reaches it (1: always) */
+	int full_after_days;	/* backup.fullAfterDays */
 
 	/* what to back up */
 	char **sources;		/* absolute paths, ~ expanded */

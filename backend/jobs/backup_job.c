@@ -156,6 +156,9 @@ int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
 	o.warning_arg = j->warning_arg;
 	o.cancel = j->cancel;
 	o.tmp_dir = cfg->cache_dir;
+	o.full = j->full || j->sources;	/* `ocb migrate`: another tree */
+	o.full_every = (uint32_t)cfg->full_every;
+	o.full_after_days = (uint32_t)cfg->full_after_days;
 	if (o.tmp_dir && !j->plan)
 		mkdir(o.tmp_dir, 0700);	/* where SQLite snapshots are spooled */
 	r = job_sources(cfg, j, &o, &oc, &noc);

@@ -47,6 +47,8 @@ struct ocb_backup_job {
 					 * checked) and this agent's role */
 	const char *state_snapshot;	/* NULL: the config's stateSnapshot */
 	int count_first;		/* totals for progress (one more walk) */
+	int full;			/* a full backup, not building on the
+					 * newest */
 	ocb_progress_fn progress;	/* may be NULL */
 	void *progress_arg;
 	void (*warning)(void *arg, const char *path, const char *what);

@@ -294,9 +294,9 @@ static void cmp_tree(struct cmp *c, const char *path, uint32_t idx)
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static int backup(struct ocb_store *s, struct ocb_keyprov *kp,
-		  const char *label, const volatile int *cancel,
-		  struct ocb_backup_result *res)
+static int backup_as(struct ocb_store *s, struct ocb_keyprov *kp,
+		     const char *label, const volatile int *cancel, int full,
+		     struct ocb_backup_result *res)
 {
 	const char *sources[2] = { src1, src2 };
 	const char *excludes[1] = { "*.tmp" };
@@ -306,11 +306,19 @@ static int backup(struct ocb_store *s, struct ocb_keyprov *kp,
 		.sources = sources, .nsources = 2, .excludes = excludes,
 		.nexcludes = 1, .skip = skips, .nskip = 1,
 		.prefix = "backups/instance-t", .instance = "t", .kp = kp,
-		.label = label, .cancel = cancel,
+		.label = label, .cancel = cancel, .full = full,
 	};
 
 	PATHF(skip, "%s/mnt", src1);
 	return ocb_archive_write(s, &o, res);
+}
+
+/* a backup as `ocb backup` takes it: incremental when it can be */
+static int backup(struct ocb_store *s, struct ocb_keyprov *kp,
+		  const char *label, const volatile int *cancel,
+		  struct ocb_backup_result *res)
+{
+	return backup_as(s, kp, label, cancel, 0, res);
 }
 
 static int mem_sink(void *arg, const void *p, size_t n)
@@ -537,6 +545,82 @@ static int damaged(struct ocb_store *s, struct ocb_keyprov *kp,
 	ocb_buf_release(&out);
 	ocb_archive_free(a);
 	return r;
+}
+
+/* the whole stream of the backup at key into out: 0 or an error */
+static int cat_all(struct ocb_store *s, struct ocb_keyprov *kp,
+		   const char *key, struct ocb_buf *out)
+{
+	struct ocb_archive *a = NULL;
+	int r = ocb_archive_open(s, key, kp, &a);
+
+	ocb_buf_init(out, 256u << 20);
+	if (r == 0)
+		r = ocb_archive_cat(a, mem_sink, out);
+	ocb_archive_free(a);
+	return r;
+}
+
+/*
+ * An incremental backup (key3) of the tree unchanged since the full one
+ * at key2: it stores almost nothing, refers to key2, reads as the same
+ * stream, and fails (never other bytes) once key2's object is replaced.
+ */
+static void test_incremental(struct ocb_store *s, struct ocb_keyprov *kp,
+			     const char *key1, const char *key2,
+			     const struct ocb_backup_result *res3)
+{
+	struct ocb_buf t2, t3;
+	struct ocb_archive *a = NULL;
+	const struct ocb_archive_info *in;
+	const char *name = NULL;
+	const uint8_t *id = NULL;
+	char p1[PATH_MAX], p2[PATH_MAX];
+	uint8_t *o1, *o2;
+	size_t l1, l2;
+
+	CHECK_INT(cat_all(s, kp, key2, &t2), 0);
+	CHECK_INT(cat_all(s, kp, res3->key, &t3), 0);
+	CHECK(t2.len == t3.len && memcmp(t2.data, t3.data, t2.len) == 0);
+	CHECK(res3->bytes_total == t3.len);
+	CHECK(res3->bytes_new * 20 < res3->bytes_total);
+	CHECK_INT(ocb_archive_open(s, res3->key, kp, &a), 0);
+	if (a) {
+		in = ocb_archive_info(a);
+		CHECK_INT(in->format_version, 3);
+		CHECK_INT(in->depth, 1);
+		CHECK_INT(in->nrefs, 1);
+		CHECK(strstr(key2, in->base) != NULL && in->base[0]);
+		CHECK_INT(in->stored_size, res3->bytes_new);
+		CHECK_INT(ocb_archive_ref(a, 0, &name, &id), 0);
+		CHECK(name && strstr(key2, name) != NULL);
+		CHECK_INT(ocb_archive_ref(a, 1, &name, &id), -ENOENT);
+		CHECK_INT(ocb_archive_ref_bytes(a), 0);
+		{
+			struct ocb_verify_result vr;
+
+			CHECK_INT(ocb_archive_verify(a, &vr), 0);
+			CHECK_INT(vr.bad_files, 0);
+		}
+		CHECK(ocb_archive_ref_bytes(a) > 0);
+		ocb_archive_free(a);
+	}
+	/* the referenced object replaced by another backup's */
+	PATHF(p1, "%s/%s", storedir, key1);
+	PATHF(p2, "%s/%s", storedir, key2);
+	o1 = read_file(p1, &l1);
+	o2 = read_file(p2, &l2);
+	CHECK(o1 && o2);
+	if (o1 && o2) {
+		write_object(key2, o1, l1);
+		CHECK_INT(damaged(s, kp, res3->key, &t3), -EBADMSG);
+		write_object(key2, o2, l2);
+		CHECK_INT(damaged(s, kp, res3->key, &t3), 0);
+	}
+	free(o1);
+	free(o2);
+	ocb_buf_release(&t2);
+	ocb_buf_release(&t3);
 }
 
 /* frames i and i + 1 of equal sealed length (raw frames of random data) */
@@ -811,7 +895,7 @@ int main(void)
 {
 	struct ocb_store *s = NULL;
 	struct ocb_keyprov *kp = NULL;
-	struct ocb_backup_result res, res2;
+	struct ocb_backup_result res, res2, res3;
 	struct ocb_buf tar;
 	char k1[OCB_KEY_MAX];
 	int nobj = 0, nup = 0;
@@ -845,7 +929,7 @@ int main(void)
 		struct ocb_obj_head h = { 0 };
 
 		CHECK_INT(s->ops->head(s, k1, &h), 0);
-		CHECK_STR(ocb_meta_get(&h.meta, "ocb-format"), "2");
+		CHECK_STR(ocb_meta_get(&h.meta, "ocb-format"), "3");
 		CHECK_STR(ocb_meta_get(&h.meta, "key-provider"), "keyfile");
 		CHECK_STR(ocb_meta_get(&h.meta, "instance"), "t");
 		CHECK_INT(h.size, res.bytes_stored);
@@ -858,10 +942,15 @@ int main(void)
 
 	/* a second backup of the same tree: labelled, so named apart even
 	 * within the same second */
-	CHECK_INT(backup(s, kp, "second", NULL, &res2), 0);
+	CHECK_INT(backup_as(s, kp, "second", NULL, 1, &res2), 0);
 	CHECK(strstr(res2.key, "-second.ocb") != NULL);
 	CHECK(strcmp(res.key, res2.key) != 0);
+	CHECK_STR(res2.base, "");
 	test_splice(s, kp, k1, res2.key, &tar);
+	s->ops->del(s, "backups/instance-t/spliced.ocb");
+	CHECK_INT(backup(s, kp, "third", NULL, &res3), 0);
+	test_incremental(s, kp, k1, res2.key, &res3);
+	s->ops->del(s, res3.key);
 
 	/* cancelled: -ECANCELED, no object and no upload left */
 	s->ops->del(s, "backups/instance-t/tampered.ocb");

@@ -12,7 +12,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
-/* the plaintext layout of FORMAT.md */
+/* the plaintext layout of FORMAT.md (the rule-by-rule tests below use a
+ * format 2 catalog; format 3's own tables have tests of their own) */
 #define HDR 112
 #define ENT 128
 #define XAT 24
@@ -43,7 +44,7 @@ static int build(void)
 				      .prefix = "p/instance-i",
 				      .warnings = 2,
 				      .frame_size = OCB_FRAME_SIZE,
-				      .stream_size = 4096 };
+				      .stream_size = 4096, .version = 2 };
 	const char *xn[] = { "user.k" };
 	const void *xv[] = { "v" };
 	size_t xl[] = { 1 };
@@ -400,6 +401,190 @@ static void test_versions(void)
 	ocb_catalog_free(c);
 }
 
+/* ---- format 3 ------------------------------------------------------------- */
+
+#define REF_NAME "openclaw-aws-backup-2026-01-01T00-00-00Z"
+#define BASE_NAME "openclaw-aws-backup-2026-01-02T00-00-00Z"
+#define H3 168
+static uint8_t *blob3;
+static size_t len3;
+
+/*
+ * root/{a/{f}}: f is 2000 bytes at logical 512; the logical stream (3048
+ * bytes) is own [0, 1500), ref 0's [0, 1000), own [1500, 2048).
+ */
+static int build3(int nrefs)
+{
+	struct ocb_catb *b;
+	struct ocb_catb_entry e = { .link_to = OCB_NOLINK };
+	struct ocb_frame_rec own = { .off = 512, .sealed_len = 900,
+				     .plain_len = 2048 };
+	struct ocb_frame_rec rf = { .off = 512, .sealed_len = 300,
+				    .plain_len = 1000 };
+	struct ocb_catb_info info = { .name = "openclaw-aws-backup-2026-01-03T00-00-00Z",
+				      .instance = "i", .host = "h",
+				      .label = "", .key_provider = "none",
+				      .prefix = "p/instance-i",
+				      .frame_size = 4096, .stream_size = 3048,
+				      .stored_size = 2048, .base = BASE_NAME,
+				      .depth = 2, .full_created = 1767225600 };
+	struct ocb_ref_rec ref = { .created = 1767225600, .name = REF_NAME,
+				   .frame_size = 4096, .nframes = 1,
+				   .stream_size = 1000 };
+	struct ocb_header h = { .version = 2, .frame_size = 4096,
+				.created = 1767225600 };
+	uint32_t a, f, idx, k;
+	int r;
+
+	if (ocb_catb_new(&b) < 0)
+		return -1;
+	e.name = "a"; e.type = OCB_ENTRY_DIR; e.mode = S_IFDIR | 0755;
+	r = ocb_catb_add(b, &e, &a);
+	e.parent = a; e.name = "f"; e.type = OCB_ENTRY_FILE;
+	e.mode = S_IFREG | 0644; e.size = 2000; e.data_off = 512;
+	r |= ocb_catb_add(b, &e, &f);
+	ocb_catb_set_stat(b, f, 77, 1767225601, 5);
+	r |= ocb_catb_add_frame(b, &own);
+	for (k = 0; k < (uint32_t)nrefs; k++) {
+		memset(ref.id, 0xa0 + k, 16);
+		memcpy(h.backup_id, ref.id, 16);
+		ocb_header_encode(&h, ref.header);
+		r |= ocb_catb_add_ref(b, &ref, &rf, &idx);
+	}
+	r |= ocb_catb_add_segment(b, 0, 1000, 0, 0);
+	r |= ocb_catb_add_segment(b, 1000, 500, 1000, 0);	/* merges */
+	r |= ocb_catb_add_segment(b, 1500, 1000, 0, 1);
+	r |= ocb_catb_add_segment(b, 2500, 548, 1500, 0);
+	if (ocb_catb_nsegments(b) != 3)
+		r = -1;
+	r |= ocb_catb_encode(b, &info, &blob3, &len3);
+	ocb_catb_free(b);
+	return r;
+}
+
+/* where format 3's tables start in blob3 */
+static size_t off_frames3(void) { return H3 + 3 * ENT; }
+static size_t off_refs3(int nrefs)
+{
+	return off_frames3() + (size_t)(1 + nrefs) * FRM + 0 /* no sources */;
+}
+static size_t off_hdrs3(int nrefs) { return off_refs3(nrefs) + 64u * nrefs; }
+static size_t off_segs3(int nrefs) { return off_hdrs3(nrefs) + 512u * nrefs; }
+static size_t off_stats3(int nrefs) { return off_segs3(nrefs) + 3 * 32; }
+
+static int with3(size_t off, uint64_t v, int wide)
+{
+	struct ocb_catalog *c = NULL;
+	uint8_t *m = malloc(len3);
+	int r;
+
+	memcpy(m, blob3, len3);
+	if (wide)
+		ocb_put64(m + off, v);
+	else
+		ocb_put32(m + off, (uint32_t)v);
+	r = ocb_catalog_decode(m, len3, &c);
+	ocb_catalog_free(c);
+	return r;
+}
+
+static void test_v3_roundtrip(void)
+{
+	struct ocb_catalog *c = NULL;
+	uint8_t *m;
+
+	CHECK_INT(build3(1), 0);
+	m = malloc(len3);
+	memcpy(m, blob3, len3);
+	CHECK_INT(ocb_catalog_decode(m, len3, &c), 0);
+	if (!c)
+		return;
+	CHECK_INT(c->version, 3);
+	CHECK_INT(c->stream_size, 3048);
+	CHECK_INT(c->stored_size, 2048);
+	CHECK_INT(c->nf, 1);
+	CHECK_INT(c->nlf, 1);
+	CHECK_INT(c->nrefs, 1);
+	CHECK_STR(c->refs[0].name, REF_NAME);
+	CHECK_INT(c->refs[0].first_frame, 1);
+	CHECK_INT(c->refs[0].nframes, 1);
+	CHECK_INT(c->f[1].plain_len, 1000);
+	CHECK_INT(c->refs[0].id[3], 0xa0);
+	CHECK_INT(c->nseg, 3);
+	CHECK_INT(c->seg[1].loff, 1500);
+	CHECK_INT(c->seg[1].source, 1);
+	CHECK_INT(c->seg[2].poff, 1500);
+	CHECK_STR(c->base, BASE_NAME);
+	CHECK_INT(c->depth, 2);
+	CHECK_INT(c->full_created, 1767225600);
+	CHECK_INT(c->st[2].ino, 77);
+	CHECK_INT(c->st[2].ctime, 1767225601);
+	CHECK_INT(c->st[2].ctime_nsec, 5);
+	CHECK_INT(c->e[2].data_off, 512);
+	ocb_catalog_free(c);
+}
+
+/* one test per rule of FORMAT.md's format 3 validation */
+static void test_v3_rules(void)
+{
+	size_t sg = off_segs3(1), rf = off_refs3(1), hd = off_hdrs3(1);
+	size_t name = 0, i;
+
+	CHECK_INT(with3(sg + 32, 1501, 1), -EBADMSG);	/* a gap */
+	CHECK_INT(with3(sg + 32, 1499, 1), -EBADMSG);	/* an overlap */
+	CHECK_INT(with3(sg + 8, 0, 1), -EBADMSG);	/* empty segment */
+	CHECK_INT(with3(sg + 64 + 8, 547, 1), -EBADMSG);	/* short cover */
+	CHECK_INT(with3(sg + 64 + 8, 549, 1), -EBADMSG);	/* past the end */
+	CHECK_INT(with3(sg + 32 + 16, 1, 1), -EBADMSG);	/* past the ref's
+							 * stream */
+	CHECK_INT(with3(sg + 64 + 16, 1501, 1), -EBADMSG);	/* past own */
+	CHECK_INT(with3(sg + 32 + 24, 2, 0), -EBADMSG);	/* no such source */
+	CHECK_INT(with3(sg + 28, 1, 0), -EBADMSG);	/* reserved */
+	CHECK_INT(with3(off_frames3() + FRM, 513, 1), -EBADMSG);	/* ref
+						 * frames not from 512 */
+	CHECK_INT(with3(rf + 48, 999, 1), -EBADMSG);	/* frames do not
+							 * cover the ref */
+	CHECK_INT(with3(rf + 36, 0, 0), -EBADMSG);	/* first frame */
+	CHECK_INT(with3(rf + 32, 8192, 0), -EBADMSG);	/* frame size not
+							 * the header's */
+	CHECK_INT(with3(rf + 16, 1767225601, 1), -EBADMSG);	/* created */
+	CHECK_INT(with3(hd + 16, 0x11, 0), -EBADMSG);	/* header of another
+							 * backup */
+	CHECK_INT(with3(120, 5000, 0), -EBADMSG);	/* R > 4096 */
+	CHECK_INT(with3(120, 2, 0), -EBADMSG);		/* sizes */
+	CHECK_INT(with3(156, 1, 0), -EBADMSG);		/* reserved */
+	CHECK_INT(with3(H3 + 2 * ENT + 56, 3048 - 512 + 1, 1),
+		  -EBADMSG);	/* file data past the logical stream */
+	CHECK_INT(with3(off_stats3(1) + 2 * 24 + 16, 1000000000u, 0),
+		  -EBADMSG);	/* stat nanoseconds */
+	/* the ref's name must be a backup name */
+	for (i = 0; i + sizeof(REF_NAME) <= len3; i++)
+		if (!memcmp(blob3 + i, REF_NAME, sizeof(REF_NAME))) {
+			name = i;
+			break;
+		}
+	CHECK(name != 0);
+	CHECK_INT(with3(name + 20, 0x58585858, 0), -EBADMSG);	/* "XXXX" */
+	free(blob3);
+
+	/* two refs with one id (record and header both say it) */
+	CHECK_INT(build3(2), 0);
+	{
+		struct ocb_catalog *c = NULL;
+		uint8_t *m = malloc(len3);
+
+		memcpy(m, blob3, len3);
+		memset(m + off_refs3(2) + 64, 0xa0, 16);
+		memset(m + off_hdrs3(2) + 512 + 16, 0xa0, 16);
+		CHECK_INT(ocb_catalog_decode(m, len3, &c), -EBADMSG);
+		m = malloc(len3);
+		memcpy(m, blob3, len3);
+		CHECK_INT(ocb_catalog_decode(m, len3, &c), 0);
+		ocb_catalog_free(c);
+	}
+	free(blob3);
+}
+
 int main(void)
 {
 	ocb_log_set_level(OCB_LOG_ERR);
@@ -415,6 +600,8 @@ int main(void)
 	test_frames_sources();
 	test_large();
 	test_versions();
+	test_v3_roundtrip();
+	test_v3_rules();
 	free(blob0);
 	return T_DONE();
 }

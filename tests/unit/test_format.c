@@ -91,7 +91,7 @@ static void test_header_trailer(void)
 	hb[0] ^= 1;
 	CHECK_INT(ocb_header_decode(hb, &h2), -EBADMSG);
 	hb[0] ^= 1;
-	hb[8] = 3;
+	hb[8] = OCB_FORMAT_VERSION + 1;
 	CHECK_INT(ocb_header_decode(hb, &h2), -EPROTO);	/* future version */
 	hb[8] = 1;
 	hb[38] = 0xff;
