@@ -287,7 +287,7 @@ struct graph {
 
 static void graph_init(struct graph *g, size_t n)
 {
-	char tails[8][32];
+	char tails[8][48];
 	const char *tp[8];
 	size_t i;
 
