@@ -326,6 +326,20 @@ static int backup_info_xattrs(const struct ocb_archive_info *in, xattr_fn cb,
 	snprintf(v, sizeof(v), "%u", in->warnings);
 	if (r == 0)
 		r = cb(arg, "user.ocb.warnings", v, strlen(v));
+	/* what this object stores, the whole backup (an incremental one
+	 * reads the rest from the backups it builds on), the one it builds
+	 * on ("" for a full backup) and how many since the last full one */
+	snprintf(v, sizeof(v), "%" PRIu64, in->stored_size);
+	if (r == 0)
+		r = cb(arg, "user.ocb.new_bytes", v, strlen(v));
+	snprintf(v, sizeof(v), "%" PRIu64, in->stream_size);
+	if (r == 0)
+		r = cb(arg, "user.ocb.total_bytes", v, strlen(v));
+	if (r == 0)
+		r = cb(arg, "user.ocb.base", in->base, strlen(in->base));
+	snprintf(v, sizeof(v), "%u", in->depth);
+	if (r == 0)
+		r = cb(arg, "user.ocb.depth", v, strlen(v));
 	return r;
 }
 

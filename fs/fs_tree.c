@@ -60,6 +60,8 @@ struct fs_tree {
 	atomic_uint_fast64_t next_aid;
 	atomic_uint_fast64_t opens, open_failures, refreshes, refresh_failures;
 	atomic_uint_fast64_t legacy_built, legacy_bytes;
+	/* bytes read from referenced objects by archives closed since */
+	atomic_uint_fast64_t ref_bytes_closed;
 
 	pthread_t thread;
 	int running;
@@ -657,6 +659,8 @@ static void close_unused(struct fs_tree *t)
 		if (victim->a && victim->users == 0) {
 			if (t->o.on_close)
 				t->o.on_close(t->o.on_close_arg, victim->aid);
+			atomic_fetch_add(&t->ref_bytes_closed,
+					 ocb_archive_ref_bytes_read(victim->a));
 			ocb_archive_free(victim->a);
 			victim->a = NULL;
 			t->nopen--;
@@ -750,15 +754,26 @@ void fs_tree_archive_put(struct fs_tree *t, uint32_t slot)
 void fs_tree_stats(struct fs_tree *t, struct ocb_buf *out)
 {
 	uint32_t i, live = 0;
+	uint64_t ref;
 
 	pthread_rwlock_rdlock(&t->lock);
 	for (i = 0; i < t->nb; i++)
 		live += !t->b[i]->gone;
 	ocb_buf_printf(out, "backups %u\ninstances %u\n", live, t->ninst);
 	pthread_rwlock_unlock(&t->lock);
+	/* bytes read from referenced objects: of the archives closed, and
+	 * of those open (b->a is read under open_lock alone, as the LRU
+	 * scan does; lock order: open_lock, then the arrays) */
 	pthread_mutex_lock(&t->open_lock);
+	ref = atomic_load(&t->ref_bytes_closed);
+	pthread_rwlock_rdlock(&t->lock);
+	for (i = 0; i < t->nb; i++)
+		if (t->b[i]->a)
+			ref += ocb_archive_ref_bytes_read(t->b[i]->a);
+	pthread_rwlock_unlock(&t->lock);
 	ocb_buf_printf(out, "archives_open %u\narchive_entries_open %" PRIu64
-		       "\n", t->nopen, t->open_entries);
+		       "\nref_bytes_read %" PRIu64 "\n", t->nopen,
+		       t->open_entries, ref);
 	pthread_mutex_unlock(&t->open_lock);
 	ocb_buf_printf(out,
 		       "archive_opens %" PRIuFAST64 "\n"

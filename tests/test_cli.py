@@ -359,3 +359,44 @@ def test_each_error_is_printed_once(tmp_path, rgw, bucket, s3_config, ocb):
                 label = "%s, ocb %s" % (what, " ".join(args))
                 assert p.returncode == code, "%s: exit %d\n%s" % (label, p.returncode, p.stderr)
                 said_once(p, label)
+
+
+def test_list_new_total_base_of_full_backups(tmp_path, rgw, bucket, s3_config, ocb):
+    """NEW (bytes the object stores) and TOTAL (the whole backup) per
+    backup: from metadata hints (anyone's word) without --open, else the
+    object's size and unknown; from the catalog with --open, where a full
+    backup stores it all (new == total, base "", depth 0)."""
+    from treeutil import make_tree
+    make_tree(str(tmp_path / "src"))
+    o = Ocb(config=s3_config, env=ocb.env)
+    for _ in range(2):
+        o("backup")
+    plain = json.loads(o("list", "--json").stdout)
+    assert len(plain) == 2
+    for b in plain:
+        assert b["new_bytes"] == b["size"]
+        assert b["total_bytes"] is None and b["base"] is None and b["depth"] is None
+    opened = json.loads(o("list", "--open", "--json").stdout)
+    assert [b["name"] for b in opened] == [b["name"] for b in plain]   # same order
+    for b in opened:
+        assert "refused" not in b
+        assert b["new_bytes"] == b["total_bytes"] > 0
+        assert b["base"] == "" and b["depth"] == 0
+    lines = o("list", "--open").stdout.splitlines()
+    assert len(lines) == 2 and all("BASE" not in l for l in lines)
+    assert all(" - " not in l.split("Z", 2)[2] for l in lines)   # TOTAL known
+    assert " - " in o("list").stdout.splitlines()[0]               # TOTAL unknown
+    # hints in the metadata are shown as they are without --open; --open
+    # takes the catalog's word
+    key = plain[0]["key"]
+    rgw.aws("s3api", "copy-object", "--bucket", bucket, "--key", key,
+            "--copy-source", "%s/%s" % (bucket, key), "--metadata-directive", "REPLACE",
+            "--metadata", "new-bytes=1000,total-bytes=5000,base=%s" % plain[1]["name"])
+    hinted = json.loads(o("list", "--json").stdout)[0]
+    assert (hinted["new_bytes"], hinted["total_bytes"], hinted["base"], hinted["depth"]) == \
+        (1000, 5000, plain[1]["name"], None)
+    line = o("list").stdout.splitlines()[0]
+    assert "1000 B" in line and "4.9 KiB" in line and line.endswith("BASE " + plain[1]["name"])
+    again = json.loads(o("list", "--open", "--json").stdout)[0]
+    assert again["base"] == "" and again["new_bytes"] == again["total_bytes"] == \
+        opened[0]["total_bytes"]

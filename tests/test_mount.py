@@ -117,6 +117,26 @@ def test_xattr_namespaces_and_ls_l(backed_up, mounted):
     assert m.stats()["fuse_xattr"] - before <= 8  # not per entry
 
 
+def test_xattr_backup_sizes_of_a_full_backup(backed_up, mounted):
+    """A full backup stores its whole stream: new_bytes == total_bytes, no
+    base, depth 0; nothing is read from other backups' objects."""
+    src, o, res = backed_up
+    m = mounted(o.config, o.env)
+    bdir = os.path.join(m.path, "i-test", res["name"])
+    new = int(os.getxattr(bdir, "user.ocb.new_bytes"))
+    assert new > 0 and new == int(os.getxattr(bdir, "user.ocb.total_bytes"))
+    assert os.getxattr(bdir, "user.ocb.base") == b""
+    assert os.getxattr(bdir, "user.ocb.depth") == b"0"
+    names = os.listxattr(bdir)
+    for n in ("user.ocb.new_bytes", "user.ocb.total_bytes", "user.ocb.base",
+              "user.ocb.depth", "user.ocb.warnings"):
+        assert n in names
+    opened = json.loads(o("list", "--open", "--json").stdout)[0]
+    assert opened["total_bytes"] == new
+    assert_same_tree(src, os.path.join(bdir, "src"))
+    assert m.stats()["ref_bytes_read"] == 0
+
+
 def test_cp_a_subtree(backed_up, mounted, tmp_path):
     src, o, res = backed_up
     m = mounted(o.config, o.env)

@@ -1,6 +1,7 @@
 /*
  * cmd_list.c - `ocb list`: the backups, from the listing and object
- * metadata only (no GET).
+ * metadata only (no GET), or with --open from their catalogs; a few
+ * backups at a time, printed in the listing's order.
  */
 #include "cmd.h"
 #include "inventory.h"
@@ -9,6 +10,7 @@
 #include "keys.h"
 #include "log.h"
 #include "ocb_archive.h"
+#include "parallel.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -23,22 +25,27 @@ static const char usage[] =
 	"\n"
 	"List the backups of the configured instance (--all: of every instance\n"
 	"under the same root), native (.ocb) and old-tool (.tar.gz) alike:\n"
-	"name, time, size, kind, encryption, label, and WARNINGS N when the\n"
-	"backup was taken with warnings; with --all the instance first.\n"
+	"name, time, size, NEW (bytes this object stores), TOTAL (bytes of\n"
+	"the whole backup; an incremental one reads the rest from the backups\n"
+	"it builds on), kind, encryption, label, WARNINGS N when the backup\n"
+	"was taken with warnings, and BASE NAME for an incremental backup;\n"
+	"with --all the instance first.\n"
 	"From the listing and object metadata only, which anyone who can\n"
 	"write the bucket can forge; --open opens each native backup\n"
 	"(its catalog authenticated with the configured key: two small range\n"
 	"reads each), marks those that do not open REFUSED, with why, and\n"
-	"takes the warning count from the catalog (metadata has it only for\n"
-	"backups stored by one put).\n";
+	"takes the warning count, NEW, TOTAL and BASE from the catalog\n"
+	"(metadata has the warning count only for backups stored by one put;\n"
+	"without it NEW is the object's size and TOTAL \"-\").\n";
 
-/* the "warnings" metadata of a backup: 1 and *n when it is a plain
- * count, else 0 (unknown) */
-static int warnings_hint(const struct ocb_meta *m, uint64_t *n)
+/* a count in a backup's metadata (at most digits long): 1 and *n when
+ * it is a plain count, else 0 (unknown) */
+static int count_hint(const struct ocb_meta *m, const char *key,
+		      size_t digits, uint64_t *n)
 {
-	const char *w = ocb_meta_get(m, "warnings");
+	const char *w = ocb_meta_get(m, key);
 
-	if (!w || !*w || strlen(w) > 10 ||
+	if (!w || !*w || strlen(w) > digits ||
 	    strspn(w, "0123456789") != strlen(w))
 		return 0;
 	*n = strtoull(w, NULL, 10);
@@ -53,6 +60,13 @@ struct row {
 	int known;			/* nwarn is known */
 	int refused;			/* it does not open (or would not) */
 	char why[256];			/* why, when refused */
+	/* bytes this object stores (hint, else the object's size) and the
+	 * whole backup's (an incremental one reads the rest from others),
+	 * the backup it builds on and how many since the last full one */
+	uint64_t new_bytes, total_bytes;
+	int total_known, base_known, depth_known;
+	char base[256];
+	uint32_t depth;
 };
 
 /* an old-tool backup's encryption, by its metadata and first bytes */
@@ -94,7 +108,16 @@ static void row_from_meta(struct ocb_store *s, const struct ocb_backup_ref *ref,
 		w->enc = w->enc ? w->enc : "?";
 		/* known only for a backup stored by one put (see the man
 		 * page); the catalog always has it */
-		w->known = warnings_hint(meta, &w->nwarn);
+		w->known = count_hint(meta, "warnings", 10, &w->nwarn);
+		count_hint(meta, "new-bytes", 19, &w->new_bytes);
+		w->total_known = count_hint(meta, "total-bytes", 19,
+					    &w->total_bytes);
+		m = ocb_meta_get(meta, "base");
+		if (m) {	/* "": a full backup */
+			snprintf(w->base, sizeof(w->base), "%s", m);
+			w->base_known = 1;
+			w->depth_known = !*m;
+		}
 	} else {
 		w->enc = old_encryption(s, ref, meta);
 	}
@@ -123,9 +146,16 @@ static void row_refused(struct ocb_ctx *ctx, const struct ocb_backup_ref *ref,
 		int o = ocb_archive_open(ctx->store, ref->key, kp, &a);
 
 		w->refused = o < 0;
-		if (!w->refused) {	/* the authoritative count */
-			w->nwarn = ocb_archive_info(a)->warnings;
+		if (!w->refused) {	/* the authoritative facts */
+			const struct ocb_archive_info *in = ocb_archive_info(a);
+
+			w->nwarn = in->warnings;
 			w->known = 1;
+			w->new_bytes = in->stored_size;
+			w->total_bytes = in->stream_size;
+			snprintf(w->base, sizeof(w->base), "%s", in->base);
+			w->depth = in->depth;
+			w->total_known = w->base_known = w->depth_known = 1;
 		}
 		ocb_archive_free(a);
 		if (w->refused)
@@ -159,7 +189,20 @@ static void print_json(const struct ocb_backup_ref *ref, const struct row *w,
 		printf(", \"warnings\": %" PRIu64, w->nwarn);
 	else
 		printf(", \"warnings\": null");
-	printf("}");
+	printf(", \"new_bytes\": %" PRIu64 ", \"total_bytes\": ", w->new_bytes);
+	if (w->total_known)
+		printf("%" PRIu64, w->total_bytes);
+	else
+		printf("null");
+	printf(", \"base\": ");
+	if (w->base_known)
+		ocb_json_str(w->base);
+	else
+		printf("null");
+	if (w->depth_known)
+		printf(", \"depth\": %" PRIu32 "}", w->depth);
+	else
+		printf(", \"depth\": null}");
 	*first = 0;
 }
 
@@ -167,25 +210,64 @@ static void print_json(const struct ocb_backup_ref *ref, const struct row *w,
 static void print_line(const struct ocb_backup_ref *ref, const struct row *w,
 		       const char *when, int all)
 {
-	char en[1024], el[512], ee[64], size[32];
+	char en[1024], el[512], ee[64], size[32], nb[32], tb[32] = "-";
+	int tagged;
 
 	/* names, labels and metadata come from the store: never raw
 	 * control characters on a terminal */
 	if (all)
 		printf("%-20s ", ocb_log_escape(ee, sizeof(ee), w->inst));
-	printf("%-50s %s %10s %-6s %-10s %s%s%s%s%s",
+	if (w->total_known)
+		ocb_human_size(w->total_bytes, tb, sizeof(tb));
+	printf("%-50s %s %10s %10s %10s %-6s %-10s %s%s%s%s%s",
 	       ocb_log_escape(en, sizeof(en), ref->name), when,
 	       ocb_human_size(ref->size, size, sizeof(size)),
+	       ocb_human_size(w->new_bytes, nb, sizeof(nb)), tb,
 	       ref->kind == OCB_BACKUP_NATIVE ? "ocb" : "tar.gz",
 	       ocb_log_escape(ee, sizeof(ee), w->enc),
 	       ocb_log_escape(el, sizeof(el), w->label),
 	       w->refused ? (*w->label ? " " : "") : "",
 	       w->refused ? "REFUSED (" : "", w->refused ? w->why : "",
 	       w->refused ? ")" : "");
+	tagged = *w->label || w->refused;
 	if (w->nwarn)
-		printf("%sWARNINGS %" PRIu64, *w->label || w->refused ?
-		       " " : "", w->nwarn);
+		printf("%sWARNINGS %" PRIu64, tagged ? " " : "", w->nwarn);
+	tagged = tagged || w->nwarn;
+	if (*w->base)
+		printf("%sBASE %s", tagged ? " " : "",
+		       ocb_log_escape(en, sizeof(en), w->base));
 	printf("\n");
+}
+
+/* the rows of one prefix, each made by itself (a HEAD, with --open two
+ * range reads): OCB_OPEN_PARALLEL at a time */
+struct rows {
+	struct ocb_ctx *ctx;
+	struct ocb_keyprov *kp;
+	const struct ocb_backup_ref *v;
+	const char *pinst;
+	struct row *w;
+	struct ocb_obj_head *h;		/* the rows borrow their metadata */
+};
+
+static void row_make(void *arg, size_t i)
+{
+	struct rows *rs = arg;
+	struct ocb_store *s = rs->ctx->store;
+	const struct ocb_backup_ref *ref = &rs->v[i];
+	struct row *w = &rs->w[i];
+
+	w->enc = "-";
+	w->label = "";
+	w->inst = rs->pinst;
+	w->t = (time_t)ref->mtime;
+	/* what the object stores, until its metadata or catalog says */
+	w->new_bytes = ref->size;
+	if (ref->kind != OCB_BACKUP_NATIVE)	/* always full */
+		w->base_known = w->depth_known = 1;
+	if (s->ops->head(s, ref->key, &rs->h[i]) == 0)
+		row_from_meta(s, ref, &rs->h[i].meta, w);
+	row_refused(rs->ctx, ref, rs->kp, w);
 }
 
 static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
@@ -193,6 +275,7 @@ static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 {
 	struct ocb_store *s = ctx->store;
 	struct ocb_backup_ref *v = NULL;
+	struct rows rs = { .ctx = ctx, .kp = kp };
 	size_t n = 0, i;
 	char pinst[256];
 	int r;
@@ -202,26 +285,34 @@ static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 	r = ocb_inventory_list(s, prefix, &v, &n);
 	if (r < 0)
 		return ocb_fail(r, "list %s", prefix);
+	rs.v = v;
+	rs.pinst = pinst;
+	rs.w = calloc(n ? n : 1, sizeof(*rs.w));
+	rs.h = calloc(n ? n : 1, sizeof(*rs.h));
+	if (!rs.w || !rs.h) {
+		r = ocb_fail(-ENOMEM, "list %s", prefix);
+		goto out;
+	}
+	ocb_parallel_for(n, OCB_OPEN_PARALLEL, row_make, &rs, NULL);
+	/* printed in the listing's order */
 	for (i = 0; i < n; i++) {
-		struct ocb_obj_head h = { 0 };
-		struct row w = { .enc = "-", .label = "", .inst = pinst,
-				 .t = (time_t)v[i].mtime };
 		char when[32] = "-";
 		struct tm tm;
 
-		if (s->ops->head(s, v[i].key, &h) == 0)
-			row_from_meta(s, &v[i], &h.meta, &w);
-		row_refused(ctx, &v[i], kp, &w);
-		gmtime_r(&w.t, &tm);
+		gmtime_r(&rs.w[i].t, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		if (json)
-			print_json(&v[i], &w, when, first);
+			print_json(&v[i], &rs.w[i], when, first);
 		else
-			print_line(&v[i], &w, when, all);
-		ocb_obj_head_release(&h);
+			print_line(&v[i], &rs.w[i], when, all);
 	}
+out:
+	for (i = 0; rs.h && i < n; i++)
+		ocb_obj_head_release(&rs.h[i]);
+	free(rs.h);
+	free(rs.w);
 	free(v);
-	return 0;
+	return r;
 }
 
 static int list_exec(struct ocb_ctx *ctx, int argc, char **argv)

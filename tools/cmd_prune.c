@@ -1,6 +1,7 @@
 /*
  * cmd_prune.c - `ocb prune`: delete the backups a retention policy does
- * not keep (retention.h), and `ocb pin`: keep one whatever the policy.
+ * not keep and no kept backup references (retention.h), and `ocb pin`:
+ * keep one whatever the policy.
  */
 #include "cmd.h"
 #include "inventory.h"
@@ -8,6 +9,7 @@
 #include "log.h"
 #include "ocb_archive.h"
 #include "backup_name.h"
+#include "parallel.h"
 #include "retention.h"
 
 #include <errno.h>
@@ -35,6 +37,12 @@ static const char usage[] =
 	"counts like any other: pin it to keep it.  With no rule at\n"
 	"all nothing is deleted.  Unfinished uploads older than\n"
 	"retention.staleUploadHours are aborted.\n"
+	"\n"
+	"A kept incremental backup reads bytes from the objects of the backups\n"
+	"it references: those are kept too (\"needed by NAME\"), and so is\n"
+	"what they reference; only backups no kept one needs are deleted.  A\n"
+	"reference to a backup that is gone or was replaced is warned about\n"
+	"(exit 8); the referencing backup is kept.\n"
 	"\n"
 	"Names are not trusted: each native backup a rule would count is\n"
 	"opened first (its catalog authenticated with the configured key).\n"
@@ -71,12 +79,28 @@ struct plan {
 	struct ocb_ret_item *items;
 	const char **refused;	/* why each refused item is, else NULL */
 	unsigned char *opened;	/* authenticated by an open */
+	struct ocb_ret_ref **brefs;	/* what each opened one references */
 	size_t n, nopened, nrefused;
+	size_t nproblems;	/* references of kept backups not satisfied */
 	int aborted;
 };
 
+static void free_brefs(struct ocb_ret_ref *v, size_t n)
+{
+	size_t k;
+
+	for (k = 0; v && k < n; k++)
+		free((char *)v[k].name);
+	free(v);
+}
+
 static void plan_free(struct plan *pl)
 {
+	size_t i;
+
+	for (i = 0; pl->brefs && i < pl->n; i++)
+		free_brefs(pl->brefs[i], pl->items[i].nrefs);
+	free(pl->brefs);
 	free(pl->refs);
 	free(pl->items);
 	free(pl->refused);
@@ -97,46 +121,256 @@ static const char *refusal(int err)
 	}
 }
 
+/* Opening some items of the plan at once (OCB_OPEN_PARALLEL at a time):
+ * each open writes only its own slot and its own item. */
+struct batch {
+	struct ocb_ctx *ctx;
+	struct ocb_keyprov *kp;
+	struct plan *pl;
+	const size_t *idx;		/* the items to open */
+	int *r;				/* each open's result; 1: not tried */
+	struct ocb_archive_info *info;	/* of each that opened */
+};
+
+/* the id and references of an opened backup into its item */
+static int take_refs(struct plan *pl, size_t i, const struct ocb_archive *a)
+{
+	const struct ocb_archive_info *in = ocb_archive_info(a);
+	struct ocb_ret_item *it = &pl->items[i];
+	struct ocb_ret_ref *v;
+	uint32_t k;
+
+	memcpy(it->id, ocb_archive_backup_id(a), sizeof(it->id));
+	v = calloc(in->nrefs ? in->nrefs : 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (k = 0; k < in->nrefs; k++) {
+		const char *name;
+		const uint8_t *id;
+		int r = ocb_archive_ref(a, k, &name, &id);
+
+		if (r == 0 && !(v[k].name = strdup(name)))
+			r = -ENOMEM;
+		if (r < 0) {
+			free_brefs(v, k);
+			return r;
+		}
+		memcpy(v[k].id, id, sizeof(v[k].id));
+	}
+	pl->brefs[i] = v;
+	it->refs = v;
+	it->nrefs = in->nrefs;
+	return 0;
+}
+
+static void batch_open(void *arg, size_t j)
+{
+	struct batch *b = arg;
+	size_t i = b->idx[j];
+	struct ocb_archive *a = NULL;
+	int r = ocb_ctx_open_backup_unnoted(b->ctx, &b->pl->refs[i], b->kp,
+					    OCB_OPEN_INDEX, &a);
+
+	if (r == 0) {
+		b->info[j] = *ocb_archive_info(a);
+		r = take_refs(b->pl, i, a);
+	}
+	ocb_archive_free(a);
+	b->r[j] = r;
+}
+
+/* Open items idx[0..n) (native backups), at once: r[j] 0 (the item's
+ * open, id and refs set, counted opened), 1 when interrupted before, or
+ * the error; open set to OCB_RET_FAILED for a refusal.  0, -ENOMEM. */
+static int open_items(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
+		      struct plan *pl, const size_t *idx, size_t n, int *r)
+{
+	struct batch b = { ctx, kp, pl, idx, r, NULL };
+	size_t j;
+
+	b.info = calloc(n ? n : 1, sizeof(*b.info));
+	if (!b.info)
+		return -ENOMEM;
+	for (j = 0; j < n; j++)
+		r[j] = 1;
+	ocb_parallel_for(n, OCB_OPEN_PARALLEL, batch_open, &b,
+			 &ocb_interrupted);
+	/* in the listing's order, as one open after another would */
+	for (j = 0; j < n; j++) {
+		struct ocb_ret_item *it = &pl->items[idx[j]];
+
+		if (r[j] == 0) {
+			ocb_ctx_note_opened(ctx, &pl->refs[idx[j]], &b.info[j]);
+			it->open = OCB_RET_OPENED;
+			pl->opened[idx[j]] = 1;
+			pl->nopened++;
+		} else if (r[j] < 0 && refusal(r[j])) {
+			it->open = OCB_RET_FAILED;
+		}
+	}
+	free(b.info);
+	return 0;
+}
+
+/* the items to open: native ones matching want (the plan's item i) */
+static size_t pick(const struct plan *pl, size_t *idx,
+		   int (*want)(const struct plan *pl, size_t i))
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < pl->n; i++)
+		if (pl->refs[i].kind == OCB_BACKUP_NATIVE &&
+		    pl->items[i].open == OCB_RET_UNOPENED && want(pl, i))
+			idx[n++] = i;
+	return n;
+}
+
+/* a native backup the plan keeps and counts */
+static int counted(const struct plan *pl, size_t i)
+{
+	const struct ocb_ret_item *it = &pl->items[i];
+
+	return it->keep && !it->refused && !it->future && !it->foreign;
+}
+
 /* Open every native backup the plan counts and has not opened yet: 1 when
  * one was refused (plan again), 0 when all opened, or a negative errno
  * (the store, the network: nothing is decided then). */
 static int authenticate_counted(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
-				struct plan *pl)
+				struct plan *pl, size_t *idx, int *res)
 {
-	size_t i;
+	size_t j, n = pick(pl, idx, counted);
 	int again = 0, r;
 
-	for (i = 0; i < pl->n && !ocb_interrupted; i++) {
-		struct ocb_ret_item *it = &pl->items[i];
-		struct ocb_archive *a = NULL;
+	r = open_items(ctx, kp, pl, idx, n, res);
+	for (j = 0; r == 0 && j < n && !ocb_interrupted; j++) {
+		struct ocb_ret_item *it = &pl->items[idx[j]];
 		char esc[300];
 
-		if (!it->keep || it->refused || pl->opened[i] || it->future ||
-		    it->foreign || pl->refs[i].kind != OCB_BACKUP_NATIVE)
+		if (res[j] == 0 || res[j] == 1)
 			continue;
-		r = ocb_ctx_open_backup(ctx, &pl->refs[i], kp, OCB_OPEN_INDEX,
-					&a);
-		ocb_archive_free(a);
-		if (r == 0) {
-			pl->opened[i] = 1;
-			pl->nopened++;
-			continue;
-		}
-		pl->refused[i] = refusal(r);
-		if (!pl->refused[i])
-			return r;
+		pl->refused[idx[j]] = refusal(res[j]);
+		if (!pl->refused[idx[j]])
+			return res[j];
 		it->refused = 1;
 		pl->nrefused++;
 		again = 1;
 		ocb_warn("backup %s refused (%s): not counted by any rule",
 			 ocb_log_escape(esc, sizeof(esc), it->name),
-			 pl->refused[i]);
+			 pl->refused[idx[j]]);
 	}
+	if (r < 0)
+		return r;
 	return ocb_interrupted ? -ECANCELED : again;
 }
 
-/* list, pins, plan, and the plan again until every native backup it
- * counts has opened: 0 or negative errno */
+static int wanted(const struct plan *pl, size_t i)
+{
+	return pl->items[i].want_open;
+}
+
+/* Open what reachability asks for (kept backups whose references are not
+ * known yet, backups a kept one references): 0 or a negative errno.  One
+ * that does not open is not refused by this: a kept one stays kept for
+ * its own reasons (its references unknown: no one can read it with this
+ * config either), a referenced one is kept unverified. */
+static int open_wanted(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
+		       struct plan *pl, size_t *idx, int *res)
+{
+	size_t j, n = pick(pl, idx, wanted);
+	int r = open_items(ctx, kp, pl, idx, n, res);
+
+	for (j = 0; r == 0 && j < n && !ocb_interrupted; j++) {
+		struct ocb_ret_item *it = &pl->items[idx[j]];
+		char esc[300];
+
+		if (res[j] < 0 && !refusal(res[j]))
+			return res[j];
+		if (res[j] < 0 && it->keep)
+			ocb_info("backup %s does not open (%s): what it "
+				 "references cannot be known",
+				 ocb_log_escape(esc, sizeof(esc), it->name),
+				 refusal(res[j]));
+	}
+	if (r < 0)
+		return r;
+	return ocb_interrupted ? -ECANCELED : 0;
+}
+
+/* a reference of a kept backup that is not satisfied: said loudly */
+static void ref_problem(void *arg, const struct ocb_ret_item *from,
+			const struct ocb_ret_ref *ref,
+			enum ocb_ret_problem what, const struct ocb_ret_item *to)
+{
+	struct plan *pl = arg;
+	char e1[300], e2[300];
+
+	(void)to;
+	pl->nproblems++;
+	ocb_log_escape(e1, sizeof(e1), from->name);
+	ocb_log_escape(e2, sizeof(e2), ref->name);
+	switch (what) {
+	case OCB_RET_REF_MISSING:
+		ocb_warn("WARNING: backup %s needs backup %s, which is not in "
+			 "the store: %s cannot be read whole (it is kept)",
+			 e1, e2, e1);
+		break;
+	case OCB_RET_REF_OTHER:
+		ocb_warn("WARNING: backup %s needs backup %s, but the object of "
+			 "that name is another backup (replaced?): %s cannot be "
+			 "read whole (it is kept); the other one is not kept "
+			 "for it", e1, e2, e1);
+		break;
+	case OCB_RET_REF_UNVERIFIED:
+		ocb_warn("WARNING: backup %s needs backup %s, which does not "
+			 "open: kept, unverified", e1, e2);
+		break;
+	}
+}
+
+/* The plan, then the plan again until every native backup it counts has
+ * opened, then what the kept backups need (kept too), until every one
+ * of those has opened: 0 or a negative errno. */
+static int settle(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
+		  struct ocb_ret_policy *p, struct plan *pl)
+{
+	size_t *idx = malloc((pl->n ? pl->n : 1) * sizeof(*idx));
+	int *res = malloc((pl->n ? pl->n : 1) * sizeof(*res));
+	int r = -ENOMEM;
+
+	while (idx && res) {
+		r = ocb_retention_plan(pl->items, pl->n, p);
+		/* an empty policy keeps everything: nothing to authenticate */
+		if (r < 0 || ocb_ret_policy_empty(p))
+			break;
+		r = authenticate_counted(ctx, kp, pl, idx, res);
+		if (r > 0)
+			continue;
+		if (r < 0)
+			break;
+		if (p->delete_refused && pl->nrefused && !pl->nopened) {
+			/* nothing opened: the key is more likely wrong than
+			 * every backup forged */
+			ocb_warn("no backup opened with the configured key: "
+				 "refused backups are kept despite "
+				 "--delete-refused");
+			p->delete_refused = 0;
+			continue;
+		}
+		pl->nproblems = 0;
+		r = ocb_retention_reach(pl->items, pl->n, ref_problem, pl);
+		if (r <= 0)
+			break;
+		r = open_wanted(ctx, kp, pl, idx, res);
+		if (r < 0)
+			break;
+	}
+	free(idx);
+	free(res);
+	return r;
+}
+
+/* list, pins, and the settled plan: 0 or negative errno */
 static int make_plan(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 		     struct ocb_ret_policy *p, const char *just_taken,
 		     struct plan *pl)
@@ -155,7 +389,8 @@ static int make_plan(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 	pl->items = calloc(pl->n ? pl->n : 1, sizeof(*pl->items));
 	pl->refused = calloc(pl->n ? pl->n : 1, sizeof(*pl->refused));
 	pl->opened = calloc(pl->n ? pl->n : 1, sizeof(*pl->opened));
-	if (!pl->items || !pl->refused || !pl->opened) {
+	pl->brefs = calloc(pl->n ? pl->n : 1, sizeof(*pl->brefs));
+	if (!pl->items || !pl->refused || !pl->opened || !pl->brefs) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -163,6 +398,7 @@ static int make_plan(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 		struct ocb_ret_item *it = &pl->items[i];
 
 		it->name = pl->refs[i].name;
+		it->native = pl->refs[i].kind == OCB_BACKUP_NATIVE;
 		if (ocb_backup_name_time(it->name, &it->time,
 					    &it->labelled) < 0) {
 			/* a name ocb did not make: never deleted */
@@ -186,19 +422,7 @@ static int make_plan(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 				 sizeof(esc), it->name));
 		}
 	}
-	/* an empty policy keeps everything: nothing to authenticate */
-	do
-		r = ocb_retention_plan(pl->items, pl->n, p);
-	while (r == 0 && !ocb_ret_policy_empty(p) &&
-	       (r = authenticate_counted(ctx, kp, pl)) > 0);
-	if (r == 0 && p->delete_refused && pl->nrefused && !pl->nopened) {
-		/* nothing opened: the key is more likely wrong than every
-		 * backup forged */
-		ocb_warn("no backup opened with the configured key: refused "
-			 "backups are kept despite --delete-refused");
-		p->delete_refused = 0;
-		r = ocb_retention_plan(pl->items, pl->n, p);
-	}
+	r = settle(ctx, kp, p, pl);
 out:
 	ocb_inventory_instances_free(pins, npins);
 	return r;
@@ -273,7 +497,13 @@ static int prune(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 		return ocb_fail(-ENOMEM, "prune");
 	}
 	if (!dry) {
-		/* uploads left by killed backups, then the plan's deletions */
+		/* uploads left by killed backups, then the plan's deletions.
+		 * Only backups no kept one references are deleted
+		 * (ocb_retention_reach), each by itself: a prune killed at
+		 * any point (kill -9, a crash, a lost connection) has deleted
+		 * some of them, and every kept backup is still whole, because
+		 * none of the deleted objects held a byte a kept one reads.
+		 * The next prune finds the rest again. */
 		r = ocb_inventory_abort_stale(ctx->store, ctx->cfg->prefix,
 					    ctx->cfg->stale_upload_age);
 		pl.aborted = r > 0 ? r : 0;
@@ -316,8 +546,10 @@ static int prune(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 		return OCB_EXIT_INTERRUPTED;
 	if (worst)
 		return ocb_exit_code(worst);
-	/* refused backups left in the store: done, with warnings */
-	return pl.nrefused && !p->delete_refused ? OCB_EXIT_WARNINGS : 0;
+	/* refused backups left in the store, or a kept backup missing
+	 * what it references: done, with warnings */
+	return (pl.nrefused && !p->delete_refused) || pl.nproblems ?
+	       OCB_EXIT_WARNINGS : 0;
 }
 
 int ocb_prune_configured(struct ocb_ctx *ctx, struct ocb_keyprov *kp,

@@ -277,8 +277,8 @@ void ocb_rm_rf(const char *path)
 
 /* the newest authenticated backup seen here: `latest` older than it means
  * newer backups went away (deleted, or the store rolled back) */
-static void highwater(struct ocb_ctx *ctx, const struct ocb_backup_ref *ref,
-		      const struct ocb_archive_info *in)
+void ocb_ctx_note_opened(struct ocb_ctx *ctx, const struct ocb_backup_ref *ref,
+			 const struct ocb_archive_info *in)
 {
 	char seen[256], e1[300], e2[300];
 	int64_t t;
@@ -295,9 +295,10 @@ static void highwater(struct ocb_ctx *ctx, const struct ocb_backup_ref *ref,
 			   in->name);
 }
 
-int ocb_ctx_open_backup(struct ocb_ctx *ctx, const struct ocb_backup_ref *ref,
-			struct ocb_keyprov *kp, enum ocb_open_how how,
-			struct ocb_archive **a)
+int ocb_ctx_open_backup_unnoted(struct ocb_ctx *ctx,
+				const struct ocb_backup_ref *ref,
+				struct ocb_keyprov *kp, enum ocb_open_how how,
+				struct ocb_archive **a)
 {
 	struct ocb_backup_open_opts oo = {
 		.kp = kp,
@@ -306,10 +307,18 @@ int ocb_ctx_open_backup(struct ocb_ctx *ctx, const struct ocb_backup_ref *ref,
 				      ctx->cfg->cache_dir : NULL,
 			 .gpg = 1 },
 	};
-	int r = ocb_backup_open(ctx->store, ref->key, &oo, a);
+
+	return ocb_backup_open(ctx->store, ref->key, &oo, a);
+}
+
+int ocb_ctx_open_backup(struct ocb_ctx *ctx, const struct ocb_backup_ref *ref,
+			struct ocb_keyprov *kp, enum ocb_open_how how,
+			struct ocb_archive **a)
+{
+	int r = ocb_ctx_open_backup_unnoted(ctx, ref, kp, how, a);
 
 	if (r == 0 && !ocb_archive_is_legacy(*a))
-		highwater(ctx, ref, ocb_archive_info(*a));
+		ocb_ctx_note_opened(ctx, ref, ocb_archive_info(*a));
 	return r;
 }
 

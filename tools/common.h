@@ -81,6 +81,19 @@ enum ocb_open_how {
 int ocb_ctx_open_backup(struct ocb_ctx *ctx, const struct ocb_backup_ref *ref,
 			struct ocb_keyprov *kp, enum ocb_open_how how,
 			struct ocb_archive **a);
+/* The same in two halves, for opening many at once: the open (safe from
+ * several threads at once), then, from one thread, the note of a native
+ * backup that opened in this machine's high-water mark (highwater.h),
+ * with the warning when `latest` went back in time. */
+int ocb_ctx_open_backup_unnoted(struct ocb_ctx *ctx,
+				const struct ocb_backup_ref *ref,
+				struct ocb_keyprov *kp, enum ocb_open_how how,
+				struct ocb_archive **a);
+struct ocb_archive_info;
+void ocb_ctx_note_opened(struct ocb_ctx *ctx, const struct ocb_backup_ref *ref,
+			 const struct ocb_archive_info *in);
+/* How many backups the tools open at once (prune, list --open). */
+#define OCB_OPEN_PARALLEL 8
 
 /* Print s as a JSON string (quoted, escaped) on stdout. */
 void ocb_json_str(const char *s);

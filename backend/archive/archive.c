@@ -104,7 +104,7 @@ int ocb_archive_ref(const struct ocb_archive *a, uint32_t i,
 	return 0;
 }
 
-uint64_t ocb_archive_ref_bytes(const struct ocb_archive *a)
+uint64_t ocb_archive_ref_bytes_read(const struct ocb_archive *a)
 {
 	return a->ops->ref_bytes ? a->ops->ref_bytes(a) : 0;
 }

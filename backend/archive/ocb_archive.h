@@ -129,9 +129,10 @@ int ocb_archive_open(struct ocb_store *s, const char *key,
  * 0, or -ENOENT past the last. */
 int ocb_archive_ref(const struct ocb_archive *a, uint32_t i,
 		    const char **name, const uint8_t **id);
-/* Sealed bytes this archive has read from referenced objects so far
- * (the mount's statistics); 0 for kinds without references. */
-uint64_t ocb_archive_ref_bytes(const struct ocb_archive *a);
+/* Bytes this archive has read from the objects of other backups (format
+ * 3 references), for the mount's stats: a counter that only grows while
+ * the archive is open.  0 for every earlier kind. */
+uint64_t ocb_archive_ref_bytes_read(const struct ocb_archive *a);
 /* Closes a backup of any kind; accepts NULL. */
 void ocb_archive_free(struct ocb_archive *a);
 /* Why opening failed with err, in words for users (the mount's

@@ -1,5 +1,6 @@
 /*
- * retention.c - retention plans (retention.h).
+ * retention.c - retention plans and what kept backups need
+ * (retention.h).
  */
 #include "retention.h"
 
@@ -67,6 +68,7 @@ int ocb_retention_plan(struct ocb_ret_item *v, size_t n,
 
 	for (i = 0; i < all; i++) {
 		v[i].keep = 0;
+		v[i].needed = 0;
 		v[i].why[0] = '\0';
 	}
 	if (!all)
@@ -134,4 +136,144 @@ int ocb_retention_plan(struct ocb_ret_item *v, size_t n,
 		keep_periods(s, n, p->yearly, "%Y", "yearly");
 	free(s);
 	return 0;
+}
+
+/* ---- reachability --------------------------------------------------------- */
+
+struct reach {
+	struct ocb_ret_item *v;
+	size_t n;
+	size_t *byname;		/* native items, sorted by name */
+	size_t nnative;
+	size_t *queue;		/* kept items whose references to follow */
+	unsigned char *queued;
+	size_t head, tail;
+};
+
+static int byname_cmp(const void *x, const void *y, void *arg)
+{
+	const struct ocb_ret_item *v = arg;
+
+	return strcmp(v[*(const size_t *)x].name, v[*(const size_t *)y].name);
+}
+
+/* the native item named name, or NULL */
+static struct ocb_ret_item *reach_find(const struct reach *r, const char *name)
+{
+	size_t lo = 0, hi = r->nnative;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(name, r->v[r->byname[mid]].name);
+
+		if (!c)
+			return &r->v[r->byname[mid]];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+static void reach_push(struct reach *r, const struct ocb_ret_item *it)
+{
+	size_t i = (size_t)(it - r->v);
+
+	if (!r->queued[i]) {
+		r->queued[i] = 1;
+		r->queue[r->tail++] = i;
+	}
+}
+
+static size_t want(struct ocb_ret_item *it)
+{
+	if (it->want_open)
+		return 0;
+	it->want_open = 1;
+	return 1;
+}
+
+/* Follow the references of every kept item, keeping what they need: the
+ * count of items to open first (then fn is not called), else 0. */
+static size_t reach_walk(struct reach *r, ocb_ret_problem_fn fn, void *arg)
+{
+	size_t i, k, wants = 0;
+
+	r->head = r->tail = 0;
+	memset(r->queued, 0, r->n);
+	for (i = 0; i < r->n; i++) {
+		r->v[i].want_open = 0;
+		if (r->v[i].keep)
+			reach_push(r, &r->v[i]);
+	}
+	while (r->head < r->tail) {
+		struct ocb_ret_item *from = &r->v[r->queue[r->head++]];
+
+		if (from->native && from->open == OCB_RET_UNOPENED) {
+			wants += want(from);	/* what does it reference? */
+			continue;
+		}
+		for (k = 0; k < from->nrefs; k++) {
+			const struct ocb_ret_ref *ref = &from->refs[k];
+			struct ocb_ret_item *to = reach_find(r, ref->name);
+			enum ocb_ret_problem bad = 0;
+			char why[300];
+
+			if (!to) {
+				bad = OCB_RET_REF_MISSING;
+			} else if (to->open == OCB_RET_UNOPENED) {
+				wants += want(to);	/* is it the one? */
+				continue;
+			} else if (to->open == OCB_RET_OPENED &&
+				   memcmp(to->id, ref->id, sizeof(to->id))) {
+				bad = OCB_RET_REF_OTHER;
+			} else if (to->open == OCB_RET_FAILED) {
+				bad = OCB_RET_REF_UNVERIFIED;
+			}
+			if (bad && fn)
+				fn(arg, from, ref, bad, to);
+			if (bad == OCB_RET_REF_MISSING || bad == OCB_RET_REF_OTHER)
+				continue;
+			if (!to->keep) {
+				snprintf(why, sizeof(why), "needed by %s",
+					 from->name);
+				add_why(to, why);
+				to->needed = 1;
+			}
+			reach_push(r, to);
+		}
+	}
+	return wants;
+}
+
+int ocb_retention_reach(struct ocb_ret_item *v, size_t n,
+			ocb_ret_problem_fn fn, void *arg)
+{
+	struct reach r = { .v = v, .n = n };
+	size_t i, wants;
+	int ret = -ENOMEM;
+
+	if (!n)
+		return 0;
+	r.byname = malloc(n * sizeof(*r.byname));
+	r.queue = malloc(n * sizeof(*r.queue));
+	r.queued = malloc(n);
+	if (!r.byname || !r.queue || !r.queued)
+		goto out;
+	for (i = 0; i < n; i++)
+		if (v[i].native)
+			r.byname[r.nnative++] = i;
+	qsort_r(r.byname, r.nnative, sizeof(*r.byname), byname_cmp, v);
+	/* first without reports: problems are told once, of the complete
+	 * closure; what this walk kept was checked and stands */
+	wants = reach_walk(&r, NULL, NULL);
+	if (!wants)
+		reach_walk(&r, fn, arg);
+	ret = wants > INT32_MAX ? INT32_MAX : (int)wants;
+out:
+	free(r.byname);
+	free(r.queue);
+	free(r.queued);
+	return ret;
 }

@@ -595,14 +595,14 @@ static void test_incremental(struct ocb_store *s, struct ocb_keyprov *kp,
 		CHECK_INT(ocb_archive_ref(a, 0, &name, &id), 0);
 		CHECK(name && strstr(key2, name) != NULL);
 		CHECK_INT(ocb_archive_ref(a, 1, &name, &id), -ENOENT);
-		CHECK_INT(ocb_archive_ref_bytes(a), 0);
+		CHECK_INT(ocb_archive_ref_bytes_read(a), 0);
 		{
 			struct ocb_verify_result vr;
 
 			CHECK_INT(ocb_archive_verify(a, &vr), 0);
 			CHECK_INT(vr.bad_files, 0);
 		}
-		CHECK(ocb_archive_ref_bytes(a) > 0);
+		CHECK(ocb_archive_ref_bytes_read(a) > 0);
 		ocb_archive_free(a);
 	}
 	/* the referenced object replaced by another backup's */

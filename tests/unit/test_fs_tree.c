@@ -250,6 +250,7 @@ static void test_tree(struct fx *x)
 	CHECK(strstr(st.data, "backups 2\n") != NULL);
 	CHECK(strstr(st.data, "instances 2\n") != NULL);
 	CHECK(strstr(st.data, "archives_open 1\n") != NULL);
+	CHECK(strstr(st.data, "ref_bytes_read 0\n") != NULL);
 	CHECK(strstr(st.data, "archive_opens 3\n") != NULL);
 	ocb_buf_release(&st);
 

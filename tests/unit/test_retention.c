@@ -2,7 +2,8 @@
  * test_retention.c - retention plans against tables of dates: each policy,
  * week numbers across a year end, months of different lengths, ties in
  * one second, labels, pins, the newest, an empty policy; the times in
- * backup names.
+ * backup names.  Reachability: chains, diamonds, a kept backup referencing
+ * a refused one, references to a missing or replaced backup.
  */
 #include "t.h"
 #include "backup_name.h"
@@ -272,6 +273,235 @@ static void test_just_taken(void)
 	CHECK_INT(v[2].keep, 1);
 }
 
+/* ---- reachability --------------------------------------------------------- */
+
+/* a store of n native backups, item i of id {i + 1, ...}, all opened */
+struct graph {
+	struct ocb_ret_item v[8];
+	char names[8][96];
+	struct ocb_ret_ref refs[8][8];
+	size_t n;
+	int problems[4];	/* count by enum ocb_ret_problem */
+	char last_problem[256];
+};
+
+static void graph_init(struct graph *g, size_t n)
+{
+	char tails[8][48];
+	const char *tp[8];
+	size_t i;
+
+	memset(g, 0, sizeof(*g));
+	g->n = n;
+	for (i = 0; i < n; i++) {
+		snprintf(tails[i], sizeof(tails[i]), "2026-11-0%zuT00-00-00Z",
+			 i + 1);
+		tp[i] = tails[i];
+	}
+	items_of(g->v, g->names, tp, n);
+	for (i = 0; i < n; i++) {
+		g->v[i].native = 1;
+		g->v[i].open = OCB_RET_OPENED;
+		g->v[i].id[0] = (uint8_t)(i + 1);
+		g->v[i].refs = g->refs[i];
+	}
+}
+
+/* from references to (by name, with to's id unless id is given) */
+static void graph_ref(struct graph *g, size_t from, size_t to, int id)
+{
+	struct ocb_ret_ref *r = &g->refs[from][g->v[from].nrefs++];
+
+	r->name = g->names[to];
+	memcpy(r->id, g->v[to].id, sizeof(r->id));
+	if (id)
+		r->id[0] = (uint8_t)id;
+}
+
+static void on_problem(void *arg, const struct ocb_ret_item *from,
+		       const struct ocb_ret_ref *ref, enum ocb_ret_problem what,
+		       const struct ocb_ret_item *to)
+{
+	struct graph *g = arg;
+
+	g->problems[what]++;
+	snprintf(g->last_problem, sizeof(g->last_problem), "%s -> %s (%s)",
+		 from->name, ref->name, to ? to->name : "missing");
+}
+
+static int plan_and_reach(struct graph *g, const struct ocb_ret_policy *p)
+{
+	CHECK_INT(ocb_retention_plan(g->v, g->n, p), 0);
+	return ocb_retention_reach(g->v, g->n, on_problem, g);
+}
+
+/* B3 (kept) builds on B2 on B1; B3 references both (the objects that
+ * hold the bytes), B2 references B1: all stay, B0 (unrelated) goes */
+static void test_reach_chain(void)
+{
+	struct ocb_ret_policy p = { .last = 1 };
+	struct graph g;
+
+	graph_init(&g, 4);
+	graph_ref(&g, 3, 2, 0);
+	graph_ref(&g, 3, 1, 0);
+	graph_ref(&g, 2, 1, 0);
+	CHECK_INT(plan_and_reach(&g, &p), 0);
+	CHECK_INT(g.v[0].keep, 0);
+	CHECK_INT(g.v[1].keep, 1);
+	CHECK_INT(g.v[2].keep, 1);
+	CHECK_INT(g.v[3].keep, 1);
+	CHECK_STR(g.v[2].why, "needed by openclaw-aws-backup-2026-11-04T00-00-00Z");
+	CHECK_STR(g.v[1].why, "needed by openclaw-aws-backup-2026-11-04T00-00-00Z");
+	CHECK_INT(g.v[1].needed + g.v[2].needed, 2);
+	CHECK_INT(g.v[3].needed, 0);
+	CHECK_STR(g.v[3].why, "newest, last 1");
+	CHECK_INT(g.problems[1] + g.problems[2] + g.problems[3], 0);
+
+	/* transitively: a kept-for-another backup is complete too (B3 only
+	 * names B2, B2 names B1) */
+	graph_init(&g, 4);
+	graph_ref(&g, 3, 2, 0);
+	graph_ref(&g, 2, 1, 0);
+	CHECK_INT(plan_and_reach(&g, &p), 0);
+	CHECK_INT(g.v[1].keep, 1);
+	CHECK_STR(g.v[1].why, "needed by openclaw-aws-backup-2026-11-03T00-00-00Z");
+	CHECK_INT(g.v[0].keep, 0);
+
+	/* a backup a rule keeps anyway gets no "needed by" */
+	graph_init(&g, 3);
+	graph_ref(&g, 2, 1, 0);
+	p.last = 2;
+	CHECK_INT(plan_and_reach(&g, &p), 0);
+	CHECK_STR(g.v[1].why, "last 2");
+	CHECK_INT(g.v[1].needed, 0);
+	CHECK_INT(g.v[0].keep, 0);
+}
+
+/* two kept backups share a base through two middles; and a cycle (never
+ * written, but hostile catalogs may say so) ends */
+static void test_reach_diamond_and_cycle(void)
+{
+	struct ocb_ret_policy p = { .last = 1 };
+	struct graph g;
+
+	graph_init(&g, 5);
+	g.v[3].pinned = 1;
+	graph_ref(&g, 4, 2, 0);
+	graph_ref(&g, 3, 1, 0);
+	graph_ref(&g, 2, 0, 0);
+	graph_ref(&g, 1, 0, 0);
+	CHECK_INT(plan_and_reach(&g, &p), 0);
+	CHECK_INT(g.v[0].keep && g.v[1].keep && g.v[2].keep, 1);
+	CHECK(strstr(g.v[0].why, "needed by") != NULL);
+	CHECK(strchr(g.v[0].why, ',') == NULL);	/* told once */
+
+	graph_init(&g, 3);
+	graph_ref(&g, 2, 1, 0);
+	graph_ref(&g, 1, 0, 0);
+	graph_ref(&g, 0, 1, 0);
+	CHECK_INT(plan_and_reach(&g, &p), 0);
+	CHECK_INT(g.v[0].keep + g.v[1].keep + g.v[2].keep, 3);
+}
+
+/* a referenced backup that does not open is kept (its frames may still
+ * serve), even under --delete-refused; a refused one no kept backup
+ * references goes with --delete-refused */
+static void test_reach_refused(void)
+{
+	struct ocb_ret_policy p = { .last = 1, .delete_refused = 1 };
+	struct graph g;
+
+	graph_init(&g, 3);
+	graph_ref(&g, 2, 1, 0);
+	g.v[1].refused = 1;
+	g.v[1].open = OCB_RET_FAILED;
+	g.v[0].refused = 1;
+	g.v[0].open = OCB_RET_FAILED;
+	CHECK_INT(plan_and_reach(&g, &p), 0);
+	CHECK_INT(g.v[1].keep, 1);
+	CHECK_STR(g.v[1].why, "needed by openclaw-aws-backup-2026-11-03T00-00-00Z");
+	CHECK_INT(g.v[0].keep, 0);
+	CHECK_INT(g.problems[OCB_RET_REF_UNVERIFIED], 1);
+
+	/* without --delete-refused it is kept as refused: no "needed by" */
+	graph_init(&g, 3);
+	graph_ref(&g, 2, 1, 0);
+	g.v[1].refused = 1;
+	g.v[1].open = OCB_RET_FAILED;
+	p.delete_refused = 0;
+	CHECK_INT(plan_and_reach(&g, &p), 0);
+	CHECK_STR(g.v[1].why, "refused");
+	CHECK_INT(g.problems[OCB_RET_REF_UNVERIFIED], 1);
+}
+
+/* a reference to a backup that is gone, or to one of that name with
+ * another id: warned, the referencing backup kept, the other one not
+ * kept on its account; an old-tool item of that name is not it */
+static void test_reach_missing_and_replaced(void)
+{
+	struct ocb_ret_policy p = { .last = 1 };
+	struct graph g;
+
+	graph_init(&g, 3);
+	graph_ref(&g, 2, 1, 0x77);	/* B1 replaced: another id */
+	g.refs[2][1].name = "openclaw-aws-backup-2026-10-01T00-00-00Z";
+	g.refs[2][1].id[0] = 9;
+	g.v[2].nrefs = 2;
+	CHECK_INT(plan_and_reach(&g, &p), 0);
+	CHECK_INT(g.v[2].keep, 1);
+	CHECK_INT(g.v[1].keep, 0);
+	CHECK_INT(g.v[0].keep, 0);
+	CHECK_INT(g.problems[OCB_RET_REF_OTHER], 1);
+	CHECK_INT(g.problems[OCB_RET_REF_MISSING], 1);
+	CHECK_STR(g.last_problem, "openclaw-aws-backup-2026-11-03T00-00-00Z -> "
+		  "openclaw-aws-backup-2026-10-01T00-00-00Z (missing)");
+
+	graph_init(&g, 3);
+	graph_ref(&g, 2, 1, 0);
+	g.v[1].native = 0;
+	g.v[1].open = OCB_RET_UNOPENED;
+	CHECK_INT(plan_and_reach(&g, &p), 0);
+	CHECK_INT(g.v[1].keep, 0);
+	CHECK_INT(g.problems[OCB_RET_REF_MISSING], 1);
+}
+
+/* what is not known yet is asked for first, without reports; the keeps
+ * the first pass made stand through the second */
+static void test_reach_asks_to_open(void)
+{
+	struct ocb_ret_policy p = { .last = 1 };
+	struct graph g;
+
+	graph_init(&g, 4);
+	graph_ref(&g, 3, 2, 0);
+	graph_ref(&g, 2, 1, 0);
+	graph_ref(&g, 3, 0, 0x55);	/* not B0 once opened */
+	g.v[2].open = OCB_RET_UNOPENED;
+	g.v[0].open = OCB_RET_UNOPENED;
+	CHECK_INT(plan_and_reach(&g, &p), 2);
+	CHECK_INT(g.v[2].want_open + g.v[0].want_open, 2);
+	CHECK_INT(g.v[1].want_open + g.v[3].want_open, 0);
+	CHECK_INT(g.problems[1] + g.problems[2] + g.problems[3], 0);
+	g.v[2].open = OCB_RET_OPENED;
+	g.v[0].open = OCB_RET_OPENED;
+	CHECK_INT(ocb_retention_reach(g.v, g.n, on_problem, &g), 0);
+	CHECK_INT(g.v[2].keep + g.v[1].keep, 2);
+	CHECK_INT(g.v[0].keep, 0);
+	CHECK_INT(g.problems[OCB_RET_REF_OTHER], 1);
+
+	/* a kept backup whose references are unknown (future-dated, never
+	 * opened by the plan) is asked for too; an old-tool one is not */
+	graph_init(&g, 2);
+	g.v[0].pinned = 1;
+	g.v[0].open = OCB_RET_UNOPENED;
+	CHECK_INT(plan_and_reach(&g, &p), 1);
+	CHECK_INT(g.v[0].want_open, 1);
+	g.v[0].native = 0;
+	CHECK_INT(plan_and_reach(&g, &p), 0);
+	CHECK_INT(ocb_retention_reach(g.v, 0, NULL, NULL), 0);
+}
+
 int main(void)
 {
 	test_last();
@@ -285,5 +515,10 @@ int main(void)
 	test_untrusted();
 	test_refused();
 	test_just_taken();
+	test_reach_chain();
+	test_reach_diamond_and_cycle();
+	test_reach_refused();
+	test_reach_missing_and_replaced();
+	test_reach_asks_to_open();
 	return T_DONE();
 }
