@@ -14,6 +14,12 @@
  *               beside KMS's ciphertext blob in the header.
  * The wrapping is bound to the backup id, so a wrapped key cannot be moved
  * to another backup.
+ *
+ * A provider remembers, in locked memory, what it has unwrapped (kms and
+ * passphrase: the last 256 data keys, by backup id and the exact key
+ * block) and the last 8 scrypt results (by salt and parameters), so
+ * opening the same header again costs no KMS call and no scrypt run.
+ * Every call is thread-safe.
  */
 #ifndef OCB_KEYS_H
 #define OCB_KEYS_H
@@ -74,6 +80,21 @@ int ocb_keyprov_wrap(struct ocb_keyprov *kp, const uint8_t backup_id[16],
 		     const struct ocb_key_ctx *ctx, uint8_t **data_key,
 		     struct ocb_key_block *blk);
 
+/*
+ * The same, for a backup that builds on the backup whose key block is
+ * base (NULL: none, as ocb_keyprov_wrap).  passphrase: base's salt is
+ * reused when base has today's scrypt parameters and its key-encryption
+ * key is cached here (this provider has unwrapped a data key with it, or
+ * wrapped one), so that a reader of the whole chain runs scrypt once;
+ * else a fresh salt, as ocb_keyprov_wrap.  Other providers ignore base.
+ * base must not be blk.
+ */
+int ocb_keyprov_wrap_like(struct ocb_keyprov *kp,
+			  const uint8_t backup_id[16],
+			  const struct ocb_key_ctx *ctx,
+			  const struct ocb_key_block *base,
+			  uint8_t **data_key, struct ocb_key_block *blk);
+
 /* Unwrap blk into *data_key (ocb_crypto_key_free it): 0, -ENOKEY for the
  * wrong key/passphrase or a provider mismatch (logged), -EBADMSG when blk
  * says "none" but kp is another provider (an unauthenticated backup is
@@ -88,5 +109,19 @@ int ocb_keyprov_unwrap_named(struct ocb_keyprov *kp,
 			     const uint8_t backup_id[16], const char *name,
 			     const struct ocb_key_block *blk,
 			     uint8_t **data_key);
+
+/* What a provider has done and saved, since it was made (tests, stats). */
+struct ocb_keyprov_stats {
+	uint64_t unwraps;	/* data keys unwrapped for real (kms: Decrypt
+				 * calls), whether they opened or not */
+	uint64_t dkey_hits;	/* ... and found in the cache instead */
+	uint64_t dkey_evictions;	/* cached data keys dropped (zeroed) */
+	size_t dkeys_cached;
+	uint64_t kdf_runs;	/* scrypt derivations */
+	uint64_t kek_hits;	/* scrypt results found in the cache */
+	size_t keks_cached;
+};
+void ocb_keyprov_stats(const struct ocb_keyprov *kp,
+		       struct ocb_keyprov_stats *out);
 
 #endif
