@@ -581,7 +581,8 @@ static void s3_stats(struct ocb_store *s, struct ocb_buf *out)
 
 	for (k = 0; k < K_NKINDS; k++)
 		ocb_buf_printf(out, "s3_requests_%s %" PRIuFAST64 "\n",
-			       s3_request_kind_name(k), atomic_load(&s3->requests[k]));
+			       s3_request_kind_name(k),
+			       atomic_load(&s3->requests[k]));
 	ocb_buf_printf(out,
 		       "s3_connects %" PRIuFAST64 "\n"
 		       "s3_errors %" PRIuFAST64 "\n"
