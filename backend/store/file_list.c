@@ -36,7 +36,8 @@ int file_list_sorted(int rootfd, const char *rel, struct name_ent **out,
 	*nout = 0;
 	fd = openat(rootfd, *rel ? rel : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT || errno == ENOTDIR ? 0 : file_store_err();
+		return errno == ENOENT || errno == ENOTDIR ? 0 :
+			file_store_err();
 	d = fdopendir(fd);
 	if (!d) {
 		close(fd);

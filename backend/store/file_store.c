@@ -476,7 +476,8 @@ static int fstore_get(struct ocb_store *s, const struct ocb_get_req *req,
 	 * not change what this get reads */
 	fd = openat(f->rootfd, req->key, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOTDIR || errno == EISDIR ? -ENOENT : file_store_err();
+		return errno == ENOTDIR || errno == EISDIR ? -ENOENT :
+			file_store_err();
 	if (fstat(fd, &st) < 0) {
 		r = file_store_err();
 		goto out;

@@ -709,9 +709,10 @@ out:
 	return r;
 }
 
-/* ---- hooks ---------------------------------------------------------------------- */
+/* ---- bodies ------------------------------------------------------------------ */
+
 int s3_request_hash_source(ocb_source_fn src, void *arg, uint64_t size,
-		       char out[65])
+			   char out[65])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned char d[SHA256_DIGEST_LENGTH];

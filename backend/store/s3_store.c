@@ -30,6 +30,8 @@
  * the stall timeout there */
 #define DELETE_BATCH 200
 
+/* ---- hooks ---------------------------------------------------------------------- */
+
 static int s3_head(struct ocb_store *s, const char *key,
 		   struct ocb_obj_head *out);
 
