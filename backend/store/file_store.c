@@ -4,9 +4,11 @@
  * Why this shape: a user looking at the store directory sees the same key
  * layout as in the bucket, so a NAS copy stays understandable; and all the
  * atomicity comes from rename(2)/link(2) within one file system, which is
- * why temporary files live under root and never in /tmp.
+ * why temporary files live under root and never in /tmp.  The listing
+ * walk is file_list.c.
  */
 #include "file_store.h"
+#include "file_store_i.h"
 #include "fileio.h"
 #include "buf.h"
 #include "log.h"
@@ -26,7 +28,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HIDDEN ".ocb-store"
 #define META_DIR HIDDEN "/meta"
 #define META_MAX (64 * 1024)
 #define IO_CHUNK (256 * 1024)
@@ -51,7 +52,7 @@ static pthread_mutex_t *key_lock(struct fstore *f, const char *key)
 	return &f->key_lock[h % KEY_LOCKS];
 }
 
-static int fs_err(void)
+int file_store_err(void)
 {
 	return errno ? -errno : -EIO;
 }
@@ -93,7 +94,7 @@ static int make_parents(int dirfd, const char *rel)
 	for (p = strchr(tmp, '/'); p; p = strchr(p + 1, '/')) {
 		*p = '\0';
 		if (mkdirat(dirfd, tmp, 0755) < 0 && errno != EEXIST)
-			return fs_err();
+			return file_store_err();
 		*p = '/';
 	}
 	return 0;
@@ -115,7 +116,7 @@ static void prune_parents(int dirfd, const char *rel, size_t keep)
 	}
 }
 
-static void etag_of(const struct stat *st, char etag[OCB_ETAG_MAX])
+void file_store_etag(const struct stat *st, char etag[OCB_ETAG_MAX])
 {
 	snprintf(etag, OCB_ETAG_MAX, "%" PRIx64 "-%" PRIx64 "-%" PRIx64 "%09ld",
 		 (uint64_t)st->st_ino, (uint64_t)st->st_size,
@@ -184,12 +185,12 @@ static int read_small_file(int dirfd, const char *rel, struct ocb_buf *out)
 	int r = 0;
 
 	if (fd < 0)
-		return fs_err();
+		return file_store_err();
 	for (;;) {
 		ssize_t n = read(fd, chunk, sizeof(chunk));
 
 		if (n < 0) {
-			r = fs_err();
+			r = file_store_err();
 			break;
 		}
 		if (n == 0)
@@ -266,7 +267,7 @@ static int tmp_create(struct fstore *f, char *rel, size_t size, int *fd)
 		if (*fd >= 0)
 			return 0;
 		if (errno != ENOENT)
-			return fs_err();
+			return file_store_err();
 		r = make_parents(f->rootfd, rel);
 		if (r < 0 && r != -ENOENT)
 			return r;
@@ -280,11 +281,11 @@ static int tmp_finish(int fd, struct stat *st)
 	int r = 0;
 
 	if (fsync(fd) < 0)
-		r = fs_err();
+		r = file_store_err();
 	if (r == 0 && st && fstat(fd, st) < 0)
-		r = fs_err();
+		r = file_store_err();
 	if (close(fd) < 0 && r == 0)
-		r = fs_err();
+		r = file_store_err();
 	return r;
 }
 
@@ -332,7 +333,7 @@ static int tmp_publish(struct fstore *f, const char *tmp, const char *rel,
 			return 0;
 		}
 		if (errno != ENOENT)
-			return fs_err();
+			return file_store_err();
 	}
 	return -ENOENT;
 }
@@ -423,7 +424,7 @@ static int stat_obj(struct fstore *f, const char *key, struct stat *st)
 	if (!key_ok(key))
 		return -EINVAL;
 	if (fstatat(f->rootfd, key, st, 0) < 0)
-		return errno == ENOTDIR ? -ENOENT : fs_err();
+		return errno == ENOTDIR ? -ENOENT : file_store_err();
 	if (!S_ISREG(st->st_mode))
 		return -ENOENT;
 	return 0;
@@ -434,7 +435,7 @@ static int fill_head(struct fstore *f, const char *key, const struct stat *st,
 {
 	h->size = (uint64_t)st->st_size;
 	h->mtime = st->st_mtim.tv_sec;
-	etag_of(st, h->etag);
+	file_store_etag(st, h->etag);
 	return meta_load(f, key, h->etag, &h->meta);
 }
 
@@ -475,16 +476,17 @@ static int fstore_get(struct ocb_store *s, const struct ocb_get_req *req,
 	 * not change what this get reads */
 	fd = openat(f->rootfd, req->key, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOTDIR || errno == EISDIR ? -ENOENT : fs_err();
+		return errno == ENOTDIR || errno == EISDIR ? -ENOENT :
+			file_store_err();
 	if (fstat(fd, &st) < 0) {
-		r = fs_err();
+		r = file_store_err();
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		r = -ENOENT;
 		goto out;
 	}
-	etag_of(&st, etag);
+	file_store_etag(&st, etag);
 	if (req->if_match && strcmp(req->if_match, etag) != 0) {
 		r = -ESTALE;
 		goto out;
@@ -520,7 +522,7 @@ static int fstore_get(struct ocb_store *s, const struct ocb_get_req *req,
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			r = fs_err();
+			r = file_store_err();
 			break;
 		}
 		if (n == 0) {	/* truncated by someone outside the store */
@@ -591,7 +593,7 @@ static int fstore_put(struct ocb_store *s, const char *key, uint64_t size,
 	else
 		close(fd);
 	if (r == 0) {
-		etag_of(&st, etag);
+		file_store_etag(&st, etag);
 		r = publish_obj(f, tmp, key, opts, etag);
 	}
 	if (r < 0)
@@ -613,7 +615,7 @@ static int fstore_del(struct ocb_store *s, const char *key)
 		prune_parents(f->rootfd, key, 0);
 		meta_remove(f, key);
 	} else if (errno != ENOENT && errno != ENOTDIR && errno != EISDIR) {
-		r = fs_err();	/* (a directory is no object) */
+		r = file_store_err();	/* (a directory is no object) */
 	}
 	pthread_mutex_unlock(l);
 	return r;
@@ -633,224 +635,16 @@ static int fstore_del_many(struct ocb_store *s, const char *const *keys,
 	return 0;
 }
 
-/* ---- listing --------------------------------------------------------------- */
-
-struct name_ent {
-	char *sortkey;	/* name, plus "/" for directories */
-	int is_dir;
-};
-
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct name_ent *)a)->sortkey,
-		      ((const struct name_ent *)b)->sortkey);
-}
-
-/* sorted entries of directory rel ("" = root), hidden dir excluded */
-static int read_sorted(int rootfd, const char *rel, struct name_ent **out,
-		       size_t *nout)
-{
-	struct name_ent *v = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	DIR *d;
-	int fd, r = 0;
-
-	*out = NULL;
-	*nout = 0;
-	fd = openat(rootfd, *rel ? rel : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT || errno == ENOTDIR ? 0 : fs_err();
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return fs_err();
-	}
-	while ((de = readdir(d)) != NULL) {
-		struct stat st;
-		int is_dir;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (!*rel && !strcmp(de->d_name, HIDDEN))
-			continue;
-		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
-			continue;
-		is_dir = S_ISDIR(st.st_mode);
-		if (n == cap) {
-			struct name_ent *nv;
-
-			cap = cap ? cap * 2 : 64;
-			nv = realloc(v, cap * sizeof(*v));
-			if (!nv) {
-				r = -ENOMEM;
-				break;
-			}
-			v = nv;
-		}
-		if (asprintf(&v[n].sortkey, "%s%s", de->d_name,
-			     is_dir ? "/" : "") < 0) {
-			r = -ENOMEM;
-			break;
-		}
-		v[n].is_dir = is_dir;
-		n++;
-	}
-	closedir(d);
-	if (r < 0) {
-		while (n)
-			free(v[--n].sortkey);
-		free(v);
-		return r;
-	}
-	if (n > 1)
-		qsort(v, n, sizeof(*v), name_cmp);
-	*out = v;
-	*nout = n;
-	return 0;
-}
-
-static void free_names(struct name_ent *v, size_t n)
-{
-	while (n)
-		free(v[--n].sortkey);
-	free(v);
-}
-
-struct walk {
-	struct fstore *f;
-	const char *prefix;
-	size_t plen;
-	const char *delim;
-	const char *start_after;
-	ocb_list_fn cb;
-	void *arg;
-};
-
-/* does directory rel hold at least one object (recursively)? */
-static int dir_has_objects(int rootfd, const char *rel)
-{
-	struct name_ent *v;
-	size_t n, i;
-	int found = 0;
-
-	if (read_sorted(rootfd, rel, &v, &n) < 0)
-		return 0;
-	for (i = 0; i < n && !found; i++) {
-		char sub[PATH_MAX];
-
-		if (!v[i].is_dir) {
-			found = 1;
-			break;
-		}
-		snprintf(sub, sizeof(sub), "%s/%s", rel, v[i].sortkey);
-		sub[strlen(sub) - 1] = '\0';
-		found = dir_has_objects(rootfd, sub);
-	}
-	free_names(v, n);
-	return found;
-}
-
-/*
- * Walk directory dir (key prefix form: "" or "a/b/"), emitting every key
- * that starts with the prefix, in byte order.
- */
-static int walk_dir(struct walk *w, const char *dir)
-{
-	struct name_ent *v;
-	size_t n, i, dlen = strlen(dir);
-	int r;
-
-	r = read_sorted(w->f->rootfd, dlen ? dir : "", &v, &n);
-	if (r < 0)
-		return r;
-	for (i = 0; i < n; i++) {
-		char key[PATH_MAX];
-		size_t klen, cmp;
-
-		klen = (size_t)snprintf(key, sizeof(key), "%s%s", dir,
-					v[i].sortkey);
-		if (klen >= sizeof(key))
-			continue;
-		/* compare with the prefix as far as both go */
-		cmp = klen < w->plen ? klen : w->plen;
-		if (strncmp(key, w->prefix, cmp) != 0)
-			continue;
-		if (v[i].is_dir) {
-			const char *rest;
-
-			/* every key below sorts before start_after */
-			if (w->start_after && strcmp(key, w->start_after) < 0 &&
-			    strncmp(key, w->start_after, klen) != 0)
-				continue;
-			if (klen < w->plen) {	/* prefix goes deeper */
-				r = walk_dir(w, key);
-				if (r < 0)
-					break;
-				continue;
-			}
-			rest = key + w->plen;
-			if (w->delim && strchr(rest, w->delim[0])) {
-				/* roll up: key is "<prefix>...<delim>" */
-				struct ocb_list_entry e = { .key = key,
-							    .is_prefix = 1 };
-				char *cut = strchr(rest, w->delim[0]);
-
-				cut[1] = '\0';
-				if (w->start_after &&
-				    strcmp(key, w->start_after) <= 0)
-					continue;
-				key[strlen(key) - 1] = '\0';
-				if (!dir_has_objects(w->f->rootfd, key))
-					continue;
-				key[strlen(key)] = '/';
-				r = w->cb(w->arg, &e);
-				if (r < 0)
-					break;
-				continue;
-			}
-			r = walk_dir(w, key);
-			if (r < 0)
-				break;
-		} else {
-			struct stat st;
-			char etag[OCB_ETAG_MAX];
-			struct ocb_list_entry e = { .key = key, .etag = etag };
-
-			if (klen < w->plen)
-				continue;
-			if (w->start_after && strcmp(key, w->start_after) <= 0)
-				continue;
-			if (fstatat(w->f->rootfd, key, &st, 0) < 0)
-				continue;	/* deleted meanwhile */
-			e.size = (uint64_t)st.st_size;
-			e.mtime = st.st_mtim.tv_sec;
-			etag_of(&st, etag);
-			r = w->cb(w->arg, &e);
-			if (r < 0)
-				break;
-		}
-	}
-	free_names(v, n);
-	return r;
-}
+/* ---- listing (the walk is file_list.c) ---------------------------------- */
 
 static int fstore_list(struct ocb_store *s, const char *prefix,
 		       const char *delimiter, const char *start_after,
 		       ocb_list_fn cb, void *arg)
 {
-	struct walk w = {
-		.f = s->priv, .prefix = prefix ? prefix : "",
-		.delim = delimiter && *delimiter ? delimiter : NULL,
-		.start_after = start_after, .cb = cb, .arg = arg,
-	};
+	struct fstore *f = s->priv;
 
-	if (w.delim && strcmp(w.delim, "/") != 0)
-		return -EINVAL;	/* only "/" maps onto directories */
-	w.plen = strlen(w.prefix);
-	return walk_dir(&w, "");
+	return file_list_walk(f->rootfd, prefix, delimiter, start_after, cb,
+			      arg);
 }
 
 /* ---- multipart ------------------------------------------------------------- */
@@ -883,7 +677,7 @@ static int write_file_at(struct fstore *f, const char *rel, const void *p,
 	if (r < 0)
 		return r;
 	if (renameat(f->rootfd, tmp, f->rootfd, rel) < 0) {
-		r = fs_err();
+		r = file_store_err();
 		unlinkat(f->rootfd, tmp, 0);
 	}
 	return r;
@@ -1015,7 +809,7 @@ static int fstore_mpu_part(struct ocb_store *s, const char *key,
 		r = -ENOENT;
 	if (r < 0)
 		return r;
-	etag_of(&st, etag);
+	file_store_etag(&st, etag);
 	return 0;
 }
 
@@ -1031,10 +825,10 @@ static int append_part(struct fstore *f, int fd, const char *rel,
 	if (pfd < 0)
 		return -EINVAL;	/* S3: InvalidPart */
 	if (fstat(pfd, &st) < 0) {
-		r = fs_err();
+		r = file_store_err();
 		goto out;
 	}
-	etag_of(&st, have);
+	file_store_etag(&st, have);
 	if (strcmp(have, etag) != 0) {
 		r = -EINVAL;	/* InvalidPart: not the part named */
 		goto out;
@@ -1046,7 +840,7 @@ static int append_part(struct fstore *f, int fd, const char *rel,
 			continue;
 		if (n <= 0) {
 			if (n < 0)
-				r = fs_err();
+				r = file_store_err();
 			break;
 		}
 		r = ocb_fileio_write_all(fd, chunk, (size_t)n);
@@ -1119,7 +913,7 @@ static int fstore_mpu_complete(struct ocb_store *s, const char *key,
 	else
 		close(fd);
 	if (r == 0) {
-		etag_of(&st, etag);
+		file_store_etag(&st, etag);
 		r = publish_obj(f, tmp, key, &po, etag);
 	}
 	if (r < 0)
@@ -1154,7 +948,7 @@ static int fstore_mpu_list(struct ocb_store *s, const char *prefix,
 	size_t n, i;
 	int r;
 
-	r = read_sorted(f->rootfd, UPLOADS, &v, &n);
+	r = file_list_sorted(f->rootfd, UPLOADS, &v, &n);
 	if (r < 0)
 		return r;
 	for (i = 0; i < n && r == 0; i++) {
@@ -1176,7 +970,7 @@ static int fstore_mpu_list(struct ocb_store *s, const char *prefix,
 			       cJSON_IsNumber(t) ? (int64_t)t->valuedouble : 0);
 		cJSON_Delete(info);
 	}
-	free_names(v, n);
+	file_list_free(v, n);
 	return r;
 }
 
@@ -1224,7 +1018,7 @@ int ocb_file_store_new(const char *root, struct ocb_store **out)
 	int i, r;
 
 	if (stat(root, &st) < 0) {
-		r = fs_err();
+		r = file_store_err();
 		ocb_err("store directory %s: %s",
 			ocb_log_escape(esc, sizeof(esc), root), strerror(-r));
 		return r;
@@ -1241,12 +1035,12 @@ int ocb_file_store_new(const char *root, struct ocb_store **out)
 		goto fail;
 	}
 	if (!realpath(root, f->root)) {
-		r = fs_err();
+		r = file_store_err();
 		goto fail;
 	}
 	f->rootfd = open(f->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (f->rootfd < 0) {
-		r = fs_err();
+		r = file_store_err();
 		ocb_err("store directory %s: %s",
 			ocb_log_escape(esc, sizeof(esc), root), strerror(-r));
 		goto fail;

@@ -43,6 +43,8 @@ struct ocb_s3_opts {
 int ocb_s3_store_new(const struct ocb_s3_opts *opts, struct ocb_creds *creds,
 		     struct ocb_store **out);
 
+/* ---- the bucket itself (s3_bucket.c) ---- */
+
 /*
  * Create the bucket when a HEAD of it says it is missing, with a
  * LocationConstraint unless the region is us-east-1.  Returns 0 also when
