@@ -407,6 +407,7 @@ struct source {
 	const uint8_t *data_key;
 	const struct ocb_frame_rec *f;	/* its frame records */
 	uint32_t nframes, frame_size;
+	int is_ref;
 };
 
 /* ref r's data key, unwrapped from its copied header by the key provider
@@ -454,6 +455,7 @@ static int source_get(struct native_archive *na, uint32_t src,
 		so->f = c->f;
 		so->nframes = c->nf;
 		so->frame_size = c->frame_size;
+		so->is_ref = 0;
 		return 0;
 	}
 	ref = &c->refs[src - 1];
@@ -467,8 +469,62 @@ static int source_get(struct native_archive *na, uint32_t src,
 	so->f = c->f + ref->first_frame;
 	so->nframes = ref->nframes;
 	so->frame_size = ref->frame_size;
+	so->is_ref = 1;
 	r = ref_key(na, src - 1, &so->data_key);
 	return r;
+}
+
+/* the sealed frames [first, first + n) of source so with one range
+ * request, into b (one allocation, no regrowth); *start: the object offset
+ * of b's first byte.  Bytes received from a ref count, once per request. */
+static int source_fetch(struct native_archive *na, const struct source *so,
+			uint32_t first, uint32_t n, struct ocb_buf *b,
+			uint64_t *start)
+{
+	const struct ocb_frame_rec *f = so->f;
+	uint64_t end = f[first + n - 1].off + f[first + n - 1].sealed_len;
+	struct ocb_get_req g = { .key = so->key, .off = f[first].off,
+				 .len = end - f[first].off,
+				 .if_match = so->etag };
+	int r;
+
+	ocb_buf_init(b, g.len);
+	if (ocb_buf_reserve(b, g.len) < 0)
+		return -ENOMEM;
+	r = na->s->ops->get(na->s, &g, (ocb_sink_fn)ocb_buf_append, b, NULL);
+	if (so->is_ref)
+		atomic_fetch_add(&na->ref_bytes, b->len);
+	if (r == -ESTALE)
+		log_damage(na, "the object changed since it was opened");
+	if (r == -ENOENT && so->is_ref) {
+		log_damage(na, "an object it refers to is gone");
+		r = -EBADMSG;
+	}
+	if (r == 0 && b->len != g.len) {
+		log_damage(na, "short frame read");
+		r = -EBADMSG;
+	}
+	*start = g.off;
+	return r;
+}
+
+/* physical frame i of source so, its sealed bytes at sealed (opened in
+ * place: once only), verified and decoded into out (so->frame_size bytes) */
+static int source_open(struct native_archive *na, const struct source *so,
+		       uint32_t i, ZSTD_DCtx *dctx, void *sealed,
+		       uint8_t *out)
+{
+	const struct ocb_frame_rec *f = &so->f[i];
+	char msg[400], esc[300];
+
+	if (ocb_frame_open(so->data_key, so->id, i, dctx, sealed,
+			   f->sealed_len, f->plain_len, f->flags, out) == 0)
+		return 0;
+	snprintf(msg, sizeof(msg), "frame %u of %s failed verification "
+		 "(damaged or tampered with)", i,
+		 ocb_log_escape(esc, sizeof(esc), so->key));
+	log_damage(na, msg);
+	return -EBADMSG;
 }
 
 /* physical frames [first, first + n) of source so, with one range
@@ -481,64 +537,24 @@ static int source_frames(struct native_archive *na, const struct source *so,
 	struct ocb_buf b;
 	uint8_t *out = NULL;
 	ZSTD_DCtx *dctx = NULL;
-	uint64_t start, end;
+	uint64_t start;
 	uint32_t i;
 	int r;
 
-	start = f[first].off;
-	end = f[first + n - 1].off + f[first + n - 1].sealed_len;
-	ocb_buf_init(&b, end - start);
-	if (ocb_buf_reserve(&b, end - start) < 0)	/* one allocation, no regrowth */
-		return -ENOMEM;
-	{
-		struct ocb_get_req g = { .key = so->key, .off = start,
-					 .len = end - start,
-					 .if_match = so->etag };
-
-		r = na->s->ops->get(na->s, &g, (ocb_sink_fn)ocb_buf_append, &b,
-				     NULL);
-	}
-	if (so->f != na->cat->f)
-		atomic_fetch_add(&na->ref_bytes, b.len);
-	if (r == -ESTALE) {
-		log_damage(na, "the object changed since it was opened");
-		goto out;
-	}
-	if (r == -ENOENT && so->f != na->cat->f) {
-		log_damage(na, "an object it refers to is gone");
-		r = -EBADMSG;
-		goto out;
-	}
+	r = source_fetch(na, so, first, n, &b, &start);
 	if (r < 0)
 		goto out;
-	if (b.len != end - start) {
-		r = -EBADMSG;
-		log_damage(na, "short frame read");
-		goto out;
-	}
 	out = malloc(so->frame_size);
 	dctx = ZSTD_createDCtx();
 	if (!out || !dctx) {
 		r = -ENOMEM;
 		goto out;
 	}
-	for (i = first; i < first + n; i++) {
-		r = ocb_frame_open(so->data_key, so->id, i, dctx,
-				   b.data + (f[i].off - start), f[i].sealed_len,
-				   f[i].plain_len, f[i].flags, out);
-		if (r < 0) {
-			char msg[400], esc[300];
-
-			snprintf(msg, sizeof(msg), "frame %u of %s failed "
-				 "verification (damaged or tampered with)", i,
-				 ocb_log_escape(esc, sizeof(esc), so->key));
-			log_damage(na, msg);
-			r = -EBADMSG;
-			goto out;
-		}
-		r = cb(arg, i, out, f[i].plain_len);
-		if (r < 0)
-			goto out;
+	for (i = first; r == 0 && i < first + n; i++) {
+		r = source_open(na, so, i, dctx, b.data + (f[i].off - start),
+				out);
+		if (r == 0)
+			r = cb(arg, i, out, f[i].plain_len);
 	}
 out:
 	ZSTD_freeDCtx(dctx);
@@ -547,50 +563,139 @@ out:
 	return r;
 }
 
-/* a run of segments [s0, s1] of one source whose physical frames follow
- * each other, copied into logical bytes [lo, hi) at dst */
-struct run {
-	const struct ocb_catalog *c;
-	uint32_t s0, s1;
-	uint64_t lo, hi, fs;	/* fs: the source's frame size */
-	uint8_t *dst;
+/*
+ * Format 3: logical frames assembled from the sources' physical frames,
+ * in logical order.  Each run of segments of one source whose physical
+ * frames follow each other is one range request; its frames are opened one
+ * at a time as the segments reach them, and each logical frame goes to the
+ * caller as soon as its last byte is there.  Memory: the run's sealed
+ * frames, one physical frame of plaintext, and one logical frame being
+ * assembled (only when a logical frame is not one piece of a physical
+ * frame: then it is handed over from the physical frame directly).
+ */
+struct assembly {
+	struct native_archive *na;
+	ocb_frame_fn cb;
+	void *arg;
+	uint64_t fs;		/* logical frame size */
+	uint64_t pos;		/* the next logical byte */
+	uint8_t *lbuf;		/* the logical frame being assembled */
+	uint8_t *pbuf;		/* the physical frame last opened */
+	size_t pcap;
+	uint32_t pframe;
+	int phave;
+	ZSTD_DCtx *dctx;
 };
 
-static int run_copy(void *arg, uint32_t frame, const void *data, size_t len)
+/* a run: segments [s0, s1] of source src, physical frames [f0, f1] */
+struct run {
+	uint32_t src, s0, s1, f0, f1;
+};
+
+/* logical bytes [pos, pos + len) to the logical frames they belong to */
+static int asm_put(struct assembly *as, const uint8_t *data, uint64_t len)
 {
-	const struct run *ru = arg;
-	uint64_t p0 = (uint64_t)frame * ru->fs, p1 = p0 + len;
-	uint32_t s;
+	uint64_t stream = as->na->cat->stream_size;
+	int r = 0;
 
-	for (s = ru->s0; s <= ru->s1; s++) {
-		const struct ocb_segment *g = &ru->c->seg[s];
-		uint64_t a = g->loff > ru->lo ? g->loff : ru->lo;
-		uint64_t e = g->loff + g->len < ru->hi ? g->loff + g->len :
-			     ru->hi;
-		/* physical range of the piece, cut to the frame */
-		uint64_t q0 = g->poff + (a - g->loff), q1 = q0 + (e - a);
+	while (r == 0 && len) {
+		uint32_t l = (uint32_t)(as->pos / as->fs);
+		uint64_t o = as->pos - l * as->fs;
+		uint64_t llen = stream - l * as->fs < as->fs ?
+				stream - l * as->fs : as->fs;
+		uint64_t take = len < llen - o ? len : llen - o;
 
-		if (q0 < p0)
-			q0 = p0;
-		if (q1 > p1)
-			q1 = p1;
-		if (q0 < q1)
-			memcpy(ru->dst + (g->loff + (q0 - g->poff) - ru->lo),
-			       (const uint8_t *)data + (q0 - p0), q1 - q0);
+		if (o == 0 && take == llen) {
+			r = as->cb(as->arg, l, data, (size_t)llen);
+		} else {
+			if (!as->lbuf && !(as->lbuf = malloc(as->fs)))
+				return -ENOMEM;
+			memcpy(as->lbuf + o, data, take);
+			if (o + take == llen)
+				r = as->cb(as->arg, l, as->lbuf, (size_t)llen);
+		}
+		as->pos += take;
+		data += take;
+		len -= take;
 	}
+	return r;
+}
+
+/* physical frame p of the run into as->pbuf; frames are opened in order,
+ * each once (opening decrypts the sealed bytes in place) */
+static int asm_frame(struct assembly *as, const struct source *so,
+		     const struct run *ru, const struct ocb_buf *b,
+		     uint64_t start, uint32_t p)
+{
+	if (as->phave && as->pframe == p)
+		return 0;
+	if (p < ru->f0 || p > ru->f1 || (as->phave && p < as->pframe))
+		return -EBADMSG;	/* the run's rule: cannot happen */
+	if (as->pcap < so->frame_size) {
+		free(as->pbuf);
+		as->pcap = 0;
+		if (!(as->pbuf = malloc(so->frame_size)))
+			return -ENOMEM;
+		as->pcap = so->frame_size;
+	}
+	as->phave = 0;
+	if (source_open(as->na, so, p, as->dctx,
+			b->data + (so->f[p].off - start), as->pbuf) < 0)
+		return -EBADMSG;
+	as->pframe = p;
+	as->phave = 1;
 	return 0;
 }
 
-static int run_flush(struct native_archive *na, struct run *ru,
-		     uint32_t src, uint32_t f0, uint32_t f1)
+/* the piece of segment g within [lo, hi), from the run's sealed frames */
+static int asm_piece(struct assembly *as, const struct source *so,
+		     const struct run *ru, const struct ocb_buf *b,
+		     uint64_t start, const struct ocb_segment *g,
+		     uint64_t lo, uint64_t hi)
+{
+	uint64_t a = g->loff > lo ? g->loff : lo;
+	uint64_t e = g->loff + g->len < hi ? g->loff + g->len : hi;
+	uint64_t q = g->poff + (a - g->loff), qend = q + (e - a);
+	int r = 0;
+
+	if (a != as->pos)
+		return -EBADMSG;	/* segments are contiguous: validated */
+	while (r == 0 && q < qend) {
+		uint32_t p = (uint32_t)(q / so->frame_size);
+		uint64_t o = q - (uint64_t)p * so->frame_size, take;
+
+		r = asm_frame(as, so, ru, b, start, p);
+		if (r < 0)
+			break;
+		if (so->f[p].plain_len <= o)
+			return -EBADMSG;
+		take = qend - q < so->f[p].plain_len - o ? qend - q :
+		       so->f[p].plain_len - o;
+		r = asm_put(as, as->pbuf + o, take);
+		q += take;
+	}
+	return r;
+}
+
+/* one run: its frames with one range request, its pieces in order */
+static int asm_run(struct assembly *as, const struct run *ru, uint64_t lo,
+		   uint64_t hi)
 {
 	struct source so;
-	int r = source_get(na, src, &so);
+	struct ocb_buf b;
+	uint64_t start;
+	uint32_t s;
+	int r = source_get(as->na, ru->src, &so);
 
 	if (r < 0)
 		return r;
-	ru->fs = so.frame_size;
-	return source_frames(na, &so, f0, f1 - f0 + 1, run_copy, ru);
+	r = source_fetch(as->na, &so, ru->f0, ru->f1 - ru->f0 + 1, &b, &start);
+	as->phave = 0;
+	for (s = ru->s0; r == 0 && s <= ru->s1; s++)
+		r = asm_piece(as, &so, ru, &b, start, &as->na->cat->seg[s], lo,
+			      hi);
+	ocb_buf_release(&b);
+	return r;
 }
 
 /* the physical frames segment g needs of [lo, hi) */
@@ -609,17 +714,12 @@ static void seg_frames(const struct native_archive *na,
 	*f1 = (uint32_t)((p + (e - a) - 1) / fs);
 }
 
-/* logical bytes [lo, hi) into dst: each run of segments from one source
- * whose frames follow each other is one range request */
-static int map_read(struct native_archive *na, uint64_t lo, uint64_t hi,
-		    uint8_t *dst)
+/* the last segment starting at or before lo */
+static uint32_t seg_find(const struct ocb_catalog *c, uint64_t lo)
 {
-	const struct ocb_catalog *c = na->cat;
-	struct run ru = { .c = c, .lo = lo, .hi = hi, .dst = dst };
-	uint32_t a = 0, b = c->nseg, s, f0 = 0, f1 = 0, g0, g1;
-	int have = 0, r;
+	uint32_t a = 0, b = c->nseg;
 
-	while (b - a > 1) {	/* the last segment starting at or before lo */
+	while (b - a > 1) {
 		uint32_t m = a + (b - a) / 2;
 
 		if (c->seg[m].loff <= lo)
@@ -627,54 +727,56 @@ static int map_read(struct native_archive *na, uint64_t lo, uint64_t hi,
 		else
 			b = m;
 	}
-	for (s = a; s < c->nseg && c->seg[s].loff < hi; s++) {
-		seg_frames(na, &c->seg[s], lo, hi, &g0, &g1);
-		if (have && c->seg[s].source == c->seg[ru.s0].source &&
-		    g0 >= f0 && g0 <= f1 + 1) {
-			ru.s1 = s;
-			if (g1 > f1)
-				f1 = g1;
-			continue;
-		}
-		if (have) {
-			r = run_flush(na, &ru, c->seg[ru.s0].source, f0, f1);
-			if (r < 0)
-				return r;
-		}
-		have = 1;
-		ru.s0 = ru.s1 = s;
-		f0 = g0;
-		f1 = g1;
-	}
-	return have ? run_flush(na, &ru, c->seg[ru.s0].source, f0, f1) : 0;
+	return a;
 }
 
-#define MAP_FRAMES 8	/* logical frames assembled at once */
+/* logical bytes [lo, hi) (whole logical frames) to as, run by run: a
+ * segment joins the run before it when it is of the same source and
+ * starts in the run's last physical frame or the next one */
+static int asm_range(struct assembly *as, uint64_t lo, uint64_t hi)
+{
+	const struct ocb_catalog *c = as->na->cat;
+	struct run ru = { 0 };
+	uint32_t s, g0, g1;
+	int have = 0, r;
 
-/* logical frames of a format 3 backup, assembled from segments */
+	for (s = seg_find(c, lo); s < c->nseg && c->seg[s].loff < hi; s++) {
+		seg_frames(as->na, &c->seg[s], lo, hi, &g0, &g1);
+		if (have && c->seg[s].source == ru.src && g0 >= ru.f1 &&
+		    g0 <= ru.f1 + 1) {
+			ru.s1 = s;
+			ru.f1 = g1 > ru.f1 ? g1 : ru.f1;
+			continue;
+		}
+		if (have && (r = asm_run(as, &ru, lo, hi)) < 0)
+			return r;
+		have = 1;
+		ru = (struct run){ c->seg[s].source, s, s, g0, g1 };
+	}
+	r = have ? asm_run(as, &ru, lo, hi) : 0;
+	if (r == 0 && as->pos != hi)
+		r = -EBADMSG;	/* segments cover the stream: validated */
+	return r;
+}
+
+/* logical frames [first, first + n) of a format 3 backup */
 static int native_read_mapped(struct native_archive *na, uint32_t first,
 			      uint32_t n, ocb_frame_fn cb, void *arg)
 {
 	const struct ocb_catalog *c = na->cat;
-	uint64_t fs = c->frame_size;
-	uint8_t *buf = malloc(MAP_FRAMES * fs);
-	uint32_t i, k, j;
-	int r = buf ? 0 : -ENOMEM;
+	struct assembly as = { .na = na, .cb = cb, .arg = arg,
+			       .fs = c->frame_size,
+			       .pos = (uint64_t)first * c->frame_size };
+	uint64_t hi = (uint64_t)(first + n) * c->frame_size;
+	int r;
 
-	for (i = first; r == 0 && i < first + n; i += k) {
-		uint64_t lo = i * fs, hi;
-
-		k = first + n - i < MAP_FRAMES ? first + n - i : MAP_FRAMES;
-		hi = lo + k * fs < c->stream_size ? lo + k * fs : c->stream_size;
-		r = map_read(na, lo, hi, buf);
-		for (j = 0; r == 0 && j < k; j++) {
-			uint64_t s0 = (uint64_t)(i + j) * fs;
-			uint64_t len = hi - s0 < fs ? hi - s0 : fs;
-
-			r = cb(arg, i + j, buf + j * fs, (size_t)len);
-		}
-	}
-	free(buf);
+	if (hi > c->stream_size)
+		hi = c->stream_size;
+	as.dctx = ZSTD_createDCtx();
+	r = as.dctx ? asm_range(&as, as.pos, hi) : -ENOMEM;
+	ZSTD_freeDCtx(as.dctx);
+	free(as.pbuf);
+	free(as.lbuf);
 	return r;
 }
 
@@ -684,6 +786,29 @@ static int identity(const struct ocb_catalog *c)
 	return c->version < 3 || (c->nseg == 1 && c->seg[0].source == 0 &&
 				  c->seg[0].poff == 0 &&
 				  c->stored_size == c->stream_size);
+}
+
+/* the sealed bytes logical frames [first, first + n) travel as: exact
+ * when they are this object's frames, else as the stored frames average */
+static uint64_t wire_bytes(const struct native_archive *na, uint32_t first,
+			   uint32_t n)
+{
+	const struct ocb_catalog *c = na->cat;
+	uint64_t sealed = 0, plain = 0;
+	uint32_t i, nall;
+
+	if (identity(c))
+		return c->f[first + n - 1].off + c->f[first + n - 1].sealed_len -
+		       c->f[first].off;
+	nall = c->nf;
+	for (i = 0; i < c->nrefs; i++)
+		nall += c->refs[i].nframes;
+	for (i = 0; i < nall; i++) {
+		sealed += c->f[i].sealed_len;
+		plain += c->f[i].plain_len;
+	}
+	return plain ? (uint64_t)n * c->frame_size * sealed / plain :
+	       (uint64_t)n * c->frame_size;
 }
 
 static int native_read_frames(struct ocb_archive *a, uint32_t first,
@@ -698,12 +823,13 @@ static int native_read_frames(struct ocb_archive *a, uint32_t first,
 	return source_frames(na, &so, first, n, cb, arg);
 }
 
+/* format 3 assembles its frames: they lie nowhere as such */
 static int native_frame_location(const struct ocb_archive *a, uint32_t i,
 				 uint64_t *off, uint32_t *sealed_len)
 {
 	const struct native_archive *na = ocb_archive_impl(a);
 
-	if (i >= na->cat->nf)
+	if (i >= na->cat->nf || !identity(na->cat))
 		return -EINVAL;
 	*off = na->cat->f[i].off;
 	*sealed_len = na->cat->f[i].sealed_len;
@@ -743,7 +869,7 @@ struct cat_slot {
 
 struct cat_pipe {
 	struct ocb_archive *a;
-	const struct ocb_frame_rec *f;	/* the catalog's frames */
+	const struct native_archive *na;
 	struct ocb_link_est *link;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -786,7 +912,6 @@ static int64_t cat_take(struct cat_pipe *p, uint32_t *first, uint32_t *n)
 static void *cat_worker(void *arg)
 {
 	struct cat_pipe *p = arg;
-	const struct ocb_frame_rec *f = p->f;
 	uint64_t rtt = 0, rate;
 
 	pthread_mutex_lock(&p->lock);
@@ -823,9 +948,7 @@ static void *cat_worker(void *arg)
 		t0 = ocb_link_est_now_us();
 		r = ocb_archive_read_frames(p->a, first, n, slot_fill, sl);
 		if (r == 0)
-			ocb_link_est_sample(p->link, f[first + n - 1].off +
-					    f[first + n - 1].sealed_len -
-					    f[first].off,
+			ocb_link_est_sample(p->link, wire_bytes(p->na, first, n),
 					    sl->t_first - t0);
 		pthread_mutex_lock(&p->lock);
 		sl->err = r;
@@ -840,7 +963,7 @@ static int native_cat_range(struct ocb_archive *a, uint64_t off,
 			    uint64_t len, ocb_sink_fn sink, void *arg)
 {
 	const struct native_archive *na = ocb_archive_impl(a);
-	struct cat_pipe p = { .a = a, .f = na->cat->f };
+	struct cat_pipe p = { .a = a, .na = na };
 	uint64_t fs, end = off + len, stream, b;
 	pthread_t th[CAT_WORKERS];
 	int nth = 0, i, r = 0;
@@ -854,8 +977,7 @@ static int native_cat_range(struct ocb_archive *a, uint64_t off,
 		return 0;
 	p.next = (uint32_t)(off / fs);
 	p.end = (uint32_t)((end + fs - 1) / fs);
-	p.unit = (na->cat->f[p.end - 1].off + na->cat->f[p.end - 1].sealed_len -
-		  na->cat->f[p.next].off) / (p.end - p.next);
+	p.unit = wire_bytes(na, p.next, p.end - p.next) / (p.end - p.next);
 	p.batch_max = (uint32_t)(CAT_BYTES / CAT_SLOTS / fs);
 	if (p.batch_max < CAT_BATCH_MIN)
 		p.batch_max = CAT_BATCH_MIN;
