@@ -564,15 +564,41 @@ out:
 }
 
 /*
- * Format 3: logical frames assembled from the sources' physical frames,
- * in logical order.  Each run of segments of one source whose physical
- * frames follow each other is one range request; its frames are opened one
- * at a time as the segments reach them, and each logical frame goes to the
- * caller as soon as its last byte is there.  Memory: the run's sealed
- * frames, one physical frame of plaintext, and one logical frame being
- * assembled (only when a logical frame is not one piece of a physical
- * frame: then it is handed over from the physical frame directly).
+ * Format 3: logical frames assembled from the sources' physical frames.
+ * The segments of the range are first grouped into fetches: a segment
+ * joins the last fetch of its source when it starts in that fetch's last
+ * physical frame or the next one (so a file's data stays one request even
+ * with other sources' small pieces around it), else it starts a new one.
+ * Each fetch is one range request.  The segments are then walked in
+ * logical order; each physical frame is opened when first reached (in
+ * place: its sealed bytes are then gone, so a frame wanted again after its
+ * plaintext was dropped is fetched again, alone: rare) and kept in one of
+ * ASM_SLOTS plaintext slots (two: this object's headers and a base's data
+ * interleave); each logical frame goes to the caller as soon as its last
+ * byte is there, straight from the physical frame when it is one piece of
+ * it, else from one assembly buffer.
+ * Memory per call: the fetches' sealed frames (those of the logical frames
+ * read, as for a full backup, and the few frames holding the pieces
+ * around them), ASM_SLOTS physical frames and one logical frame.
  */
+#define ASM_SLOTS 2
+
+struct fetch {
+	uint32_t src, f0, f1;
+	struct ocb_buf b;	/* its sealed frames, from object offset start */
+	uint64_t start;
+	int fetched;
+	int64_t opened;		/* the last frame opened in place, -1: none */
+};
+
+struct plain_slot {
+	uint8_t *data;
+	size_t cap;
+	uint32_t k, p;		/* fetch and frame it holds */
+	int have;
+	uint64_t used;		/* LRU stamp */
+};
+
 struct assembly {
 	struct native_archive *na;
 	ocb_frame_fn cb;
@@ -580,16 +606,12 @@ struct assembly {
 	uint64_t fs;		/* logical frame size */
 	uint64_t pos;		/* the next logical byte */
 	uint8_t *lbuf;		/* the logical frame being assembled */
-	uint8_t *pbuf;		/* the physical frame last opened */
-	size_t pcap;
-	uint32_t pframe;
-	int phave;
+	struct fetch *fe;
+	uint32_t nfe;
+	uint32_t *seg_fetch;	/* per segment of the range: its fetch */
+	struct plain_slot slot[ASM_SLOTS];
+	uint64_t clock;
 	ZSTD_DCtx *dctx;
-};
-
-/* a run: segments [s0, s1] of source src, physical frames [f0, f1] */
-struct run {
-	uint32_t src, s0, s1, f0, f1;
 };
 
 /* logical bytes [pos, pos + len) to the logical frames they belong to */
@@ -621,80 +643,100 @@ static int asm_put(struct assembly *as, const uint8_t *data, uint64_t len)
 	return r;
 }
 
-/* physical frame p of the run into as->pbuf; frames are opened in order,
- * each once (opening decrypts the sealed bytes in place) */
-static int asm_frame(struct assembly *as, const struct source *so,
-		     const struct run *ru, const struct ocb_buf *b,
-		     uint64_t start, uint32_t p)
+/* open frame p of fetch fe into sl: in place the first time, else from a
+ * fetch of that frame alone */
+static int asm_open(struct assembly *as, const struct source *so,
+		    struct fetch *fe, uint32_t p, struct plain_slot *sl)
 {
-	if (as->phave && as->pframe == p)
-		return 0;
-	if (p < ru->f0 || p > ru->f1 || (as->phave && p < as->pframe))
-		return -EBADMSG;	/* the run's rule: cannot happen */
-	if (as->pcap < so->frame_size) {
-		free(as->pbuf);
-		as->pcap = 0;
-		if (!(as->pbuf = malloc(so->frame_size)))
+	struct ocb_buf one;
+	uint64_t start;
+	int r;
+
+	if (sl->cap < so->frame_size) {
+		free(sl->data);
+		sl->cap = 0;
+		if (!(sl->data = malloc(so->frame_size)))
 			return -ENOMEM;
-		as->pcap = so->frame_size;
+		sl->cap = so->frame_size;
 	}
-	as->phave = 0;
-	if (source_open(as->na, so, p, as->dctx,
-			b->data + (so->f[p].off - start), as->pbuf) < 0)
-		return -EBADMSG;
-	as->pframe = p;
-	as->phave = 1;
-	return 0;
-}
-
-/* the piece of segment g within [lo, hi), from the run's sealed frames */
-static int asm_piece(struct assembly *as, const struct source *so,
-		     const struct run *ru, const struct ocb_buf *b,
-		     uint64_t start, const struct ocb_segment *g,
-		     uint64_t lo, uint64_t hi)
-{
-	uint64_t a = g->loff > lo ? g->loff : lo;
-	uint64_t e = g->loff + g->len < hi ? g->loff + g->len : hi;
-	uint64_t q = g->poff + (a - g->loff), qend = q + (e - a);
-	int r = 0;
-
-	if (a != as->pos)
-		return -EBADMSG;	/* segments are contiguous: validated */
-	while (r == 0 && q < qend) {
-		uint32_t p = (uint32_t)(q / so->frame_size);
-		uint64_t o = q - (uint64_t)p * so->frame_size, take;
-
-		r = asm_frame(as, so, ru, b, start, p);
-		if (r < 0)
-			break;
-		if (so->f[p].plain_len <= o)
-			return -EBADMSG;
-		take = qend - q < so->f[p].plain_len - o ? qend - q :
-		       so->f[p].plain_len - o;
-		r = asm_put(as, as->pbuf + o, take);
-		q += take;
+	if ((int64_t)p > fe->opened) {
+		fe->opened = p;
+		return source_open(as->na, so, p, as->dctx, fe->b.data +
+				   (so->f[p].off - fe->start), sl->data);
 	}
+	r = source_fetch(as->na, so, p, 1, &one, &start);
+	if (r == 0)
+		r = source_open(as->na, so, p, as->dctx, one.data, sl->data);
+	ocb_buf_release(&one);
 	return r;
 }
 
-/* one run: its frames with one range request, its pieces in order */
-static int asm_run(struct assembly *as, const struct run *ru, uint64_t lo,
-		   uint64_t hi)
+/* the plaintext of frame p of fetch k, in a slot */
+static int asm_frame(struct assembly *as, const struct source *so,
+		     uint32_t k, uint32_t p, const uint8_t **out)
 {
-	struct source so;
-	struct ocb_buf b;
-	uint64_t start;
-	uint32_t s;
-	int r = source_get(as->na, ru->src, &so);
+	struct plain_slot *sl = &as->slot[0];
+	int i, r;
 
+	for (i = 0; i < ASM_SLOTS; i++) {
+		struct plain_slot *x = &as->slot[i];
+
+		if (x->have && x->k == k && x->p == p) {
+			x->used = ++as->clock;
+			*out = x->data;
+			return 0;
+		}
+		if (!x->have || x->used < sl->used)
+			sl = x;		/* the least recently used */
+	}
+	if (p < as->fe[k].f0 || p > as->fe[k].f1)
+		return -EBADMSG;	/* grouping keeps it inside: cannot */
+	sl->have = 0;
+	r = asm_open(as, so, &as->fe[k], p, sl);
 	if (r < 0)
 		return r;
-	r = source_fetch(as->na, &so, ru->f0, ru->f1 - ru->f0 + 1, &b, &start);
-	as->phave = 0;
-	for (s = ru->s0; r == 0 && s <= ru->s1; s++)
-		r = asm_piece(as, &so, ru, &b, start, &as->na->cat->seg[s], lo,
-			      hi);
-	ocb_buf_release(&b);
+	sl->have = 1;
+	sl->k = k;
+	sl->p = p;
+	sl->used = ++as->clock;
+	*out = sl->data;
+	return 0;
+}
+
+/* the piece of segment g within [lo, hi), from fetch k */
+static int asm_piece(struct assembly *as, uint32_t k,
+		     const struct ocb_segment *g, uint64_t lo, uint64_t hi)
+{
+	struct fetch *fe = &as->fe[k];
+	uint64_t a = g->loff > lo ? g->loff : lo;
+	uint64_t e = g->loff + g->len < hi ? g->loff + g->len : hi;
+	uint64_t q = g->poff + (a - g->loff), qend = q + (e - a);
+	struct source so;
+	int r;
+
+	if (a != as->pos)
+		return -EBADMSG;	/* segments are contiguous: validated */
+	r = source_get(as->na, fe->src, &so);
+	if (r == 0 && !fe->fetched) {
+		r = source_fetch(as->na, &so, fe->f0, fe->f1 - fe->f0 + 1,
+				 &fe->b, &fe->start);
+		fe->fetched = 1;
+	}
+	while (r == 0 && q < qend) {
+		uint32_t p = (uint32_t)(q / so.frame_size);
+		uint64_t o = q - (uint64_t)p * so.frame_size, take;
+		const uint8_t *plain;
+
+		r = asm_frame(as, &so, k, p, &plain);
+		if (r < 0)
+			break;
+		if (so.f[p].plain_len <= o)
+			return -EBADMSG;
+		take = qend - q < so.f[p].plain_len - o ? qend - q :
+		       so.f[p].plain_len - o;
+		r = asm_put(as, plain + o, take);
+		q += take;
+	}
 	return r;
 }
 
@@ -730,33 +772,50 @@ static uint32_t seg_find(const struct ocb_catalog *c, uint64_t lo)
 	return a;
 }
 
-/* logical bytes [lo, hi) (whole logical frames) to as, run by run: a
- * segment joins the run before it when it is of the same source and
- * starts in the run's last physical frame or the next one */
-static int asm_range(struct assembly *as, uint64_t lo, uint64_t hi)
+/* group segments [s0, s1) into fetches (as->fe, as->seg_fetch) */
+static int asm_group(struct assembly *as, uint32_t s0, uint32_t s1,
+		     uint64_t lo, uint64_t hi)
 {
 	const struct ocb_catalog *c = as->na->cat;
-	struct run ru = { 0 };
-	uint32_t s, g0, g1;
-	int have = 0, r;
+	uint32_t s, k, g0, g1;
 
-	for (s = seg_find(c, lo); s < c->nseg && c->seg[s].loff < hi; s++) {
+	as->fe = calloc(s1 - s0, sizeof(*as->fe));
+	as->seg_fetch = calloc(s1 - s0, sizeof(*as->seg_fetch));
+	if (!as->fe || !as->seg_fetch)
+		return -ENOMEM;
+	for (s = s0; s < s1; s++) {
 		seg_frames(as->na, &c->seg[s], lo, hi, &g0, &g1);
-		if (have && c->seg[s].source == ru.src && g0 >= ru.f1 &&
-		    g0 <= ru.f1 + 1) {
-			ru.s1 = s;
-			ru.f1 = g1 > ru.f1 ? g1 : ru.f1;
+		for (k = as->nfe; k > 0 && as->fe[k - 1].src !=
+		     c->seg[s].source; k--)
+			;
+		if (k > 0 && g0 >= as->fe[k - 1].f1 &&
+		    g0 <= as->fe[k - 1].f1 + 1) {
+			if (g1 > as->fe[k - 1].f1)
+				as->fe[k - 1].f1 = g1;
+			as->seg_fetch[s - s0] = k - 1;
 			continue;
 		}
-		if (have && (r = asm_run(as, &ru, lo, hi)) < 0)
-			return r;
-		have = 1;
-		ru = (struct run){ c->seg[s].source, s, s, g0, g1 };
+		as->fe[as->nfe] = (struct fetch){ .src = c->seg[s].source,
+			.f0 = g0, .f1 = g1, .opened = -1 };
+		as->seg_fetch[s - s0] = as->nfe++;
 	}
-	r = have ? asm_run(as, &ru, lo, hi) : 0;
-	if (r == 0 && as->pos != hi)
-		r = -EBADMSG;	/* segments cover the stream: validated */
-	return r;
+	return 0;
+}
+
+static void asm_release(struct assembly *as)
+{
+	uint32_t k;
+	int i;
+
+	for (k = 0; as->fe && k < as->nfe; k++)
+		if (as->fe[k].fetched)
+			ocb_buf_release(&as->fe[k].b);
+	for (i = 0; i < ASM_SLOTS; i++)
+		free(as->slot[i].data);
+	free(as->fe);
+	free(as->seg_fetch);
+	free(as->lbuf);
+	ZSTD_freeDCtx(as->dctx);
 }
 
 /* logical frames [first, first + n) of a format 3 backup */
@@ -765,18 +824,24 @@ static int native_read_mapped(struct native_archive *na, uint32_t first,
 {
 	const struct ocb_catalog *c = na->cat;
 	struct assembly as = { .na = na, .cb = cb, .arg = arg,
-			       .fs = c->frame_size,
-			       .pos = (uint64_t)first * c->frame_size };
+			       .fs = c->frame_size };
+	uint64_t lo = (uint64_t)first * c->frame_size;
 	uint64_t hi = (uint64_t)(first + n) * c->frame_size;
+	uint32_t s0 = seg_find(c, lo), s1;
 	int r;
 
 	if (hi > c->stream_size)
 		hi = c->stream_size;
+	for (s1 = s0; s1 < c->nseg && c->seg[s1].loff < hi; s1++)
+		;
+	as.pos = lo;
 	as.dctx = ZSTD_createDCtx();
-	r = as.dctx ? asm_range(&as, as.pos, hi) : -ENOMEM;
-	ZSTD_freeDCtx(as.dctx);
-	free(as.pbuf);
-	free(as.lbuf);
+	r = as.dctx ? asm_group(&as, s0, s1, lo, hi) : -ENOMEM;
+	for (uint32_t s = s0; r == 0 && s < s1; s++)
+		r = asm_piece(&as, as.seg_fetch[s - s0], &c->seg[s], lo, hi);
+	if (r == 0 && as.pos != hi)
+		r = -EBADMSG;	/* segments cover the stream: validated */
+	asm_release(&as);
 	return r;
 }
 
