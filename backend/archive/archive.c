@@ -252,6 +252,15 @@ int ocb_archive_frame(const struct ocb_archive *a, uint32_t i, uint64_t *off,
 	return a->ops->frame_location(a, i, off, sealed_len);
 }
 
+uint64_t ocb_archive_wire_bytes(const struct ocb_archive *a, uint32_t first,
+				uint32_t n)
+{
+	if (!n || !a->cat || first >= a->cat->nlf || n > a->cat->nlf - first)
+		return 0;
+	return a->ops->wire_bytes ? a->ops->wire_bytes(a, first, n) :
+	       (uint64_t)n * a->info.frame_size;
+}
+
 int ocb_archive_cat_range(struct ocb_archive *a, uint64_t off, uint64_t len,
 			  ocb_sink_fn sink, void *arg)
 {

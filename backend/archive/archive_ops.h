@@ -60,6 +60,10 @@ struct ocb_archive_ops {
 	/* Sealed bytes read so far from other objects (format 3 refs);
 	 * NULL: the kind reads none. */
 	uint64_t (*ref_bytes)(const struct ocb_archive *a);
+	/* The sealed bytes frames [first, first + n) (within the catalog's
+	 * frames) travel as; NULL: n frame sizes. */
+	uint64_t (*wire_bytes)(const struct ocb_archive *a, uint32_t first,
+			       uint32_t n);
 };
 
 /*

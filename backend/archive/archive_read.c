@@ -52,6 +52,7 @@ struct native_archive {
 	int key_lock_init;
 	uint8_t **ref_keys;		/* unwrapped when first needed */
 	_Atomic uint64_t ref_bytes;	/* sealed bytes read from refs */
+	uint64_t sealed_all, plain_all;	/* of every frame it is made of */
 };
 
 /* the end of the object as one suffix read: the trailer, the header copy
@@ -271,17 +272,25 @@ static int native_catalog_matches_trailer(const struct native_archive *na)
 	       frames_end == na->tr.catalog_off;
 }
 
-/* format 3: no ref is this object itself; room for the refs' keys */
+/* format 3: no ref is this object itself; room for the refs' keys; the
+ * sizes of every frame it is made of */
 static int check_refs(struct native_archive *na)
 {
 	const struct ocb_catalog *c = na->cat;
-	uint32_t i;
+	uint32_t i, nall;
 
 	for (i = 0; i < c->nrefs; i++)
 		if (!memcmp(c->refs[i].id, na->hdr.backup_id, 16)) {
 			log_damage(na, "it refers to itself");
 			return -EBADMSG;
 		}
+	nall = c->nf;
+	for (i = 0; i < c->nrefs; i++)
+		nall += c->refs[i].nframes;
+	for (i = 0; i < nall; i++) {
+		na->sealed_all += c->f[i].sealed_len;
+		na->plain_all += c->f[i].plain_len;
+	}
 	na->ref_keys = calloc(c->nrefs ? c->nrefs : 1, sizeof(*na->ref_keys));
 	if (!na->ref_keys || pthread_mutex_init(&na->key_lock, NULL))
 		return -ENOMEM;
@@ -859,20 +868,12 @@ static uint64_t wire_bytes(const struct native_archive *na, uint32_t first,
 			   uint32_t n)
 {
 	const struct ocb_catalog *c = na->cat;
-	uint64_t sealed = 0, plain = 0;
-	uint32_t i, nall;
 
 	if (identity(c))
 		return c->f[first + n - 1].off + c->f[first + n - 1].sealed_len -
 		       c->f[first].off;
-	nall = c->nf;
-	for (i = 0; i < c->nrefs; i++)
-		nall += c->refs[i].nframes;
-	for (i = 0; i < nall; i++) {
-		sealed += c->f[i].sealed_len;
-		plain += c->f[i].plain_len;
-	}
-	return plain ? (uint64_t)n * c->frame_size * sealed / plain :
+	return na->plain_all ? (uint64_t)((unsigned __int128)n * c->frame_size *
+					  na->sealed_all / na->plain_all) :
 	       (uint64_t)n * c->frame_size;
 }
 
@@ -1141,6 +1142,12 @@ int ocb_archive_native_header(const struct ocb_archive *a, uint8_t out[512])
 	return 0;
 }
 
+static uint64_t native_wire_bytes(const struct ocb_archive *a, uint32_t first,
+				  uint32_t n)
+{
+	return wire_bytes(ocb_archive_impl(a), first, n);
+}
+
 static const struct ocb_archive_ops native_ops = {
 	.old_tool = 0,
 	.free = native_free,
@@ -1152,4 +1159,5 @@ static const struct ocb_archive_ops native_ops = {
 	.map_path = native_map_path,
 	.backup_id = native_backup_id,
 	.ref_bytes = native_ref_bytes,
+	.wire_bytes = native_wire_bytes,
 };

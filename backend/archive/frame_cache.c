@@ -314,13 +314,7 @@ static int fetch_run(struct ocb_frame_cache *fc, struct ocb_archive *a,
 
 	r = ocb_archive_read_frames(a, first, n, fill_cb, &f);
 	if (r == 0) {
-		for (i = first; i < first + n; i++) {
-			uint64_t o;
-			uint32_t sl;
-
-			wire += ocb_archive_frame(a, i, &o, &sl) == 0 ? sl :
-				ocb_archive_info(a)->frame_size;
-		}
+		wire = ocb_archive_wire_bytes(a, first, n);
 		/* the link's time, not the decoding of all but one frame */
 		ocb_link_est_sample(fc->link, wire, f.t_first - t0);
 	}
@@ -659,6 +653,76 @@ static int fetch_claims(struct ocb_frame_cache *fc, struct ocb_archive *a,
 	return r;
 }
 
+/* how far past f1 (up to ra_end) to read ahead (lock held): only when
+ * enough is missing to make a worthwhile request, and within its share */
+static uint32_t ra_extent(struct ocb_frame_cache *fc, uint64_t aid,
+			  uint64_t fsz, uint32_t f1, uint32_t fl,
+			  uint32_t ra_end, uint32_t window, uint32_t run)
+{
+	uint64_t room = fc->max / 2 > fc->ra_bytes ?
+			(fc->max / 2 - fc->ra_bytes) / fsz : 0;
+	uint32_t missing = 0, want, i;
+
+	if (ra_end <= f1)
+		return ra_end;
+	for (i = f1 + 1; i <= ra_end; i++) {
+		if (find(fc, aid, i))
+			continue;
+		if (missing == room)
+			break;
+		missing++;
+	}
+	ra_end = i - 1;
+	want = window / 2 < run ? window / 2 : run;
+	if (missing == 0 || (missing < want && ra_end < fl))
+		ra_end = f1;
+	return ra_end;
+}
+
+/* stream bytes [s, end) into buf out of the pinned frames pin[] (from
+ * frame f0), without the lock: 0, or -EIO for a frame shorter than the
+ * catalog says */
+static int copy_out(struct fent *const *pin, uint32_t f0, uint64_t fsz,
+		    uint64_t s, uint64_t end, void *buf)
+{
+	uint64_t pos;
+
+	for (pos = s; pos < end;) {
+		const struct fent *x = pin[(pos / fsz) - f0];
+		uint64_t fstart = (pos / fsz) * fsz;
+		uint64_t stop = end < fstart + x->len ? end : fstart + x->len;
+
+		if (stop <= pos)
+			return -EIO;
+		memcpy((uint8_t *)buf + (pos - s), x->data + (pos - fstart),
+		       stop - pos);
+		pos = stop;
+	}
+	return 0;
+}
+
+/* a read is done with its pinned frames (up to n, NULL-ended): read now,
+ * so recently used and no longer unread read-ahead (lock taken) */
+static void unpin_read(struct ocb_frame_cache *fc, struct fent **pin,
+		       uint32_t n)
+{
+	uint32_t i;
+
+	pthread_mutex_lock(&fc->lock);
+	for (i = 0; i < n && pin[i]; i++) {
+		struct fent *x = pin[i];
+
+		ra_clear(fc, x);
+		if (x->hashed && x->state == READY) {
+			lru_unlink(x);
+			lru_push(fc, x);
+		}
+		unref(fc, x);
+	}
+	evict(fc);
+	pthread_mutex_unlock(&fc->lock);
+}
+
 ssize_t ocb_frame_cache_pread(struct ocb_frame_cache *fc,
 			      struct ocb_archive *a, uint64_t aid,
 			      uint32_t idx, void *buf, size_t len,
@@ -676,7 +740,7 @@ ssize_t ocb_frame_cache_pread_ahead(struct ocb_frame_cache *fc,
 {
 	const struct ocb_entry *e = ocb_archive_entry(a, idx);
 	const struct ocb_archive_info *info = ocb_archive_info(a);
-	uint64_t fsz, s, end, pos;
+	uint64_t fsz, s, end;
 	uint32_t f0, f1, fl, ra_end, i, nowned = 0, *owned = NULL, run;
 	uint64_t fetch = 0;
 	struct fent **pin = NULL;
@@ -711,25 +775,7 @@ ssize_t ocb_frame_cache_pread_ahead(struct ocb_frame_cache *fc,
 		int failed = 0;
 
 		pthread_mutex_lock(&fc->lock);
-		if (ra_end > f1) {
-			/* read ahead only when enough is missing to make a
-			 * worthwhile request, and within its share */
-			uint64_t room = fc->max / 2 > fc->ra_bytes ?
-				(fc->max / 2 - fc->ra_bytes) / fsz : 0;
-			uint32_t missing = 0, want;
-
-			for (i = f1 + 1; i <= ra_end; i++) {
-				if (find(fc, aid, i))
-					continue;
-				if (missing == room)
-					break;
-				missing++;
-			}
-			ra_end = i - 1;
-			want = window / 2 < run ? window / 2 : run;
-			if (missing == 0 || (missing < want && ra_end < fl))
-				ra_end = f1;
-		}
+		ra_end = ra_extent(fc, aid, fsz, f1, fl, ra_end, window, run);
 		r = claim(fc, aid, (uint32_t)fsz, f0, f1, ra_end, pin, owned,
 			  &nowned, &fetch);
 		pthread_mutex_unlock(&fc->lock);
@@ -768,36 +814,10 @@ ssize_t ocb_frame_cache_pread_ahead(struct ocb_frame_cache *fc,
 	if (r < 0)
 		goto out;
 
-	/* copy out of the pinned frames, without the lock */
-	for (pos = s; pos < end;) {
-		struct fent *x = pin[(pos / fsz) - f0];
-		uint64_t fstart = (pos / fsz) * fsz;
-		uint64_t stop = end < fstart + x->len ? end : fstart + x->len;
-
-		if (stop <= pos) {
-			r = -EIO;	/* frame shorter than the catalog says */
-			goto out;
-		}
-		memcpy((uint8_t *)buf + (pos - s), x->data + (pos - fstart),
-		       stop - pos);
-		pos = stop;
-	}
+	r = copy_out(pin, f0, fsz, s, end, buf);
 out:
-	if (pin) {
-		pthread_mutex_lock(&fc->lock);
-		for (i = 0; i <= f1 - f0 && pin[i]; i++) {
-			struct fent *x = pin[i];
-
-			ra_clear(fc, x);
-			if (x->hashed && x->state == READY) {
-				lru_unlink(x);
-				lru_push(fc, x);
-			}
-			unref(fc, x);
-		}
-		evict(fc);
-		pthread_mutex_unlock(&fc->lock);
-	}
+	if (pin)
+		unpin_read(fc, pin, f1 - f0 + 1);
 	free(pin);
 	free(owned);
 	return r < 0 ? r : (ssize_t)len;

@@ -191,9 +191,16 @@ int ocb_archive_read_frames(struct ocb_archive *a, uint32_t first,
 			    uint32_t n, ocb_frame_fn cb, void *arg);
 
 /* Where sealed frame i lies in the object (for `ocb verify` and tests):
- * 0, or -EINVAL when i >= nframes. */
+ * 0, or -EINVAL when i >= nframes or frame i is not stored as such (format
+ * 3 backups with references assemble their frames). */
 int ocb_archive_frame(const struct ocb_archive *a, uint32_t i, uint64_t *off,
 		      uint32_t *sealed_len);
+
+/* The sealed bytes frames [first, first + n) travel as when read: exact
+ * for frames stored as such, else an estimate from the frames the backup
+ * is made of (for sizing requests to the link). */
+uint64_t ocb_archive_wire_bytes(const struct ocb_archive *a, uint32_t first,
+				uint32_t n);
 
 /* Read file content of entry idx (uncached; for tools): count or errno. */
 ssize_t ocb_archive_pread(struct ocb_archive *a, uint32_t idx, void *buf,
