@@ -58,6 +58,20 @@ def test_unchanged_and_one_changed(tmp_path, rgw, bucket, s3_config, ocb):
         assert f.read() == b"log line\n" * 200_000
     m = Mount(o.config, o.env, tmp_path)
     try:
+        # the second backup's text.log lives in the first backup's object:
+        # read through the mount, the frames fetched from there are counted
+        # (sealed bytes, once per fetch: at most that object, and nothing
+        # more when read again)
+        assert m.stats()["ref_bytes_read"] == 0
+        log = os.path.join(m.path, "i-test", second["name"], "src",
+                           "workspace", "text.log")
+        with open(log, "rb") as f:
+            assert f.read() == b"log line\n" * 200_000
+        ref = m.stats()["ref_bytes_read"]
+        assert 0 < ref <= object_size(rgw, bucket, first["key"])
+        with open(log, "rb") as f:
+            assert f.read() == b"log line\n" * 200_000
+        assert m.stats()["ref_bytes_read"] == ref
         assert_same_tree(src, os.path.join(m.path, "i-test", third["name"], "src"))
     finally:
         m.unmount()
