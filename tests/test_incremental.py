@@ -6,6 +6,7 @@ import json
 import os
 import random
 import sqlite3
+import subprocess
 
 from conftest import Ocb, write_config
 from test_mount import Mount
@@ -150,3 +151,33 @@ def test_sqlite_changed_pages_only(tmp_path, rgw, bucket, s3_config, ocb):
     db.close()
     p = o("verify", second["name"])
     assert p.stdout.startswith("ok"), p.stdout
+
+
+def test_reference_deleted_during_the_backup(tmp_path, rgw, bucket, keyfile,
+                                             proxy, ocb):
+    """The object an incremental backup references deleted right after its
+    commit (a prune running meanwhile): the HEAD the writer sends for each
+    ref finds it gone, the backup warns loudly and exits 8."""
+    make_tree(str(tmp_path / "src"))
+    cfg = write_config(tmp_path / "c.json", {
+        "instanceId": "i-test", "region": rgw.region,
+        "s3": {"bucket": bucket, "endpoint": proxy.endpoint},
+        "encryption": {"keyProvider": "keyfile", "keyFile": keyfile},
+        "sources": [str(tmp_path / "src")],
+        "cache": {"dir": str(tmp_path / "cache")}})
+    o = Ocb(config=cfg, env=ocb.env)
+    full = backup(o)
+    proxy.hold(("HEAD /%s/%s" % (bucket, full["key"])).encode())
+    p = subprocess.Popen([o.bin, "--config", o.config, "backup", "--json"],
+                         env=o.env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        assert proxy.held.wait(120), "the backup never checked its ref"
+        rgw.aws("s3", "rm", "s3://%s/%s" % (bucket, full["key"]))
+    finally:
+        proxy.release()
+        out, err = p.communicate(timeout=120)
+    assert p.returncode == 8, out + err
+    res = json.loads(out)
+    assert res["base"] == full["name"] and res["warnings"] == 1
+    assert full["key"] in err and "NOT complete" in err, err
