@@ -733,6 +733,57 @@ static void test_blocks(struct ocb_store *s, struct ocb_keyprov *kp)
 	free(big);
 }
 
+/* the salt of the passphrase backup at key, into salt */
+static void salt_of(struct ocb_store *s, struct ocb_keyprov *kp,
+		    const char *key, uint8_t salt[16])
+{
+	struct ocb_archive *a = NULL;
+	struct ocb_header h;
+	uint8_t hb[512];
+
+	memset(salt, 0, 16);
+	CHECK_INT(ocb_archive_open(s, key, kp, &a), 0);
+	if (a && ocb_archive_native_header(a, hb) == 0 &&
+	    ocb_header_decode(hb, &h) == 0)
+		memcpy(salt, h.key.salt, 16);
+	ocb_archive_free(a);
+}
+
+/* passphrase: an incremental backup takes its base's salt, so the chain
+ * costs one scrypt; a full one a fresh salt */
+static void test_salt(struct ocb_store *s)
+{
+	struct ocb_keyprov *kp = NULL;
+	struct ocb_keyprov_stats st;
+	struct ocb_backup_result r1, r2, r3;
+	const char *sources[1] = { src2 };
+	struct ocb_archive_write_opts o = {
+		.sources = sources, .nsources = 1,
+		.prefix = "backups/instance-salt", .instance = "salt",
+	};
+	uint8_t s1[16], s2[16], s3[16];
+
+	CHECK_INT(ocb_keyprov_passphrase_new("correct horse", 13, &kp), 0);
+	if (!kp)
+		return;
+	o.kp = kp;
+	CHECK_INT(ocb_archive_write(s, &o, &r1), 0);
+	o.label = "inc";
+	CHECK_INT(ocb_archive_write(s, &o, &r2), 0);
+	CHECK(r2.base[0] && strstr(r1.key, r2.base) != NULL);
+	ocb_keyprov_stats(kp, &st);
+	CHECK_INT(st.kdf_runs, 1);
+	o.label = "full";
+	o.full = 1;
+	CHECK_INT(ocb_archive_write(s, &o, &r3), 0);
+	salt_of(s, kp, r1.key, s1);
+	salt_of(s, kp, r2.key, s2);
+	salt_of(s, kp, r3.key, s3);
+	CHECK(memcmp(s1, s2, 16) == 0);
+	CHECK(memcmp(s1, s3, 16) != 0);
+	ocb_keyprov_free(kp);
+}
+
 /* frames i and i + 1 of equal sealed length (raw frames of random data) */
 static int equal_frames(struct ocb_archive *a, uint64_t *off, uint32_t *len)
 {
@@ -1074,6 +1125,7 @@ int main(void)
 	CHECK_INT(nup, 0);
 	test_naming(s, kp);
 	test_blocks(s, kp);
+	test_salt(s);
 
 	ocb_buf_release(&tar);
 	ocb_keyprov_free(kp);
