@@ -12,6 +12,11 @@
  * not given with zeros when the entry is finished, and the output sink
  * drops those bytes and records a segment mapping them to the object that
  * physically holds them (found through the base's own segments).
+ *
+ * A changed large file (and every SQLite snapshot) is hashed in aligned
+ * blocks as it is written; a block whose hash equals the base's block at
+ * the same index is referenced the same way: it still goes through
+ * libarchive (the logical stream keeps its place) and the sink drops it.
  */
 #include "ocb_archive.h"
 #include "archive_ops.h"
@@ -43,6 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <zstd.h>
 
 #define READ_CHUNK (256 * 1024)
@@ -61,6 +67,10 @@
 #define FULL_EVERY 30		/* backup.fullEvery */
 #define FULL_AFTER_DAYS 30	/* backup.fullAfterDays */
 #define SEGMENTS_MAX (1u << 20)	/* past this, unchanged files are stored */
+#define BLOCKS_FROM (1u << 20)	/* files from this size are hashed in blocks */
+#define BLOCK_SIZE (64 * 1024)	/* ... of this size; SQLite: its page size */
+#define BLOCK_MIN 4096		/* smallest block the catalog records */
+#define HASH_BYTES_MAX (16u << 20)	/* block hashes one backup records */
 
 struct link_slot {
 	dev_t dev;
@@ -111,6 +121,15 @@ struct bk {
 	uint32_t *bref;			/* base source -> our ref + 1 (0: none) */
 	uint32_t depth;
 	int64_t full_created;
+};
+
+/* a file hashed in blocks as it is written, and compared to the base's */
+struct blocks {
+	uint32_t seq;			/* its entry */
+	uint32_t size;			/* block size; 0: not hashed */
+	const struct ocb_entry *be;	/* the base's entry, when it has
+					 * hashes of blocks of this size */
+	const struct ocb_block_hashes *bh;	/* ... and those */
 };
 
 /* ---- frames ------------------------------------------------------------------ */
@@ -340,16 +359,109 @@ static int link_add(struct bk *b, const struct stat *st, uint32_t seq,
 }
 
 
-/*
- * Write a file's content: exactly size bytes, whatever happens to it, from
- * mem when not NULL, else read from fd.  *shortr: 0, or why the rest was
- * stored as zeros (SHORT_*), for the caller to warn about.
- */
+static int base_segments(struct bk *b, uint64_t at, uint64_t bl,
+			 uint64_t len);
+
+/* the base's block index idx of k's file, when it holds the len bytes
+ * hashed to h */
+static int block_same(struct bk *b, const struct blocks *k, uint64_t idx,
+		      size_t len, const uint8_t h[32])
+{
+	uint64_t at = idx * k->size;
+
+	return k->bh && idx < k->bh->count &&
+		(uint64_t)len == (k->be->size - at < k->size ?
+				  k->be->size - at : k->size) &&
+		memcmp(k->bh->hash + idx * 32, h, 32) == 0 &&
+		ocb_catb_nsegments(b->cat) < SEGMENTS_MAX;
+}
+
+/* n bytes of k's file at off through libarchive; when same, they equal
+ * the base's at the same offset: referenced there, and dropped */
+static int write_run(struct bk *b, const struct blocks *k, const uint8_t *p,
+		     size_t n, uint64_t off, int same)
+{
+	int r;
+
+	if (!n)
+		return 0;
+	if (same) {
+		r = base_segments(b, b->stream_off, k->be->data_off + off, n);
+		if (r < 0)
+			return r;
+		b->drop_from = b->stream_off;
+		b->drop_to = b->stream_off + n;
+	}
+	if (archive_write_data(b->ar, p, n) != (la_ssize_t)n)
+		return ar_err(b, "write");
+	if (b->stream_off < b->drop_to) {	/* libarchive kept them */
+		ocb_err("archive write: a referenced block was not passed "
+			"through");
+		return -EIO;
+	}
+	return 0;
+}
+
+/* n bytes of k's file at off (a multiple of the block size): each block
+ * hashed into the catalog, runs of blocks the base has written as runs */
+static int write_blocks(struct bk *b, const struct blocks *k,
+			const uint8_t *p, size_t n, uint64_t off)
+{
+	size_t i, len, start = 0;
+	int same = 0, s, r = 0;
+
+	for (i = 0; i < n && r == 0; i += len) {
+		uint8_t h[32];
+
+		len = n - i < k->size ? n - i : k->size;
+		SHA256(p + i, len, h);
+		r = ocb_catb_blocks_add(b->cat, k->seq, h);
+		s = block_same(b, k, (off + i) / k->size, len, h);
+		if (r == 0 && i > start && s != same) {
+			r = write_run(b, k, p + start, i - start, off + start,
+				      same);
+			start = i;
+		}
+		same = s;
+	}
+	return r ? r : write_run(b, k, p + start, n - start, off + start,
+				 same);
+}
+
 #define SHORT_ERROR	1
 #define SHORT_SHRANK	2
 
+/* want bytes of fd into buf; what a read error or the end left is zeros
+ * (as GNU tar pads), *shortr saying why */
+static void read_chunk(int fd, char *buf, size_t want, int *shortr)
+{
+	size_t got = 0;
+
+	while (got < want && !*shortr && fd >= 0) {
+		ssize_t n = read(fd, buf + got, want - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			*shortr = SHORT_ERROR;
+		else if (n == 0)
+			*shortr = SHORT_SHRANK;
+		else
+			got += (size_t)n;
+	}
+	memset(buf + got, 0, want - got);
+}
+
+/*
+ * Write a file's content: exactly size bytes, whatever happens to it, from
+ * mem when not NULL, else read from fd, in whole chunks (so whole blocks).
+ * k (may be NULL): its blocks hashed and compared to the base's.
+ * *shortr: 0, or why the rest was stored as zeros (SHORT_*), for the
+ * caller to warn about.
+ */
 static int write_content(struct bk *b, int fd, const uint8_t *mem,
-			 uint64_t size, uint8_t sha[32], int *shortr)
+			 uint64_t size, const struct blocks *k, uint8_t sha[32],
+			 int *shortr)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	uint64_t done = 0;
@@ -360,35 +472,24 @@ static int write_content(struct bk *b, int fd, const uint8_t *mem,
 		EVP_MD_CTX_free(md);
 		return -ENOMEM;
 	}
-	while (done < size) {
-		size_t want = size - done > READ_CHUNK ? READ_CHUNK :
+	if (k && k->size)
+		r = ocb_catb_blocks_begin(b->cat, k->seq, k->size);
+	while (r == 0 && done < size) {
+		size_t n = size - done > READ_CHUNK ? READ_CHUNK :
 			(size_t)(size - done);
 		const char *p = b->readbuf;
-		ssize_t n = 0;
 
-		if (mem) {
+		if (mem)
 			p = (const char *)mem + done;
-			n = (ssize_t)want;
-		} else if (!*shortr && fd >= 0) {
-			n = read(fd, b->readbuf, want);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				*shortr = SHORT_ERROR;
-				n = 0;
-			} else if (n == 0) {
-				*shortr = SHORT_SHRANK;
-			}
-		}
-		if (n == 0) {	/* pad, as GNU tar does */
-			n = (ssize_t)want;
-			memset(b->readbuf, 0, want);
-		}
-		EVP_DigestUpdate(md, p, (size_t)n);
-		if (archive_write_data(b->ar, p, (size_t)n) != n) {
+		else
+			read_chunk(fd, b->readbuf, n, shortr);
+		EVP_DigestUpdate(md, p, n);
+		if (k && k->size)
+			r = write_blocks(b, k, (const uint8_t *)p, n, done);
+		else if (archive_write_data(b->ar, p, n) != (la_ssize_t)n)
 			r = ar_err(b, "write");
+		if (r < 0)
 			break;
-		}
 		done += (uint64_t)n;
 		b->prog.bytes_done += (uint64_t)n;
 		b->res->bytes_in += (uint64_t)n;
@@ -495,15 +596,16 @@ static int capture_small(struct bk *b, int fd, const char *apath,
  * reads it is kept as last read, with a warning and ENTRY_TORN.
  */
 static int content_in_place(struct bk *b, struct archive_entry *ae, int fd,
-			    const char *apath, uint32_t seq, struct stat *st,
-			    unsigned *flags)
+			    const char *apath, const struct blocks *k,
+			    struct stat *st, unsigned *flags)
 {
+	uint32_t seq = k->seq;
 	struct stat after;
 	uint8_t sha[32];
 	int i, r, shortr;
 
 	for (i = 1;; i++) {
-		r = write_content(b, fd, NULL, (uint64_t)st->st_size, sha,
+		r = write_content(b, fd, NULL, (uint64_t)st->st_size, k, sha,
 				  &shortr);
 		if (r < 0)
 			return r;
@@ -742,6 +844,38 @@ static int64_t base_unchanged(struct bk *b, const char *rel,
 	return idx;
 }
 
+/* How entry e's content is hashed in blocks: large files in BLOCK_SIZE
+ * blocks, SQLite snapshots in their page size (at least BLOCK_MIN), each
+ * compared to the base's file of the same path when it was hashed in
+ * blocks of the same size.  Past HASH_BYTES_MAX of hashes, files are not
+ * hashed (and stored whole). */
+static void blocks_plan(struct bk *b, uint32_t seq, const char *rel, int fd,
+			uint64_t size, unsigned flags, struct blocks *k)
+{
+	const struct ocb_block_hashes *bh;
+	uint32_t idx;
+
+	*k = (struct blocks){ .seq = seq };
+	if (flags & ENTRY_SNAPSHOT) {
+		unsigned ps = ocb_sqlite_snap_page_size(fd);
+
+		k->size = !ps ? BLOCK_SIZE : ps < BLOCK_MIN ? BLOCK_MIN : ps;
+	} else if (size >= BLOCKS_FROM) {
+		k->size = BLOCK_SIZE;
+	}
+	if (!k->size || ocb_catb_hash_bytes(b->cat) +
+	    (size / k->size + 1) * 32 > HASH_BYTES_MAX) {
+		k->size = 0;
+		return;
+	}
+	if (!b->base || ocb_archive_resolve(b->base, rel, &idx) < 0 ||
+	    b->bc->e[idx].type != OCB_ENTRY_FILE ||
+	    !(bh = ocb_catalog_blocks(b->bc, idx)) || bh->block_size != k->size)
+		return;
+	k->be = &b->bc->e[idx];
+	k->bh = bh;
+}
+
 /* the newest backup under the prefix */
 struct newest {
 	size_t plen;
@@ -936,6 +1070,7 @@ static int entry_content(struct bk *b, struct entry *e)
 {
 	const struct stat *st = &e->st;
 	uint8_t sha[32] = { 0 };
+	struct blocks k;
 	int r;
 
 	if (st->st_nlink > 1) {
@@ -943,18 +1078,20 @@ static int entry_content(struct bk *b, struct entry *e)
 		if (r < 0)
 			return r;
 	}
+	blocks_plan(b, e->seq, e->rel, e->cfd >= 0 ? e->cfd : e->fd,
+		    (uint64_t)st->st_size, e->flags, &k);
 	if (e->cfd >= 0 || e->small != SIZE_MAX) {
 		int shortr;
 
 		r = write_content(b, e->cfd, e->cfd >= 0 ? NULL : b->small,
-				  (uint64_t)st->st_size, sha, &shortr);
+				  (uint64_t)st->st_size, &k, sha, &shortr);
 		if (r < 0)
 			return r;
 		warn_short(b, e->apath, shortr);
 		ocb_catb_set_content(b->cat, e->seq, (uint64_t)st->st_size, sha);
 	} else {
-		r = content_in_place(b, e->ae, e->fd, e->apath, e->seq,
-				     &e->st, &e->flags);
+		r = content_in_place(b, e->ae, e->fd, e->apath, &k, &e->st,
+				     &e->flags);
 		if (r < 0)
 			return r;
 	}
@@ -968,6 +1105,7 @@ static int entry_content(struct bk *b, struct entry *e)
 static int entry_reuse(struct bk *b, struct entry *e)
 {
 	const struct ocb_entry *be = &b->bc->e[e->reuse];
+	const struct ocb_block_hashes *bh;
 	int r;
 
 	if (e->st.st_nlink > 1) {
@@ -976,6 +1114,10 @@ static int entry_reuse(struct bk *b, struct entry *e)
 			return r;
 	}
 	r = base_segments(b, b->stream_off, be->data_off, be->size);
+	if (r == 0 && (bh = ocb_catalog_blocks(b->bc, (uint32_t)e->reuse)) &&
+	    ocb_catb_hash_bytes(b->cat) + (uint64_t)bh->count * 32 <=
+	    HASH_BYTES_MAX)
+		r = ocb_catb_set_blocks(b->cat, e->seq, bh);
 	if (r < 0)
 		return r;
 	b->drop_from = b->stream_off;
@@ -1528,14 +1670,11 @@ static int name_time(struct ocb_store *s, const char *prefix, time_t *t)
 	return -EEXIST;
 }
 
-/* the backup's time, name and key, and its data key wrapped for the name
- * (the data key is bound to it) */
+/* the backup's time, name and key */
 static int name_backup(struct bk *b, struct ocb_store *s, char *name,
 		       size_t name_size, char *key, size_t key_size)
 {
 	const struct ocb_archive_write_opts *o = b->o;
-	struct ocb_key_ctx kc = { .name = name, .instance = o->instance };
-	struct ocb_key_block blk;
 	int r;
 
 	b->hdr.created = o->created ? o->created : time(NULL);
@@ -1551,7 +1690,28 @@ static int name_backup(struct bk *b, struct ocb_store *s, char *name,
 	if (snprintf(key, key_size, "%s/%s.ocb", o->prefix, name) >=
 	    (int)key_size)
 		return -ENAMETOOLONG;
-	r = ocb_keyprov_wrap(o->kp, b->hdr.backup_id, &kc, &b->dk, &blk);
+	return 0;
+}
+
+/* the data key, wrapped for the name (the data key is bound to it); a
+ * backup building on a base wraps it like the base's (a passphrase's
+ * salt is reused, so reading the chain costs one scrypt) */
+static int wrap_key(struct bk *b, const char *name)
+{
+	const struct ocb_archive_write_opts *o = b->o;
+	struct ocb_key_ctx kc = { .name = name, .instance = o->instance };
+	struct ocb_header bh;
+	struct ocb_key_block blk;
+	uint8_t hbuf[OCB_HEADER_SIZE];
+	int r;
+
+	if (b->base && ocb_archive_native_header(b->base, hbuf) == 0 &&
+	    ocb_header_decode(hbuf, &bh) == 0)
+		r = ocb_keyprov_wrap_like(o->kp, b->hdr.backup_id, &kc,
+					  &bh.key, &b->dk, &blk);
+	else
+		r = ocb_keyprov_wrap(o->kp, b->hdr.backup_id, &kc, &b->dk,
+				     &blk);
 	if (r == -EOPNOTSUPP)
 		ocb_err("key provider %s is not available in this build",
 			ocb_key_type_name(ocb_keyprov_type(o->kp)));
@@ -1804,6 +1964,43 @@ static int stream_commit(struct bk *b, struct ocb_meta *meta,
 	return r;
 }
 
+/*
+ * After the commit: every object the backup references must still be
+ * there.  A prune keeps the newest backup and all it references, but one
+ * that started before the base was the newest may delete an object this
+ * backup has just referenced: that is a warning, loud, and the backup is
+ * not complete (its files there read as damaged).
+ */
+static void check_refs(struct bk *b, struct ocb_store *s)
+{
+	char key[OCB_KEY_MAX], esc[OCB_KEY_MAX];
+	uint32_t src;
+
+	for (src = 0; b->bc && src <= b->bc->nrefs; src++) {
+		struct ocb_obj_head h = { 0 };
+		const char *name = src ? b->bc->refs[src - 1].name :
+			b->bc->name;
+		int r;
+
+		if (!b->bref[src] || snprintf(key, sizeof(key), "%s/%s.ocb",
+					      b->o->prefix, name) >=
+		    (int)sizeof(key))
+			continue;
+		r = s->ops->head(s, key, &h);
+		ocb_obj_head_release(&h);
+		if (r == -ENOENT)
+			warn(b, key, "an object this backup references was "
+			     "deleted (by a prune running meanwhile): this "
+			     "backup is NOT complete; take a full backup "
+			     "(ocb backup --full)");
+		else if (r < 0)
+			ocb_warn("%s: could not check that this referenced "
+				 "object is still there (%s)",
+				 ocb_log_escape(esc, sizeof(esc), key),
+				 ocb_store_strerror(r));
+	}
+}
+
 static void writer_release(struct bk *b, int failed)
 {
 	size_t i;
@@ -1855,14 +2052,15 @@ int ocb_archive_write(struct ocb_store *s,
 	r = ocb_crypto_random(b.hdr.backup_id, sizeof(b.hdr.backup_id));
 	if (r == 0)
 		r = name_backup(&b, s, name, sizeof(name), key, sizeof(key));
-	if (r < 0) {
-		ocb_crypto_key_free(b.dk);
+	if (r < 0)
 		return r;
-	}
 	r = writer_init(&b);
 	if (r < 0)
 		goto out;
 	choose_base(&b, s);
+	r = wrap_key(&b, name);
+	if (r < 0)
+		goto out;
 	object_meta(&b, &meta, host);
 	if (o->put) {
 		put.sse = o->put->sse;
@@ -1873,6 +2071,8 @@ int ocb_archive_write(struct ocb_store *s,
 		r = write_source(&b, i);
 	if (r == 0)
 		r = stream_commit(&b, &meta, name, host);
+	if (r == 0)
+		check_refs(&b, s);
 	if (r == 0) {
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		snprintf(rr.name, sizeof(rr.name), "%s", name);

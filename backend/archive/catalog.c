@@ -34,6 +34,8 @@
 #define SEG_MAX OCB_CATALOG_MAX_ENTRIES
 #define NO_TARGET UINT32_MAX
 #define ARENA_MAX (4ull << 30)
+#define HASH_AREA_MAX (256ull << 20)	/* the builder's block hashes */
+#define HASH_LEN 32
 
 /* ---- building -------------------------------------------------------------- */
 
@@ -47,6 +49,8 @@ struct brec {
 	uint64_t ino;		/* what the writer saw (format 3) */
 	int64_t ctime;
 	uint32_t ctime_nsec;
+	uint32_t bh_size, bh_count;	/* block hashes (format 3) */
+	uint64_t bh_first;		/* in b->hashes, in HASH_LEN units */
 };
 
 struct bref {
@@ -82,6 +86,7 @@ struct ocb_catb {
 	uint32_t nseg, capseg;
 	struct ocb_buf str;	/* NUL-terminated strings */
 	struct ocb_buf xdata;	/* xattr values */
+	struct ocb_buf hashes;	/* block hashes, HASH_LEN each */
 };
 
 static int grow(void **p, uint32_t *cap, uint32_t n, size_t size)
@@ -128,6 +133,7 @@ int ocb_catb_new(struct ocb_catb **out)
 		return -ENOMEM;
 	ocb_buf_init(&b->str, ARENA_MAX);
 	ocb_buf_init(&b->xdata, ARENA_MAX);
+	ocb_buf_init(&b->hashes, HASH_AREA_MAX);
 	r = ocb_catb_add(b, &root, &seq);
 	if (r < 0) {
 		ocb_catb_free(b);
@@ -151,6 +157,7 @@ void ocb_catb_free(struct ocb_catb *b)
 	free(b->seg);
 	ocb_buf_release(&b->str);
 	ocb_buf_release(&b->xdata);
+	ocb_buf_release(&b->hashes);
 	free(b);
 }
 
@@ -371,6 +378,62 @@ uint32_t ocb_catb_nsegments(const struct ocb_catb *b)
 	return b->nseg;
 }
 
+/* seq's hashes are the last ones added */
+static int blocks_at_end(const struct ocb_catb *b, const struct brec *x)
+{
+	return (x->bh_first + x->bh_count) * HASH_LEN == b->hashes.len;
+}
+
+int ocb_catb_blocks_begin(struct ocb_catb *b, uint32_t seq,
+			  uint32_t block_size)
+{
+	struct brec *x;
+
+	if (seq >= b->n || block_size < 4096 ||
+	    block_size > OCB_FRAME_SIZE_MAX || (block_size & (block_size - 1)))
+		return -EINVAL;
+	x = &b->r[seq];
+	if (x->bh_size && blocks_at_end(b, x))
+		b->hashes.len = x->bh_first * HASH_LEN;	/* stored again */
+	x->bh_size = block_size;
+	x->bh_first = b->hashes.len / HASH_LEN;
+	x->bh_count = 0;
+	return 0;
+}
+
+int ocb_catb_blocks_add(struct ocb_catb *b, uint32_t seq,
+			const uint8_t hash[32])
+{
+	struct brec *x = seq < b->n ? &b->r[seq] : NULL;
+	int r;
+
+	if (!x || !x->bh_size || !blocks_at_end(b, x) ||
+	    x->bh_count == UINT32_MAX)
+		return -EINVAL;
+	r = ocb_buf_append(&b->hashes, hash, HASH_LEN);
+	if (r == 0)
+		x->bh_count++;
+	return r;
+}
+
+int ocb_catb_set_blocks(struct ocb_catb *b, uint32_t seq,
+			const struct ocb_block_hashes *h)
+{
+	int r = ocb_catb_blocks_begin(b, seq, h->block_size);
+
+	if (r == 0)
+		r = ocb_buf_append(&b->hashes, h->hash,
+				   (size_t)h->count * HASH_LEN);
+	if (r == 0)
+		b->r[seq].bh_count = h->count;
+	return r;
+}
+
+uint64_t ocb_catb_hash_bytes(const struct ocb_catb *b)
+{
+	return b->hashes.len;
+}
+
 /* children sort: by name bytes */
 static int child_cmp(const void *a, const void *bb, void *arg)
 {
@@ -540,6 +603,8 @@ struct catb_plain {
 	struct ocb_segment whole;	/* no segments added: source 0 */
 	const struct ocb_segment *seg;
 	uint32_t nseg;
+	uint32_t nbh;			/* block-hash records written */
+	uint64_t nhash;			/* ... and their hashes */
 };
 
 static void emit_header(struct emit *em, const struct ocb_catb *b,
@@ -572,9 +637,9 @@ static void emit_header(struct emit *em, const struct ocb_catb *b,
 	ocb_put64(p + 112, info->stream_size);
 	ocb_put32(p + 120, b->nrefs);
 	ocb_put32(p + 124, cp->nseg);
-	ocb_put32(p + 128, 0);		/* block-hash records: none yet */
+	ocb_put32(p + 128, cp->nbh);
 	ocb_put32(p + 132, (uint32_t)b->nref_frames);
-	ocb_put64(p + 136, 0);		/* hash area bytes */
+	ocb_put64(p + 136, cp->nhash * HASH_LEN);
 	ocb_put32(p + 144, cp->base_off);
 	ocb_put32(p + 148, cp->base_len);
 	ocb_put32(p + 152, info->depth);
@@ -662,8 +727,44 @@ static void emit_tables(struct emit *em, const struct ocb_catb *b,
 	}
 }
 
-/* format 3: refs, their headers, segments, entry stats (no block-hash
- * records yet) */
+/* a file's block hashes are written when they cover its final content */
+static int blocks_kept(const struct brec *x)
+{
+	return x->bh_size && x->type == OCB_ENTRY_FILE &&
+		x->link_to == OCB_NOLINK && x->size &&
+		x->bh_count == (x->size + x->bh_size - 1) / x->bh_size;
+}
+
+/* format 3: block-hash records in entry order, then the hash area */
+static void emit_blocks(struct emit *em, const struct ocb_catb *b,
+			const struct catb_layout *l)
+{
+	uint64_t first = 0;
+	uint32_t i;
+	uint8_t *p;
+
+	for (i = 0; i < b->n; i++) {
+		const struct brec *x = &b->r[l->order[i]];
+
+		if (!blocks_kept(x))
+			continue;
+		p = emit_room(em, BH_LEN);
+		ocb_put32(p, i);
+		ocb_put32(p + 4, x->bh_size);
+		ocb_put64(p + 8, first);
+		ocb_put32(p + 16, x->bh_count);
+		first += x->bh_count;
+	}
+	for (i = 0; i < b->n; i++) {
+		const struct brec *x = &b->r[l->order[i]];
+
+		if (blocks_kept(x))
+			emit_bytes(em, b->hashes.data + x->bh_first * HASH_LEN,
+				   (size_t)x->bh_count * HASH_LEN);
+	}
+}
+
+/* format 3: refs, their headers, segments, entry stats, block hashes */
 static void emit_tables_v3(struct emit *em, const struct ocb_catb *b,
 			   const struct catb_layout *l,
 			   const struct catb_plain *cp)
@@ -703,6 +804,7 @@ static void emit_tables_v3(struct emit *em, const struct ocb_catb *b,
 		ocb_put64(p + 8, (uint64_t)x->ctime);
 		ocb_put32(p + 16, x->ctime_nsec);
 	}
+	emit_blocks(em, b, l);
 }
 
 /*
@@ -731,6 +833,11 @@ static int catb_write_plain(struct ocb_catb *b,
 		return -EINVAL;
 	if (cp.version == 2 && (b->nrefs || b->nseg))
 		return -EINVAL;
+	for (i = 0; cp.version >= 3 && i < b->n; i++)
+		if (blocks_kept(&b->r[i])) {
+			cp.nbh++;
+			cp.nhash += b->r[i].bh_count;
+		}
 	cp.hdr_len = cp.version == 2 ? HDR_LEN_V2 : HDR_LEN;
 	for (i = 0; i < NINFO; i++) {
 		const char *s = istr[i] ? istr[i] : "";
@@ -772,7 +879,8 @@ static int catb_write_plain(struct ocb_catb *b,
 	if (cp.version >= 3)
 		total += (uint64_t)b->nrefs * (REF_LEN + OCB_HEADER_SIZE) +
 			 (uint64_t)cp.nseg * SEG_LEN +
-			 (uint64_t)b->n * STAT_LEN;
+			 (uint64_t)b->n * STAT_LEN +
+			 (uint64_t)cp.nbh * BH_LEN + cp.nhash * HASH_LEN;
 	if (total > OCB_CATALOG_MAX) {
 		r = -EFBIG;
 		goto out;
@@ -1400,10 +1508,12 @@ static int decode_segments(struct ocb_catalog *c, struct catalog_reader *rd)
 	return 0;
 }
 
-/* format 3: entry stats; block-hash records (checked, not kept) */
+/* format 3: entry stats; block-hash records (sorted by entry) and the
+ * hash area, kept */
 static int decode_stats(struct ocb_catalog *c, struct catalog_reader *rd)
 {
-	uint64_t nhash = rd->hash_len / 32;
+	uint64_t nhash = rd->hash_len / HASH_LEN;
+	const uint8_t *recs;
 	uint32_t i;
 
 	for (i = 0; i < c->n; i++, rd->p += STAT_LEN) {
@@ -1413,19 +1523,47 @@ static int decode_stats(struct ocb_catalog *c, struct catalog_reader *rd)
 		if (c->st[i].ctime_nsec >= 1000000000u || ocb_get32(rd->p + 20))
 			BAD("entry %u: bad stat record", i);
 	}
-	for (i = 0; i < rd->nbh; i++, rd->p += BH_LEN) {
-		uint32_t ent = ocb_get32(rd->p), bs = ocb_get32(rd->p + 4);
-		uint64_t fh = ocb_get64(rd->p + 8);
-		uint32_t cnt = ocb_get32(rd->p + 16);
+	recs = rd->p;
+	rd->p += (size_t)rd->nbh * BH_LEN;
+	c->hashes = malloc(rd->hash_len ? rd->hash_len : 1);
+	c->bh = calloc(rd->nbh ? rd->nbh : 1, sizeof(*c->bh));
+	if (!c->hashes || !c->bh)
+		return -ENOMEM;
+	memcpy(c->hashes, rd->p, rd->hash_len);
+	for (i = 0; i < rd->nbh; i++, recs += BH_LEN) {
+		uint32_t ent = ocb_get32(recs), bs = ocb_get32(recs + 4);
+		uint64_t fh = ocb_get64(recs + 8);
+		uint32_t cnt = ocb_get32(recs + 16);
 
 		if (ent >= c->n || c->e[ent].type != OCB_ENTRY_FILE ||
+		    (i && ent <= c->bh[i - 1].entry) ||
 		    bs < 4096 || bs > OCB_FRAME_SIZE_MAX || (bs & (bs - 1)) ||
 		    cnt != (c->e[ent].size + bs - 1) / bs || fh > nhash ||
-		    cnt > nhash - fh || ocb_get32(rd->p + 20))
+		    cnt > nhash - fh || ocb_get32(recs + 20))
 			BAD("block-hash record %u out of range", i);
+		c->bh[i] = (struct ocb_block_hashes){
+			.entry = ent, .block_size = bs, .count = cnt,
+			.hash = c->hashes + fh * HASH_LEN };
 	}
+	c->nbh = rd->nbh;
 	rd->p += rd->hash_len;
 	return 0;
+}
+
+const struct ocb_block_hashes *ocb_catalog_blocks(const struct ocb_catalog *c,
+						 uint32_t entry)
+{
+	uint32_t lo = 0, hi = c->nbh;
+
+	while (lo < hi) {
+		uint32_t m = lo + (hi - lo) / 2;
+
+		if (c->bh[m].entry < entry)
+			lo = m + 1;
+		else
+			hi = m;
+	}
+	return lo < c->nbh && c->bh[lo].entry == entry ? &c->bh[lo] : NULL;
 }
 
 static int decode_v3(struct ocb_catalog *c, struct catalog_reader *rd)
@@ -1486,6 +1624,8 @@ void ocb_catalog_free(struct ocb_catalog *c)
 	free(c->refs);
 	free(c->seg);
 	free(c->st);
+	free(c->bh);
+	free(c->hashes);
 	free(c->blob);
 	free(c);
 }

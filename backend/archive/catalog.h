@@ -67,6 +67,15 @@ struct ocb_entry_stat {
 	uint32_t ctime_nsec;
 };
 
+/* Format 3: the SHA-256 of each block of a file's content, blocks of
+ * block_size aligned at offset 0 (the last may be shorter) */
+struct ocb_block_hashes {
+	uint32_t entry;		/* the file's entry index */
+	uint32_t block_size;	/* a power of two, 4 KiB - 16 MiB */
+	uint32_t count;		/* ceil(size / block_size) */
+	const uint8_t *hash;	/* count x 32 bytes */
+};
+
 /* decoded, validated catalog */
 struct ocb_catalog {
 	struct ocb_entry *e;
@@ -87,6 +96,9 @@ struct ocb_catalog {
 	struct ocb_segment *seg;	/* format 3, else none */
 	uint32_t nseg;
 	struct ocb_entry_stat *st;	/* format 3: one per entry, else NULL */
+	struct ocb_block_hashes *bh;	/* format 3: by entry index */
+	uint32_t nbh;
+	uint8_t *hashes;		/* format 3: the hash area, or NULL */
 	const char *base;	/* format 3: the backup built on, or "" */
 	uint32_t depth;		/* format 3: backups since the last full */
 	int64_t full_created;	/* format 3: that full backup's time */
@@ -107,6 +119,9 @@ uint32_t ocb_catalog_entry_type(unsigned int mode);
  * Returns 0 or -EBADMSG (the reason is logged at debug level). */
 int ocb_catalog_decode(uint8_t *blob, size_t len, struct ocb_catalog **out);
 void ocb_catalog_free(struct ocb_catalog *c);
+/* The block hashes of entry, or NULL. */
+const struct ocb_block_hashes *ocb_catalog_blocks(const struct ocb_catalog *c,
+						 uint32_t entry);
 
 /* ---- building ------------------------------------------------------------ */
 
@@ -173,6 +188,19 @@ int ocb_catb_add_ref(struct ocb_catb *b, const struct ocb_ref_rec *ref,
 int ocb_catb_add_segment(struct ocb_catb *b, uint64_t loff, uint64_t len,
 			 uint64_t poff, uint32_t source);
 uint32_t ocb_catb_nsegments(const struct ocb_catb *b);
+/* The SHA-256s of file seq's blocks of block_size (a power of two, 4 KiB
+ * - 16 MiB), added in order from block 0.  begin forgets what seq had
+ * (a file stored again); the catalog records them only when their count
+ * matches the file's final size.  0, -EINVAL, -ENOMEM, -EFBIG. */
+int ocb_catb_blocks_begin(struct ocb_catb *b, uint32_t seq,
+			  uint32_t block_size);
+int ocb_catb_blocks_add(struct ocb_catb *b, uint32_t seq,
+			const uint8_t hash[32]);
+/* All of seq's block hashes at once (copied from a base's entry). */
+int ocb_catb_set_blocks(struct ocb_catb *b, uint32_t seq,
+			const struct ocb_block_hashes *h);
+/* Bytes of block hashes added so far (dead ones included). */
+uint64_t ocb_catb_hash_bytes(const struct ocb_catb *b);
 
 struct ocb_catb_info {
 	const char *name, *instance, *host, *label, *key_provider;

@@ -25,6 +25,20 @@ int ocb_sqlite_snap_is_db(int fd)
 		memcmp(h, sqlite_magic, sizeof(h)) == 0;
 }
 
+unsigned ocb_sqlite_snap_page_size(int fd)
+{
+	unsigned char h[18];
+	unsigned ps;
+
+	if (pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+	    memcmp(h, sqlite_magic, 16) != 0)
+		return 0;
+	ps = (unsigned)h[16] << 8 | h[17];
+	if (ps == 1)
+		ps = 65536;
+	return ps >= 512 && ps <= 65536 && !(ps & (ps - 1)) ? ps : 0;
+}
+
 int ocb_sqlite_snap_sidecar(const char *name, size_t *base_len)
 {
 	static const char *const sfx[] = { "-wal", "-shm", "-journal" };

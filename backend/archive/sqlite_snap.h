@@ -12,6 +12,10 @@
 /* 1 when the file open as fd starts with the SQLite header, else 0 */
 int ocb_sqlite_snap_is_db(int fd);
 
+/* The page size the SQLite header of the file open as fd records (bytes
+ * 16-17; 1 stands for 65536), or 0 when it holds no valid one */
+unsigned ocb_sqlite_snap_page_size(int fd);
+
 /* 1 when name is a SQLite sidecar ("<db>-wal", "-shm", "-journal"); *base_len
  * then is the length of "<db>" */
 int ocb_sqlite_snap_sidecar(const char *name, size_t *base_len);

@@ -7,6 +7,8 @@
  * comes out); a cancelled backup leaves nothing behind.
  */
 #include "t.h"
+#include "archive_ops.h"
+#include "catalog.h"
 #include "backup_name.h"
 #include "buf.h"
 #include "crypto.h"
@@ -623,6 +625,165 @@ static void test_incremental(struct ocb_store *s, struct ocb_keyprov *kp,
 	ocb_buf_release(&t3);
 }
 
+#define BLK (64 * 1024)
+#define BIG_BLOCKS 64		/* a 4 MiB file */
+
+static int blk_backup(struct ocb_store *s, struct ocb_keyprov *kp,
+		      const char *dir, int full, struct ocb_backup_result *res)
+{
+	const char *sources[1] = { dir };
+	struct ocb_archive_write_opts o = {
+		.sources = sources, .nsources = 1,
+		.prefix = "backups/instance-blk", .instance = "blk", .kp = kp,
+		.full = full, .label = full ? "full" : NULL,
+	};
+
+	return ocb_archive_write(s, &o, res);
+}
+
+/* the block hashes of path in the backup at key: its block size and
+ * count, or 0 */
+static uint32_t blk_hashes(struct ocb_store *s, struct ocb_keyprov *kp,
+			   const char *key, const char *path, uint32_t *count)
+{
+	struct ocb_archive *a = NULL;
+	const struct ocb_block_hashes *h = NULL;
+	uint32_t idx, bs = 0;
+
+	*count = 0;
+	if (ocb_archive_open(s, key, kp, &a) == 0 &&
+	    ocb_archive_resolve(a, path, &idx) == 0 &&
+	    (h = ocb_catalog_blocks(ocb_archive_catalog(a), idx)) != NULL) {
+		bs = h->block_size;
+		*count = h->count;
+	}
+	ocb_archive_free(a);
+	return bs;
+}
+
+/*
+ * A 4 MiB file with 3 of its 64 KiB blocks changed: the incremental
+ * backup stores about those 3 blocks, reads as the same stream as a full
+ * backup of the same tree, and its catalog has the file's right SHA-256.
+ */
+static void test_blocks(struct ocb_store *s, struct ocb_keyprov *kp)
+{
+	static const uint32_t changed[3] = { 0, 17, BIG_BLOCKS - 1 };
+	struct ocb_backup_result r1, r2, r3;
+	struct ocb_buf t2, t3;
+	struct ocb_archive *a = NULL;
+	char dir[PATH_MAX], path[PATH_MAX];
+	uint8_t *big = malloc((size_t)BIG_BLOCKS * BLK), sha[32];
+	uint32_t i, idx, n;
+
+	CHECK(big != NULL);
+	if (!big)
+		return;
+	PATHF(dir, "%s/blk", work);
+	mkdirs(work, "blk");
+	CHECK_INT(ocb_crypto_random(big, (size_t)BIG_BLOCKS * BLK), 0);
+	put_file(dir, "big", big, (size_t)BIG_BLOCKS * BLK, 0644);
+	CHECK_INT(blk_backup(s, kp, dir, 0, &r1), 0);
+	CHECK_STR(r1.base, "");
+	CHECK_INT(blk_hashes(s, kp, r1.key, "blk/big", &n), BLK);
+	CHECK_INT(n, BIG_BLOCKS);
+
+	for (i = 0; i < 3; i++)
+		CHECK_INT(ocb_crypto_random(big + (size_t)changed[i] * BLK,
+					    BLK), 0);
+	PATHF(path, "%s/big", dir);
+	unlink(path);		/* another inode: changed for sure */
+	put_file(dir, "big", big, (size_t)BIG_BLOCKS * BLK, 0644);
+	{			/* the directory's atime, as the backups
+				 * below leave it (relatime) */
+		DIR *d = opendir(dir);
+
+		while (d && readdir(d))
+			;
+		if (d)
+			closedir(d);
+	}
+	CHECK_INT(blk_backup(s, kp, dir, 0, &r2), 0);
+	CHECK(r2.base[0] && strstr(r1.key, r2.base) != NULL);
+	CHECK_INT(r2.warnings, 0);
+	CHECK(r2.bytes_new >= 3 * BLK && r2.bytes_new < 3 * BLK + 8192);
+	CHECK_INT(blk_hashes(s, kp, r2.key, "blk/big", &n), BLK);
+	CHECK_INT(n, BIG_BLOCKS);
+
+	CHECK_INT(blk_backup(s, kp, dir, 1, &r3), 0);
+	CHECK_STR(r3.base, "");
+	CHECK_INT(cat_all(s, kp, r2.key, &t2), 0);
+	CHECK_INT(cat_all(s, kp, r3.key, &t3), 0);
+	CHECK(t2.len == t3.len && memcmp(t2.data, t3.data, t2.len) == 0);
+	CHECK_INT(r2.bytes_total, t2.len);
+
+	ocb_crypto_sha256(big, (size_t)BIG_BLOCKS * BLK, sha);
+	CHECK_INT(ocb_archive_open(s, r2.key, kp, &a), 0);
+	if (a) {
+		struct ocb_verify_result vr;
+
+		CHECK_INT(ocb_archive_resolve(a, "blk/big", &idx), 0);
+		CHECK(memcmp(ocb_archive_entry(a, idx)->sha256, sha, 32) == 0);
+		CHECK_INT(ocb_archive_verify(a, &vr), 0);
+		CHECK_INT(vr.bad_files, 0);
+		ocb_archive_free(a);
+	}
+	ocb_buf_release(&t2);
+	ocb_buf_release(&t3);
+	free(big);
+}
+
+/* the salt of the passphrase backup at key, into salt */
+static void salt_of(struct ocb_store *s, struct ocb_keyprov *kp,
+		    const char *key, uint8_t salt[16])
+{
+	struct ocb_archive *a = NULL;
+	struct ocb_header h;
+	uint8_t hb[512];
+
+	memset(salt, 0, 16);
+	CHECK_INT(ocb_archive_open(s, key, kp, &a), 0);
+	if (a && ocb_archive_native_header(a, hb) == 0 &&
+	    ocb_header_decode(hb, &h) == 0)
+		memcpy(salt, h.key.salt, 16);
+	ocb_archive_free(a);
+}
+
+/* passphrase: an incremental backup takes its base's salt, so the chain
+ * costs one scrypt; a full one a fresh salt */
+static void test_salt(struct ocb_store *s)
+{
+	struct ocb_keyprov *kp = NULL;
+	struct ocb_keyprov_stats st;
+	struct ocb_backup_result r1, r2, r3;
+	const char *sources[1] = { src2 };
+	struct ocb_archive_write_opts o = {
+		.sources = sources, .nsources = 1,
+		.prefix = "backups/instance-salt", .instance = "salt",
+	};
+	uint8_t s1[16], s2[16], s3[16];
+
+	CHECK_INT(ocb_keyprov_passphrase_new("correct horse", 13, &kp), 0);
+	if (!kp)
+		return;
+	o.kp = kp;
+	CHECK_INT(ocb_archive_write(s, &o, &r1), 0);
+	o.label = "inc";
+	CHECK_INT(ocb_archive_write(s, &o, &r2), 0);
+	CHECK(r2.base[0] && strstr(r1.key, r2.base) != NULL);
+	ocb_keyprov_stats(kp, &st);
+	CHECK_INT(st.kdf_runs, 1);
+	o.label = "full";
+	o.full = 1;
+	CHECK_INT(ocb_archive_write(s, &o, &r3), 0);
+	salt_of(s, kp, r1.key, s1);
+	salt_of(s, kp, r2.key, s2);
+	salt_of(s, kp, r3.key, s3);
+	CHECK(memcmp(s1, s2, 16) == 0);
+	CHECK(memcmp(s1, s3, 16) != 0);
+	ocb_keyprov_free(kp);
+}
+
 /* frames i and i + 1 of equal sealed length (raw frames of random data) */
 static int equal_frames(struct ocb_archive *a, uint64_t *off, uint32_t *len)
 {
@@ -963,6 +1124,8 @@ int main(void)
 	CHECK_INT(s->ops->mpu_list(s, "backups/", count_uploads, &nup), 0);
 	CHECK_INT(nup, 0);
 	test_naming(s, kp);
+	test_blocks(s, kp);
+	test_salt(s);
 
 	ocb_buf_release(&tar);
 	ocb_keyprov_free(kp);

@@ -585,6 +585,120 @@ static void test_v3_rules(void)
 	free(blob3);
 }
 
+/*
+ * Block hashes: root/{x, y, z}, added z, y, x.  z (9000 bytes, 3 blocks)
+ * is hashed twice (stored again: the first hashes are forgotten), y (5000
+ * bytes) once, x (8192 bytes) only half (not recorded).  Records come in
+ * entry order: y (2), z (3).
+ */
+static int build_blocks(uint8_t **blob, size_t *len)
+{
+	static const struct { const char *name; uint64_t size, off; } f[3] = {
+		{ "z", 9000, 512 }, { "y", 5000, 10000 }, { "x", 8192, 0 },
+	};
+	static const uint8_t marks[3][4] = {
+		{ 0x11, 0x12, 0x13 }, { 0x21, 0x22 }, { 0x31 },
+	};
+	struct ocb_catb *b;
+	struct ocb_catb_entry e = { .link_to = OCB_NOLINK,
+				    .type = OCB_ENTRY_FILE,
+				    .mode = S_IFREG | 0644 };
+	struct ocb_catb_info info = { .name = "openclaw-aws-backup-2026-01-03T00-00-00Z",
+				      .instance = "i", .host = "h",
+				      .label = "", .key_provider = "none",
+				      .prefix = "p/instance-i",
+				      .frame_size = 4096, .stream_size = 16384 };
+	uint8_t h[32];
+	uint32_t seq, i, k;
+	int r = 0;
+
+	if (ocb_catb_new(&b) < 0)
+		return -1;
+	for (i = 0; i < 4; i++) {
+		struct ocb_frame_rec fr = { .off = 512 + 100 * i,
+					    .sealed_len = 100,
+					    .plain_len = 4096 };
+
+		r |= ocb_catb_add_frame(b, &fr);
+	}
+	for (i = 0; i < 3; i++) {
+		e.name = f[i].name;
+		e.size = f[i].size;
+		e.data_off = f[i].off;
+		r |= ocb_catb_add(b, &e, &seq);
+		if (i == 0) {	/* stored twice: the first hashes forgotten */
+			r |= ocb_catb_blocks_begin(b, seq, 4096);
+			memset(h, 0x01, 32);
+			r |= ocb_catb_blocks_add(b, seq, h);
+		}
+		r |= ocb_catb_blocks_begin(b, seq, 4096);
+		for (k = 0; k < 4 && marks[i][k]; k++) {
+			memset(h, marks[i][k], 32);
+			r |= ocb_catb_blocks_add(b, seq, h);
+		}
+	}
+	if (ocb_catb_hash_bytes(b) != 6 * 32 ||
+	    ocb_catb_blocks_begin(b, 1, 3000) != -EINVAL ||
+	    ocb_catb_blocks_add(b, 1, h) != -EINVAL)	/* not the last */
+		r = -1;
+	r |= ocb_catb_encode(b, &info, blob, len);
+	ocb_catb_free(b);
+	return r;
+}
+
+static int with_blocks(const uint8_t *blob, size_t len, size_t off,
+		       uint32_t v)
+{
+	struct ocb_catalog *c = NULL;
+	uint8_t *m = malloc(len);
+	int r;
+
+	memcpy(m, blob, len);
+	ocb_put32(m + off, v);
+	r = ocb_catalog_decode(m, len, &c);
+	ocb_catalog_free(c);
+	return r;
+}
+
+static void test_v3_blocks(void)
+{
+	/* records after 4 entries, 4 frames, one segment, 4 entry stats */
+	const size_t rec = H3 + 4 * ENT + 4 * FRM + 32 + 4 * 24;
+	const struct ocb_block_hashes *bh;
+	struct ocb_catalog *c = NULL;
+	uint8_t *blob = NULL, *m;
+	size_t len = 0;
+
+	CHECK_INT(build_blocks(&blob, &len), 0);
+	if (!blob)
+		return;
+	m = malloc(len);
+	memcpy(m, blob, len);
+	CHECK_INT(ocb_catalog_decode(m, len, &c), 0);
+	if (c) {
+		CHECK_INT(c->nbh, 2);
+		CHECK(ocb_catalog_blocks(c, 1) == NULL);	/* x */
+		bh = ocb_catalog_blocks(c, 2);			/* y */
+		CHECK(bh && bh->block_size == 4096 && bh->count == 2 &&
+		      bh->hash[0] == 0x21 && bh->hash[63] == 0x22);
+		bh = ocb_catalog_blocks(c, 3);			/* z */
+		CHECK(bh && bh->count == 3 && bh->hash[0] == 0x11 &&
+		      bh->hash[95] == 0x13);
+		CHECK(ocb_catalog_blocks(c, 4) == NULL);
+		ocb_catalog_free(c);
+	}
+	CHECK_INT(with_blocks(blob, len, rec + 24, 2), -EBADMSG); /* unsorted */
+	CHECK_INT(with_blocks(blob, len, rec, 0), -EBADMSG);	/* the root */
+	CHECK_INT(with_blocks(blob, len, rec + 4, 3000), -EBADMSG); /* size */
+	CHECK_INT(with_blocks(blob, len, rec + 16, 3), -EBADMSG); /* count */
+	CHECK_INT(with_blocks(blob, len, rec + 24 + 8, 3), -EBADMSG); /* past
+							 * the hash area */
+	CHECK_INT(with_blocks(blob, len, rec + 20, 1), -EBADMSG); /* reserved */
+	CHECK_INT(with_blocks(blob, len, rec + 24 + 8, 2), 0);	/* overlapping
+							 * hashes are allowed */
+	free(blob);
+}
+
 int main(void)
 {
 	ocb_log_set_level(OCB_LOG_ERR);
@@ -602,6 +716,7 @@ int main(void)
 	test_versions();
 	test_v3_roundtrip();
 	test_v3_rules();
+	test_v3_blocks();
 	free(blob0);
 	return T_DONE();
 }
