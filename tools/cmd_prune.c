@@ -518,11 +518,14 @@ static int prune(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 		 * any point (kill -9, a crash, a lost connection) has deleted
 		 * some of them, and every kept backup is still whole, because
 		 * none of the deleted objects held a byte a kept one reads.
-		 * The next prune finds the rest again. */
+		 * Newest first (the listing is by name, so by time): a
+		 * backup references only older ones, so each one left
+		 * behind by a kill is whole too.  The next prune finds the
+		 * rest again. */
 		r = ocb_inventory_abort_stale(ctx->store, ctx->cfg->prefix,
 					    ctx->cfg->stale_upload_age);
 		pl.aborted = r > 0 ? r : 0;
-		for (i = 0; i < pl.n && !ocb_interrupted; i++) {
+		for (i = pl.n; i-- > 0 && !ocb_interrupted;) {
 			if (pl.items[i].keep)
 				continue;
 			r = ctx->store->ops->del(ctx->store, pl.refs[i].key);
