@@ -600,3 +600,84 @@ def test_keys_live_in_the_locked_secure_heap(tmp_path, file_config, ocb_local, m
     status = open("/proc/%d/status" % m.proc.pid).read()
     locked = int([l for l in status.splitlines() if l.startswith("VmLck:")][0].split()[1])
     assert locked >= 64, status                    # kB
+
+
+# ---- incremental backups (format 3): the objects a backup references ----
+
+def _restored_is_source(out, src):
+    """every file a failed restore left is the source's, or a prefix of it
+    (never other bytes)"""
+    for dirpath, _, files in os.walk(out):
+        for n in files:
+            p = os.path.join(dirpath, n)
+            if os.path.islink(p) or not os.path.isfile(p):
+                continue
+            got = open(p, "rb").read()
+            want = open(os.path.join(src, os.path.relpath(p, out)), "rb").read()
+            assert got == want[:len(got)], p
+
+
+def _chain(tmp_path, o):
+    """an older full, then full -> inc (inc reads the unchanged files from
+    full's object)"""
+    src = make_tree(str(tmp_path / "src"))
+    older = json.loads(o("backup", "--json", "--full", "--label", "older").stdout)
+    with open(os.path.join(src, "workspace", "big.bin"), "wb") as f:
+        f.write(os.urandom(2_000_000))
+    full = json.loads(o("backup", "--json", "--full").stdout)
+    with open(os.path.join(src, "openclaw.json"), "a") as f:
+        f.write("changed\n")
+    inc = json.loads(o("backup", "--json").stdout)
+    assert inc["base"] == full["name"] and inc["bytes_new"] * 10 < inc["bytes_total"]
+    return src, older, full, inc
+
+
+@pytest.mark.parametrize("how", ["replaced", "deleted"])
+def test_referenced_object_replaced_or_deleted_on_rgw(tmp_path, rgw, bucket, s3_config,
+                                                       ocb, how):
+    """A bucket writer replaces the object an incremental backup reads from
+    with an older backup's object (rolled back), or deletes it: verify and
+    restore of the incremental fail as damaged (exit 7) and nothing
+    restored differs from the source; `ocb list --open` says why; prune
+    warns (exit 8) and keeps the incremental."""
+    o = Ocb(config=s3_config, env=ocb.env)
+    src, older, full, inc = _chain(tmp_path, o)
+    if how == "replaced":
+        rgw.aws("s3api", "copy-object", "--bucket", bucket, "--copy-source",
+                "%s/%s" % (bucket, older["key"]), "--key", full["key"])
+    else:
+        rgw.aws("s3api", "delete-object", "--bucket", bucket, "--key", full["key"])
+    p = o("verify", inc["name"], check=False)
+    assert p.returncode == 7 and "damaged" in (p.stdout + p.stderr).lower(), \
+        p.stdout + p.stderr
+    out = tmp_path / "out"
+    p = o("restore", inc["name"], "--target", str(out), check=False)
+    assert p.returncode == 7 and "damaged" in (p.stdout + p.stderr).lower(), \
+        p.stdout + p.stderr
+    _restored_is_source(str(out / "src"), src)
+    # the listing says why
+    listing = {b["name"]: b for b in json.loads(o("list", "--open", "--json").stdout)}
+    if how == "replaced":
+        assert "fails authentication" in listing[full["name"]]["refused"]
+        assert listing[inc["name"]]["damaged"] == \
+            "needs %s, which does not open" % full["name"]
+    else:
+        assert full["name"] not in listing
+        assert listing[inc["name"]]["damaged"] == \
+            "needs %s, which is not in the store" % full["name"]
+    assert "damaged" not in listing[older["name"]]
+    text = o("list", "--open").stdout
+    assert "DAMAGED (needs %s, " % full["name"] in text
+    # prune keeps the incremental, and says it cannot be read whole
+    p = o("prune", "--dry-run", "--keep-last", "1", check=False)
+    assert p.returncode == 8 and "WARNING: backup %s needs backup %s" % (
+        inc["name"], full["name"]) in p.stderr, p.stdout + p.stderr
+    assert "keep    %s (newest" % inc["name"] in p.stdout
+    # a new backup does not take on what cannot be read (its base's
+    # references must be there and be the objects named): restores whole
+    nxt = json.loads(o("backup", "--json").stdout)
+    out2 = tmp_path / "out2"
+    o("restore", nxt["name"], "--target", str(out2))
+    from treeutil import assert_same_tree
+    assert_same_tree(src, str(out2 / "src"))
+    o("verify", nxt["name"])
