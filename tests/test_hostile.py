@@ -681,3 +681,73 @@ def test_referenced_object_replaced_or_deleted_on_rgw(tmp_path, rgw, bucket, s3_
     from treeutil import assert_same_tree
     assert_same_tree(src, str(out2 / "src"))
     o("verify", nxt["name"])
+
+
+def test_forged_incrementals_are_refused_and_never_a_base_on_rgw(tmp_path, rgw, bucket,
+                                                                 s3_config, ocb):
+    """A bucket writer copies another instance's incremental backup and
+    the backup it references (same bucket, even the same key) into this
+    instance's prefix, under newer names: both are refused (exit 7: the
+    catalog binds its prefix, and the writer cannot re-seal it without
+    the key).  Then one writes a chain with ANOTHER key into this prefix:
+    refused too.  Each time this instance's next backup does not build on
+    the planted newest one (its base must open under our key): it is a
+    full backup, and it restores to the source and verifies."""
+    from treeutil import assert_same_tree
+    src = make_tree(str(tmp_path / "src"))
+    o = Ocb(config=s3_config, env=ocb.env)
+    ours = json.loads(o("backup", "--json").stdout)
+
+    cfg = json.load(open(s3_config))
+    cfg["instanceId"] = "i-other"
+    cfg["sources"] = [make_tree(str(tmp_path / "other"))]
+    cfg["cache"] = {"dir": str(tmp_path / "other-cache")}
+    other = Ocb(config=write_config(tmp_path / "other.json", cfg), env=ocb.env)
+    import time
+    time.sleep(1.1)                                # names newer than ours
+    ofull = json.loads(other("backup", "--json").stdout)
+    oinc = json.loads(other("backup", "--json").stdout)
+    assert oinc["base"] == ofull["name"] and ofull["name"] > ours["name"]
+    for b in (ofull, oinc):
+        rgw.aws("s3api", "copy-object", "--bucket", bucket, "--copy-source",
+                "%s/%s" % (bucket, b["key"]), "--key", PREFIX + "/" + b["name"] + ".ocb")
+    for b in (ofull, oinc):
+        p = o("verify", b["name"], check=False)
+        assert p.returncode == 7 and "copied from another instance" in p.stderr, p.stderr
+    listing = {b["name"]: b for b in json.loads(o("list", "--open", "--json").stdout)}
+    assert listing[oinc["name"]].get("refused") and listing[ofull["name"]].get("refused")
+    assert "refused" not in listing[ours["name"]]
+    with open(os.path.join(src, "openclaw.json"), "a") as f:
+        f.write("after the copy\n")
+    nxt = json.loads(o("backup", "--json").stdout)
+    assert nxt["base"] == "" and nxt["bytes_new"] == nxt["bytes_total"], nxt
+    o("restore", nxt["name"], "--target", str(tmp_path / "out1"))
+    assert_same_tree(src, str(tmp_path / "out1" / "src"))
+    o("verify", nxt["name"])
+
+    # a chain sealed with another key, written into our prefix
+    key = tmp_path / "evil.key"
+    key.write_bytes(os.urandom(32))
+    os.chmod(key, 0o600)
+    ecfg = json.load(open(attacker(tmp_path, s3_config)))
+    ecfg["encryption"] = {"keyProvider": "keyfile", "keyFile": str(key)}
+    evil = Ocb(config=write_config(tmp_path / "evil-key.json", ecfg), env=ocb.env)
+    time.sleep(1.1)                                # not the name of ours
+    efull = json.loads(evil("backup", "--json").stdout)
+    assert efull["base"] == ""                     # ours do not open under its key
+    einc = json.loads(evil("backup", "--json").stdout)
+    assert einc["base"] == efull["name"]
+    for b in (efull, einc):                        # the key error's exit code
+        p = o("verify", b["name"], check=False)
+        assert p.returncode == 4 and "wrong key file" in p.stderr, p.stdout + p.stderr
+    with open(os.path.join(src, "openclaw.json"), "a") as f:
+        f.write("after the other key\n")
+    last = json.loads(o("backup", "--json").stdout)
+    assert last["base"] == "" and last["bytes_new"] == last["bytes_total"], last
+    o("restore", last["name"], "--target", str(tmp_path / "out2"))
+    assert_same_tree(src, str(tmp_path / "out2" / "src"))
+    o("verify", last["name"])
+    # the one after builds on ours again
+    again = json.loads(o("backup", "--json").stdout)
+    assert again["base"] == last["name"]
+    o("verify", again["name"])
