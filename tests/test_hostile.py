@@ -165,7 +165,8 @@ def test_retention_ignores_future_and_planted_names(tmp_path, file_config, ocb_l
     (its date is not acted upon), not counted."""
     make_tree(str(tmp_path / "src"))
     o = Ocb(config=file_config, env=ocb_local.env)
-    names = [json.loads(o("backup", "--json").stdout)["name"] for i in range(2)]
+    # full backups: the second does not need the first
+    names = [json.loads(o("backup", "--json", "--full").stdout)["name"] for i in range(2)]
     future = "openclaw-aws-backup-2099-01-01T00-00-00Z"
     plant(tmp_path, names[0], PREFIX + "/" + future + ".ocb")
     tgz = tmp_path / "store" / PREFIX / "openclaw-aws-backup-2098-01-01T00-00-00.tar.gz"

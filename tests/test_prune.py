@@ -133,15 +133,16 @@ def test_auto_clean_after_backup_on_the_local_store(tmp_path, file_config, ocb_l
     cfg["retention"] = {"keep": 2, "autoClean": True}
     o = Ocb(config=write_config(tmp_path / "auto.json", cfg), env=ocb_local.env)
     names = []
+    # full backups: none needs another (reachability is tested below)
     for label in ("one", "two", "three"):
-        r = o("backup", "--label", label, "--json")
+        r = o("backup", "--label", label, "--json", "--full")
         names.append(json.loads(r.stdout)["name"])   # stdout stays pure JSON
     listed = [b["name"] for b in json.loads(o("list", "--json").stdout)]
     # labelled backups count like any other: the newest two stay
     assert listed == names[1:]
     # a pinned one stays whatever comes after it
     o("pin", names[1])
-    r = o("backup", "--label", "four", "--json")
+    r = o("backup", "--label", "four", "--json", "--full")
     listed = [b["name"] for b in json.loads(o("list", "--json").stdout)]
     # the newest two by the time in their names (backups started in a
     # second already taken are named one second later), the pinned one,
