@@ -684,6 +684,20 @@ def test_referenced_object_replaced_or_deleted_on_rgw(tmp_path, rgw, bucket, s3_
     o("verify", nxt["name"])
 
 
+def full_and_whole(o, src, out, change):
+    """after a change, this instance's next backup: a full one (it does
+    not build on what was planted), restoring to the source; verified"""
+    from treeutil import assert_same_tree
+    with open(os.path.join(src, "openclaw.json"), "a") as f:
+        f.write(change + "\n")
+    b = json.loads(o("backup", "--json").stdout)
+    assert b["base"] == "" and b["bytes_new"] == b["bytes_total"], b
+    o("restore", b["name"], "--target", str(out))
+    assert_same_tree(src, str(out / "src"))
+    o("verify", b["name"])
+    return b
+
+
 def test_forged_incrementals_are_refused_and_never_a_base_on_rgw(tmp_path, rgw, bucket,
                                                                  s3_config, ocb):
     """A bucket writer copies another instance's incremental backup and
@@ -694,7 +708,6 @@ def test_forged_incrementals_are_refused_and_never_a_base_on_rgw(tmp_path, rgw, 
     refused too.  Each time this instance's next backup does not build on
     the planted newest one (its base must open under our key): it is a
     full backup, and it restores to the source and verifies."""
-    from treeutil import assert_same_tree
     src = make_tree(str(tmp_path / "src"))
     o = Ocb(config=s3_config, env=ocb.env)
     ours = json.loads(o("backup", "--json").stdout)
@@ -718,13 +731,7 @@ def test_forged_incrementals_are_refused_and_never_a_base_on_rgw(tmp_path, rgw, 
     listing = {b["name"]: b for b in json.loads(o("list", "--open", "--json").stdout)}
     assert listing[oinc["name"]].get("refused") and listing[ofull["name"]].get("refused")
     assert "refused" not in listing[ours["name"]]
-    with open(os.path.join(src, "openclaw.json"), "a") as f:
-        f.write("after the copy\n")
-    nxt = json.loads(o("backup", "--json").stdout)
-    assert nxt["base"] == "" and nxt["bytes_new"] == nxt["bytes_total"], nxt
-    o("restore", nxt["name"], "--target", str(tmp_path / "out1"))
-    assert_same_tree(src, str(tmp_path / "out1" / "src"))
-    o("verify", nxt["name"])
+    full_and_whole(o, src, tmp_path / "out1", "after the copy")
 
     # a chain sealed with another key, written into our prefix
     key = tmp_path / "evil.key"
@@ -741,13 +748,7 @@ def test_forged_incrementals_are_refused_and_never_a_base_on_rgw(tmp_path, rgw, 
     for b in (efull, einc):                        # the key error's exit code
         p = o("verify", b["name"], check=False)
         assert p.returncode == 4 and "wrong key file" in p.stderr, p.stdout + p.stderr
-    with open(os.path.join(src, "openclaw.json"), "a") as f:
-        f.write("after the other key\n")
-    last = json.loads(o("backup", "--json").stdout)
-    assert last["base"] == "" and last["bytes_new"] == last["bytes_total"], last
-    o("restore", last["name"], "--target", str(tmp_path / "out2"))
-    assert_same_tree(src, str(tmp_path / "out2" / "src"))
-    o("verify", last["name"])
+    last = full_and_whole(o, src, tmp_path / "out2", "after the other key")
     # the one after builds on ours again
     again = json.loads(o("backup", "--json").stdout)
     assert again["base"] == last["name"]
