@@ -260,3 +260,106 @@ def test_prune_killed_at_random_deletions(setup, proxy, rgw, bucket, tmp_path):
     o("prune", "--keep-last", "2")
     assert len(json.loads(o("list", "--json").stdout)) == 2
     o("verify", "--all")
+
+
+# ---- incremental backups: a kill never costs a kept backup its bases ----
+
+def change(src, i, size=10 << 20):
+    """a new version of a file (10 MiB: a multipart upload of its own)"""
+    with open(os.path.join(src, "workspace", "changing.bin"), "wb") as f:
+        f.write(os.urandom(size))
+    with open(os.path.join(src, "workspace", "memory", "2026-11-07.md"), "a") as f:
+        f.write("round %d\n" % i)
+
+
+def restores_as(o, name, tree, out):
+    """name restores to exactly tree (a copy of the source when taken)"""
+    from treeutil import assert_same_tree
+    subprocess.run(["rm", "-rf", str(out)], check=True)
+    o("restore", name, "--target", str(out))
+    assert_same_tree(tree, str(out / "src"))
+
+
+def keep_copy(src, dst):
+    subprocess.run(["rm", "-rf", str(dst)], check=True)
+    os.makedirs(os.path.dirname(str(dst)), exist_ok=True)
+    subprocess.run(["cp", "-a", src, str(dst)], check=True)
+
+
+@ROUNDS_TIMEOUT
+def test_incremental_backup_killed_at_random_requests(setup, proxy, rgw, bucket, tmp_path):
+    """kill -9 at random requests of incremental backups: each backup that
+    completed builds on the newest complete one, and every backup listed
+    restores (the newest to the source as it was) and verifies"""
+    src, o, clean = setup
+    change(src, 0)
+    total = requests_of(proxy, lambda: o("backup"))
+    listed = json.loads(o("list", "--json", "--open").stdout)
+    assert listed[-1]["base"] == listed[0]["name"], listed
+    copies = {listed[-1]["name"]: tmp_path / "copy-first"}
+    keep_copy(src, copies[listed[-1]["name"]] / "src")
+    rnd, rs = rounds("incremental backup")
+    n, kills = 2, 0
+    for i in rs:
+        change(src, i + 1)
+        keep_copy(src, tmp_path / "copy-now" / "src")
+        if kill_at(proxy, rnd.randint(1, total), [o.bin, "--config", o.config, "backup"],
+                   o.env):
+            kills += 1
+        else:
+            n += 1
+        listed = json.loads(o("list", "--json", "--open").stdout)
+        assert len(listed) == n and not any(b.get("refused") for b in listed), listed
+        assert all(k.endswith(".ocb") for k in objects(rgw, bucket))
+        if listed[-1]["name"] not in copies:                  # it completed
+            copies[listed[-1]["name"]] = tmp_path / ("copy-%d" % i)
+            os.rename(tmp_path / "copy-now", copies[listed[-1]["name"]])
+            assert listed[-1]["base"] == listed[-2]["name"]    # the newest complete one
+        o("verify", "--all")
+    assert kills
+    for name, copy in copies.items():
+        restores_as(o, name, str(copy / "src"), tmp_path / "out")
+    # the next one builds on the newest, and cleans up after the killed ones
+    change(src, 99)
+    last = json.loads(clean("backup", "--json").stdout)
+    assert last["base"] == listed[-1]["name"]
+    assert rgw.uploads(bucket) == []
+    restores_as(o, last["name"], src, tmp_path / "out")
+    o("verify", "--all")
+
+
+@ROUNDS_TIMEOUT
+def test_prune_of_a_chain_killed_at_random_deletions(setup, proxy, rgw, bucket, tmp_path):
+    """kill -9 at a random deletion of a prune of incremental chains:
+    every backup the policy keeps, and every one it needs, restores and
+    verifies; so does every backup left (deleted newest first, none
+    left behind lacks its base); the prune run again finishes the plan"""
+    src, o, clean = setup
+    rnd, rs = rounds("prune of a chain")
+    for i in rs:
+        # a new chain: a full, two incrementals on it
+        change(src, i)
+        o("backup", "--full")
+        for k in range(2):
+            change(src, 10 * i + k, 1 << 20)
+            o("backup")
+        newest = tmp_path / "copy-newest"
+        keep_copy(src, newest / "src")
+        plan = json.loads(o("prune", "--dry-run", "--json", "--keep-last", "1").stdout)
+        kept = [b["name"] for b in plan["backups"] if b["keep"]]
+        gone = [b["name"] for b in plan["backups"] if not b["keep"]]
+        assert len(kept) >= 2 and gone, plan        # the newest and what it needs
+        assert any("needed by" in b["why"] for b in plan["backups"])
+        kill_at(proxy, rnd.randint(1, len(gone)),
+                [o.bin, "--config", o.config, "prune", "--keep-last", "1"], o.env,
+                b"DELETE /")
+        left = [b["name"] for b in json.loads(o("list", "--json").stdout)]
+        assert set(kept) <= set(left) and set(left) <= set(kept + gone), (kept, left)
+        for name in kept:
+            o("verify", name)
+        o("verify", "--all")
+        restores_as(o, kept[-1], str(newest / "src"), tmp_path / "out")
+        # the same plan, run to its end
+        o("prune", "--keep-last", "1")
+        assert [b["name"] for b in json.loads(o("list", "--json").stdout)] == kept
+        o("verify", "--all")

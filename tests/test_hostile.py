@@ -165,7 +165,8 @@ def test_retention_ignores_future_and_planted_names(tmp_path, file_config, ocb_l
     (its date is not acted upon), not counted."""
     make_tree(str(tmp_path / "src"))
     o = Ocb(config=file_config, env=ocb_local.env)
-    names = [json.loads(o("backup", "--json").stdout)["name"] for i in range(2)]
+    # full backups: the second does not need the first
+    names = [json.loads(o("backup", "--json", "--full").stdout)["name"] for i in range(2)]
     future = "openclaw-aws-backup-2099-01-01T00-00-00Z"
     plant(tmp_path, names[0], PREFIX + "/" + future + ".ocb")
     tgz = tmp_path / "store" / PREFIX / "openclaw-aws-backup-2098-01-01T00-00-00.tar.gz"
@@ -600,3 +601,155 @@ def test_keys_live_in_the_locked_secure_heap(tmp_path, file_config, ocb_local, m
     status = open("/proc/%d/status" % m.proc.pid).read()
     locked = int([l for l in status.splitlines() if l.startswith("VmLck:")][0].split()[1])
     assert locked >= 64, status                    # kB
+
+
+# ---- incremental backups (format 3): the objects a backup references ----
+
+def _restored_is_source(out, src):
+    """every file a failed restore left is the source's, or a prefix of it
+    (never other bytes)"""
+    for dirpath, _, files in os.walk(out):
+        for n in files:
+            p = os.path.join(dirpath, n)
+            if os.path.islink(p) or not os.path.isfile(p):
+                continue
+            got = open(p, "rb").read()
+            want = open(os.path.join(src, os.path.relpath(p, out)), "rb").read()
+            assert got == want[:len(got)], p
+
+
+def _chain(tmp_path, o):
+    """an older full, then full -> inc (inc reads the unchanged files from
+    full's object)"""
+    src = make_tree(str(tmp_path / "src"))
+    older = json.loads(o("backup", "--json", "--full", "--label", "older").stdout)
+    with open(os.path.join(src, "workspace", "big.bin"), "wb") as f:
+        f.write(os.urandom(2_000_000))
+    full = json.loads(o("backup", "--json", "--full").stdout)
+    with open(os.path.join(src, "openclaw.json"), "a") as f:
+        f.write("changed\n")
+    inc = json.loads(o("backup", "--json").stdout)
+    assert inc["base"] == full["name"] and inc["bytes_new"] * 10 < inc["bytes_total"]
+    return src, older, full, inc
+
+
+@pytest.mark.parametrize("how", ["replaced", "deleted"])
+def test_referenced_object_replaced_or_deleted_on_rgw(tmp_path, rgw, bucket, s3_config,
+                                                       ocb, how):
+    """A bucket writer replaces the object an incremental backup reads from
+    with an older backup's object (rolled back), or deletes it: verify and
+    restore of the incremental fail as damaged (exit 7) and nothing
+    restored differs from the source; `ocb list --open` says why; prune
+    warns (exit 8) and keeps the incremental."""
+    o = Ocb(config=s3_config, env=ocb.env)
+    src, older, full, inc = _chain(tmp_path, o)
+    if how == "replaced":
+        rgw.aws("s3api", "copy-object", "--bucket", bucket, "--copy-source",
+                "%s/%s" % (bucket, older["key"]), "--key", full["key"])
+    else:
+        rgw.aws("s3api", "delete-object", "--bucket", bucket, "--key", full["key"])
+    p = o("verify", inc["name"], check=False)
+    assert p.returncode == 7 and "damaged" in (p.stdout + p.stderr).lower(), \
+        p.stdout + p.stderr
+    out = tmp_path / "out"
+    p = o("restore", inc["name"], "--target", str(out), check=False)
+    assert p.returncode == 7 and "damaged" in (p.stdout + p.stderr).lower(), \
+        p.stdout + p.stderr
+    _restored_is_source(str(out / "src"), src)
+    # the listing says why
+    listing = {b["name"]: b for b in json.loads(o("list", "--open", "--json").stdout)}
+    if how == "replaced":
+        assert "fails authentication" in listing[full["name"]]["refused"]
+        assert listing[inc["name"]]["damaged"] == \
+            "needs %s, which does not open" % full["name"]
+    else:
+        assert full["name"] not in listing
+        assert listing[inc["name"]]["damaged"] == \
+            "needs %s, which is not in the store" % full["name"]
+    assert "damaged" not in listing[older["name"]]
+    text = o("list", "--open").stdout
+    assert "DAMAGED (needs %s, " % full["name"] in text
+    # prune keeps the incremental, and says it cannot be read whole
+    p = o("prune", "--dry-run", "--keep-last", "1", check=False)
+    assert p.returncode == 8 and "WARNING: backup %s needs backup %s" % (
+        inc["name"], full["name"]) in p.stderr, p.stdout + p.stderr
+    assert "keep    %s (newest" % inc["name"] in p.stdout
+    # a new backup does not take on what cannot be read (its base's
+    # references must be there and be the objects named): restores whole
+    nxt = json.loads(o("backup", "--json").stdout)
+    out2 = tmp_path / "out2"
+    o("restore", nxt["name"], "--target", str(out2))
+    from treeutil import assert_same_tree
+    assert_same_tree(src, str(out2 / "src"))
+    o("verify", nxt["name"])
+
+
+def full_and_whole(o, src, out, change):
+    """after a change, this instance's next backup: a full one (it does
+    not build on what was planted), restoring to the source; verified"""
+    from treeutil import assert_same_tree
+    with open(os.path.join(src, "openclaw.json"), "a") as f:
+        f.write(change + "\n")
+    b = json.loads(o("backup", "--json").stdout)
+    assert b["base"] == "" and b["bytes_new"] == b["bytes_total"], b
+    o("restore", b["name"], "--target", str(out))
+    assert_same_tree(src, str(out / "src"))
+    o("verify", b["name"])
+    return b
+
+
+def test_forged_incrementals_are_refused_and_never_a_base_on_rgw(tmp_path, rgw, bucket,
+                                                                 s3_config, ocb):
+    """A bucket writer copies another instance's incremental backup and
+    the backup it references (same bucket, even the same key) into this
+    instance's prefix, under newer names: both are refused (exit 7: the
+    catalog binds its prefix, and the writer cannot re-seal it without
+    the key).  Then one writes a chain with ANOTHER key into this prefix:
+    refused too.  Each time this instance's next backup does not build on
+    the planted newest one (its base must open under our key): it is a
+    full backup, and it restores to the source and verifies."""
+    src = make_tree(str(tmp_path / "src"))
+    o = Ocb(config=s3_config, env=ocb.env)
+    ours = json.loads(o("backup", "--json").stdout)
+
+    cfg = json.load(open(s3_config))
+    cfg["instanceId"] = "i-other"
+    cfg["sources"] = [make_tree(str(tmp_path / "other"))]
+    cfg["cache"] = {"dir": str(tmp_path / "other-cache")}
+    other = Ocb(config=write_config(tmp_path / "other.json", cfg), env=ocb.env)
+    import time
+    time.sleep(1.1)                                # names newer than ours
+    ofull = json.loads(other("backup", "--json").stdout)
+    oinc = json.loads(other("backup", "--json").stdout)
+    assert oinc["base"] == ofull["name"] and ofull["name"] > ours["name"]
+    for b in (ofull, oinc):
+        rgw.aws("s3api", "copy-object", "--bucket", bucket, "--copy-source",
+                "%s/%s" % (bucket, b["key"]), "--key", PREFIX + "/" + b["name"] + ".ocb")
+    for b in (ofull, oinc):
+        p = o("verify", b["name"], check=False)
+        assert p.returncode == 7 and "copied from another instance" in p.stderr, p.stderr
+    listing = {b["name"]: b for b in json.loads(o("list", "--open", "--json").stdout)}
+    assert listing[oinc["name"]].get("refused") and listing[ofull["name"]].get("refused")
+    assert "refused" not in listing[ours["name"]]
+    full_and_whole(o, src, tmp_path / "out1", "after the copy")
+
+    # a chain sealed with another key, written into our prefix
+    key = tmp_path / "evil.key"
+    key.write_bytes(os.urandom(32))
+    os.chmod(key, 0o600)
+    ecfg = json.load(open(attacker(tmp_path, s3_config)))
+    ecfg["encryption"] = {"keyProvider": "keyfile", "keyFile": str(key)}
+    evil = Ocb(config=write_config(tmp_path / "evil-key.json", ecfg), env=ocb.env)
+    time.sleep(1.1)                                # not the name of ours
+    efull = json.loads(evil("backup", "--json").stdout)
+    assert efull["base"] == ""                     # ours do not open under its key
+    einc = json.loads(evil("backup", "--json").stdout)
+    assert einc["base"] == efull["name"]
+    for b in (efull, einc):                        # the key error's exit code
+        p = o("verify", b["name"], check=False)
+        assert p.returncode == 4 and "wrong key file" in p.stderr, p.stdout + p.stderr
+    last = full_and_whole(o, src, tmp_path / "out2", "after the other key")
+    # the one after builds on ours again
+    again = json.loads(o("backup", "--json").stdout)
+    assert again["base"] == last["name"]
+    o("verify", again["name"])

@@ -133,15 +133,16 @@ def test_auto_clean_after_backup_on_the_local_store(tmp_path, file_config, ocb_l
     cfg["retention"] = {"keep": 2, "autoClean": True}
     o = Ocb(config=write_config(tmp_path / "auto.json", cfg), env=ocb_local.env)
     names = []
+    # full backups: none needs another (reachability is tested below)
     for label in ("one", "two", "three"):
-        r = o("backup", "--label", label, "--json")
+        r = o("backup", "--label", label, "--json", "--full")
         names.append(json.loads(r.stdout)["name"])   # stdout stays pure JSON
     listed = [b["name"] for b in json.loads(o("list", "--json").stdout)]
     # labelled backups count like any other: the newest two stay
     assert listed == names[1:]
     # a pinned one stays whatever comes after it
     o("pin", names[1])
-    r = o("backup", "--label", "four", "--json")
+    r = o("backup", "--label", "four", "--json", "--full")
     listed = [b["name"] for b in json.loads(o("list", "--json").stdout)]
     # the newest two by the time in their names (backups started in a
     # second already taken are named one second later), the pinned one,
@@ -190,3 +191,175 @@ def test_auto_clean_keeps_the_backup_just_taken(tmp_path, file_config, ocb_local
     assert sorted(listed) == sorted([just, ahead])          # not the just-taken one deleted
     plan = json.loads(o("prune", "--dry-run", "--json", check=False).stdout)
     assert {b["name"]: b["keep"] for b in plan["backups"]}[ahead] is True
+
+
+def _keys_of(rgw, bucket, pfx):
+    out = rgw.aws("s3api", "list-objects-v2", "--bucket", bucket, "--prefix", pfx).stdout
+    return sorted(o["Key"][len(pfx):-len(".ocb")]
+                  for o in json.loads(out or b"{}").get("Contents", [])
+                  if o["Key"].endswith(".ocb"))
+
+
+def incremental_chain(tmp_path, s3_config, ocb):
+    """An unrelated full backup, then a chain full -> inc1 -> inc2 -> inc3:
+    inc1 changes text.log and adds a file only it has, inc2 changes
+    text.log again (so nothing later reads inc1's bytes), inc3 changes a
+    memory file.  The backups as `backup --json` told them."""
+    from treeutil import make_tree as tree
+    src = tree(str(tmp_path / "src"))
+    o = Ocb(config=s3_config, env=ocb.env)
+
+    def backup(*args):
+        return json.loads(o("backup", "--json", *args).stdout)
+    old = backup("--full", "--label", "unrelated")
+    full = backup("--full")
+    log = os.path.join(src, "workspace", "text.log")
+    with open(log, "wb") as f:
+        f.write(os.urandom(1_500_000))
+    only = os.path.join(src, "workspace", "only-in-inc1.bin")
+    with open(only, "wb") as f:
+        f.write(os.urandom(700_000))
+    inc1 = backup()
+    os.remove(only)
+    with open(log, "wb") as f:
+        f.write(os.urandom(1_600_000))
+    inc2 = backup()
+    with open(os.path.join(src, "workspace", "memory", "2026-11-05.md"), "ab") as f:
+        f.write(b"one more memory\n")
+    inc3 = backup()
+    assert [b["base"] for b in (full, inc1, inc2, inc3)] == \
+        ["", full["name"], inc1["name"], inc2["name"]]
+    return src, o, old, full, inc1, inc2, inc3
+
+
+def test_prune_keeps_what_a_kept_incremental_needs(tmp_path, rgw, bucket, s3_config, ocb):
+    """keepLast 1 on a chain keeps the newest and the backups whose
+    objects hold its bytes ("needed by" it, text and JSON), deletes the
+    rest (the unrelated full, and inc1 whose bytes nothing kept reads);
+    the newest still restores to the source and verifies.  `ocb list`
+    shows NEW and TOTAL and the base of each.  After a --full backup,
+    keepLast 1 deletes the whole old chain."""
+    from treeutil import assert_same_tree
+    src, o, old, full, inc1, inc2, inc3 = incremental_chain(tmp_path, s3_config, ocb)
+    pfx = full["key"][:-len(full["name"] + ".ocb")]
+
+    # the listing: a full stores all it has, an incremental far less
+    listing = {b["name"]: b for b in json.loads(o("list", "--json", "--open").stdout)}
+    assert len(listing) == 5
+    for b in (old, full):
+        row = listing[b["name"]]
+        assert row["base"] in (None, "") and row["depth"] == 0
+        assert row["new_bytes"] == row["total_bytes"] == b["bytes_total"]
+    for depth, (b, base) in enumerate([(inc1, full), (inc2, inc1), (inc3, inc2)], 1):
+        row = listing[b["name"]]
+        assert row["base"] == base["name"] and row["depth"] == depth, row
+        assert row["new_bytes"] == b["bytes_new"] and row["total_bytes"] == b["bytes_total"]
+        assert row["new_bytes"] * 2 < row["total_bytes"], row
+    assert listing[inc3["name"]]["new_bytes"] * 20 < listing[inc3["name"]]["total_bytes"]
+    text = {l.split()[0]: l for l in o("list", "--open").stdout.splitlines()
+            if l.startswith("openclaw-aws-backup-")}
+    assert text[inc3["name"]].endswith("BASE " + inc2["name"]), text[inc3["name"]]
+    assert "BASE" not in text[full["name"]]
+    for b in (full, inc1, inc2, inc3):          # NEW, then TOTAL
+        row = listing[b["name"]]
+        assert " %10s %10s ocb " % (human(row["new_bytes"]), human(row["total_bytes"])) \
+            in text[b["name"]], text[b["name"]]
+
+    needed = "needed by " + inc3["name"]
+    p = o("prune", "--dry-run", "--keep-last", "1")
+    plan = {l.split()[1]: l for l in p.stdout.splitlines() if l.startswith(("keep", "delete"))}
+    assert plan[inc3["name"]].startswith("keep") and "newest" in plan[inc3["name"]]
+    for b in (full, inc2):
+        assert plan[b["name"]] == "keep    %s (%s)" % (b["name"], needed), plan
+    for b in (old, inc1):
+        assert plan[b["name"]].startswith("delete"), plan
+    j = json.loads(o("prune", "--dry-run", "--json", "--keep-last", "1").stdout)
+    why = {b["name"]: (b["keep"], b["why"]) for b in j["backups"]}
+    assert why[full["name"]] == (True, needed) and why[inc2["name"]] == (True, needed)
+    assert not why[old["name"]][0] and not why[inc1["name"]][0]
+    assert len(_keys_of(rgw, bucket, pfx)) == 5            # dry run: nothing gone
+
+    j = json.loads(o("prune", "--json", "--keep-last", "1").stdout)
+    assert sorted(b["name"] for b in j["backups"] if b["deleted"]) == \
+        sorted([old["name"], inc1["name"]])
+    assert _keys_of(rgw, bucket, pfx) == sorted(b["name"] for b in (full, inc2, inc3))
+    o("restore", inc3["name"], "--target", str(tmp_path / "out"))
+    assert_same_tree(src, str(tmp_path / "out" / "src"))
+    assert o("verify", "--all").stdout.count("ok") == 3
+    # a second prune has nothing left to do
+    j = json.loads(o("prune", "--json", "--keep-last", "1").stdout)
+    assert not [b for b in j["backups"] if b["deleted"]]
+
+    # a full backup: nothing needs the old chain any more
+    new = json.loads(o("backup", "--json", "--full").stdout)
+    assert new["base"] == "" and new["bytes_new"] == new["bytes_total"]
+    j = json.loads(o("prune", "--json", "--keep-last", "1").stdout)
+    assert sorted(b["name"] for b in j["backups"] if b["deleted"]) == \
+        sorted(b["name"] for b in (full, inc2, inc3))
+    assert _keys_of(rgw, bucket, pfx) == [new["name"]]
+    shutil_rm(tmp_path / "out")
+    o("restore", new["name"], "--target", str(tmp_path / "out"))
+    assert_same_tree(src, str(tmp_path / "out" / "src"))
+    o("verify", new["name"])
+
+
+def human(n):
+    """as ocb_human_size prints a size"""
+    u = 0
+    while n >= 1024 and u < 4:
+        n /= 1024
+        u += 1
+    return ("%.1f %s" if u else "%.0f %s") % (n, ["B", "KiB", "MiB", "GiB", "TiB"][u])
+
+
+def shutil_rm(path):
+    import shutil
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def as_newer_format(rgw, bucket, key, tmp_path):
+    """the object at key rewritten as a newer tool's would look to this
+    one: format version 4 in both headers and the trailer"""
+    f = tmp_path / "newer.ocb"
+    rgw.aws("s3", "cp", "s3://%s/%s" % (bucket, key), str(f))
+    b = bytearray(f.read_bytes())
+    for off in (8, len(b) - 576 + 8, len(b) - 64 + 8):
+        b[off:off + 4] = (4).to_bytes(4, "little")
+    f.write_bytes(bytes(b))
+    rgw.aws("s3", "cp", str(f), "s3://%s/%s" % (bucket, key))
+
+
+def test_prune_keeps_all_older_for_a_backup_of_unknown_format(tmp_path, rgw, bucket,
+                                                              s3_config, ocb):
+    """A kept backup that this tool cannot read (a newer format) may
+    reference any older backup: prune keeps all of them ("may be needed
+    by"), warns and exits 8; once --delete-refused deletes it, the policy
+    applies again."""
+    src, o, old, full, inc1, inc2, inc3 = incremental_chain(tmp_path, s3_config, ocb)
+    pfx = full["key"][:-len(full["name"] + ".ocb")]
+    as_newer_format(rgw, bucket, inc3["key"], tmp_path)
+    listing = {b["name"]: b for b in json.loads(o("list", "--json", "--open").stdout)}
+    assert "unknown format" in listing[inc3["name"]]["refused"], listing[inc3["name"]]
+
+    p = o("prune", "--dry-run", "--json", "--keep-last", "1", check=False)
+    assert p.returncode == 8, p.stdout + p.stderr
+    why = {b["name"]: (b["keep"], b["why"]) for b in json.loads(p.stdout)["backups"]}
+    assert why[inc3["name"]] == (True, "refused")
+    assert why[inc2["name"]][1].startswith("newest"), why
+    may = "may be needed by %s, which did not open" % inc3["name"]
+    for b in (old, inc1):
+        assert why[b["name"]] == (True, may), why
+    assert why[full["name"]][0] and "needed by" in why[full["name"]][1], why
+    assert "WARNING: backup %s does not open (unknown format)" % inc3["name"] in p.stderr
+    p = o("prune", "--keep-last", "1", check=False)
+    assert p.returncode == 8, p.stdout + p.stderr
+    assert "keep    %s (%s)" % (inc1["name"], may) in p.stdout
+    assert len(_keys_of(rgw, bucket, pfx)) == 5
+    o("verify", inc2["name"])
+
+    # deleted as refused: nothing is kept for it any more
+    p = o("prune", "--json", "--keep-last", "1", "--delete-refused")
+    assert sorted(b["name"] for b in json.loads(p.stdout)["backups"] if b["deleted"]) == \
+        sorted([old["name"], inc1["name"], inc3["name"]])
+    assert _keys_of(rgw, bucket, pfx) == sorted([full["name"], inc2["name"]])
+    o("verify", "--all")

@@ -1,6 +1,7 @@
 /*
  * cmd_list.c - `ocb list`: the backups, from the listing and object
- * metadata only (no GET), or with --open from their catalogs; a few
+ * metadata only (no GET), or with --open from their catalogs (and
+ * whether each incremental one has the backups it reads from); a few
  * backups at a time, printed in the listing's order.
  */
 #include "cmd.h"
@@ -36,7 +37,9 @@ static const char usage[] =
 	"reads each), marks those that do not open REFUSED, with why, and\n"
 	"takes the warning count, NEW, TOTAL and BASE from the catalog\n"
 	"(metadata has the warning count only for backups stored by one put;\n"
-	"without it NEW is the object's size and TOTAL \"-\").\n";
+	"without it NEW is the object's size and TOTAL \"-\"); it marks\n"
+	"DAMAGED, with why, an incremental backup that cannot be read whole:\n"
+	"a backup it reads bytes from is gone, does not open or was replaced.\n";
 
 /* a count in a backup's metadata (at most digits long): 1 and *n when
  * it is a plain count, else 0 (unknown) */
@@ -67,7 +70,78 @@ struct row {
 	int total_known, base_known, depth_known;
 	char base[256];
 	uint32_t depth;
+	/* opened (--open): its id and the backups it reads bytes from */
+	int opened;
+	uint8_t id[16];
+	char **ref_names;
+	uint8_t (*ref_ids)[16];
+	uint32_t nrefs;
+	char damaged[320];		/* a reference that fails, else "" */
 };
+
+static void row_release(struct row *w)
+{
+	uint32_t k;
+
+	for (k = 0; w->ref_names && k < w->nrefs; k++)
+		free(w->ref_names[k]);
+	free(w->ref_names);
+	free(w->ref_ids);
+}
+
+/* what an opened backup references (best effort: without them nothing
+ * is checked) */
+static void row_refs(struct row *w, const struct ocb_archive *a)
+{
+	uint32_t n = ocb_archive_info(a)->nrefs, k;
+
+	memcpy(w->id, ocb_archive_backup_id(a), sizeof(w->id));
+	w->opened = 1;
+	w->ref_names = calloc(n ? n : 1, sizeof(*w->ref_names));
+	w->ref_ids = calloc(n ? n : 1, sizeof(*w->ref_ids));
+	if (!w->ref_names || !w->ref_ids)
+		return;
+	for (k = 0; k < n; k++) {
+		const char *name;
+		const uint8_t *id;
+
+		if (ocb_archive_ref(a, k, &name, &id) < 0 ||
+		    !(w->ref_names[k] = strdup(name)))
+			return;
+		memcpy(w->ref_ids[k], id, sizeof(w->ref_ids[k]));
+		w->nrefs = k + 1;
+	}
+}
+
+/* An opened incremental backup whose referenced objects are gone, do not
+ * open or are other backups cannot be read whole: why, into damaged. */
+static void rows_check_refs(const struct ocb_backup_ref *v, struct row *w,
+			    size_t n)
+{
+	size_t i, j;
+	uint32_t k;
+
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < w[i].nrefs && !*w[i].damaged; k++) {
+			const char *name = w[i].ref_names[k], *bad;
+
+			for (j = 0; j < n; j++)
+				if (v[j].kind == OCB_BACKUP_NATIVE &&
+				    !strcmp(v[j].name, name))
+					break;
+			if (j == n)
+				bad = "which is not in the store";
+			else if (!w[j].opened)
+				bad = "which does not open";
+			else if (memcmp(w[j].id, w[i].ref_ids[k], 16))
+				bad = "but that object is another backup";
+			else
+				continue;
+			snprintf(w[i].damaged, sizeof(w[i].damaged),
+				 "needs %s, %s", name, bad);
+		}
+	}
+}
 
 /* an old-tool backup's encryption, by its metadata and first bytes */
 static const char *old_encryption(struct ocb_store *s,
@@ -156,6 +230,7 @@ static void row_refused(struct ocb_ctx *ctx, const struct ocb_backup_ref *ref,
 			snprintf(w->base, sizeof(w->base), "%s", in->base);
 			w->depth = in->depth;
 			w->total_known = w->base_known = w->depth_known = 1;
+			row_refs(w, a);
 		}
 		ocb_archive_free(a);
 		if (w->refused)
@@ -184,6 +259,10 @@ static void print_json(const struct ocb_backup_ref *ref, const struct row *w,
 	if (w->refused) {
 		printf(", \"refused\": ");
 		ocb_json_str(w->why);
+	}
+	if (*w->damaged) {
+		printf(", \"damaged\": ");
+		ocb_json_str(w->damaged);
 	}
 	if (w->known)
 		printf(", \"warnings\": %" PRIu64, w->nwarn);
@@ -230,6 +309,10 @@ static void print_line(const struct ocb_backup_ref *ref, const struct row *w,
 	       w->refused ? "REFUSED (" : "", w->refused ? w->why : "",
 	       w->refused ? ")" : "");
 	tagged = *w->label || w->refused;
+	if (*w->damaged)
+		printf("%sDAMAGED (%s)", tagged ? " " : "",
+		       ocb_log_escape(en, sizeof(en), w->damaged));
+	tagged = tagged || *w->damaged;
 	if (w->nwarn)
 		printf("%sWARNINGS %" PRIu64, tagged ? " " : "", w->nwarn);
 	tagged = tagged || w->nwarn;
@@ -294,6 +377,7 @@ static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 		goto out;
 	}
 	ocb_parallel_for(n, OCB_OPEN_PARALLEL, row_make, &rs, NULL);
+	rows_check_refs(v, rs.w, n);
 	/* printed in the listing's order */
 	for (i = 0; i < n; i++) {
 		char when[32] = "-";
@@ -309,6 +393,8 @@ static int list_prefix(struct ocb_ctx *ctx, const char *prefix, int json,
 out:
 	for (i = 0; rs.h && i < n; i++)
 		ocb_obj_head_release(&rs.h[i]);
+	for (i = 0; rs.w && i < n; i++)
+		row_release(&rs.w[i]);
 	free(rs.h);
 	free(rs.w);
 	free(v);

@@ -42,7 +42,9 @@ static const char usage[] =
 	"it references: those are kept too (\"needed by NAME\"), and so is\n"
 	"what they reference; only backups no kept one needs are deleted.  A\n"
 	"reference to a backup that is gone or was replaced is warned about\n"
-	"(exit 8); the referencing backup is kept.\n"
+	"(exit 8); the referencing backup is kept.  A kept backup of a format\n"
+	"this ocb cannot read (a newer one's) may reference any older backup:\n"
+	"every older backup is kept with it (warned about, exit 8).\n"
 	"\n"
 	"Names are not trusted: each native backup a rule would count is\n"
 	"opened first (its catalog authenticated with the configured key).\n"
@@ -181,7 +183,8 @@ static void batch_open(void *arg, size_t j)
 
 /* Open items idx[0..n) (native backups), at once: r[j] 0 (the item's
  * open, id and refs set, counted opened), 1 when interrupted before, or
- * the error; open set to OCB_RET_FAILED for a refusal.  0, -ENOMEM. */
+ * the error; open set to OCB_RET_UNREADABLE for an unknown format, to
+ * OCB_RET_FAILED for another refusal.  0, -ENOMEM. */
 static int open_items(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 		      struct plan *pl, const size_t *idx, size_t n, int *r)
 {
@@ -204,6 +207,10 @@ static int open_items(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 			it->open = OCB_RET_OPENED;
 			pl->opened[idx[j]] = 1;
 			pl->nopened++;
+		} else if (r[j] == -EPROTO) {
+			/* perhaps a newer tool's: it may reference any older
+			 * backup (ocb_retention_reach keeps them) */
+			it->open = OCB_RET_UNREADABLE;
 		} else if (r[j] < 0 && refusal(r[j])) {
 			it->open = OCB_RET_FAILED;
 		}
@@ -270,10 +277,12 @@ static int wanted(const struct plan *pl, size_t i)
 }
 
 /* Open what reachability asks for (kept backups whose references are not
- * known yet, backups a kept one references): 0 or a negative errno.  One
- * that does not open is not refused by this: a kept one stays kept for
- * its own reasons (its references unknown: no one can read it with this
- * config either), a referenced one is kept unverified. */
+ * known yet, backups a kept one references): 0 or a negative errno (the
+ * store, the network: nothing is deleted then).  One that does not open
+ * is not refused by this: a kept one stays kept for its own reasons (one
+ * that failed authentication: no one can read it with this config
+ * either; one of an unknown format: every older backup is kept with it,
+ * it may need them), a referenced one is kept unverified. */
 static int open_wanted(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 		       struct plan *pl, size_t *idx, int *res)
 {
@@ -286,7 +295,8 @@ static int open_wanted(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 
 		if (res[j] < 0 && !refusal(res[j]))
 			return res[j];
-		if (res[j] < 0 && it->keep)
+		/* an unreadable one is warned about by ref_problem */
+		if (res[j] < 0 && it->keep && it->open == OCB_RET_FAILED)
 			ocb_info("backup %s does not open (%s): what it "
 				 "references cannot be known",
 				 ocb_log_escape(esc, sizeof(esc), it->name),
@@ -308,7 +318,7 @@ static void ref_problem(void *arg, const struct ocb_ret_item *from,
 	(void)to;
 	pl->nproblems++;
 	ocb_log_escape(e1, sizeof(e1), from->name);
-	ocb_log_escape(e2, sizeof(e2), ref->name);
+	ocb_log_escape(e2, sizeof(e2), ref ? ref->name : "");
 	switch (what) {
 	case OCB_RET_REF_MISSING:
 		ocb_warn("WARNING: backup %s needs backup %s, which is not in "
@@ -324,6 +334,11 @@ static void ref_problem(void *arg, const struct ocb_ret_item *from,
 	case OCB_RET_REF_UNVERIFIED:
 		ocb_warn("WARNING: backup %s needs backup %s, which does not "
 			 "open: kept, unverified", e1, e2);
+		break;
+	case OCB_RET_REFS_UNKNOWN:
+		ocb_warn("WARNING: backup %s does not open (unknown format): "
+			 "what it references cannot be known, so every older "
+			 "backup is kept (may be needed by %s)", e1, e1);
 		break;
 	}
 }
@@ -503,11 +518,14 @@ static int prune(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 		 * any point (kill -9, a crash, a lost connection) has deleted
 		 * some of them, and every kept backup is still whole, because
 		 * none of the deleted objects held a byte a kept one reads.
-		 * The next prune finds the rest again. */
+		 * Newest first (the listing is by name, so by time): a
+		 * backup references only older ones, so each one left
+		 * behind by a kill is whole too.  The next prune finds the
+		 * rest again. */
 		r = ocb_inventory_abort_stale(ctx->store, ctx->cfg->prefix,
 					    ctx->cfg->stale_upload_age);
 		pl.aborted = r > 0 ? r : 0;
-		for (i = 0; i < pl.n && !ocb_interrupted; i++) {
+		for (i = pl.n; i-- > 0 && !ocb_interrupted;) {
 			if (pl.items[i].keep)
 				continue;
 			r = ctx->store->ops->del(ctx->store, pl.refs[i].key);

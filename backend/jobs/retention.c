@@ -194,6 +194,36 @@ static size_t want(struct ocb_ret_item *it)
 	return 1;
 }
 
+/* keep it (and follow it) for from, which needs it: "<how> <from>" */
+static void reach_keep(struct reach *r, struct ocb_ret_item *to,
+		       const struct ocb_ret_item *from, const char *how,
+		       const char *tail)
+{
+	char why[300];
+
+	if (!to->keep) {
+		snprintf(why, sizeof(why), "%s %s%s", how, from->name, tail);
+		add_why(to, why);
+		to->needed = 1;
+	}
+	reach_push(r, to);
+}
+
+/* from did not open, yet may be genuine: it may reference any native
+ * backup as old as it or older (a base is always taken before) */
+static void keep_older(struct reach *r, const struct ocb_ret_item *from)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		struct ocb_ret_item *to = &r->v[i];
+
+		if (to != from && to->native && to->time <= from->time)
+			reach_keep(r, to, from, "may be needed by",
+				   ", which did not open");
+	}
+}
+
 /* Follow the references of every kept item, keeping what they need: the
  * count of items to open first (then fn is not called), else 0. */
 static size_t reach_walk(struct reach *r, ocb_ret_problem_fn fn, void *arg)
@@ -214,11 +244,15 @@ static size_t reach_walk(struct reach *r, ocb_ret_problem_fn fn, void *arg)
 			wants += want(from);	/* what does it reference? */
 			continue;
 		}
+		if (from->native && from->open == OCB_RET_UNREADABLE) {
+			keep_older(r, from);
+			if (fn)
+				fn(arg, from, NULL, OCB_RET_REFS_UNKNOWN, NULL);
+		}
 		for (k = 0; k < from->nrefs; k++) {
 			const struct ocb_ret_ref *ref = &from->refs[k];
 			struct ocb_ret_item *to = reach_find(r, ref->name);
 			enum ocb_ret_problem bad = 0;
-			char why[300];
 
 			if (!to) {
 				bad = OCB_RET_REF_MISSING;
@@ -228,20 +262,15 @@ static size_t reach_walk(struct reach *r, ocb_ret_problem_fn fn, void *arg)
 			} else if (to->open == OCB_RET_OPENED &&
 				   memcmp(to->id, ref->id, sizeof(to->id))) {
 				bad = OCB_RET_REF_OTHER;
-			} else if (to->open == OCB_RET_FAILED) {
+			} else if (to->open == OCB_RET_FAILED ||
+				   to->open == OCB_RET_UNREADABLE) {
 				bad = OCB_RET_REF_UNVERIFIED;
 			}
 			if (bad && fn)
 				fn(arg, from, ref, bad, to);
 			if (bad == OCB_RET_REF_MISSING || bad == OCB_RET_REF_OTHER)
 				continue;
-			if (!to->keep) {
-				snprintf(why, sizeof(why), "needed by %s",
-					 from->name);
-				add_why(to, why);
-				to->needed = 1;
-			}
-			reach_push(r, to);
+			reach_keep(r, to, from, "needed by", "");
 		}
 	}
 	return wants;

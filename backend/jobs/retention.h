@@ -13,7 +13,8 @@
  *
  * Then reachability (ocb_retention_reach): an incremental backup reads
  * bytes from the objects of other backups, so every backup a kept one
- * references is kept too ("needed by <name>"), whatever the policy said.
+ * references is kept too ("needed by <name>"), whatever the policy said;
+ * when a kept one's references cannot be known, every older one is kept.
  */
 #ifndef OCB_RETENTION_H
 #define OCB_RETENTION_H
@@ -40,6 +41,10 @@ enum ocb_ret_open {
 	OCB_RET_UNOPENED = 0,	/* not opened (yet) */
 	OCB_RET_OPENED,		/* authenticated: id and refs are known */
 	OCB_RET_FAILED,		/* does not open: id and refs unknown */
+	/* does not open, yet may be a genuine backup (a format this tool
+	 * cannot read): id and refs unknown, and it may reference any
+	 * older backup, so when kept, every older native one is kept */
+	OCB_RET_UNREADABLE,
 };
 
 struct ocb_ret_item {
@@ -101,6 +106,11 @@ enum ocb_ret_problem {
 					 * open: its id is unknown, it is kept
 					 * (its frames may serve the reference
 					 * even when its own catalog is damaged) */
+	OCB_RET_REFS_UNKNOWN,		/* a kept backup that is UNREADABLE:
+					 * what it references is unknown, every
+					 * older native backup is kept ("may be
+					 * needed by <name>, which did not
+					 * open"); ref and to are NULL */
 };
 
 /* to is the backup of that name (NULL when missing) */
@@ -115,7 +125,10 @@ typedef void (*ocb_ret_problem_fn)(void *arg, const struct ocb_ret_item *from,
  * browsable too), adding "needed by <name>" to its why and setting
  * needed when no rule kept it.  A reference counts when a native item of
  * that name exists and either opened with the referenced id, or does not
- * open (kept: its id cannot be checked).  The newest backup is always
+ * open (kept: its id cannot be checked).  A kept UNREADABLE backup may
+ * reference any backup older than it (or as old): all of those are kept,
+ * "may be needed by <name>, which did not open", and reported
+ * (OCB_RET_REFS_UNKNOWN).  The newest backup is always
  * kept by the plan, so it and everything it references stay: a backup
  * taken during a prune builds on the newest and never loses its base.
  *

@@ -281,7 +281,7 @@ struct graph {
 	char names[8][96];
 	struct ocb_ret_ref refs[8][8];
 	size_t n;
-	int problems[4];	/* count by enum ocb_ret_problem */
+	int problems[5];	/* count by enum ocb_ret_problem */
 	char last_problem[256];
 };
 
@@ -326,7 +326,7 @@ static void on_problem(void *arg, const struct ocb_ret_item *from,
 
 	g->problems[what]++;
 	snprintf(g->last_problem, sizeof(g->last_problem), "%s -> %s (%s)",
-		 from->name, ref->name, to ? to->name : "missing");
+		 from->name, ref ? ref->name : "?", to ? to->name : "missing");
 }
 
 static int plan_and_reach(struct graph *g, const struct ocb_ret_policy *p)
@@ -502,6 +502,73 @@ static void test_reach_asks_to_open(void)
 	CHECK_INT(ocb_retention_reach(g.v, 0, NULL, NULL), 0);
 }
 
+/* a kept backup of a format this tool cannot read may reference any
+ * older backup: all of them are kept ("may be needed by"), reported once;
+ * a newer one is not; one that failed authentication keeps nothing older,
+ * and neither does an unreadable one --delete-refused deletes */
+static void test_reach_unreadable(void)
+{
+	struct ocb_ret_policy p = { .last = 1 };
+	struct graph g;
+
+	graph_init(&g, 5);
+	g.v[2].refused = 1;
+	g.v[2].open = OCB_RET_UNREADABLE;
+	g.v[2].nrefs = 0;
+	CHECK_INT(plan_and_reach(&g, &p), 0);
+	CHECK_STR(g.v[4].why, "newest, last 1");
+	CHECK_STR(g.v[2].why, "refused");
+	CHECK_STR(g.v[1].why, "may be needed by "
+		  "openclaw-aws-backup-2026-11-03T00-00-00Z, which did not open");
+	CHECK_INT(g.v[0].keep && g.v[0].needed && g.v[1].needed, 1);
+	CHECK_INT(g.v[3].keep, 0);
+	CHECK_INT(g.problems[OCB_RET_REFS_UNKNOWN], 1);
+	CHECK_STR(g.last_problem, "openclaw-aws-backup-2026-11-03T00-00-00Z -> "
+		  "? (missing)");
+
+	/* what the older ones reference is followed too, and they are
+	 * asked to open first when unknown */
+	graph_init(&g, 4);
+	g.v[2].refused = 1;
+	g.v[2].open = OCB_RET_UNREADABLE;
+	g.v[1].open = OCB_RET_UNOPENED;
+	CHECK_INT(plan_and_reach(&g, &p), 1);
+	CHECK_INT(g.v[1].want_open, 1);
+	CHECK_INT(g.problems[OCB_RET_REFS_UNKNOWN], 0);	/* not yet told */
+	g.v[1].open = OCB_RET_OPENED;
+	CHECK_INT(ocb_retention_reach(g.v, g.n, on_problem, &g), 0);
+	CHECK_INT(g.v[0].keep + g.v[1].keep, 2);
+	CHECK_INT(g.problems[OCB_RET_REFS_UNKNOWN], 1);
+
+	/* a referenced one that is unreadable is kept unverified, and keeps
+	 * what is older than it */
+	graph_init(&g, 4);
+	graph_ref(&g, 3, 2, 0);
+	g.v[2].open = OCB_RET_UNREADABLE;
+	CHECK_INT(plan_and_reach(&g, &p), 0);
+	CHECK_INT(g.v[0].keep + g.v[1].keep + g.v[2].keep, 3);
+	CHECK_STR(g.v[2].why, "needed by openclaw-aws-backup-2026-11-04T00-00-00Z");
+	CHECK_INT(g.problems[OCB_RET_REF_UNVERIFIED], 1);
+	CHECK_INT(g.problems[OCB_RET_REFS_UNKNOWN], 1);
+
+	/* failed authentication (forged, another key): nothing older kept */
+	graph_init(&g, 3);
+	g.v[2].refused = 1;
+	g.v[2].open = OCB_RET_FAILED;
+	CHECK_INT(plan_and_reach(&g, &p), 0);
+	CHECK_INT(g.v[1].keep && !g.v[0].keep, 1);
+	CHECK_INT(g.problems[OCB_RET_REFS_UNKNOWN], 0);
+
+	/* --delete-refused deletes the unreadable one: nothing kept for it */
+	graph_init(&g, 3);
+	g.v[2].refused = 1;
+	g.v[2].open = OCB_RET_UNREADABLE;
+	p.delete_refused = 1;
+	CHECK_INT(plan_and_reach(&g, &p), 0);
+	CHECK_INT(g.v[1].keep && !g.v[0].keep && !g.v[2].keep, 1);
+	CHECK_INT(g.problems[OCB_RET_REFS_UNKNOWN], 0);
+}
+
 int main(void)
 {
 	test_last();
@@ -520,5 +587,6 @@ int main(void)
 	test_reach_refused();
 	test_reach_missing_and_replaced();
 	test_reach_asks_to_open();
+	test_reach_unreadable();
 	return T_DONE();
 }
