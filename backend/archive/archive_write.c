@@ -29,6 +29,7 @@
 #include "keys.h"
 #include "log.h"
 #include "backup_name.h"
+#include "ref_check.h"
 #include "spool_i.h"
 #include "sqlite_snap.h"
 #include "multipart.h"
@@ -895,8 +896,45 @@ static int note_newest_key(void *arg, const struct ocb_list_entry *e)
 	return 0;
 }
 
-/* the base: the newest backup, when it opens with our key and the chain
- * is not due for a full backup */
+/*
+ * Every object the base references is there and is the object the base
+ * names (its header, byte for byte; long enough for its frames): else a
+ * backup built on it would be damaged from the start.  That is a warning
+ * the user must see (the chain the newest backup belongs to cannot be
+ * read whole) but not one about this backup, which is then a full one:
+ * it does not count in the backup's warnings.  Returns 1 when intact.
+ */
+static int base_refs_intact(struct bk *b, struct ocb_store *s)
+{
+	char esc[OCB_KEY_MAX], besc[256];
+	uint32_t k;
+	int r;
+
+	for (k = 0; k < b->bc->nrefs; k++) {
+		r = ocb_ref_check(s, b->o->prefix, b->bc, k);
+		if (r == 0)
+			continue;
+		ocb_log_escape(esc, sizeof(esc), b->bc->refs[k].name);
+		ocb_log_escape(besc, sizeof(besc), b->bc->name);
+		if (r == -ENOENT || r == -EBADMSG)
+			ocb_warn("backup %s is needed by the newest backup, "
+				 "%s, but %s: that backup (and any built on "
+				 "it) cannot be read whole; taking a full "
+				 "backup", esc, besc, r == -ENOENT ?
+				 "it is not in the store" :
+				 "its object is not the one it names");
+		else
+			ocb_warn("backup %s is needed by the newest backup, "
+				 "%s, and could not be checked (%s); taking "
+				 "a full backup", esc, besc,
+				 ocb_store_strerror(r));
+		return 0;
+	}
+	return 1;
+}
+
+/* the base: the newest backup, when it opens with our key, the objects it
+ * references are intact, and the chain is not due for a full backup */
 static void choose_base(struct bk *b, struct ocb_store *s)
 {
 	const struct ocb_archive_write_opts *o = b->o;
@@ -934,11 +972,14 @@ static void choose_base(struct bk *b, struct ocb_store *s)
 		why = "backup.fullAfterDays";
 	else if (!(b->bref = calloc(b->bc->nrefs + 1, sizeof(*b->bref))))
 		why = "out of memory";
-	if (why) {
+	if (why)
 		ocb_info("a full backup (%s)", why);
+	if (why || !base_refs_intact(b, s)) {
 		ocb_archive_free(b->base);
+		free(b->bref);
 		b->base = NULL;
 		b->bc = NULL;
+		b->bref = NULL;
 		return;
 	}
 	b->depth = b->bc->depth + 1;
