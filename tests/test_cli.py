@@ -362,30 +362,44 @@ def test_each_error_is_printed_once(tmp_path, rgw, bucket, s3_config, ocb):
 
 
 def test_list_new_total_base_of_full_backups(tmp_path, rgw, bucket, s3_config, ocb):
-    """NEW (bytes the object stores) and TOTAL (the whole backup) per
-    backup: from metadata hints (anyone's word) without --open, else the
-    object's size and unknown; from the catalog with --open, where a full
-    backup stores it all (new == total, base "", depth 0)."""
+    """NEW (bytes of the tar stream the object stores) and TOTAL (the whole
+    stream) per backup: from metadata hints (anyone's word) without --open,
+    which a backup stored by one put carries and which say what its catalog
+    says; without them the object's size and unknown; from the catalog with
+    --open, where a full backup stores it all (new == total, base "",
+    depth 0)."""
     from treeutil import make_tree
     make_tree(str(tmp_path / "src"))
     o = Ocb(config=s3_config, env=ocb.env)
     for _ in range(2):
-        o("backup")
+        o("backup", "--full")        # full backups: the second does not need the first
     plain = json.loads(o("list", "--json").stdout)
     assert len(plain) == 2
-    for b in plain:
-        assert b["new_bytes"] == b["size"]
-        assert b["total_bytes"] is None and b["base"] is None and b["depth"] is None
     opened = json.loads(o("list", "--open", "--json").stdout)
     assert [b["name"] for b in opened] == [b["name"] for b in plain]   # same order
-    for b in opened:
+    for p, b in zip(plain, opened):
         assert "refused" not in b
         assert b["new_bytes"] == b["total_bytes"] > 0
         assert b["base"] == "" and b["depth"] == 0
+        # one put (small backups): the hints are the catalog's numbers,
+        # stream bytes, not the (compressed) object's size
+        assert p["size"] <= 8 * 1024 * 1024
+        assert (p["new_bytes"], p["total_bytes"]) == (b["new_bytes"], b["total_bytes"])
+        assert p["new_bytes"] != p["size"]
+        assert p["base"] is None and p["depth"] is None
     lines = o("list", "--open").stdout.splitlines()
     assert len(lines) == 2 and all("BASE" not in l for l in lines)
     assert all(" - " not in l.split("Z", 2)[2] for l in lines)   # TOTAL known
-    assert " - " in o("list").stdout.splitlines()[0]               # TOTAL unknown
+    assert all(" - " not in l.split("Z", 2)[2] for l in o("list").stdout.splitlines())
+    # without the hints: NEW is the object's size, TOTAL unknown
+    key = plain[1]["key"]
+    rgw.aws("s3api", "copy-object", "--bucket", bucket, "--key", key,
+            "--copy-source", "%s/%s" % (bucket, key), "--metadata-directive", "REPLACE",
+            "--metadata", "ocb-format=3")
+    bare = json.loads(o("list", "--json").stdout)[1]
+    assert (bare["new_bytes"], bare["total_bytes"], bare["base"], bare["depth"]) == \
+        (plain[1]["size"], None, None, None)
+    assert " - " in o("list").stdout.splitlines()[1].split("Z", 2)[2]   # TOTAL unknown
     # hints in the metadata are shown as they are without --open; --open
     # takes the catalog's word
     key = plain[0]["key"]
