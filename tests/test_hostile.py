@@ -676,7 +676,16 @@ def test_referenced_object_replaced_or_deleted_on_rgw(tmp_path, rgw, bucket, s3_
     assert "keep    %s (newest" % inc["name"] in p.stdout
     # a new backup does not take on what cannot be read (its base's
     # references must be there and be the objects named): restores whole
-    nxt = json.loads(o("backup", "--json").stdout)
+    p = o("backup", "--json")
+    nxt = json.loads(p.stdout)
+    # a full backup, complete (exit 0, no warning of its own), and the
+    # user is told which object of the old chain is damaged
+    assert nxt["base"] == "" and nxt["bytes_new"] == nxt["bytes_total"], nxt
+    assert nxt["warnings"] == 0, nxt
+    assert "backup %s is needed by the newest backup, %s, but %s" % (
+        full["name"], inc["name"], "it is not in the store" if how == "deleted"
+        else "its object is not the one it names") in p.stderr, p.stderr
+    assert "taking a full backup" in p.stderr, p.stderr
     out2 = tmp_path / "out2"
     o("restore", nxt["name"], "--target", str(out2))
     from treeutil import assert_same_tree
