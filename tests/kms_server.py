@@ -62,12 +62,25 @@ class KmsServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.endpoint = "http://127.0.0.1:%d" % self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.died = None                # why the serving thread ended early
+        self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
+    def _serve(self):
+        try:
+            self.httpd.serve_forever()
+        except BaseException as e:      # seen by close(), not lost in a thread
+            self.died = e
+            raise
+
     def close(self):
-        self.httpd.shutdown()
+        # shutdown() waits for serve_forever() to acknowledge: only ask a
+        # loop that still runs, or a test's teardown waits forever
+        if self.thread.is_alive():
+            self.httpd.shutdown()
         self.httpd.server_close()
+        self.thread.join(30)
+        assert self.died is None, "the KMS stub stopped serving: %r" % (self.died,)
 
     def signature_ok(self, req, body):
         auth = req.headers.get("Authorization", "")

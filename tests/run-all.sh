@@ -65,4 +65,11 @@ rm -rf "$corpus"
 # fails with the traceback of where it waited and the run goes on
 echo "== pytest (sanitizer build, real mount, real RGW)"
 export OCB_BUILD_DIR=$PWD/build-asan
-exec /usr/bin/python3 -m pytest tests -p no:cacheprovider -rfE "$@"
+# a private base for the tests' temporary directories: pytest keeps only
+# the newest three numbered ones under /tmp/pytest-of-<user> and removes
+# older ones, also those of a run still going (another pytest on the same
+# machine would pull a running suite's files from under it)
+basetemp=$(mktemp -d /var/tmp/ocb-pytest-XXXXXX)
+/usr/bin/python3 -m pytest tests -p no:cacheprovider -rfE --basetemp="$basetemp" "$@" && rc=0 || rc=$?
+rm -rf --one-file-system "$basetemp" 2>/dev/null || true
+exit $rc
