@@ -405,3 +405,35 @@ def test_file_that_starts_changing_while_read_is_read_again(tmp_path, s3_config,
     assert cat.wait(timeout=600) == 0 and t.returncode == 0, t.stderr
     with open(tar / "src" / "big.bin", "rb") as f:
         assert hashlib.sha256(f.read()).hexdigest() == w.stdout.strip()
+
+
+def test_fresh_machine_without_a_cache_directory_still_snapshots(tmp_path, s3_config, ocb):
+    """The default cache directory (~/.cache/ocbfs) is where snapshots are
+    spooled; on a fresh machine neither it nor ~/.cache exists, and the
+    backup makes both instead of copying the database raw."""
+    home = tmp_path / "home"
+    home.mkdir()
+    src = tmp_path / "src"
+    src.mkdir()
+    db = sqlite3.connect(str(src / "state.sqlite"))
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE t (n)")
+    db.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(1, 1001)])
+    db.commit()
+    cfg = json.load(open(s3_config))
+    del cfg["cache"]                    # the default, under HOME
+    os.unlink(s3_config)
+    from conftest import write_config
+    write_config(s3_config, cfg)
+    o = Ocb(config=s3_config, env=dict(ocb.env, HOME=str(home)))
+    res = json.loads(o("backup", "--json").stdout)
+    db.close()
+    assert res["warnings"] == 0 and res["sqlite_snapshots"] == 1, res
+    assert stat_mode(home / ".cache" / "ocbfs") == 0o700
+    out = tmp_path / "restored"
+    o("restore", res["name"], "--target", str(out))
+    assert check_db(str(out / "src" / "state.sqlite")) == 1000
+
+
+def stat_mode(p):
+    return os.stat(p).st_mode & 0o777

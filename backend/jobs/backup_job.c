@@ -8,6 +8,7 @@
 #include "config.h"
 #include "group.h"
 #include "highwater.h"
+#include "fileio.h"
 #include "log.h"
 #include "openclaw.h"
 #include "retry_store.h"
@@ -159,8 +160,10 @@ int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
 	o.full = j->full || j->sources;	/* `ocb migrate`: another tree */
 	o.full_every = (uint32_t)cfg->full_every;
 	o.full_after_days = (uint32_t)cfg->full_after_days;
-	if (o.tmp_dir && !j->plan)
-		mkdir(o.tmp_dir, 0700);	/* where SQLite snapshots are spooled */
+	/* where SQLite snapshots are spooled: a fresh machine may have no
+	 * ~/.cache either (a failure shows as the snapshot's own warning) */
+	if (o.tmp_dir && !j->plan && (r = ocb_fileio_mkdirs(o.tmp_dir)) < 0)
+		ocb_warn("cache directory %s: %s", o.tmp_dir, strerror(-r));
 	r = job_sources(cfg, j, &o, &oc, &noc);
 	if (r == 0)
 		r = j->plan ? ocb_archive_write_plan(&o, j->plan, j->plan_arg,
