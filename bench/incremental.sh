@@ -12,8 +12,15 @@
 #              CHURN of the database's pages changed by UPDATEs, INSERTs and
 #              a few DELETEs)
 #   after-N-days  the store then, as a multiple of one full backup
-#   restore-first, restore-newest  full restore time (--target), each
-#              restored tree compared with the tree it was taken from
+#   restore-first, restore-newest  full restore time (--target), the
+#              best of RESTORES (4) rounds (restore times on a loaded machine
+#              vary several-fold from one run to the next), each tool and
+#              backup in turn, first and newest taking turns to go first;
+#              the first round's trees are compared with the trees backed
+#              up.  Each restore goes to a new directory, all removed after
+#              the last: on a loaded machine a restore right after removing
+#              a restored tree often ran 5-10x slower (its openat and write
+#              calls 10x slower), whichever backup it restored
 #   prune-keep-K  ocb prune --keep-last K / restic forget --keep-last K
 #              --prune, and the store after.  ocb names backups by the
 #              time they are taken and has no way to be given another, so
@@ -25,7 +32,7 @@
 # bytes + changed pages x page size; first: the tree's size);
 # changed_whole: the changed files' whole sizes + changed pages (the least
 # a backup storing small files whole can upload).  Knobs: SCALE (200),
-# DAYS (30), KEEP (7), CHURN (0.01).  Table on stdout (days between the
+# DAYS (30), KEEP (7), CHURN (0.01), RESTORES (4).  Table on stdout (days between the
 # first and the last left out), every row in bench/results/incremental.tsv
 # (TAG=name: incremental-name.tsv).
 source "$(dirname "$0")/lib.sh"
@@ -33,6 +40,7 @@ SCALE=${SCALE:-200}
 DAYS=${DAYS:-30}
 KEEP=${KEEP:-7}
 CHURN=${CHURN:-0.01}
+RESTORES=${RESTORES:-4}
 BO=bench-inc-ocb-$$
 BR=bench-inc-restic-$$
 TREE=$BENCH_TMP/agent
@@ -93,20 +101,40 @@ step() {	# name changed changed_whole: one backup by each tool
 	done
 }
 
-restore() {	# tool which(first|newest) source
-	local tool=$1 t got snap=latest
+restore() {	# tool which(first|newest) round [source to compare with]: seconds
+	local tool=$1 t got snap=latest out=$BENCH_TMP/restores/$1-$2-$3
 	[ "$2" = newest ] || snap=${FIRST[$tool]}
-	rm -rf "$BENCH_TMP/out-tree"; sync
+	sync
 	if [ "$tool" = ocb ]; then
-		t=$(timed "$OCB" --config "$CFG" restore "$snap" --target "$BENCH_TMP/out-tree")
-		got=$BENCH_TMP/out-tree/$(basename "$TREE")
+		t=$(timed "$OCB" --config "$CFG" restore "$snap" --target "$out")
+		got=$out/$(basename "$TREE")
 	else
-		t=$(timed restic -r "$REPO" restore "$snap" --target "$BENCH_TMP/out-tree")
-		got=$BENCH_TMP/out-tree$TREE
+		t=$(timed restic -r "$REPO" restore "$snap" --target "$out")
+		got=$out$TREE
 	fi
-	same_tree "$3" "$got" || { echo "$tool restore of the $2 backup differs" >&2; exit 1; }
-	rm -rf "$BENCH_TMP/out-tree"
-	row "$tool" "restore-$2" - - - "$t"
+	[ -z "${4:-}" ] || same_tree "$4" "$got" || { echo "$tool restore of the $2 backup differs" >&2; exit 1; }
+	echo "$t"
+}
+declare -A BEST
+restores() {	# RESTORES rounds, each restoring first and newest by each tool in turn
+	local r which tool src t order="first newest"
+	mkdir -p "$BENCH_TMP/restores"
+	for r in $(seq 1 "$RESTORES"); do
+		for which in $order; do
+			src=; [ "$r" != 1 ] || { src=$TREE; [ $which = newest ] || src=$BENCH_TMP/first-tree; }
+			for tool in $TOOLS; do
+				t=$(restore "$tool" "$which" "$r" "$src")
+				if [ -z "${BEST[$tool$which]:-}" ] || [ "$(echo "$t < ${BEST[$tool$which]}" | bc)" = 1 ]; then
+					BEST[$tool$which]=$t
+				fi
+			done
+		done
+		order=$(echo "$order" | awk '{ print $2, $1 }')	# each goes first in turn
+	done
+	rm -rf "$BENCH_TMP/restores"
+	for which in first newest; do
+		for tool in $TOOLS; do row "$tool" "restore-$which" - - - "${BEST[$tool$which]}"; done
+	done
 }
 
 {
@@ -126,8 +154,7 @@ restore() {	# tool which(first|newest) source
 		step "day$day" "$c" "$w"
 	done
 	for tool in $TOOLS; do row "$tool" "after-$DAYS-days" "${TOTAL[$tool]}" "$CH" "$CHW" -; done
-	for tool in $TOOLS; do restore "$tool" first "$BENCH_TMP/first-tree"; done
-	for tool in $TOOLS; do restore "$tool" newest "$TREE"; done
+	restores
 	t=$(timed "$OCB" --config "$CFG" prune --keep-last "$KEEP")
 	row ocb "prune-keep-$KEEP" - - - "$t"
 	t=$(timed restic -r "$REPO" forget --keep-last "$KEEP" --prune)
