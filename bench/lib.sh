@@ -53,6 +53,17 @@ peak_rss_kib() {
 	/usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1
 }
 
+# the restored tree $2 equals the source $1 (ocb stores SQLite databases as
+# online-backup snapshots: compared by their dump, not byte for byte; their
+# -wal and -shm files are not stored)
+same_tree() {
+	local db
+	diff -rq -x '*.sqlite' -x '*.sqlite-wal' -x '*.sqlite-shm' "$1" "$2" >&2 || return 1
+	while read -r db; do
+		cmp -s <(sqlite3 "$1/$db" .dump) <(sqlite3 "$2/$db" .dump) || { echo "$db differs" >&2; return 1; }
+	done < <(cd "$1" && find . -name '*.sqlite')
+}
+
 mbps() { echo "scale=1; $1 / 1000000 / $2" | bc -l; }
 
 # write a config for bucket $1 into $2 (mode 0600), extra JSON fields in $3

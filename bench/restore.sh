@@ -49,16 +49,6 @@ run() {
 	tail -1 "$BENCH_TMP/time"
 }
 
-# the restored tree equals the source (ocb stores SQLite databases as
-# online-backup snapshots: compared by their dump, not byte for byte)
-same() {
-	local db
-	diff -rq -x '*.sqlite' "$1" "$2" >&2 || return 1
-	while read -r db; do
-		cmp -s <(sqlite3 "$1/$db" .dump) <(sqlite3 "$2/$db" .dump) || { echo "$db differs" >&2; return 1; }
-	done < <(cd "$1" && find . -name '*.sqlite')
-}
-
 one_set() {	# name dir
 	local name=$1 dir=$2 bytes files ep label t rss
 	bytes=$(du -sb "$dir" | cut -f1)
@@ -84,7 +74,7 @@ one_set() {	# name dir
 				read -r t rss <<< "$(run restic -r "s3:$ep/$B/restic-$name" restore latest --target "$BENCH_TMP/out")"
 				got=$BENCH_TMP/out$dir
 			fi
-			same "$dir" "$got" || { echo "$tool restore of $name differs" >&2; cat "$BENCH_TMP/err" >&2; exit 1; }
+			same_tree "$dir" "$got" || { echo "$tool restore of $name differs" >&2; cat "$BENCH_TMP/err" >&2; exit 1; }
 			inflight="- - -"; [ "$d" = 0 ] || inflight=$(proxy_stats)
 			read -r gets mean peak <<< "$inflight"
 			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$label" "$tool" "$files" "$bytes" "$t" "$(mbps "$bytes" "$t")" "$rss" "$gets" "$mean" "$peak"

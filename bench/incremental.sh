@@ -1,0 +1,163 @@
+#!/bin/bash
+# bench/incremental.sh - what repeated backups of a changing agent state
+# cost in the store, for `ocb backup` beside restic (Debian's), both to
+# the same RGW, each in its own bucket.  The tree: gentree.py --scale
+# SCALE (200: ~207 MB, ~22,000 files, agents/main/sessions.sqlite a 50 MB
+# database put in WAL mode, a 40 MB binary).  Steps, each tool on the same
+# tree state in turn:
+#   first      the first backup
+#   unchanged  a second backup, nothing changed
+#   dayN       DAYS "daily" backups, each after one day of churn
+#              (bench/churn.py: a line appended to CHURN of the files, and
+#              CHURN of the database's pages changed by UPDATEs, INSERTs and
+#              a few DELETEs)
+#   after-N-days  the store then, as a multiple of one full backup
+#   restore-first, restore-newest  full restore time (--target), the
+#              best of RESTORES (4) rounds (restore times on a loaded machine
+#              vary several-fold from one run to the next), each tool and
+#              backup in turn, first and newest taking turns to go first;
+#              the first round's trees are compared with the trees backed
+#              up.  Each restore goes to a new directory, all removed after
+#              the last: on a loaded machine a restore right after removing
+#              a restored tree often ran 5-10x slower (its openat and write
+#              calls 10x slower), whichever backup it restored
+#   prune-keep-K  ocb prune --keep-last K / restic forget --keep-last K
+#              --prune, and the store after.  ocb names backups by the
+#              time they are taken and has no way to be given another, so
+#              DAYS backups taken in minutes fall on one day: keepDaily K
+#              would keep one; with one backup a day, keep-last K is what
+#              keepDaily K keeps.
+# uploaded: the growth of the bucket (sum of its object sizes, listed
+# before and after); changed: the bytes that truly changed (appended
+# bytes + changed pages x page size; first: the tree's size);
+# changed_whole: the changed files' whole sizes + changed pages (the least
+# a backup storing small files whole can upload).  Knobs: SCALE (200),
+# DAYS (30), KEEP (7), CHURN (0.01), RESTORES (4).  Table on stdout (days between the
+# first and the last left out), every row in bench/results/incremental.tsv
+# (TAG=name: incremental-name.tsv).
+source "$(dirname "$0")/lib.sh"
+SCALE=${SCALE:-200}
+DAYS=${DAYS:-30}
+KEEP=${KEEP:-7}
+CHURN=${CHURN:-0.01}
+RESTORES=${RESTORES:-4}
+BO=bench-inc-ocb-$$
+BR=bench-inc-restic-$$
+TREE=$BENCH_TMP/agent
+for b in "$BO" "$BR"; do awsc s3api create-bucket --bucket "$b" >/dev/null; done
+"$OCB" key generate "$BENCH_TMP/key" >/dev/null
+CFG=$BENCH_TMP/ocb.json
+bench_config "$BO" "$CFG" "\"instanceId\": \"inc\", \"sources\": [\"$TREE\"], \"excludes\": [], \"cache\": {\"dir\": \"$BENCH_TMP/cache\"}, \"encryption\": {\"keyProvider\": \"keyfile\", \"keyFile\": \"$BENCH_TMP/key\"}"
+export RESTIC_PASSWORD=bench RESTIC_CACHE_DIR=$BENCH_TMP/restic-cache
+REPO=s3:$ENDPOINT/$BR/restic
+restic -q -r "$REPO" init >/dev/null
+
+python3 "$TOP/bench/gentree.py" "$TREE" --scale "$SCALE" >/dev/null
+sqlite3 "$TREE/agents/main/sessions.sqlite" 'PRAGMA journal_mode=wal' >/dev/null
+TREE_BYTES=$(du -sb "$TREE" | cut -f1)
+
+bucket_bytes() {	# bucket: the sum of its objects' sizes
+	awsc s3api list-objects-v2 --bucket "$1" --output json |
+		python3 -c 'import json, sys; t = sys.stdin.read().strip(); print(sum(o["Size"] for o in (json.loads(t) if t else {}).get("Contents", [])))'
+}
+bucket_of() { if [ "$1" = ocb ]; then echo "$BO"; else echo "$BR"; fi; }
+
+# seconds "$@" took; exit code 8 (ocb: stored with warnings) is success
+timed() {
+	local rc=0
+	/usr/bin/time -o "$BENCH_TMP/time" -f %e "$@" >"$BENCH_TMP/out" 2>"$BENCH_TMP/err" || rc=$?
+	if [ $rc != 0 ] && [ $rc != 8 ]; then
+		echo "failed ($rc): $*" >&2; cat "$BENCH_TMP/err" >&2; exit 1
+	fi
+	tail -1 "$BENCH_TMP/time"
+}
+backup() {	# tool: seconds
+	if [ "$1" = ocb ]; then timed "$OCB" --config "$CFG" backup --json; cp "$BENCH_TMP/out" "$BENCH_TMP/ocb-last.json"
+	else timed restic -r "$REPO" backup "$TREE"; fi
+}
+count() {	# tool: backups in the store
+	if [ "$1" = ocb ]; then "$OCB" --config "$CFG" list --json | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))'
+	else restic -r "$REPO" snapshots --json | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))'; fi
+}
+ratio() { case "$1/$2" in -/* | */- | */0 | */) echo - ;; *) printf '%.2f\n' "$(echo "$1 / $2" | bc -l)" ;; esac; }
+row() {	# tool step uploaded changed changed_whole seconds
+	local tool=$1 bytes
+	bytes=$(bucket_bytes "$(bucket_of "$tool")")
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$2" "$(count "$tool")" "$3" "$4" "$5" \
+		"$(ratio "$3" "$4")" "$bytes" "$(ratio "$bytes" "${FULL[$tool]}")" "$6"
+}
+declare -A FULL TOTAL FIRST
+TOOLS="ocb restic"
+
+step() {	# name changed changed_whole: one backup by each tool
+	local tool before t after
+	for tool in $TOOLS; do
+		before=$(bucket_bytes "$(bucket_of "$tool")")
+		t=$(backup "$tool")
+		after=$(bucket_bytes "$(bucket_of "$tool")")
+		[ -n "${FULL[$tool]:-}" ] || FULL[$tool]=$after
+		TOTAL[$tool]=$(( ${TOTAL[$tool]:-0} + after - before ))
+		row "$tool" "$1" $((after - before)) "$2" "$3" "$t"
+	done
+}
+
+restore() {	# tool which(first|newest) round [source to compare with]: seconds
+	local tool=$1 t got snap=latest out=$BENCH_TMP/restores/$1-$2-$3
+	[ "$2" = newest ] || snap=${FIRST[$tool]}
+	sync
+	if [ "$tool" = ocb ]; then
+		t=$(timed "$OCB" --config "$CFG" restore "$snap" --target "$out")
+		got=$out/$(basename "$TREE")
+	else
+		t=$(timed restic -r "$REPO" restore "$snap" --target "$out")
+		got=$out$TREE
+	fi
+	[ -z "${4:-}" ] || same_tree "$4" "$got" || { echo "$tool restore of the $2 backup differs" >&2; exit 1; }
+	echo "$t"
+}
+declare -A BEST
+restores() {	# RESTORES rounds, each restoring first and newest by each tool in turn
+	local r which tool src t order="first newest"
+	mkdir -p "$BENCH_TMP/restores"
+	for r in $(seq 1 "$RESTORES"); do
+		for which in $order; do
+			src=; [ "$r" != 1 ] || { src=$TREE; [ $which = newest ] || src=$BENCH_TMP/first-tree; }
+			for tool in $TOOLS; do
+				t=$(restore "$tool" "$which" "$r" "$src")
+				if [ -z "${BEST[$tool$which]:-}" ] || [ "$(echo "$t < ${BEST[$tool$which]}" | bc)" = 1 ]; then
+					BEST[$tool$which]=$t
+				fi
+			done
+		done
+		order=$(echo "$order" | awk '{ print $2, $1 }')	# each goes first in turn
+	done
+	rm -rf "$BENCH_TMP/restores"
+	for which in first newest; do
+		for tool in $TOOLS; do row "$tool" "restore-$which" - - - "${BEST[$tool$which]}"; done
+	done
+}
+
+{
+	printf 'tool\tstep\tbackups\tuploaded\tchanged\tchanged_whole\tuploaded/changed\tbucket_bytes\tbucket/full\tseconds\n'
+	step first "$TREE_BYTES" "$TREE_BYTES"
+	FIRST[ocb]=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["name"])' "$BENCH_TMP/ocb-last.json")
+	FIRST[restic]=$(restic -r "$REPO" snapshots --json | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')
+	cp -a "$TREE" "$BENCH_TMP/first-tree"
+	TOTAL=()
+	step unchanged 0 0
+	TOTAL=()
+	CH=0 CHW=0
+	for day in $(seq 1 "$DAYS"); do
+		read -r c w <<< "$(python3 "$TOP/bench/churn.py" "$TREE" --seed "$day" --files-frac "$CHURN" --db-frac "$CHURN" --scratch "$BENCH_TMP" |
+			python3 -c 'import json, sys; d = json.load(sys.stdin); print(d["appended"] + d["db_changed"], d["files_bytes"] + d["db_changed"])')"
+		CH=$((CH + c)) CHW=$((CHW + w))
+		step "day$day" "$c" "$w"
+	done
+	for tool in $TOOLS; do row "$tool" "after-$DAYS-days" "${TOTAL[$tool]}" "$CH" "$CHW" -; done
+	restores
+	t=$(timed "$OCB" --config "$CFG" prune --keep-last "$KEEP")
+	row ocb "prune-keep-$KEEP" - - - "$t"
+	t=$(timed restic -r "$REPO" forget --keep-last "$KEEP" --prune)
+	row restic "prune-keep-$KEEP" - - - "$t"
+} | tee "$RESULTS/incremental${TAG:+-$TAG}.tsv" |
+	awk -F'\t' -v last="day$DAYS" '$2 !~ /^day/ || $2 == "day1" || $2 == last' | column -t -s $'\t'
