@@ -18,25 +18,41 @@ from test_mount import Mount
 from treeutil import make_tree
 
 
-@pytest.fixture
-def setup(tmp_path, rgw, bucket, keyfile, proxy, ocb):
+def make_setup(tmp_path, rgw, bucket, keyfile, proxy, ocb, full):
     src = make_tree(str(tmp_path / "src"))
     with open(os.path.join(src, "big.bin"), "wb") as f:   # 4 parts of 8 MiB
         f.write(os.urandom(26 << 20))
 
     def config(name, **retention):
-        return write_config(tmp_path / name, {
+        cfg = {
             "instanceId": "i-test", "region": rgw.region,
             "s3": {"bucket": bucket, "endpoint": proxy.endpoint, "timeout": 10,
                    "retryDeadline": 10},
             "encryption": {"keyProvider": "keyfile", "keyFile": keyfile},
             "sources": [src], "cache": {"dir": str(tmp_path / "cache")},
-            "retention": retention})
+            "retention": retention}
+        if full:
+            cfg["backup"] = {"fullEvery": 1}
+        return write_config(tmp_path / name, cfg)
     o = Ocb(config=config("c.json"), env=ocb.env)
     o("backup")                                   # one good backup first
     # the cleaning run aborts any unfinished upload, whatever its age
     clean = Ocb(config=config("clean.json", staleUploadHours=0), env=ocb.env)
     return src, o, clean
+
+
+@pytest.fixture
+def setup(tmp_path, rgw, bucket, keyfile, proxy, ocb):
+    """every backup full (backup.fullEvery 1): the kill points are the
+    requests of a multipart upload, and an incremental backup of a tree
+    that did not change is one small put"""
+    return make_setup(tmp_path, rgw, bucket, keyfile, proxy, ocb, True)
+
+
+@pytest.fixture
+def incremental_setup(tmp_path, rgw, bucket, keyfile, proxy, ocb):
+    """backups incremental, as by default"""
+    return make_setup(tmp_path, rgw, bucket, keyfile, proxy, ocb, False)
 
 
 def all_complete(o, clean, rgw, bucket, n):
@@ -287,11 +303,12 @@ def keep_copy(src, dst):
 
 
 @ROUNDS_TIMEOUT
-def test_incremental_backup_killed_at_random_requests(setup, proxy, rgw, bucket, tmp_path):
+def test_incremental_backup_killed_at_random_requests(incremental_setup, proxy, rgw, bucket,
+                                                     tmp_path):
     """kill -9 at random requests of incremental backups: each backup that
     completed builds on the newest complete one, and every backup listed
     restores (the newest to the source as it was) and verifies"""
-    src, o, clean = setup
+    src, o, clean = incremental_setup
     change(src, 0)
     total = requests_of(proxy, lambda: o("backup"))
     listed = json.loads(o("list", "--json", "--open").stdout)
@@ -329,12 +346,13 @@ def test_incremental_backup_killed_at_random_requests(setup, proxy, rgw, bucket,
 
 
 @ROUNDS_TIMEOUT
-def test_prune_of_a_chain_killed_at_random_deletions(setup, proxy, rgw, bucket, tmp_path):
+def test_prune_of_a_chain_killed_at_random_deletions(incremental_setup, proxy, rgw, bucket,
+                                                      tmp_path):
     """kill -9 at a random deletion of a prune of incremental chains:
     every backup the policy keeps, and every one it needs, restores and
     verifies; so does every backup left (deleted newest first, none
     left behind lacks its base); the prune run again finishes the plan"""
-    src, o, clean = setup
+    src, o, clean = incremental_setup
     rnd, rs = rounds("prune of a chain")
     for i in rs:
         # a new chain: a full, two incrementals on it
