@@ -162,7 +162,8 @@ int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
 	o.full_after_days = (uint32_t)cfg->full_after_days;
 	/* where SQLite snapshots are spooled: a fresh machine may have no
 	 * ~/.cache either (a failure shows as the snapshot's own warning) */
-	if (o.tmp_dir && !j->plan && (r = ocb_fileio_mkdirs(o.tmp_dir)) < 0)
+	if (o.tmp_dir && *o.tmp_dir && !j->plan &&
+	    (r = ocb_fileio_mkdirs(o.tmp_dir)) < 0)
 		ocb_warn("cache directory %s: %s", o.tmp_dir, strerror(-r));
 	r = job_sources(cfg, j, &o, &oc, &noc);
 	if (r == 0)

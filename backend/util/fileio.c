@@ -35,6 +35,10 @@ int ocb_fileio_mkdirs(const char *path)
 
 	if (!p)
 		return -ENOMEM;
+	if (!*p) {		/* no path: nothing to make */
+		free(p);
+		return -ENOENT;
+	}
 	for (s = strchr(p + 1, '/'); ; s = strchr(s + 1, '/')) {
 		if (s)
 			*s = '\0';

@@ -11,7 +11,8 @@
  * 0 or -errno (-EPIPE when the reader went away). */
 int ocb_fileio_write_all(int fd, const void *p, size_t len);
 
-/* mkdir -p path, mode 0700 for what is created: 0 or -errno */
+/* mkdir -p path, mode 0700 for what is created: 0 or -errno (-ENOENT
+ * for an empty path) */
 int ocb_fileio_mkdirs(const char *path);
 
 #endif
