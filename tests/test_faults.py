@@ -57,7 +57,7 @@ def test_persistent_errors_fail_clearly_and_leave_nothing(setup, proxy, rgw, buc
     o("backup")
     before = objects(rgw, bucket)
     proxy.inject("status", b"partNumber=", count=-1, arg=503)
-    p = o("backup", check=False)
+    p = o("backup", "--full", check=False)              # in parts, every one refused
     assert p.returncode == 6, p.stderr                  # network / server trouble
     assert "SlowDown" in p.stderr or "unavailable" in p.stderr or "busy" in p.stderr, p.stderr
     proxy.clear()

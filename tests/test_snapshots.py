@@ -277,6 +277,12 @@ def test_repeated_snapshots_and_prune(setup, mounted, rgw, bucket):
     left = json.loads(o("list", "--json").stdout)
     # labelled (s0..s4) or not, the newest two stay (snapshots taken in
     # the same second are named one second apart: which two is theirs)
-    assert len(left) == 2 and {b["label"] for b in left} <= {"s1", "s2", "s3", "s4"}
+    assert {b["label"] for b in left[-2:]} <= {"s1", "s2", "s3", "s4"}
+    # and so do the backups they are built on (incremental): each "needed
+    # by" a kept one, nothing else
+    plan = json.loads(o("prune", "--dry-run", "--json", "--keep-last", "2").stdout)
+    assert [b["name"] for b in plan["backups"]] == [b["name"] for b in left]
+    assert all(b["keep"] for b in plan["backups"])
+    assert all("needed by" in b["why"] for b in plan["backups"][:-2]), plan
     o("verify", "--all")
     assert m.stats()["fuse_errors"] == 0
