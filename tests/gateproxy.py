@@ -264,8 +264,8 @@ class GateProxy:
             threading.Thread(target=self._connect, args=(c,), daemon=True).start()
 
     def _connect(self, c):
-        if self.delay:
-            time.sleep(self.delay)      # the handshake's round trip
+        if self.delay:                  # the handshake's round trip: the
+            self.stalled.wait(self.delay)   # simulated distance, cut by close()
         try:
             s = socket.create_connection(self.target)
         except OSError:
@@ -318,8 +318,8 @@ class GateProxy:
             dst.sendall(data[i:i + 16384])
             pace[1] += len(data[i:i + 16384])
             ahead = pace[0] + pace[1] / rate - time.monotonic()
-            if ahead > 0:
-                time.sleep(ahead)
+            if ahead > 0:               # the link's rate, cut by close()
+                self.stalled.wait(ahead)
             elif ahead < -0.05:         # idle: the budget does not pile up
                 pace[0], pace[1] = time.monotonic(), 0
 
@@ -392,8 +392,8 @@ class GateProxy:
                     ua = [h.split(b":", 1)[1].strip().decode(errors="replace")
                           for h in head if h.lower().startswith(b"user-agent:")]
                     self._answered(conn)        # never pipelined
-                    if self.delay:
-                        time.sleep(self.delay)  # one round trip
+                    if self.delay:      # one round trip, cut by close()
+                        self.stalled.wait(self.delay)
                     with self.lock:
                         if not conn["open"]:
                             conn["open"] = True
