@@ -42,6 +42,12 @@ class KmsServer:
         self.deny = set()               # operations denied by the policy
         self.denied = 0
         self.rejected = 0
+        # transient failures for the next requests, in order: "drop" closes
+        # the connection without an answer, "internal" answers 500
+        # KMSInternalException, "throttle" 400 ThrottlingException (the
+        # error lists of GenerateDataKey and Decrypt, AWS KMS API Reference)
+        self.failures = []
+        self.failed = 0
         self.lock = threading.Lock()
         server = self
 
@@ -52,7 +58,19 @@ class KmsServer:
             def do_POST(self):
                 n = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(n) if n < 1 << 20 else b""
-                status, out = server.handle(self, body)
+                with server.lock:
+                    fail = server.failures.pop(0) if server.failures else None
+                    server.failed += fail is not None
+                if fail == "drop":
+                    self.close_connection = True
+                    return
+                if fail:
+                    status, out = {"internal": (500, {"__type": "KMSInternalException",
+                                                      "message": "internal error"}),
+                                   "throttle": (400, {"__type": "ThrottlingException",
+                                                      "message": "Rate exceeded"})}[fail]
+                else:
+                    status, out = server.handle(self, body)
                 data = json.dumps(out).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/x-amz-json-1.1")
@@ -60,7 +78,11 @@ class KmsServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 128    # a loaded machine's bursts wait, never refused
+            daemon_threads = True
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
         self.endpoint = "http://127.0.0.1:%d" % self.httpd.server_address[1]
         self.died = None                # why the serving thread ended early
         self.thread = threading.Thread(target=self._serve, daemon=True)

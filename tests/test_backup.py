@@ -236,6 +236,28 @@ def test_roundtrip_kms(tmp_path, rgw, bucket, s3_config, ocb, kms):
     assert {"ocb:name": res["name"], "ocb:instance": "i-test"}.items() <= ctxs[0].items()
 
 
+def test_kms_transient_failures_are_retried(tmp_path, rgw, bucket, s3_config, ocb, kms):
+    """A dropped connection, a 500 and throttling from KMS are retried (as
+    the AWS SDKs do); a KMS that keeps failing ends the command after a
+    bounded number of attempts, with KMS's answer named."""
+    src = make_tree(str(tmp_path / "src"))
+    o = Ocb(config=kms_config(tmp_path, s3_config, kms), env=ocb.env)
+    kms.failures = ["drop", "internal", "throttle"]
+    o("backup")
+    assert kms.failed == 3 and kms.failures == []
+    kms.failures = ["throttle", "drop"]
+    extract(o, tmp_path / "out")
+    assert kms.failed == 5
+    assert_same_tree(src, str(tmp_path / "out" / "src"))
+    kms.failures = ["internal"] * 10
+    p = o("backup", check=False)
+    assert p.returncode != 0
+    # the base's key (4 attempts), then a full backup's new key (4 attempts)
+    assert "KMS Decrypt with key alias/ocb-test: KMSInternalException" in p.stderr
+    assert "KMS GenerateDataKey with key alias/ocb-test: KMSInternalException" in p.stderr
+    assert kms.failed == 5 + 8 and len(kms.failures) == 2
+
+
 def test_kms_errors_are_clear(tmp_path, rgw, bucket, s3_config, ocb, kms):
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "f").write_text("x")

@@ -5,17 +5,33 @@
 #include "buf.h"
 #include "creds.h"
 #include "log.h"
+#include "retry_store.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #define KMS_BODY_MAX (64 * 1024)
+/* attempts of one call, and the first wait between them (doubled each
+ * time): a transient failure (throttling, 5xx, a refused, reset or silent
+ * connection) is retried as the AWS SDKs' standard mode does, 4 attempts
+ * within about 2 s of waiting plus each attempt's own timeout */
+#define KMS_ATTEMPTS 4
+#define KMS_FIRST_WAIT_MS 250
+
+/* a connection that broke or went silent: worth another attempt */
+static bool transport(CURLcode cc)
+{
+	return cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR ||
+	       cc == CURLE_GOT_NOTHING || cc == CURLE_PARTIAL_FILE;
+}
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
@@ -28,10 +44,11 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
  * key that is missing, disabled or pending deletion (exit code 9, not the
  * store's "not found"), -EPERM when the policy refuses the call
  * (AccessDeniedException), -EACCES for refused credentials, -ENOKEY
- * for a blob of another key or context, -EAGAIN for throttling and 5xx.
+ * for a blob of another key or context, -EAGAIN for throttling and 5xx
+ * (named at info level while attempts are left: last is false).
  */
 static int map_error(const struct ocb_kms *k, const char *target,
-		     long status, const cJSON *resp)
+		     long status, const cJSON *resp, bool last)
 {
 	const cJSON *t = cJSON_GetObjectItemCaseSensitive(resp, "__type");
 	const cJSON *m = cJSON_GetObjectItemCaseSensitive(resp, "message");
@@ -64,7 +81,7 @@ static int map_error(const struct ocb_kms *k, const char *target,
 		r = -EACCES;
 	else
 		r = -EINVAL;
-	ocb_log(r == -EAGAIN ? OCB_LOG_INFO : OCB_LOG_ERR,
+	ocb_log(r == -EAGAIN && !last ? OCB_LOG_INFO : OCB_LOG_ERR,
 		"KMS %s with key %s: %s%s%s (HTTP %ld)", target,
 		ocb_log_escape(key, sizeof(key), k->key_id),
 		type[0] ? ocb_log_escape(ty, sizeof(ty), type) : "error",
@@ -82,9 +99,9 @@ static int map_error(const struct ocb_kms *k, const char *target,
 	return r;
 }
 
-/* one KMS call: target "GenerateDataKey" or "Decrypt" */
-static int kms_call(const struct ocb_kms *k, const char *target, cJSON *req,
-		    cJSON **out)
+/* one attempt of a KMS call; last says whether a failure is reported */
+static int kms_try(const struct ocb_kms *k, const char *target, cJSON *req,
+		   cJSON **out, bool last)
 {
 	struct ocb_creds_value cv;
 	struct curl_slist *h = NULL;
@@ -139,19 +156,21 @@ static int kms_call(const struct ocb_kms *k, const char *target, cJSON *req,
 	cc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	if (cc != CURLE_OK) {
-		ocb_warn("KMS %s: %s", target, curl_easy_strerror(cc));
+		ocb_log(last ? OCB_LOG_WARN : OCB_LOG_INFO, "KMS %s: %s",
+			target, curl_easy_strerror(cc));
 		r = cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT :
-			cc == CURLE_COULDNT_CONNECT ? -ECONNREFUSED : -EIO;
+			cc == CURLE_COULDNT_CONNECT ? -ECONNREFUSED :
+			transport(cc) ? -ECONNRESET : -EIO;
 		goto out;
 	}
 	*out = cJSON_ParseWithLength(body.data ? body.data : "", body.len);
 	if (!*out) {
 		r = status == 200 ? -EPROTO :
-			map_error(k, target, status, NULL);
+			map_error(k, target, status, NULL, last);
 		goto out;
 	}
 	if (status != 200) {
-		r = map_error(k, target, status, *out);
+		r = map_error(k, target, status, *out, last);
 		cJSON_Delete(*out);
 		*out = NULL;
 		goto out;
@@ -165,6 +184,26 @@ out:
 	free(json);
 	ocb_buf_release_secret(&body);
 	return r;
+}
+
+/* one KMS call, target "GenerateDataKey" or "Decrypt", with its retries */
+static int kms_call(const struct ocb_kms *k, const char *target, cJSON *req,
+		    cJSON **out)
+{
+	long wait_ms = KMS_FIRST_WAIT_MS;
+	struct timespec ts;
+	int r, i;
+
+	for (i = 1;; i++) {
+		r = kms_try(k, target, req, out, i == KMS_ATTEMPTS);
+		if (r == 0 || !ocb_retry_is_transient(r) || i == KMS_ATTEMPTS)
+			return r;
+		ts.tv_sec = wait_ms / 1000;
+		ts.tv_nsec = wait_ms % 1000 * 1000000L;
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+		wait_ms *= 2;
+	}
 }
 
 static cJSON *request(const struct ocb_kms_ctx *ctx)
