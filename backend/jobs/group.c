@@ -326,21 +326,39 @@ int ocb_group_request(struct ocb_store *s, const char *root, const char *id,
 	return r == -EEXIST ? 0 : r;
 }
 
-int ocb_group_ack(struct ocb_store *s, const char *root, const char *id,
-		  const char *instance)
+/* does request id exist?  1, 0 or a store error */
+static int request_open(struct ocb_store *s, const char *root, const char *id)
 {
 	struct ocb_obj_head h = { 0 };
 	char key[OCB_KEY_MAX];
 	int r = request_key(root, id, NULL, key, sizeof(key));
 
-	if (r == 0)	/* no request, nothing to answer */
+	if (r == 0)
 		r = s->ops->head(s, key, &h);
 	ocb_obj_head_release(&h);
-	if (r == 0)
-		r = request_key(root, id, instance, key, sizeof(key));
+	return r == 0 ? 1 : r == -ENOENT ? 0 : r;
+}
+
+/*
+ * The ack is written while the request is open; a request closed in the
+ * meantime (its remover deletes the request before it lists the acks, so
+ * it may have missed this one) takes the ack back: no ack outlives its
+ * request, whichever of the two ran first.
+ */
+int ocb_group_ack(struct ocb_store *s, const char *root, const char *id,
+		  const char *instance)
+{
+	char key[OCB_KEY_MAX];
+	int r = request_open(s, root, id);
+
+	if (r <= 0)	/* no request, nothing to answer */
+		return r;
+	r = request_key(root, id, instance, key, sizeof(key));
 	if (r == 0)
 		r = ocb_store_put_mem(s, key, "", 0, NULL);
-	return r == -ENOENT ? 0 : r;
+	if (r == 0 && (r = request_open(s, root, id)) == 0)
+		r = s->ops->del(s, key);
+	return r == -ENOENT || r == 1 ? 0 : r;
 }
 
 struct pend {
@@ -429,23 +447,24 @@ static int ack_fn(void *arg, const struct ocb_list_entry *le)
 	return 0;
 }
 
+/* the request first, then its acks: an ack written after the listing
+ * finds the request gone and removes itself (ocb_group_ack) */
 int ocb_group_request_remove(struct ocb_store *s, const char *root,
 			     const char *id)
 {
 	char key[OCB_KEY_MAX], prefix[OCB_KEY_MAX];
 	struct acks a = { calloc(ACKS_MAX, sizeof(char *)), 0 };
 	size_t i;
-	int r = a.v ? request_key(root, id, "", prefix, sizeof(prefix)) :
-		-ENOMEM;
+	int r = a.v ? request_key(root, id, NULL, key, sizeof(key)) : -ENOMEM;
 
+	if (r == 0 && (r = s->ops->del(s, key)) == -ENOENT)
+		r = 0;
+	if (r == 0)
+		r = request_key(root, id, "", prefix, sizeof(prefix));
 	if (r == 0)
 		r = s->ops->list(s, prefix, NULL, NULL, ack_fn, &a);
 	if (r == 0 && a.n)
 		r = s->ops->del_many(s, (const char *const *)a.v, a.n);
-	if (r == 0)
-		r = request_key(root, id, NULL, key, sizeof(key));
-	if (r == 0)
-		r = s->ops->del(s, key);
 	for (i = 0; i < a.n; i++)
 		free(a.v[i]);
 	free(a.v);
