@@ -50,7 +50,7 @@
 #define NBUCKETS 4096
 #define RA_MAX 256		/* read-ahead window cap, in frames */
 #define RUN_MAX 32		/* frames per range request */
-#define RA_WORKERS 16		/* read-ahead requests in flight, at most */
+#define RA_WORKERS 12		/* read-ahead requests in flight, at most */
 #define RA_NEAR 8		/* ... while the store is near */
 #define RA_FAR_US 20000		/* a round trip this long: the store is far */
 #define RA_RUN 8		/* frames per read-ahead request, at least */
@@ -596,9 +596,8 @@ void ocb_frame_cache_free(struct ocb_frame_cache *fc)
  * window (1, 2, 4 ... RA_MAX frames; a read uses at most as many
  * requests' worth of it as may be in flight).  A read that ends up to
  * SEQ_BACK behind the stream is one of the kernel's requests overtaken by
- * the next: it keeps
- * the window as it is (resetting there made a fast reader lose its
- * read-ahead several times per second).  Any other read resets it.
+ * the next: it keeps the window as it is (resetting there made a fast
+ * reader lose its read-ahead several times per second).  Any other read resets it.
  * The caller serialises steps of one state (fs_ns_backup.c: under the file's lock,
  * before the read blocks): a copy taken by parallel reads and put back
  * after them would lose steps and move next_off backwards, and the next

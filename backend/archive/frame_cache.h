@@ -16,7 +16,7 @@
  * each request on its own connection and sized from the measured
  * round-trip time and per-connection throughput (twice their product, at
  * least 8 frames).  When the store is far (a round trip of 20 ms or more)
- * the window counts in requests instead of frames, up to sixteen of them
+ * the window counts in requests instead of frames, up to twelve of them
  * in flight: each connection is then slow, and only more of them fill the
  * link.  Any other read resets the window: random reads never read ahead.
  * Unread read-ahead holds at most half the cache, and frames a reader is
