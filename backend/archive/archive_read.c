@@ -53,6 +53,7 @@ struct native_archive {
 	int key_lock_init;
 	uint8_t **ref_keys;		/* unwrapped when first needed */
 	_Atomic uint64_t ref_bytes;	/* sealed bytes read from refs */
+	atomic_uint fetch_helpers;	/* threads lent to mapped reads */
 	uint64_t sealed_all, plain_all;	/* of every frame it is made of */
 };
 
@@ -581,7 +582,9 @@ out:
  * with other sources' small pieces around it), else it starts a new one.
  * Each fetch is one range request, and the fetches of one call run at
  * once (ASM_FETCH_PAR at most): a range spread over many objects costs one
- * round trip, not one per object.
+ * round trip, not one per object.  The calls of one backup (read-ahead
+ * workers, the cat pipeline's) share ASM_HELPERS threads besides their
+ * own, so that requests in flight stay near what the callers chose.
  * Then each logical frame is assembled: its pieces (a piece: the bytes of
  * one segment within one physical frame) are taken in the order of their
  * physical frames, so each physical frame it needs is opened once for it,
@@ -599,6 +602,7 @@ out:
  */
 #define ASM_SLOTS 4
 #define ASM_FETCH_PAR 8		/* range requests of one call in flight */
+#define ASM_HELPERS 8		/* threads lent to one backup's calls */
 
 struct fetch {
 	uint32_t src, f0, f1;
@@ -863,10 +867,20 @@ static void asm_fetch_one(void *arg, size_t k)
 /* every fetch of the call, at once; the first error */
 static int asm_fetch(struct assembly *as)
 {
+	unsigned want = as->nfe < ASM_FETCH_PAR ? as->nfe : ASM_FETCH_PAR;
+	unsigned lent, got = 0;
 	uint32_t k;
 
-	ocb_parallel_for(as->nfe, as->nfe < ASM_FETCH_PAR ? as->nfe :
-			 ASM_FETCH_PAR, asm_fetch_one, as->fe, NULL);
+	want = want ? want - 1 : 0;	/* the calling thread fetches too */
+	if (want) {
+		lent = atomic_fetch_add(&as->na->fetch_helpers, want);
+		got = lent < ASM_HELPERS ? ASM_HELPERS - lent : 0;
+		if (got > want)
+			got = want;
+		atomic_fetch_sub(&as->na->fetch_helpers, want - got);
+	}
+	ocb_parallel_for(as->nfe, 1 + got, asm_fetch_one, as->fe, NULL);
+	atomic_fetch_sub(&as->na->fetch_helpers, got);
 	for (k = 0; k < as->nfe; k++)
 		if (as->fe[k].err < 0)
 			return as->fe[k].err;
