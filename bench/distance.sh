@@ -29,26 +29,7 @@ F=far/latest/src/big.bin
 S=far/latest/src/${SMALL#./}
 MNT=$BENCH_TMP/mnt
 mkdir -p "$MNT"
-PROXY_PID=
 
-proxy_up() {	# delay_ms rate_MBps
-	rm -f "$BENCH_TMP/port" "$BENCH_TMP/stats"
-	python3 "$TOP/tests/gateproxy.py" "$ENDPOINT" --delay-ms "$1" --rate-mbps "$2" \
-		--port-file "$BENCH_TMP/port" --stats-file "$BENCH_TMP/stats" &
-	PROXY_PID=$!
-	for _ in $(seq 1 100); do [ -f "$BENCH_TMP/port" ] && break; sleep 0.05; done
-	PEP=http://127.0.0.1:$(cat "$BENCH_TMP/port")
-}
-proxy_down() {
-	kill "$PROXY_PID"; wait "$PROXY_PID" || true; PROXY_PID=
-}
-proxy_stats() {	# the counters since the last proxy_zero, as "bytes gets mean peak"
-	rm -f "$BENCH_TMP/stats"
-	kill -USR1 "$PROXY_PID"
-	for _ in $(seq 1 100); do [ -s "$BENCH_TMP/stats" ] && break; sleep 0.02; done
-	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["bytes_down"], d["gets"], d["inflight_mean"], d["inflight_peak"])' "$BENCH_TMP/stats"
-}
-proxy_zero() { kill -USR2 "$PROXY_PID"; sleep 0.1; }
 mount_fs() {	# extra config JSON
 	bench_config "$B" "$BENCH_TMP/m.json" "\"instanceId\": \"far\", \"sources\": [\"$BENCH_TMP/src\"], $KEYCFG, $1"
 	sed -i "s|\"endpoint\": \"$ENDPOINT\"|\"endpoint\": \"$PEP\"|" "$BENCH_TMP/m.json"

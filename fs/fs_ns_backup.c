@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #define READ_MAX (4u << 20)
 
@@ -230,19 +231,38 @@ static int backup_open(struct fs_ctx *c, const struct fs_ns_node *n,
 	return 0;
 }
 
+/* the read's bytes go to the kernel straight from the cached frames,
+ * counted before the reader can see them */
+struct reply_arg {
+	fuse_req_t req;
+	struct fs_stats *st;
+	int replied;
+};
+
+static int reply_iov(void *arg, const struct iovec *iov, int n)
+{
+	struct reply_arg *ra = arg;
+	size_t len = 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+		len += iov[i].iov_len;
+	fs_stats_read_bytes(ra->st, len);
+	ra->replied = 1;
+	fuse_reply_iov(ra->req, iov, n);
+	return 0;
+}
+
 static int backup_read(fuse_req_t req, struct fs_ctx *c, struct fs_fh *h,
 		       size_t size, off_t off)
 {
 	struct fs_fh_backup_file *f = &h->u.file;
+	struct reply_arg ra = { req, c->st, 0 };
 	uint32_t window;
-	char *buf;
 	ssize_t n;
 
 	if (size > READ_MAX)
 		size = READ_MAX;
-	buf = malloc(size ? size : 1);
-	if (!buf)
-		return -ENOMEM;
 	/* the sequence state is per open file and reads of one file run in
 	 * parallel: step it before this read blocks, so that the kernel's
 	 * concurrent read-ahead requests each see the others (a copy put
@@ -250,13 +270,10 @@ static int backup_read(fuse_req_t req, struct fs_ctx *c, struct fs_fh *h,
 	pthread_mutex_lock(&h->lock);
 	window = ocb_read_state_step(&f->rs, (uint64_t)off, size);
 	pthread_mutex_unlock(&h->lock);
-	n = ocb_frame_cache_pread_ahead(c->fc, f->a, f->aid, f->entry, buf,
-					size, (uint64_t)off, window);
-	if (n >= 0) {
-		fs_stats_read_bytes(c->st, (size_t)n);
-		fuse_reply_buf(req, buf, (size_t)n);
-	}
-	free(buf);
+	n = ocb_frame_cache_read_iov(c->fc, f->a, f->aid, f->entry, size,
+				     (uint64_t)off, window, reply_iov, &ra);
+	if (n >= 0 && !ra.replied)	/* at or past the end */
+		fuse_reply_buf(req, NULL, 0);
 	return n < 0 ? (int)n : 0;
 }
 

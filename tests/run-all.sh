@@ -65,6 +65,8 @@ rm -rf "$corpus"
 # fails with the traceback of where it waited and the run goes on
 echo "== pytest (sanitizer build, real mount, real RGW)"
 export OCB_BUILD_DIR=$PWD/build-asan
+# the one test that measures the daemon's memory runs the release build
+export OCB_RELEASE_BUILD_DIR=$PWD/build
 # a private base for the tests' temporary directories: pytest keeps only
 # the newest three numbered ones under /tmp/pytest-of-<user> and removes
 # older ones, also those of a run still going (another pytest on the same

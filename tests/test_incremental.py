@@ -2,11 +2,13 @@
 newest one and stores only what changed, yet restores, mounts and
 verifies on its own; a referenced object that is replaced makes it fail
 as damaged, never give other bytes."""
+import io
 import json
 import os
 import random
 import sqlite3
 import subprocess
+import tarfile
 
 from conftest import Ocb, write_config
 from test_mount import Mount
@@ -195,3 +197,50 @@ def test_reference_deleted_during_the_backup(tmp_path, rgw, bucket, keyfile,
     res = json.loads(out)
     assert res["base"] == full["name"] and res["warnings"] == 1
     assert full["key"] in err and "NOT complete" in err, err
+
+
+def test_spread_read_fetches_each_object_once_at_once(tmp_path, rgw, bucket,
+                                                      s3_config, ocb, proxy):
+    """A file whose 64 KiB blocks changed one a day: the newest backup's
+    copy lies in five objects.  Read far from the store (200 ms a round
+    trip), its frames cost one range request per object, all in flight
+    together: one round trip, not one per object, and no object asked
+    twice for the same frames."""
+    src = tmp_path / "src"
+    src.mkdir()
+    rnd = random.Random(5)
+    data = bytearray(rnd.randbytes(2 << 20))
+    path = src / "spread.bin"
+    o = Ocb(config=s3_config, env=ocb.env)
+    names = []
+    for day in range(5):
+        if day:
+            off = day * 65536 * 3 + 100
+            data[off:off + 16] = rnd.randbytes(16)
+        path.write_bytes(bytes(data))
+        os.utime(path, (1_600_000_000 + day, 1_600_000_000 + day))
+        names.append(backup(o))
+    newest = names[-1]
+    assert newest["base"] == names[-2]["name"]
+
+    cfg = json.load(open(s3_config))
+    cfg["s3"]["endpoint"] = proxy.endpoint
+    far = Ocb(config=write_config(tmp_path / "far.json", cfg), env=ocb.env)
+    proxy.shape(0.2)
+    proxy.stats_reset()
+    out = far("cat", newest["name"], text=False).stdout
+    gets = [r.split()[1] for r in proxy.requests
+            if r.startswith("GET ") and ".ocb" in r.split()[1]]
+    peak = proxy.inflight_peak
+    print("GETs by key %s, in flight at most %d" % (gets, peak))
+    proxy.shape(0)
+    with tarfile.open(fileobj=io.BytesIO(out)) as t:
+        member = [m for m in t.getmembers() if m.name.endswith("spread.bin")][0]
+        assert t.extractfile(member).read() == bytes(data)
+    # the newest object: its suffix and its frames; each older one: once
+    per_key = {k: gets.count(k) for k in set(gets)}
+    assert len(per_key) == 5, per_key
+    assert sorted(per_key.values()) == [1, 1, 1, 1, 2], per_key
+    # (one after another: 1; together: 4 or 5, the request on the open
+    # connection may end before the new connections' handshakes do)
+    assert peak >= 3, "the objects were read one after another: %d" % peak

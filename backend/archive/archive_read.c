@@ -24,6 +24,7 @@
 #include "keys.h"
 #include "link_est.h"
 #include "log.h"
+#include "parallel.h"
 #include "backup_name.h"
 
 #include <errno.h>
@@ -52,6 +53,7 @@ struct native_archive {
 	int key_lock_init;
 	uint8_t **ref_keys;		/* unwrapped when first needed */
 	_Atomic uint64_t ref_bytes;	/* sealed bytes read from refs */
+	atomic_uint fetch_helpers;	/* threads lent to mapped reads */
 	uint64_t sealed_all, plain_all;	/* of every frame it is made of */
 };
 
@@ -578,26 +580,37 @@ out:
  * joins the last fetch of its source when it starts in that fetch's last
  * physical frame or the next one (so a file's data stays one request even
  * with other sources' small pieces around it), else it starts a new one.
- * Each fetch is one range request.  The segments are then walked in
- * logical order; each physical frame is opened when first reached (in
- * place: its sealed bytes are then gone, so a frame wanted again after its
- * plaintext was dropped is fetched again, alone: rare) and kept in one of
- * ASM_SLOTS plaintext slots (two: this object's headers and a base's data
- * interleave); each logical frame goes to the caller as soon as its last
- * byte is there, straight from the physical frame when it is one piece of
- * it, else from one assembly buffer.
+ * Each fetch is one range request, and the fetches of one call run at
+ * once (ASM_FETCH_PAR at most): a range spread over many objects costs one
+ * round trip, not one per object.  The calls of one backup (read-ahead
+ * workers, the cat pipeline's) share ASM_HELPERS threads besides their
+ * own, so that requests in flight stay near what the callers chose.
+ * Then each logical frame is assembled: its pieces (a piece: the bytes of
+ * one segment within one physical frame) are taken in the order of their
+ * physical frames, so each physical frame it needs is opened once for it,
+ * into one of ASM_SLOTS plaintext slots kept across logical frames (LRU:
+ * this object's tar headers, a base's data and the changed blocks of a
+ * few days interleave).  A frame is opened from a copy of its sealed
+ * bytes, which stay in the fetch: a frame wanted again after its slot was
+ * taken is opened again (CPU), never fetched again.  A logical frame that
+ * is one piece goes to the caller straight from its physical frame, else
+ * from one assembly buffer.
  * Memory per call: the fetches' sealed frames (those of the logical frames
  * read, as for a full backup, and the few frames holding the pieces
- * around them), ASM_SLOTS physical frames and one logical frame.
+ * around them), ASM_SLOTS physical frames, one sealed frame's copy and
+ * one logical frame.
  */
-#define ASM_SLOTS 2
+#define ASM_SLOTS 4
+#define ASM_FETCH_PAR 8		/* range requests of one call in flight */
+#define ASM_HELPERS 8		/* threads lent to one backup's calls */
 
 struct fetch {
 	uint32_t src, f0, f1;
+	struct source so;
+	struct native_archive *na;
 	struct ocb_buf b;	/* its sealed frames, from object offset start */
 	uint64_t start;
-	int fetched;
-	int64_t opened;		/* the last frame opened in place, -1: none */
+	int err;
 };
 
 struct plain_slot {
@@ -608,81 +621,58 @@ struct plain_slot {
 	uint64_t used;		/* LRU stamp */
 };
 
+/* the bytes [o, o + len) of physical frame p of fetch k go to
+ * [at, at + len) of the logical frame */
+struct piece {
+	uint32_t k, p;
+	uint64_t o, at, len;
+};
+
 struct assembly {
 	struct native_archive *na;
 	ocb_frame_fn cb;
 	void *arg;
 	uint64_t fs;		/* logical frame size */
-	uint64_t pos;		/* the next logical byte */
 	uint8_t *lbuf;		/* the logical frame being assembled */
 	struct fetch *fe;
 	uint32_t nfe;
 	uint32_t *seg_fetch;	/* per segment of the range: its fetch */
+	struct piece *pc;	/* the pieces of one logical frame */
+	size_t npc, cpc;
 	struct plain_slot slot[ASM_SLOTS];
 	uint64_t clock;
+	uint8_t *sealed;	/* the copy a frame is opened in */
+	size_t sealed_cap;
 	ZSTD_DCtx *dctx;
 };
 
-/* logical bytes [pos, pos + len) to the logical frames they belong to */
-static int asm_put(struct assembly *as, const uint8_t *data, uint64_t len)
+/* open frame p of fetch fe into sl, from a copy of its sealed bytes */
+static int asm_open(struct assembly *as, struct fetch *fe, uint32_t p,
+		    struct plain_slot *sl)
 {
-	uint64_t stream = as->na->cat->stream_size;
-	int r = 0;
+	const struct ocb_frame_rec *f = &fe->so.f[p];
 
-	while (r == 0 && len) {
-		uint32_t l = (uint32_t)(as->pos / as->fs);
-		uint64_t o = as->pos - l * as->fs;
-		uint64_t llen = stream - l * as->fs < as->fs ?
-				stream - l * as->fs : as->fs;
-		uint64_t take = len < llen - o ? len : llen - o;
-
-		if (o == 0 && take == llen) {
-			r = as->cb(as->arg, l, data, (size_t)llen);
-		} else {
-			if (!as->lbuf && !(as->lbuf = malloc(as->fs)))
-				return -ENOMEM;
-			memcpy(as->lbuf + o, data, take);
-			if (o + take == llen)
-				r = as->cb(as->arg, l, as->lbuf, (size_t)llen);
-		}
-		as->pos += take;
-		data += take;
-		len -= take;
-	}
-	return r;
-}
-
-/* open frame p of fetch fe into sl: in place the first time, else from a
- * fetch of that frame alone */
-static int asm_open(struct assembly *as, const struct source *so,
-		    struct fetch *fe, uint32_t p, struct plain_slot *sl)
-{
-	struct ocb_buf one;
-	uint64_t start;
-	int r;
-
-	if (sl->cap < so->frame_size) {
+	if (sl->cap < fe->so.frame_size) {
 		free(sl->data);
 		sl->cap = 0;
-		if (!(sl->data = malloc(so->frame_size)))
+		if (!(sl->data = malloc(fe->so.frame_size)))
 			return -ENOMEM;
-		sl->cap = so->frame_size;
+		sl->cap = fe->so.frame_size;
 	}
-	if ((int64_t)p > fe->opened) {
-		fe->opened = p;
-		return source_open(as->na, so, p, as->dctx, fe->b.data +
-				   (so->f[p].off - fe->start), sl->data);
+	if (as->sealed_cap < f->sealed_len) {
+		free(as->sealed);
+		as->sealed_cap = 0;
+		if (!(as->sealed = malloc(f->sealed_len)))
+			return -ENOMEM;
+		as->sealed_cap = f->sealed_len;
 	}
-	r = source_fetch(as->na, so, p, 1, &one, &start);
-	if (r == 0)
-		r = source_open(as->na, so, p, as->dctx, one.data, sl->data);
-	ocb_buf_release(&one);
-	return r;
+	memcpy(as->sealed, fe->b.data + (f->off - fe->start), f->sealed_len);
+	return source_open(as->na, &fe->so, p, as->dctx, as->sealed, sl->data);
 }
 
 /* the plaintext of frame p of fetch k, in a slot */
-static int asm_frame(struct assembly *as, const struct source *so,
-		     uint32_t k, uint32_t p, const uint8_t **out)
+static int asm_frame(struct assembly *as, uint32_t k, uint32_t p,
+		     const uint8_t **out)
 {
 	struct plain_slot *sl = &as->slot[0];
 	int i, r;
@@ -701,7 +691,7 @@ static int asm_frame(struct assembly *as, const struct source *so,
 	if (p < as->fe[k].f0 || p > as->fe[k].f1)
 		return -EBADMSG;	/* grouping keeps it inside: cannot */
 	sl->have = 0;
-	r = asm_open(as, so, &as->fe[k], p, sl);
+	r = asm_open(as, &as->fe[k], p, sl);
 	if (r < 0)
 		return r;
 	sl->have = 1;
@@ -712,41 +702,86 @@ static int asm_frame(struct assembly *as, const struct source *so,
 	return 0;
 }
 
-/* the piece of segment g within [lo, hi), from fetch k */
-static int asm_piece(struct assembly *as, uint32_t k,
-		     const struct ocb_segment *g, uint64_t lo, uint64_t hi)
+static int asm_add_piece(struct assembly *as, const struct piece *pc)
 {
-	struct fetch *fe = &as->fe[k];
-	uint64_t a = g->loff > lo ? g->loff : lo;
-	uint64_t e = g->loff + g->len < hi ? g->loff + g->len : hi;
-	uint64_t q = g->poff + (a - g->loff), qend = q + (e - a);
-	struct source so;
-	int r;
+	if (as->npc == as->cpc) {
+		size_t c = as->cpc ? as->cpc * 2 : 64;
+		struct piece *n = realloc(as->pc, c * sizeof(*n));
 
-	if (a != as->pos)
-		return -EBADMSG;	/* segments are contiguous: validated */
-	r = source_get(as->na, fe->src, &so);
-	if (r == 0 && !fe->fetched) {
-		r = source_fetch(as->na, &so, fe->f0, fe->f1 - fe->f0 + 1,
-				 &fe->b, &fe->start);
-		fe->fetched = 1;
+		if (!n)
+			return -ENOMEM;
+		as->pc = n;
+		as->cpc = c;
 	}
-	while (r == 0 && q < qend) {
-		uint32_t p = (uint32_t)(q / so.frame_size);
-		uint64_t o = q - (uint64_t)p * so.frame_size, take;
-		const uint8_t *plain;
+	as->pc[as->npc++] = *pc;
+	return 0;
+}
 
-		r = asm_frame(as, &so, k, p, &plain);
-		if (r < 0)
-			break;
-		if (so.f[p].plain_len <= o)
-			return -EBADMSG;
-		take = qend - q < so.f[p].plain_len - o ? qend - q :
-		       so.f[p].plain_len - o;
-		r = asm_put(as, plain + o, take);
-		q += take;
+/* the pieces of segment g (of fetch k) within logical bytes [l0, l1) */
+static int asm_cut(struct assembly *as, uint32_t k,
+		   const struct ocb_segment *g, uint64_t l0, uint64_t l1)
+{
+	const struct source *so = &as->fe[k].so;
+	uint64_t a = g->loff > l0 ? g->loff : l0;
+	uint64_t e = g->loff + g->len < l1 ? g->loff + g->len : l1;
+	uint64_t q = g->poff + (a - g->loff), qend = q + (e - a);
+	int r = 0;
+
+	while (r == 0 && q < qend) {
+		struct piece pc = { .k = k, .p = (uint32_t)(q / so->frame_size),
+				    .at = a - l0 };
+
+		pc.o = q - (uint64_t)pc.p * so->frame_size;
+		if (pc.p >= so->nframes || so->f[pc.p].plain_len <= pc.o)
+			return -EBADMSG;	/* validated: cannot */
+		pc.len = qend - q < so->f[pc.p].plain_len - pc.o ? qend - q :
+			 so->f[pc.p].plain_len - pc.o;
+		r = asm_add_piece(as, &pc);
+		q += pc.len;
+		a += pc.len;
 	}
 	return r;
+}
+
+static int piece_cmp(const void *x, const void *y)
+{
+	const struct piece *a = x, *b = y;
+
+	if (a->k != b->k)
+		return a->k < b->k ? -1 : 1;
+	if (a->p != b->p)
+		return a->p < b->p ? -1 : 1;
+	return a->at < b->at ? -1 : a->at > b->at;
+}
+
+/* logical frame l from its pieces, to the caller */
+static int asm_logical(struct assembly *as, uint32_t l, uint64_t llen)
+{
+	const uint8_t *plain;
+	uint64_t got = 0;
+	size_t i;
+	int r;
+
+	if (as->npc == 1 && as->pc[0].len == llen) {
+		r = asm_frame(as, as->pc[0].k, as->pc[0].p, &plain);
+		return r < 0 ? r : as->cb(as->arg, l, plain + as->pc[0].o,
+					  (size_t)llen);
+	}
+	if (!as->lbuf && !(as->lbuf = malloc(as->fs)))
+		return -ENOMEM;
+	qsort(as->pc, as->npc, sizeof(*as->pc), piece_cmp);
+	for (i = 0; i < as->npc; i++) {
+		const struct piece *pc = &as->pc[i];
+
+		r = asm_frame(as, pc->k, pc->p, &plain);
+		if (r < 0)
+			return r;
+		memcpy(as->lbuf + pc->at, plain + pc->o, pc->len);
+		got += pc->len;
+	}
+	if (got != llen)
+		return -EBADMSG;	/* segments cover the stream: validated */
+	return as->cb(as->arg, l, as->lbuf, (size_t)llen);
 }
 
 /* the physical frames segment g needs of [lo, hi) */
@@ -781,12 +816,14 @@ static uint32_t seg_find(const struct ocb_catalog *c, uint64_t lo)
 	return a;
 }
 
-/* group segments [s0, s1) into fetches (as->fe, as->seg_fetch) */
+/* group segments [s0, s1) into fetches (as->fe, as->seg_fetch), each
+ * with its source */
 static int asm_group(struct assembly *as, uint32_t s0, uint32_t s1,
 		     uint64_t lo, uint64_t hi)
 {
 	const struct ocb_catalog *c = as->na->cat;
 	uint32_t s, k, g0, g1;
+	int r;
 
 	as->fe = calloc(s1 - s0, sizeof(*as->fe));
 	as->seg_fetch = calloc(s1 - s0, sizeof(*as->seg_fetch));
@@ -805,9 +842,48 @@ static int asm_group(struct assembly *as, uint32_t s0, uint32_t s1,
 			continue;
 		}
 		as->fe[as->nfe] = (struct fetch){ .src = c->seg[s].source,
-			.f0 = g0, .f1 = g1, .opened = -1 };
+			.f0 = g0, .f1 = g1, .na = as->na };
+		ocb_buf_init(&as->fe[as->nfe].b, 0);
+		r = source_get(as->na, c->seg[s].source, &as->fe[as->nfe].so);
 		as->seg_fetch[s - s0] = as->nfe++;
+		if (r < 0)
+			return r;
 	}
+	for (k = 0; k < as->nfe; k++)
+		if (as->fe[k].f1 >= as->fe[k].so.nframes)
+			return -EBADMSG;	/* validated: cannot */
+	return 0;
+}
+
+/* one fetch's range request (ocb_parallel_for) */
+static void asm_fetch_one(void *arg, size_t k)
+{
+	struct fetch *fe = &((struct fetch *)arg)[k];
+
+	fe->err = source_fetch(fe->na, &fe->so, fe->f0, fe->f1 - fe->f0 + 1,
+			       &fe->b, &fe->start);
+}
+
+/* every fetch of the call, at once; the first error */
+static int asm_fetch(struct assembly *as)
+{
+	unsigned want = as->nfe < ASM_FETCH_PAR ? as->nfe : ASM_FETCH_PAR;
+	unsigned lent, got = 0;
+	uint32_t k;
+
+	want = want ? want - 1 : 0;	/* the calling thread fetches too */
+	if (want) {
+		lent = atomic_fetch_add(&as->na->fetch_helpers, want);
+		got = lent < ASM_HELPERS ? ASM_HELPERS - lent : 0;
+		if (got > want)
+			got = want;
+		atomic_fetch_sub(&as->na->fetch_helpers, want - got);
+	}
+	ocb_parallel_for(as->nfe, 1 + got, asm_fetch_one, as->fe, NULL);
+	atomic_fetch_sub(&as->na->fetch_helpers, got);
+	for (k = 0; k < as->nfe; k++)
+		if (as->fe[k].err < 0)
+			return as->fe[k].err;
 	return 0;
 }
 
@@ -817,12 +893,13 @@ static void asm_release(struct assembly *as)
 	int i;
 
 	for (k = 0; as->fe && k < as->nfe; k++)
-		if (as->fe[k].fetched)
-			ocb_buf_release(&as->fe[k].b);
+		ocb_buf_release(&as->fe[k].b);
 	for (i = 0; i < ASM_SLOTS; i++)
 		free(as->slot[i].data);
 	free(as->fe);
 	free(as->seg_fetch);
+	free(as->pc);
+	free(as->sealed);
 	free(as->lbuf);
 	ZSTD_freeDCtx(as->dctx);
 }
@@ -836,20 +913,34 @@ static int native_read_mapped(struct native_archive *na, uint32_t first,
 			       .fs = c->frame_size };
 	uint64_t lo = (uint64_t)first * c->frame_size;
 	uint64_t hi = (uint64_t)(first + n) * c->frame_size;
-	uint32_t s0 = seg_find(c, lo), s1;
+	uint32_t s0 = seg_find(c, lo), s1, s, l;
 	int r;
 
 	if (hi > c->stream_size)
 		hi = c->stream_size;
 	for (s1 = s0; s1 < c->nseg && c->seg[s1].loff < hi; s1++)
 		;
-	as.pos = lo;
 	as.dctx = ZSTD_createDCtx();
 	r = as.dctx ? asm_group(&as, s0, s1, lo, hi) : -ENOMEM;
-	for (uint32_t s = s0; r == 0 && s < s1; s++)
-		r = asm_piece(&as, as.seg_fetch[s - s0], &c->seg[s], lo, hi);
-	if (r == 0 && as.pos != hi)
-		r = -EBADMSG;	/* segments cover the stream: validated */
+	if (r == 0)
+		r = asm_fetch(&as);
+	s = s0;
+	for (l = first; r == 0 && l < first + n; l++) {
+		uint64_t l0 = (uint64_t)l * c->frame_size;
+		uint64_t l1 = l0 + c->frame_size < hi ? l0 + c->frame_size : hi;
+
+		if (l0 >= l1)
+			break;
+		as.npc = 0;
+		while (s < s1 && c->seg[s].loff + c->seg[s].len <= l0)
+			s++;
+		for (uint32_t t = s; r == 0 && t < s1 && c->seg[t].loff < l1;
+		     t++)
+			r = asm_cut(&as, as.seg_fetch[t - s0], &c->seg[t], l0,
+				    l1);
+		if (r == 0)
+			r = asm_logical(&as, l, l1 - l0);
+	}
 	asm_release(&as);
 	return r;
 }

@@ -16,8 +16,9 @@
  * FAILED with the error, so waiters return it and nothing is cached.
  *
  * Read-ahead: frames past the read are claimed (LOADING) by the reader and
- * fetched by a pool of up to RA_WORKERS workers, as many requests in
- * flight (each on its own connection), so that a store at a distance is
+ * fetched by a pool of workers, RA_NEAR requests in flight at most, or
+ * RA_WORKERS when the store is far (each on its own connection), so that
+ * a store at a distance is
  * read at several connections' rate and the next frames are decoded on
  * the other core while this read is answered.  Frames being fetched count
  * against the bound like cached ones (their buffers are memory too).
@@ -26,9 +27,12 @@
  *
  * Sizing: each range request is timed (link_est.h).  A read-ahead request
  * carries twice the measured bandwidth-delay product of one connection
- * (at least RA_RUN frames, at most RUN_MAX), and a stream's window is
- * RA_WORKERS such requests, so that with every worker busy the link is
- * full whatever its distance, within the cache's share.
+ * (at least RA_RUN frames, at most RUN_MAX), and a stream's window is as
+ * many such requests as may be in flight, so that with every worker busy
+ * the link is full whatever its distance, within the cache's share.
+ *
+ * A read's bytes leave as pieces of its pinned frames (read_iov), which
+ * the mount hands to the kernel without a copy of its own.
  */
 #include "frame_cache.h"
 #include "buf.h"
@@ -40,12 +44,15 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #define NBUCKETS 4096
 #define RA_MAX 256		/* read-ahead window cap, in frames */
 #define RUN_MAX 32		/* frames per range request */
-#define RA_WORKERS 8		/* read-ahead requests in flight, at most */
+#define RA_WORKERS 12		/* read-ahead requests in flight, at most */
+#define RA_NEAR 8		/* ... while the store is near */
+#define RA_FAR_US 20000		/* a round trip this long: the store is far */
 #define RA_RUN 8		/* frames per read-ahead request, at least */
 #define RA_QUEUE_MAX 32
 #define SEQ_SLACK_MIN (128u << 10)	/* see seq_window() */
@@ -53,6 +60,7 @@
 #define SEQ_BACK (4u << 20)	/* see ocb_read_state_step() */
 #define WAIT_MAX 120		/* seconds a reader waits for another's fetch */
 #define RAM_MIN (8u << 20)
+#define POOL_MIN (64u << 10)	/* smaller frame buffers are not kept */
 
 enum { LOADING, READY, FAILED };
 
@@ -89,6 +97,7 @@ struct ocb_frame_cache {
 	uint64_t running_aid[RA_WORKERS];
 	pthread_t workers[RA_WORKERS];
 	int nworkers;
+	int nrunning;		/* workers fetching */
 	int stopping;
 	struct fent *table[NBUCKETS];
 	struct fent lru;		/* sentinel: lnext = most recent */
@@ -100,6 +109,15 @@ struct ocb_frame_cache {
 	uint64_t next_fetch;	/* claim ids */
 	struct ocb_link_est *link;	/* the store link, from our requests */
 	uint64_t wire_bytes, wire_frames;	/* sealed sizes fetched */
+	struct pooled *pool;	/* buffers of frames evicted, for new ones */
+	size_t pool_bytes;	/* at most loading: see pool_put() */
+	uint64_t pool_reused;
+};
+
+/* a buffer in the pool: the link lives in the buffer itself */
+struct pooled {
+	struct pooled *next;
+	size_t cap;
 };
 
 static size_t bucket(uint64_t aid, uint32_t frame)
@@ -191,9 +209,61 @@ static void unhash(struct ocb_frame_cache *fc, struct fent *e)
 	e->hashed = 0;
 }
 
-static void entry_free(struct fent *e)
+/*
+ * Frame buffers are recycled: a fresh one costs a page fault per 4 KiB
+ * when first written (measured: as much CPU as the copy itself), and a
+ * reader streaming through the cache evicts a frame for every one it
+ * fetches.  The pool holds no more than the frames being fetched are
+ * charged for (loading), whose buffers do not exist yet: the memory held
+ * stays within the bound (lock held for all three).
+ */
+static void pool_put(struct ocb_frame_cache *fc, uint8_t *p, size_t cap)
 {
-	free(e->data);
+	struct pooled *b = (struct pooled *)(void *)p;
+
+	if (!p)
+		return;
+	if (cap < POOL_MIN || fc->pool_bytes + cap > fc->loading) {
+		free(p);
+		return;
+	}
+	b->next = fc->pool;
+	b->cap = cap;
+	fc->pool = b;
+	fc->pool_bytes += cap;
+}
+
+/* a pooled buffer of exactly cap bytes, or NULL */
+static uint8_t *pool_take(struct ocb_frame_cache *fc, size_t cap)
+{
+	struct pooled **pp, *b;
+
+	for (pp = &fc->pool; (b = *pp) != NULL; pp = &b->next) {
+		if (b->cap == cap) {
+			*pp = b->next;
+			fc->pool_bytes -= cap;
+			fc->pool_reused++;
+			return (uint8_t *)b;
+		}
+	}
+	return NULL;
+}
+
+/* the pool within what loading frames are charged for */
+static void pool_trim(struct ocb_frame_cache *fc)
+{
+	while (fc->pool && fc->pool_bytes > fc->loading) {
+		struct pooled *b = fc->pool;
+
+		fc->pool = b->next;
+		fc->pool_bytes -= b->cap;
+		free(b);
+	}
+}
+
+static void entry_free(struct ocb_frame_cache *fc, struct fent *e)
+{
+	pool_put(fc, e->data, e->len);
 	free(e);
 }
 
@@ -203,6 +273,7 @@ static void loaded(struct ocb_frame_cache *fc, struct fent *e, int state)
 	fc->loading -= e->load_charge;
 	e->load_charge = 0;
 	e->state = state;
+	pool_trim(fc);
 }
 
 /* e is no longer unconsumed read-ahead */
@@ -223,14 +294,13 @@ static void drop(struct ocb_frame_cache *fc, struct fent *e)
 		fc->bytes -= e->len;
 	ra_clear(fc, e);
 	if (e->refs == 0)
-		entry_free(e);
+		entry_free(fc, e);
 }
 
 static void unref(struct ocb_frame_cache *fc, struct fent *e)
 {
-	(void)fc;
 	if (--e->refs == 0 && !e->hashed)
-		entry_free(e);
+		entry_free(fc, e);
 }
 
 /* evict least recently used unpinned frames down to the bound, which
@@ -254,6 +324,24 @@ static void evict(struct ocb_frame_cache *fc)
 
 /* ---- fetching ----------------------------------------------------------- */
 
+/* is the store far (its round trip long enough that requests in flight,
+ * not decoding, bound a sequential read)? */
+static int link_far(struct ocb_frame_cache *fc)
+{
+	uint64_t rtt, rate;
+
+	ocb_link_est_get(fc->link, &rtt, &rate);
+	return rtt >= RA_FAR_US;
+}
+
+/* read-ahead requests in flight at most: near the store decoding is the
+ * bound, and more requests would only take the reader's CPU; far from
+ * it, each connection is slow and only more of them fill the link */
+static int ra_parallel(struct ocb_frame_cache *fc)
+{
+	return link_far(fc) ? RA_WORKERS : RA_NEAR;
+}
+
 struct fill {
 	struct ocb_frame_cache *fc;
 	uint64_t aid, fetch;
@@ -265,12 +353,16 @@ static int fill_cb(void *arg, uint32_t frame, const void *data, size_t len)
 {
 	struct fill *f = arg;
 	struct ocb_frame_cache *fc = f->fc;
-	uint8_t *copy = malloc(len ? len : 1);
+	struct fent *e;
+	uint8_t *copy;
 
 	if (!f->t_first)
 		f->t_first = ocb_link_est_now_us();
-	struct fent *e;
-
+	pthread_mutex_lock(&fc->lock);
+	copy = pool_take(fc, len);
+	pthread_mutex_unlock(&fc->lock);
+	if (!copy)
+		copy = malloc(len ? len : 1);
 	if (!copy)
 		return -ENOMEM;
 	memcpy(copy, data, len);
@@ -295,9 +387,9 @@ static int fill_cb(void *arg, uint32_t frame, const void *data, size_t len)
 		if (fc->bytes > fc->peak)
 			fc->peak = fc->bytes;
 	}
+	pool_put(fc, copy, len);
 	pthread_cond_broadcast(&fc->cond);
 	pthread_mutex_unlock(&fc->lock);
-	free(copy);
 	return 0;
 }
 
@@ -391,17 +483,21 @@ static void *ra_worker(void *arg)
 	for (;;) {
 		struct ra_job *j;
 
-		while (!fc->jobs && !fc->stopping)
+		while ((!fc->jobs || fc->nrunning >= ra_parallel(fc)) &&
+		       !fc->stopping)
 			pthread_cond_wait(&fc->job_cond, &fc->lock);
-		if (!fc->jobs)
+		if (fc->stopping)
 			break;
 		j = fc->jobs;
 		fc->jobs = j->next;
 		fc->njobs--;
+		fc->nrunning++;
 		fc->running_aid[slot] = j->aid;
 		pthread_mutex_unlock(&fc->lock);
 		r = fetch_run(fc, j->a, j->aid, j->fetch, j->first, j->n);
 		pthread_mutex_lock(&fc->lock);
+		fc->nrunning--;
+		pthread_cond_signal(&fc->job_cond);
 		/* the store failed past its retries: the jobs queued behind
 		 * would each wait as long again, so a reader needing their
 		 * frames gets the error now, within the documented bound */
@@ -478,9 +574,11 @@ void ocb_frame_cache_free(struct ocb_frame_cache *fc)
 			struct fent *e = fc->table[i];
 
 			fc->table[i] = e->hnext;
-			entry_free(e);
+			entry_free(fc, e);
 		}
 	}
+	fc->loading = 0;
+	pool_trim(fc);
 	ocb_link_est_free(fc->link);
 	pthread_mutex_destroy(&fc->lock);
 	pthread_cond_destroy(&fc->cond);
@@ -495,11 +593,11 @@ void ocb_frame_cache_free(struct ocb_frame_cache *fc)
  * so the kernel's read-ahead requests arrive out of order: a read counts
  * as sequential when it starts near where the last one ended (a slack of
  * two read lengths, 128 KiB to 2 MiB), and each such read doubles the
- * window (1, 2, 4 ... RA_MAX frames; a read uses at most RA_WORKERS
- * requests' worth of it).  A read that ends up to SEQ_BACK behind the
- * stream is one of the kernel's requests overtaken by the next: it keeps
- * the window as it is (resetting there made a fast reader lose its
- * read-ahead several times per second).  Any other read resets it.
+ * window (1, 2, 4 ... RA_MAX frames; a read uses at most as many
+ * requests' worth of it as may be in flight).  A read that ends up to
+ * SEQ_BACK behind the stream is one of the kernel's requests overtaken by
+ * the next: it keeps the window as it is (resetting there made a fast
+ * reader lose its read-ahead several times per second).  Any other read resets it.
  * The caller serialises steps of one state (fs_ns_backup.c: under the file's lock,
  * before the read blocks): a copy taken by parallel reads and put back
  * after them would lose steps and move next_off backwards, and the next
@@ -629,7 +727,7 @@ static int fetch_claims(struct ocb_frame_cache *fc, struct ocb_archive *a,
 	 * edge blocks twice in the disk cache below */
 	for (i = 0; i < nowned; i++)
 		nra += owned[i] > f1;
-	ra_run = nra >= run ? run : (nra + RA_WORKERS - 1) / RA_WORKERS;
+	ra_run = nra >= run ? run : (nra + RA_NEAR - 1) / RA_NEAR;
 	ra_run = ra_run < 1 ? 1 : ra_run > run ? run : ra_run;
 	for (i = 0; i < nowned; i = j) {
 		int ra = owned[i] > f1, fr, queued = 0;
@@ -679,24 +777,41 @@ static uint32_t ra_extent(struct ocb_frame_cache *fc, uint64_t aid,
 	return ra_end;
 }
 
-/* stream bytes [s, end) into buf out of the pinned frames pin[] (from
- * frame f0), without the lock: 0, or -EIO for a frame shorter than the
- * catalog says */
-static int copy_out(struct fent *const *pin, uint32_t f0, uint64_t fsz,
-		    uint64_t s, uint64_t end, void *buf)
+/* stream bytes [s, end) as pieces iov[] of the pinned frames pin[] (from
+ * frame f0), one per frame: their count, or -EIO for a frame shorter than
+ * the catalog says */
+static int iov_of(struct fent *const *pin, uint32_t f0, uint64_t fsz,
+		  uint64_t s, uint64_t end, struct iovec *iov)
 {
 	uint64_t pos;
+	int n = 0;
 
-	for (pos = s; pos < end;) {
+	for (pos = s; pos < end; n++) {
 		const struct fent *x = pin[(pos / fsz) - f0];
 		uint64_t fstart = (pos / fsz) * fsz;
 		uint64_t stop = end < fstart + x->len ? end : fstart + x->len;
 
 		if (stop <= pos)
 			return -EIO;
-		memcpy((uint8_t *)buf + (pos - s), x->data + (pos - fstart),
-		       stop - pos);
+		iov[n].iov_base = x->data + (pos - fstart);
+		iov[n].iov_len = (size_t)(stop - pos);
 		pos = stop;
+	}
+	return n;
+}
+
+struct copy_arg {
+	uint8_t *buf;
+};
+
+static int copy_iov(void *arg, const struct iovec *iov, int n)
+{
+	uint8_t *p = ((struct copy_arg *)arg)->buf;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		memcpy(p, iov[i].iov_base, iov[i].iov_len);
+		p += iov[i].iov_len;
 	}
 	return 0;
 }
@@ -738,12 +853,25 @@ ssize_t ocb_frame_cache_pread_ahead(struct ocb_frame_cache *fc,
 				    uint32_t idx, void *buf, size_t len,
 				    uint64_t off, uint32_t window)
 {
+	struct copy_arg c = { buf };
+
+	return ocb_frame_cache_read_iov(fc, a, aid, idx, len, off, window,
+					copy_iov, &c);
+}
+
+ssize_t ocb_frame_cache_read_iov(struct ocb_frame_cache *fc,
+				 struct ocb_archive *a, uint64_t aid,
+				 uint32_t idx, size_t len, uint64_t off,
+				 uint32_t window, ocb_frame_cache_iov_fn fn,
+				 void *arg)
+{
 	const struct ocb_entry *e = ocb_archive_entry(a, idx);
 	const struct ocb_archive_info *info = ocb_archive_info(a);
 	uint64_t fsz, s, end;
-	uint32_t f0, f1, fl, ra_end, i, nowned = 0, *owned = NULL, run;
+	uint32_t f0, f1, fl, ra_end, i, nowned = 0, *owned = NULL, run, par;
 	uint64_t fetch = 0;
 	struct fent **pin = NULL;
+	struct iovec *iov = NULL;
 	int attempt, r = 0;
 
 	if (!e || e->type != OCB_ENTRY_FILE)
@@ -760,13 +888,19 @@ ssize_t ocb_frame_cache_pread_ahead(struct ocb_frame_cache *fc,
 	fl = (uint32_t)((e->data_off + e->size - 1) / fsz);	/* file's last */
 	pthread_mutex_lock(&fc->lock);
 	run = ra_run(fc);
+	par = (uint32_t)ra_parallel(fc);
 	pthread_mutex_unlock(&fc->lock);
-	if (window > run * RA_WORKERS)
-		window = run * RA_WORKERS;
+	/* far from the store the window counts in requests, not frames: a
+	 * frame at a time would take several round trips to open up */
+	if (par > RA_NEAR && window)
+		window = window > RA_MAX / run ? RA_MAX : window * run;
+	if (window > run * par)
+		window = run * par;
 	ra_end = f1 + window > fl ? fl : f1 + window;
 	owned = calloc((size_t)(ra_end - f0) + 1, sizeof(*owned));
 	pin = calloc((size_t)(f1 - f0) + 1, sizeof(*pin));
-	if (!owned || !pin) {
+	iov = calloc((size_t)(f1 - f0) + 1, sizeof(*iov));
+	if (!owned || !pin || !iov) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -814,10 +948,13 @@ ssize_t ocb_frame_cache_pread_ahead(struct ocb_frame_cache *fc,
 	if (r < 0)
 		goto out;
 
-	r = copy_out(pin, f0, fsz, s, end, buf);
+	r = iov_of(pin, f0, fsz, s, end, iov);
+	if (r >= 0)
+		r = fn(arg, iov, r);
 out:
 	if (pin)
 		unpin_read(fc, pin, f1 - f0 + 1);
+	free(iov);
 	free(pin);
 	free(owned);
 	return r < 0 ? r : (ssize_t)len;
@@ -876,11 +1013,13 @@ void ocb_frame_cache_stats(struct ocb_frame_cache *fc, struct ocb_buf *out)
 		       "cache_fetch_failures %" PRIu64 "\n"
 		       "cache_link_rtt_us %" PRIu64 "\n"
 		       "cache_link_bytes_per_s %" PRIu64 "\n"
-		       "cache_readahead_run_frames %u\n",
+		       "cache_readahead_run_frames %u\n"
+		       "cache_buffers_reused %" PRIu64 "\n",
 		       fc->bytes, fc->max, fc->peak, fc->ra_bytes, fc->hits,
 		       fc->misses,
 		       fc->fetched, fc->readahead, fc->requests, fc->decoded,
 		       fc->waits, fc->timeouts, fc->evicted,
-		       fc->ra_unused_evicted, fc->failures, rtt, rate, run);
+		       fc->ra_unused_evicted, fc->failures, rtt, rate, run,
+		       fc->pool_reused);
 	pthread_mutex_unlock(&fc->lock);
 }

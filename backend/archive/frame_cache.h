@@ -12,12 +12,16 @@
  * Read-ahead: a read that continues where the previous read of the same
  * ocb_read_state ended (give or take the reordering of parallel FUSE
  * reads) doubles the window, 1, 2, 4 ... frames past the read, up to eight
- * requests' worth; eight worker threads fetch it in parallel with the
- * reader, each request on its own connection and sized from the measured
+ * requests' worth; worker threads fetch it in parallel with the reader,
+ * each request on its own connection and sized from the measured
  * round-trip time and per-connection throughput (twice their product, at
- * least 8 frames).  Any other read resets the window: random reads never
- * read ahead.  Unread read-ahead holds at most half the cache, and frames
- * a reader is copying are never evicted.
+ * least 8 frames).  When the store is far (a round trip of 20 ms or more)
+ * the window counts in requests instead of frames, up to twelve of them
+ * in flight: each connection is then slow, and only more of them fill the
+ * link.  Any other read resets the window: random reads never read ahead.
+ * Unread read-ahead holds at most half the cache, and frames a reader is
+ * copying are never evicted.  The buffers of evicted frames take the
+ * frames fetched next.
  */
 #ifndef OCB_FRAME_CACHE_H
 #define OCB_FRAME_CACHE_H
@@ -29,6 +33,7 @@
 struct ocb_archive;
 struct ocb_buf;
 struct ocb_frame_cache;
+struct iovec;
 
 /* Per open file: zero-initialise.  Tracks sequential access. */
 struct ocb_read_state {
@@ -67,6 +72,20 @@ ssize_t ocb_frame_cache_pread_ahead(struct ocb_frame_cache *fc,
 				    uint32_t idx, void *buf, size_t len,
 				    uint64_t off, uint32_t window);
 
+/* The bytes of a read, as pieces of frames held for the call: 0 or a
+ * negative errno, which the read returns. */
+typedef int (*ocb_frame_cache_iov_fn)(void *arg, const struct iovec *iov,
+				      int n);
+
+/* As ocb_frame_cache_pread_ahead, handing the bytes to fn (once, unless
+ * the read fails first or is empty) as pieces of the cached frames instead
+ * of copying them: a FUSE reply writes them to the kernel from there. */
+ssize_t ocb_frame_cache_read_iov(struct ocb_frame_cache *fc,
+				 struct ocb_archive *a, uint64_t aid,
+				 uint32_t idx, size_t len, uint64_t off,
+				 uint32_t window, ocb_frame_cache_iov_fn fn,
+				 void *arg);
+
 /* Drop every frame of archive aid and wait for read-ahead still using it:
  * call before the archive is freed. */
 void ocb_frame_cache_forget(struct ocb_frame_cache *fc, uint64_t aid);
@@ -82,7 +101,8 @@ void ocb_frame_cache_forget(struct ocb_frame_cache *fc, uint64_t aid);
  * cache_evictions, cache_readahead_unused_evicted, cache_fetch_failures,
  * cache_link_rtt_us and cache_link_bytes_per_s (the link as measured, 0
  * until known), cache_readahead_run_frames (frames per read-ahead
- * request). */
+ * request), cache_buffers_reused (frames decoded into the buffer of an
+ * evicted one). */
 void ocb_frame_cache_stats(struct ocb_frame_cache *fc, struct ocb_buf *out);
 
 #endif
