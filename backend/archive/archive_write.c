@@ -41,6 +41,7 @@
 #include "spool_i.h"
 #include "sqlite_snap.h"
 #include "multipart.h"
+#include "parallel.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -83,6 +84,7 @@
 #define HASH_BYTES_MAX (16u << 20)	/* block hashes one backup records */
 #define HOLD_MAX (256 * 1024)	/* an entry's tar headers held, at most */
 #define TAR_BLOCK 512
+#define REF_CHECKS 8		/* referenced objects checked at once */
 
 struct link_slot {
 	dev_t dev;
@@ -986,6 +988,22 @@ static int note_newest_key(void *arg, const struct ocb_list_entry *e)
 	return 0;
 }
 
+/* the objects a base references, checked at once (one round trip
+ * each, and a chain may have many); each result in its slot */
+struct ref_checks {
+	struct bk *b;
+	struct ocb_store *s;
+	const char **keys;	/* check_refs: HEAD these (NULL: skip) */
+	int *r;			/* each one's result */
+};
+
+static void ref_check_one(void *arg, size_t k)
+{
+	struct ref_checks *c = arg;
+
+	c->r[k] = ocb_ref_check(c->s, c->b->o->prefix, c->b->bc, (uint32_t)k);
+}
+
 /*
  * Every object the base references is there and is the object the base
  * names (its header, byte for byte; long enough for its frames): else a
@@ -997,11 +1015,18 @@ static int note_newest_key(void *arg, const struct ocb_list_entry *e)
 static int base_refs_intact(struct bk *b, struct ocb_store *s)
 {
 	char esc[OCB_KEY_MAX], besc[256];
+	struct ref_checks c = { .b = b, .s = s };
 	uint32_t k;
 	int r;
 
+	c.r = calloc(b->bc->nrefs + 1, sizeof(*c.r));
+	if (!c.r) {
+		ocb_warn("out of memory; taking a full backup");
+		return 0;
+	}
+	ocb_parallel_for(b->bc->nrefs, REF_CHECKS, ref_check_one, &c, NULL);
 	for (k = 0; k < b->bc->nrefs; k++) {
-		r = ocb_ref_check(s, b->o->prefix, b->bc, k);
+		r = c.r[k];
 		if (r == 0)
 			continue;
 		ocb_log_escape(esc, sizeof(esc), b->bc->refs[k].name);
@@ -1018,8 +1043,10 @@ static int base_refs_intact(struct bk *b, struct ocb_store *s)
 				 "%s, and could not be checked (%s); taking "
 				 "a full backup", esc, besc,
 				 ocb_store_strerror(r));
+		free(c.r);
 		return 0;
 	}
+	free(c.r);
 	return 1;
 }
 
@@ -1179,6 +1206,9 @@ static int entry_describe(struct bk *b, struct entry *e)
 	/* ACLs and file flags are not restored by ocb; keep the stream plain */
 	archive_entry_acl_clear(e->ae);
 	archive_entry_set_fflags(e->ae, 0, 0);
+	/* nor access times, which any read of the file moves: with them, a
+	 * file read since the base would have a header of its own */
+	archive_entry_unset_atime(e->ae);
 
 	e->ce.type = ocb_catalog_entry_type(st->st_mode);
 	e->ce.mode = st->st_mode;
@@ -2131,6 +2161,17 @@ static int stream_commit(struct bk *b, struct ocb_meta *meta,
 	return r;
 }
 
+static void head_one(void *arg, size_t src)
+{
+	struct ref_checks *c = arg;
+	struct ocb_obj_head h = { 0 };
+
+	if (!c->keys[src])
+		return;
+	c->r[src] = c->s->ops->head(c->s, c->keys[src], &h);
+	ocb_obj_head_release(&h);
+}
+
 /*
  * After the commit: every object the backup references must still be
  * there.  A prune keeps the newest backup and all it references, but one
@@ -2140,22 +2181,45 @@ static int stream_commit(struct bk *b, struct ocb_meta *meta,
  */
 static void check_refs(struct bk *b, struct ocb_store *s)
 {
-	char key[OCB_KEY_MAX], esc[OCB_KEY_MAX];
-	uint32_t src;
+	char esc[OCB_KEY_MAX];
+	struct ref_checks c = { .b = b, .s = s };
+	uint32_t src, n;
 
-	for (src = 0; b->bc && src <= b->bc->nrefs; src++) {
-		struct ocb_obj_head h = { 0 };
+	if (!b->bc)
+		return;
+	n = b->bc->nrefs + 1;
+	c.keys = calloc(n, sizeof(*c.keys));
+	c.r = calloc(n, sizeof(*c.r));
+	for (src = 0; c.keys && c.r && src < n; src++) {
 		const char *name = src ? b->bc->refs[src - 1].name :
 			b->bc->name;
-		int r;
+		char *key = NULL;
 
-		if (!b->bref[src] || snprintf(key, sizeof(key), "%s/%s.ocb",
-					      b->o->prefix, name) >=
-		    (int)sizeof(key))
+		if (b->bref[src] && asprintf(&key, "%s/%s.ocb", b->o->prefix,
+					     name) < 0)
+			key = NULL;
+		c.keys[src] = key;
+		if (b->bref[src] && !key)
+			c.r[src] = -ENOMEM;
+	}
+	if (!c.keys || !c.r) {
+		ocb_warn("could not check that the objects this backup "
+			 "references are still there (out of memory)");
+		n = 0;
+	}
+	/* one round trip each: at once, as a chain may have many */
+	ocb_parallel_for(n, REF_CHECKS, head_one, &c, NULL);
+	for (src = 0; src < n; src++) {
+		const char *key = c.keys[src];
+		int r = c.r[src];
+
+		if (!key && r == 0)
 			continue;
-		r = s->ops->head(s, key, &h);
-		ocb_obj_head_release(&h);
-		if (r == -ENOENT)
+		if (!key)
+			ocb_warn("could not check that an object this backup "
+				 "references is still there (%s)",
+				 ocb_store_strerror(r));
+		else if (r == -ENOENT)
 			warn(b, key, "an object this backup references was "
 			     "deleted (by a prune running meanwhile): this "
 			     "backup is NOT complete; take a full backup "
@@ -2166,6 +2230,10 @@ static void check_refs(struct bk *b, struct ocb_store *s)
 				 ocb_log_escape(esc, sizeof(esc), key),
 				 ocb_store_strerror(r));
 	}
+	for (src = 0; c.keys && src < n; src++)
+		free((void *)c.keys[src]);
+	free(c.keys);
+	free(c.r);
 }
 
 static void writer_release(struct bk *b, int failed)
