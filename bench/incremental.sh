@@ -32,7 +32,10 @@
 # bytes + changed pages x page size; first: the tree's size);
 # changed_whole: the changed files' whole sizes + changed pages (the least
 # a backup storing small files whole can upload).  Knobs: SCALE (200),
-# DAYS (30), KEEP (7), CHURN (0.01), RESTORES (4).  Table on stdout (days between the
+# DAYS (30), KEEP (7), CHURN (0.01), RESTORES (4; 0: no restores), UNCHANGED
+# (1: unchanged backups in a row, for timing them on a busy machine),
+# TOOLS ("ocb restic").  DAYS=0 RESTORES=0 TOOLS=ocb: the first two steps
+# alone.  Table on stdout (days between the
 # first and the last left out), every row in bench/results/incremental.tsv
 # (TAG=name: incremental-name.tsv).
 source "$(dirname "$0")/lib.sh"
@@ -41,6 +44,7 @@ DAYS=${DAYS:-30}
 KEEP=${KEEP:-7}
 CHURN=${CHURN:-0.01}
 RESTORES=${RESTORES:-4}
+UNCHANGED=${UNCHANGED:-1}
 BO=bench-inc-ocb-$$
 BR=bench-inc-restic-$$
 TREE=$BENCH_TMP/agent
@@ -87,7 +91,8 @@ row() {	# tool step uploaded changed changed_whole seconds
 		"$(ratio "$3" "$4")" "$bytes" "$(ratio "$bytes" "${FULL[$tool]}")" "$6"
 }
 declare -A FULL TOTAL FIRST
-TOOLS="ocb restic"
+TOOLS=${TOOLS:-ocb restic}
+has() { [[ " $TOOLS " == *" $1 "* ]]; }
 
 step() {	# name changed changed_whole: one backup by each tool
 	local tool before t after
@@ -118,6 +123,7 @@ restore() {	# tool which(first|newest) round [source to compare with]: seconds
 declare -A BEST
 restores() {	# RESTORES rounds, each restoring first and newest by each tool in turn
 	local r which tool src t order="first newest"
+	[ "$RESTORES" -gt 0 ] || return 0
 	mkdir -p "$BENCH_TMP/restores"
 	for r in $(seq 1 "$RESTORES"); do
 		for which in $order; do
@@ -141,10 +147,10 @@ restores() {	# RESTORES rounds, each restoring first and newest by each tool in 
 	printf 'tool\tstep\tbackups\tuploaded\tchanged\tchanged_whole\tuploaded/changed\tbucket_bytes\tbucket/full\tseconds\n'
 	step first "$TREE_BYTES" "$TREE_BYTES"
 	FIRST[ocb]=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["name"])' "$BENCH_TMP/ocb-last.json")
-	FIRST[restic]=$(restic -r "$REPO" snapshots --json | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')
+	! has restic || FIRST[restic]=$(restic -r "$REPO" snapshots --json | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')
 	cp -a "$TREE" "$BENCH_TMP/first-tree"
 	TOTAL=()
-	step unchanged 0 0
+	for _ in $(seq 1 "$UNCHANGED"); do step unchanged 0 0; done
 	TOTAL=()
 	CH=0 CHW=0
 	for day in $(seq 1 "$DAYS"); do
@@ -153,11 +159,15 @@ restores() {	# RESTORES rounds, each restoring first and newest by each tool in 
 		CH=$((CH + c)) CHW=$((CHW + w))
 		step "day$day" "$c" "$w"
 	done
-	for tool in $TOOLS; do row "$tool" "after-$DAYS-days" "${TOTAL[$tool]}" "$CH" "$CHW" -; done
+	for tool in $TOOLS; do row "$tool" "after-$DAYS-days" "${TOTAL[$tool]:-0}" "$CH" "$CHW" -; done
 	restores
-	t=$(timed "$OCB" --config "$CFG" prune --keep-last "$KEEP")
-	row ocb "prune-keep-$KEEP" - - - "$t"
-	t=$(timed restic -r "$REPO" forget --keep-last "$KEEP" --prune)
-	row restic "prune-keep-$KEEP" - - - "$t"
+	if has ocb; then
+		t=$(timed "$OCB" --config "$CFG" prune --keep-last "$KEEP")
+		row ocb "prune-keep-$KEEP" - - - "$t"
+	fi
+	if has restic; then
+		t=$(timed restic -r "$REPO" forget --keep-last "$KEEP" --prune)
+		row restic "prune-keep-$KEEP" - - - "$t"
+	fi
 } | tee "$RESULTS/incremental${TAG:+-$TAG}.tsv" |
 	awk -F'\t' -v last="day$DAYS" '$2 !~ /^day/ || $2 == "day1" || $2 == last' | column -t -s $'\t'

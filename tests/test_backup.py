@@ -72,6 +72,28 @@ def test_roundtrip_local_directory(tmp_path, file_config, ocb_local):
     assert_same_tree(src, str(tmp_path / "out" / "src"))
 
 
+def test_acls_are_not_stored_as_xattrs(tmp_path, file_config, ocb_local):
+    """A POSIX ACL (an xattr to the kernel) is neither stored as an ACL
+    nor as an xattr; the file's other xattrs are."""
+    src = tmp_path / "src"
+    src.mkdir()
+    f = src / "f"
+    f.write_text("x\n")
+    # version 2; user::rw-, user:1234:r--, group::r--, mask::r--, other::r--
+    acl = bytes.fromhex("02000000" "01000600ffffffff" "02000400d2040000"
+                        "04000400ffffffff" "10000400ffffffff" "20000400ffffffff")
+    try:
+        os.setxattr(f, "system.posix_acl_access", acl)
+    except OSError as e:
+        pytest.skip("no POSIX ACLs here (%s)" % e)
+    os.setxattr(f, "user.k", b"v")
+    o = Ocb(config=file_config, env=ocb_local.env)
+    o("backup")
+    tar = o("cat", "latest", text=False).stdout
+    assert b"SCHILY.xattr.user.k=v" in tar
+    assert b"posix_acl" not in tar and b"SCHILY.acl" not in tar
+
+
 def test_hidden_source_becomes_visible_top_level(tmp_path, ocb_local, keyfile):
     src = tmp_path / ".openclaw"
     (src / "workspace").mkdir(parents=True)

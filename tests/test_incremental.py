@@ -7,6 +7,7 @@ import json
 import os
 import random
 import sqlite3
+import stat
 import subprocess
 import tarfile
 
@@ -45,8 +46,9 @@ def test_unchanged_and_one_changed(tmp_path, rgw, bucket, s3_config, ocb):
         f.write(b"another line\n" * 150_000)
     third = backup(o)
     assert third["base"] == second["name"]
-    grew = third["bytes_new"] - second["bytes_new"]
-    assert 150_000 * 13 <= grew < 150_000 * 13 + 100_000
+    # (the second stored the headers of directories whose atime the
+    # first backup's listing moved; the third references them)
+    assert 150_000 * 13 <= third["bytes_new"] < 150_000 * 13 + 100_000
     meta = json.loads(rgw.aws("s3api", "head-object", "--bucket", bucket,
                               "--key", third["key"]).stdout)["Metadata"]
     assert meta["base"] == second["name"]
@@ -80,6 +82,127 @@ def test_unchanged_and_one_changed(tmp_path, rgw, bucket, s3_config, ocb):
         assert_same_tree(src, os.path.join(m.path, "i-test", third["name"], "src"))
     finally:
         m.unmount()
+
+
+def exact_meta(root):
+    """path -> every fact a tar header carries that restore gives back,
+    exactly: mode, owner, mtime in ns, size and content, symlink target,
+    extended attributes, and which paths are one hard-linked file."""
+    out, inodes = {}, {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = os.path.join(dirpath, name)
+            rel = os.path.relpath(p, root)
+            st = os.lstat(p)
+            f = {"mode": st.st_mode, "uid": st.st_uid, "gid": st.st_gid,
+                 "mtime": st.st_mtime_ns}
+            if stat.S_ISLNK(st.st_mode):
+                f["target"] = os.readlink(p)
+                f.pop("mtime")
+            else:
+                f["xattrs"] = {k: os.getxattr(p, k) for k in os.listxattr(p)
+                               if k.startswith("user.")}
+            if stat.S_ISREG(st.st_mode):
+                fd = os.open(p, os.O_RDONLY | os.O_NOATIME)  # its header
+                with os.fdopen(fd, "rb") as fh:
+                    f["data"] = fh.read()
+                if st.st_nlink > 1:
+                    inodes.setdefault(st.st_ino, []).append(rel)
+            out[rel] = f
+    return out, sorted(sorted(g) for g in inodes.values())
+
+
+def pax_members(o, name):
+    """path -> (pax records, mode, uid, gid) of each member of the logical
+    stream of backup name (`ocb cat`)."""
+    raw = o("cat", name, text=False).stdout
+    with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as t:
+        return raw, {m.name: (m.pax_headers, m.mode, m.uid, m.gid)
+                     for m in t.getmembers()}
+
+
+def test_unchanged_headers_referenced(tmp_path, rgw, bucket, s3_config, ocb):
+    """An unchanged entry's tar headers are referenced in the base with its
+    data, never stored again; an entry whose header changed in any field
+    (mode, mtime, owner, an xattr) gets its new header: every restore
+    gives the source's metadata exactly.  Access times are not stored, so
+    a file that was only read keeps its header."""
+    src = make_tree(str(tmp_path / "src"))
+    ws = os.path.join(src, "workspace")
+    os.chown(os.path.join(ws, "memory", "2026-11-03.md"), 1234, 5678)
+    os.setxattr(os.path.join(ws, "big.bin"), "user.bin", bytes(range(256)))
+    os.utime(os.path.join(ws, "text.log"), ns=(1_000_000_000_000_000_007,
+                                               1_700_000_000_987_654_321))
+    for _ in os.walk(src):      # directories' atimes move on a first read
+        pass
+    o = Ocb(config=s3_config, env=ocb.env)
+    first = backup(o)
+
+    # nothing changed: headers, data and padding all referenced; what is
+    # stored is the end of the tar stream and the hard link's header
+    # (a link's catalog entry points at its first link's data)
+    second = backup(o)
+    assert second["base"] == first["name"]
+    assert second["bytes_new"] <= 1024 + 2 * 1536, second
+    meta, links = exact_meta(src)
+    o("restore", second["name"], "--target", str(tmp_path / "r2"))
+    assert exact_meta(str(tmp_path / "r2" / "src")) == (meta, links)
+
+    # only metadata changes, each in one file
+    os.chmod(os.path.join(ws, "memory", "2026-11-04.md"), 0o600)
+    mt = os.path.join(ws, "memory", "2026-11-05.md")
+    os.utime(mt, ns=(os.lstat(mt).st_atime_ns, os.lstat(mt).st_mtime_ns + 1))
+    os.chown(os.path.join(ws, "memory", "2026-11-06.md"), 4321, 8765)
+    os.setxattr(os.path.join(ws, "memory", "2026-11-07.md"), "user.new", b"v")
+    os.setxattr(os.path.join(src, "openclaw.json"), "user.origin", b"other")
+    # an atime that a read moves (on file systems that keep atimes)
+    rd = os.path.join(ws, "memory", "2026-11-08.md")
+    os.utime(rd, ns=(1_500_000_000_000_000_000, os.lstat(rd).st_mtime_ns))
+    third = backup(o)           # (the utime above made it changed here)
+    open(rd, "rb").read()
+    fourth = backup(o)
+    assert fourth["base"] == third["name"]
+    assert fourth["bytes_in"] < 100_000          # files were not read
+    assert fourth["bytes_new"] <= 1024 + 2 * 1536, fourth
+    meta, links = exact_meta(src)
+    for b, d in ((third, "r3"), (fourth, "r4")):
+        o("restore", b["name"], "--target", str(tmp_path / d))
+        assert exact_meta(str(tmp_path / d / "src")) == (meta, links)
+    _, members = pax_members(o, fourth["name"])
+    assert members["src/workspace/memory/2026-11-06.md"][2:] == (4321, 8765)
+    assert members["src/workspace/memory/2026-11-04.md"][1] == 0o600
+    assert members["src/openclaw.json"][0]["SCHILY.xattr.user.origin"] == "other"
+    assert not [m for m, f in members.items() if "atime" in f[0]]
+
+    # the logical stream of a backup built on referenced headers is the
+    # stream a full backup of the same tree holds, byte for byte
+    full = backup(o, "--full")
+    assert full["base"] == ""
+    assert pax_members(o, fourth["name"])[0] == pax_members(o, full["name"])[0]
+
+
+def test_many_references_checked(tmp_path, rgw, bucket, s3_config, ocb):
+    """A backup referencing several objects: all checked (at once) before
+    the next builds on it, and a missing one in the middle of the chain
+    gives a full backup that names it."""
+    src = make_tree(str(tmp_path / "src"))
+    o = Ocb(config=s3_config, env=ocb.env)
+    chain = [backup(o)]
+    for day in range(2, 6):     # each backup holds one file's new content
+        with open(os.path.join(src, "workspace", "memory",
+                               "2026-11-%02d.md" % day), "ab") as f:
+            f.write(b"day %d\n" % day)
+        chain.append(backup(o))
+        assert chain[-1]["base"] == chain[-2]["name"]
+    top = backup(o)             # references the full backup and all four
+    assert top["base"] == chain[-1]["name"] and top["warnings"] == 0
+    o("restore", top["name"], "--target", str(tmp_path / "out"))
+    assert_same_tree(src, str(tmp_path / "out" / "src"))
+    rgw.aws("s3", "rm", "s3://%s/%s" % (bucket, chain[2]["key"]))
+    p = o("backup", "--json")
+    after = json.loads(p.stdout)
+    assert after["base"] == "" and after["bytes_new"] == after["bytes_total"]
+    assert chain[2]["name"] in p.stderr and "not in the store" in p.stderr
 
 
 def test_replaced_reference_is_damaged(tmp_path, rgw, bucket, s3_config, ocb):

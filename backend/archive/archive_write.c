@@ -13,6 +13,13 @@
  * drops those bytes and records a segment mapping them to the object that
  * physically holds them (found through the base's own segments).
  *
+ * Every entry's tar headers are held while libarchive writes them; when
+ * they are the bytes the base recorded right before its entry of the same
+ * path (same length and keyed hash: hdr_mac.c), they are referenced like
+ * an unchanged file's data, else stored.  An unchanged file's header,
+ * data and padding so become one run of the base's stream, and runs of
+ * unchanged files one segment.
+ *
  * A changed large file (and every SQLite snapshot) is hashed in aligned
  * blocks as it is written; a block whose hash equals the base's block at
  * the same index is referenced the same way: it still goes through
@@ -26,6 +33,7 @@
 #include "format.h"
 #include "fileio.h"
 #include "frame_i.h"
+#include "hdr_mac.h"
 #include "keys.h"
 #include "log.h"
 #include "backup_name.h"
@@ -33,6 +41,7 @@
 #include "spool_i.h"
 #include "sqlite_snap.h"
 #include "multipart.h"
+#include "parallel.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -48,6 +57,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <zstd.h>
@@ -72,6 +82,9 @@
 #define BLOCK_SIZE (64 * 1024)	/* ... of this size; SQLite: its page size */
 #define BLOCK_MIN 4096		/* smallest block the catalog records */
 #define HASH_BYTES_MAX (16u << 20)	/* block hashes one backup records */
+#define HOLD_MAX (256 * 1024)	/* an entry's tar headers held, at most */
+#define TAR_BLOCK 512
+#define REF_CHECKS 8		/* referenced objects checked at once */
 
 struct link_slot {
 	dev_t dev;
@@ -99,6 +112,10 @@ struct bk {
 	uint64_t stream_off;		/* bytes of (logical) tar stream so far */
 	uint64_t phys_off;		/* of them, stored in this object */
 	uint64_t drop_from, drop_to;	/* logical bytes referenced, not stored */
+	uint8_t *hold;			/* an entry's tar headers, held */
+	size_t hold_len;
+	int holding;			/* libarchive writes headers now */
+	int hold_over;			/* ... past HOLD_MAX: stored as they come */
 	uint32_t nframes;
 	uint64_t obj_off;		/* bytes of the object so far */
 	int err;			/* first error inside a callback */
@@ -122,6 +139,8 @@ struct bk {
 	uint32_t *bref;			/* base source -> our ref + 1 (0: none) */
 	uint32_t depth;
 	int64_t full_created;
+	uint8_t hkey[OCB_HDR_KEY_LEN];	/* the chain's: the base's, else new */
+	struct ocb_hdr_mac *hmac;
 };
 
 /* a file hashed in blocks as it is written, and compared to the base's */
@@ -188,8 +207,9 @@ static int stream_store(struct bk *b, const uint8_t *c, size_t n)
 }
 
 /* libarchive's output: the plaintext tar stream; the bytes of
- * [drop_from, drop_to) (zeros standing for an unchanged file's data,
- * referenced) are not stored */
+ * [drop_from, drop_to) (zeros standing for an unchanged file's data and
+ * padding, referenced) are not stored, and an entry's headers are held
+ * while b->holding (up to HOLD_MAX) */
 static la_ssize_t stream_write(struct archive *a, void *arg, const void *p,
 			       size_t n)
 {
@@ -199,6 +219,23 @@ static la_ssize_t stream_write(struct archive *a, void *arg, const void *p,
 
 	if (b->err)
 		return -1;
+	if (b->holding && b->hold_len + left <= HOLD_MAX) {
+		memcpy(b->hold + b->hold_len, c, left);
+		b->hold_len += left;
+		return (la_ssize_t)n;
+	}
+	if (b->holding) {	/* too long to hold: stored as they come */
+		int r = stream_store(b, b->hold, b->hold_len);
+
+		b->holding = 0;
+		b->hold_over = 1;
+		b->hold_len = 0;
+		if (r < 0) {
+			b->err = r;
+			archive_set_error(a, -r, "%s", ocb_store_strerror(r));
+			return -1;
+		}
+	}
 	while (left) {
 		size_t k = left;
 		int r = 0;
@@ -691,8 +728,18 @@ static int capture(struct bk *b, int fd, const char *apath, struct stat *st,
 	return 0;
 }
 
-/* the user.ocb.* attributes the mount shows are ocbfs's own, not the
- * file's (cp -a from the mount copies them): never stored */
+/* xattrs never stored: the user.ocb.* attributes the mount shows are
+ * ocbfs's own, not the file's (cp -a from the mount copies them); ACLs
+ * (not stored either) are not read as ACLs, and must not come in as
+ * xattrs instead */
+static int dropped_xattr(const char *name)
+{
+	return strncmp(name, "user.ocb.", 9) == 0 ||
+		strcmp(name, "system.posix_acl_access") == 0 ||
+		strcmp(name, "system.posix_acl_default") == 0 ||
+		strcmp(name, "system.nfs4_acl") == 0;
+}
+
 static int drop_own_xattrs(struct archive_entry *ae)
 {
 	const char **n, *name;
@@ -702,7 +749,7 @@ static int drop_own_xattrs(struct archive_entry *ae)
 
 	nx = (size_t)archive_entry_xattr_reset(ae);
 	while (archive_entry_xattr_next(ae, &name, &value, &len) == ARCHIVE_OK)
-		own |= strncmp(name, "user.ocb.", 9) == 0;
+		own |= dropped_xattr(name);
 	if (!own)
 		return 0;
 	n = calloc(nx, sizeof(*n));
@@ -714,7 +761,7 @@ static int drop_own_xattrs(struct archive_entry *ae)
 	}
 	archive_entry_xattr_reset(ae);
 	while (archive_entry_xattr_next(ae, &name, &value, &len) == ARCHIVE_OK) {
-		if (strncmp(name, "user.ocb.", 9) == 0)
+		if (dropped_xattr(name))
 			continue;
 		n[k] = strdup(name);
 		v[k] = malloc(len ? len : 1);
@@ -816,20 +863,28 @@ static int base_segments(struct bk *b, uint64_t at, uint64_t bl,
 	return r < 0 ? r : len ? -EBADMSG : 0;
 }
 
-/* the base's entry of the regular file rel when the file (st) has not
- * changed since: same type, size, mtime, ctime, inode, mode, owner, and
- * captured plainly (not torn, not a SQLite snapshot or its fallback);
- * else -1 */
-static int64_t base_unchanged(struct bk *b, const char *rel,
+/* the base's entry of path rel, or -1 */
+static int64_t base_entry(struct bk *b, const char *rel)
+{
+	uint32_t idx;
+
+	if (!b->base || ocb_catb_nsegments(b->cat) >= SEGMENTS_MAX ||
+	    ocb_archive_resolve(b->base, rel, &idx) < 0)
+		return -1;
+	return idx;
+}
+
+/* idx (the base's entry of the regular file's path, or -1) when the file
+ * (st) has not changed since: same type, size, mtime, ctime, inode, mode,
+ * owner, and captured plainly (not torn, not a SQLite snapshot or its
+ * fallback); else -1 */
+static int64_t base_unchanged(struct bk *b, int64_t idx,
 			      const struct stat *st)
 {
 	const struct ocb_entry *e;
 	const struct ocb_entry_stat *x;
-	uint32_t idx;
 
-	if (!b->base || st->st_size <= 0 ||
-	    ocb_catb_nsegments(b->cat) >= SEGMENTS_MAX ||
-	    ocb_archive_resolve(b->base, rel, &idx) < 0)
+	if (idx < 0 || st->st_size <= 0)
 		return -1;
 	e = &b->bc->e[idx];
 	x = &b->bc->st[idx];
@@ -843,6 +898,43 @@ static int64_t base_unchanged(struct bk *b, const char *rel,
 	    x->ctime_nsec != (uint32_t)st->st_ctim.tv_nsec)
 		return -1;
 	return idx;
+}
+
+/*
+ * The entry's tar headers, held while libarchive wrote them: referenced
+ * where the base holds the same bytes (its entry of the same path, bidx,
+ * recorded headers of this length and keyed hash right before its data),
+ * else stored.  *len and mac: what the catalog records of them (*len 0:
+ * nothing, for headers too long to hold or not whole tar blocks).
+ */
+static int header_settle(struct bk *b, int64_t bidx, uint32_t *len,
+			 uint8_t mac[OCB_HDR_MAC_LEN])
+{
+	size_t n = b->hold_len;
+	const struct ocb_entry_stat *x;
+	int r;
+
+	b->holding = 0;
+	b->hold_len = 0;
+	*len = 0;
+	if (b->hold_over) {
+		b->hold_over = 0;
+		return 0;
+	}
+	r = ocb_hdr_mac(b->hmac, b->hold, n, mac);
+	if (r < 0)
+		return r;
+	if (n % TAR_BLOCK)
+		return stream_store(b, b->hold, n);
+	*len = (uint32_t)n;
+	x = bidx >= 0 ? &b->bc->st[bidx] : NULL;
+	if (!x || x->hdr_len != n || memcmp(x->hdr_mac, mac, OCB_HDR_MAC_LEN) ||
+	    ocb_catb_nsegments(b->cat) >= SEGMENTS_MAX)
+		return stream_store(b, b->hold, n);
+	r = base_segments(b, b->stream_off, b->bc->e[bidx].data_off - n, n);
+	if (r == 0)
+		b->stream_off += n;
+	return r;
 }
 
 /* How entry e's content is hashed in blocks: large files in BLOCK_SIZE
@@ -896,6 +988,22 @@ static int note_newest_key(void *arg, const struct ocb_list_entry *e)
 	return 0;
 }
 
+/* the objects a base references, checked at once (one round trip
+ * each, and a chain may have many); each result in its slot */
+struct ref_checks {
+	struct bk *b;
+	struct ocb_store *s;
+	const char **keys;	/* check_refs: HEAD these (NULL: skip) */
+	int *r;			/* each one's result */
+};
+
+static void ref_check_one(void *arg, size_t k)
+{
+	struct ref_checks *c = arg;
+
+	c->r[k] = ocb_ref_check(c->s, c->b->o->prefix, c->b->bc, (uint32_t)k);
+}
+
 /*
  * Every object the base references is there and is the object the base
  * names (its header, byte for byte; long enough for its frames): else a
@@ -907,11 +1015,18 @@ static int note_newest_key(void *arg, const struct ocb_list_entry *e)
 static int base_refs_intact(struct bk *b, struct ocb_store *s)
 {
 	char esc[OCB_KEY_MAX], besc[256];
+	struct ref_checks c = { .b = b, .s = s };
 	uint32_t k;
 	int r;
 
+	c.r = calloc(b->bc->nrefs + 1, sizeof(*c.r));
+	if (!c.r) {
+		ocb_warn("out of memory; taking a full backup");
+		return 0;
+	}
+	ocb_parallel_for(b->bc->nrefs, REF_CHECKS, ref_check_one, &c, NULL);
 	for (k = 0; k < b->bc->nrefs; k++) {
-		r = ocb_ref_check(s, b->o->prefix, b->bc, k);
+		r = c.r[k];
 		if (r == 0)
 			continue;
 		ocb_log_escape(esc, sizeof(esc), b->bc->refs[k].name);
@@ -928,8 +1043,10 @@ static int base_refs_intact(struct bk *b, struct ocb_store *s)
 				 "%s, and could not be checked (%s); taking "
 				 "a full backup", esc, besc,
 				 ocb_store_strerror(r));
+		free(c.r);
 		return 0;
 	}
+	free(c.r);
 	return 1;
 }
 
@@ -984,6 +1101,19 @@ static void choose_base(struct bk *b, struct ocb_store *s)
 	}
 	b->depth = b->bc->depth + 1;
 	b->full_created = b->bc->full_created;
+}
+
+/* the key of the headers' hashes: the chain's (a base's hashes are
+ * compared with ours), drawn anew by a full backup */
+static int header_key(struct bk *b)
+{
+	int r = 0;
+
+	if (b->bc)
+		memcpy(b->hkey, b->bc->header_key, sizeof(b->hkey));
+	else
+		r = ocb_crypto_random(b->hkey, sizeof(b->hkey));
+	return r < 0 ? r : ocb_hdr_mac_new(b->hkey, &b->hmac);
 }
 
 /* ---- one entry ------------------------------------------------------------- */
@@ -1076,6 +1206,9 @@ static int entry_describe(struct bk *b, struct entry *e)
 	/* ACLs and file flags are not restored by ocb; keep the stream plain */
 	archive_entry_acl_clear(e->ae);
 	archive_entry_set_fflags(e->ae, 0, 0);
+	/* nor access times, which any read of the file moves: with them, a
+	 * file read since the base would have a header of its own */
+	archive_entry_unset_atime(e->ae);
 
 	e->ce.type = ocb_catalog_entry_type(st->st_mode);
 	e->ce.mode = st->st_mode;
@@ -1140,12 +1273,14 @@ static int entry_content(struct bk *b, struct entry *e)
 	return 0;
 }
 
-/* an unchanged file: its data referenced where the base has it, and
- * dropped from what libarchive writes (zeros: archive_write_finish_entry
- * pads the data it was not given) */
+/* an unchanged file: its data and padding referenced where the base has
+ * them, and dropped from what libarchive writes (zeros:
+ * archive_write_finish_entry pads the data it was not given) */
 static int entry_reuse(struct bk *b, struct entry *e)
 {
 	const struct ocb_entry *be = &b->bc->e[e->reuse];
+	/* the padding to the tar block too: zeros in both streams */
+	uint64_t padded = (be->size + TAR_BLOCK - 1) / TAR_BLOCK * TAR_BLOCK;
 	const struct ocb_block_hashes *bh;
 	int r;
 
@@ -1154,7 +1289,7 @@ static int entry_reuse(struct bk *b, struct entry *e)
 		if (r < 0)
 			return r;
 	}
-	r = base_segments(b, b->stream_off, be->data_off, be->size);
+	r = base_segments(b, b->stream_off, be->data_off, padded);
 	if (r == 0 && (bh = ocb_catalog_blocks(b->bc, (uint32_t)e->reuse)) &&
 	    ocb_catb_hash_bytes(b->cat) + (uint64_t)bh->count * 32 <=
 	    HASH_BYTES_MAX)
@@ -1162,7 +1297,7 @@ static int entry_reuse(struct bk *b, struct entry *e)
 	if (r < 0)
 		return r;
 	b->drop_from = b->stream_off;
-	b->drop_to = b->stream_off + be->size;
+	b->drop_to = b->stream_off + padded;
 	ocb_catb_set_content(b->cat, e->seq, be->size, be->sha256);
 	b->prog.bytes_done += be->size;
 	return 0;
@@ -1181,27 +1316,38 @@ static int add_entry(struct bk *b, int dirfd, const char *name,
 			.link_to = OCB_NOLINK },
 		.reuse = -1,
 	};
+	uint8_t hmac[OCB_HDR_MAC_LEN];
+	uint32_t hlen;
+	int64_t bidx = base_entry(b, rel);
 	int r = 0;
 
 	if (!e.ae)
 		return -ENOMEM;
 	if (S_ISREG(e.st.st_mode) && !(lst->st_nlink >= 2 && link_find(b, lst)))
-		e.reuse = base_unchanged(b, rel, lst);
+		e.reuse = base_unchanged(b, bidx, lst);
 	if (S_ISREG(e.st.st_mode) && e.reuse < 0)
 		r = entry_open(b, dirfd, name, lst, &e, snapshotted);
 	if (r == 0)
 		r = entry_describe(b, &e);
 	if (r != 0)
 		goto out;
+	b->holding = 1;
 	/* ARCHIVE_WARN: a name kept as bytes (above) */
 	if (archive_write_header(b->ar, e.ae) < ARCHIVE_WARN) {
+		b->holding = 0;
 		r = ar_err(b, "header");
 		goto out;
 	}
+	r = header_settle(b, e.ls ? -1 : bidx, &hlen, hmac);
+	if (r < 0)
+		goto out;
 	e.ce.data_off = b->stream_off;
 	r = ocb_catb_add(b->cat, &e.ce, &e.seq);
 	if (r < 0)
 		goto out;
+	/* a hard link's catalog entry has its first link's data_off */
+	if (hlen && !e.ls)
+		ocb_catb_set_header(b->cat, e.seq, hlen, hmac);
 	b->res->entries++;
 	b->prog.files_done++;
 	if (S_ISREG(e.st.st_mode) && !e.ls) {
@@ -1775,6 +1921,7 @@ static int finish(struct bk *b, const char *name, const char *host)
 		.stream_size = b->stream_off, .stored_size = b->phys_off,
 		.base = b->bc ? b->bc->name : NULL, .depth = b->depth,
 		.full_created = b->full_created,
+		.header_key = b->hkey,
 		.warnings = b->prog.warnings > UINT32_MAX ? UINT32_MAX :
 			(uint32_t)b->prog.warnings,
 	};
@@ -1828,12 +1975,13 @@ static int writer_init(struct bk *b)
 	b->sealed = malloc(ocb_frame_bound(OCB_FRAME_SIZE));
 	b->readbuf = malloc(READ_CHUNK);
 	b->small = malloc(SMALL_MAX);
+	b->hold = malloc(HOLD_MAX);
 	b->cctx = ZSTD_createCCtx();
 	r = top_names(o->sources, o->nsources, &b->tops);
 	if (r == 0)
 		r = ocb_catb_new(&b->cat);
 	if (r == 0 && (!b->skip || !b->frame || !b->sealed || !b->readbuf ||
-		       !b->small || !b->cctx))
+		       !b->small || !b->hold || !b->cctx))
 		r = -ENOMEM;
 	if (r < 0)
 		return r;
@@ -1912,6 +2060,14 @@ static int stream_open(struct bk *b, struct ocb_store *s, const char *key,
 	if (!b->disk || !b->ar)
 		return -ENOMEM;
 	archive_read_disk_set_standard_lookup(b->disk);
+	/* ACLs, file flags and sparse maps are dropped from every entry
+	 * (below, and ACLs' xattrs in drop_own_xattrs): not read at all,
+	 * which spares an open, an ioctl, a stat, a getxattr and a few
+	 * lseeks per file, most of an unchanged backup's system time */
+	archive_read_disk_set_behavior(b->disk, ARCHIVE_READDISK_MAC_COPYFILE |
+				       ARCHIVE_READDISK_NO_ACL |
+				       ARCHIVE_READDISK_NO_FFLAGS |
+				       ARCHIVE_READDISK_NO_SPARSE);
 	archive_write_set_format_pax(b->ar);
 	/* extended attributes only as SCHILY.xattr.*, which GNU tar and
 	 * libarchive both read (libarchive's own LIBARCHIVE.xattr.* copy
@@ -2005,6 +2161,17 @@ static int stream_commit(struct bk *b, struct ocb_meta *meta,
 	return r;
 }
 
+static void head_one(void *arg, size_t src)
+{
+	struct ref_checks *c = arg;
+	struct ocb_obj_head h = { 0 };
+
+	if (!c->keys[src])
+		return;
+	c->r[src] = c->s->ops->head(c->s, c->keys[src], &h);
+	ocb_obj_head_release(&h);
+}
+
 /*
  * After the commit: every object the backup references must still be
  * there.  A prune keeps the newest backup and all it references, but one
@@ -2014,22 +2181,45 @@ static int stream_commit(struct bk *b, struct ocb_meta *meta,
  */
 static void check_refs(struct bk *b, struct ocb_store *s)
 {
-	char key[OCB_KEY_MAX], esc[OCB_KEY_MAX];
-	uint32_t src;
+	char esc[OCB_KEY_MAX];
+	struct ref_checks c = { .b = b, .s = s };
+	uint32_t src, n;
 
-	for (src = 0; b->bc && src <= b->bc->nrefs; src++) {
-		struct ocb_obj_head h = { 0 };
+	if (!b->bc)
+		return;
+	n = b->bc->nrefs + 1;
+	c.keys = calloc(n, sizeof(*c.keys));
+	c.r = calloc(n, sizeof(*c.r));
+	for (src = 0; c.keys && c.r && src < n; src++) {
 		const char *name = src ? b->bc->refs[src - 1].name :
 			b->bc->name;
-		int r;
+		char *key = NULL;
 
-		if (!b->bref[src] || snprintf(key, sizeof(key), "%s/%s.ocb",
-					      b->o->prefix, name) >=
-		    (int)sizeof(key))
+		if (b->bref[src] && asprintf(&key, "%s/%s.ocb", b->o->prefix,
+					     name) < 0)
+			key = NULL;
+		c.keys[src] = key;
+		if (b->bref[src] && !key)
+			c.r[src] = -ENOMEM;
+	}
+	if (!c.keys || !c.r) {
+		ocb_warn("could not check that the objects this backup "
+			 "references are still there (out of memory)");
+		n = 0;
+	}
+	/* one round trip each: at once, as a chain may have many */
+	ocb_parallel_for(n, REF_CHECKS, head_one, &c, NULL);
+	for (src = 0; src < n; src++) {
+		const char *key = c.keys[src];
+		int r = c.r[src];
+
+		if (!key && r == 0)
 			continue;
-		r = s->ops->head(s, key, &h);
-		ocb_obj_head_release(&h);
-		if (r == -ENOENT)
+		if (!key)
+			ocb_warn("could not check that an object this backup "
+				 "references is still there (%s)",
+				 ocb_store_strerror(r));
+		else if (r == -ENOENT)
 			warn(b, key, "an object this backup references was "
 			     "deleted (by a prune running meanwhile): this "
 			     "backup is NOT complete; take a full backup "
@@ -2040,6 +2230,10 @@ static void check_refs(struct bk *b, struct ocb_store *s)
 				 ocb_log_escape(esc, sizeof(esc), key),
 				 ocb_store_strerror(r));
 	}
+	for (src = 0; c.keys && src < n; src++)
+		free((void *)c.keys[src]);
+	free(c.keys);
+	free(c.r);
 }
 
 static void writer_release(struct bk *b, int failed)
@@ -2063,6 +2257,9 @@ static void writer_release(struct bk *b, int failed)
 	free(b->sealed);
 	free(b->readbuf);
 	free(b->small);
+	free(b->hold);
+	ocb_hdr_mac_free(b->hmac);
+	OPENSSL_cleanse(b->hkey, sizeof(b->hkey));
 	free(b->skip);
 	top_names_free(b->tops, b->o->nsources);
 	for (i = 0; i < b->caplinks; i++)
@@ -2099,7 +2296,9 @@ int ocb_archive_write(struct ocb_store *s,
 	if (r < 0)
 		goto out;
 	choose_base(&b, s);
-	r = wrap_key(&b, name);
+	r = header_key(&b);
+	if (r == 0)
+		r = wrap_key(&b, name);
 	if (r < 0)
 		goto out;
 	object_meta(&b, &meta, host);

@@ -15,12 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <openssl/crypto.h>
 #include <zstd.h>
 
 #define HDR_LEN_V1 104
 #define ENT_LEN_V1 120
 #define HDR_LEN_V2 112
-#define HDR_LEN 168		/* version 3 */
+#define HDR_LEN 184		/* version 3 */
 #define ENT_LEN 128
 #define NINFO_V1 5
 #define NINFO 6
@@ -29,7 +30,7 @@
 #define SRC_LEN 16
 #define REF_LEN 64
 #define SEG_LEN 32
-#define STAT_LEN 24
+#define STAT_LEN 32
 #define BH_LEN 24		/* block-hash record */
 #define SEG_MAX OCB_CATALOG_MAX_ENTRIES
 #define NO_TARGET UINT32_MAX
@@ -49,6 +50,8 @@ struct brec {
 	uint64_t ino;		/* what the writer saw (format 3) */
 	int64_t ctime;
 	uint32_t ctime_nsec;
+	uint32_t hdr_len;		/* its tar headers (format 3) */
+	uint8_t hdr_mac[OCB_HDR_MAC_LEN];
 	uint32_t bh_size, bh_count;	/* block hashes (format 3) */
 	uint64_t bh_first;		/* in b->hashes, in HASH_LEN units */
 };
@@ -261,6 +264,7 @@ void ocb_catb_set_copy(struct ocb_catb *b, uint32_t seq, uint64_t data_off,
 		       int64_t mtime, uint32_t mtime_nsec)
 {
 	b->r[seq].data_off = data_off;
+	b->r[seq].hdr_len = 0;
 	b->r[seq].mtime = mtime;
 	b->r[seq].mtime_nsec = mtime_nsec;
 }
@@ -309,6 +313,13 @@ void ocb_catb_set_stat(struct ocb_catb *b, uint32_t seq, uint64_t ino,
 	b->r[seq].ino = ino;
 	b->r[seq].ctime = ctime;
 	b->r[seq].ctime_nsec = ctime_nsec;
+}
+
+void ocb_catb_set_header(struct ocb_catb *b, uint32_t seq, uint32_t len,
+			 const uint8_t mac[OCB_HDR_MAC_LEN])
+{
+	b->r[seq].hdr_len = len;
+	memcpy(b->r[seq].hdr_mac, mac, OCB_HDR_MAC_LEN);
 }
 
 int ocb_catb_add_ref(struct ocb_catb *b, const struct ocb_ref_rec *ref,
@@ -645,6 +656,8 @@ static void emit_header(struct emit *em, const struct ocb_catb *b,
 	ocb_put32(p + 152, info->depth);
 	ocb_put64(p + 160, (uint64_t)(info->full_created ?
 				      info->full_created : info->created));
+	if (info->header_key)
+		memcpy(p + 168, info->header_key, OCB_HDR_KEY_LEN);
 }
 
 /* the entry numbered i (builder's seq l->order[i]) */
@@ -803,6 +816,10 @@ static void emit_tables_v3(struct emit *em, const struct ocb_catb *b,
 		ocb_put64(p, x->ino);
 		ocb_put64(p + 8, (uint64_t)x->ctime);
 		ocb_put32(p + 16, x->ctime_nsec);
+		if (x->hdr_len) {
+			ocb_put32(p + 20, x->hdr_len);
+			memcpy(p + 24, x->hdr_mac, OCB_HDR_MAC_LEN);
+		}
 	}
 	emit_blocks(em, b, l);
 }
@@ -898,6 +915,8 @@ static int catb_write_plain(struct ocb_catb *b,
 	emit_flush(em);
 	r = em->err;
 out:
+	if (em)		/* the header key went through it */
+		OPENSSL_cleanse(em, sizeof(*em));
 	free(em);
 	catb_layout_release(&l);
 	return r;
@@ -1121,6 +1140,7 @@ static int decode_head(struct ocb_catalog *c, struct catalog_reader *rd)
 		rd->hash_len = ocb_get64(blob + 136);
 		c->depth = ocb_get32(blob + 152);
 		c->full_created = (int64_t)ocb_get64(blob + 160);
+		memcpy(c->header_key, blob + 168, OCB_HDR_KEY_LEN);
 		if (c->nrefs > OCB_CATALOG_MAX_REFS ||
 		    c->nseg > SEG_MAX || rd->nbh > OCB_CATALOG_MAX_ENTRIES ||
 		    rd->nref_frames > OCB_CATALOG_MAX_ENTRIES ||
@@ -1512,6 +1532,7 @@ static int decode_segments(struct ocb_catalog *c, struct catalog_reader *rd)
  * hash area, kept */
 static int decode_stats(struct ocb_catalog *c, struct catalog_reader *rd)
 {
+	static const uint8_t zero_mac[OCB_HDR_MAC_LEN];
 	uint64_t nhash = rd->hash_len / HASH_LEN;
 	const uint8_t *recs;
 	uint32_t i;
@@ -1520,8 +1541,15 @@ static int decode_stats(struct ocb_catalog *c, struct catalog_reader *rd)
 		c->st[i].ino = ocb_get64(rd->p);
 		c->st[i].ctime = (int64_t)ocb_get64(rd->p + 8);
 		c->st[i].ctime_nsec = ocb_get32(rd->p + 16);
-		if (c->st[i].ctime_nsec >= 1000000000u || ocb_get32(rd->p + 20))
+		c->st[i].hdr_len = ocb_get32(rd->p + 20);
+		memcpy(c->st[i].hdr_mac, rd->p + 24, OCB_HDR_MAC_LEN);
+		if (c->st[i].ctime_nsec >= 1000000000u)
 			BAD("entry %u: bad stat record", i);
+		/* whole tar blocks before the entry's data; none: no hash */
+		if (c->st[i].hdr_len % 512 || c->st[i].hdr_len > c->e[i].data_off ||
+		    (!c->st[i].hdr_len && memcmp(c->st[i].hdr_mac,
+						 zero_mac, OCB_HDR_MAC_LEN)))
+			BAD("entry %u: bad header record", i);
 	}
 	recs = rd->p;
 	rd->p += (size_t)rd->nbh * BH_LEN;
@@ -1627,5 +1655,6 @@ void ocb_catalog_free(struct ocb_catalog *c)
 	free(c->bh);
 	free(c->hashes);
 	free(c->blob);
+	OPENSSL_cleanse(c->header_key, sizeof(c->header_key));
 	free(c);
 }

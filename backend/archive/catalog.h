@@ -60,11 +60,17 @@ struct ocb_segment {
 	uint32_t source;
 };
 
-/* Format 3: what the writer compares to call a file unchanged */
+/* Format 3: what the writer compares to call a file unchanged, and to
+ * reference the entry's tar headers: the hdr_len bytes before its
+ * data_off (0: none recorded) have the keyed hash hdr_mac */
+#define OCB_HDR_MAC_LEN 8
+#define OCB_HDR_KEY_LEN 16
 struct ocb_entry_stat {
 	uint64_t ino;
 	int64_t ctime;
 	uint32_t ctime_nsec;
+	uint32_t hdr_len;
+	uint8_t hdr_mac[OCB_HDR_MAC_LEN];
 };
 
 /* Format 3: the SHA-256 of each block of a file's content, blocks of
@@ -102,6 +108,8 @@ struct ocb_catalog {
 	const char *base;	/* format 3: the backup built on, or "" */
 	uint32_t depth;		/* format 3: backups since the last full */
 	int64_t full_created;	/* format 3: that full backup's time */
+	uint8_t header_key[OCB_HDR_KEY_LEN];	/* format 3: the key of the
+					 * entries' hdr_mac, one per chain */
 	int64_t created;
 	uint32_t frame_size;
 	const char *name, *instance, *host, *label, *key_provider;
@@ -175,6 +183,10 @@ uint32_t ocb_catb_nentries(const struct ocb_catb *b);
  * "unchanged" test). */
 void ocb_catb_set_stat(struct ocb_catb *b, uint32_t seq, uint64_t ino,
 		       int64_t ctime, uint32_t ctime_nsec);
+/* The len bytes of tar headers right before entry seq's data_off have the
+ * keyed hash mac (ocb_catb_set_copy forgets it: another header). */
+void ocb_catb_set_header(struct ocb_catb *b, uint32_t seq, uint32_t len,
+			 const uint8_t mac[OCB_HDR_MAC_LEN]);
 /* A referenced object (the record's name and header copied; frames: its
  * nframes frame records): *index its number (sources count it + 1).  The
  * same id again gives the index it has.  0, -ENOMEM, -EFBIG past
@@ -214,6 +226,7 @@ struct ocb_catb_info {
 	const char *base;	/* NULL or "": a full backup */
 	uint32_t depth;
 	int64_t full_created;	/* 0: created */
+	const uint8_t *header_key;	/* OCB_HDR_KEY_LEN bytes; NULL: zeros */
 	uint32_t version;	/* 0: OCB_CATALOG_VERSION; 2 for tests */
 };
 /* Sort, number and encode: *blob malloc'ed.  0, -EFBIG past

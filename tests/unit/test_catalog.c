@@ -405,7 +405,8 @@ static void test_versions(void)
 
 #define REF_NAME "openclaw-aws-backup-2026-01-01T00-00-00Z"
 #define BASE_NAME "openclaw-aws-backup-2026-01-02T00-00-00Z"
-#define H3 168
+#define H3 184
+#define ST3 32		/* entry stat record */
 static uint8_t *blob3;
 static size_t len3;
 
@@ -415,6 +416,8 @@ static size_t len3;
  */
 static int build3(int nrefs)
 {
+	static const uint8_t hkey[OCB_HDR_KEY_LEN] = { 0x6b, [15] = 0x79 };
+	static const uint8_t mac[OCB_HDR_MAC_LEN] = { 1, 2, 3, 4, 5, 6, 7, 8 };
 	struct ocb_catb *b;
 	struct ocb_catb_entry e = { .link_to = OCB_NOLINK };
 	struct ocb_frame_rec own = { .off = 512, .sealed_len = 900,
@@ -427,7 +430,8 @@ static int build3(int nrefs)
 				      .prefix = "p/instance-i",
 				      .frame_size = 4096, .stream_size = 3048,
 				      .stored_size = 2048, .base = BASE_NAME,
-				      .depth = 2, .full_created = 1767225600 };
+				      .depth = 2, .full_created = 1767225600,
+				      .header_key = hkey };
 	struct ocb_ref_rec ref = { .created = 1767225600, .name = REF_NAME,
 				   .frame_size = 4096, .nframes = 1,
 				   .stream_size = 1000 };
@@ -444,6 +448,9 @@ static int build3(int nrefs)
 	e.mode = S_IFREG | 0644; e.size = 2000; e.data_off = 512;
 	r |= ocb_catb_add(b, &e, &f);
 	ocb_catb_set_stat(b, f, 77, 1767225601, 5);
+	ocb_catb_set_header(b, f, 512, mac);
+	ocb_catb_set_header(b, a, 512, mac);
+	ocb_catb_set_copy(b, a, 0, 0, 0);	/* forgets a's headers */
 	r |= ocb_catb_add_frame(b, &own);
 	for (k = 0; k < (uint32_t)nrefs; k++) {
 		memset(ref.id, 0xa0 + k, 16);
@@ -521,6 +528,11 @@ static void test_v3_roundtrip(void)
 	CHECK_INT(c->st[2].ctime, 1767225601);
 	CHECK_INT(c->st[2].ctime_nsec, 5);
 	CHECK_INT(c->e[2].data_off, 512);
+	CHECK_INT(c->st[2].hdr_len, 512);
+	CHECK_INT(c->st[2].hdr_mac[7], 8);
+	CHECK_INT(c->st[1].hdr_len, 0);
+	CHECK_INT(c->header_key[0], 0x6b);
+	CHECK_INT(c->header_key[15], 0x79);
 	ocb_catalog_free(c);
 }
 
@@ -555,8 +567,16 @@ static void test_v3_rules(void)
 	CHECK_INT(with3(156, 1, 0), -EBADMSG);		/* reserved */
 	CHECK_INT(with3(H3 + 2 * ENT + 56, 3048 - 512 + 1, 1),
 		  -EBADMSG);	/* file data past the logical stream */
-	CHECK_INT(with3(off_stats3(1) + 2 * 24 + 16, 1000000000u, 0),
+	CHECK_INT(with3(off_stats3(1) + 2 * ST3 + 16, 1000000000u, 0),
 		  -EBADMSG);	/* stat nanoseconds */
+	CHECK_INT(with3(off_stats3(1) + 2 * ST3 + 20, 1024, 0),
+		  -EBADMSG);	/* headers longer than what is before the data */
+	CHECK_INT(with3(off_stats3(1) + 2 * ST3 + 20, 500, 0),
+		  -EBADMSG);	/* not whole tar blocks */
+	CHECK_INT(with3(off_stats3(1) + 2 * ST3 + 20, 0, 0),
+		  -EBADMSG);	/* no headers, and a hash */
+	CHECK_INT(with3(off_stats3(1) + 1 * ST3 + 24, 1, 0),
+		  -EBADMSG);	/* ... the same */
 	/* the ref's name must be a backup name */
 	for (i = 0; i + sizeof(REF_NAME) <= len3; i++)
 		if (!memcmp(blob3 + i, REF_NAME, sizeof(REF_NAME))) {
@@ -663,7 +683,7 @@ static int with_blocks(const uint8_t *blob, size_t len, size_t off,
 static void test_v3_blocks(void)
 {
 	/* records after 4 entries, 4 frames, one segment, 4 entry stats */
-	const size_t rec = H3 + 4 * ENT + 4 * FRM + 32 + 4 * 24;
+	const size_t rec = H3 + 4 * ENT + 4 * FRM + 32 + 4 * ST3;
 	const struct ocb_block_hashes *bh;
 	struct ocb_catalog *c = NULL;
 	uint8_t *blob = NULL, *m;
