@@ -139,6 +139,7 @@ struct bk {
 	uint32_t *bref;			/* base source -> our ref + 1 (0: none) */
 	uint32_t depth;
 	int64_t full_created;
+	struct timespec started;	/* CLOCK_REALTIME before the walk */
 	uint8_t hkey[OCB_HDR_KEY_LEN];	/* the chain's: the base's, else new */
 	struct ocb_hdr_mac *hmac;
 };
@@ -874,6 +875,28 @@ static int64_t base_entry(struct bk *b, const char *rel)
 	return idx;
 }
 
+/*
+ * The inode the catalog records for the next backup's test of an
+ * unchanged file, or 0 (no file has it, so the next backup reads the file
+ * again) when the file is racily clean, as git calls it: its ctime is not
+ * safely older than this backup's start, so a change made after it was
+ * read, within the same timestamp tick, would leave size, mtime and ctime
+ * as they were.  Linux's local filesystems stamp ctime from the kernel's
+ * coarse clock, at most one tick (10 ms at HZ 100) behind the real time:
+ * RACY_NS is two ticks.
+ */
+#define RACY_NS 20000000LL
+
+static uint64_t stat_ino(const struct bk *b, const struct stat *st)
+{
+	int64_t c = (int64_t)st->st_ctim.tv_sec * 1000000000LL +
+		st->st_ctim.tv_nsec;
+	int64_t t = (int64_t)b->started.tv_sec * 1000000000LL +
+		b->started.tv_nsec;
+
+	return c >= t - RACY_NS ? 0 : (uint64_t)st->st_ino;
+}
+
 /* idx (the base's entry of the regular file's path, or -1) when the file
  * (st) has not changed since: same type, size, mtime, ctime, inode, mode,
  * owner, and captured plainly (not torn, not a SQLite snapshot or its
@@ -1355,7 +1378,7 @@ static int add_entry(struct bk *b, int dirfd, const char *name,
 		if (r < 0)
 			goto out;
 	}
-	ocb_catb_set_stat(b->cat, e.seq, (uint64_t)e.st.st_ino,
+	ocb_catb_set_stat(b->cat, e.seq, stat_ino(b, &e.st),
 			  e.st.st_ctim.tv_sec, (uint32_t)e.st.st_ctim.tv_nsec);
 	if (archive_write_finish_entry(b->ar) != ARCHIVE_OK) {
 		r = ar_err(b, "finish");
@@ -2307,6 +2330,7 @@ int ocb_archive_write(struct ocb_store *s,
 		put.sse_kms_key_id = o->put->sse_kms_key_id;
 	}
 	r = stream_open(&b, s, key, &put);
+	clock_gettime(CLOCK_REALTIME, &b.started);
 	for (i = 0; i < o->nsources && r == 0; i++)
 		r = write_source(&b, i);
 	if (r == 0)
