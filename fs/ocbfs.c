@@ -341,6 +341,7 @@ static int open_namespace(struct daemon *d, struct fs_tree_opts *to)
 	to->refresh = d->set.refresh;
 	to->on_close = forget_frames;
 	to->on_close_arg = d->ctx.fc;
+	to->phys = ocb_frame_cache_phys(d->ctx.fc);
 	to->snapshots = d->set.snapshots;
 	if (fs_groups_new(d->store, d->cfg->root, &d->ctx.groups) < 0)
 		return 1;

@@ -25,6 +25,7 @@
 #include "link_est.h"
 #include "log.h"
 #include "parallel.h"
+#include "phys_cache.h"
 #include "backup_name.h"
 
 #include <errno.h>
@@ -55,6 +56,7 @@ struct native_archive {
 	_Atomic uint64_t ref_bytes;	/* sealed bytes read from refs */
 	atomic_uint fetch_helpers;	/* threads lent to mapped reads */
 	uint64_t sealed_all, plain_all;	/* of every frame it is made of */
+	struct ocb_phys_cache *phys;	/* NULL, or frames kept across reads */
 };
 
 /* the end of the object as one suffix read: the trailer, the header copy
@@ -595,6 +597,11 @@ out:
  * taken is opened again (CPU), never fetched again.  A logical frame that
  * is one piece goes to the caller straight from its physical frame, else
  * from one assembly buffer.
+ * Across calls (the next read-ahead request, the other cat worker, the
+ * next backup of the series) physical frames are kept, once opened, in
+ * the process's phys_cache.h when the archive was given one: a fetch does
+ * not request the kept frames at its ends, and a kept frame is copied
+ * into its slot instead of being opened again.
  * Memory per call: the fetches' sealed frames (those of the logical frames
  * read, as for a full backup, and the few frames holding the pieces
  * around them), ASM_SLOTS physical frames, one sealed frame's copy and
@@ -606,6 +613,8 @@ out:
 
 struct fetch {
 	uint32_t src, f0, f1;
+	uint32_t u0, u1;	/* the frames requested: [f0, f1] less those
+				 * kept across reads at either end */
 	struct source so;
 	struct native_archive *na;
 	struct ocb_buf b;	/* its sealed frames, from object offset start */
@@ -647,18 +656,11 @@ struct assembly {
 };
 
 /* open frame p of fetch fe into sl, from a copy of its sealed bytes */
-static int asm_open(struct assembly *as, struct fetch *fe, uint32_t p,
+static int asm_open(struct assembly *as, const struct fetch *fe, uint32_t p,
 		    struct plain_slot *sl)
 {
 	const struct ocb_frame_rec *f = &fe->so.f[p];
 
-	if (sl->cap < fe->so.frame_size) {
-		free(sl->data);
-		sl->cap = 0;
-		if (!(sl->data = malloc(fe->so.frame_size)))
-			return -ENOMEM;
-		sl->cap = fe->so.frame_size;
-	}
 	if (as->sealed_cap < f->sealed_len) {
 		free(as->sealed);
 		as->sealed_cap = 0;
@@ -668,6 +670,40 @@ static int asm_open(struct assembly *as, struct fetch *fe, uint32_t p,
 	}
 	memcpy(as->sealed, fe->b.data + (f->off - fe->start), f->sealed_len);
 	return source_open(as->na, &fe->so, p, as->dctx, as->sealed, sl->data);
+}
+
+/* frame p of fetch fe into slot sl: kept from an earlier read, else
+ * opened from the fetch's sealed bytes, or fetched alone when it was kept
+ * as the fetch was planned and has been evicted since; a frame opened
+ * here is kept for later reads */
+static int asm_load(struct assembly *as, const struct fetch *fe, uint32_t p,
+		    struct plain_slot *sl)
+{
+	const struct ocb_frame_rec *f = &fe->so.f[p];
+	struct fetch one;
+	int r;
+
+	if (sl->cap < fe->so.frame_size) {
+		free(sl->data);
+		sl->cap = 0;
+		if (!(sl->data = malloc(fe->so.frame_size)))
+			return -ENOMEM;
+		sl->cap = fe->so.frame_size;
+	}
+	if (ocb_phys_cache_get(as->na->phys, fe->so.id, p, f, sl->data) == 0)
+		return 0;
+	if (p >= fe->u0 && p <= fe->u1) {
+		r = asm_open(as, fe, p, sl);
+	} else {
+		one = *fe;
+		r = source_fetch(as->na, &fe->so, p, 1, &one.b, &one.start);
+		if (r == 0)
+			r = asm_open(as, &one, p, sl);
+		ocb_buf_release(&one.b);
+	}
+	if (r == 0)
+		ocb_phys_cache_put(as->na->phys, fe->so.id, p, f, sl->data);
+	return r;
 }
 
 /* the plaintext of frame p of fetch k, in a slot */
@@ -691,7 +727,7 @@ static int asm_frame(struct assembly *as, uint32_t k, uint32_t p,
 	if (p < as->fe[k].f0 || p > as->fe[k].f1)
 		return -EBADMSG;	/* grouping keeps it inside: cannot */
 	sl->have = 0;
-	r = asm_open(as, &as->fe[k], p, sl);
+	r = asm_load(as, &as->fe[k], p, sl);
 	if (r < 0)
 		return r;
 	sl->have = 1;
@@ -849,9 +885,22 @@ static int asm_group(struct assembly *as, uint32_t s0, uint32_t s1,
 		if (r < 0)
 			return r;
 	}
-	for (k = 0; k < as->nfe; k++)
-		if (as->fe[k].f1 >= as->fe[k].so.nframes)
+	for (k = 0; k < as->nfe; k++) {
+		struct fetch *fe = &as->fe[k];
+
+		if (fe->f1 >= fe->so.nframes)
 			return -EBADMSG;	/* validated: cannot */
+		/* frames kept from earlier reads at either end are not
+		 * requested again (in the middle they are: one request) */
+		fe->u0 = fe->f0;
+		fe->u1 = fe->f1;
+		while (fe->u0 <= fe->u1 && ocb_phys_cache_has(as->na->phys,
+		       fe->so.id, fe->u0, &fe->so.f[fe->u0]))
+			fe->u0++;
+		while (fe->u1 > fe->u0 && ocb_phys_cache_has(as->na->phys,
+		       fe->so.id, fe->u1, &fe->so.f[fe->u1]))
+			fe->u1--;
+	}
 	return 0;
 }
 
@@ -860,7 +909,9 @@ static void asm_fetch_one(void *arg, size_t k)
 {
 	struct fetch *fe = &((struct fetch *)arg)[k];
 
-	fe->err = source_fetch(fe->na, &fe->so, fe->f0, fe->f1 - fe->f0 + 1,
+	if (fe->u0 > fe->u1)
+		return;		/* every frame kept from earlier reads */
+	fe->err = source_fetch(fe->na, &fe->so, fe->u0, fe->u1 - fe->u0 + 1,
 			       &fe->b, &fe->start);
 }
 
@@ -1231,6 +1282,13 @@ int ocb_archive_native_header(const struct ocb_archive *a, uint8_t out[512])
 	memcpy(out, ((const struct native_archive *)ocb_archive_impl(a))->hdr_raw,
 	       OCB_HEADER_SIZE);
 	return 0;
+}
+
+void ocb_archive_set_phys_cache(struct ocb_archive *a,
+				struct ocb_phys_cache *pc)
+{
+	if (!ocb_archive_is_legacy(a))
+		((struct native_archive *)ocb_archive_impl(a))->phys = pc;
 }
 
 static uint64_t native_wire_bytes(const struct ocb_archive *a, uint32_t first,
