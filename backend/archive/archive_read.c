@@ -489,22 +489,27 @@ static int source_get(struct native_archive *na, uint32_t src,
 
 /* the sealed frames [first, first + n) of source so with one range
  * request, into b (one allocation, no regrowth); *start: the object offset
- * of b's first byte.  Bytes received from a ref count, once per request. */
+ * of b's first byte; *net (may be NULL) set to 1 when some of it came from
+ * the store itself, past any cache layer.  Bytes received from a ref
+ * count, once per request. */
 static int source_fetch(struct native_archive *na, const struct source *so,
 			uint32_t first, uint32_t n, struct ocb_buf *b,
-			uint64_t *start)
+			uint64_t *start, int *net)
 {
 	const struct ocb_frame_rec *f = so->f;
 	uint64_t end = f[first + n - 1].off + f[first + n - 1].sealed_len;
+	uint64_t local = 0;
 	struct ocb_get_req g = { .key = so->key, .off = f[first].off,
 				 .len = end - f[first].off,
-				 .if_match = so->etag };
+				 .if_match = so->etag, .local_bytes = &local };
 	int r;
 
 	ocb_buf_init(b, g.len);
 	if (ocb_buf_reserve(b, g.len) < 0)
 		return -ENOMEM;
 	r = na->s->ops->get(na->s, &g, (ocb_sink_fn)ocb_buf_append, b, NULL);
+	if (net && local < b->len)
+		*net = 1;
 	if (so->is_ref)
 		atomic_fetch_add(&na->ref_bytes, b->len);
 	if (r == -ESTALE)
@@ -544,7 +549,8 @@ static int source_open(struct native_archive *na, const struct source *so,
  * request, each opened (its tag, its source's id and its index) and handed
  * to cb in order */
 static int source_frames(struct native_archive *na, const struct source *so,
-			 uint32_t first, uint32_t n, ocb_frame_fn cb, void *arg)
+			 uint32_t first, uint32_t n, ocb_frame_fn cb, void *arg,
+			 int *net)
 {
 	const struct ocb_frame_rec *f = so->f;
 	struct ocb_buf b;
@@ -554,7 +560,7 @@ static int source_frames(struct native_archive *na, const struct source *so,
 	uint32_t i;
 	int r;
 
-	r = source_fetch(na, so, first, n, &b, &start);
+	r = source_fetch(na, so, first, n, &b, &start, net);
 	if (r < 0)
 		goto out;
 	out = malloc(so->frame_size);
@@ -620,6 +626,7 @@ struct fetch {
 	struct ocb_buf b;	/* its sealed frames, from object offset start */
 	uint64_t start;
 	int err;
+	int net;		/* some of it came from the store itself */
 };
 
 struct plain_slot {
@@ -696,7 +703,8 @@ static int asm_load(struct assembly *as, const struct fetch *fe, uint32_t p,
 		r = asm_open(as, fe, p, sl);
 	} else {
 		one = *fe;
-		r = source_fetch(as->na, &fe->so, p, 1, &one.b, &one.start);
+		r = source_fetch(as->na, &fe->so, p, 1, &one.b, &one.start,
+				 NULL);
 		if (r == 0)
 			r = asm_open(as, &one, p, sl);
 		ocb_buf_release(&one.b);
@@ -912,7 +920,7 @@ static void asm_fetch_one(void *arg, size_t k)
 	if (fe->u0 > fe->u1)
 		return;		/* every frame kept from earlier reads */
 	fe->err = source_fetch(fe->na, &fe->so, fe->u0, fe->u1 - fe->u0 + 1,
-			       &fe->b, &fe->start);
+			       &fe->b, &fe->start, &fe->net);
 }
 
 /* every fetch of the call, at once; the first error */
@@ -957,7 +965,7 @@ static void asm_release(struct assembly *as)
 
 /* logical frames [first, first + n) of a format 3 backup */
 static int native_read_mapped(struct native_archive *na, uint32_t first,
-			      uint32_t n, ocb_frame_fn cb, void *arg)
+			      uint32_t n, ocb_frame_fn cb, void *arg, int *net)
 {
 	const struct ocb_catalog *c = na->cat;
 	struct assembly as = { .na = na, .cb = cb, .arg = arg,
@@ -975,6 +983,8 @@ static int native_read_mapped(struct native_archive *na, uint32_t first,
 	r = as.dctx ? asm_group(&as, s0, s1, lo, hi) : -ENOMEM;
 	if (r == 0)
 		r = asm_fetch(&as);
+	for (l = 0; net && l < as.nfe; l++)
+		*net |= as.fe[l].net;
 	s = s0;
 	for (l = first; r == 0 && l < first + n; l++) {
 		uint64_t l0 = (uint64_t)l * c->frame_size;
@@ -1020,15 +1030,15 @@ static uint64_t wire_bytes(const struct native_archive *na, uint32_t first,
 }
 
 static int native_read_frames(struct ocb_archive *a, uint32_t first,
-			      uint32_t n, ocb_frame_fn cb, void *arg)
+			      uint32_t n, ocb_frame_fn cb, void *arg, int *net)
 {
 	struct native_archive *na = ocb_archive_impl(a);
 	struct source so;
 
 	if (!identity(na->cat))
-		return native_read_mapped(na, first, n, cb, arg);
+		return native_read_mapped(na, first, n, cb, arg, net);
 	source_get(na, 0, &so);
-	return source_frames(na, &so, first, n, cb, arg);
+	return source_frames(na, &so, first, n, cb, arg, net);
 }
 
 /* format 3 assembles its frames: they lie nowhere as such */
@@ -1138,7 +1148,7 @@ static void *cat_worker(void *arg)
 		int64_t b = cat_take(p, &first, &n);
 		struct cat_slot *sl;
 		uint64_t t0;
-		int r;
+		int r, net;
 
 		if (b < 0)
 			break;
@@ -1154,8 +1164,9 @@ static void *cat_worker(void *arg)
 		sl->t_first = 0;
 		pthread_mutex_unlock(&p->lock);
 		t0 = ocb_link_est_now_us();
-		r = ocb_archive_read_frames(p->a, first, n, slot_fill, sl);
-		if (r == 0)
+		r = ocb_archive_read_frames_net(p->a, first, n, slot_fill, sl,
+						&net);
+		if (r == 0 && net)	/* the store's time, not a cache's */
 			ocb_link_est_sample(p->link, wire_bytes(p->na, first, n),
 					    sl->t_first - t0);
 		pthread_mutex_lock(&p->lock);

@@ -409,13 +409,18 @@ static int fetch_run(struct ocb_frame_cache *fc, struct ocb_archive *a,
 	struct fill f = { fc, aid, fetch, 0 };
 	uint64_t t0 = ocb_link_est_now_us(), wire = 0;
 	uint32_t i;
-	int r;
+	int r, net;
 
-	r = ocb_archive_read_frames(a, first, n, fill_cb, &f);
+	r = ocb_archive_read_frames_net(a, first, n, fill_cb, &f, &net);
 	if (r == 0) {
 		wire = ocb_archive_wire_bytes(a, first, n);
-		/* the link's time, not the decoding of all but one frame */
-		ocb_link_est_sample(fc->link, wire, f.t_first - t0);
+		/* the link's time, not the decoding of all but one frame,
+		 * and only when the store answered: a request the disk cache
+		 * or another's transfer answered takes a few milliseconds
+		 * whatever the distance, and the round trip is the smallest
+		 * time seen */
+		if (net)
+			ocb_link_est_sample(fc->link, wire, f.t_first - t0);
 	}
 	pthread_mutex_lock(&fc->lock);
 	fc->requests++;

@@ -197,6 +197,14 @@ typedef int (*ocb_frame_fn)(void *arg, uint32_t frame, const void *data,
  */
 int ocb_archive_read_frames(struct ocb_archive *a, uint32_t first,
 			    uint32_t n, ocb_frame_fn cb, void *arg);
+/* As ocb_archive_read_frames; *net (not NULL) says whether a request of
+ * it went to the store itself, for timing the link: 0 when every byte
+ * came from what a cache layer held (its disk, another request's
+ * transfer) or from physical frames kept across reads, whose time says
+ * nothing about the store's distance. */
+int ocb_archive_read_frames_net(struct ocb_archive *a, uint32_t first,
+				uint32_t n, ocb_frame_fn cb, void *arg,
+				int *net);
 
 /* Where sealed frame i lies in the object (for `ocb verify` and tests):
  * 0, or -EINVAL when i >= nframes or frame i is not stored as such (format
