@@ -29,6 +29,10 @@
  * restore, verify of an incremental backup) may hold: enough for the
  * frames of a month of objects behind one stretch of a large file */
 #define TOOL_PHYS_BYTES (32u << 20)
+/* what those reads may hold at once while they run (fetched frames,
+ * decode buffers): as much as the cat pipeline's decoded batches
+ * (CAT_BYTES), so its workers rarely wait, and no more */
+#define TOOL_WORK_BYTES (64u << 20)
 
 /* the one place that turns an errno into an exit code */
 int ocb_exit_code(int err)
@@ -318,7 +322,8 @@ int ocb_ctx_open_backup_unnoted(struct ocb_ctx *ctx,
 
 	/* without it, nothing is kept: every read fetches and decodes */
 	if (!ctx->phys)
-		ocb_phys_cache_new(TOOL_PHYS_BYTES, &ctx->phys);
+		ocb_phys_cache_new(TOOL_PHYS_BYTES, TOOL_WORK_BYTES,
+				   &ctx->phys);
 	oo.phys = ctx->phys;
 	return ocb_backup_open(ctx->store, ref->key, &oo, a);
 }

@@ -24,6 +24,7 @@
 #include "keys.h"
 #include "link_est.h"
 #include "log.h"
+#include "mem_gate.h"
 #include "parallel.h"
 #include "phys_cache.h"
 #include "backup_name.h"
@@ -611,7 +612,11 @@ out:
  * Memory per call: the fetches' sealed frames (those of the logical frames
  * read, as for a full backup, and the few frames holding the pieces
  * around them), ASM_SLOTS physical frames, one sealed frame's copy and
- * one logical frame.
+ * one logical frame.  Reads sharing a phys_cache.h hold it within that
+ * cache's bound on working memory (mem_gate.h): a call reckons what it
+ * will hold once its fetches are planned (asm_need) and waits, before
+ * fetching, while the others hold too much; it holds nothing else then,
+ * and waits on nobody while it reads.
  */
 #define ASM_SLOTS 4
 #define ASM_FETCH_PAR 8		/* range requests of one call in flight */
@@ -912,6 +917,32 @@ static int asm_group(struct assembly *as, uint32_t s0, uint32_t s1,
 	return 0;
 }
 
+/* what the call will hold at most, as planned: the fetches' sealed
+ * frames, a plaintext slot for each frame it may open (ASM_SLOTS at
+ * most), the logical frame, the copy a frame is opened from and one frame
+ * fetched alone (asm_load) */
+static size_t asm_need(const struct assembly *as)
+{
+	size_t need = as->fs, frames = 0, fmax = 0, smax = 0;
+	uint32_t k, p;
+
+	for (k = 0; k < as->nfe; k++) {
+		const struct fetch *fe = &as->fe[k];
+
+		if (fe->u0 <= fe->u1)
+			need += fe->so.f[fe->u1].off + fe->so.f[fe->u1].sealed_len -
+				fe->so.f[fe->u0].off;
+		for (p = fe->f0; p <= fe->f1; p++)
+			if (fe->so.f[p].sealed_len > smax)
+				smax = fe->so.f[p].sealed_len;
+		if (fe->so.frame_size > fmax)
+			fmax = fe->so.frame_size;
+		frames += fe->f1 - fe->f0 + 1;
+	}
+	return need + (frames < ASM_SLOTS ? frames : ASM_SLOTS) * fmax +
+	       2 * smax;
+}
+
 /* one fetch's range request (ocb_parallel_for) */
 static void asm_fetch_one(void *arg, size_t k)
 {
@@ -973,6 +1004,8 @@ static int native_read_mapped(struct native_archive *na, uint32_t first,
 	uint64_t lo = (uint64_t)first * c->frame_size;
 	uint64_t hi = (uint64_t)(first + n) * c->frame_size;
 	uint32_t s0 = seg_find(c, lo), s1, s, l;
+	struct ocb_mem_gate *gate = ocb_phys_cache_gate(na->phys);
+	size_t need = 0;
 	int r;
 
 	if (hi > c->stream_size)
@@ -981,8 +1014,11 @@ static int native_read_mapped(struct native_archive *na, uint32_t first,
 		;
 	as.dctx = ZSTD_createDCtx();
 	r = as.dctx ? asm_group(&as, s0, s1, lo, hi) : -ENOMEM;
-	if (r == 0)
+	if (r == 0) {
+		need = asm_need(&as);
+		ocb_mem_gate_enter(gate, need);
 		r = asm_fetch(&as);
+	}
 	for (l = 0; net && l < as.nfe; l++)
 		*net |= as.fe[l].net;
 	s = s0;
@@ -1003,6 +1039,7 @@ static int native_read_mapped(struct native_archive *na, uint32_t first,
 			r = asm_logical(&as, l, l1 - l0);
 	}
 	asm_release(&as);
+	ocb_mem_gate_leave(gate, need);
 	return r;
 }
 

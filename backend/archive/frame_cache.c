@@ -63,6 +63,13 @@
 #define RAM_MIN (8u << 20)
 #define POOL_MIN (64u << 10)	/* smaller frame buffers are not kept */
 #define PHYS_SHARE 4		/* physical frames: a quarter of the RAM */
+/* what the reads of incremental backups may hold at once while they run
+ * (their fetched frames and decode buffers, a few MiB each): without a
+ * bound, FUSE readers and read-ahead workers together held some 45 MiB
+ * with a 16 MiB cache.  Four reads of one frame fit, or two of a far
+ * read-ahead run; the read-ahead in flight is bounded by the cache's
+ * half anyway. */
+#define PHYS_WORK (16u << 20)
 
 enum { LOADING, READY, FAILED };
 
@@ -144,7 +151,8 @@ int ocb_frame_cache_new(size_t ram_bytes, struct ocb_frame_cache **out)
 	fc->lru.lnext = fc->lru.lprev = &fc->lru;
 	fc->max = ram_bytes < RAM_MIN ? RAM_MIN : ram_bytes;
 	if (ocb_link_est_new(&fc->link) < 0 ||
-	    ocb_phys_cache_new(fc->max / PHYS_SHARE, &fc->phys) < 0) {
+	    ocb_phys_cache_new(fc->max / PHYS_SHARE, PHYS_WORK,
+			       &fc->phys) < 0) {
 		ocb_frame_cache_free(fc);
 		return -ENOMEM;
 	}

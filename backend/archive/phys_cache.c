@@ -13,6 +13,7 @@
 #include "phys_cache.h"
 #include "buf.h"
 #include "catalog.h"
+#include "mem_gate.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -42,14 +43,20 @@ struct ocb_phys_cache {
 	size_t max;
 	_Atomic size_t bytes;		/* charged: hashed entries */
 	uint64_t hits, misses, evictions;
+	struct ocb_mem_gate *work;	/* the sharing reads' working memory */
 };
 
-int ocb_phys_cache_new(size_t max_bytes, struct ocb_phys_cache **out)
+int ocb_phys_cache_new(size_t max_bytes, size_t work_bytes,
+		       struct ocb_phys_cache **out)
 {
 	struct ocb_phys_cache *pc = calloc(1, sizeof(*pc));
 
 	if (!pc)
 		return -ENOMEM;
+	if (ocb_mem_gate_new(work_bytes, &pc->work) < 0) {
+		free(pc);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&pc->lock, NULL);
 	pc->lru.lnext = pc->lru.lprev = &pc->lru;
 	pc->max = max_bytes;
@@ -68,6 +75,7 @@ void ocb_phys_cache_free(struct ocb_phys_cache *pc)
 		free(e->data);
 		free(e);
 	}
+	ocb_mem_gate_free(pc->work);
 	pthread_mutex_destroy(&pc->lock);
 	free(pc);
 }
@@ -265,6 +273,11 @@ void ocb_phys_cache_put(struct ocb_phys_cache *pc, const uint8_t id[16],
 	pthread_mutex_unlock(&pc->lock);
 }
 
+struct ocb_mem_gate *ocb_phys_cache_gate(struct ocb_phys_cache *pc)
+{
+	return pc ? pc->work : NULL;
+}
+
 size_t ocb_phys_cache_bytes(struct ocb_phys_cache *pc)
 {
 	return pc ? atomic_load(&pc->bytes) : 0;
@@ -282,4 +295,5 @@ void ocb_phys_cache_stats(struct ocb_phys_cache *pc, struct ocb_buf *out)
 		       atomic_load(&pc->bytes), pc->max, pc->hits, pc->misses,
 		       pc->evictions);
 	pthread_mutex_unlock(&pc->lock);
+	ocb_mem_gate_stats(pc->work, "phys_work", out);
 }

@@ -12,6 +12,11 @@
  * lengths, flags), so a frame is never handed out for a record other than
  * the one it was verified against.  Plaintext lives in RAM only, bounded
  * by bytes (LRU).  Every function may be called from many threads.
+ *
+ * The reads that share the kept frames share a bound on their working
+ * memory too (mem_gate.h): each read of an incremental backup holds its
+ * fetched frames and its decode buffers until it ends, and many run at
+ * once (a mount's readers and read-ahead workers, a command's pipeline).
  */
 #ifndef OCB_PHYS_CACHE_H
 #define OCB_PHYS_CACHE_H
@@ -23,8 +28,10 @@ struct ocb_buf;
 struct ocb_frame_rec;	/* catalog.h */
 struct ocb_phys_cache;
 
-/* At most max_bytes of frames (0: the cache keeps nothing). */
-int ocb_phys_cache_new(size_t max_bytes, struct ocb_phys_cache **out);
+/* At most max_bytes of frames (0: the cache keeps nothing), and reads
+ * holding at most work_bytes at once (0: no bound). */
+int ocb_phys_cache_new(size_t max_bytes, size_t work_bytes,
+		       struct ocb_phys_cache **out);
 /* Accepts NULL. */
 void ocb_phys_cache_free(struct ocb_phys_cache *pc);
 
@@ -46,12 +53,17 @@ void ocb_phys_cache_put(struct ocb_phys_cache *pc, const uint8_t id[16],
 			uint32_t frame, const struct ocb_frame_rec *rec,
 			const void *data);
 
+/* The bound on the working memory of the reads sharing pc (NULL when
+ * pc is NULL: none). */
+struct ocb_mem_gate *ocb_phys_cache_gate(struct ocb_phys_cache *pc);
+
 /* Bytes held now (for a cache sharing one memory bound with it). */
 size_t ocb_phys_cache_bytes(struct ocb_phys_cache *pc);
 
 /* "name value\n" counter lines: phys_cache_bytes, phys_cache_limit,
  * phys_cache_hits, phys_cache_misses (lookups of frames not cached),
- * phys_cache_evictions. */
+ * phys_cache_evictions; then the reads' working memory: phys_work_bytes,
+ * phys_work_limit, phys_work_peak_bytes, phys_work_waits. */
 void ocb_phys_cache_stats(struct ocb_phys_cache *pc, struct ocb_buf *out);
 
 #endif

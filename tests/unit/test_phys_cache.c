@@ -30,7 +30,7 @@ int main(void)
 	struct ocb_buf st;
 	uint32_t i;
 
-	CHECK_INT(ocb_phys_cache_new(4 * FS, &pc), 0);
+	CHECK_INT(ocb_phys_cache_new(4 * FS, 0, &pc), 0);
 	memset(data, 0x5a, sizeof(data));
 	rec_of(&r, 0);
 	CHECK_INT(ocb_phys_cache_has(pc, a, 0, &r), 0);
@@ -76,11 +76,12 @@ int main(void)
 	ocb_buf_init(&st, 4096);
 	ocb_phys_cache_stats(pc, &st);
 	CHECK(st.data && strstr((char *)st.data, "phys_cache_evictions 1\n"));
+	CHECK(st.data && strstr((char *)st.data, "phys_work_limit 0\n"));
 	ocb_buf_release(&st);
 	ocb_phys_cache_free(pc);
 
 	/* a frame larger than the cache, and no cache at all: nothing */
-	CHECK_INT(ocb_phys_cache_new(FS / 2, &pc), 0);
+	CHECK_INT(ocb_phys_cache_new(FS / 2, 0, &pc), 0);
 	rec_of(&r, 0);
 	ocb_phys_cache_put(pc, a, 0, &r, data);
 	CHECK_INT(ocb_phys_cache_bytes(pc), 0);
