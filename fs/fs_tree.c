@@ -701,6 +701,7 @@ int fs_tree_archive_get(struct fs_tree *t, uint32_t slot,
 			.old = { .index = 1, .cache_dir = t->o.cache_dir,
 				 .bytes_indexed = &t->legacy_bytes },
 			.old_store = t->o.legacy_store,
+			.phys = t->o.phys,
 		};
 
 		r = ocb_backup_open(t->o.store, b->ref.key, &oo, &na);

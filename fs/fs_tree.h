@@ -19,6 +19,7 @@
 struct ocb_store;
 struct ocb_keyprov;
 struct ocb_archive;
+struct ocb_phys_cache;
 struct ocb_buf;
 struct fs_tree;
 
@@ -43,6 +44,9 @@ struct fs_tree_opts {
 	 * reach the disk); NULL: store */
 	struct ocb_store *legacy_store;
 	const char *cache_dir;		/* their indexes (sealed); may be NULL */
+	/* where incremental backups keep physical frames across reads, one
+	 * for every backup of the mount; may be NULL */
+	struct ocb_phys_cache *phys;
 	const char *root;		/* "<root>" holding instance prefixes */
 	const char *prefix;		/* the configured instance's prefix */
 	unsigned refresh;		/* seconds between listings */

@@ -1,12 +1,15 @@
 """ocbfs memory through the real kernel mount: the daemon's peak RSS stays
 within its RAM cache plus 64 MiB whatever the read pattern (sequential,
 parallel, random), near the store and at a distance, where read-ahead
-keeps the most requests in flight."""
+keeps the most requests in flight; for a full backup, and for the newest
+of a short incremental series, whose frames are assembled from the
+frames of every day's object (kept across reads in the same bound)."""
 import hashlib
 import json
 import os
 import random
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -74,6 +77,39 @@ def backed_up_big(tmp_path, rgw, bucket, keyfile):
     return cfg, o.env, digest
 
 
+DAYS = 3
+
+
+def change_a_little(path, day):
+    """a day's change of the big file: a few 4 KiB writes at random
+    places (about 1% of its 64 KiB blocks), and the file's new sha256"""
+    rnd = random.Random(100 + day)
+    block = 64 * 1024
+    with open(path, "r+b") as f:
+        for _ in range(BIG // block // 100):
+            f.seek(rnd.randrange(BIG // block) * block + rnd.randrange(block - 4096))
+            f.write(rnd.randbytes(4096))
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(MIB), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@pytest.fixture
+def backed_up_series(backed_up_big, tmp_path):
+    """the big file backed up, then changed a little and backed up again
+    on each of DAYS days: the newest backup is incremental, its bytes in
+    DAYS + 1 objects"""
+    cfg, env, digest = backed_up_big
+    o = Ocb(config=str(tmp_path / "config.json"), env=env)
+    for day in range(1, DAYS + 1):
+        time.sleep(1)   # backup names have one-second steps
+        digest = change_a_little(str(tmp_path / "src" / "big.bin"), day)
+        o("backup")
+    return cfg, env, digest
+
+
 def peak_rss(pid):
     """the process's peak resident set (VmHWM), in bytes"""
     with open("/proc/%d/status" % pid) as f:
@@ -111,12 +147,14 @@ def drop_pages(path):
         os.close(fd)
 
 
+@pytest.mark.parametrize("backup", ["full", "incremental"])
 @pytest.mark.parametrize("distance", ["near", "far"])
-def test_peak_rss_within_ram_cache_plus_64_mib(tmp_path, backed_up_big, proxy, distance):
+def test_peak_rss_within_ram_cache_plus_64_mib(request, tmp_path, proxy, distance, backup):
     """a sequential read, eight parallel readers of an eighth each and
     random reads of a file six times the RAM cache: every byte right, and
     the daemon's peak RSS within ram_cache + 64 MiB"""
-    cfg, env, digest = backed_up_big
+    cfg, env, digest = request.getfixturevalue(
+        "backed_up_big" if backup == "full" else "backed_up_series")
     if distance == "far":   # 30 ms per round trip, 40 MB/s per connection
         proxy.shape(0.03, 40e6)
     cfg = dict(cfg, s3=dict(cfg["s3"], endpoint=proxy.endpoint))
@@ -131,6 +169,8 @@ def test_peak_rss_within_ram_cache_plus_64_mib(tmp_path, backed_up_big, proxy, d
         wait_for(lambda: os.path.ismount(mnt) or proc.poll() is not None, 30, "the mount")
         assert proc.poll() is None, "ocbfs exited early"
         path = os.path.join(mnt, "i-mem", "latest", "src", "big.bin")
+        depth = os.getxattr(os.path.join(mnt, "i-mem", "latest"), "user.ocb.depth")
+        assert int(depth) == (0 if backup == "full" else DAYS)
 
         assert read_range(path, 0, BIG) == digest
         check_rss(proc.pid, "sequential")
@@ -159,6 +199,9 @@ def test_peak_rss_within_ram_cache_plus_64_mib(tmp_path, backed_up_big, proxy, d
             stats = {k: int(v) for k, v in (l.split() for l in f)}
         assert stats["fuse_errors"] == 0
         assert stats["cache_ram_limit"] == RAM_CACHE
+        assert stats["phys_cache_limit"] == RAM_CACHE // 4
+        if backup == "incremental":     # frames kept across reads serve
+            assert stats["phys_cache_hits"] > 0
         print(json.dumps({k: v for k, v in stats.items() if k.startswith("cache_")}))
     finally:
         if proc.poll() is None:

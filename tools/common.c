@@ -6,6 +6,7 @@
 #include "inventory.h"
 #include "backup_open.h"
 #include "ocb_archive.h"
+#include "phys_cache.h"
 #include "cmd.h"
 #include "log.h"
 #include "store_open.h"
@@ -23,6 +24,15 @@
 
 #include "highwater.h"
 #include "openclaw.h"
+
+/* what the physical frames kept across the reads of one command (cat,
+ * restore, verify of an incremental backup) may hold: enough for the
+ * frames of a month of objects behind one stretch of a large file */
+#define TOOL_PHYS_BYTES (32u << 20)
+/* what those reads may hold at once while they run (fetched frames,
+ * decode buffers): as much as the cat pipeline's decoded batches
+ * (CAT_BYTES), so its workers rarely wait, and no more */
+#define TOOL_WORK_BYTES (64u << 20)
 
 /* the one place that turns an errno into an exit code */
 int ocb_exit_code(int err)
@@ -127,8 +137,10 @@ void ocb_ctx_release(struct ocb_ctx *ctx)
 {
 	ocb_store_free(ctx->store);
 	ocb_config_free(ctx->cfg);
+	ocb_phys_cache_free(ctx->phys);
 	ctx->store = NULL;
 	ctx->cfg = NULL;
+	ctx->phys = NULL;
 }
 
 volatile int ocb_interrupted;
@@ -308,6 +320,11 @@ int ocb_ctx_open_backup_unnoted(struct ocb_ctx *ctx,
 			 .gpg = 1 },
 	};
 
+	/* without it, nothing is kept: every read fetches and decodes */
+	if (!ctx->phys)
+		ocb_phys_cache_new(TOOL_PHYS_BYTES, TOOL_WORK_BYTES,
+				   &ctx->phys);
+	oo.phys = ctx->phys;
 	return ocb_backup_open(ctx->store, ref->key, &oo, a);
 }
 

@@ -31,6 +31,9 @@ struct ocb_ctx {
 	const char *config_path;	/* --config, or NULL */
 	struct ocb_config *cfg;		/* after ocb_ctx_config() */
 	struct ocb_store *store;	/* after ocb_ctx_store() */
+	/* physical frames incremental backups opened through ctx share
+	 * across their reads (made by the first open) */
+	struct ocb_phys_cache *phys;
 	int verbose;
 	int quiet;
 };

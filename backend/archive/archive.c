@@ -239,11 +239,20 @@ ssize_t ocb_archive_path(const struct ocb_archive *a, uint32_t idx, char *buf,
 int ocb_archive_read_frames(struct ocb_archive *a, uint32_t first,
 			    uint32_t n, ocb_frame_fn cb, void *arg)
 {
+	return ocb_archive_read_frames_net(a, first, n, cb, arg, NULL);
+}
+
+int ocb_archive_read_frames_net(struct ocb_archive *a, uint32_t first,
+				uint32_t n, ocb_frame_fn cb, void *arg,
+				int *net)
+{
+	if (net)
+		*net = 0;
 	if (n == 0)
 		return 0;
 	if (!a->cat || first >= a->cat->nlf || n > a->cat->nlf - first)
 		return -EINVAL;
-	return a->ops->read_frames(a, first, n, cb, arg);
+	return a->ops->read_frames(a, first, n, cb, arg, net);
 }
 
 int ocb_archive_frame(const struct ocb_archive *a, uint32_t i, uint64_t *off,

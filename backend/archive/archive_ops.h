@@ -34,9 +34,11 @@ struct ocb_archive_ops {
 	 * bytes [i * frame_size, (i + 1) * frame_size)), each handed to cb in
 	 * order, none of a frame failing verification (-EBADMSG).  The
 	 * caller checked that the range lies within the catalog's frames.
+	 * net is NULL, or 0 to be set to 1 when a request of the read went
+	 * to the store itself (ocb_archive_read_frames_net()).
 	 * Thread-safe. */
 	int (*read_frames)(struct ocb_archive *a, uint32_t first, uint32_t n,
-			   ocb_frame_fn cb, void *arg);
+			   ocb_frame_fn cb, void *arg, int *net);
 	/* Where sealed frame i lies in the object: 0, or -EINVAL when there
 	 * is no such frame or the kind has no sealed frames. */
 	int (*frame_location)(const struct ocb_archive *a, uint32_t i,

@@ -24,7 +24,9 @@
 #include "keys.h"
 #include "link_est.h"
 #include "log.h"
+#include "mem_gate.h"
 #include "parallel.h"
+#include "phys_cache.h"
 #include "backup_name.h"
 
 #include <errno.h>
@@ -55,6 +57,7 @@ struct native_archive {
 	_Atomic uint64_t ref_bytes;	/* sealed bytes read from refs */
 	atomic_uint fetch_helpers;	/* threads lent to mapped reads */
 	uint64_t sealed_all, plain_all;	/* of every frame it is made of */
+	struct ocb_phys_cache *phys;	/* NULL, or frames kept across reads */
 };
 
 /* the end of the object as one suffix read: the trailer, the header copy
@@ -487,22 +490,27 @@ static int source_get(struct native_archive *na, uint32_t src,
 
 /* the sealed frames [first, first + n) of source so with one range
  * request, into b (one allocation, no regrowth); *start: the object offset
- * of b's first byte.  Bytes received from a ref count, once per request. */
+ * of b's first byte; *net (may be NULL) set to 1 when some of it came from
+ * the store itself, past any cache layer.  Bytes received from a ref
+ * count, once per request. */
 static int source_fetch(struct native_archive *na, const struct source *so,
 			uint32_t first, uint32_t n, struct ocb_buf *b,
-			uint64_t *start)
+			uint64_t *start, int *net)
 {
 	const struct ocb_frame_rec *f = so->f;
 	uint64_t end = f[first + n - 1].off + f[first + n - 1].sealed_len;
+	uint64_t local = 0;
 	struct ocb_get_req g = { .key = so->key, .off = f[first].off,
 				 .len = end - f[first].off,
-				 .if_match = so->etag };
+				 .if_match = so->etag, .local_bytes = &local };
 	int r;
 
 	ocb_buf_init(b, g.len);
 	if (ocb_buf_reserve(b, g.len) < 0)
 		return -ENOMEM;
 	r = na->s->ops->get(na->s, &g, (ocb_sink_fn)ocb_buf_append, b, NULL);
+	if (net && local < b->len)
+		*net = 1;
 	if (so->is_ref)
 		atomic_fetch_add(&na->ref_bytes, b->len);
 	if (r == -ESTALE)
@@ -542,7 +550,8 @@ static int source_open(struct native_archive *na, const struct source *so,
  * request, each opened (its tag, its source's id and its index) and handed
  * to cb in order */
 static int source_frames(struct native_archive *na, const struct source *so,
-			 uint32_t first, uint32_t n, ocb_frame_fn cb, void *arg)
+			 uint32_t first, uint32_t n, ocb_frame_fn cb, void *arg,
+			 int *net)
 {
 	const struct ocb_frame_rec *f = so->f;
 	struct ocb_buf b;
@@ -552,7 +561,7 @@ static int source_frames(struct native_archive *na, const struct source *so,
 	uint32_t i;
 	int r;
 
-	r = source_fetch(na, so, first, n, &b, &start);
+	r = source_fetch(na, so, first, n, &b, &start, net);
 	if (r < 0)
 		goto out;
 	out = malloc(so->frame_size);
@@ -595,10 +604,19 @@ out:
  * taken is opened again (CPU), never fetched again.  A logical frame that
  * is one piece goes to the caller straight from its physical frame, else
  * from one assembly buffer.
+ * Across calls (the next read-ahead request, the other cat worker, the
+ * next backup of the series) physical frames are kept, once opened, in
+ * the process's phys_cache.h when the archive was given one: a fetch does
+ * not request the kept frames at its ends, and a kept frame is copied
+ * into its slot instead of being opened again.
  * Memory per call: the fetches' sealed frames (those of the logical frames
  * read, as for a full backup, and the few frames holding the pieces
  * around them), ASM_SLOTS physical frames, one sealed frame's copy and
- * one logical frame.
+ * one logical frame.  Reads sharing a phys_cache.h hold it within that
+ * cache's bound on working memory (mem_gate.h): a call reckons what it
+ * will hold once its fetches are planned (asm_need) and waits, before
+ * fetching, while the others hold too much; it holds nothing else then,
+ * and waits on nobody while it reads.
  */
 #define ASM_SLOTS 4
 #define ASM_FETCH_PAR 8		/* range requests of one call in flight */
@@ -606,11 +624,14 @@ out:
 
 struct fetch {
 	uint32_t src, f0, f1;
+	uint32_t u0, u1;	/* the frames requested: [f0, f1] less those
+				 * kept across reads at either end */
 	struct source so;
 	struct native_archive *na;
 	struct ocb_buf b;	/* its sealed frames, from object offset start */
 	uint64_t start;
 	int err;
+	int net;		/* some of it came from the store itself */
 };
 
 struct plain_slot {
@@ -647,18 +668,11 @@ struct assembly {
 };
 
 /* open frame p of fetch fe into sl, from a copy of its sealed bytes */
-static int asm_open(struct assembly *as, struct fetch *fe, uint32_t p,
+static int asm_open(struct assembly *as, const struct fetch *fe, uint32_t p,
 		    struct plain_slot *sl)
 {
 	const struct ocb_frame_rec *f = &fe->so.f[p];
 
-	if (sl->cap < fe->so.frame_size) {
-		free(sl->data);
-		sl->cap = 0;
-		if (!(sl->data = malloc(fe->so.frame_size)))
-			return -ENOMEM;
-		sl->cap = fe->so.frame_size;
-	}
 	if (as->sealed_cap < f->sealed_len) {
 		free(as->sealed);
 		as->sealed_cap = 0;
@@ -668,6 +682,41 @@ static int asm_open(struct assembly *as, struct fetch *fe, uint32_t p,
 	}
 	memcpy(as->sealed, fe->b.data + (f->off - fe->start), f->sealed_len);
 	return source_open(as->na, &fe->so, p, as->dctx, as->sealed, sl->data);
+}
+
+/* frame p of fetch fe into slot sl: kept from an earlier read, else
+ * opened from the fetch's sealed bytes, or fetched alone when it was kept
+ * as the fetch was planned and has been evicted since; a frame opened
+ * here is kept for later reads */
+static int asm_load(struct assembly *as, const struct fetch *fe, uint32_t p,
+		    struct plain_slot *sl)
+{
+	const struct ocb_frame_rec *f = &fe->so.f[p];
+	struct fetch one;
+	int r;
+
+	if (sl->cap < fe->so.frame_size) {
+		free(sl->data);
+		sl->cap = 0;
+		if (!(sl->data = malloc(fe->so.frame_size)))
+			return -ENOMEM;
+		sl->cap = fe->so.frame_size;
+	}
+	if (ocb_phys_cache_get(as->na->phys, fe->so.id, p, f, sl->data) == 0)
+		return 0;
+	if (p >= fe->u0 && p <= fe->u1) {
+		r = asm_open(as, fe, p, sl);
+	} else {
+		one = *fe;
+		r = source_fetch(as->na, &fe->so, p, 1, &one.b, &one.start,
+				 NULL);
+		if (r == 0)
+			r = asm_open(as, &one, p, sl);
+		ocb_buf_release(&one.b);
+	}
+	if (r == 0)
+		ocb_phys_cache_put(as->na->phys, fe->so.id, p, f, sl->data);
+	return r;
 }
 
 /* the plaintext of frame p of fetch k, in a slot */
@@ -691,7 +740,7 @@ static int asm_frame(struct assembly *as, uint32_t k, uint32_t p,
 	if (p < as->fe[k].f0 || p > as->fe[k].f1)
 		return -EBADMSG;	/* grouping keeps it inside: cannot */
 	sl->have = 0;
-	r = asm_open(as, &as->fe[k], p, sl);
+	r = asm_load(as, &as->fe[k], p, sl);
 	if (r < 0)
 		return r;
 	sl->have = 1;
@@ -849,10 +898,49 @@ static int asm_group(struct assembly *as, uint32_t s0, uint32_t s1,
 		if (r < 0)
 			return r;
 	}
-	for (k = 0; k < as->nfe; k++)
-		if (as->fe[k].f1 >= as->fe[k].so.nframes)
+	for (k = 0; k < as->nfe; k++) {
+		struct fetch *fe = &as->fe[k];
+
+		if (fe->f1 >= fe->so.nframes)
 			return -EBADMSG;	/* validated: cannot */
+		/* frames kept from earlier reads at either end are not
+		 * requested again (in the middle they are: one request) */
+		fe->u0 = fe->f0;
+		fe->u1 = fe->f1;
+		while (fe->u0 <= fe->u1 && ocb_phys_cache_has(as->na->phys,
+		       fe->so.id, fe->u0, &fe->so.f[fe->u0]))
+			fe->u0++;
+		while (fe->u1 > fe->u0 && ocb_phys_cache_has(as->na->phys,
+		       fe->so.id, fe->u1, &fe->so.f[fe->u1]))
+			fe->u1--;
+	}
 	return 0;
+}
+
+/* what the call will hold at most, as planned: the fetches' sealed
+ * frames, a plaintext slot for each frame it may open (ASM_SLOTS at
+ * most), the logical frame, the copy a frame is opened from and one frame
+ * fetched alone (asm_load) */
+static size_t asm_need(const struct assembly *as)
+{
+	size_t need = as->fs, frames = 0, fmax = 0, smax = 0;
+	uint32_t k, p;
+
+	for (k = 0; k < as->nfe; k++) {
+		const struct fetch *fe = &as->fe[k];
+
+		if (fe->u0 <= fe->u1)
+			need += fe->so.f[fe->u1].off + fe->so.f[fe->u1].sealed_len -
+				fe->so.f[fe->u0].off;
+		for (p = fe->f0; p <= fe->f1; p++)
+			if (fe->so.f[p].sealed_len > smax)
+				smax = fe->so.f[p].sealed_len;
+		if (fe->so.frame_size > fmax)
+			fmax = fe->so.frame_size;
+		frames += fe->f1 - fe->f0 + 1;
+	}
+	return need + (frames < ASM_SLOTS ? frames : ASM_SLOTS) * fmax +
+	       2 * smax;
 }
 
 /* one fetch's range request (ocb_parallel_for) */
@@ -860,8 +948,10 @@ static void asm_fetch_one(void *arg, size_t k)
 {
 	struct fetch *fe = &((struct fetch *)arg)[k];
 
-	fe->err = source_fetch(fe->na, &fe->so, fe->f0, fe->f1 - fe->f0 + 1,
-			       &fe->b, &fe->start);
+	if (fe->u0 > fe->u1)
+		return;		/* every frame kept from earlier reads */
+	fe->err = source_fetch(fe->na, &fe->so, fe->u0, fe->u1 - fe->u0 + 1,
+			       &fe->b, &fe->start, &fe->net);
 }
 
 /* every fetch of the call, at once; the first error */
@@ -906,7 +996,7 @@ static void asm_release(struct assembly *as)
 
 /* logical frames [first, first + n) of a format 3 backup */
 static int native_read_mapped(struct native_archive *na, uint32_t first,
-			      uint32_t n, ocb_frame_fn cb, void *arg)
+			      uint32_t n, ocb_frame_fn cb, void *arg, int *net)
 {
 	const struct ocb_catalog *c = na->cat;
 	struct assembly as = { .na = na, .cb = cb, .arg = arg,
@@ -914,6 +1004,8 @@ static int native_read_mapped(struct native_archive *na, uint32_t first,
 	uint64_t lo = (uint64_t)first * c->frame_size;
 	uint64_t hi = (uint64_t)(first + n) * c->frame_size;
 	uint32_t s0 = seg_find(c, lo), s1, s, l;
+	struct ocb_mem_gate *gate = ocb_phys_cache_gate(na->phys);
+	size_t need = 0;
 	int r;
 
 	if (hi > c->stream_size)
@@ -922,8 +1014,13 @@ static int native_read_mapped(struct native_archive *na, uint32_t first,
 		;
 	as.dctx = ZSTD_createDCtx();
 	r = as.dctx ? asm_group(&as, s0, s1, lo, hi) : -ENOMEM;
-	if (r == 0)
+	if (r == 0) {
+		need = asm_need(&as);
+		ocb_mem_gate_enter(gate, need);
 		r = asm_fetch(&as);
+	}
+	for (l = 0; net && l < as.nfe; l++)
+		*net |= as.fe[l].net;
 	s = s0;
 	for (l = first; r == 0 && l < first + n; l++) {
 		uint64_t l0 = (uint64_t)l * c->frame_size;
@@ -942,6 +1039,7 @@ static int native_read_mapped(struct native_archive *na, uint32_t first,
 			r = asm_logical(&as, l, l1 - l0);
 	}
 	asm_release(&as);
+	ocb_mem_gate_leave(gate, need);
 	return r;
 }
 
@@ -969,15 +1067,15 @@ static uint64_t wire_bytes(const struct native_archive *na, uint32_t first,
 }
 
 static int native_read_frames(struct ocb_archive *a, uint32_t first,
-			      uint32_t n, ocb_frame_fn cb, void *arg)
+			      uint32_t n, ocb_frame_fn cb, void *arg, int *net)
 {
 	struct native_archive *na = ocb_archive_impl(a);
 	struct source so;
 
 	if (!identity(na->cat))
-		return native_read_mapped(na, first, n, cb, arg);
+		return native_read_mapped(na, first, n, cb, arg, net);
 	source_get(na, 0, &so);
-	return source_frames(na, &so, first, n, cb, arg);
+	return source_frames(na, &so, first, n, cb, arg, net);
 }
 
 /* format 3 assembles its frames: they lie nowhere as such */
@@ -1087,7 +1185,7 @@ static void *cat_worker(void *arg)
 		int64_t b = cat_take(p, &first, &n);
 		struct cat_slot *sl;
 		uint64_t t0;
-		int r;
+		int r, net;
 
 		if (b < 0)
 			break;
@@ -1103,8 +1201,9 @@ static void *cat_worker(void *arg)
 		sl->t_first = 0;
 		pthread_mutex_unlock(&p->lock);
 		t0 = ocb_link_est_now_us();
-		r = ocb_archive_read_frames(p->a, first, n, slot_fill, sl);
-		if (r == 0)
+		r = ocb_archive_read_frames_net(p->a, first, n, slot_fill, sl,
+						&net);
+		if (r == 0 && net)	/* the store's time, not a cache's */
 			ocb_link_est_sample(p->link, wire_bytes(p->na, first, n),
 					    sl->t_first - t0);
 		pthread_mutex_lock(&p->lock);
@@ -1231,6 +1330,13 @@ int ocb_archive_native_header(const struct ocb_archive *a, uint8_t out[512])
 	memcpy(out, ((const struct native_archive *)ocb_archive_impl(a))->hdr_raw,
 	       OCB_HEADER_SIZE);
 	return 0;
+}
+
+void ocb_archive_set_phys_cache(struct ocb_archive *a,
+				struct ocb_phys_cache *pc)
+{
+	if (!ocb_archive_is_legacy(a))
+		((struct native_archive *)ocb_archive_impl(a))->phys = pc;
 }
 
 static uint64_t native_wire_bytes(const struct ocb_archive *a, uint32_t first,

@@ -38,6 +38,7 @@
 #include "buf.h"
 #include "link_est.h"
 #include "ocb_archive.h"
+#include "phys_cache.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -61,6 +62,14 @@
 #define WAIT_MAX 120		/* seconds a reader waits for another's fetch */
 #define RAM_MIN (8u << 20)
 #define POOL_MIN (64u << 10)	/* smaller frame buffers are not kept */
+#define PHYS_SHARE 4		/* physical frames: a quarter of the RAM */
+/* what the reads of incremental backups may hold at once while they run
+ * (their fetched frames and decode buffers, a few MiB each): without a
+ * bound, FUSE readers and read-ahead workers together held some 45 MiB
+ * with a 16 MiB cache.  Four reads of one frame fit, or two of a far
+ * read-ahead run; the read-ahead in flight is bounded by the cache's
+ * half anyway. */
+#define PHYS_WORK (16u << 20)
 
 enum { LOADING, READY, FAILED };
 
@@ -108,6 +117,7 @@ struct ocb_frame_cache {
 	uint64_t failures, decoded, ra_unused_evicted, timeouts;
 	uint64_t next_fetch;	/* claim ids */
 	struct ocb_link_est *link;	/* the store link, from our requests */
+	struct ocb_phys_cache *phys;	/* within max: see evict() */
 	uint64_t wire_bytes, wire_frames;	/* sealed sizes fetched */
 	struct pooled *pool;	/* buffers of frames evicted, for new ones */
 	size_t pool_bytes;	/* at most loading: see pool_put() */
@@ -140,7 +150,9 @@ int ocb_frame_cache_new(size_t ram_bytes, struct ocb_frame_cache **out)
 	pthread_cond_init(&fc->job_cond, NULL);
 	fc->lru.lnext = fc->lru.lprev = &fc->lru;
 	fc->max = ram_bytes < RAM_MIN ? RAM_MIN : ram_bytes;
-	if (ocb_link_est_new(&fc->link) < 0) {
+	if (ocb_link_est_new(&fc->link) < 0 ||
+	    ocb_phys_cache_new(fc->max / PHYS_SHARE, PHYS_WORK,
+			       &fc->phys) < 0) {
 		ocb_frame_cache_free(fc);
 		return -ENOMEM;
 	}
@@ -304,12 +316,15 @@ static void unref(struct ocb_frame_cache *fc, struct fent *e)
 }
 
 /* evict least recently used unpinned frames down to the bound, which
- * counts the frames being fetched too: their buffers are memory as well */
+ * counts the frames being fetched too (their buffers are memory as well)
+ * and the physical frames incremental backups keep (at most a
+ * PHYS_SHARE-th of it, and only while such backups are read) */
 static void evict(struct ocb_frame_cache *fc)
 {
 	struct fent *e = fc->lru.lprev;
+	size_t phys = ocb_phys_cache_bytes(fc->phys);
 
-	while (fc->bytes + fc->loading > fc->max && e != &fc->lru) {
+	while (fc->bytes + fc->loading + phys > fc->max && e != &fc->lru) {
 		struct fent *prev = e->lprev;
 
 		if (e->refs == 0) {
@@ -402,13 +417,18 @@ static int fetch_run(struct ocb_frame_cache *fc, struct ocb_archive *a,
 	struct fill f = { fc, aid, fetch, 0 };
 	uint64_t t0 = ocb_link_est_now_us(), wire = 0;
 	uint32_t i;
-	int r;
+	int r, net;
 
-	r = ocb_archive_read_frames(a, first, n, fill_cb, &f);
+	r = ocb_archive_read_frames_net(a, first, n, fill_cb, &f, &net);
 	if (r == 0) {
 		wire = ocb_archive_wire_bytes(a, first, n);
-		/* the link's time, not the decoding of all but one frame */
-		ocb_link_est_sample(fc->link, wire, f.t_first - t0);
+		/* the link's time, not the decoding of all but one frame,
+		 * and only when the store answered: a request the disk cache
+		 * or another's transfer answered takes a few milliseconds
+		 * whatever the distance, and the round trip is the smallest
+		 * time seen */
+		if (net)
+			ocb_link_est_sample(fc->link, wire, f.t_first - t0);
 	}
 	pthread_mutex_lock(&fc->lock);
 	fc->requests++;
@@ -580,6 +600,7 @@ void ocb_frame_cache_free(struct ocb_frame_cache *fc)
 	fc->loading = 0;
 	pool_trim(fc);
 	ocb_link_est_free(fc->link);
+	ocb_phys_cache_free(fc->phys);
 	pthread_mutex_destroy(&fc->lock);
 	pthread_cond_destroy(&fc->cond);
 	pthread_cond_destroy(&fc->job_cond);
@@ -1022,4 +1043,10 @@ void ocb_frame_cache_stats(struct ocb_frame_cache *fc, struct ocb_buf *out)
 		       fc->ra_unused_evicted, fc->failures, rtt, rate, run,
 		       fc->pool_reused);
 	pthread_mutex_unlock(&fc->lock);
+	ocb_phys_cache_stats(fc->phys, out);
+}
+
+struct ocb_phys_cache *ocb_frame_cache_phys(struct ocb_frame_cache *fc)
+{
+	return fc->phys;
 }

@@ -102,7 +102,13 @@ void ocb_frame_cache_forget(struct ocb_frame_cache *fc, uint64_t aid);
  * cache_link_rtt_us and cache_link_bytes_per_s (the link as measured, 0
  * until known), cache_readahead_run_frames (frames per read-ahead
  * request), cache_buffers_reused (frames decoded into the buffer of an
- * evicted one). */
+ * evicted one); then the phys_cache_* lines of ocb_frame_cache_phys(). */
 void ocb_frame_cache_stats(struct ocb_frame_cache *fc, struct ocb_buf *out);
+
+/* The cache of physical frames (phys_cache.h) that incremental backups
+ * read through this cache should use (ocb_archive_set_phys_cache()): a
+ * quarter of the bound at most, counted in it, so that every decoded
+ * frame the mount holds stays within ram_bytes. */
+struct ocb_phys_cache *ocb_frame_cache_phys(struct ocb_frame_cache *fc);
 
 #endif

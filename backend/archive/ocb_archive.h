@@ -133,6 +133,14 @@ int ocb_archive_ref(const struct ocb_archive *a, uint32_t i,
  * 3 references), for the mount's stats: a counter that only grows while
  * the archive is open.  0 for every earlier kind. */
 uint64_t ocb_archive_ref_bytes_read(const struct ocb_archive *a);
+/* Keep the physical frames a format-3 backup's reads open in pc
+ * (phys_cache.h), shared with every other archive given pc, so that a
+ * frame of an older object is fetched and decoded once for all of them
+ * while it stays there; pc must outlive the archive.  Other kinds ignore
+ * it.  Call before the archive is read. */
+struct ocb_phys_cache;
+void ocb_archive_set_phys_cache(struct ocb_archive *a,
+				struct ocb_phys_cache *pc);
 /* Closes a backup of any kind; accepts NULL. */
 void ocb_archive_free(struct ocb_archive *a);
 /* Why opening failed with err, in words for users (the mount's
@@ -189,6 +197,14 @@ typedef int (*ocb_frame_fn)(void *arg, uint32_t frame, const void *data,
  */
 int ocb_archive_read_frames(struct ocb_archive *a, uint32_t first,
 			    uint32_t n, ocb_frame_fn cb, void *arg);
+/* As ocb_archive_read_frames; *net (not NULL) says whether a request of
+ * it went to the store itself, for timing the link: 0 when every byte
+ * came from what a cache layer held (its disk, another request's
+ * transfer) or from physical frames kept across reads, whose time says
+ * nothing about the store's distance. */
+int ocb_archive_read_frames_net(struct ocb_archive *a, uint32_t first,
+				uint32_t n, ocb_frame_fn cb, void *arg,
+				int *net);
 
 /* Where sealed frame i lies in the object (for `ocb verify` and tests):
  * 0, or -EINVAL when i >= nframes or frame i is not stored as such (format

@@ -24,8 +24,13 @@ int ocb_backup_open(struct ocb_store *s, const char *key,
 		    const struct ocb_backup_open_opts *o,
 		    struct ocb_archive **out)
 {
+	int r;
+
 	if (ocb_backup_open_is_old(key))
 		return ocb_oldtool_reader_open(o->old_store ? o->old_store : s,
 					       key, &o->old, out);
-	return ocb_archive_open(s, key, o->kp, out);
+	r = ocb_archive_open(s, key, o->kp, out);
+	if (r == 0)
+		ocb_archive_set_phys_cache(*out, o->phys);
+	return r;
 }

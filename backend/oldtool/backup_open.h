@@ -15,6 +15,9 @@ struct ocb_backup_open_opts {
 	struct ocb_oldtool_opts old;	/* old-tool: index, cache, gpg */
 	struct ocb_store *old_store;	/* old-tool: the store to read them
 					 * from; NULL: the same store */
+	struct ocb_phys_cache *phys;	/* native: NULL, or where format 3
+					 * keeps physical frames across reads
+					 * (ocb_archive_set_phys_cache()) */
 };
 
 /* Does key name an old-tool backup ("<prefix>/<name>.tar.gz")? */
@@ -23,7 +26,7 @@ int ocb_backup_open_is_old(const char *key);
 /*
  * Open the backup at key: "<name>.tar.gz" as an old-tool backup
  * (ocb_oldtool_reader_open() with o->old, from o->old_store), anything
- * else as a native one (ocb_archive_open() with o->kp).  0 and *out, or
+ * else as a native one (ocb_archive_open() with o->kp, then o->phys).  0 and *out, or
  * the errors of the one called.
  */
 int ocb_backup_open(struct ocb_store *s, const char *key,

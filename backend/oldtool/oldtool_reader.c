@@ -66,7 +66,8 @@ static int frame_cutter_sink(void *arg, const void *data, size_t len)
 }
 
 static int oldtool_reader_read_frames(struct ocb_archive *a, uint32_t first,
-				      uint32_t n, ocb_frame_fn cb, void *arg)
+				      uint32_t n, ocb_frame_fn cb, void *arg,
+				      int *net)
 {
 	const struct oldtool_reader *rd = ocb_archive_impl(a);
 	struct frame_cutter fc = { .cb = cb, .arg = arg, .frame = first,
@@ -75,6 +76,8 @@ static int oldtool_reader_read_frames(struct ocb_archive *a, uint32_t first,
 	uint64_t end = (uint64_t)(first + n) * fc.frame_size;
 	int r;
 
+	if (net)
+		*net = 1;	/* read below the disk cache */
 	if (end > rd->cat->stream_size)
 		end = rd->cat->stream_size;
 	fc.buf = malloc(fc.frame_size);

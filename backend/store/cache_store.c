@@ -769,10 +769,19 @@ static void flight_done(struct cstore *c, struct flight *f, struct abuf *b,
 	}
 }
 
-/* [lo, hi) of a known object from its blocks, fetching missing runs */
+/* n bytes of a request answered here, to its counter (may be NULL) */
+static void add_local(uint64_t *local, uint64_t n)
+{
+	if (local)
+		*local += n;
+}
+
+/* [lo, hi) of a known object from its blocks, fetching missing runs;
+ * what this answers without a request of its own adds to *local */
 static int get_blocks(struct cstore *c, const char *key, uint64_t size,
 		      const char *etag, const char *dir, uint64_t lo,
-		      uint64_t hi, ocb_sink_fn sink, void *arg)
+		      uint64_t hi, ocb_sink_fn sink, void *arg,
+		      uint64_t *local)
 {
 	char path[PATH_MAX];
 	uint8_t *blk = NULL;
@@ -794,6 +803,7 @@ static int get_blocks(struct cstore *c, const char *key, uint64_t size,
 		if (read_part(path, be - bs, s - bs, blk, e - s) == 0) {
 			atomic_fetch_add(&c->hits, 1);
 			atomic_fetch_add(&c->bytes_disk, e - s);
+			add_local(local, e - s);
 			r = sink(arg, blk, e - s);
 			i++;
 			waited = 0;
@@ -801,6 +811,7 @@ static int get_blocks(struct cstore *c, const char *key, uint64_t size,
 		}
 		if (flight_copy(c, dir, i, s, e, blk)) {	/* on its way to disk */
 			atomic_fetch_add(&c->hits, 1);
+			add_local(local, e - s);
 			r = sink(arg, blk, e - s);
 			i++;
 			waited = 0;
@@ -871,6 +882,7 @@ static int cstore_get(struct ocb_store *s, const struct ocb_get_req *g,
 			if (p && read_part(path, n, 0, p, n) == 0) {
 				atomic_fetch_add(&c->hits, 1);
 				atomic_fetch_add(&c->bytes_disk, n);
+				add_local(g->local_bytes, n);
 				fill_head(head, size, etag);
 				r = sink(arg, p, n);
 				free(p);
@@ -890,7 +902,8 @@ static int cstore_get(struct ocb_store *s, const struct ocb_get_req *g,
 	fill_head(head, size, etag);
 	if (lo == hi)
 		return 0;
-	r = get_blocks(c, g->key, size, etag, dir, lo, hi, sink, arg);
+	r = get_blocks(c, g->key, size, etag, dir, lo, hi, sink, arg,
+		       g->local_bytes);
 	if (r == -ESTALE)
 		forget(c, g->key);	/* replaced: the next get learns anew */
 	return r;

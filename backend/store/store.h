@@ -94,6 +94,11 @@ struct ocb_get_req {
 	uint64_t len;		/* bytes wanted, or OCB_TO_END */
 	int suffix;		/* if set: the last len bytes; off is ignored */
 	const char *if_match;	/* NULL, or the etag the object must have */
+	/* NULL, or where a caching layer adds the bytes of this request it
+	 * answered without a request of its own to the store below it (from
+	 * its disk, or from another request's transfer): a request none of
+	 * whose bytes were counted there went to the store as a whole */
+	uint64_t *local_bytes;
 };
 
 struct ocb_put_opts {

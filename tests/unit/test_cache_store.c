@@ -287,6 +287,22 @@ static void new_dir(char *out, size_t size, const char *name)
 		abort();
 }
 
+/* the bytes of a get of [off, off + len) the cache answered itself */
+static uint64_t local_of(struct ocb_store *s, const char *key, uint64_t off,
+			 uint64_t len)
+{
+	uint64_t local = 0;
+	struct ocb_get_req g = { .key = key, .off = off, .len = len,
+				 .local_bytes = &local };
+	struct ocb_buf b;
+
+	ocb_buf_init(&b, len);
+	CHECK_INT(s->ops->get(s, &g, (ocb_sink_fn)ocb_buf_append, &b, NULL), 0);
+	CHECK_INT(b.len, len);
+	ocb_buf_release(&b);
+	return local;
+}
+
 /* ---- tests --------------------------------------------------------------- */
 
 #define SIZE_A (5 * MiB + 512 * 1024 + 123)
@@ -367,6 +383,11 @@ static void test_remount(void)
 	}
 	CHECK(read_ok(s, k, 1000000, 100000, SIZE_A, 1));
 	CHECK_INT(atomic_load(&c->gets), 0);
+	/* what was answered from disk is counted for the caller (its time
+	 * says nothing of the store's distance); what passed through not */
+	CHECK_INT(local_of(s, k, 1000000, 100000), 100000);
+	CHECK_INT(local_of(s, "p/remount/other.json", 0, 100), 0);
+	CHECK_INT(atomic_load(&c->gets), 1);
 	/* past the end */
 	{
 		uint8_t b[10];

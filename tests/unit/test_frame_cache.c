@@ -35,6 +35,8 @@ struct tl {
 	uint64_t gets;
 	int gate_closed, at_gate;
 	uint64_t flip_at;	/* object offset to corrupt, or UINT64_MAX */
+	unsigned delay_ms;	/* each get waits this long first (far) */
+	int local;		/* answer as a cache layer would from disk */
 };
 
 struct flip_sink {
@@ -67,6 +69,8 @@ static int tl_get(struct ocb_store *s, const struct ocb_get_req *g,
 {
 	struct tl *t = s->priv;
 	struct flip_sink f = { sink, arg, g->off, UINT64_MAX };
+	unsigned delay;
+	int local, r;
 
 	pthread_mutex_lock(&t->lock);
 	t->gets++;
@@ -76,8 +80,15 @@ static int tl_get(struct ocb_store *s, const struct ocb_get_req *g,
 	while (t->gate_closed)
 		pthread_cond_wait(&t->cond, &t->lock);
 	t->at_gate--;
+	delay = t->delay_ms;
+	local = t->local;
 	pthread_mutex_unlock(&t->lock);
-	return t->inner->ops->get(t->inner, g, flip_fn, &f, head);
+	if (delay)
+		usleep(delay * 1000u);
+	r = t->inner->ops->get(t->inner, g, flip_fn, &f, head);
+	if (local && g->local_bytes)
+		*g->local_bytes += f.pos - g->off;
+	return r;
 }
 
 static int tl_head(struct ocb_store *s, const char *key,
@@ -507,6 +518,41 @@ static void test_random_no_readahead(struct fx *x)
 	ocb_frame_cache_free(fc);
 }
 
+/* the round trip is the store's: requests a cache layer answered (disk,
+ * another's transfer: a few milliseconds at any distance) do not shrink
+ * it, or read-ahead would size itself for a store next door */
+static void test_link_store_only(struct fx *x)
+{
+	struct ocb_frame_cache *fc = NULL;
+	uint8_t buf[4096];
+	uint32_t i;
+
+	CHECK_INT(ocb_frame_cache_new(64u << 20, &fc), 0);
+	x->t->delay_ms = 30;
+	for (i = 0; i < 3; i++)
+		CHECK_INT(ocb_frame_cache_pread(fc, x->a, 7, x->big, buf,
+						sizeof(buf), i * 4 * FSZ, NULL),
+			  (ssize_t)sizeof(buf));
+	CHECK(stat_of(fc, "cache_link_rtt_us") >= 30000);
+	x->t->delay_ms = 0;
+	x->t->local = 1;
+	ocb_frame_cache_forget(fc, 7);
+	for (i = 0; i < 12; i++) {
+		CHECK_INT(ocb_frame_cache_pread(fc, x->a, 7, x->big, buf,
+						sizeof(buf), i * FSZ + 3, NULL),
+			  (ssize_t)sizeof(buf));
+		CHECK(same(buf, i * FSZ + 3, sizeof(buf)));
+	}
+	CHECK(stat_of(fc, "cache_link_rtt_us") >= 30000);
+	/* the store answering fast again: followed */
+	x->t->local = 0;
+	ocb_frame_cache_forget(fc, 7);
+	CHECK_INT(ocb_frame_cache_pread(fc, x->a, 7, x->big, buf, sizeof(buf),
+					5 * FSZ, NULL), (ssize_t)sizeof(buf));
+	CHECK(stat_of(fc, "cache_link_rtt_us") < 30000);
+	ocb_frame_cache_free(fc);
+}
+
 /* the byte bound holds while the whole file streams through a small cache */
 static void test_bound(struct fx *x)
 {
@@ -688,6 +734,7 @@ int main(void)
 	test_inflight(&x);
 	test_sequential(&x);
 	test_random_no_readahead(&x);
+	test_link_store_only(&x);
 	test_bound(&x);
 	test_concurrent(&x);
 	test_bad_frame(&x);

@@ -1,0 +1,299 @@
+/*
+ * phys_cache.c - decoded physical frames across reads (see phys_cache.h).
+ *
+ * One mutex guards the table, the LRU list and the counters; frame bytes
+ * are copied in and out without it: a reader pins the entry it copies
+ * (refs), and a pinned entry is not freed, only unhashed, until its last
+ * reader leaves.  An entry being filled is hashed but not READY: lookups
+ * miss it, and it is charged from the start, so that concurrent puts stay
+ * within the bound.  The buffer of a frame evicted by a put takes the new
+ * frame when the sizes agree (a fresh 1 MiB buffer costs a page fault per
+ * 4 KiB on first write).
+ */
+#include "phys_cache.h"
+#include "buf.h"
+#include "catalog.h"
+#include "mem_gate.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NBUCKETS 1024
+
+struct pent {
+	uint8_t id[16];
+	uint32_t frame;
+	struct ocb_frame_rec rec;	/* what it was verified against */
+	uint8_t *data;			/* rec.plain_len bytes */
+	int ready;
+	int refs;
+	int hashed;
+	struct pent *hnext;
+	struct pent *lprev, *lnext;	/* LRU, hashed entries */
+};
+
+struct ocb_phys_cache {
+	pthread_mutex_t lock;
+	struct pent *table[NBUCKETS];
+	struct pent lru;		/* sentinel: lnext = most recent */
+	size_t max;
+	_Atomic size_t bytes;		/* charged: hashed entries */
+	uint64_t hits, misses, evictions;
+	struct ocb_mem_gate *work;	/* the sharing reads' working memory */
+};
+
+int ocb_phys_cache_new(size_t max_bytes, size_t work_bytes,
+		       struct ocb_phys_cache **out)
+{
+	struct ocb_phys_cache *pc = calloc(1, sizeof(*pc));
+
+	if (!pc)
+		return -ENOMEM;
+	if (ocb_mem_gate_new(work_bytes, &pc->work) < 0) {
+		free(pc);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&pc->lock, NULL);
+	pc->lru.lnext = pc->lru.lprev = &pc->lru;
+	pc->max = max_bytes;
+	*out = pc;
+	return 0;
+}
+
+void ocb_phys_cache_free(struct ocb_phys_cache *pc)
+{
+	struct pent *e, *next;
+
+	if (!pc)
+		return;
+	for (e = pc->lru.lnext; e != &pc->lru; e = next) {
+		next = e->lnext;
+		free(e->data);
+		free(e);
+	}
+	ocb_mem_gate_free(pc->work);
+	pthread_mutex_destroy(&pc->lock);
+	free(pc);
+}
+
+static size_t bucket(const uint8_t id[16], uint32_t frame)
+{
+	uint64_t h;
+
+	memcpy(&h, id, sizeof(h));	/* random: any 8 bytes spread */
+	return (size_t)((h ^ (frame * 0x9E3779B97F4A7C15ull)) % NBUCKETS);
+}
+
+static int same_rec(const struct ocb_frame_rec *a,
+		    const struct ocb_frame_rec *b)
+{
+	return a->off == b->off && a->sealed_len == b->sealed_len &&
+	       a->plain_len == b->plain_len && a->flags == b->flags;
+}
+
+/* the entry of (id, frame), any state (lock held) */
+static struct pent *find(struct ocb_phys_cache *pc, const uint8_t id[16],
+			 uint32_t frame)
+{
+	struct pent *e;
+
+	for (e = pc->table[bucket(id, frame)]; e; e = e->hnext)
+		if (e->frame == frame && !memcmp(e->id, id, 16))
+			return e;
+	return NULL;
+}
+
+/* a usable entry for rec, or NULL (lock held) */
+static struct pent *find_ready(struct ocb_phys_cache *pc, const uint8_t id[16],
+			       uint32_t frame, const struct ocb_frame_rec *rec)
+{
+	struct pent *e = find(pc, id, frame);
+
+	return e && e->ready && same_rec(&e->rec, rec) ? e : NULL;
+}
+
+static void lru_unlink(struct pent *e)
+{
+	e->lnext->lprev = e->lprev;
+	e->lprev->lnext = e->lnext;
+	e->lnext = e->lprev = NULL;
+}
+
+static void lru_push(struct ocb_phys_cache *pc, struct pent *e)
+{
+	e->lnext = pc->lru.lnext;
+	e->lprev = &pc->lru;
+	pc->lru.lnext->lprev = e;
+	pc->lru.lnext = e;
+}
+
+/* take e out of the table and the bound; its buffer to *keep when it is
+ * unpinned and keep is not NULL, else freed now or by its last reader
+ * (lock held) */
+static void drop(struct ocb_phys_cache *pc, struct pent *e, uint8_t **keep)
+{
+	struct pent **pp = &pc->table[bucket(e->id, e->frame)];
+
+	while (*pp && *pp != e)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = e->hnext;
+	e->hashed = 0;
+	lru_unlink(e);
+	pc->bytes -= e->rec.plain_len;
+	if (e->refs)
+		return;
+	if (keep && !*keep) {
+		*keep = e->data;
+		e->data = NULL;
+	}
+	free(e->data);
+	free(e);
+}
+
+static void unref(struct pent *e)
+{
+	if (--e->refs == 0 && !e->hashed) {
+		free(e->data);
+		free(e);
+	}
+}
+
+int ocb_phys_cache_has(struct ocb_phys_cache *pc, const uint8_t id[16],
+		       uint32_t frame, const struct ocb_frame_rec *rec)
+{
+	int r;
+
+	if (!pc)
+		return 0;
+	pthread_mutex_lock(&pc->lock);
+	r = find_ready(pc, id, frame, rec) != NULL;
+	pthread_mutex_unlock(&pc->lock);
+	return r;
+}
+
+int ocb_phys_cache_get(struct ocb_phys_cache *pc, const uint8_t id[16],
+		       uint32_t frame, const struct ocb_frame_rec *rec,
+		       void *out)
+{
+	struct pent *e;
+
+	if (!pc)
+		return -ENOENT;
+	pthread_mutex_lock(&pc->lock);
+	e = find_ready(pc, id, frame, rec);
+	if (!e) {
+		pc->misses++;
+		pthread_mutex_unlock(&pc->lock);
+		return -ENOENT;
+	}
+	pc->hits++;
+	e->refs++;
+	lru_unlink(e);
+	lru_push(pc, e);
+	pthread_mutex_unlock(&pc->lock);
+	memcpy(out, e->data, rec->plain_len);
+	pthread_mutex_lock(&pc->lock);
+	unref(e);
+	pthread_mutex_unlock(&pc->lock);
+	return 0;
+}
+
+/* evict least recently used frames until len more bytes fit; the buffer
+ * of one of plain length len to *keep (lock held) */
+static void make_room(struct ocb_phys_cache *pc, size_t len, uint8_t **keep)
+{
+	struct pent *e = pc->lru.lprev;
+
+	while (pc->bytes + len > pc->max && e != &pc->lru) {
+		struct pent *prev = e->lprev;
+
+		if (e->ready) {
+			drop(pc, e, e->rec.plain_len == len ? keep : NULL);
+			pc->evictions++;
+		}
+		e = prev;
+	}
+}
+
+void ocb_phys_cache_put(struct ocb_phys_cache *pc, const uint8_t id[16],
+			uint32_t frame, const struct ocb_frame_rec *rec,
+			const void *data)
+{
+	size_t len = rec->plain_len;
+	uint8_t *buf = NULL;
+	struct pent *e, *old;
+
+	if (!pc || len == 0 || len > pc->max)
+		return;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return;
+	pthread_mutex_lock(&pc->lock);
+	old = find(pc, id, frame);
+	if (old && (!old->ready || same_rec(&old->rec, rec))) {
+		pthread_mutex_unlock(&pc->lock);
+		free(e);
+		return;		/* kept already, or being kept */
+	}
+	if (old)
+		drop(pc, old, NULL);	/* another record: not ours to keep */
+	make_room(pc, len, &buf);
+	if (pc->bytes + len > pc->max) {
+		pthread_mutex_unlock(&pc->lock);
+		free(buf);
+		free(e);
+		return;
+	}
+	memcpy(e->id, id, 16);
+	e->frame = frame;
+	e->rec = *rec;
+	e->refs = 1;		/* filling: not evicted, not found */
+	e->hashed = 1;
+	e->hnext = pc->table[bucket(id, frame)];
+	pc->table[bucket(id, frame)] = e;
+	lru_push(pc, e);
+	pc->bytes += len;
+	pthread_mutex_unlock(&pc->lock);
+
+	if (!buf)
+		buf = malloc(len);
+	if (buf)
+		memcpy(buf, data, len);
+	pthread_mutex_lock(&pc->lock);
+	e->data = buf;
+	e->ready = buf != NULL;
+	/* a filling entry is neither evicted nor replaced: still hashed */
+	if (--e->refs == 0 && !buf)
+		drop(pc, e, NULL);
+	pthread_mutex_unlock(&pc->lock);
+}
+
+struct ocb_mem_gate *ocb_phys_cache_gate(struct ocb_phys_cache *pc)
+{
+	return pc ? pc->work : NULL;
+}
+
+size_t ocb_phys_cache_bytes(struct ocb_phys_cache *pc)
+{
+	return pc ? atomic_load(&pc->bytes) : 0;
+}
+
+void ocb_phys_cache_stats(struct ocb_phys_cache *pc, struct ocb_buf *out)
+{
+	pthread_mutex_lock(&pc->lock);
+	ocb_buf_printf(out,
+		       "phys_cache_bytes %zu\n"
+		       "phys_cache_limit %zu\n"
+		       "phys_cache_hits %" PRIu64 "\n"
+		       "phys_cache_misses %" PRIu64 "\n"
+		       "phys_cache_evictions %" PRIu64 "\n",
+		       atomic_load(&pc->bytes), pc->max, pc->hits, pc->misses,
+		       pc->evictions);
+	pthread_mutex_unlock(&pc->lock);
+	ocb_mem_gate_stats(pc->work, "phys_work", out);
+}

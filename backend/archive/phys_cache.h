@@ -1,0 +1,69 @@
+/*
+ * phys_cache.h - decoded physical frames of format 3 backups, kept across
+ * reads: an incremental backup's logical frames are assembled from the
+ * frames of this object and of older ones, and the same older frame (a
+ * day's changed blocks of a large file) serves many logical frames, read
+ * by different calls, workers, and backups of one series.
+ *
+ * A frame is keyed by the id of the backup whose object physically holds
+ * it and its index there, and is kept only after it was opened (its tag
+ * checked with that backup's key and id, as its own reader would).  A hit
+ * must also match the frame record the asking catalog holds (offset,
+ * lengths, flags), so a frame is never handed out for a record other than
+ * the one it was verified against.  Plaintext lives in RAM only, bounded
+ * by bytes (LRU).  Every function may be called from many threads.
+ *
+ * The reads that share the kept frames share a bound on their working
+ * memory too (mem_gate.h): each read of an incremental backup holds its
+ * fetched frames and its decode buffers until it ends, and many run at
+ * once (a mount's readers and read-ahead workers, a command's pipeline).
+ */
+#ifndef OCB_PHYS_CACHE_H
+#define OCB_PHYS_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ocb_buf;
+struct ocb_frame_rec;	/* catalog.h */
+struct ocb_phys_cache;
+
+/* At most max_bytes of frames (0: the cache keeps nothing), and reads
+ * holding at most work_bytes at once (0: no bound). */
+int ocb_phys_cache_new(size_t max_bytes, size_t work_bytes,
+		       struct ocb_phys_cache **out);
+/* Accepts NULL. */
+void ocb_phys_cache_free(struct ocb_phys_cache *pc);
+
+/* Is frame (id, frame) with record rec cached?  (A hint: it may be
+ * evicted before it is read.)  pc may be NULL: no. */
+int ocb_phys_cache_has(struct ocb_phys_cache *pc, const uint8_t id[16],
+		       uint32_t frame, const struct ocb_frame_rec *rec);
+
+/* Copy frame (id, frame) with record rec, rec->plain_len bytes, to out:
+ * 0, or -ENOENT when it is not cached (pc NULL: never). */
+int ocb_phys_cache_get(struct ocb_phys_cache *pc, const uint8_t id[16],
+		       uint32_t frame, const struct ocb_frame_rec *rec,
+		       void *out);
+
+/* Keep a copy of frame (id, frame), verified against rec, whose
+ * plaintext is data (rec->plain_len bytes).  Best effort: nothing is kept
+ * when memory is short or pc is NULL. */
+void ocb_phys_cache_put(struct ocb_phys_cache *pc, const uint8_t id[16],
+			uint32_t frame, const struct ocb_frame_rec *rec,
+			const void *data);
+
+/* The bound on the working memory of the reads sharing pc (NULL when
+ * pc is NULL: none). */
+struct ocb_mem_gate *ocb_phys_cache_gate(struct ocb_phys_cache *pc);
+
+/* Bytes held now (for a cache sharing one memory bound with it). */
+size_t ocb_phys_cache_bytes(struct ocb_phys_cache *pc);
+
+/* "name value\n" counter lines: phys_cache_bytes, phys_cache_limit,
+ * phys_cache_hits, phys_cache_misses (lookups of frames not cached),
+ * phys_cache_evictions; then the reads' working memory: phys_work_bytes,
+ * phys_work_limit, phys_work_peak_bytes, phys_work_waits. */
+void ocb_phys_cache_stats(struct ocb_phys_cache *pc, struct ocb_buf *out);
+
+#endif

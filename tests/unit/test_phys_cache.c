@@ -1,0 +1,95 @@
+/* Unit tests: physical frames kept across reads: found only with the
+ * record they were verified against, bounded by bytes (LRU), copied out
+ * whole, and nothing kept or found without a cache. */
+#include "t.h"
+#include "buf.h"
+#include "catalog.h"
+#include "phys_cache.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FS 4096
+
+static void rec_of(struct ocb_frame_rec *r, uint32_t i)
+{
+	r->off = 512 + (uint64_t)i * 1000;
+	r->sealed_len = 1000;
+	r->plain_len = FS;
+	r->flags = 1;
+}
+
+int main(void)
+{
+	static const uint8_t a[16] = { 1, 2, 3 }, b[16] = { 9, 8, 7 };
+	struct ocb_phys_cache *pc = NULL;
+	struct ocb_frame_rec r, other;
+	uint8_t data[FS], out[FS];
+	struct ocb_buf st;
+	uint32_t i;
+
+	CHECK_INT(ocb_phys_cache_new(4 * FS, 0, &pc), 0);
+	memset(data, 0x5a, sizeof(data));
+	rec_of(&r, 0);
+	CHECK_INT(ocb_phys_cache_has(pc, a, 0, &r), 0);
+	CHECK_INT(ocb_phys_cache_get(pc, a, 0, &r, out), -ENOENT);
+	ocb_phys_cache_put(pc, a, 0, &r, data);
+	CHECK_INT(ocb_phys_cache_has(pc, a, 0, &r), 1);
+	memset(out, 0, sizeof(out));
+	CHECK_INT(ocb_phys_cache_get(pc, a, 0, &r, out), 0);
+	CHECK(!memcmp(out, data, FS));
+	/* the same index of another backup, or another record: a miss */
+	CHECK_INT(ocb_phys_cache_get(pc, b, 0, &r, out), -ENOENT);
+	other = r;
+	other.flags = 0;
+	CHECK_INT(ocb_phys_cache_has(pc, a, 0, &other), 0);
+	other = r;
+	other.off += 1;
+	CHECK_INT(ocb_phys_cache_get(pc, a, 0, &other, out), -ENOENT);
+	/* put under another record replaces it */
+	data[0] = 1;
+	ocb_phys_cache_put(pc, a, 0, &other, data);
+	CHECK_INT(ocb_phys_cache_has(pc, a, 0, &r), 0);
+	CHECK_INT(ocb_phys_cache_get(pc, a, 0, &other, out), 0);
+	CHECK_INT(out[0], 1);
+	CHECK_INT(ocb_phys_cache_bytes(pc), FS);
+
+	/* bounded: four frames; the least recently used goes */
+	for (i = 1; i <= 3; i++) {
+		rec_of(&r, i);
+		ocb_phys_cache_put(pc, b, i, &r, data);
+	}
+	CHECK_INT(ocb_phys_cache_bytes(pc), 4 * FS);
+	CHECK_INT(ocb_phys_cache_get(pc, a, 0, &other, out), 0); /* recent */
+	rec_of(&r, 4);
+	ocb_phys_cache_put(pc, b, 4, &r, data);
+	CHECK_INT(ocb_phys_cache_bytes(pc), 4 * FS);
+	rec_of(&r, 1);
+	CHECK_INT(ocb_phys_cache_has(pc, b, 1, &r), 0);	/* evicted */
+	CHECK_INT(ocb_phys_cache_has(pc, a, 0, &other), 1);
+	rec_of(&r, 4);
+	CHECK_INT(ocb_phys_cache_get(pc, b, 4, &r, out), 0);
+	CHECK(!memcmp(out, data, FS));
+
+	ocb_buf_init(&st, 4096);
+	ocb_phys_cache_stats(pc, &st);
+	CHECK(st.data && strstr((char *)st.data, "phys_cache_evictions 1\n"));
+	CHECK(st.data && strstr((char *)st.data, "phys_work_limit 0\n"));
+	ocb_buf_release(&st);
+	ocb_phys_cache_free(pc);
+
+	/* a frame larger than the cache, and no cache at all: nothing */
+	CHECK_INT(ocb_phys_cache_new(FS / 2, 0, &pc), 0);
+	rec_of(&r, 0);
+	ocb_phys_cache_put(pc, a, 0, &r, data);
+	CHECK_INT(ocb_phys_cache_bytes(pc), 0);
+	ocb_phys_cache_free(pc);
+	ocb_phys_cache_put(NULL, a, 0, &r, data);
+	CHECK_INT(ocb_phys_cache_has(NULL, a, 0, &r), 0);
+	CHECK_INT(ocb_phys_cache_get(NULL, a, 0, &r, out), -ENOENT);
+	CHECK_INT(ocb_phys_cache_bytes(NULL), 0);
+	ocb_phys_cache_free(NULL);
+	return T_DONE();
+}
