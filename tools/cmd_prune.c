@@ -10,6 +10,7 @@
 #include "ocb_archive.h"
 #include "backup_name.h"
 #include "parallel.h"
+#include "repack.h"
 #include "retention.h"
 
 #include <errno.h>
@@ -82,6 +83,11 @@ struct plan {
 	const char **refused;	/* why each refused item is, else NULL */
 	unsigned char *opened;	/* authenticated by an open */
 	struct ocb_ret_ref **brefs;	/* what each opened one references */
+	/* what each opened one reads from those, and what it stores
+	 * (the repack plan's input) */
+	struct ocb_repack_seg **segs;
+	size_t *nsegs;
+	uint64_t *stored, *objsize;
 	size_t n, nopened, nrefused;
 	size_t nproblems;	/* references of kept backups not satisfied */
 	int aborted;
@@ -103,6 +109,12 @@ static void plan_free(struct plan *pl)
 	for (i = 0; pl->brefs && i < pl->n; i++)
 		free_brefs(pl->brefs[i], pl->items[i].nrefs);
 	free(pl->brefs);
+	for (i = 0; pl->segs && i < pl->n; i++)
+		free(pl->segs[i]);
+	free(pl->segs);
+	free(pl->nsegs);
+	free(pl->stored);
+	free(pl->objsize);
 	free(pl->refs);
 	free(pl->items);
 	free(pl->refused);
@@ -134,6 +146,38 @@ struct batch {
 	struct ocb_archive_info *info;	/* of each that opened */
 };
 
+/* what an opened backup reads from the objects it references */
+static int take_segments(struct plan *pl, size_t i, const struct ocb_archive *a)
+{
+	struct ocb_archive_segment g;
+	struct ocb_repack_seg *v = NULL;
+	size_t n = 0, cap = 0;
+	uint32_t k;
+
+	for (k = 0; ocb_archive_segment(a, k, &g) == 0; k++) {
+		if (!g.source)
+			continue;
+		if (n == cap) {
+			struct ocb_repack_seg *nv;
+
+			cap = cap ? 2 * cap : 16;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				free(v);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		v[n].ref = g.source - 1;
+		v[n].poff = g.poff;
+		v[n].len = g.len;
+		n++;
+	}
+	pl->segs[i] = v;
+	pl->nsegs[i] = n;
+	return 0;
+}
+
 /* the id and references of an opened backup into its item */
 static int take_refs(struct plan *pl, size_t i, const struct ocb_archive *a)
 {
@@ -162,7 +206,9 @@ static int take_refs(struct plan *pl, size_t i, const struct ocb_archive *a)
 	pl->brefs[i] = v;
 	it->refs = v;
 	it->nrefs = in->nrefs;
-	return 0;
+	pl->stored[i] = in->stored_size;
+	pl->objsize[i] = in->object_size;
+	return take_segments(pl, i, a);
 }
 
 static void batch_open(void *arg, size_t j)
@@ -405,7 +451,12 @@ static int make_plan(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 	pl->refused = calloc(pl->n ? pl->n : 1, sizeof(*pl->refused));
 	pl->opened = calloc(pl->n ? pl->n : 1, sizeof(*pl->opened));
 	pl->brefs = calloc(pl->n ? pl->n : 1, sizeof(*pl->brefs));
-	if (!pl->items || !pl->refused || !pl->opened || !pl->brefs) {
+	pl->segs = calloc(pl->n ? pl->n : 1, sizeof(*pl->segs));
+	pl->nsegs = calloc(pl->n ? pl->n : 1, sizeof(*pl->nsegs));
+	pl->stored = calloc(pl->n ? pl->n : 1, sizeof(*pl->stored));
+	pl->objsize = calloc(pl->n ? pl->n : 1, sizeof(*pl->objsize));
+	if (!pl->items || !pl->refused || !pl->opened || !pl->brefs ||
+	    !pl->segs || !pl->nsegs || !pl->stored || !pl->objsize) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -443,8 +494,146 @@ out:
 	return r;
 }
 
+/* ---- the repack plan (repack.h) -------------------------------------------- */
+
+struct repack {
+	struct ocb_repack_item *v;
+	const char ***names;		/* each item's refs' names */
+	struct ocb_repack_totals t;
+	int made;
+};
+
+static void repack_free(struct repack *rp, size_t n)
+{
+	size_t i;
+
+	for (i = 0; rp->names && i < n; i++)
+		free(rp->names[i]);
+	free(rp->names);
+	free(rp->v);
+}
+
+/* What repacking would do after this plan (retention.repack*): 0 or
+ * -ENOMEM.  Made only when the policy kept something for its bytes. */
+static int repack_make(const struct ocb_config *cfg, const struct plan *pl,
+		       struct repack *rp)
+{
+	struct ocb_repack_policy p = {
+		.live_percent = (unsigned)cfg->repack_live_percent,
+		.min_dead = (uint64_t)cfg->repack_min_dead_mb << 20,
+	};
+	size_t i, k;
+
+	memset(rp, 0, sizeof(*rp));
+	rp->v = calloc(pl->n ? pl->n : 1, sizeof(*rp->v));
+	rp->names = calloc(pl->n ? pl->n : 1, sizeof(*rp->names));
+	if (!rp->v || !rp->names)
+		return -ENOMEM;
+	for (i = 0; i < pl->n; i++) {
+		const struct ocb_ret_item *it = &pl->items[i];
+		struct ocb_repack_item *r = &rp->v[i];
+
+		r->name = it->name;
+		r->native = it->native;
+		r->keep = it->keep;
+		r->needed = it->needed;
+		r->opened = pl->opened[i] || it->open == OCB_RET_OPENED;
+		r->stored = pl->stored[i];
+		r->object_size = pl->objsize[i];
+		r->seg = pl->segs[i];
+		r->nseg = pl->nsegs[i];
+		r->nrefs = it->nrefs;
+		rp->names[i] = calloc(it->nrefs ? it->nrefs : 1,
+				      sizeof(**rp->names));
+		if (!rp->names[i])
+			return -ENOMEM;
+		for (k = 0; k < it->nrefs; k++)
+			rp->names[i][k] = it->refs[k].name;
+		r->ref_names = rp->names[i];
+	}
+	rp->made = 1;
+	return ocb_repack_plan(rp->v, pl->n, &p, &rp->t);
+}
+
+static unsigned live_pct(const struct ocb_repack_item *r)
+{
+	return r->stored ? (unsigned)((long double)r->live * 100 / r->stored) :
+	       0;
+}
+
+static void repack_print_json(const struct repack *rp, size_t n)
+{
+	size_t i;
+	int first = 1;
+
+	printf(", \"repack\": {\"worth\": %s, \"dead_bytes\": %" PRIu64
+	       ", \"write_bytes\": %" PRIu64 ", \"delete_object_bytes\": %"
+	       PRIu64 ", \"objects\": [", rp->t.worth ? "true" : "false",
+	       rp->t.dead, rp->t.written, rp->t.object_bytes);
+	for (i = 0; i < n; i++) {
+		const struct ocb_repack_item *r = &rp->v[i];
+
+		if (!r->needed && !r->rewrite)
+			continue;
+		printf("%s\n  {\"name\": ", first ? "" : ",");
+		first = 0;
+		ocb_json_str(r->name);
+		printf(", \"action\": \"%s\", \"stored_bytes\": %" PRIu64
+		       ", \"live_bytes\": %" PRIu64 ", \"object_bytes\": %"
+		       PRIu64 "}", r->repack ? "repack" : r->rewrite ?
+		       "replace" : "stay", r->stored,
+		       r->needed ? r->live : r->stored, r->object_size);
+	}
+	printf("%s]}", first ? "" : "\n");
+}
+
+/* the text plan: each object kept for its bytes, each kept backup that
+ * would be replaced, and the totals */
+static void repack_print(const struct repack *rp, size_t n)
+{
+	char a[32], b[32], c[32], esc[1024];
+	size_t i, any = 0;
+
+	for (i = 0; i < n; i++) {
+		const struct ocb_repack_item *r = &rp->v[i];
+
+		if (!r->needed && !r->rewrite)
+			continue;
+		if (!any++)
+			printf("repack plan:\n");
+		ocb_log_escape(esc, sizeof(esc), r->name);
+		if (r->rewrite)
+			printf("  replace %s (stores %s; reads from a repacked "
+			       "or replaced object)\n", esc,
+			       ocb_human_size(r->stored, a, sizeof(a)));
+		else
+			printf("  %-7s %s (live %s of %s, %u%%; %s in the "
+			       "store)\n", r->repack ? "repack" : "stay", esc,
+			       ocb_human_size(r->live, a, sizeof(a)),
+			       ocb_human_size(r->stored, b, sizeof(b)),
+			       live_pct(r), ocb_human_size(r->object_size, c,
+			       sizeof(c)));
+	}
+	if (!any)
+		return;
+	if (rp->t.worth)
+		printf("repack: %zu object%s mostly dead, %zu kept backup%s "
+		       "replaced: writes %s, frees %s (%s of objects "
+		       "deleted); `ocb prune` does not repack yet\n",
+		       rp->t.repacked, rp->t.repacked == 1 ? "" : "s",
+		       rp->t.rewritten, rp->t.rewritten == 1 ? "" : "s",
+		       ocb_human_size(rp->t.written, a, sizeof(a)),
+		       ocb_human_size(rp->t.dead, b, sizeof(b)),
+		       ocb_human_size(rp->t.object_bytes, c, sizeof(c)));
+	else
+		printf("repack: nothing worth repacking (an object is repacked "
+		       "under retention.repackLivePercent live bytes, freeing "
+		       "at least retention.repackMinDeadMB, when the plan frees "
+		       "more than it writes)\n");
+}
+
 static void print_plan(const struct plan *pl, int dry, int json,
-		       const int *deleted)
+		       const int *deleted, const struct repack *rp)
 {
 	size_t i;
 	int first = 1;
@@ -469,7 +658,10 @@ static void print_plan(const struct plan *pl, int dry, int json,
 				       deleted[i] ? "true" : "false");
 			printf("}");
 		}
-		printf("%s]}\n", pl->n ? "\n" : "");
+		printf("%s]", pl->n ? "\n" : "");
+		if (rp->made)
+			repack_print_json(rp, pl->n);
+		printf("}\n");
 		return;
 	}
 	for (i = 0; i < pl->n; i++) {
@@ -498,6 +690,7 @@ static int prune(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 		 const char *just_taken)
 {
 	struct plan pl;
+	struct repack rp = { 0 };
 	int *deleted = NULL, r, worst = 0;
 	size_t i, ndel = 0, nkeep = 0;
 
@@ -507,7 +700,11 @@ static int prune(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 		return ocb_fail(r, "list %s", ctx->cfg->prefix);
 	}
 	deleted = calloc(pl.n ? pl.n : 1, sizeof(*deleted));
-	if (!deleted) {
+	/* what repacking would do: planned, shown by --dry-run */
+	if (!deleted || (!autoclean && !ocb_ret_policy_empty(p) &&
+			 repack_make(ctx->cfg, &pl, &rp) < 0)) {
+		free(deleted);
+		repack_free(&rp, pl.n);
 		plan_free(&pl);
 		return ocb_fail(-ENOMEM, "prune");
 	}
@@ -547,7 +744,9 @@ static int prune(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 		ndel += dry ? !pl.items[i].keep : (size_t)deleted[i];
 	}
 	if (!autoclean && (!ctx->quiet || json))
-		print_plan(&pl, dry, json, deleted);
+		print_plan(&pl, dry, json, deleted, &rp);
+	if (!autoclean && !json && !ctx->quiet && dry && rp.made)
+		repack_print(&rp, pl.n);
 	if (!autoclean && !json && !ctx->quiet)
 		printf("%zu kept, %zu %s%s\n", nkeep, ndel,
 		       dry ? "to delete (dry run: nothing deleted)" : "deleted",
@@ -559,6 +758,7 @@ static int prune(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 			p->delete_refused ? "" : ", kept: --delete-refused "
 			"deletes them");
 	free(deleted);
+	repack_free(&rp, pl.n);
 	plan_free(&pl);
 	if (ocb_interrupted)
 		return OCB_EXIT_INTERRUPTED;
