@@ -86,6 +86,25 @@ row() {	# tool step uploaded changed changed_whole seconds
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$2" "$(count "$tool")" "$3" "$4" "$5" \
 		"$(ratio "$3" "$4")" "$bytes" "$(ratio "$bytes" "${FULL[$tool]}")" "$6"
 }
+# the repack plan of the prune (ocb prune --dry-run --json): objects kept
+# only for their bytes, repacked, replaced; stream bytes dead (freed) and
+# written; the store bytes of the objects it deletes; the bucket after the
+# prune, and as a multiple of one full backup, before and as planned
+# (the bytes written counted at the full backup's stored/stream ratio)
+repack_plan() {	# bucket bytes after the prune
+	python3 - "$BENCH_TMP/plan.json" "$1" "${FULL[ocb]}" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1])); bucket, full = int(sys.argv[2]), int(sys.argv[3])
+r = j["repack"]; o = r["objects"]
+n = lambda a: sum(1 for x in o if x["action"] == a)
+st = sum(x["stored_bytes"] for x in o if x["action"] in ("repack", "replace"))
+ob = sum(x["object_bytes"] for x in o if x["action"] in ("repack", "replace"))
+after = bucket - r["delete_object_bytes"] + (r["write_bytes"] * ob // st if st else 0)
+print("kept_for_bytes\trepack\treplace\tworth\tdead\twritten\tdeleted_object_bytes\tbucket\tbucket/full\tplanned_bucket\tplanned/full")
+print("%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%.2f\t%d\t%.2f" % (len(o) - n("replace"), n("repack"), n("replace"), r["worth"], r["dead_bytes"],
+      r["write_bytes"], r["delete_object_bytes"], bucket, bucket / full, after if r["worth"] else bucket, (after if r["worth"] else bucket) / full))
+EOF
+}
 declare -A FULL TOTAL FIRST
 TOOLS="ocb restic"
 
@@ -155,8 +174,10 @@ restores() {	# RESTORES rounds, each restoring first and newest by each tool in 
 	done
 	for tool in $TOOLS; do row "$tool" "after-$DAYS-days" "${TOTAL[$tool]}" "$CH" "$CHW" -; done
 	restores
+	"$OCB" --config "$CFG" prune --dry-run --json --keep-last "$KEEP" >"$BENCH_TMP/plan.json" || [ $? = 8 ]
 	t=$(timed "$OCB" --config "$CFG" prune --keep-last "$KEEP")
 	row ocb "prune-keep-$KEEP" - - - "$t"
+	repack_plan "$(bucket_bytes "$BO")" >"$RESULTS/incremental-repack${TAG:+-$TAG}.tsv"
 	t=$(timed restic -r "$REPO" forget --keep-last "$KEEP" --prune)
 	row restic "prune-keep-$KEEP" - - - "$t"
 } | tee "$RESULTS/incremental${TAG:+-$TAG}.tsv" |
