@@ -18,6 +18,7 @@ struct rp {
 	size_t *byname;		/* items, sorted by name */
 	size_t **target;	/* per item: the item each ref names, or n */
 	struct span *sp;	/* room for every segment */
+	unsigned char *frozen;	/* pinned, or read by a frozen one */
 };
 
 static int byname_cmp(const void *x, const void *y, void *arg)
@@ -124,10 +125,38 @@ static int reads_deleted(const struct rp *r, size_t i)
 	return 0;
 }
 
+/* a pinned backup is never replaced, so what it reads stays, and what
+ * those read stays too */
+static void freeze(struct rp *r)
+{
+	size_t i, k;
+	int changed = 1;
+
+	for (i = 0; i < r->n; i++)
+		r->frozen[i] = r->v[i].pinned && reads(&r->v[i]);
+	while (changed) {
+		changed = 0;
+		for (i = 0; i < r->n; i++) {
+			if (!r->frozen[i] || !reads(&r->v[i]))
+				continue;
+			for (k = 0; k < r->v[i].nrefs; k++) {
+				size_t to = r->target[i][k];
+
+				if (to < r->n && !r->frozen[to]) {
+					r->frozen[to] = 1;
+					changed = 1;
+				}
+			}
+		}
+	}
+}
+
 static void decide(struct rp *r, const struct ocb_repack_policy *p)
 {
 	size_t i;
 	int changed = 1;
+
+	freeze(r);
 
 	/* fewer readers only lower live bytes: this ends */
 	while (changed) {
@@ -136,7 +165,7 @@ static void decide(struct rp *r, const struct ocb_repack_policy *p)
 			struct ocb_repack_item *it = &r->v[i];
 
 			if (!it->native || !it->keep || !it->needed ||
-			    !it->opened || it->repack)
+			    !it->opened || it->repack || r->frozen[i])
 				continue;
 			it->live = live_of(r, i);
 			if (mostly_dead(it, p)) {
@@ -156,7 +185,8 @@ static void decide(struct rp *r, const struct ocb_repack_policy *p)
 		for (i = 0; i < r->n; i++) {
 			struct ocb_repack_item *it = &r->v[i];
 
-			if (reads(it) && !it->rewrite && reads_deleted(r, i)) {
+			if (reads(it) && !it->rewrite && !r->frozen[i] &&
+			    reads_deleted(r, i)) {
 				it->rewrite = 1;
 				changed = 1;
 			}
@@ -216,7 +246,8 @@ int ocb_repack_plan(struct ocb_repack_item *v, size_t n,
 	r.byname = malloc(n * sizeof(*r.byname));
 	r.target = calloc(n, sizeof(*r.target));
 	r.sp = malloc((nseg ? nseg : 1) * sizeof(*r.sp));
-	if (!r.byname || !r.target || !r.sp)
+	r.frozen = calloc(n, 1);
+	if (!r.byname || !r.target || !r.sp || !r.frozen)
 		goto out;
 	for (i = 0; i < n; i++)
 		r.byname[i] = i;
@@ -241,5 +272,6 @@ out:
 	free(r.target);
 	free(r.byname);
 	free(r.sp);
+	free(r.frozen);
 	return ret;
 }

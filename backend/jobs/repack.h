@@ -44,6 +44,7 @@ struct ocb_repack_item {
 	int native;		/* a native backup (others read from none) */
 	int keep;		/* retention keeps it (ocb_ret_item.keep) */
 	int needed;		/* ... only because a kept one reads from it */
+	int pinned;		/* never replaced: what it reads stays */
 	int opened;		/* authenticated: the fields below are known */
 	uint64_t stored;	/* its own physical stream (bytes it stores) */
 	uint64_t object_size;	/* bytes in the store */
@@ -79,7 +80,9 @@ struct ocb_repack_totals {
  * do not count towards anyone's live bytes (they go), so the decision is
  * repeated until it holds.  When the plan is not worth it (totals->worth
  * 0), no item is marked repack or rewrite; nor when a kept native item
- * did not open (what it reads is unknown).  0 or -ENOMEM.
+ * did not open (what it reads is unknown).  A kept pinned item is never
+ * replaced: the objects it reads from are never repacked, nor those
+ * they read from.  0 or -ENOMEM.
  */
 int ocb_repack_plan(struct ocb_repack_item *v, size_t n,
 		    const struct ocb_repack_policy *p,

@@ -2,7 +2,7 @@
  * test_repack.c - repack plans against small tables: live bytes as the
  * union of what kept backups read, the live share and minimum rule, the
  * kept backups replaced (transitively), a plan not worth making, and a
- * kept backup whose reads are unknown.
+ * kept backup whose reads are unknown, a pinned reader.
  */
 #include "t.h"
 #include "repack.h"
@@ -65,6 +65,13 @@ static void test_chain(void)
 	CHECK_INT(ocb_repack_plan(v, 5, &pol, &t), 0);
 	CHECK_INT(t.repacked, 0);
 	v[3].opened = 1;
+	/* new1 pinned: never replaced, so old (which it reads) stays, and
+	 * nothing is worth repacking */
+	v[2].pinned = 1;
+	CHECK_INT(ocb_repack_plan(v, 5, &pol, &t), 0);
+	CHECK_INT(v[0].repack + v[2].rewrite + v[3].rewrite, 0);
+	CHECK_INT(t.repacked, 0);
+	v[2].pinned = 0;
 	/* 0%: repacking is off */
 	{
 		struct ocb_repack_policy off = { 0, 0 };

@@ -1,0 +1,165 @@
+"""ocb prune --repack against the real RGW: replacements written, read
+whole and checked, the replaced backups and the repacked objects
+deleted; every kept backup restores byte-identically (tool and mount),
+the bucket shrinks by what the plan said, --dry-run writes nothing, and
+kill -9 at any request leaves every kept backup whole and a rerun
+finishes."""
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import BOTH_SERVERS, Ocb, objects
+from test_crash import kill_at, make_setup, requests_of, rounds, ROUNDS_TIMEOUT
+from test_mount import Mount
+from treeutil import assert_same_tree, make_tree
+
+
+def bucket_bytes(rgw, bucket):
+    out = rgw.aws("s3api", "list-objects-v2", "--bucket", bucket).stdout
+    return {o["Key"]: o["Size"] for o in json.loads(out or b"{}").get("Contents", [])}
+
+
+def copy_tree(src, dst):
+    subprocess.run(["rm", "-rf", str(dst)], check=True)
+    os.makedirs(str(dst), exist_ok=True)
+    subprocess.run(["cp", "-a", src, str(dst)], check=True)
+
+
+def chain(o, src, tmp_path, tag):
+    """a full backup with two large files, then two incrementals that
+    drop them and change a little: kept with --keep-last 2, the full is
+    mostly dead (its live bytes: the unchanged tree)"""
+    bigs = [os.path.join(src, "workspace", "big%d.bin" % i) for i in range(2)]
+    for b in bigs:
+        with open(b, "wb") as f:
+            f.write(os.urandom(6_000_000))
+    full = json.loads(o("backup", "--json", "--full").stdout)
+    for b in bigs:
+        os.remove(b)
+    copies = []
+    for k in range(2):
+        with open(os.path.join(src, "workspace", "text.log"), "ab") as f:
+            f.write(b"a line %s %d\n" % (tag.encode(), k))
+        inc = json.loads(o("backup", "--json").stdout)
+        copy = tmp_path / ("copy-%s-%d" % (tag, k))
+        copy_tree(src, copy)
+        copies.append((inc["name"], str(copy / "src")))
+    return full, copies
+
+
+def restores(o, name, tree, out):
+    subprocess.run(["rm", "-rf", str(out)], check=True)
+    o("restore", name, "--target", str(out))
+    assert_same_tree(tree, str(out / "src"))
+
+
+def replacement_of(name, names):
+    stem = name[:name.index("Z") + 1]
+    r = [n for n in names if n.startswith(stem + "-repack")]
+    assert len(r) == 1, (name, names)
+    return r[0]
+
+
+@BOTH_SERVERS
+def test_repack_replaces_and_frees(tmp_path, rgw, bucket, s3_config, ocb):
+    src = make_tree(str(tmp_path / "src"))
+    o = Ocb(config=s3_config, env=ocb.env)
+    full, copies = chain(o, src, tmp_path, "a")
+    before = bucket_bytes(rgw, bucket)
+
+    # --dry-run writes nothing
+    plan = json.loads(o("prune", "--dry-run", "--json", "--keep-last", "2").stdout)
+    assert bucket_bytes(rgw, bucket) == before
+    rp = plan["repack"]
+    acts = {x["name"]: x["action"] for x in rp["objects"]}
+    assert rp["worth"] and acts[full["name"]] == "repack", rp
+    assert [n for n, _ in copies] == sorted(n for n, a in acts.items() if a == "replace")
+    assert "--repack` carries it out" in o("prune", "--dry-run", "--keep-last", "2").stdout
+
+    p = o("prune", "--keep-last", "2", "--repack")
+    assert "replaced  %s by " % copies[0][0] in p.stdout, p.stdout
+    names = [b["name"] for b in json.loads(o("list", "--json", "--open").stdout)]
+    assert len(names) == 2 and full["name"] not in names, names
+    for name, tree in copies:
+        assert name not in names
+        r = replacement_of(name, names)
+        restores(o, r, tree, tmp_path / "out")
+        o("verify", r)
+    # the second replacement reads what the first moved, not a copy
+    listed = {b["name"]: b for b in json.loads(o("list", "--json", "--open").stdout)}
+    r0, r1 = (replacement_of(n, names) for n, _ in copies)
+    assert listed[r1]["new_bytes"] < 200_000 < listed[r0]["new_bytes"], (listed[r0], listed[r1])
+    after = bucket_bytes(rgw, bucket)
+    freed = sum(before.values()) - sum(after.values())
+    # the plan's bytes: the objects deleted, less what the replacements store
+    written = sum(after[k] for k in after if "-repack" in k)
+    assert freed == rp["delete_object_bytes"] - written, (freed, rp, written)
+    assert freed > 10_000_000
+    # nothing left to repack; a plain prune keeps both
+    plan = json.loads(o("prune", "--dry-run", "--json", "--keep-last", "2").stdout)
+    assert not any(x["action"] == "repack" for x in plan["repack"]["objects"])
+    o("prune", "--keep-last", "2", "--repack")
+    assert sorted(bucket_bytes(rgw, bucket)) == sorted(after)
+
+    # the mount lists and reads them
+    m = Mount(o.config, o.env, tmp_path)
+    try:
+        inst = os.path.join(m.path, "i-test")
+        assert sorted(n for n in os.listdir(inst) if n != "latest") == sorted(names)
+        for name, tree in copies:
+            assert_same_tree(tree, os.path.join(inst, replacement_of(name, names), "src"))
+    finally:
+        m.unmount()
+
+
+def test_repack_never_replaces_a_pinned_backup(tmp_path, rgw, bucket, s3_config, ocb):
+    src = make_tree(str(tmp_path / "src"))
+    o = Ocb(config=s3_config, env=ocb.env)
+    full, copies = chain(o, src, tmp_path, "p")
+    o("pin", copies[0][0])
+    plan = json.loads(o("prune", "--dry-run", "--json", "--keep-last", "2").stdout)
+    assert not plan["repack"]["worth"], plan["repack"]
+    before = bucket_bytes(rgw, bucket)
+    o("prune", "--keep-last", "2", "--repack")
+    assert sorted(bucket_bytes(rgw, bucket)) == sorted(before)
+
+
+@ROUNDS_TIMEOUT
+def test_repack_killed_at_random_requests(incremental_setup, proxy, rgw, bucket, tmp_path):
+    """kill -9 at a random request of `ocb prune --repack`: every backup
+    listed opens and verifies, the kept ones (or their replacements)
+    restore byte-identically, and a rerun finishes the repack"""
+    src, o, clean = incremental_setup
+    os.remove(os.path.join(src, "big.bin"))
+    rnd, rs = rounds("repack")
+    total = None
+    for i in rs:
+        full, copies = chain(o, src, tmp_path, "r%d" % i)
+        argv = [o.bin, "--config", o.config, "prune", "--keep-last", "2", "--repack"]
+        if total is None:      # the first round runs whole: its requests
+            total = requests_of(proxy, lambda: o(*argv[3:]))
+        else:
+            kill_at(proxy, rnd.randint(1, total), argv, o.env)
+            listed = json.loads(o("list", "--json", "--open").stdout)
+            assert not any(b.get("refused") for b in listed), listed
+            o("verify", "--all")
+            names = [b["name"] for b in listed]
+            for name, tree in copies:
+                stem = name[:name.index("Z") + 1]
+                for n in names:
+                    if n.startswith(stem):
+                        restores(o, n, tree, tmp_path / "out")
+            o(*argv[3:])
+        names = [b["name"] for b in json.loads(o("list", "--json").stdout)]
+        assert len(names) == 2 and full["name"] not in names, names
+        for name, tree in copies:
+            restores(o, replacement_of(name, names), tree, tmp_path / "out")
+        assert all(k.endswith(".ocb") for k in objects(rgw, bucket))
+        o("verify", "--all")
+
+
+@pytest.fixture
+def incremental_setup(tmp_path, rgw, bucket, keyfile, proxy, ocb):
+    return make_setup(tmp_path, rgw, bucket, keyfile, proxy, ocb, False)
