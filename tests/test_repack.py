@@ -126,38 +126,58 @@ def test_repack_never_replaces_a_pinned_backup(tmp_path, rgw, bucket, s3_config,
     assert sorted(bucket_bytes(rgw, bucket)) == sorted(before)
 
 
+def check_killed(o, copies, tmp_path):
+    """after a kill: every backup listed opens and verifies, and each
+    kept one, or its replacement, restores byte-identically"""
+    listed = json.loads(o("list", "--json", "--open").stdout)
+    assert not any(b.get("refused") or b.get("damaged") for b in listed), listed
+    o("verify", "--all")
+    names = [b["name"] for b in listed]
+    for name, tree in copies:
+        stem = name[:name.index("Z") + 1]
+        mine = [n for n in names if n.startswith(stem)]
+        assert mine, (name, names)
+        for n in mine:
+            restores(o, n, tree, tmp_path / "out")
+
+
+def check_done(o, rgw, bucket, full, copies, tmp_path):
+    names = [b["name"] for b in json.loads(o("list", "--json").stdout)]
+    assert len(names) == 2 and full["name"] not in names, names
+    for name, tree in copies:
+        restores(o, replacement_of(name, names), tree, tmp_path / "out")
+    assert all(k.endswith(".ocb") for k in objects(rgw, bucket))
+    o("verify", "--all")
+
+
+# chosen points: the replacements' uploads, the deletion of each replaced
+# backup (newest first), of the repacked full
+POINTS = [(b"PUT /", 1), (b"PUT /", 2), (b"DELETE /", 1), (b"DELETE /", 2),
+          (b"DELETE /", 3)]
+
+
 @ROUNDS_TIMEOUT
-def test_repack_killed_at_random_requests(incremental_setup, proxy, rgw, bucket, tmp_path):
-    """kill -9 at a random request of `ocb prune --repack`: every backup
-    listed opens and verifies, the kept ones (or their replacements)
-    restore byte-identically, and a rerun finishes the repack"""
+def test_repack_killed_at_chosen_and_random_requests(incremental_setup, proxy, rgw, bucket,
+                                                     tmp_path):
+    """kill -9 at chosen, then random requests of `ocb prune --repack`:
+    every backup listed opens and verifies, the kept ones (or their
+    replacements) restore byte-identically, and a rerun finishes the
+    repack with the same result as an uninterrupted one"""
     src, o, clean = incremental_setup
     os.remove(os.path.join(src, "big.bin"))
+    argv = [o.bin, "--config", o.config, "prune", "--keep-last", "2", "--repack"]
+    full, copies = chain(o, src, tmp_path, "whole")
+    total = requests_of(proxy, lambda: o(*argv[3:]))
+    check_done(o, rgw, bucket, full, copies, tmp_path)
     rnd, rs = rounds("repack")
-    total = None
-    for i in rs:
+    points = POINTS + [(None, rnd.randint(1, total)) for _ in rs]
+    for i, (match, nth) in enumerate(points):
         full, copies = chain(o, src, tmp_path, "r%d" % i)
-        argv = [o.bin, "--config", o.config, "prune", "--keep-last", "2", "--repack"]
-        if total is None:      # the first round runs whole: its requests
-            total = requests_of(proxy, lambda: o(*argv[3:]))
-        else:
-            kill_at(proxy, rnd.randint(1, total), argv, o.env)
-            listed = json.loads(o("list", "--json", "--open").stdout)
-            assert not any(b.get("refused") for b in listed), listed
-            o("verify", "--all")
-            names = [b["name"] for b in listed]
-            for name, tree in copies:
-                stem = name[:name.index("Z") + 1]
-                for n in names:
-                    if n.startswith(stem):
-                        restores(o, n, tree, tmp_path / "out")
-            o(*argv[3:])
-        names = [b["name"] for b in json.loads(o("list", "--json").stdout)]
-        assert len(names) == 2 and full["name"] not in names, names
-        for name, tree in copies:
-            restores(o, replacement_of(name, names), tree, tmp_path / "out")
-        assert all(k.endswith(".ocb") for k in objects(rgw, bucket))
-        o("verify", "--all")
+        killed = kill_at(proxy, nth, argv, o.env, match)
+        assert killed or match is None, (match, nth)
+        check_killed(o, copies, tmp_path)
+        o(*argv[3:])
+        check_done(o, rgw, bucket, full, copies, tmp_path)
 
 
 @pytest.fixture
