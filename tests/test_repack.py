@@ -27,9 +27,9 @@ def copy_tree(src, dst):
     subprocess.run(["cp", "-a", src, str(dst)], check=True)
 
 
-def chain(o, src, tmp_path, tag):
-    """a full backup with two large files, then two incrementals that
-    drop them and change a little: kept with --keep-last 2, the full is
+def chain(o, src, tmp_path, tag, n=2):
+    """a full backup with two large files, then n incrementals that
+    drop them and change a little: kept with --keep-last n, the full is
     mostly dead (its live bytes: the unchanged tree)"""
     bigs = [os.path.join(src, "workspace", "big%d.bin" % i) for i in range(2)]
     for b in bigs:
@@ -39,7 +39,7 @@ def chain(o, src, tmp_path, tag):
     for b in bigs:
         os.remove(b)
     copies = []
-    for k in range(2):
+    for k in range(n):
         with open(os.path.join(src, "workspace", "text.log"), "ab") as f:
             f.write(b"a line %s %d\n" % (tag.encode(), k))
         inc = json.loads(o("backup", "--json").stdout)
@@ -178,6 +178,52 @@ def test_repack_killed_at_chosen_and_random_requests(incremental_setup, proxy, r
         check_killed(o, copies, tmp_path)
         o(*argv[3:])
         check_done(o, rgw, bucket, full, copies, tmp_path)
+
+
+def stem(name):
+    return name[:name.index("Z") + 1]
+
+
+def test_plain_prune_after_a_killed_repack_counts_a_replacement_once(
+        incremental_setup, proxy, rgw, bucket, tmp_path):
+    """a repack killed between the replacements' commits and the deletion
+    of the backups they replace, then a plain prune with --keep-last 2:
+    each backup and its replacement are one backup for the rule, so the
+    two newest backups are kept (both copies of each), no older one takes
+    a slot, every listed backup restores byte-identically, and the next
+    --repack finishes"""
+    src, o, clean = incremental_setup
+    os.remove(os.path.join(src, "big.bin"))
+    full, copies = chain(o, src, tmp_path, "k", n=3)
+    argv = [o.bin, "--config", o.config, "prune", "--keep-last", "3", "--repack"]
+    # killed at the deletion of the first replaced backup (the newest)
+    assert kill_at(proxy, 1, argv, o.env, b"DELETE /")
+    names = [b["name"] for b in json.loads(o("list", "--json").stdout)]
+    for name, _ in copies:
+        assert name in names and replacement_of(name, names) in names, names
+
+    plan = json.loads(o("prune", "--keep-last", "2", "--json").stdout)
+    ruled = {stem(b["name"]) for b in plan["backups"]
+             if b["keep"] and not b["why"].startswith("needed by")}
+    assert ruled == {stem(n) for n, _ in copies[1:]}, plan
+    names = [b["name"] for b in json.loads(o("list", "--json", "--open").stdout)]
+    for name, _ in copies[1:]:
+        # left both: the prune did not finish the repack's job
+        assert name in names and replacement_of(name, names) in names, names
+    assert copies[0][0] not in names and full["name"] in names, names
+    o("verify", "--all")
+    trees = {stem(n): t for n, t in copies}
+    for n in names:
+        if n != full["name"]:
+            restores(o, n, trees[stem(n)], tmp_path / "out")
+
+    o("prune", "--keep-last", "2", "--repack")
+    names = [b["name"] for b in json.loads(o("list", "--json", "--open").stdout)]
+    assert full["name"] not in names and all("-repack" in n for n in names), names
+    assert {stem(n) for n in names} >= {stem(n) for n, _ in copies[1:]}, names
+    o("verify", "--all")
+    for n in names:
+        restores(o, n, trees[stem(n)], tmp_path / "out")
 
 
 @pytest.fixture

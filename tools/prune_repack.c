@@ -19,6 +19,7 @@
  */
 #include "prune_i.h"
 #include "archive_rewrite.h"
+#include "backup_name.h"
 #include "keys.h"
 #include "log.h"
 #include "ocb_archive.h"
@@ -28,8 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define REPACK_TAG "-repack"
 
 struct done {
 	size_t k;		/* the replaced item (in the first plan) */
@@ -62,32 +61,16 @@ static int stays(void *arg, const char *name)
 	return 0;
 }
 
-/* the part of a name up to its time ("...-2026-11-23T00-00-00Z") */
-static size_t stem_len(const char *name)
-{
-	const char *z = strchr(name, 'Z');
-
-	return z ? (size_t)(z - name + 1) : 0;
-}
-
 /* is item j a replacement of item i by its name: the same time, label
  * "repack<n>" */
 static int named_like(const struct plan *pl, size_t i, size_t j)
 {
 	const char *a = pl->items[i].name, *b = pl->items[j].name;
-	size_t n = stem_len(a);
-	const char *t;
+	size_t n = ocb_backup_name_stem(a);
 
-	if (i == j || !n || stem_len(b) != n || strncmp(a, b, n) ||
-	    pl->items[i].time != pl->items[j].time ||
-	    strncmp(b + n, REPACK_TAG, strlen(REPACK_TAG)))
-		return 0;
-	t = b + n + strlen(REPACK_TAG);
-	if (*t < '1' || *t > '9')
-		return 0;
-	while (*t >= '0' && *t <= '9')
-		t++;
-	return !*t;
+	return i != j && n && ocb_backup_name_stem(b) == n &&
+	       !strncmp(a, b, n) && pl->items[i].time == pl->items[j].time &&
+	       ocb_backup_name_is_replacement(b);
 }
 
 /* r (opened) is a whole, verified copy of k's backup */
@@ -154,8 +137,9 @@ static int free_name(const struct plan *pl, size_t i, unsigned *n,
 
 	for (;; (*n)++) {
 		if (*n > 9999 ||
-		    snprintf(out, size, "%.*s" REPACK_TAG "%u",
-			     (int)stem_len(kn), kn, *n) >= (int)size)
+		    snprintf(out, size, "%.*s" OCB_BACKUP_NAME_REPACK "%u",
+			     (int)ocb_backup_name_stem(kn), kn, *n) >=
+		    (int)size)
 			return -ENAMETOOLONG;
 		for (j = 0; j < pl->n && strcmp(pl->items[j].name, out); j++)
 			;
