@@ -4,9 +4,10 @@
  * pointing at objects that stay, at earlier replacements, or at bytes it
  * stores itself, sealed into frames as any backup's.
  *
- * The bytes it stores are read through the replaced backup (its logical
- * stream, every frame authenticated under its catalog), never from the
- * objects directly: a copy is only as good as the backup it is of.
+ * The bytes it stores are read through the replaced backup (the physical
+ * frames of its sources that hold them, every frame authenticated under
+ * its catalog, in parallel), never from the objects unauthenticated: a
+ * copy is only as good as the backup it is of.
  */
 #include "archive_rewrite.h"
 #include "archive_ops.h"
@@ -17,6 +18,7 @@
 #include "keys.h"
 #include "log.h"
 #include "multipart.h"
+#include "parallel.h"
 #include "ref_check.h"
 
 #include <errno.h>
@@ -26,8 +28,10 @@
 #include <string.h>
 #include <zstd.h>
 
-#define COPY_GAP (4u << 20)	/* read through gaps this small */
-#define COPY_RUN (64u << 20)	/* at most this much per range read */
+#define COPY_GAP OCB_FRAME_SIZE	/* read through gaps this small */
+#define COPY_READ (8u << 20)	/* at most this much per range read */
+#define COPY_BATCH (64u << 20)	/* read ahead of the writer at most */
+#define COPY_PARALLEL 8		/* range reads at a time */
 
 /* ---- the map ------------------------------------------------------------- */
 
@@ -237,8 +241,11 @@ int ocb_rewrite_map_commit(struct ocb_rewrite_map *m, uint32_t owner,
 
 /* ---- the writer ---------------------------------------------------------- */
 
+/* bytes [poff, poff + len) of k's source src, stored next */
 struct piece {
-	uint64_t loff, len;
+	uint32_t src;
+	uint32_t rd;		/* the range read of its batch holding it */
+	uint64_t poff, len;
 };
 
 struct rw {
@@ -261,10 +268,8 @@ struct rw {
 	ZSTD_CCtx *cctx;
 	uint32_t nframes;
 	uint64_t obj_off, phys_off;
-	struct piece *cp;	/* logical pieces to store, in order */
+	struct piece *cp;	/* the pieces to store, in order */
 	size_t ncp, capcp;
-	size_t cur;		/* the sink's piece */
-	uint64_t at;		/* the sink's logical offset */
 };
 
 static int rw_flush_frame(struct rw *w)
@@ -313,88 +318,148 @@ static int rw_store(struct rw *w, const uint8_t *p, size_t n)
 	return r;
 }
 
-/* k's logical stream over the pending pieces: their bytes stored */
-static int copy_sink(void *arg, const void *data, size_t len)
+/*
+ * Copying.  Only the bytes that move are read: each piece from the
+ * physical stream of k's source that holds it (ocb_archive_read_source,
+ * every frame authenticated under k's catalog), never through k's
+ * logical stream, which would fetch the bytes of objects that stay as
+ * well.  Consecutive pieces of one source close together are one range
+ * read; the reads of a batch run in parallel, then their bytes are
+ * stored in order.
+ */
+struct cread {
+	uint32_t src;
+	uint64_t lo, hi;	/* the source's bytes read */
+	uint8_t *buf;
+	uint64_t got;
+	int err;		/* 1: not run */
+};
+
+struct cbatch {
+	struct ocb_archive *k;
+	struct cread *rd;
+};
+
+static int cread_sink(void *arg, const void *data, size_t len)
 {
-	struct rw *w = arg;
-	const uint8_t *p = data;
-	int r = 0;
+	struct cread *c = arg;
 
-	if (w->o->cancel && *w->o->cancel)
-		return -ECANCELED;
-	while (r == 0 && len && w->cur < w->ncp) {
-		const struct piece *c = &w->cp[w->cur];
-		uint64_t skip = c->loff > w->at ? c->loff - w->at : 0;
-		uint64_t take;
-
-		if (skip >= len) {
-			w->at += len;
-			return 0;
-		}
-		p += skip;
-		len -= skip;
-		w->at += skip;
-		take = c->loff + c->len - w->at;
-		if (take > len)
-			take = len;
-		r = rw_store(w, p, (size_t)take);
-		p += take;
-		len -= take;
-		w->at += take;
-		if (w->at == c->loff + c->len)
-			w->cur++;
-	}
-	return r;
+	if (len > c->hi - c->lo - c->got)
+		return -EBADMSG;
+	memcpy(c->buf + c->got, data, len);
+	c->got += len;
+	return 0;
 }
 
-static int copy_flush(struct rw *w)
+static void cread_run(void *arg, size_t i)
 {
-	uint64_t lo, hi;
-	int r;
+	struct cbatch *b = arg;
+	struct cread *c = &b->rd[i];
+	int r = -ENOMEM;
 
-	if (!w->ncp)
-		return 0;
-	lo = w->cp[0].loff;
-	hi = w->cp[w->ncp - 1].loff + w->cp[w->ncp - 1].len;
-	w->cur = 0;
-	w->at = lo;
-	r = ocb_archive_cat_range(w->k, lo, hi - lo, copy_sink, w);
-	if (r == 0 && w->cur != w->ncp)
+	c->buf = malloc((size_t)(c->hi - c->lo));
+	if (c->buf)
+		r = ocb_archive_read_source(b->k, c->src, c->lo, c->hi - c->lo,
+					    cread_sink, c);
+	if (r == 0 && c->got != c->hi - c->lo)
 		r = -EBADMSG;
-	w->ncp = 0;
+	c->err = r;
+}
+
+/* the range reads of pieces [p, *end), at most cap of them and about
+ * COPY_BATCH bytes: their count.  A piece joins the last read of its
+ * source when it follows it closely (headers of one backup and data of
+ * another interleave), else starts a read. */
+static size_t copy_plan(struct rw *w, size_t p, size_t *end,
+			struct cread *rd, size_t cap)
+{
+	uint64_t total = 0;
+	size_t n = 0, x;
+
+	for (; p < w->ncp; p++) {
+		struct piece *c = &w->cp[p];
+		struct cread *last = NULL;
+
+		for (x = n; x-- > 0;)
+			if (rd[x].src == c->src) {
+				last = &rd[x];
+				break;
+			}
+		if (last && c->poff >= last->hi &&
+		    c->poff - last->hi <= COPY_GAP &&
+		    c->poff + c->len - last->lo <= COPY_READ) {
+			total += c->poff + c->len - last->hi;
+			last->hi = c->poff + c->len;
+			c->rd = (uint32_t)(last - rd);
+			continue;
+		}
+		if (n == cap || (n && total + c->len > COPY_BATCH))
+			break;
+		c->rd = (uint32_t)n;
+		rd[n++] = (struct cread){ .src = c->src, .lo = c->poff,
+			.hi = c->poff + c->len, .err = 1 };
+		total += c->len;
+	}
+	*end = p;
+	return n;
+}
+
+/* every piece, read and stored in order */
+static int copy_all(struct rw *w)
+{
+	const size_t cap = 1024;
+	struct cread *rd = calloc(cap, sizeof(*rd));
+	struct cbatch b = { .k = w->k, .rd = rd };
+	size_t p = 0, end, n, i;
+	int r = rd ? 0 : -ENOMEM;
+
+	while (r == 0 && p < w->ncp) {
+		n = copy_plan(w, p, &end, rd, cap);
+		ocb_parallel_for(n, COPY_PARALLEL, cread_run, &b, w->o->cancel);
+		for (i = 0; r == 0 && i < n; i++)
+			if (rd[i].err)
+				r = rd[i].err > 0 ? -ECANCELED : rd[i].err;
+		for (; r == 0 && p < end; p++) {
+			const struct piece *c = &w->cp[p];
+
+			r = rw_store(w, rd[c->rd].buf + (c->poff - rd[c->rd].lo),
+				     (size_t)c->len);
+		}
+		for (i = 0; i < n; i++)
+			free(rd[i].buf);
+	}
+	free(rd);
 	return r;
 }
 
-/* logical [loff, loff + len) of k to store (in logical order) */
-static int copy_add(struct rw *w, uint64_t loff, uint64_t len)
+/* bytes [poff, poff + len) of k's source src to store next */
+static int copy_add(struct rw *w, uint32_t src, uint64_t poff, uint64_t len)
 {
-	int r;
+	while (len) {
+		struct piece *last = w->ncp ? &w->cp[w->ncp - 1] : NULL;
+		uint64_t take = len < COPY_READ ? len : COPY_READ;
 
-	if (w->ncp) {
-		struct piece *last = &w->cp[w->ncp - 1];
-		uint64_t end = last->loff + last->len;
+		if (last && last->src == src &&
+		    last->poff + last->len == poff &&
+		    last->len + take <= COPY_READ) {
+			last->len += take;
+		} else {
+			if (w->ncp == w->capcp) {
+				size_t nc = w->capcp ? 2 * w->capcp : 256;
+				struct piece *np = realloc(w->cp,
+							   nc * sizeof(*np));
 
-		if (end == loff) {
-			last->len += len;
-			return 0;
+				if (!np)
+					return -ENOMEM;
+				w->cp = np;
+				w->capcp = nc;
+			}
+			w->cp[w->ncp++] = (struct piece){ .src = src,
+				.poff = poff, .len = take };
 		}
-		if (loff - end > COPY_GAP ||
-		    loff + len - w->cp[0].loff > COPY_RUN) {
-			r = copy_flush(w);
-			if (r < 0)
-				return r;
-		}
+		poff += take;
+		len -= take;
 	}
-	if (w->ncp == w->capcp) {
-		size_t nc = w->capcp ? 2 * w->capcp : 256;
-		struct piece *np = realloc(w->cp, nc * sizeof(*np));
-
-		if (!np)
-			return -ENOMEM;
-		w->cp = np;
-		w->capcp = nc;
-	}
-	w->cp[w->ncp++] = (struct piece){ loff, len };
 	return 0;
 }
 
@@ -473,7 +538,7 @@ static int moved_segment(struct rw *w, const struct ocb_segment *g,
 				r = ocb_catb_add_segment(w->cat, lo, k,
 							 w->phys_off, 0);
 			if (r == 0)
-				r = copy_add(w, lo, k);
+				r = copy_add(w, g->source, at, k);
 			w->phys_off += k;
 			w->res->bytes_moved += k;
 		}
@@ -508,7 +573,7 @@ static int rw_segments(struct rw *w)
 			r = moved_segment(w, g, name);
 		}
 	}
-	return r ? r : copy_flush(w);
+	return r ? r : copy_all(w);
 }
 
 /* ---- the catalog, copied ------------------------------------------------- */
