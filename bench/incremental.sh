@@ -21,6 +21,9 @@
 #              the last: on a loaded machine a restore right after removing
 #              a restored tree often ran 5-10x slower (its openat and write
 #              calls 10x slower), whichever backup it restored
+#   repack-keep-K  then ocb prune --keep-last K --repack (the plan carried
+#              out), the store after, and the newest backup restored and
+#              compared with the tree
 #   prune-keep-K  ocb prune --keep-last K / restic forget --keep-last K
 #              --prune, and the store after.  ocb names backups by the
 #              time they are taken and has no way to be given another, so
@@ -89,6 +92,26 @@ row() {	# tool step uploaded changed changed_whole seconds
 	bytes=$(bucket_bytes "$(bucket_of "$tool")")
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$2" "$(count "$tool")" "$3" "$4" "$5" \
 		"$(ratio "$3" "$4")" "$bytes" "$(ratio "$bytes" "${FULL[$tool]}")" "$6"
+}
+# the repack plan of the prune (ocb prune --dry-run --json): objects kept
+# only for their bytes, repacked, replaced; stream bytes dead (freed) and
+# written; the store bytes of the objects it deletes; the bucket after the
+# prune, and as a multiple of one full backup, before and as planned
+# (the bytes written counted at the full backup's stored/stream ratio)
+repack_plan() {	# bucket bytes after the prune, after the repack
+	python3 - "$BENCH_TMP/plan.json" "$1" "${FULL[ocb]}" "$2" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1])); bucket, full, done = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+r = j["repack"]; o = r["objects"]
+n = lambda a: sum(1 for x in o if x["action"] == a)
+st = sum(x["stored_bytes"] for x in o if x["action"] in ("repack", "replace"))
+ob = sum(x["object_bytes"] for x in o if x["action"] in ("repack", "replace"))
+after = bucket - r["delete_object_bytes"] + (r["write_bytes"] * ob // st if st else 0)
+print("kept_for_bytes\trepack\treplace\tworth\tdead\twritten\tdeleted_object_bytes\tbucket\tbucket/full\tplanned_bucket\tplanned/full\trepacked_bucket\trepacked/full")
+print("%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%.2f\t%d\t%.2f\t%d\t%.2f" % (len(o) - n("replace"), n("repack"), n("replace"), r["worth"], r["dead_bytes"],
+      r["write_bytes"], r["delete_object_bytes"], bucket, bucket / full, after if r["worth"] else bucket, (after if r["worth"] else bucket) / full,
+      done, done / full))
+EOF
 }
 declare -A FULL TOTAL FIRST
 TOOLS=${TOOLS:-ocb restic}
@@ -162,8 +185,16 @@ restores() {	# RESTORES rounds, each restoring first and newest by each tool in 
 	for tool in $TOOLS; do row "$tool" "after-$DAYS-days" "${TOTAL[$tool]:-0}" "$CH" "$CHW" -; done
 	restores
 	if has ocb; then
+		"$OCB" --config "$CFG" prune --dry-run --json --keep-last "$KEEP" >"$BENCH_TMP/plan.json" || [ $? = 8 ]
 		t=$(timed "$OCB" --config "$CFG" prune --keep-last "$KEEP")
 		row ocb "prune-keep-$KEEP" - - - "$t"
+		pruned=$(bucket_bytes "$BO")
+		t=$(timed "$OCB" --config "$CFG" prune --keep-last "$KEEP" --repack)
+		row ocb "repack-keep-$KEEP" - - - "$t"
+		repack_plan "$pruned" "$(bucket_bytes "$BO")" >"$RESULTS/incremental-repack${TAG:+-$TAG}.tsv"
+		mkdir -p "$BENCH_TMP/restores"
+		restore ocb newest 0 "$TREE" >/dev/null
+		rm -rf "$BENCH_TMP/restores"
 	fi
 	if has restic; then
 		t=$(timed restic -r "$REPO" forget --keep-last "$KEEP" --prune)

@@ -1,15 +1,18 @@
 /*
  * cmd_prune.c - `ocb prune`: delete the backups a retention policy does
- * not keep and no kept backup references (retention.h), and `ocb pin`:
+ * not keep and no kept backup references (retention.h), with --repack
+ * first the repack plan carried out (prune_repack.c), and `ocb pin`:
  * keep one whatever the policy.
  */
 #include "cmd.h"
+#include "prune_i.h"
 #include "inventory.h"
 #include "keys.h"
 #include "log.h"
 #include "ocb_archive.h"
 #include "backup_name.h"
 #include "parallel.h"
+#include "repack.h"
 #include "retention.h"
 
 #include <errno.h>
@@ -23,7 +26,7 @@
 static const char usage[] =
 	"usage: ocb prune [--dry-run] [--json] [--keep-last N] [--keep-daily N]\n"
 	"                 [--keep-weekly N] [--keep-monthly N] [--keep-yearly N]\n"
-	"                 [--keep-within DURATION] [--delete-refused]\n"
+	"                 [--keep-within DURATION] [--delete-refused] [--repack]\n"
 	"\n"
 	"Delete the backups of this instance (native and old-tool alike) that\n"
 	"no rule keeps.  The rules come from the options, else from the\n"
@@ -46,6 +49,17 @@ static const char usage[] =
 	"this ocb cannot read (a newer one's) may reference any older backup:\n"
 	"every older backup is kept with it (warned about, exit 8).\n"
 	"\n"
+	"--dry-run also prints the repack plan: each object kept only for the\n"
+	"bytes kept backups read from it, with its live bytes of those it\n"
+	"stores, `repack` when under retention.repackLivePercent (50) and\n"
+	"freeing at least retention.repackMinDeadMB (4), the kept backups a\n"
+	"repack would replace, and what it writes and frees.  --repack carries\n"
+	"it out: each replaced backup gets a replacement with the same content\n"
+	"named <its time>Z-repack<n> (written, then read whole and checked),\n"
+	"then the replaced backup is deleted, then the repacked objects.  A\n"
+	"repack stopped at any point leaves every kept backup whole; the next\n"
+	"--repack finishes it.  Pinned backups are never replaced.\n"
+	"\n"
 	"Names are not trusted: each native backup a rule would count is\n"
 	"opened first (its catalog authenticated with the configured key).\n"
 	"One that does not open (forged, renamed, damaged, another key) is\n"
@@ -55,7 +69,8 @@ static const char usage[] =
 	"  --dry-run         print the plan (each backup, kept or not, and why)\n"
 	"  --json            print the plan or the result as JSON\n"
 	"  --delete-refused  delete refused backups too (only when at least one\n"
-	"                    backup opened: else the key is likely wrong)\n";
+	"                    backup opened: else the key is likely wrong)\n"
+	"  --repack          carry out the repack plan before deleting\n";
 
 static const char pin_usage[] =
 	"usage: ocb pin BACKUP | ocb pin --remove BACKUP | ocb pin --list\n"
@@ -76,17 +91,6 @@ static void config_policy(const struct ocb_config *cfg, struct ocb_ret_policy *p
 	p->within = cfg->keep_within;
 }
 
-struct plan {
-	struct ocb_backup_ref *refs;
-	struct ocb_ret_item *items;
-	const char **refused;	/* why each refused item is, else NULL */
-	unsigned char *opened;	/* authenticated by an open */
-	struct ocb_ret_ref **brefs;	/* what each opened one references */
-	size_t n, nopened, nrefused;
-	size_t nproblems;	/* references of kept backups not satisfied */
-	int aborted;
-};
-
 static void free_brefs(struct ocb_ret_ref *v, size_t n)
 {
 	size_t k;
@@ -96,13 +100,19 @@ static void free_brefs(struct ocb_ret_ref *v, size_t n)
 	free(v);
 }
 
-static void plan_free(struct plan *pl)
+void prune_plan_free(struct plan *pl)
 {
 	size_t i;
 
 	for (i = 0; pl->brefs && i < pl->n; i++)
 		free_brefs(pl->brefs[i], pl->items[i].nrefs);
 	free(pl->brefs);
+	for (i = 0; pl->segs && i < pl->n; i++)
+		free(pl->segs[i]);
+	free(pl->segs);
+	free(pl->nsegs);
+	free(pl->stored);
+	free(pl->objsize);
 	free(pl->refs);
 	free(pl->items);
 	free(pl->refused);
@@ -134,6 +144,38 @@ struct batch {
 	struct ocb_archive_info *info;	/* of each that opened */
 };
 
+/* what an opened backup reads from the objects it references */
+static int take_segments(struct plan *pl, size_t i, const struct ocb_archive *a)
+{
+	struct ocb_archive_segment g;
+	struct ocb_repack_seg *v = NULL;
+	size_t n = 0, cap = 0;
+	uint32_t k;
+
+	for (k = 0; ocb_archive_segment(a, k, &g) == 0; k++) {
+		if (!g.source)
+			continue;
+		if (n == cap) {
+			struct ocb_repack_seg *nv;
+
+			cap = cap ? 2 * cap : 16;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				free(v);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		v[n].ref = g.source - 1;
+		v[n].poff = g.poff;
+		v[n].len = g.len;
+		n++;
+	}
+	pl->segs[i] = v;
+	pl->nsegs[i] = n;
+	return 0;
+}
+
 /* the id and references of an opened backup into its item */
 static int take_refs(struct plan *pl, size_t i, const struct ocb_archive *a)
 {
@@ -162,7 +204,9 @@ static int take_refs(struct plan *pl, size_t i, const struct ocb_archive *a)
 	pl->brefs[i] = v;
 	it->refs = v;
 	it->nrefs = in->nrefs;
-	return 0;
+	pl->stored[i] = in->stored_size;
+	pl->objsize[i] = in->object_size;
+	return take_segments(pl, i, a);
 }
 
 static void batch_open(void *arg, size_t j)
@@ -385,10 +429,24 @@ static int settle(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 	return r;
 }
 
-/* list, pins, and the settled plan: 0 or negative errno */
-static int make_plan(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
-		     struct ocb_ret_policy *p, const char *just_taken,
-		     struct plan *pl)
+/* leave the backups named in gone out of the listing */
+static void drop_gone(struct plan *pl, const char *const *gone, size_t ngone)
+{
+	size_t i, k, n = 0;
+
+	for (i = 0; i < pl->n; i++) {
+		for (k = 0; k < ngone; k++)
+			if (!strcmp(pl->refs[i].name, gone[k]))
+				break;
+		if (k == ngone)
+			pl->refs[n++] = pl->refs[i];
+	}
+	pl->n = n;
+}
+
+int prune_plan_make(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
+		    struct ocb_ret_policy *p, const char *just_taken,
+		    const char *const *gone, size_t ngone, struct plan *pl)
 {
 	char **pins = NULL;
 	size_t npins = 0, i, k;
@@ -398,6 +456,8 @@ static int make_plan(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 	memset(pl, 0, sizeof(*pl));
 	r = ocb_inventory_list(ctx->store, ctx->cfg->prefix, &pl->refs, &pl->n);
 	if (r == 0)
+		drop_gone(pl, gone, ngone);
+	if (r == 0)
 		r = ocb_inventory_pins(ctx->store, ctx->cfg->prefix, &pins, &npins);
 	if (r < 0)
 		return r;
@@ -405,7 +465,12 @@ static int make_plan(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 	pl->refused = calloc(pl->n ? pl->n : 1, sizeof(*pl->refused));
 	pl->opened = calloc(pl->n ? pl->n : 1, sizeof(*pl->opened));
 	pl->brefs = calloc(pl->n ? pl->n : 1, sizeof(*pl->brefs));
-	if (!pl->items || !pl->refused || !pl->opened || !pl->brefs) {
+	pl->segs = calloc(pl->n ? pl->n : 1, sizeof(*pl->segs));
+	pl->nsegs = calloc(pl->n ? pl->n : 1, sizeof(*pl->nsegs));
+	pl->stored = calloc(pl->n ? pl->n : 1, sizeof(*pl->stored));
+	pl->objsize = calloc(pl->n ? pl->n : 1, sizeof(*pl->objsize));
+	if (!pl->items || !pl->refused || !pl->opened || !pl->brefs ||
+	    !pl->segs || !pl->nsegs || !pl->stored || !pl->objsize) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -443,8 +508,141 @@ out:
 	return r;
 }
 
+/* ---- the repack plan (repack.h) -------------------------------------------- */
+
+void prune_repack_free(struct repack *rp, size_t n)
+{
+	size_t i;
+
+	for (i = 0; rp->names && i < n; i++)
+		free(rp->names[i]);
+	free(rp->names);
+	free(rp->v);
+}
+
+/* What repacking would do after this plan (retention.repack*): 0 or
+ * -ENOMEM.  Made only when the policy kept something for its bytes. */
+int prune_repack_make(const struct ocb_config *cfg, const struct plan *pl,
+		      struct repack *rp)
+{
+	struct ocb_repack_policy p = {
+		.live_percent = (unsigned)cfg->repack_live_percent,
+		.min_dead = (uint64_t)cfg->repack_min_dead_mb << 20,
+	};
+	size_t i, k;
+
+	memset(rp, 0, sizeof(*rp));
+	rp->v = calloc(pl->n ? pl->n : 1, sizeof(*rp->v));
+	rp->names = calloc(pl->n ? pl->n : 1, sizeof(*rp->names));
+	if (!rp->v || !rp->names)
+		return -ENOMEM;
+	for (i = 0; i < pl->n; i++) {
+		const struct ocb_ret_item *it = &pl->items[i];
+		struct ocb_repack_item *r = &rp->v[i];
+
+		r->name = it->name;
+		r->native = it->native;
+		r->keep = it->keep;
+		r->needed = it->needed;
+		r->pinned = it->pinned;
+		r->opened = pl->opened[i] || it->open == OCB_RET_OPENED;
+		r->stored = pl->stored[i];
+		r->object_size = pl->objsize[i];
+		r->seg = pl->segs[i];
+		r->nseg = pl->nsegs[i];
+		r->nrefs = it->nrefs;
+		rp->names[i] = calloc(it->nrefs ? it->nrefs : 1,
+				      sizeof(**rp->names));
+		if (!rp->names[i])
+			return -ENOMEM;
+		for (k = 0; k < it->nrefs; k++)
+			rp->names[i][k] = it->refs[k].name;
+		r->ref_names = rp->names[i];
+	}
+	rp->made = 1;
+	return ocb_repack_plan(rp->v, pl->n, &p, &rp->t);
+}
+
+static unsigned live_pct(const struct ocb_repack_item *r)
+{
+	return r->stored ? (unsigned)((long double)r->live * 100 / r->stored) :
+	       0;
+}
+
+static void repack_print_json(const struct repack *rp, size_t n)
+{
+	size_t i;
+	int first = 1;
+
+	printf(", \"repack\": {\"worth\": %s, \"dead_bytes\": %" PRIu64
+	       ", \"write_bytes\": %" PRIu64 ", \"delete_object_bytes\": %"
+	       PRIu64 ", \"objects\": [", rp->t.worth ? "true" : "false",
+	       rp->t.dead, rp->t.written, rp->t.object_bytes);
+	for (i = 0; i < n; i++) {
+		const struct ocb_repack_item *r = &rp->v[i];
+
+		if (!r->needed && !r->rewrite)
+			continue;
+		printf("%s\n  {\"name\": ", first ? "" : ",");
+		first = 0;
+		ocb_json_str(r->name);
+		printf(", \"action\": \"%s\", \"stored_bytes\": %" PRIu64
+		       ", \"live_bytes\": %" PRIu64 ", \"object_bytes\": %"
+		       PRIu64 "}", r->repack ? "repack" : r->rewrite ?
+		       "replace" : "stay", r->stored,
+		       r->needed ? r->live : r->stored, r->object_size);
+	}
+	printf("%s]}", first ? "" : "\n");
+}
+
+/* the text plan: each object kept for its bytes, each kept backup that
+ * would be replaced, and the totals */
+static void repack_print(const struct repack *rp, size_t n, int dry)
+{
+	char a[32], b[32], c[32], esc[1024];
+	size_t i, any = 0;
+
+	for (i = 0; i < n; i++) {
+		const struct ocb_repack_item *r = &rp->v[i];
+
+		if (!r->needed && !r->rewrite)
+			continue;
+		if (!any++)
+			printf("repack plan:\n");
+		ocb_log_escape(esc, sizeof(esc), r->name);
+		if (r->rewrite)
+			printf("  replace %s (stores %s; reads from a repacked "
+			       "or replaced object)\n", esc,
+			       ocb_human_size(r->stored, a, sizeof(a)));
+		else
+			printf("  %-7s %s (live %s of %s, %u%%; %s in the "
+			       "store)\n", r->repack ? "repack" : "stay", esc,
+			       ocb_human_size(r->live, a, sizeof(a)),
+			       ocb_human_size(r->stored, b, sizeof(b)),
+			       live_pct(r), ocb_human_size(r->object_size, c,
+			       sizeof(c)));
+	}
+	if (!any)
+		return;
+	if (rp->t.worth)
+		printf("repack: %zu object%s mostly dead, %zu kept backup%s "
+		       "replaced: writes %s, frees %s (%s of objects "
+		       "deleted)%s\n",
+		       rp->t.repacked, rp->t.repacked == 1 ? "" : "s",
+		       rp->t.rewritten, rp->t.rewritten == 1 ? "" : "s",
+		       ocb_human_size(rp->t.written, a, sizeof(a)),
+		       ocb_human_size(rp->t.dead, b, sizeof(b)),
+		       ocb_human_size(rp->t.object_bytes, c, sizeof(c)),
+		       dry ? "; `ocb prune --repack` carries it out" : "");
+	else
+		printf("repack: nothing worth repacking (an object is repacked "
+		       "under retention.repackLivePercent live bytes, freeing "
+		       "at least retention.repackMinDeadMB, when the plan frees "
+		       "more than it writes)\n");
+}
+
 static void print_plan(const struct plan *pl, int dry, int json,
-		       const int *deleted)
+		       const int *deleted, const struct repack *rp)
 {
 	size_t i;
 	int first = 1;
@@ -469,7 +667,10 @@ static void print_plan(const struct plan *pl, int dry, int json,
 				       deleted[i] ? "true" : "false");
 			printf("}");
 		}
-		printf("%s]}\n", pl->n ? "\n" : "");
+		printf("%s]", pl->n ? "\n" : "");
+		if (rp->made)
+			repack_print_json(rp, pl->n);
+		printf("}\n");
 		return;
 	}
 	for (i = 0; i < pl->n; i++) {
@@ -491,25 +692,61 @@ static void print_plan(const struct plan *pl, int dry, int json,
 	}
 }
 
+/* --repack: the plan carried out (prune_repack.c); then pl is a fresh
+ * plan, deleted[] sized for it.  0 or an exit code. */
+static int repack_now(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
+		      struct ocb_ret_policy *p, struct plan *pl,
+		      struct repack *rp, int **deleted)
+{
+	size_t n0 = pl->n;
+	int r;
+
+	if (!rp->t.worth)
+		return 0;
+	r = prune_repack_run(ctx, kp, p, pl, rp);
+	prune_repack_free(rp, n0);
+	memset(rp, 0, sizeof(*rp));
+	if (r < 0)
+		return ocb_fail(r, "repack (nothing else deleted)");
+	free(*deleted);
+	*deleted = calloc(pl->n ? pl->n : 1, sizeof(**deleted));
+	return *deleted ? 0 : ocb_fail(-ENOMEM, "prune");
+}
+
 /* auto: after a backup (retention.autoClean): only deletions are told,
  * on stderr, so that the backup's own output stays as it is */
 static int prune(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 		 struct ocb_ret_policy *p, int dry, int json, int autoclean,
-		 const char *just_taken)
+		 int repack, const char *just_taken)
 {
 	struct plan pl;
+	struct repack rp = { 0 };
 	int *deleted = NULL, r, worst = 0;
 	size_t i, ndel = 0, nkeep = 0;
 
-	r = make_plan(ctx, kp, p, just_taken, &pl);
+	r = prune_plan_make(ctx, kp, p, just_taken, NULL, 0, &pl);
 	if (r < 0) {
-		plan_free(&pl);
+		prune_plan_free(&pl);
 		return ocb_fail(r, "list %s", ctx->cfg->prefix);
 	}
 	deleted = calloc(pl.n ? pl.n : 1, sizeof(*deleted));
-	if (!deleted) {
-		plan_free(&pl);
+	/* what repacking would do: planned, shown by --dry-run */
+	if (!deleted || (!autoclean && !ocb_ret_policy_empty(p) &&
+			 prune_repack_make(ctx->cfg, &pl, &rp) < 0)) {
+		free(deleted);
+		prune_repack_free(&rp, pl.n);
+		prune_plan_free(&pl);
 		return ocb_fail(-ENOMEM, "prune");
+	}
+	if (!dry && repack) {
+		if (!json && !ctx->quiet && rp.made)
+			repack_print(&rp, pl.n, 0);
+		r = repack_now(ctx, kp, p, &pl, &rp, &deleted);
+		if (r) {
+			free(deleted);
+			prune_plan_free(&pl);
+			return r;
+		}
 	}
 	if (!dry) {
 		/* uploads left by killed backups, then the plan's deletions.
@@ -547,7 +784,9 @@ static int prune(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 		ndel += dry ? !pl.items[i].keep : (size_t)deleted[i];
 	}
 	if (!autoclean && (!ctx->quiet || json))
-		print_plan(&pl, dry, json, deleted);
+		print_plan(&pl, dry, json, deleted, &rp);
+	if (!autoclean && !json && !ctx->quiet && dry && rp.made)
+		repack_print(&rp, pl.n, 1);
 	if (!autoclean && !json && !ctx->quiet)
 		printf("%zu kept, %zu %s%s\n", nkeep, ndel,
 		       dry ? "to delete (dry run: nothing deleted)" : "deleted",
@@ -559,7 +798,8 @@ static int prune(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 			p->delete_refused ? "" : ", kept: --delete-refused "
 			"deletes them");
 	free(deleted);
-	plan_free(&pl);
+	prune_repack_free(&rp, pl.n);
+	prune_plan_free(&pl);
 	if (ocb_interrupted)
 		return OCB_EXIT_INTERRUPTED;
 	if (worst)
@@ -578,7 +818,7 @@ int ocb_prune_configured(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 	config_policy(ctx->cfg, &p);
 	if (ocb_ret_policy_empty(&p))
 		return 0;
-	return prune(ctx, kp, &p, 0, 0, 1, just_taken);
+	return prune(ctx, kp, &p, 0, 0, 1, 0, just_taken);
 }
 
 static int count_arg(const char *opt, const char *v, int *out)
@@ -606,12 +846,13 @@ static int prune_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		{ "keep-yearly", required_argument, NULL, 'y' },
 		{ "keep-within", required_argument, NULL, 'W' },
 		{ "delete-refused", no_argument, NULL, 'R' },
+		{ "repack", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ocb_ret_policy p = { 0 };
 	struct ocb_keyprov *kp = NULL;
-	int dry = 0, json = 0, given = 0, delref = 0, c, r;
+	int dry = 0, json = 0, given = 0, delref = 0, repack = 0, c, r;
 
 	while ((c = getopt_long(argc, argv, "hn", opts, NULL)) != -1) {
 		r = 0;
@@ -619,6 +860,7 @@ static int prune_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		case 'n': dry = 1; break;
 		case 'j': json = 1; break;
 		case 'R': delref = 1; break;
+		case 'P': repack = 1; break;
 		case 'l': r = count_arg("--keep-last", optarg, &p.last); break;
 		case 'd': r = count_arg("--keep-daily", optarg, &p.daily); break;
 		case 'w': r = count_arg("--keep-weekly", optarg, &p.weekly); break;
@@ -635,7 +877,7 @@ static int prune_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		}
 		if (r < 0)
 			return OCB_EXIT_USAGE;
-		if (c != 'n' && c != 'j' && c != 'R')
+		if (c != 'n' && c != 'j' && c != 'R' && c != 'P')
 			given = 1;
 	}
 	if (optind != argc)
@@ -652,7 +894,7 @@ static int prune_exec(struct ocb_ctx *ctx, int argc, char **argv)
 		if (r)
 			return r;
 	}
-	r = prune(ctx, kp, &p, dry, json, 0, NULL);
+	r = prune(ctx, kp, &p, dry, json, 0, repack, NULL);
 	ocb_keyprov_free(kp);
 	return r;
 }

@@ -104,6 +104,30 @@ int ocb_archive_ref(const struct ocb_archive *a, uint32_t i,
 	return 0;
 }
 
+int ocb_archive_segment(const struct ocb_archive *a, uint32_t i,
+			struct ocb_archive_segment *out)
+{
+	const struct ocb_segment *g;
+
+	if (!a->cat || i >= a->cat->nseg)
+		return -ENOENT;
+	g = &a->cat->seg[i];
+	out->loff = g->loff;
+	out->len = g->len;
+	out->poff = g->poff;
+	out->source = g->source;
+	return 0;
+}
+
+int ocb_archive_ref_stored(const struct ocb_archive *a, uint32_t i,
+			   uint64_t *bytes)
+{
+	if (!a->cat || i >= a->cat->nrefs)
+		return -ENOENT;
+	*bytes = a->cat->refs[i].stream_size;
+	return 0;
+}
+
 uint64_t ocb_archive_ref_bytes_read(const struct ocb_archive *a)
 {
 	return a->ops->ref_bytes ? a->ops->ref_bytes(a) : 0;

@@ -86,6 +86,17 @@ const struct ocb_catalog *ocb_archive_catalog(const struct ocb_archive *a);
 /* A native backup's 512-byte header as stored: 0, or -EINVAL for another
  * kind (archive_read.c). */
 int ocb_archive_native_header(const struct ocb_archive *a, uint8_t out[512]);
+/* Stream bytes [poff, poff + len) of the physical stream of source src of
+ * a native backup (0: its own object, r + 1: its ref r), fetching only
+ * the frames that hold them, with one range request, each frame opened
+ * and authenticated exactly as a read of the logical stream opens it (its
+ * source's key and id, its index, the frame records this catalog holds).
+ * For a repack's replacement, which copies only the bytes it moves.
+ * 0, -EINVAL (another kind, no such source, outside its stream), -EBADMSG
+ * (a frame failed authentication) or a store error.  Thread-safe. */
+int ocb_archive_read_source(struct ocb_archive *a, uint32_t src,
+			    uint64_t poff, uint64_t len, ocb_sink_fn sink,
+			    void *arg);
 
 /* A verify operation for kinds whose catalog holds content hashes: read
  * the whole stream (ops->cat) and hash every file against the catalog. */

@@ -12,7 +12,8 @@
  * physical frames of each source, each opened with that source's key and
  * id, as its own reader would, and checked against the frame records this
  * catalog holds.  A ref's data key is unwrapped from its copied header
- * the first time it is needed.
+ * the first time it is needed.  A repack's replacement reads ranges of
+ * one source's physical stream the same way (ocb_archive_read_source).
  */
 #include "ocb_archive.h"
 #include "archive_ops.h"
@@ -1337,6 +1338,60 @@ void ocb_archive_set_phys_cache(struct ocb_archive *a,
 {
 	if (!ocb_archive_is_legacy(a))
 		((struct native_archive *)ocb_archive_impl(a))->phys = pc;
+}
+
+/* the part of each physical frame within [lo, hi) to the sink */
+struct source_range {
+	uint64_t lo, hi, fs;
+	ocb_sink_fn sink;
+	void *arg;
+};
+
+static int source_range_frame(void *arg, uint32_t i, const void *data,
+			      size_t len)
+{
+	const struct source_range *x = arg;
+	uint64_t s0 = (uint64_t)i * x->fs;
+	uint64_t a = x->lo > s0 ? x->lo : s0;
+	uint64_t e = x->hi < s0 + len ? x->hi : s0 + len;
+
+	return e > a ? x->sink(x->arg, (const uint8_t *)data + (a - s0),
+			       (size_t)(e - a)) : 0;
+}
+
+int ocb_archive_read_source(struct ocb_archive *a, uint32_t src,
+			    uint64_t poff, uint64_t len, ocb_sink_fn sink,
+			    void *arg)
+{
+	struct native_archive *na;
+	struct source so;
+	struct source_range x = { .lo = poff, .sink = sink, .arg = arg };
+	uint64_t size;
+	uint32_t f0, f1;
+	int r;
+
+	if (ocb_archive_is_legacy(a))
+		return -EINVAL;
+	na = ocb_archive_impl(a);
+	if (!na->cat || src > na->cat->nrefs)
+		return -EINVAL;
+	size = src ? na->cat->refs[src - 1].stream_size :
+	       na->cat->stored_size;
+	if (poff > size || len > size - poff)
+		return -EINVAL;
+	if (!len)
+		return 0;
+	r = source_get(na, src, &so);
+	if (r < 0)
+		return r;
+	x.hi = poff + len;
+	x.fs = so.frame_size;
+	f0 = (uint32_t)(poff / so.frame_size);
+	f1 = (uint32_t)((x.hi - 1) / so.frame_size);
+	if (f1 >= so.nframes)
+		return -EBADMSG;	/* frames cover the stream: validated */
+	return source_frames(na, &so, f0, f1 - f0 + 1, source_range_frame, &x,
+			     NULL);
 }
 
 static uint64_t native_wire_bytes(const struct ocb_archive *a, uint32_t first,

@@ -129,6 +129,21 @@ int ocb_archive_open(struct ocb_store *s, const char *key,
  * 0, or -ENOENT past the last. */
 int ocb_archive_ref(const struct ocb_archive *a, uint32_t i,
 		    const char **name, const uint8_t **id);
+/* Where a piece of a backup's logical stream is stored: logical bytes
+ * [loff, loff + len) are bytes [poff, poff + len) of the physical stream
+ * of source (0: this object; r + 1: referenced object r). */
+struct ocb_archive_segment {
+	uint64_t loff, len, poff;
+	uint32_t source;
+};
+/* Segment i of a format-3 backup, in logical order: 0, or -ENOENT past
+ * the last.  Earlier kinds have none (their stream is all their own). */
+int ocb_archive_segment(const struct ocb_archive *a, uint32_t i,
+			struct ocb_archive_segment *out);
+/* Referenced object i's physical stream size (bytes it stores), as this
+ * backup's authenticated catalog records it: 0, or -ENOENT. */
+int ocb_archive_ref_stored(const struct ocb_archive *a, uint32_t i,
+			   uint64_t *bytes);
 /* Bytes this archive has read from the objects of other backups (format
  * 3 references), for the mount's stats: a counter that only grows while
  * the archive is open.  0 for every earlier kind. */

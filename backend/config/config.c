@@ -85,6 +85,8 @@ static const struct field {
 	{ "retention.keepYearly", T_INT },
 	{ "retention.keepWithin", T_STR },
 	{ "retention.staleUploadHours", T_INT },
+	{ "retention.repackLivePercent", T_INT },
+	{ "retention.repackMinDeadMB", T_INT },
 	{ "backup", T_OBJ },
 	{ "backup.fullEvery", T_INT },
 	{ "backup.fullAfterDays", T_INT },
@@ -616,6 +618,15 @@ static int read_retention(struct ocb_config *c, const cJSON *root,
 	c->auto_clean = get_bool(root, "retention", "autoClean", 0);
 	c->stale_upload_age = (int64_t)get_int(root, "retention",
 					       "staleUploadHours", 24) * 3600;
+	c->repack_live_percent = get_int(root, "retention",
+					 "repackLivePercent", 50);
+	c->repack_min_dead_mb = get_int(root, "retention", "repackMinDeadMB", 4);
+	if (c->repack_live_percent < 0 || c->repack_live_percent > 100 ||
+	    c->repack_min_dead_mb < 0) {
+		ocb_err("config %s: retention.repackLivePercent is 0 to 100 and "
+			"retention.repackMinDeadMB 0 or more", file);
+		return -EINVAL;
+	}
 	c->full_every = get_int(root, "backup", "fullEvery", 30);
 	c->full_after_days = get_int(root, "backup", "fullAfterDays", 30);
 	if (c->full_every < 1 || c->full_after_days < 1) {

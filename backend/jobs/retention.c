@@ -3,6 +3,7 @@
  * (retention.h).
  */
 #include "retention.h"
+#include "backup_name.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -37,9 +38,42 @@ static int newest_first(const void *x, const void *y)
 	return strcmp(b->name, a->name);	/* same second: by name */
 }
 
+/* One backup for the rules: a repack's replacement K' (named "<K's
+ * time>Z-repack<n>") and the backup K it replaces, and several
+ * replacements of one K.  Counted apart, a repack killed between K''s
+ * commit and K's deletion would make them two backups for "last" and the
+ * periods, and a plain prune would drop an older backup the user expects
+ * to keep.  By name: every ranked item of the same time and stem as a
+ * replacement is one with it (two backups of the same second beside a
+ * replacement are one too: that only keeps more).  lead[i] is the first
+ * of s[i]'s backup in s (s sorted newest first, so they are adjacent). */
+static void same_backups(struct ocb_ret_item **s, size_t n, size_t *lead)
+{
+	size_t lo = 0, hi, i;
+
+	while (lo < n) {
+		size_t stem = ocb_backup_name_stem(s[lo]->name);
+		int any = 0;
+
+		for (hi = lo; hi < n; hi++) {
+			if (!stem || s[hi]->time != s[lo]->time ||
+			    s[hi]->untrusted != s[lo]->untrusted ||
+			    ocb_backup_name_stem(s[hi]->name) != stem ||
+			    strncmp(s[hi]->name, s[lo]->name, stem))
+				break;
+			any |= ocb_backup_name_is_replacement(s[hi]->name);
+		}
+		if (hi == lo)
+			hi = lo + 1;
+		for (i = lo; i < hi; i++)
+			lead[i] = any ? lo : i;
+		lo = hi;
+	}
+}
+
 /* the newest backup of each of the newest `count` periods */
-static void keep_periods(struct ocb_ret_item **s, size_t n, int count,
-			 const char *fmt, const char *rule)
+static void keep_periods(struct ocb_ret_item **s, const size_t *lead,
+			 size_t n, int count, const char *fmt, const char *rule)
 {
 	char last[32] = "", key[32], why[64];
 	int kept = 0;
@@ -49,6 +83,8 @@ static void keep_periods(struct ocb_ret_item **s, size_t n, int count,
 		time_t t = (time_t)s[i]->time;
 		struct tm tm;
 
+		if (lead[i] != i)
+			continue;	/* counted with its first */
 		gmtime_r(&t, &tm);
 		strftime(key, sizeof(key), fmt, &tm);
 		if (!strcmp(key, last))
@@ -60,11 +96,30 @@ static void keep_periods(struct ocb_ret_item **s, size_t n, int count,
 	}
 }
 
+/* kept or dropped together: what keeps one member of a backup keeps
+ * every member (so each keeps, by reachability, what it reads) */
+static void keep_together(struct ocb_ret_item **s, const size_t *lead,
+			  size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (lead[i] != i && s[i]->keep &&
+		    !strstr(s[lead[i]]->why, s[i]->why))
+			add_why(s[lead[i]], s[i]->why);
+	for (i = 0; i < n; i++)
+		if (lead[i] != i && s[lead[i]]->keep) {
+			snprintf(s[i]->why, sizeof(s[i]->why), "%s",
+				 s[lead[i]]->why);
+			s[i]->keep = 1;
+		}
+}
+
 int ocb_retention_plan(struct ocb_ret_item *v, size_t n,
 		       const struct ocb_ret_policy *p)
 {
 	struct ocb_ret_item **s;
-	size_t i, all = n;
+	size_t *lead, i, rank, all = n;
 
 	for (i = 0; i < all; i++) {
 		v[i].keep = 0;
@@ -74,8 +129,12 @@ int ocb_retention_plan(struct ocb_ret_item *v, size_t n,
 	if (!all)
 		return 0;
 	s = malloc(all * sizeof(*s));
-	if (!s)
+	lead = malloc(all * sizeof(*lead));
+	if (!s || !lead) {
+		free(s);
+		free(lead);
 		return -ENOMEM;
+	}
 	for (i = 0, n = 0; i < all; i++) {
 		if (!v[i].refused) {
 			s[n++] = &v[i];
@@ -91,11 +150,13 @@ int ocb_retention_plan(struct ocb_ret_item *v, size_t n,
 	}
 	if (!n) {
 		free(s);
+		free(lead);
 		return 0;
 	}
 	qsort(s, n, sizeof(*s), newest_first);
+	same_backups(s, n, lead);
 	add_why(s[0], s[0]->untrusted ? "newest (none trusted)" : "newest");
-	for (i = 0; i < n; i++) {
+	for (i = 0, rank = 0; i < n; i++) {
 		char why[64];
 
 		if (s[i]->pinned)
@@ -106,7 +167,10 @@ int ocb_retention_plan(struct ocb_ret_item *v, size_t n,
 			add_why(s[i], "future-dated");
 		if (s[i]->just_taken)
 			add_why(s[i], "just taken");
-		if (p->last > 0 && i < (size_t)p->last) {
+		if (lead[i] != i)
+			continue;	/* the rules count it with its first */
+		rank++;			/* backups counted so far, this one in */
+		if (p->last > 0 && rank <= (size_t)p->last) {
 			snprintf(why, sizeof(why), "last %d", p->last);
 			add_why(s[i], why);
 		}
@@ -127,14 +191,16 @@ int ocb_retention_plan(struct ocb_ret_item *v, size_t n,
 			add_why(s[i], "no policy");
 	}
 	if (p->daily > 0)
-		keep_periods(s, n, p->daily, "%Y-%m-%d", "daily");
+		keep_periods(s, lead, n, p->daily, "%Y-%m-%d", "daily");
 	if (p->weekly > 0)
-		keep_periods(s, n, p->weekly, "%G-W%V", "weekly");
+		keep_periods(s, lead, n, p->weekly, "%G-W%V", "weekly");
 	if (p->monthly > 0)
-		keep_periods(s, n, p->monthly, "%Y-%m", "monthly");
+		keep_periods(s, lead, n, p->monthly, "%Y-%m", "monthly");
 	if (p->yearly > 0)
-		keep_periods(s, n, p->yearly, "%Y", "yearly");
+		keep_periods(s, lead, n, p->yearly, "%Y", "yearly");
+	keep_together(s, lead, n);
 	free(s);
+	free(lead);
 	return 0;
 }
 

@@ -11,6 +11,13 @@
  * ones and names ocb did not make are kept; a labelled backup counts like any other (pin it to
  * keep it).  An empty policy keeps everything.  Times are UTC.
  *
+ * A repack's replacement ("<K's time>Z-repack<n>", backup_name.h) and the
+ * backup K it replaces are one backup for every rule, as are several
+ * replacements of one K: they take one slot, and are kept or dropped
+ * together (each kept one then keeps, by reachability, what it reads).
+ * So a repack killed between a replacement's commit and K's deletion
+ * leaves both to the next prune, and no other backup loses its place.
+ *
  * Then reachability (ocb_retention_reach): an incremental backup reads
  * bytes from the objects of other backups, so every backup a kept one
  * references is kept too ("needed by <name>"), whatever the policy said;

@@ -602,6 +602,8 @@ static void test_retention(void)
 		CHECK_INT(c->keep_daily + c->keep_weekly + c->keep_monthly +
 			  c->keep_yearly, 0);
 		CHECK(c->keep_within == 0 && c->stale_upload_age == 24 * 3600);
+		CHECK_INT(c->repack_live_percent, 50);
+		CHECK_INT(c->repack_min_dead_mb, 4);
 		ocb_config_free(c);
 		c = NULL;
 	}
@@ -614,6 +616,19 @@ static void test_retention(void)
 	CHECK_INT(ocb_config_load(p, &c), -EINVAL);
 	CHECK(err_has("retention.keepDaily"));
 	CHECK(c == NULL);
+	p = write_cfg("ret3.json", "{\"retention\": {\"repackLivePercent\": "
+		      "30, \"repackMinDeadMB\": 0}}", 0600);
+	CHECK_INT(ocb_config_load(p, &c), 0);
+	if (c) {
+		CHECK_INT(c->repack_live_percent, 30);
+		CHECK_INT(c->repack_min_dead_mb, 0);
+		ocb_config_free(c);
+		c = NULL;
+	}
+	p = write_cfg("ret4.json", "{\"retention\": {\"repackLivePercent\": "
+		      "101}}", 0600);
+	CHECK_INT(ocb_config_load(p, &c), -EINVAL);
+	CHECK(err_has("retention.repackLivePercent is 0 to 100"));
 }
 
 int main(void)

@@ -5,8 +5,11 @@
  * object as read through the full backup itself (plus the few small ones
  * of its own object for the tar headers around it), both read whole and
  * read sequentially through the mount's frame cache with read-ahead.
+ * A range of one source's physical stream (what a repack's replacement
+ * copies) costs one request of that source's frames, and nothing else.
  */
 #include "t.h"
+#include "archive_ops.h"
 #include "buf.h"
 #include "crypto.h"
 #include "file_store.h"
@@ -142,6 +145,52 @@ static int read_seq(struct ocb_store *s, struct ocb_keyprov *kp,
 	return r;
 }
 
+/* bytes of the full backup's stream read through the incremental as its
+ * ref (ocb_archive_read_source): the same bytes as its logical stream
+ * there, one request of the full's frames, none of its own object */
+static int sink_buf(void *arg, const void *data, size_t len)
+{
+	return ocb_buf_append(arg, data, len);
+}
+
+static void read_source(struct ocb_store *s, struct ocb_keyprov *kp,
+			const char *key, const char *full_key,
+			struct rec_log *l)
+{
+	struct ocb_archive *a = NULL;
+	struct ocb_archive_segment g = { 0 }, x;
+	struct ocb_buf want, got;
+	uint64_t bytes, len = 3u << 20, skip = (5u << 20) + 12345;
+	uint32_t i;
+
+	ocb_buf_init(&want, 16u << 20);
+	ocb_buf_init(&got, 16u << 20);
+	CHECK_INT(ocb_archive_open(s, key, kp, &a), 0);
+	if (!a)
+		return;
+	for (i = 0; ocb_archive_segment(a, i, &x) == 0; i++)
+		if (x.source == 1 && x.len > g.len)
+			g = x;
+	CHECK(g.len > skip + len);
+	CHECK_INT(ocb_archive_cat_range(a, g.loff + skip, len, sink_buf,
+					&want), 0);
+	l->n = 0;
+	CHECK_INT(ocb_archive_read_source(a, 1, g.poff + skip, len, sink_buf,
+					  &got), 0);
+	CHECK(got.len == len && want.len == len &&
+	      !memcmp(got.data, want.data, len));
+	CHECK_INT(gets_of(l, full_key, &bytes, NULL), 1);
+	CHECK(bytes <= len + (2u << 20) + (64u << 10));
+	CHECK_INT(gets_of(l, key, &bytes, NULL), 0);
+	CHECK_INT(ocb_archive_read_source(a, 2, 0, 1, sink_buf, &got),
+		  -EINVAL);
+	CHECK_INT(ocb_archive_read_source(a, 1, g.poff, UINT64_MAX, sink_buf,
+					  &got), -EINVAL);
+	ocb_buf_release(&want);
+	ocb_buf_release(&got);
+	ocb_archive_free(a);
+}
+
 /* ---- the test ------------------------------------------------------------ */
 
 static char work[] = "/tmp/ocb-incr-read-XXXXXX";
@@ -237,6 +286,8 @@ int main(void)
 	CHECK(fn >= 1 && in <= fn + 2 && in * 2 >= fn);
 	CHECK(on <= 4);
 	CHECK(ob < 64 << 10);
+
+	read_source(s, kp, inc.key, full.key, &l);
 
 	ocb_keyprov_free(kp);
 	ocb_store_free(s);

@@ -2,7 +2,8 @@
  * test_retention.c - retention plans against tables of dates: each policy,
  * week numbers across a year end, months of different lengths, ties in
  * one second, labels, pins, the newest, an empty policy; the times in
- * backup names.  Reachability: chains, diamonds, a kept backup referencing
+ * backup names; a repack's replacements and the backup they replace
+ * counted as one.  Reachability: chains, diamonds, a kept backup referencing
  * a refused one, references to a missing or replaced backup.
  */
 #include "t.h"
@@ -271,6 +272,91 @@ static void test_just_taken(void)
 	CHECK_STR(v[0].why, "just taken");
 	CHECK_INT(v[1].keep, 0);
 	CHECK_INT(v[2].keep, 1);
+}
+
+/* a repack killed between a replacement's commit and the deletion of
+ * the backup it replaces: K and K' (and K'') are one backup for every
+ * rule, kept or dropped together, so no older backup loses its place */
+static void test_replacements_count_once(void)
+{
+	const char *tails[] = {
+		"2026-11-01T00-00-00Z",			/* A */
+		"2026-11-02T00-00-00Z-snapshot",	/* B, labelled */
+		"2026-11-02T00-00-00Z-repack1",		/* B' */
+		"2026-11-03T00-00-00Z",			/* C */
+		"2026-11-03T00-00-00Z-repack1",		/* C' */
+		"2026-11-03T00-00-00Z-repack2",		/* C'' */
+		"2026-11-04T00-00-00Z-repack1",		/* D' (D deleted) */
+	};
+	struct ocb_ret_item v[7];
+	char names[7][96];
+	struct ocb_ret_policy p = { .last = 3 };
+	size_t i;
+
+	items_of(v, names, tails, 7);
+	CHECK_INT(ocb_retention_plan(v, 7, &p), 0);
+	CHECK_INT(v[0].keep, 0);
+	for (i = 1; i < 7; i++)
+		CHECK_INT(v[i].keep, 1);
+	CHECK_STR(v[1].why, "last 3");
+	CHECK_STR(v[2].why, "last 3");
+	CHECK_STR(v[3].why, v[5].why);
+	p.last = 2;				/* B and B' go together */
+	CHECK_INT(ocb_retention_plan(v, 7, &p), 0);
+	CHECK_INT(v[0].keep + v[1].keep + v[2].keep, 0);
+	CHECK_INT(v[3].keep + v[4].keep + v[5].keep + v[6].keep, 4);
+	p.last = 4;
+	CHECK_INT(ocb_retention_plan(v, 7, &p), 0);
+	CHECK_INT(v[0].keep, 1);
+
+	/* the periods: the newest of a day is the whole backup */
+	memset(&p, 0, sizeof(p));
+	p.daily = 2;
+	CHECK_INT(ocb_retention_plan(v, 7, &p), 0);
+	CHECK_INT(v[0].keep + v[1].keep + v[2].keep, 0);
+	CHECK_INT(v[3].keep + v[4].keep + v[5].keep, 3);
+	CHECK_STR(v[3].why, "daily 2026-11-03");
+
+	/* a refused replacement takes no one's place and joins nothing */
+	p.daily = 0;
+	p.last = 3;
+	v[4].refused = v[5].refused = 1;
+	p.delete_refused = 1;
+	CHECK_INT(ocb_retention_plan(v, 7, &p), 0);
+	CHECK_INT(v[4].keep + v[5].keep, 0);
+	CHECK_INT(v[1].keep + v[2].keep + v[3].keep + v[6].keep, 4);
+	CHECK_INT(v[0].keep, 0);
+}
+
+/* only "<time>Z-repack<n>", n from 1, of the same time is a replacement;
+ * two labelled backups of one second stay two */
+static void test_replacement_names(void)
+{
+	const char *tails[] = {
+		"2026-11-01T00-00-00Z",
+		"2026-11-02T00-00-00Z",
+		"2026-11-02T00-00-00Z-repack0",
+		"2026-11-02T00-00-00Z-repacked1",
+		"2026-11-02T00-00-00Z-repack",
+		"2026-11-02T00-00-00Z-repack1x",
+	};
+	struct ocb_ret_item v[6];
+	char names[6][96];
+	struct ocb_ret_policy p = { .last = 5 };
+
+	items_of(v, names, tails, 6);
+	CHECK_INT(ocb_retention_plan(v, 6, &p), 0);
+	CHECK_INT(v[0].keep, 0);
+	CHECK_INT(ocb_backup_name_is_replacement(
+			"openclaw-aws-backup-2026-11-02T00-00-00Z-repack12"), 1);
+	CHECK_INT(ocb_backup_name_is_replacement(
+			"openclaw-aws-backup-2026-11-02T00-00-00-repack1"), 0);
+	CHECK_INT(ocb_backup_name_is_replacement("other-2026Z-repack1"), 0);
+	CHECK_INT((int)ocb_backup_name_stem(
+			"openclaw-aws-backup-2026-11-02T00-00-00Z-x"),
+		  (int)strlen("openclaw-aws-backup-2026-11-02T00-00-00Z"));
+	CHECK_INT((int)ocb_backup_name_stem(
+			"openclaw-aws-backup-2026-11-02T00-00-00"), 0);
 }
 
 /* ---- reachability --------------------------------------------------------- */
@@ -569,6 +655,31 @@ static void test_reach_unreadable(void)
 	CHECK_INT(g.problems[OCB_RET_REFS_UNKNOWN], 0);
 }
 
+/* K and its replacement K' kept together each keep what they read: K
+ * reads the old object, K' the moved bytes; an older backup nothing
+ * reads goes */
+static void test_reach_replacement(void)
+{
+	struct ocb_ret_policy p = { .last = 1 };
+	struct graph g;
+
+	graph_init(&g, 4);	/* 0: unrelated, 1: old full, 2: moved, 3: K */
+	snprintf(g.names[2], sizeof(g.names[2]), "%s",
+		 "openclaw-aws-backup-2026-11-04T00-00-00Z-repack1");
+	g.v[2].time = g.v[3].time;
+	graph_ref(&g, 3, 1, 0);		/* K reads the old full */
+	graph_ref(&g, 2, 0, 0);		/* K' reads where bytes were moved */
+	CHECK_INT(plan_and_reach(&g, &p), 0);
+	CHECK_INT(g.v[3].keep && g.v[2].keep, 1);
+	CHECK_INT(g.v[2].needed + g.v[3].needed, 0);
+	CHECK_INT(g.v[1].keep && g.v[1].needed, 1);
+	CHECK_INT(g.v[0].keep && g.v[0].needed, 1);
+	CHECK_STR(g.v[0].why,
+		  "needed by openclaw-aws-backup-2026-11-04T00-00-00Z-repack1");
+	CHECK_STR(g.v[2].why, "newest, last 1");
+	CHECK_STR(g.v[3].why, "newest, last 1");
+}
+
 int main(void)
 {
 	test_last();
@@ -582,11 +693,14 @@ int main(void)
 	test_untrusted();
 	test_refused();
 	test_just_taken();
+	test_replacements_count_once();
+	test_replacement_names();
 	test_reach_chain();
 	test_reach_diamond_and_cycle();
 	test_reach_refused();
 	test_reach_missing_and_replaced();
 	test_reach_asks_to_open();
 	test_reach_unreadable();
+	test_reach_replacement();
 	return T_DONE();
 }

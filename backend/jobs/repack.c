@@ -1,0 +1,277 @@
+/*
+ * repack.c - which objects are mostly dead and what repacking them
+ * writes and frees (repack.h).
+ */
+#include "repack.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct span {
+	uint64_t a, b;		/* [a, b) */
+};
+
+struct rp {
+	struct ocb_repack_item *v;
+	size_t n;
+	size_t *byname;		/* items, sorted by name */
+	size_t **target;	/* per item: the item each ref names, or n */
+	struct span *sp;	/* room for every segment */
+	unsigned char *frozen;	/* pinned, or read by a frozen one */
+};
+
+static int byname_cmp(const void *x, const void *y, void *arg)
+{
+	const struct ocb_repack_item *v = arg;
+
+	return strcmp(v[*(const size_t *)x].name, v[*(const size_t *)y].name);
+}
+
+/* the item named name, or r->n */
+static size_t rp_find(const struct rp *r, const char *name)
+{
+	size_t lo = 0, hi = r->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(name, r->v[r->byname[mid]].name);
+
+		if (!c)
+			return r->byname[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return r->n;
+}
+
+static int span_cmp(const void *x, const void *y)
+{
+	const struct span *a = x, *b = y;
+
+	if (a->a != b->a)
+		return a->a < b->a ? -1 : 1;
+	return 0;
+}
+
+/* does it still read from objects, as the plan stands? */
+static int reads(const struct ocb_repack_item *it)
+{
+	return it->keep && it->opened && !it->repack;
+}
+
+/* the bytes of item x's stream that the kept backups (not repacked)
+ * read, each byte once */
+static uint64_t live_of(struct rp *r, size_t x)
+{
+	const struct ocb_repack_item *t = &r->v[x];
+	size_t i, k, m = 0;
+	uint64_t live = 0, end = 0;
+
+	for (i = 0; i < r->n; i++) {
+		const struct ocb_repack_item *it = &r->v[i];
+
+		if (i == x || !reads(it))
+			continue;
+		for (k = 0; k < it->nseg; k++) {
+			const struct ocb_repack_seg *g = &it->seg[k];
+
+			if (g->ref >= it->nrefs || r->target[i][g->ref] != x ||
+			    !g->len || g->poff >= t->stored)
+				continue;
+			r->sp[m].a = g->poff;
+			r->sp[m].b = g->len > t->stored - g->poff ? t->stored :
+				     g->poff + g->len;
+			m++;
+		}
+	}
+	qsort(r->sp, m, sizeof(*r->sp), span_cmp);
+	for (k = 0; k < m; k++) {
+		uint64_t a = r->sp[k].a > end ? r->sp[k].a : end;
+
+		if (r->sp[k].b > a)
+			live += r->sp[k].b - a;
+		if (r->sp[k].b > end)
+			end = r->sp[k].b;
+	}
+	return live;
+}
+
+static int mostly_dead(const struct ocb_repack_item *it,
+		       const struct ocb_repack_policy *p)
+{
+	uint64_t dead = it->stored - it->live;
+
+	/* live / stored < percent / 100, without overflow for any size */
+	return (long double)it->live * 100 <
+	       (long double)it->stored * p->live_percent &&
+	       dead >= p->min_dead;
+}
+
+/* does item i read from an item the plan deletes? */
+static int reads_deleted(const struct rp *r, size_t i)
+{
+	const struct ocb_repack_item *it = &r->v[i];
+	size_t k;
+
+	for (k = 0; k < it->nrefs; k++) {
+		size_t to = r->target[i][k];
+
+		if (to < r->n && (r->v[to].repack || r->v[to].rewrite))
+			return 1;
+	}
+	return 0;
+}
+
+/* a pinned backup is never replaced, so what it reads stays, and what
+ * those read stays too */
+static void freeze(struct rp *r)
+{
+	size_t i, k;
+	int changed = 1;
+
+	for (i = 0; i < r->n; i++)
+		r->frozen[i] = r->v[i].pinned && reads(&r->v[i]);
+	while (changed) {
+		changed = 0;
+		for (i = 0; i < r->n; i++) {
+			if (!r->frozen[i] || !reads(&r->v[i]))
+				continue;
+			for (k = 0; k < r->v[i].nrefs; k++) {
+				size_t to = r->target[i][k];
+
+				if (to < r->n && !r->frozen[to]) {
+					r->frozen[to] = 1;
+					changed = 1;
+				}
+			}
+		}
+	}
+}
+
+static void decide(struct rp *r, const struct ocb_repack_policy *p)
+{
+	size_t i;
+	int changed = 1;
+
+	freeze(r);
+
+	/* fewer readers only lower live bytes: this ends */
+	while (changed) {
+		changed = 0;
+		for (i = 0; i < r->n; i++) {
+			struct ocb_repack_item *it = &r->v[i];
+
+			if (!it->native || !it->keep || !it->needed ||
+			    !it->opened || it->repack || r->frozen[i])
+				continue;
+			it->live = live_of(r, i);
+			if (mostly_dead(it, p)) {
+				it->repack = 1;
+				changed = 1;
+			}
+		}
+	}
+	for (i = 0; i < r->n; i++)	/* as the readers finally are */
+		if (r->v[i].repack)
+			r->v[i].live = live_of(r, i);
+	/* then every kept one reading from what goes is replaced, and so
+	 * is every kept one reading from a replaced one */
+	changed = 1;
+	while (changed) {
+		changed = 0;
+		for (i = 0; i < r->n; i++) {
+			struct ocb_repack_item *it = &r->v[i];
+
+			if (reads(it) && !it->rewrite && !r->frozen[i] &&
+			    reads_deleted(r, i)) {
+				it->rewrite = 1;
+				changed = 1;
+			}
+		}
+	}
+}
+
+static void total(const struct rp *r, struct ocb_repack_totals *t)
+{
+	size_t i;
+
+	memset(t, 0, sizeof(*t));
+	for (i = 0; i < r->n; i++) {
+		const struct ocb_repack_item *it = &r->v[i];
+
+		if (it->repack) {
+			t->repacked++;
+			t->dead += it->stored - it->live;
+			t->written += it->live;
+			t->object_bytes += it->object_size;
+		} else if (it->rewrite) {
+			t->rewritten++;
+			t->written += it->stored;
+			t->object_bytes += it->object_size;
+		}
+	}
+	t->worth = t->repacked && t->dead > t->written;
+}
+
+static int unknown_reader(const struct ocb_repack_item *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (v[i].native && v[i].keep && !v[i].opened)
+			return 1;
+	return 0;
+}
+
+int ocb_repack_plan(struct ocb_repack_item *v, size_t n,
+		    const struct ocb_repack_policy *p,
+		    struct ocb_repack_totals *t)
+{
+	struct rp r = { .v = v, .n = n };
+	size_t i, k, nseg = 0;
+	int ret = -ENOMEM;
+
+	memset(t, 0, sizeof(*t));
+	for (i = 0; i < n; i++) {
+		v[i].live = 0;
+		v[i].repack = 0;
+		v[i].rewrite = 0;
+		nseg += v[i].nseg;
+	}
+	if (!n || !p->live_percent || unknown_reader(v, n))
+		return 0;
+	r.byname = malloc(n * sizeof(*r.byname));
+	r.target = calloc(n, sizeof(*r.target));
+	r.sp = malloc((nseg ? nseg : 1) * sizeof(*r.sp));
+	r.frozen = calloc(n, 1);
+	if (!r.byname || !r.target || !r.sp || !r.frozen)
+		goto out;
+	for (i = 0; i < n; i++)
+		r.byname[i] = i;
+	qsort_r(r.byname, n, sizeof(*r.byname), byname_cmp, v);
+	for (i = 0; i < n; i++) {
+		r.target[i] = malloc((v[i].nrefs ? v[i].nrefs : 1) *
+				     sizeof(**r.target));
+		if (!r.target[i])
+			goto out;
+		for (k = 0; k < v[i].nrefs; k++)
+			r.target[i][k] = rp_find(&r, v[i].ref_names[k]);
+	}
+	decide(&r, p);
+	total(&r, t);
+	if (!t->worth)
+		for (i = 0; i < n; i++)
+			v[i].repack = v[i].rewrite = 0;
+	ret = 0;
+out:
+	for (i = 0; r.target && i < n; i++)
+		free(r.target[i]);
+	free(r.target);
+	free(r.byname);
+	free(r.sp);
+	free(r.frozen);
+	return ret;
+}

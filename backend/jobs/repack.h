@@ -1,0 +1,91 @@
+/*
+ * repack.h - which objects `ocb prune` would repack: a pure function of
+ * what retention kept and of what each kept backup reads from which
+ * object (no I/O), so that every plan can be checked against a table.
+ *
+ * After retention (retention.h), some objects are kept only because kept
+ * backups read a few of their bytes ("needed by").  Such an object is
+ * mostly dead when the bytes kept backups read from it (its live bytes,
+ * the union of the ranges of its physical stream their segments name) are
+ * under live_percent of the bytes it stores, and it would free at least
+ * min_dead bytes.  Repacking it means: its live bytes are written once
+ * into a replacement of the oldest kept backup reading them, every kept
+ * backup that reads from a repacked object (or from a replaced one) is
+ * replaced by a backup with the same logical content whose references
+ * point at objects that stay, and then the repacked objects and the
+ * replaced backups are deleted (docs/FORMAT.md, "Repacking").
+ *
+ * The rule, in bytes of the physical (plaintext) streams: the plan is
+ * made when the bytes it frees (the dead bytes of the repacked objects)
+ * exceed the bytes it writes (their live bytes, written once, plus the
+ * bytes the replaced backups store themselves); else nothing is repacked.
+ */
+#ifndef OCB_REPACK_H
+#define OCB_REPACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ocb_repack_policy {
+	unsigned live_percent;	/* repack under this share of live bytes;
+				 * 0: never repack */
+	uint64_t min_dead;	/* and only when it frees at least this */
+};
+
+/* What a backup reads from the physical stream of one object it
+ * references: bytes [poff, poff + len) of its ref number ref. */
+struct ocb_repack_seg {
+	uint32_t ref;
+	uint64_t poff, len;
+};
+
+struct ocb_repack_item {
+	const char *name;
+	int native;		/* a native backup (others read from none) */
+	int keep;		/* retention keeps it (ocb_ret_item.keep) */
+	int needed;		/* ... only because a kept one reads from it */
+	int pinned;		/* never replaced: what it reads stays */
+	int opened;		/* authenticated: the fields below are known */
+	uint64_t stored;	/* its own physical stream (bytes it stores) */
+	uint64_t object_size;	/* bytes in the store */
+	const char *const *ref_names;	/* the objects it reads from */
+	size_t nrefs;
+	const struct ocb_repack_seg *seg;	/* what it reads from them */
+	size_t nseg;
+	/* out */
+	uint64_t live;		/* bytes of its stream kept backups read
+				 * (needed ones only; else 0) */
+	int repack;		/* mostly dead: moved, then deleted */
+	int rewrite;		/* kept, reads from a repacked or replaced
+				 * object: replaced */
+};
+
+struct ocb_repack_totals {
+	size_t repacked, rewritten;
+	uint64_t dead;		/* stream bytes the plan frees */
+	uint64_t written;	/* stream bytes it writes */
+	uint64_t object_bytes;	/* bytes in the store of the objects it
+				 * deletes (the repacked and the replaced) */
+	int worth;		/* dead > written: the plan stands */
+};
+
+/* The defaults: live under 50%, freeing at least 4 MiB. */
+#define OCB_REPACK_LIVE_PERCENT 50u
+#define OCB_REPACK_MIN_DEAD (4ull << 20)
+
+/*
+ * Decide live, repack and rewrite of every item (after
+ * ocb_retention_reach), and the totals.  A backup a replaced one reads
+ * from stays unless it is repacked itself; references of repacked items
+ * do not count towards anyone's live bytes (they go), so the decision is
+ * repeated until it holds.  When the plan is not worth it (totals->worth
+ * 0), no item is marked repack or rewrite; nor when a kept native item
+ * did not open (what it reads is unknown).  A kept pinned item is never
+ * replaced: the objects it reads from are never repacked, nor those
+ * they read from.  0 or -ENOMEM.
+ */
+int ocb_repack_plan(struct ocb_repack_item *v, size_t n,
+		    const struct ocb_repack_policy *p,
+		    struct ocb_repack_totals *t);
+
+#endif
