@@ -130,6 +130,12 @@ int ocb_ctx_store(struct ocb_ctx *ctx, const char *url)
 	if (r < 0)
 		return ocb_fail(r, "cannot open store %s", url ? url :
 				ctx->cfg->store_url);
+	/* made here, before any backup is opened (prune and list open them
+	 * from several threads); without it, nothing is kept: every read
+	 * fetches and decodes */
+	if (!ctx->phys)
+		ocb_phys_cache_new(TOOL_PHYS_BYTES, TOOL_WORK_BYTES,
+				   &ctx->phys);
 	return 0;
 }
 
@@ -320,10 +326,6 @@ int ocb_ctx_open_backup_unnoted(struct ocb_ctx *ctx,
 			 .gpg = 1 },
 	};
 
-	/* without it, nothing is kept: every read fetches and decodes */
-	if (!ctx->phys)
-		ocb_phys_cache_new(TOOL_PHYS_BYTES, TOOL_WORK_BYTES,
-				   &ctx->phys);
 	oo.phys = ctx->phys;
 	return ocb_backup_open(ctx->store, ref->key, &oo, a);
 }

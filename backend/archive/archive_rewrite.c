@@ -18,6 +18,7 @@
 #include "keys.h"
 #include "log.h"
 #include "multipart.h"
+#include "object_out_i.h"
 #include "parallel.h"
 #include "ref_check.h"
 
@@ -259,64 +260,15 @@ struct rw {
 	uint32_t *kref;		/* k's source -> our ref + 1 (0: none yet) */
 	uint32_t *wref;		/* map owner -> our ref + 1 */
 	struct ocb_catb *cat;
-	struct ocb_multipart *w;
+	struct ocb_object_out out;	/* the upload, its frames, the end */
 	struct ocb_header hdr;
 	uint8_t *dk;
 	int level;
-	uint8_t *frame, *sealed;
-	size_t frame_len;
 	ZSTD_CCtx *cctx;
-	uint32_t nframes;
-	uint64_t obj_off, phys_off;
+	uint64_t phys_off;
 	struct piece *cp;	/* the pieces to store, in order */
 	size_t ncp, capcp;
 };
-
-static int rw_flush_frame(struct rw *w)
-{
-	struct ocb_frame_rec f = { .off = w->obj_off };
-	size_t sealed_len;
-	uint32_t flags;
-	int r;
-
-	if (!w->frame_len)
-		return 0;
-	r = ocb_frame_seal(w->dk, w->hdr.backup_id, w->nframes, w->cctx,
-			   w->level, w->frame, w->frame_len, w->sealed,
-			   &sealed_len, &flags);
-	if (r == 0)
-		r = ocb_multipart_write(w->w, w->sealed, sealed_len);
-	f.sealed_len = (uint32_t)sealed_len;
-	f.plain_len = (uint32_t)w->frame_len;
-	f.flags = flags;
-	if (r == 0)
-		r = ocb_catb_add_frame(w->cat, &f);
-	if (r < 0)
-		return r;
-	w->obj_off += sealed_len;
-	w->nframes++;
-	w->frame_len = 0;
-	return 0;
-}
-
-static int rw_store(struct rw *w, const uint8_t *p, size_t n)
-{
-	int r = 0;
-
-	while (r == 0 && n) {
-		size_t room = OCB_FRAME_SIZE - w->frame_len;
-
-		if (room > n)
-			room = n;
-		memcpy(w->frame + w->frame_len, p, room);
-		w->frame_len += room;
-		p += room;
-		n -= room;
-		if (w->frame_len == OCB_FRAME_SIZE)
-			r = rw_flush_frame(w);
-	}
-	return r;
-}
 
 /*
  * Copying.  Only the bytes that move are read: each piece from the
@@ -422,8 +374,10 @@ static int copy_all(struct rw *w)
 		for (; r == 0 && p < end; p++) {
 			const struct piece *c = &w->cp[p];
 
-			r = rw_store(w, rd[c->rd].buf + (c->poff - rd[c->rd].lo),
-				     (size_t)c->len);
+			r = ocb_object_out_write(&w->out, w->cat,
+						 rd[c->rd].buf +
+						 (c->poff - rd[c->rd].lo),
+						 (size_t)c->len);
 		}
 		for (i = 0; i < n; i++)
 			free(rd[i].buf);
@@ -668,38 +622,7 @@ static int rw_finish(struct rw *w)
 		.base = w->o->base, .depth = kc->depth,
 		.full_created = kc->full_created,
 	};
-	struct ocb_trailer t = { .version = OCB_FORMAT_VERSION };
-	uint8_t hbuf[OCB_HEADER_SIZE], tbuf[OCB_TRAILER_SIZE];
-	uint8_t *z = NULL;
-	uint64_t plain_len = 0;
-	size_t zlen = 0;
-	int r = rw_flush_frame(w);
-
-	if (r == 0)
-		r = ocb_catb_encode_zstd(w->cat, &info, w->level, OCB_TAG_LEN,
-					 &z, &zlen, &plain_len);
-	if (r < 0)
-		goto out;
-	t.catalog_off = w->obj_off;
-	t.catalog_len = zlen + OCB_TAG_LEN;
-	t.catalog_plain_len = plain_len;
-	t.header_off = w->obj_off + t.catalog_len;
-	t.stream_size = w->phys_off;
-	t.nframes = w->nframes;
-	ocb_trailer_encode(&t, tbuf);
-	ocb_header_encode(&w->hdr, hbuf);
-	r = ocb_catalog_seal_compressed(w->dk, w->hdr.backup_id, tbuf, hbuf,
-					z, zlen);
-	if (r == 0)
-		r = ocb_multipart_write(w->w, z, t.catalog_len);
-	if (r == 0)
-		r = ocb_multipart_write(w->w, hbuf, sizeof(hbuf));
-	if (r == 0)
-		r = ocb_multipart_write(w->w, tbuf, sizeof(tbuf));
-	w->obj_off += t.catalog_len + sizeof(hbuf) + sizeof(tbuf);
-out:
-	free(z);
-	return r;
+	return ocb_object_out_end(&w->out, &w->cat, &info, w->phys_off);
 }
 
 /* the object's metadata: as a backup's (hints for `ocb list`), the
@@ -752,12 +675,12 @@ static int rw_init(struct rw *w)
 	uint8_t hbuf[OCB_HEADER_SIZE];
 	int r;
 
-	w->frame = malloc(OCB_FRAME_SIZE);
-	w->sealed = malloc(ocb_frame_bound(OCB_FRAME_SIZE));
+	w->out.frame = malloc(OCB_FRAME_SIZE);
+	w->out.sealed = malloc(ocb_frame_bound(OCB_FRAME_SIZE));
 	w->cctx = ZSTD_createCCtx();
 	w->kref = calloc(w->kc->nrefs + 1, sizeof(*w->kref));
 	w->wref = calloc(w->m->nw + 1, sizeof(*w->wref));
-	if (!w->frame || !w->sealed || !w->cctx || !w->kref || !w->wref)
+	if (!w->out.frame || !w->out.sealed || !w->cctx || !w->kref || !w->wref)
 		return -ENOMEM;
 	r = ocb_catb_new(&w->cat);
 	if (r == 0)
@@ -815,11 +738,15 @@ int ocb_archive_rewrite(struct ocb_store *s, struct ocb_archive *k,
 		put.sse = o->put->sse;
 		put.sse_kms_key_id = o->put->sse_kms_key_id;
 	}
-	r = ocb_multipart_new(s, rr.key, &put, NULL, &w.w);
+	w.out.dk = w.dk;
+	w.out.hdr = &w.hdr;
+	w.out.cctx = w.cctx;
+	w.out.level = w.level;
+	r = ocb_multipart_new(s, rr.key, &put, NULL, &w.out.w);
 	ocb_header_encode(&w.hdr, hbuf);
 	if (r == 0)
-		r = ocb_multipart_write(w.w, hbuf, sizeof(hbuf));
-	w.obj_off = sizeof(hbuf);
+		r = ocb_multipart_write(w.out.w, hbuf, sizeof(hbuf));
+	w.out.obj_off = sizeof(hbuf);
 	if (r == 0)
 		r = rw_segments(&w);
 	if (r == 0)
@@ -827,21 +754,21 @@ int ocb_archive_rewrite(struct ocb_store *s, struct ocb_archive *k,
 	if (r == 0 && o->cancel && *o->cancel)
 		r = -ECANCELED;
 	if (r == 0)
-		r = ocb_multipart_commit(w.w);
+		r = ocb_multipart_commit(w.out.w);
 	if (r == 0) {
-		rr.bytes_stored = w.obj_off;
+		rr.bytes_stored = w.out.obj_off;
 		rr.bytes_new = w.phys_off;
 		*res = rr;
 	}
 out:
 	if (r < 0)
 		ocb_rewrite_map_drop(m, w.self);
-	ocb_multipart_free(w.w);
+	ocb_multipart_free(w.out.w);
 	ocb_catb_free(w.cat);
 	ocb_crypto_key_free(w.dk);
 	ZSTD_freeCCtx(w.cctx);
-	free(w.frame);
-	free(w.sealed);
+	free(w.out.frame);
+	free(w.out.sealed);
 	free(w.kref);
 	free(w.wref);
 	free(w.cp);

@@ -41,6 +41,7 @@
 #include "spool_i.h"
 #include "sqlite_snap.h"
 #include "multipart.h"
+#include "object_out_i.h"
 #include "parallel.h"
 
 #include <archive.h>
@@ -96,7 +97,7 @@ struct link_slot {
 struct bk {
 	const struct ocb_archive_write_opts *o;
 	struct ocb_backup_result *res;
-	struct ocb_multipart *w;
+	struct ocb_object_out out;	/* the upload, its frames, the end */
 	struct ocb_catb *cat;
 	struct archive *ar;		/* the pax writer */
 	struct archive *disk;		/* metadata reader */
@@ -105,9 +106,6 @@ struct bk {
 	int level;
 
 	/* framing */
-	uint8_t *frame;			/* plaintext being filled */
-	size_t frame_len;
-	uint8_t *sealed;
 	ZSTD_CCtx *cctx;
 	uint64_t stream_off;		/* bytes of (logical) tar stream so far */
 	uint64_t phys_off;		/* of them, stored in this object */
@@ -116,8 +114,6 @@ struct bk {
 	size_t hold_len;
 	int holding;			/* libarchive writes headers now */
 	int hold_over;			/* ... past HOLD_MAX: stored as they come */
-	uint32_t nframes;
-	uint64_t obj_off;		/* bytes of the object so far */
 	int err;			/* first error inside a callback */
 
 	/* walking */
@@ -155,55 +151,16 @@ struct blocks {
 
 /* ---- frames ------------------------------------------------------------------ */
 
-static int flush_frame(struct bk *b)
-{
-	struct ocb_frame_rec f = { .off = b->obj_off };
-	size_t sealed_len;
-	uint32_t flags;
-	int r;
-
-	if (b->frame_len == 0)
-		return 0;
-	r = ocb_frame_seal(b->dk, b->hdr.backup_id, b->nframes, b->cctx,
-			   b->level, b->frame, b->frame_len, b->sealed,
-			   &sealed_len, &flags);
-	if (r < 0)
-		return r;
-	r = ocb_multipart_write(b->w, b->sealed, sealed_len);
-	if (r < 0)
-		return r;
-	f.sealed_len = (uint32_t)sealed_len;
-	f.plain_len = (uint32_t)b->frame_len;
-	f.flags = flags;
-	r = ocb_catb_add_frame(b->cat, &f);
-	if (r < 0)
-		return r;
-	b->obj_off += sealed_len;
-	b->prog.bytes_stored = b->obj_off;
-	b->nframes++;
-	b->frame_len = 0;
-	return 0;
-}
-
 /* n bytes of the stream stored in this object */
 static int stream_store(struct bk *b, const uint8_t *c, size_t n)
 {
 	int r = ocb_catb_add_segment(b->cat, b->stream_off, n, b->phys_off, 0);
 
-	while (r == 0 && n) {
-		size_t room = OCB_FRAME_SIZE - b->frame_len;
-
-		if (room > n)
-			room = n;
-		memcpy(b->frame + b->frame_len, c, room);
-		b->frame_len += room;
-		c += room;
-		n -= room;
-		b->stream_off += room;
-		b->phys_off += room;
-		if (b->frame_len == OCB_FRAME_SIZE)
-			r = flush_frame(b);
-	}
+	if (r == 0)
+		r = ocb_object_out_write(&b->out, b->cat, c, n);
+	b->stream_off += n;
+	b->phys_off += n;
+	b->prog.bytes_stored = b->out.obj_off;
 	return r;
 }
 
@@ -1948,42 +1905,7 @@ static int finish(struct bk *b, const char *name, const char *host)
 		.warnings = b->prog.warnings > UINT32_MAX ? UINT32_MAX :
 			(uint32_t)b->prog.warnings,
 	};
-	struct ocb_trailer t = { .version = OCB_FORMAT_VERSION };
-	uint8_t hbuf[OCB_HEADER_SIZE], tbuf[OCB_TRAILER_SIZE];
-	uint8_t *z = NULL;
-	uint64_t plain_len = 0;
-	size_t zlen = 0;
-	int r;
-
-	r = flush_frame(b);
-	if (r < 0)
-		return r;
-	/* compressed while encoded; the builder is not needed afterwards */
-	r = ocb_catb_encode_zstd(b->cat, &info, b->level, OCB_TAG_LEN, &z,
-				 &zlen, &plain_len);
-	ocb_catb_free(b->cat);
-	b->cat = NULL;
-	if (r < 0)
-		return r;
-	t.catalog_off = b->obj_off;
-	t.catalog_len = zlen + OCB_TAG_LEN;
-	t.catalog_plain_len = plain_len;
-	t.header_off = b->obj_off + t.catalog_len;
-	t.stream_size = b->phys_off;
-	t.nframes = b->nframes;
-	ocb_trailer_encode(&t, tbuf);
-	ocb_header_encode(&b->hdr, hbuf);
-	r = ocb_catalog_seal_compressed(b->dk, b->hdr.backup_id, tbuf, hbuf, z,
-					zlen);
-	if (r == 0)
-		r = ocb_multipart_write(b->w, z, t.catalog_len);
-	if (r == 0)
-		r = ocb_multipart_write(b->w, hbuf, sizeof(hbuf));
-	if (r == 0)
-		r = ocb_multipart_write(b->w, tbuf, sizeof(tbuf));
-	b->obj_off += t.catalog_len + sizeof(hbuf) + sizeof(tbuf);
-	free(z);
-	return r;
+	return ocb_object_out_end(&b->out, &b->cat, &info, b->phys_off);
 }
 
 /* buffers, the catalog with its root, leftovers of a killed backup swept,
@@ -1994,8 +1916,8 @@ static int writer_init(struct bk *b)
 	int r;
 
 	skip_init(b);		/* !b->skip: -ENOMEM below */
-	b->frame = malloc(OCB_FRAME_SIZE);
-	b->sealed = malloc(ocb_frame_bound(OCB_FRAME_SIZE));
+	b->out.frame = malloc(OCB_FRAME_SIZE);
+	b->out.sealed = malloc(ocb_frame_bound(OCB_FRAME_SIZE));
 	b->readbuf = malloc(READ_CHUNK);
 	b->small = malloc(SMALL_MAX);
 	b->hold = malloc(HOLD_MAX);
@@ -2003,7 +1925,7 @@ static int writer_init(struct bk *b)
 	r = top_names(o->sources, o->nsources, &b->tops);
 	if (r == 0)
 		r = ocb_catb_new(&b->cat);
-	if (r == 0 && (!b->skip || !b->frame || !b->sealed || !b->readbuf ||
+	if (r == 0 && (!b->skip || !b->out.frame || !b->out.sealed || !b->readbuf ||
 		       !b->small || !b->hold || !b->cctx))
 		r = -ENOMEM;
 	if (r < 0)
@@ -2069,14 +1991,18 @@ static int stream_open(struct bk *b, struct ocb_store *s, const char *key,
 	uint8_t hbuf[OCB_HEADER_SIZE];
 	int r;
 
-	r = ocb_multipart_new(s, key, put, NULL, &b->w);
+	b->out.dk = b->dk;
+	b->out.hdr = &b->hdr;
+	b->out.cctx = b->cctx;
+	b->out.level = b->level;
+	r = ocb_multipart_new(s, key, put, NULL, &b->out.w);
 	if (r < 0)
 		return r;
 	ocb_header_encode(&b->hdr, hbuf);
-	r = ocb_multipart_write(b->w, hbuf, sizeof(hbuf));
+	r = ocb_multipart_write(b->out.w, hbuf, sizeof(hbuf));
 	if (r < 0)
 		return r;
-	b->obj_off = sizeof(hbuf);
+	b->out.obj_off = sizeof(hbuf);
 
 	b->disk = archive_read_disk_new();
 	b->ar = archive_write_new();
@@ -2180,7 +2106,7 @@ static int stream_commit(struct bk *b, struct ocb_meta *meta,
 	if (r == 0)
 		r = finish(b, name, host);
 	if (r == 0)
-		r = ocb_multipart_commit(b->w);
+		r = ocb_multipart_commit(b->out.w);
 	return r;
 }
 
@@ -2270,14 +2196,14 @@ static void writer_release(struct bk *b, int failed)
 	}
 	if (b->disk)
 		archive_read_free(b->disk);
-	ocb_multipart_free(b->w);	/* aborts an uncommitted upload */
+	ocb_multipart_free(b->out.w);	/* aborts an uncommitted upload */
 	ocb_catb_free(b->cat);
 	ocb_archive_free(b->base);
 	free(b->bref);
 	ocb_crypto_key_free(b->dk);
 	ZSTD_freeCCtx(b->cctx);
-	free(b->frame);
-	free(b->sealed);
+	free(b->out.frame);
+	free(b->out.sealed);
 	free(b->readbuf);
 	free(b->small);
 	free(b->hold);
@@ -2341,7 +2267,7 @@ int ocb_archive_write(struct ocb_store *s,
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		snprintf(rr.name, sizeof(rr.name), "%s", name);
 		snprintf(rr.key, sizeof(rr.key), "%s", key);
-		rr.bytes_stored = b.obj_off;
+		rr.bytes_stored = b.out.obj_off;
 		rr.bytes_new = b.phys_off;
 		rr.bytes_total = b.stream_off;
 		snprintf(rr.base, sizeof(rr.base), "%s",
