@@ -114,6 +114,55 @@ def test_repack_replaces_and_frees(tmp_path, rgw, bucket, s3_config, ocb):
         m.unmount()
 
 
+@BOTH_SERVERS
+def test_repack_reads_files_a_newer_full_backup_holds(tmp_path, rgw, bucket, s3_config, ocb):
+    """a full backup, two incrementals, a newer full one and one on it,
+    kept with --keep-last 3: the old full is read by the kept incremental
+    for files the newer full holds too, so it goes, and the replacement
+    reads those files in the newer full (it stores headers and small
+    files, far less than the files); every kept backup restores
+    byte-identically"""
+    src = make_tree(str(tmp_path / "src"))
+    o = Ocb(config=s3_config, env=ocb.env)
+    bigs = 0
+    for i in range(2):
+        with open(os.path.join(src, "workspace", "big%d.bin" % i), "wb") as f:
+            f.write(os.urandom(6_000_000))
+        bigs += 6_000_000
+    old = json.loads(o("backup", "--json", "--full").stdout)
+    kept = []
+    for k in range(4):
+        with open(os.path.join(src, "workspace", "memory", "extra-28.md"), "ab") as f:
+            f.write(b"a line %d\n" % k)
+        b = json.loads(o("backup", "--json", *(["--full"] if k == 2 else [])).stdout)
+        copy = tmp_path / ("copy-%d" % k)
+        copy_tree(src, copy)
+        kept.append((b["name"], str(copy / "src")))
+    kept = kept[1:]     # the second incremental, the newer full, one on it
+
+    plan = json.loads(o("prune", "--dry-run", "--json", "--keep-last", "3").stdout)
+    acts = {x["name"]: x["action"] for x in plan["repack"]["objects"]}
+    assert plan["repack"]["worth"] and acts[old["name"]] == "repack", plan["repack"]
+    assert acts[kept[0][0]] == "replace", plan["repack"]
+    # what it writes: headers and small files, not the files the newer
+    # full holds
+    assert plan["repack"]["write_bytes"] < 1_000_000, plan["repack"]
+
+    p = o("prune", "--keep-last", "3", "--repack")
+    assert "read where a kept backup holds the same file" in p.stdout, p.stdout
+    listed = {b["name"]: b for b in json.loads(o("list", "--json", "--open").stdout)}
+    names = sorted(listed)
+    assert old["name"] not in names and kept[0][0] not in names, names
+    r = replacement_of(kept[0][0], names)
+    assert listed[r]["new_bytes"] < 500_000 < bigs, listed[r]
+    o("verify", "--all")
+    for name, tree in kept:
+        restores(o, r if name == kept[0][0] else name, tree, tmp_path / "out")
+    # nothing left to repack
+    plan = json.loads(o("prune", "--dry-run", "--json", "--keep-last", "3").stdout)
+    assert not any(x["action"] == "repack" for x in plan["repack"]["objects"])
+
+
 def test_repack_never_replaces_a_pinned_backup(tmp_path, rgw, bucket, s3_config, ocb):
     src = make_tree(str(tmp_path / "src"))
     o = Ocb(config=s3_config, env=ocb.env)

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "ocb_archive.h"
 #include "backup_name.h"
+#include "file_pieces.h"
 #include "parallel.h"
 #include "repack.h"
 #include "retention.h"
@@ -107,9 +108,17 @@ void prune_plan_free(struct plan *pl)
 	for (i = 0; pl->brefs && i < pl->n; i++)
 		free_brefs(pl->brefs[i], pl->items[i].nrefs);
 	free(pl->brefs);
-	for (i = 0; pl->segs && i < pl->n; i++)
-		free(pl->segs[i]);
+	for (i = 0; i < pl->n; i++) {
+		if (pl->segs)
+			free(pl->segs[i]);
+		if (pl->skeys)
+			free(pl->skeys[i]);
+		if (pl->keys)
+			free(pl->keys[i]);
+	}
 	free(pl->segs);
+	free(pl->skeys);
+	free(pl->keys);
 	free(pl->nsegs);
 	free(pl->stored);
 	free(pl->objsize);
@@ -144,35 +153,84 @@ struct batch {
 	struct ocb_archive_info *info;	/* of each that opened */
 };
 
-/* what an opened backup reads from the objects it references */
+/* what an opened backup reads, as the repack plan takes it: its
+ * segments of other objects, cut at the files' data, and the whole files'
+ * data it stores or reads, with their content key */
+struct segs {
+	struct ocb_repack_seg *v;
+	size_t *kat;		/* per seg: key number + 1, or 0 */
+	uint8_t *keys;
+	size_t n, cap, nk;
+};
+
+static int segs_piece(void *arg, const struct ocb_file_piece *p)
+{
+	struct segs *b = arg;
+	struct ocb_repack_seg *last = b->n ? &b->v[b->n - 1] : NULL;
+	uint32_t ref = p->source ? p->source - 1 : OCB_REPACK_SELF;
+	int keyed = p->key && p->whole;
+
+	if (!p->source && !keyed)
+		return 0;
+	if (!keyed && last && !b->kat[b->n - 1] && last->ref == ref &&
+	    last->poff + last->len == p->poff) {
+		last->len += p->len;
+		return 0;
+	}
+	if (b->n == b->cap) {
+		size_t nc = b->cap ? 2 * b->cap : 16;
+		struct ocb_repack_seg *nv = realloc(b->v, nc * sizeof(*nv));
+		size_t *nk;
+		uint8_t *nb;
+
+		if (!nv)
+			return -ENOMEM;
+		b->v = nv;
+		nk = realloc(b->kat, nc * sizeof(*nk));
+		if (!nk)
+			return -ENOMEM;
+		b->kat = nk;
+		nb = realloc(b->keys, nc * OCB_FILE_KEY_LEN);
+		if (!nb)
+			return -ENOMEM;
+		b->keys = nb;
+		b->cap = nc;
+	}
+	b->v[b->n] = (struct ocb_repack_seg){ .ref = ref, .poff = p->poff,
+					      .len = p->len };
+	b->kat[b->n] = 0;
+	if (keyed) {
+		memcpy(b->keys + b->nk * OCB_FILE_KEY_LEN, p->key,
+		       OCB_FILE_KEY_LEN);
+		b->kat[b->n] = ++b->nk;
+	}
+	b->n++;
+	return 0;
+}
+
 static int take_segments(struct plan *pl, size_t i, const struct ocb_archive *a)
 {
-	struct ocb_archive_segment g;
-	struct ocb_repack_seg *v = NULL;
-	size_t n = 0, cap = 0;
-	uint32_t k;
+	struct segs b = { 0 };
+	const uint8_t **sk = NULL;
+	size_t k;
+	int r = ocb_file_pieces(a, segs_piece, &b);
 
-	for (k = 0; ocb_archive_segment(a, k, &g) == 0; k++) {
-		if (!g.source)
-			continue;
-		if (n == cap) {
-			struct ocb_repack_seg *nv;
-
-			cap = cap ? 2 * cap : 16;
-			nv = realloc(v, cap * sizeof(*v));
-			if (!nv) {
-				free(v);
-				return -ENOMEM;
-			}
-			v = nv;
-		}
-		v[n].ref = g.source - 1;
-		v[n].poff = g.poff;
-		v[n].len = g.len;
-		n++;
+	if (r == 0 && b.n && !(sk = calloc(b.n, sizeof(*sk))))
+		r = -ENOMEM;
+	if (r < 0) {
+		free(b.v);
+		free(b.kat);
+		free(b.keys);
+		return r;
 	}
-	pl->segs[i] = v;
-	pl->nsegs[i] = n;
+	for (k = 0; k < b.n; k++)
+		if (b.kat[k])
+			sk[k] = b.keys + (b.kat[k] - 1) * OCB_FILE_KEY_LEN;
+	free(b.kat);
+	pl->segs[i] = b.v;
+	pl->nsegs[i] = b.n;
+	pl->skeys[i] = sk;
+	pl->keys[i] = b.keys;
 	return 0;
 }
 
@@ -467,10 +525,13 @@ int prune_plan_make(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 	pl->brefs = calloc(pl->n ? pl->n : 1, sizeof(*pl->brefs));
 	pl->segs = calloc(pl->n ? pl->n : 1, sizeof(*pl->segs));
 	pl->nsegs = calloc(pl->n ? pl->n : 1, sizeof(*pl->nsegs));
+	pl->skeys = calloc(pl->n ? pl->n : 1, sizeof(*pl->skeys));
+	pl->keys = calloc(pl->n ? pl->n : 1, sizeof(*pl->keys));
 	pl->stored = calloc(pl->n ? pl->n : 1, sizeof(*pl->stored));
 	pl->objsize = calloc(pl->n ? pl->n : 1, sizeof(*pl->objsize));
 	if (!pl->items || !pl->refused || !pl->opened || !pl->brefs ||
-	    !pl->segs || !pl->nsegs || !pl->stored || !pl->objsize) {
+	    !pl->segs || !pl->nsegs || !pl->skeys || !pl->keys ||
+	    !pl->stored || !pl->objsize) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -550,6 +611,7 @@ int prune_repack_make(const struct ocb_config *cfg, const struct plan *pl,
 		r->object_size = pl->objsize[i];
 		r->seg = pl->segs[i];
 		r->nseg = pl->nsegs[i];
+		r->seg_key = pl->skeys[i];
 		r->nrefs = it->nrefs;
 		rp->names[i] = calloc(it->nrefs ? it->nrefs : 1,
 				      sizeof(**rp->names));

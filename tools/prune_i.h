@@ -27,6 +27,8 @@ struct plan {
 	 * (the repack plan's input) */
 	struct ocb_repack_seg **segs;
 	size_t *nsegs;
+	const uint8_t ***skeys;	/* per seg, its file's content key or NULL */
+	uint8_t **keys;		/* ... where they are */
 	uint64_t *stored, *objsize;
 	size_t n, nopened, nrefused;
 	size_t nproblems;	/* references of kept backups not satisfied */

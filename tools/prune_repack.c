@@ -43,6 +43,7 @@ struct run {
 	const struct plan *pl;
 	const struct repack *rp;
 	struct ocb_rewrite_map *m;
+	struct ocb_rewrite_held *held;	/* files of backups that hold */
 	struct done *d;
 	size_t nd;
 	uint64_t written;
@@ -169,11 +170,12 @@ static int replace_one(struct run *u, size_t i, struct ocb_archive *k)
 	struct ocb_rewrite_opts o = {
 		.prefix = cfg->prefix, .kp = u->kp, .put = &put,
 		.base = base_name(u, ocb_archive_info(k)->base),
-		.stays = stays, .arg = u, .cancel = &ocb_interrupted,
+		.stays = stays, .arg = u, .held = u->held,
+		.cancel = &ocb_interrupted,
 	};
 	struct ocb_rewrite_result res;
 	struct ocb_archive *r = NULL;
-	char name[256], esc[300], a[32], b[32];
+	char name[256], esc[300], a[32], b[32], c[32];
 	unsigned n = 1;
 	int e;
 
@@ -205,11 +207,36 @@ static int replace_one(struct run *u, size_t i, struct ocb_archive *k)
 	u->written += res.bytes_stored;
 	if (!u->ctx->quiet)
 		printf("replaced  %s by %s (stores %s, %s moved from "
-		       "repacked objects; verified)\n", u->pl->items[i].name,
+		       "repacked objects, %s read where a kept backup holds "
+		       "the same file; verified)\n", u->pl->items[i].name,
 		       ocb_log_escape(esc, sizeof(esc), name),
 		       ocb_human_size(res.bytes_new, a, sizeof(a)),
-		       ocb_human_size(res.bytes_moved, b, sizeof(b)));
+		       ocb_human_size(res.bytes_moved, b, sizeof(b)),
+		       ocb_human_size(res.bytes_held, c, sizeof(c)));
 	return 0;
+}
+
+/* the files of the backups the plan says hold (never repacked nor
+ * replaced): each opened under our key, as any backup built upon */
+static int take_held(struct run *u)
+{
+	size_t i;
+	int e = ocb_rewrite_held_new(&u->held);
+
+	for (i = 0; e == 0 && i < u->pl->n; i++) {
+		struct ocb_archive *a = NULL;
+
+		if (!u->rp->v[i].holds || !u->rp->v[i].opened)
+			continue;
+		if (ocb_interrupted)
+			return -ECANCELED;
+		e = ocb_ctx_open_backup(u->ctx, &u->pl->refs[i], u->kp,
+					OCB_OPEN_INDEX, &a);
+		if (e == 0)
+			e = ocb_rewrite_held_add(u->held, a, stays, u);
+		ocb_archive_free(a);
+	}
+	return e;
 }
 
 /* step 1: every replaced backup, oldest first (the listing's order) */
@@ -304,6 +331,8 @@ int prune_repack_run(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 	u.d = calloc(pl->n ? pl->n : 1, sizeof(*u.d));
 	e = u.d ? ocb_rewrite_map_new(&u.m) : -ENOMEM;
 	if (e == 0)
+		e = take_held(&u);
+	if (e == 0)
 		e = write_all(&u);
 	if (e == 0 && u.nd) {
 		e = delete_replaced(&u, p, &fresh);
@@ -315,6 +344,7 @@ int prune_repack_run(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 		}
 	}
 	ocb_rewrite_map_free(u.m);
+	ocb_rewrite_held_free(u.held);
 	free(u.d);
 	return e;
 }

@@ -1,8 +1,9 @@
 /*
  * archive_rewrite.c - the replacement of a kept backup in a repack
  * (archive_rewrite.h): the same catalog under a new id and key, segments
- * pointing at objects that stay, at earlier replacements, or at bytes it
- * stores itself, sealed into frames as any backup's.
+ * pointing at objects that stay, at earlier replacements, at the same
+ * file held by a backup that stays, or at bytes it stores itself, sealed
+ * into frames as any backup's.
  *
  * The bytes it stores are read through the replaced backup (the physical
  * frames of its sources that hold them, every frame authenticated under
@@ -13,6 +14,7 @@
 #include "archive_ops.h"
 #include "catalog.h"
 #include "crypto.h"
+#include "file_pieces.h"
 #include "format.h"
 #include "frame_i.h"
 #include "keys.h"
@@ -212,32 +214,211 @@ void ocb_rewrite_map_drop(struct ocb_rewrite_map *m, uint32_t owner)
 		m->w[owner].ready = 0;
 }
 
+/* the ref record and frames of opened backup r's own object */
+static int rec_of(const struct ocb_archive *r, struct ocb_ref_rec *rec,
+		  char **name, struct ocb_frame_rec **f)
+{
+	const struct ocb_catalog *c = ocb_archive_catalog(r);
+
+	free(*name);
+	free(*f);
+	*name = strdup(c->name);
+	*f = malloc((c->nf ? c->nf : 1) * sizeof(**f));
+	if (!*name || !*f)
+		return -ENOMEM;
+	memcpy(*f, c->f, c->nf * sizeof(**f));
+	memset(rec, 0, sizeof(*rec));
+	memcpy(rec->id, ocb_archive_backup_id(r), 16);
+	rec->created = c->created;
+	rec->name = *name;
+	rec->frame_size = c->frame_size;
+	rec->nframes = c->nf;
+	rec->stream_size = c->stored_size;
+	return ocb_archive_native_header(r, rec->header);
+}
+
 int ocb_rewrite_map_commit(struct ocb_rewrite_map *m, uint32_t owner,
 			   const struct ocb_archive *r)
 {
-	const struct ocb_catalog *c = ocb_archive_catalog(r);
 	struct owner *w = &m->w[owner];
-	int err;
+	int err = rec_of(r, &w->rec, &w->name, &w->f);
 
-	free(w->name);
-	free(w->f);
-	w->name = strdup(c->name);
-	w->f = malloc((c->nf ? c->nf : 1) * sizeof(*w->f));
-	if (!w->name || !w->f)
-		return -ENOMEM;
-	memcpy(w->f, c->f, c->nf * sizeof(*w->f));
-	memset(&w->rec, 0, sizeof(w->rec));
-	memcpy(w->rec.id, ocb_archive_backup_id(r), 16);
-	w->rec.created = c->created;
-	w->rec.name = w->name;
-	w->rec.frame_size = c->frame_size;
-	w->rec.nframes = c->nf;
-	w->rec.stream_size = c->stored_size;
-	err = ocb_archive_native_header(r, w->rec.header);
 	if (err < 0)
 		return err;
 	w->ready = 1;
 	return 0;
+}
+
+/* ---- files held by backups that stay (rule 3) ------------------------------ */
+
+struct hobj {
+	struct ocb_ref_rec rec;
+	char *name;
+	struct ocb_frame_rec *f;
+};
+
+struct hfile {
+	uint8_t key[OCB_FILE_KEY_LEN];
+	uint32_t obj;
+	uint64_t poff;		/* its data in obj's physical stream */
+};
+
+struct ocb_rewrite_held {
+	struct hobj *o;
+	uint32_t no;
+	struct hfile *f;
+	size_t nf, capf;
+};
+
+int ocb_rewrite_held_new(struct ocb_rewrite_held **out)
+{
+	*out = calloc(1, sizeof(**out));
+	return *out ? 0 : -ENOMEM;
+}
+
+void ocb_rewrite_held_free(struct ocb_rewrite_held *h)
+{
+	uint32_t i;
+
+	if (!h)
+		return;
+	for (i = 0; i < h->no; i++) {
+		free(h->o[i].name);
+		free(h->o[i].f);
+	}
+	free(h->o);
+	free(h->f);
+	free(h);
+}
+
+static int hfile_cmp(const void *x, const void *y)
+{
+	return memcmp(x, y, OCB_FILE_KEY_LEN);
+}
+
+struct hadd {
+	struct ocb_rewrite_held *h;
+	const struct ocb_archive *a;
+	int (*stays)(void *arg, const char *name);
+	void *arg;
+	uint32_t *obj;		/* a's source -> held object + 1 */
+};
+
+/* the held object for source src of a (its own object, or its ref) */
+static int hadd_obj(struct hadd *d, uint32_t src, uint32_t *out)
+{
+	const struct ocb_catalog *c = ocb_archive_catalog(d->a);
+	struct ocb_rewrite_held *h = d->h;
+	struct ocb_ref_rec rec = { 0 };
+	struct hobj *no, *x;
+	uint32_t i;
+	int r;
+
+	if (d->obj[src]) {
+		*out = d->obj[src] - 1;
+		return 0;
+	}
+	if (src) {
+		rec = c->refs[src - 1];
+	} else {
+		memcpy(rec.id, ocb_archive_backup_id(d->a), 16);
+	}
+	for (i = 0; i < h->no; i++)
+		if (!memcmp(h->o[i].rec.id, rec.id, 16))
+			break;
+	if (i == h->no) {
+		no = realloc(h->o, (h->no + 1) * sizeof(*h->o));
+		if (!no)
+			return -ENOMEM;
+		h->o = no;
+		x = &h->o[h->no];
+		memset(x, 0, sizeof(*x));
+		h->no++;	/* freed with the others from here */
+		if (!src)
+			r = rec_of(d->a, &x->rec, &x->name, &x->f);
+		else if (!(x->name = strdup(rec.name)) ||
+			 !(x->f = malloc((rec.nframes ? rec.nframes : 1) *
+					 sizeof(*x->f))))
+			r = -ENOMEM;
+		else {
+			memcpy(x->f, c->f + rec.first_frame,
+			       rec.nframes * sizeof(*x->f));
+			x->rec = rec;
+			x->rec.name = x->name;
+			r = 0;
+		}
+		if (r < 0)
+			return r;
+	}
+	d->obj[src] = i + 1;
+	*out = i;
+	return 0;
+}
+
+static int hadd_piece(void *arg, const struct ocb_file_piece *p)
+{
+	struct hadd *d = arg;
+	const struct ocb_catalog *c = ocb_archive_catalog(d->a);
+	struct ocb_rewrite_held *h = d->h;
+	uint32_t obj;
+	int r;
+
+	if (!p->key || !p->whole ||
+	    !d->stays(d->arg, p->source ? c->refs[p->source - 1].name :
+				    c->name))
+		return 0;
+	r = hadd_obj(d, p->source, &obj);
+	if (r < 0)
+		return r;
+	if (h->nf == h->capf) {
+		size_t nc = h->capf ? 2 * h->capf : 256;
+		struct hfile *nf = realloc(h->f, nc * sizeof(*nf));
+
+		if (!nf)
+			return -ENOMEM;
+		h->f = nf;
+		h->capf = nc;
+	}
+	memcpy(h->f[h->nf].key, p->key, OCB_FILE_KEY_LEN);
+	h->f[h->nf].obj = obj;
+	h->f[h->nf++].poff = p->poff;
+	return 0;
+}
+
+int ocb_rewrite_held_add(struct ocb_rewrite_held *h,
+			 const struct ocb_archive *a,
+			 int (*stays)(void *arg, const char *name), void *arg)
+{
+	const struct ocb_catalog *c = ocb_archive_catalog(a);
+	struct hadd d = { .h = h, .a = a, .stays = stays, .arg = arg };
+	int r;
+
+	if (!c || c->version != 3)
+		return 0;
+	d.obj = calloc(c->nrefs + 1, sizeof(*d.obj));
+	if (!d.obj)
+		return -ENOMEM;
+	r = ocb_file_pieces(a, hadd_piece, &d);
+	free(d.obj);
+	qsort(h->f, h->nf, sizeof(*h->f), hfile_cmp);
+	return r;
+}
+
+/* the first held file of content key, or h->nf */
+static size_t held_find(const struct ocb_rewrite_held *h, const uint8_t *key)
+{
+	size_t lo = 0, hi = h->nf;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (memcmp(h->f[mid].key, key, OCB_FILE_KEY_LEN) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < h->nf && !memcmp(h->f[lo].key, key, OCB_FILE_KEY_LEN) ?
+	       lo : h->nf;
 }
 
 /* ---- the writer ---------------------------------------------------------- */
@@ -259,6 +440,8 @@ struct rw {
 	uint32_t self;
 	uint32_t *kref;		/* k's source -> our ref + 1 (0: none yet) */
 	uint32_t *wref;		/* map owner -> our ref + 1 */
+	int64_t *href;		/* held object -> our ref + 1 (-1: not the
+				 * object it names) */
 	struct ocb_catb *cat;
 	struct ocb_object_out out;	/* the upload, its frames, the end */
 	struct ocb_header hdr;
@@ -466,15 +649,80 @@ static int owner_ref(struct rw *w, uint32_t owner, uint32_t *out)
 	return 0;
 }
 
-/* a segment of k whose object goes: from earlier replacements, else
- * stored here (and recorded for later ones) */
-static int moved_segment(struct rw *w, const struct ocb_segment *g,
-			 const char *name)
+/* our ref number for held object obj, checked first (-1: it is not the
+ * object its record names: not read) */
+static int held_ref(struct rw *w, uint32_t obj, uint32_t *out)
 {
-	uint64_t lo = g->loff, at = g->poff, left = g->len, k, np;
-	uint32_t owner, ref;
-	int r = 0;
+	const struct hobj *o = &w->o->held->o[obj];
+	uint32_t idx;
+	int r;
 
+	if (w->href[obj] < 0)
+		return -1;
+	if (w->href[obj]) {
+		*out = (uint32_t)(w->href[obj] - 1);
+		return 0;
+	}
+	r = ocb_ref_check_rec(w->s, w->o->prefix, &o->rec, o->f);
+	if (r < 0) {
+		char esc[300];
+
+		ocb_warn("backup %s, which a replacement would read a file "
+			 "from, is %s: not read", ocb_log_escape(esc,
+			 sizeof(esc), o->rec.name), r == -ENOENT ? "gone" :
+			 "not the object it names");
+		w->href[obj] = -1;
+		return -1;
+	}
+	r = ocb_catb_add_ref(w->cat, &o->rec, o->f, &idx);
+	if (r < 0)
+		return r;
+	w->href[obj] = (int64_t)idx + 1;
+	*out = idx;
+	return 0;
+}
+
+/* where a backup that stays holds the file of content key: our ref
+ * number and the physical offset of its data (1), or none (0) */
+static int held_look(struct rw *w, const uint8_t *key, uint32_t *ref,
+		     uint64_t *poff)
+{
+	const struct ocb_rewrite_held *h = w->o->held;
+	size_t i = h ? held_find(h, key) : 0;
+	int r;
+
+	for (; h && i < h->nf && !memcmp(h->f[i].key, key, OCB_FILE_KEY_LEN);
+	     i++) {
+		r = held_ref(w, h->f[i].obj, ref);
+		if (r == 0) {
+			*poff = h->f[i].poff;
+			return 1;
+		}
+		if (r != -1)
+			return r;
+	}
+	return 0;
+}
+
+/* a piece of k whose object goes: where a backup that stays holds its
+ * file, else from earlier replacements, else stored here (and recorded
+ * for later ones) */
+static int moved_piece(struct rw *w, const struct ocb_file_piece *p,
+		       const char *name)
+{
+	uint64_t lo = p->loff, at = p->poff, left = p->len, k, np = 0;
+	uint32_t owner, ref = 0;
+	int r = 0, held = 0;
+
+	if (p->key)
+		held = held_look(w, p->key, &ref, &np);
+	if (held < 0)
+		return held;
+	if (held) {
+		w->res->bytes_held += left;
+		return ocb_catb_add_segment(w->cat, lo, left,
+					    np + (lo - p->data_off), ref + 1);
+	}
 	while (r == 0 && left) {
 		if (map_look(w->m, name, at, left, &owner, &np, &k)) {
 			if (owner == w->self) {
@@ -492,7 +740,7 @@ static int moved_segment(struct rw *w, const struct ocb_segment *g,
 				r = ocb_catb_add_segment(w->cat, lo, k,
 							 w->phys_off, 0);
 			if (r == 0)
-				r = copy_add(w, g->source, at, k);
+				r = copy_add(w, p->source, at, k);
 			w->phys_off += k;
 			w->res->bytes_moved += k;
 		}
@@ -503,30 +751,32 @@ static int moved_segment(struct rw *w, const struct ocb_segment *g,
 	return r;
 }
 
+static int rw_piece(void *arg, const struct ocb_file_piece *p)
+{
+	struct rw *w = arg;
+	const struct ocb_catalog *kc = w->kc;
+	const char *name = p->source ? kc->refs[p->source - 1].name :
+			   kc->name;
+	uint32_t ref;
+	int r;
+
+	if (w->o->cancel && *w->o->cancel)
+		return -ECANCELED;
+	if (p->source && w->o->stays(w->o->arg, name)) {
+		r = keep_ref(w, p->source, &ref);
+		if (r == 0)
+			r = ocb_catb_add_segment(w->cat, p->loff, p->len,
+						 p->poff, ref + 1);
+		w->res->bytes_kept += p->len;
+		return r;
+	}
+	return moved_piece(w, p, name);
+}
+
 static int rw_segments(struct rw *w)
 {
-	const struct ocb_catalog *kc = w->kc;
-	uint32_t i, ref;
-	int r = 0;
+	int r = ocb_file_pieces(w->k, rw_piece, w);
 
-	for (i = 0; r == 0 && i < kc->nseg; i++) {
-		const struct ocb_segment *g = &kc->seg[i];
-		const char *name = g->source ? kc->refs[g->source - 1].name :
-				   kc->name;
-
-		if (w->o->cancel && *w->o->cancel)
-			return -ECANCELED;
-		if (g->source && w->o->stays(w->o->arg, name)) {
-			r = keep_ref(w, g->source, &ref);
-			if (r == 0)
-				r = ocb_catb_add_segment(w->cat, g->loff,
-							 g->len, g->poff,
-							 ref + 1);
-			w->res->bytes_kept += g->len;
-		} else {
-			r = moved_segment(w, g, name);
-		}
-	}
 	return r ? r : copy_all(w);
 }
 
@@ -680,7 +930,10 @@ static int rw_init(struct rw *w)
 	w->cctx = ZSTD_createCCtx();
 	w->kref = calloc(w->kc->nrefs + 1, sizeof(*w->kref));
 	w->wref = calloc(w->m->nw + 1, sizeof(*w->wref));
-	if (!w->out.frame || !w->out.sealed || !w->cctx || !w->kref || !w->wref)
+	w->href = calloc((w->o->held ? w->o->held->no : 0) + 1,
+			 sizeof(*w->href));
+	if (!w->out.frame || !w->out.sealed || !w->cctx || !w->kref ||
+	    !w->wref || !w->href)
 		return -ENOMEM;
 	r = ocb_catb_new(&w->cat);
 	if (r == 0)
@@ -771,6 +1024,7 @@ out:
 	free(w.out.sealed);
 	free(w.kref);
 	free(w.wref);
+	free(w.href);
 	free(w.cp);
 	ocb_meta_release(&meta);
 	return r;

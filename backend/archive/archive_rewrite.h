@@ -8,8 +8,11 @@
  * name.  Each byte is taken, in this order, from: (1) where K reads it,
  * when that object stays; (2) where a replacement written earlier in the
  * same repack stored the same bytes of the same object (the map below);
- * (4) else K' stores it in frames of its own, read through K (every
- * frame authenticated under K's catalog).
+ * (3) a file's data: where a backup that stays holds a file of the same
+ * SHA-256 and size (struct ocb_rewrite_held: its header and frame records
+ * taken from that backup's authenticated catalog, the object checked
+ * before it is named); (4) else K' stores it in frames of its own, read
+ * through K (every frame authenticated under K's catalog).
  *
  * Nothing here deletes: the caller opens the replacement, checks it
  * (ocb_rewrite_check), and only then lets later replacements build on it
@@ -30,6 +33,18 @@ struct ocb_rewrite_map;
 int ocb_rewrite_map_new(struct ocb_rewrite_map **out);
 void ocb_rewrite_map_free(struct ocb_rewrite_map *m);
 
+/* The files of backups that stay, by content, and the objects holding
+ * them (rule 3). */
+struct ocb_rewrite_held;
+
+int ocb_rewrite_held_new(struct ocb_rewrite_held **out);
+void ocb_rewrite_held_free(struct ocb_rewrite_held *h);
+/* Add the files whose whole data a (opened under our key) stores or
+ * reads in one object that stays (stays(arg, name)).  0 or -ENOMEM. */
+int ocb_rewrite_held_add(struct ocb_rewrite_held *h,
+			 const struct ocb_archive *a,
+			 int (*stays)(void *arg, const char *name), void *arg);
+
 struct ocb_rewrite_opts {
 	const char *prefix;		/* "<prefix>/<name>.ocb" */
 	const char *name;		/* the replacement's name */
@@ -40,6 +55,7 @@ struct ocb_rewrite_opts {
 	/* 1 when object name stays (K' may read it where K does) */
 	int (*stays)(void *arg, const char *name);
 	void *arg;
+	const struct ocb_rewrite_held *held;	/* rule 3; NULL: none */
 	const volatile int *cancel;	/* -ECANCELED, nothing stored */
 };
 
@@ -50,6 +66,8 @@ struct ocb_rewrite_result {
 	uint64_t bytes_moved;	/* of those, bytes of removed objects */
 	uint64_t bytes_kept;	/* logical bytes still read where K does */
 	uint64_t bytes_mapped;	/* ... read from earlier replacements */
+	uint64_t bytes_held;	/* ... read where a backup that stays holds
+				 * the same file */
 	uint32_t owner;		/* its number in the map */
 };
 

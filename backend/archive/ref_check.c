@@ -31,7 +31,14 @@ static int head_sink_fn(void *arg, const void *data, size_t len)
 int ocb_ref_check(struct ocb_store *s, const char *prefix,
 		  const struct ocb_catalog *c, uint32_t k)
 {
-	const struct ocb_ref_rec *ref = &c->refs[k];
+	return ocb_ref_check_rec(s, prefix, &c->refs[k],
+				 c->f + c->refs[k].first_frame);
+}
+
+int ocb_ref_check_rec(struct ocb_store *s, const char *prefix,
+		      const struct ocb_ref_rec *ref,
+		      const struct ocb_frame_rec *f)
+{
 	char key[OCB_KEY_MAX];
 	struct ocb_get_req req = { .key = key, .len = OCB_HEADER_SIZE };
 	struct head_sink hs = { .got = 0 };
@@ -40,11 +47,10 @@ int ocb_ref_check(struct ocb_store *s, const char *prefix,
 	int r;
 
 	if (ref->nframes) {
-		const struct ocb_frame_rec *f =
-			&c->f[ref->first_frame + ref->nframes - 1];
+		const struct ocb_frame_rec *l = &f[ref->nframes - 1];
 
-		if (f->off + f->sealed_len > end)
-			end = f->off + f->sealed_len;
+		if (l->off + l->sealed_len > end)
+			end = l->off + l->sealed_len;
 	}
 	if (snprintf(key, sizeof(key), "%s/%s.ocb", prefix, ref->name) >=
 	    (int)sizeof(key))

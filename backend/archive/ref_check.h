@@ -20,5 +20,9 @@
  */
 int ocb_ref_check(struct ocb_store *s, const char *prefix,
 		  const struct ocb_catalog *c, uint32_t k);
+/* The same for a ref record and its nframes frame records. */
+int ocb_ref_check_rec(struct ocb_store *s, const char *prefix,
+		      const struct ocb_ref_rec *ref,
+		      const struct ocb_frame_rec *f);
 
 #endif

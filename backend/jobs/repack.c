@@ -19,6 +19,15 @@ struct rp {
 	size_t **target;	/* per item: the item each ref names, or n */
 	struct span *sp;	/* room for every segment */
 	unsigned char *frozen;	/* pinned, or read by a frozen one */
+	struct held *held;	/* files items that hold read, by key */
+	size_t nheld;
+};
+
+/* a file of content key that an item which holds reads from (or stores
+ * in) object item at */
+struct held {
+	const uint8_t *key;
+	size_t at;
 };
 
 static int byname_cmp(const void *x, const void *y, void *arg)
@@ -56,6 +65,36 @@ static int span_cmp(const void *x, const void *y)
 	return 0;
 }
 
+static int held_cmp(const void *x, const void *y)
+{
+	const struct held *a = x, *b = y;
+	int c = memcmp(a->key, b->key, OCB_REPACK_KEY_LEN);
+
+	if (c)
+		return c;
+	return a->at < b->at ? -1 : a->at > b->at;
+}
+
+/* is a file of content key held in an object other than x? */
+static int held_elsewhere(const struct rp *r, const uint8_t *key, size_t x)
+{
+	size_t lo = 0, hi = r->nheld;
+
+	while (lo < hi) {	/* the first of key */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (memcmp(r->held[mid].key, key, OCB_REPACK_KEY_LEN) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < r->nheld &&
+	       !memcmp(r->held[lo].key, key, OCB_REPACK_KEY_LEN); lo++)
+		if (r->held[lo].at != x)
+			return 1;
+	return 0;
+}
+
 /* does it still read from objects, as the plan stands? */
 static int reads(const struct ocb_repack_item *it)
 {
@@ -81,6 +120,9 @@ static uint64_t live_of(struct rp *r, size_t x)
 			if (g->ref >= it->nrefs || r->target[i][g->ref] != x ||
 			    !g->len || g->poff >= t->stored)
 				continue;
+			if (it->seg_key && it->seg_key[k] &&
+			    held_elsewhere(r, it->seg_key[k], x))
+				continue;	/* read where it is held */
 			r->sp[m].a = g->poff;
 			r->sp[m].b = g->len > t->stored - g->poff ? t->stored :
 				     g->poff + g->len;
@@ -149,6 +191,62 @@ static void freeze(struct rp *r)
 			}
 		}
 	}
+}
+
+/* items kept by a rule that read only from such: no decision below
+ * repacks or replaces them (only needed items are repacked, and only
+ * those reading from what goes are replaced) */
+static void hold(struct rp *r)
+{
+	size_t i, k;
+	int changed = 1;
+
+	for (i = 0; i < r->n; i++)
+		r->v[i].holds = r->v[i].native && r->v[i].keep &&
+				!r->v[i].needed && r->v[i].opened;
+	while (changed) {
+		changed = 0;
+		for (i = 0; i < r->n; i++) {
+			for (k = 0; r->v[i].holds && k < r->v[i].nrefs; k++) {
+				size_t to = r->target[i][k];
+
+				if (to == r->n || !r->v[to].holds) {
+					r->v[i].holds = 0;
+					changed = 1;
+				}
+			}
+		}
+	}
+}
+
+/* the files read (or stored) by items that hold, and where */
+static int take_held(struct rp *r)
+{
+	size_t i, k, m = 0;
+
+	for (i = 0; i < r->n; i++)
+		for (k = 0; r->v[i].holds && r->v[i].seg_key &&
+			    k < r->v[i].nseg; k++)
+			m += r->v[i].seg_key[k] != NULL;
+	r->held = malloc((m ? m : 1) * sizeof(*r->held));
+	if (!r->held)
+		return -ENOMEM;
+	for (i = 0; i < r->n; i++) {
+		const struct ocb_repack_item *it = &r->v[i];
+
+		for (k = 0; it->holds && it->seg_key && k < it->nseg; k++) {
+			const struct ocb_repack_seg *g = &it->seg[k];
+
+			if (!it->seg_key[k] ||
+			    (g->ref != OCB_REPACK_SELF && g->ref >= it->nrefs))
+				continue;
+			r->held[r->nheld].key = it->seg_key[k];
+			r->held[r->nheld++].at = g->ref == OCB_REPACK_SELF ?
+						 i : r->target[i][g->ref];
+		}
+	}
+	qsort(r->held, r->nheld, sizeof(*r->held), held_cmp);
+	return 0;
 }
 
 static void decide(struct rp *r, const struct ocb_repack_policy *p)
@@ -239,6 +337,7 @@ int ocb_repack_plan(struct ocb_repack_item *v, size_t n,
 		v[i].live = 0;
 		v[i].repack = 0;
 		v[i].rewrite = 0;
+		v[i].holds = 0;
 		nseg += v[i].nseg;
 	}
 	if (!n || !p->live_percent || unknown_reader(v, n))
@@ -260,12 +359,15 @@ int ocb_repack_plan(struct ocb_repack_item *v, size_t n,
 		for (k = 0; k < v[i].nrefs; k++)
 			r.target[i][k] = rp_find(&r, v[i].ref_names[k]);
 	}
+	hold(&r);
+	ret = take_held(&r);
+	if (ret < 0)
+		goto out;
 	decide(&r, p);
 	total(&r, t);
 	if (!t->worth)
 		for (i = 0; i < n; i++)
 			v[i].repack = v[i].rewrite = 0;
-	ret = 0;
 out:
 	for (i = 0; r.target && i < n; i++)
 		free(r.target[i]);
@@ -273,5 +375,6 @@ out:
 	free(r.byname);
 	free(r.sp);
 	free(r.frozen);
+	free(r.held);
 	return ret;
 }

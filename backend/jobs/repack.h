@@ -15,6 +15,10 @@
  * point at objects that stay, and then the repacked objects and the
  * replaced backups are deleted (docs/FORMAT.md, "Repacking").
  *
+ * Bytes of a file that a backup kept by a rule holds (in an object that
+ * is neither repacked nor replaced) are not live elsewhere: replacements
+ * read such a file where that backup does (rule 3).
+ *
  * The rule, in bytes of the physical (plaintext) streams: the plan is
  * made when the bytes it frees (the dead bytes of the repacked objects)
  * exceed the bytes it writes (their live bytes, written once, plus the
@@ -33,7 +37,9 @@ struct ocb_repack_policy {
 };
 
 /* What a backup reads from the physical stream of one object it
- * references: bytes [poff, poff + len) of its ref number ref. */
+ * references: bytes [poff, poff + len) of its ref number ref
+ * (OCB_REPACK_SELF: of its own stream, listed only with a key below). */
+#define OCB_REPACK_SELF UINT32_MAX
 struct ocb_repack_seg {
 	uint32_t ref;
 	uint64_t poff, len;
@@ -52,12 +58,18 @@ struct ocb_repack_item {
 	size_t nrefs;
 	const struct ocb_repack_seg *seg;	/* what it reads from them */
 	size_t nseg;
+	/* per seg: when it is all of a file's data, the file's content
+	 * (OCB_REPACK_KEY_LEN bytes: SHA-256, size), else NULL; NULL: none */
+	const uint8_t *const *seg_key;
 	/* out */
 	uint64_t live;		/* bytes of its stream kept backups read
 				 * (needed ones only; else 0) */
 	int repack;		/* mostly dead: moved, then deleted */
 	int rewrite;		/* kept, reads from a repacked or replaced
 				 * object: replaced */
+	int holds;		/* kept by a rule, reading only from such:
+				 * never repacked nor replaced, so its
+				 * files may be read in place (rule 3) */
 };
 
 struct ocb_repack_totals {
@@ -72,6 +84,7 @@ struct ocb_repack_totals {
 /* The defaults: live under 50%, freeing at least 4 MiB. */
 #define OCB_REPACK_LIVE_PERCENT 50u
 #define OCB_REPACK_MIN_DEAD (4ull << 20)
+#define OCB_REPACK_KEY_LEN 40
 
 /*
  * Decide live, repack and rewrite of every item (after
@@ -82,7 +95,10 @@ struct ocb_repack_totals {
  * 0), no item is marked repack or rewrite; nor when a kept native item
  * did not open (what it reads is unknown).  A kept pinned item is never
  * replaced: the objects it reads from are never repacked, nor those
- * they read from.  0 or -ENOMEM.
+ * they read from.  A seg with a key does not count towards the live
+ * bytes of the object it reads when an item that holds (out field holds)
+ * reads a whole file of that content from another object, or stores
+ * it: its replacement reads it there (rule 3).  0 or -ENOMEM.
  */
 int ocb_repack_plan(struct ocb_repack_item *v, size_t n,
 		    const struct ocb_repack_policy *p,

@@ -2,7 +2,8 @@
  * test_repack.c - repack plans against small tables: live bytes as the
  * union of what kept backups read, the live share and minimum rule, the
  * kept backups replaced (transitively), a plan not worth making, and a
- * kept backup whose reads are unknown, a pinned reader.
+ * kept backup whose reads are unknown, a pinned reader, and files a
+ * newer full backup holds, which do not keep the old full (rule 3).
  */
 #include "t.h"
 #include "repack.h"
@@ -103,9 +104,53 @@ static void test_not_worth(void)
 	CHECK_INT(v[0].repack + v[1].rewrite, 0);
 }
 
+/* old full (20 MiB, 16 MiB of one file a kept incremental reads); new:
+ * a newer full kept by the rule, storing the same file: old is read only
+ * for 1 MiB of headers, so it goes and inc's replacement reads the file
+ * in new; not so when new is kept only because a kept one reads it */
+static void test_held(void)
+{
+	static const uint8_t key_a[OCB_REPACK_KEY_LEN] = { 'a' };
+	static const uint8_t key_b[OCB_REPACK_KEY_LEN] = { 'b' };
+	const char *r_inc[] = { "old" };
+	struct ocb_repack_seg s_inc[] = { { 0, 0, MiB }, { 0, MiB, 16 * MiB },
+					  { 0, 17 * MiB, MiB } };
+	const uint8_t *k_inc[] = { NULL, key_a, key_b };
+	struct ocb_repack_seg s_new[] = { { OCB_REPACK_SELF, 4 * MiB,
+					    16 * MiB } };
+	const uint8_t *k_new[] = { key_a };
+	struct ocb_repack_item v[] = {
+		{ .name = "old", .native = 1, .keep = 1, .needed = 1,
+		  .opened = 1, .stored = 20 * MiB, .object_size = 20 * MiB },
+		{ .name = "inc", .native = 1, .keep = 1, .opened = 1,
+		  .stored = MiB, .object_size = MiB, .ref_names = r_inc,
+		  .nrefs = 1, .seg = s_inc, .nseg = 3, .seg_key = k_inc },
+		{ .name = "new", .native = 1, .keep = 1, .opened = 1,
+		  .stored = 30 * MiB, .object_size = 30 * MiB, .seg = s_new,
+		  .nseg = 1, .seg_key = k_new },
+	};
+	struct ocb_repack_totals t;
+
+	CHECK_INT(ocb_repack_plan(v, 3, &pol, &t), 0);
+	CHECK_INT(v[2].holds, 1);
+	CHECK_INT(v[1].holds, 0);		/* reads a needed one */
+	CHECK_INT((int)(v[0].live / MiB), 2);	/* key_b is held nowhere */
+	CHECK_INT(v[0].repack, 1);
+	CHECK_INT(v[1].rewrite, 1);
+	CHECK_INT((int)(t.written / MiB), 2 + 1);
+	CHECK_INT(t.worth, 1);
+
+	/* new kept only for its bytes: it does not hold, old is 90% live */
+	v[2].needed = 1;
+	CHECK_INT(ocb_repack_plan(v, 3, &pol, &t), 0);
+	CHECK_INT(v[2].holds, 0);
+	CHECK_INT(v[0].repack + v[1].rewrite, 0);
+}
+
 int main(void)
 {
 	test_chain();
 	test_not_worth();
+	test_held();
 	return T_DONE();
 }
