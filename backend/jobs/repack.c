@@ -249,14 +249,13 @@ static int take_held(struct rp *r)
 	return 0;
 }
 
-static void decide(struct rp *r, const struct ocb_repack_policy *p)
+/* repack the mostly dead (fewer readers only lower live bytes: this
+ * ends): 1 when one was marked */
+static int mark_dead(struct rp *r, const struct ocb_repack_policy *p)
 {
 	size_t i;
-	int changed = 1;
+	int changed = 1, any = 0;
 
-	freeze(r);
-
-	/* fewer readers only lower live bytes: this ends */
 	while (changed) {
 		changed = 0;
 		for (i = 0; i < r->n; i++) {
@@ -268,16 +267,20 @@ static void decide(struct rp *r, const struct ocb_repack_policy *p)
 			it->live = live_of(r, i);
 			if (mostly_dead(it, p)) {
 				it->repack = 1;
-				changed = 1;
+				changed = any = 1;
 			}
 		}
 	}
-	for (i = 0; i < r->n; i++)	/* as the readers finally are */
-		if (r->v[i].repack)
-			r->v[i].live = live_of(r, i);
-	/* then every kept one reading from what goes is replaced, and so
-	 * is every kept one reading from a replaced one */
-	changed = 1;
+	return any;
+}
+
+/* every kept one reading from what goes is replaced, and so is every
+ * kept one reading from a replaced one */
+static void mark_replaced(struct rp *r)
+{
+	size_t i;
+	int changed = 1;
+
 	while (changed) {
 		changed = 0;
 		for (i = 0; i < r->n; i++) {
@@ -290,6 +293,43 @@ static void decide(struct rp *r, const struct ocb_repack_policy *p)
 			}
 		}
 	}
+}
+
+/* one kept only for its bytes that would be replaced is repacked
+ * instead: the replacements of its readers (all replaced, as it goes
+ * either way) move its live bytes, not its whole stream: 1 when one was */
+static int repack_replaced(struct rp *r)
+{
+	size_t i;
+	int any = 0;
+
+	for (i = 0; i < r->n; i++) {
+		struct ocb_repack_item *it = &r->v[i];
+
+		if (it->rewrite && it->needed && it->native) {
+			it->rewrite = 0;
+			it->repack = 1;
+			any = 1;
+		}
+	}
+	return any;
+}
+
+static void decide(struct rp *r, const struct ocb_repack_policy *p)
+{
+	size_t i;
+	int changed = 1;
+
+	freeze(r);
+	/* the repacked only grow: this ends */
+	while (changed) {
+		changed = mark_dead(r, p);
+		mark_replaced(r);
+		changed |= repack_replaced(r);
+	}
+	for (i = 0; i < r->n; i++)	/* as the readers finally are */
+		if (r->v[i].repack)
+			r->v[i].live = live_of(r, i);
 }
 
 static void total(const struct rp *r, struct ocb_repack_totals *t)

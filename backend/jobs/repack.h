@@ -8,7 +8,8 @@
  * mostly dead when the bytes kept backups read from it (its live bytes,
  * the union of the ranges of its physical stream their segments name) are
  * under live_percent of the bytes it stores, and it would free at least
- * min_dead bytes.  Repacking it means: its live bytes are written once
+ * min_dead bytes; so is, whatever its size, an object kept only for its
+ * bytes that would otherwise be replaced.  Repacking it means: its live bytes are written once
  * into a replacement of the oldest kept backup reading them, every kept
  * backup that reads from a repacked object (or from a replaced one) is
  * replaced by a backup with the same logical content whose references

@@ -3,7 +3,8 @@
  * union of what kept backups read, the live share and minimum rule, the
  * kept backups replaced (transitively), a plan not worth making, and a
  * kept backup whose reads are unknown, a pinned reader, and files a
- * newer full backup holds, which do not keep the old full (rule 3).
+ * newer full backup holds, which do not keep the old full (rule 3), a
+ * small backup kept for its bytes reading a repacked one.
  */
 #include "t.h"
 #include "repack.h"
@@ -147,8 +148,38 @@ static void test_held(void)
 	CHECK_INT(v[0].repack + v[1].rewrite, 0);
 }
 
+/* a small incremental kept only for its bytes, reading the repacked full:
+ * it goes either way, so it is repacked (its live bytes moved) rather
+ * than replaced (its whole stream written again) */
+static void test_needed_reader(void)
+{
+	const char *r_mid[] = { "old" }, *r_new[] = { "old", "mid" };
+	struct ocb_repack_seg s_mid[] = { { 0, 0, MiB } };
+	struct ocb_repack_seg s_new[] = { { 0, 0, MiB }, { 1, 0, MiB } };
+	struct ocb_repack_item v[] = {
+		{ .name = "old", .native = 1, .keep = 1, .needed = 1,
+		  .opened = 1, .stored = 20 * MiB },
+		{ .name = "mid", .native = 1, .keep = 1, .needed = 1,
+		  .opened = 1, .stored = 3 * MiB, .ref_names = r_mid,
+		  .nrefs = 1, .seg = s_mid, .nseg = 1 },
+		{ .name = "new", .native = 1, .keep = 1, .opened = 1,
+		  .stored = MiB, .ref_names = r_new, .nrefs = 2,
+		  .seg = s_new, .nseg = 2 },
+	};
+	struct ocb_repack_totals t;
+
+	CHECK_INT(ocb_repack_plan(v, 3, &pol, &t), 0);
+	CHECK_INT(v[0].repack, 1);
+	CHECK_INT(v[1].repack, 1);
+	CHECK_INT(v[1].rewrite, 0);
+	CHECK_INT(v[2].rewrite, 1);
+	CHECK_INT((int)(v[1].live / MiB), 1);
+	CHECK_INT((int)(t.written / MiB), 1 + 1 + 1);
+}
+
 int main(void)
 {
+	test_needed_reader();
 	test_chain();
 	test_not_worth();
 	test_held();
