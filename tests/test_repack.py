@@ -282,3 +282,49 @@ def test_plain_prune_after_a_killed_repack_counts_a_replacement_once(
 @pytest.fixture
 def incremental_setup(tmp_path, rgw, bucket, keyfile, proxy, ocb):
     return make_setup(tmp_path, rgw, bucket, keyfile, proxy, ocb, False)
+
+
+def test_a_planted_replacement_is_never_trusted(tmp_path, rgw, bucket, s3_config, ocb):
+    """Someone who can write the bucket plants `<K's time>Z-repack1`, a
+    backup sealed with another key, as if a repack had replaced K: the
+    repack refuses it and deletes nothing a rule keeps, K still restores
+    byte-identically, and a plain prune does not let it take K's place."""
+    src = make_tree(str(tmp_path / "src"))
+    o = Ocb(config=s3_config, env=ocb.env)
+    full, copies = chain(o, src, tmp_path, "p")
+    # the same tree backed up by an intruder's key into another prefix,
+    # then copied into ours under the replacement's name
+    cfg = json.load(open(s3_config))
+    other_key = tmp_path / "other.key"
+    other_key.write_bytes(os.urandom(32))
+    os.chmod(other_key, 0o600)
+    cfg["instanceId"] = "i-intruder"
+    cfg["encryption"]["keyFile"] = str(other_key)
+    intruder = Ocb(config=str(tmp_path / "intruder.json"), env=ocb.env)
+    with open(intruder.config, "w") as f:
+        json.dump(cfg, f)
+    made = json.loads(intruder("backup", "--json", "--full").stdout)
+    src_key = made["key"]
+    k_name = copies[0][0]
+    k_key = [b["key"] for b in json.loads(o("list", "--json").stdout) if b["name"] == k_name][0]
+    forged = k_key[:-len(".ocb")] + "-repack1.ocb"
+    rgw.aws("s3", "cp", "s3://%s/%s" % (bucket, src_key), "s3://%s/%s" % (bucket, forged))
+    rgw.aws("s3", "rm", "s3://%s/%s" % (bucket, src_key))
+
+    # the planted object blocks the repack (a refused backup may read from
+    # any object), and says so
+    plan = json.loads(o("prune", "--dry-run", "--json", "--keep-last", "2", check=False).stdout)
+    assert plan["repack"]["blocked"] and not plan["repack"]["worth"], plan["repack"]
+    assert "repack: not planned: a kept backup could not be read" in \
+        o("prune", "--dry-run", "--keep-last", "2", check=False).stdout
+    for argv in (("prune", "--keep-last", "2", "--repack"), ("prune", "--keep-last", "2")):
+        p = o(*argv, check=False)
+        assert p.returncode == 8, (argv, p.stdout, p.stderr)
+        assert "refused: its key does not unwrap" in p.stdout, p.stdout
+        names = [b["name"] for b in json.loads(o("list", "--json").stdout)]
+        # K and the newest are never deleted for the planted one
+        for name, tree in copies:
+            assert name in names, (argv, names)
+            restores(o, name, tree, tmp_path / "out")
+    o("verify", copies[0][0])
+    o("verify", copies[1][0])

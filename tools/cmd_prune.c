@@ -636,10 +636,12 @@ static void repack_print_json(const struct repack *rp, size_t n)
 	size_t i;
 	int first = 1;
 
-	printf(", \"repack\": {\"worth\": %s, \"dead_bytes\": %" PRIu64
-	       ", \"write_bytes\": %" PRIu64 ", \"delete_object_bytes\": %"
-	       PRIu64 ", \"objects\": [", rp->t.worth ? "true" : "false",
-	       rp->t.dead, rp->t.written, rp->t.object_bytes);
+	printf(", \"repack\": {\"worth\": %s, \"blocked\": %s, "
+	       "\"dead_bytes\": %" PRIu64 ", \"write_bytes\": %" PRIu64
+	       ", \"delete_object_bytes\": %" PRIu64 ", \"objects\": [",
+	       rp->t.worth ? "true" : "false",
+	       rp->t.blocked ? "true" : "false", rp->t.dead, rp->t.written,
+	       rp->t.object_bytes);
 	for (i = 0; i < n; i++) {
 		const struct ocb_repack_item *r = &rp->v[i];
 
@@ -686,7 +688,12 @@ static void repack_print(const struct repack *rp, size_t n, int dry)
 	}
 	if (!any)
 		return;
-	if (rp->t.worth)
+	if (rp->t.blocked)
+		printf("repack: not planned: a kept backup could not be read "
+		       "(refused, or of an unknown format), and it may read "
+		       "from any object (`ocb prune --delete-refused` deletes "
+		       "refused ones)\n");
+	else if (rp->t.worth)
 		printf("repack: %zu object%s mostly dead, %zu kept backup%s "
 		       "replaced: writes %s, frees %s (%s of objects "
 		       "deleted)%s\n",

@@ -380,7 +380,8 @@ int ocb_repack_plan(struct ocb_repack_item *v, size_t n,
 		v[i].holds = 0;
 		nseg += v[i].nseg;
 	}
-	if (!n || !p->live_percent || unknown_reader(v, n))
+	t->blocked = unknown_reader(v, n);
+	if (!n || !p->live_percent || t->blocked)
 		return 0;
 	r.byname = malloc(n * sizeof(*r.byname));
 	r.target = calloc(n, sizeof(*r.target));

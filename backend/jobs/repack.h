@@ -80,6 +80,8 @@ struct ocb_repack_totals {
 	uint64_t object_bytes;	/* bytes in the store of the objects it
 				 * deletes (the repacked and the replaced) */
 	int worth;		/* dead > written: the plan stands */
+	int blocked;		/* no plan: a kept backup could not be
+				 * read, so any object may hold its bytes */
 };
 
 /* The defaults: live under 50%, freeing at least 4 MiB. */
