@@ -726,8 +726,14 @@ def test_forged_incrementals_are_refused_and_never_a_base_on_rgw(tmp_path, rgw, 
     cfg["sources"] = [make_tree(str(tmp_path / "other"))]
     cfg["cache"] = {"dir": str(tmp_path / "other-cache")}
     other = Ocb(config=write_config(tmp_path / "other.json", cfg), env=ocb.env)
+    # its names must be newer than ours once copied here: its prefix has
+    # none of ours to step past, so its first backup waits for the clock
+    # to pass our backup's second
+    import re
     import time
-    time.sleep(1.1)                                # names newer than ours
+    ours_at = re.search(r"\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d", ours["name"]).group(0)
+    wait_for(lambda: time.strftime("%Y-%m-%dT%H-%M-%S", time.gmtime()) > ours_at, 10,
+             "the second after our backup's")
     ofull = json.loads(other("backup", "--json").stdout)
     oinc = json.loads(other("backup", "--json").stdout)
     assert oinc["base"] == ofull["name"] and ofull["name"] > ours["name"]
@@ -749,7 +755,7 @@ def test_forged_incrementals_are_refused_and_never_a_base_on_rgw(tmp_path, rgw, 
     ecfg = json.load(open(attacker(tmp_path, s3_config)))
     ecfg["encryption"] = {"keyProvider": "keyfile", "keyFile": str(key)}
     evil = Ocb(config=write_config(tmp_path / "evil-key.json", ecfg), env=ocb.env)
-    time.sleep(1.1)                                # not the name of ours
+    # in our prefix: its names step past ours and the copies
     efull = json.loads(evil("backup", "--json").stdout)
     assert efull["base"] == ""                     # ours do not open under its key
     einc = json.loads(evil("backup", "--json").stdout)

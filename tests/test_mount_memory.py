@@ -9,7 +9,6 @@ import json
 import os
 import random
 import subprocess
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -104,7 +103,6 @@ def backed_up_series(backed_up_big, tmp_path):
     cfg, env, digest = backed_up_big
     o = Ocb(config=str(tmp_path / "config.json"), env=env)
     for day in range(1, DAYS + 1):
-        time.sleep(1)   # backup names have one-second steps
         digest = change_a_little(str(tmp_path / "src" / "big.bin"), day)
         o("backup")
     return cfg, env, digest
