@@ -36,6 +36,54 @@
 #define COPY_BATCH (64u << 20)	/* read ahead of the writer at most */
 #define COPY_PARALLEL 8		/* range reads at a time */
 
+/* ---- objects as references --------------------------------------------- */
+
+/* what a catalog records of an object it references: its record, with
+ * the name and frame table the record points at (owned) */
+struct refobj {
+	struct ocb_ref_rec rec;
+	char *name;
+	struct ocb_frame_rec *f;
+};
+
+static void refobj_release(struct refobj *o)
+{
+	free(o->name);
+	free(o->f);
+	memset(o, 0, sizeof(*o));
+}
+
+/* o (released first) as the record of rec, whose nframes frames are f */
+static int refobj_set(struct refobj *o, const struct ocb_ref_rec *rec,
+		      const struct ocb_frame_rec *f)
+{
+	refobj_release(o);
+	o->name = strdup(rec->name);
+	o->f = malloc((rec->nframes ? rec->nframes : 1) * sizeof(*o->f));
+	if (!o->name || !o->f)
+		return -ENOMEM;
+	memcpy(o->f, f, rec->nframes * sizeof(*o->f));
+	o->rec = *rec;
+	o->rec.name = o->name;
+	return 0;
+}
+
+/* o as the record of opened backup r's own object */
+static int refobj_own(struct refobj *o, const struct ocb_archive *r)
+{
+	const struct ocb_catalog *c = ocb_archive_catalog(r);
+	struct ocb_ref_rec rec = {
+		.created = c->created, .name = c->name,
+		.frame_size = c->frame_size, .nframes = c->nf,
+		.stream_size = c->stored_size,
+	};
+	int e;
+
+	memcpy(rec.id, ocb_archive_backup_id(r), 16);
+	e = ocb_archive_native_header(r, rec.header);
+	return e < 0 ? e : refobj_set(o, &rec, c->f);
+}
+
 /* ---- the map ------------------------------------------------------------- */
 
 /* bytes [poff, poff + len) of an object are bytes [npoff, ...) of the
@@ -52,10 +100,8 @@ struct mobj {
 };
 
 struct owner {
-	int ready;		/* opened and checked: rec and f valid */
-	struct ocb_ref_rec rec;
-	char *name;
-	struct ocb_frame_rec *f;
+	int ready;		/* opened and checked: ro valid */
+	struct refobj ro;
 };
 
 struct ocb_rewrite_map {
@@ -81,10 +127,8 @@ void ocb_rewrite_map_free(struct ocb_rewrite_map *m)
 		free(m->o[i].name);
 		free(m->o[i].sp);
 	}
-	for (i = 0; i < m->nw; i++) {
-		free(m->w[i].name);
-		free(m->w[i].f);
-	}
+	for (i = 0; i < m->nw; i++)
+		refobj_release(&m->w[i].ro);
 	free(m->o);
 	free(m->w);
 	free(m);
@@ -214,34 +258,11 @@ void ocb_rewrite_map_drop(struct ocb_rewrite_map *m, uint32_t owner)
 		m->w[owner].ready = 0;
 }
 
-/* the ref record and frames of opened backup r's own object */
-static int rec_of(const struct ocb_archive *r, struct ocb_ref_rec *rec,
-		  char **name, struct ocb_frame_rec **f)
-{
-	const struct ocb_catalog *c = ocb_archive_catalog(r);
-
-	free(*name);
-	free(*f);
-	*name = strdup(c->name);
-	*f = malloc((c->nf ? c->nf : 1) * sizeof(**f));
-	if (!*name || !*f)
-		return -ENOMEM;
-	memcpy(*f, c->f, c->nf * sizeof(**f));
-	memset(rec, 0, sizeof(*rec));
-	memcpy(rec->id, ocb_archive_backup_id(r), 16);
-	rec->created = c->created;
-	rec->name = *name;
-	rec->frame_size = c->frame_size;
-	rec->nframes = c->nf;
-	rec->stream_size = c->stored_size;
-	return ocb_archive_native_header(r, rec->header);
-}
-
 int ocb_rewrite_map_commit(struct ocb_rewrite_map *m, uint32_t owner,
 			   const struct ocb_archive *r)
 {
 	struct owner *w = &m->w[owner];
-	int err = rec_of(r, &w->rec, &w->name, &w->f);
+	int err = refobj_own(&w->ro, r);
 
 	if (err < 0)
 		return err;
@@ -251,12 +272,6 @@ int ocb_rewrite_map_commit(struct ocb_rewrite_map *m, uint32_t owner,
 
 /* ---- files held by backups that stay (rule 3) ------------------------------ */
 
-struct hobj {
-	struct ocb_ref_rec rec;
-	char *name;
-	struct ocb_frame_rec *f;
-};
-
 struct hfile {
 	uint8_t key[OCB_FILE_KEY_LEN];
 	uint32_t obj;
@@ -264,7 +279,7 @@ struct hfile {
 };
 
 struct ocb_rewrite_held {
-	struct hobj *o;
+	struct refobj *o;
 	uint32_t no;
 	struct hfile *f;
 	size_t nf, capf;
@@ -282,10 +297,8 @@ void ocb_rewrite_held_free(struct ocb_rewrite_held *h)
 
 	if (!h)
 		return;
-	for (i = 0; i < h->no; i++) {
-		free(h->o[i].name);
-		free(h->o[i].f);
-	}
+	for (i = 0; i < h->no; i++)
+		refobj_release(&h->o[i]);
 	free(h->o);
 	free(h->f);
 	free(h);
@@ -310,7 +323,7 @@ static int hadd_obj(struct hadd *d, uint32_t src, uint32_t *out)
 	const struct ocb_catalog *c = ocb_archive_catalog(d->a);
 	struct ocb_rewrite_held *h = d->h;
 	struct ocb_ref_rec rec = { 0 };
-	struct hobj *no, *x;
+	struct refobj *no, *x;
 	uint32_t i;
 	int r;
 
@@ -334,19 +347,8 @@ static int hadd_obj(struct hadd *d, uint32_t src, uint32_t *out)
 		x = &h->o[h->no];
 		memset(x, 0, sizeof(*x));
 		h->no++;	/* freed with the others from here */
-		if (!src)
-			r = rec_of(d->a, &x->rec, &x->name, &x->f);
-		else if (!(x->name = strdup(rec.name)) ||
-			 !(x->f = malloc((rec.nframes ? rec.nframes : 1) *
-					 sizeof(*x->f))))
-			r = -ENOMEM;
-		else {
-			memcpy(x->f, c->f + rec.first_frame,
-			       rec.nframes * sizeof(*x->f));
-			x->rec = rec;
-			x->rec.name = x->name;
-			r = 0;
-		}
+		r = src ? refobj_set(x, &rec, c->f + rec.first_frame) :
+			refobj_own(x, d->a);
 		if (r < 0)
 			return r;
 	}
@@ -631,11 +633,12 @@ static int keep_ref(struct rw *w, uint32_t src, uint32_t *out)
 /* our ref number for an earlier replacement */
 static int owner_ref(struct rw *w, uint32_t owner, uint32_t *out)
 {
-	const struct owner *o = &w->m->w[owner];
+	const struct owner *ow = &w->m->w[owner];
+	const struct refobj *o = &ow->ro;
 	uint32_t idx;
 	int r;
 
-	if (!o->ready)
+	if (!ow->ready)
 		return -EINVAL;
 	if (w->wref[owner]) {
 		*out = w->wref[owner] - 1;
@@ -653,7 +656,7 @@ static int owner_ref(struct rw *w, uint32_t owner, uint32_t *out)
  * object its record names: not read) */
 static int held_ref(struct rw *w, uint32_t obj, uint32_t *out)
 {
-	const struct hobj *o = &w->o->held->o[obj];
+	const struct refobj *o = &w->o->held->o[obj];
 	uint32_t idx;
 	int r;
 
