@@ -132,9 +132,16 @@ int ocb_keyprov_from_config(const struct ocb_config *cfg, int interactive,
 		r = ocb_creds_new(cfg->profile, &c);
 		if (r < 0)
 			return r;
-		return ocb_keyprov_kms_new(cfg->kms_endpoint, cfg->region,
-					   cfg->kms_key_id, cfg->insecure_tls,
-					   c, out);
+		/* KMS calls wait as long as the store's requests would */
+		return ocb_keyprov_kms_new(&(struct ocb_kms) {
+				.endpoint = cfg->kms_endpoint,
+				.region = cfg->region,
+				.key_id = cfg->kms_key_id,
+				.insecure_tls = cfg->insecure_tls,
+				.deadline_ms = cfg->deadline_ms,
+				.refused_ms = cfg->refused_ms,
+				.timeout_ms = cfg->timeout_ms,
+			}, c, out);
 	}
 	ocb_err("unknown key provider %s", kp);
 	return -EINVAL;

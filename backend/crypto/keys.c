@@ -192,10 +192,10 @@ int ocb_keyprov_passphrase_new(const char *pass, size_t len,
 	return 0;
 }
 
-int ocb_keyprov_kms_new(const char *endpoint, const char *region,
-			const char *key_id, int insecure_tls,
-			struct ocb_creds *creds, struct ocb_keyprov **out)
+int ocb_keyprov_kms_new(const struct ocb_kms *how, struct ocb_creds *creds,
+			struct ocb_keyprov **out)
 {
+	const char *endpoint = how->endpoint, *key_id = how->key_id;
 	struct ocb_keyprov *kp = prov_new(OCB_KEY_KMS);
 
 	if (!kp) {
@@ -204,9 +204,12 @@ int ocb_keyprov_kms_new(const char *endpoint, const char *region,
 	}
 	kp->creds = creds;
 	kp->kms.creds = creds;
-	kp->kms.insecure_tls = insecure_tls;
+	kp->kms.insecure_tls = how->insecure_tls;
+	kp->kms.deadline_ms = how->deadline_ms;
+	kp->kms.refused_ms = how->refused_ms;
+	kp->kms.timeout_ms = how->timeout_ms;
 	kp->kms.endpoint = endpoint ? strdup(endpoint) : NULL;
-	kp->kms.region = strdup(region ? region : "us-east-1");
+	kp->kms.region = strdup(how->region ? how->region : "us-east-1");
 	kp->kms.key_id = key_id ? strdup(key_id) : NULL;
 	if (!kp->kms.region || (endpoint && !kp->kms.endpoint) ||
 	    (key_id && !kp->kms.key_id)) {

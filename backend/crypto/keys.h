@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "crypto.h"
+#include "kms.h"
 
 enum ocb_key_type {
 	OCB_KEY_NONE = 0,
@@ -64,11 +65,11 @@ int ocb_keyprov_keyfile_new(const char *path, struct ocb_keyprov **out);
 /* A passphrase (copied; the caller clears its own copy). */
 int ocb_keyprov_passphrase_new(const char *pass, size_t len,
 			       struct ocb_keyprov **out);
-/* AWS KMS with key_id (id, ARN or alias); endpoint NULL for AWS's.
+/* AWS KMS as how says (its strings copied, its creds ignored): key_id an
+ * id, ARN or alias, endpoint NULL for AWS's, region NULL for us-east-1.
  * Takes ownership of creds (also on failure). */
-int ocb_keyprov_kms_new(const char *endpoint, const char *region,
-			const char *key_id, int insecure_tls,
-			struct ocb_creds *creds, struct ocb_keyprov **out);
+int ocb_keyprov_kms_new(const struct ocb_kms *how, struct ocb_creds *creds,
+			struct ocb_keyprov **out);
 void ocb_keyprov_free(struct ocb_keyprov *kp);
 
 enum ocb_key_type ocb_keyprov_type(const struct ocb_keyprov *kp);

@@ -14,17 +14,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #define KMS_BODY_MAX (64 * 1024)
-/* attempts of one call, and the first wait between them (doubled each
- * time): a transient failure (throttling, 5xx, a refused, reset or silent
- * connection) is retried as the AWS SDKs' standard mode does, 4 attempts
- * within about 2 s of waiting plus each attempt's own timeout */
-#define KMS_ATTEMPTS 4
-#define KMS_FIRST_WAIT_MS 250
+/* the backoff of retries: full jitter under 250 ms doubled each time,
+ * at most 5 s, as the store's retries */
+#define KMS_BASE_MS 250
+#define KMS_CAP_MS 5000
+#define KMS_CONNECT_MS 5000L
 
 /* a connection that broke or went silent: worth another attempt */
 static bool transport(CURLcode cc)
@@ -45,10 +45,10 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
  * store's "not found"), -EPERM when the policy refuses the call
  * (AccessDeniedException), -EACCES for refused credentials, -ENOKEY
  * for a blob of another key or context, -EAGAIN for throttling and 5xx
- * (named at info level while attempts are left: last is false).
+ * (written into why, for kms_call() to name when it gives up).
  */
 static int map_error(const struct ocb_kms *k, const char *target,
-		     long status, const cJSON *resp, bool last)
+		     long status, const cJSON *resp, char *why, size_t whysz)
 {
 	const cJSON *t = cJSON_GetObjectItemCaseSensitive(resp, "__type");
 	const cJSON *m = cJSON_GetObjectItemCaseSensitive(resp, "message");
@@ -81,13 +81,14 @@ static int map_error(const struct ocb_kms *k, const char *target,
 		r = -EACCES;
 	else
 		r = -EINVAL;
-	ocb_log(r == -EAGAIN && !last ? OCB_LOG_INFO : OCB_LOG_ERR,
-		"KMS %s with key %s: %s%s%s (HTTP %ld)", target,
-		ocb_log_escape(key, sizeof(key), k->key_id),
-		type[0] ? ocb_log_escape(ty, sizeof(ty), type) : "error",
-		cJSON_IsString(m) && m->valuestring ? ": " : "",
-		cJSON_IsString(m) && m->valuestring ?
-		ocb_log_escape(msg, sizeof(msg), m->valuestring) : "", status);
+	snprintf(why, whysz, "KMS %s with key %s: %s%s%s (HTTP %ld)", target,
+		 ocb_log_escape(key, sizeof(key), k->key_id),
+		 type[0] ? ocb_log_escape(ty, sizeof(ty), type) : "error",
+		 cJSON_IsString(m) && m->valuestring ? ": " : "",
+		 cJSON_IsString(m) && m->valuestring ?
+		 ocb_log_escape(msg, sizeof(msg), m->valuestring) : "", status);
+	if (r != -EAGAIN)
+		ocb_err("%s", why);
 	/* the policy refused the call itself (not the signature): the old
 	 * tool's role allows KMS only with kms:ViaService = S3 */
 	if (r == -EPERM)
@@ -99,9 +100,12 @@ static int map_error(const struct ocb_kms *k, const char *target,
 	return r;
 }
 
-/* one attempt of a KMS call; last says whether a failure is reported */
+/*
+ * One attempt of a KMS call, ending within timeout_ms; a transient
+ * failure is described in why (nothing logged), any other is named.
+ */
 static int kms_try(const struct ocb_kms *k, const char *target, cJSON *req,
-		   cJSON **out, bool last)
+		   cJSON **out, long timeout_ms, char *why, size_t whysz)
 {
 	struct ocb_creds_value cv;
 	struct curl_slist *h = NULL;
@@ -145,8 +149,9 @@ static int kms_try(const struct ocb_kms *k, const char *target, cJSON *req,
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	/* bucket access logs and the provider's support see who asked */
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "ocb/" OCB_VERSION);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+			 timeout_ms < KMS_CONNECT_MS ? timeout_ms : KMS_CONNECT_MS);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
 	if (k->insecure_tls) {
@@ -156,21 +161,23 @@ static int kms_try(const struct ocb_kms *k, const char *target, cJSON *req,
 	cc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	if (cc != CURLE_OK) {
-		ocb_log(last ? OCB_LOG_WARN : OCB_LOG_INFO, "KMS %s: %s",
-			target, curl_easy_strerror(cc));
+		snprintf(why, whysz, "KMS %s: %s", target,
+			 curl_easy_strerror(cc));
 		r = cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT :
 			cc == CURLE_COULDNT_CONNECT ? -ECONNREFUSED :
 			transport(cc) ? -ECONNRESET : -EIO;
+		if (r == -EIO)
+			ocb_err("%s", why);
 		goto out;
 	}
 	*out = cJSON_ParseWithLength(body.data ? body.data : "", body.len);
 	if (!*out) {
 		r = status == 200 ? -EPROTO :
-			map_error(k, target, status, NULL, last);
+			map_error(k, target, status, NULL, why, whysz);
 		goto out;
 	}
 	if (status != 200) {
-		r = map_error(k, target, status, *out, last);
+		r = map_error(k, target, status, *out, why, whysz);
 		cJSON_Delete(*out);
 		*out = NULL;
 		goto out;
@@ -186,24 +193,77 @@ out:
 	return r;
 }
 
-/* one KMS call, target "GenerateDataKey" or "Decrypt", with its retries */
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint32_t jitter(void)
+{
+	uint32_t v = 0;
+
+	if (getrandom(&v, sizeof(v), 0) != sizeof(v))
+		v = UINT32_MAX / 2;
+	return v;
+}
+
+/* how long a call may retry: refused_ms while every attempt was refused
+ * (nothing listens), else deadline_ms; *name: the setting that says so */
+static unsigned budget_ms(const struct ocb_kms *k, bool all_refused,
+			  const char **name)
+{
+	unsigned deadline = k->deadline_ms ? k->deadline_ms : 60000;
+	unsigned refused = k->refused_ms ? k->refused_ms : 20000;
+
+	*name = all_refused && refused < deadline ? "s3.refusedDeadline" :
+		"s3.retryDeadline";
+	return all_refused && refused < deadline ? refused : deadline;
+}
+
+/*
+ * One KMS call, target "GenerateDataKey" or "Decrypt", with its retries:
+ * the store's policy by time (kms.h), so that one setting bounds every
+ * wait of a command.  An attempt starts only if its backoff ends before
+ * the deadline, and its own timeout ends there too.
+ */
 static int kms_call(const struct ocb_kms *k, const char *target, cJSON *req,
 		    cJSON **out)
 {
-	long wait_ms = KMS_FIRST_WAIT_MS;
+	long timeout = k->timeout_ms ? k->timeout_ms : 30000;
+	uint64_t start = now_ms(), end, now;
+	bool all_refused = true;
+	const char *setting;
+	char why[512] = "";
 	struct timespec ts;
-	int r, i;
+	unsigned delay;
+	int r, n;
 
-	for (i = 1;; i++) {
-		r = kms_try(k, target, req, out, i == KMS_ATTEMPTS);
-		if (r == 0 || !ocb_retry_is_transient(r) || i == KMS_ATTEMPTS)
+	for (n = 1;; n++) {
+		end = start + budget_ms(k, all_refused, &setting);
+		now = now_ms();
+		r = kms_try(k, target, req, out,
+			    end > now && (long)(end - now) < timeout ?
+			    (long)(end - now) : timeout, why, sizeof(why));
+		if (r == 0 || !ocb_retry_is_transient(r))
 			return r;
-		ts.tv_sec = wait_ms / 1000;
-		ts.tv_nsec = wait_ms % 1000 * 1000000L;
+		all_refused = all_refused && r == -ECONNREFUSED;
+		end = start + budget_ms(k, all_refused, &setting);
+		delay = ocb_retry_delay_ms(n, KMS_BASE_MS, KMS_CAP_MS, jitter());
+		if (now_ms() + delay >= end)
+			break;
+		ocb_info("%s; attempt %d failed, retrying", why, n);
+		ts.tv_sec = delay / 1000;
+		ts.tv_nsec = delay % 1000 * 1000000L;
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 			;
-		wait_ms *= 2;
 	}
+	ocb_err("%s; gave up after %d attempts in %.1f s (%s %u s)", why, n,
+		(double)(now_ms() - start) / 1000, setting,
+		budget_ms(k, all_refused, &setting) / 1000);
+	return r;
 }
 
 static cJSON *request(const struct ocb_kms_ctx *ctx)

@@ -18,6 +18,12 @@ struct ocb_kms {
 	const char *key_id;	/* key id, ARN or alias/... */
 	int insecure_tls;
 	struct ocb_creds *creds;	/* not owned */
+	/* the retry policy, by time, as the store's (retry_store.h):
+	 * transient failures are retried with capped full-jitter backoff
+	 * until deadline_ms after the call began (refused_ms while every
+	 * attempt was refused); an attempt also ends after timeout_ms.
+	 * 0: 60000, 20000 and 30000. */
+	unsigned deadline_ms, refused_ms, timeout_ms;
 };
 
 /* context: n name/value pairs */

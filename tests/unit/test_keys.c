@@ -240,8 +240,10 @@ static struct ocb_keyprov *kms_prov(void)
 {
 	struct ocb_keyprov *kp = NULL;
 
-	CHECK_INT(ocb_keyprov_kms_new("https://kms.invalid", "eu-west-1",
-				      "alias/test", 0, NULL, &kp), 0);
+	CHECK_INT(ocb_keyprov_kms_new(&(struct ocb_kms) {
+					.endpoint = "https://kms.invalid",
+					.region = "eu-west-1",
+					.key_id = "alias/test" }, NULL, &kp), 0);
 	return kp;
 }
 
