@@ -264,7 +264,7 @@ static int take_refs(struct plan *pl, size_t i, const struct ocb_archive *a)
 	it->nrefs = in->nrefs;
 	pl->stored[i] = in->stored_size;
 	pl->objsize[i] = in->object_size;
-	return take_segments(pl, i, a);
+	return pl->with_segs ? take_segments(pl, i, a) : 0;
 }
 
 static void batch_open(void *arg, size_t j)
@@ -504,7 +504,8 @@ static void drop_gone(struct plan *pl, const char *const *gone, size_t ngone)
 
 int prune_plan_make(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 		    struct ocb_ret_policy *p, const char *just_taken,
-		    const char *const *gone, size_t ngone, struct plan *pl)
+		    const char *const *gone, size_t ngone, int segs,
+		    struct plan *pl)
 {
 	char **pins = NULL;
 	size_t npins = 0, i, k;
@@ -512,6 +513,7 @@ int prune_plan_make(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 	int r;
 
 	memset(pl, 0, sizeof(*pl));
+	pl->with_segs = segs;
 	r = ocb_inventory_list(ctx->store, ctx->cfg->prefix, &pl->refs, &pl->n);
 	if (r == 0)
 		drop_gone(pl, gone, ngone);
@@ -792,15 +794,18 @@ static int prune(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 	struct repack rp = { 0 };
 	int *deleted = NULL, r, worst = 0;
 	size_t i, ndel = 0, nkeep = 0;
+	/* the repack plan is made only to be shown or carried out */
+	int plan_repack = !autoclean && !ocb_ret_policy_empty(p) &&
+			  (dry || json || repack);
 
-	r = prune_plan_make(ctx, kp, p, just_taken, NULL, 0, &pl);
+	r = prune_plan_make(ctx, kp, p, just_taken, NULL, 0, plan_repack, &pl);
 	if (r < 0) {
 		prune_plan_free(&pl);
 		return ocb_fail(r, "list %s", ctx->cfg->prefix);
 	}
 	deleted = calloc(pl.n ? pl.n : 1, sizeof(*deleted));
 	/* what repacking would do: planned, shown by --dry-run */
-	if (!deleted || (!autoclean && !ocb_ret_policy_empty(p) &&
+	if (!deleted || (plan_repack &&
 			 prune_repack_make(ctx->cfg, &pl, &rp) < 0)) {
 		free(deleted);
 		prune_repack_free(&rp, pl.n);

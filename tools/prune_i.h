@@ -23,8 +23,9 @@ struct plan {
 	const char **refused;	/* why each refused item is, else NULL */
 	unsigned char *opened;	/* authenticated by an open */
 	struct ocb_ret_ref **brefs;	/* what each opened one references */
-	/* what each opened one reads from those, and what it stores
-	 * (the repack plan's input) */
+	/* what each opened one reads from those (when with_segs), and
+	 * what it stores (the repack plan's input) */
+	int with_segs;
 	struct ocb_repack_seg **segs;
 	size_t *nsegs;
 	const uint8_t ***skeys;	/* per seg, its file's content key or NULL */
@@ -45,11 +46,14 @@ struct repack {
 /*
  * List the prefix (leaving out the backups named in gone), read the pins,
  * and settle the plan: every native backup a rule counts opened, and
- * what the kept ones need.  0 or a negative errno.
+ * what the kept ones need; with segs, also what each one reads where
+ * (segs, nsegs, skeys, keys: only a repack plan needs them, and they
+ * take memory in proportion to the files).  0 or a negative errno.
  */
 int prune_plan_make(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 		    struct ocb_ret_policy *p, const char *just_taken,
-		    const char *const *gone, size_t ngone, struct plan *pl);
+		    const char *const *gone, size_t ngone, int segs,
+		    struct plan *pl);
 void prune_plan_free(struct plan *pl);
 
 /* What repacking does after plan pl (retention.repack*): 0 or -ENOMEM. */

@@ -299,7 +299,7 @@ static int delete_replaced(struct run *u, struct ocb_ret_policy *p,
 		return -ENOMEM;
 	for (k = 0; k < u->nd; k++)
 		gone[k] = u->d[k].kname;
-	e = prune_plan_make(u->ctx, u->kp, p, NULL, gone, u->nd, fresh);
+	e = prune_plan_make(u->ctx, u->kp, p, NULL, gone, u->nd, 0, fresh);
 	free(gone);
 	for (k = u->nd; e == 0 && k-- > 0 && !ocb_interrupted;) {
 		const struct done *d = &u->d[k];
