@@ -409,13 +409,28 @@ def test_target_restore_killed_then_rerun(tmp_path, file_config, ocb_local):
                              "--target", str(t)], env=o.env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def partial():
+    def writing():
+        """sizes of the files the restore has open under t/src (written
+        without a name: "/.../src/#inode (deleted)"), or of its
+        temporary names where the file system needs them"""
         d = t / "src"
-        return proc.poll() is not None or (
-            d.is_dir() and any(n.startswith(".ocb-part-") and
-                               os.path.getsize(d / n) > (1 << 20)
-                               for n in os.listdir(d)))
+        sizes = []
+        try:
+            for fd in os.listdir("/proc/%d/fd" % proc.pid):
+                link = "/proc/%d/fd/%s" % (proc.pid, fd)
+                if os.readlink(link).startswith(str(d) + "/"):
+                    sizes.append(os.stat(link).st_size)
+            sizes += [os.path.getsize(d / n) for n in os.listdir(d)
+                      if n.startswith(".ocb-part-")]
+        except OSError:
+            pass
+        return sizes
+
+    def partial():
+        return proc.poll() is not None or any(
+            s > (1 << 20) for s in writing())
     wait_for(partial, 120, "the restore to be writing a file", interval=0.01)
+    assert proc.poll() is None, "the restore ended before it was killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert (t / ".ocb-restore-incomplete").exists()

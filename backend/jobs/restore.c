@@ -374,7 +374,7 @@ static int write_file(struct run *ru, const char *rel,
 		      const struct ocb_rdisk_meta *m, uint32_t from_idx,
 		      uint64_t size, const uint8_t *sha)
 {
-	int fd = ocb_rdisk_file_begin(ru->disk, rel), r = 0, ok;
+	int fd = ocb_rdisk_file_begin(ru->disk, rel, m), r = 0, ok;
 	uint8_t h[32];
 	uint64_t off = 0;
 

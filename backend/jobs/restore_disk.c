@@ -9,6 +9,15 @@
  * resolved once, and below it nothing is ever followed: each component is
  * opened with O_NOFOLLOW | O_DIRECTORY, so a symlink, whoever made it,
  * stops the entry (-ELOOP) instead of redirecting it.
+ *
+ * A regular file is written as an unnamed file (O_TMPFILE) in its
+ * directory and linked under its name once checked: one directory
+ * operation per file instead of a create and a rename, no lock on the
+ * directory while its inode is allocated (the workers of restore_pool.c
+ * create files in one directory at once), and a killed restore leaves
+ * nothing behind.  Where the file system has no O_TMPFILE (or the process
+ * cannot link one: no /proc), it is written under a temporary name and
+ * renamed, as other entries are.
  */
 #include "restore_disk_i.h"
 
@@ -40,9 +49,10 @@ struct ocb_rdisk {
 	int root;
 	unsigned flags;
 	uid_t euid;
+	int unnamed;		/* files may be written unnamed (O_TMPFILE) */
 	char cpath[PATH_MAX];	/* the cached parent directory */
 	int cfd;		/* its descriptor, or -1 */
-	char tmp[32];		/* the file being written */
+	char tmp[32];		/* the file being written; "": unnamed */
 	/* the owner's only, shared by its clones: */
 	pthread_mutex_t lock;	/* dirs */
 	unsigned long seq;	/* temporary names (atomic) */
@@ -66,6 +76,8 @@ int ocb_rdisk_open(const char *dir, unsigned flags, struct ocb_rdisk **out)
 	d->owner = d;
 	d->flags = flags;
 	d->euid = geteuid();
+	/* linked by AT_EMPTY_PATH (root) or through /proc/self/fd */
+	d->unnamed = d->euid == 0 || access("/proc/self/fd", F_OK) == 0;
 	d->cfd = -1;
 	pthread_mutex_init(&d->lock, NULL);
 	*out = d;
@@ -88,6 +100,7 @@ int ocb_rdisk_clone(struct ocb_rdisk *d, struct ocb_rdisk **out)
 	c->owner = d->owner;
 	c->flags = d->flags;
 	c->euid = d->euid;
+	c->unnamed = d->unnamed;
 	c->cfd = -1;
 	*out = c;
 	return 0;
@@ -259,15 +272,23 @@ static void set_times(struct timespec ts[2], const struct ocb_rdisk_meta *m)
 	ts[0].tv_nsec = ts[1].tv_nsec = (long)m->mtime_nsec;
 }
 
-/* owner, mode, xattrs, times on an open file or directory */
+/* owner, xattrs, and with times also mode and times, on an open file or
+ * directory; st: what it is now (NULL: unknown), an owner or a mode it
+ * already has is not set again */
 static int apply_fd(struct ocb_rdisk *d, int fd, const struct ocb_rdisk_meta *m,
-		    int times)
+		    int times, const struct stat *st)
 {
 	struct timespec ts[2];
+	mode_t mode = ocb_rdisk_mode(d, m);
+	int chowned = 0;
 	size_t i;
 
-	if ((d->flags & OCB_RDISK_OWNER) && fchown(fd, m->uid, m->gid) < 0)
-		return -errno;
+	if ((d->flags & OCB_RDISK_OWNER) &&
+	    (!st || st->st_uid != m->uid || st->st_gid != m->gid)) {
+		if (fchown(fd, m->uid, m->gid) < 0)
+			return -errno;
+		chowned = 1;	/* may have cleared setuid/setgid bits */
+	}
 	for (i = 0; i < m->nxattrs; i++) {
 		if (!ocb_rdisk_xattr_ok(d, m->xnames[i]))
 			continue;
@@ -277,7 +298,8 @@ static int apply_fd(struct ocb_rdisk *d, int fd, const struct ocb_rdisk_meta *m,
 	}
 	if (!times)
 		return 0;
-	if (fchmod(fd, ocb_rdisk_mode(d, m)) < 0)
+	if ((chowned || !st || (st->st_mode & 07777) != mode) &&
+	    fchmod(fd, mode) < 0)
 		return -errno;
 	set_times(ts, m);
 	return futimens(fd, ts) < 0 ? -errno : 0;
@@ -330,7 +352,7 @@ int ocb_rdisk_mkdir(struct ocb_rdisk *d, const char *rel,
 		r = errno == ENOTDIR || errno == ELOOP ? -ELOOP : -errno;
 		goto out;
 	}
-	r = apply_fd(d, fd, m, 0);
+	r = apply_fd(d, fd, m, 0, &st);
 	if (r == 0)
 		r = remember_dir(d, rel, m->mode, m->mtime, m->mtime_nsec);
 out:
@@ -350,34 +372,92 @@ static int mk_file(int pfd, const char *name, void *arg)
 	return 0;
 }
 
-int ocb_rdisk_file_begin(struct ocb_rdisk *d, const char *rel)
+int ocb_rdisk_file_begin(struct ocb_rdisk *d, const char *rel,
+			 const struct ocb_rdisk_meta *m)
 {
 	const char *base;
 	int pfd = parent_of(d, rel, &base), fd = -1, r;
 
 	if (pfd < 0)
 		return pfd;
+	if (d->unnamed) {
+		/* nameless until linked: its final permission bits at once
+		 * (less the umask; set again if they differ) */
+		fd = openat(pfd, ".", O_WRONLY | O_TMPFILE | O_CLOEXEC,
+			    m ? ocb_rdisk_mode(d, m) & 0777 : 0600);
+		if (fd >= 0) {
+			d->tmp[0] = '\0';
+			return fd;
+		}
+		/* no O_TMPFILE here (or an error the named way reports):
+		 * named files from now on */
+		d->unnamed = 0;
+	}
 	r = make_tmp(d, pfd, mk_file, &fd);
 	return r < 0 ? r : fd;
+}
+
+/* a name in pfd for the unnamed file fd (0 or -errno, -EEXIST: taken) */
+static int link_unnamed(int fd, int pfd, const char *name)
+{
+	char proc[64];
+
+	if (linkat(fd, "", pfd, name, AT_EMPTY_PATH) == 0)
+		return 0;
+	if (errno != ENOENT && errno != EPERM)
+		return -errno;
+	/* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, proc, pfd, name, AT_SYMLINK_FOLLOW) < 0 ?
+		-errno : 0;
+}
+
+static int mk_unnamed_link(int pfd, const char *name, void *arg)
+{
+	return link_unnamed(*(int *)arg, pfd, name);
+}
+
+/* the checked unnamed file fd under its name: linked there, or where an
+ * entry has the name (a later copy of it in the stream), linked under a
+ * temporary name and renamed over it */
+static int name_unnamed(struct ocb_rdisk *d, int fd, int pfd, const char *base)
+{
+	int r = link_unnamed(fd, pfd, base);
+
+	if (r != -EEXIST)
+		return r;
+	r = make_tmp(d, pfd, mk_unnamed_link, &fd);
+	return r < 0 ? r : put_in_place(d, pfd, base);
 }
 
 int ocb_rdisk_file_end(struct ocb_rdisk *d, int fd, const char *rel,
 		       const struct ocb_rdisk_meta *m, int ok)
 {
 	const char *base;
-	int pfd = parent_of(d, rel, &base), r;
+	struct stat st;
+	int pfd = parent_of(d, rel, &base), r = 0, unnamed = !d->tmp[0];
 
 	if (pfd < 0) {
 		close(fd);
 		return pfd;
 	}
-	r = ok ? apply_fd(d, fd, m, 1) : 0;
+	if (ok)
+		r = apply_fd(d, fd, m, 1, fstat(fd, &st) == 0 ? &st : NULL);
+	if (ok && r == 0 && unnamed) {
+		r = name_unnamed(d, fd, pfd, base);
+		if (close(fd) < 0 && r == 0) {
+			r = -errno;	/* its bytes may not be there */
+			unlinkat(pfd, base, 0);
+		}
+		return r;
+	}
 	if (close(fd) < 0 && r == 0)
 		r = -errno;	/* a delayed write error (NFS, quota) */
+	if (unnamed)
+		return r;	/* refused: gone with its descriptor */
 	if (ok && r == 0)
-		r = put_in_place(d, pfd, base);
-	else
-		unlinkat(pfd, d->tmp, 0);
+		return put_in_place(d, pfd, base);
+	unlinkat(pfd, d->tmp, 0);
 	return r;
 }
 

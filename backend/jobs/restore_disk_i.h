@@ -7,10 +7,12 @@
  * component with O_NOFOLLOW, so no path component supplied by a backup
  * is ever followed as a symlink, and nothing on the way to the
  * destination (the user's own symlinks) is replaced or deleted.  Regular
- * files, symlinks and links are created under a temporary name
- * (".ocb-part-N") in their directory and renamed into place only when
- * committed (a file: after its content was checked).  Directory modes
- * and times are applied at the end (ocb_rdisk_finish), deepest first.
+ * files are written without a name (O_TMPFILE) and linked into place
+ * only after their content was checked; symlinks and links (and files
+ * where the file system has no O_TMPFILE) are created under a temporary
+ * name (".ocb-part-N") in their directory and renamed into place only
+ * when committed.  Directory modes and times are applied at the end
+ * (ocb_rdisk_finish), deepest first.
  */
 #ifndef OCB_RESTORE_DISK_I_H
 #define OCB_RESTORE_DISK_I_H
@@ -81,11 +83,14 @@ void ocb_rdisk_free(struct ocb_rdisk *d);
 /* A directory (an existing one is kept); mode and time at finish. */
 int ocb_rdisk_mkdir(struct ocb_rdisk *d, const char *rel,
 		    const struct ocb_rdisk_meta *m);
-/* A regular file: returns a descriptor to write its content to (>= 0),
- * or negative errno.  Then ocb_rdisk_file_end, always. */
-int ocb_rdisk_file_begin(struct ocb_rdisk *d, const char *rel);
-/* ok: apply m and rename the file into place; !ok: remove it.  Closes
- * fd.  0 or negative errno. */
+/* A regular file that will get metadata m (NULL: not known yet): returns
+ * a descriptor to write its content to (>= 0), or negative errno.  Then
+ * ocb_rdisk_file_end, always.  Until then the file has no name (or a
+ * temporary one where the file system cannot do without). */
+int ocb_rdisk_file_begin(struct ocb_rdisk *d, const char *rel,
+			 const struct ocb_rdisk_meta *m);
+/* ok: apply m and put the file in place under rel; !ok: remove it.
+ * Closes fd.  0 or negative errno. */
 int ocb_rdisk_file_end(struct ocb_rdisk *d, int fd, const char *rel,
 		       const struct ocb_rdisk_meta *m, int ok);
 int ocb_rdisk_symlink(struct ocb_rdisk *d, const char *rel,

@@ -88,7 +88,7 @@ static int write_job(struct ocb_rdisk *d, EVP_MD_CTX *md, struct job *j)
 			ocb_log_escape(esc, sizeof(esc), j->rel));
 		return 1;
 	}
-	fd = ocb_rdisk_file_begin(d, j->rel);
+	fd = ocb_rdisk_file_begin(d, j->rel, &j->m);
 	if (fd == -ELOOP) {
 		ocb_err("restore %s: refused: a path through a symlink",
 			ocb_log_escape(esc, sizeof(esc), j->rel));

@@ -2,7 +2,10 @@
  * at once through clones of one destination, each checked against its
  * SHA-256, with the queue held to its byte budget; a file whose content
  * does not match is not written and counted; a path through a symlink
- * stops the pool with -EBADMSG and nothing is written through it. */
+ * stops the pool with -EBADMSG and nothing is written through it.  The
+ * disk side alone: a file has no name until it is committed, replaces an
+ * entry of its name, gets a mode without owner write, and one refused
+ * leaves nothing. */
 #include "t.h"
 #include "restore_disk_i.h"
 #include "restore_pool_i.h"
@@ -148,6 +151,59 @@ static void test_symlink_on_the_way(const char *root)
 	CHECK_INT(leftovers(outside), 0);
 }
 
+/* the number of entries in dir */
+static int entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	while (d && (de = readdir(d)))
+		n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void test_file_commit(const char *root)
+{
+	struct ocb_rdisk_meta m = { .mode = 0100444, .mtime = 1500000000 };
+	struct ocb_rdisk *d;
+	char dir[4200], path[4300], buf[16];
+	struct stat st;
+	int fd, fd2;
+
+	snprintf(dir, sizeof(dir), "%s/commit", root);
+	CHECK_INT(ocb_rdisk_open(root, 0, &d), 0);
+	CHECK_INT(ocb_rdisk_mkdir(d, "commit", &(struct ocb_rdisk_meta){
+					  .mode = 040755 }), 0);
+	fd = ocb_rdisk_file_begin(d, "commit/f", &m);
+	CHECK(fd >= 0);
+	CHECK_INT(write(fd, "first", 5), 5);
+	CHECK_INT(entries(dir), 0);	/* nameless until committed */
+	CHECK_INT(ocb_rdisk_file_end(d, fd, "commit/f", &m, 1), 0);
+	/* a later copy replaces it; a refused one leaves nothing */
+	fd = ocb_rdisk_file_begin(d, "commit/f", &m);
+	CHECK(fd >= 0);
+	CHECK_INT(write(fd, "second", 6), 6);
+	fd2 = ocb_rdisk_file_begin(d, "commit/g", &m);
+	CHECK(fd2 >= 0);
+	CHECK_INT(write(fd2, "bad", 3), 3);
+	CHECK_INT(ocb_rdisk_file_end(d, fd2, "commit/g", &m, 0), 0);
+	CHECK_INT(ocb_rdisk_file_end(d, fd, "commit/f", &m, 1), 0);
+	CHECK_INT(ocb_rdisk_finish(d), 0);
+	ocb_rdisk_free(d);
+	CHECK_INT(entries(dir), 1);
+	snprintf(path, sizeof(path), "%s/f", dir);
+	fd = open(path, O_RDONLY);
+	CHECK(fd >= 0 && fstat(fd, &st) == 0);
+	CHECK_INT(read(fd, buf, sizeof(buf)), 6);
+	CHECK(!memcmp(buf, "second", 6));
+	CHECK_INT(st.st_mode & 07777, 0444);
+	CHECK_INT(st.st_mtim.tv_sec, 1500000000);
+	close(fd);
+}
+
 int main(void)
 {
 	char root[] = "/tmp/ocb-rpool-XXXXXX";
@@ -156,6 +212,7 @@ int main(void)
 		return 1;
 	test_many_files(root);
 	test_symlink_on_the_way(root);
+	test_file_commit(root);
 	t_rm_rf(root);
 	return T_DONE();
 }
