@@ -5,6 +5,7 @@
  * to --target DIR; the restore in place is restore_inplace.c.
  */
 #include "cmd.h"
+#include "fileio.h"
 #include "inventory.h"
 #include "keys.h"
 #include "log.h"
@@ -144,21 +145,29 @@ static int empty_or_new(const char *dir, int *made)
 	return 0;
 }
 
-/* the restore to dir is over: unmark it, or remove what it wrote */
-static void target_done(const char *dir, int made, int ok)
+/* the restore to dir is over: its files on disk (one syncfs: a power cut
+ * after the mark is gone loses nothing) and unmarked, or what it wrote
+ * removed.  0, or -errno when the files could not be written out (the
+ * mark is kept: the next restore to dir starts over). */
+static int target_done(const char *dir, int made, int ok)
 {
 	char mark[8192];
+	int r;
 
 	snprintf(mark, sizeof(mark), "%s/" INCOMPLETE, dir);
 	if (ok) {
-		unlink(mark);
-		return;
+		r = ocb_fileio_sync_fs(dir);
+		if (r == 0 && unlink(mark) < 0)
+			r = -errno;
+		return r;
 	}
 	clear_dir(dir);
 	if (made)
 		rmdir(dir);
 	fprintf(stderr, "ocb: the partial restore in %s was removed\n", dir);
+	return 0;
 }
+
 /* --dry-run: each restored subtree against what is on disk (native
  * backups in place: restore_inplace_run()) */
 static int dry_run(struct restore_run *ru, struct ocb_archive *a,
@@ -373,12 +382,15 @@ static int restore_to_target(struct restore_run *ru, const struct request *rq,
 			     struct ocb_archive *a,
 			     struct ocb_restore_result *res)
 {
-	int made, r = empty_or_new(rq->target, &made);
+	int made, e, r = empty_or_new(rq->target, &made);
 
 	if (r < 0)
 		return ocb_fail(r, "target %s must be new or empty", rq->target);
 	r = restore_run_to(ru, a, rq->target, rq->paths, rq->npaths, res);
-	target_done(rq->target, made, r == 0);
+	e = target_done(rq->target, made, r == 0);
+	if (r == 0 && e < 0)
+		return ocb_fail(e, "write the restored files in %s to disk "
+				"(they are marked incomplete)", rq->target);
 	r = r < 0 ? ocb_fail(r, "restore %s", rq->ref.name) : 0;
 	/* an old backup streamed has no listing to check the paths
 	 * against first */

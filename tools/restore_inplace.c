@@ -244,6 +244,10 @@ static int restore_source(struct restore_run *ru, struct ocb_archive *a,
 				!strcmp(top, "openclaw-config"))))
 		r = old_layout(stage, staged, orig);
 	add_result(total, &res);
+	/* on disk before it replaces anything: a power cut after the swap
+	 * finds the restored state whole */
+	if (r == 0)
+		r = ocb_fileio_sync_fs(stage);
 	if (r < 0) {
 		/* useless half-written, and maybe what filled the disk:
 		 * removed */

@@ -4,6 +4,7 @@
 #include "fileio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <string.h>
 #include <stdlib.h>
@@ -51,5 +52,17 @@ int ocb_fileio_mkdirs(const char *path)
 		*s = '/';
 	}
 	free(p);
+	return r;
+}
+
+int ocb_fileio_sync_fs(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (syncfs(fd) < 0 || fsync(fd) < 0)
+		r = -errno;
+	close(fd);
 	return r;
 }

@@ -1,6 +1,7 @@
 /*
- * fileio.h - writing whole buffers to file descriptors (pipes, stdout), and
- * making the directories they go to.
+ * fileio.h - writing whole buffers to file descriptors (pipes, stdout),
+ * making the directories they go to, and putting what was written under a
+ * directory on disk.
  */
 #ifndef OCB_FILEIO_H
 #define OCB_FILEIO_H
@@ -14,5 +15,9 @@ int ocb_fileio_write_all(int fd, const void *p, size_t len);
 /* mkdir -p path, mode 0700 for what is created: 0 or -errno (-ENOENT
  * for an empty path) */
 int ocb_fileio_mkdirs(const char *path);
+
+/* Everything written to the file system that holds dir on disk
+ * (syncfs(2)), then dir's own entries (fsync): 0 or -errno. */
+int ocb_fileio_sync_fs(const char *dir);
 
 #endif
