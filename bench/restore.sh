@@ -64,15 +64,19 @@ one_set() {	# name dir
 		sed "s|\"endpoint\": \"$ENDPOINT\"|\"endpoint\": \"$ep\"|" "$BENCH_TMP/$name.json" > "$BENCH_TMP/cfg.json"
 		chmod 600 "$BENCH_TMP/cfg.json"
 		for tool in $TOOLS; do
-			rm -rf "$BENCH_TMP/out"; sync
+			# a new directory per run, all deleted at the end: on
+			# ext4 without a journal, files created within minutes
+			# of a large deletion pay for scanning the freed inodes,
+			# which would charge one run for the one before it
+			out=$BENCH_TMP/out-$name-$label-$tool; sync
 			[ "$d" = 0 ] || proxy_zero
 			if [ $tool != restic ]; then
 				bin=$OCB; [ $tool = ocb ] || bin=$OCB_BEFORE
-				read -r t rss <<< "$(run "$bin" --config "$BENCH_TMP/cfg.json" restore latest --target "$BENCH_TMP/out")"
-				got=$BENCH_TMP/out/$(basename "$dir")
+				read -r t rss <<< "$(run "$bin" --config "$BENCH_TMP/cfg.json" restore latest --target "$out")"
+				got=$out/$(basename "$dir")
 			else
-				read -r t rss <<< "$(run restic -r "s3:$ep/$B/restic-$name" restore latest --target "$BENCH_TMP/out")"
-				got=$BENCH_TMP/out$dir
+				read -r t rss <<< "$(run restic -r "s3:$ep/$B/restic-$name" restore latest --target "$out")"
+				got=$out$dir
 			fi
 			same_tree "$dir" "$got" || { echo "$tool restore of $name differs" >&2; cat "$BENCH_TMP/err" >&2; exit 1; }
 			inflight="- - -"; [ "$d" = 0 ] || inflight=$(proxy_stats)
@@ -81,7 +85,6 @@ one_set() {	# name dir
 		done
 		[ "$d" = 0 ] || proxy_down
 	done
-	rm -rf "$BENCH_TMP/out"
 }
 
 python3 "$TOP/bench/gentree.py" "$BENCH_TMP/agent" --scale "$SCALE" >/dev/null
