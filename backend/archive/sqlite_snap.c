@@ -14,6 +14,10 @@
 
 #define SNAP_PAGES 1024		/* pages copied per step */
 #define SNAP_BUSY_MS 10000	/* waiting for a lock held by a writer */
+/* whole copies tried while the database answers "locked": a busy reader
+ * in WAL mode can be refused without its busy handler being called
+ * (while a writer restarts the log or recovers it) */
+#define SNAP_TRIES 3
 
 static const char sqlite_magic[16] = "SQLite format 3";	/* and its NUL */
 
@@ -72,9 +76,9 @@ static int fail(sqlite3 *db, int rc, const char *what, char *why, size_t size)
 	}
 }
 
-int ocb_sqlite_snap_take(const char *path, const char *tmpdir,
-			 const volatile int *cancel, int *fd, char *why,
-			 size_t size)
+static int snap_once(const char *path, const char *tmpdir,
+		     const volatile int *cancel, int *fd, char *why,
+		     size_t size)
 {
 	char tmp[PATH_MAX];
 	sqlite3 *src = NULL, *dst = NULL;
@@ -162,5 +166,16 @@ out:
 		ocb_spool_unlink(tmp);
 	if (f >= 0)
 		close(f);
+	return r;
+}
+
+int ocb_sqlite_snap_take(const char *path, const char *tmpdir,
+			 const volatile int *cancel, int *fd, char *why,
+			 size_t size)
+{
+	int r = -EBUSY, i;
+
+	for (i = 0; i < SNAP_TRIES && r == -EBUSY; i++)
+		r = snap_once(path, tmpdir, cancel, fd, why, size);
 	return r;
 }
