@@ -702,6 +702,8 @@ int fs_tree_archive_get(struct fs_tree *t, uint32_t slot,
 				 .bytes_indexed = &t->legacy_bytes },
 			.old_store = t->o.legacy_store,
 			.phys = t->o.phys,
+			/* the SHA-256s only for user.ocb.sha256 */
+			.flags = OCB_ARCHIVE_LAZY_DETAILS,
 		};
 
 		r = ocb_backup_open(t->o.store, b->ref.key, &oo, &na);
