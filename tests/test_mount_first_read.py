@@ -1,0 +1,60 @@
+"""The first read of a small file from a fresh mount of a never-opened
+backup of 30,000 files, counted at a proxy: the listings, one suffix read
+of the backup (the catalog's index, format 4) and the file's frame; the
+catalog's details are not read (FORMAT.md, "Version 4")."""
+import json
+import os
+import subprocess
+import sys
+
+from conftest import Ocb, build_path, write_config
+from test_mount import Mount
+
+GENTREE = os.path.join(os.path.dirname(__file__), "..", "bench", "gentree.py")
+
+
+def object_gets(proxy, bucket):
+    """the GETs of backup objects (not listings) the proxy saw"""
+    return [r for r in proxy.requests
+            if r.startswith("GET /%s/" % bucket) and ".ocb" in r]
+
+
+def test_first_byte_of_30000_files_reads_the_index_only(tmp_path, rgw, bucket, keyfile,
+                                                         ocb, proxy):
+    src = str(tmp_path / "src")
+    subprocess.run([sys.executable, GENTREE, src, "--entries", "30000"], check=True)
+    cfg = {"instanceId": "i-test", "region": rgw.region,
+           "s3": {"bucket": bucket, "endpoint": rgw.endpoint},
+           "encryption": {"keyProvider": "keyfile", "keyFile": keyfile},
+           "sources": [src], "cache": {"dir": ""}}
+    o = Ocb(config=write_config(tmp_path / "direct.json", cfg), env=ocb.env)
+    o("backup")
+    size = json.loads(o("list", "--json").stdout)[0]["size"]
+    cfg["s3"]["endpoint"] = proxy.endpoint
+    mcfg = write_config(tmp_path / "mount.json", cfg)
+    proxy.stats_reset()
+    m = Mount(mcfg, ocb.env, tmp_path)
+    try:
+        f = os.path.join(m.path, "latest", "src", "d000", "e000", "f000000.json")
+        with open(f, "rb") as fh:
+            assert fh.read(1) == b"{"
+        gets = object_gets(proxy, bucket)
+        listings = [r for r in proxy.requests if r.startswith("GET ") and r not in gets]
+        # one suffix read (the trailer, the header copy and the catalog's
+        # index), one range read of the file's frame: nothing else of the
+        # object, and under 512 KiB from the mount on
+        assert len(gets) == 2, proxy.requests
+        # the listings: instances, the instance's backups, group manifests
+        assert len(listings) == 3, proxy.requests
+        assert proxy.bytes_down < 512 * 1024, (proxy.bytes_down, size)
+        # the hash is in the details: one more range read, on demand
+        n = len(proxy.requests)
+        sha = os.getxattr(f, "user.ocb.sha256").decode()
+        import hashlib
+        assert sha == hashlib.sha256(open(os.path.join(src, "d000", "e000", "f000000.json"),
+                                          "rb").read()).hexdigest()
+        assert len(object_gets(proxy, bucket)) == 3, proxy.requests[n:]
+        os.getxattr(f, "user.ocb.sha256")
+        assert len(object_gets(proxy, bucket)) == 3
+    finally:
+        m.unmount()
