@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import Ocb, build_path, write_config
 from test_mount import Mount
 
@@ -19,26 +21,39 @@ def object_gets(proxy, bucket):
             if r.startswith("GET /%s/" % bucket) and ".ocb" in r]
 
 
+@pytest.mark.parametrize("disk_cache", [False, True], ids=["nocache", "diskcache"])
 def test_first_byte_of_30000_files_reads_the_index_only(tmp_path, rgw, bucket, keyfile,
-                                                         ocb, proxy):
+                                                         ocb, proxy, disk_cache):
     src = str(tmp_path / "src")
     subprocess.run([sys.executable, GENTREE, src, "--entries", "30000"], check=True)
+    # the disk cache on or off: the same requests either way (small reads
+    # fetch the pieces they need, not the megabyte blocks around them)
+    cache_dir = str(tmp_path / "disk-cache") if disk_cache else ""
     cfg = {"instanceId": "i-test", "region": rgw.region,
            "s3": {"bucket": bucket, "endpoint": rgw.endpoint},
            "encryption": {"keyProvider": "keyfile", "keyFile": keyfile},
-           "sources": [src], "cache": {"dir": ""}}
+           "sources": [src], "cache": {"dir": cache_dir}}
     o = Ocb(config=write_config(tmp_path / "direct.json", cfg), env=ocb.env)
     o("backup")
     size = json.loads(o("list", "--json").stdout)[0]["size"]
     cfg["s3"]["endpoint"] = proxy.endpoint
     mcfg = write_config(tmp_path / "mount.json", cfg)
     proxy.stats_reset()
+    # a round trip's worth of delay on every request, so that requests
+    # made together overlap at the proxy whatever the scheduling: the
+    # depths it records are the client's, not the machine's load
+    proxy.shape(delay=0.03)
     m = Mount(mcfg, ocb.env, tmp_path)
     try:
         f = os.path.join(m.path, "latest", "src", "d000", "e000", "f000000.json")
         with open(f, "rb") as fh:
             assert fh.read(1) == b"{"
+        proxy.shape(delay=0)
         gets = object_gets(proxy, bucket)
+        depth = max(proxy.depths)
+        print("first byte: %d requests, %d bytes, depth %d: %s" % (
+            len(proxy.requests), proxy.bytes_down, depth,
+            list(zip(proxy.depths, proxy.requests))))
         listings = [r for r in proxy.requests if r.startswith("GET ") and r not in gets]
         # one suffix read (the trailer, the header copy and the catalog's
         # index), one range read of the file's frame: nothing else of the
