@@ -811,6 +811,20 @@ static void flight_done(struct cstore *c, struct flight *f, struct abuf *b,
 	}
 }
 
+/* the range a asks for, from the store, into b (whole, or an error) */
+static int fetch(struct cstore *c, const struct ocb_get_req *a, struct abuf *b)
+{
+	int r;
+
+	atomic_fetch_add(&c->misses, 1);
+	r = abuf_alloc(b, a->off, a->len);
+	if (r == 0)
+		r = c->inner->ops->get(c->inner, a, abuf_append, b, NULL);
+	if (r == 0 && b->len != a->len)
+		r = -ECONNRESET;	/* short body */
+	return r;
+}
+
 /* n bytes of a request answered here, to its counter (may be NULL) */
 static void add_local(uint64_t *local, uint64_t n)
 {
@@ -881,13 +895,7 @@ static int get_blocks(struct cstore *c, const char *key, uint64_t size,
 		a.off = part ? s : bs;
 		a.len = (j == i + 1 && part ? e :
 			 j * BLOCK < size ? j * BLOCK : size) - a.off;
-		atomic_fetch_add(&c->misses, 1);
-		r = abuf_alloc(&b, a.off, a.len);
-		if (r == 0)
-			r = c->inner->ops->get(c->inner, &a, abuf_append, &b,
-					       NULL);
-		if (r == 0 && b.len != a.len)
-			r = -ECONNRESET;	/* short body */
+		r = fetch(c, &a, &b);
 		if (r == 0)
 			r = deliver(sink, arg, a.off, b.p, b.len, lo, hi);
 		flight_done(c, fl, &b, a.off);
@@ -957,13 +965,7 @@ static int get_pieces(struct cstore *c, const char *key, uint64_t size,
 
 		a.len = ((m1 + 1) * PIECE < size ? (m1 + 1) * PIECE : size) -
 			a.off;
-		atomic_fetch_add(&c->misses, 1);
-		r = abuf_alloc(&b, a.off, a.len);
-		if (r == 0)
-			r = c->inner->ops->get(c->inner, &a, abuf_append, &b,
-					       NULL);
-		if (r == 0 && b.len != a.len)
-			r = -ECONNRESET;	/* short body */
+		r = fetch(c, &a, &b);
 		if (r == 0) {
 			s = lo > a.off ? lo : a.off;
 			e = hi < a.off + a.len ? hi : a.off + a.len;
