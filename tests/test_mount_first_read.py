@@ -1,7 +1,9 @@
 """The first read of a small file from a fresh mount of a never-opened
 backup of 30,000 files, counted at a proxy: the listings, one suffix read
 of the backup (the catalog's index, format 4) and the file's frame; the
-catalog's details are not read (FORMAT.md, "Version 4")."""
+catalog's details are not read (FORMAT.md, "Version 4"); three round trips
+in sequence (the proxy's dependency depths), with the disk cache on or
+off."""
 import json
 import os
 import subprocess
@@ -61,6 +63,9 @@ def test_first_byte_of_30000_files_reads_the_index_only(tmp_path, rgw, bucket, k
         assert len(gets) == 2, proxy.requests
         # the listings: instances, the instance's backups, group manifests
         assert len(listings) == 3, proxy.requests
+        # three round trips in sequence: the listings together, the
+        # suffix read (beside the groups' listing), the frame
+        assert depth <= 3, list(zip(proxy.depths, proxy.requests))
         assert proxy.bytes_down < 512 * 1024, (proxy.bytes_down, size)
         # the hash is in the details: one more range read, on demand
         n = len(proxy.requests)
