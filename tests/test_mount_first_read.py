@@ -4,6 +4,7 @@ of the backup (the catalog's index, format 4) and the file's frame; the
 catalog's details are not read (FORMAT.md, "Version 4"); three round trips
 in sequence (the proxy's dependency depths), with the disk cache on or
 off."""
+import errno
 import json
 import os
 import subprocess
@@ -78,3 +79,52 @@ def test_first_byte_of_30000_files_reads_the_index_only(tmp_path, rgw, bucket, k
         assert len(object_gets(proxy, bucket)) == 3
     finally:
         m.unmount()
+
+
+def test_small_reads_cached_in_pieces_are_never_wrong(tmp_path, keyfile, ocb_local):
+    """A small read with the disk cache on leaves 64 KiB pieces, not 1 MiB
+    blocks; a piece damaged on
+    disk (same size, a byte flipped) gives EIO, never other bytes, and one
+    cut short is fetched again."""
+    src = tmp_path / "src"
+    src.mkdir()
+    big = bytes(range(256)) * 8192                 # 2 MiB: a few frames
+    (src / "big.bin").write_bytes(big)
+    (src / "small.txt").write_text("small\n")
+    store = tmp_path / "store"
+    store.mkdir()
+    cache = tmp_path / "cache"
+    cfg = write_config(tmp_path / "c.json", {
+        "instanceId": "i-test", "store": "file://" + str(store),
+        "encryption": {"keyProvider": "keyfile", "keyFile": keyfile},
+        "sources": [str(src)], "cache": {"dir": str(cache)}})
+    o = Ocb(config=cfg, env=ocb_local.env)
+    o("backup")
+
+    def read_small():
+        m = Mount(cfg, ocb_local.env, tmp_path)
+        try:
+            with open(os.path.join(m.path, "latest", "src", "small.txt")) as f:
+                return f.read()
+        except OSError as e:
+            return e.errno
+        finally:
+            m.unmount()
+
+    assert read_small() == "small\n"
+    # the disk cache's files: DIR/<32 hex>/<file> (the tools keep other
+    # state beside them)
+    files = [os.path.join(d, n) for d, _, ns in os.walk(cache) for n in ns
+             if len(os.path.basename(d)) == 32]
+    assert files and all(os.path.basename(p)[0] == "g" for p in files), files
+    assert sum(os.path.getsize(p) for p in files) <= 4 * 64 * 1024
+    for p in files:                                # a byte flipped in each
+        with open(p, "r+b") as f:
+            f.seek(os.path.getsize(p) // 2)
+            b = f.read(1)
+            f.seek(-1, os.SEEK_CUR)
+            f.write(bytes([b[0] ^ 0x40]))
+    assert read_small() in (errno.EIO, "small\n")
+    for p in files:                                # cut short: fetched again
+        os.truncate(p, 100)
+    assert read_small() == "small\n"
