@@ -11,6 +11,8 @@
 # eight sequential readers at once (throughput, peak RSS).  The bench
 # fails when the daemon's peak RSS passes ram_cache + 64 MiB.  Table
 # on stdout, raw numbers in bench/results/distance.tsv (TAG=name: distance-name.tsv).
+# ENTRIES=N: the tree is gentree.py --entries N (N small files, e.g. 30000)
+# plus the big file; FIRST_BYTE_ONLY=1: only the first-byte rows.
 source "$(dirname "$0")/lib.sh"
 BIG=${1:-300}
 RTT_MS=${RTT_MS:-30}
@@ -20,7 +22,14 @@ awsc s3api create-bucket --bucket "$B" >/dev/null
 "$OCB" key generate "$BENCH_TMP/key" >/dev/null
 KEYCFG="\"encryption\": {\"keyProvider\": \"keyfile\", \"keyFile\": \"$BENCH_TMP/key\"}"
 mkdir -p "$BENCH_TMP/src"
-python3 "$TOP/bench/gentree.py" "$BENCH_TMP/src" --scale 5 --big-file "$BIG" >/dev/null
+if [ -n "${ENTRIES:-}" ]; then
+	python3 "$TOP/bench/gentree.py" "$BENCH_TMP/src" --entries "$ENTRIES" >/dev/null
+	python3 "$TOP/bench/gentree.py" "$BENCH_TMP/big" --scale 0 --big-file "$BIG" >/dev/null
+	mv "$BENCH_TMP/big/big.bin" "$BENCH_TMP/src/"
+	rm -rf "$BENCH_TMP/big"
+else
+	python3 "$TOP/bench/gentree.py" "$BENCH_TMP/src" --scale 5 --big-file "$BIG" >/dev/null
+fi
 SMALL=$(cd "$BENCH_TMP/src" && find . -type f -size -16k | sort | sed -n 1p)	# (head would end sort with SIGPIPE: pipefail)
 bench_config "$B" "$BENCH_TMP/direct.json" "\"instanceId\": \"far\", \"sources\": [\"$BENCH_TMP/src\"], $KEYCFG"
 "$OCB" --config "$BENCH_TMP/direct.json" backup >/dev/null
@@ -67,6 +76,14 @@ sync
 shape() {	# label delay_ms rate
 	local label=$1 d=$2 r=$3 t t0 st bytes gets mean peak cache cst
 	proxy_up "$d" "$r"
+	[ -n "${FIRST_BYTE_ONLY:-}" ] || shape_stream "$label" "$d"
+	first_byte "$label" "$d"
+	[ -n "${FIRST_BYTE_ONLY:-}" ] || shape_reads "$label" "$d"
+	proxy_down
+}
+
+shape_stream() {	# label delay_ms
+	local label=$1 t t0 st bytes gets mean peak
 	# raw object, one connection
 	proxy_zero
 	t=$(timeit curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
@@ -86,8 +103,12 @@ shape() {	# label delay_ms rate
 	printf 'ocb_cat_%s\t%s\tMB/s\t%s-byte tar stream in %.2f s; network %s MB/s, %s GETs, in flight mean %s peak %s\n' \
 		"$label" "$(mbps "$st" "$t")" "$st" "$t" "$(mbps "$bytes" "$t")" "$gets" "$mean" "$peak"
 
-	# first byte of a small file from a fresh mount (listing included)
-	# (the requests the mount makes on start count: zeroed before it)
+}
+
+# first byte of a small file from a fresh mount (listing included)
+# (the requests the mount makes on start count: zeroed before it)
+first_byte() {	# label delay_ms
+	local label=$1 d=$2 t bytes gets mean peak cache
 	for cache in disk nodisk; do
 		proxy_zero
 		if [ $cache = disk ]; then
@@ -102,7 +123,10 @@ shape() {	# label delay_ms rate
 			"$( [ "$d" != 0 ] && printf '; the read took %.1f round trips of %s ms' "$(echo "$t * 1000 / $d" | bc -l)" "$d")"
 		umount_fs
 	done
+}
 
+shape_reads() {	# label delay_ms
+	local label=$1 d=$2 t bytes gets mean peak cache cst
 	# cold sequential read, disk cache on and off, ram cache 256 MiB
 	for cache in disk nodisk; do
 		if [ $cache = disk ]; then
@@ -150,7 +174,6 @@ shape() {	# label delay_ms rate
 		"$label" "$(mbps "$size" "$t")" "$t" "$(mbps "$bytes" "$t")" "$mean" "$peak" "$(hwm)"
 	rss_check "parallel_8_readers_$label"
 	umount_fs
-	proxy_down
 }
 
 {

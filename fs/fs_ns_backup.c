@@ -360,9 +360,11 @@ static int backup_info_xattrs(const struct ocb_archive_info *in, xattr_fn cb,
 	return r;
 }
 
-/* every xattr of a node inside a backup, in listing order */
+/* every xattr of a node inside a backup, in listing order; the value of
+ * user.ocb.sha256 only when sha (its bytes are read on first need:
+ * listings and other names do not cost a request) */
 static int each_xattr(struct fs_ctx *c, const struct fs_ns_node *n,
-		      xattr_fn cb, void *arg)
+		      int sha, xattr_fn cb, void *arg)
 {
 	const struct ocb_entry *e;
 	struct ocb_archive *a;
@@ -391,10 +393,14 @@ static int each_xattr(struct fs_ctx *c, const struct fs_ns_node *n,
 	/* old backups carry no hashes */
 	if (r == 0 && e && e->type == OCB_ENTRY_FILE &&
 	    !ocb_archive_is_legacy(a)) {
-		char hex[65];
+		char hex[65] = "";
 
-		ocb_crypto_hex(e->sha256, 32, hex);
-		r = cb(arg, "user.ocb.sha256", hex, 64);
+		if (sha)
+			r = ocb_archive_details(a);
+		if (r == 0 && sha)
+			ocb_crypto_hex(e->sha256, 32, hex);
+		if (r == 0)
+			r = cb(arg, "user.ocb.sha256", hex, strlen(hex));
 	}
 	if (r == 0 && e && e->flags)
 		r = entry_flag_xattrs(e->flags, cb, arg);
@@ -432,7 +438,8 @@ static int backup_getxattr(struct fs_ctx *c, const struct fs_ns_node *n,
 	if (n->kind == FS_NODE_BACKUP && n->entry == OCB_ROOT &&
 	    strncmp(name, "user.ocb.", 9) != 0)
 		return -ENODATA;
-	r = each_xattr(c, n, xattr_get_one, &g);
+	r = each_xattr(c, n, !strcmp(name, "user.ocb.sha256"), xattr_get_one,
+		       &g);
 	if (r < 0)
 		return r;
 	return g.found ? 0 : -ENODATA;
@@ -447,7 +454,7 @@ static int xattr_list_one(void *arg, const char *name, const void *value,
 static int backup_listxattr(struct fs_ctx *c, const struct fs_ns_node *n,
 			    struct ocb_buf *out)
 {
-	return each_xattr(c, n, xattr_list_one, out);
+	return each_xattr(c, n, 0, xattr_list_one, out);
 }
 
 const struct fs_ns_ops fs_ns_backup = {

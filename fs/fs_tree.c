@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "log.h"
 #include "ocb_archive.h"
+#include "parallel.h"
 #include "store.h"
 
 #include <errno.h>
@@ -203,29 +204,117 @@ static void close_unused(struct fs_tree *t);
 static void check_latest(struct fs_tree *t);
 static int64_t configured_inst(struct fs_tree *t);
 
+/*
+ * A refresh's listings, made together: the instances and, at once, the
+ * configured instance's backups (its prefix is known: opening its latest
+ * backup need not wait for the instances listing); then the other
+ * instances' backups, in parallel.
+ */
+struct listing {
+	struct fs_tree *t;
+	char **prefixes;
+	size_t np;
+	struct ocb_backup_ref **refs;	/* [i]: prefixes[i]'s backups */
+	size_t *nrefs;
+	int *rs;
+	struct ocb_backup_ref *own;	/* the configured instance's */
+	size_t nown;
+	int r_inst, r_own;
+};
+
+static void listing_first(void *arg, size_t i)
+{
+	struct listing *l = arg;
+	struct fs_tree *t = l->t;
+
+	if (i == 0)
+		l->r_inst = ocb_inventory_instances(t->o.store, t->o.root,
+						    &l->prefixes, &l->np);
+	else
+		l->r_own = ocb_inventory_list(t->o.store, t->o.prefix, &l->own,
+					      &l->nown);
+}
+
+static void listing_inst(void *arg, size_t i)
+{
+	struct listing *l = arg;
+	struct fs_tree *t = l->t;
+
+	if (t->o.prefix && !strcmp(l->prefixes[i], t->o.prefix) &&
+	    l->r_own == 0) {
+		l->refs[i] = l->own;	/* listed already */
+		l->nrefs[i] = l->nown;
+		l->own = NULL;
+		return;
+	}
+	l->rs[i] = ocb_inventory_list(t->o.store, l->prefixes[i], &l->refs[i],
+				      &l->nrefs[i]);
+}
+
+#define LISTING_WORKERS 8	/* instances listed at once */
+
+/* see struct listing: 0, or the first failure */
+static int listing_run(struct listing *l)
+{
+	size_t i;
+
+	ocb_parallel_for(l->t->o.prefix ? 2 : 1, 2, listing_first, l, NULL);
+	if (l->r_inst < 0)
+		return l->r_inst;
+	l->refs = calloc(l->np + 1, sizeof(*l->refs));
+	l->nrefs = calloc(l->np + 1, sizeof(*l->nrefs));
+	l->rs = calloc(l->np + 1, sizeof(*l->rs));
+	if (!l->refs || !l->nrefs || !l->rs)
+		return -ENOMEM;
+	ocb_parallel_for(l->np, LISTING_WORKERS, listing_inst, l, NULL);
+	for (i = 0; i < l->np; i++)
+		if (l->rs[i] < 0)
+			return l->rs[i];
+	return 0;
+}
+
+static void listing_release(struct listing *l)
+{
+	size_t i;
+
+	for (i = 0; l->refs && i < l->np; i++)
+		free(l->refs[i]);
+	free(l->refs);
+	free(l->nrefs);
+	free(l->rs);
+	free(l->own);
+	ocb_inventory_instances_free(l->prefixes, l->np);
+}
+
+/* after a listing: the configured instance's latest opened, and the
+ * daemon's hook (groups/: another listing), together */
+static void after_listing(void *arg, size_t i)
+{
+	struct fs_tree *t = arg;
+
+	if (i == 0)
+		check_latest(t);
+	else if (t->o.on_refresh)
+		t->o.on_refresh(t->o.on_refresh_arg);
+}
+
 int fs_tree_refresh(struct fs_tree *t)
 {
-	char **prefixes = NULL;
-	size_t np = 0, i, j;
-	struct ocb_backup_ref **refs = NULL;
-	size_t *nrefs = NULL;
+	struct listing l = { .t = t };
+	char **prefixes;
+	struct ocb_backup_ref **refs;
+	size_t *nrefs, np, i, j;
 	int r;
 
 	atomic_fetch_add(&t->refreshes, 1);
 	/* all I/O first, without the lock */
-	r = ocb_inventory_instances(t->o.store, t->o.root, &prefixes, &np);
+	r = listing_run(&l);
 	if (r < 0)
 		goto out;
-	refs = calloc(np + 1, sizeof(*refs));
-	nrefs = calloc(np + 1, sizeof(*nrefs));
-	if (!refs || !nrefs) {
-		r = -ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < np && r == 0; i++)
-		r = ocb_inventory_list(t->o.store, prefixes[i], &refs[i], &nrefs[i]);
-	if (r < 0)
-		goto out;
+	prefixes = l.prefixes;
+	np = l.np;
+	refs = l.refs;
+	nrefs = l.nrefs;
 
 	pthread_rwlock_wrlock(&t->lock);
 	for (i = 0; i < t->ninst; i++)
@@ -246,20 +335,14 @@ int fs_tree_refresh(struct fs_tree *t)
 	pthread_rwlock_unlock(&t->lock);
 	/* memory of backups that went away goes with them */
 	close_unused(t);
-	check_latest(t);
-	if (t->o.on_refresh)
-		t->o.on_refresh(t->o.on_refresh_arg);
+	ocb_parallel_for(2, 2, after_listing, t, NULL);
 out:
 	if (r < 0) {
 		atomic_fetch_add(&t->refresh_failures, 1);
 		ocb_warn("listing %s failed: %s (keeping the previous listing)",
 			 t->o.store->desc, ocb_store_strerror(r));
 	}
-	for (i = 0; refs && i < np; i++)
-		free(refs[i]);
-	free(refs);
-	free(nrefs);
-	ocb_inventory_instances_free(prefixes, np);
+	listing_release(&l);
 	return r;
 }
 
@@ -702,6 +785,8 @@ int fs_tree_archive_get(struct fs_tree *t, uint32_t slot,
 				 .bytes_indexed = &t->legacy_bytes },
 			.old_store = t->o.legacy_store,
 			.phys = t->o.phys,
+			/* the SHA-256s only for user.ocb.sha256 */
+			.flags = OCB_ARCHIVE_LAZY_DETAILS,
 		};
 
 		r = ocb_backup_open(t->o.store, b->ref.key, &oo, &na);

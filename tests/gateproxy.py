@@ -43,6 +43,10 @@ servers do.
 - refuse(): the server's port is closed: new connections are refused
   (ECONNREFUSED), open ones are reset; heal() listens again on the same
   port.
+- `depths[i]` is the dependency depth of requests[i]: 1 + the largest
+  depth among the requests fully answered before it arrived (1: none
+  was), so the longest chain of requests each waiting for the one before
+  (sequential round trips), without measuring time;
 - `inflight` is the number of requests sent and not yet fully answered;
   `inflight_peak` its peak and inflight_mean() its time-weighted mean
   since the last stats_reset(), for benchmarks.
@@ -112,6 +116,8 @@ class GateProxy:
         self.requests = []          # request lines seen, for assertions
         self.user_agents = []       # their User-Agent headers
         self.bytes_down = 0         # bytes from the server to the clients
+        self.depths = []            # per request: see depths above
+        self.done_depth = 0         # the largest depth answered
         self.faults = []
         self.injected = {}
         self.stalled = threading.Event()    # set by close(): stalls end
@@ -149,6 +155,8 @@ class GateProxy:
             self.inflight_peak = self.inflight
             self.bytes_down = 0
             self.requests = []
+            self.depths = []
+            self.done_depth = 0
 
     def _inflight(self, d):
         """lock held: count a request starting (+1) or answered (-1)"""
@@ -285,6 +293,7 @@ class GateProxy:
             if conn["open"]:
                 conn["open"] = False
                 self._inflight(-1)
+                self.done_depth = max(self.done_depth, conn.get("depth", 0))
 
     def _received(self, conn, data):
         """count response bytes; the request is answered once its head
@@ -392,6 +401,8 @@ class GateProxy:
                     ua = [h.split(b":", 1)[1].strip().decode(errors="replace")
                           for h in head if h.lower().startswith(b"user-agent:")]
                     self._answered(conn)        # never pipelined
+                    with self.lock:
+                        depth = self.done_depth + 1
                     if self.delay:      # one round trip, cut by close()
                         self.stalled.wait(self.delay)
                     with self.lock:
@@ -400,6 +411,8 @@ class GateProxy:
                             conn["left"] = None
                             conn["head"] = line.startswith(b"HEAD ")
                             self._inflight(1)
+                        conn["depth"] = depth
+                        self.depths.append(depth)
                         self.requests.append(line.decode(errors="replace"))
                         self.user_agents.append(ua[0] if ua else None)
                         holding = self._holds(line)

@@ -1,4 +1,4 @@
-"""Incremental backups (format 3, docs/FORMAT.md): a backup builds on the
+"""Incremental backups (formats 3 and 4, docs/FORMAT.md): a backup builds on the
 newest one and stores only what changed, yet restores, mounts and
 verifies on its own; a referenced object that is replaced makes it fail
 as damaged, never give other bytes."""
@@ -52,7 +52,7 @@ def test_unchanged_and_one_changed(tmp_path, rgw, bucket, s3_config, ocb):
     meta = json.loads(rgw.aws("s3api", "head-object", "--bucket", bucket,
                               "--key", third["key"]).stdout)["Metadata"]
     assert meta["base"] == second["name"]
-    assert meta["ocb-format"] == "3"
+    assert meta["ocb-format"] == "4"            # the current format
 
     # restore, verify and mount the incremental: the source, byte for byte
     o("restore", third["name"], "--target", str(tmp_path / "out"))

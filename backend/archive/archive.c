@@ -305,10 +305,17 @@ int ocb_archive_cat(struct ocb_archive *a, ocb_sink_fn sink, void *arg)
 	return a->ops->cat(a, sink, arg);
 }
 
+int ocb_archive_details(struct ocb_archive *a)
+{
+	return a->ops->details ? a->ops->details(a) : 0;
+}
+
 int ocb_archive_verify(struct ocb_archive *a, struct ocb_verify_result *res)
 {
+	int r = ocb_archive_details(a);
+
 	memset(res, 0, sizeof(*res));
-	return a->ops->verify(a, res);
+	return r < 0 ? r : a->ops->verify(a, res);
 }
 
 struct pread_ctx {

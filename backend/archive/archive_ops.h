@@ -66,6 +66,10 @@ struct ocb_archive_ops {
 	 * frames) travel as; NULL: n frame sizes. */
 	uint64_t (*wire_bytes)(const struct ocb_archive *a, uint32_t first,
 			       uint32_t n);
+	/* Make the entries' SHA-256s, stats and block hashes of the catalog
+	 * available if they are not yet (format 4 opened lazily): 0, or a
+	 * store error or -EBADMSG.  NULL: always there.  Thread-safe. */
+	int (*details)(struct ocb_archive *a);
 };
 
 /*

@@ -4,7 +4,10 @@
  * verify its frames, stream it with a pipeline of range requests.
  *
  * Opening costs one suffix read, which usually holds the trailer, the
- * header copy and the whole catalog; a large catalog costs one more read.
+ * header copy and the whole catalog (format 4: its index, at least); a
+ * large catalog costs one more read.  Format 4's details (SHA-256s, entry
+ * stats, block hashes) are read then too, or on their first use by an
+ * archive opened with OCB_ARCHIVE_LAZY_DETAILS (the mount).
  *
  * Format 3 (incremental): the tar stream is logical, made of segments of
  * this object's physical stream and of other objects' ("refs").  Frames
@@ -59,6 +62,8 @@ struct native_archive {
 	atomic_uint fetch_helpers;	/* threads lent to mapped reads */
 	uint64_t sealed_all, plain_all;	/* of every frame it is made of */
 	struct ocb_phys_cache *phys;	/* NULL, or frames kept across reads */
+	pthread_mutex_t details_lock;	/* format 4: loading the details */
+	int details_lock_init;
 };
 
 /* the end of the object as one suffix read: the trailer, the header copy
@@ -148,6 +153,8 @@ static void native_free(void *impl)
 	free(na->ref_keys);
 	if (na->key_lock_init)
 		pthread_mutex_destroy(&na->key_lock);
+	if (na->details_lock_init)
+		pthread_mutex_destroy(&na->details_lock);
 	ocb_catalog_free(na->cat);
 	ocb_crypto_key_free(na->data_key);
 	free(na->key);
@@ -264,18 +271,76 @@ static int native_fetch_catalog(struct native_archive *na,
 	return 0;
 }
 
-/* does the catalog describe the frames the trailer points past? */
+/* does the catalog describe the frames the trailer points past (format
+ * 4: the frames, then the details, end where the index starts)? */
 static int native_catalog_matches_trailer(const struct native_archive *na)
 {
 	const struct ocb_catalog *c = na->cat;
 	uint64_t frames_end = c->nf ? c->f[c->nf - 1].off +
 			      c->f[c->nf - 1].sealed_len :
 			      (uint64_t)OCB_HEADER_SIZE;
+	uint64_t cat_off = na->tr.catalog_off;
 
+	if (c->version >= 4) {
+		if (c->details_off + c->details_len != cat_off)
+			return 0;
+		cat_off = c->details_off;
+	}
 	return c->nf == na->tr.nframes &&
 	       c->stored_size == na->tr.stream_size &&
 	       c->frame_size == na->hdr.frame_size &&
-	       frames_end == na->tr.catalog_off;
+	       frames_end == cat_off;
+}
+
+/* format 4: the sealed details, from the suffix (sx, when it holds them)
+ * or one range read, opened and decoded into the catalog */
+static int native_load_details(struct native_archive *na,
+			       const struct native_suffix *sx)
+{
+	struct ocb_catalog *c = na->cat;
+	struct ocb_get_req g = { .key = na->key, .off = c->details_off,
+				 .len = c->details_len,
+				 .if_match = na->etag[0] ? na->etag : NULL };
+	uint8_t *plain = NULL;
+	struct ocb_buf b;
+	int r = 0;
+
+	ocb_buf_init(&b, c->details_len);
+	if (sx && c->details_off >= sx->start)
+		r = ocb_buf_append(&b, sx->data + (c->details_off - sx->start),
+				   c->details_len);
+	else
+		r = na->s->ops->get(na->s, &g, (ocb_sink_fn)ocb_buf_append,
+				    &b, NULL);
+	if (r == 0 && b.len != c->details_len)
+		r = -EBADMSG;
+	if (r == 0) {
+		r = ocb_details_open(na->data_key, na->hdr.backup_id,
+				     na->hdr_raw, c->details_off, (uint8_t *)b.data,
+				     b.len, c->details_plain, &plain);
+		if (r < 0)
+			log_damage(na, "catalog details failed verification "
+				   "(damaged or tampered with)");
+	}
+	if (r == 0) {
+		r = ocb_catalog_decode_details(c, plain, c->details_plain);
+		if (r < 0)
+			log_damage(na, "catalog details are malformed");
+	}
+	ocb_buf_release(&b);
+	return r;
+}
+
+static int native_details(struct ocb_archive *a)
+{
+	struct native_archive *na = ocb_archive_impl(a);
+	int r = 0;
+
+	pthread_mutex_lock(&na->details_lock);
+	if (na->cat->details_pending)
+		r = native_load_details(na, NULL);
+	pthread_mutex_unlock(&na->details_lock);
+	return r;
 }
 
 /* format 3: no ref is this object itself; room for the refs' keys; the
@@ -334,6 +399,9 @@ static int native_open_catalog(struct native_archive *na,
 	r = check_refs(na);
 	if (r < 0)
 		return r;
+	if (pthread_mutex_init(&na->details_lock, NULL))
+		return -ENOMEM;
+	na->details_lock_init = 1;
 	r = check_binding(na);
 	if (r < 0) {
 		log_damage(na, "its authenticated name, prefix, format or "
@@ -379,6 +447,13 @@ static void native_fill_info(const struct native_archive *na,
 int ocb_archive_open(struct ocb_store *s, const char *key,
 		     struct ocb_keyprov *kp, struct ocb_archive **out)
 {
+	return ocb_archive_open_ex(s, key, kp, 0, out);
+}
+
+int ocb_archive_open_ex(struct ocb_store *s, const char *key,
+			struct ocb_keyprov *kp, unsigned int flags,
+			struct ocb_archive **out)
+{
 	struct native_archive *na = calloc(1, sizeof(*na));
 	struct native_suffix sx = { .data = malloc(OPEN_SUFFIX) };
 	struct ocb_archive_info info;
@@ -400,6 +475,11 @@ int ocb_archive_open(struct ocb_store *s, const char *key,
 		r = native_fetch_catalog(na, &sx, &sealed);
 	if (r == 0)
 		r = native_open_catalog(na, &sx, sealed);
+	/* the details: now, unless lazy and not in the suffix already */
+	if (r == 0 && na->cat->details_pending &&
+	    (!(flags & OCB_ARCHIVE_LAZY_DETAILS) ||
+	     na->cat->details_off >= sx.start))
+		r = native_load_details(na, &sx);
 	if (r < 0)
 		goto out;
 	native_fill_info(na, sx.object_size, &info);
@@ -1412,4 +1492,5 @@ static const struct ocb_archive_ops native_ops = {
 	.backup_id = native_backup_id,
 	.ref_bytes = native_ref_bytes,
 	.wire_bytes = native_wire_bytes,
+	.details = native_details,
 };

@@ -395,7 +395,7 @@ int ocb_rewrite_held_add(struct ocb_rewrite_held *h,
 	struct hadd d = { .h = h, .a = a, .stays = stays, .arg = arg };
 	int r;
 
-	if (!c || c->version != 3)
+	if (!c || c->version < 3)
 		return 0;
 	d.obj = calloc(c->nrefs + 1, sizeof(*d.obj));
 	if (!d.obj)
@@ -973,7 +973,7 @@ int ocb_archive_rewrite(struct ocb_store *s, struct ocb_archive *k,
 	int r;
 
 	w.kc = ocb_archive_catalog(k);
-	if (!w.kc || w.kc->version != 3)
+	if (!w.kc || w.kc->version < 3)
 		return -EINVAL;
 	w.level = o->zstd_level > 0 ? o->zstd_level : 3;
 	if (snprintf(rr.key, sizeof(rr.key), "%s/%s.ocb", o->prefix,

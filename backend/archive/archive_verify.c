@@ -167,10 +167,9 @@ int ocb_archive_verify_sample(struct ocb_archive *a, unsigned percent,
 	int r = 0;
 
 	memset(res, 0, sizeof(*res));
-	if (!buf || !md) {
-		r = -ENOMEM;
+	r = !buf || !md ? -ENOMEM : ocb_archive_details(a);
+	if (r < 0)
 		goto out;
-	}
 	v.md = md;
 	for (i = 0; i < n && r == 0; i++) {
 		const struct ocb_entry *e = ocb_archive_entry(a, i);

@@ -8,6 +8,7 @@
 #include "catalog.h"
 #include "backup_name.h"
 #include "buf.h"
+#include "crypto.h"
 #include "format.h"
 #include "log.h"
 
@@ -21,8 +22,12 @@
 #define HDR_LEN_V1 104
 #define ENT_LEN_V1 120
 #define HDR_LEN_V2 112
-#define HDR_LEN 184		/* version 3 */
+#define HDR_LEN_V3 184
+#define HDR_LEN 208		/* version 4: the index */
 #define ENT_LEN 128
+#define ENT_LEN_V4 96		/* without the SHA-256 (in the details) */
+#define SHA_OFF 88		/* of a 128-byte record */
+#define GROUP 4096		/* version 4: entries transposed per group */
 #define NINFO_V1 5
 #define NINFO 6
 #define XAT_LEN 24
@@ -616,6 +621,7 @@ struct catb_plain {
 	uint32_t nseg;
 	uint32_t nbh;			/* block-hash records written */
 	uint64_t nhash;			/* ... and their hashes */
+	uint64_t details_plain;		/* format 4: the details' length */
 };
 
 static void emit_header(struct emit *em, const struct ocb_catb *b,
@@ -627,8 +633,8 @@ static void emit_header(struct emit *em, const struct ocb_catb *b,
 			  info->stream_size;
 	uint32_t i;
 
-	memcpy(p, cp->version == 2 ? OCB_CATALOG_MAGIC_V2 : OCB_CATALOG_MAGIC,
-	       8);
+	memcpy(p, cp->version == 2 ? OCB_CATALOG_MAGIC_V2 :
+	       cp->version == 3 ? OCB_CATALOG_MAGIC_V3 : OCB_CATALOG_MAGIC, 8);
 	ocb_put32(p + 8, b->n);
 	ocb_put32(p + 12, b->nx);
 	ocb_put32(p + 16, b->nf);
@@ -658,18 +664,29 @@ static void emit_header(struct emit *em, const struct ocb_catb *b,
 				      info->full_created : info->created));
 	if (info->header_key)
 		memcpy(p + 168, info->header_key, OCB_HDR_KEY_LEN);
+	if (cp->version < 4)
+		return;
+	ocb_put64(p + 184, info->details_off);
+	ocb_put64(p + 192, info->details_len);
+	ocb_put64(p + 200, cp->details_plain);
 }
 
-/* the entry numbered i (builder's seq l->order[i]) */
-static void emit_entry(struct emit *em, const struct ocb_catb *b,
-		       const struct catb_layout *l, uint32_t i)
+/* the file whose content entry x has (itself, or the first link) */
+static const struct brec *data_of(const struct ocb_catb *b,
+				  const struct brec *x)
+{
+	return x->link_to != OCB_NOLINK ? &b->r[x->link_to] : x;
+}
+
+/* the record (ENT_LEN zeroed bytes at p) of the entry numbered i
+ * (builder's seq l->order[i]) */
+static void entry_record(const struct ocb_catb *b,
+			 const struct catb_layout *l, uint32_t i, uint8_t *p)
 {
 	uint32_t s = l->order[i], nl;
 	const struct brec *x = &b->r[s];
-	const struct brec *data = x->link_to != OCB_NOLINK ?
-		&b->r[x->link_to] : x;
+	const struct brec *data = data_of(b, x);
 	const uint32_t *start = l->children_start;
-	uint8_t *p = emit_room(em, ENT_LEN);
 
 	if (x->type == OCB_ENTRY_DIR)
 		nl = 2 + l->links[s];
@@ -699,8 +716,51 @@ static void emit_entry(struct emit *em, const struct ocb_catb *b,
 	ocb_put32(p + 76, (uint32_t)strlen(b->str.data + x->name_off));
 	ocb_put32(p + 80, x->target_off);
 	ocb_put32(p + 84, x->target_len);
-	memcpy(p + 88, data->sha, 32);
+	memcpy(p + SHA_OFF, data->sha, 32);
 	ocb_put32(p + 120, x->flags);
+}
+
+/* a record's bytes without the SHA-256 (version 4): byte k of 96 */
+static size_t v4_byte(size_t k)
+{
+	return k < SHA_OFF ? k : k + 32;
+}
+
+/*
+ * The entries: versions 1-3 one record after another; version 4 without
+ * their SHA-256s, in groups of GROUP entries (the last may be shorter),
+ * each group transposed: byte k of the group's entry j at k * g + j.
+ * Like bytes of neighbouring entries then lie side by side (parents,
+ * offsets, times), which zstd compresses about three times better.
+ */
+static int emit_entries(struct emit *em, const struct ocb_catb *b,
+			const struct catb_layout *l, uint32_t version)
+{
+	uint8_t rec[ENT_LEN], *grp;
+	uint32_t i, j, g;
+	size_t k;
+
+	if (version < 4) {
+		for (i = 0; i < b->n; i++) {
+			entry_record(b, l, i, emit_room(em, ENT_LEN));
+		}
+		return 0;
+	}
+	grp = malloc((size_t)GROUP * ENT_LEN_V4);
+	if (!grp)
+		return -ENOMEM;
+	for (i = 0; i < b->n; i += g) {
+		g = b->n - i < GROUP ? b->n - i : GROUP;
+		for (j = 0; j < g; j++) {
+			memset(rec, 0, sizeof(rec));
+			entry_record(b, l, i + j, rec);
+			for (k = 0; k < ENT_LEN_V4; k++)
+				grp[k * g + j] = rec[v4_byte(k)];
+		}
+		emit_bytes(em, grp, (size_t)g * ENT_LEN_V4);
+	}
+	free(grp);
+	return 0;
 }
 
 static void emit_frame(struct emit *em, const struct ocb_frame_rec *f)
@@ -777,9 +837,8 @@ static void emit_blocks(struct emit *em, const struct ocb_catb *b,
 	}
 }
 
-/* format 3: refs, their headers, segments, entry stats, block hashes */
+/* format 3: refs, their headers, segments */
 static void emit_tables_v3(struct emit *em, const struct ocb_catb *b,
-			   const struct catb_layout *l,
 			   const struct catb_plain *cp)
 {
 	uint32_t i, first = b->nf;
@@ -809,6 +868,19 @@ static void emit_tables_v3(struct emit *em, const struct ocb_catb *b,
 		ocb_put64(p + 16, cp->seg[i].poff);
 		ocb_put32(p + 24, cp->seg[i].source);
 	}
+}
+
+/* format 3: entry stats, block hashes; format 4 (the details): the
+ * entries' SHA-256s before them */
+static void emit_details(struct emit *em, const struct ocb_catb *b,
+			 const struct catb_layout *l, uint32_t version)
+{
+	uint32_t i;
+	uint8_t *p;
+
+	for (i = 0; version >= 4 && i < b->n; i++)
+		memcpy(emit_room(em, 32), data_of(b, &b->r[l->order[i]])->sha,
+		       32);
 	for (i = 0; i < b->n; i++) {
 		const struct brec *x = &b->r[l->order[i]];
 
@@ -824,10 +896,83 @@ static void emit_tables_v3(struct emit *em, const struct ocb_catb *b,
 	emit_blocks(em, b, l);
 }
 
+/* the plaintext lengths of the part that holds everything (formats 1-3)
+ * or of version 4's index (*total) and details (cp->details_plain) */
+static uint64_t catb_plain_len(const struct ocb_catb *b,
+			       const struct catb_plain *cp)
+{
+	uint64_t total, details = 0;
+
+	total = cp->hdr_len + (uint64_t)b->n * ENT_LEN +
+		(uint64_t)b->nx * XAT_LEN +
+		((uint64_t)b->nf + b->nref_frames) * FRM_LEN +
+		(uint64_t)b->ns * SRC_LEN + b->str.len + b->xdata.len;
+	if (cp->version >= 3) {
+		total += (uint64_t)b->nrefs * (REF_LEN + OCB_HEADER_SIZE) +
+			 (uint64_t)cp->nseg * SEG_LEN;
+		details = (uint64_t)b->n * STAT_LEN +
+			  (uint64_t)cp->nbh * BH_LEN + cp->nhash * HASH_LEN;
+	}
+	if (cp->version < 4)
+		return total + details;
+	return total - (uint64_t)b->n * (ENT_LEN - ENT_LEN_V4);
+}
+
+/* the strings of the header, and the segments (one for a stream with
+ * none added) */
+static int catb_plain_init(struct ocb_catb *b, const struct ocb_catb_info *info,
+			   struct catb_plain *cp)
+{
+	const char *istr[NINFO] = { info->name, info->instance, info->host,
+				    info->label, info->key_provider,
+				    info->prefix };
+	const char *base = info->base ? info->base : "";
+	uint32_t i;
+	int r;
+
+	if (cp->version < 2 || cp->version > OCB_CATALOG_VERSION ||
+	    (cp->version < 4 && info->details))
+		return -EINVAL;
+	if (cp->version == 2 && (b->nrefs || b->nseg))
+		return -EINVAL;
+	for (i = 0; cp->version >= 3 && i < b->n; i++)
+		if (blocks_kept(&b->r[i])) {
+			cp->nbh++;
+			cp->nhash += b->r[i].bh_count;
+		}
+	cp->hdr_len = cp->version == 2 ? HDR_LEN_V2 :
+		      cp->version == 3 ? HDR_LEN_V3 : HDR_LEN;
+	for (i = 0; !info->details && i < NINFO; i++) {
+		const char *s = istr[i] ? istr[i] : "";
+
+		cp->info_len[i] = (uint32_t)strlen(s);
+		r = add_str(b, s, cp->info_len[i], &cp->info_off[i]);
+		if (r < 0)
+			return r;
+	}
+	if (cp->version >= 3 && !info->details) {
+		cp->base_len = (uint32_t)strlen(base);
+		r = add_str(b, base, cp->base_len, &cp->base_off);
+		if (r < 0)
+			return r;
+	}
+	cp->seg = b->seg;
+	cp->nseg = b->nseg;
+	if (!b->nseg && info->stream_size) {
+		cp->whole = (struct ocb_segment){ .len = info->stream_size };
+		cp->seg = &cp->whole;
+		cp->nseg = 1;
+	}
+	cp->details_plain = (uint64_t)b->n * (32 + STAT_LEN) +
+			    (uint64_t)cp->nbh * BH_LEN + cp->nhash * HASH_LEN;
+	return 0;
+}
+
 /*
  * Write the catalog's plaintext to sink: lay the entries out, then the
- * header, entries and tables through a staging buffer.  *total_out (may
- * be NULL) receives its length.
+ * header, entries and tables through a staging buffer (version 4: the
+ * index, or the details when info->details).  *total_out (may be NULL)
+ * receives its length.
  */
 static int catb_write_plain(struct ocb_catb *b,
 			    const struct ocb_catb_info *info,
@@ -836,47 +981,14 @@ static int catb_write_plain(struct ocb_catb *b,
 {
 	struct catb_layout l = { 0 };
 	struct catb_plain cp = { .version = info->version ? info->version :
-				 OCB_CATALOG_VERSION };
-	const char *istr[NINFO] = { info->name, info->instance, info->host,
-				    info->label, info->key_provider,
-				    info->prefix };
-	const char *base = info->base ? info->base : "";
+				 OCB_CATALOG_VERSION_WHOLE };
 	uint64_t total;
 	struct emit *em = NULL;
-	uint32_t i;
 	int r;
 
-	if (cp.version != 2 && cp.version != OCB_CATALOG_VERSION)
-		return -EINVAL;
-	if (cp.version == 2 && (b->nrefs || b->nseg))
-		return -EINVAL;
-	for (i = 0; cp.version >= 3 && i < b->n; i++)
-		if (blocks_kept(&b->r[i])) {
-			cp.nbh++;
-			cp.nhash += b->r[i].bh_count;
-		}
-	cp.hdr_len = cp.version == 2 ? HDR_LEN_V2 : HDR_LEN;
-	for (i = 0; i < NINFO; i++) {
-		const char *s = istr[i] ? istr[i] : "";
-
-		cp.info_len[i] = (uint32_t)strlen(s);
-		r = add_str(b, s, cp.info_len[i], &cp.info_off[i]);
-		if (r < 0)
-			return r;
-	}
-	if (cp.version >= 3) {
-		cp.base_len = (uint32_t)strlen(base);
-		r = add_str(b, base, cp.base_len, &cp.base_off);
-		if (r < 0)
-			return r;
-	}
-	cp.seg = b->seg;
-	cp.nseg = b->nseg;
-	if (!b->nseg && info->stream_size) {
-		cp.whole = (struct ocb_segment){ .len = info->stream_size };
-		cp.seg = &cp.whole;
-		cp.nseg = 1;
-	}
+	r = catb_plain_init(b, info, &cp);
+	if (r < 0)
+		return r;
 	em = malloc(sizeof(*em));
 	r = catb_layout_alloc(&l, b->n);
 	if (!em)
@@ -889,29 +1001,28 @@ static int catb_write_plain(struct ocb_catb *b,
 	if (r < 0)
 		goto out;
 	catb_layout_links(&l, b);
-	total = cp.hdr_len + (uint64_t)b->n * ENT_LEN +
-		(uint64_t)b->nx * XAT_LEN +
-		((uint64_t)b->nf + b->nref_frames) * FRM_LEN +
-		(uint64_t)b->ns * SRC_LEN + b->str.len + b->xdata.len;
-	if (cp.version >= 3)
-		total += (uint64_t)b->nrefs * (REF_LEN + OCB_HEADER_SIZE) +
-			 (uint64_t)cp.nseg * SEG_LEN +
-			 (uint64_t)b->n * STAT_LEN +
-			 (uint64_t)cp.nbh * BH_LEN + cp.nhash * HASH_LEN;
+	total = info->details ? cp.details_plain : catb_plain_len(b, &cp);
 	if (total > OCB_CATALOG_MAX) {
 		r = -EFBIG;
 		goto out;
 	}
 	if (total_out)
 		*total_out = total;
-	emit_header(em, b, info, &cp);
-	for (i = 0; i < b->n; i++)
-		emit_entry(em, b, &l, i);
-	emit_tables(em, b, &l);
-	if (cp.version >= 3)
-		emit_tables_v3(em, b, &l, &cp);
-	emit_bytes(em, b->str.data, b->str.len);
-	emit_bytes(em, b->xdata.data, b->xdata.len);
+	if (info->details) {
+		emit_details(em, b, &l, cp.version);
+	} else {
+		emit_header(em, b, info, &cp);
+		r = emit_entries(em, b, &l, cp.version);
+		if (r < 0)
+			goto out;
+		emit_tables(em, b, &l);
+		if (cp.version >= 3)
+			emit_tables_v3(em, b, &cp);
+		if (cp.version == 3)
+			emit_details(em, b, &l, cp.version);
+		emit_bytes(em, b->str.data, b->str.len);
+		emit_bytes(em, b->xdata.data, b->xdata.len);
+	}
 	emit_flush(em);
 	r = em->err;
 out:
@@ -1087,6 +1198,34 @@ struct catalog_reader {
 	const uint8_t *p;			/* the next record */
 };
 
+/*
+ * Format 4: where the details lie and how long they are: exactly what the
+ * counts say (64 bytes an entry, the block-hash records and their area),
+ * sealed in no more than zstd's worst case and no less than a real one
+ * (the bounds of the trailer's catalog), so that a reader fetches and
+ * allocates no more than the index says before anything is opened.
+ */
+static int decode_head_v4(struct ocb_catalog *c, struct catalog_reader *rd)
+{
+	const uint8_t *blob = rd->blob;
+	uint64_t p, sealed;
+
+	c->details_off = ocb_get64(blob + 184);
+	c->details_len = sealed = ocb_get64(blob + 192);
+	c->details_plain = p = ocb_get64(blob + 200);
+	c->details_nbh = rd->nbh;
+	c->details_hash_len = rd->hash_len;
+	if (p != (uint64_t)c->n * (32 + STAT_LEN) +
+		 (uint64_t)rd->nbh * BH_LEN + rd->hash_len ||
+	    p > OCB_CATALOG_MAX || sealed < OCB_TAG_LEN ||
+	    sealed > OCB_SEALED_BOUND(p) || p > 1024 * sealed + (1 << 20) ||
+	    c->details_off < OCB_HEADER_SIZE ||
+	    c->details_off > UINT64_MAX - sealed)
+		BAD("details out of range");
+	c->details_pending = 1;
+	return 0;
+}
+
 /* the magic (so the version), the counts, and sizes that add up */
 static int decode_head(struct ocb_catalog *c, struct catalog_reader *rd)
 {
@@ -1096,8 +1235,13 @@ static int decode_head(struct ocb_catalog *c, struct catalog_reader *rd)
 	rd->ent_len = ENT_LEN;
 	rd->ninfo = NINFO;
 	if (rd->len >= HDR_LEN && memcmp(blob, OCB_CATALOG_MAGIC, 8) == 0) {
-		c->version = 3;
+		c->version = 4;
 		rd->hdr_len = HDR_LEN;
+		rd->ent_len = ENT_LEN_V4;
+	} else if (rd->len >= HDR_LEN_V3 &&
+		   memcmp(blob, OCB_CATALOG_MAGIC_V3, 8) == 0) {
+		c->version = 3;
+		rd->hdr_len = HDR_LEN_V3;
 	} else if (rd->len >= HDR_LEN_V2 &&
 		   memcmp(blob, OCB_CATALOG_MAGIC_V2, 8) == 0) {
 		c->version = 2;
@@ -1144,15 +1288,18 @@ static int decode_head(struct ocb_catalog *c, struct catalog_reader *rd)
 		if (c->nrefs > OCB_CATALOG_MAX_REFS ||
 		    c->nseg > SEG_MAX || rd->nbh > OCB_CATALOG_MAX_ENTRIES ||
 		    rd->nref_frames > OCB_CATALOG_MAX_ENTRIES ||
-		    rd->hash_len > rd->len || rd->hash_len % 32 ||
+		    rd->hash_len > OCB_CATALOG_MAX || rd->hash_len % 32 ||
 		    ocb_get32(blob + 156) != 0)
 			BAD("format 3 counts out of range");
 		need += (uint64_t)rd->nref_frames * FRM_LEN +
 			(uint64_t)c->nrefs * (REF_LEN + OCB_HEADER_SIZE) +
-			(uint64_t)c->nseg * SEG_LEN +
-			(uint64_t)c->n * STAT_LEN +
-			(uint64_t)rd->nbh * BH_LEN + rd->hash_len;
+			(uint64_t)c->nseg * SEG_LEN;
+		if (c->version == 3)
+			need += (uint64_t)c->n * STAT_LEN +
+				(uint64_t)rd->nbh * BH_LEN + rd->hash_len;
 	}
+	if (c->version >= 4 && decode_head_v4(c, rd) < 0)
+		return -EBADMSG;
 	if (need != rd->len)
 		BAD("sizes do not add up (%llu != %zu)",
 		    (unsigned long long)need, rd->len);
@@ -1223,8 +1370,9 @@ static int alloc_tables(struct ocb_catalog *c, const struct catalog_reader *rd)
 		return 0;
 	c->refs = calloc(c->nrefs ? c->nrefs : 1, sizeof(*c->refs));
 	c->seg = calloc(c->nseg ? c->nseg : 1, sizeof(*c->seg));
-	c->st = calloc(c->n, sizeof(*c->st));
-	return c->refs && c->seg && c->st ? 0 : -ENOMEM;
+	if (c->version == 3)
+		c->st = calloc(c->n, sizeof(*c->st));
+	return c->refs && c->seg && (c->st || c->version > 3) ? 0 : -ENOMEM;
 }
 
 /* entry i's record p into c->e[i]: its fields, its flags and its name */
@@ -1359,17 +1507,43 @@ static int check_child_ranges(const struct ocb_catalog *c)
 	return 0;
 }
 
+/* entry i's record: in the blob (formats 1-3), or put together from its
+ * transposed group at rd->p (format 4; its SHA-256 zero) into rec */
+static const uint8_t *entry_at(const struct ocb_catalog *c,
+			       const struct catalog_reader *rd, uint32_t i,
+			       uint8_t rec[ENT_LEN])
+{
+	uint32_t j = i % GROUP, g = c->n - (i - j) < GROUP ?
+				    c->n - (i - j) : GROUP;
+	size_t k;
+
+	if (c->version < 4)
+		return rd->p;
+	memset(rec, 0, ENT_LEN);
+	for (k = 0; k < ENT_LEN_V4; k++)
+		rec[v4_byte(k)] = rd->p[k * g + j];
+	return rec;
+}
+
 static int decode_entries(struct ocb_catalog *c, struct catalog_reader *rd)
 {
+	uint8_t rec[ENT_LEN];
 	uint32_t i;
 	int r = 0;
 
-	for (i = 0; i < c->n && r == 0; i++, rd->p += rd->ent_len) {
-		r = read_entry(c, rd, i, rd->p);
+	for (i = 0; i < c->n && r == 0; i++) {
+		const uint8_t *p = entry_at(c, rd, i, rec);
+
+		r = read_entry(c, rd, i, p);
 		if (r == 0)
-			r = check_entry_kind(c, rd, i, rd->p);
+			r = check_entry_kind(c, rd, i, p);
 		if (r == 0)
 			r = check_entry_place(c, i);
+		/* format 4: the group's bytes once its last entry is read */
+		if (c->version < 4)
+			rd->p += rd->ent_len;
+		else if ((i + 1) % GROUP == 0 || i + 1 == c->n)
+			rd->p += (size_t)rd->ent_len * (i % GROUP + 1);
 	}
 	return r < 0 ? r : check_child_ranges(c);
 }
@@ -1603,7 +1777,7 @@ static int decode_v3(struct ocb_catalog *c, struct catalog_reader *rd)
 	r = decode_refs(c, rd);
 	if (r == 0)
 		r = decode_segments(c, rd);
-	if (r == 0)
+	if (r == 0 && c->version == 3)
 		r = decode_stats(c, rd);
 	return r;
 }
@@ -1639,6 +1813,45 @@ int ocb_catalog_decode(uint8_t *blob, size_t len, struct ocb_catalog **out)
 	}
 	*out = c;
 	return 0;
+}
+
+int ocb_catalog_decode_details(struct ocb_catalog *c, uint8_t *blob,
+			       size_t len)
+{
+	struct catalog_reader rd = { .blob = blob, .len = len,
+				     .nbh = c->details_nbh,
+				     .hash_len = c->details_hash_len };
+	uint32_t i;
+	int r = 0;
+
+	if (!c->details_pending || len != c->details_plain) {
+		ocb_debug("catalog: details of the wrong length");
+		r = -EBADMSG;
+		goto out;
+	}
+	c->st = calloc(c->n, sizeof(*c->st));
+	if (!c->st) {
+		r = -ENOMEM;
+		goto out;
+	}
+	rd.p = blob + (size_t)c->n * 32;
+	r = decode_stats(c, &rd);
+	if (r < 0) {
+		free(c->st);
+		free(c->bh);
+		free(c->hashes);
+		c->st = NULL;
+		c->bh = NULL;
+		c->hashes = NULL;
+		c->nbh = 0;
+		goto out;
+	}
+	for (i = 0; i < c->n; i++)
+		memcpy(c->e[i].sha256, blob + (size_t)i * 32, 32);
+	c->details_pending = 0;
+out:
+	free(blob);
+	return r;
 }
 
 void ocb_catalog_free(struct ocb_catalog *c)

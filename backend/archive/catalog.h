@@ -15,10 +15,12 @@
 
 #include "ocb_archive.h"
 
-#define OCB_CATALOG_MAGIC "OCBCAT03"
+#define OCB_CATALOG_MAGIC "OCBCAT04"
+#define OCB_CATALOG_MAGIC_V3 "OCBCAT03"
 #define OCB_CATALOG_MAGIC_V2 "OCBCAT02"
 #define OCB_CATALOG_MAGIC_V1 "OCBCAT01"
-#define OCB_CATALOG_VERSION 3	/* written */
+#define OCB_CATALOG_VERSION 4	/* written into backups: index + details */
+#define OCB_CATALOG_VERSION_WHOLE 3	/* the newest in one blob */
 #define OCB_CATALOG_MAX_REFS 4096u
 #define OCB_CATALOG_MAX_ENTRIES 50000000u
 #define OCB_NAME_MAX 255
@@ -117,15 +119,28 @@ struct ocb_catalog {
 	uint32_t version;	/* 1, 2 or 3, from the magic */
 	uint32_t warnings;	/* format 2; else 0 */
 	uint8_t *blob;		/* the string table and xattr values */
+	/* format 4: where the details (SHA-256s, entry stats, block hashes)
+	 * lie in the object, sealed; pending until they are decoded
+	 * (ocb_catalog_decode_details()): until then every sha256 is zero,
+	 * st NULL and nbh 0 */
+	uint64_t details_off, details_len, details_plain;
+	int details_pending;
+	uint32_t details_nbh;		/* what the index says they hold */
+	uint64_t details_hash_len;
 };
 
 /* The entry type of an st_mode (type bits), 0 for none known. */
 uint32_t ocb_catalog_entry_type(unsigned int mode);
 
 /* Decode blob (taken over: freed, also on failure; the catalog keeps only
- * a copy of its strings).
- * Returns 0 or -EBADMSG (the reason is logged at debug level). */
+ * a copy of its strings).  A format 4 blob is the index: the details are
+ * pending.  Returns 0 or -EBADMSG (the reason is logged at debug level). */
 int ocb_catalog_decode(uint8_t *blob, size_t len, struct ocb_catalog **out);
+/* Format 4: decode the details blob (taken over: freed) into c, whose
+ * details are pending: 0 (no longer pending), or -EBADMSG / -ENOMEM with
+ * c unchanged. */
+int ocb_catalog_decode_details(struct ocb_catalog *c, uint8_t *blob,
+			       size_t len);
 void ocb_catalog_free(struct ocb_catalog *c);
 /* The block hashes of entry, or NULL. */
 const struct ocb_block_hashes *ocb_catalog_blocks(const struct ocb_catalog *c,
@@ -227,7 +242,12 @@ struct ocb_catb_info {
 	uint32_t depth;
 	int64_t full_created;	/* 0: created */
 	const uint8_t *header_key;	/* OCB_HDR_KEY_LEN bytes; NULL: zeros */
-	uint32_t version;	/* 0: OCB_CATALOG_VERSION; 2 for tests */
+	uint32_t version;	/* 0: OCB_CATALOG_VERSION_WHOLE (one blob);
+				 * 2 for tests; 4: the part below */
+	/* format 4: which part is encoded, and for the index where the
+	 * sealed details lie */
+	int details;		/* 1: the details, 0: the index */
+	uint64_t details_off, details_len, details_plain;
 };
 /* Sort, number and encode: *blob malloc'ed.  0, -EFBIG past
  * OCB_CATALOG_MAX, -ENOMEM. */

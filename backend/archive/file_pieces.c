@@ -70,7 +70,7 @@ int ocb_file_pieces(const struct ocb_archive *a,
 	uint32_t s;
 	int r;
 
-	if (!c || c->version != 3)
+	if (!c || c->version < 3)
 		return 0;
 	r = files_of(c, &f, &nf);
 	for (s = 0; r == 0 && s < c->nseg; s++) {

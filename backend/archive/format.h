@@ -10,7 +10,7 @@
 
 #include "keys.h"
 
-#define OCB_FORMAT_VERSION 3	/* written; 1 and 2 are still read */
+#define OCB_FORMAT_VERSION 4	/* written; 1 to 3 are still read */
 #define OCB_FORMAT_VERSION_MIN 1
 #define OCB_HEADER_SIZE 512
 #define OCB_TRAILER_SIZE 64

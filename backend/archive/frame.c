@@ -1,5 +1,6 @@
 /*
- * frame.c - zstd + AES-256-GCM for frames and the catalog.
+ * frame.c - zstd + AES-256-GCM for frames and the catalog (format 4:
+ * its index and its details).
  */
 #include "frame_i.h"
 #include "crypto.h"
@@ -154,18 +155,18 @@ int ocb_catalog_seal(const uint8_t *key, const uint8_t backup_id[16],
 	return 0;
 }
 
-int ocb_catalog_open(const uint8_t *key, const uint8_t backup_id[16],
-		     const uint8_t trailer[OCB_TRAILER_SIZE],
-		     const uint8_t header[OCB_HEADER_SIZE], uint8_t *sealed,
+/* open a sealed catalog part (in place) and decompress it: exactly
+ * plain_len bytes, which zstd's frame header must record */
+static int blob_open(const uint8_t *key, const uint8_t nonce[OCB_NONCE_LEN],
+		     const uint8_t *aad, size_t aad_len, uint8_t *sealed,
 		     size_t sealed_len, uint64_t plain_len, uint8_t **plain)
 {
-	uint8_t nonce[OCB_NONCE_LEN], aad[CAT_AAD_LEN], *out;
+	uint8_t *out;
 	size_t n;
 
 	if (sealed_len < OCB_TAG_LEN || plain_len > OCB_CATALOG_MAX)
 		return -EBADMSG;
-	catalog_nonce_aad(backup_id, trailer, header, nonce, aad);
-	if (ocb_crypto_open(key, nonce, aad, sizeof(aad), sealed,
+	if (ocb_crypto_open(key, nonce, aad, aad_len, sealed,
 			    sealed_len - OCB_TAG_LEN, sealed) < 0)
 		return -EBADMSG;
 	/* the content size zstd records must match the authenticated one */
@@ -182,4 +183,56 @@ int ocb_catalog_open(const uint8_t *key, const uint8_t backup_id[16],
 	}
 	*plain = out;
 	return 0;
+}
+
+int ocb_catalog_open(const uint8_t *key, const uint8_t backup_id[16],
+		     const uint8_t trailer[OCB_TRAILER_SIZE],
+		     const uint8_t header[OCB_HEADER_SIZE], uint8_t *sealed,
+		     size_t sealed_len, uint64_t plain_len, uint8_t **plain)
+{
+	uint8_t nonce[OCB_NONCE_LEN], aad[CAT_AAD_LEN];
+
+	catalog_nonce_aad(backup_id, trailer, header, nonce, aad);
+	return blob_open(key, nonce, aad, sizeof(aad), sealed, sealed_len,
+			 plain_len, plain);
+}
+
+#define DET_AAD_LEN (24 + OCB_HEADER_SIZE + 8)
+
+/* format 4's details: their own nonce, bound to the backup, its header
+ * and their place (the index, sealed after them, binds the trailer) */
+static void details_nonce_aad(const uint8_t backup_id[16],
+			      const uint8_t header[OCB_HEADER_SIZE],
+			      uint64_t off, uint8_t nonce[OCB_NONCE_LEN],
+			      uint8_t *aad)
+{
+	memset(nonce, 0xff, 8);
+	ocb_put32(nonce + 8, 2);
+	memcpy(aad, "ocb-det1", 8);
+	memcpy(aad + 8, backup_id, 16);
+	memcpy(aad + 24, header, OCB_HEADER_SIZE);
+	ocb_put64(aad + 24 + OCB_HEADER_SIZE, off);
+}
+
+int ocb_details_seal_compressed(const uint8_t *key,
+				const uint8_t backup_id[16],
+				const uint8_t header[OCB_HEADER_SIZE],
+				uint64_t off, uint8_t *z, size_t zlen)
+{
+	uint8_t nonce[OCB_NONCE_LEN], aad[DET_AAD_LEN];
+
+	details_nonce_aad(backup_id, header, off, nonce, aad);
+	return ocb_crypto_seal(key, nonce, aad, sizeof(aad), z, zlen, z);
+}
+
+int ocb_details_open(const uint8_t *key, const uint8_t backup_id[16],
+		     const uint8_t header[OCB_HEADER_SIZE], uint64_t off,
+		     uint8_t *sealed, size_t sealed_len, uint64_t plain_len,
+		     uint8_t **plain)
+{
+	uint8_t nonce[OCB_NONCE_LEN], aad[DET_AAD_LEN];
+
+	details_nonce_aad(backup_id, header, off, nonce, aad);
+	return blob_open(key, nonce, aad, sizeof(aad), sealed, sealed_len,
+			 plain_len, plain);
 }

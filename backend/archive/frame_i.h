@@ -9,7 +9,10 @@
  *           || flags (4)
  * The catalog is sealed the same way with nonce = FF*8 || 01 00 00 00 and
  *   aad   = "ocb-cat1" || backup id || trailer (64) || header (512),
- * which authenticates the trailer and the header too.
+ * which authenticates the trailer and the header too.  Format 4's catalog
+ * details (sealed before the catalog, its index, which records where they
+ * lie) use nonce = FF*8 || 02 00 00 00 and
+ *   aad   = "ocb-det1" || backup id || header (512) || their offset (8).
  */
 #ifndef OCB_FRAME_I_H
 #define OCB_FRAME_I_H
@@ -69,5 +72,17 @@ int ocb_catalog_open(const uint8_t *key, const uint8_t backup_id[16],
 		     const uint8_t trailer[OCB_TRAILER_SIZE],
 		     const uint8_t header[OCB_HEADER_SIZE], uint8_t *sealed,
 		     size_t sealed_len, uint64_t plain_len, uint8_t **plain);
+
+/* Format 4: seal compressed details in place (zlen + OCB_TAG_LEN bytes at
+ * z), which lie at object offset off; open them (modified in place) into
+ * *plain, malloc'ed, exactly plain_len bytes: 0 or -EBADMSG. */
+int ocb_details_seal_compressed(const uint8_t *key,
+				const uint8_t backup_id[16],
+				const uint8_t header[OCB_HEADER_SIZE],
+				uint64_t off, uint8_t *z, size_t zlen);
+int ocb_details_open(const uint8_t *key, const uint8_t backup_id[16],
+		     const uint8_t header[OCB_HEADER_SIZE], uint64_t off,
+		     uint8_t *sealed, size_t sealed_len, uint64_t plain_len,
+		     uint8_t **plain);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * object_out.c - a backup object's frames and end, written as every writer
+ * object_out.c - a backup object's frames and end (the catalog's details,
+ * its index, the header copy and the trailer), written as every writer
  * writes them (object_out_i.h).
  */
 #include "object_out_i.h"
@@ -56,10 +57,40 @@ int ocb_object_out_write(struct ocb_object_out *o, struct ocb_catb *cat,
 	return r;
 }
 
+/* format 4's catalog details, compressed, sealed and written where the
+ * frames end; ci records where they lie for the index */
+static int write_details(struct ocb_object_out *o, struct ocb_catb *cat,
+			 struct ocb_catb_info *ci, const uint8_t *hbuf)
+{
+	uint8_t *z = NULL;
+	uint64_t plain_len = 0;
+	size_t zlen = 0;
+	int r;
+
+	ci->details = 1;
+	r = ocb_catb_encode_zstd(cat, ci, o->level, OCB_TAG_LEN, &z, &zlen,
+				 &plain_len);
+	ci->details = 0;
+	if (r == 0)
+		r = ocb_details_seal_compressed(o->dk, o->hdr->backup_id, hbuf,
+						o->obj_off, z, zlen);
+	if (r == 0)
+		r = ocb_multipart_write(o->w, z, zlen + OCB_TAG_LEN);
+	if (r == 0) {
+		ci->details_off = o->obj_off;
+		ci->details_len = zlen + OCB_TAG_LEN;
+		ci->details_plain = plain_len;
+		o->obj_off += ci->details_len;
+	}
+	free(z);
+	return r;
+}
+
 int ocb_object_out_end(struct ocb_object_out *o, struct ocb_catb **cat,
 		       const struct ocb_catb_info *info, uint64_t stored_size)
 {
 	struct ocb_trailer t = { .version = OCB_FORMAT_VERSION };
+	struct ocb_catb_info ci = *info;
 	uint8_t hbuf[OCB_HEADER_SIZE], tbuf[OCB_TRAILER_SIZE];
 	uint8_t *z = NULL;
 	uint64_t plain_len = 0;
@@ -68,9 +99,14 @@ int ocb_object_out_end(struct ocb_object_out *o, struct ocb_catb **cat,
 
 	if (r < 0)
 		return r;
-	/* compressed while encoded; the builder is not needed afterwards */
-	r = ocb_catb_encode_zstd(*cat, info, o->level, OCB_TAG_LEN, &z, &zlen,
-				 &plain_len);
+	ocb_header_encode(o->hdr, hbuf);
+	ci.version = OCB_CATALOG_VERSION;
+	r = write_details(o, *cat, &ci, hbuf);
+	/* the index, compressed while encoded; the builder is not needed
+	 * afterwards */
+	if (r == 0)
+		r = ocb_catb_encode_zstd(*cat, &ci, o->level, OCB_TAG_LEN, &z,
+					 &zlen, &plain_len);
 	ocb_catb_free(*cat);
 	*cat = NULL;
 	if (r < 0)
@@ -82,7 +118,6 @@ int ocb_object_out_end(struct ocb_object_out *o, struct ocb_catb **cat,
 	t.stream_size = stored_size;
 	t.nframes = o->nframes;
 	ocb_trailer_encode(&t, tbuf);
-	ocb_header_encode(o->hdr, hbuf);
 	r = ocb_catalog_seal_compressed(o->dk, o->hdr->backup_id, tbuf, hbuf,
 					z, zlen);
 	if (r == 0)

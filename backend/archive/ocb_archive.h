@@ -123,6 +123,18 @@ struct ocb_archive_info {
  */
 int ocb_archive_open(struct ocb_store *s, const char *key,
 		     struct ocb_keyprov *kp, struct ocb_archive **out);
+/* The same with flags: OCB_ARCHIVE_LAZY_DETAILS leaves a format 4
+ * catalog's details (entries' SHA-256s, what the next backup's writer
+ * reads) unread unless the suffix read holds them; ocb_archive_details()
+ * reads them when needed.  Until then every entry's sha256 is zero. */
+#define OCB_ARCHIVE_LAZY_DETAILS 1u
+int ocb_archive_open_ex(struct ocb_store *s, const char *key,
+			struct ocb_keyprov *kp, unsigned int flags,
+			struct ocb_archive **out);
+/* Make the entries' SHA-256s (and the rest of a format 4 catalog's
+ * details) available: 0 (also when they were), or a store error or
+ * -EBADMSG (damaged).  Thread-safe. */
+int ocb_archive_details(struct ocb_archive *a);
 /* Referenced object i of a format-3 backup, i < info->nrefs: the name
  * of the backup whose object holds bytes this backup reads (its key is
  * "<prefix>/<name>.ocb", the same prefix) and its backup id (16 bytes).

@@ -29,7 +29,7 @@ int ocb_backup_open(struct ocb_store *s, const char *key,
 	if (ocb_backup_open_is_old(key))
 		return ocb_oldtool_reader_open(o->old_store ? o->old_store : s,
 					       key, &o->old, out);
-	r = ocb_archive_open(s, key, o->kp, out);
+	r = ocb_archive_open_ex(s, key, o->kp, o->flags, out);
 	if (r == 0)
 		ocb_archive_set_phys_cache(*out, o->phys);
 	return r;

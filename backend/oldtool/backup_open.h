@@ -18,6 +18,7 @@ struct ocb_backup_open_opts {
 	struct ocb_phys_cache *phys;	/* native: NULL, or where format 3
 					 * keeps physical frames across reads
 					 * (ocb_archive_set_phys_cache()) */
+	unsigned int flags;		/* native: ocb_archive_open_ex()'s */
 };
 
 /* Does key name an old-tool backup ("<prefix>/<name>.tar.gz")? */
@@ -26,7 +27,8 @@ int ocb_backup_open_is_old(const char *key);
 /*
  * Open the backup at key: "<name>.tar.gz" as an old-tool backup
  * (ocb_oldtool_reader_open() with o->old, from o->old_store), anything
- * else as a native one (ocb_archive_open() with o->kp, then o->phys).  0 and *out, or
+ * else as a native one (ocb_archive_open_ex() with o->kp and o->flags,
+ * then o->phys).  0 and *out, or
  * the errors of the one called.
  */
 int ocb_backup_open(struct ocb_store *s, const char *key,

@@ -3,7 +3,13 @@
  *
  * Why blocks and not frames: the layer sits below the format and knows
  * only byte ranges; fixed 1 MiB blocks make any range a set of files, and
- * whole blocks are fetched so a later neighbouring read hits.  The suffix
+ * whole blocks are fetched so a later neighbouring read hits.  But a small
+ * read (the first byte of a small file: the suffix that opens the backup
+ * and one frame) would then cost a megabyte or two at network distance,
+ * so reads under SMALL_MAX go by fixed 64 KiB pieces instead: they fetch
+ * the pieces they lack (one request, from the first missing to the last)
+ * and file them as g<piece>; a piece is served from its block when the
+ * block is there, and a block written drops its pieces.  The suffix
  * read that opens a backup is also kept as is (s<len>), because its start
  * depends on the object's size, unknown to a process that has not seen the
  * object yet.
@@ -59,6 +65,9 @@
 
 #define BLOCK (1u << 20)
 #define RUN_BLOCKS 8		/* blocks fetched per request at most */
+#define PIECE (64u << 10)	/* the unit of small reads */
+#define SMALL_MAX (BLOCK / 2)	/* shorter reads go by pieces */
+#define STALE_TMP_SEC 3600	/* a temporary file older: its writer died */
 #define SUFFIX_MAX (4u << 20)	/* larger suffix reads pass through */
 #define VBUCKETS 1024
 #define VMAX 65536		/* remembered objects; then forget all */
@@ -377,7 +386,14 @@ static void evict(struct cstore *c)
 		while (d && (fe = readdir(d)) != NULL) {
 			struct stat st;
 
-			if (fe->d_name[0] != 'b' && fe->d_name[0] != 's')
+			if (fe->d_name[0] == '.' && fe->d_name[1] == 't' &&
+			    fstatat(dirfd(d), fe->d_name, &st, 0) == 0 &&
+			    st.st_mtime + STALE_TMP_SEC < time(NULL)) {
+				unlinkat(dirfd(d), fe->d_name, 0); /* killed */
+				continue;
+			}
+			if (fe->d_name[0] != 'b' && fe->d_name[0] != 's' &&
+			    fe->d_name[0] != 'g')
 				continue;
 			if (fstatat(dirfd(d), fe->d_name, &st, 0) < 0)
 				continue;
@@ -444,31 +460,55 @@ static void fill_head(struct ocb_obj_head *h, uint64_t size, const char *etag)
 	snprintf(h->etag, sizeof(h->etag), "%s", etag);
 }
 
-static int block_cached(const char *dir, uint64_t i)
+/* is file <kind><i> (b: a block, g: a piece) in dir? */
+static int cached(const char *dir, char kind, uint64_t i)
 {
 	char path[PATH_MAX];
 
-	snprintf(path, sizeof(path), "%s/b%" PRIu64, dir, i);
+	snprintf(path, sizeof(path), "%s/%c%" PRIu64, dir, kind, i);
 	return access(path, F_OK) == 0;
 }
 
-/* store the whole blocks that [base, base + len) covers, if not there */
-static void store_blocks(struct cstore *c, const char *dir, uint64_t size,
-			 uint64_t base, const uint8_t *p, size_t len)
+/* block i is on disk: the pieces of it that small reads left go */
+static void drop_pieces(struct cstore *c, const char *dir, uint64_t size,
+			uint64_t i)
 {
-	uint64_t i = (base + BLOCK - 1) / BLOCK;
-	char name[32];
+	char path[PATH_MAX];
+	uint64_t j;
+
+	for (j = i * (BLOCK / PIECE); j < (i + 1) * (BLOCK / PIECE) &&
+	     j * PIECE < size; j++) {
+		uint64_t n = size - j * PIECE < PIECE ? size - j * PIECE : PIECE;
+
+		snprintf(path, sizeof(path), "%s/g%" PRIu64, dir, j);
+		if (unlink(path) == 0)
+			atomic_fetch_sub(&c->bytes, n);
+	}
+}
+
+/* store the whole units (BLOCK: blocks; PIECE: pieces) that [base, base +
+ * len) covers, where not cached yet (a piece: nor its block); a block
+ * written drops the pieces inside it */
+static void store_units(struct cstore *c, const char *dir, uint64_t size,
+			uint64_t base, const uint8_t *p, size_t len,
+			uint64_t unit)
+{
+	uint64_t i = (base + unit - 1) / unit;
+	char kind = unit == BLOCK ? 'b' : 'g', name[32];
 
 	for (;; i++) {
-		uint64_t bs = i * BLOCK;
-		uint64_t be = bs + BLOCK < size ? bs + BLOCK : size;
+		uint64_t us = i * unit;
+		uint64_t ue = us + unit < size ? us + unit : size;
 
-		if (bs >= size || be > base + len)
+		if (us >= size || ue > base + len)
 			break;
-		if (block_cached(dir, i))
+		if (cached(dir, 'b', us / BLOCK) ||
+		    (kind == 'g' && cached(dir, 'g', i)))
 			continue;
-		snprintf(name, sizeof(name), "b%" PRIu64, i);
-		write_file(c, dir, name, p + (bs - base), be - bs);
+		snprintf(name, sizeof(name), "%c%" PRIu64, kind, i);
+		write_file(c, dir, name, p + (us - base), ue - us);
+		if (kind == 'b' && cached(dir, 'b', i))
+			drop_pieces(c, dir, size, i);
 	}
 }
 
@@ -484,15 +524,16 @@ static int get_learn(struct cstore *c, const struct ocb_get_req *g,
 	struct ocb_obj_head h = { 0 };
 	struct ocb_buf b;
 	char dir[3100];
-	uint64_t start = 0;
+	uint64_t start = 0, unit = BLOCK;
 	int r;
 
 	if (!g->suffix) {
 		if (g->len == OCB_TO_END || g->len > (uint64_t)RUN_BLOCKS * BLOCK)
 			return c->inner->ops->get(c->inner, g, sink, arg, head);
-		start = g->off / BLOCK * BLOCK;
+		unit = g->len < SMALL_MAX ? PIECE : BLOCK;
+		start = g->off / unit * unit;
 		a.off = start;
-		a.len = (g->off + g->len + BLOCK - 1) / BLOCK * BLOCK - start;
+		a.len = (g->off + g->len + unit - 1) / unit * unit - start;
 	}
 	ocb_buf_init(&b, g->suffix ? SUFFIX_MAX : a.len);
 	atomic_fetch_add(&c->misses, 1);
@@ -508,7 +549,8 @@ static int get_learn(struct cstore *c, const struct ocb_get_req *g,
 	if (h.etag[0]) {
 		remember(c, g->key, h.size, h.etag);
 		obj_dir(c, g->key, h.etag, dir, sizeof(dir));
-		store_blocks(c, dir, h.size, start, (const uint8_t *)b.data, b.len);
+		store_units(c, dir, h.size, start, (const uint8_t *)b.data, b.len,
+			    unit);
 		if (g->suffix) {
 			char name[32];
 
@@ -632,7 +674,7 @@ static struct flight *flight_claim(struct cstore *c, const char *dir,
 
 	pthread_mutex_lock(&c->flock);
 	for (j = i; j < *end && !flight_find(c, dir, j) &&
-	     !block_cached(dir, j); j++)
+	     !cached(dir, 'b', j); j++)
 		;
 	*end = j;
 	if (f && j > i) {
@@ -671,7 +713,7 @@ static void flight_end(struct cstore *c, struct flight *f)
 static void flight_write(struct cstore *c, struct flight *f)
 {
 	if (f->raw)
-		store_blocks(c, f->dir, f->size, f->off, f->p, f->len);
+		store_units(c, f->dir, f->size, f->off, f->p, f->len, BLOCK);
 	flight_end(c, f);
 }
 
@@ -769,6 +811,20 @@ static void flight_done(struct cstore *c, struct flight *f, struct abuf *b,
 	}
 }
 
+/* the range a asks for, from the store, into b (whole, or an error) */
+static int fetch(struct cstore *c, const struct ocb_get_req *a, struct abuf *b)
+{
+	int r;
+
+	atomic_fetch_add(&c->misses, 1);
+	r = abuf_alloc(b, a->off, a->len);
+	if (r == 0)
+		r = c->inner->ops->get(c->inner, a, abuf_append, b, NULL);
+	if (r == 0 && b->len != a->len)
+		r = -ECONNRESET;	/* short body */
+	return r;
+}
+
 /* n bytes of a request answered here, to its counter (may be NULL) */
 static void add_local(uint64_t *local, uint64_t n)
 {
@@ -839,13 +895,7 @@ static int get_blocks(struct cstore *c, const char *key, uint64_t size,
 		a.off = part ? s : bs;
 		a.len = (j == i + 1 && part ? e :
 			 j * BLOCK < size ? j * BLOCK : size) - a.off;
-		atomic_fetch_add(&c->misses, 1);
-		r = abuf_alloc(&b, a.off, a.len);
-		if (r == 0)
-			r = c->inner->ops->get(c->inner, &a, abuf_append, &b,
-					       NULL);
-		if (r == 0 && b.len != a.len)
-			r = -ECONNRESET;	/* short body */
+		r = fetch(c, &a, &b);
 		if (r == 0)
 			r = deliver(sink, arg, a.off, b.p, b.len, lo, hi);
 		flight_done(c, fl, &b, a.off);
@@ -853,6 +903,80 @@ static int get_blocks(struct cstore *c, const char *key, uint64_t size,
 		i = j;
 	}
 	free(blk);
+	return r;
+}
+
+/* [s, e) of piece j (in its block, or itself on disk) into out: 0, or <0 */
+static int piece_read(const char *dir, uint64_t size, uint64_t j,
+		      uint64_t s, uint64_t e, uint8_t *out)
+{
+	char path[PATH_MAX];
+	uint64_t bs = j * PIECE / BLOCK * BLOCK;
+	uint64_t be = bs + BLOCK < size ? bs + BLOCK : size;
+	uint64_t ps = j * PIECE, pe = ps + PIECE < size ? ps + PIECE : size;
+
+	snprintf(path, sizeof(path), "%s/b%" PRIu64, dir, bs / BLOCK);
+	if (read_part(path, be - bs, s - bs, out, e - s) == 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/g%" PRIu64, dir, j);
+	return read_part(path, pe - ps, s - ps, out, e - s);
+}
+
+/*
+ * A small read [lo, hi) of a known object: what its blocks or pieces on
+ * disk do not hold, from the first piece missing to the last, in one
+ * request of its own (no flight: nothing waits for another reader), and
+ * those pieces cached.  So a small read costs what it asks for, rounded
+ * to pieces, whatever whole blocks around it hold.
+ */
+static int get_pieces(struct cstore *c, const char *key, uint64_t size,
+		      const char *etag, const char *dir, uint64_t lo,
+		      uint64_t hi, ocb_sink_fn sink, void *arg,
+		      uint64_t *local)
+{
+	uint64_t j, m0 = UINT64_MAX, m1 = 0, disk = 0;
+	uint8_t *out = malloc(hi - lo);
+	struct abuf b = { 0 };
+	int r = 0;
+
+	if (!out)
+		return -ENOMEM;
+	for (j = lo / PIECE; j <= (hi - 1) / PIECE; j++) {
+		uint64_t s = lo > j * PIECE ? lo : j * PIECE;
+		uint64_t e = hi < (j + 1) * PIECE ? hi : (j + 1) * PIECE;
+
+		if (piece_read(dir, size, j, s, e, out + (s - lo)) == 0) {
+			disk += e - s;
+			continue;
+		}
+		if (m0 == UINT64_MAX)
+			m0 = j;
+		m1 = j;
+	}
+	if (disk) {
+		atomic_fetch_add(&c->hits, 1);
+		atomic_fetch_add(&c->bytes_disk, disk);
+		add_local(local, disk);
+	}
+	if (m0 != UINT64_MAX) {
+		struct ocb_get_req a = { .key = key, .if_match = etag,
+					 .off = m0 * PIECE };
+		uint64_t s, e;
+
+		a.len = ((m1 + 1) * PIECE < size ? (m1 + 1) * PIECE : size) -
+			a.off;
+		r = fetch(c, &a, &b);
+		if (r == 0) {
+			s = lo > a.off ? lo : a.off;
+			e = hi < a.off + a.len ? hi : a.off + a.len;
+			memcpy(out + (s - lo), b.p + (s - a.off), e - s);
+			store_units(c, dir, size, a.off, b.p, b.len, PIECE);
+		}
+		free(b.raw);
+	}
+	if (r == 0)
+		r = sink(arg, out, hi - lo);
+	free(out);
 	return r;
 }
 
@@ -902,8 +1026,12 @@ static int cstore_get(struct ocb_store *s, const struct ocb_get_req *g,
 	fill_head(head, size, etag);
 	if (lo == hi)
 		return 0;
-	r = get_blocks(c, g->key, size, etag, dir, lo, hi, sink, arg,
-		       g->local_bytes);
+	if (hi - lo < SMALL_MAX)
+		r = get_pieces(c, g->key, size, etag, dir, lo, hi, sink, arg,
+			       g->local_bytes);
+	else
+		r = get_blocks(c, g->key, size, etag, dir, lo, hi, sink, arg,
+			       g->local_bytes);
 	if (r == -ESTALE)
 		forget(c, g->key);	/* replaced: the next get learns anew */
 	return r;

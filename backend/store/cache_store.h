@@ -2,9 +2,14 @@
  * cache_store.h - an on-disk cache of immutable objects, as a store layer.
  *
  * Caches the bytes of backup objects (keys ending in ".ocb", which never
- * change once written) in 1 MiB blocks under a directory, plus the exact
- * suffix reads (up to 4 MiB) that open a backup.  What is cached is what
- * the store holds: ciphertext; nothing decrypted reaches the disk.
+ * change once written) under a directory: reads of 512 KiB or more in
+ * 1 MiB blocks (whole blocks fetched), shorter ones (a frame, the suffix
+ * that opens a backup) in 64 KiB pieces, fetching only the pieces they
+ * need; plus the exact suffix reads (up to 4 MiB) of a process that does
+ * not know the object's size yet.  What is cached is what the store
+ * holds: ciphertext; nothing decrypted reaches the disk.  Cached files
+ * are checked for their size only (a wrong one is dropped and fetched
+ * again); their bytes are authenticated where they are decrypted.
  *
  * Staleness: cached bytes are filed under the object's key AND etag, and
  * are served only once the store has told this process the object's
@@ -19,17 +24,20 @@
  * The cache survives remounts and is shared safely by concurrent threads
  * and processes (files are written to a temporary name and renamed into
  * place; readers never see partial files).  It is bounded by max_bytes
- * (0: 2 GiB): least recently used files go first, down to 90%.  A full
+ * (0: 2 GiB): least recently used files go first, down to 90%; temporary
+ * files of a writer killed an hour or more before go at the next start.  A full
  * disk stops caching (logged once, counted) without failing reads.  Every
  * other operation passes through.
  *
- * Layout: DIR/<first 32 hex of sha256(key "\n" etag)>/{b<block>, s<length>}.
+ * Layout: DIR/<first 32 hex of sha256(key "\n" etag)>/{b<block>, g<piece>,
+ * s<length>}.
  * Counters (stats): disk_cache_hits, _misses (requests made for cacheable
  * keys), _bytes_served, _bytes_written, _bytes, _limit, _evictions,
  * _write_errors, _write_failed (0/1), _versions_learned, _flight_waits
  * (reads that waited for a block another thread was fetching),
- * _writes_inline (fetches written by the reader: the queue was full); then the
- * inner's.  Fetched bytes are written to disk behind the reader (at most
+ * _writes_inline (block fetches written by the reader: the queue was full);
+ * then the inner's.  Small reads never wait for another reader's fetch,
+ * and write their pieces themselves.  Fetched bytes are written to disk behind the reader (at most
  * 16 MiB queued); stats first waits for them, so its counters are settled,
  * and destroy writes them all.
  */

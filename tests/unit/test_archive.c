@@ -589,7 +589,7 @@ static void test_incremental(struct ocb_store *s, struct ocb_keyprov *kp,
 	CHECK_INT(ocb_archive_open(s, res3->key, kp, &a), 0);
 	if (a) {
 		in = ocb_archive_info(a);
-		CHECK_INT(in->format_version, 3);
+		CHECK_INT(in->format_version, 4);
 		CHECK_INT(in->depth, 1);
 		CHECK_INT(in->nrefs, 1);
 		CHECK(strstr(key2, in->base) != NULL && in->base[0]);
@@ -1090,7 +1090,7 @@ int main(void)
 		struct ocb_obj_head h = { 0 };
 
 		CHECK_INT(s->ops->head(s, k1, &h), 0);
-		CHECK_STR(ocb_meta_get(&h.meta, "ocb-format"), "3");
+		CHECK_STR(ocb_meta_get(&h.meta, "ocb-format"), "4");
 		CHECK_STR(ocb_meta_get(&h.meta, "key-provider"), "keyfile");
 		CHECK_STR(ocb_meta_get(&h.meta, "instance"), "t");
 		CHECK_INT(h.size, res.bytes_stored);

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -725,13 +726,14 @@ static void test_in_flight(void)
 	CHECK_INT(atomic_load(&c->gets), 0);
 
 	/* 2: t1's fetch of block 0 fails while t2, needing only block 0,
-	 * waits for it: t1 gets the error, t2 fetches it itself */
+	 * waits for it: t1 gets the error, t2 fetches it itself (reads
+	 * large enough to go by blocks: small ones go by pieces, below) */
 	CHECK_INT(ocb_fault_fail(fs, OCB_FAULT_GET, 1, -EIO), 0);
 	CHECK_INT(ocb_fault_hold(fs, OCB_FAULT_GET, 1), 0);
-	t1 = (struct gated){ s, 100, 1000, 0, NULL };
+	t1 = (struct gated){ s, 100, MiB - 200, 0, NULL };
 	pthread_create(&p1, NULL, gated_read, &t1);
 	CHECK_INT(ocb_fault_wait_held(fs, OCB_FAULT_GET, 1), 0);
-	t2 = (struct gated){ s, 5000, 1000, 0, NULL };
+	t2 = (struct gated){ s, 5000, 600 * 1024, 0, NULL };
 	pthread_create(&p2, NULL, gated_read, &t2);
 	/* stats returns once t2 waits (the count and the wait are under
 	 * one lock, which the stats call takes after them) */
@@ -741,7 +743,7 @@ static void test_in_flight(void)
 	pthread_join(p1, NULL);
 	pthread_join(p2, NULL);
 	CHECK_INT(t1.n, -EIO);
-	CHECK(t2.n == 1000 && same(t2.buf, 5000, 1000, 9));
+	CHECK(t2.n == 600 * 1024 && same(t2.buf, 5000, 600 * 1024, 9));
 	free(t1.buf);
 	free(t2.buf);
 	CHECK(read_ok(s, "p/gate/g.ocb", 0, SIZE_G, SIZE_G, 9));
@@ -836,6 +838,185 @@ static void test_enospc(void)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* how many files named prefix* the cache directory holds */
+static int files_named(const char *dir, const char *prefix)
+{
+	char cmd[200];
+	FILE *f;
+	int n = -1;
+
+	snprintf(cmd, sizeof(cmd), "find %s -type f -name '%s*' | wc -l", dir,
+		 prefix);
+	f = popen(cmd, "r");
+	if (f && fscanf(f, "%d", &n) != 1)
+		n = -1;
+	if (f)
+		pclose(f);
+	return n;
+}
+
+/* the one file named prefix* in the cache directory, into out */
+static void file_named(const char *dir, const char *name, char *out,
+		       size_t size)
+{
+	char cmd[200];
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "find %s -type f -name '%s'", dir, name);
+	f = popen(cmd, "r");
+	out[0] = '\0';
+	if (f && fgets(out, (int)size, f))
+		out[strcspn(out, "\n")] = '\0';
+	if (f)
+		pclose(f);
+}
+
+#define PIECE (64u << 10)
+#define SIZE_P (3 * MiB + 1000)
+
+struct small_reader {
+	struct ocb_store *s;
+	unsigned seed;
+	int ok;
+};
+
+static void *small_thread(void *arg)
+{
+	struct small_reader *r = arg;
+	int i;
+
+	r->ok = 1;
+	for (i = 0; i < 200; i++) {
+		r->seed = r->seed * 1103515245u + 12345u;
+		r->ok &= read_ok(r->s, "p/piece/p.ocb",
+				 ((uint64_t)r->seed * 131) % SIZE_P,
+				 1 + (r->seed >> 5) % (300 * 1024), SIZE_P, 6);
+	}
+	return NULL;
+}
+
+/*
+ * Small reads (a frame, the suffix that opens a backup) fetch the pieces
+ * they need, not the blocks around them; pieces fill in, give way to
+ * whole blocks, and what is wrong on disk is fetched again.
+ */
+static void test_pieces(void)
+{
+	char dir[64], path[PATH_MAX];
+	const char *k = "p/piece/p.ocb";
+	struct ocb_store *s, *s2;
+	struct cnt *c, *c2;
+	struct small_reader rd[4];
+	pthread_t t[4];
+	int i;
+
+	new_dir(dir, sizeof(dir), "piece");
+	s = cached(dir, 64 * MiB, &c);
+	put_object(s, k, SIZE_P, 6);
+	CHECK_INT(list_all(s, "p/piece/"), 1);
+
+	/* the open: a 256 KiB suffix, one request, rounded to pieces */
+	CHECK(suffix_ok(s, k, 256 * 1024, SIZE_P, 6));
+	CHECK_INT(atomic_load(&c->gets), 1);
+	CHECK(atomic_load(&c->bytes) <= 256 * 1024 + PIECE);
+	/* a frame inside one piece: that piece */
+	atomic_store(&c->bytes, 0);
+	CHECK(read_ok(s, k, 200000, 30000, SIZE_P, 6));
+	CHECK_INT(atomic_load(&c->gets), 2);
+	CHECK_INT(atomic_load(&c->bytes), PIECE);
+	CHECK_INT(files_named(dir, "b"), 0);
+	/* again, and the suffix again: from disk */
+	CHECK(read_ok(s, k, 200000, 30000, SIZE_P, 6));
+	CHECK(suffix_ok(s, k, 256 * 1024, SIZE_P, 6));
+	CHECK_INT(atomic_load(&c->gets), 2);
+	/* filling in: only what is missing, one request from the first
+	 * missing piece to the last (piece 3 is cached, 4-6 are not) */
+	atomic_store(&c->bytes, 0);
+	CHECK(read_ok(s, k, 200000, 200000, SIZE_P, 6));
+	CHECK_INT(atomic_load(&c->gets), 3);
+	CHECK_INT(atomic_load(&c->bytes), 3 * PIECE);
+	CHECK(read_ok(s, k, 196708, 250000, SIZE_P, 6));
+	CHECK_INT(atomic_load(&c->gets), 3);
+	CHECK_INT(local_of(s, k, 196608, 4 * PIECE), 4 * PIECE);
+	/* a truncated piece (a damaged disk) is removed and fetched again */
+	file_named(dir, "g4", path, sizeof(path));
+	CHECK(path[0] && truncate(path, 1000) == 0);
+	CHECK(read_ok(s, k, 4 * PIECE + 10, 100, SIZE_P, 6));
+	CHECK_INT(atomic_load(&c->gets), 4);
+	CHECK(read_ok(s, k, 4 * PIECE + 10, 100, SIZE_P, 6));
+	CHECK_INT(atomic_load(&c->gets), 4);
+	/* a large read takes its whole block; the pieces in it go */
+	CHECK(read_ok(s, k, 0, MiB, SIZE_P, 6));
+	stat_of(s, "disk_cache_bytes");		/* written behind: settled */
+	CHECK_INT(files_named(dir, "b"), 1);
+	CHECK_INT(files_named(dir, "g"), 5);	/* the suffix's: blocks 2, 3 */
+	atomic_store(&c->gets, 0);
+	CHECK(read_ok(s, k, 100, 500000, SIZE_P, 6));
+	CHECK_INT(atomic_load(&c->gets), 0);
+	ocb_store_free(s);
+
+	/* another process that does not list: its first small read asks the
+	 * store for that read's pieces, and learns the etag */
+	s = cached(dir, 64 * MiB, &c);
+	CHECK(read_ok(s, k, MiB + 70000, 5000, SIZE_P, 6));
+	CHECK_INT(atomic_load(&c->gets), 1);
+	CHECK_INT(atomic_load(&c->bytes), PIECE);
+	CHECK(read_ok(s, k, MiB + 70000, 5000, SIZE_P, 6));
+	CHECK_INT(atomic_load(&c->gets), 1);
+	ocb_store_free(s);
+
+	/* a temporary file left by a writer killed long ago goes when the
+	 * next process opens the cache; a recent one (a live writer's) not */
+	{
+		char d[PATH_MAX], old[PATH_MAX + 16], young[PATH_MAX + 16];
+		struct timespec ts[2] = { { .tv_sec = 1000 }, { .tv_sec = 1000 } };
+		int fd;
+
+		file_named(dir, "b0", path, sizeof(path));
+		snprintf(d, sizeof(d), "%s", path);
+		*strrchr(d, '/') = '\0';
+		snprintf(old, sizeof(old), "%s/.t1.1", d);
+		snprintf(young, sizeof(young), "%s/.t2.2", d);
+		fd = open(old, O_WRONLY | O_CREAT, 0600);
+		CHECK(fd >= 0 && write(fd, "x", 1) == 1);
+		close(fd);
+		CHECK(utimensat(AT_FDCWD, old, ts, 0) == 0);
+		fd = open(young, O_WRONLY | O_CREAT, 0600);
+		close(fd);
+		s = cached(dir, 64 * MiB, &c);
+		CHECK(access(old, F_OK) < 0);
+		CHECK(access(young, F_OK) == 0);
+		unlink(young);
+		ocb_store_free(s);
+	}
+
+	/* concurrent small readers in two layers: every byte right, no
+	 * temporary file left, nothing waits for another's fetch */
+	t_rm_rf(dir);
+	new_dir(dir, sizeof(dir), "piece");
+	s = cached(dir, 64 * MiB, &c);
+	s2 = cached(dir, 64 * MiB, &c2);
+	CHECK_INT(list_all(s, "p/piece/"), 1);
+	CHECK_INT(list_all(s2, "p/piece/"), 1);
+	for (i = 0; i < 4; i++) {
+		rd[i] = (struct small_reader){ i % 2 ? s2 : s,
+					       (unsigned)i * 31337u + 1, 0 };
+		pthread_create(&t[i], NULL, small_thread, &rd[i]);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		CHECK(rd[i].ok);
+	}
+	CHECK_INT(stat_of(s, "disk_cache_flight_waits"), 0);
+	CHECK_INT(stat_of(s2, "disk_cache_flight_waits"), 0);
+	CHECK_INT(files_named(dir, ".t"), 0);
+	atomic_store(&c->gets, 0);
+	CHECK(read_ok(s, k, 0, SIZE_P, SIZE_P, 6));	/* and all right after */
+	ocb_store_free(s);
+	ocb_store_free(s2);
+	t_rm_rf(dir);
+}
+
 int main(void)
 {
 	int r;
@@ -851,6 +1032,7 @@ int main(void)
 	test_concurrent();
 	test_adjacent();
 	test_in_flight();
+	test_pieces();
 	r = T_DONE();
 	t_rm_rf(root);
 	return r;

@@ -409,6 +409,9 @@ static void test_versions(void)
 #define ST3 32		/* entry stat record */
 static uint8_t *blob3;
 static size_t len3;
+static uint8_t *det4;		/* format 4: blob3 is then the index */
+static size_t dlen4;
+static int version3 = 3;	/* what build3() writes */
 
 /*
  * root/{a/{f}}: f is 2000 bytes at logical 512; the logical stream (3048
@@ -448,6 +451,7 @@ static int build3(int nrefs)
 	e.mode = S_IFREG | 0644; e.size = 2000; e.data_off = 512;
 	r |= ocb_catb_add(b, &e, &f);
 	ocb_catb_set_stat(b, f, 77, 1767225601, 5);
+	ocb_catb_set_content(b, f, 2000, (const uint8_t[32]){ 0x5a, [31] = 7 });
 	ocb_catb_set_header(b, f, 512, mac);
 	ocb_catb_set_header(b, a, 512, mac);
 	ocb_catb_set_copy(b, a, 0, 0, 0);	/* forgets a's headers */
@@ -464,6 +468,15 @@ static int build3(int nrefs)
 	r |= ocb_catb_add_segment(b, 2500, 548, 1500, 0);
 	if (ocb_catb_nsegments(b) != 3)
 		r = -1;
+	info.version = (uint32_t)version3;
+	if (version3 >= 4) {	/* the details first, as a writer does */
+		info.details = 1;
+		r |= ocb_catb_encode(b, &info, &det4, &dlen4);
+		info.details = 0;
+		info.details_off = 4000;
+		info.details_len = dlen4 + 16;
+		info.details_plain = dlen4;
+	}
 	r |= ocb_catb_encode(b, &info, &blob3, &len3);
 	ocb_catb_free(b);
 	return r;
@@ -533,6 +546,149 @@ static void test_v3_roundtrip(void)
 	CHECK_INT(c->st[1].hdr_len, 0);
 	CHECK_INT(c->header_key[0], 0x6b);
 	CHECK_INT(c->header_key[15], 0x79);
+	ocb_catalog_free(c);
+}
+
+static uint8_t *dup_of(const uint8_t *p, size_t n)
+{
+	uint8_t *m = malloc(n);
+
+	memcpy(m, p, n);
+	return m;
+}
+
+/* format 4: the index decodes with the details pending (no SHA-256s, no
+ * stats), and the details fill them in, refused unless they are exactly
+ * what the index says and valid */
+static void test_v4_parts(void)
+{
+	struct ocb_catalog *c = NULL;
+	uint8_t *m;
+
+	version3 = 4;
+	CHECK_INT(build3(1), 0);
+	version3 = 3;
+	CHECK_INT(dlen4, 3 * 64);
+	CHECK_INT(ocb_catalog_decode(dup_of(blob3, len3), len3, &c), 0);
+	if (!c)
+		return;
+	CHECK_INT(c->version, 4);
+	CHECK_INT(c->details_pending, 1);
+	CHECK_INT(c->details_off, 4000);
+	CHECK_INT(c->details_len, dlen4 + 16);
+	CHECK(c->st == NULL);
+	CHECK_INT(c->e[2].sha256[0], 0);
+	CHECK_INT(c->e[2].data_off, 512);
+	CHECK_INT(c->e[2].size, 2000);
+	CHECK_STR(c->e[2].name, "f");
+	CHECK_INT(c->nseg, 3);
+	CHECK_STR(c->base, BASE_NAME);
+	/* the wrong length, then a bad stat record: refused, still pending */
+	CHECK_INT(ocb_catalog_decode_details(c, dup_of(det4, dlen4), dlen4 - 1),
+		  -EBADMSG);
+	m = dup_of(det4, dlen4);
+	ocb_put32(m + 3 * 32 + 2 * 32 + 16, 1000000000u);
+	CHECK_INT(ocb_catalog_decode_details(c, m, dlen4), -EBADMSG);
+	CHECK_INT(c->details_pending, 1);
+	CHECK(c->st == NULL);
+	m = dup_of(det4, dlen4);
+	ocb_put32(m + 3 * 32 + 2 * 32 + 20, 1024);	/* header past data */
+	CHECK_INT(ocb_catalog_decode_details(c, m, dlen4), -EBADMSG);
+	CHECK_INT(ocb_catalog_decode_details(c, dup_of(det4, dlen4), dlen4), 0);
+	CHECK_INT(c->details_pending, 0);
+	CHECK_INT(c->e[2].sha256[0], 0x5a);
+	CHECK_INT(c->e[2].sha256[31], 7);
+	CHECK_INT(c->st[2].ino, 77);
+	CHECK_INT(c->st[2].hdr_len, 512);
+	/* once decoded, not again */
+	CHECK_INT(ocb_catalog_decode_details(c, dup_of(det4, dlen4), dlen4),
+		  -EBADMSG);
+	ocb_catalog_free(c);
+	c = NULL;
+	/* the index's record of the details: lengths that do not add up,
+	 * a sealed length past zstd's worst case or far below any real one,
+	 * an offset inside the header */
+	{
+		static const struct { size_t off; uint64_t v; } bad[] = {
+			{ 200, 3 * 64 + 1 }, { 192, 15 }, { 192, 1 << 20 },
+			{ 184, 100 },
+		};
+		size_t i;
+
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			m = dup_of(blob3, len3);
+			ocb_put64(m + bad[i].off, bad[i].v);
+			CHECK_INT(ocb_catalog_decode(m, len3, &c), -EBADMSG);
+		}
+	}
+	/* every byte of the index changed: refused or decoded, never a
+	 * crash (the sanitizer build watches) */
+	for (size_t i = 0; i < len3; i++) {
+		m = dup_of(blob3, len3);
+		m[i] ^= 0x41;
+		if (ocb_catalog_decode(m, len3, &c) == 0)
+			ocb_catalog_free(c);
+		c = NULL;
+	}
+	free(det4);
+	det4 = NULL;
+	free(blob3);
+	blob3 = NULL;
+}
+
+/* format 4's entries are transposed per group of 4096: more than one
+ * group (the last one short) decodes to the same entries */
+static void test_v4_groups(void)
+{
+	struct ocb_catb_info info = { .name = "openclaw-aws-backup-2026-01-03T00-00-00Z",
+				      .instance = "i", .host = "h", .label = "",
+				      .key_provider = "none", .prefix = "p",
+				      .frame_size = 1 << 20,
+				      .stream_size = 1 << 20, .version = 4,
+				      .details_off = 1 << 20,
+				      .details_len = 1 << 16 };
+	struct ocb_frame_rec fr = { .off = 512, .sealed_len = 1 << 19,
+				    .plain_len = 1 << 20 };
+	struct ocb_catb_entry e = { .link_to = OCB_NOLINK,
+				    .type = OCB_ENTRY_FILE,
+				    .mode = S_IFREG | 0600 };
+	struct ocb_catalog *c = NULL;
+	struct ocb_catb *b = NULL;
+	uint8_t *blob = NULL;
+	size_t len = 0;
+	uint32_t i, seq, n = 9000;
+	char name[16];
+
+	CHECK_INT(ocb_catb_new(&b), 0);
+	if (!b)
+		return;
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "f%05u", i);
+		e.name = name;
+		e.size = i;
+		e.data_off = 100 * i;
+		e.mtime = 1767225600 + i;
+		e.mtime_nsec = i * 1000;
+		CHECK_INT(ocb_catb_add(b, &e, &seq), 0);
+	}
+	CHECK_INT(ocb_catb_add_frame(b, &fr), 0);
+	info.details_plain = (uint64_t)(n + 1) * 64;
+	CHECK_INT(ocb_catb_encode(b, &info, &blob, &len), 0);
+	ocb_catb_free(b);
+	CHECK_INT(ocb_catalog_decode(blob, len, &c), 0);
+	if (!c)
+		return;
+	CHECK_INT(c->n, n + 1);
+	for (i = 0; i < n; i += 997) {
+		snprintf(name, sizeof(name), "f%05u", i);
+		CHECK_STR(c->e[1 + i].name, name);
+		CHECK_INT(c->e[1 + i].size, i);
+		CHECK_INT(c->e[1 + i].data_off, 100 * i);
+		CHECK_INT(c->e[1 + i].mtime, 1767225600 + i);
+		CHECK_INT(c->e[1 + i].mtime_nsec, i * 1000);
+		CHECK_INT(c->e[1 + i].parent, 0);
+	}
+	CHECK_INT(c->e[n].size, n - 1);
 	ocb_catalog_free(c);
 }
 
@@ -737,6 +893,8 @@ int main(void)
 	test_v3_roundtrip();
 	test_v3_rules();
 	test_v3_blocks();
+	test_v4_parts();
+	test_v4_groups();
 	free(blob0);
 	return T_DONE();
 }
