@@ -341,6 +341,8 @@ struct ocb_backup_result {
 	char base[256];		/* the backup it builds on, "" for a full one */
 	uint64_t warnings;	/* files that changed, vanished, unreadable */
 	uint64_t snapshots;	/* SQLite databases stored as snapshots */
+	uint64_t snapshots_unchanged;	/* ... of them, unchanged since the
+					 * base: its snapshot referenced */
 	uint64_t torn;		/* files stored while they changed */
 	uint64_t fell_back;	/* databases that could not be snapshotted,
 				 * copied raw */
