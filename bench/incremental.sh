@@ -11,7 +11,11 @@
 #              (bench/churn.py: a line appended to CHURN of the files, and
 #              CHURN of the database's pages changed by UPDATEs, INSERTs and
 #              a few DELETEs)
-#   after-N-days  the store then, as a multiple of one full backup
+#   after-N-days  the store then, as a multiple of one full backup.  The
+#              "days" are minutes apart: a full backup by age
+#              (backup.fullAfterDays, 90 by default) would come after day
+#              90 of a real series, so within DAYS <= 90 this is what a
+#              daily series holds
 #   restore-first, restore-newest  full restore time (--target), the
 #              best of RESTORES (4) rounds (restore times on a loaded machine
 #              vary several-fold from one run to the next), each tool and

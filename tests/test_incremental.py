@@ -246,6 +246,19 @@ def test_full_every(tmp_path, rgw, bucket, s3_config, ocb):
     listing = json.loads(o("list", "--json", "--open").stdout)
     assert len(listing) == 3
 
+    # never by count nor by age: every backup builds on the last, unless
+    # --full; the default takes none by count either
+    cfg["backup"] = {"fullEvery": 0, "fullAfterDays": 0}
+    for c2 in (cfg, {k: v for k, v in cfg.items() if k != "backup"}):
+        o = Ocb(config=write_config(tmp_path / "c3.json", c2), env=ocb.env)
+        d = backup(o)
+        e = backup(o)
+        f = backup(o, "--full")
+        g = backup(o)
+        assert d["base"] == c["name"] and e["base"] == d["name"], (d, e)
+        assert f["base"] == "" and g["base"] == f["name"]
+        c = g
+
 
 def test_sqlite_changed_pages_only(tmp_path, rgw, bucket, s3_config, ocb):
     """A 20 MB SQLite database in WAL mode, 1% of its rows updated: the

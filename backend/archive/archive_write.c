@@ -80,8 +80,10 @@
 #define ENTRY_FELL_BACK	OCB_ENTRY_SQLITE_RAW
 
 #define NAME_PREFIX "openclaw-aws-backup-"
-#define FULL_EVERY 30		/* backup.fullEvery */
-#define FULL_AFTER_DAYS 30	/* backup.fullAfterDays */
+#define REFS_FULL 1024		/* a base reading from this many objects gets
+				 * a full backup: each costs its header and
+				 * frame records in every catalog, and a
+				 * request in a restore */
 #define SEGMENTS_MAX (1u << 20)	/* past this, unchanged files are stored */
 #define BLOCKS_FROM (1u << 20)	/* files from this size are hashed in blocks */
 #define BLOCK_SIZE (64 * 1024)	/* ... of this size; SQLite: its page size */
@@ -1084,9 +1086,7 @@ static int base_refs_intact(struct bk *b, struct ocb_store *s)
 static void choose_base(struct bk *b, struct ocb_store *s)
 {
 	const struct ocb_archive_write_opts *o = b->o;
-	uint32_t every = o->full_every ? o->full_every : FULL_EVERY;
-	uint32_t days = o->full_after_days ? o->full_after_days :
-			FULL_AFTER_DAYS;
+	uint32_t every = o->full_every, days = o->full_after_days;
 	struct newest n = { 0 };
 	char p[OCB_KEY_MAX], esc[OCB_KEY_MAX];
 	const char *why = NULL;
@@ -1112,10 +1112,13 @@ static void choose_base(struct bk *b, struct ocb_store *s)
 	if (b->bc->version < 3)
 		why = "the newest backup is format 2, which does not record "
 		      "what identifies an unchanged file";
-	else if (b->bc->depth + 1 >= every)
+	else if (every && b->bc->depth + 1 >= every)
 		why = "backup.fullEvery";
-	else if (b->hdr.created - b->bc->full_created > (int64_t)days * 86400)
+	else if (days &&
+		 b->hdr.created - b->bc->full_created > (int64_t)days * 86400)
 		why = "backup.fullAfterDays";
+	else if (b->bc->nrefs + 1 >= REFS_FULL)
+		why = "the newest backup reads from too many others";
 	else if (!(b->bref = calloc(b->bc->nrefs + 1, sizeof(*b->bref))))
 		why = "out of memory";
 	if (why)

@@ -324,7 +324,8 @@ struct ocb_archive_write_opts {
 	 * read but referenced where that backup's catalog says their bytes
 	 * are), unless full, or that backup is full_every - 1 backups past
 	 * the last full one, or the last full one is older than
-	 * full_after_days days (0: 30 each) */
+	 * full_after_days days (0: never, each), or that backup reads from
+	 * too many others (archive_write.c, REFS_FULL) */
 	int full;
 	uint32_t full_every;
 	uint32_t full_after_days;

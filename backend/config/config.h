@@ -67,8 +67,10 @@ struct ocb_config {
 	int repack_min_dead_mb;		/* retention.repackMinDeadMB: and frees
 					 * at least this many MiB */
 	int full_every;		/* backup.fullEvery: a full backup when the
-				 * chain since the last reaches it (1: always) */
-	int full_after_days;	/* backup.fullAfterDays */
+				 * chain since the last reaches it (1: always;
+				 * 0, the default: never) */
+	int full_after_days;	/* backup.fullAfterDays: ... when the last is
+				 * older than this many days (0: never) */
 
 	/* what to back up */
 	char **sources;		/* absolute paths, ~ expanded */
