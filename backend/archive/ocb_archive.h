@@ -140,6 +140,14 @@ struct ocb_archive_segment {
  * the last.  Earlier kinds have none (their stream is all their own). */
 int ocb_archive_segment(const struct ocb_archive *a, uint32_t i,
 			struct ocb_archive_segment *out);
+/* The frames of a backup's own physical stream (those its object
+ * stores: format 3, not the referenced objects'; earlier formats, all):
+ * how many, and of own frame i the bytes it takes in the object (sealed)
+ * and its plaintext bytes: 0, or -ENOENT past the last.  For sizing what
+ * an object's bytes take in the store (the repack plan). */
+uint32_t ocb_archive_own_frames(const struct ocb_archive *a);
+int ocb_archive_own_frame(const struct ocb_archive *a, uint32_t i,
+			  uint32_t *sealed_len, uint32_t *plain_len);
 /* Referenced object i's physical stream size (bytes it stores), as this
  * backup's authenticated catalog records it: 0, or -ENOENT. */
 int ocb_archive_ref_stored(const struct ocb_archive *a, uint32_t i,
