@@ -98,19 +98,17 @@ row() {	# tool step uploaded changed changed_whole seconds
 		"$(ratio "$3" "$4")" "$bytes" "$(ratio "$bytes" "${FULL[$tool]}")" "$6"
 }
 # the repack plan of the prune (ocb prune --dry-run --json): objects kept
-# only for their bytes, repacked, replaced; stream bytes dead (freed) and
-# written; the store bytes of the objects it deletes; the bucket after the
-# prune, and as a multiple of one full backup, before and as planned
-# (the bytes written counted at the full backup's stored/stream ratio)
+# only for their bytes, repacked, replaced; bytes in the store dead (what
+# the plan frees) and written; the store bytes of the objects it deletes;
+# the bucket after the prune, and as a multiple of one full backup, before
+# and as planned (less the dead bytes)
 repack_plan() {	# bucket bytes after the prune, after the repack
 	python3 - "$BENCH_TMP/plan.json" "$1" "${FULL[ocb]}" "$2" <<'EOF'
 import json, sys
 j = json.load(open(sys.argv[1])); bucket, full, done = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 r = j["repack"]; o = r["objects"]
 n = lambda a: sum(1 for x in o if x["action"] == a)
-st = sum(x["stored_bytes"] for x in o if x["action"] in ("repack", "replace"))
-ob = sum(x["object_bytes"] for x in o if x["action"] in ("repack", "replace"))
-after = bucket - r["delete_object_bytes"] + (r["write_bytes"] * ob // st if st else 0)
+after = bucket - r["dead_bytes"]
 print("kept_for_bytes\trepack\treplace\tworth\tdead\twritten\tdeleted_object_bytes\tbucket\tbucket/full\tplanned_bucket\tplanned/full\trepacked_bucket\trepacked/full")
 print("%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%.2f\t%d\t%.2f\t%d\t%.2f" % (len(o) - n("replace"), n("repack"), n("replace"), r["worth"], r["dead_bytes"],
       r["write_bytes"], r["delete_object_bytes"], bucket, bucket / full, after if r["worth"] else bucket, (after if r["worth"] else bucket) / full,
