@@ -11,7 +11,11 @@
 #              (bench/churn.py: a line appended to CHURN of the files, and
 #              CHURN of the database's pages changed by UPDATEs, INSERTs and
 #              a few DELETEs)
-#   after-N-days  the store then, as a multiple of one full backup
+#   after-N-days  the store then, as a multiple of one full backup.  The
+#              "days" are minutes apart: a full backup by age
+#              (backup.fullAfterDays, 90 by default) would come after day
+#              90 of a real series, so within DAYS <= 90 this is what a
+#              daily series holds
 #   restore-first, restore-newest  full restore time (--target), the
 #              best of RESTORES (4) rounds (restore times on a loaded machine
 #              vary several-fold from one run to the next), each tool and
@@ -94,19 +98,17 @@ row() {	# tool step uploaded changed changed_whole seconds
 		"$(ratio "$3" "$4")" "$bytes" "$(ratio "$bytes" "${FULL[$tool]}")" "$6"
 }
 # the repack plan of the prune (ocb prune --dry-run --json): objects kept
-# only for their bytes, repacked, replaced; stream bytes dead (freed) and
-# written; the store bytes of the objects it deletes; the bucket after the
-# prune, and as a multiple of one full backup, before and as planned
-# (the bytes written counted at the full backup's stored/stream ratio)
+# only for their bytes, repacked, replaced; bytes in the store dead (what
+# the plan frees) and written; the store bytes of the objects it deletes;
+# the bucket after the prune, and as a multiple of one full backup, before
+# and as planned (less the dead bytes)
 repack_plan() {	# bucket bytes after the prune, after the repack
 	python3 - "$BENCH_TMP/plan.json" "$1" "${FULL[ocb]}" "$2" <<'EOF'
 import json, sys
 j = json.load(open(sys.argv[1])); bucket, full, done = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 r = j["repack"]; o = r["objects"]
 n = lambda a: sum(1 for x in o if x["action"] == a)
-st = sum(x["stored_bytes"] for x in o if x["action"] in ("repack", "replace"))
-ob = sum(x["object_bytes"] for x in o if x["action"] in ("repack", "replace"))
-after = bucket - r["delete_object_bytes"] + (r["write_bytes"] * ob // st if st else 0)
+after = bucket - r["dead_bytes"]
 print("kept_for_bytes\trepack\treplace\tworth\tdead\twritten\tdeleted_object_bytes\tbucket\tbucket/full\tplanned_bucket\tplanned/full\trepacked_bucket\trepacked/full")
 print("%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%.2f\t%d\t%.2f\t%d\t%.2f" % (len(o) - n("replace"), n("repack"), n("replace"), r["worth"], r["dead_bytes"],
       r["write_bytes"], r["delete_object_bytes"], bucket, bucket / full, after if r["worth"] else bucket, (after if r["worth"] else bucket) / full,

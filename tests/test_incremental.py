@@ -10,6 +10,7 @@ import sqlite3
 import stat
 import subprocess
 import tarfile
+import time
 
 from conftest import Ocb, write_config
 from test_mount import Mount
@@ -245,6 +246,19 @@ def test_full_every(tmp_path, rgw, bucket, s3_config, ocb):
     listing = json.loads(o("list", "--json", "--open").stdout)
     assert len(listing) == 3
 
+    # never by count nor by age: every backup builds on the last, unless
+    # --full; the default takes none by count either
+    cfg["backup"] = {"fullEvery": 0, "fullAfterDays": 0}
+    for c2 in (cfg, {k: v for k, v in cfg.items() if k != "backup"}):
+        o = Ocb(config=write_config(tmp_path / "c3.json", c2), env=ocb.env)
+        d = backup(o)
+        e = backup(o)
+        f = backup(o, "--full")
+        g = backup(o)
+        assert d["base"] == c["name"] and e["base"] == d["name"], (d, e)
+        assert f["base"] == "" and g["base"] == f["name"]
+        c = g
+
 
 def test_sqlite_changed_pages_only(tmp_path, rgw, bucket, s3_config, ocb):
     """A 20 MB SQLite database in WAL mode, 1% of its rows updated: the
@@ -289,6 +303,78 @@ def test_sqlite_changed_pages_only(tmp_path, rgw, bucket, s3_config, ocb):
     out.close()
     db.close()
     p = o("verify", second["name"])
+    assert p.stdout.startswith("ok"), p.stdout
+
+
+def test_sqlite_unchanged_referenced(tmp_path, rgw, bucket, s3_config, ocb):
+    """A database whose file, -wal and WAL-index are as the base saw them
+    is not snapshotted again: the backup references the base's snapshot
+    (sqlite_unchanged, nothing read).  A commit to the -wal, a checkpoint
+    (the file and the -wal move, not the content) and a commit in
+    rollback mode each make the next backup snapshot it again, and each
+    backup restores the database as it was."""
+    src = tmp_path / "src"
+    src.mkdir()
+    path = str(src / "state.sqlite")
+    db = sqlite3.connect(path, isolation_level=None)
+    assert db.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    db.executemany("INSERT INTO t (v) VALUES (?)",
+                   (("row %d" % i,) for i in range(2000)))
+    o = Ocb(config=s3_config, env=ocb.env)
+
+    def settled_backup():
+        # a file changed in the last 20 ms is read again anyway (racily
+        # clean): let the clock pass it
+        time.sleep(0.05)
+        return backup(o)
+
+    def check_restore(b, rows):
+        out = tmp_path / ("out-" + b["name"])
+        o("restore", b["name"], "--target", str(out))
+        r = sqlite3.connect(str(out / "src" / "state.sqlite"))
+        assert r.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert r.execute("SELECT id, v FROM t ORDER BY id").fetchall() == rows
+        r.close()
+
+    def rows():
+        return db.execute("SELECT id, v FROM t ORDER BY id").fetchall()
+
+    first = settled_backup()    # the connection open: -wal and -shm live
+    assert os.path.exists(path + "-wal") and os.path.exists(path + "-shm")
+    assert first["sqlite_snapshots"] == 1 and first["sqlite_unchanged"] == 0
+    same = settled_backup()
+    assert same["base"] == first["name"]
+    assert same["sqlite_snapshots"] == 1 and same["sqlite_unchanged"] == 1
+    assert same["bytes_in"] == 0
+    check_restore(same, rows())
+
+    db.execute("UPDATE t SET v = 'changed' WHERE id = 7")   # into the -wal
+    changed = settled_backup()
+    assert changed["sqlite_unchanged"] == 0 and changed["bytes_in"] > 0
+    check_restore(changed, rows())
+    again = settled_backup()
+    assert again["sqlite_unchanged"] == 1
+    check_restore(again, rows())
+
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")   # same content
+    ckpt = settled_backup()
+    assert ckpt["sqlite_unchanged"] == 0 and ckpt["sqlite_snapshots"] == 1
+    check_restore(ckpt, rows())
+
+    # closed and back to rollback mode: a commit rewrites the file
+    db.execute("PRAGMA journal_mode=DELETE")
+    db.close()
+    db = sqlite3.connect(path, isolation_level=None)
+    settled_backup()
+    quiet = settled_backup()
+    assert quiet["sqlite_unchanged"] == 1
+    db.execute("DELETE FROM t WHERE id > 1500")
+    rollback = settled_backup()
+    assert rollback["sqlite_unchanged"] == 0
+    check_restore(rollback, rows())
+    db.close()
+    p = o("verify", rollback["name"])
     assert p.stdout.startswith("ok"), p.stdout
 
 

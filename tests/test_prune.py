@@ -408,8 +408,12 @@ def test_prune_dry_run_shows_the_repack_plan(tmp_path, rgw, bucket, s3_config, o
     assert f["stored_bytes"] == full["bytes_new"]
     assert acts[inc["name"]]["action"] == "replace"
     assert rp["worth"] and rp["dead_bytes"] > rp["write_bytes"] > 0
-    assert rp["dead_bytes"] == f["stored_bytes"] - f["live_bytes"]
-    assert rp["write_bytes"] == f["live_bytes"] + acts[inc["name"]]["stored_bytes"]
+    # in the store: what the live bytes take of the object, the rest
+    # (its catalog too) dead; the replacement writes the kept backup's
+    # object again
+    assert 0 < f["live_object_bytes"] * 2 < f["object_bytes"], f
+    assert rp["dead_bytes"] == f["object_bytes"] - f["live_object_bytes"]
+    assert rp["write_bytes"] == f["live_object_bytes"] + acts[inc["name"]]["object_bytes"]
     assert _keys_of(rgw, bucket, pfx) == sorted([full["name"], inc["name"]])
 
     # a minimum it does not reach: nothing worth repacking, the full stays

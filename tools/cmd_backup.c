@@ -38,8 +38,8 @@ static const char usage[] =
 	"unchanged since (same size, times, inode, mode, owner) is not read\n"
 	"again but referred to where that backup holds it.  Every backup still\n"
 	"restores on its own.  A full backup is taken with --full, when the\n"
-	"chain since the last full one reaches backup.fullEvery (30), when\n"
-	"that one is older than backup.fullAfterDays (30), or when the newest\n"
+	"last full one is older than backup.fullAfterDays (90), when the chain\n"
+	"since it reaches backup.fullEvery (0: never), or when the newest\n"
 	"backup does not open.\n"
 	"\n"
 	"  --label LABEL  name suffix ([A-Za-z0-9._-], up to 64 characters)\n"
@@ -241,10 +241,12 @@ static void on_stored(void *arg, const struct ocb_backup_result *res)
 		       ", \"warnings\": %" PRIu64 ", \"sqlite_snapshots\": %"
 		       PRIu64 ", \"changed_while_read\": %" PRIu64
 		       ", \"sqlite_copied_raw\": %" PRIu64 ", \"bytes_new\": %"
-		       PRIu64 ", \"bytes_total\": %" PRIu64 ", \"base\": ",
+		       PRIu64 ", \"bytes_total\": %" PRIu64
+		       ", \"sqlite_unchanged\": %" PRIu64 ", \"base\": ",
 		       res->entries, res->bytes_in, res->bytes_stored,
 		       res->seconds, res->warnings, res->snapshots, res->torn,
-		       res->fell_back, res->bytes_new, res->bytes_total);
+		       res->fell_back, res->bytes_new, res->bytes_total,
+		       res->snapshots_unchanged);
 		ocb_json_str(res->base);
 		printf("}\n");
 	} else if (!bc->ctx->quiet) {

@@ -52,9 +52,12 @@ static const char usage[] =
 	"\n"
 	"--dry-run also prints the repack plan: each object kept only for the\n"
 	"bytes kept backups read from it, with its live bytes of those it\n"
-	"stores, `repack` when under retention.repackLivePercent (50) and\n"
-	"freeing at least retention.repackMinDeadMB (4), the kept backups a\n"
-	"repack would replace, and what it writes and frees.  --repack carries\n"
+	"stores and what they take of the object in the store (the rest, its\n"
+	"catalog too, is dead), `repack` when under retention.repackLivePercent\n"
+	"(50), the kept backups a repack would replace, and what it writes\n"
+	"(live bytes once, each replacement) and frees.  Small objects are\n"
+	"repacked together: the plan stands when it frees at least\n"
+	"retention.repackMinDeadMB (4) and more than it writes.  --repack carries\n"
 	"it out: each replaced backup gets a replacement with the same content\n"
 	"named <its time>Z-repack<n> (written, then read whole and checked),\n"
 	"then the replaced backup is deleted, then the repacked objects.  A\n"
@@ -115,7 +118,11 @@ void prune_plan_free(struct plan *pl)
 			free(pl->skeys[i]);
 		if (pl->keys)
 			free(pl->keys[i]);
+		if (pl->frames)
+			free(pl->frames[i]);
 	}
+	free(pl->frames);
+	free(pl->nframes);
 	free(pl->segs);
 	free(pl->skeys);
 	free(pl->keys);
@@ -234,6 +241,23 @@ static int take_segments(struct plan *pl, size_t i, const struct ocb_archive *a)
 	return 0;
 }
 
+/* what each frame of its own stream takes in its object */
+static int take_frames(struct plan *pl, size_t i, const struct ocb_archive *a)
+{
+	uint32_t n = ocb_archive_own_frames(a), k;
+	struct ocb_repack_frame *f = calloc(n ? n : 1, sizeof(*f));
+
+	if (!f)
+		return -ENOMEM;
+	for (k = 0; k < n; k++)
+		if (ocb_archive_own_frame(a, k, &f[k].sealed,
+					  &f[k].plain) < 0)
+			break;
+	pl->frames[i] = f;
+	pl->nframes[i] = k;
+	return 0;
+}
+
 /* the id and references of an opened backup into its item */
 static int take_refs(struct plan *pl, size_t i, const struct ocb_archive *a)
 {
@@ -241,6 +265,7 @@ static int take_refs(struct plan *pl, size_t i, const struct ocb_archive *a)
 	struct ocb_ret_item *it = &pl->items[i];
 	struct ocb_ret_ref *v;
 	uint32_t k;
+	int r;
 
 	memcpy(it->id, ocb_archive_backup_id(a), sizeof(it->id));
 	v = calloc(in->nrefs ? in->nrefs : 1, sizeof(*v));
@@ -249,8 +274,7 @@ static int take_refs(struct plan *pl, size_t i, const struct ocb_archive *a)
 	for (k = 0; k < in->nrefs; k++) {
 		const char *name;
 		const uint8_t *id;
-		int r = ocb_archive_ref(a, k, &name, &id);
-
+		r = ocb_archive_ref(a, k, &name, &id);
 		if (r == 0 && !(v[k].name = strdup(name)))
 			r = -ENOMEM;
 		if (r < 0) {
@@ -264,7 +288,10 @@ static int take_refs(struct plan *pl, size_t i, const struct ocb_archive *a)
 	it->nrefs = in->nrefs;
 	pl->stored[i] = in->stored_size;
 	pl->objsize[i] = in->object_size;
-	return pl->with_segs ? take_segments(pl, i, a) : 0;
+	if (!pl->with_segs)
+		return 0;
+	r = take_frames(pl, i, a);
+	return r < 0 ? r : take_segments(pl, i, a);
 }
 
 static void batch_open(void *arg, size_t j)
@@ -531,9 +558,11 @@ int prune_plan_make(struct ocb_ctx *ctx, struct ocb_keyprov *kp,
 	pl->keys = calloc(pl->n ? pl->n : 1, sizeof(*pl->keys));
 	pl->stored = calloc(pl->n ? pl->n : 1, sizeof(*pl->stored));
 	pl->objsize = calloc(pl->n ? pl->n : 1, sizeof(*pl->objsize));
+	pl->frames = calloc(pl->n ? pl->n : 1, sizeof(*pl->frames));
+	pl->nframes = calloc(pl->n ? pl->n : 1, sizeof(*pl->nframes));
 	if (!pl->items || !pl->refused || !pl->opened || !pl->brefs ||
 	    !pl->segs || !pl->nsegs || !pl->skeys || !pl->keys ||
-	    !pl->stored || !pl->objsize) {
+	    !pl->stored || !pl->objsize || !pl->frames || !pl->nframes) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -611,6 +640,8 @@ int prune_repack_make(const struct ocb_config *cfg, const struct plan *pl,
 		r->opened = pl->opened[i] || it->open == OCB_RET_OPENED;
 		r->stored = pl->stored[i];
 		r->object_size = pl->objsize[i];
+		r->frames = pl->frames[i];
+		r->nframes = pl->nframes[i];
 		r->seg = pl->segs[i];
 		r->nseg = pl->nsegs[i];
 		r->seg_key = pl->skeys[i];
@@ -627,10 +658,11 @@ int prune_repack_make(const struct ocb_config *cfg, const struct plan *pl,
 	return ocb_repack_plan(rp->v, pl->n, &p, &rp->t);
 }
 
+/* the share of its object its live bytes take */
 static unsigned live_pct(const struct ocb_repack_item *r)
 {
-	return r->stored ? (unsigned)((long double)r->live * 100 / r->stored) :
-	       0;
+	return r->object_size ? (unsigned)((long double)r->live_object * 100 /
+					   r->object_size) : 0;
 }
 
 static void repack_print_json(const struct repack *rp, size_t n)
@@ -639,10 +671,11 @@ static void repack_print_json(const struct repack *rp, size_t n)
 	int first = 1;
 
 	printf(", \"repack\": {\"worth\": %s, \"blocked\": %s, "
-	       "\"dead_bytes\": %" PRIu64 ", \"write_bytes\": %" PRIu64
+	       "\"together\": %s, \"dead_bytes\": %" PRIu64 ", \"write_bytes\": %" PRIu64
 	       ", \"delete_object_bytes\": %" PRIu64 ", \"objects\": [",
 	       rp->t.worth ? "true" : "false",
-	       rp->t.blocked ? "true" : "false", rp->t.dead, rp->t.written,
+	       rp->t.blocked ? "true" : "false",
+	       rp->t.together ? "true" : "false", rp->t.dead, rp->t.written,
 	       rp->t.object_bytes);
 	for (i = 0; i < n; i++) {
 		const struct ocb_repack_item *r = &rp->v[i];
@@ -654,9 +687,11 @@ static void repack_print_json(const struct repack *rp, size_t n)
 		ocb_json_str(r->name);
 		printf(", \"action\": \"%s\", \"stored_bytes\": %" PRIu64
 		       ", \"live_bytes\": %" PRIu64 ", \"object_bytes\": %"
-		       PRIu64 "}", r->repack ? "repack" : r->rewrite ?
-		       "replace" : "stay", r->stored,
-		       r->needed ? r->live : r->stored, r->object_size);
+		       PRIu64 ", \"live_object_bytes\": %" PRIu64 "}",
+		       r->repack ? "repack" : r->rewrite ? "replace" : "stay",
+		       r->stored, r->needed ? r->live : r->stored,
+		       r->object_size,
+		       r->needed ? r->live_object : r->object_size);
 	}
 	printf("%s]}", first ? "" : "\n");
 }
@@ -665,7 +700,7 @@ static void repack_print_json(const struct repack *rp, size_t n)
  * would be replaced, and the totals */
 static void repack_print(const struct repack *rp, size_t n, int dry)
 {
-	char a[32], b[32], c[32], esc[1024];
+	char a[32], b[32], c[32], d[32], esc[1024];
 	size_t i, any = 0;
 
 	for (i = 0; i < n; i++) {
@@ -681,12 +716,14 @@ static void repack_print(const struct repack *rp, size_t n, int dry)
 			       "or replaced object)\n", esc,
 			       ocb_human_size(r->stored, a, sizeof(a)));
 		else
-			printf("  %-7s %s (live %s of %s, %u%%; %s in the "
-			       "store)\n", r->repack ? "repack" : "stay", esc,
+			printf("  %-7s %s (live %s of %s stored, taking %s "
+			       "of its %s in the store, %u%%)\n",
+			       r->repack ? "repack" : "stay", esc,
 			       ocb_human_size(r->live, a, sizeof(a)),
 			       ocb_human_size(r->stored, b, sizeof(b)),
-			       live_pct(r), ocb_human_size(r->object_size, c,
-			       sizeof(c)));
+			       ocb_human_size(r->live_object, c, sizeof(c)),
+			       ocb_human_size(r->object_size, d, sizeof(d)),
+			       live_pct(r));
 	}
 	if (!any)
 		return;
@@ -706,10 +743,10 @@ static void repack_print(const struct repack *rp, size_t n, int dry)
 		       ocb_human_size(rp->t.object_bytes, c, sizeof(c)),
 		       dry ? "; `ocb prune --repack` carries it out" : "");
 	else
-		printf("repack: nothing worth repacking (an object is repacked "
-		       "under retention.repackLivePercent live bytes, freeing "
-		       "at least retention.repackMinDeadMB, when the plan frees "
-		       "more than it writes)\n");
+		printf("repack: nothing worth repacking (objects whose live "
+		       "bytes take under retention.repackLivePercent of them "
+		       "are repacked together when the plan frees at least "
+		       "retention.repackMinDeadMB and more than it writes)\n");
 }
 
 static void print_plan(const struct plan *pl, int dry, int json,

@@ -31,6 +31,8 @@ struct plan {
 	const uint8_t ***skeys;	/* per seg, its file's content key or NULL */
 	uint8_t **keys;		/* ... where they are */
 	uint64_t *stored, *objsize;
+	struct ocb_repack_frame **frames;	/* each one's own frames */
+	size_t *nframes;
 	size_t n, nopened, nrefused;
 	size_t nproblems;	/* references of kept backups not satisfied */
 	int aborted;

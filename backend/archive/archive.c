@@ -128,6 +128,21 @@ int ocb_archive_ref_stored(const struct ocb_archive *a, uint32_t i,
 	return 0;
 }
 
+uint32_t ocb_archive_own_frames(const struct ocb_archive *a)
+{
+	return a->cat ? a->cat->nf : 0;
+}
+
+int ocb_archive_own_frame(const struct ocb_archive *a, uint32_t i,
+			  uint32_t *sealed_len, uint32_t *plain_len)
+{
+	if (!a->cat || i >= a->cat->nf)
+		return -ENOENT;
+	*sealed_len = a->cat->f[i].sealed_len;
+	*plain_len = a->cat->f[i].plain_len;
+	return 0;
+}
+
 uint64_t ocb_archive_ref_bytes_read(const struct ocb_archive *a)
 {
 	return a->ops->ref_bytes ? a->ops->ref_bytes(a) : 0;

@@ -12,6 +12,9 @@
  * not given with zeros when the entry is finished, and the output sink
  * drops those bytes and records a segment mapping them to the object that
  * physically holds them (found through the base's own segments).
+ * A SQLite database whose state on disk is the one the base's snapshot
+ * was taken in (sqlite_state_i.h) is not snapshotted again: the base's
+ * snapshot is referenced the same way.
  *
  * Every entry's tar headers are held while libarchive writes them; when
  * they are the bytes the base recorded right before its entry of the same
@@ -40,6 +43,7 @@
 #include "ref_check.h"
 #include "spool_i.h"
 #include "sqlite_snap.h"
+#include "sqlite_state_i.h"
 #include "multipart.h"
 #include "object_out_i.h"
 #include "parallel.h"
@@ -76,8 +80,10 @@
 #define ENTRY_FELL_BACK	OCB_ENTRY_SQLITE_RAW
 
 #define NAME_PREFIX "openclaw-aws-backup-"
-#define FULL_EVERY 30		/* backup.fullEvery */
-#define FULL_AFTER_DAYS 30	/* backup.fullAfterDays */
+#define REFS_FULL 1024		/* a base reading from this many objects gets
+				 * a full backup: each costs its header and
+				 * frame records in every catalog, and a
+				 * request in a restore */
 #define SEGMENTS_MAX (1u << 20)	/* past this, unchanged files are stored */
 #define BLOCKS_FROM (1u << 20)	/* files from this size are hashed in blocks */
 #define BLOCK_SIZE (64 * 1024)	/* ... of this size; SQLite: its page size */
@@ -519,6 +525,55 @@ static void warn_torn(struct bk *b, const char *path)
 
 /* ---- consistent content ------------------------------------------------------ */
 
+/*
+ * The inode the catalog records for the next backup's test of an
+ * unchanged file, or 0 (no file has it, so the next backup reads the file
+ * again) when the file is racily clean, as git calls it: its ctime is not
+ * safely older than this backup's start, so a change made after it was
+ * read, within the same timestamp tick, would leave size, mtime and ctime
+ * as they were.  Linux's local filesystems stamp ctime from the kernel's
+ * coarse clock, at most one tick (10 ms at HZ 100) behind the real time:
+ * RACY_NS is two ticks.
+ */
+#define RACY_NS 20000000LL
+
+/* a change at or after this time (ns) may not show in a file's ctime */
+static int64_t racy_from(const struct bk *b)
+{
+	return (int64_t)b->started.tv_sec * 1000000000LL +
+		b->started.tv_nsec - RACY_NS;
+}
+
+static uint64_t stat_ino(const struct bk *b, const struct stat *st)
+{
+	int64_t c = (int64_t)st->st_ctim.tv_sec * 1000000000LL +
+		st->st_ctim.tv_nsec;
+
+	return c >= racy_from(b) ? 0 : (uint64_t)st->st_ino;
+}
+
+/*
+ * What the catalog records in place of the inode for a SQLite snapshot:
+ * the fingerprint of the database's state on disk (sqlite_state_i.h),
+ * under the chain's header key, or 0 (the next backup snapshots it
+ * again), and content (may be NULL) as sqlite_state_i.h says.  The
+ * database at path is open as fd, or fd is -1 and st its metadata.
+ */
+static int db_state(struct bk *b, const char *path, int fd,
+		    const struct stat *st, uint64_t *out, uint64_t *content)
+{
+	struct stat now;
+
+	*out = 0;
+	if (content)
+		*content = 0;
+	if (fd >= 0 && fstat(fd, &now) < 0)
+		return 0;
+	return ocb_sqlite_state(b->hmac, path, fd >= 0 ? &now : st,
+				racy_from(b), out, content);
+}
+
+
 static int same_version(const struct stat *a, const struct stat *b)
 {
 	return a->st_size == b->st_size && a->st_ino == b->st_ino &&
@@ -641,7 +696,7 @@ static int content_in_place(struct bk *b, struct archive_entry *ae, int fd,
  * metadata, size updated to the content's.  0, or -ECANCELED.
  */
 static int capture(struct bk *b, int fd, const char *apath, struct stat *st,
-		   int *cfd, size_t *small, unsigned *flags)
+		   int *cfd, size_t *small, unsigned *flags, uint64_t *state)
 {
 	char why[256];
 	struct stat now;
@@ -651,12 +706,23 @@ static int capture(struct bk *b, int fd, const char *apath, struct stat *st,
 	*small = SIZE_MAX;
 	if (b->o->tmp_dir && ocb_sqlite_snap_is_db(fd)) {
 		struct stat sst;
+		uint64_t before, after;
 
+		/* what the snapshot holds, for the next backup: the state
+		 * after it, when its content is the one before it */
+		r = db_state(b, apath, fd, NULL, state, &before);
+		if (r < 0)
+			return r;
 		r = ocb_sqlite_snap_take(apath, b->o->tmp_dir, b->o->cancel,
 					 cfd, why, sizeof(why));
 		if (r == -ECANCELED)
 			return r;
 		if (r == 0 && fstat(*cfd, &sst) == 0) {
+			r = db_state(b, apath, fd, NULL, state, &after);
+			if (r < 0)
+				return r;
+			if (!before || after != before)
+				*state = 0;
 			st->st_size = sst.st_size;
 			*flags |= ENTRY_SNAPSHOT;
 			return 0;
@@ -832,52 +898,37 @@ static int64_t base_entry(struct bk *b, const char *rel)
 	return idx;
 }
 
-/*
- * The inode the catalog records for the next backup's test of an
- * unchanged file, or 0 (no file has it, so the next backup reads the file
- * again) when the file is racily clean, as git calls it: its ctime is not
- * safely older than this backup's start, so a change made after it was
- * read, within the same timestamp tick, would leave size, mtime and ctime
- * as they were.  Linux's local filesystems stamp ctime from the kernel's
- * coarse clock, at most one tick (10 ms at HZ 100) behind the real time:
- * RACY_NS is two ticks.
- */
-#define RACY_NS 20000000LL
-
-static uint64_t stat_ino(const struct bk *b, const struct stat *st)
-{
-	int64_t c = (int64_t)st->st_ctim.tv_sec * 1000000000LL +
-		st->st_ctim.tv_nsec;
-	int64_t t = (int64_t)b->started.tv_sec * 1000000000LL +
-		b->started.tv_nsec;
-
-	return c >= t - RACY_NS ? 0 : (uint64_t)st->st_ino;
-}
-
 /* idx (the base's entry of the regular file's path, or -1) when the file
- * (st) has not changed since: same type, size, mtime, ctime, inode, mode,
- * owner, and captured plainly (not torn, not a SQLite snapshot or its
- * fallback); else -1 */
-static int64_t base_unchanged(struct bk *b, int64_t idx,
+ * (st, at path) has not changed since: same type, mtime, ctime, mode,
+ * owner, and either captured plainly (not torn, not a SQLite snapshot or
+ * its fallback) with the same size and inode, or a SQLite snapshot whose
+ * database has the same state on disk (db_state()); else -1 */
+static int64_t base_unchanged(struct bk *b, int64_t idx, const char *path,
 			      const struct stat *st)
 {
 	const struct ocb_entry *e;
 	const struct ocb_entry_stat *x;
+	uint64_t id = (uint64_t)st->st_ino;
 
 	if (idx < 0 || st->st_size <= 0)
 		return -1;
 	e = &b->bc->e[idx];
 	x = &b->bc->st[idx];
-	if (e->type != OCB_ENTRY_FILE || e->flags ||
-	    e->size != (uint64_t)st->st_size ||
+	if (e->type != OCB_ENTRY_FILE ||
 	    e->mtime != st->st_mtim.tv_sec ||
 	    e->mtime_nsec != (uint32_t)st->st_mtim.tv_nsec ||
 	    e->mode != st->st_mode || e->uid != st->st_uid ||
-	    e->gid != st->st_gid || x->ino != (uint64_t)st->st_ino ||
+	    e->gid != st->st_gid || !x->ino ||
 	    x->ctime != st->st_ctim.tv_sec ||
 	    x->ctime_nsec != (uint32_t)st->st_ctim.tv_nsec)
 		return -1;
-	return idx;
+	if (e->flags == ENTRY_SNAPSHOT && b->o->tmp_dir) {
+		if (db_state(b, path, -1, st, &id, NULL) < 0)
+			return -1;
+	} else if (e->flags || e->size != (uint64_t)st->st_size) {
+		return -1;
+	}
+	return x->ino == id ? idx : -1;
 }
 
 /*
@@ -1035,9 +1086,7 @@ static int base_refs_intact(struct bk *b, struct ocb_store *s)
 static void choose_base(struct bk *b, struct ocb_store *s)
 {
 	const struct ocb_archive_write_opts *o = b->o;
-	uint32_t every = o->full_every ? o->full_every : FULL_EVERY;
-	uint32_t days = o->full_after_days ? o->full_after_days :
-			FULL_AFTER_DAYS;
+	uint32_t every = o->full_every, days = o->full_after_days;
 	struct newest n = { 0 };
 	char p[OCB_KEY_MAX], esc[OCB_KEY_MAX];
 	const char *why = NULL;
@@ -1063,10 +1112,13 @@ static void choose_base(struct bk *b, struct ocb_store *s)
 	if (b->bc->version < 3)
 		why = "the newest backup is format 2, which does not record "
 		      "what identifies an unchanged file";
-	else if (b->bc->depth + 1 >= every)
+	else if (every && b->bc->depth + 1 >= every)
 		why = "backup.fullEvery";
-	else if (b->hdr.created - b->bc->full_created > (int64_t)days * 86400)
+	else if (days &&
+		 b->hdr.created - b->bc->full_created > (int64_t)days * 86400)
 		why = "backup.fullAfterDays";
+	else if (b->bc->nrefs + 1 >= REFS_FULL)
+		why = "the newest backup reads from too many others";
 	else if (!(b->bref = calloc(b->bc->nrefs + 1, sizeof(*b->bref))))
 		why = "out of memory";
 	if (why)
@@ -1117,6 +1169,7 @@ struct entry {
 	struct link_slot *ls;		/* a hard link to an earlier entry */
 	uint32_t seq;
 	int64_t reuse;			/* unchanged: the base's entry, or -1 */
+	uint64_t state;			/* a SQLite snapshot: db_state() */
 };
 
 /* a regular file opened and its content captured (unless it is a hard link
@@ -1137,7 +1190,8 @@ static int entry_open(struct bk *b, int dirfd, const char *name,
 	}
 	if (lst->st_nlink >= 2 && link_find(b, lst))
 		return 0;
-	r = capture(b, e->fd, e->apath, &e->st, &e->cfd, &e->small, &e->flags);
+	r = capture(b, e->fd, e->apath, &e->st, &e->cfd, &e->small, &e->flags,
+		    &e->state);
 	if (r < 0)
 		return r;
 	if (snapshotted)
@@ -1280,6 +1334,9 @@ static int entry_reuse(struct bk *b, struct entry *e)
 	b->drop_to = b->stream_off + padded;
 	ocb_catb_set_content(b->cat, e->seq, be->size, be->sha256);
 	b->prog.bytes_done += be->size;
+	if (e->flags & ENTRY_SNAPSHOT)
+		b->res->snapshots_unchanged++;
+	entry_flags(b, e->seq, e->flags);
 	return 0;
 }
 
@@ -1304,7 +1361,15 @@ static int add_entry(struct bk *b, int dirfd, const char *name,
 	if (!e.ae)
 		return -ENOMEM;
 	if (S_ISREG(e.st.st_mode) && !(lst->st_nlink >= 2 && link_find(b, lst)))
-		e.reuse = base_unchanged(b, bidx, lst);
+		e.reuse = base_unchanged(b, bidx, apath, lst);
+	if (e.reuse >= 0 && b->bc->e[e.reuse].flags == ENTRY_SNAPSHOT) {
+		/* the base's snapshot, whose size its header gives */
+		e.st.st_size = (off_t)b->bc->e[e.reuse].size;
+		e.flags = ENTRY_SNAPSHOT;
+		e.state = b->bc->st[e.reuse].ino;
+		if (snapshotted)
+			*snapshotted = 1;
+	}
 	if (S_ISREG(e.st.st_mode) && e.reuse < 0)
 		r = entry_open(b, dirfd, name, lst, &e, snapshotted);
 	if (r == 0)
@@ -1335,8 +1400,9 @@ static int add_entry(struct bk *b, int dirfd, const char *name,
 		if (r < 0)
 			goto out;
 	}
-	ocb_catb_set_stat(b->cat, e.seq, stat_ino(b, &e.st),
-			  e.st.st_ctim.tv_sec, (uint32_t)e.st.st_ctim.tv_nsec);
+	ocb_catb_set_stat(b->cat, e.seq, e.flags & ENTRY_SNAPSHOT ? e.state :
+			  stat_ino(b, &e.st), e.st.st_ctim.tv_sec,
+			  (uint32_t)e.st.st_ctim.tv_nsec);
 	if (archive_write_finish_entry(b->ar) != ARCHIVE_OK) {
 		r = ar_err(b, "finish");
 		goto out;

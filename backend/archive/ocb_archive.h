@@ -152,6 +152,14 @@ struct ocb_archive_segment {
  * the last.  Earlier kinds have none (their stream is all their own). */
 int ocb_archive_segment(const struct ocb_archive *a, uint32_t i,
 			struct ocb_archive_segment *out);
+/* The frames of a backup's own physical stream (those its object
+ * stores: format 3, not the referenced objects'; earlier formats, all):
+ * how many, and of own frame i the bytes it takes in the object (sealed)
+ * and its plaintext bytes: 0, or -ENOENT past the last.  For sizing what
+ * an object's bytes take in the store (the repack plan). */
+uint32_t ocb_archive_own_frames(const struct ocb_archive *a);
+int ocb_archive_own_frame(const struct ocb_archive *a, uint32_t i,
+			  uint32_t *sealed_len, uint32_t *plain_len);
 /* Referenced object i's physical stream size (bytes it stores), as this
  * backup's authenticated catalog records it: 0, or -ENOENT. */
 int ocb_archive_ref_stored(const struct ocb_archive *a, uint32_t i,
@@ -336,7 +344,8 @@ struct ocb_archive_write_opts {
 	 * read but referenced where that backup's catalog says their bytes
 	 * are), unless full, or that backup is full_every - 1 backups past
 	 * the last full one, or the last full one is older than
-	 * full_after_days days (0: 30 each) */
+	 * full_after_days days (0: never, each), or that backup reads from
+	 * too many others (archive_write.c, REFS_FULL) */
 	int full;
 	uint32_t full_every;
 	uint32_t full_after_days;
@@ -353,6 +362,8 @@ struct ocb_backup_result {
 	char base[256];		/* the backup it builds on, "" for a full one */
 	uint64_t warnings;	/* files that changed, vanished, unreadable */
 	uint64_t snapshots;	/* SQLite databases stored as snapshots */
+	uint64_t snapshots_unchanged;	/* ... of them, unchanged since the
+					 * base: its snapshot referenced */
 	uint64_t torn;		/* files stored while they changed */
 	uint64_t fell_back;	/* databases that could not be snapshotted,
 				 * copied raw */

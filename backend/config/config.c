@@ -627,11 +627,13 @@ static int read_retention(struct ocb_config *c, const cJSON *root,
 			"retention.repackMinDeadMB 0 or more", file);
 		return -EINVAL;
 	}
-	c->full_every = get_int(root, "backup", "fullEvery", 30);
-	c->full_after_days = get_int(root, "backup", "fullAfterDays", 30);
-	if (c->full_every < 1 || c->full_after_days < 1) {
+	/* no full backup by count, one a quarter by age: docs/ocb-config.5.md,
+	 * "Full backups" */
+	c->full_every = get_int(root, "backup", "fullEvery", 0);
+	c->full_after_days = get_int(root, "backup", "fullAfterDays", 90);
+	if (c->full_every < 0 || c->full_after_days < 0) {
 		ocb_err("config %s: backup.fullEvery and backup.fullAfterDays "
-			"must be at least 1", file);
+			"are 0 (never) or more", file);
 		return -EINVAL;
 	}
 	if (within && ocb_config_parse_duration(within, &c->keep_within) < 0) {

@@ -62,13 +62,15 @@ struct ocb_config {
 	int64_t stale_upload_age;	/* retention.staleUploadHours, seconds */
 	int repack_live_percent;	/* retention.repackLivePercent: an object
 					 * kept only for the bytes kept backups
-					 * read is mostly dead under this share
-					 * of live bytes (0: never) */
-	int repack_min_dead_mb;		/* retention.repackMinDeadMB: and frees
-					 * at least this many MiB */
+					 * read is mostly dead when they take
+					 * under this share of it (0: never) */
+	int repack_min_dead_mb;		/* retention.repackMinDeadMB: and the
+					 * plan frees at least this many MiB */
 	int full_every;		/* backup.fullEvery: a full backup when the
-				 * chain since the last reaches it (1: always) */
-	int full_after_days;	/* backup.fullAfterDays */
+				 * chain since the last reaches it (1: always;
+				 * 0, the default: never) */
+	int full_after_days;	/* backup.fullAfterDays: ... when the last is
+				 * older than this many days (0: never) */
 
 	/* what to back up */
 	char **sources;		/* absolute paths, ~ expanded */

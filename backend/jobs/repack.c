@@ -1,6 +1,6 @@
 /*
  * repack.c - which objects are mostly dead and what repacking them
- * writes and frees (repack.h).
+ * writes and frees, in bytes in the store (repack.h).
  */
 #include "repack.h"
 
@@ -21,6 +21,7 @@ struct rp {
 	unsigned char *frozen;	/* pinned, or read by a frozen one */
 	struct held *held;	/* files items that hold read, by key */
 	size_t nheld;
+	int alone;		/* the former rule: min_dead per object */
 };
 
 /* a file of content key that an item which holds reads from (or stores
@@ -101,13 +102,49 @@ static int reads(const struct ocb_repack_item *it)
 	return it->keep && it->opened && !it->repack;
 }
 
+/* the bytes in the store of an item */
+static uint64_t size_of(const struct ocb_repack_item *it)
+{
+	return it->object_size ? it->object_size : it->stored;
+}
+
+/* what stream bytes [a, b) of item t take in the store: of each frame
+ * they lie in, their share of its sealed bytes; without frames, their
+ * share of the object */
+static uint64_t object_bytes(const struct ocb_repack_item *t, uint64_t a,
+			     uint64_t b, size_t *f, uint64_t *fa)
+{
+	uint64_t n = 0;
+
+	if (!t->frames)
+		return (uint64_t)((long double)(b - a) * size_of(t) /
+				  t->stored);
+	/* the frames from *f (starting at stream byte *fa) on: spans come
+	 * sorted and disjoint */
+	for (; *f < t->nframes && a < b; ++*f, *fa += t->frames[*f - 1].plain) {
+		const struct ocb_repack_frame *fr = &t->frames[*f];
+		uint64_t fb = *fa + fr->plain, lo, hi;
+
+		if (fb <= a)
+			continue;
+		lo = a > *fa ? a : *fa;
+		hi = b < fb ? b : fb;
+		if (hi > lo && fr->plain)
+			n += (hi - lo) * fr->sealed / fr->plain;
+		if (b < fb)
+			break;	/* the next span may start in this frame */
+		a = fb;
+	}
+	return n;
+}
+
 /* the bytes of item x's stream that the kept backups (not repacked)
- * read, each byte once */
-static uint64_t live_of(struct rp *r, size_t x)
+ * read, each byte once; *obj what they take in the store */
+static uint64_t live_of(struct rp *r, size_t x, uint64_t *obj)
 {
 	const struct ocb_repack_item *t = &r->v[x];
-	size_t i, k, m = 0;
-	uint64_t live = 0, end = 0;
+	size_t i, k, m = 0, f = 0;
+	uint64_t live = 0, end = 0, fa = 0;
 
 	for (i = 0; i < r->n; i++) {
 		const struct ocb_repack_item *it = &r->v[i];
@@ -133,23 +170,28 @@ static uint64_t live_of(struct rp *r, size_t x)
 	for (k = 0; k < m; k++) {
 		uint64_t a = r->sp[k].a > end ? r->sp[k].a : end;
 
-		if (r->sp[k].b > a)
+		if (r->sp[k].b > a) {
 			live += r->sp[k].b - a;
+			*obj += object_bytes(t, a, r->sp[k].b, &f, &fa);
+		}
 		if (r->sp[k].b > end)
 			end = r->sp[k].b;
 	}
 	return live;
 }
 
-static int mostly_dead(const struct ocb_repack_item *it,
+/* its live bytes take under live_percent of the object (and, by the
+ * former rule, it frees min_dead on its own) */
+static int mostly_dead(const struct rp *r, const struct ocb_repack_item *it,
 		       const struct ocb_repack_policy *p)
 {
-	uint64_t dead = it->stored - it->live;
+	uint64_t size = size_of(it);
+	uint64_t dead = size > it->live_object ? size - it->live_object : 0;
 
-	/* live / stored < percent / 100, without overflow for any size */
-	return (long double)it->live * 100 <
-	       (long double)it->stored * p->live_percent &&
-	       dead >= p->min_dead;
+	/* live / size < percent / 100, without overflow for any size */
+	return (long double)it->live_object * 100 <
+	       (long double)size * p->live_percent &&
+	       (!r->alone || dead >= p->min_dead);
 }
 
 /* does item i read from an item the plan deletes? */
@@ -264,8 +306,9 @@ static int mark_dead(struct rp *r, const struct ocb_repack_policy *p)
 			if (!it->native || !it->keep || !it->needed ||
 			    !it->opened || it->repack || r->frozen[i])
 				continue;
-			it->live = live_of(r, i);
-			if (mostly_dead(it, p)) {
+			it->live_object = 0;
+			it->live = live_of(r, i, &it->live_object);
+			if (mostly_dead(r, it, p)) {
 				it->repack = 1;
 				changed = any = 1;
 			}
@@ -327,31 +370,84 @@ static void decide(struct rp *r, const struct ocb_repack_policy *p)
 		mark_replaced(r);
 		changed |= repack_replaced(r);
 	}
-	for (i = 0; i < r->n; i++)	/* as the readers finally are */
-		if (r->v[i].repack)
-			r->v[i].live = live_of(r, i);
+	for (i = 0; i < r->n; i++) {	/* as the readers finally are */
+		struct ocb_repack_item *it = &r->v[i];
+
+		if (it->repack) {
+			it->live_object = 0;
+			it->live = live_of(r, i, &it->live_object);
+		}
+	}
 }
 
-static void total(const struct rp *r, struct ocb_repack_totals *t)
+/* the store shrinks by the dead bytes of the repacked objects: a
+ * replaced backup's object goes, its replacement (its own frames, a
+ * catalog, the live bytes moved into it) comes */
+static void total(const struct rp *r, const struct ocb_repack_policy *p,
+		  struct ocb_repack_totals *t)
 {
 	size_t i;
 
 	memset(t, 0, sizeof(*t));
 	for (i = 0; i < r->n; i++) {
 		const struct ocb_repack_item *it = &r->v[i];
+		uint64_t size = size_of(it);
 
 		if (it->repack) {
 			t->repacked++;
-			t->dead += it->stored - it->live;
-			t->written += it->live;
+			if (size > it->live_object)
+				t->dead += size - it->live_object;
+			t->written += it->live_object;
 			t->object_bytes += it->object_size;
 		} else if (it->rewrite) {
 			t->rewritten++;
-			t->written += it->stored;
+			t->written += size;
 			t->object_bytes += it->object_size;
 		}
 	}
-	t->worth = t->repacked && t->dead > t->written;
+	t->worth = t->repacked && t->dead > t->written &&
+		   t->dead >= p->min_dead;
+	t->together = !r->alone;
+}
+
+static void clear(struct ocb_repack_item *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		v[i].live = v[i].live_object = 0;
+		v[i].repack = v[i].rewrite = 0;
+	}
+}
+
+/* the plan by one rule */
+static void plan_by(struct rp *r, const struct ocb_repack_policy *p,
+		    int alone, struct ocb_repack_totals *t)
+{
+	clear(r->v, r->n);
+	r->alone = alone;
+	decide(r, p);
+	total(r, p, t);
+}
+
+/* what a plan frees beyond what it writes (0: none stands) */
+static uint64_t net(const struct ocb_repack_totals *t)
+{
+	return t->worth ? t->dead - t->written : 0;
+}
+
+/* the small objects together; the former rule's plan instead when it
+ * frees more net (a small object whose readers cost more to replace
+ * than it frees does not spoil the rest) */
+static void plan_best(struct rp *r, const struct ocb_repack_policy *p,
+		      struct ocb_repack_totals *t)
+{
+	struct ocb_repack_totals alone;
+
+	plan_by(r, p, 1, &alone);
+	plan_by(r, p, 0, t);
+	if (net(&alone) > net(t))
+		plan_by(r, p, 1, t);
 }
 
 static int unknown_reader(const struct ocb_repack_item *v, size_t n)
@@ -373,10 +469,8 @@ int ocb_repack_plan(struct ocb_repack_item *v, size_t n,
 	int ret = -ENOMEM;
 
 	memset(t, 0, sizeof(*t));
+	clear(v, n);
 	for (i = 0; i < n; i++) {
-		v[i].live = 0;
-		v[i].repack = 0;
-		v[i].rewrite = 0;
 		v[i].holds = 0;
 		nseg += v[i].nseg;
 	}
@@ -404,8 +498,7 @@ int ocb_repack_plan(struct ocb_repack_item *v, size_t n,
 	ret = take_held(&r);
 	if (ret < 0)
 		goto out;
-	decide(&r, p);
-	total(&r, t);
+	plan_best(&r, p, t);
 	if (!t->worth)
 		for (i = 0; i < n; i++)
 			v[i].repack = v[i].rewrite = 0;

@@ -604,6 +604,9 @@ static void test_retention(void)
 		CHECK(c->keep_within == 0 && c->stale_upload_age == 24 * 3600);
 		CHECK_INT(c->repack_live_percent, 50);
 		CHECK_INT(c->repack_min_dead_mb, 4);
+		/* no full backup by count, one a quarter by age */
+		CHECK_INT(c->full_every, 0);
+		CHECK_INT(c->full_after_days, 90);
 		ocb_config_free(c);
 		c = NULL;
 	}
@@ -617,11 +620,13 @@ static void test_retention(void)
 	CHECK(err_has("retention.keepDaily"));
 	CHECK(c == NULL);
 	p = write_cfg("ret3.json", "{\"retention\": {\"repackLivePercent\": "
-		      "30, \"repackMinDeadMB\": 0}}", 0600);
+		      "30, \"repackMinDeadMB\": 0}, \"backup\": "
+		      "{\"fullEvery\": 0, \"fullAfterDays\": 0}}", 0600);
 	CHECK_INT(ocb_config_load(p, &c), 0);
 	if (c) {
 		CHECK_INT(c->repack_live_percent, 30);
 		CHECK_INT(c->repack_min_dead_mb, 0);
+		CHECK_INT(c->full_every + c->full_after_days, 0);
 		ocb_config_free(c);
 		c = NULL;
 	}
@@ -629,6 +634,10 @@ static void test_retention(void)
 		      "101}}", 0600);
 	CHECK_INT(ocb_config_load(p, &c), -EINVAL);
 	CHECK(err_has("retention.repackLivePercent is 0 to 100"));
+	p = write_cfg("full1.json", "{\"backup\": {\"fullEvery\": -1}}",
+		      0600);
+	CHECK_INT(ocb_config_load(p, &c), -EINVAL);
+	CHECK(err_has("field backup.fullEvery: expected a whole number"));
 }
 
 int main(void)
