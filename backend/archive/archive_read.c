@@ -626,7 +626,9 @@ out:
 struct fetch {
 	uint32_t src, f0, f1;
 	uint32_t u0, u1;	/* the frames requested: [f0, f1] less those
-				 * kept across reads at either end */
+				 * kept across reads, or another read is
+				 * fetching, at either end */
+	int mine0, mine1;	/* u0, u1 claimed by this read (phys_cache.h) */
 	struct source so;
 	struct native_archive *na;
 	struct ocb_buf b;	/* its sealed frames, from object offset start */
@@ -686,9 +688,10 @@ static int asm_open(struct assembly *as, const struct fetch *fe, uint32_t p,
 }
 
 /* frame p of fetch fe into slot sl: kept from an earlier read, else
- * opened from the fetch's sealed bytes, or fetched alone when it was kept
- * as the fetch was planned and has been evicted since; a frame opened
- * here is kept for later reads */
+ * opened from the fetch's sealed bytes; a frame the fetch left out is
+ * waited for while another read brings it, and fetched alone when it
+ * has been evicted since, or that read failed; a frame opened here is
+ * kept for later reads */
 static int asm_load(struct assembly *as, const struct fetch *fe, uint32_t p,
 		    struct plain_slot *sl)
 {
@@ -703,10 +706,14 @@ static int asm_load(struct assembly *as, const struct fetch *fe, uint32_t p,
 			return -ENOMEM;
 		sl->cap = fe->so.frame_size;
 	}
-	if (ocb_phys_cache_get(as->na->phys, fe->so.id, p, f, sl->data) == 0)
-		return 0;
 	if (p >= fe->u0 && p <= fe->u1) {
+		if (ocb_phys_cache_get(as->na->phys, fe->so.id, p, f,
+				       sl->data) == 0)
+			return 0;
 		r = asm_open(as, fe, p, sl);
+	} else if (ocb_phys_cache_get_wait(as->na->phys, fe->so.id, p, f,
+					   sl->data) == 0) {
+		return 0;
 	} else {
 		one = *fe;
 		r = source_fetch(as->na, &fe->so, p, 1, &one.b, &one.start,
@@ -900,26 +907,76 @@ static int asm_group(struct assembly *as, uint32_t s0, uint32_t s1,
 			return r;
 	}
 	for (k = 0; k < as->nfe; k++) {
-		struct fetch *fe = &as->fe[k];
-
-		if (fe->f1 >= fe->so.nframes)
+		if (as->fe[k].f1 >= as->fe[k].so.nframes)
 			return -EBADMSG;	/* validated: cannot */
-		/* frames kept from earlier reads at either end are not
-		 * requested again (in the middle they are: one request) */
-		fe->u0 = fe->f0;
-		fe->u1 = fe->f1;
-		while (fe->u0 <= fe->u1 && ocb_phys_cache_has(as->na->phys,
-		       fe->so.id, fe->u0, &fe->so.f[fe->u0]))
-			fe->u0++;
-		while (fe->u1 > fe->u0 && ocb_phys_cache_has(as->na->phys,
-		       fe->so.id, fe->u1, &fe->so.f[fe->u1]))
-			fe->u1--;
+		as->fe[k].u0 = as->fe[k].f0;
+		as->fe[k].u1 = as->fe[k].f1;
 	}
 	return 0;
 }
 
-/* what the call will hold at most, as planned: the fetches' sealed
- * frames, a plaintext slot for each frame it may open (ASM_SLOTS at
+/* frame p of fe: kept, or coming from another read (then left out of the
+ * fetch); else claimed (*mine) or not */
+static int asm_left_out(struct assembly *as, struct fetch *fe, uint32_t p,
+			int *mine)
+{
+	int st = ocb_phys_cache_claim(as->na->phys, fe->so.id, p,
+				      &fe->so.f[p]);
+
+	*mine = st == OCB_PHYS_MINE;
+	return st == OCB_PHYS_KEPT || st == OCB_PHYS_COMING;
+}
+
+/* Frames at either end of each fetch that earlier reads kept, or that
+ * reads running now are fetching, are not requested again (in the middle
+ * they are: one request); the ends this read requests first are claimed,
+ * so that the reads running now wait for them instead.  Decided once
+ * this read holds its working memory: nothing it counts on is evicted
+ * while it waits at the gate. */
+static void asm_claim(struct assembly *as)
+{
+	uint32_t k;
+
+	for (k = 0; k < as->nfe; k++) {
+		struct fetch *fe = &as->fe[k];
+
+		while (fe->u0 <= fe->u1 &&
+		       asm_left_out(as, fe, fe->u0, &fe->mine0))
+			fe->u0++;
+		while (fe->u1 > fe->u0 &&
+		       asm_left_out(as, fe, fe->u1, &fe->mine1))
+			fe->u1--;
+	}
+}
+
+/* the claimed frames of every fetch, opened and kept for the reads
+ * waiting for them (before this read waits on any: no cycle), or their
+ * claims dropped; the first error */
+static int asm_publish(struct assembly *as)
+{
+	const uint8_t *plain;
+	uint32_t k;
+	int i, r = 0;
+
+	for (k = 0; k < as->nfe; k++) {
+		struct fetch *fe = &as->fe[k];
+		uint32_t p[2] = { fe->u0, fe->u1 };
+		int mine[2] = { fe->mine0, fe->mine1 };
+
+		for (i = 0; i < 2; i++) {
+			if (!mine[i])
+				continue;
+			if (fe->err == 0 && fe->b.data && r == 0)
+				r = asm_frame(as, k, p[i], &plain);
+			ocb_phys_cache_unclaim(as->na->phys, fe->so.id, p[i]);
+		}
+		fe->mine0 = fe->mine1 = 0;
+	}
+	return r;
+}
+
+/* what the call will hold at most, as planned (before any frame is left
+ * out): the fetches' sealed frames, a plaintext slot for each frame it may open (ASM_SLOTS at
  * most), the logical frame, the copy a frame is opened from and one frame
  * fetched alone (asm_load) */
 static size_t asm_need(const struct assembly *as)
@@ -1007,7 +1064,7 @@ static int native_read_mapped(struct native_archive *na, uint32_t first,
 	uint32_t s0 = seg_find(c, lo), s1, s, l;
 	struct ocb_mem_gate *gate = ocb_phys_cache_gate(na->phys);
 	size_t need = 0;
-	int r;
+	int r, rp;
 
 	if (hi > c->stream_size)
 		hi = c->stream_size;
@@ -1018,7 +1075,10 @@ static int native_read_mapped(struct native_archive *na, uint32_t first,
 	if (r == 0) {
 		need = asm_need(&as);
 		ocb_mem_gate_enter(gate, need);
+		asm_claim(&as);
 		r = asm_fetch(&as);
+		rp = asm_publish(&as);
+		r = r < 0 ? r : rp;
 	}
 	for (l = 0; net && l < as.nfe; l++)
 		*net |= as.fe[l].net;

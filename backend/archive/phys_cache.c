@@ -8,7 +8,10 @@
  * miss it, and it is charged from the start, so that concurrent puts stay
  * within the bound.  The buffer of a frame evicted by a put takes the new
  * frame when the sizes agree (a fresh 1 MiB buffer costs a page fault per
- * 4 KiB on first write).
+ * 4 KiB on first write).  A claim is an entry with no data yet, hashed
+ * but not charged: its reader's put fills it, and reads waiting for it
+ * sleep on one condition variable, woken whenever an entry becomes ready
+ * or leaves the table.
  */
 #include "phys_cache.h"
 #include "buf.h"
@@ -21,8 +24,11 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define NBUCKETS 1024
+#define CLAIM_WAIT_MAX 300	/* seconds: a claim's fetch is bounded by its
+				 * store's retry deadline; past this, fetch */
 
 struct pent {
 	uint8_t id[16];
@@ -32,17 +38,19 @@ struct pent {
 	int ready;
 	int refs;
 	int hashed;
+	int claimed;			/* no data yet: a read fetches it */
 	struct pent *hnext;
 	struct pent *lprev, *lnext;	/* LRU, hashed entries */
 };
 
 struct ocb_phys_cache {
 	pthread_mutex_t lock;
+	pthread_cond_t cond;		/* an entry became ready or left */
 	struct pent *table[NBUCKETS];
 	struct pent lru;		/* sentinel: lnext = most recent */
 	size_t max;
 	_Atomic size_t bytes;		/* charged: hashed entries */
-	uint64_t hits, misses, evictions;
+	uint64_t hits, misses, evictions, claim_waits;
 	struct ocb_mem_gate *work;	/* the sharing reads' working memory */
 };
 
@@ -50,6 +58,7 @@ int ocb_phys_cache_new(size_t max_bytes, size_t work_bytes,
 		       struct ocb_phys_cache **out)
 {
 	struct ocb_phys_cache *pc = calloc(1, sizeof(*pc));
+	pthread_condattr_t ca;
 
 	if (!pc)
 		return -ENOMEM;
@@ -58,6 +67,10 @@ int ocb_phys_cache_new(size_t max_bytes, size_t work_bytes,
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&pc->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&pc->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	pc->lru.lnext = pc->lru.lprev = &pc->lru;
 	pc->max = max_bytes;
 	*out = pc;
@@ -76,6 +89,7 @@ void ocb_phys_cache_free(struct ocb_phys_cache *pc)
 		free(e);
 	}
 	ocb_mem_gate_free(pc->work);
+	pthread_cond_destroy(&pc->cond);
 	pthread_mutex_destroy(&pc->lock);
 	free(pc);
 }
@@ -131,9 +145,9 @@ static void lru_push(struct ocb_phys_cache *pc, struct pent *e)
 	pc->lru.lnext = e;
 }
 
-/* take e out of the table and the bound; its buffer to *keep when it is
- * unpinned and keep is not NULL, else freed now or by its last reader
- * (lock held) */
+/* take e out of the table and the bound (a claim is not charged); its
+ * buffer to *keep when it is unpinned and keep is not NULL, else freed
+ * now or by its last reader; waiters wake (lock held) */
 static void drop(struct ocb_phys_cache *pc, struct pent *e, uint8_t **keep)
 {
 	struct pent **pp = &pc->table[bucket(e->id, e->frame)];
@@ -144,7 +158,9 @@ static void drop(struct ocb_phys_cache *pc, struct pent *e, uint8_t **keep)
 		*pp = e->hnext;
 	e->hashed = 0;
 	lru_unlink(e);
-	pc->bytes -= e->rec.plain_len;
+	if (!e->claimed)
+		pc->bytes -= e->rec.plain_len;
+	pthread_cond_broadcast(&pc->cond);
 	if (e->refs)
 		return;
 	if (keep && !*keep) {
@@ -176,15 +192,86 @@ int ocb_phys_cache_has(struct ocb_phys_cache *pc, const uint8_t id[16],
 	return r;
 }
 
-int ocb_phys_cache_get(struct ocb_phys_cache *pc, const uint8_t id[16],
-		       uint32_t frame, const struct ocb_frame_rec *rec,
-		       void *out)
+int ocb_phys_cache_claim(struct ocb_phys_cache *pc, const uint8_t id[16],
+			 uint32_t frame, const struct ocb_frame_rec *rec)
+{
+	struct pent *e, *n;
+	int r = OCB_PHYS_MISS;
+
+	if (!pc || !(n = calloc(1, sizeof(*n))))
+		return OCB_PHYS_MISS;
+	pthread_mutex_lock(&pc->lock);
+	e = find(pc, id, frame);
+	if (e && !e->ready) {
+		r = OCB_PHYS_COMING;
+	} else if (e) {
+		r = same_rec(&e->rec, rec) ? OCB_PHYS_KEPT : OCB_PHYS_MISS;
+	} else {
+		memcpy(n->id, id, 16);
+		n->frame = frame;
+		n->rec = *rec;
+		n->hashed = 1;
+		n->claimed = 1;
+		n->hnext = pc->table[bucket(id, frame)];
+		pc->table[bucket(id, frame)] = n;
+		lru_push(pc, n);
+		n = NULL;
+		r = OCB_PHYS_MINE;
+	}
+	pthread_mutex_unlock(&pc->lock);
+	free(n);
+	return r;
+}
+
+/* drop a claim on (id, frame), if any (lock held) */
+static void unclaim(struct ocb_phys_cache *pc, const uint8_t id[16],
+		    uint32_t frame)
+{
+	struct pent *e = find(pc, id, frame);
+
+	if (e && e->claimed)
+		drop(pc, e, NULL);
+}
+
+void ocb_phys_cache_unclaim(struct ocb_phys_cache *pc, const uint8_t id[16],
+			    uint32_t frame)
+{
+	if (!pc)
+		return;
+	pthread_mutex_lock(&pc->lock);
+	unclaim(pc, id, frame);
+	pthread_mutex_unlock(&pc->lock);
+}
+
+/* wait while (id, frame) is claimed or being kept, CLAIM_WAIT_MAX at most
+ * (lock held) */
+static void wait_claim(struct ocb_phys_cache *pc, const uint8_t id[16],
+		       uint32_t frame)
+{
+	struct pent *e = find(pc, id, frame);
+	struct timespec until;
+
+	if (!e || e->ready)
+		return;
+	pc->claim_waits++;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += CLAIM_WAIT_MAX;
+	while ((e = find(pc, id, frame)) && !e->ready)
+		if (pthread_cond_timedwait(&pc->cond, &pc->lock, &until))
+			return;
+}
+
+static int get(struct ocb_phys_cache *pc, const uint8_t id[16],
+	       uint32_t frame, const struct ocb_frame_rec *rec, void *out,
+	       int wait)
 {
 	struct pent *e;
 
 	if (!pc)
 		return -ENOENT;
 	pthread_mutex_lock(&pc->lock);
+	if (wait)
+		wait_claim(pc, id, frame);
 	e = find_ready(pc, id, frame, rec);
 	if (!e) {
 		pc->misses++;
@@ -201,6 +288,20 @@ int ocb_phys_cache_get(struct ocb_phys_cache *pc, const uint8_t id[16],
 	unref(e);
 	pthread_mutex_unlock(&pc->lock);
 	return 0;
+}
+
+int ocb_phys_cache_get(struct ocb_phys_cache *pc, const uint8_t id[16],
+		       uint32_t frame, const struct ocb_frame_rec *rec,
+		       void *out)
+{
+	return get(pc, id, frame, rec, out, 0);
+}
+
+int ocb_phys_cache_get_wait(struct ocb_phys_cache *pc, const uint8_t id[16],
+			    uint32_t frame, const struct ocb_frame_rec *rec,
+			    void *out)
+{
+	return get(pc, id, frame, rec, out, 1);
 }
 
 /* evict least recently used frames until len more bytes fit; the buffer
@@ -226,36 +327,45 @@ void ocb_phys_cache_put(struct ocb_phys_cache *pc, const uint8_t id[16],
 {
 	size_t len = rec->plain_len;
 	uint8_t *buf = NULL;
-	struct pent *e, *old;
+	struct pent *e = NULL, *old;
 
-	if (!pc || len == 0 || len > pc->max)
+	if (!pc)
 		return;
-	e = calloc(1, sizeof(*e));
-	if (!e)
+	if (len == 0 || len > pc->max || !(e = calloc(1, sizeof(*e)))) {
+		ocb_phys_cache_unclaim(pc, id, frame);
 		return;
+	}
 	pthread_mutex_lock(&pc->lock);
 	old = find(pc, id, frame);
-	if (old && (!old->ready || same_rec(&old->rec, rec))) {
+	if (old && !old->claimed && (!old->ready || same_rec(&old->rec, rec))) {
 		pthread_mutex_unlock(&pc->lock);
 		free(e);
 		return;		/* kept already, or being kept */
 	}
-	if (old)
+	if (old && !old->claimed)
 		drop(pc, old, NULL);	/* another record: not ours to keep */
 	make_room(pc, len, &buf);
 	if (pc->bytes + len > pc->max) {
+		unclaim(pc, id, frame);
 		pthread_mutex_unlock(&pc->lock);
 		free(buf);
 		free(e);
 		return;
 	}
-	memcpy(e->id, id, 16);
-	e->frame = frame;
+	if (old && old->claimed) {	/* fill the claim */
+		free(e);
+		e = old;
+		e->claimed = 0;
+		lru_unlink(e);
+	} else {
+		memcpy(e->id, id, 16);
+		e->frame = frame;
+		e->hashed = 1;
+		e->hnext = pc->table[bucket(id, frame)];
+		pc->table[bucket(id, frame)] = e;
+	}
 	e->rec = *rec;
 	e->refs = 1;		/* filling: not evicted, not found */
-	e->hashed = 1;
-	e->hnext = pc->table[bucket(id, frame)];
-	pc->table[bucket(id, frame)] = e;
 	lru_push(pc, e);
 	pc->bytes += len;
 	pthread_mutex_unlock(&pc->lock);
@@ -270,6 +380,7 @@ void ocb_phys_cache_put(struct ocb_phys_cache *pc, const uint8_t id[16],
 	/* a filling entry is neither evicted nor replaced: still hashed */
 	if (--e->refs == 0 && !buf)
 		drop(pc, e, NULL);
+	pthread_cond_broadcast(&pc->cond);
 	pthread_mutex_unlock(&pc->lock);
 }
 
@@ -291,9 +402,10 @@ void ocb_phys_cache_stats(struct ocb_phys_cache *pc, struct ocb_buf *out)
 		       "phys_cache_limit %zu\n"
 		       "phys_cache_hits %" PRIu64 "\n"
 		       "phys_cache_misses %" PRIu64 "\n"
-		       "phys_cache_evictions %" PRIu64 "\n",
+		       "phys_cache_evictions %" PRIu64 "\n"
+		       "phys_cache_claim_waits %" PRIu64 "\n",
 		       atomic_load(&pc->bytes), pc->max, pc->hits, pc->misses,
-		       pc->evictions);
+		       pc->evictions, pc->claim_waits);
 	pthread_mutex_unlock(&pc->lock);
 	ocb_mem_gate_stats(pc->work, "phys_work", out);
 }

@@ -13,6 +13,11 @@
  * the one it was verified against.  Plaintext lives in RAM only, bounded
  * by bytes (LRU).  Every function may be called from many threads.
  *
+ * Reads running at once (a pipeline's workers, read-ahead) need the same
+ * frames at the ends of their ranges: the first to ask claims a frame
+ * (ocb_phys_cache_claim) and fetches it, the others wait for it
+ * (ocb_phys_cache_get_wait) instead of fetching it too.
+ *
  * The reads that share the kept frames share a bound on their working
  * memory too (mem_gate.h): each read of an incremental backup holds its
  * fetched frames and its decode buffers until it ends, and many run at
@@ -46,9 +51,33 @@ int ocb_phys_cache_get(struct ocb_phys_cache *pc, const uint8_t id[16],
 		       uint32_t frame, const struct ocb_frame_rec *rec,
 		       void *out);
 
+/* What a read about to fetch frame (id, frame) with record rec should
+ * do: OCB_PHYS_KEPT (cached: take it from here), OCB_PHYS_COMING (another
+ * read claimed it and will put it: wait for it), OCB_PHYS_MINE (claimed
+ * now: fetch it, then ocb_phys_cache_put() or ocb_phys_cache_unclaim()
+ * it, before waiting on anything), OCB_PHYS_MISS (fetch it; nothing to
+ * resolve: pc NULL, or kept under another record).  KEPT and COMING are
+ * hints: a frame may be evicted, or its claim dropped, before it is
+ * read. */
+enum { OCB_PHYS_MISS, OCB_PHYS_MINE, OCB_PHYS_KEPT, OCB_PHYS_COMING };
+int ocb_phys_cache_claim(struct ocb_phys_cache *pc, const uint8_t id[16],
+			 uint32_t frame, const struct ocb_frame_rec *rec);
+
+/* Drop the claim on frame (id, frame) when it was not put (the fetch
+ * failed, or the put kept nothing); waiters wake and miss.  Nothing when
+ * the frame is kept, being kept, or not claimed (pc NULL too). */
+void ocb_phys_cache_unclaim(struct ocb_phys_cache *pc, const uint8_t id[16],
+			    uint32_t frame);
+
+/* ocb_phys_cache_get(), after waiting while the frame is claimed or being
+ * kept by another read. */
+int ocb_phys_cache_get_wait(struct ocb_phys_cache *pc, const uint8_t id[16],
+			    uint32_t frame, const struct ocb_frame_rec *rec,
+			    void *out);
+
 /* Keep a copy of frame (id, frame), verified against rec, whose
- * plaintext is data (rec->plain_len bytes).  Best effort: nothing is kept
- * when memory is short or pc is NULL. */
+ * plaintext is data (rec->plain_len bytes); fills a claim on it.  Best
+ * effort: nothing is kept when memory is short or pc is NULL. */
 void ocb_phys_cache_put(struct ocb_phys_cache *pc, const uint8_t id[16],
 			uint32_t frame, const struct ocb_frame_rec *rec,
 			const void *data);
@@ -62,7 +91,8 @@ size_t ocb_phys_cache_bytes(struct ocb_phys_cache *pc);
 
 /* "name value\n" counter lines: phys_cache_bytes, phys_cache_limit,
  * phys_cache_hits, phys_cache_misses (lookups of frames not cached),
- * phys_cache_evictions; then the reads' working memory: phys_work_bytes,
+ * phys_cache_evictions, phys_cache_claim_waits (reads that waited for a
+ * frame another read fetched); then the reads' working memory: phys_work_bytes,
  * phys_work_limit, phys_work_peak_bytes, phys_work_waits. */
 void ocb_phys_cache_stats(struct ocb_phys_cache *pc, struct ocb_buf *out);
 

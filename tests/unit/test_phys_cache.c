@@ -1,12 +1,17 @@
 /* Unit tests: physical frames kept across reads: found only with the
  * record they were verified against, bounded by bytes (LRU), copied out
- * whole, and nothing kept or found without a cache. */
+ * whole, and nothing kept or found without a cache; a frame claimed by
+ * one read is coming for the others, who wait for its put or its
+ * unclaim. */
 #include "t.h"
 #include "buf.h"
 #include "catalog.h"
 #include "phys_cache.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +24,91 @@ static void rec_of(struct ocb_frame_rec *r, uint32_t i)
 	r->sealed_len = 1000;
 	r->plain_len = FS;
 	r->flags = 1;
+}
+
+/* a read waiting for a frame another read claimed */
+struct waiter {
+	struct ocb_phys_cache *pc;
+	const uint8_t *id;
+	struct ocb_frame_rec rec;
+	uint8_t out[FS];
+	int r;
+};
+
+static void *wait_thread(void *arg)
+{
+	struct waiter *w = arg;
+
+	w->r = ocb_phys_cache_get_wait(w->pc, w->id, 0, &w->rec, w->out);
+	return NULL;
+}
+
+/* start a waiter for (id, 0); back once it waits on the claim (the
+ * cache's count of waits reaches n) */
+static void wait_start(struct waiter *w, pthread_t *th, int n)
+{
+	struct ocb_buf st;
+	char want[64];
+	int waiting = 0;
+
+	snprintf(want, sizeof(want), "phys_cache_claim_waits %d\n", n);
+	CHECK_INT(pthread_create(th, NULL, wait_thread, w), 0);
+	while (!waiting) {
+		ocb_buf_init(&st, 4096);
+		ocb_phys_cache_stats(w->pc, &st);
+		waiting = st.data && strstr((char *)st.data, want);
+		ocb_buf_release(&st);
+		sched_yield();
+	}
+}
+
+static void test_claims(void)
+{
+	static const uint8_t c[16] = { 4, 5, 6 };
+	struct ocb_phys_cache *pc = NULL;
+	struct waiter w = { .id = c };
+	uint8_t data[FS];
+	pthread_t th;
+
+	CHECK_INT(ocb_phys_cache_new(4 * FS, 0, &pc), 0);
+	memset(data, 0x33, sizeof(data));
+	rec_of(&w.rec, 0);
+	w.pc = pc;
+	/* no cache: fetch, nothing to resolve */
+	CHECK_INT(ocb_phys_cache_claim(NULL, c, 0, &w.rec), OCB_PHYS_MISS);
+	/* the first read claims it, the next finds it coming */
+	CHECK_INT(ocb_phys_cache_claim(pc, c, 0, &w.rec), OCB_PHYS_MINE);
+	CHECK_INT(ocb_phys_cache_claim(pc, c, 0, &w.rec), OCB_PHYS_COMING);
+	CHECK_INT(ocb_phys_cache_has(pc, c, 0, &w.rec), 0);
+	CHECK_INT(ocb_phys_cache_get(pc, c, 0, &w.rec, data), -ENOENT);
+	CHECK_INT(ocb_phys_cache_bytes(pc), 0);	/* a claim holds nothing */
+	/* a waiter wakes with the frame once it is put */
+	wait_start(&w, &th, 1);
+	ocb_phys_cache_put(pc, c, 0, &w.rec, data);
+	pthread_join(th, NULL);
+	CHECK_INT(w.r, 0);
+	CHECK(!memcmp(w.out, data, FS));
+	CHECK_INT(ocb_phys_cache_claim(pc, c, 0, &w.rec), OCB_PHYS_KEPT);
+	ocb_phys_cache_unclaim(pc, c, 0);	/* kept: stays */
+	CHECK_INT(ocb_phys_cache_has(pc, c, 0, &w.rec), 1);
+	ocb_phys_cache_free(pc);
+
+	/* a claim dropped: the waiter wakes and misses; the frame can be
+	 * claimed again */
+	CHECK_INT(ocb_phys_cache_new(4 * FS, 0, &pc), 0);
+	w.pc = pc;
+	CHECK_INT(ocb_phys_cache_claim(pc, c, 0, &w.rec), OCB_PHYS_MINE);
+	wait_start(&w, &th, 1);
+	ocb_phys_cache_unclaim(pc, c, 0);
+	pthread_join(th, NULL);
+	CHECK_INT(w.r, -ENOENT);
+	CHECK_INT(ocb_phys_cache_claim(pc, c, 0, &w.rec), OCB_PHYS_MINE);
+	/* a put that keeps nothing (larger than the cache) drops it too */
+	w.rec.plain_len = 8 * FS;
+	ocb_phys_cache_put(pc, c, 0, &w.rec, data);
+	w.rec.plain_len = FS;
+	CHECK_INT(ocb_phys_cache_claim(pc, c, 0, &w.rec), OCB_PHYS_MINE);
+	ocb_phys_cache_free(pc);	/* with a claim in it */
 }
 
 int main(void)
@@ -91,5 +181,6 @@ int main(void)
 	CHECK_INT(ocb_phys_cache_get(NULL, a, 0, &r, out), -ENOENT);
 	CHECK_INT(ocb_phys_cache_bytes(NULL), 0);
 	ocb_phys_cache_free(NULL);
+	test_claims();
 	return T_DONE();
 }
