@@ -342,8 +342,10 @@ void ocb_phys_cache_put(struct ocb_phys_cache *pc, const uint8_t id[16],
 		free(e);
 		return;		/* kept already, or being kept */
 	}
-	if (old && !old->claimed)
+	if (old && !old->claimed) {
 		drop(pc, old, NULL);	/* another record: not ours to keep */
+		old = NULL;
+	}
 	make_room(pc, len, &buf);
 	if (pc->bytes + len > pc->max) {
 		unclaim(pc, id, frame);
