@@ -59,6 +59,9 @@ struct native_archive {
 	atomic_uint fetch_helpers;	/* threads lent to mapped reads */
 	uint64_t sealed_all, plain_all;	/* of every frame it is made of */
 	struct ocb_phys_cache *phys;	/* NULL, or frames kept across reads */
+	_Atomic(uint32_t *) seg_next;	/* format 3, made when first needed:
+					 * per segment, the next one of its
+					 * source (SEG_NONE: none) */
 };
 
 /* the end of the object as one suffix read: the trailer, the header copy
@@ -148,6 +151,7 @@ static void native_free(void *impl)
 	free(na->ref_keys);
 	if (na->key_lock_init)
 		pthread_mutex_destroy(&na->key_lock);
+	free(atomic_load(&na->seg_next));
 	ocb_catalog_free(na->cat);
 	ocb_crypto_key_free(na->data_key);
 	free(na->key);
@@ -610,6 +614,17 @@ out:
  * the process's phys_cache.h when the archive was given one: a fetch does
  * not request the kept frames at its ends, and a kept frame is copied
  * into its slot instead of being opened again.
+ * A sequential read (the cat pipeline) looks ahead too: a fetch that
+ * requests frames of a source also requests that source's next frames
+ * (LOOK_FRAMES at most, adjacent or LOOK_GAP apart) when the segment map
+ * says the stream needs them later, and not soon (LOOK_NEAR: the calls
+ * reading on will fetch those with their own); they are opened and kept
+ * ahead in the phys_cache.h for the call that needs them.  An object of a
+ * day of changes (a frame of changed files and pages, and a tail of the
+ * files at the end of the stream) then costs one request, not two.  The
+ * next segment of each source is found in a table made once per backup
+ * (seg_next); what one call looks ahead is bounded by LOOK_CALL bytes and
+ * counted in what it holds at the gate.
  * Memory per call: the fetches' sealed frames (those of the logical frames
  * read, as for a full backup, and the few frames holding the pieces
  * around them), ASM_SLOTS physical frames, one sealed frame's copy and
@@ -622,13 +637,23 @@ out:
 #define ASM_SLOTS 4
 #define ASM_FETCH_PAR 8		/* range requests of one call in flight */
 #define ASM_HELPERS 8		/* threads lent to one backup's calls */
+#define LOOK_FRAMES 4		/* frames of a source fetched ahead, at most */
+#define LOOK_GAP (256u << 10)	/* sealed bytes skipped to reach them */
+#define LOOK_NEAR (8ull << 20)	/* logical bytes past the call: soon */
+#define LOOK_SEGS 4096		/* later segments of a source looked at */
+#define LOOK_CALL (8u << 20)	/* sealed bytes one call fetches ahead */
+#define SEG_NONE UINT32_MAX
 
 struct fetch {
 	uint32_t src, f0, f1;
-	uint32_t u0, u1;	/* the frames requested: [f0, f1] less those
+	uint32_t x1;		/* frames (f1, x1]: fetched ahead */
+	uint32_t last_seg;	/* its last segment */
+	uint32_t u0, u1;	/* the frames requested: [f0, x1] less those
 				 * kept across reads, or another read is
 				 * fetching, at either end */
-	int mine0, mine1;	/* u0, u1 claimed by this read (phys_cache.h) */
+	int mine0, mine1;	/* u0, u1 <= f1 claimed by this read
+				 * (phys_cache.h) */
+	uint32_t mine_ahead;	/* bit i: frame f1 + 1 + i claimed */
 	struct source so;
 	struct native_archive *na;
 	struct ocb_buf b;	/* its sealed frames, from object offset start */
@@ -668,6 +693,8 @@ struct assembly {
 	uint8_t *sealed;	/* the copy a frame is opened in */
 	size_t sealed_cap;
 	ZSTD_DCtx *dctx;
+	int ahead;		/* a sequential read: fetch ahead */
+	uint64_t hi;		/* the end of the call's logical range */
 };
 
 /* open frame p of fetch fe into sl, from a copy of its sealed bytes */
@@ -691,9 +718,11 @@ static int asm_open(struct assembly *as, const struct fetch *fe, uint32_t p,
  * opened from the fetch's sealed bytes; a frame the fetch left out is
  * waited for while another read brings it, and fetched alone when it
  * has been evicted since, or that read failed; a frame opened here is
- * kept for later reads */
+ * kept for later reads (ahead: for a read to come; inside the fetch's
+ * needed frames, where no other read of the stream is known to need it:
+ * to go first) */
 static int asm_load(struct assembly *as, const struct fetch *fe, uint32_t p,
-		    struct plain_slot *sl)
+		    struct plain_slot *sl, int ahead)
 {
 	const struct ocb_frame_rec *f = &fe->so.f[p];
 	struct fetch one;
@@ -722,13 +751,20 @@ static int asm_load(struct assembly *as, const struct fetch *fe, uint32_t p,
 			r = asm_open(as, &one, p, sl);
 		ocb_buf_release(&one.b);
 	}
-	if (r == 0)
+	if (r == 0 && ahead)
+		ocb_phys_cache_put_ahead(as->na->phys, fe->so.id, p, f,
+					 sl->data);
+	else if (r == 0 && p > fe->f0 && p < fe->f1)
+		ocb_phys_cache_put_cold(as->na->phys, fe->so.id, p, f,
+					sl->data);
+	else if (r == 0)
 		ocb_phys_cache_put(as->na->phys, fe->so.id, p, f, sl->data);
 	return r;
 }
 
-/* the plaintext of frame p of fetch k, in a slot */
-static int asm_frame(struct assembly *as, uint32_t k, uint32_t p,
+/* the plaintext of frame p of fetch k, in a slot (ahead: a frame fetched
+ * for a later read) */
+static int asm_frame(struct assembly *as, uint32_t k, uint32_t p, int ahead,
 		     const uint8_t **out)
 {
 	struct plain_slot *sl = &as->slot[0];
@@ -745,10 +781,10 @@ static int asm_frame(struct assembly *as, uint32_t k, uint32_t p,
 		if (!x->have || x->used < sl->used)
 			sl = x;		/* the least recently used */
 	}
-	if (p < as->fe[k].f0 || p > as->fe[k].f1)
+	if (p < as->fe[k].f0 || p > as->fe[k].x1)
 		return -EBADMSG;	/* grouping keeps it inside: cannot */
 	sl->have = 0;
-	r = asm_load(as, &as->fe[k], p, sl);
+	r = asm_load(as, &as->fe[k], p, sl, ahead);
 	if (r < 0)
 		return r;
 	sl->have = 1;
@@ -820,7 +856,7 @@ static int asm_logical(struct assembly *as, uint32_t l, uint64_t llen)
 	int r;
 
 	if (as->npc == 1 && as->pc[0].len == llen) {
-		r = asm_frame(as, as->pc[0].k, as->pc[0].p, &plain);
+		r = asm_frame(as, as->pc[0].k, as->pc[0].p, 0, &plain);
 		return r < 0 ? r : as->cb(as->arg, l, plain + as->pc[0].o,
 					  (size_t)llen);
 	}
@@ -830,7 +866,7 @@ static int asm_logical(struct assembly *as, uint32_t l, uint64_t llen)
 	for (i = 0; i < as->npc; i++) {
 		const struct piece *pc = &as->pc[i];
 
-		r = asm_frame(as, pc->k, pc->p, &plain);
+		r = asm_frame(as, pc->k, pc->p, 0, &plain);
 		if (r < 0)
 			return r;
 		memcpy(as->lbuf + pc->at, plain + pc->o, pc->len);
@@ -895,11 +931,12 @@ static int asm_group(struct assembly *as, uint32_t s0, uint32_t s1,
 		    g0 <= as->fe[k - 1].f1 + 1) {
 			if (g1 > as->fe[k - 1].f1)
 				as->fe[k - 1].f1 = g1;
+			as->fe[k - 1].last_seg = s;
 			as->seg_fetch[s - s0] = k - 1;
 			continue;
 		}
 		as->fe[as->nfe] = (struct fetch){ .src = c->seg[s].source,
-			.f0 = g0, .f1 = g1, .na = as->na };
+			.f0 = g0, .f1 = g1, .last_seg = s, .na = as->na };
 		ocb_buf_init(&as->fe[as->nfe].b, 0);
 		r = source_get(as->na, c->seg[s].source, &as->fe[as->nfe].so);
 		as->seg_fetch[s - s0] = as->nfe++;
@@ -909,10 +946,98 @@ static int asm_group(struct assembly *as, uint32_t s0, uint32_t s1,
 	for (k = 0; k < as->nfe; k++) {
 		if (as->fe[k].f1 >= as->fe[k].so.nframes)
 			return -EBADMSG;	/* validated: cannot */
-		as->fe[k].u0 = as->fe[k].f0;
-		as->fe[k].u1 = as->fe[k].f1;
+		as->fe[k].x1 = as->fe[k].f1;
 	}
 	return 0;
+}
+
+/* per segment, the next segment of its source (na->seg_next), made by the
+ * first read that needs it; NULL when out of memory */
+static const uint32_t *seg_next(struct native_archive *na)
+{
+	const struct ocb_catalog *c = na->cat;
+	uint32_t *t = atomic_load(&na->seg_next), *last = NULL, *none = NULL;
+	uint32_t s;
+
+	if (t)
+		return t;
+	t = malloc((c->nseg ? c->nseg : 1) * sizeof(*t));
+	last = malloc((c->nrefs + 1) * sizeof(*last));
+	if (!t || !last)
+		goto out;
+	for (s = 0; s <= c->nrefs; s++)
+		last[s] = SEG_NONE;
+	for (s = 0; s < c->nseg; s++) {
+		t[s] = SEG_NONE;
+		if (last[c->seg[s].source] != SEG_NONE)
+			t[last[c->seg[s].source]] = s;
+		last[c->seg[s].source] = s;
+	}
+	if (!atomic_compare_exchange_strong(&na->seg_next, &none, t)) {
+		free(t);	/* another read made it first */
+		t = none;
+	}
+	free(last);
+	return t;
+out:
+	free(last);
+	free(t);
+	return NULL;
+}
+
+/* the sealed bytes of frames [a, b] of so */
+static uint64_t frames_span(const struct source *so, uint32_t a, uint32_t b)
+{
+	return so->f[b].off + so->f[b].sealed_len - so->f[a].off;
+}
+
+/* fe's frames past f1 that later segments of its source need, not soon
+ * (LOOK_NEAR past the call) and close to what it fetches (LOOK_FRAMES,
+ * LOOK_GAP): fe->x1; *budget: the sealed bytes the call may still fetch
+ * ahead */
+static void asm_look(struct assembly *as, const uint32_t *next,
+		     struct fetch *fe, uint64_t *budget)
+{
+	const struct ocb_catalog *c = as->na->cat;
+	uint32_t s = next[fe->last_seg], steps, a, b, cap;
+	uint64_t add;
+
+	cap = fe->so.nframes - 1 - fe->f1 < LOOK_FRAMES ?
+	      fe->so.nframes - 1 : fe->f1 + LOOK_FRAMES;
+	for (steps = 0; s != SEG_NONE && steps < LOOK_SEGS && fe->x1 < cap;
+	     s = next[s], steps++) {
+		const struct ocb_segment *g = &c->seg[s];
+
+		seg_frames(as->na, g, g->loff, g->loff + g->len, &a, &b);
+		if (b <= fe->x1)
+			continue;
+		if (g->loff < as->hi + LOOK_NEAR)
+			break;		/* read on soon, by the next calls */
+		if (a > fe->x1 + 1 &&
+		    frames_span(&fe->so, fe->x1 + 1, a - 1) > LOOK_GAP)
+			break;		/* not close */
+		if (b > cap)
+			b = cap;
+		add = frames_span(&fe->so, fe->x1 + 1, b);
+		if (add > *budget)
+			break;
+		*budget -= add;
+		fe->x1 = b;
+	}
+}
+
+/* what each fetch looks ahead (a sequential read only; with frames kept
+ * across reads: else nothing could keep them) */
+static void asm_look_all(struct assembly *as)
+{
+	const uint32_t *next;
+	uint64_t budget = LOOK_CALL;
+	uint32_t k;
+
+	if (!as->ahead || !as->na->phys || !(next = seg_next(as->na)))
+		return;
+	for (k = 0; k < as->nfe; k++)
+		asm_look(as, next, &as->fe[k], &budget);
 }
 
 /* frame p of fe: kept, or coming from another read (then left out of the
@@ -930,20 +1055,32 @@ static int asm_left_out(struct assembly *as, struct fetch *fe, uint32_t p,
 /* Frames at either end of each fetch that earlier reads kept, or that
  * reads running now are fetching, are not requested again (in the middle
  * they are: one request); the ends this read requests first are claimed,
- * so that the reads running now wait for them instead.  Decided once
- * this read holds its working memory: nothing it counts on is evicted
- * while it waits at the gate. */
+ * so that the reads running now wait for them instead.  The frames looked
+ * ahead are claimed too, up to the first one left out, and only when the
+ * fetch requests some of its own.  Decided once this read holds its
+ * working memory: nothing it counts on is evicted while it waits at the
+ * gate. */
 static void asm_claim(struct assembly *as)
 {
-	uint32_t k;
+	uint32_t k, p;
+	int mine;
 
 	for (k = 0; k < as->nfe; k++) {
 		struct fetch *fe = &as->fe[k];
 
-		while (fe->u0 <= fe->u1 &&
+		fe->u0 = fe->f0;
+		fe->u1 = fe->f1;
+		while (fe->u0 <= fe->f1 &&
 		       asm_left_out(as, fe, fe->u0, &fe->mine0))
 			fe->u0++;
-		while (fe->u1 > fe->u0 &&
+		for (p = fe->f1 + 1; fe->u0 <= fe->f1 && p <= fe->x1; p++) {
+			if (asm_left_out(as, fe, p, &mine) || !mine)
+				break;
+			fe->mine_ahead |= 1u << (p - fe->f1 - 1);
+			fe->u1 = p;
+		}
+		fe->x1 = p - 1 > fe->f1 ? p - 1 : fe->f1;
+		while (fe->u1 > fe->u0 && fe->u1 <= fe->f1 &&
 		       asm_left_out(as, fe, fe->u1, &fe->mine1))
 			fe->u1--;
 	}
@@ -967,10 +1104,19 @@ static int asm_publish(struct assembly *as)
 			if (!mine[i])
 				continue;
 			if (fe->err == 0 && fe->b.data && r == 0)
-				r = asm_frame(as, k, p[i], &plain);
+				r = asm_frame(as, k, p[i], 0, &plain);
 			ocb_phys_cache_unclaim(as->na->phys, fe->so.id, p[i]);
 		}
+		for (i = 0; i < LOOK_FRAMES; i++) {
+			if (!(fe->mine_ahead & 1u << i))
+				continue;
+			if (fe->err == 0 && fe->b.data && r == 0)
+				r = asm_frame(as, k, fe->f1 + 1 + i, 1, &plain);
+			ocb_phys_cache_unclaim(as->na->phys, fe->so.id,
+					       fe->f1 + 1 + i);
+		}
 		fe->mine0 = fe->mine1 = 0;
+		fe->mine_ahead = 0;
 	}
 	return r;
 }
@@ -987,15 +1133,13 @@ static size_t asm_need(const struct assembly *as)
 	for (k = 0; k < as->nfe; k++) {
 		const struct fetch *fe = &as->fe[k];
 
-		if (fe->u0 <= fe->u1)
-			need += fe->so.f[fe->u1].off + fe->so.f[fe->u1].sealed_len -
-				fe->so.f[fe->u0].off;
-		for (p = fe->f0; p <= fe->f1; p++)
+		need += frames_span(&fe->so, fe->f0, fe->x1);
+		for (p = fe->f0; p <= fe->x1; p++)
 			if (fe->so.f[p].sealed_len > smax)
 				smax = fe->so.f[p].sealed_len;
 		if (fe->so.frame_size > fmax)
 			fmax = fe->so.frame_size;
-		frames += fe->f1 - fe->f0 + 1;
+		frames += fe->x1 - fe->f0 + 1;
 	}
 	return need + (frames < ASM_SLOTS ? frames : ASM_SLOTS) * fmax +
 	       2 * smax;
@@ -1052,13 +1196,15 @@ static void asm_release(struct assembly *as)
 	ZSTD_freeDCtx(as->dctx);
 }
 
-/* logical frames [first, first + n) of a format 3 backup */
+/* logical frames [first, first + n) of a format 3 backup (ahead: a
+ * sequential read) */
 static int native_read_mapped(struct native_archive *na, uint32_t first,
-			      uint32_t n, ocb_frame_fn cb, void *arg, int *net)
+			      uint32_t n, ocb_frame_fn cb, void *arg, int *net,
+			      int ahead)
 {
 	const struct ocb_catalog *c = na->cat;
 	struct assembly as = { .na = na, .cb = cb, .arg = arg,
-			       .fs = c->frame_size };
+			       .fs = c->frame_size, .ahead = ahead };
 	uint64_t lo = (uint64_t)first * c->frame_size;
 	uint64_t hi = (uint64_t)(first + n) * c->frame_size;
 	uint32_t s0 = seg_find(c, lo), s1, s, l;
@@ -1070,9 +1216,11 @@ static int native_read_mapped(struct native_archive *na, uint32_t first,
 		hi = c->stream_size;
 	for (s1 = s0; s1 < c->nseg && c->seg[s1].loff < hi; s1++)
 		;
+	as.hi = hi;
 	as.dctx = ZSTD_createDCtx();
 	r = as.dctx ? asm_group(&as, s0, s1, lo, hi) : -ENOMEM;
 	if (r == 0) {
+		asm_look_all(&as);
 		need = asm_need(&as);
 		ocb_mem_gate_enter(gate, need);
 		asm_claim(&as);
@@ -1127,16 +1275,23 @@ static uint64_t wire_bytes(const struct native_archive *na, uint32_t first,
 	       (uint64_t)n * c->frame_size;
 }
 
-static int native_read_frames(struct ocb_archive *a, uint32_t first,
-			      uint32_t n, ocb_frame_fn cb, void *arg, int *net)
+/* logical frames [first, first + n) (ahead: of a sequential read) */
+static int read_frames(struct native_archive *na, uint32_t first,
+		       uint32_t n, ocb_frame_fn cb, void *arg, int *net,
+		       int ahead)
 {
-	struct native_archive *na = ocb_archive_impl(a);
 	struct source so;
 
 	if (!identity(na->cat))
-		return native_read_mapped(na, first, n, cb, arg, net);
+		return native_read_mapped(na, first, n, cb, arg, net, ahead);
 	source_get(na, 0, &so);
 	return source_frames(na, &so, first, n, cb, arg, net);
+}
+
+static int native_read_frames(struct ocb_archive *a, uint32_t first,
+			      uint32_t n, ocb_frame_fn cb, void *arg, int *net)
+{
+	return read_frames(ocb_archive_impl(a), first, n, cb, arg, net, 0);
 }
 
 /* format 3 assembles its frames: they lie nowhere as such */
@@ -1185,7 +1340,7 @@ struct cat_slot {
 
 struct cat_pipe {
 	struct ocb_archive *a;
-	const struct native_archive *na;
+	struct native_archive *na;
 	struct ocb_link_est *link;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -1262,8 +1417,8 @@ static void *cat_worker(void *arg)
 		sl->t_first = 0;
 		pthread_mutex_unlock(&p->lock);
 		t0 = ocb_link_est_now_us();
-		r = ocb_archive_read_frames_net(p->a, first, n, slot_fill, sl,
-						&net);
+		net = 0;
+		r = read_frames(p->na, first, n, slot_fill, sl, &net, 1);
 		if (r == 0 && net)	/* the store's time, not a cache's */
 			ocb_link_est_sample(p->link, wire_bytes(p->na, first, n),
 					    sl->t_first - t0);
@@ -1279,7 +1434,7 @@ static void *cat_worker(void *arg)
 static int native_cat_range(struct ocb_archive *a, uint64_t off,
 			    uint64_t len, ocb_sink_fn sink, void *arg)
 {
-	const struct native_archive *na = ocb_archive_impl(a);
+	struct native_archive *na = ocb_archive_impl(a);
 	struct cat_pipe p = { .a = a, .na = na };
 	uint64_t fs, end = off + len, stream, b;
 	pthread_t th[CAT_WORKERS];

@@ -12,6 +12,16 @@
  * but not charged: its reader's put fills it, and reads waiting for it
  * sleep on one condition variable, woken whenever an entry becomes ready
  * or leaves the table.
+ * A frame only its own read needs, as far as it knows (inside a run of a
+ * large file), is kept at the cold end of the LRU list: a sequential read
+ * streaming such frames through evicts them before the frames at the
+ * ends of its reads, which the neighbouring reads share.
+ * A frame kept ahead (fetched with a read's own frames for a later read)
+ * is evicted only after every other ready frame, until it is first read:
+ * the frames streaming through between its fetch and its use would
+ * otherwise push it out first.  Such frames hold at most a 1/AHEAD_SHARE
+ * of the bound; a new one evicts the oldest of them when they would hold
+ * more (the reads they were kept for may never come).
  */
 #include "phys_cache.h"
 #include "buf.h"
@@ -27,6 +37,7 @@
 #include <time.h>
 
 #define NBUCKETS 1024
+#define AHEAD_SHARE 2		/* frames kept ahead: half the bound */
 #define CLAIM_WAIT_MAX 300	/* seconds: a claim's fetch is bounded by its
 				 * store's retry deadline; past this, fetch */
 
@@ -39,6 +50,7 @@ struct pent {
 	int refs;
 	int hashed;
 	int claimed;			/* no data yet: a read fetches it */
+	int ahead;			/* kept ahead, not read yet */
 	struct pent *hnext;
 	struct pent *lprev, *lnext;	/* LRU, hashed entries */
 };
@@ -50,7 +62,8 @@ struct ocb_phys_cache {
 	struct pent lru;		/* sentinel: lnext = most recent */
 	size_t max;
 	_Atomic size_t bytes;		/* charged: hashed entries */
-	uint64_t hits, misses, evictions, claim_waits;
+	size_t ahead_bytes;		/* of them, kept ahead and not read */
+	uint64_t hits, misses, evictions, claim_waits, ahead_kept, ahead_used;
 	struct ocb_mem_gate *work;	/* the sharing reads' working memory */
 };
 
@@ -145,6 +158,15 @@ static void lru_push(struct ocb_phys_cache *pc, struct pent *e)
 	pc->lru.lnext = e;
 }
 
+/* e at the cold end: the next to go */
+static void lru_push_cold(struct ocb_phys_cache *pc, struct pent *e)
+{
+	e->lprev = pc->lru.lprev;
+	e->lnext = &pc->lru;
+	pc->lru.lprev->lnext = e;
+	pc->lru.lprev = e;
+}
+
 /* take e out of the table and the bound (a claim is not charged); its
  * buffer to *keep when it is unpinned and keep is not NULL, else freed
  * now or by its last reader; waiters wake (lock held) */
@@ -160,6 +182,9 @@ static void drop(struct ocb_phys_cache *pc, struct pent *e, uint8_t **keep)
 	lru_unlink(e);
 	if (!e->claimed)
 		pc->bytes -= e->rec.plain_len;
+	if (e->ahead)
+		pc->ahead_bytes -= e->rec.plain_len;
+	e->ahead = 0;
 	pthread_cond_broadcast(&pc->cond);
 	if (e->refs)
 		return;
@@ -279,6 +304,11 @@ static int get(struct ocb_phys_cache *pc, const uint8_t id[16],
 		return -ENOENT;
 	}
 	pc->hits++;
+	if (e->ahead) {		/* read: an ordinary frame from now on */
+		e->ahead = 0;
+		pc->ahead_bytes -= e->rec.plain_len;
+		pc->ahead_used++;
+	}
 	e->refs++;
 	lru_unlink(e);
 	lru_push(pc, e);
@@ -304,16 +334,19 @@ int ocb_phys_cache_get_wait(struct ocb_phys_cache *pc, const uint8_t id[16],
 	return get(pc, id, frame, rec, out, 1);
 }
 
-/* evict least recently used frames until len more bytes fit; the buffer
- * of one of plain length len to *keep (lock held) */
-static void make_room(struct ocb_phys_cache *pc, size_t len, uint8_t **keep)
+/* evict the least recently used ready frames of one class (kept ahead
+ * or not) while full(); the buffer of one of plain length len to *keep
+ * (lock held) */
+static void evict(struct ocb_phys_cache *pc, int ahead, size_t len,
+		  uint8_t **keep,
+		  int (*full)(const struct ocb_phys_cache *, size_t))
 {
 	struct pent *e = pc->lru.lprev;
 
-	while (pc->bytes + len > pc->max && e != &pc->lru) {
+	while (full(pc, len) && e != &pc->lru) {
 		struct pent *prev = e->lprev;
 
-		if (e->ready) {
+		if (e->ready && e->ahead == ahead) {
 			drop(pc, e, e->rec.plain_len == len ? keep : NULL);
 			pc->evictions++;
 		}
@@ -321,17 +354,42 @@ static void make_room(struct ocb_phys_cache *pc, size_t len, uint8_t **keep)
 	}
 }
 
-void ocb_phys_cache_put(struct ocb_phys_cache *pc, const uint8_t id[16],
-			uint32_t frame, const struct ocb_frame_rec *rec,
-			const void *data)
+static int cache_full(const struct ocb_phys_cache *pc, size_t len)
 {
+	return pc->bytes + len > pc->max;
+}
+
+static int ahead_full(const struct ocb_phys_cache *pc, size_t len)
+{
+	return pc->ahead_bytes + len > pc->max / AHEAD_SHARE;
+}
+
+/* room for len more bytes (a frame kept ahead: within its share too):
+ * other frames go first, those kept ahead last (lock held) */
+static void make_room(struct ocb_phys_cache *pc, size_t len, int ahead,
+		      uint8_t **keep)
+{
+	if (ahead)
+		evict(pc, 1, len, keep, ahead_full);
+	evict(pc, 0, len, keep, cache_full);
+	evict(pc, 1, len, keep, cache_full);
+}
+
+enum { PUT_USED, PUT_AHEAD, PUT_COLD };
+
+static void put(struct ocb_phys_cache *pc, const uint8_t id[16],
+		uint32_t frame, const struct ocb_frame_rec *rec,
+		const void *data, int how)
+{
+	int ahead = how == PUT_AHEAD;
 	size_t len = rec->plain_len;
 	uint8_t *buf = NULL;
 	struct pent *e = NULL, *old;
 
 	if (!pc)
 		return;
-	if (len == 0 || len > pc->max || !(e = calloc(1, sizeof(*e)))) {
+	if (len == 0 || len > (ahead ? pc->max / AHEAD_SHARE : pc->max) ||
+	    !(e = calloc(1, sizeof(*e)))) {
 		ocb_phys_cache_unclaim(pc, id, frame);
 		return;
 	}
@@ -346,8 +404,8 @@ void ocb_phys_cache_put(struct ocb_phys_cache *pc, const uint8_t id[16],
 		drop(pc, old, NULL);	/* another record: not ours to keep */
 		old = NULL;
 	}
-	make_room(pc, len, &buf);
-	if (pc->bytes + len > pc->max) {
+	make_room(pc, len, ahead, &buf);
+	if (cache_full(pc, len) || (ahead && ahead_full(pc, len))) {
 		unclaim(pc, id, frame);
 		pthread_mutex_unlock(&pc->lock);
 		free(buf);
@@ -368,8 +426,16 @@ void ocb_phys_cache_put(struct ocb_phys_cache *pc, const uint8_t id[16],
 	}
 	e->rec = *rec;
 	e->refs = 1;		/* filling: not evicted, not found */
-	lru_push(pc, e);
+	e->ahead = ahead;
+	if (how == PUT_COLD)
+		lru_push_cold(pc, e);
+	else
+		lru_push(pc, e);
 	pc->bytes += len;
+	if (ahead) {
+		pc->ahead_bytes += len;
+		pc->ahead_kept++;
+	}
 	pthread_mutex_unlock(&pc->lock);
 
 	if (!buf)
@@ -384,6 +450,27 @@ void ocb_phys_cache_put(struct ocb_phys_cache *pc, const uint8_t id[16],
 		drop(pc, e, NULL);
 	pthread_cond_broadcast(&pc->cond);
 	pthread_mutex_unlock(&pc->lock);
+}
+
+void ocb_phys_cache_put(struct ocb_phys_cache *pc, const uint8_t id[16],
+			uint32_t frame, const struct ocb_frame_rec *rec,
+			const void *data)
+{
+	put(pc, id, frame, rec, data, PUT_USED);
+}
+
+void ocb_phys_cache_put_cold(struct ocb_phys_cache *pc, const uint8_t id[16],
+			     uint32_t frame, const struct ocb_frame_rec *rec,
+			     const void *data)
+{
+	put(pc, id, frame, rec, data, PUT_COLD);
+}
+
+void ocb_phys_cache_put_ahead(struct ocb_phys_cache *pc,
+			      const uint8_t id[16], uint32_t frame,
+			      const struct ocb_frame_rec *rec, const void *data)
+{
+	put(pc, id, frame, rec, data, PUT_AHEAD);
 }
 
 struct ocb_mem_gate *ocb_phys_cache_gate(struct ocb_phys_cache *pc)
@@ -405,9 +492,13 @@ void ocb_phys_cache_stats(struct ocb_phys_cache *pc, struct ocb_buf *out)
 		       "phys_cache_hits %" PRIu64 "\n"
 		       "phys_cache_misses %" PRIu64 "\n"
 		       "phys_cache_evictions %" PRIu64 "\n"
-		       "phys_cache_claim_waits %" PRIu64 "\n",
+		       "phys_cache_claim_waits %" PRIu64 "\n"
+		       "phys_cache_ahead_bytes %zu\n"
+		       "phys_cache_ahead_kept %" PRIu64 "\n"
+		       "phys_cache_ahead_used %" PRIu64 "\n",
 		       atomic_load(&pc->bytes), pc->max, pc->hits, pc->misses,
-		       pc->evictions, pc->claim_waits);
+		       pc->evictions, pc->claim_waits, pc->ahead_bytes,
+		       pc->ahead_kept, pc->ahead_used);
 	pthread_mutex_unlock(&pc->lock);
 	ocb_mem_gate_stats(pc->work, "phys_work", out);
 }

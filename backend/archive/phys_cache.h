@@ -18,6 +18,11 @@
  * (ocb_phys_cache_claim) and fetches it, the others wait for it
  * (ocb_phys_cache_get_wait) instead of fetching it too.
  *
+ * A sequential read fetches with its own frames those of the same object
+ * that the rest of the stream needs later (one request, not two): they are
+ * kept "ahead" (ocb_phys_cache_put_ahead), evicted after every other
+ * frame until first read, within half the bound.
+ *
  * The reads that share the kept frames share a bound on their working
  * memory too (mem_gate.h): each read of an incremental backup holds its
  * fetched frames and its decode buffers until it ends, and many run at
@@ -82,6 +87,21 @@ void ocb_phys_cache_put(struct ocb_phys_cache *pc, const uint8_t id[16],
 			uint32_t frame, const struct ocb_frame_rec *rec,
 			const void *data);
 
+/* ocb_phys_cache_put() of a frame no other read is known to need (inside
+ * a read's run of a large file): kept as the least recently used, the
+ * first to be evicted. */
+void ocb_phys_cache_put_cold(struct ocb_phys_cache *pc, const uint8_t id[16],
+			     uint32_t frame, const struct ocb_frame_rec *rec,
+			     const void *data);
+
+/* ocb_phys_cache_put() of a frame no read has asked for yet, fetched for
+ * a later one: evicted only after every frame not kept ahead, until it is
+ * first read; frames kept ahead hold at most half of max_bytes (the
+ * oldest of them go first). */
+void ocb_phys_cache_put_ahead(struct ocb_phys_cache *pc,
+			      const uint8_t id[16], uint32_t frame,
+			      const struct ocb_frame_rec *rec, const void *data);
+
 /* The bound on the working memory of the reads sharing pc (NULL when
  * pc is NULL: none). */
 struct ocb_mem_gate *ocb_phys_cache_gate(struct ocb_phys_cache *pc);
@@ -92,7 +112,9 @@ size_t ocb_phys_cache_bytes(struct ocb_phys_cache *pc);
 /* "name value\n" counter lines: phys_cache_bytes, phys_cache_limit,
  * phys_cache_hits, phys_cache_misses (lookups of frames not cached),
  * phys_cache_evictions, phys_cache_claim_waits (reads that waited for a
- * frame another read fetched); then the reads' working memory: phys_work_bytes,
+ * frame another read fetched), phys_cache_ahead_bytes (kept ahead, not
+ * read yet), phys_cache_ahead_kept, phys_cache_ahead_used (of those, read
+ * later); then the reads' working memory: phys_work_bytes,
  * phys_work_limit, phys_work_peak_bytes, phys_work_waits. */
 void ocb_phys_cache_stats(struct ocb_phys_cache *pc, struct ocb_buf *out);
 

@@ -2,7 +2,8 @@
  * record they were verified against, bounded by bytes (LRU), copied out
  * whole, and nothing kept or found without a cache; a frame claimed by
  * one read is coming for the others, who wait for its put or its
- * unclaim. */
+ * unclaim; frames kept ahead go after the others until first read, and
+ * hold at most half the bound; frames put cold go first. */
 #include "t.h"
 #include "buf.h"
 #include "catalog.h"
@@ -111,6 +112,95 @@ static void test_claims(void)
 	ocb_phys_cache_free(pc);	/* with a claim in it */
 }
 
+/* does pc's stats text hold line? */
+static int stat_is(struct ocb_phys_cache *pc, const char *line)
+{
+	struct ocb_buf st;
+	int r;
+
+	ocb_buf_init(&st, 4096);
+	ocb_phys_cache_stats(pc, &st);
+	r = st.data && strstr((char *)st.data, line);
+	ocb_buf_release(&st);
+	return r;
+}
+
+static void test_ahead(void)
+{
+	static const uint8_t a[16] = { 4 }, b[16] = { 5 };
+	struct ocb_phys_cache *pc = NULL;
+	struct ocb_frame_rec r;
+	uint8_t data[FS], out[FS];
+	uint32_t i;
+
+	memset(data, 0x33, sizeof(data));
+	CHECK_INT(ocb_phys_cache_new(4 * FS, 0, &pc), 0);
+	rec_of(&r, 7);
+	ocb_phys_cache_put_ahead(pc, a, 7, &r, data);
+	/* frames streaming through evict the others, not the one ahead */
+	for (i = 0; i < 6; i++) {
+		rec_of(&r, i);
+		ocb_phys_cache_put(pc, b, i, &r, data);
+	}
+	CHECK_INT(ocb_phys_cache_bytes(pc), 4 * FS);
+	CHECK(stat_is(pc, "phys_cache_ahead_bytes 4096\n"));
+	rec_of(&r, 7);
+	CHECK_INT(ocb_phys_cache_get(pc, a, 7, &r, out), 0);
+	CHECK(!memcmp(out, data, FS));
+	CHECK(stat_is(pc, "phys_cache_ahead_bytes 0\n"));
+	CHECK(stat_is(pc, "phys_cache_ahead_used 1\n"));
+	/* read once, it is like the others: the least recently used goes */
+	for (i = 10; i < 14; i++) {
+		rec_of(&r, i);
+		ocb_phys_cache_put(pc, b, i, &r, data);
+	}
+	rec_of(&r, 7);
+	CHECK_INT(ocb_phys_cache_has(pc, a, 7, &r), 0);
+	/* half the bound at most: a third frame ahead evicts the oldest */
+	for (i = 20; i < 23; i++) {
+		rec_of(&r, i);
+		ocb_phys_cache_put_ahead(pc, a, i, &r, data);
+	}
+	CHECK(stat_is(pc, "phys_cache_ahead_bytes 8192\n"));
+	CHECK(stat_is(pc, "phys_cache_ahead_kept 4\n"));
+	rec_of(&r, 20);
+	CHECK_INT(ocb_phys_cache_has(pc, a, 20, &r), 0);
+	rec_of(&r, 22);
+	CHECK_INT(ocb_phys_cache_has(pc, a, 22, &r), 1);
+	/* a claim filled ahead, then found by the read waiting for it */
+	rec_of(&r, 30);
+	CHECK_INT(ocb_phys_cache_claim(pc, a, 30, &r), OCB_PHYS_MINE);
+	ocb_phys_cache_put_ahead(pc, a, 30, &r, data);
+	CHECK_INT(ocb_phys_cache_claim(pc, a, 30, &r), OCB_PHYS_KEPT);
+	CHECK_INT(ocb_phys_cache_get_wait(pc, a, 30, &r, out), 0);
+	ocb_phys_cache_free(pc);
+
+	/* a frame put cold goes before older ones */
+	CHECK_INT(ocb_phys_cache_new(2 * FS, 0, &pc), 0);
+	rec_of(&r, 1);
+	ocb_phys_cache_put(pc, b, 1, &r, data);
+	rec_of(&r, 2);
+	ocb_phys_cache_put_cold(pc, b, 2, &r, data);
+	CHECK_INT(ocb_phys_cache_has(pc, b, 2, &r), 1);
+	rec_of(&r, 3);
+	ocb_phys_cache_put(pc, b, 3, &r, data);
+	rec_of(&r, 2);
+	CHECK_INT(ocb_phys_cache_has(pc, b, 2, &r), 0);
+	rec_of(&r, 1);
+	CHECK_INT(ocb_phys_cache_has(pc, b, 1, &r), 1);
+	ocb_phys_cache_free(pc);
+
+	/* larger than the share: nothing kept, and a claim on it dropped */
+	CHECK_INT(ocb_phys_cache_new(FS, 0, &pc), 0);
+	rec_of(&r, 0);
+	CHECK_INT(ocb_phys_cache_claim(pc, a, 0, &r), OCB_PHYS_MINE);
+	ocb_phys_cache_put_ahead(pc, a, 0, &r, data);
+	CHECK_INT(ocb_phys_cache_bytes(pc), 0);
+	CHECK_INT(ocb_phys_cache_claim(pc, a, 0, &r), OCB_PHYS_MINE);
+	ocb_phys_cache_free(pc);
+	ocb_phys_cache_put_ahead(NULL, a, 0, &r, data);
+}
+
 int main(void)
 {
 	static const uint8_t a[16] = { 1, 2, 3 }, b[16] = { 9, 8, 7 };
@@ -182,5 +272,6 @@ int main(void)
 	CHECK_INT(ocb_phys_cache_bytes(NULL), 0);
 	ocb_phys_cache_free(NULL);
 	test_claims();
+	test_ahead();
 	return T_DONE();
 }
