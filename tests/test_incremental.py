@@ -10,6 +10,7 @@ import sqlite3
 import stat
 import subprocess
 import tarfile
+import time
 
 from conftest import Ocb, write_config
 from test_mount import Mount
@@ -18,6 +19,18 @@ from treeutil import make_tree, assert_same_tree
 
 def backup(o, *args):
     return json.loads(o("backup", "--json", *args).stdout)
+
+
+def settle(root):
+    """Wait until every change under root is older than the window in which
+    a backup takes a file as racily clean (its ctime within two clock ticks
+    of the backup's start: recorded so that the next backup reads it
+    again), so that the next backup records the tree as unchanged."""
+    newest = max(os.lstat(os.path.join(d, n)).st_ctime_ns
+                 for d, dirs, files in os.walk(root) for n in dirs + files + ["."])
+    left = newest + 100_000_000 - time.time_ns()    # 100 ms: ticks of 10 ms
+    if left > 0:
+        time.sleep(left / 1e9)
 
 
 def object_size(rgw, bucket, key):
@@ -135,6 +148,7 @@ def test_unchanged_headers_referenced(tmp_path, rgw, bucket, s3_config, ocb):
                                                1_700_000_000_987_654_321))
     for _ in os.walk(src):      # directories' atimes move on a first read
         pass
+    settle(src)
     o = Ocb(config=s3_config, env=ocb.env)
     first = backup(o)
 
@@ -158,6 +172,7 @@ def test_unchanged_headers_referenced(tmp_path, rgw, bucket, s3_config, ocb):
     # an atime that a read moves (on file systems that keep atimes)
     rd = os.path.join(ws, "memory", "2026-11-08.md")
     os.utime(rd, ns=(1_500_000_000_000_000_000, os.lstat(rd).st_mtime_ns))
+    settle(src)
     third = backup(o)           # (the utime above made it changed here)
     open(rd, "rb").read()
     fourth = backup(o)
