@@ -62,6 +62,16 @@ struct native_archive {
 	_Atomic(uint32_t *) seg_next;	/* format 3, made when first needed:
 					 * per segment, the next one of its
 					 * source (SEG_NONE: none) */
+	_Atomic(struct frame_uses *) uses;	/* format 3, made when first
+						 * needed by a sequential read */
+};
+
+/* per physical frame of every source, the segments that use it, in
+ * stream order: where the stream next needs a frame */
+struct frame_uses {
+	uint32_t *fbase;	/* per source: its frame 0's index in start */
+	uint32_t *start;	/* per frame, and one more: its first use */
+	uint64_t *loff, *end;	/* per use: its segment's logical extent */
 };
 
 /* the end of the object as one suffix read: the trailer, the header copy
@@ -139,6 +149,17 @@ static void root_xattr(const struct ocb_catalog *c, const char *name,
 	}
 }
 
+static void uses_free(struct frame_uses *u)
+{
+	if (!u)
+		return;
+	free(u->fbase);
+	free(u->start);
+	free(u->loff);
+	free(u->end);
+	free(u);
+}
+
 static void native_free(void *impl)
 {
 	struct native_archive *na = impl;
@@ -152,6 +173,7 @@ static void native_free(void *impl)
 	if (na->key_lock_init)
 		pthread_mutex_destroy(&na->key_lock);
 	free(atomic_load(&na->seg_next));
+	uses_free(atomic_load(&na->uses));
 	ocb_catalog_free(na->cat);
 	ocb_crypto_key_free(na->data_key);
 	free(na->key);
@@ -635,6 +657,7 @@ out:
  * and waits on nobody while it reads.
  */
 #define ASM_SLOTS 4
+#define ASM_ALONE 4		/* frames fetched alone, kept by one call */
 #define ASM_FETCH_PAR 8		/* range requests of one call in flight */
 #define ASM_HELPERS 8		/* threads lent to one backup's calls */
 #define LOOK_FRAMES 4		/* frames of a source fetched ahead, at most */
@@ -660,6 +683,14 @@ struct fetch {
 	uint64_t start;
 	int err;
 	int net;		/* some of it came from the store itself */
+};
+
+/* a frame the call left out of its requests and then fetched alone: kept
+ * for its next use in the call (sealed) */
+struct alone {
+	struct fetch fe;	/* its fetch, with only its bytes */
+	uint32_t k, p;
+	uint64_t used;		/* LRU stamp; 0: free */
 };
 
 struct plain_slot {
@@ -689,13 +720,75 @@ struct assembly {
 	struct piece *pc;	/* the pieces of one logical frame */
 	size_t npc, cpc;
 	struct plain_slot slot[ASM_SLOTS];
+	struct alone alone[ASM_ALONE];
 	uint64_t clock;
 	uint8_t *sealed;	/* the copy a frame is opened in */
 	size_t sealed_cap;
 	ZSTD_DCtx *dctx;
 	int ahead;		/* a sequential read: fetch ahead */
-	uint64_t hi;		/* the end of the call's logical range */
+	const struct frame_uses *uses;	/* a sequential read's, or NULL */
+	uint64_t lo, hi;	/* the call's logical range */
+	uint64_t at;		/* the end of the logical frame assembled */
+	int claimed;		/* asm_claim() ran: frames held */
 };
+
+/* how asm_load keeps a frame: read by this call, claimed by it for the
+ * reads waiting for it, fetched ahead for a later one */
+enum { KEEP_USED, KEEP_CLAIMED, KEEP_AHEAD };
+
+/* where frame p of source src is needed next after logical offset hi:
+ * the first use not wholly before hi (OCB_PHYS_NEVER: none) */
+static uint64_t next_use(const struct frame_uses *u, uint32_t src,
+			 uint32_t p, uint64_t hi)
+{
+	uint32_t i = u->fbase[src] + p, a = u->start[i], b = u->start[i + 1];
+
+	while (a < b) {
+		uint32_t m = a + (b - a) / 2;
+
+		if (u->end[m] <= hi)
+			a = m + 1;
+		else
+			b = m;
+	}
+	if (a == u->start[i + 1])
+		return OCB_PHYS_NEVER;
+	return u->loff[a] > hi ? u->loff[a] : hi;
+}
+
+/* Keep frame p of fe (data: opened here, to put; NULL: taken from the
+ * kept frames, its next use to update).  A sequential read keeps it for
+ * its next use after the call; one it did not fetch, for its next use
+ * after the logical frame it assembles (when it needs it again, its slot
+ * taken); one it claimed, as used at offset 0: before any kept frame, so
+ * that it is kept, for the reads waiting for it, who hold it (it goes
+ * first once they are done, until asm_done() says its next use).  Other
+ * reads keep it as most recently used, or, inside the run of frames the
+ * call needs, as the next to go (no other read is known to need it).
+ * Returns 0. */
+static int asm_keep(struct assembly *as, const struct fetch *fe, uint32_t p,
+		    const void *data, int kind)
+{
+	struct ocb_phys_cache *pc = as->na->phys;
+	const struct ocb_frame_rec *f = &fe->so.f[p];
+	struct ocb_phys_due d = { .now = as->lo,
+				  .ahead = kind == KEEP_AHEAD };
+
+	if (as->uses) {
+		d.due = kind == KEEP_CLAIMED ? 0 :
+			next_use(as->uses, fe->src, p,
+				 p >= fe->u0 && p <= fe->u1 ? as->hi : as->at);
+		if (data)
+			ocb_phys_cache_put_due(pc, fe->so.id, p, f, data, &d);
+		else
+			ocb_phys_cache_set_due(pc, fe->so.id, p, &d);
+	} else if (data && p > fe->f0 && p < fe->f1) {
+		ocb_phys_cache_put_cold(pc, fe->so.id, p, f, data);
+	} else if (data) {
+		ocb_phys_cache_put(pc, fe->so.id, p, f, data);
+	}
+	return 0;
+}
 
 /* open frame p of fetch fe into sl, from a copy of its sealed bytes */
 static int asm_open(struct assembly *as, const struct fetch *fe, uint32_t p,
@@ -718,14 +811,49 @@ static int asm_open(struct assembly *as, const struct fetch *fe, uint32_t p,
  * opened from the fetch's sealed bytes; a frame the fetch left out is
  * waited for while another read brings it, and fetched alone when it
  * has been evicted since, or that read failed; a frame opened here is
- * kept for later reads (ahead: for a read to come; inside the fetch's
- * needed frames, where no other read of the stream is known to need it:
- * to go first) */
+ * kept for later reads (asm_keep) */
+/* frame p of fe, left out of its request and neither kept nor brought by
+ * another read: fetched alone once for the call (*out: a fetch holding
+ * it), the ASM_ALONE most recently used kept */
+static int asm_alone(struct assembly *as, const struct fetch *fe, uint32_t p,
+		     const struct fetch **out)
+{
+	uint32_t k = (uint32_t)(fe - as->fe);
+	struct alone *al = &as->alone[0];
+	int i, r;
+
+	for (i = 0; i < ASM_ALONE; i++) {
+		struct alone *x = &as->alone[i];
+
+		if (x->used && x->k == k && x->p == p) {
+			x->used = ++as->clock;
+			*out = &x->fe;
+			return 0;
+		}
+		if (x->used < al->used)
+			al = x;		/* free, or the least recently used */
+	}
+	ocb_buf_release(&al->fe.b);
+	al->used = 0;
+	al->fe = *fe;
+	r = source_fetch(as->na, &fe->so, p, 1, &al->fe.b, &al->fe.start,
+			 NULL);
+	if (r < 0) {
+		ocb_buf_release(&al->fe.b);
+		return r;
+	}
+	al->k = k;
+	al->p = p;
+	al->used = ++as->clock;
+	*out = &al->fe;
+	return 0;
+}
+
 static int asm_load(struct assembly *as, const struct fetch *fe, uint32_t p,
-		    struct plain_slot *sl, int ahead)
+		    struct plain_slot *sl, int kind)
 {
 	const struct ocb_frame_rec *f = &fe->so.f[p];
-	struct fetch one;
+	const struct fetch *one;
 	int r;
 
 	if (sl->cap < fe->so.frame_size) {
@@ -738,33 +866,21 @@ static int asm_load(struct assembly *as, const struct fetch *fe, uint32_t p,
 	if (p >= fe->u0 && p <= fe->u1) {
 		if (ocb_phys_cache_get(as->na->phys, fe->so.id, p, f,
 				       sl->data) == 0)
-			return 0;
+			return asm_keep(as, fe, p, NULL, kind);
 		r = asm_open(as, fe, p, sl);
 	} else if (ocb_phys_cache_get_wait(as->na->phys, fe->so.id, p, f,
 					   sl->data) == 0) {
-		return 0;
+		return asm_keep(as, fe, p, NULL, kind);
 	} else {
-		one = *fe;
-		r = source_fetch(as->na, &fe->so, p, 1, &one.b, &one.start,
-				 NULL);
+		r = asm_alone(as, fe, p, &one);
 		if (r == 0)
-			r = asm_open(as, &one, p, sl);
-		ocb_buf_release(&one.b);
+			r = asm_open(as, one, p, sl);
 	}
-	if (r == 0 && ahead)
-		ocb_phys_cache_put_ahead(as->na->phys, fe->so.id, p, f,
-					 sl->data);
-	else if (r == 0 && p > fe->f0 && p < fe->f1)
-		ocb_phys_cache_put_cold(as->na->phys, fe->so.id, p, f,
-					sl->data);
-	else if (r == 0)
-		ocb_phys_cache_put(as->na->phys, fe->so.id, p, f, sl->data);
-	return r;
+	return r < 0 ? r : asm_keep(as, fe, p, sl->data, kind);
 }
 
-/* the plaintext of frame p of fetch k, in a slot (ahead: a frame fetched
- * for a later read) */
-static int asm_frame(struct assembly *as, uint32_t k, uint32_t p, int ahead,
+/* the plaintext of frame p of fetch k, in a slot (kind: KEEP_*) */
+static int asm_frame(struct assembly *as, uint32_t k, uint32_t p, int kind,
 		     const uint8_t **out)
 {
 	struct plain_slot *sl = &as->slot[0];
@@ -784,7 +900,7 @@ static int asm_frame(struct assembly *as, uint32_t k, uint32_t p, int ahead,
 	if (p < as->fe[k].f0 || p > as->fe[k].x1)
 		return -EBADMSG;	/* grouping keeps it inside: cannot */
 	sl->have = 0;
-	r = asm_load(as, &as->fe[k], p, sl, ahead);
+	r = asm_load(as, &as->fe[k], p, sl, kind);
 	if (r < 0)
 		return r;
 	sl->have = 1;
@@ -856,7 +972,8 @@ static int asm_logical(struct assembly *as, uint32_t l, uint64_t llen)
 	int r;
 
 	if (as->npc == 1 && as->pc[0].len == llen) {
-		r = asm_frame(as, as->pc[0].k, as->pc[0].p, 0, &plain);
+		r = asm_frame(as, as->pc[0].k, as->pc[0].p, KEEP_USED,
+			      &plain);
 		return r < 0 ? r : as->cb(as->arg, l, plain + as->pc[0].o,
 					  (size_t)llen);
 	}
@@ -866,7 +983,7 @@ static int asm_logical(struct assembly *as, uint32_t l, uint64_t llen)
 	for (i = 0; i < as->npc; i++) {
 		const struct piece *pc = &as->pc[i];
 
-		r = asm_frame(as, pc->k, pc->p, 0, &plain);
+		r = asm_frame(as, pc->k, pc->p, KEEP_USED, &plain);
 		if (r < 0)
 			return r;
 		memcpy(as->lbuf + pc->at, plain + pc->o, pc->len);
@@ -985,6 +1102,83 @@ out:
 	return NULL;
 }
 
+/* the frames of source src */
+static uint32_t src_frames(const struct ocb_catalog *c, uint32_t src)
+{
+	return src ? c->refs[src - 1].nframes : c->nf;
+}
+
+/* the frames segment s uses: [*a, *b], or 0 when it has none (lies past
+ * its source's frames: validated, cannot) */
+static int seg_uses(const struct native_archive *na, uint32_t s,
+		    const uint32_t *fbase, uint32_t *a, uint32_t *b)
+{
+	const struct ocb_segment *g = &na->cat->seg[s];
+
+	if (!g->len)
+		return 0;
+	seg_frames(na, g, g->loff, g->loff + g->len, a, b);
+	return *b < src_frames(na->cat, g->source) &&
+	       fbase[g->source] + *b < fbase[g->source + 1];
+}
+
+/* the frames' uses (na->uses), made by the first sequential read that
+ * needs them; NULL when out of memory */
+static const struct frame_uses *frame_uses(struct native_archive *na)
+{
+	const struct ocb_catalog *c = na->cat;
+	struct frame_uses *u = atomic_load(&na->uses), *none = NULL;
+	uint32_t s, p, a, b, nf = 0, *at = NULL;
+	uint64_t n = 0;
+
+	if (u)
+		return u;
+	if (!(u = calloc(1, sizeof(*u))) ||
+	    !(u->fbase = malloc((c->nrefs + 2) * sizeof(*u->fbase))))
+		goto fail;
+	for (s = 0; s <= c->nrefs; s++) {
+		u->fbase[s] = nf;
+		if (src_frames(c, s) > UINT32_MAX - 1 - nf)
+			goto fail;
+		nf += src_frames(c, s);
+	}
+	u->fbase[c->nrefs + 1] = nf;
+	if (!(u->start = calloc((size_t)nf + 1, sizeof(*u->start))) ||
+	    !(at = malloc(((size_t)nf + 1) * sizeof(*at))))
+		goto fail;
+	for (s = 0; s < c->nseg; s++)
+		if (seg_uses(na, s, u->fbase, &a, &b))
+			for (p = a; p <= b; p++, n++)
+				u->start[u->fbase[c->seg[s].source] + p + 1]++;
+	if (n > UINT32_MAX)
+		goto fail;
+	for (p = 0; p < nf; p++)
+		u->start[p + 1] += u->start[p];
+	memcpy(at, u->start, ((size_t)nf + 1) * sizeof(*at));
+	u->loff = malloc((n ? n : 1) * sizeof(*u->loff));
+	u->end = malloc((n ? n : 1) * sizeof(*u->end));
+	if (!u->loff || !u->end)
+		goto fail;
+	for (s = 0; s < c->nseg; s++)
+		if (seg_uses(na, s, u->fbase, &a, &b))
+			for (p = a; p <= b; p++) {
+				uint32_t i = at[u->fbase[c->seg[s].source] + p]++;
+
+				u->loff[i] = c->seg[s].loff;
+				u->end[i] = c->seg[s].loff + c->seg[s].len;
+			}
+	free(at);
+	if (!atomic_compare_exchange_strong(&na->uses, &none, u)) {
+		uses_free(u);	/* another read made them first */
+		u = none;
+	}
+	return u;
+fail:
+	free(at);
+	uses_free(u);
+	return NULL;
+}
+
 /* the sealed bytes of frames [a, b] of so */
 static uint64_t frames_span(const struct source *so, uint32_t a, uint32_t b)
 {
@@ -1054,8 +1248,9 @@ static int asm_left_out(struct assembly *as, struct fetch *fe, uint32_t p,
 
 /* Frames at either end of each fetch that earlier reads kept, or that
  * reads running now are fetching, are not requested again (in the middle
- * they are: one request); the ends this read requests first are claimed,
- * so that the reads running now wait for them instead.  The frames looked
+ * they are: one request), and are held until the read ends (asm_unhold);
+ * the ends this read requests first are claimed, so that the reads running
+ * now wait for them instead.  The frames looked
  * ahead are claimed too, up to the first one left out, and only when the
  * fetch requests some of its own.  Decided once this read holds its
  * working memory: nothing it counts on is evicted while it waits at the
@@ -1065,6 +1260,7 @@ static void asm_claim(struct assembly *as)
 	uint32_t k, p;
 	int mine;
 
+	as->claimed = 1;
 	for (k = 0; k < as->nfe; k++) {
 		struct fetch *fe = &as->fe[k];
 
@@ -1074,7 +1270,10 @@ static void asm_claim(struct assembly *as)
 		       asm_left_out(as, fe, fe->u0, &fe->mine0))
 			fe->u0++;
 		for (p = fe->f1 + 1; fe->u0 <= fe->f1 && p <= fe->x1; p++) {
-			if (asm_left_out(as, fe, p, &mine) || !mine)
+			if (asm_left_out(as, fe, p, &mine))
+				ocb_phys_cache_unhold(as->na->phys, fe->so.id,
+						      p);	/* not needed */
+			if (!mine)
 				break;
 			fe->mine_ahead |= 1u << (p - fe->f1 - 1);
 			fe->u1 = p;
@@ -1104,14 +1303,16 @@ static int asm_publish(struct assembly *as)
 			if (!mine[i])
 				continue;
 			if (fe->err == 0 && fe->b.data && r == 0)
-				r = asm_frame(as, k, p[i], 0, &plain);
+				r = asm_frame(as, k, p[i], KEEP_CLAIMED,
+					      &plain);
 			ocb_phys_cache_unclaim(as->na->phys, fe->so.id, p[i]);
 		}
 		for (i = 0; i < LOOK_FRAMES; i++) {
 			if (!(fe->mine_ahead & 1u << i))
 				continue;
 			if (fe->err == 0 && fe->b.data && r == 0)
-				r = asm_frame(as, k, fe->f1 + 1 + i, 1, &plain);
+				r = asm_frame(as, k, fe->f1 + 1 + i,
+					      KEEP_AHEAD, &plain);
 			ocb_phys_cache_unclaim(as->na->phys, fe->so.id,
 					       fe->f1 + 1 + i);
 		}
@@ -1123,7 +1324,7 @@ static int asm_publish(struct assembly *as)
 
 /* what the call will hold at most, as planned (before any frame is left
  * out): the fetches' sealed frames, a plaintext slot for each frame it may open (ASM_SLOTS at
- * most), the logical frame, the copy a frame is opened from and one frame
+ * most), the logical frame, the copy a frame is opened from and ASM_ALONE frames
  * fetched alone (asm_load) */
 static size_t asm_need(const struct assembly *as)
 {
@@ -1142,7 +1343,7 @@ static size_t asm_need(const struct assembly *as)
 		frames += fe->x1 - fe->f0 + 1;
 	}
 	return need + (frames < ASM_SLOTS ? frames : ASM_SLOTS) * fmax +
-	       2 * smax;
+	       (1 + ASM_ALONE) * smax;
 }
 
 /* one fetch's range request (ocb_parallel_for) */
@@ -1179,6 +1380,39 @@ static int asm_fetch(struct assembly *as)
 	return 0;
 }
 
+/* the frames asm_claim() left out, held no more */
+static void asm_unhold(struct assembly *as)
+{
+	uint32_t k, p;
+
+	for (k = 0; as->claimed && k < as->nfe; k++) {
+		const struct fetch *fe = &as->fe[k];
+
+		for (p = fe->f0; p < fe->u0 && p <= fe->f1; p++)
+			ocb_phys_cache_unhold(as->na->phys, fe->so.id, p);
+		for (p = fe->u1 + 1; p > fe->u0 && p <= fe->f1; p++)
+			ocb_phys_cache_unhold(as->na->phys, fe->so.id, p);
+	}
+}
+
+/* a sequential read's frames, once it is done with them: kept for their
+ * next use after the call (those it loaded before assembling, claimed or
+ * fetched ahead, were kept for their use in it) */
+static void asm_done(struct assembly *as)
+{
+	struct ocb_phys_due d = { .now = as->lo };
+	uint32_t k, p;
+
+	for (k = 0; as->uses && k < as->nfe; k++) {
+		const struct fetch *fe = &as->fe[k];
+
+		for (p = fe->f0; p <= fe->x1; p++) {
+			d.due = next_use(as->uses, fe->src, p, as->hi);
+			ocb_phys_cache_set_due(as->na->phys, fe->so.id, p, &d);
+		}
+	}
+}
+
 static void asm_release(struct assembly *as)
 {
 	uint32_t k;
@@ -1186,6 +1420,9 @@ static void asm_release(struct assembly *as)
 
 	for (k = 0; as->fe && k < as->nfe; k++)
 		ocb_buf_release(&as->fe[k].b);
+	for (i = 0; i < ASM_ALONE; i++)
+		if (as->alone[i].used)
+			ocb_buf_release(&as->alone[i].fe.b);
 	for (i = 0; i < ASM_SLOTS; i++)
 		free(as->slot[i].data);
 	free(as->fe);
@@ -1216,7 +1453,11 @@ static int native_read_mapped(struct native_archive *na, uint32_t first,
 		hi = c->stream_size;
 	for (s1 = s0; s1 < c->nseg && c->seg[s1].loff < hi; s1++)
 		;
+	as.lo = lo;
 	as.hi = hi;
+	as.at = lo;
+	if (ahead && na->phys)
+		as.uses = frame_uses(na);
 	as.dctx = ZSTD_createDCtx();
 	r = as.dctx ? asm_group(&as, s0, s1, lo, hi) : -ENOMEM;
 	if (r == 0) {
@@ -1237,6 +1478,7 @@ static int native_read_mapped(struct native_archive *na, uint32_t first,
 
 		if (l0 >= l1)
 			break;
+		as.at = l1;
 		as.npc = 0;
 		while (s < s1 && c->seg[s].loff + c->seg[s].len <= l0)
 			s++;
@@ -1247,6 +1489,9 @@ static int native_read_mapped(struct native_archive *na, uint32_t first,
 		if (r == 0)
 			r = asm_logical(&as, l, l1 - l0);
 	}
+	if (r == 0)
+		asm_done(&as);
+	asm_unhold(&as);
 	asm_release(&as);
 	ocb_mem_gate_leave(gate, need);
 	return r;

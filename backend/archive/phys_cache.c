@@ -12,16 +12,24 @@
  * but not charged: its reader's put fills it, and reads waiting for it
  * sleep on one condition variable, woken whenever an entry becomes ready
  * or leaves the table.
+ * A read that finds a frame kept or coming holds it (not evicted) until it
+ * has used it: in a cache under pressure, the frames a read left out of
+ * its requests were otherwise evicted before it came to them, and fetched
+ * again alone.  A frame coming while the held frames fill the cache may
+ * not be kept when it comes: the read asking fetches it too (MISS).
  * A frame only its own read needs, as far as it knows (inside a run of a
- * large file), is kept at the cold end of the LRU list: a sequential read
- * streaming such frames through evicts them before the frames at the
- * ends of its reads, which the neighbouring reads share.
- * A frame kept ahead (fetched with a read's own frames for a later read)
- * is evicted only after every other ready frame, until it is first read:
- * the frames streaming through between its fetch and its use would
- * otherwise push it out first.  Such frames hold at most a 1/AHEAD_SHARE
- * of the bound; a new one evicts the oldest of them when they would hold
- * more (the reads they were kept for may never come).
+ * large file), is kept at the cold end of the LRU list: a read streaming
+ * such frames through evicts them before the frames at the ends of its
+ * reads, which the neighbouring reads share.
+ * A sequential read says when it will use a frame next (its logical
+ * offset, "due"), and frames go by that, as Belady's policy would: first
+ * those it will not use again (or whose use is long past: STALE behind
+ * the furthest position reported), then those put without a use (LRU),
+ * then the one used last; a frame whose next use comes after every kept
+ * one's is not kept when the cache is full.  The frames of a month of
+ * days that a large file's pages are spread over are used in turn, over
+ * and over: with LRU, once they fill the cache each is evicted just before
+ * it is used again.
  */
 #include "phys_cache.h"
 #include "buf.h"
@@ -37,7 +45,8 @@
 #include <time.h>
 
 #define NBUCKETS 1024
-#define AHEAD_SHARE 2		/* frames kept ahead: half the bound */
+#define STALE (16ull << 20)	/* logical bytes: a use this far behind the
+				 * furthest read position has passed */
 #define CLAIM_WAIT_MAX 300	/* seconds: a claim's fetch is bounded by its
 				 * store's retry deadline; past this, fetch */
 
@@ -51,6 +60,9 @@ struct pent {
 	int hashed;
 	int claimed;			/* no data yet: a read fetches it */
 	int ahead;			/* kept ahead, not read yet */
+	int known;			/* due is known */
+	int holds;			/* reads counting on it: not evicted */
+	uint64_t due;			/* the next use (OCB_PHYS_NEVER: none) */
 	struct pent *hnext;
 	struct pent *lprev, *lnext;	/* LRU, hashed entries */
 };
@@ -63,6 +75,7 @@ struct ocb_phys_cache {
 	size_t max;
 	_Atomic size_t bytes;		/* charged: hashed entries */
 	size_t ahead_bytes;		/* of them, kept ahead and not read */
+	uint64_t pos;			/* furthest position reported (due) */
 	uint64_t hits, misses, evictions, claim_waits, ahead_kept, ahead_used;
 	struct ocb_mem_gate *work;	/* the sharing reads' working memory */
 };
@@ -217,6 +230,18 @@ int ocb_phys_cache_has(struct ocb_phys_cache *pc, const uint8_t id[16],
 	return r;
 }
 
+/* the bytes of the frames reads hold, kept or coming (lock held) */
+static size_t held_bytes(const struct ocb_phys_cache *pc)
+{
+	const struct pent *e;
+	size_t n = 0;
+
+	for (e = pc->lru.lnext; e != &pc->lru; e = e->lnext)
+		if (e->holds)
+			n += e->rec.plain_len;
+	return n;
+}
+
 int ocb_phys_cache_claim(struct ocb_phys_cache *pc, const uint8_t id[16],
 			 uint32_t frame, const struct ocb_frame_rec *rec)
 {
@@ -227,10 +252,14 @@ int ocb_phys_cache_claim(struct ocb_phys_cache *pc, const uint8_t id[16],
 		return OCB_PHYS_MISS;
 	pthread_mutex_lock(&pc->lock);
 	e = find(pc, id, frame);
-	if (e && !e->ready) {
+	if (e && !e->ready && held_bytes(pc) + rec->plain_len > pc->max) {
+		r = OCB_PHYS_MISS;	/* it may not be kept: fetch it too */
+	} else if (e && !e->ready) {
 		r = OCB_PHYS_COMING;
+		e->holds++;
 	} else if (e) {
 		r = same_rec(&e->rec, rec) ? OCB_PHYS_KEPT : OCB_PHYS_MISS;
+		e->holds += r == OCB_PHYS_KEPT;
 	} else {
 		memcpy(n->id, id, 16);
 		n->frame = frame;
@@ -256,6 +285,20 @@ static void unclaim(struct ocb_phys_cache *pc, const uint8_t id[16],
 
 	if (e && e->claimed)
 		drop(pc, e, NULL);
+}
+
+void ocb_phys_cache_unhold(struct ocb_phys_cache *pc, const uint8_t id[16],
+			   uint32_t frame)
+{
+	struct pent *e;
+
+	if (!pc)
+		return;
+	pthread_mutex_lock(&pc->lock);
+	e = find(pc, id, frame);
+	if (e && e->holds)
+		e->holds--;
+	pthread_mutex_unlock(&pc->lock);
 }
 
 void ocb_phys_cache_unclaim(struct ocb_phys_cache *pc, const uint8_t id[16],
@@ -334,66 +377,86 @@ int ocb_phys_cache_get_wait(struct ocb_phys_cache *pc, const uint8_t id[16],
 	return get(pc, id, frame, rec, out, 1);
 }
 
-/* evict the least recently used ready frames of one class (kept ahead
- * or not) while full(); the buffer of one of plain length len to *keep
- * (lock held) */
-static void evict(struct ocb_phys_cache *pc, int ahead, size_t len,
-		  uint8_t **keep,
-		  int (*full)(const struct ocb_phys_cache *, size_t))
-{
-	struct pent *e = pc->lru.lprev;
-
-	while (full(pc, len) && e != &pc->lru) {
-		struct pent *prev = e->lprev;
-
-		if (e->ready && e->ahead == ahead) {
-			drop(pc, e, e->rec.plain_len == len ? keep : NULL);
-			pc->evictions++;
-		}
-		e = prev;
-	}
-}
-
 static int cache_full(const struct ocb_phys_cache *pc, size_t len)
 {
 	return pc->bytes + len > pc->max;
 }
 
-static int ahead_full(const struct ocb_phys_cache *pc, size_t len)
+/* has e's use passed, or will it never come? (lock held) */
+static int unused(const struct ocb_phys_cache *pc, const struct pent *e)
 {
-	return pc->ahead_bytes + len > pc->max / AHEAD_SHARE;
+	return e->known && (e->due == OCB_PHYS_NEVER ||
+			    e->due + STALE < pc->pos);
 }
 
-/* room for len more bytes (a frame kept ahead: within its share too):
- * other frames go first, those kept ahead last (lock held) */
-static void make_room(struct ocb_phys_cache *pc, size_t len, int ahead,
-		      uint8_t **keep)
+/* the ready frame to evict first, or NULL (lock held) */
+static struct pent *victim(struct ocb_phys_cache *pc)
 {
-	if (ahead)
-		evict(pc, 1, len, keep, ahead_full);
-	evict(pc, 0, len, keep, cache_full);
-	evict(pc, 1, len, keep, cache_full);
+	struct pent *e, *lru = NULL, *last = NULL;
+
+	for (e = pc->lru.lprev; e != &pc->lru; e = e->lprev) {
+		if (!e->ready || e->holds)
+			continue;
+		if (unused(pc, e))
+			return e;
+		if (!e->known && !lru)
+			lru = e;
+		else if (e->known && (!last || e->due > last->due))
+			last = e;
+	}
+	return lru ? lru : last;
 }
 
-enum { PUT_USED, PUT_AHEAD, PUT_COLD };
+/* evict until len more bytes fit; the buffer of one of plain length len
+ * to *keep.  A frame used next at due (known) evicts no frame used
+ * before it.  0, or -ENOSPC when it does not fit (lock held) */
+static int make_room(struct ocb_phys_cache *pc, size_t len, int known,
+		     uint64_t due, uint8_t **keep)
+{
+	struct pent *v;
 
+	while (cache_full(pc, len)) {
+		v = victim(pc);
+		if (!v || (known && v->known && !unused(pc, v) &&
+			   v->due <= due))
+			return -ENOSPC;
+		drop(pc, v, v->rec.plain_len == len ? keep : NULL);
+		pc->evictions++;
+	}
+	return 0;
+}
+
+/* e's next use (lock held) */
+static void set_due(struct ocb_phys_cache *pc, struct pent *e,
+		    const struct ocb_phys_due *d)
+{
+	e->known = 1;
+	e->due = d->due;
+	if (d->now > pc->pos)
+		pc->pos = d->now;
+}
+
+enum { PUT_USED, PUT_COLD, PUT_DUE };
+
+/* d: the next use (how PUT_DUE), else NULL */
 static void put(struct ocb_phys_cache *pc, const uint8_t id[16],
 		uint32_t frame, const struct ocb_frame_rec *rec,
-		const void *data, int how)
+		const void *data, int how, const struct ocb_phys_due *d)
 {
-	int ahead = how == PUT_AHEAD;
+	int ahead = d && d->ahead;
 	size_t len = rec->plain_len;
 	uint8_t *buf = NULL;
 	struct pent *e = NULL, *old;
 
 	if (!pc)
 		return;
-	if (len == 0 || len > (ahead ? pc->max / AHEAD_SHARE : pc->max) ||
-	    !(e = calloc(1, sizeof(*e)))) {
+	if (len == 0 || len > pc->max || !(e = calloc(1, sizeof(*e)))) {
 		ocb_phys_cache_unclaim(pc, id, frame);
 		return;
 	}
 	pthread_mutex_lock(&pc->lock);
+	if (d && d->now > pc->pos)
+		pc->pos = d->now;
 	old = find(pc, id, frame);
 	if (old && !old->claimed && (!old->ready || same_rec(&old->rec, rec))) {
 		pthread_mutex_unlock(&pc->lock);
@@ -404,8 +467,8 @@ static void put(struct ocb_phys_cache *pc, const uint8_t id[16],
 		drop(pc, old, NULL);	/* another record: not ours to keep */
 		old = NULL;
 	}
-	make_room(pc, len, ahead, &buf);
-	if (cache_full(pc, len) || (ahead && ahead_full(pc, len))) {
+	if ((d && d->due == OCB_PHYS_NEVER && cache_full(pc, len)) ||
+	    make_room(pc, len, d != NULL, d ? d->due : 0, &buf) < 0) {
 		unclaim(pc, id, frame);
 		pthread_mutex_unlock(&pc->lock);
 		free(buf);
@@ -427,6 +490,8 @@ static void put(struct ocb_phys_cache *pc, const uint8_t id[16],
 	e->rec = *rec;
 	e->refs = 1;		/* filling: not evicted, not found */
 	e->ahead = ahead;
+	if (d)
+		set_due(pc, e, d);
 	if (how == PUT_COLD)
 		lru_push_cold(pc, e);
 	else
@@ -456,21 +521,35 @@ void ocb_phys_cache_put(struct ocb_phys_cache *pc, const uint8_t id[16],
 			uint32_t frame, const struct ocb_frame_rec *rec,
 			const void *data)
 {
-	put(pc, id, frame, rec, data, PUT_USED);
+	put(pc, id, frame, rec, data, PUT_USED, NULL);
 }
 
 void ocb_phys_cache_put_cold(struct ocb_phys_cache *pc, const uint8_t id[16],
 			     uint32_t frame, const struct ocb_frame_rec *rec,
 			     const void *data)
 {
-	put(pc, id, frame, rec, data, PUT_COLD);
+	put(pc, id, frame, rec, data, PUT_COLD, NULL);
 }
 
-void ocb_phys_cache_put_ahead(struct ocb_phys_cache *pc,
-			      const uint8_t id[16], uint32_t frame,
-			      const struct ocb_frame_rec *rec, const void *data)
+void ocb_phys_cache_put_due(struct ocb_phys_cache *pc, const uint8_t id[16],
+			    uint32_t frame, const struct ocb_frame_rec *rec,
+			    const void *data, const struct ocb_phys_due *d)
 {
-	put(pc, id, frame, rec, data, PUT_AHEAD);
+	put(pc, id, frame, rec, data, PUT_DUE, d);
+}
+
+void ocb_phys_cache_set_due(struct ocb_phys_cache *pc, const uint8_t id[16],
+			    uint32_t frame, const struct ocb_phys_due *d)
+{
+	struct pent *e;
+
+	if (!pc)
+		return;
+	pthread_mutex_lock(&pc->lock);
+	e = find(pc, id, frame);
+	if (e && !e->claimed)
+		set_due(pc, e, d);
+	pthread_mutex_unlock(&pc->lock);
 }
 
 struct ocb_mem_gate *ocb_phys_cache_gate(struct ocb_phys_cache *pc)

@@ -2,8 +2,8 @@
  * record they were verified against, bounded by bytes (LRU), copied out
  * whole, and nothing kept or found without a cache; a frame claimed by
  * one read is coming for the others, who wait for its put or its
- * unclaim; frames kept ahead go after the others until first read, and
- * hold at most half the bound; frames put cold go first. */
+ * unclaim; frames put with their next use go by it (Belady), those put
+ * cold first, those a read holds not at all. */
 #include "t.h"
 #include "buf.h"
 #include "catalog.h"
@@ -125,9 +125,30 @@ static int stat_is(struct ocb_phys_cache *pc, const char *line)
 	return r;
 }
 
-static void test_ahead(void)
+static void put_at(struct ocb_phys_cache *pc, const uint8_t *id, uint32_t i,
+		   uint64_t now, uint64_t due, int ahead)
+{
+	struct ocb_phys_due d = { .now = now, .due = due, .ahead = ahead };
+	struct ocb_frame_rec r;
+	uint8_t data[FS];
+
+	memset(data, (int)i, sizeof(data));
+	rec_of(&r, i);
+	ocb_phys_cache_put_due(pc, id, i, &r, data, &d);
+}
+
+static int kept(struct ocb_phys_cache *pc, const uint8_t *id, uint32_t i)
+{
+	struct ocb_frame_rec r;
+
+	rec_of(&r, i);
+	return ocb_phys_cache_has(pc, id, i, &r);
+}
+
+static void test_due(void)
 {
 	static const uint8_t a[16] = { 4 }, b[16] = { 5 };
+	struct ocb_phys_due d = { .now = 0, .due = OCB_PHYS_NEVER };
 	struct ocb_phys_cache *pc = NULL;
 	struct ocb_frame_rec r;
 	uint8_t data[FS], out[FS];
@@ -135,44 +156,73 @@ static void test_ahead(void)
 
 	memset(data, 0x33, sizeof(data));
 	CHECK_INT(ocb_phys_cache_new(4 * FS, 0, &pc), 0);
-	rec_of(&r, 7);
-	ocb_phys_cache_put_ahead(pc, a, 7, &r, data);
-	/* frames streaming through evict the others, not the one ahead */
-	for (i = 0; i < 6; i++) {
-		rec_of(&r, i);
-		ocb_phys_cache_put(pc, b, i, &r, data);
-	}
+	for (i = 0; i < 4; i++)
+		put_at(pc, b, i, 0, 10 * (i + 1), i == 3);
+	/* full: the frame used last goes for one used sooner */
+	put_at(pc, b, 4, 0, 25, 0);
+	CHECK_INT(kept(pc, b, 3), 0);
+	CHECK_INT(kept(pc, b, 4), 1);
+	/* one used after every kept frame, or never, is not kept */
+	put_at(pc, b, 5, 0, 50, 0);
+	CHECK_INT(kept(pc, b, 5), 0);
+	put_at(pc, b, 6, 0, OCB_PHYS_NEVER, 0);
+	CHECK_INT(kept(pc, b, 6), 0);
 	CHECK_INT(ocb_phys_cache_bytes(pc), 4 * FS);
+	/* a frame its read will not use again goes first */
+	ocb_phys_cache_set_due(pc, b, 0, &d);
+	put_at(pc, b, 7, 0, 40, 0);
+	CHECK_INT(kept(pc, b, 0), 0);
+	CHECK_INT(kept(pc, b, 7), 1);
+	/* then one put without a use, before any with one */
+	rec_of(&r, 8);
+	ocb_phys_cache_put(pc, a, 8, &r, data);
+	CHECK_INT(kept(pc, b, 7), 0);		/* due 40: the last used */
+	put_at(pc, b, 9, 0, 5, 0);
+	CHECK_INT(kept(pc, a, 8), 0);
+	CHECK_INT(kept(pc, b, 1), 1);
+	CHECK_INT(kept(pc, b, 2), 1);
+	/* uses long behind the read's position have passed: the least
+	 * recently used of them goes, before frames used later */
+	put_at(pc, b, 10, 200ull << 20, 300ull << 20, 0);
+	put_at(pc, b, 11, 200ull << 20, 250ull << 20, 0);
+	CHECK_INT(kept(pc, b, 1), 0);
+	CHECK_INT(kept(pc, b, 2), 0);
+	CHECK_INT(kept(pc, b, 10), 1);
+	CHECK_INT(kept(pc, b, 11), 1);
+	ocb_phys_cache_free(pc);
+
+	/* frames fetched ahead: counted, and when read */
+	CHECK_INT(ocb_phys_cache_new(4 * FS, 0, &pc), 0);
+	put_at(pc, a, 1, 0, 100, 1);
 	CHECK(stat_is(pc, "phys_cache_ahead_bytes 4096\n"));
-	rec_of(&r, 7);
-	CHECK_INT(ocb_phys_cache_get(pc, a, 7, &r, out), 0);
-	CHECK(!memcmp(out, data, FS));
+	rec_of(&r, 1);
+	CHECK_INT(ocb_phys_cache_get(pc, a, 1, &r, out), 0);
+	CHECK_INT(out[0], 1);
 	CHECK(stat_is(pc, "phys_cache_ahead_bytes 0\n"));
+	CHECK(stat_is(pc, "phys_cache_ahead_kept 1\n"));
 	CHECK(stat_is(pc, "phys_cache_ahead_used 1\n"));
-	/* read once, it is like the others: the least recently used goes */
-	for (i = 10; i < 14; i++) {
-		rec_of(&r, i);
-		ocb_phys_cache_put(pc, b, i, &r, data);
-	}
-	rec_of(&r, 7);
-	CHECK_INT(ocb_phys_cache_has(pc, a, 7, &r), 0);
-	/* half the bound at most: a third frame ahead evicts the oldest */
-	for (i = 20; i < 23; i++) {
-		rec_of(&r, i);
-		ocb_phys_cache_put_ahead(pc, a, i, &r, data);
-	}
-	CHECK(stat_is(pc, "phys_cache_ahead_bytes 8192\n"));
-	CHECK(stat_is(pc, "phys_cache_ahead_kept 4\n"));
-	rec_of(&r, 20);
-	CHECK_INT(ocb_phys_cache_has(pc, a, 20, &r), 0);
-	rec_of(&r, 22);
-	CHECK_INT(ocb_phys_cache_has(pc, a, 22, &r), 1);
-	/* a claim filled ahead, then found by the read waiting for it */
+	/* a claim filled with a use, then found by the read waiting for it */
 	rec_of(&r, 30);
 	CHECK_INT(ocb_phys_cache_claim(pc, a, 30, &r), OCB_PHYS_MINE);
-	ocb_phys_cache_put_ahead(pc, a, 30, &r, data);
+	put_at(pc, a, 30, 0, 0, 0);
 	CHECK_INT(ocb_phys_cache_claim(pc, a, 30, &r), OCB_PHYS_KEPT);
 	CHECK_INT(ocb_phys_cache_get_wait(pc, a, 30, &r, out), 0);
+	ocb_phys_cache_free(pc);
+
+	/* a frame a read found kept is held: not evicted until unheld */
+	CHECK_INT(ocb_phys_cache_new(2 * FS, 0, &pc), 0);
+	put_at(pc, b, 1, 0, 10, 0);
+	put_at(pc, b, 2, 0, 20, 0);
+	rec_of(&r, 2);
+	CHECK_INT(ocb_phys_cache_claim(pc, b, 2, &r), OCB_PHYS_KEPT);
+	put_at(pc, b, 3, 0, 5, 0);
+	CHECK_INT(kept(pc, b, 1), 0);		/* not the one used last */
+	CHECK_INT(kept(pc, b, 2), 1);
+	ocb_phys_cache_unhold(pc, b, 2);
+	put_at(pc, b, 4, 0, 6, 0);
+	CHECK_INT(kept(pc, b, 2), 0);
+	ocb_phys_cache_unhold(pc, b, 2);	/* gone: nothing */
+	ocb_phys_cache_unhold(NULL, b, 2);
 	ocb_phys_cache_free(pc);
 
 	/* a frame put cold goes before older ones */
@@ -181,24 +231,23 @@ static void test_ahead(void)
 	ocb_phys_cache_put(pc, b, 1, &r, data);
 	rec_of(&r, 2);
 	ocb_phys_cache_put_cold(pc, b, 2, &r, data);
-	CHECK_INT(ocb_phys_cache_has(pc, b, 2, &r), 1);
+	CHECK_INT(kept(pc, b, 2), 1);
 	rec_of(&r, 3);
 	ocb_phys_cache_put(pc, b, 3, &r, data);
-	rec_of(&r, 2);
-	CHECK_INT(ocb_phys_cache_has(pc, b, 2, &r), 0);
-	rec_of(&r, 1);
-	CHECK_INT(ocb_phys_cache_has(pc, b, 1, &r), 1);
+	CHECK_INT(kept(pc, b, 2), 0);
+	CHECK_INT(kept(pc, b, 1), 1);
 	ocb_phys_cache_free(pc);
 
-	/* larger than the share: nothing kept, and a claim on it dropped */
-	CHECK_INT(ocb_phys_cache_new(FS, 0, &pc), 0);
+	/* larger than the cache: nothing kept, and a claim on it dropped */
+	CHECK_INT(ocb_phys_cache_new(FS / 2, 0, &pc), 0);
 	rec_of(&r, 0);
 	CHECK_INT(ocb_phys_cache_claim(pc, a, 0, &r), OCB_PHYS_MINE);
-	ocb_phys_cache_put_ahead(pc, a, 0, &r, data);
+	put_at(pc, a, 0, 0, 1, 0);
 	CHECK_INT(ocb_phys_cache_bytes(pc), 0);
 	CHECK_INT(ocb_phys_cache_claim(pc, a, 0, &r), OCB_PHYS_MINE);
 	ocb_phys_cache_free(pc);
-	ocb_phys_cache_put_ahead(NULL, a, 0, &r, data);
+	ocb_phys_cache_put_due(NULL, a, 0, &r, data, &d);
+	ocb_phys_cache_set_due(NULL, a, 0, &d);
 }
 
 int main(void)
@@ -272,6 +321,6 @@ int main(void)
 	CHECK_INT(ocb_phys_cache_bytes(NULL), 0);
 	ocb_phys_cache_free(NULL);
 	test_claims();
-	test_ahead();
+	test_due();
 	return T_DONE();
 }
