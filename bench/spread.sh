@@ -17,6 +17,8 @@
 # READS picks the reads ("cat restore mount", the default); ALT=dir, a
 # directory holding another build's ocb and ocbfs, measures them too on
 # the same series, in the same run (rows "incremental@alt", "full@alt").
+# RTMP=dir: restore below dir (/dev/shm: the time of the reads, without
+# the disk's, which varies with other writers more than the reads do).
 source "$(dirname "$0")/lib.sh"
 SCALE=${SCALE:-100}
 DAYS=${DAYS:-10}
@@ -25,6 +27,7 @@ RTT_MS=${RTT_MS:-30}
 RATE=${RATE:-40}
 READS=${READS:-cat restore mount}
 ALT=${ALT:-}
+RDIR=$(mktemp -d "${RTMP:-$BENCH_TMP}/ocb-restore-XXXXXX")
 B=bench-spread-$$
 TREE=$BENCH_TMP/agent
 awsc s3api create-bucket --bucket "$B" >/dev/null
@@ -62,7 +65,7 @@ mount_fs() {
 	echo "mount failed" >&2; exit 1
 }
 umount_fs() { fusermount3 -u "$MNT"; wait "$FSPID"; FSPID=; }
-trap 'set +e; [ -n "$PROXY_PID" ] && kill "$PROXY_PID"; mountpoint -q "$MNT" && fusermount3 -u "$MNT"; bench_cleanup' EXIT
+trap 'set +e; [ -n "$PROXY_PID" ] && kill "$PROXY_PID"; mountpoint -q "$MNT" && fusermount3 -u "$MNT"; rm -rf "$RDIR"; bench_cleanup' EXIT
 
 row() {	# label which what seconds: with the proxy's counters
 	local bytes gets mean peak
@@ -79,11 +82,11 @@ reads() {	# label which name ocb ocbfs
 	fi
 	if wants restore; then
 		proxy_zero
-		rm -rf "$BENCH_TMP/r"
-		t=$(timeit "$ocb" --config "$BENCH_TMP/p.json" restore "$name" --target "$BENCH_TMP/r")
+		rm -rf "$RDIR/r"
+		t=$(timeit "$ocb" --config "$BENCH_TMP/p.json" restore "$name" --target "$RDIR/r")
 		row "$label" "$which" restore "$t"
-		[[ "$which" == full* ]] || same_tree "$TREE" "$BENCH_TMP/r/agent" || { echo "restore differs" >&2; exit 1; }
-		rm -rf "$BENCH_TMP/r"
+		[[ "$which" == full* ]] || same_tree "$TREE" "$RDIR/r/agent" || { echo "restore differs" >&2; exit 1; }
+		rm -rf "$RDIR/r"
 	fi
 	wants mount || return 0
 	OCBFS=$5 mount_fs

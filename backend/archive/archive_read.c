@@ -646,11 +646,19 @@ out:
  * files at the end of the stream) then costs one request, not two.  The
  * next segment of each source is found in a table made once per backup
  * (seg_next); what one call looks ahead is bounded by LOOK_CALL bytes and
- * counted in what it holds at the gate.
+ * counted in what it holds at the gate.  A sequential read also says, of
+ * each frame it keeps, where the stream needs it next (frame_uses: per
+ * physical frame, the segments using it, made once per backup), and the
+ * cache keeps the frames needed soonest: a large file whose pages are
+ * spread over a month of objects needs all of their frames for every
+ * megabyte, more than the cache holds, and least recently used was the
+ * worst choice there.  A frame left out of a call's requests is held in
+ * the cache until the call ends, and one it had to fetch alone anyway is
+ * kept for the call (ASM_ALONE), not fetched again for its next piece.
  * Memory per call: the fetches' sealed frames (those of the logical frames
  * read, as for a full backup, and the few frames holding the pieces
- * around them), ASM_SLOTS physical frames, one sealed frame's copy and
- * one logical frame.  Reads sharing a phys_cache.h hold it within that
+ * around them), ASM_SLOTS physical frames, ASM_ALONE sealed frames
+ * fetched alone, one sealed frame's copy and one logical frame.  Reads sharing a phys_cache.h hold it within that
  * cache's bound on working memory (mem_gate.h): a call reckons what it
  * will hold once its fetches are planned (asm_need) and waits, before
  * fetching, while the others hold too much; it holds nothing else then,

@@ -11,7 +11,8 @@
  * must also match the frame record the asking catalog holds (offset,
  * lengths, flags), so a frame is never handed out for a record other than
  * the one it was verified against.  Plaintext lives in RAM only, bounded
- * by bytes (LRU).  Every function may be called from many threads.
+ * by bytes (LRU; by next use for a sequential read's frames).  Every
+ * function may be called from many threads.
  *
  * Reads running at once (a pipeline's workers, read-ahead) need the same
  * frames at the ends of their ranges: the first to ask claims a frame
