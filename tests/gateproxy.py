@@ -8,6 +8,13 @@ servers do.
   it, until release();
   `held` is set once such a request is waiting, so a test knows where the
   client is without sleeping;
+- gather(k, match, timeout): the next client requests whose request line
+  contains `match` (a string, or any of a list of them; None: any) wait
+  until k of them wait, then all go on together; when fewer come,
+  `timeout` seconds after the first began to wait they go on anyway (a
+  client that asks one after another is then seen as such: one in flight
+  at a time).  One gathering at a time; it ends once they go on, and
+  `gathered` is then how many went together;
 - fail(): every connection, open or new, is reset (RST), as when the
   server's host goes away, and held requests are dropped unsent;
   heal() forwards again.
@@ -108,6 +115,8 @@ class GateProxy:
         self.held = threading.Event()
         self.match = None
         self.nth = 1
+        self.gathering = None       # gather(): what waits, and for what
+        self.gathered = 0
         self.failing = False
         self.dark = None            # set by blackhole(): what heal() sets
         self.epoch = 0              # fail() counts: a held request from
@@ -211,6 +220,32 @@ class GateProxy:
         self.nth -= 1
         return self.nth <= 0
 
+    def gather(self, k, match=None, timeout=10.0):
+        if isinstance(match, str):
+            match = [match]
+        with self.lock:
+            self.gathered = 0
+            self.gathering = {"k": k, "match": match, "n": 0,
+                              "go": threading.Event(), "timeout": timeout}
+
+    def _gathers(self, line):
+        """the gathering this request joins, if any (lock held)"""
+        g = self.gathering
+        if not g or (g["match"] is not None and
+                     not any(m.encode() in line for m in g["match"])):
+            return None
+        g["n"] += 1
+        if g["n"] >= g["k"]:
+            self._gather_end(g)
+        return g
+
+    def _gather_end(self, g):
+        """they go on (lock held)"""
+        if self.gathering is g:
+            self.gathering = None
+            self.gathered = g["n"]
+        g["go"].set()
+
     def release(self):
         with self.lock:
             self.match = None
@@ -247,6 +282,8 @@ class GateProxy:
         self.stalled.set()
         with self.lock:
             self.closed = True
+            if self.gathering:
+                self._gather_end(self.gathering)
             sock, self.sock = self.sock, None
         if self.dark:
             self.dark.set()
@@ -388,6 +425,7 @@ class GateProxy:
 
     def _pump(self, src, dst, from_client, conn):
         holding = False
+        gathering = None
         pace = [time.monotonic(), 0]    # start, bytes sent since
         try:
             while True:
@@ -416,6 +454,7 @@ class GateProxy:
                         self.requests.append(line.decode(errors="replace"))
                         self.user_agents.append(ua[0] if ua else None)
                         holding = self._holds(line)
+                        gathering = self._gathers(line)
                         fault = self._take(line)
                     if fault and fault["kind"] == "status":
                         self._answer(src, fault["arg"] or 503)
@@ -457,6 +496,11 @@ class GateProxy:
                             return
                         raise OSError("cut")
                     conn["limit"] = (kind, left - len(data))
+                if from_client and gathering:
+                    if not gathering["go"].wait(gathering["timeout"]):
+                        with self.lock:     # fewer came: on anyway
+                            self._gather_end(gathering)
+                    gathering = None
                 if holding:
                     epoch = self.epoch
                     self.held.set()

@@ -21,6 +21,18 @@ def backup(o, *args):
     return json.loads(o("backup", "--json", *args).stdout)
 
 
+def settle(root):
+    """Wait until every change under root is older than the window in which
+    a backup takes a file as racily clean (its ctime within two clock ticks
+    of the backup's start: recorded so that the next backup reads it
+    again), so that the next backup records the tree as unchanged."""
+    newest = max(os.lstat(os.path.join(d, n)).st_ctime_ns
+                 for d, dirs, files in os.walk(root) for n in dirs + files + ["."])
+    left = newest + 100_000_000 - time.time_ns()    # 100 ms: ticks of 10 ms
+    if left > 0:
+        time.sleep(left / 1e9)
+
+
 def object_size(rgw, bucket, key):
     head = rgw.aws("s3api", "head-object", "--bucket", bucket, "--key", key)
     return json.loads(head.stdout)["ContentLength"]
@@ -136,6 +148,7 @@ def test_unchanged_headers_referenced(tmp_path, rgw, bucket, s3_config, ocb):
                                                1_700_000_000_987_654_321))
     for _ in os.walk(src):      # directories' atimes move on a first read
         pass
+    settle(src)
     o = Ocb(config=s3_config, env=ocb.env)
     first = backup(o)
 
@@ -159,6 +172,7 @@ def test_unchanged_headers_referenced(tmp_path, rgw, bucket, s3_config, ocb):
     # an atime that a read moves (on file systems that keep atimes)
     rd = os.path.join(ws, "memory", "2026-11-08.md")
     os.utime(rd, ns=(1_500_000_000_000_000_000, os.lstat(rd).st_mtime_ns))
+    settle(src)
     third = backup(o)           # (the utime above made it changed here)
     open(rd, "rb").read()
     fourth = backup(o)
@@ -437,11 +451,16 @@ def test_spread_read_fetches_each_object_once_at_once(tmp_path, rgw, bucket,
     far = Ocb(config=write_config(tmp_path / "far.json", cfg), env=ocb.env)
     proxy.shape(0.2)
     proxy.stats_reset()
+    # the older objects' requests wait until all four are in flight (or,
+    # asked one after another, each alone: 10 s after the first), so the
+    # peak does not depend on how fast a loaded machine sends them
+    proxy.gather(4, ["/%s.ocb" % n["name"] for n in names[:-1]], 10.0)
     out = far("cat", newest["name"], text=False).stdout
     gets = [r.split()[1] for r in proxy.requests
             if r.startswith("GET ") and ".ocb" in r.split()[1]]
     peak = proxy.inflight_peak
-    print("GETs by key %s, in flight at most %d" % (gets, peak))
+    print("GETs by key %s, in flight at most %d, %d gathered" %
+          (gets, peak, proxy.gathered))
     proxy.shape(0)
     with tarfile.open(fileobj=io.BytesIO(out)) as t:
         member = [m for m in t.getmembers() if m.name.endswith("spread.bin")][0]
@@ -450,6 +469,7 @@ def test_spread_read_fetches_each_object_once_at_once(tmp_path, rgw, bucket,
     per_key = {k: gets.count(k) for k in set(gets)}
     assert len(per_key) == 5, per_key
     assert sorted(per_key.values()) == [1, 1, 1, 1, 2], per_key
-    # (one after another: 1; together: 4 or 5, the request on the open
-    # connection may end before the new connections' handshakes do)
-    assert peak >= 3, "the objects were read one after another: %d" % peak
+    # (one after another: 1, each alone when the gathering ends; together:
+    # the four older objects' requests at least)
+    assert proxy.gathered == 4, "the objects were read one after another"
+    assert peak >= 4, "the objects were read one after another: %d" % peak

@@ -64,6 +64,19 @@ struct native_archive {
 	struct ocb_phys_cache *phys;	/* NULL, or frames kept across reads */
 	pthread_mutex_t details_lock;	/* format 4: loading the details */
 	int details_lock_init;
+	_Atomic(uint32_t *) seg_next;	/* format 3, made when first needed:
+					 * per segment, the next one of its
+					 * source (SEG_NONE: none) */
+	_Atomic(struct frame_uses *) uses;	/* format 3, made when first
+						 * needed by a sequential read */
+};
+
+/* per physical frame of every source, the segments that use it, in
+ * stream order: where the stream next needs a frame */
+struct frame_uses {
+	uint32_t *fbase;	/* per source: its frame 0's index in start */
+	uint32_t *start;	/* per frame, and one more: its first use */
+	uint64_t *loff, *end;	/* per use: its segment's logical extent */
 };
 
 /* the end of the object as one suffix read: the trailer, the header copy
@@ -141,6 +154,17 @@ static void root_xattr(const struct ocb_catalog *c, const char *name,
 	}
 }
 
+static void uses_free(struct frame_uses *u)
+{
+	if (!u)
+		return;
+	free(u->fbase);
+	free(u->start);
+	free(u->loff);
+	free(u->end);
+	free(u);
+}
+
 static void native_free(void *impl)
 {
 	struct native_archive *na = impl;
@@ -155,6 +179,8 @@ static void native_free(void *impl)
 		pthread_mutex_destroy(&na->key_lock);
 	if (na->details_lock_init)
 		pthread_mutex_destroy(&na->details_lock);
+	free(atomic_load(&na->seg_next));
+	uses_free(atomic_load(&na->uses));
 	ocb_catalog_free(na->cat);
 	ocb_crypto_key_free(na->data_key);
 	free(na->key);
@@ -690,29 +716,69 @@ out:
  * the process's phys_cache.h when the archive was given one: a fetch does
  * not request the kept frames at its ends, and a kept frame is copied
  * into its slot instead of being opened again.
+ * A sequential read (the cat pipeline) looks ahead too: a fetch that
+ * requests frames of a source also requests that source's next frames
+ * (LOOK_FRAMES at most, adjacent or LOOK_GAP apart) when the segment map
+ * says the stream needs them later, and not soon (LOOK_NEAR: the calls
+ * reading on will fetch those with their own); they are opened and kept
+ * ahead in the phys_cache.h for the call that needs them.  An object of a
+ * day of changes (a frame of changed files and pages, and a tail of the
+ * files at the end of the stream) then costs one request, not two.  The
+ * next segment of each source is found in a table made once per backup
+ * (seg_next); what one call looks ahead is bounded by LOOK_CALL bytes and
+ * counted in what it holds at the gate.  A sequential read also says, of
+ * each frame it keeps, where the stream needs it next (frame_uses: per
+ * physical frame, the segments using it, made once per backup), and the
+ * cache keeps the frames needed soonest: a large file whose pages are
+ * spread over a month of objects needs all of their frames for every
+ * megabyte, more than the cache holds, and least recently used was the
+ * worst choice there.  A frame left out of a call's requests is held in
+ * the cache until the call ends, and one it had to fetch alone anyway is
+ * kept for the call (ASM_ALONE), not fetched again for its next piece.
  * Memory per call: the fetches' sealed frames (those of the logical frames
  * read, as for a full backup, and the few frames holding the pieces
- * around them), ASM_SLOTS physical frames, one sealed frame's copy and
- * one logical frame.  Reads sharing a phys_cache.h hold it within that
+ * around them), ASM_SLOTS physical frames, ASM_ALONE sealed frames
+ * fetched alone, one sealed frame's copy and one logical frame.  Reads sharing a phys_cache.h hold it within that
  * cache's bound on working memory (mem_gate.h): a call reckons what it
  * will hold once its fetches are planned (asm_need) and waits, before
  * fetching, while the others hold too much; it holds nothing else then,
  * and waits on nobody while it reads.
  */
 #define ASM_SLOTS 4
+#define ASM_ALONE 4		/* frames fetched alone, kept by one call */
 #define ASM_FETCH_PAR 8		/* range requests of one call in flight */
 #define ASM_HELPERS 8		/* threads lent to one backup's calls */
+#define LOOK_FRAMES 4		/* frames of a source fetched ahead, at most */
+#define LOOK_GAP (256u << 10)	/* sealed bytes skipped to reach them */
+#define LOOK_NEAR (8ull << 20)	/* logical bytes past the call: soon */
+#define LOOK_SEGS 4096		/* later segments of a source looked at */
+#define LOOK_CALL (8u << 20)	/* sealed bytes one call fetches ahead */
+#define SEG_NONE UINT32_MAX
 
 struct fetch {
 	uint32_t src, f0, f1;
-	uint32_t u0, u1;	/* the frames requested: [f0, f1] less those
-				 * kept across reads at either end */
+	uint32_t x1;		/* frames (f1, x1]: fetched ahead */
+	uint32_t last_seg;	/* its last segment */
+	uint32_t u0, u1;	/* the frames requested: [f0, x1] less those
+				 * kept across reads, or another read is
+				 * fetching, at either end */
+	int mine0, mine1;	/* u0, u1 <= f1 claimed by this read
+				 * (phys_cache.h) */
+	uint32_t mine_ahead;	/* bit i: frame f1 + 1 + i claimed */
 	struct source so;
 	struct native_archive *na;
 	struct ocb_buf b;	/* its sealed frames, from object offset start */
 	uint64_t start;
 	int err;
 	int net;		/* some of it came from the store itself */
+};
+
+/* a frame the call left out of its requests and then fetched alone: kept
+ * for its next use in the call (sealed) */
+struct alone {
+	struct fetch fe;	/* its fetch, with only its bytes */
+	uint32_t k, p;
+	uint64_t used;		/* LRU stamp; 0: free */
 };
 
 struct plain_slot {
@@ -742,11 +808,75 @@ struct assembly {
 	struct piece *pc;	/* the pieces of one logical frame */
 	size_t npc, cpc;
 	struct plain_slot slot[ASM_SLOTS];
+	struct alone alone[ASM_ALONE];
 	uint64_t clock;
 	uint8_t *sealed;	/* the copy a frame is opened in */
 	size_t sealed_cap;
 	ZSTD_DCtx *dctx;
+	int ahead;		/* a sequential read: fetch ahead */
+	const struct frame_uses *uses;	/* a sequential read's, or NULL */
+	uint64_t lo, hi;	/* the call's logical range */
+	uint64_t at;		/* the end of the logical frame assembled */
+	int claimed;		/* asm_claim() ran: frames held */
 };
+
+/* how asm_load keeps a frame: read by this call, claimed by it for the
+ * reads waiting for it, fetched ahead for a later one */
+enum { KEEP_USED, KEEP_CLAIMED, KEEP_AHEAD };
+
+/* where frame p of source src is needed next after logical offset hi:
+ * the first use not wholly before hi (OCB_PHYS_NEVER: none) */
+static uint64_t next_use(const struct frame_uses *u, uint32_t src,
+			 uint32_t p, uint64_t hi)
+{
+	uint32_t i = u->fbase[src] + p, a = u->start[i], b = u->start[i + 1];
+
+	while (a < b) {
+		uint32_t m = a + (b - a) / 2;
+
+		if (u->end[m] <= hi)
+			a = m + 1;
+		else
+			b = m;
+	}
+	if (a == u->start[i + 1])
+		return OCB_PHYS_NEVER;
+	return u->loff[a] > hi ? u->loff[a] : hi;
+}
+
+/* Keep frame p of fe (data: opened here, to put; NULL: taken from the
+ * kept frames, its next use to update).  A sequential read keeps it for
+ * its next use after the call; one it did not fetch, for its next use
+ * after the logical frame it assembles (when it needs it again, its slot
+ * taken); one it claimed, as used at offset 0: before any kept frame, so
+ * that it is kept, for the reads waiting for it, who hold it (it goes
+ * first once they are done, until asm_done() says its next use).  Other
+ * reads keep it as most recently used, or, inside the run of frames the
+ * call needs, as the next to go (no other read is known to need it).
+ * Returns 0. */
+static int asm_keep(struct assembly *as, const struct fetch *fe, uint32_t p,
+		    const void *data, int kind)
+{
+	struct ocb_phys_cache *pc = as->na->phys;
+	const struct ocb_frame_rec *f = &fe->so.f[p];
+	struct ocb_phys_due d = { .now = as->lo,
+				  .ahead = kind == KEEP_AHEAD };
+
+	if (as->uses) {
+		d.due = kind == KEEP_CLAIMED ? 0 :
+			next_use(as->uses, fe->src, p,
+				 p >= fe->u0 && p <= fe->u1 ? as->hi : as->at);
+		if (data)
+			ocb_phys_cache_put_due(pc, fe->so.id, p, f, data, &d);
+		else
+			ocb_phys_cache_set_due(pc, fe->so.id, p, &d);
+	} else if (data && p > fe->f0 && p < fe->f1) {
+		ocb_phys_cache_put_cold(pc, fe->so.id, p, f, data);
+	} else if (data) {
+		ocb_phys_cache_put(pc, fe->so.id, p, f, data);
+	}
+	return 0;
+}
 
 /* open frame p of fetch fe into sl, from a copy of its sealed bytes */
 static int asm_open(struct assembly *as, const struct fetch *fe, uint32_t p,
@@ -766,14 +896,52 @@ static int asm_open(struct assembly *as, const struct fetch *fe, uint32_t p,
 }
 
 /* frame p of fetch fe into slot sl: kept from an earlier read, else
- * opened from the fetch's sealed bytes, or fetched alone when it was kept
- * as the fetch was planned and has been evicted since; a frame opened
- * here is kept for later reads */
+ * opened from the fetch's sealed bytes; a frame the fetch left out is
+ * waited for while another read brings it, and fetched alone when it
+ * has been evicted since, or that read failed; a frame opened here is
+ * kept for later reads (asm_keep) */
+/* frame p of fe, left out of its request and neither kept nor brought by
+ * another read: fetched alone once for the call (*out: a fetch holding
+ * it), the ASM_ALONE most recently used kept */
+static int asm_alone(struct assembly *as, const struct fetch *fe, uint32_t p,
+		     const struct fetch **out)
+{
+	uint32_t k = (uint32_t)(fe - as->fe);
+	struct alone *al = &as->alone[0];
+	int i, r;
+
+	for (i = 0; i < ASM_ALONE; i++) {
+		struct alone *x = &as->alone[i];
+
+		if (x->used && x->k == k && x->p == p) {
+			x->used = ++as->clock;
+			*out = &x->fe;
+			return 0;
+		}
+		if (x->used < al->used)
+			al = x;		/* free, or the least recently used */
+	}
+	ocb_buf_release(&al->fe.b);
+	al->used = 0;
+	al->fe = *fe;
+	r = source_fetch(as->na, &fe->so, p, 1, &al->fe.b, &al->fe.start,
+			 NULL);
+	if (r < 0) {
+		ocb_buf_release(&al->fe.b);
+		return r;
+	}
+	al->k = k;
+	al->p = p;
+	al->used = ++as->clock;
+	*out = &al->fe;
+	return 0;
+}
+
 static int asm_load(struct assembly *as, const struct fetch *fe, uint32_t p,
-		    struct plain_slot *sl)
+		    struct plain_slot *sl, int kind)
 {
 	const struct ocb_frame_rec *f = &fe->so.f[p];
-	struct fetch one;
+	const struct fetch *one;
 	int r;
 
 	if (sl->cap < fe->so.frame_size) {
@@ -783,25 +951,24 @@ static int asm_load(struct assembly *as, const struct fetch *fe, uint32_t p,
 			return -ENOMEM;
 		sl->cap = fe->so.frame_size;
 	}
-	if (ocb_phys_cache_get(as->na->phys, fe->so.id, p, f, sl->data) == 0)
-		return 0;
 	if (p >= fe->u0 && p <= fe->u1) {
+		if (ocb_phys_cache_get(as->na->phys, fe->so.id, p, f,
+				       sl->data) == 0)
+			return asm_keep(as, fe, p, NULL, kind);
 		r = asm_open(as, fe, p, sl);
+	} else if (ocb_phys_cache_get_wait(as->na->phys, fe->so.id, p, f,
+					   sl->data) == 0) {
+		return asm_keep(as, fe, p, NULL, kind);
 	} else {
-		one = *fe;
-		r = source_fetch(as->na, &fe->so, p, 1, &one.b, &one.start,
-				 NULL);
+		r = asm_alone(as, fe, p, &one);
 		if (r == 0)
-			r = asm_open(as, &one, p, sl);
-		ocb_buf_release(&one.b);
+			r = asm_open(as, one, p, sl);
 	}
-	if (r == 0)
-		ocb_phys_cache_put(as->na->phys, fe->so.id, p, f, sl->data);
-	return r;
+	return r < 0 ? r : asm_keep(as, fe, p, sl->data, kind);
 }
 
-/* the plaintext of frame p of fetch k, in a slot */
-static int asm_frame(struct assembly *as, uint32_t k, uint32_t p,
+/* the plaintext of frame p of fetch k, in a slot (kind: KEEP_*) */
+static int asm_frame(struct assembly *as, uint32_t k, uint32_t p, int kind,
 		     const uint8_t **out)
 {
 	struct plain_slot *sl = &as->slot[0];
@@ -818,10 +985,10 @@ static int asm_frame(struct assembly *as, uint32_t k, uint32_t p,
 		if (!x->have || x->used < sl->used)
 			sl = x;		/* the least recently used */
 	}
-	if (p < as->fe[k].f0 || p > as->fe[k].f1)
+	if (p < as->fe[k].f0 || p > as->fe[k].x1)
 		return -EBADMSG;	/* grouping keeps it inside: cannot */
 	sl->have = 0;
-	r = asm_load(as, &as->fe[k], p, sl);
+	r = asm_load(as, &as->fe[k], p, sl, kind);
 	if (r < 0)
 		return r;
 	sl->have = 1;
@@ -893,7 +1060,8 @@ static int asm_logical(struct assembly *as, uint32_t l, uint64_t llen)
 	int r;
 
 	if (as->npc == 1 && as->pc[0].len == llen) {
-		r = asm_frame(as, as->pc[0].k, as->pc[0].p, &plain);
+		r = asm_frame(as, as->pc[0].k, as->pc[0].p, KEEP_USED,
+			      &plain);
 		return r < 0 ? r : as->cb(as->arg, l, plain + as->pc[0].o,
 					  (size_t)llen);
 	}
@@ -903,7 +1071,7 @@ static int asm_logical(struct assembly *as, uint32_t l, uint64_t llen)
 	for (i = 0; i < as->npc; i++) {
 		const struct piece *pc = &as->pc[i];
 
-		r = asm_frame(as, pc->k, pc->p, &plain);
+		r = asm_frame(as, pc->k, pc->p, KEEP_USED, &plain);
 		if (r < 0)
 			return r;
 		memcpy(as->lbuf + pc->at, plain + pc->o, pc->len);
@@ -968,11 +1136,12 @@ static int asm_group(struct assembly *as, uint32_t s0, uint32_t s1,
 		    g0 <= as->fe[k - 1].f1 + 1) {
 			if (g1 > as->fe[k - 1].f1)
 				as->fe[k - 1].f1 = g1;
+			as->fe[k - 1].last_seg = s;
 			as->seg_fetch[s - s0] = k - 1;
 			continue;
 		}
 		as->fe[as->nfe] = (struct fetch){ .src = c->seg[s].source,
-			.f0 = g0, .f1 = g1, .na = as->na };
+			.f0 = g0, .f1 = g1, .last_seg = s, .na = as->na };
 		ocb_buf_init(&as->fe[as->nfe].b, 0);
 		r = source_get(as->na, c->seg[s].source, &as->fe[as->nfe].so);
 		as->seg_fetch[s - s0] = as->nfe++;
@@ -980,27 +1149,270 @@ static int asm_group(struct assembly *as, uint32_t s0, uint32_t s1,
 			return r;
 	}
 	for (k = 0; k < as->nfe; k++) {
-		struct fetch *fe = &as->fe[k];
-
-		if (fe->f1 >= fe->so.nframes)
+		if (as->fe[k].f1 >= as->fe[k].so.nframes)
 			return -EBADMSG;	/* validated: cannot */
-		/* frames kept from earlier reads at either end are not
-		 * requested again (in the middle they are: one request) */
-		fe->u0 = fe->f0;
-		fe->u1 = fe->f1;
-		while (fe->u0 <= fe->u1 && ocb_phys_cache_has(as->na->phys,
-		       fe->so.id, fe->u0, &fe->so.f[fe->u0]))
-			fe->u0++;
-		while (fe->u1 > fe->u0 && ocb_phys_cache_has(as->na->phys,
-		       fe->so.id, fe->u1, &fe->so.f[fe->u1]))
-			fe->u1--;
+		as->fe[k].x1 = as->fe[k].f1;
 	}
 	return 0;
 }
 
-/* what the call will hold at most, as planned: the fetches' sealed
- * frames, a plaintext slot for each frame it may open (ASM_SLOTS at
- * most), the logical frame, the copy a frame is opened from and one frame
+/* per segment, the next segment of its source (na->seg_next), made by the
+ * first read that needs it; NULL when out of memory */
+static const uint32_t *seg_next(struct native_archive *na)
+{
+	const struct ocb_catalog *c = na->cat;
+	uint32_t *t = atomic_load(&na->seg_next), *last = NULL, *none = NULL;
+	uint32_t s;
+
+	if (t)
+		return t;
+	t = malloc((c->nseg ? c->nseg : 1) * sizeof(*t));
+	last = malloc((c->nrefs + 1) * sizeof(*last));
+	if (!t || !last)
+		goto out;
+	for (s = 0; s <= c->nrefs; s++)
+		last[s] = SEG_NONE;
+	for (s = 0; s < c->nseg; s++) {
+		t[s] = SEG_NONE;
+		if (last[c->seg[s].source] != SEG_NONE)
+			t[last[c->seg[s].source]] = s;
+		last[c->seg[s].source] = s;
+	}
+	if (!atomic_compare_exchange_strong(&na->seg_next, &none, t)) {
+		free(t);	/* another read made it first */
+		t = none;
+	}
+	free(last);
+	return t;
+out:
+	free(last);
+	free(t);
+	return NULL;
+}
+
+/* the frames of source src */
+static uint32_t src_frames(const struct ocb_catalog *c, uint32_t src)
+{
+	return src ? c->refs[src - 1].nframes : c->nf;
+}
+
+/* the frames segment s uses: [*a, *b], or 0 when it has none (lies past
+ * its source's frames: validated, cannot) */
+static int seg_uses(const struct native_archive *na, uint32_t s,
+		    const uint32_t *fbase, uint32_t *a, uint32_t *b)
+{
+	const struct ocb_segment *g = &na->cat->seg[s];
+
+	if (!g->len)
+		return 0;
+	seg_frames(na, g, g->loff, g->loff + g->len, a, b);
+	return *b < src_frames(na->cat, g->source) &&
+	       fbase[g->source] + *b < fbase[g->source + 1];
+}
+
+/* the frames' uses (na->uses), made by the first sequential read that
+ * needs them; NULL when out of memory */
+static const struct frame_uses *frame_uses(struct native_archive *na)
+{
+	const struct ocb_catalog *c = na->cat;
+	struct frame_uses *u = atomic_load(&na->uses), *none = NULL;
+	uint32_t s, p, a, b, nf = 0, *at = NULL;
+	uint64_t n = 0;
+
+	if (u)
+		return u;
+	if (!(u = calloc(1, sizeof(*u))) ||
+	    !(u->fbase = malloc((c->nrefs + 2) * sizeof(*u->fbase))))
+		goto fail;
+	for (s = 0; s <= c->nrefs; s++) {
+		u->fbase[s] = nf;
+		if (src_frames(c, s) > UINT32_MAX - 1 - nf)
+			goto fail;
+		nf += src_frames(c, s);
+	}
+	u->fbase[c->nrefs + 1] = nf;
+	if (!(u->start = calloc((size_t)nf + 1, sizeof(*u->start))) ||
+	    !(at = malloc(((size_t)nf + 1) * sizeof(*at))))
+		goto fail;
+	for (s = 0; s < c->nseg; s++)
+		if (seg_uses(na, s, u->fbase, &a, &b))
+			for (p = a; p <= b; p++, n++)
+				u->start[u->fbase[c->seg[s].source] + p + 1]++;
+	if (n > UINT32_MAX)
+		goto fail;
+	for (p = 0; p < nf; p++)
+		u->start[p + 1] += u->start[p];
+	memcpy(at, u->start, ((size_t)nf + 1) * sizeof(*at));
+	u->loff = malloc((n ? n : 1) * sizeof(*u->loff));
+	u->end = malloc((n ? n : 1) * sizeof(*u->end));
+	if (!u->loff || !u->end)
+		goto fail;
+	for (s = 0; s < c->nseg; s++)
+		if (seg_uses(na, s, u->fbase, &a, &b))
+			for (p = a; p <= b; p++) {
+				uint32_t i = at[u->fbase[c->seg[s].source] + p]++;
+
+				u->loff[i] = c->seg[s].loff;
+				u->end[i] = c->seg[s].loff + c->seg[s].len;
+			}
+	free(at);
+	if (!atomic_compare_exchange_strong(&na->uses, &none, u)) {
+		uses_free(u);	/* another read made them first */
+		u = none;
+	}
+	return u;
+fail:
+	free(at);
+	uses_free(u);
+	return NULL;
+}
+
+/* the sealed bytes of frames [a, b] of so */
+static uint64_t frames_span(const struct source *so, uint32_t a, uint32_t b)
+{
+	return so->f[b].off + so->f[b].sealed_len - so->f[a].off;
+}
+
+/* fe's frames past f1 that later segments of its source need, not soon
+ * (LOOK_NEAR past the call) and close to what it fetches (LOOK_FRAMES,
+ * LOOK_GAP): fe->x1; *budget: the sealed bytes the call may still fetch
+ * ahead */
+static void asm_look(struct assembly *as, const uint32_t *next,
+		     struct fetch *fe, uint64_t *budget)
+{
+	const struct ocb_catalog *c = as->na->cat;
+	uint32_t s = next[fe->last_seg], steps, a, b, cap;
+	uint64_t add;
+
+	cap = fe->so.nframes - 1 - fe->f1 < LOOK_FRAMES ?
+	      fe->so.nframes - 1 : fe->f1 + LOOK_FRAMES;
+	for (steps = 0; s != SEG_NONE && steps < LOOK_SEGS && fe->x1 < cap;
+	     s = next[s], steps++) {
+		const struct ocb_segment *g = &c->seg[s];
+
+		seg_frames(as->na, g, g->loff, g->loff + g->len, &a, &b);
+		if (b <= fe->x1)
+			continue;
+		if (g->loff < as->hi + LOOK_NEAR)
+			break;		/* read on soon, by the next calls */
+		if (a > fe->x1 + 1 &&
+		    frames_span(&fe->so, fe->x1 + 1, a - 1) > LOOK_GAP)
+			break;		/* not close */
+		if (b > cap)
+			b = cap;
+		add = frames_span(&fe->so, fe->x1 + 1, b);
+		if (add > *budget)
+			break;
+		*budget -= add;
+		fe->x1 = b;
+	}
+}
+
+/* what each fetch looks ahead (a sequential read only; with frames kept
+ * across reads: else nothing could keep them) */
+static void asm_look_all(struct assembly *as)
+{
+	const uint32_t *next;
+	uint64_t budget = LOOK_CALL;
+	uint32_t k;
+
+	if (!as->ahead || !as->na->phys || !(next = seg_next(as->na)))
+		return;
+	for (k = 0; k < as->nfe; k++)
+		asm_look(as, next, &as->fe[k], &budget);
+}
+
+/* frame p of fe: kept, or coming from another read (then left out of the
+ * fetch); else claimed (*mine) or not */
+static int asm_left_out(struct assembly *as, struct fetch *fe, uint32_t p,
+			int *mine)
+{
+	int st = ocb_phys_cache_claim(as->na->phys, fe->so.id, p,
+				      &fe->so.f[p]);
+
+	*mine = st == OCB_PHYS_MINE;
+	return st == OCB_PHYS_KEPT || st == OCB_PHYS_COMING;
+}
+
+/* Frames at either end of each fetch that earlier reads kept, or that
+ * reads running now are fetching, are not requested again (in the middle
+ * they are: one request), and are held until the read ends (asm_unhold);
+ * the ends this read requests first are claimed, so that the reads running
+ * now wait for them instead.  The frames looked
+ * ahead are claimed too, up to the first one left out, and only when the
+ * fetch requests some of its own.  Decided once this read holds its
+ * working memory: nothing it counts on is evicted while it waits at the
+ * gate. */
+static void asm_claim(struct assembly *as)
+{
+	uint32_t k, p;
+	int mine;
+
+	as->claimed = 1;
+	for (k = 0; k < as->nfe; k++) {
+		struct fetch *fe = &as->fe[k];
+
+		fe->u0 = fe->f0;
+		fe->u1 = fe->f1;
+		while (fe->u0 <= fe->f1 &&
+		       asm_left_out(as, fe, fe->u0, &fe->mine0))
+			fe->u0++;
+		for (p = fe->f1 + 1; fe->u0 <= fe->f1 && p <= fe->x1; p++) {
+			if (asm_left_out(as, fe, p, &mine))
+				ocb_phys_cache_unhold(as->na->phys, fe->so.id,
+						      p);	/* not needed */
+			if (!mine)
+				break;
+			fe->mine_ahead |= 1u << (p - fe->f1 - 1);
+			fe->u1 = p;
+		}
+		fe->x1 = p - 1 > fe->f1 ? p - 1 : fe->f1;
+		while (fe->u1 > fe->u0 && fe->u1 <= fe->f1 &&
+		       asm_left_out(as, fe, fe->u1, &fe->mine1))
+			fe->u1--;
+	}
+}
+
+/* the claimed frames of every fetch, opened and kept for the reads
+ * waiting for them (before this read waits on any: no cycle), or their
+ * claims dropped; the first error */
+static int asm_publish(struct assembly *as)
+{
+	const uint8_t *plain;
+	uint32_t k;
+	int i, r = 0;
+
+	for (k = 0; k < as->nfe; k++) {
+		struct fetch *fe = &as->fe[k];
+		uint32_t p[2] = { fe->u0, fe->u1 };
+		int mine[2] = { fe->mine0, fe->mine1 };
+
+		for (i = 0; i < 2; i++) {
+			if (!mine[i])
+				continue;
+			if (fe->err == 0 && fe->b.data && r == 0)
+				r = asm_frame(as, k, p[i], KEEP_CLAIMED,
+					      &plain);
+			ocb_phys_cache_unclaim(as->na->phys, fe->so.id, p[i]);
+		}
+		for (i = 0; i < LOOK_FRAMES; i++) {
+			if (!(fe->mine_ahead & 1u << i))
+				continue;
+			if (fe->err == 0 && fe->b.data && r == 0)
+				r = asm_frame(as, k, fe->f1 + 1 + i,
+					      KEEP_AHEAD, &plain);
+			ocb_phys_cache_unclaim(as->na->phys, fe->so.id,
+					       fe->f1 + 1 + i);
+		}
+		fe->mine0 = fe->mine1 = 0;
+		fe->mine_ahead = 0;
+	}
+	return r;
+}
+
+/* what the call will hold at most, as planned (before any frame is left
+ * out): the fetches' sealed frames, a plaintext slot for each frame it may open (ASM_SLOTS at
+ * most), the logical frame, the copy a frame is opened from and ASM_ALONE frames
  * fetched alone (asm_load) */
 static size_t asm_need(const struct assembly *as)
 {
@@ -1010,18 +1422,16 @@ static size_t asm_need(const struct assembly *as)
 	for (k = 0; k < as->nfe; k++) {
 		const struct fetch *fe = &as->fe[k];
 
-		if (fe->u0 <= fe->u1)
-			need += fe->so.f[fe->u1].off + fe->so.f[fe->u1].sealed_len -
-				fe->so.f[fe->u0].off;
-		for (p = fe->f0; p <= fe->f1; p++)
+		need += frames_span(&fe->so, fe->f0, fe->x1);
+		for (p = fe->f0; p <= fe->x1; p++)
 			if (fe->so.f[p].sealed_len > smax)
 				smax = fe->so.f[p].sealed_len;
 		if (fe->so.frame_size > fmax)
 			fmax = fe->so.frame_size;
-		frames += fe->f1 - fe->f0 + 1;
+		frames += fe->x1 - fe->f0 + 1;
 	}
 	return need + (frames < ASM_SLOTS ? frames : ASM_SLOTS) * fmax +
-	       2 * smax;
+	       (1 + ASM_ALONE) * smax;
 }
 
 /* one fetch's range request (ocb_parallel_for) */
@@ -1058,6 +1468,39 @@ static int asm_fetch(struct assembly *as)
 	return 0;
 }
 
+/* the frames asm_claim() left out, held no more */
+static void asm_unhold(struct assembly *as)
+{
+	uint32_t k, p;
+
+	for (k = 0; as->claimed && k < as->nfe; k++) {
+		const struct fetch *fe = &as->fe[k];
+
+		for (p = fe->f0; p < fe->u0 && p <= fe->f1; p++)
+			ocb_phys_cache_unhold(as->na->phys, fe->so.id, p);
+		for (p = fe->u1 + 1; p > fe->u0 && p <= fe->f1; p++)
+			ocb_phys_cache_unhold(as->na->phys, fe->so.id, p);
+	}
+}
+
+/* a sequential read's frames, once it is done with them: kept for their
+ * next use after the call (those it loaded before assembling, claimed or
+ * fetched ahead, were kept for their use in it) */
+static void asm_done(struct assembly *as)
+{
+	struct ocb_phys_due d = { .now = as->lo };
+	uint32_t k, p;
+
+	for (k = 0; as->uses && k < as->nfe; k++) {
+		const struct fetch *fe = &as->fe[k];
+
+		for (p = fe->f0; p <= fe->x1; p++) {
+			d.due = next_use(as->uses, fe->src, p, as->hi);
+			ocb_phys_cache_set_due(as->na->phys, fe->so.id, p, &d);
+		}
+	}
+}
+
 static void asm_release(struct assembly *as)
 {
 	uint32_t k;
@@ -1065,6 +1508,9 @@ static void asm_release(struct assembly *as)
 
 	for (k = 0; as->fe && k < as->nfe; k++)
 		ocb_buf_release(&as->fe[k].b);
+	for (i = 0; i < ASM_ALONE; i++)
+		if (as->alone[i].used)
+			ocb_buf_release(&as->alone[i].fe.b);
 	for (i = 0; i < ASM_SLOTS; i++)
 		free(as->slot[i].data);
 	free(as->fe);
@@ -1075,30 +1521,41 @@ static void asm_release(struct assembly *as)
 	ZSTD_freeDCtx(as->dctx);
 }
 
-/* logical frames [first, first + n) of a format 3 backup */
+/* logical frames [first, first + n) of a format 3 backup (ahead: a
+ * sequential read) */
 static int native_read_mapped(struct native_archive *na, uint32_t first,
-			      uint32_t n, ocb_frame_fn cb, void *arg, int *net)
+			      uint32_t n, ocb_frame_fn cb, void *arg, int *net,
+			      int ahead)
 {
 	const struct ocb_catalog *c = na->cat;
 	struct assembly as = { .na = na, .cb = cb, .arg = arg,
-			       .fs = c->frame_size };
+			       .fs = c->frame_size, .ahead = ahead };
 	uint64_t lo = (uint64_t)first * c->frame_size;
 	uint64_t hi = (uint64_t)(first + n) * c->frame_size;
 	uint32_t s0 = seg_find(c, lo), s1, s, l;
 	struct ocb_mem_gate *gate = ocb_phys_cache_gate(na->phys);
 	size_t need = 0;
-	int r;
+	int r, rp;
 
 	if (hi > c->stream_size)
 		hi = c->stream_size;
 	for (s1 = s0; s1 < c->nseg && c->seg[s1].loff < hi; s1++)
 		;
+	as.lo = lo;
+	as.hi = hi;
+	as.at = lo;
+	if (ahead && na->phys)
+		as.uses = frame_uses(na);
 	as.dctx = ZSTD_createDCtx();
 	r = as.dctx ? asm_group(&as, s0, s1, lo, hi) : -ENOMEM;
 	if (r == 0) {
+		asm_look_all(&as);
 		need = asm_need(&as);
 		ocb_mem_gate_enter(gate, need);
+		asm_claim(&as);
 		r = asm_fetch(&as);
+		rp = asm_publish(&as);
+		r = r < 0 ? r : rp;
 	}
 	for (l = 0; net && l < as.nfe; l++)
 		*net |= as.fe[l].net;
@@ -1109,6 +1566,7 @@ static int native_read_mapped(struct native_archive *na, uint32_t first,
 
 		if (l0 >= l1)
 			break;
+		as.at = l1;
 		as.npc = 0;
 		while (s < s1 && c->seg[s].loff + c->seg[s].len <= l0)
 			s++;
@@ -1119,6 +1577,9 @@ static int native_read_mapped(struct native_archive *na, uint32_t first,
 		if (r == 0)
 			r = asm_logical(&as, l, l1 - l0);
 	}
+	if (r == 0)
+		asm_done(&as);
+	asm_unhold(&as);
 	asm_release(&as);
 	ocb_mem_gate_leave(gate, need);
 	return r;
@@ -1147,16 +1608,23 @@ static uint64_t wire_bytes(const struct native_archive *na, uint32_t first,
 	       (uint64_t)n * c->frame_size;
 }
 
-static int native_read_frames(struct ocb_archive *a, uint32_t first,
-			      uint32_t n, ocb_frame_fn cb, void *arg, int *net)
+/* logical frames [first, first + n) (ahead: of a sequential read) */
+static int read_frames(struct native_archive *na, uint32_t first,
+		       uint32_t n, ocb_frame_fn cb, void *arg, int *net,
+		       int ahead)
 {
-	struct native_archive *na = ocb_archive_impl(a);
 	struct source so;
 
 	if (!identity(na->cat))
-		return native_read_mapped(na, first, n, cb, arg, net);
+		return native_read_mapped(na, first, n, cb, arg, net, ahead);
 	source_get(na, 0, &so);
 	return source_frames(na, &so, first, n, cb, arg, net);
+}
+
+static int native_read_frames(struct ocb_archive *a, uint32_t first,
+			      uint32_t n, ocb_frame_fn cb, void *arg, int *net)
+{
+	return read_frames(ocb_archive_impl(a), first, n, cb, arg, net, 0);
 }
 
 /* format 3 assembles its frames: they lie nowhere as such */
@@ -1205,7 +1673,7 @@ struct cat_slot {
 
 struct cat_pipe {
 	struct ocb_archive *a;
-	const struct native_archive *na;
+	struct native_archive *na;
 	struct ocb_link_est *link;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -1282,8 +1750,8 @@ static void *cat_worker(void *arg)
 		sl->t_first = 0;
 		pthread_mutex_unlock(&p->lock);
 		t0 = ocb_link_est_now_us();
-		r = ocb_archive_read_frames_net(p->a, first, n, slot_fill, sl,
-						&net);
+		net = 0;
+		r = read_frames(p->na, first, n, slot_fill, sl, &net, 1);
 		if (r == 0 && net)	/* the store's time, not a cache's */
 			ocb_link_est_sample(p->link, wire_bytes(p->na, first, n),
 					    sl->t_first - t0);
@@ -1299,7 +1767,7 @@ static void *cat_worker(void *arg)
 static int native_cat_range(struct ocb_archive *a, uint64_t off,
 			    uint64_t len, ocb_sink_fn sink, void *arg)
 {
-	const struct native_archive *na = ocb_archive_impl(a);
+	struct native_archive *na = ocb_archive_impl(a);
 	struct cat_pipe p = { .a = a, .na = na };
 	uint64_t fs, end = off + len, stream, b;
 	pthread_t th[CAT_WORKERS];
