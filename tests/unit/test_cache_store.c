@@ -810,6 +810,9 @@ static int enospc_child(void)
 	for (off = 0; off < 8 * MiB; off += MiB)
 		ok &= read_ok(s, k, off, MiB, 8 * MiB, 6);
 	CHECK(ok);
+	/* no temporary file left once the store is done (its writer
+	 * thread may still be writing one until then) */
+	ocb_store_free(s);
 	{
 		char cmd[160];
 
@@ -817,7 +820,6 @@ static int enospc_child(void)
 			 "test -z \"$(find %s -name '.t*' -print -quit)\"", dir);
 		CHECK_INT(system(cmd), 0);
 	}
-	ocb_store_free(s);
 	ocb_log_set_sink(NULL, NULL);
 	if (real)
 		umount2(dir, MNT_DETACH);
