@@ -268,6 +268,11 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* what a busy machine may add to a wait (a sleep ends late, a thread is
+ * scheduled late): upper bounds of times allow it; the attempt counts
+ * say where the policy stopped */
+#define SLACK_MS 1000
+
 static void test_deadline(void)
 {
 	/* delays 100, 200, 400 ms (the top of the jitter): the second retry
@@ -285,13 +290,13 @@ static void test_deadline(void)
 	CHECK_INT(k.retry->ops->head(k.retry, "obj", &h), -ETIMEDOUT);
 	spent = now_ms() - t0;
 	CHECK_INT(CALLS(HEAD), 2);
-	CHECK(spent >= 100 && spent < 250);
+	CHECK(spent >= 100 && spent < 250 + SLACK_MS);
 	ocb_store_free(k.retry);
 }
 
 /*
  * A HEAD against a server refusing every connection is retried for
- * span ms (spent within [span - 20, span + 100), more than min_calls
+ * span ms (spent at least span - 20, at most span + SLACK_MS; more than min_calls
  * attempts); once the store has been unreachable for a whole span since
  * that operation began, the next one makes a single attempt, at once.
  */
@@ -306,7 +311,7 @@ static void check_refused(struct stack *k, uint64_t span, int64_t min_calls)
 	CHECK_INT(k->retry->ops->head(k->retry, "obj", &h), -ECONNREFUSED);
 	spent = now_ms() - t0;
 	CHECK(ocb_fault_calls(k->fault, OCB_FAULT_HEAD) - before > min_calls);
-	CHECK(spent >= span - 20 && spent < span + 100);
+	CHECK(spent >= span - 20 && spent < span + SLACK_MS);
 	/* the time since the first failing operation began is the rule */
 	while (now_ms() - t0 < span + 20) {
 		struct timespec ts = { 0, 5000000 };
@@ -317,7 +322,7 @@ static void check_refused(struct stack *k, uint64_t span, int64_t min_calls)
 	t0 = now_ms();
 	CHECK_INT(k->retry->ops->head(k->retry, "obj", &h), -ECONNREFUSED);
 	CHECK_INT(ocb_fault_calls(k->fault, OCB_FAULT_HEAD) - before, 1);
-	CHECK(now_ms() - t0 < 100);
+	CHECK(now_ms() - t0 < SLACK_MS);
 	/* until one reaches the store; then outages are waited out again */
 	CHECK_INT(ocb_fault_set(k->fault, OCB_FAULT_HEAD, NULL), 0);
 	CHECK_INT(k->retry->ops->head(k->retry, "absent", &h), -ENOENT);
@@ -358,7 +363,7 @@ static void test_refused_deadline(void)
 	t0 = now_ms();
 	CHECK_INT(k.retry->ops->head(k.retry, "obj", &h), -ETIMEDOUT);
 	spent = now_ms() - t0;
-	CHECK(spent >= 560 && spent < 600 + 100);
+	CHECK(spent >= 560 && spent < 600 + SLACK_MS);
 	ocb_store_free(k.retry);
 }
 
