@@ -319,12 +319,12 @@ def shutil_rm(path):
 
 def as_newer_format(rgw, bucket, key, tmp_path):
     """the object at key rewritten as a newer tool's would look to this
-    one: format version 4 in both headers and the trailer"""
+    one: format version 5 in both headers and the trailer"""
     f = tmp_path / "newer.ocb"
     rgw.aws("s3", "cp", "s3://%s/%s" % (bucket, key), str(f))
     b = bytearray(f.read_bytes())
     for off in (8, len(b) - 576 + 8, len(b) - 64 + 8):
-        b[off:off + 4] = (4).to_bytes(4, "little")
+        b[off:off + 4] = (5).to_bytes(4, "little")
     f.write_bytes(bytes(b))
     rgw.aws("s3", "cp", str(f), "s3://%s/%s" % (bucket, key))
 
