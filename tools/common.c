@@ -29,6 +29,9 @@
  * restore, verify of an incremental backup) may hold: enough for the
  * frames of a month of objects behind one stretch of a large file */
 #define TOOL_PHYS_BYTES (32u << 20)
+/* what they may grow to when a stream's segment map says it keeps more
+ * at once (a large file changed a little every day of a long series) */
+#define TOOL_PHYS_CAP (96u << 20)
 /* what those reads may hold at once while they run (fetched frames,
  * decode buffers): as much as the cat pipeline's decoded batches
  * (CAT_BYTES), so its workers rarely wait, and no more */
@@ -133,9 +136,10 @@ int ocb_ctx_store(struct ocb_ctx *ctx, const char *url)
 	/* made here, before any backup is opened (prune and list open them
 	 * from several threads); without it, nothing is kept: every read
 	 * fetches and decodes */
-	if (!ctx->phys)
-		ocb_phys_cache_new(TOOL_PHYS_BYTES, TOOL_WORK_BYTES,
-				   &ctx->phys);
+	if (!ctx->phys &&
+	    ocb_phys_cache_new(TOOL_PHYS_BYTES, TOOL_WORK_BYTES,
+			       &ctx->phys) == 0)
+		ocb_phys_cache_set_cap(ctx->phys, TOOL_PHYS_CAP);
 	return 0;
 }
 

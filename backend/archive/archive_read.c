@@ -714,8 +714,9 @@ out:
  * Across calls (the next read-ahead request, the other cat worker, the
  * next backup of the series) physical frames are kept, once opened, in
  * the process's phys_cache.h when the archive was given one: a fetch does
- * not request the kept frames at its ends, and a kept frame is copied
- * into its slot instead of being opened again.
+ * not request the kept frames at its ends, and a slot pins a kept frame
+ * (read in place: no copy of a whole frame for each logical frame that
+ * takes a few pages of it) instead of opening it again.
  * A sequential read (the cat pipeline) looks ahead too: a fetch that
  * requests frames of a source also requests that source's next frames
  * (LOOK_FRAMES at most, adjacent or LOOK_GAP apart) when the segment map
@@ -782,8 +783,10 @@ struct alone {
 };
 
 struct plain_slot {
-	uint8_t *data;
+	uint8_t *data;		/* a frame opened here */
 	size_t cap;
+	const void *view;	/* its plaintext: data, or a kept frame's */
+	void *pinned;		/* the kept frame (phys_cache.h), or NULL */
 	uint32_t k, p;		/* fetch and frame it holds */
 	int have;
 	uint64_t used;		/* LRU stamp */
@@ -942,8 +945,11 @@ static int asm_load(struct assembly *as, const struct fetch *fe, uint32_t p,
 {
 	const struct ocb_frame_rec *f = &fe->so.f[p];
 	const struct fetch *one;
-	int r;
+	int in_fetch = p >= fe->u0 && p <= fe->u1, r;
 
+	if (ocb_phys_cache_pin(as->na->phys, fe->so.id, p, f, !in_fetch,
+			       &sl->view, &sl->pinned) == 0)
+		return asm_keep(as, fe, p, NULL, kind);
 	if (sl->cap < fe->so.frame_size) {
 		free(sl->data);
 		sl->cap = 0;
@@ -951,14 +957,9 @@ static int asm_load(struct assembly *as, const struct fetch *fe, uint32_t p,
 			return -ENOMEM;
 		sl->cap = fe->so.frame_size;
 	}
-	if (p >= fe->u0 && p <= fe->u1) {
-		if (ocb_phys_cache_get(as->na->phys, fe->so.id, p, f,
-				       sl->data) == 0)
-			return asm_keep(as, fe, p, NULL, kind);
+	sl->view = sl->data;
+	if (in_fetch) {
 		r = asm_open(as, fe, p, sl);
-	} else if (ocb_phys_cache_get_wait(as->na->phys, fe->so.id, p, f,
-					   sl->data) == 0) {
-		return asm_keep(as, fe, p, NULL, kind);
 	} else {
 		r = asm_alone(as, fe, p, &one);
 		if (r == 0)
@@ -979,7 +980,7 @@ static int asm_frame(struct assembly *as, uint32_t k, uint32_t p, int kind,
 
 		if (x->have && x->k == k && x->p == p) {
 			x->used = ++as->clock;
-			*out = x->data;
+			*out = x->view;
 			return 0;
 		}
 		if (!x->have || x->used < sl->used)
@@ -988,6 +989,8 @@ static int asm_frame(struct assembly *as, uint32_t k, uint32_t p, int kind,
 	if (p < as->fe[k].f0 || p > as->fe[k].x1)
 		return -EBADMSG;	/* grouping keeps it inside: cannot */
 	sl->have = 0;
+	ocb_phys_cache_unpin(as->na->phys, sl->pinned);
+	sl->pinned = NULL;
 	r = asm_load(as, &as->fe[k], p, sl, kind);
 	if (r < 0)
 		return r;
@@ -995,7 +998,7 @@ static int asm_frame(struct assembly *as, uint32_t k, uint32_t p, int kind,
 	sl->k = k;
 	sl->p = p;
 	sl->used = ++as->clock;
-	*out = sl->data;
+	*out = sl->view;
 	return 0;
 }
 
@@ -1267,6 +1270,58 @@ fail:
 	return NULL;
 }
 
+/* a frame starts (+) or stops (-) being kept, at a logical offset */
+struct keep_ev {
+	uint64_t at;
+	int64_t bytes;
+};
+
+static int keep_ev_cmp(const void *x, const void *y)
+{
+	const struct keep_ev *a = x, *b = y;
+
+	if (a->at != b->at)
+		return a->at < b->at ? -1 : 1;
+	return (a->bytes > 0) - (b->bytes > 0);	/* stops first */
+}
+
+/* The plaintext bytes of physical frames a sequential read of the whole
+ * stream keeps at once to open each one once: at each logical offset,
+ * those used both before and after it (from the end of a frame's first
+ * use to the start of its last); 0 when out of memory. */
+static uint64_t stream_keep(struct native_archive *na)
+{
+	const struct frame_uses *u = frame_uses(na);
+	const struct ocb_catalog *c = na->cat;
+	struct keep_ev *ev = NULL;
+	uint64_t most = 0;
+	int64_t now = 0;
+	uint32_t i, nf, n = 0;
+
+	if (!u)
+		return 0;
+	nf = u->fbase[c->nrefs + 1];
+	if (!(ev = malloc(2 * ((size_t)nf + 1) * sizeof(*ev))))
+		return 0;
+	for (i = 0; i < nf; i++) {
+		uint32_t a = u->start[i], b = u->start[i + 1];
+
+		if (b - a < 2 || u->loff[b - 1] <= u->end[a])
+			continue;
+		ev[n++] = (struct keep_ev){ u->end[a], c->f[i].plain_len };
+		ev[n++] = (struct keep_ev){ u->loff[b - 1],
+					    -(int64_t)c->f[i].plain_len };
+	}
+	qsort(ev, n, sizeof(*ev), keep_ev_cmp);
+	for (i = 0; i < n; i++) {
+		now += ev[i].bytes;
+		if (now > 0 && (uint64_t)now > most)
+			most = (uint64_t)now;
+	}
+	free(ev);
+	return most;
+}
+
 /* the sealed bytes of frames [a, b] of so */
 static uint64_t frames_span(const struct source *so, uint32_t a, uint32_t b)
 {
@@ -1511,8 +1566,10 @@ static void asm_release(struct assembly *as)
 	for (i = 0; i < ASM_ALONE; i++)
 		if (as->alone[i].used)
 			ocb_buf_release(&as->alone[i].fe.b);
-	for (i = 0; i < ASM_SLOTS; i++)
+	for (i = 0; i < ASM_SLOTS; i++) {
+		ocb_phys_cache_unpin(as->na->phys, as->slot[i].pinned);
 		free(as->slot[i].data);
+	}
 	free(as->fe);
 	free(as->seg_fetch);
 	free(as->pc);
@@ -1652,7 +1709,12 @@ static int native_frame_location(const struct ocb_archive *a, uint32_t i,
  * answered within CAT_FAR_US) only CAT_NEAR_WORKERS work: decoding is then
  * the bound, and more threads only take the consumer's CPU (measured on
  * two cores: 315 -> 235 MB/s at 0 ms with six).  Memory: CAT_SLOTS batches
- * of at most CAT_BYTES / CAT_SLOTS of frames.
+ * of at most CAT_BYTES / CAT_SLOTS of frames.  A stream assembled from
+ * other objects asks its phys_cache.h to keep what its segment map says it
+ * keeps at once (stream_keep, with KEEP_ROOM), within the cache's cap: a
+ * database whose pages a month of objects hold needs a frame of each for
+ * every megabyte, and a cache smaller than those evicts and fetches them
+ * again and again.
  */
 #define CAT_WORKERS 6
 #define CAT_NEAR_WORKERS 2	/* all that work while the store is near */
@@ -1660,6 +1722,9 @@ static int native_frame_location(const struct ocb_archive *a, uint32_t i,
 #define CAT_SLOTS (CAT_WORKERS + 2)
 #define CAT_BATCH_MIN 4		/* frames per request, at least */
 #define CAT_BYTES (64u << 20)	/* decoded frames held, at most */
+/* what the kept frames need beside those the stream keeps at once: the
+ * workers read several batches apart, and frames fetched ahead wait */
+#define KEEP_ROOM(b) ((b) + (b) / 4 + (8u << 20))
 
 struct cat_slot {
 	uint8_t *data;
@@ -1787,6 +1852,8 @@ static int native_cat_range(struct ocb_archive *a, uint64_t off,
 	if (p.batch_max < CAT_BATCH_MIN)
 		p.batch_max = CAT_BATCH_MIN;
 	done = p.next;	/* the consumer's: workers move p.next */
+	if (na->phys && !identity(na->cat))
+		ocb_phys_cache_want(na->phys, KEEP_ROOM(stream_keep(na)));
 	if (ocb_link_est_new(&p.link) < 0)
 		return -ENOMEM;
 	pthread_mutex_init(&p.lock, NULL);

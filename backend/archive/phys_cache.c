@@ -72,7 +72,8 @@ struct ocb_phys_cache {
 	pthread_cond_t cond;		/* an entry became ready or left */
 	struct pent *table[NBUCKETS];
 	struct pent lru;		/* sentinel: lnext = most recent */
-	size_t max;
+	_Atomic size_t max;		/* grows only (want) */
+	size_t cap;			/* what max may grow to */
 	_Atomic size_t bytes;		/* charged: hashed entries */
 	size_t ahead_bytes;		/* of them, kept ahead and not read */
 	uint64_t pos;			/* furthest position reported (due) */
@@ -98,9 +99,26 @@ int ocb_phys_cache_new(size_t max_bytes, size_t work_bytes,
 	pthread_cond_init(&pc->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	pc->lru.lnext = pc->lru.lprev = &pc->lru;
-	pc->max = max_bytes;
+	pc->max = pc->cap = max_bytes;
 	*out = pc;
 	return 0;
+}
+
+void ocb_phys_cache_set_cap(struct ocb_phys_cache *pc, size_t cap_bytes)
+{
+	pthread_mutex_lock(&pc->lock);
+	pc->cap = cap_bytes > pc->max ? cap_bytes : pc->max;
+	pthread_mutex_unlock(&pc->lock);
+}
+
+void ocb_phys_cache_want(struct ocb_phys_cache *pc, size_t bytes)
+{
+	if (!pc)
+		return;
+	pthread_mutex_lock(&pc->lock);
+	if (bytes > pc->max)
+		pc->max = bytes < pc->cap ? bytes : pc->cap;
+	pthread_mutex_unlock(&pc->lock);
 }
 
 void ocb_phys_cache_free(struct ocb_phys_cache *pc)
@@ -329,14 +347,15 @@ static void wait_claim(struct ocb_phys_cache *pc, const uint8_t id[16],
 			return;
 }
 
-static int get(struct ocb_phys_cache *pc, const uint8_t id[16],
-	       uint32_t frame, const struct ocb_frame_rec *rec, void *out,
-	       int wait)
+/* the entry of (id, frame) for rec, pinned (refs), or NULL */
+static struct pent *pin(struct ocb_phys_cache *pc, const uint8_t id[16],
+			uint32_t frame, const struct ocb_frame_rec *rec,
+			int wait)
 {
 	struct pent *e;
 
 	if (!pc)
-		return -ENOENT;
+		return NULL;
 	pthread_mutex_lock(&pc->lock);
 	if (wait)
 		wait_claim(pc, id, frame);
@@ -344,7 +363,7 @@ static int get(struct ocb_phys_cache *pc, const uint8_t id[16],
 	if (!e) {
 		pc->misses++;
 		pthread_mutex_unlock(&pc->lock);
-		return -ENOENT;
+		return NULL;
 	}
 	pc->hits++;
 	if (e->ahead) {		/* read: an ordinary frame from now on */
@@ -356,10 +375,41 @@ static int get(struct ocb_phys_cache *pc, const uint8_t id[16],
 	lru_unlink(e);
 	lru_push(pc, e);
 	pthread_mutex_unlock(&pc->lock);
-	memcpy(out, e->data, rec->plain_len);
+	return e;
+}
+
+void ocb_phys_cache_unpin(struct ocb_phys_cache *pc, void *pinned)
+{
+	if (!pc || !pinned)
+		return;
 	pthread_mutex_lock(&pc->lock);
-	unref(e);
+	unref(pinned);
 	pthread_mutex_unlock(&pc->lock);
+}
+
+int ocb_phys_cache_pin(struct ocb_phys_cache *pc, const uint8_t id[16],
+		       uint32_t frame, const struct ocb_frame_rec *rec,
+		       int wait, const void **data, void **pinned)
+{
+	struct pent *e = pin(pc, id, frame, rec, wait);
+
+	if (!e)
+		return -ENOENT;
+	*data = e->data;
+	*pinned = e;
+	return 0;
+}
+
+static int get(struct ocb_phys_cache *pc, const uint8_t id[16],
+	       uint32_t frame, const struct ocb_frame_rec *rec, void *out,
+	       int wait)
+{
+	struct pent *e = pin(pc, id, frame, rec, wait);
+
+	if (!e)
+		return -ENOENT;
+	memcpy(out, e->data, rec->plain_len);
+	ocb_phys_cache_unpin(pc, e);
 	return 0;
 }
 

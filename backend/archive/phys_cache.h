@@ -47,6 +47,15 @@ int ocb_phys_cache_new(size_t max_bytes, size_t work_bytes,
 /* Accepts NULL. */
 void ocb_phys_cache_free(struct ocb_phys_cache *pc);
 
+/* What the bound on frames may grow to at a read's request
+ * (ocb_phys_cache_want): cap_bytes, never less than max_bytes (the
+ * default: no growth). */
+void ocb_phys_cache_set_cap(struct ocb_phys_cache *pc, size_t cap_bytes);
+/* A read will keep bytes of frames at once (a sequential read of a
+ * stream whose segments spread over many objects): the bound grows to
+ * them, within the cap, and stays (pc NULL: nothing). */
+void ocb_phys_cache_want(struct ocb_phys_cache *pc, size_t bytes);
+
 /* Is frame (id, frame) with record rec cached?  (A hint: it may be
  * evicted before it is read.)  pc may be NULL: no. */
 int ocb_phys_cache_has(struct ocb_phys_cache *pc, const uint8_t id[16],
@@ -57,6 +66,15 @@ int ocb_phys_cache_has(struct ocb_phys_cache *pc, const uint8_t id[16],
 int ocb_phys_cache_get(struct ocb_phys_cache *pc, const uint8_t id[16],
 		       uint32_t frame, const struct ocb_frame_rec *rec,
 		       void *out);
+
+/* ocb_phys_cache_get() (wait: ocb_phys_cache_get_wait()) without the
+ * copy: *data is the kept plaintext, which stays (even if evicted) until
+ * ocb_phys_cache_unpin(pc, *pinned); -ENOENT when it is not cached. */
+int ocb_phys_cache_pin(struct ocb_phys_cache *pc, const uint8_t id[16],
+		       uint32_t frame, const struct ocb_frame_rec *rec,
+		       int wait, const void **data, void **pinned);
+/* Done with what ocb_phys_cache_pin() gave (pinned NULL: nothing). */
+void ocb_phys_cache_unpin(struct ocb_phys_cache *pc, void *pinned);
 
 /* What a read about to fetch frame (id, frame) with record rec should
  * do: OCB_PHYS_KEPT (cached: take it from here), OCB_PHYS_COMING (another

@@ -3,7 +3,8 @@
  * whole, and nothing kept or found without a cache; a frame claimed by
  * one read is coming for the others, who wait for its put or its
  * unclaim; frames put with their next use go by it (Belady), those put
- * cold first, those a read holds not at all. */
+ * cold first, those a read holds not at all; a pinned frame outlives its
+ * eviction, and the bound grows at a read's request within its cap. */
 #include "t.h"
 #include "buf.h"
 #include "catalog.h"
@@ -250,6 +251,51 @@ static void test_due(void)
 	ocb_phys_cache_set_due(NULL, a, 0, &d);
 }
 
+/* a pinned frame stays readable when evicted, until unpinned; the bound
+ * grows at a read's request within its cap only */
+static void test_pin_grow(void)
+{
+	static const uint8_t a[16] = { 6 };
+	struct ocb_phys_cache *pc = NULL;
+	struct ocb_frame_rec r;
+	const void *view;
+	void *pinned = NULL;
+	uint8_t data[FS];
+	uint32_t i;
+
+	CHECK_INT(ocb_phys_cache_new(2 * FS, 0, &pc), 0);
+	memset(data, 0x33, sizeof(data));
+	rec_of(&r, 0);
+	CHECK_INT(ocb_phys_cache_pin(pc, a, 0, &r, 0, &view, &pinned),
+		  -ENOENT);
+	ocb_phys_cache_put(pc, a, 0, &r, data);
+	CHECK_INT(ocb_phys_cache_pin(pc, a, 0, &r, 1, &view, &pinned), 0);
+	for (i = 1; i <= 2; i++) {	/* evicts frame 0 */
+		rec_of(&r, i);
+		ocb_phys_cache_put(pc, a, i, &r, data);
+	}
+	CHECK_INT(kept(pc, a, 0), 0);
+	CHECK(!memcmp(view, data, FS));
+	ocb_phys_cache_unpin(pc, pinned);
+	ocb_phys_cache_unpin(pc, NULL);
+	/* no cap set: no growth */
+	ocb_phys_cache_want(pc, 8 * FS);
+	CHECK(stat_is(pc, "phys_cache_limit 8192\n"));
+	ocb_phys_cache_set_cap(pc, 4 * FS);
+	ocb_phys_cache_want(pc, 3 * FS);
+	CHECK(stat_is(pc, "phys_cache_limit 12288\n"));
+	ocb_phys_cache_want(pc, FS);	/* never shrinks */
+	ocb_phys_cache_want(pc, 8 * FS);	/* the cap */
+	CHECK(stat_is(pc, "phys_cache_limit 16384\n"));
+	for (i = 3; i <= 5; i++) {
+		rec_of(&r, i);
+		ocb_phys_cache_put(pc, a, i, &r, data);
+	}
+	CHECK_INT(ocb_phys_cache_bytes(pc), 4 * FS);
+	ocb_phys_cache_free(pc);
+	ocb_phys_cache_want(NULL, FS);
+}
+
 int main(void)
 {
 	static const uint8_t a[16] = { 1, 2, 3 }, b[16] = { 9, 8, 7 };
@@ -322,5 +368,6 @@ int main(void)
 	ocb_phys_cache_free(NULL);
 	test_claims();
 	test_due();
+	test_pin_grow();
 	return T_DONE();
 }
