@@ -69,6 +69,8 @@ struct native_archive {
 					 * source (SEG_NONE: none) */
 	_Atomic(struct frame_uses *) uses;	/* format 3, made when first
 						 * needed by a sequential read */
+	uint64_t open_local;	/* bytes of the open a cache layer gave */
+	int open_refetch;	/* the open's reads: past any cache layer */
 };
 
 /* per physical frame of every source, the segments that use it, in
@@ -192,7 +194,8 @@ static int native_fetch_suffix(struct native_archive *na,
 			       struct native_suffix *sx)
 {
 	struct ocb_get_req g = { .key = na->key, .len = OPEN_SUFFIX,
-				 .suffix = 1 };
+				 .suffix = 1, .local_bytes = &na->open_local,
+				 .refetch = na->open_refetch };
 	struct ocb_obj_head h = { 0 };
 	struct ocb_buf b;
 	int r;
@@ -269,7 +272,9 @@ static int native_fetch_catalog(struct native_archive *na,
 {
 	struct ocb_get_req c = { .key = na->key, .off = na->tr.catalog_off,
 				 .len = na->tr.catalog_len,
-				 .if_match = na->etag[0] ? na->etag : NULL };
+				 .if_match = na->etag[0] ? na->etag : NULL,
+				 .local_bytes = &na->open_local,
+				 .refetch = na->open_refetch };
 	uint8_t *sealed = malloc(na->tr.catalog_len);
 	struct ocb_buf b;
 	int r;
@@ -326,7 +331,9 @@ static int native_load_details(struct native_archive *na,
 	struct ocb_catalog *c = na->cat;
 	struct ocb_get_req g = { .key = na->key, .off = c->details_off,
 				 .len = c->details_len,
-				 .if_match = na->etag[0] ? na->etag : NULL };
+				 .if_match = na->etag[0] ? na->etag : NULL,
+				 .local_bytes = &na->open_local,
+				 .refetch = na->open_refetch };
 	uint8_t *plain = NULL;
 	struct ocb_buf b;
 	int r = 0;
@@ -476,9 +483,10 @@ int ocb_archive_open(struct ocb_store *s, const char *key,
 	return ocb_archive_open_ex(s, key, kp, 0, out);
 }
 
-int ocb_archive_open_ex(struct ocb_store *s, const char *key,
-			struct ocb_keyprov *kp, unsigned int flags,
-			struct ocb_archive **out)
+/* one try of ocb_archive_open_ex; *local: bytes a cache layer gave */
+static int native_open(struct ocb_store *s, const char *key,
+		       struct ocb_keyprov *kp, unsigned int flags, int refetch,
+		       uint64_t *local, struct ocb_archive **out)
 {
 	struct native_archive *na = calloc(1, sizeof(*na));
 	struct native_suffix sx = { .data = malloc(OPEN_SUFFIX) };
@@ -492,6 +500,7 @@ int ocb_archive_open_ex(struct ocb_store *s, const char *key,
 	}
 	na->s = s;
 	na->kp = kp;
+	na->open_refetch = refetch;
 	r = native_fetch_suffix(na, &sx);
 	if (r == 0)
 		r = native_decode_ends(na, &sx);
@@ -506,8 +515,11 @@ int ocb_archive_open_ex(struct ocb_store *s, const char *key,
 	    (!(flags & OCB_ARCHIVE_LAZY_DETAILS) ||
 	     na->cat->details_off >= sx.start))
 		r = native_load_details(na, &sx);
+	if (na)
+		*local = na->open_local;
 	if (r < 0)
 		goto out;
+	na->open_refetch = 0;
 	native_fill_info(na, sx.object_size, &info);
 	r = ocb_archive_new(&native_ops, na, na->cat, &info, out);
 	na = NULL;	/* the archive's, also on failure */
@@ -515,6 +527,23 @@ out:
 	native_free(na);
 	free(sealed);
 	free(sx.data);
+	return r;
+}
+
+/* bytes from a cache layer that fail (damaged cache files) are read once
+ * more past it, and only the store's failing too is damage */
+int ocb_archive_open_ex(struct ocb_store *s, const char *key,
+			struct ocb_keyprov *kp, unsigned int flags,
+			struct ocb_archive **out)
+{
+	uint64_t local = 0;
+	int r = native_open(s, key, kp, flags, 0, &local, out);
+
+	if ((r == -EBADMSG || r == -EPROTO) && local) {
+		ocb_debug("opening %s from cached bytes failed: read again",
+			  key);
+		r = native_open(s, key, kp, flags, 1, &local, out);
+	}
 	return r;
 }
 
@@ -635,15 +664,27 @@ static int source_fetch(struct native_archive *na, const struct source *so,
 }
 
 /* physical frame i of source so, its sealed bytes at sealed (opened in
- * place: once only), verified and decoded into out (so->frame_size bytes) */
+ * place: once only), verified and decoded into out (so->frame_size bytes).
+ * Bytes that fail are fetched again once, past any cache layer (refetch:
+ * a damaged cache file is replaced); only the store's failing too is
+ * damage. */
 static int source_open(struct native_archive *na, const struct source *so,
 		       uint32_t i, ZSTD_DCtx *dctx, void *sealed,
 		       uint8_t *out)
 {
 	const struct ocb_frame_rec *f = &so->f[i];
+	struct ocb_get_req g = { .key = so->key, .off = f->off,
+				 .len = f->sealed_len, .if_match = so->etag,
+				 .refetch = 1 };
 	char msg[400], esc[300];
 
 	if (ocb_frame_open(so->data_key, so->id, i, dctx, sealed,
+			   f->sealed_len, f->plain_len, f->flags, out) == 0)
+		return 0;
+	ocb_debug("frame %u of %s failed verification: fetched again", i,
+		  ocb_log_escape(esc, sizeof(esc), so->key));
+	if (ocb_store_read_req(na->s, &g, sealed) == (ssize_t)f->sealed_len &&
+	    ocb_frame_open(so->data_key, so->id, i, dctx, sealed,
 			   f->sealed_len, f->plain_len, f->flags, out) == 0)
 		return 0;
 	snprintf(msg, sizeof(msg), "frame %u of %s failed verification "
