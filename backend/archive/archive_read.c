@@ -627,11 +627,11 @@ static int source_get(struct native_archive *na, uint32_t src,
 /* the sealed frames [first, first + n) of source so with one range
  * request, into b (one allocation, no regrowth); *start: the object offset
  * of b's first byte; *net (may be NULL) set to 1 when some of it came from
- * the store itself, past any cache layer.  Bytes received from a ref
- * count, once per request. */
+ * the store itself, past any cache layer, *cached to whether some came
+ * from a cache layer.  Bytes received from a ref count, once per request. */
 static int source_fetch(struct native_archive *na, const struct source *so,
 			uint32_t first, uint32_t n, struct ocb_buf *b,
-			uint64_t *start, int *net)
+			uint64_t *start, int *net, int *cached)
 {
 	const struct ocb_frame_rec *f = so->f;
 	uint64_t end = f[first + n - 1].off + f[first + n - 1].sealed_len;
@@ -647,6 +647,7 @@ static int source_fetch(struct native_archive *na, const struct source *so,
 	r = na->s->ops->get(na->s, &g, (ocb_sink_fn)ocb_buf_append, b, NULL);
 	if (net && local < b->len)
 		*net = 1;
+	*cached = local > 0;
 	if (so->is_ref)
 		atomic_fetch_add(&na->ref_bytes, b->len);
 	if (r == -ESTALE)
@@ -665,11 +666,11 @@ static int source_fetch(struct native_archive *na, const struct source *so,
 
 /* physical frame i of source so, its sealed bytes at sealed (opened in
  * place: once only), verified and decoded into out (so->frame_size bytes).
- * Bytes that fail are fetched again once, past any cache layer (refetch:
- * a damaged cache file is replaced); only the store's failing too is
- * damage. */
+ * Bytes that fail when some came from a cache layer (cached) are fetched
+ * again once, past it (refetch: a damaged cache file is replaced); only
+ * the store's failing is damage. */
 static int source_open(struct native_archive *na, const struct source *so,
-		       uint32_t i, ZSTD_DCtx *dctx, void *sealed,
+		       uint32_t i, ZSTD_DCtx *dctx, void *sealed, int cached,
 		       uint8_t *out)
 {
 	const struct ocb_frame_rec *f = &so->f[i];
@@ -681,12 +682,15 @@ static int source_open(struct native_archive *na, const struct source *so,
 	if (ocb_frame_open(so->data_key, so->id, i, dctx, sealed,
 			   f->sealed_len, f->plain_len, f->flags, out) == 0)
 		return 0;
+	if (!cached)
+		goto bad;
 	ocb_debug("frame %u of %s failed verification: fetched again", i,
 		  ocb_log_escape(esc, sizeof(esc), so->key));
 	if (ocb_store_read_req(na->s, &g, sealed) == (ssize_t)f->sealed_len &&
 	    ocb_frame_open(so->data_key, so->id, i, dctx, sealed,
 			   f->sealed_len, f->plain_len, f->flags, out) == 0)
 		return 0;
+bad:
 	snprintf(msg, sizeof(msg), "frame %u of %s failed verification "
 		 "(damaged or tampered with)", i,
 		 ocb_log_escape(esc, sizeof(esc), so->key));
@@ -707,9 +711,9 @@ static int source_frames(struct native_archive *na, const struct source *so,
 	ZSTD_DCtx *dctx = NULL;
 	uint64_t start;
 	uint32_t i;
-	int r;
+	int r, cached;
 
-	r = source_fetch(na, so, first, n, &b, &start, net);
+	r = source_fetch(na, so, first, n, &b, &start, net, &cached);
 	if (r < 0)
 		goto out;
 	out = malloc(so->frame_size);
@@ -720,7 +724,7 @@ static int source_frames(struct native_archive *na, const struct source *so,
 	}
 	for (i = first; r == 0 && i < first + n; i++) {
 		r = source_open(na, so, i, dctx, b.data + (f[i].off - start),
-				out);
+				cached, out);
 		if (r == 0)
 			r = cb(arg, i, out, f[i].plain_len);
 	}
@@ -812,6 +816,7 @@ struct fetch {
 	uint64_t start;
 	int err;
 	int net;		/* some of it came from the store itself */
+	int cached;		/* some of it came from a cache layer */
 };
 
 /* a frame the call left out of its requests and then fetched alone: kept
@@ -933,7 +938,8 @@ static int asm_open(struct assembly *as, const struct fetch *fe, uint32_t p,
 		as->sealed_cap = f->sealed_len;
 	}
 	memcpy(as->sealed, fe->b.data + (f->off - fe->start), f->sealed_len);
-	return source_open(as->na, &fe->so, p, as->dctx, as->sealed, sl->data);
+	return source_open(as->na, &fe->so, p, as->dctx, as->sealed,
+			   fe->cached, sl->data);
 }
 
 /* frame p of fetch fe into slot sl: kept from an earlier read, else
@@ -966,7 +972,7 @@ static int asm_alone(struct assembly *as, const struct fetch *fe, uint32_t p,
 	al->used = 0;
 	al->fe = *fe;
 	r = source_fetch(as->na, &fe->so, p, 1, &al->fe.b, &al->fe.start,
-			 NULL);
+			 NULL, &al->fe.cached);
 	if (r < 0) {
 		ocb_buf_release(&al->fe.b);
 		return r;
@@ -1483,7 +1489,7 @@ static void asm_fetch_one(void *arg, size_t k)
 	if (fe->u0 > fe->u1)
 		return;		/* every frame kept from earlier reads */
 	fe->err = source_fetch(fe->na, &fe->so, fe->u0, fe->u1 - fe->u0 + 1,
-			       &fe->b, &fe->start, &fe->net);
+			       &fe->b, &fe->start, &fe->net, &fe->cached);
 }
 
 /* every fetch of the call, at once; the first error */
