@@ -1989,6 +1989,103 @@ int ocb_archive_read_source(struct ocb_archive *a, uint32_t src,
 			     NULL);
 }
 
+/* a source's physical frames for ocb_archive_read_bytes: kept, and
+ * their part within [x.lo, x.hi) to the sink */
+struct bytes_run {
+	struct source_range x;
+	struct native_archive *na;
+	const struct source *so;
+};
+
+static int bytes_run_frame(void *arg, uint32_t i, const void *data,
+			   size_t len)
+{
+	struct bytes_run *b = arg;
+
+	ocb_phys_cache_put(b->na->phys, b->so->id, i, &b->so->f[i], data);
+	return source_range_frame(&b->x, i, data, len);
+}
+
+/* physical bytes [lo, hi) of source so: the frames kept from earlier
+ * reads from there, each run of the others with one request */
+static int bytes_of_source(struct native_archive *na, const struct source *so,
+			   uint64_t lo, uint64_t hi, uint8_t *out,
+			   ocb_sink_fn sink, void *arg)
+{
+	struct bytes_run b = { .x = { .lo = lo, .hi = hi,
+				      .fs = so->frame_size, .sink = sink,
+				      .arg = arg }, .na = na, .so = so };
+	uint32_t i = (uint32_t)(lo / so->frame_size), j;
+	uint32_t f1 = (uint32_t)((hi - 1) / so->frame_size);
+	int r = 0;
+
+	if (f1 >= so->nframes)
+		return -EBADMSG;	/* frames cover the stream: validated */
+	while (r == 0 && i <= f1) {
+		if (ocb_phys_cache_get(na->phys, so->id, i, &so->f[i],
+				       out) == 0) {
+			r = source_range_frame(&b.x, i, out,
+					       so->f[i].plain_len);
+			i++;
+			continue;
+		}
+		for (j = i; j < f1 && !ocb_phys_cache_has(na->phys, so->id,
+							  j + 1, &so->f[j + 1]);
+		     j++)
+			;
+		r = source_frames(na, so, i, j - i + 1, bytes_run_frame, &b,
+				  NULL);
+		i = j + 1;
+	}
+	return r;
+}
+
+int ocb_archive_read_bytes(struct ocb_archive *a, uint64_t off, uint64_t len,
+			   ocb_sink_fn sink, void *arg)
+{
+	struct native_archive *na;
+	const struct ocb_catalog *c;
+	struct ocb_mem_gate *gate;
+	uint64_t end = off + len;
+	size_t need;
+	uint8_t *out = NULL;
+	uint32_t s;
+	int r = 0;
+
+	if (ocb_archive_is_legacy(a))
+		return -EINVAL;
+	na = ocb_archive_impl(a);
+	c = na->cat;
+	if (identity(c) || off > c->stream_size || len > c->stream_size - off)
+		return -EINVAL;
+	/* a kept frame's copy, a decoded one, the sealed bytes of a run */
+	need = 3 * (size_t)c->frame_size;
+	gate = ocb_phys_cache_gate(na->phys);
+	ocb_mem_gate_enter(gate, need);
+	for (s = seg_find(c, off); r == 0 && s < c->nseg && c->seg[s].loff < end;
+	     s++) {
+		const struct ocb_segment *g = &c->seg[s];
+		uint64_t a0 = off > g->loff ? off : g->loff;
+		uint64_t a1 = end < g->loff + g->len ? end : g->loff + g->len;
+		struct source so;
+
+		if (a1 <= a0)
+			continue;
+		r = source_get(na, g->source, &so);
+		if (r == 0 && !out && !(out = malloc(so.frame_size)))
+			r = -ENOMEM;
+		if (r == 0 && so.frame_size > c->frame_size)
+			r = -EBADMSG;	/* one buffer for every source */
+		if (r == 0)
+			r = bytes_of_source(na, &so, g->poff + (a0 - g->loff),
+					    g->poff + (a1 - g->loff), out, sink,
+					    arg);
+	}
+	free(out);
+	ocb_mem_gate_leave(gate, need);
+	return r;
+}
+
 static uint64_t native_wire_bytes(const struct ocb_archive *a, uint32_t first,
 				  uint32_t n)
 {
