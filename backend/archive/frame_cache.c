@@ -32,7 +32,8 @@
  * the link is full whatever its distance, within the cache's share.
  *
  * A read's bytes leave as pieces of its pinned frames (read_iov), which
- * the mount hands to the kernel without a copy of its own.
+ * the mount hands to the kernel without a copy of its own.  A cold read
+ * of a small file of an incremental backup skips the frames (read_small).
  */
 #include "frame_cache.h"
 #include "buf.h"
