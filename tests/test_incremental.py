@@ -473,3 +473,41 @@ def test_spread_read_fetches_each_object_once_at_once(tmp_path, rgw, bucket,
     # the four older objects' requests at least)
     assert proxy.gathered == 4, "the objects were read one after another"
     assert peak >= 4, "the objects were read one after another: %d" % peak
+
+
+def test_cold_small_file_reads_only_its_own_object(tmp_path, rgw, bucket,
+                                                   s3_config, ocb, proxy):
+    """A small unchanged file of an incremental backup shares its logical
+    frame with a changed file, whose bytes lie in the newer object: a cold
+    read of it fetches only the segment holding its bytes (one GET of the
+    older object), not the whole logical frame (one GET per object)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    rnd = random.Random(7)
+    (src / "a.bin").write_bytes(rnd.randbytes(8192))
+    (src / "b.txt").write_bytes(b"unchanged small file\n" * 10)
+    os.utime(src / "b.txt", (1_600_000_000, 1_600_000_000))
+    os.utime(src / "a.bin", (1_600_000_000, 1_600_000_000))
+    o = Ocb(config=s3_config, env=ocb.env)
+    full = backup(o)
+    (src / "a.bin").write_bytes(rnd.randbytes(8192))
+    os.utime(src / "a.bin", (1_600_000_001, 1_600_000_001))
+    settle(src)
+    inc = backup(o)
+    assert inc["base"] == full["name"]
+
+    cfg = json.load(open(s3_config))
+    cfg["s3"]["endpoint"] = proxy.endpoint
+    cfg["cache"] = {"dir": ""}                 # every read goes to the store
+    m = Mount(write_config(tmp_path / "m.json", cfg), ocb.env, tmp_path)
+    try:
+        path = os.path.join(m.path, "latest", "src", "b.txt")
+        with open(path, "rb") as f:
+            n = len(proxy.requests)
+            data = f.read()
+        gets = [r.split()[1] for r in proxy.requests[n:]
+                if r.startswith("GET ") and ".ocb" in r.split()[1]]
+        assert data == b"unchanged small file\n" * 10
+        assert len(gets) == 1 and gets[0].endswith("/%s.ocb" % full["name"]), gets
+    finally:
+        m.unmount()

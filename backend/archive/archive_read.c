@@ -69,6 +69,8 @@ struct native_archive {
 					 * source (SEG_NONE: none) */
 	_Atomic(struct frame_uses *) uses;	/* format 3, made when first
 						 * needed by a sequential read */
+	uint64_t open_local;	/* bytes of the open a cache layer gave */
+	int open_refetch;	/* the open's reads: past any cache layer */
 };
 
 /* per physical frame of every source, the segments that use it, in
@@ -192,7 +194,8 @@ static int native_fetch_suffix(struct native_archive *na,
 			       struct native_suffix *sx)
 {
 	struct ocb_get_req g = { .key = na->key, .len = OPEN_SUFFIX,
-				 .suffix = 1 };
+				 .suffix = 1, .local_bytes = &na->open_local,
+				 .refetch = na->open_refetch };
 	struct ocb_obj_head h = { 0 };
 	struct ocb_buf b;
 	int r;
@@ -269,7 +272,9 @@ static int native_fetch_catalog(struct native_archive *na,
 {
 	struct ocb_get_req c = { .key = na->key, .off = na->tr.catalog_off,
 				 .len = na->tr.catalog_len,
-				 .if_match = na->etag[0] ? na->etag : NULL };
+				 .if_match = na->etag[0] ? na->etag : NULL,
+				 .local_bytes = &na->open_local,
+				 .refetch = na->open_refetch };
 	uint8_t *sealed = malloc(na->tr.catalog_len);
 	struct ocb_buf b;
 	int r;
@@ -326,7 +331,9 @@ static int native_load_details(struct native_archive *na,
 	struct ocb_catalog *c = na->cat;
 	struct ocb_get_req g = { .key = na->key, .off = c->details_off,
 				 .len = c->details_len,
-				 .if_match = na->etag[0] ? na->etag : NULL };
+				 .if_match = na->etag[0] ? na->etag : NULL,
+				 .local_bytes = &na->open_local,
+				 .refetch = na->open_refetch };
 	uint8_t *plain = NULL;
 	struct ocb_buf b;
 	int r = 0;
@@ -476,9 +483,10 @@ int ocb_archive_open(struct ocb_store *s, const char *key,
 	return ocb_archive_open_ex(s, key, kp, 0, out);
 }
 
-int ocb_archive_open_ex(struct ocb_store *s, const char *key,
-			struct ocb_keyprov *kp, unsigned int flags,
-			struct ocb_archive **out)
+/* one try of ocb_archive_open_ex; *local: bytes a cache layer gave */
+static int native_open(struct ocb_store *s, const char *key,
+		       struct ocb_keyprov *kp, unsigned int flags, int refetch,
+		       uint64_t *local, struct ocb_archive **out)
 {
 	struct native_archive *na = calloc(1, sizeof(*na));
 	struct native_suffix sx = { .data = malloc(OPEN_SUFFIX) };
@@ -492,6 +500,7 @@ int ocb_archive_open_ex(struct ocb_store *s, const char *key,
 	}
 	na->s = s;
 	na->kp = kp;
+	na->open_refetch = refetch;
 	r = native_fetch_suffix(na, &sx);
 	if (r == 0)
 		r = native_decode_ends(na, &sx);
@@ -506,8 +515,11 @@ int ocb_archive_open_ex(struct ocb_store *s, const char *key,
 	    (!(flags & OCB_ARCHIVE_LAZY_DETAILS) ||
 	     na->cat->details_off >= sx.start))
 		r = native_load_details(na, &sx);
+	if (na)
+		*local = na->open_local;
 	if (r < 0)
 		goto out;
+	na->open_refetch = 0;
 	native_fill_info(na, sx.object_size, &info);
 	r = ocb_archive_new(&native_ops, na, na->cat, &info, out);
 	na = NULL;	/* the archive's, also on failure */
@@ -515,6 +527,23 @@ out:
 	native_free(na);
 	free(sealed);
 	free(sx.data);
+	return r;
+}
+
+/* bytes from a cache layer that fail (damaged cache files) are read once
+ * more past it, and only the store's failing too is damage */
+int ocb_archive_open_ex(struct ocb_store *s, const char *key,
+			struct ocb_keyprov *kp, unsigned int flags,
+			struct ocb_archive **out)
+{
+	uint64_t local = 0;
+	int r = native_open(s, key, kp, flags, 0, &local, out);
+
+	if ((r == -EBADMSG || r == -EPROTO) && local) {
+		ocb_debug("opening %s from cached bytes failed: read again",
+			  key);
+		r = native_open(s, key, kp, flags, 1, &local, out);
+	}
 	return r;
 }
 
@@ -598,11 +627,11 @@ static int source_get(struct native_archive *na, uint32_t src,
 /* the sealed frames [first, first + n) of source so with one range
  * request, into b (one allocation, no regrowth); *start: the object offset
  * of b's first byte; *net (may be NULL) set to 1 when some of it came from
- * the store itself, past any cache layer.  Bytes received from a ref
- * count, once per request. */
+ * the store itself, past any cache layer, *cached to whether some came
+ * from a cache layer.  Bytes received from a ref count, once per request. */
 static int source_fetch(struct native_archive *na, const struct source *so,
 			uint32_t first, uint32_t n, struct ocb_buf *b,
-			uint64_t *start, int *net)
+			uint64_t *start, int *net, int *cached)
 {
 	const struct ocb_frame_rec *f = so->f;
 	uint64_t end = f[first + n - 1].off + f[first + n - 1].sealed_len;
@@ -618,6 +647,7 @@ static int source_fetch(struct native_archive *na, const struct source *so,
 	r = na->s->ops->get(na->s, &g, (ocb_sink_fn)ocb_buf_append, b, NULL);
 	if (net && local < b->len)
 		*net = 1;
+	*cached = local > 0;
 	if (so->is_ref)
 		atomic_fetch_add(&na->ref_bytes, b->len);
 	if (r == -ESTALE)
@@ -635,17 +665,32 @@ static int source_fetch(struct native_archive *na, const struct source *so,
 }
 
 /* physical frame i of source so, its sealed bytes at sealed (opened in
- * place: once only), verified and decoded into out (so->frame_size bytes) */
+ * place: once only), verified and decoded into out (so->frame_size bytes).
+ * Bytes that fail when some came from a cache layer (cached) are fetched
+ * again once, past it (refetch: a damaged cache file is replaced); only
+ * the store's failing is damage. */
 static int source_open(struct native_archive *na, const struct source *so,
-		       uint32_t i, ZSTD_DCtx *dctx, void *sealed,
+		       uint32_t i, ZSTD_DCtx *dctx, void *sealed, int cached,
 		       uint8_t *out)
 {
 	const struct ocb_frame_rec *f = &so->f[i];
+	struct ocb_get_req g = { .key = so->key, .off = f->off,
+				 .len = f->sealed_len, .if_match = so->etag,
+				 .refetch = 1 };
 	char msg[400], esc[300];
 
 	if (ocb_frame_open(so->data_key, so->id, i, dctx, sealed,
 			   f->sealed_len, f->plain_len, f->flags, out) == 0)
 		return 0;
+	if (!cached)
+		goto bad;
+	ocb_debug("frame %u of %s failed verification: fetched again", i,
+		  ocb_log_escape(esc, sizeof(esc), so->key));
+	if (ocb_store_read_req(na->s, &g, sealed) == (ssize_t)f->sealed_len &&
+	    ocb_frame_open(so->data_key, so->id, i, dctx, sealed,
+			   f->sealed_len, f->plain_len, f->flags, out) == 0)
+		return 0;
+bad:
 	snprintf(msg, sizeof(msg), "frame %u of %s failed verification "
 		 "(damaged or tampered with)", i,
 		 ocb_log_escape(esc, sizeof(esc), so->key));
@@ -666,9 +711,9 @@ static int source_frames(struct native_archive *na, const struct source *so,
 	ZSTD_DCtx *dctx = NULL;
 	uint64_t start;
 	uint32_t i;
-	int r;
+	int r, cached;
 
-	r = source_fetch(na, so, first, n, &b, &start, net);
+	r = source_fetch(na, so, first, n, &b, &start, net, &cached);
 	if (r < 0)
 		goto out;
 	out = malloc(so->frame_size);
@@ -679,7 +724,7 @@ static int source_frames(struct native_archive *na, const struct source *so,
 	}
 	for (i = first; r == 0 && i < first + n; i++) {
 		r = source_open(na, so, i, dctx, b.data + (f[i].off - start),
-				out);
+				cached, out);
 		if (r == 0)
 			r = cb(arg, i, out, f[i].plain_len);
 	}
@@ -772,6 +817,7 @@ struct fetch {
 	uint64_t start;
 	int err;
 	int net;		/* some of it came from the store itself */
+	int cached;		/* some of it came from a cache layer */
 };
 
 /* a frame the call left out of its requests and then fetched alone: kept
@@ -895,7 +941,8 @@ static int asm_open(struct assembly *as, const struct fetch *fe, uint32_t p,
 		as->sealed_cap = f->sealed_len;
 	}
 	memcpy(as->sealed, fe->b.data + (f->off - fe->start), f->sealed_len);
-	return source_open(as->na, &fe->so, p, as->dctx, as->sealed, sl->data);
+	return source_open(as->na, &fe->so, p, as->dctx, as->sealed,
+			   fe->cached, sl->data);
 }
 
 /* frame p of fetch fe into slot sl: kept from an earlier read, else
@@ -928,7 +975,7 @@ static int asm_alone(struct assembly *as, const struct fetch *fe, uint32_t p,
 	al->used = 0;
 	al->fe = *fe;
 	r = source_fetch(as->na, &fe->so, p, 1, &al->fe.b, &al->fe.start,
-			 NULL);
+			 NULL, &al->fe.cached);
 	if (r < 0) {
 		ocb_buf_release(&al->fe.b);
 		return r;
@@ -1497,7 +1544,7 @@ static void asm_fetch_one(void *arg, size_t k)
 	if (fe->u0 > fe->u1)
 		return;		/* every frame kept from earlier reads */
 	fe->err = source_fetch(fe->na, &fe->so, fe->u0, fe->u1 - fe->u0 + 1,
-			       &fe->b, &fe->start, &fe->net);
+			       &fe->b, &fe->start, &fe->net, &fe->cached);
 }
 
 /* every fetch of the call, at once; the first error */
@@ -2007,6 +2054,103 @@ int ocb_archive_read_source(struct ocb_archive *a, uint32_t src,
 		return -EBADMSG;	/* frames cover the stream: validated */
 	return source_frames(na, &so, f0, f1 - f0 + 1, source_range_frame, &x,
 			     NULL);
+}
+
+/* a source's physical frames for ocb_archive_read_bytes: kept, and
+ * their part within [x.lo, x.hi) to the sink */
+struct bytes_run {
+	struct source_range x;
+	struct native_archive *na;
+	const struct source *so;
+};
+
+static int bytes_run_frame(void *arg, uint32_t i, const void *data,
+			   size_t len)
+{
+	struct bytes_run *b = arg;
+
+	ocb_phys_cache_put(b->na->phys, b->so->id, i, &b->so->f[i], data);
+	return source_range_frame(&b->x, i, data, len);
+}
+
+/* physical bytes [lo, hi) of source so: the frames kept from earlier
+ * reads from there, each run of the others with one request */
+static int bytes_of_source(struct native_archive *na, const struct source *so,
+			   uint64_t lo, uint64_t hi, uint8_t *out,
+			   ocb_sink_fn sink, void *arg)
+{
+	struct bytes_run b = { .x = { .lo = lo, .hi = hi,
+				      .fs = so->frame_size, .sink = sink,
+				      .arg = arg }, .na = na, .so = so };
+	uint32_t i = (uint32_t)(lo / so->frame_size), j;
+	uint32_t f1 = (uint32_t)((hi - 1) / so->frame_size);
+	int r = 0;
+
+	if (f1 >= so->nframes)
+		return -EBADMSG;	/* frames cover the stream: validated */
+	while (r == 0 && i <= f1) {
+		if (ocb_phys_cache_get(na->phys, so->id, i, &so->f[i],
+				       out) == 0) {
+			r = source_range_frame(&b.x, i, out,
+					       so->f[i].plain_len);
+			i++;
+			continue;
+		}
+		for (j = i; j < f1 && !ocb_phys_cache_has(na->phys, so->id,
+							  j + 1, &so->f[j + 1]);
+		     j++)
+			;
+		r = source_frames(na, so, i, j - i + 1, bytes_run_frame, &b,
+				  NULL);
+		i = j + 1;
+	}
+	return r;
+}
+
+int ocb_archive_read_bytes(struct ocb_archive *a, uint64_t off, uint64_t len,
+			   ocb_sink_fn sink, void *arg)
+{
+	struct native_archive *na;
+	const struct ocb_catalog *c;
+	struct ocb_mem_gate *gate;
+	uint64_t end = off + len;
+	size_t need;
+	uint8_t *out = NULL;
+	uint32_t s;
+	int r = 0;
+
+	if (ocb_archive_is_legacy(a))
+		return -EINVAL;
+	na = ocb_archive_impl(a);
+	c = na->cat;
+	if (identity(c) || off > c->stream_size || len > c->stream_size - off)
+		return -EINVAL;
+	/* a kept frame's copy, a decoded one, the sealed bytes of a run */
+	need = 3 * (size_t)c->frame_size;
+	gate = ocb_phys_cache_gate(na->phys);
+	ocb_mem_gate_enter(gate, need);
+	for (s = seg_find(c, off); r == 0 && s < c->nseg && c->seg[s].loff < end;
+	     s++) {
+		const struct ocb_segment *g = &c->seg[s];
+		uint64_t a0 = off > g->loff ? off : g->loff;
+		uint64_t a1 = end < g->loff + g->len ? end : g->loff + g->len;
+		struct source so;
+
+		if (a1 <= a0)
+			continue;
+		r = source_get(na, g->source, &so);
+		if (r == 0 && !out && !(out = malloc(so.frame_size)))
+			r = -ENOMEM;
+		if (r == 0 && so.frame_size > c->frame_size)
+			r = -EBADMSG;	/* one buffer for every source */
+		if (r == 0)
+			r = bytes_of_source(na, &so, g->poff + (a0 - g->loff),
+					    g->poff + (a1 - g->loff), out, sink,
+					    arg);
+	}
+	free(out);
+	ocb_mem_gate_leave(gate, need);
+	return r;
 }
 
 static uint64_t native_wire_bytes(const struct ocb_archive *a, uint32_t first,

@@ -32,7 +32,8 @@
  * the link is full whatever its distance, within the cache's share.
  *
  * A read's bytes leave as pieces of its pinned frames (read_iov), which
- * the mount hands to the kernel without a copy of its own.
+ * the mount hands to the kernel without a copy of its own.  A cold read
+ * of a small file of an incremental backup skips the frames (read_small).
  */
 #include "frame_cache.h"
 #include "buf.h"
@@ -837,6 +838,58 @@ static int copy_iov(void *arg, const struct iovec *iov, int n)
 	return 0;
 }
 
+static int bytes_sink(void *arg, const void *p, size_t n)
+{
+	struct copy_arg *c = arg;
+
+	memcpy(c->buf, p, n);
+	c->buf += n;
+	return 0;
+}
+
+/*
+ * A cold read of a small file (all of it in one logical frame, not in the
+ * cache, no read-ahead) of an incremental backup: only the segments
+ * holding its bytes are fetched (ocb_archive_read_bytes), not the whole
+ * logical frame, which may also hold other files' bytes in other objects
+ * (a request each).  The frame is not kept here; its physical frames are
+ * (phys_cache.h), and the kernel keeps the file's pages.  1 when it did
+ * not apply (then the caller reads frames), else 0 or a negative errno.
+ */
+static int read_small(struct ocb_frame_cache *fc, struct ocb_archive *a,
+		      uint64_t aid, uint64_t s, size_t len,
+		      ocb_frame_cache_iov_fn fn, void *arg)
+{
+	uint32_t f = (uint32_t)(s / ocb_archive_info(a)->frame_size);
+	struct copy_arg c;
+	struct iovec iov;
+	uint8_t *buf;
+	int r, cached;
+
+	pthread_mutex_lock(&fc->lock);
+	cached = find(fc, aid, f) != NULL;
+	pthread_mutex_unlock(&fc->lock);
+	if (cached || !(buf = malloc(len)))
+		return 1;
+	c.buf = buf;
+	r = ocb_archive_read_bytes(a, s, len, bytes_sink, &c);
+	if (r == -EINVAL) {
+		free(buf);
+		return 1;
+	}
+	pthread_mutex_lock(&fc->lock);
+	fc->misses++;
+	if (r < 0)
+		fc->failures++;
+	pthread_mutex_unlock(&fc->lock);
+	iov.iov_base = buf;
+	iov.iov_len = len;
+	if (r == 0)
+		r = fn(arg, &iov, 1);
+	free(buf);
+	return r;
+}
+
 /* a read is done with its pinned frames (up to n, NULL-ended): read now,
  * so recently used and no longer unread read-ahead (lock taken) */
 static void unpin_read(struct ocb_frame_cache *fc, struct fent **pin,
@@ -907,6 +960,12 @@ ssize_t ocb_frame_cache_read_iov(struct ocb_frame_cache *fc,
 	f0 = (uint32_t)(s / fsz);
 	f1 = (uint32_t)((end - 1) / fsz);
 	fl = (uint32_t)((e->data_off + e->size - 1) / fsz);	/* file's last */
+	if (!window && ocb_archive_info(a)->nrefs &&
+	    e->data_off / fsz == fl) {
+		r = read_small(fc, a, aid, s, len, fn, arg);
+		if (r <= 0)
+			return r < 0 ? r : (ssize_t)len;
+	}
 	pthread_mutex_lock(&fc->lock);
 	run = ra_run(fc);
 	par = (uint32_t)ra_parallel(fc);

@@ -240,6 +240,14 @@ int ocb_archive_read_frames(struct ocb_archive *a, uint32_t first,
 int ocb_archive_read_frames_net(struct ocb_archive *a, uint32_t first,
 				uint32_t n, ocb_frame_fn cb, void *arg,
 				int *net);
+/* Bytes [off, off + len) of an incremental backup's logical stream
+ * (format 3 with references) to sink, in order, fetching only the physical
+ * frames of the segments that hold them (each verified as a read of the
+ * logical frames verifies it, and kept across reads as they are): for a
+ * cold small read, whose logical frame may also hold bytes of other
+ * objects.  -EINVAL for other kinds or beyond the stream's end. */
+int ocb_archive_read_bytes(struct ocb_archive *a, uint64_t off, uint64_t len,
+			   ocb_sink_fn sink, void *arg);
 
 /* Where sealed frame i lies in the object (for `ocb verify` and tests):
  * 0, or -EINVAL when i >= nframes or frame i is not stored as such (format

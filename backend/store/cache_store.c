@@ -32,6 +32,11 @@
  * Fetched bytes go to the reader first and to the disk after, written
  * behind by one thread, whole blocks with O_DIRECT.
  *
+ * The files are not trusted: the format above authenticates what they
+ * give, and a read that failed there comes again with refetch set
+ * (store.h), which drops the files holding its range before reading, so
+ * the store's bytes replace them.
+ *
  * Files appear whole: written to a temporary name, then renamed.  Readers
  * open them without locks; a block evicted under a reader stays readable
  * through its open descriptor.  A block's mtime is its last use (set on
@@ -469,6 +474,13 @@ static int cached(const char *dir, char kind, uint64_t i)
 	return access(path, F_OK) == 0;
 }
 
+/* remove file path of size n, if there */
+static void drop_file(struct cstore *c, const char *path, uint64_t n)
+{
+	if (unlink(path) == 0)
+		atomic_fetch_sub(&c->bytes, n);
+}
+
 /* block i is on disk: the pieces of it that small reads left go */
 static void drop_pieces(struct cstore *c, const char *dir, uint64_t size,
 			uint64_t i)
@@ -478,11 +490,30 @@ static void drop_pieces(struct cstore *c, const char *dir, uint64_t size,
 
 	for (j = i * (BLOCK / PIECE); j < (i + 1) * (BLOCK / PIECE) &&
 	     j * PIECE < size; j++) {
-		uint64_t n = size - j * PIECE < PIECE ? size - j * PIECE : PIECE;
-
 		snprintf(path, sizeof(path), "%s/g%" PRIu64, dir, j);
-		if (unlink(path) == 0)
-			atomic_fetch_sub(&c->bytes, n);
+		drop_file(c, path, size - j * PIECE < PIECE ?
+			  size - j * PIECE : PIECE);
+	}
+}
+
+/* a read of [lo, hi) failed a check above this layer (refetch): the
+ * blocks and pieces that hold any of it go, so it is fetched again and
+ * what the store sends replaces them */
+static void drop_range(struct cstore *c, const char *dir, uint64_t size,
+		       uint64_t lo, uint64_t hi)
+{
+	char path[PATH_MAX];
+	uint64_t i;
+
+	for (i = lo / BLOCK; i * BLOCK < hi; i++) {
+		snprintf(path, sizeof(path), "%s/b%" PRIu64, dir, i);
+		drop_file(c, path, size - i * BLOCK < BLOCK ?
+			  size - i * BLOCK : BLOCK);
+	}
+	for (i = lo / PIECE; i * PIECE < hi; i++) {
+		snprintf(path, sizeof(path), "%s/g%" PRIu64, dir, i);
+		drop_file(c, path, size - i * PIECE < PIECE ?
+			  size - i * PIECE : PIECE);
 	}
 }
 
@@ -549,6 +580,8 @@ static int get_learn(struct cstore *c, const struct ocb_get_req *g,
 	if (h.etag[0]) {
 		remember(c, g->key, h.size, h.etag);
 		obj_dir(c, g->key, h.etag, dir, sizeof(dir));
+		if (g->refetch)
+			drop_range(c, dir, h.size, start, start + b.len);
 		store_units(c, dir, h.size, start, (const uint8_t *)b.data, b.len,
 			    unit);
 		if (g->suffix) {
@@ -1000,7 +1033,9 @@ static int cstore_get(struct ocb_store *s, const struct ocb_get_req *g,
 		uint64_t n = g->len < size ? g->len : size;
 
 		snprintf(path, sizeof(path), "%s/s%" PRIu64, dir, g->len);
-		if (n) {
+		if (g->refetch)
+			drop_file(c, path, n);
+		else if (n) {
 			uint8_t *p = malloc(n);
 
 			if (p && read_part(path, n, 0, p, n) == 0) {
@@ -1026,6 +1061,8 @@ static int cstore_get(struct ocb_store *s, const struct ocb_get_req *g,
 	fill_head(head, size, etag);
 	if (lo == hi)
 		return 0;
+	if (g->refetch)
+		drop_range(c, dir, size, lo, hi);
 	if (hi - lo < SMALL_MAX)
 		r = get_pieces(c, g->key, size, etag, dir, lo, hi, sink, arg,
 			       g->local_bytes);

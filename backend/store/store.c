@@ -95,17 +95,24 @@ static int mem_sink_fn(void *arg, const void *data, size_t len)
 	return 0;
 }
 
+ssize_t ocb_store_read_req(struct ocb_store *s, const struct ocb_get_req *req,
+			   void *buf)
+{
+	struct mem_sink m = { .buf = buf, .len = req->len };
+	int r;
+
+	if (req->len == 0)
+		return 0;
+	r = s->ops->get(s, req, mem_sink_fn, &m, NULL);
+	return r < 0 ? r : (ssize_t)m.got;
+}
+
 ssize_t ocb_store_read(struct ocb_store *s, const char *key, uint64_t off,
 		       size_t len, void *buf)
 {
 	struct ocb_get_req req = { .key = key, .off = off, .len = len };
-	struct mem_sink m = { .buf = buf, .len = len };
-	int r;
 
-	if (len == 0)
-		return 0;
-	r = s->ops->get(s, &req, mem_sink_fn, &m, NULL);
-	return r < 0 ? r : (ssize_t)m.got;
+	return ocb_store_read_req(s, &req, buf);
 }
 
 ssize_t ocb_store_read_suffix(struct ocb_store *s, const char *key,

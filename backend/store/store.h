@@ -99,6 +99,10 @@ struct ocb_get_req {
 	 * its disk, or from another request's transfer): a request none of
 	 * whose bytes were counted there went to the store as a whole */
 	uint64_t *local_bytes;
+	/* set: bytes of this range a caching layer gave before failed a
+	 * check above it (a damaged cache file): it drops what it holds of
+	 * the range and answers from the store below (others ignore it) */
+	int refetch;
 };
 
 struct ocb_put_opts {
@@ -218,6 +222,10 @@ void ocb_store_free(struct ocb_store *s);
  * object ends first).  Returns the byte count or a negative errno. */
 ssize_t ocb_store_read(struct ocb_store *s, const char *key, uint64_t off,
 		       size_t len, void *buf);
+/* Read the range req describes (req->len bytes at most, not a suffix)
+ * into buf.  Returns the byte count or a negative errno. */
+ssize_t ocb_store_read_req(struct ocb_store *s, const struct ocb_get_req *req,
+			   void *buf);
 /* Read the last len bytes of key into buf; *objsize gets the object's
  * size.  Returns the byte count (< len for a shorter object). */
 ssize_t ocb_store_read_suffix(struct ocb_store *s, const char *key,
