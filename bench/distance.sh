@@ -6,7 +6,8 @@
 # connection from a nearby instance is limited.  For each: cold sequential
 # read of a BIG_MIB file through the mount, with and without the disk
 # cache (file MB/s, network MB/s, GETs, requests in flight: mean and peak),
-# raw curl GET of the same object, first byte of a small file from a fresh
+# raw curl GET of the same object (and as 8 range GETs at once: the
+# ceiling of this machine and proxy), first byte of a small file from a fresh
 # mount (time, round trips, GETs, bytes fetched), daemon peak RSS, and
 # eight sequential readers at once (throughput, peak RSS).  The bench
 # fails when the daemon's peak RSS passes ram_cache + 64 MiB.  Table
@@ -82,6 +83,18 @@ shape() {	# label delay_ms rate
 	proxy_down
 }
 
+curl_ranges() {	# n: the object as n range GETs at once
+	local n=$1 i chunk pids=()
+	chunk=$(( (osize + n - 1) / n ))
+	for ((i = 0; i < n; i++)); do
+		curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+			-H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
+			-r "$((i * chunk))-$(((i + 1) * chunk - 1))" -o /dev/null "$PEP/$B/$key" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"	# (not the proxy, also a child)
+}
+
 shape_stream() {	# label delay_ms
 	local label=$1 t t0 st bytes gets mean peak
 	# raw object, one connection
@@ -90,6 +103,11 @@ shape_stream() {	# label delay_ms
 		-H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
 		-o /dev/null "$PEP/$B/$key")
 	printf 'curl_raw_object_%s\t%s\tMB/s\t%s bytes stored, %.2f s, one GET\n' "$label" "$(mbps "$osize" "$t")" "$osize" "$t"
+	# the same object as 8 range GETs at once, one connection each: what
+	# this machine, this proxy and the server can carry, the ceiling of
+	# every read below
+	t=$(timeit curl_ranges 8)
+	printf 'curl_8_ranges_%s\t%s\tMB/s\t%s bytes stored, %.2f s, 8 range GETs in parallel\n' "$label" "$(mbps "$osize" "$t")" "$osize" "$t"
 
 	# ocb cat of the whole backup (the pipeline restore and verify use):
 	# stream MB/s, network MB/s, requests in flight
