@@ -6,6 +6,7 @@ import ctypes.util
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 
@@ -228,9 +229,14 @@ def test_custom_schedule_as_systemd_timer(tmp_path, rgw):
     p = Ocb(env=env)("--config", str(tmp_path / "n.json"), "setup", "--yes", "--import",
                      old, "--print-schedule")
     assert "OnCalendar=*-*-* 0/4:15:00" in p.stdout
-    v = subprocess.run(["systemd-analyze", "calendar", "--iterations=3", "*-*-* 0/4:15:00"],
+    # six elapses in a row, whatever the time now: a quarter past every
+    # fourth hour of the day, each of them once
+    v = subprocess.run(["systemd-analyze", "calendar", "--iterations=6", "*-*-* 0/4:15:00"],
                        capture_output=True, text=True)
-    assert v.returncode == 0 and "04:15:00" in v.stdout
+    assert v.returncode == 0, v.stderr
+    times = [re.search(r" (\d\d):(\d\d):(\d\d) ", line).groups()
+             for line in v.stdout.splitlines() if "elapse:" in line or "Iter. #" in line]
+    assert sorted(times) == [("%02d" % h, "15", "00") for h in range(0, 24, 4)], v.stdout
     p = Ocb(env=env)("--config", str(tmp_path / "n.json"), "setup", "--yes",
                      "--schedule", "custom", "--cron", "0 3 * * 1-5", "--print-schedule")
     assert "OnCalendar=Mon..Fri *-*-* 3:0:00" in p.stdout
