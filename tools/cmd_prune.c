@@ -299,8 +299,11 @@ static void batch_open(void *arg, size_t j)
 	struct batch *b = arg;
 	size_t i = b->idx[j];
 	struct ocb_archive *a = NULL;
+	/* a plain prune needs only the index; the repack plan's pieces
+	 * name files by their SHA-256, in the details */
 	int r = ocb_ctx_open_backup_unnoted(b->ctx, &b->pl->refs[i], b->kp,
-					    OCB_OPEN_INDEX, &a);
+					    b->pl->with_segs ? OCB_OPEN_INDEX :
+					    OCB_OPEN_REFS, &a);
 
 	if (r == 0) {
 		b->info[j] = *ocb_archive_info(a);

@@ -325,9 +325,11 @@ int ocb_ctx_open_backup_unnoted(struct ocb_ctx *ctx,
 	struct ocb_backup_open_opts oo = {
 		.kp = kp,
 		.old = { .index = how != OCB_OPEN_STREAM,
-			 .cache_dir = how == OCB_OPEN_INDEX ?
+			 .cache_dir = how == OCB_OPEN_INDEX ||
+				      how == OCB_OPEN_REFS ?
 				      ctx->cfg->cache_dir : NULL,
 			 .gpg = 1 },
+		.flags = how == OCB_OPEN_REFS ? OCB_ARCHIVE_LAZY_DETAILS : 0,
 	};
 
 	oo.phys = ctx->phys;
