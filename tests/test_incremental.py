@@ -12,7 +12,7 @@ import subprocess
 import tarfile
 import time
 
-from conftest import Ocb, write_config
+from conftest import Ocb, wait_for, write_config
 from test_mount import Mount
 from treeutil import make_tree, assert_same_tree
 
@@ -26,11 +26,11 @@ def settle(root):
     a backup takes a file as racily clean (its ctime within two clock ticks
     of the backup's start: recorded so that the next backup reads it
     again), so that the next backup records the tree as unchanged."""
-    newest = max(os.lstat(os.path.join(d, n)).st_ctime_ns
-                 for d, dirs, files in os.walk(root) for n in dirs + files + ["."])
-    left = newest + 100_000_000 - time.time_ns()    # 100 ms: ticks of 10 ms
-    if left > 0:
-        time.sleep(left / 1e9)
+    def settled():
+        newest = max(os.lstat(os.path.join(d, n)).st_ctime_ns
+                     for d, dirs, files in os.walk(root) for n in dirs + files + ["."])
+        return time.time_ns() >= newest + 100_000_000    # 100 ms: ticks of 10 ms
+    wait_for(settled, 30, "the changes under %s to be 100 ms old" % root, interval=0.01)
 
 
 def object_size(rgw, bucket, key):
@@ -339,8 +339,8 @@ def test_sqlite_unchanged_referenced(tmp_path, rgw, bucket, s3_config, ocb):
 
     def settled_backup():
         # a file changed in the last 20 ms is read again anyway (racily
-        # clean): let the clock pass it
-        time.sleep(0.05)
+        # clean): wait until the clock has passed it
+        settle(str(src))
         return backup(o)
 
     def check_restore(b, rows):
