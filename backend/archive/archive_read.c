@@ -945,11 +945,6 @@ static int asm_open(struct assembly *as, const struct fetch *fe, uint32_t p,
 			   fe->cached, sl->data);
 }
 
-/* frame p of fetch fe into slot sl: kept from an earlier read, else
- * opened from the fetch's sealed bytes; a frame the fetch left out is
- * waited for while another read brings it, and fetched alone when it
- * has been evicted since, or that read failed; a frame opened here is
- * kept for later reads (asm_keep) */
 /* frame p of fe, left out of its request and neither kept nor brought by
  * another read: fetched alone once for the call (*out: a fetch holding
  * it), the ASM_ALONE most recently used kept */
@@ -987,6 +982,11 @@ static int asm_alone(struct assembly *as, const struct fetch *fe, uint32_t p,
 	return 0;
 }
 
+/* frame p of fetch fe into slot sl: kept from an earlier read, else
+ * opened from the fetch's sealed bytes; a frame the fetch left out is
+ * waited for while another read brings it, and fetched alone when it
+ * has been evicted since, or that read failed; a frame opened here is
+ * kept for later reads (asm_keep) */
 static int asm_load(struct assembly *as, const struct fetch *fe, uint32_t p,
 		    struct plain_slot *sl, int kind)
 {
