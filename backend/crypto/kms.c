@@ -5,7 +5,7 @@
 #include "buf.h"
 #include "creds.h"
 #include "log.h"
-#include "retry_store.h"
+#include "retry.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -14,8 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
@@ -193,76 +191,46 @@ out:
 	return r;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint32_t jitter(void)
-{
-	uint32_t v = 0;
-
-	if (getrandom(&v, sizeof(v), 0) != sizeof(v))
-		v = UINT32_MAX / 2;
-	return v;
-}
-
-/* how long a call may retry: refused_ms while every attempt was refused
- * (nothing listens), else deadline_ms; *name: the setting that says so */
-static unsigned budget_ms(const struct ocb_kms *k, bool all_refused,
-			  const char **name)
-{
-	unsigned deadline = k->deadline_ms ? k->deadline_ms : 60000;
-	unsigned refused = k->refused_ms ? k->refused_ms : 20000;
-
-	*name = all_refused && refused < deadline ? "s3.refusedDeadline" :
-		"s3.retryDeadline";
-	return all_refused && refused < deadline ? refused : deadline;
-}
-
 /*
  * One KMS call, target "GenerateDataKey" or "Decrypt", with its retries:
- * the store's policy by time (kms.h), so that one setting bounds every
+ * the store's policy by time (retry.h), so that one setting bounds every
  * wait of a command.  An attempt starts only if its backoff ends before
  * the deadline, and its own timeout ends there too.
  */
 static int kms_call(const struct ocb_kms *k, const char *target, cJSON *req,
 		    cJSON **out)
 {
-	long timeout = k->timeout_ms ? k->timeout_ms : 30000;
-	uint64_t start = now_ms(), end, now;
-	bool all_refused = true;
-	const char *setting;
+	struct ocb_retry_opts o = { .base_ms = KMS_BASE_MS,
+		.cap_ms = KMS_CAP_MS, .deadline_ms = k->deadline_ms,
+		.refused_ms = k->refused_ms };
+	long timeout = k->timeout_ms ? k->timeout_ms : 30000, delay;
+	struct ocb_retry t;
 	char why[512] = "";
-	struct timespec ts;
-	unsigned delay;
-	int r, n;
+	uint64_t end, now;
+	int r;
 
-	for (n = 1;; n++) {
-		end = start + budget_ms(k, all_refused, &setting);
-		now = now_ms();
+	ocb_retry_start(&t, &o);
+	for (;;) {
+		end = ocb_retry_end_ms(&t);
+		now = ocb_retry_now_ms();
 		r = kms_try(k, target, req, out,
 			    end > now && (long)(end - now) < timeout ?
 			    (long)(end - now) : timeout, why, sizeof(why));
-		if (r == 0 || !ocb_retry_is_transient(r))
-			return r;
-		all_refused = all_refused && r == -ECONNREFUSED;
-		end = start + budget_ms(k, all_refused, &setting);
-		delay = ocb_retry_delay_ms(n, KMS_BASE_MS, KMS_CAP_MS, jitter());
-		if (now_ms() + delay >= end)
+		if (r == 0)
+			return 0;
+		delay = ocb_retry_failed(&t, r);
+		if (delay < 0)
 			break;
-		ocb_info("%s; attempt %d failed, retrying", why, n);
-		ts.tv_sec = delay / 1000;
-		ts.tv_nsec = delay % 1000 * 1000000L;
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
+		ocb_info("%s; attempt %d failed, retrying", why, t.n);
+		ocb_retry_sleep_ms((unsigned)delay);
 	}
-	ocb_err("%s; gave up after %d attempts in %.1f s (%s %u s)", why, n,
-		(double)(now_ms() - start) / 1000, setting,
-		budget_ms(k, all_refused, &setting) / 1000);
+	if (ocb_retry_is_transient(r))
+		ocb_err("%s; gave up after %d attempts in %.1f s (%s %u s)",
+			why, t.n,
+			(double)(ocb_retry_now_ms() - t.start) / 1000,
+			ocb_retry_refused_bound(&t) ? "s3.refusedDeadline" :
+			"s3.retryDeadline",
+			(unsigned)((ocb_retry_end_ms(&t) - t.start) / 1000));
 	return r;
 }
 

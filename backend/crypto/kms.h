@@ -18,7 +18,7 @@ struct ocb_kms {
 	const char *key_id;	/* key id, ARN or alias/... */
 	int insecure_tls;
 	struct ocb_creds *creds;	/* not owned */
-	/* the retry policy, by time, as the store's (retry_store.h):
+	/* the retry policy, by time, of retry.h, as the store's:
 	 * transient failures are retried with capped full-jitter backoff
 	 * until deadline_ms after the call began (refused_ms while every
 	 * attempt was refused); an attempt also ends after timeout_ms.

@@ -11,7 +11,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "openclaw.h"
-#include "retry_store.h"
+#include "retry.h"
 #include "sse_default.h"
 
 #include <errno.h>

@@ -15,8 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
 struct rstore {
 	struct ocb_retry_opts o;
@@ -29,47 +27,11 @@ struct rstore {
 	atomic_uint_fast64_t outage_span;
 };
 
-int ocb_retry_is_transient(int err)
-{
-	switch (err) {
-	case -EAGAIN:
-	case -ETIMEDOUT:
-	case -ECONNRESET:
-	case -ECONNREFUSED:
-	case -EHOSTUNREACH:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-unsigned ocb_retry_delay_ms(int attempt, unsigned base_ms, unsigned cap_ms,
-			    uint32_t rnd)
-{
-	uint64_t ceiling = base_ms;
-	int i;
-
-	for (i = 1; i < attempt && ceiling < cap_ms; i++)
-		ceiling *= 2;
-	if (ceiling > cap_ms)
-		ceiling = cap_ms;
-	return (unsigned)(((uint64_t)rnd * (ceiling + 1)) >> 32);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* one attempt's bookkeeping */
+/* one operation's bookkeeping */
 struct attempt {
 	struct rstore *r;
+	struct ocb_retry t;	/* the policy's clock (retry.h) */
 	int n;			/* attempts made */
-	uint64_t start, deadline;
-	int refused;		/* every attempt so far was refused */
 	int probe;		/* one attempt only: see attempt_init() */
 	const char *what;
 	const char *key;
@@ -83,26 +45,15 @@ static void attempt_init(struct attempt *a, struct rstore *r,
 
 	a->r = r;
 	a->n = 0;
-	a->start = now_ms();
-	a->deadline = a->start + r->o.deadline_ms;
-	a->refused = 1;
+	ocb_retry_start(&a->t, &r->o);
 	/* the store has been unreachable for a whole deadline already: a
 	 * single attempt, until one reaches it.  A read through the mount
 	 * that the kernel asks again after an error then fails at once
 	 * instead of waiting out another deadline. */
-	a->probe = since && a->start - since >= (span ? span : r->o.deadline_ms);
+	a->probe = since &&
+		a->t.start - since >= (span ? span : r->o.deadline_ms);
 	a->what = what;
 	a->key = key;
-}
-
-/* the end of the operation's retries: nothing listening (every attempt
- * refused: a wrong endpoint or port, a server down) is not worth the
- * whole deadline of a server that is slow or a network that drops */
-static uint64_t attempt_deadline(const struct attempt *a)
-{
-	uint64_t refused = a->start + a->r->o.refused_ms;
-
-	return a->refused && refused < a->deadline ? refused : a->deadline;
 }
 
 /* the key or prefix a message names: never empty (a listing of the
@@ -120,33 +71,19 @@ static const char *key_name(const struct attempt *a, char *esc, size_t size)
  */
 static int attempt_again(struct attempt *a, int err)
 {
-	unsigned delay;
-	uint32_t rnd = 0;
+	long delay;
 	char esc[256];
 
 	a->n++;
-	if (err != -ECONNREFUSED)
-		a->refused = 0;
-	if (!ocb_retry_is_transient(err) || a->probe ||
-	    (a->r->o.max_attempts > 0 && a->n >= a->r->o.max_attempts))
-		return 0;
-	if (a->r->o.random)
-		rnd = a->r->o.random(a->r->o.random_arg);
-	else if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
-		rnd = (uint32_t)now_ms() * 2654435761u;
-	delay = ocb_retry_delay_ms(a->n, a->r->o.base_ms, a->r->o.cap_ms, rnd);
-	if (now_ms() + delay >= attempt_deadline(a))
+	delay = ocb_retry_failed(&a->t, err);
+	if (delay < 0 || a->probe)
 		return 0;
 	atomic_fetch_add(&a->r->retries, 1);
-	ocb_debug("%s %s: %s, retry %d in %u ms", a->what,
+	ocb_debug("%s %s: %s, retry %d in %ld ms", a->what,
 		  key_name(a, esc, sizeof(esc)),
 		  ocb_store_strerror(err), a->n, delay);
-	if (delay) {
-		struct timespec ts = { delay / 1000, (long)(delay % 1000) * 1000000L };
-
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
-	}
+	if (delay)
+		ocb_retry_sleep_ms((unsigned)delay);
 	atomic_fetch_add(&a->r->requests, 1);
 	return 1;
 }
@@ -157,9 +94,9 @@ static int attempt_final(struct attempt *a, int err)
 		uint_fast64_t none = 0;
 
 		if (atomic_compare_exchange_strong(&a->r->outage_since, &none,
-						   a->start ? a->start : 1))
+						   a->t.start ? a->t.start : 1))
 			atomic_store(&a->r->outage_span,
-				     attempt_deadline(a) - a->start);
+				     ocb_retry_end_ms(&a->t) - a->t.start);
 	} else {
 		atomic_store(&a->r->outage_since, 0);
 		atomic_store(&a->r->outage_span, 0);
@@ -459,14 +396,7 @@ int ocb_retry_store_new(struct ocb_store *inner,
 	}
 	if (o)
 		r->o = *o;
-	if (!r->o.base_ms)
-		r->o.base_ms = 100;
-	if (!r->o.cap_ms)
-		r->o.cap_ms = 5000;
-	if (!r->o.deadline_ms)
-		r->o.deadline_ms = 60000;
-	if (!r->o.refused_ms)
-		r->o.refused_ms = 20000;
+	ocb_retry_opts_fill(&r->o);
 	err = ocb_store_layer_new(&rstore_ops, r, inner, out);
 	if (err < 0)
 		free(r);

@@ -1,4 +1,4 @@
-/* Unit tests: the retry policy, and the retry layer over the local store
+/* Unit tests: the retry policy and its clock (retry.h), and the retry layer over the local store
  * behind the fault layer (resumed gets never duplicate bytes, puts re-read
  * their source, only transient errors are retried, deadlines hold), and the
  * frame of every layer (what a layer leaves out reaches the inner store). */
@@ -81,6 +81,45 @@ static uint32_t rnd_max(void *arg)
 {
 	(void)arg;
 	return UINT32_MAX;
+}
+
+/* the clock of one operation (retry.h), without a store: the bound in
+ * force moves from the refused deadline to the whole deadline at the
+ * first failure that was not a refusal; a final error ends at once */
+static void test_clock(void)
+{
+	struct ocb_retry_opts o = { .base_ms = 1, .cap_ms = 1,
+		.deadline_ms = 600000, .refused_ms = 300000,
+		.random = rnd_max };
+	struct ocb_retry t;
+
+	ocb_retry_start(&t, &o);
+	CHECK(ocb_retry_refused_bound(&t));
+	CHECK(ocb_retry_end_ms(&t) == t.start + 300000);
+	CHECK_INT(ocb_retry_failed(&t, -ECONNREFUSED), 1);
+	CHECK(ocb_retry_refused_bound(&t));
+	CHECK_INT(ocb_retry_failed(&t, -ETIMEDOUT), 1);
+	CHECK(!ocb_retry_refused_bound(&t));
+	CHECK(ocb_retry_end_ms(&t) == t.start + 600000);
+	/* a refusal after a silence does not shorten the bound again */
+	CHECK_INT(ocb_retry_failed(&t, -ECONNREFUSED), 1);
+	CHECK(!ocb_retry_refused_bound(&t));
+	CHECK_INT(ocb_retry_failed(&t, -EACCES), -1);
+	CHECK_INT(t.n, 4);
+	/* defaults; max_attempts; a delay past the end is final */
+	ocb_retry_start(&t, NULL);
+	CHECK_INT(t.o.base_ms, 100);
+	CHECK_INT(t.o.deadline_ms, 60000);
+	CHECK_INT(t.o.refused_ms, 20000);
+	o.max_attempts = 2;
+	ocb_retry_start(&t, &o);
+	CHECK_INT(ocb_retry_failed(&t, -EAGAIN), 1);
+	CHECK_INT(ocb_retry_failed(&t, -EAGAIN), -1);
+	o.max_attempts = 0;
+	o.base_ms = o.cap_ms = 5000;
+	o.deadline_ms = o.refused_ms = 4000;
+	ocb_retry_start(&t, &o);
+	CHECK_INT(ocb_retry_failed(&t, -EAGAIN), -1);
 }
 
 static int stack_new(struct stack *k, const struct ocb_retry_opts *o)
@@ -574,6 +613,7 @@ int main(void)
 		return 1;
 	}
 	test_policy();
+	test_clock();
 	test_resume();
 	test_final_errors();
 	test_deadline();
