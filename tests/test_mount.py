@@ -398,6 +398,58 @@ def test_remount_reuses_the_disk_cache(backed_up, mounted):
             assert needle not in open(os.path.join(dirpath, f), "rb").read()
 
 
+def test_lazy_details_from_a_damaged_disk_cache_are_read_again(tmp_path, keyfile,
+                                                               ocb_local, mounted):
+    """The catalog's details (the files' SHA-256s) are read on demand by the
+    mount, after the backup was opened; cached bytes of them that fail
+    authentication are read again from the store, which replaces them: the
+    right hash, never an error for the cache's fault."""
+    import hashlib
+    src = tmp_path / "src"
+    d = src / "many"
+    d.mkdir(parents=True)
+    # 10,000 SHA-256s alone are more than the suffix read that opens the
+    # backup (256 KiB): the details lie before it and are read on demand
+    for i in range(10000):
+        (d / ("f%05d" % i)).write_text("file %d\n" % i)
+    store = tmp_path / "store"
+    store.mkdir()
+    cache = tmp_path / "cache"
+    cfg = write_config(tmp_path / "c.json", {
+        "instanceId": "i-test", "store": "file://" + str(store),
+        "encryption": {"keyProvider": "keyfile", "keyFile": keyfile},
+        "sources": [str(src)], "cache": {"dir": str(cache)}})
+    o = Ocb(config=cfg, env=ocb_local.env)
+    o("backup")
+    want = hashlib.sha256(b"file 1234\n").hexdigest()
+    rel = os.path.join("latest", "src", "many", "f01234")
+
+    def sha():
+        m = mounted(cfg, ocb_local.env)
+        try:
+            return os.getxattr(os.path.join(m.path, rel), "user.ocb.sha256").decode()
+        finally:
+            m.unmount()
+
+    assert sha() == want
+    # the cache's files but the suffix read's (s<len>): pieces or blocks
+    # holding the details (and maybe the index)
+    files = [os.path.join(p, n) for p, _, ns in os.walk(cache) for n in ns
+             if len(os.path.basename(p)) == 32 and not n.startswith("s")]
+    assert files, list(os.walk(cache))
+    good = {p: open(p, "rb").read() for p in files}
+    for p in files:                                # a byte flipped in each
+        with open(p, "r+b") as f:
+            f.seek(os.path.getsize(p) // 2)
+            b = f.read(1)
+            f.seek(-1, os.SEEK_CUR)
+            f.write(bytes([b[0] ^ 0x40]))
+    assert sha() == want
+    for p in files:                                # replaced by the store's
+        if os.path.exists(p):
+            assert open(p, "rb").read() == good[p], p
+
+
 def test_full_cache_disk_keeps_serving(backed_up, mounted, tmp_path):
     src, o, res = backed_up
     small = tmp_path / "tinycache"

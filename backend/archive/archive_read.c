@@ -324,10 +324,13 @@ static int native_catalog_matches_trailer(const struct native_archive *na)
 }
 
 /* format 4: the sealed details, from the suffix (sx, when it holds them)
- * or one range read, opened and decoded into the catalog */
+ * or one range read, opened and decoded into the catalog.  Damage is
+ * logged only when the bytes came from the store: bytes from a cache
+ * layer that fail are read again past it (the callers) */
 static int native_load_details(struct native_archive *na,
 			       const struct native_suffix *sx)
 {
+	uint64_t local = na->open_local;
 	struct ocb_catalog *c = na->cat;
 	struct ocb_get_req g = { .key = na->key, .off = c->details_off,
 				 .len = c->details_len,
@@ -351,7 +354,7 @@ static int native_load_details(struct native_archive *na,
 		r = ocb_details_open(na->data_key, na->hdr.backup_id,
 				     na->hdr_raw, c->details_off, (uint8_t *)b.data,
 				     b.len, c->details_plain, &plain);
-		if (r < 0)
+		if (r < 0 && (na->open_local == local || na->open_refetch))
 			log_damage(na, "catalog details failed verification "
 				   "(damaged or tampered with)");
 	}
@@ -370,8 +373,18 @@ static int native_details(struct ocb_archive *a)
 	int r = 0;
 
 	pthread_mutex_lock(&na->details_lock);
-	if (na->cat->details_pending)
+	if (na->cat->details_pending) {
+		uint64_t local = na->open_local;
+
 		r = native_load_details(na, NULL);
+		if ((r == -EBADMSG || r == -EPROTO) && na->open_local != local) {
+			ocb_debug("details of %s from cached bytes failed: "
+				  "read again", na->key);
+			na->open_refetch = 1;
+			r = native_load_details(na, NULL);
+			na->open_refetch = 0;
+		}
+	}
 	pthread_mutex_unlock(&na->details_lock);
 	return r;
 }
