@@ -1815,6 +1815,19 @@ int ocb_catalog_decode(uint8_t *blob, size_t len, struct ocb_catalog **out)
 	return 0;
 }
 
+/* what the details (or format 3's catalog) decoded: entry stats, block
+ * hashes, the hash area; c keeps the rest */
+static void details_release(struct ocb_catalog *c)
+{
+	free(c->st);
+	free(c->bh);
+	free(c->hashes);
+	c->st = NULL;
+	c->bh = NULL;
+	c->hashes = NULL;
+	c->nbh = 0;
+}
+
 int ocb_catalog_decode_details(struct ocb_catalog *c, uint8_t *blob,
 			       size_t len)
 {
@@ -1837,13 +1850,7 @@ int ocb_catalog_decode_details(struct ocb_catalog *c, uint8_t *blob,
 	rd.p = blob + (size_t)c->n * 32;
 	r = decode_stats(c, &rd);
 	if (r < 0) {
-		free(c->st);
-		free(c->bh);
-		free(c->hashes);
-		c->st = NULL;
-		c->bh = NULL;
-		c->hashes = NULL;
-		c->nbh = 0;
+		details_release(c);
 		goto out;
 	}
 	for (i = 0; i < c->n; i++)
@@ -1864,9 +1871,7 @@ void ocb_catalog_free(struct ocb_catalog *c)
 	free(c->src);
 	free(c->refs);
 	free(c->seg);
-	free(c->st);
-	free(c->bh);
-	free(c->hashes);
+	details_release(c);
 	free(c->blob);
 	OPENSSL_cleanse(c->header_key, sizeof(c->header_key));
 	free(c);
