@@ -275,15 +275,18 @@ int main(void)
 	CHECK(ob < 64 << 10);
 
 	/* sequentially through the cache: the same frames of the full
-	 * backup, each once, in requests as large (their sizes follow the
-	 * measured link, so their number may differ a little) */
+	 * backup, each once.  The requests' sizes follow the measured link
+	 * (timings: on a busy machine the two reads measure different
+	 * links), so their numbers are bounded loosely: at most about one
+	 * request per frame */
 	CHECK_INT(read_seq(s, kp, full.key, &l), 0);
 	fn = gets_of(&l, full.key, &fb, NULL);
 	CHECK_INT(read_seq(s, kp, inc.key, &l), 0);
 	in = gets_of(&l, full.key, &ib, NULL);
 	on = gets_of(&l, inc.key, &ob, NULL);
 	CHECK_INT(ib, fb);
-	CHECK(fn >= 1 && in <= fn + 2 && in * 2 >= fn);
+	CHECK(fn >= 1 && fn <= BIG / (1u << 20) + 2);
+	CHECK(in >= 1 && in <= BIG / (1u << 20) + 2);
 	CHECK(on <= 4);
 	CHECK(ob < 64 << 10);
 
