@@ -33,8 +33,9 @@ static const char usage[] =
 	"with --all the instance first.\n"
 	"From the listing and object metadata only, which anyone who can\n"
 	"write the bucket can forge; --open opens each native backup\n"
-	"(its catalog authenticated with the configured key: two small range\n"
-	"reads each), marks those that do not open REFUSED, with why, and\n"
+	"(its catalog's index authenticated with the configured key: one\n"
+	"range read each, two for a large catalog; the files' hashes are\n"
+	"left unread), marks those that do not open REFUSED, with why, and\n"
 	"takes the warning count, NEW, TOTAL and BASE from the catalog\n"
 	"(metadata has the warning count only for backups stored by one put;\n"
 	"without it NEW is the object's size and TOTAL \"-\"); it marks\n"
@@ -217,7 +218,10 @@ static void row_refused(struct ocb_ctx *ctx, const struct ocb_backup_ref *ref,
 		 w->refused ? cfg->key_provider : "");
 	if (kp && ref->kind == OCB_BACKUP_NATIVE) {
 		struct ocb_archive *a = NULL;
-		int o = ocb_archive_open(ctx->store, ref->key, kp, &a);
+		/* the index says all a row shows; the details (the files'
+		 * hashes) are left unread, as in the mount */
+		int o = ocb_archive_open_ex(ctx->store, ref->key, kp,
+					    OCB_ARCHIVE_LAZY_DETAILS, &a);
 
 		w->refused = o < 0;
 		if (!w->refused) {	/* the authoritative facts */
