@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import BOTH_SERVERS, Ocb, build_path, wait_for, write_config
-from treeutil import make_tree, assert_same_tree
+from treeutil import make_tree, assert_same_tree, disk_cache_files, flip_a_byte
 
 OCBFS = build_path("fs", "ocbfs")
 
@@ -398,7 +398,7 @@ def test_remount_reuses_the_disk_cache(backed_up, mounted):
             assert needle not in open(os.path.join(dirpath, f), "rb").read()
 
 
-def test_lazy_details_from_a_damaged_disk_cache_are_read_again(tmp_path, keyfile,
+def test_lazy_details_from_a_damaged_disk_cache_are_read_again(tmp_path, file_config,
                                                                ocb_local, mounted):
     """The catalog's details (the files' SHA-256s) are read on demand by the
     mount, after the backup was opened; cached bytes of them that fail
@@ -412,15 +412,8 @@ def test_lazy_details_from_a_damaged_disk_cache_are_read_again(tmp_path, keyfile
     # backup (256 KiB): the details lie before it and are read on demand
     for i in range(10000):
         (d / ("f%05d" % i)).write_text("file %d\n" % i)
-    store = tmp_path / "store"
-    store.mkdir()
-    cache = tmp_path / "cache"
-    cfg = write_config(tmp_path / "c.json", {
-        "instanceId": "i-test", "store": "file://" + str(store),
-        "encryption": {"keyProvider": "keyfile", "keyFile": keyfile},
-        "sources": [str(src)], "cache": {"dir": str(cache)}})
-    o = Ocb(config=cfg, env=ocb_local.env)
-    o("backup")
+    cfg, cache = file_config, tmp_path / "cache"
+    Ocb(config=cfg, env=ocb_local.env)("backup")
     want = hashlib.sha256(b"file 1234\n").hexdigest()
     rel = os.path.join("latest", "src", "many", "f01234")
 
@@ -434,16 +427,10 @@ def test_lazy_details_from_a_damaged_disk_cache_are_read_again(tmp_path, keyfile
     assert sha() == want
     # the cache's files but the suffix read's (s<len>): pieces or blocks
     # holding the details (and maybe the index)
-    files = [os.path.join(p, n) for p, _, ns in os.walk(cache) for n in ns
-             if len(os.path.basename(p)) == 32 and not n.startswith("s")]
+    files = [p for p in disk_cache_files(cache)
+             if not os.path.basename(p).startswith("s")]
     assert files, list(os.walk(cache))
-    good = {p: open(p, "rb").read() for p in files}
-    for p in files:                                # a byte flipped in each
-        with open(p, "r+b") as f:
-            f.seek(os.path.getsize(p) // 2)
-            b = f.read(1)
-            f.seek(-1, os.SEEK_CUR)
-            f.write(bytes([b[0] ^ 0x40]))
+    good = flip_a_byte(files)
     assert sha() == want
     for p in files:                                # replaced by the store's
         if os.path.exists(p):

@@ -15,6 +15,7 @@ import pytest
 
 from conftest import Ocb, build_path, write_config
 from test_mount import Mount
+from treeutil import disk_cache_files, flip_a_byte
 
 GENTREE = os.path.join(os.path.dirname(__file__), "..", "bench", "gentree.py")
 
@@ -117,19 +118,10 @@ def test_small_reads_cached_in_pieces_are_never_wrong(tmp_path, keyfile, ocb_loc
             m.unmount()
 
     assert read_small() == "small\n"
-    # the disk cache's files: DIR/<32 hex>/<file> (the tools keep other
-    # state beside them)
-    files = [os.path.join(d, n) for d, _, ns in os.walk(cache) for n in ns
-             if len(os.path.basename(d)) == 32]
+    files = disk_cache_files(cache)
     assert files and all(os.path.basename(p)[0] == "g" for p in files), files
     assert sum(os.path.getsize(p) for p in files) <= 4 * 64 * 1024
-    good = {p: open(p, "rb").read() for p in files}
-    for p in files:                                # a byte flipped in each
-        with open(p, "r+b") as f:
-            f.seek(os.path.getsize(p) // 2)
-            b = f.read(1)
-            f.seek(-1, os.SEEK_CUR)
-            f.write(bytes([b[0] ^ 0x40]))
+    good = flip_a_byte(files)
     assert read_small() == "small\n"
     for p in files:                                # replaced by the store's
         assert open(p, "rb").read() == good[p], p

@@ -5,6 +5,26 @@ import os
 import stat
 
 
+def disk_cache_files(cache):
+    """The disk cache's files of objects: DIR/<32 hex>/<file> (the tools
+    keep other state beside them)."""
+    return [os.path.join(d, n) for d, _, ns in os.walk(cache) for n in ns
+            if len(os.path.basename(d)) == 32]
+
+
+def flip_a_byte(paths):
+    """A byte flipped in the middle of each file (same size): damage only
+    authentication can see.  Returns what each held before."""
+    good = {p: open(p, "rb").read() for p in paths}
+    for p in paths:
+        with open(p, "r+b") as f:
+            f.seek(os.path.getsize(p) // 2)
+            b = f.read(1)
+            f.seek(-1, os.SEEK_CUR)
+            f.write(bytes([b[0] ^ 0x40]))
+    return good
+
+
 def make_tree(root, big=3_000_000):
     """A small tree of every type the format must keep."""
     os.makedirs(root, exist_ok=True)

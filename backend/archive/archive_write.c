@@ -1429,11 +1429,6 @@ out:
 	return r > 0 ? 0 : r;
 }
 
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* the children of directory name (in dirfd), in name order */
 /* names[0..i) holds the database whose sidecar names[i] is, snapshotted */
 static int sidecar_of_snapshot(char **names, const unsigned char *snap,
@@ -1455,8 +1450,7 @@ static int walk(struct bk *b, int dirfd, const char *name, const char *apath,
 {
 	unsigned char *snap = NULL;	/* by name: snapshotted databases */
 	char **names = NULL;
-	size_t n = 0, cap = 0, i;
-	struct dirent *de;
+	size_t n = 0, i;
 	DIR *d;
 	int fd, r = 0;
 
@@ -1470,28 +1464,9 @@ static int walk(struct bk *b, int dirfd, const char *name, const char *apath,
 		close(fd);
 		return -errno;
 	}
-	while ((de = readdir(d)) != NULL) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (n == cap) {
-			char **nn = realloc(names, (cap = cap ? cap * 2 : 64) *
-					    sizeof(*names));
-
-			if (!nn) {
-				r = -ENOMEM;
-				goto out;
-			}
-			names = nn;
-		}
-		names[n] = strdup(de->d_name);
-		if (!names[n]) {
-			r = -ENOMEM;
-			goto out;
-		}
-		n++;
-	}
-	if (n > 1)
-		qsort(names, n, sizeof(*names), name_cmp);
+	r = ocb_fileio_dir_names(d, &names, &n);
+	if (r < 0)
+		goto out;
 	snap = calloc(n + 1, 1);
 	if (!snap) {
 		r = -ENOMEM;
@@ -1534,9 +1509,7 @@ static int walk(struct bk *b, int dirfd, const char *name, const char *apath,
 			r = -ECANCELED;
 	}
 out:
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	ocb_fileio_names_free(names, n);
 	free(snap);
 	closedir(d);
 	(void)seq_out;

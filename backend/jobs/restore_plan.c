@@ -5,6 +5,7 @@
  * so each directory is one merge.
  */
 #include "restore_plan.h"
+#include "fileio.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -22,11 +23,6 @@ struct plan {
 	void *arg;
 	struct ocb_plan_counts *n;
 };
-
-static int name_cmp(const void *x, const void *y)
-{
-	return strcmp(*(char *const *)x, *(char *const *)y);
-}
 
 static int report(struct plan *p, enum ocb_change what, const char *rel,
 		  const char *why)
@@ -132,9 +128,8 @@ static int compare_dir(struct plan *p, uint32_t idx, int fd, const char *rel)
 {
 	const struct ocb_entry *e = ocb_archive_entry(p->a, idx);
 	char **names = NULL;
-	size_t n = 0, cap = 0, i = 0;
+	size_t n = 0, i = 0;
 	uint32_t k = 0;
-	struct dirent *de;
 	DIR *d = fdopendir(fd);
 	int r = 0;
 
@@ -142,27 +137,7 @@ static int compare_dir(struct plan *p, uint32_t idx, int fd, const char *rel)
 		close(fd);
 		return 0;
 	}
-	while ((de = readdir(d)) != NULL) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (n == cap) {
-			char **nn = realloc(names, (cap = cap ? cap * 2 : 64) *
-					    sizeof(*names));
-
-			if (!nn) {
-				r = -ENOMEM;
-				goto out;
-			}
-			names = nn;
-		}
-		if (!(names[n] = strdup(de->d_name))) {
-			r = -ENOMEM;
-			goto out;
-		}
-		n++;
-	}
-	if (n > 1)
-		qsort(names, n, sizeof(*names), name_cmp);
+	r = ocb_fileio_dir_names(d, &names, &n);
 	/* merge the two sorted lists */
 	while (r == 0 && (k < e->nchildren || i < n)) {
 		uint32_t ci = e->first_child + k;
@@ -189,10 +164,7 @@ static int compare_dir(struct plan *p, uint32_t idx, int fd, const char *rel)
 			i++;
 		}
 	}
-out:
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	ocb_fileio_names_free(names, n);
 	closedir(d);
 	return r;
 }

@@ -66,3 +66,44 @@ int ocb_fileio_sync_fs(const char *dir)
 	close(fd);
 	return r;
 }
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int ocb_fileio_dir_names(DIR *d, char ***names, size_t *n)
+{
+	size_t cap = 0;
+	struct dirent *de;
+
+	*names = NULL;
+	*n = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (*n == cap) {
+			char **nn = realloc(*names, (cap = cap ? cap * 2 : 64) *
+					    sizeof(**names));
+
+			if (!nn)
+				return -ENOMEM;
+			*names = nn;
+		}
+		if (!((*names)[*n] = strdup(de->d_name)))
+			return -ENOMEM;
+		(*n)++;
+	}
+	if (*n > 1)
+		qsort(*names, *n, sizeof(**names), name_cmp);
+	return 0;
+}
+
+void ocb_fileio_names_free(char **names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
