@@ -2,17 +2,26 @@
  * cache_store.c - block cache of immutable objects on local disk.
  *
  * Why blocks and not frames: the layer sits below the format and knows
- * only byte ranges; fixed 1 MiB blocks make any range a set of files, and
- * whole blocks are fetched so a later neighbouring read hits.  But a small
- * read (the first byte of a small file: the suffix that opens the backup
- * and one frame) would then cost a megabyte or two at network distance,
- * so reads under SMALL_MAX go by fixed 64 KiB pieces instead: they fetch
- * the pieces they lack (one request, from the first missing to the last)
- * and file them as g<piece>; a piece is served from its block when the
- * block is there, and a block written drops its pieces.  The suffix
- * read that opens a backup is also kept as is (s<len>), because its start
- * depends on the object's size, unknown to a process that has not seen the
- * object yet.
+ * only byte ranges; fixed 1 MiB blocks (b<block>) and 64 KiB pieces
+ * (g<piece>) make any range a set of files.  The rule: a read fetches
+ * what it asks for, rounded out to pieces at most, never the blocks
+ * around it; the blocks the request holds whole are filed as blocks, the
+ * parts of blocks at its edges as pieces.  Fetching whole blocks around a
+ * read (so that a later neighbouring read hits) cost a small read a
+ * megabyte or two at network distance (the first byte of a small file:
+ * the suffix that opens the backup and one frame), and a frame read of
+ * 1 MiB, which straddles two blocks, twice its size.  What neighbours
+ * want, the reader above asks for itself: its read-ahead asks for large
+ * adjacent ranges, whose middles are whole blocks; where two of them meet
+ * inside a block, each files its pieces of it, and the block whose pieces
+ * are then all on disk becomes a block (a sequential read leaves blocks).
+ * Reads under SMALL_MAX fetch only the pieces they lack (one request,
+ * from the first missing to the last), file pieces only and never wait
+ * for another reader (below).  Any read is served from a block, or piece
+ * by piece from pieces (or bytes still on their way to disk), and a block
+ * written drops its pieces.  The suffix read that opens a backup is also
+ * kept as is (s<len>), because its start depends on the object's size,
+ * unknown to a process that has not seen the object yet.
  *
  * Why the directory is named by key AND etag: an object deleted and
  * re-created under the same key gets a new etag, so its bytes go to a new
@@ -25,12 +34,14 @@
  * a HEAD, or the response to the first GET (which is then a plain fetch:
  * the cache is not trusted before the store has spoken).
  *
- * A whole block is fetched once per process: a thread that needs a block
- * another thread has in flight fetches only its part of it, uncached, or
- * waits when it needs nothing more (parallel read-ahead asks for adjacent
- * ranges, which share their edge blocks; each was fetched twice before).
+ * A whole block is fetched once per process: a request claims the blocks
+ * it holds whole, and a thread that needs a block another thread has in
+ * flight fetches only its part of it, uncached, or waits when it needs
+ * nothing more (parallel read-ahead asks for adjacent ranges, which may
+ * share a block; it was fetched twice before).  The pieces at a request's
+ * edges are not claimed: two readers may fetch the same edge piece.
  * Fetched bytes go to the reader first and to the disk after, written
- * behind by one thread, whole blocks with O_DIRECT.
+ * behind by one thread, aligned whole blocks and pieces with O_DIRECT.
  *
  * The files are not trusted: the format above authenticates what they
  * give, and a read that failed there comes again with refetch set
