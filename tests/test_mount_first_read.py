@@ -1,9 +1,12 @@
 """The first read of a small file from a fresh mount of a never-opened
-backup of 30,000 files, counted at a proxy: the listings, one suffix read
-of the backup (the catalog's index, format 4) and the file's frame; the
-catalog's details are not read (FORMAT.md, "Version 4"); three round trips
-in sequence (the proxy's dependency depths), with the disk cache on or
-off."""
+backup of 30,000 files beside incompressible data, counted at a proxy:
+the listings, one suffix read of the backup (the catalog's index, format
+4) and the file's frame; the catalog's details are not read (FORMAT.md,
+"Version 4"); three round trips in sequence (the proxy's dependency
+depths), with the disk cache on or off.  Then the first byte of the
+incompressible file: a frame per request (1 MiB of plaintext, stored
+about as large), which the disk cache fetches rounded to its 64 KiB
+pieces at most, not as the 1 MiB blocks the frame straddles."""
 import errno
 import json
 import os
@@ -31,6 +34,8 @@ def test_first_byte_of_30000_files_reads_the_index_only(tmp_path, rgw, bucket, k
                                                          ocb, proxy, disk_cache):
     src = str(tmp_path / "src")
     subprocess.run([sys.executable, GENTREE, src, "--entries", "30000"], check=True)
+    with open(os.path.join(src, "random.bin"), "wb") as fh:   # incompressible
+        fh.write(os.urandom(6 << 20))
     # the disk cache on or off: the same requests either way (small reads
     # fetch the pieces they need, not the megabyte blocks around them)
     cache_dir = str(tmp_path / "disk-cache") if disk_cache else ""
@@ -82,6 +87,20 @@ def test_first_byte_of_30000_files_reads_the_index_only(tmp_path, rgw, bucket, k
         assert len(object_gets(proxy, bucket)) == 3, proxy.requests[n:]
         os.getxattr(f, "user.ocb.sha256")
         assert len(object_gets(proxy, bucket)) == 3
+        # the first byte of the incompressible file: the frame it starts
+        # in and the next (the kernel's first read of 128 KiB may cross
+        # into it), 1 MiB of plaintext each, stored about as large, in one
+        # or two requests, rounded to 64 KiB pieces at most with the disk
+        # cache on (the three 1 MiB blocks they straddle before)
+        n, down = len(object_gets(proxy, bucket)), proxy.bytes_down
+        with open(os.path.join(m.path, "latest", "src", "random.bin"), "rb") as fh:
+            assert len(fh.read(1)) == 1
+        k, got = len(object_gets(proxy, bucket)) - n, proxy.bytes_down - down
+        print("random.bin first byte: %d requests, %d bytes" % (k, got))
+        assert 1 <= k <= 2, proxy.requests
+        # two frames with headers and slack, and per request its edges'
+        # pieces
+        assert got <= 2 * ((1 << 20) + 16384) + k * 2 * 65536, (k, got)
     finally:
         m.unmount()
 

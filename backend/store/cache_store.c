@@ -2,17 +2,26 @@
  * cache_store.c - block cache of immutable objects on local disk.
  *
  * Why blocks and not frames: the layer sits below the format and knows
- * only byte ranges; fixed 1 MiB blocks make any range a set of files, and
- * whole blocks are fetched so a later neighbouring read hits.  But a small
- * read (the first byte of a small file: the suffix that opens the backup
- * and one frame) would then cost a megabyte or two at network distance,
- * so reads under SMALL_MAX go by fixed 64 KiB pieces instead: they fetch
- * the pieces they lack (one request, from the first missing to the last)
- * and file them as g<piece>; a piece is served from its block when the
- * block is there, and a block written drops its pieces.  The suffix
- * read that opens a backup is also kept as is (s<len>), because its start
- * depends on the object's size, unknown to a process that has not seen the
- * object yet.
+ * only byte ranges; fixed 1 MiB blocks (b<block>) and 64 KiB pieces
+ * (g<piece>) make any range a set of files.  The rule: a read fetches
+ * what it asks for, rounded out to pieces at most, never the blocks
+ * around it; the blocks the request holds whole are filed as blocks, the
+ * parts of blocks at its edges as pieces.  Fetching whole blocks around a
+ * read (so that a later neighbouring read hits) cost a small read a
+ * megabyte or two at network distance (the first byte of a small file:
+ * the suffix that opens the backup and one frame), and a frame read of
+ * 1 MiB, which straddles two blocks, twice its size.  What neighbours
+ * want, the reader above asks for itself: its read-ahead asks for large
+ * adjacent ranges, whose middles are whole blocks; where two of them meet
+ * inside a block, each files its pieces of it, and the block whose pieces
+ * are then all on disk becomes a block (a sequential read leaves blocks).
+ * Reads under SMALL_MAX fetch only the pieces they lack (one request,
+ * from the first missing to the last), file pieces only and never wait
+ * for another reader (below).  Any read is served from a block, or piece
+ * by piece from pieces (or bytes still on their way to disk), and a block
+ * written drops its pieces.  The suffix read that opens a backup is also
+ * kept as is (s<len>), because its start depends on the object's size,
+ * unknown to a process that has not seen the object yet.
  *
  * Why the directory is named by key AND etag: an object deleted and
  * re-created under the same key gets a new etag, so its bytes go to a new
@@ -25,12 +34,14 @@
  * a HEAD, or the response to the first GET (which is then a plain fetch:
  * the cache is not trusted before the store has spoken).
  *
- * A whole block is fetched once per process: a thread that needs a block
- * another thread has in flight fetches only its part of it, uncached, or
- * waits when it needs nothing more (parallel read-ahead asks for adjacent
- * ranges, which share their edge blocks; each was fetched twice before).
+ * A whole block is fetched once per process: a request claims the blocks
+ * it holds whole, and a thread that needs a block another thread has in
+ * flight fetches only its part of it, uncached, or waits when it needs
+ * nothing more (parallel read-ahead asks for adjacent ranges, which may
+ * share a block; it was fetched twice before).  The pieces at a request's
+ * edges are not claimed: two readers may fetch the same edge piece.
  * Fetched bytes go to the reader first and to the disk after, written
- * behind by one thread, whole blocks with O_DIRECT.
+ * behind by one thread, aligned whole blocks and pieces with O_DIRECT.
  *
  * The files are not trusted: the format above authenticates what they
  * give, and a read that failed there comes again with refetch set
@@ -543,10 +554,73 @@ static void store_units(struct cstore *c, const char *dir, uint64_t size,
 	}
 }
 
+/* the pieces of block i are all on disk (the edges of two reads that met
+ * there): one block file of them, written whole, and the pieces go, so
+ * a sequential read leaves whole blocks even where its requests' edges
+ * fell; nothing when a piece is missing or wrong (it stays as it is) */
+static void pieces_to_block(struct cstore *c, const char *dir, uint64_t size,
+			    uint64_t i)
+{
+	char path[PATH_MAX], name[32];
+	uint64_t bs = i * BLOCK, be = bs + BLOCK < size ? bs + BLOCK : size, j;
+	uint8_t *p = NULL;
+
+	if (bs >= size || cached(dir, 'b', i))
+		return;
+	for (j = bs / PIECE; j * PIECE < be; j++)
+		if (!cached(dir, 'g', j))
+			return;
+	if (posix_memalign((void **)&p, DIRECT_ALIGN, BLOCK))
+		return;
+	for (j = bs / PIECE; j * PIECE < be; j++) {
+		uint64_t ps = j * PIECE, pe = ps + PIECE < be ? ps + PIECE : be;
+
+		snprintf(path, sizeof(path), "%s/g%" PRIu64, dir, j);
+		if (read_part(path, pe - ps, 0, p + (ps - bs), pe - ps) < 0)
+			goto out;
+	}
+	snprintf(name, sizeof(name), "b%" PRIu64, i);
+	write_file(c, dir, name, p, be - bs);
+	if (cached(dir, 'b', i))
+		drop_pieces(c, dir, size, i);
+out:
+	free(p);
+}
+
+/*
+ * File what a fetch of [off, off + len) brought (p): the blocks it holds
+ * whole, and the pieces it holds whole in the blocks at its edges, which
+ * it holds in part; an edge block whose pieces are then all there becomes
+ * a block.
+ */
+static void file_fetched(struct cstore *c, const char *dir, uint64_t size,
+			 uint64_t off, const uint8_t *p, size_t len)
+{
+	uint64_t end = off + len;
+	uint64_t h = (off + BLOCK - 1) / BLOCK * BLOCK;	/* head edge: [off, h) */
+	uint64_t t = end < size ? end / BLOCK * BLOCK : end; /* tail: [t, end) */
+
+	if (!len)
+		return;
+	store_units(c, dir, size, off, p, len, BLOCK);
+	if (h > end)
+		h = end;
+	if (t < h)
+		t = h;
+	if (h > off) {
+		store_units(c, dir, size, off, p, h - off, PIECE);
+		pieces_to_block(c, dir, size, off / BLOCK);
+	}
+	if (end > t) {
+		store_units(c, dir, size, t, p + (t - off), end - t, PIECE);
+		pieces_to_block(c, dir, size, t / BLOCK);
+	}
+}
+
 /*
  * The store has not spoken of this object in this process: one plain
- * request (block-aligned when the range allows), which tells size and
- * etag; what it brings is cached.
+ * request (the range rounded to pieces), which tells size and etag; what
+ * it brings is filed.
  */
 static int get_learn(struct cstore *c, const struct ocb_get_req *g,
 		     ocb_sink_fn sink, void *arg, struct ocb_obj_head *head)
@@ -555,16 +629,15 @@ static int get_learn(struct cstore *c, const struct ocb_get_req *g,
 	struct ocb_obj_head h = { 0 };
 	struct ocb_buf b;
 	char dir[3100];
-	uint64_t start = 0, unit = BLOCK;
+	uint64_t start = 0;
 	int r;
 
 	if (!g->suffix) {
 		if (g->len == OCB_TO_END || g->len > (uint64_t)RUN_BLOCKS * BLOCK)
 			return c->inner->ops->get(c->inner, g, sink, arg, head);
-		unit = g->len < SMALL_MAX ? PIECE : BLOCK;
-		start = g->off / unit * unit;
+		start = g->off / PIECE * PIECE;
 		a.off = start;
-		a.len = (g->off + g->len + unit - 1) / unit * unit - start;
+		a.len = (g->off + g->len + PIECE - 1) / PIECE * PIECE - start;
 	}
 	ocb_buf_init(&b, g->suffix ? SUFFIX_MAX : a.len);
 	atomic_fetch_add(&c->misses, 1);
@@ -582,8 +655,12 @@ static int get_learn(struct cstore *c, const struct ocb_get_req *g,
 		obj_dir(c, g->key, h.etag, dir, sizeof(dir));
 		if (g->refetch)
 			drop_range(c, dir, h.size, start, start + b.len);
-		store_units(c, dir, h.size, start, (const uint8_t *)b.data, b.len,
-			    unit);
+		if (g->len < SMALL_MAX)	/* as get_pieces files them */
+			store_units(c, dir, h.size, start,
+				    (const uint8_t *)b.data, b.len, PIECE);
+		else
+			file_fetched(c, dir, h.size, start,
+				     (const uint8_t *)b.data, b.len);
 		if (g->suffix) {
 			char name[32];
 
@@ -641,7 +718,8 @@ static int abuf_append(void *arg, const void *p, size_t n)
  * its claim until they are on disk.  Its bytes go to the caller first and
  * to the disk after, by the writer thread (at most WQ_MAX bytes queued;
  * past that the fetcher writes them itself), so a cold read does not wait
- * for the disk.
+ * for the disk.  The request may hold parts of the blocks around the run
+ * too (the read's edges): their pieces are filed with it.
  */
 struct flight {
 	struct flight *next;	/* c->flights */
@@ -650,6 +728,7 @@ struct flight {
 	uint64_t first, end;	/* blocks */
 	uint64_t size;		/* the object's */
 	uint64_t off;		/* of p[0] in the object */
+	uint64_t from;		/* filed from here (before: another's block) */
 	uint8_t *raw, *p;	/* the fetched bytes, once fetched */
 	size_t len;
 	char dir[];
@@ -692,29 +771,35 @@ static int flight_busy(struct cstore *c, const char *dir, uint64_t i,
 }
 
 /*
- * Claim blocks [i, *end) of the object in dir (size bytes), cut at the
- * first one in flight or cached: a new flight, or NULL when nothing is
- * claimed (or no memory).  A flight ends only once its blocks are on disk
- * (or failed to be), and both are looked at here under the lock, so no
- * whole block is fetched twice in a process.
+ * A request for [lo, *hi) of the object in dir (size bytes), which lies in
+ * blocks [i, ...): cut *hi at the first of those blocks in flight or
+ * cached, and claim the blocks the request then holds whole: a new flight,
+ * or NULL when none (or no memory).  A flight ends only once its blocks
+ * are on disk (or failed to be), and both are looked at here under the
+ * lock, so no whole block is fetched twice in a process.
  */
 static struct flight *flight_claim(struct cstore *c, const char *dir,
-				   uint64_t size, uint64_t i, uint64_t *end)
+				   uint64_t size, uint64_t i, uint64_t lo,
+				   uint64_t *hi)
 {
 	size_t dl = strlen(dir) + 1;
 	struct flight *f = calloc(1, sizeof(*f) + dl);
-	uint64_t j;
+	uint64_t j, w0 = (lo + BLOCK - 1) / BLOCK, w1;
 
 	pthread_mutex_lock(&c->flock);
-	for (j = i; j < *end && !flight_find(c, dir, j) &&
+	for (j = i; j * BLOCK < *hi && !flight_find(c, dir, j) &&
 	     !cached(dir, 'b', j); j++)
 		;
-	*end = j;
-	if (f && j > i) {
+	if (j * BLOCK < *hi)
+		*hi = j * BLOCK > lo ? j * BLOCK : lo;
+	w1 = *hi >= size ? j : *hi / BLOCK;
+	if (w0 < i)
+		w0 = i;
+	if (f && w1 > w0) {
 		memcpy(f->dir, dir, dl);
 		f->id = ++c->next_flight;
-		f->first = i;
-		f->end = j;
+		f->first = w0;
+		f->end = w1;
 		f->size = size;
 		f->next = c->flights;
 		c->flights = f;
@@ -745,8 +830,10 @@ static void flight_end(struct cstore *c, struct flight *f)
 
 static void flight_write(struct cstore *c, struct flight *f)
 {
-	if (f->raw)
-		store_units(c, f->dir, f->size, f->off, f->p, f->len, BLOCK);
+	if (f->raw && f->from < f->off + f->len)
+		file_fetched(c, f->dir, f->size, f->from,
+			     f->p + (f->from - f->off),
+			     f->off + f->len - f->from);
 	flight_end(c, f);
 }
 
@@ -777,19 +864,22 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-/* [s, e) of block i from a flight whose bytes have arrived, into out:
- * 1, or 0 when there is none */
-static int flight_copy(struct cstore *c, const char *dir, uint64_t i,
-		       uint64_t s, uint64_t e, uint8_t *out)
+/* [s, e) from a flight whose bytes have arrived, on their way to disk
+ * (its blocks, or the pieces at its edges), into out: 1, or 0 when there
+ * is none */
+static int flight_copy(struct cstore *c, const char *dir, uint64_t s,
+		       uint64_t e, uint8_t *out)
 {
 	struct flight *f;
 	int r = 0;
 
 	pthread_mutex_lock(&c->flock);
-	f = flight_find(c, dir, i);
-	if (f && f->raw && s >= f->off && e <= f->off + f->len) {
-		memcpy(out, f->p + (s - f->off), e - s);
-		r = 1;
+	for (f = c->flights; f && !r; f = f->next) {
+		if (f->raw && s >= f->from && e <= f->off + f->len &&
+		    strcmp(f->dir, dir) == 0) {
+			memcpy(out, f->p + (s - f->off), e - s);
+			r = 1;
+		}
 	}
 	pthread_mutex_unlock(&c->flock);
 	return r;
@@ -804,11 +894,12 @@ static void wq_drain(struct cstore *c)
 	pthread_mutex_unlock(&c->flock);
 }
 
-/* f's fetch ended, with its bytes in b when it succeeded (taken): write
- * its blocks and end it, queued for the writer (readers copy from it
- * meanwhile), or now when the queue is full or there is no writer */
+/* f's fetch of [off, ...) ended, with its bytes in b when it succeeded
+ * (taken): file them from from on and end it, queued for the writer
+ * (readers copy from it meanwhile), or now when the queue is full or
+ * there is no writer */
 static void flight_done(struct cstore *c, struct flight *f, struct abuf *b,
-			uint64_t off)
+			uint64_t off, uint64_t from)
 {
 	struct flight **pp;
 	int queued = 0;
@@ -821,6 +912,7 @@ static void flight_done(struct cstore *c, struct flight *f, struct abuf *b,
 		f->p = b->p;
 		f->len = b->len;
 		f->off = off;
+		f->from = from;
 		b->raw = NULL;
 	}
 	if (f->raw && !c->stopping && c->wq_bytes + f->len <= WQ_MAX) {
@@ -865,14 +957,52 @@ static void add_local(uint64_t *local, uint64_t n)
 		*local += n;
 }
 
-/* [lo, hi) of a known object from its blocks, fetching missing runs;
- * what this answers without a request of its own adds to *local */
+/*
+ * [s, e) of block i without a request, into out: from its file, or piece
+ * by piece from a flight (its bytes not on disk yet), a piece's file, or
+ * the block's again.  That order holds against the writer: a flight ends
+ * (under the lock flight_copy takes) only once its files are written,
+ * and a block made of pieces is renamed into place before they go.
+ * 1 when all came from disk, 2 when some from memory, or <0.
+ */
+static int local_read(struct cstore *c, const char *dir, uint64_t size,
+		      uint64_t i, uint64_t s, uint64_t e, uint8_t *out)
+{
+	char path[PATH_MAX], blk[PATH_MAX];
+	uint64_t bs = i * BLOCK, be = bs + BLOCK < size ? bs + BLOCK : size, j;
+	int from = 1;
+
+	snprintf(blk, sizeof(blk), "%s/b%" PRIu64, dir, i);
+	if (read_part(blk, be - bs, s - bs, out, e - s) == 0)
+		return 1;
+	for (j = s / PIECE; j * PIECE < e; j++) {
+		uint64_t ps = j * PIECE, pe = ps + PIECE < size ? ps + PIECE : size;
+		uint64_t a = s > ps ? s : ps, b = e < pe ? e : pe;
+
+		snprintf(path, sizeof(path), "%s/g%" PRIu64, dir, j);
+		if (flight_copy(c, dir, a, b, out + (a - s)))
+			from = 2;
+		else if (read_part(path, pe - ps, a - ps, out + (a - s),
+				   b - a) < 0 &&
+			 read_part(blk, be - bs, a - bs, out + (a - s),
+				   b - a) < 0)
+			return -ENOENT;
+	}
+	return from;
+}
+
+/*
+ * [lo, hi) of a known object from its blocks, fetching what is missing
+ * (RUN_BLOCKS blocks at most per request) rounded to pieces, no more: the
+ * whole blocks a request holds are claimed and filed as blocks, the parts
+ * of blocks at its edges as pieces.  What this answers without a request
+ * of its own adds to *local.
+ */
 static int get_blocks(struct cstore *c, const char *key, uint64_t size,
 		      const char *etag, const char *dir, uint64_t lo,
 		      uint64_t hi, ocb_sink_fn sink, void *arg,
 		      uint64_t *local)
 {
-	char path[PATH_MAX];
 	uint8_t *blk = NULL;
 	uint64_t i, b1 = (hi - 1) / BLOCK;
 	int r = 0, waited = 0, part;
@@ -883,23 +1013,17 @@ static int get_blocks(struct cstore *c, const char *key, uint64_t size,
 		struct ocb_get_req a = { .key = key, .if_match = etag };
 		struct flight *fl;
 		struct abuf b = { 0 };
+		uint64_t a1;
 
 		if (!blk && !(blk = malloc(BLOCK))) {
 			r = -ENOMEM;
 			break;
 		}
-		snprintf(path, sizeof(path), "%s/b%" PRIu64, dir, i);
-		if (read_part(path, be - bs, s - bs, blk, e - s) == 0) {
+		part = local_read(c, dir, size, i, s, e, blk);
+		if (part > 0) {
 			atomic_fetch_add(&c->hits, 1);
-			atomic_fetch_add(&c->bytes_disk, e - s);
-			add_local(local, e - s);
-			r = sink(arg, blk, e - s);
-			i++;
-			waited = 0;
-			continue;
-		}
-		if (flight_copy(c, dir, i, s, e, blk)) {	/* on its way to disk */
-			atomic_fetch_add(&c->hits, 1);
+			if (part == 1)
+				atomic_fetch_add(&c->bytes_disk, e - s);
 			add_local(local, e - s);
 			r = sink(arg, blk, e - s);
 			i++;
@@ -920,20 +1044,34 @@ static int get_blocks(struct cstore *c, const char *key, uint64_t size,
 		}
 		waited = 0;
 		part = flight_busy(c, dir, i, 0);
-		/* a run of missing blocks, fetched in one request */
+		/* what is missing from here to the first block in flight or
+		 * cached, in one request: from s's piece (from s when block i
+		 * is another's), to hi rounded up to a piece */
+		a.off = part ? s : s / PIECE * PIECE;
+		a1 = (hi + PIECE - 1) / PIECE * PIECE;
 		j = b1 + 1 - i < RUN_BLOCKS ? b1 + 1 : i + RUN_BLOCKS;
-		fl = flight_claim(c, dir, size, i + part, &j);
-		if (j == i)
+		if (a1 > j * BLOCK)
+			a1 = j * BLOCK;
+		if (a1 > size)
+			a1 = size;
+		fl = flight_claim(c, dir, size, i + part, a.off, &a1);
+		if (a1 <= s)
 			continue;	/* claimed by another since: look again */
-		a.off = part ? s : bs;
-		a.len = (j == i + 1 && part ? e :
-			 j * BLOCK < size ? j * BLOCK : size) - a.off;
+		if (part && a1 <= be)
+			a1 = e;		/* only its part of another's block */
+		a.len = a1 - a.off;
 		r = fetch(c, &a, &b);
 		if (r == 0)
 			r = deliver(sink, arg, a.off, b.p, b.len, lo, hi);
-		flight_done(c, fl, &b, a.off);
+		/* what is another's block is not filed */
+		j = part ? (be < a1 ? be : a1) : a.off;
+		if (fl)
+			flight_done(c, fl, &b, a.off, j);
+		else if (r == 0 && j < a1)
+			file_fetched(c, dir, size, j, b.p + (j - a.off), a1 - j);
 		free(b.raw);
-		i = j;
+		/* a1 is hi's piece, the object's end or a block's start */
+		i = a1 < hi ? a1 / BLOCK : b1 + 1;
 	}
 	free(blk);
 	return r;

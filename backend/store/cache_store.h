@@ -2,11 +2,13 @@
  * cache_store.h - an on-disk cache of immutable objects, as a store layer.
  *
  * Caches the bytes of backup objects (keys ending in ".ocb", which never
- * change once written) under a directory: reads of 512 KiB or more in
- * 1 MiB blocks (whole blocks fetched), shorter ones (a frame, the suffix
- * that opens a backup) in 64 KiB pieces, fetching only the pieces they
- * need; plus the exact suffix reads (up to 4 MiB) of a process that does
- * not know the object's size yet.  What is cached is what the store
+ * change once written) under a directory, in 1 MiB blocks and 64 KiB
+ * pieces: a read fetches the range it asks for rounded to pieces, never
+ * more, and files the blocks the request holds whole as blocks, the rest
+ * as pieces (pieces that make a whole block become one); reads under
+ * 512 KiB (a frame, the suffix that opens a backup) fetch only the pieces
+ * they lack and file pieces only; plus the exact suffix reads (up to
+ * 4 MiB) of a process that does not know the object's size yet.  What is cached is what the store
  * holds: ciphertext; nothing decrypted reaches the disk.  Cached files
  * are checked for their size only (a wrong one is dropped and fetched
  * again); their bytes are authenticated where they are decrypted.
