@@ -37,6 +37,7 @@
  */
 #include "frame_cache.h"
 #include "buf.h"
+#include "dlist.h"
 #include "link_est.h"
 #include "ocb_archive.h"
 #include "phys_cache.h"
@@ -88,7 +89,7 @@ struct fent {
 	uint8_t *data;
 	uint32_t len;
 	struct fent *hnext;
-	struct fent *lprev, *lnext;	/* LRU, READY entries only */
+	struct ocb_dlist lru;		/* READY entries only */
 };
 
 struct ra_job {
@@ -110,7 +111,7 @@ struct ocb_frame_cache {
 	int nrunning;		/* workers fetching */
 	int stopping;
 	struct fent *table[NBUCKETS];
-	struct fent lru;		/* sentinel: lnext = most recent */
+	struct ocb_dlist lru;		/* the front: the most recent */
 	size_t bytes, max, ra_bytes;
 	size_t loading;		/* frames being fetched: their buffers */
 	size_t peak;		/* most bytes held at once (after eviction) */
@@ -149,7 +150,7 @@ int ocb_frame_cache_new(size_t ram_bytes, struct ocb_frame_cache **out)
 	pthread_cond_init(&fc->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&fc->job_cond, NULL);
-	fc->lru.lnext = fc->lru.lprev = &fc->lru;
+	ocb_dlist_init(&fc->lru);
 	fc->max = ram_bytes < RAM_MIN ? RAM_MIN : ram_bytes;
 	if (ocb_link_est_new(&fc->link) < 0 ||
 	    ocb_phys_cache_new(fc->max / PHYS_SHARE, PHYS_WORK,
@@ -162,23 +163,6 @@ int ocb_frame_cache_new(size_t ram_bytes, struct ocb_frame_cache **out)
 }
 
 /* ---- table and LRU (lock held) ------------------------------------------ */
-
-static void lru_unlink(struct fent *e)
-{
-	if (e->lnext) {
-		e->lnext->lprev = e->lprev;
-		e->lprev->lnext = e->lnext;
-		e->lnext = e->lprev = NULL;
-	}
-}
-
-static void lru_push(struct ocb_frame_cache *fc, struct fent *e)
-{
-	e->lnext = fc->lru.lnext;
-	e->lprev = &fc->lru;
-	fc->lru.lnext->lprev = e;
-	fc->lru.lnext = e;
-}
 
 static struct fent *find(struct ocb_frame_cache *fc, uint64_t aid,
 			 uint32_t frame)
@@ -302,7 +286,7 @@ static void ra_clear(struct ocb_frame_cache *fc, struct fent *e)
 static void drop(struct ocb_frame_cache *fc, struct fent *e)
 {
 	unhash(fc, e);
-	lru_unlink(e);
+	ocb_dlist_unlink(&e->lru);
 	if (e->state == READY)
 		fc->bytes -= e->len;
 	ra_clear(fc, e);
@@ -322,11 +306,12 @@ static void unref(struct ocb_frame_cache *fc, struct fent *e)
  * PHYS_SHARE-th of it, and only while such backups are read) */
 static void evict(struct ocb_frame_cache *fc)
 {
-	struct fent *e = fc->lru.lprev;
+	struct ocb_dlist *n = fc->lru.prev;
 	size_t phys = ocb_phys_cache_bytes(fc->phys);
 
-	while (fc->bytes + fc->loading + phys > fc->max && e != &fc->lru) {
-		struct fent *prev = e->lprev;
+	while (fc->bytes + fc->loading + phys > fc->max && n != &fc->lru) {
+		struct fent *e = ocb_dlist_entry(n, struct fent, lru);
+		struct ocb_dlist *prev = n->prev;
 
 		if (e->refs == 0) {
 			if (e->ra)
@@ -334,7 +319,7 @@ static void evict(struct ocb_frame_cache *fc)
 			drop(fc, e);
 			fc->evicted++;
 		}
-		e = prev;
+		n = prev;
 	}
 }
 
@@ -397,7 +382,7 @@ static int fill_cb(void *arg, uint32_t frame, const void *data, size_t len)
 			e->ra_charge = (uint32_t)len;
 		}
 		fc->fetched++;
-		lru_push(fc, e);
+		ocb_dlist_push_front(&fc->lru, &e->lru);
 		copy = NULL;
 		evict(fc);
 		if (fc->bytes > fc->peak)
@@ -903,8 +888,8 @@ static void unpin_read(struct ocb_frame_cache *fc, struct fent **pin,
 
 		ra_clear(fc, x);
 		if (x->hashed && x->state == READY) {
-			lru_unlink(x);
-			lru_push(fc, x);
+			ocb_dlist_unlink(&x->lru);
+			ocb_dlist_push_front(&fc->lru, &x->lru);
 		}
 		unref(fc, x);
 	}
