@@ -54,6 +54,7 @@ servers do.
   depth among the requests fully answered before it arrived (1: none
   was), so the longest chain of requests each waiting for the one before
   (sequential round trips), without measuring time;
+- `ranges[i]` is the Range header of requests[i] (None: it had none);
 - `inflight` is the number of requests sent and not yet fully answered;
   `inflight_peak` its peak and inflight_mean() its time-weighted mean
   since the last stats_reset(), for benchmarks.
@@ -124,6 +125,7 @@ class GateProxy:
         self.socks = set()
         self.requests = []          # request lines seen, for assertions
         self.user_agents = []       # their User-Agent headers
+        self.ranges = []            # their Range headers (None: none)
         self.bytes_down = 0         # bytes from the server to the clients
         self.depths = []            # per request: see depths above
         self.done_depth = 0         # the largest depth answered
@@ -164,6 +166,7 @@ class GateProxy:
             self.inflight_peak = self.inflight
             self.bytes_down = 0
             self.requests = []
+            self.ranges = []
             self.depths = []
             self.done_depth = 0
 
@@ -438,6 +441,8 @@ class GateProxy:
                     head = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]
                     ua = [h.split(b":", 1)[1].strip().decode(errors="replace")
                           for h in head if h.lower().startswith(b"user-agent:")]
+                    rg = [h.split(b":", 1)[1].strip().decode(errors="replace")
+                          for h in head if h.lower().startswith(b"range:")]
                     self._answered(conn)        # never pipelined
                     with self.lock:
                         depth = self.done_depth + 1
@@ -453,6 +458,7 @@ class GateProxy:
                         self.depths.append(depth)
                         self.requests.append(line.decode(errors="replace"))
                         self.user_agents.append(ua[0] if ua else None)
+                        self.ranges.append(rg[0] if rg else None)
                         holding = self._holds(line)
                         gathering = self._gathers(line)
                         fault = self._take(line)

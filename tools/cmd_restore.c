@@ -471,9 +471,12 @@ static int restore_exec(struct ocb_ctx *ctx, int argc, char **argv)
 	if (r)
 		return r;
 	/* an old backup is streamed once, as the old tool did; only a dry
-	 * run needs its index (its listing) */
+	 * run needs its index (its listing).  A native one to a target is
+	 * opened with its catalog's details unread: the restore reads them
+	 * beside the stream's first requests (ocb_restore_run) */
 	r = ocb_ctx_open_backup(ctx, &rq.ref, kp, rq.legacy && !rq.dry ?
-				OCB_OPEN_STREAM : OCB_OPEN_INDEX, &a);
+				OCB_OPEN_STREAM : rq.target && !rq.dry ?
+				OCB_OPEN_REFS : OCB_OPEN_INDEX, &a);
 	if (r < 0) {
 		ocb_keyprov_free(kp);
 		return ocb_fail(r, "open %s", rq.ref.name);

@@ -78,7 +78,8 @@ enum ocb_open_how {
 	OCB_OPEN_REFS,		/* as INDEX, a native backup's catalog details
 				 * left unread until ocb_archive_details()
 				 * (prune: what a backup references is in
-				 * the index) */
+				 * the index; restore --target: read beside
+				 * the stream) */
 	OCB_OPEN_CHECK,		/* old backups' index built afresh (verify) */
 	OCB_OPEN_STREAM,	/* streamed only (restore, cat): old backups
 				 * read once, front to back */

@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zstd.h>
 
 #define OPEN_SUFFIX (256 * 1024)
@@ -1768,7 +1769,11 @@ static int native_frame_location(const struct ocb_archive *a, uint32_t i,
  * link, and near the store batches stay small.  Near the store (requests
  * answered within CAT_FAR_US) only CAT_NEAR_WORKERS work: decoding is then
  * the bound, and more threads only take the consumer's CPU (measured on
- * two cores: 315 -> 235 MB/s at 0 ms with six).  Memory: CAT_SLOTS batches
+ * two cores: 315 -> 235 MB/s at 0 ms with six).  The others start once a
+ * request says the store is far, or once CAT_FAR_US pass with none
+ * answered (waiting for the first answer cost a round trip and a batch's
+ * transfer with two requests in flight), and stop when later answers say
+ * it is near.  Memory: CAT_SLOTS batches
  * of at most CAT_BYTES / CAT_SLOTS of frames.  A stream assembled from
  * other objects asks its phys_cache.h to keep what its segment map says it
  * keeps at once (stream_keep, with KEEP_ROOM), within the cache's cap: a
@@ -1807,6 +1812,7 @@ struct cat_pipe {
 	uint64_t nbatches;		/* batches taken */
 	uint32_t batch_max;
 	uint64_t unit;			/* mean sealed frame size */
+	uint64_t t0;			/* the pipeline's start, us */
 	int stop;
 	int nworkers;			/* started so far: worker ids */
 };
@@ -1832,35 +1838,51 @@ static int64_t cat_take(struct cat_pipe *p, uint32_t *first, uint32_t *n)
 		return -1;
 	want = ocb_link_est_units(p->link, p->unit, CAT_BATCH_MIN,
 				  p->batch_max);
+	/* the first batches 1, 2, 3 frames: the consumer waits for a
+	 * whole batch, and at a distance the first one's transfer (4 MiB
+	 * at 40 MB/s: 100 ms) would be time it idles */
+	if (p->nbatches < CAT_BATCH_MIN && want > p->nbatches + 1)
+		want = (uint32_t)p->nbatches + 1;
 	*first = p->next;
 	*n = p->end - p->next < want ? p->end - p->next : want;
 	p->next += *n;
 	return (int64_t)p->nbatches++;
 }
 
+/* lock held: has a request been answered within CAT_FAR_US (the store
+ * is near)?  Before any was: wait for one until CAT_FAR_US have passed
+ * since the pipeline's start (then far) */
+static int cat_near(struct cat_pipe *p)
+{
+	uint64_t rtt = 0, rate, due = p->t0 + CAT_FAR_US;
+	struct timespec ts = { .tv_sec = (time_t)(due / 1000000u),
+			       .tv_nsec = (long)(due % 1000000u) * 1000 };
+
+	while (!p->stop && p->next < p->end &&
+	       (ocb_link_est_get(p->link, &rtt, &rate), rtt == 0) &&
+	       ocb_link_est_now_us() < due)
+		pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+	return rtt && rtt < CAT_FAR_US;
+}
+
 static void *cat_worker(void *arg)
 {
 	struct cat_pipe *p = arg;
-	uint64_t rtt = 0, rate;
+	int extra;
 
 	pthread_mutex_lock(&p->lock);
-	if (p->nworkers++ >= CAT_NEAR_WORKERS) {
-		/* needed only far from the store: wait for a measurement */
-		while (!p->stop && p->next < p->end &&
-		       (ocb_link_est_get(p->link, &rtt, &rate), rtt == 0))
-			pthread_cond_wait(&p->cond, &p->lock);
-		if (rtt < CAT_FAR_US) {
-			pthread_mutex_unlock(&p->lock);
-			return NULL;
-		}
-	}
+	/* the workers past CAT_NEAR_WORKERS: only far from the store */
+	extra = p->nworkers++ >= CAT_NEAR_WORKERS;
 	for (;;) {
 		uint32_t first, n;
-		int64_t b = cat_take(p, &first, &n);
+		int64_t b;
 		struct cat_slot *sl;
 		uint64_t t0;
 		int r, net;
 
+		if (extra && cat_near(p))
+			break;
+		b = cat_take(p, &first, &n);
 		if (b < 0)
 			break;
 		sl = &p->slot[b % CAT_SLOTS];
@@ -1894,6 +1916,7 @@ static int native_cat_range(struct ocb_archive *a, uint64_t off,
 {
 	struct native_archive *na = ocb_archive_impl(a);
 	struct cat_pipe p = { .a = a, .na = na };
+	pthread_condattr_t ca;
 	uint64_t fs, end = off + len, stream, b;
 	pthread_t th[CAT_WORKERS];
 	int nth = 0, i, r = 0;
@@ -1914,10 +1937,18 @@ static int native_cat_range(struct ocb_archive *a, uint64_t off,
 	done = p.next;	/* the consumer's: workers move p.next */
 	if (na->phys && !identity(na->cat))
 		ocb_phys_cache_want(na->phys, KEEP_ROOM(stream_keep(na)));
-	if (ocb_link_est_new(&p.link) < 0)
+	if (pthread_condattr_init(&ca))
 		return -ENOMEM;
+	if (ocb_link_est_new(&p.link) < 0) {
+		pthread_condattr_destroy(&ca);
+		return -ENOMEM;
+	}
+	/* cat_near()'s timed wait: the link estimate's clock */
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_mutex_init(&p.lock, NULL);
-	pthread_cond_init(&p.cond, NULL);
+	pthread_cond_init(&p.cond, &ca);
+	pthread_condattr_destroy(&ca);
+	p.t0 = ocb_link_est_now_us();
 	for (i = 0; i < CAT_SLOTS; i++) {
 		p.slot[i].turn = (uint64_t)i;
 		/* pages are touched only as far as batches fill them */

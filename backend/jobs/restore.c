@@ -71,6 +71,43 @@ static void *feed(void *arg)
 }
 
 /*
+ * The catalog's details (the files' SHA-256s) of an archive opened
+ * without them (OCB_ARCHIVE_LAZY_DETAILS) are read beside the stream's
+ * first requests, not one round trip before them; the entry loop waits
+ * for them (details_wait()) before it reads any entry's hash.
+ */
+struct details {
+	struct ocb_archive *a;
+	pthread_t th;
+	int started;
+	int err;
+};
+
+static void *details_load(void *arg)
+{
+	struct details *d = arg;
+
+	d->err = ocb_archive_details(d->a);
+	return NULL;
+}
+
+static void details_start(struct details *d)
+{
+	d->started = pthread_create(&d->th, NULL, details_load, d) == 0;
+}
+
+/* 0 once the details are read (here, when no thread could start), or
+ * the error reading them */
+static int details_wait(struct details *d)
+{
+	if (!d->started)
+		return ocb_archive_details(d->a);
+	pthread_join(d->th, NULL);
+	d->started = 0;
+	return d->err;
+}
+
+/*
  * Where the selected subtrees lie in the tar stream.  The writer puts a
  * directory's entries right after it, so a subtree is one contiguous run:
  * from the end of the entry before it in the stream (where its own
@@ -830,6 +867,7 @@ int ocb_restore_run(struct ocb_archive *a, const struct ocb_restore_opts *o,
 		    struct ocb_restore_result *res)
 {
 	struct feeder f = { .a = a };
+	struct details d = { .a = a };
 	struct run ru = { .a = a, .o = o, .res = res, .f = &f };
 	int fds[2] = { -1, -1 }, started = 0, r = 0, ar = ARCHIVE_OK;
 	pthread_t th;
@@ -852,7 +890,10 @@ int ocb_restore_run(struct ocb_archive *a, const struct ocb_restore_opts *o,
 	}
 	started = 1;
 	fds[1] = -1;	/* the feeder closes it */
+	details_start(&d);
 	r = open_reader(&ru, fds[0]);
+	if (r == 0)
+		r = details_wait(&d);
 	if (r < 0)
 		goto out;
 	r = read_entries(&ru, &ar);
@@ -860,6 +901,8 @@ int ocb_restore_run(struct ocb_archive *a, const struct ocb_restore_opts *o,
 		r = f.err ? f.err : ar_fail(ru.in, "read", o->target);
 	r = run_finish(&ru, r);
 out:
+	if (d.started)
+		details_wait(&d);
 	ocb_rpool_free(ru.pool);	/* what is queued after a failure: dropped */
 	if (ru.in) {
 		archive_read_close(ru.in);
