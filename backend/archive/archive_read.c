@@ -1512,19 +1512,46 @@ static int asm_publish(struct assembly *as)
 	return r;
 }
 
-/* what the call will hold at most, as planned (before any frame is left
- * out): the fetches' sealed frames, a plaintext slot for each frame it may open (ASM_SLOTS at
- * most), the logical frame, the copy a frame is opened from and ASM_ALONE frames
+/* the frames of fe the call requests, [*a, *b] (none: *a > *b): once
+ * claimed, those asm_claim() left in; before, the planned ones less those
+ * at either end that are kept or coming now (a hint, as asm_claim() finds
+ * them: frames a month of objects hold behind a large file are fetched
+ * by the first read needing them, and the reads next to it count on them
+ * instead of reckoning them all again at the gate) */
+static void asm_span(const struct assembly *as, const struct fetch *fe,
+		     uint32_t *a, uint32_t *b)
+{
+	struct ocb_phys_cache *pc = as->na->phys;
+
+	if (as->claimed) {
+		*a = fe->u0;
+		*b = fe->u1;
+		return;
+	}
+	for (*a = fe->f0; *a <= fe->f1 && ocb_phys_cache_near(pc, fe->so.id,
+				*a, &fe->so.f[*a]); (*a)++)
+		;
+	*b = *a > fe->f1 ? *a - 1 : fe->x1;
+	while (*b > *a && *b <= fe->f1 &&
+	       ocb_phys_cache_near(pc, fe->so.id, *b, &fe->so.f[*b]))
+		(*b)--;
+}
+
+/* what the call will hold at most: the fetches' sealed frames (asm_span),
+ * a plaintext slot for each frame it may open (ASM_SLOTS at most), the
+ * logical frame, the copy a frame is opened from and ASM_ALONE frames
  * fetched alone (asm_load) */
 static size_t asm_need(const struct assembly *as)
 {
 	size_t need = as->fs, frames = 0, fmax = 0, smax = 0;
-	uint32_t k, p;
+	uint32_t k, p, a, b;
 
 	for (k = 0; k < as->nfe; k++) {
 		const struct fetch *fe = &as->fe[k];
 
-		need += frames_span(&fe->so, fe->f0, fe->x1);
+		asm_span(as, fe, &a, &b);
+		if (a <= b)
+			need += frames_span(&fe->so, a, b);
 		for (p = fe->f0; p <= fe->x1; p++)
 			if (fe->so.f[p].sealed_len > smax)
 				smax = fe->so.f[p].sealed_len;
@@ -1654,9 +1681,20 @@ static int native_read_mapped(struct native_archive *na, uint32_t first,
 	r = as.dctx ? asm_group(&as, s0, s1, lo, hi) : -ENOMEM;
 	if (r == 0) {
 		asm_look_all(&as);
+		size_t got;
+
 		need = asm_need(&as);
 		ocb_mem_gate_enter(gate, need);
 		asm_claim(&as);
+		/* what it holds, as claimed: more than the hint said (a frame
+		 * evicted, a claim dropped since) is taken without waiting,
+		 * others may wait on its claims now; less is given back */
+		got = asm_need(&as);
+		if (got > need)
+			ocb_mem_gate_take(gate, got - need);
+		else
+			ocb_mem_gate_leave(gate, need - got);
+		need = got;
 		r = asm_fetch(&as);
 		rp = asm_publish(&as);
 		r = r < 0 ? r : rp;
