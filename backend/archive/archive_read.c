@@ -784,11 +784,14 @@ out:
  * Memory per call: the fetches' sealed frames (those of the logical frames
  * read, as for a full backup, and the few frames holding the pieces
  * around them), ASM_SLOTS physical frames, ASM_ALONE sealed frames
- * fetched alone, one sealed frame's copy and one logical frame.  Reads sharing a phys_cache.h hold it within that
- * cache's bound on working memory (mem_gate.h): a call reckons what it
- * will hold once its fetches are planned (asm_need) and waits, before
- * fetching, while the others hold too much; it holds nothing else then,
- * and waits on nobody while it reads.
+ * fetched alone, one sealed frame's copy and one logical frame.  Reads
+ * sharing a phys_cache.h hold it within that cache's bound on working
+ * memory (mem_gate.h): a call reckons what it will hold once its fetches
+ * are planned (asm_need: not the frames kept or coming at their ends) and
+ * waits, before fetching, while the others hold too much; it holds
+ * nothing else then, and waits on nobody while it reads.  What its claims
+ * or frames fetched alone add past that estimate is taken without waiting
+ * (a frame evicted meanwhile: rare, ASM_ALONE at most).
  */
 #define ASM_SLOTS 4
 #define ASM_ALONE 4		/* frames fetched alone, kept by one call */
@@ -826,6 +829,7 @@ struct alone {
 	struct fetch fe;	/* its fetch, with only its bytes */
 	uint32_t k, p;
 	uint64_t used;		/* LRU stamp; 0: free */
+	size_t held;		/* taken at the gate for it (the largest) */
 };
 
 struct plain_slot {
@@ -867,6 +871,7 @@ struct assembly {
 	uint64_t lo, hi;	/* the call's logical range */
 	uint64_t at;		/* the end of the logical frame assembled */
 	int claimed;		/* asm_claim() ran: frames held */
+	size_t taken;		/* held at the gate for frames fetched alone */
 };
 
 /* how asm_load keeps a frame: read by this call, claimed by it for the
@@ -967,6 +972,13 @@ static int asm_alone(struct assembly *as, const struct fetch *fe, uint32_t p,
 			al = x;		/* free, or the least recently used */
 	}
 	ocb_buf_release(&al->fe.b);
+	if (al->held < fe->so.f[p].sealed_len) {	/* reckoned now */
+		size_t more = fe->so.f[p].sealed_len - al->held;
+
+		ocb_mem_gate_take(ocb_phys_cache_gate(as->na->phys), more);
+		al->held += more;
+		as->taken += more;
+	}
 	al->used = 0;
 	al->fe = *fe;
 	r = source_fetch(as->na, &fe->so, p, 1, &al->fe.b, &al->fe.start,
@@ -1539,8 +1551,10 @@ static void asm_span(const struct assembly *as, const struct fetch *fe,
 
 /* what the call will hold at most: the fetches' sealed frames (asm_span),
  * a plaintext slot for each frame it may open (ASM_SLOTS at most), the
- * logical frame, the copy a frame is opened from and ASM_ALONE frames
- * fetched alone (asm_load) */
+ * logical frame and the copy a frame is opened from.  The frames fetched
+ * alone (asm_alone: one evicted before its use, rare) are taken as they
+ * come, without waiting (this read may hold claims then), ASM_ALONE of
+ * them at most. */
 static size_t asm_need(const struct assembly *as)
 {
 	size_t need = as->fs, frames = 0, fmax = 0, smax = 0;
@@ -1559,8 +1573,7 @@ static size_t asm_need(const struct assembly *as)
 			fmax = fe->so.frame_size;
 		frames += fe->x1 - fe->f0 + 1;
 	}
-	return need + (frames < ASM_SLOTS ? frames : ASM_SLOTS) * fmax +
-	       (1 + ASM_ALONE) * smax;
+	return need + (frames < ASM_SLOTS ? frames : ASM_SLOTS) * fmax + smax;
 }
 
 /* one fetch's range request (ocb_parallel_for) */
@@ -1723,7 +1736,7 @@ static int native_read_mapped(struct native_archive *na, uint32_t first,
 		asm_done(&as);
 	asm_unhold(&as);
 	asm_release(&as);
-	ocb_mem_gate_leave(gate, need);
+	ocb_mem_gate_leave(gate, need + as.taken);
 	return r;
 }
 
