@@ -258,7 +258,7 @@ int ocb_phys_cache_near(struct ocb_phys_cache *pc, const uint8_t id[16],
 		return 0;
 	pthread_mutex_lock(&pc->lock);
 	e = find(pc, id, frame);
-	r = e && (e->ready ? same_rec(&e->rec, rec) : e->claimed);
+	r = e && (!e->ready || same_rec(&e->rec, rec));	/* as claim() */
 	pthread_mutex_unlock(&pc->lock);
 	return r;
 }
