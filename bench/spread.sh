@@ -19,6 +19,8 @@
 # the same series, in the same run (rows "incremental@alt", "full@alt").
 # RTMP=dir: restore below dir (/dev/shm: the time of the reads, without
 # the disk's, which varies with other writers more than the reads do).
+# REPS=n: each shape's reads n times over, the builds and backups taking
+# turns (a row per run: medians against a busy machine's noise).
 source "$(dirname "$0")/lib.sh"
 SCALE=${SCALE:-100}
 DAYS=${DAYS:-10}
@@ -27,6 +29,7 @@ RTT_MS=${RTT_MS:-30}
 RATE=${RATE:-40}
 READS=${READS:-cat restore mount}
 ALT=${ALT:-}
+REPS=${REPS:-1}
 RDIR=$(mktemp -d "${RTMP:-$BENCH_TMP}/ocb-restore-XXXXXX")
 B=bench-spread-$$
 TREE=$BENCH_TMP/agent
@@ -103,13 +106,15 @@ reads() {	# label which name ocb ocbfs
 	umount_fs
 }
 shape() {	# label delay_ms rate
-	local label=$1 which name
+	local label=$1 which name rep
 	proxy_up "$2" "$3"
 	proxy_config
-	for which in incremental full; do
-		name=$NEWEST; [ $which = incremental ] || name=$FULL
-		reads "$label" "$which" "$name" "$OCB" "$OCBFS"
-		[ -z "$ALT" ] || reads "$label" "$which@alt" "$name" "$ALT/ocb" "$ALT/ocbfs"
+	for rep in $(seq 1 "$REPS"); do
+		for which in incremental full; do
+			name=$NEWEST; [ $which = incremental ] || name=$FULL
+			reads "$label" "$which" "$name" "$OCB" "$OCBFS"
+			[ -z "$ALT" ] || reads "$label" "$which@alt" "$name" "$ALT/ocb" "$ALT/ocbfs"
+		done
 	done
 	proxy_down
 }

@@ -798,11 +798,14 @@ out:
  * Memory per call: the fetches' sealed frames (those of the logical frames
  * read, as for a full backup, and the few frames holding the pieces
  * around them), ASM_SLOTS physical frames, ASM_ALONE sealed frames
- * fetched alone, one sealed frame's copy and one logical frame.  Reads sharing a phys_cache.h hold it within that
- * cache's bound on working memory (mem_gate.h): a call reckons what it
- * will hold once its fetches are planned (asm_need) and waits, before
- * fetching, while the others hold too much; it holds nothing else then,
- * and waits on nobody while it reads.
+ * fetched alone, one sealed frame's copy and one logical frame.  Reads
+ * sharing a phys_cache.h hold it within that cache's bound on working
+ * memory (mem_gate.h): a call reckons what it will hold once its fetches
+ * are planned (asm_need: not the frames kept or coming at their ends) and
+ * waits, before fetching, while the others hold too much; it holds
+ * nothing else then, and waits on nobody while it reads.  What its claims
+ * or frames fetched alone add past that estimate is taken without waiting
+ * (a frame evicted meanwhile: rare, ASM_ALONE at most).
  */
 #define ASM_SLOTS 4
 #define ASM_ALONE 4		/* frames fetched alone, kept by one call */
@@ -840,6 +843,7 @@ struct alone {
 	struct fetch fe;	/* its fetch, with only its bytes */
 	uint32_t k, p;
 	uint64_t used;		/* LRU stamp; 0: free */
+	size_t held;		/* taken at the gate for it (the largest) */
 };
 
 struct plain_slot {
@@ -881,6 +885,7 @@ struct assembly {
 	uint64_t lo, hi;	/* the call's logical range */
 	uint64_t at;		/* the end of the logical frame assembled */
 	int claimed;		/* asm_claim() ran: frames held */
+	size_t taken;		/* held at the gate for frames fetched alone */
 };
 
 /* how asm_load keeps a frame: read by this call, claimed by it for the
@@ -981,6 +986,13 @@ static int asm_alone(struct assembly *as, const struct fetch *fe, uint32_t p,
 			al = x;		/* free, or the least recently used */
 	}
 	ocb_buf_release(&al->fe.b);
+	if (al->held < fe->so.f[p].sealed_len) {	/* reckoned now */
+		size_t more = fe->so.f[p].sealed_len - al->held;
+
+		ocb_mem_gate_take(ocb_phys_cache_gate(as->na->phys), more);
+		al->held += more;
+		as->taken += more;
+	}
 	al->used = 0;
 	al->fe = *fe;
 	r = source_fetch(as->na, &fe->so, p, 1, &al->fe.b, &al->fe.start,
@@ -1526,19 +1538,48 @@ static int asm_publish(struct assembly *as)
 	return r;
 }
 
-/* what the call will hold at most, as planned (before any frame is left
- * out): the fetches' sealed frames, a plaintext slot for each frame it may open (ASM_SLOTS at
- * most), the logical frame, the copy a frame is opened from and ASM_ALONE frames
- * fetched alone (asm_load) */
+/* the frames of fe the call requests, [*a, *b] (none: *a > *b): once
+ * claimed, those asm_claim() left in; before, the planned ones less those
+ * at either end that are kept or coming now (a hint, as asm_claim() finds
+ * them: frames a month of objects hold behind a large file are fetched
+ * by the first read needing them, and the reads next to it count on them
+ * instead of reckoning them all again at the gate) */
+static void asm_span(const struct assembly *as, const struct fetch *fe,
+		     uint32_t *a, uint32_t *b)
+{
+	struct ocb_phys_cache *pc = as->na->phys;
+
+	if (as->claimed) {
+		*a = fe->u0;
+		*b = fe->u1;
+		return;
+	}
+	for (*a = fe->f0; *a <= fe->f1 && ocb_phys_cache_near(pc, fe->so.id,
+				*a, &fe->so.f[*a]); (*a)++)
+		;
+	*b = *a > fe->f1 ? *a - 1 : fe->x1;
+	while (*b > *a && *b <= fe->f1 &&
+	       ocb_phys_cache_near(pc, fe->so.id, *b, &fe->so.f[*b]))
+		(*b)--;
+}
+
+/* what the call will hold at most: the fetches' sealed frames (asm_span),
+ * a plaintext slot for each frame it may open (ASM_SLOTS at most), the
+ * logical frame and the copy a frame is opened from.  The frames fetched
+ * alone (asm_alone: one evicted before its use, rare) are taken as they
+ * come, without waiting (this read may hold claims then), ASM_ALONE of
+ * them at most. */
 static size_t asm_need(const struct assembly *as)
 {
 	size_t need = as->fs, frames = 0, fmax = 0, smax = 0;
-	uint32_t k, p;
+	uint32_t k, p, a, b;
 
 	for (k = 0; k < as->nfe; k++) {
 		const struct fetch *fe = &as->fe[k];
 
-		need += frames_span(&fe->so, fe->f0, fe->x1);
+		asm_span(as, fe, &a, &b);
+		if (a <= b)
+			need += frames_span(&fe->so, a, b);
 		for (p = fe->f0; p <= fe->x1; p++)
 			if (fe->so.f[p].sealed_len > smax)
 				smax = fe->so.f[p].sealed_len;
@@ -1546,8 +1587,7 @@ static size_t asm_need(const struct assembly *as)
 			fmax = fe->so.frame_size;
 		frames += fe->x1 - fe->f0 + 1;
 	}
-	return need + (frames < ASM_SLOTS ? frames : ASM_SLOTS) * fmax +
-	       (1 + ASM_ALONE) * smax;
+	return need + (frames < ASM_SLOTS ? frames : ASM_SLOTS) * fmax + smax;
 }
 
 /* one fetch's range request (ocb_parallel_for) */
@@ -1668,9 +1708,20 @@ static int native_read_mapped(struct native_archive *na, uint32_t first,
 	r = as.dctx ? asm_group(&as, s0, s1, lo, hi) : -ENOMEM;
 	if (r == 0) {
 		asm_look_all(&as);
+		size_t got;
+
 		need = asm_need(&as);
 		ocb_mem_gate_enter(gate, need);
 		asm_claim(&as);
+		/* what it holds, as claimed: more than the hint said (a frame
+		 * evicted, a claim dropped since) is taken without waiting,
+		 * others may wait on its claims now; less is given back */
+		got = asm_need(&as);
+		if (got > need)
+			ocb_mem_gate_take(gate, got - need);
+		else
+			ocb_mem_gate_leave(gate, need - got);
+		need = got;
 		r = asm_fetch(&as);
 		rp = asm_publish(&as);
 		r = r < 0 ? r : rp;
@@ -1699,7 +1750,7 @@ static int native_read_mapped(struct native_archive *na, uint32_t first,
 		asm_done(&as);
 	asm_unhold(&as);
 	asm_release(&as);
-	ocb_mem_gate_leave(gate, need);
+	ocb_mem_gate_leave(gate, need + as.taken);
 	return r;
 }
 

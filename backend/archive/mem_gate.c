@@ -41,6 +41,14 @@ void ocb_mem_gate_free(struct ocb_mem_gate *g)
 	free(g);
 }
 
+/* lock held */
+static void hold(struct ocb_mem_gate *g, size_t bytes)
+{
+	g->held += bytes;
+	if (g->held > g->peak)
+		g->peak = g->held;
+}
+
 void ocb_mem_gate_enter(struct ocb_mem_gate *g, size_t bytes)
 {
 	int counted = 0;
@@ -53,9 +61,16 @@ void ocb_mem_gate_enter(struct ocb_mem_gate *g, size_t bytes)
 			g->waits++;
 		pthread_cond_wait(&g->cond, &g->lock);
 	}
-	g->held += bytes;
-	if (g->held > g->peak)
-		g->peak = g->held;
+	hold(g, bytes);
+	pthread_mutex_unlock(&g->lock);
+}
+
+void ocb_mem_gate_take(struct ocb_mem_gate *g, size_t bytes)
+{
+	if (!g)
+		return;
+	pthread_mutex_lock(&g->lock);
+	hold(g, bytes);
 	pthread_mutex_unlock(&g->lock);
 }
 

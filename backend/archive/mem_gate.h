@@ -24,7 +24,13 @@ void ocb_mem_gate_free(struct ocb_mem_gate *g);
 
 /* Hold bytes, waiting until they fit (g NULL: at once). */
 void ocb_mem_gate_enter(struct ocb_mem_gate *g, size_t bytes);
-/* Give back what ocb_mem_gate_enter() took (g NULL: nothing). */
+/* Hold bytes more at once, without waiting: what an operation that
+ * entered with an estimate finds it needs past it once it may no longer
+ * wait (others wait on it); the bound is exceeded by what the estimate
+ * missed (g NULL: nothing). */
+void ocb_mem_gate_take(struct ocb_mem_gate *g, size_t bytes);
+/* Give back what ocb_mem_gate_enter() or _take() took, or part of it
+ * (g NULL: nothing). */
 void ocb_mem_gate_leave(struct ocb_mem_gate *g, size_t bytes);
 
 /* "name value\n" counter lines, each name after prefix: _bytes (held

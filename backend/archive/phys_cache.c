@@ -248,6 +248,21 @@ int ocb_phys_cache_has(struct ocb_phys_cache *pc, const uint8_t id[16],
 	return r;
 }
 
+int ocb_phys_cache_near(struct ocb_phys_cache *pc, const uint8_t id[16],
+			uint32_t frame, const struct ocb_frame_rec *rec)
+{
+	struct pent *e;
+	int r;
+
+	if (!pc)
+		return 0;
+	pthread_mutex_lock(&pc->lock);
+	e = find(pc, id, frame);
+	r = e && (!e->ready || same_rec(&e->rec, rec));	/* as claim() */
+	pthread_mutex_unlock(&pc->lock);
+	return r;
+}
+
 /* the bytes of the frames reads hold, kept or coming (lock held) */
 static size_t held_bytes(const struct ocb_phys_cache *pc)
 {

@@ -61,6 +61,12 @@ void ocb_phys_cache_want(struct ocb_phys_cache *pc, size_t bytes);
 int ocb_phys_cache_has(struct ocb_phys_cache *pc, const uint8_t id[16],
 		       uint32_t frame, const struct ocb_frame_rec *rec);
 
+/* ocb_phys_cache_has(), or is another read bringing it (claimed, or being
+ * kept)?  What ocb_phys_cache_claim() would find KEPT or COMING, as a
+ * hint. */
+int ocb_phys_cache_near(struct ocb_phys_cache *pc, const uint8_t id[16],
+			uint32_t frame, const struct ocb_frame_rec *rec);
+
 /* Copy frame (id, frame) with record rec, rec->plain_len bytes, to out:
  * 0, or -ENOENT when it is not cached (pc NULL: never). */
 int ocb_phys_cache_get(struct ocb_phys_cache *pc, const uint8_t id[16],

@@ -67,7 +67,19 @@ int main(void)
 	CHECK(st.data && strstr((char *)st.data, "w_peak_bytes 500\n"));
 	CHECK(st.data && strstr((char *)st.data, "w_waits 2\n"));
 	ocb_buf_release(&st);
+	/* taken without waiting, past the bound: the next waits for it */
+	ocb_mem_gate_take(g, 50);
+	atomic_store(&w.in, 0);
+	w.bytes = 60;
+	CHECK_INT(pthread_create(&th, NULL, enter_thread, &w), 0);
+	CHECK_INT(got_in(&w, 200), 0);
 	ocb_mem_gate_leave(g, 500);
+	CHECK_INT(got_in(&w, 200), 0);		/* 50 + 60 > 100 */
+	ocb_mem_gate_leave(g, 50);
+	CHECK_INT(got_in(&w, 5000), 1);
+	pthread_join(th, NULL);
+	ocb_mem_gate_leave(g, 60);
+	ocb_mem_gate_take(NULL, 5);
 	ocb_mem_gate_free(g);
 
 	/* no bound, and no gate: everything goes ahead at once */

@@ -78,10 +78,13 @@ static void test_claims(void)
 	w.pc = pc;
 	/* no cache: fetch, nothing to resolve */
 	CHECK_INT(ocb_phys_cache_claim(NULL, c, 0, &w.rec), OCB_PHYS_MISS);
+	CHECK_INT(ocb_phys_cache_near(NULL, c, 0, &w.rec), 0);
+	CHECK_INT(ocb_phys_cache_near(pc, c, 0, &w.rec), 0);
 	/* the first read claims it, the next finds it coming */
 	CHECK_INT(ocb_phys_cache_claim(pc, c, 0, &w.rec), OCB_PHYS_MINE);
 	CHECK_INT(ocb_phys_cache_claim(pc, c, 0, &w.rec), OCB_PHYS_COMING);
 	CHECK_INT(ocb_phys_cache_has(pc, c, 0, &w.rec), 0);
+	CHECK_INT(ocb_phys_cache_near(pc, c, 0, &w.rec), 1);	/* coming */
 	CHECK_INT(ocb_phys_cache_get(pc, c, 0, &w.rec, data), -ENOENT);
 	CHECK_INT(ocb_phys_cache_bytes(pc), 0);	/* a claim holds nothing */
 	/* a waiter wakes with the frame once it is put */
@@ -93,6 +96,13 @@ static void test_claims(void)
 	CHECK_INT(ocb_phys_cache_claim(pc, c, 0, &w.rec), OCB_PHYS_KEPT);
 	ocb_phys_cache_unclaim(pc, c, 0);	/* kept: stays */
 	CHECK_INT(ocb_phys_cache_has(pc, c, 0, &w.rec), 1);
+	CHECK_INT(ocb_phys_cache_near(pc, c, 0, &w.rec), 1);	/* kept */
+	{
+		struct ocb_frame_rec other = w.rec;
+
+		other.sealed_len++;	/* kept under another record: no */
+		CHECK_INT(ocb_phys_cache_near(pc, c, 0, &other), 0);
+	}
 	ocb_phys_cache_free(pc);
 
 	/* a claim dropped: the waiter wakes and misses; the frame can be
