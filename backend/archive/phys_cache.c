@@ -32,6 +32,7 @@
  * it is used again.
  */
 #include "phys_cache.h"
+#include "dlist.h"
 #include "buf.h"
 #include "catalog.h"
 #include "mem_gate.h"
@@ -64,14 +65,14 @@ struct pent {
 	int holds;			/* reads counting on it: not evicted */
 	uint64_t due;			/* the next use (OCB_PHYS_NEVER: none) */
 	struct pent *hnext;
-	struct pent *lprev, *lnext;	/* LRU, hashed entries */
+	struct ocb_dlist lru;		/* hashed entries */
 };
 
 struct ocb_phys_cache {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;		/* an entry became ready or left */
 	struct pent *table[NBUCKETS];
-	struct pent lru;		/* sentinel: lnext = most recent */
+	struct ocb_dlist lru;		/* the front: the most recent */
 	_Atomic size_t max;		/* grows only (want) */
 	size_t cap;			/* what max may grow to */
 	_Atomic size_t bytes;		/* charged: hashed entries */
@@ -98,7 +99,7 @@ int ocb_phys_cache_new(size_t max_bytes, size_t work_bytes,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&pc->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	pc->lru.lnext = pc->lru.lprev = &pc->lru;
+	ocb_dlist_init(&pc->lru);
 	pc->max = pc->cap = max_bytes;
 	*out = pc;
 	return 0;
@@ -123,12 +124,14 @@ void ocb_phys_cache_want(struct ocb_phys_cache *pc, size_t bytes)
 
 void ocb_phys_cache_free(struct ocb_phys_cache *pc)
 {
-	struct pent *e, *next;
+	struct ocb_dlist *n, *next;
 
 	if (!pc)
 		return;
-	for (e = pc->lru.lnext; e != &pc->lru; e = next) {
-		next = e->lnext;
+	for (n = pc->lru.next; n != &pc->lru; n = next) {
+		struct pent *e = ocb_dlist_entry(n, struct pent, lru);
+
+		next = n->next;
 		free(e->data);
 		free(e);
 	}
@@ -174,30 +177,6 @@ static struct pent *find_ready(struct ocb_phys_cache *pc, const uint8_t id[16],
 	return e && e->ready && same_rec(&e->rec, rec) ? e : NULL;
 }
 
-static void lru_unlink(struct pent *e)
-{
-	e->lnext->lprev = e->lprev;
-	e->lprev->lnext = e->lnext;
-	e->lnext = e->lprev = NULL;
-}
-
-static void lru_push(struct ocb_phys_cache *pc, struct pent *e)
-{
-	e->lnext = pc->lru.lnext;
-	e->lprev = &pc->lru;
-	pc->lru.lnext->lprev = e;
-	pc->lru.lnext = e;
-}
-
-/* e at the cold end: the next to go */
-static void lru_push_cold(struct ocb_phys_cache *pc, struct pent *e)
-{
-	e->lprev = pc->lru.lprev;
-	e->lnext = &pc->lru;
-	pc->lru.lprev->lnext = e;
-	pc->lru.lprev = e;
-}
-
 /* take e out of the table and the bound (a claim is not charged); its
  * buffer to *keep when it is unpinned and keep is not NULL, else freed
  * now or by its last reader; waiters wake (lock held) */
@@ -210,7 +189,7 @@ static void drop(struct ocb_phys_cache *pc, struct pent *e, uint8_t **keep)
 	if (*pp)
 		*pp = e->hnext;
 	e->hashed = 0;
-	lru_unlink(e);
+	ocb_dlist_unlink(&e->lru);
 	if (!e->claimed)
 		pc->bytes -= e->rec.plain_len;
 	if (e->ahead)
@@ -266,12 +245,15 @@ int ocb_phys_cache_near(struct ocb_phys_cache *pc, const uint8_t id[16],
 /* the bytes of the frames reads hold, kept or coming (lock held) */
 static size_t held_bytes(const struct ocb_phys_cache *pc)
 {
-	const struct pent *e;
+	const struct ocb_dlist *l;
 	size_t n = 0;
 
-	for (e = pc->lru.lnext; e != &pc->lru; e = e->lnext)
+	for (l = pc->lru.next; l != &pc->lru; l = l->next) {
+		const struct pent *e = ocb_dlist_entry(l, struct pent, lru);
+
 		if (e->holds)
 			n += e->rec.plain_len;
+	}
 	return n;
 }
 
@@ -301,7 +283,7 @@ int ocb_phys_cache_claim(struct ocb_phys_cache *pc, const uint8_t id[16],
 		n->claimed = 1;
 		n->hnext = pc->table[bucket(id, frame)];
 		pc->table[bucket(id, frame)] = n;
-		lru_push(pc, n);
+		ocb_dlist_push_front(&pc->lru, &n->lru);
 		n = NULL;
 		r = OCB_PHYS_MINE;
 	}
@@ -387,8 +369,8 @@ static struct pent *pin(struct ocb_phys_cache *pc, const uint8_t id[16],
 		pc->ahead_used++;
 	}
 	e->refs++;
-	lru_unlink(e);
-	lru_push(pc, e);
+	ocb_dlist_unlink(&e->lru);
+	ocb_dlist_push_front(&pc->lru, &e->lru);
 	pthread_mutex_unlock(&pc->lock);
 	return e;
 }
@@ -457,9 +439,12 @@ static int unused(const struct ocb_phys_cache *pc, const struct pent *e)
 /* the ready frame to evict first, or NULL (lock held) */
 static struct pent *victim(struct ocb_phys_cache *pc)
 {
-	struct pent *e, *lru = NULL, *last = NULL;
+	struct pent *lru = NULL, *last = NULL;
+	struct ocb_dlist *n;
 
-	for (e = pc->lru.lprev; e != &pc->lru; e = e->lprev) {
+	for (n = pc->lru.prev; n != &pc->lru; n = n->prev) {
+		struct pent *e = ocb_dlist_entry(n, struct pent, lru);
+
 		if (!e->ready || e->holds)
 			continue;
 		if (unused(pc, e))
@@ -544,7 +529,7 @@ static void put(struct ocb_phys_cache *pc, const uint8_t id[16],
 		free(e);
 		e = old;
 		e->claimed = 0;
-		lru_unlink(e);
+		ocb_dlist_unlink(&e->lru);
 	} else {
 		memcpy(e->id, id, 16);
 		e->frame = frame;
@@ -558,9 +543,9 @@ static void put(struct ocb_phys_cache *pc, const uint8_t id[16],
 	if (d)
 		set_due(pc, e, d);
 	if (how == PUT_COLD)
-		lru_push_cold(pc, e);
+		ocb_dlist_push_back(&pc->lru, &e->lru);
 	else
-		lru_push(pc, e);
+		ocb_dlist_push_front(&pc->lru, &e->lru);
 	pc->bytes += len;
 	if (ahead) {
 		pc->ahead_bytes += len;
