@@ -1889,11 +1889,6 @@ static int64_t cat_take(struct cat_pipe *p, uint32_t *first, uint32_t *n)
 		return -1;
 	want = ocb_link_est_units(p->link, p->unit, CAT_BATCH_MIN,
 				  p->batch_max);
-	/* the first batches 1, 2, 3 frames: the consumer waits for a
-	 * whole batch, and at a distance the first one's transfer (4 MiB
-	 * at 40 MB/s: 100 ms) would be time it idles */
-	if (p->nbatches < CAT_BATCH_MIN && want > p->nbatches + 1)
-		want = (uint32_t)p->nbatches + 1;
 	*first = p->next;
 	*n = p->end - p->next < want ? p->end - p->next : want;
 	p->next += *n;
