@@ -888,8 +888,7 @@ static void unpin_read(struct ocb_frame_cache *fc, struct fent **pin,
 
 		ra_clear(fc, x);
 		if (x->hashed && x->state == READY) {
-			ocb_dlist_unlink(&x->lru);
-			ocb_dlist_push_front(&fc->lru, &x->lru);
+			ocb_dlist_move_front(&fc->lru, &x->lru);
 		}
 		unref(fc, x);
 	}

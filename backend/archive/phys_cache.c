@@ -369,8 +369,7 @@ static struct pent *pin(struct ocb_phys_cache *pc, const uint8_t id[16],
 		pc->ahead_used++;
 	}
 	e->refs++;
-	ocb_dlist_unlink(&e->lru);
-	ocb_dlist_push_front(&pc->lru, &e->lru);
+	ocb_dlist_move_front(&pc->lru, &e->lru);
 	pthread_mutex_unlock(&pc->lock);
 	return e;
 }

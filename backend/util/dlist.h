@@ -36,24 +36,36 @@ static inline void ocb_dlist_unlink(struct ocb_dlist *n)
 	}
 }
 
+/* n (not on a list) between two neighbours */
+static inline void ocb_dlist_insert(struct ocb_dlist *prev,
+				    struct ocb_dlist *next, struct ocb_dlist *n)
+{
+	n->prev = prev;
+	n->next = next;
+	prev->next = n;
+	next->prev = n;
+}
+
 /* n (not on a list) at the front: the most recent */
 static inline void ocb_dlist_push_front(struct ocb_dlist *head,
 					struct ocb_dlist *n)
 {
-	n->next = head->next;
-	n->prev = head;
-	head->next->prev = n;
-	head->next = n;
+	ocb_dlist_insert(head, head->next, n);
 }
 
 /* n (not on a list) at the back: the first evicted */
 static inline void ocb_dlist_push_back(struct ocb_dlist *head,
 				       struct ocb_dlist *n)
 {
-	n->prev = head->prev;
-	n->next = head;
-	head->prev->next = n;
-	head->prev = n;
+	ocb_dlist_insert(head->prev, head, n);
+}
+
+/* n (on the list or not) to the front: just used */
+static inline void ocb_dlist_move_front(struct ocb_dlist *head,
+					struct ocb_dlist *n)
+{
+	ocb_dlist_unlink(n);
+	ocb_dlist_push_front(head, n);
 }
 
 #endif
