@@ -16,8 +16,9 @@ GENTREE = os.path.join(os.path.dirname(__file__), "..", "bench", "gentree.py")
 WORKERS = 6     # CAT_WORKERS, archive_read.c
 
 
-def test_restore_reads_details_beside_the_first_data(tmp_path, rgw, bucket, keyfile,
-                                                     ocb, proxy):
+def backup_far(tmp_path, rgw, bucket, keyfile, ocb, proxy):
+    """A backup whose details lie outside the suffix read: (source, its
+    object's size, ocb, a config that reaches the store through proxy)."""
     src = str(tmp_path / "src")
     # the details of 12,000 entries (64 bytes each before compression)
     # lie outside the 256 KiB suffix; 24 MiB that do not compress make
@@ -34,7 +35,12 @@ def test_restore_reads_details_beside_the_first_data(tmp_path, rgw, bucket, keyf
     o("backup")
     size = json.loads(o("list", "--json").stdout)[0]["size"]
     cfg["s3"]["endpoint"] = proxy.endpoint
-    far = write_config(tmp_path / "far.json", cfg)
+    return src, size, o, write_config(tmp_path / "far.json", cfg)
+
+
+def test_restore_reads_details_beside_the_first_data(tmp_path, rgw, bucket, keyfile,
+                                                     ocb, proxy):
+    src, size, o, far = backup_far(tmp_path, rgw, bucket, keyfile, ocb, proxy)
     out = tmp_path / "out"
     # a round trip on every request and connection: the pipeline's own
     # wait for a first answer (20 ms) ends before one can come
@@ -80,3 +86,31 @@ def test_restore_reads_details_beside_the_first_data(tmp_path, rgw, bucket, keyf
     assert details[0] == 3, seen
     assert sum(1 for d, _ in data if d == 3) == WORKERS, seen
     assert data[0][0] == 3, seen
+
+
+def test_cat_reads_no_details(tmp_path, rgw, bucket, keyfile, ocb, proxy):
+    """`ocb cat` streams the frames and needs none of the catalog's details
+    (the files' SHA-256s): it reads the suffix and the data, nothing
+    between the data's end and the index."""
+    src, size, o, far = backup_far(tmp_path, rgw, bucket, keyfile, ocb, proxy)
+    proxy.stats_reset()
+    tar = tmp_path / "stream.tar"
+    with open(tar, "wb") as f:
+        subprocess.run([o.bin, "--config", far, "cat", "latest"], env=ocb.env,
+                       stdout=f, check=True, timeout=600)
+    seen = list(zip(proxy.requests, proxy.ranges))
+    gets = [rg for q, rg in seen if q.startswith("GET /%s/" % bucket) and ".ocb" in q]
+    assert sum(1 for rg in gets if rg.startswith("bytes=-")) == 1, seen
+    ranges = sorted([int(x) for x in rg[len("bytes="):].split("-")]
+                    for rg in gets if not rg.startswith("bytes=-"))
+    assert ranges and ranges[0][0] == 512, seen
+    # the frames, back to back, and nothing after them: the details
+    # follow the last frame and run into the suffix (its last 256 KiB);
+    # a read of them would end there
+    for a, b in zip(ranges, ranges[1:]):
+        assert b[0] == a[1] + 1, seen
+    assert ranges[-1][1] < size - (256 << 10), seen
+    out = tmp_path / "out"
+    out.mkdir()
+    subprocess.run(["tar", "-xf", str(tar), "-C", str(out)], check=True)
+    subprocess.run(["diff", "-r", src, str(out / "src")], check=True)

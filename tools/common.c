@@ -329,7 +329,8 @@ int ocb_ctx_open_backup_unnoted(struct ocb_ctx *ctx,
 				      how == OCB_OPEN_REFS ?
 				      ctx->cfg->cache_dir : NULL,
 			 .gpg = 1 },
-		.flags = how == OCB_OPEN_REFS ? OCB_ARCHIVE_LAZY_DETAILS : 0,
+		.flags = how == OCB_OPEN_REFS || how == OCB_OPEN_STREAM ?
+			 OCB_ARCHIVE_LAZY_DETAILS : 0,
 	};
 
 	oo.phys = ctx->phys;

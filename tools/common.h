@@ -82,7 +82,10 @@ enum ocb_open_how {
 				 * the stream) */
 	OCB_OPEN_CHECK,		/* old backups' index built afresh (verify) */
 	OCB_OPEN_STREAM,	/* streamed only (restore, cat): old backups
-				 * read once, front to back */
+				 * read once, front to back; a native
+				 * backup's details left unread (the stream
+				 * needs none of them; a restore reads them
+				 * beside it) */
 };
 /* Open a backup, native or old-tool (GPG ones through the gpg program):
  * 0 or a negative errno. */
