@@ -138,8 +138,10 @@ int ocb_ctx_store(struct ocb_ctx *ctx, const char *url)
 	 * fetches and decodes */
 	if (!ctx->phys &&
 	    ocb_phys_cache_new(TOOL_PHYS_BYTES, TOOL_WORK_BYTES,
-			       &ctx->phys) == 0)
+			       &ctx->phys) == 0) {
 		ocb_phys_cache_set_cap(ctx->phys, TOOL_PHYS_CAP);
+		ocb_phys_cache_reserve(ctx->phys);
+	}
 	return 0;
 }
 

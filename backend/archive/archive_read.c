@@ -1998,7 +1998,7 @@ static int native_cat_range(struct ocb_archive *a, uint64_t off,
 	for (i = 0; i < CAT_SLOTS; i++) {
 		p.slot[i].turn = (uint64_t)i;
 		/* pages are touched only as far as batches fill them */
-		p.slot[i].data = malloc((size_t)p.batch_max * fs);
+		p.slot[i].data = ocb_buf_big_alloc((size_t)p.batch_max * fs);
 		if (!p.slot[i].data)
 			r = -ENOMEM;
 	}

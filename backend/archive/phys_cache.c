@@ -36,6 +36,7 @@
 #include "buf.h"
 #include "catalog.h"
 #include "mem_gate.h"
+#include "phys_arena.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -80,6 +81,7 @@ struct ocb_phys_cache {
 	uint64_t pos;			/* furthest position reported (due) */
 	uint64_t hits, misses, evictions, claim_waits, ahead_kept, ahead_used;
 	struct ocb_mem_gate *work;	/* the sharing reads' working memory */
+	struct ocb_phys_arena *arena;	/* the frames' memory (NULL: malloc) */
 };
 
 int ocb_phys_cache_new(size_t max_bytes, size_t work_bytes,
@@ -112,6 +114,17 @@ void ocb_phys_cache_set_cap(struct ocb_phys_cache *pc, size_t cap_bytes)
 	pthread_mutex_unlock(&pc->lock);
 }
 
+int ocb_phys_cache_reserve(struct ocb_phys_cache *pc)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&pc->lock);
+	if (!pc->arena && pc->bytes == 0)
+		r = ocb_phys_arena_new(pc->cap, &pc->arena);
+	pthread_mutex_unlock(&pc->lock);
+	return r;
+}
+
 void ocb_phys_cache_want(struct ocb_phys_cache *pc, size_t bytes)
 {
 	if (!pc)
@@ -132,9 +145,10 @@ void ocb_phys_cache_free(struct ocb_phys_cache *pc)
 		struct pent *e = ocb_dlist_entry(n, struct pent, lru);
 
 		next = n->next;
-		free(e->data);
+		ocb_phys_arena_dealloc(pc->arena, e->data, e->rec.plain_len);
 		free(e);
 	}
+	ocb_phys_arena_free(pc->arena);
 	ocb_mem_gate_free(pc->work);
 	pthread_cond_destroy(&pc->cond);
 	pthread_mutex_destroy(&pc->lock);
@@ -202,14 +216,14 @@ static void drop(struct ocb_phys_cache *pc, struct pent *e, uint8_t **keep)
 		*keep = e->data;
 		e->data = NULL;
 	}
-	free(e->data);
+	ocb_phys_arena_dealloc(pc->arena, e->data, e->rec.plain_len);
 	free(e);
 }
 
-static void unref(struct pent *e)
+static void unref(struct ocb_phys_cache *pc, struct pent *e)
 {
 	if (--e->refs == 0 && !e->hashed) {
-		free(e->data);
+		ocb_phys_arena_dealloc(pc->arena, e->data, e->rec.plain_len);
 		free(e);
 	}
 }
@@ -379,7 +393,7 @@ void ocb_phys_cache_unpin(struct ocb_phys_cache *pc, void *pinned)
 	if (!pc || !pinned)
 		return;
 	pthread_mutex_lock(&pc->lock);
-	unref(pinned);
+	unref(pc, pinned);
 	pthread_mutex_unlock(&pc->lock);
 }
 
@@ -520,7 +534,7 @@ static void put(struct ocb_phys_cache *pc, const uint8_t id[16],
 	    make_room(pc, len, d != NULL, d ? d->due : 0, &buf) < 0) {
 		unclaim(pc, id, frame);
 		pthread_mutex_unlock(&pc->lock);
-		free(buf);
+		ocb_phys_arena_dealloc(pc->arena, buf, len);
 		free(e);
 		return;
 	}
@@ -553,7 +567,7 @@ static void put(struct ocb_phys_cache *pc, const uint8_t id[16],
 	pthread_mutex_unlock(&pc->lock);
 
 	if (!buf)
-		buf = malloc(len);
+		buf = ocb_phys_arena_alloc(pc->arena, len);
 	if (buf)
 		memcpy(buf, data, len);
 	pthread_mutex_lock(&pc->lock);

@@ -51,6 +51,10 @@ void ocb_phys_cache_free(struct ocb_phys_cache *pc);
  * (ocb_phys_cache_want): cap_bytes, never less than max_bytes (the
  * default: no growth). */
 void ocb_phys_cache_set_cap(struct ocb_phys_cache *pc, size_t cap_bytes);
+/* The frames' memory from one reservation of the cap's bytes in huge
+ * pages (phys_arena.h; for a command's cache, not a mount's), before
+ * anything is kept: 0, or -ENOMEM (then malloc, as before). */
+int ocb_phys_cache_reserve(struct ocb_phys_cache *pc);
 /* A read will keep bytes of frames at once (a sequential read of a
  * stream whose segments spread over many objects): the bound grows to
  * them, within the cap, and stays (pc NULL: nothing). */

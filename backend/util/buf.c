@@ -8,7 +8,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <openssl/crypto.h>
+
+#define HUGE_PAGE (2u << 20)
+
+void *ocb_buf_big_alloc(size_t n)
+{
+	size_t r = (n + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
+	void *p;
+
+	if (n < HUGE_PAGE)
+		return malloc(n);
+	p = aligned_alloc(HUGE_PAGE, r);
+	if (p)
+		(void)madvise(p, r, MADV_HUGEPAGE);	/* a hint */
+	return p;
+}
 
 void ocb_buf_init(struct ocb_buf *b, size_t max)
 {

@@ -1,0 +1,128 @@
+/*
+ * phys_arena.c - kept frames' memory in huge pages (see phys_arena.h).
+ *
+ * One mapping, reserved without backing (MAP_NORESERVE: pages come as
+ * they are first written), and a bitmap of its 64 KiB granules: a
+ * request takes the first run of free granules long enough (first fit;
+ * a few thousand bits), and falls back to malloc when none is.  Frames
+ * are a MiB or less, so a run is at most 16 granules and the waste at
+ * most a granule's rest.
+ */
+#include "phys_arena.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#define GRANULE (64u << 10)
+#define HUGE_PAGE (2u << 20)
+#define WORD 64
+
+struct ocb_phys_arena {
+	pthread_mutex_t lock;
+	uint8_t *base;
+	size_t bytes;
+	size_t ngran;
+	uint64_t *used;		/* a bit per granule */
+};
+
+int ocb_phys_arena_new(size_t bytes, struct ocb_phys_arena **out)
+{
+	struct ocb_phys_arena *a = calloc(1, sizeof(*a));
+	void *m;
+
+	if (!a)
+		return -ENOMEM;
+	a->bytes = (bytes + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
+	a->ngran = a->bytes / GRANULE;
+	a->used = calloc((a->ngran + WORD - 1) / WORD, sizeof(*a->used));
+	m = mmap(NULL, a->bytes + HUGE_PAGE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (!a->used || m == MAP_FAILED) {
+		if (m != MAP_FAILED)
+			munmap(m, a->bytes + HUGE_PAGE);
+		free(a->used);
+		free(a);
+		return -ENOMEM;
+	}
+	/* huge pages need 2 MiB alignment: the extra 2 MiB allow it, and
+	 * what lies outside is given back */
+	a->base = (uint8_t *)(((uintptr_t)m + HUGE_PAGE - 1) &
+			      ~(uintptr_t)(HUGE_PAGE - 1));
+	if (a->base > (uint8_t *)m)
+		munmap(m, (size_t)(a->base - (uint8_t *)m));
+	munmap(a->base + a->bytes,
+	       HUGE_PAGE - (size_t)(a->base - (uint8_t *)m));
+	(void)madvise(a->base, a->bytes, MADV_HUGEPAGE);	/* a hint */
+	pthread_mutex_init(&a->lock, NULL);
+	*out = a;
+	return 0;
+}
+
+void ocb_phys_arena_free(struct ocb_phys_arena *a)
+{
+	if (!a)
+		return;
+	munmap(a->base, a->bytes);
+	pthread_mutex_destroy(&a->lock);
+	free(a->used);
+	free(a);
+}
+
+static int used(const struct ocb_phys_arena *a, size_t g)
+{
+	return (a->used[g / WORD] >> (g % WORD)) & 1;
+}
+
+static void mark(struct ocb_phys_arena *a, size_t g, size_t n, int on)
+{
+	for (; n; n--, g++) {
+		if (on)
+			a->used[g / WORD] |= 1ull << (g % WORD);
+		else
+			a->used[g / WORD] &= ~(1ull << (g % WORD));
+	}
+}
+
+static size_t granules(size_t len)
+{
+	return (len + GRANULE - 1) / GRANULE;
+}
+
+void *ocb_phys_arena_alloc(struct ocb_phys_arena *a, size_t len)
+{
+	size_t n = granules(len), g, run = 0;
+	void *p = NULL;
+
+	if (!a || len == 0 || n > a->ngran)
+		return malloc(len ? len : 1);
+	pthread_mutex_lock(&a->lock);
+	for (g = 0; g < a->ngran; g++) {
+		if (used(a, g)) {
+			run = 0;
+			continue;
+		}
+		if (++run == n) {
+			mark(a, g + 1 - n, n, 1);
+			p = a->base + (g + 1 - n) * GRANULE;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&a->lock);
+	return p ? p : malloc(len);
+}
+
+void ocb_phys_arena_dealloc(struct ocb_phys_arena *a, void *p, size_t len)
+{
+	uint8_t *q = p;
+
+	if (!a || !q || q < a->base || q >= a->base + a->bytes) {
+		free(p);
+		return;
+	}
+	pthread_mutex_lock(&a->lock);
+	mark(a, (size_t)(q - a->base) / GRANULE, granules(len), 0);
+	pthread_mutex_unlock(&a->lock);
+}
