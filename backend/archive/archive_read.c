@@ -638,8 +638,29 @@ static int source_get(struct native_archive *na, uint32_t src,
 	return r;
 }
 
+/* b, for a fetch of len bytes: one allocation of the reads' working
+ * memory (phys_cache.h: a command's in huge pages), which b's appends
+ * fill without regrowth; release it with fetch_buf_release() */
+static int fetch_buf_init(struct native_archive *na, struct ocb_buf *b,
+			  size_t len)
+{
+	ocb_buf_init(b, len);
+	b->data = ocb_phys_cache_mem_alloc(na->phys, len + 1);
+	if (!b->data)
+		return -ENOMEM;
+	b->cap = len;
+	b->data[0] = '\0';
+	return 0;
+}
+
+static void fetch_buf_release(struct native_archive *na, struct ocb_buf *b)
+{
+	ocb_phys_cache_mem_free(na->phys, b->data, b->cap + 1);
+	ocb_buf_init(b, 0);
+}
+
 /* the sealed frames [first, first + n) of source so with one range
- * request, into b (one allocation, no regrowth); *start: the object offset
+ * request, into b (fetch_buf_init()); *start: the object offset
  * of b's first byte; *net (may be NULL) set to 1 when some of it came from
  * the store itself, past any cache layer, *cached to whether some came
  * from a cache layer.  Bytes received from a ref count, once per request. */
@@ -655,8 +676,7 @@ static int source_fetch(struct native_archive *na, const struct source *so,
 				 .if_match = so->etag, .local_bytes = &local };
 	int r;
 
-	ocb_buf_init(b, g.len);
-	if (ocb_buf_reserve(b, g.len) < 0)
+	if (fetch_buf_init(na, b, g.len) < 0)
 		return -ENOMEM;
 	r = na->s->ops->get(na->s, &g, (ocb_sink_fn)ocb_buf_append, b, NULL);
 	if (net && local < b->len)
@@ -745,7 +765,7 @@ static int source_frames(struct native_archive *na, const struct source *so,
 out:
 	ZSTD_freeDCtx(dctx);
 	free(out);
-	ocb_buf_release(&b);
+	fetch_buf_release(na, &b);
 	return r;
 }
 
@@ -953,9 +973,11 @@ static int asm_open(struct assembly *as, const struct fetch *fe, uint32_t p,
 	const struct ocb_frame_rec *f = &fe->so.f[p];
 
 	if (as->sealed_cap < f->sealed_len) {
-		free(as->sealed);
+		ocb_phys_cache_mem_free(as->na->phys, as->sealed,
+					as->sealed_cap);
 		as->sealed_cap = 0;
-		if (!(as->sealed = malloc(f->sealed_len)))
+		if (!(as->sealed = ocb_phys_cache_mem_alloc(as->na->phys,
+							    f->sealed_len)))
 			return -ENOMEM;
 		as->sealed_cap = f->sealed_len;
 	}
@@ -985,7 +1007,7 @@ static int asm_alone(struct assembly *as, const struct fetch *fe, uint32_t p,
 		if (x->used < al->used)
 			al = x;		/* free, or the least recently used */
 	}
-	ocb_buf_release(&al->fe.b);
+	fetch_buf_release(as->na, &al->fe.b);
 	if (al->held < fe->so.f[p].sealed_len) {	/* reckoned now */
 		size_t more = fe->so.f[p].sealed_len - al->held;
 
@@ -998,7 +1020,7 @@ static int asm_alone(struct assembly *as, const struct fetch *fe, uint32_t p,
 	r = source_fetch(as->na, &fe->so, p, 1, &al->fe.b, &al->fe.start,
 			 NULL, &al->fe.cached);
 	if (r < 0) {
-		ocb_buf_release(&al->fe.b);
+		fetch_buf_release(as->na, &al->fe.b);
 		return r;
 	}
 	al->k = k;
@@ -1024,9 +1046,10 @@ static int asm_load(struct assembly *as, const struct fetch *fe, uint32_t p,
 			       &sl->view, &sl->pinned) == 0)
 		return asm_keep(as, fe, p, NULL, kind);
 	if (sl->cap < fe->so.frame_size) {
-		free(sl->data);
+		ocb_phys_cache_mem_free(as->na->phys, sl->data, sl->cap);
 		sl->cap = 0;
-		if (!(sl->data = malloc(fe->so.frame_size)))
+		if (!(sl->data = ocb_phys_cache_mem_alloc(as->na->phys,
+							  fe->so.frame_size)))
 			return -ENOMEM;
 		sl->cap = fe->so.frame_size;
 	}
@@ -1141,7 +1164,8 @@ static int asm_logical(struct assembly *as, uint32_t l, uint64_t llen)
 		return r < 0 ? r : as->cb(as->arg, l, plain + as->pc[0].o,
 					  (size_t)llen);
 	}
-	if (!as->lbuf && !(as->lbuf = malloc(as->fs)))
+	if (!as->lbuf &&
+	    !(as->lbuf = ocb_phys_cache_mem_alloc(as->na->phys, as->fs)))
 		return -ENOMEM;
 	qsort(as->pc, as->npc, sizeof(*as->pc), piece_cmp);
 	for (i = 0; i < as->npc; i++) {
@@ -1663,19 +1687,20 @@ static void asm_release(struct assembly *as)
 	int i;
 
 	for (k = 0; as->fe && k < as->nfe; k++)
-		ocb_buf_release(&as->fe[k].b);
+		fetch_buf_release(as->na, &as->fe[k].b);
 	for (i = 0; i < ASM_ALONE; i++)
 		if (as->alone[i].used)
-			ocb_buf_release(&as->alone[i].fe.b);
+			fetch_buf_release(as->na, &as->alone[i].fe.b);
 	for (i = 0; i < ASM_SLOTS; i++) {
 		ocb_phys_cache_unpin(as->na->phys, as->slot[i].pinned);
-		free(as->slot[i].data);
+		ocb_phys_cache_mem_free(as->na->phys, as->slot[i].data,
+					as->slot[i].cap);
 	}
 	free(as->fe);
 	free(as->seg_fetch);
 	free(as->pc);
-	free(as->sealed);
-	free(as->lbuf);
+	ocb_phys_cache_mem_free(as->na->phys, as->sealed, as->sealed_cap);
+	ocb_phys_cache_mem_free(as->na->phys, as->lbuf, as->fs);
 	ZSTD_freeDCtx(as->dctx);
 }
 

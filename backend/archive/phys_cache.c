@@ -82,6 +82,7 @@ struct ocb_phys_cache {
 	uint64_t hits, misses, evictions, claim_waits, ahead_kept, ahead_used;
 	struct ocb_mem_gate *work;	/* the sharing reads' working memory */
 	struct ocb_phys_arena *arena;	/* the frames' memory (NULL: malloc) */
+	size_t work_bytes;		/* the reads' bound (work) */
 };
 
 int ocb_phys_cache_new(size_t max_bytes, size_t work_bytes,
@@ -103,6 +104,7 @@ int ocb_phys_cache_new(size_t max_bytes, size_t work_bytes,
 	pthread_condattr_destroy(&ca);
 	ocb_dlist_init(&pc->lru);
 	pc->max = pc->cap = max_bytes;
+	pc->work_bytes = work_bytes;
 	*out = pc;
 	return 0;
 }
@@ -120,9 +122,19 @@ int ocb_phys_cache_reserve(struct ocb_phys_cache *pc)
 
 	pthread_mutex_lock(&pc->lock);
 	if (!pc->arena && pc->bytes == 0)
-		r = ocb_phys_arena_new(pc->cap, &pc->arena);
+		r = ocb_phys_arena_new(pc->cap + pc->work_bytes, &pc->arena);
 	pthread_mutex_unlock(&pc->lock);
 	return r;
+}
+
+void *ocb_phys_cache_mem_alloc(struct ocb_phys_cache *pc, size_t len)
+{
+	return ocb_phys_arena_alloc(pc ? pc->arena : NULL, len);
+}
+
+void ocb_phys_cache_mem_free(struct ocb_phys_cache *pc, void *p, size_t len)
+{
+	ocb_phys_arena_dealloc(pc ? pc->arena : NULL, p, len);
 }
 
 void ocb_phys_cache_want(struct ocb_phys_cache *pc, size_t bytes)

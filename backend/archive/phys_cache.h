@@ -51,10 +51,17 @@ void ocb_phys_cache_free(struct ocb_phys_cache *pc);
  * (ocb_phys_cache_want): cap_bytes, never less than max_bytes (the
  * default: no growth). */
 void ocb_phys_cache_set_cap(struct ocb_phys_cache *pc, size_t cap_bytes);
-/* The frames' memory from one reservation of the cap's bytes in huge
+/* The frames' memory, and the working memory of the reads sharing pc,
+ * from one reservation of the cap's and the work bound's bytes in huge
  * pages (phys_arena.h; for a command's cache, not a mount's), before
  * anything is kept: 0, or -ENOMEM (then malloc, as before). */
 int ocb_phys_cache_reserve(struct ocb_phys_cache *pc);
+/* len bytes of a read's working memory (fetched frames, decode buffers):
+ * from the reservation when there is one and room in it, else malloc;
+ * NULL when out of memory (pc may be NULL). */
+void *ocb_phys_cache_mem_alloc(struct ocb_phys_cache *pc, size_t len);
+/* Give back what ocb_phys_cache_mem_alloc(pc, len) gave (p NULL: nothing). */
+void ocb_phys_cache_mem_free(struct ocb_phys_cache *pc, void *p, size_t len);
 /* A read will keep bytes of frames at once (a sequential read of a
  * stream whose segments spread over many objects): the bound grows to
  * them, within the cap, and stays (pc NULL: nothing). */
