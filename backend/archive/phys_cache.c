@@ -81,7 +81,10 @@ struct ocb_phys_cache {
 	uint64_t pos;			/* furthest position reported (due) */
 	uint64_t hits, misses, evictions, claim_waits, ahead_kept, ahead_used;
 	struct ocb_mem_gate *work;	/* the sharing reads' working memory */
-	struct ocb_phys_arena *arena;	/* the frames' memory (NULL: malloc) */
+	/* the frames' memory (NULL: malloc), made at the first need once
+	 * wanted (arena_want: 1 wanted, 2 could not be made) */
+	_Atomic(struct ocb_phys_arena *) arena;
+	atomic_int arena_want;
 	size_t work_bytes;		/* the reads' bound (work) */
 };
 
@@ -116,25 +119,51 @@ void ocb_phys_cache_set_cap(struct ocb_phys_cache *pc, size_t cap_bytes)
 	pthread_mutex_unlock(&pc->lock);
 }
 
-int ocb_phys_cache_reserve(struct ocb_phys_cache *pc)
+void ocb_phys_cache_reserve(struct ocb_phys_cache *pc)
 {
-	int r = 0;
-
 	pthread_mutex_lock(&pc->lock);
-	if (!pc->arena && pc->bytes == 0)
-		r = ocb_phys_arena_new(pc->cap + pc->work_bytes, &pc->arena);
+	if (pc->bytes == 0 && !atomic_load(&pc->arena))
+		atomic_store(&pc->arena_want, 1);
 	pthread_mutex_unlock(&pc->lock);
-	return r;
+}
+
+/* the arena to allocate from: made now when wanted and not yet made (a
+ * command that reads no frames maps nothing); NULL: malloc */
+static struct ocb_phys_arena *arena_get(struct ocb_phys_cache *pc)
+{
+	struct ocb_phys_arena *a;
+
+	if (!pc)
+		return NULL;
+	a = atomic_load(&pc->arena);
+	if (a || atomic_load(&pc->arena_want) != 1)
+		return a;
+	pthread_mutex_lock(&pc->lock);
+	if (!atomic_load(&pc->arena) && atomic_load(&pc->arena_want) == 1) {
+		if (ocb_phys_arena_new(pc->cap + pc->work_bytes, &a) == 0)
+			atomic_store(&pc->arena, a);
+		else
+			atomic_store(&pc->arena_want, 2);
+	}
+	pthread_mutex_unlock(&pc->lock);
+	return atomic_load(&pc->arena);
+}
+
+/* what e's data took */
+static void data_free(struct ocb_phys_cache *pc, struct pent *e)
+{
+	ocb_phys_arena_dealloc(atomic_load(&pc->arena), e->data,
+			       e->rec.plain_len);
 }
 
 void *ocb_phys_cache_mem_alloc(struct ocb_phys_cache *pc, size_t len)
 {
-	return ocb_phys_arena_alloc(pc ? pc->arena : NULL, len);
+	return ocb_phys_arena_alloc(arena_get(pc), len);
 }
 
 void ocb_phys_cache_mem_free(struct ocb_phys_cache *pc, void *p, size_t len)
 {
-	ocb_phys_arena_dealloc(pc ? pc->arena : NULL, p, len);
+	ocb_phys_arena_dealloc(pc ? atomic_load(&pc->arena) : NULL, p, len);
 }
 
 void ocb_phys_cache_want(struct ocb_phys_cache *pc, size_t bytes)
@@ -157,10 +186,10 @@ void ocb_phys_cache_free(struct ocb_phys_cache *pc)
 		struct pent *e = ocb_dlist_entry(n, struct pent, lru);
 
 		next = n->next;
-		ocb_phys_arena_dealloc(pc->arena, e->data, e->rec.plain_len);
+		data_free(pc, e);
 		free(e);
 	}
-	ocb_phys_arena_free(pc->arena);
+	ocb_phys_arena_free(atomic_load(&pc->arena));
 	ocb_mem_gate_free(pc->work);
 	pthread_cond_destroy(&pc->cond);
 	pthread_mutex_destroy(&pc->lock);
@@ -228,14 +257,14 @@ static void drop(struct ocb_phys_cache *pc, struct pent *e, uint8_t **keep)
 		*keep = e->data;
 		e->data = NULL;
 	}
-	ocb_phys_arena_dealloc(pc->arena, e->data, e->rec.plain_len);
+	data_free(pc, e);
 	free(e);
 }
 
 static void unref(struct ocb_phys_cache *pc, struct pent *e)
 {
 	if (--e->refs == 0 && !e->hashed) {
-		ocb_phys_arena_dealloc(pc->arena, e->data, e->rec.plain_len);
+		data_free(pc, e);
 		free(e);
 	}
 }
@@ -546,7 +575,7 @@ static void put(struct ocb_phys_cache *pc, const uint8_t id[16],
 	    make_room(pc, len, d != NULL, d ? d->due : 0, &buf) < 0) {
 		unclaim(pc, id, frame);
 		pthread_mutex_unlock(&pc->lock);
-		ocb_phys_arena_dealloc(pc->arena, buf, len);
+		ocb_phys_arena_dealloc(atomic_load(&pc->arena), buf, len);
 		free(e);
 		return;
 	}
@@ -579,7 +608,7 @@ static void put(struct ocb_phys_cache *pc, const uint8_t id[16],
 	pthread_mutex_unlock(&pc->lock);
 
 	if (!buf)
-		buf = ocb_phys_arena_alloc(pc->arena, len);
+		buf = ocb_phys_arena_alloc(arena_get(pc), len);
 	if (buf)
 		memcpy(buf, data, len);
 	pthread_mutex_lock(&pc->lock);

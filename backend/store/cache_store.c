@@ -1177,8 +1177,9 @@ static int piece_read(struct cstore *c, const char *dir, uint64_t size,
  * A small read [lo, hi) of a known object: what its blocks or pieces on
  * disk do not hold, from the first piece missing to the last, in one
  * request of its own (its flight claims no block: nothing waits for
- * another reader), and those pieces filed behind.  So a small read costs what it asks for, rounded
- * to pieces, whatever whole blocks around it hold.
+ * another reader), and those pieces filed behind.  So a small read costs
+ * what it asks for, rounded to pieces, whatever whole blocks around it
+ * hold.
  */
 static int get_pieces(struct cstore *c, const char *key, uint64_t size,
 		      const char *etag, const char *dir, uint64_t lo,
