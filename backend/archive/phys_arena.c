@@ -1,23 +1,22 @@
 /*
  * phys_arena.c - kept frames' memory in huge pages (see phys_arena.h).
  *
- * One mapping, reserved without backing (MAP_NORESERVE: pages come as
- * they are first written), and a bitmap of its 64 KiB granules: a
- * request takes the first run of free granules long enough (first fit;
- * a few thousand bits), and falls back to malloc when none is.  Frames
- * are a MiB or less, so a run is at most 16 granules and the waste at
- * most a granule's rest.
+ * One allocation in huge pages (ocb_buf_big_alloc), and a bitmap of its
+ * 64 KiB granules: a request takes the first run of free granules long
+ * enough (first fit; a few thousand bits), and falls back to malloc when
+ * none is.  Frames are a MiB or less, so a run is at most 16 granules
+ * and the waste at most a granule's rest.
  */
 #include "phys_arena.h"
+#include "buf.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 
 #define GRANULE (64u << 10)
-#define HUGE_PAGE (2u << 20)
+#define HUGE_PAGE (2u << 20)	/* ocb_buf_big_alloc rounds to it: use all */
 #define WORD 64
 
 struct ocb_phys_arena {
@@ -31,31 +30,21 @@ struct ocb_phys_arena {
 int ocb_phys_arena_new(size_t bytes, struct ocb_phys_arena **out)
 {
 	struct ocb_phys_arena *a = calloc(1, sizeof(*a));
-	void *m;
 
 	if (!a)
 		return -ENOMEM;
+	/* huge pages from the one helper that makes them (buf.h); pages
+	 * come as they are first written */
 	a->bytes = (bytes + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
 	a->ngran = a->bytes / GRANULE;
 	a->used = calloc((a->ngran + WORD - 1) / WORD, sizeof(*a->used));
-	m = mmap(NULL, a->bytes + HUGE_PAGE, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (!a->used || m == MAP_FAILED) {
-		if (m != MAP_FAILED)
-			munmap(m, a->bytes + HUGE_PAGE);
+	a->base = ocb_buf_big_alloc(a->bytes);
+	if (!a->used || !a->base) {
+		free(a->base);
 		free(a->used);
 		free(a);
 		return -ENOMEM;
 	}
-	/* huge pages need 2 MiB alignment: the extra 2 MiB allow it, and
-	 * what lies outside is given back */
-	a->base = (uint8_t *)(((uintptr_t)m + HUGE_PAGE - 1) &
-			      ~(uintptr_t)(HUGE_PAGE - 1));
-	if (a->base > (uint8_t *)m)
-		munmap(m, (size_t)(a->base - (uint8_t *)m));
-	munmap(a->base + a->bytes,
-	       HUGE_PAGE - (size_t)(a->base - (uint8_t *)m));
-	(void)madvise(a->base, a->bytes, MADV_HUGEPAGE);	/* a hint */
 	pthread_mutex_init(&a->lock, NULL);
 	*out = a;
 	return 0;
@@ -65,7 +54,7 @@ void ocb_phys_arena_free(struct ocb_phys_arena *a)
 {
 	if (!a)
 		return;
-	munmap(a->base, a->bytes);
+	free(a->base);
 	pthread_mutex_destroy(&a->lock);
 	free(a->used);
 	free(a);

@@ -121,10 +121,10 @@ void ocb_phys_cache_set_cap(struct ocb_phys_cache *pc, size_t cap_bytes)
 
 void ocb_phys_cache_reserve(struct ocb_phys_cache *pc)
 {
-	pthread_mutex_lock(&pc->lock);
-	if (pc->bytes == 0 && !atomic_load(&pc->arena))
-		atomic_store(&pc->arena_want, 1);
-	pthread_mutex_unlock(&pc->lock);
+	int none = 0;
+
+	/* what is out already was malloc's: the arena's dealloc tells */
+	atomic_compare_exchange_strong(&pc->arena_want, &none, 1);
 }
 
 /* the arena to allocate from: made now when wanted and not yet made (a

@@ -54,8 +54,7 @@ void ocb_phys_cache_set_cap(struct ocb_phys_cache *pc, size_t cap_bytes);
 /* The frames' memory, and the working memory of the reads sharing pc,
  * from one reservation of the cap's and the work bound's bytes in huge
  * pages (phys_arena.h; for a command's cache, not a mount's), made when
- * first needed; called before anything is kept.  When it cannot be made:
- * malloc, as without it. */
+ * first needed.  When it cannot be made: malloc, as without it. */
 void ocb_phys_cache_reserve(struct ocb_phys_cache *pc);
 /* len bytes of a read's working memory (fetched frames, decode buffers):
  * from the reservation when there is one and room in it, else malloc;

@@ -729,16 +729,16 @@ static void flight_add(struct cstore *c, struct flight *f, const char *dir,
 	c->flights = f;
 }
 
-/* a flight that claims no block, for a small read of the object in dir
- * (size bytes) whose bytes the writer files as pieces: NULL when out of
- * memory */
+/* a flight that claims no block, for a fetch of the object in dir (size
+ * bytes) whose bytes the writer files (pieces: as pieces only, as a
+ * small read's): NULL when out of memory */
 static struct flight *flight_new(struct cstore *c, const char *dir,
-				 uint64_t size)
+				 uint64_t size, int pieces)
 {
 	struct flight *f = calloc(1, sizeof(*f) + strlen(dir) + 1);
 
 	if (f) {
-		f->pieces = 1;
+		f->pieces = pieces;
 		pthread_mutex_lock(&c->flock);
 		flight_add(c, f, dir, size, 0, 0);
 		pthread_mutex_unlock(&c->flock);
@@ -960,14 +960,15 @@ static int get_learn(struct cstore *c, const struct ocb_get_req *g,
 		deliver(sink, arg, start, (const uint8_t *)b.data, b.len,
 			g->off, g->off + g->len);
 	if (dir[0] && b.len) {
-		struct flight *fl = flight_new(c, dir, size);
+		/* pieces only for a small read, as get_pieces files them */
+		struct flight *fl = flight_new(c, dir, size,
+					       g->len < SMALL_MAX);
 		struct abuf ab = { 0 };
 
 		if (g->refetch)
 			drop_range(c, dir, size, start, start + b.len);
 		if (fl) {
 			fl->suffix = g->suffix ? g->len : 0;
-			fl->pieces = g->len < SMALL_MAX; /* as get_pieces */
 			ab.cap = ab.len = b.len;
 			ab.raw = ab.p = (uint8_t *)ocb_buf_detach(&b, NULL);
 			flight_done(c, fl, &ab, start, start);
@@ -1213,7 +1214,7 @@ static int get_pieces(struct cstore *c, const char *key, uint64_t size,
 	if (m0 != UINT64_MAX) {
 		struct ocb_get_req a = { .key = key, .if_match = etag,
 					 .off = m0 * PIECE };
-		struct flight *fl = flight_new(c, dir, size);
+		struct flight *fl = flight_new(c, dir, size, 1);
 		uint64_t s, e;
 
 		a.len = ((m1 + 1) * PIECE < size ? (m1 + 1) * PIECE : size) -
