@@ -114,6 +114,11 @@ struct cstore {
 	size_t nv;
 	atomic_uint_fast64_t bytes;	/* estimate of what is on disk */
 	pthread_mutex_t evict_lock;
+	/* drops (refetch) against blocks made of pieces read back from disk:
+	 * such a block is put in place only if no drop came since its pieces
+	 * were read, or it could bring back the damage a drop removed */
+	pthread_mutex_t drop_lock;
+	uint64_t drops;			/* under drop_lock */
 	pthread_mutex_t flock;		/* flights and the write queue */
 	pthread_cond_t fcond;		/* a flight ended */
 	pthread_cond_t wcond;		/* queued; stopping */
@@ -306,8 +311,10 @@ static void write_failed(struct cstore *c, const char *path, int err)
 static void evict(struct cstore *c);
 
 /* write len bytes as dir/name, atomically; failures only stop caching */
+/* name in dir: p; gen (NULL: none) the drops seen before p was read from
+ * disk: a drop since, and the file is not put in place */
 static void write_file(struct cstore *c, const char *dir, const char *name,
-		       const void *p, size_t len)
+		       const void *p, size_t len, const uint64_t *gen)
 {
 	char tmp[PATH_MAX], path[PATH_MAX];
 	int fd, r = 0;
@@ -337,8 +344,16 @@ static void write_file(struct cstore *c, const char *dir, const char *name,
 	r = ocb_fileio_write_all(fd, p, len);
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
+	if (r == 0 && gen) {
+		pthread_mutex_lock(&c->drop_lock);
+		if (c->drops != *gen)
+			r = -ENOENT;	/* not a failure: dropped since */
+		else if (rename(tmp, path) < 0)
+			r = -errno;
+		pthread_mutex_unlock(&c->drop_lock);
+	} else if (r == 0 && rename(tmp, path) < 0) {
 		r = -errno;
+	}
 	if (r < 0) {
 		unlink(tmp);
 		if (r != -ENOENT)
@@ -521,6 +536,8 @@ static void drop_range(struct cstore *c, const char *dir, uint64_t size,
 	char path[PATH_MAX];
 	uint64_t i;
 
+	pthread_mutex_lock(&c->drop_lock);
+	c->drops++;
 	for (i = lo / BLOCK; i * BLOCK < hi; i++) {
 		snprintf(path, sizeof(path), "%s/b%" PRIu64, dir, i);
 		drop_file(c, path, size - i * BLOCK < BLOCK ?
@@ -531,6 +548,7 @@ static void drop_range(struct cstore *c, const char *dir, uint64_t size,
 		drop_file(c, path, size - i * PIECE < PIECE ?
 			  size - i * PIECE : PIECE);
 	}
+	pthread_mutex_unlock(&c->drop_lock);
 }
 
 /* store the whole units (BLOCK: blocks; PIECE: pieces) that [base, base +
@@ -553,7 +571,7 @@ static void store_units(struct cstore *c, const char *dir, uint64_t size,
 		    (kind == 'g' && cached(dir, 'g', i)))
 			continue;
 		snprintf(name, sizeof(name), "%c%" PRIu64, kind, i);
-		write_file(c, dir, name, p + (us - base), ue - us);
+		write_file(c, dir, name, p + (us - base), ue - us, NULL);
 		if (kind == 'b' && cached(dir, 'b', i))
 			drop_pieces(c, dir, size, i);
 	}
@@ -569,7 +587,11 @@ static void pieces_to_block(struct cstore *c, const char *dir, uint64_t size,
 	char path[PATH_MAX], name[32];
 	uint64_t bs = i * BLOCK, be = bs + BLOCK < size ? bs + BLOCK : size, j;
 	uint8_t *p = NULL;
+	uint64_t gen;
 
+	pthread_mutex_lock(&c->drop_lock);
+	gen = c->drops;
+	pthread_mutex_unlock(&c->drop_lock);
 	if (bs >= size || cached(dir, 'b', i))
 		return;
 	for (j = bs / PIECE; j * PIECE < be; j++)
@@ -585,7 +607,7 @@ static void pieces_to_block(struct cstore *c, const char *dir, uint64_t size,
 			goto out;
 	}
 	snprintf(name, sizeof(name), "b%" PRIu64, i);
-	write_file(c, dir, name, p, be - bs);
+	write_file(c, dir, name, p, be - bs, &gen);
 	if (cached(dir, 'b', i))
 		drop_pieces(c, dir, size, i);
 out:
@@ -808,7 +830,7 @@ static void flight_write(struct cstore *c, struct flight *f)
 			     f->off + f->len - f->from);
 	if (f->raw && f->suffix) {
 		snprintf(name, sizeof(name), "s%" PRIu64, f->suffix);
-		write_file(c, f->dir, name, f->p, f->len);
+		write_file(c, f->dir, name, f->p, f->len, NULL);
 	}
 	flight_end(c, f);
 }
@@ -1435,6 +1457,7 @@ static void cstore_free(struct cstore *c)
 	vtab_clear(c);
 	pthread_mutex_destroy(&c->vlock);
 	pthread_mutex_destroy(&c->evict_lock);
+	pthread_mutex_destroy(&c->drop_lock);
 	pthread_mutex_destroy(&c->flock);
 	pthread_cond_destroy(&c->fcond);
 	pthread_cond_destroy(&c->wcond);
@@ -1504,6 +1527,7 @@ int ocb_cache_store_new(struct ocb_store *inner, const char *dir,
 	c->max = max_bytes ? max_bytes : (2ull << 30);
 	pthread_mutex_init(&c->vlock, NULL);
 	pthread_mutex_init(&c->evict_lock, NULL);
+	pthread_mutex_init(&c->drop_lock, NULL);
 	pthread_mutex_init(&c->flock, NULL);
 	pthread_cond_init(&c->fcond, NULL);
 	pthread_cond_init(&c->wcond, NULL);
