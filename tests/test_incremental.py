@@ -52,6 +52,12 @@ def test_unchanged_and_one_changed(tmp_path, rgw, bucket, s3_config, ocb):
     assert second["bytes_in"] < 100_000          # files were not read
     assert object_size(rgw, bucket, second["key"]) * 10 < \
         object_size(rgw, bucket, first["key"])
+    # the object: its catalog, and frames and the header for the rest
+    for b in first, second:
+        assert b["bytes_stored"] == object_size(rgw, bucket, b["key"])
+        assert 0 < b["bytes_catalog"] < b["bytes_stored"]
+    assert first["bytes_stored"] - first["bytes_catalog"] > 1_000_000
+    assert second["bytes_stored"] - second["bytes_catalog"] < 100_000
 
     # one file changed: only that one is stored again
     changed = os.path.join(src, "workspace", "text.log")
@@ -144,6 +150,12 @@ def test_unchanged_headers_referenced(tmp_path, rgw, bucket, s3_config, ocb):
     ws = os.path.join(src, "workspace")
     os.chown(os.path.join(ws, "memory", "2026-11-03.md"), 1234, 5678)
     os.setxattr(os.path.join(ws, "big.bin"), "user.bin", bytes(range(256)))
+    # several, in an order of the file system's own: an unchanged file's
+    # are taken from the base's catalog, and must come out the same (the
+    # stream of a full backup is compared with the last one's, below)
+    for k in ("user.z", "user.a", "user.m"):
+        os.setxattr(os.path.join(ws, "big.bin"), k, k.encode() * 3)
+        os.setxattr(os.path.join(ws, "memory", "2026-11-09.md"), k, b"")
     os.utime(os.path.join(ws, "text.log"), ns=(1_000_000_000_000_000_007,
                                                1_700_000_000_987_654_321))
     for _ in os.walk(src):      # directories' atimes move on a first read
