@@ -242,11 +242,12 @@ static void on_stored(void *arg, const struct ocb_backup_result *res)
 		       PRIu64 ", \"changed_while_read\": %" PRIu64
 		       ", \"sqlite_copied_raw\": %" PRIu64 ", \"bytes_new\": %"
 		       PRIu64 ", \"bytes_total\": %" PRIu64
-		       ", \"sqlite_unchanged\": %" PRIu64 ", \"base\": ",
+		       ", \"sqlite_unchanged\": %" PRIu64
+		       ", \"bytes_catalog\": %" PRIu64 ", \"base\": ",
 		       res->entries, res->bytes_in, res->bytes_stored,
 		       res->seconds, res->warnings, res->snapshots, res->torn,
 		       res->fell_back, res->bytes_new, res->bytes_total,
-		       res->snapshots_unchanged);
+		       res->snapshots_unchanged, res->bytes_catalog);
 		ocb_json_str(res->base);
 		printf("}\n");
 	} else if (!bc->ctx->quiet) {

@@ -99,6 +99,7 @@ int ocb_object_out_end(struct ocb_object_out *o, struct ocb_catb **cat,
 
 	if (r < 0)
 		return r;
+	o->frames_end = o->obj_off;
 	ocb_header_encode(o->hdr, hbuf);
 	ci.version = OCB_CATALOG_VERSION;
 	r = write_details(o, *cat, &ci, hbuf);

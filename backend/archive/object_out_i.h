@@ -27,6 +27,7 @@ struct ocb_object_out {
 	size_t frame_len;
 	uint8_t *sealed;		/* ocb_frame_bound(OCB_FRAME_SIZE) */
 	uint64_t obj_off;		/* bytes of the object so far */
+	uint64_t frames_end;		/* where the frames end (at the end) */
 	uint32_t nframes;		/* frames written */
 };
 

@@ -365,6 +365,8 @@ struct ocb_backup_result {
 	uint64_t entries;
 	uint64_t bytes_in;	/* source bytes read */
 	uint64_t bytes_stored;	/* object size */
+	uint64_t bytes_catalog;	/* ... of it the catalog's (index, details,
+				 * header copy, trailer): the rest is frames */
 	uint64_t bytes_new;	/* stream bytes stored in this object */
 	uint64_t bytes_total;	/* stream bytes, as a full backup holds them */
 	char base[256];		/* the backup it builds on, "" for a full one */
