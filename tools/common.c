@@ -7,6 +7,7 @@
 #include "backup_open.h"
 #include "ocb_archive.h"
 #include "phys_cache.h"
+#include "buf.h"
 #include "cmd.h"
 #include "log.h"
 #include "store_open.h"
@@ -147,6 +148,16 @@ int ocb_ctx_store(struct ocb_ctx *ctx, const char *url)
 
 void ocb_ctx_release(struct ocb_ctx *ctx)
 {
+	/* -vv: what the frames kept across reads did (hits, evictions) */
+	if (ctx->phys && ocb_log_get_level() >= OCB_LOG_DEBUG) {
+		struct ocb_buf b;
+
+		ocb_buf_init(&b, 4096);
+		ocb_phys_cache_stats(ctx->phys, &b);
+		if (b.len)
+			ocb_debug("frames kept across reads:\n%s", b.data);
+		ocb_buf_release(&b);
+	}
 	ocb_store_free(ctx->store);
 	ocb_config_free(ctx->cfg);
 	ocb_phys_cache_free(ctx->phys);
