@@ -310,9 +310,9 @@ static void write_failed(struct cstore *c, const char *path, int err)
 
 static void evict(struct cstore *c);
 
-/* write len bytes as dir/name, atomically; failures only stop caching */
-/* name in dir: p; gen (NULL: none) the drops seen before p was read from
- * disk: a drop since, and the file is not put in place */
+/* write len bytes as dir/name, atomically; failures only stop caching.
+ * gen (NULL: none): the drops counted before p was read back from disk;
+ * after a drop since, the file is not put in place */
 static void write_file(struct cstore *c, const char *dir, const char *name,
 		       const void *p, size_t len, const uint64_t *gen)
 {
