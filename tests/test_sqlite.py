@@ -435,5 +435,39 @@ def test_fresh_machine_without_a_cache_directory_still_snapshots(tmp_path, s3_co
     assert check_db(str(out / "src" / "state.sqlite")) == 1000
 
 
+def test_disk_cache_off_still_snapshots_and_keeps_the_high_water_mark(tmp_path, s3_config, ocb):
+    """`cache.dir` "" turns the disk cache off, not the machine's own
+    files: SQLite snapshots are spooled, and the newest backup seen kept,
+    in the default directory (~/.cache/ocbfs), never in / (where "" + path
+    would put them) and never skipped (a raw copy of a live database)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    src = tmp_path / "src"
+    src.mkdir()
+    db = sqlite3.connect(str(src / "state.sqlite"))
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE t (n)")
+    db.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(1, 1001)])
+    db.commit()
+    cfg = json.load(open(s3_config))
+    cfg["cache"] = {"dir": ""}
+    os.unlink(s3_config)
+    from conftest import write_config
+    write_config(s3_config, cfg)
+    o = Ocb(config=s3_config, env=dict(ocb.env, HOME=str(home)))
+    first = json.loads(o("backup", "--json").stdout)
+    res = json.loads(o("backup", "--json").stdout)
+    db.close()
+    assert res["warnings"] == 0 and res["sqlite_snapshots"] == 1, res
+    marks = list((home / ".cache" / "ocbfs" / "highwater").iterdir())
+    assert len(marks) == 1 and res["name"] in marks[0].read_text()
+    out = tmp_path / "restored"
+    o("restore", first["name"], "--target", str(out))
+    assert check_db(str(out / "src" / "state.sqlite")) == 1000
+    o("store", "rm", res["key"])
+    p = o("verify", "latest")
+    assert "WARNING: latest is %s, older than %s" % (first["name"], res["name"]) in p.stderr, p.stderr
+
+
 def stat_mode(p):
     return os.stat(p).st_mode & 0o777

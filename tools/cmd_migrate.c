@@ -219,11 +219,11 @@ static int migrate_one(struct mig *m, const struct ocb_backup_ref *ref,
 	if (r < 0)
 		return ocb_fail(r, "open %s", ref->name);
 	created = ocb_archive_info(a)->created;
-	ocb_fileio_mkdirs(ctx->cfg->cache_dir);	/* a fresh machine has none */
-	snprintf(tmp, sizeof(tmp), "%s/migrate-XXXXXX", ctx->cfg->cache_dir);
+	ocb_fileio_mkdirs(ctx->cfg->state_dir);	/* a fresh machine has none */
+	snprintf(tmp, sizeof(tmp), "%s/migrate-XXXXXX", ctx->cfg->state_dir);
 	if (!mkdtemp(tmp)) {
 		r = ocb_fail(-errno, "temporary directory in %s",
-			     ctx->cfg->cache_dir);
+			     ctx->cfg->state_dir);
 		ocb_archive_free(a);
 		return r;
 	}

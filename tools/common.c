@@ -318,7 +318,7 @@ void ocb_ctx_note_opened(struct ocb_ctx *ctx, const struct ocb_backup_ref *ref,
 	char seen[256], e1[300], e2[300];
 	int64_t t;
 
-	if (ocb_highwater_get(ctx->cfg->cache_dir, ctx->cfg->prefix, &t, seen,
+	if (ocb_highwater_get(ctx->cfg->state_dir, ctx->cfg->prefix, &t, seen,
 			      sizeof(seen)) == 0 && ref->latest &&
 	    in->created < t)
 		fprintf(stderr, "ocb: WARNING: latest is %s, older than %s, "
@@ -326,7 +326,7 @@ void ocb_ctx_note_opened(struct ocb_ctx *ctx, const struct ocb_backup_ref *ref,
 			"deleted or the store was rolled back\n",
 			ocb_log_escape(e1, sizeof(e1), ref->name),
 			ocb_log_escape(e2, sizeof(e2), seen));
-	ocb_highwater_note(ctx->cfg->cache_dir, ctx->cfg->prefix, in->created,
+	ocb_highwater_note(ctx->cfg->state_dir, ctx->cfg->prefix, in->created,
 			   in->name);
 }
 
@@ -338,8 +338,9 @@ int ocb_ctx_open_backup_unnoted(struct ocb_ctx *ctx,
 	struct ocb_backup_open_opts oo = {
 		.kp = kp,
 		.old = { .index = how != OCB_OPEN_STREAM,
-			 .cache_dir = how == OCB_OPEN_INDEX ||
-				      how == OCB_OPEN_REFS ?
+			 .cache_dir = (how == OCB_OPEN_INDEX ||
+				       how == OCB_OPEN_REFS) &&
+				      *ctx->cfg->cache_dir ?
 				      ctx->cfg->cache_dir : NULL,
 			 .gpg = 1 },
 		.flags = how == OCB_OPEN_REFS || how == OCB_OPEN_STREAM ?

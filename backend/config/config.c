@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #define CONFIG_MAX (1024 * 1024)
+#define CACHE_DEFAULT "~/.cache/ocbfs"
 
 enum ftype { T_STR, T_BOOL, T_INT, T_SIZE, T_STRARRAY, T_OBJ, T_STRMAP, T_ANY };
 
@@ -693,7 +694,9 @@ static int read_local(struct ocb_config *c, const cJSON *root,
 	int r;
 
 	c->cache_dir = expand(get_str(root, "cache", "dir") ?
-			      get_str(root, "cache", "dir") : "~/.cache/ocbfs");
+			      get_str(root, "cache", "dir") : CACHE_DEFAULT);
+	c->state_dir = expand(c->cache_dir && *c->cache_dir ? c->cache_dir :
+			      CACHE_DEFAULT);
 	r = get_size(root, "cache", "size", 2ull << 30, &c->cache_size, file);
 	if (r == 0)
 		r = get_size(root, "cache", "ram", 256ull << 20, &c->ram_cache, file);
@@ -733,7 +736,7 @@ static int settings_from_json(struct ocb_config *c, const cJSON *root,
 			return r;
 	}
 	if (!c->region || !c->key_provider || !c->key_file || !c->cache_dir ||
-	    !c->root)
+	    !c->state_dir || !c->root)
 		return -ENOMEM;
 	return 0;
 }
@@ -937,6 +940,7 @@ void ocb_config_free(struct ocb_config *c)
 	free_array(c->sources, c->nsources);
 	free_array(c->excludes, c->nexcludes);
 	free(c->cache_dir);
+	free(c->state_dir);
 	free(c->state_snapshot);
 	if (c->doc_json)
 		cJSON_free(c->doc_json);

@@ -83,7 +83,11 @@ struct ocb_config {
 				 * the preBackup hook writes, or NULL */
 
 	/* cache and mount */
-	char *cache_dir;
+	char *cache_dir;	/* cache.dir: the disk cache; "": none */
+	char *state_dir;	/* this machine's own files: high-water marks,
+				 * the spool of SQLite snapshots, temporary
+				 * trees: cache.dir, or its default when
+				 * cache.dir is "" (the disk cache off) */
 	uint64_t cache_size;	/* bytes of encrypted data cached on disk */
 	uint64_t ram_cache;	/* bytes of decrypted frames in RAM */
 	unsigned refresh;	/* seconds between listings in the mount */

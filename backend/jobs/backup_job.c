@@ -31,7 +31,10 @@ static int skip_paths(const struct ocb_config *cfg, char **v, size_t *n)
 	size_t k = 0;
 	FILE *f;
 
-	if (cfg->cache_dir && !(v[k++] = strdup(cfg->cache_dir)))
+	if (!(v[k++] = strdup(cfg->state_dir)))
+		return -ENOMEM;
+	if (*cfg->cache_dir && strcmp(cfg->cache_dir, cfg->state_dir) &&
+	    !(v[k++] = strdup(cfg->cache_dir)))
 		return -ENOMEM;
 	f = fopen("/proc/self/mountinfo", "re");
 	while (f && k < SKIP_MAX && fgets(line, sizeof(line), f)) {
@@ -156,7 +159,7 @@ int ocb_backup_job_run(struct ocb_store *s, const struct ocb_config *cfg,
 	o.warning = j->warning;
 	o.warning_arg = j->warning_arg;
 	o.cancel = j->cancel;
-	o.tmp_dir = cfg->cache_dir;
+	o.tmp_dir = cfg->state_dir;
 	o.full = j->full || j->sources;	/* `ocb migrate`: another tree */
 	o.full_every = (uint32_t)cfg->full_every;
 	o.full_after_days = (uint32_t)cfg->full_after_days;
@@ -221,7 +224,7 @@ static void after_stored(struct ocb_store *s, const struct ocb_config *cfg,
 	/* this machine's own backup: the newest it has seen */
 	if (j->note_highwater &&
 	    ocb_backup_name_time(res->name, &t, &lab) == 0)
-		ocb_highwater_note(cfg->cache_dir, cfg->prefix, t, res->name);
+		ocb_highwater_note(cfg->state_dir, cfg->prefix, t, res->name);
 	if (j->post_hook_first) {
 		post_hook(cfg, j, res);
 		answer_group(s, cfg, j);
