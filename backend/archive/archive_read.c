@@ -545,7 +545,11 @@ out:
 }
 
 /* bytes from a cache layer that fail (damaged cache files) are read once
- * more past it, and only the store's failing too is damage */
+ * more past it, and only the store's failing too is damage; a data key
+ * that does not unwrap (-ENOKEY) may be a damaged cached header copy as
+ * well (not authenticated before the key is: the catalog's tag covers
+ * it), and then the key provider's error is logged once before the
+ * store's bytes open */
 int ocb_archive_open_ex(struct ocb_store *s, const char *key,
 			struct ocb_keyprov *kp, unsigned int flags,
 			struct ocb_archive **out)
@@ -553,7 +557,7 @@ int ocb_archive_open_ex(struct ocb_store *s, const char *key,
 	uint64_t local = 0;
 	int r = native_open(s, key, kp, flags, 0, &local, out);
 
-	if ((r == -EBADMSG || r == -EPROTO) && local) {
+	if ((r == -EBADMSG || r == -EPROTO || r == -ENOKEY) && local) {
 		ocb_debug("opening %s from cached bytes failed: read again",
 			  key);
 		r = native_open(s, key, kp, flags, 1, &local, out);
