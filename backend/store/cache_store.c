@@ -589,9 +589,6 @@ static void pieces_to_block(struct cstore *c, const char *dir, uint64_t size,
 	uint8_t *p = NULL;
 	uint64_t gen;
 
-	pthread_mutex_lock(&c->drop_lock);
-	gen = c->drops;
-	pthread_mutex_unlock(&c->drop_lock);
 	if (bs >= size || cached(dir, 'b', i))
 		return;
 	for (j = bs / PIECE; j * PIECE < be; j++)
@@ -599,6 +596,10 @@ static void pieces_to_block(struct cstore *c, const char *dir, uint64_t size,
 			return;
 	if (posix_memalign((void **)&p, DIRECT_ALIGN, BLOCK))
 		return;
+	/* before the pieces are read: a drop from here on discards them */
+	pthread_mutex_lock(&c->drop_lock);
+	gen = c->drops;
+	pthread_mutex_unlock(&c->drop_lock);
 	for (j = bs / PIECE; j * PIECE < be; j++) {
 		uint64_t ps = j * PIECE, pe = ps + PIECE < be ? ps + PIECE : be;
 
@@ -656,7 +657,11 @@ static int abuf_alloc(struct abuf *b, uint64_t off, size_t len)
 	size_t skew = (size_t)(off % DIRECT_ALIGN);
 
 	memset(b, 0, sizeof(*b));
-	if (posix_memalign((void **)&b->raw, DIRECT_ALIGN, skew + len + 1))
+	/* huge pages from 2 MiB (aligned for O_DIRECT either way): a
+	 * sequential read's fetches are fresh memory each, and filling them
+	 * cost a page fault per 4 KiB */
+	b->raw = ocb_buf_big_alloc(skew + len + 1);
+	if (!b->raw)
 		return -ENOMEM;
 	b->p = b->raw + skew;
 	b->cap = len;

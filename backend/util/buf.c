@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 
 #define HUGE_PAGE (2u << 20)
+#define SMALL_ALIGN 4096	/* O_DIRECT's */
 
 void *ocb_buf_big_alloc(size_t n)
 {
@@ -19,7 +20,7 @@ void *ocb_buf_big_alloc(size_t n)
 	void *p;
 
 	if (n < HUGE_PAGE)
-		return malloc(n);
+		return posix_memalign(&p, SMALL_ALIGN, n) ? NULL : p;
 	p = aligned_alloc(HUGE_PAGE, r);
 	if (p)
 		(void)madvise(p, r, MADV_HUGEPAGE);	/* a hint */
