@@ -107,6 +107,8 @@ struct bk {
 	struct ocb_catb *cat;
 	struct archive *ar;		/* the pax writer */
 	struct archive *disk;		/* metadata reader */
+	int xattr_lifo;			/* libarchive lists an entry's xattrs
+					 * newest first */
 	uint8_t *dk;			/* data key */
 	struct ocb_header hdr;
 	int level;
@@ -1220,32 +1222,43 @@ static int entry_xattrs(struct entry *e)
 	return 0;
 }
 
-/* the base's xattrs of entry be into ae, in the order the base's catalog
- * lists them (libarchive lists an entry's xattrs newest first; added the
- * other way round if it does not): 1 when they are, else 0 */
-static int xattrs_from_base(const struct ocb_catalog *bc,
-			    const struct ocb_entry *be, struct archive_entry *ae,
-			    int newest_first)
+/* the base's xattrs of entry be into ae, so that ae lists them in the
+ * order the base's catalog does (b->xattr_lifo: added in reverse) */
+static void xattrs_from_base(const struct bk *b, const struct ocb_entry *be,
+			     struct archive_entry *ae)
 {
-	const struct ocb_xattr *x = bc->x + be->xattr_first;
-	const char *name;
-	const void *value;
-	size_t len;
+	const struct ocb_xattr *x = b->bc->x + be->xattr_first;
 	uint32_t i;
 
 	archive_entry_xattr_clear(ae);
 	for (i = 0; i < be->nxattrs; i++) {
-		const struct ocb_xattr *y = &x[newest_first ?
+		const struct ocb_xattr *y = &x[b->xattr_lifo ?
 					       be->nxattrs - 1 - i : i];
 
 		archive_entry_xattr_add_entry(ae, y->name, y->value, y->len);
 	}
+}
+
+/* does libarchive list an entry's xattrs newest first?  (this one does:
+ * entries hold them in a list that adding pushes onto; asked, not
+ * assumed, as it is not documented) */
+static int xattr_lifo(void)
+{
+	struct archive_entry *ae = archive_entry_new();
+	const char *name = NULL;
+	const void *value;
+	size_t len;
+	int lifo;
+
+	if (!ae)
+		return 1;
+	archive_entry_xattr_add_entry(ae, "user.a", "", 0);
+	archive_entry_xattr_add_entry(ae, "user.b", "", 0);
 	archive_entry_xattr_reset(ae);
-	for (i = 0; archive_entry_xattr_next(ae, &name, &value, &len) ==
-	     ARCHIVE_OK; i++)
-		if (i >= be->nxattrs || strcmp(name, x[i].name))
-			return 0;
-	return i == be->nxattrs;
+	lifo = archive_entry_xattr_next(ae, &name, &value, &len) !=
+		ARCHIVE_OK || strcmp(name, "user.b") == 0;
+	archive_entry_free(ae);
+	return lifo;
 }
 
 /* an unchanged file's metadata (e->reuse: the same ctime as in the base,
@@ -1263,8 +1276,8 @@ static void entry_from_base(struct bk *b, struct entry *e)
 		archive_entry_copy_uname(e->ae, u);
 	if (g)
 		archive_entry_copy_gname(e->ae, g);
-	if (be->nxattrs && !xattrs_from_base(b->bc, be, e->ae, 1))
-		xattrs_from_base(b->bc, be, e->ae, 0);
+	if (be->nxattrs)
+		xattrs_from_base(b, be, e->ae);
 }
 
 /* the tar header and catalog record from the file's metadata: 0, 1 when
@@ -2096,6 +2109,7 @@ static int stream_open(struct bk *b, struct ocb_store *s, const char *key,
 	b->ar = archive_write_new();
 	if (!b->disk || !b->ar)
 		return -ENOMEM;
+	b->xattr_lifo = xattr_lifo();
 	archive_read_disk_set_standard_lookup(b->disk);
 	/* ACLs, file flags and sparse maps are dropped from every entry
 	 * (below, and ACLs' xattrs in drop_own_xattrs): not read at all,
