@@ -181,6 +181,7 @@ restores() {	# RESTORES rounds, each restoring first and newest by each tool in 
 	FIRST[ocb]=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["name"])' "$BENCH_TMP/ocb-last.json")
 	! has restic || FIRST[restic]=$(restic -r "$REPO" snapshots --json | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')
 	cp -a "$TREE" "$BENCH_TMP/first-tree"
+	sync	# the copy's writeback is not the next backup's time
 	TOTAL=()
 	for _ in $(seq 1 "$UNCHANGED"); do step unchanged 0 0; done
 	TOTAL=()
