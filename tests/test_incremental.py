@@ -404,6 +404,47 @@ def test_sqlite_unchanged_referenced(tmp_path, rgw, bucket, s3_config, ocb):
     assert p.stdout.startswith("ok"), p.stdout
 
 
+def test_sqlite_closed_by_its_application_unchanged(tmp_path, rgw, bucket, s3_config, ocb):
+    """A WAL database its application has closed (no -wal, no -shm: the
+    agent not running) is snapshotted once; the snapshot's read-only
+    connection leaves an empty -wal and a -shm behind, which hold no frame,
+    so the next backup references that snapshot instead of reading the
+    database again (it did, once, for that alone: a 50 MB database made
+    the first backup with nothing changed 0.52 s instead of 0.34)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    path = str(src / "state.sqlite")
+    db = sqlite3.connect(path, isolation_level=None)
+    assert db.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    db.executemany("INSERT INTO t (v) VALUES (?)",
+                   (("row %d" % i,) for i in range(2000)))
+    want = db.execute("SELECT id, v FROM t ORDER BY id").fetchall()
+    db.close()                          # the last connection: both removed
+    assert not os.path.exists(path + "-wal") and not os.path.exists(path + "-shm")
+    o = Ocb(config=s3_config, env=ocb.env)
+    settle(str(src))
+    first = backup(o)
+    assert first["sqlite_snapshots"] == 1 and first["sqlite_unchanged"] == 0
+    assert os.path.getsize(path + "-wal") == 0 and os.path.exists(path + "-shm")
+    settle(str(src))
+    same = backup(o)
+    assert same["sqlite_unchanged"] == 1 and same["bytes_in"] == 0, same
+    out = tmp_path / "out"
+    o("restore", same["name"], "--target", str(out))
+    r = sqlite3.connect(str(out / "src" / "state.sqlite"))
+    assert r.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert r.execute("SELECT id, v FROM t ORDER BY id").fetchall() == want
+    r.close()
+    # the application back: a commit into the -wal is a change again
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("UPDATE t SET v = 'changed' WHERE id = 7")
+    settle(str(src))
+    changed = backup(o)
+    assert changed["sqlite_unchanged"] == 0 and changed["bytes_in"] > 0
+    db.close()
+
+
 def test_reference_deleted_during_the_backup(tmp_path, rgw, bucket, keyfile,
                                              proxy, ocb):
     """The object an incremental backup references deleted right after its

@@ -118,11 +118,18 @@ int ocb_sqlite_state(struct ocb_hdr_mac *m, const char *path,
 	if (content)
 		*content = 0;
 	memset(&s, 0, sizeof(s));
-	memcpy(s.tag, "ocb-sqlite-st1", 14);
+	memcpy(s.tag, "ocb-sqlite-st2", 14);
 	has_wal = sidecar(path, "-wal", &wal);
 	has_jr = sidecar(path, "-journal", &jr);
 	if (has_wal < 0 || has_jr < 0 || (has_jr && jr.st_size > 0))
 		return 0;
+	/* an empty -wal holds no frame (a writer writes its header first):
+	 * the content is the file's alone, whatever a -shm says, as when
+	 * there is no -wal.  The snapshot's own read-only connection leaves
+	 * an empty -wal and a -shm behind where a closed database had none,
+	 * and its next backup read the database again for that alone. */
+	if (has_wal && wal.st_size == 0)
+		has_wal = 0;
 	/* the sidecars' mtimes: SQLite, as root, chowns them to the
 	 * database's owner when it opens them, the snapshot's read-only
 	 * connection too, which moves their ctime but not their content */
@@ -134,7 +141,7 @@ int ocb_sqlite_state(struct ocb_hdr_mac *m, const char *path,
 		file_state(&s.wal, &wal);
 	if (has_jr)
 		file_state(&s.journal, &jr);
-	if (shm_header(path, &s) < 0)
+	if (has_wal && shm_header(path, &s) < 0)
 		return 0;
 	if (content) {
 		struct db_state c = s;

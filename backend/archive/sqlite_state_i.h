@@ -1,7 +1,8 @@
 /*
  * sqlite_state_i.h - what a database's committed content is made of on
  * disk (its file, -wal and -journal, and the WAL-index header in its
- * -shm), as one keyed fingerprint: a backup whose database has the base's
+ * -shm; an empty -wal and the -shm beside it count as none), as one keyed
+ * fingerprint: a backup whose database has the base's
  * fingerprint references the base's snapshot instead of taking another
  * (docs/FORMAT.md, "What a writer references").
  */
