@@ -3,9 +3,11 @@
  *
  * One allocation in huge pages (ocb_buf_big_alloc), and a bitmap of its
  * 64 KiB granules: a request takes the first run of free granules long
- * enough (first fit; a few thousand bits), and falls back to malloc when
- * none is.  Frames are a MiB or less, so a run is at most 16 granules
- * and the waste at most a granule's rest.
+ * enough (first fit; a few thousand bits), and falls back to
+ * ocb_buf_big_alloc when none is, or with no arena (the mount's reads:
+ * huge pages for their fetches of several MiB too).  Frames are a MiB or
+ * less, so a run is at most 16 granules and the waste at most a granule's
+ * rest.
  */
 #include "phys_arena.h"
 #include "buf.h"
@@ -86,7 +88,7 @@ void *ocb_phys_arena_alloc(struct ocb_phys_arena *a, size_t len)
 	void *p = NULL;
 
 	if (!a || len == 0 || n > a->ngran)
-		return malloc(len ? len : 1);
+		return ocb_buf_big_alloc(len ? len : 1);
 	pthread_mutex_lock(&a->lock);
 	for (g = 0; g < a->ngran; g++) {
 		if (used(a, g)) {
@@ -100,7 +102,7 @@ void *ocb_phys_arena_alloc(struct ocb_phys_arena *a, size_t len)
 		}
 	}
 	pthread_mutex_unlock(&a->lock);
-	return p ? p : malloc(len);
+	return p ? p : ocb_buf_big_alloc(len);
 }
 
 void ocb_phys_arena_dealloc(struct ocb_phys_arena *a, void *p, size_t len)
