@@ -35,10 +35,10 @@ void ocb_buf_release(struct ocb_buf *b);
 void ocb_buf_release_secret(struct ocb_buf *b);
 /* n bytes for a large buffer that is filled whole and kept a while (a
  * pipeline's batches): from 2 MiB up, 2 MiB-aligned and marked for
- * transparent huge pages, so that filling it faults once per 2 MiB, not
- * once per 4 KiB page (measured: a quarter of a full restore's time went
- * to those faults); below that, 4 KiB-aligned (either way fit for
- * O_DIRECT).  free() it.  NULL when out of memory. */
+ * transparent huge pages (those wholly inside it), so that filling it
+ * faults once per 2 MiB, not once per 4 KiB page (measured: a quarter of
+ * a full restore's time went to those faults); below that, 4 KiB-aligned
+ * (either way fit for O_DIRECT).  free() it.  NULL when out of memory. */
 void *ocb_buf_big_alloc(size_t n);
 /* Hand the data to the caller (free() it); *len gets the length. */
 char *ocb_buf_detach(struct ocb_buf *b, size_t *len);
