@@ -247,8 +247,9 @@ static void process_setup(void)
 	 * contended for are a few per frame, not per byte. */
 	mallopt(M_ARENA_MAX, 1);
 	/* frame-sized buffers come and go all the time: keep them in the
-	 * heap instead of mapping (and zero-filling) fresh pages each time */
-	mallopt(M_MMAP_THRESHOLD, 4 << 20);
+	 * heap instead of mapping (and zero-filling) fresh pages each time;
+	 * larger ones are mappings of their own (buf.h) */
+	mallopt(M_MMAP_THRESHOLD, OCB_BUF_HUGE_MIN);
 	mallopt(M_TRIM_THRESHOLD, 16 << 20);
 	ocb_log_set_prog("ocbfs");
 }

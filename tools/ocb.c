@@ -5,9 +5,11 @@
 #include "cmd.h"
 #include "common.h"
 #include "crypto.h"
+#include "buf.h"
 #include "log.h"
 
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +89,8 @@ int main(int argc, char **argv)
 	/* keys in OpenSSL's locked secure heap (else mlock'ed where they
 	 * lie): best effort, as ocb_crypto_key_new() falls back */
 	ocb_crypto_secure_heap_init();
+	/* large buffers: mappings of their own (buf.h) */
+	mallopt(M_MMAP_THRESHOLD, OCB_BUF_HUGE_MIN);
 	ocb_log_set_prog("ocb");
 	while ((c = getopt_long(argc, argv, "+vqh", opts, NULL)) != -1) {
 		switch (c) {

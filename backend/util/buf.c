@@ -18,7 +18,7 @@ void *ocb_buf_big_alloc(size_t n)
 {
 	void *p;
 
-	if (n < HUGE_PAGE)
+	if (n < OCB_BUF_HUGE_MIN)
 		return posix_memalign(&p, SMALL_ALIGN, n) ? NULL : p;
 	/* not rounded up: only the whole huge pages inside [p, p + n) are
 	 * made huge, and the rest faults in 4 KiB pages, so a buffer costs

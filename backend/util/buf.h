@@ -34,12 +34,20 @@ void ocb_buf_release(struct ocb_buf *b);
 /* Same, zeroing the memory first (for buffers that held secrets). */
 void ocb_buf_release_secret(struct ocb_buf *b);
 /* n bytes for a large buffer that is filled whole and kept a while (a
- * pipeline's batches): from 2 MiB up, 2 MiB-aligned and marked for
- * transparent huge pages (those wholly inside it), so that filling it
- * faults once per 2 MiB, not once per 4 KiB page (measured: a quarter of
- * a full restore's time went to those faults); below that, 4 KiB-aligned
+ * pipeline's batches): from OCB_BUF_HUGE_MIN up, 2 MiB-aligned and
+ * marked for transparent huge pages (those wholly inside it), so that
+ * filling it faults once per 2 MiB, not once per 4 KiB page (measured: a
+ * quarter of a full restore's time went to those faults); below, 4 KiB-
+ * aligned
  * (either way fit for O_DIRECT).  free() it.  NULL when out of memory. */
 void *ocb_buf_big_alloc(size_t n);
+/* The size from which ocb_buf_big_alloc marks huge pages, and the fixed
+ * malloc mmap threshold both programs set (mallopt M_MMAP_THRESHOLD):
+ * such buffers are mappings of their own, unmapped when freed.  Heap
+ * memory marked so would stay marked after free(), and every later small
+ * allocation there would fault in 2 MiB (a mount's peak RSS went 16-60
+ * MiB past its bound so). */
+#define OCB_BUF_HUGE_MIN (4u << 20)
 /* Hand the data to the caller (free() it); *len gets the length. */
 char *ocb_buf_detach(struct ocb_buf *b, size_t *len);
 
