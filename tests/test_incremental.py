@@ -332,13 +332,9 @@ def test_sqlite_changed_pages_only(tmp_path, rgw, bucket, s3_config, ocb):
     assert p.stdout.startswith("ok"), p.stdout
 
 
-def test_sqlite_unchanged_referenced(tmp_path, rgw, bucket, s3_config, ocb):
-    """A database whose file, -wal and WAL-index are as the base saw them
-    is not snapshotted again: the backup references the base's snapshot
-    (sqlite_unchanged, nothing read).  A commit to the -wal, a checkpoint
-    (the file and the -wal move, not the content) and a commit in
-    rollback mode each make the next backup snapshot it again, and each
-    backup restores the database as it was."""
+def wal_db(tmp_path):
+    """src/state.sqlite in WAL mode, 2000 rows, its connection open
+    (autocommit): src, the database's path, the connection"""
     src = tmp_path / "src"
     src.mkdir()
     path = str(src / "state.sqlite")
@@ -347,6 +343,17 @@ def test_sqlite_unchanged_referenced(tmp_path, rgw, bucket, s3_config, ocb):
     db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
     db.executemany("INSERT INTO t (v) VALUES (?)",
                    (("row %d" % i,) for i in range(2000)))
+    return src, path, db
+
+
+def test_sqlite_unchanged_referenced(tmp_path, rgw, bucket, s3_config, ocb):
+    """A database whose file, -wal and WAL-index are as the base saw them
+    is not snapshotted again: the backup references the base's snapshot
+    (sqlite_unchanged, nothing read).  A commit to the -wal, a checkpoint
+    (the file and the -wal move, not the content) and a commit in
+    rollback mode each make the next backup snapshot it again, and each
+    backup restores the database as it was."""
+    src, path, db = wal_db(tmp_path)
     o = Ocb(config=s3_config, env=ocb.env)
 
     def settled_backup():
@@ -411,14 +418,7 @@ def test_sqlite_closed_by_its_application_unchanged(tmp_path, rgw, bucket, s3_co
     so the next backup references that snapshot instead of reading the
     database again (it did, once, for that alone: a 50 MB database made
     the first backup with nothing changed 0.52 s instead of 0.34)."""
-    src = tmp_path / "src"
-    src.mkdir()
-    path = str(src / "state.sqlite")
-    db = sqlite3.connect(path, isolation_level=None)
-    assert db.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
-    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
-    db.executemany("INSERT INTO t (v) VALUES (?)",
-                   (("row %d" % i,) for i in range(2000)))
+    src, path, db = wal_db(tmp_path)
     want = db.execute("SELECT id, v FROM t ORDER BY id").fetchall()
     db.close()                          # the last connection: both removed
     assert not os.path.exists(path + "-wal") and not os.path.exists(path + "-shm")

@@ -407,10 +407,9 @@ def test_file_that_starts_changing_while_read_is_read_again(tmp_path, s3_config,
         assert hashlib.sha256(f.read()).hexdigest() == w.stdout.strip()
 
 
-def test_fresh_machine_without_a_cache_directory_still_snapshots(tmp_path, s3_config, ocb):
-    """The default cache directory (~/.cache/ocbfs) is where snapshots are
-    spooled; on a fresh machine neither it nor ~/.cache exists, and the
-    backup makes both instead of copying the database raw."""
+def home_and_wal_db(tmp_path):
+    """An empty HOME, and src/state.sqlite in WAL mode holding rows
+    1..1000 (its connection open)"""
     home = tmp_path / "home"
     home.mkdir()
     src = tmp_path / "src"
@@ -420,12 +419,28 @@ def test_fresh_machine_without_a_cache_directory_still_snapshots(tmp_path, s3_co
     db.execute("CREATE TABLE t (n)")
     db.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(1, 1001)])
     db.commit()
-    cfg = json.load(open(s3_config))
-    del cfg["cache"]                    # the default, under HOME
-    os.unlink(s3_config)
+    return home, db
+
+
+def ocb_with_cache(s3_config, ocb, home, cache):
+    """ocb on s3_config with "cache" set to cache (None: left out, the
+    default) and HOME=home"""
     from conftest import write_config
+    cfg = json.load(open(s3_config))
+    del cfg["cache"]
+    if cache is not None:
+        cfg["cache"] = cache
+    os.unlink(s3_config)
     write_config(s3_config, cfg)
-    o = Ocb(config=s3_config, env=dict(ocb.env, HOME=str(home)))
+    return Ocb(config=s3_config, env=dict(ocb.env, HOME=str(home)))
+
+
+def test_fresh_machine_without_a_cache_directory_still_snapshots(tmp_path, s3_config, ocb):
+    """The default cache directory (~/.cache/ocbfs) is where snapshots are
+    spooled; on a fresh machine neither it nor ~/.cache exists, and the
+    backup makes both instead of copying the database raw."""
+    home, db = home_and_wal_db(tmp_path)
+    o = ocb_with_cache(s3_config, ocb, home, None)  # the default, under HOME
     res = json.loads(o("backup", "--json").stdout)
     db.close()
     assert res["warnings"] == 0 and res["sqlite_snapshots"] == 1, res
@@ -440,21 +455,8 @@ def test_disk_cache_off_still_snapshots_and_keeps_the_high_water_mark(tmp_path, 
     files: SQLite snapshots are spooled, and the newest backup seen kept,
     in the default directory (~/.cache/ocbfs), never in / (where "" + path
     would put them) and never skipped (a raw copy of a live database)."""
-    home = tmp_path / "home"
-    home.mkdir()
-    src = tmp_path / "src"
-    src.mkdir()
-    db = sqlite3.connect(str(src / "state.sqlite"))
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("CREATE TABLE t (n)")
-    db.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(1, 1001)])
-    db.commit()
-    cfg = json.load(open(s3_config))
-    cfg["cache"] = {"dir": ""}
-    os.unlink(s3_config)
-    from conftest import write_config
-    write_config(s3_config, cfg)
-    o = Ocb(config=s3_config, env=dict(ocb.env, HOME=str(home)))
+    home, db = home_and_wal_db(tmp_path)
+    o = ocb_with_cache(s3_config, ocb, home, {"dir": ""})
     first = json.loads(o("backup", "--json").stdout)
     res = json.loads(o("backup", "--json").stdout)
     db.close()
