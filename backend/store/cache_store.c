@@ -657,9 +657,9 @@ static int abuf_alloc(struct abuf *b, uint64_t off, size_t len)
 	size_t skew = (size_t)(off % DIRECT_ALIGN);
 
 	memset(b, 0, sizeof(*b));
-	/* huge pages from 2 MiB (aligned for O_DIRECT either way): a
-	 * sequential read's fetches are fresh memory each, and filling them
-	 * cost a page fault per 4 KiB */
+	/* huge pages from OCB_BUF_HUGE_MIN (aligned for O_DIRECT either
+	 * way): a sequential read's fetches are fresh memory each, and
+	 * filling them cost a page fault per 4 KiB */
 	b->raw = ocb_buf_big_alloc(skew + len + 1);
 	if (!b->raw)
 		return -ENOMEM;
