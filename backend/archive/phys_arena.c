@@ -4,10 +4,10 @@
  * One allocation in huge pages (ocb_buf_big_alloc), and a bitmap of its
  * 64 KiB granules: a request takes the first run of free granules long
  * enough (first fit; a few thousand bits), and falls back to
- * ocb_buf_big_alloc (from OCB_BUF_HUGE_MIN) or malloc when none is, or
- * with no arena (the mount's reads: huge pages for their fetches of
- * several MiB too).  Frames are a MiB or less, so a run is at most 16
- * granules and the waste at most a granule's rest.
+ * ocb_buf_big_alloc when none is, or with no arena (the mount's reads:
+ * huge pages for their fetches of several MiB too).  Frames are a MiB or
+ * less, so a run is at most 16 granules and the waste at most a granule's
+ * rest.
  */
 #include "phys_arena.h"
 #include "buf.h"
@@ -82,22 +82,13 @@ static size_t granules(size_t len)
 	return (len + GRANULE - 1) / GRANULE;
 }
 
-/* memory outside the arena: a large buffer in huge pages, a smaller one
- * from the heap (aligned there, the heap fragmented past the mount's
- * bound) */
-static void *outside(size_t len)
-{
-	return len >= OCB_BUF_HUGE_MIN ? ocb_buf_big_alloc(len) :
-		malloc(len ? len : 1);
-}
-
 void *ocb_phys_arena_alloc(struct ocb_phys_arena *a, size_t len)
 {
 	size_t n = granules(len), g, run = 0;
 	void *p = NULL;
 
 	if (!a || len == 0 || n > a->ngran)
-		return outside(len);
+		return ocb_buf_big_alloc(len ? len : 1);
 	pthread_mutex_lock(&a->lock);
 	for (g = 0; g < a->ngran; g++) {
 		if (used(a, g)) {
@@ -111,7 +102,7 @@ void *ocb_phys_arena_alloc(struct ocb_phys_arena *a, size_t len)
 		}
 	}
 	pthread_mutex_unlock(&a->lock);
-	return p ? p : outside(len);
+	return p ? p : ocb_buf_big_alloc(len);
 }
 
 void ocb_phys_arena_dealloc(struct ocb_phys_arena *a, void *p, size_t len)

@@ -12,9 +12,8 @@
  * mount's, whose frame cache shares one bound with it.
  *
  * Every function may be called from many threads; a may be NULL (then
- * ocb_buf_big_alloc from OCB_BUF_HUGE_MIN, else malloc, and free: a
- * mount's fetches of several MiB, fresh memory each, faulted per 4 KiB
- * from malloc).
+ * ocb_buf_big_alloc and free: a mount's fetches of several MiB, fresh
+ * memory each, faulted per 4 KiB from malloc).
  */
 #ifndef OCB_PHYS_ARENA_H
 #define OCB_PHYS_ARENA_H
@@ -29,7 +28,7 @@ int ocb_phys_arena_new(size_t bytes, struct ocb_phys_arena **out);
 void ocb_phys_arena_free(struct ocb_phys_arena *a);
 
 /* len bytes: from the arena when a run of free granules holds them,
- * else from ocb_buf_big_alloc or malloc; NULL when out of memory. */
+ * else from ocb_buf_big_alloc; NULL when out of memory. */
 void *ocb_phys_arena_alloc(struct ocb_phys_arena *a, size_t len);
 /* Give back p (NULL: nothing), which ocb_phys_arena_alloc(a, len) gave. */
 void ocb_phys_arena_dealloc(struct ocb_phys_arena *a, void *p, size_t len);

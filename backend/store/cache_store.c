@@ -657,10 +657,14 @@ static int abuf_alloc(struct abuf *b, uint64_t off, size_t len)
 	size_t skew = (size_t)(off % DIRECT_ALIGN);
 
 	memset(b, 0, sizeof(*b));
-	/* huge pages from OCB_BUF_HUGE_MIN (aligned for O_DIRECT either
-	 * way): a sequential read's fetches are fresh memory each, and
+	/* huge pages from OCB_BUF_HUGE_MIN (2 MiB-aligned: fit for
+	 * O_DIRECT): a sequential read's fetches are fresh memory each, and
 	 * filling them cost a page fault per 4 KiB */
-	b->raw = ocb_buf_big_alloc(skew + len + 1);
+	if (skew + len + 1 >= OCB_BUF_HUGE_MIN)
+		b->raw = ocb_buf_big_alloc(skew + len + 1);
+	else if (posix_memalign((void **)&b->raw, DIRECT_ALIGN,
+				skew + len + 1))
+		b->raw = NULL;
 	if (!b->raw)
 		return -ENOMEM;
 	b->p = b->raw + skew;

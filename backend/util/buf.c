@@ -12,14 +12,13 @@
 #include <openssl/crypto.h>
 
 #define HUGE_PAGE (2u << 20)
-#define SMALL_ALIGN 4096	/* O_DIRECT's */
 
 void *ocb_buf_big_alloc(size_t n)
 {
 	void *p;
 
 	if (n < OCB_BUF_HUGE_MIN)
-		return posix_memalign(&p, SMALL_ALIGN, n) ? NULL : p;
+		return malloc(n);
 	/* not rounded up: only the whole huge pages inside [p, p + n) are
 	 * made huge, and the rest faults in 4 KiB pages, so a buffer costs
 	 * what it holds (a fetch of 2.1 MiB rounded up touched 4 MiB: past

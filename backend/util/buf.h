@@ -37,9 +37,9 @@ void ocb_buf_release_secret(struct ocb_buf *b);
  * pipeline's batches): from OCB_BUF_HUGE_MIN up, 2 MiB-aligned and
  * marked for transparent huge pages (those wholly inside it), so that
  * filling it faults once per 2 MiB, not once per 4 KiB page (measured: a
- * quarter of a full restore's time went to those faults); below, 4 KiB-
- * aligned
- * (either way fit for O_DIRECT).  free() it.  NULL when out of memory. */
+ * quarter of a full restore's time went to those faults); below, from
+ * malloc (aligned allocations fragmented the heap).  free() it.  NULL
+ * when out of memory. */
 void *ocb_buf_big_alloc(size_t n);
 /* The size from which ocb_buf_big_alloc marks huge pages, and the fixed
  * malloc mmap threshold both programs set (mallopt M_MMAP_THRESHOLD):
